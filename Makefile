@@ -1,0 +1,190 @@
+# connstate: build, test, run, bench, asan, fuzz, install.
+# One hand-written GNU Makefile; pkg-config for every library.
+
+VERSION    := 0.1.0
+CC         ?= cc
+PREFIX     ?= /usr/local
+BUILD      ?= build
+BIN        ?= bin
+LIBDIR     ?= lib
+PLUGINDIR  := $(LIBDIR)/connstate/plugins
+
+WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes
+CFLAGS     ?= -O2 -g
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -fPIC -Iinclude \
+              -DCS_VERSION='"$(VERSION)"' -MMD -MP
+ifeq ($(WERROR),1)
+ALL_CFLAGS += -Werror
+endif
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ifeq ($(SAN),1)
+ALL_CFLAGS += $(SAN_FLAGS)
+LDFLAGS    += $(SAN_FLAGS)
+endif
+
+PKGS       := libzmq libczmq msgpack libpq
+
+# Library flags come from pkg-config once, cached in $(BUILD)/config.mk. Building that file
+# first runs deploy/install-deps.sh when a dependency is missing, so a fresh clone needs
+# nothing else. Targets that need no compiler never trigger it.
+NODEPS_GOALS := clean format format-check help
+ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+-include $(BUILD)/config.mk
+endif
+
+$(BUILD)/config.mk: deploy/install-deps.sh
+	@deploy/install-deps.sh --check 2>/dev/null || deploy/install-deps.sh
+	@mkdir -p $(BUILD)
+	@{ echo "PKG_CFLAGS := $$(pkg-config --cflags $(PKGS))"; \
+	   echo "PKG_LIBS := $$(pkg-config --libs $(PKGS))"; \
+	   echo "CMOCKA_LIBS := $$(pkg-config --libs cmocka)"; } > $@.tmp && mv $@.tmp $@
+
+ALL_CFLAGS += $(PKG_CFLAGS)
+
+COMMON_SRC := $(wildcard common/*.c) $(wildcard proto/*.c)
+SUP_SRC    := $(wildcard supervisor/*.c)
+WRK_SRC    := $(wildcard workers/*.c)
+CLIB_SRC   := $(filter-out client/cli%.c,$(wildcard client/*.c))
+CLI_SRC    := $(wildcard client/cli*.c)
+PLUGIN_NAMES := $(patsubst plugins/%/,%,$(dir $(wildcard plugins/*/main.c)))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+TESTLIB_SRC := $(wildcard tests/unit/lib/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+COMMON_LIB := $(BUILD)/libcscommon.a
+PROGRAMS   := $(BIN)/connstate-supervisor $(BIN)/connstate-worker $(BIN)/connstate
+CLIENT_LIBS := $(LIBDIR)/libconnstate.a $(LIBDIR)/libconnstate.so
+PLUGIN_BINS := $(PLUGIN_NAMES:%=$(PLUGINDIR)/%)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all test test-unit test-integration asan fuzz format format-check clean run bench \
+        install deps help
+.DEFAULT_GOAL := all
+
+all: $(PROGRAMS) $(CLIENT_LIBS) $(PLUGIN_BINS)
+
+help:
+	@echo "make [all]        build the programs, libconnstate and the plugins"
+	@echo "make run          start an embedded PostgreSQL, the supervisor and workers (example config)"
+	@echo "make test         every unit and integration test; last line: N passed, M failed"
+	@echo "make asan         the tests under address+undefined sanitizers"
+	@echo "make fuzz         the libFuzzer targets, FUZZ_SECONDS each (default 60)"
+	@echo "make bench        benchmarks (QUICK=1 for about a minute)"
+	@echo "make format-check clang-format against .clang-format"
+	@echo "make install      into PREFIX (default /usr/local)"
+	@echo "make deps         install missing Debian packages (deploy/install-deps.sh)"
+
+deps:
+	@deploy/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(COMMON_LIB): $(call obj,$(COMMON_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/connstate-supervisor: $(call obj,$(SUP_SRC)) $(COMMON_LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BIN)/connstate-worker: $(call obj,$(WRK_SRC)) $(COMMON_LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BIN)/connstate: $(call obj,$(CLI_SRC)) $(LIBDIR)/libconnstate.a
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(LIBDIR)/libconnstate.a: $(call obj,$(CLIB_SRC) $(COMMON_SRC))
+	@mkdir -p $(LIBDIR)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIBDIR)/libconnstate.so: $(call obj,$(CLIB_SRC) $(COMMON_SRC))
+	@mkdir -p $(LIBDIR)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libconnstate.so.0 -o $@ $^ $(PKG_LIBS)
+
+$(PLUGINDIR)/%: $(BUILD)/obj/plugins/%/main.o $(COMMON_LIB)
+	@mkdir -p $(PLUGINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
+# ---- tests ---------------------------------------------------------------------------------
+
+test: all $(UNIT_BINS)
+	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
+
+test-unit: $(UNIT_BINS)
+	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh --unit
+
+test-integration: all
+	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh --integration
+
+# The tests again, every object built with address+undefined sanitizers in build/asan.
+ASAN_DIRS := BUILD=build/asan BIN=build/asan/bin LIBDIR=build/asan/lib SAN=1
+asan:
+	@$(MAKE) --no-print-directory $(ASAN_DIRS) $(if $(ASAN_UNIT_ONLY),test-unit,test)
+
+# ---- fuzzing (clang + libFuzzer) -----------------------------------------------------------
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_ONLY    ?= $(FUZZ_TARGETS)
+FUZZ_CFLAGS  := -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -DCS_VERSION='"$(VERSION)"' \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard include/*.h common/*.h proto/*.h) \
+                 $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRC) $(PKG_LIBS)
+
+$(BUILD)/fuzz/make_seeds: tests/fuzz/make_seeds.c $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Seeds: one encoding of every message (generated), plus committed files under tests/fuzz/seeds.
+fuzz: $(FUZZ_ONLY:%=$(BUILD)/fuzz/%) $(BUILD)/fuzz/make_seeds
+	@for t in $(FUZZ_ONLY); do \
+	    mkdir -p $(BUILD)/fuzz/corpus-$$t; \
+	    [ $$t = fuzz_proto ] && $(BUILD)/fuzz/make_seeds $(BUILD)/fuzz/corpus-$$t; \
+	    seeds=tests/fuzz/seeds/$${t#fuzz_}; [ -d $$seeds ] || seeds=; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	    $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus-$$t $$seeds \
+	        2>$(BUILD)/fuzz/$$t.log || { tail -50 $(BUILD)/fuzz/$$t.log; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units|^Done' $(BUILD)/fuzz/$$t.log; \
+	done
+
+# ---- formatting, running, installing -------------------------------------------------------
+
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]')
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format-check: clean"
+
+run: all
+	@deploy/run.sh
+
+bench: all
+	@BUILD=$(BUILD) BIN=$(BIN) bench/run.sh $(if $(QUICK),--quick)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/connstate/plugins \
+	    $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(PLUGIN_BINS) $(DESTDIR)$(PREFIX)/lib/connstate/plugins
+	install -m 644 $(CLIENT_LIBS) $(DESTDIR)$(PREFIX)/lib
+	install -m 644 include/connstate.h $(DESTDIR)$(PREFIX)/include
+
+clean:
+	rm -rf build bin lib
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+.SECONDARY:

@@ -1,0 +1,7 @@
+/* libconnstate: version information. */
+#include "connstate.h"
+
+const char *connstate_version(void)
+{
+    return CS_VERSION;
+}

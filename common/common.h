@@ -1,0 +1,8 @@
+/* Private header of common/: what its modules share. */
+#ifndef CS_COMMON_PRIVATE_H
+#define CS_COMMON_PRIVATE_H
+
+#include "cs_buf.h"
+#include "cs_log.h"
+
+#endif

@@ -1,0 +1,47 @@
+/* cs_buf: a growable, always NUL-terminated byte buffer (text, JSON and SQL building). */
+#ifndef CS_BUF_H
+#define CS_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    char *data;   /* NUL-terminated; NULL until the first append */
+    size_t len;   /* bytes used, not counting the NUL */
+    size_t cap;   /* bytes allocated */
+    bool failed;  /* an allocation failed: contents are incomplete */
+} cs_buf_t;
+
+/* A cs_buf_t needs no constructor: `cs_buf_t buf = {0};` is an empty buffer. */
+
+/* Appends bytes / a C string / formatted text. On allocation failure the buffer
+ * keeps what it had and sets failed; later appends do nothing. */
+void cs_buf_append(cs_buf_t *self, const void *data, size_t len);
+void cs_buf_puts(cs_buf_t *self, const char *text);
+void cs_buf_putc(cs_buf_t *self, char c);
+void cs_buf_printf(cs_buf_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends text as a JSON string literal, quotes included; control characters and
+ * invalid UTF-8 bytes are escaped (\u00XX), so the output is always valid JSON. */
+void cs_buf_json_string(cs_buf_t *self, const char *text, size_t len);
+
+/* Returns the contents ("" when empty); borrowed, valid until the next append. */
+const char *cs_buf_str(const cs_buf_t *self);
+
+/* Hands the contents to the caller (free() it) and empties the buffer; NULL on failure. */
+char *cs_buf_take(cs_buf_t *self);
+
+/* Empties the buffer, keeping its memory. */
+void cs_buf_reset(cs_buf_t *self);
+
+/* Frees the memory; the buffer is empty and reusable afterwards. */
+void cs_buf_free(cs_buf_t *self);
+
+/* Returns true when data holds len bytes of valid UTF-8 (no overlongs, no surrogates). */
+bool cs_utf8_valid(const void *data, size_t len);
+
+/* Replaces, in place, every byte of text that is not part of valid UTF-8, and every
+ * control character other than newline and tab, with '?'. */
+void cs_utf8_sanitize(char *text);
+
+#endif

@@ -1,0 +1,46 @@
+/* cs_log: the one logging module of every connstate process (stderr, role[pid] prefix). */
+#ifndef CS_LOG_H
+#define CS_LOG_H
+
+#include <stdarg.h>
+
+typedef enum {
+    CS_LOG_ERROR = 0,
+    CS_LOG_WARN = 1,
+    CS_LOG_INFO = 2,
+    CS_LOG_DEBUG = 3
+} cs_log_level_t;
+
+/* The current level; messages above it are not formatted. */
+extern cs_log_level_t cs_log_level;
+
+/* Sets the role printed before every line ("sup", "wrk-2", "connstate"); the string is
+ * copied (at most 31 bytes). Reads CONNSTATE_LOG_LEVEL (error|warn|info|debug) when set. */
+void cs_log_init(const char *role);
+
+/* Sets the level from its name; returns 0, or -1 when the name is unknown. */
+int cs_log_set_level(const char *name) __attribute__((warn_unused_result));
+
+/* Writes one line "role[pid] level: [conn] message" to stderr. conn may be NULL.
+ * Use the macros below, which check the level before any formatting happens. */
+void cs_log_write(cs_log_level_t level, const char *conn, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define CS_LOG_AT(lvl, conn, ...)                                                                  \
+    do {                                                                                           \
+        if ((lvl) <= cs_log_level)                                                                 \
+            cs_log_write((lvl), (conn), __VA_ARGS__);                                              \
+    } while (0)
+
+#define cs_log_error(...) CS_LOG_AT(CS_LOG_ERROR, NULL, __VA_ARGS__)
+#define cs_log_warn(...)  CS_LOG_AT(CS_LOG_WARN, NULL, __VA_ARGS__)
+#define cs_log_info(...)  CS_LOG_AT(CS_LOG_INFO, NULL, __VA_ARGS__)
+#define cs_log_debug(...) CS_LOG_AT(CS_LOG_DEBUG, NULL, __VA_ARGS__)
+
+/* The same, about one connection: its name is printed in brackets after the level. */
+#define cs_log_conn_error(conn, ...) CS_LOG_AT(CS_LOG_ERROR, (conn), __VA_ARGS__)
+#define cs_log_conn_warn(conn, ...)  CS_LOG_AT(CS_LOG_WARN, (conn), __VA_ARGS__)
+#define cs_log_conn_info(conn, ...)  CS_LOG_AT(CS_LOG_INFO, (conn), __VA_ARGS__)
+#define cs_log_conn_debug(conn, ...) CS_LOG_AT(CS_LOG_DEBUG, (conn), __VA_ARGS__)
+
+#endif

@@ -1,0 +1,170 @@
+/* cs_proto: the connstate wire protocol (proto/PROTOCOL.md): message types and the codec. */
+#ifndef CS_PROTO_H
+#define CS_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The first frame of every message: protocol name and version. */
+#define CS_PROTO_NAME    "connstate"
+#define CS_PROTO_VERSION 1
+#define CS_PROTO_HEADER  "connstate/1"
+
+/* Limits enforced by the decoder before anything is allocated. */
+#define CS_PROTO_MAX_BODY      (4u * 1024 * 1024) /* bytes in one body frame */
+#define CS_PROTO_MAX_DEPTH     4                  /* nesting of maps and arrays */
+#define CS_PROTO_MAX_ITEMS     4096               /* elements of any one array or map */
+#define CS_PROTO_MAX_KEYS      64                 /* entries of a message or row map */
+#define CS_PROTO_MAX_ROWS      1024               /* rows in one SNAPSHOT_ROWS message */
+#define CS_PROTO_MAX_NAME      63                 /* connection names (PostgreSQL identifiers) */
+#define CS_PROTO_MAX_SHORT     255                /* plugin names, versions, hashes, worker names */
+#define CS_PROTO_MAX_ERROR     8192               /* error and reason texts */
+#define CS_PROTO_MAX_CONFIG    (1024u * 1024)     /* a connection's config (JSON text) */
+#define CS_PROTO_MAX_CAPACITY  1024               /* a worker's concurrent tasks */
+
+typedef enum {
+    /* worker channel: DEALER (worker) <-> ROUTER (supervisor) */
+    CS_MSG_READY = 1,
+    CS_MSG_TASK = 2,
+    CS_MSG_RESULT = 3,
+    CS_MSG_HEARTBEAT = 4,
+    CS_MSG_DISCONNECT = 5,
+    /* publish channel: PUB (supervisor) -> SUB */
+    CS_MSG_STATE = 10,
+    CS_MSG_PUB_HEARTBEAT = 11,
+    /* snapshot/control channel: DEALER (client) <-> ROUTER (supervisor) */
+    CS_MSG_SNAPSHOT_REQ = 20,
+    CS_MSG_SNAPSHOT_ROWS = 21,
+    CS_MSG_SNAPSHOT_END = 22,
+    CS_MSG_REFRESH_REQ = 23,
+    CS_MSG_REFRESH_REP = 24,
+    CS_MSG_STATUS_REQ = 25,
+    CS_MSG_STATUS_REP = 26,
+    CS_MSG_ERROR = 27
+} cs_msg_type_t;
+
+/* A connection's status. DELETED is never stored: it is published when a row goes away. */
+typedef enum {
+    CS_STATUS_PENDING = 0,
+    CS_STATUS_UPDATING = 1,
+    CS_STATUS_DELETING = 2,
+    CS_STATUS_READY = 3,
+    CS_STATUS_ERROR = 4,
+    CS_STATUS_DISABLED = 5,
+    CS_STATUS_DELETED = 6
+} cs_status_t;
+#define CS_STATUS_COUNT 7
+
+typedef enum {
+    CS_TASK_BUILD = 1,    /* create or rebuild the connection's schema */
+    CS_TASK_DELETE = 2,   /* drop the connection's (managed) schema */
+    CS_TASK_COMMENTS = 3  /* write table and column descriptions */
+} cs_task_kind_t;
+
+/* One row of the state table, as carried by SNAPSHOT_ROWS. Strings are owned. */
+typedef struct {
+    char *connection;
+    cs_status_t status;
+    char *error;          /* NULL unless status is error */
+    int64_t time_us;      /* time_changed, microseconds since the Unix epoch */
+    bool comments_set;
+    uint64_t seq;         /* sequence number of the row's last change */
+    char *plugin;         /* may be NULL */
+} cs_row_t;
+
+/* One message. Which fields a type uses is listed in proto/PROTOCOL.md; strings are
+ * owned by the message (NULL when absent) and freed by cs_msg_destroy. */
+typedef struct {
+    cs_msg_type_t type;
+    /* READY */
+    uint32_t capacity;
+    char *name;
+    uint32_t pid;
+    /* TASK, RESULT */
+    uint64_t task_id;
+    cs_task_kind_t kind;
+    char *connection;
+    char *plugin;
+    char *config;         /* TASK: the connection's config as JSON; may hold secrets */
+    char *fingerprint;
+    uint32_t attempt;
+    bool ok;
+    char *error;
+    char *plugin_version;
+    char *schema_hash;
+    uint32_t tables;
+    uint32_t ddl_count;
+    uint64_t elapsed_us;
+    /* HEARTBEAT */
+    uint32_t in_flight;
+    /* DISCONNECT, ERROR */
+    char *reason;
+    /* STATE, PUB_HEARTBEAT, SNAPSHOT_END, STATUS_REP */
+    uint64_t seq;
+    cs_status_t status;
+    int64_t time_us;
+    bool comments_set;
+    uint64_t instance;    /* random per supervisor start: a change means it restarted */
+    /* control channel */
+    uint64_t request_id;
+    char *prefix;
+    cs_row_t *rows;
+    uint32_t row_count;
+    bool wait;
+    bool done;
+    uint32_t counts[CS_STATUS_COUNT];
+    uint64_t generation;  /* refresh number */
+    uint32_t total;
+    uint32_t workers;
+    uint32_t queued;
+    bool refreshing;
+} cs_msg_t;
+
+/* Returns a new, zeroed message of the given type, or NULL when out of memory. */
+cs_msg_t *cs_msg_new(cs_msg_type_t type);
+
+/* Frees the message and its strings and rows, and NULLs *self_p. Idempotent. */
+void cs_msg_destroy(cs_msg_t **self_p);
+
+/* Appends a row (strings copied; error and plugin may be NULL) to a SNAPSHOT_ROWS
+ * message. Returns 0, or -1 when out of memory or the message already holds
+ * CS_PROTO_MAX_ROWS rows. */
+int cs_msg_add_row(cs_msg_t *self, const char *connection, cs_status_t status, const char *error,
+                   int64_t time_us, bool comments_set, uint64_t seq, const char *plugin)
+    __attribute__((warn_unused_result));
+
+/* Encodes the body (msgpack) of a message. Returns 0 and a malloc'd buffer in *data
+ * (the caller frees it), or -1 when a required field is missing or a value exceeds
+ * its documented limit (the reason, if why is not NULL, goes into why). Never blocks. */
+int cs_msg_encode(const cs_msg_t *self, char **data, size_t *size, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
+
+/* Decodes an untrusted body. Returns a new message (the caller destroys it), or NULL
+ * with the reason in why: truncated data, trailing bytes, wrong types, missing or
+ * duplicate keys, lengths beyond what remains or beyond the limits above, too deep
+ * nesting, an unknown message type. Unknown keys are ignored. Allocates nothing
+ * beyond the limits. Never blocks. */
+cs_msg_t *cs_msg_decode(const void *data, size_t size, char *why, size_t why_size);
+
+/* Checks a header frame. Returns 0 when it is CS_PROTO_HEADER, else -1 with the reason
+ * (not a connstate peer, or which version it speaks). */
+int cs_proto_check_header(const void *data, size_t size, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
+
+/* Checks that data holds exactly one msgpack object within the limits above (lengths
+ * against the bytes that remain, caps, depth), without allocating. Returns 0, or -1
+ * with the reason. cs_msg_decode calls it first; exposed for tests and the fuzzer. */
+int cs_msgpack_check(const void *data, size_t size, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
+
+/* Names: "READY", "pending", "build", ...; "?" for an unknown value. Borrowed. */
+const char *cs_msg_type_name(cs_msg_type_t type);
+const char *cs_status_name(cs_status_t status);
+const char *cs_task_kind_name(cs_task_kind_t kind);
+
+/* Parses a status name (not NUL-terminated, len bytes). Returns 0, or -1 when unknown. */
+int cs_status_parse(const char *name, size_t len, cs_status_t *status)
+    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,140 @@
+/* Bounds check of untrusted msgpack bytes before msgpack-c sees them (it has no limits). */
+#include "proto.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const unsigned char *data;
+    size_t size;
+    size_t pos;
+    char *why;
+    size_t why_size;
+} s_scan_t;
+
+static int s_fail(s_scan_t *scan, const char *what)
+{
+    if (scan->why && scan->why_size)
+        snprintf(scan->why, scan->why_size, "%s at byte %zu", what, scan->pos);
+    return -1;
+}
+
+/* Reads an n-byte big-endian length at pos; -1 when the bytes are not there. */
+static int s_read_length(s_scan_t *scan, size_t n, uint64_t *value)
+{
+    if (scan->size - scan->pos < n)
+        return s_fail(scan, "truncated length");
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = (v << 8) | scan->data[scan->pos + i];
+    scan->pos += n;
+    *value = v;
+    return 0;
+}
+
+/* Skips `len` payload bytes, which must all remain and respect the cap. */
+static int s_skip(s_scan_t *scan, uint64_t len, uint64_t cap, const char *what)
+{
+    if (len > cap) {
+        char text[96];
+        snprintf(text, sizeof text, "%s of %llu bytes exceeds the limit of %llu", what,
+                 (unsigned long long) len, (unsigned long long) cap);
+        return s_fail(scan, text);
+    }
+    if (len > scan->size - scan->pos) {
+        char text[96];
+        snprintf(text, sizeof text, "%s of %llu bytes but only %zu remain", what,
+                 (unsigned long long) len, scan->size - scan->pos);
+        return s_fail(scan, text);
+    }
+    scan->pos += (size_t) len;
+    return 0;
+}
+
+static int s_check_object(s_scan_t *scan, int depth);
+
+/* A container of `count` objects (maps: 2 per entry) at nesting level depth+1. */
+static int s_check_container(s_scan_t *scan, uint64_t entries, bool is_map, int depth)
+{
+    if (depth + 1 > CS_PROTO_MAX_DEPTH)
+        return s_fail(scan, "nesting deeper than the limit");
+    if (entries > CS_PROTO_MAX_ITEMS) {
+        char text[96];
+        snprintf(text, sizeof text, "%s of %llu entries exceeds the limit of %d",
+                 is_map ? "map" : "array", (unsigned long long) entries, CS_PROTO_MAX_ITEMS);
+        return s_fail(scan, text);
+    }
+    uint64_t objects = is_map ? entries * 2 : entries;
+    if (objects > scan->size - scan->pos) /* every object takes at least one byte */
+        return s_fail(scan, is_map ? "map longer than the bytes that remain"
+                                   : "array longer than the bytes that remain");
+    for (uint64_t i = 0; i < objects; i++)
+        if (s_check_object(scan, depth + 1) != 0)
+            return -1;
+    return 0;
+}
+
+static int s_check_object(s_scan_t *scan, int depth)
+{
+    if (scan->pos >= scan->size)
+        return s_fail(scan, "truncated data");
+    unsigned char b = scan->data[scan->pos++];
+    uint64_t len;
+
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+        return 0; /* fixint, nil, bool */
+    if ((b & 0xf0) == 0x80)
+        return s_check_container(scan, b & 0x0f, true, depth);
+    if ((b & 0xf0) == 0x90)
+        return s_check_container(scan, b & 0x0f, false, depth);
+    if ((b & 0xe0) == 0xa0)
+        return s_skip(scan, b & 0x1f, CS_PROTO_MAX_BODY, "string");
+
+    switch (b) {
+        case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
+            if (s_read_length(scan, (size_t) 1 << (b - 0xc4), &len) != 0)
+                return -1;
+            return s_skip(scan, len, CS_PROTO_MAX_BODY, "binary");
+        case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
+            if (s_read_length(scan, (size_t) 1 << (b - 0xd9), &len) != 0)
+                return -1;
+            return s_skip(scan, len, CS_PROTO_MAX_BODY, "string");
+        case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: length, type byte, data */
+            if (s_read_length(scan, (size_t) 1 << (b - 0xc7), &len) != 0)
+                return -1;
+            return s_skip(scan, len + 1, CS_PROTO_MAX_BODY, "extension");
+        case 0xca: return s_skip(scan, 4, 4, "float");
+        case 0xcb: return s_skip(scan, 8, 8, "float");
+        case 0xcc: case 0xd0: return s_skip(scan, 1, 1, "integer");
+        case 0xcd: case 0xd1: return s_skip(scan, 2, 2, "integer");
+        case 0xce: case 0xd2: return s_skip(scan, 4, 4, "integer");
+        case 0xcf: case 0xd3: return s_skip(scan, 8, 8, "integer");
+        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext 1..16 + type byte */
+            return s_skip(scan, ((uint64_t) 1 << (b - 0xd4)) + 1, 17, "extension");
+        case 0xdc: case 0xdd: /* array 16/32 */
+            if (s_read_length(scan, b == 0xdc ? 2 : 4, &len) != 0)
+                return -1;
+            return s_check_container(scan, len, false, depth);
+        case 0xde: case 0xdf: /* map 16/32 */
+            if (s_read_length(scan, b == 0xde ? 2 : 4, &len) != 0)
+                return -1;
+            return s_check_container(scan, len, true, depth);
+        default: /* 0xc1 is never used */
+            scan->pos--;
+            return s_fail(scan, "invalid msgpack type byte 0xc1");
+    }
+}
+
+int cs_msgpack_check(const void *data, size_t size, char *why, size_t why_size)
+{
+    s_scan_t scan = {data, size, 0, why, why_size};
+    if (size == 0)
+        return s_fail(&scan, "empty body");
+    if (size > CS_PROTO_MAX_BODY)
+        return s_fail(&scan, "body larger than the limit of 4 MiB");
+    if (s_check_object(&scan, 0) != 0)
+        return -1;
+    if (scan.pos != size)
+        return s_fail(&scan, "trailing bytes after the message");
+    return 0;
+}
