@@ -1,4 +1,5 @@
-/* connstate: the command-line client (config check, status, refresh, wait, query, inspect, watch). */
+/* connstate: the command-line client (config check, status, refresh, wait, query, inspect, watch).
+ */
 #include "cli.h"
 
 #include <stdio.h>

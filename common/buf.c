@@ -10,7 +10,7 @@ static bool s_reserve(cs_buf_t *self, size_t extra)
 {
     if (self->failed)
         return false;
-    if (extra > (size_t) -1 / 2 - self->len) {
+    if (extra > (size_t)-1 / 2 - self->len) {
         self->failed = true;
         return false;
     }
@@ -56,12 +56,12 @@ void cs_buf_printf(cs_buf_t *self, const char *fmt, ...)
     va_start(args, fmt);
     int need = vsnprintf(NULL, 0, fmt, args);
     va_end(args);
-    if (need < 0 || !s_reserve(self, (size_t) need))
+    if (need < 0 || !s_reserve(self, (size_t)need))
         return;
     va_start(args, fmt);
-    vsnprintf(self->data + self->len, (size_t) need + 1, fmt, args);
+    vsnprintf(self->data + self->len, (size_t)need + 1, fmt, args);
     va_end(args);
-    self->len += (size_t) need;
+    self->len += (size_t)need;
 }
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not valid UTF-8. */
@@ -94,14 +94,14 @@ static size_t s_utf8_length(const unsigned char *p, size_t avail)
 
 void cs_buf_json_string(cs_buf_t *self, const char *text, size_t len)
 {
-    const unsigned char *p = (const unsigned char *) text;
+    const unsigned char *p = (const unsigned char *)text;
     cs_buf_putc(self, '"');
     size_t i = 0;
     while (i < len) {
         unsigned char c = p[i];
         if (c == '"' || c == '\\') {
             cs_buf_putc(self, '\\');
-            cs_buf_putc(self, (char) c);
+            cs_buf_putc(self, (char)c);
             i++;
         } else if (c == '\n') {
             cs_buf_puts(self, "\\n"), i++;
@@ -137,7 +137,7 @@ char *cs_buf_take(cs_buf_t *self)
         free(data);
         data = self->failed ? NULL : strdup("");
     }
-    *self = (cs_buf_t) {0};
+    *self = (cs_buf_t){0};
     return data;
 }
 
@@ -152,7 +152,7 @@ void cs_buf_reset(cs_buf_t *self)
 void cs_buf_free(cs_buf_t *self)
 {
     free(self->data);
-    *self = (cs_buf_t) {0};
+    *self = (cs_buf_t){0};
 }
 
 bool cs_utf8_valid(const void *data, size_t len)
@@ -170,7 +170,7 @@ bool cs_utf8_valid(const void *data, size_t len)
 
 void cs_utf8_sanitize(char *text)
 {
-    unsigned char *p = (unsigned char *) text;
+    unsigned char *p = (unsigned char *)text;
     size_t len = strlen(text);
     size_t i = 0;
     while (i < len) {

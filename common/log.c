@@ -23,7 +23,7 @@ int cs_log_set_level(const char *name)
 {
     for (size_t i = 0; i < sizeof s_level_names / sizeof *s_level_names; i++) {
         if (strcmp(name, s_level_names[i]) == 0) {
-            cs_log_level = (cs_log_level_t) i;
+            cs_log_level = (cs_log_level_t)i;
             return 0;
         }
     }
@@ -34,20 +34,20 @@ void cs_log_write(cs_log_level_t level, const char *conn, const char *fmt, ...)
 {
     /* One buffer and one write(2), so that lines from many processes never interleave. */
     char line[4096];
-    int used = snprintf(line, sizeof line, "%s[%ld] %s: ", s_role, (long) getpid(),
-                        s_level_names[level]);
-    if (conn && used >= 0 && (size_t) used < sizeof line)
-        used += snprintf(line + used, sizeof line - (size_t) used, "[%s] ", conn);
-    if (used >= 0 && (size_t) used < sizeof line) {
+    int used =
+        snprintf(line, sizeof line, "%s[%ld] %s: ", s_role, (long)getpid(), s_level_names[level]);
+    if (conn && used >= 0 && (size_t)used < sizeof line)
+        used += snprintf(line + used, sizeof line - (size_t)used, "[%s] ", conn);
+    if (used >= 0 && (size_t)used < sizeof line) {
         va_list args;
         va_start(args, fmt);
-        used += vsnprintf(line + used, sizeof line - (size_t) used, fmt, args);
+        used += vsnprintf(line + used, sizeof line - (size_t)used, fmt, args);
         va_end(args);
     }
-    size_t len = (used < 0) ? 0 : (size_t) used;
+    size_t len = (used < 0) ? 0 : (size_t)used;
     if (len > sizeof line - 2)
         len = sizeof line - 2; /* truncated: keep the newline */
     line[len++] = '\n';
     ssize_t rc = write(STDERR_FILENO, line, len);
-    (void) rc; /* nowhere left to report a failed log write */
+    (void)rc; /* nowhere left to report a failed log write */
 }

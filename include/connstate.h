@@ -1,4 +1,5 @@
-/* libconnstate: the C client API of connstate (subscribe to state changes, wait for connections). */
+/* libconnstate: the C client API of connstate (subscribe to state changes, wait for connections).
+ */
 #ifndef CONNSTATE_H
 #define CONNSTATE_H
 

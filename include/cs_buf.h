@@ -6,10 +6,10 @@
 #include <stddef.h>
 
 typedef struct {
-    char *data;   /* NUL-terminated; NULL until the first append */
-    size_t len;   /* bytes used, not counting the NUL */
-    size_t cap;   /* bytes allocated */
-    bool failed;  /* an allocation failed: contents are incomplete */
+    char *data;  /* NUL-terminated; NULL until the first append */
+    size_t len;  /* bytes used, not counting the NUL */
+    size_t cap;  /* bytes allocated */
+    bool failed; /* an allocation failed: contents are incomplete */
 } cs_buf_t;
 
 /* A cs_buf_t needs no constructor: `cs_buf_t buf = {0};` is an empty buffer. */

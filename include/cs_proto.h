@@ -12,16 +12,16 @@
 #define CS_PROTO_HEADER  "connstate/1"
 
 /* Limits enforced by the decoder before anything is allocated. */
-#define CS_PROTO_MAX_BODY      (4u * 1024 * 1024) /* bytes in one body frame */
-#define CS_PROTO_MAX_DEPTH     4                  /* nesting of maps and arrays */
-#define CS_PROTO_MAX_ITEMS     4096               /* elements of any one array or map */
-#define CS_PROTO_MAX_KEYS      64                 /* entries of a message or row map */
-#define CS_PROTO_MAX_ROWS      1024               /* rows in one SNAPSHOT_ROWS message */
-#define CS_PROTO_MAX_NAME      63                 /* connection names (PostgreSQL identifiers) */
-#define CS_PROTO_MAX_SHORT     255                /* plugin names, versions, hashes, worker names */
-#define CS_PROTO_MAX_ERROR     8192               /* error and reason texts */
-#define CS_PROTO_MAX_CONFIG    (1024u * 1024)     /* a connection's config (JSON text) */
-#define CS_PROTO_MAX_CAPACITY  1024               /* a worker's concurrent tasks */
+#define CS_PROTO_MAX_BODY     (4u * 1024 * 1024) /* bytes in one body frame */
+#define CS_PROTO_MAX_DEPTH    4                  /* nesting of maps and arrays */
+#define CS_PROTO_MAX_ITEMS    4096               /* elements of any one array or map */
+#define CS_PROTO_MAX_KEYS     64                 /* entries of a message or row map */
+#define CS_PROTO_MAX_ROWS     1024               /* rows in one SNAPSHOT_ROWS message */
+#define CS_PROTO_MAX_NAME     63                 /* connection names (PostgreSQL identifiers) */
+#define CS_PROTO_MAX_SHORT    255                /* plugin names, versions, hashes, worker names */
+#define CS_PROTO_MAX_ERROR    8192               /* error and reason texts */
+#define CS_PROTO_MAX_CONFIG   (1024u * 1024)     /* a connection's config (JSON text) */
+#define CS_PROTO_MAX_CAPACITY 1024               /* a worker's concurrent tasks */
 
 typedef enum {
     /* worker channel: DEALER (worker) <-> ROUTER (supervisor) */
@@ -57,20 +57,20 @@ typedef enum {
 #define CS_STATUS_COUNT 7
 
 typedef enum {
-    CS_TASK_BUILD = 1,    /* create or rebuild the connection's schema */
-    CS_TASK_DELETE = 2,   /* drop the connection's (managed) schema */
-    CS_TASK_COMMENTS = 3  /* write table and column descriptions */
+    CS_TASK_BUILD = 1,   /* create or rebuild the connection's schema */
+    CS_TASK_DELETE = 2,  /* drop the connection's (managed) schema */
+    CS_TASK_COMMENTS = 3 /* write table and column descriptions */
 } cs_task_kind_t;
 
 /* One row of the state table, as carried by SNAPSHOT_ROWS. Strings are owned. */
 typedef struct {
     char *connection;
     cs_status_t status;
-    char *error;          /* NULL unless status is error */
-    int64_t time_us;      /* time_changed, microseconds since the Unix epoch */
+    char *error;     /* NULL unless status is error */
+    int64_t time_us; /* time_changed, microseconds since the Unix epoch */
     bool comments_set;
-    uint64_t seq;         /* sequence number of the row's last change */
-    char *plugin;         /* may be NULL */
+    uint64_t seq; /* sequence number of the row's last change */
+    char *plugin; /* may be NULL */
 } cs_row_t;
 
 /* One message. Which fields a type uses is listed in proto/PROTOCOL.md; strings are
@@ -86,7 +86,7 @@ typedef struct {
     cs_task_kind_t kind;
     char *connection;
     char *plugin;
-    char *config;         /* TASK: the connection's config as JSON; may hold secrets */
+    char *config; /* TASK: the connection's config as JSON; may hold secrets */
     char *fingerprint;
     uint32_t attempt;
     bool ok;
@@ -105,7 +105,7 @@ typedef struct {
     cs_status_t status;
     int64_t time_us;
     bool comments_set;
-    uint64_t instance;    /* random per supervisor start: a change means it restarted */
+    uint64_t instance; /* random per supervisor start: a change means it restarted */
     /* control channel */
     uint64_t request_id;
     char *prefix;
@@ -114,7 +114,7 @@ typedef struct {
     bool wait;
     bool done;
     uint32_t counts[CS_STATUS_COUNT];
-    uint64_t generation;  /* refresh number */
+    uint64_t generation; /* refresh number */
     uint32_t total;
     uint32_t workers;
     uint32_t queued;

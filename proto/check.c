@@ -38,16 +38,16 @@ static int s_skip(s_scan_t *scan, uint64_t len, uint64_t cap, const char *what)
     if (len > cap) {
         char text[96];
         snprintf(text, sizeof text, "%s of %llu bytes exceeds the limit of %llu", what,
-                 (unsigned long long) len, (unsigned long long) cap);
+                 (unsigned long long)len, (unsigned long long)cap);
         return s_fail(scan, text);
     }
     if (len > scan->size - scan->pos) {
         char text[96];
         snprintf(text, sizeof text, "%s of %llu bytes but only %zu remain", what,
-                 (unsigned long long) len, scan->size - scan->pos);
+                 (unsigned long long)len, scan->size - scan->pos);
         return s_fail(scan, text);
     }
-    scan->pos += (size_t) len;
+    scan->pos += (size_t)len;
     return 0;
 }
 
@@ -61,7 +61,7 @@ static int s_check_container(s_scan_t *scan, uint64_t entries, bool is_map, int 
     if (entries > CS_PROTO_MAX_ITEMS) {
         char text[96];
         snprintf(text, sizeof text, "%s of %llu entries exceeds the limit of %d",
-                 is_map ? "map" : "array", (unsigned long long) entries, CS_PROTO_MAX_ITEMS);
+                 is_map ? "map" : "array", (unsigned long long)entries, CS_PROTO_MAX_ITEMS);
         return s_fail(scan, text);
     }
     uint64_t objects = is_map ? entries * 2 : entries;
@@ -91,31 +91,53 @@ static int s_check_object(s_scan_t *scan, int depth)
         return s_skip(scan, b & 0x1f, CS_PROTO_MAX_BODY, "string");
 
     switch (b) {
-        case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
-            if (s_read_length(scan, (size_t) 1 << (b - 0xc4), &len) != 0)
+        case 0xc4:
+        case 0xc5:
+        case 0xc6: /* bin 8/16/32 */
+            if (s_read_length(scan, (size_t)1 << (b - 0xc4), &len) != 0)
                 return -1;
             return s_skip(scan, len, CS_PROTO_MAX_BODY, "binary");
-        case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
-            if (s_read_length(scan, (size_t) 1 << (b - 0xd9), &len) != 0)
+        case 0xd9:
+        case 0xda:
+        case 0xdb: /* str 8/16/32 */
+            if (s_read_length(scan, (size_t)1 << (b - 0xd9), &len) != 0)
                 return -1;
             return s_skip(scan, len, CS_PROTO_MAX_BODY, "string");
-        case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: length, type byte, data */
-            if (s_read_length(scan, (size_t) 1 << (b - 0xc7), &len) != 0)
+        case 0xc7:
+        case 0xc8:
+        case 0xc9: /* ext 8/16/32: length, type byte, data */
+            if (s_read_length(scan, (size_t)1 << (b - 0xc7), &len) != 0)
                 return -1;
             return s_skip(scan, len + 1, CS_PROTO_MAX_BODY, "extension");
-        case 0xca: return s_skip(scan, 4, 4, "float");
-        case 0xcb: return s_skip(scan, 8, 8, "float");
-        case 0xcc: case 0xd0: return s_skip(scan, 1, 1, "integer");
-        case 0xcd: case 0xd1: return s_skip(scan, 2, 2, "integer");
-        case 0xce: case 0xd2: return s_skip(scan, 4, 4, "integer");
-        case 0xcf: case 0xd3: return s_skip(scan, 8, 8, "integer");
-        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext 1..16 + type byte */
-            return s_skip(scan, ((uint64_t) 1 << (b - 0xd4)) + 1, 17, "extension");
-        case 0xdc: case 0xdd: /* array 16/32 */
+        case 0xca:
+            return s_skip(scan, 4, 4, "float");
+        case 0xcb:
+            return s_skip(scan, 8, 8, "float");
+        case 0xcc:
+        case 0xd0:
+            return s_skip(scan, 1, 1, "integer");
+        case 0xcd:
+        case 0xd1:
+            return s_skip(scan, 2, 2, "integer");
+        case 0xce:
+        case 0xd2:
+            return s_skip(scan, 4, 4, "integer");
+        case 0xcf:
+        case 0xd3:
+            return s_skip(scan, 8, 8, "integer");
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8: /* fixext 1..16 + type byte */
+            return s_skip(scan, ((uint64_t)1 << (b - 0xd4)) + 1, 17, "extension");
+        case 0xdc:
+        case 0xdd: /* array 16/32 */
             if (s_read_length(scan, b == 0xdc ? 2 : 4, &len) != 0)
                 return -1;
             return s_check_container(scan, len, false, depth);
-        case 0xde: case 0xdf: /* map 16/32 */
+        case 0xde:
+        case 0xdf: /* map 16/32 */
             if (s_read_length(scan, b == 0xde ? 2 : 4, &len) != 0)
                 return -1;
             return s_check_container(scan, len, true, depth);

@@ -32,9 +32,13 @@ typedef struct {
 #define REQ true
 #define OPT false
 #define M(key, type, req, lo, hi, member)                                                          \
-    {key, type, req, lo, hi, offsetof(cs_msg_t, member), #member}
+    {                                                                                              \
+        key, type, req, lo, hi, offsetof(cs_msg_t, member), #member                                \
+    }
 #define R(key, type, req, lo, hi, member)                                                          \
-    {key, type, req, lo, hi, offsetof(cs_row_t, member), #member}
+    {                                                                                              \
+        key, type, req, lo, hi, offsetof(cs_row_t, member), #member                                \
+    }
 
 static const s_field_t s_ready[] = {
     M(1, F_U32, REQ, 1, CS_PROTO_MAX_CAPACITY, capacity),
@@ -101,27 +105,19 @@ static const s_field_t s_refresh_req[] = {
     M(2, F_BOOL, OPT, 0, 0, wait),
 };
 static const s_field_t s_refresh_rep[] = {
-    M(1, F_U64, REQ, 0, 0, request_id),
-    M(2, F_BOOL, REQ, 0, 0, done),
-    M(3, F_COUNTS, OPT, 0, 0, counts),
-    M(4, F_U64, OPT, 0, 0, elapsed_us),
-    M(5, F_U64, OPT, 0, 0, generation),
-    M(6, F_U32, OPT, 0, 0, total),
+    M(1, F_U64, REQ, 0, 0, request_id), M(2, F_BOOL, REQ, 0, 0, done),
+    M(3, F_COUNTS, OPT, 0, 0, counts),  M(4, F_U64, OPT, 0, 0, elapsed_us),
+    M(5, F_U64, OPT, 0, 0, generation), M(6, F_U32, OPT, 0, 0, total),
 };
 static const s_field_t s_status_req[] = {
     M(1, F_U64, REQ, 0, 0, request_id),
 };
 static const s_field_t s_status_rep[] = {
-    M(1, F_U64, REQ, 0, 0, request_id),
-    M(2, F_COUNTS, REQ, 0, 0, counts),
-    M(3, F_U64, REQ, 0, 0, seq),
-    M(4, F_U64, REQ, 0, 0, instance),
-    M(5, F_U32, OPT, 0, 0, workers),
-    M(6, F_U32, OPT, 0, 0, in_flight),
-    M(7, F_U32, OPT, 0, 0, queued),
-    M(8, F_BOOL, OPT, 0, 0, refreshing),
-    M(9, F_U64, OPT, 0, 0, generation),
-    M(10, F_U32, OPT, 0, 0, total),
+    M(1, F_U64, REQ, 0, 0, request_id), M(2, F_COUNTS, REQ, 0, 0, counts),
+    M(3, F_U64, REQ, 0, 0, seq),        M(4, F_U64, REQ, 0, 0, instance),
+    M(5, F_U32, OPT, 0, 0, workers),    M(6, F_U32, OPT, 0, 0, in_flight),
+    M(7, F_U32, OPT, 0, 0, queued),     M(8, F_BOOL, OPT, 0, 0, refreshing),
+    M(9, F_U64, OPT, 0, 0, generation), M(10, F_U32, OPT, 0, 0, total),
 };
 static const s_field_t s_error[] = {
     M(1, F_U64, OPT, 0, 0, request_id),
@@ -144,7 +140,10 @@ typedef struct {
     size_t count;
 } s_schema_t;
 
-#define SCHEMA(type, name, table) {type, name, table, sizeof table / sizeof *table}
+#define SCHEMA(type, name, table)                                                                  \
+    {                                                                                              \
+        type, name, table, sizeof table / sizeof *table                                            \
+    }
 static const s_schema_t s_schemas[] = {
     SCHEMA(CS_MSG_READY, "READY", s_ready),
     SCHEMA(CS_MSG_TASK, "TASK", s_task),
@@ -170,27 +169,27 @@ static const char *const s_status_names[CS_STATUS_COUNT] = {
 static const s_schema_t *s_schema_of(uint64_t type)
 {
     for (size_t i = 0; i < sizeof s_schemas / sizeof *s_schemas; i++)
-        if ((uint64_t) s_schemas[i].type == type)
+        if ((uint64_t)s_schemas[i].type == type)
             return &s_schemas[i];
     return NULL;
 }
 
 const char *cs_msg_type_name(cs_msg_type_t type)
 {
-    const s_schema_t *schema = s_schema_of((uint64_t) type);
+    const s_schema_t *schema = s_schema_of((uint64_t)type);
     return schema ? schema->name : "?";
 }
 
 const char *cs_status_name(cs_status_t status)
 {
-    return ((unsigned) status < CS_STATUS_COUNT) ? s_status_names[status] : "?";
+    return ((unsigned)status < CS_STATUS_COUNT) ? s_status_names[status] : "?";
 }
 
 int cs_status_parse(const char *name, size_t len, cs_status_t *status)
 {
     for (int i = 0; i < CS_STATUS_COUNT; i++) {
         if (strlen(s_status_names[i]) == len && memcmp(s_status_names[i], name, len) == 0) {
-            *status = (cs_status_t) i;
+            *status = (cs_status_t)i;
             return 0;
         }
     }
@@ -200,9 +199,12 @@ int cs_status_parse(const char *name, size_t len, cs_status_t *status)
 const char *cs_task_kind_name(cs_task_kind_t kind)
 {
     switch (kind) {
-        case CS_TASK_BUILD: return "build";
-        case CS_TASK_DELETE: return "delete";
-        case CS_TASK_COMMENTS: return "comments";
+        case CS_TASK_BUILD:
+            return "build";
+        case CS_TASK_DELETE:
+            return "delete";
+        case CS_TASK_COMMENTS:
+            return "comments";
     }
     return "?";
 }
@@ -233,7 +235,7 @@ static void s_strings_free(void *base, const s_field_t *fields, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
         if (fields[i].type == F_STR) {
-            char **slot = (char **) ((char *) base + fields[i].offset);
+            char **slot = (char **)((char *)base + fields[i].offset);
             free(*slot);
             *slot = NULL;
         }
@@ -269,8 +271,8 @@ int cs_msg_add_row(cs_msg_t *self, const char *connection, cs_status_t status, c
     if (!rows)
         return -1;
     self->rows = rows;
-    cs_row_t row = {strdup(connection), status,       s_strdup_or_null(error), time_us,
-                    comments_set,       seq,          s_strdup_or_null(plugin)};
+    cs_row_t row = {strdup(connection), status, s_strdup_or_null(error), time_us,
+                    comments_set,       seq,    s_strdup_or_null(plugin)};
     if (!row.connection || (error && !row.error) || (plugin && !row.plugin)) {
         s_row_clear(&row);
         return -1;
@@ -295,38 +297,39 @@ static int s_encode_map(msgpack_packer *pk, const s_schema_t *schema, const void
 static int s_encode_field(msgpack_packer *pk, const s_schema_t *schema, const s_field_t *field,
                           const void *base, char *why, size_t why_size)
 {
-    const char *slot = (const char *) base + field->offset;
+    const char *slot = (const char *)base + field->offset;
     msgpack_pack_uint8(pk, field->key);
-    switch ((s_ftype_t) field->type) {
+    switch ((s_ftype_t)field->type) {
         case F_U32: {
-            uint32_t v = *(const uint32_t *) slot;
+            uint32_t v = *(const uint32_t *)slot;
             if (v < field->lo || (field->hi && v > field->hi))
                 return s_encode_fail(why, why_size, schema->name, field, "value out of range");
             return msgpack_pack_uint32(pk, v);
         }
         case F_U64: {
-            uint64_t v = *(const uint64_t *) slot;
+            uint64_t v = *(const uint64_t *)slot;
             if (v < field->lo)
                 return s_encode_fail(why, why_size, schema->name, field, "value out of range");
             return msgpack_pack_uint64(pk, v);
         }
-        case F_I64: return msgpack_pack_int64(pk, *(const int64_t *) slot);
+        case F_I64:
+            return msgpack_pack_int64(pk, *(const int64_t *)slot);
         case F_BOOL:
-            return *(const bool *) slot ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+            return *(const bool *)slot ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
         case F_STATUS: {
-            cs_status_t v = *(const cs_status_t *) slot;
-            if ((unsigned) v > field->hi)
+            cs_status_t v = *(const cs_status_t *)slot;
+            if ((unsigned)v > field->hi)
                 return s_encode_fail(why, why_size, schema->name, field, "unknown status");
-            return msgpack_pack_uint8(pk, (uint8_t) v);
+            return msgpack_pack_uint8(pk, (uint8_t)v);
         }
         case F_KIND: {
-            cs_task_kind_t v = *(const cs_task_kind_t *) slot;
-            if (!s_kind_valid((uint64_t) v))
+            cs_task_kind_t v = *(const cs_task_kind_t *)slot;
+            if (!s_kind_valid((uint64_t)v))
                 return s_encode_fail(why, why_size, schema->name, field, "unknown task kind");
-            return msgpack_pack_uint8(pk, (uint8_t) v);
+            return msgpack_pack_uint8(pk, (uint8_t)v);
         }
         case F_STR: {
-            const char *text = *(char *const *) slot;
+            const char *text = *(char *const *)slot;
             size_t len = strlen(text);
             if (len > field->hi)
                 return s_encode_fail(why, why_size, schema->name, field, "string too long");
@@ -336,7 +339,7 @@ static int s_encode_field(msgpack_packer *pk, const s_schema_t *schema, const s_
             return msgpack_pack_str_body(pk, text, len);
         }
         case F_COUNTS: {
-            const uint32_t *counts = (const uint32_t *) slot;
+            const uint32_t *counts = (const uint32_t *)slot;
             msgpack_pack_array(pk, CS_STATUS_COUNT);
             for (int i = 0; i < CS_STATUS_COUNT; i++)
                 msgpack_pack_uint32(pk, counts[i]);
@@ -360,11 +363,11 @@ static int s_encode_field(msgpack_packer *pk, const s_schema_t *schema, const s_
  * else is written. */
 static bool s_field_present(const s_field_t *field, const void *base)
 {
-    const char *slot = (const char *) base + field->offset;
+    const char *slot = (const char *)base + field->offset;
     if (field->type == F_STR)
-        return *(char *const *) slot != NULL;
+        return *(char *const *)slot != NULL;
     if (field->type == F_KIND && !field->required)
-        return *(const cs_task_kind_t *) slot != 0;
+        return *(const cs_task_kind_t *)slot != 0;
     return true;
 }
 
@@ -382,21 +385,21 @@ static int s_encode_map(msgpack_packer *pk, const s_schema_t *schema, const void
     msgpack_pack_map(pk, entries);
     if (with_type) {
         msgpack_pack_uint8(pk, 0);
-        msgpack_pack_uint8(pk, (uint8_t) schema->type);
+        msgpack_pack_uint8(pk, (uint8_t)schema->type);
     }
     for (size_t i = 0; i < schema->count; i++)
-        if (s_field_present(&schema->fields[i], base)
-            && s_encode_field(pk, schema, &schema->fields[i], base, why, why_size) != 0)
+        if (s_field_present(&schema->fields[i], base) &&
+            s_encode_field(pk, schema, &schema->fields[i], base, why, why_size) != 0)
             return -1;
     return 0;
 }
 
 int cs_msg_encode(const cs_msg_t *self, char **data, size_t *size, char *why, size_t why_size)
 {
-    const s_schema_t *schema = s_schema_of((uint64_t) self->type);
+    const s_schema_t *schema = s_schema_of((uint64_t)self->type);
     if (!schema) {
         if (why && why_size)
-            snprintf(why, why_size, "unknown message type %d", (int) self->type);
+            snprintf(why, why_size, "unknown message type %d", (int)self->type);
         return -1;
     }
     msgpack_sbuffer sbuf;
@@ -432,17 +435,27 @@ typedef struct {
 static const char *s_object_type_name(msgpack_object_type type)
 {
     switch (type) {
-        case MSGPACK_OBJECT_NIL: return "nil";
-        case MSGPACK_OBJECT_BOOLEAN: return "a boolean";
-        case MSGPACK_OBJECT_POSITIVE_INTEGER: return "an integer";
-        case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "a negative integer";
+        case MSGPACK_OBJECT_NIL:
+            return "nil";
+        case MSGPACK_OBJECT_BOOLEAN:
+            return "a boolean";
+        case MSGPACK_OBJECT_POSITIVE_INTEGER:
+            return "an integer";
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+            return "a negative integer";
         case MSGPACK_OBJECT_FLOAT32:
-        case MSGPACK_OBJECT_FLOAT64: return "a float";
-        case MSGPACK_OBJECT_STR: return "a string";
-        case MSGPACK_OBJECT_ARRAY: return "an array";
-        case MSGPACK_OBJECT_MAP: return "a map";
-        case MSGPACK_OBJECT_BIN: return "binary data";
-        case MSGPACK_OBJECT_EXT: return "an extension";
+        case MSGPACK_OBJECT_FLOAT64:
+            return "a float";
+        case MSGPACK_OBJECT_STR:
+            return "a string";
+        case MSGPACK_OBJECT_ARRAY:
+            return "an array";
+        case MSGPACK_OBJECT_MAP:
+            return "a map";
+        case MSGPACK_OBJECT_BIN:
+            return "binary data";
+        case MSGPACK_OBJECT_EXT:
+            return "an extension";
     }
     return "an unknown type";
 }
@@ -516,44 +529,44 @@ static int s_decode_rows(s_decoder_t *dec, const s_field_t *field, const msgpack
 static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
                           void *base)
 {
-    char *slot = (char *) base + field->offset;
+    char *slot = (char *)base + field->offset;
     uint64_t u;
-    switch ((s_ftype_t) field->type) {
+    switch ((s_ftype_t)field->type) {
         case F_U32:
             if (s_decode_uint(dec, field, value, field->hi ? field->hi : UINT32_MAX, &u) != 0)
                 return -1;
-            *(uint32_t *) slot = (uint32_t) u;
+            *(uint32_t *)slot = (uint32_t)u;
             return 0;
         case F_U64:
             if (s_decode_uint(dec, field, value, 0, &u) != 0)
                 return -1;
-            *(uint64_t *) slot = u;
+            *(uint64_t *)slot = u;
             return 0;
         case F_I64:
             if (value->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-                *(int64_t *) slot = value->via.i64;
+                *(int64_t *)slot = value->via.i64;
                 return 0;
             }
             if (s_decode_uint(dec, field, value, INT64_MAX, &u) != 0)
                 return -1;
-            *(int64_t *) slot = (int64_t) u;
+            *(int64_t *)slot = (int64_t)u;
             return 0;
         case F_BOOL:
             if (s_expect(dec, field, value, MSGPACK_OBJECT_BOOLEAN, "a boolean") != 0)
                 return -1;
-            *(bool *) slot = value->via.boolean;
+            *(bool *)slot = value->via.boolean;
             return 0;
         case F_STATUS:
             if (s_decode_uint(dec, field, value, field->hi, &u) != 0)
                 return -1;
-            *(cs_status_t *) slot = (cs_status_t) u;
+            *(cs_status_t *)slot = (cs_status_t)u;
             return 0;
         case F_KIND:
             if (s_decode_uint(dec, field, value, CS_TASK_COMMENTS, &u) != 0)
                 return -1;
             if (!s_kind_valid(u))
                 return s_reject(dec, field, "%s", "unknown task kind");
-            *(cs_task_kind_t *) slot = (cs_task_kind_t) u;
+            *(cs_task_kind_t *)slot = (cs_task_kind_t)u;
             return 0;
         case F_STR: {
             if (value->type == MSGPACK_OBJECT_NIL && !field->required)
@@ -571,7 +584,7 @@ static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpac
             char *copy = len > 0 ? strndup(ptr, len) : strdup(""); /* "" may have no ptr */
             if (!copy)
                 return s_reject(dec, field, "%s", "out of memory");
-            *(char **) slot = copy;
+            *(char **)slot = copy;
             return 0;
         }
         case F_COUNTS: {
@@ -579,15 +592,16 @@ static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpac
                 return -1;
             if (value->via.array.size != CS_STATUS_COUNT)
                 return s_reject(dec, field, "%s", "expected one count per status");
-            uint32_t *counts = (uint32_t *) slot;
+            uint32_t *counts = (uint32_t *)slot;
             for (int i = 0; i < CS_STATUS_COUNT; i++) {
                 if (s_decode_uint(dec, field, &value->via.array.ptr[i], UINT32_MAX, &u) != 0)
                     return -1;
-                counts[i] = (uint32_t) u;
+                counts[i] = (uint32_t)u;
             }
             return 0;
         }
-        case F_ROWS: return s_decode_rows(dec, field, value, base);
+        case F_ROWS:
+            return s_decode_rows(dec, field, value, base);
     }
     return -1;
 }
@@ -617,7 +631,7 @@ static int s_decode_map(s_decoder_t *dec, const s_schema_t *schema, const msgpac
             if (kv[j].key.via.u64 == kv[i].key.via.u64) {
                 char text[64];
                 snprintf(text, sizeof text, "duplicate key %llu",
-                         (unsigned long long) kv[i].key.via.u64);
+                         (unsigned long long)kv[i].key.via.u64);
                 return s_reject(dec, NULL, "%s", text);
             }
         }
@@ -696,10 +710,10 @@ int cs_proto_check_header(const void *data, size_t size, char *why, size_t why_s
     if (size == sizeof header - 1 && memcmp(data, header, size) == 0)
         return 0;
     if (why && why_size) {
-        if (size > sizeof prefix - 1 && size < sizeof prefix + 16
-            && memcmp(data, prefix, sizeof prefix - 1) == 0)
+        if (size > sizeof prefix - 1 && size < sizeof prefix + 16 &&
+            memcmp(data, prefix, sizeof prefix - 1) == 0)
             snprintf(why, why_size, "protocol version %.*s is not supported (this peer speaks %s)",
-                     (int) (size - (sizeof prefix - 1)), (const char *) data + sizeof prefix - 1,
+                     (int)(size - (sizeof prefix - 1)), (const char *)data + sizeof prefix - 1,
                      CS_PROTO_HEADER);
         else
             snprintf(why, why_size, "not a connstate peer (header frame is not %s)",

@@ -83,5 +83,5 @@ int cs_wire_recv(zsock_t *sock, int flags, zframe_t **routing_id_p, cs_msg_t **m
 
 void cs_wire_limit(zsock_t *sock)
 {
-    zsock_set_maxmsgsize(sock, (int) CS_PROTO_MAX_BODY + 4096);
+    zsock_set_maxmsgsize(sock, (int)CS_PROTO_MAX_BODY + 4096);
 }

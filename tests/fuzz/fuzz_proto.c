@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char why[256];
-    (void) cs_proto_check_header(data, size, why, sizeof why);
+    (void)cs_proto_check_header(data, size, why, sizeof why);
 
     cs_msg_t *msg = cs_msg_decode(data, size, why, sizeof why);
     if (!msg)
@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "re-encoded message does not decode: %s\n", why);
         abort();
     }
-    if (cs_msg_encode(again, &second, &second_size, why, sizeof why) != 0
-        || first_size != second_size || memcmp(first, second, first_size) != 0)
+    if (cs_msg_encode(again, &second, &second_size, why, sizeof why) != 0 ||
+        first_size != second_size || memcmp(first, second, first_size) != 0)
         abort();
     free(first);
     free(second);

@@ -12,7 +12,7 @@ int main(int argc, char **argv)
         return 2;
     }
     for (int type = 1; type <= 27; type++) {
-        cs_msg_t *msg = cs_msg_new((cs_msg_type_t) type);
+        cs_msg_t *msg = cs_msg_new((cs_msg_type_t)type);
         msg->capacity = 2;
         msg->name = strdup("w");
         msg->task_id = 1;

@@ -12,7 +12,7 @@
 
 static void test_append_and_take(void **state)
 {
-    (void) state;
+    (void)state;
     cs_buf_t buf = {0};
     assert_string_equal(cs_buf_str(&buf), "");
     cs_buf_puts(&buf, "abc");
@@ -39,7 +39,7 @@ static void test_append_and_take(void **state)
 
 static void test_json_string(void **state)
 {
-    (void) state;
+    (void)state;
     cs_buf_t buf = {0};
     const char text[] = "a\"b\\c\nd\te\r\x01\x7f \xc3\xa9 \xff";
     cs_buf_json_string(&buf, text, sizeof text - 1);
@@ -50,7 +50,7 @@ static void test_json_string(void **state)
 
 static void test_utf8(void **state)
 {
-    (void) state;
+    (void)state;
     assert_true(cs_utf8_valid("plain", 5));
     assert_true(cs_utf8_valid("\xf0\x9f\x98\x80", 4));
     assert_false(cs_utf8_valid("\xc0\xaf", 2));         /* overlong */

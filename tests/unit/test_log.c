@@ -25,7 +25,7 @@ static char *s_capture(void (*fn)(void))
     close(fds[1]);
     char *out = calloc(1, 65536);
     ssize_t total = 0, n;
-    while ((n = read(fds[0], out + total, 65535 - (size_t) total)) > 0)
+    while ((n = read(fds[0], out + total, 65535 - (size_t)total)) > 0)
         total += n;
     close(fds[0]);
     return out;
@@ -47,13 +47,13 @@ static void s_write_lines(void)
 
 static void test_format_and_levels(void **state)
 {
-    (void) state;
+    (void)state;
     unsetenv("CONNSTATE_LOG_LEVEL");
     cs_log_init("sup");
     char *out = s_capture(s_write_lines);
     char expect[128];
     snprintf(expect, sizeof expect, "sup[%ld] info: hello 7\nsup[%ld] warn: [aws_prod] slow\n",
-             (long) getpid(), (long) getpid());
+             (long)getpid(), (long)getpid());
     assert_string_equal(out, expect);
     assert_int_equal(s_formatted, 0); /* debug is off: its arguments were never evaluated */
     free(out);
@@ -69,7 +69,7 @@ static void s_write_long(void)
 
 static void test_long_line_truncated(void **state)
 {
-    (void) state;
+    (void)state;
     char *out = s_capture(s_write_long);
     size_t len = strlen(out);
     assert_true(len <= 4096);
@@ -79,7 +79,7 @@ static void test_long_line_truncated(void **state)
 
 static void test_set_level(void **state)
 {
-    (void) state;
+    (void)state;
     assert_int_equal(cs_log_set_level("debug"), 0);
     assert_int_equal(cs_log_level, CS_LOG_DEBUG);
     assert_int_equal(cs_log_set_level("loud"), -1);

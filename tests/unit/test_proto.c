@@ -12,9 +12,9 @@
 #include "cs_proto.h"
 
 static const cs_msg_type_t s_all_types[] = {
-    CS_MSG_READY,         CS_MSG_TASK,         CS_MSG_RESULT,       CS_MSG_HEARTBEAT,
+    CS_MSG_READY,         CS_MSG_TASK,         CS_MSG_RESULT,        CS_MSG_HEARTBEAT,
     CS_MSG_DISCONNECT,    CS_MSG_STATE,        CS_MSG_PUB_HEARTBEAT, CS_MSG_SNAPSHOT_REQ,
-    CS_MSG_SNAPSHOT_ROWS, CS_MSG_SNAPSHOT_END, CS_MSG_REFRESH_REQ,  CS_MSG_REFRESH_REP,
+    CS_MSG_SNAPSHOT_ROWS, CS_MSG_SNAPSHOT_END, CS_MSG_REFRESH_REQ,   CS_MSG_REFRESH_REP,
     CS_MSG_STATUS_REQ,    CS_MSG_STATUS_REP,   CS_MSG_ERROR};
 
 /* Every field set to a distinctive value, so a field lost on the way shows. */
@@ -51,7 +51,7 @@ static cs_msg_t *s_full_message(cs_msg_type_t type)
     msg->wait = true;
     msg->done = true;
     for (int i = 0; i < CS_STATUS_COUNT; i++)
-        msg->counts[i] = (uint32_t) (i * 1000 + 1);
+        msg->counts[i] = (uint32_t)(i * 1000 + 1);
     msg->generation = 12;
     msg->total = 5000;
     msg->workers = 2;
@@ -85,7 +85,7 @@ static void s_expect_reject(const void *data, size_t size, const char *expect)
 
 static void test_round_trip_every_type(void **state)
 {
-    (void) state;
+    (void)state;
     for (size_t i = 0; i < sizeof s_all_types / sizeof *s_all_types; i++) {
         cs_msg_t *msg = s_full_message(s_all_types[i]);
         char *first, *second;
@@ -111,7 +111,7 @@ static void test_round_trip_every_type(void **state)
 
 static void test_round_trip_fields(void **state)
 {
-    (void) state;
+    (void)state;
     char *data;
     size_t size;
     char why[256];
@@ -165,7 +165,7 @@ static void test_round_trip_fields(void **state)
 
 static void test_optional_strings_absent(void **state)
 {
-    (void) state;
+    (void)state;
     cs_msg_t *msg = cs_msg_new(CS_MSG_STATE);
     msg->seq = 1;
     msg->connection = strdup("x");
@@ -186,7 +186,7 @@ static void test_optional_strings_absent(void **state)
 /* Found by the fuzzer: a RESULT without its optional kind must re-encode. */
 static void test_optional_kind_absent(void **state)
 {
-    (void) state;
+    (void)state;
     const unsigned char result[] = {0x84, 0x00, 0x03, 0x01, 0x01, 0x02, 0xa1, 'c', 0x03, 0xc3};
     char why[256];
     cs_msg_t *msg = cs_msg_decode(result, sizeof result, why, sizeof why);
@@ -206,7 +206,7 @@ static void test_optional_kind_absent(void **state)
 /* Found by the fuzzer: an empty string (str8 of length 0 at the end of the data). */
 static void test_empty_string(void **state)
 {
-    (void) state;
+    (void)state;
     const unsigned char body[] = {0x82, 0x00, 0x05, 0x01, 0xd9, 0x00};
     char why[256];
     cs_msg_t *msg = cs_msg_decode(body, sizeof body, why, sizeof why);
@@ -217,7 +217,7 @@ static void test_empty_string(void **state)
 
 static void test_encode_rejects(void **state)
 {
-    (void) state;
+    (void)state;
     char *data;
     size_t size;
     char why[256] = "";
@@ -242,7 +242,7 @@ static void test_encode_rejects(void **state)
     assert_non_null(strstr(why, "capacity"));
     cs_msg_destroy(&msg);
 
-    msg = cs_msg_new((cs_msg_type_t) 99);
+    msg = cs_msg_new((cs_msg_type_t)99);
     assert_int_equal(cs_msg_encode(msg, &data, &size, why, sizeof why), -1);
     cs_msg_destroy(&msg);
     cs_msg_destroy(&msg); /* idempotent */
@@ -250,7 +250,7 @@ static void test_encode_rejects(void **state)
 
 static void test_add_row_limit(void **state)
 {
-    (void) state;
+    (void)state;
     cs_msg_t *msg = cs_msg_new(CS_MSG_SNAPSHOT_ROWS);
     for (int i = 0; i < CS_PROTO_MAX_ROWS; i++)
         assert_int_equal(cs_msg_add_row(msg, "c", CS_STATUS_READY, NULL, 0, false, 0, NULL), 0);
@@ -305,7 +305,7 @@ static void s_raw_reject(s_raw_t *raw, const char *expect)
 
 static void test_raw_state_valid(void **state)
 {
-    (void) state;
+    (void)state;
     s_raw_t raw;
     s_raw_state(&raw, 1);
     msgpack_pack_uint8(&raw.pk, 100); /* an unknown key is ignored */
@@ -321,7 +321,7 @@ static void test_raw_state_valid(void **state)
 
 static void test_reject_truncated(void **state)
 {
-    (void) state;
+    (void)state;
     cs_msg_t *msg = s_full_message(CS_MSG_TASK);
     char *data;
     size_t size;
@@ -340,7 +340,7 @@ static void test_reject_truncated(void **state)
 
 static void test_reject_trailing_bytes(void **state)
 {
-    (void) state;
+    (void)state;
     s_raw_t raw;
     s_raw_state(&raw, 0);
     msgpack_pack_nil(&raw.pk);
@@ -349,7 +349,7 @@ static void test_reject_trailing_bytes(void **state)
 
 static void test_reject_wrong_types(void **state)
 {
-    (void) state;
+    (void)state;
     s_raw_t raw;
     s_raw_state(&raw, 1);
     msgpack_pack_uint8(&raw.pk, 4); /* error: must be a string */
@@ -425,7 +425,7 @@ static void test_reject_wrong_types(void **state)
 
 static void test_reject_out_of_range(void **state)
 {
-    (void) state;
+    (void)state;
     s_raw_t raw;
     /* READY capacity beyond the limit */
     s_raw_init(&raw);
@@ -490,7 +490,7 @@ static void test_reject_out_of_range(void **state)
 
 static void test_reject_missing_keys(void **state)
 {
-    (void) state;
+    (void)state;
     s_raw_t raw;
     s_raw_init(&raw);
     msgpack_pack_map(&raw.pk, 1);
@@ -532,7 +532,7 @@ static void test_reject_missing_keys(void **state)
 
 static void test_reject_duplicate_and_bad_keys(void **state)
 {
-    (void) state;
+    (void)state;
     s_raw_t raw;
     s_raw_state(&raw, 1);
     msgpack_pack_uint8(&raw.pk, 2); /* connection again */
@@ -554,7 +554,7 @@ static void test_reject_duplicate_and_bad_keys(void **state)
     msgpack_pack_uint8(&raw.pk, 0);
     msgpack_pack_uint8(&raw.pk, CS_MSG_HEARTBEAT);
     for (int k = 1; k <= CS_PROTO_MAX_KEYS; k++) {
-        msgpack_pack_uint8(&raw.pk, (uint8_t) (100 + k));
+        msgpack_pack_uint8(&raw.pk, (uint8_t)(100 + k));
         msgpack_pack_nil(&raw.pk);
     }
     s_raw_reject(&raw, "more keys than the limit");
@@ -562,10 +562,10 @@ static void test_reject_duplicate_and_bad_keys(void **state)
 
 static void test_reject_lengths_beyond_data(void **state)
 {
-    (void) state;
+    (void)state;
     /* {0: 5, 1: str32 claiming 1 GiB} with 3 bytes of string */
-    const unsigned char str_long[] = {0x82, 0x00, 0x05, 0x01, 0xdb, 0x40, 0x00,
-                                      0x00, 0x00, 'a',  'b',  'c'};
+    const unsigned char str_long[] = {0x82, 0x00, 0x05, 0x01, 0xdb, 0x40,
+                                      0x00, 0x00, 0x00, 'a',  'b',  'c'};
     s_expect_reject(str_long, sizeof str_long, "string of 1073741824 bytes exceeds the limit");
     const unsigned char str_short[] = {0x82, 0x00, 0x05, 0x01, 0xd9, 0x10, 'a', 'b'};
     s_expect_reject(str_short, sizeof str_short, "string of 16 bytes but only 2 remain");
@@ -591,7 +591,7 @@ static void test_reject_lengths_beyond_data(void **state)
 
 static void test_reject_caps(void **state)
 {
-    (void) state;
+    (void)state;
     s_raw_t raw;
     /* a connection name one byte over the cap */
     char name[CS_PROTO_MAX_NAME + 1];
@@ -632,7 +632,7 @@ static void test_reject_caps(void **state)
 
 static void test_reject_too_deep(void **state)
 {
-    (void) state;
+    (void)state;
     s_raw_t raw;
     s_raw_state(&raw, 1);
     msgpack_pack_uint8(&raw.pk, 50);
@@ -656,7 +656,7 @@ static void test_reject_too_deep(void **state)
 
 static void test_reject_bad_strings(void **state)
 {
-    (void) state;
+    (void)state;
     s_raw_t raw;
     s_raw_state(&raw, 1);
     msgpack_pack_uint8(&raw.pk, 4);
@@ -676,7 +676,7 @@ static void test_reject_bad_strings(void **state)
 
 static void test_header(void **state)
 {
-    (void) state;
+    (void)state;
     char why[256];
     assert_int_equal(cs_proto_check_header("connstate/1", 11, why, sizeof why), 0);
     assert_int_equal(cs_proto_check_header("connstate/2", 11, why, sizeof why), -1);
@@ -689,13 +689,13 @@ static void test_header(void **state)
 
 static void test_names(void **state)
 {
-    (void) state;
+    (void)state;
     assert_string_equal(cs_msg_type_name(CS_MSG_SNAPSHOT_END), "SNAPSHOT_END");
-    assert_string_equal(cs_msg_type_name((cs_msg_type_t) 0), "?");
+    assert_string_equal(cs_msg_type_name((cs_msg_type_t)0), "?");
     assert_string_equal(cs_status_name(CS_STATUS_DISABLED), "disabled");
-    assert_string_equal(cs_status_name((cs_status_t) 42), "?");
+    assert_string_equal(cs_status_name((cs_status_t)42), "?");
     assert_string_equal(cs_task_kind_name(CS_TASK_DELETE), "delete");
-    assert_string_equal(cs_task_kind_name((cs_task_kind_t) 0), "?");
+    assert_string_equal(cs_task_kind_name((cs_task_kind_t)0), "?");
     cs_status_t status;
     assert_int_equal(cs_status_parse("updating", 8, &status), 0);
     assert_int_equal(status, CS_STATUS_UPDATING);

@@ -11,7 +11,7 @@
 
 static void test_dealer_router(void **state)
 {
-    (void) state;
+    (void)state;
     zsock_t *router = zsock_new_router("inproc://wire-dr");
     zsock_t *dealer = zsock_new_dealer(">inproc://wire-dr");
     assert_non_null(router);
@@ -55,7 +55,7 @@ static void test_dealer_router(void **state)
 
 static void test_pub_sub_topic(void **state)
 {
-    (void) state;
+    (void)state;
     zsock_t *pub = zsock_new_pub("inproc://wire-ps");
     zsock_t *sub = zsock_new_sub(">inproc://wire-ps", "aws");
     assert_non_null(pub);
@@ -92,7 +92,7 @@ static void test_pub_sub_topic(void **state)
 
 static void test_malformed_frames(void **state)
 {
-    (void) state;
+    (void)state;
     zsock_t *router = zsock_new_router("inproc://wire-bad");
     zsock_t *dealer = zsock_new_dealer(">inproc://wire-bad");
     zsock_set_rcvtimeo(router, 5000);
@@ -132,7 +132,7 @@ static void test_malformed_frames(void **state)
 
 static void test_send_unencodable(void **state)
 {
-    (void) state;
+    (void)state;
     zsock_t *pub = zsock_new_pub("inproc://wire-enc");
     cs_msg_t *msg = cs_msg_new(CS_MSG_STATE); /* no connection: cannot be encoded */
     msg->seq = 1;
