@@ -38,6 +38,8 @@ int main(int argc, char **argv)
         printf("connstate %s\n", CS_VERSION);
         return 0;
     }
+    if (strcmp(command, "config") == 0)
+        return cs_cli_config(argc - 1, argv + 1);
     if (command[0] == '-')
         fprintf(stderr, "connstate: unknown option '%s'\n", command);
     else

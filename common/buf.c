@@ -155,17 +155,22 @@ void cs_buf_free(cs_buf_t *self)
     *self = (cs_buf_t){0};
 }
 
-bool cs_utf8_valid(const void *data, size_t len)
+size_t cs_utf8_prefix(const void *data, size_t len)
 {
     const unsigned char *p = data;
     size_t i = 0;
     while (i < len) {
         size_t n = s_utf8_length(p + i, len - i);
         if (n == 0)
-            return false;
+            break;
         i += n;
     }
-    return true;
+    return i;
+}
+
+bool cs_utf8_valid(const void *data, size_t len)
+{
+    return cs_utf8_prefix(data, len) == len;
 }
 
 void cs_utf8_sanitize(char *text)

@@ -3,6 +3,7 @@
 #define CS_COMMON_PRIVATE_H
 
 #include "cs_buf.h"
+#include "cs_config.h"
 #include "cs_log.h"
 
 #endif

@@ -40,6 +40,9 @@ void cs_buf_free(cs_buf_t *self);
 /* Returns true when data holds len bytes of valid UTF-8 (no overlongs, no surrogates). */
 bool cs_utf8_valid(const void *data, size_t len);
 
+/* Returns the length of the longest prefix of data that is valid UTF-8. */
+size_t cs_utf8_prefix(const void *data, size_t len);
+
 /* Replaces, in place, every byte of text that is not part of valid UTF-8, and every
  * control character other than newline and tab, with '?'. */
 void cs_utf8_sanitize(char *text);

@@ -1,0 +1,149 @@
+/* connstate config check: validates the .spc files and lists their connections and errors. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "Usage: connstate config check [--config-dir DIR] [--format table|json]\n"
+                 "Parses every *.spc file of the config directory and prints each connection\n"
+                 "(name, plugin, type, import_schema, file, lines, fingerprint) and each error.\n"
+                 "Exit status: 0 without errors, 1 with any error, 2 on a usage error.\n"
+                 "\n"
+                 "  --config-dir DIR   default: $CONNSTATE_CONFIG_DIR, else ~/.connstate/config\n"
+                 "  --format FORMAT    table (default) or json\n");
+}
+
+static void s_print_json(const cs_config_t *cfg)
+{
+    cs_buf_t out = {0};
+    cs_buf_puts(&out, "{\"connections\":[");
+    for (size_t i = 0; i < cfg->count; i++) {
+        const cs_connection_t *c = &cfg->connections[i];
+        cs_buf_puts(&out, i ? ",\n  {\"name\":" : "\n  {\"name\":");
+        cs_buf_json_string(&out, c->name, strlen(c->name));
+        cs_buf_puts(&out, ",\"plugin\":");
+        cs_buf_json_string(&out, c->plugin, strlen(c->plugin));
+        cs_buf_printf(&out, ",\"type\":\"%s\",\"import_schema\":\"%s\",\"file\":",
+                      c->aggregator ? "aggregator" : "plugin",
+                      c->import_disabled ? "disabled" : "enabled");
+        cs_buf_json_string(&out, c->file, strlen(c->file));
+        cs_buf_printf(&out, ",\"start_line\":%d,\"end_line\":%d,\"fingerprint\":\"%s\"}",
+                      c->start_line, c->end_line, c->fingerprint);
+    }
+    cs_buf_puts(&out, cfg->count ? "\n],\"errors\":[" : "],\"errors\":[");
+    for (size_t i = 0; i < cfg->error_count; i++) {
+        const cs_config_error_t *e = &cfg->errors[i];
+        cs_buf_puts(&out, i ? ",\n  {\"file\":" : "\n  {\"file\":");
+        cs_buf_json_string(&out, e->file, strlen(e->file));
+        cs_buf_printf(&out, ",\"line\":%d,\"column\":%d,\"message\":", e->line, e->col);
+        cs_buf_json_string(&out, e->message, strlen(e->message));
+        cs_buf_putc(&out, '}');
+    }
+    cs_buf_puts(&out, cfg->error_count ? "\n]}\n" : "]}\n");
+    fputs(cs_buf_str(&out), stdout);
+    cs_buf_free(&out);
+}
+
+static int s_width(int current, const char *text)
+{
+    int len = (int) strlen(text);
+    return len > current ? len : current;
+}
+
+static void s_print_table(const cs_config_t *cfg)
+{
+    int wn = 4, wp = 6, wf = 4;
+    for (size_t i = 0; i < cfg->count; i++) {
+        wn = s_width(wn, cfg->connections[i].name);
+        wp = s_width(wp, cfg->connections[i].plugin);
+        wf = s_width(wf, cfg->connections[i].file);
+    }
+    if (cfg->count) {
+        printf("%-*s  %-*s  %-10s  %-13s  %-*s  %-11s  %s\n", wn, "NAME", wp, "PLUGIN", "TYPE",
+               "IMPORT_SCHEMA", wf, "FILE", "LINES", "FINGERPRINT");
+        for (size_t i = 0; i < cfg->count; i++) {
+            const cs_connection_t *c = &cfg->connections[i];
+            char lines[32];
+            snprintf(lines, sizeof lines, "%d-%d", c->start_line, c->end_line);
+            printf("%-*s  %-*s  %-10s  %-13s  %-*s  %-11s  %s\n", wn, c->name, wp, c->plugin,
+                   c->aggregator ? "aggregator" : "plugin",
+                   c->import_disabled ? "disabled" : "enabled", wf, c->file, lines,
+                   c->fingerprint);
+        }
+    }
+    if (cfg->error_count) {
+        printf("%sERRORS\n", cfg->count ? "\n" : "");
+        for (size_t i = 0; i < cfg->error_count; i++) {
+            const cs_config_error_t *e = &cfg->errors[i];
+            if (e->line > 0)
+                printf("%s:%d:%d: %s\n", e->file, e->line, e->col, e->message);
+            else
+                printf("%s: %s\n", e->file, e->message);
+        }
+    }
+    printf("%s%zu connection%s in %zu file%s, %zu error%s\n",
+           cfg->count || cfg->error_count ? "\n" : "", cfg->count, cfg->count == 1 ? "" : "s",
+           cfg->file_count, cfg->file_count == 1 ? "" : "s", cfg->error_count,
+           cfg->error_count == 1 ? "" : "s");
+}
+
+int cs_cli_config(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "check") != 0) {
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            s_usage(stdout);
+            return 0;
+        }
+        fprintf(stderr, "connstate config: expected the subcommand 'check'\n");
+        s_usage(stderr);
+        return 2;
+    }
+    argc--, argv++;
+    static const struct option options[] = {{"config-dir", required_argument, NULL, 'c'},
+                                            {"format", required_argument, NULL, 'f'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    const char *dir = NULL, *format = "table";
+    int opt;
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+            case 'c': dir = optarg; break;
+            case 'f': format = optarg; break;
+            case 'h': s_usage(stdout); return 0;
+            default: return cs_cli_bad_option("config check", argv[optind - 1], s_usage);
+        }
+    }
+    if (optind < argc)
+        return cs_cli_bad_option("config check", argv[optind], s_usage);
+    if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
+        fprintf(stderr, "connstate config check: --format must be table or json, not '%s'\n",
+                format);
+        return 2;
+    }
+    char *default_dir = NULL;
+    if (!dir)
+        dir = default_dir = cs_cli_default_path("CONNSTATE_CONFIG_DIR", "config");
+    if (!dir) {
+        fprintf(stderr, "connstate config check: no --config-dir and no home directory\n");
+        return 2;
+    }
+    cs_config_t *cfg = cs_config_load_dir(dir);
+    free(default_dir);
+    if (!cfg) {
+        fprintf(stderr, "connstate config check: out of memory\n");
+        return 1;
+    }
+    if (strcmp(format, "json") == 0)
+        s_print_json(cfg);
+    else
+        s_print_table(cfg);
+    int rc = cfg->error_count ? 1 : 0;
+    cs_config_destroy(&cfg);
+    return rc;
+}

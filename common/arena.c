@@ -1,0 +1,95 @@
+/* An arena allocator: many small allocations freed at once (parse trees, loaded configs). */
+#include "common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define S_CHUNK_SIZE (64 * 1024)
+#define S_ALIGN      16
+
+typedef struct s_chunk {
+    struct s_chunk *next;
+    size_t used;
+    size_t size;
+    _Alignas(S_ALIGN) unsigned char data[];
+} s_chunk_t;
+
+struct cs_arena {
+    s_chunk_t *chunks; /* the newest first */
+};
+
+cs_arena_t *cs_arena_new(void)
+{
+    return calloc(1, sizeof(cs_arena_t));
+}
+
+void *cs_arena_alloc(cs_arena_t *self, size_t size)
+{
+    size = (size + S_ALIGN - 1) & ~(size_t) (S_ALIGN - 1);
+    if (size == 0)
+        size = S_ALIGN;
+    s_chunk_t *chunk = self->chunks;
+    if (!chunk || chunk->size - chunk->used < size) {
+        /* Large requests get a chunk of their own, behind the current one, so that
+         * the rest of the current chunk is not wasted. */
+        size_t data_size = size > S_CHUNK_SIZE / 4 ? size : S_CHUNK_SIZE;
+        if (data_size > (size_t) -1 - sizeof(s_chunk_t))
+            return NULL;
+        s_chunk_t *fresh = malloc(sizeof(s_chunk_t) + data_size);
+        if (!fresh)
+            return NULL;
+        fresh->used = 0;
+        fresh->size = data_size;
+        if (data_size != S_CHUNK_SIZE && chunk) {
+            fresh->next = chunk->next;
+            chunk->next = fresh;
+        } else {
+            fresh->next = chunk;
+            self->chunks = fresh;
+        }
+        chunk = fresh;
+    }
+    void *ptr = chunk->data + chunk->used;
+    chunk->used += size;
+    return ptr;
+}
+
+char *cs_arena_strndup(cs_arena_t *self, const char *text, size_t len)
+{
+    char *copy = cs_arena_alloc(self, len + 1);
+    if (copy) {
+        memcpy(copy, text, len);
+        copy[len] = '\0';
+    }
+    return copy;
+}
+
+void *cs_arena_grow(cs_arena_t *self, void *items, size_t count, size_t *cap, size_t elem_size)
+{
+    if (count < *cap)
+        return items;
+    size_t fresh_cap = *cap ? *cap * 2 : 4;
+    if (fresh_cap > (size_t) -1 / elem_size)
+        return NULL;
+    void *fresh = cs_arena_alloc(self, fresh_cap * elem_size);
+    if (!fresh)
+        return NULL;
+    if (count)
+        memcpy(fresh, items, count * elem_size);
+    *cap = fresh_cap;
+    return fresh;
+}
+
+void cs_arena_destroy(cs_arena_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    s_chunk_t *chunk = (*self_p)->chunks;
+    while (chunk) {
+        s_chunk_t *next = chunk->next;
+        free(chunk);
+        chunk = next;
+    }
+    free(*self_p);
+    *self_p = NULL;
+}

@@ -1,0 +1,843 @@
+/* The parser of the .spc language (HCL-style blocks and attributes) into an arena tree. */
+#include "common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum {
+    T_EOF,
+    T_NEWLINE,
+    T_IDENT,
+    T_STRING,  /* quoted string or heredoc, decoded */
+    T_NUMBER,
+    T_LBRACE,
+    T_RBRACE,
+    T_LBRACKET,
+    T_RBRACKET,
+    T_EQUALS,
+    T_COLON,
+    T_COMMA
+} s_tok_type_t;
+
+typedef struct {
+    s_tok_type_t type;
+    cs_pos_t pos;
+    const char *text; /* IDENT, NUMBER: raw text; STRING: decoded, NUL-terminated */
+    size_t len;
+} s_token_t;
+
+typedef struct {
+    cs_arena_t *arena;
+    const char *file;
+    const char *text;
+    size_t len;
+    size_t at;   /* next byte to lex */
+    int line;    /* position of text[at] */
+    int col;
+    s_token_t tok; /* the current token */
+    int depth;
+    cs_config_error_t *error;
+    jmp_buf fail;
+} s_parser_t;
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+static void s_fail(s_parser_t *p, cs_pos_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+
+static void s_fail(s_parser_t *p, cs_pos_t pos, const char *fmt, ...)
+{
+    char message[512];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof message, fmt, args);
+    va_end(args);
+    p->error->file = p->file;
+    p->error->line = pos.line;
+    p->error->col = pos.col;
+    p->error->message = cs_arena_strndup(p->arena, message, strlen(message));
+    if (!p->error->message)
+        p->error->message = "out of memory";
+    longjmp(p->fail, 1);
+}
+
+static cs_pos_t s_here(const s_parser_t *p)
+{
+    return (cs_pos_t) {p->file, p->line, p->col};
+}
+
+static void *s_alloc(s_parser_t *p, size_t size)
+{
+    void *ptr = cs_arena_alloc(p->arena, size);
+    if (!ptr)
+        s_fail(p, s_here(p), "out of memory");
+    memset(ptr, 0, size);
+    return ptr;
+}
+
+/* cs_arena_grow, failing the parse when out of memory. */
+static void *s_grow(s_parser_t *p, void *items, size_t count, size_t *cap, size_t elem_size)
+{
+    void *grown = cs_arena_grow(p->arena, items, count, cap, elem_size);
+    if (!grown)
+        s_fail(p, s_here(p), "out of memory");
+    return grown;
+}
+
+/* Appends value to an arena vector (items, count) whose capacity is cap. */
+#define S_PUSH(p, items, count, cap, value)                                                        \
+    do {                                                                                           \
+        (items) = s_grow((p), (items), (count), &(cap), sizeof *(items));                         \
+        (items)[(count)++] = (value);                                                              \
+    } while (0)
+
+/* A printable description of the current token, for "expected X, found Y". */
+static const char *s_describe(s_parser_t *p, const s_token_t *tok)
+{
+    switch (tok->type) {
+        case T_EOF: return "the end of the file";
+        case T_NEWLINE: return "a newline";
+        case T_STRING: return "a string";
+        case T_NUMBER: return "a number";
+        case T_LBRACE: return "'{'";
+        case T_RBRACE: return "'}'";
+        case T_LBRACKET: return "'['";
+        case T_RBRACKET: return "']'";
+        case T_EQUALS: return "'='";
+        case T_COLON: return "':'";
+        case T_COMMA: return "','";
+        case T_IDENT: {
+            char text[96];
+            snprintf(text, sizeof text, "'%.*s'", tok->len > 64 ? 64 : (int) tok->len, tok->text);
+            return cs_arena_strndup(p->arena, text, strlen(text));
+        }
+    }
+    return "something unexpected";
+}
+
+/* ---- lexer ----------------------------------------------------------------------------- */
+
+static int s_peekc(const s_parser_t *p, size_t ahead)
+{
+    return p->at + ahead < p->len ? (unsigned char) p->text[p->at + ahead] : -1;
+}
+
+/* Advances one byte, keeping line and column (columns count characters, not bytes). */
+static void s_advance(s_parser_t *p)
+{
+    unsigned char c = (unsigned char) p->text[p->at++];
+    if (c == '\n') {
+        p->line++;
+        p->col = 1;
+    } else if ((c & 0xC0) != 0x80) {
+        p->col++;
+    }
+}
+
+static bool s_is_ident_start(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool s_is_ident_char(int c)
+{
+    return s_is_ident_start(c) || (c >= '0' && c <= '9') || c == '-';
+}
+
+static bool s_is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Skips blanks and comments; stops at a newline (a token) or anything else. */
+static void s_skip_blanks(s_parser_t *p)
+{
+    for (;;) {
+        int c = s_peekc(p, 0);
+        if (c == ' ' || c == '\t' || c == '\r') {
+            s_advance(p);
+        } else if (c == '#' || (c == '/' && s_peekc(p, 1) == '/')) {
+            while (p->at < p->len && p->text[p->at] != '\n')
+                s_advance(p);
+        } else if (c == '/' && s_peekc(p, 1) == '*') {
+            cs_pos_t start = s_here(p);
+            s_advance(p);
+            s_advance(p);
+            while (!(s_peekc(p, 0) == '*' && s_peekc(p, 1) == '/')) {
+                if (p->at >= p->len)
+                    s_fail(p, start, "unterminated comment: expected '*/' to close this '/*'");
+                s_advance(p);
+            }
+            s_advance(p);
+            s_advance(p);
+        } else {
+            return;
+        }
+    }
+}
+
+static int s_hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Reads 4 hex digits at the cursor; fails unless they are there. */
+static unsigned s_read_hex4(s_parser_t *p, cs_pos_t escape)
+{
+    unsigned value = 0;
+    for (int i = 0; i < 4; i++) {
+        int digit = s_hex_value(s_peekc(p, 0));
+        if (digit < 0)
+            s_fail(p, escape, "invalid escape: \\u must be followed by 4 hex digits");
+        value = value * 16 + (unsigned) digit;
+        s_advance(p);
+    }
+    return value;
+}
+
+static size_t s_put_utf8(char *out, unsigned cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char) cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char) (0xC0 | (cp >> 6));
+        out[1] = (char) (0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char) (0xE0 | (cp >> 12));
+        out[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char) (0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char) (0xF0 | (cp >> 18));
+    out[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char) (0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Template sequences: "$${" and "%%{" stand for a literal "${" / "%{"; a bare "${" or
+ * "%{" (interpolation, directives) is not supported. Returns the bytes consumed into
+ * out (2 or 3), or 0 when the cursor is not at a template sequence. */
+static size_t s_template_sequence(s_parser_t *p, char *out, size_t *written)
+{
+    int c = s_peekc(p, 0);
+    if (c != '$' && c != '%')
+        return 0;
+    if (s_peekc(p, 1) == c && s_peekc(p, 2) == '{') {
+        out[0] = (char) c;
+        out[1] = '{';
+        *written = 2;
+        s_advance(p);
+        s_advance(p);
+        s_advance(p);
+        return 3;
+    }
+    if (s_peekc(p, 1) == '{')
+        s_fail(p, s_here(p),
+               "template sequence \"%c{\" is not supported (write \"%c%c{\" for a literal \"%c{\")",
+               c, c, c, c);
+    return 0;
+}
+
+/* A quoted string: the cursor is on the opening quote. */
+static void s_lex_string(s_parser_t *p)
+{
+    cs_pos_t start = s_here(p);
+    s_advance(p); /* the quote */
+    /* Decoding never makes a string longer, so the rest of the file bounds the buffer. */
+    size_t max = 0;
+    while (p->at + max < p->len && p->text[p->at + max] != '\n')
+        max++;
+    char *out = s_alloc(p, max + 1);
+    size_t n = 0;
+    for (;;) {
+        int c = s_peekc(p, 0);
+        if (c < 0 || c == '\n')
+            s_fail(p, start,
+                   "unterminated string: expected '\"' before the end of the line (use a "
+                   "heredoc <<EOT ... EOT for text on several lines)");
+        if (c == '"') {
+            s_advance(p);
+            break;
+        }
+        size_t written;
+        if (s_template_sequence(p, out + n, &written)) {
+            n += written;
+            continue;
+        }
+        if (c != '\\') {
+            if (c < 0x20 && c != '\t')
+                s_fail(p, s_here(p), "control character 0x%02x in a string (write it escaped)",
+                       c);
+            out[n++] = (char) c;
+            s_advance(p);
+            continue;
+        }
+        cs_pos_t escape = s_here(p);
+        s_advance(p);
+        int e = s_peekc(p, 0);
+        if (e < 0 || e == '\n')
+            continue; /* reported as an unterminated string by the next turn */
+        s_advance(p);
+        switch (e) {
+            case '"': out[n++] = '"'; break;
+            case '\\': out[n++] = '\\'; break;
+            case 'n': out[n++] = '\n'; break;
+            case 't': out[n++] = '\t'; break;
+            case 'r': out[n++] = '\r'; break;
+            case 'u': {
+                unsigned cp = s_read_hex4(p, escape);
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (s_peekc(p, 0) != '\\' || s_peekc(p, 1) != 'u')
+                        s_fail(p, escape, "invalid escape: \\u%04X is half of a surrogate pair "
+                                          "without its second half", cp);
+                    s_advance(p);
+                    s_advance(p);
+                    unsigned low = s_read_hex4(p, escape);
+                    if (low < 0xDC00 || low > 0xDFFF)
+                        s_fail(p, escape, "invalid escape: \\u%04X\\u%04X is not a surrogate "
+                                          "pair", cp, low);
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    s_fail(p, escape, "invalid escape: \\u%04X is a lone surrogate", cp);
+                }
+                if (cp == 0)
+                    s_fail(p, escape, "invalid escape: \\u0000 (NUL) is not allowed in a string");
+                n += s_put_utf8(out + n, cp);
+                break;
+            }
+            default:
+                s_fail(p, escape,
+                       "invalid escape '\\%c': expected one of \\\" \\\\ \\n \\t \\r \\uXXXX",
+                       e >= 0x20 && e < 0x7f ? e : '?');
+        }
+    }
+    out[n] = '\0';
+    p->tok = (s_token_t) {T_STRING, start, out, n};
+}
+
+/* Length of a heredoc line starting at offset i (without its newline). */
+static size_t s_line_length(const s_parser_t *p, size_t i)
+{
+    const char *nl = memchr(p->text + i, '\n', p->len - i);
+    return nl ? (size_t) (nl - (p->text + i)) : p->len - i;
+}
+
+/* A heredoc: the cursor is on "<<". Its lines, up to a line holding only the marker
+ * (leading blanks allowed), each with its newline; <<- strips the common indentation. */
+static void s_lex_heredoc(s_parser_t *p)
+{
+    cs_pos_t start = s_here(p);
+    s_advance(p);
+    s_advance(p);
+    bool strip = false;
+    if (s_peekc(p, 0) == '-') {
+        strip = true;
+        s_advance(p);
+    }
+    size_t marker_at = p->at;
+    if (!s_is_ident_start(s_peekc(p, 0)))
+        s_fail(p, s_here(p), "expected a heredoc marker such as EOT after '<<'");
+    while (s_is_ident_char(s_peekc(p, 0)))
+        s_advance(p);
+    size_t marker_len = p->at - marker_at;
+    const char *marker = p->text + marker_at;
+    while (s_peekc(p, 0) == ' ' || s_peekc(p, 0) == '\t' || s_peekc(p, 0) == '\r')
+        s_advance(p);
+    if (s_peekc(p, 0) != '\n')
+        s_fail(p, s_here(p), "expected a newline after the heredoc marker %.*s",
+               (int) marker_len, marker);
+    s_advance(p);
+
+    /* Find the closing line first, then build the value. */
+    size_t body_at = p->at, i = p->at, body_end = 0, close_at = 0;
+    bool closed = false;
+    while (i < p->len) {
+        size_t line_len = s_line_length(p, i);
+        size_t j = i;
+        while (j < i + line_len && (p->text[j] == ' ' || p->text[j] == '\t'))
+            j++;
+        size_t k = i + line_len;
+        while (k > j && p->text[k - 1] == '\r')
+            k--;
+        if (k - j == marker_len && memcmp(p->text + j, marker, marker_len) == 0) {
+            body_end = i;
+            close_at = j + marker_len;
+            closed = true;
+            break;
+        }
+        i += line_len + 1;
+    }
+    if (!closed)
+        s_fail(p, start, "unterminated heredoc: expected a line holding only %.*s",
+               (int) marker_len, marker);
+
+    size_t indent = (size_t) -1;
+    if (strip) {
+        for (i = body_at; i < body_end; i += s_line_length(p, i) + 1) {
+            size_t line_len = s_line_length(p, i), blank = 0;
+            while (blank < line_len && (p->text[i + blank] == ' ' || p->text[i + blank] == '\t'))
+                blank++;
+            if (blank < line_len && p->text[i + blank] != '\r' && blank < indent)
+                indent = blank;
+        }
+    }
+    if (indent == (size_t) -1)
+        indent = 0;
+
+    char *out = s_alloc(p, body_end - body_at + 1);
+    size_t n = 0;
+    i = body_at;
+    while (i < body_end) {
+        size_t line_len = s_line_length(p, i);
+        size_t skip = line_len < indent ? line_len : indent;
+        /* Template sequences are checked with the cursor on the line's text. */
+        while (p->at < i + skip)
+            s_advance(p);
+        while (p->at < i + line_len) {
+            size_t written;
+            if (s_template_sequence(p, out + n, &written)) {
+                n += written;
+                continue;
+            }
+            int c = s_peekc(p, 0);
+            if (c == '\r' && p->at + 1 == i + line_len) {
+                s_advance(p); /* CRLF line ends read as LF */
+                continue;
+            }
+            if (c < 0x20 && c != '\t')
+                s_fail(p, s_here(p), "control character 0x%02x in a heredoc", c);
+            out[n++] = (char) c;
+            s_advance(p);
+        }
+        out[n++] = '\n';
+        if (p->at < p->len)
+            s_advance(p); /* the newline */
+        i += line_len + 1;
+    }
+    out[n] = '\0';
+    while (p->at < close_at)
+        s_advance(p);
+    p->tok = (s_token_t) {T_STRING, start, out, n};
+}
+
+static void s_lex_number(s_parser_t *p)
+{
+    cs_pos_t start = s_here(p);
+    size_t from = p->at;
+    if (s_peekc(p, 0) == '-')
+        s_advance(p);
+    if (!s_is_digit(s_peekc(p, 0)))
+        s_fail(p, start, "expected a digit after '-'");
+    while (s_is_digit(s_peekc(p, 0)))
+        s_advance(p);
+    if (s_peekc(p, 0) == '.') {
+        s_advance(p);
+        if (!s_is_digit(s_peekc(p, 0)))
+            s_fail(p, s_here(p), "expected a digit after the decimal point");
+        while (s_is_digit(s_peekc(p, 0)))
+            s_advance(p);
+    }
+    if (s_peekc(p, 0) == 'e' || s_peekc(p, 0) == 'E') {
+        s_advance(p);
+        if (s_peekc(p, 0) == '+' || s_peekc(p, 0) == '-')
+            s_advance(p);
+        if (!s_is_digit(s_peekc(p, 0)))
+            s_fail(p, s_here(p), "expected a digit in the exponent");
+        while (s_is_digit(s_peekc(p, 0)))
+            s_advance(p);
+    }
+    if (s_is_ident_char(s_peekc(p, 0)) || s_peekc(p, 0) == '.')
+        s_fail(p, s_here(p), "unexpected character after the number");
+    p->tok = (s_token_t) {T_NUMBER, start, p->text + from, p->at - from};
+}
+
+/* Reads the next token into p->tok. */
+static void s_next(s_parser_t *p)
+{
+    s_skip_blanks(p);
+    cs_pos_t pos = s_here(p);
+    int c = s_peekc(p, 0);
+    s_tok_type_t single = T_EOF;
+    switch (c) {
+        case -1: p->tok = (s_token_t) {T_EOF, pos, "", 0}; return;
+        case '\n': single = T_NEWLINE; break;
+        case '{': single = T_LBRACE; break;
+        case '}': single = T_RBRACE; break;
+        case '[': single = T_LBRACKET; break;
+        case ']': single = T_RBRACKET; break;
+        case '=': single = T_EQUALS; break;
+        case ':': single = T_COLON; break;
+        case ',': single = T_COMMA; break;
+        case '"': s_lex_string(p); return;
+        default: break;
+    }
+    if (single != T_EOF) {
+        s_advance(p);
+        p->tok = (s_token_t) {single, pos, p->text + p->at - 1, 1};
+        return;
+    }
+    if (c == '<' && s_peekc(p, 1) == '<') {
+        s_lex_heredoc(p);
+        return;
+    }
+    if (c == '-' || s_is_digit(c)) {
+        s_lex_number(p);
+        return;
+    }
+    if (s_is_ident_start(c)) {
+        size_t from = p->at;
+        while (s_is_ident_char(s_peekc(p, 0)))
+            s_advance(p);
+        p->tok = (s_token_t) {T_IDENT, pos, p->text + from, p->at - from};
+        return;
+    }
+    if (c >= 0x21 && c < 0x7f)
+        s_fail(p, pos, "unexpected character '%c'", c);
+    s_fail(p, pos, "unexpected character (byte 0x%02x)", c);
+}
+
+static void s_skip_newlines(s_parser_t *p)
+{
+    while (p->tok.type == T_NEWLINE)
+        s_next(p);
+}
+
+static bool s_ident_is(const s_token_t *tok, const char *word)
+{
+    return tok->type == T_IDENT && tok->len == strlen(word) && memcmp(tok->text, word, tok->len) == 0;
+}
+
+/* ---- parser ---------------------------------------------------------------------------- */
+
+static void s_enter(s_parser_t *p)
+{
+    if (++p->depth > CS_CONFIG_MAX_DEPTH)
+        s_fail(p, p->tok.pos, "nesting deeper than %d levels", CS_CONFIG_MAX_DEPTH);
+}
+
+static const char *s_key_of(s_parser_t *p, const s_token_t *tok)
+{
+    return cs_arena_strndup(p->arena, tok->text, tok->len);
+}
+
+static cs_value_t *s_parse_value(s_parser_t *p);
+
+static cs_value_t *s_parse_number(s_parser_t *p)
+{
+    cs_value_t *v = s_alloc(p, sizeof *v);
+    v->pos = p->tok.pos;
+    char text[512];
+    if (p->tok.len >= sizeof text)
+        s_fail(p, v->pos, "number too long");
+    memcpy(text, p->tok.text, p->tok.len);
+    text[p->tok.len] = '\0';
+    char *end;
+    errno = 0;
+    if (strpbrk(text, ".eE")) {
+        v->type = CS_VAL_FLOAT;
+        v->via.f = strtod(text, &end);
+        if (errno == ERANGE && isinf(v->via.f))
+            s_fail(p, v->pos, "number %s is out of range", text);
+    } else {
+        v->type = CS_VAL_INT;
+        v->via.i = strtoll(text, &end, 10);
+        if (errno == ERANGE)
+            s_fail(p, v->pos, "integer %s is out of range (at most 64 bits)", text);
+    }
+    s_next(p);
+    return v;
+}
+
+/* [ a, b, ] — newlines are free inside brackets. */
+static cs_value_t *s_parse_list(s_parser_t *p)
+{
+    cs_value_t *v = s_alloc(p, sizeof *v);
+    v->type = CS_VAL_LIST;
+    v->pos = p->tok.pos;
+    s_enter(p);
+    s_next(p);
+    size_t cap = 0;
+    for (;;) {
+        s_skip_newlines(p);
+        if (p->tok.type == T_RBRACKET)
+            break;
+        cs_value_t *item = s_parse_value(p);
+        S_PUSH(p, v->via.list.items, v->via.list.count, cap, item);
+        s_skip_newlines(p);
+        if (p->tok.type == T_COMMA) {
+            s_next(p);
+            continue;
+        }
+        if (p->tok.type != T_RBRACKET)
+            s_fail(p, p->tok.pos, "expected ',' or ']' in the list that starts at line %d, "
+                                  "found %s", v->pos.line, s_describe(p, &p->tok));
+    }
+    s_next(p);
+    p->depth--;
+    return v;
+}
+
+/* { k = v, k2 = v2 } — entries separated by commas or newlines. */
+static cs_value_t *s_parse_object(s_parser_t *p)
+{
+    cs_value_t *v = s_alloc(p, sizeof *v);
+    v->type = CS_VAL_OBJECT;
+    v->pos = p->tok.pos;
+    s_enter(p);
+    s_next(p);
+    size_t cap = 0;
+    for (;;) {
+        s_skip_newlines(p);
+        if (p->tok.type == T_RBRACE)
+            break;
+        if (p->tok.type != T_IDENT && p->tok.type != T_STRING)
+            s_fail(p, p->tok.pos, "expected a key or '}' in the object that starts at line %d, "
+                                  "found %s", v->pos.line, s_describe(p, &p->tok));
+        cs_attr_t entry = {s_key_of(p, &p->tok), NULL, p->tok.pos};
+        s_next(p);
+        if (p->tok.type != T_EQUALS && p->tok.type != T_COLON)
+            s_fail(p, p->tok.pos, "expected '=' after the key \"%s\", found %s", entry.key,
+                   s_describe(p, &p->tok));
+        s_next(p);
+        s_skip_newlines(p);
+        entry.value = s_parse_value(p);
+        S_PUSH(p, v->via.object.items, v->via.object.count, cap, entry);
+        if (p->tok.type == T_COMMA || p->tok.type == T_NEWLINE) {
+            s_next(p);
+            continue;
+        }
+        if (p->tok.type != T_RBRACE)
+            s_fail(p, p->tok.pos, "expected ',', a newline or '}' after the value of \"%s\", "
+                                  "found %s", entry.key, s_describe(p, &p->tok));
+    }
+    s_next(p);
+    p->depth--;
+    return v;
+}
+
+static cs_value_t *s_parse_value(s_parser_t *p)
+{
+    switch (p->tok.type) {
+        case T_STRING: {
+            cs_value_t *v = s_alloc(p, sizeof *v);
+            v->type = CS_VAL_STRING;
+            v->pos = p->tok.pos;
+            v->via.str.ptr = p->tok.text;
+            v->via.str.len = p->tok.len;
+            s_next(p);
+            return v;
+        }
+        case T_NUMBER: return s_parse_number(p);
+        case T_LBRACKET: return s_parse_list(p);
+        case T_LBRACE: return s_parse_object(p);
+        case T_IDENT: {
+            cs_value_t *v = s_alloc(p, sizeof *v);
+            v->pos = p->tok.pos;
+            if (s_ident_is(&p->tok, "true") || s_ident_is(&p->tok, "false")) {
+                v->type = CS_VAL_BOOL;
+                v->via.b = s_ident_is(&p->tok, "true");
+            } else if (s_ident_is(&p->tok, "null")) {
+                v->type = CS_VAL_NULL;
+            } else {
+                s_fail(p, p->tok.pos, "expected a value (string, number, true, false, null, list "
+                                      "or object), found %s; strings must be quoted",
+                       s_describe(p, &p->tok));
+            }
+            s_next(p);
+            return v;
+        }
+        default:
+            s_fail(p, p->tok.pos, "expected a value (string, number, true, false, null, list or "
+                                  "object), found %s", s_describe(p, &p->tok));
+    }
+}
+
+static int s_compare_attrs(const void *a, const void *b)
+{
+    const cs_attr_t *x = *(const cs_attr_t *const *) a, *y = *(const cs_attr_t *const *) b;
+    int c = strcmp(x->key, y->key);
+    if (c == 0)
+        c = x->pos.line != y->pos.line ? x->pos.line - y->pos.line : x->pos.col - y->pos.col;
+    return c;
+}
+
+/* Fails on the second of two attributes (or object keys) with the same name. Sorting a
+ * copy keeps this O(n log n) for hostile files with huge bodies. */
+static void s_check_duplicates(s_parser_t *p, cs_attr_t **attrs, size_t count, const char *what)
+{
+    if (count < 2)
+        return;
+    qsort(attrs, count, sizeof *attrs, s_compare_attrs);
+    for (size_t i = 1; i < count; i++)
+        if (strcmp(attrs[i - 1]->key, attrs[i]->key) == 0)
+            s_fail(p, attrs[i]->pos, "%s \"%s\" is already defined at %s:%d:%d", what,
+                   attrs[i]->key, attrs[i - 1]->pos.file, attrs[i - 1]->pos.line,
+                   attrs[i - 1]->pos.col);
+}
+
+static void s_check_object_keys(s_parser_t *p, const cs_value_t *v)
+{
+    if (v->type == CS_VAL_LIST) {
+        for (size_t i = 0; i < v->via.list.count; i++)
+            s_check_object_keys(p, v->via.list.items[i]);
+    } else if (v->type == CS_VAL_OBJECT) {
+        size_t n = v->via.object.count;
+        cs_attr_t **sorted = s_alloc(p, (n ? n : 1) * sizeof *sorted);
+        for (size_t i = 0; i < n; i++) {
+            sorted[i] = &v->via.object.items[i];
+            s_check_object_keys(p, sorted[i]->value);
+        }
+        s_check_duplicates(p, sorted, n, "key");
+    }
+}
+
+/* A body: attributes and blocks, up to '}' (inside a block) or the end of the file. */
+static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bool in_block,
+                         cs_pos_t opened)
+{
+    size_t cap = 0, attr_count = 0;
+    for (;;) {
+        s_skip_newlines(p);
+        if (p->tok.type == T_EOF) {
+            if (in_block)
+                s_fail(p, opened, "this block has no closing '}'");
+            break;
+        }
+        if (p->tok.type == T_RBRACE) {
+            if (!in_block)
+                s_fail(p, p->tok.pos, "unexpected '}' outside any block");
+            break;
+        }
+        if (p->tok.type != T_IDENT)
+            s_fail(p, p->tok.pos, "expected an attribute name or a block type, found %s",
+                   s_describe(p, &p->tok));
+        s_token_t name = p->tok;
+        s_next(p);
+        cs_item_t item = {NULL, NULL};
+        if (p->tok.type == T_EQUALS) {
+            cs_attr_t *attr = s_alloc(p, sizeof *attr);
+            attr->key = s_key_of(p, &name);
+            attr->pos = name.pos;
+            s_next(p);
+            if (p->tok.type == T_NEWLINE || p->tok.type == T_EOF)
+                s_fail(p, p->tok.pos, "expected a value after \"%s =\"", attr->key);
+            attr->value = s_parse_value(p);
+            s_check_object_keys(p, attr->value);
+            /* An attribute ends at a newline, the end of the file, or a one-line block's '}'. */
+            if (p->tok.type != T_NEWLINE && p->tok.type != T_EOF
+                && !(in_block && p->tok.type == T_RBRACE))
+                s_fail(p, p->tok.pos, "expected a newline after the value of \"%s\", found %s",
+                       attr->key, s_describe(p, &p->tok));
+            item.attr = attr;
+            attr_count++;
+        } else if (p->tok.type == T_STRING || p->tok.type == T_IDENT || p->tok.type == T_LBRACE) {
+            cs_block_t *block = s_alloc(p, sizeof *block);
+            block->type = s_key_of(p, &name);
+            block->pos = name.pos;
+            size_t label_cap = 0, pos_cap = 0, pos_count = 0;
+            while (p->tok.type == T_STRING || p->tok.type == T_IDENT) {
+                const char *label = p->tok.type == T_STRING ? p->tok.text : s_key_of(p, &p->tok);
+                S_PUSH(p, block->labels, block->label_count, label_cap, label);
+                S_PUSH(p, block->label_pos, pos_count, pos_cap, p->tok.pos);
+                s_next(p);
+            }
+            if (p->tok.type != T_LBRACE)
+                s_fail(p, p->tok.pos, "expected '{' to open the \"%s\" block, found %s",
+                       block->type, s_describe(p, &p->tok));
+            cs_pos_t brace = p->tok.pos;
+            s_enter(p);
+            s_next(p);
+            s_parse_body(p, &block->items, &block->count, true, brace);
+            block->end = p->tok.pos;
+            p->depth--;
+            s_next(p); /* the '}' */
+            if (p->tok.type != T_NEWLINE && p->tok.type != T_EOF
+                && !(in_block && p->tok.type == T_RBRACE))
+                s_fail(p, p->tok.pos, "expected a newline after the \"%s\" block, found %s",
+                       block->type, s_describe(p, &p->tok));
+            item.block = block;
+        } else {
+            s_fail(p, p->tok.pos, "expected '=' (attribute) or '{' (block) after \"%.*s\", "
+                                  "found %s",
+                   (int) name.len, name.text, s_describe(p, &p->tok));
+        }
+        S_PUSH(p, *items_p, *count_p, cap, item);
+    }
+    if (attr_count > 1) {
+        cs_attr_t **attrs = s_alloc(p, attr_count * sizeof *attrs);
+        size_t n = 0;
+        for (size_t i = 0; i < *count_p; i++)
+            if ((*items_p)[i].attr)
+                attrs[n++] = (*items_p)[i].attr;
+        s_check_duplicates(p, attrs, n, "attribute");
+    }
+}
+
+/* Position (line, column) of byte offset `at`, for errors found before lexing. */
+static cs_pos_t s_pos_of(const char *file, const char *text, size_t at)
+{
+    cs_pos_t pos = {file, 1, 1};
+    for (size_t i = 0; i < at; i++) {
+        if (text[i] == '\n') {
+            pos.line++;
+            pos.col = 1;
+        } else if (((unsigned char) text[i] & 0xC0) != 0x80) {
+            pos.col++;
+        }
+    }
+    return pos;
+}
+
+cs_hcl_file_t *cs_hcl_parse(cs_arena_t *arena, const char *file, const char *text, size_t len,
+                            cs_config_error_t *error)
+{
+    s_parser_t *p = calloc(1, sizeof *p); /* jmp_buf is large: keep it off small stacks */
+    if (!p) {
+        *error = (cs_config_error_t) {file, 1, 1, "out of memory"};
+        return NULL;
+    }
+    p->arena = arena;
+    p->file = file;
+    p->text = text;
+    p->len = len;
+    p->line = 1;
+    p->col = 1;
+    p->error = error;
+    cs_hcl_file_t *result = NULL;
+    if (setjmp(p->fail) == 0) {
+        if (len > CS_CONFIG_MAX_FILE)
+            s_fail(p, s_here(p), "file is larger than %u MiB", CS_CONFIG_MAX_FILE >> 20);
+        /* Valid UTF-8 without NUL bytes, checked up front so the lexer can trust it. */
+        size_t valid = cs_utf8_prefix(text, len);
+        const char *nul = memchr(text, '\0', valid);
+        if (nul || valid < len) {
+            size_t bad = nul ? (size_t) (nul - text) : valid;
+            cs_pos_t pos = s_pos_of(file, text, bad);
+            s_fail(p, pos, nul ? "NUL byte in the file"
+                               : "invalid UTF-8 (the file must be UTF-8 text)");
+        }
+        cs_hcl_file_t *tree = s_alloc(p, sizeof *tree);
+        tree->file = file;
+        s_next(p);
+        s_parse_body(p, &tree->items, &tree->count, false, s_here(p));
+        result = tree;
+    }
+    free(p);
+    return result;
+}
