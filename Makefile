@@ -57,6 +57,7 @@ PROGRAMS   := $(BIN)/connstate-supervisor $(BIN)/connstate-worker $(BIN)/connsta
 CLIENT_LIBS := $(LIBDIR)/libconnstate.a $(LIBDIR)/libconnstate.so
 PLUGIN_BINS := $(PLUGIN_NAMES:%=$(PLUGINDIR)/%)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 
 .PHONY: all test test-unit test-integration asan fuzz format format-check clean run bench \
         install deps help
@@ -155,7 +156,8 @@ fuzz: $(FUZZ_ONLY:%=$(BUILD)/fuzz/%) $(BUILD)/fuzz/make_seeds
 	    [ $$t = fuzz_proto ] && $(BUILD)/fuzz/make_seeds $(BUILD)/fuzz/corpus-$$t; \
 	    seeds=tests/fuzz/seeds/$${t#fuzz_}; [ -d $$seeds ] || seeds=; \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	    $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    dict=tests/fuzz/$$t.dict; [ -f $$dict ] && dict=-dict=$$dict || dict=; \
+	    $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict \
 	        -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus-$$t $$seeds \
 	        2>$(BUILD)/fuzz/$$t.log || { tail -50 $(BUILD)/fuzz/$$t.log; exit 1; }; \
 	    grep -E '^stat::number_of_executed_units|^Done' $(BUILD)/fuzz/$$t.log; \
@@ -172,7 +174,11 @@ format-check:
 run: all
 	@deploy/run.sh
 
-bench: all
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+bench: all $(BENCH_BINS)
 	@BUILD=$(BUILD) BIN=$(BIN) bench/run.sh $(if $(QUICK),--quick)
 
 install: all

@@ -50,7 +50,7 @@ static void s_print_json(const cs_config_t *cfg)
 
 static int s_width(int current, const char *text)
 {
-    int len = (int) strlen(text);
+    int len = (int)strlen(text);
     return len > current ? len : current;
 }
 
@@ -71,8 +71,7 @@ static void s_print_table(const cs_config_t *cfg)
             snprintf(lines, sizeof lines, "%d-%d", c->start_line, c->end_line);
             printf("%-*s  %-*s  %-10s  %-13s  %-*s  %-11s  %s\n", wn, c->name, wp, c->plugin,
                    c->aggregator ? "aggregator" : "plugin",
-                   c->import_disabled ? "disabled" : "enabled", wf, c->file, lines,
-                   c->fingerprint);
+                   c->import_disabled ? "disabled" : "enabled", wf, c->file, lines, c->fingerprint);
         }
     }
     if (cfg->error_count) {
@@ -113,10 +112,17 @@ int cs_cli_config(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
-            case 'c': dir = optarg; break;
-            case 'f': format = optarg; break;
-            case 'h': s_usage(stdout); return 0;
-            default: return cs_cli_bad_option("config check", argv[optind - 1], s_usage);
+            case 'c':
+                dir = optarg;
+                break;
+            case 'f':
+                format = optarg;
+                break;
+            case 'h':
+                s_usage(stdout);
+                return 0;
+            default:
+                return cs_cli_bad_option("config check", argv[optind - 1], s_usage);
         }
     }
     if (optind < argc)

@@ -25,7 +25,7 @@ cs_arena_t *cs_arena_new(void)
 
 void *cs_arena_alloc(cs_arena_t *self, size_t size)
 {
-    size = (size + S_ALIGN - 1) & ~(size_t) (S_ALIGN - 1);
+    size = (size + S_ALIGN - 1) & ~(size_t)(S_ALIGN - 1);
     if (size == 0)
         size = S_ALIGN;
     s_chunk_t *chunk = self->chunks;
@@ -33,7 +33,7 @@ void *cs_arena_alloc(cs_arena_t *self, size_t size)
         /* Large requests get a chunk of their own, behind the current one, so that
          * the rest of the current chunk is not wasted. */
         size_t data_size = size > S_CHUNK_SIZE / 4 ? size : S_CHUNK_SIZE;
-        if (data_size > (size_t) -1 - sizeof(s_chunk_t))
+        if (data_size > (size_t)-1 - sizeof(s_chunk_t))
             return NULL;
         s_chunk_t *fresh = malloc(sizeof(s_chunk_t) + data_size);
         if (!fresh)
@@ -69,7 +69,7 @@ void *cs_arena_grow(cs_arena_t *self, void *items, size_t count, size_t *cap, si
     if (count < *cap)
         return items;
     size_t fresh_cap = *cap ? *cap * 2 : 4;
-    if (fresh_cap > (size_t) -1 / elem_size)
+    if (fresh_cap > (size_t)-1 / elem_size)
         return NULL;
     void *fresh = cs_arena_alloc(self, fresh_cap * elem_size);
     if (!fresh)

@@ -57,7 +57,7 @@ static void s_error(s_loader_t *ld, cs_pos_t pos, const char *fmt, ...)
     if (!errors || !text)
         return;
     cfg->errors = errors;
-    cfg->errors[cfg->error_count++] = (cs_config_error_t) {pos.file, pos.line, pos.col, text};
+    cfg->errors[cfg->error_count++] = (cs_config_error_t){pos.file, pos.line, pos.col, text};
     ld->file_failed = true;
 }
 
@@ -77,8 +77,8 @@ const char *cs_config_name_problem(const char *name)
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
             return "a name holds only lowercase letters, digits and '_'";
     }
-    if (strcmp(name, "public") == 0 || strcmp(name, "information_schema") == 0
-        || strcmp(name, "connstate_internal") == 0 || strncmp(name, "pg_", 3) == 0)
+    if (strcmp(name, "public") == 0 || strcmp(name, "information_schema") == 0 ||
+        strcmp(name, "connstate_internal") == 0 || strncmp(name, "pg_", 3) == 0)
         return "the name is reserved (public, information_schema, connstate_internal, pg_*)";
     return NULL;
 }
@@ -92,8 +92,7 @@ static const char *s_plugin_problem(const char *plugin, size_t len)
         return "a plugin name starts with a lowercase letter or a digit";
     for (size_t i = 0; i < len; i++) {
         char c = plugin[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'
-              || c == '.'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
             return "a plugin name holds only lowercase letters, digits, '_', '-' and '.'";
     }
     return NULL;
@@ -106,8 +105,8 @@ static const char *s_member_problem(const char *member, size_t len)
         return "a member is a connection name or glob of 1 to 63 characters";
     for (size_t i = 0; i < len; i++) {
         char c = member[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '*'
-              || c == '?' || c == '[' || c == ']' || c == '-' || c == '!'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '*' ||
+              c == '?' || c == '[' || c == ']' || c == '-' || c == '!'))
             return "a member holds only name characters and the glob characters * ? [ ] ! -";
     }
     return NULL;
@@ -119,7 +118,7 @@ static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical);
 
 static int s_compare_attr_keys(const void *a, const void *b)
 {
-    return strcmp((*(const cs_attr_t *const *) a)->key, (*(const cs_attr_t *const *) b)->key);
+    return strcmp((*(const cs_attr_t *const *)a)->key, (*(const cs_attr_t *const *)b)->key);
 }
 
 static void s_json_float(cs_buf_t *out, double f)
@@ -158,11 +157,21 @@ static void s_json_object(cs_buf_t *out, const cs_value_t *v, bool canonical)
 static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical)
 {
     switch (v->type) {
-        case CS_VAL_STRING: cs_buf_json_string(out, v->via.str.ptr, v->via.str.len); break;
-        case CS_VAL_INT: cs_buf_printf(out, "%lld", (long long) v->via.i); break;
-        case CS_VAL_FLOAT: s_json_float(out, v->via.f); break;
-        case CS_VAL_BOOL: cs_buf_puts(out, v->via.b ? "true" : "false"); break;
-        case CS_VAL_NULL: cs_buf_puts(out, "null"); break;
+        case CS_VAL_STRING:
+            cs_buf_json_string(out, v->via.str.ptr, v->via.str.len);
+            break;
+        case CS_VAL_INT:
+            cs_buf_printf(out, "%lld", (long long)v->via.i);
+            break;
+        case CS_VAL_FLOAT:
+            s_json_float(out, v->via.f);
+            break;
+        case CS_VAL_BOOL:
+            cs_buf_puts(out, v->via.b ? "true" : "false");
+            break;
+        case CS_VAL_NULL:
+            cs_buf_puts(out, "null");
+            break;
         case CS_VAL_LIST:
             cs_buf_putc(out, '[');
             for (size_t i = 0; i < v->via.list.count; i++) {
@@ -172,7 +181,9 @@ static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical)
             }
             cs_buf_putc(out, ']');
             break;
-        case CS_VAL_OBJECT: s_json_object(out, v, canonical); break;
+        case CS_VAL_OBJECT:
+            s_json_object(out, v, canonical);
+            break;
     }
 }
 
@@ -192,7 +203,7 @@ typedef struct {
 
 static int s_compare_entries(const void *a, const void *b)
 {
-    return strcmp(((const s_entry_t *) a)->key, ((const s_entry_t *) b)->key);
+    return strcmp(((const s_entry_t *)a)->key, ((const s_entry_t *)b)->key);
 }
 
 static const char *s_item_key(const cs_item_t *item)
@@ -239,7 +250,7 @@ static void s_json_body(cs_buf_t *out, const cs_block_t *block, bool top, bool c
         for (size_t j = 0; item->block && j < n && !seen; j++)
             seen = entries[j].first->block && strcmp(entries[j].key, key) == 0;
         if (!seen)
-            entries[n++] = (s_entry_t) {key, item};
+            entries[n++] = (s_entry_t){key, item};
     }
     if (canonical)
         qsort(entries, n, sizeof *entries, s_compare_entries);
@@ -311,8 +322,9 @@ static void s_connection(s_loader_t *ld, const cs_block_t *block, cs_connection_
                          size_t *count, size_t *cap)
 {
     if (block->label_count != 1) {
-        s_error(ld, block->pos, "a connection block has exactly one label, its name: "
-                                "connection \"name\" { ... }");
+        s_error(ld, block->pos,
+                "a connection block has exactly one label, its name: "
+                "connection \"name\" { ... }");
         return;
     }
     const char *name = block->labels[0];
@@ -387,8 +399,8 @@ static void s_connection(s_loader_t *ld, const cs_block_t *block, cs_connection_
             s_error(ld, list->pos, "connections must be a list of names, e.g. [\"aws_*\"]");
             ok = false;
         } else {
-            conn.members = cs_arena_alloc(ld->cfg->arena,
-                                          (list->via.list.count + 1) * sizeof *conn.members);
+            conn.members =
+                cs_arena_alloc(ld->cfg->arena, (list->via.list.count + 1) * sizeof *conn.members);
             if (!conn.members) {
                 ld->oom = true;
                 return;
@@ -435,7 +447,7 @@ static void s_connection(s_loader_t *ld, const cs_block_t *block, cs_connection_
         if (!digest) {
             ld->oom = true;
         } else {
-            zdigest_update(digest, (const byte *) canon.data, canon.len);
+            zdigest_update(digest, (const byte *)canon.data, canon.len);
             const byte *hash = zdigest_data(digest);
             for (size_t i = 0; i < 8; i++)
                 snprintf(conn.fingerprint + 2 * i, 3, "%02x", hash[i]);
@@ -461,12 +473,12 @@ static void s_add_failed(s_loader_t *ld, const char *path, const char **names, s
         if (strcmp(cfg->failed[i].path, path) == 0)
             return; /* already failed: it keeps the names it had */
     }
-    cs_failed_file_t *failed = s_grow(ld, cfg->failed, cfg->failed_count, &ld->failed_cap,
-                                      sizeof *failed);
+    cs_failed_file_t *failed =
+        s_grow(ld, cfg->failed, cfg->failed_count, &ld->failed_cap, sizeof *failed);
     if (!failed)
         return;
     cfg->failed = failed;
-    cfg->failed[cfg->failed_count++] = (cs_failed_file_t) {path, names, count};
+    cfg->failed[cfg->failed_count++] = (cs_failed_file_t){path, names, count};
 }
 
 /* The connection names a broken file declares, read leniently line by line:
@@ -479,7 +491,7 @@ static void s_scan_names(s_loader_t *ld, const char *text, size_t len, const cha
     while (at < len) {
         const char *line = text + at;
         const char *nl = memchr(line, '\n', len - at);
-        size_t line_len = nl ? (size_t) (nl - line) : len - at;
+        size_t line_len = nl ? (size_t)(nl - line) : len - at;
         at += line_len + 1;
         size_t i = 0;
         while (i < line_len && (line[i] == ' ' || line[i] == '\t'))
@@ -498,7 +510,7 @@ static void s_scan_names(s_loader_t *ld, const char *text, size_t len, const cha
         if (!end || end - start > CS_CONFIG_MAX_NAME)
             continue;
         char name[CS_CONFIG_MAX_NAME + 1];
-        memcpy(name, start, (size_t) (end - start));
+        memcpy(name, start, (size_t)(end - start));
         name[end - start] = '\0';
         if (cs_config_name_problem(name))
             continue;
@@ -522,7 +534,7 @@ static void s_load_text(s_loader_t *ld, const char *file, const char *text, size
     const char **names = NULL;
     size_t name_count = 0;
     if (!tree) {
-        s_error(ld, (cs_pos_t) {file, syntax.line, syntax.col}, "%s", syntax.message);
+        s_error(ld, (cs_pos_t){file, syntax.line, syntax.col}, "%s", syntax.message);
         s_scan_names(ld, text, len, &names, &name_count);
         s_add_failed(ld, file, names, name_count);
         return;
@@ -559,8 +571,8 @@ static void s_load_text(s_loader_t *ld, const char *file, const char *text, size
         return;
     }
     for (size_t i = 0; i < count; i++) {
-        cs_connection_t *grown = s_grow(ld, cfg->connections, cfg->count, &ld->conn_cap,
-                                        sizeof *grown);
+        cs_connection_t *grown =
+            s_grow(ld, cfg->connections, cfg->count, &ld->conn_cap, sizeof *grown);
         if (!grown)
             return;
         cfg->connections = grown;
@@ -570,8 +582,8 @@ static void s_load_text(s_loader_t *ld, const char *file, const char *text, size
 
 static int s_compare_conn_names(const void *a, const void *b)
 {
-    const cs_connection_t *x = *(const cs_connection_t *const *) a;
-    const cs_connection_t *y = *(const cs_connection_t *const *) b;
+    const cs_connection_t *x = *(const cs_connection_t *const *)a;
+    const cs_connection_t *y = *(const cs_connection_t *const *)b;
     int c = strcmp(x->name, y->name);
     /* equal names: keep load order, so that the later definition comes second */
     return c ? c : (x < y ? -1 : x > y);
@@ -612,9 +624,9 @@ static void s_finish(s_loader_t *ld)
         if (strcmp(index[i - 1]->name, index[i]->name) != 0)
             continue;
         const cs_connection_t *first = index[i - 1], *again = index[i];
-        s_error(ld, again->block->label_pos[0],
-                "connection \"%s\" is already defined at %s:%d:%d", again->name, first->file,
-                first->block->label_pos[0].line, first->block->label_pos[0].col);
+        s_error(ld, again->block->label_pos[0], "connection \"%s\" is already defined at %s:%d:%d",
+                again->name, first->file, first->block->label_pos[0].line,
+                first->block->label_pos[0].col);
         /* The later file fails; it is re-read for its names so that none is deleted. */
         const char **names = NULL;
         size_t name_count = 0, cap = 0;
@@ -647,7 +659,7 @@ static void s_finish(s_loader_t *ld)
 
 static cs_config_t *s_config_new(s_loader_t *ld)
 {
-    *ld = (s_loader_t) {0};
+    *ld = (s_loader_t){0};
     cs_config_t *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         return NULL;
@@ -684,7 +696,7 @@ cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len)
 
 static int s_compare_strings(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *) a, *(const char *const *) b);
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* Reads a whole file into the arena; on failure records an error and returns NULL. */
@@ -694,23 +706,22 @@ static char *s_read_file(s_loader_t *ld, const char *path, size_t *len)
     struct stat st;
     char *text = NULL;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        s_error(ld, (cs_pos_t) {path, 0, 0}, "cannot read: %s", strerror(errno));
+        s_error(ld, (cs_pos_t){path, 0, 0}, "cannot read: %s", strerror(errno));
     } else if (!S_ISREG(st.st_mode)) {
-        s_error(ld, (cs_pos_t) {path, 0, 0}, "not a regular file");
-    } else if ((uint64_t) st.st_size > CS_CONFIG_MAX_FILE) {
-        s_error(ld, (cs_pos_t) {path, 0, 0}, "file is larger than %u MiB",
-                CS_CONFIG_MAX_FILE >> 20);
-    } else if (!(text = cs_arena_alloc(ld->cfg->arena, (size_t) st.st_size + 1))) {
+        s_error(ld, (cs_pos_t){path, 0, 0}, "not a regular file");
+    } else if ((uint64_t)st.st_size > CS_CONFIG_MAX_FILE) {
+        s_error(ld, (cs_pos_t){path, 0, 0}, "file is larger than %u MiB", CS_CONFIG_MAX_FILE >> 20);
+    } else if (!(text = cs_arena_alloc(ld->cfg->arena, (size_t)st.st_size + 1))) {
         ld->oom = true;
     } else {
         size_t got = 0;
-        while (got < (size_t) st.st_size) {
-            ssize_t n = read(fd, text + got, (size_t) st.st_size - got);
+        while (got < (size_t)st.st_size) {
+            ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0)
                 break;
-            got += (size_t) n;
+            got += (size_t)n;
         }
         *len = got; /* a file that shrank while read is parsed as it was read */
     }
@@ -727,7 +738,7 @@ cs_config_t *cs_config_load_dir(const char *dir)
         return NULL;
     DIR *d = opendir(dir);
     if (!d) {
-        s_error(&ld, (cs_pos_t) {s_strdup(&ld, dir), 0, 0}, "cannot open the config directory: %s",
+        s_error(&ld, (cs_pos_t){s_strdup(&ld, dir), 0, 0}, "cannot open the config directory: %s",
                 strerror(errno));
         return s_config_done(&ld);
     }
@@ -769,7 +780,7 @@ cs_config_t *cs_config_load_dir(const char *dir)
 
 static int s_find_name(const void *key, const void *item)
 {
-    return strcmp(key, (*(const cs_connection_t *const *) item)->name);
+    return strcmp(key, (*(const cs_connection_t *const *)item)->name);
 }
 
 const cs_connection_t *cs_config_find(const cs_config_t *self, const char *name)

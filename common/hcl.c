@@ -13,7 +13,7 @@ typedef enum {
     T_EOF,
     T_NEWLINE,
     T_IDENT,
-    T_STRING,  /* quoted string or heredoc, decoded */
+    T_STRING, /* quoted string or heredoc, decoded */
     T_NUMBER,
     T_LBRACE,
     T_RBRACE,
@@ -36,8 +36,8 @@ typedef struct {
     const char *file;
     const char *text;
     size_t len;
-    size_t at;   /* next byte to lex */
-    int line;    /* position of text[at] */
+    size_t at; /* next byte to lex */
+    int line;  /* position of text[at] */
     int col;
     s_token_t tok; /* the current token */
     int depth;
@@ -68,7 +68,7 @@ static void s_fail(s_parser_t *p, cs_pos_t pos, const char *fmt, ...)
 
 static cs_pos_t s_here(const s_parser_t *p)
 {
-    return (cs_pos_t) {p->file, p->line, p->col};
+    return (cs_pos_t){p->file, p->line, p->col};
 }
 
 static void *s_alloc(s_parser_t *p, size_t size)
@@ -92,7 +92,7 @@ static void *s_grow(s_parser_t *p, void *items, size_t count, size_t *cap, size_
 /* Appends value to an arena vector (items, count) whose capacity is cap. */
 #define S_PUSH(p, items, count, cap, value)                                                        \
     do {                                                                                           \
-        (items) = s_grow((p), (items), (count), &(cap), sizeof *(items));                         \
+        (items) = s_grow((p), (items), (count), &(cap), sizeof *(items));                          \
         (items)[(count)++] = (value);                                                              \
     } while (0)
 
@@ -100,20 +100,31 @@ static void *s_grow(s_parser_t *p, void *items, size_t count, size_t *cap, size_
 static const char *s_describe(s_parser_t *p, const s_token_t *tok)
 {
     switch (tok->type) {
-        case T_EOF: return "the end of the file";
-        case T_NEWLINE: return "a newline";
-        case T_STRING: return "a string";
-        case T_NUMBER: return "a number";
-        case T_LBRACE: return "'{'";
-        case T_RBRACE: return "'}'";
-        case T_LBRACKET: return "'['";
-        case T_RBRACKET: return "']'";
-        case T_EQUALS: return "'='";
-        case T_COLON: return "':'";
-        case T_COMMA: return "','";
+        case T_EOF:
+            return "the end of the file";
+        case T_NEWLINE:
+            return "a newline";
+        case T_STRING:
+            return "a string";
+        case T_NUMBER:
+            return "a number";
+        case T_LBRACE:
+            return "'{'";
+        case T_RBRACE:
+            return "'}'";
+        case T_LBRACKET:
+            return "'['";
+        case T_RBRACKET:
+            return "']'";
+        case T_EQUALS:
+            return "'='";
+        case T_COLON:
+            return "':'";
+        case T_COMMA:
+            return "','";
         case T_IDENT: {
             char text[96];
-            snprintf(text, sizeof text, "'%.*s'", tok->len > 64 ? 64 : (int) tok->len, tok->text);
+            snprintf(text, sizeof text, "'%.*s'", tok->len > 64 ? 64 : (int)tok->len, tok->text);
             return cs_arena_strndup(p->arena, text, strlen(text));
         }
     }
@@ -124,13 +135,13 @@ static const char *s_describe(s_parser_t *p, const s_token_t *tok)
 
 static int s_peekc(const s_parser_t *p, size_t ahead)
 {
-    return p->at + ahead < p->len ? (unsigned char) p->text[p->at + ahead] : -1;
+    return p->at + ahead < p->len ? (unsigned char)p->text[p->at + ahead] : -1;
 }
 
 /* Advances one byte, keeping line and column (columns count characters, not bytes). */
 static void s_advance(s_parser_t *p)
 {
-    unsigned char c = (unsigned char) p->text[p->at++];
+    unsigned char c = (unsigned char)p->text[p->at++];
     if (c == '\n') {
         p->line++;
         p->col = 1;
@@ -200,7 +211,7 @@ static unsigned s_read_hex4(s_parser_t *p, cs_pos_t escape)
         int digit = s_hex_value(s_peekc(p, 0));
         if (digit < 0)
             s_fail(p, escape, "invalid escape: \\u must be followed by 4 hex digits");
-        value = value * 16 + (unsigned) digit;
+        value = value * 16 + (unsigned)digit;
         s_advance(p);
     }
     return value;
@@ -209,24 +220,24 @@ static unsigned s_read_hex4(s_parser_t *p, cs_pos_t escape)
 static size_t s_put_utf8(char *out, unsigned cp)
 {
     if (cp < 0x80) {
-        out[0] = (char) cp;
+        out[0] = (char)cp;
         return 1;
     }
     if (cp < 0x800) {
-        out[0] = (char) (0xC0 | (cp >> 6));
-        out[1] = (char) (0x80 | (cp & 0x3F));
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
         return 2;
     }
     if (cp < 0x10000) {
-        out[0] = (char) (0xE0 | (cp >> 12));
-        out[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char) (0x80 | (cp & 0x3F));
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
         return 3;
     }
-    out[0] = (char) (0xF0 | (cp >> 18));
-    out[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char) (0x80 | (cp & 0x3F));
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
 }
 
@@ -239,7 +250,7 @@ static size_t s_template_sequence(s_parser_t *p, char *out, size_t *written)
     if (c != '$' && c != '%')
         return 0;
     if (s_peekc(p, 1) == c && s_peekc(p, 2) == '{') {
-        out[0] = (char) c;
+        out[0] = (char)c;
         out[1] = '{';
         *written = 2;
         s_advance(p);
@@ -282,9 +293,8 @@ static void s_lex_string(s_parser_t *p)
         }
         if (c != '\\') {
             if (c < 0x20 && c != '\t')
-                s_fail(p, s_here(p), "control character 0x%02x in a string (write it escaped)",
-                       c);
-            out[n++] = (char) c;
+                s_fail(p, s_here(p), "control character 0x%02x in a string (write it escaped)", c);
+            out[n++] = (char)c;
             s_advance(p);
             continue;
         }
@@ -295,23 +305,37 @@ static void s_lex_string(s_parser_t *p)
             continue; /* reported as an unterminated string by the next turn */
         s_advance(p);
         switch (e) {
-            case '"': out[n++] = '"'; break;
-            case '\\': out[n++] = '\\'; break;
-            case 'n': out[n++] = '\n'; break;
-            case 't': out[n++] = '\t'; break;
-            case 'r': out[n++] = '\r'; break;
+            case '"':
+                out[n++] = '"';
+                break;
+            case '\\':
+                out[n++] = '\\';
+                break;
+            case 'n':
+                out[n++] = '\n';
+                break;
+            case 't':
+                out[n++] = '\t';
+                break;
+            case 'r':
+                out[n++] = '\r';
+                break;
             case 'u': {
                 unsigned cp = s_read_hex4(p, escape);
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
                     if (s_peekc(p, 0) != '\\' || s_peekc(p, 1) != 'u')
-                        s_fail(p, escape, "invalid escape: \\u%04X is half of a surrogate pair "
-                                          "without its second half", cp);
+                        s_fail(p, escape,
+                               "invalid escape: \\u%04X is half of a surrogate pair "
+                               "without its second half",
+                               cp);
                     s_advance(p);
                     s_advance(p);
                     unsigned low = s_read_hex4(p, escape);
                     if (low < 0xDC00 || low > 0xDFFF)
-                        s_fail(p, escape, "invalid escape: \\u%04X\\u%04X is not a surrogate "
-                                          "pair", cp, low);
+                        s_fail(p, escape,
+                               "invalid escape: \\u%04X\\u%04X is not a surrogate "
+                               "pair",
+                               cp, low);
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
                 } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
                     s_fail(p, escape, "invalid escape: \\u%04X is a lone surrogate", cp);
@@ -328,14 +352,14 @@ static void s_lex_string(s_parser_t *p)
         }
     }
     out[n] = '\0';
-    p->tok = (s_token_t) {T_STRING, start, out, n};
+    p->tok = (s_token_t){T_STRING, start, out, n};
 }
 
 /* Length of a heredoc line starting at offset i (without its newline). */
 static size_t s_line_length(const s_parser_t *p, size_t i)
 {
     const char *nl = memchr(p->text + i, '\n', p->len - i);
-    return nl ? (size_t) (nl - (p->text + i)) : p->len - i;
+    return nl ? (size_t)(nl - (p->text + i)) : p->len - i;
 }
 
 /* A heredoc: the cursor is on "<<". Its lines, up to a line holding only the marker
@@ -360,8 +384,8 @@ static void s_lex_heredoc(s_parser_t *p)
     while (s_peekc(p, 0) == ' ' || s_peekc(p, 0) == '\t' || s_peekc(p, 0) == '\r')
         s_advance(p);
     if (s_peekc(p, 0) != '\n')
-        s_fail(p, s_here(p), "expected a newline after the heredoc marker %.*s",
-               (int) marker_len, marker);
+        s_fail(p, s_here(p), "expected a newline after the heredoc marker %.*s", (int)marker_len,
+               marker);
     s_advance(p);
 
     /* Find the closing line first, then build the value. */
@@ -384,10 +408,10 @@ static void s_lex_heredoc(s_parser_t *p)
         i += line_len + 1;
     }
     if (!closed)
-        s_fail(p, start, "unterminated heredoc: expected a line holding only %.*s",
-               (int) marker_len, marker);
+        s_fail(p, start, "unterminated heredoc: expected a line holding only %.*s", (int)marker_len,
+               marker);
 
-    size_t indent = (size_t) -1;
+    size_t indent = (size_t)-1;
     if (strip) {
         for (i = body_at; i < body_end; i += s_line_length(p, i) + 1) {
             size_t line_len = s_line_length(p, i), blank = 0;
@@ -397,7 +421,7 @@ static void s_lex_heredoc(s_parser_t *p)
                 indent = blank;
         }
     }
-    if (indent == (size_t) -1)
+    if (indent == (size_t)-1)
         indent = 0;
 
     char *out = s_alloc(p, body_end - body_at + 1);
@@ -422,7 +446,7 @@ static void s_lex_heredoc(s_parser_t *p)
             }
             if (c < 0x20 && c != '\t')
                 s_fail(p, s_here(p), "control character 0x%02x in a heredoc", c);
-            out[n++] = (char) c;
+            out[n++] = (char)c;
             s_advance(p);
         }
         out[n++] = '\n';
@@ -433,7 +457,7 @@ static void s_lex_heredoc(s_parser_t *p)
     out[n] = '\0';
     while (p->at < close_at)
         s_advance(p);
-    p->tok = (s_token_t) {T_STRING, start, out, n};
+    p->tok = (s_token_t){T_STRING, start, out, n};
 }
 
 static void s_lex_number(s_parser_t *p)
@@ -464,7 +488,7 @@ static void s_lex_number(s_parser_t *p)
     }
     if (s_is_ident_char(s_peekc(p, 0)) || s_peekc(p, 0) == '.')
         s_fail(p, s_here(p), "unexpected character after the number");
-    p->tok = (s_token_t) {T_NUMBER, start, p->text + from, p->at - from};
+    p->tok = (s_token_t){T_NUMBER, start, p->text + from, p->at - from};
 }
 
 /* Reads the next token into p->tok. */
@@ -475,21 +499,42 @@ static void s_next(s_parser_t *p)
     int c = s_peekc(p, 0);
     s_tok_type_t single = T_EOF;
     switch (c) {
-        case -1: p->tok = (s_token_t) {T_EOF, pos, "", 0}; return;
-        case '\n': single = T_NEWLINE; break;
-        case '{': single = T_LBRACE; break;
-        case '}': single = T_RBRACE; break;
-        case '[': single = T_LBRACKET; break;
-        case ']': single = T_RBRACKET; break;
-        case '=': single = T_EQUALS; break;
-        case ':': single = T_COLON; break;
-        case ',': single = T_COMMA; break;
-        case '"': s_lex_string(p); return;
-        default: break;
+        case -1:
+            p->tok = (s_token_t){T_EOF, pos, "", 0};
+            return;
+        case '\n':
+            single = T_NEWLINE;
+            break;
+        case '{':
+            single = T_LBRACE;
+            break;
+        case '}':
+            single = T_RBRACE;
+            break;
+        case '[':
+            single = T_LBRACKET;
+            break;
+        case ']':
+            single = T_RBRACKET;
+            break;
+        case '=':
+            single = T_EQUALS;
+            break;
+        case ':':
+            single = T_COLON;
+            break;
+        case ',':
+            single = T_COMMA;
+            break;
+        case '"':
+            s_lex_string(p);
+            return;
+        default:
+            break;
     }
     if (single != T_EOF) {
         s_advance(p);
-        p->tok = (s_token_t) {single, pos, p->text + p->at - 1, 1};
+        p->tok = (s_token_t){single, pos, p->text + p->at - 1, 1};
         return;
     }
     if (c == '<' && s_peekc(p, 1) == '<') {
@@ -504,7 +549,7 @@ static void s_next(s_parser_t *p)
         size_t from = p->at;
         while (s_is_ident_char(s_peekc(p, 0)))
             s_advance(p);
-        p->tok = (s_token_t) {T_IDENT, pos, p->text + from, p->at - from};
+        p->tok = (s_token_t){T_IDENT, pos, p->text + from, p->at - from};
         return;
     }
     if (c >= 0x21 && c < 0x7f)
@@ -520,7 +565,8 @@ static void s_skip_newlines(s_parser_t *p)
 
 static bool s_ident_is(const s_token_t *tok, const char *word)
 {
-    return tok->type == T_IDENT && tok->len == strlen(word) && memcmp(tok->text, word, tok->len) == 0;
+    return tok->type == T_IDENT && tok->len == strlen(word) &&
+           memcmp(tok->text, word, tok->len) == 0;
 }
 
 /* ---- parser ---------------------------------------------------------------------------- */
@@ -585,8 +631,10 @@ static cs_value_t *s_parse_list(s_parser_t *p)
             continue;
         }
         if (p->tok.type != T_RBRACKET)
-            s_fail(p, p->tok.pos, "expected ',' or ']' in the list that starts at line %d, "
-                                  "found %s", v->pos.line, s_describe(p, &p->tok));
+            s_fail(p, p->tok.pos,
+                   "expected ',' or ']' in the list that starts at line %d, "
+                   "found %s",
+                   v->pos.line, s_describe(p, &p->tok));
     }
     s_next(p);
     p->depth--;
@@ -607,8 +655,10 @@ static cs_value_t *s_parse_object(s_parser_t *p)
         if (p->tok.type == T_RBRACE)
             break;
         if (p->tok.type != T_IDENT && p->tok.type != T_STRING)
-            s_fail(p, p->tok.pos, "expected a key or '}' in the object that starts at line %d, "
-                                  "found %s", v->pos.line, s_describe(p, &p->tok));
+            s_fail(p, p->tok.pos,
+                   "expected a key or '}' in the object that starts at line %d, "
+                   "found %s",
+                   v->pos.line, s_describe(p, &p->tok));
         cs_attr_t entry = {s_key_of(p, &p->tok), NULL, p->tok.pos};
         s_next(p);
         if (p->tok.type != T_EQUALS && p->tok.type != T_COLON)
@@ -623,8 +673,10 @@ static cs_value_t *s_parse_object(s_parser_t *p)
             continue;
         }
         if (p->tok.type != T_RBRACE)
-            s_fail(p, p->tok.pos, "expected ',', a newline or '}' after the value of \"%s\", "
-                                  "found %s", entry.key, s_describe(p, &p->tok));
+            s_fail(p, p->tok.pos,
+                   "expected ',', a newline or '}' after the value of \"%s\", "
+                   "found %s",
+                   entry.key, s_describe(p, &p->tok));
     }
     s_next(p);
     p->depth--;
@@ -643,9 +695,12 @@ static cs_value_t *s_parse_value(s_parser_t *p)
             s_next(p);
             return v;
         }
-        case T_NUMBER: return s_parse_number(p);
-        case T_LBRACKET: return s_parse_list(p);
-        case T_LBRACE: return s_parse_object(p);
+        case T_NUMBER:
+            return s_parse_number(p);
+        case T_LBRACKET:
+            return s_parse_list(p);
+        case T_LBRACE:
+            return s_parse_object(p);
         case T_IDENT: {
             cs_value_t *v = s_alloc(p, sizeof *v);
             v->pos = p->tok.pos;
@@ -655,22 +710,25 @@ static cs_value_t *s_parse_value(s_parser_t *p)
             } else if (s_ident_is(&p->tok, "null")) {
                 v->type = CS_VAL_NULL;
             } else {
-                s_fail(p, p->tok.pos, "expected a value (string, number, true, false, null, list "
-                                      "or object), found %s; strings must be quoted",
+                s_fail(p, p->tok.pos,
+                       "expected a value (string, number, true, false, null, list "
+                       "or object), found %s; strings must be quoted",
                        s_describe(p, &p->tok));
             }
             s_next(p);
             return v;
         }
         default:
-            s_fail(p, p->tok.pos, "expected a value (string, number, true, false, null, list or "
-                                  "object), found %s", s_describe(p, &p->tok));
+            s_fail(p, p->tok.pos,
+                   "expected a value (string, number, true, false, null, list or "
+                   "object), found %s",
+                   s_describe(p, &p->tok));
     }
 }
 
 static int s_compare_attrs(const void *a, const void *b)
 {
-    const cs_attr_t *x = *(const cs_attr_t *const *) a, *y = *(const cs_attr_t *const *) b;
+    const cs_attr_t *x = *(const cs_attr_t *const *)a, *y = *(const cs_attr_t *const *)b;
     int c = strcmp(x->key, y->key);
     if (c == 0)
         c = x->pos.line != y->pos.line ? x->pos.line - y->pos.line : x->pos.col - y->pos.col;
@@ -740,8 +798,8 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
             attr->value = s_parse_value(p);
             s_check_object_keys(p, attr->value);
             /* An attribute ends at a newline, the end of the file, or a one-line block's '}'. */
-            if (p->tok.type != T_NEWLINE && p->tok.type != T_EOF
-                && !(in_block && p->tok.type == T_RBRACE))
+            if (p->tok.type != T_NEWLINE && p->tok.type != T_EOF &&
+                !(in_block && p->tok.type == T_RBRACE))
                 s_fail(p, p->tok.pos, "expected a newline after the value of \"%s\", found %s",
                        attr->key, s_describe(p, &p->tok));
             item.attr = attr;
@@ -767,15 +825,16 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
             block->end = p->tok.pos;
             p->depth--;
             s_next(p); /* the '}' */
-            if (p->tok.type != T_NEWLINE && p->tok.type != T_EOF
-                && !(in_block && p->tok.type == T_RBRACE))
+            if (p->tok.type != T_NEWLINE && p->tok.type != T_EOF &&
+                !(in_block && p->tok.type == T_RBRACE))
                 s_fail(p, p->tok.pos, "expected a newline after the \"%s\" block, found %s",
                        block->type, s_describe(p, &p->tok));
             item.block = block;
         } else {
-            s_fail(p, p->tok.pos, "expected '=' (attribute) or '{' (block) after \"%.*s\", "
-                                  "found %s",
-                   (int) name.len, name.text, s_describe(p, &p->tok));
+            s_fail(p, p->tok.pos,
+                   "expected '=' (attribute) or '{' (block) after \"%.*s\", "
+                   "found %s",
+                   (int)name.len, name.text, s_describe(p, &p->tok));
         }
         S_PUSH(p, *items_p, *count_p, cap, item);
     }
@@ -797,7 +856,7 @@ static cs_pos_t s_pos_of(const char *file, const char *text, size_t at)
         if (text[i] == '\n') {
             pos.line++;
             pos.col = 1;
-        } else if (((unsigned char) text[i] & 0xC0) != 0x80) {
+        } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
             pos.col++;
         }
     }
@@ -809,7 +868,7 @@ cs_hcl_file_t *cs_hcl_parse(cs_arena_t *arena, const char *file, const char *tex
 {
     s_parser_t *p = calloc(1, sizeof *p); /* jmp_buf is large: keep it off small stacks */
     if (!p) {
-        *error = (cs_config_error_t) {file, 1, 1, "out of memory"};
+        *error = (cs_config_error_t){file, 1, 1, "out of memory"};
         return NULL;
     }
     p->arena = arena;
@@ -827,10 +886,10 @@ cs_hcl_file_t *cs_hcl_parse(cs_arena_t *arena, const char *file, const char *tex
         size_t valid = cs_utf8_prefix(text, len);
         const char *nul = memchr(text, '\0', valid);
         if (nul || valid < len) {
-            size_t bad = nul ? (size_t) (nul - text) : valid;
+            size_t bad = nul ? (size_t)(nul - text) : valid;
             cs_pos_t pos = s_pos_of(file, text, bad);
-            s_fail(p, pos, nul ? "NUL byte in the file"
-                               : "invalid UTF-8 (the file must be UTF-8 text)");
+            s_fail(p, pos,
+                   nul ? "NUL byte in the file" : "invalid UTF-8 (the file must be UTF-8 text)");
         }
         cs_hcl_file_t *tree = s_alloc(p, sizeof *tree);
         tree->file = file;

@@ -64,7 +64,7 @@ struct cs_value {
 
 /* One item of a block body: an attribute or a nested block, in written order. */
 typedef struct {
-    cs_attr_t *attr;   /* exactly one of attr and block is set */
+    cs_attr_t *attr; /* exactly one of attr and block is set */
     cs_block_t *block;
 } cs_item_t;
 
@@ -73,8 +73,8 @@ struct cs_block {
     const char **labels;
     cs_pos_t *label_pos;
     size_t label_count;
-    cs_pos_t pos;     /* the block type word */
-    cs_pos_t end;     /* the closing brace */
+    cs_pos_t pos; /* the block type word */
+    cs_pos_t end; /* the closing brace */
     cs_item_t *items;
     size_t count;
 };
@@ -98,17 +98,17 @@ typedef struct {
 typedef struct {
     const char *name;
     const char *plugin;
-    bool aggregator;            /* type = "aggregator" */
-    bool import_disabled;       /* import_schema = "disabled" */
-    const char **members;       /* aggregators: connection names or globs */
+    bool aggregator;      /* type = "aggregator" */
+    bool import_disabled; /* import_schema = "disabled" */
+    const char **members; /* aggregators: connection names or globs */
     size_t member_count;
-    const char *file;           /* the path of its .spc file */
+    const char *file; /* the path of its .spc file */
     int start_line;
     int end_line;
-    char fingerprint[17];       /* hex: stable hash of the canonical config */
-    const char *config_json;    /* the plugin's config (every other attribute and block),
-                                   as JSON in written order; may hold secrets */
-    const cs_block_t *block;    /* its parse tree */
+    char fingerprint[17];    /* hex: stable hash of the canonical config */
+    const char *config_json; /* the plugin's config (every other attribute and block),
+                                as JSON in written order; may hold secrets */
+    const cs_block_t *block; /* its parse tree */
 } cs_connection_t;
 
 /* A file that failed: none of its connections were loaded. names are the connection
@@ -127,9 +127,9 @@ typedef struct {
     size_t error_count;
     cs_failed_file_t *failed;
     size_t failed_count;
-    size_t file_count;            /* .spc files read */
+    size_t file_count; /* .spc files read */
     cs_arena_t *arena;
-    cs_connection_t **by_name;    /* index for cs_config_find */
+    cs_connection_t **by_name; /* index for cs_config_find */
 } cs_config_t;
 
 /* Loads every *.spc file of dir (sorted by name, not recursive). A file with any error

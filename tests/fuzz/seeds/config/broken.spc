@@ -1,0 +1,3 @@
+connection "broken" {
+  plugin = "p
+}
