@@ -22,7 +22,7 @@ ALL_CFLAGS += $(SAN_FLAGS)
 LDFLAGS    += $(SAN_FLAGS)
 endif
 
-PKGS       := libzmq libczmq msgpack libpq
+PKGS       := libzmq libczmq msgpack libpq jansson
 
 # Library flags come from pkg-config once, cached in $(BUILD)/config.mk. Building that file
 # first runs deploy/install-deps.sh when a dependency is missing, so a fresh clone needs
@@ -108,7 +108,7 @@ $(LIBDIR)/libconnstate.so: $(call obj,$(CLIB_SRC) $(COMMON_SRC))
 	@mkdir -p $(LIBDIR)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libconnstate.so.0 -o $@ $^ $(PKG_LIBS)
 
-$(PLUGINDIR)/%: $(BUILD)/obj/plugins/%/main.o $(COMMON_LIB)
+$(PLUGINDIR)/%: $(BUILD)/obj/plugins/%/main.o $(BUILD)/obj/plugins/plugin.o $(COMMON_LIB)
 	@mkdir -p $(PLUGINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
