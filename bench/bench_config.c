@@ -23,13 +23,13 @@ static double s_now_ms(void)
 
 static int s_compare_doubles(const void *a, const void *b)
 {
-    double x = *(const double *) a, y = *(const double *) b;
+    double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
 static double s_median(double *samples, int n)
 {
-    qsort(samples, (size_t) n, sizeof *samples, s_compare_doubles);
+    qsort(samples, (size_t)n, sizeof *samples, s_compare_doubles);
     return samples[n / 2];
 }
 
@@ -49,7 +49,7 @@ static size_t s_read_all(const char *dir)
         int fd = open(path, O_RDONLY);
         ssize_t n;
         while (fd >= 0 && (n = read(fd, buffer, sizeof buffer)) > 0)
-            total += (size_t) n;
+            total += (size_t)n;
         if (fd >= 0)
             close(fd);
     }

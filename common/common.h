@@ -5,5 +5,6 @@
 #include "cs_buf.h"
 #include "cs_config.h"
 #include "cs_log.h"
+#include "cs_marker.h"
 
 #endif

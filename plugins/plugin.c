@@ -50,8 +50,7 @@ json_t *cs_plugin_read_config(void)
     return config;
 }
 
-void cs_plugin_column(json_t *columns, const char *name, const char *type,
-                      const char *description)
+void cs_plugin_column(json_t *columns, const char *name, const char *type, const char *description)
 {
     json_array_append_new(columns, json_pack("{s:s, s:s, s:s}", "name", name, "type", type,
                                              "description", description));

@@ -1,6 +1,6 @@
 /* Private header of plugins/: helpers every bundled plugin shares (CSV rows, JSON out). */
-#ifndef CS_PLUGIN_H
-#define CS_PLUGIN_H
+#ifndef CS_PLUGINS_PRIVATE_H
+#define CS_PLUGINS_PRIVATE_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -18,7 +18,6 @@ int cs_plugin_print_json(json_t *doc);
 json_t *cs_plugin_read_config(void);
 
 /* Adds a column {"name","type","description"} to a table's columns array. */
-void cs_plugin_column(json_t *columns, const char *name, const char *type,
-                      const char *description);
+void cs_plugin_column(json_t *columns, const char *name, const char *type, const char *description);
 
 #endif

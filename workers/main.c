@@ -1,24 +1,241 @@
-/* connstate-worker: command line, then the worker's loop. */
+/* connstate-worker: connects a DEALER to the supervisor, runs the updates it is given in
+ * its own PostgreSQL session, heartbeats, and reconnects when the supervisor goes away. */
 #include "worker.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_HEARTBEAT_MS       1000  /* how often we say we are alive */
+#define S_SUPERVISOR_LOST_MS 5000  /* silence after which the supervisor is presumed gone */
+#define S_BACKOFF_MAX_MS     10000 /* longest wait between reconnections */
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+typedef struct {
+    const char *endpoint;
+    const char *plugin_dir;
+    char name[128];
+    zsock_t *sock;
+    PGconn *pg;
+    cs_tasks_t *tasks;
+    int64_t last_sent;
+    int64_t last_heard;
+    uint32_t in_flight;
+    unsigned generation; /* sockets created, for their identities */
+} s_worker_t;
+
+static int64_t s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void s_send(s_worker_t *self, cs_msg_t *msg)
+{
+    if (cs_wire_send(self->sock, NULL, NULL, msg) == 0)
+        self->last_sent = s_now();
+}
+
+static void s_heartbeat(s_worker_t *self)
+{
+    cs_msg_t *hb = cs_msg_new(CS_MSG_HEARTBEAT);
+    if (!hb)
+        return;
+    hb->in_flight = self->in_flight;
+    s_send(self, hb);
+    cs_msg_destroy(&hb);
+}
+
+/* Called while a plugin runs: keep the supervisor's lease on us alive. */
+static void s_tick(void *arg)
+{
+    s_worker_t *self = arg;
+    if (s_now() - self->last_sent >= S_HEARTBEAT_MS)
+        s_heartbeat(self);
+}
+
+/* A new DEALER with a fresh identity, connected, announcing itself with READY. */
+static int s_connect(s_worker_t *self)
+{
+    zsock_destroy(&self->sock);
+    self->sock = zsock_new(ZMQ_DEALER);
+    if (!self->sock)
+        return -1;
+    char identity[160];
+    snprintf(identity, sizeof identity, "%s#%u", self->name, ++self->generation);
+    zsock_set_identity(self->sock, identity);
+    zsock_set_linger(self->sock, 0);
+    zsock_set_sndhwm(self->sock, 1000);
+    cs_wire_limit(self->sock);
+    if (zsock_connect(self->sock, "%s", self->endpoint) != 0) {
+        cs_log_error("cannot connect to %s: %s", self->endpoint, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    cs_msg_t *ready = cs_msg_new(CS_MSG_READY);
+    if (!ready)
+        return -1;
+    ready->capacity = 1;
+    ready->name = strdup(self->name);
+    ready->pid = (uint32_t)getpid();
+    s_send(self, ready);
+    cs_msg_destroy(&ready);
+    self->last_heard = s_now();
+    return 0;
+}
+
+static void s_run_task(s_worker_t *self, const cs_msg_t *task)
+{
+    cs_msg_t *result = cs_msg_new(CS_MSG_RESULT);
+    if (!result)
+        return;
+    self->in_flight = 1;
+    cs_log_conn_debug(task->connection, "%s (task %llu, attempt %u)", cs_task_kind_name(task->kind),
+                      (unsigned long long)task->task_id, task->attempt);
+    cs_tasks_run(self->tasks, self->pg, task, result);
+    self->in_flight = 0;
+    if (result->ok)
+        cs_log_conn_debug(task->connection, "%s done: %u tables, %u statements, %.1f ms",
+                          cs_task_kind_name(task->kind), result->tables, result->ddl_count,
+                          result->elapsed_us / 1000.0);
+    else
+        cs_log_conn_warn(task->connection, "%s failed: %s", cs_task_kind_name(task->kind),
+                         result->error);
+    s_send(self, result);
+    cs_msg_destroy(&result);
+}
+
+/* Handles one message from the supervisor; returns -1 when we must reconnect. */
+static int s_handle(s_worker_t *self)
+{
+    cs_msg_t *msg = NULL;
+    char why[256];
+    if (cs_wire_recv(self->sock, 0, NULL, &msg, why, sizeof why) != 0)
+        return 0;
+    self->last_heard = s_now();
+    if (!msg) {
+        cs_log_warn("malformed message from the supervisor: %s", why);
+        return 0;
+    }
+    int rc = 0;
+    switch (msg->type) {
+        case CS_MSG_TASK:
+            s_run_task(self, msg);
+            break;
+        case CS_MSG_HEARTBEAT:
+            break;
+        case CS_MSG_DISCONNECT:
+            cs_log_warn("the supervisor disconnected us: %s", msg->reason ? msg->reason : "");
+            rc = -1;
+            break;
+        default:
+            cs_log_warn("unexpected %s from the supervisor", cs_msg_type_name(msg->type));
+            break;
+    }
+    cs_msg_destroy(&msg);
+    return rc;
+}
+
+static int s_loop(s_worker_t *self)
+{
+    int backoff = 100;
+    while (!s_stop && s_connect(self) != 0) {
+        zclock_sleep(backoff);
+        backoff = backoff * 2 > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS : backoff * 2;
+    }
+    while (!s_stop) {
+        zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&item, 1, S_HEARTBEAT_MS / 2);
+        if (rc < 0 && zmq_errno() != EINTR) {
+            cs_log_error("poll: %s", zmq_strerror(zmq_errno()));
+            return 1;
+        }
+        bool reconnect = false;
+        if (rc > 0 && (item.revents & ZMQ_POLLIN)) {
+            reconnect = s_handle(self) != 0;
+            backoff = 100;
+        } else if (s_now() - self->last_heard > S_SUPERVISOR_LOST_MS) {
+            cs_log_warn("no word from the supervisor at %s for %d s; reconnecting", self->endpoint,
+                        S_SUPERVISOR_LOST_MS / 1000);
+            reconnect = true;
+        }
+        if (reconnect && !s_stop) {
+            zclock_sleep(backoff);
+            backoff = backoff * 2 > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS : backoff * 2;
+            if (s_connect(self) != 0)
+                continue;
+        }
+        if (s_now() - self->last_sent >= S_HEARTBEAT_MS)
+            s_heartbeat(self);
+    }
+    /* Graceful stop: tell the supervisor, so that it does not wait for our lease. */
+    cs_msg_t *bye = cs_msg_new(CS_MSG_DISCONNECT);
+    if (bye && self->sock) {
+        bye->reason = strdup("worker stopping");
+        s_send(self, bye);
+    }
+    cs_msg_destroy(&bye);
+    return 0;
+}
 
 static void s_usage(FILE *out)
 {
-    fprintf(out, "Usage: connstate-worker --connect EP --db CONNINFO [OPTION]...\n"
-                 "Builds connection schemas for a connstate supervisor.\n"
-                 "\n"
-                 "  --connect EP         the supervisor's worker endpoint (CONNSTATE_CONNECT,\n"
-                 "                       tcp://127.0.0.1:7600)\n"
-                 "  --db CONNINFO        PostgreSQL to write schemas into (CONNSTATE_DB)\n"
-                 "  --plugin-dir DIR     plugins (CONNSTATE_PLUGIN_DIR, the bundled ones)\n"
-                 "  --name NAME          name shown in the supervisor's logs (host:pid)\n"
-                 "  --capacity N         updates run at once (CONNSTATE_CAPACITY, 1)\n"
-                 "  --log-level LEVEL    error|warn|info|debug (CONNSTATE_LOG_LEVEL, info)\n"
-                 "  --help               show this help and exit\n"
-                 "  --version            show the version and exit\n");
+    fprintf(out,
+            "Usage: connstate-worker --connect EP --db CONNINFO [OPTION]...\n"
+            "Builds connection schemas for a connstate supervisor.\n"
+            "\n"
+            "  --connect EP          the supervisor's worker endpoint (CONNSTATE_CONNECT,\n"
+            "                        tcp://127.0.0.1:7600)\n"
+            "  --db CONNINFO         PostgreSQL to write schemas into (CONNSTATE_DB; default the\n"
+            "                        embedded cluster under CONNSTATE_DATA_DIR)\n"
+            "  --plugin-dir DIR      plugins (CONNSTATE_PLUGIN_DIR, the bundled ones)\n"
+            "  --plugin-timeout SEC  longest a plugin may run (CONNSTATE_PLUGIN_TIMEOUT, 30)\n"
+            "  --name NAME           name shown in the supervisor's logs (host:pid)\n"
+            "  --log-level LEVEL     error|warn|info|debug (CONNSTATE_LOG_LEVEL, info)\n"
+            "  --help                show this help and exit\n"
+            "  --version             show the version and exit\n"
+            "Exit status: 0 after SIGTERM/SIGINT, 2 when it cannot start (bad option, no\n"
+            "database, no plugin directory).\n");
+}
+
+/* The value of an option: the flag, else the environment variable, else the default. */
+static const char *s_opt(const char *flag, const char *env, const char *fallback)
+{
+    if (flag)
+        return flag;
+    const char *value = getenv(env);
+    return value && *value ? value : fallback;
+}
+
+/* The bundled plugins: lib/connstate/plugins beside the directory of our executable. */
+static char *s_default_plugin_dir(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    cs_buf_t dir = {0};
+    cs_buf_printf(&dir, "%s/../lib/connstate/plugins", exe);
+    char *resolved = realpath(cs_buf_str(&dir), NULL);
+    cs_buf_free(&dir);
+    return resolved;
 }
 
 int main(int argc, char **argv)
@@ -27,30 +244,111 @@ int main(int argc, char **argv)
                                             {"db", required_argument, NULL, 'd'},
                                             {"plugin-dir", required_argument, NULL, 'p'},
                                             {"name", required_argument, NULL, 'n'},
-                                            {"capacity", required_argument, NULL, 'k'},
+                                            {"plugin-timeout", required_argument, NULL, 't'},
                                             {"log-level", required_argument, NULL, 'l'},
                                             {"help", no_argument, NULL, 'h'},
                                             {"version", no_argument, NULL, 'V'},
                                             {NULL, 0, NULL, 0}};
+    const char *connect = NULL, *db = NULL, *plugin_dir = NULL, *name = NULL, *timeout = NULL,
+               *level = NULL;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
+            case 'c':
+                connect = optarg;
+                break;
+            case 'd':
+                db = optarg;
+                break;
+            case 'p':
+                plugin_dir = optarg;
+                break;
+            case 'n':
+                name = optarg;
+                break;
+            case 't':
+                timeout = optarg;
+                break;
+            case 'l':
+                level = optarg;
+                break;
             case 'h':
                 s_usage(stdout);
                 return 0;
             case 'V':
                 printf("connstate-worker %s\n", CS_VERSION);
                 return 0;
-            case '?':
+            default:
                 fprintf(stderr, "connstate-worker: unknown or incomplete option '%s'\n",
                         argv[optind - 1]);
                 s_usage(stderr);
                 return 2;
-            default:
-                break;
         }
     }
-    fprintf(stderr, "connstate-worker: the worker is not built yet (issue 4)\n");
-    return 1;
+    if (optind < argc) {
+        fprintf(stderr, "connstate-worker: unexpected argument '%s'\n", argv[optind]);
+        s_usage(stderr);
+        return 2;
+    }
+    s_worker_t self = {0};
+    char host[64] = "worker";
+    gethostname(host, sizeof host - 1);
+    snprintf(self.name, sizeof self.name, "%s:%d", name ? name : host, (int)getpid());
+    if (name)
+        snprintf(self.name, sizeof self.name, "%s", name);
+    cs_log_init(name ? name : "wrk");
+    if (level && cs_log_set_level(level) != 0) {
+        fprintf(stderr, "connstate-worker: --log-level must be error, warn, info or debug\n");
+        return 2;
+    }
+    self.endpoint = s_opt(connect, "CONNSTATE_CONNECT", "tcp://127.0.0.1:7600");
+    char *default_dir = NULL;
+    plugin_dir = s_opt(plugin_dir, "CONNSTATE_PLUGIN_DIR", NULL);
+    if (!plugin_dir)
+        plugin_dir = default_dir = s_default_plugin_dir();
+    char *end = NULL;
+    long timeout_s = strtol(s_opt(timeout, "CONNSTATE_PLUGIN_TIMEOUT", "30"), &end, 10);
+    if (!end || *end || timeout_s < 1 || timeout_s > 86400) {
+        fprintf(stderr, "connstate-worker: --plugin-timeout must be 1 to 86400 seconds\n");
+        return 2;
+    }
+    if (!plugin_dir || access(plugin_dir, R_OK | X_OK) != 0) {
+        cs_log_error("cannot start: plugin directory %s is not readable",
+                     plugin_dir ? plugin_dir : "(bundled, not found)");
+        free(default_dir);
+        return 2;
+    }
+    bool embedded;
+    char *conninfo = cs_db_resolve(db, NULL, &embedded);
+    char err[512] = "no database given";
+    self.pg = conninfo ? cs_pg_connect(conninfo, "connstate-worker", err, sizeof err) : NULL;
+    free(conninfo);
+    if (!self.pg) {
+        cs_log_error("cannot start: database: %s", err);
+        free(default_dir);
+        return 2;
+    }
+    self.tasks = cs_tasks_new(plugin_dir, (int)timeout_s * 1000, s_tick, &self);
+    free(default_dir);
+    if (!self.tasks) {
+        PQfinish(self.pg);
+        return 2;
+    }
+
+    zsys_handler_set(NULL); /* our own signal handling: flags only */
+    struct sigaction sa = {0};
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    cs_log_info("connecting to %s", self.endpoint);
+    int rc = s_loop(&self);
+    zsock_destroy(&self.sock);
+    cs_tasks_destroy(&self.tasks);
+    PQfinish(self.pg);
+    zsys_shutdown();
+    cs_log_info("stopped");
+    return rc;
 }

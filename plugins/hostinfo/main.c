@@ -32,7 +32,7 @@ static int s_rows_processes(FILE *out)
         return 1;
     struct dirent *entry;
     while ((entry = readdir(proc)) != NULL) {
-        if (!isdigit((unsigned char) entry->d_name[0]))
+        if (!isdigit((unsigned char)entry->d_name[0]))
             continue;
         char path[300], stat[4096];
         snprintf(path, sizeof path, "/proc/%s/stat", entry->d_name);
@@ -133,8 +133,7 @@ static int s_rows_interfaces(FILE *out)
             name++;
         unsigned long long v[16] = {0};
         if (sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-                   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9])
-            != 10)
+                   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) != 10)
             continue;
         char rx_bytes[24], rx_packets[24], tx_bytes[24], tx_packets[24];
         snprintf(rx_bytes, sizeof rx_bytes, "%llu", v[0]);
@@ -206,10 +205,8 @@ static const s_column_t s_mount_columns[] = {
     {"options", "text", "Mount options"},
 };
 static const s_column_t s_interface_columns[] = {
-    {"name", "text", "Interface name"},
-    {"rx_bytes", "bigint", "Bytes received"},
-    {"rx_packets", "bigint", "Packets received"},
-    {"tx_bytes", "bigint", "Bytes sent"},
+    {"name", "text", "Interface name"},           {"rx_bytes", "bigint", "Bytes received"},
+    {"rx_packets", "bigint", "Packets received"}, {"tx_bytes", "bigint", "Bytes sent"},
     {"tx_packets", "bigint", "Packets sent"},
 };
 static const s_column_t s_memory_columns[] = {
@@ -225,7 +222,9 @@ static const s_column_t s_load_columns[] = {
 };
 
 #define TABLE(name, description, columns, rows)                                                    \
-    {name, description, columns, sizeof columns / sizeof *columns, rows}
+    {                                                                                              \
+        name, description, columns, sizeof columns / sizeof *columns, rows                         \
+    }
 static const s_table_t s_tables[] = {
     TABLE("processes", "Processes running on the host", s_process_columns, s_rows_processes),
     TABLE("mounts", "Mounted file systems", s_mount_columns, s_rows_mounts),
@@ -247,9 +246,9 @@ static int s_schema(void)
         for (size_t c = 0; c < s_tables[t].column_count; c++)
             cs_plugin_column(columns, s_tables[t].columns[c].name, s_tables[t].columns[c].type,
                              s_tables[t].columns[c].description);
-        json_array_append_new(tables, json_pack("{s:s, s:s, s:o}", "name", s_tables[t].name,
-                                                "description", s_tables[t].description,
-                                                "columns", columns));
+        json_array_append_new(tables,
+                              json_pack("{s:s, s:s, s:o}", "name", s_tables[t].name, "description",
+                                        s_tables[t].description, "columns", columns));
     }
     return cs_plugin_print_json(json_pack("{s:o}", "tables", tables));
 }

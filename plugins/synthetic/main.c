@@ -31,9 +31,9 @@ static int s_schema(void)
     if (!config)
         return 1;
     long long tables, columns, rows;
-    int bad = s_setting(config, "tables", 1, 0, 10000, &tables)
-              || s_setting(config, "columns", 2, 1, 1600, &columns)
-              || s_setting(config, "rows", 10, 0, 100000000, &rows);
+    int bad = s_setting(config, "tables", 1, 0, 10000, &tables) ||
+              s_setting(config, "columns", 2, 1, 1600, &columns) ||
+              s_setting(config, "rows", 10, 0, 100000000, &rows);
     json_decref(config);
     if (bad)
         return 1;
@@ -54,9 +54,8 @@ static int s_schema(void)
             cs_plugin_column(cols, col, "text", col_description);
         }
         json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:[s,s,s,s]}", "name", name,
-                                              "description", description, "columns", cols,
-                                              "args", "--columns", columns_arg, "--rows",
-                                              rows_arg));
+                                              "description", description, "columns", cols, "args",
+                                              "--columns", columns_arg, "--rows", rows_arg));
     }
     return cs_plugin_print_json(json_pack("{s:o}", "tables", list));
 }

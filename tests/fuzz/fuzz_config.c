@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    cs_config_t *cfg = cs_config_load_text("fuzz.spc", (const char *) data, size);
+    cs_config_t *cfg = cs_config_load_text("fuzz.spc", (const char *)data, size);
     if (!cfg)
         abort(); /* only out of memory may return NULL */
     for (size_t i = 0; i < cfg->error_count; i++) {
@@ -23,8 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* a file with an error loads nothing */
     for (size_t i = 0; i < cfg->count; i++) {
         const cs_connection_t *c = &cfg->connections[i];
-        if (cs_config_name_problem(c->name) || !c->plugin || !*c->plugin || !c->config_json
-            || strlen(c->fingerprint) != 16 || cs_config_find(cfg, c->name) != c)
+        if (cs_config_name_problem(c->name) || !c->plugin || !*c->plugin || !c->config_json ||
+            strlen(c->fingerprint) != 16 || cs_config_find(cfg, c->name) != c)
             abort();
     }
     cs_config_destroy(&cfg);

@@ -39,8 +39,8 @@ static void s_expect_error(const char *text, int line, int col, const char *expe
     assert_int_equal(cfg->failed_count, 1);
     bool found = false;
     for (size_t i = 0; i < cfg->error_count; i++)
-        if (strstr(cfg->errors[i].message, expect) && cfg->errors[i].line == line
-            && cfg->errors[i].col == col)
+        if (strstr(cfg->errors[i].message, expect) && cfg->errors[i].line == line &&
+            cfg->errors[i].col == col)
             found = true;
     if (!found)
         fail_msg("no error '%s' at %d:%d (first: %d:%d: %s)", expect, line, col,
@@ -52,7 +52,7 @@ static void s_expect_error(const char *text, int line, int col, const char *expe
 
 static void test_minimal_connection(void **state)
 {
-    (void) state;
+    (void)state;
     cs_config_t *cfg = s_load_one("\nconnection \"aws_prod\" {\n  plugin = \"aws\"\n}\n");
     const cs_connection_t *c = &cfg->connections[0];
     assert_string_equal(c->name, "aws_prod");
@@ -74,7 +74,7 @@ static void test_minimal_connection(void **state)
 
 static void test_the_issue_example(void **state)
 {
-    (void) state;
+    (void)state;
     cs_config_t *cfg = s_load("connection \"aws_prod\" {\n"
                               "  plugin  = \"aws\"\n"
                               "  regions = [\"us-east-1\", \"eu-west-1\"]\n"
@@ -123,7 +123,7 @@ static void test_the_issue_example(void **state)
 
 static void test_config_json_values(void **state)
 {
-    (void) state;
+    (void)state;
     cs_config_t *cfg = s_load_one("connection \"c\" {\n plugin = \"p\"\n i = -3\n f = 2.0\n"
                                   " g = 0.25\n b = false\n n = null\n o = { z = 1, a = [] }\n"
                                   " s = \"q\\\"\\u00e9\\n\"\n"
@@ -137,7 +137,7 @@ static void test_config_json_values(void **state)
 
 static void test_plugin_rules(void **state)
 {
-    (void) state;
+    (void)state;
     s_expect_error("connection \"c\" {\n  x = 1\n}\n", 1, 1,
                    "connection \"c\" has no plugin: add plugin = \"NAME\"");
     s_expect_error("connection \"c\" {\n  plugin = 3\n}\n", 2, 12, "plugin must be a string");
@@ -152,7 +152,7 @@ static void test_plugin_rules(void **state)
 
 static void test_type_and_members(void **state)
 {
-    (void) state;
+    (void)state;
     s_expect_error("connection \"c\" {\n  plugin = \"p\"\n  type = \"other\"\n}\n", 3, 10,
                    "type must be \"plugin\" or \"aggregator\", not \"other\"");
     s_expect_error("connection \"c\" {\n  plugin = \"p\"\n  type = true\n}\n", 3, 10,
@@ -177,7 +177,7 @@ static void test_type_and_members(void **state)
 
 static void test_import_schema(void **state)
 {
-    (void) state;
+    (void)state;
     s_expect_error("connection \"c\" {\n  plugin = \"p\"\n  import_schema = \"off\"\n}\n", 3, 19,
                    "import_schema must be \"enabled\" or \"disabled\", not \"off\"");
     cs_config_t *cfg =
@@ -188,7 +188,7 @@ static void test_import_schema(void **state)
 
 static void test_names(void **state)
 {
-    (void) state;
+    (void)state;
     assert_null(cs_config_name_problem("aws_prod_2"));
     assert_null(cs_config_name_problem("_x"));
     char longest[64];
@@ -220,7 +220,7 @@ static void test_names(void **state)
 
 static void test_top_level_errors(void **state)
 {
-    (void) state;
+    (void)state;
     s_expect_error("plugin = \"aws\"\n", 1, 1, "unexpected attribute \"plugin\" at the top level");
     s_expect_error("conection \"a\" {\n  plugin = \"p\"\n}\n", 1, 1,
                    "unknown block type \"conection\": expected \"connection\"");
@@ -232,7 +232,7 @@ static void test_top_level_errors(void **state)
 
 static void test_file_with_error_loads_nothing(void **state)
 {
-    (void) state;
+    (void)state;
     cs_config_t *cfg = s_load("connection \"good\" {\n  plugin = \"p\"\n}\n"
                               "connection \"bad\" {\n  type = \"x\"\n}\n");
     assert_int_equal(cfg->count, 0);
@@ -259,7 +259,7 @@ static void test_file_with_error_loads_nothing(void **state)
 
 static void test_duplicate_in_one_file(void **state)
 {
-    (void) state;
+    (void)state;
     s_expect_error("connection \"a\" {\n  plugin = \"p\"\n}\nconnection \"a\" {\n"
                    "  plugin = \"q\"\n}\n",
                    4, 12, "connection \"a\" is already defined at t.spc:1:12");
@@ -276,7 +276,7 @@ static const char *s_fingerprint(cs_config_t **cfg_p, const char *file, const ch
 
 static void test_fingerprints(void **state)
 {
-    (void) state;
+    (void)state;
     cs_config_t *cfg = NULL;
     char base[17];
     strcpy(base, s_fingerprint(&cfg, "a.spc",
@@ -300,9 +300,12 @@ static void test_fingerprints(void **state)
         "connection \"c\" {\n plugin = \"p\"\n a = 1\n b = [\"y\"]\n o {\n k = 1\n j = 2\n }\n}\n",
         "connection \"c\" {\n plugin = \"p\"\n a = 1\n b = [\"x\"]\n o {\n k = 1\n j = 3\n }\n}\n",
         "connection \"c\" {\n plugin = \"q\"\n a = 1\n b = [\"x\"]\n o {\n k = 1\n j = 2\n }\n}\n",
-        "connection \"c\" {\n plugin = \"p\"\n a = 1.0\n b = [\"x\"]\n o {\n k = 1\n j = 2\n }\n}\n",
-        "connection \"c\" {\n plugin = \"p\"\n a = \"1\"\n b = [\"x\"]\n o {\n k = 1\n j = 2\n }\n}\n",
-        "connection \"c\" {\n plugin = \"p\"\n a = 1\n b = [\"x\"]\n o \"l\" {\n k = 1\n j = 2\n }\n}\n",
+        "connection \"c\" {\n plugin = \"p\"\n a = 1.0\n b = [\"x\"]\n o {\n k = 1\n j = 2\n "
+        "}\n}\n",
+        "connection \"c\" {\n plugin = \"p\"\n a = \"1\"\n b = [\"x\"]\n o {\n k = 1\n j = 2\n "
+        "}\n}\n",
+        "connection \"c\" {\n plugin = \"p\"\n a = 1\n b = [\"x\"]\n o \"l\" {\n k = 1\n j = 2\n "
+        "}\n}\n",
         "connection \"c\" {\n plugin = \"p\"\n a = 1\n b = [\"x\"]\n o {\n k = 1\n j = 2\n }\n"
         " import_schema = \"disabled\"\n}\n",
         "connection \"c\" {\n plugin = \"p\"\n a = 1\n b = [\"x\"]\n o {\n k = 1\n j = 2\n }\n"
@@ -332,14 +335,14 @@ static void s_write(const char *name, const char *text)
 
 static int s_dir_setup(void **state)
 {
-    (void) state;
+    (void)state;
     strcpy(s_dir, "/tmp/connstate-cfgtest.XXXXXX");
     return mkdtemp(s_dir) ? 0 : -1;
 }
 
 static int s_dir_teardown(void **state)
 {
-    (void) state;
+    (void)state;
     char command[128];
     snprintf(command, sizeof command, "rm -rf '%s'", s_dir);
     return system(command) == 0 ? 0 : -1;
@@ -347,7 +350,7 @@ static int s_dir_teardown(void **state)
 
 static void test_directory(void **state)
 {
-    (void) state;
+    (void)state;
     s_write("b.spc", "connection \"from_b\" {\n  plugin = \"p\"\n}\n");
     s_write("a.spc", "connection \"from_a\" {\n  plugin = \"p\"\n}\n"
                      "connection \"also_a\" {\n  plugin = \"p\"\n}\n");
@@ -403,7 +406,7 @@ static void test_directory(void **state)
 
 static void test_moving_a_block_keeps_the_fingerprint(void **state)
 {
-    (void) state;
+    (void)state;
     s_write("m1.spc", "connection \"mover\" {\n  plugin = \"p\"\n  x = [1, 2]\n}\n");
     char scratch[128];
     snprintf(scratch, sizeof scratch, "%s", s_dir);
@@ -414,7 +417,8 @@ static void test_moving_a_block_keeps_the_fingerprint(void **state)
     char path[256];
     snprintf(path, sizeof path, "%s/m1.spc", s_dir);
     unlink(path);
-    s_write("zz.spc", "\n\n# moved here\nconnection \"mover\" {\n  x = [1,2]\n  plugin = \"p\"\n}\n");
+    s_write("zz.spc",
+            "\n\n# moved here\nconnection \"mover\" {\n  x = [1,2]\n  plugin = \"p\"\n}\n");
     cs_config_t *after = cs_config_load_dir(scratch);
     const cs_connection_t *moved = cs_config_find(after, "mover");
     assert_non_null(moved);

@@ -15,14 +15,14 @@ static cs_arena_t *s_arena;
 
 static int s_setup(void **state)
 {
-    (void) state;
+    (void)state;
     s_arena = cs_arena_new();
     return s_arena ? 0 : -1;
 }
 
 static int s_teardown(void **state)
 {
-    (void) state;
+    (void)state;
     cs_arena_destroy(&s_arena);
     return 0;
 }
@@ -70,7 +70,7 @@ static void s_error(const char *text, int line, int col, const char *expect)
 
 static void test_strings_and_escapes(void **state)
 {
-    (void) state;
+    (void)state;
     assert_string_equal(s_string("a = \"plain\""), "plain");
     assert_string_equal(s_string("a = \"\""), "");
     assert_string_equal(s_string("a = \"q\\\"b\\\\s\\nn\\tt\\rr\""), "q\"b\\s\nn\tt\rr");
@@ -82,7 +82,7 @@ static void test_strings_and_escapes(void **state)
 
 static void test_string_errors(void **state)
 {
-    (void) state;
+    (void)state;
     s_error("a = \"open\n", 1, 5, "unterminated string");
     s_error("a = \"open", 1, 5, "unterminated string");
     s_error("a = \"bad \\q\"", 1, 10, "invalid escape '\\q'");
@@ -98,7 +98,7 @@ static void test_string_errors(void **state)
 
 static void test_heredocs(void **state)
 {
-    (void) state;
+    (void)state;
     assert_string_equal(s_string("h = <<EOT\nid,name\nEOT\n"), "id,name\n");
     assert_string_equal(s_string("h = <<EOT\n  a\n    b\nEOT"), "  a\n    b\n");
     assert_string_equal(s_string("h = <<-EOT\n    a\n      b\n\n    c\n    EOT\n"),
@@ -117,7 +117,7 @@ static void test_heredocs(void **state)
 
 static void test_heredoc_errors(void **state)
 {
-    (void) state;
+    (void)state;
     s_error("h = <<EOT\nno end\n", 1, 5, "unterminated heredoc: expected a line holding only EOT");
     s_error("h = <<EOT x\nEOT\n", 1, 11, "expected a newline after the heredoc marker EOT");
     s_error("h = << EOT\nEOT\n", 1, 7, "expected a heredoc marker");
@@ -126,7 +126,7 @@ static void test_heredoc_errors(void **state)
 
 static void test_numbers(void **state)
 {
-    (void) state;
+    (void)state;
     const cs_value_t *v = s_value("n = 42");
     assert_int_equal(v->type, CS_VAL_INT);
     assert_int_equal(v->via.i, 42);
@@ -151,7 +151,7 @@ static void test_numbers(void **state)
 
 static void test_literals(void **state)
 {
-    (void) state;
+    (void)state;
     const cs_value_t *v = s_value("b = true");
     assert_int_equal(v->type, CS_VAL_BOOL);
     assert_true(v->via.b);
@@ -166,7 +166,7 @@ static void test_literals(void **state)
 
 static void test_lists(void **state)
 {
-    (void) state;
+    (void)state;
     const cs_value_t *v = s_value("l = []");
     assert_int_equal(v->type, CS_VAL_LIST);
     assert_int_equal(v->via.list.count, 0);
@@ -186,7 +186,7 @@ static void test_lists(void **state)
 
 static void test_objects(void **state)
 {
-    (void) state;
+    (void)state;
     const cs_value_t *v = s_value("o = { a = 1, b = \"x\" }");
     assert_int_equal(v->type, CS_VAL_OBJECT);
     assert_int_equal(v->via.object.count, 2);
@@ -198,7 +198,8 @@ static void test_objects(void **state)
     assert_string_equal(v->via.object.items[2].key, "d");
     v = s_value("o = {}");
     assert_int_equal(v->via.object.count, 0);
-    s_error("o = { a = 1 b = 2 }", 1, 13, "expected ',', a newline or '}' after the value of \"a\"");
+    s_error("o = { a = 1 b = 2 }", 1, 13,
+            "expected ',', a newline or '}' after the value of \"a\"");
     s_error("o = { a 1 }", 1, 9, "expected '=' after the key \"a\"");
     s_error("o = { a = 1, a = 2 }", 1, 14, "key \"a\" is already defined at t.spc:1:7");
     s_error("o = { [1] = 2 }", 1, 7, "expected a key or '}'");
@@ -206,7 +207,7 @@ static void test_objects(void **state)
 
 static void test_comments(void **state)
 {
-    (void) state;
+    (void)state;
     cs_hcl_file_t *tree = s_parse("# hash\n// slashes\n/* block\n spanning */ a = 1 # trailing\n"
                                   "b = /* inline */ 2 // end\n");
     assert_int_equal(tree->count, 2);
@@ -218,7 +219,7 @@ static void test_comments(void **state)
 
 static void test_blocks(void **state)
 {
-    (void) state;
+    (void)state;
     cs_hcl_file_t *tree =
         s_parse("connection \"aws\" {\n  plugin = \"aws\"\n  options \"rate\" { max_rps = 10 }\n"
                 "  nested one \"two\" {\n    deep {}\n  }\n}\n");
@@ -246,7 +247,7 @@ static void test_blocks(void **state)
 
 static void test_block_errors(void **state)
 {
-    (void) state;
+    (void)state;
     s_error("connection \"a\" {\n  plugin = \"x\"\n", 1, 16, "this block has no closing '}'");
     s_error("a = 1\n}\n", 2, 1, "unexpected '}' outside any block");
     s_error("connection \"a\" \"b\" = 3\n", 1, 20, "expected '{' to open the \"connection\" block");
@@ -255,25 +256,27 @@ static void test_block_errors(void **state)
     s_error("\"quoted\" = 1\n", 1, 1, "expected an attribute name or a block type");
     s_error("name\n", 1, 5, "expected '=' (attribute) or '{' (block) after \"name\"");
     s_error("a = 1\na = 2\n", 2, 1, "attribute \"a\" is already defined at t.spc:1:1");
-    s_error("c \"x\" {\n  p = 1\n  q = 2\n  p = 3\n}\n", 4, 3, "attribute \"p\" is already defined");
+    s_error("c \"x\" {\n  p = 1\n  q = 2\n  p = 3\n}\n", 4, 3,
+            "attribute \"p\" is already defined");
     s_error("a = 1 @\n", 1, 7, "unexpected character '@'");
 }
 
 static void test_encoding_errors(void **state)
 {
-    (void) state;
+    (void)state;
     s_error("a = \"ok\"\nb = \"\xff\"\n", 2, 6, "invalid UTF-8");
     cs_config_error_t error = {0};
     const char with_nul[] = "a = 1\n\0b = 2\n";
     assert_null(cs_hcl_parse(s_arena, "t.spc", with_nul, sizeof with_nul - 1, &error));
     assert_non_null(strstr(error.message, "NUL byte"));
     assert_int_equal(error.line, 2);
-    s_error("a = \"\xc3\xa9\" $\n", 1, 9, "unexpected character '$'"); /* columns count characters */
+    s_error("a = \"\xc3\xa9\" $\n", 1, 9,
+            "unexpected character '$'"); /* columns count characters */
 }
 
 static void test_depth_limit(void **state)
 {
-    (void) state;
+    (void)state;
     char text[512] = "a = ";
     for (int i = 0; i < CS_CONFIG_MAX_DEPTH; i++)
         strcat(text, "[");
@@ -288,7 +291,7 @@ static void test_depth_limit(void **state)
 
 static void test_empty_and_blank(void **state)
 {
-    (void) state;
+    (void)state;
     assert_int_equal(s_parse("")->count, 0);
     assert_int_equal(s_parse("\n\n  # only a comment\n")->count, 0);
     assert_int_equal(s_parse("a = 1")->count, 1); /* no final newline */
@@ -296,7 +299,7 @@ static void test_empty_and_blank(void **state)
 
 static void test_arena(void **state)
 {
-    (void) state;
+    (void)state;
     cs_arena_t *arena = cs_arena_new();
     char *big = cs_arena_alloc(arena, 1 << 20); /* larger than a chunk */
     assert_non_null(big);
@@ -319,13 +322,20 @@ static void test_arena(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strings_and_escapes), cmocka_unit_test(test_string_errors),
-        cmocka_unit_test(test_heredocs),            cmocka_unit_test(test_heredoc_errors),
-        cmocka_unit_test(test_numbers),             cmocka_unit_test(test_literals),
-        cmocka_unit_test(test_lists),               cmocka_unit_test(test_objects),
-        cmocka_unit_test(test_comments),            cmocka_unit_test(test_blocks),
-        cmocka_unit_test(test_block_errors),        cmocka_unit_test(test_encoding_errors),
-        cmocka_unit_test(test_depth_limit),         cmocka_unit_test(test_empty_and_blank),
+        cmocka_unit_test(test_strings_and_escapes),
+        cmocka_unit_test(test_string_errors),
+        cmocka_unit_test(test_heredocs),
+        cmocka_unit_test(test_heredoc_errors),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_literals),
+        cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_objects),
+        cmocka_unit_test(test_comments),
+        cmocka_unit_test(test_blocks),
+        cmocka_unit_test(test_block_errors),
+        cmocka_unit_test(test_encoding_errors),
+        cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_empty_and_blank),
         cmocka_unit_test(test_arena),
     };
     return cmocka_run_group_tests_name("hcl", tests, s_setup, s_teardown);

@@ -1,0 +1,85 @@
+/* PostgreSQL helpers: connecting and running statements, with each error logged once. */
+#include "common.h"
+
+#include "cs_pg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+PGconn *cs_pg_connect(const char *conninfo, const char *application, char *err, size_t err_size)
+{
+    const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+    const char *values[] = {conninfo, application, "10", NULL};
+    /* expand_dbname: conninfo may be a keyword=value string or a URI */
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    if (!conn) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        snprintf(err, err_size, "%s", PQerrorMessage(conn));
+        size_t len = strlen(err);
+        while (len && (err[len - 1] == '\n' || err[len - 1] == ' '))
+            err[--len] = '\0';
+        PQfinish(conn);
+        return NULL;
+    }
+    PQsetNoticeProcessor(conn, NULL, NULL); /* NOTICEs (e.g. "drop cascades") are not errors */
+    return conn;
+}
+
+/* The first line of a PostgreSQL error message. */
+static const char *s_first_line(const char *message, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", message);
+    char *nl = strchr(buf, '\n');
+    if (nl)
+        *nl = '\0';
+    return buf;
+}
+
+int cs_pg_exec(PGconn *conn, const char *what, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        char line[512];
+        cs_log_error("%s: %s", what, s_first_line(PQerrorMessage(conn), line, sizeof line));
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+PGresult *cs_pg_query(PGconn *conn, const char *what, const char *sql, int nparams,
+                      const char *const *params)
+{
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        char line[512];
+        cs_log_error("%s: %s", what, s_first_line(PQerrorMessage(conn), line, sizeof line));
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+char *cs_db_resolve(const char *db, const char *data_dir, bool *embedded)
+{
+    *embedded = false;
+    if (db && *db)
+        return strdup(db);
+    const char *env = getenv("CONNSTATE_DB");
+    if (env && *env)
+        return strdup(env);
+    *embedded = true;
+    if (data_dir && *data_dir)
+        return cs_embedded_conninfo(data_dir);
+    char *dir = cs_embedded_default_dir();
+    char *conninfo = dir ? cs_embedded_conninfo(dir) : NULL;
+    free(dir);
+    return conninfo;
+}

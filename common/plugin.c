@@ -1,0 +1,491 @@
+/* Running plugins with a deadline, and validating their info and schema output. */
+#include "common.h"
+
+#include "cs_marker.h"
+#include "cs_plugin.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static long long s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The last non-empty lines of a plugin's stderr, at most ~300 bytes, on one line. */
+static void s_stderr_tail(const cs_buf_t *err, char *out, size_t size)
+{
+    const char *text = cs_buf_str(err);
+    size_t len = err->len;
+    while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        len--;
+    size_t start = len > 300 ? len - 300 : 0;
+    const char *nl = memchr(text + start, '\n', len - start);
+    if (start && nl)
+        start = (size_t) (nl - text) + 1;
+    size_t n = 0;
+    for (size_t i = start; i < len && n + 1 < size; i++)
+        out[n++] = text[i] == '\n' ? ' ' : text[i];
+    out[n] = '\0';
+    cs_utf8_sanitize(out);
+}
+
+/* Reads what is available on fd into buf (up to limit bytes; the rest is discarded).
+ * Returns 0 at end of file, 1 when more may come. */
+static int s_drain(int fd, cs_buf_t *buf, size_t limit, bool *overflow)
+{
+    char chunk[65536];
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+        return 0;
+    if (n > 0) {
+        size_t room = buf->len < limit ? limit - buf->len : 0;
+        if ((size_t) n > room && overflow)
+            *overflow = true;
+        cs_buf_append(buf, chunk, (size_t) n < room ? (size_t) n : room);
+    }
+    return 1;
+}
+
+int cs_plugin_run(char *const argv[], const char *input, size_t input_len, int timeout_ms,
+                  cs_buf_t *out, char *why, size_t why_size, cs_plugin_tick_fn *tick,
+                  void *tick_arg)
+{
+    if (access(argv[0], X_OK) != 0) {
+        snprintf(why, why_size, "plugin %s not found or not executable: %s", argv[0],
+                 strerror(errno));
+        return -1;
+    }
+    int in[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
+    if (pipe2(in, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC)) {
+        snprintf(why, why_size, "cannot run plugin %s: pipe: %s", argv[0], strerror(errno));
+        for (int i = 0; i < 2; i++) {
+            if (in[i] >= 0)
+                close(in[i]);
+            if (pout[i] >= 0)
+                close(pout[i]);
+            if (perr[i] >= 0)
+                close(perr[i]);
+        }
+        return -1;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, pout[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, perr[1], STDERR_FILENO);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    /* its own process group, so that a timeout kills whatever it started as well */
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &actions, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    close(in[0]);
+    close(pout[1]);
+    close(perr[1]);
+    if (rc != 0) {
+        snprintf(why, why_size, "cannot run plugin %s: %s", argv[0], strerror(rc));
+        close(in[1]);
+        close(pout[0]);
+        close(perr[0]);
+        return -1;
+    }
+    fcntl(in[1], F_SETFL, O_NONBLOCK);
+    fcntl(pout[0], F_SETFL, O_NONBLOCK);
+    fcntl(perr[0], F_SETFL, O_NONBLOCK);
+
+    cs_buf_t err = {0};
+    size_t written = 0;
+    bool out_open = true, err_open = true, overflow = false, timed_out = false;
+    int in_fd = in[1];
+    if (input_len == 0) {
+        close(in_fd);
+        in_fd = -1;
+    }
+    long long deadline = s_now_ms() + timeout_ms;
+    while (out_open || err_open) {
+        struct pollfd fds[3];
+        int n = 0, out_i = -1, err_i = -1, in_i = -1;
+        if (out_open)
+            fds[out_i = n++] = (struct pollfd) {pout[0], POLLIN, 0};
+        if (err_open)
+            fds[err_i = n++] = (struct pollfd) {perr[0], POLLIN, 0};
+        if (in_fd >= 0)
+            fds[in_i = n++] = (struct pollfd) {in_fd, POLLOUT, 0};
+        long long left = deadline - s_now_ms();
+        if (left <= 0) {
+            timed_out = true;
+            break;
+        }
+        int ready = poll(fds, (nfds_t) n, left < 100 ? (int) left : 100);
+        if (tick)
+            tick(tick_arg);
+        if (ready < 0 && errno != EINTR)
+            break;
+        if (ready <= 0)
+            continue;
+        if (out_i >= 0 && fds[out_i].revents)
+            out_open = s_drain(pout[0], out, CS_PLUGIN_MAX_OUTPUT, &overflow);
+        if (err_i >= 0 && fds[err_i].revents)
+            err_open = s_drain(perr[0], &err, 64 * 1024, NULL);
+        if (in_i >= 0 && fds[in_i].revents) {
+            ssize_t w = (fds[in_i].revents & POLLOUT)
+                            ? write(in_fd, input + written, input_len - written)
+                            : -1;
+            if (w > 0)
+                written += (size_t) w;
+            if (w < 0 && errno != EAGAIN && errno != EINTR)
+                written = input_len; /* it closed its stdin: it does not want the config */
+            if (written >= input_len) {
+                close(in_fd);
+                in_fd = -1;
+            }
+        }
+    }
+    if (in_fd >= 0)
+        close(in_fd);
+    close(pout[0]);
+    close(perr[0]);
+    if (timed_out)
+        kill(-pid, SIGKILL);
+    int status = 0;
+    /* Its output is closed: it has exited or is about to; wait for it within the deadline. */
+    for (;;) {
+        pid_t got = waitpid(pid, &status, timed_out ? 0 : WNOHANG);
+        if (got == pid || (got < 0 && errno != EINTR))
+            break;
+        if (got == 0 && s_now_ms() >= deadline) {
+            kill(-pid, SIGKILL);
+            timed_out = true;
+            continue;
+        }
+        if (got == 0)
+            poll(NULL, 0, 5);
+    }
+    char tail[320];
+    s_stderr_tail(&err, tail, sizeof tail);
+    cs_buf_free(&err);
+    const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    if (timed_out) {
+        snprintf(why, why_size, "plugin %s %s timed out after %d s and was killed", name,
+                 argv[1] ? argv[1] : "", timeout_ms / 1000);
+        return -1;
+    }
+    if (WIFSIGNALED(status)) {
+        snprintf(why, why_size, "plugin %s %s was killed by signal %d%s%s", name,
+                 argv[1] ? argv[1] : "", WTERMSIG(status), *tail ? ": " : "", tail);
+        return -1;
+    }
+    if (WEXITSTATUS(status) != 0) {
+        snprintf(why, why_size, "plugin %s %s exited with status %d%s%s", name,
+                 argv[1] ? argv[1] : "", WEXITSTATUS(status), *tail ? ": " : "", tail);
+        return -1;
+    }
+    if (overflow) {
+        snprintf(why, why_size, "plugin %s %s printed more than %u MiB", name,
+                 argv[1] ? argv[1] : "", CS_PLUGIN_MAX_OUTPUT >> 20);
+        return -1;
+    }
+    return 0;
+}
+
+/* A short, printable excerpt of untrusted output for error messages. */
+static void s_excerpt(const char *text, size_t len, char *out, size_t size)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len && n + 4 < size && i < 60; i++)
+        out[n++] = (text[i] >= 0x20 && text[i] < 0x7f) ? text[i] : '?';
+    out[n] = '\0';
+}
+
+int cs_plugin_info(const char *path, int timeout_ms, cs_plugin_info_t *info, char *why,
+                   size_t why_size, cs_plugin_tick_fn *tick, void *tick_arg)
+{
+    cs_buf_t out = {0};
+    char *const argv[] = {(char *) path, "info", NULL};
+    if (cs_plugin_run(argv, NULL, 0, timeout_ms, &out, why, why_size, tick, tick_arg) != 0) {
+        cs_buf_free(&out);
+        return -1;
+    }
+    json_error_t error;
+    json_t *doc = json_loadb(cs_buf_str(&out), out.len, JSON_REJECT_DUPLICATES, &error);
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    int rc = -1;
+    const char *version = doc ? json_string_value(json_object_get(doc, "version")) : NULL;
+    const char *mode = doc ? json_string_value(json_object_get(doc, "schema_mode")) : NULL;
+    char excerpt[64];
+    s_excerpt(cs_buf_str(&out), out.len, excerpt, sizeof excerpt);
+    if (!doc)
+        snprintf(why, why_size, "plugin %s info printed invalid JSON (%s, line %d): \"%s\"",
+                 name, error.text, error.line, excerpt);
+    else if (!version || !cs_marker_version_ok(version))
+        snprintf(why, why_size, "plugin %s info: \"version\" must be 1-64 characters of "
+                                "[A-Za-z0-9._+~-]", name);
+    else if (!mode || (strcmp(mode, "static") && strcmp(mode, "config") && strcmp(mode, "dynamic")))
+        snprintf(why, why_size, "plugin %s info: \"schema_mode\" must be static, config or "
+                                "dynamic", name);
+    else {
+        snprintf(info->version, sizeof info->version, "%s", version);
+        snprintf(info->mode, sizeof info->mode, "%s", mode);
+        rc = 0;
+    }
+    json_decref(doc);
+    cs_buf_free(&out);
+    return rc;
+}
+
+/* ---- schemas --------------------------------------------------------------------------- */
+
+static const char *const s_types[] = {
+    "text",    "bigint", "integer",   "smallint",    "boolean", "double precision",
+    "real",    "numeric", "date",     "timestamp",   "timestamptz", "interval",
+    "inet",    "cidr",   "uuid",      "json",        "jsonb",   "bytea"};
+
+bool cs_schema_type_allowed(const char *type)
+{
+    size_t len = strlen(type);
+    if (len > 2 && strcmp(type + len - 2, "[]") == 0)
+        len -= 2;
+    for (size_t i = 0; i < sizeof s_types / sizeof *s_types; i++)
+        if (strlen(s_types[i]) == len && strncmp(type, s_types[i], len) == 0)
+            return true;
+    return false;
+}
+
+void cs_schema_destroy(cs_schema_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cs_schema_t *self = *self_p;
+    for (size_t t = 0; t < self->count; t++) {
+        cs_table_t *table = &self->tables[t];
+        for (size_t c = 0; c < table->column_count; c++) {
+            free(table->columns[c].name);
+            free(table->columns[c].type);
+            free(table->columns[c].description);
+        }
+        for (size_t a = 0; a < table->arg_count; a++)
+            free(table->args[a]);
+        free(table->columns);
+        free(table->args);
+        free(table->name);
+        free(table->description);
+    }
+    free(self->tables);
+    free(self);
+    *self_p = NULL;
+}
+
+/* A string member: NULL when absent (allowed unless required); -1 on a bad value. */
+static int s_string(json_t *object, const char *key, bool required, size_t max, char **out,
+                    const char *where, char *why, size_t why_size)
+{
+    *out = NULL;
+    json_t *v = json_object_get(object, key);
+    if (!v || json_is_null(v)) {
+        if (!required)
+            return 0;
+        snprintf(why, why_size, "%s: \"%s\" is missing", where, key);
+        return -1;
+    }
+    size_t len = json_string_length(v);
+    if (!json_is_string(v) || len == 0 || len > max || strlen(json_string_value(v)) != len) {
+        snprintf(why, why_size, "%s: \"%s\" must be a string of 1 to %zu bytes without NUL",
+                 where, key, max);
+        return -1;
+    }
+    *out = strdup(json_string_value(v));
+    return *out ? 0 : -1;
+}
+
+static int s_compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Fails when two of the n names are equal. */
+static int s_unique(char **names, size_t n, const char *what, char *why, size_t why_size)
+{
+    char **sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted)
+        return -1;
+    memcpy(sorted, names, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, s_compare_strings);
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(sorted[i - 1], sorted[i]) == 0) {
+            snprintf(why, why_size, "%s \"%.63s\" appears twice", what, sorted[i]);
+            free(sorted);
+            return -1;
+        }
+    }
+    free(sorted);
+    return 0;
+}
+
+static int s_parse_table(json_t *jt, cs_table_t *table, size_t index, char *why, size_t why_size)
+{
+    char where[128];
+    snprintf(where, sizeof where, "table %zu", index + 1);
+    if (!json_is_object(jt)) {
+        snprintf(why, why_size, "%s is not an object", where);
+        return -1;
+    }
+    if (s_string(jt, "name", true, 63, &table->name, where, why, why_size)
+        || s_string(jt, "description", false, 8192, &table->description, where, why, why_size))
+        return -1;
+    snprintf(where, sizeof where, "table \"%s\"", table->name);
+    json_t *columns = json_object_get(jt, "columns");
+    size_t n = json_array_size(columns);
+    if (!json_is_array(columns) || n == 0 || n > CS_PLUGIN_MAX_COLUMNS) {
+        snprintf(why, why_size, "%s: \"columns\" must be an array of 1 to %d columns", where,
+                 CS_PLUGIN_MAX_COLUMNS);
+        return -1;
+    }
+    table->columns = calloc(n, sizeof *table->columns);
+    if (!table->columns)
+        return -1;
+    char **names = calloc(n, sizeof *names);
+    if (!names)
+        return -1;
+    for (size_t c = 0; c < n; c++) {
+        json_t *jc = json_array_get(columns, c);
+        cs_column_t *column = &table->columns[c];
+        table->column_count = c + 1;
+        char column_where[200];
+        snprintf(column_where, sizeof column_where, "%s column %zu", where, c + 1);
+        if (!json_is_object(jc)) {
+            snprintf(why, why_size, "%s is not an object", column_where);
+            free(names);
+            return -1;
+        }
+        if (s_string(jc, "name", true, 63, &column->name, column_where, why, why_size)
+            || s_string(jc, "type", true, 64, &column->type, column_where, why, why_size)
+            || s_string(jc, "description", false, 8192, &column->description, column_where, why,
+                        why_size)) {
+            free(names);
+            return -1;
+        }
+        if (!cs_schema_type_allowed(column->type)) {
+            snprintf(why, why_size, "%s column \"%s\": type \"%.64s\" is not allowed (see "
+                                    "plugins/README.md)", where, column->name, column->type);
+            free(names);
+            return -1;
+        }
+        names[c] = column->name;
+    }
+    int rc = s_unique(names, n, "column", why, why_size);
+    free(names);
+    if (rc)
+        return -1;
+    json_t *args = json_object_get(jt, "args");
+    if (args && !json_is_null(args)) {
+        size_t na = json_array_size(args);
+        if (!json_is_array(args) || na > 64) {
+            snprintf(why, why_size, "%s: \"args\" must be an array of at most 64 strings", where);
+            return -1;
+        }
+        table->args = calloc(na ? na : 1, sizeof *table->args);
+        if (!table->args)
+            return -1;
+        for (size_t a = 0; a < na; a++) {
+            json_t *arg = json_array_get(args, a);
+            if (!json_is_string(arg) || json_string_length(arg) > 1024
+                || strlen(json_string_value(arg)) != json_string_length(arg)) {
+                snprintf(why, why_size, "%s: \"args\" must hold strings without NUL", where);
+                return -1;
+            }
+            table->args[a] = strdup(json_string_value(arg));
+            table->arg_count = a + 1;
+        }
+    }
+    return 0;
+}
+
+cs_schema_t *cs_schema_parse(const char *json, size_t len, char *why, size_t why_size)
+{
+    json_error_t error;
+    json_t *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &error);
+    if (!doc) {
+        char excerpt[64];
+        s_excerpt(json, len, excerpt, sizeof excerpt);
+        snprintf(why, why_size, "schema is not valid JSON (%s at line %d column %d): \"%s\"",
+                 error.text, error.line, error.column, excerpt);
+        return NULL;
+    }
+    cs_schema_t *self = calloc(1, sizeof *self);
+    json_t *tables = json_object_get(doc, "tables");
+    size_t n = json_array_size(tables);
+    if (!self || !json_is_object(doc) || !json_is_array(tables) || n > CS_PLUGIN_MAX_TABLES) {
+        snprintf(why, why_size, "schema must be an object with a \"tables\" array of at most %d "
+                                "tables", CS_PLUGIN_MAX_TABLES);
+        goto fail;
+    }
+    self->tables = calloc(n ? n : 1, sizeof *self->tables);
+    char **names = calloc(n ? n : 1, sizeof *names);
+    if (!self->tables || !names) {
+        free(names);
+        goto fail;
+    }
+    for (size_t t = 0; t < n; t++) {
+        self->count = t + 1;
+        if (s_parse_table(json_array_get(tables, t), &self->tables[t], t, why, why_size)) {
+            free(names);
+            goto fail;
+        }
+        names[t] = self->tables[t].name;
+        if (self->tables[t].description)
+            self->has_comments = true;
+        for (size_t c = 0; c < self->tables[t].column_count; c++)
+            if (self->tables[t].columns[c].description)
+                self->has_comments = true;
+    }
+    if (s_unique(names, n, "table", why, why_size)) {
+        free(names);
+        goto fail;
+    }
+    free(names);
+    /* The hash of the canonical form: keys sorted, no whitespace. */
+    char *canonical = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    zdigest_t *digest = zdigest_new();
+    if (!canonical || !digest) {
+        free(canonical);
+        zdigest_destroy(&digest);
+        goto fail;
+    }
+    zdigest_update(digest, (const byte *) canonical, strlen(canonical));
+    const byte *hash = zdigest_data(digest);
+    for (int i = 0; i < 8; i++)
+        snprintf(self->hash + 2 * i, 3, "%02x", hash[i]);
+    zdigest_destroy(&digest);
+    free(canonical);
+    json_decref(doc);
+    return self;
+fail:
+    json_decref(doc);
+    cs_schema_destroy(&self);
+    return NULL;
+}

@@ -1,0 +1,133 @@
+/* The SQL of schema changes: identifiers through PQescapeIdentifier, literals through
+ * PQescapeLiteral; DDL takes no parameters, so nothing else reaches the text. */
+#include "worker.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Appends an escaped identifier or literal; false (with why) when libpq refuses it. */
+static bool s_put_escaped(PGconn *conn, cs_buf_t *sql, const char *text, bool identifier,
+                          char *why, size_t why_size)
+{
+    char *escaped = identifier ? PQescapeIdentifier(conn, text, strlen(text))
+                               : PQescapeLiteral(conn, text, strlen(text));
+    if (!escaped) {
+        snprintf(why, why_size, "cannot escape \"%.63s\": %s", text, PQerrorMessage(conn));
+        return false;
+    }
+    cs_buf_puts(sql, escaped);
+    PQfreemem(escaped);
+    return true;
+}
+
+/* A shell word in single quotes: file_fdw runs `program` through sh -c. */
+static void s_shell_word(cs_buf_t *out, const char *word)
+{
+    cs_buf_putc(out, '\'');
+    for (const char *p = word; *p; p++) {
+        if (*p == '\'')
+            cs_buf_puts(out, "'\\''");
+        else
+            cs_buf_putc(out, *p);
+    }
+    cs_buf_putc(out, '\'');
+}
+
+int cs_ddl_build(PGconn *conn, const char *name, bool replace, const cs_schema_t *schema,
+                 const char *plugin_path, const char *marker, cs_buf_t *sql, char *why,
+                 size_t why_size)
+{
+    int statements = 0;
+    char *schema_id = PQescapeIdentifier(conn, name, strlen(name));
+    if (!schema_id) {
+        snprintf(why, why_size, "cannot escape \"%s\": %s", name, PQerrorMessage(conn));
+        return -1;
+    }
+    if (replace) {
+        cs_buf_printf(sql, "DROP SCHEMA %s CASCADE;\n", schema_id);
+        statements++;
+    }
+    cs_buf_printf(sql, "CREATE SCHEMA %s;\n", schema_id);
+    statements++;
+    bool ok = true;
+    cs_buf_t program = {0};
+    for (size_t t = 0; t < schema->count && ok; t++) {
+        const cs_table_t *table = &schema->tables[t];
+        cs_buf_printf(sql, "CREATE FOREIGN TABLE %s.", schema_id);
+        ok = s_put_escaped(conn, sql, table->name, true, why, why_size);
+        cs_buf_puts(sql, " (");
+        for (size_t c = 0; c < table->column_count && ok; c++) {
+            if (c)
+                cs_buf_puts(sql, ", ");
+            ok = s_put_escaped(conn, sql, table->columns[c].name, true, why, why_size);
+            /* types come from a fixed list (cs_schema_type_allowed) */
+            cs_buf_printf(sql, " %s", table->columns[c].type);
+        }
+        cs_buf_reset(&program);
+        s_shell_word(&program, plugin_path);
+        cs_buf_puts(&program, " rows ");
+        s_shell_word(&program, table->name);
+        for (size_t a = 0; a < table->arg_count; a++) {
+            cs_buf_putc(&program, ' ');
+            s_shell_word(&program, table->args[a]);
+        }
+        cs_buf_puts(sql, ") SERVER connstate_file OPTIONS (format 'csv', program ");
+        if (ok)
+            ok = s_put_escaped(conn, sql, cs_buf_str(&program), false, why, why_size);
+        cs_buf_puts(sql, ");\n");
+        statements++;
+    }
+    cs_buf_free(&program);
+    if (ok) {
+        cs_buf_printf(sql, "COMMENT ON SCHEMA %s IS ", schema_id);
+        ok = s_put_escaped(conn, sql, marker, false, why, why_size);
+        cs_buf_puts(sql, ";\n");
+        statements++;
+    }
+    PQfreemem(schema_id);
+    if (sql->failed) {
+        snprintf(why, why_size, "out of memory building the DDL");
+        return -1;
+    }
+    return ok ? statements : -1;
+}
+
+int cs_ddl_comments(PGconn *conn, const char *name, const cs_schema_t *schema, cs_buf_t *sql,
+                    char *why, size_t why_size)
+{
+    int statements = 0;
+    bool ok = true;
+    for (size_t t = 0; t < schema->count && ok; t++) {
+        const cs_table_t *table = &schema->tables[t];
+        if (table->description) {
+            cs_buf_puts(sql, "COMMENT ON FOREIGN TABLE ");
+            ok = s_put_escaped(conn, sql, name, true, why, why_size);
+            cs_buf_putc(sql, '.');
+            ok = ok && s_put_escaped(conn, sql, table->name, true, why, why_size);
+            cs_buf_puts(sql, " IS ");
+            ok = ok && s_put_escaped(conn, sql, table->description, false, why, why_size);
+            cs_buf_puts(sql, ";\n");
+            statements++;
+        }
+        for (size_t c = 0; c < table->column_count && ok; c++) {
+            if (!table->columns[c].description)
+                continue;
+            cs_buf_puts(sql, "COMMENT ON COLUMN ");
+            ok = s_put_escaped(conn, sql, name, true, why, why_size);
+            cs_buf_putc(sql, '.');
+            ok = ok && s_put_escaped(conn, sql, table->name, true, why, why_size);
+            cs_buf_putc(sql, '.');
+            ok = ok && s_put_escaped(conn, sql, table->columns[c].name, true, why, why_size);
+            cs_buf_puts(sql, " IS ");
+            ok = ok && s_put_escaped(conn, sql, table->columns[c].description, false, why,
+                                     why_size);
+            cs_buf_puts(sql, ";\n");
+            statements++;
+        }
+    }
+    if (sql->failed) {
+        snprintf(why, why_size, "out of memory building the comments");
+        return -1;
+    }
+    return ok ? statements : -1;
+}

@@ -1,0 +1,413 @@
+/* Running one connection update: ask the plugin for the schema (cached where the plugin
+ * allows it), then change the database in one transaction that also writes the marker. */
+#include "worker.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define S_SCHEMA_CACHE_MAX 256
+
+typedef struct {
+    cs_plugin_info_t info;
+    struct timespec mtime;
+    off_t size;
+} s_info_entry_t;
+
+struct cs_tasks {
+    char *plugin_dir;
+    int timeout_ms;
+    cs_plugin_tick_fn *tick;
+    void *tick_arg;
+    zhashx_t *infos;   /* plugin path -> s_info_entry_t */
+    zhashx_t *schemas; /* plugin, version (and config digest) -> cs_schema_t */
+};
+
+static void s_free_item(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static void s_schema_free(void **item)
+{
+    cs_schema_destroy((cs_schema_t **) item);
+}
+
+cs_tasks_t *cs_tasks_new(const char *plugin_dir, int plugin_timeout_ms, cs_plugin_tick_fn *tick,
+                         void *tick_arg)
+{
+    cs_tasks_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->plugin_dir = strdup(plugin_dir);
+    self->timeout_ms = plugin_timeout_ms;
+    self->tick = tick;
+    self->tick_arg = tick_arg;
+    self->infos = zhashx_new();
+    self->schemas = zhashx_new();
+    if (!self->plugin_dir || !self->infos || !self->schemas) {
+        cs_tasks_destroy(&self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->infos, s_free_item);
+    zhashx_set_destructor(self->schemas, s_schema_free);
+    return self;
+}
+
+void cs_tasks_destroy(cs_tasks_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cs_tasks_t *self = *self_p;
+    zhashx_destroy(&self->infos);
+    zhashx_destroy(&self->schemas);
+    free(self->plugin_dir);
+    free(self);
+    *self_p = NULL;
+}
+
+/* The plugin's info, asked again only when its file changed. */
+static const cs_plugin_info_t *s_info(cs_tasks_t *self, const char *path, char *why,
+                                      size_t why_size)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(why, why_size, "plugin not found: %s", path);
+        return NULL;
+    }
+    s_info_entry_t *entry = zhashx_lookup(self->infos, path);
+    if (entry && entry->size == st.st_size && entry->mtime.tv_sec == st.st_mtim.tv_sec
+        && entry->mtime.tv_nsec == st.st_mtim.tv_nsec)
+        return &entry->info;
+    s_info_entry_t fresh = {.mtime = st.st_mtim, .size = st.st_size};
+    if (cs_plugin_info(path, self->timeout_ms, &fresh.info, why, why_size, self->tick,
+                       self->tick_arg)
+        != 0)
+        return NULL;
+    entry = malloc(sizeof *entry);
+    if (!entry) {
+        snprintf(why, why_size, "out of memory");
+        return NULL;
+    }
+    *entry = fresh;
+    zhashx_update(self->infos, path, entry);
+    return &entry->info;
+}
+
+/* Replaces every occurrence of secret in text (of buffer size `size`) with "***". */
+static void s_mask_one(char *text, size_t size, const char *secret)
+{
+    size_t len = strlen(secret);
+    if (!strstr(text, secret))
+        return;
+    cs_buf_t masked = {0};
+    const char *p = text, *hit;
+    while ((hit = strstr(p, secret)) != NULL) {
+        cs_buf_append(&masked, p, (size_t) (hit - p));
+        cs_buf_puts(&masked, "***");
+        p = hit + len;
+    }
+    cs_buf_puts(&masked, p);
+    snprintf(text, size, "%s", cs_buf_str(&masked));
+    cs_buf_free(&masked);
+}
+
+/* Masks the values of config attributes that look like secrets (their names contain
+ * password, secret, token, key or credential), so that a plugin's error text that echoes
+ * them does not carry them into the state table, logs or published messages. */
+static void s_mask_secrets(char *text, size_t size, const char *config)
+{
+    if (!config || !*text)
+        return;
+    static const char *const words[] = {"password", "secret", "token", "key", "credential"};
+    json_t *doc = json_loads(config, 0, NULL);
+    const char *key;
+    json_t *value;
+    json_object_foreach(doc, key, value)
+    {
+        const char *secret = json_string_value(value);
+        bool named = false;
+        for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+            named = named || strcasestr(key, words[i]);
+        if (named && secret && *secret)
+            s_mask_one(text, size, secret);
+    }
+    json_decref(doc);
+}
+
+/* The schema for this connection: from the cache for static plugins (per version) and
+ * config plugins (per version and config), fetched every time for dynamic ones. *owned
+ * tells whether the caller must destroy it. */
+static cs_schema_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin_info_t *info,
+                             const cs_msg_t *task, bool *owned, char *why, size_t why_size)
+{
+    *owned = false;
+    char key[512] = "";
+    if (strcmp(info->mode, "dynamic") != 0) {
+        snprintf(key, sizeof key, "%s\n%s", path, info->version);
+        if (strcmp(info->mode, "config") == 0) {
+            zdigest_t *digest = zdigest_new();
+            const char *config = task->config ? task->config : "{}";
+            zdigest_update(digest, (const byte *) config, strlen(config));
+            snprintf(key + strlen(key), sizeof key - strlen(key), "\n%s",
+                     zdigest_string(digest));
+            zdigest_destroy(&digest);
+        }
+        cs_schema_t *cached = zhashx_lookup(self->schemas, key);
+        if (cached)
+            return cached;
+    }
+    cs_buf_t out = {0};
+    const char *config = task->config ? task->config : "{}";
+    char *const argv[] = {(char *) path, "schema", NULL};
+    cs_schema_t *schema = NULL;
+    if (cs_plugin_run(argv, config, strlen(config), self->timeout_ms, &out, why, why_size,
+                      self->tick, self->tick_arg)
+        == 0) {
+        char detail[400];
+        schema = cs_schema_parse(cs_buf_str(&out), out.len, detail, sizeof detail);
+        if (!schema)
+            snprintf(why, why_size, "plugin %s printed an invalid schema: %s", task->plugin,
+                     detail);
+    }
+    cs_buf_free(&out);
+    if (!schema)
+        return NULL;
+    if (!*key) {
+        *owned = true;
+        return schema;
+    }
+    if (zhashx_size(self->schemas) >= S_SCHEMA_CACHE_MAX)
+        zhashx_purge(self->schemas); /* many distinct configs: start over rather than grow */
+    zhashx_update(self->schemas, key, schema);
+    return schema;
+}
+
+/* Opens the update's transaction and reads the marker of the connection's schema. Returns
+ * 0 with *exists and *marker filled (*managed false for a schema without a connstate
+ * marker), or -1 with the database error in why (the transaction is rolled back). */
+static int s_begin(PGconn *conn, const char *name, bool *exists, bool *managed,
+                   cs_marker_t *marker, char *why, size_t why_size)
+{
+    char *literal = PQescapeLiteral(conn, name, strlen(name));
+    if (!literal) {
+        snprintf(why, why_size, "database: %s", PQerrorMessage(conn));
+        return -1;
+    }
+    cs_buf_t sql = {0};
+    cs_buf_printf(&sql,
+                  "BEGIN; SELECT d.description FROM pg_namespace n LEFT JOIN pg_description d "
+                  "ON d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass "
+                  "AND d.objsubid = 0 WHERE n.nspname = %s",
+                  literal);
+    PQfreemem(literal);
+    PGresult *res = PQexec(conn, cs_buf_str(&sql));
+    cs_buf_free(&sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(why, why_size, "database: %s", PQerrorMessage(conn));
+        PQclear(res);
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return -1;
+    }
+    *exists = PQntuples(res) > 0;
+    const char *comment = *exists && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : NULL;
+    *managed = *exists && cs_marker_parse(comment, marker) == 0;
+    PQclear(res);
+    return 0;
+}
+
+/* Runs the statements and COMMIT; on failure rolls back and puts the error in why. */
+static int s_commit(PGconn *conn, cs_buf_t *sql, char *why, size_t why_size)
+{
+    cs_buf_puts(sql, "COMMIT;");
+    PGresult *res = PQexec(conn, cs_buf_str(sql));
+    ExecStatusType status = PQresultStatus(res);
+    PQclear(res);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+        return 0;
+    snprintf(why, why_size, "database: %s", PQerrorMessage(conn));
+    PQclear(PQexec(conn, "ROLLBACK"));
+    return -1;
+}
+
+static void s_rollback(PGconn *conn)
+{
+    PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+static int s_unmanaged(const char *name, char *why, size_t why_size)
+{
+    snprintf(why, why_size,
+             "schema \"%s\" exists and is not managed by connstate (it has no connstate "
+             "marker); it was left untouched: rename or drop it, or rename the connection",
+             name);
+    return -1;
+}
+
+static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_t *result,
+                   const char *path, char *why, size_t why_size)
+{
+    const cs_plugin_info_t *info = s_info(self, path, why, why_size);
+    if (!info)
+        return -1;
+    result->plugin_version = strdup(info->version);
+    bool owned;
+    cs_schema_t *schema = s_schema(self, path, info, task, &owned, why, why_size);
+    if (!schema)
+        return -1;
+    result->schema_hash = strdup(schema->hash);
+    result->tables = (uint32_t) schema->count;
+
+    int rc = -1;
+    bool exists, managed;
+    cs_marker_t old;
+    cs_buf_t sql = {0};
+    if (s_begin(conn, task->connection, &exists, &managed, &old, why, why_size) != 0)
+        goto done;
+    if (exists && !managed) {
+        s_rollback(conn);
+        s_unmanaged(task->connection, why, why_size);
+        goto done;
+    }
+    cs_marker_t marker = {0};
+    snprintf(marker.fingerprint, sizeof marker.fingerprint, "%s",
+             task->fingerprint ? task->fingerprint : "");
+    snprintf(marker.plugin, sizeof marker.plugin, "%s", task->plugin);
+    snprintf(marker.plugin_version, sizeof marker.plugin_version, "%s", info->version);
+    snprintf(marker.schema_hash, sizeof marker.schema_hash, "%s", schema->hash);
+    char marker_text[512];
+    if (cs_marker_format(&marker, marker_text, sizeof marker_text) != 0) {
+        s_rollback(conn);
+        snprintf(why, why_size, "marker too long");
+        goto done;
+    }
+    int statements = cs_ddl_build(conn, task->connection, exists, schema, path, marker_text, &sql,
+                                  why, why_size);
+    if (statements < 0) {
+        s_rollback(conn);
+        goto done;
+    }
+    if (s_commit(conn, &sql, why, why_size) == 0) {
+        result->ddl_count = (uint32_t) statements;
+        rc = 0;
+    }
+done:
+    cs_buf_free(&sql);
+    if (owned)
+        cs_schema_destroy(&schema);
+    return rc;
+}
+
+static int s_delete(PGconn *conn, const cs_msg_t *task, cs_msg_t *result, char *why,
+                    size_t why_size)
+{
+    bool exists, managed;
+    cs_marker_t old;
+    if (s_begin(conn, task->connection, &exists, &managed, &old, why, why_size) != 0)
+        return -1;
+    if (!exists) {
+        s_rollback(conn);
+        return 0; /* already gone: deleting is idempotent */
+    }
+    if (!managed) {
+        s_rollback(conn);
+        return s_unmanaged(task->connection, why, why_size);
+    }
+    char *id = PQescapeIdentifier(conn, task->connection, strlen(task->connection));
+    if (!id) {
+        s_rollback(conn);
+        snprintf(why, why_size, "database: %s", PQerrorMessage(conn));
+        return -1;
+    }
+    cs_buf_t sql = {0};
+    cs_buf_printf(&sql, "DROP SCHEMA %s CASCADE;", id);
+    PQfreemem(id);
+    int rc = s_commit(conn, &sql, why, why_size);
+    cs_buf_free(&sql);
+    if (rc == 0)
+        result->ddl_count = 1;
+    return rc;
+}
+
+static int s_comments(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_t *result,
+                      const char *path, char *why, size_t why_size)
+{
+    const cs_plugin_info_t *info = s_info(self, path, why, why_size);
+    if (!info)
+        return -1;
+    bool owned;
+    cs_schema_t *schema = s_schema(self, path, info, task, &owned, why, why_size);
+    if (!schema)
+        return -1;
+    int rc = -1;
+    bool exists, managed;
+    cs_marker_t marker;
+    cs_buf_t sql = {0};
+    if (s_begin(conn, task->connection, &exists, &managed, &marker, why, why_size) != 0)
+        goto done;
+    if (!exists || !managed || strcmp(marker.schema_hash, schema->hash) != 0) {
+        s_rollback(conn);
+        snprintf(why, why_size, "schema \"%s\" is missing or changed before its comments "
+                                "were written", task->connection);
+        goto done;
+    }
+    int statements = cs_ddl_comments(conn, task->connection, schema, &sql, why, why_size);
+    if (statements < 0) {
+        s_rollback(conn);
+        goto done;
+    }
+    if (s_commit(conn, &sql, why, why_size) == 0) {
+        result->ddl_count = (uint32_t) statements;
+        rc = 0;
+    }
+done:
+    cs_buf_free(&sql);
+    if (owned)
+        cs_schema_destroy(&schema);
+    return rc;
+}
+
+static long long s_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void cs_tasks_run(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_t *result)
+{
+    long long start = s_now_us();
+    result->task_id = task->task_id;
+    result->connection = strdup(task->connection);
+    result->kind = task->kind;
+    char why[CS_PROTO_MAX_ERROR] = "";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", self->plugin_dir, task->plugin ? task->plugin : "");
+    int rc = -1;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        PQreset(conn); /* the server restarted or the session was killed: try once more */
+    }
+    if (PQstatus(conn) != CONNECTION_OK)
+        snprintf(why, sizeof why, "database unavailable: %s", PQerrorMessage(conn));
+    else if (task->kind == CS_TASK_DELETE)
+        rc = s_delete(conn, task, result, why, sizeof why);
+    else if (!task->plugin || !*task->plugin)
+        snprintf(why, sizeof why, "task without a plugin");
+    else if (task->kind == CS_TASK_BUILD)
+        rc = s_build(self, conn, task, result, path, why, sizeof why);
+    else
+        rc = s_comments(self, conn, task, result, path, why, sizeof why);
+    result->ok = rc == 0;
+    result->elapsed_us = (uint64_t) (s_now_us() - start);
+    if (!result->ok) {
+        why[strcspn(why, "\n")] = '\0'; /* PostgreSQL's first line is the message */
+        s_mask_secrets(why, sizeof why, task->config);
+        cs_utf8_sanitize(why);
+        result->error = strdup(why);
+    }
+}
