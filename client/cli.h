@@ -14,7 +14,4 @@ int cs_cli_config(int argc, char **argv);
 /* Prints "unknown option" and the usage on stderr; returns 2 (the usage-error status). */
 int cs_cli_bad_option(const char *command, const char *arg, void (*usage)(FILE *out));
 
-/* Returns $env when set, else ~/.connstate/LEAF; the caller frees it. NULL without a home. */
-char *cs_cli_default_path(const char *env, const char *leaf);
-
 #endif

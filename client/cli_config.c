@@ -134,7 +134,7 @@ int cs_cli_config(int argc, char **argv)
     }
     char *default_dir = NULL;
     if (!dir)
-        dir = default_dir = cs_cli_default_path("CONNSTATE_CONFIG_DIR", "config");
+        dir = default_dir = cs_config_default_dir();
     if (!dir) {
         fprintf(stderr, "connstate config check: no --config-dir and no home directory\n");
         return 2;

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -774,6 +775,23 @@ cs_config_t *cs_config_load_dir(const char *dir)
             s_add_failed(&ld, file, NULL, 0);
     }
     return s_config_done(&ld);
+}
+
+char *cs_config_default_dir(void)
+{
+    const char *env = getenv("CONNSTATE_CONFIG_DIR");
+    if (env && *env)
+        return strdup(env);
+    const char *home = getenv("HOME");
+    if (!home || !*home) {
+        struct passwd *pw = getpwuid(getuid());
+        home = pw ? pw->pw_dir : NULL;
+    }
+    if (!home)
+        return NULL;
+    cs_buf_t path = {0};
+    cs_buf_printf(&path, "%s/.connstate/config", home);
+    return cs_buf_take(&path);
 }
 
 /* ---- lookups --------------------------------------------------------------------------- */

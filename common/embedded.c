@@ -122,8 +122,8 @@ static int s_run(char *const argv[], const char *log_path, const char *must_reac
         return -1;
     }
     if (pid == 0) {
-        if (pw && (setgid(pw->pw_gid) != 0 || initgroups(pw->pw_name, pw->pw_gid) != 0
-                   || setuid(pw->pw_uid) != 0))
+        if (pw && (setgid(pw->pw_gid) != 0 || initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+                   setuid(pw->pw_uid) != 0))
             _exit(126);
         if (must_reach && access(must_reach, X_OK) != 0)
             _exit(125);
@@ -200,9 +200,9 @@ static int s_create_database(cs_embedded_t *self)
         return -1;
     }
     int rc = 0;
-    PGresult *res = cs_pg_query(conn, "embedded database: checking the database",
-                                "SELECT 1 FROM pg_database WHERE datname = '" S_DATABASE "'", 0,
-                                NULL);
+    PGresult *res =
+        cs_pg_query(conn, "embedded database: checking the database",
+                    "SELECT 1 FROM pg_database WHERE datname = '" S_DATABASE "'", 0, NULL);
     if (!res)
         rc = -1;
     else if (PQntuples(res) == 0)
@@ -240,14 +240,14 @@ cs_embedded_t *cs_embedded_start(const char *data_dir)
         cs_log_info("embedded database: creating a cluster in %s", data_dir);
         char initdb[300];
         snprintf(initdb, sizeof initdb, "%s/initdb", self->bindir);
-        char *const argv[] = {initdb,    "-D",         (char *) data_dir, "-U", "postgres",
-                              "--auth=trust", "-E", "UTF8", "--locale=C", NULL};
+        char *const argv[] = {initdb,         "-D", (char *)data_dir, "-U",         "postgres",
+                              "--auth=trust", "-E", "UTF8",           "--locale=C", NULL};
         char init_log[4200];
         snprintf(init_log, sizeof init_log, "%s.initdb.log", data_dir);
         int rc = s_run(argv, init_log, data_dir);
         if (rc != 0) {
-            cs_log_error("embedded database: initdb in %s failed (exit %d); %s says:", data_dir,
-                         rc, init_log);
+            cs_log_error("embedded database: initdb in %s failed (exit %d); %s says:", data_dir, rc,
+                         init_log);
             s_log_tail(init_log);
             goto fail;
         }
@@ -256,7 +256,7 @@ cs_embedded_t *cs_embedded_start(const char *data_dir)
 
     char pg_ctl[300];
     snprintf(pg_ctl, sizeof pg_ctl, "%s/pg_ctl", self->bindir);
-    char *const status_argv[] = {pg_ctl, "-D", (char *) data_dir, "status", NULL};
+    char *const status_argv[] = {pg_ctl, "-D", (char *)data_dir, "status", NULL};
     if (s_run(status_argv, "/dev/null", data_dir) == 0) {
         cs_log_info("embedded database: already running in %s", data_dir);
     } else {
@@ -265,8 +265,8 @@ cs_embedded_t *cs_embedded_start(const char *data_dir)
                  "-c listen_addresses= -c unix_socket_directories='%s' -p " S_PORT
                  " -c max_connections=200",
                  data_dir);
-        char *const start_argv[] = {pg_ctl,      "-D", (char *) data_dir, "-l", log_path, "-w",
-                                    "-t",        "60", "-o",              options, "start", NULL};
+        char *const start_argv[] = {pg_ctl, "-D", (char *)data_dir, "-l",    log_path, "-w", "-t",
+                                    "60",   "-o", options,          "start", NULL};
         if (s_run(start_argv, "/dev/null", data_dir) != 0) {
             cs_log_error("embedded database: PostgreSQL did not start; %s says:", log_path);
             s_log_tail(log_path);

@@ -8,12 +8,12 @@
 
 int cs_marker_format(const cs_marker_t *marker, char *out, size_t size)
 {
-    int n = snprintf(out, size,
-                     CS_MARKER_PREFIX " fingerprint=%s; plugin=%s; plugin_version=%s; "
-                                      "schema_hash=%s",
-                     marker->fingerprint, marker->plugin, marker->plugin_version,
-                     marker->schema_hash);
-    return (n < 0 || (size_t) n >= size) ? -1 : 0;
+    int n =
+        snprintf(out, size,
+                 CS_MARKER_PREFIX " fingerprint=%s; plugin=%s; plugin_version=%s; "
+                                  "schema_hash=%s",
+                 marker->fingerprint, marker->plugin, marker->plugin_version, marker->schema_hash);
+    return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
 
 static void s_copy_field(char *dst, size_t size, const char *value, size_t len)
@@ -35,10 +35,10 @@ int cs_marker_parse(const char *text, cs_marker_t *marker)
         while (*p == ' ')
             p++;
         const char *end = strchr(p, ';');
-        size_t len = end ? (size_t) (end - p) : strlen(p);
+        size_t len = end ? (size_t)(end - p) : strlen(p);
         const char *eq = memchr(p, '=', len);
         if (eq) {
-            size_t key_len = (size_t) (eq - p), value_len = len - key_len - 1;
+            size_t key_len = (size_t)(eq - p), value_len = len - key_len - 1;
             if (key_len == 11 && strncmp(p, "fingerprint", 11) == 0)
                 s_copy_field(marker->fingerprint, sizeof marker->fingerprint, eq + 1, value_len);
             else if (key_len == 6 && strncmp(p, "plugin", 6) == 0)
@@ -61,6 +61,6 @@ int cs_marker_version_ok(const char *version)
     size_t len = strlen(version);
     if (len == 0 || len > 64)
         return 0;
-    return strspn(version, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+~-")
-           == len;
+    return strspn(version, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+~-") ==
+           len;
 }

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -24,7 +25,7 @@ static long long s_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The last non-empty lines of a plugin's stderr, at most ~300 bytes, on one line. */
@@ -37,7 +38,7 @@ static void s_stderr_tail(const cs_buf_t *err, char *out, size_t size)
     size_t start = len > 300 ? len - 300 : 0;
     const char *nl = memchr(text + start, '\n', len - start);
     if (start && nl)
-        start = (size_t) (nl - text) + 1;
+        start = (size_t)(nl - text) + 1;
     size_t n = 0;
     for (size_t i = start; i < len && n + 1 < size; i++)
         out[n++] = text[i] == '\n' ? ' ' : text[i];
@@ -55,9 +56,9 @@ static int s_drain(int fd, cs_buf_t *buf, size_t limit, bool *overflow)
         return 0;
     if (n > 0) {
         size_t room = buf->len < limit ? limit - buf->len : 0;
-        if ((size_t) n > room && overflow)
+        if ((size_t)n > room && overflow)
             *overflow = true;
-        cs_buf_append(buf, chunk, (size_t) n < room ? (size_t) n : room);
+        cs_buf_append(buf, chunk, (size_t)n < room ? (size_t)n : room);
     }
     return 1;
 }
@@ -131,17 +132,17 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len, int t
         struct pollfd fds[3];
         int n = 0, out_i = -1, err_i = -1, in_i = -1;
         if (out_open)
-            fds[out_i = n++] = (struct pollfd) {pout[0], POLLIN, 0};
+            fds[out_i = n++] = (struct pollfd){pout[0], POLLIN, 0};
         if (err_open)
-            fds[err_i = n++] = (struct pollfd) {perr[0], POLLIN, 0};
+            fds[err_i = n++] = (struct pollfd){perr[0], POLLIN, 0};
         if (in_fd >= 0)
-            fds[in_i = n++] = (struct pollfd) {in_fd, POLLOUT, 0};
+            fds[in_i = n++] = (struct pollfd){in_fd, POLLOUT, 0};
         long long left = deadline - s_now_ms();
         if (left <= 0) {
             timed_out = true;
             break;
         }
-        int ready = poll(fds, (nfds_t) n, left < 100 ? (int) left : 100);
+        int ready = poll(fds, (nfds_t)n, left < 100 ? (int)left : 100);
         if (tick)
             tick(tick_arg);
         if (ready < 0 && errno != EINTR)
@@ -157,7 +158,7 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len, int t
                             ? write(in_fd, input + written, input_len - written)
                             : -1;
             if (w > 0)
-                written += (size_t) w;
+                written += (size_t)w;
             if (w < 0 && errno != EAGAIN && errno != EINTR)
                 written = input_len; /* it closed its stdin: it does not want the config */
             if (written >= input_len) {
@@ -226,7 +227,7 @@ int cs_plugin_info(const char *path, int timeout_ms, cs_plugin_info_t *info, cha
                    size_t why_size, cs_plugin_tick_fn *tick, void *tick_arg)
 {
     cs_buf_t out = {0};
-    char *const argv[] = {(char *) path, "info", NULL};
+    char *const argv[] = {(char *)path, "info", NULL};
     if (cs_plugin_run(argv, NULL, 0, timeout_ms, &out, why, why_size, tick, tick_arg) != 0) {
         cs_buf_free(&out);
         return -1;
@@ -240,14 +241,18 @@ int cs_plugin_info(const char *path, int timeout_ms, cs_plugin_info_t *info, cha
     char excerpt[64];
     s_excerpt(cs_buf_str(&out), out.len, excerpt, sizeof excerpt);
     if (!doc)
-        snprintf(why, why_size, "plugin %s info printed invalid JSON (%s, line %d): \"%s\"",
-                 name, error.text, error.line, excerpt);
+        snprintf(why, why_size, "plugin %s info printed invalid JSON (%s, line %d): \"%s\"", name,
+                 error.text, error.line, excerpt);
     else if (!version || !cs_marker_version_ok(version))
-        snprintf(why, why_size, "plugin %s info: \"version\" must be 1-64 characters of "
-                                "[A-Za-z0-9._+~-]", name);
+        snprintf(why, why_size,
+                 "plugin %s info: \"version\" must be 1-64 characters of "
+                 "[A-Za-z0-9._+~-]",
+                 name);
     else if (!mode || (strcmp(mode, "static") && strcmp(mode, "config") && strcmp(mode, "dynamic")))
-        snprintf(why, why_size, "plugin %s info: \"schema_mode\" must be static, config or "
-                                "dynamic", name);
+        snprintf(why, why_size,
+                 "plugin %s info: \"schema_mode\" must be static, config or "
+                 "dynamic",
+                 name);
     else {
         snprintf(info->version, sizeof info->version, "%s", version);
         snprintf(info->mode, sizeof info->mode, "%s", mode);
@@ -258,12 +263,29 @@ int cs_plugin_info(const char *path, int timeout_ms, cs_plugin_info_t *info, cha
     return rc;
 }
 
+char *cs_plugin_default_dir(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    cs_buf_t dir = {0};
+    cs_buf_printf(&dir, "%s/../lib/connstate/plugins", exe);
+    char *resolved = realpath(cs_buf_str(&dir), NULL);
+    cs_buf_free(&dir);
+    return resolved;
+}
+
 /* ---- schemas --------------------------------------------------------------------------- */
 
 static const char *const s_types[] = {
-    "text",    "bigint", "integer",   "smallint",    "boolean", "double precision",
-    "real",    "numeric", "date",     "timestamp",   "timestamptz", "interval",
-    "inet",    "cidr",   "uuid",      "json",        "jsonb",   "bytea"};
+    "text", "bigint",  "integer", "smallint",  "boolean",     "double precision",
+    "real", "numeric", "date",    "timestamp", "timestamptz", "interval",
+    "inet", "cidr",    "uuid",    "json",      "jsonb",       "bytea"};
 
 bool cs_schema_type_allowed(const char *type)
 {
@@ -314,8 +336,8 @@ static int s_string(json_t *object, const char *key, bool required, size_t max, 
     }
     size_t len = json_string_length(v);
     if (!json_is_string(v) || len == 0 || len > max || strlen(json_string_value(v)) != len) {
-        snprintf(why, why_size, "%s: \"%s\" must be a string of 1 to %zu bytes without NUL",
-                 where, key, max);
+        snprintf(why, why_size, "%s: \"%s\" must be a string of 1 to %zu bytes without NUL", where,
+                 key, max);
         return -1;
     }
     *out = strdup(json_string_value(v));
@@ -324,7 +346,7 @@ static int s_string(json_t *object, const char *key, bool required, size_t max, 
 
 static int s_compare_strings(const void *a, const void *b)
 {
-    return strcmp(*(char *const *) a, *(char *const *) b);
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Fails when two of the n names are equal. */
@@ -354,8 +376,8 @@ static int s_parse_table(json_t *jt, cs_table_t *table, size_t index, char *why,
         snprintf(why, why_size, "%s is not an object", where);
         return -1;
     }
-    if (s_string(jt, "name", true, 63, &table->name, where, why, why_size)
-        || s_string(jt, "description", false, 8192, &table->description, where, why, why_size))
+    if (s_string(jt, "name", true, 63, &table->name, where, why, why_size) ||
+        s_string(jt, "description", false, 8192, &table->description, where, why, why_size))
         return -1;
     snprintf(where, sizeof where, "table \"%s\"", table->name);
     json_t *columns = json_object_get(jt, "columns");
@@ -382,16 +404,18 @@ static int s_parse_table(json_t *jt, cs_table_t *table, size_t index, char *why,
             free(names);
             return -1;
         }
-        if (s_string(jc, "name", true, 63, &column->name, column_where, why, why_size)
-            || s_string(jc, "type", true, 64, &column->type, column_where, why, why_size)
-            || s_string(jc, "description", false, 8192, &column->description, column_where, why,
-                        why_size)) {
+        if (s_string(jc, "name", true, 63, &column->name, column_where, why, why_size) ||
+            s_string(jc, "type", true, 64, &column->type, column_where, why, why_size) ||
+            s_string(jc, "description", false, 8192, &column->description, column_where, why,
+                     why_size)) {
             free(names);
             return -1;
         }
         if (!cs_schema_type_allowed(column->type)) {
-            snprintf(why, why_size, "%s column \"%s\": type \"%.64s\" is not allowed (see "
-                                    "plugins/README.md)", where, column->name, column->type);
+            snprintf(why, why_size,
+                     "%s column \"%s\": type \"%.64s\" is not allowed (see "
+                     "plugins/README.md)",
+                     where, column->name, column->type);
             free(names);
             return -1;
         }
@@ -413,8 +437,8 @@ static int s_parse_table(json_t *jt, cs_table_t *table, size_t index, char *why,
             return -1;
         for (size_t a = 0; a < na; a++) {
             json_t *arg = json_array_get(args, a);
-            if (!json_is_string(arg) || json_string_length(arg) > 1024
-                || strlen(json_string_value(arg)) != json_string_length(arg)) {
+            if (!json_is_string(arg) || json_string_length(arg) > 1024 ||
+                strlen(json_string_value(arg)) != json_string_length(arg)) {
                 snprintf(why, why_size, "%s: \"args\" must hold strings without NUL", where);
                 return -1;
             }
@@ -440,8 +464,10 @@ cs_schema_t *cs_schema_parse(const char *json, size_t len, char *why, size_t why
     json_t *tables = json_object_get(doc, "tables");
     size_t n = json_array_size(tables);
     if (!self || !json_is_object(doc) || !json_is_array(tables) || n > CS_PLUGIN_MAX_TABLES) {
-        snprintf(why, why_size, "schema must be an object with a \"tables\" array of at most %d "
-                                "tables", CS_PLUGIN_MAX_TABLES);
+        snprintf(why, why_size,
+                 "schema must be an object with a \"tables\" array of at most %d "
+                 "tables",
+                 CS_PLUGIN_MAX_TABLES);
         goto fail;
     }
     self->tables = calloc(n ? n : 1, sizeof *self->tables);
@@ -476,7 +502,7 @@ cs_schema_t *cs_schema_parse(const char *json, size_t len, char *why, size_t why
         zdigest_destroy(&digest);
         goto fail;
     }
-    zdigest_update(digest, (const byte *) canonical, strlen(canonical));
+    zdigest_update(digest, (const byte *)canonical, strlen(canonical));
     const byte *hash = zdigest_data(digest);
     for (int i = 0; i < 8; i++)
         snprintf(self->hash + 2 * i, 3, "%02x", hash[i]);

@@ -142,6 +142,10 @@ cs_config_t *cs_config_load_dir(const char *dir);
  * Same rules and ownership as cs_config_load_dir. */
 cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len);
 
+/* The default config directory: $CONNSTATE_CONFIG_DIR, else ~/.connstate/config.
+ * malloc'd; NULL when there is no home directory. */
+char *cs_config_default_dir(void);
+
 /* Returns the connection with that name, or NULL. Borrowed. */
 const cs_connection_t *cs_config_find(const cs_config_t *self, const char *name);
 

@@ -8,10 +8,10 @@
 #define CS_MARKER_PREFIX "connstate marker v1;"
 
 typedef struct {
-    char fingerprint[17];    /* the connection's config fingerprint */
+    char fingerprint[17]; /* the connection's config fingerprint */
     char plugin[256];
     char plugin_version[65];
-    char schema_hash[17];    /* hash of the plugin's schema */
+    char schema_hash[17]; /* hash of the plugin's schema */
 } cs_marker_t;
 
 /* Writes "connstate marker v1; fingerprint=...; plugin=...; plugin_version=...;

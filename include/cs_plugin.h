@@ -8,9 +8,9 @@
 
 #include "cs_buf.h"
 
-#define CS_PLUGIN_MAX_OUTPUT (16u * 1024 * 1024) /* bytes a plugin may print */
-#define CS_PLUGIN_MAX_TABLES 10000
-#define CS_PLUGIN_MAX_COLUMNS 1600                /* PostgreSQL's limit per table */
+#define CS_PLUGIN_MAX_OUTPUT  (16u * 1024 * 1024) /* bytes a plugin may print */
+#define CS_PLUGIN_MAX_TABLES  10000
+#define CS_PLUGIN_MAX_COLUMNS 1600 /* PostgreSQL's limit per table */
 
 /* Called every 100 ms or so while a plugin runs (heartbeats). */
 typedef void(cs_plugin_tick_fn)(void *arg);
@@ -64,6 +64,10 @@ cs_schema_t *cs_schema_parse(const char *json, size_t len, char *why, size_t why
 
 /* Frees a schema and NULLs *self_p. Idempotent. */
 void cs_schema_destroy(cs_schema_t **self_p);
+
+/* The bundled plugin directory: lib/connstate/plugins beside the directory of the running
+ * executable (bin/ in the build tree and after install). malloc'd, or NULL when missing. */
+char *cs_plugin_default_dir(void);
 
 /* Returns true when type is a column type plugins may use. */
 bool cs_schema_type_allowed(const char *type);

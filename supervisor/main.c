@@ -1,10 +1,56 @@
-/* connstate-supervisor: command line, then the supervisor's event loop. */
+/* connstate-supervisor: keeps a database's connection schemas in step with the config
+ * directory, using workers over ZeroMQ; publishes every state change. */
 #include "supervisor.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#define S_DEBOUNCE_MS     200
+#define S_PEER_TIMEOUT_MS 10000
+#define S_MAX_ATTEMPTS    3
+
+typedef struct {
+    const char *config_dir;
+    const char *db;
+    const char *data_dir;
+    const char *bind_workers;
+    const char *bind_publish;
+    const char *bind_control;
+    const char *plugin_dir;
+    const char *log_level;
+    long workers;
+    long batch_size;
+    long batch_ms;
+    long plugin_timeout;
+    long task_timeout;
+} s_options_t;
+
+static volatile int s_stop = 0;
+static volatile sig_atomic_t s_hup = 0, s_chld = 0;
+static int s_signal_pipe[2] = {-1, -1};
+
+static void s_on_signal(int sig)
+{
+    int saved = errno;
+    if (sig == SIGTERM || sig == SIGINT)
+        s_stop = 1;
+    else if (sig == SIGHUP)
+        s_hup = 1;
+    else if (sig == SIGCHLD)
+        s_chld = 1;
+    char byte = (char)sig;
+    ssize_t rc = write(s_signal_pipe[1], &byte, 1); /* wakes the poll; full pipe is fine */
+    (void)rc;
+    errno = saved;
+}
 
 static void s_usage(FILE *out)
 {
@@ -12,25 +58,53 @@ static void s_usage(FILE *out)
         out,
         "Usage: connstate-supervisor [OPTION]...\n"
         "Keeps a PostgreSQL database's connection schemas in step with a directory of .spc\n"
-        "files, using worker processes over ZeroMQ.\n"
+        "files, using worker processes over ZeroMQ, and publishes every state change.\n"
         "\n"
-        "  --config-dir DIR     connection configs (CONNSTATE_CONFIG_DIR, ~/.connstate/config)\n"
-        "  --db CONNINFO        PostgreSQL to manage (CONNSTATE_DB); without it an embedded\n"
-        "                       cluster under --data-dir is created and started\n"
-        "  --data-dir DIR       embedded cluster (CONNSTATE_DATA_DIR, ~/.connstate/db)\n"
-        "  --workers N          local workers to spawn (CONNSTATE_WORKERS, number of CPUs)\n"
-        "  --bind-workers EP    worker endpoint (CONNSTATE_BIND_WORKERS, tcp://127.0.0.1:7600)\n"
-        "  --bind-publish EP    publish endpoint (CONNSTATE_BIND_PUBLISH, tcp://127.0.0.1:7601)\n"
-        "  --bind-control EP    control endpoint (CONNSTATE_BIND_CONTROL, tcp://127.0.0.1:7602)\n"
-        "  --plugin-dir DIR     plugins (CONNSTATE_PLUGIN_DIR, the bundled ones)\n"
-        "  --batch-size N       results per state-table write (CONNSTATE_BATCH_SIZE, 200)\n"
-        "  --batch-ms MS        longest wait before a state write (CONNSTATE_BATCH_MS, 50)\n"
-        "  --log-level LEVEL    error|warn|info|debug (CONNSTATE_LOG_LEVEL, info)\n"
-        "  --help               show this help and exit\n"
-        "  --version            show the version and exit\n");
+        "  --config-dir DIR      connection configs (CONNSTATE_CONFIG_DIR, ~/.connstate/config)\n"
+        "  --db CONNINFO         PostgreSQL to manage (CONNSTATE_DB); without it an embedded\n"
+        "                        cluster under --data-dir is created, started and stopped\n"
+        "  --data-dir DIR        embedded cluster (CONNSTATE_DATA_DIR, ~/.connstate/db; as\n"
+        "                        root /var/lib/connstate/db)\n"
+        "  --workers N           local workers to spawn (CONNSTATE_WORKERS, number of CPUs)\n"
+        "  --bind-workers EP     worker endpoint (CONNSTATE_BIND_WORKERS, tcp://127.0.0.1:7600)\n"
+        "  --bind-publish EP     publish endpoint (CONNSTATE_BIND_PUBLISH, tcp://127.0.0.1:7601)\n"
+        "  --bind-control EP     control endpoint (CONNSTATE_BIND_CONTROL, tcp://127.0.0.1:7602)\n"
+        "  --plugin-dir DIR      plugins (CONNSTATE_PLUGIN_DIR, the bundled ones)\n"
+        "  --batch-size N        results per state-table write (CONNSTATE_BATCH_SIZE, 200)\n"
+        "  --batch-ms MS         longest wait before a state write (CONNSTATE_BATCH_MS, 20)\n"
+        "  --plugin-timeout SEC  longest a plugin may run (CONNSTATE_PLUGIN_TIMEOUT, 30)\n"
+        "  --task-timeout SEC    lease of one update at a worker (CONNSTATE_TASK_TIMEOUT, 300)\n"
+        "  --log-level LEVEL     error|warn|info|debug (CONNSTATE_LOG_LEVEL, info)\n"
+        "  --help                show this help and exit\n"
+        "  --version             show the version and exit\n"
+        "\n"
+        "Signals: SIGHUP refreshes; SIGTERM and SIGINT stop gracefully (exit 0).\n");
 }
 
-int main(int argc, char **argv)
+static const char *s_opt(const char *flag, const char *env, const char *fallback)
+{
+    if (flag)
+        return flag;
+    const char *value = getenv(env);
+    return value && *value ? value : fallback;
+}
+
+/* A number option within [lo, hi]; -1 (after a message) when invalid. */
+static int s_number(const char *name, const char *text, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (errno || !end || *end || end == text || value < lo || value > hi) {
+        fprintf(stderr, "connstate-supervisor: --%s must be a number from %ld to %ld, not '%s'\n",
+                name, lo, hi, text);
+        return -1;
+    }
+    *out = value;
+    return 0;
+}
+
+static int s_parse(int argc, char **argv, s_options_t *o)
 {
     static const struct option options[] = {{"config-dir", required_argument, NULL, 'c'},
                                             {"db", required_argument, NULL, 'd'},
@@ -42,29 +116,465 @@ int main(int argc, char **argv)
                                             {"plugin-dir", required_argument, NULL, 'p'},
                                             {"batch-size", required_argument, NULL, 'b'},
                                             {"batch-ms", required_argument, NULL, 'm'},
+                                            {"plugin-timeout", required_argument, NULL, 't'},
+                                            {"task-timeout", required_argument, NULL, 'T'},
                                             {"log-level", required_argument, NULL, 'l'},
                                             {"help", no_argument, NULL, 'h'},
                                             {"version", no_argument, NULL, 'V'},
                                             {NULL, 0, NULL, 0}};
+    const char *workers = NULL, *batch_size = NULL, *batch_ms = NULL, *plugin_timeout = NULL,
+               *task_timeout = NULL;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
+            case 'c':
+                o->config_dir = optarg;
+                break;
+            case 'd':
+                o->db = optarg;
+                break;
+            case 'D':
+                o->data_dir = optarg;
+                break;
+            case 'w':
+                workers = optarg;
+                break;
+            case 'W':
+                o->bind_workers = optarg;
+                break;
+            case 'P':
+                o->bind_publish = optarg;
+                break;
+            case 'C':
+                o->bind_control = optarg;
+                break;
+            case 'p':
+                o->plugin_dir = optarg;
+                break;
+            case 'b':
+                batch_size = optarg;
+                break;
+            case 'm':
+                batch_ms = optarg;
+                break;
+            case 't':
+                plugin_timeout = optarg;
+                break;
+            case 'T':
+                task_timeout = optarg;
+                break;
+            case 'l':
+                o->log_level = optarg;
+                break;
             case 'h':
                 s_usage(stdout);
-                return 0;
+                exit(0);
             case 'V':
                 printf("connstate-supervisor %s\n", CS_VERSION);
-                return 0;
-            case '?':
+                exit(0);
+            default:
                 fprintf(stderr, "connstate-supervisor: unknown or incomplete option '%s'\n",
                         argv[optind - 1]);
                 s_usage(stderr);
-                return 2;
-            default:
-                break;
+                return -1;
         }
     }
-    fprintf(stderr, "connstate-supervisor: the supervisor is not built yet (issue 4)\n");
-    return 1;
+    if (optind < argc) {
+        fprintf(stderr, "connstate-supervisor: unexpected argument '%s'\n", argv[optind]);
+        s_usage(stderr);
+        return -1;
+    }
+    char cpus[16];
+    snprintf(cpus, sizeof cpus, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+    o->bind_workers = s_opt(o->bind_workers, "CONNSTATE_BIND_WORKERS", "tcp://127.0.0.1:7600");
+    o->bind_publish = s_opt(o->bind_publish, "CONNSTATE_BIND_PUBLISH", "tcp://127.0.0.1:7601");
+    o->bind_control = s_opt(o->bind_control, "CONNSTATE_BIND_CONTROL", "tcp://127.0.0.1:7602");
+    o->plugin_dir = s_opt(o->plugin_dir, "CONNSTATE_PLUGIN_DIR", NULL);
+    o->data_dir = s_opt(o->data_dir, "CONNSTATE_DATA_DIR", NULL);
+    o->log_level = s_opt(o->log_level, "CONNSTATE_LOG_LEVEL", "info");
+    if (s_number("workers", s_opt(workers, "CONNSTATE_WORKERS", cpus), 0, 256, &o->workers) ||
+        s_number("batch-size", s_opt(batch_size, "CONNSTATE_BATCH_SIZE", "200"), 1, 100000,
+                 &o->batch_size) ||
+        s_number("batch-ms", s_opt(batch_ms, "CONNSTATE_BATCH_MS", "20"), 0, 60000, &o->batch_ms) ||
+        s_number("plugin-timeout", s_opt(plugin_timeout, "CONNSTATE_PLUGIN_TIMEOUT", "30"), 1,
+                 86400, &o->plugin_timeout) ||
+        s_number("task-timeout", s_opt(task_timeout, "CONNSTATE_TASK_TIMEOUT", "300"), 1, 86400,
+                 &o->task_timeout))
+        return -1;
+    if (cs_log_set_level(o->log_level) != 0) {
+        fprintf(stderr, "connstate-supervisor: --log-level must be error, warn, info or debug\n");
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    s_options_t opt;
+    char *config_dir;
+    char *plugin_dir;
+    char *conninfo;
+    cs_embedded_t *embedded;
+    cs_store_t *store;
+    cs_dispatch_t *dispatch;
+    cs_refresh_t *refresh;
+    cs_spawn_t *spawn;
+    cs_publish_t *publish;
+    zsock_t *workers_sock;
+    zsock_t *publish_sock;
+    zsock_t *control_sock;
+    cs_sup_view_t view;
+    int inotify_fd;
+    int64_t debounce_at; /* 0: no config change waiting */
+    int64_t refresh_started;
+} s_sup_t;
+
+static void s_on_commit(void *arg, const char *name, const cs_visible_t *row)
+{
+    s_sup_t *self = arg;
+    if (self->publish)
+        cs_publish_change(self->publish, name, row);
+}
+
+static void s_worker_exited(void *arg, pid_t pid, const char *how)
+{
+    s_sup_t *self = arg;
+    cs_dispatch_worker_exited(self->dispatch, pid, how);
+}
+
+/* Binds a socket; for local workers returns the endpoint to connect to (malloc'd). */
+static zsock_t *s_bind(int type, const char *endpoint, const char *what, char **connect_to)
+{
+    zsock_t *sock = zsock_new(type);
+    if (!sock)
+        return NULL;
+    zsock_set_linger(sock, 0);
+    if (type == ZMQ_ROUTER) {
+        cs_wire_limit(sock);
+        zsock_set_router_mandatory(sock, 0);
+        zsock_set_sndhwm(sock, 100000);
+    } else {
+        zsock_set_sndhwm(sock, 100000);
+    }
+    if (zsock_bind(sock, "%s", endpoint) < 0) {
+        cs_log_error("cannot bind the %s endpoint %s: %s", what, endpoint,
+                     zmq_strerror(zmq_errno()));
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    const char *bound = zsock_endpoint(sock);
+    cs_log_info("%s endpoint: %s", what, bound ? bound : endpoint);
+    if (connect_to) {
+        cs_buf_t ep = {0};
+        cs_buf_puts(&ep, bound ? bound : endpoint);
+        char *text = cs_buf_take(&ep);
+        char *any = text ? strstr(text, "0.0.0.0") : NULL;
+        if (any) { /* bound to every interface: local workers use loopback */
+            cs_buf_append(&ep, text, (size_t)(any - text));
+            cs_buf_puts(&ep, "127.0.0.1");
+            cs_buf_puts(&ep, any + 7);
+            free(text);
+            text = cs_buf_take(&ep);
+        }
+        *connect_to = text;
+    }
+    return sock;
+}
+
+static void s_watch_config(s_sup_t *self)
+{
+    if (self->inotify_fd < 0)
+        return;
+    if (inotify_add_watch(self->inotify_fd, self->config_dir,
+                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE |
+                              IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0)
+        cs_log_warn("not watching %s for changes: %s (SIGHUP and `connstate refresh` still work)",
+                    self->config_dir, strerror(errno));
+}
+
+static void s_refresh_begin(s_sup_t *self)
+{
+    self->view.refresh_requested = false;
+    self->view.refreshing = true;
+    self->view.generation_started++;
+    self->refresh_started = cs_now_ms();
+    int configured = cs_refresh_plan(self->refresh);
+    if (configured < 0) {
+        cs_log_error("refresh %llu could not read the database",
+                     (unsigned long long)self->view.generation_started);
+        return;
+    }
+    self->view.refresh_total = (uint32_t)configured;
+    size_t builds, deletes, comments;
+    cs_refresh_counts(self->refresh, &builds, &deletes, &comments);
+    cs_log_info("refresh %llu: %d connections configured; %zu to build, %zu to delete, %zu "
+                "comments to write",
+                (unsigned long long)self->view.generation_started, configured, builds, deletes,
+                comments);
+    if (cs_store_flush(self->store, 0) != 0) /* the plan's statuses: one batch */
+        s_stop = 1;
+}
+
+static void s_refresh_check_done(s_sup_t *self)
+{
+    if (!self->view.refreshing || cs_dispatch_outstanding(self->dispatch) ||
+        cs_store_dirty(self->store) || cs_store_busy(self->store))
+        return;
+    self->view.refreshing = false;
+    self->view.generation_done = self->view.generation_started;
+    int64_t elapsed = cs_now_ms() - self->refresh_started;
+    uint32_t counts[CS_STATUS_COUNT] = {0};
+    zlistx_t *rows = cs_store_rows(self->store);
+    for (cs_conn_t *conn = zlistx_first(rows); conn; conn = zlistx_next(rows))
+        if (conn->in_table)
+            counts[conn->committed.status]++;
+    cs_log_info("refresh %llu done in %.3f s: %u ready, %u error, %u disabled",
+                (unsigned long long)self->view.generation_done, elapsed / 1000.0,
+                counts[CS_STATUS_READY], counts[CS_STATUS_ERROR], counts[CS_STATUS_DISABLED]);
+    cs_publish_refresh_done(self->publish, self->view.generation_done, elapsed * 1000);
+}
+
+/* Drains every waiting message of a ZeroMQ socket. */
+static void s_drain(zsock_t *sock, void (*handle)(void *), void *arg)
+{
+    for (int i = 0; i < 1000 && (zsock_events(sock) & ZMQ_POLLIN); i++)
+        handle(arg);
+}
+
+static void s_handle_workers(void *arg)
+{
+    cs_dispatch_on_socket(((s_sup_t *)arg)->dispatch);
+}
+
+static void s_handle_control(void *arg)
+{
+    cs_publish_on_control(((s_sup_t *)arg)->publish);
+}
+
+static int s_loop(s_sup_t *self)
+{
+    while (!s_stop) {
+        zmq_pollitem_t items[5];
+        int n = 0;
+        items[n++] = (zmq_pollitem_t){zsock_resolve(self->workers_sock), 0, ZMQ_POLLIN, 0};
+        items[n++] = (zmq_pollitem_t){zsock_resolve(self->control_sock), 0, ZMQ_POLLIN, 0};
+        items[n++] = (zmq_pollitem_t){NULL, s_signal_pipe[0], ZMQ_POLLIN, 0};
+        int inotify_i = -1, store_i = -1;
+        if (self->inotify_fd >= 0) {
+            inotify_i = n;
+            items[n++] = (zmq_pollitem_t){NULL, self->inotify_fd, ZMQ_POLLIN, 0};
+        }
+        bool want_write;
+        int store_fd = cs_store_socket(self->store, &want_write);
+        if (store_fd >= 0) {
+            store_i = n;
+            items[n++] = (zmq_pollitem_t){NULL, store_fd,
+                                          (short)(ZMQ_POLLIN | (want_write ? ZMQ_POLLOUT : 0)), 0};
+        }
+        /* Sleep until the next timer: the batch deadline, the debounce, or a second. */
+        int64_t now = cs_now_ms(), timeout = 1000;
+        if (cs_store_dirty(self->store) && !cs_store_busy(self->store)) {
+            int64_t due = cs_store_dirty_since(self->store) + self->opt.batch_ms - now;
+            timeout = due < timeout ? due : timeout;
+        }
+        if (self->debounce_at && self->debounce_at - now < timeout)
+            timeout = self->debounce_at - now;
+        if (timeout < 0)
+            timeout = 0;
+        if (zmq_poll(items, n, (long)timeout) < 0 && zmq_errno() != EINTR) {
+            cs_log_error("poll: %s", zmq_strerror(zmq_errno()));
+            return 1;
+        }
+        if (items[2].revents) {
+            char buf[64];
+            while (read(s_signal_pipe[0], buf, sizeof buf) > 0)
+                ;
+        }
+        if (s_chld) {
+            s_chld = 0;
+            cs_spawn_reap(self->spawn, s_worker_exited, self);
+        }
+        if (s_hup) {
+            s_hup = 0;
+            cs_log_info("SIGHUP: refreshing");
+            self->view.refresh_requested = true;
+        }
+        if (inotify_i >= 0 && items[inotify_i].revents) {
+            char buf[4096];
+            while (read(self->inotify_fd, buf, sizeof buf) > 0)
+                ;
+            self->debounce_at = cs_now_ms() + S_DEBOUNCE_MS;
+        }
+        if (self->debounce_at && cs_now_ms() >= self->debounce_at) {
+            self->debounce_at = 0;
+            cs_log_info("config directory changed: refreshing");
+            self->view.refresh_requested = true;
+        }
+        s_drain(self->workers_sock, s_handle_workers, self);
+        s_drain(self->control_sock, s_handle_control, self);
+        if (store_i >= 0 && items[store_i].revents && cs_store_on_socket(self->store) != 0)
+            return 1;
+        /* Write results: after batch-size results, or batch-ms after the first one waited. */
+        if (cs_store_dirty(self->store) &&
+            (cs_store_dirty(self->store) >= (size_t)self->opt.batch_size ||
+             cs_now_ms() - cs_store_dirty_since(self->store) >= self->opt.batch_ms) &&
+            cs_store_flush(self->store, 0) != 0)
+            return 1;
+        if (self->view.refresh_requested && !self->view.refreshing)
+            s_refresh_begin(self);
+        cs_dispatch_pump(self->dispatch);
+        cs_spawn_tick(self->spawn);
+        cs_publish_tick(self->publish);
+        s_refresh_check_done(self);
+    }
+    return 0;
+}
+
+/* Starts everything in order; returns 0, 1 (runtime failure) or 2 (cannot start). */
+static int s_start(s_sup_t *self, char **argv0)
+{
+    (void)argv0;
+    bool embedded;
+    self->conninfo = cs_db_resolve(self->opt.db, self->opt.data_dir, &embedded);
+    if (!self->conninfo) {
+        cs_log_error("cannot start: no --db and no home directory for the embedded database");
+        return 2;
+    }
+    if (embedded) {
+        char *dir = self->opt.data_dir ? strdup(self->opt.data_dir) : cs_embedded_default_dir();
+        self->embedded = dir ? cs_embedded_start(dir) : NULL;
+        free(dir);
+        if (!self->embedded)
+            return 2;
+    }
+    self->store = cs_store_new(self->conninfo, s_on_commit, self);
+    if (!self->store)
+        return 2;
+    if (cs_store_lock(self->store, &s_stop) != 0)
+        return s_stop ? 0 : 1;
+    if (cs_store_start(self->store) != 0)
+        return 1;
+
+    char *worker_ep = NULL;
+    self->workers_sock = s_bind(ZMQ_ROUTER, self->opt.bind_workers, "worker", &worker_ep);
+    self->publish_sock = s_bind(ZMQ_PUB, self->opt.bind_publish, "publish", NULL);
+    self->control_sock = s_bind(ZMQ_ROUTER, self->opt.bind_control, "control", NULL);
+    if (!self->workers_sock || !self->publish_sock || !self->control_sock) {
+        free(worker_ep);
+        return 2;
+    }
+    cs_dispatch_events_t events = {cs_refresh_on_result, cs_refresh_on_lost, NULL};
+    self->dispatch = cs_dispatch_new(self->workers_sock, events, S_MAX_ATTEMPTS,
+                                     (int)self->opt.task_timeout * 1000, S_PEER_TIMEOUT_MS);
+    self->refresh = self->dispatch
+                        ? cs_refresh_new(self->store, self->dispatch, self->config_dir,
+                                         self->plugin_dir, (int)self->opt.plugin_timeout * 1000)
+                        : NULL;
+    if (!self->dispatch || !self->refresh) {
+        free(worker_ep);
+        return 1;
+    }
+    cs_dispatch_set_arg(self->dispatch, self->refresh); /* results go to the refresher */
+    self->view.store = self->store;
+    self->view.dispatch = self->dispatch;
+    self->view.instance = ((uint64_t)zclock_time() << 20) ^ (uint64_t)getpid() ^ (uint64_t)random();
+    self->publish = cs_publish_new(self->publish_sock, self->control_sock, &self->view);
+
+    /* Local workers: the database conninfo travels in the environment, not in argv (ps). */
+    setenv("CONNSTATE_DB", self->conninfo, 1);
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[len > 0 ? len : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    cs_buf_t worker = {0};
+    cs_buf_append(&worker, exe, slash ? (size_t)(slash - exe) : 0);
+    cs_buf_puts(&worker, "/connstate-worker");
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%ld", self->opt.plugin_timeout);
+    char *const worker_argv[] = {(char *)cs_buf_str(&worker),
+                                 "--connect",
+                                 worker_ep,
+                                 "--plugin-dir",
+                                 self->plugin_dir,
+                                 "--plugin-timeout",
+                                 timeout,
+                                 "--log-level",
+                                 (char *)self->opt.log_level,
+                                 NULL};
+    self->spawn = cs_spawn_new((int)self->opt.workers, worker_argv);
+    cs_buf_free(&worker);
+    free(worker_ep);
+    if (!self->publish || !self->spawn)
+        return 1;
+    cs_spawn_tick(self->spawn);
+
+    self->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    s_watch_config(self);
+    self->view.refresh_requested = true; /* startup refresh */
+    return 0;
+}
+
+static void s_shutdown(s_sup_t *self)
+{
+    if (self->dispatch)
+        cs_dispatch_goodbye(self->dispatch);
+    if (self->spawn)
+        cs_spawn_stop(self->spawn, 5000);
+    if (self->store && cs_store_flush_all(self->store) != 0)
+        cs_log_warn("the last state changes were not written");
+    cs_publish_destroy(&self->publish);
+    cs_refresh_destroy(&self->refresh);
+    cs_dispatch_destroy(&self->dispatch);
+    cs_spawn_destroy(&self->spawn);
+    zsock_destroy(&self->workers_sock);
+    zsock_destroy(&self->publish_sock);
+    zsock_destroy(&self->control_sock);
+    cs_store_destroy(&self->store); /* releases the lock: a standby takes over */
+    if (self->inotify_fd >= 0)
+        close(self->inotify_fd);
+    cs_embedded_stop(&self->embedded);
+    free(self->config_dir);
+    free(self->plugin_dir);
+    free(self->conninfo);
+}
+
+int main(int argc, char **argv)
+{
+    cs_log_init("sup");
+    s_sup_t self = {0};
+    self.inotify_fd = -1;
+    if (s_parse(argc, argv, &self.opt) != 0)
+        return 2;
+    self.config_dir = self.opt.config_dir ? strdup(self.opt.config_dir) : cs_config_default_dir();
+    self.plugin_dir = self.opt.plugin_dir ? strdup(self.opt.plugin_dir) : cs_plugin_default_dir();
+    if (!self.config_dir || !self.plugin_dir) {
+        cs_log_error("cannot start: %s", !self.config_dir ? "no --config-dir and no home directory"
+                                                          : "the bundled plugins were not found; "
+                                                            "give --plugin-dir");
+        return 2;
+    }
+    if (pipe2(s_signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0)
+        return 2;
+    zsys_handler_set(NULL); /* our own handlers: they only set flags */
+    zsys_set_linger(0);
+    struct sigaction sa = {0};
+    sa.sa_handler = s_on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    cs_log_info("connstate-supervisor %s: config %s, plugins %s", CS_VERSION, self.config_dir,
+                self.plugin_dir);
+    int rc = s_start(&self, argv);
+    if (rc == 0 && !s_stop)
+        rc = s_loop(&self);
+    if (s_stop)
+        cs_log_info("stopping");
+    s_shutdown(&self);
+    zsys_shutdown();
+    cs_log_info("stopped");
+    return rc;
 }

@@ -2,7 +2,254 @@
 #ifndef CS_SUPERVISOR_H
 #define CS_SUPERVISOR_H
 
+#include <czmq.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cs_buf.h"
+#include "cs_config.h"
 #include "cs_log.h"
+#include "cs_marker.h"
+#include "cs_pg.h"
+#include "cs_plugin.h"
 #include "cs_proto.h"
+#include "cs_wire.h"
+
+/* Milliseconds of a monotonic clock, and microseconds since the epoch (time_changed). */
+int64_t cs_now_ms(void);
+int64_t cs_wall_us(void);
+
+/* ---- store.c: the connections' rows, in memory and in the state table ------------------ */
+
+/* What a connection's row holds. Strings are owned (NULL when empty). */
+typedef struct {
+    cs_status_t status;
+    char *error;
+    bool comments_set;
+    int64_t time_us;
+    uint64_t seq;
+    char *plugin;
+} cs_visible_t;
+
+typedef struct {
+    char *name;
+    cs_visible_t now;       /* what we last decided */
+    cs_visible_t committed; /* what the table holds (snapshots are served from this) */
+    bool in_table;          /* committed: the table has the row */
+    char *plugin_version;
+    char *config_hash;
+    char *schema_hash;
+    char *type;
+    char *file_name;
+    int start_line;
+    int end_line;
+    char *worker;
+    int attempts;
+    bool dirty;   /* to be written */
+    bool gone;    /* to be deleted from the table */
+    void *handle; /* in the store's list of rows */
+} cs_conn_t;
+
+/* A schema of the database and its marker (managed: it carries a connstate marker). */
+typedef struct {
+    bool managed;
+    cs_marker_t marker;
+} cs_schema_info_t;
+
+typedef struct cs_store cs_store_t;
+
+/* Called once per row of a committed batch, in seq order, with the values written (a
+ * deleted row has status CS_STATUS_DELETED). */
+typedef void(cs_store_commit_fn)(void *arg, const char *name, const cs_visible_t *row);
+
+/* Connects to the database (blocking). Returns NULL with the reason logged. */
+cs_store_t *cs_store_new(const char *conninfo, cs_store_commit_fn *on_commit, void *arg);
+void cs_store_destroy(cs_store_t **self_p);
+
+/* Takes the session advisory lock that makes one supervisor active per database. When
+ * another holds it, logs that we stand by and waits (checking *stop every second) until it
+ * is ours. Returns 0 once held, -1 when stopped or on a database error. Blocks. */
+int cs_store_lock(cs_store_t *self, volatile int *stop) __attribute__((warn_unused_result));
+
+/* Creates connstate_internal (state and meta tables, file_fdw and its server) if missing,
+ * loads every row, and sets every row to pending in one committed batch. Blocks. */
+int cs_store_start(cs_store_t *self) __attribute__((warn_unused_result));
+
+/* The row of a connection, or NULL. */
+cs_conn_t *cs_store_get(cs_store_t *self, const char *name);
+
+/* The row of a connection, created (pending, not yet in the table) when missing. */
+cs_conn_t *cs_store_add(cs_store_t *self, const char *name);
+
+/* Every row (borrowed list of cs_conn_t *; do not add or remove while iterating). */
+zlistx_t *cs_store_rows(cs_store_t *self);
+
+/* Sets a row's status and error (NULL: none) and queues it for writing when anything
+ * changed; time_changed moves only when the status or error does. */
+void cs_store_set(cs_store_t *self, cs_conn_t *conn, cs_status_t status, const char *error);
+
+/* Sets a string field (plugin_version, ...) and queues the row when it changed. */
+void cs_store_set_field(cs_store_t *self, cs_conn_t *conn, char **field, const char *value);
+void cs_store_set_int(cs_store_t *self, cs_conn_t *conn, int *field, int value);
+void cs_store_set_comments(cs_store_t *self, cs_conn_t *conn, bool comments_set);
+
+/* Queues the row's deletion from the table. */
+void cs_store_remove(cs_store_t *self, cs_conn_t *conn);
+
+/* The schemas of the database: name -> cs_schema_info_t. The caller destroys the hash.
+ * Waits for a batch in flight first. Blocks. */
+zhashx_t *cs_store_schemas(cs_store_t *self);
+
+/* Rows waiting to be written (and since when, cs_now_ms), and whether a batch is being
+ * written. */
+size_t cs_store_dirty(const cs_store_t *self);
+int64_t cs_store_dirty_since(const cs_store_t *self);
+bool cs_store_busy(const cs_store_t *self);
+
+/* Starts writing up to max rows (0: all) as one transaction ending with pg_notify, unless a
+ * batch is in flight or nothing is dirty. Returns 0, or -1 when the database is lost. Does
+ * not block on the server. */
+int cs_store_flush(cs_store_t *self, size_t max) __attribute__((warn_unused_result));
+
+/* The socket to poll while a batch is in flight (-1 otherwise), whether to poll it for
+ * writing too, and the handler of its events: finishes the batch when the server answered
+ * (calling on_commit for its rows). Returns -1 when the database session is lost. */
+int cs_store_socket(const cs_store_t *self, bool *want_write);
+int cs_store_on_socket(cs_store_t *self) __attribute__((warn_unused_result));
+
+/* Writes everything dirty and waits for it (startup and shutdown). Blocks. */
+int cs_store_flush_all(cs_store_t *self) __attribute__((warn_unused_result));
+
+/* The highest committed sequence number, and statistics of the writes so far. */
+uint64_t cs_store_seq(const cs_store_t *self);
+void cs_store_stats(const cs_store_t *self, uint64_t *batches, uint64_t *rows);
+
+/* ---- dispatch.c: tasks to workers -------------------------------------------------------- */
+
+typedef struct {
+    uint64_t id;
+    cs_task_kind_t kind;
+    char *connection;
+    char *plugin;
+    char *config; /* secrets: only ever sent to a worker */
+    char *fingerprint;
+    uint32_t attempt;
+    char *last_loss; /* why the previous attempt was lost */
+} cs_task_t;
+
+typedef struct cs_dispatch cs_dispatch_t;
+
+typedef struct {
+    /* a worker answered a task; the dispatcher frees the task afterwards */
+    void (*on_result)(void *arg, cs_task_t *task, const cs_msg_t *result, const char *worker);
+    /* a task was lost too many times; the dispatcher frees it afterwards */
+    void (*on_lost)(void *arg, cs_task_t *task, const char *reason);
+    void *arg;
+} cs_dispatch_events_t;
+
+/* Borrows the ROUTER socket. lease_ms bounds one task, peer_timeout_ms a silent worker. */
+cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_events_t events, int max_attempts,
+                               int lease_ms, int peer_timeout_ms);
+void cs_dispatch_destroy(cs_dispatch_t **self_p);
+
+/* Sets the argument the event callbacks receive. */
+void cs_dispatch_set_arg(cs_dispatch_t *self, void *arg);
+
+/* Queues a task (takes ownership). Comments go to a lower-priority queue. */
+void cs_dispatch_add(cs_dispatch_t *self, cs_task_t **task_p);
+
+/* Reads one message from the ROUTER and acts on it. */
+void cs_dispatch_on_socket(cs_dispatch_t *self);
+
+/* Sends queued tasks to workers with free capacity; expires silent workers and leases;
+ * heartbeats workers every second. */
+void cs_dispatch_pump(cs_dispatch_t *self);
+
+/* A local worker process exited: its tasks are re-queued at once. */
+void cs_dispatch_worker_exited(cs_dispatch_t *self, pid_t pid, const char *how);
+
+/* Tasks queued and in flight; connected workers. */
+size_t cs_dispatch_outstanding(const cs_dispatch_t *self);
+size_t cs_dispatch_queued(const cs_dispatch_t *self);
+size_t cs_dispatch_workers(const cs_dispatch_t *self);
+
+/* Tells every worker we are going away. */
+void cs_dispatch_goodbye(cs_dispatch_t *self);
+
+void cs_task_destroy(cs_task_t **self_p);
+
+/* ---- spawn.c: local worker processes ------------------------------------------------------ */
+
+typedef struct cs_spawn cs_spawn_t;
+
+/* argv_base: the worker command line without --name (copied). */
+cs_spawn_t *cs_spawn_new(int count, char *const argv_base[]);
+void cs_spawn_destroy(cs_spawn_t **self_p);
+
+/* Starts the workers whose (re)start time has come. */
+void cs_spawn_tick(cs_spawn_t *self);
+
+/* Reaps exited children; for each local worker calls exited(arg, pid, how). */
+void cs_spawn_reap(cs_spawn_t *self, void (*exited)(void *arg, pid_t pid, const char *how),
+                   void *arg);
+
+/* SIGTERM to every worker, SIGKILL after deadline_ms; waits for them. Blocks. */
+void cs_spawn_stop(cs_spawn_t *self, int deadline_ms);
+
+/* ---- publish.c: the PUB socket and the control ROUTER ------------------------------------- */
+
+typedef struct cs_publish cs_publish_t;
+
+/* The supervisor's state that control requests read and act on. */
+typedef struct {
+    cs_store_t *store;
+    cs_dispatch_t *dispatch;
+    uint64_t instance;
+    uint64_t generation_started;
+    uint64_t generation_done;
+    bool refreshing;
+    bool refresh_requested; /* set by a REFRESH_REQ */
+    uint32_t refresh_total;
+} cs_sup_view_t;
+
+cs_publish_t *cs_publish_new(zsock_t *pub, zsock_t *control, cs_sup_view_t *view);
+void cs_publish_destroy(cs_publish_t **self_p);
+
+/* Publishes one committed change (a cs_store_commit_fn). */
+void cs_publish_change(void *self, const char *name, const cs_visible_t *row);
+
+/* Heartbeats when idle. */
+void cs_publish_tick(cs_publish_t *self);
+
+/* Reads one control request and answers it. */
+void cs_publish_on_control(cs_publish_t *self);
+
+/* A refresh generation finished: answers the REFRESH_REQs that waited for it. */
+void cs_publish_refresh_done(cs_publish_t *self, uint64_t generation, int64_t elapsed_us);
+
+/* ---- refresh.c: RefreshConnections -------------------------------------------------------- */
+
+typedef struct cs_refresh cs_refresh_t;
+
+/* The refresher borrows the store and the dispatcher. plugin_dir holds the plugins whose
+ * versions it asks (info) to see which schemas are out of date. */
+cs_refresh_t *cs_refresh_new(cs_store_t *store, cs_dispatch_t *dispatch, const char *config_dir,
+                             const char *plugin_dir, int plugin_timeout_ms);
+void cs_refresh_destroy(cs_refresh_t **self_p);
+
+/* Computes the connection updates (config x state table x schemas and their markers), sets
+ * every connection's status, queues the state write and the tasks. Returns the number of
+ * configured connections, or -1 when the database could not be read. Blocks on the catalog
+ * read and on plugin info calls (cached by plugin file). */
+int cs_refresh_plan(cs_refresh_t *self);
+
+/* A worker's answer or a lost task (cs_dispatch_events_t). */
+void cs_refresh_on_result(void *self, cs_task_t *task, const cs_msg_t *result, const char *worker);
+void cs_refresh_on_lost(void *self, cs_task_t *task, const char *reason);
+
+/* Statistics of the last plan: tasks queued by kind. */
+void cs_refresh_counts(const cs_refresh_t *self, size_t *builds, size_t *deletes, size_t *comments);
 
 #endif

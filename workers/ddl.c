@@ -6,8 +6,8 @@
 #include <string.h>
 
 /* Appends an escaped identifier or literal; false (with why) when libpq refuses it. */
-static bool s_put_escaped(PGconn *conn, cs_buf_t *sql, const char *text, bool identifier,
-                          char *why, size_t why_size)
+static bool s_put_escaped(PGconn *conn, cs_buf_t *sql, const char *text, bool identifier, char *why,
+                          size_t why_size)
 {
     char *escaped = identifier ? PQescapeIdentifier(conn, text, strlen(text))
                                : PQescapeLiteral(conn, text, strlen(text));
@@ -119,8 +119,8 @@ int cs_ddl_comments(PGconn *conn, const char *name, const cs_schema_t *schema, c
             cs_buf_putc(sql, '.');
             ok = ok && s_put_escaped(conn, sql, table->columns[c].name, true, why, why_size);
             cs_buf_puts(sql, " IS ");
-            ok = ok && s_put_escaped(conn, sql, table->columns[c].description, false, why,
-                                     why_size);
+            ok =
+                ok && s_put_escaped(conn, sql, table->columns[c].description, false, why, why_size);
             cs_buf_puts(sql, ";\n");
             statements++;
         }

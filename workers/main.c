@@ -220,24 +220,6 @@ static const char *s_opt(const char *flag, const char *env, const char *fallback
     return value && *value ? value : fallback;
 }
 
-/* The bundled plugins: lib/connstate/plugins beside the directory of our executable. */
-static char *s_default_plugin_dir(void)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return NULL;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash)
-        *slash = '\0';
-    cs_buf_t dir = {0};
-    cs_buf_printf(&dir, "%s/../lib/connstate/plugins", exe);
-    char *resolved = realpath(cs_buf_str(&dir), NULL);
-    cs_buf_free(&dir);
-    return resolved;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option options[] = {{"connect", required_argument, NULL, 'c'},
@@ -306,7 +288,7 @@ int main(int argc, char **argv)
     char *default_dir = NULL;
     plugin_dir = s_opt(plugin_dir, "CONNSTATE_PLUGIN_DIR", NULL);
     if (!plugin_dir)
-        plugin_dir = default_dir = s_default_plugin_dir();
+        plugin_dir = default_dir = cs_plugin_default_dir();
     char *end = NULL;
     long timeout_s = strtol(s_opt(timeout, "CONNSTATE_PLUGIN_TIMEOUT", "30"), &end, 10);
     if (!end || *end || timeout_s < 1 || timeout_s > 86400) {

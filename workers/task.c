@@ -35,7 +35,7 @@ static void s_free_item(void **item)
 
 static void s_schema_free(void **item)
 {
-    cs_schema_destroy((cs_schema_t **) item);
+    cs_schema_destroy((cs_schema_t **)item);
 }
 
 cs_tasks_t *cs_tasks_new(const char *plugin_dir, int plugin_timeout_ms, cs_plugin_tick_fn *tick,
@@ -81,13 +81,12 @@ static const cs_plugin_info_t *s_info(cs_tasks_t *self, const char *path, char *
         return NULL;
     }
     s_info_entry_t *entry = zhashx_lookup(self->infos, path);
-    if (entry && entry->size == st.st_size && entry->mtime.tv_sec == st.st_mtim.tv_sec
-        && entry->mtime.tv_nsec == st.st_mtim.tv_nsec)
+    if (entry && entry->size == st.st_size && entry->mtime.tv_sec == st.st_mtim.tv_sec &&
+        entry->mtime.tv_nsec == st.st_mtim.tv_nsec)
         return &entry->info;
     s_info_entry_t fresh = {.mtime = st.st_mtim, .size = st.st_size};
     if (cs_plugin_info(path, self->timeout_ms, &fresh.info, why, why_size, self->tick,
-                       self->tick_arg)
-        != 0)
+                       self->tick_arg) != 0)
         return NULL;
     entry = malloc(sizeof *entry);
     if (!entry) {
@@ -108,7 +107,7 @@ static void s_mask_one(char *text, size_t size, const char *secret)
     cs_buf_t masked = {0};
     const char *p = text, *hit;
     while ((hit = strstr(p, secret)) != NULL) {
-        cs_buf_append(&masked, p, (size_t) (hit - p));
+        cs_buf_append(&masked, p, (size_t)(hit - p));
         cs_buf_puts(&masked, "***");
         p = hit + len;
     }
@@ -153,9 +152,8 @@ static cs_schema_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin
         if (strcmp(info->mode, "config") == 0) {
             zdigest_t *digest = zdigest_new();
             const char *config = task->config ? task->config : "{}";
-            zdigest_update(digest, (const byte *) config, strlen(config));
-            snprintf(key + strlen(key), sizeof key - strlen(key), "\n%s",
-                     zdigest_string(digest));
+            zdigest_update(digest, (const byte *)config, strlen(config));
+            snprintf(key + strlen(key), sizeof key - strlen(key), "\n%s", zdigest_string(digest));
             zdigest_destroy(&digest);
         }
         cs_schema_t *cached = zhashx_lookup(self->schemas, key);
@@ -164,11 +162,10 @@ static cs_schema_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin
     }
     cs_buf_t out = {0};
     const char *config = task->config ? task->config : "{}";
-    char *const argv[] = {(char *) path, "schema", NULL};
+    char *const argv[] = {(char *)path, "schema", NULL};
     cs_schema_t *schema = NULL;
     if (cs_plugin_run(argv, config, strlen(config), self->timeout_ms, &out, why, why_size,
-                      self->tick, self->tick_arg)
-        == 0) {
+                      self->tick, self->tick_arg) == 0) {
         char detail[400];
         schema = cs_schema_parse(cs_buf_str(&out), out.len, detail, sizeof detail);
         if (!schema)
@@ -191,8 +188,8 @@ static cs_schema_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin
 /* Opens the update's transaction and reads the marker of the connection's schema. Returns
  * 0 with *exists and *marker filled (*managed false for a schema without a connstate
  * marker), or -1 with the database error in why (the transaction is rolled back). */
-static int s_begin(PGconn *conn, const char *name, bool *exists, bool *managed,
-                   cs_marker_t *marker, char *why, size_t why_size)
+static int s_begin(PGconn *conn, const char *name, bool *exists, bool *managed, cs_marker_t *marker,
+                   char *why, size_t why_size)
 {
     char *literal = PQescapeLiteral(conn, name, strlen(name));
     if (!literal) {
@@ -261,7 +258,7 @@ static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_
     if (!schema)
         return -1;
     result->schema_hash = strdup(schema->hash);
-    result->tables = (uint32_t) schema->count;
+    result->tables = (uint32_t)schema->count;
 
     int rc = -1;
     bool exists, managed;
@@ -293,7 +290,7 @@ static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_
         goto done;
     }
     if (s_commit(conn, &sql, why, why_size) == 0) {
-        result->ddl_count = (uint32_t) statements;
+        result->ddl_count = (uint32_t)statements;
         rc = 0;
     }
 done:
@@ -352,8 +349,10 @@ static int s_comments(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_m
         goto done;
     if (!exists || !managed || strcmp(marker.schema_hash, schema->hash) != 0) {
         s_rollback(conn);
-        snprintf(why, why_size, "schema \"%s\" is missing or changed before its comments "
-                                "were written", task->connection);
+        snprintf(why, why_size,
+                 "schema \"%s\" is missing or changed before its comments "
+                 "were written",
+                 task->connection);
         goto done;
     }
     int statements = cs_ddl_comments(conn, task->connection, schema, &sql, why, why_size);
@@ -362,7 +361,7 @@ static int s_comments(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_m
         goto done;
     }
     if (s_commit(conn, &sql, why, why_size) == 0) {
-        result->ddl_count = (uint32_t) statements;
+        result->ddl_count = (uint32_t)statements;
         rc = 0;
     }
 done:
@@ -376,7 +375,7 @@ static long long s_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void cs_tasks_run(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_t *result)
@@ -403,7 +402,7 @@ void cs_tasks_run(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_t
     else
         rc = s_comments(self, conn, task, result, path, why, sizeof why);
     result->ok = rc == 0;
-    result->elapsed_us = (uint64_t) (s_now_us() - start);
+    result->elapsed_us = (uint64_t)(s_now_us() - start);
     if (!result->ok) {
         why[strcspn(why, "\n")] = '\0'; /* PostgreSQL's first line is the message */
         s_mask_secrets(why, sizeof why, task->config);

@@ -1,0 +1,430 @@
+/* Dispatching tasks to workers over the ROUTER: credit-based (a worker gets work only while
+ * it has free capacity), leased (a task whose worker dies or falls silent is re-queued), and
+ * bounded (after max attempts the task is reported lost). */
+#include "supervisor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_HEARTBEAT_MS 1000
+
+typedef struct {
+    cs_task_t *task;
+    int64_t deadline;
+} s_flight_t;
+
+typedef struct {
+    char key[2 * 256 + 1]; /* the routing id in hex */
+    zframe_t *identity;
+    char *name;
+    uint32_t pid;
+    uint32_t capacity;
+    int64_t last_seen;
+    zlistx_t *flights; /* s_flight_t */
+} s_peer_t;
+
+struct cs_dispatch {
+    zsock_t *router;
+    cs_dispatch_events_t events;
+    int max_attempts;
+    int lease_ms;
+    int peer_timeout_ms;
+    zlistx_t *updates;  /* queued cs_task_t: builds and deletes */
+    zlistx_t *comments; /* queued cs_task_t: lower priority */
+    zlistx_t *peers;    /* s_peer_t, in round-robin order */
+    uint64_t next_id;
+    size_t in_flight;
+    int64_t last_heartbeat;
+};
+
+void cs_task_destroy(cs_task_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cs_task_t *self = *self_p;
+    free(self->connection);
+    free(self->plugin);
+    free(self->config);
+    free(self->fingerprint);
+    free(self->last_loss);
+    free(self);
+    *self_p = NULL;
+}
+
+cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_events_t events, int max_attempts,
+                               int lease_ms, int peer_timeout_ms)
+{
+    cs_dispatch_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->router = router;
+    self->events = events;
+    self->max_attempts = max_attempts;
+    self->lease_ms = lease_ms;
+    self->peer_timeout_ms = peer_timeout_ms;
+    self->updates = zlistx_new();
+    self->comments = zlistx_new();
+    self->peers = zlistx_new();
+    self->next_id = 1;
+    return self;
+}
+
+static void s_peer_free(s_peer_t **peer_p)
+{
+    s_peer_t *peer = *peer_p;
+    if (!peer)
+        return;
+    s_flight_t *flight;
+    while ((flight = zlistx_first(peer->flights)) != NULL) {
+        zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
+        cs_task_destroy(&flight->task);
+        free(flight);
+    }
+    zlistx_destroy(&peer->flights);
+    zframe_destroy(&peer->identity);
+    free(peer->name);
+    free(peer);
+    *peer_p = NULL;
+}
+
+void cs_dispatch_destroy(cs_dispatch_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cs_dispatch_t *self = *self_p;
+    cs_task_t *task;
+    while ((task = zlistx_first(self->updates)) != NULL) {
+        zlistx_delete(self->updates, zlistx_cursor(self->updates));
+        cs_task_destroy(&task);
+    }
+    while ((task = zlistx_first(self->comments)) != NULL) {
+        zlistx_delete(self->comments, zlistx_cursor(self->comments));
+        cs_task_destroy(&task);
+    }
+    s_peer_t *peer;
+    while ((peer = zlistx_first(self->peers)) != NULL) {
+        zlistx_delete(self->peers, zlistx_cursor(self->peers));
+        s_peer_free(&peer);
+    }
+    zlistx_destroy(&self->updates);
+    zlistx_destroy(&self->comments);
+    zlistx_destroy(&self->peers);
+    free(self);
+    *self_p = NULL;
+}
+
+void cs_dispatch_set_arg(cs_dispatch_t *self, void *arg)
+{
+    self->events.arg = arg;
+}
+
+void cs_dispatch_add(cs_dispatch_t *self, cs_task_t **task_p)
+{
+    cs_task_t *task = *task_p;
+    *task_p = NULL;
+    if (!task->id)
+        task->id = self->next_id++;
+    if (task->attempt == 0)
+        task->attempt = 1;
+    zlistx_add_end(task->kind == CS_TASK_COMMENTS ? self->comments : self->updates, task);
+}
+
+static void s_key(const zframe_t *identity, char *key)
+{
+    size_t size = zframe_size((zframe_t *) identity);
+    const byte *data = zframe_data((zframe_t *) identity);
+    if (size > 256)
+        size = 256;
+    for (size_t i = 0; i < size; i++)
+        snprintf(key + 2 * i, 3, "%02x", data[i]);
+    key[2 * size] = '\0';
+}
+
+static s_peer_t *s_peer_find(cs_dispatch_t *self, const zframe_t *identity)
+{
+    char key[2 * 256 + 1];
+    s_key(identity, key);
+    for (s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers))
+        if (strcmp(peer->key, key) == 0)
+            return peer;
+    return NULL;
+}
+
+static void s_send_reason(cs_dispatch_t *self, zframe_t *identity, const char *reason)
+{
+    cs_msg_t *msg = cs_msg_new(CS_MSG_DISCONNECT);
+    if (!msg)
+        return;
+    msg->reason = strdup(reason);
+    if (cs_wire_send(self->router, identity, NULL, msg) != 0)
+        cs_log_debug("could not tell a worker to go away");
+    cs_msg_destroy(&msg);
+}
+
+/* A task lost its worker: queued again at the front, or reported lost after max attempts. */
+static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const char *reason)
+{
+    free(task->last_loss);
+    task->last_loss = strdup(reason);
+    if ((int) task->attempt >= self->max_attempts) {
+        char why[512];
+        snprintf(why, sizeof why,
+                 "worker lost: the update was attempted %u times and each time its worker "
+                 "died or stopped answering (last: %s)",
+                 task->attempt, reason);
+        cs_log_conn_error(task->connection, "%s", why);
+        self->events.on_lost(self->events.arg, task, why);
+        cs_task_destroy(&task);
+        return;
+    }
+    cs_log_conn_warn(task->connection, "%s; dispatching it again (attempt %u of %d)", reason,
+                     task->attempt + 1, self->max_attempts);
+    task->attempt++;
+    zlistx_add_start(task->kind == CS_TASK_COMMENTS ? self->comments : self->updates, task);
+}
+
+/* Forget a worker; its tasks go back to the queue. */
+static void s_peer_lost(cs_dispatch_t *self, s_peer_t *peer, const char *reason)
+{
+    s_flight_t *flight;
+    while ((flight = zlistx_first(peer->flights)) != NULL) {
+        zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
+        self->in_flight--;
+        s_requeue(self, flight->task, reason);
+        free(flight);
+    }
+    void *handle = zlistx_find(self->peers, peer);
+    if (handle)
+        zlistx_delete(self->peers, handle);
+    s_peer_free(&peer);
+}
+
+static void s_on_ready(cs_dispatch_t *self, zframe_t *identity, const cs_msg_t *msg)
+{
+    s_peer_t *peer = s_peer_find(self, identity);
+    if (peer) {
+        char reason[300];
+        snprintf(reason, sizeof reason, "worker %s announced itself again", peer->name);
+        s_peer_lost(self, peer, reason);
+    }
+    peer = calloc(1, sizeof *peer);
+    if (!peer)
+        return;
+    s_key(identity, peer->key);
+    peer->identity = zframe_dup(identity);
+    peer->name = strdup(msg->name && *msg->name ? msg->name : peer->key);
+    peer->pid = msg->pid;
+    peer->capacity = msg->capacity;
+    peer->last_seen = cs_now_ms();
+    peer->flights = zlistx_new();
+    zlistx_add_end(self->peers, peer);
+    cs_log_info("worker %s ready (capacity %u)", peer->name, peer->capacity);
+}
+
+static void s_on_result(cs_dispatch_t *self, s_peer_t *peer, const cs_msg_t *msg)
+{
+    for (s_flight_t *flight = zlistx_first(peer->flights); flight;
+         flight = zlistx_next(peer->flights)) {
+        if (flight->task->id != msg->task_id)
+            continue;
+        cs_task_t *task = flight->task;
+        if (strcmp(task->connection, msg->connection) != 0) {
+            cs_log_warn("worker %s answered task %llu for \"%s\", which is \"%s\"'s: ignored",
+                        peer->name, (unsigned long long) msg->task_id, msg->connection,
+                        task->connection);
+            return;
+        }
+        zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
+        free(flight);
+        self->in_flight--;
+        self->events.on_result(self->events.arg, task, msg, peer->name);
+        cs_task_destroy(&task);
+        return;
+    }
+    /* Its lease expired and it went to another worker: that one's answer counts. */
+    cs_log_debug("late result from %s for task %llu ignored", peer->name,
+                 (unsigned long long) msg->task_id);
+}
+
+void cs_dispatch_on_socket(cs_dispatch_t *self)
+{
+    zframe_t *identity = NULL;
+    cs_msg_t *msg = NULL;
+    char why[256];
+    if (cs_wire_recv(self->router, CS_WIRE_ROUTED, &identity, &msg, why, sizeof why) != 0)
+        return;
+    s_peer_t *peer = identity ? s_peer_find(self, identity) : NULL;
+    if (!msg) {
+        cs_log_warn("malformed message from worker %s: %s", peer ? peer->name : "(unknown)",
+                    why);
+        if (identity)
+            s_send_reason(self, identity, why);
+        if (peer) {
+            char reason[400];
+            snprintf(reason, sizeof reason, "worker %s sent a malformed message", peer->name);
+            s_peer_lost(self, peer, reason);
+        }
+        zframe_destroy(&identity);
+        return;
+    }
+    if (peer)
+        peer->last_seen = cs_now_ms();
+    switch (msg->type) {
+        case CS_MSG_READY: s_on_ready(self, identity, msg); break;
+        case CS_MSG_RESULT:
+        case CS_MSG_HEARTBEAT:
+            if (!peer)
+                s_send_reason(self, identity, "unknown worker: send READY first");
+            else if (msg->type == CS_MSG_RESULT)
+                s_on_result(self, peer, msg);
+            break;
+        case CS_MSG_DISCONNECT:
+            if (peer) {
+                char reason[300];
+                snprintf(reason, sizeof reason, "worker %s disconnected", peer->name);
+                cs_log_info("%s: %s", reason, msg->reason ? msg->reason : "");
+                s_peer_lost(self, peer, reason);
+            }
+            break;
+        default:
+            s_send_reason(self, identity, "unexpected message type on the worker channel");
+            break;
+    }
+    cs_msg_destroy(&msg);
+    zframe_destroy(&identity);
+}
+
+static int s_send_task(cs_dispatch_t *self, s_peer_t *peer, cs_task_t *task)
+{
+    cs_msg_t *msg = cs_msg_new(CS_MSG_TASK);
+    if (!msg)
+        return -1;
+    msg->task_id = task->id;
+    msg->kind = task->kind;
+    msg->connection = strdup(task->connection);
+    msg->plugin = task->plugin ? strdup(task->plugin) : NULL;
+    msg->config = task->config ? strdup(task->config) : NULL;
+    msg->fingerprint = task->fingerprint ? strdup(task->fingerprint) : NULL;
+    msg->attempt = task->attempt;
+    int rc = cs_wire_send(self->router, peer->identity, NULL, msg);
+    cs_msg_destroy(&msg);
+    return rc;
+}
+
+/* The next task for a worker: updates first; comments only when no update is waiting. */
+static cs_task_t *s_next_task(cs_dispatch_t *self)
+{
+    zlistx_t *queue = zlistx_size(self->updates) ? self->updates : self->comments;
+    cs_task_t *task = zlistx_first(queue);
+    if (task)
+        zlistx_delete(queue, zlistx_cursor(queue));
+    return task;
+}
+
+void cs_dispatch_pump(cs_dispatch_t *self)
+{
+    int64_t now = cs_now_ms();
+    /* Silent workers and expired leases; over a snapshot, since losing a peer edits the list. */
+    size_t count = zlistx_size(self->peers);
+    s_peer_t **peers = calloc(count ? count : 1, sizeof *peers);
+    size_t n = 0;
+    for (s_peer_t *p = zlistx_first(self->peers); p && peers; p = zlistx_next(self->peers))
+        peers[n++] = p;
+    for (size_t i = 0; i < n; i++) {
+        s_peer_t *peer = peers[i];
+        if (now - peer->last_seen > self->peer_timeout_ms) {
+            char reason[300];
+            snprintf(reason, sizeof reason, "worker %s fell silent for %d s", peer->name,
+                     self->peer_timeout_ms / 1000);
+            cs_log_warn("%s", reason);
+            s_peer_lost(self, peer, reason);
+            continue;
+        }
+        bool expired = true;
+        while (expired) {
+            expired = false;
+            for (s_flight_t *flight = zlistx_first(peer->flights); flight;
+                 flight = zlistx_next(peer->flights)) {
+                if (now <= flight->deadline)
+                    continue;
+                zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
+                self->in_flight--;
+                char reason[300];
+                snprintf(reason, sizeof reason, "its lease expired after %d s at worker %s",
+                         self->lease_ms / 1000, peer->name);
+                s_requeue(self, flight->task, reason);
+                free(flight);
+                expired = true;
+                break;
+            }
+        }
+    }
+    free(peers);
+    /* Hand out work: one task per worker per round, round after round, while capacity lasts. */
+    bool sent = true;
+    while (sent && (zlistx_size(self->updates) || zlistx_size(self->comments))) {
+        sent = false;
+        for (s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers)) {
+            if (zlistx_size(peer->flights) >= peer->capacity)
+                continue;
+            cs_task_t *task = s_next_task(self);
+            if (!task)
+                break;
+            if (s_send_task(self, peer, task) != 0) {
+                zlistx_add_start(task->kind == CS_TASK_COMMENTS ? self->comments : self->updates,
+                                 task);
+                continue;
+            }
+            s_flight_t *flight = malloc(sizeof *flight);
+            flight->task = task;
+            flight->deadline = now + self->lease_ms;
+            zlistx_add_end(peer->flights, flight);
+            self->in_flight++;
+            sent = true;
+        }
+    }
+    if (now - self->last_heartbeat >= S_HEARTBEAT_MS) {
+        self->last_heartbeat = now;
+        cs_msg_t *hb = cs_msg_new(CS_MSG_HEARTBEAT);
+        for (s_peer_t *peer = zlistx_first(self->peers); peer && hb; peer = zlistx_next(self->peers)) {
+            hb->in_flight = (uint32_t) zlistx_size(peer->flights);
+            if (cs_wire_send(self->router, peer->identity, NULL, hb) != 0)
+                cs_log_debug("heartbeat to %s not sent", peer->name);
+        }
+        cs_msg_destroy(&hb);
+    }
+}
+
+void cs_dispatch_worker_exited(cs_dispatch_t *self, pid_t pid, const char *how)
+{
+    for (s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers)) {
+        if (peer->pid == (uint32_t) pid && strncmp(peer->name, "wrk-", 4) == 0) {
+            char reason[300];
+            snprintf(reason, sizeof reason, "worker %s %s", peer->name, how);
+            s_peer_lost(self, peer, reason);
+            return;
+        }
+    }
+}
+
+size_t cs_dispatch_outstanding(const cs_dispatch_t *self)
+{
+    return zlistx_size(self->updates) + zlistx_size(self->comments) + self->in_flight;
+}
+
+size_t cs_dispatch_queued(const cs_dispatch_t *self)
+{
+    return zlistx_size(self->updates) + zlistx_size(self->comments);
+}
+
+size_t cs_dispatch_workers(const cs_dispatch_t *self)
+{
+    return zlistx_size(self->peers);
+}
+
+void cs_dispatch_goodbye(cs_dispatch_t *self)
+{
+    for (s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers))
+        s_send_reason(self, peer->identity, "supervisor stopping");
+}

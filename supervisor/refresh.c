@@ -1,0 +1,344 @@
+/* RefreshConnections: from the config (what must exist), the state table and the schemas
+ * with their markers (what does exist), decide every connection's update and status; then
+ * turn workers' results into statuses. No state file: the database is the truth. */
+#include "supervisor.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    bool ok;
+    cs_plugin_info_t info;
+    char why[512];
+    struct timespec mtime;
+    off_t size;
+} s_plugin_t;
+
+struct cs_refresh {
+    cs_store_t *store;
+    cs_dispatch_t *dispatch;
+    char *config_dir;
+    char *plugin_dir;
+    int plugin_timeout_ms;
+    cs_config_t *config; /* of the last plan: what results are judged against */
+    zhashx_t *plugins;   /* plugin name -> s_plugin_t, asked again when its file changes */
+    size_t builds, deletes, comments;
+};
+
+static void s_free_item(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+cs_refresh_t *cs_refresh_new(cs_store_t *store, cs_dispatch_t *dispatch, const char *config_dir,
+                             const char *plugin_dir, int plugin_timeout_ms)
+{
+    cs_refresh_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->store = store;
+    self->dispatch = dispatch;
+    self->config_dir = strdup(config_dir);
+    self->plugin_dir = strdup(plugin_dir);
+    self->plugin_timeout_ms = plugin_timeout_ms;
+    self->plugins = zhashx_new();
+    zhashx_set_destructor(self->plugins, s_free_item);
+    return self;
+}
+
+void cs_refresh_destroy(cs_refresh_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cs_refresh_t *self = *self_p;
+    cs_config_destroy(&self->config);
+    zhashx_destroy(&self->plugins);
+    free(self->config_dir);
+    free(self->plugin_dir);
+    free(self);
+    *self_p = NULL;
+}
+
+/* The plugin's info (version, schema mode), asked again only when its file changed. */
+static const s_plugin_t *s_plugin(cs_refresh_t *self, const char *name)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", self->plugin_dir, name);
+    struct stat st;
+    s_plugin_t *plugin = zhashx_lookup(self->plugins, name);
+    bool found = stat(path, &st) == 0;
+    if (plugin && found && plugin->size == st.st_size
+        && plugin->mtime.tv_sec == st.st_mtim.tv_sec
+        && plugin->mtime.tv_nsec == st.st_mtim.tv_nsec)
+        return plugin;
+    if (!plugin) {
+        plugin = calloc(1, sizeof *plugin);
+        if (!plugin)
+            return NULL;
+        zhashx_insert(self->plugins, name, plugin);
+    }
+    if (!found) {
+        plugin->ok = false;
+        memset(&plugin->mtime, 0, sizeof plugin->mtime);
+        snprintf(plugin->why, sizeof plugin->why, "plugin \"%s\" not found in %s", name,
+                 self->plugin_dir);
+        return plugin;
+    }
+    plugin->mtime = st.st_mtim;
+    plugin->size = st.st_size;
+    plugin->ok = cs_plugin_info(path, self->plugin_timeout_ms, &plugin->info, plugin->why,
+                                sizeof plugin->why, NULL, NULL)
+                 == 0;
+    if (!plugin->ok)
+        cs_log_warn("%s", plugin->why);
+    return plugin;
+}
+
+static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
+                   const cs_connection_t *c)
+{
+    cs_task_t *task = calloc(1, sizeof *task);
+    if (!task)
+        return;
+    task->kind = kind;
+    task->connection = strdup(name);
+    if (c) {
+        task->plugin = strdup(c->plugin);
+        task->config = strdup(c->config_json);
+        task->fingerprint = strdup(c->fingerprint);
+    }
+    if (kind == CS_TASK_BUILD)
+        self->builds++;
+    else if (kind == CS_TASK_DELETE)
+        self->deletes++;
+    else
+        self->comments++;
+    cs_dispatch_add(self->dispatch, &task);
+}
+
+/* The error of the file that declared name, when that file failed to load. */
+static const char *s_failed_error(const cs_config_t *cfg, const char *name, char *buf,
+                                  size_t size)
+{
+    for (size_t i = 0; i < cfg->failed_count; i++) {
+        const cs_failed_file_t *file = &cfg->failed[i];
+        for (size_t j = 0; j < file->name_count; j++) {
+            if (strcmp(file->names[j], name) != 0)
+                continue;
+            const cs_config_error_t *e = cs_config_file_error(cfg, file->path);
+            if (e && e->line > 0)
+                snprintf(buf, size, "%s:%d:%d: %s", e->file, e->line, e->col, e->message);
+            else if (e)
+                snprintf(buf, size, "%s: %s", e->file, e->message);
+            else
+                snprintf(buf, size, "%s failed to load", file->path);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* Records where a connection is configured; the row is written when anything changed. */
+static void s_describe(cs_refresh_t *self, cs_conn_t *conn, const cs_connection_t *c)
+{
+    cs_store_set_field(self->store, conn, &conn->now.plugin, c->plugin);
+    cs_store_set_field(self->store, conn, &conn->config_hash, c->fingerprint);
+    cs_store_set_field(self->store, conn, &conn->type, c->aggregator ? "aggregator" : "plugin");
+    cs_store_set_field(self->store, conn, &conn->file_name, c->file);
+    cs_store_set_int(self->store, conn, &conn->start_line, c->start_line);
+    cs_store_set_int(self->store, conn, &conn->end_line, c->end_line);
+}
+
+/* One configured connection: ready as it is, or built, or deleted (disabled), or error. */
+static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhashx_t *schemas)
+{
+    cs_conn_t *conn = cs_store_add(self->store, c->name);
+    if (!conn)
+        return;
+    s_describe(self, conn, c);
+    const cs_schema_info_t *schema = zhashx_lookup(schemas, c->name);
+    if (schema && !schema->managed) {
+        char why[256];
+        snprintf(why, sizeof why, "schema \"%s\" exists and is not managed by connstate (it has "
+                                  "no connstate marker); it was left untouched",
+                 c->name);
+        cs_store_set(self->store, conn, CS_STATUS_ERROR, why);
+        return;
+    }
+    if (c->import_disabled) {
+        if (schema) {
+            cs_store_set(self->store, conn, CS_STATUS_DELETING, NULL);
+            s_task(self, CS_TASK_DELETE, c->name, c);
+        } else {
+            cs_store_set(self->store, conn, CS_STATUS_DISABLED, NULL);
+        }
+        return;
+    }
+    if (c->aggregator) {
+        cs_store_set(self->store, conn, CS_STATUS_ERROR,
+                     "aggregator connections are not built by this version of connstate");
+        return;
+    }
+    const s_plugin_t *plugin = s_plugin(self, c->plugin);
+    if (!plugin || !plugin->ok) {
+        cs_store_set(self->store, conn, CS_STATUS_ERROR, plugin ? plugin->why : "out of memory");
+        return;
+    }
+    bool current = schema && strcmp(schema->marker.fingerprint, c->fingerprint) == 0
+                   && strcmp(schema->marker.plugin_version, plugin->info.version) == 0
+                   && strcmp(plugin->info.mode, "dynamic") != 0;
+    if (!current) {
+        cs_store_set(self->store, conn, CS_STATUS_UPDATING, NULL);
+        s_task(self, CS_TASK_BUILD, c->name, c);
+        return;
+    }
+    /* Unchanged: no DDL, ever. Only the comments may still be owed. */
+    cs_store_set_field(self->store, conn, &conn->plugin_version, schema->marker.plugin_version);
+    cs_store_set_field(self->store, conn, &conn->schema_hash, schema->marker.schema_hash);
+    cs_store_set(self->store, conn, CS_STATUS_READY, NULL);
+    if (!conn->now.comments_set)
+        s_task(self, CS_TASK_COMMENTS, c->name, c);
+}
+
+int cs_refresh_plan(cs_refresh_t *self)
+{
+    self->builds = self->deletes = self->comments = 0;
+    cs_config_t *cfg = cs_config_load_dir(self->config_dir);
+    if (!cfg)
+        return -1;
+    for (size_t i = 0; i < cfg->error_count; i++) {
+        const cs_config_error_t *e = &cfg->errors[i];
+        if (e->line > 0)
+            cs_log_warn("config: %s:%d:%d: %s", e->file, e->line, e->col, e->message);
+        else
+            cs_log_warn("config: %s: %s", e->file, e->message);
+    }
+    zhashx_t *schemas = cs_store_schemas(self->store);
+    if (!schemas) {
+        cs_config_destroy(&cfg);
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->count; i++)
+        s_plan_connection(self, &cfg->connections[i], schemas);
+
+    /* Connections of files that failed to load keep their schemas and report the error. */
+    char why[CS_PROTO_MAX_ERROR];
+    for (size_t i = 0; i < cfg->failed_count; i++) {
+        for (size_t j = 0; j < cfg->failed[i].name_count; j++) {
+            const char *name = cfg->failed[i].names[j];
+            if (cs_config_find(cfg, name) && !cs_config_name_failed(cfg, name))
+                continue;
+            cs_conn_t *conn = cs_store_add(self->store, name);
+            if (conn)
+                cs_store_set(self->store, conn, CS_STATUS_ERROR,
+                             s_failed_error(cfg, name, why, sizeof why));
+        }
+    }
+    /* Rows whose connection left the config: drop the managed schema, then the row. */
+    size_t count = zlistx_size(cs_store_rows(self->store));
+    cs_conn_t **rows = calloc(count ? count : 1, sizeof *rows);
+    size_t n = 0;
+    zlistx_t *all = cs_store_rows(self->store);
+    for (cs_conn_t *conn = zlistx_first(all); conn && rows; conn = zlistx_next(all))
+        rows[n++] = conn;
+    for (size_t i = 0; i < n; i++) {
+        cs_conn_t *conn = rows[i];
+        if (cs_config_find(cfg, conn->name) || cs_config_name_failed(cfg, conn->name))
+            continue;
+        const cs_schema_info_t *schema = zhashx_lookup(schemas, conn->name);
+        if (schema && schema->managed) {
+            cs_store_set(self->store, conn, CS_STATUS_DELETING, NULL);
+            s_task(self, CS_TASK_DELETE, conn->name, NULL);
+        } else {
+            cs_store_remove(self->store, conn);
+        }
+    }
+    free(rows);
+    /* Managed schemas with no connection and no row (a crash between drop and row delete,
+     * or a row removed by hand): drop them too. */
+    for (cs_schema_info_t *schema = zhashx_first(schemas); schema;
+         schema = zhashx_next(schemas)) {
+        const char *name = zhashx_cursor(schemas);
+        if (!schema->managed || cs_store_get(self->store, name) || cs_config_find(cfg, name)
+            || cs_config_name_failed(cfg, name))
+            continue;
+        cs_conn_t *conn = cs_store_add(self->store, name);
+        if (conn) {
+            cs_store_set(self->store, conn, CS_STATUS_DELETING, NULL);
+            s_task(self, CS_TASK_DELETE, name, NULL);
+        }
+    }
+    zhashx_destroy(&schemas);
+    cs_config_destroy(&self->config);
+    self->config = cfg;
+    return (int) cfg->count;
+}
+
+void cs_refresh_on_result(void *arg, cs_task_t *task, const cs_msg_t *result, const char *worker)
+{
+    cs_refresh_t *self = arg;
+    cs_conn_t *conn = cs_store_get(self->store, task->connection);
+    if (!conn)
+        return;
+    cs_store_set_field(self->store, conn, &conn->worker, worker);
+    cs_store_set_int(self->store, conn, &conn->attempts, (int) task->attempt);
+    switch (task->kind) {
+        case CS_TASK_BUILD:
+            if (!result->ok) {
+                cs_store_set(self->store, conn, CS_STATUS_ERROR, result->error);
+                break;
+            }
+            cs_store_set_field(self->store, conn, &conn->plugin_version, result->plugin_version);
+            cs_store_set_field(self->store, conn, &conn->schema_hash, result->schema_hash);
+            cs_store_set_comments(self->store, conn, false);
+            cs_store_set(self->store, conn, CS_STATUS_READY, NULL);
+            {
+                const cs_connection_t *c =
+                    self->config ? cs_config_find(self->config, task->connection) : NULL;
+                if (c)
+                    s_task(self, CS_TASK_COMMENTS, task->connection, c);
+            }
+            break;
+        case CS_TASK_DELETE:
+            if (!result->ok) {
+                cs_store_set(self->store, conn, CS_STATUS_ERROR, result->error);
+            } else {
+                const cs_connection_t *c =
+                    self->config ? cs_config_find(self->config, task->connection) : NULL;
+                if (c && c->import_disabled)
+                    cs_store_set(self->store, conn, CS_STATUS_DISABLED, NULL);
+                else
+                    cs_store_remove(self->store, conn);
+            }
+            break;
+        case CS_TASK_COMMENTS:
+            if (result->ok)
+                cs_store_set_comments(self->store, conn, true);
+            else
+                cs_log_conn_warn(task->connection, "comments not written: %s", result->error);
+            break;
+    }
+}
+
+void cs_refresh_on_lost(void *arg, cs_task_t *task, const char *reason)
+{
+    cs_refresh_t *self = arg;
+    cs_conn_t *conn = cs_store_get(self->store, task->connection);
+    if (!conn || task->kind == CS_TASK_COMMENTS)
+        return;
+    cs_store_set_int(self->store, conn, &conn->attempts, (int) task->attempt);
+    cs_store_set(self->store, conn, CS_STATUS_ERROR, reason);
+}
+
+void cs_refresh_counts(const cs_refresh_t *self, size_t *builds, size_t *deletes,
+                       size_t *comments)
+{
+    *builds = self->builds;
+    *deletes = self->deletes;
+    *comments = self->comments;
+}
