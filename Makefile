@@ -119,13 +119,13 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(COMMO
 # ---- tests ---------------------------------------------------------------------------------
 
 test: all $(UNIT_BINS)
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
+	@BUILD=$(BUILD) BIN=$(BIN) LIBDIR=$(LIBDIR) tests/run.sh
 
 test-unit: $(UNIT_BINS)
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh --unit
+	@BUILD=$(BUILD) BIN=$(BIN) LIBDIR=$(LIBDIR) tests/run.sh --unit
 
 test-integration: all
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh --integration
+	@BUILD=$(BUILD) BIN=$(BIN) LIBDIR=$(LIBDIR) tests/run.sh --integration
 
 # The tests again, every object built with address+undefined sanitizers in build/asan.
 ASAN_DIRS := BUILD=build/asan BIN=build/asan/bin LIBDIR=build/asan/lib SAN=1

@@ -40,6 +40,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "config") == 0)
         return cs_cli_config(argc - 1, argv + 1);
+    if (strcmp(command, "status") == 0)
+        return cs_cli_status(argc - 1, argv + 1);
+    if (strcmp(command, "refresh") == 0)
+        return cs_cli_refresh(argc - 1, argv + 1);
     if (command[0] == '-')
         fprintf(stderr, "connstate: unknown option '%s'\n", command);
     else

@@ -7,6 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* NOTICEs ("drop cascades to ...") are not errors: logged at debug level only. */
+static void s_notice(void *arg, const char *message)
+{
+    (void)arg;
+    cs_log_debug("database notice: %.*s", (int)strcspn(message, "\n"), message);
+}
+
 PGconn *cs_pg_connect(const char *conninfo, const char *application, char *err, size_t err_size)
 {
     const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
@@ -25,7 +32,7 @@ PGconn *cs_pg_connect(const char *conninfo, const char *application, char *err, 
         PQfinish(conn);
         return NULL;
     }
-    PQsetNoticeProcessor(conn, NULL, NULL); /* NOTICEs (e.g. "drop cascades") are not errors */
+    PQsetNoticeProcessor(conn, s_notice, NULL);
     return conn;
 }
 

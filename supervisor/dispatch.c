@@ -132,8 +132,8 @@ void cs_dispatch_add(cs_dispatch_t *self, cs_task_t **task_p)
 
 static void s_key(const zframe_t *identity, char *key)
 {
-    size_t size = zframe_size((zframe_t *) identity);
-    const byte *data = zframe_data((zframe_t *) identity);
+    size_t size = zframe_size((zframe_t *)identity);
+    const byte *data = zframe_data((zframe_t *)identity);
     if (size > 256)
         size = 256;
     for (size_t i = 0; i < size; i++)
@@ -167,7 +167,7 @@ static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const char *reason)
 {
     free(task->last_loss);
     task->last_loss = strdup(reason);
-    if ((int) task->attempt >= self->max_attempts) {
+    if ((int)task->attempt >= self->max_attempts) {
         char why[512];
         snprintf(why, sizeof why,
                  "worker lost: the update was attempted %u times and each time its worker "
@@ -231,7 +231,7 @@ static void s_on_result(cs_dispatch_t *self, s_peer_t *peer, const cs_msg_t *msg
         cs_task_t *task = flight->task;
         if (strcmp(task->connection, msg->connection) != 0) {
             cs_log_warn("worker %s answered task %llu for \"%s\", which is \"%s\"'s: ignored",
-                        peer->name, (unsigned long long) msg->task_id, msg->connection,
+                        peer->name, (unsigned long long)msg->task_id, msg->connection,
                         task->connection);
             return;
         }
@@ -244,7 +244,7 @@ static void s_on_result(cs_dispatch_t *self, s_peer_t *peer, const cs_msg_t *msg
     }
     /* Its lease expired and it went to another worker: that one's answer counts. */
     cs_log_debug("late result from %s for task %llu ignored", peer->name,
-                 (unsigned long long) msg->task_id);
+                 (unsigned long long)msg->task_id);
 }
 
 void cs_dispatch_on_socket(cs_dispatch_t *self)
@@ -256,8 +256,7 @@ void cs_dispatch_on_socket(cs_dispatch_t *self)
         return;
     s_peer_t *peer = identity ? s_peer_find(self, identity) : NULL;
     if (!msg) {
-        cs_log_warn("malformed message from worker %s: %s", peer ? peer->name : "(unknown)",
-                    why);
+        cs_log_warn("malformed message from worker %s: %s", peer ? peer->name : "(unknown)", why);
         if (identity)
             s_send_reason(self, identity, why);
         if (peer) {
@@ -271,7 +270,9 @@ void cs_dispatch_on_socket(cs_dispatch_t *self)
     if (peer)
         peer->last_seen = cs_now_ms();
     switch (msg->type) {
-        case CS_MSG_READY: s_on_ready(self, identity, msg); break;
+        case CS_MSG_READY:
+            s_on_ready(self, identity, msg);
+            break;
         case CS_MSG_RESULT:
         case CS_MSG_HEARTBEAT:
             if (!peer)
@@ -387,8 +388,9 @@ void cs_dispatch_pump(cs_dispatch_t *self)
     if (now - self->last_heartbeat >= S_HEARTBEAT_MS) {
         self->last_heartbeat = now;
         cs_msg_t *hb = cs_msg_new(CS_MSG_HEARTBEAT);
-        for (s_peer_t *peer = zlistx_first(self->peers); peer && hb; peer = zlistx_next(self->peers)) {
-            hb->in_flight = (uint32_t) zlistx_size(peer->flights);
+        for (s_peer_t *peer = zlistx_first(self->peers); peer && hb;
+             peer = zlistx_next(self->peers)) {
+            hb->in_flight = (uint32_t)zlistx_size(peer->flights);
             if (cs_wire_send(self->router, peer->identity, NULL, hb) != 0)
                 cs_log_debug("heartbeat to %s not sent", peer->name);
         }
@@ -399,7 +401,7 @@ void cs_dispatch_pump(cs_dispatch_t *self)
 void cs_dispatch_worker_exited(cs_dispatch_t *self, pid_t pid, const char *how)
 {
     for (s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers)) {
-        if (peer->pid == (uint32_t) pid && strncmp(peer->name, "wrk-", 4) == 0) {
+        if (peer->pid == (uint32_t)pid && strncmp(peer->name, "wrk-", 4) == 0) {
             char reason[300];
             snprintf(reason, sizeof reason, "worker %s %s", peer->name, how);
             s_peer_lost(self, peer, reason);

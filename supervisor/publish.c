@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_HEARTBEAT_MS      1000
-#define S_SNAPSHOT_BYTES    (1024 * 1024) /* a SNAPSHOT_ROWS message stays well under the cap */
-#define S_HEARTBEAT_TOPIC   "!hb"
+#define S_HEARTBEAT_MS    1000
+#define S_SNAPSHOT_BYTES  (1024 * 1024) /* a SNAPSHOT_ROWS message stays well under the cap */
+#define S_HEARTBEAT_TOPIC "!hb"
 
 typedef struct {
     zframe_t *identity;
@@ -74,7 +74,7 @@ void cs_publish_change(void *arg, const char *name, const cs_visible_t *row)
     msg->comments_set = row->comments_set;
     msg->plugin = row->plugin ? strdup(row->plugin) : NULL;
     if (cs_wire_send(self->pub, NULL, name, msg) != 0)
-        cs_log_debug("STATE %llu not published", (unsigned long long) row->seq);
+        cs_log_debug("STATE %llu not published", (unsigned long long)row->seq);
     cs_msg_destroy(&msg);
 }
 
@@ -137,8 +137,7 @@ static void s_snapshot(cs_publish_t *self, zframe_t *identity, const cs_msg_t *r
                 break;
         }
         if (cs_msg_add_row(rows, conn->name, v->status, v->error, v->time_us, v->comments_set,
-                           v->seq, v->plugin)
-            != 0)
+                           v->seq, v->plugin) != 0)
             break;
         bytes += strlen(conn->name) + (v->error ? strlen(v->error) : 0) + 64;
         total++;
@@ -167,9 +166,9 @@ static void s_status(cs_publish_t *self, zframe_t *identity, const cs_msg_t *req
     rep->total = s_counts(self, rep->counts);
     rep->seq = cs_store_seq(self->view->store);
     rep->instance = self->view->instance;
-    rep->workers = (uint32_t) cs_dispatch_workers(self->view->dispatch);
-    rep->queued = (uint32_t) cs_dispatch_queued(self->view->dispatch);
-    rep->in_flight = (uint32_t) (cs_dispatch_outstanding(self->view->dispatch) - rep->queued);
+    rep->workers = (uint32_t)cs_dispatch_workers(self->view->dispatch);
+    rep->queued = (uint32_t)cs_dispatch_queued(self->view->dispatch);
+    rep->in_flight = (uint32_t)(cs_dispatch_outstanding(self->view->dispatch) - rep->queued);
     rep->refreshing = self->view->refreshing;
     rep->generation = self->view->generation_done;
     s_reply(self, identity, &rep);
@@ -218,9 +217,15 @@ void cs_publish_on_control(cs_publish_t *self)
         return;
     }
     switch (msg->type) {
-        case CS_MSG_SNAPSHOT_REQ: s_snapshot(self, identity, msg); break;
-        case CS_MSG_REFRESH_REQ: s_refresh(self, identity, msg); break;
-        case CS_MSG_STATUS_REQ: s_status(self, identity, msg); break;
+        case CS_MSG_SNAPSHOT_REQ:
+            s_snapshot(self, identity, msg);
+            break;
+        case CS_MSG_REFRESH_REQ:
+            s_refresh(self, identity, msg);
+            break;
+        case CS_MSG_STATUS_REQ:
+            s_status(self, identity, msg);
+            break;
         default: {
             cs_msg_t *err = cs_msg_new(CS_MSG_ERROR);
             if (err) {
@@ -247,7 +252,7 @@ void cs_publish_refresh_done(cs_publish_t *self, uint64_t generation, int64_t el
             rep->request_id = waiter->request_id;
             rep->done = true;
             rep->generation = generation;
-            rep->elapsed_us = (uint64_t) elapsed_us;
+            rep->elapsed_us = (uint64_t)elapsed_us;
             rep->total = s_counts(self, rep->counts);
         }
         s_reply(self, waiter->identity, &rep);

@@ -72,9 +72,8 @@ static const s_plugin_t *s_plugin(cs_refresh_t *self, const char *name)
     struct stat st;
     s_plugin_t *plugin = zhashx_lookup(self->plugins, name);
     bool found = stat(path, &st) == 0;
-    if (plugin && found && plugin->size == st.st_size
-        && plugin->mtime.tv_sec == st.st_mtim.tv_sec
-        && plugin->mtime.tv_nsec == st.st_mtim.tv_nsec)
+    if (plugin && found && plugin->size == st.st_size &&
+        plugin->mtime.tv_sec == st.st_mtim.tv_sec && plugin->mtime.tv_nsec == st.st_mtim.tv_nsec)
         return plugin;
     if (!plugin) {
         plugin = calloc(1, sizeof *plugin);
@@ -92,8 +91,7 @@ static const s_plugin_t *s_plugin(cs_refresh_t *self, const char *name)
     plugin->mtime = st.st_mtim;
     plugin->size = st.st_size;
     plugin->ok = cs_plugin_info(path, self->plugin_timeout_ms, &plugin->info, plugin->why,
-                                sizeof plugin->why, NULL, NULL)
-                 == 0;
+                                sizeof plugin->why, NULL, NULL) == 0;
     if (!plugin->ok)
         cs_log_warn("%s", plugin->why);
     return plugin;
@@ -122,8 +120,7 @@ static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
 }
 
 /* The error of the file that declared name, when that file failed to load. */
-static const char *s_failed_error(const cs_config_t *cfg, const char *name, char *buf,
-                                  size_t size)
+static const char *s_failed_error(const cs_config_t *cfg, const char *name, char *buf, size_t size)
 {
     for (size_t i = 0; i < cfg->failed_count; i++) {
         const cs_failed_file_t *file = &cfg->failed[i];
@@ -164,8 +161,9 @@ static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhas
     const cs_schema_info_t *schema = zhashx_lookup(schemas, c->name);
     if (schema && !schema->managed) {
         char why[256];
-        snprintf(why, sizeof why, "schema \"%s\" exists and is not managed by connstate (it has "
-                                  "no connstate marker); it was left untouched",
+        snprintf(why, sizeof why,
+                 "schema \"%s\" exists and is not managed by connstate (it has "
+                 "no connstate marker); it was left untouched",
                  c->name);
         cs_store_set(self->store, conn, CS_STATUS_ERROR, why);
         return;
@@ -189,9 +187,9 @@ static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhas
         cs_store_set(self->store, conn, CS_STATUS_ERROR, plugin ? plugin->why : "out of memory");
         return;
     }
-    bool current = schema && strcmp(schema->marker.fingerprint, c->fingerprint) == 0
-                   && strcmp(schema->marker.plugin_version, plugin->info.version) == 0
-                   && strcmp(plugin->info.mode, "dynamic") != 0;
+    bool current = schema && strcmp(schema->marker.fingerprint, c->fingerprint) == 0 &&
+                   strcmp(schema->marker.plugin_version, plugin->info.version) == 0 &&
+                   strcmp(plugin->info.mode, "dynamic") != 0;
     if (!current) {
         cs_store_set(self->store, conn, CS_STATUS_UPDATING, NULL);
         s_task(self, CS_TASK_BUILD, c->name, c);
@@ -261,11 +259,10 @@ int cs_refresh_plan(cs_refresh_t *self)
     free(rows);
     /* Managed schemas with no connection and no row (a crash between drop and row delete,
      * or a row removed by hand): drop them too. */
-    for (cs_schema_info_t *schema = zhashx_first(schemas); schema;
-         schema = zhashx_next(schemas)) {
+    for (cs_schema_info_t *schema = zhashx_first(schemas); schema; schema = zhashx_next(schemas)) {
         const char *name = zhashx_cursor(schemas);
-        if (!schema->managed || cs_store_get(self->store, name) || cs_config_find(cfg, name)
-            || cs_config_name_failed(cfg, name))
+        if (!schema->managed || cs_store_get(self->store, name) || cs_config_find(cfg, name) ||
+            cs_config_name_failed(cfg, name))
             continue;
         cs_conn_t *conn = cs_store_add(self->store, name);
         if (conn) {
@@ -276,7 +273,7 @@ int cs_refresh_plan(cs_refresh_t *self)
     zhashx_destroy(&schemas);
     cs_config_destroy(&self->config);
     self->config = cfg;
-    return (int) cfg->count;
+    return (int)cfg->count;
 }
 
 void cs_refresh_on_result(void *arg, cs_task_t *task, const cs_msg_t *result, const char *worker)
@@ -286,7 +283,7 @@ void cs_refresh_on_result(void *arg, cs_task_t *task, const cs_msg_t *result, co
     if (!conn)
         return;
     cs_store_set_field(self->store, conn, &conn->worker, worker);
-    cs_store_set_int(self->store, conn, &conn->attempts, (int) task->attempt);
+    cs_store_set_int(self->store, conn, &conn->attempts, (int)task->attempt);
     switch (task->kind) {
         case CS_TASK_BUILD:
             if (!result->ok) {
@@ -331,12 +328,11 @@ void cs_refresh_on_lost(void *arg, cs_task_t *task, const char *reason)
     cs_conn_t *conn = cs_store_get(self->store, task->connection);
     if (!conn || task->kind == CS_TASK_COMMENTS)
         return;
-    cs_store_set_int(self->store, conn, &conn->attempts, (int) task->attempt);
+    cs_store_set_int(self->store, conn, &conn->attempts, (int)task->attempt);
     cs_store_set(self->store, conn, CS_STATUS_ERROR, reason);
 }
 
-void cs_refresh_counts(const cs_refresh_t *self, size_t *builds, size_t *deletes,
-                       size_t *comments)
+void cs_refresh_counts(const cs_refresh_t *self, size_t *builds, size_t *deletes, size_t *comments)
 {
     *builds = self->builds;
     *deletes = self->deletes;

@@ -21,7 +21,7 @@ extern char **environ;
 
 typedef struct {
     char name[16];
-    pid_t pid;       /* 0 when not running */
+    pid_t pid;        /* 0 when not running */
     int64_t start_at; /* when to (re)start it */
     int64_t started;
     int backoff_ms;
@@ -33,8 +33,8 @@ typedef struct {
 struct cs_spawn {
     s_slot_t *slots;
     int count;
-    char **argv;     /* argv_base + "--name" NAME NULL */
-    int name_index;  /* where NAME goes */
+    char **argv;    /* argv_base + "--name" NAME NULL */
+    int name_index; /* where NAME goes */
 };
 
 cs_spawn_t *cs_spawn_new(int count, char *const argv_base[])
@@ -45,8 +45,8 @@ cs_spawn_t *cs_spawn_new(int count, char *const argv_base[])
     int argc = 0;
     while (argv_base[argc])
         argc++;
-    self->argv = calloc((size_t) argc + 3, sizeof *self->argv);
-    self->slots = calloc((size_t) (count > 0 ? count : 1), sizeof *self->slots);
+    self->argv = calloc((size_t)argc + 3, sizeof *self->argv);
+    self->slots = calloc((size_t)(count > 0 ? count : 1), sizeof *self->slots);
     if (!self->argv || !self->slots) {
         cs_spawn_destroy(&self);
         return NULL;
@@ -103,7 +103,7 @@ static void s_start(cs_spawn_t *self, s_slot_t *slot)
                      strerror(rc));
         return;
     }
-    cs_log_debug("started %s (pid %d)", slot->name, (int) slot->pid);
+    cs_log_debug("started %s (pid %d)", slot->name, (int)slot->pid);
 }
 
 void cs_spawn_tick(cs_spawn_t *self)
@@ -145,8 +145,8 @@ static void s_exited(s_slot_t *slot, int status, const char *how)
     slot->restarts[slot->restart_count++] = now;
     slot->start_at = now + slot->backoff_ms;
     cs_log_warn("%s %s; restarting it in %d ms", slot->name, how, slot->backoff_ms);
-    slot->backoff_ms = slot->backoff_ms * 2 > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS
-                                                               : slot->backoff_ms * 2;
+    slot->backoff_ms =
+        slot->backoff_ms * 2 > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS : slot->backoff_ms * 2;
 }
 
 static void s_describe(int status, char *how, size_t size)

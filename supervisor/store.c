@@ -102,14 +102,14 @@ int64_t cs_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int64_t cs_wall_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static char *s_dup(const char *text)
@@ -291,8 +291,7 @@ int cs_store_start(cs_store_t *self)
     }
     PQclear(res);
     res = cs_pg_query(self->pg, "reading the last sequence number",
-                      "SELECT value FROM connstate_internal.meta WHERE key = 'last_seq'", 0,
-                      NULL);
+                      "SELECT value FROM connstate_internal.meta WHERE key = 'last_seq'", 0, NULL);
     if (!res)
         return -1;
     uint64_t last = PQntuples(res) ? strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
@@ -305,7 +304,7 @@ int cs_store_start(cs_store_t *self)
         return -1;
     }
     cs_log_info("state table: %zu rows, last sequence number %llu", zhashx_size(self->by_name),
-                (unsigned long long) self->seq);
+                (unsigned long long)self->seq);
     /* Service startup: every row is pending until this supervisor's first refresh says more. */
     cs_conn_t *conn;
     for (conn = zlistx_first(self->rows); conn; conn = zlistx_next(self->rows))
@@ -346,8 +345,8 @@ static bool s_same(const char *a, const char *b)
 
 void cs_store_set(cs_store_t *self, cs_conn_t *conn, cs_status_t status, const char *error)
 {
-    if (conn->now.status == status && s_same(conn->now.error, error) && conn->in_table
-        && !conn->gone)
+    if (conn->now.status == status && s_same(conn->now.error, error) && conn->in_table &&
+        !conn->gone)
         return;
     if (conn->now.status != status || !s_same(conn->now.error, error))
         conn->now.time_us = cs_wall_us();
@@ -405,7 +404,7 @@ zhashx_t *cs_store_schemas(cs_store_t *self)
     if (!res)
         return NULL;
     zhashx_t *schemas = zhashx_new();
-    zhashx_set_destructor(schemas, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_destructor(schemas, (zhashx_destructor_fn *)zstr_free);
     for (int i = 0; i < PQntuples(res); i++) {
         cs_schema_info_t *info = calloc(1, sizeof *info);
         if (!info)
@@ -478,8 +477,8 @@ int cs_store_flush(cs_store_t *self, size_t max)
         cs_buf_printf(&rows, ",\"s\":\"%s\",\"e\":", cs_status_name(conn->now.status));
         s_json_string_or_null(&rows, conn->now.error);
         cs_buf_printf(&rows, ",\"c\":%s,\"t\":%lld,\"q\":%llu,\"p\":",
-                      conn->now.comments_set ? "true" : "false", (long long) conn->now.time_us,
-                      (unsigned long long) conn->now.seq);
+                      conn->now.comments_set ? "true" : "false", (long long)conn->now.time_us,
+                      (unsigned long long)conn->now.seq);
         s_json_string_or_null(&rows, conn->now.plugin);
         cs_buf_puts(&rows, ",\"pv\":");
         s_json_string_or_null(&rows, conn->plugin_version);
@@ -498,13 +497,13 @@ int cs_store_flush(cs_store_t *self, size_t max)
     cs_buf_putc(&rows, ']');
     cs_buf_putc(&deletes, ']');
     char last_seq[32], payload[64];
-    snprintf(last_seq, sizeof last_seq, "%llu", (unsigned long long) self->seq);
-    snprintf(payload, sizeof payload, "{\"seq\":%llu,\"rows\":%zu}",
-             (unsigned long long) self->seq, n);
+    snprintf(last_seq, sizeof last_seq, "%llu", (unsigned long long)self->seq);
+    snprintf(payload, sizeof payload, "{\"seq\":%llu,\"rows\":%zu}", (unsigned long long)self->seq,
+             n);
     const char *params[] = {cs_buf_str(&rows), cs_buf_str(&deletes), last_seq, payload};
     int rc = 0;
-    if (rows.failed || deletes.failed
-        || !PQsendQueryParams(self->pg, s_batch_sql, 4, NULL, params, NULL, NULL, 0)) {
+    if (rows.failed || deletes.failed ||
+        !PQsendQueryParams(self->pg, s_batch_sql, 4, NULL, params, NULL, NULL, 0)) {
         cs_log_error("state write: %s", PQerrorMessage(self->pg));
         rc = -1;
     } else {
@@ -612,7 +611,7 @@ int cs_store_flush_all(cs_store_t *self)
         int fd = cs_store_socket(self, &want_write);
         if (fd < 0)
             continue;
-        struct pollfd pfd = {fd, (short) (POLLIN | (want_write ? POLLOUT : 0)), 0};
+        struct pollfd pfd = {fd, (short)(POLLIN | (want_write ? POLLOUT : 0)), 0};
         if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
             return -1;
         if (cs_store_on_socket(self) != 0)

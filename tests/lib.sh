@@ -24,7 +24,11 @@ t_cleanup() {
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     done
-    rm -rf "$T_DIR"
+    if [ "${CONNSTATE_TEST_KEEP:-0}" = 1 ]; then
+        echo "# kept $T_DIR" >&2
+    else
+        rm -rf "$T_DIR"
+    fi
 }
 trap t_cleanup EXIT
 trap 'exit 130' INT TERM HUP
@@ -66,7 +70,7 @@ wait_until() {
 spawn() {
     local log=$1
     shift
-    "$@" >"$log" 2>&1 &
+    "$@" >>"$log" 2>&1 &
     SPAWNED=$!
     T_PIDS+=("$SPAWNED")
 }
@@ -87,4 +91,88 @@ sql() {
 done_testing() {
     echo "1..$T_NUM"
     [ "$T_FAILED" -eq 0 ]
+}
+
+# ---- supervisor helpers ------------------------------------------------------------------
+
+LIBDIR=${LIBDIR:-lib}
+case "$LIBDIR" in /*) ;; *) LIBDIR=$ROOT/$LIBDIR ;; esac
+
+# plugin_dir: a directory with the bundled plugins and the test plugins (prints its path).
+plugin_dir() {
+    local dir=$T_DIR/plugins p
+    if [ ! -d "$dir" ]; then
+        mkdir -p "$dir"
+        for p in "$LIBDIR"/connstate/plugins/*; do ln -s "$p" "$dir/"; done
+        cp "$ROOT"/tests/plugins/* "$dir/"
+        chmod 755 "$dir" "$dir"/*
+    fi
+    echo "$dir"
+}
+
+# sup_start NAME DB CONFIG_DIR [ARGS...]: starts a supervisor whose endpoints are ipc
+# sockets in the suite's directory ($T_DIR/NAME.{workers,publish,control}); its log is
+# $T_DIR/NAME.log and its pid SUP_PID. Waits until its first refresh is done.
+sup_start() {
+    local name=$1 db=$2 cfg=$3
+    shift 3
+    spawn "$T_DIR/$name.log" connstate-supervisor --db "$db" --config-dir "$cfg" \
+        --plugin-dir "$(plugin_dir)" --bind-workers "ipc://$T_DIR/$name.workers" \
+        --bind-publish "ipc://$T_DIR/$name.publish" --bind-control "ipc://$T_DIR/$name.control" \
+        --workers 2 "$@"
+    SUP_PID=$SPAWNED
+    wait_log "$T_DIR/$name.log" "^sup\\[$SUP_PID\\] info: refresh 1 done" 60
+}
+
+# sup_stop PID: SIGTERM, and waits for it (true when it exited 0).
+sup_stop() {
+    kill -TERM "$1" 2>/dev/null
+    wait "$1"
+}
+
+# control NAME: the control endpoint of supervisor NAME.
+control() { echo "ipc://$T_DIR/$1.control"; }
+
+# wait_log FILE PATTERN SECONDS: waits until a line of FILE matches the extended regex.
+wait_log() {
+    wait_until "$3" grep -Eq -- "$2" "$1" || {
+        diag "no line matching '$2' in $1 within $3 s; its tail:"
+        tail -15 "$1" | sed 's/^/#   /'
+        return 1
+    }
+}
+
+# wait_sql SECONDS DB QUERY EXPECTED: polls the query until it returns EXPECTED.
+wait_sql() {
+    local deadline=$(($(date +%s%N) + $1 * 1000000000)) got
+    while :; do
+        got=$(sql "$2" "$3")
+        [ "$got" == "$4" ] && return 0
+        if [ "$(date +%s%N)" -ge "$deadline" ]; then
+            diag "waited $1 s for '$3' to return '$4'; last: '$got'"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# status_of DB NAME: the connection's status ("" when it has no row).
+status_of() { sql "$1" "SELECT status FROM connstate_internal.connection_state WHERE connection_name = '$2'"; }
+error_of() { sql "$1" "SELECT error FROM connstate_internal.connection_state WHERE connection_name = '$2'"; }
+
+# count_status DB STATUS: how many rows have that status.
+count_status() { sql "$1" "SELECT count(*) FROM connstate_internal.connection_state WHERE status = '$2'"; }
+
+# schema_oid DB NAME: the schema's OID ("" when it does not exist).
+schema_oid() { sql "$1" "SELECT oid FROM pg_namespace WHERE nspname = '$2'"; }
+
+# synthetic_conns FILE FIRST LAST [TABLES]: writes connections syn_FIRST..syn_LAST.
+synthetic_conns() {
+    local file=$1 i
+    : >"$file.tmp"
+    for i in $(seq "$2" "$3"); do
+        printf 'connection "syn_%d" {\n  plugin = "synthetic"\n  tables = %d\n  columns = 3\n}\n' \
+            "$i" "${4:-2}" >>"$file.tmp"
+    done
+    mv "$file.tmp" "$file"
 }

@@ -4,7 +4,7 @@
 #   tests/run.sh [--unit|--integration] [SUITE...]     V=1 shows every suite's full output
 set -u
 cd "$(dirname "$0")/.." || exit 2
-export BUILD=${BUILD:-build} BIN=${BIN:-bin}
+export BUILD=${BUILD:-build} BIN=${BIN:-bin} LIBDIR=${LIBDIR:-lib}
 export CONNSTATE_ROOT=$PWD
 
 mode=all

@@ -1,0 +1,167 @@
+/* connstate refresh: asks the running supervisor to refresh and waits until that refresh is
+ * complete, with a progress bar on a terminal. */
+#include "cli.h"
+
+#include "cs_wire.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "Usage: connstate refresh [--control EP] [--timeout SEC]\n"
+                 "Asks the running supervisor to refresh now and returns when that refresh is\n"
+                 "complete, with a summary line. Exit status: 0 when no connection ended in\n"
+                 "error, 1 otherwise (or when no supervisor answers), 2 on a usage error.\n"
+                 "\n"
+                 "  --control EP   the supervisor's control endpoint ($CONNSTATE_CONTROL, else\n"
+                 "                 tcp://127.0.0.1:7602)\n"
+                 "  --timeout SEC  give up after SEC seconds (default: wait as long as it takes)\n");
+}
+
+static void s_counts_text(cs_buf_t *out, const uint32_t counts[CS_STATUS_COUNT])
+{
+    uint32_t total = 0;
+    for (int s = 0; s < CS_STATUS_COUNT; s++)
+        total += counts[s];
+    cs_buf_printf(out, "%u connection%s", total, total == 1 ? "" : "s");
+    const char *sep = ": ";
+    for (int s = 0; s < CS_STATUS_COUNT; s++) {
+        if (!counts[s])
+            continue;
+        cs_buf_printf(out, "%s%u %s", sep, counts[s], cs_status_name((cs_status_t) s));
+        sep = ", ";
+    }
+}
+
+static void s_progress(const cs_msg_t *status, double seconds)
+{
+    uint32_t busy = status->counts[CS_STATUS_PENDING] + status->counts[CS_STATUS_UPDATING]
+                    + status->counts[CS_STATUS_DELETING];
+    uint32_t total = status->total ? status->total : 1;
+    uint32_t done = status->total - busy;
+    int width = 30, filled = (int) ((uint64_t) done * (uint64_t) width / total);
+    char bar[64];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < filled ? '#' : '-';
+    bar[width] = '\0';
+    fprintf(stderr, "\r[%s] %u/%u  ready %u  error %u  %.1f s ", bar, done, status->total,
+            status->counts[CS_STATUS_READY], status->counts[CS_STATUS_ERROR], seconds);
+    fflush(stderr);
+}
+
+int cs_cli_refresh(int argc, char **argv)
+{
+    static const struct option options[] = {{"control", required_argument, NULL, 'c'},
+                                            {"timeout", required_argument, NULL, 't'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    const char *control = NULL;
+    double timeout = 0;
+    int opt;
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+            case 'c': control = optarg; break;
+            case 't': {
+                char *end;
+                timeout = strtod(optarg, &end);
+                if (*end || timeout <= 0) {
+                    fprintf(stderr, "connstate refresh: --timeout must be a positive number\n");
+                    return 2;
+                }
+                break;
+            }
+            case 'h': s_usage(stdout); return 0;
+            default: return cs_cli_bad_option("refresh", argv[optind - 1], s_usage);
+        }
+    }
+    if (optind < argc)
+        return cs_cli_bad_option("refresh", argv[optind], s_usage);
+    control = cs_cli_endpoint(control, "CONNSTATE_CONTROL", "tcp://127.0.0.1:7602");
+
+    zsys_handler_set(NULL);
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    zsock_set_linger(sock, 0);
+    cs_wire_limit(sock);
+    if (zsock_connect(sock, "%s", control) != 0) {
+        fprintf(stderr, "connstate refresh: cannot connect to %s\n", control);
+        zsock_destroy(&sock);
+        return 2;
+    }
+    bool tty = isatty(STDERR_FILENO);
+    int64_t start = zclock_mono();
+    uint64_t request_id = (uint64_t) zclock_time() ^ (uint64_t) getpid();
+    cs_msg_t *req = cs_msg_new(CS_MSG_REFRESH_REQ);
+    req->request_id = request_id;
+    req->wait = true;
+    int rc = cs_wire_send(sock, NULL, NULL, req) == 0 ? -1 : 1;
+    cs_msg_destroy(&req);
+    bool accepted = false;
+    uint64_t instance = 0;
+    int64_t last_status = 0;
+    while (rc < 0) {
+        double elapsed = (zclock_mono() - start) / 1000.0;
+        if (!accepted && elapsed > 5) {
+            fprintf(stderr, "connstate refresh: no supervisor answers at %s\n", control);
+            rc = 1;
+            break;
+        }
+        if (timeout > 0 && elapsed > timeout) {
+            fprintf(stderr, "%sconnstate refresh: timed out after %.0f s\n", tty ? "\n" : "",
+                    timeout);
+            rc = 1;
+            break;
+        }
+        if (accepted && zclock_mono() - last_status >= 200) {
+            last_status = zclock_mono();
+            cs_msg_t *ask = cs_msg_new(CS_MSG_STATUS_REQ);
+            ask->request_id = request_id + 1;
+            if (cs_wire_send(sock, NULL, NULL, ask) != 0)
+                fprintf(stderr, "connstate refresh: cannot ask for progress\n");
+            cs_msg_destroy(&ask);
+        }
+        zmq_pollitem_t item = {zsock_resolve(sock), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 100) <= 0)
+            continue;
+        cs_msg_t *msg = NULL;
+        char why[256];
+        if (cs_wire_recv(sock, 0, NULL, &msg, why, sizeof why) != 0)
+            continue;
+        if (!msg) {
+            fprintf(stderr, "connstate refresh: malformed reply: %s\n", why);
+            continue;
+        }
+        if (msg->type == CS_MSG_REFRESH_REP && msg->request_id == request_id && !msg->done) {
+            accepted = true;
+        } else if (msg->type == CS_MSG_REFRESH_REP && msg->request_id == request_id) {
+            cs_buf_t line = {0};
+            cs_buf_printf(&line, "refresh %llu done in %.3f s: ",
+                          (unsigned long long) msg->generation, msg->elapsed_us / 1e6);
+            s_counts_text(&line, msg->counts);
+            if (tty)
+                fprintf(stderr, "\r%*s\r", 79, "");
+            printf("%s\n", cs_buf_str(&line));
+            cs_buf_free(&line);
+            rc = msg->counts[CS_STATUS_ERROR] ? 1 : 0;
+        } else if (msg->type == CS_MSG_STATUS_REP) {
+            if (instance && msg->instance != instance) {
+                fprintf(stderr, "%sconnstate refresh: the supervisor restarted during the "
+                                "refresh\n", tty ? "\n" : "");
+                rc = 1;
+            }
+            instance = msg->instance;
+            if (tty && rc < 0)
+                s_progress(msg, (zclock_mono() - start) / 1000.0);
+        } else if (msg->type == CS_MSG_ERROR) {
+            fprintf(stderr, "connstate refresh: the supervisor says: %s\n", msg->reason);
+            rc = 1;
+        }
+        cs_msg_destroy(&msg);
+    }
+    zsock_destroy(&sock);
+    return rc;
+}
