@@ -11,14 +11,15 @@
 
 static void s_usage(FILE *out)
 {
-    fprintf(out, "Usage: connstate refresh [--control EP] [--timeout SEC]\n"
-                 "Asks the running supervisor to refresh now and returns when that refresh is\n"
-                 "complete, with a summary line. Exit status: 0 when no connection ended in\n"
-                 "error, 1 otherwise (or when no supervisor answers), 2 on a usage error.\n"
-                 "\n"
-                 "  --control EP   the supervisor's control endpoint ($CONNSTATE_CONTROL, else\n"
-                 "                 tcp://127.0.0.1:7602)\n"
-                 "  --timeout SEC  give up after SEC seconds (default: wait as long as it takes)\n");
+    fprintf(out,
+            "Usage: connstate refresh [--control EP] [--timeout SEC]\n"
+            "Asks the running supervisor to refresh now and returns when that refresh is\n"
+            "complete, with a summary line. Exit status: 0 when no connection ended in\n"
+            "error, 1 otherwise (or when no supervisor answers), 2 on a usage error.\n"
+            "\n"
+            "  --control EP   the supervisor's control endpoint ($CONNSTATE_CONTROL, else\n"
+            "                 tcp://127.0.0.1:7602)\n"
+            "  --timeout SEC  give up after SEC seconds (default: wait as long as it takes)\n");
 }
 
 static void s_counts_text(cs_buf_t *out, const uint32_t counts[CS_STATUS_COUNT])
@@ -31,18 +32,18 @@ static void s_counts_text(cs_buf_t *out, const uint32_t counts[CS_STATUS_COUNT])
     for (int s = 0; s < CS_STATUS_COUNT; s++) {
         if (!counts[s])
             continue;
-        cs_buf_printf(out, "%s%u %s", sep, counts[s], cs_status_name((cs_status_t) s));
+        cs_buf_printf(out, "%s%u %s", sep, counts[s], cs_status_name((cs_status_t)s));
         sep = ", ";
     }
 }
 
 static void s_progress(const cs_msg_t *status, double seconds)
 {
-    uint32_t busy = status->counts[CS_STATUS_PENDING] + status->counts[CS_STATUS_UPDATING]
-                    + status->counts[CS_STATUS_DELETING];
+    uint32_t busy = status->counts[CS_STATUS_PENDING] + status->counts[CS_STATUS_UPDATING] +
+                    status->counts[CS_STATUS_DELETING];
     uint32_t total = status->total ? status->total : 1;
     uint32_t done = status->total - busy;
-    int width = 30, filled = (int) ((uint64_t) done * (uint64_t) width / total);
+    int width = 30, filled = (int)((uint64_t)done * (uint64_t)width / total);
     char bar[64];
     for (int i = 0; i < width; i++)
         bar[i] = i < filled ? '#' : '-';
@@ -65,7 +66,9 @@ int cs_cli_refresh(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
-            case 'c': control = optarg; break;
+            case 'c':
+                control = optarg;
+                break;
             case 't': {
                 char *end;
                 timeout = strtod(optarg, &end);
@@ -75,8 +78,11 @@ int cs_cli_refresh(int argc, char **argv)
                 }
                 break;
             }
-            case 'h': s_usage(stdout); return 0;
-            default: return cs_cli_bad_option("refresh", argv[optind - 1], s_usage);
+            case 'h':
+                s_usage(stdout);
+                return 0;
+            default:
+                return cs_cli_bad_option("refresh", argv[optind - 1], s_usage);
         }
     }
     if (optind < argc)
@@ -94,7 +100,7 @@ int cs_cli_refresh(int argc, char **argv)
     }
     bool tty = isatty(STDERR_FILENO);
     int64_t start = zclock_mono();
-    uint64_t request_id = (uint64_t) zclock_time() ^ (uint64_t) getpid();
+    uint64_t request_id = (uint64_t)zclock_time() ^ (uint64_t)getpid();
     cs_msg_t *req = cs_msg_new(CS_MSG_REFRESH_REQ);
     req->request_id = request_id;
     req->wait = true;
@@ -139,8 +145,9 @@ int cs_cli_refresh(int argc, char **argv)
             accepted = true;
         } else if (msg->type == CS_MSG_REFRESH_REP && msg->request_id == request_id) {
             cs_buf_t line = {0};
-            cs_buf_printf(&line, "refresh %llu done in %.3f s: ",
-                          (unsigned long long) msg->generation, msg->elapsed_us / 1e6);
+            cs_buf_printf(&line,
+                          "refresh %llu done in %.3f s: ", (unsigned long long)msg->generation,
+                          msg->elapsed_us / 1e6);
             s_counts_text(&line, msg->counts);
             if (tty)
                 fprintf(stderr, "\r%*s\r", 79, "");
@@ -149,8 +156,10 @@ int cs_cli_refresh(int argc, char **argv)
             rc = msg->counts[CS_STATUS_ERROR] ? 1 : 0;
         } else if (msg->type == CS_MSG_STATUS_REP) {
             if (instance && msg->instance != instance) {
-                fprintf(stderr, "%sconnstate refresh: the supervisor restarted during the "
-                                "refresh\n", tty ? "\n" : "");
+                fprintf(stderr,
+                        "%sconnstate refresh: the supervisor restarted during the "
+                        "refresh\n",
+                        tty ? "\n" : "");
                 rc = 1;
             }
             instance = msg->instance;

@@ -37,11 +37,20 @@ int cs_cli_status(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
-            case 'd': db = optarg; break;
-            case 'D': data_dir = optarg; break;
-            case 'f': format = optarg; break;
-            case 'h': s_usage(stdout); return 0;
-            default: return cs_cli_bad_option("status", argv[optind - 1], s_usage);
+            case 'd':
+                db = optarg;
+                break;
+            case 'D':
+                data_dir = optarg;
+                break;
+            case 'f':
+                format = optarg;
+                break;
+            case 'h':
+                s_usage(stdout);
+                return 0;
+            default:
+                return cs_cli_bad_option("status", argv[optind - 1], s_usage);
         }
     }
     if (optind < argc)
@@ -72,8 +81,8 @@ int cs_cli_status(int argc, char **argv)
         const char *text = PQgetvalue(res, i, 1);
         if (cs_status_parse(text, strlen(text), &status) == 0)
             counts[status]++;
-        wn = (int) strlen(PQgetvalue(res, i, 0)) > wn ? (int) strlen(PQgetvalue(res, i, 0)) : wn;
-        wp = (int) strlen(PQgetvalue(res, i, 5)) > wp ? (int) strlen(PQgetvalue(res, i, 5)) : wp;
+        wn = (int)strlen(PQgetvalue(res, i, 0)) > wn ? (int)strlen(PQgetvalue(res, i, 0)) : wn;
+        wp = (int)strlen(PQgetvalue(res, i, 5)) > wp ? (int)strlen(PQgetvalue(res, i, 5)) : wp;
     }
     if (json)
         cs_buf_putc(&out, '[');
@@ -114,7 +123,7 @@ int cs_cli_status(int argc, char **argv)
         for (int s = 0; s < CS_STATUS_COUNT; s++) {
             if (!counts[s])
                 continue;
-            cs_buf_printf(&out, "%s%d %s", sep, counts[s], cs_status_name((cs_status_t) s));
+            cs_buf_printf(&out, "%s%d %s", sep, counts[s], cs_status_name((cs_status_t)s));
             sep = ", ";
         }
         cs_buf_putc(&out, '\n');

@@ -271,6 +271,15 @@ static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_
         s_unmanaged(task->connection, why, why_size);
         goto done;
     }
+    if (exists && strcmp(old.fingerprint, task->fingerprint ? task->fingerprint : "") == 0 &&
+        strcmp(old.plugin_version, info->version) == 0 &&
+        strcmp(old.schema_hash, schema->hash) == 0) {
+        /* A dynamic plugin's schema, fetched again, is what the marker says: no DDL. */
+        s_rollback(conn);
+        result->ddl_count = 0;
+        rc = 0;
+        goto done;
+    }
     cs_marker_t marker = {0};
     snprintf(marker.fingerprint, sizeof marker.fingerprint, "%s",
              task->fingerprint ? task->fingerprint : "");
