@@ -482,6 +482,9 @@ static int s_start(s_sup_t *self, char **argv0)
 
     /* Local workers: the database conninfo travels in the environment, not in argv (ps). */
     setenv("CONNSTATE_DB", self->conninfo, 1);
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    setenv("CONNSTATE_SUPERVISOR_PID", pid, 1); /* our workers stop when we are gone */
     char exe[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[len > 0 ? len : 0] = '\0';

@@ -35,6 +35,7 @@ typedef struct {
     int64_t last_heard;
     uint32_t in_flight;
     unsigned generation; /* sockets created, for their identities */
+    pid_t parent;        /* a local worker's supervisor: we exit when it is gone */
 } s_worker_t;
 
 static int64_t s_now(void)
@@ -157,6 +158,10 @@ static int s_loop(s_worker_t *self)
         backoff = backoff * 2 > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS : backoff * 2;
     }
     while (!s_stop) {
+        if (self->parent && getppid() != self->parent) {
+            cs_log_warn("our supervisor (pid %d) is gone; stopping", (int)self->parent);
+            break;
+        }
         zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
         int rc = zmq_poll(&item, 1, S_HEARTBEAT_MS / 2);
         if (rc < 0 && zmq_errno() != EINTR) {
@@ -285,6 +290,11 @@ int main(int argc, char **argv)
         return 2;
     }
     self.endpoint = s_opt(connect, "CONNSTATE_CONNECT", "tcp://127.0.0.1:7600");
+    /* Set by a supervisor for the workers it spawns; a remote worker outlives supervisors. */
+    const char *parent = getenv("CONNSTATE_SUPERVISOR_PID");
+    self.parent = parent ? (pid_t)atoi(parent) : 0;
+    if (self.parent && getppid() != self.parent)
+        self.parent = 0; /* inherited by a process the supervisor did not start */
     char *default_dir = NULL;
     plugin_dir = s_opt(plugin_dir, "CONNSTATE_PLUGIN_DIR", NULL);
     if (!plugin_dir)
