@@ -12,6 +12,7 @@ connection "host" {
 SPC
 
 # ---- first load of 200 connections --------------------------------------------------------
+export CONNSTATE_TEST_COUNT=$T_DIR/schema-calls # the counted plugin's log, read further down
 sup_start main "$db" "$cfg"
 check_eq "first load: all 200 connections ready" 200 "$(count_status "$db" ready)"
 check_eq "first load: 199 synthetic schemas of 2 foreign tables each" 398 \
@@ -77,6 +78,29 @@ printf 'connection "host" {\n  plugin = "hostinfo"\n}\n' >"$cfg/host.spc"
 connstate refresh --control "$(control main)" >/dev/null
 check_eq "fixed file: ready again, with no rebuild (same OID)" "ready|$oid_host" \
     "$(status_of "$db" host)|$(schema_oid "$db" host)"
+
+# ---- a failed rebuild leaves the previous schema intact and usable ------------------------
+oid_50=$(schema_oid "$db" syn_50)
+perl -0pi -e 's/("syn_50" \{\n  plugin = "synthetic"\n  tables = )2/${1}-1/' "$cfg/synthetic.spc"
+connstate refresh --control "$(control main)" >/dev/null
+check_eq "failed rebuild: the connection is in error with the plugin's reason" \
+    "plugin synthetic schema exited with status 1: synthetic: tables must be an integer from 0 to 10000" \
+    "$(error_of "$db" syn_50)"
+check_eq "failed rebuild: the previous schema is intact (same OID)" "$oid_50" "$(schema_oid "$db" syn_50)"
+check_eq "failed rebuild: the previous schema is still usable" 10 "$(sql "$db" "SELECT count(*) FROM syn_50.table_1")"
+check_eq "failed rebuild: only that connection changed" 1 "$(count_status "$db" error)"
+perl -0pi -e 's/("syn_50" \{\n  plugin = "synthetic"\n  tables = )-1/${1}2/' "$cfg/synthetic.spc"
+
+# ---- a static plugin's schema is fetched once per worker, not once per connection ---------
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    printf 'connection "counted_%d" {\n  plugin = "counted"\n}\n' "$i"
+done >"$cfg/counted.spc"
+check "static schema: 10 connections become ready" wait_sql 20 "$db" \
+    "SELECT count(*) FROM connstate_internal.connection_state WHERE connection_name LIKE 'counted%' AND status = 'ready'" 10
+check "static schema: fetched at most once per worker (2), not per connection (10)" \
+    test "$(wc -l <"$CONNSTATE_TEST_COUNT")" -le 2
+rm "$cfg/counted.spc"
+connstate refresh --control "$(control main)" >/dev/null
 
 # ---- a user's own schema with a connection's name is never touched ------------------------
 sql "$db" "CREATE SCHEMA mine; CREATE TABLE mine.important (x int); INSERT INTO mine.important VALUES (42)" >/dev/null
