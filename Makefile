@@ -58,6 +58,7 @@ CLIENT_LIBS := $(LIBDIR)/libconnstate.a $(LIBDIR)/libconnstate.so
 PLUGIN_BINS := $(PLUGIN_NAMES:%=$(PLUGINDIR)/%)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
+DRIVER_BINS := $(patsubst tests/drivers/%.c,$(BUILD)/tests/drivers/%,$(wildcard tests/drivers/*.c))
 
 .PHONY: all test test-unit test-integration asan fuzz format format-check clean run bench \
         install deps help
@@ -112,19 +113,24 @@ $(PLUGINDIR)/%: $(BUILD)/obj/plugins/%/main.o $(BUILD)/obj/plugins/plugin.o $(CO
 	@mkdir -p $(PLUGINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(COMMON_LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBDIR)/libconnstate.a \
+                  $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 
 # ---- tests ---------------------------------------------------------------------------------
 
-test: all $(UNIT_BINS)
+$(BUILD)/tests/drivers/%: $(BUILD)/obj/tests/drivers/%.o $(LIBDIR)/libconnstate.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+test: all $(UNIT_BINS) $(DRIVER_BINS)
 	@BUILD=$(BUILD) BIN=$(BIN) LIBDIR=$(LIBDIR) tests/run.sh
 
 test-unit: $(UNIT_BINS)
 	@BUILD=$(BUILD) BIN=$(BIN) LIBDIR=$(LIBDIR) tests/run.sh --unit
 
-test-integration: all
+test-integration: all $(DRIVER_BINS)
 	@BUILD=$(BUILD) BIN=$(BIN) LIBDIR=$(LIBDIR) tests/run.sh --integration
 
 # The tests again, every object built with address+undefined sanitizers in build/asan.

@@ -44,6 +44,14 @@ int main(int argc, char **argv)
         return cs_cli_status(argc - 1, argv + 1);
     if (strcmp(command, "refresh") == 0)
         return cs_cli_refresh(argc - 1, argv + 1);
+    if (strcmp(command, "wait") == 0)
+        return cs_cli_wait(argc - 1, argv + 1);
+    if (strcmp(command, "query") == 0)
+        return cs_cli_query(argc - 1, argv + 1);
+    if (strcmp(command, "inspect") == 0)
+        return cs_cli_inspect(argc - 1, argv + 1);
+    if (strcmp(command, "watch") == 0)
+        return cs_cli_watch(argc - 1, argv + 1);
     if (command[0] == '-')
         fprintf(stderr, "connstate: unknown option '%s'\n", command);
     else

@@ -16,6 +16,10 @@
 int cs_cli_config(int argc, char **argv);
 int cs_cli_status(int argc, char **argv);
 int cs_cli_refresh(int argc, char **argv);
+int cs_cli_wait(int argc, char **argv);
+int cs_cli_query(int argc, char **argv);
+int cs_cli_inspect(int argc, char **argv);
+int cs_cli_watch(int argc, char **argv);
 
 /* Connects to --db / $CONNSTATE_DB / the embedded cluster; NULL after printing why. */
 PGconn *cs_cli_connect(const char *command, const char *db, const char *data_dir);

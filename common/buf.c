@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static bool s_reserve(cs_buf_t *self, size_t extra)
 {
@@ -123,6 +124,21 @@ void cs_buf_json_string(cs_buf_t *self, const char *text, size_t len)
         }
     }
     cs_buf_putc(self, '"');
+}
+
+void cs_buf_time(cs_buf_t *self, int64_t time_us)
+{
+    time_t seconds = (time_t)(time_us / 1000000);
+    long micros = (long)(time_us % 1000000);
+    if (micros < 0) {
+        micros += 1000000;
+        seconds--;
+    }
+    struct tm tm;
+    gmtime_r(&seconds, &tm);
+    char text[40];
+    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+    cs_buf_printf(self, "%s.%06ldZ", text, micros);
 }
 
 const char *cs_buf_str(const cs_buf_t *self)

@@ -1,9 +1,117 @@
-/* libconnstate: the C client API of connstate (subscribe to state changes, wait for connections).
- */
+/* libconnstate: the C client API of connstate. Subscribe to every state change of a
+ * supervisor (snapshot plus sequenced updates), or wait, in a PostgreSQL session, until the
+ * connections a query needs are usable. Link with -lconnstate (pkg: libpq, libzmq, czmq). */
 #ifndef CONNSTATE_H
 #define CONNSTATE_H
 
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The library's version, "MAJOR.MINOR.PATCH"; borrowed. */
 const char *connstate_version(void);
+
+/* ---- subscribing -------------------------------------------------------------------------- */
+
+/* One change of a connection's state. Strings are borrowed for the callback's duration. */
+typedef struct {
+    uint64_t seq; /* the supervisor's sequence number of this change */
+    const char *connection;
+    const char *status;      /* pending, updating, deleting, ready, error, disabled, or
+                                deleted (the row is gone) */
+    const char *error;       /* NULL unless status is error */
+    int64_t time_changed_us; /* microseconds since the Unix epoch */
+    bool comments_set;
+    const char *plugin; /* may be NULL */
+    bool snapshot;      /* part of a snapshot (start, or a resync), not a live change */
+} connstate_change_t;
+
+typedef void(connstate_change_fn)(const connstate_change_t *change, void *arg);
+
+typedef struct connstate_sub connstate_sub_t;
+
+/* Subscribes to a supervisor: SUB on publish_ep first, then a snapshot from control_ep, then
+ * live changes in order. Updates at or below the snapshot's sequence number are discarded;
+ * a gap in sequence numbers, a supervisor restart, or silence (3 s without a heartbeat)
+ * triggers a new snapshot. Only connections whose name starts with prefix (NULL or "": all)
+ * are kept and reported. Every change is passed to fn. Returns NULL when out of memory or an
+ * endpoint is invalid. Does not block: the supervisor may start later. */
+connstate_sub_t *connstate_sub_new(const char *publish_ep, const char *control_ep,
+                                   const char *prefix, connstate_change_fn *fn, void *arg);
+
+/* Closes the sockets, frees everything and NULLs *self_p. Idempotent. */
+void connstate_sub_destroy(connstate_sub_t **self_p);
+
+/* To poll the subscription with your own sockets and file descriptors: fills up to max
+ * items (it needs 2) and returns how many; call zmq_poll with a timeout of at most
+ * connstate_sub_timeout() ms, then connstate_sub_process() with the same items. */
+int connstate_sub_pollitems(connstate_sub_t *self, zmq_pollitem_t *items, int max);
+int connstate_sub_timeout(const connstate_sub_t *self);
+
+/* Reads what arrived and calls the callback for each change; also runs the timers (snapshot
+ * retries, silence detection). Returns 0, or -1 on a socket error. Never blocks. */
+int connstate_sub_process(connstate_sub_t *self, const zmq_pollitem_t *items, int count);
+
+/* Convenience: polls for at most timeout_ms and processes. Returns 0, or -1 (interrupted by a
+ * signal, or a socket error). Blocks up to timeout_ms. */
+int connstate_sub_run(connstate_sub_t *self, int timeout_ms);
+
+/* True once a snapshot was applied and no resync is under way. */
+bool connstate_sub_synced(const connstate_sub_t *self);
+
+/* The last sequence number applied; how many resyncs happened (gaps, restarts, silence). */
+uint64_t connstate_sub_seq(const connstate_sub_t *self);
+uint64_t connstate_sub_resyncs(const connstate_sub_t *self);
+
+/* The current rows (matching the prefix): their number, the number in a status, and each
+ * row through fn (snapshot false; in no particular order). */
+size_t connstate_sub_size(const connstate_sub_t *self);
+size_t connstate_sub_count(const connstate_sub_t *self, const char *status);
+void connstate_sub_foreach(const connstate_sub_t *self, connstate_change_fn *fn, void *arg);
+
+/* ---- waiting ------------------------------------------------------------------------------ */
+
+#define CONNSTATE_WAIT_READY   0    /* every wanted connection is ready */
+#define CONNSTATE_WAIT_ERROR   1    /* some ended in error (or are disabled, or unknown) */
+#define CONNSTATE_WAIT_TIMEOUT 3    /* some are still pending or updating */
+#define CONNSTATE_WAIT_FAILED  (-1) /* the database session failed; see PQerrorMessage */
+
+typedef struct {
+    char *connection;
+    char *status; /* ready, error, disabled, pending, updating, ... or "unknown" */
+    char *error;  /* why it is not usable; NULL when ready */
+} connstate_outcome_t;
+
+typedef struct {
+    connstate_outcome_t *outcomes; /* one per wanted connection, in name order */
+    size_t count;
+    size_t ready;
+    size_t failed;  /* error, disabled or unknown */
+    size_t waiting; /* still pending or updating (after a timeout) */
+} connstate_wait_result_t;
+
+/* Called after every read of the state table: how many wanted connections are settled. */
+typedef void(connstate_progress_fn)(size_t settled, size_t total, void *arg);
+
+/* The interactive-query rule, in the caller's PostgreSQL session: LISTEN connstate_state
+ * first, then read the state table; while any wanted connection (names; all of them when
+ * count is 0) is pending or updating, wait for a notification and read again. A named
+ * connection without a row is "unknown"; with no names, disabled and deleting connections
+ * are not waited for. timeout_s <= 0 waits as long as it takes. Fills result (free it with
+ * connstate_wait_result_free) and returns a CONNSTATE_WAIT_* code. Blocks. */
+int connstate_wait(PGconn *conn, const char *const *names, size_t count, double timeout_s,
+                   connstate_progress_fn *progress, void *arg, connstate_wait_result_t *result);
+
+void connstate_wait_result_free(connstate_wait_result_t *result);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     char *data;  /* NUL-terminated; NULL until the first append */
@@ -24,6 +25,9 @@ void cs_buf_printf(cs_buf_t *self, const char *fmt, ...) __attribute__((format(p
 /* Appends text as a JSON string literal, quotes included; control characters and
  * invalid UTF-8 bytes are escaped (\u00XX), so the output is always valid JSON. */
 void cs_buf_json_string(cs_buf_t *self, const char *text, size_t len);
+
+/* Appends a time (microseconds since the epoch) as ISO 8601 UTC: 2026-11-26T17:03:08.123456Z */
+void cs_buf_time(cs_buf_t *self, int64_t time_us);
 
 /* Returns the contents ("" when empty); borrowed, valid until the next append. */
 const char *cs_buf_str(const cs_buf_t *self);

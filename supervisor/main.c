@@ -31,6 +31,7 @@ typedef struct {
     long batch_ms;
     long plugin_timeout;
     long task_timeout;
+    long publish_hwm;
 } s_options_t;
 
 static volatile int s_stop = 0;
@@ -118,12 +119,13 @@ static int s_parse(int argc, char **argv, s_options_t *o)
                                             {"batch-ms", required_argument, NULL, 'm'},
                                             {"plugin-timeout", required_argument, NULL, 't'},
                                             {"task-timeout", required_argument, NULL, 'T'},
+                                            {"publish-hwm", required_argument, NULL, 'H'},
                                             {"log-level", required_argument, NULL, 'l'},
                                             {"help", no_argument, NULL, 'h'},
                                             {"version", no_argument, NULL, 'V'},
                                             {NULL, 0, NULL, 0}};
     const char *workers = NULL, *batch_size = NULL, *batch_ms = NULL, *plugin_timeout = NULL,
-               *task_timeout = NULL;
+               *task_timeout = NULL, *publish_hwm = NULL;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -164,6 +166,9 @@ static int s_parse(int argc, char **argv, s_options_t *o)
             case 'T':
                 task_timeout = optarg;
                 break;
+            case 'H':
+                publish_hwm = optarg;
+                break;
             case 'l':
                 o->log_level = optarg;
                 break;
@@ -200,7 +205,9 @@ static int s_parse(int argc, char **argv, s_options_t *o)
         s_number("plugin-timeout", s_opt(plugin_timeout, "CONNSTATE_PLUGIN_TIMEOUT", "30"), 1,
                  86400, &o->plugin_timeout) ||
         s_number("task-timeout", s_opt(task_timeout, "CONNSTATE_TASK_TIMEOUT", "300"), 1, 86400,
-                 &o->task_timeout))
+                 &o->task_timeout) ||
+        s_number("publish-hwm", s_opt(publish_hwm, "CONNSTATE_PUBLISH_HWM", "100000"), 1, 10000000,
+                 &o->publish_hwm))
         return -1;
     if (cs_log_set_level(o->log_level) != 0) {
         fprintf(stderr, "connstate-supervisor: --log-level must be error, warn, info or debug\n");
@@ -243,19 +250,15 @@ static void s_worker_exited(void *arg, pid_t pid, const char *how)
 }
 
 /* Binds a socket; for local workers returns the endpoint to connect to (malloc'd). */
-static zsock_t *s_bind(int type, const char *endpoint, const char *what, char **connect_to)
+static zsock_t *s_bind(int type, const char *endpoint, const char *what, int hwm, char **connect_to)
 {
     zsock_t *sock = zsock_new(type);
     if (!sock)
         return NULL;
     zsock_set_linger(sock, 0);
-    if (type == ZMQ_ROUTER) {
+    zsock_set_sndhwm(sock, hwm);
+    if (type == ZMQ_ROUTER)
         cs_wire_limit(sock);
-        zsock_set_router_mandatory(sock, 0);
-        zsock_set_sndhwm(sock, 100000);
-    } else {
-        zsock_set_sndhwm(sock, 100000);
-    }
     if (zsock_bind(sock, "%s", endpoint) < 0) {
         cs_log_error("cannot bind the %s endpoint %s: %s", what, endpoint,
                      zmq_strerror(zmq_errno()));
@@ -456,9 +459,10 @@ static int s_start(s_sup_t *self, char **argv0)
         return 1;
 
     char *worker_ep = NULL;
-    self->workers_sock = s_bind(ZMQ_ROUTER, self->opt.bind_workers, "worker", &worker_ep);
-    self->publish_sock = s_bind(ZMQ_PUB, self->opt.bind_publish, "publish", NULL);
-    self->control_sock = s_bind(ZMQ_ROUTER, self->opt.bind_control, "control", NULL);
+    self->workers_sock = s_bind(ZMQ_ROUTER, self->opt.bind_workers, "worker", 100000, &worker_ep);
+    self->publish_sock =
+        s_bind(ZMQ_PUB, self->opt.bind_publish, "publish", (int)self->opt.publish_hwm, NULL);
+    self->control_sock = s_bind(ZMQ_ROUTER, self->opt.bind_control, "control", 100000, NULL);
     if (!self->workers_sock || !self->publish_sock || !self->control_sock) {
         free(worker_ep);
         return 2;

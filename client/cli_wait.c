@@ -1,0 +1,365 @@
+/* connstate wait and connstate query: wait for connections (the interactive-query rule),
+ * then, for query, run the SQL and print its result. */
+#include "cli.h"
+
+#include "connstate.h"
+
+#include <ctype.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void s_wait_usage(FILE *out)
+{
+    fprintf(out, "Usage: connstate wait [NAME...] [--timeout SEC] [--db CONNINFO] [--data-dir DIR]\n"
+                 "Waits until the named connections (all when none is named) are no longer\n"
+                 "pending or updating. Exit status: 0 all ready, 1 any in error (each error\n"
+                 "printed), 3 timeout, 2 usage error.\n");
+}
+
+static void s_query_usage(FILE *out)
+{
+    fprintf(out, "Usage: connstate query [--db CONNINFO] [--data-dir DIR] [--timeout SEC]\n"
+                 "                       [--format table|csv|json] SQL\n"
+                 "Waits for the connections the query names (all pending or updating ones when\n"
+                 "it names none), then runs it and prints the result. A connection in error is\n"
+                 "reported with its error. Exit status: 0 success, 1 error, 3 timeout, 2 usage.\n");
+}
+
+static void s_progress(size_t settled, size_t total, void *arg)
+{
+    if (*(bool *) arg) {
+        fprintf(stderr, "\rLoaded %zu of %zu connections", settled, total);
+        fflush(stderr);
+    }
+}
+
+/* Waits and reports; returns the exit status (0, 1, 3) or -1 when the session failed.
+ * quiet_errors: errors are not reported (a query that names no connection only waits for
+ * the loading ones to settle; unrelated errors are none of its business). */
+static int s_wait(PGconn *conn, const char *const *names, size_t count, double timeout,
+                  const char *command, bool quiet_errors)
+{
+    bool tty = isatty(STDERR_FILENO);
+    connstate_wait_result_t result;
+    int rc = connstate_wait(conn, names, count, timeout, s_progress, &tty, &result);
+    if (tty)
+        fprintf(stderr, "\n");
+    if (rc == CONNSTATE_WAIT_FAILED) {
+        fprintf(stderr, "connstate %s: %s", command, PQerrorMessage(conn));
+        if (strstr(PQerrorMessage(conn), "does not exist"))
+            fprintf(stderr, "connstate %s: has connstate-supervisor run on this database?\n",
+                    command);
+        connstate_wait_result_free(&result);
+        return -1;
+    }
+    for (size_t i = 0; i < result.count; i++) {
+        const connstate_outcome_t *o = &result.outcomes[i];
+        if (o->error && !quiet_errors)
+            fprintf(stderr, "connstate %s: %s: %s: %s\n", command, o->connection, o->status,
+                    o->error);
+        else if (rc == CONNSTATE_WAIT_TIMEOUT && strcmp(o->status, "ready") != 0)
+            fprintf(stderr, "connstate %s: %s: still %s\n", command, o->connection, o->status);
+    }
+    if (rc == CONNSTATE_WAIT_TIMEOUT)
+        fprintf(stderr, "connstate %s: timed out after %g s with %zu of %zu connections "
+                        "still loading\n",
+                command, timeout, result.waiting, result.count);
+    connstate_wait_result_free(&result);
+    return quiet_errors && rc == CONNSTATE_WAIT_ERROR ? CONNSTATE_WAIT_READY : rc;
+}
+
+/* Options shared by wait and query. */
+typedef struct {
+    const char *db;
+    const char *data_dir;
+    const char *format;
+    double timeout;
+} s_opts_t;
+
+static int s_parse(int argc, char **argv, s_opts_t *o, const char *command,
+                   void (*usage)(FILE *))
+{
+    static const struct option options[] = {
+        {"db", required_argument, NULL, 'd'},     {"data-dir", required_argument, NULL, 'D'},
+        {"timeout", required_argument, NULL, 't'}, {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    int opt;
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+            case 'd': o->db = optarg; break;
+            case 'D': o->data_dir = optarg; break;
+            case 'f': o->format = optarg; break;
+            case 't': {
+                char *end;
+                o->timeout = strtod(optarg, &end);
+                if (*end || end == optarg || o->timeout <= 0) {
+                    fprintf(stderr, "connstate %s: --timeout must be a positive number of "
+                                    "seconds\n", command);
+                    return 2;
+                }
+                break;
+            }
+            case 'h': usage(stdout); return 0;
+            default: return cs_cli_bad_option(command, argv[optind - 1], usage);
+        }
+    }
+    return -1; /* parsed: go on */
+}
+
+int cs_cli_wait(int argc, char **argv)
+{
+    s_opts_t o = {0};
+    int rc = s_parse(argc, argv, &o, "wait", s_wait_usage);
+    if (rc >= 0)
+        return rc;
+    if (o.format) {
+        fprintf(stderr, "connstate wait: --format is for query\n");
+        return 2;
+    }
+    for (int i = optind; i < argc; i++) {
+        const char *problem = cs_config_name_problem(argv[i]);
+        if (problem) {
+            fprintf(stderr, "connstate wait: '%s' is not a connection name: %s\n", argv[i],
+                    problem);
+            return 2;
+        }
+    }
+    PGconn *conn = cs_cli_connect("wait", o.db, o.data_dir);
+    if (!conn)
+        return 1;
+    rc = s_wait(conn, (const char *const *) argv + optind, (size_t) (argc - optind), o.timeout,
+                "wait", false);
+    PQfinish(conn);
+    return rc < 0 ? 1 : rc;
+}
+
+/* ---- query --------------------------------------------------------------------------------- */
+
+/* The connections a query names: identifiers followed by '.' that are connection names.
+ * Strings, quoted identifiers, comments and dollar quotes are read as SQL reads them. */
+static size_t s_named(const char *sql, PGresult *known, const char ***names_p)
+{
+    size_t count = 0, cap = 0;
+    const char **names = NULL;
+    const char *p = sql;
+    while (*p) {
+        char ident[64];
+        size_t len = 0;
+        bool have = false;
+        if (*p == '\'') { /* string: '' is a quote */
+            for (p++; *p && !(*p == '\'' && p[1] != '\''); p++)
+                if (*p == '\'')
+                    p++;
+            if (*p)
+                p++;
+            continue;
+        } else if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                p++;
+            continue;
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *end = strstr(p + 2, "*/");
+            p = end ? end + 2 : p + strlen(p);
+            continue;
+        } else if (*p == '$' && (p[1] == '$' || isalpha((unsigned char) p[1]) || p[1] == '_')) {
+            const char *tag_end = strchr(p + 1, '$');
+            if (tag_end) {
+                size_t tag_len = (size_t) (tag_end - p) + 1;
+                char tag[64];
+                if (tag_len < sizeof tag) {
+                    memcpy(tag, p, tag_len);
+                    tag[tag_len] = '\0';
+                    const char *close = strstr(tag_end + 1, tag);
+                    p = close ? close + tag_len : p + strlen(p);
+                    continue;
+                }
+            }
+            p++;
+            continue;
+        } else if (*p == '"') {
+            for (p++; *p && !(*p == '"' && p[1] != '"'); p++) {
+                if (*p == '"')
+                    p++;
+                if (len < sizeof ident - 1)
+                    ident[len++] = *p;
+            }
+            if (*p)
+                p++;
+            have = true;
+        } else if (isalpha((unsigned char) *p) || *p == '_') {
+            while (isalnum((unsigned char) *p) || *p == '_' || *p == '$') {
+                if (len < sizeof ident - 1)
+                    ident[len++] = (char) tolower((unsigned char) *p);
+                p++;
+            }
+            have = true;
+        } else {
+            p++;
+            continue;
+        }
+        ident[len] = '\0';
+        const char *after = p;
+        while (isspace((unsigned char) *after))
+            after++;
+        if (!have || *after != '.')
+            continue;
+        for (int i = 0; i < PQntuples(known); i++) {
+            if (strcmp(PQgetvalue(known, i, 0), ident) != 0)
+                continue;
+            bool seen = false;
+            for (size_t j = 0; j < count; j++)
+                seen = seen || strcmp(names[j], ident) == 0;
+            if (!seen && count == cap) {
+                cap = cap ? cap * 2 : 8;
+                const char **grown = realloc(names, cap * sizeof *names);
+                if (!grown)
+                    break;
+                names = grown;
+            }
+            if (!seen && count < cap)
+                names[count++] = PQgetvalue(known, i, 0);
+        }
+    }
+    *names_p = names;
+    return count;
+}
+
+static bool s_is_number(Oid type)
+{
+    return type == 20 || type == 21 || type == 23 || type == 700 || type == 701 || type == 1700
+           || type == 26;
+}
+
+static void s_print_result(PGresult *res, const char *format)
+{
+    int rows = PQntuples(res), cols = PQnfields(res);
+    cs_buf_t out = {0};
+    if (strcmp(format, "json") == 0) {
+        cs_buf_putc(&out, '[');
+        for (int r = 0; r < rows; r++) {
+            cs_buf_puts(&out, r ? ",\n {" : "\n {");
+            for (int c = 0; c < cols; c++) {
+                if (c)
+                    cs_buf_putc(&out, ',');
+                cs_buf_json_string(&out, PQfname(res, c), strlen(PQfname(res, c)));
+                cs_buf_putc(&out, ':');
+                const char *v = PQgetvalue(res, r, c);
+                Oid type = PQftype(res, c);
+                if (PQgetisnull(res, r, c))
+                    cs_buf_puts(&out, "null");
+                else if (type == 16)
+                    cs_buf_puts(&out, strcmp(v, "t") == 0 ? "true" : "false");
+                else if (s_is_number(type) && strspn(v, "0123456789+-.eE") == strlen(v))
+                    cs_buf_puts(&out, v);
+                else if (type == 114 || type == 3802)
+                    cs_buf_puts(&out, v);
+                else
+                    cs_buf_json_string(&out, v, strlen(v));
+            }
+            cs_buf_putc(&out, '}');
+        }
+        cs_buf_puts(&out, rows ? "\n]\n" : "]\n");
+    } else if (strcmp(format, "csv") == 0) {
+        for (int r = -1; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                const char *v = r < 0 ? PQfname(res, c) : PQgetvalue(res, r, c);
+                bool null = r >= 0 && PQgetisnull(res, r, c);
+                if (c)
+                    cs_buf_putc(&out, ',');
+                if (!null && (strpbrk(v, ",\"\r\n") || !*v)) {
+                    cs_buf_putc(&out, '"');
+                    for (const char *q = v; *q; q++) {
+                        if (*q == '"')
+                            cs_buf_putc(&out, '"');
+                        cs_buf_putc(&out, *q);
+                    }
+                    cs_buf_putc(&out, '"');
+                } else if (!null) {
+                    cs_buf_puts(&out, v);
+                }
+            }
+            cs_buf_putc(&out, '\n');
+        }
+    } else {
+        int *width = calloc((size_t) (cols ? cols : 1), sizeof *width);
+        for (int c = 0; c < cols && width; c++) {
+            width[c] = (int) strlen(PQfname(res, c));
+            for (int r = 0; r < rows; r++)
+                if (PQgetlength(res, r, c) > width[c])
+                    width[c] = PQgetlength(res, r, c);
+        }
+        for (int r = -2; r < rows && width; r++) {
+            for (int c = 0; c < cols; c++) {
+                if (c)
+                    cs_buf_puts(&out, r == -1 ? "-+-" : " | ");
+                if (r == -1) {
+                    for (int i = 0; i < width[c]; i++)
+                        cs_buf_putc(&out, '-');
+                    continue;
+                }
+                const char *v = r < 0 ? PQfname(res, c) : PQgetvalue(res, r, c);
+                bool right = r >= 0 && s_is_number(PQftype(res, c));
+                cs_buf_printf(&out, right ? "%*s" : "%-*s", width[c], v);
+            }
+            cs_buf_putc(&out, '\n');
+        }
+        cs_buf_printf(&out, "(%d row%s)\n", rows, rows == 1 ? "" : "s");
+        free(width);
+    }
+    fputs(cs_buf_str(&out), stdout);
+    cs_buf_free(&out);
+}
+
+int cs_cli_query(int argc, char **argv)
+{
+    s_opts_t o = {.format = "table"};
+    int rc = s_parse(argc, argv, &o, "query", s_query_usage);
+    if (rc >= 0)
+        return rc;
+    if (strcmp(o.format, "table") && strcmp(o.format, "csv") && strcmp(o.format, "json")) {
+        fprintf(stderr, "connstate query: --format must be table, csv or json\n");
+        return 2;
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "connstate query: expected exactly one SQL argument\n");
+        s_query_usage(stderr);
+        return 2;
+    }
+    const char *sql = argv[optind];
+    PGconn *conn = cs_cli_connect("query", o.db, o.data_dir);
+    if (!conn)
+        return 1;
+    PGresult *known = PQexec(conn, "SELECT connection_name FROM connstate_internal.connection_state");
+    if (PQresultStatus(known) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "connstate query: %s", PQerrorMessage(conn));
+        PQclear(known);
+        PQfinish(conn);
+        return 1;
+    }
+    const char **names = NULL;
+    size_t count = s_named(sql, known, &names);
+    rc = s_wait(conn, names, count, o.timeout, "query", count == 0);
+    free(names);
+    PQclear(known);
+    if (rc != 0) {
+        PQfinish(conn);
+        return rc < 0 ? 1 : rc;
+    }
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType status = PQresultStatus(res);
+    if (status == PGRES_TUPLES_OK) {
+        s_print_result(res, o.format);
+    } else if (status == PGRES_COMMAND_OK) {
+        printf("%s\n", PQcmdStatus(res));
+    } else {
+        fprintf(stderr, "connstate query: %s", PQerrorMessage(conn));
+        rc = 1;
+    }
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}

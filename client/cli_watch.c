@@ -1,0 +1,192 @@
+/* connstate watch: the dashboard. A live view on a terminal; JSON lines otherwise. */
+#include "cli.h"
+
+#include "connstate.h"
+
+#include <czmq.h>
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_RECENT 10
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void s_on_signal(int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "Usage: connstate watch [--publish EP] [--control EP] [--format table|json] "
+                 "[PREFIX]\n"
+                 "Follows every state change of the supervisor (connections starting with\n"
+                 "PREFIX). On a terminal: a live view of counts, latest changes and errors. With\n"
+                 "--format json or without a terminal: one JSON object per line per change, the\n"
+                 "snapshot's rows first. Keeps running across supervisor restarts; Ctrl-C stops.\n"
+                 "\n"
+                 "  --publish EP   default $CONNSTATE_PUBLISH, else tcp://127.0.0.1:7601\n"
+                 "  --control EP   default $CONNSTATE_CONTROL, else tcp://127.0.0.1:7602\n");
+}
+
+typedef struct {
+    bool json;
+    connstate_sub_t *sub;
+    char recent[S_RECENT][256];
+    int recent_next;
+    bool dirty;
+} s_watch_t;
+
+static void s_json_line(const connstate_change_t *c)
+{
+    cs_buf_t line = {0};
+    cs_buf_printf(&line, "{\"seq\":%llu,\"connection_name\":", (unsigned long long) c->seq);
+    cs_buf_json_string(&line, c->connection, strlen(c->connection));
+    cs_buf_printf(&line, ",\"status\":\"%s\",\"error\":", c->status);
+    if (c->error)
+        cs_buf_json_string(&line, c->error, strlen(c->error));
+    else
+        cs_buf_puts(&line, "null");
+    cs_buf_puts(&line, ",\"time_changed\":\"");
+    cs_buf_time(&line, c->time_changed_us);
+    cs_buf_puts(&line, "\"}\n");
+    fputs(cs_buf_str(&line), stdout);
+    fflush(stdout);
+    cs_buf_free(&line);
+}
+
+static void s_on_change(const connstate_change_t *c, void *arg)
+{
+    s_watch_t *w = arg;
+    if (w->json) {
+        s_json_line(c);
+        return;
+    }
+    w->dirty = true;
+    if (c->snapshot)
+        return; /* the view shows the snapshot as counts, not as a flood of changes */
+    cs_buf_t t = {0};
+    cs_buf_time(&t, c->time_changed_us);
+    snprintf(w->recent[w->recent_next], sizeof w->recent[0], "%.8s  %-9s %s%s%.80s",
+             cs_buf_str(&t) + 11, c->status, c->connection, c->error ? ": " : "",
+             c->error ? c->error : "");
+    cs_buf_free(&t);
+    w->recent_next = (w->recent_next + 1) % S_RECENT;
+}
+
+typedef struct {
+    cs_buf_t *out;
+    int shown;
+} s_errors_t;
+
+static void s_add_error(const connstate_change_t *c, void *arg)
+{
+    s_errors_t *e = arg;
+    if (strcmp(c->status, "error") != 0 || e->shown >= 10)
+        return;
+    cs_buf_printf(e->out, "  %s: %.100s\n", c->connection, c->error ? c->error : "");
+    e->shown++;
+}
+
+static void s_draw(s_watch_t *w, const char *publish)
+{
+    static const char *const order[] = {"ready", "updating", "pending", "deleting", "error",
+                                        "disabled"};
+    connstate_sub_t *sub = w->sub;
+    cs_buf_t out = {0};
+    cs_buf_puts(&out, "\033[H\033[2J"); /* home, clear */
+    cs_buf_printf(&out, "connstate watch  %s  %s  seq %llu  resyncs %llu\n\n", publish,
+                  connstate_sub_synced(sub) ? "live" : "syncing...",
+                  (unsigned long long) connstate_sub_seq(sub),
+                  (unsigned long long) connstate_sub_resyncs(sub));
+    size_t total = connstate_sub_size(sub);
+    size_t settled = total - connstate_sub_count(sub, "pending") -
+                     connstate_sub_count(sub, "updating") - connstate_sub_count(sub, "deleting");
+    int width = 40, filled = total ? (int) (settled * (size_t) width / total) : 0;
+    cs_buf_putc(&out, '[');
+    for (int i = 0; i < width; i++)
+        cs_buf_putc(&out, i < filled ? '#' : '-');
+    cs_buf_printf(&out, "] %zu of %zu settled\n", settled, total);
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+        cs_buf_printf(&out, "%s%s %zu", i ? "   " : "", order[i], connstate_sub_count(sub, order[i]));
+    cs_buf_puts(&out, "\n\nLatest changes:\n");
+    for (int i = 0; i < S_RECENT; i++) {
+        int at = (w->recent_next - 1 - i + 2 * S_RECENT) % S_RECENT;
+        if (w->recent[at][0])
+            cs_buf_printf(&out, "  %s\n", w->recent[at]);
+    }
+    cs_buf_puts(&out, "\nErrors:\n");
+    s_errors_t errors = {&out, 0};
+    connstate_sub_foreach(sub, s_add_error, &errors);
+    if (!errors.shown)
+        cs_buf_puts(&out, "  none\n");
+    fputs(cs_buf_str(&out), stdout);
+    fflush(stdout);
+    cs_buf_free(&out);
+    w->dirty = false;
+}
+
+int cs_cli_watch(int argc, char **argv)
+{
+    static const struct option options[] = {{"publish", required_argument, NULL, 'p'},
+                                            {"control", required_argument, NULL, 'c'},
+                                            {"format", required_argument, NULL, 'f'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    const char *publish = NULL, *control = NULL, *format = NULL;
+    int opt;
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+            case 'p': publish = optarg; break;
+            case 'c': control = optarg; break;
+            case 'f': format = optarg; break;
+            case 'h': s_usage(stdout); return 0;
+            default: return cs_cli_bad_option("watch", argv[optind - 1], s_usage);
+        }
+    }
+    if (argc - optind > 1)
+        return cs_cli_bad_option("watch", argv[optind + 1], s_usage);
+    if (format && strcmp(format, "json") && strcmp(format, "table")) {
+        fprintf(stderr, "connstate watch: --format must be table or json\n");
+        return 2;
+    }
+    const char *prefix = optind < argc ? argv[optind] : "";
+    publish = cs_cli_endpoint(publish, "CONNSTATE_PUBLISH", "tcp://127.0.0.1:7601");
+    control = cs_cli_endpoint(control, "CONNSTATE_CONTROL", "tcp://127.0.0.1:7602");
+
+    zsys_handler_set(NULL);
+    struct sigaction sa = {0};
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    s_watch_t w = {0};
+    w.json = (format && strcmp(format, "json") == 0) || (!format && !isatty(STDOUT_FILENO));
+    w.sub = connstate_sub_new(publish, control, prefix, s_on_change, &w);
+    if (!w.sub) {
+        fprintf(stderr, "connstate watch: cannot connect to %s and %s\n", publish, control);
+        return 2;
+    }
+    int64_t last_draw = 0;
+    while (!s_stop) {
+        if (connstate_sub_run(w.sub, 100) != 0 && !s_stop)
+            break;
+        if (!w.json && (w.dirty || zclock_mono() - last_draw > 1000)
+            && zclock_mono() - last_draw >= 100) {
+            s_draw(&w, publish);
+            last_draw = zclock_mono();
+        }
+        if (w.json && ferror(stdout))
+            break; /* the reader went away */
+    }
+    connstate_sub_destroy(&w.sub);
+    return 0;
+}

@@ -1,0 +1,180 @@
+/* libconnstate waiting: the interactive-query rule. LISTEN first, then read the state
+ * table; while a wanted connection is pending or updating, wait for a notification. */
+#include "cli.h"
+
+#include "connstate.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void connstate_wait_result_free(connstate_wait_result_t *result)
+{
+    if (!result)
+        return;
+    for (size_t i = 0; i < result->count; i++) {
+        free(result->outcomes[i].connection);
+        free(result->outcomes[i].status);
+        free(result->outcomes[i].error);
+    }
+    free(result->outcomes);
+    memset(result, 0, sizeof *result);
+}
+
+/* The rows of the wanted connections (all when count is 0), as a text[] parameter. */
+static PGresult *s_read(PGconn *conn, const char *const *names, size_t count)
+{
+    if (count == 0)
+        return PQexec(conn, "SELECT connection_name, status, error"
+                            " FROM connstate_internal.connection_state"
+                            " WHERE status NOT IN ('disabled', 'deleting')"
+                            " ORDER BY connection_name");
+    cs_buf_t array = {0};
+    cs_buf_putc(&array, '{');
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            cs_buf_putc(&array, ',');
+        cs_buf_putc(&array, '"'); /* array literal quoting: names are [a-z0-9_] anyway */
+        for (const char *p = names[i]; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                cs_buf_putc(&array, '\\');
+            cs_buf_putc(&array, *p);
+        }
+        cs_buf_putc(&array, '"');
+    }
+    cs_buf_putc(&array, '}');
+    const char *params[] = {cs_buf_str(&array)};
+    PGresult *res = PQexecParams(
+        conn,
+        "SELECT n, s.status, s.error FROM unnest($1::text[]) AS n"
+        " LEFT JOIN connstate_internal.connection_state s ON s.connection_name = n ORDER BY n",
+        1, NULL, params, NULL, NULL, 0);
+    cs_buf_free(&array);
+    return res;
+}
+
+/* Fills the result from a read; returns how many are still pending or updating. */
+static size_t s_judge(PGresult *res, connstate_wait_result_t *result)
+{
+    connstate_wait_result_free(result);
+    int rows = PQntuples(res);
+    result->outcomes = calloc(rows ? (size_t) rows : 1, sizeof *result->outcomes);
+    if (!result->outcomes)
+        return 0;
+    result->count = (size_t) rows;
+    for (int i = 0; i < rows; i++) {
+        connstate_outcome_t *o = &result->outcomes[i];
+        const char *name = PQgetvalue(res, i, 0);
+        o->connection = strdup(name);
+        if (PQgetisnull(res, i, 1)) {
+            o->status = strdup("unknown");
+            cs_buf_t why = {0};
+            cs_buf_printf(&why, "connection \"%s\" is not configured (no row in the state table)",
+                          name);
+            o->error = cs_buf_take(&why);
+            result->failed++;
+            continue;
+        }
+        const char *status = PQgetvalue(res, i, 1);
+        o->status = strdup(status);
+        if (strcmp(status, "ready") == 0) {
+            result->ready++;
+        } else if (strcmp(status, "pending") == 0 || strcmp(status, "updating") == 0) {
+            result->waiting++;
+        } else {
+            cs_buf_t why = {0};
+            if (strcmp(status, "error") == 0 && !PQgetisnull(res, i, 2))
+                cs_buf_puts(&why, PQgetvalue(res, i, 2));
+            else if (strcmp(status, "disabled") == 0)
+                cs_buf_printf(&why, "connection \"%s\" is disabled (import_schema = \"disabled\")",
+                              name);
+            else
+                cs_buf_printf(&why, "connection \"%s\" is %s", name, status);
+            o->error = cs_buf_take(&why);
+            result->failed++;
+        }
+    }
+    return result->waiting;
+}
+
+/* Waits for a notification on conn until deadline (0: none). Returns 1 when one came, 0 on
+ * timeout, -1 when the session failed. */
+static int s_wait_notify(PGconn *conn, double deadline)
+{
+    for (;;) {
+        if (!PQconsumeInput(conn))
+            return -1;
+        PGnotify *notify;
+        int got = 0;
+        while ((notify = PQnotifies(conn)) != NULL) {
+            got = 1;
+            PQfreemem(notify);
+        }
+        if (got)
+            return 1;
+        int timeout = -1;
+        if (deadline > 0) {
+            double left = deadline - s_now();
+            if (left <= 0)
+                return 0;
+            timeout = (int) (left * 1000) + 1;
+        }
+        struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+        int rc = poll(&pfd, 1, timeout);
+        if (rc < 0 && errno != EINTR)
+            return -1;
+        if (rc < 0)
+            return 0; /* a signal: let the caller decide (it re-reads and checks the time) */
+    }
+}
+
+int connstate_wait(PGconn *conn, const char *const *names, size_t count, double timeout_s,
+                   connstate_progress_fn *progress, void *arg, connstate_wait_result_t *result)
+{
+    memset(result, 0, sizeof *result);
+    double deadline = timeout_s > 0 ? s_now() + timeout_s : 0;
+    /* LISTEN before the first read: a change committed after the read is then notified. */
+    PGresult *listen = PQexec(conn, "LISTEN connstate_state");
+    bool listening = PQresultStatus(listen) == PGRES_COMMAND_OK;
+    PQclear(listen);
+    if (!listening)
+        return CONNSTATE_WAIT_FAILED;
+    int rc = CONNSTATE_WAIT_FAILED;
+    for (;;) {
+        PGresult *res = s_read(conn, names, count);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            PQclear(res);
+            break;
+        }
+        size_t waiting = s_judge(res, result);
+        PQclear(res);
+        if (progress)
+            progress(result->count - waiting, result->count, arg);
+        if (waiting == 0) {
+            rc = result->failed ? CONNSTATE_WAIT_ERROR : CONNSTATE_WAIT_READY;
+            break;
+        }
+        if (deadline > 0 && s_now() >= deadline) {
+            rc = CONNSTATE_WAIT_TIMEOUT;
+            break;
+        }
+        int notified = s_wait_notify(conn, deadline);
+        if (notified < 0)
+            break;
+        if (notified == 0 && deadline > 0 && s_now() >= deadline) {
+            rc = CONNSTATE_WAIT_TIMEOUT;
+            break;
+        }
+    }
+    PQclear(PQexec(conn, "UNLISTEN connstate_state"));
+    return rc;
+}

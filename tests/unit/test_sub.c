@@ -1,0 +1,302 @@
+/* Unit tests of libconnstate subscriptions against a fake supervisor in this process: an
+ * XPUB (so that the test knows when the subscription is live) and a control ROUTER. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connstate.h"
+#include "cs_wire.h"
+
+typedef struct {
+    zsock_t *pub;
+    zsock_t *control;
+    connstate_sub_t *sub;
+    char changes[64][96]; /* "seq name status[+snapshot]" */
+    int count;
+} s_fake_t;
+
+static int s_n;
+
+static void s_on_change(const connstate_change_t *c, void *arg)
+{
+    s_fake_t *f = arg;
+    if (f->count < 64)
+        snprintf(f->changes[f->count++], sizeof f->changes[0], "%llu %s %s%s",
+                 (unsigned long long) c->seq, c->connection, c->status,
+                 c->snapshot ? " snapshot" : "");
+}
+
+static int s_setup(void **state)
+{
+    s_fake_t *f = calloc(1, sizeof *f);
+    char pub[64], control[64];
+    snprintf(pub, sizeof pub, "inproc://pub-%d", s_n);
+    snprintf(control, sizeof control, "inproc://control-%d", s_n++);
+    f->pub = zsock_new(ZMQ_XPUB);
+    f->control = zsock_new(ZMQ_ROUTER);
+    assert_int_equal(zsock_bind(f->pub, "%s", pub), 0);
+    assert_int_equal(zsock_bind(f->control, "%s", control), 0);
+    zsock_set_rcvtimeo(f->pub, 5000);
+    zsock_set_rcvtimeo(f->control, 5000);
+    f->sub = connstate_sub_new(pub, control, getenv("TEST_PREFIX"), s_on_change, f);
+    assert_non_null(f->sub);
+    /* the subscription reaches the XPUB: from now on nothing published is lost */
+    zframe_t *subscription = zframe_recv(f->pub);
+    assert_non_null(subscription);
+    assert_int_equal(zframe_data(subscription)[0], 1);
+    zframe_destroy(&subscription);
+    *state = f;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    s_fake_t *f = *state;
+    connstate_sub_destroy(&f->sub);
+    zsock_destroy(&f->pub);
+    zsock_destroy(&f->control);
+    free(f);
+    return 0;
+}
+
+static void s_publish(s_fake_t *f, uint64_t seq, const char *name, cs_status_t status)
+{
+    cs_msg_t *msg = cs_msg_new(CS_MSG_STATE);
+    msg->seq = seq;
+    msg->connection = strdup(name);
+    msg->status = status;
+    msg->time_us = 1000;
+    assert_int_equal(cs_wire_send(f->pub, NULL, name, msg), 0);
+    cs_msg_destroy(&msg);
+}
+
+static void s_heartbeat(s_fake_t *f, uint64_t seq, uint64_t instance)
+{
+    cs_msg_t *msg = cs_msg_new(CS_MSG_PUB_HEARTBEAT);
+    msg->seq = seq;
+    msg->instance = instance;
+    assert_int_equal(cs_wire_send(f->pub, NULL, "!hb", msg), 0);
+    cs_msg_destroy(&msg);
+}
+
+/* Runs the subscriber until it asks for a snapshot, and returns the request (caller frees). */
+static cs_msg_t *s_await_request(s_fake_t *f, zframe_t **peer)
+{
+    for (int i = 0; i < 100; i++) {
+        connstate_sub_run(f->sub, 10);
+        if (zsock_events(f->control) & ZMQ_POLLIN)
+            break;
+    }
+    cs_msg_t *req = NULL;
+    char why[128];
+    assert_int_equal(cs_wire_recv(f->control, CS_WIRE_ROUTED, peer, &req, why, sizeof why), 0);
+    assert_non_null(req);
+    assert_int_equal(req->type, CS_MSG_SNAPSHOT_REQ);
+    return req;
+}
+
+/* Answers a snapshot request with rows "name:status" and the given end seq and instance. */
+static void s_answer(s_fake_t *f, zframe_t *peer, const cs_msg_t *req, uint64_t seq,
+                     uint64_t instance, const char *const *rows, int n, int claim_total)
+{
+    cs_msg_t *msg = cs_msg_new(CS_MSG_SNAPSHOT_ROWS);
+    msg->request_id = req->request_id;
+    for (int i = 0; i < n; i++)
+        assert_int_equal(cs_msg_add_row(msg, rows[i], CS_STATUS_READY, NULL, 5, false, seq, NULL),
+                         0);
+    assert_int_equal(cs_wire_send(f->control, peer, NULL, msg), 0);
+    cs_msg_destroy(&msg);
+    msg = cs_msg_new(CS_MSG_SNAPSHOT_END);
+    msg->request_id = req->request_id;
+    msg->seq = seq;
+    msg->instance = instance;
+    msg->total = (uint32_t) (claim_total >= 0 ? claim_total : n);
+    assert_int_equal(cs_wire_send(f->control, peer, NULL, msg), 0);
+    cs_msg_destroy(&msg);
+}
+
+static void s_run(s_fake_t *f)
+{
+    for (int i = 0; i < 5; i++)
+        connstate_sub_run(f->sub, 5);
+}
+
+static void s_sync(s_fake_t *f, uint64_t seq, uint64_t instance, const char *const *rows, int n)
+{
+    zframe_t *peer;
+    cs_msg_t *req = s_await_request(f, &peer);
+    s_answer(f, peer, req, seq, instance, rows, n, -1);
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+    s_run(f);
+    assert_true(connstate_sub_synced(f->sub));
+}
+
+static void test_snapshot_then_live(void **state)
+{
+    s_fake_t *f = *state;
+    const char *rows[] = {"b", "a"};
+    s_sync(f, 5, 77, rows, 2);
+    assert_int_equal(connstate_sub_size(f->sub), 2);
+    assert_int_equal(connstate_sub_seq(f->sub), 5);
+    assert_int_equal(f->count, 2);
+    assert_string_equal(f->changes[0], "5 a ready snapshot"); /* in name order */
+    assert_string_equal(f->changes[1], "5 b ready snapshot");
+    s_publish(f, 6, "a", CS_STATUS_UPDATING);
+    s_publish(f, 5, "b", CS_STATUS_ERROR); /* old: dropped */
+    s_publish(f, 7, "c", CS_STATUS_PENDING);
+    s_run(f);
+    assert_int_equal(f->count, 4);
+    assert_string_equal(f->changes[2], "6 a updating");
+    assert_string_equal(f->changes[3], "7 c pending");
+    assert_int_equal(connstate_sub_count(f->sub, "ready"), 1);
+    assert_int_equal(connstate_sub_resyncs(f->sub), 0);
+}
+
+static void test_updates_during_sync_are_buffered(void **state)
+{
+    s_fake_t *f = *state;
+    zframe_t *peer;
+    cs_msg_t *req = s_await_request(f, &peer);
+    for (uint64_t seq = 3; seq <= 7; seq++)
+        s_publish(f, seq, "x", seq % 2 ? CS_STATUS_UPDATING : CS_STATUS_READY);
+    s_run(f); /* they arrive while the snapshot is awaited */
+    assert_false(connstate_sub_synced(f->sub));
+    assert_int_equal(f->count, 0);
+    const char *rows[] = {"x"};
+    s_answer(f, peer, req, 5, 1, rows, 1, -1);
+    s_run(f);
+    /* the snapshot at 5, then 6 and 7; 3..5 are in the snapshot already */
+    assert_int_equal(f->count, 3);
+    assert_string_equal(f->changes[0], "5 x ready snapshot");
+    assert_string_equal(f->changes[1], "6 x ready");
+    assert_string_equal(f->changes[2], "7 x updating");
+    assert_int_equal(connstate_sub_seq(f->sub), 7);
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+}
+
+static void test_gap_resyncs(void **state)
+{
+    s_fake_t *f = *state;
+    const char *rows[] = {"a"};
+    s_sync(f, 10, 1, rows, 1);
+    s_publish(f, 12, "a", CS_STATUS_ERROR); /* 11 was lost */
+    zframe_t *peer;
+    cs_msg_t *req = s_await_request(f, &peer);
+    assert_int_equal(connstate_sub_resyncs(f->sub), 1);
+    assert_false(connstate_sub_synced(f->sub));
+    const char *now[] = {"a", "z"};
+    s_answer(f, peer, req, 12, 1, now, 2, -1);
+    s_run(f);
+    assert_true(connstate_sub_synced(f->sub));
+    assert_int_equal(connstate_sub_size(f->sub), 2);
+    assert_int_equal(connstate_sub_seq(f->sub), 12);
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+}
+
+static void test_restart_and_missed_tail_resync(void **state)
+{
+    s_fake_t *f = *state;
+    const char *rows[] = {"a", "gone"};
+    s_sync(f, 4, 1, rows, 2);
+    s_heartbeat(f, 4, 1); /* same instance, nothing missed */
+    s_run(f);
+    assert_true(connstate_sub_synced(f->sub));
+    s_heartbeat(f, 9, 1); /* changes 5..9 never arrived */
+    zframe_t *peer;
+    cs_msg_t *req = s_await_request(f, &peer);
+    assert_int_equal(connstate_sub_resyncs(f->sub), 1);
+    s_answer(f, peer, req, 9, 1, rows, 2, -1);
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+    s_run(f);
+    s_heartbeat(f, 9, 2); /* a new supervisor instance */
+    req = s_await_request(f, &peer);
+    assert_int_equal(connstate_sub_resyncs(f->sub), 2);
+    const char *after[] = {"a"}; /* "gone" vanished while the supervisor was down */
+    f->count = 0;
+    s_answer(f, peer, req, 9, 2, after, 1, -1);
+    s_run(f);
+    assert_int_equal(connstate_sub_size(f->sub), 1);
+    assert_string_equal(f->changes[0], "9 gone deleted snapshot");
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+}
+
+static void test_incomplete_snapshot_is_requested_again(void **state)
+{
+    s_fake_t *f = *state;
+    zframe_t *peer;
+    cs_msg_t *req = s_await_request(f, &peer);
+    const char *rows[] = {"a"};
+    s_answer(f, peer, req, 3, 1, rows, 1, 2); /* claims 2 rows, sent 1 */
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+    req = s_await_request(f, &peer);
+    assert_false(connstate_sub_synced(f->sub));
+    s_answer(f, peer, req, 3, 1, rows, 1, -1);
+    s_run(f);
+    assert_true(connstate_sub_synced(f->sub));
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+}
+
+static void test_deleted_rows(void **state)
+{
+    s_fake_t *f = *state;
+    const char *rows[] = {"a", "b"};
+    s_sync(f, 1, 1, rows, 2);
+    s_publish(f, 2, "a", CS_STATUS_DELETED);
+    s_run(f);
+    assert_int_equal(connstate_sub_size(f->sub), 1);
+    assert_string_equal(f->changes[2], "2 a deleted");
+}
+
+static void test_prefix(void **state)
+{
+    s_fake_t *f = *state;
+    const char *rows[] = {"aws_1"}; /* the supervisor filters snapshots by the prefix */
+    s_sync(f, 1, 1, rows, 1);
+    s_publish(f, 2, "gcp_1", CS_STATUS_READY); /* counted for sequencing, not kept */
+    s_publish(f, 3, "aws_2", CS_STATUS_READY);
+    s_run(f);
+    assert_int_equal(connstate_sub_size(f->sub), 2);
+    assert_int_equal(connstate_sub_seq(f->sub), 3);
+    assert_int_equal(connstate_sub_resyncs(f->sub), 0);
+    assert_string_equal(f->changes[f->count - 1], "3 aws_2 ready");
+}
+
+static int s_setup_prefix(void **state)
+{
+    setenv("TEST_PREFIX", "aws_", 1);
+    int rc = s_setup(state);
+    unsetenv("TEST_PREFIX");
+    return rc;
+}
+
+int main(void)
+{
+    zsys_handler_set(NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_snapshot_then_live, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_updates_during_sync_are_buffered, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_gap_resyncs, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_and_missed_tail_resync, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_incomplete_snapshot_is_requested_again, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_rows, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_prefix, s_setup_prefix, s_teardown),
+    };
+    int rc = cmocka_run_group_tests_name("sub", tests, NULL, NULL);
+    zsys_shutdown();
+    return rc;
+}
