@@ -35,13 +35,19 @@ until grep -q "control endpoint" "$log"; do
     [ $i -gt 1200 ] && { echo "connstate: the supervisor did not start within 120 s" >&2; exit 1; }
     sleep 0.1
 done
-bin/connstate refresh
-bin/connstate status | tail -1
 if [ -n "${CONNSTATE_DATA_DIR:-}" ]; then data=$CONNSTATE_DATA_DIR
 elif [ "$(id -u)" -eq 0 ]; then data=/var/lib/connstate/db
 else data=$HOME/.connstate/db; fi
-echo "connstate: running. Try:"
-echo "  bin/connstate status"
-echo "  psql \"host=$data port=5432 user=postgres dbname=connstate\" -c 'SELECT count(*) FROM host.processes'"
-echo "connstate: Ctrl-C stops everything"
-wait "$sup"
+if [ -t 1 ]; then
+    # The live dashboard: counts and progress, latest changes, errors. Ctrl-C ends it all.
+    bin/connstate watch
+else
+    bin/connstate refresh
+    bin/connstate status | tail -1
+    echo "connstate: running. Try:"
+    echo "  bin/connstate status"
+    echo "  bin/connstate watch"
+    echo "  psql \"host=$data port=5432 user=postgres dbname=connstate\" -c 'SELECT count(*) FROM host.processes'"
+    echo "connstate: Ctrl-C (or SIGTERM) stops everything"
+    wait "$sup"
+fi
