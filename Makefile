@@ -58,6 +58,7 @@ CLIENT_LIBS := $(LIBDIR)/libconnstate.a $(LIBDIR)/libconnstate.so
 PLUGIN_BINS := $(PLUGIN_NAMES:%=$(PLUGINDIR)/%)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
+BENCH_TOOLS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/tool_*.c))
 DRIVER_BINS := $(patsubst tests/drivers/%.c,$(BUILD)/tests/drivers/%,$(wildcard tests/drivers/*.c))
 
 .PHONY: all test test-unit test-integration asan fuzz format format-check clean run bench \
@@ -180,11 +181,11 @@ format-check:
 run: all
 	@deploy/run.sh
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(COMMON_LIB)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBDIR)/libconnstate.a $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-bench: all $(BENCH_BINS)
+bench: all $(BENCH_BINS) $(BENCH_TOOLS)
 	@BUILD=$(BUILD) BIN=$(BIN) bench/run.sh $(if $(QUICK),--quick)
 
 install: all

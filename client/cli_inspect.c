@@ -39,7 +39,7 @@ static void s_print(PGresult *res, bool json, const char *const *headers)
     } else {
         int width[8] = {0};
         for (int c = 0; c < cols && c < 8; c++) {
-            width[c] = (int) strlen(headers[c]);
+            width[c] = (int)strlen(headers[c]);
             for (int r = 0; r < rows; r++)
                 if (PQgetlength(res, r, c) > width[c])
                     width[c] = PQgetlength(res, r, c);
@@ -72,11 +72,20 @@ int cs_cli_inspect(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
-            case 'd': db = optarg; break;
-            case 'D': data_dir = optarg; break;
-            case 'f': format = optarg; break;
-            case 'h': s_usage(stdout); return 0;
-            default: return cs_cli_bad_option("inspect", argv[optind - 1], s_usage);
+            case 'd':
+                db = optarg;
+                break;
+            case 'D':
+                data_dir = optarg;
+                break;
+            case 'f':
+                format = optarg;
+                break;
+            case 'h':
+                s_usage(stdout);
+                return 0;
+            default:
+                return cs_cli_bad_option("inspect", argv[optind - 1], s_usage);
         }
     }
     if (argc - optind > 1)
@@ -89,7 +98,7 @@ int cs_cli_inspect(int argc, char **argv)
     char name[128] = "", table[128] = "";
     if (optind < argc) {
         const char *arg = argv[optind], *dot = strchr(arg, '.');
-        snprintf(name, sizeof name, "%.*s", dot ? (int) (dot - arg) : (int) strlen(arg), arg);
+        snprintf(name, sizeof name, "%.*s", dot ? (int)(dot - arg) : (int)strlen(arg), arg);
         if (dot)
             snprintf(table, sizeof table, "%s", dot + 1);
     }
@@ -100,12 +109,12 @@ int cs_cli_inspect(int argc, char **argv)
     PGresult *res = NULL;
     if (!*name) {
         static const char *const headers[] = {"CONNECTION", "STATUS", "TABLES", "PLUGIN", "ERROR"};
-        res = PQexec(conn,
-                     "SELECT s.connection_name AS connection, s.status,"
-                     " (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                     "  WHERE n.nspname = s.connection_name AND c.relkind IN ('f', 'r', 'v'))::int"
-                     " AS tables, s.plugin, s.error"
-                     " FROM connstate_internal.connection_state s ORDER BY 1");
+        res = PQexec(
+            conn, "SELECT s.connection_name AS connection, s.status,"
+                  " (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                  "  WHERE n.nspname = s.connection_name AND c.relkind IN ('f', 'r', 'v'))::int"
+                  " AS tables, s.plugin, s.error"
+                  " FROM connstate_internal.connection_state s ORDER BY 1");
         if (PQresultStatus(res) == PGRES_TUPLES_OK)
             s_print(res, json, headers);
         else
@@ -158,8 +167,8 @@ int cs_cli_inspect(int argc, char **argv)
             if (PQresultStatus(res) != PGRES_TUPLES_OK) {
                 rc = 1;
             } else if (PQntuples(res) == 0) {
-                fprintf(stderr, "connstate inspect: connection \"%s\" has no table \"%s\"\n",
-                        name, table);
+                fprintf(stderr, "connstate inspect: connection \"%s\" has no table \"%s\"\n", name,
+                        table);
                 rc = 1;
             } else {
                 s_print(res, json, headers);

@@ -12,10 +12,11 @@
 
 static void s_wait_usage(FILE *out)
 {
-    fprintf(out, "Usage: connstate wait [NAME...] [--timeout SEC] [--db CONNINFO] [--data-dir DIR]\n"
-                 "Waits until the named connections (all when none is named) are no longer\n"
-                 "pending or updating. Exit status: 0 all ready, 1 any in error (each error\n"
-                 "printed), 3 timeout, 2 usage error.\n");
+    fprintf(out,
+            "Usage: connstate wait [NAME...] [--timeout SEC] [--db CONNINFO] [--data-dir DIR]\n"
+            "Waits until the named connections (all when none is named) are no longer\n"
+            "pending or updating. Exit status: 0 all ready, 1 any in error (each error\n"
+            "printed), 3 timeout, 2 usage error.\n");
 }
 
 static void s_query_usage(FILE *out)
@@ -29,7 +30,7 @@ static void s_query_usage(FILE *out)
 
 static void s_progress(size_t settled, size_t total, void *arg)
 {
-    if (*(bool *) arg) {
+    if (*(bool *)arg) {
         fprintf(stderr, "\rLoaded %zu of %zu connections", settled, total);
         fflush(stderr);
     }
@@ -63,8 +64,9 @@ static int s_wait(PGconn *conn, const char *const *names, size_t count, double t
             fprintf(stderr, "connstate %s: %s: still %s\n", command, o->connection, o->status);
     }
     if (rc == CONNSTATE_WAIT_TIMEOUT)
-        fprintf(stderr, "connstate %s: timed out after %g s with %zu of %zu connections "
-                        "still loading\n",
+        fprintf(stderr,
+                "connstate %s: timed out after %g s with %zu of %zu connections "
+                "still loading\n",
                 command, timeout, result.waiting, result.count);
     connstate_wait_result_free(&result);
     return quiet_errors && rc == CONNSTATE_WAIT_ERROR ? CONNSTATE_WAIT_READY : rc;
@@ -78,33 +80,43 @@ typedef struct {
     double timeout;
 } s_opts_t;
 
-static int s_parse(int argc, char **argv, s_opts_t *o, const char *command,
-                   void (*usage)(FILE *))
+static int s_parse(int argc, char **argv, s_opts_t *o, const char *command, void (*usage)(FILE *))
 {
     static const struct option options[] = {
-        {"db", required_argument, NULL, 'd'},     {"data-dir", required_argument, NULL, 'D'},
+        {"db", required_argument, NULL, 'd'},      {"data-dir", required_argument, NULL, 'D'},
         {"timeout", required_argument, NULL, 't'}, {"format", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     int opt;
     opterr = 0;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
-            case 'd': o->db = optarg; break;
-            case 'D': o->data_dir = optarg; break;
-            case 'f': o->format = optarg; break;
+            case 'd':
+                o->db = optarg;
+                break;
+            case 'D':
+                o->data_dir = optarg;
+                break;
+            case 'f':
+                o->format = optarg;
+                break;
             case 't': {
                 char *end;
                 o->timeout = strtod(optarg, &end);
                 if (*end || end == optarg || o->timeout <= 0) {
-                    fprintf(stderr, "connstate %s: --timeout must be a positive number of "
-                                    "seconds\n", command);
+                    fprintf(stderr,
+                            "connstate %s: --timeout must be a positive number of "
+                            "seconds\n",
+                            command);
                     return 2;
                 }
                 break;
             }
-            case 'h': usage(stdout); return 0;
-            default: return cs_cli_bad_option(command, argv[optind - 1], usage);
+            case 'h':
+                usage(stdout);
+                return 0;
+            default:
+                return cs_cli_bad_option(command, argv[optind - 1], usage);
         }
     }
     return -1; /* parsed: go on */
@@ -131,7 +143,7 @@ int cs_cli_wait(int argc, char **argv)
     PGconn *conn = cs_cli_connect("wait", o.db, o.data_dir);
     if (!conn)
         return 1;
-    rc = s_wait(conn, (const char *const *) argv + optind, (size_t) (argc - optind), o.timeout,
+    rc = s_wait(conn, (const char *const *)argv + optind, (size_t)(argc - optind), o.timeout,
                 "wait", false);
     PQfinish(conn);
     return rc < 0 ? 1 : rc;
@@ -165,10 +177,10 @@ static size_t s_named(const char *sql, PGresult *known, const char ***names_p)
             const char *end = strstr(p + 2, "*/");
             p = end ? end + 2 : p + strlen(p);
             continue;
-        } else if (*p == '$' && (p[1] == '$' || isalpha((unsigned char) p[1]) || p[1] == '_')) {
+        } else if (*p == '$' && (p[1] == '$' || isalpha((unsigned char)p[1]) || p[1] == '_')) {
             const char *tag_end = strchr(p + 1, '$');
             if (tag_end) {
-                size_t tag_len = (size_t) (tag_end - p) + 1;
+                size_t tag_len = (size_t)(tag_end - p) + 1;
                 char tag[64];
                 if (tag_len < sizeof tag) {
                     memcpy(tag, p, tag_len);
@@ -190,10 +202,10 @@ static size_t s_named(const char *sql, PGresult *known, const char ***names_p)
             if (*p)
                 p++;
             have = true;
-        } else if (isalpha((unsigned char) *p) || *p == '_') {
-            while (isalnum((unsigned char) *p) || *p == '_' || *p == '$') {
+        } else if (isalpha((unsigned char)*p) || *p == '_') {
+            while (isalnum((unsigned char)*p) || *p == '_' || *p == '$') {
                 if (len < sizeof ident - 1)
-                    ident[len++] = (char) tolower((unsigned char) *p);
+                    ident[len++] = (char)tolower((unsigned char)*p);
                 p++;
             }
             have = true;
@@ -203,7 +215,7 @@ static size_t s_named(const char *sql, PGresult *known, const char ***names_p)
         }
         ident[len] = '\0';
         const char *after = p;
-        while (isspace((unsigned char) *after))
+        while (isspace((unsigned char)*after))
             after++;
         if (!have || *after != '.')
             continue;
@@ -230,8 +242,8 @@ static size_t s_named(const char *sql, PGresult *known, const char ***names_p)
 
 static bool s_is_number(Oid type)
 {
-    return type == 20 || type == 21 || type == 23 || type == 700 || type == 701 || type == 1700
-           || type == 26;
+    return type == 20 || type == 21 || type == 23 || type == 700 || type == 701 || type == 1700 ||
+           type == 26;
 }
 
 static void s_print_result(PGresult *res, const char *format)
@@ -285,9 +297,9 @@ static void s_print_result(PGresult *res, const char *format)
             cs_buf_putc(&out, '\n');
         }
     } else {
-        int *width = calloc((size_t) (cols ? cols : 1), sizeof *width);
+        int *width = calloc((size_t)(cols ? cols : 1), sizeof *width);
         for (int c = 0; c < cols && width; c++) {
-            width[c] = (int) strlen(PQfname(res, c));
+            width[c] = (int)strlen(PQfname(res, c));
             for (int r = 0; r < rows; r++)
                 if (PQgetlength(res, r, c) > width[c])
                     width[c] = PQgetlength(res, r, c);
@@ -333,7 +345,8 @@ int cs_cli_query(int argc, char **argv)
     PGconn *conn = cs_cli_connect("query", o.db, o.data_dir);
     if (!conn)
         return 1;
-    PGresult *known = PQexec(conn, "SELECT connection_name FROM connstate_internal.connection_state");
+    PGresult *known =
+        PQexec(conn, "SELECT connection_name FROM connstate_internal.connection_state");
     if (PQresultStatus(known) != PGRES_TUPLES_OK) {
         fprintf(stderr, "connstate query: %s", PQerrorMessage(conn));
         PQclear(known);

@@ -17,7 +17,7 @@ static volatile sig_atomic_t s_stop = 0;
 
 static void s_on_signal(int sig)
 {
-    (void) sig;
+    (void)sig;
     s_stop = 1;
 }
 
@@ -45,7 +45,7 @@ typedef struct {
 static void s_json_line(const connstate_change_t *c)
 {
     cs_buf_t line = {0};
-    cs_buf_printf(&line, "{\"seq\":%llu,\"connection_name\":", (unsigned long long) c->seq);
+    cs_buf_printf(&line, "{\"seq\":%llu,\"connection_name\":", (unsigned long long)c->seq);
     cs_buf_json_string(&line, c->connection, strlen(c->connection));
     cs_buf_printf(&line, ",\"status\":\"%s\",\"error\":", c->status);
     if (c->error)
@@ -95,25 +95,26 @@ static void s_add_error(const connstate_change_t *c, void *arg)
 
 static void s_draw(s_watch_t *w, const char *publish)
 {
-    static const char *const order[] = {"ready", "updating", "pending", "deleting", "error",
-                                        "disabled"};
+    static const char *const order[] = {"ready",    "updating", "pending",
+                                        "deleting", "error",    "disabled"};
     connstate_sub_t *sub = w->sub;
     cs_buf_t out = {0};
     cs_buf_puts(&out, "\033[H\033[2J"); /* home, clear */
     cs_buf_printf(&out, "connstate watch  %s  %s  seq %llu  resyncs %llu\n\n", publish,
                   connstate_sub_synced(sub) ? "live" : "syncing...",
-                  (unsigned long long) connstate_sub_seq(sub),
-                  (unsigned long long) connstate_sub_resyncs(sub));
+                  (unsigned long long)connstate_sub_seq(sub),
+                  (unsigned long long)connstate_sub_resyncs(sub));
     size_t total = connstate_sub_size(sub);
     size_t settled = total - connstate_sub_count(sub, "pending") -
                      connstate_sub_count(sub, "updating") - connstate_sub_count(sub, "deleting");
-    int width = 40, filled = total ? (int) (settled * (size_t) width / total) : 0;
+    int width = 40, filled = total ? (int)(settled * (size_t)width / total) : 0;
     cs_buf_putc(&out, '[');
     for (int i = 0; i < width; i++)
         cs_buf_putc(&out, i < filled ? '#' : '-');
     cs_buf_printf(&out, "] %zu of %zu settled\n", settled, total);
     for (size_t i = 0; i < sizeof order / sizeof *order; i++)
-        cs_buf_printf(&out, "%s%s %zu", i ? "   " : "", order[i], connstate_sub_count(sub, order[i]));
+        cs_buf_printf(&out, "%s%s %zu", i ? "   " : "", order[i],
+                      connstate_sub_count(sub, order[i]));
     cs_buf_puts(&out, "\n\nLatest changes:\n");
     for (int i = 0; i < S_RECENT; i++) {
         int at = (w->recent_next - 1 - i + 2 * S_RECENT) % S_RECENT;
@@ -144,11 +145,20 @@ int cs_cli_watch(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
-            case 'p': publish = optarg; break;
-            case 'c': control = optarg; break;
-            case 'f': format = optarg; break;
-            case 'h': s_usage(stdout); return 0;
-            default: return cs_cli_bad_option("watch", argv[optind - 1], s_usage);
+            case 'p':
+                publish = optarg;
+                break;
+            case 'c':
+                control = optarg;
+                break;
+            case 'f':
+                format = optarg;
+                break;
+            case 'h':
+                s_usage(stdout);
+                return 0;
+            default:
+                return cs_cli_bad_option("watch", argv[optind - 1], s_usage);
         }
     }
     if (argc - optind > 1)
@@ -179,8 +189,8 @@ int cs_cli_watch(int argc, char **argv)
     while (!s_stop) {
         if (connstate_sub_run(w.sub, 100) != 0 && !s_stop)
             break;
-        if (!w.json && (w.dirty || zclock_mono() - last_draw > 1000)
-            && zclock_mono() - last_draw >= 100) {
+        if (!w.json && (w.dirty || zclock_mono() - last_draw > 1000) &&
+            zclock_mono() - last_draw >= 100) {
             s_draw(&w, publish);
             last_draw = zclock_mono();
         }

@@ -30,7 +30,7 @@ struct connstate_sub {
     char *prefix;
     connstate_change_fn *fn;
     void *arg;
-    zhashx_t *rows;     /* name -> s_row_t */
+    zhashx_t *rows; /* name -> s_row_t */
     s_state_t state;
     uint64_t last_seq;
     uint64_t instance;
@@ -57,7 +57,7 @@ static void s_row_free(void **item)
 
 static void s_msg_free(void **item)
 {
-    cs_msg_destroy((cs_msg_t **) item);
+    cs_msg_destroy((cs_msg_t **)item);
 }
 
 static zhashx_t *s_rows_new(void)
@@ -94,8 +94,8 @@ connstate_sub_t *connstate_sub_new(const char *publish_ep, const char *control_e
     cs_wire_limit(self->control);
     /* Everything: gap detection needs every sequence number; the prefix is applied here. */
     zsock_set_subscribe(self->sub, "");
-    if (zsock_connect(self->sub, "%s", publish_ep) != 0
-        || zsock_connect(self->control, "%s", control_ep) != 0)
+    if (zsock_connect(self->sub, "%s", publish_ep) != 0 ||
+        zsock_connect(self->control, "%s", control_ep) != 0)
         goto fail;
     self->state = S_SYNCING;
     self->last_heard = zclock_mono();
@@ -129,14 +129,14 @@ static void s_emit(connstate_sub_t *self, const s_row_t *row, cs_status_t status
 {
     if (!self->fn)
         return;
-    connstate_change_t change = {row->seq,          row->name,         cs_status_name(status),
-                                 row->error,        row->time_us,      row->comments_set,
-                                 row->plugin,       snapshot};
+    connstate_change_t change = {row->seq,    row->name,    cs_status_name(status),
+                                 row->error,  row->time_us, row->comments_set,
+                                 row->plugin, snapshot};
     self->fn(&change, self->arg);
 }
 
-static s_row_t *s_row_new(const char *name, cs_status_t status, const char *error,
-                          int64_t time_us, bool comments_set, uint64_t seq, const char *plugin)
+static s_row_t *s_row_new(const char *name, cs_status_t status, const char *error, int64_t time_us,
+                          bool comments_set, uint64_t seq, const char *plugin)
 {
     s_row_t *row = calloc(1, sizeof *row);
     if (!row)
@@ -157,7 +157,7 @@ static void s_request_snapshot(connstate_sub_t *self)
     self->state = S_SYNCING;
     zhashx_destroy(&self->incoming);
     self->incoming = s_rows_new();
-    self->request_id = ((uint64_t) zclock_time() << 16) ^ (uint64_t) random();
+    self->request_id = ((uint64_t)zclock_time() << 16) ^ (uint64_t)random();
     self->requested_at = zclock_mono();
     cs_msg_t *req = cs_msg_new(CS_MSG_SNAPSHOT_REQ);
     if (!req)
@@ -213,7 +213,7 @@ static void s_on_state(connstate_sub_t *self, cs_msg_t **msg_p)
     if (msg->seq != self->last_seq + 1) {
         char why[96];
         snprintf(why, sizeof why, "gap: expected %llu, got %llu",
-                 (unsigned long long) self->last_seq + 1, (unsigned long long) msg->seq);
+                 (unsigned long long)self->last_seq + 1, (unsigned long long)msg->seq);
         zlistx_add_end(self->buffered, msg);
         *msg_p = NULL;
         s_resync(self, why);
@@ -241,13 +241,12 @@ static void s_snapshot_done(connstate_sub_t *self, const cs_msg_t *end)
     self->state = S_LIVE;
     zlistx_t *names = zhashx_keys(self->rows); /* the snapshot in name order */
     if (names) {
-        zlistx_set_comparator(names, (zlistx_comparator_fn *) strcmp);
+        zlistx_set_comparator(names, (zlistx_comparator_fn *)strcmp);
         zlistx_sort(names);
-        for (const char *name = zlistx_first(names); name; name = zlistx_next(names))
-            {
-                s_row_t *row = zhashx_lookup(self->rows, name);
-                s_emit(self, row, row->status, true);
-            }
+        for (const char *name = zlistx_first(names); name; name = zlistx_next(names)) {
+            s_row_t *row = zhashx_lookup(self->rows, name);
+            s_emit(self, row, row->status, true);
+        }
         zlistx_destroy(&names);
     }
     /* Buffered live updates: those at or below the snapshot's seq are in it already; a gap
@@ -317,21 +316,21 @@ int connstate_sub_pollitems(connstate_sub_t *self, zmq_pollitem_t *items, int ma
 {
     if (max < 2)
         return 0;
-    items[0] = (zmq_pollitem_t) {zsock_resolve(self->sub), 0, ZMQ_POLLIN, 0};
-    items[1] = (zmq_pollitem_t) {zsock_resolve(self->control), 0, ZMQ_POLLIN, 0};
+    items[0] = (zmq_pollitem_t){zsock_resolve(self->sub), 0, ZMQ_POLLIN, 0};
+    items[1] = (zmq_pollitem_t){zsock_resolve(self->control), 0, ZMQ_POLLIN, 0};
     return 2;
 }
 
 int connstate_sub_timeout(const connstate_sub_t *self)
 {
-    (void) self;
+    (void)self;
     return 250; /* timers are coarse: silence and retries are measured in seconds */
 }
 
 int connstate_sub_process(connstate_sub_t *self, const zmq_pollitem_t *items, int count)
 {
-    (void) items;
-    (void) count;
+    (void)items;
+    (void)count;
     /* Drain both sockets (their pollitems are level-triggered; draining here is simpler). */
     for (int i = 0; i < 10000 && (zsock_events(self->control) & ZMQ_POLLIN); i++)
         s_on_control(self);
@@ -389,9 +388,9 @@ size_t connstate_sub_count(const connstate_sub_t *self, const char *status)
 void connstate_sub_foreach(const connstate_sub_t *self, connstate_change_fn *fn, void *arg)
 {
     for (s_row_t *row = zhashx_first(self->rows); row; row = zhashx_next(self->rows)) {
-        connstate_change_t change = {row->seq,          row->name,    cs_status_name(row->status),
-                                     row->error,        row->time_us, row->comments_set,
-                                     row->plugin,       false};
+        connstate_change_t change = {row->seq,    row->name,    cs_status_name(row->status),
+                                     row->error,  row->time_us, row->comments_set,
+                                     row->plugin, false};
         fn(&change, arg);
     }
 }

@@ -67,10 +67,10 @@ static size_t s_judge(PGresult *res, connstate_wait_result_t *result)
 {
     connstate_wait_result_free(result);
     int rows = PQntuples(res);
-    result->outcomes = calloc(rows ? (size_t) rows : 1, sizeof *result->outcomes);
+    result->outcomes = calloc(rows ? (size_t)rows : 1, sizeof *result->outcomes);
     if (!result->outcomes)
         return 0;
-    result->count = (size_t) rows;
+    result->count = (size_t)rows;
     for (int i = 0; i < rows; i++) {
         connstate_outcome_t *o = &result->outcomes[i];
         const char *name = PQgetvalue(res, i, 0);
@@ -126,7 +126,7 @@ static int s_wait_notify(PGconn *conn, double deadline)
             double left = deadline - s_now();
             if (left <= 0)
                 return 0;
-            timeout = (int) (left * 1000) + 1;
+            timeout = (int)(left * 1000) + 1;
         }
         struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
         int rc = poll(&pfd, 1, timeout);

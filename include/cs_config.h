@@ -142,6 +142,11 @@ cs_config_t *cs_config_load_dir(const char *dir);
  * Same rules and ownership as cs_config_load_dir. */
 cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len);
 
+/* A signature of the *.spc files of dir (names, sizes, modification times, inodes): equal
+ * signatures mean nothing to reload. Returns a malloc'd hex string, or NULL when the
+ * directory cannot be read. Reads only the directory and file metadata. */
+char *cs_config_dir_signature(const char *dir);
+
 /* The default config directory: $CONNSTATE_CONFIG_DIR, else ~/.connstate/config.
  * malloc'd; NULL when there is no home directory. */
 char *cs_config_default_dir(void);

@@ -35,6 +35,7 @@ struct cs_dispatch {
     zlistx_t *peers;    /* s_peer_t, in round-robin order */
     uint64_t next_id;
     size_t in_flight;
+    size_t in_flight_updates; /* builds and deletes among them */
     int64_t last_heartbeat;
 };
 
@@ -184,13 +185,21 @@ static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const char *reason)
     zlistx_add_start(task->kind == CS_TASK_COMMENTS ? self->comments : self->updates, task);
 }
 
+/* A task in flight is no longer: answered, lost or expired. */
+static void s_landed(cs_dispatch_t *self, const cs_task_t *task)
+{
+    self->in_flight--;
+    if (task->kind != CS_TASK_COMMENTS)
+        self->in_flight_updates--;
+}
+
 /* Forget a worker; its tasks go back to the queue. */
 static void s_peer_lost(cs_dispatch_t *self, s_peer_t *peer, const char *reason)
 {
     s_flight_t *flight;
     while ((flight = zlistx_first(peer->flights)) != NULL) {
         zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
-        self->in_flight--;
+        s_landed(self, flight->task);
         s_requeue(self, flight->task, reason);
         free(flight);
     }
@@ -237,7 +246,7 @@ static void s_on_result(cs_dispatch_t *self, s_peer_t *peer, const cs_msg_t *msg
         }
         zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
         free(flight);
-        self->in_flight--;
+        s_landed(self, task);
         self->events.on_result(self->events.arg, task, msg, peer->name);
         cs_task_destroy(&task);
         return;
@@ -350,7 +359,7 @@ void cs_dispatch_pump(cs_dispatch_t *self)
                 if (now <= flight->deadline)
                     continue;
                 zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
-                self->in_flight--;
+                s_landed(self, flight->task);
                 char reason[300];
                 snprintf(reason, sizeof reason, "its lease expired after %d s at worker %s",
                          self->lease_ms / 1000, peer->name);
@@ -382,6 +391,8 @@ void cs_dispatch_pump(cs_dispatch_t *self)
             flight->deadline = now + self->lease_ms;
             zlistx_add_end(peer->flights, flight);
             self->in_flight++;
+            if (task->kind != CS_TASK_COMMENTS)
+                self->in_flight_updates++;
             sent = true;
         }
     }
@@ -413,6 +424,11 @@ void cs_dispatch_worker_exited(cs_dispatch_t *self, pid_t pid, const char *how)
 size_t cs_dispatch_outstanding(const cs_dispatch_t *self)
 {
     return zlistx_size(self->updates) + zlistx_size(self->comments) + self->in_flight;
+}
+
+size_t cs_dispatch_updates_outstanding(const cs_dispatch_t *self)
+{
+    return zlistx_size(self->updates) + self->in_flight_updates;
 }
 
 size_t cs_dispatch_queued(const cs_dispatch_t *self)

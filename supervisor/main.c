@@ -13,7 +13,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#define S_DEBOUNCE_MS     200
+#define S_DEBOUNCE_MS     20
 #define S_PEER_TIMEOUT_MS 10000
 #define S_MAX_ATTEMPTS    3
 
@@ -71,8 +71,8 @@ static void s_usage(FILE *out)
         "  --bind-publish EP     publish endpoint (CONNSTATE_BIND_PUBLISH, tcp://127.0.0.1:7601)\n"
         "  --bind-control EP     control endpoint (CONNSTATE_BIND_CONTROL, tcp://127.0.0.1:7602)\n"
         "  --plugin-dir DIR      plugins (CONNSTATE_PLUGIN_DIR, the bundled ones)\n"
-        "  --batch-size N        results per state-table write (CONNSTATE_BATCH_SIZE, 200)\n"
-        "  --batch-ms MS         longest wait before a state write (CONNSTATE_BATCH_MS, 20)\n"
+        "  --batch-size N        results per state-table write (CONNSTATE_BATCH_SIZE, 500)\n"
+        "  --batch-ms MS         longest wait before a state write (CONNSTATE_BATCH_MS, 200)\n"
         "  --plugin-timeout SEC  longest a plugin may run (CONNSTATE_PLUGIN_TIMEOUT, 30)\n"
         "  --task-timeout SEC    lease of one update at a worker (CONNSTATE_TASK_TIMEOUT, 300)\n"
         "  --log-level LEVEL     error|warn|info|debug (CONNSTATE_LOG_LEVEL, info)\n"
@@ -199,9 +199,10 @@ static int s_parse(int argc, char **argv, s_options_t *o)
     o->data_dir = s_opt(o->data_dir, "CONNSTATE_DATA_DIR", NULL);
     o->log_level = s_opt(o->log_level, "CONNSTATE_LOG_LEVEL", "info");
     if (s_number("workers", s_opt(workers, "CONNSTATE_WORKERS", cpus), 0, 256, &o->workers) ||
-        s_number("batch-size", s_opt(batch_size, "CONNSTATE_BATCH_SIZE", "200"), 1, 100000,
+        s_number("batch-size", s_opt(batch_size, "CONNSTATE_BATCH_SIZE", "500"), 1, 100000,
                  &o->batch_size) ||
-        s_number("batch-ms", s_opt(batch_ms, "CONNSTATE_BATCH_MS", "20"), 0, 60000, &o->batch_ms) ||
+        s_number("batch-ms", s_opt(batch_ms, "CONNSTATE_BATCH_MS", "200"), 0, 60000,
+                 &o->batch_ms) ||
         s_number("plugin-timeout", s_opt(plugin_timeout, "CONNSTATE_PLUGIN_TIMEOUT", "30"), 1,
                  86400, &o->plugin_timeout) ||
         s_number("task-timeout", s_opt(task_timeout, "CONNSTATE_TASK_TIMEOUT", "300"), 1, 86400,
@@ -331,9 +332,15 @@ static void s_refresh_check_done(s_sup_t *self)
     for (cs_conn_t *conn = zlistx_first(rows); conn; conn = zlistx_next(rows))
         if (conn->in_table)
             counts[conn->committed.status]++;
-    cs_log_info("refresh %llu done in %.3f s: %u ready, %u error, %u disabled",
+    uint64_t ddl, comments, batches, rows_written;
+    cs_refresh_ddl(self->refresh, &ddl, &comments);
+    cs_store_stats(self->store, &batches, &rows_written);
+    cs_log_info("refresh %llu done in %.3f s: %u ready, %u error, %u disabled; since start: "
+                "%llu DDL statements, %llu comment statements, %llu state writes of %llu rows",
                 (unsigned long long)self->view.generation_done, elapsed / 1000.0,
-                counts[CS_STATUS_READY], counts[CS_STATUS_ERROR], counts[CS_STATUS_DISABLED]);
+                counts[CS_STATUS_READY], counts[CS_STATUS_ERROR], counts[CS_STATUS_DISABLED],
+                (unsigned long long)ddl, (unsigned long long)comments, (unsigned long long)batches,
+                (unsigned long long)rows_written);
     cs_publish_refresh_done(self->publish, self->view.generation_done, elapsed * 1000);
 }
 
@@ -417,10 +424,14 @@ static int s_loop(s_sup_t *self)
         s_drain(self->control_sock, s_handle_control, self);
         if (store_i >= 0 && items[store_i].revents && cs_store_on_socket(self->store) != 0)
             return 1;
-        /* Write results: after batch-size results, or batch-ms after the first one waited. */
+        /* Write results: after batch-size results, or batch-ms after the first one waited,
+         * or at once when a status changed and no build or delete is outstanding: nothing
+         * is coming to batch it with, and a client may be waiting for exactly that row. */
         if (cs_store_dirty(self->store) &&
             (cs_store_dirty(self->store) >= (size_t)self->opt.batch_size ||
-             cs_now_ms() - cs_store_dirty_since(self->store) >= self->opt.batch_ms) &&
+             cs_now_ms() - cs_store_dirty_since(self->store) >= self->opt.batch_ms ||
+             (cs_store_urgent(self->store) &&
+              cs_dispatch_updates_outstanding(self->dispatch) == 0)) &&
             cs_store_flush(self->store, 0) != 0)
             return 1;
         if (self->view.refresh_requested && !self->view.refreshing)

@@ -25,8 +25,11 @@ struct cs_refresh {
     char *plugin_dir;
     int plugin_timeout_ms;
     cs_config_t *config; /* of the last plan: what results are judged against */
+    char *signature;     /* of the config directory when config was loaded */
     zhashx_t *plugins;   /* plugin name -> s_plugin_t, asked again when its file changes */
     size_t builds, deletes, comments;
+    uint64_t ddl_statements; /* reported by workers for builds and deletes, since start */
+    uint64_t comment_statements;
 };
 
 static void s_free_item(void **item)
@@ -58,6 +61,7 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
     cs_refresh_t *self = *self_p;
     cs_config_destroy(&self->config);
     zhashx_destroy(&self->plugins);
+    free(self->signature);
     free(self->config_dir);
     free(self->plugin_dir);
     free(self);
@@ -206,10 +210,18 @@ static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhas
 int cs_refresh_plan(cs_refresh_t *self)
 {
     self->builds = self->deletes = self->comments = 0;
-    cs_config_t *cfg = cs_config_load_dir(self->config_dir);
+    /* Parse again only when a file changed: a no-op refresh reads metadata, not 1,000 files. */
+    char *signature = cs_config_dir_signature(self->config_dir);
+    bool same =
+        signature && self->signature && self->config && strcmp(signature, self->signature) == 0;
+    cs_config_t *cfg = same ? self->config : cs_config_load_dir(self->config_dir);
+    free(self->signature);
+    self->signature = signature;
     if (!cfg)
         return -1;
-    for (size_t i = 0; i < cfg->error_count; i++) {
+    if (same)
+        self->config = NULL; /* handed over to this plan, kept again at its end */
+    for (size_t i = 0; !same && i < cfg->error_count; i++) {
         const cs_config_error_t *e = &cfg->errors[i];
         if (e->line > 0)
             cs_log_warn("config: %s:%d:%d: %s", e->file, e->line, e->col, e->message);
@@ -282,6 +294,10 @@ void cs_refresh_on_result(void *arg, cs_task_t *task, const cs_msg_t *result, co
     cs_conn_t *conn = cs_store_get(self->store, task->connection);
     if (!conn)
         return;
+    if (result->ok && task->kind == CS_TASK_COMMENTS)
+        self->comment_statements += result->ddl_count;
+    else if (result->ok)
+        self->ddl_statements += result->ddl_count;
     cs_store_set_field(self->store, conn, &conn->worker, worker);
     cs_store_set_int(self->store, conn, &conn->attempts, (int)task->attempt);
     switch (task->kind) {
@@ -330,6 +346,12 @@ void cs_refresh_on_lost(void *arg, cs_task_t *task, const char *reason)
         return;
     cs_store_set_int(self->store, conn, &conn->attempts, (int)task->attempt);
     cs_store_set(self->store, conn, CS_STATUS_ERROR, reason);
+}
+
+void cs_refresh_ddl(const cs_refresh_t *self, uint64_t *ddl, uint64_t *comments)
+{
+    *ddl = self->ddl_statements;
+    *comments = self->comment_statements;
 }
 
 void cs_refresh_counts(const cs_refresh_t *self, size_t *builds, size_t *deletes, size_t *comments)

@@ -71,8 +71,8 @@ static const char *const s_batch_sql =
     "    UPDATE connstate_internal.meta SET value = $3::bigint WHERE key = 'last_seq'\n"
     "    RETURNING 1\n"
     ")\n"
-    "SELECT pg_notify('connstate_state', $4), (SELECT count(*) FROM up), (SELECT count(*) FROM "
-    "del)";
+    "SELECT pg_notify('connstate_state', $4 || ',\"xid\":' || txid_current() || '}'),"
+    " (SELECT count(*) FROM up), (SELECT count(*) FROM del)";
 
 typedef struct {
     char *name;
@@ -95,6 +95,7 @@ struct cs_store {
     bool want_write;
     int64_t retry_at;
     int64_t dirty_since;
+    bool urgent; /* a dirty row changed status or error */
     uint64_t batches, batch_rows;
 };
 
@@ -354,6 +355,7 @@ void cs_store_set(cs_store_t *self, cs_conn_t *conn, cs_status_t status, const c
     free(conn->now.error);
     conn->now.error = s_dup(error);
     conn->gone = false;
+    self->urgent = true;
     s_mark(self, conn);
 }
 
@@ -386,6 +388,7 @@ void cs_store_remove(cs_store_t *self, cs_conn_t *conn)
 {
     if (!conn->gone) {
         conn->gone = true;
+        self->urgent = true;
         s_mark(self, conn);
     }
 }
@@ -420,6 +423,11 @@ zhashx_t *cs_store_schemas(cs_store_t *self)
 size_t cs_store_dirty(const cs_store_t *self)
 {
     return zlistx_size(self->dirty);
+}
+
+bool cs_store_urgent(const cs_store_t *self)
+{
+    return self->urgent;
 }
 
 int64_t cs_store_dirty_since(const cs_store_t *self)
@@ -496,9 +504,12 @@ int cs_store_flush(cs_store_t *self, size_t max)
     }
     cs_buf_putc(&rows, ']');
     cs_buf_putc(&deletes, ']');
+    if (zlistx_size(self->dirty) == 0)
+        self->urgent = false;
     char last_seq[32], payload[64];
     snprintf(last_seq, sizeof last_seq, "%llu", (unsigned long long)self->seq);
-    snprintf(payload, sizeof payload, "{\"seq\":%llu,\"rows\":%zu}", (unsigned long long)self->seq,
+    /* {"seq":N,"rows":n,"xid":X}: the statement appends the transaction id */
+    snprintf(payload, sizeof payload, "{\"seq\":%llu,\"rows\":%zu", (unsigned long long)self->seq,
              n);
     const char *params[] = {cs_buf_str(&rows), cs_buf_str(&deletes), last_seq, payload};
     int rc = 0;

@@ -106,6 +106,9 @@ zhashx_t *cs_store_schemas(cs_store_t *self);
  * written. */
 size_t cs_store_dirty(const cs_store_t *self);
 int64_t cs_store_dirty_since(const cs_store_t *self);
+
+/* True when a row waiting to be written changed status or error (not just its comments). */
+bool cs_store_urgent(const cs_store_t *self);
 bool cs_store_busy(const cs_store_t *self);
 
 /* Starts writing up to max rows (0: all) as one transaction ending with pg_notify, unless a
@@ -170,8 +173,9 @@ void cs_dispatch_pump(cs_dispatch_t *self);
 /* A local worker process exited: its tasks are re-queued at once. */
 void cs_dispatch_worker_exited(cs_dispatch_t *self, pid_t pid, const char *how);
 
-/* Tasks queued and in flight; connected workers. */
+/* Tasks queued and in flight (all; builds and deletes only); connected workers. */
 size_t cs_dispatch_outstanding(const cs_dispatch_t *self);
+size_t cs_dispatch_updates_outstanding(const cs_dispatch_t *self);
 size_t cs_dispatch_queued(const cs_dispatch_t *self);
 size_t cs_dispatch_workers(const cs_dispatch_t *self);
 
@@ -248,6 +252,9 @@ int cs_refresh_plan(cs_refresh_t *self);
 /* A worker's answer or a lost task (cs_dispatch_events_t). */
 void cs_refresh_on_result(void *self, cs_task_t *task, const cs_msg_t *result, const char *worker);
 void cs_refresh_on_lost(void *self, cs_task_t *task, const char *reason);
+
+/* DDL statements workers reported since start: schema changes, and comments. */
+void cs_refresh_ddl(const cs_refresh_t *self, uint64_t *ddl, uint64_t *comments);
 
 /* Statistics of the last plan: tasks queued by kind. */
 void cs_refresh_counts(const cs_refresh_t *self, size_t *builds, size_t *deletes, size_t *comments);

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define S_SCHEMA_CACHE_MAX 256
 
@@ -185,6 +186,30 @@ static cs_schema_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin
     return schema;
 }
 
+/* Benchmarks replay the exact DDL connstate issued: with CONNSTATE_DDL_CAPTURE=DIR each
+ * worker appends every committed build's statements to DIR/ddl.PID.sql, one transaction
+ * per block, each block ending with the line "-- end". */
+static void s_capture(const char *sql)
+{
+    static FILE *file = NULL;
+    static bool tried = false;
+    if (!tried) {
+        tried = true;
+        const char *dir = getenv("CONNSTATE_DDL_CAPTURE");
+        if (dir && *dir) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/ddl.%d.sql", dir, (int)getpid());
+            file = fopen(path, "a");
+            if (!file)
+                cs_log_warn("cannot capture DDL in %s", path);
+        }
+    }
+    if (file) {
+        fprintf(file, "%s\n-- end\n", sql);
+        fflush(file);
+    }
+}
+
 /* Opens the update's transaction and reads the marker of the connection's schema. Returns
  * 0 with *exists and *marker filled (*managed false for a schema without a connstate
  * marker), or -1 with the database error in why (the transaction is rolled back). */
@@ -300,6 +325,7 @@ static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_
     }
     if (s_commit(conn, &sql, why, why_size) == 0) {
         result->ddl_count = (uint32_t)statements;
+        s_capture(cs_buf_str(&sql));
         rc = 0;
     }
 done:

@@ -36,15 +36,15 @@ static void s_check_row(const connstate_change_t *c, void *arg)
         if (strcmp(PQgetvalue(cmp->table, i, 0), c->connection) != 0)
             continue;
         const char *error = PQgetisnull(cmp->table, i, 2) ? NULL : PQgetvalue(cmp->table, i, 2);
-        bool same = strcmp(PQgetvalue(cmp->table, i, 1), c->status) == 0
-                    && ((!error && !c->error) || (error && c->error && !strcmp(error, c->error)))
-                    && strtoull(PQgetvalue(cmp->table, i, 3), NULL, 10) == c->seq;
+        bool same = strcmp(PQgetvalue(cmp->table, i, 1), c->status) == 0 &&
+                    ((!error && !c->error) || (error && c->error && !strcmp(error, c->error))) &&
+                    strtoull(PQgetvalue(cmp->table, i, 3), NULL, 10) == c->seq;
         if (same)
             cmp->matched++;
         else if (!cmp->first_diff[0])
             snprintf(cmp->first_diff, sizeof cmp->first_diff,
                      "%s: subscriber has %s seq %llu, table has %s seq %s", c->connection,
-                     c->status, (unsigned long long) c->seq, PQgetvalue(cmp->table, i, 1),
+                     c->status, (unsigned long long)c->seq, PQgetvalue(cmp->table, i, 1),
                      PQgetvalue(cmp->table, i, 3));
         return;
     }
@@ -66,7 +66,7 @@ static bool s_matches(connstate_sub_t *sub, PGconn *db, char *diff, size_t size,
     s_compare_t cmp = {table, 0, ""};
     connstate_sub_foreach(sub, s_check_row, &cmp);
     *rows = PQntuples(table);
-    bool same = cmp.matched == PQntuples(table) && (size_t) cmp.matched == connstate_sub_size(sub);
+    bool same = cmp.matched == PQntuples(table) && (size_t)cmp.matched == connstate_sub_size(sub);
     if (!same)
         snprintf(diff, size, "%s (subscriber %zu rows, table %d, matching %d)",
                  cmp.first_diff[0] ? cmp.first_diff : "row counts differ", connstate_sub_size(sub),
@@ -91,25 +91,44 @@ int main(int argc, char **argv)
     int pause_until_ready = -1;
     bool pause_after_sync = false;
     unsigned long min_resyncs = 0;
-    static const struct option options[] = {
-        {"publish", required_argument, NULL, 'p'},  {"control", required_argument, NULL, 'c'},
-        {"db", required_argument, NULL, 'd'},       {"timeout", required_argument, NULL, 't'},
-        {"pause-until-ready", required_argument, NULL, 'P'},
-        {"until-file", required_argument, NULL, 'u'},
-        {"min-resyncs", required_argument, NULL, 'r'},
-        {"pause-after-sync", no_argument, NULL, 'A'}, {NULL, 0, NULL, 0}};
+    static const struct option options[] = {{"publish", required_argument, NULL, 'p'},
+                                            {"control", required_argument, NULL, 'c'},
+                                            {"db", required_argument, NULL, 'd'},
+                                            {"timeout", required_argument, NULL, 't'},
+                                            {"pause-until-ready", required_argument, NULL, 'P'},
+                                            {"until-file", required_argument, NULL, 'u'},
+                                            {"min-resyncs", required_argument, NULL, 'r'},
+                                            {"pause-after-sync", no_argument, NULL, 'A'},
+                                            {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
-            case 'p': publish = optarg; break;
-            case 'c': control = optarg; break;
-            case 'd': conninfo = optarg; break;
-            case 't': timeout = atof(optarg); break;
-            case 'P': pause_until_ready = atoi(optarg); break;
-            case 'u': until_file = optarg; break;
-            case 'r': min_resyncs = strtoul(optarg, NULL, 10); break;
-            case 'A': pause_after_sync = true; break;
-            default: return 2;
+            case 'p':
+                publish = optarg;
+                break;
+            case 'c':
+                control = optarg;
+                break;
+            case 'd':
+                conninfo = optarg;
+                break;
+            case 't':
+                timeout = atof(optarg);
+                break;
+            case 'P':
+                pause_until_ready = atoi(optarg);
+                break;
+            case 'u':
+                until_file = optarg;
+                break;
+            case 'r':
+                min_resyncs = strtoul(optarg, NULL, 10);
+                break;
+            case 'A':
+                pause_after_sync = true;
+                break;
+            default:
+                return 2;
         }
     }
     if (!publish || !control || !conninfo)
@@ -127,7 +146,7 @@ int main(int argc, char **argv)
         connstate_sub_run(sub, 50);
     if (pause_after_sync)
         printf("synced at seq %llu; not reading until %d rows are ready\n",
-               (unsigned long long) connstate_sub_seq(sub), pause_until_ready);
+               (unsigned long long)connstate_sub_seq(sub), pause_until_ready);
     fflush(stdout);
     /* Fall behind on purpose: the publisher drops what does not fit our queue. */
     while (pause_until_ready >= 0 && s_ready(db) < pause_until_ready && s_now() < deadline)
@@ -142,18 +161,18 @@ int main(int argc, char **argv)
         if (!connstate_sub_synced(sub) || s_now() < next_compare)
             continue;
         next_compare = s_now() + 0.2;
-        if (s_matches(sub, db, diff, sizeof diff, &rows)
-            && connstate_sub_resyncs(sub) >= min_resyncs) {
+        if (s_matches(sub, db, diff, sizeof diff, &rows) &&
+            connstate_sub_resyncs(sub) >= min_resyncs) {
             printf("match %d rows, seq %llu, resyncs %llu\n", rows,
-                   (unsigned long long) connstate_sub_seq(sub),
-                   (unsigned long long) connstate_sub_resyncs(sub));
+                   (unsigned long long)connstate_sub_seq(sub),
+                   (unsigned long long)connstate_sub_resyncs(sub));
             connstate_sub_destroy(&sub);
             PQfinish(db);
             return 0;
         }
     }
     printf("no match after %.0f s: %s; resyncs %llu\n", timeout, diff,
-           (unsigned long long) connstate_sub_resyncs(sub));
+           (unsigned long long)connstate_sub_resyncs(sub));
     connstate_sub_destroy(&sub);
     PQfinish(db);
     return 1;

@@ -28,7 +28,7 @@ static void s_on_change(const connstate_change_t *c, void *arg)
     s_fake_t *f = arg;
     if (f->count < 64)
         snprintf(f->changes[f->count++], sizeof f->changes[0], "%llu %s %s%s",
-                 (unsigned long long) c->seq, c->connection, c->status,
+                 (unsigned long long)c->seq, c->connection, c->status,
                  c->snapshot ? " snapshot" : "");
 }
 
@@ -116,7 +116,7 @@ static void s_answer(s_fake_t *f, zframe_t *peer, const cs_msg_t *req, uint64_t 
     msg->request_id = req->request_id;
     msg->seq = seq;
     msg->instance = instance;
-    msg->total = (uint32_t) (claim_total >= 0 ? claim_total : n);
+    msg->total = (uint32_t)(claim_total >= 0 ? claim_total : n);
     assert_int_equal(cs_wire_send(f->control, peer, NULL, msg), 0);
     cs_msg_destroy(&msg);
 }
@@ -287,8 +287,7 @@ int main(void)
     zsys_handler_set(NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_snapshot_then_live, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_updates_during_sync_are_buffered, s_setup,
-                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_updates_during_sync_are_buffered, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_gap_resyncs, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_and_missed_tail_resync, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_incomplete_snapshot_is_requested_again, s_setup,
