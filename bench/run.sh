@@ -1,35 +1,44 @@
 #!/usr/bin/env bash
-# Runs every benchmark and writes the table to bench/results/latest.md, with the machine
-# it ran on. Every figure is measured against a baseline taken in the same run.
-#   bench/run.sh [--quick]
+# make bench: every benchmark, each figure against a baseline measured in the same run, on a
+# throwaway PostgreSQL. Prints the table and writes it to bench/results/latest.md with the
+# machine and the PostgreSQL settings used.
+#   bench/run.sh [--quick]      (--quick: about a minute)
 set -u
 cd "$(dirname "$0")/.." || exit 2
-BUILD=${BUILD:-build}
+export BUILD=${BUILD:-build} BIN=${BIN:-bin}
+mode=full
+[ "${1:-}" = --quick ] && mode=quick
 mkdir -p bench/results
 out=bench/results/latest.md
 tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
 
+. tests/pg.sh
+export PG_EXTRA_OPTS="-c track_commit_timestamp=on"
+trap 'pg_stop; rm -f "$tmp"' EXIT
+trap 'exit 130' INT TERM
+pg_start || exit 1
+
+settings=$(psql -X -A -t "$CONNSTATE_TEST_DB" -c "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings WHERE name IN ('server_version', 'shared_buffers', 'fsync', 'synchronous_commit', 'full_page_writes', 'max_connections', 'track_commit_timestamp', 'max_locks_per_transaction', 'work_mem')")
 {
     echo "# connstate benchmarks"
     echo
-    echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-    echo "- mode: ${1:-full}"
+    echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ), mode: $mode"
+    echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+    echo "- PostgreSQL: throwaway cluster (tests/pg.sh), unix socket; $settings"
+    echo "- reproduce: \`make bench\` (or \`make bench QUICK=1\`) from a clean clone"
     echo
     echo "| benchmark | connstate | baseline (same run) | ratio | target | |"
     echo "|---|---|---|---|---|---|"
 } >"$tmp"
+cat "$tmp"
 
 status=0
 for b in "$BUILD"/bench/bench_*; do
     [ -x "$b" ] || continue
-    if ! "$b" "$@" >>"$tmp"; then
-        echo "| $(basename "$b") | FAILED | | | | |" >>"$tmp"
-        status=1
-    fi
+    "$b" "$@" | tee -a "$tmp" || status=1
 done
-cat "$tmp"
+bench/supervisor.sh "$@" | tee -a "$tmp" || status=1
+grep -q "FAILED" "$tmp" && status=1
 cp "$tmp" "$out"
 echo
 echo "written to $out"

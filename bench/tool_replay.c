@@ -71,7 +71,7 @@ int main(int argc, char **argv)
             char byte = 1;
             if (write(ready[1], &byte, 1) != 1 || read(go[0], &byte, 1) != 1)
                 _exit(3);
-            for (size_t i = (size_t) w; i < count; i += (size_t) workers) {
+            for (size_t i = (size_t)w; i < count; i += (size_t)workers) {
                 cs_buf_t sql = {0};
                 cs_buf_puts(&sql, "BEGIN;\n");
                 cs_buf_puts(&sql, blocks[i]); /* the captured block ends with COMMIT */

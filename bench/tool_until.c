@@ -1,7 +1,8 @@
 /* Benchmark tool: waits until a condition on the database holds, re-checking on every
  * connstate_state notification (LISTEN before the first check, no polling), and prints the
  * wall-clock time (seconds since the epoch) when it first held.
- *   tool_until CONNINFO "SQL RETURNING ONE BOOLEAN" [TIMEOUT_SEC] */
+ *   tool_until CONNINFO "SQL RETURNING ONE BOOLEAN" [TIMEOUT_SEC [READY_FILE]]
+ * READY_FILE is created once it is listening, before the first check. */
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,8 @@ static double s_wall(void)
 static int s_holds(PGconn *conn, const char *sql)
 {
     PGresult *res = PQexec(conn, sql);
-    int holds = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
-                && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    int holds = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     return holds;
 }
@@ -35,6 +36,11 @@ int main(int argc, char **argv)
     if (PQstatus(conn) != CONNECTION_OK)
         return 2;
     PQclear(PQexec(conn, "LISTEN connstate_state"));
+    if (argc > 4) {
+        FILE *ready = fopen(argv[4], "w");
+        if (ready)
+            fclose(ready);
+    }
     while (s_wall() < deadline) {
         if (s_holds(conn, argv[2])) {
             printf("%.6f\n", s_wall());

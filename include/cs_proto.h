@@ -89,6 +89,7 @@ typedef struct {
     char *config; /* TASK: the connection's config as JSON; may hold secrets */
     char *fingerprint;
     uint32_t attempt;
+    bool fresh; /* TASK: no schema of this name existed when it was planned */
     bool ok;
     char *error;
     char *plugin_version;

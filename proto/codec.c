@@ -53,6 +53,7 @@ static const s_field_t s_task[] = {
     M(5, F_STR, OPT, 0, CS_PROTO_MAX_CONFIG, config),
     M(6, F_STR, OPT, 0, CS_PROTO_MAX_SHORT, fingerprint),
     M(7, F_U32, OPT, 0, 0, attempt),
+    M(8, F_BOOL, OPT, 0, 0, fresh),
 };
 static const s_field_t s_result[] = {
     M(1, F_U64, REQ, 1, 0, task_id),

@@ -317,6 +317,7 @@ static int s_send_task(cs_dispatch_t *self, s_peer_t *peer, cs_task_t *task)
     msg->config = task->config ? strdup(task->config) : NULL;
     msg->fingerprint = task->fingerprint ? strdup(task->fingerprint) : NULL;
     msg->attempt = task->attempt;
+    msg->fresh = task->fresh && task->attempt == 1; /* a retry checks first */
     int rc = cs_wire_send(self->router, peer->identity, NULL, msg);
     cs_msg_destroy(&msg);
     return rc;

@@ -332,15 +332,16 @@ static void s_refresh_check_done(s_sup_t *self)
     for (cs_conn_t *conn = zlistx_first(rows); conn; conn = zlistx_next(rows))
         if (conn->in_table)
             counts[conn->committed.status]++;
-    uint64_t ddl, comments, batches, rows_written;
+    uint64_t ddl, comments, batches, rows_written, write_us;
     cs_refresh_ddl(self->refresh, &ddl, &comments);
-    cs_store_stats(self->store, &batches, &rows_written);
+    cs_store_stats(self->store, &batches, &rows_written, &write_us);
     cs_log_info("refresh %llu done in %.3f s: %u ready, %u error, %u disabled; since start: "
-                "%llu DDL statements, %llu comment statements, %llu state writes of %llu rows",
+                "%llu DDL statements, %llu comment statements, %llu state writes of %llu rows "
+                "in %.3f s",
                 (unsigned long long)self->view.generation_done, elapsed / 1000.0,
                 counts[CS_STATUS_READY], counts[CS_STATUS_ERROR], counts[CS_STATUS_DISABLED],
                 (unsigned long long)ddl, (unsigned long long)comments, (unsigned long long)batches,
-                (unsigned long long)rows_written);
+                (unsigned long long)rows_written, write_us / 1e6);
     cs_publish_refresh_done(self->publish, self->view.generation_done, elapsed * 1000);
 }
 
@@ -389,6 +390,8 @@ static int s_loop(s_sup_t *self)
         }
         if (self->debounce_at && self->debounce_at - now < timeout)
             timeout = self->debounce_at - now;
+        if (self->view.refresh_requested && !self->view.refreshing)
+            timeout = 0; /* a coalesced follow-up pass is due now */
         if (timeout < 0)
             timeout = 0;
         if (zmq_poll(items, n, (long)timeout) < 0 && zmq_errno() != EINTR) {
@@ -425,13 +428,15 @@ static int s_loop(s_sup_t *self)
         if (store_i >= 0 && items[store_i].revents && cs_store_on_socket(self->store) != 0)
             return 1;
         /* Write results: after batch-size results, or batch-ms after the first one waited,
-         * or at once when a status changed and no build or delete is outstanding: nothing
-         * is coming to batch it with, and a client may be waiting for exactly that row. */
+         * or at once when a status changed and no build or delete is outstanding (a client
+         * may be waiting for exactly that row), or when no task at all is outstanding: in
+         * both cases nothing more is coming to batch it with. */
         if (cs_store_dirty(self->store) &&
             (cs_store_dirty(self->store) >= (size_t)self->opt.batch_size ||
              cs_now_ms() - cs_store_dirty_since(self->store) >= self->opt.batch_ms ||
              (cs_store_urgent(self->store) &&
-              cs_dispatch_updates_outstanding(self->dispatch) == 0)) &&
+              cs_dispatch_updates_outstanding(self->dispatch) == 0) ||
+             cs_dispatch_outstanding(self->dispatch) == 0) &&
             cs_store_flush(self->store, 0) != 0)
             return 1;
         if (self->view.refresh_requested && !self->view.refreshing)

@@ -101,13 +101,16 @@ static const s_plugin_t *s_plugin(cs_refresh_t *self, const char *name)
     return plugin;
 }
 
+/* Queues an update. fresh: no schema of that name exists (the worker may skip its marker
+ * check and create it in one round trip). */
 static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
-                   const cs_connection_t *c)
+                   const cs_connection_t *c, bool fresh)
 {
     cs_task_t *task = calloc(1, sizeof *task);
     if (!task)
         return;
     task->kind = kind;
+    task->fresh = fresh;
     task->connection = strdup(name);
     if (c) {
         task->plugin = strdup(c->plugin);
@@ -175,7 +178,7 @@ static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhas
     if (c->import_disabled) {
         if (schema) {
             cs_store_set(self->store, conn, CS_STATUS_DELETING, NULL);
-            s_task(self, CS_TASK_DELETE, c->name, c);
+            s_task(self, CS_TASK_DELETE, c->name, c, false);
         } else {
             cs_store_set(self->store, conn, CS_STATUS_DISABLED, NULL);
         }
@@ -196,7 +199,7 @@ static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhas
                    strcmp(plugin->info.mode, "dynamic") != 0;
     if (!current) {
         cs_store_set(self->store, conn, CS_STATUS_UPDATING, NULL);
-        s_task(self, CS_TASK_BUILD, c->name, c);
+        s_task(self, CS_TASK_BUILD, c->name, c, schema == NULL);
         return;
     }
     /* Unchanged: no DDL, ever. Only the comments may still be owed. */
@@ -204,7 +207,7 @@ static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhas
     cs_store_set_field(self->store, conn, &conn->schema_hash, schema->marker.schema_hash);
     cs_store_set(self->store, conn, CS_STATUS_READY, NULL);
     if (!conn->now.comments_set)
-        s_task(self, CS_TASK_COMMENTS, c->name, c);
+        s_task(self, CS_TASK_COMMENTS, c->name, c, false);
 }
 
 int cs_refresh_plan(cs_refresh_t *self)
@@ -263,7 +266,7 @@ int cs_refresh_plan(cs_refresh_t *self)
         const cs_schema_info_t *schema = zhashx_lookup(schemas, conn->name);
         if (schema && schema->managed) {
             cs_store_set(self->store, conn, CS_STATUS_DELETING, NULL);
-            s_task(self, CS_TASK_DELETE, conn->name, NULL);
+            s_task(self, CS_TASK_DELETE, conn->name, NULL, false);
         } else {
             cs_store_remove(self->store, conn);
         }
@@ -279,7 +282,7 @@ int cs_refresh_plan(cs_refresh_t *self)
         cs_conn_t *conn = cs_store_add(self->store, name);
         if (conn) {
             cs_store_set(self->store, conn, CS_STATUS_DELETING, NULL);
-            s_task(self, CS_TASK_DELETE, name, NULL);
+            s_task(self, CS_TASK_DELETE, name, NULL, false);
         }
     }
     zhashx_destroy(&schemas);
@@ -314,7 +317,7 @@ void cs_refresh_on_result(void *arg, cs_task_t *task, const cs_msg_t *result, co
                 const cs_connection_t *c =
                     self->config ? cs_config_find(self->config, task->connection) : NULL;
                 if (c)
-                    s_task(self, CS_TASK_COMMENTS, task->connection, c);
+                    s_task(self, CS_TASK_COMMENTS, task->connection, c, false);
             }
             break;
         case CS_TASK_DELETE:

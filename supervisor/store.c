@@ -97,6 +97,8 @@ struct cs_store {
     int64_t dirty_since;
     bool urgent; /* a dirty row changed status or error */
     uint64_t batches, batch_rows;
+    int64_t batch_sent_us;   /* when the batch in flight was sent */
+    uint64_t batch_write_us; /* total time batches took, send to commit */
 };
 
 int64_t cs_now_ms(void)
@@ -459,6 +461,7 @@ int cs_store_flush(cs_store_t *self, size_t max)
     if (!self->batch)
         return -1;
     self->batch_first_seq = self->seq + 1;
+    self->batch_sent_us = cs_wall_us();
     cs_buf_t rows = {0}, deletes = {0};
     cs_buf_putc(&rows, '[');
     cs_buf_putc(&deletes, '[');
@@ -552,6 +555,7 @@ static void s_batch_committed(cs_store_t *self)
             self->on_commit(self->arg, entry->name, &entry->row);
     }
     self->committed_seq = self->seq;
+    self->batch_write_us += (uint64_t)(cs_wall_us() - self->batch_sent_us);
     self->batches++;
     self->batch_rows += self->batch_count;
     s_batch_free(self);
@@ -638,8 +642,9 @@ uint64_t cs_store_seq(const cs_store_t *self)
     return self->committed_seq;
 }
 
-void cs_store_stats(const cs_store_t *self, uint64_t *batches, uint64_t *rows)
+void cs_store_stats(const cs_store_t *self, uint64_t *batches, uint64_t *rows, uint64_t *write_us)
 {
     *batches = self->batches;
     *rows = self->batch_rows;
+    *write_us = self->batch_write_us;
 }

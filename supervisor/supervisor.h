@@ -125,9 +125,10 @@ int cs_store_on_socket(cs_store_t *self) __attribute__((warn_unused_result));
 /* Writes everything dirty and waits for it (startup and shutdown). Blocks. */
 int cs_store_flush_all(cs_store_t *self) __attribute__((warn_unused_result));
 
-/* The highest committed sequence number, and statistics of the writes so far. */
+/* The highest committed sequence number, and statistics of the writes so far (batches,
+ * rows, and the time from sending them to their commit). */
 uint64_t cs_store_seq(const cs_store_t *self);
-void cs_store_stats(const cs_store_t *self, uint64_t *batches, uint64_t *rows);
+void cs_store_stats(const cs_store_t *self, uint64_t *batches, uint64_t *rows, uint64_t *write_us);
 
 /* ---- dispatch.c: tasks to workers -------------------------------------------------------- */
 
@@ -139,6 +140,7 @@ typedef struct {
     char *config; /* secrets: only ever sent to a worker */
     char *fingerprint;
     uint32_t attempt;
+    bool fresh;      /* no schema of this name existed when it was planned */
     char *last_loss; /* why the previous attempt was lost */
 } cs_task_t;
 

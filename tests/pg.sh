@@ -43,7 +43,8 @@ pg_start() {
     if ! pg_as_owner "$bindir/pg_ctl" -D "$CONNSTATE_TEST_PGDIR/data" \
             -l "$CONNSTATE_TEST_PGDIR/postgres.log" -w -t 60 \
             -o "-k $CONNSTATE_TEST_PGDIR -c listen_addresses= -c fsync=off \
-                -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+                -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+                ${PG_EXTRA_OPTS:-}" \
             start >/dev/null; then
         echo "tests: PostgreSQL did not start:" >&2
         tail -20 "$CONNSTATE_TEST_PGDIR/postgres.log" >&2

@@ -289,6 +289,48 @@ static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_
     bool exists, managed;
     cs_marker_t old;
     cs_buf_t sql = {0};
+    cs_marker_t marker = {0};
+    snprintf(marker.fingerprint, sizeof marker.fingerprint, "%s",
+             task->fingerprint ? task->fingerprint : "");
+    snprintf(marker.plugin, sizeof marker.plugin, "%s", task->plugin);
+    snprintf(marker.plugin_version, sizeof marker.plugin_version, "%s", info->version);
+    snprintf(marker.schema_hash, sizeof marker.schema_hash, "%s", schema->hash);
+    char marker_text[512];
+    if (cs_marker_format(&marker, marker_text, sizeof marker_text) != 0) {
+        snprintf(why, why_size, "marker too long");
+        goto done;
+    }
+    if (task->fresh) {
+        /* Planned when no schema of this name existed: create it in one round trip. If one
+         * appeared meanwhile, CREATE SCHEMA fails and the checked path below decides. */
+        int statements = cs_ddl_build(conn, task->connection, false, schema, path, marker_text,
+                                      &sql, why, why_size);
+        if (statements < 0)
+            goto done;
+        cs_buf_t exec = {0};
+        cs_buf_puts(&exec, "BEGIN;\n");
+        cs_buf_append(&exec, sql.data, sql.len);
+        cs_buf_puts(&exec, "COMMIT;");
+        PGresult *res = PQexec(conn, cs_buf_str(&exec));
+        cs_buf_free(&exec);
+        ExecStatusType status = PQresultStatus(res);
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        bool duplicate = state && strcmp(state, "42P06") == 0; /* duplicate_schema */
+        if (status == PGRES_COMMAND_OK) {
+            PQclear(res);
+            cs_buf_puts(&sql, "COMMIT;");
+            s_capture(cs_buf_str(&sql));
+            result->ddl_count = (uint32_t)statements;
+            rc = 0;
+            goto done;
+        }
+        snprintf(why, why_size, "database: %s", PQerrorMessage(conn));
+        PQclear(res);
+        s_rollback(conn);
+        if (!duplicate)
+            goto done;
+        cs_buf_reset(&sql);
+    }
     if (s_begin(conn, task->connection, &exists, &managed, &old, why, why_size) != 0)
         goto done;
     if (exists && !managed) {
@@ -303,18 +345,6 @@ static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_
         s_rollback(conn);
         result->ddl_count = 0;
         rc = 0;
-        goto done;
-    }
-    cs_marker_t marker = {0};
-    snprintf(marker.fingerprint, sizeof marker.fingerprint, "%s",
-             task->fingerprint ? task->fingerprint : "");
-    snprintf(marker.plugin, sizeof marker.plugin, "%s", task->plugin);
-    snprintf(marker.plugin_version, sizeof marker.plugin_version, "%s", info->version);
-    snprintf(marker.schema_hash, sizeof marker.schema_hash, "%s", schema->hash);
-    char marker_text[512];
-    if (cs_marker_format(&marker, marker_text, sizeof marker_text) != 0) {
-        s_rollback(conn);
-        snprintf(why, why_size, "marker too long");
         goto done;
     }
     int statements = cs_ddl_build(conn, task->connection, exists, schema, path, marker_text, &sql,

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# The supervisor benchmarks of `make bench`, each against a baseline measured in this run.
+# Called by bench/run.sh with a throwaway PostgreSQL in $CONNSTATE_TEST_DB (started with
+# track_commit_timestamp = on); prints markdown table rows.
+#   bench/supervisor.sh [--quick]
+set -u
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$PWD
+BIN=$ROOT/${BIN:-bin}
+TOOLS=$ROOT/${BUILD:-build}/bench
+export PATH="$BIN:$PATH"
+
+if [ "${1:-}" = --quick ]; then C=500; N10=2000; else C=5000; N10=10000; fi
+T=20
+COLS=8
+
+WORK=$(mktemp -d /tmp/connstate-bench.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+    if [ "${CONNSTATE_BENCH_KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$1" -c "$2"; }
+newdb() {
+    sql "$CONNSTATE_TEST_DB" "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1
+    sql "$CONNSTATE_TEST_DB" "CREATE DATABASE $1" >/dev/null
+    echo "${CONNSTATE_TEST_DB/dbname=postgres/dbname=$1}"
+}
+now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+# gen_config DIR CONNECTIONS TABLES COLUMNS FILES: connections spread over FILES files.
+gen_config() {
+    local dir=$1 n=$2 tables=$3 cols=$4 files=$5 f i
+    mkdir -p "$dir"
+    rm -f "$dir"/*.spc
+    for ((f = 0; f < files; f++)); do
+        for ((i = f; i < n; i += files)); do
+            printf 'connection "c_%05d" {\n  plugin  = "synthetic"\n  tables  = %d\n  columns = %d\n}\n' \
+                "$i" "$tables" "$cols"
+        done >"$dir/part_$(printf %04d "$f").spc"
+    done
+}
+
+# start_sup NAME DB CONFIG WORKERS: the supervisor in the background (SUP_PID), its log
+# $WORK/NAME.log, ipc endpoints $WORK/NAME.{workers,publish,control}.
+start_sup() {
+    local name=$1 db=$2 cfg=$3 workers=$4
+    connstate-supervisor --db "$db" --config-dir "$cfg" --workers "$workers" \
+        --bind-workers "ipc://$WORK/$name.workers" --bind-publish "ipc://$WORK/$name.publish" \
+        --bind-control "ipc://$WORK/$name.control" >>"$WORK/$name.log" 2>&1 &
+    SUP_PID=$!
+    PIDS+=("$SUP_PID")
+}
+stop_sup() {
+    kill -TERM "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+ready_count() { echo "SELECT count(*) = $1 FROM connstate_internal.connection_state WHERE status = 'ready'"; }
+
+# The supervisor's cumulative counters, from its last "refresh N done" line.
+counters() { grep -o 'since start: .*' "$1" | tail -1; }
+
+# ---- 1, 2: cold refresh with W = 1 and W = 2, against replaying the same DDL ----------------
+cold() {
+    local w=$1
+    local db cfg=$WORK/cold-config capture=$WORK/ddl-$1 base t0 t1 replay
+    gen_config "$cfg" "$C" "$T" "$COLS" 100
+    db=$(newdb "cold_$w")
+    mkdir -p "$capture"
+    sql "$db" "SELECT 1" >/dev/null
+    t0=$(now)
+    CONNSTATE_DDL_CAPTURE=$capture start_sup "cold$w" "$db" "$cfg" "$w"
+    local sup=$SUP_PID
+    if [ "$w" = 2 ]; then # the publication measurement rides along (item 7)
+        "$TOOLS/tool_pubsub" "ipc://$WORK/cold$w.publish" "ipc://$WORK/cold$w.control" "$db" \
+            "$C" 600 >"$WORK/pubsub.out" 2>"$WORK/pubsub.err" &
+        PUBSUB=$!
+    fi
+    t1=$("$TOOLS/tool_until" "$db" "$(ready_count "$C")" 1800) || return 1
+    COLD_T[$w]=$(calc "%.3f" "$t1 - $t0")
+    # state writes while building (item 6): wait for the refresh (comments too) to finish
+    until grep -q "refresh 1 done" "$WORK/cold$w.log"; do
+        kill -0 "$sup" 2>/dev/null || return 1
+        sleep 0.2
+    done
+    COUNTERS[$w]=$(counters "$WORK/cold$w.log")
+    stop_sup "$sup"
+    [ "$w" = 2 ] && wait "$PUBSUB"
+    base=$(newdb "replay_$w")
+    sql "$base" "CREATE EXTENSION file_fdw; CREATE SERVER connstate_file FOREIGN DATA WRAPPER file_fdw" >/dev/null
+    replay=$("$TOOLS/tool_replay" "$base" "$w" "$capture"/*.sql) || return 1
+    REPLAY_T[$w]=${replay% *}
+    sql "$CONNSTATE_TEST_DB" "DROP DATABASE replay_$w" >/dev/null
+    [ "$w" = 1 ] && sql "$CONNSTATE_TEST_DB" "DROP DATABASE cold_1" >/dev/null
+    local ratio
+    ratio=$(calc "%.3f" "${COLD_T[$w]} / ${REPLAY_T[$w]}")
+    echo "| cold refresh, W = $w: $C connections x $T tables x $COLS columns, to all ready |" \
+        "${COLD_T[$w]} s | ${REPLAY_T[$w]} s (the same DDL replayed by $w session(s), one transaction per connection) |" \
+        "$ratio | <= 1.10 | $(awk "BEGIN { print ($ratio <= 1.10) ? \"met\" : \"MISSED\" }") |"
+}
+
+declare -A COLD_T REPLAY_T COUNTERS
+cold 1 || echo "| cold refresh, W = 1 | FAILED | | | | |"
+cold 2 || echo "| cold refresh, W = 2 | FAILED | | | | |"
+if [ -n "${COLD_T[1]:-}" ] && [ -n "${COLD_T[2]:-}" ]; then
+    s=$(calc "%.2f" "${COLD_T[1]} / ${COLD_T[2]}")
+    b=$(calc "%.2f" "${REPLAY_T[1]} / ${REPLAY_T[2]}")
+    echo "| scaling: cold refresh time W = 1 / W = 2 | ${s}x | ${b}x (replay, 1 / 2 sessions) | | >= 1.7x | $(awk "BEGIN { print ($s >= 1.7) ? \"met\" : \"MISSED\" }") |"
+fi
+
+# ---- 6: state writes under load (the W = 2 cold refresh) ------------------------------------
+if [ -n "${COUNTERS[2]:-}" ]; then
+    read -r ddl comments writes rows secs <<<"$(sed -E 's/since start: ([0-9]+) DDL statements, ([0-9]+) comment statements, ([0-9]+) state writes of ([0-9]+) rows in ([0-9.]+) s/\1 \2 \3 \4 \5/' <<<"${COUNTERS[2]}")"
+    per_tx=$(calc "%.0f" "$rows / $writes")
+    per_1000=$(calc "%.1f" "$writes * 1000 / $rows")
+    rate=$(calc "%.0f" "$rows / $secs")
+    echo "| state writes, W = 2 cold refresh ($rows row changes: builds, then comments) |" \
+        "$writes statements = $writes transactions: $per_1000 per 1000 results, $per_tx results per transaction |" \
+        "one batch write sustains $rate rows/s | | >= 100 results per transaction | $(awk "BEGIN { print ($per_tx >= 100) ? \"met\" : \"MISSED\" }") |"
+fi
+
+# ---- 7: publication -------------------------------------------------------------------------
+if [ -s "$WORK/pubsub.out" ]; then
+    read -r p50 p99 n50 n99 cps snap snaprate samples <"$WORK/pubsub.out"
+    echo "| publication during the W = 2 cold refresh: commit to subscriber ($samples changes) |" \
+        "p50 $p50 ms, p99 $p99 ms | NOTIFY to a LISTENing session: p50 $n50 ms, p99 $n99 ms | | p99 <= 5 ms |" \
+        "$(awk "BEGIN { print ($p99 <= 5) ? \"met\" : \"MISSED\" }") |"
+    echo "| subscriber throughput | $cps changes/s live (as fast as they were published) | | | | |"
+else
+    echo "| publication | FAILED: $(head -1 "$WORK/pubsub.err" 2>/dev/null) | | | | |"
+fi
+
+# ---- 3, 4, 5, 8: 10,000 connections ---------------------------------------------------------
+db=$(newdb big)
+cfg=$WORK/big-config
+gen_config "$cfg" "$N10" 2 3 1000
+start_sup big "$db" "$cfg" 2
+"$TOOLS/tool_until" "$db" "$(ready_count "$N10")" 1800 >/dev/null
+until grep -q "refresh 1 done" "$WORK/big.log"; do sleep 0.2; done # comments too
+sup=$SUP_PID
+
+# 5 (first, while the first supervisor runs): incremental change of one connection.
+# Every rebuild's DDL is captured, so its own time can be replayed as the baseline.
+stop_sup "$sup"
+mkdir -p "$WORK/ddl-incr"
+CONNSTATE_DDL_CAPTURE=$WORK/ddl-incr start_sup big "$db" "$cfg" 2
+sup=$SUP_PID
+until grep -q "refresh 1 done" "$WORK/big.log" && [ "$(grep -c 'refresh 1 done' "$WORK/big.log")" -ge 2 ]; do sleep 0.1; done
+incr=()
+for round in 1 2 3 4 5; do
+    file=$cfg/part_0007.spc
+    old=$(sql "$db" "SELECT schema_hash FROM connstate_internal.connection_state WHERE connection_name = 'c_00007'")
+    tables=$((2 + round))
+    rm -f "$WORK/listening"
+    "$TOOLS/tool_until" "$db" "SELECT status = 'ready' AND schema_hash IS DISTINCT FROM '$old' FROM connstate_internal.connection_state WHERE connection_name = 'c_00007'" 60 "$WORK/listening" >"$WORK/t1" &
+    until [ -e "$WORK/listening" ]; do sleep 0.01; done
+    t0=$(now)
+    sed -i "0,/tables  = [0-9]*/s//tables  = $tables/" "$file"
+    wait $!
+    incr+=("$(calc "%.1f" "($(cat "$WORK/t1") - $t0) * 1000")")
+done
+# its own DDL, replayed alone on the same database (it drops and recreates that schema)
+awk 'BEGIN { RS = "-- end\n" } index($0, "\"c_00007\"") { block = $0 } END { printf "%s-- end\n", block }' \
+    "$WORK"/ddl-incr/*.sql >"$WORK/one.sql"
+ddl_times=()
+for round in 1 2 3 4 5; do
+    r=$("$TOOLS/tool_replay" "$db" 1 "$WORK/one.sql") || break
+    ddl_times+=("$(calc "%.1f" "${r% *} * 1000")")
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+incr_ms=$(median "${incr[@]}")
+ddl_ms=$(median "${ddl_times[@]}")
+over=$(calc "%.1f" "$incr_ms - $ddl_ms")
+echo "| incremental: one connection of $N10 changes in its file, to its ready notification (median of 5) |" \
+    "$incr_ms ms, of which $over ms outside its own DDL | $ddl_ms ms (its own DDL replayed) | | overhead <= 50 ms |" \
+    "$(awk "BEGIN { print ($over <= 50) ? \"met\" : \"MISSED\" }") |"
+
+# 4: no-op refresh with everything ready
+noop=()
+for round in 1 2 3 4 5 6 7; do
+    t0=$(now)
+    connstate refresh --control "ipc://$WORK/big.control" >/dev/null
+    t1=$(now)
+    noop+=("$(calc "%.1f" "($t1 - $t0) * 1000")")
+done
+noop_ms=$(median "${noop[@]}")
+true_ms=()
+for round in 1 2 3 4 5; do
+    t0=$(now)
+    connstate --version >/dev/null
+    t1=$(now)
+    true_ms+=("$(calc "%.1f" "($t1 - $t0) * 1000")")
+done
+echo "| no-op refresh of $N10 ready connections: connstate refresh (median of 7) | $noop_ms ms |" \
+    "$(median "${true_ms[@]}") ms (starting the connstate program alone) | | <= 100 ms |" \
+    "$(awk "BEGIN { print ($noop_ms <= 100) ? \"met\" : \"MISSED\" }") |"
+
+# wait: from the commit that makes the last needed connection ready to connstate wait returning
+sed -i "0,/tables  = [0-9]*/s//tables  = 2/" "$cfg/part_0008.spc"
+"$TOOLS/tool_until" "$db" "SELECT status = 'updating' FROM connstate_internal.connection_state WHERE connection_name = 'c_00008'" 10 >/dev/null
+wl=$("$TOOLS/tool_waitlat" "$db" c_00008 30 2>&1)
+echo "| connstate wait: commit of the last needed ready to the wait returning | ${wl} ms | | | | |"
+
+# 8: memory with N10 connections (peak RSS so far: startup, refresh, no-op refreshes)
+sup_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$sup/status")
+wrk=$(pgrep -P "$sup" -f connstate-worker | head -1)
+wrk_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$wrk/status")
+echo "| memory with $N10 connections: peak RSS | supervisor $(calc "%.1f" "$sup_kb / 1024") MB, one worker $(calc "%.1f" "$wrk_kb / 1024") MB | | |" \
+    "supervisor <= 64 MB | $(awk "BEGIN { print ($sup_kb <= 65536) ? \"met\" : \"MISSED\" }") |"
+
+# 3: restart with everything ready: time to all ready, and no DDL
+stop_sup "$sup"
+oids=$(sql "$db" "SELECT md5(string_agg(oid::text, ',' ORDER BY nspname)) FROM pg_namespace WHERE nspname LIKE 'c\_%'")
+: >"$WORK/restart.log"
+t0=$(now)
+start_sup restart "$db" "$cfg" 2
+sup=$SUP_PID
+# all rows go pending at start, then ready: wait for the pending write to be seen first
+until grep -q "refresh 1 done" "$WORK/restart.log"; do sleep 0.01; done
+t1=$("$TOOLS/tool_until" "$db" "$(ready_count "$N10")" 60)
+restart_s=$(calc "%.3f" "$t1 - $t0")
+ddl=$(counters "$WORK/restart.log" | sed -E 's/since start: ([0-9]+) DDL.*/\1/')
+same=$([ "$oids" = "$(sql "$db" "SELECT md5(string_agg(oid::text, ',' ORDER BY nspname)) FROM pg_namespace WHERE nspname LIKE 'c\_%'")" ] && echo "schema OIDs unchanged" || echo "SCHEMAS CHANGED")
+echo "| restart with $N10 connections ready: start to all ready | $restart_s s, $ddl DDL statements, $same | | |" \
+    "<= 2 s, 0 DDL | $(awk "BEGIN { print ($restart_s <= 2 && $ddl == 0) ? \"met\" : \"MISSED\" }") |"
+stop_sup "$sup"

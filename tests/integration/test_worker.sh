@@ -1,0 +1,42 @@
+# A worker on its own, driven by a stand-in supervisor: the fast path for fresh schemas
+# never touches a schema that appeared after the update was planned.
+. "$(dirname "$0")/../lib.sh"
+
+db=$(new_db worker)
+sql "$db" "CREATE EXTENSION file_fdw; CREATE SERVER connstate_file FOREIGN DATA WRAPPER file_fdw" >/dev/null
+drivers=$BUILD/tests/drivers
+ep=ipc://$T_DIR/workers
+
+run_task() { # KIND NAME PLUGIN CONFIG FRESH
+    CONNSTATE_DB=$db spawn "$T_DIR/worker.log" connstate-worker --connect "$ep" \
+        --plugin-dir "$(plugin_dir)" --name test-worker
+    local worker=$SPAWNED out
+    out=$("$drivers/task_check" "$ep" "$@")
+    kill -TERM "$worker"
+    wait "$worker"
+    echo "$?" >>"$T_DIR/exit-codes"
+    echo "$out"
+}
+
+out=$(run_task build fresh_one synthetic '{"tables":2}' 1)
+check_eq "a fresh build creates the schema in one go" ok "$out"
+check_eq "it has its tables and its marker" "2|t" "$(sql "$db" "SELECT count(*) FROM information_schema.foreign_tables WHERE foreign_table_schema = 'fresh_one'")|$(sql "$db" "SELECT obj_description('fresh_one'::regnamespace, 'pg_namespace') LIKE 'connstate marker v1;%'")"
+
+sql "$db" "CREATE SCHEMA theirs; CREATE TABLE theirs.keep (v int); INSERT INTO theirs.keep VALUES (7)" >/dev/null
+out=$(run_task build theirs synthetic '{"tables":1}' 1)
+check "a fresh build meeting a schema that appeared meanwhile reports it unmanaged" \
+    grep -q 'error: schema "theirs" exists and is not managed by connstate' <<<"$out"
+check_eq "... and leaves it untouched" 7 "$(sql "$db" "SELECT v FROM theirs.keep")"
+out=$(run_task delete theirs synthetic '{}' 0)
+check "a delete of an unmanaged schema is refused" grep -q "not managed by connstate" <<<"$out"
+check_eq "... and leaves it untouched" 7 "$(sql "$db" "SELECT v FROM theirs.keep")"
+
+oid=$(schema_oid "$db" fresh_one)
+out=$(run_task build fresh_one synthetic '{"tables":3}' 1)
+check_eq "a fresh build meeting its own managed schema falls back to a checked rebuild" ok "$out"
+check "the rebuilt schema has the new tables" test "$(sql "$db" "SELECT count(*) FROM information_schema.foreign_tables WHERE foreign_table_schema = 'fresh_one'")" = 3 -a "$(schema_oid "$db" fresh_one)" != "$oid"
+out=$(run_task delete fresh_one synthetic '{}' 0)
+check_eq "a managed schema is deleted" "ok|" "$out|$(schema_oid "$db" fresh_one)"
+check_eq "the worker exited 0 on SIGTERM all 5 times" "0 0 0 0 0" "$(echo $(cat "$T_DIR/exit-codes"))"
+
+done_testing
