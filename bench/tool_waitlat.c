@@ -39,8 +39,8 @@ int main(int argc, char **argv)
     PGnotify *note;
     while ((note = PQnotifies(watch)) != NULL) {
         unsigned long long seq, rows, xid;
-        if (sscanf(note->extra, "{\"seq\":%llu,\"rows\":%llu,\"xid\":%llu}", &seq, &rows, &xid)
-            == 3) {
+        if (sscanf(note->extra, "{\"seq\":%llu,\"rows\":%llu,\"xid\":%llu}", &seq, &rows, &xid) ==
+            3) {
             char sql[128];
             snprintf(sql, sizeof sql,
                      "SELECT extract(epoch FROM pg_xact_commit_timestamp('%llu'::xid))", xid);

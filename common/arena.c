@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_CHUNK_SIZE (64 * 1024)
-#define S_ALIGN      16
+#define S_CHUNK_SIZE  (64 * 1024) /* the largest regular chunk */
+#define S_FIRST_CHUNK 1024        /* chunks start small and double: many small arenas stay small */
+#define S_ALIGN       16
 
 typedef struct s_chunk {
     struct s_chunk *next;
@@ -16,6 +17,7 @@ typedef struct s_chunk {
 
 struct cs_arena {
     s_chunk_t *chunks; /* the newest first */
+    size_t next_size;  /* of the next regular chunk */
 };
 
 cs_arena_t *cs_arena_new(void)
@@ -32,7 +34,12 @@ void *cs_arena_alloc(cs_arena_t *self, size_t size)
     if (!chunk || chunk->size - chunk->used < size) {
         /* Large requests get a chunk of their own, behind the current one, so that
          * the rest of the current chunk is not wasted. */
-        size_t data_size = size > S_CHUNK_SIZE / 4 ? size : S_CHUNK_SIZE;
+        if (self->next_size == 0)
+            self->next_size = S_FIRST_CHUNK;
+        size_t regular = self->next_size;
+        size_t data_size = size > regular / 4 ? size : regular;
+        if (data_size == regular && regular < S_CHUNK_SIZE)
+            self->next_size = regular * 2;
         if (data_size > (size_t)-1 - sizeof(s_chunk_t))
             return NULL;
         s_chunk_t *fresh = malloc(sizeof(s_chunk_t) + data_size);
@@ -40,7 +47,7 @@ void *cs_arena_alloc(cs_arena_t *self, size_t size)
             return NULL;
         fresh->used = 0;
         fresh->size = data_size;
-        if (data_size != S_CHUNK_SIZE && chunk) {
+        if (data_size != regular && chunk) {
             fresh->next = chunk->next;
             chunk->next = fresh;
         } else {

@@ -715,6 +715,9 @@ static char *s_read_file(s_loader_t *ld, const char *path, size_t *len)
     } else if (!(text = cs_arena_alloc(ld->cfg->arena, (size_t)st.st_size + 1))) {
         ld->oom = true;
     } else {
+        ld->cfg->source_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        ld->cfg->source_size = (int64_t)st.st_size;
+        ld->cfg->source_ino = (uint64_t)st.st_ino;
         size_t got = 0;
         while (got < (size_t)st.st_size) {
             ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
@@ -731,7 +734,75 @@ static char *s_read_file(s_loader_t *ld, const char *path, size_t *len)
     return text;
 }
 
-cs_config_t *cs_config_load_dir(const char *dir)
+/* Loads one file into a unit of its own. */
+static cs_config_t *s_load_unit(const char *path)
+{
+    s_loader_t ld;
+    cs_config_t *unit = s_config_new(&ld);
+    if (!unit)
+        return NULL;
+    const char *file = s_strdup(&ld, path);
+    unit->source = file;
+    size_t len = 0;
+    char *text = file ? s_read_file(&ld, file, &len) : NULL;
+    if (text)
+        s_load_text(&ld, file, text, len);
+    else if (file)
+        s_add_failed(&ld, file, NULL, 0);
+    return s_config_done(&ld);
+}
+
+/* Adds a unit's connections, errors and failed file to the directory's result. */
+static void s_merge(s_loader_t *ld, const cs_config_t *unit)
+{
+    cs_config_t *cfg = ld->cfg;
+    cfg->file_count += unit->file_count;
+    for (size_t i = 0; i < unit->count; i++) {
+        cs_connection_t *grown =
+            s_grow(ld, cfg->connections, cfg->count, &ld->conn_cap, sizeof *grown);
+        if (!grown)
+            return;
+        cfg->connections = grown;
+        cfg->connections[cfg->count++] = unit->connections[i];
+    }
+    for (size_t i = 0; i < unit->error_count; i++) {
+        cs_config_error_t *grown =
+            s_grow(ld, cfg->errors, cfg->error_count, &ld->error_cap, sizeof *grown);
+        if (!grown)
+            return;
+        cfg->errors = grown;
+        cfg->errors[cfg->error_count++] = unit->errors[i];
+    }
+    for (size_t i = 0; i < unit->failed_count; i++)
+        s_add_failed(ld, unit->failed[i].path, unit->failed[i].names, unit->failed[i].name_count);
+}
+
+/* The unit of previous read from path, when the file is still what it was then: taken out
+ * of previous. *cursor walks previous's units, which are in path order like ours. */
+static cs_config_t *s_reuse(cs_config_t *previous, size_t *cursor, const char *path)
+{
+    if (!previous)
+        return NULL;
+    while (*cursor < previous->unit_count) {
+        cs_config_t *unit = previous->units[*cursor];
+        int order = unit && unit->source ? strcmp(unit->source, path) : -1;
+        if (order > 0)
+            return NULL;
+        (*cursor)++;
+        if (order < 0)
+            continue;
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || unit->source_size == 0 ||
+            (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != unit->source_mtime_ns ||
+            (int64_t)st.st_size != unit->source_size || (uint64_t)st.st_ino != unit->source_ino)
+            return NULL; /* changed (or never read): parse it again */
+        previous->units[*cursor - 1] = NULL;
+        return unit;
+    }
+    return NULL;
+}
+
+cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
 {
     s_loader_t ld;
     cs_config_t *cfg = s_config_new(&ld);
@@ -762,19 +833,30 @@ cs_config_t *cs_config_load_dir(const char *dir)
     closedir(d);
     if (count > 1)
         qsort(names, count, sizeof *names, s_compare_strings);
+    cfg->units = cs_arena_alloc(cfg->arena, (count ? count : 1) * sizeof *cfg->units);
+    if (!cfg->units)
+        ld.oom = true;
     bool slash = dir[0] && dir[strlen(dir) - 1] == '/';
+    size_t cursor = 0;
     for (size_t i = 0; i < count && !ld.oom; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s%s%s", dir, slash ? "" : "/", names[i]);
-        const char *file = s_strdup(&ld, path);
-        size_t len = 0;
-        char *text = file ? s_read_file(&ld, file, &len) : NULL;
-        if (text)
-            s_load_text(&ld, file, text, len);
-        else if (file)
-            s_add_failed(&ld, file, NULL, 0);
+        cs_config_t *unit = s_reuse(previous, &cursor, path);
+        if (!unit)
+            unit = s_load_unit(path);
+        if (!unit) {
+            ld.oom = true;
+            break;
+        }
+        cfg->units[cfg->unit_count++] = unit;
+        s_merge(&ld, unit);
     }
     return s_config_done(&ld);
+}
+
+cs_config_t *cs_config_load_dir(const char *dir)
+{
+    return cs_config_reload_dir(dir, NULL);
 }
 
 char *cs_config_dir_signature(const char *dir)
@@ -865,6 +947,8 @@ void cs_config_destroy(cs_config_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    for (size_t i = 0; i < (*self_p)->unit_count; i++)
+        cs_config_destroy(&(*self_p)->units[i]);
     cs_arena_destroy(&(*self_p)->arena);
     free(*self_p);
     *self_p = NULL;

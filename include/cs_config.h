@@ -120,7 +120,7 @@ typedef struct {
 } cs_failed_file_t;
 
 /* The result of loading a directory or a text. */
-typedef struct {
+typedef struct cs_config_s {
     cs_connection_t *connections; /* files in name order, blocks in file order */
     size_t count;
     cs_config_error_t *errors;
@@ -130,6 +130,15 @@ typedef struct {
     size_t file_count; /* .spc files read */
     cs_arena_t *arena;
     cs_connection_t **by_name; /* index for cs_config_find */
+    /* A directory load is made of one unit per file, each with its own arena (owned), so
+     * that a reload can keep the units of unchanged files. */
+    struct cs_config_s **units;
+    size_t unit_count;
+    /* A unit: the file it was read from, and that file's identity when it was read. */
+    const char *source;
+    int64_t source_mtime_ns;
+    int64_t source_size;
+    uint64_t source_ino;
 } cs_config_t;
 
 /* Loads every *.spc file of dir (sorted by name, not recursive). A file with any error
@@ -137,6 +146,11 @@ typedef struct {
  * unreadable directory is an error of the result. Returns NULL only when out of memory;
  * the caller destroys the result. Blocks on file I/O. */
 cs_config_t *cs_config_load_dir(const char *dir);
+
+/* Like cs_config_load_dir, but the files whose path, size, modification time and inode are
+ * those previous read are not parsed again: their results move out of previous (NULL: parse
+ * everything), which the caller still destroys. Returns NULL only when out of memory. */
+cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous);
 
 /* Loads one file's text (len bytes, need not be NUL-terminated); file names it in errors.
  * Same rules and ownership as cs_config_load_dir. */

@@ -217,7 +217,8 @@ int cs_refresh_plan(cs_refresh_t *self)
     char *signature = cs_config_dir_signature(self->config_dir);
     bool same =
         signature && self->signature && self->config && strcmp(signature, self->signature) == 0;
-    cs_config_t *cfg = same ? self->config : cs_config_load_dir(self->config_dir);
+    /* Otherwise only the files that changed are parsed again. */
+    cs_config_t *cfg = same ? self->config : cs_config_reload_dir(self->config_dir, self->config);
     free(self->signature);
     self->signature = signature;
     if (!cfg)

@@ -427,6 +427,47 @@ static void test_moving_a_block_keeps_the_fingerprint(void **state)
     cs_config_destroy(&after);
 }
 
+static void test_reload_parses_only_changed_files(void **state)
+{
+    (void)state;
+    s_write("r1.spc", "connection \"one\" {\n  plugin = \"p\"\n}\n");
+    s_write("r2.spc", "connection \"two\" {\n  plugin = \"p\"\n  x = 1\n}\n");
+    s_write("r3.spc", "connection \"three\" {\n  plugin = \"p\"\n}\n");
+    cs_config_t *first = cs_config_load_dir(s_dir);
+    assert_int_equal(first->unit_count, 3);
+    cs_config_t *unit1 = first->units[0], *unit2 = first->units[1];
+    char fp2[17];
+    strcpy(fp2, cs_config_find(first, "two")->fingerprint);
+
+    /* change r2 (a different size, so that coarse timestamps cannot hide it), drop r3, add r4 */
+    s_write("r2.spc", "connection \"two\" {\n  plugin = \"p\"\n  x = 22\n}\n");
+    char path[256];
+    snprintf(path, sizeof path, "%s/r3.spc", s_dir);
+    unlink(path);
+    s_write("r4.spc", "connection \"four\" {\n  plugin = \"p\"\n}\n");
+    cs_config_t *second = cs_config_reload_dir(s_dir, first);
+    assert_int_equal(second->unit_count, 3);
+    assert_ptr_equal(second->units[0], unit1); /* unchanged: reused, not parsed */
+    assert_null(first->units[0]);              /* ... and moved out of the old result */
+    assert_ptr_not_equal(second->units[1], unit2);
+    assert_string_not_equal(cs_config_find(second, "two")->fingerprint, fp2);
+    assert_non_null(cs_config_find(second, "one"));
+    assert_non_null(cs_config_find(second, "four"));
+    assert_null(cs_config_find(second, "three"));
+    cs_config_destroy(&first); /* frees what was not reused; the second stays valid */
+    assert_string_equal(cs_config_find(second, "one")->plugin, "p");
+
+    /* a duplicate across a reused file and a new one still fails the later file */
+    s_write("r5.spc", "connection \"one\" {\n  plugin = \"q\"\n}\n");
+    cs_config_t *third = cs_config_reload_dir(s_dir, second);
+    assert_int_equal(third->error_count, 1);
+    assert_non_null(strstr(third->errors[0].message, "already defined"));
+    assert_true(cs_config_name_failed(third, "one"));
+    assert_string_equal(cs_config_find(third, "one")->plugin, "p");
+    cs_config_destroy(&second);
+    cs_config_destroy(&third);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +484,8 @@ int main(void)
         cmocka_unit_test(test_fingerprints),
         cmocka_unit_test_setup_teardown(test_directory, s_dir_setup, s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_moving_a_block_keeps_the_fingerprint, s_dir_setup,
+                                        s_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_parses_only_changed_files, s_dir_setup,
                                         s_dir_teardown),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
