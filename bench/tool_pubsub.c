@@ -5,7 +5,9 @@
  * (the results clients wait for); changes to updating or pending do not.
  * every batch's NOTIFY payload carries. One zmq_poll waits on both, so neither waits for
  * the other. Also: the snapshot's rows per second, and live changes per second.
- *   tool_pubsub PUBLISH CONTROL CONNINFO CHANGES [TIMEOUT_SEC]
+ *   tool_pubsub PUBLISH CONTROL CONNINFO CHANGES [TIMEOUT_SEC [all]]
+ * With "all", pending and updating changes count too (for throughput). CHANGES 0: stop once
+ * the snapshot is in (for the snapshot's rows per second).
  * Prints: p50_ms p99_ms notify_p50_ms notify_p99_ms changes_per_s snapshot_rows snapshot_rows_per_s
  */
 #include <stdio.h>
@@ -34,6 +36,7 @@ typedef struct {
 } s_state_t;
 
 static s_state_t s;
+static bool s_all;
 
 static void s_on_change(const connstate_change_t *c, void *arg)
 {
@@ -46,7 +49,7 @@ static void s_on_change(const connstate_change_t *c, void *arg)
     }
     /* Results are what clients wait for: the refresh plan's one big "updating" batch is
      * written once per refresh and is left out. */
-    if (strcmp(c->status, "updating") == 0 || strcmp(c->status, "pending") == 0)
+    if (!s_all && (strcmp(c->status, "updating") == 0 || strcmp(c->status, "pending") == 0))
         return;
     if (!s.first_seq)
         s.first_seq = c->seq;
@@ -78,6 +81,7 @@ int main(int argc, char **argv)
         return 2;
     size_t want = strtoul(argv[4], NULL, 10);
     double deadline = s_wall() + (argc > 5 ? atof(argv[5]) : 300);
+    s_all = argc > 6 && strcmp(argv[6], "all") == 0;
     PGconn *conn = PQconnectdb(argv[3]);
     if (PQstatus(conn) != CONNECTION_OK)
         return 2;
@@ -88,7 +92,7 @@ int main(int argc, char **argv)
     static double n_time[S_MAX];
     static unsigned long long n_seq[S_MAX], n_rows[S_MAX], n_xid[S_MAX];
     size_t notes = 0;
-    while (s.live < want && s_wall() < deadline) {
+    while ((want ? s.live < want : !connstate_sub_synced(sub)) && s_wall() < deadline) {
         zmq_pollitem_t items[3];
         int n = connstate_sub_pollitems(sub, items, 2);
         items[n++] = (zmq_pollitem_t){NULL, PQsocket(conn), ZMQ_POLLIN, 0};
@@ -104,6 +108,7 @@ int main(int argc, char **argv)
             PQfreemem(note);
         }
     }
+    bool synced = connstate_sub_synced(sub);
     connstate_sub_destroy(&sub);
     static double sub_delay[S_MAX], note_delay[S_MAX];
     size_t sd = 0, nd = 0;
@@ -133,5 +138,5 @@ int main(int argc, char **argv)
                : 0,
            sd);
     PQfinish(conn);
-    return s.live >= want ? 0 : 1;
+    return (want ? s.live >= want : synced) ? 0 : 1;
 }

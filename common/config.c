@@ -797,6 +797,7 @@ static cs_config_t *s_reuse(cs_config_t *previous, size_t *cursor, const char *p
             (int64_t)st.st_size != unit->source_size || (uint64_t)st.st_ino != unit->source_ino)
             return NULL; /* changed (or never read): parse it again */
         previous->units[*cursor - 1] = NULL;
+        unit->reused = true;
         return unit;
     }
     return NULL;
@@ -857,40 +858,6 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
 cs_config_t *cs_config_load_dir(const char *dir)
 {
     return cs_config_reload_dir(dir, NULL);
-}
-
-char *cs_config_dir_signature(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return NULL;
-    zlistx_t *names = zlistx_new();
-    zlistx_set_destructor(names, (zlistx_destructor_fn *)zstr_free);
-    zlistx_set_comparator(names, (zlistx_comparator_fn *)strcmp);
-    struct dirent *entry;
-    while ((entry = readdir(d)) != NULL) {
-        size_t len = strlen(entry->d_name);
-        if (entry->d_name[0] != '.' && len >= 5 && strcmp(entry->d_name + len - 4, ".spc") == 0)
-            zlistx_add_end(names, strdup(entry->d_name));
-    }
-    closedir(d);
-    zlistx_sort(names);
-    zdigest_t *digest = zdigest_new();
-    for (const char *name = zlistx_first(names); name; name = zlistx_next(names)) {
-        char path[4096], line[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        struct stat st;
-        if (stat(path, &st) != 0)
-            memset(&st, 0, sizeof st);
-        int n = snprintf(line, sizeof line, "%s\n%lld.%09ld %lld %llu\n", name,
-                         (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_size,
-                         (unsigned long long)st.st_ino);
-        zdigest_update(digest, (const byte *)line, (size_t)n);
-    }
-    char *signature = strdup(zdigest_string(digest));
-    zdigest_destroy(&digest);
-    zlistx_destroy(&names);
-    return signature;
 }
 
 char *cs_config_default_dir(void)

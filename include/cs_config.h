@@ -134,8 +134,10 @@ typedef struct cs_config_s {
      * that a reload can keep the units of unchanged files. */
     struct cs_config_s **units;
     size_t unit_count;
-    /* A unit: the file it was read from, and that file's identity when it was read. */
+    /* A unit: the file it was read from, and that file's identity when it was read; reused:
+     * taken over from the previous load by cs_config_reload_dir, not parsed again. */
     const char *source;
+    bool reused;
     int64_t source_mtime_ns;
     int64_t source_size;
     uint64_t source_ino;
@@ -155,11 +157,6 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous);
 /* Loads one file's text (len bytes, need not be NUL-terminated); file names it in errors.
  * Same rules and ownership as cs_config_load_dir. */
 cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len);
-
-/* A signature of the *.spc files of dir (names, sizes, modification times, inodes): equal
- * signatures mean nothing to reload. Returns a malloc'd hex string, or NULL when the
- * directory cannot be read. Reads only the directory and file metadata. */
-char *cs_config_dir_signature(const char *dir);
 
 /* The default config directory: $CONNSTATE_CONFIG_DIR, else ~/.connstate/config.
  * malloc'd; NULL when there is no home directory. */

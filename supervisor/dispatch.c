@@ -3,6 +3,7 @@
  * bounded (after max attempts the task is reported lost). */
 #include "supervisor.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,12 +373,18 @@ void cs_dispatch_pump(cs_dispatch_t *self)
         }
     }
     free(peers);
-    /* Hand out work: one task per worker per round, round after round, while capacity lasts. */
+    /* Hand out work: one task per worker per round, round after round, while capacity lasts.
+     * A worker runs one task at a time; a second one waits at the worker (so that no round trip
+     * separates two updates) only while more tasks are queued than there are workers: with
+     * less work than that, a task never queues behind a slow one while a worker is idle. */
     bool sent = true;
     while (sent && (zlistx_size(self->updates) || zlistx_size(self->comments))) {
         sent = false;
+        size_t queued = zlistx_size(self->updates) + zlistx_size(self->comments);
+        size_t limit = queued > zlistx_size(self->peers) ? SIZE_MAX : 1;
         for (s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers)) {
-            if (zlistx_size(peer->flights) >= peer->capacity)
+            size_t held = zlistx_size(peer->flights);
+            if (held >= peer->capacity || held >= limit)
                 continue;
             cs_task_t *task = s_next_task(self);
             if (!task)

@@ -13,7 +13,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#define S_DEBOUNCE_MS     20
+#define S_DEBOUNCE_MS     5
 #define S_PEER_TIMEOUT_MS 10000
 #define S_MAX_ATTEMPTS    3
 

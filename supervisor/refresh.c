@@ -12,6 +12,7 @@
 
 typedef struct {
     bool ok;
+    uint64_t checked; /* the plan that last looked at its file */
     cs_plugin_info_t info;
     char why[512];
     struct timespec mtime;
@@ -25,9 +26,9 @@ struct cs_refresh {
     char *plugin_dir;
     int plugin_timeout_ms;
     cs_config_t *config; /* of the last plan: what results are judged against */
-    char *signature;     /* of the config directory when config was loaded */
     zhashx_t *plugins;   /* plugin name -> s_plugin_t, asked again when its file changes */
     size_t builds, deletes, comments;
+    uint64_t plans;          /* plans made: a plugin's file is looked at once per plan */
     uint64_t ddl_statements; /* reported by workers for builds and deletes, since start */
     uint64_t comment_statements;
 };
@@ -61,7 +62,6 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
     cs_refresh_t *self = *self_p;
     cs_config_destroy(&self->config);
     zhashx_destroy(&self->plugins);
-    free(self->signature);
     free(self->config_dir);
     free(self->plugin_dir);
     free(self);
@@ -75,7 +75,11 @@ static const s_plugin_t *s_plugin(cs_refresh_t *self, const char *name)
     snprintf(path, sizeof path, "%s/%s", self->plugin_dir, name);
     struct stat st;
     s_plugin_t *plugin = zhashx_lookup(self->plugins, name);
+    if (plugin && plugin->checked == self->plans)
+        return plugin; /* looked at during this plan already */
     bool found = stat(path, &st) == 0;
+    if (plugin)
+        plugin->checked = self->plans;
     if (plugin && found && plugin->size == st.st_size &&
         plugin->mtime.tv_sec == st.st_mtim.tv_sec && plugin->mtime.tv_nsec == st.st_mtim.tv_nsec)
         return plugin;
@@ -83,6 +87,7 @@ static const s_plugin_t *s_plugin(cs_refresh_t *self, const char *name)
         plugin = calloc(1, sizeof *plugin);
         if (!plugin)
             return NULL;
+        plugin->checked = self->plans;
         zhashx_insert(self->plugins, name, plugin);
     }
     if (!found) {
@@ -213,32 +218,41 @@ static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhas
 int cs_refresh_plan(cs_refresh_t *self)
 {
     self->builds = self->deletes = self->comments = 0;
-    /* Parse again only when a file changed: a no-op refresh reads metadata, not 1,000 files. */
-    char *signature = cs_config_dir_signature(self->config_dir);
-    bool same =
-        signature && self->signature && self->config && strcmp(signature, self->signature) == 0;
-    /* Otherwise only the files that changed are parsed again. */
-    cs_config_t *cfg = same ? self->config : cs_config_reload_dir(self->config_dir, self->config);
-    free(self->signature);
-    self->signature = signature;
+    self->plans++;
+    int64_t t0 = cs_now_ms();
+    /* Only the files that changed since the last plan are parsed again. */
+    cs_config_t *cfg = cs_config_reload_dir(self->config_dir, self->config);
     if (!cfg)
         return -1;
-    if (same)
-        self->config = NULL; /* handed over to this plan, kept again at its end */
-    for (size_t i = 0; !same && i < cfg->error_count; i++) {
+    size_t parsed = 0;
+    for (size_t i = 0; i < cfg->unit_count; i++)
+        parsed += !cfg->units[i]->reused;
+    for (size_t i = 0; i < cfg->error_count; i++) {
         const cs_config_error_t *e = &cfg->errors[i];
+        bool fresh = cfg->unit_count == 0; /* the directory itself failed */
+        for (size_t u = 0; u < cfg->unit_count && !fresh; u++)
+            fresh = !cfg->units[u]->reused && cfg->units[u]->source == e->file;
+        if (!fresh)
+            continue; /* logged when its file was parsed */
         if (e->line > 0)
             cs_log_warn("config: %s:%d:%d: %s", e->file, e->line, e->col, e->message);
         else
             cs_log_warn("config: %s: %s", e->file, e->message);
     }
+    int64_t t_config = cs_now_ms();
     zhashx_t *schemas = cs_store_schemas(self->store);
     if (!schemas) {
         cs_config_destroy(&cfg);
         return -1;
     }
+    int64_t t_catalog = cs_now_ms();
     for (size_t i = 0; i < cfg->count; i++)
         s_plan_connection(self, &cfg->connections[i], schemas);
+    cs_log_debug("plan: config (%zu of %zu files parsed) in %lld ms, catalog (%zu schemas) in "
+                 "%lld ms, %zu connections compared in %lld ms",
+                 parsed, cfg->unit_count, (long long)(t_config - t0), zhashx_size(schemas),
+                 (long long)(t_catalog - t_config), cfg->count,
+                 (long long)(cs_now_ms() - t_catalog));
 
     /* Connections of files that failed to load keep their schemas and report the error. */
     char why[CS_PROTO_MAX_ERROR];

@@ -15,6 +15,9 @@
 #define S_HEARTBEAT_MS       1000  /* how often we say we are alive */
 #define S_SUPERVISOR_LOST_MS 5000  /* silence after which the supervisor is presumed gone */
 #define S_BACKOFF_MAX_MS     10000 /* longest wait between reconnections */
+#define S_PREFETCH                                                                                 \
+    2 /* tasks held at once: the next one waits here, not at the                                   \
+         supervisor, so no round trip separates two updates */
 
 static volatile sig_atomic_t s_stop = 0;
 
@@ -34,6 +37,7 @@ typedef struct {
     int64_t last_sent;
     int64_t last_heard;
     uint32_t in_flight;
+    zlistx_t *queue;     /* TASKs received, run one at a time in order (cs_msg_t) */
     unsigned generation; /* sockets created, for their identities */
     pid_t parent;        /* a local worker's supervisor: we exit when it is gone */
 } s_worker_t;
@@ -73,6 +77,10 @@ static void s_tick(void *arg)
 static int s_connect(s_worker_t *self)
 {
     zsock_destroy(&self->sock);
+    /* Tasks of the old connection are the supervisor's to hand out again. */
+    cs_msg_t *stale;
+    while ((stale = zlistx_detach(self->queue, NULL)) != NULL)
+        cs_msg_destroy(&stale);
     self->sock = zsock_new(ZMQ_DEALER);
     if (!self->sock)
         return -1;
@@ -89,7 +97,7 @@ static int s_connect(s_worker_t *self)
     cs_msg_t *ready = cs_msg_new(CS_MSG_READY);
     if (!ready)
         return -1;
-    ready->capacity = 1;
+    ready->capacity = S_PREFETCH;
     ready->name = strdup(self->name);
     ready->pid = (uint32_t)getpid();
     s_send(self, ready);
@@ -103,7 +111,7 @@ static void s_run_task(s_worker_t *self, const cs_msg_t *task)
     cs_msg_t *result = cs_msg_new(CS_MSG_RESULT);
     if (!result)
         return;
-    self->in_flight = 1;
+    self->in_flight = (uint32_t)zlistx_size(self->queue) + 1;
     cs_log_conn_debug(task->connection, "%s (task %llu, attempt %u)", cs_task_kind_name(task->kind),
                       (unsigned long long)task->task_id, task->attempt);
     cs_tasks_run(self->tasks, self->pg, task, result);
@@ -134,7 +142,8 @@ static int s_handle(s_worker_t *self)
     int rc = 0;
     switch (msg->type) {
         case CS_MSG_TASK:
-            s_run_task(self, msg);
+            zlistx_add_end(self->queue, msg);
+            msg = NULL; /* run by the loop, in order */
             break;
         case CS_MSG_HEARTBEAT:
             break;
@@ -163,16 +172,20 @@ static int s_loop(s_worker_t *self)
             break;
         }
         zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(&item, 1, S_HEARTBEAT_MS / 2);
-        if (rc < 0 && zmq_errno() != EINTR) {
+        int wait = zlistx_size(self->queue) ? 0 : S_HEARTBEAT_MS / 2;
+        if (zmq_poll(&item, 1, wait) < 0 && zmq_errno() != EINTR) {
             cs_log_error("poll: %s", zmq_strerror(zmq_errno()));
             return 1;
         }
-        bool reconnect = false;
-        if (rc > 0 && (item.revents & ZMQ_POLLIN)) {
+        /* Everything that arrived (also while a task ran): tasks, heartbeats, goodbyes. */
+        bool reconnect = false, heard = false;
+        while (!reconnect && (zsock_events(self->sock) & ZMQ_POLLIN)) {
             reconnect = s_handle(self) != 0;
+            heard = true;
+        }
+        if (heard)
             backoff = 100;
-        } else if (s_now() - self->last_heard > S_SUPERVISOR_LOST_MS) {
+        else if (s_now() - self->last_heard > S_SUPERVISOR_LOST_MS) {
             cs_log_warn("no word from the supervisor at %s for %d s; reconnecting", self->endpoint,
                         S_SUPERVISOR_LOST_MS / 1000);
             reconnect = true;
@@ -182,6 +195,11 @@ static int s_loop(s_worker_t *self)
             backoff = backoff * 2 > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS : backoff * 2;
             if (s_connect(self) != 0)
                 continue;
+        }
+        cs_msg_t *task = zlistx_detach(self->queue, NULL);
+        if (task) {
+            s_run_task(self, task);
+            cs_msg_destroy(&task);
         }
         if (s_now() - self->last_sent >= S_HEARTBEAT_MS)
             s_heartbeat(self);
@@ -322,8 +340,9 @@ int main(int argc, char **argv)
         return 2;
     }
     self.tasks = cs_tasks_new(plugin_dir, (int)timeout_s * 1000, s_tick, &self);
+    self.queue = zlistx_new();
     free(default_dir);
-    if (!self.tasks) {
+    if (!self.tasks || !self.queue) {
         PQfinish(self.pg);
         return 2;
     }
@@ -338,6 +357,10 @@ int main(int argc, char **argv)
     cs_log_info("connecting to %s", self.endpoint);
     int rc = s_loop(&self);
     zsock_destroy(&self.sock);
+    cs_msg_t *left;
+    while (self.queue && (left = zlistx_detach(self.queue, NULL)) != NULL)
+        cs_msg_destroy(&left);
+    zlistx_destroy(&self.queue);
     cs_tasks_destroy(&self.tasks);
     PQfinish(self.pg);
     zsys_shutdown();

@@ -58,8 +58,15 @@ SPC
 kill -HUP "$SUP_PID"
 check "a slow update is running" wait_sql 10 "$db" \
     "SELECT status FROM connstate_internal.connection_state WHERE connection_name = 'slow_one'" updating
-victim=$(pgrep -P "$SUP_PID" -f 'connstate-worker' | while read -r pid; do
-    pgrep -P "$pid" -f slow >/dev/null && echo "$pid"; done | head -1)
+# the worker whose child is the slow plugin (it may first finish another task)
+slow_worker() {
+    local pid
+    for pid in $(pgrep -P "$SUP_PID" -f 'connstate-worker'); do
+        pgrep -P "$pid" -f "$T_DIR/plugins/slow" >/dev/null && echo "$pid"
+    done | head -1
+}
+check "the slow plugin is running at a worker" wait_until 15 bash -c "[ -n \"\$(pgrep -f '[s]leep 2')\" ]"
+victim=$(slow_worker)
 check "found the worker running the slow plugin" test -n "$victim"
 kill -KILL "$victim"
 check "the killed update is dispatched again and ends ready" wait_sql 20 "$db" \
