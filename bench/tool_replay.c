@@ -20,6 +20,12 @@ static double s_now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static void s_quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 /* Splits the captured files into transactions (blocks ending with "-- end"). */
 static char **s_load(int files, char **paths, size_t *count)
 {
@@ -68,6 +74,7 @@ int main(int argc, char **argv)
             PGconn *conn = PQconnectdb(conninfo);
             if (PQstatus(conn) != CONNECTION_OK)
                 _exit(3);
+            PQsetNoticeProcessor(conn, s_quiet, NULL); /* "drop cascades to ..." */
             char byte = 1;
             if (write(ready[1], &byte, 1) != 1 || read(go[0], &byte, 1) != 1)
                 _exit(3);

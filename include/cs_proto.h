@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cs_buf.h"
+
 /* The first frame of every message: protocol name and version. */
 #define CS_PROTO_NAME    "connstate"
 #define CS_PROTO_VERSION 1
@@ -139,6 +141,11 @@ int cs_msg_add_row(cs_msg_t *self, const char *connection, cs_status_t status, c
  * (the caller frees it), or -1 when a required field is missing or a value exceeds
  * its documented limit (the reason, if why is not NULL, goes into why). Never blocks. */
 int cs_msg_encode(const cs_msg_t *self, char **data, size_t *size, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
+
+/* The same into out (emptied first; the caller owns and reuses it). Returns 0 or -1 as
+ * cs_msg_encode does. */
+int cs_msg_encode_to(const cs_msg_t *self, cs_buf_t *out, char *why, size_t why_size)
     __attribute__((warn_unused_result));
 
 /* Decodes an untrusted body. Returns a new message (the caller destroys it), or NULL

@@ -395,34 +395,50 @@ static int s_encode_map(msgpack_packer *pk, const s_schema_t *schema, const void
     return 0;
 }
 
-int cs_msg_encode(const cs_msg_t *self, char **data, size_t *size, char *why, size_t why_size)
+/* msgpack-c's writer into a cs_buf_t (which starts small, unlike msgpack_sbuffer's 8 KiB). */
+static int s_buf_write(void *data, const char *bytes, size_t len)
 {
+    cs_buf_t *buf = data;
+    cs_buf_append(buf, bytes, len);
+    return buf->failed ? -1 : 0;
+}
+
+int cs_msg_encode_to(const cs_msg_t *self, cs_buf_t *out, char *why, size_t why_size)
+{
+    cs_buf_reset(out);
     const s_schema_t *schema = s_schema_of((uint64_t)self->type);
     if (!schema) {
         if (why && why_size)
             snprintf(why, why_size, "unknown message type %d", (int)self->type);
         return -1;
     }
-    msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init(&sbuf);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, out, s_buf_write);
     int rc = s_encode_map(&pk, schema, self, true, why, why_size);
-    if (rc == 0 && sbuf.size > CS_PROTO_MAX_BODY) {
+    if (rc == 0 && out->failed) {
         if (why && why_size)
-            snprintf(why, why_size, "%s: body of %zu bytes exceeds the limit", schema->name,
-                     sbuf.size);
+            snprintf(why, why_size, "out of memory");
         rc = -1;
     }
-    if (rc != 0 || !sbuf.data) {
-        msgpack_sbuffer_destroy(&sbuf);
-        if (rc == 0 && why && why_size)
-            snprintf(why, why_size, "out of memory");
+    if (rc == 0 && out->len > CS_PROTO_MAX_BODY) {
+        if (why && why_size)
+            snprintf(why, why_size, "%s: body of %zu bytes exceeds the limit", schema->name,
+                     out->len);
+        rc = -1;
+    }
+    return rc;
+}
+
+int cs_msg_encode(const cs_msg_t *self, char **data, size_t *size, char *why, size_t why_size)
+{
+    cs_buf_t buf = {0};
+    if (cs_msg_encode_to(self, &buf, why, why_size) != 0) {
+        cs_buf_free(&buf);
         return -1;
     }
-    *size = sbuf.size; /* release() zeroes it */
-    *data = msgpack_sbuffer_release(&sbuf);
-    return 0;
+    *size = buf.len;
+    *data = cs_buf_take(&buf);
+    return *data ? 0 : -1;
 }
 
 /* ---- decoding -------------------------------------------------------------------------- */

@@ -8,39 +8,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Sends one frame; more: others follow. Returns 0 or -1 (errno set). */
+static int s_frame(void *raw, const void *data, size_t size, bool more)
+{
+    return zmq_send(raw, data, size, more ? ZMQ_SNDMORE : 0) < 0 ? -1 : 0;
+}
+
 int cs_wire_send(zsock_t *sock, zframe_t *routing_id, const char *topic, const cs_msg_t *msg)
 {
-    char *body;
-    size_t size;
+    /* Straight to libzmq: no czmq message, no copies beyond the encoding. */
+    cs_buf_t body = {0};
     char why[256];
-    if (cs_msg_encode(msg, &body, &size, why, sizeof why) != 0) {
+    if (cs_msg_encode_to(msg, &body, why, sizeof why) != 0) {
         cs_log_error("cannot encode %s: %s", cs_msg_type_name(msg->type), why);
+        cs_buf_free(&body);
         return -1;
     }
-    zmsg_t *zmsg = zmsg_new();
-    if (!zmsg) {
-        free(body);
-        return -1;
-    }
+    void *raw = zsock_resolve(sock);
+    int rc = 0;
     if (routing_id)
-        zmsg_addmem(zmsg, zframe_data(routing_id), zframe_size(routing_id));
-    if (topic)
-        zmsg_addstr(zmsg, topic);
-    zmsg_addmem(zmsg, CS_PROTO_HEADER, strlen(CS_PROTO_HEADER));
-    int rc = zmsg_addmem(zmsg, body, size);
-    free(body);
+        rc = s_frame(raw, zframe_data(routing_id), zframe_size(routing_id), true);
+    if (rc == 0 && topic)
+        rc = s_frame(raw, topic, strlen(topic), true);
+    if (rc == 0)
+        rc = s_frame(raw, CS_PROTO_HEADER, strlen(CS_PROTO_HEADER), true);
+    if (rc == 0)
+        rc = s_frame(raw, body.data, body.len, false);
+    int err = errno;
+    cs_buf_free(&body);
     if (rc != 0) {
-        zmsg_destroy(&zmsg);
-        return -1;
-    }
-    if (zmsg_send(&zmsg, sock) != 0) {
-        int err = errno;
-        zmsg_destroy(&zmsg);
         cs_log_debug("cannot send %s: %s", cs_msg_type_name(msg->type), zmq_strerror(err));
         errno = err;
-        return -1;
     }
-    return 0;
+    return rc;
 }
 
 int cs_wire_recv(zsock_t *sock, int flags, zframe_t **routing_id_p, cs_msg_t **msg_p, char *why,

@@ -423,10 +423,11 @@ static int s_loop(s_sup_t *self)
             cs_log_info("config directory changed: refreshing");
             self->view.refresh_requested = true;
         }
-        s_drain(self->workers_sock, s_handle_workers, self);
-        s_drain(self->control_sock, s_handle_control, self);
+        /* A committed batch first: its changes are published before anything else waits. */
         if (store_i >= 0 && items[store_i].revents && cs_store_on_socket(self->store) != 0)
             return 1;
+        s_drain(self->workers_sock, s_handle_workers, self);
+        s_drain(self->control_sock, s_handle_control, self);
         /* Write results: after batch-size results, or batch-ms after the first one waited,
          * or at once when a status changed and no build or delete is outstanding (a client
          * may be waiting for exactly that row), or when no task at all is outstanding: in

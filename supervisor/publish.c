@@ -63,19 +63,18 @@ void cs_publish_change(void *arg, const char *name, const cs_visible_t *row)
     cs_publish_t *self = arg;
     if (!self || !self->pub)
         return;
-    cs_msg_t *msg = cs_msg_new(CS_MSG_STATE);
-    if (!msg)
-        return;
-    msg->seq = row->seq;
-    msg->connection = strdup(name);
-    msg->status = row->status;
-    msg->error = row->error ? strdup(row->error) : NULL;
-    msg->time_us = row->time_us;
-    msg->comments_set = row->comments_set;
-    msg->plugin = row->plugin ? strdup(row->plugin) : NULL;
-    if (cs_wire_send(self->pub, NULL, name, msg) != 0)
+    /* A message on the stack that borrows the row's strings: nothing to allocate or free. */
+    cs_msg_t msg = {0};
+    msg.type = CS_MSG_STATE;
+    msg.seq = row->seq;
+    msg.connection = (char *)name;
+    msg.status = row->status;
+    msg.error = row->error;
+    msg.time_us = row->time_us;
+    msg.comments_set = row->comments_set;
+    msg.plugin = row->plugin;
+    if (cs_wire_send(self->pub, NULL, name, &msg) != 0)
         cs_log_debug("STATE %llu not published", (unsigned long long)row->seq);
-    cs_msg_destroy(&msg);
 }
 
 void cs_publish_tick(cs_publish_t *self)
