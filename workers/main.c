@@ -200,6 +200,8 @@ static int s_loop(s_worker_t *self)
         if (task) {
             s_run_task(self, task);
             cs_msg_destroy(&task);
+            if (zlistx_size(self->queue) == 0)
+                cs_tasks_idle(self->tasks);
         }
         if (s_now() - self->last_sent >= S_HEARTBEAT_MS)
             s_heartbeat(self);

@@ -189,9 +189,11 @@ static cs_schema_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin
 /* Benchmarks replay the exact DDL connstate issued: with CONNSTATE_DDL_CAPTURE=DIR each
  * worker appends every committed build's statements to DIR/ddl.PID.sql, one transaction
  * per block, each block ending with the line "-- end". */
+static FILE *s_capture_file = NULL;
+
 static void s_capture(const char *sql)
 {
-    static FILE *file = NULL;
+    FILE *file = s_capture_file;
     static bool tried = false;
     if (!tried) {
         tried = true;
@@ -202,12 +204,13 @@ static void s_capture(const char *sql)
             file = fopen(path, "a");
             if (!file)
                 cs_log_warn("cannot capture DDL in %s", path);
+            else
+                setvbuf(file, NULL, _IOFBF, 1 << 20); /* flushed when idle, not per update */
+            s_capture_file = file;
         }
     }
-    if (file) {
+    if (file)
         fprintf(file, "%s\n-- end\n", sql);
-        fflush(file);
-    }
 }
 
 /* Opens the update's transaction and reads the marker of the connection's schema. Returns
@@ -441,6 +444,13 @@ static long long s_now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void cs_tasks_idle(cs_tasks_t *self)
+{
+    (void)self;
+    if (s_capture_file)
+        fflush(s_capture_file);
 }
 
 void cs_tasks_run(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_t *result)

@@ -38,6 +38,9 @@ cs_tasks_t *cs_tasks_new(const char *plugin_dir, int plugin_timeout_ms, cs_plugi
                          void *tick_arg);
 void cs_tasks_destroy(cs_tasks_t **self_p);
 
+/* Nothing to do for now: writes out what is buffered (the benchmarks' DDL capture). */
+void cs_tasks_idle(cs_tasks_t *self);
+
 /* Runs one TASK against the session and fills result (a RESULT message: ok or error, plugin
  * version, schema hash, table and DDL counts). Each update is one transaction; a failure
  * rolls back and leaves the previous schema as it was. Blocks (calling tick). */
