@@ -68,13 +68,12 @@ ready_count() { echo "SELECT count(*) = $1 FROM connstate_internal.connection_st
 counters() { grep -o 'since start: .*' "$1" | tail -1; }
 
 # ---- 1, 2: cold refresh with W = 1 and W = 2, against replaying the same DDL ----------------
-# cold_round W ROUND: one cold refresh (fresh database) and the replay of the DDL it issued
-# (another fresh database); sets CT and RT (seconds).
-cold_round() {
-    local w=$1 round=$2
-    local db cfg=$WORK/cold-config capture=$WORK/ddl-$1-$2 base t0 t1 replay sup
+# cold_run W ROUND CAPTURE: one cold refresh on a fresh database (its DDL captured in
+# CAPTURE when given); sets CT (seconds).
+cold_run() {
+    local w=$1 round=$2 capture=${3:-}
+    local db cfg=$WORK/cold-config t0 t1 sup
     db=$(newdb "cold_$w")
-    mkdir -p "$capture"
     t0=$(now)
     CONNSTATE_DDL_CAPTURE=$capture start_sup "cold$w-$round" "$db" "$cfg" "$w"
     sup=$SUP_PID
@@ -94,21 +93,34 @@ cold_round() {
     stop_sup "$sup"
     [ "$w" = 2 ] && [ "$round" = 1 ] && wait "$PUBSUB"
     sql "$CONNSTATE_TEST_DB" "DROP DATABASE cold_$w" >/dev/null
+}
+
+# replay_run W CAPTURE: the captured DDL replayed by W sessions on a fresh database; sets RT.
+replay_run() {
+    local w=$1 capture=$2 base replay
     base=$(newdb "replay_$w")
     sql "$base" "CREATE EXTENSION file_fdw; CREATE SERVER connstate_file FOREIGN DATA WRAPPER file_fdw" >/dev/null
     replay=$("$TOOLS/tool_replay" "$base" "$w" "$capture"/*.sql) || return 1
     RT=${replay% *}
     sql "$CONNSTATE_TEST_DB" "DROP DATABASE replay_$w" >/dev/null
-    rm -rf "$capture"
 }
 
-# cold W: ROUNDS alternating pairs (connstate, then its replay): this machine's run-to-run
-# noise is larger than the margins, so each pair is printed and the ratio is of the means.
+# cold W: ROUNDS pairs of a cold refresh and the replay of its DDL, the order alternating
+# (connstate first, then the replay first), because this shared machine drifts by more than
+# the margins: each run is printed and the ratio is of the means.
 cold() {
-    local w=$1 round cts=() rts=() ct rt
+    local w=$1 round cts=() rts=() ct rt capture=$WORK/ddl-$1
     gen_config "$WORK/cold-config" "$C" "$T" "$COLS" 100
+    rm -rf "$capture"
+    mkdir -p "$capture"
     for ((round = 1; round <= ROUNDS; round++)); do
-        cold_round "$w" "$round" || return 1
+        if ((round % 2)); then
+            cold_run "$w" "$round" "$([ "$round" = 1 ] && echo "$capture")" || return 1
+            replay_run "$w" "$capture" || return 1
+        else
+            replay_run "$w" "$capture" || return 1
+            cold_run "$w" "$round" || return 1
+        fi
         cts+=("$CT")
         rts+=("$RT")
     done

@@ -274,9 +274,12 @@ static int s_unmanaged(const char *name, char *why, size_t why_size)
     return -1;
 }
 
+static long long s_now_us(void);
+
 static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_t *result,
                    const char *path, char *why, size_t why_size)
 {
+    long long start = s_now_us();
     const cs_plugin_info_t *info = s_info(self, path, why, why_size);
     if (!info)
         return -1;
@@ -314,7 +317,10 @@ static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_
         cs_buf_puts(&exec, "BEGIN;\n");
         cs_buf_append(&exec, sql.data, sql.len);
         cs_buf_puts(&exec, "COMMIT;");
+        long long sent = s_now_us();
         PGresult *res = PQexec(conn, cs_buf_str(&exec));
+        cs_log_conn_debug(task->connection, "DDL text built in %.3f ms, executed in %.3f ms",
+                          (sent - start) / 1000.0, (s_now_us() - sent) / 1000.0);
         cs_buf_free(&exec);
         ExecStatusType status = PQresultStatus(res);
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
