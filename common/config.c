@@ -860,11 +860,11 @@ cs_config_t *cs_config_load_dir(const char *dir)
     return cs_config_reload_dir(dir, NULL);
 }
 
-char *cs_config_default_dir(void)
+char *cs_home_path(const char *env, const char *leaf)
 {
-    const char *env = getenv("CONNSTATE_CONFIG_DIR");
-    if (env && *env)
-        return strdup(env);
+    const char *value = env ? getenv(env) : NULL;
+    if (value && *value)
+        return strdup(value);
     const char *home = getenv("HOME");
     if (!home || !*home) {
         struct passwd *pw = getpwuid(getuid());
@@ -873,8 +873,13 @@ char *cs_config_default_dir(void)
     if (!home)
         return NULL;
     cs_buf_t path = {0};
-    cs_buf_printf(&path, "%s/.connstate/config", home);
+    cs_buf_printf(&path, "%s/.connstate/%s", home, leaf);
     return cs_buf_take(&path);
+}
+
+char *cs_config_default_dir(void)
+{
+    return cs_home_path("CONNSTATE_CONFIG_DIR", "config");
 }
 
 /* ---- lookups --------------------------------------------------------------------------- */

@@ -33,16 +33,7 @@ char *cs_embedded_default_dir(void)
         return strdup(env);
     if (geteuid() == 0)
         return strdup("/var/lib/connstate/db");
-    const char *home = getenv("HOME");
-    if (!home || !*home) {
-        struct passwd *pw = getpwuid(getuid());
-        home = pw ? pw->pw_dir : NULL;
-    }
-    if (!home)
-        return NULL;
-    cs_buf_t path = {0};
-    cs_buf_printf(&path, "%s/.connstate/db", home);
-    return cs_buf_take(&path);
+    return cs_home_path(NULL, "db");
 }
 
 /* A conninfo value in single quotes, with \ and ' escaped. */

@@ -158,6 +158,10 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous);
  * Same rules and ownership as cs_config_load_dir. */
 cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len);
 
+/* $env when set (env may be NULL), else ~/.connstate/LEAF, from $HOME or the password
+ * database. malloc'd; NULL when there is no home directory. */
+char *cs_home_path(const char *env, const char *leaf);
+
 /* The default config directory: $CONNSTATE_CONFIG_DIR, else ~/.connstate/config.
  * malloc'd; NULL when there is no home directory. */
 char *cs_config_default_dir(void);
