@@ -166,13 +166,14 @@ count_status() { sql "$1" "SELECT count(*) FROM connstate_internal.connection_st
 # schema_oid DB NAME: the schema's OID ("" when it does not exist).
 schema_oid() { sql "$1" "SELECT oid FROM pg_namespace WHERE nspname = '$2'"; }
 
-# synthetic_conns FILE FIRST LAST [TABLES]: writes connections syn_FIRST..syn_LAST.
+# synthetic_conns FILE FIRST LAST [TABLES [PREFIX]]: writes connections PREFIXFIRST ..
+# PREFIXLAST (PREFIX defaults to syn_).
 synthetic_conns() {
     local file=$1 i
     : >"$file.tmp"
     for i in $(seq "$2" "$3"); do
-        printf 'connection "syn_%d" {\n  plugin = "synthetic"\n  tables = %d\n  columns = 3\n}\n' \
-            "$i" "${4:-2}" >>"$file.tmp"
+        printf 'connection "%s%d" {\n  plugin = "synthetic"\n  tables = %d\n  columns = 3\n}\n' \
+            "${5:-syn_}" "$i" "${4:-2}" >>"$file.tmp"
     done
     mv "$file.tmp" "$file"
 }

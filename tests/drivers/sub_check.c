@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "connstate.h"
+#include "cs_log.h"
 
 static double s_now(void)
 {
@@ -133,6 +134,7 @@ int main(int argc, char **argv)
     }
     if (!publish || !control || !conninfo)
         return 2;
+    cs_log_init("sub_check"); /* CONNSTATE_LOG_LEVEL=debug shows every resync and why */
     PGconn *db = PQconnectdb(conninfo);
     if (PQstatus(db) != CONNECTION_OK) {
         fprintf(stderr, "sub_check: %s", PQerrorMessage(db));

@@ -61,7 +61,10 @@ CONNSTATE_SUB_RCVHWM=1 spawn "$T_DIR/hwm.out" "$drivers/sub_check" --publish "ip
     --pause-until-ready 1000 --min-resyncs 1 --timeout 120
 hwm=$SPAWNED
 check "the slow subscriber synced first" wait_log "$T_DIR/hwm.out" "synced at seq" 20
-synthetic_conns "$T_DIR/hwm-config/many.spc" 1 1000 4
+# Long names make every change ~200 bytes: 3,000 of them overflow the publisher's queue of 1
+# plus the kernel's socket buffers (~210 KB each way) by a wide margin.
+long=slow_subscriber_overflow_test_connection_
+synthetic_conns "$T_DIR/hwm-config/many.spc" 1 1000 4 "$long"
 wait "$hwm"
 check "a subscriber past the high-water mark resyncs and ends with the table's rows" \
     grep -q "^match 1000 rows" "$T_DIR/hwm.out"
@@ -70,23 +73,24 @@ check "the slow subscriber did not slow the supervisor: its refresh finished" \
     grep -q "refresh [0-9]* done" "$T_DIR/hwm.log"
 
 # ---- running subscribers recover from a supervisor killed and restarted ----------------
-spawn "$T_DIR/restart.out" "$drivers/sub_check" --publish "ipc://$T_DIR/hwm.publish" \
+CONNSTATE_LOG_LEVEL=debug spawn "$T_DIR/restart.out" "$drivers/sub_check" --publish "ipc://$T_DIR/hwm.publish" \
     --control "ipc://$T_DIR/hwm.control" --db "$db_hwm" --until-file "$T_DIR/restarted" \
     --min-resyncs 1 --timeout 120
 survivor=$SPAWNED
 spawn "$T_DIR/restart.json" connstate watch --publish "ipc://$T_DIR/hwm.publish" \
-    --control "ipc://$T_DIR/hwm.control" --format json syn_100
+    --control "ipc://$T_DIR/hwm.control" --format json "${long}100"
 watcher=$SPAWNED
-check "the watcher prints the snapshot" wait_until 10 grep -q '"syn_1000"' "$T_DIR/restart.json"
+check "the watcher prints the snapshot" wait_until 10 grep -q "\"${long}1000\"" "$T_DIR/restart.json"
 kill -KILL "$SUP_PID"
-synthetic_conns "$T_DIR/hwm-config/many.spc" 1 999 4
+synthetic_conns "$T_DIR/hwm-config/many.spc" 1 999 4 "$long"
 sup_start hwm "$db_hwm" "$T_DIR/hwm-config" --publish-hwm 1000
 touch "$T_DIR/restarted"
 wait "$survivor"
 check "a running subscriber recovers from a supervisor kill and restart (no restart of its own)" \
     grep -q "^match 999 rows" "$T_DIR/restart.out"
+grep -q "^match 999 rows" "$T_DIR/restart.out" || diag "$(tail -20 "$T_DIR/restart.out")"
 check "the running watch shows the change made after the restart" \
-    wait_until 10 grep -q '"connection_name":"syn_1000","status":"deleted"' "$T_DIR/restart.json"
+    wait_until 10 grep -q "\"connection_name\":\"${long}1000\",\"status\":\"deleted\"" "$T_DIR/restart.json"
 check "watch keeps running across the restart" kill -0 "$watcher"
 kill -TERM "$watcher"
 wait "$watcher"
@@ -94,8 +98,8 @@ check "watch exits 0 on SIGTERM" test $? -eq 0
 
 # ---- wait: the notification between LISTEN and the first read is not lost ------------------
 sup_stop "$SUP_PID"
-sql "$db_hwm" "UPDATE connstate_internal.connection_state SET status = 'updating' WHERE connection_name = 'syn_5'" >/dev/null
-out=$("$drivers/wait_check" "$db_hwm" syn_5)
+sql "$db_hwm" "UPDATE connstate_internal.connection_state SET status = 'updating' WHERE connection_name = '${long}5'" >/dev/null
+out=$("$drivers/wait_check" "$db_hwm" "${long}5")
 check "a change committed between LISTEN and the first read wakes the wait" test $? -eq 0
 diag "$out"
 
