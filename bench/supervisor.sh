@@ -136,6 +136,10 @@ cold() {
 }
 
 declare -A COLD_T REPLAY_T COUNTERS
+# Warm-up, discarded: the first heavy run after PostgreSQL starts is slower (its caches, the
+# page cache), which would otherwise count against whichever side runs first.
+gen_config "$WORK/cold-config" $((C / 5)) "$T" "$COLS" 100
+cold_run 1 0 || echo "| warm-up | FAILED | | | | |"
 cold 1 || echo "| cold refresh, W = 1 | FAILED | | | | |"
 cold 2 || echo "| cold refresh, W = 2 | FAILED | | | | |"
 if [ -n "${COLD_T[1]:-}" ] && [ -n "${COLD_T[2]:-}" ]; then
