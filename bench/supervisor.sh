@@ -68,10 +68,10 @@ ready_count() { echo "SELECT count(*) = $1 FROM connstate_internal.connection_st
 counters() { grep -o 'since start: .*' "$1" | tail -1; }
 
 # ---- 1, 2: cold refresh with W = 1 and W = 2, against replaying the same DDL ----------------
-# cold_run W ROUND CAPTURE: one cold refresh on a fresh database (its DDL captured in
-# CAPTURE when given); sets CT (seconds).
+# cold_run W ROUND [CAPTURE [COUNT]]: one cold refresh of COUNT (default C) connections on a
+# fresh database (its DDL captured in CAPTURE when given); sets CT (seconds).
 cold_run() {
-    local w=$1 round=$2 capture=${3:-}
+    local w=$1 round=$2 capture=${3:-} count=${4:-$C}
     local db cfg=$WORK/cold-config t0 t1 sup
     db=$(newdb "cold_$w")
     t0=$(now)
@@ -82,7 +82,7 @@ cold_run() {
             "$db" "$C" 600 >"$WORK/pubsub.out" 2>"$WORK/pubsub.err" &
         PUBSUB=$!
     fi
-    t1=$("$TOOLS/tool_until" "$db" "$(ready_count "$C")" 1800) || return 1
+    t1=$("$TOOLS/tool_until" "$db" "$(ready_count "$count")" 1800) || return 1
     CT=$(calc "%.3f" "$t1 - $t0")
     # state writes while building (item 6): wait for the refresh (comments too) to finish
     until grep -q "refresh 1 done" "$WORK/cold$w-$round.log"; do
@@ -139,7 +139,7 @@ declare -A COLD_T REPLAY_T COUNTERS
 # Warm-up, discarded: the first heavy run after PostgreSQL starts is slower (its caches, the
 # page cache), which would otherwise count against whichever side runs first.
 gen_config "$WORK/cold-config" $((C / 5)) "$T" "$COLS" 100
-cold_run 1 0 || echo "| warm-up | FAILED | | | | |"
+cold_run 1 0 "" $((C / 5)) || echo "| warm-up | FAILED | | | | |"
 cold 1 || echo "| cold refresh, W = 1 | FAILED | | | | |"
 cold 2 || echo "| cold refresh, W = 2 | FAILED | | | | |"
 if [ -n "${COLD_T[1]:-}" ] && [ -n "${COLD_T[2]:-}" ]; then

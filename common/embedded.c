@@ -21,7 +21,6 @@
 
 struct cs_embedded {
     char *data_dir;
-    char *conninfo;
     char bindir[256];
     bool started; /* by us: stop it on exit */
 };
@@ -210,8 +209,7 @@ cs_embedded_t *cs_embedded_start(const char *data_dir)
     if (!self)
         return NULL;
     self->data_dir = strdup(data_dir);
-    self->conninfo = cs_embedded_conninfo(data_dir);
-    if (!self->data_dir || !self->conninfo || s_find_bindir(self->bindir, sizeof self->bindir))
+    if (!self->data_dir || s_find_bindir(self->bindir, sizeof self->bindir))
         goto fail;
 
     char path[4200], log_path[4200];
@@ -289,12 +287,6 @@ void cs_embedded_stop(cs_embedded_t **self_p)
             cs_log_error("embedded database: pg_ctl stop failed");
     }
     free(self->data_dir);
-    free(self->conninfo);
     free(self);
     *self_p = NULL;
-}
-
-const char *cs_embedded_db(const cs_embedded_t *self)
-{
-    return self->conninfo;
 }

@@ -44,7 +44,4 @@ cs_embedded_t *cs_embedded_start(const char *data_dir);
  * NULLs *self_p. Blocks until the server has stopped. Idempotent. */
 void cs_embedded_stop(cs_embedded_t **self_p);
 
-/* Returns the conninfo of a started cluster (borrowed). */
-const char *cs_embedded_db(const cs_embedded_t *self);
-
 #endif

@@ -308,7 +308,6 @@ static void s_refresh_begin(s_sup_t *self)
                      (unsigned long long)self->view.generation_started);
         return;
     }
-    self->view.refresh_total = (uint32_t)configured;
     size_t builds, deletes, comments;
     cs_refresh_counts(self->refresh, &builds, &deletes, &comments);
     cs_log_info("refresh %llu: %d connections configured; %zu to build, %zu to delete, %zu "
@@ -451,9 +450,8 @@ static int s_loop(s_sup_t *self)
 }
 
 /* Starts everything in order; returns 0, 1 (runtime failure) or 2 (cannot start). */
-static int s_start(s_sup_t *self, char **argv0)
+static int s_start(s_sup_t *self)
 {
-    (void)argv0;
     bool embedded;
     self->conninfo = cs_db_resolve(self->opt.db, self->opt.data_dir, &embedded);
     if (!self->conninfo) {
@@ -592,7 +590,7 @@ int main(int argc, char **argv)
 
     cs_log_info("connstate-supervisor %s: config %s, plugins %s", CS_VERSION, self.config_dir,
                 self.plugin_dir);
-    int rc = s_start(&self, argv);
+    int rc = s_start(&self);
     if (rc == 0 && !s_stop)
         rc = s_loop(&self);
     if (s_stop)

@@ -217,7 +217,6 @@ typedef struct {
     uint64_t generation_done;
     bool refreshing;
     bool refresh_requested; /* set by a REFRESH_REQ */
-    uint32_t refresh_total;
 } cs_sup_view_t;
 
 cs_publish_t *cs_publish_new(zsock_t *pub, zsock_t *control, cs_sup_view_t *view);
