@@ -24,9 +24,6 @@ int cs_cli_watch(int argc, char **argv);
 /* Connects to --db / $CONNSTATE_DB / the embedded cluster; NULL after printing why. */
 PGconn *cs_cli_connect(const char *command, const char *db, const char *data_dir);
 
-/* flag, else $env, else fallback (borrowed). */
-const char *cs_cli_endpoint(const char *flag, const char *env, const char *fallback);
-
 /* Prints "unknown option" and the usage on stderr; returns 2 (the usage-error status). */
 int cs_cli_bad_option(const char *command, const char *arg, void (*usage)(FILE *out));
 

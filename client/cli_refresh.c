@@ -87,7 +87,7 @@ int cs_cli_refresh(int argc, char **argv)
     }
     if (optind < argc)
         return cs_cli_bad_option("refresh", argv[optind], s_usage);
-    control = cs_cli_endpoint(control, "CONNSTATE_CONTROL", "tcp://127.0.0.1:7602");
+    control = cs_opt(control, "CONNSTATE_CONTROL", "tcp://127.0.0.1:7602");
 
     zsys_handler_set(NULL);
     zsock_t *sock = zsock_new(ZMQ_DEALER);

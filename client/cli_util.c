@@ -32,11 +32,3 @@ PGconn *cs_cli_connect(const char *command, const char *db, const char *data_dir
     free(conninfo);
     return conn;
 }
-
-const char *cs_cli_endpoint(const char *flag, const char *env, const char *fallback)
-{
-    if (flag)
-        return flag;
-    const char *value = getenv(env);
-    return value && *value ? value : fallback;
-}

@@ -168,8 +168,8 @@ int cs_cli_watch(int argc, char **argv)
         return 2;
     }
     const char *prefix = optind < argc ? argv[optind] : "";
-    publish = cs_cli_endpoint(publish, "CONNSTATE_PUBLISH", "tcp://127.0.0.1:7601");
-    control = cs_cli_endpoint(control, "CONNSTATE_CONTROL", "tcp://127.0.0.1:7602");
+    publish = cs_opt(publish, "CONNSTATE_PUBLISH", "tcp://127.0.0.1:7601");
+    control = cs_opt(control, "CONNSTATE_CONTROL", "tcp://127.0.0.1:7602");
 
     zsys_handler_set(NULL);
     struct sigaction sa = {0};

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -265,18 +264,9 @@ int cs_plugin_info(const char *path, int timeout_ms, cs_plugin_info_t *info, cha
 
 char *cs_plugin_default_dir(void)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return NULL;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash)
-        *slash = '\0';
-    cs_buf_t dir = {0};
-    cs_buf_printf(&dir, "%s/../lib/connstate/plugins", exe);
-    char *resolved = realpath(cs_buf_str(&dir), NULL);
-    cs_buf_free(&dir);
+    char *dir = cs_exe_path("../lib/connstate/plugins");
+    char *resolved = dir ? realpath(dir, NULL) : NULL;
+    free(dir);
     return resolved;
 }
 

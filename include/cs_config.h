@@ -162,6 +162,14 @@ cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len)
  * database. malloc'd; NULL when there is no home directory. */
 char *cs_home_path(const char *env, const char *leaf);
 
+/* An option's value: flag when given, else $env when set and not empty, else fallback.
+ * Borrowed. */
+const char *cs_opt(const char *flag, const char *env, const char *fallback);
+
+/* DIR/relative, where DIR holds the running executable (/proc/self/exe): how programs find
+ * what was installed beside them. malloc'd; NULL when the executable cannot be read. */
+char *cs_exe_path(const char *relative);
+
 /* The default config directory: $CONNSTATE_CONFIG_DIR, else ~/.connstate/config.
  * malloc'd; NULL when there is no home directory. */
 char *cs_config_default_dir(void);

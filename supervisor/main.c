@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,14 +79,6 @@ static void s_usage(FILE *out)
         "  --version             show the version and exit\n"
         "\n"
         "Signals: SIGHUP refreshes; SIGTERM and SIGINT stop gracefully (exit 0).\n");
-}
-
-static const char *s_opt(const char *flag, const char *env, const char *fallback)
-{
-    if (flag)
-        return flag;
-    const char *value = getenv(env);
-    return value && *value ? value : fallback;
 }
 
 /* A number option within [lo, hi]; -1 (after a message) when invalid. */
@@ -192,22 +183,22 @@ static int s_parse(int argc, char **argv, s_options_t *o)
     }
     char cpus[16];
     snprintf(cpus, sizeof cpus, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
-    o->bind_workers = s_opt(o->bind_workers, "CONNSTATE_BIND_WORKERS", "tcp://127.0.0.1:7600");
-    o->bind_publish = s_opt(o->bind_publish, "CONNSTATE_BIND_PUBLISH", "tcp://127.0.0.1:7601");
-    o->bind_control = s_opt(o->bind_control, "CONNSTATE_BIND_CONTROL", "tcp://127.0.0.1:7602");
-    o->plugin_dir = s_opt(o->plugin_dir, "CONNSTATE_PLUGIN_DIR", NULL);
-    o->data_dir = s_opt(o->data_dir, "CONNSTATE_DATA_DIR", NULL);
-    o->log_level = s_opt(o->log_level, "CONNSTATE_LOG_LEVEL", "info");
-    if (s_number("workers", s_opt(workers, "CONNSTATE_WORKERS", cpus), 0, 256, &o->workers) ||
-        s_number("batch-size", s_opt(batch_size, "CONNSTATE_BATCH_SIZE", "500"), 1, 100000,
+    o->bind_workers = cs_opt(o->bind_workers, "CONNSTATE_BIND_WORKERS", "tcp://127.0.0.1:7600");
+    o->bind_publish = cs_opt(o->bind_publish, "CONNSTATE_BIND_PUBLISH", "tcp://127.0.0.1:7601");
+    o->bind_control = cs_opt(o->bind_control, "CONNSTATE_BIND_CONTROL", "tcp://127.0.0.1:7602");
+    o->plugin_dir = cs_opt(o->plugin_dir, "CONNSTATE_PLUGIN_DIR", NULL);
+    o->data_dir = cs_opt(o->data_dir, "CONNSTATE_DATA_DIR", NULL);
+    o->log_level = cs_opt(o->log_level, "CONNSTATE_LOG_LEVEL", "info");
+    if (s_number("workers", cs_opt(workers, "CONNSTATE_WORKERS", cpus), 0, 256, &o->workers) ||
+        s_number("batch-size", cs_opt(batch_size, "CONNSTATE_BATCH_SIZE", "500"), 1, 100000,
                  &o->batch_size) ||
-        s_number("batch-ms", s_opt(batch_ms, "CONNSTATE_BATCH_MS", "200"), 0, 60000,
+        s_number("batch-ms", cs_opt(batch_ms, "CONNSTATE_BATCH_MS", "200"), 0, 60000,
                  &o->batch_ms) ||
-        s_number("plugin-timeout", s_opt(plugin_timeout, "CONNSTATE_PLUGIN_TIMEOUT", "30"), 1,
+        s_number("plugin-timeout", cs_opt(plugin_timeout, "CONNSTATE_PLUGIN_TIMEOUT", "30"), 1,
                  86400, &o->plugin_timeout) ||
-        s_number("task-timeout", s_opt(task_timeout, "CONNSTATE_TASK_TIMEOUT", "300"), 1, 86400,
+        s_number("task-timeout", cs_opt(task_timeout, "CONNSTATE_TASK_TIMEOUT", "300"), 1, 86400,
                  &o->task_timeout) ||
-        s_number("publish-hwm", s_opt(publish_hwm, "CONNSTATE_PUBLISH_HWM", "100000"), 1, 10000000,
+        s_number("publish-hwm", cs_opt(publish_hwm, "CONNSTATE_PUBLISH_HWM", "100000"), 1, 10000000,
                  &o->publish_hwm))
         return -1;
     if (cs_log_set_level(o->log_level) != 0) {
@@ -504,16 +495,15 @@ static int s_start(s_sup_t *self)
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     setenv("CONNSTATE_SUPERVISOR_PID", pid, 1); /* our workers stop when we are gone */
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[len > 0 ? len : 0] = '\0';
-    char *slash = strrchr(exe, '/');
-    cs_buf_t worker = {0};
-    cs_buf_append(&worker, exe, slash ? (size_t)(slash - exe) : 0);
-    cs_buf_puts(&worker, "/connstate-worker");
+    char *worker = cs_exe_path("connstate-worker");
+    if (!worker) {
+        cs_log_error("cannot start workers: the supervisor's own path is unknown");
+        free(worker_ep);
+        return 2;
+    }
     char timeout[16];
     snprintf(timeout, sizeof timeout, "%ld", self->opt.plugin_timeout);
-    char *const worker_argv[] = {(char *)cs_buf_str(&worker),
+    char *const worker_argv[] = {worker,
                                  "--connect",
                                  worker_ep,
                                  "--plugin-dir",
@@ -524,7 +514,7 @@ static int s_start(s_sup_t *self)
                                  (char *)self->opt.log_level,
                                  NULL};
     self->spawn = cs_spawn_new((int)self->opt.workers, worker_argv);
-    cs_buf_free(&worker);
+    free(worker);
     free(worker_ep);
     if (!self->publish || !self->spawn)
         return 1;

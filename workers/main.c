@@ -236,15 +236,6 @@ static void s_usage(FILE *out)
             "database, no plugin directory).\n");
 }
 
-/* The value of an option: the flag, else the environment variable, else the default. */
-static const char *s_opt(const char *flag, const char *env, const char *fallback)
-{
-    if (flag)
-        return flag;
-    const char *value = getenv(env);
-    return value && *value ? value : fallback;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option options[] = {{"connect", required_argument, NULL, 'c'},
@@ -309,18 +300,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "connstate-worker: --log-level must be error, warn, info or debug\n");
         return 2;
     }
-    self.endpoint = s_opt(connect, "CONNSTATE_CONNECT", "tcp://127.0.0.1:7600");
+    self.endpoint = cs_opt(connect, "CONNSTATE_CONNECT", "tcp://127.0.0.1:7600");
     /* Set by a supervisor for the workers it spawns; a remote worker outlives supervisors. */
     const char *parent = getenv("CONNSTATE_SUPERVISOR_PID");
     self.parent = parent ? (pid_t)atoi(parent) : 0;
     if (self.parent && getppid() != self.parent)
         self.parent = 0; /* inherited by a process the supervisor did not start */
     char *default_dir = NULL;
-    plugin_dir = s_opt(plugin_dir, "CONNSTATE_PLUGIN_DIR", NULL);
+    plugin_dir = cs_opt(plugin_dir, "CONNSTATE_PLUGIN_DIR", NULL);
     if (!plugin_dir)
         plugin_dir = default_dir = cs_plugin_default_dir();
     char *end = NULL;
-    long timeout_s = strtol(s_opt(timeout, "CONNSTATE_PLUGIN_TIMEOUT", "30"), &end, 10);
+    long timeout_s = strtol(cs_opt(timeout, "CONNSTATE_PLUGIN_TIMEOUT", "30"), &end, 10);
     if (!end || *end || timeout_s < 1 || timeout_s > 86400) {
         fprintf(stderr, "connstate-worker: --plugin-timeout must be 1 to 86400 seconds\n");
         return 2;

@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 
 #include "cs_buf.h"
+#include "cs_config.h"
 #include "cs_log.h"
 #include "cs_marker.h"
 #include "cs_pg.h"
