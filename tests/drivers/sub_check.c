@@ -5,8 +5,9 @@
  *             [--pause-after-sync]     ... and start doing so only after the first snapshot
  *             [--until-file PATH]      keep following changes until PATH exists
  *             [--min-resyncs N]        fail unless at least N resyncs happened
- * Prints "match ROWS rows, seq S, resyncs R" and exits 0, or prints the first difference
- * and exits 1 when the deadline passes. */
+ * Prints "synced at seq S" when the first snapshot is in (a test waits for it before it
+ * disturbs the supervisor), then "match ROWS rows, seq S, resyncs R" and exits 0, or the
+ * first difference and exits 1 when the deadline passes. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,17 @@ static bool s_matches(connstate_sub_t *sub, PGconn *db, char *diff, size_t size,
                  PQntuples(table), cmp.matched);
     PQclear(table);
     return same;
+}
+
+/* One round of the subscriber; announces the first sync. */
+static void s_run(connstate_sub_t *sub, int timeout_ms, bool *announced)
+{
+    connstate_sub_run(sub, timeout_ms);
+    if (!*announced && connstate_sub_synced(sub)) {
+        *announced = true;
+        printf("synced at seq %llu\n", (unsigned long long)connstate_sub_seq(sub));
+        fflush(stdout);
+    }
 }
 
 static int s_ready(PGconn *db)
@@ -144,34 +156,38 @@ int main(int argc, char **argv)
     if (!sub)
         return 2;
     double deadline = s_now() + timeout;
+    bool announced = false;
     while (pause_after_sync && !connstate_sub_synced(sub) && s_now() < deadline)
-        connstate_sub_run(sub, 50);
+        s_run(sub, 50, &announced);
     if (pause_after_sync)
-        printf("synced at seq %llu; not reading until %d rows are ready\n",
-               (unsigned long long)connstate_sub_seq(sub), pause_until_ready);
+        printf("not reading until %d rows are ready\n", pause_until_ready);
     fflush(stdout);
     /* Fall behind on purpose: the publisher drops what does not fit our queue. */
     while (pause_until_ready >= 0 && s_ready(db) < pause_until_ready && s_now() < deadline)
         usleep(20000);
     while (until_file && access(until_file, F_OK) != 0 && s_now() < deadline)
-        connstate_sub_run(sub, 100);
+        s_run(sub, 100, &announced);
     char diff[1024] = "never synced";
     int rows = 0;
     double next_compare = 0;
     while (s_now() < deadline) {
-        connstate_sub_run(sub, 50);
+        s_run(sub, 50, &announced);
         if (!connstate_sub_synced(sub) || s_now() < next_compare)
             continue;
         next_compare = s_now() + 0.2;
-        if (s_matches(sub, db, diff, sizeof diff, &rows) &&
-            connstate_sub_resyncs(sub) >= min_resyncs) {
-            printf("match %d rows, seq %llu, resyncs %llu\n", rows,
-                   (unsigned long long)connstate_sub_seq(sub),
-                   (unsigned long long)connstate_sub_resyncs(sub));
-            connstate_sub_destroy(&sub);
-            PQfinish(db);
-            return 0;
+        if (!s_matches(sub, db, diff, sizeof diff, &rows))
+            continue;
+        if (connstate_sub_resyncs(sub) < min_resyncs) {
+            snprintf(diff, sizeof diff, "matches the table, but after %llu resyncs (wanted %lu)",
+                     (unsigned long long)connstate_sub_resyncs(sub), min_resyncs);
+            continue;
         }
+        printf("match %d rows, seq %llu, resyncs %llu\n", rows,
+               (unsigned long long)connstate_sub_seq(sub),
+               (unsigned long long)connstate_sub_resyncs(sub));
+        connstate_sub_destroy(&sub);
+        PQfinish(db);
+        return 0;
     }
     printf("no match after %.0f s: %s; resyncs %llu\n", timeout, diff,
            (unsigned long long)connstate_sub_resyncs(sub));

@@ -81,6 +81,9 @@ spawn "$T_DIR/restart.json" connstate watch --publish "ipc://$T_DIR/hwm.publish"
     --control "ipc://$T_DIR/hwm.control" --format json "${long}100"
 watcher=$SPAWNED
 check "the watcher prints the snapshot" wait_until 10 grep -q "\"${long}1000\"" "$T_DIR/restart.json"
+# Its first snapshot must come from this supervisor: a first sync after the restart would
+# be no recovery (and no resync).
+check "the running subscriber synced before the kill" wait_log "$T_DIR/restart.out" "^synced at seq" 20
 kill -KILL "$SUP_PID"
 synthetic_conns "$T_DIR/hwm-config/many.spc" 1 999 4 "$long"
 sup_start hwm "$db_hwm" "$T_DIR/hwm-config" --publish-hwm 1000
