@@ -3,6 +3,7 @@
 #include "worker.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Appends an escaped identifier or literal; false (with why) when libpq refuses it. */
@@ -33,27 +34,28 @@ static void s_shell_word(cs_buf_t *out, const char *word)
     cs_buf_putc(out, '\'');
 }
 
-int cs_ddl_build(PGconn *conn, const char *name, bool replace, const cs_schema_t *schema,
-                 const char *plugin_path, const char *marker, cs_buf_t *sql, char *why,
-                 size_t why_size)
+struct cs_ddl_tables {
+    cs_buf_t text; /* every table's statement after "CREATE FOREIGN TABLE schema." */
+    size_t *ends;  /* where table t's part ends in text */
+    size_t count;
+};
+
+cs_ddl_tables_t *cs_ddl_tables_new(PGconn *conn, const cs_schema_t *schema, const char *plugin_path,
+                                   char *why, size_t why_size)
 {
-    int statements = 0;
-    char *schema_id = PQescapeIdentifier(conn, name, strlen(name));
-    if (!schema_id) {
-        snprintf(why, why_size, "cannot escape \"%s\": %s", name, PQerrorMessage(conn));
-        return -1;
+    cs_ddl_tables_t *self = calloc(1, sizeof *self);
+    if (self)
+        self->ends = calloc(schema->count ? schema->count : 1, sizeof *self->ends);
+    if (!self || !self->ends) {
+        snprintf(why, why_size, "out of memory building the DDL");
+        cs_ddl_tables_destroy(&self);
+        return NULL;
     }
-    if (replace) {
-        cs_buf_printf(sql, "DROP SCHEMA %s CASCADE;\n", schema_id);
-        statements++;
-    }
-    cs_buf_printf(sql, "CREATE SCHEMA %s;\n", schema_id);
-    statements++;
+    cs_buf_t *sql = &self->text;
     bool ok = true;
     cs_buf_t program = {0};
     for (size_t t = 0; t < schema->count && ok; t++) {
         const cs_table_t *table = &schema->tables[t];
-        cs_buf_printf(sql, "CREATE FOREIGN TABLE %s.", schema_id);
         ok = s_put_escaped(conn, sql, table->name, true, why, why_size);
         cs_buf_puts(sql, " (");
         for (size_t c = 0; c < table->column_count && ok; c++) {
@@ -75,15 +77,57 @@ int cs_ddl_build(PGconn *conn, const char *name, bool replace, const cs_schema_t
         if (ok)
             ok = s_put_escaped(conn, sql, cs_buf_str(&program), false, why, why_size);
         cs_buf_puts(sql, ");\n");
-        statements++;
+        self->ends[t] = sql->len;
+        self->count = t + 1;
+    }
+    if (ok && (sql->failed || program.failed)) {
+        snprintf(why, why_size, "out of memory building the DDL");
+        ok = false;
     }
     cs_buf_free(&program);
-    if (ok) {
-        cs_buf_printf(sql, "COMMENT ON SCHEMA %s IS ", schema_id);
-        ok = s_put_escaped(conn, sql, marker, false, why, why_size);
-        cs_buf_puts(sql, ";\n");
+    if (!ok)
+        cs_ddl_tables_destroy(&self);
+    return self;
+}
+
+void cs_ddl_tables_destroy(cs_ddl_tables_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cs_buf_free(&(*self_p)->text);
+    free((*self_p)->ends);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int cs_ddl_build(PGconn *conn, const char *name, bool replace, const cs_ddl_tables_t *tables,
+                 const char *marker, cs_buf_t *sql, char *why, size_t why_size)
+{
+    int statements = 0;
+    char *schema_id = PQescapeIdentifier(conn, name, strlen(name));
+    if (!schema_id) {
+        snprintf(why, why_size, "cannot escape \"%s\": %s", name, PQerrorMessage(conn));
+        return -1;
+    }
+    if (replace) {
+        cs_buf_printf(sql, "DROP SCHEMA %s CASCADE;\n", schema_id);
         statements++;
     }
+    cs_buf_printf(sql, "CREATE SCHEMA %s;\n", schema_id);
+    statements++;
+    size_t from = 0;
+    for (size_t t = 0; t < tables->count; t++) {
+        cs_buf_puts(sql, "CREATE FOREIGN TABLE ");
+        cs_buf_puts(sql, schema_id);
+        cs_buf_putc(sql, '.');
+        cs_buf_append(sql, tables->text.data + from, tables->ends[t] - from);
+        from = tables->ends[t];
+        statements++;
+    }
+    cs_buf_printf(sql, "COMMENT ON SCHEMA %s IS ", schema_id);
+    bool ok = s_put_escaped(conn, sql, marker, false, why, why_size);
+    cs_buf_puts(sql, ";\n");
+    statements++;
     PQfreemem(schema_id);
     if (sql->failed) {
         snprintf(why, why_size, "out of memory building the DDL");

@@ -25,8 +25,14 @@ struct cs_tasks {
     cs_plugin_tick_fn *tick;
     void *tick_arg;
     zhashx_t *infos;   /* plugin path -> s_info_entry_t */
-    zhashx_t *schemas; /* plugin, version (and config digest) -> cs_schema_t */
+    zhashx_t *schemas; /* plugin, version (and config digest) -> s_cached_t */
 };
+
+/* A plugin's schema and, once a build has used it, its DDL. */
+typedef struct {
+    cs_schema_t *schema;
+    cs_ddl_tables_t *tables;
+} s_cached_t;
 
 static void s_free_item(void **item)
 {
@@ -34,9 +40,15 @@ static void s_free_item(void **item)
     *item = NULL;
 }
 
-static void s_schema_free(void **item)
+static void s_cached_free(void **item)
 {
-    cs_schema_destroy((cs_schema_t **)item);
+    s_cached_t *cached = *item;
+    if (!cached)
+        return;
+    cs_schema_destroy(&cached->schema);
+    cs_ddl_tables_destroy(&cached->tables);
+    free(cached);
+    *item = NULL;
 }
 
 cs_tasks_t *cs_tasks_new(const char *plugin_dir, int plugin_timeout_ms, cs_plugin_tick_fn *tick,
@@ -56,7 +68,7 @@ cs_tasks_t *cs_tasks_new(const char *plugin_dir, int plugin_timeout_ms, cs_plugi
         return NULL;
     }
     zhashx_set_destructor(self->infos, s_free_item);
-    zhashx_set_destructor(self->schemas, s_schema_free);
+    zhashx_set_destructor(self->schemas, s_cached_free);
     return self;
 }
 
@@ -142,9 +154,9 @@ static void s_mask_secrets(char *text, size_t size, const char *config)
 
 /* The schema for this connection: from the cache for static plugins (per version) and
  * config plugins (per version and config), fetched every time for dynamic ones. *owned
- * tells whether the caller must destroy it. */
-static cs_schema_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin_info_t *info,
-                             const cs_msg_t *task, bool *owned, char *why, size_t why_size)
+ * tells whether the caller must free it (s_cached_free). */
+static s_cached_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin_info_t *info,
+                            const cs_msg_t *task, bool *owned, char *why, size_t why_size)
 {
     *owned = false;
     char key[512] = "";
@@ -157,7 +169,7 @@ static cs_schema_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin
             snprintf(key + strlen(key), sizeof key - strlen(key), "\n%s", zdigest_string(digest));
             zdigest_destroy(&digest);
         }
-        cs_schema_t *cached = zhashx_lookup(self->schemas, key);
+        s_cached_t *cached = zhashx_lookup(self->schemas, key);
         if (cached)
             return cached;
     }
@@ -176,14 +188,21 @@ static cs_schema_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin
     cs_buf_free(&out);
     if (!schema)
         return NULL;
+    s_cached_t *entry = calloc(1, sizeof *entry);
+    if (!entry) {
+        cs_schema_destroy(&schema);
+        snprintf(why, why_size, "out of memory");
+        return NULL;
+    }
+    entry->schema = schema;
     if (!*key) {
         *owned = true;
-        return schema;
+        return entry;
     }
     if (zhashx_size(self->schemas) >= S_SCHEMA_CACHE_MAX)
         zhashx_purge(self->schemas); /* many distinct configs: start over rather than grow */
-    zhashx_update(self->schemas, key, schema);
-    return schema;
+    zhashx_update(self->schemas, key, entry);
+    return entry;
 }
 
 /* Benchmarks replay the exact DDL connstate issued: with CONNSTATE_DDL_CAPTURE=DIR each
@@ -285,9 +304,10 @@ static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_
         return -1;
     result->plugin_version = strdup(info->version);
     bool owned;
-    cs_schema_t *schema = s_schema(self, path, info, task, &owned, why, why_size);
-    if (!schema)
+    s_cached_t *cached = s_schema(self, path, info, task, &owned, why, why_size);
+    if (!cached)
         return -1;
+    const cs_schema_t *schema = cached->schema;
     result->schema_hash = strdup(schema->hash);
     result->tables = (uint32_t)schema->count;
 
@@ -306,10 +326,14 @@ static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_
         snprintf(why, why_size, "marker too long");
         goto done;
     }
+    if (!cached->tables)
+        cached->tables = cs_ddl_tables_new(conn, schema, path, why, why_size);
+    if (!cached->tables)
+        goto done;
     if (task->fresh) {
         /* Planned when no schema of this name existed: create it in one round trip. If one
          * appeared meanwhile, CREATE SCHEMA fails and the checked path below decides. */
-        int statements = cs_ddl_build(conn, task->connection, false, schema, path, marker_text,
+        int statements = cs_ddl_build(conn, task->connection, false, cached->tables, marker_text,
                                       &sql, why, why_size);
         if (statements < 0)
             goto done;
@@ -356,7 +380,7 @@ static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_
         rc = 0;
         goto done;
     }
-    int statements = cs_ddl_build(conn, task->connection, exists, schema, path, marker_text, &sql,
+    int statements = cs_ddl_build(conn, task->connection, exists, cached->tables, marker_text, &sql,
                                   why, why_size);
     if (statements < 0) {
         s_rollback(conn);
@@ -370,7 +394,7 @@ static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_
 done:
     cs_buf_free(&sql);
     if (owned)
-        cs_schema_destroy(&schema);
+        s_cached_free((void **)&cached);
     return rc;
 }
 
@@ -412,9 +436,10 @@ static int s_comments(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_m
     if (!info)
         return -1;
     bool owned;
-    cs_schema_t *schema = s_schema(self, path, info, task, &owned, why, why_size);
-    if (!schema)
+    s_cached_t *cached = s_schema(self, path, info, task, &owned, why, why_size);
+    if (!cached)
         return -1;
+    const cs_schema_t *schema = cached->schema;
     int rc = -1;
     bool exists, managed;
     cs_marker_t marker;
@@ -441,7 +466,7 @@ static int s_comments(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_m
 done:
     cs_buf_free(&sql);
     if (owned)
-        cs_schema_destroy(&schema);
+        s_cached_free((void **)&cached);
     return rc;
 }
 

@@ -16,13 +16,22 @@
 
 /* ---- ddl.c: the SQL text of schema changes ---------------------------------------------- */
 
-/* Appends to sql the statements that replace schema `name` with the plugin's tables: drop
- * the old one (when `replace`), create it, one foreign table per table whose rows come from
- * `plugin_path rows TABLE ARGS...`, and the marker comment. Returns the number of
- * statements, or -1 when escaping failed (the reason in why). Never blocks. */
-int cs_ddl_build(PGconn *conn, const char *name, bool replace, const cs_schema_t *schema,
-                 const char *plugin_path, const char *marker, cs_buf_t *sql, char *why,
-                 size_t why_size) __attribute__((warn_unused_result));
+/* The part of a schema's DDL that does not depend on the connection: each table's foreign
+ * table definition, whose rows come from `plugin_path rows TABLE ARGS...`. Built once per
+ * cached schema, so that an update only splices in its schema name. Returns NULL when
+ * escaping failed or memory ran out (the reason in why). */
+typedef struct cs_ddl_tables cs_ddl_tables_t;
+cs_ddl_tables_t *cs_ddl_tables_new(PGconn *conn, const cs_schema_t *schema, const char *plugin_path,
+                                   char *why, size_t why_size);
+void cs_ddl_tables_destroy(cs_ddl_tables_t **self_p);
+
+/* Appends to sql the statements that replace schema `name` with the tables: drop the old
+ * one (when `replace`), create it, one foreign table per table, and the marker comment.
+ * Returns the number of statements, or -1 when escaping failed (the reason in why). Never
+ * blocks. */
+int cs_ddl_build(PGconn *conn, const char *name, bool replace, const cs_ddl_tables_t *tables,
+                 const char *marker, cs_buf_t *sql, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
 
 /* Appends the table and column COMMENT statements of schema `name`. Returns the number of
  * statements (0 when the plugin gives no descriptions), or -1 as above. */
