@@ -186,7 +186,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBDIR)/libconnstate.a $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 bench: all $(BENCH_BINS) $(BENCH_TOOLS)
-	@BUILD=$(BUILD) BIN=$(BIN) bench/run.sh $(if $(QUICK),--quick)
+	@BUILD=$(BUILD) BIN=$(BIN) bench/run.sh $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/connstate/plugins \

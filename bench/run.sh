@@ -2,12 +2,24 @@
 # make bench: every benchmark, each figure against a baseline measured in the same run, on a
 # throwaway PostgreSQL. Prints the table and writes it to bench/results/latest.md with the
 # machine and the PostgreSQL settings used.
-#   bench/run.sh [--quick]      (--quick: about a minute)
+#   bench/run.sh [--quick] [--only cold]
+#     --quick: about a minute; --only cold: only the cold refreshes and their scaling (while
+#     working on them; the table then lacks the other rows)
 set -u
 cd "$(dirname "$0")/.." || exit 2
 export BUILD=${BUILD:-build} BIN=${BIN:-bin}
-mode=full
-[ "${1:-}" = --quick ] && mode=quick
+mode=full quick= only=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) mode=quick quick=--quick ;;
+        --only) only=$2; shift ;;
+        *) echo "usage: bench/run.sh [--quick] [--only cold]" >&2; exit 2 ;;
+    esac
+    shift
+done
+case $only in '' | cold) ;; *) echo "bench: --only takes cold" >&2; exit 2 ;; esac
+export BENCH_ONLY=$only
+[ -n "$only" ] && mode="$mode, only $only"
 mkdir -p bench/results
 out=bench/results/latest.md
 tmp=$(mktemp)
@@ -34,10 +46,10 @@ cat "$tmp"
 
 status=0
 for b in "$BUILD"/bench/bench_*; do
-    [ -x "$b" ] || continue
-    "$b" "$@" | tee -a "$tmp" || status=1
+    [ -x "$b" ] && [ -z "$only" ] || continue
+    "$b" $quick | tee -a "$tmp" || status=1
 done
-bench/supervisor.sh "$@" | tee -a "$tmp" || status=1
+bench/supervisor.sh $quick | tee -a "$tmp" || status=1
 grep -q "FAILED" "$tmp" && status=1
 cp "$tmp" "$out"
 echo

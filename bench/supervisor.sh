@@ -68,16 +68,18 @@ ready_count() { echo "SELECT count(*) = $1 FROM connstate_internal.connection_st
 counters() { grep -o 'since start: .*' "$1" | tail -1; }
 
 # ---- 1, 2: cold refresh with W = 1 and W = 2, against replaying the same DDL ----------------
-# cold_run W ROUND [CAPTURE [COUNT]]: one cold refresh of COUNT (default C) connections on a
-# fresh database (its DDL captured in CAPTURE when given); sets CT (seconds).
+# cold_run W ROUND [CAPTURE]: one cold refresh of C connections on a fresh database; sets CT
+# (seconds). Round 0 is the untimed one: its DDL is captured in CAPTURE for the replays, and
+# the publication measurement (item 7) and the state-write counters (item 6) ride along.
 cold_run() {
-    local w=$1 round=$2 capture=${3:-} count=${4:-$C}
+    local w=$1 round=$2 capture=${3:-} count=$C
     local db cfg=$WORK/cold-config t0 t1 sup
     db=$(newdb "cold_$w")
+    sql "$db" "CHECKPOINT" >/dev/null # no side inherits the other's dirty buffers
     t0=$(now)
     CONNSTATE_DDL_CAPTURE=$capture start_sup "cold$w-$round" "$db" "$cfg" "$w"
     sup=$SUP_PID
-    if [ "$w" = 2 ] && [ "$round" = 1 ]; then # the publication measurement rides along (item 7)
+    if [ "$round" = 0 ]; then
         "$TOOLS/tool_pubsub" "ipc://$WORK/cold$w-$round.publish" "ipc://$WORK/cold$w-$round.control" \
             "$db" "$C" 600 >"$WORK/pubsub.out" 2>"$WORK/pubsub.err" &
         PUBSUB=$!
@@ -89,9 +91,9 @@ cold_run() {
         kill -0 "$sup" 2>/dev/null || return 1
         sleep 0.2
     done
-    [ "$round" = 1 ] && COUNTERS[$w]=$(counters "$WORK/cold$w-$round.log")
+    [ "$round" = 0 ] && COUNTERS[$w]=$(counters "$WORK/cold$w-$round.log")
     stop_sup "$sup"
-    [ "$w" = 2 ] && [ "$round" = 1 ] && wait "$PUBSUB"
+    [ "$round" = 0 ] && wait "$PUBSUB"
     sql "$CONNSTATE_TEST_DB" "DROP DATABASE cold_$w" >/dev/null
 }
 
@@ -100,6 +102,7 @@ replay_run() {
     local w=$1 capture=$2 base replay
     base=$(newdb "replay_$w")
     sql "$base" "CREATE EXTENSION file_fdw; CREATE SERVER connstate_file FOREIGN DATA WRAPPER file_fdw" >/dev/null
+    sql "$base" "CHECKPOINT" >/dev/null
     replay=$("$TOOLS/tool_replay" "$base" "$w" "$capture"/*.sql) || return 1
     RT=${replay% *}
     sql "$CONNSTATE_TEST_DB" "DROP DATABASE replay_$w" >/dev/null
@@ -109,13 +112,10 @@ replay_run() {
 # (connstate first, then the replay first), because this shared machine drifts by more than
 # the margins: each run is printed and the ratio is of the means.
 cold() {
-    local w=$1 round cts=() rts=() ct rt capture=$WORK/ddl-$1
-    gen_config "$WORK/cold-config" "$C" "$T" "$COLS" 100
-    rm -rf "$capture"
-    mkdir -p "$capture"
+    local w=$1 round cts=() rts=() ct rt capture=$WORK/ddl
     for ((round = 1; round <= ROUNDS; round++)); do
         if ((round % 2)); then
-            cold_run "$w" "$round" "$([ "$round" = 1 ] && echo "$capture")" || return 1
+            cold_run "$w" "$round" || return 1
             replay_run "$w" "$capture" || return 1
         else
             replay_run "$w" "$capture" || return 1
@@ -136,10 +136,12 @@ cold() {
 }
 
 declare -A COLD_T REPLAY_T COUNTERS
-# Warm-up, discarded: the first heavy run after PostgreSQL starts is slower (its caches, the
-# page cache), which would otherwise count against whichever side runs first.
-gen_config "$WORK/cold-config" $((C / 5)) "$T" "$COLS" 100
-cold_run 1 0 "" $((C / 5)) || echo "| warm-up | FAILED | | | | |"
+# Round 0, untimed: captures the DDL that every replay executes (the same for any W: the
+# replay deals the transactions out to its sessions), carries the measurements that would
+# disturb a timed run, and warms up (the first heavy run after PostgreSQL starts is slower).
+gen_config "$WORK/cold-config" "$C" "$T" "$COLS" 100
+mkdir -p "$WORK/ddl"
+cold_run 2 0 "$WORK/ddl" || echo "| cold refresh, capture of the DDL | FAILED | | | | |"
 cold 1 || echo "| cold refresh, W = 1 | FAILED | | | | |"
 cold 2 || echo "| cold refresh, W = 2 | FAILED | | | | |"
 if [ -n "${COLD_T[1]:-}" ] && [ -n "${COLD_T[2]:-}" ]; then
@@ -148,7 +150,9 @@ if [ -n "${COLD_T[1]:-}" ] && [ -n "${COLD_T[2]:-}" ]; then
     echo "| scaling: cold refresh time W = 1 / W = 2 | ${s}x | ${b}x (replay, 1 / 2 sessions) | | >= 1.7x | $(awk "BEGIN { print ($s >= 1.7) ? \"met\" : \"MISSED\" }") |"
 fi
 
-# ---- 6: state writes under load (the W = 2 cold refresh) ------------------------------------
+[ "${BENCH_ONLY:-}" = cold ] && exit 0
+
+# ---- 6: state writes under load (the W = 2 cold refresh of round 0) -------------------------
 if [ -n "${COUNTERS[2]:-}" ]; then
     read -r ddl comments writes rows secs <<<"$(sed -E 's/since start: ([0-9]+) DDL statements, ([0-9]+) comment statements, ([0-9]+) state writes of ([0-9]+) rows in ([0-9.]+) s/\1 \2 \3 \4 \5/' <<<"${COUNTERS[2]}")"
     per_tx=$(calc "%.0f" "$rows / $writes")

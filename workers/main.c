@@ -36,8 +36,8 @@ typedef struct {
     cs_tasks_t *tasks;
     int64_t last_sent;
     int64_t last_heard;
-    uint32_t in_flight;
-    zlistx_t *queue;     /* TASKs received, run one at a time in order (cs_msg_t) */
+    zlistx_t *queue;     /* jobs received, run one at a time in order (cs_job_t) */
+    cs_job_t *current;   /* the job whose transaction the session is running */
     unsigned generation; /* sockets created, for their identities */
     pid_t parent;        /* a local worker's supervisor: we exit when it is gone */
 } s_worker_t;
@@ -60,7 +60,7 @@ static void s_heartbeat(s_worker_t *self)
     cs_msg_t *hb = cs_msg_new(CS_MSG_HEARTBEAT);
     if (!hb)
         return;
-    hb->in_flight = self->in_flight;
+    hb->in_flight = (uint32_t)zlistx_size(self->queue) + (self->current ? 1 : 0);
     s_send(self, hb);
     cs_msg_destroy(&hb);
 }
@@ -73,14 +73,19 @@ static void s_tick(void *arg)
         s_heartbeat(self);
 }
 
+static void s_finish(s_worker_t *self, cs_job_t **job_p);
+
 /* A new DEALER with a fresh identity, connected, announcing itself with READY. */
 static int s_connect(s_worker_t *self)
 {
+    /* A transaction under way ends first: its result still goes to the old connection. */
+    if (self->current)
+        s_finish(self, &self->current);
     zsock_destroy(&self->sock);
     /* Tasks of the old connection are the supervisor's to hand out again. */
-    cs_msg_t *stale;
+    cs_job_t *stale;
     while ((stale = zlistx_detach(self->queue, NULL)) != NULL)
-        cs_msg_destroy(&stale);
+        cs_job_destroy(&stale);
     self->sock = zsock_new(ZMQ_DEALER);
     if (!self->sock)
         return -1;
@@ -106,25 +111,71 @@ static int s_connect(s_worker_t *self)
     return 0;
 }
 
-static void s_run_task(s_worker_t *self, const cs_msg_t *task)
+/* Completes a job (waiting for the database if it is still busy) and sends its RESULT. */
+static void s_finish(s_worker_t *self, cs_job_t **job_p)
 {
-    cs_msg_t *result = cs_msg_new(CS_MSG_RESULT);
-    if (!result)
-        return;
-    self->in_flight = (uint32_t)zlistx_size(self->queue) + 1;
-    cs_log_conn_debug(task->connection, "%s (task %llu, attempt %u)", cs_task_kind_name(task->kind),
-                      (unsigned long long)task->task_id, task->attempt);
-    cs_tasks_run(self->tasks, self->pg, task, result);
-    self->in_flight = 0;
+    cs_job_t *job = *job_p;
+    const cs_msg_t *task = cs_job_task(job);
+    cs_tasks_complete(self->tasks, self->pg, job);
+    const cs_msg_t *result = cs_job_result(job);
     if (result->ok)
-        cs_log_conn_debug(task->connection, "%s done: %u tables, %u statements, %.1f ms",
-                          cs_task_kind_name(task->kind), result->tables, result->ddl_count,
+        cs_log_conn_debug(task->connection,
+                          "%s done (task %llu, attempt %u): %u tables, %u "
+                          "statements, %.1f ms",
+                          cs_task_kind_name(task->kind), (unsigned long long)task->task_id,
+                          task->attempt, result->tables, result->ddl_count,
                           result->elapsed_us / 1000.0);
     else
         cs_log_conn_warn(task->connection, "%s failed: %s", cs_task_kind_name(task->kind),
                          result->error);
-    s_send(self, result);
-    cs_msg_destroy(&result);
+    if (self->sock)
+        s_send(self, (cs_msg_t *)result);
+    cs_job_destroy(job_p);
+}
+
+/* Sends a fresh build to the database without waiting for it; false for other kinds. */
+static bool s_send_job(s_worker_t *self, cs_job_t *job)
+{
+    if (!cs_tasks_send(self->tasks, self->pg, job))
+        return false;
+    const cs_msg_t *task = cs_job_task(job);
+    cs_log_conn_debug(task->connection, "%s sent (task %llu, attempt %u)",
+                      cs_task_kind_name(task->kind), (unsigned long long)task->task_id,
+                      task->attempt);
+    return true;
+}
+
+/* Starts the queued jobs in order: a fresh build goes to the database without waiting; any
+ * other kind runs to its end here. */
+static void s_start_next(s_worker_t *self)
+{
+    while (!self->current) {
+        cs_job_t *job = zlistx_detach(self->queue, NULL);
+        if (!job)
+            return;
+        if (s_send_job(self, job))
+            self->current = job;
+        else
+            s_finish(self, &job);
+    }
+}
+
+/* The session finished (or failed) the current job's transaction. A next fresh build is
+ * sent before this one's result, so that the database waits for nothing; anything else
+ * starts after it, so that results go out in order. */
+static void s_on_database(s_worker_t *self)
+{
+    if (!self->current)
+        return;
+    if (PQconsumeInput(self->pg) && PQisBusy(self->pg))
+        return;
+    cs_job_t *done = self->current;
+    self->current = NULL;
+    cs_tasks_complete(self->tasks, self->pg, done); /* collects without waiting */
+    cs_job_t *next = zlistx_first(self->queue);
+    if (next && s_send_job(self, next))
+        self->current = zlistx_detach(self->queue, NULL);
+    s_finish(self, &done); /* already complete: sends the RESULT */
 }
 
 /* Handles one message from the supervisor; returns -1 when we must reconnect. */
@@ -141,10 +192,14 @@ static int s_handle(s_worker_t *self)
     }
     int rc = 0;
     switch (msg->type) {
-        case CS_MSG_TASK:
-            zlistx_add_end(self->queue, msg);
-            msg = NULL; /* run by the loop, in order */
+        case CS_MSG_TASK: {
+            cs_job_t *job = cs_job_new(&msg);
+            if (job)
+                zlistx_add_end(self->queue, job); /* run by the loop, in order */
+            else
+                cs_log_error("out of memory: task dropped (the supervisor's lease expires)");
             break;
+        }
         case CS_MSG_HEARTBEAT:
             break;
         case CS_MSG_DISCONNECT:
@@ -171,9 +226,11 @@ static int s_loop(s_worker_t *self)
             cs_log_warn("our supervisor (pid %d) is gone; stopping", (int)self->parent);
             break;
         }
-        zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
-        int wait = zlistx_size(self->queue) ? 0 : S_HEARTBEAT_MS / 2;
-        if (zmq_poll(&item, 1, wait) < 0 && zmq_errno() != EINTR) {
+        /* The supervisor's socket, and the session's while it runs a job. */
+        zmq_pollitem_t items[2] = {{zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0},
+                                   {NULL, PQsocket(self->pg), ZMQ_POLLIN, 0}};
+        int wait = !self->current && zlistx_size(self->queue) ? 0 : S_HEARTBEAT_MS / 2;
+        if (zmq_poll(items, self->current ? 2 : 1, wait) < 0 && zmq_errno() != EINTR) {
             cs_log_error("poll: %s", zmq_strerror(zmq_errno()));
             return 1;
         }
@@ -196,17 +253,23 @@ static int s_loop(s_worker_t *self)
             if (s_connect(self) != 0)
                 continue;
         }
-        cs_msg_t *task = zlistx_detach(self->queue, NULL);
-        if (task) {
-            s_run_task(self, task);
-            cs_msg_destroy(&task);
-            if (zlistx_size(self->queue) == 0)
-                cs_tasks_idle(self->tasks);
-        }
+        bool busy = self->current || zlistx_size(self->queue);
+        if (self->current && (items[1].revents & ZMQ_POLLIN))
+            s_on_database(self);
+        s_start_next(self);
+        /* While the database works: the next job's schema and SQL text. */
+        cs_job_t *next = self->current ? zlistx_first(self->queue) : NULL;
+        if (next)
+            cs_tasks_prepare(self->tasks, self->pg, next);
+        if (busy && !self->current && !zlistx_size(self->queue))
+            cs_tasks_idle(self->tasks);
         if (s_now() - self->last_sent >= S_HEARTBEAT_MS)
             s_heartbeat(self);
     }
-    /* Graceful stop: tell the supervisor, so that it does not wait for our lease. */
+    /* Graceful stop: the transaction under way ends and is reported; the supervisor hands
+     * out the rest again without waiting for our lease. */
+    if (self->current)
+        s_finish(self, &self->current);
     cs_msg_t *bye = cs_msg_new(CS_MSG_DISCONNECT);
     if (bye && self->sock) {
         bye->reason = strdup("worker stopping");
@@ -350,9 +413,9 @@ int main(int argc, char **argv)
     cs_log_info("connecting to %s", self.endpoint);
     int rc = s_loop(&self);
     zsock_destroy(&self.sock);
-    cs_msg_t *left;
+    cs_job_t *left;
     while (self.queue && (left = zlistx_detach(self.queue, NULL)) != NULL)
-        cs_msg_destroy(&left);
+        cs_job_destroy(&left);
     zlistx_destroy(&self.queue);
     cs_tasks_destroy(&self.tasks);
     PQfinish(self.pg);

@@ -295,107 +295,193 @@ static int s_unmanaged(const char *name, char *why, size_t why_size)
 
 static long long s_now_us(void);
 
-static int s_build(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_t *result,
-                   const char *path, char *why, size_t why_size)
-{
-    long long start = s_now_us();
-    const cs_plugin_info_t *info = s_info(self, path, why, why_size);
-    if (!info)
-        return -1;
-    result->plugin_version = strdup(info->version);
+struct cs_job {
+    cs_msg_t *task;
+    cs_msg_t *result;
+    long long start;
+    char path[4096];
+    char why[CS_PROTO_MAX_ERROR];
+    bool prepared; /* cs_tasks_prepare ran */
+    bool failed;   /* ... and failed: why says so */
+    bool sent;     /* fresh is in the database's hands */
+    bool complete; /* result is filled */
+    /* a build: the plugin's schema and the marker it writes */
+    const cs_plugin_info_t *info;
+    s_cached_t *cached;
     bool owned;
-    s_cached_t *cached = s_schema(self, path, info, task, &owned, why, why_size);
-    if (!cached)
+    char marker[512];
+    /* a fresh build: its whole transaction, sent without waiting */
+    cs_buf_t fresh;
+    int statements;
+};
+
+cs_job_t *cs_job_new(cs_msg_t **task_p)
+{
+    cs_job_t *job = calloc(1, sizeof *job);
+    cs_msg_t *result = cs_msg_new(CS_MSG_RESULT);
+    if (!job || !result) {
+        free(job);
+        cs_msg_destroy(&result);
+        return NULL;
+    }
+    job->task = *task_p;
+    *task_p = NULL;
+    job->result = result;
+    job->start = s_now_us();
+    return job;
+}
+
+void cs_job_destroy(cs_job_t **job_p)
+{
+    if (!job_p || !*job_p)
+        return;
+    cs_job_t *job = *job_p;
+    if (job->owned)
+        s_cached_free((void **)&job->cached);
+    cs_buf_free(&job->fresh);
+    cs_msg_destroy(&job->task);
+    cs_msg_destroy(&job->result);
+    free(job);
+    *job_p = NULL;
+}
+
+const cs_msg_t *cs_job_task(const cs_job_t *job)
+{
+    return job->task;
+}
+
+cs_msg_t *cs_job_result(const cs_job_t *job)
+{
+    return job->result;
+}
+
+bool cs_job_sent(const cs_job_t *job)
+{
+    return job->sent;
+}
+
+/* What a build needs before the database: plugin info, schema, marker, the tables' DDL. */
+static int s_build_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
+{
+    const cs_msg_t *task = job->task;
+    cs_msg_t *result = job->result;
+    job->info = s_info(self, job->path, job->why, sizeof job->why);
+    if (!job->info)
         return -1;
-    const cs_schema_t *schema = cached->schema;
+    result->plugin_version = strdup(job->info->version);
+    job->cached =
+        s_schema(self, job->path, job->info, task, &job->owned, job->why, sizeof job->why);
+    if (!job->cached)
+        return -1;
+    const cs_schema_t *schema = job->cached->schema;
     result->schema_hash = strdup(schema->hash);
     result->tables = (uint32_t)schema->count;
-
-    int rc = -1;
-    bool exists, managed;
-    cs_marker_t old;
-    cs_buf_t sql = {0};
     cs_marker_t marker = {0};
     snprintf(marker.fingerprint, sizeof marker.fingerprint, "%s",
              task->fingerprint ? task->fingerprint : "");
     snprintf(marker.plugin, sizeof marker.plugin, "%s", task->plugin);
-    snprintf(marker.plugin_version, sizeof marker.plugin_version, "%s", info->version);
+    snprintf(marker.plugin_version, sizeof marker.plugin_version, "%s", job->info->version);
     snprintf(marker.schema_hash, sizeof marker.schema_hash, "%s", schema->hash);
-    char marker_text[512];
-    if (cs_marker_format(&marker, marker_text, sizeof marker_text) != 0) {
-        snprintf(why, why_size, "marker too long");
-        goto done;
+    if (cs_marker_format(&marker, job->marker, sizeof job->marker) != 0) {
+        snprintf(job->why, sizeof job->why, "marker too long");
+        return -1;
     }
-    if (!cached->tables)
-        cached->tables = cs_ddl_tables_new(conn, schema, path, why, why_size);
-    if (!cached->tables)
-        goto done;
-    if (task->fresh) {
-        /* Planned when no schema of this name existed: create it in one round trip. If one
-         * appeared meanwhile, CREATE SCHEMA fails and the checked path below decides. */
-        int statements = cs_ddl_build(conn, task->connection, false, cached->tables, marker_text,
-                                      &sql, why, why_size);
-        if (statements < 0)
-            goto done;
-        cs_buf_t exec = {0};
-        cs_buf_puts(&exec, "BEGIN;\n");
-        cs_buf_append(&exec, sql.data, sql.len);
-        cs_buf_puts(&exec, "COMMIT;");
-        long long sent = s_now_us();
-        PGresult *res = PQexec(conn, cs_buf_str(&exec));
-        cs_log_conn_debug(task->connection, "DDL text built in %.3f ms, executed in %.3f ms",
-                          (sent - start) / 1000.0, (s_now_us() - sent) / 1000.0);
-        cs_buf_free(&exec);
+    if (!job->cached->tables)
+        job->cached->tables = cs_ddl_tables_new(conn, schema, job->path, job->why, sizeof job->why);
+    if (!job->cached->tables)
+        return -1;
+    if (!task->fresh)
+        return 0;
+    /* Planned when no schema of this name existed: the whole transaction in one round trip.
+     * If one appeared meanwhile, CREATE SCHEMA fails and the checked path decides. */
+    cs_buf_puts(&job->fresh, "BEGIN;\n");
+    job->statements = cs_ddl_build(conn, task->connection, false, job->cached->tables, job->marker,
+                                   &job->fresh, job->why, sizeof job->why);
+    cs_buf_puts(&job->fresh, "COMMIT;");
+    return job->statements < 0 ? -1 : 0;
+}
+
+/* Collects a sent fresh build (waiting when the database is not done). Returns 0, 1 when
+ * the schema appeared since planning (the checked path decides), or -1 with why. */
+static int s_fresh_collect(PGconn *conn, cs_job_t *job)
+{
+    PGresult *res;
+    bool failed = false, duplicate = false;
+    while ((res = PQgetResult(conn)) != NULL) {
         ExecStatusType status = PQresultStatus(res);
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        bool duplicate = state && strcmp(state, "42P06") == 0; /* duplicate_schema */
-        if (status == PGRES_COMMAND_OK) {
-            PQclear(res);
-            cs_buf_puts(&sql, "COMMIT;");
-            s_capture(cs_buf_str(&sql));
-            result->ddl_count = (uint32_t)statements;
-            rc = 0;
-            goto done;
+        if (!failed && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+            failed = true;
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            duplicate = state && strcmp(state, "42P06") == 0; /* duplicate_schema */
+            snprintf(job->why, sizeof job->why, "database: %s", PQresultErrorMessage(res));
         }
-        snprintf(why, why_size, "database: %s", PQerrorMessage(conn));
         PQclear(res);
-        s_rollback(conn);
-        if (!duplicate)
-            goto done;
-        cs_buf_reset(&sql);
     }
+    job->sent = false;
+    cs_log_conn_debug(job->task->connection, "built and executed in %.3f ms",
+                      (s_now_us() - job->start) / 1000.0);
+    if (!failed) {
+        s_capture(cs_buf_str(&job->fresh) + strlen("BEGIN;\n"));
+        job->result->ddl_count = (uint32_t)job->statements;
+        return 0;
+    }
+    s_rollback(conn);
+    return duplicate ? 1 : -1;
+}
+
+/* The checked build: read the schema's marker in the transaction, then replace it (or
+ * leave it alone when it is what the marker says, or refuse when it is not ours). */
+static int s_build_checked(PGconn *conn, cs_job_t *job)
+{
+    const cs_msg_t *task = job->task;
+    char *why = job->why;
+    size_t why_size = sizeof job->why;
+    bool exists, managed;
+    cs_marker_t old;
     if (s_begin(conn, task->connection, &exists, &managed, &old, why, why_size) != 0)
-        goto done;
+        return -1;
     if (exists && !managed) {
         s_rollback(conn);
-        s_unmanaged(task->connection, why, why_size);
-        goto done;
+        return s_unmanaged(task->connection, why, why_size);
     }
     if (exists && strcmp(old.fingerprint, task->fingerprint ? task->fingerprint : "") == 0 &&
-        strcmp(old.plugin_version, info->version) == 0 &&
-        strcmp(old.schema_hash, schema->hash) == 0) {
+        strcmp(old.plugin_version, job->info->version) == 0 &&
+        strcmp(old.schema_hash, job->cached->schema->hash) == 0) {
         /* A dynamic plugin's schema, fetched again, is what the marker says: no DDL. */
         s_rollback(conn);
-        result->ddl_count = 0;
-        rc = 0;
-        goto done;
+        job->result->ddl_count = 0;
+        return 0;
     }
-    int statements = cs_ddl_build(conn, task->connection, exists, cached->tables, marker_text, &sql,
-                                  why, why_size);
+    cs_buf_t sql = {0};
+    int statements = cs_ddl_build(conn, task->connection, exists, job->cached->tables, job->marker,
+                                  &sql, why, why_size);
+    int rc = -1;
     if (statements < 0) {
         s_rollback(conn);
-        goto done;
-    }
-    if (s_commit(conn, &sql, why, why_size) == 0) {
-        result->ddl_count = (uint32_t)statements;
+    } else if (s_commit(conn, &sql, why, why_size) == 0) {
+        job->result->ddl_count = (uint32_t)statements;
         s_capture(cs_buf_str(&sql));
         rc = 0;
     }
-done:
     cs_buf_free(&sql);
-    if (owned)
-        s_cached_free((void **)&cached);
     return rc;
+}
+
+static int s_build(PGconn *conn, cs_job_t *job)
+{
+    if (job->failed)
+        return -1;
+    if (job->fresh.len) {
+        if (!job->sent && !PQsendQuery(conn, cs_buf_str(&job->fresh))) {
+            snprintf(job->why, sizeof job->why, "database: %s", PQerrorMessage(conn));
+            return -1;
+        }
+        job->sent = true;
+        int rc = s_fresh_collect(conn, job);
+        if (rc <= 0)
+            return rc;
+    }
+    return s_build_checked(conn, job);
 }
 
 static int s_delete(PGconn *conn, const cs_msg_t *task, cs_msg_t *result, char *why,
@@ -484,34 +570,59 @@ void cs_tasks_idle(cs_tasks_t *self)
         fflush(s_capture_file);
 }
 
-void cs_tasks_run(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_t *result)
+void cs_tasks_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
-    long long start = s_now_us();
+    if (job->prepared)
+        return;
+    job->prepared = true;
+    const cs_msg_t *task = job->task;
+    snprintf(job->path, sizeof job->path, "%s/%s", self->plugin_dir,
+             task->plugin ? task->plugin : "");
+    if (task->kind == CS_TASK_BUILD && task->plugin && *task->plugin)
+        job->failed = s_build_prepare(self, conn, job) != 0;
+}
+
+bool cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
+{
+    cs_tasks_prepare(self, conn, job);
+    if (job->sent || job->failed || !job->fresh.len || PQstatus(conn) != CONNECTION_OK)
+        return job->sent;
+    job->sent = PQsendQuery(conn, cs_buf_str(&job->fresh)) == 1;
+    return job->sent; /* when sending failed, cs_tasks_complete reports why */
+}
+
+void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
+{
+    if (job->complete)
+        return;
+    job->complete = true;
+    const cs_msg_t *task = job->task;
+    cs_msg_t *result = job->result;
     result->task_id = task->task_id;
     result->connection = strdup(task->connection);
     result->kind = task->kind;
-    char why[CS_PROTO_MAX_ERROR] = "";
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", self->plugin_dir, task->plugin ? task->plugin : "");
+    char *why = job->why;
     int rc = -1;
-    if (PQstatus(conn) != CONNECTION_OK) {
+    if (!job->sent && PQstatus(conn) != CONNECTION_OK)
         PQreset(conn); /* the server restarted or the session was killed: try once more */
-    }
-    if (PQstatus(conn) != CONNECTION_OK)
-        snprintf(why, sizeof why, "database unavailable: %s", PQerrorMessage(conn));
+    cs_tasks_prepare(self, conn, job);
+    if (!job->sent && PQstatus(conn) != CONNECTION_OK)
+        snprintf(why, sizeof job->why, "database unavailable: %s", PQerrorMessage(conn));
     else if (task->kind == CS_TASK_DELETE)
-        rc = s_delete(conn, task, result, why, sizeof why);
+        rc = s_delete(conn, task, result, why, sizeof job->why);
     else if (!task->plugin || !*task->plugin)
-        snprintf(why, sizeof why, "task without a plugin");
+        snprintf(why, sizeof job->why, "task without a plugin");
     else if (task->kind == CS_TASK_BUILD)
-        rc = s_build(self, conn, task, result, path, why, sizeof why);
+        rc = s_build(conn, job);
     else
-        rc = s_comments(self, conn, task, result, path, why, sizeof why);
+        rc = s_comments(self, conn, task, result, job->path, why, sizeof job->why);
     result->ok = rc == 0;
-    result->elapsed_us = (uint64_t)(s_now_us() - start);
+    result->elapsed_us = (uint64_t)(s_now_us() - job->start);
     if (!result->ok) {
+        if (!*why)
+            snprintf(why, sizeof job->why, "failed without a reason");
         why[strcspn(why, "\n")] = '\0'; /* PostgreSQL's first line is the message */
-        s_mask_secrets(why, sizeof why, task->config);
+        s_mask_secrets(why, sizeof job->why, task->config);
         cs_utf8_sanitize(why);
         result->error = strdup(why);
     }

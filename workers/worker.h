@@ -51,9 +51,33 @@ void cs_tasks_destroy(cs_tasks_t **self_p);
 /* Nothing to do for now: writes out what is buffered (the benchmarks' DDL capture). */
 void cs_tasks_idle(cs_tasks_t *self);
 
-/* Runs one TASK against the session and fills result (a RESULT message: ok or error, plugin
- * version, schema hash, table and DDL counts). Each update is one transaction; a failure
- * rolls back and leaves the previous schema as it was. Blocks (calling tick). */
-void cs_tasks_run(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_t *result);
+/* One TASK on its way through the worker: prepared (plugin, schema, SQL text) while the
+ * session may still run the previous one, then sent, then completed into a RESULT. */
+typedef struct cs_job cs_job_t;
+
+/* Takes the TASK (*task_p becomes NULL). Returns NULL when out of memory (the task kept). */
+cs_job_t *cs_job_new(cs_msg_t **task_p);
+void cs_job_destroy(cs_job_t **job_p);
+const cs_msg_t *cs_job_task(const cs_job_t *job);
+/* The RESULT: ok or error, plugin version, schema hash, table and DDL counts. Filled by
+ * cs_tasks_complete; the job keeps ownership. */
+cs_msg_t *cs_job_result(const cs_job_t *job);
+/* True while the job's transaction is with the database (its socket tells when it is done). */
+bool cs_job_sent(const cs_job_t *job);
+
+/* Does what needs no round trip to the database: the plugin's schema (which may run the
+ * plugin, calling tick) and, for a build of a schema that did not exist when it was
+ * planned, the whole transaction's text. Idempotent. Never touches the session's socket,
+ * so it may run while the session executes another job. */
+void cs_tasks_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
+
+/* Sends a prepared fresh build without waiting for it. Returns false when the job is not of
+ * that kind (or sending failed): cs_tasks_complete then runs it entirely. */
+bool cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
+
+/* Runs the job to its end and fills its RESULT (once; later calls do nothing). Each update
+ * is one transaction; a failure rolls back and leaves the previous schema as it was. Blocks:
+ * call it for a sent job once the session is no longer busy (PQisBusy) to wait for nothing. */
+void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
 
 #endif
