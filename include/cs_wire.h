@@ -9,6 +9,8 @@
 /* Frame layout flags: what comes before the header frame. */
 #define CS_WIRE_ROUTED 1 /* a routing-id frame (ROUTER sockets) */
 #define CS_WIRE_TOPIC  2 /* a topic frame (PUB/SUB sockets) */
+/* ... and how to receive: */
+#define CS_WIRE_DONTWAIT 4 /* return -1 with errno EAGAIN when no message is waiting */
 
 /* Sends [routing_id][topic][header][body] (routing_id and topic when not NULL). Borrows
  * everything. Returns 0, or -1 when the message cannot be encoded or sent (logged). Does not
@@ -21,7 +23,7 @@ int cs_wire_send(zsock_t *sock, zframe_t *routing_id, const char *topic, const c
  * caller destroys it) or, for a malformed message, *msg_p = NULL and the reason in why.
  * With CS_WIRE_ROUTED, *routing_id_p receives the sender's id (the caller destroys it),
  * also for a malformed message so that the caller can answer it. Blocks unless the socket
- * has a receive timeout or input is known to be waiting. */
+ * has a receive timeout, input is known to be waiting or flags has CS_WIRE_DONTWAIT. */
 int cs_wire_recv(zsock_t *sock, int flags, zframe_t **routing_id_p, cs_msg_t **msg_p, char *why,
                  size_t why_size) __attribute__((warn_unused_result));
 

@@ -43,41 +43,53 @@ int cs_wire_send(zsock_t *sock, zframe_t *routing_id, const char *topic, const c
     return rc;
 }
 
+/* The frames of one multipart message: the first few kept, the rest only counted. */
+#define S_KEEP 4
+
 int cs_wire_recv(zsock_t *sock, int flags, zframe_t **routing_id_p, cs_msg_t **msg_p, char *why,
                  size_t why_size)
 {
     *msg_p = NULL;
     if (routing_id_p)
         *routing_id_p = NULL;
-    zmsg_t *zmsg = zmsg_recv(sock);
-    if (!zmsg)
-        return -1;
+    /* Straight from libzmq: no czmq message or frame objects for what is decoded at once. */
+    void *raw = zsock_resolve(sock);
+    zmq_msg_t part[S_KEEP];
+    size_t kept = 0, frames = 0;
+    for (bool more = true; more; frames++) {
+        zmq_msg_t frame;
+        zmq_msg_init(&frame);
+        int wait = frames == 0 && (flags & CS_WIRE_DONTWAIT) ? ZMQ_DONTWAIT : 0;
+        if (zmq_msg_recv(&frame, raw, wait) < 0) {
+            int err = errno;
+            zmq_msg_close(&frame);
+            while (kept)
+                zmq_msg_close(&part[--kept]);
+            errno = err;
+            return -1; /* the other frames of a message are never missing once one is in */
+        }
+        more = zmq_msg_more(&frame);
+        if (kept < S_KEEP)
+            part[kept++] = frame;
+        else
+            zmq_msg_close(&frame);
+    }
 
     /* Frames are counted as the peer sent them: without the routing id ROUTER adds. */
     size_t routed = (flags & CS_WIRE_ROUTED) ? 1 : 0;
+    size_t first = routed + ((flags & CS_WIRE_TOPIC) ? 1 : 0);
     size_t expected = 2 + ((flags & CS_WIRE_TOPIC) ? 1 : 0);
-    size_t frames = zmsg_size(zmsg) - routed;
-    if (flags & CS_WIRE_ROUTED) {
-        zframe_t *routing_id = zmsg_pop(zmsg);
-        if (routing_id_p)
-            *routing_id_p = routing_id;
-        else
-            zframe_destroy(&routing_id);
-    }
-    if (flags & CS_WIRE_TOPIC) {
-        zframe_t *topic = zmsg_pop(zmsg);
-        zframe_destroy(&topic);
-    }
-
-    if (frames != expected) {
-        snprintf(why, why_size, "expected %zu frames, got %zu", expected, frames);
+    if (routed && routing_id_p)
+        *routing_id_p = zframe_new(zmq_msg_data(&part[0]), zmq_msg_size(&part[0]));
+    if (frames - routed != expected) {
+        snprintf(why, why_size, "expected %zu frames, got %zu", expected, frames - routed);
     } else {
-        zframe_t *header = zmsg_first(zmsg);
-        zframe_t *body = zmsg_next(zmsg);
-        if (cs_proto_check_header(zframe_data(header), zframe_size(header), why, why_size) == 0)
-            *msg_p = cs_msg_decode(zframe_data(body), zframe_size(body), why, why_size);
+        zmq_msg_t *header = &part[first], *body = &part[first + 1];
+        if (cs_proto_check_header(zmq_msg_data(header), zmq_msg_size(header), why, why_size) == 0)
+            *msg_p = cs_msg_decode(zmq_msg_data(body), zmq_msg_size(body), why, why_size);
     }
-    zmsg_destroy(&zmsg);
+    while (kept)
+        zmq_msg_close(&part[--kept]);
     return 0;
 }
 

@@ -257,13 +257,14 @@ static void s_on_result(cs_dispatch_t *self, s_peer_t *peer, const cs_msg_t *msg
                  (unsigned long long)msg->task_id);
 }
 
-void cs_dispatch_on_socket(cs_dispatch_t *self)
+bool cs_dispatch_on_socket(cs_dispatch_t *self)
 {
     zframe_t *identity = NULL;
     cs_msg_t *msg = NULL;
     char why[256];
-    if (cs_wire_recv(self->router, CS_WIRE_ROUTED, &identity, &msg, why, sizeof why) != 0)
-        return;
+    if (cs_wire_recv(self->router, CS_WIRE_ROUTED | CS_WIRE_DONTWAIT, &identity, &msg, why,
+                     sizeof why) != 0)
+        return false;
     s_peer_t *peer = identity ? s_peer_find(self, identity) : NULL;
     if (!msg) {
         cs_log_warn("malformed message from worker %s: %s", peer ? peer->name : "(unknown)", why);
@@ -275,7 +276,7 @@ void cs_dispatch_on_socket(cs_dispatch_t *self)
             s_peer_lost(self, peer, reason);
         }
         zframe_destroy(&identity);
-        return;
+        return true;
     }
     if (peer)
         peer->last_seen = cs_now_ms();
@@ -304,6 +305,7 @@ void cs_dispatch_on_socket(cs_dispatch_t *self)
     }
     cs_msg_destroy(&msg);
     zframe_destroy(&identity);
+    return true;
 }
 
 static int s_send_task(cs_dispatch_t *self, s_peer_t *peer, cs_task_t *task)

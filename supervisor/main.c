@@ -335,21 +335,22 @@ static void s_refresh_check_done(s_sup_t *self)
     cs_publish_refresh_done(self->publish, self->view.generation_done, elapsed * 1000);
 }
 
-/* Drains every waiting message of a ZeroMQ socket. */
-static void s_drain(zsock_t *sock, void (*handle)(void *), void *arg)
+/* Handles the waiting messages of a socket that poll found readable (at most 1000, so that
+ * one busy socket cannot starve the rest of the loop). */
+static void s_drain(const zmq_pollitem_t *item, bool (*handle)(void *), void *arg)
 {
-    for (int i = 0; i < 1000 && (zsock_events(sock) & ZMQ_POLLIN); i++)
-        handle(arg);
+    for (int i = 0; i < 1000 && (item->revents & ZMQ_POLLIN) && handle(arg); i++)
+        ;
 }
 
-static void s_handle_workers(void *arg)
+static bool s_handle_workers(void *arg)
 {
-    cs_dispatch_on_socket(((s_sup_t *)arg)->dispatch);
+    return cs_dispatch_on_socket(((s_sup_t *)arg)->dispatch);
 }
 
-static void s_handle_control(void *arg)
+static bool s_handle_control(void *arg)
 {
-    cs_publish_on_control(((s_sup_t *)arg)->publish);
+    return cs_publish_on_control(((s_sup_t *)arg)->publish);
 }
 
 static int s_loop(s_sup_t *self)
@@ -416,8 +417,8 @@ static int s_loop(s_sup_t *self)
         /* A committed batch first: its changes are published before anything else waits. */
         if (store_i >= 0 && items[store_i].revents && cs_store_on_socket(self->store) != 0)
             return 1;
-        s_drain(self->workers_sock, s_handle_workers, self);
-        s_drain(self->control_sock, s_handle_control, self);
+        s_drain(&items[0], s_handle_workers, self);
+        s_drain(&items[1], s_handle_control, self);
         /* Write results: after batch-size results, or batch-ms after the first one waited,
          * or at once when a status changed and no build or delete is outstanding (a client
          * may be waiting for exactly that row), or when no task at all is outstanding: in

@@ -197,13 +197,14 @@ static void s_refresh(cs_publish_t *self, zframe_t *identity, const cs_msg_t *re
     }
 }
 
-void cs_publish_on_control(cs_publish_t *self)
+bool cs_publish_on_control(cs_publish_t *self)
 {
     zframe_t *identity = NULL;
     cs_msg_t *msg = NULL;
     char why[256];
-    if (cs_wire_recv(self->control, CS_WIRE_ROUTED, &identity, &msg, why, sizeof why) != 0)
-        return;
+    if (cs_wire_recv(self->control, CS_WIRE_ROUTED | CS_WIRE_DONTWAIT, &identity, &msg, why,
+                     sizeof why) != 0)
+        return false;
     if (!msg) {
         cs_log_warn("malformed control request: %s", why);
         cs_msg_t *err = cs_msg_new(CS_MSG_ERROR);
@@ -213,7 +214,7 @@ void cs_publish_on_control(cs_publish_t *self)
             s_reply(self, identity, &err);
         cs_msg_destroy(&err);
         zframe_destroy(&identity);
-        return;
+        return true;
     }
     switch (msg->type) {
         case CS_MSG_SNAPSHOT_REQ:
@@ -236,6 +237,7 @@ void cs_publish_on_control(cs_publish_t *self)
     }
     cs_msg_destroy(&msg);
     zframe_destroy(&identity);
+    return true;
 }
 
 void cs_publish_refresh_done(cs_publish_t *self, uint64_t generation, int64_t elapsed_us)

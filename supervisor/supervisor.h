@@ -165,8 +165,9 @@ void cs_dispatch_set_arg(cs_dispatch_t *self, void *arg);
 /* Queues a task (takes ownership). Comments go to a lower-priority queue. */
 void cs_dispatch_add(cs_dispatch_t *self, cs_task_t **task_p);
 
-/* Reads one message from the ROUTER and acts on it. */
-void cs_dispatch_on_socket(cs_dispatch_t *self);
+/* Reads one message from the ROUTER, if one is waiting, and acts on it. Returns false when
+ * none was waiting. */
+bool cs_dispatch_on_socket(cs_dispatch_t *self);
 
 /* Sends queued tasks to workers with free capacity; expires silent workers and leases;
  * heartbeats workers every second. */
@@ -228,8 +229,9 @@ void cs_publish_change(void *self, const char *name, const cs_visible_t *row);
 /* Heartbeats when idle. */
 void cs_publish_tick(cs_publish_t *self);
 
-/* Reads one control request and answers it. */
-void cs_publish_on_control(cs_publish_t *self);
+/* Reads one control request, if one is waiting, and answers it. Returns false when none
+ * was waiting. */
+bool cs_publish_on_control(cs_publish_t *self);
 
 /* A refresh generation finished: answers the REFRESH_REQs that waited for it. */
 void cs_publish_refresh_done(cs_publish_t *self, uint64_t generation, int64_t elapsed_us);

@@ -178,19 +178,20 @@ static void s_on_database(s_worker_t *self)
     s_finish(self, &done); /* already complete: sends the RESULT */
 }
 
-/* Handles one message from the supervisor; returns -1 when we must reconnect. */
+/* Handles one waiting message from the supervisor. Returns 1 when it handled one, 0 when
+ * none was waiting, -1 when we must reconnect. */
 static int s_handle(s_worker_t *self)
 {
     cs_msg_t *msg = NULL;
     char why[256];
-    if (cs_wire_recv(self->sock, 0, NULL, &msg, why, sizeof why) != 0)
+    if (cs_wire_recv(self->sock, CS_WIRE_DONTWAIT, NULL, &msg, why, sizeof why) != 0)
         return 0;
     self->last_heard = s_now();
     if (!msg) {
         cs_log_warn("malformed message from the supervisor: %s", why);
-        return 0;
+        return 1;
     }
-    int rc = 0;
+    int rc = 1;
     switch (msg->type) {
         case CS_MSG_TASK: {
             cs_job_t *job = cs_job_new(&msg);
@@ -236,9 +237,10 @@ static int s_loop(s_worker_t *self)
         }
         /* Everything that arrived (also while a task ran): tasks, heartbeats, goodbyes. */
         bool reconnect = false, heard = false;
-        while (!reconnect && (zsock_events(self->sock) & ZMQ_POLLIN)) {
-            reconnect = s_handle(self) != 0;
-            heard = true;
+        for (int rc = 1; rc == 1 && (items[0].revents & ZMQ_POLLIN);) {
+            rc = s_handle(self);
+            reconnect = rc < 0;
+            heard = heard || rc != 0;
         }
         if (heard)
             backoff = 100;
