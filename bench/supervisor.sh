@@ -62,6 +62,13 @@ stop_sup() {
     kill -TERM "$1" 2>/dev/null
     wait "$1" 2>/dev/null
 }
+# settle DB: before a timed run, nothing of the previous one is left to write: PostgreSQL's
+# dirty buffers (CHECKPOINT) and the kernel's dirty pages (sync; the cluster is on disk, and
+# the kernel would otherwise write them back in the middle of the next run).
+settle() {
+    sql "$1" "CHECKPOINT" >/dev/null
+    sync
+}
 ready_count() { echo "SELECT count(*) = $1 FROM connstate_internal.connection_state WHERE status = 'ready'"; }
 
 # The supervisor's cumulative counters, from its last "refresh N done" line.
@@ -75,7 +82,7 @@ cold_run() {
     local w=$1 round=$2 capture=${3:-} count=$C
     local db cfg=$WORK/cold-config t0 t1 sup
     db=$(newdb "cold_$w")
-    sql "$db" "CHECKPOINT" >/dev/null # no side inherits the other's dirty buffers
+    settle "$db"
     t0=$(now)
     CONNSTATE_DDL_CAPTURE=$capture start_sup "cold$w-$round" "$db" "$cfg" "$w"
     sup=$SUP_PID
@@ -102,7 +109,7 @@ replay_run() {
     local w=$1 capture=$2 base replay
     base=$(newdb "replay_$w")
     sql "$base" "CREATE EXTENSION file_fdw; CREATE SERVER connstate_file FOREIGN DATA WRAPPER file_fdw" >/dev/null
-    sql "$base" "CHECKPOINT" >/dev/null
+    settle "$base"
     replay=$("$TOOLS/tool_replay" "$base" "$w" "$capture"/*.sql) || return 1
     RT=${replay% *}
     sql "$CONNSTATE_TEST_DB" "DROP DATABASE replay_$w" >/dev/null

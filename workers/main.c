@@ -15,9 +15,14 @@
 #define S_HEARTBEAT_MS       1000  /* how often we say we are alive */
 #define S_SUPERVISOR_LOST_MS 5000  /* silence after which the supervisor is presumed gone */
 #define S_BACKOFF_MAX_MS     10000 /* longest wait between reconnections */
-#define S_PREFETCH                                                                                 \
-    2 /* tasks held at once: the next one waits here, not at the                                   \
-         supervisor, so no round trip separates two updates */
+/* Tasks held at once: the running one, the next ones (so that no round trip to the supervisor
+ * separates two updates), and finished ones whose results wait to go out in pairs. */
+#define S_PREFETCH 4
+/* Results go out two at a time while the database is busy (so that the supervisor answers
+ * with two tasks: half the wake-ups of the processes and their ZeroMQ threads), but none
+ * waits longer than this, nor at all once the worker has nothing running. */
+#define S_RESULTS_AT_ONCE 2
+#define S_RESULT_HOLD_MS  20
 
 static volatile sig_atomic_t s_stop = 0;
 
@@ -36,8 +41,10 @@ typedef struct {
     cs_tasks_t *tasks;
     int64_t last_sent;
     int64_t last_heard;
-    zlistx_t *queue;     /* jobs received, run one at a time in order (cs_job_t) */
-    cs_job_t *current;   /* the job whose transaction the session is running */
+    zlistx_t *queue;   /* jobs received, run one at a time in order (cs_job_t) */
+    cs_job_t *current; /* the job whose transaction the session is running */
+    zlistx_t *results; /* RESULTs not sent yet (cs_msg_t), oldest first */
+    int64_t results_since;
     unsigned generation; /* sockets created, for their identities */
     pid_t parent;        /* a local worker's supervisor: we exit when it is gone */
 } s_worker_t;
@@ -74,6 +81,7 @@ static void s_tick(void *arg)
 }
 
 static void s_finish(s_worker_t *self, cs_job_t **job_p);
+static void s_send_results(s_worker_t *self, bool all);
 
 /* A new DEALER with a fresh identity, connected, announcing itself with READY. */
 static int s_connect(s_worker_t *self)
@@ -81,6 +89,7 @@ static int s_connect(s_worker_t *self)
     /* A transaction under way ends first: its result still goes to the old connection. */
     if (self->current)
         s_finish(self, &self->current);
+    s_send_results(self, true);
     zsock_destroy(&self->sock);
     /* Tasks of the old connection are the supervisor's to hand out again. */
     cs_job_t *stale;
@@ -128,9 +137,30 @@ static void s_finish(s_worker_t *self, cs_job_t **job_p)
     else
         cs_log_conn_warn(task->connection, "%s failed: %s", cs_task_kind_name(task->kind),
                          result->error);
-    if (self->sock)
-        s_send(self, (cs_msg_t *)result);
+    cs_msg_t *held = cs_job_take_result(job);
+    if (held) {
+        if (!zlistx_size(self->results))
+            self->results_since = s_now();
+        zlistx_add_end(self->results, held);
+    }
     cs_job_destroy(job_p);
+    s_send_results(self, false);
+}
+
+/* Sends the held RESULTs when there are enough of them, when the oldest has waited long
+ * enough, when nothing runs (nothing would follow them soon), or when `all`. */
+static void s_send_results(s_worker_t *self, bool all)
+{
+    size_t count = zlistx_size(self->results);
+    if (!count || !(all || count >= S_RESULTS_AT_ONCE || !self->current ||
+                    s_now() - self->results_since >= S_RESULT_HOLD_MS))
+        return;
+    cs_msg_t *result;
+    while ((result = zlistx_detach(self->results, NULL)) != NULL) {
+        if (self->sock)
+            s_send(self, result);
+        cs_msg_destroy(&result);
+    }
 }
 
 /* Sends a fresh build to the database without waiting for it; false for other kinds. */
@@ -175,7 +205,7 @@ static void s_on_database(s_worker_t *self)
     cs_job_t *next = zlistx_first(self->queue);
     if (next && s_send_job(self, next))
         self->current = zlistx_detach(self->queue, NULL);
-    s_finish(self, &done); /* already complete: sends the RESULT */
+    s_finish(self, &done); /* already complete: its RESULT goes out with the next one */
 }
 
 /* Handles one waiting message from the supervisor. Returns 1 when it handled one, 0 when
@@ -230,8 +260,12 @@ static int s_loop(s_worker_t *self)
         /* The supervisor's socket, and the session's while it runs a job. */
         zmq_pollitem_t items[2] = {{zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0},
                                    {NULL, PQsocket(self->pg), ZMQ_POLLIN, 0}};
-        int wait = !self->current && zlistx_size(self->queue) ? 0 : S_HEARTBEAT_MS / 2;
-        if (zmq_poll(items, self->current ? 2 : 1, wait) < 0 && zmq_errno() != EINTR) {
+        int64_t wait = !self->current && zlistx_size(self->queue) ? 0 : S_HEARTBEAT_MS / 2;
+        if (zlistx_size(self->results)) {
+            int64_t due = self->results_since + S_RESULT_HOLD_MS - s_now();
+            wait = due < 0 ? 0 : due < wait ? due : wait;
+        }
+        if (zmq_poll(items, self->current ? 2 : 1, (long)wait) < 0 && zmq_errno() != EINTR) {
             cs_log_error("poll: %s", zmq_strerror(zmq_errno()));
             return 1;
         }
@@ -263,6 +297,7 @@ static int s_loop(s_worker_t *self)
         cs_job_t *next = self->current ? zlistx_first(self->queue) : NULL;
         if (next)
             cs_tasks_prepare(self->tasks, self->pg, next);
+        s_send_results(self, false);
         if (busy && !self->current && !zlistx_size(self->queue))
             cs_tasks_idle(self->tasks);
         if (s_now() - self->last_sent >= S_HEARTBEAT_MS)
@@ -272,6 +307,7 @@ static int s_loop(s_worker_t *self)
      * out the rest again without waiting for our lease. */
     if (self->current)
         s_finish(self, &self->current);
+    s_send_results(self, true);
     cs_msg_t *bye = cs_msg_new(CS_MSG_DISCONNECT);
     if (bye && self->sock) {
         bye->reason = strdup("worker stopping");
@@ -399,8 +435,9 @@ int main(int argc, char **argv)
     }
     self.tasks = cs_tasks_new(plugin_dir, (int)timeout_s * 1000, s_tick, &self);
     self.queue = zlistx_new();
+    self.results = zlistx_new();
     free(default_dir);
-    if (!self.tasks || !self.queue) {
+    if (!self.tasks || !self.queue || !self.results) {
         PQfinish(self.pg);
         return 2;
     }
@@ -419,6 +456,10 @@ int main(int argc, char **argv)
     while (self.queue && (left = zlistx_detach(self.queue, NULL)) != NULL)
         cs_job_destroy(&left);
     zlistx_destroy(&self.queue);
+    cs_msg_t *unsent;
+    while (self.results && (unsent = zlistx_detach(self.results, NULL)) != NULL)
+        cs_msg_destroy(&unsent);
+    zlistx_destroy(&self.results);
     cs_tasks_destroy(&self.tasks);
     PQfinish(self.pg);
     zsys_shutdown();

@@ -355,6 +355,13 @@ cs_msg_t *cs_job_result(const cs_job_t *job)
     return job->result;
 }
 
+cs_msg_t *cs_job_take_result(cs_job_t *job)
+{
+    cs_msg_t *result = job->result;
+    job->result = NULL;
+    return result;
+}
+
 bool cs_job_sent(const cs_job_t *job)
 {
     return job->sent;

@@ -62,6 +62,8 @@ const cs_msg_t *cs_job_task(const cs_job_t *job);
 /* The RESULT: ok or error, plugin version, schema hash, table and DDL counts. Filled by
  * cs_tasks_complete; the job keeps ownership. */
 cs_msg_t *cs_job_result(const cs_job_t *job);
+/* Hands the completed RESULT over to the caller (NULL when already taken). */
+cs_msg_t *cs_job_take_result(cs_job_t *job);
 /* True while the job's transaction is with the database (its socket tells when it is done). */
 bool cs_job_sent(const cs_job_t *job);
 
