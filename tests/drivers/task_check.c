@@ -54,6 +54,7 @@ int main(int argc, char **argv)
         if (tasks > 1)
             printf("%s ", msg->connection);
         printf(msg->ok ? "ok\n" : "error: %s\n", msg->error);
+        fflush(stdout); /* a test may be watching for each line */
         if (msg->task_id != (uint64_t)t + 1) {
             printf("out of order: task %llu, expected %d\n", (unsigned long long)msg->task_id,
                    t + 1);

@@ -48,6 +48,31 @@ check_eq "queued tasks: every result, in order, the failure in the middle its ow
     "$(paste -sd'|' <<<"$out")"
 check_eq "... and the database says the same" "|4|7" \
     "$(schema_oid "$db" pipe_a)|$(sql "$db" "SELECT count(*) FROM information_schema.foreign_tables WHERE foreign_table_schema = 'pipe_b'")|$(sql "$db" "SELECT v FROM theirs.keep")"
-check_eq "the worker exited 0 on SIGTERM all 6 times" "0 0 0 0 0 0" "$(echo $(cat "$T_DIR/exit-codes"))"
+
+# A finished result does not wait for a slow next update: the worker holds results to send
+# them in pairs, but never longer than a moment. Another session creates slow_b and keeps
+# its transaction open, so the worker's CREATE SCHEMA slow_b waits for it.
+spawn "$T_DIR/blocker.log" psql -X -q "$db" -c "BEGIN" -c "CREATE SCHEMA slow_b" \
+    -c "SELECT pg_sleep(60)" -c "ROLLBACK"
+blocker=$SPAWNED
+wait_sql 10 "$db" "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" 1 >/dev/null
+CONNSTATE_DB=$db spawn "$T_DIR/worker.log" connstate-worker --connect "$ep" \
+    --plugin-dir "$(plugin_dir)" --name test-worker
+worker=$SPAWNED
+spawn "$T_DIR/slow.out" "$drivers/task_check" "$ep" build fast_a synthetic '{"tables":1}' 1 \
+    build slow_b synthetic '{"tables":1}' 1
+slow=$SPAWNED
+check "the first result arrives while the second update waits for a lock" \
+    wait_until 5 grep -q "^fast_a ok" "$T_DIR/slow.out"
+check_eq "... while the second one is still waiting" 0 "$(grep -c "^slow_b" "$T_DIR/slow.out")"
+sql "$db" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$slow"
+check_eq "once the lock is gone the second one completes" "fast_a ok|slow_b ok" \
+    "$(paste -sd'|' "$T_DIR/slow.out")"
+wait "$blocker"
+kill -TERM "$worker"
+wait "$worker"
+echo "$?" >>"$T_DIR/exit-codes"
+check_eq "the worker exited 0 on SIGTERM all 7 times" "0 0 0 0 0 0 0" "$(echo $(cat "$T_DIR/exit-codes"))"
 
 done_testing
