@@ -290,7 +290,8 @@ static int s_loop(s_worker_t *self)
                 continue;
         }
         bool busy = self->current || zlistx_size(self->queue);
-        if (self->current && (items[1].revents & ZMQ_POLLIN))
+        /* Done, failed, or the session lost (libpq closed its socket): collect it. */
+        if (self->current && ((items[1].revents & ZMQ_POLLIN) || PQsocket(self->pg) < 0))
             s_on_database(self);
         s_start_next(self);
         /* While the database works: the next job's schema and SQL text. */

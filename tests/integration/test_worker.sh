@@ -70,6 +70,25 @@ wait "$slow"
 check_eq "once the lock is gone the second one completes" "fast_a ok|slow_b ok" \
     "$(paste -sd'|' "$T_DIR/slow.out")"
 wait "$blocker"
+
+# The worker's session killed while an update runs in it: that update fails with the
+# database's message, and the next one runs in a new session.
+spawn "$T_DIR/blocker.log" psql -X -q "$db" -c "BEGIN" -c "CREATE SCHEMA killed_c" \
+    -c "SELECT pg_sleep(60)" -c "ROLLBACK"
+blocker=$SPAWNED
+wait_sql 10 "$db" "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" 1 >/dev/null
+spawn "$T_DIR/killed.out" "$drivers/task_check" "$ep" build killed_c synthetic '{"tables":1}' 1 \
+    build after_c synthetic '{"tables":1}' 1
+killed=$SPAWNED
+waiting="SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'connstate-worker%' AND wait_event_type = 'Lock'"
+check "the worker's update waits for the lock" wait_sql 10 "$db" "SELECT count(*) FROM ($waiting) w" 1
+sql "$db" "SELECT pg_terminate_backend(pid) FROM ($waiting) w" >/dev/null
+wait "$killed"
+check "the update whose session was killed fails with the database's message" \
+    grep -q "^killed_c error: database: .*terminating connection due to administrator command" "$T_DIR/killed.out"
+check_eq "the next update runs in a new session" "after_c ok" "$(grep "^after_c" "$T_DIR/killed.out")"
+sql "$db" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$blocker"
 kill -TERM "$worker"
 wait "$worker"
 echo "$?" >>"$T_DIR/exit-codes"
