@@ -819,9 +819,9 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
     size_t count = 0, cap = 0;
     struct dirent *entry;
     while ((entry = readdir(d)) != NULL) {
-        size_t len = strlen(entry->d_name);
-        if (entry->d_name[0] == '.' || len < 5 || strcmp(entry->d_name + len - 4, ".spc") != 0)
+        if (!cs_config_file_name(entry->d_name))
             continue;
+        size_t len = strlen(entry->d_name);
         char **grown = s_grow(&ld, names, count, &cap, sizeof *grown);
         char *copy = cs_arena_strndup(cfg->arena, entry->d_name, len);
         if (!grown || !copy) {
@@ -910,6 +910,12 @@ char *cs_config_default_dir(void)
 static int s_find_name(const void *key, const void *item)
 {
     return strcmp(key, (*(const cs_connection_t *const *)item)->name);
+}
+
+bool cs_config_file_name(const char *name)
+{
+    size_t len = strlen(name);
+    return name[0] != '.' && len > 4 && strcmp(name + len - 4, ".spc") == 0;
 }
 
 const cs_connection_t *cs_config_find(const cs_config_t *self, const char *name)

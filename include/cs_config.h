@@ -177,6 +177,10 @@ char *cs_config_default_dir(void);
 /* Returns the connection with that name, or NULL. Borrowed. */
 const cs_connection_t *cs_config_find(const cs_config_t *self, const char *name);
 
+/* True when a directory entry of this name is a file the loader reads: NAME.spc, not
+ * hidden. (The supervisor's directory watch ignores every other file.) */
+bool cs_config_file_name(const char *name);
+
 /* Returns true when name was declared in a file that failed to load. */
 bool cs_config_name_failed(const cs_config_t *self, const char *name);
 

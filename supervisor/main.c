@@ -287,6 +287,32 @@ static void s_watch_config(s_sup_t *self)
                     self->config_dir, strerror(errno));
 }
 
+/* True when this event concerns what the loader reads: a *.spc file that is not hidden,
+ * the directory itself, or events lost (queue overflow). Editors' and `sed -i`'s temporary
+ * files do not count: each would cost a refresh. */
+static bool s_config_event(const struct inotify_event *event)
+{
+    if (event->mask & (IN_Q_OVERFLOW | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
+        return true;
+    return !event->len || cs_config_file_name(event->name);
+}
+
+/* Reads every waiting event of the config directory's watch; true when one counts. */
+static bool s_config_touched(s_sup_t *self)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool touched = false;
+    ssize_t got;
+    while ((got = read(self->inotify_fd, buf, sizeof buf)) > 0) {
+        for (char *p = buf; p < buf + got;) {
+            const struct inotify_event *event = (const struct inotify_event *)p;
+            touched = touched || s_config_event(event);
+            p += sizeof *event + event->len;
+        }
+    }
+    return touched;
+}
+
 static void s_refresh_begin(s_sup_t *self)
 {
     self->view.refresh_requested = false;
@@ -403,12 +429,8 @@ static int s_loop(s_sup_t *self)
             cs_log_info("SIGHUP: refreshing");
             self->view.refresh_requested = true;
         }
-        if (inotify_i >= 0 && items[inotify_i].revents) {
-            char buf[4096];
-            while (read(self->inotify_fd, buf, sizeof buf) > 0)
-                ;
+        if (inotify_i >= 0 && items[inotify_i].revents && s_config_touched(self))
             self->debounce_at = cs_now_ms() + S_DEBOUNCE_MS;
-        }
         if (self->debounce_at && cs_now_ms() >= self->debounce_at) {
             self->debounce_at = 0;
             cs_log_info("config directory changed: refreshing");

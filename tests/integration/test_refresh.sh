@@ -62,6 +62,12 @@ check "unchanged connections kept their schemas (same OID)" test "$(schema_oid "
 printf 'connection "watched" {\n  plugin = "synthetic"\n}\n' >"$cfg/watched.spc"
 check "a new file in the config directory is picked up within seconds" \
     wait_sql 10 "$db" "SELECT status FROM connstate_internal.connection_state WHERE connection_name = 'watched'" ready
+# An editor's way: write a hidden temporary file (ignored by the loader and the watch), then
+# rename it over the config file.
+printf 'connection "watched" {\n  plugin = "synthetic"\n  tables = 3\n}\n' >"$cfg/.watched.spc.tmp"
+mv "$cfg/.watched.spc.tmp" "$cfg/watched.spc"
+check "a file renamed into place is picked up too" \
+    wait_sql 10 "$db" "SELECT count(*) FROM information_schema.foreign_tables WHERE foreign_table_schema = 'watched'" 3
 
 # ---- a broken file keeps its connections' schemas ---------------------------------------
 oid_host=$(schema_oid "$db" host)

@@ -186,6 +186,24 @@ static void test_import_schema(void **state)
     cs_config_destroy(&cfg);
 }
 
+/* The loader and the supervisor's directory watch agree on what a config file is. */
+static void test_file_names(void **state)
+{
+    (void)state;
+    assert_true(cs_config_file_name("aws.spc"));
+    assert_true(cs_config_file_name("a.spc"));
+    assert_true(cs_config_file_name("part_0007.spc"));
+    assert_false(cs_config_file_name(".spc"));
+    assert_false(cs_config_file_name(".aws.spc"));          /* hidden */
+    assert_false(cs_config_file_name(".aws.spc.swp"));      /* an editor's swap file */
+    assert_false(cs_config_file_name("sedAb12Cd"));         /* sed -i's temporary file */
+    assert_false(cs_config_file_name("aws.spc~"));          /* a backup */
+    assert_false(cs_config_file_name("aws.spc.dpkg-dist")); /* a package's copy */
+    assert_false(cs_config_file_name("notes.txt"));
+    assert_false(cs_config_file_name("spc"));
+    assert_false(cs_config_file_name(""));
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -478,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_type_and_members),
         cmocka_unit_test(test_import_schema),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_file_names),
         cmocka_unit_test(test_top_level_errors),
         cmocka_unit_test(test_file_with_error_loads_nothing),
         cmocka_unit_test(test_duplicate_in_one_file),
