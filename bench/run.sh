@@ -3,7 +3,7 @@
 # throwaway PostgreSQL. Prints the table and writes it to bench/results/latest.md with the
 # machine and the PostgreSQL settings used.
 #   bench/run.sh [--quick] [--only cold]
-#     --quick: about a minute; --only cold: only the cold refreshes and their scaling (while
+#     --quick: about two minutes; --only cold: only the cold refreshes and their scaling (while
 #     working on them; the table then lacks the other rows)
 set -u
 cd "$(dirname "$0")/.." || exit 2
