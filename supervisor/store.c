@@ -33,7 +33,7 @@ static const char *const s_setup_sql =
     "    seq             bigint NOT NULL DEFAULT 0,\n"
     "    worker          text,\n"
     "    attempts        integer NOT NULL DEFAULT 0\n"
-    ");\n"
+    ") WITH (fillfactor = 50);\n" /* every row is updated in place, again and again (HOT) */
     "CREATE TABLE IF NOT EXISTS connstate_internal.meta (\n"
     "    key   text PRIMARY KEY,\n"
     "    value bigint NOT NULL\n"
