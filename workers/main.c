@@ -120,7 +120,8 @@ static int s_connect(s_worker_t *self)
     return 0;
 }
 
-/* Completes a job (waiting for the database if it is still busy) and sends its RESULT. */
+/* Completes a job (waiting for the database if it is still busy) and hands its RESULT to
+ * s_send_results, which sends it now or with the next one. */
 static void s_finish(s_worker_t *self, cs_job_t **job_p)
 {
     cs_job_t *job = *job_p;

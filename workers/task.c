@@ -362,9 +362,15 @@ cs_msg_t *cs_job_take_result(cs_job_t *job)
     return result;
 }
 
-bool cs_job_sent(const cs_job_t *job)
+/* The plugin's info and the connection's schema (from the cache, or the job's own). */
+static int s_job_schema(cs_tasks_t *self, cs_job_t *job)
 {
-    return job->sent;
+    job->info = s_info(self, job->path, job->why, sizeof job->why);
+    if (!job->info)
+        return -1;
+    job->cached =
+        s_schema(self, job->path, job->info, job->task, &job->owned, job->why, sizeof job->why);
+    return job->cached ? 0 : -1;
 }
 
 /* What a build needs before the database: plugin info, schema, marker, the tables' DDL. */
@@ -372,14 +378,9 @@ static int s_build_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
     const cs_msg_t *task = job->task;
     cs_msg_t *result = job->result;
-    job->info = s_info(self, job->path, job->why, sizeof job->why);
-    if (!job->info)
+    if (s_job_schema(self, job) != 0)
         return -1;
     result->plugin_version = strdup(job->info->version);
-    job->cached =
-        s_schema(self, job->path, job->info, task, &job->owned, job->why, sizeof job->why);
-    if (!job->cached)
-        return -1;
     const cs_schema_t *schema = job->cached->schema;
     result->schema_hash = strdup(schema->hash);
     result->tables = (uint32_t)schema->count;
@@ -522,17 +523,14 @@ static int s_delete(PGconn *conn, const cs_msg_t *task, cs_msg_t *result, char *
     return rc;
 }
 
-static int s_comments(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_msg_t *result,
-                      const char *path, char *why, size_t why_size)
+static int s_comments(PGconn *conn, cs_job_t *job)
 {
-    const cs_plugin_info_t *info = s_info(self, path, why, why_size);
-    if (!info)
+    if (job->failed)
         return -1;
-    bool owned;
-    s_cached_t *cached = s_schema(self, path, info, task, &owned, why, why_size);
-    if (!cached)
-        return -1;
-    const cs_schema_t *schema = cached->schema;
+    const cs_msg_t *task = job->task;
+    const cs_schema_t *schema = job->cached->schema;
+    char *why = job->why;
+    size_t why_size = sizeof job->why;
     int rc = -1;
     bool exists, managed;
     cs_marker_t marker;
@@ -553,13 +551,11 @@ static int s_comments(cs_tasks_t *self, PGconn *conn, const cs_msg_t *task, cs_m
         goto done;
     }
     if (s_commit(conn, &sql, why, why_size) == 0) {
-        result->ddl_count = (uint32_t)statements;
+        job->result->ddl_count = (uint32_t)statements;
         rc = 0;
     }
 done:
     cs_buf_free(&sql);
-    if (owned)
-        s_cached_free((void **)&cached);
     return rc;
 }
 
@@ -585,8 +581,12 @@ void cs_tasks_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     const cs_msg_t *task = job->task;
     snprintf(job->path, sizeof job->path, "%s/%s", self->plugin_dir,
              task->plugin ? task->plugin : "");
-    if (task->kind == CS_TASK_BUILD && task->plugin && *task->plugin)
+    if (!task->plugin || !*task->plugin)
+        return;
+    if (task->kind == CS_TASK_BUILD)
         job->failed = s_build_prepare(self, conn, job) != 0;
+    else if (task->kind == CS_TASK_COMMENTS)
+        job->failed = s_job_schema(self, job) != 0;
 }
 
 bool cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
@@ -622,7 +622,7 @@ void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     else if (task->kind == CS_TASK_BUILD)
         rc = s_build(conn, job);
     else
-        rc = s_comments(self, conn, task, result, job->path, why, sizeof job->why);
+        rc = s_comments(conn, job);
     result->ok = rc == 0;
     result->elapsed_us = (uint64_t)(s_now_us() - job->start);
     if (!result->ok) {

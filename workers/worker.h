@@ -64,8 +64,6 @@ const cs_msg_t *cs_job_task(const cs_job_t *job);
 cs_msg_t *cs_job_result(const cs_job_t *job);
 /* Hands the completed RESULT over to the caller (NULL when already taken). */
 cs_msg_t *cs_job_take_result(cs_job_t *job);
-/* True while the job's transaction is with the database (its socket tells when it is done). */
-bool cs_job_sent(const cs_job_t *job);
 
 /* Does what needs no round trip to the database: the plugin's schema (which may run the
  * plugin, calling tick) and, for a build of a schema that did not exist when it was
