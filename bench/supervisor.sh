@@ -79,7 +79,7 @@ counters() { grep -o 'since start: .*' "$1" | tail -1; }
 # (seconds). Untimed rounds: 0 captures its DDL in CAPTURE for the replays and counts the
 # state writes (item 6); "pub" measures the publication delays (item 7).
 cold_run() {
-    local w=$1 round=$2 capture=${3:-} count=$C
+    local w=$1 round=$2 capture=${3:-}
     local db cfg=$WORK/cold-config t0 t1 sup
     db=$(newdb "cold_$w")
     settle "$db"
@@ -91,7 +91,7 @@ cold_run() {
             "$db" "$C" 600 >"$WORK/pubsub.out" 2>"$WORK/pubsub.err" &
         PUBSUB=$!
     fi
-    t1=$("$TOOLS/tool_until" "$db" "$(ready_count "$count")" 1800) || return 1
+    t1=$("$TOOLS/tool_until" "$db" "$(ready_count "$C")" 1800) || return 1
     CT=$(calc "%.3f" "$t1 - $t0")
     # state writes while building (item 6): wait for the refresh (comments too) to finish
     until grep -q "refresh 1 done" "$WORK/cold$w-$round.log"; do
