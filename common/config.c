@@ -813,6 +813,7 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
     if (!d) {
         s_error(&ld, (cs_pos_t){s_strdup(&ld, dir), 0, 0}, "cannot open the config directory: %s",
                 strerror(errno));
+        cfg->dir_failed = true;
         return s_config_done(&ld);
     }
     char **names = NULL;

@@ -128,6 +128,7 @@ typedef struct cs_config_s {
     cs_failed_file_t *failed;
     size_t failed_count;
     size_t file_count; /* .spc files read */
+    bool dir_failed;   /* the directory itself could not be read: nothing is known */
     cs_arena_t *arena;
     cs_connection_t **by_name; /* index for cs_config_find */
     /* A directory load is made of one unit per file, each with its own arena (owned), so

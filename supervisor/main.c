@@ -224,6 +224,9 @@ typedef struct {
     zsock_t *control_sock;
     cs_sup_view_t view;
     int inotify_fd;
+    int watch;          /* the config directory's watch descriptor (-1: none) */
+    bool watch_stale;   /* the directory was moved or deleted: watch its path again */
+    int64_t watch_tried;
     int64_t debounce_at; /* 0: no config change waiting */
     int64_t refresh_started;
 } s_sup_t;
@@ -276,15 +279,37 @@ static zsock_t *s_bind(int type, const char *endpoint, const char *what, int hwm
     return sock;
 }
 
+/* Watches the config directory's path (again, after it was moved or deleted: the old
+ * watch follows the old inode). Logs once per state change when it cannot. */
 static void s_watch_config(s_sup_t *self)
 {
     if (self->inotify_fd < 0)
         return;
-    if (inotify_add_watch(self->inotify_fd, self->config_dir,
-                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE |
-                              IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0)
+    if (self->watch >= 0)
+        inotify_rm_watch(self->inotify_fd, self->watch); /* fails when already gone: fine */
+    bool had = self->watch >= 0 || !self->watch_stale;
+    self->watch = inotify_add_watch(self->inotify_fd, self->config_dir,
+                                    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+                                        IN_CREATE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF);
+    self->watch_stale = self->watch < 0;
+    if (self->watch < 0 && had)
         cs_log_warn("not watching %s for changes: %s (SIGHUP and `connstate refresh` still work)",
                     self->config_dir, strerror(errno));
+}
+
+/* While the directory's watch is stale, tries its path again every second; once it is
+ * watched again, the directory (back, or another one) is read. */
+static void s_watch_check(s_sup_t *self)
+{
+    int64_t now = cs_now_ms();
+    if (!self->watch_stale || now - self->watch_tried < 1000)
+        return;
+    self->watch_tried = now;
+    s_watch_config(self);
+    if (!self->watch_stale) {
+        cs_log_info("watching %s again: refreshing", self->config_dir);
+        self->view.refresh_requested = true;
+    }
 }
 
 /* True when this event concerns what the loader reads: a *.spc file that is not hidden,
@@ -307,6 +332,9 @@ static bool s_config_touched(s_sup_t *self)
         for (char *p = buf; p < buf + got;) {
             const struct inotify_event *event = (const struct inotify_event *)p;
             touched = touched || s_config_event(event);
+            if ((event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) &&
+                event->wd == self->watch)
+                self->watch_stale = true; /* not an old watch's IN_IGNORED */
             p += sizeof *event + event->len;
         }
     }
@@ -458,6 +486,7 @@ static int s_loop(s_sup_t *self)
         cs_dispatch_pump(self->dispatch);
         cs_spawn_tick(self->spawn);
         cs_publish_tick(self->publish);
+        s_watch_check(self);
         s_refresh_check_done(self);
     }
     return 0;
@@ -578,6 +607,7 @@ int main(int argc, char **argv)
     cs_log_init("sup");
     s_sup_t self = {0};
     self.inotify_fd = -1;
+    self.watch = -1;
     if (s_parse(argc, argv, &self.opt) != 0)
         return 2;
     self.config_dir = self.opt.config_dir ? strdup(self.opt.config_dir) : cs_config_default_dir();

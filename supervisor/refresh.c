@@ -131,25 +131,65 @@ static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
     cs_dispatch_add(self->dispatch, &task);
 }
 
-/* The error of the file that declared name, when that file failed to load. */
-static const char *s_failed_error(const cs_config_t *cfg, const char *name, char *buf, size_t size)
+/* The first error of a file that failed to load, as FILE:LINE:COL: message. */
+static void s_file_error(const cs_config_t *cfg, const char *path, char *buf, size_t size)
 {
+    const cs_config_error_t *e = cs_config_file_error(cfg, path);
+    if (e && e->line > 0)
+        snprintf(buf, size, "%s:%d:%d: %s", e->file, e->line, e->col, e->message);
+    else if (e)
+        snprintf(buf, size, "%s: %s", e->file, e->message);
+    else
+        snprintf(buf, size, "%s failed to load", path);
+}
+
+static void s_keep(zhashx_t *kept, const char *name, const char *why)
+{
+    if (!zhashx_lookup(kept, name))
+        zhashx_insert(kept, name, strdup(why));
+}
+
+/* The connections that a config failure keeps, name -> the error their rows show: those a
+ * failed file still declares, and every row the state table attributes to a failed file
+ * (by its path, or its name within the directory, which is not recursive) -- a file cut in
+ * the middle, replaced by a directory or unreadable keeps all of them -- or to any file
+ * when the directory itself could not be read. The caller destroys the hash. */
+static zhashx_t *s_kept_names(cs_refresh_t *self, const cs_config_t *cfg)
+{
+    zhashx_t *kept = zhashx_new();
+    zhashx_set_destructor(kept, s_free_item);
+    if (cfg->failed_count == 0 && !cfg->dir_failed)
+        return kept;
+    zhashx_t *files = zhashx_new(); /* failed path and base name -> error */
+    zhashx_set_destructor(files, s_free_item);
+    char why[CS_PROTO_MAX_ERROR];
     for (size_t i = 0; i < cfg->failed_count; i++) {
         const cs_failed_file_t *file = &cfg->failed[i];
-        for (size_t j = 0; j < file->name_count; j++) {
-            if (strcmp(file->names[j], name) != 0)
-                continue;
-            const cs_config_error_t *e = cs_config_file_error(cfg, file->path);
-            if (e && e->line > 0)
-                snprintf(buf, size, "%s:%d:%d: %s", e->file, e->line, e->col, e->message);
-            else if (e)
-                snprintf(buf, size, "%s: %s", e->file, e->message);
-            else
-                snprintf(buf, size, "%s failed to load", file->path);
-            return buf;
-        }
+        s_file_error(cfg, file->path, why, sizeof why);
+        s_keep(files, file->path, why);
+        const char *base = strrchr(file->path, '/');
+        s_keep(files, base ? base + 1 : file->path, why);
+        for (size_t j = 0; j < file->name_count; j++)
+            s_keep(kept, file->names[j], why);
     }
-    return NULL;
+    char dir_why[CS_PROTO_MAX_ERROR] = "";
+    if (cfg->dir_failed)
+        s_file_error(cfg, self->config_dir, dir_why, sizeof dir_why);
+    zlistx_t *rows = cs_store_rows(self->store);
+    for (cs_conn_t *conn = zlistx_first(rows); conn; conn = zlistx_next(rows)) {
+        if (!conn->file_name || cs_config_find(cfg, conn->name))
+            continue;
+        const char *base = strrchr(conn->file_name, '/');
+        const char *file_why = zhashx_lookup(files, conn->file_name);
+        if (!file_why)
+            file_why = zhashx_lookup(files, base ? base + 1 : conn->file_name);
+        if (!file_why && cfg->dir_failed)
+            file_why = dir_why;
+        if (file_why)
+            s_keep(kept, conn->name, file_why);
+    }
+    zhashx_destroy(&files);
+    return kept;
 }
 
 /* Records where a connection is configured; the row is written when anything changed. */
@@ -254,18 +294,14 @@ int cs_refresh_plan(cs_refresh_t *self)
                  (long long)(t_catalog - t_config), cfg->count,
                  (long long)(cs_now_ms() - t_catalog));
 
-    /* Connections of files that failed to load keep their schemas and report the error. */
-    char why[CS_PROTO_MAX_ERROR];
-    for (size_t i = 0; i < cfg->failed_count; i++) {
-        for (size_t j = 0; j < cfg->failed[i].name_count; j++) {
-            const char *name = cfg->failed[i].names[j];
-            if (cs_config_find(cfg, name) && !cs_config_name_failed(cfg, name))
-                continue;
-            cs_conn_t *conn = cs_store_add(self->store, name);
-            if (conn)
-                cs_store_set(self->store, conn, CS_STATUS_ERROR,
-                             s_failed_error(cfg, name, why, sizeof why));
-        }
+    /* Connections of files that failed to load keep their schemas and report the error. A
+     * name a failed file declares is in error even where another file defines it too (the
+     * later of two definitions fails its file). */
+    zhashx_t *kept = s_kept_names(self, cfg);
+    for (const char *why = zhashx_first(kept); why; why = zhashx_next(kept)) {
+        cs_conn_t *conn = cs_store_add(self->store, zhashx_cursor(kept));
+        if (conn)
+            cs_store_set(self->store, conn, CS_STATUS_ERROR, why);
     }
     /* Rows whose connection left the config: drop the managed schema, then the row. */
     size_t count = zlistx_size(cs_store_rows(self->store));
@@ -276,7 +312,7 @@ int cs_refresh_plan(cs_refresh_t *self)
         rows[n++] = conn;
     for (size_t i = 0; i < n; i++) {
         cs_conn_t *conn = rows[i];
-        if (cs_config_find(cfg, conn->name) || cs_config_name_failed(cfg, conn->name))
+        if (cs_config_find(cfg, conn->name) || zhashx_lookup(kept, conn->name))
             continue;
         const cs_schema_info_t *schema = zhashx_lookup(schemas, conn->name);
         if (schema && schema->managed) {
@@ -292,7 +328,7 @@ int cs_refresh_plan(cs_refresh_t *self)
     for (cs_schema_info_t *schema = zhashx_first(schemas); schema; schema = zhashx_next(schemas)) {
         const char *name = zhashx_cursor(schemas);
         if (!schema->managed || cs_store_get(self->store, name) || cs_config_find(cfg, name) ||
-            cs_config_name_failed(cfg, name))
+            zhashx_lookup(kept, name))
             continue;
         cs_conn_t *conn = cs_store_add(self->store, name);
         if (conn) {
@@ -300,6 +336,7 @@ int cs_refresh_plan(cs_refresh_t *self)
             s_task(self, CS_TASK_DELETE, name, NULL, false);
         }
     }
+    zhashx_destroy(&kept);
     zhashx_destroy(&schemas);
     cs_config_destroy(&self->config);
     self->config = cfg;
