@@ -90,3 +90,26 @@ char *cs_db_resolve(const char *db, const char *data_dir, bool *embedded)
     free(dir);
     return conninfo;
 }
+
+void cs_pg_error_text(const PGresult *res, char *buf, size_t size)
+{
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+    const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+    if (!primary) {
+        const char *message = res ? PQresultErrorMessage(res) : "";
+        snprintf(buf, size, "%s", *message ? message : "unknown error");
+    } else {
+        int n = snprintf(buf, size, "%s", primary);
+        if (detail && n >= 0 && (size_t)n < size)
+            n += snprintf(buf + n, size - (size_t)n, " (DETAIL: %s)", detail);
+        if (hint && n >= 0 && (size_t)n < size)
+            snprintf(buf + n, size - (size_t)n, " (HINT: %s)", hint);
+    }
+    for (char *p = buf; *p; p++) /* one line */
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    size_t len = strlen(buf);
+    while (len && buf[len - 1] == ' ')
+        buf[--len] = '\0';
+}

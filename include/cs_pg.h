@@ -19,6 +19,10 @@ int cs_pg_exec(PGconn *conn, const char *what, const char *sql) __attribute__((w
 PGresult *cs_pg_query(PGconn *conn, const char *what, const char *sql, int nparams,
                       const char *const *params);
 
+/* A failed result's error on one line: the message, then its DETAIL and HINT in
+ * parentheses when the server gave them. Writes at most size bytes to buf. */
+void cs_pg_error_text(const PGresult *res, char *buf, size_t size);
+
 /* The conninfo of the database to use: db when given, else $CONNSTATE_DB, else the
  * embedded cluster's under data_dir (default: cs_embedded_default_dir). *embedded tells
  * which. Returns a malloc'd string, or NULL when no home directory is known. */

@@ -15,6 +15,7 @@
 #define S_DEBOUNCE_MS     5
 #define S_PEER_TIMEOUT_MS 10000
 #define S_MAX_ATTEMPTS    3
+#define S_STOP_WRITE_MS   10000 /* longest a stop waits for the last state writes */
 
 typedef struct {
     const char *config_dir;
@@ -430,7 +431,10 @@ static int s_loop(s_sup_t *self)
         /* Sleep until the next timer: the batch deadline, the debounce, or a second. */
         int64_t now = cs_now_ms(), timeout = 1000;
         if (cs_store_dirty(self->store) && !cs_store_busy(self->store)) {
-            int64_t due = cs_store_dirty_since(self->store) + self->opt.batch_ms - now;
+            int64_t due = cs_store_dirty_since(self->store) + self->opt.batch_ms;
+            if (cs_store_retry_at(self->store) > due)
+                due = cs_store_retry_at(self->store);
+            due -= now;
             timeout = due < timeout ? due : timeout;
         }
         if (self->debounce_at && self->debounce_at - now < timeout)
@@ -584,7 +588,7 @@ static void s_shutdown(s_sup_t *self)
         cs_dispatch_goodbye(self->dispatch);
     if (self->spawn)
         cs_spawn_stop(self->spawn, 5000);
-    if (self->store && cs_store_flush_all(self->store) != 0)
+    if (self->store && cs_store_flush_all(self->store, S_STOP_WRITE_MS) != 0)
         cs_log_warn("the last state changes were not written");
     cs_publish_destroy(&self->publish);
     cs_refresh_destroy(&self->refresh);

@@ -10,6 +10,11 @@
 #include <string.h>
 #include <time.h>
 
+#define S_RETRY_FIRST_MS  100    /* backoff of a failed state write, doubling ... */
+#define S_RETRY_MAX_MS    10000  /* ... up to this */
+#define S_PENDING_WAIT_MS 60000  /* longest wait for a batch before a catalog read */
+#define S_START_WRITE_MS  120000 /* longest the startup's pending batch may take */
+
 /* The advisory lock key that makes one supervisor active per database ("connst"). */
 #define S_LOCK_KEY "109304925990004"
 
@@ -82,6 +87,7 @@ typedef struct {
 
 struct cs_store {
     PGconn *pg;
+    char error[CS_PROTO_MAX_ERROR]; /* of the failed batch */
     cs_store_commit_fn *on_commit;
     void *arg;
     zhashx_t *by_name; /* name -> cs_conn_t (owned) */
@@ -93,7 +99,11 @@ struct cs_store {
     size_t batch_count;
     uint64_t batch_first_seq;
     bool want_write;
-    int64_t retry_at;
+    bool pending;      /* a statement's results are not all read yet (PQgetResult != NULL) */
+    bool batch_error;  /* ... and one of them was an error */
+    int64_t retry_at;  /* a failed batch is written again from then on */
+    int retry_ms;      /* the backoff after the next failure */
+    unsigned failures; /* consecutive failed batches */
     int64_t dirty_since;
     bool urgent; /* a dirty row changed status or error */
     uint64_t batches, batch_rows;
@@ -119,6 +129,9 @@ static char *s_dup(const char *text)
 {
     return text ? strdup(text) : NULL;
 }
+
+static void s_batch_failed(cs_store_t *self);
+static int s_wait_pending(cs_store_t *self, int64_t deadline);
 
 static void s_visible_clear(cs_visible_t *v)
 {
@@ -312,7 +325,11 @@ int cs_store_start(cs_store_t *self)
     cs_conn_t *conn;
     for (conn = zlistx_first(self->rows); conn; conn = zlistx_next(self->rows))
         cs_store_set(self, conn, CS_STATUS_PENDING, NULL);
-    return cs_store_flush_all(self);
+    if (cs_store_flush_all(self, S_START_WRITE_MS) != 0) {
+        cs_log_error("the state table could not be written within %d s", S_START_WRITE_MS / 1000);
+        return -1;
+    }
+    return 0;
 }
 
 cs_conn_t *cs_store_get(cs_store_t *self, const char *name)
@@ -397,8 +414,10 @@ void cs_store_remove(cs_store_t *self, cs_conn_t *conn)
 
 zhashx_t *cs_store_schemas(cs_store_t *self)
 {
-    if (self->batch && cs_store_flush_all(self) != 0)
-        return NULL; /* a catalog read must not overlap a batch on the same session */
+    /* A catalog read must not overlap a batch on the same session: the one in flight ends
+     * first (one statement: milliseconds); a failed one is retried later as usual. */
+    if (s_wait_pending(self, cs_now_ms() + S_PENDING_WAIT_MS) != 0)
+        return NULL;
     PGresult *res = cs_pg_query(
         self->pg, "reading the schemas",
         "SELECT n.nspname, d.description FROM pg_namespace n LEFT JOIN pg_description d"
@@ -439,7 +458,7 @@ int64_t cs_store_dirty_since(const cs_store_t *self)
 
 bool cs_store_busy(const cs_store_t *self)
 {
-    return self->batch != NULL;
+    return self->pending;
 }
 
 static void s_json_string_or_null(cs_buf_t *out, const char *text)
@@ -453,7 +472,7 @@ static void s_json_string_or_null(cs_buf_t *out, const char *text)
 int cs_store_flush(cs_store_t *self, size_t max)
 {
     size_t n = zlistx_size(self->dirty);
-    if (self->batch || n == 0 || cs_now_ms() < self->retry_at)
+    if (self->batch || self->pending || n == 0 || cs_now_ms() < self->retry_at)
         return 0;
     if (max && n > max)
         n = max;
@@ -521,11 +540,15 @@ int cs_store_flush(cs_store_t *self, size_t max)
         cs_log_error("state write: %s", PQerrorMessage(self->pg));
         rc = -1;
     } else {
+        self->pending = true;
+        self->batch_error = false;
         int flushed = PQflush(self->pg);
         self->want_write = flushed == 1;
         if (flushed < 0)
             rc = -1;
     }
+    if (rc != 0)
+        s_batch_failed(self);
     cs_buf_free(&rows);
     cs_buf_free(&deletes);
     return rc;
@@ -534,7 +557,7 @@ int cs_store_flush(cs_store_t *self, size_t max)
 int cs_store_socket(const cs_store_t *self, bool *want_write)
 {
     *want_write = self->want_write;
-    return self->batch ? PQsocket(self->pg) : -1;
+    return self->pending ? PQsocket(self->pg) : -1;
 }
 
 /* The batch committed: publish its rows and update what snapshots see. */
@@ -555,13 +578,19 @@ static void s_batch_committed(cs_store_t *self)
             self->on_commit(self->arg, entry->name, &entry->row);
     }
     self->committed_seq = self->seq;
+    if (self->failures)
+        cs_log_info("state write succeeded after %u failed attempts", self->failures);
+    self->failures = 0;
+    self->retry_ms = 0;
     self->batch_write_us += (uint64_t)(cs_wall_us() - self->batch_sent_us);
     self->batches++;
     self->batch_rows += self->batch_count;
     s_batch_free(self);
 }
 
-/* The batch failed: its rows are written again by a later batch. */
+/* The batch failed: its rows go back to the front of the queue, in their order, and are
+ * written again after a backoff (100 ms, doubling up to S_RETRY_MAX_MS). Their sequence
+ * numbers are given out again: none was committed. */
 static void s_batch_failed(cs_store_t *self)
 {
     for (size_t i = self->batch_count; i-- > 0;) {
@@ -573,14 +602,22 @@ static void s_batch_failed(cs_store_t *self)
             zlistx_add_start(self->dirty, conn);
         }
     }
-    self->seq = self->batch_first_seq - 1;
-    self->retry_at = cs_now_ms() + 1000;
+    if (self->batch)
+        self->seq = self->batch_first_seq - 1;
+    self->urgent = true;
+    self->failures++;
+    self->retry_ms = self->retry_ms ? self->retry_ms * 2 : S_RETRY_FIRST_MS;
+    if (self->retry_ms > S_RETRY_MAX_MS)
+        self->retry_ms = S_RETRY_MAX_MS;
+    self->retry_at = cs_now_ms() + self->retry_ms;
     s_batch_free(self);
 }
 
+/* Reads the results of the statement in flight without blocking; once all are in (libpq
+ * returns NULL: the transaction is over), the batch is committed or failed. */
 int cs_store_on_socket(cs_store_t *self)
 {
-    if (!self->batch)
+    if (!self->pending)
         return 0;
     if (self->want_write) {
         int flushed = PQflush(self->pg);
@@ -593,16 +630,19 @@ int cs_store_on_socket(cs_store_t *self)
     while (!PQisBusy(self->pg)) {
         PGresult *res = PQgetResult(self->pg);
         if (!res) {
-            /* the statement is complete */
-            if (self->batch && self->batch_count)
-                s_batch_failed(self); /* no result at all: treat as failed */
+            self->pending = false;
+            if (self->batch_error || !self->batch) {
+                s_batch_failed(self);
+                cs_log_error("state write failed (attempt %u; retrying in %d ms): %s",
+                             self->failures, self->retry_ms, self->error);
+            } else {
+                s_batch_committed(self);
+            }
             return 0;
         }
-        if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-            s_batch_committed(self);
-        } else {
-            cs_log_error("state write failed (will retry): %s", PQerrorMessage(self->pg));
-            s_batch_failed(self);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK && !self->batch_error) {
+            self->batch_error = true;
+            cs_pg_error_text(res, self->error, sizeof self->error);
         }
         PQclear(res);
     }
@@ -610,28 +650,45 @@ int cs_store_on_socket(cs_store_t *self)
 lost:
     cs_log_error("lost the database session (and the supervisor lock): %s",
                  PQerrorMessage(self->pg));
+    self->pending = false;
     s_batch_failed(self);
     return -1;
 }
 
-int cs_store_flush_all(cs_store_t *self)
+/* Waits for the statement in flight, if any, to end (committed or failed). Returns -1 when
+ * the session is lost or timeout_ms passes first. Blocks. */
+static int s_wait_pending(cs_store_t *self, int64_t deadline)
 {
-    while (self->batch || zlistx_size(self->dirty)) {
-        if (!self->batch) {
-            self->retry_at = 0;
-            if (cs_store_flush(self, 0) != 0)
-                return -1;
-        }
+    while (self->pending) {
+        int64_t left = deadline - cs_now_ms();
+        if (left <= 0)
+            return -1;
         bool want_write;
-        int fd = cs_store_socket(self, &want_write);
-        if (fd < 0)
-            continue;
-        struct pollfd pfd = {fd, (short)(POLLIN | (want_write ? POLLOUT : 0)), 0};
-        if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+        struct pollfd pfd = {cs_store_socket(self, &want_write), POLLIN, 0};
+        if (want_write)
+            pfd.events |= POLLOUT;
+        if (poll(&pfd, 1, (int)(left < 1000 ? left : 1000)) < 0 && errno != EINTR)
             return -1;
         if (cs_store_on_socket(self) != 0)
             return -1;
-        if (PQstatus(self->pg) != CONNECTION_OK)
+    }
+    return 0;
+}
+
+int cs_store_flush_all(cs_store_t *self, int timeout_ms)
+{
+    int64_t deadline = cs_now_ms() + timeout_ms;
+    while (self->pending || zlistx_size(self->dirty)) {
+        if (s_wait_pending(self, deadline) != 0)
+            return -1;
+        if (!zlistx_size(self->dirty))
+            break;
+        int64_t now = cs_now_ms();
+        if (now >= deadline)
+            return -1;
+        if (self->retry_at > now) /* the backoff of a failed batch */
+            zclock_sleep((int)(self->retry_at < deadline ? self->retry_at - now : deadline - now));
+        if (cs_store_flush(self, 0) != 0)
             return -1;
     }
     return 0;
@@ -647,4 +704,9 @@ void cs_store_stats(const cs_store_t *self, uint64_t *batches, uint64_t *rows, u
     *batches = self->batches;
     *rows = self->batch_rows;
     *write_us = self->batch_write_us;
+}
+
+int64_t cs_store_retry_at(const cs_store_t *self)
+{
+    return self->retry_at;
 }

@@ -122,8 +122,13 @@ int cs_store_flush(cs_store_t *self, size_t max) __attribute__((warn_unused_resu
 int cs_store_socket(const cs_store_t *self, bool *want_write);
 int cs_store_on_socket(cs_store_t *self) __attribute__((warn_unused_result));
 
-/* Writes everything dirty and waits for it (startup and shutdown). Blocks. */
-int cs_store_flush_all(cs_store_t *self) __attribute__((warn_unused_result));
+/* Writes everything dirty and waits for it (startup and shutdown), retrying failed batches
+ * with their backoff. Returns 0, or -1 when the session is lost or timeout_ms passes
+ * first. Blocks. */
+int cs_store_flush_all(cs_store_t *self, int timeout_ms) __attribute__((warn_unused_result));
+
+/* When a failed batch may be written again (cs_now_ms; 0 or past: now). */
+int64_t cs_store_retry_at(const cs_store_t *self);
 
 /* The highest committed sequence number, and statistics of the writes so far (batches,
  * rows, and the time from sending them to their commit). */

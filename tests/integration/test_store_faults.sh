@@ -1,0 +1,40 @@
+# The state table stays truthful when writing it fails: a batch that fails is retried with
+# backoff until it commits, without losing or reordering rows, and the supervisor lives on.
+. "$(dirname "$0")/../lib.sh"
+
+db=$(new_db store_faults)
+cfg=$T_DIR/config
+mkdir -p "$cfg"
+synthetic_conns "$cfg/a.spc" 1 20 1 a_
+
+sup_start main "$db" "$cfg"
+check_eq "20 connections ready" 20 "$(count_status "$db" ready)"
+
+# ---- a transient failure of the state writes ------------------------------------------------
+# A constraint that every write of the new connections violates, until it is dropped.
+sql "$db" "ALTER TABLE connstate_internal.connection_state ADD CONSTRAINT t_reject
+           CHECK (connection_name NOT LIKE 'b\_%') NOT VALID" >/dev/null
+synthetic_conns "$cfg/b.spc" 1 30 1 b_
+kill -HUP "$SUP_PID"
+check "the failed write is logged with the database's reason" \
+    wait_log "$T_DIR/main.log" "state write failed .*t_reject" 20
+check "it is retried, again and again, with backoff" \
+    wait_until 20 bash -c "[ \$(grep -c 'state write failed' '$T_DIR/main.log') -ge 3 ]"
+check "the supervisor is still running" kill -0 "$SUP_PID"
+check "no row of the failing batch was written" test \
+    "$(sql "$db" "SELECT count(*) FROM connstate_internal.connection_state WHERE connection_name LIKE 'b\_%'")" = 0
+seq_before=$(sql "$db" "SELECT value FROM connstate_internal.meta WHERE key = 'last_seq'")
+sql "$db" "ALTER TABLE connstate_internal.connection_state DROP CONSTRAINT t_reject" >/dev/null
+check "once the failure passes, every row is written and ready" wait_sql 30 "$db" \
+    "SELECT count(*) FROM connstate_internal.connection_state WHERE status = 'ready'" 50
+check "the supervisor is still running after the retries" kill -0 "$SUP_PID"
+check_eq "sequence numbers continue without a gap or a reuse" "t" "$(sql "$db" \
+    "SELECT max(seq) = (SELECT value FROM connstate_internal.meta WHERE key = 'last_seq')
+            AND min(seq) > $seq_before
+     FROM connstate_internal.connection_state WHERE connection_name LIKE 'b\_%'")"
+check_eq "a refresh afterwards is complete and truthful" \
+    "refresh done: 50 ready" \
+    "$(connstate refresh --control "$(control main)" | sed -E 's/^refresh [0-9]+ done in [0-9.]+ s: 50 connections: /refresh done: /')"
+check "it exits 0 on SIGTERM" sup_stop "$SUP_PID"
+
+done_testing
