@@ -225,8 +225,8 @@ typedef struct {
     zsock_t *control_sock;
     cs_sup_view_t view;
     int inotify_fd;
-    int watch;          /* the config directory's watch descriptor (-1: none) */
-    bool watch_stale;   /* the directory was moved or deleted: watch its path again */
+    int watch;        /* the config directory's watch descriptor (-1: none) */
+    bool watch_stale; /* the directory was moved or deleted: watch its path again */
     int64_t watch_tried;
     int64_t debounce_at; /* 0: no config change waiting */
     int64_t refresh_started;
