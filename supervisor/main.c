@@ -79,7 +79,10 @@ static void s_usage(FILE *out)
         "  --help                show this help and exit\n"
         "  --version             show the version and exit\n"
         "\n"
-        "Signals: SIGHUP refreshes; SIGTERM and SIGINT stop gracefully (exit 0).\n");
+        "Signals: SIGHUP refreshes; SIGTERM and SIGINT stop gracefully (exit 0).\n"
+        "Exit status: 0 after SIGTERM/SIGINT; 1 on a failure that may pass (the database not\n"
+        "reachable, an endpoint in use): restart it; 2 on a usage or installation error\n"
+        "(bad option, no plugin directory) that restarting cannot fix.\n");
 }
 
 /* A number option within [lo, hi]; -1 (after a message) when invalid. */
@@ -496,7 +499,9 @@ static int s_loop(s_sup_t *self)
     return 0;
 }
 
-/* Starts everything in order; returns 0, 1 (runtime failure) or 2 (cannot start). */
+/* Starts everything in order; returns 0, 1 (a failure that may pass: the database is not
+ * reachable yet, an endpoint is still in use) or 2 (a usage or installation error that
+ * restarting cannot fix). */
 static int s_start(s_sup_t *self)
 {
     bool embedded;
@@ -510,11 +515,11 @@ static int s_start(s_sup_t *self)
         self->embedded = dir ? cs_embedded_start(dir) : NULL;
         free(dir);
         if (!self->embedded)
-            return 2;
+            return 1;
     }
     self->store = cs_store_new(self->conninfo, s_on_commit, self);
     if (!self->store)
-        return 2;
+        return 1;
     if (cs_store_lock(self->store, &s_stop) != 0)
         return s_stop ? 0 : 1;
     if (cs_store_start(self->store) != 0)
@@ -527,7 +532,7 @@ static int s_start(s_sup_t *self)
     self->control_sock = s_bind(ZMQ_ROUTER, self->opt.bind_control, "control", 100000, NULL);
     if (!self->workers_sock || !self->publish_sock || !self->control_sock) {
         free(worker_ep);
-        return 2;
+        return 1;
     }
     cs_dispatch_events_t events = {cs_refresh_on_result, cs_refresh_on_lost, NULL};
     self->dispatch = cs_dispatch_new(self->workers_sock, events, S_MAX_ATTEMPTS,

@@ -335,8 +335,9 @@ static void s_usage(FILE *out)
             "  --log-level LEVEL     error|warn|info|debug (CONNSTATE_LOG_LEVEL, info)\n"
             "  --help                show this help and exit\n"
             "  --version             show the version and exit\n"
-            "Exit status: 0 after SIGTERM/SIGINT, 2 when it cannot start (bad option, no\n"
-            "database, no plugin directory).\n");
+            "Exit status: 0 after SIGTERM/SIGINT; 1 when the database is not reachable (a\n"
+            "failure that may pass: restart it); 2 when it cannot start (bad option, no\n"
+            "plugin directory).\n");
 }
 
 int main(int argc, char **argv)
@@ -433,7 +434,7 @@ int main(int argc, char **argv)
     if (!self.pg) {
         cs_log_error("cannot start: database: %s", err);
         free(default_dir);
-        return 2;
+        return 1; /* may pass: restarted (locally with backoff, by systemd on a host) */
     }
     self.tasks = cs_tasks_new(plugin_dir, (int)timeout_s * 1000, s_tick, &self);
     self.queue = zlistx_new();

@@ -1,0 +1,50 @@
+# Exit codes and the shipped systemd units agree: a failure that may pass (the database not
+# reachable) is restarted by the unit without a start limit; only usage and installation
+# errors (exit 2) are not.
+. "$(dirname "$0")/../lib.sh"
+
+units=$ROOT/deploy/systemd
+# unit_value UNIT KEY: the value of KEY= in the unit file (empty when absent).
+unit_value() { sed -n "s/^$2=//p" "$units/$1" | tail -1; }
+# restarted UNIT STATUS: true when systemd's Restart= and RestartPreventExitStatus= of the
+# unit restart a process that exited with STATUS.
+restarted() {
+    local restart prevent
+    restart=$(unit_value "$1" Restart)
+    prevent=" $(unit_value "$1" RestartPreventExitStatus) "
+    case "$restart" in always | on-failure | on-abnormal) ;; *) return 1 ;; esac
+    [ "$restart" = on-abnormal ] && return 1 # not on a clean non-zero exit
+    [[ "$prevent" != *" $2 "* ]]
+}
+
+nodb="host=$T_DIR/no-such-socket-dir dbname=x connect_timeout=2"
+mkdir -p "$T_DIR/config"
+connstate-supervisor --db "$nodb" --config-dir "$T_DIR/config" --plugin-dir "$(plugin_dir)" \
+    --bind-workers "ipc://$T_DIR/w" --bind-publish "ipc://$T_DIR/p" \
+    --bind-control "ipc://$T_DIR/c" --workers 0 >"$T_DIR/sup.log" 2>&1
+sup_rc=$?
+check "supervisor: the database not reachable at start is a failure, not success" test "$sup_rc" -ne 0
+check "supervisor: ... that its unit restarts (exit $sup_rc)" restarted connstate-supervisor.service "$sup_rc"
+check "supervisor: the log says why" grep -q "database:" "$T_DIR/sup.log"
+connstate-supervisor --no-such-option >/dev/null 2>&1
+bad_rc=$?
+check_eq "supervisor: a bad option exits 2" 2 "$bad_rc"
+if restarted connstate-supervisor.service 2; then
+    not_ok "supervisor: ... which its unit does not restart"
+else
+    ok "supervisor: ... which its unit does not restart"
+fi
+
+CONNSTATE_DB= connstate-worker --connect "ipc://$T_DIR/w" --db "$nodb" --plugin-dir "$(plugin_dir)" \
+    >"$T_DIR/wrk.log" 2>&1
+wrk_rc=$?
+check "worker: the database not reachable at start is a failure" test "$wrk_rc" -ne 0
+check "worker: ... that its unit restarts (exit $wrk_rc)" restarted connstate-worker@.service "$wrk_rc"
+connstate-worker --no-such-option >/dev/null 2>&1
+check_eq "worker: a bad option exits 2" 2 "$?"
+
+for unit in connstate-supervisor.service connstate-worker@.service; do
+    check_eq "$unit: no start limit stops it for good" 0 "$(unit_value "$unit" StartLimitIntervalSec)"
+done
+
+done_testing
