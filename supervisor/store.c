@@ -44,8 +44,24 @@ static const char *const s_setup_sql =
     "    value bigint NOT NULL\n"
     ");\n"
     "INSERT INTO connstate_internal.meta VALUES ('last_seq', 0) ON CONFLICT DO NOTHING;\n"
-    "GRANT USAGE ON SCHEMA connstate_internal TO PUBLIC;\n"
-    "GRANT SELECT ON connstate_internal.connection_state TO PUBLIC;\n"
+    /* Readable by the role connstate_reader (granted to whoever needs it), by nobody else
+     * but its owner: PUBLIC gets nothing. A supervisor without CREATEROLE leaves the role to
+     * the operator (cs_store_start says so). */
+    "REVOKE ALL ON SCHEMA connstate_internal FROM PUBLIC;\n"
+    "REVOKE ALL ON ALL TABLES IN SCHEMA connstate_internal FROM PUBLIC;\n"
+    "DO $$ BEGIN\n"
+    "    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'connstate_reader') THEN\n"
+    "        BEGIN\n"
+    "            CREATE ROLE connstate_reader NOLOGIN;\n"
+    "        EXCEPTION WHEN duplicate_object OR unique_violation OR insufficient_privilege\n"
+    "            THEN NULL;\n"
+    "        END;\n"
+    "    END IF;\n"
+    "    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'connstate_reader') THEN\n"
+    "        GRANT USAGE ON SCHEMA connstate_internal TO connstate_reader;\n"
+    "        GRANT SELECT ON connstate_internal.connection_state TO connstate_reader;\n"
+    "    END IF;\n"
+    "END $$;\n"
     "CREATE EXTENSION IF NOT EXISTS file_fdw;\n"
     "CREATE SERVER IF NOT EXISTS connstate_file FOREIGN DATA WRAPPER file_fdw;\n";
 
@@ -267,6 +283,14 @@ int cs_store_start(cs_store_t *self)
 {
     if (cs_pg_exec(self->pg, "creating connstate_internal", s_setup_sql) != 0)
         return -1;
+    PGresult *role = cs_pg_query(self->pg, "looking for the role connstate_reader",
+                                 "SELECT count(*) FROM pg_roles WHERE rolname = 'connstate_reader'",
+                                 0, NULL);
+    if (role && strcmp(PQgetvalue(role, 0, 0), "0") == 0)
+        cs_log_warn("the role connstate_reader does not exist and this session may not create "
+                    "it: only the table's owner can read connstate_internal.connection_state "
+                    "(CREATE ROLE connstate_reader NOLOGIN, then restart the supervisor)");
+    PQclear(role);
     PGresult *res = cs_pg_query(
         self->pg, "loading the state table",
         "SELECT connection_name, status, error, comments_set,"

@@ -35,6 +35,23 @@ check_eq "sequence numbers continue without a gap or a reuse" "t" "$(sql "$db" \
 check_eq "a refresh afterwards is complete and truthful" \
     "refresh done: 50 ready" \
     "$(connstate refresh --control "$(control main)" | sed -E 's/^refresh [0-9]+ done in [0-9.]+ s: 50 connections: /refresh done: /')"
+# ---- the state table is readable by connstate_reader, not by PUBLIC ----------------------------
+user=cs_reader_test_$$
+sql "$db" "CREATE ROLE $user LOGIN" >/dev/null
+as_user="${db} user=$user"
+check "a role that was not granted connstate_reader cannot read the state table" \
+    bash -c "! psql -X -q -A -t '$as_user' -c 'SELECT count(*) FROM connstate_internal.connection_state' 2>/dev/null"
+check_eq "PUBLIC has no privilege on it" "f|f" "$(sql "$db" "SELECT
+    has_schema_privilege('public', 'connstate_internal', 'USAGE'),
+    has_table_privilege('public', 'connstate_internal.connection_state', 'SELECT')")"
+sql "$db" "GRANT connstate_reader TO $user" >/dev/null
+check_eq "a member of connstate_reader reads it" 50 \
+    "$(psql -X -q -A -t "$as_user" -c 'SELECT count(*) FROM connstate_internal.connection_state')"
+check "... and connstate wait works for it" connstate wait --db "$as_user" --timeout 10 a_1 b_1
+check "... but it cannot write it" \
+    bash -c "! psql -X -q -A -t '$as_user' -c \"DELETE FROM connstate_internal.connection_state\" 2>/dev/null"
+sql "$db" "DROP OWNED BY $user; DROP ROLE $user" >/dev/null
+
 check "it exits 0 on SIGTERM" sup_stop "$SUP_PID"
 
 done_testing
