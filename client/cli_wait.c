@@ -28,9 +28,28 @@ static void s_query_usage(FILE *out)
                  "reported with its error. Exit status: 0 success, 1 error, 3 timeout, 2 usage.\n");
 }
 
+typedef struct {
+    bool tty;
+    const char *command;
+    connstate_wait_result_t *result; /* as the last read left it */
+    char said[512];                  /* the last detail printed */
+} s_progress_t;
+
+/* After each read: the count on a terminal, and what the connections wait for when that is
+ * not an update in progress (e.g. no worker), once each time it changes. */
 static void s_progress(size_t settled, size_t total, void *arg)
 {
-    if (*(bool *)arg) {
+    s_progress_t *p = arg;
+    for (size_t i = 0; i < p->result->count; i++) {
+        const connstate_outcome_t *o = &p->result->outcomes[i];
+        if (!o->detail || strcmp(o->detail, p->said) == 0)
+            continue;
+        snprintf(p->said, sizeof p->said, "%s", o->detail);
+        fprintf(stderr, "%sconnstate %s: %s: %s %s\n", p->tty ? "\r" : "", p->command,
+                o->connection, o->status, o->detail);
+        break;
+    }
+    if (p->tty) {
         fprintf(stderr, "\rLoaded %zu of %zu connections", settled, total);
         fflush(stderr);
     }
@@ -42,10 +61,10 @@ static void s_progress(size_t settled, size_t total, void *arg)
 static int s_wait(PGconn *conn, const char *const *names, size_t count, double timeout,
                   const char *command, bool quiet_errors)
 {
-    bool tty = isatty(STDERR_FILENO);
     connstate_wait_result_t result;
-    int rc = connstate_wait(conn, names, count, timeout, s_progress, &tty, &result);
-    if (tty)
+    s_progress_t progress = {isatty(STDERR_FILENO), command, &result, ""};
+    int rc = connstate_wait(conn, names, count, timeout, s_progress, &progress, &result);
+    if (progress.tty)
         fprintf(stderr, "\n");
     if (rc == CONNSTATE_WAIT_FAILED) {
         fprintf(stderr, "connstate %s: %s", command, PQerrorMessage(conn));
@@ -61,7 +80,8 @@ static int s_wait(PGconn *conn, const char *const *names, size_t count, double t
             fprintf(stderr, "connstate %s: %s: %s: %s\n", command, o->connection, o->status,
                     o->error);
         else if (rc == CONNSTATE_WAIT_TIMEOUT && strcmp(o->status, "ready") != 0)
-            fprintf(stderr, "connstate %s: %s: still %s\n", command, o->connection, o->status);
+            fprintf(stderr, "connstate %s: %s: still %s%s%s%s\n", command, o->connection, o->status,
+                    o->detail ? " (" : "", o->detail ? o->detail : "", o->detail ? ")" : "");
     }
     if (rc == CONNSTATE_WAIT_TIMEOUT)
         fprintf(stderr,

@@ -25,6 +25,7 @@ void connstate_wait_result_free(connstate_wait_result_t *result)
         free(result->outcomes[i].connection);
         free(result->outcomes[i].status);
         free(result->outcomes[i].error);
+        free(result->outcomes[i].detail);
     }
     free(result->outcomes);
     memset(result, 0, sizeof *result);
@@ -34,7 +35,7 @@ void connstate_wait_result_free(connstate_wait_result_t *result)
 static PGresult *s_read(PGconn *conn, const char *const *names, size_t count)
 {
     if (count == 0)
-        return PQexec(conn, "SELECT connection_name, status, error"
+        return PQexec(conn, "SELECT connection_name, status, error, detail"
                             " FROM connstate_internal.connection_state"
                             " WHERE status NOT IN ('disabled', 'deleting')"
                             " ORDER BY connection_name");
@@ -55,7 +56,7 @@ static PGresult *s_read(PGconn *conn, const char *const *names, size_t count)
     const char *params[] = {cs_buf_str(&array)};
     PGresult *res = PQexecParams(
         conn,
-        "SELECT n, s.status, s.error FROM unnest($1::text[]) AS n"
+        "SELECT n, s.status, s.error, s.detail FROM unnest($1::text[]) AS n"
         " LEFT JOIN connstate_internal.connection_state s ON s.connection_name = n ORDER BY n",
         1, NULL, params, NULL, NULL, 0);
     cs_buf_free(&array);
@@ -86,6 +87,8 @@ static size_t s_judge(PGresult *res, connstate_wait_result_t *result)
         }
         const char *status = PQgetvalue(res, i, 1);
         o->status = strdup(status);
+        if (!PQgetisnull(res, i, 3))
+            o->detail = strdup(PQgetvalue(res, i, 3));
         if (strcmp(status, "ready") == 0) {
             result->ready++;
         } else if (strcmp(status, "pending") == 0 || strcmp(status, "updating") == 0) {

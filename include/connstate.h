@@ -86,6 +86,7 @@ typedef struct {
     char *connection;
     char *status; /* ready, error, disabled, pending, updating, ... or "unknown" */
     char *error;  /* why it is not usable; NULL when ready */
+    char *detail; /* what a pending one waits for (e.g. "waiting for a worker ..."), or NULL */
 } connstate_outcome_t;
 
 typedef struct {

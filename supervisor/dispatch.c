@@ -38,6 +38,7 @@ struct cs_dispatch {
     size_t in_flight;
     size_t in_flight_updates; /* builds and deletes among them */
     int64_t last_heartbeat;
+    char *waiting_why; /* what the waiting tasks were told */
 };
 
 void cs_task_destroy(cs_task_t **self_p)
@@ -112,6 +113,7 @@ void cs_dispatch_destroy(cs_dispatch_t **self_p)
     zlistx_destroy(&self->updates);
     zlistx_destroy(&self->comments);
     zlistx_destroy(&self->peers);
+    free(self->waiting_why);
     free(self);
     *self_p = NULL;
 }
@@ -391,6 +393,11 @@ void cs_dispatch_pump(cs_dispatch_t *self)
             cs_task_t *task = s_next_task(self);
             if (!task)
                 break;
+            if (task->waiting) { /* its row says it waits: no longer */
+                task->waiting = false;
+                if (self->events.on_waiting)
+                    self->events.on_waiting(self->events.arg, task, NULL);
+            }
             if (s_send_task(self, peer, task) != 0) {
                 zlistx_add_start(task->kind == CS_TASK_COMMENTS ? self->comments : self->updates,
                                  task);
@@ -444,6 +451,27 @@ size_t cs_dispatch_updates_outstanding(const cs_dispatch_t *self)
 size_t cs_dispatch_queued(const cs_dispatch_t *self)
 {
     return zlistx_size(self->updates) + zlistx_size(self->comments);
+}
+
+size_t cs_dispatch_updates_queued(const cs_dispatch_t *self)
+{
+    return zlistx_size(self->updates);
+}
+
+void cs_dispatch_mark_waiting(cs_dispatch_t *self, const char *why)
+{
+    bool changed = !self->waiting_why || strcmp(self->waiting_why, why) != 0;
+    if (changed) {
+        free(self->waiting_why);
+        self->waiting_why = strdup(why);
+    }
+    for (cs_task_t *task = zlistx_first(self->updates); task; task = zlistx_next(self->updates)) {
+        if (task->waiting && !changed)
+            continue;
+        task->waiting = true;
+        if (self->events.on_waiting)
+            self->events.on_waiting(self->events.arg, task, why);
+    }
 }
 
 size_t cs_dispatch_workers(const cs_dispatch_t *self)

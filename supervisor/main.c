@@ -16,6 +16,7 @@
 #define S_PEER_TIMEOUT_MS 10000
 #define S_MAX_ATTEMPTS    3
 #define S_STOP_WRITE_MS   10000 /* longest a stop waits for the last state writes */
+#define S_NO_WORKER_MS    3000  /* queued updates without any worker this long: say so */
 
 typedef struct {
     const char *config_dir;
@@ -32,6 +33,8 @@ typedef struct {
     long plugin_timeout;
     long task_timeout;
     long publish_hwm;
+    long max_restarts;
+    long restart_window;
 } s_options_t;
 
 static volatile int s_stop = 0;
@@ -75,6 +78,9 @@ static void s_usage(FILE *out)
         "  --batch-ms MS         longest wait before a state write (CONNSTATE_BATCH_MS, 200)\n"
         "  --plugin-timeout SEC  longest a plugin may run (CONNSTATE_PLUGIN_TIMEOUT, 30)\n"
         "  --task-timeout SEC    lease of one update at a worker (CONNSTATE_TASK_TIMEOUT, 300)\n"
+        "  --max-restarts N      a local worker restarted more than N times within\n"
+        "  --restart-window SEC  SEC seconds is left alone for SEC seconds, then tried again\n"
+        "                        (CONNSTATE_MAX_RESTARTS 5, CONNSTATE_RESTART_WINDOW 60)\n"
         "  --log-level LEVEL     error|warn|info|debug (CONNSTATE_LOG_LEVEL, info)\n"
         "  --help                show this help and exit\n"
         "  --version             show the version and exit\n"
@@ -115,12 +121,15 @@ static int s_parse(int argc, char **argv, s_options_t *o)
                                             {"plugin-timeout", required_argument, NULL, 't'},
                                             {"task-timeout", required_argument, NULL, 'T'},
                                             {"publish-hwm", required_argument, NULL, 'H'},
+                                            {"max-restarts", required_argument, NULL, 'R'},
+                                            {"restart-window", required_argument, NULL, 'r'},
                                             {"log-level", required_argument, NULL, 'l'},
                                             {"help", no_argument, NULL, 'h'},
                                             {"version", no_argument, NULL, 'V'},
                                             {NULL, 0, NULL, 0}};
     const char *workers = NULL, *batch_size = NULL, *batch_ms = NULL, *plugin_timeout = NULL,
-               *task_timeout = NULL, *publish_hwm = NULL;
+               *task_timeout = NULL, *publish_hwm = NULL, *max_restarts = NULL,
+               *restart_window = NULL;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -164,6 +173,12 @@ static int s_parse(int argc, char **argv, s_options_t *o)
             case 'H':
                 publish_hwm = optarg;
                 break;
+            case 'R':
+                max_restarts = optarg;
+                break;
+            case 'r':
+                restart_window = optarg;
+                break;
             case 'l':
                 o->log_level = optarg;
                 break;
@@ -203,7 +218,11 @@ static int s_parse(int argc, char **argv, s_options_t *o)
         s_number("task-timeout", cs_opt(task_timeout, "CONNSTATE_TASK_TIMEOUT", "300"), 1, 86400,
                  &o->task_timeout) ||
         s_number("publish-hwm", cs_opt(publish_hwm, "CONNSTATE_PUBLISH_HWM", "100000"), 1, 10000000,
-                 &o->publish_hwm))
+                 &o->publish_hwm) ||
+        s_number("max-restarts", cs_opt(max_restarts, "CONNSTATE_MAX_RESTARTS", "5"), 1, 100,
+                 &o->max_restarts) ||
+        s_number("restart-window", cs_opt(restart_window, "CONNSTATE_RESTART_WINDOW", "60"), 1,
+                 86400, &o->restart_window))
         return -1;
     if (cs_log_set_level(o->log_level) != 0) {
         fprintf(stderr, "connstate-supervisor: --log-level must be error, warn, info or debug\n");
@@ -231,7 +250,10 @@ typedef struct {
     int watch;        /* the config directory's watch descriptor (-1: none) */
     bool watch_stale; /* the directory was moved or deleted: watch its path again */
     int64_t watch_tried;
-    int64_t debounce_at; /* 0: no config change waiting */
+    int64_t debounce_at;     /* 0: no config change waiting */
+    int64_t no_worker_since; /* updates queued while no worker is connected, since */
+    bool no_worker_said;
+    char no_worker_why[400];
     int64_t refresh_started;
 } s_sup_t;
 
@@ -393,6 +415,33 @@ static void s_refresh_check_done(s_sup_t *self)
     cs_publish_refresh_done(self->publish, self->view.generation_done, elapsed * 1000);
 }
 
+/* Updates queued while no worker is connected: after S_NO_WORKER_MS the log says so (once
+ * per change of reason) and their rows say what they wait for, until a worker comes. */
+static void s_workers_check(s_sup_t *self)
+{
+    int64_t now = cs_now_ms();
+    size_t queued = cs_dispatch_updates_queued(self->dispatch);
+    if (cs_dispatch_workers(self->dispatch) > 0 || queued == 0) {
+        if (self->no_worker_said)
+            cs_log_info("a worker is available again: the waiting updates go on");
+        self->no_worker_since = 0;
+        self->no_worker_said = false;
+        return;
+    }
+    if (!self->no_worker_since)
+        self->no_worker_since = now;
+    if (now - self->no_worker_since < S_NO_WORKER_MS)
+        return;
+    char spawn[256], why[400];
+    cs_spawn_describe(self->spawn, spawn, sizeof spawn);
+    snprintf(why, sizeof why, "no worker is connected (%s)", spawn);
+    if (!self->no_worker_said || strcmp(why, self->no_worker_why) != 0)
+        cs_log_warn("no worker is available: %zu updates wait; %s", queued, why);
+    self->no_worker_said = true;
+    snprintf(self->no_worker_why, sizeof self->no_worker_why, "%s", why);
+    cs_dispatch_mark_waiting(self->dispatch, why);
+}
+
 /* Handles the waiting messages of a socket that poll found readable (at most 1000, so that
  * one busy socket cannot starve the rest of the loop). */
 static void s_drain(const zmq_pollitem_t *item, bool (*handle)(void *), void *arg)
@@ -491,6 +540,7 @@ static int s_loop(s_sup_t *self)
         if (self->view.refresh_requested && !self->view.refreshing)
             s_refresh_begin(self);
         cs_dispatch_pump(self->dispatch);
+        s_workers_check(self);
         cs_spawn_tick(self->spawn);
         cs_publish_tick(self->publish);
         s_watch_check(self);
@@ -534,7 +584,8 @@ static int s_start(s_sup_t *self)
         free(worker_ep);
         return 1;
     }
-    cs_dispatch_events_t events = {cs_refresh_on_result, cs_refresh_on_lost, NULL};
+    cs_dispatch_events_t events = {cs_refresh_on_result, cs_refresh_on_lost, cs_refresh_on_waiting,
+                                   NULL};
     self->dispatch = cs_dispatch_new(self->workers_sock, events, S_MAX_ATTEMPTS,
                                      (int)self->opt.task_timeout * 1000, S_PEER_TIMEOUT_MS);
     self->refresh = self->dispatch
@@ -574,7 +625,8 @@ static int s_start(s_sup_t *self)
                                  "--log-level",
                                  (char *)self->opt.log_level,
                                  NULL};
-    self->spawn = cs_spawn_new((int)self->opt.workers, worker_argv);
+    self->spawn = cs_spawn_new((int)self->opt.workers, worker_argv, (int)self->opt.max_restarts,
+                               (int)self->opt.restart_window * 1000);
     free(worker);
     free(worker_ep);
     if (!self->publish || !self->spawn)

@@ -403,6 +403,24 @@ void cs_refresh_on_lost(void *arg, cs_task_t *task, const char *reason)
     cs_store_set(self->store, conn, CS_STATUS_ERROR, reason);
 }
 
+void cs_refresh_on_waiting(void *arg, cs_task_t *task, const char *why)
+{
+    cs_refresh_t *self = arg;
+    cs_conn_t *conn = cs_store_get(self->store, task->connection);
+    if (!conn || task->kind == CS_TASK_COMMENTS)
+        return;
+    if (!why) { /* sent to a worker: in progress again */
+        cs_store_set(self->store, conn,
+                     task->kind == CS_TASK_DELETE ? CS_STATUS_DELETING : CS_STATUS_UPDATING, NULL);
+        return;
+    }
+    char detail[CS_PROTO_MAX_ERROR];
+    snprintf(detail, sizeof detail, "waiting for a worker to %s it: %s",
+             task->kind == CS_TASK_DELETE ? "delete" : "build", why);
+    cs_store_set(self->store, conn, CS_STATUS_PENDING, NULL);
+    cs_store_set_detail(self->store, conn, detail);
+}
+
 void cs_refresh_ddl(const cs_refresh_t *self, uint64_t *ddl, uint64_t *comments)
 {
     *ddl = self->ddl_statements;

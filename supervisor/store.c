@@ -37,8 +37,10 @@ static const char *const s_setup_sql =
     "    end_line        integer,\n"
     "    seq             bigint NOT NULL DEFAULT 0,\n"
     "    worker          text,\n"
-    "    attempts        integer NOT NULL DEFAULT 0\n"
+    "    attempts        integer NOT NULL DEFAULT 0,\n"
+    "    detail          text\n"
     ") WITH (fillfactor = 50);\n" /* every row is updated in place, again and again (HOT) */
+    "ALTER TABLE connstate_internal.connection_state ADD COLUMN IF NOT EXISTS detail text;\n"
     "CREATE TABLE IF NOT EXISTS connstate_internal.meta (\n"
     "    key   text PRIMARY KEY,\n"
     "    value bigint NOT NULL\n"
@@ -70,20 +72,22 @@ static const char *const s_batch_sql =
     "WITH r AS (\n"
     "    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(n text, s text, e text, c boolean,\n"
     "        t bigint, q bigint, p text, pv text, ch text, sh text, ty text, f text, sl int,\n"
-    "        el int, w text, a int)\n"
+    "        el int, w text, a int, d text)\n"
     "), up AS (\n"
     "    INSERT INTO connstate_internal.connection_state AS cs (connection_name, status, error,\n"
     "        comments_set, time_changed, seq, plugin, plugin_version, config_hash, schema_hash,\n"
-    "        type, file_name, start_line, end_line, worker, attempts)\n"
+    "        type, file_name, start_line, end_line, worker, attempts, detail)\n"
     "    SELECT n, s, e, c, 'epoch'::timestamptz + t * interval '1 microsecond', q, p, pv, ch,\n"
-    "        sh, ty, f, sl, el, w, a FROM r\n"
+    "        sh, ty, f, sl, el, w, a, d FROM r\n"
     "    ON CONFLICT (connection_name) DO UPDATE SET status = EXCLUDED.status,\n"
     "        error = EXCLUDED.error, comments_set = EXCLUDED.comments_set,\n"
     "        time_changed = EXCLUDED.time_changed, seq = EXCLUDED.seq, plugin = EXCLUDED.plugin,\n"
     "        plugin_version = EXCLUDED.plugin_version, config_hash = EXCLUDED.config_hash,\n"
     "        schema_hash = EXCLUDED.schema_hash, type = EXCLUDED.type,\n"
     "        file_name = EXCLUDED.file_name, start_line = EXCLUDED.start_line,\n"
-    "        end_line = EXCLUDED.end_line, worker = EXCLUDED.worker, attempts = EXCLUDED.attempts\n"
+    "        end_line = EXCLUDED.end_line, worker = EXCLUDED.worker, attempts = "
+    "EXCLUDED.attempts,\n"
+    "        detail = EXCLUDED.detail\n"
     "    RETURNING 1\n"
     "), del AS (\n"
     "    DELETE FROM connstate_internal.connection_state\n"
@@ -152,8 +156,9 @@ static int s_wait_pending(cs_store_t *self, int64_t deadline);
 static void s_visible_clear(cs_visible_t *v)
 {
     free(v->error);
+    free(v->detail);
     free(v->plugin);
-    v->error = v->plugin = NULL;
+    v->error = v->detail = v->plugin = NULL;
 }
 
 static void s_visible_copy(cs_visible_t *dst, const cs_visible_t *src)
@@ -161,6 +166,7 @@ static void s_visible_copy(cs_visible_t *dst, const cs_visible_t *src)
     s_visible_clear(dst);
     *dst = *src;
     dst->error = s_dup(src->error);
+    dst->detail = s_dup(src->detail);
     dst->plugin = s_dup(src->plugin);
 }
 
@@ -283,9 +289,9 @@ int cs_store_start(cs_store_t *self)
 {
     if (cs_pg_exec(self->pg, "creating connstate_internal", s_setup_sql) != 0)
         return -1;
-    PGresult *role = cs_pg_query(self->pg, "looking for the role connstate_reader",
-                                 "SELECT count(*) FROM pg_roles WHERE rolname = 'connstate_reader'",
-                                 0, NULL);
+    PGresult *role =
+        cs_pg_query(self->pg, "looking for the role connstate_reader",
+                    "SELECT count(*) FROM pg_roles WHERE rolname = 'connstate_reader'", 0, NULL);
     if (role && strcmp(PQgetvalue(role, 0, 0), "0") == 0)
         cs_log_warn("the role connstate_reader does not exist and this session may not create "
                     "it: only the table's owner can read connstate_internal.connection_state "
@@ -296,7 +302,7 @@ int cs_store_start(cs_store_t *self)
         "SELECT connection_name, status, error, comments_set,"
         " (extract(epoch FROM time_changed) * 1000000)::bigint, seq, plugin, plugin_version,"
         " config_hash, schema_hash, type, file_name, start_line, end_line, worker, attempts,"
-        " (SELECT value FROM connstate_internal.meta WHERE key = 'last_seq')"
+        " detail"
         " FROM connstate_internal.connection_state",
         0, NULL);
     if (!res)
@@ -324,6 +330,7 @@ int cs_store_start(cs_store_t *self)
         conn->end_line = atoi(PQgetvalue(res, i, 13));
         conn->worker = s_value(res, i, 14);
         conn->attempts = atoi(PQgetvalue(res, i, 15));
+        v->detail = s_value(res, i, 16);
         conn->in_table = true;
         s_visible_copy(&conn->now, v);
         if (v->seq > self->seq)
@@ -389,15 +396,27 @@ static bool s_same(const char *a, const char *b)
 
 void cs_store_set(cs_store_t *self, cs_conn_t *conn, cs_status_t status, const char *error)
 {
-    if (conn->now.status == status && s_same(conn->now.error, error) && conn->in_table &&
-        !conn->gone)
+    if (conn->now.status == status && s_same(conn->now.error, error) && !conn->now.detail &&
+        conn->in_table && !conn->gone)
         return;
+    free(conn->now.detail);
+    conn->now.detail = NULL;
     if (conn->now.status != status || !s_same(conn->now.error, error))
         conn->now.time_us = cs_wall_us();
     conn->now.status = status;
     free(conn->now.error);
     conn->now.error = s_dup(error);
     conn->gone = false;
+    self->urgent = true;
+    s_mark(self, conn);
+}
+
+void cs_store_set_detail(cs_store_t *self, cs_conn_t *conn, const char *detail)
+{
+    if (s_same(conn->now.detail, detail))
+        return;
+    free(conn->now.detail);
+    conn->now.detail = s_dup(detail);
     self->urgent = true;
     s_mark(self, conn);
 }
@@ -546,7 +565,9 @@ int cs_store_flush(cs_store_t *self, size_t max)
         s_json_string_or_null(&rows, conn->file_name);
         cs_buf_printf(&rows, ",\"sl\":%d,\"el\":%d,\"w\":", conn->start_line, conn->end_line);
         s_json_string_or_null(&rows, conn->worker);
-        cs_buf_printf(&rows, ",\"a\":%d}", conn->attempts);
+        cs_buf_printf(&rows, ",\"a\":%d,\"d\":", conn->attempts);
+        s_json_string_or_null(&rows, conn->now.detail);
+        cs_buf_putc(&rows, '}');
     }
     cs_buf_putc(&rows, ']');
     cs_buf_putc(&deletes, ']');

@@ -27,6 +27,7 @@ int64_t cs_wall_us(void);
 typedef struct {
     cs_status_t status;
     char *error;
+    char *detail; /* what a pending row waits for (e.g. a worker); NULL otherwise */
     bool comments_set;
     int64_t time_us;
     uint64_t seq;
@@ -86,9 +87,12 @@ cs_conn_t *cs_store_add(cs_store_t *self, const char *name);
 /* Every row (borrowed list of cs_conn_t *; do not add or remove while iterating). */
 zlistx_t *cs_store_rows(cs_store_t *self);
 
-/* Sets a row's status and error (NULL: none) and queues it for writing when anything
- * changed; time_changed moves only when the status or error does. */
+/* Sets a row's status and error (NULL: none), clears its detail, and queues it for writing
+ * when anything changed; time_changed moves only when the status or error does. */
 void cs_store_set(cs_store_t *self, cs_conn_t *conn, cs_status_t status, const char *error);
+
+/* Sets what the row waits for (NULL: nothing), keeping its status; queued when changed. */
+void cs_store_set_detail(cs_store_t *self, cs_conn_t *conn, const char *detail);
 
 /* Sets a string field (plugin_version, ...) and queues the row when it changed. */
 void cs_store_set_field(cs_store_t *self, cs_conn_t *conn, char **field, const char *value);
@@ -147,6 +151,7 @@ typedef struct {
     uint32_t attempt;
     bool fresh;      /* no schema of this name existed when it was planned */
     char *last_loss; /* why the previous attempt was lost */
+    bool waiting;    /* its row says it waits for a worker */
 } cs_task_t;
 
 typedef struct cs_dispatch cs_dispatch_t;
@@ -156,6 +161,8 @@ typedef struct {
     void (*on_result)(void *arg, cs_task_t *task, const cs_msg_t *result, const char *worker);
     /* a task was lost too many times; the dispatcher frees it afterwards */
     void (*on_lost)(void *arg, cs_task_t *task, const char *reason);
+    /* a queued update waits for a worker (why), or no longer does (why NULL: it was sent) */
+    void (*on_waiting)(void *arg, cs_task_t *task, const char *why);
     void *arg;
 } cs_dispatch_events_t;
 
@@ -187,6 +194,13 @@ size_t cs_dispatch_updates_outstanding(const cs_dispatch_t *self);
 size_t cs_dispatch_queued(const cs_dispatch_t *self);
 size_t cs_dispatch_workers(const cs_dispatch_t *self);
 
+/* Builds and deletes queued (not in flight). */
+size_t cs_dispatch_updates_queued(const cs_dispatch_t *self);
+
+/* No worker is there for the queued updates: each one not yet told so (or told another
+ * why) is reported to on_waiting with why; once sent, with NULL. */
+void cs_dispatch_mark_waiting(cs_dispatch_t *self, const char *why);
+
 /* Tells every worker we are going away. */
 void cs_dispatch_goodbye(cs_dispatch_t *self);
 
@@ -196,8 +210,9 @@ void cs_task_destroy(cs_task_t **self_p);
 
 typedef struct cs_spawn cs_spawn_t;
 
-/* argv_base: the worker command line without --name (copied). */
-cs_spawn_t *cs_spawn_new(int count, char *const argv_base[]);
+/* argv_base: the worker command line without --name (copied). A worker that exits more
+ * than max_restarts times within window_ms is not restarted for window_ms. */
+cs_spawn_t *cs_spawn_new(int count, char *const argv_base[], int max_restarts, int window_ms);
 void cs_spawn_destroy(cs_spawn_t **self_p);
 
 /* Starts the workers whose (re)start time has come. */
@@ -206,6 +221,10 @@ void cs_spawn_tick(cs_spawn_t *self);
 /* Reaps exited children; for each local worker calls exited(arg, pid, how). */
 void cs_spawn_reap(cs_spawn_t *self, void (*exited)(void *arg, pid_t pid, const char *how),
                    void *arg);
+
+/* Why no local worker may be connected, on one line ("of 2 local workers, 2 restarted too
+ * often (tried again at 12:00:00 UTC)"), into buf. */
+void cs_spawn_describe(const cs_spawn_t *self, char *buf, size_t size);
 
 /* SIGTERM to every worker, SIGKILL after deadline_ms; waits for them. Blocks. */
 void cs_spawn_stop(cs_spawn_t *self, int deadline_ms);
@@ -260,6 +279,7 @@ int cs_refresh_plan(cs_refresh_t *self);
 /* A worker's answer or a lost task (cs_dispatch_events_t). */
 void cs_refresh_on_result(void *self, cs_task_t *task, const cs_msg_t *result, const char *worker);
 void cs_refresh_on_lost(void *self, cs_task_t *task, const char *reason);
+void cs_refresh_on_waiting(void *self, cs_task_t *task, const char *why);
 
 /* DDL statements workers reported since start: schema changes, and comments. */
 void cs_refresh_ddl(const cs_refresh_t *self, uint64_t *ddl, uint64_t *comments);
