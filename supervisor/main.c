@@ -17,6 +17,7 @@
 #define S_MAX_ATTEMPTS    3
 #define S_STOP_WRITE_MS   10000 /* longest a stop waits for the last state writes */
 #define S_NO_WORKER_MS    3000  /* queued updates without any worker this long: say so */
+#define S_ASK_ITEMS       16    /* plugin info asks polled at once (more: at the next tick) */
 
 typedef struct {
     const char *config_dir;
@@ -240,6 +241,8 @@ typedef struct {
     cs_store_t *store;
     cs_dispatch_t *dispatch;
     cs_refresh_t *refresh;
+    cs_plugins_t *plugins;
+    bool planning; /* the refresh that began waits for plugins' info */
     cs_spawn_t *spawn;
     cs_publish_t *publish;
     zsock_t *workers_sock;
@@ -367,13 +370,20 @@ static bool s_config_touched(s_sup_t *self)
     return touched;
 }
 
-static void s_refresh_begin(s_sup_t *self)
+/* Plans the refresh that began; while plugins are asked for their info it waits (planning
+ * stays set) and is planned again once an answer is in. */
+static void s_refresh_plan(s_sup_t *self)
 {
-    self->view.refresh_requested = false;
-    self->view.refreshing = true;
-    self->view.generation_started++;
-    self->refresh_started = cs_now_ms();
     int configured = cs_refresh_plan(self->refresh);
+    if (configured == CS_REFRESH_WAITING) {
+        if (!self->planning)
+            cs_log_debug("refresh %llu waits for %zu plugins' info",
+                         (unsigned long long)self->view.generation_started,
+                         cs_plugins_asking(self->plugins));
+        self->planning = true;
+        return;
+    }
+    self->planning = false;
     if (configured < 0) {
         cs_log_error("refresh %llu could not read the database",
                      (unsigned long long)self->view.generation_started);
@@ -389,9 +399,18 @@ static void s_refresh_begin(s_sup_t *self)
         s_stop = 1;
 }
 
+static void s_refresh_begin(s_sup_t *self)
+{
+    self->view.refresh_requested = false;
+    self->view.refreshing = true;
+    self->view.generation_started++;
+    self->refresh_started = cs_now_ms();
+    s_refresh_plan(self);
+}
+
 static void s_refresh_check_done(s_sup_t *self)
 {
-    if (!self->view.refreshing || cs_dispatch_outstanding(self->dispatch) ||
+    if (!self->view.refreshing || self->planning || cs_dispatch_outstanding(self->dispatch) ||
         cs_store_dirty(self->store) || cs_store_busy(self->store))
         return;
     self->view.refreshing = false;
@@ -463,7 +482,7 @@ static bool s_handle_control(void *arg)
 static int s_loop(s_sup_t *self)
 {
     while (!s_stop) {
-        zmq_pollitem_t items[5];
+        zmq_pollitem_t items[5 + S_ASK_ITEMS];
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->workers_sock), 0, ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->control_sock), 0, ZMQ_POLLIN, 0};
@@ -480,6 +499,7 @@ static int s_loop(s_sup_t *self)
             items[n++] = (zmq_pollitem_t){NULL, store_fd,
                                           (short)(ZMQ_POLLIN | (want_write ? ZMQ_POLLOUT : 0)), 0};
         }
+        n += cs_plugins_pollitems(self->plugins, items + n, S_ASK_ITEMS); /* last: see below */
         /* Sleep until the next timer: the batch deadline, the debounce, or a second. */
         int64_t now = cs_now_ms(), timeout = 1000;
         if (cs_store_dirty(self->store) && !cs_store_busy(self->store)) {
@@ -539,6 +559,9 @@ static int s_loop(s_sup_t *self)
             return 1;
         if (self->view.refresh_requested && !self->view.refreshing)
             s_refresh_begin(self);
+        /* Plugins that answered: the refresh that waits for them is planned again. */
+        if (cs_plugins_collect(self->plugins) && self->planning)
+            s_refresh_plan(self);
         cs_dispatch_pump(self->dispatch);
         s_workers_check(self);
         cs_spawn_tick(self->spawn);
@@ -584,15 +607,15 @@ static int s_start(s_sup_t *self)
         free(worker_ep);
         return 1;
     }
+    self->plugins = cs_plugins_new(self->plugin_dir, (int)self->opt.plugin_timeout * 1000);
     cs_dispatch_events_t events = {cs_refresh_on_result, cs_refresh_on_lost, cs_refresh_on_waiting,
                                    NULL};
     self->dispatch = cs_dispatch_new(self->workers_sock, events, S_MAX_ATTEMPTS,
                                      (int)self->opt.task_timeout * 1000, S_PEER_TIMEOUT_MS);
-    self->refresh = self->dispatch
-                        ? cs_refresh_new(self->store, self->dispatch, self->config_dir,
-                                         self->plugin_dir, (int)self->opt.plugin_timeout * 1000)
-                        : NULL;
-    if (!self->dispatch || !self->refresh) {
+    self->refresh = self->dispatch ? cs_refresh_new(self->store, self->dispatch, self->plugins,
+                                                    self->config_dir)
+                                   : NULL;
+    if (!self->plugins || !self->dispatch || !self->refresh) {
         free(worker_ep);
         return 1;
     }
@@ -649,6 +672,7 @@ static void s_shutdown(s_sup_t *self)
         cs_log_warn("the last state changes were not written");
     cs_publish_destroy(&self->publish);
     cs_refresh_destroy(&self->refresh);
+    cs_plugins_destroy(&self->plugins);
     cs_dispatch_destroy(&self->dispatch);
     cs_spawn_destroy(&self->spawn);
     zsock_destroy(&self->workers_sock);

@@ -10,23 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct {
-    bool ok;
-    uint64_t checked; /* the plan that last looked at its file */
-    cs_plugin_info_t info;
-    char why[512];
-    struct timespec mtime;
-    off_t size;
-} s_plugin_t;
-
 struct cs_refresh {
     cs_store_t *store;
     cs_dispatch_t *dispatch;
+    cs_plugins_t *plugins;
     char *config_dir;
-    char *plugin_dir;
-    int plugin_timeout_ms;
     cs_config_t *config; /* of the last plan: what results are judged against */
-    zhashx_t *plugins;   /* plugin name -> s_plugin_t, asked again when its file changes */
+    cs_config_t *next;   /* loaded for the plan that waits for plugins' info */
     size_t builds, deletes, comments;
     uint64_t plans;          /* plans made: a plugin's file is looked at once per plan */
     uint64_t ddl_statements; /* reported by workers for builds and deletes, since start */
@@ -39,19 +29,18 @@ static void s_free_item(void **item)
     *item = NULL;
 }
 
-cs_refresh_t *cs_refresh_new(cs_store_t *store, cs_dispatch_t *dispatch, const char *config_dir,
-                             const char *plugin_dir, int plugin_timeout_ms)
+cs_refresh_t *cs_refresh_new(cs_store_t *store, cs_dispatch_t *dispatch, cs_plugins_t *plugins,
+                             const char *config_dir)
 {
     cs_refresh_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->store = store;
     self->dispatch = dispatch;
+    self->plugins = plugins;
     self->config_dir = strdup(config_dir);
-    self->plugin_dir = strdup(plugin_dir);
-    self->plugin_timeout_ms = plugin_timeout_ms;
-    self->plugins = zhashx_new();
-    zhashx_set_destructor(self->plugins, s_free_item);
+    if (!self->config_dir)
+        cs_refresh_destroy(&self);
     return self;
 }
 
@@ -60,50 +49,11 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
     if (!self_p || !*self_p)
         return;
     cs_refresh_t *self = *self_p;
+    cs_config_destroy(&self->next); /* its units may hold strings of config's */
     cs_config_destroy(&self->config);
-    zhashx_destroy(&self->plugins);
     free(self->config_dir);
-    free(self->plugin_dir);
     free(self);
     *self_p = NULL;
-}
-
-/* The plugin's info (version, schema mode), asked again only when its file changed. */
-static const s_plugin_t *s_plugin(cs_refresh_t *self, const char *name)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", self->plugin_dir, name);
-    struct stat st;
-    s_plugin_t *plugin = zhashx_lookup(self->plugins, name);
-    if (plugin && plugin->checked == self->plans)
-        return plugin; /* looked at during this plan already */
-    bool found = stat(path, &st) == 0;
-    if (plugin)
-        plugin->checked = self->plans;
-    if (plugin && found && plugin->size == st.st_size &&
-        plugin->mtime.tv_sec == st.st_mtim.tv_sec && plugin->mtime.tv_nsec == st.st_mtim.tv_nsec)
-        return plugin;
-    if (!plugin) {
-        plugin = calloc(1, sizeof *plugin);
-        if (!plugin)
-            return NULL;
-        plugin->checked = self->plans;
-        zhashx_insert(self->plugins, name, plugin);
-    }
-    if (!found) {
-        plugin->ok = false;
-        memset(&plugin->mtime, 0, sizeof plugin->mtime);
-        snprintf(plugin->why, sizeof plugin->why, "plugin \"%s\" not found in %s", name,
-                 self->plugin_dir);
-        return plugin;
-    }
-    plugin->mtime = st.st_mtim;
-    plugin->size = st.st_size;
-    plugin->ok = cs_plugin_info(path, self->plugin_timeout_ms, &plugin->info, plugin->why,
-                                sizeof plugin->why, NULL, NULL) == 0;
-    if (!plugin->ok)
-        cs_log_warn("%s", plugin->why);
-    return plugin;
 }
 
 /* Queues an update. fresh: no schema of that name exists (the worker may skip its marker
@@ -234,14 +184,15 @@ static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhas
                      "aggregator connections are not built by this version of connstate");
         return;
     }
-    const s_plugin_t *plugin = s_plugin(self, c->plugin);
-    if (!plugin || !plugin->ok) {
-        cs_store_set(self->store, conn, CS_STATUS_ERROR, plugin ? plugin->why : "out of memory");
+    const cs_plugin_info_t *info;
+    const char *why;
+    if (cs_plugins_lookup(self->plugins, c->plugin, self->plans, &info, &why) != CS_PLUGIN_KNOWN) {
+        cs_store_set(self->store, conn, CS_STATUS_ERROR, why);
         return;
     }
     bool current = schema && strcmp(schema->marker.fingerprint, c->fingerprint) == 0 &&
-                   strcmp(schema->marker.plugin_version, plugin->info.version) == 0 &&
-                   strcmp(plugin->info.mode, "dynamic") != 0;
+                   strcmp(schema->marker.plugin_version, info->version) == 0 &&
+                   strcmp(info->mode, "dynamic") != 0;
     if (!current) {
         cs_store_set(self->store, conn, CS_STATUS_UPDATING, NULL);
         s_task(self, CS_TASK_BUILD, c->name, c, schema == NULL);
@@ -255,19 +206,39 @@ static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhas
         s_task(self, CS_TASK_COMMENTS, c->name, c, false);
 }
 
+/* True when a plugin the config builds with is still being asked for its info. */
+static bool s_plugins_asking(cs_refresh_t *self, const cs_config_t *cfg)
+{
+    bool asking = false;
+    for (size_t i = 0; i < cfg->count; i++) {
+        const cs_connection_t *c = &cfg->connections[i];
+        const cs_plugin_info_t *info;
+        const char *why;
+        if (!c->import_disabled && !c->aggregator &&
+            cs_plugins_lookup(self->plugins, c->plugin, self->plans, &info, &why) ==
+                CS_PLUGIN_ASKING)
+            asking = true; /* go on: every stale plugin starts being asked now */
+    }
+    return asking;
+}
+
 int cs_refresh_plan(cs_refresh_t *self)
 {
     self->builds = self->deletes = self->comments = 0;
     self->plans++;
     int64_t t0 = cs_now_ms();
-    /* Only the files that changed since the last plan are parsed again. */
-    cs_config_t *cfg = cs_config_reload_dir(self->config_dir, self->config);
-    if (!cfg)
+    /* Only the files that changed since the last plan are parsed again; a plan that waits
+     * for plugins keeps what it loaded. */
+    bool loaded = !self->next;
+    if (loaded)
+        self->next = cs_config_reload_dir(self->config_dir, self->config);
+    if (!self->next)
         return -1;
+    cs_config_t *cfg = self->next;
     size_t parsed = 0;
     for (size_t i = 0; i < cfg->unit_count; i++)
         parsed += !cfg->units[i]->reused;
-    for (size_t i = 0; i < cfg->error_count; i++) {
+    for (size_t i = 0; i < cfg->error_count && loaded; i++) {
         const cs_config_error_t *e = &cfg->errors[i];
         bool fresh = cfg->unit_count == 0; /* the directory itself failed */
         for (size_t u = 0; u < cfg->unit_count && !fresh; u++)
@@ -279,12 +250,13 @@ int cs_refresh_plan(cs_refresh_t *self)
         else
             cs_log_warn("config: %s: %s", e->file, e->message);
     }
+    if (s_plugins_asking(self, cfg))
+        return CS_REFRESH_WAITING;
     int64_t t_config = cs_now_ms();
     zhashx_t *schemas = cs_store_schemas(self->store);
-    if (!schemas) {
-        cs_config_destroy(&cfg);
-        return -1;
-    }
+    if (!schemas)
+        return -1; /* the next plan tries again with what was loaded */
+    self->next = NULL;
     int64_t t_catalog = cs_now_ms();
     for (size_t i = 0; i < cfg->count; i++)
         s_plan_connection(self, &cfg->connections[i], schemas);

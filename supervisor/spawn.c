@@ -179,21 +179,20 @@ static void s_describe(int status, char *how, size_t size)
 void cs_spawn_reap(cs_spawn_t *self, void (*exited)(void *arg, pid_t pid, const char *how),
                    void *arg)
 {
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    /* Each worker's pid, not waitpid(-1): the plugins that actor threads run are their
+     * children too, and those threads wait for them. */
+    for (int i = 0; i < self->count; i++) {
+        s_slot_t *slot = &self->slots[i];
+        int status;
+        if (!slot->pid || waitpid(slot->pid, &status, WNOHANG) != slot->pid)
+            continue;
         char how[96];
         s_describe(status, how, sizeof how);
-        for (int i = 0; i < self->count; i++) {
-            s_slot_t *slot = &self->slots[i];
-            if (slot->pid != pid)
-                continue;
-            slot->pid = 0;
-            if (exited)
-                exited(arg, pid, how);
-            s_exited(self, slot, status, how);
-            break;
-        }
+        pid_t pid = slot->pid;
+        slot->pid = 0;
+        if (exited)
+            exited(arg, pid, how);
+        s_exited(self, slot, status, how);
     }
 }
 
@@ -242,17 +241,17 @@ void cs_spawn_stop(cs_spawn_t *self, int deadline_ms)
     int64_t deadline = cs_now_ms() + deadline_ms;
     while (running) {
         int status;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid < 0 && errno == ECHILD)
-            break;
-        if (pid > 0) {
-            for (int i = 0; i < self->count; i++)
-                if (self->slots[i].pid == pid) {
-                    self->slots[i].pid = 0;
-                    running--;
-                }
-            continue;
+        bool reaped = false;
+        for (int i = 0; i < self->count; i++) {
+            pid_t pid = self->slots[i].pid;
+            if (pid && waitpid(pid, &status, WNOHANG) == pid) {
+                self->slots[i].pid = 0;
+                running--;
+                reaped = true;
+            }
         }
+        if (reaped)
+            continue;
         if (cs_now_ms() >= deadline) {
             for (int i = 0; i < self->count; i++)
                 if (self->slots[i].pid) {

@@ -218,7 +218,8 @@ void cs_spawn_destroy(cs_spawn_t **self_p);
 /* Starts the workers whose (re)start time has come. */
 void cs_spawn_tick(cs_spawn_t *self);
 
-/* Reaps exited children; for each local worker calls exited(arg, pid, how). */
+/* Reaps the local workers that exited (by their pids only: plugin children of actor
+ * threads are theirs to wait for); for each calls exited(arg, pid, how). */
 void cs_spawn_reap(cs_spawn_t *self, void (*exited)(void *arg, pid_t pid, const char *how),
                    void *arg);
 
@@ -260,20 +261,54 @@ bool cs_publish_on_control(cs_publish_t *self);
 /* A refresh generation finished: answers the REFRESH_REQs that waited for it. */
 void cs_publish_refresh_done(cs_publish_t *self, uint64_t generation, int64_t elapsed_us);
 
+/* ---- plugins.c: the plugins' info, asked without blocking ----------------------------------- */
+
+typedef struct cs_plugins cs_plugins_t;
+
+typedef enum {
+    CS_PLUGIN_KNOWN,  /* *info holds its version and schema mode */
+    CS_PLUGIN_FAILED, /* *why says why (not found, info failed or timed out) */
+    CS_PLUGIN_ASKING  /* being asked (or waiting for a free actor): look again later */
+} cs_plugin_state_t;
+
+/* Info of the plugins of plugin_dir, each `info` run bounded by timeout_ms. */
+cs_plugins_t *cs_plugins_new(const char *plugin_dir, int timeout_ms);
+/* Waits for the asks still running (each bounded by the timeout). */
+void cs_plugins_destroy(cs_plugins_t **self_p);
+
+/* What is known of a plugin. Its file is looked at (stat) once per generation; when it is
+ * new or changed, an actor thread starts asking it (`PLUGIN info`) and the answer is
+ * CS_PLUGIN_ASKING until cs_plugins_collect has it. *info and *why are borrowed until the
+ * next call. Never blocks. */
+cs_plugin_state_t cs_plugins_lookup(cs_plugins_t *self, const char *name, uint64_t generation,
+                                    const cs_plugin_info_t **info, const char **why);
+
+/* Poll items of the asks running (at most max); returns how many. */
+int cs_plugins_pollitems(cs_plugins_t *self, zmq_pollitem_t *items, int max);
+
+/* Takes in the answers of the asks that finished; returns how many did. Never blocks. */
+size_t cs_plugins_collect(cs_plugins_t *self);
+
+/* Asks running. */
+size_t cs_plugins_asking(const cs_plugins_t *self);
+
 /* ---- refresh.c: RefreshConnections -------------------------------------------------------- */
 
 typedef struct cs_refresh cs_refresh_t;
 
-/* The refresher borrows the store and the dispatcher. plugin_dir holds the plugins whose
- * versions it asks (info) to see which schemas are out of date. */
-cs_refresh_t *cs_refresh_new(cs_store_t *store, cs_dispatch_t *dispatch, const char *config_dir,
-                             const char *plugin_dir, int plugin_timeout_ms);
+/* The refresher borrows the store, the dispatcher and the plugins' info (whose versions
+ * tell which schemas are out of date). */
+cs_refresh_t *cs_refresh_new(cs_store_t *store, cs_dispatch_t *dispatch, cs_plugins_t *plugins,
+                             const char *config_dir);
 void cs_refresh_destroy(cs_refresh_t **self_p);
+
+#define CS_REFRESH_WAITING (-2)
 
 /* Computes the connection updates (config x state table x schemas and their markers), sets
  * every connection's status, queues the state write and the tasks. Returns the number of
- * configured connections, or -1 when the database could not be read. Blocks on the catalog
- * read and on plugin info calls (cached by plugin file). */
+ * configured connections, -1 when the database could not be read, or CS_REFRESH_WAITING
+ * when plugins are being asked for their info (call it again once cs_plugins_collect has
+ * answers: the config it loaded is kept). Blocks on the catalog read only (milliseconds). */
 int cs_refresh_plan(cs_refresh_t *self);
 
 /* A worker's answer or a lost task (cs_dispatch_events_t). */

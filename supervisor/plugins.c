@@ -1,0 +1,213 @@
+/* The plugins' info (version, schema mode) as the supervisor's plans need it: cached per
+ * plugin file and asked again only when the file changes, by an actor thread each, so that
+ * a plugin that takes long (up to --plugin-timeout) never stops the event loop. */
+#include "supervisor.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define S_ASKS_MAX 16 /* plugins asked at once; more wait for a free actor */
+
+/* What one actor asks and answers; the main thread reads it once the actor signalled. */
+typedef struct {
+    char path[PATH_MAX];
+    int timeout_ms;
+    int rc;
+    cs_plugin_info_t info;
+    char why[512];
+} s_ask_t;
+
+typedef struct {
+    char *name;
+    bool known;       /* asked for the file as it is (mtime, size): ok or why holds */
+    bool ok;
+    uint64_t checked; /* the generation that last looked at its file */
+    cs_plugin_info_t info;
+    char why[512];
+    struct timespec mtime;
+    off_t size;
+    zactor_t *actor; /* asking now */
+    s_ask_t *ask;
+    struct timespec ask_mtime; /* the file as it was when the ask started */
+    off_t ask_size;
+} s_plugin_t;
+
+struct cs_plugins {
+    char *plugin_dir;
+    int timeout_ms;
+    zhashx_t *by_name; /* name -> s_plugin_t */
+    size_t asking;
+};
+
+static void s_plugin_free(void **item)
+{
+    s_plugin_t *plugin = *item;
+    if (!plugin)
+        return;
+    zactor_destroy(&plugin->actor); /* waits for a running ask (bounded by its timeout) */
+    free(plugin->ask);
+    free(plugin->name);
+    free(plugin);
+    *item = NULL;
+}
+
+cs_plugins_t *cs_plugins_new(const char *plugin_dir, int timeout_ms)
+{
+    cs_plugins_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->plugin_dir = strdup(plugin_dir);
+    self->timeout_ms = timeout_ms;
+    self->by_name = zhashx_new();
+    if (!self->plugin_dir || !self->by_name) {
+        cs_plugins_destroy(&self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->by_name, s_plugin_free);
+    return self;
+}
+
+void cs_plugins_destroy(cs_plugins_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cs_plugins_t *self = *self_p;
+    zhashx_destroy(&self->by_name);
+    free(self->plugin_dir);
+    free(self);
+    *self_p = NULL;
+}
+
+/* The actor: runs `PLUGIN info` (blocking, bounded by the timeout), signals, then waits for
+ * $TERM. Signals stay with the main thread. */
+static void s_ask_actor(zsock_t *pipe, void *arg)
+{
+    s_ask_t *ask = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    zsock_signal(pipe, 0);
+    ask->rc = cs_plugin_info(ask->path, ask->timeout_ms, &ask->info, ask->why, sizeof ask->why,
+                             NULL, NULL);
+    zsock_signal(pipe, 0);
+    for (;;) {
+        char *command = zstr_recv(pipe);
+        bool term = !command || strcmp(command, "$TERM") == 0;
+        zstr_free(&command);
+        if (term)
+            break;
+    }
+}
+
+static void s_ask_start(cs_plugins_t *self, s_plugin_t *plugin, const char *path,
+                        const struct stat *st)
+{
+    if (plugin->actor || self->asking >= S_ASKS_MAX)
+        return;
+    s_ask_t *ask = calloc(1, sizeof *ask);
+    if (!ask)
+        return;
+    snprintf(ask->path, sizeof ask->path, "%s", path);
+    ask->timeout_ms = self->timeout_ms;
+    plugin->ask = ask;
+    plugin->ask_mtime = st->st_mtim;
+    plugin->ask_size = st->st_size;
+    plugin->actor = zactor_new(s_ask_actor, ask);
+    if (!plugin->actor) {
+        free(ask);
+        plugin->ask = NULL;
+        return;
+    }
+    self->asking++;
+    cs_log_debug("asking plugin %s for its info", plugin->name);
+}
+
+cs_plugin_state_t cs_plugins_lookup(cs_plugins_t *self, const char *name, uint64_t generation,
+                                    const cs_plugin_info_t **info, const char **why)
+{
+    s_plugin_t *plugin = zhashx_lookup(self->by_name, name);
+    if (!plugin) {
+        plugin = calloc(1, sizeof *plugin);
+        if (!plugin || !(plugin->name = strdup(name))) {
+            free(plugin);
+            *why = "out of memory";
+            return CS_PLUGIN_FAILED;
+        }
+        zhashx_insert(self->by_name, name, plugin);
+    }
+    *info = &plugin->info;
+    *why = plugin->why;
+    if (plugin->actor)
+        return CS_PLUGIN_ASKING;
+    if (plugin->checked != generation) { /* look at its file once per generation */
+        plugin->checked = generation;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", self->plugin_dir, name);
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            plugin->known = true;
+            plugin->ok = false;
+            memset(&plugin->mtime, 0, sizeof plugin->mtime);
+            snprintf(plugin->why, sizeof plugin->why, "plugin \"%s\" not found in %s", name,
+                     self->plugin_dir);
+        } else if (!plugin->known || plugin->size != st.st_size ||
+                   plugin->mtime.tv_sec != st.st_mtim.tv_sec ||
+                   plugin->mtime.tv_nsec != st.st_mtim.tv_nsec) {
+            plugin->known = false;
+            s_ask_start(self, plugin, path, &st);
+            return CS_PLUGIN_ASKING;
+        }
+    }
+    if (!plugin->known)
+        return CS_PLUGIN_ASKING; /* waits for a free actor: the next generation starts it */
+    return plugin->ok ? CS_PLUGIN_KNOWN : CS_PLUGIN_FAILED;
+}
+
+int cs_plugins_pollitems(cs_plugins_t *self, zmq_pollitem_t *items, int max)
+{
+    int n = 0;
+    for (s_plugin_t *plugin = zhashx_first(self->by_name); plugin && n < max;
+         plugin = zhashx_next(self->by_name))
+        if (plugin->actor)
+            items[n++] = (zmq_pollitem_t){zsock_resolve(plugin->actor), 0, ZMQ_POLLIN, 0};
+    return n;
+}
+
+size_t cs_plugins_collect(cs_plugins_t *self)
+{
+    size_t finished = 0;
+    for (s_plugin_t *plugin = zhashx_first(self->by_name); plugin;
+         plugin = zhashx_next(self->by_name)) {
+        if (!plugin->actor || !(zsock_events(zactor_sock(plugin->actor)) & ZMQ_POLLIN))
+            continue;
+        zsock_wait(plugin->actor); /* its answer is in */
+        s_ask_t *ask = plugin->ask;
+        plugin->known = true;
+        plugin->ok = ask->rc == 0;
+        plugin->info = ask->info;
+        snprintf(plugin->why, sizeof plugin->why, "%s", ask->why);
+        plugin->mtime = plugin->ask_mtime;
+        plugin->size = plugin->ask_size;
+        plugin->checked = 0; /* look at the file again: it may have changed meanwhile */
+        if (!plugin->ok)
+            cs_log_warn("%s", plugin->why);
+        else
+            cs_log_debug("plugin %s: version %s, %s schema", plugin->name, plugin->info.version,
+                         plugin->info.mode);
+        zactor_destroy(&plugin->actor);
+        free(plugin->ask);
+        plugin->ask = NULL;
+        self->asking--;
+        finished++;
+    }
+    return finished;
+}
+
+size_t cs_plugins_asking(const cs_plugins_t *self)
+{
+    return self->asking;
+}
