@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define S_HEARTBEAT_MS 1000
+#define S_AVOID_SCAN   64 /* queued tasks looked at for one a worker did not lose */
 
 typedef struct {
     cs_task_t *task;
@@ -23,17 +24,19 @@ typedef struct {
     uint32_t capacity;
     int64_t last_seen;
     zlistx_t *flights; /* s_flight_t */
+    bool idle;         /* a flag of the pump's round: has free capacity */
 } s_peer_t;
 
 struct cs_dispatch {
     zsock_t *router;
     cs_dispatch_events_t events;
-    int max_attempts;
-    int lease_ms;
-    int peer_timeout_ms;
+    cs_dispatch_limits_t limits;
     zlistx_t *updates;  /* queued cs_task_t: builds and deletes */
     zlistx_t *comments; /* queued cs_task_t: lower priority */
     zlistx_t *peers;    /* s_peer_t, in round-robin order */
+    zhashx_t *by_key;   /* routing id in hex -> s_peer_t (borrowed from peers) */
+    uint64_t refused;   /* READYs refused because of max_workers, since the last log */
+    int64_t refused_logged;
     uint64_t next_id;
     size_t in_flight;
     size_t in_flight_updates; /* builds and deletes among them */
@@ -51,24 +54,24 @@ void cs_task_destroy(cs_task_t **self_p)
     free(self->config);
     free(self->fingerprint);
     free(self->last_loss);
+    free(self->lost_by);
     free(self);
     *self_p = NULL;
 }
 
-cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_events_t events, int max_attempts,
-                               int lease_ms, int peer_timeout_ms)
+cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_events_t events,
+                               cs_dispatch_limits_t limits)
 {
     cs_dispatch_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->router = router;
     self->events = events;
-    self->max_attempts = max_attempts;
-    self->lease_ms = lease_ms;
-    self->peer_timeout_ms = peer_timeout_ms;
+    self->limits = limits;
     self->updates = zlistx_new();
     self->comments = zlistx_new();
     self->peers = zlistx_new();
+    self->by_key = zhashx_new();
     self->next_id = 1;
     return self;
 }
@@ -113,6 +116,7 @@ void cs_dispatch_destroy(cs_dispatch_t **self_p)
     zlistx_destroy(&self->updates);
     zlistx_destroy(&self->comments);
     zlistx_destroy(&self->peers);
+    zhashx_destroy(&self->by_key);
     free(self->waiting_why);
     free(self);
     *self_p = NULL;
@@ -149,10 +153,7 @@ static s_peer_t *s_peer_find(cs_dispatch_t *self, const zframe_t *identity)
 {
     char key[2 * 256 + 1];
     s_key(identity, key);
-    for (s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers))
-        if (strcmp(peer->key, key) == 0)
-            return peer;
-    return NULL;
+    return zhashx_lookup(self->by_key, key);
 }
 
 static void s_send_reason(cs_dispatch_t *self, zframe_t *identity, const char *reason)
@@ -166,12 +167,16 @@ static void s_send_reason(cs_dispatch_t *self, zframe_t *identity, const char *r
     cs_msg_destroy(&msg);
 }
 
-/* A task lost its worker: queued again at the front, or reported lost after max attempts. */
-static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const char *reason)
+/* A task lost its worker (peer): queued again at the front, to go to another worker when
+ * there is one, or reported lost after max attempts. */
+static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const s_peer_t *peer,
+                      const char *reason)
 {
     free(task->last_loss);
     task->last_loss = strdup(reason);
-    if ((int)task->attempt >= self->max_attempts) {
+    free(task->lost_by);
+    task->lost_by = strdup(peer->key);
+    if ((int)task->attempt >= self->limits.max_attempts) {
         char why[512];
         snprintf(why, sizeof why,
                  "worker lost: the update was attempted %u times and each time its worker "
@@ -183,7 +188,7 @@ static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const char *reason)
         return;
     }
     cs_log_conn_warn(task->connection, "%s; dispatching it again (attempt %u of %d)", reason,
-                     task->attempt + 1, self->max_attempts);
+                     task->attempt + 1, self->limits.max_attempts);
     task->attempt++;
     zlistx_add_start(task->kind == CS_TASK_COMMENTS ? self->comments : self->updates, task);
 }
@@ -203,9 +208,10 @@ static void s_peer_lost(cs_dispatch_t *self, s_peer_t *peer, const char *reason)
     while ((flight = zlistx_first(peer->flights)) != NULL) {
         zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
         s_landed(self, flight->task);
-        s_requeue(self, flight->task, reason);
+        s_requeue(self, flight->task, peer, reason);
         free(flight);
     }
+    zhashx_delete(self->by_key, peer->key);
     void *handle = zlistx_find(self->peers, peer);
     if (handle)
         zlistx_delete(self->peers, handle);
@@ -220,6 +226,19 @@ static void s_on_ready(cs_dispatch_t *self, zframe_t *identity, const cs_msg_t *
         snprintf(reason, sizeof reason, "worker %s announced itself again", peer->name);
         s_peer_lost(self, peer, reason);
     }
+    if (zlistx_size(self->peers) >= self->limits.max_workers) {
+        s_send_reason(self, identity, "too many workers are connected; try again later");
+        int64_t now = cs_now_ms();
+        self->refused++;
+        if (!self->refused_logged || now - self->refused_logged >= 10000) {
+            cs_log_warn("too many workers: %zu are connected (--max-workers); refused %llu "
+                        "since the last such line",
+                        zlistx_size(self->peers), (unsigned long long)self->refused);
+            self->refused = 0;
+            self->refused_logged = now;
+        }
+        return;
+    }
     peer = calloc(1, sizeof *peer);
     if (!peer)
         return;
@@ -231,6 +250,12 @@ static void s_on_ready(cs_dispatch_t *self, zframe_t *identity, const cs_msg_t *
     peer->last_seen = cs_now_ms();
     peer->flights = zlistx_new();
     zlistx_add_end(self->peers, peer);
+    zhashx_insert(self->by_key, peer->key, peer);
+    if (peer->capacity > self->limits.max_capacity) {
+        cs_log_warn("worker %s asked for capacity %u: it gets at most %u (--worker-capacity)",
+                    peer->name, peer->capacity, self->limits.max_capacity);
+        peer->capacity = self->limits.max_capacity;
+    }
     cs_log_info("worker %s ready (capacity %u)", peer->name, peer->capacity);
 }
 
@@ -328,11 +353,16 @@ static int s_send_task(cs_dispatch_t *self, s_peer_t *peer, cs_task_t *task)
     return rc;
 }
 
-/* The next task for a worker: updates first; comments only when no update is waiting. */
-static cs_task_t *s_next_task(cs_dispatch_t *self)
+/* The next task for a worker: updates first; comments only when no update is waiting. A
+ * task that this worker lost goes to another one (avoid): the first of the next
+ * S_AVOID_SCAN tasks that it did not lose is taken instead, or none. */
+static cs_task_t *s_next_task(cs_dispatch_t *self, const s_peer_t *peer, bool avoid)
 {
     zlistx_t *queue = zlistx_size(self->updates) ? self->updates : self->comments;
     cs_task_t *task = zlistx_first(queue);
+    for (int scanned = 0; task && avoid && task->lost_by && strcmp(task->lost_by, peer->key) == 0;
+         scanned++)
+        task = scanned < S_AVOID_SCAN ? zlistx_next(queue) : NULL;
     if (task)
         zlistx_delete(queue, zlistx_cursor(queue));
     return task;
@@ -349,10 +379,10 @@ void cs_dispatch_pump(cs_dispatch_t *self)
         peers[n++] = p;
     for (size_t i = 0; i < n; i++) {
         s_peer_t *peer = peers[i];
-        if (now - peer->last_seen > self->peer_timeout_ms) {
+        if (now - peer->last_seen > self->limits.peer_timeout_ms) {
             char reason[300];
             snprintf(reason, sizeof reason, "worker %s fell silent for %d s", peer->name,
-                     self->peer_timeout_ms / 1000);
+                     self->limits.peer_timeout_ms / 1000);
             cs_log_warn("%s", reason);
             s_peer_lost(self, peer, reason);
             continue;
@@ -368,8 +398,8 @@ void cs_dispatch_pump(cs_dispatch_t *self)
                 s_landed(self, flight->task);
                 char reason[300];
                 snprintf(reason, sizeof reason, "its lease expired after %d s at worker %s",
-                         self->lease_ms / 1000, peer->name);
-                s_requeue(self, flight->task, reason);
+                         self->limits.lease_ms / 1000, peer->name);
+                s_requeue(self, flight->task, peer, reason);
                 free(flight);
                 expired = true;
                 break;
@@ -388,11 +418,17 @@ void cs_dispatch_pump(cs_dispatch_t *self)
         size_t limit = queued > zlistx_size(self->peers) ? SIZE_MAX : 1;
         for (s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers)) {
             size_t held = zlistx_size(peer->flights);
-            if (held >= peer->capacity || held >= limit)
+            peer->idle = held < peer->capacity && held < limit;
+        }
+        /* With another worker connected, a lost task waits for it rather than going back to
+         * the one that lost it. */
+        bool avoid = zlistx_size(self->peers) > 1;
+        for (s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers)) {
+            if (!peer->idle)
                 continue;
-            cs_task_t *task = s_next_task(self);
+            cs_task_t *task = s_next_task(self, peer, avoid);
             if (!task)
-                break;
+                continue;
             if (task->waiting) { /* its row says it waits: no longer */
                 task->waiting = false;
                 if (self->events.on_waiting)
@@ -405,7 +441,7 @@ void cs_dispatch_pump(cs_dispatch_t *self)
             }
             s_flight_t *flight = malloc(sizeof *flight);
             flight->task = task;
-            flight->deadline = now + self->lease_ms;
+            flight->deadline = now + self->limits.lease_ms;
             zlistx_add_end(peer->flights, flight);
             self->in_flight++;
             if (task->kind != CS_TASK_COMMENTS)

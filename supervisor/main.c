@@ -36,6 +36,8 @@ typedef struct {
     long publish_hwm;
     long max_restarts;
     long restart_window;
+    long worker_capacity;
+    long max_workers;
 } s_options_t;
 
 static volatile int s_stop = 0;
@@ -79,6 +81,10 @@ static void s_usage(FILE *out)
         "  --batch-ms MS         longest wait before a state write (CONNSTATE_BATCH_MS, 200)\n"
         "  --plugin-timeout SEC  longest a plugin may run (CONNSTATE_PLUGIN_TIMEOUT, 30)\n"
         "  --task-timeout SEC    lease of one update at a worker (CONNSTATE_TASK_TIMEOUT, 300)\n"
+        "  --worker-capacity N   most tasks one worker may hold at once, whatever it claims\n"
+        "                        (CONNSTATE_WORKER_CAPACITY, 16)\n"
+        "  --max-workers N       most workers connected at once; more are told to go away\n"
+        "                        (CONNSTATE_MAX_WORKERS, 256)\n"
         "  --max-restarts N      a local worker restarted more than N times within\n"
         "  --restart-window SEC  SEC seconds is left alone for SEC seconds, then tried again\n"
         "                        (CONNSTATE_MAX_RESTARTS 5, CONNSTATE_RESTART_WINDOW 60)\n"
@@ -124,13 +130,15 @@ static int s_parse(int argc, char **argv, s_options_t *o)
                                             {"publish-hwm", required_argument, NULL, 'H'},
                                             {"max-restarts", required_argument, NULL, 'R'},
                                             {"restart-window", required_argument, NULL, 'r'},
+                                            {"worker-capacity", required_argument, NULL, 'k'},
+                                            {"max-workers", required_argument, NULL, 'M'},
                                             {"log-level", required_argument, NULL, 'l'},
                                             {"help", no_argument, NULL, 'h'},
                                             {"version", no_argument, NULL, 'V'},
                                             {NULL, 0, NULL, 0}};
     const char *workers = NULL, *batch_size = NULL, *batch_ms = NULL, *plugin_timeout = NULL,
                *task_timeout = NULL, *publish_hwm = NULL, *max_restarts = NULL,
-               *restart_window = NULL;
+               *restart_window = NULL, *worker_capacity = NULL, *max_workers = NULL;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -180,6 +188,12 @@ static int s_parse(int argc, char **argv, s_options_t *o)
             case 'r':
                 restart_window = optarg;
                 break;
+            case 'k':
+                worker_capacity = optarg;
+                break;
+            case 'M':
+                max_workers = optarg;
+                break;
             case 'l':
                 o->log_level = optarg;
                 break;
@@ -223,7 +237,11 @@ static int s_parse(int argc, char **argv, s_options_t *o)
         s_number("max-restarts", cs_opt(max_restarts, "CONNSTATE_MAX_RESTARTS", "5"), 1, 100,
                  &o->max_restarts) ||
         s_number("restart-window", cs_opt(restart_window, "CONNSTATE_RESTART_WINDOW", "60"), 1,
-                 86400, &o->restart_window))
+                 86400, &o->restart_window) ||
+        s_number("worker-capacity", cs_opt(worker_capacity, "CONNSTATE_WORKER_CAPACITY", "16"), 1,
+                 1024, &o->worker_capacity) ||
+        s_number("max-workers", cs_opt(max_workers, "CONNSTATE_MAX_WORKERS", "256"), 1, 65536,
+                 &o->max_workers))
         return -1;
     if (cs_log_set_level(o->log_level) != 0) {
         fprintf(stderr, "connstate-supervisor: --log-level must be error, warn, info or debug\n");
@@ -599,7 +617,8 @@ static int s_start(s_sup_t *self)
         return 1;
 
     char *worker_ep = NULL;
-    self->workers_sock = s_bind(ZMQ_ROUTER, self->opt.bind_workers, "worker", 100000, &worker_ep);
+    /* A worker holds at most --worker-capacity tasks: a small queue per peer is plenty. */
+    self->workers_sock = s_bind(ZMQ_ROUTER, self->opt.bind_workers, "worker", 1000, &worker_ep);
     self->publish_sock =
         s_bind(ZMQ_PUB, self->opt.bind_publish, "publish", (int)self->opt.publish_hwm, NULL);
     self->control_sock = s_bind(ZMQ_ROUTER, self->opt.bind_control, "control", 100000, NULL);
@@ -610,8 +629,10 @@ static int s_start(s_sup_t *self)
     self->plugins = cs_plugins_new(self->plugin_dir, (int)self->opt.plugin_timeout * 1000);
     cs_dispatch_events_t events = {cs_refresh_on_result, cs_refresh_on_lost, cs_refresh_on_waiting,
                                    NULL};
-    self->dispatch = cs_dispatch_new(self->workers_sock, events, S_MAX_ATTEMPTS,
-                                     (int)self->opt.task_timeout * 1000, S_PEER_TIMEOUT_MS);
+    cs_dispatch_limits_t limits = {S_MAX_ATTEMPTS, (int)self->opt.task_timeout * 1000,
+                                   S_PEER_TIMEOUT_MS, (uint32_t)self->opt.worker_capacity,
+                                   (size_t)self->opt.max_workers};
+    self->dispatch = cs_dispatch_new(self->workers_sock, events, limits);
     self->refresh = self->dispatch ? cs_refresh_new(self->store, self->dispatch, self->plugins,
                                                     self->config_dir)
                                    : NULL;

@@ -23,7 +23,7 @@ typedef struct {
 
 typedef struct {
     char *name;
-    bool known;       /* asked for the file as it is (mtime, size): ok or why holds */
+    bool known; /* asked for the file as it is (mtime, size): ok or why holds */
     bool ok;
     uint64_t checked; /* the generation that last looked at its file */
     cs_plugin_info_t info;

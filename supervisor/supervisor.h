@@ -152,6 +152,7 @@ typedef struct {
     bool fresh;      /* no schema of this name existed when it was planned */
     char *last_loss; /* why the previous attempt was lost */
     bool waiting;    /* its row says it waits for a worker */
+    char *lost_by;   /* the worker (routing id in hex) that lost the last attempt */
 } cs_task_t;
 
 typedef struct cs_dispatch cs_dispatch_t;
@@ -166,9 +167,20 @@ typedef struct {
     void *arg;
 } cs_dispatch_events_t;
 
-/* Borrows the ROUTER socket. lease_ms bounds one task, peer_timeout_ms a silent worker. */
-cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_events_t events, int max_attempts,
-                               int lease_ms, int peer_timeout_ms);
+/* What the dispatcher allows: attempts of one task, the lease of one attempt, the silence
+ * after which a worker is gone, the capacity a worker may claim, and how many workers may be
+ * connected at once (more are told to go away). */
+typedef struct {
+    int max_attempts;
+    int lease_ms;
+    int peer_timeout_ms;
+    uint32_t max_capacity;
+    size_t max_workers;
+} cs_dispatch_limits_t;
+
+/* Borrows the ROUTER socket. */
+cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_events_t events,
+                               cs_dispatch_limits_t limits);
 void cs_dispatch_destroy(cs_dispatch_t **self_p);
 
 /* Sets the argument the event callbacks receive. */
