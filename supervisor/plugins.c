@@ -82,8 +82,8 @@ void cs_plugins_destroy(cs_plugins_t **self_p)
     *self_p = NULL;
 }
 
-/* The actor: runs `PLUGIN info` (blocking, bounded by the timeout), signals, then waits for
- * $TERM. Signals stay with the main thread. */
+/* The actor: runs `PLUGIN info` (blocking, bounded by the timeout), says DONE, then waits
+ * for $TERM. Signals stay with the main thread. */
 static void s_ask_actor(zsock_t *pipe, void *arg)
 {
     s_ask_t *ask = arg;
@@ -93,7 +93,10 @@ static void s_ask_actor(zsock_t *pipe, void *arg)
     zsock_signal(pipe, 0);
     ask->rc = cs_plugin_info(ask->path, ask->timeout_ms, &ask->info, ask->why, sizeof ask->why,
                              NULL, NULL);
-    zsock_signal(pipe, 0);
+    /* A message, not a signal: zactor_destroy waits for the signal of the actor's end and
+     * must not take this for it when it stops us while the plugin still runs. */
+    if (zstr_send(pipe, "DONE") != 0)
+        return;
     for (;;) {
         char *command = zstr_recv(pipe);
         bool term = !command || strcmp(command, "$TERM") == 0;
@@ -184,7 +187,8 @@ size_t cs_plugins_collect(cs_plugins_t *self)
          plugin = zhashx_next(self->by_name)) {
         if (!plugin->actor || !(zsock_events(zactor_sock(plugin->actor)) & ZMQ_POLLIN))
             continue;
-        zsock_wait(plugin->actor); /* its answer is in */
+        char *done = zstr_recv(plugin->actor); /* its answer is in */
+        zstr_free(&done);
         s_ask_t *ask = plugin->ask;
         plugin->known = true;
         plugin->ok = ask->rc == 0;

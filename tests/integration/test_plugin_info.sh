@@ -26,8 +26,15 @@ connstate refresh --control "$(control main)" --timeout 60 >/dev/null
 check "the plugin's info is cached: the next refresh does not ask again" \
     test $((($(date +%s%N) - start) / 1000000)) -lt 4000
 
+# Stopped while a plugin is being asked: a clean stop once the ask ends.
+touch "$T_DIR/plugins/slowinfo" # changed: asked again
+kill -HUP "$SUP_PID"
+check "the changed plugin is asked again" \
+    wait_until 15 bash -c "pgrep -f '$T_DIR/plugins/[s]lowinfo info' >/dev/null"
+check "stopped meanwhile, the supervisor exits 0" sup_stop "$SUP_PID"
+check "... with nothing left dangling" bash -c "! grep -Eq 'dangling|Assertion' '$T_DIR/main.log'"
+
 # A plugin whose info never ends is killed at the timeout; only its connection fails.
-sup_stop "$SUP_PID"
 export CONNSTATE_TEST_INFO_SLEEP=3600
 sup_start hang "$db" "$cfg" --plugin-timeout 3
 check_eq "a plugin whose info hangs: its connection is in error, saying so" \
