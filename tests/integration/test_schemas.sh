@@ -14,7 +14,8 @@ conn_file() {
         "$1" "$2" "$3" >"$cfg/$1.spc"
 }
 refresh() { connstate refresh --control "$(control main)" --timeout 120 >/dev/null; }
-tables_of() { sql "$db" "SELECT count(*) FROM information_schema.foreign_tables WHERE foreign_table_schema = '$1'"; }
+tables_of_db() { sql "$1" "SELECT count(*) FROM information_schema.foreign_tables WHERE foreign_table_schema = '$2'"; }
+tables_of() { tables_of_db "$db" "$1"; }
 temp_schemas() { sql "$db" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs$%'"; }
 # elapsed START: milliseconds since START (date +%s%N).
 elapsed() { echo $((($(date +%s%N) - $1) / 1000000)); }
@@ -126,5 +127,135 @@ diag "delete of two 5000-table connections at once: $(elapsed "$start") ms"
 check_eq "two 5000-table connections are deleted at once (schemas and rows)" "|||" \
     "$(schema_oid "$db" big_a)|$(status_of "$db" big_a)|$(schema_oid "$db" big_b)|$(status_of "$db" big_b)"
 check_eq "... with no temporary schema left" 0 "$(temp_schemas)"
+
+# ---- one worker driven by a stand-in supervisor ------------------------------------------
+tdb=$(new_db schemas_tasks)
+sql "$tdb" "CREATE EXTENSION file_fdw; CREATE SERVER connstate_file FOREIGN DATA WRAPPER file_fdw" >/dev/null
+ep=ipc://$T_DIR/tasks
+pglog=$CONNSTATE_TEST_PGDIR/postgres.log
+# run_task WORKER_DB [WORKER_ARGS...] -- TASK...: one worker for the tasks; prints the results.
+run_task() {
+    local wdb=$1 args=()
+    shift
+    while [ "$1" != -- ]; do args+=("$1"); shift; done
+    shift
+    CONNSTATE_DB=$wdb spawn "$T_DIR/worker.log" connstate-worker --connect "$ep" \
+        --plugin-dir "$(plugin_dir)" --name test-worker "${args[@]}"
+    local worker=$SPAWNED
+    "$drivers/task_check" "$ep" "$@"
+    kill -TERM "$worker"
+    wait "$worker"
+}
+# fake_temp SCHEMA TABLES MARKER: a schema as an interrupted update leaves it.
+fake_temp() {
+    psql -X -q -v ON_ERROR_STOP=1 -v schema="$1" -v marker="$3" "$tdb" >/dev/null <<SQL
+CREATE SCHEMA :"schema";
+COMMENT ON SCHEMA :"schema" IS :'marker';
+SELECT set_config('fake.schema', :'schema', false);
+DO \$\$ BEGIN FOR i IN 1..$2 LOOP
+  EXECUTE format('CREATE FOREIGN TABLE %I.%I (id bigint) SERVER connstate_file OPTIONS (format %L, program %L)',
+                 current_setting('fake.schema'), 'table_' || i, 'csv', 'true');
+END LOOP; END \$\$;
+SQL
+}
+statements() { grep -c "LOG:  statement: " "$pglog"; }
+marker='connstate marker v1; fingerprint=0000000000000000; plugin=synthetic; plugin_version=1.0.0; schema_hash=0000000000000000'
+hash_of() { printf %s "$1" | sha1sum | cut -c1-16; }
+
+# The fresh build of a small schema stays one round trip (its session logs each query).
+before=$(statements)
+out=$(run_task "$tdb options='-c log_statement=all'" -- build rt_one synthetic '{"tables":3}' 1)
+check_eq "a fresh small build: one query to the database" "ok|1" "$out|$(($(statements) - before))"
+before=$(statements)
+out=$(run_task "$tdb options='-c log_statement=all'" -- build rt_one synthetic '{"tables":4}' 0)
+check_eq "a small rebuild: two queries (what the schema holds, then the DDL)" "ok|2" \
+    "$out|$(($(statements) - before))"
+
+# Tables per transaction: a worker told 3 builds 7 tables in batches.
+lines=$(wc -l <"$pglog")
+out=$(CONNSTATE_TABLES_PER_TRANSACTION=3 run_task "$tdb options='-c log_statement=all'" -- \
+    build batched synthetic '{"tables":7}' 1)
+check_eq "a worker with 3 tables per transaction builds 7 tables" "ok|7|0" \
+    "$out|$(tables_of_db "$tdb" batched)|$(sql "$tdb" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs$%'")"
+most=$(tail -n +$((lines + 1)) "$pglog" | awk '
+    /LOG:  statement: / { if (n > most) most = n; n = 0 }
+    /CREATE FOREIGN TABLE/ { n++ }
+    END { if (n > most) most = n; print most + 0 }')
+check_eq "... in batches: at most 3 of them created by one query" 3 "$most"
+CONNSTATE_DB=$tdb connstate-worker --tables-per-transaction 0 --connect "$ep" 2>"$T_DIR/bad.err"
+check_eq "--tables-per-transaction 0 is refused (exit 2)" "2" "$?"
+check "--help documents --tables-per-transaction and its variable" \
+    grep -q "CONNSTATE_TABLES_PER_TRANSACTION, 250" <(connstate-worker --help)
+
+# Leftovers of an interrupted update of "left": dropped before its next update. (A fresh
+# small build does not look for them: it stays one round trip.)
+out=$(run_task "$tdb" -- build left synthetic '{"tables":2}' 1)
+fake_temp "cs\$new\$$(hash_of left)" 600 "$marker"
+fake_temp "cs\$old\$$(hash_of left)" 1 "$marker"
+out=$(run_task "$tdb" -- build left synthetic '{"tables":3}' 0)
+check_eq "a rebuild first drops the connection's leftover temporary schemas" "ok|3|0" \
+    "$out|$(tables_of_db "$tdb" left)|$(sql "$tdb" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs$%'")"
+fake_temp "cs\$new\$$(hash_of left_big)" 4 "$marker"
+out=$(run_task "$tdb" --tables-per-transaction 2 -- build left_big synthetic '{"tables":5}' 1)
+check_eq "... so does a build too big for one transaction" "ok|5|0" \
+    "$out|$(tables_of_db "$tdb" left_big)|$(sql "$tdb" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs$%'")"
+fake_temp "cs\$old\$$(hash_of left)" 3 "$marker"
+out=$(run_task "$tdb" -- delete left synthetic '{}' 0)
+check_eq "... and so does a delete" "ok||0" \
+    "$out|$(schema_oid "$tdb" left)|$(sql "$tdb" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs$%'")"
+
+# A DELETE task for a leftover itself (the supervisor's way to clear them).
+gone="cs\$old\$$(hash_of gone)"
+fake_temp "$gone" 700 "$marker"
+out=$(run_task "$tdb" -- delete "$gone" synthetic '{}' 0)
+check_eq "a DELETE of a leftover temporary schema drops it, in batches" "ok|" \
+    "$out|$(schema_oid "$tdb" "$gone")"
+fake_temp "$gone" 1 "not a marker"
+out=$(run_task "$tdb" -- delete "$gone" synthetic '{}' 0)
+check "... but not when it has no connstate marker" grep -q "is not managed by connstate" <<<"$out"
+check_eq "... which leaves it untouched" 1 "$(tables_of_db "$tdb" "$gone")"
+
+# While an update of a connection is under way its session holds the connection's lock
+# (advisory, class 1668506472, the first 8 hex digits of the hash as an int4): a DELETE of
+# its temporary schema leaves it alone, and another update of it is refused.
+h=$(hash_of busy)
+key=$((16#${h:0:8}))
+[ "$key" -ge 2147483648 ] && key=$((key - 4294967296))
+fake_temp "cs\$new\$$h" 2 "$marker"
+spawn "$T_DIR/busy.log" psql -X -q "$tdb" -c "SELECT pg_advisory_lock(1668506472, $key)" -c "SELECT pg_sleep(60)"
+busy=$SPAWNED
+wait_sql 10 "$tdb" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = ($key)::int4::oid AND granted" 1 >/dev/null
+out=$(run_task "$tdb" -- delete "cs\$new\$$h" synthetic '{}' 0 build busy synthetic '{"tables":1}' 0)
+check_eq "a temporary schema in use is left alone; an update meanwhile is refused" \
+    "cs\$new\$$h ok|busy error: another session is updating connection \"busy\" (it holds its lock); try again|2" \
+    "$(paste -sd'|' <<<"$out")|$(tables_of_db "$tdb" "cs\$new\$$h")"
+sql "$tdb" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$busy"
+out=$(run_task "$tdb" -- build busy synthetic '{"tables":1}' 0)
+check_eq "... and once the lock is free, the update drops it first" "ok|" \
+    "$out|$(schema_oid "$tdb" "cs\$new\$$h")"
+
+# A view created while a delete runs (after the worker looked, before its DROP): the drop is
+# RESTRICT, so the view survives and the error keeps PostgreSQL's DETAIL and HINT. The
+# user's session holds the table until another session lets it commit.
+out=$(run_task "$tdb" -- build race synthetic '{"tables":2}' 1)
+spawn "$T_DIR/gate.log" psql -X -q "$tdb" -c "SELECT pg_advisory_lock(4242)" -c "SELECT pg_sleep(60)"
+gate=$SPAWNED
+wait_sql 10 "$tdb" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted" 1 >/dev/null
+spawn "$T_DIR/user.log" psql -X -q "$tdb" -c "BEGIN" -c "CREATE VIEW public.w AS SELECT id FROM race.table_1" \
+    -c "SELECT pg_advisory_xact_lock(4242)" -c "COMMIT"
+user=$SPAWNED
+wait_sql 10 "$tdb" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted" 1 >/dev/null
+spawn "$T_DIR/race.out" run_task "$tdb" -- delete race synthetic '{}' 0
+racer=$SPAWNED
+check "the delete waits for the user's session" wait_sql 20 "$tdb" \
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'connstate-worker%' AND wait_event_type = 'Lock'" 1
+sql "$tdb" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$gate" "$user" "$racer"
+check_eq "a view that appeared meanwhile stops the drop, with PostgreSQL's DETAIL and HINT" \
+    "error: database: cannot drop desired object(s) because other objects depend on them (DETAIL: view w depends on foreign table race.table_1; HINT: Use DROP ... CASCADE to drop the dependent objects too.)" \
+    "$(cat "$T_DIR/race.out")"
+check_eq "... and the view and the schema survive" "10|2" \
+    "$(sql "$tdb" "SELECT count(*) FROM public.w")|$(tables_of_db "$tdb" race)"
 
 done_testing
