@@ -205,8 +205,7 @@ static void s_unlock(cs_update_t *u)
 static int s_busy(cs_update_t *u, const char *name)
 {
     snprintf(u->why, u->why_size,
-             "another session is updating connection \"%s\" (it holds its lock); try again",
-             name);
+             "another session is updating connection \"%s\" (it holds its lock); try again", name);
     return -1;
 }
 
@@ -234,48 +233,17 @@ static void s_found_free(s_found_t *found)
     memset(found, 0, sizeof *found);
 }
 
-/* The query behind s_inspect. connstate creates exactly these dependencies (pg_depend):
+/* Opens the update's transaction, takes the connection's lock for it, and reads what
+ * schema `name` holds. Returns 0 with found filled (the caller frees it), or -1 with the
+ * database's error in why (the transaction rolled back).
+ *
+ * connstate creates exactly these dependencies (pg_depend):
  * each foreign table on the schema ('n') and on server connstate_file ('n'), the table's
  * row type on the table ('i'), the row type's array type on the row type ('i'); columns
  * have built-in types, which record none. Anything else that depends on the schema, on
  * connstate's tables or on their types is a user's object: a table or function in the
- * schema, a view's rule, a trigger, a function taking a row type, a column of that type. */
-#define S_INSPECT_SQL \
-    "BEGIN;\n" \
-    "WITH s AS (SELECT n.oid, d.description FROM pg_namespace n LEFT JOIN pg_description d" \
-    " ON d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0" \
-    " WHERE n.nspname = %s),\n" \
-    "own AS (SELECT c.oid, c.relname, c.reltype, t.typarray FROM pg_depend d" \
-    " JOIN pg_class c ON c.oid = d.objid JOIN pg_foreign_table f ON f.ftrelid = c.oid" \
-    " JOIN pg_foreign_server v ON v.oid = f.ftserver JOIN pg_type t ON t.oid = c.reltype" \
-    " WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_namespace'::regclass" \
-    " AND d.refobjid IN (SELECT oid FROM s) AND c.relkind = 'f'" \
-    " AND v.srvname = 'connstate_file'),\n" \
-    "theirs AS (SELECT classid, objid FROM pg_depend WHERE refclassid = 'pg_namespace'::regclass" \
-    " AND refobjid IN (SELECT oid FROM s)" \
-    " AND NOT (classid = 'pg_class'::regclass AND objid IN (SELECT oid FROM own))" \
-    " UNION SELECT classid, objid FROM pg_depend WHERE refclassid = 'pg_class'::regclass" \
-    " AND refobjid IN (SELECT oid FROM own)" \
-    " AND NOT (classid = 'pg_type'::regclass AND objid IN (SELECT reltype FROM own))" \
-    " UNION SELECT classid, objid FROM pg_depend WHERE refclassid = 'pg_type'::regclass" \
-    " AND refobjid IN (SELECT reltype FROM own UNION ALL SELECT typarray FROM own)" \
-    " AND NOT (classid = 'pg_type'::regclass AND objid IN (SELECT typarray FROM own))),\n" \
-    /* a view is named by itself, not by the rule that depends on the tables */ \
-    "named AS (SELECT DISTINCT i.type || ' ' || i.identity AS what FROM theirs o" \
-    " LEFT JOIN pg_rewrite r ON o.classid = 'pg_rewrite'::regclass AND r.oid = o.objid" \
-    " AND r.rulename = '_RETURN'," \
-    " LATERAL pg_identify_object(CASE WHEN r.oid IS NULL THEN o.classid" \
-    " ELSE 'pg_class'::regclass END, coalesce(r.ev_class, o.objid), 0) i)\n" \
-    "SELECT kind, what FROM (" \
-    "SELECT 'k' AS kind, pg_try_advisory_xact_lock(" S_LOCK_CLASS ", %ld)::text AS what" \
-    " UNION ALL SELECT 'l', nspname::text FROM pg_namespace WHERE nspname IN (%s, %s)" \
-    " UNION ALL SELECT 'm', description FROM s" \
-    " UNION ALL SELECT 't', relname::text FROM own" \
-    " UNION ALL SELECT 'u', what FROM named) rows ORDER BY kind, what COLLATE \"C\""
-
-/* Opens the update's transaction, takes the connection's lock for it, and reads what
- * schema `name` holds. Returns 0 with found filled (the caller frees it), or -1 with the
- * database's error in why (the transaction rolled back). */
+ * schema, a view's rule, a trigger, a function taking a row type, a column of that type. A
+ * view is named by itself rather than by the rule that depends on the tables. */
 static int s_inspect(cs_update_t *u, const char *name, s_found_t *found)
 {
     memset(found, 0, sizeof *found);
@@ -292,7 +260,40 @@ static int s_inspect(cs_update_t *u, const char *name, s_found_t *found)
     snprintf(fresh_literal, sizeof fresh_literal, "'%s'", fresh);
     snprintf(old_literal, sizeof old_literal, "'%s'", old);
     cs_buf_t sql = {0};
-    cs_buf_printf(&sql, S_INSPECT_SQL, literal, s_key(name), fresh_literal, old_literal);
+    cs_buf_printf(
+        &sql,
+        "BEGIN;\n"
+        "WITH s AS (SELECT n.oid, d.description FROM pg_namespace n LEFT JOIN pg_description d"
+        " ON d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0"
+        " WHERE n.nspname = %s),\n"
+        "own AS (SELECT c.oid, c.relname, c.reltype, t.typarray FROM pg_depend d"
+        " JOIN pg_class c ON c.oid = d.objid JOIN pg_foreign_table f ON f.ftrelid = c.oid"
+        " JOIN pg_foreign_server v ON v.oid = f.ftserver JOIN pg_type t ON t.oid = c.reltype"
+        " WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_namespace'::regclass"
+        " AND d.refobjid IN (SELECT oid FROM s) AND c.relkind = 'f'"
+        " AND v.srvname = 'connstate_file'),\n"
+        "theirs AS (SELECT classid, objid FROM pg_depend WHERE refclassid = "
+        "'pg_namespace'::regclass"
+        " AND refobjid IN (SELECT oid FROM s)"
+        " AND NOT (classid = 'pg_class'::regclass AND objid IN (SELECT oid FROM own))"
+        " UNION SELECT classid, objid FROM pg_depend WHERE refclassid = 'pg_class'::regclass"
+        " AND refobjid IN (SELECT oid FROM own)"
+        " AND NOT (classid = 'pg_type'::regclass AND objid IN (SELECT reltype FROM own))"
+        " UNION SELECT classid, objid FROM pg_depend WHERE refclassid = 'pg_type'::regclass"
+        " AND refobjid IN (SELECT reltype FROM own UNION ALL SELECT typarray FROM own)"
+        " AND NOT (classid = 'pg_type'::regclass AND objid IN (SELECT typarray FROM own))),\n"
+        "named AS (SELECT DISTINCT i.type || ' ' || i.identity AS what FROM theirs o"
+        " LEFT JOIN pg_rewrite r ON o.classid = 'pg_rewrite'::regclass AND r.oid = o.objid"
+        " AND r.rulename = '_RETURN',"
+        " LATERAL pg_identify_object(CASE WHEN r.oid IS NULL THEN o.classid"
+        " ELSE 'pg_class'::regclass END, coalesce(r.ev_class, o.objid), 0) i)\n"
+        "SELECT kind, what FROM ("
+        "SELECT 'k' AS kind, pg_try_advisory_xact_lock(" S_LOCK_CLASS ", %ld)::text AS what"
+        " UNION ALL SELECT 'l', nspname::text FROM pg_namespace WHERE nspname IN (%s, %s)"
+        " UNION ALL SELECT 'm', description FROM s"
+        " UNION ALL SELECT 't', relname::text FROM own"
+        " UNION ALL SELECT 'u', what FROM named) rows ORDER BY kind, what COLLATE \"C\"",
+        literal, s_key(name), fresh_literal, old_literal);
     PQfreemem(literal);
     PGresult *res = sql.failed ? NULL : PQexec(u->conn, cs_buf_str(&sql));
     cs_buf_free(&sql);
@@ -433,8 +434,9 @@ static int s_inspect_connection(cs_update_t *u, const char *name, s_found_t *fou
     if (locked <= 0)
         return locked == 0 ? s_busy(u, name) : -1;
     for (size_t i = 0; i < found->leftover_count; i++) {
-        cs_log_conn_info(name, "dropping the temporary schema %s that an interrupted update "
-                               "left behind",
+        cs_log_conn_info(name,
+                         "dropping the temporary schema %s that an interrupted update "
+                         "left behind",
                          found->leftovers[i]);
         if (s_drop_named(u, found->leftovers[i]) != 0)
             return -1;
@@ -465,8 +467,7 @@ int cs_update_delete(cs_update_t *u, const char *name)
     int rc = -1;
     if (s_inspect_connection(u, name, &found) != 0)
         goto done;
-    if (!found.exists || !found.managed || found.object_count ||
-        found.table_count <= u->batch) {
+    if (!found.exists || !found.managed || found.object_count || found.table_count <= u->batch) {
         rc = s_drop(u, name, &found); /* in this transaction, or refused */
         goto done;
     }
@@ -476,9 +477,9 @@ int cs_update_delete(cs_update_t *u, const char *name)
     s_temp_names(name, fresh, old);
     int locked = s_lock(u, s_key(name));
     cs_buf_t sql = {0};
-    int statements = locked <= 0 ? -1
-                                 : cs_ddl_schema(u->conn, CS_DDL_RENAME, name, old, &sql, u->why,
-                                                 u->why_size);
+    int statements =
+        locked <= 0 ? -1
+                    : cs_ddl_schema(u->conn, CS_DDL_RENAME, name, old, &sql, u->why, u->why_size);
     if (locked == 0)
         s_busy(u, name);
     if (statements < 0)
@@ -519,15 +520,15 @@ static int s_swap(cs_update_t *u, const char *name, const char *fresh, const cha
         return s_objects_error(u, name, found);
     }
     cs_buf_t sql = {0};
-    int away = found->exists ? cs_ddl_schema(u->conn, CS_DDL_RENAME, name, old, &sql, u->why,
-                                             u->why_size)
-                             : 0;
-    int in = away < 0 ? -1
-                      : cs_ddl_schema(u->conn, CS_DDL_RENAME, fresh, name, &sql, u->why,
-                                      u->why_size);
-    int marked = in < 0 ? -1
-                        : cs_ddl_schema(u->conn, CS_DDL_MARKER, name, marker, &sql, u->why,
-                                        u->why_size);
+    int away = found->exists
+                   ? cs_ddl_schema(u->conn, CS_DDL_RENAME, name, old, &sql, u->why, u->why_size)
+                   : 0;
+    int in = away < 0
+                 ? -1
+                 : cs_ddl_schema(u->conn, CS_DDL_RENAME, fresh, name, &sql, u->why, u->why_size);
+    int marked =
+        in < 0 ? -1
+               : cs_ddl_schema(u->conn, CS_DDL_MARKER, name, marker, &sql, u->why, u->why_size);
     int rc = -1;
     if (marked < 0)
         s_rollback(u);
@@ -616,9 +617,9 @@ int cs_update_build(cs_update_t *u, const char *name, const cs_ddl_tables_t *tab
         if (found.exists) {
             dropped = cs_ddl_drop_tables(u->conn, name, found.tables, found.table_count, &sql,
                                          u->why, u->why_size);
-            gone = dropped < 0 ? -1
-                               : cs_ddl_schema(u->conn, CS_DDL_DROP, name, NULL, &sql, u->why,
-                                               u->why_size);
+            gone = dropped < 0
+                       ? -1
+                       : cs_ddl_schema(u->conn, CS_DDL_DROP, name, NULL, &sql, u->why, u->why_size);
         }
         int built =
             gone < 0 ? -1 : cs_ddl_build(u->conn, name, tables, marker, &sql, u->why, u->why_size);
@@ -685,8 +686,7 @@ int cs_update_comments(cs_update_t *u, const char *name, const cs_schema_t *sche
         if (!exists || !managed || strcmp(marker.schema_hash, schema->hash) != 0) {
             s_rollback(u);
             snprintf(u->why, u->why_size,
-                     "schema \"%s\" is missing or changed before its comments were written",
-                     name);
+                     "schema \"%s\" is missing or changed before its comments were written", name);
             return -1;
         }
         size_t to = done + u->batch < schema->count ? done + u->batch : schema->count;
