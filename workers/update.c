@@ -12,6 +12,10 @@
  * hash in the connection's temporary schema names, so that a connection and its temporary
  * schemas share one lock; two-key advisory locks never meet the supervisor's one-key lock. */
 #define S_LOCK_CLASS "1668506472"
+/* How long an update waits for another session's update of the same connection (a task
+ * whose lease expired at a slow worker and went to this one), and how often it asks. */
+#define S_LOCK_WAIT_MS 60000
+#define S_LOCK_POLL_MS 100
 /* How many of a user's objects an error names before "and N more". */
 #define S_OBJECTS_NAMED 8
 
@@ -207,6 +211,27 @@ static int s_busy(cs_update_t *u, const char *name)
     snprintf(u->why, u->why_size,
              "another session is updating connection \"%s\" (it holds its lock); try again", name);
     return -1;
+}
+
+/* Waits (heartbeating) until the other session's update of the connection ends, then holds
+ * its session lock. Returns 0, or -1 with why when it did not end within S_LOCK_WAIT_MS. */
+static int s_wait_lock(cs_update_t *u, const char *name)
+{
+    cs_log_conn_info(name, "waiting for another session's update of it to end");
+    for (int waited = 0;; waited += S_LOCK_POLL_MS) {
+        int locked = s_lock(u, s_key(name));
+        if (locked != 0)
+            return locked > 0 ? 0 : -1;
+        if (waited >= S_LOCK_WAIT_MS) {
+            snprintf(u->why, u->why_size,
+                     "another session has been updating connection \"%s\" for more than %d s "
+                     "(it holds its lock); try again",
+                     name, S_LOCK_WAIT_MS / 1000);
+            return -1;
+        }
+        s_between(u);
+        zclock_sleep(S_LOCK_POLL_MS);
+    }
 }
 
 /* ---- what a schema holds ------------------------------------------------------------------ */
@@ -416,20 +441,25 @@ static int s_drop_named(cs_update_t *u, const char *name)
     return rc;
 }
 
-/* Inspects the connection `name` for an update (s_inspect), after dropping the temporary
- * schemas that an interrupted update of it left behind. Returns 0 with the transaction open
- * and found filled, or -1 with why (no transaction open). */
+/* Inspects the connection `name` for an update (s_inspect), after waiting for another
+ * session's update of it to end and dropping the temporary schemas that an interrupted
+ * update of it left behind. Returns 0 with the transaction open and found filled, or -1
+ * with why (no transaction open). */
 static int s_inspect_connection(cs_update_t *u, const char *name, s_found_t *found)
 {
     if (s_inspect(u, name, found) != 0)
         return -1;
-    if (!found->locked) {
-        s_rollback(u);
-        return s_busy(u, name);
-    }
-    if (!found->leftover_count)
+    if (found->locked && !found->leftover_count)
         return 0;
     s_rollback(u);
+    if (!found->locked) { /* what it read may be changing: read again once that is done */
+        s_found_free(found);
+        if (s_wait_lock(u, name) != 0 || s_inspect(u, name, found) != 0)
+            return -1;
+        if (!found->leftover_count)
+            return 0;
+        s_rollback(u);
+    }
     int locked = s_lock(u, s_key(name));
     if (locked <= 0)
         return locked == 0 ? s_busy(u, name) : -1;

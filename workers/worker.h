@@ -85,7 +85,9 @@ typedef struct {
  * it already is what want says. Refused when the schema is not connstate's, or when objects
  * connstate did not create depend on it or live in it (named in why). Old and new within
  * u->batch tables: one transaction; else the new schema is built under a temporary name in
- * batches and swapped in. A failure leaves the previous schema as it was. Returns 0 or -1. */
+ * batches and swapped in. A failure leaves the previous schema as it was. Another session's
+ * update of the same connection is waited for (up to a minute), and the temporary schemas
+ * an interrupted one left are dropped first. Returns 0 or -1. */
 int cs_update_build(cs_update_t *u, const char *name, const cs_ddl_tables_t *tables,
                     const cs_marker_t *want, const char *marker_text)
     __attribute__((warn_unused_result));

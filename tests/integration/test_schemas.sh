@@ -217,7 +217,7 @@ check_eq "... which leaves it untouched" 1 "$(tables_of_db "$tdb" "$gone")"
 
 # While an update of a connection is under way its session holds the connection's lock
 # (advisory, class 1668506472, the first 8 hex digits of the hash as an int4): a DELETE of
-# its temporary schema leaves it alone, and another update of it is refused.
+# its temporary schema leaves it alone, and another update of it waits for it to end.
 h=$(hash_of busy)
 key=$((16#${h:0:8}))
 [ "$key" -ge 2147483648 ] && key=$((key - 4294967296))
@@ -225,15 +225,20 @@ fake_temp "cs\$new\$$h" 2 "$marker"
 spawn "$T_DIR/busy.log" psql -X -q "$tdb" -c "SELECT pg_advisory_lock(1668506472, $key)" -c "SELECT pg_sleep(60)"
 busy=$SPAWNED
 wait_sql 10 "$tdb" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = ($key)::int4::oid AND granted" 1 >/dev/null
-out=$(run_task "$tdb" -- delete "cs\$new\$$h" synthetic '{}' 0 build busy synthetic '{"tables":1}' 0)
-check_eq "a temporary schema in use is left alone; an update meanwhile is refused" \
-    "cs\$new\$$h ok|busy error: another session is updating connection \"busy\" (it holds its lock); try again|2" \
-    "$(paste -sd'|' <<<"$out")|$(tables_of_db "$tdb" "cs\$new\$$h")"
+spawn "$T_DIR/busy.out" run_task "$tdb" -- delete "cs\$new\$$h" synthetic '{}' 0 \
+    build busy synthetic '{"tables":1}' 0
+tasks=$SPAWNED
+check "an update of a connection that another session is updating waits for it" \
+    wait_log "$T_DIR/worker.log" "\\[busy\\] waiting for another session's update of it to end" 10
+check "... while a DELETE of its temporary schema succeeded" \
+    wait_until 5 grep -qx "cs\\\$new\\\$$h ok" "$T_DIR/busy.out"
+check_eq "... by leaving it alone (and the update has not run)" "2|0" \
+    "$(tables_of_db "$tdb" "cs\$new\$$h")|$(grep -c "^busy" "$T_DIR/busy.out")"
 sql "$tdb" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
-wait "$busy"
-out=$(run_task "$tdb" -- build busy synthetic '{"tables":1}' 0)
-check_eq "... and once the lock is free, the update drops it first" "ok|" \
-    "$out|$(schema_oid "$tdb" "cs\$new\$$h")"
+wait "$busy" "$tasks"
+check_eq "... and once it ended, the update runs (and drops the temporary schema first)" \
+    "cs\$new\$$h ok|busy ok||1" \
+    "$(paste -sd'|' "$T_DIR/busy.out")|$(schema_oid "$tdb" "cs\$new\$$h")|$(tables_of_db "$tdb" busy)"
 
 # A view created while a delete runs (after the worker looked, before its DROP): the drop is
 # RESTRICT, so the view survives and the error keeps PostgreSQL's DETAIL and HINT. The
