@@ -29,6 +29,10 @@ sup_start main "$db" "$cfg"
 diag "first refresh with two 5000-table connections: $(elapsed "$start") ms"
 check_eq "two 5000-table connections are built" "ready|5000|ready|5000" \
     "$(status_of "$db" big_a)|$(tables_of big_a)|$(status_of "$db" big_b)|$(tables_of big_b)"
+check "... and their comments written (in batches of tables)" wait_sql 30 "$db" \
+    "SELECT count(*) FROM connstate_internal.connection_state WHERE connection_name LIKE 'big_%' AND comments_set" 2
+check_eq "... down to the last table's" "Synthetic table 5000 of 5000|Synthetic column 2" \
+    "$(sql "$db" "SELECT obj_description('big_b.table_5000'::regclass, 'pg_class')")|$(sql "$db" "SELECT col_description('big_b.table_5000'::regclass, 2)")"
 
 # ---- a user's objects that depend on or live in a managed schema ---------------------------
 sql "$db" "CREATE VIEW public.v AS SELECT id FROM objs.table_1; CREATE TABLE objs.mine (v int);
