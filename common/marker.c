@@ -3,6 +3,7 @@
 
 #include "cs_marker.h"
 
+#include <czmq.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -63,4 +64,32 @@ int cs_marker_version_ok(const char *version)
         return 0;
     return strspn(version, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+~-") ==
            len;
+}
+
+#define S_TEMP_NEW "cs$new$"
+#define S_TEMP_OLD "cs$old$"
+
+int cs_marker_temp_name(const char *connection, cs_marker_temp_t kind, char *out, size_t size)
+{
+    if (size < CS_MARKER_TEMP_NAME_SIZE)
+        return -1;
+    zdigest_t *digest = zdigest_new(); /* SHA-1: stable across hosts and versions */
+    if (!digest)
+        return -1;
+    zdigest_update(digest, (const byte *)connection, strlen(connection));
+    const byte *hash = zdigest_data(digest);
+    int n = snprintf(out, size, "%s", kind == CS_MARKER_TEMP_NEW ? S_TEMP_NEW : S_TEMP_OLD);
+    for (int i = 0; i < 8; i++)
+        n += snprintf(out + n, size - (size_t)n, "%02x", hash[i]);
+    zdigest_destroy(&digest);
+    return 0;
+}
+
+bool cs_marker_is_temp_name(const char *schema)
+{
+    if (strncmp(schema, S_TEMP_NEW, CS_MARKER_TEMP_HASH_AT) != 0 &&
+        strncmp(schema, S_TEMP_OLD, CS_MARKER_TEMP_HASH_AT) != 0)
+        return false;
+    const char *hex = schema + CS_MARKER_TEMP_HASH_AT;
+    return strlen(hex) == 16 && strspn(hex, "0123456789abcdef") == 16;
 }

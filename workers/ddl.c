@@ -100,48 +100,121 @@ void cs_ddl_tables_destroy(cs_ddl_tables_t **self_p)
     *self_p = NULL;
 }
 
-int cs_ddl_build(PGconn *conn, const char *name, bool replace, const cs_ddl_tables_t *tables,
-                 const char *marker, cs_buf_t *sql, char *why, size_t why_size)
+size_t cs_ddl_tables_count(const cs_ddl_tables_t *tables)
 {
-    int statements = 0;
-    char *schema_id = PQescapeIdentifier(conn, name, strlen(name));
-    if (!schema_id) {
-        snprintf(why, why_size, "cannot escape \"%s\": %s", name, PQerrorMessage(conn));
+    return tables->count;
+}
+
+/* The escaped identifier (freed with PQfreemem), or NULL with why. */
+static char *s_identifier(PGconn *conn, const char *name, char *why, size_t why_size)
+{
+    char *id = PQescapeIdentifier(conn, name, strlen(name));
+    if (!id)
+        snprintf(why, why_size, "cannot escape \"%.63s\": %s", name, PQerrorMessage(conn));
+    return id;
+}
+
+static int s_out_of_memory(const cs_buf_t *sql, char *why, size_t why_size)
+{
+    if (!sql->failed)
+        return 0;
+    snprintf(why, why_size, "out of memory building the DDL");
+    return -1;
+}
+
+int cs_ddl_create_tables(PGconn *conn, const char *name, const cs_ddl_tables_t *tables, size_t from,
+                         size_t to, cs_buf_t *sql, char *why, size_t why_size)
+{
+    char *schema_id = s_identifier(conn, name, why, why_size);
+    if (!schema_id)
         return -1;
-    }
-    if (replace) {
-        cs_buf_printf(sql, "DROP SCHEMA %s CASCADE;\n", schema_id);
-        statements++;
-    }
-    cs_buf_printf(sql, "CREATE SCHEMA %s;\n", schema_id);
-    statements++;
-    size_t from = 0;
-    for (size_t t = 0; t < tables->count; t++) {
+    if (to > tables->count)
+        to = tables->count;
+    int statements = 0;
+    for (size_t t = from; t < to; t++) {
+        size_t begin = t ? tables->ends[t - 1] : 0;
         cs_buf_puts(sql, "CREATE FOREIGN TABLE ");
         cs_buf_puts(sql, schema_id);
         cs_buf_putc(sql, '.');
-        cs_buf_append(sql, tables->text.data + from, tables->ends[t] - from);
-        from = tables->ends[t];
+        cs_buf_append(sql, tables->text.data + begin, tables->ends[t] - begin);
         statements++;
     }
-    cs_buf_printf(sql, "COMMENT ON SCHEMA %s IS ", schema_id);
-    bool ok = s_put_escaped(conn, sql, marker, false, why, why_size);
-    cs_buf_puts(sql, ";\n");
-    statements++;
     PQfreemem(schema_id);
-    if (sql->failed) {
-        snprintf(why, why_size, "out of memory building the DDL");
-        return -1;
-    }
-    return ok ? statements : -1;
+    return s_out_of_memory(sql, why, why_size) ? -1 : statements;
 }
 
-int cs_ddl_comments(PGconn *conn, const char *name, const cs_schema_t *schema, cs_buf_t *sql,
-                    char *why, size_t why_size)
+int cs_ddl_schema(PGconn *conn, cs_ddl_verb_t verb, const char *name, const char *arg,
+                  cs_buf_t *sql, char *why, size_t why_size)
+{
+    char *id = s_identifier(conn, name, why, why_size);
+    if (!id)
+        return -1;
+    bool ok = true;
+    switch (verb) {
+        case CS_DDL_CREATE:
+            cs_buf_printf(sql, "CREATE SCHEMA %s;\n", id);
+            break;
+        case CS_DDL_DROP: /* RESTRICT: whatever connstate did not drop itself stops it */
+            cs_buf_printf(sql, "DROP SCHEMA %s RESTRICT;\n", id);
+            break;
+        case CS_DDL_RENAME:
+            cs_buf_printf(sql, "ALTER SCHEMA %s RENAME TO ", id);
+            ok = s_put_escaped(conn, sql, arg, true, why, why_size);
+            cs_buf_puts(sql, ";\n");
+            break;
+        case CS_DDL_MARKER:
+            cs_buf_printf(sql, "COMMENT ON SCHEMA %s IS ", id);
+            ok = s_put_escaped(conn, sql, arg, false, why, why_size);
+            cs_buf_puts(sql, ";\n");
+            break;
+    }
+    PQfreemem(id);
+    return ok && !s_out_of_memory(sql, why, why_size) ? 1 : -1;
+}
+
+int cs_ddl_build(PGconn *conn, const char *name, const cs_ddl_tables_t *tables, const char *marker,
+                 cs_buf_t *sql, char *why, size_t why_size)
+{
+    int created = cs_ddl_schema(conn, CS_DDL_CREATE, name, NULL, sql, why, why_size);
+    int put = created < 0
+                  ? -1
+                  : cs_ddl_create_tables(conn, name, tables, 0, tables->count, sql, why, why_size);
+    int marked =
+        put < 0 ? -1 : cs_ddl_schema(conn, CS_DDL_MARKER, name, marker, sql, why, why_size);
+    return marked < 0 ? -1 : created + put + marked;
+}
+
+int cs_ddl_drop_tables(PGconn *conn, const char *name, const char *const *tables, size_t count,
+                       cs_buf_t *sql, char *why, size_t why_size)
+{
+    if (count == 0)
+        return 0;
+    char *schema_id = s_identifier(conn, name, why, why_size);
+    if (!schema_id)
+        return -1;
+    /* RESTRICT: a user's object that depends on one of them stops the drop */
+    cs_buf_puts(sql, "DROP FOREIGN TABLE ");
+    bool ok = true;
+    for (size_t t = 0; t < count && ok; t++) {
+        if (t)
+            cs_buf_puts(sql, ", ");
+        cs_buf_puts(sql, schema_id);
+        cs_buf_putc(sql, '.');
+        ok = s_put_escaped(conn, sql, tables[t], true, why, why_size);
+    }
+    cs_buf_puts(sql, " RESTRICT;\n");
+    PQfreemem(schema_id);
+    return ok && !s_out_of_memory(sql, why, why_size) ? 1 : -1;
+}
+
+int cs_ddl_comments(PGconn *conn, const char *name, const cs_schema_t *schema, size_t from,
+                    size_t to, cs_buf_t *sql, char *why, size_t why_size)
 {
     int statements = 0;
     bool ok = true;
-    for (size_t t = 0; t < schema->count && ok; t++) {
+    if (to > schema->count)
+        to = schema->count;
+    for (size_t t = from; t < to && ok; t++) {
         const cs_table_t *table = &schema->tables[t];
         if (table->description) {
             cs_buf_puts(sql, "COMMENT ON FOREIGN TABLE ");

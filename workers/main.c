@@ -331,28 +331,36 @@ static void s_usage(FILE *out)
             "                        embedded cluster under CONNSTATE_DATA_DIR)\n"
             "  --plugin-dir DIR      plugins (CONNSTATE_PLUGIN_DIR, the bundled ones)\n"
             "  --plugin-timeout SEC  longest a plugin may run (CONNSTATE_PLUGIN_TIMEOUT, 30)\n"
+            "  --tables-per-transaction N\n"
+            "                        most tables created or dropped in one transaction\n"
+            "                        (CONNSTATE_TABLES_PER_TRANSACTION, %d): a bigger update\n"
+            "                        runs in batches, so that it fits PostgreSQL's lock table\n"
+            "                        (a dropped table takes 3 locks, a created one 1)\n"
             "  --name NAME           name shown in the supervisor's logs (host:pid)\n"
             "  --log-level LEVEL     error|warn|info|debug (CONNSTATE_LOG_LEVEL, info)\n"
             "  --help                show this help and exit\n"
             "  --version             show the version and exit\n"
             "Exit status: 0 after SIGTERM/SIGINT; 1 when the database is not reachable (a\n"
             "failure that may pass: restart it); 2 when it cannot start (bad option, no\n"
-            "plugin directory).\n");
+            "plugin directory).\n",
+            CS_UPDATE_TABLES_PER_TRANSACTION);
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option options[] = {{"connect", required_argument, NULL, 'c'},
-                                            {"db", required_argument, NULL, 'd'},
-                                            {"plugin-dir", required_argument, NULL, 'p'},
-                                            {"name", required_argument, NULL, 'n'},
-                                            {"plugin-timeout", required_argument, NULL, 't'},
-                                            {"log-level", required_argument, NULL, 'l'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {"version", no_argument, NULL, 'V'},
-                                            {NULL, 0, NULL, 0}};
+    static const struct option options[] = {
+        {"connect", required_argument, NULL, 'c'},
+        {"db", required_argument, NULL, 'd'},
+        {"plugin-dir", required_argument, NULL, 'p'},
+        {"name", required_argument, NULL, 'n'},
+        {"plugin-timeout", required_argument, NULL, 't'},
+        {"tables-per-transaction", required_argument, NULL, 'b'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
     const char *connect = NULL, *db = NULL, *plugin_dir = NULL, *name = NULL, *timeout = NULL,
-               *level = NULL;
+               *level = NULL, *batch = NULL;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -374,6 +382,9 @@ int main(int argc, char **argv)
                 break;
             case 'l':
                 level = optarg;
+                break;
+            case 'b':
+                batch = optarg;
                 break;
             case 'h':
                 s_usage(stdout);
@@ -420,6 +431,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "connstate-worker: --plugin-timeout must be 1 to 86400 seconds\n");
         return 2;
     }
+    char default_batch[24];
+    snprintf(default_batch, sizeof default_batch, "%d", CS_UPDATE_TABLES_PER_TRANSACTION);
+    end = NULL;
+    long tables_per_transaction =
+        strtol(cs_opt(batch, "CONNSTATE_TABLES_PER_TRANSACTION", default_batch), &end, 10);
+    if (!end || *end || tables_per_transaction < 1 || tables_per_transaction > 1000000) {
+        fprintf(stderr, "connstate-worker: --tables-per-transaction must be 1 to 1000000\n");
+        free(default_dir);
+        return 2;
+    }
     if (!plugin_dir || access(plugin_dir, R_OK | X_OK) != 0) {
         cs_log_error("cannot start: plugin directory %s is not readable",
                      plugin_dir ? plugin_dir : "(bundled, not found)");
@@ -436,7 +457,8 @@ int main(int argc, char **argv)
         free(default_dir);
         return 1; /* may pass: restarted (locally with backoff, by systemd on a host) */
     }
-    self.tasks = cs_tasks_new(plugin_dir, (int)timeout_s * 1000, s_tick, &self);
+    self.tasks = cs_tasks_new(plugin_dir, (int)timeout_s * 1000, (size_t)tables_per_transaction,
+                              s_tick, &self);
     self.queue = zlistx_new();
     self.results = zlistx_new();
     free(default_dir);

@@ -1,5 +1,6 @@
 /* Running one connection update: ask the plugin for the schema (cached where the plugin
- * allows it), then change the database in one transaction that also writes the marker. */
+ * allows it), then change the database (update.c) in transactions that also check and
+ * write the marker. */
 #include "worker.h"
 
 #include <jansson.h>
@@ -22,6 +23,7 @@ typedef struct {
 struct cs_tasks {
     char *plugin_dir;
     int timeout_ms;
+    size_t batch; /* tables per transaction */
     cs_plugin_tick_fn *tick;
     void *tick_arg;
     zhashx_t *infos;   /* plugin path -> s_info_entry_t */
@@ -51,14 +53,15 @@ static void s_cached_free(void **item)
     *item = NULL;
 }
 
-cs_tasks_t *cs_tasks_new(const char *plugin_dir, int plugin_timeout_ms, cs_plugin_tick_fn *tick,
-                         void *tick_arg)
+cs_tasks_t *cs_tasks_new(const char *plugin_dir, int plugin_timeout_ms,
+                         size_t tables_per_transaction, cs_plugin_tick_fn *tick, void *tick_arg)
 {
     cs_tasks_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->plugin_dir = strdup(plugin_dir);
     self->timeout_ms = plugin_timeout_ms;
+    self->batch = tables_per_transaction ? tables_per_transaction : 1;
     self->tick = tick;
     self->tick_arg = tick_arg;
     self->infos = zhashx_new();
@@ -205,92 +208,9 @@ static s_cached_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin_
     return entry;
 }
 
-/* Benchmarks replay the exact DDL connstate issued: with CONNSTATE_DDL_CAPTURE=DIR each
- * worker appends every committed build's statements to DIR/ddl.PID.sql, one transaction
- * per block, each block ending with the line "-- end". */
-static FILE *s_capture_file = NULL;
-
-static void s_capture(const char *sql)
-{
-    FILE *file = s_capture_file;
-    static bool tried = false;
-    if (!tried) {
-        tried = true;
-        const char *dir = getenv("CONNSTATE_DDL_CAPTURE");
-        if (dir && *dir) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/ddl.%d.sql", dir, (int)getpid());
-            file = fopen(path, "a");
-            if (!file)
-                cs_log_warn("cannot capture DDL in %s", path);
-            else
-                setvbuf(file, NULL, _IOFBF, 1 << 20); /* flushed when idle, not per update */
-            s_capture_file = file;
-        }
-    }
-    if (file)
-        fprintf(file, "%s\n-- end\n", sql);
-}
-
-/* Opens the update's transaction and reads the marker of the connection's schema. Returns
- * 0 with *exists and *marker filled (*managed false for a schema without a connstate
- * marker), or -1 with the database error in why (the transaction is rolled back). */
-static int s_begin(PGconn *conn, const char *name, bool *exists, bool *managed, cs_marker_t *marker,
-                   char *why, size_t why_size)
-{
-    char *literal = PQescapeLiteral(conn, name, strlen(name));
-    if (!literal) {
-        snprintf(why, why_size, "database: %s", PQerrorMessage(conn));
-        return -1;
-    }
-    cs_buf_t sql = {0};
-    cs_buf_printf(&sql,
-                  "BEGIN; SELECT d.description FROM pg_namespace n LEFT JOIN pg_description d "
-                  "ON d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass "
-                  "AND d.objsubid = 0 WHERE n.nspname = %s",
-                  literal);
-    PQfreemem(literal);
-    PGresult *res = PQexec(conn, cs_buf_str(&sql));
-    cs_buf_free(&sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        snprintf(why, why_size, "database: %s", PQerrorMessage(conn));
-        PQclear(res);
-        PQclear(PQexec(conn, "ROLLBACK"));
-        return -1;
-    }
-    *exists = PQntuples(res) > 0;
-    const char *comment = *exists && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : NULL;
-    *managed = *exists && cs_marker_parse(comment, marker) == 0;
-    PQclear(res);
-    return 0;
-}
-
-/* Runs the statements and COMMIT; on failure rolls back and puts the error in why. */
-static int s_commit(PGconn *conn, cs_buf_t *sql, char *why, size_t why_size)
-{
-    cs_buf_puts(sql, "COMMIT;");
-    PGresult *res = PQexec(conn, cs_buf_str(sql));
-    ExecStatusType status = PQresultStatus(res);
-    PQclear(res);
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-        return 0;
-    snprintf(why, why_size, "database: %s", PQerrorMessage(conn));
-    PQclear(PQexec(conn, "ROLLBACK"));
-    return -1;
-}
-
 static void s_rollback(PGconn *conn)
 {
     PQclear(PQexec(conn, "ROLLBACK"));
-}
-
-static int s_unmanaged(const char *name, char *why, size_t why_size)
-{
-    snprintf(why, why_size,
-             "schema \"%s\" exists and is not managed by connstate (it has no connstate "
-             "marker); it was left untouched: rename or drop it, or rename the connection",
-             name);
-    return -1;
 }
 
 static long long s_now_us(void);
@@ -309,6 +229,7 @@ struct cs_job {
     const cs_plugin_info_t *info;
     s_cached_t *cached;
     bool owned;
+    cs_marker_t want;
     char marker[512];
     /* a fresh build: its whole transaction, sent without waiting */
     cs_buf_t fresh;
@@ -384,13 +305,13 @@ static int s_build_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     const cs_schema_t *schema = job->cached->schema;
     result->schema_hash = strdup(schema->hash);
     result->tables = (uint32_t)schema->count;
-    cs_marker_t marker = {0};
-    snprintf(marker.fingerprint, sizeof marker.fingerprint, "%s",
+    cs_marker_t *marker = &job->want;
+    snprintf(marker->fingerprint, sizeof marker->fingerprint, "%s",
              task->fingerprint ? task->fingerprint : "");
-    snprintf(marker.plugin, sizeof marker.plugin, "%s", task->plugin);
-    snprintf(marker.plugin_version, sizeof marker.plugin_version, "%s", job->info->version);
-    snprintf(marker.schema_hash, sizeof marker.schema_hash, "%s", schema->hash);
-    if (cs_marker_format(&marker, job->marker, sizeof job->marker) != 0) {
+    snprintf(marker->plugin, sizeof marker->plugin, "%s", task->plugin);
+    snprintf(marker->plugin_version, sizeof marker->plugin_version, "%s", job->info->version);
+    snprintf(marker->schema_hash, sizeof marker->schema_hash, "%s", schema->hash);
+    if (cs_marker_format(marker, job->marker, sizeof job->marker) != 0) {
         snprintf(job->why, sizeof job->why, "marker too long");
         return -1;
     }
@@ -398,12 +319,12 @@ static int s_build_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
         job->cached->tables = cs_ddl_tables_new(conn, schema, job->path, job->why, sizeof job->why);
     if (!job->cached->tables)
         return -1;
-    if (!task->fresh)
-        return 0;
+    if (!task->fresh || cs_ddl_tables_count(job->cached->tables) > self->batch)
+        return 0; /* the checked path, in batches when the schema is big */
     /* Planned when no schema of this name existed: the whole transaction in one round trip.
      * If one appeared meanwhile, CREATE SCHEMA fails and the checked path decides. */
     cs_buf_puts(&job->fresh, "BEGIN;\n");
-    job->statements = cs_ddl_build(conn, task->connection, false, job->cached->tables, job->marker,
+    job->statements = cs_ddl_build(conn, task->connection, job->cached->tables, job->marker,
                                    &job->fresh, job->why, sizeof job->why);
     cs_buf_puts(&job->fresh, "COMMIT;");
     return job->statements < 0 ? -1 : 0;
@@ -421,7 +342,7 @@ static int s_fresh_collect(PGconn *conn, cs_job_t *job)
             failed = true;
             const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
             duplicate = state && strcmp(state, "42P06") == 0; /* duplicate_schema */
-            snprintf(job->why, sizeof job->why, "database: %s", PQresultErrorMessage(res));
+            cs_update_error(job->why, sizeof job->why, conn, res);
         }
         PQclear(res);
     }
@@ -429,7 +350,7 @@ static int s_fresh_collect(PGconn *conn, cs_job_t *job)
     cs_log_conn_debug(job->task->connection, "built and executed in %.3f ms",
                       (s_now_us() - job->start) / 1000.0);
     if (!failed) {
-        s_capture(cs_buf_str(&job->fresh) + strlen("BEGIN;\n"));
+        cs_update_capture(cs_buf_str(&job->fresh) + strlen("BEGIN;\n"));
         job->result->ddl_count = (uint32_t)job->statements;
         return 0;
     }
@@ -437,51 +358,35 @@ static int s_fresh_collect(PGconn *conn, cs_job_t *job)
     return duplicate ? 1 : -1;
 }
 
-/* The checked build: read the schema's marker in the transaction, then replace it (or
- * leave it alone when it is what the marker says, or refuse when it is not ours). */
-static int s_build_checked(PGconn *conn, cs_job_t *job)
+/* The update's session and limits, its error going into the job's. */
+static cs_update_t s_update(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
-    const cs_msg_t *task = job->task;
-    char *why = job->why;
-    size_t why_size = sizeof job->why;
-    bool exists, managed;
-    cs_marker_t old;
-    if (s_begin(conn, task->connection, &exists, &managed, &old, why, why_size) != 0)
-        return -1;
-    if (exists && !managed) {
-        s_rollback(conn);
-        return s_unmanaged(task->connection, why, why_size);
-    }
-    if (exists && strcmp(old.fingerprint, task->fingerprint ? task->fingerprint : "") == 0 &&
-        strcmp(old.plugin_version, job->info->version) == 0 &&
-        strcmp(old.schema_hash, job->cached->schema->hash) == 0) {
-        /* A dynamic plugin's schema, fetched again, is what the marker says: no DDL. */
-        s_rollback(conn);
-        job->result->ddl_count = 0;
-        return 0;
-    }
-    cs_buf_t sql = {0};
-    int statements = cs_ddl_build(conn, task->connection, exists, job->cached->tables, job->marker,
-                                  &sql, why, why_size);
-    int rc = -1;
-    if (statements < 0) {
-        s_rollback(conn);
-    } else if (s_commit(conn, &sql, why, why_size) == 0) {
-        job->result->ddl_count = (uint32_t)statements;
-        s_capture(cs_buf_str(&sql));
-        rc = 0;
-    }
-    cs_buf_free(&sql);
+    return (cs_update_t){.conn = conn,
+                         .batch = self->batch,
+                         .tick = self->tick,
+                         .tick_arg = self->tick_arg,
+                         .why = job->why,
+                         .why_size = sizeof job->why};
+}
+
+/* The checked build: the schema's marker and what it holds read in the transaction, then
+ * replaced (or left alone when it is what the marker says, or refused). */
+static int s_build_checked(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
+{
+    cs_update_t update = s_update(self, conn, job);
+    int rc = cs_update_build(&update, job->task->connection, job->cached->tables, &job->want,
+                             job->marker);
+    job->result->ddl_count = update.statements;
     return rc;
 }
 
-static int s_build(PGconn *conn, cs_job_t *job)
+static int s_build(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
     if (job->failed)
         return -1;
     if (job->fresh.len) {
         if (!job->sent && !PQsendQuery(conn, cs_buf_str(&job->fresh))) {
-            snprintf(job->why, sizeof job->why, "database: %s", PQerrorMessage(conn));
+            cs_update_error(job->why, sizeof job->why, conn, NULL);
             return -1;
         }
         job->sent = true;
@@ -489,73 +394,24 @@ static int s_build(PGconn *conn, cs_job_t *job)
         if (rc <= 0)
             return rc;
     }
-    return s_build_checked(conn, job);
+    return s_build_checked(self, conn, job);
 }
 
-static int s_delete(PGconn *conn, const cs_msg_t *task, cs_msg_t *result, char *why,
-                    size_t why_size)
+static int s_delete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
-    bool exists, managed;
-    cs_marker_t old;
-    if (s_begin(conn, task->connection, &exists, &managed, &old, why, why_size) != 0)
-        return -1;
-    if (!exists) {
-        s_rollback(conn);
-        return 0; /* already gone: deleting is idempotent */
-    }
-    if (!managed) {
-        s_rollback(conn);
-        return s_unmanaged(task->connection, why, why_size);
-    }
-    char *id = PQescapeIdentifier(conn, task->connection, strlen(task->connection));
-    if (!id) {
-        s_rollback(conn);
-        snprintf(why, why_size, "database: %s", PQerrorMessage(conn));
-        return -1;
-    }
-    cs_buf_t sql = {0};
-    cs_buf_printf(&sql, "DROP SCHEMA %s CASCADE;", id);
-    PQfreemem(id);
-    int rc = s_commit(conn, &sql, why, why_size);
-    cs_buf_free(&sql);
-    if (rc == 0)
-        result->ddl_count = 1;
+    cs_update_t update = s_update(self, conn, job);
+    int rc = cs_update_delete(&update, job->task->connection);
+    job->result->ddl_count = update.statements;
     return rc;
 }
 
-static int s_comments(PGconn *conn, cs_job_t *job)
+static int s_comments(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
     if (job->failed)
         return -1;
-    const cs_msg_t *task = job->task;
-    const cs_schema_t *schema = job->cached->schema;
-    char *why = job->why;
-    size_t why_size = sizeof job->why;
-    int rc = -1;
-    bool exists, managed;
-    cs_marker_t marker;
-    cs_buf_t sql = {0};
-    if (s_begin(conn, task->connection, &exists, &managed, &marker, why, why_size) != 0)
-        goto done;
-    if (!exists || !managed || strcmp(marker.schema_hash, schema->hash) != 0) {
-        s_rollback(conn);
-        snprintf(why, why_size,
-                 "schema \"%s\" is missing or changed before its comments "
-                 "were written",
-                 task->connection);
-        goto done;
-    }
-    int statements = cs_ddl_comments(conn, task->connection, schema, &sql, why, why_size);
-    if (statements < 0) {
-        s_rollback(conn);
-        goto done;
-    }
-    if (s_commit(conn, &sql, why, why_size) == 0) {
-        job->result->ddl_count = (uint32_t)statements;
-        rc = 0;
-    }
-done:
-    cs_buf_free(&sql);
+    cs_update_t update = s_update(self, conn, job);
+    int rc = cs_update_comments(&update, job->task->connection, job->cached->schema);
+    job->result->ddl_count = update.statements;
     return rc;
 }
 
@@ -569,8 +425,7 @@ static long long s_now_us(void)
 void cs_tasks_idle(cs_tasks_t *self)
 {
     (void)self;
-    if (s_capture_file)
-        fflush(s_capture_file);
+    cs_update_flush_capture();
 }
 
 void cs_tasks_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
@@ -616,13 +471,13 @@ void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     if (!job->sent && PQstatus(conn) != CONNECTION_OK)
         snprintf(why, sizeof job->why, "database unavailable: %s", PQerrorMessage(conn));
     else if (task->kind == CS_TASK_DELETE)
-        rc = s_delete(conn, task, result, why, sizeof job->why);
+        rc = s_delete(self, conn, job);
     else if (!task->plugin || !*task->plugin)
         snprintf(why, sizeof job->why, "task without a plugin");
     else if (task->kind == CS_TASK_BUILD)
-        rc = s_build(conn, job);
+        rc = s_build(self, conn, job);
     else
-        rc = s_comments(conn, job);
+        rc = s_comments(self, conn, job);
     result->ok = rc == 0;
     result->elapsed_us = (uint64_t)(s_now_us() - job->start);
     if (!result->ok) {

@@ -25,27 +25,101 @@ cs_ddl_tables_t *cs_ddl_tables_new(PGconn *conn, const cs_schema_t *schema, cons
                                    char *why, size_t why_size);
 void cs_ddl_tables_destroy(cs_ddl_tables_t **self_p);
 
-/* Appends to sql the statements that replace schema `name` with the tables: drop the old
- * one (when `replace`), create it, one foreign table per table, and the marker comment.
- * Returns the number of statements, or -1 when escaping failed (the reason in why). Never
- * blocks. */
-int cs_ddl_build(PGconn *conn, const char *name, bool replace, const cs_ddl_tables_t *tables,
-                 const char *marker, cs_buf_t *sql, char *why, size_t why_size)
+/* The number of tables. */
+size_t cs_ddl_tables_count(const cs_ddl_tables_t *tables);
+
+/* The functions below append statements to sql and return how many, or -1 when escaping
+ * failed or memory ran out (the reason in why). None of them blocks. */
+
+/* A whole fresh schema `name`: CREATE SCHEMA, one foreign table per table, the marker. */
+int cs_ddl_build(PGconn *conn, const char *name, const cs_ddl_tables_t *tables, const char *marker,
+                 cs_buf_t *sql, char *why, size_t why_size) __attribute__((warn_unused_result));
+
+/* The foreign tables [from, to) of tables, created in schema `name`. */
+int cs_ddl_create_tables(PGconn *conn, const char *name, const cs_ddl_tables_t *tables, size_t from,
+                         size_t to, cs_buf_t *sql, char *why, size_t why_size)
     __attribute__((warn_unused_result));
 
-/* Appends the table and column COMMENT statements of schema `name`. Returns the number of
- * statements (0 when the plugin gives no descriptions), or -1 as above. */
-int cs_ddl_comments(PGconn *conn, const char *name, const cs_schema_t *schema, cs_buf_t *sql,
-                    char *why, size_t why_size) __attribute__((warn_unused_result));
+/* One statement about schema `name`: CREATE SCHEMA; DROP SCHEMA ... RESTRICT (it fails
+ * when anything is left in it); ALTER SCHEMA ... RENAME TO arg; COMMENT ON SCHEMA ... IS
+ * arg (the marker). */
+typedef enum { CS_DDL_CREATE, CS_DDL_DROP, CS_DDL_RENAME, CS_DDL_MARKER } cs_ddl_verb_t;
+int cs_ddl_schema(PGconn *conn, cs_ddl_verb_t verb, const char *name, const char *arg,
+                  cs_buf_t *sql, char *why, size_t why_size) __attribute__((warn_unused_result));
+
+/* DROP FOREIGN TABLE name.t, ... RESTRICT for the count tables (it fails when an object
+ * that connstate did not create depends on one of them); nothing when count is 0. */
+int cs_ddl_drop_tables(PGconn *conn, const char *name, const char *const *tables, size_t count,
+                       cs_buf_t *sql, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
+
+/* The table and column COMMENT statements of the tables [from, to) of schema `name` (0
+ * when the plugin gives them no descriptions). */
+int cs_ddl_comments(PGconn *conn, const char *name, const cs_schema_t *schema, size_t from,
+                    size_t to, cs_buf_t *sql, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
+
+/* ---- update.c: an update's DDL within the lock table ----------------------------------- */
+
+/* How many tables a worker creates or drops in one transaction unless told otherwise: a
+ * dropped table takes 3 locks (the table, its row type and their array type), a created
+ * one 1, so that one transaction holds at most about 760 of the lock table's slots (a
+ * default PostgreSQL has 64 per connection: some 7,800 for max_connections = 100). */
+#define CS_UPDATE_TABLES_PER_TRANSACTION 250
+
+/* One update's session and limits. The functions below block on the database; between
+ * their transactions they call tick (which keeps the worker's lease alive). */
+typedef struct {
+    PGconn *conn;
+    size_t batch; /* most tables created or dropped in one transaction */
+    cs_plugin_tick_fn *tick;
+    void *tick_arg;
+    char *why; /* the error when a function returns -1: one line */
+    size_t why_size;
+    uint32_t statements; /* DDL statements committed by the last call */
+    bool locked;         /* private: the connection's session lock is held */
+    long key;
+} cs_update_t;
+
+/* Builds or rebuilds schema `name` with the tables and marker (text: marker_text), unless
+ * it already is what want says. Refused when the schema is not connstate's, or when objects
+ * connstate did not create depend on it or live in it (named in why). Old and new within
+ * u->batch tables: one transaction; else the new schema is built under a temporary name in
+ * batches and swapped in. A failure leaves the previous schema as it was. Another session's
+ * update of the same connection is waited for (up to a minute), and the temporary schemas
+ * an interrupted one left are dropped first. Returns 0 or -1. */
+int cs_update_build(cs_update_t *u, const char *name, const cs_ddl_tables_t *tables,
+                    const cs_marker_t *want, const char *marker_text)
+    __attribute__((warn_unused_result));
+
+/* Drops schema `name` (idempotent), refused as above; a big one is renamed away in the
+ * first transaction and dropped in batches. `name` may be a temporary schema left behind
+ * (cs_marker_is_temp_name): dropped unless the update that uses it is under way (0 then
+ * too). Returns 0 or -1. */
+int cs_update_delete(cs_update_t *u, const char *name) __attribute__((warn_unused_result));
+
+/* Writes the comments of schema `name`, u->batch tables per transaction, each checking that
+ * the schema is still the one built from schema. Returns 0 or -1. */
+int cs_update_comments(cs_update_t *u, const char *name, const cs_schema_t *schema)
+    __attribute__((warn_unused_result));
+
+/* Puts "database: MESSAGE (DETAIL: ...; HINT: ...)" in why, on one line: the error of res
+ * when there is one, else the session's. */
+void cs_update_error(char *why, size_t why_size, PGconn *conn, const PGresult *res);
+
+/* The benchmarks' DDL capture (CONNSTATE_DDL_CAPTURE=DIR): appends a committed build's
+ * statements; the flush writes out what is buffered. */
+void cs_update_capture(const char *sql);
+void cs_update_flush_capture(void);
 
 /* ---- task.c: running one update ------------------------------------------------------- */
 
 typedef struct cs_tasks cs_tasks_t;
 
-/* The task runner: plugin info and schema caches and the database session. Returns NULL
- * when out of memory. */
-cs_tasks_t *cs_tasks_new(const char *plugin_dir, int plugin_timeout_ms, cs_plugin_tick_fn *tick,
-                         void *tick_arg);
+/* The task runner: plugin info and schema caches; at most tables_per_transaction tables
+ * created or dropped in one transaction. Returns NULL when out of memory. */
+cs_tasks_t *cs_tasks_new(const char *plugin_dir, int plugin_timeout_ms,
+                         size_t tables_per_transaction, cs_plugin_tick_fn *tick, void *tick_arg);
 void cs_tasks_destroy(cs_tasks_t **self_p);
 
 /* Nothing to do for now: writes out what is buffered (the benchmarks' DDL capture). */
@@ -76,7 +150,8 @@ void cs_tasks_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
 bool cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
 
 /* Runs the job to its end and fills its RESULT (once; later calls do nothing). Each update
- * is one transaction; a failure rolls back and leaves the previous schema as it was. Blocks:
+ * is one transaction, or a few when it is too big for one (see update.c); a failure leaves
+ * the previous schema as it was. Blocks:
  * call it for a sent job once the session is no longer busy (PQisBusy) to wait for nothing. */
 void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
 

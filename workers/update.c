@@ -1,0 +1,739 @@
+/* A connection update's DDL within the lock table: what a schema holds (connstate's tables,
+ * a user's objects), and the update in one transaction when it is small, in batches of
+ * tables over several transactions when it is not. */
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The advisory lock class of connection updates ("csch"). The second key comes from the
+ * hash in the connection's temporary schema names, so that a connection and its temporary
+ * schemas share one lock; two-key advisory locks never meet the supervisor's one-key lock. */
+#define S_LOCK_CLASS "1668506472"
+/* How long an update waits for another session's update of the same connection (a task
+ * whose lease expired at a slow worker and went to this one), and how often it asks. */
+#define S_LOCK_WAIT_MS 60000
+#define S_LOCK_POLL_MS 100
+/* How many of a user's objects an error names before "and N more". */
+#define S_OBJECTS_NAMED 8
+
+/* ---- errors and statements ----------------------------------------------------------------- */
+
+void cs_update_error(char *why, size_t why_size, PGconn *conn, const PGresult *res)
+{
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    cs_buf_t text = {0};
+    if (primary) {
+        const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+        const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+        cs_buf_puts(&text, primary);
+        if (detail || hint)
+            cs_buf_printf(&text, " (%s%s%s%s%s)", detail ? "DETAIL: " : "", detail ? detail : "",
+                          detail && hint ? "; " : "", hint ? "HINT: " : "", hint ? hint : "");
+    } else {
+        /* libpq's own errors (a lost connection) have no fields */
+        const char *message = res ? PQresultErrorMessage(res) : "";
+        cs_buf_puts(&text, *message ? message : PQerrorMessage(conn));
+    }
+    /* One line: a DETAIL may have several (one per object), a libpq message ends with one. */
+    cs_buf_t line = {0};
+    const char *p = cs_buf_str(&text);
+    if (strncmp(p, "ERROR:  ", 8) == 0 || strncmp(p, "FATAL:  ", 8) == 0)
+        p += 8;
+    for (; *p; p++) {
+        if (*p != '\n')
+            cs_buf_putc(&line, *p);
+        else if (p[1] && p[1] != '\n')
+            cs_buf_puts(&line, "; ");
+    }
+    while (line.len && (line.data[line.len - 1] == ' ' || line.data[line.len - 1] == '\t'))
+        line.data[--line.len] = '\0';
+    snprintf(why, why_size, "database: %s", line.failed ? "out of memory" : cs_buf_str(&line));
+    cs_buf_free(&line);
+    cs_buf_free(&text);
+}
+
+/* Benchmarks replay the exact DDL connstate issued: with CONNSTATE_DDL_CAPTURE=DIR each
+ * worker appends every committed build's statements to DIR/ddl.PID.sql, one transaction
+ * per block, each block ending with the line "-- end". */
+static FILE *s_capture_file = NULL;
+
+void cs_update_capture(const char *sql)
+{
+    static bool tried = false;
+    if (!tried) {
+        tried = true;
+        const char *dir = getenv("CONNSTATE_DDL_CAPTURE");
+        if (dir && *dir) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/ddl.%d.sql", dir, (int)getpid());
+            s_capture_file = fopen(path, "a");
+            if (!s_capture_file)
+                cs_log_warn("cannot capture DDL in %s", path);
+            else /* flushed when idle, not per update */
+                setvbuf(s_capture_file, NULL, _IOFBF, 1 << 20);
+        }
+    }
+    if (s_capture_file)
+        fprintf(s_capture_file, "%s\n-- end\n", sql);
+}
+
+void cs_update_flush_capture(void)
+{
+    if (s_capture_file)
+        fflush(s_capture_file);
+}
+
+static void s_rollback(cs_update_t *u)
+{
+    PQclear(PQexec(u->conn, "ROLLBACK"));
+}
+
+/* Runs sql (which may end the transaction); on failure rolls back and puts the database's
+ * error in why. */
+static int s_exec(cs_update_t *u, const char *sql)
+{
+    PGresult *res = PQexec(u->conn, sql);
+    ExecStatusType status = PQresultStatus(res);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+        PQclear(res);
+        return 0;
+    }
+    cs_update_error(u->why, u->why_size, u->conn, res);
+    PQclear(res);
+    s_rollback(u);
+    return -1;
+}
+
+/* Commits the transaction with sql's `statements` statements, opening it first when `begin`.
+ * A build's statements are captured for the benchmarks. */
+static int s_commit(cs_update_t *u, bool begin, cs_buf_t *sql, int statements, bool build)
+{
+    cs_buf_puts(sql, "COMMIT;");
+    cs_buf_t full = {0};
+    if (begin)
+        cs_buf_puts(&full, "BEGIN;\n");
+    cs_buf_append(&full, cs_buf_str(sql), sql->len);
+    int rc = -1;
+    if (full.failed || sql->failed) {
+        snprintf(u->why, u->why_size, "out of memory building the DDL");
+        if (!begin)
+            s_rollback(u);
+    } else if (s_exec(u, cs_buf_str(&full)) == 0) {
+        u->statements += (uint32_t)statements;
+        if (build)
+            cs_update_capture(cs_buf_str(sql));
+        rc = 0;
+    }
+    cs_buf_free(&full);
+    return rc;
+}
+
+/* Between two transactions of one update: the worker heartbeats. */
+static void s_between(cs_update_t *u)
+{
+    if (u->tick)
+        u->tick(u->tick_arg);
+}
+
+static int s_unmanaged(cs_update_t *u, const char *name)
+{
+    snprintf(u->why, u->why_size,
+             "schema \"%s\" exists and is not managed by connstate (it has no connstate "
+             "marker); it was left untouched: rename or drop it, or rename the connection",
+             name);
+    return -1;
+}
+
+/* ---- locks ----------------------------------------------------------------------------- */
+
+/* The names of a connection's temporary schemas (each CS_MARKER_TEMP_NAME_SIZE bytes). */
+static void s_temp_names(const char *name, char *fresh, char *old)
+{
+    if (cs_marker_temp_name(name, CS_MARKER_TEMP_NEW, fresh, CS_MARKER_TEMP_NAME_SIZE) != 0 ||
+        cs_marker_temp_name(name, CS_MARKER_TEMP_OLD, old, CS_MARKER_TEMP_NAME_SIZE) != 0)
+        *fresh = *old = '\0'; /* cannot happen: the buffers are big enough */
+}
+
+/* The second key of the lock of a connection, or of the connection a temporary schema
+ * belongs to: the first 8 of the hex digits of its temporary names, as an int4. */
+static long s_key(const char *name)
+{
+    char fresh[CS_MARKER_TEMP_NAME_SIZE], old[CS_MARKER_TEMP_NAME_SIZE];
+    const char *hex = name + CS_MARKER_TEMP_HASH_AT;
+    if (!cs_marker_is_temp_name(name)) {
+        s_temp_names(name, fresh, old);
+        hex = fresh + CS_MARKER_TEMP_HASH_AT;
+    }
+    char first[9];
+    memcpy(first, hex, 8);
+    first[8] = '\0';
+    return (long)(int32_t)(uint32_t)strtoul(first, NULL, 16);
+}
+
+/* Takes the connection's session-level lock, held across the transactions of a batched
+ * update (and released when the session ends, should the worker die). Returns 1 when taken
+ * (or held already), 0 when another session holds it, -1 with why. */
+static int s_lock(cs_update_t *u, long key)
+{
+    if (u->locked)
+        return 1;
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(" S_LOCK_CLASS ", %ld)", key);
+    PGresult *res = PQexec(u->conn, sql);
+    int rc = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    else
+        cs_update_error(u->why, u->why_size, u->conn, res);
+    PQclear(res);
+    if (rc == 1) {
+        u->locked = true;
+        u->key = key;
+    }
+    return rc;
+}
+
+static void s_unlock(cs_update_t *u)
+{
+    if (!u->locked)
+        return;
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(" S_LOCK_CLASS ", %ld)", u->key);
+    PQclear(PQexec(u->conn, sql));
+    u->locked = false;
+}
+
+static int s_busy(cs_update_t *u, const char *name)
+{
+    snprintf(u->why, u->why_size,
+             "another session is updating connection \"%s\" (it holds its lock); try again", name);
+    return -1;
+}
+
+/* Waits (heartbeating) until the other session's update of the connection ends, then holds
+ * its session lock. Returns 0, or -1 with why when it did not end within S_LOCK_WAIT_MS. */
+static int s_wait_lock(cs_update_t *u, const char *name)
+{
+    cs_log_conn_info(name, "waiting for another session's update of it to end");
+    for (int waited = 0;; waited += S_LOCK_POLL_MS) {
+        int locked = s_lock(u, s_key(name));
+        if (locked != 0)
+            return locked > 0 ? 0 : -1;
+        if (waited >= S_LOCK_WAIT_MS) {
+            snprintf(u->why, u->why_size,
+                     "another session has been updating connection \"%s\" for more than %d s "
+                     "(it holds its lock); try again",
+                     name, S_LOCK_WAIT_MS / 1000);
+            return -1;
+        }
+        s_between(u);
+        zclock_sleep(S_LOCK_POLL_MS);
+    }
+}
+
+/* ---- what a schema holds ------------------------------------------------------------------ */
+
+/* A schema as the database holds it, read in the transaction of the update. */
+typedef struct {
+    PGresult *res;
+    bool locked;  /* the transaction holds the connection's lock */
+    bool exists;  /* the schema exists */
+    bool managed; /* ... with a connstate marker */
+    cs_marker_t marker;
+    const char **tables; /* connstate's foreign tables in it (pointing into res) */
+    size_t table_count;
+    const char *leftovers[2]; /* the connection's temporary schemas that exist */
+    size_t leftover_count;
+    int objects_at; /* the rows of a user's objects that dropping the schema would drop */
+    size_t object_count;
+} s_found_t;
+
+static void s_found_free(s_found_t *found)
+{
+    PQclear(found->res);
+    free(found->tables);
+    memset(found, 0, sizeof *found);
+}
+
+/* Opens the update's transaction, takes the connection's lock for it, and reads what
+ * schema `name` holds. Returns 0 with found filled (the caller frees it), or -1 with the
+ * database's error in why (the transaction rolled back).
+ *
+ * connstate creates exactly these dependencies (pg_depend):
+ * each foreign table on the schema ('n') and on server connstate_file ('n'), the table's
+ * row type on the table ('i'), the row type's array type on the row type ('i'); columns
+ * have built-in types, which record none. Anything else that depends on the schema, on
+ * connstate's tables or on their types is a user's object: a table or function in the
+ * schema, a view's rule, a trigger, a function taking a row type, a column of that type. A
+ * view is named by itself rather than by the rule that depends on the tables. */
+static int s_inspect(cs_update_t *u, const char *name, s_found_t *found)
+{
+    memset(found, 0, sizeof *found);
+    char *literal = PQescapeLiteral(u->conn, name, strlen(name));
+    if (!literal) {
+        cs_update_error(u->why, u->why_size, u->conn, NULL);
+        return -1;
+    }
+    /* a temporary schema has none of its own; their names are [a-z0-9$]: plain literals */
+    char fresh[CS_MARKER_TEMP_NAME_SIZE] = "", old[CS_MARKER_TEMP_NAME_SIZE] = "";
+    if (!cs_marker_is_temp_name(name))
+        s_temp_names(name, fresh, old);
+    char fresh_literal[CS_MARKER_TEMP_NAME_SIZE + 2], old_literal[CS_MARKER_TEMP_NAME_SIZE + 2];
+    snprintf(fresh_literal, sizeof fresh_literal, "'%s'", fresh);
+    snprintf(old_literal, sizeof old_literal, "'%s'", old);
+    cs_buf_t sql = {0};
+    cs_buf_printf(
+        &sql,
+        "BEGIN;\n"
+        "WITH s AS (SELECT n.oid, d.description FROM pg_namespace n LEFT JOIN pg_description d"
+        " ON d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0"
+        " WHERE n.nspname = %s),\n"
+        "own AS (SELECT c.oid, c.relname, c.reltype, t.typarray FROM pg_depend d"
+        " JOIN pg_class c ON c.oid = d.objid JOIN pg_foreign_table f ON f.ftrelid = c.oid"
+        " JOIN pg_foreign_server v ON v.oid = f.ftserver JOIN pg_type t ON t.oid = c.reltype"
+        " WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_namespace'::regclass"
+        " AND d.refobjid IN (SELECT oid FROM s) AND c.relkind = 'f'"
+        " AND v.srvname = 'connstate_file'),\n"
+        "theirs AS (SELECT classid, objid FROM pg_depend WHERE refclassid = "
+        "'pg_namespace'::regclass"
+        " AND refobjid IN (SELECT oid FROM s)"
+        " AND NOT (classid = 'pg_class'::regclass AND objid IN (SELECT oid FROM own))"
+        " UNION SELECT classid, objid FROM pg_depend WHERE refclassid = 'pg_class'::regclass"
+        " AND refobjid IN (SELECT oid FROM own)"
+        " AND NOT (classid = 'pg_type'::regclass AND objid IN (SELECT reltype FROM own))"
+        " UNION SELECT classid, objid FROM pg_depend WHERE refclassid = 'pg_type'::regclass"
+        " AND refobjid IN (SELECT reltype FROM own UNION ALL SELECT typarray FROM own)"
+        " AND NOT (classid = 'pg_type'::regclass AND objid IN (SELECT typarray FROM own))),\n"
+        "named AS (SELECT DISTINCT i.type || ' ' || i.identity AS what FROM theirs o"
+        " LEFT JOIN pg_rewrite r ON o.classid = 'pg_rewrite'::regclass AND r.oid = o.objid"
+        " AND r.rulename = '_RETURN',"
+        " LATERAL pg_identify_object(CASE WHEN r.oid IS NULL THEN o.classid"
+        " ELSE 'pg_class'::regclass END, coalesce(r.ev_class, o.objid), 0) i)\n"
+        "SELECT kind, what FROM ("
+        "SELECT 'k' AS kind, pg_try_advisory_xact_lock(" S_LOCK_CLASS ", %ld)::text AS what"
+        " UNION ALL SELECT 'l', nspname::text FROM pg_namespace WHERE nspname IN (%s, %s)"
+        " UNION ALL SELECT 'm', description FROM s"
+        " UNION ALL SELECT 't', relname::text FROM own"
+        " UNION ALL SELECT 'u', what FROM named) rows ORDER BY kind, what COLLATE \"C\"",
+        literal, s_key(name), fresh_literal, old_literal);
+    PQfreemem(literal);
+    PGresult *res = sql.failed ? NULL : PQexec(u->conn, cs_buf_str(&sql));
+    cs_buf_free(&sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        cs_update_error(u->why, u->why_size, u->conn, res);
+        PQclear(res);
+        s_rollback(u);
+        return -1;
+    }
+    found->res = res;
+    int rows = PQntuples(res);
+    found->tables = calloc((size_t)rows + 1, sizeof *found->tables);
+    if (!found->tables) {
+        snprintf(u->why, u->why_size, "out of memory");
+        s_found_free(found);
+        s_rollback(u);
+        return -1;
+    }
+    for (int i = 0; i < rows; i++) {
+        const char *what = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
+        switch (PQgetvalue(res, i, 0)[0]) {
+            case 'k':
+                found->locked = what && strcmp(what, "true") == 0;
+                break;
+            case 'l':
+                if (found->leftover_count < 2)
+                    found->leftovers[found->leftover_count++] = what;
+                break;
+            case 'm':
+                found->exists = true;
+                found->managed = cs_marker_parse(what, &found->marker) == 0;
+                break;
+            case 't':
+                found->tables[found->table_count++] = what;
+                break;
+            case 'u':
+                if (!found->object_count++)
+                    found->objects_at = i;
+                break;
+        }
+    }
+    return 0;
+}
+
+/* The error of a schema that a user's objects depend on or live in. */
+static int s_objects_error(cs_update_t *u, const char *name, const s_found_t *found)
+{
+    cs_buf_t list = {0};
+    size_t named = found->object_count < S_OBJECTS_NAMED ? found->object_count : S_OBJECTS_NAMED;
+    for (size_t i = 0; i < named; i++)
+        cs_buf_printf(&list, "%s%s", i ? ", " : "",
+                      PQgetvalue(found->res, found->objects_at + (int)i, 1));
+    if (found->object_count > named)
+        cs_buf_printf(&list, " and %zu more", found->object_count - named);
+    snprintf(u->why, u->why_size,
+             "objects that connstate did not create depend on schema \"%s\" or live in it "
+             "(%s); it was left as it was: move or drop them (or drop the schema yourself), "
+             "then refresh",
+             name, list.failed ? "too many to list" : cs_buf_str(&list));
+    cs_buf_free(&list);
+    return -1;
+}
+
+/* ---- dropping --------------------------------------------------------------------------- */
+
+/* Drops the inspected schema `name` (its transaction open) unless it is not ours or holds a
+ * user's objects: its tables, a batch per transaction (the first in the open one), and the
+ * schema in the last. A schema of more than one batch needs the connection's session lock:
+ * the caller holds it. */
+static int s_drop(cs_update_t *u, const char *name, const s_found_t *found)
+{
+    if (!found->exists) {
+        s_rollback(u);
+        return 0; /* already gone: dropping is idempotent */
+    }
+    if (!found->managed) {
+        s_rollback(u);
+        return s_unmanaged(u, name);
+    }
+    if (found->object_count) {
+        s_rollback(u);
+        return s_objects_error(u, name, found);
+    }
+    size_t done = 0;
+    do {
+        size_t count = found->table_count - done;
+        count = count > u->batch ? u->batch : count;
+        cs_buf_t sql = {0};
+        int statements = cs_ddl_drop_tables(u->conn, name, found->tables + done, count, &sql,
+                                            u->why, u->why_size);
+        bool last = done + count == found->table_count;
+        int dropped = statements < 0 || !last ? 0
+                                              : cs_ddl_schema(u->conn, CS_DDL_DROP, name, NULL,
+                                                              &sql, u->why, u->why_size);
+        int rc = -1;
+        if (statements < 0 || dropped < 0) {
+            if (!done)
+                s_rollback(u);
+        } else {
+            rc = s_commit(u, done > 0, &sql, statements + dropped, false);
+        }
+        cs_buf_free(&sql);
+        if (rc != 0)
+            return -1;
+        done += count;
+        if (!last)
+            s_between(u);
+    } while (done < found->table_count);
+    return 0;
+}
+
+/* Inspects schema `name` and drops it (s_drop); the caller holds the session lock. */
+static int s_drop_named(cs_update_t *u, const char *name)
+{
+    s_found_t found;
+    if (s_inspect(u, name, &found) != 0)
+        return -1;
+    int rc = s_drop(u, name, &found);
+    s_found_free(&found);
+    return rc;
+}
+
+/* Inspects the connection `name` for an update (s_inspect), after waiting for another
+ * session's update of it to end and dropping the temporary schemas that an interrupted
+ * update of it left behind. Returns 0 with the transaction open and found filled, or -1
+ * with why (no transaction open). */
+static int s_inspect_connection(cs_update_t *u, const char *name, s_found_t *found)
+{
+    if (s_inspect(u, name, found) != 0)
+        return -1;
+    if (found->locked && !found->leftover_count)
+        return 0;
+    s_rollback(u);
+    if (!found->locked) { /* what it read may be changing: read again once that is done */
+        s_found_free(found);
+        if (s_wait_lock(u, name) != 0 || s_inspect(u, name, found) != 0)
+            return -1;
+        if (!found->leftover_count)
+            return 0;
+        s_rollback(u);
+    }
+    int locked = s_lock(u, s_key(name));
+    if (locked <= 0)
+        return locked == 0 ? s_busy(u, name) : -1;
+    for (size_t i = 0; i < found->leftover_count; i++) {
+        cs_log_conn_info(name,
+                         "dropping the temporary schema %s that an interrupted update "
+                         "left behind",
+                         found->leftovers[i]);
+        if (s_drop_named(u, found->leftovers[i]) != 0)
+            return -1;
+    }
+    s_found_free(found);
+    if (s_inspect(u, name, found) != 0)
+        return -1;
+    if (found->leftover_count) { /* another session made them again: it holds no lock */
+        s_rollback(u);
+        return s_busy(u, name);
+    }
+    return 0;
+}
+
+int cs_update_delete(cs_update_t *u, const char *name)
+{
+    u->statements = 0;
+    if (cs_marker_is_temp_name(name)) {
+        /* A leftover: unless the update that made it is still under way. */
+        int locked = s_lock(u, s_key(name));
+        if (locked == 0)
+            cs_log_conn_info(name, "left alone: the update that uses it is under way");
+        int rc = locked <= 0 ? locked : s_drop_named(u, name);
+        s_unlock(u);
+        return rc;
+    }
+    s_found_t found = {0};
+    int rc = -1;
+    if (s_inspect_connection(u, name, &found) != 0)
+        goto done;
+    if (!found.exists || !found.managed || found.object_count || found.table_count <= u->batch) {
+        rc = s_drop(u, name, &found); /* in this transaction, or refused */
+        goto done;
+    }
+    /* Too big for one transaction: renamed away at once (users see it gone), then dropped
+     * in batches. A crash leaves the temporary schema, which the next update drops. */
+    char fresh[CS_MARKER_TEMP_NAME_SIZE], old[CS_MARKER_TEMP_NAME_SIZE];
+    s_temp_names(name, fresh, old);
+    int locked = s_lock(u, s_key(name));
+    cs_buf_t sql = {0};
+    int statements =
+        locked <= 0 ? -1
+                    : cs_ddl_schema(u->conn, CS_DDL_RENAME, name, old, &sql, u->why, u->why_size);
+    if (locked == 0)
+        s_busy(u, name);
+    if (statements < 0)
+        s_rollback(u);
+    else if (s_commit(u, false, &sql, statements, false) == 0)
+        rc = s_drop_named(u, old);
+    cs_buf_free(&sql);
+done:
+    s_found_free(&found);
+    s_unlock(u);
+    return rc;
+}
+
+/* ---- building --------------------------------------------------------------------------- */
+
+/* Whether the schema is what the marker of the build says (a dynamic plugin's schema that
+ * did not change): then the build has nothing to do. */
+static bool s_current(const s_found_t *found, const cs_marker_t *want)
+{
+    return found->exists && found->managed &&
+           strcmp(found->marker.fingerprint, want->fingerprint) == 0 &&
+           strcmp(found->marker.plugin_version, want->plugin_version) == 0 &&
+           strcmp(found->marker.schema_hash, want->schema_hash) == 0;
+}
+
+/* The swap of a batched build, in the transaction that inspected the connection's schema
+ * again: refused as before when it is not ours or holds a user's objects; else the old one
+ * is renamed away and the new one into place, with its marker. Commits or rolls back. */
+static int s_swap(cs_update_t *u, const char *name, const char *fresh, const char *old,
+                  const char *marker, const s_found_t *found)
+{
+    if (found->exists && !found->managed) {
+        s_rollback(u);
+        return s_unmanaged(u, name);
+    }
+    if (found->object_count) {
+        s_rollback(u);
+        return s_objects_error(u, name, found);
+    }
+    cs_buf_t sql = {0};
+    int away = found->exists
+                   ? cs_ddl_schema(u->conn, CS_DDL_RENAME, name, old, &sql, u->why, u->why_size)
+                   : 0;
+    int in = away < 0
+                 ? -1
+                 : cs_ddl_schema(u->conn, CS_DDL_RENAME, fresh, name, &sql, u->why, u->why_size);
+    int marked =
+        in < 0 ? -1
+               : cs_ddl_schema(u->conn, CS_DDL_MARKER, name, marker, &sql, u->why, u->why_size);
+    int rc = -1;
+    if (marked < 0)
+        s_rollback(u);
+    else
+        rc = s_commit(u, false, &sql, away + in + marked, true);
+    cs_buf_free(&sql);
+    return rc;
+}
+
+/* A build too big for one transaction: the new schema under its temporary name, a batch of
+ * tables per transaction (the first also writes its marker, so that a leftover is known to
+ * be connstate's); then the swap, in one short transaction; then the old schema dropped in
+ * batches. Until the swap commits the previous schema is untouched, and a failure drops the
+ * new one. The caller holds the session lock. */
+static int s_build_batched(cs_update_t *u, const char *name, const cs_ddl_tables_t *tables,
+                           const char *marker)
+{
+    char fresh[CS_MARKER_TEMP_NAME_SIZE], old[CS_MARKER_TEMP_NAME_SIZE];
+    s_temp_names(name, fresh, old);
+    size_t count = cs_ddl_tables_count(tables), done = 0;
+    int rc = 0;
+    while (rc == 0 && done < count) {
+        cs_buf_t sql = {0};
+        int head = 0;
+        if (!done) {
+            int created =
+                cs_ddl_schema(u->conn, CS_DDL_CREATE, fresh, NULL, &sql, u->why, u->why_size);
+            int marked = created < 0 ? -1
+                                     : cs_ddl_schema(u->conn, CS_DDL_MARKER, fresh, marker, &sql,
+                                                     u->why, u->why_size);
+            head = marked < 0 ? -1 : created + marked;
+        }
+        size_t to = count - done > u->batch ? done + u->batch : count;
+        int put = head < 0 ? -1
+                           : cs_ddl_create_tables(u->conn, fresh, tables, done, to, &sql, u->why,
+                                                  u->why_size);
+        rc = put < 0 ? -1 : s_commit(u, true, &sql, head + put, true);
+        cs_buf_free(&sql);
+        done = to;
+        s_between(u);
+    }
+    s_found_t found = {0};
+    if (rc == 0)
+        rc = s_inspect(u, name, &found);
+    if (rc == 0)
+        rc = s_swap(u, name, fresh, old, marker, &found);
+    bool replaced = found.exists;
+    s_found_free(&found);
+    if (rc != 0) {
+        /* The previous schema is as it was; the new one goes. The first error is the one. */
+        char first[CS_PROTO_MAX_ERROR];
+        snprintf(first, sizeof first, "%s", u->why);
+        if (s_drop_named(u, fresh) != 0)
+            cs_log_conn_warn(name, "cannot drop the temporary schema %s now: %s", fresh, u->why);
+        snprintf(u->why, u->why_size, "%s", first);
+        return -1;
+    }
+    /* The new schema is in place: the build succeeded even if the old one cannot go now
+     * (the next update of the connection drops it). */
+    if (replaced && s_drop_named(u, old) != 0)
+        cs_log_conn_warn(name, "the previous schema stays as %s for now: %s", old, u->why);
+    return 0;
+}
+
+int cs_update_build(cs_update_t *u, const char *name, const cs_ddl_tables_t *tables,
+                    const cs_marker_t *want, const char *marker)
+{
+    u->statements = 0;
+    s_found_t found = {0};
+    int rc = -1;
+    if (s_inspect_connection(u, name, &found) != 0)
+        goto done;
+    if (found.exists && !found.managed) {
+        s_rollback(u);
+        rc = s_unmanaged(u, name);
+    } else if (s_current(&found, want)) {
+        s_rollback(u);
+        rc = 0;
+    } else if (found.object_count) {
+        s_rollback(u);
+        rc = s_objects_error(u, name, &found);
+    } else if (found.table_count + cs_ddl_tables_count(tables) <= u->batch) {
+        /* Small: the old schema goes and the new one comes in this one transaction. */
+        cs_buf_t sql = {0};
+        int dropped = 0, gone = 0;
+        if (found.exists) {
+            dropped = cs_ddl_drop_tables(u->conn, name, found.tables, found.table_count, &sql,
+                                         u->why, u->why_size);
+            gone = dropped < 0
+                       ? -1
+                       : cs_ddl_schema(u->conn, CS_DDL_DROP, name, NULL, &sql, u->why, u->why_size);
+        }
+        int built =
+            gone < 0 ? -1 : cs_ddl_build(u->conn, name, tables, marker, &sql, u->why, u->why_size);
+        if (built < 0)
+            s_rollback(u);
+        else
+            rc = s_commit(u, false, &sql, dropped + gone + built, true);
+        cs_buf_free(&sql);
+    } else {
+        s_rollback(u);
+        int locked = s_lock(u, s_key(name));
+        rc = locked <= 0 ? (locked == 0 ? s_busy(u, name) : -1)
+                         : s_build_batched(u, name, tables, marker);
+    }
+done:
+    s_found_free(&found);
+    s_unlock(u);
+    return rc;
+}
+
+/* ---- comments --------------------------------------------------------------------------- */
+
+/* Opens a transaction and reads the schema's marker. Returns 0 with *exists and *managed
+ * set, or -1 with why (rolled back). */
+static int s_begin_marker(cs_update_t *u, const char *name, bool *exists, bool *managed,
+                          cs_marker_t *marker)
+{
+    char *literal = PQescapeLiteral(u->conn, name, strlen(name));
+    if (!literal) {
+        cs_update_error(u->why, u->why_size, u->conn, NULL);
+        return -1;
+    }
+    cs_buf_t sql = {0};
+    cs_buf_printf(&sql,
+                  "BEGIN; SELECT d.description FROM pg_namespace n LEFT JOIN pg_description d "
+                  "ON d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass "
+                  "AND d.objsubid = 0 WHERE n.nspname = %s",
+                  literal);
+    PQfreemem(literal);
+    PGresult *res = sql.failed ? NULL : PQexec(u->conn, cs_buf_str(&sql));
+    cs_buf_free(&sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        cs_update_error(u->why, u->why_size, u->conn, res);
+        PQclear(res);
+        s_rollback(u);
+        return -1;
+    }
+    *exists = PQntuples(res) > 0;
+    const char *comment = *exists && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : NULL;
+    *managed = *exists && cs_marker_parse(comment, marker) == 0;
+    PQclear(res);
+    return 0;
+}
+
+int cs_update_comments(cs_update_t *u, const char *name, const cs_schema_t *schema)
+{
+    u->statements = 0;
+    size_t done = 0;
+    do {
+        bool exists, managed;
+        cs_marker_t marker;
+        if (s_begin_marker(u, name, &exists, &managed, &marker) != 0)
+            return -1;
+        if (!exists || !managed || strcmp(marker.schema_hash, schema->hash) != 0) {
+            s_rollback(u);
+            snprintf(u->why, u->why_size,
+                     "schema \"%s\" is missing or changed before its comments were written", name);
+            return -1;
+        }
+        size_t to = done + u->batch < schema->count ? done + u->batch : schema->count;
+        cs_buf_t sql = {0};
+        int statements =
+            cs_ddl_comments(u->conn, name, schema, done, to, &sql, u->why, u->why_size);
+        int rc = -1;
+        if (statements < 0)
+            s_rollback(u);
+        else
+            rc = s_commit(u, false, &sql, statements, false);
+        cs_buf_free(&sql);
+        if (rc != 0)
+            return -1;
+        done = to;
+        if (done < schema->count)
+            s_between(u);
+    } while (done < schema->count);
+    return 0;
+}
