@@ -299,6 +299,12 @@ int cs_refresh_plan(cs_refresh_t *self)
      * or a row removed by hand): drop them too. */
     for (cs_schema_info_t *schema = zhashx_first(schemas); schema; schema = zhashx_next(schemas)) {
         const char *name = zhashx_cursor(schemas);
+        if (schema->managed && cs_marker_is_temp_name(name)) {
+            /* Left by an update that crashed midway (or under way: the worker then leaves
+             * it): dropped without a row, which only connections have. */
+            s_task(self, CS_TASK_DELETE, name, NULL, false);
+            continue;
+        }
         if (!schema->managed || cs_store_get(self->store, name) || cs_config_find(cfg, name) ||
             zhashx_lookup(kept, name))
             continue;

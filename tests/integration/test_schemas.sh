@@ -132,6 +132,22 @@ check_eq "two 5000-table connections are deleted at once (schemas and rows)" "||
     "$(schema_oid "$db" big_a)|$(status_of "$db" big_a)|$(schema_oid "$db" big_b)|$(status_of "$db" big_b)"
 check_eq "... with no temporary schema left" 0 "$(temp_schemas)"
 
+# A temporary schema that a crash left behind (its connection long gone): the next refresh
+# drops it, and no row is made for it.
+left="cs\$old\$$(printf %s gone_conn | sha1sum | cut -c1-16)"
+marker="connstate marker v1; fingerprint=51644e5fb863794f; plugin=synthetic; plugin_version=1.0.0; schema_hash=5676105e29c04694"
+psql -X -q -v ON_ERROR_STOP=1 -v schema="$left" -v marker="$marker" "$db" >/dev/null <<'SQL'
+CREATE SCHEMA :"schema";
+COMMENT ON SCHEMA :"schema" IS :'marker';
+CREATE FOREIGN TABLE :"schema".t (id bigint) SERVER connstate_file OPTIONS (format 'csv', program 'true');
+SQL
+check_eq "a leftover temporary schema is there" 1 "$(temp_schemas)"
+refresh
+check "the next refresh drops it" wait_sql 10 "$db" \
+    "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs$%'" 0
+check_eq "... without a row for it" 0 \
+    "$(sql "$db" "SELECT count(*) FROM connstate_internal.connection_state WHERE connection_name LIKE 'cs$%'")"
+
 # ---- one worker driven by a stand-in supervisor ------------------------------------------
 tdb=$(new_db schemas_tasks)
 sql "$tdb" "CREATE EXTENSION file_fdw; CREATE SERVER connstate_file FOREIGN DATA WRAPPER file_fdw" >/dev/null
