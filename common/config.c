@@ -1,6 +1,8 @@
 /* Connection configs: validation of parsed .spc files, fingerprints, the directory loader. */
 #include "common.h"
 
+#include "cs_secrets.h"
+
 #include <czmq.h>
 #include <dirent.h>
 #include <errno.h>
@@ -282,8 +284,9 @@ static void s_json_body(cs_buf_t *out, const cs_block_t *block, bool top, bool c
     free(entries);
 }
 
-/* An attribute and a nested block with the same name would share one JSON key. */
-static void s_check_body_names(s_loader_t *ld, const cs_block_t *block, bool top)
+/* An attribute and a nested block with the same name would share one JSON key. hidden:
+ * the block is (inside) a secret-named block, whose names errors do not quote either. */
+static void s_check_body_names(s_loader_t *ld, const cs_block_t *block, bool top, bool hidden)
 {
     for (size_t i = 0; i < block->count; i++) {
         const cs_item_t *item = &block->items[i];
@@ -291,7 +294,8 @@ static void s_check_body_names(s_loader_t *ld, const cs_block_t *block, bool top
             if (top && s_is_reserved(item->block->type))
                 s_error(ld, item->block->pos, "\"%s\" is an attribute: write %s = ...",
                         item->block->type, item->block->type);
-            s_check_body_names(ld, item->block, false);
+            s_check_body_names(ld, item->block, false,
+                               hidden || cs_secrets_name_is_secret(item->block->type));
             continue;
         }
         if (!top && strcmp(item->attr->key, "_labels") == 0)
@@ -299,8 +303,11 @@ static void s_check_body_names(s_loader_t *ld, const cs_block_t *block, bool top
         for (size_t j = 0; j < block->count; j++) {
             const cs_block_t *other = block->items[j].block;
             if (other && strcmp(other->type, item->attr->key) == 0) {
-                s_error(ld, other->pos, "\"%s\" is both an attribute (at line %d) and a block",
-                        other->type, item->attr->pos.line);
+                char name[96] = "a name (not shown: secret)";
+                if (!hidden)
+                    snprintf(name, sizeof name, "\"%.80s\"", other->type);
+                s_error(ld, other->pos, "%s is both an attribute (at line %d) and a block", name,
+                        item->attr->pos.line);
                 break;
             }
         }
@@ -422,7 +429,7 @@ static void s_connection(s_loader_t *ld, const cs_block_t *block, cs_connection_
         }
     }
     size_t errors_before = ld->cfg->error_count;
-    s_check_body_names(ld, block, true);
+    s_check_body_names(ld, block, true, false);
     if (!ok || ld->cfg->error_count != errors_before)
         return;
 

@@ -1,6 +1,8 @@
 /* The parser of the .spc language (HCL-style blocks and attributes) into an arena tree. */
 #include "common.h"
 
+#include "cs_secrets.h"
+
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -41,6 +43,7 @@ typedef struct {
     int col;
     s_token_t tok; /* the current token */
     int depth;
+    int secret; /* > 0 inside the value of a secret-named key: errors quote none of it */
     cs_config_error_t *error;
     jmp_buf fail;
 } s_parser_t;
@@ -96,6 +99,40 @@ static void *s_grow(s_parser_t *p, void *items, size_t count, size_t *cap, size_
         (items)[(count)++] = (value);                                                              \
     } while (0)
 
+/* What an error says instead of quoting text from a secret's value. */
+#define S_NOT_SHOWN "(not shown: secret)"
+
+/* A name (key, attribute, block type) for an error: quoted, or not shown when it is part
+ * of a secret's value. */
+static const char *s_name(s_parser_t *p, bool hidden, const char *text, size_t len)
+{
+    if (hidden)
+        return S_NOT_SHOWN;
+    char quoted[96];
+    snprintf(quoted, sizeof quoted, "\"%.*s\"", len > 64 ? 64 : (int)len, text);
+    return cs_arena_strndup(p->arena, quoted, strlen(quoted));
+}
+
+/* A byte for an error: 0xNN, or not shown inside a secret's value. */
+static const char *s_byte(s_parser_t *p, int c)
+{
+    if (p->secret)
+        return S_NOT_SHOWN;
+    char text[8];
+    snprintf(text, sizeof text, "0x%02x", c & 0xff);
+    return cs_arena_strndup(p->arena, text, strlen(text));
+}
+
+/* Four hex digits of an escape for an error, or XXXX inside a secret's value. */
+static const char *s_hex4(s_parser_t *p, unsigned cp)
+{
+    if (p->secret)
+        return "XXXX";
+    char text[16];
+    snprintf(text, sizeof text, "%04X", cp);
+    return cs_arena_strndup(p->arena, text, strlen(text));
+}
+
 /* A printable description of the current token, for "expected X, found Y". */
 static const char *s_describe(s_parser_t *p, const s_token_t *tok)
 {
@@ -123,6 +160,8 @@ static const char *s_describe(s_parser_t *p, const s_token_t *tok)
         case T_COMMA:
             return "','";
         case T_IDENT: {
+            if (p->secret)
+                return "an unquoted word " S_NOT_SHOWN;
             char text[96];
             snprintf(text, sizeof text, "'%.*s'", tok->len > 64 ? 64 : (int)tok->len, tok->text);
             return cs_arena_strndup(p->arena, text, strlen(text));
@@ -293,7 +332,8 @@ static void s_lex_string(s_parser_t *p)
         }
         if (c != '\\') {
             if (c < 0x20 && c != '\t')
-                s_fail(p, s_here(p), "control character 0x%02x in a string (write it escaped)", c);
+                s_fail(p, s_here(p), "control character %s in a string (write it escaped)",
+                       s_byte(p, c));
             out[n++] = (char)c;
             s_advance(p);
             continue;
@@ -325,20 +365,20 @@ static void s_lex_string(s_parser_t *p)
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
                     if (s_peekc(p, 0) != '\\' || s_peekc(p, 1) != 'u')
                         s_fail(p, escape,
-                               "invalid escape: \\u%04X is half of a surrogate pair "
+                               "invalid escape: \\u%s is half of a surrogate pair "
                                "without its second half",
-                               cp);
+                               s_hex4(p, cp));
                     s_advance(p);
                     s_advance(p);
                     unsigned low = s_read_hex4(p, escape);
                     if (low < 0xDC00 || low > 0xDFFF)
                         s_fail(p, escape,
-                               "invalid escape: \\u%04X\\u%04X is not a surrogate "
+                               "invalid escape: \\u%s\\u%s is not a surrogate "
                                "pair",
-                               cp, low);
+                               s_hex4(p, cp), s_hex4(p, low));
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
                 } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                    s_fail(p, escape, "invalid escape: \\u%04X is a lone surrogate", cp);
+                    s_fail(p, escape, "invalid escape: \\u%s is a lone surrogate", s_hex4(p, cp));
                 }
                 if (cp == 0)
                     s_fail(p, escape, "invalid escape: \\u0000 (NUL) is not allowed in a string");
@@ -346,6 +386,10 @@ static void s_lex_string(s_parser_t *p)
                 break;
             }
             default:
+                if (p->secret)
+                    s_fail(p, escape,
+                           "invalid escape " S_NOT_SHOWN
+                           ": expected one of \\\" \\\\ \\n \\t \\r \\uXXXX");
                 s_fail(p, escape,
                        "invalid escape '\\%c': expected one of \\\" \\\\ \\n \\t \\r \\uXXXX",
                        e >= 0x20 && e < 0x7f ? e : '?');
@@ -445,7 +489,7 @@ static void s_lex_heredoc(s_parser_t *p)
                 continue;
             }
             if (c < 0x20 && c != '\t')
-                s_fail(p, s_here(p), "control character 0x%02x in a heredoc", c);
+                s_fail(p, s_here(p), "control character %s in a heredoc", s_byte(p, c));
             out[n++] = (char)c;
             s_advance(p);
         }
@@ -552,6 +596,8 @@ static void s_next(s_parser_t *p)
         p->tok = (s_token_t){T_IDENT, pos, p->text + from, p->at - from};
         return;
     }
+    if (p->secret)
+        s_fail(p, pos, "unexpected character " S_NOT_SHOWN);
     if (c >= 0x21 && c < 0x7f)
         s_fail(p, pos, "unexpected character '%c'", c);
     s_fail(p, pos, "unexpected character (byte 0x%02x)", c);
@@ -599,12 +645,13 @@ static cs_value_t *s_parse_number(s_parser_t *p)
         v->type = CS_VAL_FLOAT;
         v->via.f = strtod(text, &end);
         if (errno == ERANGE && isinf(v->via.f))
-            s_fail(p, v->pos, "number %s is out of range", text);
+            s_fail(p, v->pos, "number %s is out of range", p->secret ? S_NOT_SHOWN : text);
     } else {
         v->type = CS_VAL_INT;
         v->via.i = strtoll(text, &end, 10);
         if (errno == ERANGE)
-            s_fail(p, v->pos, "integer %s is out of range (at most 64 bits)", text);
+            s_fail(p, v->pos, "integer %s is out of range (at most 64 bits)",
+                   p->secret ? S_NOT_SHOWN : text);
     }
     s_next(p);
     return v;
@@ -660,23 +707,23 @@ static cs_value_t *s_parse_object(s_parser_t *p)
                    "found %s",
                    v->pos.line, s_describe(p, &p->tok));
         cs_attr_t entry = {s_key_of(p, &p->tok), NULL, p->tok.pos};
+        bool hidden = p->secret > 0;
+        bool secret = cs_secrets_name_is_secret(entry.key);
+        p->secret += secret; /* from the token after the key to the one after the value */
         s_next(p);
         if (p->tok.type != T_EQUALS && p->tok.type != T_COLON)
-            s_fail(p, p->tok.pos, "expected '=' after the key \"%s\", found %s", entry.key,
-                   s_describe(p, &p->tok));
+            s_fail(p, p->tok.pos, "expected '=' after the key %s, found %s",
+                   s_name(p, hidden, entry.key, strlen(entry.key)), s_describe(p, &p->tok));
         s_next(p);
         s_skip_newlines(p);
         entry.value = s_parse_value(p);
         S_PUSH(p, v->via.object.items, v->via.object.count, cap, entry);
-        if (p->tok.type == T_COMMA || p->tok.type == T_NEWLINE) {
-            s_next(p);
-            continue;
-        }
+        if (p->tok.type != T_COMMA && p->tok.type != T_NEWLINE && p->tok.type != T_RBRACE)
+            s_fail(p, p->tok.pos, "expected ',', a newline or '}' after the value of %s, found %s",
+                   s_name(p, hidden, entry.key, strlen(entry.key)), s_describe(p, &p->tok));
+        p->secret -= secret;
         if (p->tok.type != T_RBRACE)
-            s_fail(p, p->tok.pos,
-                   "expected ',', a newline or '}' after the value of \"%s\", "
-                   "found %s",
-                   entry.key, s_describe(p, &p->tok));
+            s_next(p);
     }
     s_next(p);
     p->depth--;
@@ -737,31 +784,34 @@ static int s_compare_attrs(const void *a, const void *b)
 
 /* Fails on the second of two attributes (or object keys) with the same name. Sorting a
  * copy keeps this O(n log n) for hostile files with huge bodies. */
-static void s_check_duplicates(s_parser_t *p, cs_attr_t **attrs, size_t count, const char *what)
+static void s_check_duplicates(s_parser_t *p, cs_attr_t **attrs, size_t count, const char *what,
+                               bool hidden)
 {
     if (count < 2)
         return;
     qsort(attrs, count, sizeof *attrs, s_compare_attrs);
     for (size_t i = 1; i < count; i++)
         if (strcmp(attrs[i - 1]->key, attrs[i]->key) == 0)
-            s_fail(p, attrs[i]->pos, "%s \"%s\" is already defined at %s:%d:%d", what,
-                   attrs[i]->key, attrs[i - 1]->pos.file, attrs[i - 1]->pos.line,
-                   attrs[i - 1]->pos.col);
+            s_fail(p, attrs[i]->pos, "%s %s is already defined at %s:%d:%d", what,
+                   s_name(p, hidden, attrs[i]->key, strlen(attrs[i]->key)), attrs[i - 1]->pos.file,
+                   attrs[i - 1]->pos.line, attrs[i - 1]->pos.col);
 }
 
-static void s_check_object_keys(s_parser_t *p, const cs_value_t *v)
+/* Duplicate keys in the objects of v; hidden: v is (part of) a secret's value. */
+static void s_check_object_keys(s_parser_t *p, const cs_value_t *v, bool hidden)
 {
     if (v->type == CS_VAL_LIST) {
         for (size_t i = 0; i < v->via.list.count; i++)
-            s_check_object_keys(p, v->via.list.items[i]);
+            s_check_object_keys(p, v->via.list.items[i], hidden);
     } else if (v->type == CS_VAL_OBJECT) {
         size_t n = v->via.object.count;
         cs_attr_t **sorted = s_alloc(p, (n ? n : 1) * sizeof *sorted);
         for (size_t i = 0; i < n; i++) {
             sorted[i] = &v->via.object.items[i];
-            s_check_object_keys(p, sorted[i]->value);
+            s_check_object_keys(p, sorted[i]->value,
+                                hidden || cs_secrets_name_is_secret(sorted[i]->key));
         }
-        s_check_duplicates(p, sorted, n, "key");
+        s_check_duplicates(p, sorted, n, "key", hidden);
     }
 }
 
@@ -786,27 +836,34 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
             s_fail(p, p->tok.pos, "expected an attribute name or a block type, found %s",
                    s_describe(p, &p->tok));
         s_token_t name = p->tok;
+        const char *key = s_key_of(p, &name);
+        bool hidden = p->secret > 0; /* the name itself is part of a secret's value */
+#define S_SHOWN s_name(p, hidden, key, strlen(key))
+        /* A secret-named attribute or block: what follows its name is the secret's value. */
+        bool secret = cs_secrets_name_is_secret(key);
+        p->secret += secret;
         s_next(p);
         cs_item_t item = {NULL, NULL};
         if (p->tok.type == T_EQUALS) {
             cs_attr_t *attr = s_alloc(p, sizeof *attr);
-            attr->key = s_key_of(p, &name);
+            attr->key = key;
             attr->pos = name.pos;
             s_next(p);
             if (p->tok.type == T_NEWLINE || p->tok.type == T_EOF)
-                s_fail(p, p->tok.pos, "expected a value after \"%s =\"", attr->key);
+                s_fail(p, p->tok.pos, "expected a value after \"%s =\"",
+                       hidden ? S_NOT_SHOWN : key);
             attr->value = s_parse_value(p);
-            s_check_object_keys(p, attr->value);
+            s_check_object_keys(p, attr->value, p->secret);
             /* An attribute ends at a newline, the end of the file, or a one-line block's '}'. */
             if (p->tok.type != T_NEWLINE && p->tok.type != T_EOF &&
                 !(in_block && p->tok.type == T_RBRACE))
-                s_fail(p, p->tok.pos, "expected a newline after the value of \"%s\", found %s",
-                       attr->key, s_describe(p, &p->tok));
+                s_fail(p, p->tok.pos, "expected a newline after the value of %s, found %s", S_SHOWN,
+                       s_describe(p, &p->tok));
             item.attr = attr;
             attr_count++;
         } else if (p->tok.type == T_STRING || p->tok.type == T_IDENT || p->tok.type == T_LBRACE) {
             cs_block_t *block = s_alloc(p, sizeof *block);
-            block->type = s_key_of(p, &name);
+            block->type = key;
             block->pos = name.pos;
             size_t label_cap = 0, pos_cap = 0, pos_count = 0;
             while (p->tok.type == T_STRING || p->tok.type == T_IDENT) {
@@ -816,8 +873,8 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
                 s_next(p);
             }
             if (p->tok.type != T_LBRACE)
-                s_fail(p, p->tok.pos, "expected '{' to open the \"%s\" block, found %s",
-                       block->type, s_describe(p, &p->tok));
+                s_fail(p, p->tok.pos, "expected '{' to open the %s block, found %s", S_SHOWN,
+                       s_describe(p, &p->tok));
             cs_pos_t brace = p->tok.pos;
             s_enter(p);
             s_next(p);
@@ -827,15 +884,15 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
             s_next(p); /* the '}' */
             if (p->tok.type != T_NEWLINE && p->tok.type != T_EOF &&
                 !(in_block && p->tok.type == T_RBRACE))
-                s_fail(p, p->tok.pos, "expected a newline after the \"%s\" block, found %s",
-                       block->type, s_describe(p, &p->tok));
+                s_fail(p, p->tok.pos, "expected a newline after the %s block, found %s", S_SHOWN,
+                       s_describe(p, &p->tok));
             item.block = block;
         } else {
-            s_fail(p, p->tok.pos,
-                   "expected '=' (attribute) or '{' (block) after \"%.*s\", "
-                   "found %s",
-                   (int)name.len, name.text, s_describe(p, &p->tok));
+            s_fail(p, p->tok.pos, "expected '=' (attribute) or '{' (block) after %s, found %s",
+                   S_SHOWN, s_describe(p, &p->tok));
         }
+#undef S_SHOWN
+        p->secret -= secret;
         S_PUSH(p, *items_p, *count_p, cap, item);
     }
     if (attr_count > 1) {
@@ -844,7 +901,7 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
         for (size_t i = 0; i < *count_p; i++)
             if ((*items_p)[i].attr)
                 attrs[n++] = (*items_p)[i].attr;
-        s_check_duplicates(p, attrs, n, "attribute");
+        s_check_duplicates(p, attrs, n, "attribute", p->secret);
     }
 }
 

@@ -3,6 +3,7 @@
 
 #include "cs_marker.h"
 #include "cs_plugin.h"
+#include "cs_secrets.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -27,11 +28,19 @@ static long long s_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The last non-empty lines of a plugin's stderr, at most ~300 bytes, on one line. */
-static void s_stderr_tail(const cs_buf_t *err, char *out, size_t size)
+/* The last non-empty lines of a plugin's stderr, at most ~300 bytes, on one line. The
+ * secrets are masked in all that was kept before it is cut (cut_start: the start of what
+ * was kept was cut from more), so that no part of a secret survives the cut. */
+static void s_stderr_tail(const cs_buf_t *err, bool cut_start, const cs_secrets_t *secrets,
+                          char *out, size_t size)
 {
-    const char *text = cs_buf_str(err);
-    size_t len = err->len;
+    size_t len = 0;
+    char *text = cs_secrets_mask(secrets, cs_buf_str(err), err->len,
+                                 cut_start ? CS_SECRETS_CUT_START : 0, &len);
+    if (!text) {
+        snprintf(out, size, "(its stderr is withheld: out of memory)");
+        return;
+    }
     while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
         len--;
     size_t start = len > 300 ? len - 300 : 0;
@@ -40,8 +49,9 @@ static void s_stderr_tail(const cs_buf_t *err, char *out, size_t size)
         start = (size_t)(nl - text) + 1;
     size_t n = 0;
     for (size_t i = start; i < len && n + 1 < size; i++)
-        out[n++] = text[i] == '\n' ? ' ' : text[i];
+        out[n++] = text[i] == '\n' || text[i] == '\0' ? ' ' : text[i];
     out[n] = '\0';
+    free(text);
     cs_utf8_sanitize(out);
 }
 
@@ -62,9 +72,36 @@ static int s_drain(int fd, cs_buf_t *buf, size_t limit, bool *overflow)
     return 1;
 }
 
-int cs_plugin_run(char *const argv[], const char *input, size_t input_len, int timeout_ms,
-                  cs_buf_t *out, char *why, size_t why_size, cs_plugin_tick_fn *tick,
-                  void *tick_arg)
+/* Like s_drain, but keeps the last limit bytes (the end of stderr says what went wrong);
+ * *cut tells that older bytes were dropped. */
+static int s_drain_tail(int fd, cs_buf_t *buf, size_t limit, bool *cut)
+{
+    char chunk[65536];
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+        return 0;
+    if (n <= 0)
+        return 1;
+    const char *data = chunk;
+    size_t len = (size_t)n;
+    if (len > limit) {
+        data += len - limit;
+        len = limit;
+        *cut = true;
+    }
+    if (buf->len + len > limit) {
+        size_t drop = buf->len + len - limit;
+        memmove(buf->data, buf->data + drop, buf->len - drop);
+        buf->len -= drop;
+        *cut = true;
+    }
+    cs_buf_append(buf, data, len);
+    return 1;
+}
+
+int cs_plugin_run(char *const argv[], const char *input, size_t input_len,
+                  const cs_secrets_t *secrets, int timeout_ms, cs_buf_t *out, char *why,
+                  size_t why_size, cs_plugin_tick_fn *tick, void *tick_arg)
 {
     if (access(argv[0], X_OK) != 0) {
         snprintf(why, why_size, "plugin %s not found or not executable: %s", argv[0],
@@ -120,7 +157,7 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len, int t
 
     cs_buf_t err = {0};
     size_t written = 0;
-    bool out_open = true, err_open = true, overflow = false, timed_out = false;
+    bool out_open = true, err_open = true, overflow = false, timed_out = false, err_cut = false;
     int in_fd = in[1];
     if (input_len == 0) {
         close(in_fd);
@@ -151,7 +188,7 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len, int t
         if (out_i >= 0 && fds[out_i].revents)
             out_open = s_drain(pout[0], out, CS_PLUGIN_MAX_OUTPUT, &overflow);
         if (err_i >= 0 && fds[err_i].revents)
-            err_open = s_drain(perr[0], &err, 64 * 1024, NULL);
+            err_open = s_drain_tail(perr[0], &err, 64 * 1024, &err_cut);
         if (in_i >= 0 && fds[in_i].revents) {
             ssize_t w = (fds[in_i].revents & POLLOUT)
                             ? write(in_fd, input + written, input_len - written)
@@ -187,7 +224,7 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len, int t
             poll(NULL, 0, 5);
     }
     char tail[320];
-    s_stderr_tail(&err, tail, sizeof tail);
+    s_stderr_tail(&err, err_cut, secrets, tail, sizeof tail);
     cs_buf_free(&err);
     const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
     if (timed_out) {
@@ -213,13 +250,19 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len, int t
     return 0;
 }
 
-/* A short, printable excerpt of untrusted output for error messages. */
-static void s_excerpt(const char *text, size_t len, char *out, size_t size)
+/* A short, printable excerpt of the start of untrusted output for error messages. The
+ * secrets are masked in a prefix long enough to hold any secret that starts within the
+ * excerpt, before it is cut. */
+static void s_excerpt(const cs_secrets_t *secrets, const char *text, size_t len, char *out,
+                      size_t size)
 {
+    size_t keep = 60 + cs_secrets_max_len(secrets);
+    char *masked = cs_secrets_mask(secrets, text, len < keep ? len : keep, 0, &len);
     size_t n = 0;
-    for (size_t i = 0; i < len && n + 4 < size && i < 60; i++)
-        out[n++] = (text[i] >= 0x20 && text[i] < 0x7f) ? text[i] : '?';
+    for (size_t i = 0; masked && i < len && n + 4 < size && i < 60; i++)
+        out[n++] = (masked[i] >= 0x20 && masked[i] < 0x7f) ? masked[i] : '?';
     out[n] = '\0';
+    free(masked);
 }
 
 int cs_plugin_info(const char *path, int timeout_ms, cs_plugin_info_t *info, char *why,
@@ -227,7 +270,7 @@ int cs_plugin_info(const char *path, int timeout_ms, cs_plugin_info_t *info, cha
 {
     cs_buf_t out = {0};
     char *const argv[] = {(char *)path, "info", NULL};
-    if (cs_plugin_run(argv, NULL, 0, timeout_ms, &out, why, why_size, tick, tick_arg) != 0) {
+    if (cs_plugin_run(argv, NULL, 0, NULL, timeout_ms, &out, why, why_size, tick, tick_arg) != 0) {
         cs_buf_free(&out);
         return -1;
     }
@@ -238,7 +281,7 @@ int cs_plugin_info(const char *path, int timeout_ms, cs_plugin_info_t *info, cha
     const char *version = doc ? json_string_value(json_object_get(doc, "version")) : NULL;
     const char *mode = doc ? json_string_value(json_object_get(doc, "schema_mode")) : NULL;
     char excerpt[64];
-    s_excerpt(cs_buf_str(&out), out.len, excerpt, sizeof excerpt);
+    s_excerpt(NULL, cs_buf_str(&out), out.len, excerpt, sizeof excerpt);
     if (!doc)
         snprintf(why, why_size, "plugin %s info printed invalid JSON (%s, line %d): \"%s\"", name,
                  error.text, error.line, excerpt);
@@ -439,13 +482,14 @@ static int s_parse_table(json_t *jt, cs_table_t *table, size_t index, char *why,
     return 0;
 }
 
-cs_schema_t *cs_schema_parse(const char *json, size_t len, char *why, size_t why_size)
+static cs_schema_t *s_schema_parse(const char *json, size_t len, const cs_secrets_t *secrets,
+                                   char *why, size_t why_size)
 {
     json_error_t error;
     json_t *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &error);
     if (!doc) {
         char excerpt[64];
-        s_excerpt(json, len, excerpt, sizeof excerpt);
+        s_excerpt(secrets, json, len, excerpt, sizeof excerpt);
         snprintf(why, why_size, "schema is not valid JSON (%s at line %d column %d): \"%s\"",
                  error.text, error.line, error.column, excerpt);
         return NULL;
@@ -504,4 +548,15 @@ fail:
     json_decref(doc);
     cs_schema_destroy(&self);
     return NULL;
+}
+
+cs_schema_t *cs_schema_parse(const char *json, size_t len, const cs_secrets_t *secrets, char *why,
+                             size_t why_size)
+{
+    /* Every part of an error is bounded well below this: it is masked whole, then cut. */
+    char detail[2048] = "";
+    cs_schema_t *self = s_schema_parse(json, len, secrets, detail, sizeof detail);
+    if (!self && cs_secrets_mask_into(secrets, detail, strlen(detail), why, why_size) != 0)
+        snprintf(why, why_size, "invalid schema (its error is withheld: out of memory)");
+    return self;
 }

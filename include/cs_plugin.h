@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "cs_buf.h"
+#include "cs_secrets.h"
 
 #define CS_PLUGIN_MAX_OUTPUT  (16u * 1024 * 1024) /* bytes a plugin may print */
 #define CS_PLUGIN_MAX_TABLES  10000
@@ -18,11 +19,13 @@ typedef void(cs_plugin_tick_fn)(void *arg);
 /* Runs argv[0] (a path) with argv, writing input to its stdin. Collects stdout into out
  * (at most CS_PLUGIN_MAX_OUTPUT bytes) and kills the plugin and its process group after
  * timeout_ms. Returns 0 when it exited with status 0, else -1 with the reason in why
- * (not found, timed out, exit status or signal, with the last lines of its stderr).
+ * (not found, timed out, exit status or signal, with the last lines of its stderr, in
+ * which the secrets are masked before they are cut; secrets may be NULL, and is borrowed).
  * Blocks, calling tick (when not NULL) while it waits. */
-int cs_plugin_run(char *const argv[], const char *input, size_t input_len, int timeout_ms,
-                  cs_buf_t *out, char *why, size_t why_size, cs_plugin_tick_fn *tick,
-                  void *tick_arg) __attribute__((warn_unused_result));
+int cs_plugin_run(char *const argv[], const char *input, size_t input_len,
+                  const cs_secrets_t *secrets, int timeout_ms, cs_buf_t *out, char *why,
+                  size_t why_size, cs_plugin_tick_fn *tick, void *tick_arg)
+    __attribute__((warn_unused_result));
 
 typedef struct {
     char version[65];
@@ -59,8 +62,10 @@ typedef struct {
 /* Parses and validates a plugin's schema output (untrusted): JSON object with a tables
  * array; names 1-63 bytes without NUL and unique; column types from the allowed list;
  * descriptions and args strings. Returns the schema (the caller destroys it), or NULL with
- * the reason in why. Never blocks. */
-cs_schema_t *cs_schema_parse(const char *json, size_t len, char *why, size_t why_size);
+ * the reason in why, in which the secrets (may be NULL; borrowed) are masked before
+ * anything is cut. Never blocks. */
+cs_schema_t *cs_schema_parse(const char *json, size_t len, const cs_secrets_t *secrets, char *why,
+                             size_t why_size);
 
 /* Frees a schema and NULLs *self_p. Idempotent. */
 void cs_schema_destroy(cs_schema_t **self_p);

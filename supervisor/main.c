@@ -586,6 +586,7 @@ static int s_loop(s_sup_t *self)
         cs_publish_tick(self->publish);
         s_watch_check(self);
         s_refresh_check_done(self);
+        cs_log_flush(); /* summaries of rate-limited messages whose window is over */
     }
     return 0;
 }

@@ -8,6 +8,8 @@ case "$BIN" in /*) ;; *) BIN=$ROOT/$BIN ;; esac
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 export PATH="$BIN:$PATH"
+# Log lines start with role[pid], as the suites grep them; test_logs checks the timestamps.
+export CONNSTATE_LOG_TIME=0
 
 T_NUM=0
 T_FAILED=0

@@ -304,6 +304,7 @@ static int s_loop(s_worker_t *self)
             cs_tasks_idle(self->tasks);
         if (s_now() - self->last_sent >= S_HEARTBEAT_MS)
             s_heartbeat(self);
+        cs_log_flush(); /* summaries of rate-limited messages whose window is over */
     }
     /* Graceful stop: the transaction under way ends and is reported; the supervisor hands
      * out the rest again without waiting for our lease. */

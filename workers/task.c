@@ -114,45 +114,17 @@ static const cs_plugin_info_t *s_info(cs_tasks_t *self, const char *path, char *
     return &entry->info;
 }
 
-/* Replaces every occurrence of secret in text (of buffer size `size`) with "***". */
-static void s_mask_one(char *text, size_t size, const char *secret)
-{
-    size_t len = strlen(secret);
-    if (!strstr(text, secret))
-        return;
-    cs_buf_t masked = {0};
-    const char *p = text, *hit;
-    while ((hit = strstr(p, secret)) != NULL) {
-        cs_buf_append(&masked, p, (size_t)(hit - p));
-        cs_buf_puts(&masked, "***");
-        p = hit + len;
-    }
-    cs_buf_puts(&masked, p);
-    snprintf(text, size, "%s", cs_buf_str(&masked));
-    cs_buf_free(&masked);
-}
-
-/* Masks the values of config attributes that look like secrets (their names contain
- * password, secret, token, key or credential), so that a plugin's error text that echoes
- * them does not carry them into the state table, logs or published messages. */
+/* Masks the secrets of the task's config (every value under a key whose name contains
+ * password, secret, token, key or credential, at any depth), so that an error text that
+ * echoes them does not carry them into the state table, logs or published messages. */
 static void s_mask_secrets(char *text, size_t size, const char *config)
 {
     if (!config || !*text)
         return;
-    static const char *const words[] = {"password", "secret", "token", "key", "credential"};
-    json_t *doc = json_loads(config, 0, NULL);
-    const char *key;
-    json_t *value;
-    json_object_foreach(doc, key, value)
-    {
-        const char *secret = json_string_value(value);
-        bool named = false;
-        for (size_t i = 0; i < sizeof words / sizeof *words; i++)
-            named = named || strcasestr(key, words[i]);
-        if (named && secret && *secret)
-            s_mask_one(text, size, secret);
-    }
-    json_decref(doc);
+    cs_secrets_t *secrets = cs_secrets_from_config(config);
+    if (!secrets || cs_secrets_mask_str(secrets, text, size) != 0)
+        snprintf(text, size, "(error withheld: out of memory while masking its secrets)");
+    cs_secrets_destroy(&secrets);
 }
 
 /* The schema for this connection: from the cache for static plugins (per version) and
@@ -180,14 +152,16 @@ static s_cached_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin_
     const char *config = task->config ? task->config : "{}";
     char *const argv[] = {(char *)path, "schema", NULL};
     cs_schema_t *schema = NULL;
-    if (cs_plugin_run(argv, config, strlen(config), self->timeout_ms, &out, why, why_size,
+    cs_secrets_t *secrets = cs_secrets_from_config(config);
+    if (cs_plugin_run(argv, config, strlen(config), secrets, self->timeout_ms, &out, why, why_size,
                       self->tick, self->tick_arg) == 0) {
         char detail[400];
-        schema = cs_schema_parse(cs_buf_str(&out), out.len, detail, sizeof detail);
+        schema = cs_schema_parse(cs_buf_str(&out), out.len, secrets, detail, sizeof detail);
         if (!schema)
             snprintf(why, why_size, "plugin %s printed an invalid schema: %s", task->plugin,
                      detail);
     }
+    cs_secrets_destroy(&secrets);
     cs_buf_free(&out);
     if (!schema)
         return NULL;
@@ -483,8 +457,8 @@ void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     if (!result->ok) {
         if (!*why)
             snprintf(why, sizeof job->why, "failed without a reason");
+        s_mask_secrets(why, sizeof job->why, task->config); /* before any cut */
         why[strcspn(why, "\n")] = '\0'; /* PostgreSQL's first line is the message */
-        s_mask_secrets(why, sizeof job->why, task->config);
         cs_utf8_sanitize(why);
         result->error = strdup(why);
     }

@@ -246,6 +246,10 @@ static void test_top_level_errors(void **state)
                    "\"x\" is both an attribute (at line 3) and a block");
     s_expect_error("connection \"a\" {\n  plugin = \"p\"\n  o \"l\" {\n    _labels = 1\n  }\n}\n",
                    4, 5, "\"_labels\" is reserved");
+    /* inside a secret-named block, names are part of the secret: not quoted */
+    s_expect_error("connection \"a\" {\n  plugin = \"p\"\n  credentials {\n    hunter2 = 1\n"
+                   "    hunter2 {}\n  }\n}\n",
+                   5, 5, "a name (not shown: secret) is both an attribute (at line 4) and a block");
 }
 
 static void test_file_with_error_loads_nothing(void **state)

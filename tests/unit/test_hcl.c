@@ -68,6 +68,19 @@ static void s_error(const char *text, int line, int col, const char *expect)
     assert_string_equal(error.file, "t.spc");
 }
 
+/* Parses text that must fail mentioning expect, and quoting no part of the secret. */
+static void s_error_hides(const char *text, const char *secret, const char *expect)
+{
+    cs_config_error_t error = {0};
+    cs_hcl_file_t *tree = cs_hcl_parse(s_arena, "t.spc", text, strlen(text), &error);
+    if (tree)
+        fail_msg("accepted %s", text);
+    if (!strstr(error.message, expect))
+        fail_msg("error '%s' does not mention '%s'", error.message, expect);
+    if (strstr(error.message, secret))
+        fail_msg("error '%s' quotes the secret '%s'", error.message, secret);
+}
+
 static void test_strings_and_escapes(void **state)
 {
     (void)state;
@@ -319,6 +332,37 @@ static void test_arena(void **state)
     cs_arena_destroy(&arena);
 }
 
+/* Errors in the value of a secret-named attribute, object key or block quote none of it;
+ * the same errors elsewhere still quote what they found. */
+static void test_secret_errors(void **state)
+{
+    (void)state;
+    s_error("user = admin_unquoted\n", 1, 8, "found 'admin_unquoted'; strings must be quoted");
+    s_error_hides("password = hunter2unquoted\n", "hunter2", "strings must be quoted");
+    s_error("password = hunter2unquoted\n", 1, 12,
+            "found an unquoted word (not shown: secret); strings must be quoted");
+    s_error_hides("api_key = 123456789012345678901234567890\n", "12345", "out of range");
+    s_error_hides("token = \"ok\" hunter2\n", "hunter2", "expected a newline after the value");
+    s_error_hides("secret = [\"a\" hunter2]\n", "hunter2", "expected ',' or ']'");
+    s_error_hides("auth = { token = hunter2 }\n", "hunter2", "strings must be quoted");
+    s_error_hides("opts = { Credential: { user = \"x\" hunter2 } }\n", "hunter2",
+                  "expected ',', a newline or '}'");
+    s_error_hides("token = { hunter2 }\n", "hunter2", "expected '=' after the key");
+    s_error_hides("password = \"ab\\qcd\"\n", "\\q", "invalid escape");
+    s_error_hides("password = \"ab\\uD800cd\"\n", "D800", "surrogate");
+    s_error_hides("password = $hunter\n", "$", "unexpected character (not shown: secret)");
+    s_error("user = $admin\n", 1, 8, "unexpected character '$'");
+    s_error_hides("password = \"a\x01b\"\n", "0x01", "control character");
+    s_error_hides("credentials { user = hunter2 }\n", "hunter2", "strings must be quoted");
+    s_error_hides("credentials \"prod\" {\n  hunter2\n}\n", "hunter2", "expected '='");
+    s_error_hides("credentials {\n  hunter2 = 1\n  hunter2 = 2\n}\n", "hunter2",
+                  "is already defined");
+    s_error_hides("token = { hunter2 = 1, hunter2 = 2 }\n", "hunter2", "is already defined");
+    /* after a secret's value, the next attribute is quoted again */
+    s_error("token = \"x\"\nuser = admin_unquoted\n", 2, 8, "found 'admin_unquoted'");
+    s_error("auth = { token = \"x\", user = admin_unquoted }\n", 1, 30, "found 'admin_unquoted'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_empty_and_blank),
         cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_secret_errors),
     };
     return cmocka_run_group_tests_name("hcl", tests, s_setup, s_teardown);
 }
