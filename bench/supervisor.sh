@@ -164,7 +164,7 @@ fi
 
 # ---- 6: state writes under load (the W = 2 cold refresh of round 0) -------------------------
 if [ -n "${COUNTERS[2]:-}" ]; then
-    read -r ddl comments writes rows secs <<<"$(sed -E 's/since start: ([0-9]+) DDL statements, ([0-9]+) comment statements, ([0-9]+) state writes of ([0-9]+) rows in ([0-9.]+) s/\1 \2 \3 \4 \5/' <<<"${COUNTERS[2]}")"
+    read -r ddl comments writes rows secs <<<"$(sed -E 's/since start: [0-9]+ builds, ([0-9]+) DDL statements, ([0-9]+) comment statements, ([0-9]+) state writes of ([0-9]+) rows in ([0-9.]+) s/\1 \2 \3 \4 \5/' <<<"${COUNTERS[2]}")"
     per_tx=$(calc "%.0f" "$rows / $writes")
     per_1000=$(calc "%.1f" "$writes * 1000 / $rows")
     rate=$(calc "%.0f" "$rows / $secs")
@@ -281,7 +281,7 @@ sup=$SUP_PID
 until grep -q "refresh 1 done" "$WORK/restart.log"; do sleep 0.01; done
 t1=$("$TOOLS/tool_until" "$db" "$(ready_count "$N10")" 60)
 restart_s=$(calc "%.3f" "$t1 - $t0")
-ddl=$(counters "$WORK/restart.log" | sed -E 's/since start: ([0-9]+) DDL.*/\1/')
+ddl=$(counters "$WORK/restart.log" | sed -E 's/since start: [0-9]+ builds, ([0-9]+) DDL.*/\1/')
 same=$([ "$oids" = "$(sql "$db" "SELECT md5(string_agg(oid::text, ',' ORDER BY nspname)) FROM pg_namespace WHERE nspname LIKE 'c\_%'")" ] && echo "schema OIDs unchanged" || echo "SCHEMAS CHANGED")
 echo "| restart with $N10 connections ready: start to all ready | $restart_s s, $ddl DDL statements, $same | | |" \
     "<= 2 s, 0 DDL | $(awk "BEGIN { print ($restart_s <= 2 && $ddl == 0) ? \"met\" : \"MISSED\" }") |"

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define S_HEARTBEAT_MS 1000
-#define S_AVOID_SCAN   64 /* queued tasks looked at for one a worker did not lose */
+#define S_SCAN         64 /* queued tasks looked at for one that may go to a worker */
 
 typedef struct {
     cs_task_t *task;
@@ -27,6 +27,15 @@ typedef struct {
     bool idle;         /* a flag of the pump's round: has free capacity */
 } s_peer_t;
 
+/* One connection's tasks: at most one update and one comments task queued, and one task in
+ * flight; a queued task waits (is held) while one of its connection is in flight, so that
+ * two workers never change one schema at once. */
+typedef struct {
+    cs_task_t *update;   /* queued build or delete */
+    cs_task_t *comments; /* queued comments */
+    cs_task_t *flying;
+} s_track_t;
+
 struct cs_dispatch {
     zsock_t *router;
     cs_dispatch_events_t events;
@@ -35,6 +44,9 @@ struct cs_dispatch {
     zlistx_t *comments; /* queued cs_task_t: lower priority */
     zlistx_t *peers;    /* s_peer_t, in round-robin order */
     zhashx_t *by_key;   /* routing id in hex -> s_peer_t (borrowed from peers) */
+    zhashx_t *tracks;   /* connection -> s_track_t: its queued and in-flight tasks */
+    zlistx_t *held;     /* queued cs_task_t held until their not_before */
+    int64_t next_due;   /* the earliest not_before among them (0: none) */
     uint64_t refused;   /* READYs refused because of max_workers, since the last log */
     int64_t refused_logged;
     uint64_t next_id;
@@ -59,6 +71,12 @@ void cs_task_destroy(cs_task_t **self_p)
     *self_p = NULL;
 }
 
+static void s_track_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
 cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_events_t events,
                                cs_dispatch_limits_t limits)
 {
@@ -72,6 +90,9 @@ cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_events_t events,
     self->comments = zlistx_new();
     self->peers = zlistx_new();
     self->by_key = zhashx_new();
+    self->tracks = zhashx_new();
+    self->held = zlistx_new();
+    zhashx_set_destructor(self->tracks, s_track_free);
     self->next_id = 1;
     return self;
 }
@@ -117,6 +138,12 @@ void cs_dispatch_destroy(cs_dispatch_t **self_p)
     zlistx_destroy(&self->comments);
     zlistx_destroy(&self->peers);
     zhashx_destroy(&self->by_key);
+    while ((task = zlistx_first(self->held)) != NULL) {
+        zlistx_delete(self->held, zlistx_cursor(self->held));
+        cs_task_destroy(&task);
+    }
+    zlistx_destroy(&self->held);
+    zhashx_destroy(&self->tracks);
     free(self->waiting_why);
     free(self);
     *self_p = NULL;
@@ -127,6 +154,74 @@ void cs_dispatch_set_arg(cs_dispatch_t *self, void *arg)
     self->events.arg = arg;
 }
 
+static s_track_t *s_track(cs_dispatch_t *self, const char *connection)
+{
+    s_track_t *track = zhashx_lookup(self->tracks, connection);
+    if (!track && (track = calloc(1, sizeof *track)) != NULL)
+        zhashx_insert(self->tracks, connection, track);
+    return track;
+}
+
+/* Forgets a connection's track once nothing of it is queued or in flight. */
+static void s_track_tidy(cs_dispatch_t *self, const char *connection)
+{
+    s_track_t *track = zhashx_lookup(self->tracks, connection);
+    if (track && !track->update && !track->comments && !track->flying)
+        zhashx_delete(self->tracks, connection);
+}
+
+/* Frees a task that is neither queued nor in flight, and its track when that is empty. */
+static void s_drop(cs_dispatch_t *self, cs_task_t **task_p)
+{
+    char connection[CS_PROTO_MAX_NAME + 1];
+    snprintf(connection, sizeof connection, "%s", (*task_p)->connection);
+    cs_task_destroy(task_p);
+    s_track_tidy(self, connection);
+}
+
+static zlistx_t *s_queue_of(cs_dispatch_t *self, const cs_task_t *task)
+{
+    if (task->held)
+        return self->held;
+    return task->kind == CS_TASK_COMMENTS ? self->comments : self->updates;
+}
+
+/* Queues a task (at the front: a retry) as its connection's queued one of its kind; one
+ * whose not_before is still to come waits among the held ones. */
+static void s_enqueue(cs_dispatch_t *self, s_track_t *track, cs_task_t *task, bool front)
+{
+    task->held = task->not_before > cs_now_ms();
+    if (task->held && (!self->next_due || task->not_before < self->next_due))
+        self->next_due = task->not_before;
+    zlistx_t *queue = s_queue_of(self, task);
+    task->handle = front ? zlistx_add_start(queue, task) : zlistx_add_end(queue, task);
+    if (task->kind == CS_TASK_COMMENTS)
+        track->comments = task;
+    else
+        track->update = task;
+}
+
+/* Takes a queued task out of its queue and its track (the caller owns it then). */
+static void s_dequeue(cs_dispatch_t *self, cs_task_t *task)
+{
+    zlistx_delete(s_queue_of(self, task), task->handle);
+    task->handle = NULL;
+    s_track_t *track = zhashx_lookup(self->tracks, task->connection);
+    if (track && track->update == task)
+        track->update = NULL;
+    if (track && track->comments == task)
+        track->comments = NULL;
+}
+
+/* The same work: kind, config and fingerprint. */
+static bool s_same_task(const cs_task_t *a, const cs_task_t *b)
+{
+    return a->kind == b->kind &&
+           (a->fingerprint == b->fingerprint ||
+            (a->fingerprint && b->fingerprint && strcmp(a->fingerprint, b->fingerprint) == 0 &&
+             a->config && b->config && strcmp(a->config, b->config) == 0));
+}
+
 void cs_dispatch_add(cs_dispatch_t *self, cs_task_t **task_p)
 {
     cs_task_t *task = *task_p;
@@ -135,7 +230,85 @@ void cs_dispatch_add(cs_dispatch_t *self, cs_task_t **task_p)
         task->id = self->next_id++;
     if (task->attempt == 0)
         task->attempt = 1;
-    zlistx_add_end(task->kind == CS_TASK_COMMENTS ? self->comments : self->updates, task);
+    s_track_t *track = s_track(self, task->connection);
+    if (!track) {
+        cs_task_destroy(&task);
+        return;
+    }
+    cs_task_t *flying = track->flying;
+    bool update_flying = flying && flying->kind != CS_TASK_COMMENTS && !flying->superseded;
+    if (task->kind == CS_TASK_COMMENTS) {
+        /* A build or delete to come (or going on) is followed by comments of its own. */
+        if (track->update || update_flying || track->comments) {
+            cs_task_destroy(&task);
+            return;
+        }
+        if (flying && flying->kind == CS_TASK_COMMENTS)
+            flying->superseded = true;
+        s_enqueue(self, track, task, false);
+        return;
+    }
+    /* The same update queued already (a refresh planned while it waits): keep its place. */
+    if (track->update && s_same_task(track->update, task)) {
+        track->update->fresh = track->update->fresh && task->fresh;
+        cs_task_destroy(&task);
+        return;
+    }
+    /* ... or in flight, with nothing else queued after it: its result stands. */
+    if (update_flying && !track->update && s_same_task(flying, task)) {
+        cs_task_destroy(&task);
+        return;
+    }
+    if (track->comments) { /* this update's own comments follow it */
+        cs_task_t *old = track->comments;
+        s_dequeue(self, old);
+        cs_task_destroy(&old);
+    }
+    if (track->update) { /* superseded before it ran: cancelled, its place taken */
+        cs_task_t *queued = track->update, swap = *queued;
+        *queued = *task; /* the queued one (its place in the queue) gets the new work */
+        *task = swap;
+        queued->handle = task->handle;
+        queued->held = task->held;
+        queued->fresh = queued->fresh && task->fresh;
+        task->handle = NULL;
+        cs_task_destroy(&task);                                   /* the old work */
+        if (queued->held != (queued->not_before > cs_now_ms())) { /* held, or no longer */
+            s_dequeue(self, queued);
+            s_enqueue(self, track, queued, false);
+        }
+        return;
+    }
+    if (flying) { /* its result no longer counts; this one runs once it landed */
+        flying->superseded = true;
+        task->fresh = false;
+    }
+    s_enqueue(self, track, task, false);
+}
+
+bool cs_dispatch_update_in_flight(const cs_dispatch_t *self, const char *connection)
+{
+    const s_track_t *track = zhashx_lookup(self->tracks, connection);
+    return track && track->flying && track->flying->kind != CS_TASK_COMMENTS;
+}
+
+void cs_dispatch_cancel(cs_dispatch_t *self, const char *connection)
+{
+    s_track_t *track = zhashx_lookup(self->tracks, connection);
+    if (!track)
+        return;
+    cs_task_t *task;
+    if ((task = track->update) != NULL) {
+        s_dequeue(self, task);
+        cs_task_destroy(&task);
+    }
+    if ((task = track->comments) != NULL) {
+        s_dequeue(self, task);
+        cs_task_destroy(&task);
+    }
+    if (track->flying)
+        track->flying->superseded = true;
+    s_track_tidy(self, connection);
 }
 
 static void s_key(const zframe_t *identity, char *key)
@@ -176,6 +349,18 @@ static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const s_peer_t *peer
     task->last_loss = strdup(reason);
     free(task->lost_by);
     task->lost_by = strdup(peer->key);
+    s_track_t *track = zhashx_lookup(self->tracks, task->connection);
+    if (track && track->flying == task)
+        track->flying = NULL;
+    if (task->superseded || !track) { /* a newer task took its place: nothing to retry */
+        cs_log_conn_debug(task->connection, "%s; superseded, not dispatched again", reason);
+        s_drop(self, &task);
+        return;
+    }
+    if (task->kind == CS_TASK_COMMENTS ? track->comments != NULL : track->update != NULL) {
+        s_drop(self, &task); /* another of its kind is queued: that one runs */
+        return;
+    }
     if ((int)task->attempt >= self->limits.max_attempts) {
         char why[512];
         snprintf(why, sizeof why,
@@ -184,13 +369,13 @@ static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const s_peer_t *peer
                  task->attempt, reason);
         cs_log_conn_error(task->connection, "%s", why);
         self->events.on_lost(self->events.arg, task, why);
-        cs_task_destroy(&task);
+        s_drop(self, &task);
         return;
     }
     cs_log_conn_warn(task->connection, "%s; dispatching it again (attempt %u of %d)", reason,
                      task->attempt + 1, self->limits.max_attempts);
     task->attempt++;
-    zlistx_add_start(task->kind == CS_TASK_COMMENTS ? self->comments : self->updates, task);
+    s_enqueue(self, track, task, true);
 }
 
 /* A task in flight is no longer: answered, lost or expired. */
@@ -199,6 +384,9 @@ static void s_landed(cs_dispatch_t *self, const cs_task_t *task)
     self->in_flight--;
     if (task->kind != CS_TASK_COMMENTS)
         self->in_flight_updates--;
+    s_track_t *track = zhashx_lookup(self->tracks, task->connection);
+    if (track && track->flying == task)
+        track->flying = NULL;
 }
 
 /* Forget a worker; its tasks go back to the queue. */
@@ -276,7 +464,7 @@ static void s_on_result(cs_dispatch_t *self, s_peer_t *peer, const cs_msg_t *msg
         free(flight);
         s_landed(self, task);
         self->events.on_result(self->events.arg, task, msg, peer->name);
-        cs_task_destroy(&task);
+        s_drop(self, &task);
         return;
     }
     /* Its lease expired and it went to another worker: that one's answer counts. */
@@ -354,23 +542,56 @@ static int s_send_task(cs_dispatch_t *self, s_peer_t *peer, cs_task_t *task)
 }
 
 /* The next task for a worker: updates first; comments only when no update is waiting. A
- * task that this worker lost goes to another one (avoid): the first of the next
- * S_AVOID_SCAN tasks that it did not lose is taken instead, or none. */
+ * task whose connection has one in flight is held; a task that this worker lost goes to
+ * another one (avoid). Of the first S_SCAN tasks, the first that may go is taken, or none.
+ * The task leaves its queue and becomes its connection's task in flight. */
 static cs_task_t *s_next_task(cs_dispatch_t *self, const s_peer_t *peer, bool avoid)
 {
     zlistx_t *queue = zlistx_size(self->updates) ? self->updates : self->comments;
-    cs_task_t *task = zlistx_first(queue);
-    for (int scanned = 0; task && avoid && task->lost_by && strcmp(task->lost_by, peer->key) == 0;
-         scanned++)
-        task = scanned < S_AVOID_SCAN ? zlistx_next(queue) : NULL;
-    if (task)
-        zlistx_delete(queue, zlistx_cursor(queue));
+    cs_task_t *task = NULL;
+    int scanned = 0;
+    for (cs_task_t *t = zlistx_first(queue); t && scanned < S_SCAN; t = zlistx_next(queue)) {
+        scanned++;
+        const s_track_t *track = zhashx_lookup(self->tracks, t->connection);
+        if ((track && track->flying) || (avoid && t->lost_by && strcmp(t->lost_by, peer->key) == 0))
+            continue;
+        task = t;
+        break;
+    }
+    if (!task)
+        return NULL;
+    s_dequeue(self, task);
+    s_track_t *track = s_track(self, task->connection);
+    if (track)
+        track->flying = task;
     return task;
+}
+
+/* Held tasks whose time came join the end of their queue. */
+static void s_release_held(cs_dispatch_t *self, int64_t now)
+{
+    if (!self->next_due || now < self->next_due)
+        return;
+    self->next_due = 0;
+    cs_task_t *task = zlistx_first(self->held);
+    while (task) {
+        cs_task_t *next = zlistx_next(self->held);
+        if (task->not_before <= now) {
+            s_track_t *track = zhashx_lookup(self->tracks, task->connection);
+            s_dequeue(self, task);
+            task->not_before = 0;
+            s_enqueue(self, track, task, false);
+        } else if (!self->next_due || task->not_before < self->next_due) {
+            self->next_due = task->not_before;
+        }
+        task = next;
+    }
 }
 
 void cs_dispatch_pump(cs_dispatch_t *self)
 {
     int64_t now = cs_now_ms();
+    s_release_held(self, now);
     /* Silent workers and expired leases; over a snapshot, since losing a peer edits the list. */
     size_t count = zlistx_size(self->peers);
     s_peer_t **peers = calloc(count ? count : 1, sizeof *peers);
@@ -435,8 +656,9 @@ void cs_dispatch_pump(cs_dispatch_t *self)
                     self->events.on_waiting(self->events.arg, task, NULL);
             }
             if (s_send_task(self, peer, task) != 0) {
-                zlistx_add_start(task->kind == CS_TASK_COMMENTS ? self->comments : self->updates,
-                                 task);
+                s_track_t *track = s_track(self, task->connection);
+                track->flying = NULL;
+                s_enqueue(self, track, task, true);
                 continue;
             }
             s_flight_t *flight = malloc(sizeof *flight);
@@ -476,17 +698,22 @@ void cs_dispatch_worker_exited(cs_dispatch_t *self, pid_t pid, const char *how)
 
 size_t cs_dispatch_outstanding(const cs_dispatch_t *self)
 {
-    return zlistx_size(self->updates) + zlistx_size(self->comments) + self->in_flight;
+    return cs_dispatch_queued(self) + self->in_flight;
 }
 
 size_t cs_dispatch_updates_outstanding(const cs_dispatch_t *self)
 {
-    return zlistx_size(self->updates) + self->in_flight_updates;
+    return zlistx_size(self->updates) + zlistx_size(self->held) + self->in_flight_updates;
 }
 
 size_t cs_dispatch_queued(const cs_dispatch_t *self)
 {
-    return zlistx_size(self->updates) + zlistx_size(self->comments);
+    return zlistx_size(self->updates) + zlistx_size(self->comments) + zlistx_size(self->held);
+}
+
+int64_t cs_dispatch_next_due(const cs_dispatch_t *self)
+{
+    return self->next_due;
 }
 
 size_t cs_dispatch_updates_queued(const cs_dispatch_t *self)

@@ -18,6 +18,7 @@
 #define S_STOP_WRITE_MS   10000 /* longest a stop waits for the last state writes */
 #define S_NO_WORKER_MS    3000  /* queued updates without any worker this long: say so */
 #define S_ASK_ITEMS       16    /* plugin info asks polled at once (more: at the next tick) */
+#define S_REPLAN_MS       250   /* shortest time between two plans of one refresh */
 
 typedef struct {
     const char *config_dir;
@@ -260,7 +261,8 @@ typedef struct {
     cs_dispatch_t *dispatch;
     cs_refresh_t *refresh;
     cs_plugins_t *plugins;
-    bool planning; /* the refresh that began waits for plugins' info */
+    bool planning;     /* the refresh that began waits for plugins' info */
+    int64_t last_plan; /* when the last plan was made */
     cs_spawn_t *spawn;
     cs_publish_t *publish;
     zsock_t *workers_sock;
@@ -417,13 +419,31 @@ static void s_refresh_plan(s_sup_t *self)
         s_stop = 1;
 }
 
+/* Begins a refresh, or plans the running one again: a config change while updates are under
+ * way supersedes what it changed (queued updates are replaced, those in flight no longer
+ * count) instead of waiting for all of them; the same updates stay where they are. */
 static void s_refresh_begin(s_sup_t *self)
 {
     self->view.refresh_requested = false;
+    if (!self->view.refreshing)
+        self->refresh_started = cs_now_ms();
     self->view.refreshing = true;
     self->view.generation_started++;
-    self->refresh_started = cs_now_ms();
+    self->last_plan = cs_now_ms();
     s_refresh_plan(self);
+}
+
+/* Whether a requested refresh may begin now: at once when none runs; while one runs, once
+ * its plan is made and S_REPLAN_MS after it (a burst of changes costs a few plans). */
+static bool s_refresh_due(const s_sup_t *self, int64_t now, int64_t *wait)
+{
+    *wait = 0;
+    if (!self->view.refresh_requested || self->planning)
+        return false;
+    if (!self->view.refreshing)
+        return true;
+    *wait = self->last_plan + S_REPLAN_MS - now;
+    return *wait <= 0;
 }
 
 static void s_refresh_check_done(s_sup_t *self)
@@ -443,11 +463,12 @@ static void s_refresh_check_done(s_sup_t *self)
     cs_refresh_ddl(self->refresh, &ddl, &comments);
     cs_store_stats(self->store, &batches, &rows_written, &write_us);
     cs_log_info("refresh %llu done in %.3f s: %u ready, %u error, %u disabled; since start: "
-                "%llu DDL statements, %llu comment statements, %llu state writes of %llu rows "
-                "in %.3f s",
+                "%llu builds, %llu DDL statements, %llu comment statements, %llu state writes "
+                "of %llu rows in %.3f s",
                 (unsigned long long)self->view.generation_done, elapsed / 1000.0,
                 counts[CS_STATUS_READY], counts[CS_STATUS_ERROR], counts[CS_STATUS_DISABLED],
-                (unsigned long long)ddl, (unsigned long long)comments, (unsigned long long)batches,
+                (unsigned long long)cs_refresh_builds(self->refresh), (unsigned long long)ddl,
+                (unsigned long long)comments, (unsigned long long)batches,
                 (unsigned long long)rows_written, write_us / 1e6);
     cs_publish_refresh_done(self->publish, self->view.generation_done, elapsed * 1000);
 }
@@ -529,8 +550,20 @@ static int s_loop(s_sup_t *self)
         }
         if (self->debounce_at && self->debounce_at - now < timeout)
             timeout = self->debounce_at - now;
-        if (self->view.refresh_requested && !self->view.refreshing)
-            timeout = 0; /* a coalesced follow-up pass is due now */
+        bool replan_due;
+        int64_t replan_at = cs_refresh_replan_at(self->refresh, now, &replan_due);
+        if (replan_due)
+            self->view.refresh_requested = true; /* e.g. a gone file's grace ended */
+        else if (replan_at && replan_at - now < timeout)
+            timeout = replan_at - now;
+        int64_t held_due = cs_dispatch_next_due(self->dispatch);
+        if (held_due && held_due - now < timeout)
+            timeout = held_due - now;
+        int64_t replan_wait;
+        if (s_refresh_due(self, now, &replan_wait))
+            timeout = 0; /* a refresh is due now */
+        else if (replan_wait > 0 && replan_wait < timeout)
+            timeout = replan_wait;
         if (timeout < 0)
             timeout = 0;
         if (zmq_poll(items, n, (long)timeout) < 0 && zmq_errno() != EINTR) {
@@ -575,7 +608,8 @@ static int s_loop(s_sup_t *self)
              cs_dispatch_outstanding(self->dispatch) == 0) &&
             cs_store_flush(self->store, 0) != 0)
             return 1;
-        if (self->view.refresh_requested && !self->view.refreshing)
+        int64_t ignored;
+        if (s_refresh_due(self, cs_now_ms(), &ignored))
             s_refresh_begin(self);
         /* Plugins that answered: the refresh that waits for them is planned again. */
         if (cs_plugins_collect(self->plugins) && self->planning)

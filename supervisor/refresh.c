@@ -10,6 +10,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define S_CHURN_MS     1000  /* a file changed again within this is being rewritten ... */
+#define S_QUIET_MS     300   /* ... and its updates wait until it rested this long, ... */
+#define S_CHURN_MAX_MS 10000 /* ... but not when it keeps changing for longer */
+#define S_CHURN_FILES  4096  /* files whose last change is remembered */
+#define S_GONE_MS      1000  /* a file gone from the directory this long: its connections go */
+
+/* A config file's changes, as plans found them (cs_now_ms). */
+typedef struct {
+    int64_t last_change;
+    int64_t burst_start; /* 0: not being rewritten */
+} s_churn_t;
+
 struct cs_refresh {
     cs_store_t *store;
     cs_dispatch_t *dispatch;
@@ -20,6 +32,10 @@ struct cs_refresh {
     size_t builds, deletes, comments;
     uint64_t plans;          /* plans made: a plugin's file is looked at once per plan */
     uint64_t ddl_statements; /* reported by workers for builds and deletes, since start */
+    uint64_t builds_done;    /* builds that changed a schema, since start */
+    zhashx_t *churn;         /* file path -> s_churn_t */
+    zhashx_t *gone;          /* file path -> when a plan first found it missing (int64_t) */
+    int64_t replan_at;       /* a plan is due then (0: none): a gone file's grace ends */
     uint64_t comment_statements;
 };
 
@@ -39,7 +55,13 @@ cs_refresh_t *cs_refresh_new(cs_store_t *store, cs_dispatch_t *dispatch, cs_plug
     self->dispatch = dispatch;
     self->plugins = plugins;
     self->config_dir = strdup(config_dir);
-    if (!self->config_dir)
+    self->churn = zhashx_new();
+    if (self->churn)
+        zhashx_set_destructor(self->churn, s_free_item);
+    self->gone = zhashx_new();
+    if (self->gone)
+        zhashx_set_destructor(self->gone, s_free_item);
+    if (!self->config_dir || !self->churn || !self->gone)
         cs_refresh_destroy(&self);
     return self;
 }
@@ -51,6 +73,8 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
     cs_refresh_t *self = *self_p;
     cs_config_destroy(&self->next); /* its units may hold strings of config's */
     cs_config_destroy(&self->config);
+    zhashx_destroy(&self->churn);
+    zhashx_destroy(&self->gone);
     free(self->config_dir);
     free(self);
     *self_p = NULL;
@@ -58,6 +82,46 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
 
 /* Queues an update. fresh: no schema of that name exists (the worker may skip its marker
  * check and create it in one round trip). */
+/* When the updates of a file's connections may start: at once, unless the file is being
+ * rewritten again and again (changed again within S_CHURN_MS of its last change, while
+ * updates are still under way): then once
+ * it was left alone for S_QUIET_MS, so that versions a later one replaces are not built;
+ * but a file that never rests is not held for more than S_CHURN_MAX_MS. */
+static int64_t s_settled_at(cs_refresh_t *self, const char *file)
+{
+    const s_churn_t *churn = file ? zhashx_lookup(self->churn, file) : NULL;
+    if (!churn || !churn->burst_start || churn->last_change - churn->burst_start > S_CHURN_MAX_MS)
+        return 0;
+    return churn->last_change + S_QUIET_MS;
+}
+
+/* Notes the files this plan parsed again (they changed). */
+static void s_note_changes(cs_refresh_t *self, const cs_config_t *cfg)
+{
+    int64_t now = cs_now_ms();
+    for (size_t i = 0; i < cfg->unit_count; i++) {
+        const cs_config_t *unit = cfg->units[i];
+        if (unit->reused || !unit->source)
+            continue;
+        s_churn_t *churn = zhashx_lookup(self->churn, unit->source);
+        if (!churn) {
+            if (zhashx_size(self->churn) >= S_CHURN_FILES)
+                zhashx_purge(self->churn); /* forget the oldest bursts rather than grow */
+            churn = calloc(1, sizeof *churn);
+            if (!churn)
+                continue;
+            zhashx_insert(self->churn, unit->source, churn);
+        } else if (now - churn->last_change <= S_CHURN_MS &&
+                   cs_dispatch_updates_outstanding(self->dispatch) > 0) {
+            if (!churn->burst_start)
+                churn->burst_start = churn->last_change;
+        } else {
+            churn->burst_start = 0;
+        }
+        churn->last_change = now;
+    }
+}
+
 static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
                    const cs_connection_t *c, bool fresh)
 {
@@ -71,6 +135,8 @@ static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
         task->plugin = strdup(c->plugin);
         task->config = strdup(c->config_json);
         task->fingerprint = strdup(c->fingerprint);
+        if (kind != CS_TASK_COMMENTS)
+            task->not_before = s_settled_at(self, c->file);
     }
     if (kind == CS_TASK_BUILD)
         self->builds++;
@@ -97,6 +163,48 @@ static void s_keep(zhashx_t *kept, const char *name, const char *why)
 {
     if (!zhashx_lookup(kept, name))
         zhashx_insert(kept, name, strdup(why));
+}
+
+/* The files of the directory now, by path and by name (borrowed keys of cfg). */
+static zhashx_t *s_present_files(const cs_config_t *cfg)
+{
+    zhashx_t *present = zhashx_new();
+    for (size_t i = 0; present && i < cfg->unit_count; i++) {
+        const char *path = cfg->units[i]->source;
+        if (!path)
+            continue;
+        const char *base = strrchr(path, '/');
+        zhashx_update(present, path, (void *)path);
+        zhashx_update(present, base ? base + 1 : path, (void *)path);
+    }
+    return present;
+}
+
+/* True while a row's file is gone from the directory for less than S_GONE_MS: an editor
+ * that renames the old file away before writing the new one, or `rm` and `cp`, must not cost
+ * the connections their schemas. The plan after the grace deletes them. */
+static bool s_file_just_gone(cs_refresh_t *self, zhashx_t *present, const char *file, int64_t now)
+{
+    if (!file)
+        return false;
+    const char *base = strrchr(file, '/');
+    if (zhashx_lookup(present, file) || zhashx_lookup(present, base ? base + 1 : file))
+        return false; /* it is there: the connection left it */
+    int64_t *since = zhashx_lookup(self->gone, file);
+    if (!since) {
+        if (zhashx_size(self->gone) >= S_CHURN_FILES)
+            zhashx_purge(self->gone);
+        since = malloc(sizeof *since);
+        if (!since)
+            return false;
+        *since = now;
+        zhashx_insert(self->gone, file, since);
+    }
+    if (now - *since >= S_GONE_MS)
+        return false;
+    if (!self->replan_at || *since + S_GONE_MS < self->replan_at)
+        self->replan_at = *since + S_GONE_MS;
+    return true;
 }
 
 /* The connections that a config failure keeps, name -> the error their rows show: those a
@@ -153,7 +261,16 @@ static void s_describe(cs_refresh_t *self, cs_conn_t *conn, const cs_connection_
     cs_store_set_int(self->store, conn, &conn->end_line, c->end_line);
 }
 
-/* One configured connection: ready as it is, or built, or deleted (disabled), or error. */
+/* The plan's final word on a connection that needs no update (error, disabled, removed):
+ * its queued tasks go, the one in flight no longer counts. */
+static void s_settle(cs_refresh_t *self, const char *name)
+{
+    cs_dispatch_cancel(self->dispatch, name);
+}
+
+/* One configured connection: ready as it is, or built, or deleted (disabled), or error. A
+ * connection whose build or delete is in flight is never judged ready from the catalog (the
+ * schema may change under it): it gets a checked build, held until that one lands. */
 static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhashx_t *schemas)
 {
     cs_conn_t *conn = cs_store_add(self->store, c->name);
@@ -161,6 +278,7 @@ static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhas
         return;
     s_describe(self, conn, c);
     const cs_schema_info_t *schema = zhashx_lookup(schemas, c->name);
+    bool in_flight = cs_dispatch_update_in_flight(self->dispatch, c->name);
     if (schema && !schema->managed) {
         char why[256];
         snprintf(why, sizeof why,
@@ -168,37 +286,42 @@ static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhas
                  "no connstate marker); it was left untouched",
                  c->name);
         cs_store_set(self->store, conn, CS_STATUS_ERROR, why);
+        s_settle(self, c->name);
         return;
     }
     if (c->import_disabled) {
-        if (schema) {
+        if (schema || in_flight) {
             cs_store_set(self->store, conn, CS_STATUS_DELETING, NULL);
             s_task(self, CS_TASK_DELETE, c->name, c, false);
         } else {
             cs_store_set(self->store, conn, CS_STATUS_DISABLED, NULL);
+            s_settle(self, c->name);
         }
         return;
     }
     if (c->aggregator) {
         cs_store_set(self->store, conn, CS_STATUS_ERROR,
                      "aggregator connections are not built by this version of connstate");
+        s_settle(self, c->name);
         return;
     }
     const cs_plugin_info_t *info;
     const char *why;
     if (cs_plugins_lookup(self->plugins, c->plugin, self->plans, &info, &why) != CS_PLUGIN_KNOWN) {
         cs_store_set(self->store, conn, CS_STATUS_ERROR, why);
+        s_settle(self, c->name);
         return;
     }
     bool current = schema && strcmp(schema->marker.fingerprint, c->fingerprint) == 0 &&
                    strcmp(schema->marker.plugin_version, info->version) == 0 &&
                    strcmp(info->mode, "dynamic") != 0;
-    if (!current) {
+    if (!current || in_flight) {
         cs_store_set(self->store, conn, CS_STATUS_UPDATING, NULL);
-        s_task(self, CS_TASK_BUILD, c->name, c, schema == NULL);
+        s_task(self, CS_TASK_BUILD, c->name, c, schema == NULL && !in_flight);
         return;
     }
     /* Unchanged: no DDL, ever. Only the comments may still be owed. */
+    s_settle(self, c->name);
     cs_store_set_field(self->store, conn, &conn->plugin_version, schema->marker.plugin_version);
     cs_store_set_field(self->store, conn, &conn->schema_hash, schema->marker.schema_hash);
     cs_store_set(self->store, conn, CS_STATUS_READY, NULL);
@@ -250,6 +373,8 @@ int cs_refresh_plan(cs_refresh_t *self)
         else
             cs_log_warn("config: %s: %s", e->file, e->message);
     }
+    if (loaded)
+        s_note_changes(self, cfg);
     if (s_plugins_asking(self, cfg))
         return CS_REFRESH_WAITING;
     int64_t t_config = cs_now_ms();
@@ -274,6 +399,7 @@ int cs_refresh_plan(cs_refresh_t *self)
         cs_conn_t *conn = cs_store_add(self->store, zhashx_cursor(kept));
         if (conn)
             cs_store_set(self->store, conn, CS_STATUS_ERROR, why);
+        s_settle(self, zhashx_cursor(kept));
     }
     /* Rows whose connection left the config: drop the managed schema, then the row. */
     size_t count = zlistx_size(cs_store_rows(self->store));
@@ -282,19 +408,34 @@ int cs_refresh_plan(cs_refresh_t *self)
     zlistx_t *all = cs_store_rows(self->store);
     for (cs_conn_t *conn = zlistx_first(all); conn && rows; conn = zlistx_next(all))
         rows[n++] = conn;
+    zhashx_t *present = s_present_files(cfg);
+    int64_t now = cs_now_ms();
+    zlistx_t *back = zlistx_new(); /* gone files that are there again: forgotten */
+    for (void *since = zhashx_first(self->gone); since && back && present;
+         since = zhashx_next(self->gone))
+        if (zhashx_lookup(present, zhashx_cursor(self->gone)))
+            zlistx_add_end(back, (void *)zhashx_cursor(self->gone));
+    for (const char *path = back ? zlistx_first(back) : NULL; path; path = zlistx_next(back))
+        zhashx_delete(self->gone, path);
+    zlistx_destroy(&back);
     for (size_t i = 0; i < n; i++) {
         cs_conn_t *conn = rows[i];
         if (cs_config_find(cfg, conn->name) || zhashx_lookup(kept, conn->name))
             continue;
+        if (present && s_file_just_gone(self, present, conn->file_name, now))
+            continue;
         const cs_schema_info_t *schema = zhashx_lookup(schemas, conn->name);
-        if (schema && schema->managed) {
+        if ((schema && schema->managed) ||
+            cs_dispatch_update_in_flight(self->dispatch, conn->name)) {
             cs_store_set(self->store, conn, CS_STATUS_DELETING, NULL);
             s_task(self, CS_TASK_DELETE, conn->name, NULL, false);
         } else {
+            s_settle(self, conn->name);
             cs_store_remove(self->store, conn);
         }
     }
     free(rows);
+    zhashx_destroy(&present);
     /* Managed schemas with no connection and no row (a crash between drop and row delete,
      * or a row removed by hand): drop them too. */
     for (cs_schema_info_t *schema = zhashx_first(schemas); schema; schema = zhashx_next(schemas)) {
@@ -324,13 +465,20 @@ int cs_refresh_plan(cs_refresh_t *self)
 void cs_refresh_on_result(void *arg, cs_task_t *task, const cs_msg_t *result, const char *worker)
 {
     cs_refresh_t *self = arg;
-    cs_conn_t *conn = cs_store_get(self->store, task->connection);
-    if (!conn)
-        return;
     if (result->ok && task->kind == CS_TASK_COMMENTS)
         self->comment_statements += result->ddl_count;
     else if (result->ok)
         self->ddl_statements += result->ddl_count;
+    if (result->ok && task->kind == CS_TASK_BUILD && result->ddl_count)
+        self->builds_done++;
+    cs_conn_t *conn = cs_store_get(self->store, task->connection);
+    if (!conn)
+        return;
+    if (task->superseded) { /* a newer plan's task decides */
+        cs_log_conn_debug(task->connection, "result of a superseded %s not written",
+                          cs_task_kind_name(task->kind));
+        return;
+    }
     cs_store_set_field(self->store, conn, &conn->worker, worker);
     cs_store_set_int(self->store, conn, &conn->attempts, (int)task->attempt);
     switch (task->kind) {
@@ -375,7 +523,7 @@ void cs_refresh_on_lost(void *arg, cs_task_t *task, const char *reason)
 {
     cs_refresh_t *self = arg;
     cs_conn_t *conn = cs_store_get(self->store, task->connection);
-    if (!conn || task->kind == CS_TASK_COMMENTS)
+    if (!conn || task->kind == CS_TASK_COMMENTS || task->superseded)
         return;
     cs_store_set_int(self->store, conn, &conn->attempts, (int)task->attempt);
     cs_store_set(self->store, conn, CS_STATUS_ERROR, reason);
@@ -397,6 +545,19 @@ void cs_refresh_on_waiting(void *arg, cs_task_t *task, const char *why)
              task->kind == CS_TASK_DELETE ? "delete" : "build", why);
     cs_store_set(self->store, conn, CS_STATUS_PENDING, NULL);
     cs_store_set_detail(self->store, conn, detail);
+}
+
+int64_t cs_refresh_replan_at(cs_refresh_t *self, int64_t now, bool *due)
+{
+    *due = self->replan_at && now >= self->replan_at;
+    if (*due)
+        self->replan_at = 0;
+    return self->replan_at;
+}
+
+uint64_t cs_refresh_builds(const cs_refresh_t *self)
+{
+    return self->builds_done;
 }
 
 void cs_refresh_ddl(const cs_refresh_t *self, uint64_t *ddl, uint64_t *comments)

@@ -149,10 +149,14 @@ typedef struct {
     char *config; /* secrets: only ever sent to a worker */
     char *fingerprint;
     uint32_t attempt;
-    bool fresh;      /* no schema of this name existed when it was planned */
-    char *last_loss; /* why the previous attempt was lost */
-    bool waiting;    /* its row says it waits for a worker */
-    char *lost_by;   /* the worker (routing id in hex) that lost the last attempt */
+    bool fresh;         /* no schema of this name existed when it was planned */
+    char *last_loss;    /* why the previous attempt was lost */
+    bool waiting;       /* its row says it waits for a worker */
+    char *lost_by;      /* the worker (routing id in hex) that lost the last attempt */
+    bool superseded;    /* a newer plan replaced it while in flight: its result does not count */
+    void *handle;       /* in its queue, while queued */
+    int64_t not_before; /* held until then (cs_now_ms): its file is being rewritten */
+    bool held;          /* ... and waits among the held tasks meanwhile */
 } cs_task_t;
 
 typedef struct cs_dispatch cs_dispatch_t;
@@ -186,8 +190,19 @@ void cs_dispatch_destroy(cs_dispatch_t **self_p);
 /* Sets the argument the event callbacks receive. */
 void cs_dispatch_set_arg(cs_dispatch_t *self, void *arg);
 
-/* Queues a task (takes ownership). Comments go to a lower-priority queue. */
+/* Queues a task (takes ownership). Comments go to a lower-priority queue. One update and one
+ * comments task per connection: a newer update replaces the queued one (in its place), the
+ * same one again is dropped; an update in flight is superseded by a different one, which is
+ * held until it lands (its result then does not count: task->superseded). Comments are
+ * dropped while an update of the connection is queued or in flight. */
 void cs_dispatch_add(cs_dispatch_t *self, cs_task_t **task_p);
+
+/* True when a build or delete of the connection is in flight. */
+bool cs_dispatch_update_in_flight(const cs_dispatch_t *self, const char *connection);
+
+/* The connection needs no update after all: its queued tasks are dropped and the one in
+ * flight is superseded. */
+void cs_dispatch_cancel(cs_dispatch_t *self, const char *connection);
 
 /* Reads one message from the ROUTER, if one is waiting, and acts on it. Returns false when
  * none was waiting. */
@@ -205,6 +220,9 @@ size_t cs_dispatch_outstanding(const cs_dispatch_t *self);
 size_t cs_dispatch_updates_outstanding(const cs_dispatch_t *self);
 size_t cs_dispatch_queued(const cs_dispatch_t *self);
 size_t cs_dispatch_workers(const cs_dispatch_t *self);
+
+/* When a held task may go (cs_now_ms), or 0 when none is held. */
+int64_t cs_dispatch_next_due(const cs_dispatch_t *self);
 
 /* Builds and deletes queued (not in flight). */
 size_t cs_dispatch_updates_queued(const cs_dispatch_t *self);
@@ -330,6 +348,13 @@ void cs_refresh_on_waiting(void *self, cs_task_t *task, const char *why);
 
 /* DDL statements workers reported since start: schema changes, and comments. */
 void cs_refresh_ddl(const cs_refresh_t *self, uint64_t *ddl, uint64_t *comments);
+
+/* When the refresher wants a plan of its own (cs_now_ms; 0: none): *due tells whether that
+ * time has come (then it is forgotten: request the refresh). */
+int64_t cs_refresh_replan_at(cs_refresh_t *self, int64_t now, bool *due);
+
+/* Builds that changed a schema since start (superseded ones too). */
+uint64_t cs_refresh_builds(const cs_refresh_t *self);
 
 /* Statistics of the last plan: tasks queued by kind. */
 void cs_refresh_counts(const cs_refresh_t *self, size_t *builds, size_t *deletes, size_t *comments);

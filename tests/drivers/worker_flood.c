@@ -6,6 +6,7 @@
  *                                   never answers, heartbeating for SEC seconds; prints the
  *                                   most tasks the supervisor said it held at once ("held N",
  *                                   from its heartbeats) and the total received ("received N")
+ *   worker_flood workers CONTROL_EP  the number of workers the supervisor counts ("workers N")
  * Exit 0 when it could run, 2 on bad arguments, 1 when the endpoint never answered. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,29 @@ static int s_greedy(const char *endpoint, uint32_t capacity, int seconds)
     return 0;
 }
 
+static int s_workers(const char *endpoint)
+{
+    zsock_t *sock = s_peer(endpoint, "worker-flood-status");
+    cs_msg_t *ask = cs_msg_new(CS_MSG_STATUS_REQ);
+    ask->request_id = 7;
+    int rc = sock && cs_wire_send(sock, NULL, NULL, ask) == 0 ? 1 : 2;
+    cs_msg_destroy(&ask);
+    zsock_set_rcvtimeo(sock, 5000);
+    char why[256];
+    while (rc == 1) {
+        cs_msg_t *msg = NULL;
+        if (cs_wire_recv(sock, 0, NULL, &msg, why, sizeof why) != 0)
+            break;
+        if (msg && msg->type == CS_MSG_STATUS_REP) {
+            printf("workers %u\n", msg->workers);
+            rc = 0;
+        }
+        cs_msg_destroy(&msg);
+    }
+    zsock_destroy(&sock);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     zsys_handler_set(NULL);
@@ -116,10 +140,14 @@ int main(int argc, char **argv)
     int rc = 2;
     if (argc == 4 && strcmp(argv[1], "ready") == 0)
         rc = s_ready_flood(argv[2], atoi(argv[3]));
+    else if (argc == 3 && strcmp(argv[1], "workers") == 0)
+        rc = s_workers(argv[2]);
     else if (argc == 5 && strcmp(argv[1], "greedy") == 0)
         rc = s_greedy(argv[2], (uint32_t)atoi(argv[3]), atoi(argv[4]));
     else
-        fprintf(stderr, "usage: worker_flood ready EP N | greedy EP CAPACITY SECONDS\n");
+        fprintf(
+            stderr,
+            "usage: worker_flood ready EP N | greedy EP CAPACITY SECONDS | workers CONTROL_EP\n");
     zsys_shutdown();
     return rc;
 }

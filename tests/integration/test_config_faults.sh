@@ -86,9 +86,20 @@ synthetic_conns "$cfg/b.spc" 1 60 1 b_
 refresh
 check_eq "clean load: the 40 removed connections are deleted" 60 "$(b_count)"
 check_eq "clean load: their rows are gone" "ready 60" "$(b_status)"
-rm "$cfg/b.spc"
+# An editor that renames the file away and writes it again, or rm and cp: the file is gone
+# for a moment, and nothing is deleted.
+b60=$(oids)
+mv "$cfg/b.spc" "$T_DIR/b.moment"
 refresh
-check_eq "file removed: its connections are deleted" 0 "$(b_count)"
+check_eq "file gone for a moment: its schemas are kept meanwhile" 60 "$(b_count)"
+mv "$T_DIR/b.moment" "$cfg/b.spc"
+refresh
+check_eq "... and once it is back, they are the same schemas" "$b60" "$(oids)"
+rm "$cfg/b.spc"
+check "file removed: its connections are deleted (after a second's grace)" \
+    wait_sql 10 "$db" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'b\_%'" 0
+check_eq "... and their rows" 0 \
+    "$(sql "$db" "SELECT count(*) FROM connstate_internal.connection_state WHERE connection_name LIKE 'b\_%'")"
 check "the supervisor is still running" kill -0 "$SUP_PID"
 sup_stop "$SUP_PID"
 
