@@ -198,10 +198,12 @@ static s_limit_t *s_slot(const char *fmt, const char *conn, cs_log_level_t level
     return slot;
 }
 
-/* Counts one message of a call site; returns false when it is to be suppressed. */
+/* Counts one message of a call site; returns false when it is to be suppressed. Only
+ * warnings and errors are limited: what a hostile or broken peer can make us say again and
+ * again; progress lines (info) are the operator's record of each refresh and stay whole. */
 static bool s_allowed(cs_log_level_t level, const char *conn, const char *fmt)
 {
-    if (level == CS_LOG_DEBUG || s_burst == 0)
+    if (level > CS_LOG_WARN || s_burst == 0)
         return true;
     pthread_mutex_lock(&s_lock);
     int64_t now = s_clock();

@@ -448,7 +448,9 @@ static bool s_refresh_due(const s_sup_t *self, int64_t now, int64_t *wait)
 
 static void s_refresh_check_done(s_sup_t *self)
 {
+    bool replan_due;
     if (!self->view.refreshing || self->planning || cs_dispatch_outstanding(self->dispatch) ||
+        cs_refresh_replan_at(self->refresh, 0, &replan_due) || /* its plan comes back */
         cs_store_dirty(self->store) || cs_store_busy(self->store))
         return;
     self->view.refreshing = false;

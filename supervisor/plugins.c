@@ -1,19 +1,27 @@
 /* The plugins' info (version, schema mode) as the supervisor's plans need it: cached per
- * plugin file and asked again only when the file changes, by an actor thread each, so that
- * a plugin that takes long (up to --plugin-timeout) never stops the event loop. */
+ * plugin file and asked again only when the file changes, by a thread each (which says it
+ * is done through a pipe that the event loop polls), so that a plugin that takes long (up
+ * to --plugin-timeout) never stops the event loop. The thread touches only its s_ask_t. */
 #include "supervisor.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#define S_ASKS_MAX 16 /* plugins asked at once; more wait for a free actor */
+#define S_ASKS_MAX 16 /* plugins asked at once; more wait for a free thread */
 
-/* What one actor asks and answers; the main thread reads it once the actor signalled. */
+/* What one thread asks and answers; the main thread reads it once the thread wrote to its
+ * pipe (and was joined). */
 typedef struct {
+    pthread_t thread;
+    int pipe[2]; /* [0]: polled by the event loop, [1]: written once by the thread */
     char path[PATH_MAX];
     int timeout_ms;
     int rc;
@@ -30,8 +38,7 @@ typedef struct {
     char why[512];
     struct timespec mtime;
     off_t size;
-    zactor_t *actor; /* asking now */
-    s_ask_t *ask;
+    s_ask_t *ask;              /* asking now */
     struct timespec ask_mtime; /* the file as it was when the ask started */
     off_t ask_size;
 } s_plugin_t;
@@ -43,13 +50,25 @@ struct cs_plugins {
     size_t asking;
 };
 
+/* Waits for the ask's thread (it ends within the plugin timeout) and frees it. */
+static void s_ask_end(s_ask_t **ask_p)
+{
+    s_ask_t *ask = *ask_p;
+    if (!ask)
+        return;
+    pthread_join(ask->thread, NULL);
+    close(ask->pipe[0]);
+    close(ask->pipe[1]);
+    free(ask);
+    *ask_p = NULL;
+}
+
 static void s_plugin_free(void **item)
 {
     s_plugin_t *plugin = *item;
     if (!plugin)
         return;
-    zactor_destroy(&plugin->actor); /* waits for a running ask (bounded by its timeout) */
-    free(plugin->ask);
+    s_ask_end(&plugin->ask); /* waits for a running ask (bounded by its timeout) */
     free(plugin->name);
     free(plugin);
     *item = NULL;
@@ -82,49 +101,49 @@ void cs_plugins_destroy(cs_plugins_t **self_p)
     *self_p = NULL;
 }
 
-/* The actor: runs `PLUGIN info` (blocking, bounded by the timeout), says DONE, then waits
- * for $TERM. Signals stay with the main thread. */
-static void s_ask_actor(zsock_t *pipe, void *arg)
+/* The thread: runs `PLUGIN info` (blocking, bounded by the timeout), then says so on its
+ * pipe. Signals stay with the main thread. */
+static void *s_ask_thread(void *arg)
 {
     s_ask_t *ask = arg;
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
-    zsock_signal(pipe, 0);
     ask->rc = cs_plugin_info(ask->path, ask->timeout_ms, &ask->info, ask->why, sizeof ask->why,
                              NULL, NULL);
-    /* A message, not a signal: zactor_destroy waits for the signal of the actor's end and
-     * must not take this for it when it stops us while the plugin still runs. */
-    if (zstr_send(pipe, "DONE") != 0)
-        return;
-    for (;;) {
-        char *command = zstr_recv(pipe);
-        bool term = !command || strcmp(command, "$TERM") == 0;
-        zstr_free(&command);
-        if (term)
-            break;
-    }
+    ssize_t n;
+    do
+        n = write(ask->pipe[1], "", 1);
+    while (n < 0 && errno == EINTR);
+    return NULL;
 }
 
 static void s_ask_start(cs_plugins_t *self, s_plugin_t *plugin, const char *path,
                         const struct stat *st)
 {
-    if (plugin->actor || self->asking >= S_ASKS_MAX)
+    if (plugin->ask || self->asking >= S_ASKS_MAX)
         return;
     s_ask_t *ask = calloc(1, sizeof *ask);
     if (!ask)
         return;
+    if (pipe2(ask->pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        cs_log_warn("cannot ask plugin %s: pipe: %s", plugin->name, strerror(errno));
+        free(ask);
+        return;
+    }
     snprintf(ask->path, sizeof ask->path, "%s", path);
     ask->timeout_ms = self->timeout_ms;
+    int rc = pthread_create(&ask->thread, NULL, s_ask_thread, ask);
+    if (rc != 0) {
+        cs_log_warn("cannot ask plugin %s: thread: %s", plugin->name, strerror(rc));
+        close(ask->pipe[0]);
+        close(ask->pipe[1]);
+        free(ask);
+        return;
+    }
     plugin->ask = ask;
     plugin->ask_mtime = st->st_mtim;
     plugin->ask_size = st->st_size;
-    plugin->actor = zactor_new(s_ask_actor, ask);
-    if (!plugin->actor) {
-        free(ask);
-        plugin->ask = NULL;
-        return;
-    }
     self->asking++;
     cs_log_debug("asking plugin %s for its info", plugin->name);
 }
@@ -144,7 +163,7 @@ cs_plugin_state_t cs_plugins_lookup(cs_plugins_t *self, const char *name, uint64
     }
     *info = &plugin->info;
     *why = plugin->why;
-    if (plugin->actor)
+    if (plugin->ask)
         return CS_PLUGIN_ASKING;
     if (plugin->checked != generation) { /* look at its file once per generation */
         plugin->checked = generation;
@@ -166,7 +185,7 @@ cs_plugin_state_t cs_plugins_lookup(cs_plugins_t *self, const char *name, uint64
         }
     }
     if (!plugin->known)
-        return CS_PLUGIN_ASKING; /* waits for a free actor: the next generation starts it */
+        return CS_PLUGIN_ASKING; /* waits for a free thread: the next generation starts it */
     return plugin->ok ? CS_PLUGIN_KNOWN : CS_PLUGIN_FAILED;
 }
 
@@ -175,8 +194,8 @@ int cs_plugins_pollitems(cs_plugins_t *self, zmq_pollitem_t *items, int max)
     int n = 0;
     for (s_plugin_t *plugin = zhashx_first(self->by_name); plugin && n < max;
          plugin = zhashx_next(self->by_name))
-        if (plugin->actor)
-            items[n++] = (zmq_pollitem_t){zsock_resolve(plugin->actor), 0, ZMQ_POLLIN, 0};
+        if (plugin->ask)
+            items[n++] = (zmq_pollitem_t){NULL, plugin->ask->pipe[0], ZMQ_POLLIN, 0};
     return n;
 }
 
@@ -185,10 +204,9 @@ size_t cs_plugins_collect(cs_plugins_t *self)
     size_t finished = 0;
     for (s_plugin_t *plugin = zhashx_first(self->by_name); plugin;
          plugin = zhashx_next(self->by_name)) {
-        if (!plugin->actor || !(zsock_events(zactor_sock(plugin->actor)) & ZMQ_POLLIN))
-            continue;
-        char *done = zstr_recv(plugin->actor); /* its answer is in */
-        zstr_free(&done);
+        char byte;
+        if (!plugin->ask || read(plugin->ask->pipe[0], &byte, 1) != 1)
+            continue; /* not asking, or not done yet */
         s_ask_t *ask = plugin->ask;
         plugin->known = true;
         plugin->ok = ask->rc == 0;
@@ -202,9 +220,7 @@ size_t cs_plugins_collect(cs_plugins_t *self)
         else
             cs_log_debug("plugin %s: version %s, %s schema", plugin->name, plugin->info.version,
                          plugin->info.mode);
-        zactor_destroy(&plugin->actor);
-        free(plugin->ask);
-        plugin->ask = NULL;
+        s_ask_end(&plugin->ask);
         self->asking--;
         finished++;
     }

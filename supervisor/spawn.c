@@ -179,7 +179,7 @@ static void s_describe(int status, char *how, size_t size)
 void cs_spawn_reap(cs_spawn_t *self, void (*exited)(void *arg, pid_t pid, const char *how),
                    void *arg)
 {
-    /* Each worker's pid, not waitpid(-1): the plugins that actor threads run are their
+    /* Each worker's pid, not waitpid(-1): the plugins that ask threads run are their
      * children too, and those threads wait for them. */
     for (int i = 0; i < self->count; i++) {
         s_slot_t *slot = &self->slots[i];

@@ -248,7 +248,7 @@ void cs_spawn_destroy(cs_spawn_t **self_p);
 /* Starts the workers whose (re)start time has come. */
 void cs_spawn_tick(cs_spawn_t *self);
 
-/* Reaps the local workers that exited (by their pids only: plugin children of actor
+/* Reaps the local workers that exited (by their pids only: plugin children of ask
  * threads are theirs to wait for); for each calls exited(arg, pid, how). */
 void cs_spawn_reap(cs_spawn_t *self, void (*exited)(void *arg, pid_t pid, const char *how),
                    void *arg);
@@ -298,7 +298,7 @@ typedef struct cs_plugins cs_plugins_t;
 typedef enum {
     CS_PLUGIN_KNOWN,  /* *info holds its version and schema mode */
     CS_PLUGIN_FAILED, /* *why says why (not found, info failed or timed out) */
-    CS_PLUGIN_ASKING  /* being asked (or waiting for a free actor): look again later */
+    CS_PLUGIN_ASKING  /* being asked (or waiting for a free thread): look again later */
 } cs_plugin_state_t;
 
 /* Info of the plugins of plugin_dir, each `info` run bounded by timeout_ms. */
@@ -307,7 +307,7 @@ cs_plugins_t *cs_plugins_new(const char *plugin_dir, int timeout_ms);
 void cs_plugins_destroy(cs_plugins_t **self_p);
 
 /* What is known of a plugin. Its file is looked at (stat) once per generation; when it is
- * new or changed, an actor thread starts asking it (`PLUGIN info`) and the answer is
+ * new or changed, a thread starts asking it (`PLUGIN info`) and the answer is
  * CS_PLUGIN_ASKING until cs_plugins_collect has it. *info and *why are borrowed until the
  * next call. Never blocks. */
 cs_plugin_state_t cs_plugins_lookup(cs_plugins_t *self, const char *name, uint64_t generation,

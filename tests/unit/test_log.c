@@ -231,6 +231,8 @@ static void s_flood(void)
         cs_log_conn_warn("conn_b", "build failed %d", i);
     for (int i = 0; i < 10; i++)
         cs_log_debug("debug is never limited %d", i);
+    for (int i = 0; i < 10; i++)
+        cs_log_info("progress is never limited %d", i);
 }
 
 static void s_flush(void)
@@ -256,6 +258,7 @@ static void test_rate_limit(void **state)
     assert_int_equal(s_count(out, "[conn_a] build failed"), 3); /* per connection */
     assert_int_equal(s_count(out, "[conn_b] build failed"), 3);
     assert_int_equal(s_count(out, "debug is never limited"), 10);
+    assert_int_equal(s_count(out, "progress is never limited"), 10);
     assert_null(strstr(out, "suppressed"));
     free(out);
 
