@@ -48,7 +48,11 @@ check "the departed peers are forgotten within the peer timeout (only the honest
     wait_until 30 bash -c "[ \"\$('$FLOOD' workers 'ipc://$T_DIR/main.control')\" = 'workers 1' ]"
 after=$(rss_kb "$sup")
 diag "supervisor RSS: $before kB before the flood, $after kB after"
-check "the supervisor's memory grew by less than 16 MB" test $((after - before)) -lt 16384
+if ldd "$(command -v connstate-supervisor)" | grep -q libasan; then
+    ok "the supervisor's memory grew by less than 16 MB # SKIP not measurable under AddressSanitizer (its quarantine keeps freed memory)"
+else
+    check "the supervisor's memory grew by less than 16 MB" test $((after - before)) -lt 16384
+fi
 printf 'connection "after_flood" {\n  plugin = "synthetic"\n}\n' >"$cfg/b.spc"
 check "the honest worker still does the work" wait_sql 20 "$db" \
     "SELECT status FROM connstate_internal.connection_state WHERE connection_name = 'after_flood'" ready
