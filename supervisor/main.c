@@ -31,6 +31,8 @@ typedef struct {
     long plugin_timeout;
     long task_timeout;
     long publish_hwm;
+    long max_snapshots;
+    long snapshot_timeout;
 } s_options_t;
 
 static volatile int s_stop = 0;
@@ -74,6 +76,10 @@ static void s_usage(FILE *out)
         "  --batch-ms MS         longest wait before a state write (CONNSTATE_BATCH_MS, 200)\n"
         "  --plugin-timeout SEC  longest a plugin may run (CONNSTATE_PLUGIN_TIMEOUT, 30)\n"
         "  --task-timeout SEC    lease of one update at a worker (CONNSTATE_TASK_TIMEOUT, 300)\n"
+        "  --max-snapshots N     snapshots served at once, 2 per client at most\n"
+        "                        (CONNSTATE_MAX_SNAPSHOTS, 32)\n"
+        "  --snapshot-timeout SEC  drop a snapshot whose client reads nothing for this long\n"
+        "                        (CONNSTATE_SNAPSHOT_TIMEOUT, 30)\n"
         "  --log-level LEVEL     error|warn|info|debug (CONNSTATE_LOG_LEVEL, info)\n"
         "  --help                show this help and exit\n"
         "  --version             show the version and exit\n"
@@ -111,12 +117,15 @@ static int s_parse(int argc, char **argv, s_options_t *o)
                                             {"plugin-timeout", required_argument, NULL, 't'},
                                             {"task-timeout", required_argument, NULL, 'T'},
                                             {"publish-hwm", required_argument, NULL, 'H'},
+                                            {"max-snapshots", required_argument, NULL, 'S'},
+                                            {"snapshot-timeout", required_argument, NULL, 's'},
                                             {"log-level", required_argument, NULL, 'l'},
                                             {"help", no_argument, NULL, 'h'},
                                             {"version", no_argument, NULL, 'V'},
                                             {NULL, 0, NULL, 0}};
     const char *workers = NULL, *batch_size = NULL, *batch_ms = NULL, *plugin_timeout = NULL,
-               *task_timeout = NULL, *publish_hwm = NULL;
+               *task_timeout = NULL, *publish_hwm = NULL, *max_snapshots = NULL,
+               *snapshot_timeout = NULL;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -160,6 +169,12 @@ static int s_parse(int argc, char **argv, s_options_t *o)
             case 'H':
                 publish_hwm = optarg;
                 break;
+            case 'S':
+                max_snapshots = optarg;
+                break;
+            case 's':
+                snapshot_timeout = optarg;
+                break;
             case 'l':
                 o->log_level = optarg;
                 break;
@@ -199,7 +214,11 @@ static int s_parse(int argc, char **argv, s_options_t *o)
         s_number("task-timeout", cs_opt(task_timeout, "CONNSTATE_TASK_TIMEOUT", "300"), 1, 86400,
                  &o->task_timeout) ||
         s_number("publish-hwm", cs_opt(publish_hwm, "CONNSTATE_PUBLISH_HWM", "100000"), 1, 10000000,
-                 &o->publish_hwm))
+                 &o->publish_hwm) ||
+        s_number("max-snapshots", cs_opt(max_snapshots, "CONNSTATE_MAX_SNAPSHOTS", "32"), 1, 100000,
+                 &o->max_snapshots) ||
+        s_number("snapshot-timeout", cs_opt(snapshot_timeout, "CONNSTATE_SNAPSHOT_TIMEOUT", "30"),
+                 1, 86400, &o->snapshot_timeout))
         return -1;
     if (cs_log_set_level(o->log_level) != 0) {
         fprintf(stderr, "connstate-supervisor: --log-level must be error, warn, info or debug\n");
@@ -409,6 +428,9 @@ static int s_loop(s_sup_t *self)
             timeout = self->debounce_at - now;
         if (self->view.refresh_requested && !self->view.refreshing)
             timeout = 0; /* a coalesced follow-up pass is due now */
+        int64_t serve = cs_publish_next_ms(self->publish);
+        if (serve >= 0 && serve < timeout)
+            timeout = serve;
         if (timeout < 0)
             timeout = 0;
         if (zmq_poll(items, n, (long)timeout) < 0 && zmq_errno() != EINTR) {
@@ -441,6 +463,7 @@ static int s_loop(s_sup_t *self)
             return 1;
         s_drain(&items[0], s_handle_workers, self);
         s_drain(&items[1], s_handle_control, self);
+        cs_publish_serve(self->publish); /* snapshots, a slice at a time */
         /* Write results: after batch-size results, or batch-ms after the first one waited,
          * or at once when a status changed and no build or delete is outstanding (a client
          * may be waiting for exactly that row), or when no task at all is outstanding: in
@@ -491,7 +514,8 @@ static int s_start(s_sup_t *self)
     self->workers_sock = s_bind(ZMQ_ROUTER, self->opt.bind_workers, "worker", 100000, &worker_ep);
     self->publish_sock =
         s_bind(ZMQ_PUB, self->opt.bind_publish, "publish", (int)self->opt.publish_hwm, NULL);
-    self->control_sock = s_bind(ZMQ_ROUTER, self->opt.bind_control, "control", 100000, NULL);
+    self->control_sock =
+        s_bind(ZMQ_ROUTER, self->opt.bind_control, "control", CS_CONTROL_SNDHWM, NULL);
     if (!self->workers_sock || !self->publish_sock || !self->control_sock) {
         free(worker_ep);
         return 2;
@@ -511,7 +535,9 @@ static int s_start(s_sup_t *self)
     self->view.store = self->store;
     self->view.dispatch = self->dispatch;
     self->view.instance = ((uint64_t)zclock_time() << 20) ^ (uint64_t)getpid() ^ (uint64_t)random();
-    self->publish = cs_publish_new(self->publish_sock, self->control_sock, &self->view);
+    self->publish =
+        cs_publish_new(self->publish_sock, self->control_sock, &self->view,
+                       (int)self->opt.max_snapshots, (int)self->opt.snapshot_timeout * 1000);
 
     /* Local workers: the database conninfo travels in the environment, not in argv (ps). */
     setenv("CONNSTATE_DB", self->conninfo, 1);
