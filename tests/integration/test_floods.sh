@@ -23,6 +23,16 @@ idle_conns() {
 # vm PID FIELD: a /proc/PID/status field in kB (VmRSS, VmHWM).
 vm() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
+# check_growth DESCRIPTION PID BEFORE_KB: the process's peak RSS is under BEFORE + 64 MB.
+# AddressSanitizer keeps freed memory in quarantine (256 MB): there, RSS says nothing.
+check_growth() {
+    if ldd "$(command -v connstate-supervisor)" | grep -q libasan; then
+        ok "$1 # skip under AddressSanitizer"
+    else
+        check "$1" test $(($(vm "$2" VmHWM) - $3)) -lt 65536
+    fi
+}
+
 # field FILE WORD: the number before WORD in the driver's summary line ("... 12 refused").
 field() { grep -Eo "[0-9]+ $2" "$1" | tail -1 | cut -d' ' -f1; }
 
@@ -110,8 +120,8 @@ echo 5 >"/proc/$SUP_PID/clear_refs" # VmHWM starts again from the current VmRSS
 rss=$(vm "$SUP_PID" VmRSS)
 "$flood" --control "$ctl" --ignore 6 --peers 4 --hold 1 >"$T_DIR/ignore.out"
 diag "$(cat "$T_DIR/ignore.out"); supervisor VmRSS ${rss} kB before, peak $(vm "$SUP_PID" VmHWM) kB"
-check "4 clients flooding snapshot requests they never read grow the supervisor by < 64 MB" \
-    test $(($(vm "$SUP_PID" VmHWM) - rss)) -lt 65536
+check_growth "4 clients flooding snapshot requests they never read grow the supervisor by < 64 MB" \
+    "$SUP_PID" "$rss"
 "$flood" --control "$ctl" --read 1 --rows 11500 >"$T_DIR/after.out"
 check "once they are gone, snapshots are served in full again" test $? -eq 0
 diag "$(cat "$T_DIR/after.out")"
@@ -121,8 +131,8 @@ rss=$(vm "$SUP_PID" VmRSS)
 echo 5 >"/proc/$SUP_PID/clear_refs"
 "$flood" --control "$ctl" --ignore 4 --peers 2 --refresh >"$T_DIR/waits-flood.out"
 diag "$(cat "$T_DIR/waits-flood.out"); supervisor VmRSS ${rss} kB before, peak $(vm "$SUP_PID" VmHWM) kB"
-check "2 clients flooding refresh requests with wait grow the supervisor by < 64 MB" \
-    test $(($(vm "$SUP_PID" VmHWM) - rss)) -lt 65536
+check_growth "2 clients flooding refresh requests with wait grow the supervisor by < 64 MB" \
+    "$SUP_PID" "$rss"
 # A refresh that takes a while (the slow plugin is rebuilt every time): the 20 requests all
 # come in before the refresh they wait for can be done.
 connstate refresh --control "$ctl" >/dev/null
@@ -137,10 +147,10 @@ check "no worker reconnected or fell silent during the floods" no_worker_trouble
 sup_stop "$SUP_PID"
 
 # ---- snapshots in flight: at most --max-snapshots; dropped when idle or gone --------------
-sup_start bounds "$db" "$cfg" --max-snapshots 4 --snapshot-timeout 5
+sup_start bounds "$db" "$cfg" --max-snapshots 4 --snapshot-timeout 8
 ctl=$(control bounds)
 # Three clients that never read: each holds two stalled snapshots, but only four are served.
-"$flood" --control "$ctl" --ignore 0.5 --peers 3 --hold 10 >"$T_DIR/stall.out" &
+"$flood" --control "$ctl" --ignore 0.5 --peers 3 --hold 14 >"$T_DIR/stall.out" &
 stall=$!
 T_PIDS+=("$stall")
 wait_until 10 grep -q "^sent" "$T_DIR/stall.out"
@@ -149,20 +159,21 @@ diag "$(cat "$T_DIR/refused.out")"
 check "with --max-snapshots in flight, another client is refused and told why" \
     grep -q "^first refusal: too many snapshots in flight (at most 4)" "$T_DIR/refused.out"
 check "a snapshot whose client takes nothing for --snapshot-timeout is dropped, and logged" \
-    wait_log "$T_DIR/bounds.log" "snapshot [0-9]+ dropped after .* took nothing for 5 s" 15
-dropped=$(grep -c "took nothing for 5 s" "$T_DIR/bounds.log")
-check "each dropped snapshot is logged once (not once per retry)" test "$dropped" -le 4
+    wait_log "$T_DIR/bounds.log" "snapshot [0-9]+ dropped after .* took nothing for 8 s" 15
 "$flood" --control "$ctl" --read 1 --rows 11501 >"$T_DIR/freed.out"
 check "the dropped snapshots' places are free: a reading client is served again" test $? -eq 0
+dropped=$(grep -c "took nothing for 8 s" "$T_DIR/bounds.log")
+check "each dropped snapshot is logged once (not once per retry): $dropped lines" \
+    test "$dropped" -le 4
 wait "$stall"
-# Clients that flood and go away: their snapshots are dropped at once, long before 5 s.
+# Clients that flood and go away: their snapshots are dropped at once, long before 8 s.
 "$flood" --control "$ctl" --ignore 0.5 --peers 3 >/dev/null
 served_fully() {
-    "$flood" --control "$ctl" --read 0.3 --rows 11501 >"$T_DIR/gone.out" &&
+    "$flood" --control "$ctl" --read 1 --rows 11501 >"$T_DIR/gone.out" &&
         [ "$(field "$T_DIR/gone.out" refused)" -eq 0 ]
 }
-check "snapshots of clients that are gone are dropped at once (served again within 3 s)" \
-    wait_until 3 served_fully || diag "$(cat "$T_DIR/gone.out")"
+check "snapshots of clients that are gone are dropped at once (served again within 4 s)" \
+    wait_until 4 served_fully || diag "$(cat "$T_DIR/gone.out")"
 sup_stop "$SUP_PID"
 
 done_testing
