@@ -182,11 +182,15 @@ static void s_apply(connstate_sub_t *self, const cs_msg_t *msg)
     self->last_seq = msg->seq;
     if (!s_wanted(self, msg->connection))
         return;
+    /* A snapshot row may be newer than the snapshot's seq (it was read as it was sent):
+     * the updates it already holds are not shown again. */
+    s_row_t *held = zhashx_lookup(self->rows, msg->connection);
+    if (held && held->seq >= msg->seq)
+        return;
     if (msg->status == CS_STATUS_DELETED) {
-        s_row_t *gone = zhashx_lookup(self->rows, msg->connection);
-        if (gone) {
-            gone->seq = msg->seq;
-            s_emit(self, gone, CS_STATUS_DELETED, false);
+        if (held) {
+            held->seq = msg->seq;
+            s_emit(self, held, CS_STATUS_DELETED, false);
             zhashx_delete(self->rows, msg->connection);
         }
         return;

@@ -39,6 +39,8 @@ typedef struct {
     long restart_window;
     long worker_capacity;
     long max_workers;
+    long max_snapshots;
+    long snapshot_timeout;
 } s_options_t;
 
 static volatile int s_stop = 0;
@@ -89,6 +91,10 @@ static void s_usage(FILE *out)
         "  --max-restarts N      a local worker restarted more than N times within\n"
         "  --restart-window SEC  SEC seconds is left alone for SEC seconds, then tried again\n"
         "                        (CONNSTATE_MAX_RESTARTS 5, CONNSTATE_RESTART_WINDOW 60)\n"
+        "  --max-snapshots N     snapshots served at once, 2 per client at most\n"
+        "                        (CONNSTATE_MAX_SNAPSHOTS, 32)\n"
+        "  --snapshot-timeout SEC  drop a snapshot whose client reads nothing for this long\n"
+        "                        (CONNSTATE_SNAPSHOT_TIMEOUT, 30)\n"
         "  --log-level LEVEL     error|warn|info|debug (CONNSTATE_LOG_LEVEL, info)\n"
         "  --help                show this help and exit\n"
         "  --version             show the version and exit\n"
@@ -133,13 +139,16 @@ static int s_parse(int argc, char **argv, s_options_t *o)
                                             {"restart-window", required_argument, NULL, 'r'},
                                             {"worker-capacity", required_argument, NULL, 'k'},
                                             {"max-workers", required_argument, NULL, 'M'},
+                                            {"max-snapshots", required_argument, NULL, 'S'},
+                                            {"snapshot-timeout", required_argument, NULL, 's'},
                                             {"log-level", required_argument, NULL, 'l'},
                                             {"help", no_argument, NULL, 'h'},
                                             {"version", no_argument, NULL, 'V'},
                                             {NULL, 0, NULL, 0}};
     const char *workers = NULL, *batch_size = NULL, *batch_ms = NULL, *plugin_timeout = NULL,
                *task_timeout = NULL, *publish_hwm = NULL, *max_restarts = NULL,
-               *restart_window = NULL, *worker_capacity = NULL, *max_workers = NULL;
+               *restart_window = NULL, *worker_capacity = NULL, *max_workers = NULL,
+               *max_snapshots = NULL, *snapshot_timeout = NULL;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -195,6 +204,12 @@ static int s_parse(int argc, char **argv, s_options_t *o)
             case 'M':
                 max_workers = optarg;
                 break;
+            case 'S':
+                max_snapshots = optarg;
+                break;
+            case 's':
+                snapshot_timeout = optarg;
+                break;
             case 'l':
                 o->log_level = optarg;
                 break;
@@ -242,7 +257,11 @@ static int s_parse(int argc, char **argv, s_options_t *o)
         s_number("worker-capacity", cs_opt(worker_capacity, "CONNSTATE_WORKER_CAPACITY", "16"), 1,
                  1024, &o->worker_capacity) ||
         s_number("max-workers", cs_opt(max_workers, "CONNSTATE_MAX_WORKERS", "256"), 1, 65536,
-                 &o->max_workers))
+                 &o->max_workers) ||
+        s_number("max-snapshots", cs_opt(max_snapshots, "CONNSTATE_MAX_SNAPSHOTS", "32"), 1, 100000,
+                 &o->max_snapshots) ||
+        s_number("snapshot-timeout", cs_opt(snapshot_timeout, "CONNSTATE_SNAPSHOT_TIMEOUT", "30"),
+                 1, 86400, &o->snapshot_timeout))
         return -1;
     if (cs_log_set_level(o->log_level) != 0) {
         fprintf(stderr, "connstate-supervisor: --log-level must be error, warn, info or debug\n");
@@ -566,6 +585,9 @@ static int s_loop(s_sup_t *self)
             timeout = 0; /* a refresh is due now */
         else if (replan_wait > 0 && replan_wait < timeout)
             timeout = replan_wait;
+        int64_t serve = cs_publish_next_ms(self->publish);
+        if (serve >= 0 && serve < timeout)
+            timeout = serve;
         if (timeout < 0)
             timeout = 0;
         if (zmq_poll(items, n, (long)timeout) < 0 && zmq_errno() != EINTR) {
@@ -598,6 +620,7 @@ static int s_loop(s_sup_t *self)
             return 1;
         s_drain(&items[0], s_handle_workers, self);
         s_drain(&items[1], s_handle_control, self);
+        cs_publish_serve(self->publish); /* snapshots, a slice at a time */
         /* Write results: after batch-size results, or batch-ms after the first one waited,
          * or at once when a status changed and no build or delete is outstanding (a client
          * may be waiting for exactly that row), or when no task at all is outstanding: in
@@ -658,7 +681,8 @@ static int s_start(s_sup_t *self)
     self->workers_sock = s_bind(ZMQ_ROUTER, self->opt.bind_workers, "worker", 1000, &worker_ep);
     self->publish_sock =
         s_bind(ZMQ_PUB, self->opt.bind_publish, "publish", (int)self->opt.publish_hwm, NULL);
-    self->control_sock = s_bind(ZMQ_ROUTER, self->opt.bind_control, "control", 100000, NULL);
+    self->control_sock =
+        s_bind(ZMQ_ROUTER, self->opt.bind_control, "control", CS_CONTROL_SNDHWM, NULL);
     if (!self->workers_sock || !self->publish_sock || !self->control_sock) {
         free(worker_ep);
         return 1;
@@ -681,7 +705,9 @@ static int s_start(s_sup_t *self)
     self->view.store = self->store;
     self->view.dispatch = self->dispatch;
     self->view.instance = ((uint64_t)zclock_time() << 20) ^ (uint64_t)getpid() ^ (uint64_t)random();
-    self->publish = cs_publish_new(self->publish_sock, self->control_sock, &self->view);
+    self->publish =
+        cs_publish_new(self->publish_sock, self->control_sock, &self->view,
+                       (int)self->opt.max_snapshots, (int)self->opt.snapshot_timeout * 1000);
 
     /* Local workers: the database conninfo travels in the environment, not in argv (ps). */
     setenv("CONNSTATE_DB", self->conninfo, 1);

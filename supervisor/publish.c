@@ -1,14 +1,32 @@
 /* Publication of committed state changes (PUB, topic = connection name) and the control
- * channel (ROUTER): snapshots, refresh requests and status. */
+ * channel (ROUTER): snapshots (served in slices between the rest of the event loop's work),
+ * refresh requests and status. */
 #include "supervisor.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define S_HEARTBEAT_MS    1000
-#define S_SNAPSHOT_BYTES  (1024 * 1024) /* a SNAPSHOT_ROWS message stays well under the cap */
 #define S_HEARTBEAT_TOPIC "!hb"
+
+/* Bounds of the control channel. A client's unread replies stay within CS_CONTROL_SNDHWM
+ * messages of at most S_SNAPSHOT_BYTES; what does not fit waits in the snapshot (one built
+ * message and a cursor), not in ZeroMQ. */
+#define S_SNAPSHOT_BYTES     (32 * 1024) /* a SNAPSHOT_ROWS message stays under this */
+#define S_SNAPSHOTS_PER_PEER 2           /* snapshots served at once to one client */
+#define S_WAITERS_MAX        1024        /* refresh requests waiting for their refresh */
+#define S_WAITERS_PER_PEER   16          /* ... from one client */
+/* One turn of the event loop sends at most S_SLICE_MESSAGES of each snapshot, and no more
+ * once S_SLICE_BUDGET_US have passed (a message of 32 KB takes about 0.15 ms to build and
+ * encode); requests are read for at most S_REQUESTS_BUDGET_US per turn. Worker traffic and
+ * heartbeats wait no longer than that. */
+#define S_SLICE_MESSAGES     2
+#define S_SLICE_BUDGET_US    1000
+#define S_REQUESTS_BUDGET_US 1000
+/* A client whose queue is full is tried again after 1 ms, doubling up to this. */
+#define S_RETRY_MAX_MS 50
 
 typedef struct {
     zframe_t *identity;
@@ -16,15 +34,46 @@ typedef struct {
     uint64_t target; /* the refresh generation it waits for */
 } s_waiter_t;
 
+/* What one client (by routing id) has in flight. */
+typedef struct {
+    int snapshots;
+    int waiters;
+} s_peer_t;
+
+/* A snapshot being served: the names that matched when it started (a stable copy: rows
+ * deleted meanwhile are skipped, rows added meanwhile come as live updates after the END's
+ * seq), each row read from the store as it is sent. */
+typedef struct {
+    zframe_t *identity;
+    char *peer; /* the routing id in hex: the key of its s_peer_t */
+    uint64_t request_id;
+    uint64_t seq;   /* committed when it started: what its SNAPSHOT_END says */
+    cs_buf_t names; /* NUL-separated */
+    size_t *offsets;
+    size_t count;
+    size_t next;       /* the next name to look up */
+    uint32_t sent;     /* rows in the messages built so far */
+    cs_msg_t *pending; /* built, not yet taken by the socket (the END once pending->type says so) */
+    int64_t last_taken; /* cs_now_ms when the socket last took one of its messages */
+    int64_t retry_at;   /* the client's queue was full: not before then */
+    int64_t retry_ms;
+} s_snapshot_t;
+
 struct cs_publish {
     zsock_t *pub;
     zsock_t *control;
     cs_sup_view_t *view;
     int64_t last_heartbeat;
     zlistx_t *waiters;
+    zlistx_t *snapshots; /* s_snapshot_t, in serving order */
+    zhashx_t *peers;     /* routing id in hex -> s_peer_t */
+    int max_snapshots;
+    int snapshot_timeout_ms;
+    int64_t requests_since; /* zclock_usecs of this turn's first request; 0: none yet */
 };
 
-cs_publish_t *cs_publish_new(zsock_t *pub, zsock_t *control, cs_sup_view_t *view)
+cs_publish_t *cs_publish_new(zsock_t *pub, zsock_t *control, cs_sup_view_t *view, int max_snapshots,
+                             int snapshot_timeout_ms)
 {
     cs_publish_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -32,7 +81,19 @@ cs_publish_t *cs_publish_new(zsock_t *pub, zsock_t *control, cs_sup_view_t *view
     self->pub = pub;
     self->control = control;
     self->view = view;
+    self->max_snapshots = max_snapshots;
+    self->snapshot_timeout_ms = snapshot_timeout_ms;
     self->waiters = zlistx_new();
+    self->snapshots = zlistx_new();
+    self->peers = zhashx_new();
+    if (!self->waiters || !self->snapshots || !self->peers) {
+        cs_publish_destroy(&self);
+        return NULL;
+    }
+    /* A full client queue says EAGAIN (and a vanished client EHOSTUNREACH) at once,
+     * instead of the message being dropped silently or the send blocking. */
+    zsock_set_router_mandatory(control, 1);
+    zsock_set_sndtimeo(control, 0);
     return self;
 }
 
@@ -43,19 +104,61 @@ static void s_waiter_free(s_waiter_t **waiter_p)
     *waiter_p = NULL;
 }
 
+static void s_snapshot_free(s_snapshot_t **snap_p)
+{
+    s_snapshot_t *snap = *snap_p;
+    zframe_destroy(&snap->identity);
+    free(snap->peer);
+    cs_buf_free(&snap->names);
+    free(snap->offsets);
+    cs_msg_destroy(&snap->pending);
+    free(snap);
+    *snap_p = NULL;
+}
+
 void cs_publish_destroy(cs_publish_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     cs_publish_t *self = *self_p;
     s_waiter_t *waiter;
-    while ((waiter = zlistx_first(self->waiters)) != NULL) {
-        zlistx_delete(self->waiters, zlistx_cursor(self->waiters));
+    while (self->waiters && (waiter = zlistx_detach(self->waiters, NULL)) != NULL)
         s_waiter_free(&waiter);
-    }
     zlistx_destroy(&self->waiters);
+    s_snapshot_t *snap;
+    while (self->snapshots && (snap = zlistx_detach(self->snapshots, NULL)) != NULL)
+        s_snapshot_free(&snap);
+    zlistx_destroy(&self->snapshots);
+    if (self->peers)
+        for (s_peer_t *peer = zhashx_first(self->peers); peer; peer = zhashx_next(self->peers))
+            free(peer);
+    zhashx_destroy(&self->peers);
     free(self);
     *self_p = NULL;
+}
+
+/* The entry of a client (created when missing, NULL when out of memory). */
+static s_peer_t *s_peer(cs_publish_t *self, const char *key)
+{
+    s_peer_t *peer = zhashx_lookup(self->peers, key);
+    if (peer)
+        return peer;
+    peer = calloc(1, sizeof *peer);
+    if (peer && zhashx_insert(self->peers, key, peer) != 0) {
+        free(peer);
+        peer = NULL;
+    }
+    return peer;
+}
+
+/* Forgets a client's entry once it has nothing in flight. */
+static void s_peer_release(cs_publish_t *self, const char *key)
+{
+    s_peer_t *peer = zhashx_lookup(self->peers, key);
+    if (peer && !peer->snapshots && !peer->waiters) {
+        zhashx_delete(self->peers, key);
+        free(peer);
+    }
 }
 
 void cs_publish_change(void *arg, const char *name, const cs_visible_t *row)
@@ -109,6 +212,7 @@ static uint32_t s_counts(cs_publish_t *self, uint32_t counts[CS_STATUS_COUNT])
     return total;
 }
 
+/* Sends a reply and destroys it. A client whose queue is full, or who is gone, loses it. */
 static void s_reply(cs_publish_t *self, zframe_t *identity, cs_msg_t **msg_p)
 {
     if (*msg_p && cs_wire_send(self->control, identity, NULL, *msg_p) != 0)
@@ -116,44 +220,201 @@ static void s_reply(cs_publish_t *self, zframe_t *identity, cs_msg_t **msg_p)
     cs_msg_destroy(msg_p);
 }
 
-static void s_snapshot(cs_publish_t *self, zframe_t *identity, const cs_msg_t *req)
+/* Answers a request with ERROR and the reason. */
+static void s_refuse(cs_publish_t *self, zframe_t *identity, uint64_t request_id,
+                     const char *reason)
 {
+    cs_msg_t *err = cs_msg_new(CS_MSG_ERROR);
+    if (err) {
+        err->request_id = request_id;
+        err->reason = strdup(reason);
+    }
+    s_reply(self, identity, &err);
+}
+
+/* A snapshot of what the table holds now (these names, at this seq), in the serving list.
+ * Returns NULL when out of memory. */
+static s_snapshot_t *s_snapshot_new(cs_publish_t *self, zframe_t *identity, const char *key,
+                                    const cs_msg_t *req)
+{
+    s_snapshot_t *snap = calloc(1, sizeof *snap);
+    if (!snap)
+        return NULL;
     size_t prefix_len = req->prefix ? strlen(req->prefix) : 0;
-    uint32_t total = 0;
-    size_t bytes = 0;
-    cs_msg_t *rows = cs_msg_new(CS_MSG_SNAPSHOT_ROWS);
-    zlistx_t *all = cs_store_rows(self->view->store);
-    for (cs_conn_t *conn = zlistx_first(all); conn && rows; conn = zlistx_next(all)) {
+    zlistx_t *rows = cs_store_rows(self->view->store);
+    snap->offsets = malloc((zlistx_size(rows) ? zlistx_size(rows) : 1) * sizeof *snap->offsets);
+    for (cs_conn_t *conn = zlistx_first(rows); conn && snap->offsets; conn = zlistx_next(rows)) {
         if (!conn->in_table || (prefix_len && strncmp(conn->name, req->prefix, prefix_len) != 0))
             continue;
-        const cs_visible_t *v = &conn->committed;
-        if (rows->row_count == CS_PROTO_MAX_ROWS || bytes > S_SNAPSHOT_BYTES) {
-            rows->request_id = req->request_id;
-            s_reply(self, identity, &rows);
-            rows = cs_msg_new(CS_MSG_SNAPSHOT_ROWS);
-            bytes = 0;
-            if (!rows)
-                break;
+        snap->offsets[snap->count++] = snap->names.len;
+        cs_buf_append(&snap->names, conn->name, strlen(conn->name) + 1);
+    }
+    snap->identity = zframe_dup(identity);
+    snap->peer = strdup(key);
+    snap->request_id = req->request_id;
+    snap->seq = cs_store_seq(self->view->store);
+    snap->last_taken = cs_now_ms();
+    if (!snap->offsets || snap->names.failed || !snap->identity || !snap->peer ||
+        !zlistx_add_end(self->snapshots, snap))
+        s_snapshot_free(&snap);
+    return snap;
+}
+
+static void s_snapshot(cs_publish_t *self, zframe_t *identity, const cs_msg_t *req)
+{
+    char *key = zframe_strhex(identity);
+    s_peer_t *peer = key ? s_peer(self, key) : NULL;
+    char why[128] = "";
+    if (!peer)
+        snprintf(why, sizeof why, "out of memory");
+    else if (peer->snapshots >= S_SNAPSHOTS_PER_PEER)
+        snprintf(why, sizeof why,
+                 "too many snapshots in flight for this client (at most %d); ask again when "
+                 "one is done",
+                 S_SNAPSHOTS_PER_PEER);
+    else if (zlistx_size(self->snapshots) >= (size_t)self->max_snapshots)
+        snprintf(why, sizeof why, "too many snapshots in flight (at most %d); ask again shortly",
+                 self->max_snapshots);
+    else if (!s_snapshot_new(self, identity, key, req))
+        snprintf(why, sizeof why, "out of memory");
+    else
+        peer->snapshots++;
+    if (why[0]) {
+        cs_log_debug("client %s: snapshot %llu refused: %s", key ? key : "?",
+                     (unsigned long long)req->request_id, why);
+        s_refuse(self, identity, req->request_id, why);
+    }
+    if (key)
+        s_peer_release(self, key);
+    free(key);
+}
+
+/* Builds the snapshot's next message: rows up to S_SNAPSHOT_BYTES, each as the store holds
+ * it now (skipping rows deleted since the start), or the END once every name is done.
+ * Returns 0, or -1 when out of memory. */
+static int s_snapshot_build(cs_publish_t *self, s_snapshot_t *snap)
+{
+    if (snap->next == snap->count) {
+        snap->pending = cs_msg_new(CS_MSG_SNAPSHOT_END);
+        if (!snap->pending)
+            return -1;
+        snap->pending->request_id = snap->request_id;
+        snap->pending->seq = snap->seq;
+        snap->pending->instance = self->view->instance;
+        snap->pending->total = snap->sent;
+        return 0;
+    }
+    cs_msg_t *rows = cs_msg_new(CS_MSG_SNAPSHOT_ROWS);
+    if (!rows)
+        return -1;
+    rows->request_id = snap->request_id;
+    size_t bytes = 0;
+    while (snap->next < snap->count && rows->row_count < CS_PROTO_MAX_ROWS) {
+        const char *name = snap->names.data + snap->offsets[snap->next];
+        const cs_conn_t *conn = cs_store_get(self->view->store, name);
+        if (!conn || !conn->in_table) {
+            snap->next++;
+            continue;
         }
-        if (cs_msg_add_row(rows, conn->name, v->status, v->error, v->time_us, v->comments_set,
-                           v->seq, v->plugin) != 0)
+        const cs_visible_t *v = &conn->committed;
+        /* A row's encoding: its strings plus at most 40 bytes of keys and numbers. */
+        size_t size = strlen(name) + (v->error ? strlen(v->error) : 0) +
+                      (v->plugin ? strlen(v->plugin) : 0) + 40;
+        if (rows->row_count && bytes + size > S_SNAPSHOT_BYTES)
             break;
-        bytes += strlen(conn->name) + (v->error ? strlen(v->error) : 0) + 64;
-        total++;
+        if (cs_msg_add_row(rows, name, v->status, v->error, v->time_us, v->comments_set, v->seq,
+                           v->plugin) != 0) {
+            cs_msg_destroy(&rows);
+            return -1;
+        }
+        bytes += size;
+        snap->next++;
     }
-    if (rows && rows->row_count) {
-        rows->request_id = req->request_id;
-        s_reply(self, identity, &rows);
+    if (rows->row_count == 0) { /* the rest were deleted: straight to the END */
+        cs_msg_destroy(&rows);
+        return s_snapshot_build(self, snap);
     }
-    cs_msg_destroy(&rows);
-    cs_msg_t *end = cs_msg_new(CS_MSG_SNAPSHOT_END);
-    if (end) {
-        end->request_id = req->request_id;
-        end->seq = cs_store_seq(self->view->store);
-        end->instance = self->view->instance;
-        end->total = total;
+    snap->sent += rows->row_count;
+    snap->pending = rows;
+    return 0;
+}
+
+/* One turn of a snapshot: up to S_SLICE_MESSAGES messages, the second and later ones only
+ * before deadline (zclock_usecs). Returns 1 while it goes on, 0 once its END is sent, -1
+ * when it is dropped (the client took nothing for too long, is gone, or we are out of
+ * memory). */
+static int s_snapshot_turn(cs_publish_t *self, s_snapshot_t *snap, int64_t now, int64_t deadline)
+{
+    for (int m = 0;
+         m < S_SLICE_MESSAGES && now >= snap->retry_at && (m == 0 || zclock_usecs() < deadline);
+         m++) {
+        if (!snap->pending && s_snapshot_build(self, snap) != 0) {
+            cs_log_warn("client %s: snapshot %llu dropped: out of memory", snap->peer,
+                        (unsigned long long)snap->request_id);
+            return -1;
+        }
+        errno = 0;
+        if (cs_wire_send(self->control, snap->identity, NULL, snap->pending) != 0) {
+            if (errno != EAGAIN) {
+                cs_log_debug("client %s: snapshot %llu dropped: %s", snap->peer,
+                             (unsigned long long)snap->request_id,
+                             errno ? zmq_strerror(errno) : "cannot encode");
+                return -1;
+            }
+            snap->retry_ms = snap->retry_ms ? snap->retry_ms * 2 : 1;
+            if (snap->retry_ms > S_RETRY_MAX_MS)
+                snap->retry_ms = S_RETRY_MAX_MS;
+            snap->retry_at = now + snap->retry_ms;
+            break;
+        }
+        bool end = snap->pending->type == CS_MSG_SNAPSHOT_END;
+        cs_msg_destroy(&snap->pending);
+        snap->last_taken = now;
+        snap->retry_ms = 0;
+        if (end)
+            return 0;
     }
-    s_reply(self, identity, &end);
+    if (now - snap->last_taken >= self->snapshot_timeout_ms) {
+        cs_log_warn("client %s: snapshot %llu dropped after %u of %zu rows: the client took "
+                    "nothing for %d s",
+                    snap->peer, (unsigned long long)snap->request_id, snap->sent, snap->count,
+                    self->snapshot_timeout_ms / 1000);
+        return -1;
+    }
+    return 1;
+}
+
+void cs_publish_serve(cs_publish_t *self)
+{
+    self->requests_since = 0; /* the next turn's requests get a budget of their own */
+    int64_t deadline = zclock_usecs() + S_SLICE_BUDGET_US, now = cs_now_ms();
+    size_t count = zlistx_size(self->snapshots);
+    for (size_t i = 0; i < count && zclock_usecs() < deadline; i++) {
+        s_snapshot_t *snap = zlistx_first(self->snapshots);
+        void *cursor = zlistx_cursor(self->snapshots);
+        if (s_snapshot_turn(self, snap, now, deadline) > 0) {
+            zlistx_move_end(self->snapshots, cursor); /* the others' turn first */
+            continue;
+        }
+        zlistx_detach(self->snapshots, cursor);
+        s_peer_t *peer = zhashx_lookup(self->peers, snap->peer);
+        if (peer)
+            peer->snapshots--;
+        s_peer_release(self, snap->peer);
+        s_snapshot_free(&snap);
+    }
+}
+
+int64_t cs_publish_next_ms(const cs_publish_t *self)
+{
+    int64_t now = cs_now_ms(), next = -1;
+    for (s_snapshot_t *snap = zlistx_first(self->snapshots); snap;
+         snap = zlistx_next(self->snapshots)) {
+        int64_t due = snap->retry_at > now ? snap->retry_at - now : 0;
+        if (next < 0 || due < next)
+            next = due;
+    }
+    return next;
 }
 
 static void s_status(cs_publish_t *self, zframe_t *identity, const cs_msg_t *req)
@@ -175,30 +436,67 @@ static void s_status(cs_publish_t *self, zframe_t *identity, const cs_msg_t *req
 
 static void s_refresh(cs_publish_t *self, zframe_t *identity, const cs_msg_t *req)
 {
+    char *key = NULL;
+    s_peer_t *peer = NULL;
+    if (req->wait) {
+        char why[128];
+        key = zframe_strhex(identity);
+        peer = key ? s_peer(self, key) : NULL;
+        if (!peer)
+            snprintf(why, sizeof why, "out of memory");
+        else if (peer->waiters >= S_WAITERS_PER_PEER)
+            snprintf(why, sizeof why,
+                     "too many refresh requests of this client waiting (at most %d); not "
+                     "refreshing",
+                     S_WAITERS_PER_PEER);
+        else if (zlistx_size(self->waiters) >= S_WAITERS_MAX)
+            snprintf(why, sizeof why,
+                     "too many refresh requests waiting (at most %d); not "
+                     "refreshing",
+                     S_WAITERS_MAX);
+        else
+            why[0] = '\0';
+        if (why[0]) {
+            s_refuse(self, identity, req->request_id, why);
+            if (key)
+                s_peer_release(self, key);
+            free(key);
+            return;
+        }
+    }
     /* The next refresh to start (now, or as the coalesced follow-up of the running one)
      * reads the config after this request: that is the one to wait for. */
     uint64_t target = self->view->generation_started + 1;
     self->view->refresh_requested = true;
     cs_msg_t *rep = cs_msg_new(CS_MSG_REFRESH_REP);
-    if (!rep)
-        return;
-    rep->request_id = req->request_id;
-    rep->done = false;
-    rep->generation = target;
+    if (rep) {
+        rep->request_id = req->request_id;
+        rep->done = false;
+        rep->generation = target;
+    }
     s_reply(self, identity, &rep);
-    if (req->wait) {
-        s_waiter_t *waiter = calloc(1, sizeof *waiter);
-        if (!waiter)
-            return;
+    s_waiter_t *waiter = peer ? calloc(1, sizeof *waiter) : NULL;
+    if (waiter) {
         waiter->identity = zframe_dup(identity);
         waiter->request_id = req->request_id;
         waiter->target = target;
-        zlistx_add_end(self->waiters, waiter);
+        if (waiter->identity && zlistx_add_end(self->waiters, waiter))
+            peer->waiters++;
+        else
+            s_waiter_free(&waiter);
     }
+    if (key)
+        s_peer_release(self, key);
+    free(key);
 }
 
 bool cs_publish_on_control(cs_publish_t *self)
 {
+    int64_t now = zclock_usecs();
+    if (!self->requests_since)
+        self->requests_since = now;
+    else if (now - self->requests_since >= S_REQUESTS_BUDGET_US)
+        return false; /* the rest wait for the next turn */
     zframe_t *identity = NULL;
     cs_msg_t *msg = NULL;
     char why[256];
@@ -207,12 +505,8 @@ bool cs_publish_on_control(cs_publish_t *self)
         return false;
     if (!msg) {
         cs_log_warn("malformed control request: %s", why);
-        cs_msg_t *err = cs_msg_new(CS_MSG_ERROR);
-        if (err)
-            err->reason = strdup(why);
         if (identity)
-            s_reply(self, identity, &err);
-        cs_msg_destroy(&err);
+            s_refuse(self, identity, 0, why);
         zframe_destroy(&identity);
         return true;
     }
@@ -226,14 +520,9 @@ bool cs_publish_on_control(cs_publish_t *self)
         case CS_MSG_STATUS_REQ:
             s_status(self, identity, msg);
             break;
-        default: {
-            cs_msg_t *err = cs_msg_new(CS_MSG_ERROR);
-            if (err) {
-                err->request_id = msg->request_id;
-                err->reason = strdup("unexpected message type on the control channel");
-            }
-            s_reply(self, identity, &err);
-        }
+        default:
+            s_refuse(self, identity, msg->request_id,
+                     "unexpected message type on the control channel");
     }
     cs_msg_destroy(&msg);
     zframe_destroy(&identity);
@@ -242,23 +531,29 @@ bool cs_publish_on_control(cs_publish_t *self)
 
 void cs_publish_refresh_done(cs_publish_t *self, uint64_t generation, int64_t elapsed_us)
 {
-    s_waiter_t *waiter = zlistx_first(self->waiters);
-    while (waiter) {
-        if (waiter->target > generation) {
-            waiter = zlistx_next(self->waiters);
-            continue;
-        }
+    uint32_t counts[CS_STATUS_COUNT];
+    uint32_t total = s_counts(self, counts); /* once, however many wait */
+    /* Waiters are in request order, so their targets never decrease. */
+    s_waiter_t *waiter;
+    while ((waiter = zlistx_first(self->waiters)) != NULL && waiter->target <= generation) {
+        zlistx_detach(self->waiters, NULL);
         cs_msg_t *rep = cs_msg_new(CS_MSG_REFRESH_REP);
         if (rep) {
             rep->request_id = waiter->request_id;
             rep->done = true;
             rep->generation = generation;
             rep->elapsed_us = (uint64_t)elapsed_us;
-            rep->total = s_counts(self, rep->counts);
+            rep->total = total;
+            memcpy(rep->counts, counts, sizeof counts);
         }
         s_reply(self, waiter->identity, &rep);
-        zlistx_delete(self->waiters, zlistx_cursor(self->waiters));
+        char *key = zframe_strhex(waiter->identity);
+        s_peer_t *peer = key ? zhashx_lookup(self->peers, key) : NULL;
+        if (peer) {
+            peer->waiters--;
+            s_peer_release(self, key);
+        }
+        free(key);
         s_waiter_free(&waiter);
-        waiter = zlistx_first(self->waiters);
     }
 }

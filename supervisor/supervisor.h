@@ -275,7 +275,17 @@ typedef struct {
     bool refresh_requested; /* set by a REFRESH_REQ */
 } cs_sup_view_t;
 
-cs_publish_t *cs_publish_new(zsock_t *pub, zsock_t *control, cs_sup_view_t *view);
+/* The control socket's send high-water mark: messages queued to one client (replies, and
+ * snapshot slices of at most 32 KB: 1 MB at most). A snapshot waits for room; any other
+ * reply to a client with this many unread is dropped. */
+#define CS_CONTROL_SNDHWM 32
+
+/* Borrows the sockets and the view; sets the control socket to fail rather than queue or
+ * block when a client's queue is full (ZMQ_ROUTER_MANDATORY, no send timeout). At most
+ * max_snapshots are served at once (2 per client); a snapshot whose client takes nothing for
+ * snapshot_timeout_ms, or is gone, is dropped. Returns NULL when out of memory. */
+cs_publish_t *cs_publish_new(zsock_t *pub, zsock_t *control, cs_sup_view_t *view, int max_snapshots,
+                             int snapshot_timeout_ms);
 void cs_publish_destroy(cs_publish_t **self_p);
 
 /* Publishes one committed change (a cs_store_commit_fn). */
@@ -284,9 +294,18 @@ void cs_publish_change(void *self, const char *name, const cs_visible_t *row);
 /* Heartbeats when idle. */
 void cs_publish_tick(cs_publish_t *self);
 
-/* Reads one control request, if one is waiting, and answers it. Returns false when none
- * was waiting. */
+/* Reads one control request, if one is waiting, and answers it (a snapshot is only
+ * started: cs_publish_serve sends it). Returns false when none was waiting, or when this
+ * turn of the event loop has spent its time on requests (the rest wait for the next). */
 bool cs_publish_on_control(cs_publish_t *self);
+
+/* Sends the next slices of the snapshots being served: a few messages of each, for about a
+ * millisecond in all; drops those whose client is gone or took nothing for too long. Call
+ * once per turn of the event loop. Never blocks. */
+void cs_publish_serve(cs_publish_t *self);
+
+/* Milliseconds until cs_publish_serve has something to send: 0 now, -1 nothing at all. */
+int64_t cs_publish_next_ms(const cs_publish_t *self);
 
 /* A refresh generation finished: answers the REFRESH_REQs that waited for it. */
 void cs_publish_refresh_done(cs_publish_t *self, uint64_t generation, int64_t elapsed_us);

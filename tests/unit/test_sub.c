@@ -182,6 +182,47 @@ static void test_updates_during_sync_are_buffered(void **state)
     zframe_destroy(&peer);
 }
 
+/* A snapshot served in slices: its END has the seq from when it started, and rows read later
+ * carry newer seqs. The final state is right, and no change is shown twice. */
+static void test_rows_newer_than_the_snapshot(void **state)
+{
+    s_fake_t *f = *state;
+    zframe_t *peer;
+    cs_msg_t *req = s_await_request(f, &peer);
+    s_publish(f, 6, "x", CS_STATUS_UPDATING);
+    s_publish(f, 7, "x", CS_STATUS_READY);
+    s_publish(f, 8, "y", CS_STATUS_ERROR);
+    s_publish(f, 9, "z", CS_STATUS_PENDING); /* added after the start: not in the snapshot */
+    s_publish(f, 10, "x", CS_STATUS_DELETED);
+    s_run(f);
+    cs_msg_t *msg = cs_msg_new(CS_MSG_SNAPSHOT_ROWS);
+    msg->request_id = req->request_id;
+    assert_int_equal(cs_msg_add_row(msg, "x", CS_STATUS_READY, NULL, 5, false, 7, NULL), 0);
+    assert_int_equal(cs_msg_add_row(msg, "y", CS_STATUS_READY, NULL, 5, false, 3, NULL), 0);
+    assert_int_equal(cs_wire_send(f->control, peer, NULL, msg), 0);
+    cs_msg_destroy(&msg);
+    msg = cs_msg_new(CS_MSG_SNAPSHOT_END);
+    msg->request_id = req->request_id;
+    msg->seq = 5;
+    msg->instance = 1;
+    msg->total = 2;
+    assert_int_equal(cs_wire_send(f->control, peer, NULL, msg), 0);
+    cs_msg_destroy(&msg);
+    s_run(f);
+    assert_true(connstate_sub_synced(f->sub));
+    assert_int_equal(f->count, 5);
+    assert_string_equal(f->changes[0], "7 x ready snapshot");
+    assert_string_equal(f->changes[1], "3 y ready snapshot");
+    assert_string_equal(f->changes[2], "8 y error"); /* 6 and 7 are in x's row already */
+    assert_string_equal(f->changes[3], "9 z pending");
+    assert_string_equal(f->changes[4], "10 x deleted");
+    assert_int_equal(connstate_sub_seq(f->sub), 10);
+    assert_int_equal(connstate_sub_size(f->sub), 2);
+    assert_int_equal(connstate_sub_resyncs(f->sub), 0);
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+}
+
 static void test_gap_resyncs(void **state)
 {
     s_fake_t *f = *state;
@@ -288,6 +329,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_snapshot_then_live, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_updates_during_sync_are_buffered, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rows_newer_than_the_snapshot, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_gap_resyncs, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_restart_and_missed_tail_resync, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_incomplete_snapshot_is_requested_again, s_setup,
