@@ -19,6 +19,7 @@
 #define S_NO_WORKER_MS    3000  /* queued updates without any worker this long: say so */
 #define S_ASK_ITEMS       16    /* plugin info asks polled at once (more: at the next tick) */
 #define S_REPLAN_MS       250   /* shortest time between two plans of one refresh */
+#define S_PLAN_GAP_MS     50    /* ... and between two plans at all */
 
 typedef struct {
     const char *config_dir;
@@ -452,16 +453,16 @@ static void s_refresh_begin(s_sup_t *self)
     s_refresh_plan(self);
 }
 
-/* Whether a requested refresh may begin now: at once when none runs; while one runs, once
- * its plan is made and S_REPLAN_MS after it (a burst of changes costs a few plans). */
+/* Whether a requested refresh may begin now: S_PLAN_GAP_MS after the last plan when none
+ * runs; while one runs, once its plan is made and S_REPLAN_MS after it (a burst of changes
+ * costs a few plans). */
 static bool s_refresh_due(const s_sup_t *self, int64_t now, int64_t *wait)
 {
     *wait = 0;
     if (!self->view.refresh_requested || self->planning)
         return false;
-    if (!self->view.refreshing)
-        return true;
-    *wait = self->last_plan + S_REPLAN_MS - now;
+    /* a flood of refresh requests costs a plan per S_PLAN_GAP_MS at most */
+    *wait = self->last_plan + (self->view.refreshing ? S_REPLAN_MS : S_PLAN_GAP_MS) - now;
     return *wait <= 0;
 }
 
