@@ -131,6 +131,20 @@ static int s_commit(cs_update_t *u, bool begin, cs_buf_t *sql, int statements, b
     return rc;
 }
 
+/* Runs sql (freeing it), which opens the transaction and ends with a query. Returns its
+ * rows (the caller PQclear()s them), or NULL with the error in why (rolled back). */
+static PGresult *s_select(cs_update_t *u, cs_buf_t *sql)
+{
+    PGresult *res = sql->failed ? NULL : PQexec(u->conn, cs_buf_str(sql));
+    cs_buf_free(sql);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        return res;
+    cs_update_error(u->why, u->why_size, u->conn, res);
+    PQclear(res);
+    s_rollback(u);
+    return NULL;
+}
+
 /* Between two transactions of one update: the worker heartbeats. */
 static void s_between(cs_update_t *u)
 {
@@ -320,14 +334,9 @@ static int s_inspect(cs_update_t *u, const char *name, s_found_t *found)
         " UNION ALL SELECT 'u', what FROM named) rows ORDER BY kind, what COLLATE \"C\"",
         literal, s_key(name), fresh_literal, old_literal);
     PQfreemem(literal);
-    PGresult *res = sql.failed ? NULL : PQexec(u->conn, cs_buf_str(&sql));
-    cs_buf_free(&sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        cs_update_error(u->why, u->why_size, u->conn, res);
-        PQclear(res);
-        s_rollback(u);
+    PGresult *res = s_select(u, &sql);
+    if (!res)
         return -1;
-    }
     found->res = res;
     int rows = PQntuples(res);
     found->tables = calloc((size_t)rows + 1, sizeof *found->tables);
@@ -689,14 +698,9 @@ static int s_begin_marker(cs_update_t *u, const char *name, bool *exists, bool *
                   "AND d.objsubid = 0 WHERE n.nspname = %s",
                   literal);
     PQfreemem(literal);
-    PGresult *res = sql.failed ? NULL : PQexec(u->conn, cs_buf_str(&sql));
-    cs_buf_free(&sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        cs_update_error(u->why, u->why_size, u->conn, res);
-        PQclear(res);
-        s_rollback(u);
+    PGresult *res = s_select(u, &sql);
+    if (!res)
         return -1;
-    }
     *exists = PQntuples(res) > 0;
     const char *comment = *exists && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : NULL;
     *managed = *exists && cs_marker_parse(comment, marker) == 0;
