@@ -662,6 +662,16 @@ void cs_dispatch_pump(cs_dispatch_t *self)
                 continue;
             }
             s_flight_t *flight = malloc(sizeof *flight);
+            if (!flight) { /* sent, but not leased: its lease can only expire as a loss */
+                cs_log_error("out of memory: task %llu of %s is not tracked",
+                             (unsigned long long)task->id, task->connection);
+                s_track_t *track = zhashx_lookup(self->tracks, task->connection);
+                if (track && track->flying == task)
+                    track->flying = NULL;
+                if (track)
+                    s_enqueue(self, track, task, true); /* sent again: updates are idempotent */
+                continue;
+            }
             flight->task = task;
             flight->deadline = now + self->limits.lease_ms;
             zlistx_add_end(peer->flights, flight);

@@ -44,7 +44,7 @@ typedef struct {
     long snapshot_timeout;
 } s_options_t;
 
-static volatile int s_stop = 0;
+static volatile sig_atomic_t s_stop = 0;
 static volatile sig_atomic_t s_hup = 0, s_chld = 0;
 static int s_signal_pipe[2] = {-1, -1};
 
@@ -282,6 +282,7 @@ typedef struct {
     cs_refresh_t *refresh;
     cs_plugins_t *plugins;
     bool planning;     /* the refresh that began waits for plugins' info */
+    bool lost;         /* the database session is gone: stop with exit status 1 */
     int64_t last_plan; /* when the last plan was made */
     cs_spawn_t *spawn;
     cs_publish_t *publish;
@@ -424,9 +425,8 @@ static void s_refresh_plan(s_sup_t *self)
         return;
     }
     self->planning = false;
-    if (configured < 0) {
-        cs_log_error("refresh %llu could not read the database",
-                     (unsigned long long)self->view.generation_started);
+    if (configured < 0) { /* the cause was logged where it was known */
+        self->lost = cs_store_lost(self->store);
         return;
     }
     size_t builds, deletes, comments;
@@ -436,7 +436,7 @@ static void s_refresh_plan(s_sup_t *self)
                 (unsigned long long)self->view.generation_started, configured, builds, deletes,
                 comments);
     if (cs_store_flush(self->store, 0) != 0) /* the plan's statuses: one batch */
-        s_stop = 1;
+        self->lost = true;
 }
 
 /* Begins a refresh, or plans the running one again: a config change while updates are under
@@ -542,7 +542,7 @@ static bool s_handle_control(void *arg)
 
 static int s_loop(s_sup_t *self)
 {
-    while (!s_stop) {
+    while (!s_stop && !self->lost) {
         zmq_pollitem_t items[5 + S_ASK_ITEMS];
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->workers_sock), 0, ZMQ_POLLIN, 0};
@@ -648,7 +648,7 @@ static int s_loop(s_sup_t *self)
         s_refresh_check_done(self);
         cs_log_flush(); /* summaries of rate-limited messages whose window is over */
     }
-    return 0;
+    return self->lost ? 1 : 0;
 }
 
 /* Starts everything in order; returns 0, 1 (a failure that may pass: the database is not

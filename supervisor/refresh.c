@@ -355,8 +355,10 @@ int cs_refresh_plan(cs_refresh_t *self)
     bool loaded = !self->next;
     if (loaded)
         self->next = cs_config_reload_dir(self->config_dir, self->config);
-    if (!self->next)
+    if (!self->next) {
+        cs_log_error("out of memory loading the config");
         return -1;
+    }
     cs_config_t *cfg = self->next;
     size_t parsed = 0;
     for (size_t i = 0; i < cfg->unit_count; i++)

@@ -755,3 +755,8 @@ int64_t cs_store_retry_at(const cs_store_t *self)
 {
     return self->retry_at;
 }
+
+bool cs_store_lost(const cs_store_t *self)
+{
+    return PQstatus(self->pg) != CONNECTION_OK;
+}

@@ -131,6 +131,9 @@ int cs_store_on_socket(cs_store_t *self) __attribute__((warn_unused_result));
  * first. Blocks. */
 int cs_store_flush_all(cs_store_t *self, int timeout_ms) __attribute__((warn_unused_result));
 
+/* True when the database session is gone (and with it the supervisor lock). */
+bool cs_store_lost(const cs_store_t *self);
+
 /* When a failed batch may be written again (cs_now_ms; 0 or past: now). */
 int64_t cs_store_retry_at(const cs_store_t *self);
 
