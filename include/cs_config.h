@@ -182,6 +182,16 @@ const cs_connection_t *cs_config_find(const cs_config_t *self, const char *name)
  * hidden. (The supervisor's directory watch ignores every other file.) */
 bool cs_config_file_name(const char *name);
 
+/* The files a directory load read (in name order), their paths (borrowed), and whether each
+ * was parsed again by this load (changed since the previous one) rather than reused. */
+size_t cs_config_file_count(const cs_config_t *self);
+const char *cs_config_file_path(const cs_config_t *self, size_t i);
+bool cs_config_file_changed(const cs_config_t *self, size_t i);
+
+/* Logs (warn) the errors of the files this load parsed again, and of the directory; the
+ * errors of reused files were logged when they were parsed. */
+void cs_config_log_errors(const cs_config_t *self);
+
 /* Returns true when name was declared in a file that failed to load. */
 bool cs_config_name_failed(const cs_config_t *self, const char *name);
 

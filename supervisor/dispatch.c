@@ -38,7 +38,7 @@ typedef struct {
 
 struct cs_dispatch {
     zsock_t *router;
-    cs_dispatch_events_t events;
+    zlistx_t *events; /* cs_event_t for the results stage, in order */
     cs_dispatch_limits_t limits;
     zlistx_t *updates;  /* queued cs_task_t: builds and deletes */
     zlistx_t *comments; /* queued cs_task_t: lower priority */
@@ -77,14 +77,13 @@ static void s_track_free(void **item)
     *item = NULL;
 }
 
-cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_events_t events,
-                               cs_dispatch_limits_t limits)
+cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_limits_t limits)
 {
     cs_dispatch_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->router = router;
-    self->events = events;
+    self->events = zlistx_new();
     self->limits = limits;
     self->updates = zlistx_new();
     self->comments = zlistx_new();
@@ -137,6 +136,10 @@ void cs_dispatch_destroy(cs_dispatch_t **self_p)
     zlistx_destroy(&self->updates);
     zlistx_destroy(&self->comments);
     zlistx_destroy(&self->peers);
+    cs_event_t *event;
+    while ((event = zlistx_detach(self->events, NULL)) != NULL)
+        cs_event_destroy(&event);
+    zlistx_destroy(&self->events);
     zhashx_destroy(&self->by_key);
     while ((task = zlistx_first(self->held)) != NULL) {
         zlistx_delete(self->held, zlistx_cursor(self->held));
@@ -149,9 +152,52 @@ void cs_dispatch_destroy(cs_dispatch_t **self_p)
     *self_p = NULL;
 }
 
-void cs_dispatch_set_arg(cs_dispatch_t *self, void *arg)
+void cs_event_destroy(cs_event_t **event_p)
 {
-    self->events.arg = arg;
+    if (!event_p || !*event_p)
+        return;
+    cs_event_t *event = *event_p;
+    free(event->connection);
+    free(event->worker);
+    free(event->why);
+    cs_msg_destroy(&event->result);
+    free(event);
+    *event_p = NULL;
+}
+
+/* Queues an event about a task for the results stage (result: taken over). */
+static void s_event(cs_dispatch_t *self, cs_event_kind_t kind, const cs_task_t *task,
+                    const char *why, cs_msg_t **result_p, const char *worker)
+{
+    cs_event_t *event = calloc(1, sizeof *event);
+    if (!event || !(event->connection = strdup(task->connection))) {
+        free(event);
+        cs_log_error("out of memory: the %s of %s is not recorded", cs_event_kind_name(kind),
+                     task->connection);
+        return;
+    }
+    event->kind = kind;
+    event->task_kind = task->kind;
+    event->attempt = task->attempt;
+    event->superseded = task->superseded;
+    event->why = why ? strdup(why) : NULL;
+    event->worker = worker ? strdup(worker) : NULL;
+    if (result_p) {
+        event->result = *result_p;
+        *result_p = NULL;
+    }
+    zlistx_add_end(self->events, event);
+}
+
+cs_event_t *cs_dispatch_next_event(cs_dispatch_t *self)
+{
+    return zlistx_detach(self->events, NULL);
+}
+
+const char *cs_event_kind_name(cs_event_kind_t kind)
+{
+    static const char *const names[] = {"result", "loss", "wait", "resumption"};
+    return (unsigned)kind < sizeof names / sizeof *names ? names[kind] : "?";
 }
 
 static s_track_t *s_track(cs_dispatch_t *self, const char *connection)
@@ -368,7 +414,7 @@ static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const s_peer_t *peer
                  "died or stopped answering (last: %s)",
                  task->attempt, reason);
         cs_log_conn_error(task->connection, "%s", why);
-        self->events.on_lost(self->events.arg, task, why);
+        s_event(self, CS_EVENT_LOST, task, why, NULL, NULL);
         s_drop(self, &task);
         return;
     }
@@ -447,8 +493,9 @@ static void s_on_ready(cs_dispatch_t *self, zframe_t *identity, const cs_msg_t *
     cs_log_info("worker %s ready (capacity %u)", peer->name, peer->capacity);
 }
 
-static void s_on_result(cs_dispatch_t *self, s_peer_t *peer, const cs_msg_t *msg)
+static void s_on_result(cs_dispatch_t *self, s_peer_t *peer, cs_msg_t **msg_p)
 {
+    const cs_msg_t *msg = *msg_p;
     for (s_flight_t *flight = zlistx_first(peer->flights); flight;
          flight = zlistx_next(peer->flights)) {
         if (flight->task->id != msg->task_id)
@@ -463,7 +510,7 @@ static void s_on_result(cs_dispatch_t *self, s_peer_t *peer, const cs_msg_t *msg
         zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
         free(flight);
         s_landed(self, task);
-        self->events.on_result(self->events.arg, task, msg, peer->name);
+        s_event(self, CS_EVENT_RESULT, task, NULL, msg_p, peer->name);
         s_drop(self, &task);
         return;
     }
@@ -504,7 +551,7 @@ bool cs_dispatch_on_socket(cs_dispatch_t *self)
             if (!peer)
                 s_send_reason(self, identity, "unknown worker: send READY first");
             else if (msg->type == CS_MSG_RESULT)
-                s_on_result(self, peer, msg);
+                s_on_result(self, peer, &msg);
             break;
         case CS_MSG_DISCONNECT:
             if (peer) {
@@ -652,8 +699,7 @@ void cs_dispatch_pump(cs_dispatch_t *self)
                 continue;
             if (task->waiting) { /* its row says it waits: no longer */
                 task->waiting = false;
-                if (self->events.on_waiting)
-                    self->events.on_waiting(self->events.arg, task, NULL);
+                s_event(self, CS_EVENT_RESUMED, task, NULL, NULL, NULL);
             }
             if (s_send_task(self, peer, task) != 0) {
                 s_track_t *track = s_track(self, task->connection);
@@ -742,8 +788,7 @@ void cs_dispatch_mark_waiting(cs_dispatch_t *self, const char *why)
         if (task->waiting && !changed)
             continue;
         task->waiting = true;
-        if (self->events.on_waiting)
-            self->events.on_waiting(self->events.arg, task, why);
+        s_event(self, CS_EVENT_WAITING, task, why, NULL, NULL);
     }
 }
 

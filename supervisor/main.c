@@ -15,11 +15,10 @@
 #define S_DEBOUNCE_MS     5
 #define S_PEER_TIMEOUT_MS 10000
 #define S_MAX_ATTEMPTS    3
-#define S_STOP_WRITE_MS   10000 /* longest a stop waits for the last state writes */
-#define S_NO_WORKER_MS    3000  /* queued updates without any worker this long: say so */
-#define S_ASK_ITEMS       16    /* plugin info asks polled at once (more: at the next tick) */
-#define S_REPLAN_MS       250   /* shortest time between two plans of one refresh */
-#define S_PLAN_GAP_MS     50    /* ... and between two plans at all */
+#define S_STOP_WRITE_MS   10000  /* longest a stop waits for the last state writes */
+#define S_START_WRITE_MS  120000 /* longest the startup's pending batch may take */
+#define S_NO_WORKER_MS    3000   /* queued updates without any worker this long: say so */
+#define S_ASK_ITEMS       16     /* plugin info asks polled at once (more: at the next tick) */
 
 typedef struct {
     const char *config_dir;
@@ -277,19 +276,20 @@ typedef struct {
     char *plugin_dir;
     char *conninfo;
     cs_embedded_t *embedded;
+    /* the pipeline, in order */
+    cs_catalog_t *catalog;
     cs_store_t *store;
-    cs_dispatch_t *dispatch;
-    cs_refresh_t *refresh;
+    cs_batch_t *batch;
     cs_plugins_t *plugins;
-    bool planning;     /* the refresh that began waits for plugins' info */
-    bool lost;         /* the database session is gone: stop with exit status 1 */
-    int64_t last_plan; /* when the last plan was made */
+    cs_refresh_t *refresh;
+    cs_dispatch_t *dispatch;
     cs_spawn_t *spawn;
     cs_publish_t *publish;
+    cs_control_t *control;
     zsock_t *workers_sock;
     zsock_t *publish_sock;
     zsock_t *control_sock;
-    cs_sup_view_t view;
+    bool lost; /* the database session is gone: stop with exit status 1 */
     int inotify_fd;
     int watch;        /* the config directory's watch descriptor (-1: none) */
     bool watch_stale; /* the directory was moved or deleted: watch its path again */
@@ -298,9 +298,10 @@ typedef struct {
     int64_t no_worker_since; /* updates queued while no worker is connected, since */
     bool no_worker_said;
     char no_worker_why[400];
-    int64_t refresh_started;
 } s_sup_t;
 
+/* A batch committed a row: published (once the PUB socket is there: the startup batch of
+ * pending rows comes before it). */
 static void s_on_commit(void *arg, const char *name, const cs_visible_t *row)
 {
     s_sup_t *self = arg;
@@ -351,6 +352,8 @@ static zsock_t *s_bind(int type, const char *endpoint, const char *what, int hwm
 
 /* Watches the config directory's path (again, after it was moved or deleted: the old
  * watch follows the old inode). Logs once per state change when it cannot. */
+/* Watches the config directory's path (again, after it was moved or deleted: the old
+ * watch follows the old inode). Logs once per state change when it cannot. */
 static void s_watch_config(s_sup_t *self)
 {
     if (self->inotify_fd < 0)
@@ -378,7 +381,7 @@ static void s_watch_check(s_sup_t *self)
     s_watch_config(self);
     if (!self->watch_stale) {
         cs_log_info("watching %s again: refreshing", self->config_dir);
-        self->view.refresh_requested = true;
+        cs_refresh_request(self->refresh);
     }
 }
 
@@ -411,90 +414,6 @@ static bool s_config_touched(s_sup_t *self)
     return touched;
 }
 
-/* Plans the refresh that began; while plugins are asked for their info it waits (planning
- * stays set) and is planned again once an answer is in. */
-static void s_refresh_plan(s_sup_t *self)
-{
-    int configured = cs_refresh_plan(self->refresh);
-    if (configured == CS_REFRESH_WAITING) {
-        if (!self->planning)
-            cs_log_debug("refresh %llu waits for %zu plugins' info",
-                         (unsigned long long)self->view.generation_started,
-                         cs_plugins_asking(self->plugins));
-        self->planning = true;
-        return;
-    }
-    self->planning = false;
-    if (configured < 0) { /* the cause was logged where it was known */
-        self->lost = cs_store_lost(self->store);
-        return;
-    }
-    size_t builds, deletes, comments;
-    cs_refresh_counts(self->refresh, &builds, &deletes, &comments);
-    cs_log_info("refresh %llu: %d connections configured; %zu to build, %zu to delete, %zu "
-                "comments to write",
-                (unsigned long long)self->view.generation_started, configured, builds, deletes,
-                comments);
-    if (cs_store_flush(self->store, 0) != 0) /* the plan's statuses: one batch */
-        self->lost = true;
-}
-
-/* Begins a refresh, or plans the running one again: a config change while updates are under
- * way supersedes what it changed (queued updates are replaced, those in flight no longer
- * count) instead of waiting for all of them; the same updates stay where they are. */
-static void s_refresh_begin(s_sup_t *self)
-{
-    self->view.refresh_requested = false;
-    if (!self->view.refreshing)
-        self->refresh_started = cs_now_ms();
-    self->view.refreshing = true;
-    self->view.generation_started++;
-    self->last_plan = cs_now_ms();
-    s_refresh_plan(self);
-}
-
-/* Whether a requested refresh may begin now: S_PLAN_GAP_MS after the last plan when none
- * runs; while one runs, once its plan is made and S_REPLAN_MS after it (a burst of changes
- * costs a few plans). */
-static bool s_refresh_due(const s_sup_t *self, int64_t now, int64_t *wait)
-{
-    *wait = 0;
-    if (!self->view.refresh_requested || self->planning)
-        return false;
-    /* a flood of refresh requests costs a plan per S_PLAN_GAP_MS at most */
-    *wait = self->last_plan + (self->view.refreshing ? S_REPLAN_MS : S_PLAN_GAP_MS) - now;
-    return *wait <= 0;
-}
-
-static void s_refresh_check_done(s_sup_t *self)
-{
-    bool replan_due;
-    if (!self->view.refreshing || self->planning || cs_dispatch_outstanding(self->dispatch) ||
-        cs_refresh_replan_at(self->refresh, 0, &replan_due) || /* its plan comes back */
-        cs_store_dirty(self->store) || cs_store_busy(self->store))
-        return;
-    self->view.refreshing = false;
-    self->view.generation_done = self->view.generation_started;
-    int64_t elapsed = cs_now_ms() - self->refresh_started;
-    uint32_t counts[CS_STATUS_COUNT] = {0};
-    zlistx_t *rows = cs_store_rows(self->store);
-    for (cs_conn_t *conn = zlistx_first(rows); conn; conn = zlistx_next(rows))
-        if (conn->in_table)
-            counts[conn->committed.status]++;
-    uint64_t ddl, comments, batches, rows_written, write_us;
-    cs_refresh_ddl(self->refresh, &ddl, &comments);
-    cs_store_stats(self->store, &batches, &rows_written, &write_us);
-    cs_log_info("refresh %llu done in %.3f s: %u ready, %u error, %u disabled; since start: "
-                "%llu builds, %llu DDL statements, %llu comment statements, %llu state writes "
-                "of %llu rows in %.3f s",
-                (unsigned long long)self->view.generation_done, elapsed / 1000.0,
-                counts[CS_STATUS_READY], counts[CS_STATUS_ERROR], counts[CS_STATUS_DISABLED],
-                (unsigned long long)cs_refresh_builds(self->refresh), (unsigned long long)ddl,
-                (unsigned long long)comments, (unsigned long long)batches,
-                (unsigned long long)rows_written, write_us / 1e6);
-    cs_publish_refresh_done(self->publish, self->view.generation_done, elapsed * 1000);
-}
-
 /* Updates queued while no worker is connected: after S_NO_WORKER_MS the log says so (once
  * per change of reason) and their rows say what they wait for, until a worker comes. */
 static void s_workers_check(s_sup_t *self)
@@ -522,6 +441,16 @@ static void s_workers_check(s_sup_t *self)
     cs_dispatch_mark_waiting(self->dispatch, why);
 }
 
+/* Hands every dispatch event to the results stage, in order. */
+static void s_events(s_sup_t *self)
+{
+    cs_event_t *event;
+    while ((event = cs_dispatch_next_event(self->dispatch)) != NULL) {
+        cs_refresh_on_event(self->refresh, event);
+        cs_event_destroy(&event);
+    }
+}
+
 /* Handles the waiting messages of a socket that poll found readable (at most 1000, so that
  * one busy socket cannot starve the rest of the loop). */
 static void s_drain(const zmq_pollitem_t *item, bool (*handle)(void *), void *arg)
@@ -537,58 +466,47 @@ static bool s_handle_workers(void *arg)
 
 static bool s_handle_control(void *arg)
 {
-    return cs_publish_on_control(((s_sup_t *)arg)->publish);
+    return cs_control_on_socket(((s_sup_t *)arg)->control);
+}
+
+/* The earliest of a timeout and a timer in ms from now (negative: none). */
+static void s_earlier(int64_t *timeout, int64_t in_ms)
+{
+    if (in_ms >= 0 && in_ms < *timeout)
+        *timeout = in_ms;
 }
 
 static int s_loop(s_sup_t *self)
 {
+    cs_batch_rule_t rule = {(size_t)self->opt.batch_size, (int)self->opt.batch_ms, 0, 0};
     while (!s_stop && !self->lost) {
         zmq_pollitem_t items[5 + S_ASK_ITEMS];
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->workers_sock), 0, ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->control_sock), 0, ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){NULL, s_signal_pipe[0], ZMQ_POLLIN, 0};
-        int inotify_i = -1, store_i = -1;
+        int inotify_i = -1, batch_i = -1;
         if (self->inotify_fd >= 0) {
             inotify_i = n;
             items[n++] = (zmq_pollitem_t){NULL, self->inotify_fd, ZMQ_POLLIN, 0};
         }
         bool want_write;
-        int store_fd = cs_store_socket(self->store, &want_write);
-        if (store_fd >= 0) {
-            store_i = n;
-            items[n++] = (zmq_pollitem_t){NULL, store_fd,
+        int batch_fd = cs_batch_socket(self->batch, &want_write);
+        if (batch_fd >= 0) {
+            batch_i = n;
+            items[n++] = (zmq_pollitem_t){NULL, batch_fd,
                                           (short)(ZMQ_POLLIN | (want_write ? ZMQ_POLLOUT : 0)), 0};
         }
-        n += cs_plugins_pollitems(self->plugins, items + n, S_ASK_ITEMS); /* last: see below */
-        /* Sleep until the next timer: the batch deadline, the debounce, or a second. */
+        n += cs_plugins_pollitems(self->plugins, items + n, S_ASK_ITEMS);
+        /* Sleep until the next timer, or a second at most. */
         int64_t now = cs_now_ms(), timeout = 1000;
-        if (cs_store_dirty(self->store) && !cs_store_busy(self->store)) {
-            int64_t due = cs_store_dirty_since(self->store) + self->opt.batch_ms;
-            if (cs_store_retry_at(self->store) > due)
-                due = cs_store_retry_at(self->store);
-            due -= now;
-            timeout = due < timeout ? due : timeout;
-        }
-        if (self->debounce_at && self->debounce_at - now < timeout)
-            timeout = self->debounce_at - now;
-        bool replan_due;
-        int64_t replan_at = cs_refresh_replan_at(self->refresh, now, &replan_due);
-        if (replan_due)
-            self->view.refresh_requested = true; /* e.g. a gone file's grace ended */
-        else if (replan_at && replan_at - now < timeout)
-            timeout = replan_at - now;
+        int64_t batch_at = cs_batch_wake_at(self->batch, (int)self->opt.batch_ms);
+        s_earlier(&timeout, batch_at ? (batch_at > now ? batch_at - now : 0) : -1);
+        s_earlier(&timeout, self->debounce_at ? self->debounce_at - now : -1);
         int64_t held_due = cs_dispatch_next_due(self->dispatch);
-        if (held_due && held_due - now < timeout)
-            timeout = held_due - now;
-        int64_t replan_wait;
-        if (s_refresh_due(self, now, &replan_wait))
-            timeout = 0; /* a refresh is due now */
-        else if (replan_wait > 0 && replan_wait < timeout)
-            timeout = replan_wait;
-        int64_t serve = cs_publish_next_ms(self->publish);
-        if (serve >= 0 && serve < timeout)
-            timeout = serve;
+        s_earlier(&timeout, held_due ? held_due - now : -1);
+        s_earlier(&timeout, cs_refresh_next_ms(self->refresh));
+        s_earlier(&timeout, cs_control_next_ms(self->control));
         if (timeout < 0)
             timeout = 0;
         if (zmq_poll(items, n, (long)timeout) < 0 && zmq_errno() != EINTR) {
@@ -607,54 +525,49 @@ static int s_loop(s_sup_t *self)
         if (s_hup) {
             s_hup = 0;
             cs_log_info("SIGHUP: refreshing");
-            self->view.refresh_requested = true;
+            cs_refresh_request(self->refresh);
         }
         if (inotify_i >= 0 && items[inotify_i].revents && s_config_touched(self))
             self->debounce_at = cs_now_ms() + S_DEBOUNCE_MS;
         if (self->debounce_at && cs_now_ms() >= self->debounce_at) {
             self->debounce_at = 0;
             cs_log_info("config directory changed: refreshing");
-            self->view.refresh_requested = true;
+            cs_refresh_request(self->refresh);
         }
         /* A committed batch first: its changes are published before anything else waits. */
-        if (store_i >= 0 && items[store_i].revents && cs_store_on_socket(self->store) != 0)
+        if (batch_i >= 0 && items[batch_i].revents && cs_batch_on_socket(self->batch) != 0)
             return 1;
         s_drain(&items[0], s_handle_workers, self);
+        s_events(self);
         s_drain(&items[1], s_handle_control, self);
-        cs_publish_serve(self->publish); /* snapshots, a slice at a time */
-        /* Write results: after batch-size results, or batch-ms after the first one waited,
-         * or at once when a status changed and no build or delete is outstanding (a client
-         * may be waiting for exactly that row), or when no task at all is outstanding: in
-         * both cases nothing more is coming to batch it with. */
-        if (cs_store_dirty(self->store) &&
-            (cs_store_dirty(self->store) >= (size_t)self->opt.batch_size ||
-             cs_now_ms() - cs_store_dirty_since(self->store) >= self->opt.batch_ms ||
-             (cs_store_urgent(self->store) &&
-              cs_dispatch_updates_outstanding(self->dispatch) == 0) ||
-             cs_dispatch_outstanding(self->dispatch) == 0) &&
-            cs_store_flush(self->store, 0) != 0)
+        cs_control_serve(self->control); /* snapshots, a slice at a time */
+        rule.updates_outstanding = cs_dispatch_updates_outstanding(self->dispatch);
+        rule.outstanding = cs_dispatch_outstanding(self->dispatch);
+        if (cs_batch_due(self->batch, &rule, cs_now_ms()) && cs_batch_flush(self->batch, 0) != 0)
             return 1;
-        int64_t ignored;
-        if (s_refresh_due(self, cs_now_ms(), &ignored))
-            s_refresh_begin(self);
-        /* Plugins that answered: the refresh that waits for them is planned again. */
-        if (cs_plugins_collect(self->plugins) && self->planning)
-            s_refresh_plan(self);
+        int64_t elapsed_us;
+        uint64_t done = cs_refresh_tick(self->refresh, &elapsed_us);
+        if (cs_refresh_lost(self->refresh)) {
+            self->lost = true;
+            break;
+        }
         cs_dispatch_pump(self->dispatch);
         s_workers_check(self);
+        s_events(self);
         cs_spawn_tick(self->spawn);
         cs_publish_tick(self->publish);
         s_watch_check(self);
-        s_refresh_check_done(self);
+        if (done)
+            cs_control_refresh_done(self->control, done, elapsed_us);
         cs_log_flush(); /* summaries of rate-limited messages whose window is over */
     }
     return self->lost ? 1 : 0;
 }
 
-/* Starts everything in order; returns 0, 1 (a failure that may pass: the database is not
- * reachable yet, an endpoint is still in use) or 2 (a usage or installation error that
- * restarting cannot fix). */
-static int s_start(s_sup_t *self)
+/* The database: the embedded cluster when no --db, the session and its lock, the state
+ * table's setup and rows, every row pending (service startup), the batch writer. Returns 0,
+ * 1 (may pass) or 2. */
+static int s_start_database(s_sup_t *self)
 {
     bool embedded;
     self->conninfo = cs_db_resolve(self->opt.db, self->opt.data_dir, &embedded);
@@ -669,14 +582,71 @@ static int s_start(s_sup_t *self)
         if (!self->embedded)
             return 1;
     }
-    self->store = cs_store_new(self->conninfo, s_on_commit, self);
-    if (!self->store)
+    if (!(self->catalog = cs_catalog_new(self->conninfo)))
         return 1;
-    if (cs_store_lock(self->store, &s_stop) != 0)
+    if (cs_catalog_lock(self->catalog, &s_stop) != 0)
         return s_stop ? 0 : 1;
-    if (cs_store_start(self->store) != 0)
+    uint64_t last_seq = 0;
+    if (cs_catalog_setup(self->catalog) != 0 || !(self->store = cs_store_new()) ||
+        cs_catalog_load(self->catalog, self->store, &last_seq) != 0)
         return 1;
+    cs_log_info("state table: %zu rows, last sequence number %llu", cs_store_size(self->store),
+                (unsigned long long)last_seq);
+    self->batch =
+        cs_batch_new(cs_catalog_session(self->catalog), self->store, last_seq, s_on_commit, self);
+    if (!self->batch)
+        return 1;
+    /* Service startup: every row is pending until this supervisor's first refresh says more. */
+    for (cs_record_t *row = cs_store_first(self->store); row; row = cs_store_next(self->store))
+        cs_store_set(self->store, row, CS_STATUS_PENDING, NULL);
+    if (cs_batch_flush_all(self->batch, S_START_WRITE_MS) != 0) {
+        cs_log_error("the state table could not be written within %d s", S_START_WRITE_MS / 1000);
+        return 1;
+    }
+    return 0;
+}
 
+/* Local workers: the database conninfo travels in the environment, not in argv (ps). */
+static int s_start_workers(s_sup_t *self, const char *worker_ep)
+{
+    setenv("CONNSTATE_DB", self->conninfo, 1);
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    setenv("CONNSTATE_SUPERVISOR_PID", pid, 1); /* our workers stop when we are gone */
+    char *worker = cs_exe_path("connstate-worker");
+    if (!worker) {
+        cs_log_error("cannot start workers: the supervisor's own path is unknown");
+        return 2;
+    }
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%ld", self->opt.plugin_timeout);
+    char *const worker_argv[] = {worker,
+                                 "--connect",
+                                 (char *)worker_ep,
+                                 "--plugin-dir",
+                                 self->plugin_dir,
+                                 "--plugin-timeout",
+                                 timeout,
+                                 "--log-level",
+                                 (char *)self->opt.log_level,
+                                 NULL};
+    self->spawn = cs_spawn_new((int)self->opt.workers, worker_argv, (int)self->opt.max_restarts,
+                               (int)self->opt.restart_window * 1000);
+    free(worker);
+    if (!self->spawn)
+        return 1;
+    cs_spawn_tick(self->spawn);
+    return 0;
+}
+
+/* Starts everything in order; returns 0, 1 (a failure that may pass: the database is not
+ * reachable yet, an endpoint is still in use) or 2 (a usage or installation error that
+ * restarting cannot fix). */
+static int s_start(s_sup_t *self)
+{
+    int rc = s_start_database(self);
+    if (rc != 0 || s_stop)
+        return rc;
     char *worker_ep = NULL;
     /* A worker holds at most --worker-capacity tasks: a small queue per peer is plenty. */
     self->workers_sock = s_bind(ZMQ_ROUTER, self->opt.bind_workers, "worker", 1000, &worker_ep);
@@ -688,62 +658,35 @@ static int s_start(s_sup_t *self)
         free(worker_ep);
         return 1;
     }
+    uint64_t instance = ((uint64_t)zclock_time() << 20) ^ (uint64_t)getpid() ^ (uint64_t)random();
+    self->publish = cs_publish_new(self->publish_sock, self->batch, instance);
     self->plugins = cs_plugins_new(self->plugin_dir, (int)self->opt.plugin_timeout * 1000);
-    cs_dispatch_events_t events = {cs_refresh_on_result, cs_refresh_on_lost, cs_refresh_on_waiting,
-                                   NULL};
     cs_dispatch_limits_t limits = {S_MAX_ATTEMPTS, (int)self->opt.task_timeout * 1000,
                                    S_PEER_TIMEOUT_MS, (uint32_t)self->opt.worker_capacity,
                                    (size_t)self->opt.max_workers};
-    self->dispatch = cs_dispatch_new(self->workers_sock, events, limits);
-    self->refresh = self->dispatch ? cs_refresh_new(self->store, self->dispatch, self->plugins,
-                                                    self->config_dir)
-                                   : NULL;
-    if (!self->plugins || !self->dispatch || !self->refresh) {
+    self->dispatch = cs_dispatch_new(self->workers_sock, limits);
+    cs_refresh_deps_t refresh = {self->store,    self->catalog, self->batch,
+                                 self->dispatch, self->plugins, self->config_dir};
+    self->refresh = self->dispatch && self->plugins ? cs_refresh_new(&refresh) : NULL;
+    cs_control_deps_t control = {self->store,
+                                 self->batch,
+                                 self->dispatch,
+                                 self->refresh,
+                                 instance,
+                                 (int)self->opt.max_snapshots,
+                                 (int)self->opt.snapshot_timeout * 1000};
+    self->control = self->refresh ? cs_control_new(self->control_sock, &control) : NULL;
+    if (!self->publish || !self->control) {
         free(worker_ep);
         return 1;
     }
-    cs_dispatch_set_arg(self->dispatch, self->refresh); /* results go to the refresher */
-    self->view.store = self->store;
-    self->view.dispatch = self->dispatch;
-    self->view.instance = ((uint64_t)zclock_time() << 20) ^ (uint64_t)getpid() ^ (uint64_t)random();
-    self->publish =
-        cs_publish_new(self->publish_sock, self->control_sock, &self->view,
-                       (int)self->opt.max_snapshots, (int)self->opt.snapshot_timeout * 1000);
-
-    /* Local workers: the database conninfo travels in the environment, not in argv (ps). */
-    setenv("CONNSTATE_DB", self->conninfo, 1);
-    char pid[16];
-    snprintf(pid, sizeof pid, "%d", (int)getpid());
-    setenv("CONNSTATE_SUPERVISOR_PID", pid, 1); /* our workers stop when we are gone */
-    char *worker = cs_exe_path("connstate-worker");
-    if (!worker) {
-        cs_log_error("cannot start workers: the supervisor's own path is unknown");
-        free(worker_ep);
-        return 2;
-    }
-    char timeout[16];
-    snprintf(timeout, sizeof timeout, "%ld", self->opt.plugin_timeout);
-    char *const worker_argv[] = {worker,
-                                 "--connect",
-                                 worker_ep,
-                                 "--plugin-dir",
-                                 self->plugin_dir,
-                                 "--plugin-timeout",
-                                 timeout,
-                                 "--log-level",
-                                 (char *)self->opt.log_level,
-                                 NULL};
-    self->spawn = cs_spawn_new((int)self->opt.workers, worker_argv, (int)self->opt.max_restarts,
-                               (int)self->opt.restart_window * 1000);
-    free(worker);
+    rc = s_start_workers(self, worker_ep);
     free(worker_ep);
-    if (!self->publish || !self->spawn)
-        return 1;
-    cs_spawn_tick(self->spawn);
-
+    if (rc != 0)
+        return rc;
     self->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     s_watch_config(self);
-    self->view.refresh_requested = true; /* startup refresh */
+    cs_refresh_request(self->refresh); /* startup refresh */
     return 0;
 }
 
@@ -753,17 +696,22 @@ static void s_shutdown(s_sup_t *self)
         cs_dispatch_goodbye(self->dispatch);
     if (self->spawn)
         cs_spawn_stop(self->spawn, 5000);
-    if (self->store && cs_store_flush_all(self->store, S_STOP_WRITE_MS) != 0)
+    if (self->dispatch && self->refresh)
+        s_events(self); /* the last results, into the last state writes */
+    if (self->batch && !self->lost && cs_batch_flush_all(self->batch, S_STOP_WRITE_MS) != 0)
         cs_log_warn("the last state changes were not written");
-    cs_publish_destroy(&self->publish);
+    cs_control_destroy(&self->control);
     cs_refresh_destroy(&self->refresh);
     cs_plugins_destroy(&self->plugins);
     cs_dispatch_destroy(&self->dispatch);
     cs_spawn_destroy(&self->spawn);
+    cs_publish_destroy(&self->publish);
+    cs_batch_destroy(&self->batch);
     zsock_destroy(&self->workers_sock);
     zsock_destroy(&self->publish_sock);
     zsock_destroy(&self->control_sock);
-    cs_store_destroy(&self->store); /* releases the lock: a standby takes over */
+    cs_store_destroy(&self->store);
+    cs_catalog_destroy(&self->catalog); /* releases the lock: a standby takes over */
     if (self->inotify_fd >= 0)
         close(self->inotify_fd);
     cs_embedded_stop(&self->embedded);

@@ -1,20 +1,21 @@
-/* RefreshConnections: from the config (what must exist), the state table and the schemas
- * with their markers (what does exist), decide every connection's update and status; then
- * turn workers' results into statuses. No state file: the database is the truth. */
+/* RefreshConnections, driven: when a refresh begins (and plans again while it runs), the
+ * plan's inputs (the config, the plugins' info asked without blocking, the catalog), the
+ * plan applied to the rows and the dispatcher, dispatch events applied through results.c,
+ * and when a refresh is done. It remembers what plans need across refreshes: which files
+ * are being rewritten and which are gone. */
 #include "supervisor.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#define S_CHURN_MS     1000  /* a file changed again within this is being rewritten ... */
-#define S_QUIET_MS     300   /* ... and its updates wait until it rested this long, ... */
-#define S_CHURN_MAX_MS 10000 /* ... but not when it keeps changing for longer */
-#define S_CHURN_FILES  4096  /* files whose last change is remembered */
-#define S_GONE_MS      1000  /* a file gone from the directory this long: its connections go */
+#define S_CHURN_MS        1000  /* a file changed again within this is being rewritten ... */
+#define S_QUIET_MS        300   /* ... and its updates wait until it rested this long, ... */
+#define S_CHURN_MAX_MS    10000 /* ... but not when it keeps changing for longer */
+#define S_FILES_MAX       4096  /* files whose changes are remembered */
+#define S_REPLAN_MS       250   /* shortest time between two plans of one refresh ... */
+#define S_PLAN_GAP_MS     50    /* ... and between two plans at all */
+#define S_CATALOG_WAIT_MS 60000 /* longest wait for a batch before a catalog read */
 
 /* A config file's changes, as plans found them (cs_now_ms). */
 typedef struct {
@@ -23,20 +24,19 @@ typedef struct {
 } s_churn_t;
 
 struct cs_refresh {
-    cs_store_t *store;
-    cs_dispatch_t *dispatch;
-    cs_plugins_t *plugins;
+    cs_refresh_deps_t deps;
     char *config_dir;
     cs_config_t *config; /* of the last plan: what results are judged against */
     cs_config_t *next;   /* loaded for the plan that waits for plugins' info */
-    size_t builds, deletes, comments;
-    uint64_t plans;          /* plans made: a plugin's file is looked at once per plan */
-    uint64_t ddl_statements; /* reported by workers for builds and deletes, since start */
-    uint64_t builds_done;    /* builds that changed a schema, since start */
-    zhashx_t *churn;         /* file path -> s_churn_t */
-    zhashx_t *gone;          /* file path -> when a plan first found it missing (int64_t) */
-    int64_t replan_at;       /* a plan is due then (0: none): a gone file's grace ends */
-    uint64_t comment_statements;
+    zhashx_t *churn;     /* file path -> s_churn_t */
+    zhashx_t *gone;      /* file path -> when a plan first found it missing (int64_t) */
+    uint64_t plans;      /* plans tried: a plugin's file is looked at once per plan */
+    cs_results_stats_t stats;
+    size_t builds, deletes, comments; /* tasks the last plan queued */
+    /* the refresh */
+    uint64_t started, done; /* generations */
+    bool running, requested, planning, lost;
+    int64_t began_at, last_plan, replan_at;
 };
 
 static void s_free_item(void **item)
@@ -45,24 +45,22 @@ static void s_free_item(void **item)
     *item = NULL;
 }
 
-cs_refresh_t *cs_refresh_new(cs_store_t *store, cs_dispatch_t *dispatch, cs_plugins_t *plugins,
-                             const char *config_dir)
+cs_refresh_t *cs_refresh_new(const cs_refresh_deps_t *deps)
 {
     cs_refresh_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->store = store;
-    self->dispatch = dispatch;
-    self->plugins = plugins;
-    self->config_dir = strdup(config_dir);
+    self->deps = *deps;
+    self->config_dir = strdup(deps->config_dir);
+    self->deps.config_dir = self->config_dir;
     self->churn = zhashx_new();
-    if (self->churn)
-        zhashx_set_destructor(self->churn, s_free_item);
     self->gone = zhashx_new();
-    if (self->gone)
-        zhashx_set_destructor(self->gone, s_free_item);
-    if (!self->config_dir || !self->churn || !self->gone)
+    if (!self->config_dir || !self->churn || !self->gone) {
         cs_refresh_destroy(&self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->churn, s_free_item);
+    zhashx_set_destructor(self->gone, s_free_item);
     return self;
 }
 
@@ -80,39 +78,24 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
     *self_p = NULL;
 }
 
-/* Queues an update. fresh: no schema of that name exists (the worker may skip its marker
- * check and create it in one round trip). */
-/* When the updates of a file's connections may start: at once, unless the file is being
- * rewritten again and again (changed again within S_CHURN_MS of its last change, while
- * updates are still under way): then once
- * it was left alone for S_QUIET_MS, so that versions a later one replaces are not built;
- * but a file that never rests is not held for more than S_CHURN_MAX_MS. */
-static int64_t s_settled_at(cs_refresh_t *self, const char *file)
-{
-    const s_churn_t *churn = file ? zhashx_lookup(self->churn, file) : NULL;
-    if (!churn || !churn->burst_start || churn->last_change - churn->burst_start > S_CHURN_MAX_MS)
-        return 0;
-    return churn->last_change + S_QUIET_MS;
-}
+/* ---- what plans remember of files ---------------------------------------------------- */
 
-/* Notes the files this plan parsed again (they changed). */
-static void s_note_changes(cs_refresh_t *self, const cs_config_t *cfg)
+/* Notes the files this load parsed again (they changed). */
+static void s_note_changes(cs_refresh_t *self, const cs_config_t *cfg, int64_t now)
 {
-    int64_t now = cs_now_ms();
-    for (size_t i = 0; i < cfg->unit_count; i++) {
-        const cs_config_t *unit = cfg->units[i];
-        if (unit->reused || !unit->source)
+    for (size_t i = 0; i < cs_config_file_count(cfg); i++) {
+        const char *path = cs_config_file_path(cfg, i);
+        if (!path || !cs_config_file_changed(cfg, i))
             continue;
-        s_churn_t *churn = zhashx_lookup(self->churn, unit->source);
+        s_churn_t *churn = zhashx_lookup(self->churn, path);
         if (!churn) {
-            if (zhashx_size(self->churn) >= S_CHURN_FILES)
+            if (zhashx_size(self->churn) >= S_FILES_MAX)
                 zhashx_purge(self->churn); /* forget the oldest bursts rather than grow */
-            churn = calloc(1, sizeof *churn);
-            if (!churn)
+            if (!(churn = calloc(1, sizeof *churn)))
                 continue;
-            zhashx_insert(self->churn, unit->source, churn);
+            zhashx_insert(self->churn, path, churn);
         } else if (now - churn->last_change <= S_CHURN_MS &&
-                   cs_dispatch_updates_outstanding(self->dispatch) > 0) {
+                   cs_dispatch_updates_outstanding(self->deps.dispatch) > 0) {
             if (!churn->burst_start)
                 churn->burst_start = churn->last_change;
         } else {
@@ -122,21 +105,83 @@ static void s_note_changes(cs_refresh_t *self, const cs_config_t *cfg)
     }
 }
 
+/* The plan's oracle. */
+static cs_plugin_state_t s_plugin(void *arg, const char *name, const cs_plugin_info_t **info,
+                                  const char **why)
+{
+    cs_refresh_t *self = arg;
+    return cs_plugins_lookup(self->deps.plugins, name, self->plans, info, why);
+}
+
+static bool s_in_flight(void *arg, const char *connection)
+{
+    return cs_dispatch_update_in_flight(((cs_refresh_t *)arg)->deps.dispatch, connection);
+}
+
+/* When the updates of a file's connections may start: at once, unless the file is being
+ * rewritten again and again (changed again within S_CHURN_MS of its last change, while
+ * updates are still under way): then once it rested for S_QUIET_MS, so that versions a
+ * later one replaces are not built; but a file that never rests is not held for more than
+ * S_CHURN_MAX_MS. */
+static int64_t s_settled_at(void *arg, const char *file)
+{
+    cs_refresh_t *self = arg;
+    const s_churn_t *churn = file ? zhashx_lookup(self->churn, file) : NULL;
+    if (!churn || !churn->burst_start || churn->last_change - churn->burst_start > S_CHURN_MAX_MS)
+        return 0;
+    return churn->last_change + S_QUIET_MS;
+}
+
+static int64_t s_gone_since(void *arg, const char *file)
+{
+    const int64_t *since = zhashx_lookup(((cs_refresh_t *)arg)->gone, file);
+    return since ? *since : 0;
+}
+
+/* After a plan: the gone files are those its WAIT decisions name (a file back again, or
+ * past its grace, is forgotten). */
+static void s_remember_gone(cs_refresh_t *self, const cs_plan_t *plan, int64_t now)
+{
+    zhashx_t *gone = zhashx_new();
+    if (!gone)
+        return;
+    zhashx_set_destructor(gone, s_free_item);
+    for (size_t i = 0; i < cs_plan_count(plan); i++) {
+        const cs_decision_t *d = cs_plan_decision(plan, i);
+        if (d->action != CS_ACTION_WAIT || zhashx_lookup(gone, d->file) ||
+            zhashx_size(gone) >= S_FILES_MAX)
+            continue;
+        int64_t *since = malloc(sizeof *since);
+        if (!since)
+            continue;
+        *since = s_gone_since(self, d->file);
+        if (!*since)
+            *since = now;
+        zhashx_insert(gone, d->file, since);
+    }
+    zhashx_destroy(&self->gone);
+    self->gone = gone;
+}
+
+/* ---- applying decisions ---------------------------------------------------------------- */
+
+/* Queues an update (not_before: held until then). fresh: no schema of that name exists. */
 static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
-                   const cs_connection_t *c, bool fresh)
+                   const cs_connection_t *c, bool fresh, int64_t not_before)
 {
     cs_task_t *task = calloc(1, sizeof *task);
-    if (!task)
+    if (!task || !(task->connection = strdup(name))) {
+        free(task);
+        cs_log_conn_error(name, "out of memory: its %s is not queued", cs_task_kind_name(kind));
         return;
+    }
     task->kind = kind;
     task->fresh = fresh;
-    task->connection = strdup(name);
+    task->not_before = not_before;
     if (c) {
         task->plugin = strdup(c->plugin);
         task->config = strdup(c->config_json);
         task->fingerprint = strdup(c->fingerprint);
-        if (kind != CS_TASK_COMMENTS)
-            task->not_before = s_settled_at(self, c->file);
     }
     if (kind == CS_TASK_BUILD)
         self->builds++;
@@ -144,433 +189,267 @@ static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
         self->deletes++;
     else
         self->comments++;
-    cs_dispatch_add(self->dispatch, &task);
+    cs_dispatch_add(self->deps.dispatch, &task);
 }
 
-/* The first error of a file that failed to load, as FILE:LINE:COL: message. */
-static void s_file_error(const cs_config_t *cfg, const char *path, char *buf, size_t size)
+/* The row of a decision, described by its config entry when it has one. */
+static cs_record_t *s_row(cs_refresh_t *self, const cs_decision_t *d)
 {
-    const cs_config_error_t *e = cs_config_file_error(cfg, path);
-    if (e && e->line > 0)
-        snprintf(buf, size, "%s:%d:%d: %s", e->file, e->line, e->col, e->message);
-    else if (e)
-        snprintf(buf, size, "%s: %s", e->file, e->message);
-    else
-        snprintf(buf, size, "%s failed to load", path);
+    cs_record_t *row = cs_store_add(self->deps.store, d->name);
+    if (row && d->config)
+        cs_store_describe(self->deps.store, row, d->config);
+    return row;
 }
 
-static void s_keep(zhashx_t *kept, const char *name, const char *why)
+static void s_apply(cs_refresh_t *self, const cs_decision_t *d)
 {
-    if (!zhashx_lookup(kept, name))
-        zhashx_insert(kept, name, strdup(why));
-}
-
-/* The files of the directory now, by path and by name (borrowed keys of cfg). */
-static zhashx_t *s_present_files(const cs_config_t *cfg)
-{
-    zhashx_t *present = zhashx_new();
-    for (size_t i = 0; present && i < cfg->unit_count; i++) {
-        const char *path = cfg->units[i]->source;
-        if (!path)
-            continue;
-        const char *base = strrchr(path, '/');
-        zhashx_update(present, path, (void *)path);
-        zhashx_update(present, base ? base + 1 : path, (void *)path);
+    cs_store_t *store = self->deps.store;
+    cs_dispatch_t *dispatch = self->deps.dispatch;
+    cs_record_t *row;
+    switch (d->action) {
+        case CS_ACTION_READY:
+            if (!(row = s_row(self, d)))
+                return;
+            cs_dispatch_cancel(dispatch, d->name); /* nothing to do: none of its tasks */
+            cs_store_set_built(store, row, d->marker->plugin_version, d->marker->schema_hash);
+            cs_store_set(store, row, CS_STATUS_READY, NULL);
+            if (d->comments)
+                s_task(self, CS_TASK_COMMENTS, d->name, d->config, false, 0);
+            return;
+        case CS_ACTION_BUILD:
+            if ((row = s_row(self, d)) != NULL) {
+                cs_store_set(store, row, CS_STATUS_UPDATING, NULL);
+                s_task(self, CS_TASK_BUILD, d->name, d->config, d->fresh, d->not_before);
+            }
+            return;
+        case CS_ACTION_DELETE:
+            if ((row = s_row(self, d)) != NULL) {
+                cs_store_set(store, row, CS_STATUS_DELETING, NULL);
+                s_task(self, CS_TASK_DELETE, d->name, d->config, false, 0);
+            }
+            return;
+        case CS_ACTION_DISABLED:
+        case CS_ACTION_ERROR:
+            if ((row = s_row(self, d)) != NULL)
+                cs_store_set(store, row,
+                             d->action == CS_ACTION_ERROR ? CS_STATUS_ERROR : CS_STATUS_DISABLED,
+                             d->error);
+            cs_dispatch_cancel(dispatch, d->name);
+            return;
+        case CS_ACTION_FORGET:
+            cs_dispatch_cancel(dispatch, d->name);
+            if ((row = cs_store_get(store, d->name)) != NULL)
+                cs_store_remove(store, row);
+            return;
+        case CS_ACTION_WAIT:
+            return;
+        case CS_ACTION_DROP_TEMP: /* no row: only connections have one */
+            s_task(self, CS_TASK_DELETE, d->name, NULL, false, 0);
+            return;
     }
-    return present;
 }
 
-/* True while a row's file is gone from the directory for less than S_GONE_MS: an editor
- * that renames the old file away before writing the new one, or `rm` and `cp`, must not cost
- * the connections their schemas. The plan after the grace deletes them. */
-static bool s_file_just_gone(cs_refresh_t *self, zhashx_t *present, const char *file, int64_t now)
-{
-    if (!file)
-        return false;
-    const char *base = strrchr(file, '/');
-    if (zhashx_lookup(present, file) || zhashx_lookup(present, base ? base + 1 : file))
-        return false; /* it is there: the connection left it */
-    int64_t *since = zhashx_lookup(self->gone, file);
-    if (!since) {
-        if (zhashx_size(self->gone) >= S_CHURN_FILES)
-            zhashx_purge(self->gone);
-        since = malloc(sizeof *since);
-        if (!since)
-            return false;
-        *since = now;
-        zhashx_insert(self->gone, file, since);
-    }
-    if (now - *since >= S_GONE_MS)
-        return false;
-    if (!self->replan_at || *since + S_GONE_MS < self->replan_at)
-        self->replan_at = *since + S_GONE_MS;
-    return true;
-}
+/* ---- planning --------------------------------------------------------------------------- */
 
-/* The connections that a config failure keeps, name -> the error their rows show: those a
- * failed file still declares, and every row the state table attributes to a failed file
- * (by its path, or its name within the directory, which is not recursive) -- a file cut in
- * the middle, replaced by a directory or unreadable keeps all of them -- or to any file
- * when the directory itself could not be read. The caller destroys the hash. */
-static zhashx_t *s_kept_names(cs_refresh_t *self, const cs_config_t *cfg)
+/* Plans the refresh that began: the config (only files that changed are parsed again), the
+ * plugins' info (asked without blocking: while an answer is missing the refresh waits, and
+ * tick plans again when one comes), the catalog, then the plan applied and its statuses
+ * sent in one batch. */
+static void s_plan(cs_refresh_t *self)
 {
-    zhashx_t *kept = zhashx_new();
-    zhashx_set_destructor(kept, s_free_item);
-    if (cfg->failed_count == 0 && !cfg->dir_failed)
-        return kept;
-    zhashx_t *files = zhashx_new(); /* failed path and base name -> error */
-    zhashx_set_destructor(files, s_free_item);
-    char why[CS_PROTO_MAX_ERROR];
-    for (size_t i = 0; i < cfg->failed_count; i++) {
-        const cs_failed_file_t *file = &cfg->failed[i];
-        s_file_error(cfg, file->path, why, sizeof why);
-        s_keep(files, file->path, why);
-        const char *base = strrchr(file->path, '/');
-        s_keep(files, base ? base + 1 : file->path, why);
-        for (size_t j = 0; j < file->name_count; j++)
-            s_keep(kept, file->names[j], why);
-    }
-    char dir_why[CS_PROTO_MAX_ERROR] = "";
-    if (cfg->dir_failed)
-        s_file_error(cfg, self->config_dir, dir_why, sizeof dir_why);
-    zlistx_t *rows = cs_store_rows(self->store);
-    for (cs_conn_t *conn = zlistx_first(rows); conn; conn = zlistx_next(rows)) {
-        if (!conn->file_name || cs_config_find(cfg, conn->name))
-            continue;
-        const char *base = strrchr(conn->file_name, '/');
-        const char *file_why = zhashx_lookup(files, conn->file_name);
-        if (!file_why)
-            file_why = zhashx_lookup(files, base ? base + 1 : conn->file_name);
-        if (!file_why && cfg->dir_failed)
-            file_why = dir_why;
-        if (file_why)
-            s_keep(kept, conn->name, file_why);
-    }
-    zhashx_destroy(&files);
-    return kept;
-}
-
-/* Records where a connection is configured; the row is written when anything changed. */
-static void s_describe(cs_refresh_t *self, cs_conn_t *conn, const cs_connection_t *c)
-{
-    cs_store_set_field(self->store, conn, &conn->now.plugin, c->plugin);
-    cs_store_set_field(self->store, conn, &conn->config_hash, c->fingerprint);
-    cs_store_set_field(self->store, conn, &conn->type, c->aggregator ? "aggregator" : "plugin");
-    cs_store_set_field(self->store, conn, &conn->file_name, c->file);
-    cs_store_set_int(self->store, conn, &conn->start_line, c->start_line);
-    cs_store_set_int(self->store, conn, &conn->end_line, c->end_line);
-}
-
-/* The plan's final word on a connection that needs no update (error, disabled, removed):
- * its queued tasks go, the one in flight no longer counts. */
-static void s_settle(cs_refresh_t *self, const char *name)
-{
-    cs_dispatch_cancel(self->dispatch, name);
-}
-
-/* One configured connection: ready as it is, or built, or deleted (disabled), or error. A
- * connection whose build or delete is in flight is never judged ready from the catalog (the
- * schema may change under it): it gets a checked build, held until that one lands. */
-static void s_plan_connection(cs_refresh_t *self, const cs_connection_t *c, zhashx_t *schemas)
-{
-    cs_conn_t *conn = cs_store_add(self->store, c->name);
-    if (!conn)
-        return;
-    s_describe(self, conn, c);
-    const cs_schema_info_t *schema = zhashx_lookup(schemas, c->name);
-    bool in_flight = cs_dispatch_update_in_flight(self->dispatch, c->name);
-    if (schema && !schema->managed) {
-        char why[256];
-        snprintf(why, sizeof why,
-                 "schema \"%s\" exists and is not managed by connstate (it has "
-                 "no connstate marker); it was left untouched",
-                 c->name);
-        cs_store_set(self->store, conn, CS_STATUS_ERROR, why);
-        s_settle(self, c->name);
+    self->builds = self->deletes = self->comments = 0;
+    self->plans++;
+    int64_t t0 = cs_now_ms();
+    bool loaded = !self->next;
+    if (loaded)
+        self->next = cs_config_reload_dir(self->config_dir, self->config);
+    if (!self->next) {
+        cs_log_error("out of memory loading the config");
+        self->planning = false;
         return;
     }
-    if (c->import_disabled) {
-        if (schema || in_flight) {
-            cs_store_set(self->store, conn, CS_STATUS_DELETING, NULL);
-            s_task(self, CS_TASK_DELETE, c->name, c, false);
-        } else {
-            cs_store_set(self->store, conn, CS_STATUS_DISABLED, NULL);
-            s_settle(self, c->name);
-        }
-        return;
+    cs_config_t *cfg = self->next;
+    size_t parsed = 0;
+    for (size_t i = 0; i < cs_config_file_count(cfg); i++)
+        parsed += cs_config_file_changed(cfg, i);
+    if (loaded) {
+        cs_config_log_errors(cfg); /* of the files parsed again; the others' were logged */
+        s_note_changes(self, cfg, t0);
     }
-    if (c->aggregator) {
-        cs_store_set(self->store, conn, CS_STATUS_ERROR,
-                     "aggregator connections are not built by this version of connstate");
-        s_settle(self, c->name);
-        return;
-    }
-    const cs_plugin_info_t *info;
-    const char *why;
-    if (cs_plugins_lookup(self->plugins, c->plugin, self->plans, &info, &why) != CS_PLUGIN_KNOWN) {
-        cs_store_set(self->store, conn, CS_STATUS_ERROR, why);
-        s_settle(self, c->name);
-        return;
-    }
-    bool current = schema && strcmp(schema->marker.fingerprint, c->fingerprint) == 0 &&
-                   strcmp(schema->marker.plugin_version, info->version) == 0 &&
-                   strcmp(info->mode, "dynamic") != 0;
-    if (!current || in_flight) {
-        cs_store_set(self->store, conn, CS_STATUS_UPDATING, NULL);
-        s_task(self, CS_TASK_BUILD, c->name, c, schema == NULL && !in_flight);
-        return;
-    }
-    /* Unchanged: no DDL, ever. Only the comments may still be owed. */
-    s_settle(self, c->name);
-    cs_store_set_field(self->store, conn, &conn->plugin_version, schema->marker.plugin_version);
-    cs_store_set_field(self->store, conn, &conn->schema_hash, schema->marker.schema_hash);
-    cs_store_set(self->store, conn, CS_STATUS_READY, NULL);
-    if (!conn->now.comments_set)
-        s_task(self, CS_TASK_COMMENTS, c->name, c, false);
-}
-
-/* True when a plugin the config builds with is still being asked for its info. */
-static bool s_plugins_asking(cs_refresh_t *self, const cs_config_t *cfg)
-{
+    /* Every stale plugin starts being asked now; the plan waits for all of them. */
     bool asking = false;
     for (size_t i = 0; i < cfg->count; i++) {
         const cs_connection_t *c = &cfg->connections[i];
         const cs_plugin_info_t *info;
         const char *why;
         if (!c->import_disabled && !c->aggregator &&
-            cs_plugins_lookup(self->plugins, c->plugin, self->plans, &info, &why) ==
+            cs_plugins_lookup(self->deps.plugins, c->plugin, self->plans, &info, &why) ==
                 CS_PLUGIN_ASKING)
-            asking = true; /* go on: every stale plugin starts being asked now */
+            asking = true;
     }
-    return asking;
-}
-
-int cs_refresh_plan(cs_refresh_t *self)
-{
-    self->builds = self->deletes = self->comments = 0;
-    self->plans++;
-    int64_t t0 = cs_now_ms();
-    /* Only the files that changed since the last plan are parsed again; a plan that waits
-     * for plugins keeps what it loaded. */
-    bool loaded = !self->next;
-    if (loaded)
-        self->next = cs_config_reload_dir(self->config_dir, self->config);
-    if (!self->next) {
-        cs_log_error("out of memory loading the config");
-        return -1;
+    if (asking) {
+        if (!self->planning)
+            cs_log_debug("refresh %llu waits for %zu plugins' info",
+                         (unsigned long long)self->started, cs_plugins_asking(self->deps.plugins));
+        self->planning = true;
+        return;
     }
-    cs_config_t *cfg = self->next;
-    size_t parsed = 0;
-    for (size_t i = 0; i < cfg->unit_count; i++)
-        parsed += !cfg->units[i]->reused;
-    for (size_t i = 0; i < cfg->error_count && loaded; i++) {
-        const cs_config_error_t *e = &cfg->errors[i];
-        bool fresh = cfg->unit_count == 0; /* the directory itself failed */
-        for (size_t u = 0; u < cfg->unit_count && !fresh; u++)
-            fresh = !cfg->units[u]->reused && cfg->units[u]->source == e->file;
-        if (!fresh)
-            continue; /* logged when its file was parsed */
-        if (e->line > 0)
-            cs_log_warn("config: %s:%d:%d: %s", e->file, e->line, e->col, e->message);
-        else
-            cs_log_warn("config: %s: %s", e->file, e->message);
-    }
-    if (loaded)
-        s_note_changes(self, cfg);
-    if (s_plugins_asking(self, cfg))
-        return CS_REFRESH_WAITING;
+    self->planning = false;
     int64_t t_config = cs_now_ms();
-    zhashx_t *schemas = cs_store_schemas(self->store);
-    if (!schemas)
-        return -1; /* the next plan tries again with what was loaded */
-    self->next = NULL;
+    /* A catalog read must not overlap a batch on the same session: the one in flight ends
+     * first (one statement: milliseconds); a failed one is retried later as usual. */
+    zhashx_t *schemas = cs_batch_wait(self->deps.batch, S_CATALOG_WAIT_MS) == 0
+                            ? cs_catalog_schemas(self->deps.catalog)
+                            : NULL;
+    if (!schemas) { /* the cause was logged; the next plan tries again with what was loaded */
+        self->lost = cs_catalog_lost(self->deps.catalog);
+        return;
+    }
     int64_t t_catalog = cs_now_ms();
-    for (size_t i = 0; i < cfg->count; i++)
-        s_plan_connection(self, &cfg->connections[i], schemas);
+    cs_plan_input_t in = {cfg,
+                          self->config_dir,
+                          self->deps.store,
+                          schemas,
+                          {s_plugin, s_in_flight, s_settled_at, s_gone_since, self},
+                          t_catalog};
+    cs_plan_t *plan = cs_plan_make(&in);
+    if (!plan) {
+        cs_log_error("out of memory planning refresh %llu", (unsigned long long)self->started);
+        zhashx_destroy(&schemas);
+        return;
+    }
+    for (size_t i = 0; i < cs_plan_count(plan); i++)
+        s_apply(self, cs_plan_decision(plan, i));
+    s_remember_gone(self, plan, t_catalog);
+    self->replan_at = cs_plan_replan_at(plan);
     cs_log_debug("plan: config (%zu of %zu files parsed) in %lld ms, catalog (%zu schemas) in "
-                 "%lld ms, %zu connections compared in %lld ms",
-                 parsed, cfg->unit_count, (long long)(t_config - t0), zhashx_size(schemas),
-                 (long long)(t_catalog - t_config), cfg->count,
+                 "%lld ms, %zu decisions in %lld ms",
+                 parsed, cs_config_file_count(cfg), (long long)(t_config - t0),
+                 zhashx_size(schemas), (long long)(t_catalog - t_config), cs_plan_count(plan),
                  (long long)(cs_now_ms() - t_catalog));
-
-    /* Connections of files that failed to load keep their schemas and report the error. A
-     * name a failed file declares is in error even where another file defines it too (the
-     * later of two definitions fails its file). */
-    zhashx_t *kept = s_kept_names(self, cfg);
-    for (const char *why = zhashx_first(kept); why; why = zhashx_next(kept)) {
-        cs_conn_t *conn = cs_store_add(self->store, zhashx_cursor(kept));
-        if (conn)
-            cs_store_set(self->store, conn, CS_STATUS_ERROR, why);
-        s_settle(self, zhashx_cursor(kept));
-    }
-    /* Rows whose connection left the config: drop the managed schema, then the row. */
-    size_t count = zlistx_size(cs_store_rows(self->store));
-    cs_conn_t **rows = calloc(count ? count : 1, sizeof *rows);
-    size_t n = 0;
-    zlistx_t *all = cs_store_rows(self->store);
-    for (cs_conn_t *conn = zlistx_first(all); conn && rows; conn = zlistx_next(all))
-        rows[n++] = conn;
-    zhashx_t *present = s_present_files(cfg);
-    int64_t now = cs_now_ms();
-    zlistx_t *back = zlistx_new(); /* gone files that are there again: forgotten */
-    for (void *since = zhashx_first(self->gone); since && back && present;
-         since = zhashx_next(self->gone))
-        if (zhashx_lookup(present, zhashx_cursor(self->gone)))
-            zlistx_add_end(back, (void *)zhashx_cursor(self->gone));
-    for (const char *path = back ? zlistx_first(back) : NULL; path; path = zlistx_next(back))
-        zhashx_delete(self->gone, path);
-    zlistx_destroy(&back);
-    for (size_t i = 0; i < n; i++) {
-        cs_conn_t *conn = rows[i];
-        if (cs_config_find(cfg, conn->name) || zhashx_lookup(kept, conn->name))
-            continue;
-        if (present && s_file_just_gone(self, present, conn->file_name, now))
-            continue;
-        const cs_schema_info_t *schema = zhashx_lookup(schemas, conn->name);
-        if ((schema && schema->managed) ||
-            cs_dispatch_update_in_flight(self->dispatch, conn->name)) {
-            cs_store_set(self->store, conn, CS_STATUS_DELETING, NULL);
-            s_task(self, CS_TASK_DELETE, conn->name, NULL, false);
-        } else {
-            s_settle(self, conn->name);
-            cs_store_remove(self->store, conn);
-        }
-    }
-    free(rows);
-    zhashx_destroy(&present);
-    /* Managed schemas with no connection and no row (a crash between drop and row delete,
-     * or a row removed by hand): drop them too. */
-    for (cs_schema_info_t *schema = zhashx_first(schemas); schema; schema = zhashx_next(schemas)) {
-        const char *name = zhashx_cursor(schemas);
-        if (schema->managed && cs_marker_is_temp_name(name)) {
-            /* Left by an update that crashed midway (or under way: the worker then leaves
-             * it): dropped without a row, which only connections have. */
-            s_task(self, CS_TASK_DELETE, name, NULL, false);
-            continue;
-        }
-        if (!schema->managed || cs_store_get(self->store, name) || cs_config_find(cfg, name) ||
-            zhashx_lookup(kept, name))
-            continue;
-        cs_conn_t *conn = cs_store_add(self->store, name);
-        if (conn) {
-            cs_store_set(self->store, conn, CS_STATUS_DELETING, NULL);
-            s_task(self, CS_TASK_DELETE, name, NULL, false);
-        }
-    }
-    zhashx_destroy(&kept);
+    cs_plan_destroy(&plan);
     zhashx_destroy(&schemas);
+    self->next = NULL;
     cs_config_destroy(&self->config);
     self->config = cfg;
-    return (int)cfg->count;
+    cs_log_info("refresh %llu: %zu connections configured; %zu to build, %zu to delete, %zu "
+                "comments to write",
+                (unsigned long long)self->started, cfg->count, self->builds, self->deletes,
+                self->comments);
+    if (cs_batch_flush(self->deps.batch, 0) != 0) /* the plan's statuses: one batch */
+        self->lost = true;
 }
 
-void cs_refresh_on_result(void *arg, cs_task_t *task, const cs_msg_t *result, const char *worker)
+/* Whether a requested refresh may begin now (*wait: milliseconds until it may): S_PLAN_GAP_MS
+ * after the last plan when none runs; while one runs, once its plan is made and S_REPLAN_MS
+ * after it (a burst of changes costs a few plans, not one per change). */
+static bool s_due(const cs_refresh_t *self, int64_t now, int64_t *wait)
 {
-    cs_refresh_t *self = arg;
-    if (result->ok && task->kind == CS_TASK_COMMENTS)
-        self->comment_statements += result->ddl_count;
-    else if (result->ok)
-        self->ddl_statements += result->ddl_count;
-    if (result->ok && task->kind == CS_TASK_BUILD && result->ddl_count)
-        self->builds_done++;
-    cs_conn_t *conn = cs_store_get(self->store, task->connection);
-    if (!conn)
-        return;
-    if (task->superseded) { /* a newer plan's task decides */
-        cs_log_conn_debug(task->connection, "result of a superseded %s not written",
-                          cs_task_kind_name(task->kind));
-        return;
-    }
-    cs_store_set_field(self->store, conn, &conn->worker, worker);
-    cs_store_set_int(self->store, conn, &conn->attempts, (int)task->attempt);
-    switch (task->kind) {
-        case CS_TASK_BUILD:
-            if (!result->ok) {
-                cs_store_set(self->store, conn, CS_STATUS_ERROR, result->error);
-                break;
-            }
-            cs_store_set_field(self->store, conn, &conn->plugin_version, result->plugin_version);
-            cs_store_set_field(self->store, conn, &conn->schema_hash, result->schema_hash);
-            cs_store_set_comments(self->store, conn, false);
-            cs_store_set(self->store, conn, CS_STATUS_READY, NULL);
-            {
-                const cs_connection_t *c =
-                    self->config ? cs_config_find(self->config, task->connection) : NULL;
-                if (c)
-                    s_task(self, CS_TASK_COMMENTS, task->connection, c, false);
-            }
-            break;
-        case CS_TASK_DELETE:
-            if (!result->ok) {
-                cs_store_set(self->store, conn, CS_STATUS_ERROR, result->error);
-            } else {
-                const cs_connection_t *c =
-                    self->config ? cs_config_find(self->config, task->connection) : NULL;
-                if (c && c->import_disabled)
-                    cs_store_set(self->store, conn, CS_STATUS_DISABLED, NULL);
-                else
-                    cs_store_remove(self->store, conn);
-            }
-            break;
-        case CS_TASK_COMMENTS:
-            if (result->ok)
-                cs_store_set_comments(self->store, conn, true);
-            else
-                cs_log_conn_warn(task->connection, "comments not written: %s", result->error);
-            break;
-    }
+    *wait = 0;
+    if (!self->requested || self->planning)
+        return false;
+    *wait = self->last_plan + (self->running ? S_REPLAN_MS : S_PLAN_GAP_MS) - now;
+    return *wait <= 0;
 }
 
-void cs_refresh_on_lost(void *arg, cs_task_t *task, const char *reason)
+/* Begins a refresh, or plans the running one again: a config change while updates are under
+ * way supersedes what it changed (queued updates are replaced, those in flight no longer
+ * count) instead of waiting for all of them; the same updates stay where they are. */
+static void s_begin(cs_refresh_t *self, int64_t now)
 {
-    cs_refresh_t *self = arg;
-    cs_conn_t *conn = cs_store_get(self->store, task->connection);
-    if (!conn || task->kind == CS_TASK_COMMENTS || task->superseded)
-        return;
-    cs_store_set_int(self->store, conn, &conn->attempts, (int)task->attempt);
-    cs_store_set(self->store, conn, CS_STATUS_ERROR, reason);
+    self->requested = false;
+    if (!self->running)
+        self->began_at = now;
+    self->running = true;
+    self->started++;
+    self->last_plan = now;
+    s_plan(self);
 }
 
-void cs_refresh_on_waiting(void *arg, cs_task_t *task, const char *why)
+/* The refresh is done when its last plan is made and everything it queued is written. */
+static uint64_t s_check_done(cs_refresh_t *self, int64_t now, int64_t *elapsed_us)
 {
-    cs_refresh_t *self = arg;
-    cs_conn_t *conn = cs_store_get(self->store, task->connection);
-    if (!conn || task->kind == CS_TASK_COMMENTS)
-        return;
-    if (!why) { /* sent to a worker: in progress again */
-        cs_store_set(self->store, conn,
-                     task->kind == CS_TASK_DELETE ? CS_STATUS_DELETING : CS_STATUS_UPDATING, NULL);
-        return;
-    }
-    char detail[CS_PROTO_MAX_ERROR];
-    snprintf(detail, sizeof detail, "waiting for a worker to %s it: %s",
-             task->kind == CS_TASK_DELETE ? "delete" : "build", why);
-    cs_store_set(self->store, conn, CS_STATUS_PENDING, NULL);
-    cs_store_set_detail(self->store, conn, detail);
+    if (!self->running || self->planning || self->replan_at ||
+        cs_dispatch_outstanding(self->deps.dispatch) || cs_store_dirty(self->deps.store) ||
+        cs_batch_busy(self->deps.batch))
+        return 0;
+    self->running = false;
+    self->done = self->started;
+    int64_t elapsed = now - self->began_at;
+    *elapsed_us = elapsed * 1000;
+    uint32_t counts[CS_STATUS_COUNT];
+    cs_store_counts(self->deps.store, counts);
+    uint64_t batches, rows, write_us;
+    cs_batch_stats(self->deps.batch, &batches, &rows, &write_us);
+    cs_log_info("refresh %llu done in %.3f s: %u ready, %u error, %u disabled; since start: "
+                "%llu builds, %llu DDL statements, %llu comment statements, %llu state writes "
+                "of %llu rows in %.3f s",
+                (unsigned long long)self->done, elapsed / 1000.0, counts[CS_STATUS_READY],
+                counts[CS_STATUS_ERROR], counts[CS_STATUS_DISABLED],
+                (unsigned long long)self->stats.builds,
+                (unsigned long long)self->stats.ddl_statements,
+                (unsigned long long)self->stats.comment_statements, (unsigned long long)batches,
+                (unsigned long long)rows, write_us / 1e6);
+    return self->done;
 }
 
-int64_t cs_refresh_replan_at(cs_refresh_t *self, int64_t now, bool *due)
+uint64_t cs_refresh_request(cs_refresh_t *self)
 {
-    *due = self->replan_at && now >= self->replan_at;
-    if (*due)
+    self->requested = true;
+    /* the next refresh to start (now, or as a new plan of the running one) reads the config
+     * after this request: that is the one to wait for */
+    return self->started + 1;
+}
+
+uint64_t cs_refresh_tick(cs_refresh_t *self, int64_t *elapsed_us)
+{
+    int64_t now = cs_now_ms(), wait;
+    *elapsed_us = 0;
+    if (cs_plugins_collect(self->deps.plugins) && self->planning)
+        s_plan(self); /* the plugins it waited for answered */
+    if (self->replan_at && now >= self->replan_at) {
         self->replan_at = 0;
-    return self->replan_at;
+        self->requested = true; /* a gone file's grace ended */
+    }
+    if (s_due(self, now, &wait))
+        s_begin(self, now);
+    return s_check_done(self, cs_now_ms(), elapsed_us);
 }
 
-uint64_t cs_refresh_builds(const cs_refresh_t *self)
+int64_t cs_refresh_next_ms(const cs_refresh_t *self)
 {
-    return self->builds_done;
+    int64_t now = cs_now_ms(), wait, next = -1;
+    if (s_due(self, now, &wait))
+        return 0;
+    if (self->requested && !self->planning && wait > 0)
+        next = wait;
+    if (self->replan_at) {
+        int64_t grace = self->replan_at > now ? self->replan_at - now : 0;
+        if (next < 0 || grace < next)
+            next = grace;
+    }
+    return next;
 }
 
-void cs_refresh_ddl(const cs_refresh_t *self, uint64_t *ddl, uint64_t *comments)
+void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
 {
-    *ddl = self->ddl_statements;
-    *comments = self->comment_statements;
+    const cs_connection_t *c =
+        cs_results_apply(self->deps.store, event, self->config, &self->stats);
+    if (c) /* a build's comments follow it */
+        s_task(self, CS_TASK_COMMENTS, c->name, c, false, 0);
 }
 
-void cs_refresh_counts(const cs_refresh_t *self, size_t *builds, size_t *deletes, size_t *comments)
+bool cs_refresh_running(const cs_refresh_t *self)
 {
-    *builds = self->builds;
-    *deletes = self->deletes;
-    *comments = self->comments;
+    return self->running;
+}
+
+uint64_t cs_refresh_generation(const cs_refresh_t *self)
+{
+    return self->done;
+}
+
+bool cs_refresh_lost(const cs_refresh_t *self)
+{
+    return self->lost;
 }

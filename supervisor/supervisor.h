@@ -4,6 +4,7 @@
 
 #include <czmq.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -21,24 +22,18 @@
 int64_t cs_now_ms(void);
 int64_t cs_wall_us(void);
 
-/* ---- store.c: the connections' rows, in memory and in the state table ------------------ */
+/* ---- table.c: the state table's columns, declared once -------------------------------- */
 
-/* What a connection's row holds. Strings are owned (NULL when empty). */
-typedef struct {
-    cs_status_t status;
-    char *error;
-    char *detail; /* what a pending row waits for (e.g. a worker); NULL otherwise */
-    bool comments_set;
-    int64_t time_us;
-    uint64_t seq;
-    char *plugin;
-} cs_visible_t;
-
+/* One row's values, as the state table holds them. Strings are owned (NULL when empty). */
 typedef struct {
     char *name;
-    cs_visible_t now;       /* what we last decided */
-    cs_visible_t committed; /* what the table holds (snapshots are served from this) */
-    bool in_table;          /* committed: the table has the row */
+    cs_status_t status;
+    char *error;  /* set when status is error */
+    char *detail; /* what a pending row waits for (e.g. a worker) */
+    bool comments_set;
+    int64_t time_us; /* time_changed, microseconds since the epoch */
+    uint64_t seq;
+    char *plugin;
     char *plugin_version;
     char *config_hash;
     char *schema_hash;
@@ -48,10 +43,108 @@ typedef struct {
     int end_line;
     char *worker;
     int attempts;
-    bool dirty;   /* to be written */
-    bool gone;    /* to be deleted from the table */
-    void *handle; /* in the store's list of rows */
-} cs_conn_t;
+} cs_row_values_t;
+
+/* Frees the strings of v (the struct stays). */
+void cs_row_values_clear(cs_row_values_t *v);
+/* Makes dst a copy of src (dst's strings freed first). */
+void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src);
+
+/* The SQL texts, generated from the column list (borrowed, built on first use): the table's
+ * CREATE with an ADD COLUMN IF NOT EXISTS for every column (a table of an earlier version
+ * grows); the startup read; the batch ($1 rows as JSON, $2 names to delete, $3 the last
+ * sequence number, $4 the NOTIFY payload without its closing brace). */
+const char *cs_table_create_sql(void);
+const char *cs_table_select_sql(void);
+const char *cs_table_upsert_sql(void);
+
+/* Reads row `row` of a cs_table_select_sql result into v (zeroed first; the caller clears
+ * it). Returns 0, or -1 when the result does not have the table's columns. */
+int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v);
+
+/* Appends v as one object of the batch's $1. */
+void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v);
+
+/* ---- store.c: the connections' rows in memory ---------------------------------------- */
+
+/* What clients see of a row: published changes and snapshots. Strings are owned. */
+typedef struct {
+    cs_status_t status;
+    char *error;
+    char *detail;
+    bool comments_set;
+    int64_t time_us;
+    uint64_t seq;
+    char *plugin;
+} cs_visible_t;
+
+void cs_visible_clear(cs_visible_t *v);
+/* Sets dst (cleared first) to the visible part of src. */
+void cs_visible_of(cs_visible_t *dst, const cs_row_values_t *src);
+
+typedef struct cs_store cs_store_t;
+typedef struct cs_record cs_record_t; /* one connection's row: changed only through cs_store_* */
+
+/* An empty store; NULL when out of memory. */
+cs_store_t *cs_store_new(void);
+void cs_store_destroy(cs_store_t **self_p);
+
+/* A row as the state table holds it (startup): values copied, committed. Returns 0 or -1. */
+int cs_store_load(cs_store_t *self, const cs_row_values_t *values);
+
+/* The row of a connection, or NULL (borrowed). */
+cs_record_t *cs_store_get(cs_store_t *self, const char *name);
+/* ... created (pending, queued for writing) when missing. NULL when out of memory. */
+cs_record_t *cs_store_add(cs_store_t *self, const char *name);
+
+/* Every row, in the order they came: first, then next until NULL. Do not add or remove
+ * rows while iterating (one iteration at a time). */
+size_t cs_store_size(const cs_store_t *self);
+cs_record_t *cs_store_first(cs_store_t *self);
+cs_record_t *cs_store_next(cs_store_t *self);
+
+/* A row's name and values (what we last decided), what the table holds (NULL when the
+ * table has no such row), and whether its deletion is queued. All borrowed. */
+const char *cs_record_name(const cs_record_t *row);
+const cs_row_values_t *cs_record_values(const cs_record_t *row);
+const cs_visible_t *cs_record_committed(const cs_record_t *row);
+bool cs_record_gone(const cs_record_t *row);
+
+/* Changes of a row; each queues it for writing when anything changed. cs_store_set sets
+ * the status and error (NULL: none) and clears the detail; time_changed moves only when the
+ * status or error does. */
+void cs_store_set(cs_store_t *self, cs_record_t *row, cs_status_t status, const char *error);
+/* What the row waits for (NULL: nothing), keeping its status. */
+void cs_store_set_detail(cs_store_t *self, cs_record_t *row, const char *detail);
+/* Where and how the connection is configured: plugin, fingerprint, type, file and lines. */
+void cs_store_describe(cs_store_t *self, cs_record_t *row, const cs_connection_t *c);
+/* What its schema was built from. */
+void cs_store_set_built(cs_store_t *self, cs_record_t *row, const char *plugin_version,
+                        const char *schema_hash);
+/* The worker of its last update (NULL: unchanged) and that update's attempts. */
+void cs_store_set_worker(cs_store_t *self, cs_record_t *row, const char *worker, int attempts);
+void cs_store_set_comments(cs_store_t *self, cs_record_t *row, bool comments_set);
+/* Queues the row's deletion from the table (undone by cs_store_set or cs_store_add). */
+void cs_store_remove(cs_store_t *self, cs_record_t *row);
+
+/* The rows the table holds, by committed status (counts has CS_STATUS_COUNT entries);
+ * returns their number. */
+uint32_t cs_store_counts(const cs_store_t *self, uint32_t counts[CS_STATUS_COUNT]);
+
+/* The writing queue (for the batch writer): how many rows wait (and since when, cs_now_ms),
+ * whether one changed status or error; the first one taken off the queue with its next
+ * sequence number (NULL when none waits); a row of a failed batch put back at the front
+ * (when it was not queued again meanwhile); and what a committed batch wrote for a row
+ * (deleted: the row left the table; forgotten unless it was queued again). */
+size_t cs_store_dirty(const cs_store_t *self);
+int64_t cs_store_dirty_since(const cs_store_t *self);
+bool cs_store_urgent(const cs_store_t *self);
+cs_record_t *cs_store_take_dirty(cs_store_t *self, uint64_t seq);
+void cs_store_requeue(cs_store_t *self, const char *name);
+void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *written,
+                      bool deleted);
+
+/* ---- catalog.c: the supervisor's database session and the catalog ------------------- */
 
 /* A schema of the database and its marker (managed: it carries a connstate marker). */
 typedef struct {
@@ -59,88 +152,93 @@ typedef struct {
     cs_marker_t marker;
 } cs_schema_info_t;
 
-typedef struct cs_store cs_store_t;
+typedef struct cs_catalog cs_catalog_t;
 
-/* Called once per row of a committed batch, in seq order, with the values written (a
- * deleted row has status CS_STATUS_DELETED). */
-typedef void(cs_store_commit_fn)(void *arg, const char *name, const cs_visible_t *row);
+/* Connects (blocking). Returns NULL with the reason logged. */
+cs_catalog_t *cs_catalog_new(const char *conninfo);
+/* Closes the session, which releases the supervisor lock. */
+void cs_catalog_destroy(cs_catalog_t **self_p);
 
-/* Connects to the database (blocking). Returns NULL with the reason logged. */
-cs_store_t *cs_store_new(const char *conninfo, cs_store_commit_fn *on_commit, void *arg);
-void cs_store_destroy(cs_store_t **self_p);
+/* The session (borrowed): the batch writer writes on it. */
+PGconn *cs_catalog_session(cs_catalog_t *self);
+/* True when the session is gone, and with it the supervisor lock. */
+bool cs_catalog_lost(const cs_catalog_t *self);
 
 /* Takes the session advisory lock that makes one supervisor active per database. When
  * another holds it, logs that we stand by and waits (checking *stop every second) until it
  * is ours. Returns 0 once held, -1 when stopped or on a database error. Blocks. */
-int cs_store_lock(cs_store_t *self, volatile int *stop) __attribute__((warn_unused_result));
+int cs_catalog_lock(cs_catalog_t *self, volatile sig_atomic_t *stop)
+    __attribute__((warn_unused_result));
 
-/* Creates connstate_internal (state and meta tables, file_fdw and its server) if missing,
- * loads every row, and sets every row to pending in one committed batch. Blocks. */
-int cs_store_start(cs_store_t *self) __attribute__((warn_unused_result));
+/* Creates what connstate_internal needs if missing: the state table (and its new columns),
+ * meta, the grants to connstate_reader, file_fdw and its server. Blocks. */
+int cs_catalog_setup(cs_catalog_t *self) __attribute__((warn_unused_result));
 
-/* The row of a connection, or NULL. */
-cs_conn_t *cs_store_get(cs_store_t *self, const char *name);
+/* Loads every row of the state table into store and the last sequence number given out;
+ * then switches the session to non-blocking mode for the batch writer. Blocks. */
+int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, uint64_t *last_seq)
+    __attribute__((warn_unused_result));
 
-/* The row of a connection, created (pending, not yet in the table) when missing. */
-cs_conn_t *cs_store_add(cs_store_t *self, const char *name);
+/* The schemas of the database: name -> cs_schema_info_t (the caller destroys the hash), or
+ * NULL (logged). No batch may be in flight (cs_batch_wait). Blocks (one query). */
+zhashx_t *cs_catalog_schemas(cs_catalog_t *self);
 
-/* Every row (borrowed list of cs_conn_t *; do not add or remove while iterating). */
-zlistx_t *cs_store_rows(cs_store_t *self);
+/* ---- batch.c: writing the queued rows ------------------------------------------------- */
 
-/* Sets a row's status and error (NULL: none), clears its detail, and queues it for writing
- * when anything changed; time_changed moves only when the status or error does. */
-void cs_store_set(cs_store_t *self, cs_conn_t *conn, cs_status_t status, const char *error);
+typedef struct cs_batch cs_batch_t;
 
-/* Sets what the row waits for (NULL: nothing), keeping its status; queued when changed. */
-void cs_store_set_detail(cs_store_t *self, cs_conn_t *conn, const char *detail);
+/* Called once per row of a committed batch, in seq order, with the values written (a
+ * deleted row has status CS_STATUS_DELETED). */
+typedef void(cs_batch_commit_fn)(void *arg, const char *name, const cs_visible_t *row);
 
-/* Sets a string field (plugin_version, ...) and queues the row when it changed. */
-void cs_store_set_field(cs_store_t *self, cs_conn_t *conn, char **field, const char *value);
-void cs_store_set_int(cs_store_t *self, cs_conn_t *conn, int *field, int value);
-void cs_store_set_comments(cs_store_t *self, cs_conn_t *conn, bool comments_set);
+/* Writes the store's queued rows on pg (borrowed; non-blocking), numbering them after
+ * last_seq. NULL when out of memory. */
+cs_batch_t *cs_batch_new(PGconn *pg, cs_store_t *store, uint64_t last_seq,
+                         cs_batch_commit_fn *on_commit, void *arg);
+void cs_batch_destroy(cs_batch_t **self_p);
 
-/* Queues the row's deletion from the table. */
-void cs_store_remove(cs_store_t *self, cs_conn_t *conn);
+/* Starts writing up to max queued rows (0: all) as one transaction ending with pg_notify,
+ * unless a batch is in flight, nothing is queued or a failed batch's backoff runs. Returns
+ * 0, or -1 when the database is lost. Does not block on the server. */
+int cs_batch_flush(cs_batch_t *self, size_t max) __attribute__((warn_unused_result));
 
-/* The schemas of the database: name -> cs_schema_info_t. The caller destroys the hash.
- * Waits for a batch in flight first. Blocks. */
-zhashx_t *cs_store_schemas(cs_store_t *self);
+/* The socket to poll while a batch is in flight (-1 otherwise), whether for writing too;
+ * and the handler of its events: finishes the batch once the server answered (committed:
+ * on_commit per row; failed: its rows back in the queue, the backoff doubled). Returns -1
+ * when the session is lost. */
+int cs_batch_socket(const cs_batch_t *self, bool *want_write);
+int cs_batch_on_socket(cs_batch_t *self) __attribute__((warn_unused_result));
 
-/* Rows waiting to be written (and since when, cs_now_ms), and whether a batch is being
- * written. */
-size_t cs_store_dirty(const cs_store_t *self);
-int64_t cs_store_dirty_since(const cs_store_t *self);
+/* Waits for the batch in flight, if any, to end. Returns -1 when the session is lost or
+ * timeout_ms passes first. Blocks (one statement). */
+int cs_batch_wait(cs_batch_t *self, int timeout_ms) __attribute__((warn_unused_result));
 
-/* True when a row waiting to be written changed status or error (not just its comments). */
-bool cs_store_urgent(const cs_store_t *self);
-bool cs_store_busy(const cs_store_t *self);
+/* Writes everything queued and waits for it (startup and shutdown), retrying failed
+ * batches with their backoff. Returns 0, or -1 when the session is lost or timeout_ms
+ * passes first. Blocks. */
+int cs_batch_flush_all(cs_batch_t *self, int timeout_ms) __attribute__((warn_unused_result));
 
-/* Starts writing up to max rows (0: all) as one transaction ending with pg_notify, unless a
- * batch is in flight or nothing is dirty. Returns 0, or -1 when the database is lost. Does
- * not block on the server. */
-int cs_store_flush(cs_store_t *self, size_t max) __attribute__((warn_unused_result));
+/* True while a batch is in flight. */
+bool cs_batch_busy(const cs_batch_t *self);
 
-/* The socket to poll while a batch is in flight (-1 otherwise), whether to poll it for
- * writing too, and the handler of its events: finishes the batch when the server answered
- * (calling on_commit for its rows). Returns -1 when the database session is lost. */
-int cs_store_socket(const cs_store_t *self, bool *want_write);
-int cs_store_on_socket(cs_store_t *self) __attribute__((warn_unused_result));
+/* When to write: after `size` queued rows, or `ms` after the first one was queued, or at
+ * once when a status changed and no build or delete is outstanding, or when no task at all
+ * is outstanding. */
+typedef struct {
+    size_t size;
+    int ms;
+    size_t updates_outstanding;
+    size_t outstanding;
+} cs_batch_rule_t;
+bool cs_batch_due(const cs_batch_t *self, const cs_batch_rule_t *rule, int64_t now);
 
-/* Writes everything dirty and waits for it (startup and shutdown), retrying failed batches
- * with their backoff. Returns 0, or -1 when the session is lost or timeout_ms passes
- * first. Blocks. */
-int cs_store_flush_all(cs_store_t *self, int timeout_ms) __attribute__((warn_unused_result));
+/* When the queued rows are due by time (cs_now_ms; 0: nothing waits for time). */
+int64_t cs_batch_wake_at(const cs_batch_t *self, int batch_ms);
 
-/* True when the database session is gone (and with it the supervisor lock). */
-bool cs_store_lost(const cs_store_t *self);
-
-/* When a failed batch may be written again (cs_now_ms; 0 or past: now). */
-int64_t cs_store_retry_at(const cs_store_t *self);
-
-/* The highest committed sequence number, and statistics of the writes so far (batches,
- * rows, and the time from sending them to their commit). */
-uint64_t cs_store_seq(const cs_store_t *self);
-void cs_store_stats(const cs_store_t *self, uint64_t *batches, uint64_t *rows, uint64_t *write_us);
+/* The highest committed sequence number; statistics of the writes so far (batches, rows,
+ * and the time from sending them to their commit). */
+uint64_t cs_batch_seq(const cs_batch_t *self);
+void cs_batch_stats(const cs_batch_t *self, uint64_t *batches, uint64_t *rows, uint64_t *write_us);
 
 /* ---- dispatch.c: tasks to workers -------------------------------------------------------- */
 
@@ -164,15 +262,27 @@ typedef struct {
 
 typedef struct cs_dispatch cs_dispatch_t;
 
+/* What happened to a task, for the results stage (the dispatcher queues them in order). */
+typedef enum {
+    CS_EVENT_RESULT,  /* a worker answered it */
+    CS_EVENT_LOST,    /* it was lost too many times (why) */
+    CS_EVENT_WAITING, /* it waits for a worker (why) */
+    CS_EVENT_RESUMED  /* it waited, and was sent to a worker */
+} cs_event_kind_t;
+
 typedef struct {
-    /* a worker answered a task; the dispatcher frees the task afterwards */
-    void (*on_result)(void *arg, cs_task_t *task, const cs_msg_t *result, const char *worker);
-    /* a task was lost too many times; the dispatcher frees it afterwards */
-    void (*on_lost)(void *arg, cs_task_t *task, const char *reason);
-    /* a queued update waits for a worker (why), or no longer does (why NULL: it was sent) */
-    void (*on_waiting)(void *arg, cs_task_t *task, const char *why);
-    void *arg;
-} cs_dispatch_events_t;
+    cs_event_kind_t kind;
+    cs_task_kind_t task_kind;
+    char *connection;
+    uint32_t attempt;
+    bool superseded;  /* a newer plan replaced its task: its result does not count */
+    cs_msg_t *result; /* RESULT: the worker's RESULT */
+    char *worker;     /* RESULT: the worker's name */
+    char *why;        /* LOST, WAITING */
+} cs_event_t;
+
+void cs_event_destroy(cs_event_t **event_p);
+const char *cs_event_kind_name(cs_event_kind_t kind);
 
 /* What the dispatcher allows: attempts of one task, the lease of one attempt, the silence
  * after which a worker is gone, the capacity a worker may claim, and how many workers may be
@@ -185,13 +295,14 @@ typedef struct {
     size_t max_workers;
 } cs_dispatch_limits_t;
 
-/* Borrows the ROUTER socket. */
-cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_events_t events,
-                               cs_dispatch_limits_t limits);
+/* Borrows the ROUTER socket. NULL when out of memory. */
+cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_limits_t limits);
 void cs_dispatch_destroy(cs_dispatch_t **self_p);
 
-/* Sets the argument the event callbacks receive. */
-void cs_dispatch_set_arg(cs_dispatch_t *self, void *arg);
+/* The next event (the caller destroys it), or NULL when none waits. Take them all after
+ * every cs_dispatch_on_socket, cs_dispatch_pump, cs_dispatch_worker_exited and
+ * cs_dispatch_mark_waiting. */
+cs_event_t *cs_dispatch_next_event(cs_dispatch_t *self);
 
 /* Queues a task (takes ownership). Comments go to a lower-priority queue. One update and one
  * comments task per connection: a newer update replaces the queued one (in its place), the
@@ -231,7 +342,7 @@ int64_t cs_dispatch_next_due(const cs_dispatch_t *self);
 size_t cs_dispatch_updates_queued(const cs_dispatch_t *self);
 
 /* No worker is there for the queued updates: each one not yet told so (or told another
- * why) is reported to on_waiting with why; once sent, with NULL. */
+ * why) gets a WAITING event; once it is sent, a RESUMED one. */
 void cs_dispatch_mark_waiting(cs_dispatch_t *self, const char *why);
 
 /* Tells every worker we are going away. */
@@ -263,55 +374,19 @@ void cs_spawn_describe(const cs_spawn_t *self, char *buf, size_t size);
 /* SIGTERM to every worker, SIGKILL after deadline_ms; waits for them. Blocks. */
 void cs_spawn_stop(cs_spawn_t *self, int deadline_ms);
 
-/* ---- publish.c: the PUB socket and the control ROUTER ------------------------------------- */
+/* ---- publish.c: the PUB socket ------------------------------------------------------------ */
 
 typedef struct cs_publish cs_publish_t;
 
-/* The supervisor's state that control requests read and act on. */
-typedef struct {
-    cs_store_t *store;
-    cs_dispatch_t *dispatch;
-    uint64_t instance;
-    uint64_t generation_started;
-    uint64_t generation_done;
-    bool refreshing;
-    bool refresh_requested; /* set by a REFRESH_REQ */
-} cs_sup_view_t;
-
-/* The control socket's send high-water mark: messages queued to one client (replies, and
- * snapshot slices of at most 32 KB: 1 MB at most). A snapshot waits for room; any other
- * reply to a client with this many unread is dropped. */
-#define CS_CONTROL_SNDHWM 32
-
-/* Borrows the sockets and the view; sets the control socket to fail rather than queue or
- * block when a client's queue is full (ZMQ_ROUTER_MANDATORY, no send timeout). At most
- * max_snapshots are served at once (2 per client); a snapshot whose client takes nothing for
- * snapshot_timeout_ms, or is gone, is dropped. Returns NULL when out of memory. */
-cs_publish_t *cs_publish_new(zsock_t *pub, zsock_t *control, cs_sup_view_t *view, int max_snapshots,
-                             int snapshot_timeout_ms);
+/* Borrows the PUB socket; heartbeats carry the committed seq of batch and instance. */
+cs_publish_t *cs_publish_new(zsock_t *pub, const cs_batch_t *batch, uint64_t instance);
 void cs_publish_destroy(cs_publish_t **self_p);
 
-/* Publishes one committed change (a cs_store_commit_fn). */
-void cs_publish_change(void *self, const char *name, const cs_visible_t *row);
+/* Publishes one committed change (a cs_batch_commit_fn; arg is the cs_publish_t). */
+void cs_publish_change(void *arg, const char *name, const cs_visible_t *row);
 
-/* Heartbeats when idle. */
+/* Heartbeats when idle (every second). */
 void cs_publish_tick(cs_publish_t *self);
-
-/* Reads one control request, if one is waiting, and answers it (a snapshot is only
- * started: cs_publish_serve sends it). Returns false when none was waiting, or when this
- * turn of the event loop has spent its time on requests (the rest wait for the next). */
-bool cs_publish_on_control(cs_publish_t *self);
-
-/* Sends the next slices of the snapshots being served: a few messages of each, for about a
- * millisecond in all; drops those whose client is gone or took nothing for too long. Call
- * once per turn of the event loop. Never blocks. */
-void cs_publish_serve(cs_publish_t *self);
-
-/* Milliseconds until cs_publish_serve has something to send: 0 now, -1 nothing at all. */
-int64_t cs_publish_next_ms(const cs_publish_t *self);
-
-/* A refresh generation finished: answers the REFRESH_REQs that waited for it. */
-void cs_publish_refresh_done(cs_publish_t *self, uint64_t generation, int64_t elapsed_us);
 
 /* ---- plugins.c: the plugins' info, asked without blocking ----------------------------------- */
 
@@ -344,41 +419,163 @@ size_t cs_plugins_collect(cs_plugins_t *self);
 /* Asks running. */
 size_t cs_plugins_asking(const cs_plugins_t *self);
 
-/* ---- refresh.c: RefreshConnections -------------------------------------------------------- */
+/* ---- plan.c: what every connection needs (a pure function) -------------------------------- */
+
+typedef enum {
+    CS_ACTION_READY,     /* as it is: no DDL (comments: its comments are still owed) */
+    CS_ACTION_BUILD,     /* build or rebuild its schema */
+    CS_ACTION_DELETE,    /* drop its managed schema (then its row, or disabled) */
+    CS_ACTION_DISABLED,  /* import disabled, no schema */
+    CS_ACTION_ERROR,     /* cannot be built: error says why */
+    CS_ACTION_FORGET,    /* its row leaves the table (no schema to drop) */
+    CS_ACTION_WAIT,      /* its file is gone for less than the grace: nothing yet */
+    CS_ACTION_DROP_TEMP, /* a temporary schema an interrupted update left: dropped, no row */
+} cs_action_t;
+
+/* One decision. Strings are borrowed from the plan's inputs or the plan. */
+typedef struct {
+    const char *name;
+    cs_action_t action;
+    const char *reason;            /* why, e.g. "config changed", "left the config" */
+    const char *error;             /* ERROR: the row's error */
+    const cs_connection_t *config; /* its config entry when configured */
+    const cs_marker_t *marker;     /* READY: the marker of its current schema */
+    const char *file;              /* WAIT: the file that is gone */
+    bool fresh;                    /* BUILD: no schema of that name (one round trip) */
+    bool comments;                 /* READY: its comments are still owed */
+    int64_t not_before;            /* BUILD: hold until then (its file is being rewritten) */
+} cs_decision_t;
+
+/* What the plan asks of the world: a plugin's info (all known by now: KNOWN or FAILED);
+ * whether an update of a connection is in flight; until when a file's updates are held
+ * (0: not); since when a file is gone from the directory (0: not seen gone before). */
+typedef struct {
+    cs_plugin_state_t (*plugin)(void *arg, const char *name, const cs_plugin_info_t **info,
+                                const char **why);
+    bool (*in_flight)(void *arg, const char *connection);
+    int64_t (*settled_at)(void *arg, const char *file);
+    int64_t (*gone_since)(void *arg, const char *file);
+    void *arg;
+} cs_plan_oracle_t;
+
+typedef struct {
+    const cs_config_t *config;
+    const char *config_dir;
+    cs_store_t *store; /* read only */
+    zhashx_t *schemas; /* name -> cs_schema_info_t */
+    cs_plan_oracle_t oracle;
+    int64_t now; /* cs_now_ms */
+} cs_plan_input_t;
+
+#define CS_PLAN_GONE_MS 1000 /* a file gone from the directory this long: its connections go */
+
+typedef struct cs_plan cs_plan_t;
+
+/* Every connection's decision, in order: the kept ones of failed files, the configured
+ * ones, the rows that left the config, the schemas without a connection. Reads only its
+ * inputs, which must outlive the plan. Returns NULL when out of memory. Never blocks. */
+cs_plan_t *cs_plan_make(const cs_plan_input_t *in);
+void cs_plan_destroy(cs_plan_t **self_p);
+size_t cs_plan_count(const cs_plan_t *self);
+const cs_decision_t *cs_plan_decision(const cs_plan_t *self, size_t i);
+/* When a plan is due again (a gone file's grace ends; 0: none). */
+int64_t cs_plan_replan_at(const cs_plan_t *self);
+const char *cs_action_name(cs_action_t action);
+
+/* ---- results.c: what dispatch events do to rows ----------------------------------------- */
+
+typedef struct {
+    uint64_t ddl_statements;     /* reported by workers for builds and deletes */
+    uint64_t comment_statements; /* ... and for comments */
+    uint64_t builds;             /* builds that changed a schema (superseded ones too) */
+} cs_results_stats_t;
+
+/* Applies an event to its connection's row (config: the last plan's, for how a delete ends
+ * and what follows a build). Returns the connection whose comments are to be written next
+ * (a build succeeded), or NULL. */
+const cs_connection_t *cs_results_apply(cs_store_t *store, const cs_event_t *event,
+                                        const cs_config_t *config, cs_results_stats_t *stats);
+
+/* ---- refresh.c: RefreshConnections, driven ------------------------------------------------ */
 
 typedef struct cs_refresh cs_refresh_t;
 
-/* The refresher borrows the store, the dispatcher and the plugins' info (whose versions
- * tell which schemas are out of date). */
-cs_refresh_t *cs_refresh_new(cs_store_t *store, cs_dispatch_t *dispatch, cs_plugins_t *plugins,
-                             const char *config_dir);
+/* What a refresher borrows. */
+typedef struct {
+    cs_store_t *store;
+    cs_catalog_t *catalog;
+    cs_batch_t *batch;
+    cs_dispatch_t *dispatch;
+    cs_plugins_t *plugins;
+    const char *config_dir;
+} cs_refresh_deps_t;
+
+cs_refresh_t *cs_refresh_new(const cs_refresh_deps_t *deps);
 void cs_refresh_destroy(cs_refresh_t **self_p);
 
-#define CS_REFRESH_WAITING (-2)
+/* A refresh is wanted (SIGHUP, the config directory, a control request). Returns the
+ * generation that reads the config after this request: the one to wait for. */
+uint64_t cs_refresh_request(cs_refresh_t *self);
 
-/* Computes the connection updates (config x state table x schemas and their markers), sets
- * every connection's status, queues the state write and the tasks. Returns the number of
- * configured connections, -1 when the database could not be read, or CS_REFRESH_WAITING
- * when plugins are being asked for their info (call it again once cs_plugins_collect has
- * answers: the config it loaded is kept). Blocks on the catalog read only (milliseconds). */
-int cs_refresh_plan(cs_refresh_t *self);
+/* Drives refreshes: begins a requested one when due (or plans the running one again),
+ * plans again when plugins answered or a gone file's grace ended, and notices the end of
+ * one. Returns the generation that has just completed (0: none; *elapsed_us its time). Call
+ * once per turn of the event loop, after the events. Blocks on a catalog read only. */
+uint64_t cs_refresh_tick(cs_refresh_t *self, int64_t *elapsed_us);
 
-/* A worker's answer or a lost task (cs_dispatch_events_t). */
-void cs_refresh_on_result(void *self, cs_task_t *task, const cs_msg_t *result, const char *worker);
-void cs_refresh_on_lost(void *self, cs_task_t *task, const char *reason);
-void cs_refresh_on_waiting(void *self, cs_task_t *task, const char *why);
+/* Milliseconds until cs_refresh_tick has something timed to do (-1: nothing timed). */
+int64_t cs_refresh_next_ms(const cs_refresh_t *self);
 
-/* DDL statements workers reported since start: schema changes, and comments. */
-void cs_refresh_ddl(const cs_refresh_t *self, uint64_t *ddl, uint64_t *comments);
+/* Applies a dispatch event to its row and queues what follows it. */
+void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event);
 
-/* When the refresher wants a plan of its own (cs_now_ms; 0: none): *due tells whether that
- * time has come (then it is forgotten: request the refresh). */
-int64_t cs_refresh_replan_at(cs_refresh_t *self, int64_t now, bool *due);
+/* Whether a refresh runs; the last completed generation; whether the database session was
+ * lost (the supervisor must stop). */
+bool cs_refresh_running(const cs_refresh_t *self);
+uint64_t cs_refresh_generation(const cs_refresh_t *self);
+bool cs_refresh_lost(const cs_refresh_t *self);
 
-/* Builds that changed a schema since start (superseded ones too). */
-uint64_t cs_refresh_builds(const cs_refresh_t *self);
+/* ---- control.c: the control channel (snapshots, refresh requests, status) --------------- */
 
-/* Statistics of the last plan: tasks queued by kind. */
-void cs_refresh_counts(const cs_refresh_t *self, size_t *builds, size_t *deletes, size_t *comments);
+typedef struct cs_control cs_control_t;
+
+/* The control socket's send high-water mark: messages queued to one client (replies, and
+ * snapshot slices of at most 32 KB: 1 MB at most). A snapshot waits for room; any other
+ * reply to a client with this many unread is dropped. */
+#define CS_CONTROL_SNDHWM 32
+
+/* What the control channel reads and asks. */
+typedef struct {
+    cs_store_t *store;
+    const cs_batch_t *batch;
+    const cs_dispatch_t *dispatch;
+    cs_refresh_t *refresh;
+    uint64_t instance;
+    int max_snapshots;
+    int snapshot_timeout_ms;
+} cs_control_deps_t;
+
+/* Borrows the socket and the deps; sets the socket to fail rather than queue or block when a
+ * client's queue is full (ZMQ_ROUTER_MANDATORY, no send timeout). At most max_snapshots are
+ * served at once (2 per client); a snapshot whose client takes nothing for
+ * snapshot_timeout_ms, or is gone, is dropped. Returns NULL when out of memory. */
+cs_control_t *cs_control_new(zsock_t *control, const cs_control_deps_t *deps);
+void cs_control_destroy(cs_control_t **self_p);
+
+/* Reads one request, if one is waiting, and answers it (a snapshot is only started:
+ * cs_control_serve sends it). Returns false when none was waiting, or when this turn of the
+ * event loop has spent its time on requests (the rest wait for the next). */
+bool cs_control_on_socket(cs_control_t *self);
+
+/* Sends the next slices of the snapshots being served: a few messages of each, for about a
+ * millisecond in all; drops those whose client is gone or took nothing for too long. Call
+ * once per turn of the event loop. Never blocks. */
+void cs_control_serve(cs_control_t *self);
+
+/* Milliseconds until cs_control_serve has something to send: 0 now, -1 nothing at all. */
+int64_t cs_control_next_ms(const cs_control_t *self);
+
+/* A refresh generation finished: answers the requests that waited for it. */
+void cs_control_refresh_done(cs_control_t *self, uint64_t generation, int64_t elapsed_us);
 
 #endif

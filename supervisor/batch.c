@@ -1,0 +1,297 @@
+/* The batch writer: the store's queued rows go to the state table as one statement (one
+ * transaction) ending with one pg_notify, sent without blocking on the server; once it
+ * committed, each row is published (on_commit). A failed batch is written again after a
+ * backoff, its rows first and in their order. Also the rule of when to write. */
+#include "supervisor.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_RETRY_FIRST_MS 100   /* backoff of a failed state write, doubling ... */
+#define S_RETRY_MAX_MS   10000 /* ... up to this */
+
+/* One row of the batch in flight: what was written, to publish once it committed. */
+typedef struct {
+    char *name;
+    cs_visible_t row;
+    bool deleted;
+} s_entry_t;
+
+struct cs_batch {
+    PGconn *pg; /* borrowed: the catalog's session, which holds the supervisor lock */
+    cs_store_t *store;
+    cs_batch_commit_fn *on_commit;
+    void *arg;
+    uint64_t seq;           /* highest assigned sequence number */
+    uint64_t committed_seq; /* highest committed one */
+    s_entry_t *entries;     /* the batch in flight */
+    size_t count;
+    uint64_t first_seq;
+    bool pending;    /* a statement's results are not all read yet (PQgetResult != NULL) */
+    bool failed;     /* ... and one of them was an error */
+    bool want_write; /* libpq has more to send */
+    int64_t retry_at;
+    int retry_ms;
+    unsigned failures; /* consecutive failed batches */
+    char error[CS_PROTO_MAX_ERROR];
+    uint64_t batches, rows;
+    int64_t sent_us, write_us;
+};
+
+cs_batch_t *cs_batch_new(PGconn *pg, cs_store_t *store, uint64_t last_seq,
+                         cs_batch_commit_fn *on_commit, void *arg)
+{
+    cs_batch_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->pg = pg;
+    self->store = store;
+    self->on_commit = on_commit;
+    self->arg = arg;
+    self->seq = self->committed_seq = last_seq;
+    return self;
+}
+
+static void s_entries_free(cs_batch_t *self)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        free(self->entries[i].name);
+        cs_visible_clear(&self->entries[i].row);
+    }
+    free(self->entries);
+    self->entries = NULL;
+    self->count = 0;
+}
+
+void cs_batch_destroy(cs_batch_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    s_entries_free(*self_p);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+/* The batch failed: its rows go back to the front of the store's queue, in their order;
+ * their sequence numbers are given out again (none was committed). */
+static void s_failed(cs_batch_t *self)
+{
+    for (size_t i = self->count; i-- > 0;)
+        cs_store_requeue(self->store, self->entries[i].name);
+    if (self->count)
+        self->seq = self->first_seq - 1;
+    self->failures++;
+    self->retry_ms = self->retry_ms ? self->retry_ms * 2 : S_RETRY_FIRST_MS;
+    if (self->retry_ms > S_RETRY_MAX_MS)
+        self->retry_ms = S_RETRY_MAX_MS;
+    self->retry_at = cs_now_ms() + self->retry_ms;
+    s_entries_free(self);
+}
+
+/* The batch committed: what snapshots see follows, and each row is published. */
+static void s_committed(cs_batch_t *self)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        s_entry_t *entry = &self->entries[i];
+        cs_store_written(self->store, entry->name, &entry->row, entry->deleted);
+        if (self->on_commit)
+            self->on_commit(self->arg, entry->name, &entry->row);
+    }
+    self->committed_seq = self->seq;
+    if (self->failures)
+        cs_log_info("state write succeeded after %u failed attempts", self->failures);
+    self->failures = 0;
+    self->retry_ms = 0;
+    self->write_us += cs_wall_us() - self->sent_us;
+    self->batches++;
+    self->rows += self->count;
+    s_entries_free(self);
+}
+
+int cs_batch_flush(cs_batch_t *self, size_t max)
+{
+    size_t n = cs_store_dirty(self->store);
+    if (self->pending || n == 0 || cs_now_ms() < self->retry_at)
+        return 0;
+    if (max && n > max)
+        n = max;
+    self->entries = calloc(n, sizeof *self->entries);
+    if (!self->entries)
+        return -1;
+    self->first_seq = self->seq + 1;
+    self->sent_us = cs_wall_us();
+    cs_buf_t rows = {0}, deletes = {0};
+    cs_buf_putc(&rows, '[');
+    cs_buf_putc(&deletes, '[');
+    cs_record_t *row;
+    while (self->count < n && (row = cs_store_take_dirty(self->store, self->seq + 1)) != NULL) {
+        self->seq++;
+        const cs_row_values_t *v = cs_record_values(row);
+        s_entry_t *entry = &self->entries[self->count++];
+        entry->name = strdup(v->name);
+        cs_visible_of(&entry->row, v);
+        entry->deleted = cs_record_gone(row);
+        if (entry->deleted) {
+            entry->row.status = CS_STATUS_DELETED;
+            if (deletes.len > 1)
+                cs_buf_putc(&deletes, ',');
+            cs_buf_json_string(&deletes, v->name, strlen(v->name));
+            continue;
+        }
+        if (rows.len > 1)
+            cs_buf_putc(&rows, ',');
+        cs_table_json_row(&rows, v);
+    }
+    cs_buf_putc(&rows, ']');
+    cs_buf_putc(&deletes, ']');
+    char last_seq[32], payload[64];
+    snprintf(last_seq, sizeof last_seq, "%llu", (unsigned long long)self->seq);
+    /* {"seq":N,"rows":n,"xid":X}: the statement appends the transaction id */
+    snprintf(payload, sizeof payload, "{\"seq\":%llu,\"rows\":%zu", (unsigned long long)self->seq,
+             self->count);
+    const char *params[] = {cs_buf_str(&rows), cs_buf_str(&deletes), last_seq, payload};
+    int rc = 0;
+    if (rows.failed || deletes.failed ||
+        !PQsendQueryParams(self->pg, cs_table_upsert_sql(), 4, NULL, params, NULL, NULL, 0)) {
+        cs_log_error("state write: %s", rows.failed || deletes.failed ? "out of memory"
+                                                                       : PQerrorMessage(self->pg));
+        rc = -1;
+        s_failed(self);
+    } else {
+        self->pending = true;
+        self->failed = false;
+        int flushed = PQflush(self->pg);
+        self->want_write = flushed == 1;
+        if (flushed < 0)
+            rc = -1;
+    }
+    cs_buf_free(&rows);
+    cs_buf_free(&deletes);
+    return rc;
+}
+
+int cs_batch_socket(const cs_batch_t *self, bool *want_write)
+{
+    *want_write = self->want_write;
+    return self->pending ? PQsocket(self->pg) : -1;
+}
+
+int cs_batch_on_socket(cs_batch_t *self)
+{
+    if (!self->pending)
+        return 0;
+    if (self->want_write) {
+        int flushed = PQflush(self->pg);
+        if (flushed < 0)
+            goto lost;
+        self->want_write = flushed == 1;
+    }
+    if (!PQconsumeInput(self->pg))
+        goto lost;
+    while (!PQisBusy(self->pg)) {
+        PGresult *res = PQgetResult(self->pg);
+        if (!res) { /* the transaction is over */
+            self->pending = false;
+            if (self->failed) {
+                s_failed(self);
+                cs_log_error("state write failed (attempt %u; retrying in %d ms): %s",
+                             self->failures, self->retry_ms, self->error);
+            } else {
+                s_committed(self);
+            }
+            return 0;
+        }
+        if (PQresultStatus(res) != PGRES_TUPLES_OK && !self->failed) {
+            self->failed = true;
+            cs_pg_error_text(res, self->error, sizeof self->error);
+        }
+        PQclear(res);
+    }
+    return 0;
+lost:
+    cs_log_error("lost the database session (and the supervisor lock): %s",
+                 PQerrorMessage(self->pg));
+    self->pending = false;
+    s_failed(self);
+    return -1;
+}
+
+int cs_batch_wait(cs_batch_t *self, int timeout_ms)
+{
+    int64_t deadline = cs_now_ms() + timeout_ms;
+    while (self->pending) {
+        int64_t left = deadline - cs_now_ms();
+        if (left <= 0)
+            return -1;
+        bool want_write;
+        struct pollfd pfd = {cs_batch_socket(self, &want_write), POLLIN, 0};
+        if (want_write)
+            pfd.events |= POLLOUT;
+        if (poll(&pfd, 1, (int)(left < 1000 ? left : 1000)) < 0 && errno != EINTR)
+            return -1;
+        if (cs_batch_on_socket(self) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int cs_batch_flush_all(cs_batch_t *self, int timeout_ms)
+{
+    int64_t deadline = cs_now_ms() + timeout_ms;
+    while (self->pending || cs_store_dirty(self->store)) {
+        if (cs_batch_wait(self, (int)(deadline - cs_now_ms())) != 0)
+            return -1;
+        if (!cs_store_dirty(self->store))
+            break;
+        int64_t now = cs_now_ms();
+        if (now >= deadline)
+            return -1;
+        if (self->retry_at > now) /* the backoff of a failed batch */
+            zclock_sleep((int)(self->retry_at < deadline ? self->retry_at - now : deadline - now));
+        if (cs_batch_flush(self, 0) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+bool cs_batch_busy(const cs_batch_t *self)
+{
+    return self->pending;
+}
+
+bool cs_batch_due(const cs_batch_t *self, const cs_batch_rule_t *rule, int64_t now)
+{
+    size_t dirty = cs_store_dirty(self->store);
+    if (!dirty || self->pending || now < self->retry_at)
+        return false;
+    /* After batch-size results, or batch-ms after the first one waited, or at once when a
+     * status changed and no build or delete is outstanding (a client may be waiting for
+     * exactly that row), or when no task at all is outstanding: then nothing more is
+     * coming to batch it with. */
+    return dirty >= rule->size || now - cs_store_dirty_since(self->store) >= rule->ms ||
+           (cs_store_urgent(self->store) && rule->updates_outstanding == 0) ||
+           rule->outstanding == 0;
+}
+
+int64_t cs_batch_wake_at(const cs_batch_t *self, int batch_ms)
+{
+    if (!cs_store_dirty(self->store) || self->pending)
+        return 0;
+    int64_t due = cs_store_dirty_since(self->store) + batch_ms;
+    return self->retry_at > due ? self->retry_at : due;
+}
+
+uint64_t cs_batch_seq(const cs_batch_t *self)
+{
+    return self->committed_seq;
+}
+
+void cs_batch_stats(const cs_batch_t *self, uint64_t *batches, uint64_t *rows, uint64_t *write_us)
+{
+    *batches = self->batches;
+    *rows = self->rows;
+    *write_us = (uint64_t)self->write_us;
+}

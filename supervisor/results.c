@@ -1,0 +1,87 @@
+/* Results: what a dispatch event (a worker's answer, an update lost too often, an update
+ * waiting for a worker) does to its connection's row, and which follow-up it asks for. It
+ * changes rows only; refresh.c queues the follow-up. */
+#include "supervisor.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const cs_connection_t *s_configured(const cs_config_t *config, const char *name)
+{
+    return config ? cs_config_find(config, name) : NULL;
+}
+
+static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *event,
+                                       const cs_config_t *config, cs_results_stats_t *stats)
+{
+    const cs_msg_t *result = event->result;
+    if (result->ok && event->task_kind == CS_TASK_COMMENTS)
+        stats->comment_statements += result->ddl_count;
+    else if (result->ok)
+        stats->ddl_statements += result->ddl_count;
+    if (result->ok && event->task_kind == CS_TASK_BUILD && result->ddl_count)
+        stats->builds++;
+    cs_record_t *row = cs_store_get(store, event->connection);
+    if (!row)
+        return NULL; /* a temporary schema's drop, or a row gone meanwhile */
+    if (event->superseded) { /* a newer plan's task decides */
+        cs_log_conn_debug(event->connection, "result of a superseded %s not written",
+                          cs_task_kind_name(event->task_kind));
+        return NULL;
+    }
+    cs_store_set_worker(store, row, event->worker, (int)event->attempt);
+    const cs_connection_t *c = s_configured(config, event->connection);
+    switch (event->task_kind) {
+        case CS_TASK_BUILD:
+            if (!result->ok) {
+                cs_store_set(store, row, CS_STATUS_ERROR, result->error);
+                return NULL;
+            }
+            cs_store_set_built(store, row, result->plugin_version, result->schema_hash);
+            cs_store_set_comments(store, row, false);
+            cs_store_set(store, row, CS_STATUS_READY, NULL);
+            return c; /* its comments next */
+        case CS_TASK_DELETE:
+            if (!result->ok)
+                cs_store_set(store, row, CS_STATUS_ERROR, result->error);
+            else if (c && c->import_disabled)
+                cs_store_set(store, row, CS_STATUS_DISABLED, NULL);
+            else
+                cs_store_remove(store, row);
+            return NULL;
+        case CS_TASK_COMMENTS:
+            if (result->ok)
+                cs_store_set_comments(store, row, true);
+            else
+                cs_log_conn_warn(event->connection, "comments not written: %s", result->error);
+            return NULL;
+    }
+    return NULL;
+}
+
+const cs_connection_t *cs_results_apply(cs_store_t *store, const cs_event_t *event,
+                                        const cs_config_t *config, cs_results_stats_t *stats)
+{
+    if (event->kind == CS_EVENT_RESULT)
+        return s_result(store, event, config, stats);
+    cs_record_t *row = cs_store_get(store, event->connection);
+    if (!row || event->task_kind == CS_TASK_COMMENTS)
+        return NULL;
+    if (event->kind == CS_EVENT_LOST) {
+        if (!event->superseded) {
+            cs_store_set_worker(store, row, NULL, (int)event->attempt);
+            cs_store_set(store, row, CS_STATUS_ERROR, event->why);
+        }
+    } else if (event->kind == CS_EVENT_RESUMED) { /* sent to a worker: in progress again */
+        cs_store_set(store, row,
+                     event->task_kind == CS_TASK_DELETE ? CS_STATUS_DELETING : CS_STATUS_UPDATING,
+                     NULL);
+    } else if (event->kind == CS_EVENT_WAITING) {
+        char detail[CS_PROTO_MAX_ERROR];
+        snprintf(detail, sizeof detail, "waiting for a worker to %s it: %s",
+                 event->task_kind == CS_TASK_DELETE ? "delete" : "build", event->why);
+        cs_store_set(store, row, CS_STATUS_PENDING, NULL);
+        cs_store_set_detail(store, row, detail);
+    }
+    return NULL;
+}

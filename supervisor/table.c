@@ -1,0 +1,248 @@
+/* The state table, connstate_internal.connection_state: its columns declared once, and from
+ * that one list every SQL text (CREATE and its migrations, the startup read, the batch's
+ * recordset and upsert) and the batch's JSON encoding of a row. */
+#include "supervisor.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_TABLE "connstate_internal.connection_state"
+
+typedef enum { S_TEXT, S_INT, S_BIGINT, S_BOOL, S_TIME, S_STATUS } s_kind_t;
+
+/* One column: its name, its key in a batch's JSON, its kind (how it is encoded, decoded and
+ * typed in the recordset), the rest of its definition, and where it lives in a row. */
+typedef struct {
+    const char *name;
+    const char *key;
+    s_kind_t kind;
+    const char *definition;
+    size_t offset;
+} s_column_t;
+
+#define S_AT(field) offsetof(cs_row_values_t, field)
+
+static const s_column_t s_columns[] = {
+    {"connection_name", "n", S_TEXT, "text PRIMARY KEY", S_AT(name)},
+    {"status", "s", S_STATUS,
+     "text NOT NULL CHECK (status IN ('pending', 'updating', 'deleting', 'ready', 'error', "
+     "'disabled'))",
+     S_AT(status)},
+    {"error", "e", S_TEXT, "text", S_AT(error)},
+    {"comments_set", "c", S_BOOL, "boolean NOT NULL DEFAULT false", S_AT(comments_set)},
+    {"time_changed", "t", S_TIME, "timestamptz NOT NULL DEFAULT now()", S_AT(time_us)},
+    {"plugin", "p", S_TEXT, "text", S_AT(plugin)},
+    {"plugin_version", "pv", S_TEXT, "text", S_AT(plugin_version)},
+    {"config_hash", "ch", S_TEXT, "text", S_AT(config_hash)},
+    {"schema_hash", "sh", S_TEXT, "text", S_AT(schema_hash)},
+    {"type", "ty", S_TEXT, "text", S_AT(type)},
+    {"file_name", "f", S_TEXT, "text", S_AT(file_name)},
+    {"start_line", "sl", S_INT, "integer", S_AT(start_line)},
+    {"end_line", "el", S_INT, "integer", S_AT(end_line)},
+    {"seq", "q", S_BIGINT, "bigint NOT NULL DEFAULT 0", S_AT(seq)},
+    {"worker", "w", S_TEXT, "text", S_AT(worker)},
+    {"attempts", "a", S_INT, "integer NOT NULL DEFAULT 0", S_AT(attempts)},
+    {"detail", "d", S_TEXT, "text", S_AT(detail)},
+};
+#define S_COLUMNS (sizeof s_columns / sizeof *s_columns)
+
+static char *s_create, *s_select, *s_upsert; /* generated once */
+
+static char **s_text(const cs_row_values_t *v, const s_column_t *col)
+{
+    return (char **)((const char *)v + col->offset);
+}
+
+#define S_FIELD(type, v, col) (*(type *)((const char *)(v) + (col)->offset))
+
+/* The recordset's type of a column's JSON value. */
+static const char *s_json_type(s_kind_t kind)
+{
+    switch (kind) {
+        case S_INT:
+            return "int";
+        case S_BIGINT:
+        case S_TIME:
+            return "bigint";
+        case S_BOOL:
+            return "boolean";
+        default:
+            return "text";
+    }
+}
+
+static void s_generate(void)
+{
+    if (s_create)
+        return;
+    cs_buf_t create = {0}, select = {0}, upsert = {0};
+    cs_buf_puts(&create, "CREATE TABLE IF NOT EXISTS " S_TABLE " (\n");
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        cs_buf_printf(&create, "    %s %s%s\n", s_columns[i].name, s_columns[i].definition,
+                      i + 1 < S_COLUMNS ? "," : "");
+    /* every row is updated in place, again and again: room for HOT updates */
+    cs_buf_puts(&create, ") WITH (fillfactor = 50);\n");
+    for (size_t i = 1; i < S_COLUMNS; i++) /* a table of an earlier version gets new ones */
+        cs_buf_printf(&create, "ALTER TABLE " S_TABLE " ADD COLUMN IF NOT EXISTS %s %s;\n",
+                      s_columns[i].name, s_columns[i].definition);
+
+    cs_buf_puts(&select, "SELECT ");
+    for (size_t i = 0; i < S_COLUMNS; i++) {
+        const s_column_t *col = &s_columns[i];
+        if (col->kind == S_TIME)
+            cs_buf_printf(&select, "%s(extract(epoch FROM %s) * 1000000)::bigint", i ? ", " : "",
+                          col->name);
+        else
+            cs_buf_printf(&select, "%s%s", i ? ", " : "", col->name);
+    }
+    cs_buf_puts(&select, " FROM " S_TABLE);
+
+    /* $1 the rows (JSON array of objects), $2 the names to delete (JSON array), $3 the last
+     * sequence number, $4 the NOTIFY payload without its closing brace: the statement
+     * appends the transaction id. */
+    cs_buf_puts(&upsert, "WITH r AS (\n    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(");
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        cs_buf_printf(&upsert, "%s%s %s", i ? ", " : "", s_columns[i].key,
+                      s_json_type(s_columns[i].kind));
+    cs_buf_puts(&upsert, ")\n), up AS (\n    INSERT INTO " S_TABLE " AS cs (");
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        cs_buf_printf(&upsert, "%s%s", i ? ", " : "", s_columns[i].name);
+    cs_buf_puts(&upsert, ")\n    SELECT ");
+    for (size_t i = 0; i < S_COLUMNS; i++) {
+        const s_column_t *col = &s_columns[i];
+        if (col->kind == S_TIME)
+            cs_buf_printf(&upsert, "%s'epoch'::timestamptz + %s * interval '1 microsecond'",
+                          i ? ", " : "", col->key);
+        else
+            cs_buf_printf(&upsert, "%s%s", i ? ", " : "", col->key);
+    }
+    cs_buf_puts(&upsert, " FROM r\n    ON CONFLICT (connection_name) DO UPDATE SET ");
+    for (size_t i = 1; i < S_COLUMNS; i++)
+        cs_buf_printf(&upsert, "%s%s = EXCLUDED.%s", i > 1 ? ", " : "", s_columns[i].name,
+                      s_columns[i].name);
+    cs_buf_puts(&upsert,
+                "\n    RETURNING 1\n), del AS (\n    DELETE FROM " S_TABLE
+                "\n    WHERE connection_name IN (SELECT jsonb_array_elements_text($2::jsonb))"
+                " RETURNING 1\n), meta AS (\n    UPDATE connstate_internal.meta SET value = "
+                "$3::bigint WHERE key = 'last_seq'\n    RETURNING 1\n)\n"
+                "SELECT pg_notify('connstate_state', $4 || ',\"xid\":' || txid_current() || "
+                "'}'), (SELECT count(*) FROM up), (SELECT count(*) FROM del)");
+    s_create = cs_buf_take(&create);
+    s_select = cs_buf_take(&select);
+    s_upsert = cs_buf_take(&upsert);
+}
+
+const char *cs_table_create_sql(void)
+{
+    s_generate();
+    return s_create;
+}
+
+const char *cs_table_select_sql(void)
+{
+    s_generate();
+    return s_select;
+}
+
+const char *cs_table_upsert_sql(void)
+{
+    s_generate();
+    return s_upsert;
+}
+
+static char *s_dup(const char *text)
+{
+    return text ? strdup(text) : NULL;
+}
+
+void cs_row_values_clear(cs_row_values_t *v)
+{
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        if (s_columns[i].kind == S_TEXT) {
+            char **text = s_text(v, &s_columns[i]);
+            free(*text);
+            *text = NULL;
+        }
+}
+
+void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src)
+{
+    cs_row_values_clear(dst);
+    *dst = *src;
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        if (s_columns[i].kind == S_TEXT) {
+            char **text = s_text(dst, &s_columns[i]);
+            *text = s_dup(*text);
+        }
+}
+
+int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v)
+{
+    if (PQnfields(res) != (int)S_COLUMNS)
+        return -1;
+    memset(v, 0, sizeof *v);
+    for (size_t i = 0; i < S_COLUMNS; i++) {
+        const s_column_t *col = &s_columns[i];
+        bool null = PQgetisnull(res, row, (int)i);
+        const char *text = PQgetvalue(res, row, (int)i);
+        switch (col->kind) {
+            case S_TEXT:
+                *s_text(v, col) = null ? NULL : strdup(text);
+                break;
+            case S_INT:
+                S_FIELD(int, v, col) = null ? 0 : atoi(text);
+                break;
+            case S_BIGINT:
+                S_FIELD(uint64_t, v, col) = null ? 0 : strtoull(text, NULL, 10);
+                break;
+            case S_TIME:
+                S_FIELD(int64_t, v, col) = null ? 0 : strtoll(text, NULL, 10);
+                break;
+            case S_BOOL:
+                S_FIELD(bool, v, col) = !null && strcmp(text, "t") == 0;
+                break;
+            case S_STATUS:
+                if (null || cs_status_parse(text, strlen(text), &S_FIELD(cs_status_t, v, col)))
+                    S_FIELD(cs_status_t, v, col) = CS_STATUS_PENDING;
+                break;
+        }
+    }
+    return v->name ? 0 : -1;
+}
+
+void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v)
+{
+    cs_buf_putc(out, '{');
+    for (size_t i = 0; i < S_COLUMNS; i++) {
+        const s_column_t *col = &s_columns[i];
+        cs_buf_printf(out, "%s\"%s\":", i ? "," : "", col->key);
+        switch (col->kind) {
+            case S_TEXT: {
+                const char *text = *s_text(v, col);
+                if (text)
+                    cs_buf_json_string(out, text, strlen(text));
+                else
+                    cs_buf_puts(out, "null");
+                break;
+            }
+            case S_INT:
+                cs_buf_printf(out, "%d", S_FIELD(int, v, col));
+                break;
+            case S_BIGINT:
+                cs_buf_printf(out, "%llu", (unsigned long long)S_FIELD(uint64_t, v, col));
+                break;
+            case S_TIME:
+                cs_buf_printf(out, "%lld", (long long)S_FIELD(int64_t, v, col));
+                break;
+            case S_BOOL:
+                cs_buf_puts(out, S_FIELD(bool, v, col) ? "true" : "false");
+                break;
+            case S_STATUS:
+                cs_buf_printf(out, "\"%s\"", cs_status_name(S_FIELD(cs_status_t, v, col)));
+                break;
+        }
+    }
+    cs_buf_putc(out, '}');
+}
