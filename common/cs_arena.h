@@ -1,5 +1,5 @@
-/* cs_arena: an allocator whose allocations are all freed at once (parse trees, loaded
- * configs). None of these functions blocks. */
+/* cs_arena: an allocator whose allocations are all freed at once.
+ * For parse trees and loaded configs. None of these functions blocks. */
 #ifndef CS_ARENA_H
 #define CS_ARENA_H
 

@@ -1,6 +1,7 @@
-/* cs_canon: a connection's config as JSON: as written (what the plugin gets), and in the
- * canonical form whose digest is the connection's fingerprint. The canonical form is part
- * of every schema marker: changing it rebuilds every schema. None of these blocks. */
+/* cs_canon: a connection's config as JSON, as written and in canonical form.
+ * The plugin gets the config as written; the digest of the canonical form is the connection's
+ * fingerprint. The canonical form is part of every schema marker: changing it rebuilds every
+ * schema. None of these functions blocks. */
 #ifndef CS_CANON_H
 #define CS_CANON_H
 

@@ -1,5 +1,6 @@
-/* cs_clock: the monotonic clock (deadlines, intervals) and the wall clock (times shown or
- * stored). None of these functions fails or blocks. */
+/* cs_clock: the monotonic clock and the wall clock, in ms and us.
+ * Monotonic for deadlines and intervals, wall for times shown or stored. None of these
+ * functions fails or blocks. */
 #ifndef CS_CLOCK_H
 #define CS_CLOCK_H
 

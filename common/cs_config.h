@@ -1,5 +1,6 @@
-/* cs_config: the connections of .spc files: the rules a connection block must follow
- * (config.c), and loading files and directories into a cs_config_t (loader.c). */
+/* cs_config: the connections of .spc files, validated and loaded.
+ * The rules a connection block must follow are in config.c; loading files and directories
+ * into a cs_config_t, and the lookups on it, in loader.c. */
 #ifndef CS_CONFIG_H
 #define CS_CONFIG_H
 

@@ -1,5 +1,6 @@
-/* cs_digest: the 16-hex-digit digest of a text that connstate uses for fingerprints, schema
- * hashes and temporary schema names: stable across hosts, versions and restarts. */
+/* cs_digest: the 16-hex-digit digest of a text.
+ * Used for fingerprints, schema hashes and temporary schema names: stable across hosts,
+ * versions and restarts. */
 #ifndef CS_DIGEST_H
 #define CS_DIGEST_H
 

@@ -1,5 +1,4 @@
-/* cs_embedded: the PostgreSQL cluster connstate runs itself when no database is given, and
- * the choice between it and a given database. */
+/* cs_embedded: the PostgreSQL cluster connstate runs itself, and which database to use. */
 #ifndef CS_EMBEDDED_H
 #define CS_EMBEDDED_H
 

@@ -1,5 +1,6 @@
-/* cs_hcl: the parse tree of the .spc language (HCL-style blocks and attributes) and its
- * parser. Everything in a tree lives in the arena it was parsed into. */
+/* cs_hcl: the parse tree of the .spc language and its parser.
+ * HCL-style blocks and attributes. Everything in a tree lives in the arena it was parsed
+ * into. */
 #ifndef CS_HCL_H
 #define CS_HCL_H
 

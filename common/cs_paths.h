@@ -1,6 +1,6 @@
-/* cs_paths: where connstate finds things (home directory, the running executable's
- * directory, the default config directory) and options that fall back to the environment.
- * None of these functions blocks beyond a getpwuid or readlink. */
+/* cs_paths: where connstate finds things, and options that fall back to the environment.
+ * The home directory, the running executable's directory, the default config directory.
+ * None of these functions blocks beyond a getpwuid or a readlink. */
 #ifndef CS_PATHS_H
 #define CS_PATHS_H
 

@@ -1,6 +1,6 @@
-/* Logging for every connstate process: one write(2) per message on stderr, each line
- * prefixed with the time (unless journald records it), role[pid] and level; repeated
- * messages rate-limited per call site and connection. */
+/* Logging for every connstate process: one write(2) per message on stderr.
+ * Each line is prefixed with the time (unless journald records it), role[pid] and level;
+ * repeated messages are rate-limited per call site and connection. */
 #include "common.h"
 
 #include <inttypes.h>
