@@ -11,7 +11,9 @@ PLUGINDIR  := $(LIBDIR)/connstate/plugins
 
 WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes
 CFLAGS     ?= -O2 -g
-ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -fPIC -Iinclude \
+# include/ holds the installed API only; the internal headers live beside their code.
+INCLUDES   := -Iinclude -Icommon -Iproto
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -fPIC $(INCLUDES) \
               -DCS_VERSION='"$(VERSION)"' -MMD -MP
 ifeq ($(WERROR),1)
 ALL_CFLAGS += -Werror
@@ -144,7 +146,7 @@ asan:
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_ONLY    ?= $(FUZZ_TARGETS)
-FUZZ_CFLAGS  := -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -DCS_VERSION='"$(VERSION)"' \
+FUZZ_CFLAGS  := -std=c11 -g -O1 -D_GNU_SOURCE $(INCLUDES) -DCS_VERSION='"$(VERSION)"' \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard include/*.h common/*.h proto/*.h) \

@@ -8,7 +8,9 @@
 
 #include "cs_buf.h"
 #include "cs_config.h"
+#include "cs_embedded.h"
 #include "cs_log.h"
+#include "cs_paths.h"
 #include "cs_pg.h"
 #include "cs_proto.h"
 

@@ -2,9 +2,38 @@
 #ifndef CS_COMMON_PRIVATE_H
 #define CS_COMMON_PRIVATE_H
 
+#include "cs_arena.h"
 #include "cs_buf.h"
+#include "cs_clock.h"
 #include "cs_config.h"
+#include "cs_digest.h"
 #include "cs_log.h"
 #include "cs_marker.h"
+#include "cs_paths.h"
+
+/* A load in progress: the result being built (loader.c), into which the validation of each
+ * connection block (config.c) reports its errors. Its vectors grow in the result's arena. */
+typedef struct {
+    cs_config_t *cfg;
+    size_t conn_cap, error_cap, failed_cap;
+    bool oom;         /* an allocation failed: the load returns NULL */
+    bool file_failed; /* the file being loaded has an error */
+} cs_load_t;
+
+/* The load's vector helpers (config.c): as cs_arena_grow and cs_arena_strndup in the
+ * result's arena; a NULL return also sets ld->oom. */
+void *cs_load_grow(cs_load_t *ld, void *items, size_t count, size_t *cap, size_t elem_size);
+const char *cs_load_strdup(cs_load_t *ld, const char *text);
+
+/* Records an error at pos (the message is formatted, then copied into the arena) and marks
+ * the current file failed (config.c). */
+void cs_load_error(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Validates one connection block (config.c). Returns 0 with *out filled (everything but
+ * config_json and fingerprint, which the loader adds), or -1 with its errors recorded in
+ * ld. Strings in *out are borrowed from the tree. Never blocks. */
+int cs_config_check(cs_load_t *ld, const cs_block_t *block, cs_connection_t *out)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -1,7 +1,7 @@
-/* The embedded PostgreSQL cluster: initdb, start and stop under a data directory, run as
- * an unprivileged user when we are root (PostgreSQL refuses to run as root). */
+/* The embedded PostgreSQL cluster (initdb, start, stop), and which database a program uses. */
 #include "common.h"
 
+#include "cs_embedded.h"
 #include "cs_pg.h"
 
 #include <dirent.h>
@@ -19,6 +19,7 @@
 #define S_PORT     "5432"
 #define S_DATABASE "connstate"
 
+/* Under root, PostgreSQL (which refuses to run as root) runs as the postgres user. */
 struct cs_embedded {
     char *data_dir;
     char bindir[256];
@@ -54,6 +55,23 @@ char *cs_embedded_conninfo(const char *data_dir)
     s_conninfo_value(&info, data_dir);
     cs_buf_puts(&info, " port=" S_PORT " user=postgres dbname=" S_DATABASE);
     return cs_buf_take(&info);
+}
+
+char *cs_db_resolve(const char *db, const char *data_dir, bool *embedded)
+{
+    *embedded = false;
+    if (db && *db)
+        return strdup(db);
+    const char *env = getenv("CONNSTATE_DB");
+    if (env && *env)
+        return strdup(env);
+    *embedded = true;
+    if (data_dir && *data_dir)
+        return cs_embedded_conninfo(data_dir);
+    char *dir = cs_embedded_default_dir();
+    char *conninfo = dir ? cs_embedded_conninfo(dir) : NULL;
+    free(dir);
+    return conninfo;
 }
 
 /* The newest PostgreSQL server binaries: 15 preferred (Debian 12), else the highest. */

@@ -1,6 +1,6 @@
-/* Logging for every connstate process: one write(2) per message on stderr, each line
- * prefixed with the time (unless journald records it), role[pid] and level; repeated
- * messages rate-limited per call site and connection. */
+/* Logging for every connstate process: one write(2) per message on stderr.
+ * Each line is prefixed with the time (unless journald records it), role[pid] and level;
+ * repeated messages are rate-limited per call site and connection. */
 #include "common.h"
 
 #include <inttypes.h>
@@ -39,14 +39,7 @@ static unsigned s_burst = 20;
 static int64_t s_window_ms = 10000;
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER; /* libconnstate may be threaded */
 
-static int64_t s_monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t (*s_clock)(void) = s_monotonic_ms;
+static int64_t (*s_clock)(void) = cs_clock_mono_ms;
 
 /* True when stderr is the stream systemd connected to the journal (JOURNAL_STREAM holds its
  * device and inode), which timestamps every line itself. */
@@ -100,7 +93,7 @@ void cs_log_set_rate_limit(unsigned burst, int window_ms, int64_t (*now_ms)(void
     pthread_mutex_lock(&s_lock);
     s_burst = burst;
     s_window_ms = window_ms > 0 ? window_ms : 1;
-    s_clock = now_ms ? now_ms : s_monotonic_ms;
+    s_clock = now_ms ? now_ms : cs_clock_mono_ms;
     memset(s_limits, 0, sizeof s_limits);
     s_limits_used = 0;
     pthread_mutex_unlock(&s_lock);
@@ -111,12 +104,13 @@ static size_t s_prefix(char *out, size_t size, cs_log_level_t level, const char 
 {
     int used = 0;
     if (s_time) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now_us = cs_clock_wall_us();
+        time_t seconds = (time_t)(now_us / 1000000);
         struct tm tm;
-        gmtime_r(&ts.tv_sec, &tm);
+        gmtime_r(&seconds, &tm);
         used = (int)strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
-        used += snprintf(out + used, size - (size_t)used, ".%03ldZ ", ts.tv_nsec / 1000000);
+        used +=
+            snprintf(out + used, size - (size_t)used, ".%03dZ ", (int)(now_us % 1000000 / 1000));
     }
     used += snprintf(out + used, size - (size_t)used, "%s[%ld] %s: ", s_role, (long)getpid(),
                      s_level_names[level]);

@@ -3,7 +3,6 @@
 
 #include "cs_marker.h"
 
-#include <czmq.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -73,15 +72,10 @@ int cs_marker_temp_name(const char *connection, cs_marker_temp_t kind, char *out
 {
     if (size < CS_MARKER_TEMP_NAME_SIZE)
         return -1;
-    zdigest_t *digest = zdigest_new(); /* SHA-1: stable across hosts and versions */
-    if (!digest)
+    char hex[CS_DIGEST_HEX_SIZE];
+    if (cs_digest_hex16(connection, strlen(connection), hex) != 0)
         return -1;
-    zdigest_update(digest, (const byte *)connection, strlen(connection));
-    const byte *hash = zdigest_data(digest);
-    int n = snprintf(out, size, "%s", kind == CS_MARKER_TEMP_NEW ? S_TEMP_NEW : S_TEMP_OLD);
-    for (int i = 0; i < 8; i++)
-        n += snprintf(out + n, size - (size_t)n, "%02x", hash[i]);
-    zdigest_destroy(&digest);
+    snprintf(out, size, "%s%s", kind == CS_MARKER_TEMP_NEW ? S_TEMP_NEW : S_TEMP_OLD, hex);
     return 0;
 }
 

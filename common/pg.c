@@ -74,23 +74,6 @@ PGresult *cs_pg_query(PGconn *conn, const char *what, const char *sql, int npara
     return res;
 }
 
-char *cs_db_resolve(const char *db, const char *data_dir, bool *embedded)
-{
-    *embedded = false;
-    if (db && *db)
-        return strdup(db);
-    const char *env = getenv("CONNSTATE_DB");
-    if (env && *env)
-        return strdup(env);
-    *embedded = true;
-    if (data_dir && *data_dir)
-        return cs_embedded_conninfo(data_dir);
-    char *dir = cs_embedded_default_dir();
-    char *conninfo = dir ? cs_embedded_conninfo(dir) : NULL;
-    free(dir);
-    return conninfo;
-}
-
 void cs_pg_error_text(const PGresult *res, char *buf, size_t size)
 {
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;

@@ -5,7 +5,6 @@
 #include "cs_plugin.h"
 #include "cs_secrets.h"
 
-#include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -16,17 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
-
-static long long s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The last non-empty lines of a plugin's stderr, at most ~300 bytes, on one line. The
  * secrets are masked in all that was kept before it is cut (cut_start: the start of what
@@ -163,7 +154,7 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len,
         close(in_fd);
         in_fd = -1;
     }
-    long long deadline = s_now_ms() + timeout_ms;
+    int64_t deadline = cs_clock_mono_ms() + timeout_ms;
     while (out_open || err_open) {
         struct pollfd fds[3];
         int n = 0, out_i = -1, err_i = -1, in_i = -1;
@@ -173,7 +164,7 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len,
             fds[err_i = n++] = (struct pollfd){perr[0], POLLIN, 0};
         if (in_fd >= 0)
             fds[in_i = n++] = (struct pollfd){in_fd, POLLOUT, 0};
-        long long left = deadline - s_now_ms();
+        int64_t left = deadline - cs_clock_mono_ms();
         if (left <= 0) {
             timed_out = true;
             break;
@@ -215,7 +206,7 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len,
         pid_t got = waitpid(pid, &status, timed_out ? 0 : WNOHANG);
         if (got == pid || (got < 0 && errno != EINTR))
             break;
-        if (got == 0 && s_now_ms() >= deadline) {
+        if (got == 0 && cs_clock_mono_ms() >= deadline) {
             kill(-pid, SIGKILL);
             timed_out = true;
             continue;
@@ -530,17 +521,10 @@ static cs_schema_t *s_schema_parse(const char *json, size_t len, const cs_secret
     free(names);
     /* The hash of the canonical form: keys sorted, no whitespace. */
     char *canonical = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-    zdigest_t *digest = zdigest_new();
-    if (!canonical || !digest) {
+    if (!canonical || cs_digest_hex16(canonical, strlen(canonical), self->hash) != 0) {
         free(canonical);
-        zdigest_destroy(&digest);
         goto fail;
     }
-    zdigest_update(digest, (const byte *)canonical, strlen(canonical));
-    const byte *hash = zdigest_data(digest);
-    for (int i = 0; i < 8; i++)
-        snprintf(self->hash + 2 * i, 3, "%02x", hash[i]);
-    zdigest_destroy(&digest);
     free(canonical);
     json_decref(doc);
     return self;

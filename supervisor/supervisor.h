@@ -11,8 +11,10 @@
 
 #include "cs_buf.h"
 #include "cs_config.h"
+#include "cs_embedded.h"
 #include "cs_log.h"
 #include "cs_marker.h"
+#include "cs_paths.h"
 #include "cs_pg.h"
 #include "cs_plugin.h"
 #include "cs_proto.h"

@@ -1,5 +1,5 @@
-/* cs_marker: the comment on every schema connstate manages, saying it owns the schema and
- * what it was built from. Written in the same transaction as the schema's DDL. */
+/* cs_marker: the comment that marks a schema as connstate's and says what built it.
+ * Written in the same transaction as the schema's DDL. None of these functions blocks. */
 #ifndef CS_MARKER_H
 #define CS_MARKER_H
 

@@ -1,5 +1,6 @@
-/* cs_log: the one logging module of every connstate process (stderr, role[pid] prefix,
- * timestamps unless journald adds its own, repeated messages rate-limited). */
+/* cs_log: the one logging module of every connstate process.
+ * Lines go to stderr with a role[pid] prefix and timestamps (unless journald adds its own);
+ * repeated messages are rate-limited. Nothing here blocks longer than a write(2) to stderr. */
 #ifndef CS_LOG_H
 #define CS_LOG_H
 
@@ -23,7 +24,8 @@ extern cs_log_level_t cs_log_level;
  * names its device and inode), which timestamps lines itself. */
 void cs_log_init(const char *role);
 
-/* Sets the level from its name; returns 0, or -1 when the name is unknown. */
+/* Sets the level from its name (error|warn|info|debug). Returns 0, or -1 when the name is
+ * unknown (the level is then unchanged). */
 int cs_log_set_level(const char *name) __attribute__((warn_unused_result));
 
 /* Writes "[time ]role[pid] level: [conn] message" to stderr in one write(2), the same prefix

@@ -1,5 +1,6 @@
-/* cs_secrets: the secret values of a connection's config, and masking them in texts
- * (plugin stderr, error messages) before anything cuts, stores, logs or publishes them. */
+/* cs_secrets: the secret values of a connection's config, and masking them in texts.
+ * Texts such as plugin stderr and error messages are masked before anything cuts, stores,
+ * logs or publishes them. None of these functions blocks. */
 #ifndef CS_SECRETS_H
 #define CS_SECRETS_H
 

@@ -1,5 +1,5 @@
-/* cs_plugin: running plugin executables (info, schema) with a deadline, and validating the
- * schemas they print. The interface is documented in plugins/README.md. */
+/* cs_plugin: running plugin executables, and validating the schemas they print.
+ * Each run has a deadline. The plugin interface is documented in plugins/README.md. */
 #ifndef CS_PLUGIN_H
 #define CS_PLUGIN_H
 
@@ -67,14 +67,15 @@ typedef struct {
 cs_schema_t *cs_schema_parse(const char *json, size_t len, const cs_secrets_t *secrets, char *why,
                              size_t why_size);
 
-/* Frees a schema and NULLs *self_p. Idempotent. */
+/* Frees a schema and NULLs *self_p. Idempotent. Never blocks. */
 void cs_schema_destroy(cs_schema_t **self_p);
 
 /* The bundled plugin directory: lib/connstate/plugins beside the directory of the running
- * executable (bin/ in the build tree and after install). malloc'd, or NULL when missing. */
+ * executable (bin/ in the build tree and after install). Returns a malloc'd path (the caller
+ * frees it), or NULL when it is missing. Blocks only on a readlink and a realpath. */
 char *cs_plugin_default_dir(void);
 
-/* Returns true when type is a column type plugins may use. */
+/* Returns true when type is a column type plugins may use. Never blocks. */
 bool cs_schema_type_allowed(const char *type);
 
 #endif

@@ -27,7 +27,8 @@ int cs_wire_send(zsock_t *sock, zframe_t *routing_id, const char *topic, const c
 int cs_wire_recv(zsock_t *sock, int flags, zframe_t **routing_id_p, cs_msg_t **msg_p, char *why,
                  size_t why_size) __attribute__((warn_unused_result));
 
-/* Sets the receive limits of a socket that reads untrusted peers (ZMQ_MAXMSGSIZE). */
+/* Sets the receive limits of a socket that reads untrusted peers (ZMQ_MAXMSGSIZE). Borrows
+ * sock; never blocks. */
 void cs_wire_limit(zsock_t *sock);
 
 #endif

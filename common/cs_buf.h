@@ -1,4 +1,5 @@
-/* cs_buf: a growable, always NUL-terminated byte buffer (text, JSON and SQL building). */
+/* cs_buf: a growable, always NUL-terminated byte buffer (text, JSON and SQL building).
+ * The buffer owns its memory; none of these functions blocks. */
 #ifndef CS_BUF_H
 #define CS_BUF_H
 

@@ -1,4 +1,5 @@
-/* cs_proto: the connstate wire protocol (proto/PROTOCOL.md): message types and the codec. */
+/* cs_proto: the connstate wire protocol (proto/PROTOCOL.md): message types and the codec.
+ * None of these functions blocks. */
 #ifndef CS_PROTO_H
 #define CS_PROTO_H
 

@@ -1,0 +1,27 @@
+/* cs_arena: an allocator whose allocations are all freed at once.
+ * For parse trees and loaded configs. None of these functions blocks. */
+#ifndef CS_ARENA_H
+#define CS_ARENA_H
+
+#include <stddef.h>
+
+typedef struct cs_arena cs_arena_t;
+
+/* Returns an empty arena (the caller destroys it), or NULL when out of memory. */
+cs_arena_t *cs_arena_new(void);
+
+/* Returns size bytes aligned for any type, owned by the arena, or NULL when out of memory. */
+void *cs_arena_alloc(cs_arena_t *self, size_t size);
+
+/* Returns a NUL-terminated copy of len bytes of text, owned by the arena, or NULL. */
+char *cs_arena_strndup(cs_arena_t *self, const char *text, size_t len);
+
+/* Returns items when count < *cap, else a copy with twice the capacity (*cap updated; the
+ * old copy stays in the arena); NULL when out of memory. For arena vectors:
+ * items = cs_arena_grow(...); items[count++] = x */
+void *cs_arena_grow(cs_arena_t *self, void *items, size_t count, size_t *cap, size_t elem_size);
+
+/* Frees every allocation and the arena, and NULLs *self_p. Idempotent. */
+void cs_arena_destroy(cs_arena_t **self_p);
+
+#endif

@@ -1,0 +1,28 @@
+/* cs_canon: a connection's config as JSON, as written and in canonical form.
+ * The plugin gets the config as written; the digest of the canonical form is the connection's
+ * fingerprint. The canonical form is part of every schema marker: changing it rebuilds every
+ * schema. None of these functions blocks. */
+#ifndef CS_CANON_H
+#define CS_CANON_H
+
+#include "cs_buf.h"
+#include "cs_config.h"
+#include "cs_digest.h"
+
+/* Appends the plugin's config of a connection block to out: a JSON object of every
+ * attribute and nested block except those connstate interprets (cs_config_reserved), in
+ * written order; nested blocks of one type become an array of objects under their type,
+ * a nested block's labels go under "_labels". On allocation failure out->failed is set. */
+void cs_canon_config_json(cs_buf_t *out, const cs_block_t *block);
+
+/* Appends the canonical form of a valid connection to out: its config with every object's
+ * keys sorted, and the attributes connstate interprets, normalised (defaults written out).
+ * On allocation failure out->failed is set. */
+void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn);
+
+/* Writes the connection's fingerprint, the digest of its canonical form, into out. Returns
+ * 0, or -1 when out of memory (out is then ""). */
+int cs_canon_fingerprint(const cs_connection_t *conn, char out[CS_DIGEST_HEX_SIZE])
+    __attribute__((warn_unused_result));
+
+#endif

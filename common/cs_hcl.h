@@ -1,0 +1,105 @@
+/* cs_hcl: the parse tree of the .spc language and its parser.
+ * HCL-style blocks and attributes. Everything in a tree lives in the arena it was parsed
+ * into. */
+#ifndef CS_HCL_H
+#define CS_HCL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cs_arena.h"
+
+/* Limits of the language, so that hostile files cannot exhaust memory or the stack. */
+#define CS_CONFIG_MAX_FILE  (16u * 1024 * 1024) /* bytes in one .spc file */
+#define CS_CONFIG_MAX_DEPTH 32                  /* nesting of blocks, lists and objects */
+
+/* Where something was written: 1-based line and column (bytes). file is borrowed. */
+typedef struct {
+    const char *file;
+    int line;
+    int col;
+} cs_pos_t;
+
+typedef enum {
+    CS_VAL_STRING,
+    CS_VAL_INT,
+    CS_VAL_FLOAT,
+    CS_VAL_BOOL,
+    CS_VAL_NULL,
+    CS_VAL_LIST,
+    CS_VAL_OBJECT
+} cs_value_type_t;
+
+typedef struct cs_value cs_value_t;
+typedef struct cs_block cs_block_t;
+
+/* An attribute of a body, or an entry of an object: key = value. */
+typedef struct {
+    const char *key;
+    cs_value_t *value;
+    cs_pos_t pos;
+} cs_attr_t;
+
+struct cs_value {
+    cs_value_type_t type;
+    cs_pos_t pos;
+    union {
+        struct {
+            const char *ptr; /* NUL-terminated; len excludes the NUL (no NUL inside) */
+            size_t len;
+        } str;
+        int64_t i;
+        double f;
+        bool b;
+        struct {
+            cs_value_t **items;
+            size_t count;
+        } list;
+        struct {
+            cs_attr_t *items; /* in written order */
+            size_t count;
+        } object;
+    } via;
+};
+
+/* One item of a block body: an attribute or a nested block, in written order. */
+typedef struct {
+    cs_attr_t *attr; /* exactly one of attr and block is set */
+    cs_block_t *block;
+} cs_item_t;
+
+struct cs_block {
+    const char *type;
+    const char **labels;
+    cs_pos_t *label_pos;
+    size_t label_count;
+    cs_pos_t pos; /* the block type word */
+    cs_pos_t end; /* the closing brace */
+    cs_item_t *items;
+    size_t count;
+};
+
+/* A parsed file: its top-level items. Everything lives in the arena. */
+typedef struct {
+    const char *file;
+    cs_item_t *items;
+    size_t count;
+} cs_hcl_file_t;
+
+/* One error: FILE:LINE:COL: message (the parser's, and every error a load collects). Its
+ * strings are owned by the arena or the config that holds it. */
+typedef struct {
+    const char *file;
+    int line;
+    int col;
+    const char *message;
+} cs_config_error_t;
+
+/* Parses one file (len bytes of text, need not be NUL-terminated) into the arena. Returns
+ * the tree, or NULL with one error written to *error (allocated in the arena; file is
+ * borrowed and must outlive the tree). Never blocks. */
+cs_hcl_file_t *cs_hcl_parse(cs_arena_t *arena, const char *file, const char *text, size_t len,
+                            cs_config_error_t *error);
+
+#endif

@@ -1,0 +1,482 @@
+/* Loading .spc files and directories into a cs_config_t, keeping unchanged files on reload. */
+#include "common.h"
+
+#include "cs_canon.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- files ----------------------------------------------------------------------------- */
+
+static void s_add_failed(cs_load_t *ld, const char *path, const char **names, size_t count)
+{
+    cs_config_t *cfg = ld->cfg;
+    for (size_t i = 0; i < cfg->failed_count; i++) {
+        if (strcmp(cfg->failed[i].path, path) == 0)
+            return; /* already failed: it keeps the names it had */
+    }
+    cs_failed_file_t *failed =
+        cs_load_grow(ld, cfg->failed, cfg->failed_count, &ld->failed_cap, sizeof *failed);
+    if (!failed)
+        return;
+    cfg->failed = failed;
+    cfg->failed[cfg->failed_count++] = (cs_failed_file_t){path, names, count};
+}
+
+/* The connection names a broken file declares, read leniently line by line:
+ * `connection "NAME"` at the start of a line. */
+static void s_scan_names(cs_load_t *ld, const char *text, size_t len, const char ***names,
+                         size_t *count)
+{
+    size_t cap = 0;
+    size_t at = 0;
+    while (at < len) {
+        const char *line = text + at;
+        const char *nl = memchr(line, '\n', len - at);
+        size_t line_len = nl ? (size_t)(nl - line) : len - at;
+        at += line_len + 1;
+        size_t i = 0;
+        while (i < line_len && (line[i] == ' ' || line[i] == '\t'))
+            i++;
+        if (line_len - i < 12 || memcmp(line + i, "connection", 10) != 0)
+            continue;
+        i += 10;
+        if (line[i] != ' ' && line[i] != '\t')
+            continue;
+        while (i < line_len && (line[i] == ' ' || line[i] == '\t'))
+            i++;
+        if (i >= line_len || line[i] != '"')
+            continue;
+        const char *start = line + i + 1;
+        const char *end = memchr(start, '"', line_len - i - 1);
+        if (!end || end - start > CS_CONFIG_MAX_NAME)
+            continue;
+        char name[CS_CONFIG_MAX_NAME + 1];
+        memcpy(name, start, (size_t)(end - start));
+        name[end - start] = '\0';
+        if (cs_config_name_problem(name))
+            continue;
+        const char **grown = cs_load_grow(ld, *names, *count, &cap, sizeof *grown);
+        const char *copy = cs_load_strdup(ld, name);
+        if (!grown || !copy)
+            return;
+        *names = grown;
+        (*names)[(*count)++] = copy;
+    }
+}
+
+/* Completes a valid connection (its plugin config as JSON, its fingerprint) and appends it
+ * to the file's connections. */
+static void s_add_connection(cs_load_t *ld, cs_connection_t *conn, cs_connection_t **conns,
+                             size_t *count, size_t *cap)
+{
+    cs_buf_t json = {0};
+    cs_canon_config_json(&json, conn->block);
+    if (json.failed || cs_canon_fingerprint(conn, conn->fingerprint) != 0) {
+        ld->oom = true;
+    } else {
+        conn->config_json = cs_arena_strndup(ld->cfg->arena, json.data, json.len);
+        cs_connection_t *grown = cs_load_grow(ld, *conns, *count, cap, sizeof *conn);
+        if (conn->config_json && grown) {
+            *conns = grown;
+            (*conns)[(*count)++] = *conn;
+        }
+    }
+    cs_buf_free(&json);
+}
+
+/* Parses and validates one file's text; file must live as long as the config. */
+static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_t len)
+{
+    cs_config_t *cfg = ld->cfg;
+    cfg->file_count++;
+    ld->file_failed = false;
+    cs_config_error_t syntax = {0};
+    cs_hcl_file_t *tree = cs_hcl_parse(cfg->arena, file, text, len, &syntax);
+    const char **names = NULL;
+    size_t name_count = 0;
+    if (!tree) {
+        cs_load_error(ld, (cs_pos_t){file, syntax.line, syntax.col}, "%s", syntax.message);
+        s_scan_names(ld, text, len, &names, &name_count);
+        s_add_failed(ld, file, names, name_count);
+        return;
+    }
+    cs_connection_t *conns = NULL;
+    size_t count = 0, cap = 0, names_cap = 0;
+    for (size_t i = 0; i < tree->count; i++) {
+        const cs_item_t *item = &tree->items[i];
+        if (item->attr) {
+            cs_load_error(ld, item->attr->pos,
+                          "unexpected attribute \"%s\" at the top level: expected a block such as "
+                          "connection \"name\" { ... }",
+                          item->attr->key);
+            continue;
+        }
+        const cs_block_t *block = item->block;
+        if (strcmp(block->type, "connection") != 0) {
+            cs_load_error(ld, block->pos, "unknown block type \"%.80s\": expected \"connection\"",
+                          block->type);
+            continue;
+        }
+        /* Every valid name a block declares, for the failed-file list. */
+        if (block->label_count >= 1 && !cs_config_name_problem(block->labels[0])) {
+            const char **grown = cs_load_grow(ld, names, name_count, &names_cap, sizeof *grown);
+            if (grown) {
+                names = grown;
+                names[name_count++] = block->labels[0];
+            }
+        }
+        cs_connection_t conn;
+        if (cs_config_check(ld, block, &conn) == 0)
+            s_add_connection(ld, &conn, &conns, &count, &cap);
+    }
+    if (ld->file_failed) {
+        s_add_failed(ld, file, names, name_count);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        cs_connection_t *grown =
+            cs_load_grow(ld, cfg->connections, cfg->count, &ld->conn_cap, sizeof *grown);
+        if (!grown)
+            return;
+        cfg->connections = grown;
+        cfg->connections[cfg->count++] = conns[i];
+    }
+}
+
+static int s_compare_conn_names(const void *a, const void *b)
+{
+    const cs_connection_t *x = *(const cs_connection_t *const *)a;
+    const cs_connection_t *y = *(const cs_connection_t *const *)b;
+    int c = strcmp(x->name, y->name);
+    /* equal names: keep load order, so that the later definition comes second */
+    return c ? c : (x < y ? -1 : x > y);
+}
+
+static bool s_file_failed(const cs_config_t *cfg, const char *path)
+{
+    for (size_t i = 0; i < cfg->failed_count; i++)
+        if (strcmp(cfg->failed[i].path, path) == 0)
+            return true;
+    return false;
+}
+
+static int s_compare_errors(const void *a, const void *b)
+{
+    const cs_config_error_t *x = a, *y = b;
+    int c = strcmp(x->file, y->file);
+    if (c == 0)
+        c = x->line != y->line ? x->line - y->line : x->col - y->col;
+    return c;
+}
+
+/* After every file: a name defined twice fails the file of its later definition (the
+ * error names both places); then the index by name is built. */
+static void s_finish(cs_load_t *ld)
+{
+    cs_config_t *cfg = ld->cfg;
+    cs_connection_t **index = cs_arena_alloc(cfg->arena, (cfg->count + 1) * sizeof *index);
+    if (!index) {
+        ld->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < cfg->count; i++)
+        index[i] = &cfg->connections[i];
+    qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
+    bool any_duplicate = false;
+    for (size_t i = 1; i < cfg->count; i++) {
+        if (strcmp(index[i - 1]->name, index[i]->name) != 0)
+            continue;
+        const cs_connection_t *first = index[i - 1], *again = index[i];
+        cs_load_error(ld, again->block->label_pos[0],
+                      "connection \"%s\" is already defined at %s:%d:%d", again->name, first->file,
+                      first->block->label_pos[0].line, first->block->label_pos[0].col);
+        /* The later file fails; it is re-read for its names so that none is deleted. */
+        const char **names = NULL;
+        size_t name_count = 0, cap = 0;
+        for (size_t j = 0; j < cfg->count; j++) {
+            if (cfg->connections[j].file != again->file)
+                continue;
+            const char **grown = cs_load_grow(ld, names, name_count, &cap, sizeof *grown);
+            if (!grown)
+                return;
+            names = grown;
+            names[name_count++] = cfg->connections[j].name;
+        }
+        s_add_failed(ld, again->file, names, name_count);
+        any_duplicate = true;
+    }
+    if (any_duplicate) {
+        size_t kept = 0;
+        for (size_t i = 0; i < cfg->count; i++)
+            if (!s_file_failed(cfg, cfg->connections[i].file))
+                cfg->connections[kept++] = cfg->connections[i];
+        cfg->count = kept;
+        for (size_t i = 0; i < cfg->count; i++)
+            index[i] = &cfg->connections[i];
+        qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
+    }
+    cfg->by_name = index;
+    if (cfg->error_count > 1)
+        qsort(cfg->errors, cfg->error_count, sizeof *cfg->errors, s_compare_errors);
+}
+
+static cs_config_t *s_config_new(cs_load_t *ld)
+{
+    *ld = (cs_load_t){0};
+    cs_config_t *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return NULL;
+    cfg->arena = cs_arena_new();
+    if (!cfg->arena) {
+        free(cfg);
+        return NULL;
+    }
+    ld->cfg = cfg;
+    return cfg;
+}
+
+static cs_config_t *s_config_done(cs_load_t *ld)
+{
+    cs_config_t *cfg = ld->cfg;
+    if (!ld->oom)
+        s_finish(ld);
+    if (ld->oom)
+        cs_config_destroy(&cfg);
+    return cfg;
+}
+
+cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len)
+{
+    cs_load_t ld;
+    cs_config_t *cfg = s_config_new(&ld);
+    if (!cfg)
+        return NULL;
+    const char *path = cs_load_strdup(&ld, file);
+    if (path)
+        s_load_text(&ld, path, text, len);
+    return s_config_done(&ld);
+}
+
+static int s_compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Reads a whole file into the arena; on failure records an error and returns NULL. */
+static char *s_read_file(cs_load_t *ld, const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    char *text = NULL;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        cs_load_error(ld, (cs_pos_t){path, 0, 0}, "cannot read: %s", strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        cs_load_error(ld, (cs_pos_t){path, 0, 0}, "not a regular file");
+    } else if ((uint64_t)st.st_size > CS_CONFIG_MAX_FILE) {
+        cs_load_error(ld, (cs_pos_t){path, 0, 0}, "file is larger than %u MiB",
+                      CS_CONFIG_MAX_FILE >> 20);
+    } else if (!(text = cs_arena_alloc(ld->cfg->arena, (size_t)st.st_size + 1))) {
+        ld->oom = true;
+    } else {
+        ld->cfg->source_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        ld->cfg->source_size = (int64_t)st.st_size;
+        ld->cfg->source_ino = (uint64_t)st.st_ino;
+        size_t got = 0;
+        while (got < (size_t)st.st_size) {
+            ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        *len = got; /* a file that shrank while read is parsed as it was read */
+    }
+    if (fd >= 0)
+        close(fd);
+    return text;
+}
+
+/* Loads one file into a unit of its own. */
+static cs_config_t *s_load_unit(const char *path)
+{
+    cs_load_t ld;
+    cs_config_t *unit = s_config_new(&ld);
+    if (!unit)
+        return NULL;
+    const char *file = cs_load_strdup(&ld, path);
+    unit->source = file;
+    size_t len = 0;
+    char *text = file ? s_read_file(&ld, file, &len) : NULL;
+    if (text)
+        s_load_text(&ld, file, text, len);
+    else if (file)
+        s_add_failed(&ld, file, NULL, 0);
+    return s_config_done(&ld);
+}
+
+/* Adds a unit's connections, errors and failed file to the directory's result. */
+static void s_merge(cs_load_t *ld, const cs_config_t *unit)
+{
+    cs_config_t *cfg = ld->cfg;
+    cfg->file_count += unit->file_count;
+    for (size_t i = 0; i < unit->count; i++) {
+        cs_connection_t *grown =
+            cs_load_grow(ld, cfg->connections, cfg->count, &ld->conn_cap, sizeof *grown);
+        if (!grown)
+            return;
+        cfg->connections = grown;
+        cfg->connections[cfg->count++] = unit->connections[i];
+    }
+    for (size_t i = 0; i < unit->error_count; i++) {
+        cs_config_error_t *grown =
+            cs_load_grow(ld, cfg->errors, cfg->error_count, &ld->error_cap, sizeof *grown);
+        if (!grown)
+            return;
+        cfg->errors = grown;
+        cfg->errors[cfg->error_count++] = unit->errors[i];
+    }
+    for (size_t i = 0; i < unit->failed_count; i++)
+        s_add_failed(ld, unit->failed[i].path, unit->failed[i].names, unit->failed[i].name_count);
+}
+
+/* The unit of previous read from path, when the file is still what it was then: taken out
+ * of previous. *cursor walks previous's units, which are in path order like ours. */
+static cs_config_t *s_reuse(cs_config_t *previous, size_t *cursor, const char *path)
+{
+    if (!previous)
+        return NULL;
+    while (*cursor < previous->unit_count) {
+        cs_config_t *unit = previous->units[*cursor];
+        int order = unit && unit->source ? strcmp(unit->source, path) : -1;
+        if (order > 0)
+            return NULL;
+        (*cursor)++;
+        if (order < 0)
+            continue;
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || unit->source_size == 0 ||
+            (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != unit->source_mtime_ns ||
+            (int64_t)st.st_size != unit->source_size || (uint64_t)st.st_ino != unit->source_ino)
+            return NULL; /* changed (or never read): parse it again */
+        previous->units[*cursor - 1] = NULL;
+        unit->reused = true;
+        return unit;
+    }
+    return NULL;
+}
+
+cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
+{
+    cs_load_t ld;
+    cs_config_t *cfg = s_config_new(&ld);
+    if (!cfg)
+        return NULL;
+    DIR *d = opendir(dir);
+    if (!d) {
+        cs_load_error(&ld, (cs_pos_t){cs_load_strdup(&ld, dir), 0, 0},
+                      "cannot open the config directory: %s", strerror(errno));
+        cfg->dir_failed = true;
+        return s_config_done(&ld);
+    }
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    struct dirent *entry;
+    while ((entry = readdir(d)) != NULL) {
+        if (!cs_config_file_name(entry->d_name))
+            continue;
+        size_t len = strlen(entry->d_name);
+        char **grown = cs_load_grow(&ld, names, count, &cap, sizeof *grown);
+        char *copy = cs_arena_strndup(cfg->arena, entry->d_name, len);
+        if (!grown || !copy) {
+            ld.oom = true;
+            break;
+        }
+        names = grown;
+        names[count++] = copy;
+    }
+    closedir(d);
+    if (count > 1)
+        qsort(names, count, sizeof *names, s_compare_strings);
+    cfg->units = cs_arena_alloc(cfg->arena, (count ? count : 1) * sizeof *cfg->units);
+    if (!cfg->units)
+        ld.oom = true;
+    bool slash = dir[0] && dir[strlen(dir) - 1] == '/';
+    size_t cursor = 0;
+    for (size_t i = 0; i < count && !ld.oom; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s%s%s", dir, slash ? "" : "/", names[i]);
+        cs_config_t *unit = s_reuse(previous, &cursor, path);
+        if (!unit)
+            unit = s_load_unit(path);
+        if (!unit) {
+            ld.oom = true;
+            break;
+        }
+        cfg->units[cfg->unit_count++] = unit;
+        s_merge(&ld, unit);
+    }
+    return s_config_done(&ld);
+}
+
+cs_config_t *cs_config_load_dir(const char *dir)
+{
+    return cs_config_reload_dir(dir, NULL);
+}
+
+/* ---- lookups --------------------------------------------------------------------------- */
+
+static int s_find_name(const void *key, const void *item)
+{
+    return strcmp(key, (*(const cs_connection_t *const *)item)->name);
+}
+
+bool cs_config_file_name(const char *name)
+{
+    size_t len = strlen(name);
+    return name[0] != '.' && len > 4 && strcmp(name + len - 4, ".spc") == 0;
+}
+
+const cs_connection_t *cs_config_find(const cs_config_t *self, const char *name)
+{
+    if (!self->by_name)
+        return NULL;
+    cs_connection_t **found =
+        bsearch(name, self->by_name, self->count, sizeof *self->by_name, s_find_name);
+    return found ? *found : NULL;
+}
+
+bool cs_config_name_failed(const cs_config_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->failed_count; i++)
+        for (size_t j = 0; j < self->failed[i].name_count; j++)
+            if (strcmp(self->failed[i].names[j], name) == 0)
+                return true;
+    return false;
+}
+
+const cs_config_error_t *cs_config_file_error(const cs_config_t *self, const char *path)
+{
+    for (size_t i = 0; i < self->error_count; i++)
+        if (strcmp(self->errors[i].file, path) == 0)
+            return &self->errors[i];
+    return NULL;
+}
+
+void cs_config_destroy(cs_config_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    for (size_t i = 0; i < (*self_p)->unit_count; i++)
+        cs_config_destroy(&(*self_p)->units[i]);
+    cs_arena_destroy(&(*self_p)->arena);
+    free(*self_p);
+    *self_p = NULL;
+}

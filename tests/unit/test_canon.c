@@ -1,0 +1,98 @@
+/* Unit tests of cs_canon: the plugin's config JSON, the canonical form and the fingerprint.
+ * The canonical form is in every schema marker: these texts and digests must not change. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "cs_canon.h"
+
+static const char s_plugin_conn[] = "connection \"c\" {\n"
+                                    "  plugin = \"p\"\n"
+                                    "  a = 1\n"
+                                    "  f = 2.0\n"
+                                    "  b = [\"x\", true, null]\n"
+                                    "  o {\n"
+                                    "    k = 1\n"
+                                    "    j = \"two\"\n"
+                                    "  }\n"
+                                    "  blk \"l1\" \"l2\" {\n"
+                                    "    z = 1\n"
+                                    "  }\n"
+                                    "  o {\n"
+                                    "    k = 3\n"
+                                    "  }\n"
+                                    "  import_schema = \"disabled\"\n"
+                                    "}\n";
+
+static const char s_aggregator[] = "connection \"agg\" {\n"
+                                   "  plugin = \"p\"\n"
+                                   "  type = \"aggregator\"\n"
+                                   "  connections = [\"b_*\", \"a\"]\n"
+                                   "}\n";
+
+static cs_config_t *s_load(const char *text)
+{
+    cs_config_t *cfg = cs_config_load_text("t.spc", text, strlen(text));
+    assert_non_null(cfg);
+    assert_int_equal(cfg->error_count, 0);
+    assert_int_equal(cfg->count, 1);
+    return cfg;
+}
+
+static void test_config_json(void **state)
+{
+    (void)state;
+    cs_config_t *cfg = s_load(s_plugin_conn);
+    cs_buf_t out = {0};
+    cs_canon_config_json(&out, cfg->connections[0].block);
+    /* written order; blocks of one type in one array; labels; reserved attributes left out */
+    assert_string_equal(cs_buf_str(&out), "{\"a\":1,\"f\":2.0,\"b\":[\"x\",true,null],"
+                                          "\"o\":[{\"k\":1,\"j\":\"two\"},{\"k\":3}],"
+                                          "\"blk\":[{\"_labels\":[\"l1\",\"l2\"],\"z\":1}]}");
+    assert_string_equal(cfg->connections[0].config_json, cs_buf_str(&out));
+    cs_buf_free(&out);
+    cs_config_destroy(&cfg);
+}
+
+static void test_canonical_and_fingerprint(void **state)
+{
+    (void)state;
+    cs_config_t *cfg = s_load(s_plugin_conn);
+    const cs_connection_t *conn = &cfg->connections[0];
+    cs_buf_t out = {0};
+    cs_canon_connection(&out, conn);
+    assert_string_equal(cs_buf_str(&out),
+                        "{\"config\":{\"a\":1,\"b\":[\"x\",true,null],"
+                        "\"blk\":[{\"_labels\":[\"l1\",\"l2\"],\"z\":1}],\"f\":2.0,"
+                        "\"o\":[{\"j\":\"two\",\"k\":1},{\"k\":3}]},\"connections\":[],"
+                        "\"import_schema\":\"disabled\",\"plugin\":\"p\",\"type\":\"plugin\"}");
+    char fingerprint[CS_DIGEST_HEX_SIZE];
+    assert_int_equal(cs_canon_fingerprint(conn, fingerprint), 0);
+    assert_string_equal(fingerprint, "6dd49062a15c7192"); /* SHA-1 of the text above */
+    assert_string_equal(conn->fingerprint, fingerprint);
+    cs_buf_free(&out);
+    cs_config_destroy(&cfg);
+
+    cfg = s_load(s_aggregator);
+    conn = &cfg->connections[0];
+    cs_canon_connection(&out, conn);
+    assert_string_equal(cs_buf_str(&out), "{\"config\":{},\"connections\":[\"b_*\",\"a\"],"
+                                          "\"import_schema\":\"enabled\",\"plugin\":\"p\","
+                                          "\"type\":\"aggregator\"}");
+    assert_string_equal(conn->fingerprint, "89329b3a03577bba");
+    cs_buf_free(&out);
+    cs_config_destroy(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_json),
+        cmocka_unit_test(test_canonical_and_fingerprint),
+    };
+    return cmocka_run_group_tests_name("canon", tests, NULL, NULL);
+}
