@@ -480,3 +480,34 @@ void cs_config_destroy(cs_config_t **self_p)
     free(*self_p);
     *self_p = NULL;
 }
+
+size_t cs_config_file_count(const cs_config_t *self)
+{
+    return self->unit_count;
+}
+
+const char *cs_config_file_path(const cs_config_t *self, size_t i)
+{
+    return i < self->unit_count && self->units[i] ? self->units[i]->source : NULL;
+}
+
+bool cs_config_file_changed(const cs_config_t *self, size_t i)
+{
+    return i < self->unit_count && self->units[i] && !self->units[i]->reused;
+}
+
+void cs_config_log_errors(const cs_config_t *self)
+{
+    for (size_t i = 0; i < self->error_count; i++) {
+        const cs_config_error_t *e = &self->errors[i];
+        bool fresh = self->unit_count == 0; /* the directory itself failed */
+        for (size_t u = 0; u < self->unit_count && !fresh; u++)
+            fresh = !self->units[u]->reused && self->units[u]->source == e->file;
+        if (!fresh)
+            continue;
+        if (e->line > 0)
+            cs_log_warn("config: %s:%d:%d: %s", e->file, e->line, e->col, e->message);
+        else
+            cs_log_warn("config: %s: %s", e->file, e->message);
+    }
+}

@@ -87,7 +87,7 @@ static void s_failed(cs_batch_t *self)
     self->retry_ms = self->retry_ms ? self->retry_ms * 2 : S_RETRY_FIRST_MS;
     if (self->retry_ms > S_RETRY_MAX_MS)
         self->retry_ms = S_RETRY_MAX_MS;
-    self->retry_at = cs_now_ms() + self->retry_ms;
+    self->retry_at = cs_clock_mono_ms() + self->retry_ms;
     s_entries_free(self);
 }
 
@@ -105,7 +105,7 @@ static void s_committed(cs_batch_t *self)
         cs_log_info("state write succeeded after %u failed attempts", self->failures);
     self->failures = 0;
     self->retry_ms = 0;
-    self->write_us += cs_wall_us() - self->sent_us;
+    self->write_us += cs_clock_wall_us() - self->sent_us;
     self->batches++;
     self->rows += self->count;
     s_entries_free(self);
@@ -114,7 +114,7 @@ static void s_committed(cs_batch_t *self)
 int cs_batch_flush(cs_batch_t *self, size_t max)
 {
     size_t n = cs_store_dirty(self->store);
-    if (self->pending || n == 0 || cs_now_ms() < self->retry_at)
+    if (self->pending || n == 0 || cs_clock_mono_ms() < self->retry_at)
         return 0;
     if (max && n > max)
         n = max;
@@ -122,7 +122,7 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
     if (!self->entries)
         return -1;
     self->first_seq = self->seq + 1;
-    self->sent_us = cs_wall_us();
+    self->sent_us = cs_clock_wall_us();
     cs_buf_t rows = {0}, deletes = {0};
     cs_buf_putc(&rows, '[');
     cs_buf_putc(&deletes, '[');
@@ -156,8 +156,8 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
     int rc = 0;
     if (rows.failed || deletes.failed ||
         !PQsendQueryParams(self->pg, cs_table_upsert_sql(), 4, NULL, params, NULL, NULL, 0)) {
-        cs_log_error("state write: %s", rows.failed || deletes.failed ? "out of memory"
-                                                                       : PQerrorMessage(self->pg));
+        cs_log_error("state write: %s",
+                     rows.failed || deletes.failed ? "out of memory" : PQerrorMessage(self->pg));
         rc = -1;
         s_failed(self);
     } else {
@@ -221,9 +221,9 @@ lost:
 
 int cs_batch_wait(cs_batch_t *self, int timeout_ms)
 {
-    int64_t deadline = cs_now_ms() + timeout_ms;
+    int64_t deadline = cs_clock_mono_ms() + timeout_ms;
     while (self->pending) {
-        int64_t left = deadline - cs_now_ms();
+        int64_t left = deadline - cs_clock_mono_ms();
         if (left <= 0)
             return -1;
         bool want_write;
@@ -240,13 +240,13 @@ int cs_batch_wait(cs_batch_t *self, int timeout_ms)
 
 int cs_batch_flush_all(cs_batch_t *self, int timeout_ms)
 {
-    int64_t deadline = cs_now_ms() + timeout_ms;
+    int64_t deadline = cs_clock_mono_ms() + timeout_ms;
     while (self->pending || cs_store_dirty(self->store)) {
-        if (cs_batch_wait(self, (int)(deadline - cs_now_ms())) != 0)
+        if (cs_batch_wait(self, (int)(deadline - cs_clock_mono_ms())) != 0)
             return -1;
         if (!cs_store_dirty(self->store))
             break;
-        int64_t now = cs_now_ms();
+        int64_t now = cs_clock_mono_ms();
         if (now >= deadline)
             return -1;
         if (self->retry_at > now) /* the backoff of a failed batch */

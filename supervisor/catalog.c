@@ -107,7 +107,8 @@ int cs_catalog_setup(cs_catalog_t *self)
     cs_buf_puts(&sql, "CREATE SCHEMA IF NOT EXISTS connstate_internal;\n");
     cs_buf_puts(&sql, cs_table_create_sql());
     cs_buf_puts(&sql, s_setup_sql);
-    int rc = sql.failed ? -1 : cs_pg_exec(self->pg, "creating connstate_internal", cs_buf_str(&sql));
+    int rc =
+        sql.failed ? -1 : cs_pg_exec(self->pg, "creating connstate_internal", cs_buf_str(&sql));
     cs_buf_free(&sql);
     if (rc != 0)
         return -1;
@@ -124,7 +125,8 @@ int cs_catalog_setup(cs_catalog_t *self)
 
 int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, uint64_t *last_seq)
 {
-    PGresult *res = cs_pg_query(self->pg, "loading the state table", cs_table_select_sql(), 0, NULL);
+    PGresult *res =
+        cs_pg_query(self->pg, "loading the state table", cs_table_select_sql(), 0, NULL);
     if (!res)
         return -1;
     uint64_t seq = 0;

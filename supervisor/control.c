@@ -51,7 +51,7 @@ typedef struct {
     size_t next;       /* the next name to look up */
     uint32_t sent;     /* rows in the messages built so far */
     cs_msg_t *pending; /* built, not yet taken by the socket (the END once pending->type says so) */
-    int64_t last_taken; /* cs_now_ms when the socket last took one of its messages */
+    int64_t last_taken; /* cs_clock_mono_ms when the socket last took one of its messages */
     int64_t retry_at;   /* the client's queue was full: not before then */
     int64_t retry_ms;
 } s_snapshot_t;
@@ -186,9 +186,11 @@ static s_snapshot_t *s_snapshot_new(cs_control_t *self, zframe_t *identity, cons
     cs_store_t *store = self->deps.store;
     size_t size = cs_store_size(store);
     snap->offsets = malloc((size ? size : 1) * sizeof *snap->offsets);
-    for (cs_record_t *row = cs_store_first(store); row && snap->offsets; row = cs_store_next(store)) {
+    for (cs_record_t *row = cs_store_first(store); row && snap->offsets;
+         row = cs_store_next(store)) {
         const char *name = cs_record_name(row);
-        if (!cs_record_committed(row) || (prefix_len && strncmp(name, req->prefix, prefix_len) != 0))
+        if (!cs_record_committed(row) ||
+            (prefix_len && strncmp(name, req->prefix, prefix_len) != 0))
             continue;
         snap->offsets[snap->count++] = snap->names.len;
         cs_buf_append(&snap->names, name, strlen(name) + 1);
@@ -197,7 +199,7 @@ static s_snapshot_t *s_snapshot_new(cs_control_t *self, zframe_t *identity, cons
     snap->peer = strdup(key);
     snap->request_id = req->request_id;
     snap->seq = cs_batch_seq(self->deps.batch);
-    snap->last_taken = cs_now_ms();
+    snap->last_taken = cs_clock_mono_ms();
     if (!snap->offsets || snap->names.failed || !snap->identity || !snap->peer ||
         !zlistx_add_end(self->snapshots, snap))
         s_snapshot_free(&snap);
@@ -331,7 +333,7 @@ static int s_snapshot_turn(cs_control_t *self, s_snapshot_t *snap, int64_t now, 
 void cs_control_serve(cs_control_t *self)
 {
     self->requests_since = 0; /* the next turn's requests get a budget of their own */
-    int64_t deadline = zclock_usecs() + S_SLICE_BUDGET_US, now = cs_now_ms();
+    int64_t deadline = zclock_usecs() + S_SLICE_BUDGET_US, now = cs_clock_mono_ms();
     size_t count = zlistx_size(self->snapshots);
     for (size_t i = 0; i < count && zclock_usecs() < deadline; i++) {
         s_snapshot_t *snap = zlistx_first(self->snapshots);
@@ -351,7 +353,7 @@ void cs_control_serve(cs_control_t *self)
 
 int64_t cs_control_next_ms(const cs_control_t *self)
 {
-    int64_t now = cs_now_ms(), next = -1;
+    int64_t now = cs_clock_mono_ms(), next = -1;
     for (s_snapshot_t *snap = zlistx_first(self->snapshots); snap;
          snap = zlistx_next(self->snapshots)) {
         int64_t due = snap->retry_at > now ? snap->retry_at - now : 0;

@@ -236,7 +236,7 @@ static zlistx_t *s_queue_of(cs_dispatch_t *self, const cs_task_t *task)
  * whose not_before is still to come waits among the held ones. */
 static void s_enqueue(cs_dispatch_t *self, s_track_t *track, cs_task_t *task, bool front)
 {
-    task->held = task->not_before > cs_now_ms();
+    task->held = task->not_before > cs_clock_mono_ms();
     if (task->held && (!self->next_due || task->not_before < self->next_due))
         self->next_due = task->not_before;
     zlistx_t *queue = s_queue_of(self, task);
@@ -318,8 +318,8 @@ void cs_dispatch_add(cs_dispatch_t *self, cs_task_t **task_p)
         queued->held = task->held;
         queued->fresh = queued->fresh && task->fresh;
         task->handle = NULL;
-        cs_task_destroy(&task);                                   /* the old work */
-        if (queued->held != (queued->not_before > cs_now_ms())) { /* held, or no longer */
+        cs_task_destroy(&task);                                          /* the old work */
+        if (queued->held != (queued->not_before > cs_clock_mono_ms())) { /* held, or no longer */
             s_dequeue(self, queued);
             s_enqueue(self, track, queued, false);
         }
@@ -462,7 +462,7 @@ static void s_on_ready(cs_dispatch_t *self, zframe_t *identity, const cs_msg_t *
     }
     if (zlistx_size(self->peers) >= self->limits.max_workers) {
         s_send_reason(self, identity, "too many workers are connected; try again later");
-        int64_t now = cs_now_ms();
+        int64_t now = cs_clock_mono_ms();
         self->refused++;
         if (!self->refused_logged || now - self->refused_logged >= 10000) {
             cs_log_warn("too many workers: %zu are connected (--max-workers); refused %llu "
@@ -481,7 +481,7 @@ static void s_on_ready(cs_dispatch_t *self, zframe_t *identity, const cs_msg_t *
     peer->name = strdup(msg->name && *msg->name ? msg->name : peer->key);
     peer->pid = msg->pid;
     peer->capacity = msg->capacity;
-    peer->last_seen = cs_now_ms();
+    peer->last_seen = cs_clock_mono_ms();
     peer->flights = zlistx_new();
     zlistx_add_end(self->peers, peer);
     zhashx_insert(self->by_key, peer->key, peer);
@@ -541,7 +541,7 @@ bool cs_dispatch_on_socket(cs_dispatch_t *self)
         return true;
     }
     if (peer)
-        peer->last_seen = cs_now_ms();
+        peer->last_seen = cs_clock_mono_ms();
     switch (msg->type) {
         case CS_MSG_READY:
             s_on_ready(self, identity, msg);
@@ -637,7 +637,7 @@ static void s_release_held(cs_dispatch_t *self, int64_t now)
 
 void cs_dispatch_pump(cs_dispatch_t *self)
 {
-    int64_t now = cs_now_ms();
+    int64_t now = cs_clock_mono_ms();
     s_release_held(self, now);
     /* Silent workers and expired leases; over a snapshot, since losing a peer edits the list. */
     size_t count = zlistx_size(self->peers);

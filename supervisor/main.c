@@ -374,7 +374,7 @@ static void s_watch_config(s_sup_t *self)
  * watched again, the directory (back, or another one) is read. */
 static void s_watch_check(s_sup_t *self)
 {
-    int64_t now = cs_now_ms();
+    int64_t now = cs_clock_mono_ms();
     if (!self->watch_stale || now - self->watch_tried < 1000)
         return;
     self->watch_tried = now;
@@ -418,7 +418,7 @@ static bool s_config_touched(s_sup_t *self)
  * per change of reason) and their rows say what they wait for, until a worker comes. */
 static void s_workers_check(s_sup_t *self)
 {
-    int64_t now = cs_now_ms();
+    int64_t now = cs_clock_mono_ms();
     size_t queued = cs_dispatch_updates_queued(self->dispatch);
     if (cs_dispatch_workers(self->dispatch) > 0 || queued == 0) {
         if (self->no_worker_said)
@@ -499,7 +499,7 @@ static int s_loop(s_sup_t *self)
         }
         n += cs_plugins_pollitems(self->plugins, items + n, S_ASK_ITEMS);
         /* Sleep until the next timer, or a second at most. */
-        int64_t now = cs_now_ms(), timeout = 1000;
+        int64_t now = cs_clock_mono_ms(), timeout = 1000;
         int64_t batch_at = cs_batch_wake_at(self->batch, (int)self->opt.batch_ms);
         s_earlier(&timeout, batch_at ? (batch_at > now ? batch_at - now : 0) : -1);
         s_earlier(&timeout, self->debounce_at ? self->debounce_at - now : -1);
@@ -528,8 +528,8 @@ static int s_loop(s_sup_t *self)
             cs_refresh_request(self->refresh);
         }
         if (inotify_i >= 0 && items[inotify_i].revents && s_config_touched(self))
-            self->debounce_at = cs_now_ms() + S_DEBOUNCE_MS;
-        if (self->debounce_at && cs_now_ms() >= self->debounce_at) {
+            self->debounce_at = cs_clock_mono_ms() + S_DEBOUNCE_MS;
+        if (self->debounce_at && cs_clock_mono_ms() >= self->debounce_at) {
             self->debounce_at = 0;
             cs_log_info("config directory changed: refreshing");
             cs_refresh_request(self->refresh);
@@ -543,7 +543,8 @@ static int s_loop(s_sup_t *self)
         cs_control_serve(self->control); /* snapshots, a slice at a time */
         rule.updates_outstanding = cs_dispatch_updates_outstanding(self->dispatch);
         rule.outstanding = cs_dispatch_outstanding(self->dispatch);
-        if (cs_batch_due(self->batch, &rule, cs_now_ms()) && cs_batch_flush(self->batch, 0) != 0)
+        if (cs_batch_due(self->batch, &rule, cs_clock_mono_ms()) &&
+            cs_batch_flush(self->batch, 0) != 0)
             return 1;
         int64_t elapsed_us;
         uint64_t done = cs_refresh_tick(self->refresh, &elapsed_us);

@@ -51,8 +51,8 @@ static cs_decision_t *s_decide(cs_plan_t *self, const char *name, cs_action_t ac
     return d;
 }
 
-static void s_error(cs_plan_t *self, const char *name, const cs_connection_t *c,
-                    const char *reason, const char *error)
+static void s_error(cs_plan_t *self, const char *name, const cs_connection_t *c, const char *reason,
+                    const char *error)
 {
     cs_decision_t *d = s_decide(self, name, CS_ACTION_ERROR, reason);
     if (d) {
@@ -113,7 +113,8 @@ static zhashx_t *s_kept_names(cs_plan_t *self, const cs_plan_input_t *in)
         s_file_error(cfg, in->config_dir, why, sizeof why);
         dir_why = s_keep_text(self, why);
     }
-    for (cs_record_t *row = cs_store_first(in->store); row && files; row = cs_store_next(in->store)) {
+    for (cs_record_t *row = cs_store_first(in->store); row && files;
+         row = cs_store_next(in->store)) {
         const char *file = cs_record_values(row)->file_name;
         if (!file || cs_config_find(cfg, cs_record_name(row)))
             continue;
@@ -250,8 +251,8 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
         if (file && !s_file_lookup(present, file)) {
             int64_t since = o->gone_since ? o->gone_since(o->arg, file) : 0;
             if (!since || in->now - since < CS_PLAN_GONE_MS) {
-                cs_decision_t *d = s_decide(self, name, CS_ACTION_WAIT,
-                                            "its file is gone for less than a second");
+                cs_decision_t *d =
+                    s_decide(self, name, CS_ACTION_WAIT, "its file is gone for less than a second");
                 if (d)
                     d->file = file;
                 int64_t at = (since ? since : in->now) + CS_PLAN_GONE_MS;
@@ -313,7 +314,7 @@ int64_t cs_plan_replan_at(const cs_plan_t *self)
 
 const char *cs_action_name(cs_action_t action)
 {
-    static const char *const names[] = {"ready",  "build",  "delete", "disabled",
-                                        "error",  "forget", "wait",   "drop temporary"};
+    static const char *const names[] = {"ready", "build",  "delete", "disabled",
+                                        "error", "forget", "wait",   "drop temporary"};
     return (unsigned)action < sizeof names / sizeof *names ? names[action] : "?";
 }

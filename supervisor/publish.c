@@ -55,7 +55,7 @@ void cs_publish_change(void *arg, const char *name, const cs_visible_t *row)
 
 void cs_publish_tick(cs_publish_t *self)
 {
-    int64_t now = cs_now_ms();
+    int64_t now = cs_clock_mono_ms();
     if (now - self->last_heartbeat < S_HEARTBEAT_MS)
         return;
     self->last_heartbeat = now;
@@ -64,7 +64,7 @@ void cs_publish_tick(cs_publish_t *self)
         return;
     hb->seq = cs_batch_seq(self->batch);
     hb->instance = self->instance;
-    hb->time_us = cs_wall_us();
+    hb->time_us = cs_clock_wall_us();
     if (cs_wire_send(self->pub, NULL, S_HEARTBEAT_TOPIC, hb) != 0)
         cs_log_debug("heartbeat not published");
     cs_msg_destroy(&hb);

@@ -17,7 +17,7 @@
 #define S_PLAN_GAP_MS     50    /* ... and between two plans at all */
 #define S_CATALOG_WAIT_MS 60000 /* longest wait for a batch before a catalog read */
 
-/* A config file's changes, as plans found them (cs_now_ms). */
+/* A config file's changes, as plans found them (cs_clock_mono_ms). */
 typedef struct {
     int64_t last_change;
     int64_t burst_start; /* 0: not being rewritten */
@@ -259,7 +259,7 @@ static void s_plan(cs_refresh_t *self)
 {
     self->builds = self->deletes = self->comments = 0;
     self->plans++;
-    int64_t t0 = cs_now_ms();
+    int64_t t0 = cs_clock_mono_ms();
     bool loaded = !self->next;
     if (loaded)
         self->next = cs_config_reload_dir(self->config_dir, self->config);
@@ -295,7 +295,7 @@ static void s_plan(cs_refresh_t *self)
         return;
     }
     self->planning = false;
-    int64_t t_config = cs_now_ms();
+    int64_t t_config = cs_clock_mono_ms();
     /* A catalog read must not overlap a batch on the same session: the one in flight ends
      * first (one statement: milliseconds); a failed one is retried later as usual. */
     zhashx_t *schemas = cs_batch_wait(self->deps.batch, S_CATALOG_WAIT_MS) == 0
@@ -305,7 +305,7 @@ static void s_plan(cs_refresh_t *self)
         self->lost = cs_catalog_lost(self->deps.catalog);
         return;
     }
-    int64_t t_catalog = cs_now_ms();
+    int64_t t_catalog = cs_clock_mono_ms();
     cs_plan_input_t in = {cfg,
                           self->config_dir,
                           self->deps.store,
@@ -326,7 +326,7 @@ static void s_plan(cs_refresh_t *self)
                  "%lld ms, %zu decisions in %lld ms",
                  parsed, cs_config_file_count(cfg), (long long)(t_config - t0),
                  zhashx_size(schemas), (long long)(t_catalog - t_config), cs_plan_count(plan),
-                 (long long)(cs_now_ms() - t_catalog));
+                 (long long)(cs_clock_mono_ms() - t_catalog));
     cs_plan_destroy(&plan);
     zhashx_destroy(&schemas);
     self->next = NULL;
@@ -403,7 +403,7 @@ uint64_t cs_refresh_request(cs_refresh_t *self)
 
 uint64_t cs_refresh_tick(cs_refresh_t *self, int64_t *elapsed_us)
 {
-    int64_t now = cs_now_ms(), wait;
+    int64_t now = cs_clock_mono_ms(), wait;
     *elapsed_us = 0;
     if (cs_plugins_collect(self->deps.plugins) && self->planning)
         s_plan(self); /* the plugins it waited for answered */
@@ -413,12 +413,12 @@ uint64_t cs_refresh_tick(cs_refresh_t *self, int64_t *elapsed_us)
     }
     if (s_due(self, now, &wait))
         s_begin(self, now);
-    return s_check_done(self, cs_now_ms(), elapsed_us);
+    return s_check_done(self, cs_clock_mono_ms(), elapsed_us);
 }
 
 int64_t cs_refresh_next_ms(const cs_refresh_t *self)
 {
-    int64_t now = cs_now_ms(), wait, next = -1;
+    int64_t now = cs_clock_mono_ms(), wait, next = -1;
     if (s_due(self, now, &wait))
         return 0;
     if (self->requested && !self->planning && wait > 0)

@@ -23,7 +23,7 @@ static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *even
         stats->builds++;
     cs_record_t *row = cs_store_get(store, event->connection);
     if (!row)
-        return NULL; /* a temporary schema's drop, or a row gone meanwhile */
+        return NULL;         /* a temporary schema's drop, or a row gone meanwhile */
     if (event->superseded) { /* a newer plan's task decides */
         cs_log_conn_debug(event->connection, "result of a superseded %s not written",
                           cs_task_kind_name(event->task_kind));

@@ -103,7 +103,7 @@ static void s_start(cs_spawn_t *self, s_slot_t *slot)
     int rc = posix_spawn(&slot->pid, self->argv[0], NULL, &attr, self->argv, environ);
     posix_spawnattr_destroy(&attr);
     self->argv[self->name_index] = NULL;
-    slot->started = cs_now_ms();
+    slot->started = cs_clock_mono_ms();
     if (rc != 0) {
         slot->pid = 0;
         slot->given_up = slot->for_good = true;
@@ -116,7 +116,7 @@ static void s_start(cs_spawn_t *self, s_slot_t *slot)
 
 void cs_spawn_tick(cs_spawn_t *self)
 {
-    int64_t now = cs_now_ms();
+    int64_t now = cs_clock_mono_ms();
     for (int i = 0; i < self->count; i++) {
         s_slot_t *slot = &self->slots[i];
         if (slot->given_up && !slot->for_good && slot->retry_at && now >= slot->retry_at) {
@@ -135,7 +135,7 @@ void cs_spawn_tick(cs_spawn_t *self)
 /* Plans the restart of a slot whose process exited, or gives up on it. */
 static void s_exited(cs_spawn_t *self, s_slot_t *slot, int status, const char *how)
 {
-    int64_t now = cs_now_ms();
+    int64_t now = cs_clock_mono_ms();
     if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
         slot->given_up = slot->for_good = true;
         cs_log_error("%s cannot initialise (%s): not restarting it; its own log lines above "
@@ -238,7 +238,7 @@ void cs_spawn_stop(cs_spawn_t *self, int deadline_ms)
             running++;
         }
     }
-    int64_t deadline = cs_now_ms() + deadline_ms;
+    int64_t deadline = cs_clock_mono_ms() + deadline_ms;
     while (running) {
         int status;
         bool reaped = false;
@@ -252,7 +252,7 @@ void cs_spawn_stop(cs_spawn_t *self, int deadline_ms)
         }
         if (reaped)
             continue;
-        if (cs_now_ms() >= deadline) {
+        if (cs_clock_mono_ms() >= deadline) {
             for (int i = 0; i < self->count; i++)
                 if (self->slots[i].pid) {
                     cs_log_warn("%s did not stop in time: killing it", self->slots[i].name);

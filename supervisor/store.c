@@ -109,7 +109,7 @@ static void s_mark(cs_store_t *self, cs_record_t *row)
     if (row->dirty)
         return;
     if (zlistx_size(self->dirty) == 0)
-        self->dirty_since = cs_now_ms();
+        self->dirty_since = cs_clock_mono_ms();
     row->dirty = true;
     zlistx_add_end(self->dirty, row);
 }
@@ -140,7 +140,7 @@ cs_record_t *cs_store_add(cs_store_t *self, const char *name)
     row = s_row_new(self, name);
     if (row) {
         row->now.status = CS_STATUS_PENDING;
-        row->now.time_us = cs_wall_us();
+        row->now.time_us = cs_clock_wall_us();
         s_mark(self, row);
     }
     return row;
@@ -187,7 +187,7 @@ void cs_store_set(cs_store_t *self, cs_record_t *row, cs_status_t status, const 
         row->in_table && !row->gone)
         return;
     if (row->now.status != status || !s_same(row->now.error, error))
-        row->now.time_us = cs_wall_us();
+        row->now.time_us = cs_clock_wall_us();
     free(row->now.detail);
     row->now.detail = NULL;
     row->now.status = status;
@@ -314,7 +314,7 @@ void cs_store_requeue(cs_store_t *self, const char *name)
     if (!row || row->dirty)
         return; /* changed again meanwhile: its newer values are queued already */
     if (zlistx_size(self->dirty) == 0)
-        self->dirty_since = cs_now_ms();
+        self->dirty_since = cs_clock_mono_ms();
     row->dirty = true;
     self->urgent = true;
     zlistx_add_start(self->dirty, row);

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "cs_buf.h"
+#include "cs_clock.h"
 #include "cs_config.h"
 #include "cs_embedded.h"
 #include "cs_log.h"
@@ -19,10 +20,6 @@
 #include "cs_plugin.h"
 #include "cs_proto.h"
 #include "cs_wire.h"
-
-/* Milliseconds of a monotonic clock, and microseconds since the epoch (time_changed). */
-int64_t cs_now_ms(void);
-int64_t cs_wall_us(void);
 
 /* ---- table.c: the state table's columns, declared once -------------------------------- */
 
@@ -133,7 +130,7 @@ void cs_store_remove(cs_store_t *self, cs_record_t *row);
  * returns their number. */
 uint32_t cs_store_counts(const cs_store_t *self, uint32_t counts[CS_STATUS_COUNT]);
 
-/* The writing queue (for the batch writer): how many rows wait (and since when, cs_now_ms),
+/* The writing queue (for the batch writer): how many rows wait (and since when, cs_clock_mono_ms),
  * whether one changed status or error; the first one taken off the queue with its next
  * sequence number (NULL when none waits); a row of a failed batch put back at the front
  * (when it was not queued again meanwhile); and what a committed batch wrote for a row
@@ -234,7 +231,7 @@ typedef struct {
 } cs_batch_rule_t;
 bool cs_batch_due(const cs_batch_t *self, const cs_batch_rule_t *rule, int64_t now);
 
-/* When the queued rows are due by time (cs_now_ms; 0: nothing waits for time). */
+/* When the queued rows are due by time (cs_clock_mono_ms; 0: nothing waits for time). */
 int64_t cs_batch_wake_at(const cs_batch_t *self, int batch_ms);
 
 /* The highest committed sequence number; statistics of the writes so far (batches, rows,
@@ -258,7 +255,7 @@ typedef struct {
     char *lost_by;      /* the worker (routing id in hex) that lost the last attempt */
     bool superseded;    /* a newer plan replaced it while in flight: its result does not count */
     void *handle;       /* in its queue, while queued */
-    int64_t not_before; /* held until then (cs_now_ms): its file is being rewritten */
+    int64_t not_before; /* held until then (cs_clock_mono_ms): its file is being rewritten */
     bool held;          /* ... and waits among the held tasks meanwhile */
 } cs_task_t;
 
@@ -337,7 +334,7 @@ size_t cs_dispatch_updates_outstanding(const cs_dispatch_t *self);
 size_t cs_dispatch_queued(const cs_dispatch_t *self);
 size_t cs_dispatch_workers(const cs_dispatch_t *self);
 
-/* When a held task may go (cs_now_ms), or 0 when none is held. */
+/* When a held task may go (cs_clock_mono_ms), or 0 when none is held. */
 int64_t cs_dispatch_next_due(const cs_dispatch_t *self);
 
 /* Builds and deletes queued (not in flight). */
@@ -466,7 +463,7 @@ typedef struct {
     cs_store_t *store; /* read only */
     zhashx_t *schemas; /* name -> cs_schema_info_t */
     cs_plan_oracle_t oracle;
-    int64_t now; /* cs_now_ms */
+    int64_t now; /* cs_clock_mono_ms */
 } cs_plan_input_t;
 
 #define CS_PLAN_GONE_MS 1000 /* a file gone from the directory this long: its connections go */

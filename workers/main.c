@@ -49,17 +49,10 @@ typedef struct {
     pid_t parent;        /* a local worker's supervisor: we exit when it is gone */
 } s_worker_t;
 
-static int64_t s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void s_send(s_worker_t *self, cs_msg_t *msg)
 {
     if (cs_wire_send(self->sock, NULL, NULL, msg) == 0)
-        self->last_sent = s_now();
+        self->last_sent = cs_clock_mono_ms();
 }
 
 static void s_heartbeat(s_worker_t *self)
@@ -76,7 +69,7 @@ static void s_heartbeat(s_worker_t *self)
 static void s_tick(void *arg)
 {
     s_worker_t *self = arg;
-    if (s_now() - self->last_sent >= S_HEARTBEAT_MS)
+    if (cs_clock_mono_ms() - self->last_sent >= S_HEARTBEAT_MS)
         s_heartbeat(self);
 }
 
@@ -116,7 +109,7 @@ static int s_connect(s_worker_t *self)
     ready->pid = (uint32_t)getpid();
     s_send(self, ready);
     cs_msg_destroy(&ready);
-    self->last_heard = s_now();
+    self->last_heard = cs_clock_mono_ms();
     return 0;
 }
 
@@ -141,7 +134,7 @@ static void s_finish(s_worker_t *self, cs_job_t **job_p)
     cs_msg_t *held = cs_job_take_result(job);
     if (held) {
         if (!zlistx_size(self->results))
-            self->results_since = s_now();
+            self->results_since = cs_clock_mono_ms();
         zlistx_add_end(self->results, held);
     }
     cs_job_destroy(job_p);
@@ -154,7 +147,7 @@ static void s_send_results(s_worker_t *self, bool all)
 {
     size_t count = zlistx_size(self->results);
     if (!count || !(all || count >= S_RESULTS_AT_ONCE || !self->current ||
-                    s_now() - self->results_since >= S_RESULT_HOLD_MS))
+                    cs_clock_mono_ms() - self->results_since >= S_RESULT_HOLD_MS))
         return;
     cs_msg_t *result;
     while ((result = zlistx_detach(self->results, NULL)) != NULL) {
@@ -217,7 +210,7 @@ static int s_handle(s_worker_t *self)
     char why[256];
     if (cs_wire_recv(self->sock, CS_WIRE_DONTWAIT, NULL, &msg, why, sizeof why) != 0)
         return 0;
-    self->last_heard = s_now();
+    self->last_heard = cs_clock_mono_ms();
     if (!msg) {
         cs_log_warn("malformed message from the supervisor: %s", why);
         return 1;
@@ -263,7 +256,7 @@ static int s_loop(s_worker_t *self)
                                    {NULL, PQsocket(self->pg), ZMQ_POLLIN, 0}};
         int64_t wait = !self->current && zlistx_size(self->queue) ? 0 : S_HEARTBEAT_MS / 2;
         if (zlistx_size(self->results)) {
-            int64_t due = self->results_since + S_RESULT_HOLD_MS - s_now();
+            int64_t due = self->results_since + S_RESULT_HOLD_MS - cs_clock_mono_ms();
             wait = due < 0 ? 0 : due < wait ? due : wait;
         }
         if (zmq_poll(items, self->current ? 2 : 1, (long)wait) < 0 && zmq_errno() != EINTR) {
@@ -279,7 +272,7 @@ static int s_loop(s_worker_t *self)
         }
         if (heard)
             backoff = 100;
-        else if (s_now() - self->last_heard > S_SUPERVISOR_LOST_MS) {
+        else if (cs_clock_mono_ms() - self->last_heard > S_SUPERVISOR_LOST_MS) {
             cs_log_warn("no word from the supervisor at %s for %d s; reconnecting", self->endpoint,
                         S_SUPERVISOR_LOST_MS / 1000);
             reconnect = true;
@@ -302,7 +295,7 @@ static int s_loop(s_worker_t *self)
         s_send_results(self, false);
         if (busy && !self->current && !zlistx_size(self->queue))
             cs_tasks_idle(self->tasks);
-        if (s_now() - self->last_sent >= S_HEARTBEAT_MS)
+        if (cs_clock_mono_ms() - self->last_sent >= S_HEARTBEAT_MS)
             s_heartbeat(self);
         cs_log_flush(); /* summaries of rate-limited messages whose window is over */
     }

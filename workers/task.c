@@ -138,11 +138,12 @@ static s_cached_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin_
     if (strcmp(info->mode, "dynamic") != 0) {
         snprintf(key, sizeof key, "%s\n%s", path, info->version);
         if (strcmp(info->mode, "config") == 0) {
-            zdigest_t *digest = zdigest_new();
             const char *config = task->config ? task->config : "{}";
-            zdigest_update(digest, (const byte *)config, strlen(config));
-            snprintf(key + strlen(key), sizeof key - strlen(key), "\n%s", zdigest_string(digest));
-            zdigest_destroy(&digest);
+            char digest[CS_DIGEST_HEX_SIZE];
+            if (cs_digest_hex16(config, strlen(config), digest) == 0)
+                snprintf(key + strlen(key), sizeof key - strlen(key), "\n%s", digest);
+            else
+                key[0] = '\0'; /* no digest: not cached, fetched for this task */
         }
         s_cached_t *cached = zhashx_lookup(self->schemas, key);
         if (cached)
@@ -187,8 +188,6 @@ static void s_rollback(PGconn *conn)
     PQclear(PQexec(conn, "ROLLBACK"));
 }
 
-static long long s_now_us(void);
-
 struct cs_job {
     cs_msg_t *task;
     cs_msg_t *result;
@@ -222,7 +221,7 @@ cs_job_t *cs_job_new(cs_msg_t **task_p)
     job->task = *task_p;
     *task_p = NULL;
     job->result = result;
-    job->start = s_now_us();
+    job->start = cs_clock_mono_us();
     return job;
 }
 
@@ -322,7 +321,7 @@ static int s_fresh_collect(PGconn *conn, cs_job_t *job)
     }
     job->sent = false;
     cs_log_conn_debug(job->task->connection, "built and executed in %.3f ms",
-                      (s_now_us() - job->start) / 1000.0);
+                      (cs_clock_mono_us() - job->start) / 1000.0);
     if (!failed) {
         cs_update_capture(cs_buf_str(&job->fresh) + strlen("BEGIN;\n"));
         job->result->ddl_count = (uint32_t)job->statements;
@@ -389,13 +388,6 @@ static int s_comments(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     return rc;
 }
 
-static long long s_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void cs_tasks_idle(cs_tasks_t *self)
 {
     (void)self;
@@ -453,7 +445,7 @@ void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     else
         rc = s_comments(self, conn, job);
     result->ok = rc == 0;
-    result->elapsed_us = (uint64_t)(s_now_us() - job->start);
+    result->elapsed_us = (uint64_t)(cs_clock_mono_us() - job->start);
     if (!result->ok) {
         if (!*why)
             snprintf(why, sizeof job->why, "failed without a reason");

@@ -6,6 +6,8 @@
 #include <libpq-fe.h>
 
 #include "cs_buf.h"
+#include "cs_clock.h"
+#include "cs_digest.h"
 #include "cs_config.h"
 #include "cs_embedded.h"
 #include "cs_log.h"
