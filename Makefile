@@ -55,6 +55,7 @@ TESTLIB_SRC := $(wildcard tests/unit/lib/*.c)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 COMMON_LIB := $(BUILD)/libcscommon.a
+SUP_LIB    := $(BUILD)/libcssupervisor.a
 PROGRAMS   := $(BIN)/connstate-supervisor $(BIN)/connstate-worker $(BIN)/connstate
 CLIENT_LIBS := $(LIBDIR)/libconnstate.a $(LIBDIR)/libconnstate.so
 PLUGIN_BINS := $(PLUGIN_NAMES:%=$(PLUGINDIR)/%)
@@ -116,8 +117,13 @@ $(PLUGINDIR)/%: $(BUILD)/obj/plugins/%/main.o $(BUILD)/obj/plugins/plugin.o $(CO
 	@mkdir -p $(PLUGINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(LIBDIR)/libconnstate.a \
-                  $(COMMON_LIB)
+# The supervisor's modules but its main(), for their unit tests.
+$(SUP_LIB): $(call obj,$(filter-out supervisor/main.c,$(SUP_SRC)))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(SUP_LIB) \
+                  $(LIBDIR)/libconnstate.a $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 

@@ -665,8 +665,12 @@ void cs_dispatch_pump(cs_dispatch_t *self)
                 zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
                 s_landed(self, flight->task);
                 char reason[300];
-                snprintf(reason, sizeof reason, "its lease expired after %d s at worker %s",
-                         self->limits.lease_ms / 1000, peer->name);
+                if (self->limits.lease_ms >= 1000)
+                    snprintf(reason, sizeof reason, "its lease expired after %d s at worker %s",
+                             self->limits.lease_ms / 1000, peer->name);
+                else
+                    snprintf(reason, sizeof reason, "its lease expired after %d ms at worker %s",
+                             self->limits.lease_ms, peer->name);
                 s_requeue(self, flight->task, peer, reason);
                 free(flight);
                 expired = true;

@@ -1,0 +1,317 @@
+/* Unit tests of the dispatcher (supervisor/dispatch.c) against fake workers in this process
+ * over inproc: capacity, leases and re-dispatch, one task per connection, the caps, and the
+ * events the results stage gets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../supervisor/supervisor.h"
+
+static int s_endpoint_id = 0;
+static char s_endpoint[64];
+
+typedef struct {
+    zsock_t *router;
+    cs_dispatch_t *dispatch;
+} s_bench_t;
+
+static s_bench_t s_bench(int lease_ms, int max_attempts, uint32_t max_capacity, size_t max_workers)
+{
+    snprintf(s_endpoint, sizeof s_endpoint, "inproc://dispatch-%d", ++s_endpoint_id);
+    s_bench_t b;
+    b.router = zsock_new_router(s_endpoint);
+    assert_non_null(b.router);
+    cs_dispatch_limits_t limits = {max_attempts, lease_ms, 10000, max_capacity, max_workers};
+    b.dispatch = cs_dispatch_new(b.router, limits);
+    assert_non_null(b.dispatch);
+    return b;
+}
+
+static void s_bench_free(s_bench_t *b)
+{
+    cs_dispatch_destroy(&b->dispatch);
+    zsock_destroy(&b->router);
+}
+
+/* A fake worker: announces capacity under its name. */
+static zsock_t *s_worker(const char *name, uint32_t capacity)
+{
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    zsock_set_identity(sock, name);
+    assert_int_equal(zsock_connect(sock, "%s", s_endpoint), 0);
+    cs_msg_t *ready = cs_msg_new(CS_MSG_READY);
+    ready->capacity = capacity;
+    ready->name = strdup(name);
+    assert_int_equal(cs_wire_send(sock, NULL, NULL, ready), 0);
+    cs_msg_destroy(&ready);
+    return sock;
+}
+
+/* Lets the dispatcher read and pump for ms milliseconds. */
+static void s_spin(s_bench_t *b, int ms)
+{
+    int64_t until = cs_clock_mono_ms() + ms;
+    do {
+        while (cs_dispatch_on_socket(b->dispatch))
+            ;
+        cs_dispatch_pump(b->dispatch);
+        zclock_sleep(2);
+    } while (cs_clock_mono_ms() < until);
+}
+
+/* The TASKs a fake worker has received by now (the caller destroys them, NULL-ended). */
+static int s_tasks(zsock_t *worker, cs_msg_t **tasks, int max)
+{
+    int n = 0;
+    char why[256];
+    while (n < max && (zsock_events(worker) & ZMQ_POLLIN)) {
+        cs_msg_t *msg = NULL;
+        if (cs_wire_recv(worker, CS_WIRE_DONTWAIT, NULL, &msg, why, sizeof why) != 0)
+            break;
+        if (msg && msg->type == CS_MSG_TASK)
+            tasks[n++] = msg;
+        else
+            cs_msg_destroy(&msg);
+    }
+    return n;
+}
+
+static void s_free_tasks(cs_msg_t **tasks, int n)
+{
+    for (int i = 0; i < n; i++)
+        cs_msg_destroy(&tasks[i]);
+}
+
+/* Answers a TASK. */
+static void s_answer(zsock_t *worker, const cs_msg_t *task, bool ok)
+{
+    cs_msg_t *result = cs_msg_new(CS_MSG_RESULT);
+    result->task_id = task->task_id;
+    result->connection = strdup(task->connection);
+    result->kind = task->kind;
+    result->ok = ok;
+    if (!ok)
+        result->error = strdup("it failed");
+    assert_int_equal(cs_wire_send(worker, NULL, NULL, result), 0);
+    cs_msg_destroy(&result);
+}
+
+static void s_add(s_bench_t *b, cs_task_kind_t kind, const char *name, const char *fingerprint)
+{
+    cs_task_t *task = calloc(1, sizeof *task);
+    task->kind = kind;
+    task->connection = strdup(name);
+    task->plugin = strdup("synthetic");
+    task->config = strdup("{}");
+    task->fingerprint = fingerprint ? strdup(fingerprint) : NULL;
+    cs_dispatch_add(b->dispatch, &task);
+    assert_null(task);
+}
+
+/* The next event of a kind (others are skipped), or NULL. */
+static cs_event_t *s_event(s_bench_t *b, cs_event_kind_t kind)
+{
+    cs_event_t *event;
+    while ((event = cs_dispatch_next_event(b->dispatch)) != NULL) {
+        if (event->kind == kind)
+            return event;
+        cs_event_destroy(&event);
+    }
+    return NULL;
+}
+
+static void test_capacity_is_respected_and_capped(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(60000, 3, 3, 16);
+    zsock_t *small = s_worker("small", 2), *greedy = s_worker("greedy", 1000);
+    s_spin(&b, 50);
+    for (int i = 0; i < 20; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "c_%d", i);
+        s_add(&b, CS_TASK_BUILD, name, "f1");
+    }
+    s_spin(&b, 50);
+    cs_msg_t *tasks[32];
+    int n_small = s_tasks(small, tasks, 32);
+    s_free_tasks(tasks, n_small);
+    int n_greedy = s_tasks(greedy, tasks, 32);
+    assert_int_equal(n_small, 2);  /* its own capacity */
+    assert_int_equal(n_greedy, 3); /* what it claimed, capped */
+    assert_int_equal(cs_dispatch_outstanding(b.dispatch), 20);
+    assert_int_equal(cs_dispatch_queued(b.dispatch), 15);
+    /* an answer frees a place: the next task goes there */
+    s_answer(greedy, tasks[0], true);
+    s_spin(&b, 50);
+    cs_event_t *event = s_event(&b, CS_EVENT_RESULT);
+    assert_non_null(event);
+    assert_string_equal(event->connection, tasks[0]->connection);
+    assert_string_equal(event->worker, "greedy");
+    assert_true(event->result->ok);
+    cs_event_destroy(&event);
+    s_free_tasks(tasks, n_greedy);
+    assert_int_equal(s_tasks(greedy, tasks, 32), 1);
+    s_free_tasks(tasks, 1);
+    zsock_destroy(&small);
+    zsock_destroy(&greedy);
+    s_bench_free(&b);
+}
+
+static void test_an_expired_lease_goes_to_another_worker_then_is_lost(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(100, 2, 16, 16);
+    zsock_t *first = s_worker("first", 4);
+    s_spin(&b, 50);
+    s_add(&b, CS_TASK_BUILD, "slow", "f1");
+    s_spin(&b, 30);
+    cs_msg_t *tasks[4];
+    assert_int_equal(s_tasks(first, tasks, 4), 1);
+    assert_int_equal(tasks[0]->attempt, 1);
+    s_free_tasks(tasks, 1);
+    zsock_t *second = s_worker("second", 4);
+    s_spin(&b, 250); /* the lease (100 ms) expires: attempt 2, at the other worker */
+    assert_int_equal(s_tasks(first, tasks, 4), 0);
+    assert_int_equal(s_tasks(second, tasks, 4), 1);
+    assert_int_equal(tasks[0]->attempt, 2);
+    s_free_tasks(tasks, 1);
+    s_spin(&b, 250); /* and again: 2 attempts were all it had */
+    cs_event_t *lost = s_event(&b, CS_EVENT_LOST);
+    assert_non_null(lost);
+    assert_string_equal(lost->connection, "slow");
+    assert_non_null(strstr(lost->why, "attempted 2 times"));
+    cs_event_destroy(&lost);
+    assert_int_equal(cs_dispatch_outstanding(b.dispatch), 0);
+    zsock_destroy(&first);
+    zsock_destroy(&second);
+    s_bench_free(&b);
+}
+
+static void test_one_task_per_connection(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(60000, 3, 16, 16);
+    /* no worker yet: the same update twice is queued once, comments behind an update none */
+    s_add(&b, CS_TASK_BUILD, "x", "f1");
+    s_add(&b, CS_TASK_BUILD, "x", "f1");
+    s_add(&b, CS_TASK_COMMENTS, "x", "f1");
+    assert_int_equal(cs_dispatch_queued(b.dispatch), 1);
+    /* a newer update replaces the queued one */
+    s_add(&b, CS_TASK_BUILD, "x", "f2");
+    assert_int_equal(cs_dispatch_queued(b.dispatch), 1);
+    zsock_t *a = s_worker("a", 4), *other = s_worker("other", 4);
+    s_spin(&b, 50);
+    cs_msg_t *tasks[4];
+    int got = s_tasks(a, tasks, 4);
+    zsock_t *holder = a;
+    if (!got) {
+        got = s_tasks(other, tasks, 4);
+        holder = other;
+    }
+    assert_int_equal(got, 1);
+    assert_string_equal(tasks[0]->fingerprint, "f2");
+    assert_true(cs_dispatch_update_in_flight(b.dispatch, "x"));
+    /* while it is in flight, a different one is held, and the one in flight superseded */
+    s_add(&b, CS_TASK_BUILD, "x", "f3");
+    s_spin(&b, 50);
+    cs_msg_t *none[4];
+    assert_int_equal(s_tasks(a, none, 4) + s_tasks(other, none, 4), 0);
+    s_answer(holder, tasks[0], true);
+    s_spin(&b, 50);
+    cs_event_t *event = s_event(&b, CS_EVENT_RESULT);
+    assert_non_null(event);
+    assert_true(event->superseded); /* its result no longer counts */
+    cs_event_destroy(&event);
+    s_free_tasks(tasks, 1);
+    got = s_tasks(a, tasks, 4);
+    got += s_tasks(other, tasks + got, 4);
+    assert_int_equal(got, 1); /* the held one goes now */
+    assert_string_equal(tasks[0]->fingerprint, "f3");
+    s_free_tasks(tasks, got);
+    zsock_destroy(&a);
+    zsock_destroy(&other);
+    s_bench_free(&b);
+}
+
+static void test_cancel_drops_what_is_queued(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(60000, 3, 16, 16);
+    s_add(&b, CS_TASK_BUILD, "x", "f1");
+    s_add(&b, CS_TASK_DELETE, "y", NULL);
+    cs_dispatch_cancel(b.dispatch, "x");
+    assert_int_equal(cs_dispatch_queued(b.dispatch), 1);
+    assert_int_equal(cs_dispatch_updates_queued(b.dispatch), 1);
+    s_bench_free(&b);
+}
+
+static void test_workers_beyond_the_cap_are_told_to_go(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(60000, 3, 16, 1);
+    zsock_t *one = s_worker("one", 4), *two = s_worker("two", 4);
+    s_spin(&b, 50);
+    assert_int_equal(cs_dispatch_workers(b.dispatch), 1);
+    char why[256];
+    cs_msg_t *msg = NULL;
+    zsock_set_rcvtimeo(two, 1000);
+    assert_int_equal(cs_wire_recv(two, 0, NULL, &msg, why, sizeof why), 0);
+    assert_non_null(msg);
+    assert_int_equal(msg->type, CS_MSG_DISCONNECT);
+    assert_non_null(strstr(msg->reason, "too many workers"));
+    cs_msg_destroy(&msg);
+    zsock_destroy(&one);
+    zsock_destroy(&two);
+    s_bench_free(&b);
+}
+
+static void test_waiting_for_a_worker_and_resuming(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(60000, 3, 16, 16);
+    s_add(&b, CS_TASK_BUILD, "x", "f1");
+    cs_dispatch_mark_waiting(b.dispatch, "no worker is connected");
+    cs_event_t *event = s_event(&b, CS_EVENT_WAITING);
+    assert_non_null(event);
+    assert_string_equal(event->connection, "x");
+    assert_string_equal(event->why, "no worker is connected");
+    cs_event_destroy(&event);
+    cs_dispatch_mark_waiting(b.dispatch, "no worker is connected"); /* told already */
+    assert_null(s_event(&b, CS_EVENT_WAITING));
+    zsock_t *late = s_worker("late", 4);
+    s_spin(&b, 50);
+    event = s_event(&b, CS_EVENT_RESUMED);
+    assert_non_null(event);
+    assert_string_equal(event->connection, "x");
+    cs_event_destroy(&event);
+    cs_msg_t *tasks[4];
+    int n = s_tasks(late, tasks, 4);
+    assert_int_equal(n, 1);
+    s_free_tasks(tasks, n);
+    zsock_destroy(&late);
+    s_bench_free(&b);
+}
+
+int main(void)
+{
+    zsys_handler_set(NULL);
+    cs_log_init("test");
+    if (cs_log_set_level("error") != 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_capacity_is_respected_and_capped),
+        cmocka_unit_test(test_an_expired_lease_goes_to_another_worker_then_is_lost),
+        cmocka_unit_test(test_one_task_per_connection),
+        cmocka_unit_test(test_cancel_drops_what_is_queued),
+        cmocka_unit_test(test_workers_beyond_the_cap_are_told_to_go),
+        cmocka_unit_test(test_waiting_for_a_worker_and_resuming),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    zsys_shutdown();
+    return rc;
+}
