@@ -2,9 +2,11 @@
  * directory, using workers over ZeroMQ; publishes every state change. */
 #include "supervisor.h"
 
+#include "cs_options.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,213 +64,72 @@ static void s_on_signal(int sig)
     errno = saved;
 }
 
-static void s_usage(FILE *out)
-{
-    fprintf(
-        out,
-        "Usage: connstate-supervisor [OPTION]...\n"
-        "Keeps a PostgreSQL database's connection schemas in step with a directory of .spc\n"
-        "files, using worker processes over ZeroMQ, and publishes every state change.\n"
-        "\n"
-        "  --config-dir DIR      connection configs (CONNSTATE_CONFIG_DIR, ~/.connstate/config)\n"
-        "  --db CONNINFO         PostgreSQL to manage (CONNSTATE_DB); without it an embedded\n"
-        "                        cluster under --data-dir is created, started and stopped\n"
-        "  --data-dir DIR        embedded cluster (CONNSTATE_DATA_DIR, ~/.connstate/db; as\n"
-        "                        root /var/lib/connstate/db)\n"
-        "  --workers N           local workers to spawn (CONNSTATE_WORKERS, number of CPUs)\n"
-        "  --bind-workers EP     worker endpoint (CONNSTATE_BIND_WORKERS, tcp://127.0.0.1:7600)\n"
-        "  --bind-publish EP     publish endpoint (CONNSTATE_BIND_PUBLISH, tcp://127.0.0.1:7601)\n"
-        "  --bind-control EP     control endpoint (CONNSTATE_BIND_CONTROL, tcp://127.0.0.1:7602)\n"
-        "  --plugin-dir DIR      plugins (CONNSTATE_PLUGIN_DIR, the bundled ones)\n"
-        "  --batch-size N        results per state-table write (CONNSTATE_BATCH_SIZE, 500)\n"
-        "  --batch-ms MS         longest wait before a state write (CONNSTATE_BATCH_MS, 200)\n"
-        "  --plugin-timeout SEC  longest a plugin may run (CONNSTATE_PLUGIN_TIMEOUT, 30)\n"
-        "  --task-timeout SEC    lease of one update at a worker (CONNSTATE_TASK_TIMEOUT, 300)\n"
-        "  --worker-capacity N   most tasks one worker may hold at once, whatever it claims\n"
-        "                        (CONNSTATE_WORKER_CAPACITY, 16)\n"
-        "  --max-workers N       most workers connected at once; more are told to go away\n"
-        "                        (CONNSTATE_MAX_WORKERS, 256)\n"
-        "  --max-restarts N      a local worker restarted more than N times within\n"
-        "  --restart-window SEC  SEC seconds is left alone for SEC seconds, then tried again\n"
-        "                        (CONNSTATE_MAX_RESTARTS 5, CONNSTATE_RESTART_WINDOW 60)\n"
-        "  --max-snapshots N     snapshots served at once, 2 per client at most\n"
-        "                        (CONNSTATE_MAX_SNAPSHOTS, 32)\n"
-        "  --snapshot-timeout SEC  drop a snapshot whose client reads nothing for this long\n"
-        "                        (CONNSTATE_SNAPSHOT_TIMEOUT, 30)\n"
-        "  --log-level LEVEL     error|warn|info|debug (CONNSTATE_LOG_LEVEL, info)\n"
-        "  --help                show this help and exit\n"
-        "  --version             show the version and exit\n"
-        "\n"
-        "Signals: SIGHUP refreshes; SIGTERM and SIGINT stop gracefully (exit 0).\n"
-        "Exit status: 0 after SIGTERM/SIGINT; 1 on a failure that may pass (the database not\n"
-        "reachable, an endpoint in use): restart it; 2 on a usage or installation error\n"
-        "(bad option, no plugin directory) that restarting cannot fix.\n");
-}
+#define S_AT(field) offsetof(s_options_t, field)
+#define S_TEXT(flag, arg, env, fallback, fallback_help, help, field)                              \
+    {flag, arg, env, fallback, fallback_help, help, CS_OPTION_TEXT, 0, 0, S_AT(field)}
+#define S_NUMBER(flag, arg, env, fallback, help, lo, hi, field)                                    \
+    {flag, arg, env, fallback, NULL, help, CS_OPTION_NUMBER, lo, hi, S_AT(field)}
 
-/* A number option within [lo, hi]; -1 (after a message) when invalid. */
-static int s_number(const char *name, const char *text, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno || !end || *end || end == text || value < lo || value > hi) {
-        fprintf(stderr, "connstate-supervisor: --%s must be a number from %ld to %ld, not '%s'\n",
-                name, lo, hi, text);
-        return -1;
-    }
-    *out = value;
-    return 0;
-}
+static char s_cpus[16]; /* the default of --workers */
 
-static int s_parse(int argc, char **argv, s_options_t *o)
-{
-    static const struct option options[] = {{"config-dir", required_argument, NULL, 'c'},
-                                            {"db", required_argument, NULL, 'd'},
-                                            {"data-dir", required_argument, NULL, 'D'},
-                                            {"workers", required_argument, NULL, 'w'},
-                                            {"bind-workers", required_argument, NULL, 'W'},
-                                            {"bind-publish", required_argument, NULL, 'P'},
-                                            {"bind-control", required_argument, NULL, 'C'},
-                                            {"plugin-dir", required_argument, NULL, 'p'},
-                                            {"batch-size", required_argument, NULL, 'b'},
-                                            {"batch-ms", required_argument, NULL, 'm'},
-                                            {"plugin-timeout", required_argument, NULL, 't'},
-                                            {"task-timeout", required_argument, NULL, 'T'},
-                                            {"publish-hwm", required_argument, NULL, 'H'},
-                                            {"max-restarts", required_argument, NULL, 'R'},
-                                            {"restart-window", required_argument, NULL, 'r'},
-                                            {"worker-capacity", required_argument, NULL, 'k'},
-                                            {"max-workers", required_argument, NULL, 'M'},
-                                            {"max-snapshots", required_argument, NULL, 'S'},
-                                            {"snapshot-timeout", required_argument, NULL, 's'},
-                                            {"log-level", required_argument, NULL, 'l'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {"version", no_argument, NULL, 'V'},
-                                            {NULL, 0, NULL, 0}};
-    const char *workers = NULL, *batch_size = NULL, *batch_ms = NULL, *plugin_timeout = NULL,
-               *task_timeout = NULL, *publish_hwm = NULL, *max_restarts = NULL,
-               *restart_window = NULL, *worker_capacity = NULL, *max_workers = NULL,
-               *max_snapshots = NULL, *snapshot_timeout = NULL;
-    int opt;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-            case 'c':
-                o->config_dir = optarg;
-                break;
-            case 'd':
-                o->db = optarg;
-                break;
-            case 'D':
-                o->data_dir = optarg;
-                break;
-            case 'w':
-                workers = optarg;
-                break;
-            case 'W':
-                o->bind_workers = optarg;
-                break;
-            case 'P':
-                o->bind_publish = optarg;
-                break;
-            case 'C':
-                o->bind_control = optarg;
-                break;
-            case 'p':
-                o->plugin_dir = optarg;
-                break;
-            case 'b':
-                batch_size = optarg;
-                break;
-            case 'm':
-                batch_ms = optarg;
-                break;
-            case 't':
-                plugin_timeout = optarg;
-                break;
-            case 'T':
-                task_timeout = optarg;
-                break;
-            case 'H':
-                publish_hwm = optarg;
-                break;
-            case 'R':
-                max_restarts = optarg;
-                break;
-            case 'r':
-                restart_window = optarg;
-                break;
-            case 'k':
-                worker_capacity = optarg;
-                break;
-            case 'M':
-                max_workers = optarg;
-                break;
-            case 'S':
-                max_snapshots = optarg;
-                break;
-            case 's':
-                snapshot_timeout = optarg;
-                break;
-            case 'l':
-                o->log_level = optarg;
-                break;
-            case 'h':
-                s_usage(stdout);
-                exit(0);
-            case 'V':
-                printf("connstate-supervisor %s\n", CS_VERSION);
-                exit(0);
-            default:
-                fprintf(stderr, "connstate-supervisor: unknown or incomplete option '%s'\n",
-                        argv[optind - 1]);
-                s_usage(stderr);
-                return -1;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "connstate-supervisor: unexpected argument '%s'\n", argv[optind]);
-        s_usage(stderr);
-        return -1;
-    }
-    char cpus[16];
-    snprintf(cpus, sizeof cpus, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
-    o->bind_workers = cs_opt(o->bind_workers, "CONNSTATE_BIND_WORKERS", "tcp://127.0.0.1:7600");
-    o->bind_publish = cs_opt(o->bind_publish, "CONNSTATE_BIND_PUBLISH", "tcp://127.0.0.1:7601");
-    o->bind_control = cs_opt(o->bind_control, "CONNSTATE_BIND_CONTROL", "tcp://127.0.0.1:7602");
-    o->plugin_dir = cs_opt(o->plugin_dir, "CONNSTATE_PLUGIN_DIR", NULL);
-    o->data_dir = cs_opt(o->data_dir, "CONNSTATE_DATA_DIR", NULL);
-    o->log_level = cs_opt(o->log_level, "CONNSTATE_LOG_LEVEL", "info");
-    if (s_number("workers", cs_opt(workers, "CONNSTATE_WORKERS", cpus), 0, 256, &o->workers) ||
-        s_number("batch-size", cs_opt(batch_size, "CONNSTATE_BATCH_SIZE", "500"), 1, 100000,
-                 &o->batch_size) ||
-        s_number("batch-ms", cs_opt(batch_ms, "CONNSTATE_BATCH_MS", "200"), 0, 60000,
-                 &o->batch_ms) ||
-        s_number("plugin-timeout", cs_opt(plugin_timeout, "CONNSTATE_PLUGIN_TIMEOUT", "30"), 1,
-                 86400, &o->plugin_timeout) ||
-        s_number("task-timeout", cs_opt(task_timeout, "CONNSTATE_TASK_TIMEOUT", "300"), 1, 86400,
-                 &o->task_timeout) ||
-        s_number("publish-hwm", cs_opt(publish_hwm, "CONNSTATE_PUBLISH_HWM", "100000"), 1, 10000000,
-                 &o->publish_hwm) ||
-        s_number("max-restarts", cs_opt(max_restarts, "CONNSTATE_MAX_RESTARTS", "5"), 1, 100,
-                 &o->max_restarts) ||
-        s_number("restart-window", cs_opt(restart_window, "CONNSTATE_RESTART_WINDOW", "60"), 1,
-                 86400, &o->restart_window) ||
-        s_number("worker-capacity", cs_opt(worker_capacity, "CONNSTATE_WORKER_CAPACITY", "16"), 1,
-                 1024, &o->worker_capacity) ||
-        s_number("max-workers", cs_opt(max_workers, "CONNSTATE_MAX_WORKERS", "256"), 1, 65536,
-                 &o->max_workers) ||
-        s_number("max-snapshots", cs_opt(max_snapshots, "CONNSTATE_MAX_SNAPSHOTS", "32"), 1, 100000,
-                 &o->max_snapshots) ||
-        s_number("snapshot-timeout", cs_opt(snapshot_timeout, "CONNSTATE_SNAPSHOT_TIMEOUT", "30"),
-                 1, 86400, &o->snapshot_timeout))
-        return -1;
-    if (cs_log_set_level(o->log_level) != 0) {
-        fprintf(stderr, "connstate-supervisor: --log-level must be error, warn, info or debug\n");
-        return -1;
-    }
-    return 0;
-}
+static const cs_option_t s_options[] = {
+    S_TEXT("config-dir", "DIR", "CONNSTATE_CONFIG_DIR", NULL, "~/.connstate/config",
+           "connection configs", config_dir),
+    S_TEXT("db", "CONNINFO", "CONNSTATE_DB", NULL, NULL,
+           "PostgreSQL to manage; without it an embedded cluster under\n"
+           "--data-dir is created, started and stopped",
+           db),
+    S_TEXT("data-dir", "DIR", "CONNSTATE_DATA_DIR", NULL,
+           "~/.connstate/db; as root /var/lib/connstate/db", "embedded cluster", data_dir),
+    S_NUMBER("workers", "N", "CONNSTATE_WORKERS", s_cpus, "local workers to spawn (0: remote only)", 0,
+             256, workers),
+    S_TEXT("bind-workers", "EP", "CONNSTATE_BIND_WORKERS", CS_ENDPOINT_WORKERS, NULL,
+           "worker endpoint", bind_workers),
+    S_TEXT("bind-publish", "EP", "CONNSTATE_BIND_PUBLISH", CS_ENDPOINT_PUBLISH, NULL,
+           "publish endpoint", bind_publish),
+    S_TEXT("bind-control", "EP", "CONNSTATE_BIND_CONTROL", CS_ENDPOINT_CONTROL, NULL,
+           "control endpoint", bind_control),
+    S_TEXT("plugin-dir", "DIR", "CONNSTATE_PLUGIN_DIR", NULL, "the bundled ones", "plugins",
+           plugin_dir),
+    S_NUMBER("batch-size", "N", "CONNSTATE_BATCH_SIZE", "500", "results per state-table write",
+             1, 100000, batch_size),
+    S_NUMBER("batch-ms", "MS", "CONNSTATE_BATCH_MS", "200", "longest wait before a state write",
+             0, 60000, batch_ms),
+    S_NUMBER("publish-hwm", "N", "CONNSTATE_PUBLISH_HWM", "100000",
+             "changes queued per slow subscriber", 1, 10000000, publish_hwm),
+    S_NUMBER("plugin-timeout", "SEC", "CONNSTATE_PLUGIN_TIMEOUT", "30",
+             "longest a plugin may run", 1, 86400, plugin_timeout),
+    S_NUMBER("task-timeout", "SEC", "CONNSTATE_TASK_TIMEOUT", "300",
+             "lease of one update at a worker", 1, 86400, task_timeout),
+    S_NUMBER("worker-capacity", "N", "CONNSTATE_WORKER_CAPACITY", "16",
+             "most tasks one worker holds at once, whatever it claims", 1, 1024,
+             worker_capacity),
+    S_NUMBER("max-workers", "N", "CONNSTATE_MAX_WORKERS", "256",
+             "most workers connected at once; more are told to go away", 1, 65536, max_workers),
+    S_NUMBER("max-restarts", "N", "CONNSTATE_MAX_RESTARTS", "5",
+             "a local worker restarted more than N times within", 1, 100, max_restarts),
+    S_NUMBER("restart-window", "SEC", "CONNSTATE_RESTART_WINDOW", "60",
+             "... SEC seconds is left alone for SEC seconds, then tried again", 1, 86400,
+             restart_window),
+    S_NUMBER("max-snapshots", "N", "CONNSTATE_MAX_SNAPSHOTS", "32",
+             "snapshots served at once, 2 per client at most", 1, 100000, max_snapshots),
+    S_NUMBER("snapshot-timeout", "SEC", "CONNSTATE_SNAPSHOT_TIMEOUT", "30",
+             "drop a snapshot whose client reads nothing for this long", 1, 86400,
+             snapshot_timeout),
+    {"log-level", "LEVEL", "CONNSTATE_LOG_LEVEL", "info", NULL, "error|warn|info|debug",
+     CS_OPTION_LEVEL, 0, 0, S_AT(log_level)},
+};
+
+static const cs_program_t s_program = {
+    "connstate-supervisor", CS_VERSION,
+    "Usage: connstate-supervisor [OPTION]...\n"
+    "Keeps a PostgreSQL database's connection schemas in step with a directory of .spc\n"
+    "files, using worker processes over ZeroMQ, and publishes every state change.\n",
+    "Signals: SIGHUP refreshes; SIGTERM and SIGINT stop gracefully (exit 0).\n"
+    "Exit status: 0 after SIGTERM/SIGINT; 1 on a failure that may pass (the database not\n"
+    "reachable, an endpoint in use): restart it; 2 on a usage or installation error\n"
+    "(bad option, no plugin directory) that restarting cannot fix.\n",
+    s_options, sizeof s_options / sizeof *s_options};
 
 typedef struct {
     s_options_t opt;
@@ -727,8 +588,12 @@ int main(int argc, char **argv)
     s_sup_t self = {0};
     self.inotify_fd = -1;
     self.watch = -1;
-    if (s_parse(argc, argv, &self.opt) != 0)
-        return 2;
+    snprintf(s_cpus, sizeof s_cpus, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+    int parsed = cs_options_parse(&s_program, argc, argv, &self.opt);
+    if (parsed >= 0)
+        return parsed;
+    if (cs_log_set_level(self.opt.log_level) != 0)
+        return 2; /* checked by the parser already */
     self.config_dir = self.opt.config_dir ? strdup(self.opt.config_dir) : cs_config_default_dir();
     self.plugin_dir = self.opt.plugin_dir ? strdup(self.opt.plugin_dir) : cs_plugin_default_dir();
     if (!self.config_dir || !self.plugin_dir) {

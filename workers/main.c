@@ -2,8 +2,10 @@
  * its own PostgreSQL session, heartbeats, and reconnects when the supervisor goes away. */
 #include "worker.h"
 
+#include "cs_options.h"
+
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -313,91 +315,58 @@ static int s_loop(s_worker_t *self)
     return 0;
 }
 
-static void s_usage(FILE *out)
-{
-    fprintf(out,
-            "Usage: connstate-worker --connect EP --db CONNINFO [OPTION]...\n"
-            "Builds connection schemas for a connstate supervisor.\n"
-            "\n"
-            "  --connect EP          the supervisor's worker endpoint (CONNSTATE_CONNECT,\n"
-            "                        tcp://127.0.0.1:7600)\n"
-            "  --db CONNINFO         PostgreSQL to write schemas into (CONNSTATE_DB; default the\n"
-            "                        embedded cluster under CONNSTATE_DATA_DIR)\n"
-            "  --plugin-dir DIR      plugins (CONNSTATE_PLUGIN_DIR, the bundled ones)\n"
-            "  --plugin-timeout SEC  longest a plugin may run (CONNSTATE_PLUGIN_TIMEOUT, 30)\n"
-            "  --tables-per-transaction N\n"
-            "                        most tables created or dropped in one transaction\n"
-            "                        (CONNSTATE_TABLES_PER_TRANSACTION, %d): a bigger update\n"
-            "                        runs in batches, so that it fits PostgreSQL's lock table\n"
-            "                        (a dropped table takes 3 locks, a created one 1)\n"
-            "  --name NAME           name shown in the supervisor's logs (host:pid)\n"
-            "  --log-level LEVEL     error|warn|info|debug (CONNSTATE_LOG_LEVEL, info)\n"
-            "  --help                show this help and exit\n"
-            "  --version             show the version and exit\n"
-            "Exit status: 0 after SIGTERM/SIGINT; 1 when the database is not reachable (a\n"
-            "failure that may pass: restart it); 2 when it cannot start (bad option, no\n"
-            "plugin directory).\n",
-            CS_UPDATE_TABLES_PER_TRANSACTION);
-}
+/* The options, as the table below fills them. */
+typedef struct {
+    const char *connect;
+    const char *db;
+    const char *plugin_dir;
+    const char *name;
+    const char *log_level;
+    long plugin_timeout;
+    long tables_per_transaction;
+} s_options_t;
+
+#define S_AT(field) offsetof(s_options_t, field)
+
+static char s_tables_default[24]; /* CS_UPDATE_TABLES_PER_TRANSACTION */
+
+static const cs_option_t s_options[] = {
+    {"connect", "EP", "CONNSTATE_CONNECT", CS_ENDPOINT_WORKERS, NULL,
+     "the supervisor's worker endpoint", CS_OPTION_TEXT, 0, 0, S_AT(connect)},
+    {"db", "CONNINFO", "CONNSTATE_DB", NULL, "the embedded cluster under CONNSTATE_DATA_DIR",
+     "PostgreSQL to write schemas into", CS_OPTION_TEXT, 0, 0, S_AT(db)},
+    {"plugin-dir", "DIR", "CONNSTATE_PLUGIN_DIR", NULL, "the bundled ones", "plugins",
+     CS_OPTION_TEXT, 0, 0, S_AT(plugin_dir)},
+    {"plugin-timeout", "SEC", "CONNSTATE_PLUGIN_TIMEOUT", "30", NULL, "longest a plugin may run",
+     CS_OPTION_NUMBER, 1, 86400, S_AT(plugin_timeout)},
+    {"tables-per-transaction", "N", "CONNSTATE_TABLES_PER_TRANSACTION", s_tables_default, NULL,
+     "most tables created or dropped in one transaction: a bigger\n"
+     "update runs in batches, so that it fits PostgreSQL's lock table\n"
+     "(a dropped table takes 3 locks, a created one 1)",
+     CS_OPTION_NUMBER, 1, 1000000, S_AT(tables_per_transaction)},
+    {"name", "NAME", NULL, NULL, "host:pid", "name shown in the supervisor's logs",
+     CS_OPTION_TEXT, 0, 0, S_AT(name)},
+    {"log-level", "LEVEL", "CONNSTATE_LOG_LEVEL", "info", NULL, "error|warn|info|debug",
+     CS_OPTION_LEVEL, 0, 0, S_AT(log_level)},
+};
+
+static const cs_program_t s_program = {
+    "connstate-worker", CS_VERSION,
+    "Usage: connstate-worker --connect EP --db CONNINFO [OPTION]...\n"
+    "Builds connection schemas for a connstate supervisor.\n",
+    "Exit status: 0 after SIGTERM/SIGINT; 1 when the database is not reachable (a\n"
+    "failure that may pass: restart it); 2 when it cannot start (bad option, no\n"
+    "plugin directory).\n",
+    s_options, sizeof s_options / sizeof *s_options};
 
 int main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"connect", required_argument, NULL, 'c'},
-        {"db", required_argument, NULL, 'd'},
-        {"plugin-dir", required_argument, NULL, 'p'},
-        {"name", required_argument, NULL, 'n'},
-        {"plugin-timeout", required_argument, NULL, 't'},
-        {"tables-per-transaction", required_argument, NULL, 'b'},
-        {"log-level", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
-    const char *connect = NULL, *db = NULL, *plugin_dir = NULL, *name = NULL, *timeout = NULL,
-               *level = NULL, *batch = NULL;
-    int opt;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-            case 'c':
-                connect = optarg;
-                break;
-            case 'd':
-                db = optarg;
-                break;
-            case 'p':
-                plugin_dir = optarg;
-                break;
-            case 'n':
-                name = optarg;
-                break;
-            case 't':
-                timeout = optarg;
-                break;
-            case 'l':
-                level = optarg;
-                break;
-            case 'b':
-                batch = optarg;
-                break;
-            case 'h':
-                s_usage(stdout);
-                return 0;
-            case 'V':
-                printf("connstate-worker %s\n", CS_VERSION);
-                return 0;
-            default:
-                fprintf(stderr, "connstate-worker: unknown or incomplete option '%s'\n",
-                        argv[optind - 1]);
-                s_usage(stderr);
-                return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "connstate-worker: unexpected argument '%s'\n", argv[optind]);
-        s_usage(stderr);
-        return 2;
-    }
+    snprintf(s_tables_default, sizeof s_tables_default, "%d", CS_UPDATE_TABLES_PER_TRANSACTION);
+    s_options_t o = {0};
+    int parsed = cs_options_parse(&s_program, argc, argv, &o);
+    if (parsed >= 0)
+        return parsed;
+    const char *name = o.name, *db = o.db, *plugin_dir = o.plugin_dir;
     s_worker_t self = {0};
     char host[64] = "worker";
     gethostname(host, sizeof host - 1);
@@ -405,36 +374,18 @@ int main(int argc, char **argv)
     if (name)
         snprintf(self.name, sizeof self.name, "%s", name);
     cs_log_init(name ? name : "wrk");
-    if (level && cs_log_set_level(level) != 0) {
-        fprintf(stderr, "connstate-worker: --log-level must be error, warn, info or debug\n");
-        return 2;
-    }
-    self.endpoint = cs_opt(connect, "CONNSTATE_CONNECT", "tcp://127.0.0.1:7600");
+    if (cs_log_set_level(o.log_level) != 0)
+        return 2; /* checked by the parser already */
+    self.endpoint = o.connect;
     /* Set by a supervisor for the workers it spawns; a remote worker outlives supervisors. */
     const char *parent = getenv("CONNSTATE_SUPERVISOR_PID");
     self.parent = parent ? (pid_t)atoi(parent) : 0;
     if (self.parent && getppid() != self.parent)
         self.parent = 0; /* inherited by a process the supervisor did not start */
     char *default_dir = NULL;
-    plugin_dir = cs_opt(plugin_dir, "CONNSTATE_PLUGIN_DIR", NULL);
     if (!plugin_dir)
         plugin_dir = default_dir = cs_plugin_default_dir();
-    char *end = NULL;
-    long timeout_s = strtol(cs_opt(timeout, "CONNSTATE_PLUGIN_TIMEOUT", "30"), &end, 10);
-    if (!end || *end || timeout_s < 1 || timeout_s > 86400) {
-        fprintf(stderr, "connstate-worker: --plugin-timeout must be 1 to 86400 seconds\n");
-        return 2;
-    }
-    char default_batch[24];
-    snprintf(default_batch, sizeof default_batch, "%d", CS_UPDATE_TABLES_PER_TRANSACTION);
-    end = NULL;
-    long tables_per_transaction =
-        strtol(cs_opt(batch, "CONNSTATE_TABLES_PER_TRANSACTION", default_batch), &end, 10);
-    if (!end || *end || tables_per_transaction < 1 || tables_per_transaction > 1000000) {
-        fprintf(stderr, "connstate-worker: --tables-per-transaction must be 1 to 1000000\n");
-        free(default_dir);
-        return 2;
-    }
+    long timeout_s = o.plugin_timeout, tables_per_transaction = o.tables_per_transaction;
     if (!plugin_dir || access(plugin_dir, R_OK | X_OK) != 0) {
         cs_log_error("cannot start: plugin directory %s is not readable",
                      plugin_dir ? plugin_dir : "(bundled, not found)");

@@ -13,4 +13,20 @@ for prog in connstate-supervisor connstate-worker connstate; do
     check "$prog prints nothing on stdout for an unknown flag" test ! -s "$T_DIR/out"
 done
 
+# --help lists every flag a program accepts, and each flag it lists is accepted (the parser
+# and the help come from one table): with the flag first and an unknown one after it, the
+# error names the unknown one.
+for prog in connstate-supervisor connstate-worker; do
+    flags=$("$prog" --help | grep -oE '^  --[a-z-]+' | sed 's/^  //' | grep -vE '^--(help|version)$')
+    bad=""
+    for flag in $flags; do
+        "$prog" "$flag" 1 --no-such-flag >/dev/null 2>"$T_DIR/err"
+        grep -q "option '--no-such-flag'" "$T_DIR/err" || bad="$bad $flag"
+    done
+    check "$prog: every flag its --help lists is accepted ($(echo $flags | wc -w) flags)${bad:+; not:$bad}" \
+        test -z "$bad"
+done
+check "connstate-supervisor --help lists --publish-hwm" \
+    grep -q -- "--publish-hwm N" <(connstate-supervisor --help)
+
 done_testing
