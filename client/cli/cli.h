@@ -1,4 +1,4 @@
-/* Private header of client/: what the CLI and libconnstate modules share. */
+/* Private header of client/cli/ (the connstate command): its subcommands and helpers. */
 #ifndef CS_CLIENT_H
 #define CS_CLIENT_H
 
