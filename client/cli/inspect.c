@@ -1,18 +1,20 @@
 /* connstate inspect: connections, their tables and columns, with descriptions. */
 #include "cli.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void s_usage(FILE *out)
-{
-    fprintf(out, "Usage: connstate inspect [NAME[.TABLE]] [--db CONNINFO] [--data-dir DIR]\n"
-                 "                         [--format table|json]\n"
-                 "Without a name: every connection with its status and table count. With a\n"
-                 "connection: its tables and their descriptions. With a table: its columns,\n"
-                 "types and descriptions. A connection that is not ready says so.\n");
-}
+static const cs_cli_command_t s_command = {
+    .name = "inspect",
+    .usage = "Usage: connstate inspect [NAME[.TABLE]] [--db CONNINFO] [--data-dir DIR]\n"
+             "                         [--format table|json]\n"
+             "Without a name: every connection with its status and table count. With a\n"
+             "connection: its tables and their descriptions. With a table: its columns,\n"
+             "types and descriptions. A connection that is not ready says so.\n",
+    .options = CS_CLI_DB | CS_CLI_DATA_DIR | CS_CLI_FORMAT,
+    .formats = {"table", "json"},
+    .max_args = 1,
+};
 
 /* Prints a result as aligned columns (table) or as a JSON array of objects. */
 static void s_print(PGresult *res, bool json, const char *const *headers)
@@ -59,125 +61,108 @@ static void s_print(PGresult *res, bool json, const char *const *headers)
     cs_buf_free(&out);
 }
 
+/* What inspect shows: a query (its parameters: the connection, then the table) and the
+ * table headers of its columns. */
+typedef struct {
+    const char *sql;
+    int params;
+    const char *headers[5];
+} s_view_t;
+
+static const s_view_t s_connections = {
+    "SELECT s.connection_name AS connection, s.status,"
+    " (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    "  WHERE n.nspname = s.connection_name AND c.relkind IN ('f', 'r', 'v'))::int"
+    " AS tables, s.plugin, s.error"
+    " FROM connstate_internal.connection_state s ORDER BY 1",
+    0,
+    {"CONNECTION", "STATUS", "TABLES", "PLUGIN", "ERROR"}};
+
+static const s_view_t s_tables = {"SELECT c.relname AS \"table\","
+                                  " (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid"
+                                  "  AND a.attnum > 0 AND NOT a.attisdropped)::int AS columns,"
+                                  " obj_description(c.oid, 'pg_class') AS description"
+                                  " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                                  " WHERE n.nspname = $1 AND c.relkind IN ('f', 'r', 'v')"
+                                  " ORDER BY 1",
+                                  1,
+                                  {"TABLE", "COLUMNS", "DESCRIPTION"}};
+
+static const s_view_t s_columns = {"SELECT a.attname AS \"column\","
+                                   " format_type(a.atttypid, a.atttypmod) AS type,"
+                                   " col_description(c.oid, a.attnum) AS description"
+                                   " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                                   " JOIN pg_attribute a ON a.attrelid = c.oid"
+                                   " WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0"
+                                   " AND NOT a.attisdropped ORDER BY a.attnum",
+                                   2,
+                                   {"COLUMN", "TYPE", "DESCRIPTION"}};
+
+/* Runs a view and prints it; returns the exit status (1 when it failed or, for a table's
+ * columns, found no such table). */
+static int s_show(PGconn *conn, const s_view_t *view, const char *const *params, bool json)
+{
+    PGresult *res = PQexecParams(conn, view->sql, view->params, NULL, params, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        cs_cli_db_error("inspect", conn);
+        rc = 1;
+    } else if (view == &s_columns && PQntuples(res) == 0) {
+        fprintf(stderr, "connstate inspect: connection \"%s\" has no table \"%s\"\n", params[0],
+                params[1]);
+        rc = 1;
+    } else {
+        s_print(res, json, view->headers);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Whether the connection is there to be inspected; returns 0, or 1 after saying why not
+ * (no such connection, or not ready: rather than show an empty list). */
+static int s_ready(PGconn *conn, const char *name)
+{
+    const char *params[] = {name};
+    PGresult *res = PQexecParams(conn,
+                                 "SELECT status, error FROM connstate_internal.connection_state"
+                                 " WHERE connection_name = $1",
+                                 1, NULL, params, NULL, NULL, 0);
+    int rc = 1;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        cs_cli_db_error("inspect", conn);
+    else if (PQntuples(res) == 0)
+        fprintf(stderr, "connstate inspect: no connection \"%s\"\n", name);
+    else if (strcmp(PQgetvalue(res, 0, 0), "ready") != 0)
+        fprintf(stderr, "connstate inspect: connection \"%s\" is %s%s%s\n", name,
+                PQgetvalue(res, 0, 0), PQgetisnull(res, 0, 1) ? "" : ": ", PQgetvalue(res, 0, 1));
+    else
+        rc = 0;
+    PQclear(res);
+    return rc;
+}
+
 int cs_cli_inspect(int argc, char **argv)
 {
-    static const struct option options[] = {{"db", required_argument, NULL, 'd'},
-                                            {"data-dir", required_argument, NULL, 'D'},
-                                            {"format", required_argument, NULL, 'f'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
-    const char *db = NULL, *data_dir = NULL, *format = "table";
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-            case 'd':
-                db = optarg;
-                break;
-            case 'D':
-                data_dir = optarg;
-                break;
-            case 'f':
-                format = optarg;
-                break;
-            case 'h':
-                s_usage(stdout);
-                return 0;
-            default:
-                return cs_cli_bad_option("inspect", argv[optind - 1], s_usage);
-        }
-    }
-    if (argc - optind > 1)
-        return cs_cli_bad_option("inspect", argv[optind + 1], s_usage);
-    bool json = strcmp(format, "json") == 0;
-    if (!json && strcmp(format, "table") != 0) {
-        fprintf(stderr, "connstate inspect: --format must be table or json\n");
-        return 2;
-    }
+    cs_cli_args_t args;
+    int rc = cs_cli_parse(&s_command, argc, argv, &args);
+    if (rc != CS_CLI_RUN)
+        return rc;
+    bool json = strcmp(args.format, "json") == 0;
     char name[128] = "", table[128] = "";
-    if (optind < argc) {
-        const char *arg = argv[optind], *dot = strchr(arg, '.');
+    if (args.argc == 1) {
+        const char *arg = args.argv[0], *dot = strchr(arg, '.');
         snprintf(name, sizeof name, "%.*s", dot ? (int)(dot - arg) : (int)strlen(arg), arg);
         if (dot)
             snprintf(table, sizeof table, "%s", dot + 1);
     }
-    PGconn *conn = cs_cli_connect("inspect", db, data_dir);
+    PGconn *conn = cs_cli_connect(&args);
     if (!conn)
         return 1;
-    int rc = 0;
-    PGresult *res = NULL;
-    if (!*name) {
-        static const char *const headers[] = {"CONNECTION", "STATUS", "TABLES", "PLUGIN", "ERROR"};
-        res = PQexec(
-            conn, "SELECT s.connection_name AS connection, s.status,"
-                  " (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                  "  WHERE n.nspname = s.connection_name AND c.relkind IN ('f', 'r', 'v'))::int"
-                  " AS tables, s.plugin, s.error"
-                  " FROM connstate_internal.connection_state s ORDER BY 1");
-        if (PQresultStatus(res) == PGRES_TUPLES_OK)
-            s_print(res, json, headers);
-        else
-            rc = 1;
-    } else {
-        const char *params[] = {name, table};
-        res = PQexecParams(conn,
-                           "SELECT status, error FROM connstate_internal.connection_state"
-                           " WHERE connection_name = $1",
-                           1, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            rc = 1;
-        } else if (PQntuples(res) == 0) {
-            fprintf(stderr, "connstate inspect: no connection \"%s\"\n", name);
-            rc = 1;
-        } else if (strcmp(PQgetvalue(res, 0, 0), "ready") != 0) {
-            /* not usable: say why rather than show an empty list */
-            fprintf(stderr, "connstate inspect: connection \"%s\" is %s%s%s\n", name,
-                    PQgetvalue(res, 0, 0), PQgetisnull(res, 0, 1) ? "" : ": ",
-                    PQgetvalue(res, 0, 1));
-            rc = 1;
-        } else if (!*table) {
-            static const char *const headers[] = {"TABLE", "COLUMNS", "DESCRIPTION"};
-            PQclear(res);
-            res = PQexecParams(conn,
-                               "SELECT c.relname AS \"table\","
-                               " (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid"
-                               "  AND a.attnum > 0 AND NOT a.attisdropped)::int AS columns,"
-                               " obj_description(c.oid, 'pg_class') AS description"
-                               " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                               " WHERE n.nspname = $1 AND c.relkind IN ('f', 'r', 'v')"
-                               " ORDER BY 1",
-                               1, NULL, params, NULL, NULL, 0);
-            if (PQresultStatus(res) == PGRES_TUPLES_OK)
-                s_print(res, json, headers);
-            else
-                rc = 1;
-        } else {
-            static const char *const headers[] = {"COLUMN", "TYPE", "DESCRIPTION"};
-            PQclear(res);
-            res = PQexecParams(conn,
-                               "SELECT a.attname AS \"column\","
-                               " format_type(a.atttypid, a.atttypmod) AS type,"
-                               " col_description(c.oid, a.attnum) AS description"
-                               " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                               " JOIN pg_attribute a ON a.attrelid = c.oid"
-                               " WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0"
-                               " AND NOT a.attisdropped ORDER BY a.attnum",
-                               2, NULL, params, NULL, NULL, 0);
-            if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-                rc = 1;
-            } else if (PQntuples(res) == 0) {
-                fprintf(stderr, "connstate inspect: connection \"%s\" has no table \"%s\"\n", name,
-                        table);
-                rc = 1;
-            } else {
-                s_print(res, json, headers);
-            }
-        }
-    }
-    if (rc && PQresultStatus(res) != PGRES_TUPLES_OK)
-        fprintf(stderr, "connstate inspect: %s", PQerrorMessage(conn));
-    PQclear(res);
+    const char *params[] = {name, table};
+    if (!*name)
+        rc = s_show(conn, &s_connections, params, json);
+    else if ((rc = s_ready(conn, name)) == 0)
+        rc = s_show(conn, *table ? &s_columns : &s_tables, params, json);
     PQfinish(conn);
     return rc;
 }
