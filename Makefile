@@ -25,6 +25,7 @@ LDFLAGS    += $(SAN_FLAGS)
 endif
 
 PKGS       := libzmq libczmq msgpack libpq jansson
+CLIB_PKGS  := libzmq libczmq msgpack libpq
 
 # Library flags come from pkg-config once, cached in $(BUILD)/config.mk. Building that file
 # first runs deploy/install-deps.sh when a dependency is missing, so a fresh clone needs
@@ -39,20 +40,30 @@ $(BUILD)/config.mk: deploy/install-deps.sh
 	@mkdir -p $(BUILD)
 	@{ echo "PKG_CFLAGS := $$(pkg-config --cflags $(PKGS))"; \
 	   echo "PKG_LIBS := $$(pkg-config --libs $(PKGS))"; \
+	   echo "CLIB_PKG_LIBS := $$(pkg-config --libs $(CLIB_PKGS))"; \
 	   echo "CMOCKA_LIBS := $$(pkg-config --libs cmocka)"; } > $@.tmp && mv $@.tmp $@
+
+# A config.mk written before CLIB_PKG_LIBS was added to it is written again.
+ifndef CLIB_PKG_LIBS
+$(BUILD)/config.mk: FORCE
+endif
+FORCE:
 
 ALL_CFLAGS += $(PKG_CFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c) $(wildcard proto/*.c)
 SUP_SRC    := $(wildcard supervisor/*.c)
 WRK_SRC    := $(wildcard workers/*.c)
-CLIB_SRC   := $(filter-out client/cli%.c,$(wildcard client/*.c))
-CLI_SRC    := $(wildcard client/cli*.c)
+CLIB_SRC   := $(wildcard client/lib/*.c)
+# What libconnstate's API needs of common/ and proto/: logging, buffers, the wire codec.
+CLIB_USES  := $(filter %/log.c %/clock.c %/buf.c %/check.c %/codec.c %/wire.c,$(COMMON_SRC))
+CLI_SRC    := $(wildcard client/cli/*.c)
 PLUGIN_NAMES := $(patsubst plugins/%/,%,$(dir $(wildcard plugins/*/main.c)))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TESTLIB_SRC := $(wildcard tests/unit/lib/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+CLIB_OBJ   := $(call obj,$(CLIB_SRC) $(CLIB_USES))
 
 COMMON_LIB := $(BUILD)/libcscommon.a
 SUP_LIB    := $(BUILD)/libcssupervisor.a
@@ -65,7 +76,7 @@ BENCH_TOOLS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/tool_*.c))
 DRIVER_BINS := $(patsubst tests/drivers/%.c,$(BUILD)/tests/drivers/%,$(wildcard tests/drivers/*.c))
 
 .PHONY: all test test-unit test-integration asan fuzz format format-check clean run bench \
-        install deps help
+        install deps help FORCE
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS) $(CLIENT_LIBS) $(PLUGIN_BINS)
@@ -100,18 +111,23 @@ $(BIN)/connstate-worker: $(call obj,$(WRK_SRC)) $(COMMON_LIB)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BIN)/connstate: $(call obj,$(CLI_SRC)) $(LIBDIR)/libconnstate.a
+$(BIN)/connstate: $(call obj,$(CLI_SRC)) $(LIBDIR)/libconnstate.a $(COMMON_LIB)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(LIBDIR)/libconnstate.a: $(call obj,$(CLIB_SRC) $(COMMON_SRC))
+# libconnstate: only what connstate.h marks CONNSTATE_EXPORT leaves the shared library
+# (-fvisibility=hidden); -z defs: CLIB_USES and CLIB_PKGS are all it needs. The static
+# library keeps the internal symbols (a static link needs them).
+$(CLIB_OBJ): ALL_CFLAGS += -fvisibility=hidden
+
+$(LIBDIR)/libconnstate.a: $(CLIB_OBJ)
 	@mkdir -p $(LIBDIR)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(LIBDIR)/libconnstate.so: $(call obj,$(CLIB_SRC) $(COMMON_SRC))
+$(LIBDIR)/libconnstate.so: $(CLIB_OBJ)
 	@mkdir -p $(LIBDIR)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libconnstate.so.0 -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libconnstate.so.0 -Wl,-z,defs -o $@ $^ $(CLIB_PKG_LIBS)
 
 $(PLUGINDIR)/%: $(BUILD)/obj/plugins/%/main.o $(BUILD)/obj/plugins/plugin.o $(COMMON_LIB)
 	@mkdir -p $(PLUGINDIR)
@@ -129,7 +145,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(SUP_L
 
 # ---- tests ---------------------------------------------------------------------------------
 
-$(BUILD)/tests/drivers/%: $(BUILD)/obj/tests/drivers/%.o $(LIBDIR)/libconnstate.a
+$(BUILD)/tests/drivers/%: $(BUILD)/obj/tests/drivers/%.o $(LIBDIR)/libconnstate.a $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

@@ -80,8 +80,8 @@ static bool s_set(const cs_program_t *program, const cs_option_t *o, const char 
         errno = 0;
         long value = strtol(text, &end, 10);
         if (errno || !end || *end || end == text || value < o->lo || value > o->hi) {
-            fprintf(stderr, "%s: --%s must be a number from %ld to %ld, not '%s'\n",
-                    program->name, o->flag, o->lo, o->hi, text);
+            fprintf(stderr, "%s: --%s must be a number from %ld to %ld, not '%s'\n", program->name,
+                    o->flag, o->lo, o->hi, text);
             return false;
         }
         *s_number_at(out, o) = value;
@@ -140,7 +140,9 @@ int cs_options_parse(const cs_program_t *program, int argc, char **argv, void *o
     }
     for (size_t i = 0; rc < 0 && i < program->count; i++) {
         const cs_option_t *o = &program->options[i];
-        const char *text = given[i] ? given[i] : o->env ? cs_opt(NULL, o->env, o->fallback) : o->fallback;
+        const char *text = given[i] ? given[i]
+                           : o->env ? cs_opt(NULL, o->env, o->fallback)
+                                    : o->fallback;
         if (text && !s_set(program, o, text, out))
             rc = 2;
     }

@@ -14,8 +14,20 @@
 extern "C" {
 #endif
 
+/* Marks the library's API: the only symbols libconnstate.so exports (it is built with
+ * -fvisibility=hidden). Harmless in a program that uses the library. */
+#if defined(__GNUC__)
+#define CONNSTATE_EXPORT __attribute__((visibility("default")))
+#else
+#define CONNSTATE_EXPORT
+#endif
+
+/* Where a supervisor listens by default: its publish (PUB) and control (ROUTER) endpoints. */
+#define CONNSTATE_PUBLISH_DEFAULT "tcp://127.0.0.1:7601"
+#define CONNSTATE_CONTROL_DEFAULT "tcp://127.0.0.1:7602"
+
 /* The library's version, "MAJOR.MINOR.PATCH"; borrowed. */
-const char *connstate_version(void);
+CONNSTATE_EXPORT const char *connstate_version(void);
 
 /* ---- subscribing -------------------------------------------------------------------------- */
 
@@ -42,38 +54,41 @@ typedef struct connstate_sub connstate_sub_t;
  * triggers a new snapshot. Only connections whose name starts with prefix (NULL or "": all)
  * are kept and reported. Every change is passed to fn. Returns NULL when out of memory or an
  * endpoint is invalid. Does not block: the supervisor may start later. */
-connstate_sub_t *connstate_sub_new(const char *publish_ep, const char *control_ep,
-                                   const char *prefix, connstate_change_fn *fn, void *arg);
+CONNSTATE_EXPORT connstate_sub_t *connstate_sub_new(const char *publish_ep, const char *control_ep,
+                                                    const char *prefix, connstate_change_fn *fn,
+                                                    void *arg);
 
 /* Closes the sockets, frees everything and NULLs *self_p. Idempotent. */
-void connstate_sub_destroy(connstate_sub_t **self_p);
+CONNSTATE_EXPORT void connstate_sub_destroy(connstate_sub_t **self_p);
 
 /* To poll the subscription with your own sockets and file descriptors: fills up to max
  * items (it needs 2) and returns how many; call zmq_poll with a timeout of at most
  * connstate_sub_timeout() ms, then connstate_sub_process() with the same items. */
-int connstate_sub_pollitems(connstate_sub_t *self, zmq_pollitem_t *items, int max);
-int connstate_sub_timeout(const connstate_sub_t *self);
+CONNSTATE_EXPORT int connstate_sub_pollitems(connstate_sub_t *self, zmq_pollitem_t *items, int max);
+CONNSTATE_EXPORT int connstate_sub_timeout(const connstate_sub_t *self);
 
 /* Reads what arrived and calls the callback for each change; also runs the timers (snapshot
  * retries, silence detection). Returns 0, or -1 on a socket error. Never blocks. */
-int connstate_sub_process(connstate_sub_t *self, const zmq_pollitem_t *items, int count);
+CONNSTATE_EXPORT int connstate_sub_process(connstate_sub_t *self, const zmq_pollitem_t *items,
+                                           int count);
 
 /* Convenience: polls for at most timeout_ms and processes. Returns 0, or -1 (interrupted by a
  * signal, or a socket error). Blocks up to timeout_ms. */
-int connstate_sub_run(connstate_sub_t *self, int timeout_ms);
+CONNSTATE_EXPORT int connstate_sub_run(connstate_sub_t *self, int timeout_ms);
 
 /* True once a snapshot was applied and no resync is under way. */
-bool connstate_sub_synced(const connstate_sub_t *self);
+CONNSTATE_EXPORT bool connstate_sub_synced(const connstate_sub_t *self);
 
 /* The last sequence number applied; how many resyncs happened (gaps, restarts, silence). */
-uint64_t connstate_sub_seq(const connstate_sub_t *self);
-uint64_t connstate_sub_resyncs(const connstate_sub_t *self);
+CONNSTATE_EXPORT uint64_t connstate_sub_seq(const connstate_sub_t *self);
+CONNSTATE_EXPORT uint64_t connstate_sub_resyncs(const connstate_sub_t *self);
 
 /* The current rows (matching the prefix): their number, the number in a status, and each
  * row through fn (snapshot false; in no particular order). */
-size_t connstate_sub_size(const connstate_sub_t *self);
-size_t connstate_sub_count(const connstate_sub_t *self, const char *status);
-void connstate_sub_foreach(const connstate_sub_t *self, connstate_change_fn *fn, void *arg);
+CONNSTATE_EXPORT size_t connstate_sub_size(const connstate_sub_t *self);
+CONNSTATE_EXPORT size_t connstate_sub_count(const connstate_sub_t *self, const char *status);
+CONNSTATE_EXPORT void connstate_sub_foreach(const connstate_sub_t *self, connstate_change_fn *fn,
+                                            void *arg);
 
 /* ---- waiting ------------------------------------------------------------------------------ */
 
@@ -106,10 +121,11 @@ typedef void(connstate_progress_fn)(size_t settled, size_t total, void *arg);
  * connection without a row is "unknown"; with no names, disabled and deleting connections
  * are not waited for. timeout_s <= 0 waits as long as it takes. Fills result (free it with
  * connstate_wait_result_free) and returns a CONNSTATE_WAIT_* code. Blocks. */
-int connstate_wait(PGconn *conn, const char *const *names, size_t count, double timeout_s,
-                   connstate_progress_fn *progress, void *arg, connstate_wait_result_t *result);
+CONNSTATE_EXPORT int connstate_wait(PGconn *conn, const char *const *names, size_t count,
+                                    double timeout_s, connstate_progress_fn *progress, void *arg,
+                                    connstate_wait_result_t *result);
 
-void connstate_wait_result_free(connstate_wait_result_t *result);
+CONNSTATE_EXPORT void connstate_wait_result_free(connstate_wait_result_t *result);
 
 #ifdef __cplusplus
 }

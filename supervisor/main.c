@@ -65,10 +65,14 @@ static void s_on_signal(int sig)
 }
 
 #define S_AT(field) offsetof(s_options_t, field)
-#define S_TEXT(flag, arg, env, fallback, fallback_help, help, field)                              \
-    {flag, arg, env, fallback, fallback_help, help, CS_OPTION_TEXT, 0, 0, S_AT(field)}
+#define S_TEXT(flag, arg, env, fallback, fallback_help, help, field)                               \
+    {                                                                                              \
+        flag, arg, env, fallback, fallback_help, help, CS_OPTION_TEXT, 0, 0, S_AT(field)           \
+    }
 #define S_NUMBER(flag, arg, env, fallback, help, lo, hi, field)                                    \
-    {flag, arg, env, fallback, NULL, help, CS_OPTION_NUMBER, lo, hi, S_AT(field)}
+    {                                                                                              \
+        flag, arg, env, fallback, NULL, help, CS_OPTION_NUMBER, lo, hi, S_AT(field)                \
+    }
 
 static char s_cpus[16]; /* the default of --workers */
 
@@ -81,8 +85,8 @@ static const cs_option_t s_options[] = {
            db),
     S_TEXT("data-dir", "DIR", "CONNSTATE_DATA_DIR", NULL,
            "~/.connstate/db; as root /var/lib/connstate/db", "embedded cluster", data_dir),
-    S_NUMBER("workers", "N", "CONNSTATE_WORKERS", s_cpus, "local workers to spawn (0: remote only)", 0,
-             256, workers),
+    S_NUMBER("workers", "N", "CONNSTATE_WORKERS", s_cpus, "local workers to spawn (0: remote only)",
+             0, 256, workers),
     S_TEXT("bind-workers", "EP", "CONNSTATE_BIND_WORKERS", CS_ENDPOINT_WORKERS, NULL,
            "worker endpoint", bind_workers),
     S_TEXT("bind-publish", "EP", "CONNSTATE_BIND_PUBLISH", CS_ENDPOINT_PUBLISH, NULL,
@@ -91,19 +95,18 @@ static const cs_option_t s_options[] = {
            "control endpoint", bind_control),
     S_TEXT("plugin-dir", "DIR", "CONNSTATE_PLUGIN_DIR", NULL, "the bundled ones", "plugins",
            plugin_dir),
-    S_NUMBER("batch-size", "N", "CONNSTATE_BATCH_SIZE", "500", "results per state-table write",
-             1, 100000, batch_size),
-    S_NUMBER("batch-ms", "MS", "CONNSTATE_BATCH_MS", "200", "longest wait before a state write",
-             0, 60000, batch_ms),
+    S_NUMBER("batch-size", "N", "CONNSTATE_BATCH_SIZE", "500", "results per state-table write", 1,
+             100000, batch_size),
+    S_NUMBER("batch-ms", "MS", "CONNSTATE_BATCH_MS", "200", "longest wait before a state write", 0,
+             60000, batch_ms),
     S_NUMBER("publish-hwm", "N", "CONNSTATE_PUBLISH_HWM", "100000",
              "changes queued per slow subscriber", 1, 10000000, publish_hwm),
-    S_NUMBER("plugin-timeout", "SEC", "CONNSTATE_PLUGIN_TIMEOUT", "30",
-             "longest a plugin may run", 1, 86400, plugin_timeout),
+    S_NUMBER("plugin-timeout", "SEC", "CONNSTATE_PLUGIN_TIMEOUT", "30", "longest a plugin may run",
+             1, 86400, plugin_timeout),
     S_NUMBER("task-timeout", "SEC", "CONNSTATE_TASK_TIMEOUT", "300",
              "lease of one update at a worker", 1, 86400, task_timeout),
     S_NUMBER("worker-capacity", "N", "CONNSTATE_WORKER_CAPACITY", "16",
-             "most tasks one worker holds at once, whatever it claims", 1, 1024,
-             worker_capacity),
+             "most tasks one worker holds at once, whatever it claims", 1, 1024, worker_capacity),
     S_NUMBER("max-workers", "N", "CONNSTATE_MAX_WORKERS", "256",
              "most workers connected at once; more are told to go away", 1, 65536, max_workers),
     S_NUMBER("max-restarts", "N", "CONNSTATE_MAX_RESTARTS", "5",
@@ -121,7 +124,8 @@ static const cs_option_t s_options[] = {
 };
 
 static const cs_program_t s_program = {
-    "connstate-supervisor", CS_VERSION,
+    "connstate-supervisor",
+    CS_VERSION,
     "Usage: connstate-supervisor [OPTION]...\n"
     "Keeps a PostgreSQL database's connection schemas in step with a directory of .spc\n"
     "files, using worker processes over ZeroMQ, and publishes every state change.\n",
@@ -129,7 +133,8 @@ static const cs_program_t s_program = {
     "Exit status: 0 after SIGTERM/SIGINT; 1 on a failure that may pass (the database not\n"
     "reachable, an endpoint in use): restart it; 2 on a usage or installation error\n"
     "(bad option, no plugin directory) that restarting cannot fix.\n",
-    s_options, sizeof s_options / sizeof *s_options};
+    s_options,
+    sizeof s_options / sizeof *s_options};
 
 typedef struct {
     s_options_t opt;

@@ -344,20 +344,22 @@ static const cs_option_t s_options[] = {
      "update runs in batches, so that it fits PostgreSQL's lock table\n"
      "(a dropped table takes 3 locks, a created one 1)",
      CS_OPTION_NUMBER, 1, 1000000, S_AT(tables_per_transaction)},
-    {"name", "NAME", NULL, NULL, "host:pid", "name shown in the supervisor's logs",
-     CS_OPTION_TEXT, 0, 0, S_AT(name)},
+    {"name", "NAME", NULL, NULL, "host:pid", "name shown in the supervisor's logs", CS_OPTION_TEXT,
+     0, 0, S_AT(name)},
     {"log-level", "LEVEL", "CONNSTATE_LOG_LEVEL", "info", NULL, "error|warn|info|debug",
      CS_OPTION_LEVEL, 0, 0, S_AT(log_level)},
 };
 
 static const cs_program_t s_program = {
-    "connstate-worker", CS_VERSION,
+    "connstate-worker",
+    CS_VERSION,
     "Usage: connstate-worker --connect EP --db CONNINFO [OPTION]...\n"
     "Builds connection schemas for a connstate supervisor.\n",
     "Exit status: 0 after SIGTERM/SIGINT; 1 when the database is not reachable (a\n"
     "failure that may pass: restart it); 2 when it cannot start (bad option, no\n"
     "plugin directory).\n",
-    s_options, sizeof s_options / sizeof *s_options};
+    s_options,
+    sizeof s_options / sizeof *s_options};
 
 int main(int argc, char **argv)
 {

@@ -1,4 +1,5 @@
-# The three programs answer --help and --version and reject unknown flags (exit 2).
+# The three programs answer --help and --version and reject unknown flags (exit 2); each
+# connstate command's --help lists the flags it accepts.
 . "$(dirname "$0")/../lib.sh"
 
 for prog in connstate-supervisor connstate-worker connstate; do
@@ -28,5 +29,26 @@ for prog in connstate-supervisor connstate-worker; do
 done
 check "connstate-supervisor --help lists --publish-hwm" \
     grep -q -- "--publish-hwm N" <(connstate-supervisor --help)
+
+# Each command's --help lists exactly the flags it accepts: a flag is accepted (then --help
+# answers, exit 0) if and only if the help has a line for it.
+flags="--db:x --data-dir:x --config-dir:x --publish:x --control:x --timeout:1 --format:json"
+for cmd in "config check" status refresh wait query inspect watch; do
+    # shellcheck disable=SC2086 # $cmd is one or two words
+    help=$(connstate $cmd --help)
+    check "connstate $cmd --help lists --help" grep -q -- "^  --help " <<<"$help"
+    listed_ok=1
+    for fv in $flags; do
+        flag=${fv%%:*} value=${fv#*:}
+        connstate $cmd "$flag" "$value" --help >/dev/null 2>&1
+        accepted=$?
+        if grep -q -- "^  $flag " <<<"$help"; then
+            [ "$accepted" -eq 0 ] || { listed_ok=0; diag "$cmd: $flag listed, not accepted"; }
+        else
+            [ "$accepted" -eq 2 ] || { listed_ok=0; diag "$cmd: $flag accepted, not listed"; }
+        fi
+    done
+    check "connstate $cmd --help lists exactly the flags it accepts" test "$listed_ok" -eq 1
+done
 
 done_testing

@@ -50,6 +50,9 @@ check_eq "each line is a JSON object with seq, connection_name, status, error, t
       WHERE j ? 'seq' AND j ? 'error' AND j->>'status' = 'ready' AND (j->>'time_changed')::timestamptz <= now()
       AND j->>'connection_name' LIKE 'syn\_99%'")"
 check "snapshot rows come in name order" bash -c "head -1 '$T_DIR/watch.json' | grep -q '\"connection_name\":\"syn_99\"'"
+CONNSTATE_PUBLISH=$pub CONNSTATE_CONTROL=$ctl timeout 3 connstate watch syn_99 >"$T_DIR/env.json"
+check_eq "watch: \$CONNSTATE_PUBLISH and \$CONNSTATE_CONTROL stand for the flags" 11 \
+    "$(wc -l <"$T_DIR/env.json")"
 
 # ---- a subscriber pushed past the high-water mark resyncs and ends correct ---------------
 sup_stop "$SUP_PID"
@@ -170,6 +173,14 @@ check "inspect shows the connection's status and error" \
     grep -q 'connection "broken" is error: plugin fails schema exited' "$T_DIR/inspect.err"
 connstate inspect --db "$db_q" host.nope 2>/dev/null
 check "inspect of a missing table fails" test $? -eq 1
+
+# ---- the environment stands for absent flags; a flag wins -------------------------------
+out=$(CONNSTATE_DB=$db_q connstate inspect host)
+check "inspect: \$CONNSTATE_DB stands for --db" grep -Eq "^processes +7 " <<<"$out"
+check "wait: --db wins over \$CONNSTATE_DB" \
+    env CONNSTATE_DB="host=$T_DIR/nowhere dbname=x" connstate wait --db "$db_q" host
+out=$(CONNSTATE_CONTROL=$(control q) connstate refresh --timeout 60)
+check "refresh: \$CONNSTATE_CONTROL stands for --control" grep -Eq "^refresh [0-9]+ done in" <<<"$out"
 sup_stop "$SUP_PID"
 
 done_testing

@@ -87,8 +87,7 @@ static void s_world_free(s_world_t **w_p)
 
 /* A managed schema built from the connection's current config (or another fingerprint),
  * or an unmanaged one (fingerprint NULL). */
-static void s_schema(s_world_t *w, const char *name, const char *fingerprint,
-                     const char *version)
+static void s_schema(s_world_t *w, const char *name, const char *fingerprint, const char *version)
 {
     cs_schema_info_t *info = calloc(1, sizeof *info);
     info->managed = fingerprint != NULL;
@@ -155,8 +154,7 @@ static void s_expect(s_world_t *w, const char *name, cs_action_t action, const c
 static void test_builds_and_their_reasons(void **state)
 {
     (void)state;
-    s_world_t *w = s_world(SYN("fresh") SYN("lost") SYN("changed") SYN("upgraded")
-                               SYN("current"));
+    s_world_t *w = s_world(SYN("fresh") SYN("lost") SYN("changed") SYN("upgraded") SYN("current"));
     s_row(w, "lost", "/cfg/a.spc", true); /* a row, but its schema is gone */
     s_schema(w, "changed", "ffffffffffffffff", "1.0.0");
     s_schema(w, "upgraded", s_fingerprint(w, "upgraded"), "0.9.0");

@@ -71,10 +71,10 @@ static void test_create_upsert_and_select_name_the_same_columns(void **state)
     (void)state;
     const char *create = cs_table_create_sql(), *upsert = cs_table_upsert_sql(),
                *select = cs_table_select_sql();
-    const char *columns[] = {"connection_name", "status",     "error",         "comments_set",
-                             "time_changed",    "plugin",     "plugin_version", "config_hash",
-                             "schema_hash",     "type",       "file_name",     "start_line",
-                             "end_line",        "seq",        "worker",        "attempts",
+    const char *columns[] = {"connection_name", "status", "error",          "comments_set",
+                             "time_changed",    "plugin", "plugin_version", "config_hash",
+                             "schema_hash",     "type",   "file_name",      "start_line",
+                             "end_line",        "seq",    "worker",         "attempts",
                              "detail"};
     for (size_t i = 0; i < sizeof columns / sizeof *columns; i++) {
         assert_non_null(strstr(create, columns[i]));

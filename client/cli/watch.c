@@ -5,7 +5,6 @@
 
 #include <czmq.h>
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,18 +20,18 @@ static void s_on_signal(int sig)
     s_stop = 1;
 }
 
-static void s_usage(FILE *out)
-{
-    fprintf(out, "Usage: connstate watch [--publish EP] [--control EP] [--format table|json] "
-                 "[PREFIX]\n"
-                 "Follows every state change of the supervisor (connections starting with\n"
-                 "PREFIX). On a terminal: a live view of counts, latest changes and errors. With\n"
-                 "--format json or without a terminal: one JSON object per line per change, the\n"
-                 "snapshot's rows first. Keeps running across supervisor restarts; Ctrl-C stops.\n"
-                 "\n"
-                 "  --publish EP   default $CONNSTATE_PUBLISH, else tcp://127.0.0.1:7601\n"
-                 "  --control EP   default $CONNSTATE_CONTROL, else tcp://127.0.0.1:7602\n");
-}
+static const cs_cli_command_t s_command = {
+    .name = "watch",
+    .usage = "Usage: connstate watch [--publish EP] [--control EP] [--format table|json] [PREFIX]\n"
+             "Follows every state change of the supervisor (connections starting with\n"
+             "PREFIX). On a terminal: a live view of counts, latest changes and errors. With\n"
+             "--format json or without a terminal: one JSON object per line per change, the\n"
+             "snapshot's rows first. Keeps running across supervisor restarts; Ctrl-C stops.\n",
+    .options = CS_CLI_PUBLISH | CS_CLI_CONTROL | CS_CLI_FORMAT,
+    .formats = {"table", "json"},
+    .format_by_tty = true,
+    .max_args = 1,
+};
 
 typedef struct {
     bool json;
@@ -134,42 +133,11 @@ static void s_draw(s_watch_t *w, const char *publish)
 
 int cs_cli_watch(int argc, char **argv)
 {
-    static const struct option options[] = {{"publish", required_argument, NULL, 'p'},
-                                            {"control", required_argument, NULL, 'c'},
-                                            {"format", required_argument, NULL, 'f'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
-    const char *publish = NULL, *control = NULL, *format = NULL;
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-            case 'p':
-                publish = optarg;
-                break;
-            case 'c':
-                control = optarg;
-                break;
-            case 'f':
-                format = optarg;
-                break;
-            case 'h':
-                s_usage(stdout);
-                return 0;
-            default:
-                return cs_cli_bad_option("watch", argv[optind - 1], s_usage);
-        }
-    }
-    if (argc - optind > 1)
-        return cs_cli_bad_option("watch", argv[optind + 1], s_usage);
-    if (format && strcmp(format, "json") && strcmp(format, "table")) {
-        fprintf(stderr, "connstate watch: --format must be table or json\n");
-        return 2;
-    }
-    const char *prefix = optind < argc ? argv[optind] : "";
-    publish = cs_opt(publish, "CONNSTATE_PUBLISH", "tcp://127.0.0.1:7601");
-    control = cs_opt(control, "CONNSTATE_CONTROL", "tcp://127.0.0.1:7602");
+    cs_cli_args_t args;
+    int rc = cs_cli_parse(&s_command, argc, argv, &args);
+    if (rc != CS_CLI_RUN)
+        return rc;
+    const char *prefix = args.argc ? args.argv[0] : "";
 
     zsys_handler_set(NULL);
     struct sigaction sa = {0};
@@ -179,10 +147,11 @@ int cs_cli_watch(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     s_watch_t w = {0};
-    w.json = (format && strcmp(format, "json") == 0) || (!format && !isatty(STDOUT_FILENO));
-    w.sub = connstate_sub_new(publish, control, prefix, s_on_change, &w);
+    w.json = args.format ? strcmp(args.format, "json") == 0 : !isatty(STDOUT_FILENO);
+    w.sub = connstate_sub_new(args.publish, args.control, prefix, s_on_change, &w);
     if (!w.sub) {
-        fprintf(stderr, "connstate watch: cannot connect to %s and %s\n", publish, control);
+        fprintf(stderr, "connstate watch: cannot connect to %s and %s\n", args.publish,
+                args.control);
         return 2;
     }
     int64_t last_draw = 0;
@@ -191,7 +160,7 @@ int cs_cli_watch(int argc, char **argv)
             break;
         if (!w.json && (w.dirty || zclock_mono() - last_draw > 1000) &&
             zclock_mono() - last_draw >= 100) {
-            s_draw(&w, publish);
+            s_draw(&w, args.publish);
             last_draw = zclock_mono();
         }
         if (w.json && ferror(stdout))

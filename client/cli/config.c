@@ -1,21 +1,20 @@
 /* connstate config check: validates the .spc files and lists their connections and errors. */
 #include "cli.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void s_usage(FILE *out)
-{
-    fprintf(out, "Usage: connstate config check [--config-dir DIR] [--format table|json]\n"
-                 "Parses every *.spc file of the config directory and prints each connection\n"
-                 "(name, plugin, type, import_schema, file, lines, fingerprint) and each error.\n"
-                 "Exit status: 0 without errors, 1 with any error, 2 on a usage error.\n"
-                 "\n"
-                 "  --config-dir DIR   default: $CONNSTATE_CONFIG_DIR, else ~/.connstate/config\n"
-                 "  --format FORMAT    table (default) or json\n");
-}
+static const cs_cli_command_t s_command = {
+    .name = "config check",
+    .usage = "Usage: connstate config check [--config-dir DIR] [--format table|json]\n"
+             "Parses every *.spc file of the config directory and prints each connection\n"
+             "(name, plugin, type, import_schema, file, lines, fingerprint) and each error.\n"
+             "Exit status: 0 without errors, 1 with any error, 2 on a usage error.\n",
+    .options = CS_CLI_CONFIG_DIR | CS_CLI_FORMAT,
+    .formats = {"table", "json"},
+    .max_args = 0,
+};
 
 static void s_print_json(const cs_config_t *cfg)
 {
@@ -94,47 +93,20 @@ int cs_cli_config(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "check") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-            s_usage(stdout);
+            cs_cli_usage(&s_command, stdout);
             return 0;
         }
         fprintf(stderr, "connstate config: expected the subcommand 'check'\n");
-        s_usage(stderr);
+        cs_cli_usage(&s_command, stderr);
         return 2;
     }
-    argc--, argv++;
-    static const struct option options[] = {{"config-dir", required_argument, NULL, 'c'},
-                                            {"format", required_argument, NULL, 'f'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
-    const char *dir = NULL, *format = "table";
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-            case 'c':
-                dir = optarg;
-                break;
-            case 'f':
-                format = optarg;
-                break;
-            case 'h':
-                s_usage(stdout);
-                return 0;
-            default:
-                return cs_cli_bad_option("config check", argv[optind - 1], s_usage);
-        }
-    }
-    if (optind < argc)
-        return cs_cli_bad_option("config check", argv[optind], s_usage);
-    if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0) {
-        fprintf(stderr, "connstate config check: --format must be table or json, not '%s'\n",
-                format);
-        return 2;
-    }
-    char *default_dir = NULL;
-    if (!dir)
-        dir = default_dir = cs_config_default_dir();
+    cs_cli_args_t args;
+    int rc = cs_cli_parse(&s_command, argc - 1, argv + 1, &args);
+    if (rc != CS_CLI_RUN)
+        return rc;
+    /* neither --config-dir nor $CONNSTATE_CONFIG_DIR: ~/.connstate/config */
+    char *default_dir = args.config_dir ? NULL : cs_config_default_dir();
+    const char *dir = args.config_dir ? args.config_dir : default_dir;
     if (!dir) {
         fprintf(stderr, "connstate config check: no --config-dir and no home directory\n");
         return 2;
@@ -145,11 +117,11 @@ int cs_cli_config(int argc, char **argv)
         fprintf(stderr, "connstate config check: out of memory\n");
         return 1;
     }
-    if (strcmp(format, "json") == 0)
+    if (strcmp(args.format, "json") == 0)
         s_print_json(cfg);
     else
         s_print_table(cfg);
-    int rc = cfg->error_count ? 1 : 0;
+    rc = cfg->error_count ? 1 : 0;
     cs_config_destroy(&cfg);
     return rc;
 }

@@ -4,23 +4,19 @@
 
 #include "cs_wire.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static void s_usage(FILE *out)
-{
-    fprintf(out,
-            "Usage: connstate refresh [--control EP] [--timeout SEC]\n"
-            "Asks the running supervisor to refresh now and returns when that refresh is\n"
-            "complete, with a summary line. Exit status: 0 when no connection ended in\n"
-            "error, 1 otherwise (or when no supervisor answers), 2 on a usage error.\n"
-            "\n"
-            "  --control EP   the supervisor's control endpoint ($CONNSTATE_CONTROL, else\n"
-            "                 tcp://127.0.0.1:7602)\n"
-            "  --timeout SEC  give up after SEC seconds (default: wait as long as it takes)\n");
-}
+static const cs_cli_command_t s_command = {
+    .name = "refresh",
+    .usage = "Usage: connstate refresh [--control EP] [--timeout SEC]\n"
+             "Asks the running supervisor to refresh now and returns when that refresh is\n"
+             "complete, with a summary line. Exit status: 0 when no connection ended in\n"
+             "error, 1 otherwise (or when no supervisor answers), 2 on a usage error.\n",
+    .options = CS_CLI_CONTROL | CS_CLI_TIMEOUT,
+    .max_args = 0,
+};
 
 static void s_counts_text(cs_buf_t *out, const uint32_t counts[CS_STATUS_COUNT])
 {
@@ -55,39 +51,12 @@ static void s_progress(const cs_msg_t *status, double seconds)
 
 int cs_cli_refresh(int argc, char **argv)
 {
-    static const struct option options[] = {{"control", required_argument, NULL, 'c'},
-                                            {"timeout", required_argument, NULL, 't'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
-    const char *control = NULL;
-    double timeout = 0;
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-            case 'c':
-                control = optarg;
-                break;
-            case 't': {
-                char *end;
-                timeout = strtod(optarg, &end);
-                if (*end || timeout <= 0) {
-                    fprintf(stderr, "connstate refresh: --timeout must be a positive number\n");
-                    return 2;
-                }
-                break;
-            }
-            case 'h':
-                s_usage(stdout);
-                return 0;
-            default:
-                return cs_cli_bad_option("refresh", argv[optind - 1], s_usage);
-        }
-    }
-    if (optind < argc)
-        return cs_cli_bad_option("refresh", argv[optind], s_usage);
-    control = cs_opt(control, "CONNSTATE_CONTROL", "tcp://127.0.0.1:7602");
+    cs_cli_args_t args;
+    int rc = cs_cli_parse(&s_command, argc, argv, &args);
+    if (rc != CS_CLI_RUN)
+        return rc;
+    const char *control = args.control;
+    double timeout = args.timeout;
 
     zsys_handler_set(NULL);
     zsock_t *sock = zsock_new(ZMQ_DEALER);
@@ -104,7 +73,7 @@ int cs_cli_refresh(int argc, char **argv)
     cs_msg_t *req = cs_msg_new(CS_MSG_REFRESH_REQ);
     req->request_id = request_id;
     req->wait = true;
-    int rc = cs_wire_send(sock, NULL, NULL, req) == 0 ? -1 : 1;
+    rc = cs_wire_send(sock, NULL, NULL, req) == 0 ? -1 : 1;
     cs_msg_destroy(&req);
     bool accepted = false;
     uint64_t instance = 0;

@@ -1,8 +1,6 @@
 /* libconnstate waiting: the interactive-query rule. LISTEN first, then read the state
  * table; while a wanted connection is pending or updating, wait for a notification. */
-#include "cli.h"
-
-#include "connstate.h"
+#include "libconnstate.h"
 
 #include <errno.h>
 #include <poll.h>

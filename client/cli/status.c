@@ -3,20 +3,18 @@
 
 #include "cs_pg.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void s_usage(FILE *out)
-{
-    fprintf(out, "Usage: connstate status [--db CONNINFO] [--data-dir DIR] [--format table|json]\n"
-                 "Prints every connection with its status, error, comments_set, time changed and\n"
-                 "plugin, then a line of counts by status.\n"
-                 "\n"
-                 "  --db CONNINFO    database (default $CONNSTATE_DB, else the embedded cluster)\n"
-                 "  --data-dir DIR   the embedded cluster's directory\n"
-                 "  --format FORMAT  table (default) or json\n");
-}
+static const cs_cli_command_t s_command = {
+    .name = "status",
+    .usage = "Usage: connstate status [--db CONNINFO] [--data-dir DIR] [--format table|json]\n"
+             "Prints every connection with its status, error, comments_set, time changed and\n"
+             "plugin, then a line of counts by status.\n",
+    .options = CS_CLI_DB | CS_CLI_DATA_DIR | CS_CLI_FORMAT,
+    .formats = {"table", "json"},
+    .max_args = 0,
+};
 
 static const char *const s_query =
     "SELECT connection_name, status, coalesce(error, ''), comments_set,"
@@ -26,48 +24,17 @@ static const char *const s_query =
 
 int cs_cli_status(int argc, char **argv)
 {
-    static const struct option options[] = {{"db", required_argument, NULL, 'd'},
-                                            {"data-dir", required_argument, NULL, 'D'},
-                                            {"format", required_argument, NULL, 'f'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
-    const char *db = NULL, *data_dir = NULL, *format = "table";
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-            case 'd':
-                db = optarg;
-                break;
-            case 'D':
-                data_dir = optarg;
-                break;
-            case 'f':
-                format = optarg;
-                break;
-            case 'h':
-                s_usage(stdout);
-                return 0;
-            default:
-                return cs_cli_bad_option("status", argv[optind - 1], s_usage);
-        }
-    }
-    if (optind < argc)
-        return cs_cli_bad_option("status", argv[optind], s_usage);
-    bool json = strcmp(format, "json") == 0;
-    if (!json && strcmp(format, "table") != 0) {
-        fprintf(stderr, "connstate status: --format must be table or json, not '%s'\n", format);
-        return 2;
-    }
-    PGconn *conn = cs_cli_connect("status", db, data_dir);
+    cs_cli_args_t args;
+    int rc = cs_cli_parse(&s_command, argc, argv, &args);
+    if (rc != CS_CLI_RUN)
+        return rc;
+    bool json = strcmp(args.format, "json") == 0;
+    PGconn *conn = cs_cli_connect(&args);
     if (!conn)
         return 1;
     PGresult *res = PQexec(conn, s_query);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "connstate status: %s", PQerrorMessage(conn));
-        if (strstr(PQerrorMessage(conn), "does not exist"))
-            fprintf(stderr, "connstate status: has connstate-supervisor run on this database?\n");
+        cs_cli_db_error("status", conn);
         PQclear(res);
         PQfinish(conn);
         return 1;

@@ -1,5 +1,5 @@
 /* libconnstate: version information. */
-#include "connstate.h"
+#include "libconnstate.h"
 
 const char *connstate_version(void)
 {

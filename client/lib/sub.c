@@ -1,9 +1,6 @@
 /* libconnstate subscriptions: SUB first, then a snapshot over the control channel, then
  * sequenced updates; a gap, a restart or silence starts a new snapshot. */
-#include "cli.h"
-
-#include "connstate.h"
-#include "cs_wire.h"
+#include "libconnstate.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -90,6 +87,7 @@ connstate_sub_t *connstate_sub_new(const char *publish_ep, const char *control_e
     zsock_set_linger(self->sub, 0);
     zsock_set_linger(self->control, 0);
     zsock_set_immediate(self->control, 1); /* no requests queued for an absent supervisor */
+    zsock_set_sndtimeo(self->control, 0);  /* ... and none waited for: retried on a timer */
     cs_wire_limit(self->sub);
     cs_wire_limit(self->control);
     /* Everything: gap detection needs every sequence number; the prefix is applied here. */

@@ -5,28 +5,31 @@
 #include "connstate.h"
 
 #include <ctype.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static void s_wait_usage(FILE *out)
-{
-    fprintf(out,
-            "Usage: connstate wait [NAME...] [--timeout SEC] [--db CONNINFO] [--data-dir DIR]\n"
-            "Waits until the named connections (all when none is named) are no longer\n"
-            "pending or updating. Exit status: 0 all ready, 1 any in error (each error\n"
-            "printed), 3 timeout, 2 usage error.\n");
-}
+static const cs_cli_command_t s_wait_command = {
+    .name = "wait",
+    .usage = "Usage: connstate wait [NAME...] [--timeout SEC] [--db CONNINFO] [--data-dir DIR]\n"
+             "Waits until the named connections (all when none is named) are no longer\n"
+             "pending or updating. Exit status: 0 all ready, 1 any in error (each error\n"
+             "printed), 3 timeout, 2 usage error.\n",
+    .options = CS_CLI_DB | CS_CLI_DATA_DIR | CS_CLI_TIMEOUT,
+    .max_args = -1,
+};
 
-static void s_query_usage(FILE *out)
-{
-    fprintf(out, "Usage: connstate query [--db CONNINFO] [--data-dir DIR] [--timeout SEC]\n"
-                 "                       [--format table|csv|json] SQL\n"
-                 "Waits for the connections the query names (all pending or updating ones when\n"
-                 "it names none), then runs it and prints the result. A connection in error is\n"
-                 "reported with its error. Exit status: 0 success, 1 error, 3 timeout, 2 usage.\n");
-}
+static const cs_cli_command_t s_query_command = {
+    .name = "query",
+    .usage = "Usage: connstate query [--db CONNINFO] [--data-dir DIR] [--timeout SEC]\n"
+             "                       [--format table|csv|json] SQL\n"
+             "Waits for the connections the query names (all pending or updating ones when\n"
+             "it names none), then runs it and prints the result. A connection in error is\n"
+             "reported with its error. Exit status: 0 success, 1 error, 3 timeout, 2 usage.\n",
+    .options = CS_CLI_DB | CS_CLI_DATA_DIR | CS_CLI_TIMEOUT | CS_CLI_FORMAT,
+    .formats = {"table", "csv", "json"},
+    .max_args = -1, /* exactly one, said in its own words */
+};
 
 typedef struct {
     bool tty;
@@ -67,10 +70,7 @@ static int s_wait(PGconn *conn, const char *const *names, size_t count, double t
     if (progress.tty)
         fprintf(stderr, "\n");
     if (rc == CONNSTATE_WAIT_FAILED) {
-        fprintf(stderr, "connstate %s: %s", command, PQerrorMessage(conn));
-        if (strstr(PQerrorMessage(conn), "does not exist"))
-            fprintf(stderr, "connstate %s: has connstate-supervisor run on this database?\n",
-                    command);
+        cs_cli_db_error(command, conn);
         connstate_wait_result_free(&result);
         return -1;
     }
@@ -92,79 +92,25 @@ static int s_wait(PGconn *conn, const char *const *names, size_t count, double t
     return quiet_errors && rc == CONNSTATE_WAIT_ERROR ? CONNSTATE_WAIT_READY : rc;
 }
 
-/* Options shared by wait and query. */
-typedef struct {
-    const char *db;
-    const char *data_dir;
-    const char *format;
-    double timeout;
-} s_opts_t;
-
-static int s_parse(int argc, char **argv, s_opts_t *o, const char *command, void (*usage)(FILE *))
-{
-    static const struct option options[] = {
-        {"db", required_argument, NULL, 'd'},      {"data-dir", required_argument, NULL, 'D'},
-        {"timeout", required_argument, NULL, 't'}, {"format", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-            case 'd':
-                o->db = optarg;
-                break;
-            case 'D':
-                o->data_dir = optarg;
-                break;
-            case 'f':
-                o->format = optarg;
-                break;
-            case 't': {
-                char *end;
-                o->timeout = strtod(optarg, &end);
-                if (*end || end == optarg || o->timeout <= 0) {
-                    fprintf(stderr,
-                            "connstate %s: --timeout must be a positive number of "
-                            "seconds\n",
-                            command);
-                    return 2;
-                }
-                break;
-            }
-            case 'h':
-                usage(stdout);
-                return 0;
-            default:
-                return cs_cli_bad_option(command, argv[optind - 1], usage);
-        }
-    }
-    return -1; /* parsed: go on */
-}
-
 int cs_cli_wait(int argc, char **argv)
 {
-    s_opts_t o = {0};
-    int rc = s_parse(argc, argv, &o, "wait", s_wait_usage);
-    if (rc >= 0)
+    cs_cli_args_t args;
+    int rc = cs_cli_parse(&s_wait_command, argc, argv, &args);
+    if (rc != CS_CLI_RUN)
         return rc;
-    if (o.format) {
-        fprintf(stderr, "connstate wait: --format is for query\n");
-        return 2;
-    }
-    for (int i = optind; i < argc; i++) {
-        const char *problem = cs_config_name_problem(argv[i]);
+    for (int i = 0; i < args.argc; i++) {
+        const char *problem = cs_config_name_problem(args.argv[i]);
         if (problem) {
-            fprintf(stderr, "connstate wait: '%s' is not a connection name: %s\n", argv[i],
+            fprintf(stderr, "connstate wait: '%s' is not a connection name: %s\n", args.argv[i],
                     problem);
             return 2;
         }
     }
-    PGconn *conn = cs_cli_connect("wait", o.db, o.data_dir);
+    PGconn *conn = cs_cli_connect(&args);
     if (!conn)
         return 1;
-    rc = s_wait(conn, (const char *const *)argv + optind, (size_t)(argc - optind), o.timeout,
-                "wait", false);
+    rc = s_wait(conn, (const char *const *)args.argv, (size_t)args.argc, args.timeout, "wait",
+                false);
     PQfinish(conn);
     return rc < 0 ? 1 : rc;
 }
@@ -348,34 +294,30 @@ static void s_print_result(PGresult *res, const char *format)
 
 int cs_cli_query(int argc, char **argv)
 {
-    s_opts_t o = {.format = "table"};
-    int rc = s_parse(argc, argv, &o, "query", s_query_usage);
-    if (rc >= 0)
+    cs_cli_args_t args;
+    int rc = cs_cli_parse(&s_query_command, argc, argv, &args);
+    if (rc != CS_CLI_RUN)
         return rc;
-    if (strcmp(o.format, "table") && strcmp(o.format, "csv") && strcmp(o.format, "json")) {
-        fprintf(stderr, "connstate query: --format must be table, csv or json\n");
-        return 2;
-    }
-    if (argc - optind != 1) {
+    if (args.argc != 1) {
         fprintf(stderr, "connstate query: expected exactly one SQL argument\n");
-        s_query_usage(stderr);
+        cs_cli_usage(&s_query_command, stderr);
         return 2;
     }
-    const char *sql = argv[optind];
-    PGconn *conn = cs_cli_connect("query", o.db, o.data_dir);
+    const char *sql = args.argv[0];
+    PGconn *conn = cs_cli_connect(&args);
     if (!conn)
         return 1;
     PGresult *known =
         PQexec(conn, "SELECT connection_name FROM connstate_internal.connection_state");
     if (PQresultStatus(known) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "connstate query: %s", PQerrorMessage(conn));
+        cs_cli_db_error("query", conn);
         PQclear(known);
         PQfinish(conn);
         return 1;
     }
     const char **names = NULL;
     size_t count = s_named(sql, known, &names);
-    rc = s_wait(conn, names, count, o.timeout, "query", count == 0);
+    rc = s_wait(conn, names, count, args.timeout, "query", count == 0);
     free(names);
     PQclear(known);
     if (rc != 0) {
@@ -385,7 +327,7 @@ int cs_cli_query(int argc, char **argv)
     PGresult *res = PQexec(conn, sql);
     ExecStatusType status = PQresultStatus(res);
     if (status == PGRES_TUPLES_OK) {
-        s_print_result(res, o.format);
+        s_print_result(res, args.format);
     } else if (status == PGRES_COMMAND_OK) {
         printf("%s\n", PQcmdStatus(res));
     } else {

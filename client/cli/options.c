@@ -1,0 +1,261 @@
+/* The connstate commands' options: one table (flag, environment variable, default, parser,
+ * help line) from which every command's parsing, fallbacks, defaults and --help come. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct s_option s_option_t;
+
+/* Stores an option's value, read from text, in args; returns 0, or -1 after printing why. */
+typedef int(s_parse_fn)(const cs_cli_command_t *command, const s_option_t *option, const char *text,
+                        cs_cli_args_t *args);
+
+/* One option: what the help says, where its value comes from, how it is read. */
+struct s_option {
+    cs_cli_option_t id;
+    const char *flag;          /* without its "--" */
+    const char *arg;           /* the value as the help names it */
+    const char *help;          /* NULL: the command's formats */
+    const char *env;           /* read when the flag is absent (text options); NULL: none */
+    const char *fallback;      /* the value when both are absent (text options); NULL: none */
+    const char *fallback_help; /* the default the help states when it is not fallback */
+    s_parse_fn *parse;         /* reads the flag's value */
+    size_t offset;             /* the value's place in cs_cli_args_t */
+};
+
+static s_parse_fn s_text, s_seconds, s_format;
+
+#define S_FIELD(name) offsetof(cs_cli_args_t, name)
+
+static const s_option_t s_options[] = {
+    {.id = CS_CLI_DB,
+     .flag = "db",
+     .arg = "CONNINFO",
+     .help = "database",
+     .env = "CONNSTATE_DB",
+     .fallback_help = "the embedded cluster",
+     .parse = s_text,
+     .offset = S_FIELD(db)},
+    {.id = CS_CLI_DATA_DIR,
+     .flag = "data-dir",
+     .arg = "DIR",
+     .help = "the embedded cluster's directory",
+     .env = "CONNSTATE_DATA_DIR",
+     .fallback_help = "~/.connstate/db, as root /var/lib/connstate/db",
+     .parse = s_text,
+     .offset = S_FIELD(data_dir)},
+    {.id = CS_CLI_CONFIG_DIR,
+     .flag = "config-dir",
+     .arg = "DIR",
+     .help = "the directory of the .spc files",
+     .env = "CONNSTATE_CONFIG_DIR",
+     .fallback_help = "~/.connstate/config",
+     .parse = s_text,
+     .offset = S_FIELD(config_dir)},
+    {.id = CS_CLI_PUBLISH,
+     .flag = "publish",
+     .arg = "EP",
+     .help = "the supervisor's publish endpoint",
+     .env = "CONNSTATE_PUBLISH",
+     .fallback = CONNSTATE_PUBLISH_DEFAULT,
+     .parse = s_text,
+     .offset = S_FIELD(publish)},
+    {.id = CS_CLI_CONTROL,
+     .flag = "control",
+     .arg = "EP",
+     .help = "the supervisor's control endpoint",
+     .env = "CONNSTATE_CONTROL",
+     .fallback = CONNSTATE_CONTROL_DEFAULT,
+     .parse = s_text,
+     .offset = S_FIELD(control)},
+    {.id = CS_CLI_TIMEOUT,
+     .flag = "timeout",
+     .arg = "SEC",
+     .help = "give up after SEC seconds",
+     .fallback_help = "wait as long as it takes",
+     .parse = s_seconds,
+     .offset = S_FIELD(timeout)},
+    {.id = CS_CLI_FORMAT,
+     .flag = "format",
+     .arg = "FORMAT",
+     .parse = s_format,
+     .offset = S_FIELD(format)},
+};
+
+#define S_OPTION_COUNT (sizeof s_options / sizeof *s_options)
+#define S_FORMAT_MAX   (sizeof((cs_cli_command_t *)0)->formats / sizeof(const char *))
+#define S_OPTION_VAL   1000 /* getopt_long's answer for s_options[i]: S_OPTION_VAL + i */
+
+static const char **s_text_field(cs_cli_args_t *args, const s_option_t *option)
+{
+    return (const char **)((char *)args + option->offset);
+}
+
+static int s_text(const cs_cli_command_t *command, const s_option_t *option, const char *text,
+                  cs_cli_args_t *args)
+{
+    (void)command;
+    *s_text_field(args, option) = text;
+    return 0;
+}
+
+static int s_seconds(const cs_cli_command_t *command, const s_option_t *option, const char *text,
+                     cs_cli_args_t *args)
+{
+    char *end;
+    double seconds = strtod(text, &end);
+    if (*end || end == text || !(seconds > 0)) {
+        fprintf(stderr, "connstate %s: --%s must be a positive number of seconds\n", command->name,
+                option->flag);
+        return -1;
+    }
+    *(double *)((char *)args + option->offset) = seconds;
+    return 0;
+}
+
+/* The command's formats as a sentence, "table, csv or json"; note follows the first. */
+static void s_formats(cs_buf_t *out, const cs_cli_command_t *command, const char *note)
+{
+    size_t count = 0;
+    while (count < S_FORMAT_MAX && command->formats[count])
+        count++;
+    for (size_t i = 0; i < count; i++) {
+        cs_buf_puts(out, i == 0 ? "" : i + 1 == count ? " or " : ", ");
+        cs_buf_puts(out, command->formats[i]);
+        if (i == 0 && note)
+            cs_buf_puts(out, note);
+    }
+}
+
+static int s_format(const cs_cli_command_t *command, const s_option_t *option, const char *text,
+                    cs_cli_args_t *args)
+{
+    for (size_t i = 0; i < S_FORMAT_MAX; i++) {
+        if (command->formats[i] && strcmp(command->formats[i], text) == 0) {
+            *s_text_field(args, option) = command->formats[i];
+            return 0;
+        }
+    }
+    cs_buf_t choices = {0};
+    s_formats(&choices, command, NULL);
+    fprintf(stderr, "connstate %s: --%s must be %s, not '%s'\n", command->name, option->flag,
+            cs_buf_str(&choices), text);
+    cs_buf_free(&choices);
+    return -1;
+}
+
+/* The options a command has not been given: their environment variable, else default. */
+static void s_defaults(const cs_cli_command_t *command, unsigned given, cs_cli_args_t *args)
+{
+    for (size_t i = 0; i < S_OPTION_COUNT; i++) {
+        const s_option_t *option = &s_options[i];
+        if (!(command->options & option->id) || (given & option->id))
+            continue;
+        if (option->env)
+            *s_text_field(args, option) = cs_opt(NULL, option->env, option->fallback);
+        else if (option->fallback)
+            *s_text_field(args, option) = option->fallback;
+    }
+    if ((command->options & CS_CLI_FORMAT) && !(given & CS_CLI_FORMAT) && !command->format_by_tty)
+        args->format = command->formats[0];
+}
+
+/* One option in the help: "  --flag ARG  help (default: $ENV, else fallback)", the words
+ * wrapped into the help's column before the 80th. */
+static void s_usage_line(cs_buf_t *out, const cs_cli_command_t *command, const s_option_t *option,
+                         int width)
+{
+    cs_buf_t help = {0};
+    if (option->help)
+        cs_buf_puts(&help, option->help);
+    else
+        s_formats(&help, command,
+                  command->format_by_tty ? " (default on a terminal)" : " (default)");
+    const char *value = option->fallback ? option->fallback : option->fallback_help;
+    if (option->env)
+        cs_buf_printf(&help, " (default: $%s, else %s)", option->env, value);
+    else if (value)
+        cs_buf_printf(&help, " (default: %s)", value);
+    size_t start = out->len;
+    cs_buf_printf(out, "  --%s %-*s ", option->flag, width - 3 - (int)strlen(option->flag),
+                  option->arg);
+    size_t column = out->len - start;
+    const char *word = cs_buf_str(&help);
+    while (*word) {
+        size_t len = strcspn(word, " ");
+        if (column + 1 + len > 79 && column > (size_t)width + 4) {
+            cs_buf_printf(out, "\n%*s", width + 3, "");
+            column = (size_t)width + 3;
+        }
+        cs_buf_printf(out, " %.*s", (int)len, word);
+        column += 1 + len;
+        word += len + strspn(word + len, " ");
+    }
+    cs_buf_putc(out, '\n');
+    cs_buf_free(&help);
+}
+
+void cs_cli_usage(const cs_cli_command_t *command, FILE *out)
+{
+    int width = (int)strlen("--help");
+    for (size_t i = 0; i < S_OPTION_COUNT; i++) {
+        int len = (int)(strlen(s_options[i].flag) + 3 + strlen(s_options[i].arg));
+        if ((command->options & s_options[i].id) && len > width)
+            width = len;
+    }
+    cs_buf_t text = {0};
+    cs_buf_printf(&text, "%s\n", command->usage);
+    for (size_t i = 0; i < S_OPTION_COUNT; i++)
+        if (command->options & s_options[i].id)
+            s_usage_line(&text, command, &s_options[i], width);
+    cs_buf_printf(&text, "  %-*s  show this help\n", width, "--help");
+    fputs(cs_buf_str(&text), out);
+    cs_buf_free(&text);
+}
+
+/* An unknown option, one without its value, or an argument too many: says so; returns 2. */
+static int s_bad_option(const cs_cli_command_t *command, const char *arg)
+{
+    fprintf(stderr, "connstate %s: unknown or incomplete option or argument '%s'\n", command->name,
+            arg ? arg : "");
+    cs_cli_usage(command, stderr);
+    return 2;
+}
+
+int cs_cli_parse(const cs_cli_command_t *command, int argc, char **argv, cs_cli_args_t *args)
+{
+    *args = (cs_cli_args_t){.command = command->name};
+    struct option longopts[S_OPTION_COUNT + 2];
+    size_t n = 0;
+    for (size_t i = 0; i < S_OPTION_COUNT; i++)
+        if (command->options & s_options[i].id)
+            longopts[n++] =
+                (struct option){s_options[i].flag, required_argument, NULL, S_OPTION_VAL + (int)i};
+    longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[n] = (struct option){NULL, 0, NULL, 0};
+    unsigned given = 0;
+    int opt;
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            cs_cli_usage(command, stdout);
+            return 0;
+        }
+        if (opt < S_OPTION_VAL)
+            return s_bad_option(command, argv[optind - 1]);
+        const s_option_t *option = &s_options[opt - S_OPTION_VAL];
+        if (option->parse(command, option, optarg, args) != 0)
+            return 2;
+        given |= option->id;
+    }
+    args->argc = argc - optind;
+    args->argv = argv + optind;
+    if (command->max_args >= 0 && args->argc > command->max_args)
+        return s_bad_option(command, args->argv[command->max_args]);
+    s_defaults(command, given, args);
+    return CS_CLI_RUN;
+}
