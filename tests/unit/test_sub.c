@@ -159,6 +159,23 @@ static void test_snapshot_then_live(void **state)
     assert_int_equal(connstate_sub_resyncs(f->sub), 0);
 }
 
+/* The snapshot's rows come in name order, however many and in whatever order they came. */
+static void test_snapshot_rows_in_name_order(void **state)
+{
+    s_fake_t *f = *state;
+    const char *rows[] = {"t_9", "q", "m_2", "z", "a_7", "k", "b", "y_1", "c_3", "x",
+                          "d",   "w", "e_5", "v", "f",   "u", "g", "s_8", "h",   "r"};
+    int n = (int)(sizeof rows / sizeof *rows);
+    s_sync(f, 3, 1, rows, n);
+    assert_int_equal(f->count, n);
+    for (int i = 1; i < n; i++) {
+        const char *prev = strchr(f->changes[i - 1], ' ') + 1, *next = strchr(f->changes[i], ' ') + 1;
+        if (strcmp(prev, next) >= 0)
+            fail_msg("snapshot rows out of name order: '%s' before '%s'", f->changes[i - 1],
+                     f->changes[i]);
+    }
+}
+
 static void test_updates_during_sync_are_buffered(void **state)
 {
     s_fake_t *f = *state;
@@ -328,6 +345,7 @@ int main(void)
     zsys_handler_set(NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_snapshot_then_live, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_rows_in_name_order, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_updates_during_sync_are_buffered, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rows_newer_than_the_snapshot, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_gap_resyncs, s_setup, s_teardown),
