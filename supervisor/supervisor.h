@@ -18,6 +18,7 @@
 #include "cs_paths.h"
 #include "cs_pg.h"
 #include "cs_plugin.h"
+#include "cs_plugins.h"
 #include "cs_proto.h"
 #include "cs_wire.h"
 
@@ -386,37 +387,6 @@ void cs_publish_change(void *arg, const char *name, const cs_visible_t *row);
 
 /* Heartbeats when idle (every second). */
 void cs_publish_tick(cs_publish_t *self);
-
-/* ---- plugins.c: the plugins' info, asked without blocking ----------------------------------- */
-
-typedef struct cs_plugins cs_plugins_t;
-
-typedef enum {
-    CS_PLUGIN_KNOWN,  /* *info holds its version and schema mode */
-    CS_PLUGIN_FAILED, /* *why says why (not found, info failed or timed out) */
-    CS_PLUGIN_ASKING  /* being asked (or waiting for a free thread): look again later */
-} cs_plugin_state_t;
-
-/* Info of the plugins of plugin_dir, each `info` run bounded by timeout_ms. */
-cs_plugins_t *cs_plugins_new(const char *plugin_dir, int timeout_ms);
-/* Waits for the asks still running (each bounded by the timeout). */
-void cs_plugins_destroy(cs_plugins_t **self_p);
-
-/* What is known of a plugin. Its file is looked at (stat) once per generation; when it is
- * new or changed, a thread starts asking it (`PLUGIN info`) and the answer is
- * CS_PLUGIN_ASKING until cs_plugins_collect has it. *info and *why are borrowed until the
- * next call. Never blocks. */
-cs_plugin_state_t cs_plugins_lookup(cs_plugins_t *self, const char *name, uint64_t generation,
-                                    const cs_plugin_info_t **info, const char **why);
-
-/* Poll items of the asks running (at most max); returns how many. */
-int cs_plugins_pollitems(cs_plugins_t *self, zmq_pollitem_t *items, int max);
-
-/* Takes in the answers of the asks that finished; returns how many did. Never blocks. */
-size_t cs_plugins_collect(cs_plugins_t *self);
-
-/* Asks running. */
-size_t cs_plugins_asking(const cs_plugins_t *self);
 
 /* ---- plan.c: what every connection needs (a pure function) -------------------------------- */
 

@@ -14,20 +14,14 @@
 
 #define S_SCHEMA_CACHE_MAX 256
 
-typedef struct {
-    cs_plugin_info_t info;
-    struct timespec mtime;
-    off_t size;
-} s_info_entry_t;
-
 struct cs_tasks {
     char *plugin_dir;
     int timeout_ms;
     size_t batch; /* tables per transaction */
     cs_plugin_tick_fn *tick;
     void *tick_arg;
-    zhashx_t *infos;   /* plugin path -> s_info_entry_t */
-    zhashx_t *schemas; /* plugin, version (and config digest) -> s_cached_t */
+    cs_plugins_t *infos; /* the plugins' info, asked again when a plugin's file changes */
+    zhashx_t *schemas;   /* plugin, version (and config digest) -> s_cached_t */
 };
 
 /* A plugin's schema and, once a build has used it, its DDL. */
@@ -35,12 +29,6 @@ typedef struct {
     cs_schema_t *schema;
     cs_ddl_tables_t *tables;
 } s_cached_t;
-
-static void s_free_item(void **item)
-{
-    free(*item);
-    *item = NULL;
-}
 
 static void s_cached_free(void **item)
 {
@@ -64,13 +52,12 @@ cs_tasks_t *cs_tasks_new(const char *plugin_dir, int plugin_timeout_ms,
     self->batch = tables_per_transaction ? tables_per_transaction : 1;
     self->tick = tick;
     self->tick_arg = tick_arg;
-    self->infos = zhashx_new();
+    self->infos = cs_plugins_new(plugin_dir, plugin_timeout_ms);
     self->schemas = zhashx_new();
     if (!self->plugin_dir || !self->infos || !self->schemas) {
         cs_tasks_destroy(&self);
         return NULL;
     }
-    zhashx_set_destructor(self->infos, s_free_item);
     zhashx_set_destructor(self->schemas, s_cached_free);
     return self;
 }
@@ -80,38 +67,11 @@ void cs_tasks_destroy(cs_tasks_t **self_p)
     if (!self_p || !*self_p)
         return;
     cs_tasks_t *self = *self_p;
-    zhashx_destroy(&self->infos);
+    cs_plugins_destroy(&self->infos);
     zhashx_destroy(&self->schemas);
     free(self->plugin_dir);
     free(self);
     *self_p = NULL;
-}
-
-/* The plugin's info, asked again only when its file changed. */
-static const cs_plugin_info_t *s_info(cs_tasks_t *self, const char *path, char *why,
-                                      size_t why_size)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        snprintf(why, why_size, "plugin not found: %s", path);
-        return NULL;
-    }
-    s_info_entry_t *entry = zhashx_lookup(self->infos, path);
-    if (entry && entry->size == st.st_size && entry->mtime.tv_sec == st.st_mtim.tv_sec &&
-        entry->mtime.tv_nsec == st.st_mtim.tv_nsec)
-        return &entry->info;
-    s_info_entry_t fresh = {.mtime = st.st_mtim, .size = st.st_size};
-    if (cs_plugin_info(path, self->timeout_ms, &fresh.info, why, why_size, self->tick,
-                       self->tick_arg) != 0)
-        return NULL;
-    entry = malloc(sizeof *entry);
-    if (!entry) {
-        snprintf(why, why_size, "out of memory");
-        return NULL;
-    }
-    *entry = fresh;
-    zhashx_update(self->infos, path, entry);
-    return &entry->info;
 }
 
 /* Masks the secrets of the task's config (every value under a key whose name contains
@@ -259,9 +219,13 @@ cs_msg_t *cs_job_take_result(cs_job_t *job)
 /* The plugin's info and the connection's schema (from the cache, or the job's own). */
 static int s_job_schema(cs_tasks_t *self, cs_job_t *job)
 {
-    job->info = s_info(self, job->path, job->why, sizeof job->why);
-    if (!job->info)
+    const char *why;
+    if (cs_plugins_get(self->infos, job->task->plugin, self->tick, self->tick_arg, &job->info,
+                       &why) != CS_PLUGIN_KNOWN) {
+        snprintf(job->why, sizeof job->why, "%s", why);
+        job->info = NULL;
         return -1;
+    }
     job->cached =
         s_schema(self, job->path, job->info, job->task, &job->owned, job->why, sizeof job->why);
     return job->cached ? 0 : -1;

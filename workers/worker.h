@@ -15,6 +15,7 @@
 #include "cs_paths.h"
 #include "cs_pg.h"
 #include "cs_plugin.h"
+#include "cs_plugins.h"
 #include "cs_proto.h"
 #include "cs_wire.h"
 

@@ -169,7 +169,8 @@ static void test_snapshot_rows_in_name_order(void **state)
     s_sync(f, 3, 1, rows, n);
     assert_int_equal(f->count, n);
     for (int i = 1; i < n; i++) {
-        const char *prev = strchr(f->changes[i - 1], ' ') + 1, *next = strchr(f->changes[i], ' ') + 1;
+        const char *prev = strchr(f->changes[i - 1], ' ') + 1,
+                   *next = strchr(f->changes[i], ' ') + 1;
         if (strcmp(prev, next) >= 0)
             fail_msg("snapshot rows out of name order: '%s' before '%s'", f->changes[i - 1],
                      f->changes[i]);

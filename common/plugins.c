@@ -1,8 +1,11 @@
-/* The plugins' info (version, schema mode) as the supervisor's plans need it: cached per
- * plugin file and asked again only when the file changes, by a thread each (which says it
- * is done through a pipe that the event loop polls), so that a plugin that takes long (up
- * to --plugin-timeout) never stops the event loop. The thread touches only its s_ask_t. */
-#include "supervisor.h"
+/* The plugins' info (version, schema mode): cached per plugin file and asked again only
+ * when the file changes. The supervisor asks without blocking, by a thread each (which says
+ * it is done through a pipe that the event loop polls), so that a plugin that takes long
+ * (up to --plugin-timeout) never stops its event loop; the thread touches only its s_ask_t.
+ * A worker asks at once. */
+#include "common.h"
+
+#include "cs_plugins.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -148,18 +151,48 @@ static void s_ask_start(cs_plugins_t *self, s_plugin_t *plugin, const char *path
     cs_log_debug("asking plugin %s for its info", plugin->name);
 }
 
+/* The entry of a plugin, created when missing (NULL when out of memory). */
+static s_plugin_t *s_plugin(cs_plugins_t *self, const char *name)
+{
+    s_plugin_t *plugin = zhashx_lookup(self->by_name, name);
+    if (plugin)
+        return plugin;
+    plugin = calloc(1, sizeof *plugin);
+    if (!plugin || !(plugin->name = strdup(name))) {
+        free(plugin);
+        return NULL;
+    }
+    zhashx_insert(self->by_name, name, plugin);
+    return plugin;
+}
+
+/* Looks at a plugin's file: false when it is there, new or changed since it was asked (st
+ * and path filled: it is to be asked); true when what is known stands (a missing file is
+ * known as such). */
+static bool s_file_known(cs_plugins_t *self, s_plugin_t *plugin, struct stat *st, char *path,
+                         size_t size)
+{
+    snprintf(path, size, "%s/%s", self->plugin_dir, plugin->name);
+    if (stat(path, st) != 0) {
+        plugin->known = true;
+        plugin->ok = false;
+        memset(&plugin->mtime, 0, sizeof plugin->mtime);
+        snprintf(plugin->why, sizeof plugin->why, "plugin \"%s\" not found in %s", plugin->name,
+                 self->plugin_dir);
+        return true;
+    }
+    return plugin->known && plugin->size == st->st_size &&
+           plugin->mtime.tv_sec == st->st_mtim.tv_sec &&
+           plugin->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
 cs_plugin_state_t cs_plugins_lookup(cs_plugins_t *self, const char *name, uint64_t generation,
                                     const cs_plugin_info_t **info, const char **why)
 {
-    s_plugin_t *plugin = zhashx_lookup(self->by_name, name);
+    s_plugin_t *plugin = s_plugin(self, name);
     if (!plugin) {
-        plugin = calloc(1, sizeof *plugin);
-        if (!plugin || !(plugin->name = strdup(name))) {
-            free(plugin);
-            *why = "out of memory";
-            return CS_PLUGIN_FAILED;
-        }
-        zhashx_insert(self->by_name, name, plugin);
+        *why = "out of memory";
+        return CS_PLUGIN_FAILED;
     }
     *info = &plugin->info;
     *why = plugin->why;
@@ -168,17 +201,8 @@ cs_plugin_state_t cs_plugins_lookup(cs_plugins_t *self, const char *name, uint64
     if (plugin->checked != generation) { /* look at its file once per generation */
         plugin->checked = generation;
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", self->plugin_dir, name);
         struct stat st;
-        if (stat(path, &st) != 0) {
-            plugin->known = true;
-            plugin->ok = false;
-            memset(&plugin->mtime, 0, sizeof plugin->mtime);
-            snprintf(plugin->why, sizeof plugin->why, "plugin \"%s\" not found in %s", name,
-                     self->plugin_dir);
-        } else if (!plugin->known || plugin->size != st.st_size ||
-                   plugin->mtime.tv_sec != st.st_mtim.tv_sec ||
-                   plugin->mtime.tv_nsec != st.st_mtim.tv_nsec) {
+        if (!s_file_known(self, plugin, &st, path, sizeof path)) {
             plugin->known = false;
             s_ask_start(self, plugin, path, &st);
             return CS_PLUGIN_ASKING;
@@ -230,4 +254,26 @@ size_t cs_plugins_collect(cs_plugins_t *self)
 size_t cs_plugins_asking(const cs_plugins_t *self)
 {
     return self->asking;
+}
+
+cs_plugin_state_t cs_plugins_get(cs_plugins_t *self, const char *name, cs_plugin_tick_fn *tick,
+                                 void *tick_arg, const cs_plugin_info_t **info, const char **why)
+{
+    s_plugin_t *plugin = s_plugin(self, name);
+    if (!plugin) {
+        *why = "out of memory";
+        return CS_PLUGIN_FAILED;
+    }
+    *info = &plugin->info;
+    *why = plugin->why;
+    char path[PATH_MAX];
+    struct stat st;
+    if (!s_file_known(self, plugin, &st, path, sizeof path)) {
+        plugin->ok = cs_plugin_info(path, self->timeout_ms, &plugin->info, plugin->why,
+                                    sizeof plugin->why, tick, tick_arg) == 0;
+        plugin->known = plugin->ok; /* a failure is asked again next time */
+        plugin->mtime = st.st_mtim;
+        plugin->size = st.st_size;
+    }
+    return plugin->ok ? CS_PLUGIN_KNOWN : CS_PLUGIN_FAILED;
 }
