@@ -206,32 +206,56 @@ static s_snapshot_t *s_snapshot_new(cs_control_t *self, zframe_t *identity, cons
     return snap;
 }
 
+/* A client's entry when it may have one more request of a kind in flight: held < its own
+ * bound and total < the global one (snapshot: of snapshots, else of refresh requests that
+ * wait). Else NULL with why, the entry released. *key_p gets the client's key (the caller frees
+ * it). */
+static s_peer_t *s_admit(cs_control_t *self, zframe_t *identity, char **key_p, bool snapshot,
+                         char *why, size_t size)
+{
+    char *key = *key_p = zframe_strhex(identity);
+    s_peer_t *peer = key ? s_peer(self, key) : NULL;
+    int held = peer ? (snapshot ? peer->snapshots : peer->waiters) : 0;
+    int own = snapshot ? S_SNAPSHOTS_PER_PEER : S_WAITERS_PER_PEER;
+    size_t total = zlistx_size(snapshot ? self->snapshots : self->waiters);
+    size_t all = snapshot ? (size_t)self->max_snapshots : S_WAITERS_MAX;
+    if (!peer)
+        snprintf(why, size, "out of memory");
+    else if (held >= own)
+        snprintf(why, size,
+                 snapshot ? "too many snapshots in flight for this client (at most %d); ask "
+                            "again when one is done"
+                          : "too many refresh requests of this client waiting (at most %d); "
+                            "not refreshing",
+                 own);
+    else if (total >= all)
+        snprintf(why, size,
+                 snapshot ? "too many snapshots in flight (at most %zu); ask again shortly"
+                          : "too many refresh requests waiting (at most %zu); not refreshing",
+                 all);
+    else
+        return peer;
+    if (key)
+        s_peer_release(self, key);
+    return NULL;
+}
+
 static void s_snapshot(cs_control_t *self, zframe_t *identity, const cs_msg_t *req)
 {
-    char *key = zframe_strhex(identity);
-    s_peer_t *peer = key ? s_peer(self, key) : NULL;
-    char why[128] = "";
-    if (!peer)
+    char *key, why[160];
+    s_peer_t *peer = s_admit(self, identity, &key, true, why, sizeof why);
+    if (peer && !s_snapshot_new(self, identity, key, req)) {
         snprintf(why, sizeof why, "out of memory");
-    else if (peer->snapshots >= S_SNAPSHOTS_PER_PEER)
-        snprintf(why, sizeof why,
-                 "too many snapshots in flight for this client (at most %d); ask again when "
-                 "one is done",
-                 S_SNAPSHOTS_PER_PEER);
-    else if (zlistx_size(self->snapshots) >= (size_t)self->max_snapshots)
-        snprintf(why, sizeof why, "too many snapshots in flight (at most %d); ask again shortly",
-                 self->max_snapshots);
-    else if (!s_snapshot_new(self, identity, key, req))
-        snprintf(why, sizeof why, "out of memory");
-    else
+        s_peer_release(self, key);
+        peer = NULL;
+    }
+    if (peer) {
         peer->snapshots++;
-    if (why[0]) {
+    } else {
         cs_log_debug("client %s: snapshot %llu refused: %s", key ? key : "?",
                      (unsigned long long)req->request_id, why);
         s_refuse(self, identity, req->request_id, why);
     }
-    if (key)
-        s_peer_release(self, key);
     free(key);
 }
 
@@ -385,27 +409,10 @@ static void s_refresh(cs_control_t *self, zframe_t *identity, const cs_msg_t *re
     char *key = NULL;
     s_peer_t *peer = NULL;
     if (req->wait) {
-        char why[128];
-        key = zframe_strhex(identity);
-        peer = key ? s_peer(self, key) : NULL;
-        if (!peer)
-            snprintf(why, sizeof why, "out of memory");
-        else if (peer->waiters >= S_WAITERS_PER_PEER)
-            snprintf(why, sizeof why,
-                     "too many refresh requests of this client waiting (at most %d); not "
-                     "refreshing",
-                     S_WAITERS_PER_PEER);
-        else if (zlistx_size(self->waiters) >= S_WAITERS_MAX)
-            snprintf(why, sizeof why,
-                     "too many refresh requests waiting (at most %d); not "
-                     "refreshing",
-                     S_WAITERS_MAX);
-        else
-            why[0] = '\0';
-        if (why[0]) {
+        char why[160];
+        peer = s_admit(self, identity, &key, false, why, sizeof why);
+        if (!peer) {
             s_refuse(self, identity, req->request_id, why);
-            if (key)
-                s_peer_release(self, key);
             free(key);
             return;
         }
