@@ -146,6 +146,29 @@ static const cs_value_t *s_string_attr(cs_load_t *ld, const cs_attr_t *attr, con
     return attr->value;
 }
 
+/* An attribute that is one of two words: *second is whether it is the second.
+ * False (and the error said) for anything else. */
+static bool s_choice_attr(cs_load_t *ld, const cs_attr_t *attr, const char *first,
+                          const char *second, bool *is_second)
+{
+    const cs_value_t *v = attr->value;
+    if (v->type == CS_VAL_STRING && strcmp(v->via.str.ptr, first) == 0) {
+        *is_second = false;
+        return true;
+    }
+    if (v->type == CS_VAL_STRING && strcmp(v->via.str.ptr, second) == 0) {
+        *is_second = true;
+        return true;
+    }
+    if (v->type != CS_VAL_STRING)
+        cs_load_error(ld, v->pos, "%s must be a string, e.g. %s = \"%s\"", attr->key, attr->key,
+                      second);
+    else
+        cs_load_error(ld, v->pos, "%s must be \"%s\" or \"%s\", not \"%.80s\"", attr->key, first,
+                      second, v->via.str.ptr);
+    return false;
+}
+
 int cs_config_check(cs_load_t *ld, const cs_block_t *block, cs_connection_t *out)
 {
     if (block->label_count != 1) {
@@ -185,27 +208,9 @@ int cs_config_check(cs_load_t *ld, const cs_block_t *block, cs_connection_t *out
                 conn.plugin = v->via.str.ptr;
             }
         } else if (strcmp(attr->key, "type") == 0) {
-            if (!(v = s_string_attr(ld, attr, "type = \"aggregator\""))) {
-                ok = false;
-            } else if (strcmp(v->via.str.ptr, "aggregator") == 0) {
-                conn.aggregator = true;
-            } else if (strcmp(v->via.str.ptr, "plugin") != 0) {
-                cs_load_error(ld, v->pos,
-                              "type must be \"plugin\" or \"aggregator\", not \"%.80s\"",
-                              v->via.str.ptr);
-                ok = false;
-            }
+            ok &= s_choice_attr(ld, attr, "plugin", "aggregator", &conn.aggregator);
         } else if (strcmp(attr->key, "import_schema") == 0) {
-            if (!(v = s_string_attr(ld, attr, "import_schema = \"disabled\""))) {
-                ok = false;
-            } else if (strcmp(v->via.str.ptr, "disabled") == 0) {
-                conn.import_disabled = true;
-            } else if (strcmp(v->via.str.ptr, "enabled") != 0) {
-                cs_load_error(ld, v->pos,
-                              "import_schema must be \"enabled\" or \"disabled\", not \"%.80s\"",
-                              v->via.str.ptr);
-                ok = false;
-            }
+            ok &= s_choice_attr(ld, attr, "enabled", "disabled", &conn.import_disabled);
         } else if (strcmp(attr->key, "connections") == 0) {
             members_attr = attr;
         }

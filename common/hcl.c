@@ -344,22 +344,17 @@ static void s_lex_string(s_parser_t *p)
         if (e < 0 || e == '\n')
             continue; /* reported as an unterminated string by the next turn */
         s_advance(p);
+        /* the one-letter escapes, each followed by what it stands for */
+        static const char simple[] = "\"\"\\\\n\nt\tr\r";
+        const char *hit = NULL;
+        for (const char *at = simple; *at && !hit; at += 2)
+            if (*at == e)
+                hit = at + 1;
+        if (hit) {
+            out[n++] = *hit;
+            continue;
+        }
         switch (e) {
-            case '"':
-                out[n++] = '"';
-                break;
-            case '\\':
-                out[n++] = '\\';
-                break;
-            case 'n':
-                out[n++] = '\n';
-                break;
-            case 't':
-                out[n++] = '\t';
-                break;
-            case 'r':
-                out[n++] = '\r';
-                break;
             case 'u': {
                 unsigned cp = s_read_hex4(p, escape);
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -657,19 +652,38 @@ static cs_value_t *s_parse_number(s_parser_t *p)
     return v;
 }
 
-/* [ a, b, ] — newlines are free inside brackets. */
-static cs_value_t *s_parse_list(s_parser_t *p)
+/* A list or an object starts at its opening bracket: one level deeper. */
+static cs_value_t *s_open_nested(s_parser_t *p, cs_value_type_t type)
 {
     cs_value_t *v = s_alloc(p, sizeof *v);
-    v->type = CS_VAL_LIST;
+    v->type = type;
     v->pos = p->tok.pos;
     s_enter(p);
     s_next(p);
+    return v;
+}
+
+/* ... and ends after its closing one. */
+static cs_value_t *s_close_nested(s_parser_t *p, cs_value_t *v)
+{
+    s_next(p);
+    p->depth--;
+    return v;
+}
+
+/* Skips newlines; whether the token is then close, the end of a list or an object. */
+static bool s_at_close(s_parser_t *p, s_tok_type_t close)
+{
+    s_skip_newlines(p);
+    return p->tok.type == close;
+}
+
+/* [ a, b, ] — newlines are free inside brackets. */
+static cs_value_t *s_parse_list(s_parser_t *p)
+{
+    cs_value_t *v = s_open_nested(p, CS_VAL_LIST);
     size_t cap = 0;
-    for (;;) {
-        s_skip_newlines(p);
-        if (p->tok.type == T_RBRACKET)
-            break;
+    while (!s_at_close(p, T_RBRACKET)) {
         cs_value_t *item = s_parse_value(p);
         S_PUSH(p, v->via.list.items, v->via.list.count, cap, item);
         s_skip_newlines(p);
@@ -683,24 +697,15 @@ static cs_value_t *s_parse_list(s_parser_t *p)
                    "found %s",
                    v->pos.line, s_describe(p, &p->tok));
     }
-    s_next(p);
-    p->depth--;
-    return v;
+    return s_close_nested(p, v);
 }
 
 /* { k = v, k2 = v2 } — entries separated by commas or newlines. */
 static cs_value_t *s_parse_object(s_parser_t *p)
 {
-    cs_value_t *v = s_alloc(p, sizeof *v);
-    v->type = CS_VAL_OBJECT;
-    v->pos = p->tok.pos;
-    s_enter(p);
-    s_next(p);
+    cs_value_t *v = s_open_nested(p, CS_VAL_OBJECT);
     size_t cap = 0;
-    for (;;) {
-        s_skip_newlines(p);
-        if (p->tok.type == T_RBRACE)
-            break;
+    while (!s_at_close(p, T_RBRACE)) {
         if (p->tok.type != T_IDENT && p->tok.type != T_STRING)
             s_fail(p, p->tok.pos,
                    "expected a key or '}' in the object that starts at line %d, "
@@ -725,9 +730,7 @@ static cs_value_t *s_parse_object(s_parser_t *p)
         if (p->tok.type != T_RBRACE)
             s_next(p);
     }
-    s_next(p);
-    p->depth--;
-    return v;
+    return s_close_nested(p, v);
 }
 
 static cs_value_t *s_parse_value(s_parser_t *p)

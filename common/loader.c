@@ -323,26 +323,34 @@ static cs_config_t *s_load_unit(const char *path)
 }
 
 /* Adds a unit's connections, errors and failed file to the directory's result. */
+/* Appends n elements of elem_size from more to the array *items_p of *count_p. */
+static bool s_append(cs_load_t *ld, void **items_p, size_t *count_p, size_t *cap, const void *more,
+                     size_t n, size_t elem_size)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *grown = cs_load_grow(ld, *items_p, *count_p, cap, elem_size);
+        if (!grown)
+            return false;
+        memcpy(grown + *count_p * elem_size, (const char *)more + i * elem_size, elem_size);
+        *items_p = grown;
+        (*count_p)++;
+    }
+    return true;
+}
+
 static void s_merge(cs_load_t *ld, const cs_config_t *unit)
 {
     cs_config_t *cfg = ld->cfg;
     cfg->file_count += unit->file_count;
-    for (size_t i = 0; i < unit->count; i++) {
-        cs_connection_t *grown =
-            cs_load_grow(ld, cfg->connections, cfg->count, &ld->conn_cap, sizeof *grown);
-        if (!grown)
-            return;
-        cfg->connections = grown;
-        cfg->connections[cfg->count++] = unit->connections[i];
-    }
-    for (size_t i = 0; i < unit->error_count; i++) {
-        cs_config_error_t *grown =
-            cs_load_grow(ld, cfg->errors, cfg->error_count, &ld->error_cap, sizeof *grown);
-        if (!grown)
-            return;
-        cfg->errors = grown;
-        cfg->errors[cfg->error_count++] = unit->errors[i];
-    }
+    void *connections = cfg->connections, *errors = cfg->errors;
+    bool ok = s_append(ld, &connections, &cfg->count, &ld->conn_cap, unit->connections, unit->count,
+                       sizeof *unit->connections) &&
+              s_append(ld, &errors, &cfg->error_count, &ld->error_cap, unit->errors,
+                       unit->error_count, sizeof *unit->errors);
+    cfg->connections = connections;
+    cfg->errors = errors;
+    if (!ok)
+        return;
     for (size_t i = 0; i < unit->failed_count; i++)
         s_add_failed(ld, unit->failed[i].path, unit->failed[i].names, unit->failed[i].name_count);
 }

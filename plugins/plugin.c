@@ -3,22 +3,29 @@
 
 #include <string.h>
 
-void cs_plugin_csv_field(FILE *out, const char *value, bool last)
+static void s_csv_field(FILE *out, const char *value)
 {
-    if (value) {
-        if (*value == '\0' || strpbrk(value, ",\"\r\n")) {
-            fputc('"', out);
-            for (const char *p = value; *p; p++) {
-                if (*p == '"')
-                    fputc('"', out);
-                fputc(*p, out);
-            }
-            fputc('"', out);
-        } else {
-            fputs(value, out);
-        }
+    if (!value)
+        return;
+    if (*value != '\0' && !strpbrk(value, ",\"\r\n")) {
+        fputs(value, out);
+        return;
     }
-    fputc(last ? '\n' : ',', out);
+    fputc('"', out);
+    for (const char *p = value; *p; p++) {
+        if (*p == '"')
+            fputc('"', out);
+        fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+void cs_plugin_csv_row(FILE *out, const char *const *fields, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        s_csv_field(out, fields[i]);
+        fputc(i + 1 < count ? ',' : '\n', out);
+    }
 }
 
 int cs_plugin_print_json(json_t *doc)
@@ -28,6 +35,20 @@ int cs_plugin_print_json(json_t *doc)
     if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
         return 1;
     return 0;
+}
+
+int cs_plugin_main(const cs_plugin_t *plugin, int argc, char **argv)
+{
+    const char *command = argc > 1 ? argv[1] : "";
+    if (strcmp(command, "info") == 0)
+        return cs_plugin_print_json(json_pack("{s:s, s:s, s:s}", "name", plugin->name, "version",
+                                              plugin->version, "schema_mode", plugin->schema_mode));
+    if (strcmp(command, "schema") == 0)
+        return plugin->schema();
+    if (strcmp(command, "rows") == 0 && argc > 2)
+        return plugin->rows(argc, argv);
+    fprintf(stderr, "usage: %s %s\n", plugin->name, plugin->usage);
+    return 2;
 }
 
 json_t *cs_plugin_read_config(void)

@@ -89,42 +89,25 @@ static int s_check_object(s_scan_t *scan, int depth)
         return s_check_container(scan, b & 0x0f, false, depth);
     if ((b & 0xe0) == 0xa0)
         return s_skip(scan, b & 0x1f, CS_PROTO_MAX_BODY, "string");
+    /* bin, ext and str 8/16/32: a length of 1, 2 or 4 bytes, then (ext) a type byte */
+    static const struct {
+        unsigned char first;
+        unsigned extra;
+        const char *what;
+    } sized[] = {{0xc4, 0, "binary"}, {0xc7, 1, "extension"}, {0xd9, 0, "string"}};
+    for (size_t i = 0; i < sizeof sized / sizeof *sized; i++) {
+        if (b < sized[i].first || b > sized[i].first + 2)
+            continue;
+        if (s_read_length(scan, (size_t)1 << (b - sized[i].first), &len) != 0)
+            return -1;
+        return s_skip(scan, len + sized[i].extra, CS_PROTO_MAX_BODY, sized[i].what);
+    }
+    if (b == 0xca || b == 0xcb) /* float 32/64 */
+        return s_skip(scan, b == 0xca ? 4 : 8, 8, "float");
+    if (b >= 0xcc && b <= 0xd3) /* uint 8..64, then int 8..64 */
+        return s_skip(scan, (uint64_t)1 << ((b - 0xcc) % 4), 8, "integer");
 
     switch (b) {
-        case 0xc4:
-        case 0xc5:
-        case 0xc6: /* bin 8/16/32 */
-            if (s_read_length(scan, (size_t)1 << (b - 0xc4), &len) != 0)
-                return -1;
-            return s_skip(scan, len, CS_PROTO_MAX_BODY, "binary");
-        case 0xd9:
-        case 0xda:
-        case 0xdb: /* str 8/16/32 */
-            if (s_read_length(scan, (size_t)1 << (b - 0xd9), &len) != 0)
-                return -1;
-            return s_skip(scan, len, CS_PROTO_MAX_BODY, "string");
-        case 0xc7:
-        case 0xc8:
-        case 0xc9: /* ext 8/16/32: length, type byte, data */
-            if (s_read_length(scan, (size_t)1 << (b - 0xc7), &len) != 0)
-                return -1;
-            return s_skip(scan, len + 1, CS_PROTO_MAX_BODY, "extension");
-        case 0xca:
-            return s_skip(scan, 4, 4, "float");
-        case 0xcb:
-            return s_skip(scan, 8, 8, "float");
-        case 0xcc:
-        case 0xd0:
-            return s_skip(scan, 1, 1, "integer");
-        case 0xcd:
-        case 0xd1:
-            return s_skip(scan, 2, 2, "integer");
-        case 0xce:
-        case 0xd2:
-            return s_skip(scan, 4, 4, "integer");
-        case 0xcf:
-        case 0xd3:
-            return s_skip(scan, 8, 8, "integer");
         case 0xd4:
         case 0xd5:
         case 0xd6:

@@ -114,20 +114,22 @@ static void s_peer_free(s_peer_t **peer_p)
     *peer_p = NULL;
 }
 
+/* Destroys every task of a queue that owns its tasks (no destructor is set on it:
+ * taking a task off a queue hands it on). */
+static void s_tasks_drain(zlistx_t *tasks)
+{
+    cs_task_t *task;
+    while (tasks && (task = zlistx_detach(tasks, NULL)) != NULL)
+        cs_task_destroy(&task);
+}
+
 void cs_dispatch_destroy(cs_dispatch_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     cs_dispatch_t *self = *self_p;
-    cs_task_t *task;
-    while ((task = zlistx_first(self->updates)) != NULL) {
-        zlistx_delete(self->updates, zlistx_cursor(self->updates));
-        cs_task_destroy(&task);
-    }
-    while ((task = zlistx_first(self->comments)) != NULL) {
-        zlistx_delete(self->comments, zlistx_cursor(self->comments));
-        cs_task_destroy(&task);
-    }
+    s_tasks_drain(self->updates);
+    s_tasks_drain(self->comments);
     s_peer_t *peer;
     while ((peer = zlistx_first(self->peers)) != NULL) {
         zlistx_delete(self->peers, zlistx_cursor(self->peers));
@@ -141,10 +143,7 @@ void cs_dispatch_destroy(cs_dispatch_t **self_p)
         cs_event_destroy(&event);
     zlistx_destroy(&self->events);
     zhashx_destroy(&self->by_key);
-    while ((task = zlistx_first(self->held)) != NULL) {
-        zlistx_delete(self->held, zlistx_cursor(self->held));
-        cs_task_destroy(&task);
-    }
+    s_tasks_drain(self->held);
     zlistx_destroy(&self->held);
     zhashx_destroy(&self->tracks);
     free(self->waiting_why);

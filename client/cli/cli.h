@@ -61,6 +61,7 @@ typedef struct {
     const char *publish;
     const char *control;
     const char *format; /* NULL only with format_by_tty and no --format */
+    bool json;          /* format is json */
     double timeout;     /* seconds; 0: as long as it takes */
     int argc;           /* the positional arguments, in order */
     char **argv;

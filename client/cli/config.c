@@ -117,7 +117,7 @@ int cs_cli_config(int argc, char **argv)
         fprintf(stderr, "connstate config check: out of memory\n");
         return 1;
     }
-    if (strcmp(args.format, "json") == 0)
+    if (args.json)
         s_print_json(cfg);
     else
         s_print_table(cfg);

@@ -147,7 +147,6 @@ int cs_cli_inspect(int argc, char **argv)
     int rc = cs_cli_parse(&s_command, argc, argv, &args);
     if (rc != CS_CLI_RUN)
         return rc;
-    bool json = strcmp(args.format, "json") == 0;
     char name[128] = "", table[128] = "";
     if (args.argc == 1) {
         const char *arg = args.argv[0], *dot = strchr(arg, '.');
@@ -160,9 +159,9 @@ int cs_cli_inspect(int argc, char **argv)
         return 1;
     const char *params[] = {name, table};
     if (!*name)
-        rc = s_show(conn, &s_connections, params, json);
+        rc = s_show(conn, &s_connections, params, args.json);
     else if ((rc = s_ready(conn, name)) == 0)
-        rc = s_show(conn, *table ? &s_columns : &s_tables, params, json);
+        rc = s_show(conn, *table ? &s_columns : &s_tables, params, args.json);
     PQfinish(conn);
     return rc;
 }

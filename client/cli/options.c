@@ -30,59 +30,26 @@ static s_parse_fn s_text, s_seconds, s_format;
 
 #define S_FIELD(name) offsetof(cs_cli_args_t, name)
 
+/* id, flag, arg, help, env, fallback, fallback_help, parser, field */
+#define S_OPTION(id, flag, arg, help, env, fallback, fallback_help, parse, field)                  \
+    {                                                                                              \
+        id, flag, arg, help, env, fallback, fallback_help, parse, S_FIELD(field)                   \
+    }
 static const s_option_t s_options[] = {
-    {.id = CS_CLI_DB,
-     .flag = "db",
-     .arg = "CONNINFO",
-     .help = "database",
-     .env = "CONNSTATE_DB",
-     .fallback_help = "the embedded cluster",
-     .parse = s_text,
-     .offset = S_FIELD(db)},
-    {.id = CS_CLI_DATA_DIR,
-     .flag = "data-dir",
-     .arg = "DIR",
-     .help = "the embedded cluster's directory",
-     .env = "CONNSTATE_DATA_DIR",
-     .fallback_help = "~/.connstate/db, as root /var/lib/connstate/db",
-     .parse = s_text,
-     .offset = S_FIELD(data_dir)},
-    {.id = CS_CLI_CONFIG_DIR,
-     .flag = "config-dir",
-     .arg = "DIR",
-     .help = "the directory of the .spc files",
-     .env = "CONNSTATE_CONFIG_DIR",
-     .fallback_help = "~/.connstate/config",
-     .parse = s_text,
-     .offset = S_FIELD(config_dir)},
-    {.id = CS_CLI_PUBLISH,
-     .flag = "publish",
-     .arg = "EP",
-     .help = "the supervisor's publish endpoint",
-     .env = "CONNSTATE_PUBLISH",
-     .fallback = CONNSTATE_PUBLISH_DEFAULT,
-     .parse = s_text,
-     .offset = S_FIELD(publish)},
-    {.id = CS_CLI_CONTROL,
-     .flag = "control",
-     .arg = "EP",
-     .help = "the supervisor's control endpoint",
-     .env = "CONNSTATE_CONTROL",
-     .fallback = CONNSTATE_CONTROL_DEFAULT,
-     .parse = s_text,
-     .offset = S_FIELD(control)},
-    {.id = CS_CLI_TIMEOUT,
-     .flag = "timeout",
-     .arg = "SEC",
-     .help = "give up after SEC seconds",
-     .fallback_help = "wait as long as it takes",
-     .parse = s_seconds,
-     .offset = S_FIELD(timeout)},
-    {.id = CS_CLI_FORMAT,
-     .flag = "format",
-     .arg = "FORMAT",
-     .parse = s_format,
-     .offset = S_FIELD(format)},
+    S_OPTION(CS_CLI_DB, "db", "CONNINFO", "database", "CONNSTATE_DB", NULL, "the embedded cluster",
+             s_text, db),
+    S_OPTION(CS_CLI_DATA_DIR, "data-dir", "DIR", "the embedded cluster's directory",
+             "CONNSTATE_DATA_DIR", NULL, "~/.connstate/db, as root /var/lib/connstate/db", s_text,
+             data_dir),
+    S_OPTION(CS_CLI_CONFIG_DIR, "config-dir", "DIR", "the directory of the .spc files",
+             "CONNSTATE_CONFIG_DIR", NULL, "~/.connstate/config", s_text, config_dir),
+    S_OPTION(CS_CLI_PUBLISH, "publish", "EP", "the supervisor's publish endpoint",
+             "CONNSTATE_PUBLISH", CONNSTATE_PUBLISH_DEFAULT, NULL, s_text, publish),
+    S_OPTION(CS_CLI_CONTROL, "control", "EP", "the supervisor's control endpoint",
+             "CONNSTATE_CONTROL", CONNSTATE_CONTROL_DEFAULT, NULL, s_text, control),
+    S_OPTION(CS_CLI_TIMEOUT, "timeout", "SEC", "give up after SEC seconds", NULL, NULL,
+             "wait as long as it takes", s_seconds, timeout),
+    S_OPTION(CS_CLI_FORMAT, "format", "FORMAT", NULL, NULL, NULL, NULL, s_format, format),
 };
 
 #define S_OPTION_COUNT (sizeof s_options / sizeof *s_options)
@@ -257,5 +224,6 @@ int cs_cli_parse(const cs_cli_command_t *command, int argc, char **argv, cs_cli_
     if (command->max_args >= 0 && args->argc > command->max_args)
         return s_bad_option(command, args->argv[command->max_args]);
     s_defaults(command, given, args);
+    args->json = args->format && strcmp(args->format, "json") == 0;
     return CS_CLI_RUN;
 }

@@ -28,7 +28,6 @@ int cs_cli_status(int argc, char **argv)
     int rc = cs_cli_parse(&s_command, argc, argv, &args);
     if (rc != CS_CLI_RUN)
         return rc;
-    bool json = strcmp(args.format, "json") == 0;
     PGconn *conn = cs_cli_connect(&args);
     if (!conn)
         return 1;
@@ -51,7 +50,7 @@ int cs_cli_status(int argc, char **argv)
         wn = (int)strlen(PQgetvalue(res, i, 0)) > wn ? (int)strlen(PQgetvalue(res, i, 0)) : wn;
         wp = (int)strlen(PQgetvalue(res, i, 5)) > wp ? (int)strlen(PQgetvalue(res, i, 5)) : wp;
     }
-    if (json)
+    if (args.json)
         cs_buf_putc(&out, '[');
     else if (rows)
         cs_buf_printf(&out, "%-*s  %-*s  %-*s  %-8s  %-27s  %s\n", wn, "CONNECTION_NAME", ws,
@@ -62,7 +61,7 @@ int cs_cli_status(int argc, char **argv)
                    *plugin = PQgetvalue(res, i, 5);
         bool comments = strcmp(PQgetvalue(res, i, 3), "t") == 0;
         bool no_error = strcmp(PQgetvalue(res, i, 6), "t") == 0;
-        if (json) {
+        if (args.json) {
             cs_buf_puts(&out, i ? ",\n {\"connection_name\":" : "\n {\"connection_name\":");
             cs_buf_json_string(&out, name, strlen(name));
             cs_buf_printf(&out, ",\"status\":\"%s\",\"error\":", status);
@@ -82,7 +81,7 @@ int cs_cli_status(int argc, char **argv)
                           plugin, comments ? "yes" : "no", time, error);
         }
     }
-    if (json) {
+    if (args.json) {
         cs_buf_puts(&out, rows ? "\n]\n" : "]\n");
     } else {
         cs_buf_printf(&out, "%s%d connection%s", rows ? "\n" : "", rows, rows == 1 ? "" : "s");

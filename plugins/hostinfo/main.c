@@ -79,97 +79,86 @@ static int s_rows_processes(FILE *out)
         snprintf(ppid_text, sizeof ppid_text, "%ld", ppid);
         snprintf(threads_text, sizeof threads_text, "%ld", threads);
         snprintf(rss_text, sizeof rss_text, "%ld", rss_pages * 4);
-        cs_plugin_csv_field(out, entry->d_name, false);
-        cs_plugin_csv_field(out, ppid_text, false);
-        cs_plugin_csv_field(out, open + 1, false);
-        cs_plugin_csv_field(out, state, false);
-        cs_plugin_csv_field(out, threads_text, false);
-        cs_plugin_csv_field(out, rss_text, false);
-        cs_plugin_csv_field(out, cmdline[0] ? cmdline : NULL, true);
+        CS_PLUGIN_ROW(out, entry->d_name, ppid_text, open + 1, state, threads_text, rss_text,
+                      cmdline[0] ? cmdline : NULL);
     }
     closedir(proc);
     return 0;
 }
 
-/* ---- mounts: /proc/mounts ------------------------------------------------------------- */
-
-static int s_rows_mounts(FILE *out)
+/* Calls row(out, line) for each line of the file at path after its first skip lines. */
+static int s_rows_by_line(FILE *out, const char *path, int skip, void (*row)(FILE *, char *))
 {
-    FILE *f = fopen("/proc/mounts", "r");
+    FILE *f = fopen(path, "r");
     if (!f)
         return 1;
     char line[4096];
-    while (fgets(line, sizeof line, f)) {
-        char device[1024], point[1024], type[256], options[1024];
-        if (sscanf(line, "%1023s %1023s %255s %1023s", device, point, type, options) != 4)
-            continue;
-        cs_plugin_csv_field(out, device, false);
-        cs_plugin_csv_field(out, point, false);
-        cs_plugin_csv_field(out, type, false);
-        cs_plugin_csv_field(out, options, true);
-    }
+    int number = 0;
+    while (fgets(line, sizeof line, f))
+        if (++number > skip)
+            row(out, line);
     fclose(f);
     return 0;
+}
+
+/* ---- mounts: /proc/mounts ------------------------------------------------------------- */
+
+static void s_mount_row(FILE *out, char *line)
+{
+    char device[1024], point[1024], type[256], options[1024];
+    if (sscanf(line, "%1023s %1023s %255s %1023s", device, point, type, options) == 4)
+        CS_PLUGIN_ROW(out, device, point, type, options);
+}
+
+static int s_rows_mounts(FILE *out)
+{
+    return s_rows_by_line(out, "/proc/mounts", 0, s_mount_row);
 }
 
 /* ---- network interfaces: /proc/net/dev ------------------------------------------------ */
 
+static void s_interface_row(FILE *out, char *line)
+{
+    char *colon = strchr(line, ':');
+    if (!colon)
+        return;
+    *colon = '\0';
+    char *name = line;
+    while (*name == ' ')
+        name++;
+    unsigned long long v[16] = {0};
+    if (sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+               &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) != 10)
+        return;
+    char rx_bytes[24], rx_packets[24], tx_bytes[24], tx_packets[24];
+    snprintf(rx_bytes, sizeof rx_bytes, "%llu", v[0]);
+    snprintf(rx_packets, sizeof rx_packets, "%llu", v[1]);
+    snprintf(tx_bytes, sizeof tx_bytes, "%llu", v[8]);
+    snprintf(tx_packets, sizeof tx_packets, "%llu", v[9]);
+    CS_PLUGIN_ROW(out, name, rx_bytes, rx_packets, tx_bytes, tx_packets);
+}
+
 static int s_rows_interfaces(FILE *out)
 {
-    FILE *f = fopen("/proc/net/dev", "r");
-    if (!f)
-        return 1;
-    char line[1024];
-    int number = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (++number <= 2)
-            continue; /* two header lines */
-        char *colon = strchr(line, ':');
-        if (!colon)
-            continue;
-        *colon = '\0';
-        char *name = line;
-        while (*name == ' ')
-            name++;
-        unsigned long long v[16] = {0};
-        if (sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-                   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) != 10)
-            continue;
-        char rx_bytes[24], rx_packets[24], tx_bytes[24], tx_packets[24];
-        snprintf(rx_bytes, sizeof rx_bytes, "%llu", v[0]);
-        snprintf(rx_packets, sizeof rx_packets, "%llu", v[1]);
-        snprintf(tx_bytes, sizeof tx_bytes, "%llu", v[8]);
-        snprintf(tx_packets, sizeof tx_packets, "%llu", v[9]);
-        cs_plugin_csv_field(out, name, false);
-        cs_plugin_csv_field(out, rx_bytes, false);
-        cs_plugin_csv_field(out, rx_packets, false);
-        cs_plugin_csv_field(out, tx_bytes, false);
-        cs_plugin_csv_field(out, tx_packets, true);
-    }
-    fclose(f);
-    return 0;
+    return s_rows_by_line(out, "/proc/net/dev", 2, s_interface_row); /* two header lines */
 }
 
 /* ---- memory: /proc/meminfo ------------------------------------------------------------ */
 
+static void s_memory_row(FILE *out, char *line)
+{
+    char key[128];
+    unsigned long long kb;
+    if (sscanf(line, "%127[^:]: %llu", key, &kb) != 2)
+        return;
+    char value[24];
+    snprintf(value, sizeof value, "%llu", kb);
+    CS_PLUGIN_ROW(out, key, value);
+}
+
 static int s_rows_memory(FILE *out)
 {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f)
-        return 1;
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-        char key[128];
-        unsigned long long kb;
-        if (sscanf(line, "%127[^:]: %llu", key, &kb) != 2)
-            continue;
-        char value[24];
-        snprintf(value, sizeof value, "%llu", kb);
-        cs_plugin_csv_field(out, key, false);
-        cs_plugin_csv_field(out, value, true);
-    }
-    fclose(f);
-    return 0;
+    return s_rows_by_line(out, "/proc/meminfo", 0, s_memory_row);
 }
 
 /* ---- load: /proc/loadavg -------------------------------------------------------------- */
@@ -253,21 +242,20 @@ static int s_schema(void)
     return cs_plugin_print_json(json_pack("{s:o}", "tables", tables));
 }
 
+static int s_rows(int argc, char **argv)
+{
+    (void)argc;
+    for (size_t t = 0; t < sizeof s_tables / sizeof *s_tables; t++)
+        if (strcmp(argv[2], s_tables[t].name) == 0)
+            return s_tables[t].rows(stdout) || fflush(stdout) != 0;
+    fprintf(stderr, "hostinfo: no table '%s'\n", argv[2]);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
-    const char *command = argc > 1 ? argv[1] : "";
-    if (strcmp(command, "info") == 0)
-        return cs_plugin_print_json(json_pack("{s:s, s:s, s:s}", "name", "hostinfo", "version",
-                                              S_VERSION, "schema_mode", "static"));
-    if (strcmp(command, "schema") == 0)
-        return s_schema();
-    if (strcmp(command, "rows") == 0 && argc > 2) {
-        for (size_t t = 0; t < sizeof s_tables / sizeof *s_tables; t++)
-            if (strcmp(argv[2], s_tables[t].name) == 0)
-                return s_tables[t].rows(stdout) || fflush(stdout) != 0;
-        fprintf(stderr, "hostinfo: no table '%s'\n", argv[2]);
-        return 1;
-    }
-    fprintf(stderr, "usage: hostinfo info | schema < config.json | rows TABLE\n");
-    return 2;
+    static const cs_plugin_t plugin = {"hostinfo", S_VERSION,
+                                       "static",   "info | schema < config.json | rows TABLE",
+                                       s_schema,   s_rows};
+    return cs_plugin_main(&plugin, argc, argv);
 }

@@ -85,15 +85,9 @@ static int s_rows(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    const char *command = argc > 1 ? argv[1] : "";
-    if (strcmp(command, "info") == 0)
-        return cs_plugin_print_json(json_pack("{s:s, s:s, s:s}", "name", "synthetic", "version",
-                                              S_VERSION, "schema_mode", "config"));
-    if (strcmp(command, "schema") == 0)
-        return s_schema();
-    if (strcmp(command, "rows") == 0 && argc > 2)
-        return s_rows(argc, argv);
-    fprintf(stderr, "usage: synthetic info | schema < config.json | rows TABLE [--columns M] "
-                    "[--rows R]\n");
-    return 2;
+    static const cs_plugin_t plugin = {
+        "synthetic", S_VERSION,
+        "config",    "info | schema < config.json | rows TABLE [--columns M] [--rows R]",
+        s_schema,    s_rows};
+    return cs_plugin_main(&plugin, argc, argv);
 }
