@@ -66,6 +66,7 @@ static const s_field_t s_result[] = {
     M(8, F_U32, OPT, 0, 0, ddl_count),
     M(9, F_U64, OPT, 0, 0, elapsed_us),
     M(10, F_KIND, OPT, 0, 0, kind),
+    M(11, F_BOOL, OPT, 0, 0, retry),
 };
 static const s_field_t s_heartbeat[] = {
     M(1, F_U32, OPT, 0, 0, in_flight),
@@ -86,6 +87,8 @@ static const s_field_t s_pub_heartbeat[] = {
     M(1, F_U64, REQ, 0, 0, seq),
     M(2, F_U64, REQ, 0, 0, instance),
     M(3, F_I64, OPT, 0, 0, time_us),
+    M(4, F_I64, OPT, 0, 0, db_down_since),
+    M(5, F_BOOL, OPT, 0, 0, standby),
 };
 static const s_field_t s_snapshot_req[] = {
     M(1, F_U64, REQ, 0, 0, request_id),
@@ -119,6 +122,9 @@ static const s_field_t s_status_rep[] = {
     M(5, F_U32, OPT, 0, 0, workers),    M(6, F_U32, OPT, 0, 0, in_flight),
     M(7, F_U32, OPT, 0, 0, queued),     M(8, F_BOOL, OPT, 0, 0, refreshing),
     M(9, F_U64, OPT, 0, 0, generation), M(10, F_U32, OPT, 0, 0, total),
+    M(11, F_I64, OPT, 0, 0, db_down_since),
+    M(12, F_STR, OPT, 0, CS_PROTO_MAX_ERROR, db_error),
+    M(13, F_BOOL, OPT, 0, 0, standby),
 };
 static const s_field_t s_error[] = {
     M(1, F_U64, OPT, 0, 0, request_id),

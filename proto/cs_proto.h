@@ -100,6 +100,7 @@ typedef struct {
     uint32_t tables;
     uint32_t ddl_count;
     uint64_t elapsed_us;
+    bool retry; /* RESULT: not run, for a reason that is not the connection's: queue it again */
     /* HEARTBEAT */
     uint32_t in_flight;
     /* DISCONNECT, ERROR */
@@ -123,6 +124,10 @@ typedef struct {
     uint32_t workers;
     uint32_t queued;
     bool refreshing;
+    /* PUB_HEARTBEAT, STATUS_REP: the supervisor's database */
+    int64_t db_down_since; /* microseconds since the epoch; 0: available */
+    char *db_error;        /* STATUS_REP: why it is unavailable */
+    bool standby;          /* another supervisor holds the lock: this one is not active */
 } cs_msg_t;
 
 /* Returns a new, zeroed message of the given type, or NULL when out of memory. */
