@@ -84,10 +84,8 @@ static const s_field_t s_state[] = {
     M(7, F_STR, OPT, 0, CS_PROTO_MAX_SHORT, plugin),
 };
 static const s_field_t s_pub_heartbeat[] = {
-    M(1, F_U64, REQ, 0, 0, seq),
-    M(2, F_U64, REQ, 0, 0, instance),
-    M(3, F_I64, OPT, 0, 0, time_us),
-    M(4, F_I64, OPT, 0, 0, db_down_since),
+    M(1, F_U64, REQ, 0, 0, seq),      M(2, F_U64, REQ, 0, 0, instance),
+    M(3, F_I64, OPT, 0, 0, time_us),  M(4, F_I64, OPT, 0, 0, db_down_since),
     M(5, F_BOOL, OPT, 0, 0, standby),
 };
 static const s_field_t s_snapshot_req[] = {
@@ -117,11 +115,16 @@ static const s_field_t s_status_req[] = {
     M(1, F_U64, REQ, 0, 0, request_id),
 };
 static const s_field_t s_status_rep[] = {
-    M(1, F_U64, REQ, 0, 0, request_id), M(2, F_COUNTS, REQ, 0, 0, counts),
-    M(3, F_U64, REQ, 0, 0, seq),        M(4, F_U64, REQ, 0, 0, instance),
-    M(5, F_U32, OPT, 0, 0, workers),    M(6, F_U32, OPT, 0, 0, in_flight),
-    M(7, F_U32, OPT, 0, 0, queued),     M(8, F_BOOL, OPT, 0, 0, refreshing),
-    M(9, F_U64, OPT, 0, 0, generation), M(10, F_U32, OPT, 0, 0, total),
+    M(1, F_U64, REQ, 0, 0, request_id),
+    M(2, F_COUNTS, REQ, 0, 0, counts),
+    M(3, F_U64, REQ, 0, 0, seq),
+    M(4, F_U64, REQ, 0, 0, instance),
+    M(5, F_U32, OPT, 0, 0, workers),
+    M(6, F_U32, OPT, 0, 0, in_flight),
+    M(7, F_U32, OPT, 0, 0, queued),
+    M(8, F_BOOL, OPT, 0, 0, refreshing),
+    M(9, F_U64, OPT, 0, 0, generation),
+    M(10, F_U32, OPT, 0, 0, total),
     M(11, F_I64, OPT, 0, 0, db_down_since),
     M(12, F_STR, OPT, 0, CS_PROTO_MAX_ERROR, db_error),
     M(13, F_BOOL, OPT, 0, 0, standby),

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_HEARTBEAT_MS 1000
-#define S_SCAN         64 /* queued tasks looked at for one that may go to a worker */
+#define S_HEARTBEAT_MS   1000
+#define S_SCAN           64    /* queued tasks looked at for one that may go to a worker */
+#define S_RETRY_FIRST_MS 500   /* a retried task's first backoff, doubled with each retry ... */
+#define S_RETRY_MAX_MS   15000 /* ... up to this */
 
 typedef struct {
     cs_task_t *task;
@@ -54,6 +56,7 @@ struct cs_dispatch {
     size_t in_flight_updates; /* builds and deletes among them */
     int64_t last_heartbeat;
     char *waiting_why; /* what the waiting tasks were told */
+    bool paused;       /* no task is handed out (the supervisor has no database) */
 };
 
 void cs_task_destroy(cs_task_t **self_p)
@@ -195,7 +198,7 @@ cs_event_t *cs_dispatch_next_event(cs_dispatch_t *self)
 
 const char *cs_event_kind_name(cs_event_kind_t kind)
 {
-    static const char *const names[] = {"result", "loss", "wait", "resumption"};
+    static const char *const names[] = {"result", "loss", "wait", "resumption", "retry"};
     return (unsigned)kind < sizeof names / sizeof *names ? names[kind] : "?";
 }
 
@@ -388,7 +391,7 @@ static void s_send_reason(cs_dispatch_t *self, zframe_t *identity, const char *r
 /* A task lost its worker (peer): queued again at the front, to go to another worker when
  * there is one, or reported lost after max attempts. */
 static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const s_peer_t *peer,
-                      const char *reason)
+                      const char *reason, bool counted)
 {
     free(task->last_loss);
     task->last_loss = strdup(reason);
@@ -404,6 +407,11 @@ static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const s_peer_t *peer
     }
     if (task->kind == CS_TASK_COMMENTS ? track->comments != NULL : track->update != NULL) {
         s_drop(self, &task); /* another of its kind is queued: that one runs */
+        return;
+    }
+    if (!counted) { /* the worker said goodbye: not the update's fault */
+        cs_log_conn_info(task->connection, "%s; dispatching it again", reason);
+        s_enqueue(self, track, task, true);
         return;
     }
     if ((int)task->attempt >= self->limits.max_attempts) {
@@ -423,6 +431,33 @@ static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const s_peer_t *peer
     s_enqueue(self, track, task, true);
 }
 
+/* A worker could not run a task for a reason that is not its connection's (its database
+ * session was lost, a lock wait timed out): it is held for a backoff that doubles with each
+ * retry and queued again, without costing an attempt; its row says what it waits for. */
+static void s_retry(cs_dispatch_t *self, cs_task_t *task, const char *why)
+{
+    s_track_t *track = zhashx_lookup(self->tracks, task->connection);
+    if (task->superseded || !track ||
+        (task->kind == CS_TASK_COMMENTS ? track->comments != NULL : track->update != NULL)) {
+        s_drop(self, &task); /* a newer task takes its place */
+        return;
+    }
+    int64_t backoff = S_RETRY_FIRST_MS << (task->retries < 6 ? task->retries : 6);
+    if (backoff > S_RETRY_MAX_MS)
+        backoff = S_RETRY_MAX_MS;
+    task->retries++;
+    task->not_before = cs_clock_mono_ms() + backoff;
+    char text[CS_PROTO_MAX_ERROR];
+    snprintf(text, sizeof text, "%s; retrying in %.1f s (retry %u)", why, backoff / 1000.0,
+             task->retries);
+    cs_log_conn_info(task->connection, "%s", text);
+    if (task->kind != CS_TASK_COMMENTS) {
+        task->waiting = true; /* its row says so until it is sent again */
+        s_event(self, CS_EVENT_RETRYING, task, text, NULL, NULL);
+    }
+    s_enqueue(self, track, task, false);
+}
+
 /* A task in flight is no longer: answered, lost or expired. */
 static void s_landed(cs_dispatch_t *self, const cs_task_t *task)
 {
@@ -434,14 +469,15 @@ static void s_landed(cs_dispatch_t *self, const cs_task_t *task)
         track->flying = NULL;
 }
 
-/* Forget a worker; its tasks go back to the queue. */
-static void s_peer_lost(cs_dispatch_t *self, s_peer_t *peer, const char *reason)
+/* Forget a worker; its tasks go back to the queue (counted: as a lost attempt, which a
+ * worker that said goodbye does not cost them). */
+static void s_peer_lost(cs_dispatch_t *self, s_peer_t *peer, const char *reason, bool counted)
 {
     s_flight_t *flight;
     while ((flight = zlistx_first(peer->flights)) != NULL) {
         zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
         s_landed(self, flight->task);
-        s_requeue(self, flight->task, peer, reason);
+        s_requeue(self, flight->task, peer, reason, counted);
         free(flight);
     }
     zhashx_delete(self->by_key, peer->key);
@@ -457,7 +493,7 @@ static void s_on_ready(cs_dispatch_t *self, zframe_t *identity, const cs_msg_t *
     if (peer) {
         char reason[300];
         snprintf(reason, sizeof reason, "worker %s announced itself again", peer->name);
-        s_peer_lost(self, peer, reason);
+        s_peer_lost(self, peer, reason, true);
     }
     if (zlistx_size(self->peers) >= self->limits.max_workers) {
         s_send_reason(self, identity, "too many workers are connected; try again later");
@@ -509,6 +545,10 @@ static void s_on_result(cs_dispatch_t *self, s_peer_t *peer, cs_msg_t **msg_p)
         zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
         free(flight);
         s_landed(self, task);
+        if (msg->retry && !msg->ok) {
+            s_retry(self, task, msg->error ? msg->error : "the worker could not run it");
+            return;
+        }
         s_event(self, CS_EVENT_RESULT, task, NULL, msg_p, peer->name);
         s_drop(self, &task);
         return;
@@ -534,7 +574,7 @@ bool cs_dispatch_on_socket(cs_dispatch_t *self)
         if (peer) {
             char reason[400];
             snprintf(reason, sizeof reason, "worker %s sent a malformed message", peer->name);
-            s_peer_lost(self, peer, reason);
+            s_peer_lost(self, peer, reason, true);
         }
         zframe_destroy(&identity);
         return true;
@@ -557,7 +597,7 @@ bool cs_dispatch_on_socket(cs_dispatch_t *self)
                 char reason[300];
                 snprintf(reason, sizeof reason, "worker %s disconnected", peer->name);
                 cs_log_info("%s: %s", reason, msg->reason ? msg->reason : "");
-                s_peer_lost(self, peer, reason);
+                s_peer_lost(self, peer, reason, false);
             }
             break;
         default:
@@ -651,7 +691,7 @@ void cs_dispatch_pump(cs_dispatch_t *self)
             snprintf(reason, sizeof reason, "worker %s fell silent for %d s", peer->name,
                      self->limits.peer_timeout_ms / 1000);
             cs_log_warn("%s", reason);
-            s_peer_lost(self, peer, reason);
+            s_peer_lost(self, peer, reason, true);
             continue;
         }
         bool expired = true;
@@ -670,7 +710,7 @@ void cs_dispatch_pump(cs_dispatch_t *self)
                 else
                     snprintf(reason, sizeof reason, "its lease expired after %d ms at worker %s",
                              self->limits.lease_ms, peer->name);
-                s_requeue(self, flight->task, peer, reason);
+                s_requeue(self, flight->task, peer, reason, true);
                 free(flight);
                 expired = true;
                 break;
@@ -682,7 +722,7 @@ void cs_dispatch_pump(cs_dispatch_t *self)
      * A worker runs one task at a time; a second one waits at the worker (so that no round trip
      * separates two updates) only while more tasks are queued than there are workers: with
      * less work than that, a task never queues behind a slow one while a worker is idle. */
-    bool sent = true;
+    bool sent = !self->paused;
     while (sent && (zlistx_size(self->updates) || zlistx_size(self->comments))) {
         sent = false;
         size_t queued = zlistx_size(self->updates) + zlistx_size(self->comments);
@@ -749,7 +789,7 @@ void cs_dispatch_worker_exited(cs_dispatch_t *self, pid_t pid, const char *how)
         if (peer->pid == (uint32_t)pid && strncmp(peer->name, "wrk-", 4) == 0) {
             char reason[300];
             snprintf(reason, sizeof reason, "worker %s %s", peer->name, how);
-            s_peer_lost(self, peer, reason);
+            s_peer_lost(self, peer, reason, true);
             return;
         }
     }
@@ -793,6 +833,11 @@ void cs_dispatch_mark_waiting(cs_dispatch_t *self, const char *why)
         task->waiting = true;
         s_event(self, CS_EVENT_WAITING, task, why, NULL, NULL);
     }
+}
+
+void cs_dispatch_pause(cs_dispatch_t *self, bool paused)
+{
+    self->paused = paused;
 }
 
 size_t cs_dispatch_workers(const cs_dispatch_t *self)

@@ -76,6 +76,8 @@ const cs_connection_t *cs_results_apply(cs_store_t *store, const cs_event_t *eve
         cs_store_set(store, row,
                      event->task_kind == CS_TASK_DELETE ? CS_STATUS_DELETING : CS_STATUS_UPDATING,
                      NULL);
+    } else if (event->kind == CS_EVENT_RETRYING) { /* its status stays: it is under way */
+        cs_store_set_detail(store, row, event->why);
     } else if (event->kind == CS_EVENT_WAITING) {
         char detail[CS_PROTO_MAX_ERROR];
         snprintf(detail, sizeof detail, "waiting for a worker to %s it: %s",

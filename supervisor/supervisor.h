@@ -258,6 +258,7 @@ typedef struct {
     void *handle;       /* in its queue, while queued */
     int64_t not_before; /* held until then (cs_clock_mono_ms): its file is being rewritten */
     bool held;          /* ... and waits among the held tasks meanwhile */
+    uint32_t retries;   /* times a worker could not run it (not counted as attempts) */
 } cs_task_t;
 
 typedef struct cs_dispatch cs_dispatch_t;
@@ -267,7 +268,8 @@ typedef enum {
     CS_EVENT_RESULT,  /* a worker answered it */
     CS_EVENT_LOST,    /* it was lost too many times (why) */
     CS_EVENT_WAITING, /* it waits for a worker (why) */
-    CS_EVENT_RESUMED  /* it waited, and was sent to a worker */
+    CS_EVENT_RESUMED, /* it waited, and was sent to a worker */
+    CS_EVENT_RETRYING /* a worker could not run it; it is queued again after a backoff (why) */
 } cs_event_kind_t;
 
 typedef struct {
@@ -278,7 +280,7 @@ typedef struct {
     bool superseded;  /* a newer plan replaced its task: its result does not count */
     cs_msg_t *result; /* RESULT: the worker's RESULT */
     char *worker;     /* RESULT: the worker's name */
-    char *why;        /* LOST, WAITING */
+    char *why;        /* LOST, WAITING, RETRYING */
 } cs_event_t;
 
 void cs_event_destroy(cs_event_t **event_p);
@@ -347,6 +349,9 @@ void cs_dispatch_mark_waiting(cs_dispatch_t *self, const char *why);
 
 /* Tells every worker we are going away. */
 void cs_dispatch_goodbye(cs_dispatch_t *self);
+
+/* While paused no task is handed out; workers, leases and heartbeats are kept as usual. */
+void cs_dispatch_pause(cs_dispatch_t *self, bool paused);
 
 void cs_task_destroy(cs_task_t **self_p);
 
