@@ -27,6 +27,12 @@ typedef struct cs_embedded cs_embedded_t;
  * it before any ZeroMQ context exists: it forks. Blocks until the server accepts sessions. */
 cs_embedded_t *cs_embedded_start(const char *data_dir);
 
+/* Starts the server again unless it runs (pg_ctl status): after its postmaster died.
+ * Returns 0 when it ran, 1 when it was started again, -1 when it could not be (the reason
+ * logged). Forks pg_ctl;
+ * blocks while the server starts (60 s at most). */
+int cs_embedded_ensure(cs_embedded_t *self);
+
 /* Stops the cluster if cs_embedded_start started it (fast shutdown), frees the handle and
  * NULLs *self_p. Blocks until the server has stopped. Idempotent. */
 void cs_embedded_stop(cs_embedded_t **self_p);

@@ -9,6 +9,16 @@
  * it), or NULL with the reason in err. NOTICEs are logged at debug level. */
 PGconn *cs_pg_connect(const char *conninfo, const char *application, char *err, size_t err_size);
 
+/* Starts connecting without blocking (libpq's PQconnectStart: a multi-host conninfo tries
+ * each host in turn). Returns the session to drive with cs_pg_connect_poll, or NULL with
+ * the reason in err. */
+PGconn *cs_pg_connect_start(const char *conninfo, const char *application, char *err,
+                            size_t err_size);
+
+/* One step of a connection started so: 0 connected, 1 waiting to read its socket, 2 to
+ * write it, -1 failed (the reason, on one line, in err; the caller PQfinish()es it). */
+int cs_pg_connect_poll(PGconn *conn, char *err, size_t err_size);
+
 /* Runs a command (or several, separated by ';') without parameters. Returns 0, or -1 with
  * the error logged (what names the action in the log line). Blocks. */
 int cs_pg_exec(PGconn *conn, const char *what, const char *sql) __attribute__((warn_unused_result));

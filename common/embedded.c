@@ -221,6 +221,46 @@ static int s_create_database(cs_embedded_t *self)
     return rc;
 }
 
+/* Starts the server unless it runs (pg_ctl status). Returns 0 when it ran, 1 when it was
+ * started, -1 when it could not be (logged). */
+static int s_start_server(cs_embedded_t *self, bool again)
+{
+    const char *data_dir = self->data_dir;
+    char log_path[4200];
+    snprintf(log_path, sizeof log_path, "%s/postgresql.log", data_dir);
+    char pg_ctl[300];
+    snprintf(pg_ctl, sizeof pg_ctl, "%s/pg_ctl", self->bindir);
+    char *const status_argv[] = {pg_ctl, "-D", (char *)data_dir, "status", NULL};
+    if (s_run(status_argv, "/dev/null", data_dir) == 0) {
+        if (!again)
+            cs_log_info("embedded database: already running in %s", data_dir);
+        return 0;
+    }
+    char options[4400];
+    snprintf(options, sizeof options,
+             "-c listen_addresses= -c unix_socket_directories='%s' -p " S_PORT
+             " -c max_connections=200",
+             data_dir);
+    char *const start_argv[] = {pg_ctl, "-D", (char *)data_dir, "-l",    log_path, "-w", "-t",
+                                "60",   "-o", options,          "start", NULL};
+    if (again)
+        cs_log_warn("embedded database: PostgreSQL is not running in %s: starting it again",
+                    data_dir);
+    if (s_run(start_argv, "/dev/null", data_dir) != 0) {
+        cs_log_error("embedded database: PostgreSQL did not start; %s says:", log_path);
+        s_log_tail(log_path);
+        return -1;
+    }
+    self->started = true;
+    cs_log_info("embedded database: started in %s", data_dir);
+    return 1;
+}
+
+int cs_embedded_ensure(cs_embedded_t *self)
+{
+    return s_start_server(self, true);
+}
+
 cs_embedded_t *cs_embedded_start(const char *data_dir)
 {
     cs_embedded_t *self = calloc(1, sizeof *self);
@@ -230,8 +270,7 @@ cs_embedded_t *cs_embedded_start(const char *data_dir)
     if (!self->data_dir || s_find_bindir(self->bindir, sizeof self->bindir))
         goto fail;
 
-    char path[4200], log_path[4200];
-    snprintf(log_path, sizeof log_path, "%s/postgresql.log", data_dir);
+    char path[4200];
     snprintf(path, sizeof path, "%s/PG_VERSION", data_dir);
     if (access(path, F_OK) != 0) {
         if (s_mkdirs(data_dir, 0700) != 0) {
@@ -261,27 +300,8 @@ cs_embedded_t *cs_embedded_start(const char *data_dir)
         unlink(init_log);
     }
 
-    char pg_ctl[300];
-    snprintf(pg_ctl, sizeof pg_ctl, "%s/pg_ctl", self->bindir);
-    char *const status_argv[] = {pg_ctl, "-D", (char *)data_dir, "status", NULL};
-    if (s_run(status_argv, "/dev/null", data_dir) == 0) {
-        cs_log_info("embedded database: already running in %s", data_dir);
-    } else {
-        char options[4400];
-        snprintf(options, sizeof options,
-                 "-c listen_addresses= -c unix_socket_directories='%s' -p " S_PORT
-                 " -c max_connections=200",
-                 data_dir);
-        char *const start_argv[] = {pg_ctl, "-D", (char *)data_dir, "-l",    log_path, "-w", "-t",
-                                    "60",   "-o", options,          "start", NULL};
-        if (s_run(start_argv, "/dev/null", data_dir) != 0) {
-            cs_log_error("embedded database: PostgreSQL did not start; %s says:", log_path);
-            s_log_tail(log_path);
-            goto fail;
-        }
-        self->started = true;
-        cs_log_info("embedded database: started in %s", data_dir);
-    }
+    if (s_start_server(self, false) < 0)
+        goto fail;
     if (s_create_database(self) != 0)
         goto fail;
     return self;

@@ -14,26 +14,60 @@ static void s_notice(void *arg, const char *message)
     cs_log_debug("database notice: %.*s", (int)strcspn(message, "\n"), message);
 }
 
+static const char *const s_connect_keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+
+/* The session's last error on one line, without its trailing newline. */
+static void s_error_line(const PGconn *conn, char *err, size_t err_size)
+{
+    snprintf(err, err_size, "%s", conn ? PQerrorMessage(conn) : "out of memory");
+    size_t len = strlen(err);
+    while (len && (err[len - 1] == '\n' || err[len - 1] == ' '))
+        err[--len] = '\0';
+    for (char *nl = err; (nl = strchr(nl, '\n')) != NULL;)
+        *nl = ' '; /* one line per host of a multi-host conninfo */
+}
+
 PGconn *cs_pg_connect(const char *conninfo, const char *application, char *err, size_t err_size)
 {
-    const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
     const char *values[] = {conninfo, application, "10", NULL};
     /* expand_dbname: conninfo may be a keyword=value string or a URI */
-    PGconn *conn = PQconnectdbParams(keys, values, 1);
-    if (!conn) {
-        snprintf(err, err_size, "out of memory");
-        return NULL;
-    }
-    if (PQstatus(conn) != CONNECTION_OK) {
-        snprintf(err, err_size, "%s", PQerrorMessage(conn));
-        size_t len = strlen(err);
-        while (len && (err[len - 1] == '\n' || err[len - 1] == ' '))
-            err[--len] = '\0';
+    PGconn *conn = PQconnectdbParams(s_connect_keys, values, 1);
+    if (!conn || PQstatus(conn) != CONNECTION_OK) {
+        s_error_line(conn, err, err_size);
         PQfinish(conn);
         return NULL;
     }
     PQsetNoticeProcessor(conn, s_notice, NULL);
     return conn;
+}
+
+PGconn *cs_pg_connect_start(const char *conninfo, const char *application, char *err,
+                            size_t err_size)
+{
+    const char *values[] = {conninfo, application, "10", NULL};
+    PGconn *conn = PQconnectStartParams(s_connect_keys, values, 1);
+    if (!conn || PQstatus(conn) == CONNECTION_BAD) {
+        s_error_line(conn, err, err_size);
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+int cs_pg_connect_poll(PGconn *conn, char *err, size_t err_size)
+{
+    switch (PQconnectPoll(conn)) {
+        case PGRES_POLLING_OK:
+            PQsetNoticeProcessor(conn, s_notice, NULL);
+            return 0;
+        case PGRES_POLLING_READING:
+            return 1;
+        case PGRES_POLLING_WRITING:
+            return 2;
+        default:
+            s_error_line(conn, err, err_size);
+            return -1;
+    }
 }
 
 /* The first line of a PostgreSQL error message. */

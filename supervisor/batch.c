@@ -111,10 +111,28 @@ static void s_committed(cs_batch_t *self)
     s_entries_free(self);
 }
 
+void cs_batch_attach(cs_batch_t *self, PGconn *pg, uint64_t last_seq)
+{
+    self->pg = pg;
+    self->seq = self->committed_seq = last_seq;
+    self->retry_at = 0;
+    self->retry_ms = 0;
+    self->failures = 0;
+}
+
+void cs_batch_detach(cs_batch_t *self)
+{
+    if (self->pending) /* its outcome is unknown: the table, read again, will say */
+        s_failed(self);
+    self->pending = false;
+    self->want_write = false;
+    self->pg = NULL;
+}
+
 int cs_batch_flush(cs_batch_t *self, size_t max)
 {
     size_t n = cs_store_dirty(self->store);
-    if (self->pending || n == 0 || cs_clock_mono_ms() < self->retry_at)
+    if (!self->pg || self->pending || n == 0 || cs_clock_mono_ms() < self->retry_at)
         return 0;
     if (max && n > max)
         n = max;
@@ -211,9 +229,7 @@ int cs_batch_on_socket(cs_batch_t *self)
         PQclear(res);
     }
     return 0;
-lost:
-    cs_log_error("lost the database session (and the supervisor lock): %s",
-                 PQerrorMessage(self->pg));
+lost: /* the catalog says so, once */
     self->pending = false;
     s_failed(self);
     return -1;

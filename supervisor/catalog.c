@@ -39,8 +39,21 @@ static const char *const s_setup_sql =
     "CREATE EXTENSION IF NOT EXISTS file_fdw;\n"
     "CREATE SERVER IF NOT EXISTS connstate_file FOREIGN DATA WRAPPER file_fdw;\n";
 
+#define S_RETRY_FIRST_MS 100  /* the first reconnection's wait, doubled after each failure ... */
+#define S_RETRY_MAX_MS   5000 /* ... up to this */
+#define S_LOCK_EVERY_MS  1000 /* how often a standby asks for the lock */
+
 struct cs_catalog {
+    char *conninfo;
     PGconn *pg;
+    cs_db_state_t state;
+    bool want_write;       /* connecting: libpq waits to write, not to read */
+    int64_t retry_at;      /* down: the next attempt; standby: the next lock try (mono ms) */
+    int retry_ms;          /* down: the wait after the next failure */
+    int64_t down_since_us; /* wall clock; 0 while the session is up */
+    int64_t down_at;       /* the same, monotonic, for the log */
+    bool ever_active;
+    char error[512]; /* why the database is unavailable */
 };
 
 cs_catalog_t *cs_catalog_new(const char *conninfo)
@@ -48,13 +61,15 @@ cs_catalog_t *cs_catalog_new(const char *conninfo)
     cs_catalog_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    char err[512];
-    self->pg = cs_pg_connect(conninfo, "connstate-supervisor", err, sizeof err);
-    if (!self->pg) {
-        cs_log_error("database: %s", err);
+    self->conninfo = strdup(conninfo);
+    if (!self->conninfo) {
         free(self);
         return NULL;
     }
+    self->state = CS_DB_DOWN;
+    self->down_since_us = cs_clock_wall_us();
+    self->down_at = cs_clock_mono_ms();
+    snprintf(self->error, sizeof self->error, "not connected yet");
     return self;
 }
 
@@ -63,42 +78,189 @@ void cs_catalog_destroy(cs_catalog_t **self_p)
     if (!self_p || !*self_p)
         return;
     PQfinish((*self_p)->pg); /* releases the lock: a standby takes over */
+    free((*self_p)->conninfo);
     free(*self_p);
     *self_p = NULL;
 }
 
 PGconn *cs_catalog_session(cs_catalog_t *self)
 {
-    return self->pg;
+    return self->state == CS_DB_ACTIVE ? self->pg : NULL;
 }
 
-bool cs_catalog_lost(const cs_catalog_t *self)
+bool cs_catalog_session_bad(const cs_catalog_t *self)
 {
-    return PQstatus(self->pg) != CONNECTION_OK;
+    return !self->pg || PQstatus(self->pg) != CONNECTION_OK;
 }
 
-int cs_catalog_lock(cs_catalog_t *self, volatile sig_atomic_t *stop)
+cs_db_state_t cs_catalog_state(const cs_catalog_t *self)
 {
-    bool said = false;
-    while (!*stop) {
-        PGresult *res = cs_pg_query(self->pg, "taking the supervisor lock",
-                                    "SELECT pg_try_advisory_lock(" S_LOCK_KEY ")", 0, NULL);
-        if (!res)
-            return -1;
-        bool held = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-        PQclear(res);
-        if (held) {
-            if (said)
-                cs_log_info("the other supervisor is gone: taking over");
-            return 0;
-        }
-        if (!said)
-            cs_log_info("another supervisor is active on this database; standing by");
-        said = true;
-        for (int i = 0; i < 10 && !*stop; i++)
-            zclock_sleep(100);
+    return self->state;
+}
+
+int64_t cs_catalog_down_since(const cs_catalog_t *self)
+{
+    return self->state == CS_DB_ACTIVE || self->state == CS_DB_STANDBY ? 0 : self->down_since_us;
+}
+
+const char *cs_catalog_error(const cs_catalog_t *self)
+{
+    return self->error;
+}
+
+/* The attempt failed, or the session went away: down, the next attempt after a backoff. */
+static void s_down(cs_catalog_t *self, const char *why)
+{
+    bool was_up = self->state == CS_DB_ACTIVE || self->state == CS_DB_STANDBY;
+    bool first = was_up || !self->ever_active;
+    PQfinish(self->pg);
+    self->pg = NULL;
+    if (was_up) {
+        self->down_since_us = cs_clock_wall_us();
+        self->down_at = cs_clock_mono_ms();
+        self->retry_ms = 0;
     }
-    return -1;
+    bool changed = strcmp(self->error, why) != 0;
+    snprintf(self->error, sizeof self->error, "%s", why);
+    if (was_up)
+        cs_log_error("database unavailable: %s; reconnecting (every %d s at most); no state "
+                     "is written and no refresh completes until it is back",
+                     why, S_RETRY_MAX_MS / 1000);
+    else if (first && (self->state != CS_DB_DOWN || changed) && !self->retry_ms)
+        cs_log_warn("database unavailable: %s; waiting for it", why);
+    self->state = CS_DB_DOWN;
+    self->retry_ms = self->retry_ms ? self->retry_ms * 2 : S_RETRY_FIRST_MS;
+    if (self->retry_ms > S_RETRY_MAX_MS)
+        self->retry_ms = S_RETRY_MAX_MS;
+    self->retry_at = cs_clock_mono_ms() + self->retry_ms;
+}
+
+void cs_catalog_lost(cs_catalog_t *self, const char *why)
+{
+    char text[512];
+    if (!why && self->pg)
+        snprintf(text, sizeof text, "%.*s", (int)strcspn(PQerrorMessage(self->pg), "\n"),
+                 PQerrorMessage(self->pg));
+    else
+        snprintf(text, sizeof text, "%s", why ? why : "the session was lost");
+    if (!*text)
+        snprintf(text, sizeof text, "the session was lost");
+    if (self->state == CS_DB_ACTIVE || self->state == CS_DB_STANDBY)
+        s_down(self, text);
+}
+
+/* Asks for the advisory lock: active when granted, else standby. -1: the session failed. */
+static int s_try_lock(cs_catalog_t *self)
+{
+    PGresult *res = PQexec(self->pg, "SELECT pg_try_advisory_lock(" S_LOCK_KEY ")");
+    bool ok = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    bool held = ok && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!ok)
+        return -1;
+    self->retry_at = cs_clock_mono_ms() + S_LOCK_EVERY_MS;
+    int64_t away_ms = cs_clock_mono_ms() - self->down_at;
+    if (held) {
+        if (self->state == CS_DB_STANDBY)
+            cs_log_info("the other supervisor is gone: taking over");
+        else if (self->ever_active)
+            cs_log_info("database available again after %.1f s: this supervisor is active",
+                        away_ms / 1000.0);
+        else if (self->retry_ms)
+            cs_log_info("database available after %.1f s", away_ms / 1000.0);
+        self->state = CS_DB_ACTIVE;
+        self->ever_active = true;
+        self->down_since_us = 0;
+        self->retry_ms = 0;
+        return 0;
+    }
+    if (self->state != CS_DB_STANDBY)
+        cs_log_info("another supervisor is active on this database; standing by");
+    self->state = CS_DB_STANDBY;
+    self->down_since_us = 0;
+    self->retry_ms = 0;
+    return 0;
+}
+
+/* Connected: the session as the supervisor uses it, then the lock. */
+static void s_connected(cs_catalog_t *self)
+{
+    if (PQsetnonblocking(self->pg, 0) != 0 || s_try_lock(self) != 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%.*s", (int)strcspn(PQerrorMessage(self->pg), "\n"),
+                 PQerrorMessage(self->pg));
+        self->state = CS_DB_CONNECTING;
+        s_down(self, *why ? why : "the session failed at once");
+    }
+}
+
+cs_db_state_t cs_catalog_step(cs_catalog_t *self, bool readable)
+{
+    int64_t now = cs_clock_mono_ms();
+    char why[512];
+    switch (self->state) {
+        case CS_DB_DOWN:
+            if (now < self->retry_at)
+                break;
+            self->pg = cs_pg_connect_start(self->conninfo, "connstate-supervisor", why, sizeof why);
+            if (!self->pg) {
+                s_down(self, why);
+                break;
+            }
+            self->state = CS_DB_CONNECTING;
+            self->want_write = true;
+            readable = true; /* its first step at once */
+            __attribute__((fallthrough));
+        case CS_DB_CONNECTING:
+            if (!readable)
+                break;
+            switch (cs_pg_connect_poll(self->pg, why, sizeof why)) {
+                case 0:
+                    s_connected(self);
+                    break;
+                case 1:
+                    self->want_write = false;
+                    break;
+                case 2:
+                    self->want_write = true;
+                    break;
+                default:
+                    s_down(self, why);
+            }
+            break;
+        case CS_DB_STANDBY:
+        case CS_DB_ACTIVE:
+            if (readable && (!PQconsumeInput(self->pg) || PQstatus(self->pg) != CONNECTION_OK)) {
+                cs_catalog_lost(self, NULL);
+                break;
+            }
+            if (readable) { /* nothing is expected on an idle session: drop what came */
+                PGnotify *notify;
+                while ((notify = PQnotifies(self->pg)) != NULL)
+                    PQfreemem(notify);
+            }
+            if (self->state == CS_DB_STANDBY && now >= self->retry_at && s_try_lock(self) != 0)
+                cs_catalog_lost(self, NULL);
+            break;
+    }
+    return self->state;
+}
+
+bool cs_catalog_pollitem(const cs_catalog_t *self, zmq_pollitem_t *item)
+{
+    if (!self->pg)
+        return false;
+    short events = self->state == CS_DB_CONNECTING && self->want_write ? ZMQ_POLLOUT : ZMQ_POLLIN;
+    *item = (zmq_pollitem_t){NULL, PQsocket(self->pg), events, 0};
+    return item->fd >= 0;
+}
+
+int64_t cs_catalog_next_ms(const cs_catalog_t *self)
+{
+    if (self->state != CS_DB_DOWN && self->state != CS_DB_STANDBY)
+        return -1;
+    int64_t wait = self->retry_at - cs_clock_mono_ms();
+    return wait > 0 ? wait : 0;
 }
 
 int cs_catalog_setup(cs_catalog_t *self)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Bounds of the control channel. A client's unread replies stay within CS_CONTROL_SNDHWM
  * messages of at most S_SNAPSHOT_BYTES; what does not fit waits in the snapshot (one built
@@ -174,6 +175,29 @@ static void s_refuse(cs_control_t *self, zframe_t *identity, uint64_t request_id
     s_reply(self, identity, &err);
 }
 
+/* Why this supervisor cannot serve snapshots and refreshes now (into why), or false when it
+ * is active: while the database is away, or as a standby, it has no truth to tell. */
+static bool s_unavailable(const cs_control_t *self, char *why, size_t size)
+{
+    const cs_catalog_t *catalog = self->deps.catalog;
+    switch (cs_catalog_state(catalog)) {
+        case CS_DB_ACTIVE:
+            return false;
+        case CS_DB_STANDBY:
+            snprintf(why, size, "standby: another supervisor is active on this database");
+            return true;
+        default: {
+            char since[32];
+            time_t t = (time_t)(cs_catalog_down_since(catalog) / 1000000);
+            struct tm tm;
+            strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+            snprintf(why, size, "database unavailable since %s: %s", since,
+                     cs_catalog_error(catalog));
+            return true;
+        }
+    }
+}
+
 /* A snapshot of what the table holds now (these names, at this seq), in the serving list.
  * Returns NULL when out of memory. */
 static s_snapshot_t *s_snapshot_new(cs_control_t *self, zframe_t *identity, const char *key,
@@ -242,6 +266,11 @@ static s_peer_t *s_admit(cs_control_t *self, zframe_t *identity, char **key_p, b
 
 static void s_snapshot(cs_control_t *self, zframe_t *identity, const cs_msg_t *req)
 {
+    char unavailable[CS_PROTO_MAX_ERROR];
+    if (s_unavailable(self, unavailable, sizeof unavailable)) {
+        s_refuse(self, identity, req->request_id, unavailable);
+        return;
+    }
     char *key, why[160];
     s_peer_t *peer = s_admit(self, identity, &key, true, why, sizeof why);
     if (peer && !s_snapshot_new(self, identity, key, req)) {
@@ -401,11 +430,22 @@ static void s_status(cs_control_t *self, zframe_t *identity, const cs_msg_t *req
     rep->in_flight = (uint32_t)(cs_dispatch_outstanding(self->deps.dispatch) - rep->queued);
     rep->refreshing = cs_refresh_running(self->deps.refresh);
     rep->generation = cs_refresh_generation(self->deps.refresh);
+    cs_db_state_t db = cs_catalog_state(self->deps.catalog);
+    rep->standby = db == CS_DB_STANDBY;
+    rep->db_down_since = cs_catalog_down_since(self->deps.catalog);
+    if (db != CS_DB_ACTIVE && db != CS_DB_STANDBY)
+        rep->db_error = strdup(cs_catalog_error(self->deps.catalog));
     s_reply(self, identity, &rep);
 }
 
 static void s_refresh(cs_control_t *self, zframe_t *identity, const cs_msg_t *req)
 {
+    char unavailable[CS_PROTO_MAX_ERROR];
+    if (s_unavailable(self, unavailable, sizeof unavailable)) {
+        cs_refresh_request(self->deps.refresh); /* it runs once the database is back */
+        s_refuse(self, identity, req->request_id, unavailable);
+        return;
+    }
     char *key = NULL;
     s_peer_t *peer = NULL;
     if (req->wait) {
@@ -497,6 +537,25 @@ void cs_control_refresh_done(cs_control_t *self, uint64_t generation, int64_t el
             memcpy(rep->counts, counts, sizeof counts);
         }
         s_reply(self, waiter->identity, &rep);
+        char *key = zframe_strhex(waiter->identity);
+        s_peer_t *peer = key ? zhashx_lookup(self->peers, key) : NULL;
+        if (peer) {
+            peer->waiters--;
+            s_peer_release(self, key);
+        }
+        free(key);
+        s_waiter_free(&waiter);
+    }
+}
+
+void cs_control_fail_waiters(cs_control_t *self)
+{
+    char why[CS_PROTO_MAX_ERROR];
+    if (!s_unavailable(self, why, sizeof why))
+        return;
+    s_waiter_t *waiter;
+    while ((waiter = zlistx_detach(self->waiters, NULL)) != NULL) {
+        s_refuse(self, waiter->identity, waiter->request_id, why);
         char *key = zframe_strhex(waiter->identity);
         s_peer_t *peer = key ? zhashx_lookup(self->peers, key) : NULL;
         if (peer) {

@@ -21,6 +21,9 @@
 #define S_START_WRITE_MS  120000 /* longest the startup's pending batch may take */
 #define S_NO_WORKER_MS    3000   /* queued updates without any worker this long: say so */
 #define S_ASK_ITEMS       16     /* plugin info asks polled at once (more: at the next tick) */
+#define S_DB_CHECK_MS     1000   /* embedded: how often a server without a session is looked at */
+#define S_DB_RESTARTS     5      /* embedded: started again at most this often within ... */
+#define S_DB_WINDOW_MS    60000  /* ... this window; then left alone until it passes */
 
 typedef struct {
     const char *config_dir;
@@ -155,7 +158,11 @@ typedef struct {
     zsock_t *workers_sock;
     zsock_t *publish_sock;
     zsock_t *control_sock;
-    bool lost; /* the database session is gone: stop with exit status 1 */
+    cs_db_state_t db;                /* the catalog's state as the pipeline last saw it */
+    bool fresh_start;                /* service startup: every row pending, not written yet */
+    int64_t db_checked;              /* embedded: when the server was last looked at (mono ms) */
+    int64_t restarts[S_DB_RESTARTS]; /* embedded: when the server was started again */
+    bool restarts_said;
     int inotify_fd;
     int watch;        /* the config directory's watch descriptor (-1: none) */
     bool watch_stale; /* the directory was moved or deleted: watch its path again */
@@ -342,11 +349,168 @@ static void s_earlier(int64_t *timeout, int64_t in_ms)
         *timeout = in_ms;
 }
 
+/* ---- the database: active, away, or standing by ------------------------------------------ */
+
+/* This supervisor holds the lock (for the first time, or again after the database was away,
+ * or after standing by): the state table set up and read anew -- whatever was not written
+ * is recomputed by the refresh that follows, from the rows, the schemas and their markers --
+ * and dispatching goes on. At service startup every row is pending until this supervisor's
+ * first refresh says more. Returns 0, or -1 when the session failed meanwhile. */
+static int s_db_activate(s_sup_t *self)
+{
+    uint64_t last_seq = 0;
+    cs_store_clear(self->store);
+    if (cs_catalog_setup(self->catalog) != 0 ||
+        cs_catalog_load(self->catalog, self->store, &last_seq) != 0)
+        return -1;
+    cs_log_info("state table: %zu rows, last sequence number %llu", cs_store_size(self->store),
+                (unsigned long long)last_seq);
+    cs_batch_attach(self->batch, cs_catalog_session(self->catalog), last_seq);
+    if (self->fresh_start)
+        for (cs_record_t *row = cs_store_first(self->store); row; row = cs_store_next(self->store))
+            cs_store_set(self->store, row, CS_STATUS_PENDING, NULL);
+    if (self->dispatch)
+        cs_dispatch_pause(self->dispatch, false);
+    if (self->refresh)
+        cs_refresh_resume(self->refresh);
+    return 0;
+}
+
+/* No longer active: nothing is written, dispatched, or answered as the active supervisor. */
+static void s_db_inactive(s_sup_t *self)
+{
+    cs_batch_detach(self->batch);
+    if (self->dispatch)
+        cs_dispatch_pause(self->dispatch, true);
+    if (self->control)
+        cs_control_fail_waiters(self->control);
+}
+
+/* Follows the catalog's state: what changes when this supervisor stops or starts being the
+ * active one. */
+static void s_db_follow(s_sup_t *self)
+{
+    cs_db_state_t now = cs_catalog_state(self->catalog);
+    if (now == self->db)
+        return;
+    if (self->db == CS_DB_ACTIVE)
+        s_db_inactive(self);
+    self->db = now;
+    if (now == CS_DB_ACTIVE && s_db_activate(self) != 0) {
+        cs_catalog_lost(self->catalog, NULL);
+        self->db = cs_catalog_state(self->catalog);
+        s_db_inactive(self);
+    }
+    if (self->publish)
+        cs_publish_soon(self->publish); /* subscribers hear of it at once */
+}
+
+/* Someone found the session gone (a write, a catalog read). */
+static void s_db_lost(s_sup_t *self)
+{
+    cs_catalog_lost(self->catalog, NULL);
+    s_db_follow(self);
+}
+
+/* The embedded cluster while there is no session: a server that is not running (its
+ * postmaster died) is started again, at most S_DB_RESTARTS times within S_DB_WINDOW_MS. */
+static void s_embedded_check(s_sup_t *self)
+{
+    int64_t now = cs_clock_mono_ms();
+    if (!self->embedded || self->db != CS_DB_DOWN || now - self->db_checked < S_DB_CHECK_MS)
+        return;
+    self->db_checked = now;
+    int recent = 0;
+    for (int i = 0; i < S_DB_RESTARTS; i++)
+        recent += self->restarts[i] && now - self->restarts[i] < S_DB_WINDOW_MS;
+    if (recent >= S_DB_RESTARTS) {
+        if (!self->restarts_said)
+            cs_log_error("embedded database: started %d times within %d s; the next try "
+                         "waits until that window has passed",
+                         S_DB_RESTARTS, S_DB_WINDOW_MS / 1000);
+        self->restarts_said = true;
+        return;
+    }
+    self->restarts_said = false;
+    /* pg_ctl status first: only a server that is gone costs a start */
+    int rc = cs_embedded_ensure(self->embedded);
+    if (rc != 0) {
+        memmove(self->restarts + 1, self->restarts, (S_DB_RESTARTS - 1) * sizeof *self->restarts);
+        self->restarts[0] = now;
+    }
+}
+
+/* Startup: the session and the lock, waiting while the database is away (the catalog's
+ * backoff) or another supervisor is active; a signal to stop ends the wait. */
+static void s_wait_active(s_sup_t *self)
+{
+    bool readable = false;
+    while (!s_stop) {
+        if (cs_catalog_step(self->catalog, readable) == CS_DB_ACTIVE) {
+            self->db = CS_DB_ACTIVE;
+            if (s_db_activate(self) == 0)
+                return;
+            cs_catalog_lost(self->catalog, NULL);
+        }
+        self->db = cs_catalog_state(self->catalog);
+        s_embedded_check(self);
+        zmq_pollitem_t items[2] = {{NULL, s_signal_pipe[0], ZMQ_POLLIN, 0}};
+        int n = 1;
+        if (cs_catalog_pollitem(self->catalog, &items[1]))
+            n++;
+        int64_t timeout = cs_catalog_next_ms(self->catalog);
+        if (timeout < 0 || timeout > 1000)
+            timeout = 1000;
+        if (zmq_poll(items, n, (long)timeout) < 0 && zmq_errno() != EINTR)
+            return;
+        char buf[64];
+        while (items[0].revents && read(s_signal_pipe[0], buf, sizeof buf) > 0)
+            ;
+        readable = n > 1 && items[1].revents;
+    }
+}
+
+/* The database: the embedded cluster when no --db, the session and its lock (waiting for
+ * them), the state table's setup and rows, every row pending (service startup), the batch
+ * writer. Returns 0, 1 (may pass) or 2. */
+static int s_start_database(s_sup_t *self)
+{
+    bool embedded;
+    self->conninfo = cs_db_resolve(self->opt.db, self->opt.data_dir, &embedded);
+    if (!self->conninfo) {
+        cs_log_error("cannot start: no --db and no home directory for the embedded database");
+        return 2;
+    }
+    if (embedded) {
+        char *dir = self->opt.data_dir ? strdup(self->opt.data_dir) : cs_embedded_default_dir();
+        self->embedded = dir ? cs_embedded_start(dir) : NULL;
+        free(dir);
+        if (!self->embedded)
+            return 1;
+    }
+    self->fresh_start = true;
+    if (!(self->catalog = cs_catalog_new(self->conninfo)) || !(self->store = cs_store_new()) ||
+        !(self->batch = cs_batch_new(NULL, self->store, 0, s_on_commit, self)))
+        return 1;
+    s_wait_active(self);
+    if (s_stop)
+        return 0;
+    if (cs_batch_flush_all(self->batch, S_START_WRITE_MS) == 0)
+        self->fresh_start = false;
+    else if (cs_catalog_session_bad(self->catalog))
+        s_db_lost(self); /* the loop waits for it; then every row is set pending again */
+    else
+        cs_log_error("the state table could not be written within %d s: going on; the rows "
+                     "are written as soon as the database takes them",
+                     S_START_WRITE_MS / 1000);
+    return 0;
+}
+
 static int s_loop(s_sup_t *self)
 {
     cs_batch_rule_t rule = {(size_t)self->opt.batch_size, (int)self->opt.batch_ms, 0, 0};
-    while (!s_stop && !self->lost) {
-        zmq_pollitem_t items[5 + S_ASK_ITEMS];
+    while (!s_stop) {
+        zmq_pollitem_t items[6 + S_ASK_ITEMS];
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->workers_sock), 0, ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->control_sock), 0, ZMQ_POLLIN, 0};
@@ -363,6 +527,9 @@ static int s_loop(s_sup_t *self)
             items[n++] = (zmq_pollitem_t){NULL, batch_fd,
                                           (short)(ZMQ_POLLIN | (want_write ? ZMQ_POLLOUT : 0)), 0};
         }
+        int catalog_i = -1; /* the session's socket while no batch reads it */
+        if (!cs_batch_busy(self->batch) && cs_catalog_pollitem(self->catalog, &items[n]))
+            catalog_i = n++;
         n += cs_plugins_pollitems(self->plugins, items + n, S_ASK_ITEMS);
         /* Sleep until the next timer, or a second at most. */
         int64_t now = cs_clock_mono_ms(), timeout = 1000;
@@ -373,6 +540,7 @@ static int s_loop(s_sup_t *self)
         s_earlier(&timeout, held_due ? held_due - now : -1);
         s_earlier(&timeout, cs_refresh_next_ms(self->refresh));
         s_earlier(&timeout, cs_control_next_ms(self->control));
+        s_earlier(&timeout, cs_catalog_next_ms(self->catalog));
         if (timeout < 0)
             timeout = 0;
         if (zmq_poll(items, n, (long)timeout) < 0 && zmq_errno() != EINTR) {
@@ -400,75 +568,41 @@ static int s_loop(s_sup_t *self)
             cs_log_info("config directory changed: refreshing");
             cs_refresh_request(self->refresh);
         }
+        /* The database: connecting, the lock, a session that went away. */
+        cs_catalog_step(self->catalog, catalog_i >= 0 && items[catalog_i].revents);
+        s_db_follow(self);
+        s_embedded_check(self);
         /* A committed batch first: its changes are published before anything else waits. */
         if (batch_i >= 0 && items[batch_i].revents && cs_batch_on_socket(self->batch) != 0)
-            return 1;
+            s_db_lost(self);
         s_drain(&items[0], s_handle_workers, self);
         s_events(self);
         s_drain(&items[1], s_handle_control, self);
         cs_control_serve(self->control); /* snapshots, a slice at a time */
         rule.updates_outstanding = cs_dispatch_updates_outstanding(self->dispatch);
         rule.outstanding = cs_dispatch_outstanding(self->dispatch);
-        if (cs_batch_due(self->batch, &rule, cs_clock_mono_ms()) &&
-            cs_batch_flush(self->batch, 0) != 0)
-            return 1;
-        int64_t elapsed_us;
-        uint64_t done = cs_refresh_tick(self->refresh, &elapsed_us);
-        if (cs_refresh_lost(self->refresh)) {
-            self->lost = true;
-            break;
+        if (self->db == CS_DB_ACTIVE && cs_batch_due(self->batch, &rule, cs_clock_mono_ms()) &&
+            cs_batch_flush(self->batch, 0) != 0 && cs_catalog_session_bad(self->catalog))
+            s_db_lost(self);
+        int64_t elapsed_us = 0;
+        uint64_t done = 0;
+        if (self->db == CS_DB_ACTIVE) {
+            done = cs_refresh_tick(self->refresh, &elapsed_us);
+            if (cs_refresh_lost(self->refresh)) {
+                done = 0;
+                s_db_lost(self);
+            }
         }
         cs_dispatch_pump(self->dispatch);
-        s_workers_check(self);
+        if (self->db == CS_DB_ACTIVE)
+            s_workers_check(self);
         s_events(self);
         cs_spawn_tick(self->spawn);
         cs_publish_tick(self->publish);
         s_watch_check(self);
-        if (done)
+        if (done && self->db == CS_DB_ACTIVE)
             cs_control_refresh_done(self->control, done, elapsed_us);
         cs_log_flush(); /* summaries of rate-limited messages whose window is over */
-    }
-    return self->lost ? 1 : 0;
-}
-
-/* The database: the embedded cluster when no --db, the session and its lock, the state
- * table's setup and rows, every row pending (service startup), the batch writer. Returns 0,
- * 1 (may pass) or 2. */
-static int s_start_database(s_sup_t *self)
-{
-    bool embedded;
-    self->conninfo = cs_db_resolve(self->opt.db, self->opt.data_dir, &embedded);
-    if (!self->conninfo) {
-        cs_log_error("cannot start: no --db and no home directory for the embedded database");
-        return 2;
-    }
-    if (embedded) {
-        char *dir = self->opt.data_dir ? strdup(self->opt.data_dir) : cs_embedded_default_dir();
-        self->embedded = dir ? cs_embedded_start(dir) : NULL;
-        free(dir);
-        if (!self->embedded)
-            return 1;
-    }
-    if (!(self->catalog = cs_catalog_new(self->conninfo)))
-        return 1;
-    if (cs_catalog_lock(self->catalog, &s_stop) != 0)
-        return s_stop ? 0 : 1;
-    uint64_t last_seq = 0;
-    if (cs_catalog_setup(self->catalog) != 0 || !(self->store = cs_store_new()) ||
-        cs_catalog_load(self->catalog, self->store, &last_seq) != 0)
-        return 1;
-    cs_log_info("state table: %zu rows, last sequence number %llu", cs_store_size(self->store),
-                (unsigned long long)last_seq);
-    self->batch =
-        cs_batch_new(cs_catalog_session(self->catalog), self->store, last_seq, s_on_commit, self);
-    if (!self->batch)
-        return 1;
-    /* Service startup: every row is pending until this supervisor's first refresh says more. */
-    for (cs_record_t *row = cs_store_first(self->store); row; row = cs_store_next(self->store))
-        cs_store_set(self->store, row, CS_STATUS_PENDING, NULL);
-    if (cs_batch_flush_all(self->batch, S_START_WRITE_MS) != 0) {
-        cs_log_error("the state table could not be written within %d s", S_START_WRITE_MS / 1000);
-        return 1;
     }
     return 0;
 }
@@ -526,12 +660,14 @@ static int s_start(s_sup_t *self)
         return 1;
     }
     uint64_t instance = ((uint64_t)zclock_time() << 20) ^ (uint64_t)getpid() ^ (uint64_t)random();
-    self->publish = cs_publish_new(self->publish_sock, self->batch, instance);
+    self->publish = cs_publish_new(self->publish_sock, self->batch, self->catalog, instance);
     self->plugins = cs_plugins_new(self->plugin_dir, (int)self->opt.plugin_timeout * 1000);
     cs_dispatch_limits_t limits = {S_MAX_ATTEMPTS, (int)self->opt.task_timeout * 1000,
                                    S_PEER_TIMEOUT_MS, (uint32_t)self->opt.worker_capacity,
                                    (size_t)self->opt.max_workers};
     self->dispatch = cs_dispatch_new(self->workers_sock, limits);
+    if (self->dispatch)
+        cs_dispatch_pause(self->dispatch, self->db != CS_DB_ACTIVE);
     cs_refresh_deps_t refresh = {self->store,    self->catalog, self->batch,
                                  self->dispatch, self->plugins, self->config_dir};
     self->refresh = self->dispatch && self->plugins ? cs_refresh_new(&refresh) : NULL;
@@ -539,6 +675,7 @@ static int s_start(s_sup_t *self)
                                  self->batch,
                                  self->dispatch,
                                  self->refresh,
+                                 self->catalog,
                                  instance,
                                  (int)self->opt.max_snapshots,
                                  (int)self->opt.snapshot_timeout * 1000};
@@ -565,7 +702,8 @@ static void s_shutdown(s_sup_t *self)
         cs_spawn_stop(self->spawn, 5000);
     if (self->dispatch && self->refresh)
         s_events(self); /* the last results, into the last state writes */
-    if (self->batch && !self->lost && cs_batch_flush_all(self->batch, S_STOP_WRITE_MS) != 0)
+    if (self->batch && self->db == CS_DB_ACTIVE &&
+        cs_batch_flush_all(self->batch, S_STOP_WRITE_MS) != 0)
         cs_log_warn("the last state changes were not written");
     cs_control_destroy(&self->control);
     cs_refresh_destroy(&self->refresh);

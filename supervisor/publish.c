@@ -11,17 +11,20 @@
 struct cs_publish {
     zsock_t *pub;
     const cs_batch_t *batch;
+    const cs_catalog_t *catalog;
     uint64_t instance;
     int64_t last_heartbeat;
 };
 
-cs_publish_t *cs_publish_new(zsock_t *pub, const cs_batch_t *batch, uint64_t instance)
+cs_publish_t *cs_publish_new(zsock_t *pub, const cs_batch_t *batch, const cs_catalog_t *catalog,
+                             uint64_t instance)
 {
     cs_publish_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->pub = pub;
     self->batch = batch;
+    self->catalog = catalog;
     self->instance = instance;
     return self;
 }
@@ -53,6 +56,11 @@ void cs_publish_change(void *arg, const char *name, const cs_visible_t *row)
         cs_log_debug("STATE %llu not published", (unsigned long long)row->seq);
 }
 
+void cs_publish_soon(cs_publish_t *self)
+{
+    self->last_heartbeat = 0;
+}
+
 void cs_publish_tick(cs_publish_t *self)
 {
     int64_t now = cs_clock_mono_ms();
@@ -65,6 +73,8 @@ void cs_publish_tick(cs_publish_t *self)
     hb->seq = cs_batch_seq(self->batch);
     hb->instance = self->instance;
     hb->time_us = cs_clock_wall_us();
+    hb->db_down_since = cs_catalog_down_since(self->catalog);
+    hb->standby = cs_catalog_state(self->catalog) == CS_DB_STANDBY;
     if (cs_wire_send(self->pub, NULL, S_HEARTBEAT_TOPIC, hb) != 0)
         cs_log_debug("heartbeat not published");
     cs_msg_destroy(&hb);

@@ -302,7 +302,7 @@ static void s_plan(cs_refresh_t *self)
                             ? cs_catalog_schemas(self->deps.catalog)
                             : NULL;
     if (!schemas) { /* the cause was logged; the next plan tries again with what was loaded */
-        self->lost = cs_catalog_lost(self->deps.catalog);
+        self->lost = cs_catalog_session_bad(self->deps.catalog);
         return;
     }
     int64_t t_catalog = cs_clock_mono_ms();
@@ -452,4 +452,10 @@ uint64_t cs_refresh_generation(const cs_refresh_t *self)
 bool cs_refresh_lost(const cs_refresh_t *self)
 {
     return self->lost;
+}
+
+void cs_refresh_resume(cs_refresh_t *self)
+{
+    self->lost = false;
+    self->requested = true;
 }

@@ -92,6 +92,15 @@ void cs_store_destroy(cs_store_t **self_p)
     *self_p = NULL;
 }
 
+void cs_store_clear(cs_store_t *self)
+{
+    zlistx_purge(self->dirty);
+    zlistx_purge(self->rows);
+    zhashx_purge(self->by_name); /* frees the rows */
+    self->dirty_since = 0;
+    self->urgent = false;
+}
+
 static cs_record_t *s_row_new(cs_store_t *self, const char *name)
 {
     cs_record_t *row = calloc(1, sizeof *row);

@@ -89,6 +89,9 @@ typedef struct cs_record cs_record_t; /* one connection's row: changed only thro
 cs_store_t *cs_store_new(void);
 void cs_store_destroy(cs_store_t **self_p);
 
+/* Forgets every row and the writing queue (before the state table is read again). */
+void cs_store_clear(cs_store_t *self);
+
 /* A row as the state table holds it (startup): values copied, committed. Returns 0 or -1. */
 int cs_store_load(cs_store_t *self, const cs_row_values_t *values);
 
@@ -154,21 +157,42 @@ typedef struct {
 
 typedef struct cs_catalog cs_catalog_t;
 
-/* Connects (blocking). Returns NULL with the reason logged. */
+/* Where the supervisor stands with its database. Only an active supervisor writes the state
+ * table, publishes changes and completes refreshes. */
+typedef enum {
+    CS_DB_DOWN,       /* no session: the next attempt after a backoff (100 ms doubling to 5 s) */
+    CS_DB_CONNECTING, /* an attempt is under way (without blocking) */
+    CS_DB_STANDBY,    /* connected; another supervisor holds the lock (asked every second) */
+    CS_DB_ACTIVE      /* connected, holding the session advisory lock */
+} cs_db_state_t;
+
+/* A catalog that is not connected yet: cs_catalog_step connects. NULL when out of memory. */
 cs_catalog_t *cs_catalog_new(const char *conninfo);
 /* Closes the session, which releases the supervisor lock. */
 void cs_catalog_destroy(cs_catalog_t **self_p);
 
-/* The session (borrowed): the batch writer writes on it. */
-PGconn *cs_catalog_session(cs_catalog_t *self);
-/* True when the session is gone, and with it the supervisor lock. */
-bool cs_catalog_lost(const cs_catalog_t *self);
+/* Moves the session on: connects (a multi-host conninfo tries each host), takes the lock
+ * (or stands by, asking again every second), and notices a session that went away
+ * (readable: its socket polled readable, or writable while connecting). Logs once per change
+ * of state. Returns the state. Blocks only on the lock's one query. */
+cs_db_state_t cs_catalog_step(cs_catalog_t *self, bool readable);
+/* The socket to poll (into item) while connecting or idle; false when there is none. Not
+ * to be polled while a batch is in flight on the session (the batch reads it). */
+bool cs_catalog_pollitem(const cs_catalog_t *self, zmq_pollitem_t *item);
+/* Milliseconds until cs_catalog_step has an attempt or a lock try to make; -1: none. */
+int64_t cs_catalog_next_ms(const cs_catalog_t *self);
+/* Someone found the session gone (why: NULL for the session's own error): down. */
+void cs_catalog_lost(cs_catalog_t *self, const char *why);
 
-/* Takes the session advisory lock that makes one supervisor active per database. When
- * another holds it, logs that we stand by and waits (checking *stop every second) until it
- * is ours. Returns 0 once held, -1 when stopped or on a database error. Blocks. */
-int cs_catalog_lock(cs_catalog_t *self, volatile sig_atomic_t *stop)
-    __attribute__((warn_unused_result));
+cs_db_state_t cs_catalog_state(const cs_catalog_t *self);
+/* When the database went away (wall clock, microseconds; 0 while connected), and why. */
+int64_t cs_catalog_down_since(const cs_catalog_t *self);
+const char *cs_catalog_error(const cs_catalog_t *self);
+
+/* The session while active (borrowed; NULL otherwise): the batch writer writes on it. */
+PGconn *cs_catalog_session(cs_catalog_t *self);
+/* True when there is no session or libpq found it broken. */
+bool cs_catalog_session_bad(const cs_catalog_t *self);
 
 /* Creates what connstate_internal needs if missing: the state table (and its new columns),
  * meta, the grants to connstate_reader, file_fdw and its server. Blocks. */
@@ -191,10 +215,17 @@ typedef struct cs_batch cs_batch_t;
  * deleted row has status CS_STATUS_DELETED). */
 typedef void(cs_batch_commit_fn)(void *arg, const char *name, const cs_visible_t *row);
 
-/* Writes the store's queued rows on pg (borrowed; non-blocking), numbering them after
- * last_seq. NULL when out of memory. */
+/* Writes the store's queued rows on pg (borrowed; non-blocking; NULL: none yet), numbering
+ * them after last_seq. NULL when out of memory. */
 cs_batch_t *cs_batch_new(PGconn *pg, cs_store_t *store, uint64_t last_seq,
                          cs_batch_commit_fn *on_commit, void *arg);
+
+/* A (new) session to write on, and the table's last sequence number: the next batch is
+ * numbered after it. */
+void cs_batch_attach(cs_batch_t *self, PGconn *pg, uint64_t last_seq);
+/* The session went away: a batch in flight goes back to the queue (whether it committed is
+ * for the table, read again, to say) and nothing is written until cs_batch_attach. */
+void cs_batch_detach(cs_batch_t *self);
 void cs_batch_destroy(cs_batch_t **self_p);
 
 /* Starts writing up to max queued rows (0: all) as one transaction ending with pg_notify,
@@ -383,8 +414,12 @@ void cs_spawn_stop(cs_spawn_t *self, int deadline_ms);
 
 typedef struct cs_publish cs_publish_t;
 
-/* Borrows the PUB socket; heartbeats carry the committed seq of batch and instance. */
-cs_publish_t *cs_publish_new(zsock_t *pub, const cs_batch_t *batch, uint64_t instance);
+/* Borrows the PUB socket; heartbeats carry the committed seq of batch, instance, and the
+ * catalog's state (since when the database is unavailable; standby). */
+cs_publish_t *cs_publish_new(zsock_t *pub, const cs_batch_t *batch, const cs_catalog_t *catalog,
+                             uint64_t instance);
+/* The next cs_publish_tick sends a heartbeat at once (the database's state changed). */
+void cs_publish_soon(cs_publish_t *self);
 void cs_publish_destroy(cs_publish_t **self_p);
 
 /* Publishes one committed change (a cs_batch_commit_fn; arg is the cs_publish_t). */
@@ -508,6 +543,9 @@ void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event);
 bool cs_refresh_running(const cs_refresh_t *self);
 uint64_t cs_refresh_generation(const cs_refresh_t *self);
 bool cs_refresh_lost(const cs_refresh_t *self);
+/* The database is back (the rows read again): the interrupted refresh plans again from
+ * what the database holds and goes on. */
+void cs_refresh_resume(cs_refresh_t *self);
 
 /* ---- control.c: the control channel (snapshots, refresh requests, status) --------------- */
 
@@ -524,6 +562,7 @@ typedef struct {
     const cs_batch_t *batch;
     const cs_dispatch_t *dispatch;
     cs_refresh_t *refresh;
+    const cs_catalog_t *catalog; /* whether this supervisor may answer as the active one */
     uint64_t instance;
     int max_snapshots;
     int snapshot_timeout_ms;
@@ -551,5 +590,10 @@ int64_t cs_control_next_ms(const cs_control_t *self);
 
 /* A refresh generation finished: answers the requests that waited for it. */
 void cs_control_refresh_done(cs_control_t *self, uint64_t generation, int64_t elapsed_us);
+/* The supervisor is no longer active (its database went away, or it became a standby):
+ * every waiting refresh request is answered with ERROR saying so. While it is not active,
+ * snapshot and refresh requests are answered so at once (a refresh is still requested for
+ * when it is back); STATUS says why. */
+void cs_control_fail_waiters(cs_control_t *self);
 
 #endif

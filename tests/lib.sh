@@ -14,11 +14,13 @@ export CONNSTATE_LOG_TIME=0
 T_NUM=0
 T_FAILED=0
 T_PIDS=()
+T_PGS=() # private clusters (pg_private), stopped by t_cleanup
 T_DIR=$(mktemp -d /tmp/connstate-suite.XXXXXX)
 chmod 755 "$T_DIR"
 
 t_cleanup() {
-    local pid
+    local pid pg
+    for pg in "${T_PGS[@]}"; do pg_private_stop "$pg"; done
     for pid in "${T_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
     for pid in "${T_PIDS[@]}"; do
         # give each process 5 s to stop gracefully, then SIGKILL it
@@ -178,4 +180,44 @@ synthetic_conns() {
             "${5:-syn_}" "$i" "${4:-2}" >>"$file.tmp"
     done
     mv "$file.tmp" "$file"
+}
+
+# ---- a private PostgreSQL cluster (for suites that stop or restart it) ----------------------
+
+# pg_private NAME: creates and starts a cluster of the suite's own in $T_DIR/NAME (unix socket
+# there, run as the harness's unprivileged user when root); sets PRIV_DB to its conninfo. The
+# harness cluster is shared by every suite: a suite that stops or restarts PostgreSQL uses its
+# own. (Not in a $(...): it remembers the cluster for t_cleanup.)
+pg_private() {
+    local dir=$T_DIR/$1
+    . "$ROOT/tests/pg.sh"
+    PG_BINDIR=${PG_BINDIR:-$(pg_bindir)} || return 1
+    PG_OWNER=
+    if [ "$(id -u)" -eq 0 ]; then
+        if id postgres >/dev/null 2>&1; then PG_OWNER=postgres; else PG_OWNER=nobody; fi
+    fi
+    T_PGS+=("$1")
+    mkdir -p "$dir" && chmod 755 "$dir"
+    [ -n "${PG_OWNER:-}" ] && chown "$PG_OWNER" "$dir"
+    pg_as_owner "$PG_BINDIR/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 \
+        --locale=C >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
+    pg_private_ctl "$1" start >/dev/null || return 1
+    PRIV_DB="host=$dir user=postgres dbname=postgres"
+}
+
+# pg_private_ctl NAME pg_ctl-ARGS...: runs pg_ctl on that cluster (start adds its options).
+pg_private_ctl() {
+    local dir=$T_DIR/$1
+    shift
+    if [ "$1" = start ] || [ "$1" = restart ]; then
+        set -- "$@" -o "-k $dir -c listen_addresses= -c fsync=off -c synchronous_commit=off \
+            -c full_page_writes=off -c max_connections=100"
+    fi
+    pg_as_owner "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 "$@"
+}
+
+# pg_private_stop NAME: stops it (immediate) if it runs; t_cleanup calls it for every cluster.
+pg_private_stop() {
+    pg_as_owner "$PG_BINDIR/pg_ctl" -D "$T_DIR/$1/data" -m immediate -w stop >/dev/null 2>&1
+    return 0
 }

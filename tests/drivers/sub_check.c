@@ -63,6 +63,8 @@ static bool s_matches(connstate_sub_t *sub, PGconn *db, char *diff, size_t size,
     if (PQresultStatus(table) != PGRES_TUPLES_OK) {
         snprintf(diff, size, "cannot read the table: %s", PQerrorMessage(db));
         PQclear(table);
+        if (PQstatus(db) != CONNECTION_OK)
+            PQreset(db); /* the database was restarted: read it again next time */
         return false;
     }
     s_compare_t cmp = {table, 0, ""};

@@ -297,6 +297,87 @@ static void test_waiting_for_a_worker_and_resuming(void **state)
     s_bench_free(&b);
 }
 
+/* A RESULT with retry: not the connection's failure -- no result event, no attempt spent; the
+ * row is told why (RETRYING), and the task comes back after its backoff. */
+static void test_a_retry_is_queued_again_after_a_backoff(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(60000, 1, 16, 16);
+    zsock_t *worker = s_worker("w", 4);
+    s_spin(&b, 50);
+    s_add(&b, CS_TASK_BUILD, "locked", "f1");
+    s_spin(&b, 30);
+    cs_msg_t *tasks[4];
+    assert_int_equal(s_tasks(worker, tasks, 4), 1);
+    cs_msg_t *result = cs_msg_new(CS_MSG_RESULT);
+    result->task_id = tasks[0]->task_id;
+    result->connection = strdup("locked");
+    result->ok = false;
+    result->retry = true;
+    result->error = strdup("waiting for a lock on locked.t1");
+    assert_int_equal(cs_wire_send(worker, NULL, NULL, result), 0);
+    cs_msg_destroy(&result);
+    s_free_tasks(tasks, 1);
+    s_spin(&b, 100);
+    cs_event_t *event = cs_dispatch_next_event(b.dispatch);
+    assert_non_null(event);
+    assert_int_equal(event->kind, CS_EVENT_RETRYING);
+    assert_non_null(strstr(event->why, "waiting for a lock on locked.t1; retrying in 0.5 s"));
+    cs_event_destroy(&event);
+    assert_null(s_event(&b, CS_EVENT_RESULT));
+    assert_int_equal(s_tasks(worker, tasks, 4), 0); /* held for its backoff */
+    assert_int_equal(cs_dispatch_outstanding(b.dispatch), 1);
+    s_spin(&b, 600);
+    assert_int_equal(s_tasks(worker, tasks, 4), 1);
+    assert_int_equal(tasks[0]->attempt, 1); /* max_attempts is 1: a counted retry would be lost */
+    event = s_event(&b, CS_EVENT_RESUMED);  /* the row: under way again */
+    assert_non_null(event);
+    cs_event_destroy(&event);
+    s_answer(worker, tasks[0], true);
+    s_free_tasks(tasks, 1);
+    s_spin(&b, 50);
+    event = s_event(&b, CS_EVENT_RESULT);
+    assert_non_null(event);
+    assert_true(event->result->ok);
+    cs_event_destroy(&event);
+    zsock_destroy(&worker);
+    s_bench_free(&b);
+}
+
+/* A worker that says goodbye (DISCONNECT: its database went away) costs its tasks no
+ * attempt; while dispatch is paused nothing is handed out. */
+static void test_a_goodbye_costs_no_attempt_and_pause_holds_tasks(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(60000, 1, 16, 16);
+    zsock_t *first = s_worker("first", 4);
+    s_spin(&b, 50);
+    s_add(&b, CS_TASK_BUILD, "x", "f1");
+    s_spin(&b, 30);
+    cs_msg_t *tasks[4];
+    assert_int_equal(s_tasks(first, tasks, 4), 1);
+    s_free_tasks(tasks, 1);
+    cs_dispatch_pause(b.dispatch, true);
+    cs_msg_t *bye = cs_msg_new(CS_MSG_DISCONNECT);
+    bye->reason = strdup("database unavailable: server closed the connection");
+    assert_int_equal(cs_wire_send(first, NULL, NULL, bye), 0);
+    cs_msg_destroy(&bye);
+    zsock_t *second = s_worker("second", 4);
+    s_spin(&b, 100);
+    assert_null(s_event(&b, CS_EVENT_LOST));        /* max_attempts 1: a counted loss would be */
+    assert_int_equal(s_tasks(second, tasks, 4), 0); /* paused */
+    assert_int_equal(cs_dispatch_queued(b.dispatch), 1);
+    cs_dispatch_pause(b.dispatch, false);
+    s_spin(&b, 50);
+    assert_int_equal(s_tasks(second, tasks, 4), 1);
+    assert_string_equal(tasks[0]->connection, "x");
+    assert_int_equal(tasks[0]->attempt, 1);
+    s_free_tasks(tasks, 1);
+    zsock_destroy(&first);
+    zsock_destroy(&second);
+    s_bench_free(&b);
+}
+
 int main(void)
 {
     zsys_handler_set(NULL);
@@ -310,6 +391,8 @@ int main(void)
         cmocka_unit_test(test_cancel_drops_what_is_queued),
         cmocka_unit_test(test_workers_beyond_the_cap_are_told_to_go),
         cmocka_unit_test(test_waiting_for_a_worker_and_resuming),
+        cmocka_unit_test(test_a_retry_is_queued_again_after_a_backoff),
+        cmocka_unit_test(test_a_goodbye_costs_no_attempt_and_pause_holds_tasks),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsys_shutdown();
