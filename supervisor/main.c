@@ -133,9 +133,11 @@ static const cs_program_t s_program = {
     "Keeps a PostgreSQL database's connection schemas in step with a directory of .spc\n"
     "files, using worker processes over ZeroMQ, and publishes every state change.\n",
     "Signals: SIGHUP refreshes; SIGTERM and SIGINT stop gracefully (exit 0).\n"
-    "Exit status: 0 after SIGTERM/SIGINT; 1 on a failure that may pass (the database not\n"
-    "reachable, an endpoint in use): restart it; 2 on a usage or installation error\n"
-    "(bad option, no plugin directory) that restarting cannot fix.\n",
+    "The database going away (restart, outage, failover) does not stop it: it waits for it\n"
+    "and carries on, serving STATUS meanwhile.\n"
+    "Exit status: 0 after SIGTERM/SIGINT; 1 on a failure that may pass (an endpoint in\n"
+    "use): restart it; 2 on a usage or installation error (bad option, no plugin\n"
+    "directory) that restarting cannot fix.\n",
     s_options,
     sizeof s_options / sizeof *s_options};
 

@@ -101,4 +101,30 @@ check_eq "no published sequence number came twice" 0 "$dups"
 check "heartbeats said the database was unavailable during the outages" \
     awk '$1 == "hb" && $4 > 0 {found = 1} END {exit !found}' "$T_DIR/rec.out"
 
+# ---- the embedded cluster's postmaster killed: started again, the supervisor carries on -------
+sup_stop "$pid"
+emb=$T_DIR/emb
+synthetic_conns "$T_DIR/embcfg.spc" 1 20 1 emb
+mkdir -p "$T_DIR/embcfg" && mv "$T_DIR/embcfg.spc" "$T_DIR/embcfg/"
+spawn "$T_DIR/emb.log" env -u CONNSTATE_DB connstate-supervisor --data-dir "$emb" \
+    --config-dir "$T_DIR/embcfg" --plugin-dir "$(plugin_dir)" \
+    --bind-workers "ipc://$T_DIR/emb.workers" --bind-publish "ipc://$T_DIR/emb.publish" \
+    --bind-control "ipc://$T_DIR/emb.control" --workers 1
+emb_pid=$SPAWNED
+if wait_log "$T_DIR/emb.log" "refresh 1 done" 120; then
+    postmaster=$(head -1 "$emb/postmaster.pid")
+    kill -KILL "$postmaster"
+    check "the embedded postmaster killed with SIGKILL is started again" \
+        wait_log "$T_DIR/emb.log" "embedded database: started in" 60
+    check "... and the supervisor carries on with it" \
+        wait_log "$T_DIR/emb.log" "database available again after" 60
+    kill -HUP "$emb_pid"
+    check "... its next refresh completes" wait_log "$T_DIR/emb.log" "refresh [2-9] done" 60
+    check "... with the same pid" kill -0 "$emb_pid"
+    check "... on a new postmaster" bash -c "[ \"\$(head -1 '$emb/postmaster.pid')\" != $postmaster ]"
+else
+    not_ok "the embedded cluster started"
+fi
+sup_stop "$emb_pid"
+
 done_testing
