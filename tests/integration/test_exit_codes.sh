@@ -1,6 +1,6 @@
-# Exit codes and the shipped systemd units agree: a failure that may pass (the database not
-# reachable) is restarted by the unit without a start limit; only usage and installation
-# errors (exit 2) are not.
+# Exit codes and the shipped systemd units agree: a failure that may pass (an endpoint in use)
+# is restarted by the unit without a start limit; only usage and installation errors (exit 2)
+# are not. The database not reachable is no failure at all: the supervisor waits for it.
 . "$(dirname "$0")/../lib.sh"
 
 units=$ROOT/deploy/systemd
@@ -19,13 +19,24 @@ restarted() {
 
 nodb="host=$T_DIR/no-such-socket-dir dbname=x connect_timeout=2"
 mkdir -p "$T_DIR/config"
-connstate-supervisor --db "$nodb" --config-dir "$T_DIR/config" --plugin-dir "$(plugin_dir)" \
-    --bind-workers "ipc://$T_DIR/w" --bind-publish "ipc://$T_DIR/p" \
-    --bind-control "ipc://$T_DIR/c" --workers 0 >"$T_DIR/sup.log" 2>&1
+# The database not reachable at start is not a failure: the supervisor waits for it, and a
+# SIGTERM meanwhile is a clean stop.
+spawn "$T_DIR/sup.log" connstate-supervisor --db "$nodb" --config-dir "$T_DIR/config" \
+    --plugin-dir "$(plugin_dir)" --bind-workers "ipc://$T_DIR/w" --bind-publish "ipc://$T_DIR/p" \
+    --bind-control "ipc://$T_DIR/c" --workers 0
+waiting=$SPAWNED
+check "supervisor: the database not reachable at start: it says so and waits" \
+    wait_log "$T_DIR/sup.log" "database unavailable: .*waiting for it" 20
+check "supervisor: ... and stops cleanly on SIGTERM meanwhile" sup_stop "$waiting"
+# A failure that may pass (an endpoint that cannot be bound) exits 1, which the unit restarts.
+db=$(new_db exit_codes)
+connstate-supervisor --db "$db" --config-dir "$T_DIR/config" --plugin-dir "$(plugin_dir)" \
+    --bind-workers "ipc://$T_DIR/no-such-dir/w" --bind-publish "ipc://$T_DIR/p" \
+    --bind-control "ipc://$T_DIR/c" --workers 0 >"$T_DIR/sup1.log" 2>&1
 sup_rc=$?
-check "supervisor: the database not reachable at start is a failure, not success" test "$sup_rc" -ne 0
-check "supervisor: ... that its unit restarts (exit $sup_rc)" restarted connstate-supervisor.service "$sup_rc"
-check "supervisor: the log says why" grep -q "database:" "$T_DIR/sup.log"
+check_eq "supervisor: an endpoint it cannot bind exits 1" 1 "$sup_rc"
+check "supervisor: ... that its unit restarts" restarted connstate-supervisor.service "$sup_rc"
+check "supervisor: the log says why" grep -q "cannot bind the worker endpoint" "$T_DIR/sup1.log"
 connstate-supervisor --no-such-option >/dev/null 2>&1
 bad_rc=$?
 check_eq "supervisor: a bad option exits 2" 2 "$bad_rc"
