@@ -16,7 +16,7 @@ PGconn *cs_pg_connect_start(const char *conninfo, const char *application, char 
                             size_t err_size);
 
 /* One step of a connection started so: 0 connected, 1 waiting to read its socket, 2 to
- * write it, -1 failed (the reason, on one line, in err; the caller PQfinish()es it). */
+ * write it, -1 failed (the reason in err; the caller PQfinish()es it). */
 int cs_pg_connect_poll(PGconn *conn, char *err, size_t err_size);
 
 /* Runs a command (or several, separated by ';') without parameters. Returns 0, or -1 with

@@ -16,15 +16,14 @@ static void s_notice(void *arg, const char *message)
 
 static const char *const s_connect_keys[] = {"dbname", "application_name", "connect_timeout", NULL};
 
-/* The session's last error on one line, without its trailing newline. */
+/* The session's last error, without its trailing newline (libpq's may have several lines:
+ * one per host tried, a hint). */
 static void s_error_line(const PGconn *conn, char *err, size_t err_size)
 {
     snprintf(err, err_size, "%s", conn ? PQerrorMessage(conn) : "out of memory");
     size_t len = strlen(err);
     while (len && (err[len - 1] == '\n' || err[len - 1] == ' '))
         err[--len] = '\0';
-    for (char *nl = err; (nl = strchr(nl, '\n')) != NULL;)
-        *nl = ' '; /* one line per host of a multi-host conninfo */
 }
 
 PGconn *cs_pg_connect(const char *conninfo, const char *application, char *err, size_t err_size)

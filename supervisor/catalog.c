@@ -120,8 +120,12 @@ static void s_down(cs_catalog_t *self, const char *why)
         self->down_at = cs_clock_mono_ms();
         self->retry_ms = 0;
     }
-    bool changed = strcmp(self->error, why) != 0;
-    snprintf(self->error, sizeof self->error, "%s", why);
+    char line[sizeof self->error]; /* STATUS says it on one line */
+    snprintf(line, sizeof line, "%s", why);
+    for (char *nl = line; (nl = strchr(nl, '\n')) != NULL;)
+        *nl = ' ';
+    bool changed = strcmp(self->error, line) != 0;
+    snprintf(self->error, sizeof self->error, "%s", line);
     if (was_up)
         cs_log_error("database unavailable: %s; reconnecting (every %d s at most); no state "
                      "is written and no refresh completes until it is back",
