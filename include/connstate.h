@@ -41,7 +41,9 @@ typedef struct {
     int64_t time_changed_us; /* microseconds since the Unix epoch */
     bool comments_set;
     const char *plugin; /* may be NULL */
-    bool snapshot;      /* part of a snapshot (start, or a resync), not a live change */
+    bool snapshot;      /* part of a snapshot, not a live change: the first one whole, a
+                           resync only the rows that differ from those held (a row gone:
+                           deleted), so that no change is reported twice */
 } connstate_change_t;
 
 typedef void(connstate_change_fn)(const connstate_change_t *change, void *arg);
@@ -82,6 +84,24 @@ CONNSTATE_EXPORT bool connstate_sub_synced(const connstate_sub_t *self);
 /* The last sequence number applied; how many resyncs happened (gaps, restarts, silence). */
 CONNSTATE_EXPORT uint64_t connstate_sub_seq(const connstate_sub_t *self);
 CONNSTATE_EXPORT uint64_t connstate_sub_resyncs(const connstate_sub_t *self);
+
+/* What the supervisor's latest heartbeat said about its database. */
+typedef enum {
+    CONNSTATE_SUPERVISOR_UNKNOWN = 0, /* no heartbeat heard yet */
+    CONNSTATE_SUPERVISOR_ACTIVE = 1,  /* it has its database session and the lock */
+    CONNSTATE_SUPERVISOR_DB_DOWN = 2, /* it has had no database session since *since_us: it
+                                         publishes no change and refuses snapshots meanwhile */
+    CONNSTATE_SUPERVISOR_STANDBY = 3, /* another supervisor holds the lock: this one is not
+                                         active (publishes only heartbeats) */
+} connstate_supervisor_state_t;
+
+/* The supervisor's state as its latest heartbeat (about once a second) said; since_us, when
+ * not NULL, receives the time (microseconds since the Unix epoch) the database became
+ * unavailable, 0 unless the state is CONNSTATE_SUPERVISOR_DB_DOWN. The rows stay as they
+ * were meanwhile; once it is active again a jump in its sequence numbers starts a resync,
+ * and a refused snapshot is asked for again at once. Never blocks. */
+CONNSTATE_EXPORT connstate_supervisor_state_t
+connstate_sub_supervisor_state(const connstate_sub_t *self, int64_t *since_us);
 
 /* The current rows (matching the prefix): their number, the number in a status, and each
  * row through fn (snapshot false; in no particular order). */
