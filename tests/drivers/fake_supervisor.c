@@ -44,8 +44,7 @@ static s_row_t *s_find(s_fake_t *f, const char *name)
     return NULL;
 }
 
-static void s_set(s_fake_t *f, const char *name, cs_status_t status, uint64_t seq,
-                  int64_t time_us)
+static void s_set(s_fake_t *f, const char *name, cs_status_t status, uint64_t seq, int64_t time_us)
 {
     s_row_t *row = s_find(f, name);
     if (!row && f->count < 256) {
@@ -119,8 +118,8 @@ static void s_on_control(s_fake_t *f)
     zframe_t *peer = NULL;
     cs_msg_t *req = NULL;
     char why[256];
-    if (cs_wire_recv(f->control, CS_WIRE_ROUTED | CS_WIRE_DONTWAIT, &peer, &req, why,
-                     sizeof why) != 0)
+    if (cs_wire_recv(f->control, CS_WIRE_ROUTED | CS_WIRE_DONTWAIT, &peer, &req, why, sizeof why) !=
+        0)
         return;
     if (req && req->type == CS_MSG_SNAPSHOT_REQ) {
         if (f->down_since || f->standby) {
@@ -137,8 +136,8 @@ static void s_on_control(s_fake_t *f)
             cs_msg_t *rows = cs_msg_new(CS_MSG_SNAPSHOT_ROWS);
             rows->request_id = req->request_id;
             for (int i = 0; i < f->count; i++)
-                if (cs_msg_add_row(rows, f->rows[i].name, f->rows[i].status, NULL, f->rows[i].time_us, false,
-                                   f->rows[i].seq, NULL) != 0)
+                if (cs_msg_add_row(rows, f->rows[i].name, f->rows[i].status, NULL,
+                                   f->rows[i].time_us, false, f->rows[i].seq, NULL) != 0)
                     fprintf(stderr, "fake_supervisor: row not added\n");
             cs_msg_t *end = cs_msg_new(CS_MSG_SNAPSHOT_END);
             end->request_id = req->request_id;
