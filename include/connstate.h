@@ -41,7 +41,9 @@ typedef struct {
     int64_t time_changed_us; /* microseconds since the Unix epoch */
     bool comments_set;
     const char *plugin; /* may be NULL */
-    bool snapshot;      /* part of a snapshot (start, or a resync), not a live change */
+    bool snapshot;      /* part of a snapshot, not a live change: the first one whole, a
+                           resync only the rows that differ from those held (a row gone:
+                           deleted), so that no change is reported twice */
 } connstate_change_t;
 
 typedef void(connstate_change_fn)(const connstate_change_t *change, void *arg);
@@ -83,6 +85,24 @@ CONNSTATE_EXPORT bool connstate_sub_synced(const connstate_sub_t *self);
 CONNSTATE_EXPORT uint64_t connstate_sub_seq(const connstate_sub_t *self);
 CONNSTATE_EXPORT uint64_t connstate_sub_resyncs(const connstate_sub_t *self);
 
+/* What the supervisor's latest heartbeat said about its database. */
+typedef enum {
+    CONNSTATE_SUPERVISOR_UNKNOWN = 0, /* no heartbeat heard yet */
+    CONNSTATE_SUPERVISOR_ACTIVE = 1,  /* it has its database session and the lock */
+    CONNSTATE_SUPERVISOR_DB_DOWN = 2, /* it has had no database session since *since_us: it
+                                         publishes no change and refuses snapshots meanwhile */
+    CONNSTATE_SUPERVISOR_STANDBY = 3, /* another supervisor holds the lock: this one is not
+                                         active (publishes only heartbeats) */
+} connstate_supervisor_state_t;
+
+/* The supervisor's state as its latest heartbeat (about once a second) said; since_us, when
+ * not NULL, receives the time (microseconds since the Unix epoch) the database became
+ * unavailable, 0 unless the state is CONNSTATE_SUPERVISOR_DB_DOWN. The rows stay as they
+ * were meanwhile; once it is active again a jump in its sequence numbers starts a resync,
+ * and a refused snapshot is asked for again at once. Never blocks. */
+CONNSTATE_EXPORT connstate_supervisor_state_t
+connstate_sub_supervisor_state(const connstate_sub_t *self, int64_t *since_us);
+
 /* The current rows (matching the prefix): their number, the number in a status, and each
  * row through fn (snapshot false; in no particular order). */
 CONNSTATE_EXPORT size_t connstate_sub_size(const connstate_sub_t *self);
@@ -120,10 +140,39 @@ typedef void(connstate_progress_fn)(size_t settled, size_t total, void *arg);
  * count is 0) is pending or updating, wait for a notification and read again. A named
  * connection without a row is "unknown"; with no names, disabled and deleting connections
  * are not waited for. timeout_s <= 0 waits as long as it takes. Fills result (free it with
- * connstate_wait_result_free) and returns a CONNSTATE_WAIT_* code. Blocks. */
+ * connstate_wait_result_free) and returns a CONNSTATE_WAIT_* code. Blocks.
+ *
+ * A session lost while waiting (the server restarted, the backend terminated) is reset
+ * with libpq's PQresetStart/PQresetPoll on the same conn, the same conninfo (so a multi-host
+ * conninfo finds the new primary), retried with pauses doubling from 0.1 s to 1 s and
+ * never past the timeout; then it LISTENs again and reads the table again, so no change is
+ * missed. What the session had set (SET, prepared statements, temporary tables) is gone, as
+ * after PQreset. CONNSTATE_WAIT_TIMEOUT with PQstatus(conn) != CONNECTION_OK: the timeout
+ * passed while the database was unreachable (result holds the read before it went away);
+ * PQreset or PQfinish the session. CONNSTATE_WAIT_FAILED: conn was not connected to begin
+ * with, a read failed on a live session (no state table, no permission), or a new session
+ * could not LISTEN; PQerrorMessage says why. */
 CONNSTATE_EXPORT int connstate_wait(PGconn *conn, const char *const *names, size_t count,
                                     double timeout_s, connstate_progress_fn *progress, void *arg,
                                     connstate_wait_result_t *result);
+
+/* What happened to the session of a wait. */
+typedef enum {
+    CONNSTATE_SESSION_LOST = 1, /* it failed; message: libpq's reason (one line). Reconnecting */
+    CONNSTATE_SESSION_BACK = 2, /* a new session LISTENs; the table is read again next (message
+                                   NULL) */
+} connstate_session_event_t;
+
+/* Called when the session is lost and when it is back; message is borrowed for the call. */
+typedef void(connstate_session_fn)(connstate_session_event_t event, const char *message, void *arg);
+
+/* connstate_wait, telling session (when not NULL) each time the session is lost and each
+ * time it is back: LOST, then BACK once reconnected (or nothing more when the timeout
+ * passes first). progress and session both get arg. Returns as connstate_wait. Blocks. */
+CONNSTATE_EXPORT int connstate_wait_events(PGconn *conn, const char *const *names, size_t count,
+                                           double timeout_s, connstate_progress_fn *progress,
+                                           connstate_session_fn *session, void *arg,
+                                           connstate_wait_result_t *result);
 
 CONNSTATE_EXPORT void connstate_wait_result_free(connstate_wait_result_t *result);
 

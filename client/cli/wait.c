@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "connstate.h"
+#include "cs_clock.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -13,8 +14,9 @@ static const cs_cli_command_t s_wait_command = {
     .name = "wait",
     .usage = "Usage: connstate wait [NAME...] [--timeout SEC] [--db CONNINFO] [--data-dir DIR]\n"
              "Waits until the named connections (all when none is named) are no longer\n"
-             "pending or updating. Exit status: 0 all ready, 1 any in error (each error\n"
-             "printed), 3 timeout, 2 usage error.\n",
+             "pending or updating; a lost database session is reconnected within the\n"
+             "timeout. Exit status: 0 all ready, 1 any in error (each error printed),\n"
+             "3 timeout (also while the database is unavailable), 2 usage error.\n",
     .options = CS_CLI_DB | CS_CLI_DATA_DIR | CS_CLI_TIMEOUT,
     .max_args = -1,
 };
@@ -25,7 +27,8 @@ static const cs_cli_command_t s_query_command = {
              "                       [--format table|csv|json] SQL\n"
              "Waits for the connections the query names (all pending or updating ones when\n"
              "it names none), then runs it and prints the result. A connection in error is\n"
-             "reported with its error. Exit status: 0 success, 1 error, 3 timeout, 2 usage.\n",
+             "reported with its error; a session lost while waiting is reconnected within\n"
+             "the timeout. Exit status: 0 success, 1 error, 3 timeout, 2 usage.\n",
     .options = CS_CLI_DB | CS_CLI_DATA_DIR | CS_CLI_TIMEOUT | CS_CLI_FORMAT,
     .formats = {"table", "csv", "json"},
     .max_args = -1, /* exactly one, said in its own words */
@@ -36,7 +39,24 @@ typedef struct {
     const char *command;
     connstate_wait_result_t *result; /* as the last read left it */
     char said[512];                  /* the last detail printed */
+    int64_t lost_at_us;              /* wall clock: when the session was lost; 0: it is up */
+    int64_t lost_mono_us;
+    char lost_why[512];
 } s_progress_t;
+
+/* What the server said before it closed the session ("terminating connection due to
+ * administrator command"): libpq hands it to the notice processor, not to the error. */
+static char s_fatal[512];
+
+static void s_on_notice(void *arg, const char *message)
+{
+    (void)arg;
+    if (strncmp(message, "FATAL:", 6) == 0) {
+        snprintf(s_fatal, sizeof s_fatal, "%s", message + 6 + strspn(message + 6, " "));
+        s_fatal[strcspn(s_fatal, "\n")] = '\0';
+    }
+    cs_log_debug("database notice: %.*s", (int)strcspn(message, "\n"), message);
+}
 
 /* After each read: the count on a terminal, and what the connections wait for when that is
  * not an update in progress (e.g. no worker), once each time it changes. */
@@ -58,6 +78,24 @@ static void s_progress(size_t settled, size_t total, void *arg)
     }
 }
 
+/* The session went away or came back: one line each time. */
+static void s_session(connstate_session_event_t event, const char *message, void *arg)
+{
+    s_progress_t *p = arg;
+    if (event == CONNSTATE_SESSION_LOST) {
+        p->lost_at_us = cs_clock_wall_us();
+        p->lost_mono_us = cs_clock_mono_us();
+        snprintf(p->lost_why, sizeof p->lost_why, "%s", s_fatal[0] ? s_fatal : message);
+        fprintf(stderr, "%sconnstate %s: the database went away (%s); reconnecting\n",
+                p->tty ? "\r" : "", p->command, p->lost_why);
+    } else {
+        fprintf(stderr, "%sconnstate %s: reconnected to the database after %.1f s\n",
+                p->tty ? "\r" : "", p->command, (cs_clock_mono_us() - p->lost_mono_us) / 1e6);
+        p->lost_at_us = 0;
+    }
+    s_fatal[0] = '\0';
+}
+
 /* Waits and reports; returns the exit status (0, 1, 3) or -1 when the session failed.
  * quiet_errors: errors are not reported (a query that names no connection only waits for
  * the loading ones to settle; unrelated errors are none of its business). */
@@ -65,8 +103,10 @@ static int s_wait(PGconn *conn, const char *const *names, size_t count, double t
                   const char *command, bool quiet_errors)
 {
     connstate_wait_result_t result;
-    s_progress_t progress = {isatty(STDERR_FILENO), command, &result, ""};
-    int rc = connstate_wait(conn, names, count, timeout, s_progress, &progress, &result);
+    s_progress_t progress = {.tty = isatty(STDERR_FILENO), .command = command, .result = &result};
+    PQsetNoticeProcessor(conn, s_on_notice, NULL);
+    int rc = connstate_wait_events(conn, names, count, timeout, s_progress, s_session, &progress,
+                                   &result);
     if (progress.tty)
         fprintf(stderr, "\n");
     if (rc == CONNSTATE_WAIT_FAILED) {
@@ -83,11 +123,21 @@ static int s_wait(PGconn *conn, const char *const *names, size_t count, double t
             fprintf(stderr, "connstate %s: %s: still %s%s%s%s\n", command, o->connection, o->status,
                     o->detail ? " (" : "", o->detail ? o->detail : "", o->detail ? ")" : "");
     }
-    if (rc == CONNSTATE_WAIT_TIMEOUT)
+    if (rc == CONNSTATE_WAIT_TIMEOUT && progress.lost_at_us) {
+        cs_buf_t since = {0};
+        cs_buf_time(&since, progress.lost_at_us);
+        fprintf(stderr,
+                "connstate %s: timed out after %g s: the database has been unavailable since "
+                "%.8s UTC (%s); %zu of %zu connections were still loading when it went away\n",
+                command, timeout, cs_buf_str(&since) + 11, progress.lost_why, result.waiting,
+                result.count);
+        cs_buf_free(&since);
+    } else if (rc == CONNSTATE_WAIT_TIMEOUT) {
         fprintf(stderr,
                 "connstate %s: timed out after %g s with %zu of %zu connections "
                 "still loading\n",
                 command, timeout, result.waiting, result.count);
+    }
     connstate_wait_result_free(&result);
     return quiet_errors && rc == CONNSTATE_WAIT_ERROR ? CONNSTATE_WAIT_READY : rc;
 }

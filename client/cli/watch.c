@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "connstate.h"
+#include "cs_clock.h"
 
 #include <czmq.h>
 
@@ -26,7 +27,9 @@ static const cs_cli_command_t s_command = {
              "Follows every state change of the supervisor (connections starting with\n"
              "PREFIX). On a terminal: a live view of counts, latest changes and errors. With\n"
              "--format json or without a terminal: one JSON object per line per change, the\n"
-             "snapshot's rows first. Keeps running across supervisor restarts; Ctrl-C stops.\n",
+             "snapshot's rows first. A line (an object) says when the supervisor's database\n"
+             "becomes unavailable, when it is a standby, and when it is back. Keeps running\n"
+             "across supervisor restarts and database outages; Ctrl-C stops.\n",
     .options = CS_CLI_PUBLISH | CS_CLI_CONTROL | CS_CLI_FORMAT,
     .formats = {"table", "json"},
     .format_by_tty = true,
@@ -39,6 +42,9 @@ typedef struct {
     char recent[S_RECENT][256];
     int recent_next;
     bool dirty;
+    connstate_supervisor_state_t supervisor; /* as last shown */
+    int64_t db_down_since;
+    char supervisor_line[128]; /* while it is not active: what the view's header says */
 } s_watch_t;
 
 static void s_json_line(const connstate_change_t *c)
@@ -78,6 +84,63 @@ static void s_on_change(const connstate_change_t *c, void *arg)
     w->recent_next = (w->recent_next + 1) % S_RECENT;
 }
 
+/* The supervisor's database state changed (its heartbeats say): one line, or one JSON
+ * object, each time. Nothing while it is active from the start. */
+static void s_check_supervisor(s_watch_t *w)
+{
+    int64_t since;
+    connstate_supervisor_state_t now = connstate_sub_supervisor_state(w->sub, &since);
+    if (now == w->supervisor && since == w->db_down_since)
+        return;
+    connstate_supervisor_state_t was = w->supervisor;
+    w->supervisor = now;
+    w->db_down_since = since;
+    if (now == CONNSTATE_SUPERVISOR_UNKNOWN ||
+        (now == CONNSTATE_SUPERVISOR_ACTIVE && was == CONNSTATE_SUPERVISOR_UNKNOWN))
+        return;
+    const char *name = "active";
+    char line[128];
+    cs_buf_t when = {0};
+    if (now == CONNSTATE_SUPERVISOR_DB_DOWN) {
+        name = "database_unavailable";
+        cs_buf_time(&when, since);
+        snprintf(line, sizeof line, "supervisor: database unavailable since %.8s UTC",
+                 cs_buf_str(&when) + 11);
+    } else if (now == CONNSTATE_SUPERVISOR_STANDBY) {
+        name = "standby";
+        snprintf(line, sizeof line, "supervisor: standby (another supervisor is active)");
+    } else if (was == CONNSTATE_SUPERVISOR_STANDBY) {
+        snprintf(line, sizeof line, "supervisor: active (it took over the database)");
+    } else {
+        snprintf(line, sizeof line, "supervisor: database available again");
+    }
+    snprintf(w->supervisor_line, sizeof w->supervisor_line, "%s",
+             now == CONNSTATE_SUPERVISOR_ACTIVE ? "" : line);
+    if (w->json) {
+        cs_buf_t out = {0};
+        cs_buf_printf(&out, "{\"supervisor\":\"%s\",\"db_down_since\":", name);
+        if (since)
+            cs_buf_printf(&out, "\"%s\"", cs_buf_str(&when));
+        else
+            cs_buf_puts(&out, "null");
+        cs_buf_puts(&out, ",\"message\":");
+        cs_buf_json_string(&out, line, strlen(line));
+        cs_buf_puts(&out, "}\n");
+        fputs(cs_buf_str(&out), stdout);
+        fflush(stdout);
+        cs_buf_free(&out);
+    } else {
+        cs_buf_t t = {0};
+        cs_buf_time(&t, cs_clock_wall_us());
+        snprintf(w->recent[w->recent_next], sizeof w->recent[0], "%.8s  %s", cs_buf_str(&t) + 11,
+                 line);
+        cs_buf_free(&t);
+        w->recent_next = (w->recent_next + 1) % S_RECENT;
+        w->dirty = true;
+    }
+    cs_buf_free(&when);
+}
+
 typedef struct {
     cs_buf_t *out;
     int shown;
@@ -103,6 +166,8 @@ static void s_draw(s_watch_t *w, const char *publish)
                   connstate_sub_synced(sub) ? "live" : "syncing...",
                   (unsigned long long)connstate_sub_seq(sub),
                   (unsigned long long)connstate_sub_resyncs(sub));
+    if (w->supervisor_line[0])
+        cs_buf_printf(&out, "%s\n\n", w->supervisor_line);
     size_t total = connstate_sub_size(sub);
     size_t settled = total - connstate_sub_count(sub, "pending") -
                      connstate_sub_count(sub, "updating") - connstate_sub_count(sub, "deleting");
@@ -158,6 +223,7 @@ int cs_cli_watch(int argc, char **argv)
     while (!s_stop) {
         if (connstate_sub_run(w.sub, 100) != 0 && !s_stop)
             break;
+        s_check_supervisor(&w);
         if (!w.json && (w.dirty || zclock_mono() - last_draw > 1000) &&
             zclock_mono() - last_draw >= 100) {
             s_draw(&w, args.publish);

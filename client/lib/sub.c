@@ -1,5 +1,6 @@
 /* libconnstate subscriptions: SUB first, then a snapshot over the control channel, then
- * sequenced updates; a gap, a restart or silence starts a new snapshot. */
+ * sequenced updates; a gap, a restart or silence starts a new snapshot. Heartbeats also say
+ * whether the supervisor has its database (or is a standby). */
 #include "libconnstate.h"
 
 #include <errno.h>
@@ -38,6 +39,11 @@ struct connstate_sub {
     zhashx_t *incoming; /* the snapshot being received */
     zlistx_t *buffered; /* live STATE messages received meanwhile (cs_msg_t) */
     uint64_t resyncs;
+    bool synced_once; /* a snapshot was applied: a resync reports only what differs */
+    char *refused;    /* why the last snapshot request was refused (logged once) */
+    /* what the supervisor's latest heartbeat said */
+    connstate_supervisor_state_t supervisor;
+    int64_t db_down_since;
 };
 
 static void s_row_free(void **item)
@@ -114,6 +120,7 @@ void connstate_sub_destroy(connstate_sub_t **self_p)
     zhashx_destroy(&self->incoming);
     zlistx_destroy(&self->buffered);
     free(self->prefix);
+    free(self->refused);
     free(self);
     *self_p = NULL;
 }
@@ -224,18 +231,29 @@ static void s_on_state(connstate_sub_t *self, cs_msg_t **msg_p)
     s_apply(self, msg);
 }
 
-/* The snapshot is complete: it replaces the rows; buffered updates after it follow. */
+/* True when a snapshot's row says something that the held one does not. */
+static bool s_row_differs(const s_row_t *held, const s_row_t *row)
+{
+    return held->seq != row->seq || held->status != row->status || held->time_us != row->time_us ||
+           held->comments_set != row->comments_set || !held->error != !row->error ||
+           (held->error && strcmp(held->error, row->error)) || !held->plugin != !row->plugin ||
+           (held->plugin && strcmp(held->plugin, row->plugin));
+}
+
+/* The snapshot is complete: it replaces the rows; buffered updates after it follow. The
+ * first snapshot is reported whole; a resync reports what differs from the rows held
+ * (rows that vanished as deleted), so that no change is shown twice. */
 static void s_snapshot_done(connstate_sub_t *self, const cs_msg_t *end)
 {
     if (zhashx_size(self->incoming) != end->total) {
         s_resync(self, "snapshot incomplete");
         return;
     }
+    zhashx_t *held = self->rows;
     /* rows that vanished */
-    for (s_row_t *row = zhashx_first(self->rows); row; row = zhashx_next(self->rows))
+    for (s_row_t *row = zhashx_first(held); row; row = zhashx_next(held))
         if (!zhashx_lookup(self->incoming, row->name))
             s_emit(self, row, CS_STATUS_DELETED, true);
-    zhashx_destroy(&self->rows);
     self->rows = self->incoming;
     self->incoming = NULL;
     self->last_seq = end->seq;
@@ -247,10 +265,16 @@ static void s_snapshot_done(connstate_sub_t *self, const cs_msg_t *end)
         zlistx_sort(names);
         for (const char *name = zlistx_first(names); name; name = zlistx_next(names)) {
             s_row_t *row = zhashx_lookup(self->rows, name);
-            s_emit(self, row, row->status, true);
+            const s_row_t *before = zhashx_lookup(held, name);
+            if (!self->synced_once || !before || s_row_differs(before, row))
+                s_emit(self, row, row->status, true);
         }
         zlistx_destroy(&names);
     }
+    zhashx_destroy(&held);
+    self->synced_once = true;
+    free(self->refused);
+    self->refused = NULL;
     /* Buffered live updates: those at or below the snapshot's seq are in it already; a gap
      * among the rest starts another resync, which buffers what follows. */
     zlistx_t *buffered = self->buffered;
@@ -286,10 +310,34 @@ static void s_on_control(connstate_sub_t *self)
         } else if (msg->type == CS_MSG_SNAPSHOT_END) {
             s_snapshot_done(self, msg);
         } else if (msg->type == CS_MSG_ERROR) {
-            cs_log_warn("the supervisor refused the snapshot: %s", msg->reason);
+            /* e.g. its database is unavailable: asked again on the timer, said once */
+            if (!self->refused || strcmp(self->refused, msg->reason) != 0)
+                cs_log_warn("the supervisor refused the snapshot: %s", msg->reason);
+            free(self->refused);
+            self->refused = strdup(msg->reason);
         }
     }
     cs_msg_destroy(&msg);
+}
+
+/* A heartbeat: the supervisor's database state; a restart or a seq ahead of ours resyncs
+ * (after an outage the supervisor's seq may jump: what it wrote but did not publish). */
+static void s_on_heartbeat(connstate_sub_t *self, const cs_msg_t *msg)
+{
+    connstate_supervisor_state_t was = self->supervisor;
+    self->supervisor = msg->db_down_since ? CONNSTATE_SUPERVISOR_DB_DOWN
+                       : msg->standby     ? CONNSTATE_SUPERVISOR_STANDBY
+                                          : CONNSTATE_SUPERVISOR_ACTIVE;
+    self->db_down_since = msg->db_down_since;
+    if (self->state == S_LIVE) {
+        if (msg->instance != self->instance)
+            s_resync(self, "the supervisor restarted");
+        else if (msg->seq > self->last_seq)
+            s_resync(self, "missed the latest changes");
+    } else if (self->supervisor == CONNSTATE_SUPERVISOR_ACTIVE && was != self->supervisor &&
+               was != CONNSTATE_SUPERVISOR_UNKNOWN) {
+        s_request_snapshot(self); /* it refused while it was not active: ask at once */
+    }
 }
 
 static void s_on_publish(connstate_sub_t *self)
@@ -303,14 +351,10 @@ static void s_on_publish(connstate_sub_t *self)
         cs_log_warn("malformed published message: %s", why);
         return;
     }
-    if (msg->type == CS_MSG_STATE) {
+    if (msg->type == CS_MSG_STATE)
         s_on_state(self, &msg);
-    } else if (msg->type == CS_MSG_PUB_HEARTBEAT && self->state == S_LIVE) {
-        if (msg->instance != self->instance)
-            s_resync(self, "the supervisor restarted");
-        else if (msg->seq > self->last_seq)
-            s_resync(self, "missed the latest changes");
-    }
+    else if (msg->type == CS_MSG_PUB_HEARTBEAT)
+        s_on_heartbeat(self, msg);
     cs_msg_destroy(&msg);
 }
 
@@ -371,6 +415,14 @@ uint64_t connstate_sub_seq(const connstate_sub_t *self)
 uint64_t connstate_sub_resyncs(const connstate_sub_t *self)
 {
     return self->resyncs;
+}
+
+connstate_supervisor_state_t connstate_sub_supervisor_state(const connstate_sub_t *self,
+                                                            int64_t *since_us)
+{
+    if (since_us)
+        *since_us = self->supervisor == CONNSTATE_SUPERVISOR_DB_DOWN ? self->db_down_since : 0;
+    return self->supervisor;
 }
 
 size_t connstate_sub_size(const connstate_sub_t *self)

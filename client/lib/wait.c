@@ -1,12 +1,22 @@
 /* libconnstate waiting: the interactive-query rule. LISTEN first, then read the state
- * table; while a wanted connection is pending or updating, wait for a notification. */
+ * table; while a wanted connection is pending or updating, wait for a notification. A
+ * session lost meanwhile is reset with backoff within the deadline: LISTEN again, then
+ * read again, so that no change is missed. */
 #include "libconnstate.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+/* Pauses between reconnection attempts: the first, doubling up to the last. */
+#define S_RETRY_FIRST_S 0.1
+#define S_RETRY_MAX_S   1.0
+/* One attempt to connect takes at most this long (a host that does not answer). */
+#define S_ATTEMPT_MAX_S 10.0
 
 static double s_now(void)
 {
@@ -138,23 +148,121 @@ static int s_wait_notify(PGconn *conn, double deadline)
     }
 }
 
-int connstate_wait(PGconn *conn, const char *const *names, size_t count, double timeout_s,
-                   connstate_progress_fn *progress, void *arg, connstate_wait_result_t *result)
+/* The milliseconds to wait for at most: until the deadline (0: none), capped by limit_s;
+ * 0 when the deadline has passed. */
+static int s_ms_left(double deadline, double limit_s)
+{
+    double left = limit_s;
+    if (deadline > 0 && deadline - s_now() < left)
+        left = deadline - s_now();
+    return left > 0 ? (int)(left * 1000) + 1 : 0;
+}
+
+/* One reconnection attempt of conn (PQresetStart, then PQresetPoll as its socket gets
+ * ready) for at most S_ATTEMPT_MAX_S, never blocking past the deadline. Returns 0 when the
+ * session is up, 1 when the deadline passed first (conn is then neither up nor usable), -1
+ * when the attempt failed (PQerrorMessage says why, unless it took too long). */
+static int s_reset(PGconn *conn, double deadline)
+{
+    if (!PQresetStart(conn))
+        return -1;
+    double give_up = s_now() + S_ATTEMPT_MAX_S;
+    PostgresPollingStatusType polling = PGRES_POLLING_WRITING;
+    while (polling != PGRES_POLLING_OK) {
+        if (polling == PGRES_POLLING_FAILED)
+            return -1;
+        int timeout = s_ms_left(deadline, give_up - s_now());
+        if (timeout == 0)
+            return deadline > 0 && s_now() >= deadline ? 1 : -1;
+        struct pollfd pfd = {PQsocket(conn), polling == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+                             0};
+        int rc = poll(&pfd, 1, timeout);
+        if (rc < 0 && errno != EINTR)
+            return -1;
+        if (rc > 0)
+            polling = PQresetPoll(conn);
+    }
+    return 0;
+}
+
+/* LISTEN on the session. Returns 0, or -1 (PQerrorMessage says why). Blocks. */
+static int s_listen(PGconn *conn)
+{
+    PGresult *listen = PQexec(conn, "LISTEN connstate_state");
+    int rc = PQresultStatus(listen) == PGRES_COMMAND_OK ? 0 : -1;
+    PQclear(listen);
+    return rc;
+}
+
+/* The first line of the session's last error, for a session callback. */
+static const char *s_reason(PGconn *conn, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", PQerrorMessage(conn));
+    buf[strcspn(buf, "\n")] = '\0';
+    if (!buf[0])
+        snprintf(buf, size, "the database session was lost");
+    return buf;
+}
+
+/* Gets the lost session back: attempts with pauses that double (S_RETRY_FIRST_S ..
+ * S_RETRY_MAX_S, a little jitter so that many clients do not knock at once), until one
+ * connects and LISTENs or the deadline passes. Returns 0 when it is back, 1 on the
+ * deadline, -1 when a new session could not LISTEN (PQerrorMessage says why). Blocks. */
+static int s_reconnect(PGconn *conn, double deadline)
+{
+    double pause = S_RETRY_FIRST_S;
+    /* the jitter's own seed: the caller's random() sequence is left alone */
+    unsigned seed = (unsigned)getpid() ^ (unsigned)(s_now() * 1e6);
+    for (;;) {
+        int rc = s_reset(conn, deadline);
+        if (rc > 0)
+            return 1;
+        if (rc == 0) {
+            if (s_listen(conn) == 0)
+                return 0;
+            if (PQstatus(conn) == CONNECTION_OK)
+                return -1; /* a session that cannot LISTEN: retrying will not change it */
+        }
+        int ms = s_ms_left(deadline, pause * (1 + 0.2 * rand_r(&seed) / RAND_MAX));
+        if (ms == 0)
+            return 1;
+        poll(NULL, 0, ms);
+        pause = pause * 2 < S_RETRY_MAX_S ? pause * 2 : S_RETRY_MAX_S;
+    }
+}
+
+int connstate_wait_events(PGconn *conn, const char *const *names, size_t count, double timeout_s,
+                          connstate_progress_fn *progress, connstate_session_fn *session, void *arg,
+                          connstate_wait_result_t *result)
 {
     memset(result, 0, sizeof *result);
+    if (PQstatus(conn) != CONNECTION_OK)
+        return CONNSTATE_WAIT_FAILED; /* no session to begin with: the caller's failure */
     double deadline = timeout_s > 0 ? s_now() + timeout_s : 0;
     /* LISTEN before the first read: a change committed after the read is then notified. */
-    PGresult *listen = PQexec(conn, "LISTEN connstate_state");
-    bool listening = PQresultStatus(listen) == PGRES_COMMAND_OK;
-    PQclear(listen);
-    if (!listening)
-        return CONNSTATE_WAIT_FAILED;
+    bool up = s_listen(conn) == 0;
     int rc = CONNSTATE_WAIT_FAILED;
     for (;;) {
+        if (!up) {
+            if (PQstatus(conn) == CONNECTION_OK)
+                break; /* an error of the database, not a lost session */
+            char why[512];
+            if (session)
+                session(CONNSTATE_SESSION_LOST, s_reason(conn, why, sizeof why), arg);
+            int back = s_reconnect(conn, deadline);
+            if (back != 0) {
+                rc = back > 0 ? CONNSTATE_WAIT_TIMEOUT : CONNSTATE_WAIT_FAILED;
+                break;
+            }
+            up = true;
+            if (session)
+                session(CONNSTATE_SESSION_BACK, NULL, arg);
+        }
         PGresult *res = s_read(conn, names, count);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             PQclear(res);
-            break;
+            up = false;
+            continue;
         }
         size_t waiting = s_judge(res, result);
         PQclear(res);
@@ -169,13 +277,22 @@ int connstate_wait(PGconn *conn, const char *const *names, size_t count, double 
             break;
         }
         int notified = s_wait_notify(conn, deadline);
-        if (notified < 0)
-            break;
+        if (notified < 0) {
+            up = false;
+            continue;
+        }
         if (notified == 0 && deadline > 0 && s_now() >= deadline) {
             rc = CONNSTATE_WAIT_TIMEOUT;
             break;
         }
     }
-    PQclear(PQexec(conn, "UNLISTEN connstate_state"));
+    if (PQstatus(conn) == CONNECTION_OK)
+        PQclear(PQexec(conn, "UNLISTEN connstate_state"));
     return rc;
+}
+
+int connstate_wait(PGconn *conn, const char *const *names, size_t count, double timeout_s,
+                   connstate_progress_fn *progress, void *arg, connstate_wait_result_t *result)
+{
+    return connstate_wait_events(conn, names, count, timeout_s, progress, NULL, arg, result);
 }

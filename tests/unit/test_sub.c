@@ -76,13 +76,22 @@ static void s_publish(s_fake_t *f, uint64_t seq, const char *name, cs_status_t s
     cs_msg_destroy(&msg);
 }
 
-static void s_heartbeat(s_fake_t *f, uint64_t seq, uint64_t instance)
+/* A heartbeat; db_down_since and standby as the supervisor fills them (0, false: active). */
+static void s_heartbeat_db(s_fake_t *f, uint64_t seq, uint64_t instance, int64_t db_down_since,
+                           bool standby)
 {
     cs_msg_t *msg = cs_msg_new(CS_MSG_PUB_HEARTBEAT);
     msg->seq = seq;
     msg->instance = instance;
+    msg->db_down_since = db_down_since;
+    msg->standby = standby;
     assert_int_equal(cs_wire_send(f->pub, NULL, "!hb", msg), 0);
     cs_msg_destroy(&msg);
+}
+
+static void s_heartbeat(s_fake_t *f, uint64_t seq, uint64_t instance)
+{
+    s_heartbeat_db(f, seq, instance, 0, false);
 }
 
 /* Runs the subscriber until it asks for a snapshot, and returns the request (caller frees). */
@@ -333,6 +342,156 @@ static void test_prefix(void **state)
     assert_string_equal(f->changes[f->count - 1], "3 aws_2 ready");
 }
 
+/* The supervisor's database state comes from its heartbeats, whatever the subscription's
+ * own state, and goes away when a heartbeat no longer carries it. */
+static void test_supervisor_state_from_heartbeats(void **state)
+{
+    s_fake_t *f = *state;
+    int64_t since = -1;
+    assert_int_equal(connstate_sub_supervisor_state(f->sub, &since), CONNSTATE_SUPERVISOR_UNKNOWN);
+    assert_int_equal(since, 0);
+    const int64_t down = 1764600000123456; /* 2025-12-01T14:40:00.123456Z */
+    s_heartbeat_db(f, 0, 1, down, false);  /* before any snapshot: the first one is refused */
+    s_run(f);
+    assert_int_equal(connstate_sub_supervisor_state(f->sub, &since), CONNSTATE_SUPERVISOR_DB_DOWN);
+    assert_int_equal(since, down);
+    const char *rows[] = {"a"};
+    s_sync(f, 4, 1, rows, 1);
+    s_heartbeat_db(f, 4, 1, down, false); /* synced, and down again: the rows stay */
+    s_run(f);
+    assert_int_equal(connstate_sub_supervisor_state(f->sub, NULL), CONNSTATE_SUPERVISOR_DB_DOWN);
+    assert_true(connstate_sub_synced(f->sub));
+    assert_int_equal(connstate_sub_size(f->sub), 1);
+    s_heartbeat_db(f, 4, 1, 0, true);
+    s_run(f);
+    assert_int_equal(connstate_sub_supervisor_state(f->sub, &since), CONNSTATE_SUPERVISOR_STANDBY);
+    assert_int_equal(since, 0);
+    s_heartbeat_db(f, 4, 1, down + 1, true); /* no session: it cannot know it is a standby */
+    s_run(f);
+    assert_int_equal(connstate_sub_supervisor_state(f->sub, &since), CONNSTATE_SUPERVISOR_DB_DOWN);
+    assert_int_equal(since, down + 1);
+    s_heartbeat(f, 4, 1);
+    s_run(f);
+    assert_int_equal(connstate_sub_supervisor_state(f->sub, &since), CONNSTATE_SUPERVISOR_ACTIVE);
+    assert_int_equal(since, 0);
+    assert_int_equal(connstate_sub_resyncs(f->sub), 0);
+    assert_int_equal(f->count, 1); /* the snapshot's row, nothing else */
+}
+
+/* Answers an ERROR to a snapshot request, as a supervisor without its database does. */
+static void s_refuse(s_fake_t *f, zframe_t *peer, const cs_msg_t *req, const char *reason)
+{
+    cs_msg_t *msg = cs_msg_new(CS_MSG_ERROR);
+    msg->request_id = req->request_id;
+    msg->reason = strdup(reason);
+    assert_int_equal(cs_wire_send(f->control, peer, NULL, msg), 0);
+    cs_msg_destroy(&msg);
+}
+
+/* A snapshot refused while the database is down is asked for again as soon as a heartbeat
+ * says it is back, not only on the 2 s retry timer. */
+static void test_refused_snapshot_asked_again_when_back(void **state)
+{
+    s_fake_t *f = *state;
+    zframe_t *peer;
+    cs_msg_t *req = s_await_request(f, &peer);
+    s_heartbeat_db(f, 7, 1, 1764600000000000, false);
+    s_refuse(f, peer, req, "database unavailable since 2025-12-01T14:40:00Z: connection refused");
+    s_run(f);
+    assert_false(connstate_sub_synced(f->sub));
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+    int64_t back = zclock_mono();
+    s_heartbeat(f, 9, 1);
+    req = s_await_request(f, &peer);
+    int64_t asked_after = zclock_mono() - back;
+    if (asked_after > 1000)
+        fail_msg("asked again %lld ms after the database was back", (long long)asked_after);
+    const char *rows[] = {"a"};
+    s_answer(f, peer, req, 9, 1, rows, 1, -1);
+    s_run(f);
+    assert_true(connstate_sub_synced(f->sub));
+    assert_int_equal(connstate_sub_seq(f->sub), 9);
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+}
+
+/* Answers a snapshot request with rows "name status seq" (status as in cs_status_t). */
+typedef struct {
+    const char *name;
+    cs_status_t status;
+    uint64_t seq;
+} s_spec_t;
+
+static void s_answer_rows(s_fake_t *f, zframe_t *peer, const cs_msg_t *req, uint64_t seq,
+                          const s_spec_t *rows, int n)
+{
+    cs_msg_t *msg = cs_msg_new(CS_MSG_SNAPSHOT_ROWS);
+    msg->request_id = req->request_id;
+    for (int i = 0; i < n; i++)
+        assert_int_equal(
+            cs_msg_add_row(msg, rows[i].name, rows[i].status, NULL, 5, false, rows[i].seq, NULL),
+            0);
+    assert_int_equal(cs_wire_send(f->control, peer, NULL, msg), 0);
+    cs_msg_destroy(&msg);
+    msg = cs_msg_new(CS_MSG_SNAPSHOT_END);
+    msg->request_id = req->request_id;
+    msg->seq = seq;
+    msg->instance = 1;
+    msg->total = (uint32_t)n;
+    assert_int_equal(cs_wire_send(f->control, peer, NULL, msg), 0);
+    cs_msg_destroy(&msg);
+}
+
+/* After an outage the supervisor's seq jumps (it wrote changes it could not publish): the
+ * subscriber takes a new snapshot and reports each change once: what the snapshot changed
+ * or removed, not the rows it already held, and no live change it already has. */
+static void test_outage_seq_jump_reports_each_change_once(void **state)
+{
+    s_fake_t *f = *state;
+    zframe_t *peer;
+    cs_msg_t *req = s_await_request(f, &peer);
+    const s_spec_t before[] = {
+        {"a", CS_STATUS_READY, 3}, {"b", CS_STATUS_UPDATING, 8}, {"c", CS_STATUS_READY, 10}};
+    s_answer_rows(f, peer, req, 10, before, 3);
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+    s_run(f);
+    assert_int_equal(f->count, 3);
+    s_heartbeat_db(f, 10, 1, 1764600000000000, false); /* down: nothing is published */
+    s_run(f);
+    assert_int_equal(connstate_sub_resyncs(f->sub), 0);
+    s_heartbeat(f, 14, 1); /* back, and 11..14 were written but never published */
+    req = s_await_request(f, &peer);
+    assert_int_equal(connstate_sub_resyncs(f->sub), 1);
+    s_publish(f, 15, "b", CS_STATUS_READY); /* live, while the snapshot is served */
+    s_publish(f, 16, "d", CS_STATUS_READY);
+    s_run(f);
+    const s_spec_t after[] = {{"a", CS_STATUS_READY, 3},
+                              {"b", CS_STATUS_READY, 15}, /* read after 15 was published */
+                              {"d", CS_STATUS_PENDING, 13},
+                              {"e", CS_STATUS_ERROR, 12}};
+    f->count = 0;
+    s_answer_rows(f, peer, req, 14, after, 4);
+    s_run(f);
+    assert_true(connstate_sub_synced(f->sub));
+    assert_int_equal(f->count, 5);
+    assert_string_equal(f->changes[0], "10 c deleted snapshot"); /* gone while it was down */
+    assert_string_equal(f->changes[1], "15 b ready snapshot");
+    assert_string_equal(f->changes[2], "13 d pending snapshot");
+    assert_string_equal(f->changes[3], "12 e error snapshot");
+    assert_string_equal(f->changes[4], "16 d ready"); /* 15 is in b's row already */
+    assert_int_equal(connstate_sub_seq(f->sub), 16);
+    assert_int_equal(connstate_sub_size(f->sub), 4);
+    s_heartbeat(f, 16, 1);
+    s_publish(f, 16, "d", CS_STATUS_READY); /* again: dropped */
+    s_run(f);
+    assert_int_equal(f->count, 5);
+    assert_int_equal(connstate_sub_resyncs(f->sub), 1);
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+}
+
 static int s_setup_prefix(void **state)
 {
     setenv("TEST_PREFIX", "aws_", 1);
@@ -355,6 +514,11 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_deleted_rows, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_prefix, s_setup_prefix, s_teardown),
+        cmocka_unit_test_setup_teardown(test_supervisor_state_from_heartbeats, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_refused_snapshot_asked_again_when_back, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_outage_seq_jump_reports_each_change_once, s_setup,
+                                        s_teardown),
     };
     int rc = cmocka_run_group_tests_name("sub", tests, NULL, NULL);
     zsys_shutdown();
