@@ -40,6 +40,8 @@ spawn "$T_DIR/subcheck.log" "$BUILD/tests/drivers/sub_check" --publish "ipc://$T
     --control "ipc://$T_DIR/sup.control" --db "$db" --timeout 600 --until-file "$until"
 subcheck=$SPAWNED
 wait_log "$T_DIR/subcheck.log" "synced at seq" 30
+spawn "$T_DIR/watch.json" connstate watch --publish "ipc://$T_DIR/sup.publish" \
+    --control "ipc://$T_DIR/sup.control" --format json
 wait_until 10 grep -q started "$T_DIR/rec.out"
 
 # outage SCENARIO PREFIX: a cold refresh of N connections, interrupted by SCENARIO once a
@@ -100,6 +102,10 @@ dups=$(awk '$1 == "state" {print $2}' "$T_DIR/rec.out" | sort -n | uniq -d | wc 
 check_eq "no published sequence number came twice" 0 "$dups"
 check "heartbeats said the database was unavailable during the outages" \
     awk '$1 == "hb" && $4 > 0 {found = 1} END {exit !found}' "$T_DIR/rec.out"
+check_eq "connstate watch said three times that the database was unavailable" 3 \
+    "$(grep -c '"supervisor":"database_unavailable"' "$T_DIR/watch.json")"
+check_eq "... and three times that it was back" 3 \
+    "$(grep -c '"supervisor":"active"' "$T_DIR/watch.json")"
 
 # ---- the embedded cluster's postmaster killed: started again, the supervisor carries on -------
 sup_stop "$pid"
