@@ -294,8 +294,8 @@ bool cs_batch_due(const cs_batch_t *self, const cs_batch_rule_t *rule, int64_t n
 
 int64_t cs_batch_wake_at(const cs_batch_t *self, int batch_ms)
 {
-    if (!cs_store_dirty(self->store) || self->pending)
-        return 0;
+    if (!self->pg || !cs_store_dirty(self->store) || self->pending)
+        return 0; /* no session: nothing to wake up for */
     int64_t due = cs_store_dirty_since(self->store) + batch_ms;
     return self->retry_at > due ? self->retry_at : due;
 }

@@ -540,7 +540,8 @@ static int s_loop(s_sup_t *self)
         s_earlier(&timeout, self->debounce_at ? self->debounce_at - now : -1);
         int64_t held_due = cs_dispatch_next_due(self->dispatch);
         s_earlier(&timeout, held_due ? held_due - now : -1);
-        s_earlier(&timeout, cs_refresh_next_ms(self->refresh));
+        if (self->db == CS_DB_ACTIVE) /* else a requested refresh waits for the database */
+            s_earlier(&timeout, cs_refresh_next_ms(self->refresh));
         s_earlier(&timeout, cs_control_next_ms(self->control));
         s_earlier(&timeout, cs_catalog_next_ms(self->catalog));
         if (timeout < 0)

@@ -24,6 +24,8 @@ ready_count() { sql "$db" "SELECT count(*) FROM connstate_internal.connection_st
 at_least() { [ "$(ready_count "$1")" -ge "$2" ] 2>/dev/null; }
 no_errors() { [ "$(sql "$db" "SELECT count(*) FROM connstate_internal.connection_state
                               WHERE status = 'error'")" = 0 ]; }
+# cpu_ticks PID: the process's user + system CPU time, in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # seconds since the epoch, with milliseconds
 now_s() { date +%s.%N | cut -c1-14; }
 
@@ -67,7 +69,13 @@ outage() {
             check "stop: \`connstate refresh\` during the outage fails, saying why" \
                 bash -c "[ $rc -ne 0 ] && grep -q 'database unavailable since' <<<'${out//\'/}'"
             [ "$rc" -ne 0 ] || diag "refresh said: $out"
+            local cpu0 cpu1
+            cpu0=$(cpu_ticks "$pid")
             wait_until 25 bash -c "[ \$(date +%s) -ge $sleep_until ]"
+            cpu1=$(cpu_ticks "$pid")
+            # a supervisor without its database waits; it does not spin (ticks of 10 ms)
+            check "stop: the supervisor used under 2 s of CPU while it waited ($((cpu1 - cpu0)) ticks)" \
+                test $((cpu1 - cpu0)) -lt 200
             pg_private_ctl pg start >/dev/null
             ;;
     esac
