@@ -519,6 +519,19 @@ bool cs_control_on_socket(cs_control_t *self)
     return true;
 }
 
+/* A waiter that got its answer: its client may wait for more, and it is freed. */
+static void s_waiter_answered(cs_control_t *self, s_waiter_t **waiter_p)
+{
+    char *key = zframe_strhex((*waiter_p)->identity);
+    s_peer_t *peer = key ? zhashx_lookup(self->peers, key) : NULL;
+    if (peer) {
+        peer->waiters--;
+        s_peer_release(self, key);
+    }
+    free(key);
+    s_waiter_free(waiter_p);
+}
+
 void cs_control_refresh_done(cs_control_t *self, uint64_t generation, int64_t elapsed_us)
 {
     uint32_t counts[CS_STATUS_COUNT];
@@ -537,14 +550,7 @@ void cs_control_refresh_done(cs_control_t *self, uint64_t generation, int64_t el
             memcpy(rep->counts, counts, sizeof counts);
         }
         s_reply(self, waiter->identity, &rep);
-        char *key = zframe_strhex(waiter->identity);
-        s_peer_t *peer = key ? zhashx_lookup(self->peers, key) : NULL;
-        if (peer) {
-            peer->waiters--;
-            s_peer_release(self, key);
-        }
-        free(key);
-        s_waiter_free(&waiter);
+        s_waiter_answered(self, &waiter);
     }
 }
 
@@ -556,13 +562,6 @@ void cs_control_fail_waiters(cs_control_t *self)
     s_waiter_t *waiter;
     while ((waiter = zlistx_detach(self->waiters, NULL)) != NULL) {
         s_refuse(self, waiter->identity, waiter->request_id, why);
-        char *key = zframe_strhex(waiter->identity);
-        s_peer_t *peer = key ? zhashx_lookup(self->peers, key) : NULL;
-        if (peer) {
-            peer->waiters--;
-            s_peer_release(self, key);
-        }
-        free(key);
-        s_waiter_free(&waiter);
+        s_waiter_answered(self, &waiter);
     }
 }
