@@ -16,7 +16,7 @@
 #define S_BACKOFF_MAX_MS   10000 /* ... doubled up to this */
 /* A session lost sooner than this after it was opened is opened again only after the
  * backoff it had (a database that accepts sessions and drops them does not make us spin). */
-#define S_STABLE_MS 10000
+#define S_STABLE_MS    10000
 #define S_STOP_POLL_MS 100 /* how often a wait looks at the stop condition between signals */
 
 struct cs_session {
