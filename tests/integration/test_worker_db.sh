@@ -40,7 +40,7 @@ pg_as_owner "$PG_BINDIR/initdb" -D "$pdir/data" -U postgres --auth=trust -E UTF8
 pdb="host=$pdir user=postgres dbname=postgres"
 
 # ---- a worker started before its database ---------------------------------------------------
-# Its conninfo names two hosts, the first of which never answers: libpq's own failover.
+# Its conninfo names two hosts, the first of which has no server: libpq's own failover.
 cfg_a=$T_DIR/config-a
 mkdir -p "$cfg_a"
 synthetic_conns "$cfg_a/a.spc" 1 5
