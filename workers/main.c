@@ -1,5 +1,6 @@
 /* connstate-worker: connects a DEALER to the supervisor, runs the updates it is given in
- * its own PostgreSQL session, heartbeats, and reconnects when the supervisor goes away. */
+ * its own PostgreSQL session, heartbeats, and reconnects when the supervisor goes away; when
+ * the session goes away it says goodbye, waits for the database, and comes back. */
 #include "worker.h"
 
 #include "cs_options.h"
@@ -25,6 +26,11 @@
  * waits longer than this, nor at all once the worker has nothing running. */
 #define S_RESULTS_AT_ONCE 2
 #define S_RESULT_HOLD_MS  20
+/* How long a socket closed because the session was lost still tries to deliver the results
+ * and the goodbye queued on it (in ZeroMQ's thread: closing it does not wait). */
+#define S_GOODBYE_LINGER_MS 1000
+/* Lock timeouts (--lock-timeout): at most a day. */
+#define S_LOCK_TIMEOUT_MAX_MS 86400000L
 
 static volatile sig_atomic_t s_stop = 0;
 
@@ -36,10 +42,12 @@ static void s_on_signal(int sig)
 
 typedef struct {
     const char *endpoint;
-    const char *plugin_dir;
     char name[128];
     zsock_t *sock;
-    PGconn *pg;
+    cs_session_t *session;
+    PGconn *pg; /* the session's connection while it is open (borrowed), else NULL */
+    bool lost;  /* ... and it is gone: we leave the supervisor, open another, come back */
+    char lost_why[CS_PROTO_MAX_ERROR]; /* "database unavailable: ...", our goodbye */
     cs_tasks_t *tasks;
     int64_t last_sent;
     int64_t last_heard;
@@ -50,6 +58,37 @@ typedef struct {
     unsigned generation; /* sockets created, for their identities */
     pid_t parent;        /* a local worker's supervisor: we exit when it is gone */
 } s_worker_t;
+
+/* Whether a local worker's supervisor is gone (logged once). */
+static bool s_orphaned(s_worker_t *self)
+{
+    if (!self->parent || getppid() == self->parent)
+        return false;
+    cs_log_warn("our supervisor (pid %d) is gone; stopping", (int)self->parent);
+    self->parent = 0;
+    s_stop = 1;
+    return true;
+}
+
+/* While the worker waits for the database: whether to stop instead. */
+static bool s_stopped(void *arg)
+{
+    return s_stop || s_orphaned(arg);
+}
+
+/* The session is gone (why: the text to say so; NULL: the session's own). Nothing more
+ * starts on it; the loop leaves the supervisor and opens another. */
+static void s_lose(s_worker_t *self, const char *why)
+{
+    if (self->lost)
+        return;
+    self->lost = true;
+    if (why)
+        snprintf(self->lost_why, sizeof self->lost_why, "%s", why);
+    else
+        snprintf(self->lost_why, sizeof self->lost_why, "database unavailable: %s",
+                 cs_session_why(self->session));
+}
 
 static void s_send(s_worker_t *self, cs_msg_t *msg)
 {
@@ -123,6 +162,9 @@ static void s_finish(s_worker_t *self, cs_job_t **job_p)
     const cs_msg_t *task = cs_job_task(job);
     cs_tasks_complete(self->tasks, self->pg, job);
     const cs_msg_t *result = cs_job_result(job);
+    bool session_lost = cs_job_fault(job) == CS_FAULT_SESSION;
+    if (session_lost || cs_session_lost(self->session, false))
+        s_lose(self, session_lost ? result->error : NULL);
     if (result->ok)
         cs_log_conn_debug(task->connection,
                           "%s done (task %llu, attempt %u): %u tables, %u "
@@ -130,6 +172,9 @@ static void s_finish(s_worker_t *self, cs_job_t **job_p)
                           cs_task_kind_name(task->kind), (unsigned long long)task->task_id,
                           task->attempt, result->tables, result->ddl_count,
                           result->elapsed_us / 1000.0);
+    else if (result->retry)
+        cs_log_conn_info(task->connection, "%s not done, for the supervisor to try again: %s",
+                         cs_task_kind_name(task->kind), result->error);
     else
         cs_log_conn_warn(task->connection, "%s failed: %s", cs_task_kind_name(task->kind),
                          result->error);
@@ -175,7 +220,7 @@ static bool s_send_job(s_worker_t *self, cs_job_t *job)
  * other kind runs to its end here. */
 static void s_start_next(s_worker_t *self)
 {
-    while (!self->current) {
+    while (!self->current && !self->lost) {
         cs_job_t *job = zlistx_detach(self->queue, NULL);
         if (!job)
             return;
@@ -199,7 +244,8 @@ static void s_on_database(s_worker_t *self)
     self->current = NULL;
     cs_tasks_complete(self->tasks, self->pg, done); /* collects without waiting */
     cs_job_t *next = zlistx_first(self->queue);
-    if (next && s_send_job(self, next))
+    bool usable = cs_job_fault(done) != CS_FAULT_SESSION && PQstatus(self->pg) == CONNECTION_OK;
+    if (next && usable && s_send_job(self, next))
         self->current = zlistx_detach(self->queue, NULL);
     s_finish(self, &done); /* already complete: its RESULT goes out with the next one */
 }
@@ -241,19 +287,54 @@ static int s_handle(s_worker_t *self)
     return rc;
 }
 
-static int s_loop(s_worker_t *self)
+/* The session is gone: the results that are finished go out, then our goodbye (the
+ * supervisor hands out our other tasks again without counting an attempt against them), and
+ * the socket closes; the tasks not started are dropped, the session closed. */
+static void s_leave(s_worker_t *self)
+{
+    if (self->current) /* fails at once: its session is gone */
+        s_finish(self, &self->current);
+    s_send_results(self, true);
+    cs_msg_t *bye = cs_msg_new(CS_MSG_DISCONNECT);
+    if (bye && self->sock) {
+        bye->reason = strdup(self->lost_why);
+        s_send(self, bye);
+    }
+    cs_msg_destroy(&bye);
+    if (self->sock)
+        zsock_set_linger(self->sock, S_GOODBYE_LINGER_MS);
+    zsock_destroy(&self->sock);
+    cs_job_t *stale;
+    while ((stale = zlistx_detach(self->queue, NULL)) != NULL)
+        cs_job_destroy(&stale);
+    cs_log_warn("%s; told the supervisor, opening a new session", self->lost_why);
+    cs_session_close(self->session);
+    self->pg = NULL;
+    self->lost = false;
+}
+
+/* How s_serve ended. */
+typedef enum { S_STOPPED, S_FAILED, S_LOST } s_end_t;
+
+/* Serves the supervisor while the session is open: connects to it (READY), runs its tasks,
+ * reconnects when it goes away. Returns S_STOPPED after a graceful stop, S_LOST after the
+ * session was lost (s_leave said goodbye), S_FAILED when polling failed. */
+static s_end_t s_serve(s_worker_t *self)
 {
     int backoff = 100;
+    cs_log_info("connecting to %s", self->endpoint);
     while (!s_stop && s_connect(self) != 0) {
         zclock_sleep(backoff);
         backoff = backoff * 2 > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS : backoff * 2;
     }
     while (!s_stop) {
-        if (self->parent && getppid() != self->parent) {
-            cs_log_warn("our supervisor (pid %d) is gone; stopping", (int)self->parent);
+        if (s_orphaned(self))
             break;
+        if (self->lost) {
+            s_leave(self);
+            return S_LOST;
         }
-        /* The supervisor's socket, and the session's while it runs a job. */
+        /* The supervisor's socket, and the session's: a job's result, or (idle) its end. */
         zmq_pollitem_t items[2] = {{zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0},
                                    {NULL, PQsocket(self->pg), ZMQ_POLLIN, 0}};
         int64_t wait = !self->current && zlistx_size(self->queue) ? 0 : S_HEARTBEAT_MS / 2;
@@ -261,9 +342,9 @@ static int s_loop(s_worker_t *self)
             int64_t due = self->results_since + S_RESULT_HOLD_MS - cs_clock_mono_ms();
             wait = due < 0 ? 0 : due < wait ? due : wait;
         }
-        if (zmq_poll(items, self->current ? 2 : 1, (long)wait) < 0 && zmq_errno() != EINTR) {
+        if (zmq_poll(items, 2, (long)wait) < 0 && zmq_errno() != EINTR) {
             cs_log_error("poll: %s", zmq_strerror(zmq_errno()));
-            return 1;
+            return S_FAILED;
         }
         /* Everything that arrived (also while a task ran): tasks, heartbeats, goodbyes. */
         bool reconnect = false, heard = false;
@@ -286,10 +367,15 @@ static int s_loop(s_worker_t *self)
                 continue;
         }
         bool busy = self->current || zlistx_size(self->queue);
+        bool readable = items[1].revents & ZMQ_POLLIN;
         /* Done, failed, or the session lost (libpq closed its socket): collect it. */
-        if (self->current && ((items[1].revents & ZMQ_POLLIN) || PQsocket(self->pg) < 0))
+        if (self->current && (readable || PQsocket(self->pg) < 0))
             s_on_database(self);
+        else if (!self->current && cs_session_lost(self->session, readable))
+            s_lose(self, NULL); /* while idle: the server closed it, or it is shutting down */
         s_start_next(self);
+        if (self->lost)
+            continue; /* the goodbye, first of all */
         /* While the database works: the next job's schema and SQL text. */
         cs_job_t *next = self->current ? zlistx_first(self->queue) : NULL;
         if (next)
@@ -312,6 +398,39 @@ static int s_loop(s_worker_t *self)
         s_send(self, bye);
     }
     cs_msg_destroy(&bye);
+    return S_STOPPED;
+}
+
+/* Opens the session (waiting for the database), serves, and again each time the session
+ * is lost. Returns the exit status: 0 when stopped, 1 when polling failed. */
+static int s_run(s_worker_t *self)
+{
+    for (;;) {
+        self->pg = cs_session_open(self->session, s_stopped, self);
+        if (!self->pg)
+            return 0; /* stopped while waiting for the database */
+        s_end_t end = s_serve(self);
+        if (end != S_LOST)
+            return end == S_FAILED ? 1 : 0;
+    }
+}
+
+/* A duration: a number with the unit ms, s or min (none: seconds), within [0, max_ms].
+ * Returns 0 with *ms set, or -1. */
+static int s_parse_duration(const char *text, long max_ms, long *ms)
+{
+    char *end = NULL;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (errno || end == text || value < 0)
+        return -1;
+    long unit = strcmp(end, "ms") == 0                  ? 1
+                : strcmp(end, "s") == 0 || *end == '\0' ? 1000
+                : strcmp(end, "min") == 0               ? 60000
+                                                        : 0;
+    if (!unit || value > max_ms / unit)
+        return -1;
+    *ms = value * unit;
     return 0;
 }
 
@@ -322,6 +441,7 @@ typedef struct {
     const char *plugin_dir;
     const char *name;
     const char *log_level;
+    const char *lock_timeout;
     long plugin_timeout;
     long tables_per_transaction;
 } s_options_t;
@@ -344,6 +464,12 @@ static const cs_option_t s_options[] = {
      "update runs in batches, so that it fits PostgreSQL's lock table\n"
      "(a dropped table takes 3 locks, a created one 1)",
      CS_OPTION_NUMBER, 1, 1000000, S_AT(tables_per_transaction)},
+    {"lock-timeout", "DURATION", "CONNSTATE_LOCK_TIMEOUT", "5s", NULL,
+     "longest an update's DDL waits for a lock that another session\n"
+     "holds (a user's query on the old tables): then it is rolled back,\n"
+     "the old schema left usable, and tried again later; 500ms, 5s,\n"
+     "2min (no unit: seconds); 0: wait as long as it takes",
+     CS_OPTION_TEXT, 0, 0, S_AT(lock_timeout)},
     {"name", "NAME", NULL, NULL, "host:pid", "name shown in the supervisor's logs", CS_OPTION_TEXT,
      0, 0, S_AT(name)},
     {"log-level", "LEVEL", "CONNSTATE_LOG_LEVEL", "info", NULL, "error|warn|info|debug",
@@ -355,9 +481,13 @@ static const cs_program_t s_program = {
     CS_VERSION,
     "Usage: connstate-worker --connect EP --db CONNINFO [OPTION]...\n"
     "Builds connection schemas for a connstate supervisor.\n",
-    "Exit status: 0 after SIGTERM/SIGINT; 1 when the database is not reachable (a\n"
-    "failure that may pass: restart it); 2 when it cannot start (bad option, no\n"
-    "plugin directory).\n",
+    "A database that is down, restarts or fails over is waited for: the worker tries\n"
+    "again with a backoff (250 ms doubling up to 10 s), and serves the supervisor only\n"
+    "while it has a session.\n"
+    "\n"
+    "Exit status: 0 after SIGTERM/SIGINT (also while it waits for the database); 1\n"
+    "on a failure of its own (polling: restart it); 2 when it cannot start (bad\n"
+    "option, unreadable plugin directory, no database given).\n",
     s_options,
     sizeof s_options / sizeof *s_options};
 
@@ -394,35 +524,47 @@ int main(int argc, char **argv)
         free(default_dir);
         return 2;
     }
+    long lock_timeout_ms = 0;
+    if (s_parse_duration(o.lock_timeout, S_LOCK_TIMEOUT_MAX_MS, &lock_timeout_ms) != 0) {
+        fprintf(stderr,
+                "connstate-worker: --lock-timeout must be a duration such as 500ms, 5s or 2min "
+                "(at most a day; 0: none), not '%s'\n",
+                o.lock_timeout);
+        free(default_dir);
+        return 2;
+    }
     bool embedded;
     char *conninfo = cs_db_resolve(db, NULL, &embedded);
-    char err[512] = "no database given";
-    self.pg = conninfo ? cs_pg_connect(conninfo, "connstate-worker", err, sizeof err) : NULL;
-    free(conninfo);
-    if (!self.pg) {
-        cs_log_error("cannot start: database: %s", err);
+    if (!conninfo) {
+        cs_log_error("cannot start: no database given (--db, CONNSTATE_DB) and no embedded "
+                     "cluster to use");
         free(default_dir);
-        return 1; /* may pass: restarted (locally with backoff, by systemd on a host) */
+        return 2;
     }
+    self.session = cs_session_new(conninfo, lock_timeout_ms);
+    free(conninfo);
     self.tasks = cs_tasks_new(plugin_dir, (int)timeout_s * 1000, (size_t)tables_per_transaction,
                               s_tick, &self);
     self.queue = zlistx_new();
     self.results = zlistx_new();
     free(default_dir);
-    if (!self.tasks || !self.queue || !self.results) {
-        PQfinish(self.pg);
+    if (!self.session || !self.tasks || !self.queue || !self.results) {
+        cs_log_error("cannot start: out of memory");
+        cs_session_destroy(&self.session);
+        cs_tasks_destroy(&self.tasks);
+        zlistx_destroy(&self.queue);
+        zlistx_destroy(&self.results);
         return 2;
     }
 
     zsys_handler_set(NULL); /* our own signal handling: flags only */
     struct sigaction sa = {0};
-    sa.sa_handler = s_on_signal;
+    sa.sa_handler = s_on_signal; /* no SA_RESTART: a signal ends a wait at once */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    cs_log_info("connecting to %s", self.endpoint);
-    int rc = s_loop(&self);
+    int rc = s_run(&self);
     zsock_destroy(&self.sock);
     cs_job_t *left;
     while (self.queue && (left = zlistx_detach(self.queue, NULL)) != NULL)
@@ -433,7 +575,7 @@ int main(int argc, char **argv)
         cs_msg_destroy(&unsent);
     zlistx_destroy(&self.results);
     cs_tasks_destroy(&self.tasks);
-    PQfinish(self.pg);
+    cs_session_destroy(&self.session);
     zsys_shutdown();
     cs_log_info("stopped");
     return rc;

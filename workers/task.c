@@ -154,10 +154,11 @@ struct cs_job {
     long long start;
     char path[4096];
     char why[CS_PROTO_MAX_ERROR];
-    bool prepared; /* cs_tasks_prepare ran */
-    bool failed;   /* ... and failed: why says so */
-    bool sent;     /* fresh is in the database's hands */
-    bool complete; /* result is filled */
+    bool prepared;    /* cs_tasks_prepare ran */
+    bool failed;      /* ... and failed: why says so */
+    bool sent;        /* fresh is in the database's hands */
+    bool complete;    /* result is filled */
+    cs_fault_t fault; /* ... and whose fault its failure is */
     /* a build: the plugin's schema and the marker it writes */
     const cs_plugin_info_t *info;
     s_cached_t *cached;
@@ -214,6 +215,11 @@ cs_msg_t *cs_job_take_result(cs_job_t *job)
     cs_msg_t *result = job->result;
     job->result = NULL;
     return result;
+}
+
+cs_fault_t cs_job_fault(const cs_job_t *job)
+{
+    return job->fault;
 }
 
 /* The plugin's info and the connection's schema (from the cache, or the job's own). */
@@ -280,6 +286,7 @@ static int s_fresh_collect(PGconn *conn, cs_job_t *job)
             const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
             duplicate = state && strcmp(state, "42P06") == 0; /* duplicate_schema */
             cs_update_error(job->why, sizeof job->why, conn, res);
+            job->fault = cs_update_fault(conn, res);
         }
         PQclear(res);
     }
@@ -314,6 +321,7 @@ static int s_build_checked(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     int rc = cs_update_build(&update, job->task->connection, job->cached->tables, &job->want,
                              job->marker);
     job->result->ddl_count = update.statements;
+    job->fault = update.fault;
     return rc;
 }
 
@@ -324,6 +332,7 @@ static int s_build(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     if (job->fresh.len) {
         if (!job->sent && !PQsendQuery(conn, cs_buf_str(&job->fresh))) {
             cs_update_error(job->why, sizeof job->why, conn, NULL);
+            job->fault = cs_update_fault(conn, NULL);
             return -1;
         }
         job->sent = true;
@@ -339,6 +348,7 @@ static int s_delete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     cs_update_t update = s_update(self, conn, job);
     int rc = cs_update_delete(&update, job->task->connection);
     job->result->ddl_count = update.statements;
+    job->fault = update.fault;
     return rc;
 }
 
@@ -349,6 +359,7 @@ static int s_comments(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     cs_update_t update = s_update(self, conn, job);
     int rc = cs_update_comments(&update, job->task->connection, job->cached->schema);
     job->result->ddl_count = update.statements;
+    job->fault = update.fault;
     return rc;
 }
 
@@ -383,6 +394,25 @@ bool cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     return job->sent; /* when sending failed, cs_tasks_complete reports why */
 }
 
+/* A failure that is not the connection's: why says what the update waits for (the
+ * database, or a lock and who holds it), and the supervisor tries it again later. */
+static void s_not_the_connections(PGconn *conn, cs_job_t *job)
+{
+    char *why = job->why;
+    const char *prefix = "database: ";
+    if (job->fault == CS_FAULT_SESSION) {
+        char text[sizeof job->why];
+        const char *message =
+            strncmp(why, prefix, strlen(prefix)) == 0 ? why + strlen(prefix) : why;
+        snprintf(text, sizeof text, "database unavailable: %.*s", (int)sizeof text - 32,
+                 *message ? message : "session lost");
+        snprintf(why, sizeof job->why, "%s", text);
+    } else if (job->fault == CS_FAULT_LOCK) {
+        cs_update_describe_wait(conn, job->task->connection, why, sizeof job->why);
+    }
+    job->result->retry = true;
+}
+
 void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
     if (job->complete)
@@ -395,27 +425,33 @@ void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     result->kind = task->kind;
     char *why = job->why;
     int rc = -1;
-    if (!job->sent && PQstatus(conn) != CONNECTION_OK)
-        PQreset(conn); /* the server restarted or the session was killed: try once more */
     cs_tasks_prepare(self, conn, job);
-    if (!job->sent && PQstatus(conn) != CONNECTION_OK)
-        snprintf(why, sizeof job->why, "database unavailable: %s", PQerrorMessage(conn));
-    else if (task->kind == CS_TASK_DELETE)
+    if (!job->sent && PQstatus(conn) != CONNECTION_OK) {
+        cs_update_error(why, sizeof job->why, conn, NULL);
+        job->fault = CS_FAULT_SESSION;
+    } else if (task->kind == CS_TASK_DELETE) {
         rc = s_delete(self, conn, job);
-    else if (!task->plugin || !*task->plugin)
+    } else if (!task->plugin || !*task->plugin) {
         snprintf(why, sizeof job->why, "task without a plugin");
-    else if (task->kind == CS_TASK_BUILD)
+    } else if (task->kind == CS_TASK_BUILD) {
         rc = s_build(self, conn, job);
-    else
+    } else {
         rc = s_comments(self, conn, job);
+    }
     result->ok = rc == 0;
     result->elapsed_us = (uint64_t)(cs_clock_mono_us() - job->start);
-    if (!result->ok) {
-        if (!*why)
-            snprintf(why, sizeof job->why, "failed without a reason");
-        s_mask_secrets(why, sizeof job->why, task->config); /* before any cut */
-        why[strcspn(why, "\n")] = '\0'; /* PostgreSQL's first line is the message */
-        cs_utf8_sanitize(why);
-        result->error = strdup(why);
+    if (result->ok) {
+        job->fault = CS_FAULT_NONE;
+        return;
     }
+    if (PQstatus(conn) != CONNECTION_OK)
+        job->fault = CS_FAULT_SESSION; /* whatever failed first: the retry finds out */
+    if (!*why)
+        snprintf(why, sizeof job->why, "failed without a reason");
+    if (job->fault != CS_FAULT_NONE)
+        s_not_the_connections(conn, job);
+    s_mask_secrets(why, sizeof job->why, task->config); /* before any cut */
+    why[strcspn(why, "\n")] = '\0';                     /* PostgreSQL's first line is the message */
+    cs_utf8_sanitize(why);
+    result->error = strdup(why);
 }

@@ -43,9 +43,12 @@ void cs_update_error(char *why, size_t why_size, PGconn *conn, const PGresult *r
     if (strncmp(p, "ERROR:  ", 8) == 0 || strncmp(p, "FATAL:  ", 8) == 0)
         p += 8;
     for (; *p; p++) {
-        if (*p != '\n')
+        if (*p != '\n') {
             cs_buf_putc(&line, *p);
-        else if (p[1] && p[1] != '\n')
+            continue;
+        }
+        p += strspn(p + 1, " \t"); /* libpq indents its continuation lines */
+        if (p[1] && p[1] != '\n')
             cs_buf_puts(&line, "; ");
     }
     while (line.len && (line.data[line.len - 1] == ' ' || line.data[line.len - 1] == '\t'))
@@ -53,6 +56,25 @@ void cs_update_error(char *why, size_t why_size, PGconn *conn, const PGresult *r
     snprintf(why, why_size, "database: %s", line.failed ? "out of memory" : cs_buf_str(&line));
     cs_buf_free(&line);
     cs_buf_free(&text);
+}
+
+cs_fault_t cs_update_fault(PGconn *conn, const PGresult *res)
+{
+    if (PQstatus(conn) != CONNECTION_OK)
+        return CS_FAULT_SESSION;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (!state)
+        return CS_FAULT_NONE;
+    if (strcmp(state, "55P03") == 0) /* lock_not_available: lock_timeout */
+        return CS_FAULT_LOCK;
+    if (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0) /* deadlock, serialization */
+        return CS_FAULT_CONFLICT;
+    /* connection exceptions; admin or crash shutdown, cannot connect now, database dropped,
+     * idle session timeout; a read-only session (a standby: another may be the primary) */
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0 ||
+        strcmp(state, "25006") == 0)
+        return CS_FAULT_SESSION;
+    return CS_FAULT_NONE;
 }
 
 /* Benchmarks replay the exact DDL connstate issued: with CONNSTATE_DDL_CAPTURE=DIR each
@@ -91,6 +113,13 @@ static void s_rollback(cs_update_t *u)
     PQclear(PQexec(u->conn, "ROLLBACK"));
 }
 
+/* Puts res's error (or the session's) in why, and whose fault it is in fault. */
+static void s_error(cs_update_t *u, const PGresult *res)
+{
+    cs_update_error(u->why, u->why_size, u->conn, res);
+    u->fault = cs_update_fault(u->conn, res);
+}
+
 /* Runs sql (which may end the transaction); on failure rolls back and puts the database's
  * error in why. */
 static int s_exec(cs_update_t *u, const char *sql)
@@ -101,7 +130,7 @@ static int s_exec(cs_update_t *u, const char *sql)
         PQclear(res);
         return 0;
     }
-    cs_update_error(u->why, u->why_size, u->conn, res);
+    s_error(u, res);
     PQclear(res);
     s_rollback(u);
     return -1;
@@ -139,7 +168,7 @@ static PGresult *s_select(cs_update_t *u, cs_buf_t *sql)
     cs_buf_free(sql);
     if (PQresultStatus(res) == PGRES_TUPLES_OK)
         return res;
-    cs_update_error(u->why, u->why_size, u->conn, res);
+    s_error(u, res);
     PQclear(res);
     s_rollback(u);
     return NULL;
@@ -201,7 +230,7 @@ static int s_lock(cs_update_t *u, long key)
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
         rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     else
-        cs_update_error(u->why, u->why_size, u->conn, res);
+        s_error(u, res);
     PQclear(res);
     if (rc == 1) {
         u->locked = true;
@@ -288,7 +317,7 @@ static int s_inspect(cs_update_t *u, const char *name, s_found_t *found)
     memset(found, 0, sizeof *found);
     char *literal = PQescapeLiteral(u->conn, name, strlen(name));
     if (!literal) {
-        cs_update_error(u->why, u->why_size, u->conn, NULL);
+        s_error(u, NULL);
         return -1;
     }
     /* a temporary schema has none of its own; their names are [a-z0-9$]: plain literals */
@@ -620,9 +649,11 @@ static int s_build_batched(cs_update_t *u, const char *name, const cs_ddl_tables
         /* The previous schema is as it was; the new one goes. The first error is the one. */
         char first[CS_PROTO_MAX_ERROR];
         snprintf(first, sizeof first, "%s", u->why);
+        cs_fault_t fault = u->fault;
         if (s_drop_named(u, fresh) != 0)
             cs_log_conn_warn(name, "cannot drop the temporary schema %s now: %s", fresh, u->why);
         snprintf(u->why, u->why_size, "%s", first);
+        u->fault = fault;
         return -1;
     }
     /* The new schema is in place: the build succeeded even if the old one cannot go now
@@ -688,7 +719,7 @@ static int s_begin_marker(cs_update_t *u, const char *name, bool *exists, bool *
 {
     char *literal = PQescapeLiteral(u->conn, name, strlen(name));
     if (!literal) {
-        cs_update_error(u->why, u->why_size, u->conn, NULL);
+        s_error(u, NULL);
         return -1;
     }
     cs_buf_t sql = {0};
@@ -740,4 +771,78 @@ int cs_update_comments(cs_update_t *u, const char *name, const cs_schema_t *sche
             s_between(u);
     } while (done < schema->count);
     return 0;
+}
+
+/* ---- lock waits --------------------------------------------------------------------------- */
+
+/* How many of the sessions holding locks in a connection's schemas a lock wait's text names. */
+#define S_HOLDERS_NAMED 3
+
+void cs_update_describe_wait(PGconn *conn, const char *name, char *why, size_t why_size)
+{
+    char fresh[CS_MARKER_TEMP_NAME_SIZE] = "", old[CS_MARKER_TEMP_NAME_SIZE] = "";
+    if (!cs_marker_is_temp_name(name))
+        s_temp_names(name, fresh, old);
+    /* Other sessions' locks on the relations of the connection's schemas (or on the schemas
+     * themselves), oldest transaction first: what the update's DDL would have to wait for.
+     * Only what identifies a session is read, never its query (a user's: it may hold
+     * secrets). */
+    static const char *const sql =
+        "SELECT current_setting('lock_timeout'), h.what, h.pid, h.application_name, h.state,"
+        " h.seconds, h.holders FROM (SELECT 1) one LEFT JOIN LATERAL ("
+        "SELECT d.*, count(*) OVER () AS holders FROM ("
+        "SELECT DISTINCT ON (l.pid) coalesce(format('%I.%I', n.nspname, c.relname),"
+        " format('schema %I', s.nspname)) AS what, l.pid, a.application_name, a.state,"
+        " extract(epoch FROM now() - a.xact_start)::bigint AS seconds, a.xact_start"
+        " FROM pg_locks l"
+        " LEFT JOIN pg_class c ON l.locktype = 'relation' AND c.oid = l.relation"
+        " LEFT JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " LEFT JOIN pg_namespace s ON l.locktype = 'object'"
+        " AND l.classid = 'pg_namespace'::regclass AND s.oid = l.objid"
+        " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.granted AND l.pid <> pg_backend_pid()"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND coalesce(n.nspname, s.nspname) IN ($1, $2, $3)"
+        " ORDER BY l.pid, c.relname) d"
+        " ORDER BY d.xact_start NULLS LAST, d.pid LIMIT $4) h ON true";
+    char named[16];
+    snprintf(named, sizeof named, "%d", S_HOLDERS_NAMED);
+    const char *params[] = {name, fresh, old, named};
+    PGresult *res = PQexecParams(conn, sql, 4, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1) {
+        PQclear(res);
+        return; /* the database's own text stays */
+    }
+    cs_buf_t text = {0};
+    const char *timeout = PQgetvalue(res, 0, 0);
+    if (PQgetisnull(res, 0, 1)) {
+        cs_buf_printf(&text,
+                      "waiting for a lock: the update waited lock_timeout (%s) and was rolled "
+                      "back, its schema as it was (the lock's holder is gone: %s)",
+                      timeout, why);
+    } else {
+        cs_buf_printf(&text, "waiting for a lock on %s held by", PQgetvalue(res, 0, 1));
+        int rows = PQntuples(res);
+        for (int i = 0; i < rows; i++) {
+            const char *app = PQgetvalue(res, i, 3), *state = PQgetvalue(res, i, 4);
+            cs_buf_printf(&text, "%s pid %s (", i ? "," : "", PQgetvalue(res, i, 2));
+            if (*app)
+                cs_buf_printf(&text, "application_name \"%s\", ", app);
+            cs_buf_printf(&text, "%s", *state ? state : "state unknown");
+            if (!PQgetisnull(res, i, 5))
+                cs_buf_printf(&text, ", in a transaction for %s s", PQgetvalue(res, i, 5));
+            cs_buf_puts(&text, ")");
+        }
+        long holders = atol(PQgetvalue(res, 0, 6));
+        if (holders > rows)
+            cs_buf_printf(&text, " and %ld more", holders - rows);
+        cs_buf_printf(&text,
+                      ": the update waited lock_timeout (%s) and was rolled back, its schema as "
+                      "it was",
+                      timeout);
+    }
+    if (!text.failed)
+        snprintf(why, why_size, "%s", cs_buf_str(&text));
+    cs_buf_free(&text);
+    PQclear(res);
 }

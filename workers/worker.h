@@ -72,6 +72,18 @@ int cs_ddl_comments(PGconn *conn, const char *name, const cs_schema_t *schema, s
  * default PostgreSQL has 64 per connection: some 7,800 for max_connections = 100). */
 #define CS_UPDATE_TABLES_PER_TRANSACTION 250
 
+/* Why an update failed when it is not the connection's fault, so that the supervisor tries
+ * it again later (RESULT retry) rather than record an error. */
+typedef enum {
+    CS_FAULT_NONE,     /* the connection's own failure (or none) */
+    CS_FAULT_CONFLICT, /* a deadlock or serialization failure with another session */
+    CS_FAULT_LOCK,     /* a lock wait ran out of lock_timeout: another session holds it */
+    CS_FAULT_SESSION,  /* the session is lost or cannot write (a standby): open another */
+} cs_fault_t;
+
+/* The fault of a failed result res (NULL: a failure of the session itself). Never blocks. */
+cs_fault_t cs_update_fault(PGconn *conn, const PGresult *res);
+
 /* One update's session and limits. The functions below block on the database; between
  * their transactions they call tick (which keeps the worker's lease alive). */
 typedef struct {
@@ -81,6 +93,7 @@ typedef struct {
     void *tick_arg;
     char *why; /* the error when a function returns -1: one line */
     size_t why_size;
+    cs_fault_t fault;    /* whose fault the error in why is, when a function returned -1 */
     uint32_t statements; /* DDL statements committed by the last call */
     bool locked;         /* private: the connection's session lock is held */
     long key;
@@ -112,10 +125,50 @@ int cs_update_comments(cs_update_t *u, const char *name, const cs_schema_t *sche
  * when there is one, else the session's. */
 void cs_update_error(char *why, size_t why_size, PGconn *conn, const PGresult *res);
 
+/* Replaces why (the error of an update of connection `name` that ran out of lock_timeout,
+ * rolled back) with what it waited for: which relation of the connection's schemas another
+ * session holds a lock on, and the oldest holders (pid, application_name, state, how long
+ * their transaction has been open; never their query); why stays when that cannot be read.
+ * Blocks for one query. */
+void cs_update_describe_wait(PGconn *conn, const char *name, char *why, size_t why_size);
+
 /* The benchmarks' DDL capture (CONNSTATE_DDL_CAPTURE=DIR): appends a committed build's
  * statements; the flush writes out what is buffered. */
 void cs_update_capture(const char *sql);
 void cs_update_flush_capture(void);
+
+/* ---- session.c: the worker's database session ------------------------------------------ */
+
+typedef struct cs_session cs_session_t;
+
+/* Whether to give up waiting (a signal came, the supervisor is gone). */
+typedef bool cs_session_stop_fn(void *arg);
+
+/* A session to be opened with conninfo (libpq's own, a multi-host one included: it is never
+ * parsed here), whose lock_timeout is lock_timeout_ms (0: none). Does not connect. Returns
+ * NULL when out of memory. */
+cs_session_t *cs_session_new(const char *conninfo, long lock_timeout_ms);
+void cs_session_destroy(cs_session_t **self_p);
+
+/* Opens the session, waiting for the database while it is unavailable: tries again after a
+ * backoff of 250 ms doubling up to 10 s, logging once that it is unavailable and once that
+ * it is available again. Returns the connection (borrowed: valid until cs_session_close), or
+ * NULL when stopped(arg) said so. Blocks, but a signal or stopped() ends the wait within
+ * 100 ms, also while libpq connects (in a thread of its own). */
+PGconn *cs_session_open(cs_session_t *self, cs_session_stop_fn *stopped, void *arg);
+
+/* Whether the open session is gone (true without one). readable: its socket is readable
+ * while no query runs, so what came is read (a notice, or the server closing it). Never
+ * blocks. */
+bool cs_session_lost(cs_session_t *self, bool readable);
+
+/* Why the session was lost, on one line: the server's FATAL message when it sent one, else
+ * libpq's error. Borrowed until the next call. */
+const char *cs_session_why(cs_session_t *self);
+
+/* Closes the session after it was lost; the next cs_session_open opens another (at once, or
+ * after the backoff when this one was lost soon after it was opened). */
+void cs_session_close(cs_session_t *self);
 
 /* ---- task.c: running one update ------------------------------------------------------- */
 
@@ -143,6 +196,10 @@ const cs_msg_t *cs_job_task(const cs_job_t *job);
 cs_msg_t *cs_job_result(const cs_job_t *job);
 /* Hands the completed RESULT over to the caller (NULL when already taken). */
 cs_msg_t *cs_job_take_result(cs_job_t *job);
+/* Whose fault the completed job's failure is (CS_FAULT_NONE when it succeeded). A RESULT of
+ * any other fault has retry set, and CS_FAULT_SESSION means the session must be opened
+ * again. */
+cs_fault_t cs_job_fault(const cs_job_t *job);
 
 /* Does what needs no round trip to the database: the plugin's schema (which may run the
  * plugin, calling tick) and, for a build of a schema that did not exist when it was
@@ -156,7 +213,10 @@ bool cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
 
 /* Runs the job to its end and fills its RESULT (once; later calls do nothing). Each update
  * is one transaction, or a few when it is too big for one (see update.c); a failure leaves
- * the previous schema as it was. Blocks:
+ * the previous schema as it was. A failure that is not the connection's (cs_job_fault) is
+ * answered with retry and says what it waits for: "database unavailable: ..." when the
+ * session is lost (never tried again here: the caller opens another), or the lock and who
+ * holds it when lock_timeout ran out. Blocks:
  * call it for a sent job once the session is no longer busy (PQisBusy) to wait for nothing. */
 void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
 

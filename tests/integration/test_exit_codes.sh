@@ -46,11 +46,20 @@ else
     ok "supervisor: ... which its unit does not restart"
 fi
 
-CONNSTATE_DB= connstate-worker --connect "ipc://$T_DIR/w" --db "$nodb" --plugin-dir "$(plugin_dir)" \
-    >"$T_DIR/wrk.log" 2>&1
-wrk_rc=$?
-check "worker: the database not reachable at start is a failure" test "$wrk_rc" -ne 0
-check "worker: ... that its unit restarts (exit $wrk_rc)" restarted connstate-worker@.service "$wrk_rc"
+# A worker waits for its database (a remote host may boot before it): it neither exits
+# nor needs its unit to restart it, and SIGTERM ends the wait with 0.
+CONNSTATE_DB= spawn "$T_DIR/wrk.log" connstate-worker --connect "ipc://$T_DIR/w" --db "$nodb" \
+    --plugin-dir "$(plugin_dir)"
+wrk=$SPAWNED
+check "worker: the database not reachable at start is waited for, and said so" \
+    wait_log "$T_DIR/wrk.log" "warn: database unavailable; waiting for it" 10
+check "worker: ... while it keeps running" kill -0 "$wrk"
+kill -TERM "$wrk"
+wait "$wrk"
+check_eq "worker: SIGTERM while it waits ends it with 0" 0 "$?"
+CONNSTATE_DB= connstate-worker --connect "ipc://$T_DIR/w" --db "$nodb" \
+    --plugin-dir "$T_DIR/no-such-plugins" >/dev/null 2>&1
+check_eq "worker: an unreadable plugin directory exits 2" 2 "$?"
 connstate-worker --no-such-option >/dev/null 2>&1
 check_eq "worker: a bad option exits 2" 2 "$?"
 

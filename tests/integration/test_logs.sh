@@ -36,12 +36,16 @@ check "CONNSTATE_LOG_TIME=0 turns them off" grep -Eq "^wrk-t\[[0-9]+\] error: ca
 
 # ---- multi-line messages ------------------------------------------------------------------
 mkdir -p "$T_DIR/nosock"
-connstate-worker --name wrk-t --plugin-dir "$(plugin_dir)" --db "host=$T_DIR/nosock port=1" \
-    2>"$T_DIR/multi.log"
+spawn "$T_DIR/multi.log" connstate-worker --name wrk-t --plugin-dir "$(plugin_dir)" \
+    --db "host=$T_DIR/nosock port=1" --connect "ipc://$T_DIR/multi.workers"
+multi=$SPAWNED
+wait_log "$T_DIR/multi.log" "Is the server running" 10
+kill -TERM "$multi"
+wait "$multi"
 check "libpq's error has several lines" test "$(wc -l <"$T_DIR/multi.log")" -ge 2
 check "every one of them carries the prefix" \
-    bash -c "! grep -Ev '^wrk-t\[[0-9]+\] error: ' '$T_DIR/multi.log'"
-check "its second line is libpq's hint" grep -Eq "^wrk-t\[[0-9]+\] error: [[:space:]]*Is the server running" "$T_DIR/multi.log"
+    bash -c "! grep -Ev '^wrk-t\[[0-9]+\] (warn|info): ' '$T_DIR/multi.log'"
+check "its second line is libpq's hint" grep -Eq "^wrk-t\[[0-9]+\] warn: [[:space:]]*Is the server running" "$T_DIR/multi.log"
 
 # ---- rate limits: 10,000 garbage frames on the worker socket -------------------------------
 db=$(new_db logs)

@@ -1,5 +1,7 @@
 # A worker on its own, driven by a stand-in supervisor: the fast path for fresh schemas
-# never touches a schema that appeared after the update was planned.
+# never touches a schema that appeared after the update was planned; a lock that a user's
+# transaction holds is waited for at most --lock-timeout; a lost session is the worker's
+# failure, not the connection's.
 . "$(dirname "$0")/../lib.sh"
 
 db=$(new_db worker)
@@ -57,7 +59,7 @@ spawn "$T_DIR/blocker.log" psql -X -q "$db" -c "BEGIN" -c "CREATE SCHEMA slow_b"
 blocker=$SPAWNED
 wait_sql 10 "$db" "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" 1 >/dev/null
 CONNSTATE_DB=$db spawn "$T_DIR/worker.log" connstate-worker --connect "$ep" \
-    --plugin-dir "$(plugin_dir)" --name test-worker
+    --plugin-dir "$(plugin_dir)" --name test-worker --lock-timeout 0
 worker=$SPAWNED
 spawn "$T_DIR/slow.out" "$drivers/task_check" "$ep" build fast_a synthetic '{"tables":1}' 1 \
     build slow_b synthetic '{"tables":1}' 1
@@ -71,8 +73,9 @@ check_eq "once the lock is gone the second one completes" "fast_a ok|slow_b ok" 
     "$(paste -sd'|' "$T_DIR/slow.out")"
 wait "$blocker"
 
-# The worker's session killed while an update runs in it: that update fails with the
-# database's message, and the next one runs in a new session.
+# The worker's session killed while an update runs in it: not the connection's failure.
+# That update is answered "retry" saying the database is unavailable, the worker says
+# goodbye, opens a new session and comes back from a new socket, where the next update runs.
 spawn "$T_DIR/blocker.log" psql -X -q "$db" -c "BEGIN" -c "CREATE SCHEMA killed_c" \
     -c "SELECT pg_sleep(60)" -c "ROLLBACK"
 blocker=$SPAWNED
@@ -84,14 +87,44 @@ waiting="SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'connstate
 check "the worker's update waits for the lock" wait_sql 10 "$db" "SELECT count(*) FROM ($waiting) w" 1
 sql "$db" "SELECT pg_terminate_backend(pid) FROM ($waiting) w" >/dev/null
 wait "$killed"
-check "the update whose session was killed fails with the database's message" \
-    grep -q "^killed_c error: database: .*terminating connection due to administrator command" "$T_DIR/killed.out"
-check_eq "the next update runs in a new session" "after_c ok" "$(grep "^after_c" "$T_DIR/killed.out")"
+lost="database unavailable: terminating connection due to administrator command"
+check_eq "the update whose session was killed is answered retry (not an error), then the worker says goodbye, and comes back from a new socket where the next update runs" \
+    "killed_c retry: $lost|disconnect: $lost|reconnected|after_c ok" "$(paste -sd'|' "$T_DIR/killed.out")"
+check "the worker logged that it opened a new session" \
+    grep -q "test-worker\[$worker\] warn: $lost; told the supervisor, opening a new session" "$T_DIR/worker.log"
+check "... and that the database is available" \
+    grep -q "test-worker\[$worker\] info: database available" "$T_DIR/worker.log"
 sql "$db" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
 wait "$blocker"
 kill -TERM "$worker"
 wait "$worker"
 echo "$?" >>"$T_DIR/exit-codes"
-check_eq "the worker exited 0 on SIGTERM all 7 times" "0 0 0 0 0 0 0" "$(echo $(cat "$T_DIR/exit-codes"))"
+
+# A user's transaction holds a lock on a table of the connection's schema: the rebuild waits
+# at most --lock-timeout, is rolled back (the old schema untouched) and answered "retry",
+# saying which relation and who holds it (never their query); once the user is done it runs.
+out=$(run_task build lockd synthetic '{"tables":2}' 1)
+check_eq "a schema for the user to read" ok "$out"
+spawn "$T_DIR/user.log" psql -X -q "$db application_name=user-session" -c "BEGIN" \
+    -c "SELECT count(*) AS secret_query FROM lockd.table_1" -c "SELECT pg_sleep(60)" -c "COMMIT"
+user=$SPAWNED
+check "the user's transaction holds its lock" wait_sql 10 "$db" \
+    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'table_1' AND c.relnamespace = 'lockd'::regnamespace AND l.granted" 1
+oid=$(schema_oid "$db" lockd)
+start=$(date +%s%N)
+out=$(CONNSTATE_LOCK_TIMEOUT=1s run_task build lockd synthetic '{"tables":3}' 0)
+diag "the rebuild was answered in $((($(date +%s%N) - start) / 1000000)) ms (CONNSTATE_LOCK_TIMEOUT=1s): $out"
+check "the rebuild blocked by the user's lock is answered retry, saying what it waits for" \
+    grep -Eq '^retry: waiting for a lock on lockd\.table_1 held by pid [0-9]+ \(application_name "user-session", active, in a transaction for [0-9]+ s\): the update waited lock_timeout \(1s\) and was rolled back' <<<"$out"
+check "... and never the user's query" bash -c '! grep -q secret_query <<<"$1"' _ "$out"
+check_eq "the old schema is as it was" "$oid|2" \
+    "$(schema_oid "$db" lockd)|$(sql "$db" "SELECT count(*) FROM information_schema.foreign_tables WHERE foreign_table_schema = 'lockd'")"
+sql "$db" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'user-session'" >/dev/null
+wait "$user"
+out=$(CONNSTATE_LOCK_TIMEOUT=1s run_task build lockd synthetic '{"tables":3}' 0)
+check_eq "once the user is done the rebuild runs" "ok|3" \
+    "$out|$(sql "$db" "SELECT count(*) FROM information_schema.foreign_tables WHERE foreign_table_schema = 'lockd'")"
+
+check_eq "the worker exited 0 on SIGTERM all 10 times" "0 0 0 0 0 0 0 0 0 0" "$(echo $(cat "$T_DIR/exit-codes"))"
 
 done_testing
