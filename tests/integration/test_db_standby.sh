@@ -1,7 +1,7 @@
 #!/bin/bash
 # One active supervisor per database, also across a database restart: a standby never
 # answers "refresh done", and at any instant at most one supervisor says it is active.
-# Also: a supervisor (and its workers) started before the database waits for it.
+# Also: a supervisor and a worker started before the database wait for it.
 . "$(dirname "$0")/../lib.sh"
 
 pg_private pg || { not_ok "a private cluster"; done_testing; exit 1; }
@@ -63,13 +63,18 @@ synthetic_conns "$cfg/b.spc" 1 100 2 late
 spawn "$T_DIR/early.log" connstate-supervisor --db "$db" --config-dir "$cfg" \
     --plugin-dir "$(plugin_dir)" --bind-workers "ipc://$T_DIR/early.workers" \
     --bind-publish "ipc://$T_DIR/early.publish" --bind-control "ipc://$T_DIR/early.control" \
-    --workers 2
+    --workers 0
 early=$SPAWNED
+# ... and its only worker too, a remote one
+spawn "$T_DIR/early-worker.log" connstate-worker --connect "ipc://$T_DIR/early.workers" \
+    --db "$db" --plugin-dir "$(plugin_dir)" --name remote
+early_worker=$SPAWNED
 check "a supervisor started before its database says it waits for it" \
     wait_log "$T_DIR/early.log" "database unavailable: .*waiting for it" 20
 # 10 s later the database comes
 wait_until 12 bash -c "! kill -0 $early 2>/dev/null || [ \$(( \$(date +%s) - $(date +%s) )) -ge 10 ]"
 check "... and is still running 10 s later" kill -0 "$early"
+check "a worker started before the database waits for it too" kill -0 "$early_worker"
 pg_private_ctl pg start >/dev/null
 t0=$(date +%s%N)
 check "... then carries all 200 connections to ready once it is there" \
@@ -78,5 +83,7 @@ diag "ready $(( ($(date +%s%N) - t0) / 1000000 )) ms after the database started"
 check_eq "... with one line for the wait, not one per attempt" 1 \
     "$(grep -c 'database unavailable' "$T_DIR/early.log")"
 check "... with the same pid" kill -0 "$early"
+check "... the work done by the worker that was started before the database, same pid" \
+    bash -c "kill -0 $early_worker && grep -q 'database available' '$T_DIR/early-worker.log'"
 
 done_testing
