@@ -127,11 +127,11 @@ static void s_down(cs_catalog_t *self, const char *why)
     bool changed = strcmp(self->error, line) != 0;
     snprintf(self->error, sizeof self->error, "%s", line);
     if (was_up)
-        cs_log_error("database unavailable: %s; reconnecting (every %d s at most); no state "
-                     "is written and no refresh completes until it is back",
-                     why, S_RETRY_MAX_MS / 1000);
+        cs_log_error("database unavailable, reconnecting (every %d s at most; no state is "
+                     "written and no refresh completes until it is back): %s",
+                     S_RETRY_MAX_MS / 1000, why);
     else if (first && (self->state != CS_DB_DOWN || changed) && !self->retry_ms)
-        cs_log_warn("database unavailable: %s; waiting for it", why);
+        cs_log_warn("database unavailable, waiting for it: %s", why);
     self->state = CS_DB_DOWN;
     self->retry_ms = self->retry_ms ? self->retry_ms * 2 : S_RETRY_FIRST_MS;
     if (self->retry_ms > S_RETRY_MAX_MS)
