@@ -235,16 +235,24 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
     /* Connections of files that failed to load keep their schemas and report the error. A
      * name a failed file declares is in error even where another file defines it too (the
      * later of two definitions fails its file). */
+    size_t rows_seen = 0; /* rows of kept or configured connections */
     for (const char *why = zhashx_first(kept); why; why = zhashx_next(kept)) {
         const char *name = s_keep_text(self, zhashx_cursor(kept)); /* kept's keys go with it */
         s_error(self, name, cs_config_find(cfg, name), "its file failed to load", why);
+        rows_seen += cs_store_get(in->store, name) != NULL;
     }
-    for (size_t i = 0; i < cfg->count; i++)
-        if (!zhashx_lookup(kept, cfg->connections[i].name))
-            s_plan_connection(self, in, &cfg->connections[i]);
+    for (size_t i = 0; i < cfg->count; i++) {
+        if (zhashx_lookup(kept, cfg->connections[i].name))
+            continue;
+        s_plan_connection(self, in, &cfg->connections[i]);
+        rows_seen += cs_store_get(in->store, cfg->connections[i].name) != NULL;
+    }
     /* Rows whose connection left the config: their managed schema goes, then the row;
-     * unless their file is gone from the directory for less than the grace. */
-    for (cs_record_t *row = cs_store_first(in->store); row; row = cs_store_next(in->store)) {
+     * unless their file is gone from the directory for less than the grace. (None when
+     * every row was seen above: the usual refresh, which then skips the walk.) */
+    bool rows_left = rows_seen < cs_store_size(in->store);
+    for (cs_record_t *row = rows_left ? cs_store_first(in->store) : NULL; row;
+         row = cs_store_next(in->store)) {
         const char *name = cs_record_name(row), *file = cs_record_values(row)->file_name;
         if (cs_config_find(cfg, name) || zhashx_lookup(kept, name))
             continue;
