@@ -315,14 +315,20 @@ static cs_update_t s_update(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 
 /* The checked build: the schema's marker and what it holds read in the transaction, then
  * replaced (or left alone when it is what the marker says, or refused). */
+/* An update ran (rc its outcome): its statements and whose fault a failure was go with the job. */
+static int s_updated(cs_job_t *job, const cs_update_t *update, int rc)
+{
+    job->result->ddl_count = update->statements;
+    job->fault = update->fault;
+    return rc;
+}
+
 static int s_build_checked(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
     cs_update_t update = s_update(self, conn, job);
     int rc = cs_update_build(&update, job->task->connection, job->cached->tables, &job->want,
                              job->marker);
-    job->result->ddl_count = update.statements;
-    job->fault = update.fault;
-    return rc;
+    return s_updated(job, &update, rc);
 }
 
 static int s_build(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
@@ -347,9 +353,7 @@ static int s_delete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
     cs_update_t update = s_update(self, conn, job);
     int rc = cs_update_delete(&update, job->task->connection);
-    job->result->ddl_count = update.statements;
-    job->fault = update.fault;
-    return rc;
+    return s_updated(job, &update, rc);
 }
 
 static int s_comments(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
@@ -358,9 +362,7 @@ static int s_comments(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
         return -1;
     cs_update_t update = s_update(self, conn, job);
     int rc = cs_update_comments(&update, job->task->connection, job->cached->schema);
-    job->result->ddl_count = update.statements;
-    job->fault = update.fault;
-    return rc;
+    return s_updated(job, &update, rc);
 }
 
 void cs_tasks_idle(cs_tasks_t *self)

@@ -24,6 +24,7 @@ int cs_cli_wait(int argc, char **argv);
 int cs_cli_query(int argc, char **argv);
 int cs_cli_inspect(int argc, char **argv);
 int cs_cli_watch(int argc, char **argv);
+int cs_cli_keygen(int argc, char **argv);
 
 /* ---- options ------------------------------------------------------------------------------ */
 

@@ -1,5 +1,5 @@
-/* connstate: the command-line client (config check, status, refresh, wait, query, inspect, watch).
- */
+/* connstate: the command-line client (config check, status, refresh, wait, query, inspect, watch,
+ * keygen). */
 #include "cli.h"
 
 #include <stdio.h>
@@ -18,6 +18,7 @@ static const struct {
     {"query", "query", cs_cli_query, "wait for the connections a query needs, then run it"},
     {"inspect", "inspect", cs_cli_inspect, "connections, their tables and columns"},
     {"watch", "watch", cs_cli_watch, "live dashboard of state changes"},
+    {"keygen", "keygen FILE", cs_cli_keygen, "write a CURVE certificate pair (FILE, FILE_secret)"},
 };
 
 #define S_COMMAND_COUNT (sizeof s_commands / sizeof *s_commands)
