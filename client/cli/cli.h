@@ -48,6 +48,8 @@ typedef struct {
     const char *formats[4]; /* with CS_CLI_FORMAT: the values of --format, the default first */
     bool format_by_tty;     /* no default format: the command picks one by its terminal */
     int max_args;           /* positional arguments at most; -1: any number */
+    int min_args;           /* ... at least (fewer: "expected ARGS", a usage error) */
+    const char *args;       /* what they are, for that message: "exactly one SQL argument" */
 } cs_cli_command_t;
 
 /* A command's options once parsed: each the flag's value, else its environment variable's

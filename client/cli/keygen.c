@@ -19,6 +19,8 @@ static const cs_cli_command_t s_command = {
              "error.\n",
     .options = 0,
     .max_args = 1,
+    .min_args = 1,
+    .args = "the certificate's file name",
 };
 
 /* Creates path, which must not exist, with mode (so that a later rewrite keeps it). */
@@ -40,11 +42,6 @@ int cs_cli_keygen(int argc, char **argv)
     int rc = cs_cli_parse(&s_command, argc, argv, &args);
     if (rc != CS_CLI_RUN)
         return rc;
-    if (args.argc != 1) {
-        fprintf(stderr, "connstate keygen: expected the certificate's file name\n");
-        cs_cli_usage(&s_command, stderr);
-        return 2;
-    }
     const char *public_path = args.argv[0];
     char secret_path[4096];
     if (snprintf(secret_path, sizeof secret_path, "%s_secret", public_path) >=
@@ -60,8 +57,8 @@ int cs_cli_keygen(int argc, char **argv)
     }
     zsys_handler_set(NULL);
     zcert_t *cert = zcert_new();
-    bool ok = cert && zcert_save_secret(cert, secret_path) == 0 &&
-              chmod(secret_path, 0600) == 0 && zcert_save_public(cert, public_path) == 0;
+    bool ok = cert && zcert_save_secret(cert, secret_path) == 0 && chmod(secret_path, 0600) == 0 &&
+              zcert_save_public(cert, public_path) == 0;
     if (!ok) {
         fprintf(stderr, "connstate keygen: cannot write %s: %s\n", public_path, strerror(errno));
         unlink(secret_path);

@@ -221,8 +221,14 @@ int cs_cli_parse(const cs_cli_command_t *command, int argc, char **argv, cs_cli_
     }
     args->argc = argc - optind;
     args->argv = argv + optind;
-    if (command->max_args >= 0 && args->argc > command->max_args)
+    bool too_many = command->max_args >= 0 && args->argc > command->max_args;
+    if (too_many && !command->args)
         return s_bad_option(command, args->argv[command->max_args]);
+    if (too_many || args->argc < command->min_args) {
+        fprintf(stderr, "connstate %s: expected %s\n", command->name, command->args);
+        cs_cli_usage(command, stderr);
+        return 2;
+    }
     s_defaults(command, given, args);
     args->json = args->format && strcmp(args->format, "json") == 0;
     return CS_CLI_RUN;

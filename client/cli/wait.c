@@ -31,7 +31,9 @@ static const cs_cli_command_t s_query_command = {
              "the timeout. Exit status: 0 success, 1 error, 3 timeout, 2 usage.\n",
     .options = CS_CLI_DB | CS_CLI_DATA_DIR | CS_CLI_TIMEOUT | CS_CLI_FORMAT,
     .formats = {"table", "csv", "json"},
-    .max_args = -1, /* exactly one, said in its own words */
+    .max_args = 1,
+    .min_args = 1,
+    .args = "exactly one SQL argument",
 };
 
 typedef struct {
@@ -348,11 +350,6 @@ int cs_cli_query(int argc, char **argv)
     int rc = cs_cli_parse(&s_query_command, argc, argv, &args);
     if (rc != CS_CLI_RUN)
         return rc;
-    if (args.argc != 1) {
-        fprintf(stderr, "connstate query: expected exactly one SQL argument\n");
-        cs_cli_usage(&s_query_command, stderr);
-        return 2;
-    }
     const char *sql = args.argv[0];
     PGconn *conn = cs_cli_connect(&args);
     if (!conn)
