@@ -614,6 +614,9 @@ static int s_send_task(cs_dispatch_t *self, s_peer_t *peer, cs_task_t *task)
     cs_msg_t *msg = cs_msg_new(CS_MSG_TASK);
     if (!msg)
         return -1;
+    /* Every attempt its own id: a late answer to an earlier one (its lease expired, maybe
+     * at this very worker) matches no flight and is ignored. */
+    task->id = self->next_id++;
     msg->task_id = task->id;
     msg->kind = task->kind;
     msg->connection = strdup(task->connection);

@@ -378,6 +378,38 @@ static void test_a_goodbye_costs_no_attempt_and_pause_holds_tasks(void **state)
     s_bench_free(&b);
 }
 
+/* Every attempt has its own task id: when a lease expires and the task goes back to the same
+ * worker, that worker's late answer to the first attempt is not taken for the second's. */
+static void test_a_late_answer_to_an_earlier_attempt_is_ignored(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(300, 3, 16, 16);
+    zsock_t *worker = s_worker("only", 4);
+    s_spin(&b, 50);
+    s_add(&b, CS_TASK_BUILD, "slow", "f1");
+    s_spin(&b, 30);
+    cs_msg_t *first[4], *second[4];
+    assert_int_equal(s_tasks(worker, first, 4), 1);
+    s_spin(&b, 330); /* the lease expires: attempt 2, at the same (only) worker */
+    assert_int_equal(s_tasks(worker, second, 4), 1);
+    assert_int_equal(second[0]->attempt, 2);
+    assert_true(second[0]->task_id != first[0]->task_id);
+    s_answer(worker, first[0], false); /* the first attempt's answer, late */
+    s_spin(&b, 30);
+    assert_null(s_event(&b, CS_EVENT_RESULT));
+    assert_int_equal(cs_dispatch_outstanding(b.dispatch), 1); /* still in flight */
+    s_answer(worker, second[0], true);
+    s_spin(&b, 30);
+    cs_event_t *event = s_event(&b, CS_EVENT_RESULT);
+    assert_non_null(event);
+    assert_true(event->result->ok);
+    cs_event_destroy(&event);
+    s_free_tasks(first, 1);
+    s_free_tasks(second, 1);
+    zsock_destroy(&worker);
+    s_bench_free(&b);
+}
+
 int main(void)
 {
     zsys_handler_set(NULL);
@@ -393,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_waiting_for_a_worker_and_resuming),
         cmocka_unit_test(test_a_retry_is_queued_again_after_a_backoff),
         cmocka_unit_test(test_a_goodbye_costs_no_attempt_and_pause_holds_tasks),
+        cmocka_unit_test(test_a_late_answer_to_an_earlier_attempt_is_ignored),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsys_shutdown();
