@@ -41,17 +41,14 @@ struct cs_batch {
     int64_t sent_us, write_us;
 };
 
-cs_batch_t *cs_batch_new(PGconn *pg, cs_store_t *store, uint64_t last_seq,
-                         cs_batch_commit_fn *on_commit, void *arg)
+cs_batch_t *cs_batch_new(cs_store_t *store, cs_batch_commit_fn *on_commit, void *arg)
 {
     cs_batch_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->pg = pg;
     self->store = store;
     self->on_commit = on_commit;
     self->arg = arg;
-    self->seq = self->committed_seq = last_seq;
     return self;
 }
 

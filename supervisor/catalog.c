@@ -112,7 +112,6 @@ const char *cs_catalog_error(const cs_catalog_t *self)
 static void s_down(cs_catalog_t *self, const char *why)
 {
     bool was_up = self->state == CS_DB_ACTIVE || self->state == CS_DB_STANDBY;
-    bool first = was_up || !self->ever_active;
     PQfinish(self->pg);
     self->pg = NULL;
     if (was_up) {
@@ -124,13 +123,12 @@ static void s_down(cs_catalog_t *self, const char *why)
     snprintf(line, sizeof line, "%s", why);
     for (char *nl = line; (nl = strchr(nl, '\n')) != NULL;)
         *nl = ' ';
-    bool changed = strcmp(self->error, line) != 0;
     snprintf(self->error, sizeof self->error, "%s", line);
     if (was_up)
         cs_log_error("database unavailable, reconnecting (every %d s at most; no state is "
                      "written and no refresh completes until it is back): %s",
                      S_RETRY_MAX_MS / 1000, why);
-    else if (first && (self->state != CS_DB_DOWN || changed) && !self->retry_ms)
+    else if (!self->ever_active && !self->retry_ms) /* the first attempt at startup */
         cs_log_warn("database unavailable, waiting for it: %s", why);
     self->state = CS_DB_DOWN;
     self->retry_ms = self->retry_ms ? self->retry_ms * 2 : S_RETRY_FIRST_MS;
@@ -139,16 +137,22 @@ static void s_down(cs_catalog_t *self, const char *why)
     self->retry_at = cs_clock_mono_ms() + self->retry_ms;
 }
 
+/* The first line of the session's error, or fallback when it has none. */
+static void s_session_error(const cs_catalog_t *self, const char *fallback, char *buf, size_t size)
+{
+    const char *message = self->pg ? PQerrorMessage(self->pg) : "";
+    snprintf(buf, size, "%.*s", (int)strcspn(message, "\n"), message);
+    if (!*buf)
+        snprintf(buf, size, "%s", fallback);
+}
+
 void cs_catalog_lost(cs_catalog_t *self, const char *why)
 {
     char text[512];
-    if (!why && self->pg)
-        snprintf(text, sizeof text, "%.*s", (int)strcspn(PQerrorMessage(self->pg), "\n"),
-                 PQerrorMessage(self->pg));
+    if (why)
+        snprintf(text, sizeof text, "%s", why);
     else
-        snprintf(text, sizeof text, "%s", why ? why : "the session was lost");
-    if (!*text)
-        snprintf(text, sizeof text, "the session was lost");
+        s_session_error(self, "the session was lost", text, sizeof text);
     if (self->state == CS_DB_ACTIVE || self->state == CS_DB_STANDBY)
         s_down(self, text);
 }
@@ -191,10 +195,9 @@ static void s_connected(cs_catalog_t *self)
 {
     if (PQsetnonblocking(self->pg, 0) != 0 || s_try_lock(self) != 0) {
         char why[512];
-        snprintf(why, sizeof why, "%.*s", (int)strcspn(PQerrorMessage(self->pg), "\n"),
-                 PQerrorMessage(self->pg));
+        s_session_error(self, "the session failed at once", why, sizeof why);
         self->state = CS_DB_CONNECTING;
-        s_down(self, *why ? why : "the session failed at once");
+        s_down(self, why);
     }
 }
 

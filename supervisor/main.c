@@ -492,7 +492,7 @@ static int s_start_database(s_sup_t *self)
     }
     self->fresh_start = true;
     if (!(self->catalog = cs_catalog_new(self->conninfo)) || !(self->store = cs_store_new()) ||
-        !(self->batch = cs_batch_new(NULL, self->store, 0, s_on_commit, self)))
+        !(self->batch = cs_batch_new(self->store, s_on_commit, self)))
         return 1;
     s_wait_active(self);
     if (s_stop)

@@ -215,13 +215,12 @@ typedef struct cs_batch cs_batch_t;
  * deleted row has status CS_STATUS_DELETED). */
 typedef void(cs_batch_commit_fn)(void *arg, const char *name, const cs_visible_t *row);
 
-/* Writes the store's queued rows on pg (borrowed; non-blocking; NULL: none yet), numbering
- * them after last_seq. NULL when out of memory. */
-cs_batch_t *cs_batch_new(PGconn *pg, cs_store_t *store, uint64_t last_seq,
-                         cs_batch_commit_fn *on_commit, void *arg);
+/* Writes the store's queued rows, once cs_batch_attach gave it a session. NULL when out of
+ * memory. */
+cs_batch_t *cs_batch_new(cs_store_t *store, cs_batch_commit_fn *on_commit, void *arg);
 
-/* A (new) session to write on, and the table's last sequence number: the next batch is
- * numbered after it. */
+/* A (new) session to write on (borrowed; non-blocking), and the table's last sequence
+ * number: the next batch is numbered after it. */
 void cs_batch_attach(cs_batch_t *self, PGconn *pg, uint64_t last_seq);
 /* The session went away: a batch in flight goes back to the queue (whether it committed is
  * for the table, read again, to say) and nothing is written until cs_batch_attach. */
