@@ -388,6 +388,27 @@ static void s_send_reason(cs_dispatch_t *self, zframe_t *identity, const char *r
     cs_msg_destroy(&msg);
 }
 
+/* A task that landed without a result (lost, or to be retried) goes back to its connection's
+ * track, which is returned; unless a newer task took its place (it was superseded, or another
+ * of its kind is queued: that one runs), when it is dropped and NULL returned. */
+static s_track_t *s_take_back(cs_dispatch_t *self, cs_task_t **task_p, const char *reason)
+{
+    cs_task_t *task = *task_p;
+    s_track_t *track = zhashx_lookup(self->tracks, task->connection);
+    if (track && track->flying == task)
+        track->flying = NULL;
+    if (task->superseded || !track) {
+        cs_log_conn_debug(task->connection, "%s; superseded, not dispatched again", reason);
+        s_drop(self, task_p);
+        return NULL;
+    }
+    if (task->kind == CS_TASK_COMMENTS ? track->comments != NULL : track->update != NULL) {
+        s_drop(self, task_p);
+        return NULL;
+    }
+    return track;
+}
+
 /* A task lost its worker (peer): queued again at the front, to go to another worker when
  * there is one, or reported lost after max attempts. */
 static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const s_peer_t *peer,
@@ -397,18 +418,9 @@ static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const s_peer_t *peer
     task->last_loss = strdup(reason);
     free(task->lost_by);
     task->lost_by = strdup(peer->key);
-    s_track_t *track = zhashx_lookup(self->tracks, task->connection);
-    if (track && track->flying == task)
-        track->flying = NULL;
-    if (task->superseded || !track) { /* a newer task took its place: nothing to retry */
-        cs_log_conn_debug(task->connection, "%s; superseded, not dispatched again", reason);
-        s_drop(self, &task);
+    s_track_t *track = s_take_back(self, &task, reason);
+    if (!track)
         return;
-    }
-    if (task->kind == CS_TASK_COMMENTS ? track->comments != NULL : track->update != NULL) {
-        s_drop(self, &task); /* another of its kind is queued: that one runs */
-        return;
-    }
     if (!counted) { /* the worker said goodbye: not the update's fault */
         cs_log_conn_info(task->connection, "%s; dispatching it again", reason);
         s_enqueue(self, track, task, true);
@@ -436,12 +448,9 @@ static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const s_peer_t *peer
  * retry and queued again, without costing an attempt; its row says what it waits for. */
 static void s_retry(cs_dispatch_t *self, cs_task_t *task, const char *why)
 {
-    s_track_t *track = zhashx_lookup(self->tracks, task->connection);
-    if (task->superseded || !track ||
-        (task->kind == CS_TASK_COMMENTS ? track->comments != NULL : track->update != NULL)) {
-        s_drop(self, &task); /* a newer task takes its place */
+    s_track_t *track = s_take_back(self, &task, why);
+    if (!track)
         return;
-    }
     int64_t backoff = S_RETRY_FIRST_MS << (task->retries < 6 ? task->retries : 6);
     if (backoff > S_RETRY_MAX_MS)
         backoff = S_RETRY_MAX_MS;
