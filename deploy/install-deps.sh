@@ -7,9 +7,11 @@ set -u
 
 # Build: compiler, pkg-config and the libraries; test: cmocka, the PostgreSQL 15 server
 # (file_fdw ships in postgresql-15), clang + its runtime for libFuzzer, clang-format;
-# run: procps (pkill/ps in the tests), util-linux (runuser).
+# run: procps (pkill/ps in the tests), util-linux (runuser); the multi-host test bed: iproute2
+# (network namespaces, veth, a bridge) and tcpdump (what crosses the wire).
 PACKAGES="gcc make pkg-config libpq-dev libzmq3-dev libczmq-dev libmsgpack-dev libcmocka-dev libjansson-dev \
-postgresql-15 postgresql-client-15 clang libclang-rt-14-dev clang-format procps util-linux"
+postgresql-15 postgresql-client-15 clang libclang-rt-14-dev clang-format procps util-linux \
+iproute2 tcpdump"
 
 missing=""
 for pkg in $PACKAGES; do
