@@ -345,3 +345,16 @@ void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *wr
         zhashx_delete(self->by_name, name);
     }
 }
+
+bool cs_store_refused(cs_store_t *self, const char *name, bool deleted, cs_status_t claimed,
+                      const char *error)
+{
+    cs_record_t *row = zhashx_lookup(self->by_name, name);
+    if (!row || row->gone != deleted || (!deleted && row->now.status != claimed))
+        return false; /* decided otherwise since: that decision is queued, or under way */
+    row->gone = false;
+    row->now.status = CS_STATUS_ERROR;
+    s_set_text(&row->now.error, error);
+    s_set_text(&row->now.detail, NULL);
+    return true;
+}
