@@ -129,8 +129,10 @@ static void s_refused(cs_batch_t *self, s_entry_t *entry)
     entry->row.detail = NULL;
     if (!cs_store_refused(self->store, entry->name, entry->deleted, claimed, why))
         return;
-    cs_log_conn_warn(entry->name, "%s: the row says error, and the %s is done again", why,
-                     deletion ? "deletion" : "build");
+    const cs_record_t *row = cs_store_get(self->store, entry->name);
+    const char *worker = row ? cs_record_values(row)->worker : NULL;
+    cs_log_conn_warn(entry->name, "%s (worker %s): written as error; the %s is done again", why,
+                     worker ? worker : "(unknown)", deletion ? "deletion" : "build");
     s_refusal_t *refusal = calloc(1, sizeof *refusal);
     if (!refusal || !(refusal->name = strdup(entry->name))) {
         free(refusal);

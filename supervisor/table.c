@@ -114,10 +114,12 @@ static void s_generate(void)
      * deletion. A row is checked against the schema of its name in the same statement: a
      * `ready` holds only while the schema carries a connstate marker that says the row's
      * fingerprint, plugin version and schema hash; a deletion and a `disabled` only while
-     * no schema of that name carries a marker. A refused row is written as `error` (and
-     * kept); the last column lists the seqs of the refused rows. The marker of one schema is
-     * looked up by index (a subquery per row that needs it), never by scanning the
-     * catalog. */
+     * no schema of that name carries a marker (the marker as cs_marker_format writes it:
+     * "connstate marker v1;" then fields separated by "; ", in any order, unknown ones
+     * ignored). A refused row is written as `error` (and kept); the last column lists the
+     * seqs of the refused rows. The marker of a schema is looked up by the schema's name in
+     * the catalog cache and one index scan of pg_description (a subquery per row that needs
+     * it, about 8 us), never by scanning the catalog. */
     cs_buf_puts(&upsert, "WITH r AS (\n    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(");
     for (size_t i = 0; i < S_COLUMNS; i++)
         cs_buf_printf(&upsert, "%s%s %s", i ? ", " : "", s_columns[i].key,
@@ -125,14 +127,13 @@ static void s_generate(void)
     const char *name = s_key(S_AT(name)), *status = s_key(S_AT(status));
     cs_buf_printf(
         &upsert,
-        ", g boolean)\n), m AS (\n    SELECT r.*, CASE WHEN g OR %s IN ('ready', "
-        "'disabled') THEN (\n        SELECT pd.description FROM pg_namespace ns JOIN "
-        "pg_description pd ON pd.objoid = ns.oid\n            AND pd.classoid = "
-        "'pg_namespace'::regclass AND pd.objsubid = 0\n        WHERE ns.nspname = r.%s "
-        "AND pd.description LIKE '" CS_MARKER_PREFIX "%%') END AS marker\n    FROM r\n"
-        "), v AS (\n    SELECT m.*, CASE\n        WHEN g OR %s = 'disabled' THEN marker "
-        "IS NULL\n        WHEN %s = 'ready' THEN coalesce(regexp_split_to_array(marker, "
-        "'; *') @>\n            ARRAY['fingerprint=' || %s, 'plugin_version=' || %s, "
+        ", g boolean)\n), m AS (\n    SELECT r.*, CASE WHEN g OR %s IN ('ready', 'disabled') "
+        "THEN (\n        SELECT description FROM pg_description WHERE objoid = "
+        "to_regnamespace(quote_ident(r.%s))\n            AND classoid = 'pg_namespace'::regclass "
+        "AND objsubid = 0 AND description LIKE '" CS_MARKER_PREFIX "%%') END AS marker\n"
+        "    FROM r\n), v AS (\n    SELECT m.*, CASE\n        WHEN g OR %s = 'disabled' THEN "
+        "marker IS NULL\n        WHEN %s = 'ready' THEN coalesce(string_to_array(marker, '; ') "
+        "@>\n            ARRAY['fingerprint=' || %s, 'plugin_version=' || %s, "
         "'schema_hash=' || %s], false)\n        ELSE true END AS ok\n    FROM m\n), up AS "
         "(\n    INSERT INTO " S_TABLE " AS cs (",
         status, name, status, status, s_key(S_AT(config_hash)), s_key(S_AT(plugin_version)),

@@ -91,7 +91,7 @@ static void test_create_upsert_and_select_name_the_same_columns(void **state)
     assert_non_null(strstr(upsert, "pg_notify('connstate_state'"));
     assert_null(strstr(upsert, "connection_name = EXCLUDED")); /* the key is not updated */
     /* a worker's word is checked against the schema's marker in the same statement */
-    assert_non_null(strstr(upsert, "pd.description LIKE '" CS_MARKER_PREFIX "%'"));
+    assert_non_null(strstr(upsert, "description LIKE '" CS_MARKER_PREFIX "%'"));
     assert_non_null(strstr(upsert, "ARRAY['fingerprint=' || ch, 'plugin_version=' || pv, "
                                    "'schema_hash=' || sh]"));
     assert_non_null(strstr(upsert, "WHEN g OR s = 'disabled' THEN marker IS NULL"));
