@@ -4,6 +4,9 @@
  * fields look right (task_id, connection and kind echoed, the task's fingerprint as the
  * schema hash, a plugin version, table and statement counts).
  *   fake_worker ENDPOINT [--name NAME] [--capacity N] [--plugin-version V]
+ *               [--curve-cert FILE --curve-server FILE]
+ * With CURVE (both files, as `connstate keygen` writes them, loaded with czmq's zcert): its
+ * own certificate (FILE and FILE_secret) and the supervisor's public one.
  * Prints "answered KIND CONNECTION" for every TASK (stdout, line-buffered). Runs until
  * SIGTERM/SIGINT (then says DISCONNECT and exits 0) or the supervisor's DISCONNECT (exit 1,
  * its reason on stderr); exit 2 on bad arguments. */
@@ -38,12 +41,14 @@ typedef struct {
     const char *name;
     unsigned capacity;
     const char *plugin_version;
+    const char *curve_cert;
+    const char *curve_server;
 } s_args_t;
 
 /* One loop over argv: every option takes one value. Returns 0, or -1 (said why). */
 static int s_parse(int argc, char **argv, s_args_t *args)
 {
-    *args = (s_args_t){NULL, "fake-worker", 4, "1.0.0"};
+    *args = (s_args_t){NULL, "fake-worker", 4, "1.0.0", NULL, NULL};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (arg[0] != '-') {
@@ -63,6 +68,10 @@ static int s_parse(int argc, char **argv, s_args_t *args)
             args->name = value;
         } else if (strcmp(arg, "--plugin-version") == 0 && strlen(value) <= S_SHORT_MAX) {
             args->plugin_version = value;
+        } else if (strcmp(arg, "--curve-cert") == 0) {
+            args->curve_cert = value;
+        } else if (strcmp(arg, "--curve-server") == 0) {
+            args->curve_server = value;
         } else if (strcmp(arg, "--capacity") == 0) {
             char *end;
             unsigned long n = strtoul(value, &end, 10);
@@ -78,10 +87,35 @@ static int s_parse(int argc, char **argv, s_args_t *args)
     }
     if (!args->endpoint) {
         fprintf(stderr, "usage: fake_worker ENDPOINT [--name NAME] [--capacity N] "
-                        "[--plugin-version V]\n");
+                        "[--plugin-version V] [--curve-cert FILE --curve-server FILE]\n");
+        return -1;
+    }
+    if (!args->curve_cert != !args->curve_server) {
+        fprintf(stderr, "fake_worker: --curve-cert and --curve-server go together\n");
         return -1;
     }
     return 0;
+}
+
+/* CURVE on the socket: its own certificate (FILE_secret holds the secret key) and the
+ * supervisor's public key. Returns 0, or -1 (said why). */
+static int s_curve(zsock_t *sock, const s_args_t *args)
+{
+    if (!args->curve_cert)
+        return 0;
+    zcert_t *own = zcert_load(args->curve_cert), *server = zcert_load(args->curve_server);
+    int rc = 0;
+    if (!own || !server) {
+        fprintf(stderr, "fake_worker: cannot read the certificate %s\n",
+                own ? args->curve_server : args->curve_cert);
+        rc = -1;
+    } else {
+        zcert_apply(own, sock);
+        zsock_set_curve_serverkey(sock, zcert_public_txt(server));
+    }
+    zcert_destroy(&own);
+    zcert_destroy(&server);
+    return rc;
 }
 
 /* ---- encoding: a map with small integer keys --------------------------------------------- */
@@ -283,6 +317,10 @@ int main(int argc, char **argv)
     if (!sock)
         return 1;
     zsock_set_linger(sock, 0);
+    if (s_curve(sock, &args) != 0) {
+        zsock_destroy(&sock);
+        return 2;
+    }
     if (zsock_connect(sock, "%s", args.endpoint) != 0 || s_send_ready(sock, &args) != 0) {
         fprintf(stderr, "fake_worker: cannot connect to %s\n", args.endpoint);
         zsock_destroy(&sock);
