@@ -409,6 +409,41 @@ void cs_spawn_describe(const cs_spawn_t *self, char *buf, size_t size);
 /* SIGTERM to every worker, SIGKILL after deadline_ms; waits for them. Blocks. */
 void cs_spawn_stop(cs_spawn_t *self, int deadline_ms);
 
+/* ---- auth.c: who may connect (CURVE, allow-lists, the ZAP handler) ------------------------ */
+
+typedef enum { CS_AUTH_WORKERS, CS_AUTH_PUBLISH, CS_AUTH_CONTROL } cs_auth_socket_t;
+
+#define CS_AUTH_MAX_KEYS 10000 /* certificates read from one allow-list directory */
+#define CS_AUTH_ITEMS    3     /* poll items: the ZAP socket, the directories, the monitors */
+
+typedef struct cs_auth cs_auth_t;
+
+/* CURVE for the supervisor's sockets: cert is its own certificate; workers_dir holds the
+ * public certificates admitted on the worker socket, clients_dir those admitted on the
+ * publish and control sockets (NULL: none; the supervisor's local workers are admitted by a
+ * key of their own). Binds the ZAP handler. Returns NULL after logging why. */
+cs_auth_t *cs_auth_new(const char *cert, const char *workers_dir, const char *clients_dir);
+void cs_auth_destroy(cs_auth_t **self_p);
+
+/* Makes sock a CURVE server whose peers are checked against which's allow-list; call it
+ * before the socket binds. NULL self: nothing (no CURVE). Returns 0, or -1. */
+int cs_auth_secure(cs_auth_t *self, zsock_t *sock, cs_auth_socket_t which);
+
+/* The local workers' keys, as the CS_CURVE_LOCAL_ENV value (NULL without CURVE). */
+const char *cs_auth_local_env(const cs_auth_t *self);
+
+/* Reads both allow-lists again and watches their directories anew (SIGHUP). */
+void cs_auth_reload(cs_auth_t *self);
+
+/* Fills CS_AUTH_ITEMS items (0 without CURVE) and returns how many; then cs_auth_on_poll
+ * with the same items answers ZAP requests, follows the directories and the monitors. */
+int cs_auth_pollitems(cs_auth_t *self, zmq_pollitem_t *items);
+void cs_auth_on_poll(cs_auth_t *self, const zmq_pollitem_t *items);
+
+/* True for an endpoint that stays on this host (ipc://, inproc://, tcp:// on 127.0.0.0/8,
+ * ::1, localhost or lo): the only ones bound in clear without --insecure. */
+bool cs_auth_loopback(const char *endpoint);
+
 /* ---- publish.c: the PUB socket ------------------------------------------------------------ */
 
 typedef struct cs_publish cs_publish_t;

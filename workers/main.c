@@ -3,6 +3,7 @@
  * the session goes away it says goodbye, waits for the database, and comes back. */
 #include "worker.h"
 
+#include "cs_curve.h"
 #include "cs_options.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 
 #define S_HEARTBEAT_MS       1000  /* how often we say we are alive */
 #define S_SUPERVISOR_LOST_MS 5000  /* silence after which the supervisor is presumed gone */
+#define S_REFUSED_MS         2000  /* wait after the supervisor refused our key */
 #define S_BACKOFF_MAX_MS     10000 /* longest wait between reconnections */
 /* Tasks held at once: the running one, the next ones (so that no round trip to the supervisor
  * separates two updates), and finished ones whose results wait to go out in pairs. */
@@ -42,6 +44,8 @@ static void s_on_signal(int sig)
 
 typedef struct {
     const char *endpoint;
+    cs_curve_client_t curve; /* CURVE to the supervisor, or off */
+    cs_curve_watch_t watch;  /* ... and whether it refused us */
     char name[128];
     zsock_t *sock;
     cs_session_t *session;
@@ -124,6 +128,7 @@ static int s_connect(s_worker_t *self)
     if (self->current)
         s_finish(self, &self->current);
     s_send_results(self, true);
+    cs_curve_unwatch(&self->watch);
     zsock_destroy(&self->sock);
     /* Tasks of the old connection are the supervisor's to hand out again. */
     cs_job_t *stale;
@@ -138,7 +143,11 @@ static int s_connect(s_worker_t *self)
     zsock_set_linger(self->sock, 0);
     zsock_set_sndhwm(self->sock, 1000);
     cs_wire_limit(self->sock);
-    if (zsock_connect(self->sock, "%s", self->endpoint) != 0) {
+    cs_curve_client_apply(&self->curve, self->sock);
+    if (self->curve.on) /* refused, the socket has no peer: a send must not wait for one */
+        zsock_set_sndtimeo(self->sock, 1000);
+    if (cs_curve_watch(&self->watch, &self->curve, self->sock) != 0 ||
+        zsock_connect(self->sock, "%s", self->endpoint) != 0) {
         cs_log_error("cannot connect to %s: %s", self->endpoint, zmq_strerror(zmq_errno()));
         return -1;
     }
@@ -348,6 +357,15 @@ static s_end_t s_serve(s_worker_t *self)
         }
         /* Everything that arrived (also while a task ran): tasks, heartbeats, goodbyes. */
         bool reconnect = false, heard = false;
+        if (cs_curve_refused(&self->watch)) {
+            cs_log_warn("the supervisor at %s refused this worker's key (is its public "
+                        "certificate in the supervisor's --curve-workers, and --curve-server "
+                        "the supervisor's current one?); trying again in %d s",
+                        self->endpoint, S_REFUSED_MS / 1000);
+            zclock_sleep(S_REFUSED_MS);
+            backoff = 100;
+            reconnect = true;
+        }
         for (int rc = 1; rc == 1 && (items[0].revents & ZMQ_POLLIN);) {
             rc = s_handle(self);
             reconnect = rc < 0;
@@ -442,6 +460,8 @@ typedef struct {
     const char *name;
     const char *log_level;
     const char *lock_timeout;
+    const char *curve_cert;
+    const char *curve_server;
     long plugin_timeout;
     long tables_per_transaction;
 } s_options_t;
@@ -472,6 +492,12 @@ static const cs_option_t s_options[] = {
      CS_OPTION_TEXT, 0, 0, S_AT(lock_timeout)},
     {"name", "NAME", NULL, NULL, "host:pid", "name shown in the supervisor's logs", CS_OPTION_TEXT,
      0, 0, S_AT(name)},
+    {"curve-cert", "FILE", "CONNSTATE_CURVE_CERT", NULL, NULL,
+     "this worker's certificate (keygen's FILE; FILE_secret is read);\n"
+     "with --curve-server: CURVE, never plain text",
+     CS_OPTION_TEXT, 0, 0, S_AT(curve_cert)},
+    {"curve-server", "FILE", "CONNSTATE_CURVE_SERVER", NULL, NULL,
+     "the supervisor's public certificate", CS_OPTION_TEXT, 0, 0, S_AT(curve_server)},
     {"log-level", "LEVEL", "CONNSTATE_LOG_LEVEL", "info", NULL, "error|warn|info|debug",
      CS_OPTION_LEVEL, 0, 0, S_AT(log_level)},
 };
@@ -509,6 +535,15 @@ int main(int argc, char **argv)
     if (cs_log_set_level(o.log_level) != 0)
         return 2; /* checked by the parser already */
     self.endpoint = o.connect;
+    char why[600];
+    int curve_rc =
+        o.curve_cert || o.curve_server
+            ? cs_curve_client_load(o.curve_cert, o.curve_server, &self.curve, why, sizeof why)
+            : cs_curve_local_load(&self.curve, why, sizeof why);
+    if (curve_rc != 0) {
+        cs_log_error("cannot start: %s", why);
+        return 2;
+    }
     /* Set by a supervisor for the workers it spawns; a remote worker outlives supervisors. */
     const char *parent = getenv("CONNSTATE_SUPERVISOR_PID");
     self.parent = parent ? (pid_t)atoi(parent) : 0;
@@ -565,6 +600,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int rc = s_run(&self);
+    cs_curve_unwatch(&self.watch);
     zsock_destroy(&self.sock);
     cs_job_t *left;
     while (self.queue && (left = zlistx_detach(self.queue, NULL)) != NULL)
@@ -576,6 +612,7 @@ int main(int argc, char **argv)
     zlistx_destroy(&self.results);
     cs_tasks_destroy(&self.tasks);
     cs_session_destroy(&self.session);
+    memset(&self.curve, 0, sizeof self.curve); /* the secret key */
     zsys_shutdown();
     cs_log_info("stopped");
     return rc;

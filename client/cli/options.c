@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,12 @@ static const s_option_t s_options[] = {
              "CONNSTATE_PUBLISH", CONNSTATE_PUBLISH_DEFAULT, NULL, s_text, publish),
     S_OPTION(CS_CLI_CONTROL, "control", "EP", "the supervisor's control endpoint",
              "CONNSTATE_CONTROL", CONNSTATE_CONTROL_DEFAULT, NULL, s_text, control),
+    S_OPTION(CS_CLI_CURVE, "curve-cert", "FILE",
+             "this client's certificate (keygen's FILE; FILE_secret is read): CURVE, never plain "
+             "text",
+             "CONNSTATE_CURVE_CERT", NULL, NULL, s_text, curve_cert),
+    S_OPTION(CS_CLI_CURVE, "curve-server", "FILE", "the supervisor's public certificate",
+             "CONNSTATE_CURVE_SERVER", NULL, NULL, s_text, curve_server),
     S_OPTION(CS_CLI_TIMEOUT, "timeout", "SEC", "give up after SEC seconds", NULL, NULL,
              "wait as long as it takes", s_seconds, timeout),
     S_OPTION(CS_CLI_FORMAT, "format", "FORMAT", NULL, NULL, NULL, NULL, s_format, format),
@@ -114,19 +121,22 @@ static int s_format(const cs_cli_command_t *command, const s_option_t *option, c
     return -1;
 }
 
-/* The options a command has not been given: their environment variable, else default. */
-static void s_defaults(const cs_cli_command_t *command, unsigned given, cs_cli_args_t *args)
+/* The options a command has not been given (given: a bit per s_options entry): their
+ * environment variable, else default. */
+static void s_defaults(const cs_cli_command_t *command, uint64_t given, cs_cli_args_t *args)
 {
+    bool format_given = false;
     for (size_t i = 0; i < S_OPTION_COUNT; i++) {
         const s_option_t *option = &s_options[i];
-        if (!(command->options & option->id) || (given & option->id))
+        format_given = format_given || (option->id == CS_CLI_FORMAT && (given >> i & 1));
+        if (!(command->options & option->id) || (given >> i & 1))
             continue;
         if (option->env)
             *s_text_field(args, option) = cs_opt(NULL, option->env, option->fallback);
         else if (option->fallback)
             *s_text_field(args, option) = option->fallback;
     }
-    if ((command->options & CS_CLI_FORMAT) && !(given & CS_CLI_FORMAT) && !command->format_by_tty)
+    if ((command->options & CS_CLI_FORMAT) && !format_given && !command->format_by_tty)
         args->format = command->formats[0];
 }
 
@@ -203,7 +213,8 @@ int cs_cli_parse(const cs_cli_command_t *command, int argc, char **argv, cs_cli_
                 (struct option){s_options[i].flag, required_argument, NULL, S_OPTION_VAL + (int)i};
     longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[n] = (struct option){NULL, 0, NULL, 0};
-    unsigned given = 0;
+    uint64_t given = 0;
+    _Static_assert(S_OPTION_COUNT <= 64, "a bit per option");
     int opt;
     opterr = 0;
     optind = 1;
@@ -217,7 +228,7 @@ int cs_cli_parse(const cs_cli_command_t *command, int argc, char **argv, cs_cli_
         const s_option_t *option = &s_options[opt - S_OPTION_VAL];
         if (option->parse(command, option, optarg, args) != 0)
             return 2;
-        given |= option->id;
+        given |= (uint64_t)1 << (opt - S_OPTION_VAL);
     }
     args->argc = argc - optind;
     args->argv = argv + optind;
@@ -232,4 +243,13 @@ int cs_cli_parse(const cs_cli_command_t *command, int argc, char **argv, cs_cli_
     s_defaults(command, given, args);
     args->json = args->format && strcmp(args->format, "json") == 0;
     return CS_CLI_RUN;
+}
+
+int cs_cli_curve(const cs_cli_args_t *args, cs_curve_client_t *curve)
+{
+    char why[600];
+    if (cs_curve_client_load(args->curve_cert, args->curve_server, curve, why, sizeof why) == 0)
+        return 0;
+    fprintf(stderr, "connstate %s: %s\n", args->command, why);
+    return 2;
 }
