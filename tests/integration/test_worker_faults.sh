@@ -77,6 +77,33 @@ check "... with the good one not quarantined" grep -Eq \
     '"name":"good",.*"failures":0,"quarantined_until":null,"last_failure":null' <<<"$json"
 sup_stop "$sup"
 
+# ---- a worker whose plugin has another version than the supervisor's ---------------------------
+db=$(new_db worker_faults_version)
+cfg=$T_DIR/config-v
+mkdir -p "$cfg" "$T_DIR/other-version"
+real=$(readlink -f "$(plugin_dir)/synthetic")
+printf '#!/bin/sh\n[ "$1" = info ] && exec echo %s\nexec %s "$@"\n' \
+    "'{\"name\":\"synthetic\",\"version\":\"9.9.9\",\"schema_mode\":\"config\"}'" "$real" \
+    >"$T_DIR/other-version/synthetic"
+chmod 755 "$T_DIR/other-version/synthetic"
+supervisor v "$db" "$cfg"
+sup=$SUP_PID
+check "a worker whose plugin is another version connects" worker v other "$T_DIR/other-version"
+check "... and one whose plugin is the supervisor's" worker v same "$(plugin_dir)"
+synthetic_conns "$cfg/v.spc" 1 10 2 v_
+check "every connection becomes ready" wait_sql 60 "$db" \
+    "SELECT count(*) FROM connstate_internal.connection_state WHERE status = 'ready'" 10
+check_eq "... built by the worker with the planned version, none error" "10|0" \
+    "$(count_where "$db" "worker = 'same'")|$(count_where "$db" "status = 'error'")"
+check_eq "... and every marker says the planned version" 10 "$(sql "$db" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'v\_%' AND obj_description(oid, 'pg_namespace') LIKE '%plugin_version=1.0.0;%'")"
+check "the other worker said why it cannot run them" grep -Eq \
+    '^other\[[0-9]+\] warn: \[v_[0-9]+\] (build|comments) not done: this worker cannot run it \(the supervisor gives it to another\): plugin "synthetic" is version 9.9.9 on this worker, not 1.0.0 as the supervisor planned' \
+    "$T_DIR/v.log"
+check "the supervisor planned again, looking at its plugins again" grep -Eq \
+    "^sup\\[$sup\\] info: \\[v_[0-9]+\\] a worker has another version of its plugin than planned with: planning again" \
+    "$T_DIR/v.log"
+sup_stop "$sup"
+
 # ---- only a worker whose plugin is not executable: the updates wait, saying why -------------
 db=$(new_db worker_faults_only)
 cfg=$T_DIR/config-w
@@ -86,8 +113,8 @@ chmod 644 "$T_DIR/noexec/synthetic"
 synthetic_conns "$cfg/w.spc" 1 5 2 w_
 supervisor w "$db" "$cfg"
 sup=$SUP_PID
-error_sampler "$db" "$T_DIR/errors-w.log"
 check "a worker whose plugin is not executable connects" worker w noexec "$T_DIR/noexec"
+error_sampler "$db" "$T_DIR/errors-w.log" # the state table exists once a worker is taken in
 check "it is quarantined, and the log says so" wait_log "$T_DIR/w.log" \
     'warn: worker noexec quarantined for 30 s \(until [0-9:]{8} UTC\) after 3 worker-side failures in a row: it gets no task meanwhile \(last: plugin "synthetic" is not executable on this worker' 20
 check "the supervisor says no worker is available, and why" wait_log "$T_DIR/w.log" \
