@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CS_CURVE_KEY_SIZE 32      /* bytes of a public or secret key */
-#define CS_CURVE_TEXT_SIZE 41     /* a key in Z85: 40 characters and the NUL */
-#define CS_CURVE_FILE_MAX 65536   /* bytes of a certificate file read at most */
+#define CS_CURVE_KEY_SIZE  32    /* bytes of a public or secret key */
+#define CS_CURVE_TEXT_SIZE 41    /* a key in Z85: 40 characters and the NUL */
+#define CS_CURVE_FILE_MAX  65536 /* bytes of a certificate file read at most */
 
 /* A key pair: a peer's own certificate. */
 typedef struct {

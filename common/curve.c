@@ -47,8 +47,7 @@ static zcert_t *s_load(const char *file, char *why, size_t why_size)
         return NULL;
     zcert_t *cert = zcert_load(file);
     if (!cert)
-        snprintf(why, why_size, "%s: not a certificate (write one with `connstate keygen`)",
-                 file);
+        snprintf(why, why_size, "%s: not a certificate (write one with `connstate keygen`)", file);
     else if (s_zero(zcert_public_key(cert))) {
         snprintf(why, why_size, "%s: holds no public key (write one with `connstate keygen`)",
                  file);
@@ -96,8 +95,9 @@ int cs_curve_client_load(const char *cert, const char *server, cs_curve_client_t
     if (!has_cert && !has_server)
         return 0;
     if (!has_cert || !has_server) {
-        snprintf(why, why_size, "CURVE needs both --curve-cert (own certificate) and "
-                                "--curve-server (the supervisor's public one)");
+        snprintf(why, why_size,
+                 "CURVE needs both --curve-cert (own certificate) and "
+                 "--curve-server (the supervisor's public one)");
         return -1;
     }
     if (cs_curve_load_pair(cert, &out->own, why, why_size) != 0 ||

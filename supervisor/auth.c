@@ -433,12 +433,12 @@ int cs_auth_secure(cs_auth_t *self, zsock_t *sock, cs_auth_socket_t which)
     snprintf(endpoint, sizeof endpoint, "inproc://connstate-auth-%p-%d", (void *)self, (int)which);
     if (zmq_socket_monitor(handle, endpoint,
                            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED) !=
-        0)
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED) != 0)
         return -1;
-    zstr_sendx(self->monitor, "WATCH", which == CS_AUTH_WORKERS   ? "0"
-                                       : which == CS_AUTH_PUBLISH ? "1"
-                                                                  : "2",
+    zstr_sendx(self->monitor, "WATCH",
+               which == CS_AUTH_WORKERS   ? "0"
+               : which == CS_AUTH_PUBLISH ? "1"
+                                          : "2",
                endpoint, NULL);
     return zsock_wait(self->monitor) == 0 ? 0 : -1;
 }
@@ -464,7 +464,8 @@ int cs_auth_pollitems(cs_auth_t *self, zmq_pollitem_t *items)
         return 0;
     int n = 0;
     items[n++] = (zmq_pollitem_t){zsock_resolve(self->zap), 0, ZMQ_POLLIN, 0};
-    items[n++] = (zmq_pollitem_t){NULL, self->inotify_fd, self->inotify_fd >= 0 ? ZMQ_POLLIN : 0, 0};
+    items[n++] =
+        (zmq_pollitem_t){NULL, self->inotify_fd, self->inotify_fd >= 0 ? ZMQ_POLLIN : 0, 0};
     items[n++] = (zmq_pollitem_t){zsock_resolve(self->monitor), 0, ZMQ_POLLIN, 0};
     return n;
 }

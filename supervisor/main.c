@@ -194,7 +194,7 @@ typedef struct {
     int64_t debounce_at;     /* 0: no config change waiting */
     int64_t no_worker_since; /* updates queued while no worker is connected, since */
     bool no_worker_said;
-    char no_worker_why[400];
+    char no_worker_why[1024];
 } s_sup_t;
 
 /* A batch committed a row: published (once the PUB socket is there: the startup batch of
@@ -316,13 +316,14 @@ static bool s_config_touched(s_sup_t *self)
     return touched;
 }
 
-/* Updates queued while no worker is connected: after S_NO_WORKER_MS the log says so (once
- * per change of reason) and their rows say what they wait for, until a worker comes. */
+/* Updates queued while no worker may take them (none is connected, or every one is
+ * quarantined): after S_NO_WORKER_MS the log says so (once per change of reason) and their
+ * rows say what they wait for, until a worker comes. */
 static void s_workers_check(s_sup_t *self)
 {
     int64_t now = cs_clock_mono_ms();
     size_t queued = cs_dispatch_updates_queued(self->dispatch);
-    if (cs_dispatch_workers(self->dispatch) > 0 || queued == 0) {
+    if (cs_dispatch_workers_available(self->dispatch) > 0 || queued == 0) {
         if (self->no_worker_said)
             cs_log_info("a worker is available again: the waiting updates go on");
         self->no_worker_since = 0;
@@ -333,9 +334,13 @@ static void s_workers_check(s_sup_t *self)
         self->no_worker_since = now;
     if (now - self->no_worker_since < S_NO_WORKER_MS)
         return;
-    char spawn[256], why[400];
-    cs_spawn_describe(self->spawn, spawn, sizeof spawn);
-    snprintf(why, sizeof why, "no worker is connected (%s)", spawn);
+    char spawn[256], why[sizeof self->no_worker_why];
+    if (cs_dispatch_workers(self->dispatch) > 0) {
+        cs_dispatch_describe_quarantine(self->dispatch, why, sizeof why);
+    } else {
+        cs_spawn_describe(self->spawn, spawn, sizeof spawn);
+        snprintf(why, sizeof why, "no worker is connected (%s)", spawn);
+    }
     if (!self->no_worker_said || strcmp(why, self->no_worker_why) != 0)
         cs_log_warn("no worker is available: %zu updates wait; %s", queued, why);
     self->no_worker_said = true;
@@ -733,9 +738,11 @@ static int s_start(s_sup_t *self)
     uint64_t instance = ((uint64_t)zclock_time() << 20) ^ (uint64_t)getpid() ^ (uint64_t)random();
     self->publish = cs_publish_new(self->publish_sock, self->batch, self->catalog, instance);
     self->plugins = cs_plugins_new(self->plugin_dir, (int)self->opt.plugin_timeout * 1000);
-    cs_dispatch_limits_t limits = {S_MAX_ATTEMPTS, (int)self->opt.task_timeout * 1000,
-                                   S_PEER_TIMEOUT_MS, (uint32_t)self->opt.worker_capacity,
-                                   (size_t)self->opt.max_workers};
+    cs_dispatch_limits_t limits = {.max_attempts = S_MAX_ATTEMPTS,
+                                   .lease_ms = (int)self->opt.task_timeout * 1000,
+                                   .peer_timeout_ms = S_PEER_TIMEOUT_MS,
+                                   .max_capacity = (uint32_t)self->opt.worker_capacity,
+                                   .max_workers = (size_t)self->opt.max_workers};
     self->dispatch = cs_dispatch_new(self->workers_sock, limits);
     if (self->dispatch)
         cs_dispatch_pause(self->dispatch, self->db != CS_DB_ACTIVE);

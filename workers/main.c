@@ -55,9 +55,12 @@ typedef struct {
     cs_tasks_t *tasks;
     int64_t last_sent;
     int64_t last_heard;
-    zlistx_t *queue;   /* jobs received, run one at a time in order (cs_job_t) */
-    cs_job_t *current; /* the job whose transaction the session is running */
-    zlistx_t *results; /* RESULTs not sent yet (cs_msg_t), oldest first */
+    zlistx_t *queue;       /* jobs received, run one at a time in order (cs_job_t) */
+    cs_job_t *current;     /* the job whose transaction the session is running */
+    uint32_t holding;      /* TASKs received and neither finished nor dropped: HEARTBEAT in_flight
+                            * (the supervisor frees the places of expired attempts by it) */
+    uint64_t last_task_id; /* the last TASK received on this socket: HEARTBEAT last_task_id */
+    zlistx_t *results;     /* RESULTs not sent yet (cs_msg_t), oldest first */
     int64_t results_since;
     unsigned generation; /* sockets created, for their identities */
     pid_t parent;        /* a local worker's supervisor: we exit when it is gone */
@@ -105,7 +108,8 @@ static void s_heartbeat(s_worker_t *self)
     cs_msg_t *hb = cs_msg_new(CS_MSG_HEARTBEAT);
     if (!hb)
         return;
-    hb->in_flight = (uint32_t)zlistx_size(self->queue) + (self->current ? 1 : 0);
+    hb->in_flight = self->holding;
+    hb->last_task_id = self->last_task_id;
     s_send(self, hb);
     cs_msg_destroy(&hb);
 }
@@ -134,6 +138,8 @@ static int s_connect(s_worker_t *self)
     cs_job_t *stale;
     while ((stale = zlistx_detach(self->queue, NULL)) != NULL)
         cs_job_destroy(&stale);
+    self->holding = 0;
+    self->last_task_id = 0;
     self->sock = zsock_new(ZMQ_DEALER);
     if (!self->sock)
         return -1;
@@ -181,12 +187,19 @@ static void s_finish(s_worker_t *self, cs_job_t **job_p)
                           cs_task_kind_name(task->kind), (unsigned long long)task->task_id,
                           task->attempt, result->tables, result->ddl_count,
                           result->elapsed_us / 1000.0);
+    else if (result->worker_fault && !session_lost)
+        cs_log_conn_warn(task->connection,
+                         "%s not done: this worker cannot run it (the supervisor gives it to "
+                         "another): %s",
+                         cs_task_kind_name(task->kind), result->error);
     else if (result->retry)
         cs_log_conn_info(task->connection, "%s not done, for the supervisor to try again: %s",
                          cs_task_kind_name(task->kind), result->error);
     else
         cs_log_conn_warn(task->connection, "%s failed: %s", cs_task_kind_name(task->kind),
                          result->error);
+    if (self->holding)
+        self->holding--;
     cs_msg_t *held = cs_job_take_result(job);
     if (held) {
         if (!zlistx_size(self->results))
@@ -226,10 +239,11 @@ static bool s_send_job(s_worker_t *self, cs_job_t *job)
 }
 
 /* Starts the queued jobs in order: a fresh build goes to the database without waiting; any
- * other kind runs to its end here. */
+ * other kind runs to its end here. None once we are asked to stop (the supervisor hands the
+ * rest out again). */
 static void s_start_next(s_worker_t *self)
 {
-    while (!self->current && !self->lost) {
+    while (!self->current && !self->lost && !s_stop) {
         cs_job_t *job = zlistx_detach(self->queue, NULL);
         if (!job)
             return;
@@ -275,10 +289,12 @@ static int s_handle(s_worker_t *self)
     int rc = 1;
     switch (msg->type) {
         case CS_MSG_TASK: {
+            self->last_task_id = msg->task_id;
             cs_job_t *job = cs_job_new(&msg);
-            if (job)
+            if (job) {
                 zlistx_add_end(self->queue, job); /* run by the loop, in order */
-            else
+                self->holding++;
+            } else
                 cs_log_error("out of memory: task dropped (the supervisor's lease expires)");
             break;
         }
@@ -316,6 +332,7 @@ static void s_leave(s_worker_t *self)
     cs_job_t *stale;
     while ((stale = zlistx_detach(self->queue, NULL)) != NULL)
         cs_job_destroy(&stale);
+    self->holding = 0;
     cs_log_warn("%s; told the supervisor, opening a new session", self->lost_why);
     cs_session_close(self->session);
     self->pg = NULL;

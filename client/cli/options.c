@@ -18,7 +18,7 @@ typedef int(s_parse_fn)(const cs_cli_command_t *command, const s_option_t *optio
 struct s_option {
     cs_cli_option_t id;
     const char *flag;          /* without its "--" */
-    const char *arg;           /* the value as the help names it */
+    const char *arg;           /* the value as the help names it; NULL: a flag, no value */
     const char *help;          /* NULL: the command's formats */
     const char *env;           /* read when the flag is absent (text options); NULL: none */
     const char *fallback;      /* the value when both are absent (text options); NULL: none */
@@ -27,7 +27,7 @@ struct s_option {
     size_t offset;             /* the value's place in cs_cli_args_t */
 };
 
-static s_parse_fn s_text, s_seconds, s_format;
+static s_parse_fn s_text, s_seconds, s_format, s_flag;
 
 #define S_FIELD(name) offsetof(cs_cli_args_t, name)
 
@@ -57,6 +57,10 @@ static const s_option_t s_options[] = {
     S_OPTION(CS_CLI_TIMEOUT, "timeout", "SEC", "give up after SEC seconds", NULL, NULL,
              "wait as long as it takes", s_seconds, timeout),
     S_OPTION(CS_CLI_FORMAT, "format", "FORMAT", NULL, NULL, NULL, NULL, s_format, format),
+    S_OPTION(CS_CLI_WORKERS, "workers", NULL,
+             "the supervisor's workers instead (asked over --control): capacity, tasks held, "
+             "failures in a row, quarantine",
+             NULL, NULL, NULL, s_flag, workers),
 };
 
 #define S_OPTION_COUNT (sizeof s_options / sizeof *s_options)
@@ -73,6 +77,15 @@ static int s_text(const cs_cli_command_t *command, const s_option_t *option, con
 {
     (void)command;
     *s_text_field(args, option) = text;
+    return 0;
+}
+
+static int s_flag(const cs_cli_command_t *command, const s_option_t *option, const char *text,
+                  cs_cli_args_t *args)
+{
+    (void)command;
+    (void)text;
+    *(bool *)((char *)args + option->offset) = true;
     return 0;
 }
 
@@ -152,13 +165,15 @@ static void s_usage_line(cs_buf_t *out, const cs_cli_command_t *command, const s
         s_formats(&help, command,
                   command->format_by_tty ? " (default on a terminal)" : " (default)");
     const char *value = option->fallback ? option->fallback : option->fallback_help;
-    if (option->env)
+    if (option->env && value)
         cs_buf_printf(&help, " (default: $%s, else %s)", option->env, value);
+    else if (option->env)
+        cs_buf_printf(&help, " (default: $%s)", option->env);
     else if (value)
         cs_buf_printf(&help, " (default: %s)", value);
     size_t start = out->len;
     cs_buf_printf(out, "  --%s %-*s ", option->flag, width - 3 - (int)strlen(option->flag),
-                  option->arg);
+                  option->arg ? option->arg : "");
     size_t column = out->len - start;
     const char *word = cs_buf_str(&help);
     while (*word) {
@@ -179,7 +194,8 @@ void cs_cli_usage(const cs_cli_command_t *command, FILE *out)
 {
     int width = (int)strlen("--help");
     for (size_t i = 0; i < S_OPTION_COUNT; i++) {
-        int len = (int)(strlen(s_options[i].flag) + 3 + strlen(s_options[i].arg));
+        const char *arg = s_options[i].arg ? s_options[i].arg : "";
+        int len = (int)(strlen(s_options[i].flag) + 3 + strlen(arg));
         if ((command->options & s_options[i].id) && len > width)
             width = len;
     }
@@ -209,8 +225,9 @@ int cs_cli_parse(const cs_cli_command_t *command, int argc, char **argv, cs_cli_
     size_t n = 0;
     for (size_t i = 0; i < S_OPTION_COUNT; i++)
         if (command->options & s_options[i].id)
-            longopts[n++] =
-                (struct option){s_options[i].flag, required_argument, NULL, S_OPTION_VAL + (int)i};
+            longopts[n++] = (struct option){s_options[i].flag,
+                                            s_options[i].arg ? required_argument : no_argument,
+                                            NULL, S_OPTION_VAL + (int)i};
     longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[n] = (struct option){NULL, 0, NULL, 0};
     uint64_t given = 0;
