@@ -26,6 +26,10 @@
 #define CS_PROTO_MAX_CONFIG   (1024u * 1024)     /* a connection's config (JSON text) */
 #define CS_PROTO_MAX_CAPACITY 1024               /* a worker's concurrent tasks */
 
+/* Message types by channel: 1..9 the worker channel, 10..19 the publish channel, 20 and up the
+ * control channel, where key 1 of every message is its request_id. */
+#define CS_PROTO_CONTROL_TYPES 20
+
 typedef enum {
     /* worker channel: DEALER (worker) <-> ROUTER (supervisor) */
     CS_MSG_READY = 1,
@@ -160,6 +164,15 @@ int cs_msg_encode_to(const cs_msg_t *self, cs_buf_t *out, char *why, size_t why_
  * nesting, an unknown message type. Unknown keys are ignored. Allocates nothing
  * beyond the limits. Never blocks. */
 cs_msg_t *cs_msg_decode(const void *data, size_t size, char *why, size_t why_size);
+
+/* The request_id of a control-channel request that cs_msg_decode rejects (a field of the
+ * wrong type, an unknown key type, a type this version does not know), read without
+ * allocating: data must be one msgpack object within the limits (cs_msgpack_check), a map
+ * with key 0 (the type) once, an unsigned integer of at least CS_PROTO_CONTROL_TYPES, and key
+ * 1 once, an unsigned integer. Returns 0 with *request_id set, or -1 when there is no such
+ * id. Reads every byte at most twice; never blocks. */
+int cs_msg_peek_request_id(const void *data, size_t size, uint64_t *request_id)
+    __attribute__((warn_unused_result));
 
 /* Checks a header frame. Returns 0 when it is CS_PROTO_HEADER, else -1 with the reason
  * (not a connstate peer, or which version it speaks). */
