@@ -1,7 +1,9 @@
 # The wire protocol as a third party sees it from proto/PROTOCOL.md: a raw DEALER sending
 # hand-made bytes on the control channel gets ERROR replies that repeat the request's
 # request_id whenever it could be read, also when the rest of the request is wrong; a REQ
-# socket gets no answer at all (REQ is not supported).
+# socket gets no answer at all (REQ is not supported). A subscriber asks for its snapshot
+# only once its first message on SUB has come, so that no change published after the
+# snapshot can miss it (shown by a fake supervisor that the subscription reaches late).
 . "$(dirname "$0")/../lib.sh"
 
 drivers=$BUILD/tests/drivers
@@ -65,5 +67,30 @@ out=$("$raw" --req --timeout 1500 "$ctl" "82 00 19 01 cd 10 92")
 check_eq "a REQ socket gets no reply" "no reply within 1500 ms" "$out"
 check "the supervisor says why: three frames" \
     grep -q "warn: malformed control request: expected 2 frames, got 3" "$T_DIR/main.log"
+
+# ---- a subscriber asks for its snapshot after its first message on SUB ---------------------
+# The fake supervisor takes in a subscription only 2.5 s after it arrived, or once it served
+# a snapshot (as a restarted supervisor that a subscriber's control socket reaches before its
+# SUB socket), and publishes b's change right after serving the snapshot. A subscriber that
+# asked before it heard anything on SUB misses that change: it learns of it only from the
+# next heartbeat (seq ahead), through a second snapshot.
+pub=ipc://$T_DIR/fake.publish
+fctl=ipc://$T_DIR/fake.control
+mkfifo "$T_DIR/fake.in"
+exec 7<>"$T_DIR/fake.in"
+spawn "$T_DIR/fake.out" bash -c 'exec "$0" --publish "$1" --control "$2" --hold-subscriptions 2500 <"$3"' \
+    "$drivers/fake_supervisor" "$pub" "$fctl" "$T_DIR/fake.in"
+check "the fake supervisor binds" wait_log "$T_DIR/fake.out" "^bound$" 10
+for command in "row a ready 3" "row b ready 5" "seq 5" "after-snapshot 6 b updating"; do
+    echo "$command" >&7
+done
+start=$(date +%s%N)
+spawn "$T_DIR/watch.json" connstate watch --publish "$pub" --control "$fctl" --format json
+check "watch shows b's change published right after the snapshot" \
+    wait_log "$T_DIR/watch.json" '"seq":6,"connection_name":"b","status":"updating"' 10
+diag "$(grep -c '^snapshot served' "$T_DIR/fake.out") snapshot(s) served; b's change shown $((($(date +%s%N) - start) / 1000000)) ms after watch started"
+check_eq "... live, from the one snapshot it asked for (no resync)" 1 "$(grep -c '^snapshot served' "$T_DIR/fake.out")"
+check_eq "... after the snapshot's row" '5 ready|6 updating' \
+    "$(grep '"connection_name":"b"' "$T_DIR/watch.json" | sed -E 's/^\{"seq":([0-9]+).*"status":"([a-z]+)".*/\1 \2/' | paste -sd'|')"
 
 done_testing
