@@ -409,12 +409,13 @@ void cs_spawn_describe(const cs_spawn_t *self, char *buf, size_t size);
 /* SIGTERM to every worker, SIGKILL after deadline_ms; waits for them. Blocks. */
 void cs_spawn_stop(cs_spawn_t *self, int deadline_ms);
 
-/* ---- publish.c: the PUB socket ------------------------------------------------------------ */
+/* ---- publish.c: the publish socket (an XPUB) ------------------------------------------------ */
 
 typedef struct cs_publish cs_publish_t;
 
-/* Borrows the PUB socket; heartbeats carry the committed seq of batch, instance, and the
- * catalog's state (since when the database is unavailable; standby). */
+/* Borrows the publish socket (an XPUB with ZMQ_XPUB_VERBOSE, so that every subscription is
+ * seen); heartbeats carry the committed seq of batch, instance, and the catalog's state
+ * (since when the database is unavailable; standby). */
 cs_publish_t *cs_publish_new(zsock_t *pub, const cs_batch_t *batch, const cs_catalog_t *catalog,
                              uint64_t instance);
 /* The next cs_publish_tick sends a heartbeat at once (the database's state changed). */
@@ -424,8 +425,16 @@ void cs_publish_destroy(cs_publish_t **self_p);
 /* Publishes one committed change (a cs_batch_commit_fn; arg is the cs_publish_t). */
 void cs_publish_change(void *arg, const char *name, const cs_visible_t *row);
 
-/* Heartbeats when idle (every second). */
+/* Heartbeats when idle (every second), and soon after a new subscription. */
 void cs_publish_tick(cs_publish_t *self);
+
+/* Reads the subscription messages waiting on the socket (at most 1000): a new subscriber
+ * gets a heartbeat within S_GREETING_MS, its first message, after which it may ask for its
+ * snapshot (PROTOCOL.md). Never blocks. */
+void cs_publish_on_socket(cs_publish_t *self);
+
+/* Milliseconds until cs_publish_tick has a heartbeat to send (0: now). */
+int64_t cs_publish_next_ms(const cs_publish_t *self);
 
 /* ---- plan.c: what every connection needs (a pure function) -------------------------------- */
 

@@ -68,6 +68,21 @@ check_eq "a REQ socket gets no reply" "no reply within 1500 ms" "$out"
 check "the supervisor says why: three frames" \
     grep -q "warn: malformed control request: expected 2 frames, got 3" "$T_DIR/main.log"
 
+# ---- watch still starts promptly: the supervisor greets a new subscriber with a heartbeat -
+times=()
+for i in 1 2 3 4 5; do
+    start=$(date +%s%N)
+    spawn "$T_DIR/start$i.json" connstate watch --publish "ipc://$T_DIR/main.publish" \
+        --control "$ctl" --format json
+    wait_until 10 grep -q '"connection_name":"syn_3"' "$T_DIR/start$i.json"
+    times+=($((($(date +%s%N) - start) / 1000000)))
+    kill -TERM "$SPAWNED"
+done
+slowest=$(printf '%s\n' "${times[@]}" | sort -n | tail -1)
+diag "watch showed its snapshot after ${times[*]} ms"
+check "watch shows its snapshot within a heartbeat (1 s) of its start, each of 5 times (slowest $slowest ms)" \
+    test "$slowest" -lt 1000
+
 # ---- a subscriber asks for its snapshot after its first message on SUB ---------------------
 # The fake supervisor takes in a subscription only 2.5 s after it arrived, or once it served
 # a snapshot (as a restarted supervisor that a subscriber's control socket reaches before its
