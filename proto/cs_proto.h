@@ -187,6 +187,10 @@ int cs_msgpack_check(const void *data, size_t size, char *why, size_t why_size)
 
 /* Names: "READY", "pending", "build", ...; "?" for an unknown value. Borrowed. */
 const char *cs_msg_type_name(cs_msg_type_t type);
+/* ... of a key of a message type ("type" for key 0, "request_id", ...) or of a SNAPSHOT_ROWS
+ * row map ("connection", ...), as PROTOCOL.md names them. */
+const char *cs_msg_key_name(cs_msg_type_t type, unsigned key);
+const char *cs_row_key_name(unsigned key);
 const char *cs_status_name(cs_status_t status);
 const char *cs_task_kind_name(cs_task_kind_t kind);
 

@@ -788,6 +788,13 @@ static void test_names(void **state)
     assert_string_equal(cs_status_name((cs_status_t)42), "?");
     assert_string_equal(cs_task_kind_name(CS_TASK_DELETE), "delete");
     assert_string_equal(cs_task_kind_name((cs_task_kind_t)0), "?");
+    assert_string_equal(cs_msg_key_name(CS_MSG_TASK, 0), "type");
+    assert_string_equal(cs_msg_key_name(CS_MSG_TASK, 5), "config");
+    assert_string_equal(cs_msg_key_name(CS_MSG_STATUS_REP, 1), "request_id");
+    assert_string_equal(cs_msg_key_name(CS_MSG_READY, 99), "?");
+    assert_string_equal(cs_msg_key_name((cs_msg_type_t)99, 1), "?");
+    assert_string_equal(cs_row_key_name(1), "connection");
+    assert_string_equal(cs_row_key_name(8), "?");
     cs_status_t status;
     assert_int_equal(cs_status_parse("updating", 8, &status), 0);
     assert_int_equal(status, CS_STATUS_UPDATING);
