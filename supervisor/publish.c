@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #define S_HEARTBEAT_MS    1000
-#define S_GREETING_MS     50   /* a new subscriber's first heartbeat, at most this much early */
+#define S_GREETING_MS     50   /* after a subscription: a heartbeat this long after the last one */
 #define S_SUBSCRIPTIONS   1000 /* subscription messages read at once */
 #define S_HEARTBEAT_TOPIC "!hb"
 

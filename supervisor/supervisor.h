@@ -428,9 +428,10 @@ void cs_publish_change(void *arg, const char *name, const cs_visible_t *row);
 /* Heartbeats when idle (every second), and soon after a new subscription. */
 void cs_publish_tick(cs_publish_t *self);
 
-/* Reads the subscription messages waiting on the socket (at most 1000): a new subscriber
- * gets a heartbeat within S_GREETING_MS, its first message, after which it may ask for its
- * snapshot (PROTOCOL.md). Never blocks. */
+/* Reads the subscription messages waiting on the socket (at most 1000): after one, the next
+ * heartbeat comes 50 ms after the last one (at once when that is past) instead of a second,
+ * so that a new subscriber soon has its first message, after which it may ask for its
+ * snapshot (PROTOCOL.md); at most 20 such heartbeats a second. Never blocks. */
 void cs_publish_on_socket(cs_publish_t *self);
 
 /* Milliseconds until cs_publish_tick has a heartbeat to send (0: now). */

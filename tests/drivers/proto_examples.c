@@ -42,8 +42,13 @@ static cs_msg_t *s_msg(cs_msg_type_t type)
     return msg;
 }
 
-#define S_ADD(title, from, text, topic)                                                            \
-    examples[n++] = (s_example_t) { title, from, text, topic, m }
+static s_example_t s_example_of(const char *title, const char *from, const char *text,
+                                const char *topic, cs_msg_t *msg)
+{
+    return (s_example_t){title, from, text, topic, msg};
+}
+
+#define S_ADD(title, from, text, topic) examples[n++] = s_example_of(title, from, text, topic, m)
 
 /* The examples, in PROTOCOL.md's order; returns how many, or -1. */
 static int s_build(s_example_t *examples)
@@ -115,8 +120,7 @@ static int s_build(s_example_t *examples)
     m->request_id = 7;
     m->prefix = strdup("syn_");
     S_ADD("SNAPSHOT_REQ", "client → supervisor",
-          "A subscriber asks for the rows of the connections whose names start with `syn_`.",
-          NULL);
+          "A subscriber asks for the rows of the connections whose names start with `syn_`.", NULL);
 
     m = s_msg(CS_MSG_SNAPSHOT_ROWS);
     m->request_id = 7;
@@ -159,8 +163,7 @@ static int s_build(s_example_t *examples)
 
     m = s_msg(CS_MSG_STATUS_REQ);
     m->request_id = 9;
-    S_ADD("STATUS_REQ", "client → supervisor", "A client asks for the supervisor's status.",
-          NULL);
+    S_ADD("STATUS_REQ", "client → supervisor", "A client asks for the supervisor's status.", NULL);
 
     m = s_msg(CS_MSG_STATUS_REP);
     m->request_id = 9;
@@ -388,8 +391,7 @@ static int s_example(cs_buf_t *out, const s_example_t *ex)
         !(decoded = cs_msg_decode(data, size, why, sizeof why)) ||
         cs_msg_encode(decoded, &again, &again_size, why, sizeof why) != 0 || again_size != size ||
         memcmp(data, again, size) != 0) {
-        fprintf(stderr, "proto_examples: %s does not encode and decode back: %s\n", ex->title,
-                why);
+        fprintf(stderr, "proto_examples: %s does not encode and decode back: %s\n", ex->title, why);
         free(data);
         free(again);
         cs_msg_destroy(&decoded);
@@ -452,7 +454,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: proto_examples [--update FILE]\n");
         return 2;
     }
-    s_example_t examples[16];
+    s_example_t examples[16]; /* one per message type (15), and room */
     int n = s_build(examples);
     if (n < 0)
         return 1;
