@@ -18,8 +18,12 @@
 static void test_loopback_endpoints(void **state)
 {
     (void)state;
-    const char *local[] = {"tcp://127.0.0.1:7600", "tcp://127.8.9.10:1", "tcp://localhost:7600",
-                           "tcp://[::1]:7600",     "tcp://lo:7600",      "ipc:///tmp/x.sock",
+    const char *local[] = {"tcp://127.0.0.1:7600",
+                           "tcp://127.8.9.10:1",
+                           "tcp://localhost:7600",
+                           "tcp://[::1]:7600",
+                           "tcp://lo:7600",
+                           "ipc:///tmp/x.sock",
                            "inproc://x"};
     const char *remote[] = {"tcp://0.0.0.0:7600", "tcp://*:7600",       "tcp://10.0.0.1:7600",
                             "tcp://eth0:7600",    "tcp://128.0.0.1:1",  "tcp://127.0.0:1",
