@@ -435,6 +435,9 @@ static void s_status(cs_control_t *self, zframe_t *identity, const cs_msg_t *req
     rep->db_down_since = cs_catalog_down_since(self->deps.catalog);
     if (db != CS_DB_ACTIVE && db != CS_DB_STANDBY)
         rep->db_error = strdup(cs_catalog_error(self->deps.catalog));
+    if (req->with_workers && cs_dispatch_list_workers(self->deps.dispatch, rep) != 0)
+        cs_log_error("out of memory: the STATUS reply lists %u of %zu workers",
+                     rep->worker_row_count, cs_dispatch_workers(self->deps.dispatch));
     s_reply(self, identity, &rep);
 }
 
@@ -489,14 +492,15 @@ bool cs_control_on_socket(cs_control_t *self)
         return false; /* the rest wait for the next turn */
     zframe_t *identity = NULL;
     cs_msg_t *msg = NULL;
+    uint64_t request_id;
     char why[256];
-    if (cs_wire_recv(self->control, CS_WIRE_ROUTED | CS_WIRE_DONTWAIT, &identity, &msg, why,
-                     sizeof why) != 0)
+    if (cs_wire_recv_request(self->control, CS_WIRE_ROUTED | CS_WIRE_DONTWAIT, &identity, &msg,
+                             &request_id, why, sizeof why) != 0)
         return false;
-    if (!msg) {
+    if (!msg) { /* answered with its request_id when that could be read, else 0 */
         cs_log_warn("malformed control request: %s", why);
         if (identity)
-            s_refuse(self, identity, 0, why);
+            s_refuse(self, identity, request_id, why);
         zframe_destroy(&identity);
         return true;
     }

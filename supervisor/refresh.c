@@ -166,23 +166,41 @@ static void s_remember_gone(cs_refresh_t *self, const cs_plan_t *plan, int64_t n
 /* ---- applying decisions ---------------------------------------------------------------- */
 
 /* Queues an update (not_before: held until then). fresh: no schema of that name exists. */
-static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
-                   const cs_connection_t *c, bool fresh, int64_t not_before)
+/* A new task (NULL when out of memory, logged): what a worker needs of the connection's
+ * config and, for a build or comments, the plugin's version the plan used (a worker whose
+ * plugin has another one does not run it). */
+static cs_task_t *s_task_new(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
+                             const cs_connection_t *c)
 {
     cs_task_t *task = calloc(1, sizeof *task);
     if (!task || !(task->connection = strdup(name))) {
         free(task);
         cs_log_conn_error(name, "out of memory: its %s is not queued", cs_task_kind_name(kind));
-        return;
+        return NULL;
     }
     task->kind = kind;
-    task->fresh = fresh;
-    task->not_before = not_before;
     if (c) {
         task->plugin = strdup(c->plugin);
         task->config = strdup(c->config_json);
         task->fingerprint = strdup(c->fingerprint);
     }
+    const cs_plugin_info_t *info;
+    const char *why;
+    if (c && kind != CS_TASK_DELETE &&
+        cs_plugins_lookup(self->deps.plugins, c->plugin, self->plans, &info, &why) ==
+            CS_PLUGIN_KNOWN)
+        task->plugin_version = strdup(info->version);
+    return task;
+}
+
+static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
+                   const cs_connection_t *c, bool fresh, int64_t not_before)
+{
+    cs_task_t *task = s_task_new(self, kind, name, c);
+    if (!task)
+        return;
+    task->fresh = fresh;
+    task->not_before = not_before;
     if (kind == CS_TASK_BUILD)
         self->builds++;
     else if (kind == CS_TASK_DELETE)
@@ -206,19 +224,10 @@ static void s_redo(cs_refresh_t *self, const char *name, cs_task_kind_t kind)
         cs_log_conn_debug(name, "not built again: it is no longer configured");
         return;
     }
-    cs_task_t *task = calloc(1, sizeof *task);
-    if (!task || !(task->connection = strdup(name))) {
-        free(task);
-        cs_log_conn_error(name, "out of memory: its %s is not done again", cs_task_kind_name(kind));
+    cs_task_t *task = s_task_new(self, kind, name, c);
+    if (!task)
         return;
-    }
-    task->kind = kind;
     task->attempt = v->attempts > 0 ? (uint32_t)v->attempts : 1;
-    if (c) {
-        task->plugin = strdup(c->plugin);
-        task->config = strdup(c->config_json);
-        task->fingerprint = strdup(c->fingerprint);
-    }
     cs_dispatch_redo(self->deps.dispatch, &task, v->worker,
                      kind == CS_TASK_BUILD ? CS_BATCH_MARKER_MISMATCH : CS_BATCH_STILL_THERE);
 }
@@ -470,6 +479,12 @@ int64_t cs_refresh_next_ms(const cs_refresh_t *self)
 
 void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
 {
+    if (event->recheck_plugins) { /* plugins changed since the plan, or that worker's differ */
+        cs_log_conn_info(event->connection,
+                         "a worker has another version of its plugin than planned with: "
+                         "planning again, which looks at the plugins again");
+        cs_refresh_request(self);
+    }
     const cs_connection_t *c =
         cs_results_apply(self->deps.store, event, self->config, &self->stats);
     if (c) /* a build's comments follow it */

@@ -96,4 +96,25 @@ check_eq "nothing is left error, updating or deleting" 0 \
     "$(sql "$db" "SELECT count(*) FROM $STATE WHERE status IN ('error', 'updating', 'deleting')")"
 check "the supervisor stops cleanly" sup_stop "$sup"
 
+# ---- with CURVE the fake worker, given a worker key, is a worker like any other ----------------
+keys=$T_DIR/keys
+mkdir -p "$keys" "$T_DIR/workers.d"
+connstate keygen "$keys/sup" >/dev/null && connstate keygen "$keys/w" >/dev/null
+cp "$keys/w" "$T_DIR/workers.d/"
+db=$(new_db fake_worker_curve)
+cfg=$T_DIR/config-curve
+mkdir -p "$cfg"
+synthetic_conns "$cfg/a.spc" 1 3 2 cur_
+spawn "$T_DIR/curve.log" connstate-supervisor --db "$db" --config-dir "$cfg" \
+    --plugin-dir "$(plugin_dir)" --bind-workers "ipc://$T_DIR/curve.workers" \
+    --bind-publish "ipc://$T_DIR/curve.publish" --bind-control "ipc://$T_DIR/curve.control" \
+    --workers 0 --curve-cert "$keys/sup" --curve-workers "$T_DIR/workers.d"
+"$FAKE" "ipc://$T_DIR/curve.workers" --curve-cert "$keys/w" >/dev/null 2>&1
+check_eq "the fake worker wants both CURVE files or neither (exit 2)" 2 "$?"
+spawn "$T_DIR/fake-curve.out" "$FAKE" "ipc://$T_DIR/curve.workers" --name fake-curve \
+    --curve-cert "$keys/w" --curve-server "$keys/sup"
+check "with its key it is admitted" wait_log "$T_DIR/curve.log" "worker fake-curve ready" 15
+check "... and still makes nothing ready: its builds end in error" wait_sql 20 "$db" \
+    "SELECT count(*) FROM $STATE WHERE status = 'error' AND starts_with(error, \$\$$REFUSED\$\$)" 3
+
 done_testing

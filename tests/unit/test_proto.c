@@ -40,6 +40,7 @@ static cs_msg_t *s_full_message(cs_msg_type_t type)
     msg->ddl_count = 21;
     msg->elapsed_us = 123456789;
     msg->in_flight = 3;
+    msg->last_task_id = (1ull << 40) + 1;
     msg->reason = strdup("going away");
     msg->seq = 99999999999ull;
     msg->status = CS_STATUS_ERROR;
@@ -59,6 +60,13 @@ static cs_msg_t *s_full_message(cs_msg_type_t type)
     msg->refreshing = true;
     assert_int_equal(cs_msg_add_row(msg, "a", CS_STATUS_READY, NULL, 1, true, 5, "csv"), 0);
     assert_int_equal(cs_msg_add_row(msg, "b", CS_STATUS_ERROR, "boom", 2, false, 6, NULL), 0);
+    msg->retry = true;
+    msg->worker_fault = true;
+    msg->with_workers = true;
+    cs_worker_row_t quarantined = {"wrk-2", 43, 4, 3, 1, 3, 1700000000123456, "plugin missing"};
+    cs_worker_row_t fine = {"host-b:77", 77, 16, 0, 0, 0, 0, NULL};
+    assert_int_equal(cs_msg_add_worker_row(msg, &quarantined), 0);
+    assert_int_equal(cs_msg_add_worker_row(msg, &fine), 0);
     return msg;
 }
 
@@ -128,10 +136,54 @@ static void test_round_trip_fields(void **state)
     assert_string_equal(got->config, task->config);
     assert_string_equal(got->fingerprint, "a1b2c3");
     assert_int_equal(got->attempt, 2);
-    assert_null(got->error); /* not a TASK field: not carried */
+    assert_string_equal(got->plugin_version, "1.2.3"); /* the version planned with */
+    assert_null(got->error);                           /* not a TASK field: not carried */
     assert_null(got->rows);
+    assert_false(got->worker_fault);
     cs_msg_destroy(&got);
     cs_msg_destroy(&task);
+
+    cs_msg_t *result = s_full_message(CS_MSG_RESULT);
+    s_encode(result, &data, &size);
+    got = cs_msg_decode(data, size, why, sizeof why);
+    free(data);
+    assert_non_null(got);
+    assert_true(got->retry);
+    assert_true(got->worker_fault);
+    assert_string_equal(got->plugin_version, "1.2.3");
+    cs_msg_destroy(&got);
+    cs_msg_destroy(&result);
+
+    cs_msg_t *status_req = s_full_message(CS_MSG_STATUS_REQ);
+    s_encode(status_req, &data, &size);
+    got = cs_msg_decode(data, size, why, sizeof why);
+    free(data);
+    assert_non_null(got);
+    assert_true(got->with_workers);
+    assert_int_equal(got->worker_row_count, 0);
+    cs_msg_destroy(&got);
+    cs_msg_destroy(&status_req);
+
+    cs_msg_t *status = s_full_message(CS_MSG_STATUS_REP);
+    s_encode(status, &data, &size);
+    got = cs_msg_decode(data, size, why, sizeof why);
+    free(data);
+    assert_non_null(got);
+    assert_int_equal(got->worker_row_count, 2);
+    const cs_worker_row_t *w = &got->worker_rows[0];
+    assert_string_equal(w->name, "wrk-2");
+    assert_int_equal(w->pid, 43);
+    assert_int_equal(w->capacity, 4);
+    assert_int_equal(w->in_flight, 3);
+    assert_int_equal(w->expired, 1);
+    assert_int_equal(w->failures, 3);
+    assert_int_equal(w->quarantined_until, 1700000000123456);
+    assert_string_equal(w->last_failure, "plugin missing");
+    assert_string_equal(got->worker_rows[1].name, "host-b:77");
+    assert_null(got->worker_rows[1].last_failure);
+    assert_int_equal(got->worker_rows[1].quarantined_until, 0);
+    cs_msg_destroy(&got);
+    cs_msg_destroy(&status);
 
     cs_msg_t *rows = s_full_message(CS_MSG_SNAPSHOT_ROWS);
     s_encode(rows, &data, &size);
@@ -248,6 +300,33 @@ static void test_encode_rejects(void **state)
     cs_msg_destroy(&msg); /* idempotent */
 }
 
+static void test_add_worker_row_limit(void **state)
+{
+    (void)state;
+    cs_msg_t *msg = cs_msg_new(CS_MSG_STATUS_REP);
+    cs_worker_row_t row = {.name = "w", .capacity = 1};
+    for (int i = 0; i < CS_PROTO_MAX_WORKER_ROWS; i++)
+        assert_int_equal(cs_msg_add_worker_row(msg, &row), 0);
+    assert_int_equal(cs_msg_add_worker_row(msg, &row), -1);
+    assert_int_equal(msg->worker_row_count, CS_PROTO_MAX_WORKER_ROWS);
+    cs_msg_destroy(&msg);
+    msg = cs_msg_new(CS_MSG_STATUS_REP);
+    row.name = NULL;
+    assert_int_equal(cs_msg_add_worker_row(msg, &row), -1);
+    /* a last failure beyond its limit is not encoded */
+    char long_text[CS_PROTO_MAX_FAILURE + 2];
+    memset(long_text, 'x', sizeof long_text - 1);
+    long_text[sizeof long_text - 1] = '\0';
+    row = (cs_worker_row_t){.name = "w", .last_failure = long_text};
+    assert_int_equal(cs_msg_add_worker_row(msg, &row), 0);
+    msg->request_id = 1;
+    char *data = NULL, why[256] = "";
+    size_t size;
+    assert_int_equal(cs_msg_encode(msg, &data, &size, why, sizeof why), -1);
+    assert_non_null(strstr(why, "key 8 (last_failure): string too long"));
+    cs_msg_destroy(&msg);
+}
+
 static void test_add_row_limit(void **state)
 {
     (void)state;
@@ -323,6 +402,8 @@ static void test_reject_truncated(void **state)
 {
     (void)state;
     cs_msg_t *msg = s_full_message(CS_MSG_TASK);
+    free(msg->plugin_version); /* so that it ends with a one-byte value (fresh) */
+    msg->plugin_version = NULL;
     char *data;
     size_t size;
     s_encode(msg, &data, &size);
@@ -421,6 +502,43 @@ static void test_reject_wrong_types(void **state)
     msgpack_pack_array(&raw.pk, 1);
     msgpack_pack_true(&raw.pk);
     s_raw_reject(&raw, "row 0: expected a map, got a boolean");
+
+    /* a STATUS_REP whose worker entry has no name */
+    s_raw_init(&raw);
+    msgpack_pack_map(&raw.pk, 6);
+    msgpack_pack_uint8(&raw.pk, 0);
+    msgpack_pack_uint8(&raw.pk, CS_MSG_STATUS_REP);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 2);
+    msgpack_pack_array(&raw.pk, CS_STATUS_COUNT);
+    for (int i = 0; i < CS_STATUS_COUNT; i++)
+        msgpack_pack_uint8(&raw.pk, 0);
+    msgpack_pack_uint8(&raw.pk, 3);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 4);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 14);
+    msgpack_pack_array(&raw.pk, 1);
+    msgpack_pack_map(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 2);
+    msgpack_pack_uint8(&raw.pk, 5);
+    s_raw_reject(&raw, "STATUS_REP worker 0: key 1 (name): required key missing");
+
+    /* worker_fault that is not a boolean */
+    s_raw_init(&raw);
+    msgpack_pack_map(&raw.pk, 5);
+    msgpack_pack_uint8(&raw.pk, 0);
+    msgpack_pack_uint8(&raw.pk, CS_MSG_RESULT);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 2);
+    s_raw_str(&raw, "c", 1);
+    msgpack_pack_uint8(&raw.pk, 3);
+    msgpack_pack_false(&raw.pk);
+    msgpack_pack_uint8(&raw.pk, 12);
+    msgpack_pack_uint8(&raw.pk, 1);
+    s_raw_reject(&raw, "RESULT: key 12 (worker_fault): expected a boolean, got an integer");
 }
 
 static void test_reject_out_of_range(void **state)
@@ -674,6 +792,98 @@ static void test_reject_bad_strings(void **state)
     s_raw_reject(&raw, "not valid UTF-8");
 }
 
+/* The request_id of a control request: read from messages that decode, and from those
+ * that are rejected for another reason; not from what has no unambiguous one. */
+static int s_peek(const char *bytes, size_t size, uint64_t *id)
+{
+    *id = 12345; /* left alone unless found */
+    return cs_msg_peek_request_id(bytes, size, id);
+}
+
+#define PEEK(bytes, id) s_peek(bytes, sizeof bytes - 1, id)
+#define B(literal)                                                                                 \
+    {                                                                                              \
+        literal, sizeof literal - 1                                                                \
+    }
+
+static void test_peek_request_id(void **state)
+{
+    (void)state;
+    uint64_t id;
+    /* every message that decodes: control types have one (77), the others none */
+    for (size_t i = 0; i < sizeof s_all_types / sizeof *s_all_types; i++) {
+        cs_msg_t *msg = s_full_message(s_all_types[i]);
+        char *data;
+        size_t size;
+        s_encode(msg, &data, &size);
+        int rc = s_peek(data, size, &id);
+        if (s_all_types[i] >= CS_PROTO_CONTROL_TYPES) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(id, 77);
+        } else {
+            assert_int_equal(rc, -1); /* key 1 is a capacity, a task_id, a seq... */
+            assert_int_equal(id, 12345);
+        }
+        free(data);
+        cs_msg_destroy(&msg);
+    }
+    char why[256];
+    /* SNAPSHOT_REQ 4243 whose prefix is an integer: rejected, and its id is read */
+    static const char wrong_field[] = "\x83\x00\x14\x01\xcd\x10\x93\x02\x07";
+    assert_null(cs_msg_decode(wrong_field, sizeof wrong_field - 1, why, sizeof why));
+    assert_int_equal(PEEK(wrong_field, &id), 0);
+    assert_int_equal(id, 4243);
+    /* a type this version does not know (99), key 1 before key 0 */
+    static const char unknown_type[] = "\x82\x01\x2a\x00\x63";
+    assert_null(cs_msg_decode(unknown_type, sizeof unknown_type - 1, why, sizeof why));
+    assert_int_equal(PEEK(unknown_type, &id), 0);
+    assert_int_equal(id, 42);
+    /* a string key and a nested map holding a key 1 of its own are skipped */
+    static const char skipped[] = "\x84\xa1k\x01\x00\x17\x02\x81\x01\x05\x01\x09";
+    assert_null(cs_msg_decode(skipped, sizeof skipped - 1, why, sizeof why));
+    assert_int_equal(PEEK(skipped, &id), 0);
+    assert_int_equal(id, 9);
+    /* every width of unsigned integer, and a signed one that is not negative */
+    static const char u64[] = "\x82\x00\x19\x01\xcf\xff\xff\xff\xff\xff\xff\xff\xfe";
+    assert_int_equal(PEEK(u64, &id), 0);
+    assert_int_equal(id, UINT64_MAX - 1);
+    static const char i8[] = "\x82\x00\x19\x01\xd0\x05";
+    assert_int_equal(PEEK(i8, &id), 0);
+    assert_int_equal(id, 5);
+    /* a map 16 */
+    static const char map16[] = "\xde\x00\x02\x00\xcc\x19\x01\xcd\x01\x00";
+    assert_int_equal(PEEK(map16, &id), 0);
+    assert_int_equal(id, 256);
+
+    /* no request_id to read */
+    static const struct {
+        const char *bytes;
+        size_t size;
+    } none[] = {
+        B("\x82\x00\x19\x01\xd0\xff"),                             /* negative */
+        B("\x82\x00\x19\x01\xa1x"),                                /* a string */
+        B("\x82\x00\x19\x01\xc0"),                                 /* nil */
+        B("\x82\x00\x19\x01\xcb\x40\x00\x00\x00\x00\x00\x00\x00"), /* a float */
+        B("\x81\x00\x19"),                                         /* missing */
+        B("\x83\x00\x19\x01\x05\x01\x06"),                         /* twice: ambiguous */
+        B("\x81\x01\x05"),                                         /* no type */
+        B("\x82\x00\xa1x\x01\x05"),                        /* a type that is not an integer */
+        B("\x83\x00\x19\x00\x19\x01\x05"),                 /* the type twice */
+        B("\x82\x00\x0b\x01\x05"),                         /* a publish type (11): key 1 is a seq */
+        B("\x82\x00\x13\x01\x05"),                         /* 19, unknown, not a control type */
+        B("\x83\x00\x19\x01\xcd\x10"),                     /* truncated */
+        B("\x82\x00\x19\x01\x05\x00"),                     /* trailing bytes */
+        B("\x92\x00\x19"),                                 /* an array */
+        B("\x19"),                                         /* an integer */
+        B("\x83\x00\x19\x01\x05\x02\xc1"),                 /* an invalid byte */
+        B("\x83\x00\x19\x01\x05\x02\x91\x91\x91\x91\x05"), /* nested too deep */
+    };
+    for (size_t i = 0; i < sizeof none / sizeof *none; i++)
+        if (s_peek(none[i].bytes, none[i].size, &id) != -1 || id != 12345)
+            fail_msg("case %zu: read request_id %llu", i, (unsigned long long)id);
+    assert_int_equal(s_peek("", 0, &id), -1);
+}
+
 static void test_header(void **state)
 {
     (void)state;
@@ -696,6 +906,13 @@ static void test_names(void **state)
     assert_string_equal(cs_status_name((cs_status_t)42), "?");
     assert_string_equal(cs_task_kind_name(CS_TASK_DELETE), "delete");
     assert_string_equal(cs_task_kind_name((cs_task_kind_t)0), "?");
+    assert_string_equal(cs_msg_key_name(CS_MSG_TASK, 0), "type");
+    assert_string_equal(cs_msg_key_name(CS_MSG_TASK, 5), "config");
+    assert_string_equal(cs_msg_key_name(CS_MSG_STATUS_REP, 1), "request_id");
+    assert_string_equal(cs_msg_key_name(CS_MSG_READY, 99), "?");
+    assert_string_equal(cs_msg_key_name((cs_msg_type_t)99, 1), "?");
+    assert_string_equal(cs_row_key_name(1), "connection");
+    assert_string_equal(cs_row_key_name(8), "?");
     cs_status_t status;
     assert_int_equal(cs_status_parse("updating", 8, &status), 0);
     assert_int_equal(status, CS_STATUS_UPDATING);
@@ -714,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_empty_string),
         cmocka_unit_test(test_encode_rejects),
         cmocka_unit_test(test_add_row_limit),
+        cmocka_unit_test(test_add_worker_row_limit),
         cmocka_unit_test(test_raw_state_valid),
         cmocka_unit_test(test_reject_truncated),
         cmocka_unit_test(test_reject_trailing_bytes),
@@ -725,6 +943,7 @@ int main(void)
         cmocka_unit_test(test_reject_caps),
         cmocka_unit_test(test_reject_too_deep),
         cmocka_unit_test(test_reject_bad_strings),
+        cmocka_unit_test(test_peek_request_id),
         cmocka_unit_test(test_header),
         cmocka_unit_test(test_names),
     };
