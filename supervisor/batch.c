@@ -210,7 +210,7 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
         entry->deleted = cs_record_gone(row);
         if (rows.len > 1)
             cs_buf_putc(&rows, ',');
-        cs_table_json_row(&rows, v, entry->deleted);
+        cs_table_json_row(&rows, v, entry->deleted, cs_record_claimed(row));
         if (entry->deleted)
             entry->row.status = CS_STATUS_DELETED;
     }

@@ -54,8 +54,9 @@ void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src);
  * CREATE with an ADD COLUMN IF NOT EXISTS for every column (a table of an earlier version
  * grows); the startup read; the batch ($1 rows as JSON, those to delete among them; $2 the
  * last sequence number; $3 the NOTIFY payload without its closing brace; $4 and $5 the
- * errors of a refused ready and a refused deletion). The batch checks each row against the
- * schema of its name: a `ready` only while that schema's connstate marker says the row's
+ * errors of a refused ready and a refused deletion). The batch checks each row whose status
+ * or deletion is a worker's word (cs_store_claim) against the schema of its name: a `ready`
+ * only while that schema's connstate marker says the row's
  * config_hash (fingerprint), plugin_version and schema_hash; a deletion or a `disabled` only
  * while no schema of that name has a connstate marker. A refused row is written as `error`
  * with $4 or $5 (a refused deletion keeps its row). Its one result row: the pg_notify, the
@@ -68,8 +69,9 @@ const char *cs_table_upsert_sql(void);
  * it). Returns 0, or -1 when the result does not have the table's columns. */
 int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v);
 
-/* Appends v as one object of the batch's $1 (gone: the row is to be deleted). */
-void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v, bool gone);
+/* Appends v as one object of the batch's $1 (gone: the row is to be deleted; claimed: its
+ * status or deletion is a worker's word, to be checked). */
+void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v, bool gone, bool claimed);
 
 /* ---- store.c: the connections' rows in memory ---------------------------------------- */
 
@@ -135,6 +137,12 @@ void cs_store_set_worker(cs_store_t *self, cs_record_t *row, const char *worker,
 void cs_store_set_comments(cs_store_t *self, cs_record_t *row, bool comments_set);
 /* Queues the row's deletion from the table (undone by cs_store_set or cs_store_add). */
 void cs_store_remove(cs_store_t *self, cs_record_t *row);
+/* The row's status (ready, disabled) or its deletion, as just set, is a worker's word: the
+ * batch that writes it checks it against the schema (cs_table_upsert_sql) until a write of
+ * it committed. Any later cs_store_set or cs_store_remove is a decision of its own and
+ * clears it. Queues the row for writing. */
+void cs_store_claim(cs_store_t *self, cs_record_t *row);
+bool cs_record_claimed(const cs_record_t *row);
 
 /* The rows the table holds, by committed status (counts has CS_STATUS_COUNT entries);
  * returns their number. */

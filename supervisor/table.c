@@ -108,18 +108,18 @@ static void s_generate(void)
     }
     cs_buf_puts(&select, " FROM " S_TABLE);
 
-    /* $1 the rows (JSON array of objects; "g": the row is to be deleted), $2 the last
-     * sequence number, $3 the NOTIFY payload without its closing brace (the statement
-     * appends the transaction id), $4 and $5 the errors of a refused ready and of a refused
-     * deletion. A row is checked against the schema of its name in the same statement: a
-     * `ready` holds only while the schema carries a connstate marker that says the row's
-     * fingerprint, plugin version and schema hash; a deletion and a `disabled` only while
-     * no schema of that name carries a marker (the marker as cs_marker_format writes it:
-     * "connstate marker v1;" then fields separated by "; ", in any order, unknown ones
-     * ignored). A refused row is written as `error` (and kept); the last column lists the
-     * seqs of the refused rows. The marker of a schema is looked up by the schema's name in
-     * the catalog cache and one index scan of pg_description (a subquery per row that needs
-     * it, about 8 us), never by scanning the catalog. */
+    /* $1 the rows (JSON array of objects; "g": the row is to be deleted; "k": its status or
+     * deletion is a worker's word), $2 the last sequence number, $3 the NOTIFY payload
+     * without its closing brace (the statement appends the transaction id), $4 and $5 the
+     * errors of a refused ready and of a refused deletion. A worker's word is checked
+     * against the schema of its name in the same statement: a `ready` holds only while the schema
+     * carries a connstate marker that says the row's fingerprint, plugin version and schema hash; a
+     * deletion and a `disabled` only while no schema of that name carries a marker (the marker as
+     * cs_marker_format writes it: "connstate marker v1;" then fields separated by "; ", in any
+     * order, unknown ones ignored). A refused row is written as `error` (and kept); the last column
+     * lists the seqs of the refused rows. The marker of a schema is looked up by the schema's name
+     * in the catalog cache and one index scan of pg_description (a subquery per row that needs it,
+     * about 8 us), never by scanning the catalog. */
     cs_buf_puts(&upsert, "WITH r AS (\n    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(");
     for (size_t i = 0; i < S_COLUMNS; i++)
         cs_buf_printf(&upsert, "%s%s %s", i ? ", " : "", s_columns[i].key,
@@ -127,11 +127,13 @@ static void s_generate(void)
     const char *name = s_key(S_AT(name)), *status = s_key(S_AT(status));
     cs_buf_printf(
         &upsert,
-        ", g boolean)\n), m AS (\n    SELECT r.*, CASE WHEN g OR %s IN ('ready', 'disabled') "
-        "THEN (\n        SELECT description FROM pg_description WHERE objoid = "
+        ", g boolean, k boolean)\n), m AS (\n    SELECT r.*, CASE WHEN k AND (g OR %s IN "
+        "('ready', 'disabled')) THEN (\n        SELECT description FROM pg_description WHERE "
+        "objoid = "
         "to_regnamespace(quote_ident(r.%s))\n            AND classoid = 'pg_namespace'::regclass "
         "AND objsubid = 0 AND description LIKE '" CS_MARKER_PREFIX "%%') END AS marker\n"
-        "    FROM r\n), v AS (\n    SELECT m.*, CASE\n        WHEN g OR %s = 'disabled' THEN "
+        "    FROM r\n), v AS (\n    SELECT m.*, CASE WHEN NOT k THEN true\n        WHEN g OR %s = "
+        "'disabled' THEN "
         "marker IS NULL\n        WHEN %s = 'ready' THEN coalesce(string_to_array(marker, '; ') "
         "@>\n            ARRAY['fingerprint=' || %s, 'plugin_version=' || %s, "
         "'schema_hash=' || %s], false)\n        ELSE true END AS ok\n    FROM m\n), up AS "
@@ -257,7 +259,7 @@ int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v)
     return v->name ? 0 : -1;
 }
 
-void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v, bool gone)
+void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v, bool gone, bool claimed)
 {
     cs_buf_putc(out, '{');
     for (size_t i = 0; i < S_COLUMNS; i++) {
@@ -289,5 +291,6 @@ void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v, bool gone)
                 break;
         }
     }
-    cs_buf_puts(out, gone ? ",\"g\":true}" : ",\"g\":false}");
+    cs_buf_puts(out, gone ? ",\"g\":true" : ",\"g\":false");
+    cs_buf_puts(out, claimed ? ",\"k\":true}" : ",\"k\":false}");
 }
