@@ -1,0 +1,208 @@
+# Hosts as network namespaces on one bridge: the database, the supervisor (--workers 0), two
+# worker hosts and a subscriber host, each with its own address. A cold refresh of 1,000
+# connections is shared by the two remote workers; a capture on the bridge holds the
+# connections' secrets without CURVE and none of them with it; peers without the right key
+# get nothing and are logged as rejected; a worker host cut off in the middle of a refresh
+# loses its updates to the other one within the lease and comes back by itself.
+# Runs as root; elsewhere it says why it is skipped.
+. "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/netns.sh"
+
+if ! why=$(ns_usable); then
+    echo "skipped: $why"
+    ok "the multi-host test bed # SKIP $why"
+    done_testing
+    exit
+fi
+
+drivers=$BUILD/tests/drivers
+LEASE=5 # --task-timeout of the supervisors here
+STATE=connstate_internal.connection_state
+
+check "five hosts and a bridge" ns_bed_up db sup w1 w2 sub
+check "PostgreSQL runs on the database host, listening on its address" ns_pg_start pg db
+SUP=$(ns_addr sup)
+check_eq "the supervisor's host reaches the database over the bed" "$(ns_addr db)" \
+    "$(ns sup psql -X -A -t "$NS_PG_TCP dbname=postgres" -c "SELECT inet_server_addr()")"
+phase "the bed and its database"
+
+# ---- helpers --------------------------------------------------------------------------------
+
+# bed_db NAME: a new database on the database host; sets DB (what the bed's programs use, over
+# TCP) and LOCAL (what the suite reads the tables through: a unix socket, whatever the links do).
+bed_db() {
+    sql "$NS_PG_LOCAL dbname=postgres" "CREATE DATABASE $1" >/dev/null || return 1
+    DB="$NS_PG_TCP dbname=$1"
+    LOCAL="$NS_PG_LOCAL dbname=$1"
+}
+
+# secret_conns FILE PREFIX SECRET COUNT: COUNT synthetic connections PREFIX1.., each with a token
+# of its own (SECRET_i): a secret that only their TASKs carry.
+secret_conns() {
+    local i
+    for i in $(seq "$4"); do
+        printf 'connection "%s%d" {\n  plugin = "synthetic"\n  tables = 2\n  token = "%s_%d"\n}\n' \
+            "$2" "$i" "$3" "$i"
+    done >"$1"
+}
+
+# bed_supervisor NAME CONFIG_DIR ARGS...: the supervisor on its host, with its three endpoints
+# on its address; log $T_DIR/NAME.log (timestamped), pid SUP_PID.
+bed_supervisor() {
+    local name=$1 cfg=$2
+    shift 2
+    CONNSTATE_LOG_TIME=1 spawn "$T_DIR/$name.log" ip netns exec "$(ns_name sup)" connstate-supervisor --workers 0 \
+        --db "$DB" --config-dir "$cfg" --plugin-dir "$(plugin_dir)" \
+        --bind-workers "tcp://$SUP:7600" --bind-publish "tcp://$SUP:7601" \
+        --bind-control "tcp://$SUP:7602" --task-timeout $LEASE "$@"
+    SUP_PID=$SPAWNED
+}
+
+# bed_worker HOST NAME ARGS...: a worker on that host for the supervisor's host; log
+# $T_DIR/NAME.log; sets WORKER_PID.
+bed_worker() {
+    local host=$1 name=$2
+    shift 2
+    CONNSTATE_TEST_SLOW=0.05 spawn "$T_DIR/$name.log" ip netns exec "$(ns_name "$host")" connstate-worker \
+        --connect "tcp://$SUP:7600" --db "$DB" --plugin-dir "$(plugin_dir)" --name "$name" "$@"
+    WORKER_PID=$SPAWNED
+}
+
+# stop PID...: SIGTERM, and wait for each.
+stop() {
+    local pid
+    for pid in "$@"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "$@"; do wait "$pid" 2>/dev/null; done
+    return 0
+}
+
+# capture_start NAME: tcpdump on the bridge (in its own namespace: every packet between the
+# hosts) into $T_DIR/NAME.pcap; waits until it listens. Sets CAPTURE_PID.
+capture_start() {
+    spawn "$T_DIR/$1.tcpdump" ip netns exec "$NS_BRIDGE" tcpdump -i br0 -U -s 0 -B 16384 \
+        -Z root -w "$T_DIR/$1.pcap" tcp
+    CAPTURE_PID=$SPAWNED
+    wait_log "$T_DIR/$1.tcpdump" "listening on br0" 10
+}
+
+# capture_stop NAME: stops it; true when the kernel dropped no packet.
+capture_stop() {
+    kill -INT "$CAPTURE_PID"
+    wait "$CAPTURE_PID"
+    diag "$1 capture: $(grep -E "captured|dropped by kernel" "$T_DIR/$1.tcpdump" | paste -sd, -)," \
+        "$(($(stat -c %s "$T_DIR/$1.pcap") / 1024)) KiB"
+    grep -q "^0 packets dropped by kernel" "$T_DIR/$1.tcpdump"
+}
+
+# secrets_in NAME SECRET: how many distinct secrets SECRET_i the capture holds.
+secrets_in() { grep -a -o -E "$2_[0-9]+" "$T_DIR/$1.pcap" | sort -u | wc -l; }
+
+# by_worker DB PREFIX NAME: how many of PREFIX's rows worker NAME made ready.
+by_worker() {
+    sql "$1" "SELECT count(*) FROM $STATE WHERE connection_name LIKE '$2%' AND status = 'ready' AND worker = '$3'"
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# iso MS: a time as the log's timestamps write it (UTC, milliseconds).
+iso() { date -u -d "@$(($1 / 1000)).$(printf %03d $(($1 % 1000)))" +%Y-%m-%dT%H:%M:%S.%3NZ; }
+
+# ---- without CURVE (--insecure) ---------------------------------------------------------------
+
+SECRET_A=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+bed_db bed_a
+cfg_a=$T_DIR/config-a
+mkdir -p "$cfg_a"
+secret_conns "$cfg_a/a.spc" a_ "$SECRET_A" 1000
+insecure=
+if connstate-supervisor --help | grep -q -- --insecure; then
+    insecure=--insecure
+    out=$(ns sup connstate-supervisor --workers 0 --db "$DB" --config-dir "$cfg_a" \
+        --bind-workers "tcp://$SUP:7600" --bind-publish "tcp://$SUP:7601" \
+        --bind-control "tcp://$SUP:7602" 2>&1)
+    check_eq "without CURVE or --insecure, the supervisor refuses its address (exit 2)" 2 "$?"
+    check "... saying why and naming --insecure" grep -q -- "--insecure" <<<"$out"
+fi
+capture_start plain
+bed_supervisor plain "$cfg_a" $insecure
+bed_worker w1 w1
+w1_pid=$WORKER_PID
+bed_worker w2 w2
+w2_pid=$WORKER_PID
+check "without CURVE: the cold refresh of 1,000 connections completes" \
+    wait_log "$T_DIR/plain.log" "info: refresh 1 done" 60
+phase "cold refresh of 1,000 connections by two remote workers, without CURVE"
+diag "$(grep -o "refresh 1 done in [0-9.]* s" "$T_DIR/plain.log")"
+check "the capture lost no packet" capture_stop plain
+check_eq "every connection is ready" 1000 "$(count_status "$LOCAL" ready)"
+n1=$(by_worker "$LOCAL" a_ w1)
+n2=$(by_worker "$LOCAL" a_ w2)
+diag "w1 built $n1, w2 built $n2"
+check "both workers shared the work (each built at least 250)" test "$n1" -ge 250 -a "$n2" -ge 250
+found=$(secrets_in plain "$SECRET_A")
+diag "secrets in the capture without CURVE: $found of 1000"
+check "without CURVE the capture on the bridge holds the connections' secrets (at least 500)" \
+    test "$found" -ge 500
+
+spawn "$T_DIR/plain-sub.out" ip netns exec "$(ns_name sub)" "$drivers/sub_check" --publish "tcp://$SUP:7601" \
+    --control "tcp://$SUP:7602" --db "$LOCAL" --timeout 20
+wait "$SPAWNED"
+check "a subscriber on its host (without CURVE) ends with the table's 1000 rows" \
+    grep -q "^match 1000 rows" "$T_DIR/plain-sub.out"
+
+# ---- a worker host cut off in the middle of a refresh -------------------------------------------
+# 400 connections whose schema takes 50 ms each (the test plugin `slow`): a refresh of ~13 s.
+# When a quarter of them is ready, w1's link goes down; what w1 held at that moment must be
+# made ready by w2 within the lease (+ 3 s for w2's queue and the state write); the link comes
+# back once those leases expired, and w1 must connect again by itself and take work.
+for i in $(seq 400); do printf 'connection "d_%d" {\n  plugin = "slow"\n}\n' "$i"; done \
+    >"$cfg_a/d.spc.tmp"
+mv "$cfg_a/d.spc.tmp" "$cfg_a/d.spc"
+check "the refresh of 400 slow connections is under way" wait_sql 30 "$LOCAL" \
+    "SELECT count(*) >= 100 FROM $STATE WHERE connection_name LIKE 'd\_%' AND status = 'ready'" t
+phase "refresh of 400 slow connections a quarter done"
+ns_link w1 down
+cut=$(now_ms)
+window_end=$(iso $((cut + LEASE * 1000 + 1000)))
+# shellcheck disable=SC2317
+lost_at_cut() { # the updates w1 lost in the lease after the cut, as the supervisor logs them
+    awk -v from="$(iso "$cut")" -v to="$window_end" '$1 >= from && $1 <= to &&
+        / at worker w1; dispatching it again/ { sub(/^\[/, "", $4); sub(/\]$/, "", $4); print $4 }' \
+        "$T_DIR/plain.log" | sort -u
+}
+check "w1's leases expire within the lease (+1 s) of the cut" \
+    wait_log "$T_DIR/plain.log" "its lease expired after $LEASE s at worker w1" $((LEASE + 1))
+after_window() { [ "$(now_ms)" -gt $((cut + LEASE * 1000 + 1000)) ]; }
+wait_until $((LEASE + 2)) after_window
+lost=$(lost_at_cut)
+nlost=$(wc -w <<<"$lost")
+diag "w1 held $nlost updates when it was cut off: $(paste -sd' ' <<<"$lost")"
+names=$(sed "s/.*/'&'/" <<<"$lost" | paste -sd, -)
+[ -n "$names" ] || names="''"
+check "w1 held updates when it was cut off" test "$nlost" -ge 1
+check "each was made ready by w2 within the lease + 3 s of the cut" wait_sql 5 "$LOCAL" \
+    "SELECT count(*) FROM $STATE WHERE connection_name IN ($names) AND status = 'ready'
+       AND worker = 'w2' AND time_changed <= to_timestamp(($cut + ($LEASE + 3) * 1000) / 1000.0)" \
+    "$nlost"
+diag "the last of them was ready $(sql "$LOCAL" "SELECT round(extract(epoch FROM max(time_changed)) * 1000 - $cut) FROM $STATE WHERE connection_name IN ($names)") ms after the cut"
+ns_link w1 up
+up=$(now_ms)
+phase "w1 cut off and its updates re-dispatched"
+w1_again() { [ "$(grep -c "info: worker w1 ready" "$T_DIR/plain.log")" -ge 2 ]; }
+check "back on the network, w1 connects again by itself (within 20 s)" wait_until 20 w1_again
+diag "w1 was ready again $(($(now_ms) - up)) ms after its link came back (±50 ms)"
+check "... and takes work again" wait_sql 30 "$LOCAL" \
+    "SELECT count(*) > 0 FROM $STATE WHERE connection_name LIKE 'd\_%' AND status = 'ready'
+       AND worker = 'w1' AND time_changed > to_timestamp($up / 1000.0)" t
+check "the refresh completes" wait_log "$T_DIR/plain.log" "info: refresh 2 done" 60
+phase "w1 back, the refresh done"
+diag "$(grep -o "refresh 2 done in [0-9.]* s" "$T_DIR/plain.log")"
+check_eq "every slow connection is ready, none stays updating" "400|0" \
+    "$(sql "$LOCAL" "SELECT count(*) FILTER (WHERE status = 'ready'), count(*) FILTER (WHERE status = 'updating') FROM $STATE WHERE connection_name LIKE 'd\_%'")"
+diag "after the cut: w1 built $(sql "$LOCAL" "SELECT count(*) FROM $STATE WHERE connection_name LIKE 'd\_%' AND worker = 'w1' AND time_changed > to_timestamp($up / 1000.0)"), w2 $(sql "$LOCAL" "SELECT count(*) FROM $STATE WHERE connection_name LIKE 'd\_%' AND worker = 'w2' AND time_changed > to_timestamp($cut / 1000.0)");" \
+    "$(grep -c "at worker w1; dispatching it again" "$T_DIR/plain.log") leases expired at w1, $(grep -c "warn: worker w1 fell silent" "$T_DIR/plain.log") silences"
+check "the supervisor exits 0 on SIGTERM" sup_stop "$SUP_PID"
+stop "$w1_pid" "$w2_pid"
+phase "the run without CURVE stopped"
+
+done_testing
