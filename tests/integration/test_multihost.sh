@@ -196,7 +196,12 @@ else
         "$T_DIR/plain.log"
     check_eq "no connection was ever ready without its schema (the table sampled every 100 ms)" \
         0 "$worst"
-    diag "the fake worker answered $(grep -c "^answered" "$T_DIR/fake.out") tasks; the new rows:" \
+    most=$(grep -oE "^answered build e_[0-9]+$" "$T_DIR/fake.out" | sort | uniq -c | sort -rn |
+        awk 'NR == 1 { print $1 }')
+    check "... each build went to it at most 3 times (the bound of an update's attempts)" \
+        test "${most:-0}" -le 3
+    diag "the fake worker answered $(grep -c "^answered" "$T_DIR/fake.out") tasks (at most" \
+        "${most:-0} builds of one connection); the new rows:" \
         "$(sql "$LOCAL" "SELECT status || ': ' || coalesce(error, '') || ' (' || count(*) || ')' FROM $STATE WHERE connection_name LIKE 'e\_%' GROUP BY status, error" | paste -sd';' -)"
     stop "$fake"
     bed_worker w1 w1
