@@ -55,8 +55,8 @@ COMMON_SRC := $(wildcard common/*.c) $(wildcard proto/*.c)
 SUP_SRC    := $(wildcard supervisor/*.c)
 WRK_SRC    := $(wildcard workers/*.c)
 CLIB_SRC   := $(wildcard client/lib/*.c)
-# What libconnstate's API needs of common/ and proto/: logging, buffers, the wire codec.
-CLIB_USES  := $(filter %/log.c %/clock.c %/buf.c %/check.c %/codec.c %/wire.c,$(COMMON_SRC))
+# What libconnstate's API needs of common/ and proto/: logging, buffers, the wire codec, CURVE keys.
+CLIB_USES  := $(filter %/log.c %/clock.c %/buf.c %/check.c %/codec.c %/wire.c %/curve.c,$(COMMON_SRC))
 CLI_SRC    := $(wildcard client/cli/*.c)
 PLUGIN_NAMES := $(patsubst plugins/%/,%,$(dir $(wildcard plugins/*/main.c)))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)

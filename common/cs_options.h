@@ -16,6 +16,8 @@ typedef enum {
     CS_OPTION_TEXT,   /* a string: const char * */
     CS_OPTION_NUMBER, /* an integer within [lo, hi]: long */
     CS_OPTION_LEVEL,  /* a log level, error|warn|info|debug: const char * (checked only) */
+    CS_OPTION_SWITCH, /* a flag without a value (arg NULL): bool, true when given or when its
+                         variable is 1, true or yes */
 } cs_option_kind_t;
 
 /* One option. Its value goes to `offset` in the program's options struct: the flag's

@@ -24,6 +24,11 @@ static long *s_number_at(void *out, const cs_option_t *option)
     return (long *)((char *)out + option->offset);
 }
 
+static bool *s_switch_at(void *out, const cs_option_t *option)
+{
+    return (bool *)((char *)out + option->offset);
+}
+
 #define S_COLUMN 23 /* the width of "--flag ARG" in the help */
 #define S_WIDTH  92 /* longest help line */
 
@@ -34,7 +39,7 @@ void cs_options_usage(const cs_program_t *program, FILE *out)
     for (size_t i = 0; i < program->count; i++) {
         const cs_option_t *o = &program->options[i];
         char left[64], paren[160] = "";
-        snprintf(left, sizeof left, "--%s %s", o->flag, o->arg);
+        snprintf(left, sizeof left, "--%s%s%s", o->flag, o->arg ? " " : "", o->arg ? o->arg : "");
         const char *fallback = o->fallback_help ? o->fallback_help : o->fallback;
         if (o->env || fallback)
             snprintf(paren, sizeof paren, "(%s%s%s)", o->env ? o->env : "",
@@ -75,6 +80,11 @@ void cs_options_usage(const cs_program_t *program, FILE *out)
 /* Sets one option from its text (flag, environment or fallback); false after saying why. */
 static bool s_set(const cs_program_t *program, const cs_option_t *o, const char *text, void *out)
 {
+    if (o->kind == CS_OPTION_SWITCH) {
+        *s_switch_at(out, o) =
+            strcmp(text, "1") == 0 || strcmp(text, "true") == 0 || strcmp(text, "yes") == 0;
+        return true;
+    }
     if (o->kind == CS_OPTION_NUMBER) {
         char *end = NULL;
         errno = 0;
@@ -111,7 +121,10 @@ int cs_options_parse(const cs_program_t *program, int argc, char **argv, void *o
         return 2;
     }
     for (size_t i = 0; i < program->count; i++)
-        longs[i] = (struct option){program->options[i].flag, required_argument, NULL, (int)i};
+        longs[i] = (struct option){program->options[i].flag,
+                                   program->options[i].kind == CS_OPTION_SWITCH ? no_argument
+                                                                                : required_argument,
+                                   NULL, (int)i};
     longs[program->count] = (struct option){"help", no_argument, NULL, S_HELP};
     longs[program->count + 1] = (struct option){"version", no_argument, NULL, S_VERSION};
     int rc = -1, opt;
@@ -125,7 +138,7 @@ int cs_options_parse(const cs_program_t *program, int argc, char **argv, void *o
             printf("%s %s\n", program->name, program->version);
             rc = 0;
         } else if (opt >= 0 && (size_t)opt < program->count) {
-            given[opt] = optarg;
+            given[opt] = program->options[opt].kind == CS_OPTION_SWITCH ? "1" : optarg;
         } else {
             fprintf(stderr, "%s: unknown or incomplete option '%s'\n", program->name,
                     argv[optind - 1]);

@@ -60,6 +60,17 @@ CONNSTATE_EXPORT connstate_sub_t *connstate_sub_new(const char *publish_ep, cons
                                                     const char *prefix, connstate_change_fn *fn,
                                                     void *arg);
 
+/* The same over CURVE: curve_cert is this client's certificate (as `connstate keygen FILE`
+ * wrote it: FILE, with FILE_secret beside it), curve_server the supervisor's public
+ * certificate. Both NULL: CONNSTATE_CURVE_CERT and CONNSTATE_CURVE_SERVER from the
+ * environment, and plain text only when neither is set. connstate_sub_new is this with both
+ * NULL. Returns NULL with errno EINVAL when only one is given or a certificate cannot be
+ * read: a client with CURVE settings never falls back to plain text. */
+CONNSTATE_EXPORT connstate_sub_t *
+connstate_sub_new_curve(const char *publish_ep, const char *control_ep, const char *prefix,
+                        const char *curve_cert, const char *curve_server, connstate_change_fn *fn,
+                        void *arg);
+
 /* Closes the sockets, frees everything and NULLs *self_p. Idempotent. */
 CONNSTATE_EXPORT void connstate_sub_destroy(connstate_sub_t **self_p);
 

@@ -8,15 +8,16 @@
 #include <string.h>
 
 typedef enum {
-    F_U32,    /* uint32_t, lo..hi (hi 0: no upper bound) */
-    F_U64,    /* uint64_t, lo.. */
-    F_I64,    /* int64_t */
-    F_BOOL,   /* bool */
-    F_STR,    /* char *, at most hi bytes of UTF-8 without NUL */
-    F_STATUS, /* cs_status_t, 0..hi */
-    F_KIND,   /* cs_task_kind_t */
-    F_ROWS,   /* cs_row_t *rows + uint32_t row_count (message only) */
-    F_COUNTS  /* uint32_t counts[CS_STATUS_COUNT] (message only) */
+    F_U32,     /* uint32_t, lo..hi (hi 0: no upper bound) */
+    F_U64,     /* uint64_t, lo.. */
+    F_I64,     /* int64_t */
+    F_BOOL,    /* bool */
+    F_STR,     /* char *, at most hi bytes of UTF-8 without NUL */
+    F_STATUS,  /* cs_status_t, 0..hi */
+    F_KIND,    /* cs_task_kind_t */
+    F_ROWS,    /* cs_row_t *rows + uint32_t row_count (message only) */
+    F_WORKERS, /* cs_worker_row_t *worker_rows + uint32_t worker_row_count (message only) */
+    F_COUNTS   /* uint32_t counts[CS_STATUS_COUNT] (message only) */
 } s_ftype_t;
 
 typedef struct {
@@ -39,6 +40,10 @@ typedef struct {
     {                                                                                              \
         key, type, req, lo, hi, offsetof(cs_row_t, member), #member                                \
     }
+#define W(key, type, req, lo, hi, member)                                                          \
+    {                                                                                              \
+        key, type, req, lo, hi, offsetof(cs_worker_row_t, member), #member                         \
+    }
 
 static const s_field_t s_ready[] = {
     M(1, F_U32, REQ, 1, CS_PROTO_MAX_CAPACITY, capacity),
@@ -54,6 +59,7 @@ static const s_field_t s_task[] = {
     M(6, F_STR, OPT, 0, CS_PROTO_MAX_SHORT, fingerprint),
     M(7, F_U32, OPT, 0, 0, attempt),
     M(8, F_BOOL, OPT, 0, 0, fresh),
+    M(9, F_STR, OPT, 0, CS_PROTO_MAX_SHORT, plugin_version),
 };
 static const s_field_t s_result[] = {
     M(1, F_U64, REQ, 1, 0, task_id),
@@ -67,9 +73,11 @@ static const s_field_t s_result[] = {
     M(9, F_U64, OPT, 0, 0, elapsed_us),
     M(10, F_KIND, OPT, 0, 0, kind),
     M(11, F_BOOL, OPT, 0, 0, retry),
+    M(12, F_BOOL, OPT, 0, 0, worker_fault),
 };
 static const s_field_t s_heartbeat[] = {
     M(1, F_U32, OPT, 0, 0, in_flight),
+    M(2, F_U64, OPT, 0, 0, last_task_id),
 };
 static const s_field_t s_disconnect[] = {
     M(1, F_STR, OPT, 0, CS_PROTO_MAX_ERROR, reason),
@@ -113,6 +121,7 @@ static const s_field_t s_refresh_rep[] = {
 };
 static const s_field_t s_status_req[] = {
     M(1, F_U64, REQ, 0, 0, request_id),
+    M(2, F_BOOL, OPT, 0, 0, with_workers),
 };
 static const s_field_t s_status_rep[] = {
     M(1, F_U64, REQ, 0, 0, request_id),
@@ -128,6 +137,7 @@ static const s_field_t s_status_rep[] = {
     M(11, F_I64, OPT, 0, 0, db_down_since),
     M(12, F_STR, OPT, 0, CS_PROTO_MAX_ERROR, db_error),
     M(13, F_BOOL, OPT, 0, 0, standby),
+    M(14, F_WORKERS, OPT, 0, CS_PROTO_MAX_WORKER_ROWS, worker_rows),
 };
 static const s_field_t s_error[] = {
     M(1, F_U64, OPT, 0, 0, request_id),
@@ -141,6 +151,16 @@ static const s_field_t s_row[] = {
     R(5, F_BOOL, OPT, 0, 0, comments_set),
     R(6, F_U64, OPT, 0, 0, seq),
     R(7, F_STR, OPT, 0, CS_PROTO_MAX_SHORT, plugin),
+};
+static const s_field_t s_worker_row[] = {
+    W(1, F_STR, REQ, 0, CS_PROTO_MAX_SHORT, name),
+    W(2, F_U32, OPT, 0, 0, pid),
+    W(3, F_U32, OPT, 0, 0, capacity),
+    W(4, F_U32, OPT, 0, 0, in_flight),
+    W(5, F_U32, OPT, 0, 0, expired),
+    W(6, F_U32, OPT, 0, 0, failures),
+    W(7, F_I64, OPT, 0, 0, quarantined_until),
+    W(8, F_STR, OPT, 0, CS_PROTO_MAX_FAILURE, last_failure),
 };
 
 typedef struct {
@@ -172,6 +192,8 @@ static const s_schema_t s_schemas[] = {
     SCHEMA(CS_MSG_ERROR, "ERROR", s_error),
 };
 static const s_schema_t s_row_schema = {0, "row", s_row, sizeof s_row / sizeof *s_row};
+static const s_schema_t s_worker_schema = {0, "worker", s_worker_row,
+                                           sizeof s_worker_row / sizeof *s_worker_row};
 
 static const char *const s_status_names[CS_STATUS_COUNT] = {
     "pending", "updating", "deleting", "ready", "error", "disabled", "deleted"};
@@ -263,6 +285,9 @@ void cs_msg_destroy(cs_msg_t **self_p)
     for (uint32_t i = 0; i < self->row_count; i++)
         s_row_clear(&self->rows[i]);
     free(self->rows);
+    for (uint32_t i = 0; i < self->worker_row_count; i++)
+        s_strings_free(&self->worker_rows[i], s_worker_schema.fields, s_worker_schema.count);
+    free(self->worker_rows);
     free(self);
     *self_p = NULL;
 }
@@ -288,6 +313,25 @@ int cs_msg_add_row(cs_msg_t *self, const char *connection, cs_status_t status, c
         return -1;
     }
     rows[self->row_count++] = row;
+    return 0;
+}
+
+int cs_msg_add_worker_row(cs_msg_t *self, const cs_worker_row_t *row)
+{
+    if (self->worker_row_count >= CS_PROTO_MAX_WORKER_ROWS || !row->name)
+        return -1;
+    cs_worker_row_t *rows = realloc(self->worker_rows, (self->worker_row_count + 1) * sizeof *rows);
+    if (!rows)
+        return -1;
+    self->worker_rows = rows;
+    cs_worker_row_t copy = *row;
+    copy.name = strdup(row->name);
+    copy.last_failure = s_strdup_or_null(row->last_failure);
+    if (!copy.name || (row->last_failure && !copy.last_failure)) {
+        s_strings_free(&copy, s_worker_schema.fields, s_worker_schema.count);
+        return -1;
+    }
+    rows[self->worker_row_count++] = copy;
     return 0;
 }
 
@@ -365,17 +409,30 @@ static int s_encode_field(msgpack_packer *pk, const s_schema_t *schema, const s_
                     return -1;
             return 0;
         }
+        case F_WORKERS: {
+            const cs_msg_t *msg = base;
+            if (msg->worker_row_count > field->hi)
+                return s_encode_fail(why, why_size, schema->name, field, "too many workers");
+            msgpack_pack_array(pk, msg->worker_row_count);
+            for (uint32_t i = 0; i < msg->worker_row_count; i++)
+                if (s_encode_map(pk, &s_worker_schema, &msg->worker_rows[i], false, why,
+                                 why_size) != 0)
+                    return -1;
+            return 0;
+        }
     }
     return -1;
 }
 
-/* Absent optional strings (NULL) and task kinds (0) are left out of the map; everything
- * else is written. */
+/* Absent optional strings (NULL), task kinds (0) and worker lists (empty) are left out of
+ * the map; everything else is written. */
 static bool s_field_present(const s_field_t *field, const void *base)
 {
     const char *slot = (const char *)base + field->offset;
     if (field->type == F_STR)
         return *(char *const *)slot != NULL;
+    if (field->type == F_WORKERS)
+        return ((const cs_msg_t *)base)->worker_row_count > 0;
     if (field->type == F_KIND && !field->required)
         return *(const cs_task_kind_t *)slot != 0;
     return true;
@@ -552,6 +609,34 @@ static int s_decode_rows(s_decoder_t *dec, const s_field_t *field, const msgpack
     return 0;
 }
 
+static int s_decode_workers(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
+                            cs_msg_t *msg)
+{
+    if (s_expect(dec, field, value, MSGPACK_OBJECT_ARRAY, "an array of workers") != 0)
+        return -1;
+    uint32_t n = value->via.array.size;
+    if (n > field->hi)
+        return s_reject(dec, field, "%s", "more workers than the limit");
+    if (n == 0)
+        return 0;
+    msg->worker_rows = calloc(n, sizeof *msg->worker_rows);
+    if (!msg->worker_rows)
+        return s_reject(dec, field, "%s", "out of memory");
+    const char *where = dec->where;
+    char row_where[64];
+    for (uint32_t i = 0; i < n; i++) {
+        msg->worker_row_count = i + 1; /* so that destroy frees the partly decoded entry */
+        snprintf(row_where, sizeof row_where, "%s worker %u", where, i);
+        dec->where = row_where;
+        int rc =
+            s_decode_map(dec, &s_worker_schema, &value->via.array.ptr[i], &msg->worker_rows[i]);
+        dec->where = where;
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
                           void *base)
 {
@@ -628,6 +713,8 @@ static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpac
         }
         case F_ROWS:
             return s_decode_rows(dec, field, value, base);
+        case F_WORKERS:
+            return s_decode_workers(dec, field, value, base);
     }
     return -1;
 }

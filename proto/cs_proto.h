@@ -15,16 +15,18 @@
 #define CS_PROTO_HEADER  "connstate/1"
 
 /* Limits enforced by the decoder before anything is allocated. */
-#define CS_PROTO_MAX_BODY     (4u * 1024 * 1024) /* bytes in one body frame */
-#define CS_PROTO_MAX_DEPTH    4                  /* nesting of maps and arrays */
-#define CS_PROTO_MAX_ITEMS    4096               /* elements of any one array or map */
-#define CS_PROTO_MAX_KEYS     64                 /* entries of a message or row map */
-#define CS_PROTO_MAX_ROWS     1024               /* rows in one SNAPSHOT_ROWS message */
-#define CS_PROTO_MAX_NAME     63                 /* connection names (PostgreSQL identifiers) */
-#define CS_PROTO_MAX_SHORT    255                /* plugin names, versions, hashes, worker names */
-#define CS_PROTO_MAX_ERROR    8192               /* error and reason texts */
-#define CS_PROTO_MAX_CONFIG   (1024u * 1024)     /* a connection's config (JSON text) */
-#define CS_PROTO_MAX_CAPACITY 1024               /* a worker's concurrent tasks */
+#define CS_PROTO_MAX_BODY        (4u * 1024 * 1024) /* bytes in one body frame */
+#define CS_PROTO_MAX_DEPTH       4                  /* nesting of maps and arrays */
+#define CS_PROTO_MAX_ITEMS       4096               /* elements of any one array or map */
+#define CS_PROTO_MAX_KEYS        64                 /* entries of a message or row map */
+#define CS_PROTO_MAX_ROWS        1024               /* rows in one SNAPSHOT_ROWS message */
+#define CS_PROTO_MAX_NAME        63                 /* connection names (PostgreSQL identifiers) */
+#define CS_PROTO_MAX_SHORT       255            /* plugin names, versions, hashes, worker names */
+#define CS_PROTO_MAX_ERROR       8192           /* error and reason texts */
+#define CS_PROTO_MAX_CONFIG      (1024u * 1024) /* a connection's config (JSON text) */
+#define CS_PROTO_MAX_CAPACITY    1024           /* a worker's concurrent tasks */
+#define CS_PROTO_MAX_WORKER_ROWS 1024           /* workers listed in one STATUS_REP */
+#define CS_PROTO_MAX_FAILURE     1024           /* a listed worker's last failure */
 
 typedef enum {
     /* worker channel: DEALER (worker) <-> ROUTER (supervisor) */
@@ -76,6 +78,18 @@ typedef struct {
     char *plugin; /* may be NULL */
 } cs_row_t;
 
+/* One worker as STATUS_REP lists it. Strings are owned. */
+typedef struct {
+    char *name;
+    uint32_t pid;
+    uint32_t capacity;         /* what the supervisor allows it (its claim, capped) */
+    uint32_t in_flight;        /* tasks counted against its capacity, expired ones included */
+    uint32_t expired;          /* ... of which the lease expired: it has not let go of them */
+    uint32_t failures;         /* worker-side failures in a row */
+    int64_t quarantined_until; /* microseconds since the epoch; 0: not quarantined */
+    char *last_failure;        /* its last worker-side failure; NULL: none */
+} cs_worker_row_t;
+
 /* One message. Which fields a type uses is listed in proto/PROTOCOL.md; strings are
  * owned by the message (NULL when absent) and freed by cs_msg_destroy. */
 typedef struct {
@@ -95,14 +109,16 @@ typedef struct {
     bool fresh; /* TASK: no schema of this name existed when it was planned */
     bool ok;
     char *error;
-    char *plugin_version;
+    char *plugin_version; /* TASK: the version planned with; RESULT: the worker's */
     char *schema_hash;
     uint32_t tables;
     uint32_t ddl_count;
     uint64_t elapsed_us;
     bool retry; /* RESULT: not run, for a reason that is not the connection's: queue it again */
+    bool worker_fault; /* RESULT: ... and the reason is this worker's: another one runs it */
     /* HEARTBEAT */
     uint32_t in_flight;
+    uint64_t last_task_id; /* worker -> supervisor: the last TASK it received (0: none) */
     /* DISCONNECT, ERROR */
     char *reason;
     /* STATE, PUB_HEARTBEAT, SNAPSHOT_END, STATUS_REP */
@@ -124,6 +140,9 @@ typedef struct {
     uint32_t workers;
     uint32_t queued;
     bool refreshing;
+    bool with_workers;            /* STATUS_REQ: list the workers in the reply */
+    cs_worker_row_t *worker_rows; /* STATUS_REP */
+    uint32_t worker_row_count;
     /* PUB_HEARTBEAT, STATUS_REP: the supervisor's database */
     int64_t db_down_since; /* microseconds since the epoch; 0: available */
     char *db_error;        /* STATUS_REP: why it is unavailable */
@@ -141,6 +160,12 @@ void cs_msg_destroy(cs_msg_t **self_p);
  * CS_PROTO_MAX_ROWS rows. */
 int cs_msg_add_row(cs_msg_t *self, const char *connection, cs_status_t status, const char *error,
                    int64_t time_us, bool comments_set, uint64_t seq, const char *plugin)
+    __attribute__((warn_unused_result));
+
+/* Appends a copy of a worker's entry to a STATUS_REP message. Returns 0, or -1 when out of
+ * memory, when row->name is NULL, or when the message already lists CS_PROTO_MAX_WORKER_ROWS
+ * workers. */
+int cs_msg_add_worker_row(cs_msg_t *self, const cs_worker_row_t *row)
     __attribute__((warn_unused_result));
 
 /* Encodes the body (msgpack) of a message. Returns 0 and a malloc'd buffer in *data

@@ -435,6 +435,9 @@ static void s_status(cs_control_t *self, zframe_t *identity, const cs_msg_t *req
     rep->db_down_since = cs_catalog_down_since(self->deps.catalog);
     if (db != CS_DB_ACTIVE && db != CS_DB_STANDBY)
         rep->db_error = strdup(cs_catalog_error(self->deps.catalog));
+    if (req->with_workers && cs_dispatch_list_workers(self->deps.dispatch, rep) != 0)
+        cs_log_error("out of memory: the STATUS reply lists %u of %zu workers",
+                     rep->worker_row_count, cs_dispatch_workers(self->deps.dispatch));
     s_reply(self, identity, &rep);
 }
 

@@ -1,17 +1,25 @@
 /* Dispatching tasks to workers over the ROUTER: credit-based (a worker gets work only while
- * it has free capacity), leased (a task whose worker dies or falls silent is re-queued), and
- * bounded (after max attempts the task is reported lost). */
+ * it has free capacity, and a task whose lease expired keeps its place until the worker lets
+ * go of it), leased (a task whose worker dies or falls silent is re-queued), bounded (after
+ * max attempts the task is reported lost), and wary of workers that cannot run tasks (a
+ * worker-side failure sends the task to another worker; a worker that fails so
+ * S_QUARANTINE_AFTER times in a row is quarantined for a while). */
 #include "supervisor.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define S_HEARTBEAT_MS   1000
-#define S_SCAN           64    /* queued tasks looked at for one that may go to a worker */
-#define S_RETRY_FIRST_MS 500   /* a retried task's first backoff, doubled with each retry ... */
-#define S_RETRY_MAX_MS   15000 /* ... up to this */
+#define S_HEARTBEAT_MS        1000
+#define S_SCAN                64  /* queued tasks looked at for one that may go to a worker */
+#define S_RETRY_FIRST_MS      500 /* a retried task's first backoff, doubled with each retry ... */
+#define S_RETRY_MAX_MS        15000  /* ... up to this */
+#define S_QUARANTINE_AFTER    3      /* worker-side failures in a row that quarantine a worker */
+#define S_QUARANTINE_FIRST_MS 30000  /* its first quarantine, doubled with each next one ... */
+#define S_QUARANTINE_MAX_MS   600000 /* ... up to this; a success starts again from the first */
+#define S_FAILURE_TEXT        512    /* bytes kept of a worker's last failure (STATUS) */
 
 typedef struct {
     cs_task_t *task;
@@ -26,7 +34,16 @@ typedef struct {
     uint32_t capacity;
     int64_t last_seen;
     zlistx_t *flights; /* s_flight_t */
-    bool idle;         /* a flag of the pump's round: has free capacity */
+    /* The task ids of attempts whose lease expired, oldest first (at most capacity): the worker
+     * may still run them, so they keep their places until it answers or lets go of them. */
+    uint64_t *expired;
+    uint32_t expired_count;
+    uint32_t failures;         /* worker-side failures in a row */
+    char *last_failure;        /* the last one's text */
+    int64_t quarantine_ms;     /* the last quarantine's length (0: none since a success) */
+    int64_t quarantined_until; /* cs_clock_mono_ms; 0: not quarantined */
+    int64_t quarantined_wall;  /* the same in microseconds since the epoch, for STATUS */
+    bool idle;                 /* a flag of the pump's round: has free capacity */
 } s_peer_t;
 
 /* One connection's tasks: at most one update and one comments task queued, and one task in
@@ -68,6 +85,7 @@ void cs_task_destroy(cs_task_t **self_p)
     free(self->plugin);
     free(self->config);
     free(self->fingerprint);
+    free(self->plugin_version);
     free(self->last_loss);
     free(self->lost_by);
     free(self);
@@ -95,6 +113,12 @@ cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_limits_t limits)
     self->tracks = zhashx_new();
     self->held = zlistx_new();
     zhashx_set_destructor(self->tracks, s_track_free);
+    if (!self->limits.quarantine_ms)
+        self->limits.quarantine_ms = S_QUARANTINE_FIRST_MS;
+    if (self->limits.quarantine_max_ms < self->limits.quarantine_ms)
+        self->limits.quarantine_max_ms = self->limits.quarantine_ms > S_QUARANTINE_MAX_MS
+                                             ? self->limits.quarantine_ms
+                                             : S_QUARANTINE_MAX_MS;
     self->next_id = 1;
     return self;
 }
@@ -105,13 +129,15 @@ static void s_peer_free(s_peer_t **peer_p)
     if (!peer)
         return;
     s_flight_t *flight;
-    while ((flight = zlistx_first(peer->flights)) != NULL) {
+    while (peer->flights && (flight = zlistx_first(peer->flights)) != NULL) {
         zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
         cs_task_destroy(&flight->task);
         free(flight);
     }
     zlistx_destroy(&peer->flights);
     zframe_destroy(&peer->identity);
+    free(peer->expired);
+    free(peer->last_failure);
     free(peer->name);
     free(peer);
     *peer_p = NULL;
@@ -167,16 +193,17 @@ void cs_event_destroy(cs_event_t **event_p)
     *event_p = NULL;
 }
 
-/* Queues an event about a task for the results stage (result: taken over). */
-static void s_event(cs_dispatch_t *self, cs_event_kind_t kind, const cs_task_t *task,
-                    const char *why, cs_msg_t **result_p, const char *worker)
+/* Queues an event about a task for the results stage (result: taken over). Returns the event
+ * (borrowed: the queue owns it), or NULL when out of memory. */
+static cs_event_t *s_event(cs_dispatch_t *self, cs_event_kind_t kind, const cs_task_t *task,
+                           const char *why, cs_msg_t **result_p, const char *worker)
 {
     cs_event_t *event = calloc(1, sizeof *event);
     if (!event || !(event->connection = strdup(task->connection))) {
         free(event);
         cs_log_error("out of memory: the %s of %s is not recorded", cs_event_kind_name(kind),
                      task->connection);
-        return;
+        return NULL;
     }
     event->kind = kind;
     event->task_kind = task->kind;
@@ -189,6 +216,7 @@ static void s_event(cs_dispatch_t *self, cs_event_kind_t kind, const cs_task_t *
         *result_p = NULL;
     }
     zlistx_add_end(self->events, event);
+    return event;
 }
 
 cs_event_t *cs_dispatch_next_event(cs_dispatch_t *self)
@@ -261,10 +289,15 @@ static void s_dequeue(cs_dispatch_t *self, cs_task_t *task)
         track->comments = NULL;
 }
 
-/* The same work: kind, config and fingerprint. */
+static bool s_same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The same work: kind, plugin version, config and fingerprint. */
 static bool s_same_task(const cs_task_t *a, const cs_task_t *b)
 {
-    return a->kind == b->kind &&
+    return a->kind == b->kind && s_same_text(a->plugin_version, b->plugin_version) &&
            (a->fingerprint == b->fingerprint ||
             (a->fingerprint && b->fingerprint && strcmp(a->fingerprint, b->fingerprint) == 0 &&
              a->config && b->config && strcmp(a->config, b->config) == 0));
@@ -467,6 +500,132 @@ static void s_retry(cs_dispatch_t *self, cs_task_t *task, const char *why)
     s_enqueue(self, track, task, false);
 }
 
+/* Whether a worker may be given tasks: not while it is quarantined. */
+static bool s_available(const s_peer_t *peer)
+{
+    return !peer->quarantined_until;
+}
+
+/* The tasks a worker may hold: none while quarantined, one at a time after a quarantine until
+ * one succeeds (a probe, not its whole capacity thrown at what failed), else its capacity. */
+static uint32_t s_capacity_now(const s_peer_t *peer)
+{
+    if (!s_available(peer))
+        return 0;
+    return peer->failures >= S_QUARANTINE_AFTER ? 1 : peer->capacity;
+}
+
+static void s_wall_time(int64_t wall_us, char *text, size_t size)
+{
+    time_t secs = (time_t)(wall_us / 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(text, size, "%02d:%02d:%02d UTC", tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Quarantines a worker that failed S_QUARANTINE_AFTER times in a row (or again after its last
+ * quarantine): the first for limits.quarantine_ms, each next one twice as long as the last, up
+ * to limits.quarantine_max_ms. Logged once here, once when it ends (s_quarantine_ends). */
+static void s_quarantine(cs_dispatch_t *self, s_peer_t *peer)
+{
+    int64_t ms = peer->quarantine_ms ? 2 * peer->quarantine_ms : self->limits.quarantine_ms;
+    if (ms > self->limits.quarantine_max_ms)
+        ms = self->limits.quarantine_max_ms;
+    peer->quarantine_ms = ms;
+    peer->quarantined_until = cs_clock_mono_ms() + ms;
+    peer->quarantined_wall = cs_clock_wall_us() + ms * 1000;
+    char until[32];
+    s_wall_time(peer->quarantined_wall, until, sizeof until);
+    cs_log_warn("worker %s quarantined for %.0f s (until %s) after %u worker-side failures in a "
+                "row: it gets no task meanwhile (last: %s)",
+                peer->name, ms / 1000.0, until, peer->failures, peer->last_failure);
+}
+
+/* Quarantines whose time is over: the worker gets tasks again, one at a time until one of
+ * them succeeds. */
+static void s_quarantine_ends(cs_dispatch_t *self, int64_t now)
+{
+    for (s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers)) {
+        if (!peer->quarantined_until || now < peer->quarantined_until)
+            continue;
+        peer->quarantined_until = 0;
+        peer->quarantined_wall = 0;
+        cs_log_info("worker %s: its quarantine is over; it gets one task at a time until one "
+                    "succeeds",
+                    peer->name);
+    }
+}
+
+/* A worker answered a task with anything but a worker-side failure: its run of failures is
+ * over; a success also starts its next quarantine from the first length again. */
+static void s_worker_answered(s_peer_t *peer, bool ok)
+{
+    if (ok && peer->failures >= S_QUARANTINE_AFTER)
+        cs_log_info("worker %s succeeded again: it gets its whole capacity", peer->name);
+    if (ok)
+        peer->quarantine_ms = 0;
+    peer->failures = 0;
+}
+
+/* A worker could not run a task for a reason of its own (its plugin is missing or not
+ * executable there, or of another version than planned; its database session was lost): the
+ * task goes back to the front of the queue for another worker (this one only when no other
+ * can take it), without costing an attempt and without a backoff; the failure counts against
+ * the worker. recheck: the worker has another version of the plugin than the plan used. */
+static void s_worker_failed(cs_dispatch_t *self, s_peer_t *peer, cs_task_t *task, const char *why,
+                            bool recheck)
+{
+    peer->failures++;
+    free(peer->last_failure);
+    peer->last_failure = strndup(why, S_FAILURE_TEXT);
+    if (peer->last_failure)
+        cs_utf8_sanitize(peer->last_failure); /* a cut in a character */
+    if (peer->failures >= S_QUARANTINE_AFTER && !peer->quarantined_until)
+        s_quarantine(self, peer);
+    free(task->lost_by);
+    task->lost_by = strdup(peer->key);
+    s_track_t *track = s_take_back(self, &task, why);
+    if (!track)
+        return;
+    char text[CS_PROTO_MAX_ERROR];
+    snprintf(text, sizeof text, "worker %s could not run it: %s; dispatching it again", peer->name,
+             why);
+    cs_log_conn_info(task->connection, "%s", text);
+    if (task->kind != CS_TASK_COMMENTS)
+        task->waiting = true; /* its row says so until it is sent again */
+    if (task->kind != CS_TASK_COMMENTS || recheck) {
+        cs_event_t *event = s_event(self, CS_EVENT_RETRYING, task, text, NULL, NULL);
+        if (event)
+            event->recheck_plugins = recheck;
+    }
+    s_enqueue(self, track, task, true);
+}
+
+/* Forgets an expired attempt (index i of the worker's expired ones): its place is free. */
+static void s_expired_forget(s_peer_t *peer, uint32_t i)
+{
+    memmove(peer->expired + i, peer->expired + i + 1,
+            (peer->expired_count - i - 1) * sizeof *peer->expired);
+    peer->expired_count--;
+}
+
+/* A worker's HEARTBEAT: it holds in_flight tasks, and last received task last_task_id. Of its
+ * expired attempts that it has received (task ids are sent in increasing order), it cannot
+ * hold more than in_flight: the oldest beyond that are done, whatever order it runs them in,
+ * and their places are free again. Those it has not read yet keep theirs. */
+static void s_on_heartbeat(s_peer_t *peer, uint32_t in_flight, uint64_t last_task_id)
+{
+    uint32_t received = 0;
+    while (received < peer->expired_count && peer->expired[received] <= last_task_id)
+        received++;
+    if (received <= in_flight)
+        return;
+    cs_log_debug("worker %s holds %u tasks: %u of its expired ones are done", peer->name, in_flight,
+                 received - in_flight);
+    for (uint32_t done = received - in_flight; done > 0; done--)
+        s_expired_forget(peer, 0);
+}
+
 /* A task in flight is no longer: answered, lost or expired. */
 static void s_landed(cs_dispatch_t *self, const cs_task_t *task)
 {
@@ -527,13 +686,19 @@ static void s_on_ready(cs_dispatch_t *self, zframe_t *identity, const cs_msg_t *
     peer->capacity = msg->capacity;
     peer->last_seen = cs_clock_mono_ms();
     peer->flights = zlistx_new();
-    zlistx_add_end(self->peers, peer);
-    zhashx_insert(self->by_key, peer->key, peer);
     if (peer->capacity > self->limits.max_capacity) {
         cs_log_warn("worker %s asked for capacity %u: it gets at most %u (--worker-capacity)",
                     peer->name, peer->capacity, self->limits.max_capacity);
         peer->capacity = self->limits.max_capacity;
     }
+    peer->expired = calloc(peer->capacity, sizeof *peer->expired);
+    if (!peer->name || !peer->identity || !peer->flights || !peer->expired) {
+        cs_log_error("out of memory: worker %s not taken in", peer->key);
+        s_peer_free(&peer);
+        return;
+    }
+    zlistx_add_end(self->peers, peer);
+    zhashx_insert(self->by_key, peer->key, peer);
     cs_log_info("worker %s ready (capacity %u)", peer->name, peer->capacity);
 }
 
@@ -554,15 +719,30 @@ static void s_on_result(cs_dispatch_t *self, s_peer_t *peer, cs_msg_t **msg_p)
         zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
         free(flight);
         s_landed(self, task);
+        const char *why = msg->error ? msg->error : "the worker could not run it";
+        if (!msg->ok && msg->worker_fault) {
+            bool recheck = task->plugin_version && msg->plugin_version &&
+                           strcmp(task->plugin_version, msg->plugin_version) != 0;
+            s_worker_failed(self, peer, task, why, recheck);
+            return;
+        }
+        s_worker_answered(peer, msg->ok);
         if (msg->retry && !msg->ok) {
-            s_retry(self, task, msg->error ? msg->error : "the worker could not run it");
+            s_retry(self, task, why);
             return;
         }
         s_event(self, CS_EVENT_RESULT, task, NULL, msg_p, peer->name);
         s_drop(self, &task);
         return;
     }
-    /* Its lease expired and it went to another worker: that one's answer counts. */
+    /* Its lease expired and it went to another worker: that one's answer counts; the place
+     * the expired attempt took at this worker is free again. */
+    for (uint32_t i = 0; i < peer->expired_count; i++) {
+        if (peer->expired[i] == msg->task_id) {
+            s_expired_forget(peer, i);
+            break;
+        }
+    }
     cs_log_debug("late result from %s for task %llu ignored", peer->name,
                  (unsigned long long)msg->task_id);
 }
@@ -600,6 +780,8 @@ bool cs_dispatch_on_socket(cs_dispatch_t *self)
                 s_send_reason(self, identity, "unknown worker: send READY first");
             else if (msg->type == CS_MSG_RESULT)
                 s_on_result(self, peer, &msg);
+            else
+                s_on_heartbeat(peer, msg->in_flight, msg->last_task_id);
             break;
         case CS_MSG_DISCONNECT:
             if (peer) {
@@ -632,6 +814,7 @@ static int s_send_task(cs_dispatch_t *self, s_peer_t *peer, cs_task_t *task)
     msg->plugin = task->plugin ? strdup(task->plugin) : NULL;
     msg->config = task->config ? strdup(task->config) : NULL;
     msg->fingerprint = task->fingerprint ? strdup(task->fingerprint) : NULL;
+    msg->plugin_version = task->plugin_version ? strdup(task->plugin_version) : NULL;
     msg->attempt = task->attempt;
     msg->fresh = task->fresh && task->attempt == 1; /* a retry checks first */
     int rc = cs_wire_send(self->router, peer->identity, NULL, msg);
@@ -690,6 +873,7 @@ void cs_dispatch_pump(cs_dispatch_t *self)
 {
     int64_t now = cs_clock_mono_ms();
     s_release_held(self, now);
+    s_quarantine_ends(self, now);
     /* Silent workers and expired leases; over a snapshot, since losing a peer edits the list. */
     size_t count = zlistx_size(self->peers);
     s_peer_t **peers = calloc(count ? count : 1, sizeof *peers);
@@ -715,6 +899,9 @@ void cs_dispatch_pump(cs_dispatch_t *self)
                     continue;
                 zlistx_delete(peer->flights, zlistx_cursor(peer->flights));
                 s_landed(self, flight->task);
+                if (peer->expired_count == peer->capacity) /* cannot be: sent within capacity */
+                    s_expired_forget(peer, 0);
+                peer->expired[peer->expired_count++] = flight->task->id;
                 char reason[300];
                 if (self->limits.lease_ms >= 1000)
                     snprintf(reason, sizeof reason, "its lease expired after %d s at worker %s",
@@ -735,17 +922,18 @@ void cs_dispatch_pump(cs_dispatch_t *self)
      * separates two updates) only while more tasks are queued than there are workers: with
      * less work than that, a task never queues behind a slow one while a worker is idle. */
     bool sent = !self->paused;
+    size_t available = cs_dispatch_workers_available(self);
     while (sent && (zlistx_size(self->updates) || zlistx_size(self->comments))) {
         sent = false;
         size_t queued = zlistx_size(self->updates) + zlistx_size(self->comments);
-        size_t limit = queued > zlistx_size(self->peers) ? SIZE_MAX : 1;
+        size_t limit = queued > available ? SIZE_MAX : 1;
         for (s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers)) {
-            size_t held = zlistx_size(peer->flights);
-            peer->idle = held < peer->capacity && held < limit;
+            size_t held = zlistx_size(peer->flights) + peer->expired_count;
+            peer->idle = held < s_capacity_now(peer) && held < limit;
         }
-        /* With another worker connected, a lost task waits for it rather than going back to
-         * the one that lost it. */
-        bool avoid = zlistx_size(self->peers) > 1;
+        /* With another worker to take it, a lost task waits for that one rather than going
+         * back to the one that lost it. */
+        bool avoid = available > 1;
         for (s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers)) {
             if (!peer->idle)
                 continue;
@@ -787,7 +975,7 @@ void cs_dispatch_pump(cs_dispatch_t *self)
         cs_msg_t *hb = cs_msg_new(CS_MSG_HEARTBEAT);
         for (s_peer_t *peer = zlistx_first(self->peers); peer && hb;
              peer = zlistx_next(self->peers)) {
-            hb->in_flight = (uint32_t)zlistx_size(peer->flights);
+            hb->in_flight = (uint32_t)(zlistx_size(peer->flights) + peer->expired_count);
             if (cs_wire_send(self->router, peer->identity, NULL, hb) != 0)
                 cs_log_debug("heartbeat to %s not sent", peer->name);
         }
@@ -855,6 +1043,62 @@ void cs_dispatch_pause(cs_dispatch_t *self, bool paused)
 size_t cs_dispatch_workers(const cs_dispatch_t *self)
 {
     return zlistx_size(self->peers);
+}
+
+size_t cs_dispatch_workers_available(const cs_dispatch_t *self)
+{
+    size_t n = 0;
+    for (const s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers))
+        n += s_available(peer);
+    return n;
+}
+
+void cs_dispatch_describe_quarantine(const cs_dispatch_t *self, char *buf, size_t size)
+{
+    const s_peer_t *first = NULL;
+    size_t count = 0;
+    for (const s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers)) {
+        if (s_available(peer))
+            continue;
+        count++;
+        if (!first || peer->quarantined_until < first->quarantined_until)
+            first = peer;
+    }
+    if (!first) {
+        snprintf(buf, size, "no worker is quarantined");
+        return;
+    }
+    char until[32];
+    s_wall_time(first->quarantined_wall, until, sizeof until);
+    snprintf(
+        buf, size, "%s quarantined: %s until %s, after %u worker-side failures in a row (last: %s)",
+        count == zlistx_size(self->peers) ? "every connected worker is" : "workers are",
+        first->name, until, first->failures, first->last_failure ? first->last_failure : "none");
+    if (count > 1) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, "; and %zu more", count - 1);
+    }
+}
+
+int cs_dispatch_list_workers(const cs_dispatch_t *self, cs_msg_t *status)
+{
+    for (const s_peer_t *peer = zlistx_first(self->peers);
+         peer && status->worker_row_count < CS_PROTO_MAX_WORKER_ROWS;
+         peer = zlistx_next(self->peers)) {
+        cs_worker_row_t row = {
+            .name = peer->name,
+            .pid = peer->pid,
+            .capacity = peer->capacity,
+            .in_flight = (uint32_t)zlistx_size(peer->flights) + peer->expired_count,
+            .expired = peer->expired_count,
+            .failures = peer->failures,
+            .quarantined_until = peer->quarantined_until ? peer->quarantined_wall : 0,
+            .last_failure = peer->last_failure,
+        };
+        if (cs_msg_add_worker_row(status, &row) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 void cs_dispatch_goodbye(cs_dispatch_t *self)

@@ -2,6 +2,7 @@
  * directory, using workers over ZeroMQ; publishes every state change. */
 #include "supervisor.h"
 
+#include "cs_curve.h"
 #include "cs_options.h"
 
 #include <errno.h>
@@ -34,6 +35,10 @@ typedef struct {
     const char *bind_control;
     const char *plugin_dir;
     const char *log_level;
+    const char *curve_cert;
+    const char *curve_workers;
+    const char *curve_clients;
+    bool insecure;
     long workers;
     long batch_size;
     long batch_ms;
@@ -122,6 +127,18 @@ static const cs_option_t s_options[] = {
     S_NUMBER("snapshot-timeout", "SEC", "CONNSTATE_SNAPSHOT_TIMEOUT", "30",
              "drop a snapshot whose client reads nothing for this long", 1, 86400,
              snapshot_timeout),
+    S_TEXT("curve-cert", "FILE", "CONNSTATE_CURVE_CERT", NULL, "none: no CURVE",
+           "this supervisor's certificate (keygen's FILE; FILE_secret is read):\n"
+           "CURVE on all three sockets",
+           curve_cert),
+    S_TEXT("curve-workers", "DIR", "CONNSTATE_CURVE_WORKERS", NULL, "none: local workers only",
+           "public certificates admitted on the worker socket", curve_workers),
+    S_TEXT("curve-clients", "DIR", "CONNSTATE_CURVE_CLIENTS", NULL, "none",
+           "public certificates admitted on the publish and control sockets", curve_clients),
+    {"insecure", NULL, NULL, NULL, NULL,
+     "bind endpoints that are not loopback without CURVE (anyone who reaches\n"
+     "the worker endpoint receives every connection's config, secrets included)",
+     CS_OPTION_SWITCH, 0, 0, S_AT(insecure)},
     {"log-level", "LEVEL", "CONNSTATE_LOG_LEVEL", "info", NULL, "error|warn|info|debug",
      CS_OPTION_LEVEL, 0, 0, S_AT(log_level)},
 };
@@ -132,7 +149,11 @@ static const cs_program_t s_program = {
     "Usage: connstate-supervisor [OPTION]...\n"
     "Keeps a PostgreSQL database's connection schemas in step with a directory of .spc\n"
     "files, using worker processes over ZeroMQ, and publishes every state change.\n",
-    "Signals: SIGHUP refreshes; SIGTERM and SIGINT stop gracefully (exit 0).\n"
+    "Without --curve-cert the endpoints are plain text: only loopback and ipc:// ones are\n"
+    "bound unless --insecure is given. The allow-lists are read again on SIGHUP and when their\n"
+    "directories change.\n"
+    "Signals: SIGHUP refreshes (and reads the allow-lists); SIGTERM and SIGINT stop gracefully "
+    "(exit 0).\n"
     "The database going away (restart, outage, failover) does not stop it: it waits for it\n"
     "and carries on, serving STATUS meanwhile.\n"
     "Exit status: 0 after SIGTERM/SIGINT; 1 on a failure that may pass (an endpoint in\n"
@@ -157,6 +178,7 @@ typedef struct {
     cs_spawn_t *spawn;
     cs_publish_t *publish;
     cs_control_t *control;
+    cs_auth_t *auth; /* NULL: no CURVE */
     zsock_t *workers_sock;
     zsock_t *publish_sock;
     zsock_t *control_sock;
@@ -172,7 +194,7 @@ typedef struct {
     int64_t debounce_at;     /* 0: no config change waiting */
     int64_t no_worker_since; /* updates queued while no worker is connected, since */
     bool no_worker_said;
-    char no_worker_why[400];
+    char no_worker_why[1024];
 } s_sup_t;
 
 /* A batch committed a row: published (once the PUB socket is there: the startup batch of
@@ -190,12 +212,19 @@ static void s_worker_exited(void *arg, pid_t pid, const char *how)
     cs_dispatch_worker_exited(self->dispatch, pid, how);
 }
 
-/* Binds a socket; for local workers returns the endpoint to connect to (malloc'd). */
-static zsock_t *s_bind(int type, const char *endpoint, const char *what, int hwm, char **connect_to)
+/* Binds a socket (a CURVE server when auth is on); for local workers returns the endpoint to
+ * connect to (malloc'd). */
+static zsock_t *s_bind(cs_auth_t *auth, cs_auth_socket_t which, int type, const char *endpoint,
+                       const char *what, int hwm, char **connect_to)
 {
     zsock_t *sock = zsock_new(type);
     if (!sock)
         return NULL;
+    if (cs_auth_secure(auth, sock, which) != 0) {
+        cs_log_error("cannot secure the %s socket: %s", what, zmq_strerror(zmq_errno()));
+        zsock_destroy(&sock);
+        return NULL;
+    }
     zsock_set_linger(sock, 0);
     zsock_set_sndhwm(sock, hwm);
     if (type == ZMQ_ROUTER)
@@ -225,8 +254,6 @@ static zsock_t *s_bind(int type, const char *endpoint, const char *what, int hwm
     return sock;
 }
 
-/* Watches the config directory's path (again, after it was moved or deleted: the old
- * watch follows the old inode). Logs once per state change when it cannot. */
 /* Watches the config directory's path (again, after it was moved or deleted: the old
  * watch follows the old inode). Logs once per state change when it cannot. */
 static void s_watch_config(s_sup_t *self)
@@ -289,13 +316,14 @@ static bool s_config_touched(s_sup_t *self)
     return touched;
 }
 
-/* Updates queued while no worker is connected: after S_NO_WORKER_MS the log says so (once
- * per change of reason) and their rows say what they wait for, until a worker comes. */
+/* Updates queued while no worker may take them (none is connected, or every one is
+ * quarantined): after S_NO_WORKER_MS the log says so (once per change of reason) and their
+ * rows say what they wait for, until a worker comes. */
 static void s_workers_check(s_sup_t *self)
 {
     int64_t now = cs_clock_mono_ms();
     size_t queued = cs_dispatch_updates_queued(self->dispatch);
-    if (cs_dispatch_workers(self->dispatch) > 0 || queued == 0) {
+    if (cs_dispatch_workers_available(self->dispatch) > 0 || queued == 0) {
         if (self->no_worker_said)
             cs_log_info("a worker is available again: the waiting updates go on");
         self->no_worker_since = 0;
@@ -306,9 +334,13 @@ static void s_workers_check(s_sup_t *self)
         self->no_worker_since = now;
     if (now - self->no_worker_since < S_NO_WORKER_MS)
         return;
-    char spawn[256], why[400];
-    cs_spawn_describe(self->spawn, spawn, sizeof spawn);
-    snprintf(why, sizeof why, "no worker is connected (%s)", spawn);
+    char spawn[256], why[sizeof self->no_worker_why];
+    if (cs_dispatch_workers(self->dispatch) > 0) {
+        cs_dispatch_describe_quarantine(self->dispatch, why, sizeof why);
+    } else {
+        cs_spawn_describe(self->spawn, spawn, sizeof spawn);
+        snprintf(why, sizeof why, "no worker is connected (%s)", spawn);
+    }
     if (!self->no_worker_said || strcmp(why, self->no_worker_why) != 0)
         cs_log_warn("no worker is available: %zu updates wait; %s", queued, why);
     self->no_worker_said = true;
@@ -512,7 +544,7 @@ static int s_loop(s_sup_t *self)
 {
     cs_batch_rule_t rule = {(size_t)self->opt.batch_size, (int)self->opt.batch_ms, 0, 0};
     while (!s_stop) {
-        zmq_pollitem_t items[6 + S_ASK_ITEMS];
+        zmq_pollitem_t items[6 + CS_AUTH_ITEMS + S_ASK_ITEMS];
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->workers_sock), 0, ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->control_sock), 0, ZMQ_POLLIN, 0};
@@ -529,6 +561,8 @@ static int s_loop(s_sup_t *self)
             items[n++] = (zmq_pollitem_t){NULL, batch_fd,
                                           (short)(ZMQ_POLLIN | (want_write ? ZMQ_POLLOUT : 0)), 0};
         }
+        int auth_i = n;
+        n += cs_auth_pollitems(self->auth, items + n);
         int catalog_i = -1; /* the session's socket while no batch reads it */
         if (!cs_batch_busy(self->batch) && cs_catalog_pollitem(self->catalog, &items[n]))
             catalog_i = n++;
@@ -562,8 +596,10 @@ static int s_loop(s_sup_t *self)
         if (s_hup) {
             s_hup = 0;
             cs_log_info("SIGHUP: refreshing");
+            cs_auth_reload(self->auth);
             cs_refresh_request(self->refresh);
         }
+        cs_auth_on_poll(self->auth, items + auth_i); /* before any peer's message is read */
         if (inotify_i >= 0 && items[inotify_i].revents && s_config_touched(self))
             self->debounce_at = cs_clock_mono_ms() + S_DEBOUNCE_MS;
         if (self->debounce_at && cs_clock_mono_ms() >= self->debounce_at) {
@@ -617,6 +653,13 @@ static int s_start_workers(s_sup_t *self, const char *worker_ep)
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     setenv("CONNSTATE_SUPERVISOR_PID", pid, 1); /* our workers stop when we are gone */
+    /* This supervisor's CURVE settings are not theirs: they get keys of their own. */
+    unsetenv("CONNSTATE_CURVE_CERT");
+    unsetenv("CONNSTATE_CURVE_SERVER");
+    if (self->auth)
+        setenv(CS_CURVE_LOCAL_ENV, cs_auth_local_env(self->auth), 1);
+    else
+        unsetenv(CS_CURVE_LOCAL_ENV);
     char *worker = cs_exe_path("connstate-worker");
     if (!worker) {
         cs_log_error("cannot start workers: the supervisor's own path is unknown");
@@ -643,6 +686,35 @@ static int s_start_workers(s_sup_t *self, const char *worker_ep)
     return 0;
 }
 
+/* CURVE as the options say, and no endpoint that leaves this host in clear unless
+ * --insecure says so. Returns 0, or -1 after saying why (a usage error: exit status 2). */
+static int s_check_security(s_sup_t *self)
+{
+    const s_options_t *o = &self->opt;
+    if (!o->curve_cert && (o->curve_workers || o->curve_clients)) {
+        cs_log_error("cannot start: --curve-%s needs --curve-cert (this supervisor's own "
+                     "certificate)",
+                     o->curve_workers ? "workers" : "clients");
+        return -1;
+    }
+    if (o->curve_cert)
+        return (self->auth = cs_auth_new(o->curve_cert, o->curve_workers, o->curve_clients)) ? 0
+                                                                                             : -1;
+    const char *endpoints[] = {o->bind_workers, o->bind_publish, o->bind_control};
+    const char *names[] = {"workers", "publish", "control"};
+    for (int i = 0; i < 3; i++)
+        if (!cs_auth_loopback(endpoints[i]) && !o->insecure) {
+            cs_log_error("cannot start: --bind-%s %s is reachable from other hosts and CURVE is "
+                         "off: give --curve-cert (see deploy/MULTIHOST.md), or --insecure to "
+                         "send every connection's config, secrets included, in clear",
+                         names[i], endpoints[i]);
+            return -1;
+        } else if (!cs_auth_loopback(endpoints[i]))
+            cs_log_warn("--insecure: the %s endpoint %s is plain text and open to other hosts",
+                        names[i], endpoints[i]);
+    return 0;
+}
+
 /* Starts everything in order; returns 0, 1 (a failure that may pass: the database is not
  * reachable yet, an endpoint is still in use) or 2 (a usage or installation error that
  * restarting cannot fix). */
@@ -653,11 +725,12 @@ static int s_start(s_sup_t *self)
         return rc;
     char *worker_ep = NULL;
     /* A worker holds at most --worker-capacity tasks: a small queue per peer is plenty. */
-    self->workers_sock = s_bind(ZMQ_ROUTER, self->opt.bind_workers, "worker", 1000, &worker_ep);
-    self->publish_sock =
-        s_bind(ZMQ_PUB, self->opt.bind_publish, "publish", (int)self->opt.publish_hwm, NULL);
-    self->control_sock =
-        s_bind(ZMQ_ROUTER, self->opt.bind_control, "control", CS_CONTROL_SNDHWM, NULL);
+    self->workers_sock = s_bind(self->auth, CS_AUTH_WORKERS, ZMQ_ROUTER, self->opt.bind_workers,
+                                "worker", 1000, &worker_ep);
+    self->publish_sock = s_bind(self->auth, CS_AUTH_PUBLISH, ZMQ_PUB, self->opt.bind_publish,
+                                "publish", (int)self->opt.publish_hwm, NULL);
+    self->control_sock = s_bind(self->auth, CS_AUTH_CONTROL, ZMQ_ROUTER, self->opt.bind_control,
+                                "control", CS_CONTROL_SNDHWM, NULL);
     if (!self->workers_sock || !self->publish_sock || !self->control_sock) {
         free(worker_ep);
         return 1;
@@ -665,9 +738,11 @@ static int s_start(s_sup_t *self)
     uint64_t instance = ((uint64_t)zclock_time() << 20) ^ (uint64_t)getpid() ^ (uint64_t)random();
     self->publish = cs_publish_new(self->publish_sock, self->batch, self->catalog, instance);
     self->plugins = cs_plugins_new(self->plugin_dir, (int)self->opt.plugin_timeout * 1000);
-    cs_dispatch_limits_t limits = {S_MAX_ATTEMPTS, (int)self->opt.task_timeout * 1000,
-                                   S_PEER_TIMEOUT_MS, (uint32_t)self->opt.worker_capacity,
-                                   (size_t)self->opt.max_workers};
+    cs_dispatch_limits_t limits = {.max_attempts = S_MAX_ATTEMPTS,
+                                   .lease_ms = (int)self->opt.task_timeout * 1000,
+                                   .peer_timeout_ms = S_PEER_TIMEOUT_MS,
+                                   .max_capacity = (uint32_t)self->opt.worker_capacity,
+                                   .max_workers = (size_t)self->opt.max_workers};
     self->dispatch = cs_dispatch_new(self->workers_sock, limits);
     if (self->dispatch)
         cs_dispatch_pause(self->dispatch, self->db != CS_DB_ACTIVE);
@@ -718,6 +793,7 @@ static void s_shutdown(s_sup_t *self)
     zsock_destroy(&self->workers_sock);
     zsock_destroy(&self->publish_sock);
     zsock_destroy(&self->control_sock);
+    cs_auth_destroy(&self->auth);
     cs_store_destroy(&self->store);
     cs_catalog_destroy(&self->catalog); /* releases the lock: a standby takes over */
     if (self->inotify_fd >= 0)
@@ -748,6 +824,8 @@ int main(int argc, char **argv)
                                                             "give --plugin-dir");
         return 2;
     }
+    if (s_check_security(&self) != 0)
+        return 2;
     if (pipe2(s_signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0)
         return 2;
     zsys_handler_set(NULL); /* our own handlers: they only set flags */

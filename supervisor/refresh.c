@@ -183,6 +183,13 @@ static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
         task->config = strdup(c->config_json);
         task->fingerprint = strdup(c->fingerprint);
     }
+    /* The version the plan used: a worker whose plugin has another one does not run it. */
+    const cs_plugin_info_t *info;
+    const char *why;
+    if (c && kind != CS_TASK_DELETE &&
+        cs_plugins_lookup(self->deps.plugins, c->plugin, self->plans, &info, &why) ==
+            CS_PLUGIN_KNOWN)
+        task->plugin_version = strdup(info->version);
     if (kind == CS_TASK_BUILD)
         self->builds++;
     else if (kind == CS_TASK_DELETE)
@@ -433,6 +440,12 @@ int64_t cs_refresh_next_ms(const cs_refresh_t *self)
 
 void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
 {
+    if (event->recheck_plugins) { /* plugins changed since the plan, or that worker's differ */
+        cs_log_conn_info(event->connection,
+                         "a worker has another version of its plugin than planned with: "
+                         "planning again, which looks at the plugins again");
+        cs_refresh_request(self);
+    }
     const cs_connection_t *c =
         cs_results_apply(self->deps.store, event, self->config, &self->stats);
     if (c) /* a build's comments follow it */

@@ -279,6 +279,7 @@ typedef struct {
     char *plugin;
     char *config; /* secrets: only ever sent to a worker */
     char *fingerprint;
+    char *plugin_version; /* builds and comments: the plugin's version the plan used */
     uint32_t attempt;
     bool fresh;         /* no schema of this name existed when it was planned */
     char *last_loss;    /* why the previous attempt was lost */
@@ -299,7 +300,7 @@ typedef enum {
     CS_EVENT_LOST,    /* it was lost too many times (why) */
     CS_EVENT_WAITING, /* it waits for a worker (why) */
     CS_EVENT_RESUMED, /* it waited, and was sent to a worker */
-    CS_EVENT_RETRYING /* a worker could not run it; it is queued again after a backoff (why) */
+    CS_EVENT_RETRYING /* a worker could not run it; it is queued again (why) */
 } cs_event_kind_t;
 
 typedef struct {
@@ -307,24 +308,31 @@ typedef struct {
     cs_task_kind_t task_kind;
     char *connection;
     uint32_t attempt;
-    bool superseded;  /* a newer plan replaced its task: its result does not count */
-    cs_msg_t *result; /* RESULT: the worker's RESULT */
-    char *worker;     /* RESULT: the worker's name */
-    char *why;        /* LOST, WAITING, RETRYING */
+    bool superseded;      /* a newer plan replaced its task: its result does not count */
+    cs_msg_t *result;     /* RESULT: the worker's RESULT */
+    char *worker;         /* RESULT: the worker's name */
+    char *why;            /* LOST, WAITING, RETRYING */
+    bool recheck_plugins; /* RETRYING: the worker has another version of the plugin than the
+                           * plan used: the plugins are to be looked at again */
 } cs_event_t;
 
 void cs_event_destroy(cs_event_t **event_p);
 const char *cs_event_kind_name(cs_event_kind_t kind);
 
 /* What the dispatcher allows: attempts of one task, the lease of one attempt, the silence
- * after which a worker is gone, the capacity a worker may claim, and how many workers may be
- * connected at once (more are told to go away). */
+ * after which a worker is gone, the capacity a worker may claim, how many workers may be
+ * connected at once (more are told to go away), and how long a worker that failed 3 times in
+ * a row for reasons of its own is quarantined: quarantine_ms the first time (0: 30 s), twice
+ * as long each next time up to quarantine_max_ms (0: 10 min), from the first again after a
+ * success. */
 typedef struct {
     int max_attempts;
     int lease_ms;
     int peer_timeout_ms;
     uint32_t max_capacity;
     size_t max_workers;
+    int quarantine_ms;
+    int quarantine_max_ms;
 } cs_dispatch_limits_t;
 
 /* Borrows the ROUTER socket. NULL when out of memory. */
@@ -361,11 +369,23 @@ void cs_dispatch_pump(cs_dispatch_t *self);
 /* A local worker process exited: its tasks are re-queued at once. */
 void cs_dispatch_worker_exited(cs_dispatch_t *self, pid_t pid, const char *how);
 
-/* Tasks queued and in flight (all; builds and deletes only); connected workers. */
+/* Tasks queued and in flight (all; builds and deletes only); connected workers; connected
+ * workers that may be given tasks (not quarantined). */
 size_t cs_dispatch_outstanding(const cs_dispatch_t *self);
 size_t cs_dispatch_updates_outstanding(const cs_dispatch_t *self);
 size_t cs_dispatch_queued(const cs_dispatch_t *self);
 size_t cs_dispatch_workers(const cs_dispatch_t *self);
+size_t cs_dispatch_workers_available(const cs_dispatch_t *self);
+
+/* Why the quarantined workers get no task, on one line into buf: the one whose quarantine
+ * ends first (until when, its failures in a row and the last one) and how many more. */
+void cs_dispatch_describe_quarantine(const cs_dispatch_t *self, char *buf, size_t size);
+
+/* Appends an entry per connected worker (at most CS_PROTO_MAX_WORKER_ROWS) to a STATUS_REP:
+ * name, pid, capacity, tasks held (expired ones included), expired ones, worker-side failures
+ * in a row, quarantined until, last failure. Returns 0, or -1 when out of memory. */
+int cs_dispatch_list_workers(const cs_dispatch_t *self, cs_msg_t *status)
+    __attribute__((warn_unused_result));
 
 /* When a held task may go (cs_clock_mono_ms), or 0 when none is held. */
 int64_t cs_dispatch_next_due(const cs_dispatch_t *self);
@@ -408,6 +428,41 @@ void cs_spawn_describe(const cs_spawn_t *self, char *buf, size_t size);
 
 /* SIGTERM to every worker, SIGKILL after deadline_ms; waits for them. Blocks. */
 void cs_spawn_stop(cs_spawn_t *self, int deadline_ms);
+
+/* ---- auth.c: who may connect (CURVE, allow-lists, the ZAP handler) ------------------------ */
+
+typedef enum { CS_AUTH_WORKERS, CS_AUTH_PUBLISH, CS_AUTH_CONTROL } cs_auth_socket_t;
+
+#define CS_AUTH_MAX_KEYS 10000 /* certificates read from one allow-list directory */
+#define CS_AUTH_ITEMS    3     /* poll items: the ZAP socket, the directories, the monitors */
+
+typedef struct cs_auth cs_auth_t;
+
+/* CURVE for the supervisor's sockets: cert is its own certificate; workers_dir holds the
+ * public certificates admitted on the worker socket, clients_dir those admitted on the
+ * publish and control sockets (NULL: none; the supervisor's local workers are admitted by a
+ * key of their own). Binds the ZAP handler. Returns NULL after logging why. */
+cs_auth_t *cs_auth_new(const char *cert, const char *workers_dir, const char *clients_dir);
+void cs_auth_destroy(cs_auth_t **self_p);
+
+/* Makes sock a CURVE server whose peers are checked against which's allow-list; call it
+ * before the socket binds. NULL self: nothing (no CURVE). Returns 0, or -1. */
+int cs_auth_secure(cs_auth_t *self, zsock_t *sock, cs_auth_socket_t which);
+
+/* The local workers' keys, as the CS_CURVE_LOCAL_ENV value (NULL without CURVE). */
+const char *cs_auth_local_env(const cs_auth_t *self);
+
+/* Reads both allow-lists again and watches their directories anew (SIGHUP). */
+void cs_auth_reload(cs_auth_t *self);
+
+/* Fills CS_AUTH_ITEMS items (0 without CURVE) and returns how many; then cs_auth_on_poll
+ * with the same items answers ZAP requests, follows the directories and the monitors. */
+int cs_auth_pollitems(cs_auth_t *self, zmq_pollitem_t *items);
+void cs_auth_on_poll(cs_auth_t *self, const zmq_pollitem_t *items);
+
+/* True for an endpoint that stays on this host (ipc://, inproc://, tcp:// on 127.0.0.0/8,
+ * ::1, localhost or lo): the only ones bound in clear without --insecure. */
+bool cs_auth_loopback(const char *endpoint);
 
 /* ---- publish.c: the PUB socket ------------------------------------------------------------ */
 

@@ -3,6 +3,7 @@
  * the session goes away it says goodbye, waits for the database, and comes back. */
 #include "worker.h"
 
+#include "cs_curve.h"
 #include "cs_options.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 
 #define S_HEARTBEAT_MS       1000  /* how often we say we are alive */
 #define S_SUPERVISOR_LOST_MS 5000  /* silence after which the supervisor is presumed gone */
+#define S_REFUSED_MS         2000  /* wait after the supervisor refused our key */
 #define S_BACKOFF_MAX_MS     10000 /* longest wait between reconnections */
 /* Tasks held at once: the running one, the next ones (so that no round trip to the supervisor
  * separates two updates), and finished ones whose results wait to go out in pairs. */
@@ -42,6 +44,8 @@ static void s_on_signal(int sig)
 
 typedef struct {
     const char *endpoint;
+    cs_curve_client_t curve; /* CURVE to the supervisor, or off */
+    cs_curve_watch_t watch;  /* ... and whether it refused us */
     char name[128];
     zsock_t *sock;
     cs_session_t *session;
@@ -51,9 +55,12 @@ typedef struct {
     cs_tasks_t *tasks;
     int64_t last_sent;
     int64_t last_heard;
-    zlistx_t *queue;   /* jobs received, run one at a time in order (cs_job_t) */
-    cs_job_t *current; /* the job whose transaction the session is running */
-    zlistx_t *results; /* RESULTs not sent yet (cs_msg_t), oldest first */
+    zlistx_t *queue;       /* jobs received, run one at a time in order (cs_job_t) */
+    cs_job_t *current;     /* the job whose transaction the session is running */
+    uint32_t holding;      /* TASKs received and neither finished nor dropped: HEARTBEAT in_flight
+                            * (the supervisor frees the places of expired attempts by it) */
+    uint64_t last_task_id; /* the last TASK received on this socket: HEARTBEAT last_task_id */
+    zlistx_t *results;     /* RESULTs not sent yet (cs_msg_t), oldest first */
     int64_t results_since;
     unsigned generation; /* sockets created, for their identities */
     pid_t parent;        /* a local worker's supervisor: we exit when it is gone */
@@ -101,7 +108,8 @@ static void s_heartbeat(s_worker_t *self)
     cs_msg_t *hb = cs_msg_new(CS_MSG_HEARTBEAT);
     if (!hb)
         return;
-    hb->in_flight = (uint32_t)zlistx_size(self->queue) + (self->current ? 1 : 0);
+    hb->in_flight = self->holding;
+    hb->last_task_id = self->last_task_id;
     s_send(self, hb);
     cs_msg_destroy(&hb);
 }
@@ -124,11 +132,14 @@ static int s_connect(s_worker_t *self)
     if (self->current)
         s_finish(self, &self->current);
     s_send_results(self, true);
+    cs_curve_unwatch(&self->watch);
     zsock_destroy(&self->sock);
     /* Tasks of the old connection are the supervisor's to hand out again. */
     cs_job_t *stale;
     while ((stale = zlistx_detach(self->queue, NULL)) != NULL)
         cs_job_destroy(&stale);
+    self->holding = 0;
+    self->last_task_id = 0;
     self->sock = zsock_new(ZMQ_DEALER);
     if (!self->sock)
         return -1;
@@ -138,7 +149,11 @@ static int s_connect(s_worker_t *self)
     zsock_set_linger(self->sock, 0);
     zsock_set_sndhwm(self->sock, 1000);
     cs_wire_limit(self->sock);
-    if (zsock_connect(self->sock, "%s", self->endpoint) != 0) {
+    cs_curve_client_apply(&self->curve, self->sock);
+    if (self->curve.on) /* refused, the socket has no peer: a send must not wait for one */
+        zsock_set_sndtimeo(self->sock, 1000);
+    if (cs_curve_watch(&self->watch, &self->curve, self->sock) != 0 ||
+        zsock_connect(self->sock, "%s", self->endpoint) != 0) {
         cs_log_error("cannot connect to %s: %s", self->endpoint, zmq_strerror(zmq_errno()));
         return -1;
     }
@@ -172,12 +187,19 @@ static void s_finish(s_worker_t *self, cs_job_t **job_p)
                           cs_task_kind_name(task->kind), (unsigned long long)task->task_id,
                           task->attempt, result->tables, result->ddl_count,
                           result->elapsed_us / 1000.0);
+    else if (result->worker_fault && !session_lost)
+        cs_log_conn_warn(task->connection,
+                         "%s not done: this worker cannot run it (the supervisor gives it to "
+                         "another): %s",
+                         cs_task_kind_name(task->kind), result->error);
     else if (result->retry)
         cs_log_conn_info(task->connection, "%s not done, for the supervisor to try again: %s",
                          cs_task_kind_name(task->kind), result->error);
     else
         cs_log_conn_warn(task->connection, "%s failed: %s", cs_task_kind_name(task->kind),
                          result->error);
+    if (self->holding)
+        self->holding--;
     cs_msg_t *held = cs_job_take_result(job);
     if (held) {
         if (!zlistx_size(self->results))
@@ -217,10 +239,11 @@ static bool s_send_job(s_worker_t *self, cs_job_t *job)
 }
 
 /* Starts the queued jobs in order: a fresh build goes to the database without waiting; any
- * other kind runs to its end here. */
+ * other kind runs to its end here. None once we are asked to stop (the supervisor hands the
+ * rest out again). */
 static void s_start_next(s_worker_t *self)
 {
-    while (!self->current && !self->lost) {
+    while (!self->current && !self->lost && !s_stop) {
         cs_job_t *job = zlistx_detach(self->queue, NULL);
         if (!job)
             return;
@@ -266,10 +289,12 @@ static int s_handle(s_worker_t *self)
     int rc = 1;
     switch (msg->type) {
         case CS_MSG_TASK: {
+            self->last_task_id = msg->task_id;
             cs_job_t *job = cs_job_new(&msg);
-            if (job)
+            if (job) {
                 zlistx_add_end(self->queue, job); /* run by the loop, in order */
-            else
+                self->holding++;
+            } else
                 cs_log_error("out of memory: task dropped (the supervisor's lease expires)");
             break;
         }
@@ -307,6 +332,7 @@ static void s_leave(s_worker_t *self)
     cs_job_t *stale;
     while ((stale = zlistx_detach(self->queue, NULL)) != NULL)
         cs_job_destroy(&stale);
+    self->holding = 0;
     cs_log_warn("%s; told the supervisor, opening a new session", self->lost_why);
     cs_session_close(self->session);
     self->pg = NULL;
@@ -348,6 +374,15 @@ static s_end_t s_serve(s_worker_t *self)
         }
         /* Everything that arrived (also while a task ran): tasks, heartbeats, goodbyes. */
         bool reconnect = false, heard = false;
+        if (cs_curve_refused(&self->watch)) {
+            cs_log_warn("the supervisor at %s refused this worker's key (is its public "
+                        "certificate in the supervisor's --curve-workers, and --curve-server "
+                        "the supervisor's current one?); trying again in %d s",
+                        self->endpoint, S_REFUSED_MS / 1000);
+            zclock_sleep(S_REFUSED_MS);
+            backoff = 100;
+            reconnect = true;
+        }
         for (int rc = 1; rc == 1 && (items[0].revents & ZMQ_POLLIN);) {
             rc = s_handle(self);
             reconnect = rc < 0;
@@ -442,6 +477,8 @@ typedef struct {
     const char *name;
     const char *log_level;
     const char *lock_timeout;
+    const char *curve_cert;
+    const char *curve_server;
     long plugin_timeout;
     long tables_per_transaction;
 } s_options_t;
@@ -472,6 +509,12 @@ static const cs_option_t s_options[] = {
      CS_OPTION_TEXT, 0, 0, S_AT(lock_timeout)},
     {"name", "NAME", NULL, NULL, "host:pid", "name shown in the supervisor's logs", CS_OPTION_TEXT,
      0, 0, S_AT(name)},
+    {"curve-cert", "FILE", "CONNSTATE_CURVE_CERT", NULL, NULL,
+     "this worker's certificate (keygen's FILE; FILE_secret is read);\n"
+     "with --curve-server: CURVE, never plain text",
+     CS_OPTION_TEXT, 0, 0, S_AT(curve_cert)},
+    {"curve-server", "FILE", "CONNSTATE_CURVE_SERVER", NULL, NULL,
+     "the supervisor's public certificate", CS_OPTION_TEXT, 0, 0, S_AT(curve_server)},
     {"log-level", "LEVEL", "CONNSTATE_LOG_LEVEL", "info", NULL, "error|warn|info|debug",
      CS_OPTION_LEVEL, 0, 0, S_AT(log_level)},
 };
@@ -509,6 +552,15 @@ int main(int argc, char **argv)
     if (cs_log_set_level(o.log_level) != 0)
         return 2; /* checked by the parser already */
     self.endpoint = o.connect;
+    char why[600];
+    int curve_rc =
+        o.curve_cert || o.curve_server
+            ? cs_curve_client_load(o.curve_cert, o.curve_server, &self.curve, why, sizeof why)
+            : cs_curve_local_load(&self.curve, why, sizeof why);
+    if (curve_rc != 0) {
+        cs_log_error("cannot start: %s", why);
+        return 2;
+    }
     /* Set by a supervisor for the workers it spawns; a remote worker outlives supervisors. */
     const char *parent = getenv("CONNSTATE_SUPERVISOR_PID");
     self.parent = parent ? (pid_t)atoi(parent) : 0;
@@ -565,6 +617,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int rc = s_run(&self);
+    cs_curve_unwatch(&self.watch);
     zsock_destroy(&self.sock);
     cs_job_t *left;
     while (self.queue && (left = zlistx_detach(self.queue, NULL)) != NULL)
@@ -576,6 +629,7 @@ int main(int argc, char **argv)
     zlistx_destroy(&self.results);
     cs_tasks_destroy(&self.tasks);
     cs_session_destroy(&self.session);
+    memset(&self.curve, 0, sizeof self.curve); /* the secret key */
     zsys_shutdown();
     cs_log_info("stopped");
     return rc;

@@ -3,6 +3,7 @@
  * write the marker. */
 #include "worker.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,18 +223,60 @@ cs_fault_t cs_job_fault(const cs_job_t *job)
     return job->fault;
 }
 
-/* The plugin's info and the connection's schema (from the cache, or the job's own). */
+/* Whether the job's plugin is missing or not executable on this host (then why says so and
+ * the failure is this worker's: another host may have it). */
+static bool s_plugin_absent(const cs_tasks_t *self, cs_job_t *job)
+{
+    const char *plugin = job->task->plugin;
+    struct stat st;
+    if (stat(job->path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            snprintf(job->why, sizeof job->why,
+                     "plugin \"%s\" is not installed on this worker (not found in %s)", plugin,
+                     self->plugin_dir);
+        else
+            snprintf(job->why, sizeof job->why,
+                     "plugin \"%s\" cannot be read on this worker: %s: %s", plugin, job->path,
+                     strerror(errno));
+        return true;
+    }
+    if (!S_ISREG(st.st_mode) || access(job->path, X_OK) != 0) {
+        snprintf(job->why, sizeof job->why,
+                 "plugin \"%s\" is not executable on this worker (%s is not an executable file)",
+                 plugin, job->path);
+        return true;
+    }
+    return false;
+}
+
+/* The plugin's info and the connection's schema (from the cache, or the job's own). A plugin
+ * that is missing or not executable here, or whose version is not the one the supervisor
+ * planned with, is this worker's fault (CS_FAULT_WORKER). */
 static int s_job_schema(cs_tasks_t *self, cs_job_t *job)
 {
     const char *why;
-    if (cs_plugins_get(self->infos, job->task->plugin, self->tick, self->tick_arg, &job->info,
-                       &why) != CS_PLUGIN_KNOWN) {
+    const cs_msg_t *task = job->task;
+    if (cs_plugins_get(self->infos, task->plugin, self->tick, self->tick_arg, &job->info, &why) !=
+        CS_PLUGIN_KNOWN) {
         snprintf(job->why, sizeof job->why, "%s", why);
+        job->info = NULL;
+        if (s_plugin_absent(self, job))
+            job->fault = CS_FAULT_WORKER;
+        return -1;
+    }
+    if (task->plugin_version && strcmp(task->plugin_version, job->info->version) != 0) {
+        snprintf(job->why, sizeof job->why,
+                 "plugin \"%s\" is version %s on this worker, not %s as the supervisor planned",
+                 task->plugin, job->info->version, task->plugin_version);
+        job->result->plugin_version = strdup(job->info->version);
+        job->fault = CS_FAULT_WORKER;
         job->info = NULL;
         return -1;
     }
     job->cached =
-        s_schema(self, job->path, job->info, job->task, &job->owned, job->why, sizeof job->why);
+        s_schema(self, job->path, job->info, task, &job->owned, job->why, sizeof job->why);
+    if (!job->cached && s_plugin_absent(self, job)) /* gone since its info was asked */
+        job->fault = CS_FAULT_WORKER;
     return job->cached ? 0 : -1;
 }
 
@@ -413,6 +456,7 @@ static void s_not_the_connections(PGconn *conn, cs_job_t *job)
         cs_update_describe_wait(conn, job->task->connection, why, sizeof job->why);
     }
     job->result->retry = true;
+    job->result->worker_fault = job->fault == CS_FAULT_SESSION || job->fault == CS_FAULT_WORKER;
 }
 
 void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)

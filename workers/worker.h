@@ -73,12 +73,14 @@ int cs_ddl_comments(PGconn *conn, const char *name, const cs_schema_t *schema, s
 #define CS_UPDATE_TABLES_PER_TRANSACTION 250
 
 /* Why an update failed when it is not the connection's fault, so that the supervisor tries
- * it again later (RESULT retry) rather than record an error. */
+ * it again later (RESULT retry) rather than record an error; SESSION and WORKER are this
+ * worker's own (RESULT worker_fault: another worker runs it). */
 typedef enum {
     CS_FAULT_NONE,     /* the connection's own failure (or none) */
     CS_FAULT_CONFLICT, /* a deadlock or serialization failure with another session */
     CS_FAULT_LOCK,     /* a lock wait ran out of lock_timeout: another session holds it */
     CS_FAULT_SESSION,  /* the session is lost or cannot write (a standby): open another */
+    CS_FAULT_WORKER,   /* this host's plugin: missing, not executable, another version */
 } cs_fault_t;
 
 /* The fault of a failed result res (NULL: a failure of the session itself). Never blocks. */
@@ -197,8 +199,8 @@ cs_msg_t *cs_job_result(const cs_job_t *job);
 /* Hands the completed RESULT over to the caller (NULL when already taken). */
 cs_msg_t *cs_job_take_result(cs_job_t *job);
 /* Whose fault the completed job's failure is (CS_FAULT_NONE when it succeeded). A RESULT of
- * any other fault has retry set, and CS_FAULT_SESSION means the session must be opened
- * again. */
+ * any other fault has retry set, one of CS_FAULT_SESSION or CS_FAULT_WORKER also
+ * worker_fault, and CS_FAULT_SESSION means the session must be opened again. */
 cs_fault_t cs_job_fault(const cs_job_t *job);
 
 /* Does what needs no round trip to the database: the plugin's schema (which may run the
@@ -216,7 +218,9 @@ bool cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
  * the previous schema as it was. A failure that is not the connection's (cs_job_fault) is
  * answered with retry and says what it waits for: "database unavailable: ..." when the
  * session is lost (never tried again here: the caller opens another), or the lock and who
- * holds it when lock_timeout ran out. Blocks:
+ * holds it when lock_timeout ran out. A build or comments task whose plugin is missing or not
+ * executable here, or has another version than the TASK's plugin_version, is not run: it is
+ * answered with worker_fault (and the plugin's version here, when it has one). Blocks:
  * call it for a sent job once the session is no longer busy (PQisBusy) to wait for nothing. */
 void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
 

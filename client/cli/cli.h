@@ -10,6 +10,7 @@
 #include "connstate.h"
 #include "cs_buf.h"
 #include "cs_config.h"
+#include "cs_curve.h"
 #include "cs_embedded.h"
 #include "cs_log.h"
 #include "cs_paths.h"
@@ -38,6 +39,8 @@ typedef enum {
     CS_CLI_CONTROL = 1 << 4,    /* --control EP */
     CS_CLI_TIMEOUT = 1 << 5,    /* --timeout SEC */
     CS_CLI_FORMAT = 1 << 6,     /* --format FORMAT, one of the command's formats */
+    CS_CLI_CURVE = 1 << 7,      /* --curve-cert FILE and --curve-server FILE */
+    CS_CLI_WORKERS = 1 << 8,    /* --workers (a flag, no value) */
 } cs_cli_option_t;
 
 /* A subcommand as its options see it. */
@@ -63,10 +66,13 @@ typedef struct {
     const char *config_dir;
     const char *publish;
     const char *control;
-    const char *format; /* NULL only with format_by_tty and no --format */
-    bool json;          /* format is json */
-    double timeout;     /* seconds; 0: as long as it takes */
-    int argc;           /* the positional arguments, in order */
+    const char *curve_cert;   /* this client's certificate */
+    const char *curve_server; /* the supervisor's public certificate */
+    const char *format;       /* NULL only with format_by_tty and no --format */
+    bool json;                /* format is json */
+    double timeout;           /* seconds; 0: as long as it takes */
+    bool workers;             /* --workers was given */
+    int argc;                 /* the positional arguments, in order */
     char **argv;
 } cs_cli_args_t;
 
@@ -87,6 +93,11 @@ void cs_cli_usage(const cs_cli_command_t *command, FILE *out);
 /* Connects to the database of args->db / args->data_dir (see cs_db_resolve). Returns the
  * session (the caller PQfinish'es it), or NULL after printing why. Blocks. */
 PGconn *cs_cli_connect(const cs_cli_args_t *args);
+
+/* The command's CURVE settings (--curve-cert and --curve-server, or their variables): both,
+ * or neither (plain text). Returns 0, or 2 after saying why (one without the other, a
+ * certificate that cannot be read). */
+int cs_cli_curve(const cs_cli_args_t *args, cs_curve_client_t *curve);
 
 /* Prints "connstate COMMAND: " and the session's last error on stderr, and a hint when the
  * state table does not exist (no supervisor has run on that database). */

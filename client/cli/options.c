@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,7 @@ typedef int(s_parse_fn)(const cs_cli_command_t *command, const s_option_t *optio
 struct s_option {
     cs_cli_option_t id;
     const char *flag;          /* without its "--" */
-    const char *arg;           /* the value as the help names it */
+    const char *arg;           /* the value as the help names it; NULL: a flag, no value */
     const char *help;          /* NULL: the command's formats */
     const char *env;           /* read when the flag is absent (text options); NULL: none */
     const char *fallback;      /* the value when both are absent (text options); NULL: none */
@@ -26,7 +27,7 @@ struct s_option {
     size_t offset;             /* the value's place in cs_cli_args_t */
 };
 
-static s_parse_fn s_text, s_seconds, s_format;
+static s_parse_fn s_text, s_seconds, s_format, s_flag;
 
 #define S_FIELD(name) offsetof(cs_cli_args_t, name)
 
@@ -47,9 +48,19 @@ static const s_option_t s_options[] = {
              "CONNSTATE_PUBLISH", CONNSTATE_PUBLISH_DEFAULT, NULL, s_text, publish),
     S_OPTION(CS_CLI_CONTROL, "control", "EP", "the supervisor's control endpoint",
              "CONNSTATE_CONTROL", CONNSTATE_CONTROL_DEFAULT, NULL, s_text, control),
+    S_OPTION(CS_CLI_CURVE, "curve-cert", "FILE",
+             "this client's certificate (keygen's FILE; FILE_secret is read): CURVE, never plain "
+             "text",
+             "CONNSTATE_CURVE_CERT", NULL, NULL, s_text, curve_cert),
+    S_OPTION(CS_CLI_CURVE, "curve-server", "FILE", "the supervisor's public certificate",
+             "CONNSTATE_CURVE_SERVER", NULL, NULL, s_text, curve_server),
     S_OPTION(CS_CLI_TIMEOUT, "timeout", "SEC", "give up after SEC seconds", NULL, NULL,
              "wait as long as it takes", s_seconds, timeout),
     S_OPTION(CS_CLI_FORMAT, "format", "FORMAT", NULL, NULL, NULL, NULL, s_format, format),
+    S_OPTION(CS_CLI_WORKERS, "workers", NULL,
+             "the supervisor's workers instead (asked over --control): capacity, tasks held, "
+             "failures in a row, quarantine",
+             NULL, NULL, NULL, s_flag, workers),
 };
 
 #define S_OPTION_COUNT (sizeof s_options / sizeof *s_options)
@@ -66,6 +77,15 @@ static int s_text(const cs_cli_command_t *command, const s_option_t *option, con
 {
     (void)command;
     *s_text_field(args, option) = text;
+    return 0;
+}
+
+static int s_flag(const cs_cli_command_t *command, const s_option_t *option, const char *text,
+                  cs_cli_args_t *args)
+{
+    (void)command;
+    (void)text;
+    *(bool *)((char *)args + option->offset) = true;
     return 0;
 }
 
@@ -114,19 +134,22 @@ static int s_format(const cs_cli_command_t *command, const s_option_t *option, c
     return -1;
 }
 
-/* The options a command has not been given: their environment variable, else default. */
-static void s_defaults(const cs_cli_command_t *command, unsigned given, cs_cli_args_t *args)
+/* The options a command has not been given (given: a bit per s_options entry): their
+ * environment variable, else default. */
+static void s_defaults(const cs_cli_command_t *command, uint64_t given, cs_cli_args_t *args)
 {
+    bool format_given = false;
     for (size_t i = 0; i < S_OPTION_COUNT; i++) {
         const s_option_t *option = &s_options[i];
-        if (!(command->options & option->id) || (given & option->id))
+        format_given = format_given || (option->id == CS_CLI_FORMAT && (given >> i & 1));
+        if (!(command->options & option->id) || (given >> i & 1))
             continue;
         if (option->env)
             *s_text_field(args, option) = cs_opt(NULL, option->env, option->fallback);
         else if (option->fallback)
             *s_text_field(args, option) = option->fallback;
     }
-    if ((command->options & CS_CLI_FORMAT) && !(given & CS_CLI_FORMAT) && !command->format_by_tty)
+    if ((command->options & CS_CLI_FORMAT) && !format_given && !command->format_by_tty)
         args->format = command->formats[0];
 }
 
@@ -142,13 +165,15 @@ static void s_usage_line(cs_buf_t *out, const cs_cli_command_t *command, const s
         s_formats(&help, command,
                   command->format_by_tty ? " (default on a terminal)" : " (default)");
     const char *value = option->fallback ? option->fallback : option->fallback_help;
-    if (option->env)
+    if (option->env && value)
         cs_buf_printf(&help, " (default: $%s, else %s)", option->env, value);
+    else if (option->env)
+        cs_buf_printf(&help, " (default: $%s)", option->env);
     else if (value)
         cs_buf_printf(&help, " (default: %s)", value);
     size_t start = out->len;
     cs_buf_printf(out, "  --%s %-*s ", option->flag, width - 3 - (int)strlen(option->flag),
-                  option->arg);
+                  option->arg ? option->arg : "");
     size_t column = out->len - start;
     const char *word = cs_buf_str(&help);
     while (*word) {
@@ -169,7 +194,8 @@ void cs_cli_usage(const cs_cli_command_t *command, FILE *out)
 {
     int width = (int)strlen("--help");
     for (size_t i = 0; i < S_OPTION_COUNT; i++) {
-        int len = (int)(strlen(s_options[i].flag) + 3 + strlen(s_options[i].arg));
+        const char *arg = s_options[i].arg ? s_options[i].arg : "";
+        int len = (int)(strlen(s_options[i].flag) + 3 + strlen(arg));
         if ((command->options & s_options[i].id) && len > width)
             width = len;
     }
@@ -199,11 +225,13 @@ int cs_cli_parse(const cs_cli_command_t *command, int argc, char **argv, cs_cli_
     size_t n = 0;
     for (size_t i = 0; i < S_OPTION_COUNT; i++)
         if (command->options & s_options[i].id)
-            longopts[n++] =
-                (struct option){s_options[i].flag, required_argument, NULL, S_OPTION_VAL + (int)i};
+            longopts[n++] = (struct option){s_options[i].flag,
+                                            s_options[i].arg ? required_argument : no_argument,
+                                            NULL, S_OPTION_VAL + (int)i};
     longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[n] = (struct option){NULL, 0, NULL, 0};
-    unsigned given = 0;
+    uint64_t given = 0;
+    _Static_assert(S_OPTION_COUNT <= 64, "a bit per option");
     int opt;
     opterr = 0;
     optind = 1;
@@ -217,7 +245,7 @@ int cs_cli_parse(const cs_cli_command_t *command, int argc, char **argv, cs_cli_
         const s_option_t *option = &s_options[opt - S_OPTION_VAL];
         if (option->parse(command, option, optarg, args) != 0)
             return 2;
-        given |= option->id;
+        given |= (uint64_t)1 << (opt - S_OPTION_VAL);
     }
     args->argc = argc - optind;
     args->argv = argv + optind;
@@ -232,4 +260,13 @@ int cs_cli_parse(const cs_cli_command_t *command, int argc, char **argv, cs_cli_
     s_defaults(command, given, args);
     args->json = args->format && strcmp(args->format, "json") == 0;
     return CS_CLI_RUN;
+}
+
+int cs_cli_curve(const cs_cli_args_t *args, cs_curve_client_t *curve)
+{
+    char why[600];
+    if (cs_curve_client_load(args->curve_cert, args->curve_server, curve, why, sizeof why) == 0)
+        return 0;
+    fprintf(stderr, "connstate %s: %s\n", args->command, why);
+    return 2;
 }

@@ -10,11 +10,12 @@
 
 static const cs_cli_command_t s_command = {
     .name = "refresh",
-    .usage = "Usage: connstate refresh [--control EP] [--timeout SEC]\n"
+    .usage = "Usage: connstate refresh [--control EP] [--timeout SEC] [--curve-cert FILE\n"
+             "                         --curve-server FILE]\n"
              "Asks the running supervisor to refresh now and returns when that refresh is\n"
              "complete, with a summary line. Exit status: 0 when no connection ended in\n"
              "error, 1 otherwise (or when no supervisor answers), 2 on a usage error.\n",
-    .options = CS_CLI_CONTROL | CS_CLI_TIMEOUT,
+    .options = CS_CLI_CONTROL | CS_CLI_TIMEOUT | CS_CLI_CURVE,
     .max_args = 0,
 };
 
@@ -57,11 +58,15 @@ int cs_cli_refresh(int argc, char **argv)
         return rc;
     const char *control = args.control;
     double timeout = args.timeout;
+    cs_curve_client_t curve;
+    if (cs_cli_curve(&args, &curve) != 0)
+        return 2;
 
     zsys_handler_set(NULL);
     zsock_t *sock = zsock_new(ZMQ_DEALER);
     zsock_set_linger(sock, 0);
     cs_wire_limit(sock);
+    cs_curve_client_apply(&curve, sock);
     if (zsock_connect(sock, "%s", control) != 0) {
         fprintf(stderr, "connstate refresh: cannot connect to %s\n", control);
         zsock_destroy(&sock);
@@ -81,7 +86,10 @@ int cs_cli_refresh(int argc, char **argv)
     while (rc < 0) {
         double elapsed = (zclock_mono() - start) / 1000.0;
         if (!accepted && elapsed > 5) {
-            fprintf(stderr, "connstate refresh: no supervisor answers at %s\n", control);
+            fprintf(stderr, "connstate refresh: no supervisor answers at %s%s\n", control,
+                    curve.on ? " (with CURVE: is this key in its --curve-clients, and is "
+                               "--curve-server its current certificate?)"
+                             : "");
             rc = 1;
             break;
         }

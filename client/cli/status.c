@@ -1,20 +1,175 @@
-/* connstate status: every connection's row of the state table, then counts by status. */
+/* connstate status: every connection's row of the state table, then counts by status; or,
+ * with --workers, the supervisor's workers as its STATUS reply lists them. */
 #include "cli.h"
 
 #include "cs_pg.h"
+#include "cs_wire.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_ANSWER_MS 5000 /* how long the supervisor has to answer --workers */
 
 static const cs_cli_command_t s_command = {
     .name = "status",
     .usage = "Usage: connstate status [--db CONNINFO] [--data-dir DIR] [--format table|json]\n"
+             "       connstate status --workers [--control EP] [--format table|json]\n"
+             "                        [--curve-cert FILE --curve-server FILE]\n"
              "Prints every connection with its status, error, comments_set, time changed and\n"
-             "plugin, then a line of counts by status.\n",
-    .options = CS_CLI_DB | CS_CLI_DATA_DIR | CS_CLI_FORMAT,
+             "plugin, then a line of counts by status. With --workers, asks the running\n"
+             "supervisor instead and prints each connected worker: name, pid, capacity, tasks\n"
+             "it holds (in flight, expired leases included), expired leases, worker-side\n"
+             "failures in a row, quarantined until (UTC), and its last worker-side failure.\n"
+             "Exit status: 0, 1 when the database or the supervisor cannot be read, 2 on a\n"
+             "usage error.\n",
+    .options = CS_CLI_DB | CS_CLI_DATA_DIR | CS_CLI_FORMAT | CS_CLI_CONTROL | CS_CLI_WORKERS |
+               CS_CLI_CURVE,
     .formats = {"table", "json"},
     .max_args = 0,
 };
+
+/* Asks the supervisor at control for its STATUS with the workers listed. Returns the reply
+ * (the caller destroys it), or NULL after printing why. Blocks up to S_ANSWER_MS. */
+static cs_msg_t *s_ask_workers(const char *control, const cs_curve_client_t *curve)
+{
+    zsys_handler_set(NULL);
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    if (!sock) {
+        fprintf(stderr, "connstate status: cannot create a socket\n");
+        return NULL;
+    }
+    zsock_set_linger(sock, 0);
+    cs_wire_limit(sock);
+    cs_curve_client_apply(curve, sock);
+    if (zsock_connect(sock, "%s", control) != 0) {
+        fprintf(stderr, "connstate status: cannot connect to %s\n", control);
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    uint64_t request_id = (uint64_t)zclock_time() ^ (uint64_t)getpid();
+    cs_msg_t *req = cs_msg_new(CS_MSG_STATUS_REQ), *rep = NULL;
+    if (req) {
+        req->request_id = request_id;
+        req->with_workers = true;
+    }
+    if (!req || cs_wire_send(sock, NULL, NULL, req) != 0) {
+        fprintf(stderr, "connstate status: cannot ask %s\n", control);
+        cs_msg_destroy(&req);
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    cs_msg_destroy(&req);
+    int64_t deadline = zclock_mono() + S_ANSWER_MS;
+    while (!rep && zclock_mono() < deadline) {
+        zmq_pollitem_t item = {zsock_resolve(sock), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 100) <= 0)
+            continue;
+        cs_msg_t *msg = NULL;
+        char why[256];
+        if (cs_wire_recv(sock, 0, NULL, &msg, why, sizeof why) != 0)
+            continue;
+        if (!msg) {
+            fprintf(stderr, "connstate status: malformed reply from %s: %s\n", control, why);
+            break;
+        }
+        if (msg->type == CS_MSG_STATUS_REP && msg->request_id == request_id) {
+            rep = msg;
+            continue;
+        }
+        if (msg->type == CS_MSG_ERROR && msg->request_id == request_id) {
+            fprintf(stderr, "connstate status: the supervisor says: %s\n", msg->reason);
+            cs_msg_destroy(&msg);
+            break;
+        }
+        cs_msg_destroy(&msg);
+    }
+    if (!rep && zclock_mono() >= deadline)
+        fprintf(stderr, "connstate status: no supervisor answers at %s\n", control);
+    zsock_destroy(&sock);
+    return rep;
+}
+
+/* A time (microseconds since the epoch) as 2026-01-02T03:04:05Z. */
+static void s_utc(int64_t us, char *text, size_t size)
+{
+    time_t secs = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(text, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* connstate status --workers. */
+static int s_workers(const cs_cli_args_t *args)
+{
+    cs_curve_client_t curve;
+    if (cs_cli_curve(args, &curve) != 0)
+        return 2;
+    cs_msg_t *rep = s_ask_workers(args->control, &curve);
+    if (!rep)
+        return 1;
+    cs_buf_t out = {0};
+    int wn = 4;
+    for (uint32_t i = 0; i < rep->worker_row_count; i++)
+        if ((int)strlen(rep->worker_rows[i].name) > wn)
+            wn = (int)strlen(rep->worker_rows[i].name);
+    if (args->json)
+        cs_buf_putc(&out, '[');
+    else if (rep->worker_row_count)
+        cs_buf_printf(&out, "%-*s  %7s  %8s  %9s  %7s  %8s  %-20s  %s\n", wn, "NAME", "PID",
+                      "CAPACITY", "IN_FLIGHT", "EXPIRED", "FAILURES", "QUARANTINED_UNTIL",
+                      "LAST_FAILURE");
+    uint32_t quarantined = 0;
+    for (uint32_t i = 0; i < rep->worker_row_count; i++) {
+        const cs_worker_row_t *w = &rep->worker_rows[i];
+        char until[32] = "-";
+        if (w->quarantined_until) {
+            s_utc(w->quarantined_until, until, sizeof until);
+            quarantined++;
+        }
+        if (args->json) {
+            cs_buf_puts(&out, i ? ",\n {\"name\":" : "\n {\"name\":");
+            cs_buf_json_string(&out, w->name, strlen(w->name));
+            cs_buf_printf(&out,
+                          ",\"pid\":%u,\"capacity\":%u,\"in_flight\":%u,\"expired\":%u,"
+                          "\"failures\":%u,\"quarantined_until\":",
+                          w->pid, w->capacity, w->in_flight, w->expired, w->failures);
+            if (w->quarantined_until)
+                cs_buf_printf(&out, "\"%s\"", until);
+            else
+                cs_buf_puts(&out, "null");
+            cs_buf_puts(&out, ",\"last_failure\":");
+            if (w->last_failure)
+                cs_buf_json_string(&out, w->last_failure, strlen(w->last_failure));
+            else
+                cs_buf_puts(&out, "null");
+            cs_buf_putc(&out, '}');
+        } else {
+            cs_buf_printf(&out, "%-*s  %7u  %8u  %9u  %7u  %8u  ", wn, w->name, w->pid, w->capacity,
+                          w->in_flight, w->expired, w->failures);
+            if (w->last_failure)
+                cs_buf_printf(&out, "%-20s  %s\n", until, w->last_failure);
+            else
+                cs_buf_printf(&out, "%s\n", until);
+        }
+    }
+    if (args->json) {
+        cs_buf_puts(&out, rep->worker_row_count ? "\n]\n" : "]\n");
+    } else {
+        cs_buf_printf(&out, "%s%u worker%s connected", rep->worker_row_count ? "\n" : "",
+                      rep->workers, rep->workers == 1 ? "" : "s");
+        if (quarantined)
+            cs_buf_printf(&out, ": %u quarantined", quarantined);
+        if (rep->workers > rep->worker_row_count)
+            cs_buf_printf(&out, " (%u listed)", rep->worker_row_count);
+        cs_buf_putc(&out, '\n');
+    }
+    fputs(cs_buf_str(&out), stdout);
+    cs_buf_free(&out);
+    cs_msg_destroy(&rep);
+    return 0;
+}
 
 static const char *const s_query =
     "SELECT connection_name, status, coalesce(error, ''), comments_set,"
@@ -28,6 +183,8 @@ int cs_cli_status(int argc, char **argv)
     int rc = cs_cli_parse(&s_command, argc, argv, &args);
     if (rc != CS_CLI_RUN)
         return rc;
+    if (args.workers)
+        return s_workers(&args);
     PGconn *conn = cs_cli_connect(&args);
     if (!conn)
         return 1;

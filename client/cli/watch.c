@@ -23,14 +23,15 @@ static void s_on_signal(int sig)
 
 static const cs_cli_command_t s_command = {
     .name = "watch",
-    .usage = "Usage: connstate watch [--publish EP] [--control EP] [--format table|json] [PREFIX]\n"
+    .usage = "Usage: connstate watch [--publish EP] [--control EP] [--format table|json]\n"
+             "                       [--curve-cert FILE --curve-server FILE] [PREFIX]\n"
              "Follows every state change of the supervisor (connections starting with\n"
              "PREFIX). On a terminal: a live view of counts, latest changes and errors. With\n"
              "--format json or without a terminal: one JSON object per line per change, the\n"
              "snapshot's rows first. A line (an object) says when the supervisor's database\n"
              "becomes unavailable, when it is a standby, and when it is back. Keeps running\n"
              "across supervisor restarts and database outages; Ctrl-C stops.\n",
-    .options = CS_CLI_PUBLISH | CS_CLI_CONTROL | CS_CLI_FORMAT,
+    .options = CS_CLI_PUBLISH | CS_CLI_CONTROL | CS_CLI_FORMAT | CS_CLI_CURVE,
     .formats = {"table", "json"},
     .format_by_tty = true,
     .max_args = 1,
@@ -203,6 +204,9 @@ int cs_cli_watch(int argc, char **argv)
     if (rc != CS_CLI_RUN)
         return rc;
     const char *prefix = args.argc ? args.argv[0] : "";
+    cs_curve_client_t curve; /* checked here, for a message naming the command */
+    if (cs_cli_curve(&args, &curve) != 0)
+        return 2;
 
     zsys_handler_set(NULL);
     struct sigaction sa = {0};
@@ -213,7 +217,8 @@ int cs_cli_watch(int argc, char **argv)
 
     s_watch_t w = {0};
     w.json = args.format ? strcmp(args.format, "json") == 0 : !isatty(STDOUT_FILENO);
-    w.sub = connstate_sub_new(args.publish, args.control, prefix, s_on_change, &w);
+    w.sub = connstate_sub_new_curve(args.publish, args.control, prefix, args.curve_cert,
+                                    args.curve_server, s_on_change, &w);
     if (!w.sub) {
         fprintf(stderr, "connstate watch: cannot connect to %s and %s\n", args.publish,
                 args.control);

@@ -2,6 +2,7 @@
  * sequenced updates; a gap, a restart or silence starts a new snapshot. Heartbeats also say
  * whether the supervisor has its database (or is a standby). */
 #include "libconnstate.h"
+#include "cs_curve.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -74,6 +75,24 @@ static zhashx_t *s_rows_new(void)
 connstate_sub_t *connstate_sub_new(const char *publish_ep, const char *control_ep,
                                    const char *prefix, connstate_change_fn *fn, void *arg)
 {
+    return connstate_sub_new_curve(publish_ep, control_ep, prefix, NULL, NULL, fn, arg);
+}
+
+connstate_sub_t *connstate_sub_new_curve(const char *publish_ep, const char *control_ep,
+                                         const char *prefix, const char *curve_cert,
+                                         const char *curve_server, connstate_change_fn *fn,
+                                         void *arg)
+{
+    if (!curve_cert && !curve_server) {
+        curve_cert = getenv("CONNSTATE_CURVE_CERT");
+        curve_server = getenv("CONNSTATE_CURVE_SERVER");
+    }
+    cs_curve_client_t curve;
+    char why[600];
+    if (cs_curve_client_load(curve_cert, curve_server, &curve, why, sizeof why) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
     connstate_sub_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
@@ -96,6 +115,9 @@ connstate_sub_t *connstate_sub_new(const char *publish_ep, const char *control_e
     zsock_set_sndtimeo(self->control, 0);  /* ... and none waited for: retried on a timer */
     cs_wire_limit(self->sub);
     cs_wire_limit(self->control);
+    cs_curve_client_apply(&curve, self->sub);
+    cs_curve_client_apply(&curve, self->control);
+    memset(&curve, 0, sizeof curve); /* the secret key: the sockets hold their copies */
     /* Everything: gap detection needs every sequence number; the prefix is applied here. */
     zsock_set_subscribe(self->sub, "");
     if (zsock_connect(self->sub, "%s", publish_ep) != 0 ||

@@ -116,8 +116,8 @@ check "the workers said that their session was lost and opened a new one" \
     test "$(grep -Ec "^wrk[^ ]* warn: database unavailable: .*; told the supervisor, opening a new session" "$T_DIR/b.log")" = 2
 check "... and that the database is available" \
     test "$(grep -Ec "^wrk[^ ]* info: database available" "$T_DIR/b.log")" = 2
-check "the big build was answered retry, not error" \
-    grep -Eq "^sup[^ ]* info: \\[big\\] database unavailable: .*; retrying in" "$T_DIR/b.log"
+check "the big build was answered retry, its worker's fault (not error): it went to a worker again" \
+    grep -Eq "^sup[^ ]* info: \\[big\\] worker wrk-[12] could not run it: database unavailable: .*; dispatching it again" "$T_DIR/b.log"
 check_eq "the workers are the same processes" "$workers_before" "$(pgrep -P "$SUP_PID" | sort | paste -sd' ')"
 sup_stop "$SUP_PID"
 

@@ -13,6 +13,7 @@
 #include "../../supervisor/supervisor.h"
 
 static int s_endpoint_id = 0;
+static int s_quarantine_ms = 0; /* the next bench's first quarantine (0: the default) */
 static char s_endpoint[64];
 
 typedef struct {
@@ -26,7 +27,12 @@ static s_bench_t s_bench(int lease_ms, int max_attempts, uint32_t max_capacity, 
     s_bench_t b;
     b.router = zsock_new_router(s_endpoint);
     assert_non_null(b.router);
-    cs_dispatch_limits_t limits = {max_attempts, lease_ms, 10000, max_capacity, max_workers};
+    cs_dispatch_limits_t limits = {.max_attempts = max_attempts,
+                                   .lease_ms = lease_ms,
+                                   .peer_timeout_ms = 10000,
+                                   .max_capacity = max_capacity,
+                                   .max_workers = max_workers,
+                                   .quarantine_ms = s_quarantine_ms};
     b.dispatch = cs_dispatch_new(b.router, limits);
     assert_non_null(b.dispatch);
     return b;
@@ -101,6 +107,34 @@ static void s_answer(zsock_t *worker, const cs_msg_t *task, bool ok)
     cs_msg_destroy(&result);
 }
 
+/* Answers a TASK with a worker-side failure (retry and worker_fault), saying why; version:
+ * the plugin's version at the worker (NULL: none). */
+static void s_answer_worker_fault(zsock_t *worker, const cs_msg_t *task, const char *why,
+                                  const char *version)
+{
+    cs_msg_t *result = cs_msg_new(CS_MSG_RESULT);
+    result->task_id = task->task_id;
+    result->connection = strdup(task->connection);
+    result->kind = task->kind;
+    result->ok = false;
+    result->retry = true;
+    result->worker_fault = true;
+    result->error = strdup(why);
+    result->plugin_version = version ? strdup(version) : NULL;
+    assert_int_equal(cs_wire_send(worker, NULL, NULL, result), 0);
+    cs_msg_destroy(&result);
+}
+
+/* A fake worker's HEARTBEAT: the tasks it holds, and the last one it received. */
+static void s_heartbeat(zsock_t *worker, uint32_t in_flight, uint64_t last_task_id)
+{
+    cs_msg_t *hb = cs_msg_new(CS_MSG_HEARTBEAT);
+    hb->in_flight = in_flight;
+    hb->last_task_id = last_task_id;
+    assert_int_equal(cs_wire_send(worker, NULL, NULL, hb), 0);
+    cs_msg_destroy(&hb);
+}
+
 static void s_add(s_bench_t *b, cs_task_kind_t kind, const char *name, const char *fingerprint)
 {
     cs_task_t *task = calloc(1, sizeof *task);
@@ -109,6 +143,7 @@ static void s_add(s_bench_t *b, cs_task_kind_t kind, const char *name, const cha
     task->plugin = strdup("synthetic");
     task->config = strdup("{}");
     task->fingerprint = fingerprint ? strdup(fingerprint) : NULL;
+    task->plugin_version = kind == CS_TASK_DELETE ? NULL : strdup("1.0");
     cs_dispatch_add(b->dispatch, &task);
     assert_null(task);
 }
@@ -378,35 +413,226 @@ static void test_a_goodbye_costs_no_attempt_and_pause_holds_tasks(void **state)
     s_bench_free(&b);
 }
 
+/* The task of a connection named name among n TASKs, or NULL. */
+static const cs_msg_t *s_task_of(cs_msg_t **tasks, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(tasks[i]->connection, name) == 0)
+            return tasks[i];
+    return NULL;
+}
+
 /* Every attempt has its own task id: when a lease expires and the task goes back to the same
- * worker, that worker's late answer to the first attempt is not taken for the second's. */
+ * worker, that worker's late answer to the first attempt is not taken for the second's. (More
+ * work than workers, so that a retry goes to that worker while the expired attempts still hold
+ * their places there.) */
 static void test_a_late_answer_to_an_earlier_attempt_is_ignored(void **state)
 {
     (void)state;
     s_bench_t b = s_bench(300, 3, 16, 16);
-    zsock_t *worker = s_worker("only", 4);
+    zsock_t *worker = s_worker("only", 8);
     s_spin(&b, 50);
     s_add(&b, CS_TASK_BUILD, "slow", "f1");
+    s_add(&b, CS_TASK_BUILD, "also", "f1");
+    s_add(&b, CS_TASK_BUILD, "third", "f1");
     s_spin(&b, 30);
-    cs_msg_t *first[4], *second[4];
-    assert_int_equal(s_tasks(worker, first, 4), 1);
-    s_spin(&b, 330); /* the lease expires: attempt 2, at the same (only) worker */
-    assert_int_equal(s_tasks(worker, second, 4), 1);
-    assert_int_equal(second[0]->attempt, 2);
-    assert_true(second[0]->task_id != first[0]->task_id);
-    s_answer(worker, first[0], false); /* the first attempt's answer, late */
+    cs_msg_t *first[8], *second[8];
+    int n_first = s_tasks(worker, first, 8);
+    assert_int_equal(n_first, 2); /* the third one waits for a free worker */
+    s_spin(&b, 330);              /* the leases expire: attempts 2, at the same (only) worker */
+    int n_second = s_tasks(worker, second, 8);
+    assert_true(n_second >= 1);
+    const cs_msg_t *retry = second[0], *late = s_task_of(first, n_first, retry->connection);
+    assert_non_null(late);
+    assert_int_equal(retry->attempt, 2);
+    assert_true(retry->task_id != late->task_id);
+    s_answer(worker, late, false); /* the first attempt's answer, late */
     s_spin(&b, 30);
     assert_null(s_event(&b, CS_EVENT_RESULT));
-    assert_int_equal(cs_dispatch_outstanding(b.dispatch), 1); /* still in flight */
-    s_answer(worker, second[0], true);
+    assert_int_equal(cs_dispatch_outstanding(b.dispatch), 3); /* the retry: still in flight */
+    s_answer(worker, retry, true);
     s_spin(&b, 30);
     cs_event_t *event = s_event(&b, CS_EVENT_RESULT);
     assert_non_null(event);
+    assert_string_equal(event->connection, retry->connection);
     assert_true(event->result->ok);
     cs_event_destroy(&event);
-    s_free_tasks(first, 1);
-    s_free_tasks(second, 1);
+    s_free_tasks(first, n_first);
+    s_free_tasks(second, n_second);
     zsock_destroy(&worker);
+    s_bench_free(&b);
+}
+
+/* A task whose lease expired still takes a place at its worker (which may still be running
+ * it) until the worker lets go of it: its late RESULT, or a HEARTBEAT holding fewer tasks. A
+ * stuck worker is not handed ever more work. */
+static void test_an_expired_lease_keeps_its_place_until_the_worker_lets_go(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(200, 10, 16, 16);
+    zsock_t *stuck = s_worker("stuck", 2);
+    s_spin(&b, 50);
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "c_%d", i);
+        s_add(&b, CS_TASK_BUILD, name, "f1");
+    }
+    s_spin(&b, 30);
+    cs_msg_t *first[8], *more[8];
+    assert_int_equal(s_tasks(stuck, first, 8), 2);
+    uint64_t last = first[0]->task_id > first[1]->task_id ? first[0]->task_id : first[1]->task_id;
+    s_heartbeat(stuck, 2, last); /* it holds both */
+    s_spin(&b, 300);             /* both leases expire: the tasks are queued again ... */
+    assert_int_equal(cs_dispatch_queued(b.dispatch), 5);
+    assert_int_equal(s_tasks(stuck, more, 8), 0); /* ... but its places are still taken */
+    s_heartbeat(stuck, 0, 0); /* holding nothing, having received nothing: it has not read them */
+    s_spin(&b, 30);
+    assert_int_equal(s_tasks(stuck, more, 8), 0);
+    s_heartbeat(stuck, 1, last); /* it let go of one of the two it received */
+    s_spin(&b, 30);
+    assert_int_equal(s_tasks(stuck, more, 8), 1);
+    s_answer(stuck, first[1], false); /* the other one's late answer: ignored, its place free */
+    s_spin(&b, 30);
+    assert_null(s_event(&b, CS_EVENT_RESULT));
+    assert_int_equal(s_tasks(stuck, more + 1, 7), 1);
+    s_free_tasks(first, 2);
+    s_free_tasks(more, 2);
+    zsock_destroy(&stuck);
+    s_bench_free(&b);
+}
+
+/* A worker-side failure (the plugin is missing at that worker, or of another version) sends the
+ * task to another worker at once, without costing an attempt; the row is told why, and a
+ * version that differs from the plan's asks for the plugins to be looked at again. A failure
+ * of the connection's own stays its result. */
+static void test_a_worker_side_failure_goes_to_another_worker(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(60000, 1, 16, 16);
+    zsock_t *bad = s_worker("bad", 4);
+    s_spin(&b, 30);
+    zsock_t *good = s_worker("good", 4);
+    s_spin(&b, 30);
+    s_add(&b, CS_TASK_BUILD, "x", "f1");
+    s_spin(&b, 30);
+    cs_msg_t *tasks[4];
+    assert_int_equal(s_tasks(bad, tasks, 4), 1); /* the first worker in turn */
+    assert_string_equal(tasks[0]->plugin_version, "1.0");
+    s_answer_worker_fault(bad, tasks[0], "plugin \"synthetic\" is version 2.0 on this worker",
+                          "2.0");
+    s_free_tasks(tasks, 1);
+    s_spin(&b, 50);
+    cs_event_t *event = s_event(&b, CS_EVENT_RETRYING);
+    assert_non_null(event);
+    assert_non_null(strstr(event->why, "worker bad could not run it: plugin \"synthetic\" is "
+                                       "version 2.0 on this worker; dispatching it again"));
+    assert_true(event->recheck_plugins);
+    cs_event_destroy(&event);
+    assert_null(s_event(&b, CS_EVENT_LOST)); /* max_attempts 1: a counted attempt would be */
+    assert_int_equal(s_tasks(bad, tasks, 4), 0);
+    assert_int_equal(s_tasks(good, tasks, 4), 1);
+    assert_int_equal(tasks[0]->attempt, 1);
+    s_answer(good, tasks[0], false); /* the plugin rejected the config: final */
+    s_free_tasks(tasks, 1);
+    s_spin(&b, 30);
+    event = s_event(&b, CS_EVENT_RESULT);
+    assert_non_null(event);
+    assert_false(event->result->ok);
+    assert_string_equal(event->worker, "good");
+    cs_event_destroy(&event);
+    assert_int_equal(cs_dispatch_outstanding(b.dispatch), 0);
+    zsock_destroy(&bad);
+    zsock_destroy(&good);
+    s_bench_free(&b);
+}
+
+/* The entry of worker name in a STATUS reply's list (the caller destroys status). */
+static const cs_worker_row_t *s_listed(s_bench_t *b, cs_msg_t **status, const char *name)
+{
+    *status = cs_msg_new(CS_MSG_STATUS_REP);
+    assert_int_equal(cs_dispatch_list_workers(b->dispatch, *status), 0);
+    for (uint32_t i = 0; i < (*status)->worker_row_count; i++)
+        if (strcmp((*status)->worker_rows[i].name, name) == 0)
+            return &(*status)->worker_rows[i];
+    return NULL;
+}
+
+/* Three worker-side failures in a row quarantine a worker: it gets no task until its
+ * quarantine ends (the waiting tasks lose no attempt), then one at a time; failing again
+ * quarantines it for twice as long; a success gives it its whole capacity back. */
+static void test_a_worker_failing_in_a_row_is_quarantined(void **state)
+{
+    (void)state;
+    s_quarantine_ms = 300;
+    s_bench_t b = s_bench(60000, 1, 16, 16);
+    s_quarantine_ms = 0;
+    zsock_t *bad = s_worker("bad", 4);
+    s_spin(&b, 30);
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "c_%d", i);
+        s_add(&b, CS_TASK_BUILD, name, "f1");
+    }
+    s_spin(&b, 30);
+    cs_msg_t *tasks[8];
+    int n = s_tasks(bad, tasks, 8);
+    assert_int_equal(n, 4);
+    for (int i = 0; i < n; i++)
+        s_answer_worker_fault(bad, tasks[i], "plugin \"synthetic\" is not installed on this worker",
+                              NULL);
+    s_free_tasks(tasks, n);
+    s_spin(&b, 100);
+    assert_int_equal(s_tasks(bad, tasks, 8), 0); /* quarantined */
+    assert_int_equal(cs_dispatch_workers(b.dispatch), 1);
+    assert_int_equal(cs_dispatch_workers_available(b.dispatch), 0);
+    char why[1024];
+    cs_dispatch_describe_quarantine(b.dispatch, why, sizeof why);
+    assert_non_null(strstr(why, "every connected worker is quarantined: bad until "));
+    assert_non_null(strstr(why, "after 4 worker-side failures in a row (last: plugin "
+                                "\"synthetic\" is not installed on this worker)"));
+    cs_msg_t *status;
+    const cs_worker_row_t *row = s_listed(&b, &status, "bad");
+    assert_non_null(row);
+    assert_int_equal(row->failures, 4);
+    assert_int_equal(row->capacity, 4);
+    assert_int_equal(row->in_flight, 0);
+    int64_t first_until = row->quarantined_until;
+    assert_true(first_until > cs_clock_wall_us());
+    assert_true(first_until <= cs_clock_wall_us() + 300000);
+    assert_string_equal(row->last_failure, "plugin \"synthetic\" is not installed on this worker");
+    cs_msg_destroy(&status);
+    assert_null(s_event(&b, CS_EVENT_LOST));
+    assert_int_equal(cs_dispatch_queued(b.dispatch), 5);
+    s_spin(&b, 300); /* its quarantine ends: one task, a probe */
+    n = s_tasks(bad, tasks, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(cs_dispatch_workers_available(b.dispatch), 1);
+    s_answer_worker_fault(bad, tasks[0], "plugin \"synthetic\" is not installed on this worker",
+                          NULL);
+    s_free_tasks(tasks, n);
+    s_spin(&b, 30);
+    row = s_listed(&b, &status, "bad"); /* quarantined again: for 600 ms */
+    assert_int_equal(row->failures, 5);
+    assert_true(row->quarantined_until > cs_clock_wall_us() + 400000);
+    cs_msg_destroy(&status);
+    s_spin(&b, 400);
+    assert_int_equal(s_tasks(bad, tasks, 8), 0); /* still quarantined */
+    s_spin(&b, 300);
+    n = s_tasks(bad, tasks, 8);
+    assert_int_equal(n, 1);
+    s_answer(bad, tasks[0], true); /* it works again */
+    s_free_tasks(tasks, n);
+    s_spin(&b, 50);
+    n = s_tasks(bad, tasks, 8);
+    assert_int_equal(n, 3); /* not one at a time: of the 4 left, all but the one that waits for
+                             * an idle worker (less work than workers) */
+    row = s_listed(&b, &status, "bad");
+    assert_int_equal(row->failures, 0);
+    assert_int_equal(row->quarantined_until, 0);
+    assert_int_equal(row->in_flight, 3);
+    cs_msg_destroy(&status);
+    s_free_tasks(tasks, n);
+    zsock_destroy(&bad);
     s_bench_free(&b);
 }
 
@@ -426,6 +652,9 @@ int main(void)
         cmocka_unit_test(test_a_retry_is_queued_again_after_a_backoff),
         cmocka_unit_test(test_a_goodbye_costs_no_attempt_and_pause_holds_tasks),
         cmocka_unit_test(test_a_late_answer_to_an_earlier_attempt_is_ignored),
+        cmocka_unit_test(test_an_expired_lease_keeps_its_place_until_the_worker_lets_go),
+        cmocka_unit_test(test_a_worker_side_failure_goes_to_another_worker),
+        cmocka_unit_test(test_a_worker_failing_in_a_row_is_quarantined),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsys_shutdown();

@@ -40,6 +40,7 @@ static cs_msg_t *s_full_message(cs_msg_type_t type)
     msg->ddl_count = 21;
     msg->elapsed_us = 123456789;
     msg->in_flight = 3;
+    msg->last_task_id = (1ull << 40) + 1;
     msg->reason = strdup("going away");
     msg->seq = 99999999999ull;
     msg->status = CS_STATUS_ERROR;
@@ -59,6 +60,13 @@ static cs_msg_t *s_full_message(cs_msg_type_t type)
     msg->refreshing = true;
     assert_int_equal(cs_msg_add_row(msg, "a", CS_STATUS_READY, NULL, 1, true, 5, "csv"), 0);
     assert_int_equal(cs_msg_add_row(msg, "b", CS_STATUS_ERROR, "boom", 2, false, 6, NULL), 0);
+    msg->retry = true;
+    msg->worker_fault = true;
+    msg->with_workers = true;
+    cs_worker_row_t quarantined = {"wrk-2", 43, 4, 3, 1, 3, 1700000000123456, "plugin missing"};
+    cs_worker_row_t fine = {"host-b:77", 77, 16, 0, 0, 0, 0, NULL};
+    assert_int_equal(cs_msg_add_worker_row(msg, &quarantined), 0);
+    assert_int_equal(cs_msg_add_worker_row(msg, &fine), 0);
     return msg;
 }
 
@@ -128,10 +136,54 @@ static void test_round_trip_fields(void **state)
     assert_string_equal(got->config, task->config);
     assert_string_equal(got->fingerprint, "a1b2c3");
     assert_int_equal(got->attempt, 2);
-    assert_null(got->error); /* not a TASK field: not carried */
+    assert_string_equal(got->plugin_version, "1.2.3"); /* the version planned with */
+    assert_null(got->error);                           /* not a TASK field: not carried */
     assert_null(got->rows);
+    assert_false(got->worker_fault);
     cs_msg_destroy(&got);
     cs_msg_destroy(&task);
+
+    cs_msg_t *result = s_full_message(CS_MSG_RESULT);
+    s_encode(result, &data, &size);
+    got = cs_msg_decode(data, size, why, sizeof why);
+    free(data);
+    assert_non_null(got);
+    assert_true(got->retry);
+    assert_true(got->worker_fault);
+    assert_string_equal(got->plugin_version, "1.2.3");
+    cs_msg_destroy(&got);
+    cs_msg_destroy(&result);
+
+    cs_msg_t *status_req = s_full_message(CS_MSG_STATUS_REQ);
+    s_encode(status_req, &data, &size);
+    got = cs_msg_decode(data, size, why, sizeof why);
+    free(data);
+    assert_non_null(got);
+    assert_true(got->with_workers);
+    assert_int_equal(got->worker_row_count, 0);
+    cs_msg_destroy(&got);
+    cs_msg_destroy(&status_req);
+
+    cs_msg_t *status = s_full_message(CS_MSG_STATUS_REP);
+    s_encode(status, &data, &size);
+    got = cs_msg_decode(data, size, why, sizeof why);
+    free(data);
+    assert_non_null(got);
+    assert_int_equal(got->worker_row_count, 2);
+    const cs_worker_row_t *w = &got->worker_rows[0];
+    assert_string_equal(w->name, "wrk-2");
+    assert_int_equal(w->pid, 43);
+    assert_int_equal(w->capacity, 4);
+    assert_int_equal(w->in_flight, 3);
+    assert_int_equal(w->expired, 1);
+    assert_int_equal(w->failures, 3);
+    assert_int_equal(w->quarantined_until, 1700000000123456);
+    assert_string_equal(w->last_failure, "plugin missing");
+    assert_string_equal(got->worker_rows[1].name, "host-b:77");
+    assert_null(got->worker_rows[1].last_failure);
+    assert_int_equal(got->worker_rows[1].quarantined_until, 0);
+    cs_msg_destroy(&got);
+    cs_msg_destroy(&status);
 
     cs_msg_t *rows = s_full_message(CS_MSG_SNAPSHOT_ROWS);
     s_encode(rows, &data, &size);
@@ -248,6 +300,33 @@ static void test_encode_rejects(void **state)
     cs_msg_destroy(&msg); /* idempotent */
 }
 
+static void test_add_worker_row_limit(void **state)
+{
+    (void)state;
+    cs_msg_t *msg = cs_msg_new(CS_MSG_STATUS_REP);
+    cs_worker_row_t row = {.name = "w", .capacity = 1};
+    for (int i = 0; i < CS_PROTO_MAX_WORKER_ROWS; i++)
+        assert_int_equal(cs_msg_add_worker_row(msg, &row), 0);
+    assert_int_equal(cs_msg_add_worker_row(msg, &row), -1);
+    assert_int_equal(msg->worker_row_count, CS_PROTO_MAX_WORKER_ROWS);
+    cs_msg_destroy(&msg);
+    msg = cs_msg_new(CS_MSG_STATUS_REP);
+    row.name = NULL;
+    assert_int_equal(cs_msg_add_worker_row(msg, &row), -1);
+    /* a last failure beyond its limit is not encoded */
+    char long_text[CS_PROTO_MAX_FAILURE + 2];
+    memset(long_text, 'x', sizeof long_text - 1);
+    long_text[sizeof long_text - 1] = '\0';
+    row = (cs_worker_row_t){.name = "w", .last_failure = long_text};
+    assert_int_equal(cs_msg_add_worker_row(msg, &row), 0);
+    msg->request_id = 1;
+    char *data = NULL, why[256] = "";
+    size_t size;
+    assert_int_equal(cs_msg_encode(msg, &data, &size, why, sizeof why), -1);
+    assert_non_null(strstr(why, "key 8 (last_failure): string too long"));
+    cs_msg_destroy(&msg);
+}
+
 static void test_add_row_limit(void **state)
 {
     (void)state;
@@ -323,6 +402,8 @@ static void test_reject_truncated(void **state)
 {
     (void)state;
     cs_msg_t *msg = s_full_message(CS_MSG_TASK);
+    free(msg->plugin_version); /* so that it ends with a one-byte value (fresh) */
+    msg->plugin_version = NULL;
     char *data;
     size_t size;
     s_encode(msg, &data, &size);
@@ -421,6 +502,43 @@ static void test_reject_wrong_types(void **state)
     msgpack_pack_array(&raw.pk, 1);
     msgpack_pack_true(&raw.pk);
     s_raw_reject(&raw, "row 0: expected a map, got a boolean");
+
+    /* a STATUS_REP whose worker entry has no name */
+    s_raw_init(&raw);
+    msgpack_pack_map(&raw.pk, 6);
+    msgpack_pack_uint8(&raw.pk, 0);
+    msgpack_pack_uint8(&raw.pk, CS_MSG_STATUS_REP);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 2);
+    msgpack_pack_array(&raw.pk, CS_STATUS_COUNT);
+    for (int i = 0; i < CS_STATUS_COUNT; i++)
+        msgpack_pack_uint8(&raw.pk, 0);
+    msgpack_pack_uint8(&raw.pk, 3);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 4);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 14);
+    msgpack_pack_array(&raw.pk, 1);
+    msgpack_pack_map(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 2);
+    msgpack_pack_uint8(&raw.pk, 5);
+    s_raw_reject(&raw, "STATUS_REP worker 0: key 1 (name): required key missing");
+
+    /* worker_fault that is not a boolean */
+    s_raw_init(&raw);
+    msgpack_pack_map(&raw.pk, 5);
+    msgpack_pack_uint8(&raw.pk, 0);
+    msgpack_pack_uint8(&raw.pk, CS_MSG_RESULT);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 2);
+    s_raw_str(&raw, "c", 1);
+    msgpack_pack_uint8(&raw.pk, 3);
+    msgpack_pack_false(&raw.pk);
+    msgpack_pack_uint8(&raw.pk, 12);
+    msgpack_pack_uint8(&raw.pk, 1);
+    s_raw_reject(&raw, "RESULT: key 12 (worker_fault): expected a boolean, got an integer");
 }
 
 static void test_reject_out_of_range(void **state)
@@ -714,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_empty_string),
         cmocka_unit_test(test_encode_rejects),
         cmocka_unit_test(test_add_row_limit),
+        cmocka_unit_test(test_add_worker_row_limit),
         cmocka_unit_test(test_raw_state_valid),
         cmocka_unit_test(test_reject_truncated),
         cmocka_unit_test(test_reject_trailing_bytes),
