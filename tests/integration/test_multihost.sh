@@ -110,6 +110,20 @@ configure() {
     "$gen" "$T_DIR/$name.spc" "$@" && mv "$T_DIR/$name.spc" "$dir/$name.spc"
 }
 
+# wait_line FILE SECONDS TEXT [TEXT2 [TEXT3]]: waits until a line of FILE holds each TEXT, as
+# fixed strings (keys are full of regex characters).
+has_line() { grep -F -- "$2" "$1" | grep -F -- "${3:-$2}" | grep -qF -- "${4:-$2}"; }
+wait_line() {
+    wait_until "$2" has_line "$1" "$3" "${4:-$3}" "${5:-$3}" || {
+        diag "no line with '$3' ${4:+and '$4' }${5:+and '$5' }in $1 within $2 s; its tail:"
+        tail -8 "$1" | sed 's/^/#   /'
+        return 1
+    }
+}
+
+# pubkey CERT: the public key of a certificate, as the supervisor logs it.
+pubkey() { sed -n 's/^ *public-key = "\(.*\)"$/\1/p' "$1"; }
+
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # iso MS: a time as the log's timestamps write it (UTC, milliseconds).
@@ -122,17 +136,13 @@ bed_db bed_a
 cfg_a=$T_DIR/config-a
 mkdir -p "$cfg_a"
 configure "$cfg_a" a secret_conns a_ "$SECRET_A" 1000
-insecure=
-if connstate-supervisor --help | grep -q -- --insecure; then
-    insecure=--insecure
-    out=$(ns sup connstate-supervisor --workers 0 --db "$DB" --config-dir "$cfg_a" \
-        --bind-workers "tcp://$SUP:7600" --bind-publish "tcp://$SUP:7601" \
-        --bind-control "tcp://$SUP:7602" 2>&1)
-    check_eq "without CURVE or --insecure, the supervisor refuses its address (exit 2)" 2 "$?"
-    check "... saying why and naming --insecure" grep -q -- "--insecure" <<<"$out"
-fi
+out=$(ns sup connstate-supervisor --workers 0 --db "$DB" --config-dir "$cfg_a" \
+    --bind-workers "tcp://$SUP:7600" --bind-publish "tcp://$SUP:7601" \
+    --bind-control "tcp://$SUP:7602" 2>&1)
+check_eq "without CURVE or --insecure, the supervisor refuses its address (exit 2)" 2 "$?"
+check "... saying why and naming --insecure" grep -q -- "--insecure" <<<"$out"
 capture_start plain
-bed_supervisor plain "$cfg_a" $insecure
+bed_supervisor plain "$cfg_a" --insecure
 bed_worker w1 w1
 w1_pid=$WORKER_PID
 bed_worker w2 w2
@@ -278,11 +288,6 @@ phase "the run without CURVE stopped"
 # subscriber host's on the publish and control sockets. From the subscriber host, peers that
 # must get nothing: a worker without a key, one with the client key, one with a key nobody
 # listed; a subscriber without a key.
-if ! connstate-supervisor --help | grep -q -- --curve-cert; then
-    ok "with CURVE # SKIP connstate-supervisor has no --curve-cert yet"
-    done_testing
-    exit
-fi
 keys=$T_DIR/keys
 mkdir -p "$keys/workers" "$keys/clients"
 for who in sup w1 w2 sub stranger; do connstate keygen "$keys/$who" >/dev/null; done
@@ -310,12 +315,12 @@ spawn "$T_DIR/nokey-sub.out" ip netns exec "$(ns_name sub)" "$drivers/sub_check"
     --publish "tcp://$SUP:7601" --control "tcp://$SUP:7602" --db "$LOCAL" --timeout 10
 nokey_sub=$SPAWNED
 subaddr=$(ns_addr sub)
-check "a worker without a key is rejected: logged, naming its address" \
-    wait_log "$log" "warn: .*rejected.*$subaddr.*no key|warn: .*no key.*rejected.*$subaddr" 10
-check "a worker with a client key is rejected (wrong socket)" \
-    wait_log "$log" "warn: .*rejected.*wrong socket" 10
-check "a worker with a key nobody listed is rejected (unknown key)" \
-    wait_log "$log" "warn: .*rejected.*unknown key" 10
+check "a worker without a key is rejected, logged with its address: no key" \
+    wait_line "$log" 10 "warn: worker socket: rejected" "$subaddr" ": no key"
+check "a worker with the client key is rejected: wrong socket" \
+    wait_line "$log" 10 "warn: worker socket: rejected" "$subaddr with key $(pubkey "$keys/sub"): wrong socket"
+check "a worker with a key nobody listed is rejected: unknown key" \
+    wait_line "$log" 10 "warn: worker socket: rejected" "$subaddr with key $(pubkey "$keys/stranger"): unknown key"
 check "while they knock, the supervisor says that no worker is connected" \
     wait_log "$log" "warn: no worker is available: 1000 updates wait; no worker is connected" 10
 check_eq "... and no row is ready" 0 "$(count_status "$LOCAL" ready)"
@@ -343,7 +348,7 @@ check "... though it recorded the refresh (the workers' DDL to PostgreSQL, which
 check "... and the CURVE handshakes" grep -a -q "CURVE" "$T_DIR/curve.pcap"
 check "the rejected workers got no task" test "$(sql "$LOCAL" "SELECT count(*) FROM $STATE WHERE worker IN ('nokey', 'clientkey', 'stranger')")" = 0 -a \
     "$(grep -cE "worker (nokey|clientkey|stranger) ready" "$log")" = 0
-diag "rejection lines: $(grep -c "rejected" "$log") ($(grep "rejected" "$log" | grep -oE "(no key|unknown key|wrong socket)" | sort | uniq -c | paste -sd, -))"
+diag "rejection lines: $(grep -c "rejected" "$log"): $(grep -oE "[a-z]+ socket: rejected .*: (no key|unknown key|wrong socket)" "$log" | sed -E 's/ socket: rejected ([^ ]*).*: / \1 /' | paste -sd, -)"
 wait "$nokey_sub"
 check_eq "a subscriber without a key never gets a snapshot (sub_check exits 1)" 1 "$?"
 check "... it says so" grep -q "never synced" "$T_DIR/nokey-sub.out"
@@ -351,8 +356,9 @@ touch "$T_DIR/record.stop"
 wait "$recorder"
 check_eq "a SUB socket without a key receives nothing, not even a heartbeat" started \
     "$(paste -sd' ' "$T_DIR/nokey.pub")"
-check "the subscriber without a key is logged as rejected on the publish and control sockets" \
-    test "$(grep "rejected" "$log" | grep "no key" | grep -c "$subaddr")" -ge 2
+check "the subscriber without a key is logged as rejected on the publish socket" \
+    wait_line "$log" 1 "warn: publish socket: rejected" ": no key"
+check "... and on the control socket" wait_line "$log" 1 "warn: control socket: rejected" ": no key"
 CONNSTATE_CURVE_CERT=$keys/sub CONNSTATE_CURVE_SERVER=$keys/sup spawn "$T_DIR/key-sub.out" \
     ip netns exec "$(ns_name sub)" "$drivers/sub_check" --publish "tcp://$SUP:7601" \
     --control "tcp://$SUP:7602" --db "$LOCAL" --timeout 20
@@ -360,8 +366,23 @@ wait "$SPAWNED"
 check "the subscriber with its key ends with the table's 1000 rows" \
     grep -q "^match 1000 rows" "$T_DIR/key-sub.out"
 phase "the subscribers checked"
+# stops_within SECONDS PID: SIGTERM; true when it exited within the deadline (else SIGKILL).
+exited() { [ ! -e "/proc/$1" ] || grep -q "^State:.*zombie" "/proc/$1/status"; }
+stops_within() {
+    kill -TERM "$2" 2>/dev/null
+    wait_until "$1" exited "$2"
+    local rc=$?
+    kill -KILL "$2" 2>/dev/null
+    wait "$2" 2>/dev/null
+    return $rc
+}
+i=0
+for name in nokey clientkey stranger; do
+    check "a refused worker stops on SIGTERM within 5 s: $name" stops_within 5 "${rogues[$i]}"
+    i=$((i + 1))
+done
 check "the supervisor exits 0 on SIGTERM" sup_stop "$SUP_PID"
-stop "$w1_pid" "$w2_pid" "${rogues[@]}"
+stop "$w1_pid" "$w2_pid"
 phase "the run with CURVE stopped"
 
 done_testing
