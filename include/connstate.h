@@ -50,12 +50,14 @@ typedef void(connstate_change_fn)(const connstate_change_t *change, void *arg);
 
 typedef struct connstate_sub connstate_sub_t;
 
-/* Subscribes to a supervisor: SUB on publish_ep first, then a snapshot from control_ep, then
- * live changes in order. Updates at or below the snapshot's sequence number are discarded;
- * a gap in sequence numbers, a supervisor restart, or silence (3 s without a heartbeat)
- * triggers a new snapshot. Only connections whose name starts with prefix (NULL or "": all)
- * are kept and reported. Every change is passed to fn. Returns NULL when out of memory or an
- * endpoint is invalid. Does not block: the supervisor may start later. */
+/* Subscribes to a supervisor: SUB on publish_ep first, then a snapshot from control_ep, asked
+ * for once a message (a heartbeat: one a second) came on SUB, then live changes in order.
+ * Updates at or below the snapshot's sequence number are discarded; a gap in sequence
+ * numbers, a supervisor restart, or silence (3 s without a heartbeat) triggers a new
+ * snapshot, after silence once SUB hears from the supervisor again. Only connections whose name
+ * starts with prefix (NULL or "": all) are kept and reported. Every change is passed to fn. Returns
+ * NULL when out of memory or an endpoint is invalid. Does not block: the supervisor may start
+ * later. */
 CONNSTATE_EXPORT connstate_sub_t *connstate_sub_new(const char *publish_ep, const char *control_ep,
                                                     const char *prefix, connstate_change_fn *fn,
                                                     void *arg);

@@ -143,3 +143,64 @@ int cs_msgpack_check(const void *data, size_t size, char *why, size_t why_size)
         return s_fail(&scan, "trailing bytes after the message");
     return 0;
 }
+
+/* Reads an unsigned integer at pos (fixint, uint 8..64, or a signed int 8..64 that is not
+ * negative, as msgpack-c decodes them); returns 0 with *value, or -1 (then pos is not moved)
+ * for anything else. The bytes were checked to be there. */
+static int s_read_uint(s_scan_t *scan, uint64_t *value)
+{
+    unsigned char b = scan->data[scan->pos];
+    if (b <= 0x7f) {
+        *value = b;
+        scan->pos++;
+        return 0;
+    }
+    if (b < 0xcc || b > 0xd3)
+        return -1;
+    size_t n = (size_t)1 << ((b - 0xcc) % 4);
+    const unsigned char *p = scan->data + scan->pos + 1;
+    if (b >= 0xd0 && (p[0] & 0x80))
+        return -1; /* negative */
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    *value = v;
+    scan->pos += 1 + n;
+    return 0;
+}
+
+int cs_msg_peek_request_id(const void *data, size_t size, uint64_t *request_id)
+{
+    if (cs_msgpack_check(data, size, NULL, 0) != 0)
+        return -1;
+    s_scan_t scan = {data, size, 0, NULL, 0};
+    unsigned char b = scan.data[scan.pos++];
+    uint64_t entries = 0;
+    if ((b & 0xf0) == 0x80)
+        entries = b & 0x0f;
+    else if (b == 0xde || b == 0xdf)
+        (void)s_read_length(&scan, b == 0xde ? 2 : 4, &entries); /* checked: it is there */
+    else
+        return -1; /* not a map */
+    uint64_t type = 0, id = 0;
+    int types = 0, ids = 0;
+    for (uint64_t i = 0; i < entries; i++) {
+        uint64_t key;
+        bool integer = s_read_uint(&scan, &key) == 0;
+        if (!integer && s_check_object(&scan, 1) != 0) /* a key that is not an integer */
+            return -1;
+        if (!integer || key > 1) {
+            if (s_check_object(&scan, 1) != 0) /* a value we do not look at */
+                return -1;
+            continue;
+        }
+        if (s_read_uint(&scan, key == 0 ? &type : &id) != 0)
+            return -1; /* the type or the request_id is not an unsigned integer */
+        types += key == 0;
+        ids += key == 1;
+    }
+    if (types != 1 || ids != 1 || type < CS_PROTO_CONTROL_TYPES)
+        return -1;
+    *request_id = id;
+    return 0;
+}

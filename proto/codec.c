@@ -212,6 +212,25 @@ const char *cs_msg_type_name(cs_msg_type_t type)
     return schema ? schema->name : "?";
 }
 
+/* The name of a key in a schema's table: its member's name. */
+static const char *s_key_name(const s_schema_t *schema, unsigned key)
+{
+    for (size_t i = 0; schema && i < schema->count; i++)
+        if (schema->fields[i].key == key)
+            return schema->fields[i].name;
+    return "?";
+}
+
+const char *cs_msg_key_name(cs_msg_type_t type, unsigned key)
+{
+    return key == 0 ? "type" : s_key_name(s_schema_of((uint64_t)type), key);
+}
+
+const char *cs_row_key_name(unsigned key)
+{
+    return s_key_name(&s_row_schema, key);
+}
+
 const char *cs_status_name(cs_status_t status)
 {
     return ((unsigned)status < CS_STATUS_COUNT) ? s_status_names[status] : "?";

@@ -28,6 +28,10 @@
 #define CS_PROTO_MAX_WORKER_ROWS 1024           /* workers listed in one STATUS_REP */
 #define CS_PROTO_MAX_FAILURE     1024           /* a listed worker's last failure */
 
+/* Message types by channel: 1..9 the worker channel, 10..19 the publish channel, 20 and up the
+ * control channel, where key 1 of every message is its request_id. */
+#define CS_PROTO_CONTROL_TYPES 20
+
 typedef enum {
     /* worker channel: DEALER (worker) <-> ROUTER (supervisor) */
     CS_MSG_READY = 1,
@@ -186,6 +190,15 @@ int cs_msg_encode_to(const cs_msg_t *self, cs_buf_t *out, char *why, size_t why_
  * beyond the limits. Never blocks. */
 cs_msg_t *cs_msg_decode(const void *data, size_t size, char *why, size_t why_size);
 
+/* The request_id of a control-channel request that cs_msg_decode rejects (a field of the
+ * wrong type, an unknown key type, a type this version does not know), read without
+ * allocating: data must be one msgpack object within the limits (cs_msgpack_check), a map
+ * with key 0 (the type) once, an unsigned integer of at least CS_PROTO_CONTROL_TYPES, and key
+ * 1 once, an unsigned integer. Returns 0 with *request_id set, or -1 when there is no such
+ * id. Reads every byte at most twice; never blocks. */
+int cs_msg_peek_request_id(const void *data, size_t size, uint64_t *request_id)
+    __attribute__((warn_unused_result));
+
 /* Checks a header frame. Returns 0 when it is CS_PROTO_HEADER, else -1 with the reason
  * (not a connstate peer, or which version it speaks). */
 int cs_proto_check_header(const void *data, size_t size, char *why, size_t why_size)
@@ -199,6 +212,10 @@ int cs_msgpack_check(const void *data, size_t size, char *why, size_t why_size)
 
 /* Names: "READY", "pending", "build", ...; "?" for an unknown value. Borrowed. */
 const char *cs_msg_type_name(cs_msg_type_t type);
+/* ... of a key of a message type ("type" for key 0, "request_id", ...) or of a SNAPSHOT_ROWS
+ * row map ("connection", ...), as PROTOCOL.md names them. */
+const char *cs_msg_key_name(cs_msg_type_t type, unsigned key);
+const char *cs_row_key_name(unsigned key);
 const char *cs_status_name(cs_status_t status);
 const char *cs_task_kind_name(cs_task_kind_t kind);
 

@@ -27,6 +27,13 @@ int cs_wire_send(zsock_t *sock, zframe_t *routing_id, const char *topic, const c
 int cs_wire_recv(zsock_t *sock, int flags, zframe_t **routing_id_p, cs_msg_t **msg_p, char *why,
                  size_t why_size) __attribute__((warn_unused_result));
 
+/* cs_wire_recv for the requests of the control channel: the same, and *request_id_p gets
+ * the request_id of a malformed message whose body still holds one that can be read
+ * (cs_msg_peek_request_id; the header and frame count must be right), else 0. */
+int cs_wire_recv_request(zsock_t *sock, int flags, zframe_t **routing_id_p, cs_msg_t **msg_p,
+                         uint64_t *request_id_p, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
+
 /* Sets the receive limits of a socket that reads untrusted peers (ZMQ_MAXMSGSIZE). Borrows
  * sock; never blocks. */
 void cs_wire_limit(zsock_t *sock);

@@ -46,10 +46,13 @@ int cs_wire_send(zsock_t *sock, zframe_t *routing_id, const char *topic, const c
 /* The frames of one multipart message: the first few kept, the rest only counted. */
 #define S_KEEP 4
 
-int cs_wire_recv(zsock_t *sock, int flags, zframe_t **routing_id_p, cs_msg_t **msg_p, char *why,
-                 size_t why_size)
+/* cs_wire_recv, and with request_id_p what cs_wire_recv_request adds. */
+static int s_recv(zsock_t *sock, int flags, zframe_t **routing_id_p, cs_msg_t **msg_p,
+                  uint64_t *request_id_p, char *why, size_t why_size)
 {
     *msg_p = NULL;
+    if (request_id_p)
+        *request_id_p = 0;
     if (routing_id_p)
         *routing_id_p = NULL;
     /* Straight from libzmq: no czmq message or frame objects for what is decoded at once. */
@@ -85,12 +88,28 @@ int cs_wire_recv(zsock_t *sock, int flags, zframe_t **routing_id_p, cs_msg_t **m
         snprintf(why, why_size, "expected %zu frames, got %zu", expected, frames - routed);
     } else {
         zmq_msg_t *header = &part[first], *body = &part[first + 1];
-        if (cs_proto_check_header(zmq_msg_data(header), zmq_msg_size(header), why, why_size) == 0)
-            *msg_p = cs_msg_decode(zmq_msg_data(body), zmq_msg_size(body), why, why_size);
+        const void *data = zmq_msg_data(body);
+        size_t size = zmq_msg_size(body);
+        if (cs_proto_check_header(zmq_msg_data(header), zmq_msg_size(header), why, why_size) == 0 &&
+            !(*msg_p = cs_msg_decode(data, size, why, why_size)) && request_id_p &&
+            cs_msg_peek_request_id(data, size, request_id_p) != 0)
+            *request_id_p = 0;
     }
     while (kept)
         zmq_msg_close(&part[--kept]);
     return 0;
+}
+
+int cs_wire_recv(zsock_t *sock, int flags, zframe_t **routing_id_p, cs_msg_t **msg_p, char *why,
+                 size_t why_size)
+{
+    return s_recv(sock, flags, routing_id_p, msg_p, NULL, why, why_size);
+}
+
+int cs_wire_recv_request(zsock_t *sock, int flags, zframe_t **routing_id_p, cs_msg_t **msg_p,
+                         uint64_t *request_id_p, char *why, size_t why_size)
+{
+    return s_recv(sock, flags, routing_id_p, msg_p, request_id_p, why, why_size);
 }
 
 void cs_wire_limit(zsock_t *sock)

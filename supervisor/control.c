@@ -492,14 +492,15 @@ bool cs_control_on_socket(cs_control_t *self)
         return false; /* the rest wait for the next turn */
     zframe_t *identity = NULL;
     cs_msg_t *msg = NULL;
+    uint64_t request_id;
     char why[256];
-    if (cs_wire_recv(self->control, CS_WIRE_ROUTED | CS_WIRE_DONTWAIT, &identity, &msg, why,
-                     sizeof why) != 0)
+    if (cs_wire_recv_request(self->control, CS_WIRE_ROUTED | CS_WIRE_DONTWAIT, &identity, &msg,
+                             &request_id, why, sizeof why) != 0)
         return false;
-    if (!msg) {
+    if (!msg) { /* answered with its request_id when that could be read, else 0 */
         cs_log_warn("malformed control request: %s", why);
         if (identity)
-            s_refuse(self, identity, 0, why);
+            s_refuse(self, identity, request_id, why);
         zframe_destroy(&identity);
         return true;
     }

@@ -227,8 +227,10 @@ static zsock_t *s_bind(cs_auth_t *auth, cs_auth_socket_t which, int type, const 
     }
     zsock_set_linger(sock, 0);
     zsock_set_sndhwm(sock, hwm);
-    if (type == ZMQ_ROUTER)
+    if (type == ZMQ_ROUTER || type == ZMQ_XPUB)
         cs_wire_limit(sock);
+    if (type == ZMQ_XPUB) /* every subscription reaches cs_publish_on_socket */
+        zsock_set_xpub_verbose(sock, 1);
     if (zsock_bind(sock, "%s", endpoint) < 0) {
         cs_log_error("cannot bind the %s endpoint %s: %s", what, endpoint,
                      zmq_strerror(zmq_errno()));
@@ -544,11 +546,12 @@ static int s_loop(s_sup_t *self)
 {
     cs_batch_rule_t rule = {(size_t)self->opt.batch_size, (int)self->opt.batch_ms, 0, 0};
     while (!s_stop) {
-        zmq_pollitem_t items[6 + CS_AUTH_ITEMS + S_ASK_ITEMS];
+        zmq_pollitem_t items[7 + CS_AUTH_ITEMS + S_ASK_ITEMS];
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->workers_sock), 0, ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->control_sock), 0, ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){NULL, s_signal_pipe[0], ZMQ_POLLIN, 0};
+        items[n++] = (zmq_pollitem_t){zsock_resolve(self->publish_sock), 0, ZMQ_POLLIN, 0};
         int inotify_i = -1, batch_i = -1;
         if (self->inotify_fd >= 0) {
             inotify_i = n;
@@ -578,6 +581,7 @@ static int s_loop(s_sup_t *self)
             s_earlier(&timeout, cs_refresh_next_ms(self->refresh));
         s_earlier(&timeout, cs_control_next_ms(self->control));
         s_earlier(&timeout, cs_catalog_next_ms(self->catalog));
+        s_earlier(&timeout, cs_publish_next_ms(self->publish));
         if (timeout < 0)
             timeout = 0;
         if (zmq_poll(items, n, (long)timeout) < 0 && zmq_errno() != EINTR) {
@@ -593,6 +597,8 @@ static int s_loop(s_sup_t *self)
             s_chld = 0;
             cs_spawn_reap(self->spawn, s_worker_exited, self);
         }
+        if (items[3].revents)
+            cs_publish_on_socket(self->publish); /* subscribers joined: greeted at once */
         if (s_hup) {
             s_hup = 0;
             cs_log_info("SIGHUP: refreshing");
@@ -727,7 +733,7 @@ static int s_start(s_sup_t *self)
     /* A worker holds at most --worker-capacity tasks: a small queue per peer is plenty. */
     self->workers_sock = s_bind(self->auth, CS_AUTH_WORKERS, ZMQ_ROUTER, self->opt.bind_workers,
                                 "worker", 1000, &worker_ep);
-    self->publish_sock = s_bind(self->auth, CS_AUTH_PUBLISH, ZMQ_PUB, self->opt.bind_publish,
+    self->publish_sock = s_bind(self->auth, CS_AUTH_PUBLISH, ZMQ_XPUB, self->opt.bind_publish,
                                 "publish", (int)self->opt.publish_hwm, NULL);
     self->control_sock = s_bind(self->auth, CS_AUTH_CONTROL, ZMQ_ROUTER, self->opt.bind_control,
                                 "control", CS_CONTROL_SNDHWM, NULL);

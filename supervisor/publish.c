@@ -1,11 +1,13 @@
-/* Publication of committed state changes on the PUB socket (topic = connection name), and
- * its heartbeats (the latest seq and the supervisor's instance, for gap and restart
- * detection). Only what a batch committed is published. */
+/* Publication of committed state changes on the publish socket (topic = connection name),
+ * and its heartbeats (the latest seq and the supervisor's instance, for gap and restart
+ * detection), also soon after a subscriber joined. Only what a batch committed is published. */
 #include "supervisor.h"
 
 #include <stdlib.h>
 
 #define S_HEARTBEAT_MS    1000
+#define S_GREETING_MS     50   /* after a subscription: a heartbeat this long after the last one */
+#define S_SUBSCRIPTIONS   1000 /* subscription messages read at once */
 #define S_HEARTBEAT_TOPIC "!hb"
 
 struct cs_publish {
@@ -14,6 +16,7 @@ struct cs_publish {
     const cs_catalog_t *catalog;
     uint64_t instance;
     int64_t last_heartbeat;
+    bool greet; /* a subscriber joined since the last heartbeat */
 };
 
 cs_publish_t *cs_publish_new(zsock_t *pub, const cs_batch_t *batch, const cs_catalog_t *catalog,
@@ -61,12 +64,35 @@ void cs_publish_soon(cs_publish_t *self)
     self->last_heartbeat = 0;
 }
 
+void cs_publish_on_socket(cs_publish_t *self)
+{
+    void *raw = zsock_resolve(self->pub);
+    for (int i = 0; i < S_SUBSCRIPTIONS; i++) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, raw, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            return;
+        }
+        if (zmq_msg_size(&msg) >= 1 && *(const uint8_t *)zmq_msg_data(&msg) == 1)
+            self->greet = true; /* a subscription (0: one cancelled) */
+        zmq_msg_close(&msg);
+    }
+}
+
+int64_t cs_publish_next_ms(const cs_publish_t *self)
+{
+    int64_t due = self->last_heartbeat + (self->greet ? S_GREETING_MS : S_HEARTBEAT_MS);
+    int64_t now = cs_clock_mono_ms();
+    return due > now ? due - now : 0;
+}
+
 void cs_publish_tick(cs_publish_t *self)
 {
-    int64_t now = cs_clock_mono_ms();
-    if (now - self->last_heartbeat < S_HEARTBEAT_MS)
+    if (cs_publish_next_ms(self) > 0)
         return;
-    self->last_heartbeat = now;
+    self->last_heartbeat = cs_clock_mono_ms();
+    self->greet = false;
     cs_msg_t *hb = cs_msg_new(CS_MSG_PUB_HEARTBEAT);
     if (!hb)
         return;

@@ -464,12 +464,13 @@ void cs_auth_on_poll(cs_auth_t *self, const zmq_pollitem_t *items);
  * ::1, localhost or lo): the only ones bound in clear without --insecure. */
 bool cs_auth_loopback(const char *endpoint);
 
-/* ---- publish.c: the PUB socket ------------------------------------------------------------ */
+/* ---- publish.c: the publish socket (an XPUB) ------------------------------------------------ */
 
 typedef struct cs_publish cs_publish_t;
 
-/* Borrows the PUB socket; heartbeats carry the committed seq of batch, instance, and the
- * catalog's state (since when the database is unavailable; standby). */
+/* Borrows the publish socket (an XPUB with ZMQ_XPUB_VERBOSE, so that every subscription is
+ * seen); heartbeats carry the committed seq of batch, instance, and the catalog's state
+ * (since when the database is unavailable; standby). */
 cs_publish_t *cs_publish_new(zsock_t *pub, const cs_batch_t *batch, const cs_catalog_t *catalog,
                              uint64_t instance);
 /* The next cs_publish_tick sends a heartbeat at once (the database's state changed). */
@@ -479,8 +480,17 @@ void cs_publish_destroy(cs_publish_t **self_p);
 /* Publishes one committed change (a cs_batch_commit_fn; arg is the cs_publish_t). */
 void cs_publish_change(void *arg, const char *name, const cs_visible_t *row);
 
-/* Heartbeats when idle (every second). */
+/* Heartbeats when idle (every second), and soon after a new subscription. */
 void cs_publish_tick(cs_publish_t *self);
+
+/* Reads the subscription messages waiting on the socket (at most 1000): after one, the next
+ * heartbeat comes 50 ms after the last one (at once when that is past) instead of a second,
+ * so that a new subscriber soon has its first message, after which it may ask for its
+ * snapshot (PROTOCOL.md); at most 20 such heartbeats a second. Never blocks. */
+void cs_publish_on_socket(cs_publish_t *self);
+
+/* Milliseconds until cs_publish_tick has a heartbeat to send (0: now). */
+int64_t cs_publish_next_ms(const cs_publish_t *self);
 
 /* ---- plan.c: what every connection needs (a pure function) -------------------------------- */
 

@@ -1,6 +1,7 @@
-/* libconnstate subscriptions: SUB first, then a snapshot over the control channel, then
- * sequenced updates; a gap, a restart or silence starts a new snapshot. Heartbeats also say
- * whether the supervisor has its database (or is a standby). */
+/* libconnstate subscriptions: SUB first, then (once a message came on it, so that the
+ * subscription is known to have reached the supervisor) a snapshot over the control channel,
+ * then sequenced updates; a gap, a restart or silence starts a new snapshot. Heartbeats also
+ * say whether the supervisor has its database (or is a standby). */
 #include "libconnstate.h"
 #include "cs_curve.h"
 
@@ -10,6 +11,7 @@
 
 #define S_SILENCE_MS        3000 /* no heartbeat for this long: resync when it comes back */
 #define S_SNAPSHOT_RETRY_MS 2000 /* no snapshot answer: ask again */
+#define S_SEND_RETRY_MS     250  /* a request the control socket did not take: tried again */
 
 typedef struct {
     char *name;
@@ -34,11 +36,13 @@ struct connstate_sub {
     uint64_t last_seq;
     uint64_t instance;
     int64_t last_heard; /* anything from the publisher */
+    bool heard;         /* a message came on SUB since the start or the last silence: our
+                           subscription reached the supervisor, a snapshot may be asked for */
     /* while syncing */
-    uint64_t request_id;
-    int64_t requested_at;
-    zhashx_t *incoming; /* the snapshot being received */
-    zlistx_t *buffered; /* live STATE messages received meanwhile (cs_msg_t) */
+    uint64_t request_id; /* the snapshot asked for; 0: none */
+    int64_t ask_at;      /* when to ask (again): zclock_mono; 0: as soon as SUB has heard */
+    zhashx_t *incoming;  /* the snapshot being received */
+    zlistx_t *buffered;  /* live STATE messages received meanwhile (cs_msg_t) */
     uint64_t resyncs;
     bool synced_once; /* a snapshot was applied: a resync reports only what differs */
     char *refused;    /* why the last snapshot request was refused (logged once) */
@@ -123,7 +127,7 @@ connstate_sub_t *connstate_sub_new_curve(const char *publish_ep, const char *con
     if (zsock_connect(self->sub, "%s", publish_ep) != 0 ||
         zsock_connect(self->control, "%s", control_ep) != 0)
         goto fail;
-    self->state = S_SYNCING;
+    self->state = S_SYNCING; /* the snapshot is asked for once SUB has heard something */
     self->last_heard = zclock_mono();
     return self;
 fail:
@@ -178,22 +182,41 @@ static s_row_t *s_row_new(const char *name, cs_status_t status, const char *erro
     return row;
 }
 
-/* Asks for a snapshot (again); live updates are buffered until it has arrived. */
-static void s_request_snapshot(connstate_sub_t *self)
+/* While syncing: asks for the snapshot when it is due (at once, or again when the last
+ * request went unanswered), but only once a message came on SUB since the start or the last
+ * silence. Before that the subscription may not have reached the supervisor (one that just
+ * started, a reconnection), and a change published right after the snapshot could miss us.
+ * The supervisor publishes a heartbeat every second. */
+static void s_ask_snapshot(connstate_sub_t *self)
 {
-    self->state = S_SYNCING;
+    int64_t now = zclock_mono();
+    if (self->state != S_SYNCING || !self->heard || now < self->ask_at)
+        return;
     zhashx_destroy(&self->incoming);
     self->incoming = s_rows_new();
-    self->request_id = ((uint64_t)zclock_time() << 16) ^ (uint64_t)random();
-    self->requested_at = zclock_mono();
+    do
+        self->request_id = ((uint64_t)zclock_time() << 16) ^ (uint64_t)random();
+    while (!self->request_id); /* 0: none (and what an ERROR says when it could not read ours) */
+    self->ask_at = now + S_SNAPSHOT_RETRY_MS;
     cs_msg_t *req = cs_msg_new(CS_MSG_SNAPSHOT_REQ);
     if (!req)
         return;
     req->request_id = self->request_id;
     req->prefix = *self->prefix ? strdup(self->prefix) : NULL;
-    if (cs_wire_send(self->control, NULL, NULL, req) != 0)
-        cs_log_debug("snapshot request not sent yet (no supervisor): retrying");
+    if (cs_wire_send(self->control, NULL, NULL, req) != 0) {
+        cs_log_debug("snapshot request not sent yet (no supervisor on the control socket)");
+        self->ask_at = now + S_SEND_RETRY_MS;
+    }
     cs_msg_destroy(&req);
+}
+
+/* Asks for a snapshot (again) at once, or as soon as SUB has heard something; live updates
+ * are buffered until it has arrived. */
+static void s_request_snapshot(connstate_sub_t *self)
+{
+    self->state = S_SYNCING;
+    self->ask_at = 0;
+    s_ask_snapshot(self);
 }
 
 static void s_resync(connstate_sub_t *self, const char *why)
@@ -320,7 +343,7 @@ static void s_on_control(connstate_sub_t *self)
         cs_log_warn("malformed snapshot message: %s", why);
         return;
     }
-    if (self->state == S_SYNCING && msg->request_id == self->request_id) {
+    if (self->state == S_SYNCING && self->request_id && msg->request_id == self->request_id) {
         if (msg->type == CS_MSG_SNAPSHOT_ROWS) {
             for (uint32_t i = 0; i < msg->row_count; i++) {
                 const cs_row_t *r = &msg->rows[i];
@@ -369,6 +392,7 @@ static void s_on_publish(connstate_sub_t *self)
     if (cs_wire_recv(self->sub, CS_WIRE_TOPIC, NULL, &msg, why, sizeof why) != 0)
         return;
     self->last_heard = zclock_mono();
+    self->heard = true;
     if (!msg) {
         cs_log_warn("malformed published message: %s", why);
         return;
@@ -378,6 +402,7 @@ static void s_on_publish(connstate_sub_t *self)
     else if (msg->type == CS_MSG_PUB_HEARTBEAT)
         s_on_heartbeat(self, msg);
     cs_msg_destroy(&msg);
+    s_ask_snapshot(self); /* the first message: the snapshot may be asked for now */
 }
 
 int connstate_sub_pollitems(connstate_sub_t *self, zmq_pollitem_t *items, int max)
@@ -405,12 +430,17 @@ int connstate_sub_process(connstate_sub_t *self, const zmq_pollitem_t *items, in
     for (int i = 0; i < 10000 && (zsock_events(self->sub) & ZMQ_POLLIN); i++)
         s_on_publish(self);
     int64_t now = zclock_mono();
-    if (self->state == S_LIVE && now - self->last_heard > S_SILENCE_MS) {
-        s_resync(self, "the supervisor fell silent");
-        self->last_heard = now;
-    } else if (self->state == S_SYNCING && now - self->requested_at > S_SNAPSHOT_RETRY_MS) {
-        s_request_snapshot(self); /* the first request, or no answer yet */
+    if (self->heard && now - self->last_heard > S_SILENCE_MS) {
+        /* The supervisor may be gone or restarting: the next snapshot waits for its next
+         * message on SUB, which says our subscription reached it again. */
+        self->heard = false;
+        self->request_id = 0; /* an answer to what we asked before is not taken either */
+        if (self->state == S_LIVE)
+            s_resync(self, "the supervisor fell silent");
+        else
+            self->ask_at = 0;
     }
+    s_ask_snapshot(self); /* a retry, or a request the control socket did not take */
     return 0;
 }
 

@@ -1,15 +1,20 @@
 /* Test driver: a fake supervisor's publish and control sockets, scripted line by line on
  * stdin, to show subscribers (connstate watch) a database outage, a standby, a restart.
- *   fake_supervisor --publish EP --control EP
+ *   fake_supervisor --publish EP --control EP [--hold-subscriptions MS]
  * It sends PUB_HEARTBEAT every 200 ms and answers SNAPSHOT_REQ from its table, or with
- * ERROR while it is down or a standby (printing "snapshot served at seq S (N rows)" or
- * "snapshot refused" on stdout). Commands:
+ * ERROR while it is down or a standby (printing "snapshot served at seq S (N rows)" before
+ * it sends the snapshot, or "snapshot refused" after the ERROR, on stdout). With
+ * --hold-subscriptions, a subscription that reaches it takes effect only MS ms later, or at
+ * once after a snapshot was served and its after-snapshot command ran: as a restarted
+ * supervisor whose publish socket a subscriber reaches later than its control socket (until
+ * then the subscriber receives nothing). Commands:
  *   row NAME STATUS SEQ       set a row of its table (status by name: ready, pending, ...)
  *   drop NAME                 remove a row
  *   seq N                     the seq its heartbeats and snapshots carry
  *   publish SEQ NAME STATUS   publish a STATE (the row and seq follow it)
  *   down SINCE_US | standby | up    the database state its heartbeats carry
  *   instance N                a new instance id (a restart)
+ *   after-snapshot SEQ NAME STATUS   publish this STATE right after the next snapshot served
  * Exits 0 at the end of stdin. */
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +39,9 @@ typedef struct {
     uint64_t seq, instance;
     int64_t down_since;
     bool standby;
+    int hold_ms;        /* --hold-subscriptions; 0: none */
+    int64_t held_since; /* when the subscriptions waiting on the XPUB were first seen */
+    char after[3][64];  /* after-snapshot: SEQ NAME STATUS, or "" */
 } s_fake_t;
 
 static s_row_t *s_find(s_fake_t *f, const char *name)
@@ -71,6 +79,37 @@ static void s_heartbeat(s_fake_t *f)
     cs_msg_destroy(&msg);
 }
 
+/* Publishes a STATE (the row and seq follow it). */
+static void s_publish(s_fake_t *f, const char *seq, const char *name, cs_status_t status)
+{
+    cs_msg_t *msg = cs_msg_new(CS_MSG_STATE);
+    msg->seq = f->seq = strtoull(seq, NULL, 10);
+    msg->connection = strdup(name);
+    msg->status = status;
+    msg->time_us = zclock_time() * 1000; /* the row keeps it: a snapshot says the same */
+    if (cs_wire_send(f->pub, NULL, name, msg) != 0)
+        fprintf(stderr, "fake_supervisor: STATE not sent\n");
+    s_set(f, name, status, f->seq, msg->time_us);
+    cs_msg_destroy(&msg);
+}
+
+/* With --hold-subscriptions: the subscriptions waiting on the XPUB take effect. */
+static void s_apply_subscriptions(s_fake_t *f)
+{
+    void *raw = zsock_resolve(f->pub);
+    while (zsock_events(f->pub) & ZMQ_POLLIN) {
+        zframe_t *frame = zframe_recv(f->pub);
+        if (!frame)
+            break;
+        byte *data = zframe_data(frame);
+        size_t size = zframe_size(frame);
+        if (size >= 1 && (data[0] == 0 || data[0] == 1))
+            zmq_setsockopt(raw, data[0] ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, data + 1, size - 1);
+        zframe_destroy(&frame);
+    }
+    f->held_since = 0;
+}
+
 static void s_command(s_fake_t *f, char *line)
 {
     char word[32] = "", a[64] = "", b[64] = "", c[64] = "";
@@ -86,15 +125,12 @@ static void s_command(s_fake_t *f, char *line)
         f->seq = strtoull(a, NULL, 10);
     } else if (n == 4 && strcmp(word, "publish") == 0 &&
                cs_status_parse(c, strlen(c), &status) == 0) {
-        cs_msg_t *msg = cs_msg_new(CS_MSG_STATE);
-        msg->seq = f->seq = strtoull(a, NULL, 10);
-        msg->connection = strdup(b);
-        msg->status = status;
-        msg->time_us = zclock_time() * 1000; /* the row keeps it: a snapshot says the same */
-        if (cs_wire_send(f->pub, NULL, b, msg) != 0)
-            fprintf(stderr, "fake_supervisor: STATE not sent\n");
-        s_set(f, b, status, f->seq, msg->time_us);
-        cs_msg_destroy(&msg);
+        s_publish(f, a, b, status);
+    } else if (n == 4 && strcmp(word, "after-snapshot") == 0 &&
+               cs_status_parse(c, strlen(c), &status) == 0) {
+        snprintf(f->after[0], sizeof f->after[0], "%s", a);
+        snprintf(f->after[1], sizeof f->after[1], "%s", b);
+        snprintf(f->after[2], sizeof f->after[2], "%s", c);
     } else if (n == 2 && strcmp(word, "down") == 0) {
         f->down_since = strtoll(a, NULL, 10);
         f->standby = false;
@@ -144,12 +180,19 @@ static void s_on_control(s_fake_t *f)
             end->seq = f->seq;
             end->instance = f->instance;
             end->total = (uint32_t)f->count;
-            if (cs_wire_send(f->control, peer, NULL, rows) == 0 &&
-                cs_wire_send(f->control, peer, NULL, end) == 0)
-                printf("snapshot served at seq %llu (%d rows)\n", (unsigned long long)f->seq,
-                       f->count);
+            printf("snapshot served at seq %llu (%d rows)\n", (unsigned long long)f->seq, f->count);
+            fflush(stdout); /* before the subscriber can show it */
+            if (cs_wire_send(f->control, peer, NULL, rows) != 0 ||
+                cs_wire_send(f->control, peer, NULL, end) != 0)
+                fprintf(stderr, "fake_supervisor: snapshot not sent\n");
             cs_msg_destroy(&rows);
             cs_msg_destroy(&end);
+            cs_status_t status;
+            if (f->after[0][0] && cs_status_parse(f->after[2], strlen(f->after[2]), &status) == 0)
+                s_publish(f, f->after[0], f->after[1], status);
+            f->after[0][0] = '\0';
+            if (f->hold_ms)
+                s_apply_subscriptions(f);
         }
         fflush(stdout);
     }
@@ -160,8 +203,10 @@ static void s_on_control(s_fake_t *f)
 int main(int argc, char **argv)
 {
     const char *publish = NULL, *control = NULL;
+    int hold_ms = 0;
     static const struct option options[] = {{"publish", required_argument, NULL, 'p'},
                                             {"control", required_argument, NULL, 'c'},
+                                            {"hold-subscriptions", required_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -169,14 +214,25 @@ int main(int argc, char **argv)
             publish = optarg;
         else if (opt == 'c')
             control = optarg;
+        else if (opt == 'h')
+            hold_ms = atoi(optarg);
         else
             return 2;
     }
-    if (!publish || !control)
+    if (!publish || !control || hold_ms < 0)
         return 2;
     zsys_handler_set(NULL);
-    s_fake_t f = {.instance = 1};
-    f.pub = zsock_new_pub(publish);
+    s_fake_t f = {.instance = 1, .hold_ms = hold_ms};
+    if (hold_ms) { /* an XPUB whose subscriptions take effect when we say so */
+        f.pub = zsock_new(ZMQ_XPUB);
+        if (f.pub) {
+            zsock_set_xpub_manual(f.pub, 1);
+            if (zsock_bind(f.pub, "%s", publish) < 0)
+                zsock_destroy(&f.pub);
+        }
+    } else {
+        f.pub = zsock_new_pub(publish);
+    }
     f.control = zsock_new_router(control);
     if (!f.pub || !f.control) {
         fprintf(stderr, "fake_supervisor: cannot bind %s or %s\n", publish, control);
@@ -194,6 +250,12 @@ int main(int argc, char **argv)
             break;
         while (zsock_events(f.control) & ZMQ_POLLIN)
             s_on_control(&f);
+        if (f.hold_ms && (zsock_events(f.pub) & ZMQ_POLLIN)) {
+            if (!f.held_since)
+                f.held_since = zclock_mono();
+            else if (zclock_mono() - f.held_since >= f.hold_ms)
+                s_apply_subscriptions(&f);
+        }
         if (items[1].revents & ZMQ_POLLIN) {
             ssize_t got = read(STDIN_FILENO, buf + len, sizeof buf - 1 - len);
             if (got <= 0)

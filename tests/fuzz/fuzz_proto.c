@@ -1,5 +1,6 @@
 /* libFuzzer target: the protocol decoder on arbitrary bytes. A message the decoder accepts
- * must re-encode, and decoding that encoding must give the same bytes again. */
+ * must re-encode, and decoding that encoding must give the same bytes again; the partial
+ * decoder of request_ids must agree with it on every control message it accepts. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +15,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char why[256];
     (void)cs_proto_check_header(data, size, why, sizeof why);
 
+    uint64_t peeked = 0;
+    bool has_id = cs_msg_peek_request_id(data, size, &peeked) == 0;
     cs_msg_t *msg = cs_msg_decode(data, size, why, sizeof why);
     if (!msg)
         return 0;
+    if (msg->type >= CS_PROTO_CONTROL_TYPES && (!has_id || peeked != msg->request_id)) {
+        fprintf(stderr, "request_id %llu decoded, peek says %s %llu\n",
+                (unsigned long long)msg->request_id, has_id ? "" : "none",
+                (unsigned long long)peeked);
+        abort();
+    }
     char *first, *second;
     size_t first_size, second_size;
     if (cs_msg_encode(msg, &first, &first_size, why, sizeof why) != 0) {

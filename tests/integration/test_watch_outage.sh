@@ -41,8 +41,10 @@ check "watch (dashboard): says it too" wait_log "$T_DIR/watch.txt" "supervisor: 
 say "row b error 7"
 say "row c pending 8"
 say "drop a"
-say "seq 8"
+# Back first, then the seq jumps (a heartbeat saying seq 8 while still down would start a
+# resync that the fake refuses, or not, depending on when it reads its next command).
 say "up"
+say "seq 8"
 check "watch (JSON): the database is available again" wait_log "$T_DIR/watch.json" \
     '^\{"supervisor":"active","db_down_since":null,"message":"supervisor: database available again"\}$' 5
 check "watch (dashboard): says it too" wait_log "$T_DIR/watch.txt" "supervisor: database available again" 5

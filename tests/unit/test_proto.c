@@ -792,6 +792,98 @@ static void test_reject_bad_strings(void **state)
     s_raw_reject(&raw, "not valid UTF-8");
 }
 
+/* The request_id of a control request: read from messages that decode, and from those
+ * that are rejected for another reason; not from what has no unambiguous one. */
+static int s_peek(const char *bytes, size_t size, uint64_t *id)
+{
+    *id = 12345; /* left alone unless found */
+    return cs_msg_peek_request_id(bytes, size, id);
+}
+
+#define PEEK(bytes, id) s_peek(bytes, sizeof bytes - 1, id)
+#define B(literal)                                                                                 \
+    {                                                                                              \
+        literal, sizeof literal - 1                                                                \
+    }
+
+static void test_peek_request_id(void **state)
+{
+    (void)state;
+    uint64_t id;
+    /* every message that decodes: control types have one (77), the others none */
+    for (size_t i = 0; i < sizeof s_all_types / sizeof *s_all_types; i++) {
+        cs_msg_t *msg = s_full_message(s_all_types[i]);
+        char *data;
+        size_t size;
+        s_encode(msg, &data, &size);
+        int rc = s_peek(data, size, &id);
+        if (s_all_types[i] >= CS_PROTO_CONTROL_TYPES) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(id, 77);
+        } else {
+            assert_int_equal(rc, -1); /* key 1 is a capacity, a task_id, a seq... */
+            assert_int_equal(id, 12345);
+        }
+        free(data);
+        cs_msg_destroy(&msg);
+    }
+    char why[256];
+    /* SNAPSHOT_REQ 4243 whose prefix is an integer: rejected, and its id is read */
+    static const char wrong_field[] = "\x83\x00\x14\x01\xcd\x10\x93\x02\x07";
+    assert_null(cs_msg_decode(wrong_field, sizeof wrong_field - 1, why, sizeof why));
+    assert_int_equal(PEEK(wrong_field, &id), 0);
+    assert_int_equal(id, 4243);
+    /* a type this version does not know (99), key 1 before key 0 */
+    static const char unknown_type[] = "\x82\x01\x2a\x00\x63";
+    assert_null(cs_msg_decode(unknown_type, sizeof unknown_type - 1, why, sizeof why));
+    assert_int_equal(PEEK(unknown_type, &id), 0);
+    assert_int_equal(id, 42);
+    /* a string key and a nested map holding a key 1 of its own are skipped */
+    static const char skipped[] = "\x84\xa1k\x01\x00\x17\x02\x81\x01\x05\x01\x09";
+    assert_null(cs_msg_decode(skipped, sizeof skipped - 1, why, sizeof why));
+    assert_int_equal(PEEK(skipped, &id), 0);
+    assert_int_equal(id, 9);
+    /* every width of unsigned integer, and a signed one that is not negative */
+    static const char u64[] = "\x82\x00\x19\x01\xcf\xff\xff\xff\xff\xff\xff\xff\xfe";
+    assert_int_equal(PEEK(u64, &id), 0);
+    assert_int_equal(id, UINT64_MAX - 1);
+    static const char i8[] = "\x82\x00\x19\x01\xd0\x05";
+    assert_int_equal(PEEK(i8, &id), 0);
+    assert_int_equal(id, 5);
+    /* a map 16 */
+    static const char map16[] = "\xde\x00\x02\x00\xcc\x19\x01\xcd\x01\x00";
+    assert_int_equal(PEEK(map16, &id), 0);
+    assert_int_equal(id, 256);
+
+    /* no request_id to read */
+    static const struct {
+        const char *bytes;
+        size_t size;
+    } none[] = {
+        B("\x82\x00\x19\x01\xd0\xff"),                             /* negative */
+        B("\x82\x00\x19\x01\xa1x"),                                /* a string */
+        B("\x82\x00\x19\x01\xc0"),                                 /* nil */
+        B("\x82\x00\x19\x01\xcb\x40\x00\x00\x00\x00\x00\x00\x00"), /* a float */
+        B("\x81\x00\x19"),                                         /* missing */
+        B("\x83\x00\x19\x01\x05\x01\x06"),                         /* twice: ambiguous */
+        B("\x81\x01\x05"),                                         /* no type */
+        B("\x82\x00\xa1x\x01\x05"),                        /* a type that is not an integer */
+        B("\x83\x00\x19\x00\x19\x01\x05"),                 /* the type twice */
+        B("\x82\x00\x0b\x01\x05"),                         /* a publish type (11): key 1 is a seq */
+        B("\x82\x00\x13\x01\x05"),                         /* 19, unknown, not a control type */
+        B("\x83\x00\x19\x01\xcd\x10"),                     /* truncated */
+        B("\x82\x00\x19\x01\x05\x00"),                     /* trailing bytes */
+        B("\x92\x00\x19"),                                 /* an array */
+        B("\x19"),                                         /* an integer */
+        B("\x83\x00\x19\x01\x05\x02\xc1"),                 /* an invalid byte */
+        B("\x83\x00\x19\x01\x05\x02\x91\x91\x91\x91\x05"), /* nested too deep */
+    };
+    for (size_t i = 0; i < sizeof none / sizeof *none; i++)
+        if (s_peek(none[i].bytes, none[i].size, &id) != -1 || id != 12345)
+            fail_msg("case %zu: read request_id %llu", i, (unsigned long long)id);
+    assert_int_equal(s_peek("", 0, &id), -1);
+}
+
 static void test_header(void **state)
 {
     (void)state;
@@ -814,6 +906,13 @@ static void test_names(void **state)
     assert_string_equal(cs_status_name((cs_status_t)42), "?");
     assert_string_equal(cs_task_kind_name(CS_TASK_DELETE), "delete");
     assert_string_equal(cs_task_kind_name((cs_task_kind_t)0), "?");
+    assert_string_equal(cs_msg_key_name(CS_MSG_TASK, 0), "type");
+    assert_string_equal(cs_msg_key_name(CS_MSG_TASK, 5), "config");
+    assert_string_equal(cs_msg_key_name(CS_MSG_STATUS_REP, 1), "request_id");
+    assert_string_equal(cs_msg_key_name(CS_MSG_READY, 99), "?");
+    assert_string_equal(cs_msg_key_name((cs_msg_type_t)99, 1), "?");
+    assert_string_equal(cs_row_key_name(1), "connection");
+    assert_string_equal(cs_row_key_name(8), "?");
     cs_status_t status;
     assert_int_equal(cs_status_parse("updating", 8, &status), 0);
     assert_int_equal(status, CS_STATUS_UPDATING);
@@ -844,6 +943,7 @@ int main(void)
         cmocka_unit_test(test_reject_caps),
         cmocka_unit_test(test_reject_too_deep),
         cmocka_unit_test(test_reject_bad_strings),
+        cmocka_unit_test(test_peek_request_id),
         cmocka_unit_test(test_header),
         cmocka_unit_test(test_names),
     };

@@ -1,5 +1,7 @@
 /* Unit tests of libconnstate subscriptions against a fake supervisor in this process: an
- * XPUB (so that the test knows when the subscription is live) and a control ROUTER. */
+ * XPUB (so that the test knows when the subscription is live) and a control ROUTER. The
+ * subscriber asks for a snapshot only once a message came on SUB: each test publishes one
+ * (a heartbeat, or a STATE) before it awaits the first request. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -151,6 +153,7 @@ static void test_snapshot_then_live(void **state)
 {
     s_fake_t *f = *state;
     const char *rows[] = {"b", "a"};
+    s_heartbeat(f, 5, 77);
     s_sync(f, 5, 77, rows, 2);
     assert_int_equal(connstate_sub_size(f->sub), 2);
     assert_int_equal(connstate_sub_seq(f->sub), 5);
@@ -175,6 +178,7 @@ static void test_snapshot_rows_in_name_order(void **state)
     const char *rows[] = {"t_9", "q", "m_2", "z", "a_7", "k", "b", "y_1", "c_3", "x",
                           "d",   "w", "e_5", "v", "f",   "u", "g", "s_8", "h",   "r"};
     int n = (int)(sizeof rows / sizeof *rows);
+    s_heartbeat(f, 3, 1);
     s_sync(f, 3, 1, rows, n);
     assert_int_equal(f->count, n);
     for (int i = 1; i < n; i++) {
@@ -190,8 +194,9 @@ static void test_updates_during_sync_are_buffered(void **state)
 {
     s_fake_t *f = *state;
     zframe_t *peer;
+    s_publish(f, 3, "x", CS_STATUS_UPDATING); /* a STATE is a first message too */
     cs_msg_t *req = s_await_request(f, &peer);
-    for (uint64_t seq = 3; seq <= 7; seq++)
+    for (uint64_t seq = 4; seq <= 7; seq++)
         s_publish(f, seq, "x", seq % 2 ? CS_STATUS_UPDATING : CS_STATUS_READY);
     s_run(f); /* they arrive while the snapshot is awaited */
     assert_false(connstate_sub_synced(f->sub));
@@ -215,6 +220,7 @@ static void test_rows_newer_than_the_snapshot(void **state)
 {
     s_fake_t *f = *state;
     zframe_t *peer;
+    s_heartbeat(f, 5, 1);
     cs_msg_t *req = s_await_request(f, &peer);
     s_publish(f, 6, "x", CS_STATUS_UPDATING);
     s_publish(f, 7, "x", CS_STATUS_READY);
@@ -254,6 +260,7 @@ static void test_gap_resyncs(void **state)
 {
     s_fake_t *f = *state;
     const char *rows[] = {"a"};
+    s_heartbeat(f, 10, 1);
     s_sync(f, 10, 1, rows, 1);
     s_publish(f, 12, "a", CS_STATUS_ERROR); /* 11 was lost */
     zframe_t *peer;
@@ -274,6 +281,7 @@ static void test_restart_and_missed_tail_resync(void **state)
 {
     s_fake_t *f = *state;
     const char *rows[] = {"a", "gone"};
+    s_heartbeat(f, 4, 1);
     s_sync(f, 4, 1, rows, 2);
     s_heartbeat(f, 4, 1); /* same instance, nothing missed */
     s_run(f);
@@ -303,6 +311,7 @@ static void test_incomplete_snapshot_is_requested_again(void **state)
 {
     s_fake_t *f = *state;
     zframe_t *peer;
+    s_heartbeat(f, 3, 1);
     cs_msg_t *req = s_await_request(f, &peer);
     const char *rows[] = {"a"};
     s_answer(f, peer, req, 3, 1, rows, 1, 2); /* claims 2 rows, sent 1 */
@@ -321,6 +330,7 @@ static void test_deleted_rows(void **state)
 {
     s_fake_t *f = *state;
     const char *rows[] = {"a", "b"};
+    s_heartbeat(f, 1, 1);
     s_sync(f, 1, 1, rows, 2);
     s_publish(f, 2, "a", CS_STATUS_DELETED);
     s_run(f);
@@ -332,6 +342,7 @@ static void test_prefix(void **state)
 {
     s_fake_t *f = *state;
     const char *rows[] = {"aws_1"}; /* the supervisor filters snapshots by the prefix */
+    s_heartbeat(f, 1, 1);
     s_sync(f, 1, 1, rows, 1);
     s_publish(f, 2, "gcp_1", CS_STATUS_READY); /* counted for sequencing, not kept */
     s_publish(f, 3, "aws_2", CS_STATUS_READY);
@@ -394,6 +405,7 @@ static void test_refused_snapshot_asked_again_when_back(void **state)
 {
     s_fake_t *f = *state;
     zframe_t *peer;
+    s_heartbeat(f, 7, 1);
     cs_msg_t *req = s_await_request(f, &peer);
     s_heartbeat_db(f, 7, 1, 1764600000000000, false);
     s_refuse(f, peer, req, "database unavailable since 2025-12-01T14:40:00Z: connection refused");
@@ -450,6 +462,7 @@ static void test_outage_seq_jump_reports_each_change_once(void **state)
 {
     s_fake_t *f = *state;
     zframe_t *peer;
+    s_heartbeat(f, 10, 1);
     cs_msg_t *req = s_await_request(f, &peer);
     const s_spec_t before[] = {
         {"a", CS_STATUS_READY, 3}, {"b", CS_STATUS_UPDATING, 8}, {"c", CS_STATUS_READY, 10}};
@@ -492,6 +505,74 @@ static void test_outage_seq_jump_reports_each_change_once(void **state)
     zframe_destroy(&peer);
 }
 
+/* Runs the subscriber for ms and tells whether it sent anything on the control channel. */
+static bool s_asked_within(s_fake_t *f, int ms)
+{
+    int64_t end = zclock_mono() + ms;
+    while (zclock_mono() < end) {
+        connstate_sub_run(f->sub, 10);
+        if (zsock_events(f->control) & ZMQ_POLLIN)
+            return true;
+    }
+    return false;
+}
+
+/* No snapshot is asked for before a message came on SUB (the subscription could still be on
+ * its way to a supervisor that just started); at once when one comes. */
+static void test_snapshot_asked_after_first_message(void **state)
+{
+    s_fake_t *f = *state;
+    if (s_asked_within(f, 500))
+        fail_msg("asked for a snapshot before anything came on SUB");
+    assert_false(connstate_sub_synced(f->sub));
+    int64_t sent = zclock_mono();
+    s_heartbeat(f, 4, 1);
+    zframe_t *peer;
+    cs_msg_t *req = s_await_request(f, &peer);
+    int64_t asked_after = zclock_mono() - sent;
+    if (asked_after > 200)
+        fail_msg("asked %lld ms after the first heartbeat", (long long)asked_after);
+    assert_int_not_equal(req->request_id, 0);
+    const char *rows[] = {"a"};
+    s_answer(f, peer, req, 4, 1, rows, 1, -1);
+    s_publish(f, 5, "a", CS_STATUS_UPDATING); /* right after the snapshot: not missed */
+    s_run(f);
+    assert_true(connstate_sub_synced(f->sub));
+    assert_int_equal(f->count, 2);
+    assert_string_equal(f->changes[1], "5 a updating");
+    assert_int_equal(connstate_sub_resyncs(f->sub), 0);
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+}
+
+/* After a silence (3 s without a message on SUB) the new snapshot also waits for the next
+ * message on SUB, and an answer to what was asked before the silence is not taken. */
+static void test_silence_waits_for_sub_again(void **state)
+{
+    s_fake_t *f = *state;
+    const char *rows[] = {"a"};
+    s_heartbeat(f, 2, 1);
+    s_sync(f, 2, 1, rows, 1);
+    int64_t end = zclock_mono() + 5000;
+    while (connstate_sub_resyncs(f->sub) == 0 && zclock_mono() < end)
+        connstate_sub_run(f->sub, 100);
+    assert_int_equal(connstate_sub_resyncs(f->sub), 1); /* "the supervisor fell silent" */
+    assert_false(connstate_sub_synced(f->sub));
+    if (s_asked_within(f, 300))
+        fail_msg("asked for a snapshot while SUB was silent");
+    s_heartbeat(f, 3, 2); /* a restarted supervisor */
+    zframe_t *peer;
+    cs_msg_t *req = s_await_request(f, &peer);
+    const char *now[] = {"a", "b"};
+    s_answer(f, peer, req, 3, 2, now, 2, -1);
+    s_run(f);
+    assert_true(connstate_sub_synced(f->sub));
+    assert_int_equal(connstate_sub_size(f->sub), 2);
+    assert_int_equal(connstate_sub_resyncs(f->sub), 1);
+    cs_msg_destroy(&req);
+    zframe_destroy(&peer);
+}
+
 static int s_setup_prefix(void **state)
 {
     setenv("TEST_PREFIX", "aws_", 1);
@@ -504,6 +585,9 @@ int main(void)
 {
     zsys_handler_set(NULL);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_snapshot_asked_after_first_message, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_silence_waits_for_sub_again, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_then_live, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_rows_in_name_order, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_updates_during_sync_are_buffered, s_setup, s_teardown),

@@ -130,6 +130,61 @@ static void test_malformed_frames(void **state)
     zsock_destroy(&router);
 }
 
+/* A request the codec rejects still gives its request_id, when it has a readable one and came
+ * with the right header and frames; one that decodes gives 0 (its own request_id is in it). */
+static void test_request_id_of_malformed(void **state)
+{
+    (void)state;
+    zsock_t *router = zsock_new_router("inproc://wire-rid");
+    zsock_t *dealer = zsock_new_dealer(">inproc://wire-rid");
+    zsock_set_rcvtimeo(router, 5000);
+    zframe_t *peer = NULL;
+    cs_msg_t *got = NULL;
+    uint64_t id = 1;
+    char why[256];
+    /* SNAPSHOT_REQ 4243 whose prefix is an integer */
+    static const char body[] = "\x83\x00\x14\x01\xcd\x10\x93\x02\x07";
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, CS_PROTO_HEADER);
+    zmsg_addmem(msg, body, sizeof body - 1);
+    assert_int_equal(zmsg_send(&msg, dealer), 0);
+    assert_int_equal(
+        cs_wire_recv_request(router, CS_WIRE_ROUTED, &peer, &got, &id, why, sizeof why), 0);
+    assert_null(got);
+    assert_non_null(peer);
+    assert_int_equal(id, 4243);
+    assert_non_null(strstr(why, "key 2 (prefix)"));
+    zframe_destroy(&peer);
+
+    /* the same body after another version's header: not read */
+    msg = zmsg_new();
+    zmsg_addstr(msg, "connstate/2");
+    zmsg_addmem(msg, body, sizeof body - 1);
+    assert_int_equal(zmsg_send(&msg, dealer), 0);
+    assert_int_equal(
+        cs_wire_recv_request(router, CS_WIRE_ROUTED, &peer, &got, &id, why, sizeof why), 0);
+    assert_null(got);
+    assert_int_equal(id, 0);
+    zframe_destroy(&peer);
+
+    /* a request that decodes */
+    cs_msg_t *status = cs_msg_new(CS_MSG_STATUS_REQ);
+    status->request_id = 9;
+    assert_int_equal(cs_wire_send(dealer, NULL, NULL, status), 0);
+    cs_msg_destroy(&status);
+    id = 1;
+    assert_int_equal(
+        cs_wire_recv_request(router, CS_WIRE_ROUTED, &peer, &got, &id, why, sizeof why), 0);
+    assert_non_null(got);
+    assert_int_equal(got->request_id, 9);
+    assert_int_equal(id, 0);
+    cs_msg_destroy(&got);
+    zframe_destroy(&peer);
+
+    zsock_destroy(&dealer);
+    zsock_destroy(&router);
+}
+
 static void test_send_unencodable(void **state)
 {
     (void)state;
@@ -145,9 +200,8 @@ int main(void)
 {
     zsys_handler_set(NULL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dealer_router),
-        cmocka_unit_test(test_pub_sub_topic),
-        cmocka_unit_test(test_malformed_frames),
+        cmocka_unit_test(test_dealer_router),    cmocka_unit_test(test_pub_sub_topic),
+        cmocka_unit_test(test_malformed_frames), cmocka_unit_test(test_request_id_of_malformed),
         cmocka_unit_test(test_send_unencodable),
     };
     int rc = cmocka_run_group_tests_name("wire", tests, NULL, NULL);
