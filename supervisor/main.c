@@ -828,12 +828,13 @@ int main(int argc, char **argv)
         cs_log_error("cannot start: %s", !self.config_dir ? "no --config-dir and no home directory"
                                                           : "the bundled plugins were not found; "
                                                             "give --plugin-dir");
+        s_shutdown(&self);
         return 2;
     }
-    if (s_check_security(&self) != 0)
+    if (s_check_security(&self) != 0 || pipe2(s_signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        s_shutdown(&self); /* frees what was made so far (the sanitizers' leak check) */
         return 2;
-    if (pipe2(s_signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0)
-        return 2;
+    }
     zsys_handler_set(NULL); /* our own handlers: they only set flags */
     zsys_set_linger(0);
     struct sigaction sa = {0};

@@ -150,8 +150,9 @@ static int s_connect(s_worker_t *self)
     zsock_set_sndhwm(self->sock, 1000);
     cs_wire_limit(self->sock);
     cs_curve_client_apply(&self->curve, self->sock);
-    if (self->curve.on) /* refused, the socket has no peer: a send must not wait for one */
-        zsock_set_sndtimeo(self->sock, 1000);
+    /* Refused (a key the supervisor does not list, or none where it requires CURVE), the
+     * socket has no peer: a send must not wait for one. */
+    zsock_set_sndtimeo(self->sock, 1000);
     if (cs_curve_watch(&self->watch, &self->curve, self->sock) != 0 ||
         zsock_connect(self->sock, "%s", self->endpoint) != 0) {
         cs_log_error("cannot connect to %s: %s", self->endpoint, zmq_strerror(zmq_errno()));
