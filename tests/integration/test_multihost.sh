@@ -37,13 +37,16 @@ bed_db() {
     LOCAL="$NS_PG_LOCAL dbname=$1"
 }
 
-# secret_conns FILE PREFIX SECRET COUNT: COUNT synthetic connections PREFIX1.., each with a token
-# of its own (SECRET_i): a secret that only their TASKs carry.
+# secret_conns FILE PREFIX SECRET COUNT: COUNT synthetic connections PREFIX1..; every tenth
+# (PREFIX1, PREFIX11, ...) has a token of its own, SECRET_i: a secret that only its TASKs
+# carry. (The others share one config, hence one schema from the plugin: a worker asks the
+# plugin 101 times, not 1,000.)
 secret_conns() {
     local i
     for i in $(seq "$4"); do
-        printf 'connection "%s%d" {\n  plugin = "synthetic"\n  tables = 2\n  token = "%s_%d"\n}\n' \
-            "$2" "$i" "$3" "$i"
+        printf 'connection "%s%d" {\n  plugin = "synthetic"\n  tables = 2\n' "$2" "$i"
+        [ $((i % 10)) -eq 1 ] && printf '  token = "%s_%d"\n' "$3" "$i"
+        printf '}\n'
     done >"$1"
 }
 
@@ -173,9 +176,9 @@ n2=$(by_worker "$LOCAL" a_ w2)
 diag "w1 built $n1, w2 built $n2"
 check "both workers shared the work (each built at least 250)" test "$n1" -ge 250 -a "$n2" -ge 250
 found=$(secrets_in plain "$SECRET_A")
-diag "secrets in the capture without CURVE: $found of 1000"
-check "without CURVE the capture on the bridge holds the connections' secrets (at least 500)" \
-    test "$found" -ge 500
+diag "secrets in the capture without CURVE: $found of 100"
+check "without CURVE the capture on the bridge holds the connections' secrets (at least 50)" \
+    test "$found" -ge 50
 
 spawn "$T_DIR/plain-sub.out" ip netns exec "$(ns_name sub)" "$drivers/sub_check" \
     --publish "tcp://$SUP:7601" --control "tcp://$SUP:7602" --db "$LOCAL" --timeout 60
@@ -368,7 +371,7 @@ diag "w1 built $n1, w2 built $n2"
 check "both workers shared the work (each built at least 250, together all)" \
     test "$n1" -ge 250 -a "$n2" -ge 250 -a $((n1 + n2)) -eq 1000
 found=$(secrets_in curve "$SECRET_B")
-diag "secrets in the capture with CURVE: $found of 1000"
+diag "secrets in the capture with CURVE: $found of 100"
 check_eq "with CURVE the capture on the bridge holds none of the connections' secrets" 0 "$found"
 check "... though it recorded the refresh (the workers' DDL to PostgreSQL, which is not encrypted)" \
     grep -a -q "CREATE FOREIGN TABLE" "$T_DIR/curve.pcap"
