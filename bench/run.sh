@@ -3,8 +3,8 @@
 # throwaway PostgreSQL. Prints the table and writes it to bench/results/latest.md with the
 # machine and the PostgreSQL settings used.
 #   bench/run.sh [--quick] [--only cold]
-#     --quick: about two minutes; --only cold: only the cold refreshes and their scaling (while
-#     working on them; the table then lacks the other rows)
+#     --quick: about two minutes; --only cold: only the cold refreshes, their scaling and their
+#     state writes (while working on them; the table then lacks the other rows)
 set -u
 cd "$(dirname "$0")/.." || exit 2
 export BUILD=${BUILD:-build} BIN=${BIN:-bin}

@@ -1,7 +1,10 @@
 /* The batch writer: the store's queued rows go to the state table as one statement (one
  * transaction) ending with one pg_notify, sent without blocking on the server; once it
- * committed, each row is published (on_commit). A failed batch is written again after a
- * backoff, its rows first and in their order. Also the rule of when to write. */
+ * committed, each row is published (on_commit). The statement checks a worker's word against
+ * the schemas: a `ready` whose schema's marker does not match, or a deletion whose schema is
+ * still there, is written as `error` instead and queued as a refusal, for the refresher to do
+ * that update again. A failed batch is written again after a backoff, its rows first and in
+ * their order. Also the rule of when to write. */
 #include "supervisor.h"
 
 #include <errno.h>
@@ -18,7 +21,14 @@ typedef struct {
     char *name;
     cs_visible_t row;
     bool deleted;
+    bool refused; /* the table refused it: written as error */
 } s_entry_t;
+
+/* A refusal waiting for the refresher. */
+typedef struct {
+    char *name;
+    cs_task_kind_t redo;
+} s_refusal_t;
 
 struct cs_batch {
     PGconn *pg; /* borrowed: the catalog's session, which holds the supervisor lock */
@@ -37,6 +47,7 @@ struct cs_batch {
     int retry_ms;
     unsigned failures; /* consecutive failed batches */
     char error[CS_PROTO_MAX_ERROR];
+    zlistx_t *refusals; /* s_refusal_t, in seq order */
     uint64_t batches, rows;
     int64_t sent_us, write_us;
 };
@@ -49,7 +60,20 @@ cs_batch_t *cs_batch_new(cs_store_t *store, cs_batch_commit_fn *on_commit, void 
     self->store = store;
     self->on_commit = on_commit;
     self->arg = arg;
+    if (!(self->refusals = zlistx_new())) {
+        free(self);
+        return NULL;
+    }
     return self;
+}
+
+static void s_refusals_purge(cs_batch_t *self)
+{
+    s_refusal_t *refusal;
+    while ((refusal = zlistx_detach(self->refusals, NULL)) != NULL) {
+        free(refusal->name);
+        free(refusal);
+    }
 }
 
 static void s_entries_free(cs_batch_t *self)
@@ -68,6 +92,8 @@ void cs_batch_destroy(cs_batch_t **self_p)
     if (!self_p || !*self_p)
         return;
     s_entries_free(*self_p);
+    s_refusals_purge(*self_p);
+    zlistx_destroy(&(*self_p)->refusals);
     free(*self_p);
     *self_p = NULL;
 }
@@ -88,11 +114,44 @@ static void s_failed(cs_batch_t *self)
     s_entries_free(self);
 }
 
+/* A row the table refused: it was written as error (the text the statement wrote), what we
+ * decided for it follows, and the update is queued to be done again (unless a newer decision
+ * replaced the refused one meanwhile: that one is under way). */
+static void s_refused(cs_batch_t *self, s_entry_t *entry)
+{
+    bool deletion = entry->deleted || entry->row.status == CS_STATUS_DISABLED;
+    cs_status_t claimed = entry->row.status;
+    const char *why = deletion ? CS_BATCH_STILL_THERE : CS_BATCH_MARKER_MISMATCH;
+    entry->row.status = CS_STATUS_ERROR;
+    free(entry->row.error);
+    entry->row.error = strdup(why);
+    free(entry->row.detail);
+    entry->row.detail = NULL;
+    if (!cs_store_refused(self->store, entry->name, entry->deleted, claimed, why))
+        return;
+    const cs_record_t *row = cs_store_get(self->store, entry->name);
+    const char *worker = row ? cs_record_values(row)->worker : NULL;
+    cs_log_conn_warn(entry->name, "%s (worker %s): written as error; the %s is done again", why,
+                     worker ? worker : "(unknown)", deletion ? "deletion" : "build");
+    s_refusal_t *refusal = calloc(1, sizeof *refusal);
+    if (!refusal || !(refusal->name = strdup(entry->name))) {
+        free(refusal);
+        cs_log_conn_error(entry->name, "out of memory: its update is not done again");
+        return;
+    }
+    refusal->redo = deletion ? CS_TASK_DELETE : CS_TASK_BUILD;
+    zlistx_add_end(self->refusals, refusal);
+}
+
 /* The batch committed: what snapshots see follows, and each row is published. */
 static void s_committed(cs_batch_t *self)
 {
     for (size_t i = 0; i < self->count; i++) {
         s_entry_t *entry = &self->entries[i];
+        if (entry->refused) {
+            s_refused(self, entry);
+            entry->deleted = false;
+        }
         cs_store_written(self->store, entry->name, &entry->row, entry->deleted);
         if (self->on_commit)
             self->on_commit(self->arg, entry->name, &entry->row);
@@ -110,6 +169,7 @@ static void s_committed(cs_batch_t *self)
 
 void cs_batch_attach(cs_batch_t *self, PGconn *pg, uint64_t last_seq)
 {
+    s_refusals_purge(self); /* the table, read again, and the next plan say what is needed */
     self->pg = pg;
     self->seq = self->committed_seq = last_seq;
     self->retry_at = 0;
@@ -138,9 +198,8 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
         return -1;
     self->first_seq = self->seq + 1;
     self->sent_us = cs_clock_wall_us();
-    cs_buf_t rows = {0}, deletes = {0};
+    cs_buf_t rows = {0};
     cs_buf_putc(&rows, '[');
-    cs_buf_putc(&deletes, '[');
     cs_record_t *row;
     while (self->count < n && (row = cs_store_take_dirty(self->store, self->seq + 1)) != NULL) {
         self->seq++;
@@ -149,30 +208,24 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
         entry->name = strdup(v->name);
         cs_visible_of(&entry->row, v);
         entry->deleted = cs_record_gone(row);
-        if (entry->deleted) {
-            entry->row.status = CS_STATUS_DELETED;
-            if (deletes.len > 1)
-                cs_buf_putc(&deletes, ',');
-            cs_buf_json_string(&deletes, v->name, strlen(v->name));
-            continue;
-        }
         if (rows.len > 1)
             cs_buf_putc(&rows, ',');
-        cs_table_json_row(&rows, v);
+        cs_table_json_row(&rows, v, entry->deleted, cs_record_claimed(row));
+        if (entry->deleted)
+            entry->row.status = CS_STATUS_DELETED;
     }
     cs_buf_putc(&rows, ']');
-    cs_buf_putc(&deletes, ']');
     char last_seq[32], payload[64];
     snprintf(last_seq, sizeof last_seq, "%llu", (unsigned long long)self->seq);
     /* {"seq":N,"rows":n,"xid":X}: the statement appends the transaction id */
     snprintf(payload, sizeof payload, "{\"seq\":%llu,\"rows\":%zu", (unsigned long long)self->seq,
              self->count);
-    const char *params[] = {cs_buf_str(&rows), cs_buf_str(&deletes), last_seq, payload};
+    const char *params[] = {cs_buf_str(&rows), last_seq, payload, CS_BATCH_MARKER_MISMATCH,
+                            CS_BATCH_STILL_THERE};
     int rc = 0;
-    if (rows.failed || deletes.failed ||
-        !PQsendQueryParams(self->pg, cs_table_upsert_sql(), 4, NULL, params, NULL, NULL, 0)) {
-        cs_log_error("state write: %s",
-                     rows.failed || deletes.failed ? "out of memory" : PQerrorMessage(self->pg));
+    if (rows.failed ||
+        !PQsendQueryParams(self->pg, cs_table_upsert_sql(), 5, NULL, params, NULL, NULL, 0)) {
+        cs_log_error("state write: %s", rows.failed ? "out of memory" : PQerrorMessage(self->pg));
         rc = -1;
         s_failed(self);
     } else {
@@ -184,8 +237,24 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
             rc = -1;
     }
     cs_buf_free(&rows);
-    cs_buf_free(&deletes);
     return rc;
+}
+
+/* The statement's answer: its last column lists the seqs of the rows it refused
+ * ("12,15"; NULL when none). */
+static void s_mark_refused(cs_batch_t *self, const PGresult *res)
+{
+    if (PQntuples(res) != 1 || PQnfields(res) < 4 || PQgetisnull(res, 0, 3))
+        return;
+    for (const char *p = PQgetvalue(res, 0, 3); *p;) {
+        char *end;
+        unsigned long long seq = strtoull(p, &end, 10);
+        if (end == p)
+            break;
+        if (seq >= self->first_seq && seq - self->first_seq < self->count)
+            self->entries[seq - self->first_seq].refused = true;
+        p = *end == ',' ? end + 1 : end;
+    }
 }
 
 int cs_batch_socket(const cs_batch_t *self, bool *want_write)
@@ -222,6 +291,8 @@ int cs_batch_on_socket(cs_batch_t *self)
         if (PQresultStatus(res) != PGRES_TUPLES_OK && !self->failed) {
             self->failed = true;
             cs_pg_error_text(res, self->error, sizeof self->error);
+        } else if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+            s_mark_refused(self, res);
         }
         PQclear(res);
     }
@@ -295,6 +366,22 @@ int64_t cs_batch_wake_at(const cs_batch_t *self, int batch_ms)
         return 0; /* no session: nothing to wake up for */
     int64_t due = cs_store_dirty_since(self->store) + batch_ms;
     return self->retry_at > due ? self->retry_at : due;
+}
+
+char *cs_batch_next_refusal(cs_batch_t *self, cs_task_kind_t *redo)
+{
+    s_refusal_t *refusal = zlistx_detach(self->refusals, NULL);
+    if (!refusal)
+        return NULL;
+    char *name = refusal->name;
+    *redo = refusal->redo;
+    free(refusal);
+    return name;
+}
+
+size_t cs_batch_refusals(const cs_batch_t *self)
+{
+    return zlistx_size(self->refusals);
 }
 
 uint64_t cs_batch_seq(const cs_batch_t *self)

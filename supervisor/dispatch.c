@@ -442,6 +442,24 @@ static s_track_t *s_take_back(cs_dispatch_t *self, cs_task_t **task_p, const cha
     return track;
 }
 
+/* A task that landed without a usable result goes again, at the front of its queue (to go
+ * to another worker when there is one: task->lost_by), as its next attempt; after max
+ * attempts it is reported lost (final_why) instead. */
+static void s_attempt_again(cs_dispatch_t *self, s_track_t *track, cs_task_t *task,
+                            const char *reason, const char *final_why)
+{
+    if ((int)task->attempt >= self->limits.max_attempts) {
+        cs_log_conn_error(task->connection, "%s", final_why);
+        s_event(self, CS_EVENT_LOST, task, final_why, NULL, NULL);
+        s_drop(self, &task);
+        return;
+    }
+    cs_log_conn_warn(task->connection, "%s; dispatching it again (attempt %u of %d)", reason,
+                     task->attempt + 1, self->limits.max_attempts);
+    task->attempt++;
+    s_enqueue(self, track, task, true);
+}
+
 /* A task lost its worker (peer): queued again at the front, to go to another worker when
  * there is one, or reported lost after max attempts. */
 static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const s_peer_t *peer,
@@ -459,21 +477,49 @@ static void s_requeue(cs_dispatch_t *self, cs_task_t *task, const s_peer_t *peer
         s_enqueue(self, track, task, true);
         return;
     }
-    if ((int)task->attempt >= self->limits.max_attempts) {
-        char why[512];
-        snprintf(why, sizeof why,
-                 "worker lost: the update was attempted %u times and each time its worker "
-                 "died or stopped answering (last: %s)",
-                 task->attempt, reason);
-        cs_log_conn_error(task->connection, "%s", why);
-        s_event(self, CS_EVENT_LOST, task, why, NULL, NULL);
-        s_drop(self, &task);
+    char why[512];
+    snprintf(why, sizeof why,
+             "worker lost: the update was attempted %u times and each time its worker "
+             "died or stopped answering (last: %s)",
+             task->attempt, reason);
+    s_attempt_again(self, track, task, reason, why);
+}
+
+void cs_dispatch_redo(cs_dispatch_t *self, cs_task_t **task_p, const char *worker,
+                      const char *reason)
+{
+    cs_task_t *task = *task_p;
+    *task_p = NULL;
+    s_track_t *track = s_track(self, task->connection);
+    bool update_flying = track && track->flying && track->flying->kind != CS_TASK_COMMENTS;
+    if (!track || track->update || update_flying) { /* a newer update decides */
+        cs_log_conn_debug(task->connection, "%s; a newer update is under way", reason);
+        if (track)
+            s_drop(self, &task);
+        else
+            cs_task_destroy(&task);
         return;
     }
-    cs_log_conn_warn(task->connection, "%s; dispatching it again (attempt %u of %d)", reason,
-                     task->attempt + 1, self->limits.max_attempts);
-    task->attempt++;
-    s_enqueue(self, track, task, true);
+    if (track->comments) { /* comments of the refused update: this one's follow it */
+        cs_task_t *old = track->comments;
+        s_dequeue(self, old);
+        cs_task_destroy(&old);
+    }
+    if (task->attempt == 0)
+        task->attempt = 1;
+    free(task->last_loss);
+    task->last_loss = strdup(reason);
+    for (s_peer_t *peer = zlistx_first(self->peers); peer && worker;
+         peer = zlistx_next(self->peers))
+        if (strcmp(peer->name, worker) == 0) { /* another worker, when there is one */
+            free(task->lost_by);
+            task->lost_by = strdup(peer->key);
+            break;
+        }
+    char why[CS_PROTO_MAX_ERROR];
+    snprintf(why, sizeof why, "%s (attempted %u times; the last by worker %s)", reason,
+             task->attempt, worker ? worker : "(unknown)");
+    s_attempt_again(self, track, task, reason, why);
 }
 
 /* A worker could not run a task for a reason that is not its connection's (its database

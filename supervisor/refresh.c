@@ -166,30 +166,41 @@ static void s_remember_gone(cs_refresh_t *self, const cs_plan_t *plan, int64_t n
 /* ---- applying decisions ---------------------------------------------------------------- */
 
 /* Queues an update (not_before: held until then). fresh: no schema of that name exists. */
-static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
-                   const cs_connection_t *c, bool fresh, int64_t not_before)
+/* A new task (NULL when out of memory, logged): what a worker needs of the connection's
+ * config and, for a build or comments, the plugin's version the plan used (a worker whose
+ * plugin has another one does not run it). */
+static cs_task_t *s_task_new(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
+                             const cs_connection_t *c)
 {
     cs_task_t *task = calloc(1, sizeof *task);
     if (!task || !(task->connection = strdup(name))) {
         free(task);
         cs_log_conn_error(name, "out of memory: its %s is not queued", cs_task_kind_name(kind));
-        return;
+        return NULL;
     }
     task->kind = kind;
-    task->fresh = fresh;
-    task->not_before = not_before;
     if (c) {
         task->plugin = strdup(c->plugin);
         task->config = strdup(c->config_json);
         task->fingerprint = strdup(c->fingerprint);
     }
-    /* The version the plan used: a worker whose plugin has another one does not run it. */
     const cs_plugin_info_t *info;
     const char *why;
     if (c && kind != CS_TASK_DELETE &&
         cs_plugins_lookup(self->deps.plugins, c->plugin, self->plans, &info, &why) ==
             CS_PLUGIN_KNOWN)
         task->plugin_version = strdup(info->version);
+    return task;
+}
+
+static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
+                   const cs_connection_t *c, bool fresh, int64_t not_before)
+{
+    cs_task_t *task = s_task_new(self, kind, name, c);
+    if (!task)
+        return;
+    task->fresh = fresh;
+    task->not_before = not_before;
     if (kind == CS_TASK_BUILD)
         self->builds++;
     else if (kind == CS_TASK_DELETE)
@@ -197,6 +208,28 @@ static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
     else
         self->comments++;
     cs_dispatch_add(self->deps.dispatch, &task);
+}
+
+/* The state table refused a worker's word for a row (a ready whose schema's marker does not
+ * match, a deletion or a `disabled` whose schema is still there; the row says error): that
+ * update is done again, like one whose worker was lost, as its next attempt. */
+static void s_redo(cs_refresh_t *self, const char *name, cs_task_kind_t kind)
+{
+    const cs_record_t *row = cs_store_get(self->deps.store, name);
+    if (!row)
+        return;
+    const cs_row_values_t *v = cs_record_values(row);
+    const cs_connection_t *c = self->config ? cs_config_find(self->config, name) : NULL;
+    if (kind == CS_TASK_BUILD && !c) { /* it left the config: the next plan deletes it */
+        cs_log_conn_debug(name, "not built again: it is no longer configured");
+        return;
+    }
+    cs_task_t *task = s_task_new(self, kind, name, c);
+    if (!task)
+        return;
+    task->attempt = v->attempts > 0 ? (uint32_t)v->attempts : 1;
+    cs_dispatch_redo(self->deps.dispatch, &task, v->worker,
+                     kind == CS_TASK_BUILD ? CS_BATCH_MARKER_MISMATCH : CS_BATCH_STILL_THERE);
 }
 
 /* The row of a decision, described by its config entry when it has one. */
@@ -378,7 +411,7 @@ static uint64_t s_check_done(cs_refresh_t *self, int64_t now, int64_t *elapsed_u
 {
     if (!self->running || self->planning || self->replan_at ||
         cs_dispatch_outstanding(self->deps.dispatch) || cs_store_dirty(self->deps.store) ||
-        cs_batch_busy(self->deps.batch))
+        cs_batch_busy(self->deps.batch) || cs_batch_refusals(self->deps.batch))
         return 0;
     self->running = false;
     self->done = self->started;
@@ -412,6 +445,12 @@ uint64_t cs_refresh_tick(cs_refresh_t *self, int64_t *elapsed_us)
 {
     int64_t now = cs_clock_mono_ms(), wait;
     *elapsed_us = 0;
+    cs_task_kind_t redo;
+    char *refused;
+    while ((refused = cs_batch_next_refusal(self->deps.batch, &redo)) != NULL) {
+        s_redo(self, refused, redo);
+        free(refused);
+    }
     if (cs_plugins_collect(self->deps.plugins) && self->planning)
         s_plan(self); /* the plugins it waited for answered */
     if (self->replan_at && now >= self->replan_at) {
@@ -426,7 +465,7 @@ uint64_t cs_refresh_tick(cs_refresh_t *self, int64_t *elapsed_us)
 int64_t cs_refresh_next_ms(const cs_refresh_t *self)
 {
     int64_t now = cs_clock_mono_ms(), wait, next = -1;
-    if (s_due(self, now, &wait))
+    if (s_due(self, now, &wait) || cs_batch_refusals(self->deps.batch))
         return 0;
     if (self->requested && !self->planning && wait > 0)
         next = wait;

@@ -29,7 +29,10 @@ static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *even
                           cs_task_kind_name(event->task_kind));
         return NULL;
     }
-    cs_store_set_worker(store, row, event->worker, (int)event->attempt);
+    /* the worker and attempts of its last update (comments are not one: they say nothing of
+     * them, and a refused update is attempted again from that count) */
+    if (event->task_kind != CS_TASK_COMMENTS)
+        cs_store_set_worker(store, row, event->worker, (int)event->attempt);
     const cs_connection_t *c = s_configured(config, event->connection);
     switch (event->task_kind) {
         case CS_TASK_BUILD:
@@ -40,7 +43,8 @@ static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *even
             cs_store_set_built(store, row, result->plugin_version, result->schema_hash);
             cs_store_set_comments(store, row, false);
             cs_store_set(store, row, CS_STATUS_READY, NULL);
-            return c; /* its comments next */
+            cs_store_claim(store, row); /* the state write checks the worker's word */
+            return c;                   /* its comments next */
         case CS_TASK_DELETE:
             if (!result->ok)
                 cs_store_set(store, row, CS_STATUS_ERROR, result->error);
@@ -48,6 +52,8 @@ static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *even
                 cs_store_set(store, row, CS_STATUS_DISABLED, NULL);
             else
                 cs_store_remove(store, row);
+            if (result->ok)
+                cs_store_claim(store, row);
             return NULL;
         case CS_TASK_COMMENTS:
             if (result->ok)

@@ -12,6 +12,7 @@ struct cs_record {
     bool in_table;          /* the table has the row (committed is valid) */
     bool dirty;             /* queued for writing */
     bool gone;              /* to be deleted from the table */
+    bool claimed;           /* its status (or deletion) is a worker's word, not yet checked */
     void *handle;           /* in rows */
 };
 
@@ -203,8 +204,20 @@ void cs_store_set(cs_store_t *self, cs_record_t *row, cs_status_t status, const 
     free(row->now.error);
     row->now.error = s_dup(error);
     row->gone = false;
+    row->claimed = false;
     self->urgent = true;
     s_mark(self, row);
+}
+
+void cs_store_claim(cs_store_t *self, cs_record_t *row)
+{
+    row->claimed = true;
+    s_mark(self, row);
+}
+
+bool cs_record_claimed(const cs_record_t *row)
+{
+    return row->claimed;
 }
 
 void cs_store_set_detail(cs_store_t *self, cs_record_t *row, const char *detail)
@@ -271,6 +284,7 @@ void cs_store_remove(cs_store_t *self, cs_record_t *row)
 {
     if (!row->gone) {
         row->gone = true;
+        row->claimed = false;
         self->urgent = true;
         s_mark(self, row);
     }
@@ -340,8 +354,24 @@ void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *wr
     row->committed.detail = s_dup(written->detail);
     row->committed.plugin = s_dup(written->plugin);
     row->in_table = !deleted;
+    if (!row->dirty) /* checked by the write that committed (a newer one is checked again) */
+        row->claimed = false;
     if (deleted && row->gone && !row->dirty) {
         zlistx_delete(self->rows, row->handle);
         zhashx_delete(self->by_name, name);
     }
+}
+
+bool cs_store_refused(cs_store_t *self, const char *name, bool deleted, cs_status_t claimed,
+                      const char *error)
+{
+    cs_record_t *row = zhashx_lookup(self->by_name, name);
+    if (!row || row->gone != deleted || (!deleted && row->now.status != claimed))
+        return false; /* decided otherwise since: that decision is queued, or under way */
+    row->gone = false;
+    row->claimed = false;
+    row->now.status = CS_STATUS_ERROR;
+    s_set_text(&row->now.error, error);
+    s_set_text(&row->now.detail, NULL);
+    return true;
 }

@@ -52,8 +52,15 @@ void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src);
 
 /* The SQL texts, generated from the column list (borrowed, built on first use): the table's
  * CREATE with an ADD COLUMN IF NOT EXISTS for every column (a table of an earlier version
- * grows); the startup read; the batch ($1 rows as JSON, $2 names to delete, $3 the last
- * sequence number, $4 the NOTIFY payload without its closing brace). */
+ * grows); the startup read; the batch ($1 rows as JSON, those to delete among them; $2 the
+ * last sequence number; $3 the NOTIFY payload without its closing brace; $4 and $5 the
+ * errors of a refused ready and a refused deletion). The batch checks each row whose status
+ * or deletion is a worker's word (cs_store_claim) against the schema of its name: a `ready`
+ * only while that schema's connstate marker says the row's
+ * config_hash (fingerprint), plugin_version and schema_hash; a deletion or a `disabled` only
+ * while no schema of that name has a connstate marker. A refused row is written as `error`
+ * with $4 or $5 (a refused deletion keeps its row). Its one result row: the pg_notify, the
+ * rows upserted, the rows deleted, and the seqs of the refused rows ("3,7"; NULL: none). */
 const char *cs_table_create_sql(void);
 const char *cs_table_select_sql(void);
 const char *cs_table_upsert_sql(void);
@@ -62,8 +69,9 @@ const char *cs_table_upsert_sql(void);
  * it). Returns 0, or -1 when the result does not have the table's columns. */
 int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v);
 
-/* Appends v as one object of the batch's $1. */
-void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v);
+/* Appends v as one object of the batch's $1 (gone: the row is to be deleted; claimed: its
+ * status or deletion is a worker's word, to be checked). */
+void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v, bool gone, bool claimed);
 
 /* ---- store.c: the connections' rows in memory ---------------------------------------- */
 
@@ -129,6 +137,12 @@ void cs_store_set_worker(cs_store_t *self, cs_record_t *row, const char *worker,
 void cs_store_set_comments(cs_store_t *self, cs_record_t *row, bool comments_set);
 /* Queues the row's deletion from the table (undone by cs_store_set or cs_store_add). */
 void cs_store_remove(cs_store_t *self, cs_record_t *row);
+/* The row's status (ready, disabled) or its deletion, as just set, is a worker's word: the
+ * batch that writes it checks it against the schema (cs_table_upsert_sql) until a write of
+ * it committed. Any later cs_store_set or cs_store_remove is a decision of its own and
+ * clears it. Queues the row for writing. */
+void cs_store_claim(cs_store_t *self, cs_record_t *row);
+bool cs_record_claimed(const cs_record_t *row);
 
 /* The rows the table holds, by committed status (counts has CS_STATUS_COUNT entries);
  * returns their number. */
@@ -146,6 +160,13 @@ cs_record_t *cs_store_take_dirty(cs_store_t *self, uint64_t seq);
 void cs_store_requeue(cs_store_t *self, const char *name);
 void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *written,
                       bool deleted);
+/* The table refused what a batch wrote for the row (its deletion, when deleted; else the
+ * status claimed, ready or disabled) and holds error instead: what we decided becomes that
+ * error, unless the row was decided otherwise meanwhile. Returns true when it did (the
+ * refused update is to be done again), false when a newer decision stands. Call before
+ * cs_store_written. */
+bool cs_store_refused(cs_store_t *self, const char *name, bool deleted, cs_status_t claimed,
+                      const char *error);
 
 /* ---- catalog.c: the supervisor's database session and the catalog ------------------- */
 
@@ -211,6 +232,10 @@ zhashx_t *cs_catalog_schemas(cs_catalog_t *self);
 
 typedef struct cs_batch cs_batch_t;
 
+/* What the state table says of a row whose worker's word it refused. */
+#define CS_BATCH_MARKER_MISMATCH "worker reported success but the schema's marker does not match"
+#define CS_BATCH_STILL_THERE     "worker reported success but the schema still exists"
+
 /* Called once per row of a committed batch, in seq order, with the values written (a
  * deleted row has status CS_STATUS_DELETED). */
 typedef void(cs_batch_commit_fn)(void *arg, const char *name, const cs_visible_t *row);
@@ -238,6 +263,13 @@ int cs_batch_flush(cs_batch_t *self, size_t max) __attribute__((warn_unused_resu
  * when the session is lost. */
 int cs_batch_socket(const cs_batch_t *self, bool *want_write);
 int cs_batch_on_socket(cs_batch_t *self) __attribute__((warn_unused_result));
+
+/* The rows whose worker's word a committed batch refused (written as error; see
+ * cs_table_upsert_sql), in order: the next one's name (the caller frees it) and what is to be
+ * done again (CS_TASK_BUILD, or CS_TASK_DELETE for a deletion or a `disabled`), or NULL; and
+ * how many wait. cs_batch_attach forgets them (the table is read again). Never blocks. */
+char *cs_batch_next_refusal(cs_batch_t *self, cs_task_kind_t *redo);
+size_t cs_batch_refusals(const cs_batch_t *self);
 
 /* Waits for the batch in flight, if any, to end. Returns -1 when the session is lost or
  * timeout_ms passes first. Blocks (one statement). */
@@ -350,6 +382,16 @@ cs_event_t *cs_dispatch_next_event(cs_dispatch_t *self);
  * held until it lands (its result then does not count: task->superseded). Comments are
  * dropped while an update of the connection is queued or in flight. */
 void cs_dispatch_add(cs_dispatch_t *self, cs_task_t **task_p);
+
+/* A build or delete whose worker said it succeeded and whose result the state table refused
+ * (reason: why; worker: the name of the worker that said so, NULL when unknown): done again
+ * like an update whose worker was lost -- at the front of the queue as the next attempt
+ * (task->attempt: the refused one), to another worker when one is connected, and after max
+ * attempts reported lost (a CS_EVENT_LOST whose why starts with reason). Dropped when an
+ * update of the connection is queued or in flight already (that one decides); queued
+ * comments of the connection are dropped (the new build's follow it). Takes ownership. */
+void cs_dispatch_redo(cs_dispatch_t *self, cs_task_t **task_p, const char *worker,
+                      const char *reason);
 
 /* True when a build or delete of the connection is in flight. */
 bool cs_dispatch_update_in_flight(const cs_dispatch_t *self, const char *connection);
@@ -590,10 +632,12 @@ void cs_refresh_destroy(cs_refresh_t **self_p);
  * generation that reads the config after this request: the one to wait for. */
 uint64_t cs_refresh_request(cs_refresh_t *self);
 
-/* Drives refreshes: begins a requested one when due (or plans the running one again),
- * plans again when plugins answered or a gone file's grace ended, and notices the end of
- * one. Returns the generation that has just completed (0: none; *elapsed_us its time). Call
- * once per turn of the event loop, after the events. Blocks on a catalog read only. */
+/* Drives refreshes: does again the updates whose result the state table refused
+ * (cs_batch_next_refusal), begins a requested refresh when due (or plans the running one
+ * again), plans again when plugins answered or a gone file's grace ended, and notices the end
+ * of one (never while a refusal waits). Returns the generation that has just completed (0: none;
+ * *elapsed_us its time). Call once per turn of the event loop, after the events. Blocks on a
+ * catalog read only. */
 uint64_t cs_refresh_tick(cs_refresh_t *self, int64_t *elapsed_us);
 
 /* Milliseconds until cs_refresh_tick has something timed to do (-1: nothing timed). */

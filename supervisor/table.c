@@ -73,6 +73,15 @@ static const char *s_json_type(s_kind_t kind)
     }
 }
 
+/* The batch's JSON key of the column stored at that offset of cs_row_values_t. */
+static const char *s_key(size_t offset)
+{
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        if (s_columns[i].offset == offset)
+            return s_columns[i].key;
+    return NULL; /* not reached: every field used here is a column */
+}
+
 static void s_generate(void)
 {
     if (s_create)
@@ -99,36 +108,74 @@ static void s_generate(void)
     }
     cs_buf_puts(&select, " FROM " S_TABLE);
 
-    /* $1 the rows (JSON array of objects), $2 the names to delete (JSON array), $3 the last
-     * sequence number, $4 the NOTIFY payload without its closing brace: the statement
-     * appends the transaction id. */
+    /* $1 the rows (JSON array of objects; "g": the row is to be deleted; "k": its status or
+     * deletion is a worker's word), $2 the last sequence number, $3 the NOTIFY payload
+     * without its closing brace (the statement appends the transaction id), $4 and $5 the
+     * errors of a refused ready and of a refused deletion. A worker's word is checked
+     * against the schema of its name in the same statement: a `ready` holds only while the schema
+     * carries a connstate marker that says the row's fingerprint, plugin version and schema hash; a
+     * deletion and a `disabled` only while no schema of that name carries a marker (the marker as
+     * cs_marker_format writes it: "connstate marker v1;" then fields separated by "; ", in any
+     * order, unknown ones ignored). A refused row is written as `error` (and kept); the last column
+     * lists the seqs of the refused rows. The marker of a schema is looked up by the schema's name
+     * in the catalog cache and one index scan of pg_description (a subquery per row that needs it,
+     * about 8 us), never by scanning the catalog. */
     cs_buf_puts(&upsert, "WITH r AS (\n    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(");
     for (size_t i = 0; i < S_COLUMNS; i++)
         cs_buf_printf(&upsert, "%s%s %s", i ? ", " : "", s_columns[i].key,
                       s_json_type(s_columns[i].kind));
-    cs_buf_puts(&upsert, ")\n), up AS (\n    INSERT INTO " S_TABLE " AS cs (");
+    const char *name = s_key(S_AT(name)), *status = s_key(S_AT(status));
+    cs_buf_printf(
+        &upsert,
+        ", g boolean, k boolean)\n), m AS (\n    SELECT r.*, CASE WHEN k AND (g OR %s IN "
+        "('ready', 'disabled')) THEN (\n        SELECT description FROM pg_description WHERE "
+        "objoid = "
+        "to_regnamespace(quote_ident(r.%s))\n            AND classoid = 'pg_namespace'::regclass "
+        "AND objsubid = 0 AND description LIKE '" CS_MARKER_PREFIX "%%') END AS marker\n"
+        "    FROM r\n), v AS (\n    SELECT m.*, CASE WHEN NOT k THEN true\n        WHEN g OR %s = "
+        "'disabled' THEN "
+        "marker IS NULL\n        WHEN %s = 'ready' THEN coalesce(string_to_array(marker, '; ') "
+        "@>\n            ARRAY['fingerprint=' || %s, 'plugin_version=' || %s, "
+        "'schema_hash=' || %s], false)\n        ELSE true END AS ok\n    FROM m\n), up AS "
+        "(\n    INSERT INTO " S_TABLE " AS cs (",
+        status, name, status, status, s_key(S_AT(config_hash)), s_key(S_AT(plugin_version)),
+        s_key(S_AT(schema_hash)));
     for (size_t i = 0; i < S_COLUMNS; i++)
         cs_buf_printf(&upsert, "%s%s", i ? ", " : "", s_columns[i].name);
     cs_buf_puts(&upsert, ")\n    SELECT ");
     for (size_t i = 0; i < S_COLUMNS; i++) {
         const s_column_t *col = &s_columns[i];
+        const char *sep = i ? ", " : "";
         if (col->kind == S_TIME)
-            cs_buf_printf(&upsert, "%s'epoch'::timestamptz + %s * interval '1 microsecond'",
-                          i ? ", " : "", col->key);
+            cs_buf_printf(&upsert, "%s'epoch'::timestamptz + %s * interval '1 microsecond'", sep,
+                          col->key);
+        else if (col->offset == S_AT(status))
+            cs_buf_printf(&upsert, "%sCASE WHEN ok THEN %s ELSE 'error' END", sep, status);
+        else if (col->offset == S_AT(error))
+            cs_buf_printf(&upsert,
+                          "%sCASE WHEN ok THEN %s WHEN g OR %s = 'disabled' THEN $5 ELSE $4 END",
+                          sep, col->key, status);
+        else if (col->offset == S_AT(detail))
+            cs_buf_printf(&upsert, "%sCASE WHEN ok THEN %s END", sep, col->key);
         else
-            cs_buf_printf(&upsert, "%s%s", i ? ", " : "", col->key);
+            cs_buf_printf(&upsert, "%s%s", sep, col->key);
     }
-    cs_buf_puts(&upsert, " FROM r\n    ON CONFLICT (connection_name) DO UPDATE SET ");
+    cs_buf_puts(&upsert,
+                " FROM v WHERE NOT (g AND ok)\n    ON CONFLICT (connection_name) DO UPDATE SET ");
     for (size_t i = 1; i < S_COLUMNS; i++)
         cs_buf_printf(&upsert, "%s%s = EXCLUDED.%s", i > 1 ? ", " : "", s_columns[i].name,
                       s_columns[i].name);
+    cs_buf_puts(&upsert, "\n    RETURNING 1\n), del AS (\n    DELETE FROM " S_TABLE
+                         "\n    WHERE connection_name IN (SELECT ");
+    cs_buf_puts(&upsert, name);
     cs_buf_puts(&upsert,
-                "\n    RETURNING 1\n), del AS (\n    DELETE FROM " S_TABLE
-                "\n    WHERE connection_name IN (SELECT jsonb_array_elements_text($2::jsonb))"
-                " RETURNING 1\n), meta AS (\n    UPDATE connstate_internal.meta SET value = "
-                "$3::bigint WHERE key = 'last_seq'\n    RETURNING 1\n)\n"
-                "SELECT pg_notify('connstate_state', $4 || ',\"xid\":' || txid_current() || "
-                "'}'), (SELECT count(*) FROM up), (SELECT count(*) FROM del)");
+                " FROM v WHERE g AND ok) RETURNING 1\n"
+                "), meta AS (\n    UPDATE connstate_internal.meta SET value = "
+                "$2::bigint WHERE key = 'last_seq'\n    RETURNING 1\n)\n"
+                "SELECT pg_notify('connstate_state', $3 || ',\"xid\":' || txid_current() || "
+                "'}'), (SELECT count(*) FROM up), (SELECT count(*) FROM del),\n"
+                "    (SELECT string_agg(");
+    cs_buf_printf(&upsert, "%s::text, ',') FROM v WHERE NOT ok)", s_key(S_AT(seq)));
     s_create = cs_buf_take(&create);
     s_select = cs_buf_take(&select);
     s_upsert = cs_buf_take(&upsert);
@@ -212,7 +259,7 @@ int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v)
     return v->name ? 0 : -1;
 }
 
-void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v)
+void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v, bool gone, bool claimed)
 {
     cs_buf_putc(out, '{');
     for (size_t i = 0; i < S_COLUMNS; i++) {
@@ -244,5 +291,6 @@ void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v)
                 break;
         }
     }
-    cs_buf_putc(out, '}');
+    cs_buf_puts(out, gone ? ",\"g\":true" : ",\"g\":false");
+    cs_buf_puts(out, claimed ? ",\"k\":true}" : ",\"k\":false}");
 }

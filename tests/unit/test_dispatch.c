@@ -463,6 +463,57 @@ static void test_a_late_answer_to_an_earlier_attempt_is_ignored(void **state)
     s_bench_free(&b);
 }
 
+/* A task of attempt `attempt` whose result the state table refused, done again. */
+static void s_redo(s_bench_t *b, cs_task_kind_t kind, const char *name, uint32_t attempt,
+                   const char *worker)
+{
+    cs_task_t *task = calloc(1, sizeof *task);
+    task->kind = kind;
+    task->connection = strdup(name);
+    task->fingerprint = strdup("f1");
+    task->attempt = attempt;
+    cs_dispatch_redo(b->dispatch, &task, worker, "refused");
+    assert_null(task);
+}
+
+/* A result the state table refused is done again like a lost update: the next attempt, at
+ * another worker when there is one, lost after max attempts; not when a newer update of the
+ * connection is under way. */
+static void test_a_refused_result_is_done_again_like_a_lost_one(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(60000, 3, 16, 16);
+    zsock_t *liar = s_worker("liar", 4), *honest = s_worker("honest", 4);
+    s_spin(&b, 50);
+    s_redo(&b, CS_TASK_BUILD, "x", 1, "liar");
+    s_spin(&b, 30);
+    cs_msg_t *tasks[4];
+    assert_int_equal(s_tasks(liar, tasks, 4), 0);
+    assert_int_equal(s_tasks(honest, tasks, 4), 1); /* the other worker */
+    assert_int_equal(tasks[0]->attempt, 2);
+    assert_int_equal(tasks[0]->kind, CS_TASK_BUILD);
+    /* while that one is in flight, a refusal of an older attempt is dropped */
+    s_redo(&b, CS_TASK_BUILD, "x", 1, "liar");
+    assert_int_equal(cs_dispatch_outstanding(b.dispatch), 1);
+    s_answer(honest, tasks[0], true);
+    s_free_tasks(tasks, 1);
+    s_spin(&b, 30);
+    cs_event_t *event = s_event(&b, CS_EVENT_RESULT);
+    assert_non_null(event);
+    cs_event_destroy(&event);
+    /* the last attempt refused: lost, saying why and how often */
+    s_redo(&b, CS_TASK_DELETE, "x", 3, "honest");
+    event = s_event(&b, CS_EVENT_LOST);
+    assert_non_null(event);
+    assert_int_equal(event->task_kind, CS_TASK_DELETE);
+    assert_string_equal(event->why, "refused (attempted 3 times; the last by worker honest)");
+    cs_event_destroy(&event);
+    assert_int_equal(cs_dispatch_outstanding(b.dispatch), 0);
+    zsock_destroy(&liar);
+    zsock_destroy(&honest);
+    s_bench_free(&b);
+}
+
 /* A task whose lease expired still takes a place at its worker (which may still be running
  * it) until the worker lets go of it: its late RESULT, or a HEARTBEAT holding fewer tasks. A
  * stuck worker is not handed ever more work. */
@@ -652,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_a_retry_is_queued_again_after_a_backoff),
         cmocka_unit_test(test_a_goodbye_costs_no_attempt_and_pause_holds_tasks),
         cmocka_unit_test(test_a_late_answer_to_an_earlier_attempt_is_ignored),
+        cmocka_unit_test(test_a_refused_result_is_done_again_like_a_lost_one),
         cmocka_unit_test(test_an_expired_lease_keeps_its_place_until_the_worker_lets_go),
         cmocka_unit_test(test_a_worker_side_failure_goes_to_another_worker),
         cmocka_unit_test(test_a_worker_failing_in_a_row_is_quarantined),

@@ -44,7 +44,7 @@ static void test_the_json_row_has_the_recordsets_keys(void **state)
     v.start_line = 3;
     v.attempts = 2;
     cs_buf_t out = {0};
-    cs_table_json_row(&out, &v);
+    cs_table_json_row(&out, &v, false, true);
     json_error_t err;
     json_t *row = json_loads(cs_buf_str(&out), 0, &err);
     assert_non_null(row);
@@ -60,6 +60,8 @@ static void test_the_json_row_has_the_recordsets_keys(void **state)
     assert_int_equal(json_integer_value(json_object_get(row, "t")), 1700000000123456);
     assert_int_equal(json_integer_value(json_object_get(row, "q")), 42);
     assert_true(json_is_null(json_object_get(row, "p"))); /* NULL strings are null */
+    assert_true(json_is_false(json_object_get(row, "g")));
+    assert_true(json_is_true(json_object_get(row, "k")));
     json_decref(keys);
     json_decref(row);
     cs_buf_free(&out);
@@ -81,14 +83,20 @@ static void test_create_upsert_and_select_name_the_same_columns(void **state)
         assert_non_null(strstr(upsert, columns[i]));
         assert_non_null(strstr(select, columns[i]));
     }
-    json_t *keys = s_recordset_keys();
-    assert_int_equal(json_array_size(keys), sizeof columns / sizeof *columns);
+    json_t *keys = s_recordset_keys(); /* the columns, "g" (deletion) and "k" (to check) */
+    assert_int_equal(json_array_size(keys), sizeof columns / sizeof *columns + 2);
     json_decref(keys);
     /* a table of an earlier version grows the columns it lacks */
     assert_non_null(strstr(create, "ADD COLUMN IF NOT EXISTS detail text"));
     assert_non_null(strstr(create, "CHECK (status IN ("));
     assert_non_null(strstr(upsert, "pg_notify('connstate_state'"));
     assert_null(strstr(upsert, "connection_name = EXCLUDED")); /* the key is not updated */
+    /* a worker's word is checked against the schema's marker in the same statement */
+    assert_non_null(strstr(upsert, "description LIKE '" CS_MARKER_PREFIX "%'"));
+    assert_non_null(strstr(upsert, "ARRAY['fingerprint=' || ch, 'plugin_version=' || pv, "
+                                   "'schema_hash=' || sh]"));
+    assert_non_null(strstr(upsert, "WHEN g OR s = 'disabled' THEN marker IS NULL"));
+    assert_non_null(strstr(upsert, "CASE WHEN NOT k THEN true")); /* only a worker's word */
 }
 
 static void test_values_copy_and_clear(void **state)
