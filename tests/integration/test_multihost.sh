@@ -37,13 +37,16 @@ bed_db() {
     LOCAL="$NS_PG_LOCAL dbname=$1"
 }
 
-# secret_conns FILE PREFIX SECRET COUNT: COUNT synthetic connections PREFIX1.., each with a token
-# of its own (SECRET_i): a secret that only their TASKs carry.
+# secret_conns FILE PREFIX SECRET COUNT: COUNT synthetic connections PREFIX1..; every tenth
+# (PREFIX1, PREFIX11, ...) has a token of its own, SECRET_i: a secret that only its TASKs
+# carry. (The others share one config, hence one schema from the plugin: a worker asks the
+# plugin 101 times, not 1,000.)
 secret_conns() {
     local i
     for i in $(seq "$4"); do
-        printf 'connection "%s%d" {\n  plugin = "synthetic"\n  tables = 2\n  token = "%s_%d"\n}\n' \
-            "$2" "$i" "$3" "$i"
+        printf 'connection "%s%d" {\n  plugin = "synthetic"\n  tables = 2\n' "$2" "$i"
+        [ $((i % 10)) -eq 1 ] && printf '  token = "%s_%d"\n' "$3" "$i"
+        printf '}\n'
     done >"$1"
 }
 
@@ -173,9 +176,9 @@ n2=$(by_worker "$LOCAL" a_ w2)
 diag "w1 built $n1, w2 built $n2"
 check "both workers shared the work (each built at least 250)" test "$n1" -ge 250 -a "$n2" -ge 250
 found=$(secrets_in plain "$SECRET_A")
-diag "secrets in the capture without CURVE: $found of 1000"
-check "without CURVE the capture on the bridge holds the connections' secrets (at least 500)" \
-    test "$found" -ge 500
+diag "secrets in the capture without CURVE: $found of 100"
+check "without CURVE the capture on the bridge holds the connections' secrets (at least 50)" \
+    test "$found" -ge 50
 
 spawn "$T_DIR/plain-sub.out" ip netns exec "$(ns_name sub)" "$drivers/sub_check" \
     --publish "tcp://$SUP:7601" --control "tcp://$SUP:7602" --db "$LOCAL" --timeout 60
@@ -187,61 +190,56 @@ check "a subscriber on its host (without CURVE) ends with the table's 1000 rows"
 # tests/drivers/fake_worker (written from PROTOCOL.md alone), on w1's host, is the only worker
 # when 20 new connections are configured: none of them may become ready, having no schema.
 # The table is sampled every 100 ms until the refresh is done; then a real worker builds them.
-if [ ! -x "$drivers/fake_worker" ]; then
-    ok "a fake worker cannot make a connection ready without its schema" \
-        "# SKIP waits for tests/drivers/fake_worker.c (branch i12-ready)"
-else
-    stop "$w1_pid" "$w2_pid"
-    said_goodbye() { [ "$(grep -cE "info: worker w[12] disconnected" "$T_DIR/plain.log")" -eq 2 ]; }
-    check "the workers said goodbye" wait_until 5 said_goodbye
-    spawn "$T_DIR/fake.out" ip netns exec "$(ns_name w1)" "$drivers/fake_worker" \
-        "tcp://$SUP:7600" --name fake
-    fake=$SPAWNED
-    check "the fake worker is connected" wait_log "$T_DIR/plain.log" "info: worker fake ready" 10
-    configure "$cfg_a" e synthetic_conns 1 20 2 e_
-    refresh=$((refresh + 1))
-    unbuilt_ready() {
-        sql "$LOCAL" "SELECT count(*) FROM $STATE s WHERE status = 'ready' AND NOT EXISTS
-            (SELECT 1 FROM pg_namespace n WHERE n.nspname = s.connection_name)"
-    }
-    answered_all() {
-        [ "$(grep -oE "^answered build e_[0-9]+$" "$T_DIR/fake.out" | sort -u | wc -l)" -eq 20 ]
-    }
-    worst=0
-    deadline=$(($(now_ms) + 30000))
-    while :; do
-        n=$(unbuilt_ready)
-        [ "$n" -gt "$worst" ] && worst=$n
-        answered_all && grep -q "info: refresh $refresh done" "$T_DIR/plain.log" && break
-        [ "$(now_ms)" -lt "$deadline" ] || break
-        sleep 0.1
-    done
-    check "the fake worker answered ok to the build of each new connection" answered_all
-    check "the refresh completes with only the fake worker" grep -q "info: refresh $refresh done" \
-        "$T_DIR/plain.log"
-    check_eq "no connection was ever ready without its schema (the table sampled every 100 ms)" \
-        0 "$worst"
-    most=$(grep -oE "^answered build e_[0-9]+$" "$T_DIR/fake.out" | sort | uniq -c | sort -rn |
-        awk 'NR == 1 { print $1 }')
-    check "... each build went to it at most 3 times (the bound of an update's attempts)" \
-        test "${most:-0}" -le 3
-    diag "the fake worker answered $(grep -c "^answered" "$T_DIR/fake.out") tasks (at most" \
-        "${most:-0} builds of one connection); the new rows:" \
-        "$(sql "$LOCAL" "SELECT status || ': ' || coalesce(error, '') || ' (' || count(*) || ')'
-            FROM $STATE WHERE connection_name LIKE 'e\_%' GROUP BY status, error" | paste -sd';' -)"
-    stop "$fake"
-    bed_worker w1 w1
-    w1_pid=$WORKER_PID
-    bed_worker w2 w2
-    w2_pid=$WORKER_PID
-    kill -HUP "$SUP_PID"
-    refresh=$((refresh + 1))
-    check "real workers then build them" wait_log "$T_DIR/plain.log" "info: refresh $refresh done" 60
-    check_eq "... each ready with its schema" 20 "$(sql "$LOCAL" "SELECT count(*) FROM $STATE s
-        JOIN pg_namespace n ON n.nspname = s.connection_name WHERE s.connection_name LIKE 'e\_%'
-        AND s.status = 'ready' AND s.worker IN ('w1', 'w2')")"
-    phase "the fake worker"
-fi
+stop "$w1_pid" "$w2_pid"
+said_goodbye() { [ "$(grep -cE "info: worker w[12] disconnected" "$T_DIR/plain.log")" -eq 2 ]; }
+check "the workers said goodbye" wait_until 5 said_goodbye
+spawn "$T_DIR/fake.out" ip netns exec "$(ns_name w1)" "$drivers/fake_worker" \
+    "tcp://$SUP:7600" --name fake
+fake=$SPAWNED
+check "the fake worker is connected" wait_log "$T_DIR/plain.log" "info: worker fake ready" 10
+configure "$cfg_a" e synthetic_conns 1 20 2 e_
+refresh=$((refresh + 1))
+unbuilt_ready() {
+    sql "$LOCAL" "SELECT count(*) FROM $STATE s WHERE status = 'ready' AND NOT EXISTS
+        (SELECT 1 FROM pg_namespace n WHERE n.nspname = s.connection_name)"
+}
+answered_all() {
+    [ "$(grep -oE "^answered build e_[0-9]+$" "$T_DIR/fake.out" | sort -u | wc -l)" -eq 20 ]
+}
+worst=0
+deadline=$(($(now_ms) + 30000))
+while :; do
+    n=$(unbuilt_ready)
+    [ "$n" -gt "$worst" ] && worst=$n
+    answered_all && grep -q "info: refresh $refresh done" "$T_DIR/plain.log" && break
+    [ "$(now_ms)" -lt "$deadline" ] || break
+    sleep 0.1
+done
+check "the fake worker answered ok to the build of each new connection" answered_all
+check "the refresh completes with only the fake worker" grep -q "info: refresh $refresh done" \
+    "$T_DIR/plain.log"
+check_eq "no connection was ever ready without its schema (the table sampled every 100 ms)" \
+    0 "$worst"
+most=$(grep -oE "^answered build e_[0-9]+$" "$T_DIR/fake.out" | sort | uniq -c | sort -rn |
+    awk 'NR == 1 { print $1 }')
+check "... each build went to it at most 3 times (the bound of an update's attempts)" \
+    test "${most:-0}" -le 3
+diag "the fake worker answered $(grep -c "^answered" "$T_DIR/fake.out") tasks (at most" \
+    "${most:-0} builds of one connection); the new rows:" \
+    "$(sql "$LOCAL" "SELECT status || ': ' || coalesce(error, '') || ' (' || count(*) || ')'
+        FROM $STATE WHERE connection_name LIKE 'e\_%' GROUP BY status, error" | paste -sd';' -)"
+stop "$fake"
+bed_worker w1 w1
+w1_pid=$WORKER_PID
+bed_worker w2 w2
+w2_pid=$WORKER_PID
+kill -HUP "$SUP_PID"
+refresh=$((refresh + 1))
+check "real workers then build them" wait_log "$T_DIR/plain.log" "info: refresh $refresh done" 60
+check_eq "... each ready with its schema" 20 "$(sql "$LOCAL" "SELECT count(*) FROM $STATE s
+    JOIN pg_namespace n ON n.nspname = s.connection_name WHERE s.connection_name LIKE 'e\_%'
+    AND s.status = 'ready' AND s.worker IN ('w1', 'w2')")"
+phase "the fake worker"
 
 # ---- a worker host cut off in the middle of a refresh -------------------------------------------
 # 300 connections whose schema takes 50 ms (the test plugin `slow`; ~100 ms a connection with
@@ -368,7 +366,7 @@ diag "w1 built $n1, w2 built $n2"
 check "both workers shared the work (each built at least 250, together all)" \
     test "$n1" -ge 250 -a "$n2" -ge 250 -a $((n1 + n2)) -eq 1000
 found=$(secrets_in curve "$SECRET_B")
-diag "secrets in the capture with CURVE: $found of 1000"
+diag "secrets in the capture with CURVE: $found of 100"
 check_eq "with CURVE the capture on the bridge holds none of the connections' secrets" 0 "$found"
 check "... though it recorded the refresh (the workers' DDL to PostgreSQL, which is not encrypted)" \
     grep -a -q "CREATE FOREIGN TABLE" "$T_DIR/curve.pcap"
