@@ -99,6 +99,10 @@ PGconn *cs_cli_connect(const cs_cli_args_t *args);
  * certificate that cannot be read). */
 int cs_cli_curve(const cs_cli_args_t *args, cs_curve_client_t *curve);
 
+/* A DEALER connected to the supervisor's control endpoint (args->control), over CURVE when
+ * curve is on. Returns it, or NULL after saying why. */
+zsock_t *cs_cli_control_connect(const cs_cli_args_t *args, const cs_curve_client_t *curve);
+
 /* Prints "connstate COMMAND: " and the session's last error on stderr, and a hint when the
  * state table does not exist (no supervisor has run on that database). */
 void cs_cli_db_error(const char *command, PGconn *conn);

@@ -2,6 +2,8 @@
  * help line) from which every command's parsing, fallbacks, defaults and --help come. */
 #include "cli.h"
 
+#include "cs_wire.h"
+
 #include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -269,4 +271,22 @@ int cs_cli_curve(const cs_cli_args_t *args, cs_curve_client_t *curve)
         return 0;
     fprintf(stderr, "connstate %s: %s\n", args->command, why);
     return 2;
+}
+
+zsock_t *cs_cli_control_connect(const cs_cli_args_t *args, const cs_curve_client_t *curve)
+{
+    zsys_handler_set(NULL);
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    if (!sock) {
+        fprintf(stderr, "connstate %s: cannot create a socket\n", args->command);
+        return NULL;
+    }
+    zsock_set_linger(sock, 0);
+    cs_wire_limit(sock);
+    cs_curve_client_apply(curve, sock);
+    if (zsock_connect(sock, "%s", args->control) != 0) {
+        fprintf(stderr, "connstate %s: cannot connect to %s\n", args->command, args->control);
+        zsock_destroy(&sock);
+    }
+    return sock;
 }

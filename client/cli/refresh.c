@@ -62,16 +62,9 @@ int cs_cli_refresh(int argc, char **argv)
     if (cs_cli_curve(&args, &curve) != 0)
         return 2;
 
-    zsys_handler_set(NULL);
-    zsock_t *sock = zsock_new(ZMQ_DEALER);
-    zsock_set_linger(sock, 0);
-    cs_wire_limit(sock);
-    cs_curve_client_apply(&curve, sock);
-    if (zsock_connect(sock, "%s", control) != 0) {
-        fprintf(stderr, "connstate refresh: cannot connect to %s\n", control);
-        zsock_destroy(&sock);
+    zsock_t *sock = cs_cli_control_connect(&args, &curve);
+    if (!sock)
         return 2;
-    }
     bool tty = isatty(STDERR_FILENO);
     int64_t start = zclock_mono();
     uint64_t request_id = (uint64_t)zclock_time() ^ (uint64_t)getpid();

@@ -32,22 +32,12 @@ static const cs_cli_command_t s_command = {
 
 /* Asks the supervisor at control for its STATUS with the workers listed. Returns the reply
  * (the caller destroys it), or NULL after printing why. Blocks up to S_ANSWER_MS. */
-static cs_msg_t *s_ask_workers(const char *control, const cs_curve_client_t *curve)
+static cs_msg_t *s_ask_workers(const cs_cli_args_t *args, const cs_curve_client_t *curve)
 {
-    zsys_handler_set(NULL);
-    zsock_t *sock = zsock_new(ZMQ_DEALER);
-    if (!sock) {
-        fprintf(stderr, "connstate status: cannot create a socket\n");
+    const char *control = args->control;
+    zsock_t *sock = cs_cli_control_connect(args, curve);
+    if (!sock)
         return NULL;
-    }
-    zsock_set_linger(sock, 0);
-    cs_wire_limit(sock);
-    cs_curve_client_apply(curve, sock);
-    if (zsock_connect(sock, "%s", control) != 0) {
-        fprintf(stderr, "connstate status: cannot connect to %s\n", control);
-        zsock_destroy(&sock);
-        return NULL;
-    }
     uint64_t request_id = (uint64_t)zclock_time() ^ (uint64_t)getpid();
     cs_msg_t *req = cs_msg_new(CS_MSG_STATUS_REQ), *rep = NULL;
     if (req) {
@@ -106,7 +96,7 @@ static int s_workers(const cs_cli_args_t *args)
     cs_curve_client_t curve;
     if (cs_cli_curve(args, &curve) != 0)
         return 2;
-    cs_msg_t *rep = s_ask_workers(args->control, &curve);
+    cs_msg_t *rep = s_ask_workers(args, &curve);
     if (!rep)
         return 1;
     cs_buf_t out = {0};
