@@ -15,7 +15,7 @@
  * connection block (config.c) reports its errors. Its vectors grow in the result's arena. */
 typedef struct {
     cs_config_t *cfg;
-    size_t conn_cap, error_cap, failed_cap;
+    size_t conn_cap, error_cap, failed_cap, ignored_cap;
     bool oom;         /* an allocation failed: the load returns NULL */
     bool file_failed; /* the file being loaded has an error */
 } cs_load_t;
@@ -35,5 +35,18 @@ void cs_load_error(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
  * ld. Strings in *out are borrowed from the tree. Never blocks. */
 int cs_config_check(cs_load_t *ld, const cs_block_t *block, cs_connection_t *out)
     __attribute__((warn_unused_result));
+
+/* Takes a top-level block other than connection (settings.c): plugin, options, workspace.
+ * Records what it honours and what it ignores in ld->cfg; returns -1 with an error recorded
+ * for a block type that is none of these. Never costs the file its connections otherwise. */
+int cs_settings_block(cs_load_t *ld, const cs_block_t *block);
+
+/* Records something accepted but not acted on (settings.c). */
+void cs_settings_ignore(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Adds a unit's settings to the directory's result (settings.c): ignored entries appended,
+ * a database option kept from the first file that set it (a later one is ignored). */
+void cs_settings_merge(cs_load_t *ld, const cs_config_t *unit);
 
 #endif

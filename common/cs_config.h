@@ -37,6 +37,31 @@ typedef struct {
     size_t name_count;
 } cs_failed_file_t;
 
+/* A top-level block or a setting that connstate accepts but does not act on (a workspace,
+ * options of the terminal, ...): reported by `connstate config check`, never an error. */
+typedef struct {
+    const char *file;
+    int line;
+    const char *what; /* e.g. `workspace "dev"`, `options "database": port` */
+} cs_config_ignored_t;
+
+/* The settings of `options "database" { ... }` that connstate honours. A list that is not
+ * set has set == false (an empty list that is set is a setting too). */
+typedef struct {
+    const char **items;
+    size_t count;
+    bool set;
+    const char *file; /* where it was set */
+    int line;
+} cs_config_list_t;
+
+typedef struct {
+    cs_config_list_t search_path;        /* the schemas of the default search path */
+    cs_config_list_t search_path_prefix; /* put before them */
+    bool uncertain; /* a file that failed to load declares options "database": what it sets
+                       is not known, so a user of these keeps what is in force */
+} cs_config_database_t;
+
 /* The result of loading a directory or a text. */
 typedef struct cs_config_s {
     cs_connection_t *connections; /* files in name order, blocks in file order */
@@ -45,8 +70,11 @@ typedef struct cs_config_s {
     size_t error_count;
     cs_failed_file_t *failed;
     size_t failed_count;
-    size_t file_count; /* .spc files read */
-    bool dir_failed;   /* the directory itself could not be read: nothing is known */
+    cs_config_ignored_t *ignored; /* in file order, then line order */
+    size_t ignored_count;
+    cs_config_database_t database; /* the first file (in name order) to set each wins */
+    size_t file_count;             /* .spc files read */
+    bool dir_failed;               /* the directory itself could not be read: nothing is known */
     cs_arena_t *arena;
     cs_connection_t **by_name; /* index for cs_config_find */
     /* A directory load is made of one unit per file, each with its own arena (owned), so

@@ -71,6 +71,24 @@ static void s_scan_names(cs_load_t *ld, const char *text, size_t len, const char
     }
 }
 
+/* Whether a broken file declares database options: `options "database"` at the start of a
+ * line. */
+static bool s_mentions_database(const char *text, size_t len)
+{
+    static const char word[] = "options \"database\"";
+    for (size_t at = 0; at + sizeof word - 1 <= len;) {
+        while (at < len && (text[at] == ' ' || text[at] == '\t'))
+            at++;
+        if (len - at >= sizeof word - 1 && memcmp(text + at, word, sizeof word - 1) == 0)
+            return true;
+        const char *nl = memchr(text + at, '\n', len - at);
+        if (!nl)
+            break;
+        at = (size_t)(nl - text) + 1;
+    }
+    return false;
+}
+
 /* Completes a valid connection (its plugin config as JSON, its fingerprint) and appends it
  * to the file's connections. */
 static void s_add_connection(cs_load_t *ld, cs_connection_t *conn, cs_connection_t **conns,
@@ -105,6 +123,7 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
         cs_load_error(ld, (cs_pos_t){file, syntax.line, syntax.col}, "%s", syntax.message);
         s_scan_names(ld, text, len, &names, &name_count);
         s_add_failed(ld, file, names, name_count);
+        cfg->database = (cs_config_database_t){.uncertain = s_mentions_database(text, len)};
         return;
     }
     cs_connection_t *conns = NULL;
@@ -120,8 +139,7 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
         }
         const cs_block_t *block = item->block;
         if (strcmp(block->type, "connection") != 0) {
-            cs_load_error(ld, block->pos, "unknown block type \"%.80s\": expected \"connection\"",
-                          block->type);
+            (void)cs_settings_block(ld, block);
             continue;
         }
         /* Every valid name a block declares, for the failed-file list. */
@@ -138,6 +156,7 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
     }
     if (ld->file_failed) {
         s_add_failed(ld, file, names, name_count);
+        cfg->database = (cs_config_database_t){.uncertain = s_mentions_database(text, len)};
         return;
     }
     for (size_t i = 0; i < count; i++) {
@@ -351,6 +370,7 @@ static void s_merge(cs_load_t *ld, const cs_config_t *unit)
     cfg->errors = errors;
     if (!ok)
         return;
+    cs_settings_merge(ld, unit);
     for (size_t i = 0; i < unit->failed_count; i++)
         s_add_failed(ld, unit->failed[i].path, unit->failed[i].names, unit->failed[i].name_count);
 }

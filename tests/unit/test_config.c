@@ -240,8 +240,9 @@ static void test_top_level_errors(void **state)
 {
     (void)state;
     s_expect_error("plugin = \"aws\"\n", 1, 1, "unexpected attribute \"plugin\" at the top level");
-    s_expect_error("conection \"a\" {\n  plugin = \"p\"\n}\n", 1, 1,
-                   "unknown block type \"conection\": expected \"connection\"");
+    s_expect_error(
+        "conection \"a\" {\n  plugin = \"p\"\n}\n", 1, 1,
+        "unknown block type \"conection\": expected connection, plugin, options or workspace");
     s_expect_error("connection \"a\" {\n  plugin = \"p\"\n  x = 1\n  x {}\n}\n", 4, 3,
                    "\"x\" is both an attribute (at line 3) and a block");
     s_expect_error("connection \"a\" {\n  plugin = \"p\"\n  o \"l\" {\n    _labels = 1\n  }\n}\n",
@@ -250,6 +251,48 @@ static void test_top_level_errors(void **state)
     s_expect_error("connection \"a\" {\n  plugin = \"p\"\n  credentials {\n    hunter2 = 1\n"
                    "    hunter2 {}\n  }\n}\n",
                    5, 5, "a name (not shown: secret) is both an attribute (at line 4) and a block");
+}
+
+/* A file as Steampipe users write it: a plugin instance, options and a workspace beside the
+ * connections. None of them costs the file its connections. */
+static void test_steampipe_blocks_keep_connections(void **state)
+{
+    (void)state;
+    cs_config_t *cfg =
+        s_load("plugin \"aws_high\" {\n  source = \"aws\"\n  memory_max_mb = 2048\n}\n"
+               "options \"connection\" {\n  cache = true\n  cache_ttl = 300\n}\n"
+               "options \"database\" {\n  port = 9193\n"
+               "  search_path_prefix = [\"aws_prod\"]\n}\n"
+               "workspace \"dev\" {\n  install_dir = \"~/x\"\n}\n"
+               "connection \"aws_prod\" {\n  plugin = \"aws\"\n}\n"
+               "connection \"aws_dev\" {\n  plugin = \"aws\"\n}\n");
+    assert_int_equal(cfg->error_count, 0);
+    assert_int_equal(cfg->count, 2);
+    assert_true(cfg->database.search_path_prefix.set);
+    assert_int_equal(cfg->database.search_path_prefix.count, 1);
+    assert_string_equal(cfg->database.search_path_prefix.items[0], "aws_prod");
+    assert_int_equal(cfg->database.search_path_prefix.line, 11);
+    assert_false(cfg->database.search_path.set);
+    assert_false(cfg->database.uncertain);
+    /* what is not honoured is reported with its line */
+    bool port = false, workspace = false, cache = false;
+    for (size_t i = 0; i < cfg->ignored_count; i++) {
+        const cs_config_ignored_t *g = &cfg->ignored[i];
+        port |= g->line == 10 && strstr(g->what, "port") != NULL;
+        workspace |= g->line == 13 && strstr(g->what, "workspace \"dev\"") != NULL;
+        cache |= g->line == 5 && strstr(g->what, "options \"connection\"") != NULL;
+    }
+    assert_true(port && workspace && cache);
+    cs_config_destroy(&cfg);
+
+    s_expect_error("options \"database\" {\n  search_path = \"aws\"\n}\n", 2, 17,
+                   "search_path must be a list of schema names");
+    s_expect_error("options {\n}\n", 1, 1, "an options block has one label");
+    /* a broken file that declares database options makes them uncertain, not unset */
+    cfg = s_load("options \"database\" {\n  search_path = [\"a\"\n}\n");
+    assert_true(cfg->database.uncertain);
+    assert_false(cfg->database.search_path.set);
+    cs_config_destroy(&cfg);
 }
 
 static void test_file_with_error_loads_nothing(void **state)
@@ -505,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_file_with_error_loads_nothing),
         cmocka_unit_test(test_duplicate_in_one_file),
         cmocka_unit_test(test_fingerprints),
+        cmocka_unit_test(test_steampipe_blocks_keep_connections),
         cmocka_unit_test_setup_teardown(test_directory, s_dir_setup, s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_moving_a_block_keeps_the_fingerprint, s_dir_setup,
                                         s_dir_teardown),
