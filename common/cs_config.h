@@ -12,13 +12,30 @@
 
 #define CS_CONFIG_MAX_NAME 63 /* connection names */
 
+/* A plugin instance: plugin "LABEL" { source = "aws@^0.5"  memory_max_mb = 2048
+ * env = { NAME = "value" } }. Strings are owned by the config that holds it. */
+typedef struct {
+    const char *label;
+    const char *source;     /* the plugin reference as written */
+    const char *plugin;     /* its short name: the executable of the plugin directory */
+    const char *constraint; /* the version after '@' ("0.5.0", "^0.5"); NULL: none or latest */
+    int64_t memory_max_mb;  /* 0: no limit of its own */
+    const char **env;       /* "NAME=VALUE", in written order */
+    size_t env_count;
+    const char *file;
+    int line;
+} cs_config_plugin_t;
+
 /* One valid connection. Strings are owned by the config that holds it. */
 typedef struct {
     const char *name;
-    const char *plugin;
-    bool aggregator;      /* type = "aggregator" */
-    bool import_disabled; /* import_schema = "disabled" */
-    const char **members; /* aggregators: connection names or globs */
+    const char *plugin;            /* short name: the executable of the plugin directory */
+    const char *plugin_written;    /* the reference as written: "turbot/aws@^0.5", "plugin.x" */
+    const char *plugin_constraint; /* the version after '@'; NULL: none or latest */
+    const cs_config_plugin_t *instance; /* plugin = plugin.LABEL; NULL: the plugin itself */
+    bool aggregator;                    /* type = "aggregator" */
+    bool import_disabled;               /* import_schema = "disabled" */
+    const char **members;               /* aggregators: connection names or globs */
     size_t member_count;
     const char *file; /* the path of its .spc file */
     int start_line;
@@ -70,6 +87,8 @@ typedef struct cs_config_s {
     size_t error_count;
     cs_failed_file_t *failed;
     size_t failed_count;
+    cs_config_plugin_t *plugins; /* the plugin blocks, in file order */
+    size_t plugin_count;
     cs_config_ignored_t *ignored; /* in file order, then line order */
     size_t ignored_count;
     cs_config_database_t database; /* the first file (in name order) to set each wins */
