@@ -12,21 +12,25 @@
 static const char *const s_option_kinds[] = {"connection", "database", "dashboard", "general",
                                              "plugin",     "terminal", "query",     "check"};
 
-void cs_settings_ignore(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
+static void s_add_ignored(cs_load_t *ld, const cs_config_ignored_t *ignored)
 {
-    char what[256];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(what, sizeof what, fmt, args);
-    va_end(args);
     cs_config_t *cfg = ld->cfg;
     cs_config_ignored_t *grown =
         cs_load_grow(ld, cfg->ignored, cfg->ignored_count, &ld->ignored_cap, sizeof *grown);
-    const char *text = cs_load_strdup(ld, what);
-    if (!grown || !text)
+    if (!grown)
         return;
     cfg->ignored = grown;
-    cfg->ignored[cfg->ignored_count++] = (cs_config_ignored_t){pos.file, pos.line, text};
+    cfg->ignored[cfg->ignored_count++] = *ignored;
+}
+
+void cs_settings_ignore(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    cs_config_ignored_t ignored = {pos.file, pos.line, cs_load_vformat(ld, fmt, args)};
+    va_end(args);
+    if (ignored.what)
+        s_add_ignored(ld, &ignored);
 }
 
 /* A list of schema names: search_path = ["aws", "gcp"]. */
@@ -133,14 +137,8 @@ static void s_merge_list(cs_load_t *ld, cs_config_list_t *into, const cs_config_
 void cs_settings_merge(cs_load_t *ld, const cs_config_t *unit)
 {
     cs_config_t *cfg = ld->cfg;
-    for (size_t i = 0; i < unit->ignored_count; i++) {
-        cs_config_ignored_t *grown =
-            cs_load_grow(ld, cfg->ignored, cfg->ignored_count, &ld->ignored_cap, sizeof *grown);
-        if (!grown)
-            return;
-        cfg->ignored = grown;
-        cfg->ignored[cfg->ignored_count++] = unit->ignored[i];
-    }
+    for (size_t i = 0; i < unit->ignored_count; i++)
+        s_add_ignored(ld, &unit->ignored[i]);
     cfg->database.uncertain |= unit->database.uncertain;
     s_merge_list(ld, &cfg->database.search_path, &unit->database.search_path, "search_path");
     s_merge_list(ld, &cfg->database.search_path_prefix, &unit->database.search_path_prefix,
