@@ -3,6 +3,7 @@
 
 #include "cs_canon.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +84,7 @@ static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical)
 /* One key of a body's JSON object: an attribute, or every nested block of one type. */
 typedef struct {
     const char *key;
-    const cs_item_t *first; /* the attribute, or the first block of that type */
+    size_t at; /* the attribute's index, or that of the first block of that type */
 } s_entry_t;
 
 static int s_compare_entries(const void *a, const void *b)
@@ -91,51 +92,64 @@ static int s_compare_entries(const void *a, const void *b)
     return strcmp(((const s_entry_t *)a)->key, ((const s_entry_t *)b)->key);
 }
 
-static const char *s_item_key(const cs_item_t *item)
+/* Blocks by type, then in written order: sorting groups the blocks of each type. */
+static int s_compare_typed(const void *a, const void *b)
 {
-    return item->attr ? item->attr->key : item->block->type;
+    const s_entry_t *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->at > y->at) - (x->at < y->at);
 }
 
 static void s_json_body(cs_buf_t *out, const cs_block_t *block, bool top, bool canonical);
 
-/* The blocks of one type, as an array of objects, in written order. */
-static void s_json_blocks(cs_buf_t *out, const cs_block_t *parent, const char *type, bool canonical)
+/* The blocks of one type as an array of objects, in written order: from the first, along
+ * next (the index of the following block of that type, or SIZE_MAX). */
+static void s_json_blocks(cs_buf_t *out, const cs_block_t *parent, size_t first,
+                          const size_t *next, bool canonical)
 {
     cs_buf_putc(out, '[');
-    bool first = true;
-    for (size_t i = 0; i < parent->count; i++) {
-        const cs_block_t *block = parent->items[i].block;
-        if (!block || strcmp(block->type, type) != 0)
-            continue;
-        if (!first)
+    for (size_t i = first; i != SIZE_MAX; i = next[i]) {
+        if (i != first)
             cs_buf_putc(out, ',');
-        first = false;
-        s_json_body(out, block, false, canonical);
+        s_json_body(out, parent->items[i].block, false, canonical);
     }
     cs_buf_putc(out, ']');
 }
 
 /* A block body as a JSON object: attributes as keys, nested blocks grouped by type under
  * their type as arrays; a nested block's labels under "_labels". The top-level body of a
- * connection leaves out the attributes connstate interprets. Canonical: keys sorted. */
+ * connection leaves out the attributes connstate interprets. Canonical: keys sorted.
+ * Grouping sorts the blocks by type, so that a body of n items costs O(n log n). */
 static void s_json_body(cs_buf_t *out, const cs_block_t *block, bool top, bool canonical)
 {
-    s_entry_t *entries = malloc((block->count ? block->count : 1) * sizeof *entries);
-    if (!entries) {
+    size_t count = block->count ? block->count : 1;
+    s_entry_t *entries = malloc(count * sizeof *entries);
+    s_entry_t *typed = malloc(count * sizeof *typed);
+    size_t *next = malloc(count * sizeof *next);
+    bool *later = calloc(count, sizeof *later); /* a block whose type came earlier */
+    if (!entries || !typed || !next || !later) {
         out->failed = true;
-        return;
+        goto done;
     }
-    size_t n = 0;
+    size_t n = 0, blocks = 0;
+    for (size_t i = 0; i < block->count; i++) {
+        next[i] = SIZE_MAX;
+        if (block->items[i].block)
+            typed[blocks++] = (s_entry_t){block->items[i].block->type, i};
+    }
+    qsort(typed, blocks, sizeof *typed, s_compare_typed);
+    for (size_t i = 1; i < blocks; i++) {
+        if (strcmp(typed[i - 1].key, typed[i].key) == 0) {
+            next[typed[i - 1].at] = typed[i].at;
+            later[typed[i].at] = true;
+        }
+    }
     for (size_t i = 0; i < block->count; i++) {
         const cs_item_t *item = &block->items[i];
-        const char *key = s_item_key(item);
-        if (top && item->attr && cs_config_reserved(key))
-            continue;
-        bool seen = false; /* later blocks of a type already listed join its array */
-        for (size_t j = 0; item->block && j < n && !seen; j++)
-            seen = entries[j].first->block && strcmp(entries[j].key, key) == 0;
-        if (!seen)
-            entries[n++] = (s_entry_t){key, item};
+        if (item->attr && !(top && cs_config_reserved(item->attr->key)))
+            entries[n++] = (s_entry_t){item->attr->key, i};
+        else if (item->block && !later[i])
+            entries[n++] = (s_entry_t){item->block->type, i};
     }
     if (canonical)
         qsort(entries, n, sizeof *entries, s_compare_entries);
@@ -157,13 +171,18 @@ static void s_json_body(cs_buf_t *out, const cs_block_t *block, bool top, bool c
         comma = true;
         cs_buf_json_string(out, entries[i].key, strlen(entries[i].key));
         cs_buf_putc(out, ':');
-        if (entries[i].first->attr)
-            s_json_value(out, entries[i].first->attr->value, canonical);
+        const cs_item_t *item = &block->items[entries[i].at];
+        if (item->attr)
+            s_json_value(out, item->attr->value, canonical);
         else
-            s_json_blocks(out, block, entries[i].key, canonical);
+            s_json_blocks(out, block, entries[i].at, next, canonical);
     }
     cs_buf_putc(out, '}');
+done:
     free(entries);
+    free(typed);
+    free(next);
+    free(later);
 }
 
 void cs_canon_config_json(cs_buf_t *out, const cs_block_t *block)

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Attributes of a connection block that connstate interprets; the rest is the plugin's. */
@@ -105,10 +106,46 @@ bool cs_config_reserved(const char *key)
     return false;
 }
 
+/* Nested blocks by type, then in written order. */
+static int s_compare_block_types(const void *a, const void *b)
+{
+    const cs_block_t *x = *(const cs_block_t *const *)a, *y = *(const cs_block_t *const *)b;
+    int c = strcmp(x->type, y->type);
+    if (c == 0)
+        c = x->pos.line != y->pos.line ? x->pos.line - y->pos.line : x->pos.col - y->pos.col;
+    return c;
+}
+
+/* The first written of the sorted blocks whose type is key, or NULL. */
+static const cs_block_t *s_find_block_type(const cs_block_t *const *sorted, size_t n,
+                                           const char *key)
+{
+    size_t low = 0, high = n; /* the first block whose type is not below key */
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (strcmp(sorted[mid]->type, key) < 0)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    return low < n && strcmp(sorted[low]->type, key) == 0 ? sorted[low] : NULL;
+}
+
 /* An attribute and a nested block with the same name would share one JSON key. hidden:
- * the block is (inside) a secret-named block, whose names errors do not quote either. */
+ * the block is (inside) a secret-named block, whose names errors do not quote either.
+ * The nested blocks are sorted by type, so that a body of n items costs O(n log n). */
 static void s_check_body_names(cs_load_t *ld, const cs_block_t *block, bool top, bool hidden)
 {
+    const cs_block_t **sorted = malloc((block->count ? block->count : 1) * sizeof *sorted);
+    if (!sorted) {
+        ld->oom = true;
+        return;
+    }
+    size_t blocks = 0;
+    for (size_t i = 0; i < block->count; i++)
+        if (block->items[i].block)
+            sorted[blocks++] = block->items[i].block;
+    qsort(sorted, blocks, sizeof *sorted, s_compare_block_types);
     for (size_t i = 0; i < block->count; i++) {
         const cs_item_t *item = &block->items[i];
         if (item->block) {
@@ -121,18 +158,16 @@ static void s_check_body_names(cs_load_t *ld, const cs_block_t *block, bool top,
         }
         if (!top && strcmp(item->attr->key, "_labels") == 0)
             cs_load_error(ld, item->attr->pos, "the attribute name \"_labels\" is reserved");
-        for (size_t j = 0; j < block->count; j++) {
-            const cs_block_t *other = block->items[j].block;
-            if (other && strcmp(other->type, item->attr->key) == 0) {
-                char name[96] = "a name (not shown: secret)";
-                if (!hidden)
-                    snprintf(name, sizeof name, "\"%.80s\"", other->type);
-                cs_load_error(ld, other->pos, "%s is both an attribute (at line %d) and a block",
-                              name, item->attr->pos.line);
-                break;
-            }
+        const cs_block_t *other = s_find_block_type(sorted, blocks, item->attr->key);
+        if (other) {
+            char name[96] = "a name (not shown: secret)";
+            if (!hidden)
+                snprintf(name, sizeof name, "\"%.80s\"", other->type);
+            cs_load_error(ld, other->pos, "%s is both an attribute (at line %d) and a block", name,
+                          item->attr->pos.line);
         }
     }
+    free(sorted);
 }
 
 /* ---- connections ----------------------------------------------------------------------- */

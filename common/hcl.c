@@ -44,6 +44,8 @@ typedef struct {
     s_token_t tok; /* the current token */
     int depth;
     int secret; /* > 0 inside the value of a secret-named key: errors quote none of it */
+    unsigned char *stack; /* items of the open containers: s_stack_push */
+    size_t stack_len, stack_cap;
     cs_config_error_t *error;
     jmp_buf fail;
 } s_parser_t;
@@ -81,6 +83,58 @@ static void *s_alloc(s_parser_t *p, size_t size)
         s_fail(p, s_here(p), "out of memory");
     memset(ptr, 0, size);
     return ptr;
+}
+
+/* Unaligned bytes for decoded text, not cleared. */
+static char *s_alloc_text(s_parser_t *p, size_t size)
+{
+    char *text = cs_arena_alloc_text(p->arena, size);
+    if (!text)
+        s_fail(p, s_here(p), "out of memory");
+    return text;
+}
+
+/* The items of the lists, objects and bodies being parsed, pushed on p->stack (innermost
+ * last: a nested one has been taken off before its parent's next item comes) and moved to
+ * the arena at their exact size when their container closes, so that no arena vector
+ * leaves the copies it grew out of. */
+static size_t s_stack_reserve(s_parser_t *p, size_t size)
+{
+    while (p->stack_cap - p->stack_len < size) {
+        if (p->stack_cap > (size_t)-1 / 2)
+            s_fail(p, s_here(p), "out of memory");
+        size_t cap = p->stack_cap ? p->stack_cap * 2 : 4096;
+        unsigned char *grown = realloc(p->stack, cap);
+        if (!grown)
+            s_fail(p, s_here(p), "out of memory");
+        p->stack = grown;
+        p->stack_cap = cap;
+    }
+    size_t at = p->stack_len;
+    p->stack_len += size;
+    return at;
+}
+
+static void s_stack_push(s_parser_t *p, const void *item, size_t size)
+{
+    size_t at = s_stack_reserve(p, size);
+    memcpy(p->stack + at, item, size);
+}
+
+/* Moves the items pushed since mark to the arena: returns them (NULL for none) and their
+ * count. */
+static void *s_stack_take(s_parser_t *p, size_t mark, size_t size, size_t *count)
+{
+    size_t bytes = p->stack_len - mark;
+    *count = bytes / size;
+    if (bytes == 0)
+        return NULL;
+    void *items = cs_arena_alloc(p->arena, bytes);
+    if (!items)
+        s_fail(p, s_here(p), "out of memory");
+    memcpy(items, p->stack + mark, bytes);
+    p->stack_len = mark;
+    return items;
 }
 
 /* cs_arena_grow, failing the parse when out of memory. */
@@ -309,11 +363,18 @@ static void s_lex_string(s_parser_t *p)
 {
     cs_pos_t start = s_here(p);
     s_advance(p); /* the quote */
-    /* Decoding never makes a string longer, so the rest of the file bounds the buffer. */
-    size_t max = 0;
-    while (p->at + max < p->len && p->text[p->at + max] != '\n')
-        max++;
-    char *out = s_alloc(p, max + 1);
+    /* Decoding never makes a string longer than its source up to the closing quote (or the
+     * end of the line, where it is unterminated), so that span bounds the buffer: each byte
+     * is scanned twice at most and lexing stays linear however many strings a line holds. */
+    size_t span = 0;
+    while (p->at + span < p->len) {
+        char c = p->text[p->at + span];
+        if (c == '"' || c == '\n')
+            break;
+        bool escape = c == '\\' && p->at + span + 1 < p->len && p->text[p->at + span + 1] != '\n';
+        span += escape ? 2 : 1;
+    }
+    char *out = s_alloc_text(p, span + 1);
     size_t n = 0;
     for (;;) {
         int c = s_peekc(p, 0);
@@ -463,7 +524,7 @@ static void s_lex_heredoc(s_parser_t *p)
     if (indent == (size_t)-1)
         indent = 0;
 
-    char *out = s_alloc(p, body_end - body_at + 1);
+    char *out = s_alloc_text(p, body_end - body_at + 1);
     size_t n = 0;
     i = body_at;
     while (i < body_end) {
@@ -682,10 +743,10 @@ static bool s_at_close(s_parser_t *p, s_tok_type_t close)
 static cs_value_t *s_parse_list(s_parser_t *p)
 {
     cs_value_t *v = s_open_nested(p, CS_VAL_LIST);
-    size_t cap = 0;
+    size_t mark = p->stack_len;
     while (!s_at_close(p, T_RBRACKET)) {
         cs_value_t *item = s_parse_value(p);
-        S_PUSH(p, v->via.list.items, v->via.list.count, cap, item);
+        s_stack_push(p, &item, sizeof item);
         s_skip_newlines(p);
         if (p->tok.type == T_COMMA) {
             s_next(p);
@@ -697,6 +758,7 @@ static cs_value_t *s_parse_list(s_parser_t *p)
                    "found %s",
                    v->pos.line, s_describe(p, &p->tok));
     }
+    v->via.list.items = s_stack_take(p, mark, sizeof *v->via.list.items, &v->via.list.count);
     return s_close_nested(p, v);
 }
 
@@ -704,7 +766,7 @@ static cs_value_t *s_parse_list(s_parser_t *p)
 static cs_value_t *s_parse_object(s_parser_t *p)
 {
     cs_value_t *v = s_open_nested(p, CS_VAL_OBJECT);
-    size_t cap = 0;
+    size_t mark = p->stack_len;
     while (!s_at_close(p, T_RBRACE)) {
         if (p->tok.type != T_IDENT && p->tok.type != T_STRING)
             s_fail(p, p->tok.pos,
@@ -722,7 +784,7 @@ static cs_value_t *s_parse_object(s_parser_t *p)
         s_next(p);
         s_skip_newlines(p);
         entry.value = s_parse_value(p);
-        S_PUSH(p, v->via.object.items, v->via.object.count, cap, entry);
+        s_stack_push(p, &entry, sizeof entry);
         if (p->tok.type != T_COMMA && p->tok.type != T_NEWLINE && p->tok.type != T_RBRACE)
             s_fail(p, p->tok.pos, "expected ',', a newline or '}' after the value of %s, found %s",
                    s_name(p, hidden, entry.key, strlen(entry.key)), s_describe(p, &p->tok));
@@ -730,6 +792,8 @@ static cs_value_t *s_parse_object(s_parser_t *p)
         if (p->tok.type != T_RBRACE)
             s_next(p);
     }
+    v->via.object.items =
+        s_stack_take(p, mark, sizeof *v->via.object.items, &v->via.object.count);
     return s_close_nested(p, v);
 }
 
@@ -785,19 +849,22 @@ static int s_compare_attrs(const void *a, const void *b)
     return c;
 }
 
-/* Fails on the second of two attributes (or object keys) with the same name. Sorting a
- * copy keeps this O(n log n) for hostile files with huge bodies. */
-static void s_check_duplicates(s_parser_t *p, cs_attr_t **attrs, size_t count, const char *what,
-                               bool hidden)
+/* Fails on the second of two attributes (or object keys) with the same name. The
+ * attributes are those pushed on p->stack since mark (which this takes off); sorting them
+ * there keeps this O(n log n), in no memory of the tree's, for hostile files with huge
+ * bodies (a hash table could be attacked with chosen names). */
+static void s_check_duplicates(s_parser_t *p, size_t mark, const char *what, bool hidden)
 {
-    if (count < 2)
-        return;
-    qsort(attrs, count, sizeof *attrs, s_compare_attrs);
+    size_t count = (p->stack_len - mark) / sizeof(cs_attr_t *);
+    cs_attr_t **attrs = (cs_attr_t **)(void *)(p->stack + mark);
+    if (count >= 2)
+        qsort(attrs, count, sizeof *attrs, s_compare_attrs);
     for (size_t i = 1; i < count; i++)
         if (strcmp(attrs[i - 1]->key, attrs[i]->key) == 0)
             s_fail(p, attrs[i]->pos, "%s %s is already defined at %s:%d:%d", what,
                    s_name(p, hidden, attrs[i]->key, strlen(attrs[i]->key)), attrs[i - 1]->pos.file,
                    attrs[i - 1]->pos.line, attrs[i - 1]->pos.col);
+    p->stack_len = mark;
 }
 
 /* Duplicate keys in the objects of v; hidden: v is (part of) a secret's value. */
@@ -807,14 +874,16 @@ static void s_check_object_keys(s_parser_t *p, const cs_value_t *v, bool hidden)
         for (size_t i = 0; i < v->via.list.count; i++)
             s_check_object_keys(p, v->via.list.items[i], hidden);
     } else if (v->type == CS_VAL_OBJECT) {
-        size_t n = v->via.object.count;
-        cs_attr_t **sorted = s_alloc(p, (n ? n : 1) * sizeof *sorted);
-        for (size_t i = 0; i < n; i++) {
-            sorted[i] = &v->via.object.items[i];
-            s_check_object_keys(p, sorted[i]->value,
-                                hidden || cs_secrets_name_is_secret(sorted[i]->key));
+        for (size_t i = 0; i < v->via.object.count; i++) {
+            const cs_attr_t *entry = &v->via.object.items[i];
+            s_check_object_keys(p, entry->value, hidden || cs_secrets_name_is_secret(entry->key));
         }
-        s_check_duplicates(p, sorted, n, "key", hidden);
+        size_t mark = p->stack_len;
+        for (size_t i = 0; i < v->via.object.count; i++) {
+            const cs_attr_t *entry = &v->via.object.items[i];
+            s_stack_push(p, &entry, sizeof entry);
+        }
+        s_check_duplicates(p, mark, "key", hidden);
     }
 }
 
@@ -822,7 +891,7 @@ static void s_check_object_keys(s_parser_t *p, const cs_value_t *v, bool hidden)
 static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bool in_block,
                          cs_pos_t opened)
 {
-    size_t cap = 0, attr_count = 0;
+    size_t mark = p->stack_len, attr_count = 0;
     for (;;) {
         s_skip_newlines(p);
         if (p->tok.type == T_EOF) {
@@ -896,15 +965,15 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
         }
 #undef S_SHOWN
         p->secret -= secret;
-        S_PUSH(p, *items_p, *count_p, cap, item);
+        s_stack_push(p, &item, sizeof item);
     }
+    *items_p = s_stack_take(p, mark, sizeof **items_p, count_p);
     if (attr_count > 1) {
-        cs_attr_t **attrs = s_alloc(p, attr_count * sizeof *attrs);
-        size_t n = 0;
+        size_t attrs_mark = p->stack_len;
         for (size_t i = 0; i < *count_p; i++)
             if ((*items_p)[i].attr)
-                attrs[n++] = (*items_p)[i].attr;
-        s_check_duplicates(p, attrs, n, "attribute", p->secret);
+                s_stack_push(p, &(*items_p)[i].attr, sizeof(cs_attr_t *));
+        s_check_duplicates(p, attrs_mark, "attribute", p->secret);
     }
 }
 
@@ -957,6 +1026,7 @@ cs_hcl_file_t *cs_hcl_parse(cs_arena_t *arena, const char *file, const char *tex
         s_parse_body(p, &tree->items, &tree->count, false, s_here(p));
         result = tree;
     }
+    free(p->stack);
     free(p);
     return result;
 }

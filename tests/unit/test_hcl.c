@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +288,39 @@ static void test_encoding_errors(void **state)
             "unexpected character '$'"); /* columns count characters */
 }
 
+/* Bytes the process holds from malloc now: the arena's chunks, among others. */
+static size_t s_heap_bytes(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+}
+
+/* 20,000 short strings on one line (a generated list): the lexer sized each string's buffer
+ * by the rest of the line, 800 MB for this 160 KB line. Memory stays under 10x the text. */
+static void test_many_strings_on_one_line(void **state)
+{
+    (void)state;
+    enum { count = 20000 };
+    size_t cap = count * 10 + 16, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    len += (size_t)snprintf(text, cap, "x = [");
+    for (int i = 0; i < count; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%s\"a%d\"", i ? "," : "", i);
+    len += (size_t)snprintf(text + len, cap - len, "]\n");
+    size_t before = s_heap_bytes();
+    cs_config_error_t error = {0};
+    cs_hcl_file_t *tree = cs_hcl_parse(s_arena, "t.spc", text, len, &error);
+    size_t used = s_heap_bytes() - before;
+    assert_non_null(tree);
+    const cs_value_t *list = tree->items[0].attr->value;
+    assert_int_equal(list->via.list.count, count);
+    assert_string_equal(list->via.list.items[count - 1]->via.str.ptr, "a19999");
+    if (used >= 10 * len)
+        fail_msg("parsing %zu bytes took %zu bytes of memory", len, used);
+    free(text);
+}
+
 static void test_depth_limit(void **state)
 {
     (void)state;
@@ -378,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_block_errors),
         cmocka_unit_test(test_encoding_errors),
+        cmocka_unit_test(test_many_strings_on_one_line),
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_empty_and_blank),
         cmocka_unit_test(test_arena),
