@@ -104,8 +104,8 @@ static void s_json_body(cs_buf_t *out, const cs_block_t *block, bool top, bool c
 
 /* The blocks of one type as an array of objects, in written order: from the first, along
  * next (the index of the following block of that type, or SIZE_MAX). */
-static void s_json_blocks(cs_buf_t *out, const cs_block_t *parent, size_t first,
-                          const size_t *next, bool canonical)
+static void s_json_blocks(cs_buf_t *out, const cs_block_t *parent, size_t first, const size_t *next,
+                          bool canonical)
 {
     cs_buf_putc(out, '[');
     for (size_t i = first; i != SIZE_MAX; i = next[i]) {

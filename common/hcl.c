@@ -43,7 +43,7 @@ typedef struct {
     int col;
     s_token_t tok; /* the current token */
     int depth;
-    int secret; /* > 0 inside the value of a secret-named key: errors quote none of it */
+    int secret;           /* > 0 inside the value of a secret-named key: errors quote none of it */
     unsigned char *stack; /* items of the open containers: s_stack_push */
     size_t stack_len, stack_cap;
     cs_config_error_t *error;
@@ -358,11 +358,33 @@ static size_t s_template_sequence(s_parser_t *p, char *out, size_t *written)
     return 0;
 }
 
+/* The curly quote (U+2018, U+2019, U+201C or U+201D) at offset at, named for an error,
+ * or NULL. The quote itself is shown even in a secret's value: it says nothing of it. */
+static const char *s_curly_quote(const s_parser_t *p, size_t at)
+{
+    if (at + 3 > p->len || (unsigned char)p->text[at] != 0xE2 ||
+        (unsigned char)p->text[at + 1] != 0x80)
+        return NULL;
+    switch ((unsigned char)p->text[at + 2]) {
+        case 0x98:
+            return "\u2018 (U+2018)";
+        case 0x99:
+            return "\u2019 (U+2019)";
+        case 0x9C:
+            return "\u201C (U+201C)";
+        case 0x9D:
+            return "\u201D (U+201D)";
+        default:
+            return NULL;
+    }
+}
+
 /* A quoted string: the cursor is on the opening quote. */
 static void s_lex_string(s_parser_t *p)
 {
     cs_pos_t start = s_here(p);
     s_advance(p); /* the quote */
+    size_t from = p->at;
     /* Decoding never makes a string longer than its source up to the closing quote (or the
      * end of the line, where it is unterminated), so that span bounds the buffer: each byte
      * is scanned twice at most and lexing stays linear however many strings a line holds. */
@@ -378,10 +400,19 @@ static void s_lex_string(s_parser_t *p)
     size_t n = 0;
     for (;;) {
         int c = s_peekc(p, 0);
-        if (c < 0 || c == '\n')
+        if (c < 0 || c == '\n') {
+            const char *curly = NULL; /* a curly quote meant to close it? */
+            for (size_t i = from; i < p->at && !curly && !p->secret; i++)
+                curly = s_curly_quote(p, i);
+            if (curly)
+                s_fail(p, start,
+                       "unterminated string: expected '\"' before the end of the line; the "
+                       "string holds a curly quote %s: write a straight quote \" to close it",
+                       curly);
             s_fail(p, start,
                    "unterminated string: expected '\"' before the end of the line (use a "
                    "heredoc <<EOT ... EOT for text on several lines)");
+        }
         if (c == '"') {
             s_advance(p);
             break;
@@ -606,6 +637,10 @@ static void s_next(s_parser_t *p)
             single = T_NEWLINE;
             break;
         case '{':
+            if (s_peekc(p, 1) == '{')
+                s_fail(p, pos,
+                       "\"{{\" starts a template placeholder such as {{NAME}}: templates are not "
+                       "HCL, fill them in first (replace each {{...}} with its value)");
             single = T_LBRACE;
             break;
         case '}':
@@ -652,6 +687,12 @@ static void s_next(s_parser_t *p)
         p->tok = (s_token_t){T_IDENT, pos, p->text + from, p->at - from};
         return;
     }
+    const char *quote = s_curly_quote(p, p->at);
+    if (quote)
+        s_fail(p, pos,
+               "curly quote %s: write a straight quote \" instead (text pasted from a web "
+               "page or a word processor often has them)",
+               quote);
     if (p->secret)
         s_fail(p, pos, "unexpected character " S_NOT_SHOWN);
     if (c >= 0x21 && c < 0x7f)
@@ -792,8 +833,7 @@ static cs_value_t *s_parse_object(s_parser_t *p)
         if (p->tok.type != T_RBRACE)
             s_next(p);
     }
-    v->via.object.items =
-        s_stack_take(p, mark, sizeof *v->via.object.items, &v->via.object.count);
+    v->via.object.items = s_stack_take(p, mark, sizeof *v->via.object.items, &v->via.object.count);
     return s_close_nested(p, v);
 }
 
@@ -1000,23 +1040,25 @@ cs_hcl_file_t *cs_hcl_parse(cs_arena_t *arena, const char *file, const char *tex
         *error = (cs_config_error_t){file, 1, 1, "out of memory"};
         return NULL;
     }
+    /* A UTF-8 byte-order mark (editors on Windows write one) is not part of the text. */
+    size_t bom = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
     p->arena = arena;
     p->file = file;
-    p->text = text;
-    p->len = len;
+    p->text = text + bom;
+    p->len = len - bom;
     p->line = 1;
     p->col = 1;
     p->error = error;
     cs_hcl_file_t *result = NULL;
     if (setjmp(p->fail) == 0) {
-        if (len > CS_CONFIG_MAX_FILE)
+        if (p->len > CS_CONFIG_MAX_FILE)
             s_fail(p, s_here(p), "file is larger than %u MiB", CS_CONFIG_MAX_FILE >> 20);
         /* Valid UTF-8 without NUL bytes, checked up front so the lexer can trust it. */
-        size_t valid = cs_utf8_prefix(text, len);
-        const char *nul = memchr(text, '\0', valid);
-        if (nul || valid < len) {
-            size_t bad = nul ? (size_t)(nul - text) : valid;
-            cs_pos_t pos = s_pos_of(file, text, bad);
+        size_t valid = cs_utf8_prefix(p->text, p->len);
+        const char *nul = memchr(p->text, '\0', valid);
+        if (nul || valid < p->len) {
+            size_t bad = nul ? (size_t)(nul - p->text) : valid;
+            cs_pos_t pos = s_pos_of(file, p->text, bad);
             s_fail(p, pos,
                    nul ? "NUL byte in the file" : "invalid UTF-8 (the file must be UTF-8 text)");
         }

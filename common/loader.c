@@ -115,6 +115,10 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
     cs_config_t *cfg = ld->cfg;
     cfg->file_count++;
     ld->file_failed = false;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        text += 3; /* a byte-order mark, not text (cs_hcl_parse): also for s_scan_names */
+        len -= 3;
+    }
     cs_config_error_t syntax = {0};
     cs_hcl_file_t *tree = cs_hcl_parse(cfg->arena, file, text, len, &syntax);
     const char **names = NULL;
@@ -288,39 +292,95 @@ static int s_compare_strings(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Reads a whole file into the arena; on failure records an error and returns NULL. */
+/* What a path that is not a regular file is, for its error. */
+static const char *s_file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    return "not a file";
+}
+
+/* Reads a whole regular file (through symlinks) into a buffer the caller frees; on failure
+ * records an error and returns NULL. Never waits on a FIFO or a device: the path is checked
+ * before it is opened, and opened without blocking. Reads to the end of the file whatever
+ * its size says (files in /proc say 0), up to CS_CONFIG_MAX_FILE bytes. */
 static char *s_read_file(cs_load_t *ld, const char *path, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cs_pos_t where = {path, 0, 0};
     struct stat st;
-    char *text = NULL;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        cs_load_error(ld, (cs_pos_t){path, 0, 0}, "cannot read: %s", strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
-        cs_load_error(ld, (cs_pos_t){path, 0, 0}, "not a regular file");
-    } else if ((uint64_t)st.st_size > CS_CONFIG_MAX_FILE) {
-        cs_load_error(ld, (cs_pos_t){path, 0, 0}, "file is larger than %u MiB",
-                      CS_CONFIG_MAX_FILE >> 20);
-    } else if (!(text = cs_arena_alloc(ld->cfg->arena, (size_t)st.st_size + 1))) {
-        ld->oom = true;
-    } else {
-        ld->cfg->source_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-        ld->cfg->source_size = (int64_t)st.st_size;
-        ld->cfg->source_ino = (uint64_t)st.st_ino;
-        size_t got = 0;
-        while (got < (size_t)st.st_size) {
-            ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            got += (size_t)n;
-        }
-        *len = got; /* a file that shrank while read is parsed as it was read */
+    if (stat(path, &st) != 0) {
+        cs_load_error(ld, where, "cannot read: %s", strerror(errno));
+        return NULL;
     }
-    if (fd >= 0)
-        close(fd);
+    if (!S_ISREG(st.st_mode)) {
+        cs_load_error(ld, where, "not a regular file (%s)", s_file_kind(st.st_mode));
+        return NULL;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        cs_load_error(ld, where, "cannot read: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    char *text = NULL;
+    size_t got = 0, cap = 0, allocated = 0;
+    if (!S_ISREG(st.st_mode)) { /* replaced between the check and the open */
+        cs_load_error(ld, where, "not a regular file (%s)", s_file_kind(st.st_mode));
+        goto fail;
+    }
+    if ((uint64_t)st.st_size > CS_CONFIG_MAX_FILE)
+        goto too_large;
+    /* One byte more than the size says, so that the end of the file is seen in one read. */
+    cap = (size_t)st.st_size + 1 < 4096 ? 4096 : (size_t)st.st_size + 1;
+    for (;;) {
+        if (got == cap) {
+            if (cap > CS_CONFIG_MAX_FILE)
+                goto too_large; /* it grew past the cap while read */
+            cap = cap * 2 > CS_CONFIG_MAX_FILE + 1 ? CS_CONFIG_MAX_FILE + 1 : cap * 2;
+        }
+        if (cap != allocated) {
+            char *grown = realloc(text, cap);
+            if (!grown) {
+                ld->oom = true;
+                goto fail;
+            }
+            text = grown;
+            allocated = cap;
+        }
+        ssize_t n = read(fd, text + got, cap - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            cs_load_error(ld, where, "cannot read: %s", strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    ld->cfg->source_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    /* A file whose size did not say what it holds (in /proc, or changed while read) gets
+     * size 0, which a reload never takes as unchanged. */
+    ld->cfg->source_size = got == (size_t)st.st_size ? (int64_t)st.st_size : 0;
+    ld->cfg->source_ino = (uint64_t)st.st_ino;
+    *len = got;
     return text;
+too_large:
+    cs_load_error(ld, where, "file is larger than %u MiB", CS_CONFIG_MAX_FILE >> 20);
+fail:
+    close(fd);
+    free(text);
+    return NULL;
 }
 
 /* Loads one file into a unit of its own. */
@@ -335,9 +395,10 @@ static cs_config_t *s_load_unit(const char *path)
     size_t len = 0;
     char *text = file ? s_read_file(&ld, file, &len) : NULL;
     if (text)
-        s_load_text(&ld, file, text, len);
+        s_load_text(&ld, file, text, len); /* the loaded config keeps no pointer into text */
     else if (file)
         s_add_failed(&ld, file, NULL, 0);
+    free(text);
     return s_config_done(&ld);
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -396,6 +397,22 @@ static void test_big_bodies_load_in_linear_time(void **state)
     s_load_big_body(100000, "  b%d { x = 1 }\n");
 }
 
+/* A file that starts with a byte-order mark loads; broken, it still names its connections. */
+static void test_byte_order_mark_file(void **state)
+{
+    (void)state;
+    cs_config_t *cfg = s_load_one("\xEF\xBB\xBF"
+                                  "connection \"a\" {\n  plugin = \"p\"\n}\n");
+    assert_string_equal(cfg->connections[0].name, "a");
+    assert_int_equal(cfg->connections[0].start_line, 1);
+    cs_config_destroy(&cfg);
+    cfg = s_load("\xEF\xBB\xBF"
+                 "connection \"b\" {\n  plugin =\n}\n");
+    assert_int_equal(cfg->count, 0);
+    assert_true(cs_config_name_failed(cfg, "b"));
+    cs_config_destroy(&cfg);
+}
+
 static void test_fingerprints(void **state)
 {
     (void)state;
@@ -515,7 +532,7 @@ static void test_directory(void **state)
     snprintf(expect, sizeof expect, "connection \"from_a\" is already defined at %s/a.spc:1:12",
              s_dir);
     assert_string_equal(cfg->errors[1].message, expect);
-    assert_string_equal(cfg->errors[2].message, "not a regular file");
+    assert_string_equal(cfg->errors[2].message, "not a regular file (a directory)");
     cs_config_destroy(&cfg);
 
     cfg = cs_config_load_dir("/nonexistent/connstate");
@@ -590,6 +607,52 @@ static void test_reload_parses_only_changed_files(void **state)
     cs_config_destroy(&third);
 }
 
+/* A FIFO named like a config file: the load neither opens it for reading (which waits for
+ * a writer) nor reads it; it fails that file and loads the others. SIGALRM ends the test
+ * if the load waits. */
+static void test_fifo_does_not_block(void **state)
+{
+    (void)state;
+    s_write("a.spc", "connection \"a\" {\n  plugin = \"p\"\n}\n");
+    char path[256];
+    snprintf(path, sizeof path, "%s/x.spc", s_dir);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    alarm(10);
+    cs_config_t *cfg = cs_config_load_dir(s_dir);
+    alarm(0);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->count, 1);
+    assert_string_equal(cfg->connections[0].name, "a");
+    assert_int_equal(cfg->error_count, 1);
+    assert_string_equal(cfg->errors[0].file, path);
+    assert_string_equal(cfg->errors[0].message, "not a regular file (a FIFO)");
+    cs_config_destroy(&cfg);
+}
+
+/* A symlink to a file whose size says 0 (in /proc) is read to its end: its text is parsed
+ * (a host name is not a valid file: an error at line 1), not taken as an empty file. */
+static void test_file_of_size_zero_is_read_to_its_end(void **state)
+{
+    (void)state;
+    struct stat st;
+    if (stat("/proc/sys/kernel/hostname", &st) != 0 || st.st_size != 0)
+        skip();
+    char path[256];
+    snprintf(path, sizeof path, "%s/proc.spc", s_dir);
+    assert_int_equal(symlink("/proc/sys/kernel/hostname", path), 0);
+    cs_config_t *cfg = cs_config_load_dir(s_dir);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->file_count, 1);
+    assert_int_equal(cfg->error_count, 1);
+    assert_int_equal(cfg->errors[0].line, 1);
+    assert_int_equal(cfg->failed_count, 1);
+    /* its size says nothing: a reload reads it again */
+    cs_config_t *again = cs_config_reload_dir(s_dir, cfg);
+    assert_true(cs_config_file_changed(again, 0));
+    cs_config_destroy(&cfg);
+    cs_config_destroy(&again);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_file_with_error_loads_nothing),
         cmocka_unit_test(test_duplicate_in_one_file),
         cmocka_unit_test(test_fingerprints),
+        cmocka_unit_test(test_byte_order_mark_file),
         cmocka_unit_test(test_blocks_grouped_by_type),
         cmocka_unit_test(test_big_bodies_load_in_linear_time),
         cmocka_unit_test(test_steampipe_blocks_keep_connections),
@@ -612,6 +676,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_moving_a_block_keeps_the_fingerprint, s_dir_setup,
                                         s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_reload_parses_only_changed_files, s_dir_setup,
+                                        s_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_fifo_does_not_block, s_dir_setup, s_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_file_of_size_zero_is_read_to_its_end, s_dir_setup,
                                         s_dir_teardown),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
