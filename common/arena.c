@@ -66,7 +66,10 @@ static void *s_alloc(cs_arena_t *self, size_t size, size_t align)
 
 void *cs_arena_alloc(cs_arena_t *self, size_t size)
 {
-    return s_alloc(self, size, S_ALIGN);
+    /* A type's size is a multiple of its alignment: the largest power of two dividing size
+     * (at most S_ALIGN) aligns anything of that size, and a 40-byte struct wastes nothing. */
+    size_t align = size & (~size + 1);
+    return s_alloc(self, size, align == 0 || align > S_ALIGN ? S_ALIGN : align);
 }
 
 char *cs_arena_alloc_text(cs_arena_t *self, size_t size)

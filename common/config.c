@@ -29,13 +29,9 @@ const char *cs_load_strdup(cs_load_t *ld, const char *text)
     return copy;
 }
 
-void cs_load_error(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
+/* Appends one error to the result. */
+static void s_add_error(cs_load_t *ld, cs_pos_t pos, const char *message)
 {
-    char message[512];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(message, sizeof message, fmt, args);
-    va_end(args);
     cs_config_t *cfg = ld->cfg;
     cs_config_error_t *errors =
         cs_load_grow(ld, cfg->errors, cfg->error_count, &ld->error_cap, sizeof *errors);
@@ -44,7 +40,38 @@ void cs_load_error(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
         return;
     cfg->errors = errors;
     cfg->errors[cfg->error_count++] = (cs_config_error_t){pos.file, pos.line, pos.col, text};
+}
+
+void cs_load_error(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
+{
     ld->file_failed = true;
+    if (pos.file != ld->error_file) {
+        ld->error_file = pos.file;
+        ld->file_errors = 0;
+    }
+    if (ld->file_errors >= CS_CONFIG_MAX_ERRORS) {
+        ld->errors_dropped++;
+        ld->dropped_at = pos;
+        return;
+    }
+    ld->file_errors++;
+    char message[512];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof message, fmt, args);
+    va_end(args);
+    s_add_error(ld, pos, message);
+}
+
+void cs_load_errors_done(cs_load_t *ld)
+{
+    if (ld->errors_dropped == 0)
+        return;
+    char message[128];
+    snprintf(message, sizeof message, "and %zu more errors (only the first %d of a file are shown)",
+             ld->errors_dropped, CS_CONFIG_MAX_ERRORS);
+    s_add_error(ld, ld->dropped_at, message);
+    ld->errors_dropped = 0;
 }
 
 /* ---- names ----------------------------------------------------------------------------- */
@@ -136,12 +163,15 @@ static const cs_block_t *s_find_block_type(const cs_block_t *const *sorted, size
  * The nested blocks are sorted by type, so that a body of n items costs O(n log n). */
 static void s_check_body_names(cs_load_t *ld, const cs_block_t *block, bool top, bool hidden)
 {
-    const cs_block_t **sorted = malloc((block->count ? block->count : 1) * sizeof *sorted);
+    size_t blocks = 0;
+    for (size_t i = 0; i < block->count; i++)
+        blocks += block->items[i].block != NULL;
+    const cs_block_t **sorted = malloc((blocks ? blocks : 1) * sizeof *sorted);
     if (!sorted) {
         ld->oom = true;
         return;
     }
-    size_t blocks = 0;
+    blocks = 0;
     for (size_t i = 0; i < block->count; i++)
         if (block->items[i].block)
             sorted[blocks++] = block->items[i].block;

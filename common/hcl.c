@@ -137,22 +137,6 @@ static void *s_stack_take(s_parser_t *p, size_t mark, size_t size, size_t *count
     return items;
 }
 
-/* cs_arena_grow, failing the parse when out of memory. */
-static void *s_grow(s_parser_t *p, void *items, size_t count, size_t *cap, size_t elem_size)
-{
-    void *grown = cs_arena_grow(p->arena, items, count, cap, elem_size);
-    if (!grown)
-        s_fail(p, s_here(p), "out of memory");
-    return grown;
-}
-
-/* Appends value to an arena vector (items, count) whose capacity is cap. */
-#define S_PUSH(p, items, count, cap, value)                                                        \
-    do {                                                                                           \
-        (items) = s_grow((p), (items), (count), &(cap), sizeof *(items));                          \
-        (items)[(count)++] = (value);                                                              \
-    } while (0)
-
 /* What an error says instead of quoting text from a secret's value. */
 #define S_NOT_SHOWN "(not shown: secret)"
 
@@ -927,6 +911,34 @@ static void s_check_object_keys(s_parser_t *p, const cs_value_t *v, bool hidden)
     }
 }
 
+/* A block's labels (strings or words before its '{'), at their exact size. */
+static void s_take_labels(s_parser_t *p, cs_block_t *block)
+{
+    typedef struct {
+        const char *text;
+        cs_pos_t pos;
+    } s_label_t;
+    size_t mark = p->stack_len;
+    while (p->tok.type == T_STRING || p->tok.type == T_IDENT) {
+        s_label_t label = {p->tok.type == T_STRING ? p->tok.text : s_key_of(p, &p->tok),
+                           p->tok.pos};
+        s_stack_push(p, &label, sizeof label);
+        s_next(p);
+    }
+    size_t n = (p->stack_len - mark) / sizeof(s_label_t);
+    if (n == 0)
+        return;
+    block->labels = s_alloc(p, n * sizeof *block->labels);
+    block->label_pos = s_alloc(p, n * sizeof *block->label_pos);
+    const s_label_t *labels = (const s_label_t *)(void *)(p->stack + mark);
+    for (size_t i = 0; i < n; i++) {
+        block->labels[i] = labels[i].text;
+        block->label_pos[i] = labels[i].pos;
+    }
+    block->label_count = n;
+    p->stack_len = mark;
+}
+
 /* A body: attributes and blocks, up to '}' (inside a block) or the end of the file. */
 static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bool in_block,
                          cs_pos_t opened)
@@ -977,13 +989,7 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
             cs_block_t *block = s_alloc(p, sizeof *block);
             block->type = key;
             block->pos = name.pos;
-            size_t label_cap = 0, pos_cap = 0, pos_count = 0;
-            while (p->tok.type == T_STRING || p->tok.type == T_IDENT) {
-                const char *label = p->tok.type == T_STRING ? p->tok.text : s_key_of(p, &p->tok);
-                S_PUSH(p, block->labels, block->label_count, label_cap, label);
-                S_PUSH(p, block->label_pos, pos_count, pos_cap, p->tok.pos);
-                s_next(p);
-            }
+            s_take_labels(p, block);
             if (p->tok.type != T_LBRACE)
                 s_fail(p, p->tok.pos, "expected '{' to open the %s block, found %s", S_SHOWN,
                        s_describe(p, &p->tok));

@@ -130,8 +130,15 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
         cfg->database = (cs_config_database_t){.uncertain = s_mentions_database(text, len)};
         return;
     }
-    cs_connection_t *conns = NULL;
-    size_t count = 0, cap = 0, names_cap = 0;
+    /* Room for every connection block, so that the array is never grown (and copied). */
+    size_t cap = 0, count = 0, names_cap = 0;
+    for (size_t i = 0; i < tree->count; i++)
+        cap += tree->items[i].block && strcmp(tree->items[i].block->type, "connection") == 0;
+    cs_connection_t *conns = cap ? cs_arena_alloc(cfg->arena, cap * sizeof *conns) : NULL;
+    if (cap && !conns) {
+        ld->oom = true;
+        return;
+    }
     for (size_t i = 0; i < tree->count; i++) {
         const cs_item_t *item = &tree->items[i];
         if (item->attr) {
@@ -161,6 +168,12 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
     if (ld->file_failed) {
         s_add_failed(ld, file, names, name_count);
         cfg->database = (cs_config_database_t){.uncertain = s_mentions_database(text, len)};
+        return;
+    }
+    if (cfg->count == 0) { /* a file of its own: its array becomes the config's */
+        cfg->connections = conns;
+        cfg->count = count;
+        ld->conn_cap = cap;
         return;
     }
     for (size_t i = 0; i < count; i++) {
@@ -220,6 +233,9 @@ static void s_finish(cs_load_t *ld)
         cs_load_error(ld, again->block->label_pos[0],
                       "connection \"%s\" is already defined at %s:%d:%d", again->name, first->file,
                       first->block->label_pos[0].line, first->block->label_pos[0].col);
+        any_duplicate = true;
+        if (s_file_failed(cfg, again->file))
+            continue; /* its names are known: once per file, not per duplicate */
         /* The later file fails; it is re-read for its names so that none is deleted. */
         const char **names = NULL;
         size_t name_count = 0, cap = 0;
@@ -246,6 +262,7 @@ static void s_finish(cs_load_t *ld)
         qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
     }
     cfg->by_name = index;
+    cs_load_errors_done(ld);
     if (cfg->error_count > 1)
         qsort(cfg->errors, cfg->error_count, sizeof *cfg->errors, s_compare_errors);
 }
@@ -510,8 +527,19 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
             break;
         }
         cfg->units[cfg->unit_count++] = unit;
-        s_merge(&ld, unit);
     }
+    /* The directory's connections in one array of their exact number: never grown. */
+    size_t total = 0;
+    for (size_t i = 0; i < cfg->unit_count; i++)
+        total += cfg->units[i]->count;
+    if (total && !ld.oom) {
+        cfg->connections = cs_arena_alloc(cfg->arena, total * sizeof *cfg->connections);
+        ld.conn_cap = total;
+        if (!cfg->connections)
+            ld.oom = true;
+    }
+    for (size_t i = 0; i < cfg->unit_count && !ld.oom; i++)
+        s_merge(&ld, cfg->units[i]);
     return s_config_done(&ld);
 }
 
