@@ -413,6 +413,22 @@ static void test_byte_order_mark_file(void **state)
     cs_config_destroy(&cfg);
 }
 
+/* A file of many errors keeps the first CS_CONFIG_MAX_ERRORS and says how many followed. */
+static void test_errors_per_file_are_capped(void **state)
+{
+    (void)state;
+    char text[4096] = "";
+    for (int i = 0; i < 150; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "a%d = 1\n", i);
+    cs_config_t *cfg = s_load(text);
+    assert_int_equal(cfg->error_count, CS_CONFIG_MAX_ERRORS + 1);
+    assert_non_null(strstr(cfg->errors[0].message, "unexpected attribute \"a0\""));
+    const cs_config_error_t *last = &cfg->errors[CS_CONFIG_MAX_ERRORS];
+    assert_string_equal(last->message, "and 50 more errors (only the first 100 of a file are shown)");
+    assert_int_equal(last->line, 150);
+    cs_config_destroy(&cfg);
+}
+
 static void test_fingerprints(void **state)
 {
     (void)state;
@@ -668,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_file_with_error_loads_nothing),
         cmocka_unit_test(test_duplicate_in_one_file),
         cmocka_unit_test(test_fingerprints),
+        cmocka_unit_test(test_errors_per_file_are_capped),
         cmocka_unit_test(test_byte_order_mark_file),
         cmocka_unit_test(test_blocks_grouped_by_type),
         cmocka_unit_test(test_big_bodies_load_in_linear_time),
