@@ -880,9 +880,12 @@ static int s_compare_attrs(const void *a, const void *b)
 static void s_check_duplicates(s_parser_t *p, size_t mark, const char *what, bool hidden)
 {
     size_t count = (p->stack_len - mark) / sizeof(cs_attr_t *);
+    if (count < 2) {
+        p->stack_len = mark;
+        return; /* also: an empty object pushed nothing, and the stack may not exist yet */
+    }
     cs_attr_t **attrs = (cs_attr_t **)(void *)(p->stack + mark);
-    if (count >= 2)
-        qsort(attrs, count, sizeof *attrs, s_compare_attrs);
+    qsort(attrs, count, sizeof *attrs, s_compare_attrs);
     for (size_t i = 1; i < count; i++)
         if (strcmp(attrs[i - 1]->key, attrs[i]->key) == 0)
             s_fail(p, attrs[i]->pos, "%s %s is already defined at %s:%d:%d", what,
