@@ -424,7 +424,8 @@ static void test_errors_per_file_are_capped(void **state)
     assert_int_equal(cfg->error_count, CS_CONFIG_MAX_ERRORS + 1);
     assert_non_null(strstr(cfg->errors[0].message, "unexpected attribute \"a0\""));
     const cs_config_error_t *last = &cfg->errors[CS_CONFIG_MAX_ERRORS];
-    assert_string_equal(last->message, "and 50 more errors (only the first 100 of a file are shown)");
+    assert_string_equal(last->message,
+                        "and 50 more errors (only the first 100 of a file are shown)");
     assert_int_equal(last->line, 150);
     cs_config_destroy(&cfg);
 }
