@@ -25,13 +25,15 @@ cs_arena_t *cs_arena_new(void)
     return calloc(1, sizeof(cs_arena_t));
 }
 
-void *cs_arena_alloc(cs_arena_t *self, size_t size)
+/* size bytes at a multiple of align (a power of two, at most S_ALIGN) in the newest chunk,
+ * or in a fresh one. */
+static void *s_alloc(cs_arena_t *self, size_t size, size_t align)
 {
-    size = (size + S_ALIGN - 1) & ~(size_t)(S_ALIGN - 1);
     if (size == 0)
-        size = S_ALIGN;
+        size = 1;
     s_chunk_t *chunk = self->chunks;
-    if (!chunk || chunk->size - chunk->used < size) {
+    size_t at = chunk ? (chunk->used + align - 1) & ~(align - 1) : 0;
+    if (!chunk || at > chunk->size || chunk->size - at < size) {
         /* Large requests get a chunk of their own, behind the current one, so that
          * the rest of the current chunk is not wasted. */
         if (self->next_size == 0)
@@ -55,15 +57,29 @@ void *cs_arena_alloc(cs_arena_t *self, size_t size)
             self->chunks = fresh;
         }
         chunk = fresh;
+        at = 0;
     }
-    void *ptr = chunk->data + chunk->used;
-    chunk->used += size;
+    void *ptr = chunk->data + at;
+    chunk->used = at + size;
     return ptr;
+}
+
+void *cs_arena_alloc(cs_arena_t *self, size_t size)
+{
+    /* A type's size is a multiple of its alignment: the largest power of two dividing size
+     * (at most S_ALIGN) aligns anything of that size, and a 40-byte struct wastes nothing. */
+    size_t align = size & (~size + 1);
+    return s_alloc(self, size, align == 0 || align > S_ALIGN ? S_ALIGN : align);
+}
+
+char *cs_arena_alloc_text(cs_arena_t *self, size_t size)
+{
+    return s_alloc(self, size, 1);
 }
 
 char *cs_arena_strndup(cs_arena_t *self, const char *text, size_t len)
 {
-    char *copy = cs_arena_alloc(self, len + 1);
+    char *copy = cs_arena_alloc_text(self, len + 1);
     if (copy) {
         memcpy(copy, text, len);
         copy[len] = '\0';

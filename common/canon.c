@@ -3,6 +3,7 @@
 
 #include "cs_canon.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,39 +81,82 @@ static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical)
     }
 }
 
-/* One key of a body's JSON object: an attribute, or every nested block of one type. */
-typedef struct {
-    const char *key;
-    const cs_item_t *first; /* the attribute, or the first block of that type */
-} s_entry_t;
-
-static int s_compare_entries(const void *a, const void *b)
-{
-    return strcmp(((const s_entry_t *)a)->key, ((const s_entry_t *)b)->key);
-}
-
+/* The key of an item of a body: an attribute's name or a block's type. */
 static const char *s_item_key(const cs_item_t *item)
 {
     return item->attr ? item->attr->key : item->block->type;
 }
 
+/* Items by key (the keys of a body's JSON object). */
+static int s_compare_items(const void *a, const void *b)
+{
+    return strcmp(s_item_key(*(const cs_item_t *const *)a),
+                  s_item_key(*(const cs_item_t *const *)b));
+}
+
+/* Items by key, then in written order: sorting groups the blocks of each type. */
+static int s_compare_typed(const void *a, const void *b)
+{
+    const cs_item_t *x = *(const cs_item_t *const *)a, *y = *(const cs_item_t *const *)b;
+    int c = strcmp(s_item_key(x), s_item_key(y));
+    return c ? c : (x > y) - (x < y);
+}
+
 static void s_json_body(cs_buf_t *out, const cs_block_t *block, bool top, bool canonical);
 
-/* The blocks of one type, as an array of objects, in written order. */
-static void s_json_blocks(cs_buf_t *out, const cs_block_t *parent, const char *type, bool canonical)
+/* The nested blocks of a body grouped by type, by item index: next[i] is the next block of
+ * the type of item i (SIZE_MAX: none), later[i] says a block of its type came before it.
+ * Both NULL when the body has no nested block. */
+typedef struct {
+    size_t *next;
+    bool *later;
+} s_groups_t;
+
+/* The blocks of one type as an array of objects, in written order, from item first. */
+static void s_json_blocks(cs_buf_t *out, const cs_block_t *parent, const s_groups_t *groups,
+                          size_t first, bool canonical)
 {
     cs_buf_putc(out, '[');
-    bool first = true;
-    for (size_t i = 0; i < parent->count; i++) {
-        const cs_block_t *block = parent->items[i].block;
-        if (!block || strcmp(block->type, type) != 0)
-            continue;
-        if (!first)
+    for (size_t i = first; i != SIZE_MAX; i = groups->next[i]) {
+        if (i != first)
             cs_buf_putc(out, ',');
-        first = false;
-        s_json_body(out, block, false, canonical);
+        s_json_body(out, parent->items[i].block, false, canonical);
     }
     cs_buf_putc(out, ']');
+}
+
+/* Groups the nested blocks of body by type: sorting them keeps this O(n log n). Returns 0,
+ * or -1 when out of memory. */
+static int s_group_blocks(const cs_block_t *body, s_groups_t *groups)
+{
+    *groups = (s_groups_t){NULL, NULL};
+    size_t n = 0;
+    for (size_t i = 0; i < body->count; i++)
+        n += body->items[i].block != NULL;
+    if (n == 0)
+        return 0;
+    groups->next = malloc(body->count * sizeof *groups->next);
+    groups->later = calloc(body->count, sizeof *groups->later);
+    const cs_item_t **typed = malloc(n * sizeof *typed);
+    if (!groups->next || !groups->later || !typed) {
+        free(typed);
+        return -1;
+    }
+    n = 0;
+    for (size_t i = 0; i < body->count; i++) {
+        groups->next[i] = SIZE_MAX;
+        if (body->items[i].block)
+            typed[n++] = &body->items[i];
+    }
+    qsort(typed, n, sizeof *typed, s_compare_typed);
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(typed[i - 1]->block->type, typed[i]->block->type) == 0) {
+            groups->next[typed[i - 1] - body->items] = (size_t)(typed[i] - body->items);
+            groups->later[typed[i] - body->items] = true;
+        }
+    }
+    free(typed);
+    return 0;
 }
 
 /* A block body as a JSON object: attributes as keys, nested blocks grouped by type under
@@ -120,25 +164,21 @@ static void s_json_blocks(cs_buf_t *out, const cs_block_t *parent, const char *t
  * connection leaves out the attributes connstate interprets. Canonical: keys sorted. */
 static void s_json_body(cs_buf_t *out, const cs_block_t *block, bool top, bool canonical)
 {
-    s_entry_t *entries = malloc((block->count ? block->count : 1) * sizeof *entries);
-    if (!entries) {
+    s_groups_t groups;
+    /* the keys: each attribute, and the first block of each type */
+    const cs_item_t **keys = malloc((block->count ? block->count : 1) * sizeof *keys);
+    if (s_group_blocks(block, &groups) != 0 || !keys) {
         out->failed = true;
-        return;
+        goto done;
     }
     size_t n = 0;
     for (size_t i = 0; i < block->count; i++) {
         const cs_item_t *item = &block->items[i];
-        const char *key = s_item_key(item);
-        if (top && item->attr && cs_config_reserved(key))
-            continue;
-        bool seen = false; /* later blocks of a type already listed join its array */
-        for (size_t j = 0; item->block && j < n && !seen; j++)
-            seen = entries[j].first->block && strcmp(entries[j].key, key) == 0;
-        if (!seen)
-            entries[n++] = (s_entry_t){key, item};
+        if (item->attr ? !(top && cs_config_reserved(item->attr->key)) : !groups.later[i])
+            keys[n++] = item;
     }
     if (canonical)
-        qsort(entries, n, sizeof *entries, s_compare_entries);
+        qsort(keys, n, sizeof *keys, s_compare_items);
     cs_buf_putc(out, '{');
     bool comma = false;
     if (!top && block->label_count) {
@@ -155,15 +195,19 @@ static void s_json_body(cs_buf_t *out, const cs_block_t *block, bool top, bool c
         if (comma)
             cs_buf_putc(out, ',');
         comma = true;
-        cs_buf_json_string(out, entries[i].key, strlen(entries[i].key));
+        const char *key = s_item_key(keys[i]);
+        cs_buf_json_string(out, key, strlen(key));
         cs_buf_putc(out, ':');
-        if (entries[i].first->attr)
-            s_json_value(out, entries[i].first->attr->value, canonical);
+        if (keys[i]->attr)
+            s_json_value(out, keys[i]->attr->value, canonical);
         else
-            s_json_blocks(out, block, entries[i].key, canonical);
+            s_json_blocks(out, block, &groups, (size_t)(keys[i] - block->items), canonical);
     }
     cs_buf_putc(out, '}');
-    free(entries);
+done:
+    free(keys);
+    free(groups.next);
+    free(groups.later);
 }
 
 void cs_canon_config_json(cs_buf_t *out, const cs_block_t *block)

@@ -20,6 +20,11 @@ typedef struct {
     size_t conn_cap, error_cap, failed_cap, ignored_cap;
     bool oom;         /* an allocation failed: the load returns NULL */
     bool file_failed; /* the file being loaded has an error */
+    /* At most CS_CONFIG_MAX_ERRORS errors are recorded per file (pos.file); the rest are
+     * counted, and cs_load_errors_done says how many there were. */
+    const char *error_file;
+    size_t file_errors, errors_dropped;
+    cs_pos_t dropped_at; /* the last of them */
 } cs_load_t;
 
 /* The load's vector helpers (config.c): as cs_arena_grow and cs_arena_strndup in the
@@ -35,6 +40,9 @@ const char *cs_load_vformat(cs_load_t *ld, const char *fmt, va_list args);
  * the current file failed (config.c). */
 void cs_load_error(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Records, when errors were dropped for the cap, one more error saying how many (config.c). */
+void cs_load_errors_done(cs_load_t *ld);
 
 /* Validates one connection block (config.c). Returns 0 with *out filled (everything but
  * config_json and fingerprint, which the loader adds), or -1 with its errors recorded in

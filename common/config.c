@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Attributes of a connection block that connstate interprets; the rest is the plugin's. */
@@ -35,12 +36,9 @@ const char *cs_load_vformat(cs_load_t *ld, const char *fmt, va_list args)
     return cs_load_strdup(ld, message);
 }
 
-void cs_load_error(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
+/* Appends one error (its text already in the arena) to the result. */
+static void s_add_error(cs_load_t *ld, cs_pos_t pos, const char *text)
 {
-    va_list args;
-    va_start(args, fmt);
-    const char *text = cs_load_vformat(ld, fmt, args);
-    va_end(args);
     cs_config_t *cfg = ld->cfg;
     cs_config_error_t *errors =
         cs_load_grow(ld, cfg->errors, cfg->error_count, &ld->error_cap, sizeof *errors);
@@ -48,7 +46,37 @@ void cs_load_error(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
         return;
     cfg->errors = errors;
     cfg->errors[cfg->error_count++] = (cs_config_error_t){pos.file, pos.line, pos.col, text};
+}
+
+void cs_load_error(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
+{
     ld->file_failed = true;
+    if (pos.file != ld->error_file) {
+        ld->error_file = pos.file;
+        ld->file_errors = 0;
+    }
+    if (ld->file_errors >= CS_CONFIG_MAX_ERRORS) {
+        ld->errors_dropped++;
+        ld->dropped_at = pos;
+        return;
+    }
+    ld->file_errors++;
+    va_list args;
+    va_start(args, fmt);
+    const char *text = cs_load_vformat(ld, fmt, args);
+    va_end(args);
+    s_add_error(ld, pos, text);
+}
+
+void cs_load_errors_done(cs_load_t *ld)
+{
+    if (ld->errors_dropped == 0)
+        return;
+    char message[128];
+    snprintf(message, sizeof message, "and %zu more errors (only the first %d of a file are shown)",
+             ld->errors_dropped, CS_CONFIG_MAX_ERRORS);
+    s_add_error(ld, ld->dropped_at, cs_load_strdup(ld, message));
+    ld->errors_dropped = 0;
 }
 
 /* ---- names ----------------------------------------------------------------------------- */
@@ -110,10 +138,49 @@ bool cs_config_reserved(const char *key)
     return false;
 }
 
+/* Nested blocks by type, then in written order. */
+static int s_compare_block_types(const void *a, const void *b)
+{
+    const cs_block_t *x = *(const cs_block_t *const *)a, *y = *(const cs_block_t *const *)b;
+    int c = strcmp(x->type, y->type);
+    if (c == 0)
+        c = x->pos.line != y->pos.line ? x->pos.line - y->pos.line : x->pos.col - y->pos.col;
+    return c;
+}
+
+/* The first written of the sorted blocks whose type is key, or NULL. */
+static const cs_block_t *s_find_block_type(const cs_block_t *const *sorted, size_t n,
+                                           const char *key)
+{
+    size_t low = 0, high = n; /* the first block whose type is not below key */
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (strcmp(sorted[mid]->type, key) < 0)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    return low < n && strcmp(sorted[low]->type, key) == 0 ? sorted[low] : NULL;
+}
+
 /* An attribute and a nested block with the same name would share one JSON key. hidden:
- * the block is (inside) a secret-named block, whose names errors do not quote either. */
+ * the block is (inside) a secret-named block, whose names errors do not quote either.
+ * The nested blocks are sorted by type, so that a body of n items costs O(n log n). */
 static void s_check_body_names(cs_load_t *ld, const cs_block_t *block, bool top, bool hidden)
 {
+    size_t blocks = 0;
+    for (size_t i = 0; i < block->count; i++)
+        blocks += block->items[i].block != NULL;
+    const cs_block_t **sorted = malloc((blocks ? blocks : 1) * sizeof *sorted);
+    if (!sorted) {
+        ld->oom = true;
+        return;
+    }
+    blocks = 0;
+    for (size_t i = 0; i < block->count; i++)
+        if (block->items[i].block)
+            sorted[blocks++] = block->items[i].block;
+    qsort(sorted, blocks, sizeof *sorted, s_compare_block_types);
     for (size_t i = 0; i < block->count; i++) {
         const cs_item_t *item = &block->items[i];
         if (item->block) {
@@ -126,18 +193,16 @@ static void s_check_body_names(cs_load_t *ld, const cs_block_t *block, bool top,
         }
         if (!top && strcmp(item->attr->key, "_labels") == 0)
             cs_load_error(ld, item->attr->pos, "the attribute name \"_labels\" is reserved");
-        for (size_t j = 0; j < block->count; j++) {
-            const cs_block_t *other = block->items[j].block;
-            if (other && strcmp(other->type, item->attr->key) == 0) {
-                char name[96] = "a name (not shown: secret)";
-                if (!hidden)
-                    snprintf(name, sizeof name, "\"%.80s\"", other->type);
-                cs_load_error(ld, other->pos, "%s is both an attribute (at line %d) and a block",
-                              name, item->attr->pos.line);
-                break;
-            }
+        const cs_block_t *other = s_find_block_type(sorted, blocks, item->attr->key);
+        if (other) {
+            char name[96] = "a name (not shown: secret)";
+            if (!hidden)
+                snprintf(name, sizeof name, "\"%.80s\"", other->type);
+            cs_load_error(ld, other->pos, "%s is both an attribute (at line %d) and a block", name,
+                          item->attr->pos.line);
         }
     }
+    free(sorted);
 }
 
 /* ---- connections ----------------------------------------------------------------------- */

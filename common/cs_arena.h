@@ -10,8 +10,13 @@ typedef struct cs_arena cs_arena_t;
 /* Returns an empty arena (the caller destroys it), or NULL when out of memory. */
 cs_arena_t *cs_arena_new(void);
 
-/* Returns size bytes aligned for any type, owned by the arena, or NULL when out of memory. */
+/* Returns size bytes aligned for any type of that size (any type, when size is a multiple of
+ * 16), owned by the arena, or NULL when out of memory. */
 void *cs_arena_alloc(cs_arena_t *self, size_t size);
+
+/* Returns size bytes with no alignment, for text, owned by the arena, or NULL when out of
+ * memory: strings take their length and no more. */
+char *cs_arena_alloc_text(cs_arena_t *self, size_t size);
 
 /* Returns a NUL-terminated copy of len bytes of text, owned by the arena, or NULL. */
 char *cs_arena_strndup(cs_arena_t *self, const char *text, size_t len);

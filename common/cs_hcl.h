@@ -11,8 +11,9 @@
 #include "cs_arena.h"
 
 /* Limits of the language, so that hostile files cannot exhaust memory or the stack. */
-#define CS_CONFIG_MAX_FILE  (16u * 1024 * 1024) /* bytes in one .spc file */
-#define CS_CONFIG_MAX_DEPTH 32                  /* nesting of blocks, lists and objects */
+#define CS_CONFIG_MAX_FILE   (16u * 1024 * 1024) /* bytes in one .spc file */
+#define CS_CONFIG_MAX_DEPTH  32                  /* nesting of blocks, lists and objects */
+#define CS_CONFIG_MAX_ERRORS 100 /* errors kept per file; one more says how many followed */
 
 /* Where something was written: 1-based line and column (bytes). file is borrowed. */
 typedef struct {

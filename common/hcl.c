@@ -43,7 +43,9 @@ typedef struct {
     int col;
     s_token_t tok; /* the current token */
     int depth;
-    int secret; /* > 0 inside the value of a secret-named key: errors quote none of it */
+    int secret;           /* > 0 inside the value of a secret-named key: errors quote none of it */
+    unsigned char *stack; /* items of the open containers: s_stack_push */
+    size_t stack_len, stack_cap;
     cs_config_error_t *error;
     jmp_buf fail;
 } s_parser_t;
@@ -83,21 +85,57 @@ static void *s_alloc(s_parser_t *p, size_t size)
     return ptr;
 }
 
-/* cs_arena_grow, failing the parse when out of memory. */
-static void *s_grow(s_parser_t *p, void *items, size_t count, size_t *cap, size_t elem_size)
+/* Unaligned bytes for decoded text, not cleared. */
+static char *s_alloc_text(s_parser_t *p, size_t size)
 {
-    void *grown = cs_arena_grow(p->arena, items, count, cap, elem_size);
-    if (!grown)
+    char *text = cs_arena_alloc_text(p->arena, size);
+    if (!text)
         s_fail(p, s_here(p), "out of memory");
-    return grown;
+    return text;
 }
 
-/* Appends value to an arena vector (items, count) whose capacity is cap. */
-#define S_PUSH(p, items, count, cap, value)                                                        \
-    do {                                                                                           \
-        (items) = s_grow((p), (items), (count), &(cap), sizeof *(items));                          \
-        (items)[(count)++] = (value);                                                              \
-    } while (0)
+/* The items of the lists, objects and bodies being parsed, pushed on p->stack (innermost
+ * last: a nested one has been taken off before its parent's next item comes) and moved to
+ * the arena at their exact size when their container closes, so that no arena vector
+ * leaves the copies it grew out of. */
+static size_t s_stack_reserve(s_parser_t *p, size_t size)
+{
+    while (p->stack_cap - p->stack_len < size) {
+        if (p->stack_cap > (size_t)-1 / 2)
+            s_fail(p, s_here(p), "out of memory");
+        size_t cap = p->stack_cap ? p->stack_cap * 2 : 4096;
+        unsigned char *grown = realloc(p->stack, cap);
+        if (!grown)
+            s_fail(p, s_here(p), "out of memory");
+        p->stack = grown;
+        p->stack_cap = cap;
+    }
+    size_t at = p->stack_len;
+    p->stack_len += size;
+    return at;
+}
+
+static void s_stack_push(s_parser_t *p, const void *item, size_t size)
+{
+    size_t at = s_stack_reserve(p, size);
+    memcpy(p->stack + at, item, size);
+}
+
+/* Moves the items pushed since mark to the arena: returns them (NULL for none) and their
+ * count. */
+static void *s_stack_take(s_parser_t *p, size_t mark, size_t size, size_t *count)
+{
+    size_t bytes = p->stack_len - mark;
+    *count = bytes / size;
+    if (bytes == 0)
+        return NULL;
+    void *items = cs_arena_alloc(p->arena, bytes);
+    if (!items)
+        s_fail(p, s_here(p), "out of memory");
+    memcpy(items, p->stack + mark, bytes);
+    p->stack_len = mark;
+    return items;
+}
 
 /* What an error says instead of quoting text from a secret's value. */
 #define S_NOT_SHOWN "(not shown: secret)"
@@ -304,23 +342,61 @@ static size_t s_template_sequence(s_parser_t *p, char *out, size_t *written)
     return 0;
 }
 
+/* The curly quote (U+2018, U+2019, U+201C or U+201D) at offset at, named for an error,
+ * or NULL. The quote itself is shown even in a secret's value: it says nothing of it. */
+static const char *s_curly_quote(const s_parser_t *p, size_t at)
+{
+    if (at + 3 > p->len || (unsigned char)p->text[at] != 0xE2 ||
+        (unsigned char)p->text[at + 1] != 0x80)
+        return NULL;
+    switch ((unsigned char)p->text[at + 2]) {
+        case 0x98:
+            return "\u2018 (U+2018)";
+        case 0x99:
+            return "\u2019 (U+2019)";
+        case 0x9C:
+            return "\u201C (U+201C)";
+        case 0x9D:
+            return "\u201D (U+201D)";
+        default:
+            return NULL;
+    }
+}
+
 /* A quoted string: the cursor is on the opening quote. */
 static void s_lex_string(s_parser_t *p)
 {
     cs_pos_t start = s_here(p);
     s_advance(p); /* the quote */
-    /* Decoding never makes a string longer, so the rest of the file bounds the buffer. */
-    size_t max = 0;
-    while (p->at + max < p->len && p->text[p->at + max] != '\n')
-        max++;
-    char *out = s_alloc(p, max + 1);
+    size_t from = p->at;
+    /* Decoding never makes a string longer than its source up to the closing quote (or the
+     * end of the line, where it is unterminated), so that span bounds the buffer: each byte
+     * is scanned twice at most and lexing stays linear however many strings a line holds. */
+    size_t span = 0;
+    while (p->at + span < p->len) {
+        char c = p->text[p->at + span];
+        if (c == '"' || c == '\n')
+            break;
+        bool escape = c == '\\' && p->at + span + 1 < p->len && p->text[p->at + span + 1] != '\n';
+        span += escape ? 2 : 1;
+    }
+    char *out = s_alloc_text(p, span + 1);
     size_t n = 0;
     for (;;) {
         int c = s_peekc(p, 0);
-        if (c < 0 || c == '\n')
+        if (c < 0 || c == '\n') {
+            const char *curly = NULL; /* a curly quote meant to close it? */
+            for (size_t i = from; i < p->at && !curly && !p->secret; i++)
+                curly = s_curly_quote(p, i);
+            if (curly)
+                s_fail(p, start,
+                       "unterminated string: expected '\"' before the end of the line; the "
+                       "string holds a curly quote %s: write a straight quote \" to close it",
+                       curly);
             s_fail(p, start,
                    "unterminated string: expected '\"' before the end of the line (use a "
                    "heredoc <<EOT ... EOT for text on several lines)");
+        }
         if (c == '"') {
             s_advance(p);
             break;
@@ -463,7 +539,7 @@ static void s_lex_heredoc(s_parser_t *p)
     if (indent == (size_t)-1)
         indent = 0;
 
-    char *out = s_alloc(p, body_end - body_at + 1);
+    char *out = s_alloc_text(p, body_end - body_at + 1);
     size_t n = 0;
     i = body_at;
     while (i < body_end) {
@@ -545,6 +621,10 @@ static void s_next(s_parser_t *p)
             single = T_NEWLINE;
             break;
         case '{':
+            if (s_peekc(p, 1) == '{')
+                s_fail(p, pos,
+                       "\"{{\" starts a template placeholder such as {{NAME}}: templates are not "
+                       "HCL, fill them in first (replace each {{...}} with its value)");
             single = T_LBRACE;
             break;
         case '}':
@@ -591,6 +671,12 @@ static void s_next(s_parser_t *p)
         p->tok = (s_token_t){T_IDENT, pos, p->text + from, p->at - from};
         return;
     }
+    const char *quote = s_curly_quote(p, p->at);
+    if (quote)
+        s_fail(p, pos,
+               "curly quote %s: write a straight quote \" instead (text pasted from a web "
+               "page or a word processor often has them)",
+               quote);
     if (p->secret)
         s_fail(p, pos, "unexpected character " S_NOT_SHOWN);
     if (c >= 0x21 && c < 0x7f)
@@ -682,10 +768,10 @@ static bool s_at_close(s_parser_t *p, s_tok_type_t close)
 static cs_value_t *s_parse_list(s_parser_t *p)
 {
     cs_value_t *v = s_open_nested(p, CS_VAL_LIST);
-    size_t cap = 0;
+    size_t mark = p->stack_len;
     while (!s_at_close(p, T_RBRACKET)) {
         cs_value_t *item = s_parse_value(p);
-        S_PUSH(p, v->via.list.items, v->via.list.count, cap, item);
+        s_stack_push(p, &item, sizeof item);
         s_skip_newlines(p);
         if (p->tok.type == T_COMMA) {
             s_next(p);
@@ -697,6 +783,7 @@ static cs_value_t *s_parse_list(s_parser_t *p)
                    "found %s",
                    v->pos.line, s_describe(p, &p->tok));
     }
+    v->via.list.items = s_stack_take(p, mark, sizeof *v->via.list.items, &v->via.list.count);
     return s_close_nested(p, v);
 }
 
@@ -704,7 +791,7 @@ static cs_value_t *s_parse_list(s_parser_t *p)
 static cs_value_t *s_parse_object(s_parser_t *p)
 {
     cs_value_t *v = s_open_nested(p, CS_VAL_OBJECT);
-    size_t cap = 0;
+    size_t mark = p->stack_len;
     while (!s_at_close(p, T_RBRACE)) {
         if (p->tok.type != T_IDENT && p->tok.type != T_STRING)
             s_fail(p, p->tok.pos,
@@ -722,7 +809,7 @@ static cs_value_t *s_parse_object(s_parser_t *p)
         s_next(p);
         s_skip_newlines(p);
         entry.value = s_parse_value(p);
-        S_PUSH(p, v->via.object.items, v->via.object.count, cap, entry);
+        s_stack_push(p, &entry, sizeof entry);
         if (p->tok.type != T_COMMA && p->tok.type != T_NEWLINE && p->tok.type != T_RBRACE)
             s_fail(p, p->tok.pos, "expected ',', a newline or '}' after the value of %s, found %s",
                    s_name(p, hidden, entry.key, strlen(entry.key)), s_describe(p, &p->tok));
@@ -730,6 +817,7 @@ static cs_value_t *s_parse_object(s_parser_t *p)
         if (p->tok.type != T_RBRACE)
             s_next(p);
     }
+    v->via.object.items = s_stack_take(p, mark, sizeof *v->via.object.items, &v->via.object.count);
     return s_close_nested(p, v);
 }
 
@@ -785,19 +873,25 @@ static int s_compare_attrs(const void *a, const void *b)
     return c;
 }
 
-/* Fails on the second of two attributes (or object keys) with the same name. Sorting a
- * copy keeps this O(n log n) for hostile files with huge bodies. */
-static void s_check_duplicates(s_parser_t *p, cs_attr_t **attrs, size_t count, const char *what,
-                               bool hidden)
+/* Fails on the second of two attributes (or object keys) with the same name. The
+ * attributes are those pushed on p->stack since mark (which this takes off); sorting them
+ * there keeps this O(n log n), in no memory of the tree's, for hostile files with huge
+ * bodies (a hash table could be attacked with chosen names). */
+static void s_check_duplicates(s_parser_t *p, size_t mark, const char *what, bool hidden)
 {
-    if (count < 2)
-        return;
+    size_t count = (p->stack_len - mark) / sizeof(cs_attr_t *);
+    if (count < 2) {
+        p->stack_len = mark;
+        return; /* also: an empty object pushed nothing, and the stack may not exist yet */
+    }
+    cs_attr_t **attrs = (cs_attr_t **)(void *)(p->stack + mark);
     qsort(attrs, count, sizeof *attrs, s_compare_attrs);
     for (size_t i = 1; i < count; i++)
         if (strcmp(attrs[i - 1]->key, attrs[i]->key) == 0)
             s_fail(p, attrs[i]->pos, "%s %s is already defined at %s:%d:%d", what,
                    s_name(p, hidden, attrs[i]->key, strlen(attrs[i]->key)), attrs[i - 1]->pos.file,
                    attrs[i - 1]->pos.line, attrs[i - 1]->pos.col);
+    p->stack_len = mark;
 }
 
 /* Duplicate keys in the objects of v; hidden: v is (part of) a secret's value. */
@@ -807,22 +901,52 @@ static void s_check_object_keys(s_parser_t *p, const cs_value_t *v, bool hidden)
         for (size_t i = 0; i < v->via.list.count; i++)
             s_check_object_keys(p, v->via.list.items[i], hidden);
     } else if (v->type == CS_VAL_OBJECT) {
-        size_t n = v->via.object.count;
-        cs_attr_t **sorted = s_alloc(p, (n ? n : 1) * sizeof *sorted);
-        for (size_t i = 0; i < n; i++) {
-            sorted[i] = &v->via.object.items[i];
-            s_check_object_keys(p, sorted[i]->value,
-                                hidden || cs_secrets_name_is_secret(sorted[i]->key));
+        for (size_t i = 0; i < v->via.object.count; i++) {
+            const cs_attr_t *entry = &v->via.object.items[i];
+            s_check_object_keys(p, entry->value, hidden || cs_secrets_name_is_secret(entry->key));
         }
-        s_check_duplicates(p, sorted, n, "key", hidden);
+        size_t mark = p->stack_len;
+        for (size_t i = 0; i < v->via.object.count; i++) {
+            const cs_attr_t *entry = &v->via.object.items[i];
+            s_stack_push(p, &entry, sizeof entry);
+        }
+        s_check_duplicates(p, mark, "key", hidden);
     }
+}
+
+/* A block's labels (strings or words before its '{'), at their exact size. */
+static void s_take_labels(s_parser_t *p, cs_block_t *block)
+{
+    typedef struct {
+        const char *text;
+        cs_pos_t pos;
+    } s_label_t;
+    size_t mark = p->stack_len;
+    while (p->tok.type == T_STRING || p->tok.type == T_IDENT) {
+        s_label_t label = {p->tok.type == T_STRING ? p->tok.text : s_key_of(p, &p->tok),
+                           p->tok.pos};
+        s_stack_push(p, &label, sizeof label);
+        s_next(p);
+    }
+    size_t n = (p->stack_len - mark) / sizeof(s_label_t);
+    if (n == 0)
+        return;
+    block->labels = s_alloc(p, n * sizeof *block->labels);
+    block->label_pos = s_alloc(p, n * sizeof *block->label_pos);
+    const s_label_t *labels = (const s_label_t *)(void *)(p->stack + mark);
+    for (size_t i = 0; i < n; i++) {
+        block->labels[i] = labels[i].text;
+        block->label_pos[i] = labels[i].pos;
+    }
+    block->label_count = n;
+    p->stack_len = mark;
 }
 
 /* A body: attributes and blocks, up to '}' (inside a block) or the end of the file. */
 static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bool in_block,
                          cs_pos_t opened)
 {
-    size_t cap = 0, attr_count = 0;
+    size_t mark = p->stack_len, attr_count = 0;
     for (;;) {
         s_skip_newlines(p);
         if (p->tok.type == T_EOF) {
@@ -868,13 +992,7 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
             cs_block_t *block = s_alloc(p, sizeof *block);
             block->type = key;
             block->pos = name.pos;
-            size_t label_cap = 0, pos_cap = 0, pos_count = 0;
-            while (p->tok.type == T_STRING || p->tok.type == T_IDENT) {
-                const char *label = p->tok.type == T_STRING ? p->tok.text : s_key_of(p, &p->tok);
-                S_PUSH(p, block->labels, block->label_count, label_cap, label);
-                S_PUSH(p, block->label_pos, pos_count, pos_cap, p->tok.pos);
-                s_next(p);
-            }
+            s_take_labels(p, block);
             if (p->tok.type != T_LBRACE)
                 s_fail(p, p->tok.pos, "expected '{' to open the %s block, found %s", S_SHOWN,
                        s_describe(p, &p->tok));
@@ -896,15 +1014,15 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
         }
 #undef S_SHOWN
         p->secret -= secret;
-        S_PUSH(p, *items_p, *count_p, cap, item);
+        s_stack_push(p, &item, sizeof item);
     }
+    *items_p = s_stack_take(p, mark, sizeof **items_p, count_p);
     if (attr_count > 1) {
-        cs_attr_t **attrs = s_alloc(p, attr_count * sizeof *attrs);
-        size_t n = 0;
+        size_t attrs_mark = p->stack_len;
         for (size_t i = 0; i < *count_p; i++)
             if ((*items_p)[i].attr)
-                attrs[n++] = (*items_p)[i].attr;
-        s_check_duplicates(p, attrs, n, "attribute", p->secret);
+                s_stack_push(p, &(*items_p)[i].attr, sizeof(cs_attr_t *));
+        s_check_duplicates(p, attrs_mark, "attribute", p->secret);
     }
 }
 
@@ -931,23 +1049,25 @@ cs_hcl_file_t *cs_hcl_parse(cs_arena_t *arena, const char *file, const char *tex
         *error = (cs_config_error_t){file, 1, 1, "out of memory"};
         return NULL;
     }
+    /* A UTF-8 byte-order mark (editors on Windows write one) is not part of the text. */
+    size_t bom = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
     p->arena = arena;
     p->file = file;
-    p->text = text;
-    p->len = len;
+    p->text = text + bom;
+    p->len = len - bom;
     p->line = 1;
     p->col = 1;
     p->error = error;
     cs_hcl_file_t *result = NULL;
     if (setjmp(p->fail) == 0) {
-        if (len > CS_CONFIG_MAX_FILE)
+        if (p->len > CS_CONFIG_MAX_FILE)
             s_fail(p, s_here(p), "file is larger than %u MiB", CS_CONFIG_MAX_FILE >> 20);
         /* Valid UTF-8 without NUL bytes, checked up front so the lexer can trust it. */
-        size_t valid = cs_utf8_prefix(text, len);
-        const char *nul = memchr(text, '\0', valid);
-        if (nul || valid < len) {
-            size_t bad = nul ? (size_t)(nul - text) : valid;
-            cs_pos_t pos = s_pos_of(file, text, bad);
+        size_t valid = cs_utf8_prefix(p->text, p->len);
+        const char *nul = memchr(p->text, '\0', valid);
+        if (nul || valid < p->len) {
+            size_t bad = nul ? (size_t)(nul - p->text) : valid;
+            cs_pos_t pos = s_pos_of(file, p->text, bad);
             s_fail(p, pos,
                    nul ? "NUL byte in the file" : "invalid UTF-8 (the file must be UTF-8 text)");
         }
@@ -957,6 +1077,7 @@ cs_hcl_file_t *cs_hcl_parse(cs_arena_t *arena, const char *file, const char *tex
         s_parse_body(p, &tree->items, &tree->count, false, s_here(p));
         result = tree;
     }
+    free(p->stack);
     free(p);
     return result;
 }

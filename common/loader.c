@@ -115,6 +115,10 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
     cs_config_t *cfg = ld->cfg;
     cfg->file_count++;
     ld->file_failed = false;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        text += 3; /* a byte-order mark, not text (cs_hcl_parse): also for s_scan_names */
+        len -= 3;
+    }
     cs_config_error_t syntax = {0};
     cs_hcl_file_t *tree = cs_hcl_parse(cfg->arena, file, text, len, &syntax);
     const char **names = NULL;
@@ -126,8 +130,15 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
         cfg->database = (cs_config_database_t){.uncertain = s_mentions_database(text, len)};
         return;
     }
-    cs_connection_t *conns = NULL;
-    size_t count = 0, cap = 0, names_cap = 0;
+    /* Room for every connection block, so that the array is never grown (and copied). */
+    size_t cap = 0, count = 0, names_cap = 0;
+    for (size_t i = 0; i < tree->count; i++)
+        cap += tree->items[i].block && strcmp(tree->items[i].block->type, "connection") == 0;
+    cs_connection_t *conns = cap ? cs_arena_alloc(cfg->arena, cap * sizeof *conns) : NULL;
+    if (cap && !conns) {
+        ld->oom = true;
+        return;
+    }
     for (size_t i = 0; i < tree->count; i++) {
         const cs_item_t *item = &tree->items[i];
         if (item->attr) {
@@ -157,6 +168,12 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
     if (ld->file_failed) {
         s_add_failed(ld, file, names, name_count);
         cfg->database = (cs_config_database_t){.uncertain = s_mentions_database(text, len)};
+        return;
+    }
+    if (cfg->count == 0) { /* a file of its own: its array becomes the config's */
+        cfg->connections = conns;
+        cfg->count = count;
+        ld->conn_cap = cap;
         return;
     }
     for (size_t i = 0; i < count; i++) {
@@ -216,6 +233,9 @@ static void s_finish(cs_load_t *ld)
         cs_load_error(ld, again->block->label_pos[0],
                       "connection \"%s\" is already defined at %s:%d:%d", again->name, first->file,
                       first->block->label_pos[0].line, first->block->label_pos[0].col);
+        any_duplicate = true;
+        if (s_file_failed(cfg, again->file))
+            continue; /* its names are known: once per file, not per duplicate */
         /* The later file fails; it is re-read for its names so that none is deleted. */
         const char **names = NULL;
         size_t name_count = 0, cap = 0;
@@ -242,6 +262,7 @@ static void s_finish(cs_load_t *ld)
         qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
     }
     cfg->by_name = index;
+    cs_load_errors_done(ld);
     if (cfg->error_count > 1)
         qsort(cfg->errors, cfg->error_count, sizeof *cfg->errors, s_compare_errors);
 }
@@ -288,39 +309,95 @@ static int s_compare_strings(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Reads a whole file into the arena; on failure records an error and returns NULL. */
+/* What a path that is not a regular file is, for its error. */
+static const char *s_file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    return "not a file";
+}
+
+/* Reads a whole regular file (through symlinks) into a buffer the caller frees; on failure
+ * records an error and returns NULL. Never waits on a FIFO or a device: the path is checked
+ * before it is opened, and opened without blocking. Reads to the end of the file whatever
+ * its size says (files in /proc say 0), up to CS_CONFIG_MAX_FILE bytes. */
 static char *s_read_file(cs_load_t *ld, const char *path, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cs_pos_t where = {path, 0, 0};
     struct stat st;
-    char *text = NULL;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        cs_load_error(ld, (cs_pos_t){path, 0, 0}, "cannot read: %s", strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
-        cs_load_error(ld, (cs_pos_t){path, 0, 0}, "not a regular file");
-    } else if ((uint64_t)st.st_size > CS_CONFIG_MAX_FILE) {
-        cs_load_error(ld, (cs_pos_t){path, 0, 0}, "file is larger than %u MiB",
-                      CS_CONFIG_MAX_FILE >> 20);
-    } else if (!(text = cs_arena_alloc(ld->cfg->arena, (size_t)st.st_size + 1))) {
-        ld->oom = true;
-    } else {
-        ld->cfg->source_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-        ld->cfg->source_size = (int64_t)st.st_size;
-        ld->cfg->source_ino = (uint64_t)st.st_ino;
-        size_t got = 0;
-        while (got < (size_t)st.st_size) {
-            ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            got += (size_t)n;
-        }
-        *len = got; /* a file that shrank while read is parsed as it was read */
+    if (stat(path, &st) != 0) {
+        cs_load_error(ld, where, "cannot read: %s", strerror(errno));
+        return NULL;
     }
-    if (fd >= 0)
-        close(fd);
+    if (!S_ISREG(st.st_mode)) {
+        cs_load_error(ld, where, "not a regular file (%s)", s_file_kind(st.st_mode));
+        return NULL;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        cs_load_error(ld, where, "cannot read: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    char *text = NULL;
+    size_t got = 0, cap = 0, allocated = 0;
+    if (!S_ISREG(st.st_mode)) { /* replaced between the check and the open */
+        cs_load_error(ld, where, "not a regular file (%s)", s_file_kind(st.st_mode));
+        goto fail;
+    }
+    if ((uint64_t)st.st_size > CS_CONFIG_MAX_FILE)
+        goto too_large;
+    /* One byte more than the size says, so that the end of the file is seen in one read. */
+    cap = (size_t)st.st_size + 1 < 4096 ? 4096 : (size_t)st.st_size + 1;
+    for (;;) {
+        if (got == cap) {
+            if (cap > CS_CONFIG_MAX_FILE)
+                goto too_large; /* it grew past the cap while read */
+            cap = cap * 2 > CS_CONFIG_MAX_FILE + 1 ? CS_CONFIG_MAX_FILE + 1 : cap * 2;
+        }
+        if (cap != allocated) {
+            char *grown = realloc(text, cap);
+            if (!grown) {
+                ld->oom = true;
+                goto fail;
+            }
+            text = grown;
+            allocated = cap;
+        }
+        ssize_t n = read(fd, text + got, cap - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            cs_load_error(ld, where, "cannot read: %s", strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    ld->cfg->source_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    /* A file whose size did not say what it holds (in /proc, or changed while read) gets
+     * size 0, which a reload never takes as unchanged. */
+    ld->cfg->source_size = got == (size_t)st.st_size ? (int64_t)st.st_size : 0;
+    ld->cfg->source_ino = (uint64_t)st.st_ino;
+    *len = got;
     return text;
+too_large:
+    cs_load_error(ld, where, "file is larger than %u MiB", CS_CONFIG_MAX_FILE >> 20);
+fail:
+    close(fd);
+    free(text);
+    return NULL;
 }
 
 /* Loads one file into a unit of its own. */
@@ -335,9 +412,10 @@ static cs_config_t *s_load_unit(const char *path)
     size_t len = 0;
     char *text = file ? s_read_file(&ld, file, &len) : NULL;
     if (text)
-        s_load_text(&ld, file, text, len);
+        s_load_text(&ld, file, text, len); /* the loaded config keeps no pointer into text */
     else if (file)
         s_add_failed(&ld, file, NULL, 0);
+    free(text);
     return s_config_done(&ld);
 }
 
@@ -449,8 +527,19 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
             break;
         }
         cfg->units[cfg->unit_count++] = unit;
-        s_merge(&ld, unit);
     }
+    /* The directory's connections in one array of their exact number: never grown. */
+    size_t total = 0;
+    for (size_t i = 0; i < cfg->unit_count; i++)
+        total += cfg->units[i]->count;
+    if (total && !ld.oom) {
+        cfg->connections = cs_arena_alloc(cfg->arena, total * sizeof *cfg->connections);
+        ld.conn_cap = total;
+        if (!cfg->connections)
+            ld.oom = true;
+    }
+    for (size_t i = 0; i < cfg->unit_count && !ld.oom; i++)
+        s_merge(&ld, cfg->units[i]);
     return s_config_done(&ld);
 }
 

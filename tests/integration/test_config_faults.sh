@@ -52,8 +52,16 @@ rm "$cfg/b.spc" && mkdir "$cfg/b.spc"
 refresh
 check_eq "directory: all 100 schemas kept" 100 "$(b_count)"
 check_eq "directory: all 100 rows in error" "error 100" "$(b_status)"
-check_eq "directory: the error says why" "$cfg/b.spc: not a regular file" "$(error_of "$db" b_1)"
+check_eq "directory: the error says why" "$cfg/b.spc: not a regular file (a directory)" "$(error_of "$db" b_1)"
 restore "directory"
+
+# ---- the file replaced by a FIFO: the refresh never waits for a writer -------------------------
+rm "$cfg/b.spc" && mkfifo "$cfg/b.spc"
+refresh
+check_eq "FIFO: all 100 schemas kept" 100 "$(b_count)"
+check_eq "FIFO: all 100 rows in error" "error 100" "$(b_status)"
+check_eq "FIFO: the error says why" "$cfg/b.spc: not a regular file (a FIFO)" "$(error_of "$db" b_1)"
+restore "FIFO"
 
 # ---- the file unreadable (root reads everything, so only when not root) -----------------------
 if [ "$(id -u)" -ne 0 ]; then

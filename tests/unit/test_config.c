@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -350,6 +352,95 @@ static const char *s_fingerprint(cs_config_t **cfg_p, const char *file, const ch
     return cs_config_find(*cfg_p, "c")->fingerprint;
 }
 
+/* Blocks of one type join one array in written order, under the place of the first, also
+ * when other items come between them. */
+static void test_blocks_grouped_by_type(void **state)
+{
+    (void)state;
+    cs_config_t *cfg = s_load_one("connection \"c\" {\n  plugin = \"p\"\n"
+                                  "  b { x = 1 }\n  a = 2\n  c \"l\" { y = 3 }\n  b { x = 4 }\n"
+                                  "  c { }\n  b { x = 5 }\n}\n");
+    assert_string_equal(cfg->connections[0].config_json,
+                        "{\"b\":[{\"x\":1},{\"x\":4},{\"x\":5}],\"a\":2,"
+                        "\"c\":[{\"_labels\":[\"l\"],\"y\":3},{}]}");
+    cs_config_destroy(&cfg);
+    /* an attribute named like blocks: the error is at the first of them */
+    s_expect_error("connection \"c\" {\n  plugin = \"p\"\n  z { }\n  y { }\n  y { }\n  y = 1\n}\n",
+                   4, 3, "\"y\" is both an attribute (at line 6) and a block");
+}
+
+/* CPU seconds this process has used. */
+static double s_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Loads one connection of count body items, each written by item; fails when the load
+ * takes more than 5 CPU seconds (quadratic checks took 15 s and over 60 s; linear ones
+ * take about 0.2 s, under sanitizers about 1 s). */
+static void s_load_big_body(int count, const char *item)
+{
+    size_t cap = (size_t)count * 32 + 64, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    len += (size_t)snprintf(text, cap, "connection \"big\" {\n  plugin = \"p\"\n");
+    for (int i = 0; i < count; i++)
+        len += (size_t)snprintf(text + len, cap - len, item, i);
+    len += (size_t)snprintf(text + len, cap - len, "}\n");
+    double start = s_cpu_seconds();
+    cs_config_t *cfg = cs_config_load_text("t.spc", text, len);
+    double took = s_cpu_seconds() - start;
+    assert_non_null(cfg);
+    assert_int_equal(cfg->error_count, 0);
+    assert_int_equal(cfg->count, 1);
+    if (took > 5.0)
+        fail_msg("%d items \"%s\" took %.1f CPU seconds", count, item, took);
+    cs_config_destroy(&cfg);
+    free(text);
+}
+
+static void test_big_bodies_load_in_linear_time(void **state)
+{
+    (void)state;
+    s_load_big_body(100000, "  a%d = 1\n");
+    s_load_big_body(100000, "  b%d { x = 1 }\n");
+}
+
+/* A file that starts with a byte-order mark loads; broken, it still names its connections. */
+static void test_byte_order_mark_file(void **state)
+{
+    (void)state;
+    cs_config_t *cfg = s_load_one("\xEF\xBB\xBF"
+                                  "connection \"a\" {\n  plugin = \"p\"\n}\n");
+    assert_string_equal(cfg->connections[0].name, "a");
+    assert_int_equal(cfg->connections[0].start_line, 1);
+    cs_config_destroy(&cfg);
+    cfg = s_load("\xEF\xBB\xBF"
+                 "connection \"b\" {\n  plugin =\n}\n");
+    assert_int_equal(cfg->count, 0);
+    assert_true(cs_config_name_failed(cfg, "b"));
+    cs_config_destroy(&cfg);
+}
+
+/* A file of many errors keeps the first CS_CONFIG_MAX_ERRORS and says how many followed. */
+static void test_errors_per_file_are_capped(void **state)
+{
+    (void)state;
+    char text[4096] = "";
+    for (int i = 0; i < 150; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "a%d = 1\n", i);
+    cs_config_t *cfg = s_load(text);
+    assert_int_equal(cfg->error_count, CS_CONFIG_MAX_ERRORS + 1);
+    assert_non_null(strstr(cfg->errors[0].message, "unexpected attribute \"a0\""));
+    const cs_config_error_t *last = &cfg->errors[CS_CONFIG_MAX_ERRORS];
+    assert_string_equal(last->message,
+                        "and 50 more errors (only the first 100 of a file are shown)");
+    assert_int_equal(last->line, 150);
+    cs_config_destroy(&cfg);
+}
+
 static void test_fingerprints(void **state)
 {
     (void)state;
@@ -469,7 +560,7 @@ static void test_directory(void **state)
     snprintf(expect, sizeof expect, "connection \"from_a\" is already defined at %s/a.spc:1:12",
              s_dir);
     assert_string_equal(cfg->errors[1].message, expect);
-    assert_string_equal(cfg->errors[2].message, "not a regular file");
+    assert_string_equal(cfg->errors[2].message, "not a regular file (a directory)");
     cs_config_destroy(&cfg);
 
     cfg = cs_config_load_dir("/nonexistent/connstate");
@@ -544,6 +635,52 @@ static void test_reload_parses_only_changed_files(void **state)
     cs_config_destroy(&third);
 }
 
+/* A FIFO named like a config file: the load neither opens it for reading (which waits for
+ * a writer) nor reads it; it fails that file and loads the others. SIGALRM ends the test
+ * if the load waits. */
+static void test_fifo_does_not_block(void **state)
+{
+    (void)state;
+    s_write("a.spc", "connection \"a\" {\n  plugin = \"p\"\n}\n");
+    char path[256];
+    snprintf(path, sizeof path, "%s/x.spc", s_dir);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    alarm(10);
+    cs_config_t *cfg = cs_config_load_dir(s_dir);
+    alarm(0);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->count, 1);
+    assert_string_equal(cfg->connections[0].name, "a");
+    assert_int_equal(cfg->error_count, 1);
+    assert_string_equal(cfg->errors[0].file, path);
+    assert_string_equal(cfg->errors[0].message, "not a regular file (a FIFO)");
+    cs_config_destroy(&cfg);
+}
+
+/* A symlink to a file whose size says 0 (in /proc) is read to its end: its text is parsed
+ * (a host name is not a valid file: an error at line 1), not taken as an empty file. */
+static void test_file_of_size_zero_is_read_to_its_end(void **state)
+{
+    (void)state;
+    struct stat st;
+    if (stat("/proc/sys/kernel/hostname", &st) != 0 || st.st_size != 0)
+        skip();
+    char path[256];
+    snprintf(path, sizeof path, "%s/proc.spc", s_dir);
+    assert_int_equal(symlink("/proc/sys/kernel/hostname", path), 0);
+    cs_config_t *cfg = cs_config_load_dir(s_dir);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->file_count, 1);
+    assert_int_equal(cfg->error_count, 1);
+    assert_int_equal(cfg->errors[0].line, 1);
+    assert_int_equal(cfg->failed_count, 1);
+    /* its size says nothing: a reload reads it again */
+    cs_config_t *again = cs_config_reload_dir(s_dir, cfg);
+    assert_true(cs_config_file_changed(again, 0));
+    cs_config_destroy(&cfg);
+    cs_config_destroy(&again);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -559,11 +696,18 @@ int main(void)
         cmocka_unit_test(test_file_with_error_loads_nothing),
         cmocka_unit_test(test_duplicate_in_one_file),
         cmocka_unit_test(test_fingerprints),
+        cmocka_unit_test(test_errors_per_file_are_capped),
+        cmocka_unit_test(test_byte_order_mark_file),
+        cmocka_unit_test(test_blocks_grouped_by_type),
+        cmocka_unit_test(test_big_bodies_load_in_linear_time),
         cmocka_unit_test(test_steampipe_blocks_keep_connections),
         cmocka_unit_test_setup_teardown(test_directory, s_dir_setup, s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_moving_a_block_keeps_the_fingerprint, s_dir_setup,
                                         s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_reload_parses_only_changed_files, s_dir_setup,
+                                        s_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_fifo_does_not_block, s_dir_setup, s_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_file_of_size_zero_is_read_to_its_end, s_dir_setup,
                                         s_dir_teardown),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +288,77 @@ static void test_encoding_errors(void **state)
             "unexpected character '$'"); /* columns count characters */
 }
 
+/* Bytes the process holds from malloc now: the arena's chunks, among others. */
+static size_t s_heap_bytes(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+}
+
+/* 20,000 short strings on one line (a generated list): the lexer sized each string's buffer
+ * by the rest of the line, 800 MB for this 160 KB line. Memory stays under 10x the text. */
+static void test_many_strings_on_one_line(void **state)
+{
+    (void)state;
+    enum { count = 20000 };
+    size_t cap = count * 10 + 16, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    len += (size_t)snprintf(text, cap, "x = [");
+    for (int i = 0; i < count; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%s\"a%d\"", i ? "," : "", i);
+    len += (size_t)snprintf(text + len, cap - len, "]\n");
+    size_t before = s_heap_bytes();
+    cs_config_error_t error = {0};
+    cs_hcl_file_t *tree = cs_hcl_parse(s_arena, "t.spc", text, len, &error);
+    size_t used = s_heap_bytes() - before;
+    assert_non_null(tree);
+    const cs_value_t *list = tree->items[0].attr->value;
+    assert_int_equal(list->via.list.count, count);
+    assert_string_equal(list->via.list.items[count - 1]->via.str.ptr, "a19999");
+    if (used >= 10 * len)
+        fail_msg("parsing %zu bytes took %zu bytes of memory", len, used);
+    free(text);
+}
+
+/* A UTF-8 byte-order mark starts many files written on Windows: it is not text, and the
+ * first character after it is at column 1. */
+static void test_byte_order_mark(void **state)
+{
+    (void)state;
+    cs_hcl_file_t *tree = s_parse("\xEF\xBB\xBF"
+                                  "connection \"a\" {\n  plugin = \"p\"\n}\n");
+    assert_int_equal(tree->count, 1);
+    assert_string_equal(tree->items[0].block->type, "connection");
+    assert_int_equal(tree->items[0].block->pos.col, 1);
+    s_error("\xEF\xBB\xBF$\n", 1, 1, "unexpected character '$'");
+    s_error("a = 1\n\xEF\xBB\xBF"
+            "b = 2\n",
+            2, 1, "unexpected character"); /* only at the start */
+}
+
+/* Curly quotes (text pasted from web pages) and {{...}} templates: errors say what they are
+ * and what to write instead. */
+static void test_curly_quotes_and_templates(void **state)
+{
+    (void)state;
+    s_error("a = \xE2\x80\x9Chello\xE2\x80\x9D\n", 1, 5,
+            "curly quote \xE2\x80\x9C (U+201C): write a straight quote \" instead");
+    s_error("a = \xE2\x80\x98hello\xE2\x80\x99\n", 1, 5, "curly quote \xE2\x80\x98 (U+2018)");
+    s_error("connection \xE2\x80\x9D", 1, 12, "curly quote \xE2\x80\x9D (U+201D)");
+    s_error("a = \"hello\xE2\x80\x99\n", 1, 5,
+            "the string holds a curly quote \xE2\x80\x99 (U+2019): write a straight quote");
+    s_error_hides("password = \xE2\x80\x9Chunter2\xE2\x80\x9D\n", "hunter2", "curly quote");
+    s_error_hides("password = \"hunter2\xE2\x80\x9D\n", "hunter2", "unterminated string");
+    /* inside straight quotes they are text */
+    assert_string_equal(s_string("a = \"\xE2\x80\x9Cquoted\xE2\x80\x9D\"\n"),
+                        "\xE2\x80\x9Cquoted\xE2\x80\x9D");
+    s_error("a = {{VALUE}}\n", 1, 5, "templates are not HCL, fill them in first");
+    s_error("{{#each connections}}\n", 1, 1, "template placeholder such as {{NAME}}");
+    s_error("connection \"a\" {{\n", 1, 16, "templates are not HCL");
+    assert_int_equal(s_value("a = [{b = {}}]\n")->via.list.count, 1); /* '{' '{' apart: HCL */
+}
+
 static void test_depth_limit(void **state)
 {
     (void)state;
@@ -378,6 +450,9 @@ int main(void)
         cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_block_errors),
         cmocka_unit_test(test_encoding_errors),
+        cmocka_unit_test(test_many_strings_on_one_line),
+        cmocka_unit_test(test_byte_order_mark),
+        cmocka_unit_test(test_curly_quotes_and_templates),
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_empty_and_blank),
         cmocka_unit_test(test_arena),

@@ -1,0 +1,4 @@
+﻿connection "bom" {
+  plugin = "p"
+  region = "us-east-1"
+}

@@ -1,0 +1,6 @@
+connection "curly" {
+  plugin = “aws”
+  profile = ‘dev’
+  ok = "“inside”"
+  cut = "end”
+}

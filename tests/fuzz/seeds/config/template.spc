@@ -1,0 +1,5 @@
+connection "{{NAME}}" {
+  plugin = "{{PLUGIN}}"
+  region = {{REGION}}
+}
+{{#each}}
