@@ -19,6 +19,7 @@ typedef struct {
     const char *source;     /* the plugin reference as written */
     const char *plugin;     /* its short name: the executable of the plugin directory */
     const char *constraint; /* the version after '@' ("0.5.0", "^0.5"); NULL: none or latest */
+    const char *image;      /* the full reference: "hub.steampipe.io/plugins/turbot/aws@latest" */
     int64_t memory_max_mb;  /* 0: no limit of its own */
     const char **env;       /* "NAME=VALUE", in written order */
     size_t env_count;

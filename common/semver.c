@@ -257,9 +257,9 @@ static bool s_read_op(const char **at, s_op_t *op)
     static const struct {
         const char *text;
         s_op_t op;
-    } ops[] = {{"!=", S_NE}, {">=", S_GE},    {"=>", S_GE}, {"<=", S_LE},   {"=<", S_LE},
-               {"~>", S_TILDE}, {">", S_GT}, {"<", S_LT},  {"=", S_EQ},    {"~", S_TILDE},
-               {"^", S_CARET}};
+    } ops[] = {{"!=", S_NE}, {">=", S_GE},    {"=>", S_GE},  {"<=", S_LE},
+               {"=<", S_LE}, {"~>", S_TILDE}, {">", S_GT},   {"<", S_LT},
+               {"=", S_EQ},  {"~", S_TILDE},  {"^", S_CARET}};
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
         size_t n = strlen(ops[i].text);
         if (strncmp(*at, ops[i].text, n) == 0) {

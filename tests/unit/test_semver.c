@@ -101,8 +101,19 @@ static void test_prereleases(void **state)
 static void test_malformed(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "   ", "latest", "^", ">=", "0.5.", "0..5", "0.5.0-",
-                         "0.5.0-bad!", ">=0.5,", ">=0.5;<1", "a.b", "99999999999999999999",
+    const char *bad[] = {"",
+                         "   ",
+                         "latest",
+                         "^",
+                         ">=",
+                         "0.5.",
+                         "0..5",
+                         "0.5.0-",
+                         "0.5.0-bad!",
+                         ">=0.5,",
+                         ">=0.5;<1",
+                         "a.b",
+                         "99999999999999999999",
                          "0.5 || "};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         if (!cs_semver_constraint_problem(bad[i]))
@@ -126,14 +137,10 @@ static void test_malformed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact),
-        cmocka_unit_test(test_wildcards_and_partial_versions),
-        cmocka_unit_test(test_comparisons),
-        cmocka_unit_test(test_tilde),
-        cmocka_unit_test(test_caret),
-        cmocka_unit_test(test_ranges_and_alternatives),
-        cmocka_unit_test(test_prereleases),
-        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_exact),       cmocka_unit_test(test_wildcards_and_partial_versions),
+        cmocka_unit_test(test_comparisons), cmocka_unit_test(test_tilde),
+        cmocka_unit_test(test_caret),       cmocka_unit_test(test_ranges_and_alternatives),
+        cmocka_unit_test(test_prereleases), cmocka_unit_test(test_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
