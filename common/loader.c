@@ -125,7 +125,9 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
         s_scan_names(ld, text, len, &names, &name_count);
         s_add_failed(ld, file, names, name_count);
         cfg->database = (cs_config_database_t){.uncertain = s_mentions_database(text, len)};
-        cfg->plugin_count = 0; /* a failed file has no instances either */
+        cfg->plugin_count = 0; /* a failed file has no instances or plugin options either */
+        cfg->plugin_options_file = NULL;
+        cfg->plugin_memory_max_mb = 0;
         return;
     }
     cs_connection_t *conns = NULL;
@@ -159,7 +161,9 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
     if (ld->file_failed) {
         s_add_failed(ld, file, names, name_count);
         cfg->database = (cs_config_database_t){.uncertain = s_mentions_database(text, len)};
-        cfg->plugin_count = 0; /* a failed file has no instances either */
+        cfg->plugin_count = 0; /* a failed file has no instances or plugin options either */
+        cfg->plugin_options_file = NULL;
+        cfg->plugin_memory_max_mb = 0;
         return;
     }
     for (size_t i = 0; i < count; i++) {

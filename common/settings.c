@@ -81,6 +81,43 @@ static void s_options_database(cs_load_t *ld, const cs_block_t *block)
     }
 }
 
+/* memory_max_mb = N: a whole number of MiB, 1 to CS_CONFIG_MAX_MEMORY_MB. */
+static int s_memory_mb(cs_load_t *ld, const cs_value_t *v, int64_t *out)
+{
+    if (v->type != CS_VAL_INT || v->via.i < 1 || v->via.i > CS_CONFIG_MAX_MEMORY_MB) {
+        cs_load_error(ld, v->pos, "memory_max_mb must be a whole number of MiB from 1 to %d",
+                      CS_CONFIG_MAX_MEMORY_MB);
+        return -1;
+    }
+    *out = v->via.i;
+    return 0;
+}
+
+/* options "plugin" { memory_max_mb = N }: the default of every plugin run; the rest (such
+ * as start_timeout) is ignored. */
+static void s_options_plugin(cs_load_t *ld, const cs_block_t *block)
+{
+    for (size_t i = 0; i < block->count; i++) {
+        const cs_item_t *item = &block->items[i];
+        if (item->block) {
+            cs_settings_ignore(ld, item->block->pos, "options \"plugin\": block %s",
+                               item->block->type);
+            continue;
+        }
+        const cs_attr_t *attr = item->attr;
+        cs_config_t *cfg = ld->cfg;
+        if (strcmp(attr->key, "memory_max_mb") != 0) {
+            cs_settings_ignore(ld, attr->pos, "options \"plugin\": %s", attr->key);
+        } else if (cfg->plugin_options_file) {
+            cs_load_error(ld, attr->pos, "memory_max_mb is already set at line %d",
+                          cfg->plugin_options_line);
+        } else if (s_memory_mb(ld, attr->value, &cfg->plugin_memory_max_mb) == 0) {
+            cfg->plugin_options_file = attr->pos.file;
+            cfg->plugin_options_line = attr->pos.line;
+        }
+    }
+}
+
 static int s_options(cs_load_t *ld, const cs_block_t *block)
 {
     if (block->label_count != 1) {
@@ -94,6 +131,8 @@ static int s_options(cs_load_t *ld, const cs_block_t *block)
         known |= strcmp(kind, s_option_kinds[i]) == 0;
     if (strcmp(kind, "database") == 0)
         s_options_database(ld, block);
+    else if (strcmp(kind, "plugin") == 0)
+        s_options_plugin(ld, block);
     else if (known)
         cs_settings_ignore(ld, block->pos, "options \"%s\"", kind);
     else
@@ -226,14 +265,7 @@ static int s_plugin_instance(cs_load_t *ld, const cs_block_t *block)
         if (strcmp(attr->key, "source") == 0) {
             rc |= s_instance_source(ld, attr, &pi);
         } else if (strcmp(attr->key, "memory_max_mb") == 0) {
-            if (v->type != CS_VAL_INT || v->via.i < 1 || v->via.i > CS_CONFIG_MAX_MEMORY_MB) {
-                cs_load_error(ld, v->pos,
-                              "memory_max_mb must be a whole number of MiB from 1 to %d",
-                              CS_CONFIG_MAX_MEMORY_MB);
-                rc = -1;
-            } else {
-                pi.memory_max_mb = v->via.i;
-            }
+            rc |= s_memory_mb(ld, v, &pi.memory_max_mb);
         } else if (strcmp(attr->key, "env") == 0) {
             rc |= s_instance_env(ld, attr, &pi);
         } else {
@@ -305,6 +337,15 @@ void cs_settings_merge(cs_load_t *ld, const cs_config_t *unit)
             return;
         cfg->plugins = grown;
         cfg->plugins[cfg->plugin_count++] = unit->plugins[i];
+    }
+    if (unit->plugin_options_file && !cfg->plugin_options_file) {
+        cfg->plugin_memory_max_mb = unit->plugin_memory_max_mb;
+        cfg->plugin_options_file = unit->plugin_options_file;
+        cfg->plugin_options_line = unit->plugin_options_line;
+    } else if (unit->plugin_options_file) {
+        cs_settings_ignore(ld, (cs_pos_t){unit->plugin_options_file, unit->plugin_options_line, 0},
+                           "options \"plugin\": memory_max_mb (already set at %s:%d)",
+                           cfg->plugin_options_file, cfg->plugin_options_line);
     }
     cfg->database.uncertain |= unit->database.uncertain;
     s_merge_list(ld, &cfg->database.search_path, &unit->database.search_path, "search_path");

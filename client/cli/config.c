@@ -105,7 +105,11 @@ static void s_print_json(const cs_config_t *cfg)
         }
         cs_buf_puts(&out, "]}");
     }
-    cs_buf_puts(&out, cfg->plugin_count ? "\n],\"ignored\":[" : "],\"ignored\":[");
+    cs_buf_printf(&out,
+                  cfg->plugin_count ? "\n],\"plugin_memory_max_mb\":%lld"
+                                    : "],\"plugin_memory_max_mb\":%lld",
+                  (long long)cfg->plugin_memory_max_mb);
+    cs_buf_puts(&out, ",\"ignored\":[");
     for (size_t i = 0; i < cfg->ignored_count; i++) {
         const cs_config_ignored_t *g = &cfg->ignored[i];
         cs_buf_puts(&out, i ? ",\n  {\"file\":" : "\n  {\"file\":");
@@ -204,6 +208,10 @@ static void s_print_files(const cs_config_t *cfg)
                 printf("%s%.*s", k ? " " : ", env ", (int)strcspn(p->env[k], "="), p->env[k]);
             printf("\n");
         }
+        if (cfg->plugin_options_file && strcmp(cfg->plugin_options_file, path) == 0)
+            printf("  options \"plugin\" (line %d): memory_max_mb %lld for every plugin run whose "
+                   "instance sets none\n",
+                   cfg->plugin_options_line, (long long)cfg->plugin_memory_max_mb);
         for (size_t j = 0; j < cfg->ignored_count; j++)
             if (strcmp(cfg->ignored[j].file, path) == 0)
                 printf("  ignored (line %d): %s\n", cfg->ignored[j].line, cfg->ignored[j].what);

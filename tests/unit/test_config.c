@@ -455,6 +455,19 @@ static void test_plugin_instance_errors(void **state)
     s_expect_error("plugin {\n  source = \"aws\"\n}\n", 1, 1, "a plugin block has one label");
     s_expect_error("plugin \"a b\" {\n  source = \"aws\"\n}\n", 1, 1,
                    "a plugin block has one label");
+    /* options "plugin": a default memory limit for every plugin run */
+    cs_config_t *opts =
+        s_load("options \"plugin\" {\n  memory_max_mb = 1024\n  start_timeout = 30\n}\n");
+    assert_int_equal(opts->error_count, 0);
+    assert_int_equal(opts->plugin_memory_max_mb, 1024);
+    assert_int_equal(opts->plugin_options_line, 2);
+    assert_true(s_ignored(opts, 3, "options \"plugin\": start_timeout"));
+    cs_config_destroy(&opts);
+    s_expect_error("options \"plugin\" {\n  memory_max_mb = -1\n}\n", 2, 19,
+                   "memory_max_mb must be a whole number of MiB");
+    s_expect_error("options \"plugin\" {\n  memory_max_mb = 1\n}\noptions \"plugin\" {\n  "
+                   "memory_max_mb = 2\n}\n",
+                   5, 3, "memory_max_mb is already set at line 2");
     /* a file with a bad instance loads none of its instances either */
     cs_config_t *cfg = s_load("plugin \"good\" {\n  source = \"aws\"\n}\n"
                               "plugin \"bad\" {\n  memory_max_mb = 1\n}\n");
