@@ -234,7 +234,7 @@ static bool s_choice_attr(cs_load_t *ld, const cs_attr_t *attr, const char *firs
 }
 
 /* plugin = "turbot/aws@^0.5" (its short name and constraint now), or plugin = plugin.LABEL
- * (an instance: resolved when every file is loaded, cs_config_resolve_plugins). */
+ * (an instance: resolved when every file is loaded, s_resolve_plugins in loader.c). */
 static int s_plugin_attr(cs_load_t *ld, const cs_attr_t *attr, cs_connection_t *conn)
 {
     const cs_value_t *v = attr->value;
