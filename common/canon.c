@@ -52,6 +52,7 @@ static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical)
 {
     switch (v->type) {
         case CS_VAL_STRING:
+        case CS_VAL_REFERENCE: /* as its text: plugin.aws_high */
             cs_buf_json_string(out, v->via.str.ptr, v->via.str.len);
             break;
         case CS_VAL_INT:
@@ -215,6 +216,18 @@ void cs_canon_config_json(cs_buf_t *out, const cs_block_t *block)
     s_json_body(out, block, true, false);
 }
 
+/* The hook of a plugin instance's identity: appends the instance settings that change what
+ * its plugin runs produce, as `,"plugin_instance":{...}` with sorted keys (the key sorts
+ * between "plugin_constraint" and "type"). Two instances of one plugin with different
+ * settings are then two identities. Appends nothing yet: the settings the worker applies
+ * (memory_max_mb, env) join here with it; the label is not identity (two instances with
+ * the same settings are one plugin). */
+static void s_canon_instance(cs_buf_t *out, const cs_config_plugin_t *instance)
+{
+    (void)out;
+    (void)instance;
+}
+
 void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
 {
     cs_buf_puts(out, "{\"config\":");
@@ -228,6 +241,14 @@ void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
     cs_buf_printf(out, "],\"import_schema\":\"%s\",\"plugin\":",
                   conn->import_disabled ? "disabled" : "enabled");
     cs_buf_json_string(out, conn->plugin, strlen(conn->plugin));
+    /* keys that only a reference with a version or an instance has: a connection written
+     * plugin = "aws" keeps the fingerprint it had before there were any */
+    if (conn->plugin_constraint) {
+        cs_buf_puts(out, ",\"plugin_constraint\":");
+        cs_buf_json_string(out, conn->plugin_constraint, strlen(conn->plugin_constraint));
+    }
+    if (conn->instance)
+        s_canon_instance(out, conn->instance);
     cs_buf_printf(out, ",\"type\":\"%s\"}", conn->aggregator ? "aggregator" : "plugin");
 }
 

@@ -17,7 +17,7 @@
  * connection block (config.c) reports its errors. Its vectors grow in the result's arena. */
 typedef struct {
     cs_config_t *cfg;
-    size_t conn_cap, error_cap, failed_cap, ignored_cap;
+    size_t conn_cap, error_cap, failed_cap, ignored_cap, plugin_cap;
     bool oom;         /* an allocation failed: the load returns NULL */
     bool file_failed; /* the file being loaded has an error */
     /* At most CS_CONFIG_MAX_ERRORS errors are recorded per file (pos.file); the rest are
@@ -49,6 +49,20 @@ void cs_load_errors_done(cs_load_t *ld);
  * ld. Strings in *out are borrowed from the tree. Never blocks. */
 int cs_config_check(cs_load_t *ld, const cs_block_t *block, cs_connection_t *out)
     __attribute__((warn_unused_result));
+
+#define CS_CONFIG_MAX_REF       512 /* bytes of a plugin reference ("turbot/aws@^0.5") */
+#define CS_CONFIG_MAX_IMAGE     (CS_CONFIG_MAX_REF + 48)
+#define CS_CONFIG_MAX_MEMORY_MB 1048576 /* a plugin instance's memory_max_mb: 1 TiB */
+
+/* Reads a plugin reference as Steampipe writes it: "aws", "turbot/aws", "csv@0.5.0",
+ * "hub.steampipe.io/plugins/turbot/aws@latest", "local/oci" (config.c). Writes its short name
+ * (the last path segment without the version: a file of the plugin directory) into name, the
+ * full reference by which Steampipe matches a connection to a plugin instance into image
+ * ("hub.steampipe.io/plugins/turbot/aws@latest"), and points *constraint into ref after '@'
+ * (NULL for none or latest; a leading 'v' skipped). Returns NULL, or a static text saying
+ * what is wrong (a bad constraint: cs_semver's text). Never blocks. */
+const char *cs_config_parse_ref(const char *ref, char name[CS_CONFIG_MAX_REF + 1],
+                                char image[CS_CONFIG_MAX_IMAGE], const char **constraint);
 
 /* Takes a top-level block other than connection (settings.c): plugin, options, workspace.
  * Records what it honours and what it ignores in ld->cfg; returns -1 with an error recorded

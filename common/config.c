@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include "cs_secrets.h"
+#include "cs_semver.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -116,6 +117,73 @@ static const char *s_plugin_problem(const char *plugin, size_t len)
     return NULL;
 }
 
+static bool s_ref_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-' || c == ':';
+}
+
+const char *cs_config_parse_ref(const char *ref, char name[CS_CONFIG_MAX_REF + 1],
+                                char image[CS_CONFIG_MAX_IMAGE], const char **constraint)
+{
+    static const char hub[] = "hub.steampipe.io/plugins";
+    size_t len = strlen(ref);
+    *constraint = NULL;
+    name[0] = image[0] = '\0';
+    if (len == 0 || len > CS_CONFIG_MAX_REF)
+        return "a plugin reference has 1 to 512 bytes";
+    const char *at = strchr(ref, '@');
+    size_t path_len = at ? (size_t)(at - ref) : len;
+    const char *stream = "latest";
+    if (at) {
+        stream = at[1] == 'v' ? at + 2 : at + 1; /* @v0.5.0 is @0.5.0, as Steampipe reads it */
+        const char *problem =
+            strcmp(stream, "latest") == 0 ? NULL : cs_semver_constraint_problem(stream);
+        if (problem)
+            return problem;
+        if (strcmp(stream, "latest") != 0)
+            *constraint = stream;
+    }
+    /* path segments: registry and organisation, then the short name */
+    size_t segments = 1, last = 0;
+    bool dotted_first = false;
+    for (size_t i = 0; i <= path_len; i++) {
+        if (i < path_len && ref[i] != '/') {
+            if (!s_ref_char(ref[i]))
+                return "a plugin reference holds letters, digits, '.', '_', '-', ':', '/' and "
+                       "one '@' before its version";
+            continue;
+        }
+        if (i == last ||
+            (ref[last] == '.' && (i == last + 1 || (i == last + 2 && ref[last + 1] == '.'))))
+            return "a plugin reference has no empty, '.' or '..' part: write \"org/name\" or "
+                   "\"name\"";
+        if (segments == 1 && memchr(ref, '.', i))
+            dotted_first = true;
+        if (i < path_len) {
+            segments++;
+            last = i + 1;
+        }
+    }
+    size_t name_len = path_len - last;
+    memcpy(name, ref + last, name_len);
+    name[name_len] = '\0';
+    const char *problem = s_plugin_problem(name, name_len);
+    if (problem)
+        return problem;
+    /* The full reference, as Steampipe builds it to match connections to instances. */
+    int path = (int)path_len;
+    if (strncmp(ref, "local/", 6) == 0)
+        snprintf(image, CS_CONFIG_MAX_IMAGE, "%s", ref);
+    else if (segments == 1)
+        snprintf(image, CS_CONFIG_MAX_IMAGE, "%s/turbot/%.*s@%s", hub, path, ref, stream);
+    else if (segments == 2 && !dotted_first)
+        snprintf(image, CS_CONFIG_MAX_IMAGE, "%s/%.*s@%s", hub, path, ref, stream);
+    else
+        snprintf(image, CS_CONFIG_MAX_IMAGE, "%.*s@%s", path, ref, stream);
+    return NULL;
+}
+
 /* Aggregator members: a connection name, or a glob of name characters and * ? [ ]. */
 static const char *s_member_problem(const char *member, size_t len)
 {
@@ -207,15 +275,6 @@ static void s_check_body_names(cs_load_t *ld, const cs_block_t *block, bool top,
 
 /* ---- connections ----------------------------------------------------------------------- */
 
-static const cs_value_t *s_string_attr(cs_load_t *ld, const cs_attr_t *attr, const char *hint)
-{
-    if (attr->value->type != CS_VAL_STRING) {
-        cs_load_error(ld, attr->value->pos, "%s must be a string, e.g. %s", attr->key, hint);
-        return NULL;
-    }
-    return attr->value;
-}
-
 /* An attribute that is one of two words: *second is whether it is the second.
  * False (and the error said) for anything else. */
 static bool s_choice_attr(cs_load_t *ld, const cs_attr_t *attr, const char *first,
@@ -237,6 +296,43 @@ static bool s_choice_attr(cs_load_t *ld, const cs_attr_t *attr, const char *firs
         cs_load_error(ld, v->pos, "%s must be \"%s\" or \"%s\", not \"%.80s\"", attr->key, first,
                       second, v->via.str.ptr);
     return false;
+}
+
+/* plugin = "turbot/aws@^0.5" (its short name and constraint now), or plugin = plugin.LABEL
+ * (an instance: resolved when every file is loaded, s_resolve_plugins in loader.c). */
+static int s_plugin_attr(cs_load_t *ld, const cs_attr_t *attr, cs_connection_t *conn)
+{
+    const cs_value_t *v = attr->value;
+    if (v->type == CS_VAL_REFERENCE) {
+        const char *label = v->via.str.ptr + 7;
+        if (strncmp(v->via.str.ptr, "plugin.", 7) != 0 || strchr(label, '.')) {
+            cs_load_error(ld, v->pos,
+                          "plugin = %.80s: a reference names a plugin instance, plugin.LABEL, "
+                          "or write the plugin as a string, plugin = \"aws\"",
+                          v->via.str.ptr);
+            return -1;
+        }
+        conn->plugin_written = v->via.str.ptr;
+        conn->plugin = NULL; /* known once the instance is found */
+        return 0;
+    }
+    if (v->type != CS_VAL_STRING) {
+        cs_load_error(ld, v->pos,
+                      "plugin must be a string or an instance, e.g. plugin = \"aws\" or "
+                      "plugin = plugin.aws_high");
+        return -1;
+    }
+    char name[CS_CONFIG_MAX_REF + 1], image[CS_CONFIG_MAX_IMAGE];
+    const char *constraint;
+    const char *problem = cs_config_parse_ref(v->via.str.ptr, name, image, &constraint);
+    if (problem) {
+        cs_load_error(ld, v->pos, "invalid plugin \"%.80s\": %s", v->via.str.ptr, problem);
+        return -1;
+    }
+    conn->plugin_written = v->via.str.ptr;
+    conn->plugin_constraint = constraint;
+    conn->plugin = strcmp(name, v->via.str.ptr) == 0 ? v->via.str.ptr : cs_load_strdup(ld, name);
+    return conn->plugin ? 0 : -1;
 }
 
 int cs_config_check(cs_load_t *ld, const cs_block_t *block, cs_connection_t *out)
@@ -267,16 +363,8 @@ int cs_config_check(cs_load_t *ld, const cs_block_t *block, cs_connection_t *out
         const cs_attr_t *attr = block->items[i].attr;
         if (!attr)
             continue;
-        const cs_value_t *v;
         if (strcmp(attr->key, "plugin") == 0) {
-            if (!(v = s_string_attr(ld, attr, "plugin = \"aws\""))) {
-                ok = false;
-            } else if ((problem = s_plugin_problem(v->via.str.ptr, v->via.str.len))) {
-                cs_load_error(ld, v->pos, "invalid plugin \"%.80s\": %s", v->via.str.ptr, problem);
-                ok = false;
-            } else {
-                conn.plugin = v->via.str.ptr;
-            }
+            ok &= s_plugin_attr(ld, attr, &conn) == 0;
         } else if (strcmp(attr->key, "type") == 0) {
             ok &= s_choice_attr(ld, attr, "plugin", "aggregator", &conn.aggregator);
         } else if (strcmp(attr->key, "import_schema") == 0) {
@@ -285,7 +373,7 @@ int cs_config_check(cs_load_t *ld, const cs_block_t *block, cs_connection_t *out
             members_attr = attr;
         }
     }
-    if (!conn.plugin && ok) {
+    if (!conn.plugin_written && ok) {
         cs_load_error(ld, block->pos, "connection \"%s\" has no plugin: add plugin = \"NAME\"",
                       name);
         ok = false;

@@ -19,6 +19,7 @@ typedef struct {
     const char *source;     /* the plugin reference as written */
     const char *plugin;     /* its short name: the executable of the plugin directory */
     const char *constraint; /* the version after '@' ("0.5.0", "^0.5"); NULL: none or latest */
+    const char *image;      /* the full reference: "hub.steampipe.io/plugins/turbot/aws@latest" */
     int64_t memory_max_mb;  /* 0: no limit of its own */
     const char **env;       /* "NAME=VALUE", in written order */
     size_t env_count;
@@ -92,8 +93,13 @@ typedef struct cs_config_s {
     cs_config_ignored_t *ignored; /* in file order, then line order */
     size_t ignored_count;
     cs_config_database_t database; /* the first file (in name order) to set each wins */
-    size_t file_count;             /* .spc files read */
-    bool dir_failed;               /* the directory itself could not be read: nothing is known */
+    /* options "plugin" { memory_max_mb = N }: the memory limit of every plugin run that its
+     * instance does not set (0: none); the first file to set it wins */
+    int64_t plugin_memory_max_mb;
+    const char *plugin_options_file;
+    int plugin_options_line;
+    size_t file_count; /* .spc files read */
+    bool dir_failed;   /* the directory itself could not be read: nothing is known */
     cs_arena_t *arena;
     cs_connection_t **by_name; /* index for cs_config_find */
     /* A directory load is made of one unit per file, each with its own arena (owned), so

@@ -29,7 +29,8 @@ typedef enum {
     CS_VAL_BOOL,
     CS_VAL_NULL,
     CS_VAL_LIST,
-    CS_VAL_OBJECT
+    CS_VAL_OBJECT,
+    CS_VAL_REFERENCE /* an unquoted traversal such as plugin.aws_high: its text in via.str */
 } cs_value_type_t;
 
 typedef struct cs_value cs_value_t;

@@ -847,6 +847,22 @@ static cs_value_t *s_parse_value(s_parser_t *p)
                 v->via.b = s_ident_is(&p->tok, "true");
             } else if (s_ident_is(&p->tok, "null")) {
                 v->type = CS_VAL_NULL;
+            } else if (s_peekc(p, 0) == '.' && s_is_ident_start(s_peekc(p, 1))) {
+                /* a reference: NAME.NAME[.NAME...], read on from the end of the first name */
+                const char *from = p->tok.text;
+                while (s_peekc(p, 0) == '.' && s_is_ident_start(s_peekc(p, 1))) {
+                    s_advance(p);
+                    while (s_is_ident_char(s_peekc(p, 0)))
+                        s_advance(p);
+                }
+                size_t len = (size_t)(p->text + p->at - from);
+                if (len > 255)
+                    s_fail(p, v->pos, "a reference is at most 255 bytes");
+                v->type = CS_VAL_REFERENCE;
+                v->via.str.ptr = cs_arena_strndup(p->arena, from, len);
+                v->via.str.len = len;
+                if (!v->via.str.ptr)
+                    s_fail(p, v->pos, "out of memory");
             } else {
                 s_fail(p, p->tok.pos,
                        "expected a value (string, number, true, false, null, list "

@@ -96,7 +96,8 @@ static void s_add_connection(cs_load_t *ld, cs_connection_t *conn, cs_connection
 {
     cs_buf_t json = {0};
     cs_canon_config_json(&json, conn->block);
-    if (json.failed || cs_canon_fingerprint(conn, conn->fingerprint) != 0) {
+    /* plugin = plugin.LABEL: fingerprinted when the instance is found (s_resolve_plugins) */
+    if (json.failed || (conn->plugin && cs_canon_fingerprint(conn, conn->fingerprint) != 0)) {
         ld->oom = true;
     } else {
         conn->config_json = cs_arena_strndup(ld->cfg->arena, json.data, json.len);
@@ -128,6 +129,9 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
         s_scan_names(ld, text, len, &names, &name_count);
         s_add_failed(ld, file, names, name_count);
         cfg->database = (cs_config_database_t){.uncertain = s_mentions_database(text, len)};
+        cfg->plugin_count = 0; /* a failed file has no instances or plugin options either */
+        cfg->plugin_options_file = NULL;
+        cfg->plugin_memory_max_mb = 0;
         return;
     }
     /* Room for every connection block, so that the array is never grown (and copied). */
@@ -168,6 +172,9 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
     if (ld->file_failed) {
         s_add_failed(ld, file, names, name_count);
         cfg->database = (cs_config_database_t){.uncertain = s_mentions_database(text, len)};
+        cfg->plugin_count = 0; /* a failed file has no instances or plugin options either */
+        cfg->plugin_options_file = NULL;
+        cfg->plugin_memory_max_mb = 0;
         return;
     }
     if (cfg->count == 0) { /* a file of its own: its array becomes the config's */
@@ -212,11 +219,222 @@ static int s_compare_errors(const void *a, const void *b)
     return c;
 }
 
-/* After every file: a name defined twice fails the file of its later definition (the
- * error names both places); then the index by name is built. */
+/* A file fails after loading (a name defined again, a plugin that cannot be resolved): it is
+ * listed with the names of its connections, so that none is deleted. */
+static void s_fail_file(cs_load_t *ld, const char *file)
+{
+    cs_config_t *cfg = ld->cfg;
+    if (s_file_failed(cfg, file))
+        return;
+    const char **names = NULL;
+    size_t name_count = 0, cap = 0;
+    for (size_t j = 0; j < cfg->count; j++) {
+        if (cfg->connections[j].file != file)
+            continue;
+        const char **grown = cs_load_grow(ld, names, name_count, &cap, sizeof *grown);
+        if (!grown)
+            return;
+        names = grown;
+        names[name_count++] = cfg->connections[j].name;
+    }
+    s_add_failed(ld, file, names, name_count);
+}
+
+/* Takes the connections and plugin instances of failed files out of the result. */
+static void s_drop_failed(cs_config_t *cfg)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < cfg->count; i++)
+        if (!s_file_failed(cfg, cfg->connections[i].file))
+            cfg->connections[kept++] = cfg->connections[i];
+    cfg->count = kept;
+    kept = 0;
+    for (size_t i = 0; i < cfg->plugin_count; i++)
+        if (!s_file_failed(cfg, cfg->plugins[i].file))
+            cfg->plugins[kept++] = cfg->plugins[i];
+    cfg->plugin_count = kept;
+}
+
+/* A name defined twice fails the file of its later definition (the error names both). */
+static void s_check_duplicate_names(cs_load_t *ld)
+{
+    cs_config_t *cfg = ld->cfg;
+    cs_connection_t **index = malloc((cfg->count + 1) * sizeof *index);
+    if (!index) {
+        ld->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < cfg->count; i++)
+        index[i] = &cfg->connections[i];
+    qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
+    for (size_t i = 1; i < cfg->count; i++) {
+        if (strcmp(index[i - 1]->name, index[i]->name) != 0)
+            continue;
+        const cs_connection_t *first = index[i - 1], *again = index[i];
+        cs_load_error(ld, again->block->label_pos[0],
+                      "connection \"%s\" is already defined at %s:%d:%d", again->name, first->file,
+                      first->block->label_pos[0].line, first->block->label_pos[0].col);
+        s_fail_file(ld, again->file);
+    }
+    free(index);
+}
+
+/* ---- plugin references ----------------------------------------------------------------- */
+
+static int s_compare_labels(const void *a, const void *b)
+{
+    const cs_config_plugin_t *x = *(const cs_config_plugin_t *const *)a;
+    const cs_config_plugin_t *y = *(const cs_config_plugin_t *const *)b;
+    int c = strcmp(x->label, y->label);
+    return c ? c : (x < y ? -1 : x > y); /* the earlier definition first */
+}
+
+static int s_compare_images(const void *a, const void *b)
+{
+    const cs_config_plugin_t *x = *(const cs_config_plugin_t *const *)a;
+    const cs_config_plugin_t *y = *(const cs_config_plugin_t *const *)b;
+    int c = strcmp(x->image, y->image);
+    return c ? c : (x < y ? -1 : x > y);
+}
+
+static int s_find_label(const void *key, const void *item)
+{
+    return strcmp(key, (*(const cs_config_plugin_t *const *)item)->label);
+}
+
+/* The plugin attribute of a valid connection block. */
+static const cs_value_t *s_plugin_value(const cs_connection_t *c)
+{
+    for (size_t i = 0; i < c->block->count; i++) {
+        const cs_attr_t *attr = c->block->items[i].attr;
+        if (attr && strcmp(attr->key, "plugin") == 0)
+            return attr->value;
+    }
+    return NULL;
+}
+
+/* Resolves one connection's plugin as Steampipe does: plugin.LABEL is that instance (an
+ * error if there is none); a string is the one instance whose source is the same full
+ * reference (an error if there are several: the connection must name one), else the plugin
+ * itself. A string equal to an instance's label is a plugin name like any other. */
+static int s_resolve_one(cs_load_t *ld, cs_connection_t *c, cs_config_plugin_t **by_label,
+                         cs_config_plugin_t **by_image, size_t n)
+{
+    const cs_value_t *v = s_plugin_value(c);
+    if (!v)
+        return 0; /* cannot be: a valid connection has one */
+    if (v->type == CS_VAL_REFERENCE) {
+        const char *label = v->via.str.ptr + 7; /* after "plugin." */
+        cs_config_plugin_t **found = bsearch(label, by_label, n, sizeof *by_label, s_find_label);
+        if (!found) {
+            cs_load_error(ld, v->pos,
+                          "connection \"%s\": plugin.%s is not defined: add plugin \"%s\" { "
+                          "source = \"...\" } to a file of the directory",
+                          c->name, label, label);
+            return -1;
+        }
+        while (found > by_label && strcmp(found[-1]->label, label) == 0)
+            found--; /* the first definition (a later one failed its file) */
+        c->instance = *found;
+        c->plugin = (*found)->plugin;
+        c->plugin_constraint = (*found)->constraint;
+        return 0;
+    }
+    char name[CS_CONFIG_MAX_REF + 1], image[CS_CONFIG_MAX_IMAGE];
+    const char *constraint;
+    if (cs_config_parse_ref(c->plugin_written, name, image, &constraint))
+        return 0; /* cannot be: checked when it was loaded */
+    c->instance = NULL;
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* the first instance of that image */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(by_image[mid]->image, image) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t matches = 0;
+    while (lo + matches < n && strcmp(by_image[lo + matches]->image, image) == 0)
+        matches++;
+    if (matches == 1) {
+        c->instance = by_image[lo];
+    } else if (matches > 1) {
+        const cs_config_plugin_t *a = by_image[lo], *b = by_image[lo + 1];
+        cs_load_error(ld, v->pos,
+                      "connection \"%s\": plugin \"%.80s\" matches %zu plugin instances (%s at "
+                      "%s:%d, %s at %s:%d%s): name one, plugin = plugin.%s",
+                      c->name, c->plugin_written, matches, a->label, a->file, a->line, b->label,
+                      b->file, b->line, matches > 2 ? ", ..." : "", a->label);
+        return -1;
+    }
+    return 0;
+}
+
+/* After every file of a load that connections are used from (a directory's, or one text's):
+ * one instance per label (a later file that defines one again fails), then every
+ * connection's plugin resolved; a file whose reference cannot be resolved fails, and the
+ * rest is resolved again without its instances, until nothing more fails. The instances
+ * are not moved after the last pass: connections point at them. */
+static void s_resolve_plugins(cs_load_t *ld)
+{
+    cs_config_t *cfg = ld->cfg;
+    size_t n = cfg->plugin_count;
+    cs_config_plugin_t **by_label = malloc((n + 1) * sizeof *by_label);
+    cs_config_plugin_t **by_image = malloc((n + 1) * sizeof *by_image);
+    if (!by_label || !by_image) {
+        free(by_label);
+        free(by_image);
+        ld->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        by_label[i] = &cfg->plugins[i];
+    qsort(by_label, n, sizeof *by_label, s_compare_labels);
+    for (size_t i = 1; i < n; i++) {
+        const cs_config_plugin_t *first = by_label[i - 1], *again = by_label[i];
+        if (strcmp(first->label, again->label) != 0)
+            continue;
+        cs_load_error(ld, (cs_pos_t){again->file, again->line, 1},
+                      "plugin \"%s\" is already defined at %s:%d", again->label, first->file,
+                      first->line);
+        s_fail_file(ld, again->file);
+    }
+    for (bool again = true; again && !ld->oom;) {
+        again = false;
+        s_drop_failed(cfg);
+        n = cfg->plugin_count;
+        for (size_t i = 0; i < n; i++)
+            by_label[i] = by_image[i] = &cfg->plugins[i];
+        qsort(by_label, n, sizeof *by_label, s_compare_labels);
+        qsort(by_image, n, sizeof *by_image, s_compare_images);
+        for (size_t i = 0; i < cfg->count; i++) {
+            cs_connection_t *c = &cfg->connections[i];
+            if (s_file_failed(cfg, c->file) || s_resolve_one(ld, c, by_label, by_image, n) == 0)
+                continue;
+            s_fail_file(ld, c->file);
+            again = true;
+        }
+    }
+    free(by_label);
+    free(by_image);
+    /* an instance's settings are part of the identity: see cs_canon_fingerprint */
+    for (size_t i = 0; i < cfg->count && !ld->oom; i++) {
+        cs_connection_t *c = &cfg->connections[i];
+        if (c->instance && cs_canon_fingerprint(c, c->fingerprint) != 0)
+            ld->oom = true;
+    }
+}
+
+/* After every file: names defined twice, plugin references (not in a unit of a directory:
+ * the directory resolves them, as an instance may be in another file), then the index by
+ * name. */
 static void s_finish(cs_load_t *ld)
 {
     cs_config_t *cfg = ld->cfg;
+    s_check_duplicate_names(ld);
+    if (!cfg->source && !ld->oom)
+        s_resolve_plugins(ld);
+    s_drop_failed(cfg);
     cs_connection_t **index = cs_arena_alloc(cfg->arena, (cfg->count + 1) * sizeof *index);
     if (!index) {
         ld->oom = true;
@@ -225,42 +443,6 @@ static void s_finish(cs_load_t *ld)
     for (size_t i = 0; i < cfg->count; i++)
         index[i] = &cfg->connections[i];
     qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
-    bool any_duplicate = false;
-    for (size_t i = 1; i < cfg->count; i++) {
-        if (strcmp(index[i - 1]->name, index[i]->name) != 0)
-            continue;
-        const cs_connection_t *first = index[i - 1], *again = index[i];
-        cs_load_error(ld, again->block->label_pos[0],
-                      "connection \"%s\" is already defined at %s:%d:%d", again->name, first->file,
-                      first->block->label_pos[0].line, first->block->label_pos[0].col);
-        any_duplicate = true;
-        if (s_file_failed(cfg, again->file))
-            continue; /* its names are known: once per file, not per duplicate */
-        /* The later file fails; it is re-read for its names so that none is deleted. */
-        const char **names = NULL;
-        size_t name_count = 0, cap = 0;
-        for (size_t j = 0; j < cfg->count; j++) {
-            if (cfg->connections[j].file != again->file)
-                continue;
-            const char **grown = cs_load_grow(ld, names, name_count, &cap, sizeof *grown);
-            if (!grown)
-                return;
-            names = grown;
-            names[name_count++] = cfg->connections[j].name;
-        }
-        s_add_failed(ld, again->file, names, name_count);
-        any_duplicate = true;
-    }
-    if (any_duplicate) {
-        size_t kept = 0;
-        for (size_t i = 0; i < cfg->count; i++)
-            if (!s_file_failed(cfg, cfg->connections[i].file))
-                cfg->connections[kept++] = cfg->connections[i];
-        cfg->count = kept;
-        for (size_t i = 0; i < cfg->count; i++)
-            index[i] = &cfg->connections[i];
-        qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
-    }
     cfg->by_name = index;
     cs_load_errors_done(ld);
     if (cfg->error_count > 1)

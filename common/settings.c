@@ -4,6 +4,7 @@
  * connections, except an error in a setting connstate honours. */
 #include "common.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -121,6 +122,43 @@ static void s_options_database(cs_load_t *ld, const cs_block_t *block)
     }
 }
 
+/* memory_max_mb = N: a whole number of MiB, 1 to CS_CONFIG_MAX_MEMORY_MB. */
+static int s_memory_mb(cs_load_t *ld, const cs_value_t *v, int64_t *out)
+{
+    if (v->type != CS_VAL_INT || v->via.i < 1 || v->via.i > CS_CONFIG_MAX_MEMORY_MB) {
+        cs_load_error(ld, v->pos, "memory_max_mb must be a whole number of MiB from 1 to %d",
+                      CS_CONFIG_MAX_MEMORY_MB);
+        return -1;
+    }
+    *out = v->via.i;
+    return 0;
+}
+
+/* options "plugin" { memory_max_mb = N }: the default of every plugin run; the rest (such
+ * as start_timeout) is ignored. */
+static void s_options_plugin(cs_load_t *ld, const cs_block_t *block)
+{
+    for (size_t i = 0; i < block->count; i++) {
+        const cs_item_t *item = &block->items[i];
+        if (item->block) {
+            cs_settings_ignore(ld, item->block->pos, "options \"plugin\": block %s",
+                               item->block->type);
+            continue;
+        }
+        const cs_attr_t *attr = item->attr;
+        cs_config_t *cfg = ld->cfg;
+        if (strcmp(attr->key, "memory_max_mb") != 0) {
+            cs_settings_ignore(ld, attr->pos, "options \"plugin\": %s", attr->key);
+        } else if (cfg->plugin_options_file) {
+            cs_load_error(ld, attr->pos, "memory_max_mb is already set at line %d",
+                          cfg->plugin_options_line);
+        } else if (s_memory_mb(ld, attr->value, &cfg->plugin_memory_max_mb) == 0) {
+            cfg->plugin_options_file = attr->pos.file;
+            cfg->plugin_options_line = attr->pos.line;
+        }
+    }
+}
+
 static int s_options(cs_load_t *ld, const cs_block_t *block)
 {
     if (block->label_count != 1) {
@@ -134,6 +172,8 @@ static int s_options(cs_load_t *ld, const cs_block_t *block)
         known |= strcmp(kind, s_option_kinds[i]) == 0;
     if (strcmp(kind, "database") == 0)
         s_options_database(ld, block);
+    else if (strcmp(kind, "plugin") == 0)
+        s_options_plugin(ld, block);
     else if (known)
         cs_settings_ignore(ld, block->pos, "options \"%s\"", kind);
     else
@@ -142,11 +182,160 @@ static int s_options(cs_load_t *ld, const cs_block_t *block)
     return 0;
 }
 
+/* ---- plugin instances ------------------------------------------------------------------ */
+
+/* An instance label is an HCL name, as plugin.LABEL references it. */
+static bool s_label_ok(const char *label)
+{
+    size_t len = strlen(label);
+    if (len == 0 || len > CS_CONFIG_MAX_NAME ||
+        !(isalpha((unsigned char)label[0]) || label[0] == '_'))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!(isalnum((unsigned char)label[i]) || label[i] == '_' || label[i] == '-'))
+            return false;
+    return true;
+}
+
+static bool s_env_name_ok(const char *name)
+{
+    if (!(isalpha((unsigned char)name[0]) || name[0] == '_'))
+        return false;
+    for (size_t i = 1; name[i]; i++)
+        if (!(isalnum((unsigned char)name[i]) || name[i] == '_'))
+            return false;
+    return strlen(name) <= 255;
+}
+
+/* source = "turbot/aws@^0.5" */
+static int s_instance_source(cs_load_t *ld, const cs_attr_t *attr, cs_config_plugin_t *pi)
+{
+    const cs_value_t *v = attr->value;
+    if (v->type != CS_VAL_STRING) {
+        cs_load_error(ld, v->pos, "source must be a string, e.g. source = \"aws\"");
+        return -1;
+    }
+    char name[CS_CONFIG_MAX_REF + 1], image[CS_CONFIG_MAX_IMAGE];
+    const char *problem = cs_config_parse_ref(v->via.str.ptr, name, image, &pi->constraint);
+    if (problem) {
+        cs_load_error(ld, v->pos, "invalid source \"%.80s\": %s", v->via.str.ptr, problem);
+        return -1;
+    }
+    pi->source = v->via.str.ptr;
+    pi->plugin = cs_load_strdup(ld, name);
+    pi->image = cs_load_strdup(ld, image);
+    return pi->plugin && pi->image ? 0 : -1;
+}
+
+/* env = { NAME = "value" }: "NAME=VALUE" in written order. Values are not quoted in errors
+ * (they are often credentials). */
+static int s_instance_env(cs_load_t *ld, const cs_attr_t *attr, cs_config_plugin_t *pi)
+{
+    const cs_value_t *v = attr->value;
+    if (v->type != CS_VAL_OBJECT) {
+        cs_load_error(ld, v->pos,
+                      "env must be an object of strings, e.g. env = { AWS_PROFILE = "
+                      "\"prod\" }");
+        return -1;
+    }
+    const char **env = cs_arena_alloc(ld->cfg->arena, (v->via.object.count + 1) * sizeof *env);
+    if (!env) {
+        ld->oom = true;
+        return -1;
+    }
+    for (size_t i = 0; i < v->via.object.count; i++) {
+        const cs_attr_t *e = &v->via.object.items[i];
+        if (!s_env_name_ok(e->key)) {
+            cs_load_error(
+                ld, e->pos,
+                "env: \"%.80s\" is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+                e->key);
+            return -1;
+        }
+        if (e->value->type != CS_VAL_STRING) {
+            cs_load_error(ld, e->value->pos, "env: %s must be a string", e->key);
+            return -1;
+        }
+        size_t klen = strlen(e->key), vlen = e->value->via.str.len;
+        char *pair = cs_arena_alloc(ld->cfg->arena, klen + vlen + 2);
+        if (!pair) {
+            ld->oom = true;
+            return -1;
+        }
+        memcpy(pair, e->key, klen);
+        pair[klen] = '=';
+        memcpy(pair + klen + 1, e->value->via.str.ptr, vlen + 1);
+        env[i] = pair;
+    }
+    pi->env = env;
+    pi->env_count = v->via.object.count;
+    return 0;
+}
+
+/* plugin "LABEL" { source = "aws"  memory_max_mb = 2048  env = {...}  limiter "x" {...} } */
+static int s_plugin_instance(cs_load_t *ld, const cs_block_t *block)
+{
+    if (block->label_count != 1 || !s_label_ok(block->labels[0])) {
+        cs_load_error(ld, block->pos,
+                      "a plugin block has one label, its name (letters, digits, '_', '-'; at most "
+                      "%d bytes): plugin \"aws_high\" { source = \"aws\" }",
+                      CS_CONFIG_MAX_NAME);
+        return -1;
+    }
+    cs_config_plugin_t pi = {
+        .label = block->labels[0], .file = block->pos.file, .line = block->pos.line};
+    cs_config_t *cfg = ld->cfg;
+    for (size_t i = 0; i < cfg->plugin_count; i++) {
+        if (strcmp(cfg->plugins[i].label, pi.label) == 0) {
+            cs_load_error(ld, block->label_pos[0], "plugin \"%s\" is already defined at line %d",
+                          pi.label, cfg->plugins[i].line);
+            return -1;
+        }
+    }
+    int rc = 0;
+    for (size_t i = 0; i < block->count; i++) {
+        const cs_item_t *item = &block->items[i];
+        if (item->block) {
+            cs_settings_ignore(ld, item->block->pos, "plugin \"%s\": %s \"%.80s\"", pi.label,
+                               item->block->type,
+                               item->block->label_count ? item->block->labels[0] : "");
+            continue;
+        }
+        const cs_attr_t *attr = item->attr;
+        const cs_value_t *v = attr->value;
+        if (strcmp(attr->key, "source") == 0) {
+            rc |= s_instance_source(ld, attr, &pi);
+        } else if (strcmp(attr->key, "memory_max_mb") == 0) {
+            rc |= s_memory_mb(ld, v, &pi.memory_max_mb);
+        } else if (strcmp(attr->key, "env") == 0) {
+            rc |= s_instance_env(ld, attr, &pi);
+        } else {
+            cs_settings_ignore(ld, attr->pos, "plugin \"%s\": %s", pi.label, attr->key);
+        }
+    }
+    if (rc == 0 && !pi.source) {
+        cs_load_error(ld, block->pos, "plugin \"%s\" has no source: add source = \"aws\"",
+                      pi.label);
+        rc = -1;
+    }
+    if (rc != 0)
+        return -1;
+    cs_config_plugin_t *grown =
+        cs_load_grow(ld, cfg->plugins, cfg->plugin_count, &ld->plugin_cap, sizeof *grown);
+    if (!grown)
+        return -1;
+    cfg->plugins = grown;
+    cfg->plugins[cfg->plugin_count++] = pi;
+    return 0;
+}
+
 int cs_settings_block(cs_load_t *ld, const cs_block_t *block)
 {
     if (strcmp(block->type, "options") == 0)
         return s_options(ld, block);
-    if (strcmp(block->type, "workspace") == 0 || strcmp(block->type, "plugin") == 0) {
+    if (strcmp(block->type, "plugin") == 0)
+        return s_plugin_instance(ld, block);
+    if (strcmp(block->type, "workspace") == 0) {
         cs_settings_ignore(ld, block->pos, "%s \"%.80s\"", block->type,
                            block->label_count ? block->labels[0] : "");
         return 0;
@@ -176,6 +365,23 @@ void cs_settings_merge(cs_load_t *ld, const cs_config_t *unit)
     cs_config_t *cfg = ld->cfg;
     for (size_t i = 0; i < unit->ignored_count; i++)
         s_add_ignored(ld, &unit->ignored[i]);
+    for (size_t i = 0; i < unit->plugin_count; i++) {
+        cs_config_plugin_t *grown =
+            cs_load_grow(ld, cfg->plugins, cfg->plugin_count, &ld->plugin_cap, sizeof *grown);
+        if (!grown)
+            return;
+        cfg->plugins = grown;
+        cfg->plugins[cfg->plugin_count++] = unit->plugins[i];
+    }
+    if (unit->plugin_options_file && !cfg->plugin_options_file) {
+        cfg->plugin_memory_max_mb = unit->plugin_memory_max_mb;
+        cfg->plugin_options_file = unit->plugin_options_file;
+        cfg->plugin_options_line = unit->plugin_options_line;
+    } else if (unit->plugin_options_file) {
+        cs_settings_ignore(ld, (cs_pos_t){unit->plugin_options_file, unit->plugin_options_line, 0},
+                           "options \"plugin\": memory_max_mb (already set at %s:%d)",
+                           cfg->plugin_options_file, cfg->plugin_options_line);
+    }
     cfg->database.uncertain |= unit->database.uncertain;
     s_merge_list(ld, &cfg->database.search_path, &unit->database.search_path, "search_path");
     s_merge_list(ld, &cfg->database.search_path_prefix, &unit->database.search_path_prefix,

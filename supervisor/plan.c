@@ -4,6 +4,8 @@
  * No state file: the database is the truth. */
 #include "supervisor.h"
 
+#include "cs_semver.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +147,32 @@ static const char *s_build_reason(const cs_connection_t *c, const cs_schema_info
     return NULL;
 }
 
+/* Whether the installed version of a connection's plugin misses the version its reference
+ * asks for (@latest and no version always match); text says which, naming both. */
+static bool s_version_mismatch(const cs_connection_t *c, const char *installed, char *text,
+                               size_t size)
+{
+    char written[600];
+    if (c->instance)
+        snprintf(written, sizeof written, "%s, source \"%s\"", c->plugin_written,
+                 c->instance->source);
+    else
+        snprintf(written, sizeof written, "%s", c->plugin_written);
+    switch (cs_semver_satisfies(installed, c->plugin_constraint)) {
+        case 1:
+            return false;
+        case 0:
+            snprintf(text, size, "plugin %s %s does not satisfy @%s (%s)", c->plugin, installed,
+                     c->plugin_constraint, written);
+            return true;
+        default:
+            snprintf(text, size,
+                     "plugin %s version \"%s\" is not a semantic version: cannot check @%s (%s)",
+                     c->plugin, installed, c->plugin_constraint, written);
+            return true;
+    }
+}
+
 /* One configured connection: ready as it is, or built, or deleted (disabled), or error. A
  * connection whose build or delete is in flight is never judged ready from the catalog (the
  * schema may change under it): it gets a checked build, held until that one lands. */
@@ -180,6 +208,13 @@ static void s_plan_connection(cs_plan_t *self, const cs_plan_input_t *in, const 
     if (o->plugin(o->arg, c->plugin, &info, &why) != CS_PLUGIN_KNOWN) {
         s_error(self, c->name, c, "plugin", s_keep_text(self, why));
         return;
+    }
+    if (c->plugin_constraint) {
+        char text[1024];
+        if (s_version_mismatch(c, info->version, text, sizeof text)) {
+            s_error(self, c->name, c, "plugin version", s_keep_text(self, text));
+            return;
+        }
     }
     const cs_record_t *row = cs_store_get(in->store, c->name);
     const char *reason = s_build_reason(c, schema, info, in_flight, row != NULL);

@@ -1,4 +1,5 @@
-/* connstate config check: validates the .spc files and lists their connections and errors. */
+/* connstate config check: validates the .spc files and shows, per file, what was used (the
+ * connections), resolved (each plugin reference) and ignored, and the errors. */
 #include "cli.h"
 
 #include <stdio.h>
@@ -9,12 +10,55 @@ static const cs_cli_command_t s_command = {
     .name = "config check",
     .usage = "Usage: connstate config check [--config-dir DIR] [--format table|json]\n"
              "Parses every *.spc file of the config directory and prints each connection\n"
-             "(name, plugin, type, import_schema, file, lines, fingerprint) and each error.\n"
+             "(name, plugin, type, import_schema, file, lines, fingerprint); then, per file,\n"
+             "how each plugin reference resolved (short name, instance, version constraint),\n"
+             "its plugin instances, what was accepted but is ignored (with its line) and\n"
+             "whether it failed; then each error.\n"
              "Exit status: 0 without errors, 1 with any error, 2 on a usage error.\n",
     .options = CS_CLI_CONFIG_DIR | CS_CLI_FORMAT,
     .formats = {"table", "json"},
     .max_args = 0,
 };
+
+static void s_json_or_null(cs_buf_t *out, const char *text)
+{
+    if (text)
+        cs_buf_json_string(out, text, strlen(text));
+    else
+        cs_buf_puts(out, "null");
+}
+
+static const cs_failed_file_t *s_failed(const cs_config_t *cfg, const char *path)
+{
+    for (size_t i = 0; i < cfg->failed_count; i++)
+        if (strcmp(cfg->failed[i].path, path) == 0)
+            return &cfg->failed[i];
+    return NULL;
+}
+
+static size_t s_count_plugins(const cs_config_t *cfg, const char *path)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->plugin_count; i++)
+        n += strcmp(cfg->plugins[i].file, path) == 0;
+    return n;
+}
+
+static size_t s_count_ignored(const cs_config_t *cfg, const char *path)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->ignored_count; i++)
+        n += strcmp(cfg->ignored[i].file, path) == 0;
+    return n;
+}
+
+static size_t s_count_errors(const cs_config_t *cfg, const char *path)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->error_count; i++)
+        n += strcmp(cfg->errors[i].file, path) == 0;
+    return n;
+}
 
 static void s_print_json(const cs_config_t *cfg)
 {
@@ -30,10 +74,81 @@ static void s_print_json(const cs_config_t *cfg)
                       c->aggregator ? "aggregator" : "plugin",
                       c->import_disabled ? "disabled" : "enabled");
         cs_buf_json_string(&out, c->file, strlen(c->file));
-        cs_buf_printf(&out, ",\"start_line\":%d,\"end_line\":%d,\"fingerprint\":\"%s\"}",
+        cs_buf_printf(&out, ",\"start_line\":%d,\"end_line\":%d,\"fingerprint\":\"%s\"",
                       c->start_line, c->end_line, c->fingerprint);
+        cs_buf_puts(&out, ",\"plugin_written\":");
+        cs_buf_json_string(&out, c->plugin_written, strlen(c->plugin_written));
+        cs_buf_puts(&out, ",\"plugin_constraint\":");
+        s_json_or_null(&out, c->plugin_constraint);
+        cs_buf_puts(&out, ",\"instance\":");
+        s_json_or_null(&out, c->instance ? c->instance->label : NULL);
+        cs_buf_putc(&out, '}');
     }
-    cs_buf_puts(&out, cfg->count ? "\n],\"errors\":[" : "],\"errors\":[");
+    cs_buf_puts(&out, cfg->count ? "\n],\"plugins\":[" : "],\"plugins\":[");
+    for (size_t i = 0; i < cfg->plugin_count; i++) {
+        const cs_config_plugin_t *p = &cfg->plugins[i];
+        cs_buf_puts(&out, i ? ",\n  {\"label\":" : "\n  {\"label\":");
+        cs_buf_json_string(&out, p->label, strlen(p->label));
+        cs_buf_puts(&out, ",\"file\":");
+        cs_buf_json_string(&out, p->file, strlen(p->file));
+        cs_buf_printf(&out, ",\"line\":%d,\"source\":", p->line);
+        cs_buf_json_string(&out, p->source, strlen(p->source));
+        cs_buf_puts(&out, ",\"plugin\":");
+        cs_buf_json_string(&out, p->plugin, strlen(p->plugin));
+        cs_buf_puts(&out, ",\"constraint\":");
+        s_json_or_null(&out, p->constraint);
+        cs_buf_printf(&out, ",\"memory_max_mb\":%lld,\"env\":[", (long long)p->memory_max_mb);
+        for (size_t j = 0; j < p->env_count; j++) { /* names only: values may be secrets */
+            if (j)
+                cs_buf_putc(&out, ',');
+            cs_buf_json_string(&out, p->env[j], strcspn(p->env[j], "="));
+        }
+        cs_buf_puts(&out, "]}");
+    }
+    cs_buf_printf(&out,
+                  cfg->plugin_count ? "\n],\"plugin_memory_max_mb\":%lld"
+                                    : "],\"plugin_memory_max_mb\":%lld",
+                  (long long)cfg->plugin_memory_max_mb);
+    cs_buf_puts(&out, ",\"ignored\":[");
+    for (size_t i = 0; i < cfg->ignored_count; i++) {
+        const cs_config_ignored_t *g = &cfg->ignored[i];
+        cs_buf_puts(&out, i ? ",\n  {\"file\":" : "\n  {\"file\":");
+        cs_buf_json_string(&out, g->file, strlen(g->file));
+        cs_buf_printf(&out, ",\"line\":%d,\"what\":", g->line);
+        cs_buf_json_string(&out, g->what, strlen(g->what));
+        cs_buf_putc(&out, '}');
+    }
+    size_t files = cs_config_file_count(cfg);
+    cs_buf_puts(&out, cfg->ignored_count ? "\n],\"files\":[" : "],\"files\":[");
+    for (size_t i = 0; i < files; i++) {
+        const char *path = cs_config_file_path(cfg, i);
+        if (!path)
+            continue;
+        cs_buf_puts(&out, i ? ",\n  {\"file\":" : "\n  {\"file\":");
+        cs_buf_json_string(&out, path, strlen(path));
+        cs_buf_puts(&out, ",\"connections\":[");
+        bool comma = false;
+        for (size_t j = 0; j < cfg->count; j++) {
+            const cs_connection_t *c = &cfg->connections[j];
+            if (strcmp(c->file, path) != 0)
+                continue;
+            if (comma)
+                cs_buf_putc(&out, ',');
+            comma = true;
+            cs_buf_json_string(&out, c->name, strlen(c->name));
+        }
+        const cs_failed_file_t *failed = s_failed(cfg, path);
+        cs_buf_printf(&out, "],\"failed\":%s,\"kept\":[", failed ? "true" : "false");
+        for (size_t j = 0; failed && j < failed->name_count; j++) {
+            if (j)
+                cs_buf_putc(&out, ',');
+            cs_buf_json_string(&out, failed->names[j], strlen(failed->names[j]));
+        }
+        cs_buf_printf(&out, "],\"plugins\":%zu,\"ignored\":%zu,\"errors\":%zu}",
+                      s_count_plugins(cfg, path), s_count_ignored(cfg, path),
+                      s_count_errors(cfg, path));
+    }
+    cs_buf_puts(&out, files ? "\n],\"errors\":[" : "],\"errors\":[");
     for (size_t i = 0; i < cfg->error_count; i++) {
         const cs_config_error_t *e = &cfg->errors[i];
         cs_buf_puts(&out, i ? ",\n  {\"file\":" : "\n  {\"file\":");
@@ -51,6 +166,72 @@ static int s_width(int current, const char *text)
 {
     int len = (int)strlen(text);
     return len > current ? len : current;
+}
+
+/* One connection's plugin reference: as written, and what it resolved to. */
+static void s_print_resolved(const cs_connection_t *c)
+{
+    const cs_config_plugin_t *in = c->instance;
+    bool reference = in && strncmp(c->plugin_written, "plugin.", 7) == 0 &&
+                     strcmp(c->plugin_written + 7, in->label) == 0;
+    printf("  %s: plugin = %s%s%s -> %s", c->name, reference ? "" : "\"", c->plugin_written,
+           reference ? "" : "\"", c->plugin);
+    if (in)
+        printf(", instance %s (%s:%d)", in->label, in->file, in->line);
+    if (c->plugin_constraint)
+        printf(", version %s", c->plugin_constraint);
+    printf("\n");
+}
+
+/* Per file: used and resolved (connections), its plugin instances, ignored, failed. */
+static void s_print_files(const cs_config_t *cfg)
+{
+    for (size_t i = 0; i < cs_config_file_count(cfg); i++) {
+        const char *path = cs_config_file_path(cfg, i);
+        if (!path)
+            continue;
+        printf("%sFILE %s\n", i == 0 && !cfg->count ? "" : "\n", path);
+        for (size_t j = 0; j < cfg->count; j++)
+            if (strcmp(cfg->connections[j].file, path) == 0)
+                s_print_resolved(&cfg->connections[j]);
+        for (size_t j = 0; j < cfg->plugin_count; j++) {
+            const cs_config_plugin_t *p = &cfg->plugins[j];
+            if (strcmp(p->file, path) != 0)
+                continue;
+            printf("  plugin \"%s\" (line %d): source \"%s\" -> %s", p->label, p->line, p->source,
+                   p->plugin);
+            if (p->constraint)
+                printf(", version %s", p->constraint);
+            if (p->memory_max_mb)
+                printf(", memory_max_mb %lld", (long long)p->memory_max_mb);
+            for (size_t k = 0; k < p->env_count; k++) /* names only: values may be secrets */
+                printf("%s%.*s", k ? " " : ", env ", (int)strcspn(p->env[k], "="), p->env[k]);
+            printf("\n");
+        }
+        if (cfg->plugin_options_file && strcmp(cfg->plugin_options_file, path) == 0)
+            printf("  options \"plugin\" (line %d): memory_max_mb %lld for every plugin run whose "
+                   "instance sets none\n",
+                   cfg->plugin_options_line, (long long)cfg->plugin_memory_max_mb);
+        for (size_t j = 0; j < cfg->ignored_count; j++)
+            if (strcmp(cfg->ignored[j].file, path) == 0)
+                printf("  ignored (line %d): %s\n", cfg->ignored[j].line, cfg->ignored[j].what);
+        const cs_failed_file_t *failed = s_failed(cfg, path);
+        if (failed) {
+            size_t errors = s_count_errors(cfg, path);
+            printf("  failed (%zu error%s): nothing of it is used; its connections keep their "
+                   "schemas",
+                   errors, errors == 1 ? "" : "s");
+            for (size_t k = 0; k < failed->name_count; k++)
+                printf("%s%s", k ? ", " : ": ", failed->names[k]);
+            printf("\n");
+        } else if (!s_count_plugins(cfg, path) && !s_count_ignored(cfg, path)) {
+            bool any = false;
+            for (size_t j = 0; j < cfg->count && !any; j++)
+                any = strcmp(cfg->connections[j].file, path) == 0;
+            if (!any)
+                printf("  (nothing)\n");
+        }
+    }
 }
 
 static void s_print_table(const cs_config_t *cfg)
@@ -73,8 +254,9 @@ static void s_print_table(const cs_config_t *cfg)
                    c->import_disabled ? "disabled" : "enabled", wf, c->file, lines, c->fingerprint);
         }
     }
+    s_print_files(cfg);
     if (cfg->error_count) {
-        printf("%sERRORS\n", cfg->count ? "\n" : "");
+        printf("%sERRORS\n", cfg->count || cs_config_file_count(cfg) ? "\n" : "");
         for (size_t i = 0; i < cfg->error_count; i++) {
             const cs_config_error_t *e = &cfg->errors[i];
             if (e->line > 0)
@@ -84,9 +266,9 @@ static void s_print_table(const cs_config_t *cfg)
         }
     }
     printf("%s%zu connection%s in %zu file%s, %zu error%s\n",
-           cfg->count || cfg->error_count ? "\n" : "", cfg->count, cfg->count == 1 ? "" : "s",
-           cfg->file_count, cfg->file_count == 1 ? "" : "s", cfg->error_count,
-           cfg->error_count == 1 ? "" : "s");
+           cfg->count || cfg->error_count || cs_config_file_count(cfg) ? "\n" : "", cfg->count,
+           cfg->count == 1 ? "" : "s", cfg->file_count, cfg->file_count == 1 ? "" : "s",
+           cfg->error_count, cfg->error_count == 1 ? "" : "s");
 }
 
 int cs_cli_config(int argc, char **argv)

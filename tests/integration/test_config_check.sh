@@ -84,4 +84,70 @@ check "config without check: exit 2" test $? -eq 2
 connstate config check --help | grep -q "Usage: connstate config check"
 check "config check --help" test $? -eq 0
 
+# A Steampipe directory: per file, what was used, how each plugin reference resolved, the
+# plugin instances, what is ignored (with its line), and the failed file; JSON the same.
+sp=$T_DIR/steampipe
+mkdir -p "$sp"
+cat >"$sp/aws.spc" <<'SPC'
+plugin "aws_high" {
+  source        = "turbot/aws@^0.5"
+  memory_max_mb = 4096
+  env           = { AWS_PROFILE = "prod" }
+  limiter "aws_global" {
+    max_concurrency = 200
+  }
+}
+
+options "connection" {
+  cache = true
+}
+
+connection "aws_prod" {
+  plugin = plugin.aws_high
+}
+SPC
+cat >"$sp/gitlab.spc" <<'SPC'
+connection "gitlab" {
+  plugin = "theapsgroup/gitlab"
+  token  = "glpat-secret"
+}
+
+connection "csv" {
+  plugin = "csv@0.5.0"
+}
+SPC
+printf 'connection "lost" {\n  plugin = plugin.nope\n}\n' >"$sp/z.spc"
+connstate config check --config-dir "$sp" >"$T_DIR/out"
+check "a Steampipe directory with an unknown instance: exit 1" test $? -eq 1
+check "per file: the file's heading" grep -q "^FILE $sp/aws.spc$" "$T_DIR/out"
+check "resolved: an instance reference, its short name, instance and constraint" \
+    grep -q "^  aws_prod: plugin = plugin.aws_high -> aws, instance aws_high ($sp/aws.spc:1), version ^0.5$" "$T_DIR/out"
+check "resolved: an org/name reference" \
+    grep -q '^  gitlab: plugin = "theapsgroup/gitlab" -> gitlab$' "$T_DIR/out"
+check "resolved: an exact version" grep -q '^  csv: plugin = "csv@0.5.0" -> csv, version 0.5.0$' "$T_DIR/out"
+check "the instance with its settings (env names, not values)" \
+    grep -q '^  plugin "aws_high" (line 1): source "turbot/aws@^0.5" -> aws, version ^0.5, memory_max_mb 4096, env AWS_PROFILE$' "$T_DIR/out"
+check "ignored, with its line: a limiter" grep -q '^  ignored (line 5): plugin "aws_high": limiter "aws_global"$' "$T_DIR/out"
+check "ignored, with its line: options" grep -q '^  ignored (line 10): options "connection"$' "$T_DIR/out"
+check "the failed file keeps its names" grep -q "^  failed (1 error): .*: lost$" "$T_DIR/out"
+check "... and its error reads FILE:LINE:COL" \
+    grep -q "^$sp/z.spc:2:12: connection \"lost\": plugin.nope is not defined" "$T_DIR/out"
+check "no secret in the output" bash -c "! grep -q 'glpat-secret\|prod\"' '$T_DIR/out'"
+out=$(connstate config check --config-dir "$sp" --format json)
+check_eq "json: the resolution of a connection" "plugin.aws_high|aws|^0.5|aws_high" \
+    "$(json_query "$out" "j->'connections'->0->>'plugin_written', j->'connections'->0->>'plugin',
+        j->'connections'->0->>'plugin_constraint', j->'connections'->0->>'instance'")"
+check_eq "json: no constraint, no instance are null" "t|t" \
+    "$(json_query "$out" "j->'connections'->1->'plugin_constraint' = 'null'::jsonb,
+        j->'connections'->1->'instance' = 'null'::jsonb")"
+check_eq "json: the instance" "aws_high|$sp/aws.spc|1|aws|4096|[\"AWS_PROFILE\"]" \
+    "$(json_query "$out" "j->'plugins'->0->>'label', j->'plugins'->0->>'file', j->'plugins'->0->>'line',
+        j->'plugins'->0->>'plugin', j->'plugins'->0->>'memory_max_mb', j->'plugins'->0->>'env'")"
+check_eq "json: ignored with file and line" "2|$sp/aws.spc|5|plugin \"aws_high\": limiter \"aws_global\"" \
+    "$(json_query "$out" "jsonb_array_length(j->'ignored'), j->'ignored'->0->>'file',
+        j->'ignored'->0->>'line', j->'ignored'->0->>'what'")"
+check_eq "json: per file, used, failed and kept" '["aws_prod"]|false|true|["lost"]|1' \
+    "$(json_query "$out" "j->'files'->0->>'connections', j->'files'->0->>'failed',
+        j->'files'->2->>'failed', j->'files'->2->>'kept', j->'files'->2->>'errors'")"
+
 done_testing

@@ -145,8 +145,14 @@ static void test_plugin_rules(void **state)
     s_expect_error("connection \"c\" {\n  plugin = 3\n}\n", 2, 12, "plugin must be a string");
     s_expect_error("connection \"c\" {\n  plugin = \"../bin/sh\"\n}\n", 2, 12,
                    "invalid plugin \"../bin/sh\"");
-    s_expect_error("connection \"c\" {\n  plugin = \"\"\n}\n", 2, 12, "1 to 255 characters");
-    s_expect_error("connection \"c\" {\n  plugin = \"a/b\"\n}\n", 2, 12, "only lowercase");
+    s_expect_error("connection \"c\" {\n  plugin = \"\"\n}\n", 2, 12, "1 to 512 bytes");
+    s_expect_error("connection \"c\" {\n  plugin = \"turbot/aWS\"\n}\n", 2, 12, "only lowercase");
+    s_expect_error("connection \"c\" {\n  plugin = \"a//b\"\n}\n", 2, 12,
+                   "no empty, '.' or '..' part");
+    s_expect_error("connection \"c\" {\n  plugin = \"/b\"\n}\n", 2, 12,
+                   "no empty, '.' or '..' part");
+    s_expect_error("connection \"c\" {\n  plugin = \"b/\"\n}\n", 2, 12,
+                   "no empty, '.' or '..' part");
     s_expect_error("connection \"c\" {\n  plugin {}\n}\n", 2, 3, "\"plugin\" is an attribute");
     cs_config_t *cfg = s_load_one("connection \"c\" {\n  plugin = \"my-plugin.v2_x\"\n}\n");
     cs_config_destroy(&cfg);
@@ -305,6 +311,180 @@ static void test_steampipe_blocks_keep_connections(void **state)
     cfg = s_load("options \"database\" {\n  search_path = [\"a\"\n}\n");
     assert_true(cfg->database.uncertain);
     assert_false(cfg->database.search_path.set);
+    cs_config_destroy(&cfg);
+}
+
+/* ---- plugin references and instances --------------------------------------------------- */
+
+static bool s_ignored(const cs_config_t *cfg, int line, const char *what)
+{
+    for (size_t i = 0; i < cfg->ignored_count; i++)
+        if (cfg->ignored[i].line == line && strstr(cfg->ignored[i].what, what))
+            return true;
+    return false;
+}
+
+/* plugin = "..." as Steampipe users write it: each resolves to the short name of an
+ * executable, with the version after '@' as its constraint (none for latest). */
+static void test_plugin_references(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *written, *plugin, *constraint;
+    } refs[] = {
+        {"aws", "aws", NULL},
+        {"turbot/aws", "aws", NULL},
+        {"theapsgroup/gitlab", "gitlab", NULL},
+        {"csv@0.5.0", "csv", "0.5.0"},
+        {"csv@v0.5.0", "csv", "0.5.0"},
+        {"turbot/csv@^0.5", "csv", "^0.5"},
+        {"hub.steampipe.io/plugins/turbot/aws@latest", "aws", NULL},
+        {"ghcr.io/turbot/steampipe/plugins/turbot/aws@~0.118.1", "aws", "~0.118.1"},
+        {"local/oci", "oci", NULL},
+        {"aws@>=0.5, <1.0", "aws", ">=0.5, <1.0"},
+    };
+    for (size_t i = 0; i < sizeof refs / sizeof *refs; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "connection \"c\" {\n  plugin = \"%s\"\n}\n", refs[i].written);
+        cs_config_t *cfg = s_load_one(text);
+        const cs_connection_t *c = &cfg->connections[0];
+        assert_string_equal(c->plugin, refs[i].plugin);
+        assert_string_equal(c->plugin_written, refs[i].written);
+        if (refs[i].constraint)
+            assert_string_equal(c->plugin_constraint, refs[i].constraint);
+        else
+            assert_null(c->plugin_constraint);
+        assert_null(c->instance);
+        cs_config_destroy(&cfg);
+    }
+    s_expect_error("connection \"c\" {\n  plugin = \"csv@^y\"\n}\n", 2, 12,
+                   "invalid plugin \"csv@^y\": a version is MAJOR");
+    s_expect_error("connection \"c\" {\n  plugin = \"csv@\"\n}\n", 2, 12,
+                   "an empty version constraint");
+    s_expect_error("connection \"c\" {\n  plugin = \"csv 1\"\n}\n", 2, 12,
+                   "a plugin reference holds letters");
+    s_expect_error("connection \"c\" {\n  plugin = var.x\n}\n", 2, 12,
+                   "a reference names a plugin instance, plugin.LABEL");
+    s_expect_error("connection \"c\" {\n  plugin = plugin.a.b\n}\n", 2, 12,
+                   "a reference names a plugin instance");
+
+    /* the same plugin written two ways is one identity; a constraint is part of it */
+    cs_config_t *a = s_load_one("connection \"c\" {\n  plugin = \"aws\"\n}\n");
+    cs_config_t *b = s_load_one("connection \"c\" {\n  plugin = \"turbot/aws@latest\"\n}\n");
+    cs_config_t *v = s_load_one("connection \"c\" {\n  plugin = \"aws@0.5.0\"\n}\n");
+    assert_string_equal(a->connections[0].fingerprint, b->connections[0].fingerprint);
+    assert_string_not_equal(a->connections[0].fingerprint, v->connections[0].fingerprint);
+    cs_config_destroy(&a);
+    cs_config_destroy(&b);
+    cs_config_destroy(&v);
+}
+
+/* Steampipe's aws.spc with a plugin block, and an instance referenced by name. */
+static void test_plugin_instances(void **state)
+{
+    (void)state;
+    cs_config_t *cfg = s_load("plugin \"aws\" {\n"               /* 1 */
+                              "  memory_max_mb = 2048\n"         /* 2 */
+                              "  source        = \"aws\"\n"      /* 3 */
+                              "  limiter \"aws_global\" {\n"     /* 4 */
+                              "    max_concurrency = 200\n"      /* 5 */
+                              "  }\n"                            /* 6 */
+                              "  start_timeout = 30\n"           /* 7 */
+                              "}\n"                              /* 8 */
+                              "plugin \"aws_high\" {\n"          /* 9 */
+                              "  source = \"turbot/aws@^0.5\"\n" /* 10 */
+                              "  env = { AWS_PROFILE = \"prod\", AWS_MAX_ATTEMPTS = \"9\" }\n"
+                              "}\n" /* 12 */
+                              "connection \"aws\" {\n  plugin = \"aws\"\n  regions = [\"*\"]\n}\n"
+                              "connection \"aws_prod\" {\n  plugin = plugin.aws_high\n}\n"
+                              "connection \"aws_bar\" {\n  plugin = \"aws_bar\"\n}\n");
+    if (cfg->error_count)
+        fail_msg("%d: %s", cfg->errors[0].line, cfg->errors[0].message);
+    assert_int_equal(cfg->count, 3);
+    assert_int_equal(cfg->plugin_count, 2);
+    const cs_config_plugin_t *aws = &cfg->plugins[0], *high = &cfg->plugins[1];
+    assert_string_equal(aws->label, "aws");
+    assert_string_equal(aws->plugin, "aws");
+    assert_int_equal(aws->memory_max_mb, 2048);
+    assert_int_equal(aws->env_count, 0);
+    assert_int_equal(aws->line, 1);
+    assert_string_equal(aws->image, "hub.steampipe.io/plugins/turbot/aws@latest");
+    assert_string_equal(high->source, "turbot/aws@^0.5");
+    assert_string_equal(high->constraint, "^0.5");
+    assert_int_equal(high->memory_max_mb, 0);
+    assert_int_equal(high->env_count, 2);
+    assert_string_equal(high->env[0], "AWS_PROFILE=prod");
+    assert_string_equal(high->env[1], "AWS_MAX_ATTEMPTS=9");
+    assert_true(s_ignored(cfg, 4, "plugin \"aws\": limiter \"aws_global\""));
+    assert_true(s_ignored(cfg, 7, "plugin \"aws\": start_timeout"));
+
+    /* a string whose source is exactly one instance's is that instance (as Steampipe) */
+    const cs_connection_t *c = cs_config_find(cfg, "aws");
+    assert_ptr_equal(c->instance, aws);
+    assert_string_equal(c->plugin, "aws");
+    /* plugin.LABEL is the instance, its plugin and constraint */
+    c = cs_config_find(cfg, "aws_prod");
+    assert_ptr_equal(c->instance, high);
+    assert_string_equal(c->plugin, "aws");
+    assert_string_equal(c->plugin_written, "plugin.aws_high");
+    assert_string_equal(c->plugin_constraint, "^0.5");
+    assert_int_equal(strlen(c->fingerprint), 16);
+    /* a string equal to an instance's label is a plugin name, as in Steampipe */
+    c = cs_config_find(cfg, "aws_bar");
+    assert_null(c->instance);
+    assert_string_equal(c->plugin, "aws_bar");
+    cs_config_destroy(&cfg);
+
+    /* two instances of one source: a string cannot choose */
+    s_expect_error("plugin \"a1\" {\n  source = \"aws\"\n}\nplugin \"a2\" {\n  source = "
+                   "\"turbot/aws\"\n}\nconnection \"c\" {\n  plugin = \"aws\"\n}\n",
+                   8, 12,
+                   "plugin \"aws\" matches 2 plugin instances (a1 at t.spc:1, a2 at t.spc:4)");
+    s_expect_error("connection \"c\" {\n  plugin = plugin.nope\n}\n", 2, 12,
+                   "connection \"c\": plugin.nope is not defined");
+}
+
+static void test_plugin_instance_errors(void **state)
+{
+    (void)state;
+    s_expect_error("plugin \"x\" {\n  memory_max_mb = 1\n}\n", 1, 1,
+                   "plugin \"x\" has no source: add source = \"aws\"");
+    s_expect_error("plugin \"x\" {\n  source = 3\n}\n", 2, 12, "source must be a string");
+    s_expect_error("plugin \"x\" {\n  source = \"../x\"\n}\n", 2, 12, "invalid source \"../x\"");
+    s_expect_error("plugin \"x\" {\n  source = \"aws\"\n  memory_max_mb = 0\n}\n", 3, 19,
+                   "memory_max_mb must be a whole number of MiB from 1 to 1048576");
+    s_expect_error("plugin \"x\" {\n  source = \"aws\"\n  memory_max_mb = \"2048\"\n}\n", 3, 19,
+                   "memory_max_mb must be a whole number");
+    s_expect_error("plugin \"x\" {\n  source = \"aws\"\n  memory_max_mb = 1.5\n}\n", 3, 19,
+                   "memory_max_mb must be a whole number");
+    s_expect_error("plugin \"x\" {\n  source = \"aws\"\n  env = [\"A=b\"]\n}\n", 3, 9,
+                   "env must be an object of strings");
+    s_expect_error("plugin \"x\" {\n  source = \"aws\"\n  env = { A = 1 }\n}\n", 3, 15,
+                   "env: A must be a string");
+    s_expect_error("plugin \"x\" {\n  source = \"aws\"\n  env = { \"A-B\" = \"1\" }\n}\n", 3, 11,
+                   "env: \"A-B\" is not an environment variable name");
+    s_expect_error("plugin \"x\" {\n  source = \"aws\"\n}\nplugin \"x\" {\n  source = \"csv\"\n}\n",
+                   4, 8, "plugin \"x\" is already defined at line 1");
+    s_expect_error("plugin {\n  source = \"aws\"\n}\n", 1, 1, "a plugin block has one label");
+    s_expect_error("plugin \"a b\" {\n  source = \"aws\"\n}\n", 1, 1,
+                   "a plugin block has one label");
+    /* options "plugin": a default memory limit for every plugin run */
+    cs_config_t *opts =
+        s_load("options \"plugin\" {\n  memory_max_mb = 1024\n  start_timeout = 30\n}\n");
+    assert_int_equal(opts->error_count, 0);
+    assert_int_equal(opts->plugin_memory_max_mb, 1024);
+    assert_int_equal(opts->plugin_options_line, 2);
+    assert_true(s_ignored(opts, 3, "options \"plugin\": start_timeout"));
+    cs_config_destroy(&opts);
+    s_expect_error("options \"plugin\" {\n  memory_max_mb = -1\n}\n", 2, 19,
+                   "memory_max_mb must be a whole number of MiB");
+    s_expect_error("options \"plugin\" {\n  memory_max_mb = 1\n}\noptions \"plugin\" {\n  "
+                   "memory_max_mb = 2\n}\n",
+                   5, 3, "memory_max_mb is already set at line 2");
+    /* a file with a bad instance loads none of its instances either */
+    cs_config_t *cfg = s_load("plugin \"good\" {\n  source = \"aws\"\n}\n"
+                              "plugin \"bad\" {\n  memory_max_mb = 1\n}\n");
+    assert_int_equal(cfg->plugin_count, 0);
     cs_config_destroy(&cfg);
 }
 
@@ -571,6 +751,55 @@ static void test_directory(void **state)
     cs_config_destroy(&cfg);
 }
 
+/* An instance defined in one file and used in another; a reference to none fails only the
+ * referencing file, which keeps its names; an instance defined again fails the later file. */
+static void test_instances_across_files(void **state)
+{
+    (void)state;
+    s_write("a.spc", "plugin \"csv_big\" {\n  source = \"csv@^0.5\"\n  memory_max_mb = 512\n}\n");
+    s_write("b.spc", "connection \"sales\" {\n  plugin = plugin.csv_big\n  paths = [\"/x\"]\n}\n");
+    s_write("c.spc", "connection \"lost\" {\n  plugin = plugin.csv_huge\n}\n"
+                     "connection \"lost_too\" {\n  plugin = \"csv\"\n}\n");
+    s_write("d.spc", "plugin \"csv_big\" {\n  source = \"csv\"\n}\n"
+                     "connection \"from_d\" {\n  plugin = \"p\"\n}\n");
+    cs_config_t *cfg = cs_config_load_dir(s_dir);
+    assert_non_null(cfg);
+    const cs_connection_t *c = cs_config_find(cfg, "sales");
+    assert_non_null(c);
+    assert_non_null(c->instance);
+    assert_string_equal(c->instance->label, "csv_big");
+    assert_int_equal(c->instance->memory_max_mb, 512);
+    assert_string_equal(c->plugin, "csv");
+    assert_string_equal(c->plugin_constraint, "^0.5");
+    assert_int_equal(strlen(c->fingerprint), 16);
+    assert_null(cs_config_find(cfg, "lost"));
+    assert_null(cs_config_find(cfg, "lost_too"));
+    assert_true(cs_config_name_failed(cfg, "lost"));
+    assert_true(cs_config_name_failed(cfg, "lost_too"));
+    assert_null(cs_config_find(cfg, "from_d"));
+    assert_true(cs_config_name_failed(cfg, "from_d"));
+    assert_int_equal(cfg->plugin_count, 1); /* d.spc's failed with its file */
+    char path[300];
+    snprintf(path, sizeof path, "%s/c.spc", s_dir);
+    const cs_config_error_t *e = cs_config_file_error(cfg, path);
+    assert_non_null(e);
+    assert_int_equal(e->line, 2);
+    assert_non_null(strstr(e->message, "plugin.csv_huge is not defined"));
+    snprintf(path, sizeof path, "%s/d.spc", s_dir);
+    e = cs_config_file_error(cfg, path);
+    assert_non_null(e);
+    assert_non_null(strstr(e->message, "plugin \"csv_big\" is already defined at"));
+
+    /* a reload that reuses b.spc resolves it again against the instances of now */
+    cs_config_t *again = cs_config_reload_dir(s_dir, cfg);
+    c = cs_config_find(again, "sales");
+    assert_non_null(c);
+    assert_non_null(c->instance);
+    assert_string_equal(c->instance->label, "csv_big");
+    cs_config_destroy(&cfg);
+    cs_config_destroy(&again);
+}
+
 static void test_moving_a_block_keeps_the_fingerprint(void **state)
 {
     (void)state;
@@ -701,6 +930,10 @@ int main(void)
         cmocka_unit_test(test_blocks_grouped_by_type),
         cmocka_unit_test(test_big_bodies_load_in_linear_time),
         cmocka_unit_test(test_steampipe_blocks_keep_connections),
+        cmocka_unit_test(test_plugin_references),
+        cmocka_unit_test(test_plugin_instances),
+        cmocka_unit_test(test_plugin_instance_errors),
+        cmocka_unit_test_setup_teardown(test_instances_across_files, s_dir_setup, s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_directory, s_dir_setup, s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_moving_a_block_keeps_the_fingerprint, s_dir_setup,
                                         s_dir_teardown),

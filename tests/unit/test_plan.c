@@ -243,6 +243,40 @@ static void test_errors_and_disabled(void **state)
     s_world_free(&w);
 }
 
+/* A version constraint that the installed plugin (synthetic 1.0.0 here) does not satisfy puts
+ * the connection in error naming both versions; @latest and satisfied ranges build. */
+static void test_version_constraints(void **state)
+{
+    (void)state;
+    s_world_t *w =
+        s_world("plugin \"syn_old\" {\n  source = \"turbot/synthetic@~0.9\"\n}\n"
+                "connection \"too_new\" {\n  plugin = \"synthetic@^0.5\"\n}\n"
+                "connection \"exact_other\" {\n  plugin = \"turbot/synthetic@1.0.1\"\n}\n"
+                "connection \"by_instance\" {\n  plugin = plugin.syn_old\n}\n"
+                "connection \"caret\" {\n  plugin = \"synthetic@^1\"\n}\n"
+                "connection \"exact\" {\n  plugin = \"synthetic@1.0.0\"\n}\n"
+                "connection \"latest\" {\n  plugin = "
+                "\"hub.steampipe.io/plugins/turbot/synthetic@latest\"\n}\n"
+                "connection \"range\" {\n  plugin = \"synthetic@>=0.5, <2\"\n}\n");
+    assert_int_equal(w->config->error_count, 0);
+    s_make(w);
+    s_expect(w, "too_new", CS_ACTION_ERROR, "plugin version");
+    assert_string_equal(s_decision(w, "too_new")->error,
+                        "plugin synthetic 1.0.0 does not satisfy @^0.5 (synthetic@^0.5)");
+    s_expect(w, "exact_other", CS_ACTION_ERROR, "plugin version");
+    assert_string_equal(s_decision(w, "exact_other")->error,
+                        "plugin synthetic 1.0.0 does not satisfy @1.0.1 (turbot/synthetic@1.0.1)");
+    s_expect(w, "by_instance", CS_ACTION_ERROR, "plugin version");
+    assert_string_equal(s_decision(w, "by_instance")->error,
+                        "plugin synthetic 1.0.0 does not satisfy @~0.9 (plugin.syn_old, source "
+                        "\"turbot/synthetic@~0.9\")");
+    s_expect(w, "caret", CS_ACTION_BUILD, "new");
+    s_expect(w, "exact", CS_ACTION_BUILD, "new");
+    s_expect(w, "latest", CS_ACTION_BUILD, "new");
+    s_expect(w, "range", CS_ACTION_BUILD, "new");
+    s_world_free(&w);
+}
+
 static void test_left_the_config(void **state)
 {
     (void)state;
@@ -321,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_an_update_in_flight_is_checked_after_it),
         cmocka_unit_test(test_held_while_its_file_is_rewritten),
         cmocka_unit_test(test_errors_and_disabled),
+        cmocka_unit_test(test_version_constraints),
         cmocka_unit_test(test_left_the_config),
         cmocka_unit_test(test_a_gone_file_has_a_grace),
         cmocka_unit_test(test_a_failed_file_keeps_its_connections),
