@@ -171,6 +171,43 @@ void cs_canon_config_json(cs_buf_t *out, const cs_block_t *block)
     s_json_body(out, block, true, false);
 }
 
+/* Sorts env entries by NAME, keeping the written order among entries of one NAME (the last
+ * one wins when the plugin runs). */
+static int s_compare_env(const void *a, const void *b)
+{
+    const char *const *x = *(const char *const *const *)a;
+    const char *const *y = *(const char *const *const *)b;
+    size_t nx = strcspn(*x, "="), ny = strcspn(*y, "=");
+    int c = strncmp(*x, *y, nx < ny ? nx : ny);
+    if (c == 0 && nx != ny)
+        c = nx < ny ? -1 : 1;
+    return c != 0 ? c : (x < y ? -1 : x > y);
+}
+
+/* The settings of a connection's plugin instance that change what its plugin does: its
+ * memory limit and its environment (by name). Not its label: two instances with the same
+ * settings are the same plugin. */
+static void s_canon_instance(cs_buf_t *out, const cs_config_plugin_t *instance)
+{
+    size_t n = instance->env_count;
+    const char *const **sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted) {
+        out->failed = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = &instance->env[i];
+    qsort(sorted, n, sizeof *sorted, s_compare_env);
+    cs_buf_puts(out, ",\"instance\":{\"env\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            cs_buf_putc(out, ',');
+        cs_buf_json_string(out, *sorted[i], strlen(*sorted[i]));
+    }
+    cs_buf_printf(out, "],\"memory_max_mb\":%lld}", (long long)instance->memory_max_mb);
+    free(sorted);
+}
+
 void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
 {
     cs_buf_puts(out, "{\"config\":");
@@ -181,8 +218,11 @@ void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
             cs_buf_putc(out, ',');
         cs_buf_json_string(out, conn->members[i], strlen(conn->members[i]));
     }
-    cs_buf_printf(out, "],\"import_schema\":\"%s\",\"plugin\":",
+    cs_buf_printf(out, "],\"import_schema\":\"%s\"",
                   conn->import_disabled ? "disabled" : "enabled");
+    if (conn->instance && (conn->instance->memory_max_mb || conn->instance->env_count))
+        s_canon_instance(out, conn->instance);
+    cs_buf_puts(out, ",\"plugin\":");
     cs_buf_json_string(out, conn->plugin, strlen(conn->plugin));
     cs_buf_printf(out, ",\"type\":\"%s\"}", conn->aggregator ? "aggregator" : "plugin");
 }
