@@ -115,18 +115,16 @@ static void test_settings_check(void **state)
     const char *ok[] = {"AWS_PROFILE=prod", "EMPTY=", "_X=a=b"};
     assert_int_equal(cs_plugin_settings_check(2048, ok, 3, why, sizeof why), 0);
     assert_int_equal(cs_plugin_settings_check(0, NULL, 0, why, sizeof why), 0);
-    assert_int_equal(cs_plugin_settings_check(CS_PROTO_MAX_MEMORY_MB, NULL, 0, why, sizeof why),
-                     0);
-    assert_int_equal(
-        cs_plugin_settings_check(CS_PROTO_MAX_MEMORY_MB + 1, NULL, 0, why, sizeof why), -1);
+    assert_int_equal(cs_plugin_settings_check(CS_PROTO_MAX_MEMORY_MB, NULL, 0, why, sizeof why), 0);
+    assert_int_equal(cs_plugin_settings_check(CS_PROTO_MAX_MEMORY_MB + 1, NULL, 0, why, sizeof why),
+                     -1);
     assert_non_null(strstr(why, "memory_max_mb must be 0 (no limit) to 1048576"));
     assert_int_equal(cs_plugin_settings_check(-1, NULL, 0, why, sizeof why), -1);
     const char *many[CS_PROTO_MAX_ENV + 1];
     for (int i = 0; i <= CS_PROTO_MAX_ENV; i++)
         many[i] = "A=1";
     assert_int_equal(cs_plugin_settings_check(0, many, CS_PROTO_MAX_ENV, why, sizeof why), 0);
-    assert_int_equal(cs_plugin_settings_check(0, many, CS_PROTO_MAX_ENV + 1, why, sizeof why),
-                     -1);
+    assert_int_equal(cs_plugin_settings_check(0, many, CS_PROTO_MAX_ENV + 1, why, sizeof why), -1);
     assert_non_null(strstr(why, "at most 64"));
     const char *bad_name[] = {"A=1", "1X=secret-value"};
     assert_int_equal(cs_plugin_settings_check(0, bad_name, 2, why, sizeof why), -1);
