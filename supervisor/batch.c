@@ -60,10 +60,7 @@ cs_batch_t *cs_batch_new(cs_store_t *store, cs_batch_commit_fn *on_commit, void 
     self->store = store;
     self->on_commit = on_commit;
     self->arg = arg;
-    if (!(self->refusals = zlistx_new())) {
-        free(self);
-        return NULL;
-    }
+    self->refusals = zlistx_new();
     return self;
 }
 
