@@ -216,16 +216,43 @@ void cs_canon_config_json(cs_buf_t *out, const cs_block_t *block)
     s_json_body(out, block, true, false);
 }
 
-/* The hook of a plugin instance's identity: appends the instance settings that change what
- * its plugin runs produce, as `,"plugin_instance":{...}` with sorted keys (the key sorts
- * between "plugin_constraint" and "type"). Two instances of one plugin with different
- * settings are then two identities. Appends nothing yet: the settings the worker applies
- * (memory_max_mb, env) join here with it; the label is not identity (two instances with
- * the same settings are one plugin). */
-static void s_canon_instance(cs_buf_t *out, const cs_config_plugin_t *instance)
+/* Sorts env entries by NAME, keeping the written order among entries of one NAME (the last
+ * one wins when the plugin runs). */
+static int s_compare_env(const void *a, const void *b)
 {
-    (void)out;
-    (void)instance;
+    const char *const *x = *(const char *const *const *)a;
+    const char *const *y = *(const char *const *const *)b;
+    size_t nx = strcspn(*x, "="), ny = strcspn(*y, "=");
+    int c = strncmp(*x, *y, nx < ny ? nx : ny);
+    if (c == 0 && nx != ny)
+        c = nx < ny ? -1 : 1;
+    return c != 0 ? c : (x < y ? -1 : x > y);
+}
+
+/* The settings of a connection's plugin runs that change what its plugin does: its memory
+ * limit (its instance's or the default of options "plugin") and its instance's environment
+ * (by name). Not the instance's label: two instances with the same settings are the same
+ * plugin. */
+static void s_canon_instance(cs_buf_t *out, const cs_connection_t *conn)
+{
+    const cs_config_plugin_t *instance = conn->instance;
+    size_t n = instance ? instance->env_count : 0;
+    const char *const **sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted) {
+        out->failed = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = &instance->env[i];
+    qsort(sorted, n, sizeof *sorted, s_compare_env);
+    cs_buf_puts(out, ",\"instance\":{\"env\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            cs_buf_putc(out, ',');
+        cs_buf_json_string(out, *sorted[i], strlen(*sorted[i]));
+    }
+    cs_buf_printf(out, "],\"memory_max_mb\":%lld}", (long long)conn->memory_max_mb);
+    free(sorted);
 }
 
 void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
@@ -238,8 +265,11 @@ void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
             cs_buf_putc(out, ',');
         cs_buf_json_string(out, conn->members[i], strlen(conn->members[i]));
     }
-    cs_buf_printf(out, "],\"import_schema\":\"%s\",\"plugin\":",
+    cs_buf_printf(out, "],\"import_schema\":\"%s\"",
                   conn->import_disabled ? "disabled" : "enabled");
+    if (conn->memory_max_mb || (conn->instance && conn->instance->env_count))
+        s_canon_instance(out, conn);
+    cs_buf_puts(out, ",\"plugin\":");
     cs_buf_json_string(out, conn->plugin, strlen(conn->plugin));
     /* keys that only a reference with a version or an instance has: a connection written
      * plugin = "aws" keeps the fingerprint it had before there were any */
@@ -247,8 +277,6 @@ void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
         cs_buf_puts(out, ",\"plugin_constraint\":");
         cs_buf_json_string(out, conn->plugin_constraint, strlen(conn->plugin_constraint));
     }
-    if (conn->instance)
-        s_canon_instance(out, conn->instance);
     cs_buf_printf(out, ",\"type\":\"%s\"}", conn->aggregator ? "aggregator" : "plugin");
 }
 

@@ -34,6 +34,8 @@ typedef struct {
     const char *plugin_written;    /* the reference as written: "turbot/aws@^0.5", "plugin.x" */
     const char *plugin_constraint; /* the version after '@'; NULL: none or latest */
     const cs_config_plugin_t *instance; /* plugin = plugin.LABEL; NULL: the plugin itself */
+    int64_t memory_max_mb;              /* the memory limit of its plugin runs: its instance's, else
+                                           options "plugin"'s; 0: none (set when the directory is resolved) */
     bool aggregator;                    /* type = "aggregator" */
     bool import_disabled;               /* import_schema = "disabled" */
     const char **members;               /* aggregators: connection names or globs */

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cs_buf.h"
 #include "cs_secrets.h"
@@ -16,16 +17,47 @@
 /* Called every 100 ms or so while a plugin runs (heartbeats). */
 typedef void(cs_plugin_tick_fn)(void *arg);
 
+/* A plugin instance's settings for one run (plugin "LABEL" { memory_max_mb env }). Borrowed. */
+typedef struct {
+    uint32_t memory_max_mb; /* 0: no limit; else its address space (RLIMIT_AS), in MiB */
+    const char *const *env; /* "NAME=VALUE": set on top of the inherited environment */
+    size_t env_count;
+} cs_plugin_settings_t;
+
+/* Checks a plugin instance's settings against the bounds of a TASK (cs_proto.h,
+ * proto/PROTOCOL.md): memory_max_mb 0 (none) to CS_PROTO_MAX_MEMORY_MB, at most
+ * CS_PROTO_MAX_ENV entries of NAME=VALUE (cs_env_entry_valid), each valid UTF-8 of at most
+ * CS_PROTO_MAX_ENV_ENTRY bytes.
+ * For the loader: a connection whose instance fails it cannot be sent to a worker. Returns 0,
+ * or -1 with the reason in why (naming the entry by its NAME, never its value). */
+int cs_plugin_settings_check(int64_t memory_max_mb, const char *const *env, size_t env_count,
+                             char *why, size_t why_size) __attribute__((warn_unused_result));
+
+/* The shell command that runs a plugin under memory_max_mb MiB of address space: the
+ * wrapper of both a schema run (sh -c COMMAND PLUGIN ARGS...) and a foreign table's rows
+ * (file_fdw runs its program through sh -c), appended to out. */
+void cs_plugin_limit_prefix(cs_buf_t *out, uint32_t memory_max_mb);
+
+/* Adds the values of a plugin environment ("NAME=VALUE" entries) to a set of secrets: every
+ * value of a secret-named NAME (cs_secrets_name_is_secret), and every other value of at least
+ * 4 bytes (shorter ones would mask digits and words everywhere). Returns 0, or -1 when out of
+ * memory. */
+int cs_plugin_env_secrets(cs_secrets_t *secrets, const char *const *env, size_t env_count)
+    __attribute__((warn_unused_result));
+
 /* Runs argv[0] (a path) with argv, writing input to its stdin. Collects stdout into out
  * (at most CS_PLUGIN_MAX_OUTPUT bytes) and kills the plugin and its process group after
- * timeout_ms. Returns 0 when it exited with status 0, else -1 with the reason in why
- * (not found, timed out, exit status or signal, with the last lines of its stderr, in
- * which the secrets are masked before they are cut; secrets may be NULL, and is borrowed).
- * Blocks, calling tick (when not NULL) while it waits. */
+ * timeout_ms. settings (may be NULL: none) adds its env to the inherited environment (never
+ * to argv) and runs the plugin under its memory limit, through /bin/sh's ulimit -v (GOMEMLIMIT
+ * is set to it too, unless its env sets one). Returns 0 when it exited with status 0, else -1
+ * with the reason in why (not found, timed out, exit status or signal, naming the memory limit
+ * when there is one, with the last lines of its stderr, in which the secrets are masked before
+ * they are cut; secrets may be NULL, and is borrowed). Blocks, calling tick (when not NULL)
+ * while it waits. */
 int cs_plugin_run(char *const argv[], const char *input, size_t input_len,
-                  const cs_secrets_t *secrets, int timeout_ms, cs_buf_t *out, char *why,
-                  size_t why_size, cs_plugin_tick_fn *tick, void *tick_arg)
-    __attribute__((warn_unused_result));
+                  const cs_secrets_t *secrets, const cs_plugin_settings_t *settings, int timeout_ms,
+                  cs_buf_t *out, char *why, size_t why_size, cs_plugin_tick_fn *tick,
+                  void *tick_arg) __attribute__((warn_unused_result));
 
 typedef struct {
     char version[65];

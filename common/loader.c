@@ -417,10 +417,14 @@ static void s_resolve_plugins(cs_load_t *ld)
     }
     free(by_label);
     free(by_image);
-    /* an instance's settings are part of the identity: see cs_canon_fingerprint */
+    /* the settings of its plugin runs are part of the identity: see cs_canon_fingerprint */
     for (size_t i = 0; i < cfg->count && !ld->oom; i++) {
         cs_connection_t *c = &cfg->connections[i];
-        if (c->instance && cs_canon_fingerprint(c, c->fingerprint) != 0)
+        c->memory_max_mb = c->instance && c->instance->memory_max_mb ? c->instance->memory_max_mb
+                                                                     : cfg->plugin_memory_max_mb;
+        if (c->aggregator)
+            c->memory_max_mb = 0; /* it runs no plugin */
+        if ((c->instance || c->memory_max_mb) && cs_canon_fingerprint(c, c->fingerprint) != 0)
             ld->oom = true;
     }
 }

@@ -3,6 +3,7 @@
 
 #include "cs_marker.h"
 #include "cs_plugin.h"
+#include "cs_proto.h"
 #include "cs_secrets.h"
 
 #include <errno.h>
@@ -90,13 +91,135 @@ static int s_drain_tail(int fd, cs_buf_t *buf, size_t limit, bool *cut)
     return 1;
 }
 
+void cs_plugin_limit_prefix(cs_buf_t *out, uint32_t memory_max_mb)
+{
+    unsigned long long kib = (unsigned long long)memory_max_mb * 1024;
+    cs_buf_printf(out,
+                  "ulimit -v %llu || { echo 'cannot limit the plugin to memory_max_mb = %u' >&2; "
+                  "exit 126; }; ",
+                  kib, memory_max_mb);
+}
+
+int cs_plugin_env_secrets(cs_secrets_t *secrets, const char *const *env, size_t env_count)
+{
+    for (size_t i = 0; i < env_count; i++) {
+        const char *eq = strchr(env[i], '=');
+        if (!eq)
+            continue;
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - env[i]), env[i]);
+        size_t len = strlen(eq + 1);
+        if ((len >= 4 || cs_secrets_name_is_secret(name)) &&
+            cs_secrets_add(secrets, eq + 1, len) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int cs_plugin_settings_check(int64_t memory_max_mb, const char *const *env, size_t env_count,
+                             char *why, size_t why_size)
+{
+    if (memory_max_mb < 0 || memory_max_mb > CS_PROTO_MAX_MEMORY_MB) {
+        snprintf(why, why_size, "memory_max_mb must be 0 (no limit) to %u (MiB)",
+                 CS_PROTO_MAX_MEMORY_MB);
+        return -1;
+    }
+    if (env_count > CS_PROTO_MAX_ENV) {
+        snprintf(why, why_size, "env has %zu entries: at most %d", env_count, CS_PROTO_MAX_ENV);
+        return -1;
+    }
+    for (size_t i = 0; i < env_count; i++) {
+        size_t len = strlen(env[i]), name = strcspn(env[i], "=");
+        if (!cs_env_entry_valid(env[i], len)) {
+            snprintf(why, why_size,
+                     "env entry %zu: its name must be 1 to %d characters of [A-Za-z0-9_], not "
+                     "starting with a digit",
+                     i + 1, CS_PROTO_MAX_ENV_NAME);
+            return -1;
+        }
+        if (len > CS_PROTO_MAX_ENV_ENTRY || !cs_utf8_valid(env[i], len)) {
+            snprintf(why, why_size,
+                     "env %.*s: its value must be UTF-8, and NAME=VALUE at most %d bytes",
+                     (int)name, env[i], CS_PROTO_MAX_ENV_ENTRY);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Whether entry ("NAME=VALUE") sets the variable that name ("NAME=...") names. */
+static bool s_env_same_name(const char *entry, const char *name)
+{
+    size_t len = strcspn(name, "=");
+    return strncmp(entry, name, len) == 0 && entry[len] == '=';
+}
+
+/* The environment of a run with settings: the inherited one without the names that the
+ * settings set, then the settings' entries, then GOMEMLIMIT (the Go runtime's soft limit, as
+ * Steampipe sets it) under a memory limit, unless env sets it. The array is malloc'd (the
+ * caller frees it, not its strings, which are borrowed, except gomemlimit's buffer). */
+static char **s_environment(const cs_plugin_settings_t *settings, char *gomemlimit, size_t size)
+{
+    size_t inherited = 0;
+    while (environ[inherited])
+        inherited++;
+    char **envp = calloc(inherited + settings->env_count + 2, sizeof *envp);
+    if (!envp)
+        return NULL;
+    bool own_gomemlimit = false;
+    for (size_t i = 0; i < settings->env_count; i++)
+        own_gomemlimit |= s_env_same_name("GOMEMLIMIT=", settings->env[i]);
+    snprintf(gomemlimit, size, "GOMEMLIMIT=%uMiB", settings->memory_max_mb);
+    bool set_gomemlimit = settings->memory_max_mb && !own_gomemlimit;
+    size_t n = 0;
+    for (size_t i = 0; i < inherited; i++) {
+        bool replaced = set_gomemlimit && s_env_same_name(environ[i], gomemlimit);
+        for (size_t j = 0; j < settings->env_count && !replaced; j++)
+            replaced = s_env_same_name(environ[i], settings->env[j]);
+        if (!replaced)
+            envp[n++] = environ[i];
+    }
+    for (size_t j = 0; j < settings->env_count; j++)
+        envp[n++] = (char *)settings->env[j];
+    if (set_gomemlimit)
+        envp[n++] = gomemlimit;
+    envp[n] = NULL;
+    return envp;
+}
+
 int cs_plugin_run(char *const argv[], const char *input, size_t input_len,
-                  const cs_secrets_t *secrets, int timeout_ms, cs_buf_t *out, char *why,
-                  size_t why_size, cs_plugin_tick_fn *tick, void *tick_arg)
+                  const cs_secrets_t *secrets, const cs_plugin_settings_t *settings, int timeout_ms,
+                  cs_buf_t *out, char *why, size_t why_size, cs_plugin_tick_fn *tick,
+                  void *tick_arg)
 {
     if (access(argv[0], X_OK) != 0) {
         snprintf(why, why_size, "plugin %s not found or not executable: %s", argv[0],
                  strerror(errno));
+        return -1;
+    }
+    uint32_t limit_mb = settings ? settings->memory_max_mb : 0;
+    char gomemlimit[64];
+    char **envp = settings ? s_environment(settings, gomemlimit, sizeof gomemlimit) : environ;
+    /* Under a limit: sh -c 'ulimit -v KIB ...; exec "$0" "$@"' PLUGIN ARGS... */
+    size_t argc = 0;
+    while (argv[argc])
+        argc++;
+    char **wrapped = limit_mb ? calloc(argc + 4, sizeof *wrapped) : NULL;
+    cs_buf_t command = {0};
+    if (limit_mb && wrapped) {
+        cs_plugin_limit_prefix(&command, limit_mb);
+        cs_buf_puts(&command, "exec \"$0\" \"$@\"");
+        wrapped[0] = "/bin/sh";
+        wrapped[1] = "-c";
+        wrapped[2] = (char *)cs_buf_str(&command);
+        memcpy(wrapped + 3, argv, (argc + 1) * sizeof *argv);
+    }
+    if (!envp || (limit_mb && (!wrapped || command.failed))) {
+        snprintf(why, why_size, "cannot run plugin %s: out of memory", argv[0]);
+        if (envp != environ)
+            free(envp);
+        free(wrapped);
+        cs_buf_free(&command);
         return -1;
     }
     int in[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
@@ -129,9 +252,14 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len,
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
     pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &actions, &attr, argv, environ);
+    int rc = wrapped ? posix_spawn(&pid, wrapped[0], &actions, &attr, wrapped, envp)
+                     : posix_spawn(&pid, argv[0], &actions, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
+    if (envp != environ)
+        free(envp);
+    free(wrapped);
+    cs_buf_free(&command);
     close(in[0]);
     close(pout[1]);
     close(perr[1]);
@@ -218,19 +346,23 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len,
     s_stderr_tail(&err, err_cut, secrets, tail, sizeof tail);
     cs_buf_free(&err);
     const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    /* A plugin over its limit fails to allocate: it exits or is killed, as it handles that. */
+    char limit[96] = "";
+    if (limit_mb)
+        snprintf(limit, sizeof limit, " under its memory limit (memory_max_mb = %u MiB)", limit_mb);
     if (timed_out) {
         snprintf(why, why_size, "plugin %s %s timed out after %d s and was killed", name,
                  argv[1] ? argv[1] : "", timeout_ms / 1000);
         return -1;
     }
     if (WIFSIGNALED(status)) {
-        snprintf(why, why_size, "plugin %s %s was killed by signal %d%s%s", name,
-                 argv[1] ? argv[1] : "", WTERMSIG(status), *tail ? ": " : "", tail);
+        snprintf(why, why_size, "plugin %s %s was killed by signal %d%s%s%s", name,
+                 argv[1] ? argv[1] : "", WTERMSIG(status), limit, *tail ? ": " : "", tail);
         return -1;
     }
     if (WEXITSTATUS(status) != 0) {
-        snprintf(why, why_size, "plugin %s %s exited with status %d%s%s", name,
-                 argv[1] ? argv[1] : "", WEXITSTATUS(status), *tail ? ": " : "", tail);
+        snprintf(why, why_size, "plugin %s %s exited with status %d%s%s%s", name,
+                 argv[1] ? argv[1] : "", WEXITSTATUS(status), limit, *tail ? ": " : "", tail);
         return -1;
     }
     if (overflow) {
@@ -261,7 +393,8 @@ int cs_plugin_info(const char *path, int timeout_ms, cs_plugin_info_t *info, cha
 {
     cs_buf_t out = {0};
     char *const argv[] = {(char *)path, "info", NULL};
-    if (cs_plugin_run(argv, NULL, 0, NULL, timeout_ms, &out, why, why_size, tick, tick_arg) != 0) {
+    if (cs_plugin_run(argv, NULL, 0, NULL, NULL, timeout_ms, &out, why, why_size, tick, tick_arg) !=
+        0) {
         cs_buf_free(&out);
         return -1;
     }

@@ -4,6 +4,8 @@
  * connections, except an error in a setting connstate honours. */
 #include "common.h"
 
+#include "cs_plugin.h"
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -316,6 +318,13 @@ static int s_plugin_instance(cs_load_t *ld, const cs_block_t *block)
     if (rc == 0 && !pi.source) {
         cs_load_error(ld, block->pos, "plugin \"%s\" has no source: add source = \"aws\"",
                       pi.label);
+        rc = -1;
+    }
+    /* the bounds of what a TASK carries to the worker (the values are never quoted) */
+    char why[256];
+    if (rc == 0 &&
+        cs_plugin_settings_check(pi.memory_max_mb, pi.env, pi.env_count, why, sizeof why) != 0) {
+        cs_load_error(ld, block->pos, "plugin \"%s\": %s", pi.label, why);
         rc = -1;
     }
     if (rc != 0)

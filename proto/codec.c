@@ -17,7 +17,8 @@ typedef enum {
     F_KIND,    /* cs_task_kind_t */
     F_ROWS,    /* cs_row_t *rows + uint32_t row_count (message only) */
     F_WORKERS, /* cs_worker_row_t *worker_rows + uint32_t worker_row_count (message only) */
-    F_COUNTS   /* uint32_t counts[CS_STATUS_COUNT] (message only) */
+    F_COUNTS,  /* uint32_t counts[CS_STATUS_COUNT] (message only) */
+    F_ENV      /* cs_strs_t of at most hi "NAME=VALUE" entries (message only) */
 } s_ftype_t;
 
 typedef struct {
@@ -60,6 +61,8 @@ static const s_field_t s_task[] = {
     M(7, F_U32, OPT, 0, 0, attempt),
     M(8, F_BOOL, OPT, 0, 0, fresh),
     M(9, F_STR, OPT, 0, CS_PROTO_MAX_SHORT, plugin_version),
+    M(10, F_U32, OPT, 0, CS_PROTO_MAX_MEMORY_MB, memory_max_mb),
+    M(11, F_ENV, OPT, 0, CS_PROTO_MAX_ENV, env),
 };
 static const s_field_t s_result[] = {
     M(1, F_U64, REQ, 1, 0, task_id),
@@ -338,8 +341,46 @@ void cs_msg_destroy(cs_msg_t **self_p)
     for (uint32_t i = 0; i < self->worker_row_count; i++)
         s_strings_free(&self->worker_rows[i], s_worker_schema.fields, s_worker_schema.count);
     free(self->worker_rows);
+    cs_strs_clear(&self->env);
     free(self);
     *self_p = NULL;
+}
+
+int cs_strs_add(cs_strs_t *self, const char *text)
+{
+    if (self->count >= CS_PROTO_MAX_ENV)
+        return -1;
+    char **items = realloc(self->items, (self->count + 1) * sizeof *items);
+    if (!items)
+        return -1;
+    self->items = items;
+    if (!(items[self->count] = strdup(text)))
+        return -1;
+    self->count++;
+    return 0;
+}
+
+void cs_strs_clear(cs_strs_t *self)
+{
+    for (uint32_t i = 0; i < self->count; i++)
+        free(self->items[i]);
+    free(self->items);
+    *self = (cs_strs_t){0};
+}
+
+bool cs_env_entry_valid(const char *text, size_t len)
+{
+    const char *eq = memchr(text, '=', len);
+    size_t name = eq ? (size_t)(eq - text) : 0;
+    if (name == 0 || name > CS_PROTO_MAX_ENV_NAME || (text[0] >= '0' && text[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < name; i++) {
+        char c = text[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_'))
+            return false;
+    }
+    return true;
 }
 
 static char *s_strdup_or_null(const char *text)
@@ -449,6 +490,24 @@ static int s_encode_field(msgpack_packer *pk, const s_schema_t *schema, const s_
                 msgpack_pack_uint32(pk, counts[i]);
             return 0;
         }
+        case F_ENV: {
+            const cs_strs_t *env = (const cs_strs_t *)slot;
+            if (env->count > field->hi)
+                return s_encode_fail(why, why_size, schema->name, field, "too many entries");
+            msgpack_pack_array(pk, env->count);
+            for (uint32_t i = 0; i < env->count; i++) {
+                const char *text = env->items[i];
+                size_t len = strlen(text);
+                if (len > CS_PROTO_MAX_ENV_ENTRY)
+                    return s_encode_fail(why, why_size, schema->name, field, "entry too long");
+                if (!cs_utf8_valid(text, len) || !cs_env_entry_valid(text, len))
+                    return s_encode_fail(why, why_size, schema->name, field,
+                                         "entry is not NAME=VALUE in UTF-8");
+                msgpack_pack_str(pk, len);
+                msgpack_pack_str_body(pk, text, len);
+            }
+            return 0;
+        }
         case F_ROWS:
         case F_WORKERS: {
             const s_list_t *list = s_list_of(field);
@@ -470,7 +529,7 @@ static int s_encode_field(msgpack_packer *pk, const s_schema_t *schema, const s_
     return -1;
 }
 
-/* Absent optional strings (NULL), task kinds (0) and worker lists (empty) are left out of
+/* Absent optional strings (NULL), task kinds (0), worker lists and env (empty) are left out of
  * the map; everything else is written. */
 static bool s_field_present(const s_field_t *field, const void *base)
 {
@@ -479,6 +538,8 @@ static bool s_field_present(const s_field_t *field, const void *base)
         return *(char *const *)slot != NULL;
     if (field->type == F_WORKERS)
         return ((const cs_msg_t *)base)->worker_row_count > 0;
+    if (field->type == F_ENV)
+        return ((const cs_strs_t *)slot)->count > 0;
     if (field->type == F_KIND && !field->required)
         return *(const cs_task_kind_t *)slot != 0;
     return true;
@@ -661,6 +722,36 @@ static int s_decode_list(s_decoder_t *dec, const s_field_t *field, const msgpack
     return 0;
 }
 
+static int s_decode_env(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
+                        cs_strs_t *env)
+{
+    if (s_expect(dec, field, value, MSGPACK_OBJECT_ARRAY, "an array of strings") != 0)
+        return -1;
+    uint32_t n = value->via.array.size;
+    if (n > field->hi)
+        return s_reject(dec, field, "%s", "more entries than the limit");
+    if (n == 0)
+        return 0;
+    env->items = calloc(n, sizeof *env->items);
+    if (!env->items)
+        return s_reject(dec, field, "%s", "out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *item = &value->via.array.ptr[i];
+        if (s_expect(dec, field, item, MSGPACK_OBJECT_STR, "a string") != 0)
+            return -1;
+        const char *ptr = item->via.str.ptr;
+        uint32_t len = item->via.str.size;
+        if (len > CS_PROTO_MAX_ENV_ENTRY)
+            return s_reject(dec, field, "%s", "entry longer than the limit");
+        if (memchr(ptr, '\0', len) || !cs_utf8_valid(ptr, len) || !cs_env_entry_valid(ptr, len))
+            return s_reject(dec, field, "%s", "entry is not NAME=VALUE in UTF-8 without NUL");
+        if (!(env->items[i] = strndup(ptr, len)))
+            return s_reject(dec, field, "%s", "out of memory");
+        env->count = i + 1; /* so that destroy frees what was decoded */
+    }
+    return 0;
+}
+
 static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
                           void *base)
 {
@@ -738,6 +829,8 @@ static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpac
         case F_ROWS:
         case F_WORKERS:
             return s_decode_list(dec, field, value, base);
+        case F_ENV:
+            return s_decode_env(dec, field, value, (cs_strs_t *)slot);
     }
     return -1;
 }

@@ -27,6 +27,10 @@
 #define CS_PROTO_MAX_CAPACITY    1024           /* a worker's concurrent tasks */
 #define CS_PROTO_MAX_WORKER_ROWS 1024           /* workers listed in one STATUS_REP */
 #define CS_PROTO_MAX_FAILURE     1024           /* a listed worker's last failure */
+#define CS_PROTO_MAX_MEMORY_MB   (1024u * 1024) /* a plugin's memory limit, MiB (1 TiB) */
+#define CS_PROTO_MAX_ENV         64             /* entries of a plugin's environment */
+#define CS_PROTO_MAX_ENV_ENTRY   4096           /* bytes of one "NAME=VALUE" entry */
+#define CS_PROTO_MAX_ENV_NAME    255            /* bytes of its NAME */
 
 /* Message types by channel: 1..9 the worker channel, 10..19 the publish channel, 20 and up the
  * control channel, where key 1 of every message is its request_id. */
@@ -94,6 +98,12 @@ typedef struct {
     char *last_failure;        /* its last worker-side failure; NULL: none */
 } cs_worker_row_t;
 
+/* A list of owned strings (TASK: env). */
+typedef struct {
+    char **items;
+    uint32_t count;
+} cs_strs_t;
+
 /* One message. Which fields a type uses is listed in proto/PROTOCOL.md; strings are
  * owned by the message (NULL when absent) and freed by cs_msg_destroy. */
 typedef struct {
@@ -113,7 +123,9 @@ typedef struct {
     bool fresh; /* TASK: no schema of this name existed when it was planned */
     bool ok;
     char *error;
-    char *plugin_version; /* TASK: the version planned with; RESULT: the worker's */
+    char *plugin_version;   /* TASK: the version planned with; RESULT: the worker's */
+    uint32_t memory_max_mb; /* TASK: the plugin instance's memory limit (0: none) */
+    cs_strs_t env;          /* TASK: "NAME=VALUE" for the plugin's environment; may hold secrets */
     char *schema_hash;
     uint32_t tables;
     uint32_t ddl_count;
@@ -171,6 +183,17 @@ int cs_msg_add_row(cs_msg_t *self, const char *connection, cs_status_t status, c
  * workers. */
 int cs_msg_add_worker_row(cs_msg_t *self, const cs_worker_row_t *row)
     __attribute__((warn_unused_result));
+
+/* Appends a copy of text to a list of strings (at most CS_PROTO_MAX_ENV of them). Returns 0,
+ * or -1 when out of memory or the list is full. */
+int cs_strs_add(cs_strs_t *self, const char *text) __attribute__((warn_unused_result));
+
+/* Frees the strings of a list and empties it. Idempotent. */
+void cs_strs_clear(cs_strs_t *self);
+
+/* Whether text is a plugin environment entry: NAME=VALUE, NAME 1 to CS_PROTO_MAX_ENV_NAME
+ * bytes of [A-Za-z_][A-Za-z0-9_]*. */
+bool cs_env_entry_valid(const char *text, size_t len);
 
 /* Encodes the body (msgpack) of a message. Returns 0 and a malloc'd buffer in *data
  * (the caller frees it), or -1 when a required field is missing or a value exceeds

@@ -86,6 +86,7 @@ void cs_task_destroy(cs_task_t **self_p)
     free(self->config);
     free(self->fingerprint);
     free(self->plugin_version);
+    cs_strs_clear(&self->env);
     free(self->last_loss);
     free(self->lost_by);
     free(self);
@@ -861,6 +862,13 @@ static int s_send_task(cs_dispatch_t *self, s_peer_t *peer, cs_task_t *task)
     msg->config = task->config ? strdup(task->config) : NULL;
     msg->fingerprint = task->fingerprint ? strdup(task->fingerprint) : NULL;
     msg->plugin_version = task->plugin_version ? strdup(task->plugin_version) : NULL;
+    msg->memory_max_mb = task->memory_max_mb;
+    for (uint32_t i = 0; i < task->env.count; i++) {
+        if (cs_strs_add(&msg->env, task->env.items[i]) != 0) {
+            cs_msg_destroy(&msg);
+            return -1;
+        }
+    }
     msg->attempt = task->attempt;
     msg->fresh = task->fresh && task->attempt == 1; /* a retry checks first */
     int rc = cs_wire_send(self->router, peer->identity, NULL, msg);

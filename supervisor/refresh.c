@@ -184,6 +184,19 @@ static cs_task_t *s_task_new(cs_refresh_t *self, cs_task_kind_t kind, const char
         task->config = strdup(c->config_json);
         task->fingerprint = strdup(c->fingerprint);
     }
+    const cs_config_plugin_t *instance = c ? c->instance : NULL;
+    if (c && kind != CS_TASK_DELETE) /* its plugin runs' memory limit */
+        task->memory_max_mb = (uint32_t)c->memory_max_mb;
+    if (instance && kind != CS_TASK_DELETE) { /* its plugin instance's environment */
+        for (size_t i = 0; i < instance->env_count; i++) {
+            if (cs_strs_add(&task->env, instance->env[i]) != 0) {
+                cs_log_conn_error(name, "out of memory: its %s is not queued",
+                                  cs_task_kind_name(kind));
+                cs_task_destroy(&task);
+                return NULL;
+            }
+        }
+    }
     const cs_plugin_info_t *info;
     const char *why;
     if (c && kind != CS_TASK_DELETE &&

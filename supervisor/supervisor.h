@@ -311,7 +311,9 @@ typedef struct {
     char *plugin;
     char *config; /* secrets: only ever sent to a worker */
     char *fingerprint;
-    char *plugin_version; /* builds and comments: the plugin's version the plan used */
+    char *plugin_version;   /* builds and comments: the plugin's version the plan used */
+    uint32_t memory_max_mb; /* its plugin instance's memory limit (0: none) */
+    cs_strs_t env;          /* ... and environment ("NAME=VALUE"; secrets: only sent to a worker) */
     uint32_t attempt;
     bool fresh;         /* no schema of this name existed when it was planned */
     char *last_loss;    /* why the previous attempt was lost */

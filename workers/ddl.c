@@ -41,7 +41,7 @@ struct cs_ddl_tables {
 };
 
 cs_ddl_tables_t *cs_ddl_tables_new(PGconn *conn, const cs_schema_t *schema, const char *plugin_path,
-                                   char *why, size_t why_size)
+                                   uint32_t memory_max_mb, char *why, size_t why_size)
 {
     cs_ddl_tables_t *self = calloc(1, sizeof *self);
     if (self)
@@ -66,6 +66,10 @@ cs_ddl_tables_t *cs_ddl_tables_new(PGconn *conn, const cs_schema_t *schema, cons
             cs_buf_printf(sql, " %s", table->columns[c].type);
         }
         cs_buf_reset(&program);
+        if (memory_max_mb) { /* the same limit as its schema run: sh's ulimit, then exec */
+            cs_plugin_limit_prefix(&program, memory_max_mb);
+            cs_buf_puts(&program, "exec ");
+        }
         s_shell_word(&program, plugin_path);
         cs_buf_puts(&program, " rows ");
         s_shell_word(&program, table->name);

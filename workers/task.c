@@ -75,29 +75,71 @@ void cs_tasks_destroy(cs_tasks_t **self_p)
     *self_p = NULL;
 }
 
-/* Masks the secrets of the task's config (every value under a key whose name contains
- * password, secret, token, key or credential, at any depth), so that an error text that
- * echoes them does not carry them into the state table, logs or published messages. */
-static void s_mask_secrets(char *text, size_t size, const char *config)
+/* The secrets of a task: its config's (every value under a key whose name contains
+ * password, secret, token, key or credential, at any depth) and its plugin environment's
+ * values (cs_plugin_env_secrets). NULL when out of memory. */
+static cs_secrets_t *s_task_secrets(const cs_msg_t *task)
 {
-    if (!config || !*text)
+    cs_secrets_t *secrets = cs_secrets_from_config(task->config);
+    if (secrets &&
+        cs_plugin_env_secrets(secrets, (const char *const *)task->env.items, task->env.count))
+        cs_secrets_destroy(&secrets);
+    return secrets;
+}
+
+/* Masks the task's secrets, so that an error text that echoes them does not carry them into
+ * the state table, logs or published messages. */
+static void s_mask_secrets(char *text, size_t size, const cs_msg_t *task)
+{
+    if ((!task->config && !task->env.count) || !*text)
         return;
-    cs_secrets_t *secrets = cs_secrets_from_config(config);
+    cs_secrets_t *secrets = s_task_secrets(task);
     if (!secrets || cs_secrets_mask_str(secrets, text, size) != 0)
         snprintf(text, size, "(error withheld: out of memory while masking its secrets)");
     cs_secrets_destroy(&secrets);
 }
 
+/* The task's plugin instance settings (borrowed from it). */
+static cs_plugin_settings_t s_settings(const cs_msg_t *task)
+{
+    return (cs_plugin_settings_t){task->memory_max_mb, (const char *const *)task->env.items,
+                                  task->env.count};
+}
+
+/* The part of a schema cache key that tells plugin instances apart: "" without settings,
+ * else "\n" and the digest of the memory limit and environment (never the values
+ * themselves: they may be secrets). -1 when out of memory. */
+static int s_instance_key(const cs_msg_t *task, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (!task->memory_max_mb && !task->env.count)
+        return 0;
+    cs_buf_t text = {0};
+    cs_buf_printf(&text, "memory_max_mb=%u", task->memory_max_mb);
+    for (uint32_t i = 0; i < task->env.count; i++) {
+        cs_buf_putc(&text, '\n');
+        cs_buf_puts(&text, task->env.items[i]);
+    }
+    char digest[CS_DIGEST_HEX_SIZE];
+    int rc = text.failed ? -1 : cs_digest_hex16(text.data, text.len, digest);
+    cs_buf_free(&text);
+    if (rc == 0)
+        snprintf(out, size, "\n%s", digest);
+    return rc;
+}
+
 /* The schema for this connection: from the cache for static plugins (per version) and
- * config plugins (per version and config), fetched every time for dynamic ones. *owned
- * tells whether the caller must free it (s_cached_free). */
+ * config plugins (per version and config), fetched every time for dynamic ones; cached per
+ * plugin instance too (its memory limit and environment). *owned tells whether the caller
+ * must free it (s_cached_free). */
 static s_cached_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin_info_t *info,
                             const cs_msg_t *task, bool *owned, char *why, size_t why_size)
 {
     *owned = false;
-    char key[512] = "";
-    if (strcmp(info->mode, "dynamic") != 0) {
-        snprintf(key, sizeof key, "%s\n%s", path, info->version);
+    char key[512] = "", instance[CS_DIGEST_HEX_SIZE + 1];
+    if (strcmp(info->mode, "dynamic") != 0 &&
+        s_instance_key(task, instance, sizeof instance) == 0) {
+        snprintf(key, sizeof key, "%s\n%s%s", path, info->version, instance);
         if (strcmp(info->mode, "config") == 0) {
             const char *config = task->config ? task->config : "{}";
             char digest[CS_DIGEST_HEX_SIZE];
@@ -114,9 +156,12 @@ static s_cached_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin_
     const char *config = task->config ? task->config : "{}";
     char *const argv[] = {(char *)path, "schema", NULL};
     cs_schema_t *schema = NULL;
-    cs_secrets_t *secrets = cs_secrets_from_config(config);
-    if (cs_plugin_run(argv, config, strlen(config), secrets, self->timeout_ms, &out, why, why_size,
-                      self->tick, self->tick_arg) == 0) {
+    cs_secrets_t *secrets = s_task_secrets(task);
+    cs_plugin_settings_t settings = s_settings(task);
+    if (!secrets)
+        snprintf(why, why_size, "out of memory");
+    else if (cs_plugin_run(argv, config, strlen(config), secrets, &settings, self->timeout_ms, &out,
+                           why, why_size, self->tick, self->tick_arg) == 0) {
         char detail[400];
         schema = cs_schema_parse(cs_buf_str(&out), out.len, secrets, detail, sizeof detail);
         if (!schema)
@@ -302,7 +347,8 @@ static int s_build_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
         return -1;
     }
     if (!job->cached->tables)
-        job->cached->tables = cs_ddl_tables_new(conn, schema, job->path, job->why, sizeof job->why);
+        job->cached->tables = cs_ddl_tables_new(conn, schema, job->path, task->memory_max_mb,
+                                                job->why, sizeof job->why);
     if (!job->cached->tables)
         return -1;
     if (!task->fresh || cs_ddl_tables_count(job->cached->tables) > self->batch)
@@ -496,8 +542,8 @@ void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
         snprintf(why, sizeof job->why, "failed without a reason");
     if (job->fault != CS_FAULT_NONE)
         s_not_the_connections(conn, job);
-    s_mask_secrets(why, sizeof job->why, task->config); /* before any cut */
-    why[strcspn(why, "\n")] = '\0';                     /* PostgreSQL's first line is the message */
+    s_mask_secrets(why, sizeof job->why, task); /* before any cut */
+    why[strcspn(why, "\n")] = '\0';             /* PostgreSQL's first line is the message */
     cs_utf8_sanitize(why);
     result->error = strdup(why);
 }

@@ -22,12 +22,13 @@
 /* ---- ddl.c: the SQL text of schema changes ---------------------------------------------- */
 
 /* The part of a schema's DDL that does not depend on the connection: each table's foreign
- * table definition, whose rows come from `plugin_path rows TABLE ARGS...`. Built once per
- * cached schema, so that an update only splices in its schema name. Returns NULL when
- * escaping failed or memory ran out (the reason in why). */
+ * table definition, whose rows come from `plugin_path rows TABLE ARGS...` (under the memory
+ * limit of its plugin instance, memory_max_mb MiB, when not 0: cs_plugin_limit_prefix). Built
+ * once per cached schema, so that an update only splices in its schema name. Returns NULL
+ * when escaping failed or memory ran out (the reason in why). */
 typedef struct cs_ddl_tables cs_ddl_tables_t;
 cs_ddl_tables_t *cs_ddl_tables_new(PGconn *conn, const cs_schema_t *schema, const char *plugin_path,
-                                   char *why, size_t why_size);
+                                   uint32_t memory_max_mb, char *why, size_t why_size);
 void cs_ddl_tables_destroy(cs_ddl_tables_t **self_p);
 
 /* The number of tables. */

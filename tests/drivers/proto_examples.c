@@ -70,8 +70,13 @@ static int s_build(s_example_t *examples)
     m->fingerprint = strdup("9b1d5c0e7f3a2468");
     m->attempt = 1;
     m->fresh = true;
+    m->memory_max_mb = 2048;
+    if (cs_strs_add(&m->env, "SYNTHETIC_SEED=7") != 0)
+        return -1;
     S_ADD("TASK", "supervisor → worker",
-          "Build connection syn_1: its first attempt, and no schema of that name existed.", NULL);
+          "Build connection syn_1: its first attempt, and no schema of that name existed. Its "
+          "plugin instance limits the plugin to 2 GiB and sets one variable of its environment.",
+          NULL);
 
     m = s_msg(CS_MSG_RESULT);
     m->task_id = 17;
@@ -340,9 +345,11 @@ static int s_dump_entry(s_dump_t *d, int depth, bool row)
         cs_buf_putc(&note, '[');
         for (size_t i = 0; i < value.len && rc == 0; i++) {
             s_value_t item = s_read(d);
-            if (item.type != V_UINT)
+            if (item.type != V_UINT && item.type != V_STR)
                 rc = -1;
-            cs_buf_printf(&note, i ? ", %llu" : "%llu", (unsigned long long)item.u);
+            if (i)
+                cs_buf_puts(&note, ", ");
+            s_note_value(&note, &item, "");
         }
         cs_buf_putc(&note, ']');
         s_line(d, from, d->pos, depth, cs_buf_str(&note));

@@ -5,7 +5,8 @@
  * answered then go to its next READY (from a new socket: "reconnected"), as the supervisor
  * would send them. Exits 0 when every task was answered, in the order sent on each socket;
  * 1 when one is missing after 30 s or out of order.
- *   task_check ENDPOINT (KIND CONNECTION PLUGIN CONFIG_JSON FRESH(0|1))... */
+ *   task_check ENDPOINT (KIND CONNECTION PLUGIN CONFIG_JSON FRESH(0|1))...
+ * PLUGIN may carry its instance's settings after it: NAME;memory_max_mb=N;VAR=VALUE;... */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,16 @@ static int s_send_tasks(zsock_t *router, zframe_t *worker, s_task_t *tasks, int 
         task->task_id = (uint64_t)t + 1;
         task->kind = strcmp(arg[0], "delete") == 0 ? CS_TASK_DELETE : CS_TASK_BUILD;
         task->connection = strdup(arg[1]);
-        task->plugin = strdup(arg[2]);
+        /* NAME;memory_max_mb=N;VAR=VALUE...: the plugin and its instance's settings */
+        char *spec = strdup(arg[2]), *save = NULL;
+        task->plugin = strdup(strtok_r(spec, ";", &save));
+        for (char *item = strtok_r(NULL, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
+            if (strncmp(item, "memory_max_mb=", 14) == 0)
+                task->memory_max_mb = (uint32_t)strtoul(item + 14, NULL, 10);
+            else if (cs_strs_add(&task->env, item) != 0)
+                return -1;
+        }
+        free(spec);
         task->config = strdup(arg[3]);
         task->fingerprint = strdup("0123456789abcdef");
         task->attempt = 1;

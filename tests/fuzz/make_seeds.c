@@ -24,6 +24,10 @@ int main(int argc, char **argv)
         msg->reason = strdup("bye");
         msg->seq = 3;
         msg->prefix = strdup("conn");
+        msg->memory_max_mb = 2048; /* TASK: a plugin instance's settings */
+        if (cs_strs_add(&msg->env, "AWS_PROFILE=prod") != 0 ||
+            cs_strs_add(&msg->env, "TOKEN=a=b") != 0)
+            return 1;
         if (cs_msg_add_row(msg, "conn_a", CS_STATUS_READY, NULL, 1, true, 2, "synthetic") != 0)
             return 1;
         char *data;

@@ -88,11 +88,66 @@ static void test_canonical_and_fingerprint(void **state)
     cs_config_destroy(&cfg);
 }
 
+/* A connection of a plugin instance (set by hand: the loader fills it from plugin blocks). */
+static void test_instance_fingerprint(void **state)
+{
+    (void)state;
+    cs_config_t *cfg = s_load(s_aggregator);
+    cs_connection_t *conn = &cfg->connections[0];
+    char plain[CS_DIGEST_HEX_SIZE], got[CS_DIGEST_HEX_SIZE], again[CS_DIGEST_HEX_SIZE];
+    assert_int_equal(cs_canon_fingerprint(conn, plain), 0);
+
+    /* an instance without settings is the plugin itself: the fingerprint it had before */
+    cs_config_plugin_t instance = {.label = "p_low", .source = "p", .plugin = "p"};
+    conn->instance = &instance;
+    assert_int_equal(cs_canon_fingerprint(conn, got), 0);
+    assert_string_equal(got, plain);
+
+    const char *env[] = {"B=2", "A=1", "A=0"};
+    instance.memory_max_mb = conn->memory_max_mb = 64; /* the loader copies it */
+    instance.env = env;
+    instance.env_count = 3;
+    cs_buf_t out = {0};
+    cs_canon_connection(&out, conn);
+    /* sorted by name; entries of one name in written order (the last one wins) */
+    assert_string_equal(cs_buf_str(&out), "{\"config\":{},\"connections\":[\"b_*\",\"a\"],"
+                                          "\"import_schema\":\"enabled\",\"instance\":{\"env\":"
+                                          "[\"A=1\",\"A=0\",\"B=2\"],\"memory_max_mb\":64},"
+                                          "\"plugin\":\"p\",\"type\":\"aggregator\"}");
+    cs_buf_free(&out);
+    assert_int_equal(cs_canon_fingerprint(conn, got), 0);
+    assert_string_not_equal(got, plain);
+
+    /* another order of names is the same instance; another label with the same settings too */
+    const char *reordered[] = {"A=1", "B=2", "A=0"};
+    instance.env = reordered;
+    instance.label = "p_other";
+    assert_int_equal(cs_canon_fingerprint(conn, again), 0);
+    assert_string_equal(again, got);
+
+    /* each setting changes it: the limit, a value, the order of one name's values */
+    instance.memory_max_mb = conn->memory_max_mb = 65; /* the loader copies it */
+    assert_int_equal(cs_canon_fingerprint(conn, again), 0);
+    assert_string_not_equal(again, got);
+    instance.memory_max_mb = conn->memory_max_mb = 64; /* the loader copies it */
+    const char *value[] = {"A=1", "B=3", "A=0"};
+    instance.env = value;
+    assert_int_equal(cs_canon_fingerprint(conn, again), 0);
+    assert_string_not_equal(again, got);
+    const char *swapped[] = {"A=0", "B=2", "A=1"};
+    instance.env = swapped;
+    assert_int_equal(cs_canon_fingerprint(conn, again), 0);
+    assert_string_not_equal(again, got);
+    conn->instance = NULL;
+    cs_config_destroy(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_json),
         cmocka_unit_test(test_canonical_and_fingerprint),
+        cmocka_unit_test(test_instance_fingerprint),
     };
     return cmocka_run_group_tests_name("canon", tests, NULL, NULL);
 }

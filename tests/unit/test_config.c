@@ -753,6 +753,65 @@ static void test_directory(void **state)
 
 /* An instance defined in one file and used in another; a reference to none fails only the
  * referencing file, which keeps its names; an instance defined again fails the later file. */
+/* The memory limit of a connection's plugin runs: its instance's, else the default of
+ * options "plugin" (in any file); it is part of the fingerprint, also when the default is
+ * in another file than the connection, and changes with it on a reload. */
+static void test_plugin_memory_default(void **state)
+{
+    (void)state;
+    s_write("a.spc", "plugin \"aws_big\" {\n  source = \"aws\"\n  memory_max_mb = 4096\n}\n"
+                     "connection \"big\" {\n  plugin = plugin.aws_big\n}\n"
+                     "connection \"small\" {\n  plugin = \"gcp\"\n}\n"
+                     "connection \"all\" {\n  plugin = \"gcp\"\n  type = \"aggregator\"\n"
+                     "  connections = [\"*\"]\n}\n");
+    s_write("default.spc", "options \"plugin\" {\n  memory_max_mb = 1024\n}\n");
+    cs_config_t *cfg = cs_config_load_dir(s_dir);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->error_count, 0);
+    assert_int_equal(cs_config_find(cfg, "big")->memory_max_mb, 4096);
+    assert_int_equal(cs_config_find(cfg, "small")->memory_max_mb, 1024);
+    assert_int_equal(cs_config_find(cfg, "all")->memory_max_mb, 0); /* runs no plugin */
+    char before[17];
+    strcpy(before, cs_config_find(cfg, "small")->fingerprint);
+
+    /* the default changes in its own file: a.spc is reused, its fingerprint is not */
+    s_write("default.spc", "options \"plugin\" {\n  memory_max_mb = 2048    \n}\n");
+    cs_config_t *next = cs_config_reload_dir(s_dir, cfg);
+    assert_non_null(next);
+    assert_int_equal(cs_config_find(next, "small")->memory_max_mb, 2048);
+    assert_string_not_equal(cs_config_find(next, "small")->fingerprint, before);
+    cs_config_destroy(&cfg);
+
+    /* without a default: no limit, and the fingerprint of a plain connection */
+    char path[300];
+    snprintf(path, sizeof path, "%s/default.spc", s_dir);
+    assert_int_equal(unlink(path), 0);
+    cs_config_t *last = cs_config_reload_dir(s_dir, next);
+    assert_int_equal(cs_config_find(last, "small")->memory_max_mb, 0);
+    cs_config_t *plain = s_load("connection \"small\" {\n  plugin = \"gcp\"\n}\n");
+    assert_string_equal(cs_config_find(last, "small")->fingerprint,
+                        cs_config_find(plain, "small")->fingerprint);
+    cs_config_destroy(&plain);
+    cs_config_destroy(&next);
+    cs_config_destroy(&last);
+
+    /* an instance's env past what a task carries fails its file, values unquoted */
+    static char text[8192];
+    char value[5000];
+    memset(value, '7', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    snprintf(text, sizeof text,
+             "plugin \"x\" {\n  source = \"aws\"\n  env = { A = \"%s\" }\n}\n"
+             "connection \"c\" {\n  plugin = plugin.x\n}\n",
+             value);
+    cs_config_t *bad = s_load(text);
+    assert_int_equal(bad->count, 0);
+    assert_true(bad->error_count >= 1);
+    assert_non_null(strstr(bad->errors[0].message, "plugin \"x\""));
+    assert_null(strstr(bad->errors[0].message, "7777"));
+    cs_config_destroy(&bad);
+}
+
 static void test_instances_across_files(void **state)
 {
     (void)state;
@@ -934,6 +993,7 @@ int main(void)
         cmocka_unit_test(test_plugin_instances),
         cmocka_unit_test(test_plugin_instance_errors),
         cmocka_unit_test_setup_teardown(test_instances_across_files, s_dir_setup, s_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_plugin_memory_default, s_dir_setup, s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_directory, s_dir_setup, s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_moving_a_block_keeps_the_fingerprint, s_dir_setup,
                                         s_dir_teardown),

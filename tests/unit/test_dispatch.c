@@ -598,6 +598,57 @@ static void test_a_worker_side_failure_goes_to_another_worker(void **state)
 }
 
 /* The entry of worker name in a STATUS reply's list (the caller destroys status). */
+/* A task of a plugin instance: its memory limit and env reach the worker in its TASK, also
+ * when it is sent again; a task without them sends none. */
+static void test_a_plugin_instances_settings_go_in_its_task(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(100, 3, 16, 16);
+    zsock_t *one = s_worker("one", 4), *two = s_worker("two", 4);
+    s_spin(&b, 50);
+    cs_task_t *task = calloc(1, sizeof *task);
+    task->kind = CS_TASK_BUILD;
+    task->connection = strdup("aws_low");
+    task->plugin = strdup("aws");
+    task->config = strdup("{}");
+    task->fingerprint = strdup("f1");
+    task->memory_max_mb = 64;
+    assert_int_equal(cs_strs_add(&task->env, "AWS_PROFILE=low"), 0);
+    assert_int_equal(cs_strs_add(&task->env, "AWS_SECRET_ACCESS_KEY=s3cr3t"), 0);
+    cs_dispatch_add(b.dispatch, &task);
+    s_add(&b, CS_TASK_BUILD, "plain", "f2");
+    s_spin(&b, 50);
+    cs_msg_t *tasks[8];
+    int n = s_tasks(one, tasks, 4);
+    n += s_tasks(two, tasks + n, 4);
+    assert_int_equal(n, 2);
+    const cs_msg_t *low = s_task_of(tasks, n, "aws_low"), *plain = s_task_of(tasks, n, "plain");
+    assert_non_null(low);
+    assert_non_null(plain);
+    assert_int_equal(low->memory_max_mb, 64);
+    assert_int_equal(low->env.count, 2);
+    assert_string_equal(low->env.items[0], "AWS_PROFILE=low");
+    assert_string_equal(low->env.items[1], "AWS_SECRET_ACCESS_KEY=s3cr3t");
+    assert_int_equal(plain->memory_max_mb, 0);
+    assert_int_equal(plain->env.count, 0);
+    s_free_tasks(tasks, n);
+    /* the leases expire: the next attempts, at free workers, carry them again */
+    zsock_t *three = s_worker("three", 4), *four = s_worker("four", 4);
+    s_spin(&b, 250);
+    n = s_tasks(three, tasks, 4);
+    n += s_tasks(four, tasks + n, 4);
+    assert_non_null(low = s_task_of(tasks, n, "aws_low"));
+    assert_int_equal(low->attempt, 2);
+    assert_int_equal(low->memory_max_mb, 64);
+    assert_int_equal(low->env.count, 2);
+    s_free_tasks(tasks, n);
+    zsock_destroy(&one);
+    zsock_destroy(&two);
+    zsock_destroy(&three);
+    zsock_destroy(&four);
+    s_bench_free(&b);
+}
+
 static const cs_worker_row_t *s_listed(s_bench_t *b, cs_msg_t **status, const char *name)
 {
     *status = cs_msg_new(CS_MSG_STATUS_REP);
@@ -707,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_an_expired_lease_keeps_its_place_until_the_worker_lets_go),
         cmocka_unit_test(test_a_worker_side_failure_goes_to_another_worker),
         cmocka_unit_test(test_a_worker_failing_in_a_row_is_quarantined),
+        cmocka_unit_test(test_a_plugin_instances_settings_go_in_its_task),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsys_shutdown();

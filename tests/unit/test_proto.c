@@ -63,6 +63,9 @@ static cs_msg_t *s_full_message(cs_msg_type_t type)
     msg->retry = true;
     msg->worker_fault = true;
     msg->with_workers = true;
+    msg->memory_max_mb = 2048;
+    assert_int_equal(cs_strs_add(&msg->env, "AWS_PROFILE=prod"), 0);
+    assert_int_equal(cs_strs_add(&msg->env, "TOKEN=t=ok\xc3\xa9"), 0);
     cs_worker_row_t quarantined = {"wrk-2", 43, 4, 3, 1, 3, 1700000000123456, "plugin missing"};
     cs_worker_row_t fine = {"host-b:77", 77, 16, 0, 0, 0, 0, NULL};
     assert_int_equal(cs_msg_add_worker_row(msg, &quarantined), 0);
@@ -137,7 +140,11 @@ static void test_round_trip_fields(void **state)
     assert_string_equal(got->fingerprint, "a1b2c3");
     assert_int_equal(got->attempt, 2);
     assert_string_equal(got->plugin_version, "1.2.3"); /* the version planned with */
-    assert_null(got->error);                           /* not a TASK field: not carried */
+    assert_int_equal(got->memory_max_mb, 2048);
+    assert_int_equal(got->env.count, 2);
+    assert_string_equal(got->env.items[0], "AWS_PROFILE=prod");
+    assert_string_equal(got->env.items[1], "TOKEN=t=ok\xc3\xa9"); /* '=' in a value */
+    assert_null(got->error); /* not a TASK field: not carried */
     assert_null(got->rows);
     assert_false(got->worker_fault);
     cs_msg_destroy(&got);
@@ -382,6 +389,140 @@ static void s_raw_reject(s_raw_t *raw, const char *expect)
     msgpack_sbuffer_destroy(&raw->sbuf);
 }
 
+/* A TASK: {0: TASK, 1: id, 2: kind, 3: connection} and `extra` more entries. */
+static void s_raw_task(s_raw_t *raw, size_t extra)
+{
+    s_raw_init(raw);
+    msgpack_pack_map(&raw->pk, 4 + extra);
+    msgpack_pack_uint8(&raw->pk, 0);
+    msgpack_pack_uint8(&raw->pk, CS_MSG_TASK);
+    msgpack_pack_uint8(&raw->pk, 1);
+    msgpack_pack_uint8(&raw->pk, 1);
+    msgpack_pack_uint8(&raw->pk, 2);
+    msgpack_pack_uint8(&raw->pk, CS_TASK_BUILD);
+    msgpack_pack_uint8(&raw->pk, 3);
+    s_raw_str(raw, "c", 1);
+}
+
+/* ---- a plugin instance's settings in TASK ---------------------------------------------- */
+
+static void test_env_entries(void **state)
+{
+    (void)state;
+    assert_true(cs_env_entry_valid("A=", 2));
+    assert_true(cs_env_entry_valid("_x9=1=2", 7));
+    assert_false(cs_env_entry_valid("=v", 2));    /* no name */
+    assert_false(cs_env_entry_valid("NAME", 4));  /* no '=' */
+    assert_false(cs_env_entry_valid("9A=v", 4));  /* starts with a digit */
+    assert_false(cs_env_entry_valid("A-B=v", 5)); /* not [A-Za-z0-9_] */
+    assert_false(cs_env_entry_valid("A=v", 1));   /* the '=' beyond len */
+    char name[CS_PROTO_MAX_ENV_NAME + 3];
+    memset(name, 'N', sizeof name);
+    name[CS_PROTO_MAX_ENV_NAME] = '=';
+    assert_true(cs_env_entry_valid(name, CS_PROTO_MAX_ENV_NAME + 1));
+    name[CS_PROTO_MAX_ENV_NAME] = 'N';
+    name[CS_PROTO_MAX_ENV_NAME + 1] = '=';
+    assert_false(cs_env_entry_valid(name, CS_PROTO_MAX_ENV_NAME + 2)); /* name too long */
+
+    cs_strs_t strs = {0};
+    for (int i = 0; i < CS_PROTO_MAX_ENV; i++)
+        assert_int_equal(cs_strs_add(&strs, "A=1"), 0);
+    assert_int_equal(cs_strs_add(&strs, "A=1"), -1); /* full */
+    cs_strs_clear(&strs);
+    assert_int_equal(strs.count, 0);
+    cs_strs_clear(&strs); /* idempotent */
+}
+
+static void test_task_settings_bounds(void **state)
+{
+    (void)state;
+    char *data;
+    size_t size;
+    char why[256] = "";
+
+    /* without settings nothing is written for env, and 0 for the limit */
+    cs_msg_t *msg = cs_msg_new(CS_MSG_TASK);
+    msg->task_id = 1;
+    msg->kind = CS_TASK_BUILD;
+    msg->connection = strdup("c");
+    s_encode(msg, &data, &size);
+    cs_msg_t *got = cs_msg_decode(data, size, why, sizeof why);
+    free(data);
+    assert_non_null(got);
+    assert_int_equal(got->memory_max_mb, 0);
+    assert_int_equal(got->env.count, 0);
+    assert_null(got->env.items);
+    cs_msg_destroy(&got);
+
+    /* the encoder keeps to the bounds too */
+    msg->memory_max_mb = CS_PROTO_MAX_MEMORY_MB + 1;
+    assert_int_equal(cs_msg_encode(msg, &data, &size, why, sizeof why), -1);
+    assert_non_null(strstr(why, "memory_max_mb"));
+    msg->memory_max_mb = CS_PROTO_MAX_MEMORY_MB;
+    assert_int_equal(cs_strs_add(&msg->env, "not an entry"), 0);
+    assert_int_equal(cs_msg_encode(msg, &data, &size, why, sizeof why), -1);
+    assert_non_null(strstr(why, "NAME=VALUE"));
+    cs_strs_clear(&msg->env);
+    char *long_entry = malloc(CS_PROTO_MAX_ENV_ENTRY + 2);
+    memset(long_entry, 'v', CS_PROTO_MAX_ENV_ENTRY + 1);
+    memcpy(long_entry, "A=", 2);
+    long_entry[CS_PROTO_MAX_ENV_ENTRY + 1] = '\0';
+    assert_int_equal(cs_strs_add(&msg->env, long_entry), 0);
+    assert_int_equal(cs_msg_encode(msg, &data, &size, why, sizeof why), -1);
+    assert_non_null(strstr(why, "entry too long"));
+    cs_strs_clear(&msg->env);
+    long_entry[CS_PROTO_MAX_ENV_ENTRY] = '\0'; /* at the limit */
+    assert_int_equal(cs_strs_add(&msg->env, long_entry), 0);
+    s_encode(msg, &data, &size);
+    free(data);
+    cs_msg_destroy(&msg);
+
+    /* the decoder: each bound, and each entry's shape */
+    s_raw_t raw;
+    s_raw_task(&raw, 1);
+    msgpack_pack_uint8(&raw.pk, 10);
+    msgpack_pack_uint32(&raw.pk, CS_PROTO_MAX_MEMORY_MB + 1);
+    s_raw_reject(&raw, "(memory_max_mb): value out of range");
+
+    s_raw_task(&raw, 1);
+    msgpack_pack_uint8(&raw.pk, 11);
+    msgpack_pack_array(&raw.pk, CS_PROTO_MAX_ENV + 1);
+    for (int i = 0; i <= CS_PROTO_MAX_ENV; i++)
+        s_raw_str(&raw, "A=1", 3);
+    s_raw_reject(&raw, "(env): more entries than the limit");
+
+    s_raw_task(&raw, 1);
+    msgpack_pack_uint8(&raw.pk, 11);
+    msgpack_pack_array(&raw.pk, 1);
+    s_raw_str(&raw, long_entry, CS_PROTO_MAX_ENV_ENTRY + 1);
+    s_raw_reject(&raw, "(env): entry longer than the limit");
+    free(long_entry);
+
+    const struct {
+        const char *entry;
+        size_t len;
+    } bad[] = {{"NOEQUALS", 8}, {"=v", 2}, {"1A=v", 4}, {"A=\0v", 4}, {"A=\xff", 3}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        s_raw_task(&raw, 1);
+        msgpack_pack_uint8(&raw.pk, 11);
+        msgpack_pack_array(&raw.pk, 1);
+        s_raw_str(&raw, bad[i].entry, bad[i].len);
+        s_raw_reject(&raw, "(env): entry is not NAME=VALUE");
+    }
+
+    s_raw_task(&raw, 1);
+    msgpack_pack_uint8(&raw.pk, 11);
+    msgpack_pack_array(&raw.pk, 2);
+    s_raw_str(&raw, "A=1", 3);
+    msgpack_pack_uint8(&raw.pk, 7); /* the second entry is no string: the first is freed */
+    s_raw_reject(&raw, "(env): expected a string");
+
+    s_raw_task(&raw, 1);
+    msgpack_pack_uint8(&raw.pk, 11);
+    s_raw_str(&raw, "A=1", 3);
+    s_raw_reject(&raw, "(env): expected an array of strings");
+}
+
 static void test_raw_state_valid(void **state)
 {
     (void)state;
@@ -404,6 +545,8 @@ static void test_reject_truncated(void **state)
     cs_msg_t *msg = s_full_message(CS_MSG_TASK);
     free(msg->plugin_version); /* so that it ends with a one-byte value (fresh) */
     msg->plugin_version = NULL;
+    cs_strs_clear(&msg->env); /* (the env comes last when there is one) */
+    msg->memory_max_mb = 0;
     char *data;
     size_t size;
     s_encode(msg, &data, &size);
@@ -932,6 +1075,8 @@ int main(void)
         cmocka_unit_test(test_encode_rejects),
         cmocka_unit_test(test_add_row_limit),
         cmocka_unit_test(test_add_worker_row_limit),
+        cmocka_unit_test(test_env_entries),
+        cmocka_unit_test(test_task_settings_bounds),
         cmocka_unit_test(test_raw_state_valid),
         cmocka_unit_test(test_reject_truncated),
         cmocka_unit_test(test_reject_trailing_bytes),
