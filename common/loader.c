@@ -193,13 +193,18 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
     }
 }
 
+/* An order of pointers into one array: by c, then by place, so that among equals the
+ * earlier definition comes first. */
+static int s_then_by_place(int c, const void *x, const void *y)
+{
+    return c ? c : (x < y ? -1 : x > y);
+}
+
 static int s_compare_conn_names(const void *a, const void *b)
 {
     const cs_connection_t *x = *(const cs_connection_t *const *)a;
     const cs_connection_t *y = *(const cs_connection_t *const *)b;
-    int c = strcmp(x->name, y->name);
-    /* equal names: keep load order, so that the later definition comes second */
-    return c ? c : (x < y ? -1 : x > y);
+    return s_then_by_place(strcmp(x->name, y->name), x, y);
 }
 
 static bool s_file_failed(const cs_config_t *cfg, const char *path)
@@ -285,16 +290,14 @@ static int s_compare_labels(const void *a, const void *b)
 {
     const cs_config_plugin_t *x = *(const cs_config_plugin_t *const *)a;
     const cs_config_plugin_t *y = *(const cs_config_plugin_t *const *)b;
-    int c = strcmp(x->label, y->label);
-    return c ? c : (x < y ? -1 : x > y); /* the earlier definition first */
+    return s_then_by_place(strcmp(x->label, y->label), x, y);
 }
 
 static int s_compare_images(const void *a, const void *b)
 {
     const cs_config_plugin_t *x = *(const cs_config_plugin_t *const *)a;
     const cs_config_plugin_t *y = *(const cs_config_plugin_t *const *)b;
-    int c = strcmp(x->image, y->image);
-    return c ? c : (x < y ? -1 : x > y);
+    return s_then_by_place(strcmp(x->image, y->image), x, y);
 }
 
 static int s_find_label(const void *key, const void *item)

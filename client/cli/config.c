@@ -2,6 +2,7 @@
  * connections), resolved (each plugin reference) and ignored, and the errors. */
 #include "cli.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,28 +37,33 @@ static const cs_failed_file_t *s_failed(const cs_config_t *cfg, const char *path
     return NULL;
 }
 
+/* How many of n items (each size bytes, its file path at file_at) come from path. */
+static size_t s_count_of_file(const void *items, size_t n, size_t size, size_t file_at,
+                              const char *path)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count +=
+            strcmp(*(const char *const *)((const char *)items + i * size + file_at), path) == 0;
+    return count;
+}
+
 static size_t s_count_plugins(const cs_config_t *cfg, const char *path)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < cfg->plugin_count; i++)
-        n += strcmp(cfg->plugins[i].file, path) == 0;
-    return n;
+    return s_count_of_file(cfg->plugins, cfg->plugin_count, sizeof *cfg->plugins,
+                           offsetof(cs_config_plugin_t, file), path);
 }
 
 static size_t s_count_ignored(const cs_config_t *cfg, const char *path)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < cfg->ignored_count; i++)
-        n += strcmp(cfg->ignored[i].file, path) == 0;
-    return n;
+    return s_count_of_file(cfg->ignored, cfg->ignored_count, sizeof *cfg->ignored,
+                           offsetof(cs_config_ignored_t, file), path);
 }
 
 static size_t s_count_errors(const cs_config_t *cfg, const char *path)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < cfg->error_count; i++)
-        n += strcmp(cfg->errors[i].file, path) == 0;
-    return n;
+    return s_count_of_file(cfg->errors, cfg->error_count, sizeof *cfg->errors,
+                           offsetof(cs_config_error_t, file), path);
 }
 
 static void s_print_json(const cs_config_t *cfg)
