@@ -77,6 +77,7 @@ typedef struct {
     cs_config_list_t search_path_prefix; /* put before them */
     bool uncertain; /* a file that failed to load declares options "database": what it sets
                        is not known, so a user of these keeps what is in force */
+    bool declared;  /* some file has an options "database" block, even an empty one */
 } cs_config_database_t;
 
 /* The result of loading a directory or a text. */
