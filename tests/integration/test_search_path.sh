@@ -127,6 +127,22 @@ check_eq "once it loads again the path follows the rows" \
     'public, "AwsProd", aws_a, beta, gamma' "$(in_force $dbname)"
 sup_stop "$SUP_PID"
 
+# ---- the SQL function itself: an empty path, and a session that may not ALTER DATABASE ----
+check_eq "an empty path is set as an empty search path" 'set: ""|""' \
+    "$(sql "$db" "SELECT connstate_internal.set_search_path(ARRAY[]::text[])")|$(in_force $dbname)"
+check_eq "... and is then the same" 'same' \
+    "$(sql "$db" "SELECT connstate_internal.set_search_path(ARRAY[]::text[])")"
+sql "$db" "DROP ROLE IF EXISTS search_path_nobody; CREATE ROLE search_path_nobody;
+    GRANT USAGE ON SCHEMA connstate_internal TO search_path_nobody;
+    GRANT EXECUTE ON FUNCTION connstate_internal.set_search_path(text[]) TO search_path_nobody" \
+    >/dev/null
+out=$(sql "$db" "SET ROLE search_path_nobody; SELECT connstate_internal.set_search_path(ARRAY['x'])")
+check "a session that does not own the database gets the failure as the answer, not an error" \
+    grep -q '^failed: must be owner of database search_path$' <<<"$out"
+sql "$db" "REVOKE ALL ON FUNCTION connstate_internal.set_search_path(text[]) FROM search_path_nobody;
+    REVOKE ALL ON SCHEMA connstate_internal FROM search_path_nobody; DROP ROLE search_path_nobody" \
+    >/dev/null
+
 # ---- the bound ------------------------------------------------------------------------------------
 db2=$(new_db search_path_bound)
 cfg2=$T_DIR/config2
