@@ -2,6 +2,8 @@
 #ifndef CS_COMMON_PRIVATE_H
 #define CS_COMMON_PRIVATE_H
 
+#include <stdarg.h>
+
 #include "cs_arena.h"
 #include "cs_buf.h"
 #include "cs_clock.h"
@@ -24,6 +26,10 @@ typedef struct {
  * result's arena; a NULL return also sets ld->oom. */
 void *cs_load_grow(cs_load_t *ld, void *items, size_t count, size_t *cap, size_t elem_size);
 const char *cs_load_strdup(cs_load_t *ld, const char *text);
+
+/* The message formatted and copied into the result's arena (NULL, and ld->oom, when out of
+ * memory). */
+const char *cs_load_vformat(cs_load_t *ld, const char *fmt, va_list args);
 
 /* Records an error at pos (the message is formatted, then copied into the arena) and marks
  * the current file failed (config.c). */

@@ -29,17 +29,22 @@ const char *cs_load_strdup(cs_load_t *ld, const char *text)
     return copy;
 }
 
-void cs_load_error(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
+const char *cs_load_vformat(cs_load_t *ld, const char *fmt, va_list args)
 {
     char message[512];
+    vsnprintf(message, sizeof message, fmt, args);
+    return cs_load_strdup(ld, message);
+}
+
+void cs_load_error(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
+{
     va_list args;
     va_start(args, fmt);
-    vsnprintf(message, sizeof message, fmt, args);
+    const char *text = cs_load_vformat(ld, fmt, args);
     va_end(args);
     cs_config_t *cfg = ld->cfg;
     cs_config_error_t *errors =
         cs_load_grow(ld, cfg->errors, cfg->error_count, &ld->error_cap, sizeof *errors);
-    const char *text = cs_load_strdup(ld, message);
     if (!errors || !text)
         return;
     cfg->errors = errors;

@@ -35,6 +35,13 @@ typedef struct {
     size_t offset;
 } cs_option_t;
 
+/* The log level option every program has, its value at offset (a const char *). */
+#define CS_OPTION_LOG_LEVEL(offset)                                                                \
+    {                                                                                              \
+        "log-level", "LEVEL", "CONNSTATE_LOG_LEVEL", "info", NULL, "error|warn|info|debug",        \
+            CS_OPTION_LEVEL, 0, 0, (offset)                                                        \
+    }
+
 /* A program as its options see it. */
 typedef struct {
     const char *name;    /* connstate-supervisor */

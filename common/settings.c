@@ -12,48 +12,89 @@
 static const char *const s_option_kinds[] = {"connection", "database", "dashboard", "general",
                                              "plugin",     "terminal", "query",     "check"};
 
-void cs_settings_ignore(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
+static void s_add_ignored(cs_load_t *ld, const cs_config_ignored_t *ignored)
 {
-    char what[256];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(what, sizeof what, fmt, args);
-    va_end(args);
     cs_config_t *cfg = ld->cfg;
     cs_config_ignored_t *grown =
         cs_load_grow(ld, cfg->ignored, cfg->ignored_count, &ld->ignored_cap, sizeof *grown);
-    const char *text = cs_load_strdup(ld, what);
-    if (!grown || !text)
+    if (!grown)
         return;
     cfg->ignored = grown;
-    cfg->ignored[cfg->ignored_count++] = (cs_config_ignored_t){pos.file, pos.line, text};
+    cfg->ignored[cfg->ignored_count++] = *ignored;
 }
 
-/* A list of schema names: search_path = ["aws", "gcp"]. */
+void cs_settings_ignore(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    cs_config_ignored_t ignored = {pos.file, pos.line, cs_load_vformat(ld, fmt, args)};
+    va_end(args);
+    if (ignored.what)
+        s_add_ignored(ld, &ignored);
+}
+
+/* One schema name of a search path list, checked and kept. */
+static bool s_schema_name(cs_load_t *ld, const cs_attr_t *attr, cs_pos_t pos, const char *name,
+                          size_t len, const char **out)
+{
+    while (len && (*name == ' ' || *name == '\t'))
+        name++, len--;
+    while (len && (name[len - 1] == ' ' || name[len - 1] == '\t'))
+        len--;
+    if (len == 0 || len > CS_CONFIG_MAX_NAME) {
+        cs_load_error(ld, pos, "%s holds schema names of 1 to %d bytes", attr->key,
+                      CS_CONFIG_MAX_NAME);
+        return false;
+    }
+    *out = cs_arena_strndup(ld->cfg->arena, name, len);
+    if (!*out)
+        ld->oom = true;
+    return *out != NULL;
+}
+
+/* A list of schema names, as a list (search_path = ["aws", "gcp"]) or, as Steampipe's own
+ * default.spc writes it, one comma-separated string (search_path = "aws,gcp"). */
 static void s_schema_list(cs_load_t *ld, const cs_attr_t *attr, cs_config_list_t *out)
 {
     const cs_value_t *v = attr->value;
-    if (v->type != CS_VAL_LIST) {
-        cs_load_error(ld, v->pos, "%s must be a list of schema names, e.g. %s = [\"aws\"]",
+    size_t count = 0;
+    if (v->type == CS_VAL_LIST) {
+        count = v->via.list.count;
+    } else if (v->type == CS_VAL_STRING) {
+        count = 1;
+        for (size_t i = 0; i < v->via.str.len; i++)
+            count += v->via.str.ptr[i] == ',';
+    } else {
+        cs_load_error(ld, v->pos,
+                      "%s must be a list of schema names, e.g. %s = [\"aws\", \"gcp\"] (or "
+                      "\"aws,gcp\")",
                       attr->key, attr->key);
         return;
     }
-    const char **items = cs_arena_alloc(ld->cfg->arena, (v->via.list.count + 1) * sizeof *items);
+    const char **items = cs_arena_alloc(ld->cfg->arena, (count + 1) * sizeof *items);
     if (!items) {
         ld->oom = true;
         return;
     }
-    for (size_t i = 0; i < v->via.list.count; i++) {
+    const char *at = v->type == CS_VAL_STRING ? v->via.str.ptr : NULL;
+    for (size_t i = 0; i < count; i++) {
+        if (at) {
+            const char *comma = strchr(at, ',');
+            size_t len = comma ? (size_t)(comma - at) : strlen(at);
+            if (!s_schema_name(ld, attr, v->pos, at, len, &items[i]))
+                return;
+            at += len + (comma != NULL);
+            continue;
+        }
         const cs_value_t *item = v->via.list.items[i];
-        if (item->type != CS_VAL_STRING || item->via.str.len == 0 ||
-            item->via.str.len > CS_CONFIG_MAX_NAME) {
-            cs_load_error(ld, item->pos, "%s holds schema names: strings of 1 to %d bytes",
-                          attr->key, CS_CONFIG_MAX_NAME);
+        if (item->type != CS_VAL_STRING) {
+            cs_load_error(ld, item->pos, "%s holds schema names: strings", attr->key);
             return;
         }
-        items[i] = item->via.str.ptr;
+        if (!s_schema_name(ld, attr, item->pos, item->via.str.ptr, item->via.str.len, &items[i]))
+            return;
     }
-    *out = (cs_config_list_t){items, v->via.list.count, true, attr->pos.file, attr->pos.line};
+    *out = (cs_config_list_t){items, count, true, attr->pos.file, attr->pos.line};
 }
 
 static void s_options_database(cs_load_t *ld, const cs_block_t *block)
@@ -134,14 +175,8 @@ static void s_merge_list(cs_load_t *ld, cs_config_list_t *into, const cs_config_
 void cs_settings_merge(cs_load_t *ld, const cs_config_t *unit)
 {
     cs_config_t *cfg = ld->cfg;
-    for (size_t i = 0; i < unit->ignored_count; i++) {
-        cs_config_ignored_t *grown =
-            cs_load_grow(ld, cfg->ignored, cfg->ignored_count, &ld->ignored_cap, sizeof *grown);
-        if (!grown)
-            return;
-        cfg->ignored = grown;
-        cfg->ignored[cfg->ignored_count++] = unit->ignored[i];
-    }
+    for (size_t i = 0; i < unit->ignored_count; i++)
+        s_add_ignored(ld, &unit->ignored[i]);
     cfg->database.uncertain |= unit->database.uncertain;
     cfg->database.declared |= unit->database.declared;
     s_merge_list(ld, &cfg->database.search_path, &unit->database.search_path, "search_path");

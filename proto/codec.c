@@ -195,6 +195,37 @@ static const s_schema_t s_row_schema = {0, "row", s_row, sizeof s_row / sizeof *
 static const s_schema_t s_worker_schema = {0, "worker", s_worker_row,
                                            sizeof s_worker_row / sizeof *s_worker_row};
 
+/* The lists of maps a message carries (F_ROWS, F_WORKERS): where the array and its count
+ * live in cs_msg_t, and what one entry is called in errors. */
+typedef struct {
+    const s_schema_t *schema;
+    size_t array_at; /* offset of the array pointer */
+    size_t count_at; /* offset of its uint32_t count */
+    size_t size;     /* of one entry */
+    const char *many;
+} s_list_t;
+
+static const s_list_t s_row_list = {&s_row_schema, offsetof(cs_msg_t, rows),
+                                    offsetof(cs_msg_t, row_count), sizeof(cs_row_t), "rows"};
+static const s_list_t s_worker_list = {&s_worker_schema, offsetof(cs_msg_t, worker_rows),
+                                       offsetof(cs_msg_t, worker_row_count),
+                                       sizeof(cs_worker_row_t), "workers"};
+
+static const s_list_t *s_list_of(const s_field_t *field)
+{
+    return field->type == F_ROWS ? &s_row_list : &s_worker_list;
+}
+
+static uint32_t *s_list_count(const s_list_t *list, const void *msg)
+{
+    return (uint32_t *)((char *)msg + list->count_at);
+}
+
+static char **s_list_array(const s_list_t *list, const void *msg)
+{
+    return (char **)((char *)msg + list->array_at);
+}
+
 static const char *const s_status_names[CS_STATUS_COUNT] = {
     "pending", "updating", "deleting", "ready", "error", "disabled", "deleted"};
 
@@ -418,23 +449,19 @@ static int s_encode_field(msgpack_packer *pk, const s_schema_t *schema, const s_
                 msgpack_pack_uint32(pk, counts[i]);
             return 0;
         }
-        case F_ROWS: {
-            const cs_msg_t *msg = base;
-            if (msg->row_count > field->hi)
-                return s_encode_fail(why, why_size, schema->name, field, "too many rows");
-            msgpack_pack_array(pk, msg->row_count);
-            for (uint32_t i = 0; i < msg->row_count; i++)
-                if (s_encode_map(pk, &s_row_schema, &msg->rows[i], false, why, why_size) != 0)
-                    return -1;
-            return 0;
-        }
+        case F_ROWS:
         case F_WORKERS: {
-            const cs_msg_t *msg = base;
-            if (msg->worker_row_count > field->hi)
-                return s_encode_fail(why, why_size, schema->name, field, "too many workers");
-            msgpack_pack_array(pk, msg->worker_row_count);
-            for (uint32_t i = 0; i < msg->worker_row_count; i++)
-                if (s_encode_map(pk, &s_worker_schema, &msg->worker_rows[i], false, why,
+            const s_list_t *list = s_list_of(field);
+            uint32_t n = *s_list_count(list, base);
+            const char *entries = *s_list_array(list, base);
+            if (n > field->hi) {
+                char problem[64];
+                snprintf(problem, sizeof problem, "too many %s", list->many);
+                return s_encode_fail(why, why_size, schema->name, field, problem);
+            }
+            msgpack_pack_array(pk, n);
+            for (uint32_t i = 0; i < n; i++)
+                if (s_encode_map(pk, list->schema, entries + i * list->size, false, why,
                                  why_size) != 0)
                     return -1;
             return 0;
@@ -601,54 +628,32 @@ static int s_decode_uint(s_decoder_t *dec, const s_field_t *field, const msgpack
 static int s_decode_map(s_decoder_t *dec, const s_schema_t *schema, const msgpack_object *map,
                         void *base);
 
-static int s_decode_rows(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
-                         cs_msg_t *msg)
+/* A list of maps (rows, workers), each entry decoded by its schema. */
+static int s_decode_list(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
+                         void *msg)
 {
-    if (s_expect(dec, field, value, MSGPACK_OBJECT_ARRAY, "an array of rows") != 0)
+    const s_list_t *list = s_list_of(field);
+    char what[64];
+    snprintf(what, sizeof what, "an array of %s", list->many);
+    if (s_expect(dec, field, value, MSGPACK_OBJECT_ARRAY, what) != 0)
         return -1;
     uint32_t n = value->via.array.size;
     if (n > field->hi)
-        return s_reject(dec, field, "%s", "more rows than the limit");
+        return s_reject(dec, field, "more %s than the limit", list->many);
     if (n == 0)
         return 0;
-    msg->rows = calloc(n, sizeof *msg->rows);
-    if (!msg->rows)
+    char *entries = calloc(n, list->size);
+    if (!entries)
         return s_reject(dec, field, "%s", "out of memory");
+    *s_list_array(list, msg) = entries;
     const char *where = dec->where;
-    char row_where[64];
+    char entry_where[64];
     for (uint32_t i = 0; i < n; i++) {
-        msg->row_count = i + 1; /* so that destroy frees the partly decoded row */
-        snprintf(row_where, sizeof row_where, "%s row %u", where, i);
-        dec->where = row_where;
-        int rc = s_decode_map(dec, &s_row_schema, &value->via.array.ptr[i], &msg->rows[i]);
-        dec->where = where;
-        if (rc != 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int s_decode_workers(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
-                            cs_msg_t *msg)
-{
-    if (s_expect(dec, field, value, MSGPACK_OBJECT_ARRAY, "an array of workers") != 0)
-        return -1;
-    uint32_t n = value->via.array.size;
-    if (n > field->hi)
-        return s_reject(dec, field, "%s", "more workers than the limit");
-    if (n == 0)
-        return 0;
-    msg->worker_rows = calloc(n, sizeof *msg->worker_rows);
-    if (!msg->worker_rows)
-        return s_reject(dec, field, "%s", "out of memory");
-    const char *where = dec->where;
-    char row_where[64];
-    for (uint32_t i = 0; i < n; i++) {
-        msg->worker_row_count = i + 1; /* so that destroy frees the partly decoded entry */
-        snprintf(row_where, sizeof row_where, "%s worker %u", where, i);
-        dec->where = row_where;
+        *s_list_count(list, msg) = i + 1; /* so that destroy frees the partly decoded entry */
+        snprintf(entry_where, sizeof entry_where, "%s %s %u", where, list->schema->name, i);
+        dec->where = entry_where;
         int rc =
-            s_decode_map(dec, &s_worker_schema, &value->via.array.ptr[i], &msg->worker_rows[i]);
+            s_decode_map(dec, list->schema, &value->via.array.ptr[i], entries + i * list->size);
         dec->where = where;
         if (rc != 0)
             return -1;
@@ -731,9 +736,8 @@ static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpac
             return 0;
         }
         case F_ROWS:
-            return s_decode_rows(dec, field, value, base);
         case F_WORKERS:
-            return s_decode_workers(dec, field, value, base);
+            return s_decode_list(dec, field, value, base);
     }
     return -1;
 }

@@ -79,8 +79,6 @@ static void s_list_load(s_list_t *list)
     if (!list->dir)
         return;
     zhashx_t *keys = zhashx_new();
-    if (!keys)
-        return;
     zhashx_set_destructor(keys, (zhashx_destructor_fn *)zstr_free);
     DIR *dir = opendir(list->dir);
     if (!dir)
@@ -370,7 +368,8 @@ cs_auth_t *cs_auth_new(const char *cert, const char *workers_dir, const char *cl
         s_list_init(&self->clients, "client", clients_dir) != 0)
         goto fail;
     char local[CS_CURVE_TEXT_SIZE], server[CS_CURVE_TEXT_SIZE];
-    if (cs_curve_pair_new(&self->local) != 0 || !(self->seen = zhashx_new()))
+    self->seen = zhashx_new();
+    if (cs_curve_pair_new(&self->local) != 0)
         goto fail;
     cs_curve_text(self->local.secret_key, local);
     cs_curve_text(self->local.public_key, self->local_public);

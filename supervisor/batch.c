@@ -87,10 +87,7 @@ cs_batch_t *cs_batch_new(cs_store_t *store, cs_batch_commit_fn *on_commit, void 
     self->store = store;
     self->on_commit = on_commit;
     self->arg = arg;
-    if (!(self->refusals = zlistx_new())) {
-        free(self);
-        return NULL;
-    }
+    self->refusals = zlistx_new();
     self->path_max = 100;
     return self;
 }
@@ -333,13 +330,10 @@ static char *s_path_param(cs_batch_t *self)
 {
     if (self->path_mode != S_PATH_ON)
         return NULL;
-    zhashx_t *in_batch = zhashx_new();
     const char **ready = malloc((cs_store_size(self->store) + 1) * sizeof *ready);
-    if (!in_batch || !ready) {
-        zhashx_destroy(&in_batch);
-        free(ready);
+    if (!ready)
         return NULL;
-    }
+    zhashx_t *in_batch = zhashx_new();
     for (size_t i = 0; i < self->count; i++)
         zhashx_insert(in_batch, self->entries[i].name, &self->entries[i]);
     size_t count = 0;

@@ -61,10 +61,8 @@ struct cs_control {
     zsock_t *control;
     cs_control_deps_t deps;
     zlistx_t *waiters;
-    zlistx_t *snapshots; /* s_snapshot_t, in serving order */
-    zhashx_t *peers;     /* routing id in hex -> s_peer_t */
-    int max_snapshots;
-    int snapshot_timeout_ms;
+    zlistx_t *snapshots;    /* s_snapshot_t, in serving order */
+    zhashx_t *peers;        /* routing id in hex -> s_peer_t */
     int64_t requests_since; /* zclock_usecs of this turn's first request; 0: none yet */
 };
 
@@ -75,15 +73,9 @@ cs_control_t *cs_control_new(zsock_t *control, const cs_control_deps_t *deps)
         return NULL;
     self->control = control;
     self->deps = *deps;
-    self->max_snapshots = deps->max_snapshots;
-    self->snapshot_timeout_ms = deps->snapshot_timeout_ms;
     self->waiters = zlistx_new();
     self->snapshots = zlistx_new();
     self->peers = zhashx_new();
-    if (!self->waiters || !self->snapshots || !self->peers) {
-        cs_control_destroy(&self);
-        return NULL;
-    }
     /* A full client queue says EAGAIN (and a vanished client EHOSTUNREACH) at once,
      * instead of the message being dropped silently or the send blocking. */
     zsock_set_router_mandatory(control, 1);
@@ -242,7 +234,7 @@ static s_peer_t *s_admit(cs_control_t *self, zframe_t *identity, char **key_p, b
     int held = peer ? (snapshot ? peer->snapshots : peer->waiters) : 0;
     int own = snapshot ? S_SNAPSHOTS_PER_PEER : S_WAITERS_PER_PEER;
     size_t total = zlistx_size(snapshot ? self->snapshots : self->waiters);
-    size_t all = snapshot ? (size_t)self->max_snapshots : S_WAITERS_MAX;
+    size_t all = snapshot ? (size_t)self->deps.max_snapshots : S_WAITERS_MAX;
     if (!peer)
         snprintf(why, size, "out of memory");
     else if (held >= own)
@@ -373,11 +365,11 @@ static int s_snapshot_turn(cs_control_t *self, s_snapshot_t *snap, int64_t now, 
         if (end)
             return 0;
     }
-    if (now - snap->last_taken >= self->snapshot_timeout_ms) {
+    if (now - snap->last_taken >= self->deps.snapshot_timeout_ms) {
         cs_log_warn("client %s: snapshot %llu dropped after %u of %zu rows: the client took "
                     "nothing for %d s",
                     snap->peer, (unsigned long long)snap->request_id, snap->sent, snap->count,
-                    self->snapshot_timeout_ms / 1000);
+                    self->deps.snapshot_timeout_ms / 1000);
         return -1;
     }
     return 1;

@@ -146,8 +146,7 @@ static const cs_option_t s_options[] = {
      "bind endpoints that are not loopback without CURVE (anyone who reaches\n"
      "the worker endpoint receives every connection's config, secrets included)",
      CS_OPTION_SWITCH, 0, 0, S_AT(insecure)},
-    {"log-level", "LEVEL", "CONNSTATE_LOG_LEVEL", "info", NULL, "error|warn|info|debug",
-     CS_OPTION_LEVEL, 0, 0, S_AT(log_level)},
+    CS_OPTION_LOG_LEVEL(S_AT(log_level)),
 };
 
 static const cs_program_t s_program = {

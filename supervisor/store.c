@@ -73,10 +73,6 @@ cs_store_t *cs_store_new(void)
     self->by_name = zhashx_new();
     self->rows = zlistx_new();
     self->dirty = zlistx_new();
-    if (!self->by_name || !self->rows || !self->dirty) {
-        cs_store_destroy(&self);
-        return NULL;
-    }
     zhashx_set_destructor(self->by_name, s_row_free);
     return self;
 }

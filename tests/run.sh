@@ -38,9 +38,11 @@ selected() {
 }
 
 # run_suite NAME COMMAND...: runs one suite, counts its TAP "ok"/"not ok" lines.
+suites_run=0
 run_suite() {
     local name=$1 out="$work/${1//\//_}.out" start rc p f
     shift
+    suites_run=$((suites_run + 1))
     start=$(date +%s%N)
     CMOCKA_MESSAGE_OUTPUT=TAP timeout --kill-after=10 900 "$@" >"$out" 2>&1 </dev/null
     rc=$?
@@ -92,5 +94,9 @@ if [ "$mode" != unit ]; then
     fi
 fi
 
+if [ "$suites_run" -eq 0 ]; then
+    echo "not ok - no suite matches: ${filters[*]}"
+    failed=$((failed + 1))
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

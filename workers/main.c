@@ -516,8 +516,7 @@ static const cs_option_t s_options[] = {
      CS_OPTION_TEXT, 0, 0, S_AT(curve_cert)},
     {"curve-server", "FILE", "CONNSTATE_CURVE_SERVER", NULL, NULL,
      "the supervisor's public certificate", CS_OPTION_TEXT, 0, 0, S_AT(curve_server)},
-    {"log-level", "LEVEL", "CONNSTATE_LOG_LEVEL", "info", NULL, "error|warn|info|debug",
-     CS_OPTION_LEVEL, 0, 0, S_AT(log_level)},
+    CS_OPTION_LOG_LEVEL(S_AT(log_level)),
 };
 
 static const cs_program_t s_program = {

@@ -103,6 +103,11 @@ int cs_cli_curve(const cs_cli_args_t *args, cs_curve_client_t *curve);
  * curve is on. Returns it, or NULL after saying why. */
 zsock_t *cs_cli_control_connect(const cs_cli_args_t *args, const cs_curve_client_t *curve);
 
+/* Waits up to timeout_ms for one message on that socket. Returns 1 with *msg (the caller
+ * destroys it), 0 when nothing came (or a frame that is no message), -1 after printing
+ * "connstate COMMAND: malformed reply from CONTROL: why". */
+int cs_cli_control_recv(const cs_cli_args_t *args, zsock_t *sock, int timeout_ms, cs_msg_t **msg);
+
 /* Prints "connstate COMMAND: " and the session's last error on stderr, and a hint when the
  * state table does not exist (no supervisor has run on that database). */
 void cs_cli_db_error(const char *command, PGconn *conn);

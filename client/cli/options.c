@@ -290,3 +290,20 @@ zsock_t *cs_cli_control_connect(const cs_cli_args_t *args, const cs_curve_client
     }
     return sock;
 }
+
+int cs_cli_control_recv(const cs_cli_args_t *args, zsock_t *sock, int timeout_ms, cs_msg_t **msg)
+{
+    *msg = NULL;
+    zmq_pollitem_t item = {zsock_resolve(sock), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0)
+        return 0;
+    char why[256];
+    if (cs_wire_recv(sock, 0, NULL, msg, why, sizeof why) != 0)
+        return 0;
+    if (!*msg) {
+        fprintf(stderr, "connstate %s: malformed reply from %s: %s\n", args->command, args->control,
+                why);
+        return -1;
+    }
+    return 1;
+}

@@ -100,17 +100,9 @@ int cs_cli_refresh(int argc, char **argv)
                 fprintf(stderr, "connstate refresh: cannot ask for progress\n");
             cs_msg_destroy(&ask);
         }
-        zmq_pollitem_t item = {zsock_resolve(sock), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, 100) <= 0)
+        cs_msg_t *msg;
+        if (cs_cli_control_recv(&args, sock, 100, &msg) <= 0)
             continue;
-        cs_msg_t *msg = NULL;
-        char why[256];
-        if (cs_wire_recv(sock, 0, NULL, &msg, why, sizeof why) != 0)
-            continue;
-        if (!msg) {
-            fprintf(stderr, "connstate refresh: malformed reply: %s\n", why);
-            continue;
-        }
         if (msg->type == CS_MSG_REFRESH_REP && msg->request_id == request_id && !msg->done) {
             accepted = true;
         } else if (msg->type == CS_MSG_REFRESH_REP && msg->request_id == request_id) {

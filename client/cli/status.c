@@ -53,17 +53,12 @@ static cs_msg_t *s_ask_workers(const cs_cli_args_t *args, const cs_curve_client_
     cs_msg_destroy(&req);
     int64_t deadline = zclock_mono() + S_ANSWER_MS;
     while (!rep && zclock_mono() < deadline) {
-        zmq_pollitem_t item = {zsock_resolve(sock), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, 100) <= 0)
-            continue;
-        cs_msg_t *msg = NULL;
-        char why[256];
-        if (cs_wire_recv(sock, 0, NULL, &msg, why, sizeof why) != 0)
-            continue;
-        if (!msg) {
-            fprintf(stderr, "connstate status: malformed reply from %s: %s\n", control, why);
+        cs_msg_t *msg;
+        int got = cs_cli_control_recv(args, sock, 100, &msg);
+        if (got < 0)
             break;
-        }
+        if (got == 0)
+            continue;
         if (msg->type == CS_MSG_STATUS_REP && msg->request_id == request_id) {
             rep = msg;
             continue;

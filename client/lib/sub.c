@@ -71,8 +71,7 @@ static void s_msg_free(void **item)
 static zhashx_t *s_rows_new(void)
 {
     zhashx_t *rows = zhashx_new();
-    if (rows)
-        zhashx_set_destructor(rows, s_row_free);
+    zhashx_set_destructor(rows, s_row_free);
     return rows;
 }
 
@@ -107,7 +106,7 @@ connstate_sub_t *connstate_sub_new_curve(const char *publish_ep, const char *con
     self->buffered = zlistx_new();
     self->sub = zsock_new(ZMQ_SUB);
     self->control = zsock_new(ZMQ_DEALER);
-    if (!self->prefix || !self->rows || !self->buffered || !self->sub || !self->control)
+    if (!self->prefix || !self->sub || !self->control)
         goto fail;
     zlistx_set_destructor(self->buffered, s_msg_free);
     const char *hwm = getenv("CONNSTATE_SUB_RCVHWM"); /* a tuning knob (and a test hook) */

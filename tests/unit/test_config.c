@@ -310,8 +310,19 @@ static void test_steampipe_blocks_keep_connections(void **state)
     assert_true(port && workspace && cache);
     cs_config_destroy(&cfg);
 
-    s_expect_error("options \"database\" {\n  search_path = \"aws\"\n}\n", 2, 17,
+    s_expect_error("options \"database\" {\n  search_path = 9193\n}\n", 2, 17,
                    "search_path must be a list of schema names");
+    s_expect_error("options \"database\" {\n  search_path = \"aws,,gcp\"\n}\n", 2, 17,
+                   "search_path holds schema names of 1 to 63 bytes");
+    /* Steampipe's default.spc writes these as one comma-separated string */
+    cfg = s_load("options \"database\" {\n  search_path        = \"aws,azure, gcp\"  # exact\n"
+                 "  search_path_prefix = \"aws\"\n  cache = true\n}\n");
+    assert_int_equal(cfg->error_count, 0);
+    assert_int_equal(cfg->database.search_path.count, 3);
+    assert_string_equal(cfg->database.search_path.items[0], "aws");
+    assert_string_equal(cfg->database.search_path.items[2], "gcp");
+    assert_int_equal(cfg->database.search_path_prefix.count, 1);
+    cs_config_destroy(&cfg);
     s_expect_error("options {\n}\n", 1, 1, "an options block has one label");
     /* a broken file that declares database options makes them uncertain, not unset */
     cfg = s_load("options \"database\" {\n  search_path = [\"a\"\n}\n");
