@@ -101,9 +101,9 @@ check_eq "... and no sample saw the path disagree with the rows (each in one tra
     "$(grep -cv '^0$' "$T_DIR/violations")"
 
 # ---- search_path_prefix, and search_path as written ------------------------------------------
-printf 'options "database" {\n  search_path_prefix = ["aws_a", "Extra"]\n}\n' >"$cfg/default.spc"
+printf 'options "database" {\n  search_path_prefix = "aws_a, Extra"\n}\n' >"$cfg/default.spc"
 refresh
-check_eq "search_path_prefix goes first; each schema once" \
+check_eq "search_path_prefix (here as Steampipe's one string) goes first; each schema once" \
     'aws_a, "Extra", public, "AwsProd", beta' "$(in_force $dbname)"
 printf 'options "database" {\n  search_path_prefix = ["pfx"]\n  search_path = ["beta", "AwsProd", "gone"]\n}\n' \
     >"$cfg/default.spc"
