@@ -152,6 +152,10 @@ void cs_batch_search_path(cs_batch_t *self, const cs_config_database_t *db, bool
             mode = S_PATH_KEEP;
         }
     }
+    if (mode == S_PATH_ON && self->path_mode != S_PATH_ON) { /* compared with the database's */
+        free(self->path_sent);
+        self->path_sent = NULL;
+    }
     self->path_mode = mode;
     if (changed && mode == S_PATH_ON)
         self->path_due = true;
