@@ -3,6 +3,7 @@
  * statement (which keeps a connection only where its row is ready after the batch). */
 #include "supervisor.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,10 +12,12 @@ static int s_compare_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Appends a schema unless the path has it already (the first place stands). */
-static void s_add(cs_search_path_t *path, const char *name, bool connection)
+/* Appends a schema unless one of the path's first `among` has its name (the first place
+ * stands): the explicit part is compared with everything, a connection only with the
+ * explicit part (connection names are unique), so that the cost stays linear in them. */
+static void s_add(cs_search_path_t *path, size_t among, const char *name, bool connection)
 {
-    for (size_t i = 0; i < path->count; i++)
+    for (size_t i = 0; i < among && i < path->count; i++)
         if (strcmp(path->items[i].name, name) == 0)
             return;
     path->items[path->count++] = (cs_path_item_t){name, connection};
@@ -31,13 +34,13 @@ int cs_search_path_compute(const cs_config_database_t *db, const char *const *re
     if (!out->items)
         return -1;
     for (size_t i = 0; i < prefix_count; i++)
-        s_add(out, prefix->items[i], false);
+        s_add(out, SIZE_MAX, prefix->items[i], false);
     if (explicit->set) { /* the list as written: no connection, no public of our own */
         for (size_t i = 0; i < explicit->count; i++)
-            s_add(out, explicit->items[i], false);
+            s_add(out, SIZE_MAX, explicit->items[i], false);
         return 0;
     }
-    s_add(out, "public", false); /* first, as Steampipe has it: the user's own tables */
+    s_add(out, SIZE_MAX, "public", false); /* first, as Steampipe has it: the user's own tables */
     if (out->count + ready_count > max) {
         out->bounded = true; /* the explicit part only */
         out->wanted = out->count + ready_count;
@@ -50,8 +53,9 @@ int cs_search_path_compute(const cs_config_database_t *db, const char *const *re
     }
     memcpy(sorted, ready, ready_count * sizeof *sorted);
     qsort(sorted, ready_count, sizeof *sorted, s_compare_names); /* byte order, as Go sorts */
+    size_t explicit_count = out->count;
     for (size_t i = 0; i < ready_count; i++)
-        s_add(out, sorted[i], true);
+        s_add(out, explicit_count, sorted[i], true);
     free(sorted);
     return 0;
 }
