@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Attributes of a connection block that connstate interprets; the rest is the plugin's. */
 static const char *const s_reserved_attrs[] = {"plugin", "type", "connections", "import_schema"};
@@ -82,6 +83,12 @@ void cs_load_errors_done(cs_load_t *ld)
 
 /* ---- names ----------------------------------------------------------------------------- */
 
+/* ASCII letters of either case: a connection's schema name is quoted where it is mixed. */
+static bool s_is_letter(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
 const char *cs_config_name_problem(const char *name)
 {
     size_t len = strlen(name);
@@ -89,16 +96,17 @@ const char *cs_config_name_problem(const char *name)
         return "a name cannot be empty";
     if (len > CS_CONFIG_MAX_NAME)
         return "a name is at most 63 bytes";
-    if (!((name[0] >= 'a' && name[0] <= 'z') || name[0] == '_'))
-        return "a name starts with a lowercase letter or '_'";
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            return "a name holds only lowercase letters, digits and '_'";
-    }
-    if (strcmp(name, "public") == 0 || strcmp(name, "information_schema") == 0 ||
-        strcmp(name, "connstate_internal") == 0 || strncmp(name, "pg_", 3) == 0)
-        return "the name is reserved (public, information_schema, connstate_internal, pg_*)";
+    if (!(s_is_letter(name[0]) || name[0] == '_'))
+        return "a name starts with a letter or '_'";
+    for (size_t i = 0; i < len; i++)
+        if (!(s_is_letter(name[i]) || (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+            return "a name holds only letters, digits and '_'";
+    /* Reserved in any case: "Public" is a schema of its own, but an unquoted Public.t in SQL
+     * means public.t, and the rest name PostgreSQL's or connstate's own schemas. */
+    if (strcasecmp(name, "public") == 0 || strcasecmp(name, "information_schema") == 0 ||
+        strcasecmp(name, "connstate_internal") == 0 || strncasecmp(name, "pg_", 3) == 0)
+        return "the name is reserved, in any case (public, information_schema, "
+               "connstate_internal, pg_*)";
     return NULL;
 }
 

@@ -80,6 +80,7 @@ typedef struct {
     cs_config_list_t search_path_prefix; /* put before them */
     bool uncertain; /* a file that failed to load declares options "database": what it sets
                        is not known, so a user of these keeps what is in force */
+    bool declared;  /* some file has an options "database" block, even an empty one */
 } cs_config_database_t;
 
 /* The result of loading a directory or a text. */
@@ -161,9 +162,11 @@ const cs_config_error_t *cs_config_file_error(const cs_config_t *self, const cha
 /* Frees everything and NULLs *self_p. Idempotent. */
 void cs_config_destroy(cs_config_t **self_p);
 
-/* Checks a connection name: 1-63 bytes of [a-z0-9_], not starting with a digit, not
- * reserved (public, information_schema, connstate_internal, pg_*). Returns NULL when
- * valid, else a static text saying what is wrong. */
+/* Checks a connection name as Steampipe allows it: 1-63 bytes of [A-Za-z0-9_], not starting
+ * with a digit (a mixed-case name is its schema's name exactly, quoted in SQL; "Aws" and
+ * "aws" are two connections), and not reserved in any case (public, information_schema,
+ * connstate_internal, pg_*). Returns NULL when valid, else a static text saying what is
+ * wrong. */
 const char *cs_config_name_problem(const char *name);
 
 /* True when key is an attribute connstate interprets itself (plugin, type, connections,

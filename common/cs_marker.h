@@ -30,7 +30,7 @@ int cs_marker_version_ok(const char *version);
 /* Temporary schemas: an update too big for one transaction builds the new schema under a
  * temporary name and renames the old one away before dropping it. Their names are
  * "cs$new$" or "cs$old$" and 16 hex digits of a hash of the connection's name: never a
- * connection's name ([a-z_][a-z0-9_]*), deterministic, and the same digits for both kinds.
+ * connection's name ([A-Za-z_][A-Za-z0-9_]*), deterministic, and the same digits for both kinds.
  * Each carries a connstate marker, so that a leftover (a crash mid-update) is recognised. */
 typedef enum { CS_MARKER_TEMP_NEW, CS_MARKER_TEMP_OLD } cs_marker_temp_t;
 

@@ -102,6 +102,7 @@ static void s_schema_list(cs_load_t *ld, const cs_attr_t *attr, cs_config_list_t
 
 static void s_options_database(cs_load_t *ld, const cs_block_t *block)
 {
+    ld->cfg->database.declared = true;
     for (size_t i = 0; i < block->count; i++) {
         const cs_item_t *item = &block->items[i];
         if (item->block) {
@@ -392,6 +393,7 @@ void cs_settings_merge(cs_load_t *ld, const cs_config_t *unit)
                            cfg->plugin_options_file, cfg->plugin_options_line);
     }
     cfg->database.uncertain |= unit->database.uncertain;
+    cfg->database.declared |= unit->database.declared;
     s_merge_list(ld, &cfg->database.search_path, &unit->database.search_path, "search_path");
     s_merge_list(ld, &cfg->database.search_path_prefix, &unit->database.search_path_prefix,
                  "search_path_prefix");

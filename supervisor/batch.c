@@ -4,7 +4,9 @@
  * the schemas: a `ready` whose schema's marker does not match, or a deletion whose schema is
  * still there, is written as `error` instead and queued as a refusal, for the refresher to do
  * that update again. A failed batch is written again after a backoff, its rows first and in
- * their order. Also the rule of when to write. */
+ * their order. The same statement keeps the database's default search path (options
+ * "database") in step with the rows that are ready once it commits. Also the rule of when to
+ * write. */
 #include "supervisor.h"
 
 #include <errno.h>
@@ -23,6 +25,21 @@ typedef struct {
     bool deleted;
     bool refused; /* the table refused it: written as error */
 } s_entry_t;
+
+/* What the batch does with the database's default search path. */
+typedef enum {
+    S_PATH_OFF,  /* the config has no options "database": the path is the operator's */
+    S_PATH_KEEP, /* what the config says is not known (a broken file declares options
+                    "database", the directory cannot be read): the path in force stays */
+    S_PATH_ON    /* kept in step with the ready rows */
+} s_path_mode_t;
+
+/* A list of options "database", owned. */
+typedef struct {
+    char **items;
+    size_t count;
+    bool set;
+} s_list_t;
 
 /* A refusal waiting for the refresher. */
 typedef struct {
@@ -50,6 +67,16 @@ struct cs_batch {
     zlistx_t *refusals; /* s_refusal_t, in seq order */
     uint64_t batches, rows;
     int64_t sent_us, write_us;
+    /* the database's default search path */
+    s_path_mode_t path_mode;
+    s_list_t path_prefix, path_explicit; /* search_path_prefix, search_path */
+    size_t path_max;                     /* --search-path-max */
+    bool path_due;      /* the settings changed or a batch that carried them failed */
+    bool path_bounded;  /* the last path computed left the connections out (logged once) */
+    char *path_sent;    /* $6 of the last committed batch that carried one (NULL: none) */
+    char *path_asked;   /* $6 of the batch in flight (NULL: it carries none) */
+    char *path_outcome; /* what its statement answered */
+    char *path_failure; /* the last failure logged */
 };
 
 cs_batch_t *cs_batch_new(cs_store_t *store, cs_batch_commit_fn *on_commit, void *arg)
@@ -61,7 +88,77 @@ cs_batch_t *cs_batch_new(cs_store_t *store, cs_batch_commit_fn *on_commit, void 
     self->on_commit = on_commit;
     self->arg = arg;
     self->refusals = zlistx_new();
+    self->path_max = 100;
     return self;
+}
+
+static void s_list_free(s_list_t *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free(list->items[i]);
+    free(list->items);
+    memset(list, 0, sizeof *list);
+}
+
+static bool s_list_same(const s_list_t *mine, const cs_config_list_t *theirs)
+{
+    if (mine->set != theirs->set || mine->count != theirs->count)
+        return false;
+    for (size_t i = 0; i < mine->count; i++)
+        if (strcmp(mine->items[i], theirs->items[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Copies a list of the config (which the next reload frees). Returns 0 or -1. */
+static int s_list_copy(s_list_t *mine, const cs_config_list_t *theirs)
+{
+    s_list_free(mine);
+    if (!theirs->set)
+        return 0;
+    mine->items = calloc(theirs->count ? theirs->count : 1, sizeof *mine->items);
+    if (!mine->items)
+        return -1;
+    mine->set = true;
+    for (size_t i = 0; i < theirs->count; i++) {
+        if (!(mine->items[i] = strdup(theirs->items[i])))
+            return -1;
+        mine->count++;
+    }
+    return 0;
+}
+
+void cs_batch_search_path_max(cs_batch_t *self, size_t max)
+{
+    self->path_max = max;
+}
+
+void cs_batch_search_path(cs_batch_t *self, const cs_config_database_t *db, bool dir_failed)
+{
+    s_path_mode_t mode = dir_failed || db->uncertain ? S_PATH_KEEP
+                         : db->declared              ? S_PATH_ON
+                                                     : S_PATH_OFF;
+    if (mode == S_PATH_KEEP && self->path_mode != S_PATH_KEEP)
+        cs_log_warn("the database's default search path is left as it is: %s",
+                    dir_failed ? "the config directory cannot be read"
+                               : "a file that failed to load declares options \"database\"");
+    bool changed = mode != self->path_mode;
+    if (mode == S_PATH_ON && (!s_list_same(&self->path_prefix, &db->search_path_prefix) ||
+                              !s_list_same(&self->path_explicit, &db->search_path))) {
+        changed = true;
+        if (s_list_copy(&self->path_prefix, &db->search_path_prefix) != 0 ||
+            s_list_copy(&self->path_explicit, &db->search_path) != 0) {
+            cs_log_error("out of memory: the database's default search path is left as it is");
+            mode = S_PATH_KEEP;
+        }
+    }
+    if (mode == S_PATH_ON && self->path_mode != S_PATH_ON) { /* compared with the database's */
+        free(self->path_sent);
+        self->path_sent = NULL;
+    }
+    self->path_mode = mode;
+    if (changed && mode == S_PATH_ON)
+        self->path_due = true;
 }
 
 static void s_refusals_purge(cs_batch_t *self)
@@ -91,6 +188,12 @@ void cs_batch_destroy(cs_batch_t **self_p)
     s_entries_free(*self_p);
     s_refusals_purge(*self_p);
     zlistx_destroy(&(*self_p)->refusals);
+    s_list_free(&(*self_p)->path_prefix);
+    s_list_free(&(*self_p)->path_explicit);
+    free((*self_p)->path_sent);
+    free((*self_p)->path_asked);
+    free((*self_p)->path_outcome);
+    free((*self_p)->path_failure);
     free(*self_p);
     *self_p = NULL;
 }
@@ -108,6 +211,11 @@ static void s_failed(cs_batch_t *self)
     if (self->retry_ms > S_RETRY_MAX_MS)
         self->retry_ms = S_RETRY_MAX_MS;
     self->retry_at = cs_clock_mono_ms() + self->retry_ms;
+    if (self->path_asked) /* asked again with the rows */
+        self->path_due = self->path_mode == S_PATH_ON;
+    free(self->path_asked);
+    free(self->path_outcome);
+    self->path_asked = self->path_outcome = NULL;
     s_entries_free(self);
 }
 
@@ -140,9 +248,41 @@ static void s_refused(cs_batch_t *self, s_entry_t *entry)
     zlistx_add_end(self->refusals, refusal);
 }
 
+/* The batch that carried a search path committed: what its statement did is logged (a
+ * failure once per text: a session that may not ALTER DATABASE is not told again and again),
+ * and the path is not asked for again until it changes -- unless a refused row may have
+ * left the path set short of the one asked for. */
+static void s_path_committed(cs_batch_t *self, bool refused)
+{
+    const char *outcome = self->path_outcome ? self->path_outcome : "";
+    if (strncmp(outcome, "set: ", 5) == 0) {
+        cs_log_info("the database's default search path is now %s", outcome + 5);
+        free(self->path_failure);
+        self->path_failure = NULL;
+    } else if (strncmp(outcome, "failed: ", 8) == 0 &&
+               (!self->path_failure || strcmp(self->path_failure, outcome) != 0)) {
+        cs_log_warn("the database's default search path could not be set (it is asked for again "
+                    "when it changes): %s",
+                    outcome + 8);
+        free(self->path_failure);
+        self->path_failure = strdup(outcome);
+    }
+    free(self->path_sent);
+    self->path_sent = refused ? NULL : self->path_asked;
+    if (refused)
+        free(self->path_asked);
+    free(self->path_outcome);
+    self->path_asked = self->path_outcome = NULL;
+}
+
 /* The batch committed: what snapshots see follows, and each row is published. */
 static void s_committed(cs_batch_t *self)
 {
+    bool refused = false;
+    for (size_t i = 0; i < self->count; i++)
+        refused |= self->entries[i].refused;
+    if (self->path_asked)
+        s_path_committed(self, refused);
     for (size_t i = 0; i < self->count; i++) {
         s_entry_t *entry = &self->entries[i];
         if (entry->refused) {
@@ -169,6 +309,9 @@ void cs_batch_attach(cs_batch_t *self, PGconn *pg, uint64_t last_seq)
     s_refusals_purge(self); /* the table, read again, and the next plan say what is needed */
     self->pg = pg;
     self->seq = self->committed_seq = last_seq;
+    free(self->path_sent); /* another supervisor may have set it meanwhile: compared again */
+    self->path_sent = NULL;
+    self->path_due = self->path_mode == S_PATH_ON;
     self->retry_at = 0;
     self->retry_ms = 0;
     self->failures = 0;
@@ -183,14 +326,72 @@ void cs_batch_detach(cs_batch_t *self)
     self->pg = NULL;
 }
 
+/* The path this batch asks for as its $6, or NULL when it asks for none: not kept in step,
+ * or the same as the last committed batch asked for. The connections in it are those whose
+ * row is ready once the batch commits as far as the store knows (the statement keeps a
+ * claimed ready only where the table takes it). The caller frees it. */
+static char *s_path_param(cs_batch_t *self)
+{
+    if (self->path_mode != S_PATH_ON)
+        return NULL;
+    const char **ready = malloc((cs_store_size(self->store) + 1) * sizeof *ready);
+    if (!ready)
+        return NULL;
+    zhashx_t *in_batch = zhashx_new();
+    for (size_t i = 0; i < self->count; i++)
+        zhashx_insert(in_batch, self->entries[i].name, &self->entries[i]);
+    size_t count = 0;
+    for (cs_record_t *row = cs_store_first(self->store); row; row = cs_store_next(self->store)) {
+        const s_entry_t *entry = zhashx_lookup(in_batch, cs_record_name(row));
+        const cs_visible_t *committed = cs_record_committed(row);
+        cs_status_t status = entry       ? entry->row.status
+                             : committed ? committed->status
+                                         : CS_STATUS_PENDING;
+        if (status == CS_STATUS_READY)
+            ready[count++] = cs_record_name(row);
+    }
+    zhashx_destroy(&in_batch);
+    cs_config_database_t db = {
+        .search_path = {(const char **)self->path_explicit.items, self->path_explicit.count,
+                        self->path_explicit.set, NULL, 0},
+        .search_path_prefix = {(const char **)self->path_prefix.items, self->path_prefix.count,
+                               self->path_prefix.set, NULL, 0}};
+    cs_search_path_t path;
+    int rc = cs_search_path_compute(&db, ready, count, self->path_max, &path);
+    free(ready);
+    if (rc != 0)
+        return NULL;
+    if (path.bounded && !self->path_bounded)
+        cs_log_warn("the database's default search path would hold %zu schemas, more than "
+                    "--search-path-max %zu: it holds search_path_prefix and public only, without "
+                    "the connections",
+                    path.wanted, self->path_max);
+    else if (!path.bounded && self->path_bounded)
+        cs_log_info("the database's default search path holds the ready connections again "
+                    "(%zu schemas, --search-path-max %zu)",
+                    path.count, self->path_max);
+    self->path_bounded = path.bounded;
+    cs_buf_t json = {0};
+    cs_search_path_json(&path, &json);
+    cs_search_path_clear(&path);
+    char *param = json.failed ? NULL : cs_buf_take(&json);
+    cs_buf_free(&json);
+    if (param && self->path_sent && strcmp(param, self->path_sent) == 0) {
+        free(param);
+        return NULL;
+    }
+    return param;
+}
+
 int cs_batch_flush(cs_batch_t *self, size_t max)
 {
     size_t n = cs_store_dirty(self->store);
-    if (!self->pg || self->pending || n == 0 || cs_clock_mono_ms() < self->retry_at)
+    bool path_due = self->path_due && self->path_mode == S_PATH_ON;
+    if (!self->pg || self->pending || (n == 0 && !path_due) || cs_clock_mono_ms() < self->retry_at)
         return 0;
     if (max && n > max)
         n = max;
-    self->entries = calloc(n, sizeof *self->entries);
+    self->entries = calloc(n ? n : 1, sizeof *self->entries);
     if (!self->entries)
         return -1;
     self->first_seq = self->seq + 1;
@@ -217,11 +418,19 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
     /* {"seq":N,"rows":n,"xid":X}: the statement appends the transaction id */
     snprintf(payload, sizeof payload, "{\"seq\":%llu,\"rows\":%zu", (unsigned long long)self->seq,
              self->count);
-    const char *params[] = {cs_buf_str(&rows), last_seq, payload, CS_BATCH_MARKER_MISMATCH,
-                            CS_BATCH_STILL_THERE};
+    self->path_due = false;
+    self->path_asked = s_path_param(self);
+    if (self->count == 0 && !self->path_asked) { /* the path asked for is already in force */
+        cs_buf_free(&rows);
+        s_entries_free(self);
+        return 0;
+    }
+    const char *params[] = {
+        cs_buf_str(&rows),    last_seq,        payload, CS_BATCH_MARKER_MISMATCH,
+        CS_BATCH_STILL_THERE, self->path_asked};
     int rc = 0;
     if (rows.failed ||
-        !PQsendQueryParams(self->pg, cs_table_upsert_sql(), 5, NULL, params, NULL, NULL, 0)) {
+        !PQsendQueryParams(self->pg, cs_table_upsert_sql(), 6, NULL, params, NULL, NULL, 0)) {
         cs_log_error("state write: %s", rows.failed ? "out of memory" : PQerrorMessage(self->pg));
         rc = -1;
         s_failed(self);
@@ -290,6 +499,10 @@ int cs_batch_on_socket(cs_batch_t *self)
             cs_pg_error_text(res, self->error, sizeof self->error);
         } else if (PQresultStatus(res) == PGRES_TUPLES_OK) {
             s_mark_refused(self, res);
+            if (PQntuples(res) == 1 && PQnfields(res) >= 5 && !PQgetisnull(res, 0, 4)) {
+                free(self->path_outcome);
+                self->path_outcome = strdup(PQgetvalue(res, 0, 4));
+            }
         }
         PQclear(res);
     }
@@ -346,8 +559,11 @@ bool cs_batch_busy(const cs_batch_t *self)
 bool cs_batch_due(const cs_batch_t *self, const cs_batch_rule_t *rule, int64_t now)
 {
     size_t dirty = cs_store_dirty(self->store);
-    if (!dirty || self->pending || now < self->retry_at)
+    bool path_due = self->path_due && self->path_mode == S_PATH_ON;
+    if ((!dirty && !path_due) || self->pending || now < self->retry_at)
         return false;
+    if (path_due) /* the settings changed: at once, with whatever rows are queued */
+        return true;
     /* After batch-size results, or batch-ms after the first one waited, or at once when a
      * status changed and no build or delete is outstanding (a client may be waiting for
      * exactly that row), or when no task at all is outstanding: then nothing more is
@@ -359,6 +575,10 @@ bool cs_batch_due(const cs_batch_t *self, const cs_batch_rule_t *rule, int64_t n
 
 int64_t cs_batch_wake_at(const cs_batch_t *self, int batch_ms)
 {
+    if (self->pg && !self->pending && self->path_due && self->path_mode == S_PATH_ON) {
+        int64_t now = cs_clock_mono_ms();
+        return self->retry_at > now ? self->retry_at : now;
+    }
     if (!self->pg || !cs_store_dirty(self->store) || self->pending)
         return 0; /* no session: nothing to wake up for */
     int64_t due = cs_store_dirty_since(self->store) + batch_ms;

@@ -35,6 +35,32 @@ static const char *const s_setup_sql =
     "        GRANT SELECT ON connstate_internal.connection_state TO connstate_reader;\n"
     "    END IF;\n"
     "END $$;\n"
+    /* The database's default search path (the batch's statement calls it, see
+     * cs_table_upsert_sql): set to the schemas given, quoted, unless it is that already, the
+     * way ALTER DATABASE stores it ("search_path=a, \"AwsProd\", public"). A failure (a
+     * session that does not own the database) is the answer, never the statement's error. */
+    "CREATE OR REPLACE FUNCTION connstate_internal.set_search_path(path text[]) RETURNS text\n"
+    "LANGUAGE plpgsql AS $f$\n"
+    "DECLARE\n"
+    "    wanted text;\n"
+    "    in_force text;\n"
+    "BEGIN\n"
+    "    SELECT coalesce(string_agg(quote_ident(p), ', ' ORDER BY i), '\"\"') INTO wanted\n"
+    "        FROM unnest(path) WITH ORDINALITY AS u(p, i);\n"
+    "    SELECT substr(c, 13) INTO in_force FROM pg_db_role_setting s, unnest(s.setconfig) AS c\n"
+    "        WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = "
+    "current_database())\n"
+    "        AND s.setrole = 0 AND c LIKE 'search\\_path=%';\n"
+    "    IF in_force IS NOT DISTINCT FROM wanted THEN\n"
+    "        RETURN 'same';\n"
+    "    END IF;\n"
+    "    EXECUTE format('ALTER DATABASE %I SET search_path TO %s', current_database(),\n"
+    "        CASE WHEN wanted = '\"\"' THEN '''''' ELSE wanted END);\n"
+    "    RETURN 'set: ' || wanted;\n"
+    "EXCEPTION WHEN OTHERS THEN\n"
+    "    RETURN 'failed: ' || SQLERRM;\n"
+    "END $f$;\n"
+    "REVOKE ALL ON FUNCTION connstate_internal.set_search_path(text[]) FROM PUBLIC;\n"
     /* the server of every foreign table that workers create */
     "CREATE EXTENSION IF NOT EXISTS file_fdw;\n"
     "CREATE SERVER IF NOT EXISTS connstate_file FOREIGN DATA WRAPPER file_fdw;\n";

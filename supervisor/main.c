@@ -51,6 +51,7 @@ typedef struct {
     long max_workers;
     long max_snapshots;
     long snapshot_timeout;
+    long search_path_max;
 } s_options_t;
 
 static volatile sig_atomic_t s_stop = 0;
@@ -127,6 +128,12 @@ static const cs_option_t s_options[] = {
     S_NUMBER("snapshot-timeout", "SEC", "CONNSTATE_SNAPSHOT_TIMEOUT", "30",
              "drop a snapshot whose client reads nothing for this long", 1, 86400,
              snapshot_timeout),
+    S_NUMBER("search-path-max", "N", "CONNSTATE_SEARCH_PATH_MAX", "100",
+             "most schemas in the database's default search path, which is kept\n"
+             "in step (search_path_prefix, public, the ready connections) only when\n"
+             "the config has an options \"database\" block; past N: without the\n"
+             "connections",
+             0, 10000, search_path_max),
     S_TEXT("curve-cert", "FILE", "CONNSTATE_CURVE_CERT", NULL, "none: no CURVE",
            "this supervisor's certificate (keygen's FILE; FILE_secret is read):\n"
            "CURVE on all three sockets",
@@ -527,6 +534,7 @@ static int s_start_database(s_sup_t *self)
     if (!(self->catalog = cs_catalog_new(self->conninfo)) || !(self->store = cs_store_new()) ||
         !(self->batch = cs_batch_new(self->store, s_on_commit, self)))
         return 1;
+    cs_batch_search_path_max(self->batch, (size_t)self->opt.search_path_max);
     s_wait_active(self);
     if (s_stop)
         return 0;

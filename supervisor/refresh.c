@@ -385,6 +385,7 @@ static void s_plan(cs_refresh_t *self)
     self->next = NULL;
     cs_config_destroy(&self->config);
     self->config = cfg;
+    cs_batch_search_path(self->deps.batch, &cfg->database, cfg->dir_failed);
     cs_log_info("refresh %llu: %zu connections configured; %zu to build, %zu to delete, %zu "
                 "comments to write",
                 (unsigned long long)self->started, cfg->count, self->builds, self->deletes,

@@ -60,7 +60,12 @@ void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src);
  * config_hash (fingerprint), plugin_version and schema_hash; a deletion or a `disabled` only
  * while no schema of that name has a connstate marker. A refused row is written as `error`
  * with $4 or $5 (a refused deletion keeps its row). Its one result row: the pg_notify, the
- * rows upserted, the rows deleted, and the seqs of the refused rows ("3,7"; NULL: none). */
+ * rows upserted, the rows deleted, the seqs of the refused rows ("3,7"; NULL: none), and
+ * what became of $6, the database's default search path asked for (cs_search_path_json; NULL:
+ * none asked, and NULL is the answer): its connections kept only where the row is ready once
+ * the statement commits, then set with ALTER DATABASE by connstate_internal.set_search_path
+ * in the same transaction when it differs from the one in force ("set: PATH", "same", or
+ * "failed: MESSAGE" -- a failure does not fail the statement). */
 const char *cs_table_create_sql(void);
 const char *cs_table_select_sql(void);
 const char *cs_table_upsert_sql(void);
@@ -228,6 +233,35 @@ int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, uint64_t *last_seq)
  * NULL (logged). No batch may be in flight (cs_batch_wait). Blocks (one query). */
 zhashx_t *cs_catalog_schemas(cs_catalog_t *self);
 
+/* ---- searchpath.c: the database's default search path ------------------------------------ */
+
+/* One schema of the path: a connection's (kept only where its row is ready) or one that the
+ * config names (search_path_prefix, search_path) or public. The name is borrowed. */
+typedef struct {
+    const char *name;
+    bool connection;
+} cs_path_item_t;
+
+typedef struct {
+    cs_path_item_t *items; /* owned; the names borrowed from the inputs */
+    size_t count;
+    bool bounded;  /* the connections were left out: the path would have held `wanted` > max */
+    size_t wanted; /* set when bounded */
+} cs_search_path_t;
+
+/* The path as Steampipe sets it for the database's users (options "database"):
+ * search_path_prefix, then either search_path as written, or public and the ready
+ * connections in byte order of their names (as Go sorts them). Each schema once (its first
+ * place). When the second form would hold more than max schemas, the connections are left
+ * out (bounded). ready: the ready connections' names, any order (borrowed). Returns 0, or
+ * -1 when out of memory; out is cleared by cs_search_path_clear. Pure: no I/O. */
+int cs_search_path_compute(const cs_config_database_t *db, const char *const *ready,
+                           size_t ready_count, size_t max, cs_search_path_t *out)
+    __attribute__((warn_unused_result));
+void cs_search_path_clear(cs_search_path_t *path);
+/* Appends the path as the batch statement's $6: [{"n":NAME,"c":CONNECTION},...]. */
+void cs_search_path_json(const cs_search_path_t *path, cs_buf_t *out);
+
 /* ---- batch.c: writing the queued rows ------------------------------------------------- */
 
 typedef struct cs_batch cs_batch_t;
@@ -251,6 +285,17 @@ void cs_batch_attach(cs_batch_t *self, PGconn *pg, uint64_t last_seq);
  * for the table, read again, to say) and nothing is written until cs_batch_attach. */
 void cs_batch_detach(cs_batch_t *self);
 void cs_batch_destroy(cs_batch_t **self_p);
+
+/* The database's default search path (options "database"; see cs_search_path_compute):
+ * kept in step by the batches, in the statement that writes the rows (so that no new session
+ * sees a connection in it whose row is not ready), and only when it changes. The most
+ * schemas it holds with the connections (--search-path-max; default 100). The config's
+ * settings after each load: a config without options "database" leaves the path to the
+ * operator; one whose settings are unknown (dir_failed, or db->uncertain) leaves the path in
+ * force as it is; a change is written at once, with whatever rows are queued. Copies what it
+ * keeps. Never blocks. */
+void cs_batch_search_path_max(cs_batch_t *self, size_t max);
+void cs_batch_search_path(cs_batch_t *self, const cs_config_database_t *db, bool dir_failed);
 
 /* Starts writing up to max queued rows (0: all) as one transaction ending with pg_notify,
  * unless a batch is in flight, nothing is queued or a failed batch's backoff runs. Returns

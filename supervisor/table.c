@@ -176,6 +176,22 @@ static void s_generate(void)
                 "'}'), (SELECT count(*) FROM up), (SELECT count(*) FROM del),\n"
                 "    (SELECT string_agg(");
     cs_buf_printf(&upsert, "%s::text, ',') FROM v WHERE NOT ok)", s_key(S_AT(seq)));
+    /* $6: the database's default search path asked for, [{"n": schema, "c": a connection's}];
+     * a connection's schema stays in it only where its row is ready once this statement
+     * commits: as the batch writes it (not deleted, its word taken), else as the table holds
+     * it (the statement's snapshot: rows the batch does not touch). */
+    cs_buf_printf(
+        &upsert,
+        ",\n    CASE WHEN $6::jsonb IS NOT NULL THEN connstate_internal.set_search_path(ARRAY(\n"
+        "        SELECT p.e->>'n' FROM jsonb_array_elements($6::jsonb) WITH ORDINALITY AS p(e, i)\n"
+        "        WHERE NOT (p.e->>'c')::boolean OR CASE\n"
+        "            WHEN EXISTS (SELECT FROM v WHERE v.%s = p.e->>'n') THEN EXISTS (SELECT FROM "
+        "v\n"
+        "                WHERE v.%s = p.e->>'n' AND NOT v.g AND v.ok AND v.%s = 'ready')\n"
+        "            ELSE EXISTS (SELECT FROM " S_TABLE " t WHERE t.connection_name = p.e->>'n'\n"
+        "                AND t.status = 'ready') END\n"
+        "        ORDER BY p.i)) END",
+        name, name, status);
     s_create = cs_buf_take(&create);
     s_select = cs_buf_take(&select);
     s_upsert = cs_buf_take(&upsert);

@@ -52,7 +52,7 @@ static PGresult *s_read(PGconn *conn, const char *const *names, size_t count)
     for (size_t i = 0; i < count; i++) {
         if (i)
             cs_buf_putc(&array, ',');
-        cs_buf_putc(&array, '"'); /* array literal quoting: names are [a-z0-9_] anyway */
+        cs_buf_putc(&array, '"'); /* array literal quoting: the case is kept */
         for (const char *p = names[i]; *p; p++) {
             if (*p == '"' || *p == '\\')
                 cs_buf_putc(&array, '\\');

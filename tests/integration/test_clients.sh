@@ -133,7 +133,7 @@ check "wait: exit 1 when one ended in error" test $? -eq 1
 check "wait: the error is printed" grep -q "broken: error: plugin fails schema exited with status 3" "$T_DIR/wait.err"
 connstate wait --db "$db_q" no_such 2>"$T_DIR/wait.err"
 check "wait: an unknown connection is an error (exit 1)" test $? -eq 1
-connstate wait --db "$db_q" NotAName 2>/dev/null
+connstate wait --db "$db_q" not-a-name 2>/dev/null
 check "wait: a bad name is a usage error (exit 2)" test $? -eq 2
 
 sed -i 's/column = "before"/column = "after"/' "$T_DIR/q-config/q.spc"

@@ -226,7 +226,20 @@ static void test_names(void **state)
     too_long[64] = '\0';
     assert_non_null(strstr(cs_config_name_problem(too_long), "63 bytes"));
     assert_non_null(cs_config_name_problem(""));
-    assert_non_null(cs_config_name_problem("Aws"));
+    /* letters of either case, as Steampipe allows (the schema name is quoted) */
+    assert_null(cs_config_name_problem("Aws"));
+    assert_null(cs_config_name_problem("AwsProd"));
+    assert_null(cs_config_name_problem("aws_Dev"));
+    assert_null(cs_config_name_problem("_Z9"));
+    assert_non_null(strstr(cs_config_name_problem("9lives"), "starts with a letter or '_'"));
+    assert_non_null(strstr(cs_config_name_problem("a b"), "only letters, digits and '_'"));
+    /* reserved in any case: an unquoted Public.t means public.t */
+    assert_non_null(strstr(cs_config_name_problem("Public"), "reserved"));
+    assert_non_null(cs_config_name_problem("PUBLIC"));
+    assert_non_null(cs_config_name_problem("Information_Schema"));
+    assert_non_null(cs_config_name_problem("Connstate_Internal"));
+    assert_non_null(cs_config_name_problem("PG_x"));
+    assert_non_null(cs_config_name_problem("Pg_x"));
     assert_non_null(cs_config_name_problem("9lives"));
     assert_non_null(cs_config_name_problem("a-b"));
     assert_non_null(cs_config_name_problem("caf\xc3\xa9"));
@@ -237,8 +250,20 @@ static void test_names(void **state)
     assert_non_null(cs_config_name_problem("pg_anything"));
     assert_null(cs_config_name_problem("pgx"));
 
-    s_expect_error("connection \"Bad\" {\n  plugin = \"p\"\n}\n", 1, 12,
-                   "invalid connection name \"Bad\"");
+    /* two names that differ only in case are two connections, each found by its own */
+    cs_config_t *cfg = s_load("connection \"AwsProd\" {\n  plugin = \"p\"\n}\n"
+                              "connection \"awsprod\" {\n  plugin = \"p\"\n}\n"
+                              "connection \"aws_Dev\" {\n  plugin = \"p\"\n}\n");
+    assert_int_equal(cfg->error_count, 0);
+    assert_int_equal(cfg->count, 3);
+    assert_string_equal(cs_config_find(cfg, "AwsProd")->name, "AwsProd");
+    assert_string_equal(cs_config_find(cfg, "awsprod")->name, "awsprod");
+    assert_string_equal(cs_config_find(cfg, "aws_Dev")->name, "aws_Dev");
+    assert_null(cs_config_find(cfg, "AWSPROD"));
+    cs_config_destroy(&cfg);
+
+    s_expect_error("connection \"Bad-1\" {\n  plugin = \"p\"\n}\n", 1, 12,
+                   "invalid connection name \"Bad-1\"");
     s_expect_error("connection \"pg_x\" {\n  plugin = \"p\"\n}\n", 1, 12, "reserved");
     s_expect_error("connection {\n  plugin = \"p\"\n}\n", 1, 1, "exactly one label");
     s_expect_error("connection \"a\" \"b\" {\n  plugin = \"p\"\n}\n", 1, 1, "exactly one label");
@@ -506,11 +531,12 @@ static void test_file_with_error_loads_nothing(void **state)
 
     /* a syntax error: the names are still read from the text */
     cfg = s_load("connection \"one\" {\n  plugin = \"p\"\n}\n  connection  \"two\" {\n"
-                 "  plugin = \"p\n}\nconnection \"Not_Valid\" {}\n");
+                 "  plugin = \"p\n}\nconnection \"Not-Valid\" {}\nconnection \"AwsProd\" {}\n");
     assert_int_equal(cfg->count, 0);
-    assert_int_equal(cfg->failed[0].name_count, 2);
+    assert_int_equal(cfg->failed[0].name_count, 3); /* a mixed-case name is kept too */
     assert_true(cs_config_name_failed(cfg, "one"));
     assert_true(cs_config_name_failed(cfg, "two"));
+    assert_true(cs_config_name_failed(cfg, "AwsProd"));
     assert_int_equal(cfg->errors[0].line, 5);
     cs_config_destroy(&cfg);
 }
