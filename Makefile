@@ -180,12 +180,14 @@ $(BUILD)/fuzz/make_seeds: tests/fuzz/make_seeds.c $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# Seeds: one encoding of every message (generated), plus committed files under tests/fuzz/seeds.
+# Seeds: one encoding of every message (generated), plus committed files under tests/fuzz/seeds;
+# the config fuzzer also starts from the Steampipe directory of tests/fixtures/steampipe.
 fuzz: $(FUZZ_ONLY:%=$(BUILD)/fuzz/%) $(BUILD)/fuzz/make_seeds
 	@for t in $(FUZZ_ONLY); do \
 	    mkdir -p $(BUILD)/fuzz/corpus-$$t; \
 	    [ $$t = fuzz_proto ] && $(BUILD)/fuzz/make_seeds $(BUILD)/fuzz/corpus-$$t; \
 	    seeds=tests/fuzz/seeds/$${t#fuzz_}; [ -d $$seeds ] || seeds=; \
+	    [ $$t = fuzz_config ] && seeds="$$seeds tests/fixtures/steampipe"; \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
 	    dict=tests/fuzz/$$t.dict; [ -f $$dict ] && dict=-dict=$$dict || dict=; \
 	    $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict \

@@ -199,8 +199,8 @@ static const char *s_member_problem(const char *member, size_t len)
         return "a member is a connection name or glob of 1 to 63 characters";
     for (size_t i = 0; i < len; i++) {
         char c = member[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '*' ||
-              c == '?' || c == '[' || c == ']' || c == '-' || c == '!'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '*' || c == '?' || c == '[' || c == ']' || c == '-' || c == '!'))
             return "a member holds only name characters and the glob characters * ? [ ] ! -";
     }
     return NULL;

@@ -178,7 +178,13 @@ static void test_type_and_members(void **state)
     s_expect_error("connection \"c\" {\n  plugin = \"p\"\n  type = \"aggregator\"\n"
                    "  connections = [\"A B\"]\n}\n",
                    4, 18, "invalid member \"A B\"");
-    cs_config_t *cfg = s_load_one("connection \"c\" {\n  plugin = \"p\"\n  type = \"plugin\"\n}\n");
+    /* members as connection names are written: either case */
+    cs_config_t *cfg = s_load_one("connection \"c\" {\n  plugin = \"p\"\n  type = \"aggregator\"\n"
+                                  "  connections = [\"AwsProd\", \"Aws_*\"]\n}\n");
+    assert_int_equal(cfg->connections[0].member_count, 2);
+    assert_string_equal(cfg->connections[0].members[0], "AwsProd");
+    cs_config_destroy(&cfg);
+    cfg = s_load_one("connection \"c\" {\n  plugin = \"p\"\n  type = \"plugin\"\n}\n");
     assert_false(cfg->connections[0].aggregator);
     cs_config_destroy(&cfg);
 }
