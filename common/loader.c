@@ -260,6 +260,14 @@ static void s_drop_failed(cs_config_t *cfg)
     cfg->plugin_count = kept;
 }
 
+/* Fills index (cfg->count entries) with the connections in name order. */
+static void s_index_by_name(const cs_config_t *cfg, cs_connection_t **index)
+{
+    for (size_t i = 0; i < cfg->count; i++)
+        index[i] = &cfg->connections[i];
+    qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
+}
+
 /* A name defined twice fails the file of its later definition (the error names both). */
 static void s_check_duplicate_names(cs_load_t *ld)
 {
@@ -269,9 +277,7 @@ static void s_check_duplicate_names(cs_load_t *ld)
         ld->oom = true;
         return;
     }
-    for (size_t i = 0; i < cfg->count; i++)
-        index[i] = &cfg->connections[i];
-    qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
+    s_index_by_name(cfg, index);
     for (size_t i = 1; i < cfg->count; i++) {
         if (strcmp(index[i - 1]->name, index[i]->name) != 0)
             continue;
@@ -447,9 +453,7 @@ static void s_finish(cs_load_t *ld)
         ld->oom = true;
         return;
     }
-    for (size_t i = 0; i < cfg->count; i++)
-        index[i] = &cfg->connections[i];
-    qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
+    s_index_by_name(cfg, index);
     cfg->by_name = index;
     cs_load_errors_done(ld);
     if (cfg->error_count > 1)
