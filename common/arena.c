@@ -7,6 +7,9 @@
 #define S_CHUNK_SIZE  (64 * 1024) /* the largest regular chunk */
 #define S_FIRST_CHUNK 1024        /* chunks start small and double: many small arenas stay small */
 #define S_ALIGN       16
+/* What arena objects need: pointers, int64_t, double (nothing of the project's is aligned
+ * to 16), so that a 32-byte node packs after a 40-byte one without a gap. */
+#define S_TYPE_ALIGN (_Alignof(void *) > _Alignof(double) ? _Alignof(void *) : _Alignof(double))
 
 typedef struct s_chunk {
     struct s_chunk *next;
@@ -67,9 +70,10 @@ static void *s_alloc(cs_arena_t *self, size_t size, size_t align)
 void *cs_arena_alloc(cs_arena_t *self, size_t size)
 {
     /* A type's size is a multiple of its alignment: the largest power of two dividing size
-     * (at most S_ALIGN) aligns anything of that size, and a 40-byte struct wastes nothing. */
+     * (at most S_TYPE_ALIGN) aligns anything of that size, and a 40-byte struct wastes
+     * nothing. */
     size_t align = size & (~size + 1);
-    return s_alloc(self, size, align == 0 || align > S_ALIGN ? S_ALIGN : align);
+    return s_alloc(self, size, align == 0 || align > S_TYPE_ALIGN ? S_TYPE_ALIGN : align);
 }
 
 char *cs_arena_alloc_text(cs_arena_t *self, size_t size)
@@ -101,6 +105,14 @@ void *cs_arena_grow(cs_arena_t *self, void *items, size_t count, size_t *cap, si
         memcpy(fresh, items, count * elem_size);
     *cap = fresh_cap;
     return fresh;
+}
+
+size_t cs_arena_bytes(const cs_arena_t *self)
+{
+    size_t bytes = 0;
+    for (const s_chunk_t *chunk = self->chunks; chunk; chunk = chunk->next)
+        bytes += sizeof *chunk + chunk->size;
+    return bytes;
 }
 
 void cs_arena_destroy(cs_arena_t **self_p)

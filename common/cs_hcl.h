@@ -75,18 +75,27 @@ struct cs_block {
     const char *type;
     const char **labels;
     cs_pos_t *label_pos;
-    size_t label_count;
     cs_pos_t pos; /* the block type word */
     cs_pos_t end; /* the closing brace */
     cs_item_t *items;
-    size_t count;
+    uint32_t count; /* a file of CS_CONFIG_MAX_FILE bytes holds fewer items */
+    uint32_t label_count;
 };
+
+/* The items of a block's body by key (an attribute's name or a block's type), then in
+ * written order, as indices into block->items; NULL when the body has fewer than two items
+ * (then there is nothing to order). Sorted once, by the parser, for the checks and both
+ * JSON forms of the body. Borrowed from the tree. */
+const uint32_t *cs_hcl_sorted(const cs_block_t *block);
+
+/* The key of a body's item: its attribute's name or its block's type. Borrowed. */
+const char *cs_hcl_item_key(const cs_item_t *item);
 
 /* A parsed file: its top-level items. Everything lives in the arena. */
 typedef struct {
     const char *file;
     cs_item_t *items;
-    size_t count;
+    uint32_t count;
 } cs_hcl_file_t;
 
 /* One error: FILE:LINE:COL: message (the parser's, and every error a load collects). Its

@@ -26,6 +26,13 @@ typedef enum {
     T_COMMA
 } s_tok_type_t;
 
+/* Keys (attribute names, block types, object keys) are shared by every use of the same
+ * word: a cache of the last key of each hash, so that a body of a thousand blocks holding
+ * x = 1 keeps one "x". */
+#define S_KEY_CACHE  1024
+#define S_KEY_SHARED 32          /* longer keys are copied each time */
+#define S_STACK_KEEP (64 * 1024) /* the stack is given back past this once it empties */
+
 typedef struct {
     s_tok_type_t type;
     cs_pos_t pos;
@@ -46,6 +53,7 @@ typedef struct {
     int secret;           /* > 0 inside the value of a secret-named key: errors quote none of it */
     unsigned char *stack; /* items of the open containers: s_stack_push */
     size_t stack_len, stack_cap;
+    const char *keys[S_KEY_CACHE]; /* recent keys by hash, shared: s_key_of */
     cs_config_error_t *error;
     jmp_buf fail;
 } s_parser_t;
@@ -135,6 +143,20 @@ static void *s_stack_take(s_parser_t *p, size_t mark, size_t size, size_t *count
     memcpy(items, p->stack + mark, bytes);
     p->stack_len = mark;
     return items;
+}
+
+/* Gives back the memory of a stack that grew for one large container and now holds little
+ * (it is the tree's peak: items are in the arena and on the stack when a body closes). */
+static void s_stack_shrink(s_parser_t *p)
+{
+    if (p->stack_cap <= S_STACK_KEEP || p->stack_len > p->stack_cap / 4)
+        return;
+    size_t cap = p->stack_len * 2 > S_STACK_KEEP ? p->stack_len * 2 : S_STACK_KEEP;
+    unsigned char *shrunk = realloc(p->stack, cap);
+    if (shrunk) { /* else it keeps its size: nothing lost */
+        p->stack = shrunk;
+        p->stack_cap = cap;
+    }
 }
 
 /* What an error says instead of quoting text from a secret's value. */
@@ -704,9 +726,28 @@ static void s_enter(s_parser_t *p)
         s_fail(p, p->tok.pos, "nesting deeper than %d levels", CS_CONFIG_MAX_DEPTH);
 }
 
+/* A label's text: a copy of the token's. */
+static const char *s_word_of(s_parser_t *p, const s_token_t *tok)
+{
+    const char *copy = cs_arena_strndup(p->arena, tok->text, tok->len);
+    if (!copy)
+        s_fail(p, tok->pos, "out of memory");
+    return copy;
+}
+
+/* A key's text: the one copy of a recent key with the same text, or a fresh copy. */
 static const char *s_key_of(s_parser_t *p, const s_token_t *tok)
 {
-    return cs_arena_strndup(p->arena, tok->text, tok->len);
+    if (tok->len > S_KEY_SHARED)
+        return s_word_of(p, tok);
+    uint32_t hash = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < tok->len; i++)
+        hash = (hash ^ (unsigned char)tok->text[i]) * 16777619u;
+    const char **slot = &p->keys[hash % S_KEY_CACHE];
+    if (*slot && strncmp(*slot, tok->text, tok->len) == 0 && (*slot)[tok->len] == '\0')
+        return *slot;
+    *slot = s_word_of(p, tok);
+    return *slot;
 }
 
 static cs_value_t *s_parse_value(s_parser_t *p);
@@ -784,6 +825,7 @@ static cs_value_t *s_parse_list(s_parser_t *p)
                    v->pos.line, s_describe(p, &p->tok));
     }
     v->via.list.items = s_stack_take(p, mark, sizeof *v->via.list.items, &v->via.list.count);
+    s_stack_shrink(p);
     return s_close_nested(p, v);
 }
 
@@ -939,18 +981,18 @@ static void s_take_labels(s_parser_t *p, cs_block_t *block)
     } s_label_t;
     size_t mark = p->stack_len;
     while (p->tok.type == T_STRING || p->tok.type == T_IDENT) {
-        s_label_t label = {p->tok.type == T_STRING ? p->tok.text : s_key_of(p, &p->tok),
+        s_label_t label = {p->tok.type == T_STRING ? p->tok.text : s_word_of(p, &p->tok),
                            p->tok.pos};
         s_stack_push(p, &label, sizeof label);
         s_next(p);
     }
-    size_t n = (p->stack_len - mark) / sizeof(s_label_t);
+    uint32_t n = (uint32_t)((p->stack_len - mark) / sizeof(s_label_t));
     if (n == 0)
         return;
     block->labels = s_alloc(p, n * sizeof *block->labels);
     block->label_pos = s_alloc(p, n * sizeof *block->label_pos);
     const s_label_t *labels = (const s_label_t *)(void *)(p->stack + mark);
-    for (size_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         block->labels[i] = labels[i].text;
         block->label_pos[i] = labels[i].pos;
     }
@@ -958,11 +1000,55 @@ static void s_take_labels(s_parser_t *p, cs_block_t *block)
     p->stack_len = mark;
 }
 
+const char *cs_hcl_item_key(const cs_item_t *item)
+{
+    return item->attr ? item->attr->key : item->block->type;
+}
+
+const uint32_t *cs_hcl_sorted(const cs_block_t *block)
+{
+    return block->count >= 2 ? (const uint32_t *)(const void *)(block->items + block->count) : NULL;
+}
+
+/* Items (their indices) by key, then in written order. */
+static int s_compare_items(const void *a, const void *b, void *items)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    const cs_item_t *all = items;
+    int c = strcmp(cs_hcl_item_key(&all[x]), cs_hcl_item_key(&all[y]));
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Sorts the count items of a body into sorted (their indices: cs_hcl_sorted), then fails on
+ * the second of two attributes with the same name. One sort, O(n log n), for hostile files
+ * with huge bodies (a hash table could be attacked with chosen names); the checks of
+ * config.c and both JSON forms of canon.c read the order instead of sorting again. */
+static void s_sort_body(s_parser_t *p, const cs_item_t *items, uint32_t count, uint32_t *sorted)
+{
+    for (uint32_t i = 0; i < count; i++)
+        sorted[i] = i;
+    qsort_r(sorted, count, sizeof *sorted, s_compare_items, (void *)items);
+    for (uint32_t run = 0, end; run < count; run = end) {
+        const char *key = cs_hcl_item_key(&items[sorted[run]]);
+        const cs_attr_t *first = NULL;
+        for (end = run; end < count && strcmp(cs_hcl_item_key(&items[sorted[end]]), key) == 0;
+             end++) {
+            const cs_attr_t *attr = items[sorted[end]].attr;
+            if (attr && first)
+                s_fail(p, attr->pos, "attribute %s is already defined at %s:%d:%d",
+                       s_name(p, p->secret, key, strlen(key)), first->pos.file, first->pos.line,
+                       first->pos.col);
+            if (attr)
+                first = attr;
+        }
+    }
+}
+
 /* A body: attributes and blocks, up to '}' (inside a block) or the end of the file. */
-static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bool in_block,
+static void s_parse_body(s_parser_t *p, cs_item_t **items_p, uint32_t *count_p, bool in_block,
                          cs_pos_t opened)
 {
-    size_t mark = p->stack_len, attr_count = 0;
+    size_t mark = p->stack_len;
     for (;;) {
         s_skip_newlines(p);
         if (p->tok.type == T_EOF) {
@@ -1003,7 +1089,6 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
                 s_fail(p, p->tok.pos, "expected a newline after the value of %s, found %s", S_SHOWN,
                        s_describe(p, &p->tok));
             item.attr = attr;
-            attr_count++;
         } else if (p->tok.type == T_STRING || p->tok.type == T_IDENT || p->tok.type == T_LBRACE) {
             cs_block_t *block = s_alloc(p, sizeof *block);
             block->type = key;
@@ -1032,14 +1117,22 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
         p->secret -= secret;
         s_stack_push(p, &item, sizeof item);
     }
-    *items_p = s_stack_take(p, mark, sizeof **items_p, count_p);
-    if (attr_count > 1) {
-        size_t attrs_mark = p->stack_len;
-        for (size_t i = 0; i < *count_p; i++)
-            if ((*items_p)[i].attr)
-                s_stack_push(p, &(*items_p)[i].attr, sizeof(cs_attr_t *));
-        s_check_duplicates(p, attrs_mark, "attribute", p->secret);
-    }
+    /* The items at their exact size, and after them their order by key (cs_hcl_sorted). */
+    size_t count = (p->stack_len - mark) / sizeof(cs_item_t);
+    *items_p = NULL;
+    *count_p = (uint32_t)count;
+    if (count == 0)
+        return;
+    size_t order = count >= 2 ? (count * sizeof(uint32_t) + 7) & ~(size_t)7 : 0;
+    cs_item_t *items = cs_arena_alloc(p->arena, count * sizeof *items + order);
+    if (!items)
+        s_fail(p, s_here(p), "out of memory");
+    memcpy(items, p->stack + mark, count * sizeof *items);
+    p->stack_len = mark;
+    s_stack_shrink(p);
+    *items_p = items;
+    if (count >= 2)
+        s_sort_body(p, items, (uint32_t)count, (uint32_t *)(void *)(items + count));
 }
 
 /* Position (line, column) of byte offset `at`, for errors found before lexing. */
