@@ -18,9 +18,17 @@ typedef struct s_chunk {
     _Alignas(S_ALIGN) unsigned char data[];
 } s_chunk_t;
 
+/* A block taken in by cs_arena_adopt. */
+typedef struct s_adopted {
+    struct s_adopted *next;
+    void *block;
+    size_t size;
+} s_adopted_t;
+
 struct cs_arena {
     s_chunk_t *chunks; /* the newest first */
     size_t next_size;  /* of the next regular chunk */
+    s_adopted_t *adopted;
 };
 
 cs_arena_t *cs_arena_new(void)
@@ -107,11 +115,27 @@ void *cs_arena_grow(cs_arena_t *self, void *items, size_t count, size_t *cap, si
     return fresh;
 }
 
+void *cs_arena_adopt(cs_arena_t *self, void **block_p, size_t size)
+{
+    void *block = *block_p;
+    *block_p = NULL;
+    s_adopted_t *adopted = cs_arena_alloc(self, sizeof *adopted);
+    if (!adopted) {
+        free(block);
+        return NULL;
+    }
+    *adopted = (s_adopted_t){self->adopted, block, size};
+    self->adopted = adopted;
+    return block;
+}
+
 size_t cs_arena_bytes(const cs_arena_t *self)
 {
     size_t bytes = 0;
     for (const s_chunk_t *chunk = self->chunks; chunk; chunk = chunk->next)
         bytes += sizeof *chunk + chunk->size;
+    for (const s_adopted_t *adopted = self->adopted; adopted; adopted = adopted->next)
+        bytes += adopted->size;
     return bytes;
 }
 
@@ -119,6 +143,8 @@ void cs_arena_destroy(cs_arena_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    for (s_adopted_t *adopted = (*self_p)->adopted; adopted; adopted = adopted->next)
+        free(adopted->block); /* the nodes are in the chunks */
     s_chunk_t *chunk = (*self_p)->chunks;
     while (chunk) {
         s_chunk_t *next = chunk->next;

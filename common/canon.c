@@ -10,6 +10,26 @@
 
 static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical);
 
+/* A fingerprint's canonical form goes to its digest in pieces of about S_SPILL bytes, so
+ * that the form of a large connection is never held whole (cs_canon_fingerprint). */
+#define S_SPILL (64 * 1024)
+
+typedef struct {
+    cs_buf_t buf;
+    cs_digest_t *digest;
+} s_spill_t;
+
+static _Thread_local s_spill_t *s_spilling; /* the fingerprint being written, if any */
+
+/* Hands what out holds to the digest when out is a fingerprint's and holds enough. */
+static void s_spill(cs_buf_t *out)
+{
+    if (!s_spilling || out != &s_spilling->buf || out->len < S_SPILL || out->failed)
+        return;
+    cs_digest_update(s_spilling->digest, out->data, out->len);
+    cs_buf_reset(out);
+}
+
 static int s_compare_attr_keys(const void *a, const void *b)
 {
     return strcmp((*(const cs_attr_t *const *)a)->key, (*(const cs_attr_t *const *)b)->key);
@@ -87,6 +107,7 @@ static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical)
                 if (i)
                     cs_buf_putc(out, ',');
                 s_json_value(out, v->via.list.items[i], canonical);
+                s_spill(out);
             }
             cs_buf_putc(out, ']');
             break;
@@ -109,6 +130,7 @@ static void s_json_key(cs_buf_t *out, const cs_block_t *body, const cs_item_t *i
     cs_buf_putc(out, ':');
     if (item->attr) {
         s_json_value(out, item->attr->value, canonical);
+        s_spill(out);
         return;
     }
     cs_buf_putc(out, '[');
@@ -116,6 +138,7 @@ static void s_json_key(cs_buf_t *out, const cs_block_t *body, const cs_item_t *i
         if (i)
             cs_buf_putc(out, ',');
         s_json_body(out, body->items[blocks[i]].block, false, canonical);
+        s_spill(out);
     }
     cs_buf_putc(out, ']');
 }
@@ -334,9 +357,19 @@ void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
 int cs_canon_fingerprint(const cs_connection_t *conn, char out[CS_DIGEST_HEX_SIZE])
 {
     out[0] = '\0';
-    cs_buf_t canon = {0};
-    cs_canon_connection(&canon, conn);
-    int rc = canon.failed ? -1 : cs_digest_hex16(canon.data, canon.len, out);
-    cs_buf_free(&canon);
+    s_spill_t spill = {{0}, cs_digest_new()};
+    if (!spill.digest)
+        return -1;
+    s_spilling = &spill;
+    cs_canon_connection(&spill.buf, conn);
+    s_spilling = NULL;
+    if (!spill.buf.failed)
+        cs_digest_update(spill.digest, spill.buf.data, spill.buf.len);
+    char hex[CS_DIGEST_HEX_SIZE];
+    cs_digest_end(&spill.digest, hex);
+    int rc = spill.buf.failed ? -1 : 0;
+    if (rc == 0)
+        memcpy(out, hex, sizeof hex);
+    cs_buf_free(&spill.buf);
     return rc;
 }

@@ -26,6 +26,11 @@ char *cs_arena_strndup(cs_arena_t *self, const char *text, size_t len);
  * items = cs_arena_grow(...); items[count++] = x */
 void *cs_arena_grow(cs_arena_t *self, void *items, size_t count, size_t *cap, size_t elem_size);
 
+/* Takes a malloc'ed block of size bytes into the arena (freed with it) and NULLs *block_p:
+ * a large text built elsewhere is kept without a copy. Returns the block, or NULL when out
+ * of memory (the block is then freed). */
+void *cs_arena_adopt(cs_arena_t *self, void **block_p, size_t size);
+
 /* Returns the bytes the arena holds from the system (its chunks, used or not): what its
  * allocations cost in memory. */
 size_t cs_arena_bytes(const cs_arena_t *self);

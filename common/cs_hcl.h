@@ -89,7 +89,10 @@ struct cs_block {
 const uint32_t *cs_hcl_sorted(const cs_block_t *block);
 
 /* The key of a body's item: its attribute's name or its block's type. Borrowed. */
-const char *cs_hcl_item_key(const cs_item_t *item);
+static inline const char *cs_hcl_item_key(const cs_item_t *item)
+{
+    return item->attr ? item->attr->key : item->block->type;
+}
 
 /* A parsed file: its top-level items. Everything lives in the arena. */
 typedef struct {

@@ -1000,11 +1000,6 @@ static void s_take_labels(s_parser_t *p, cs_block_t *block)
     p->stack_len = mark;
 }
 
-const char *cs_hcl_item_key(const cs_item_t *item)
-{
-    return item->attr ? item->attr->key : item->block->type;
-}
-
 const uint32_t *cs_hcl_sorted(const cs_block_t *block)
 {
     return block->count >= 2 ? (const uint32_t *)(const void *)(block->items + block->count) : NULL;

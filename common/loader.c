@@ -89,6 +89,21 @@ static bool s_mentions_database(const char *text, size_t len)
     return false;
 }
 
+/* A connection's config JSON in the arena: a large one is taken in at its size, not copied
+ * (a 16 MiB file of one connection would otherwise hold it twice at once). */
+#define S_JSON_ADOPT (64 * 1024)
+
+static const char *s_keep_json(cs_arena_t *arena, cs_buf_t *json)
+{
+    if (json->len < S_JSON_ADOPT)
+        return cs_arena_strndup(arena, json->data, json->len);
+    size_t size = json->len + 1;
+    char *data = cs_buf_take(json);
+    char *fitted = realloc(data, size); /* gives back what doubling reserved */
+    void *block = fitted ? fitted : data;
+    return cs_arena_adopt(arena, &block, size);
+}
+
 /* Completes a valid connection (its plugin config as JSON, its fingerprint) and appends it
  * to the file's connections. */
 static void s_add_connection(cs_load_t *ld, cs_connection_t *conn, cs_connection_t **conns,
@@ -100,7 +115,7 @@ static void s_add_connection(cs_load_t *ld, cs_connection_t *conn, cs_connection
     if (json.failed || (conn->plugin && cs_canon_fingerprint(conn, conn->fingerprint) != 0)) {
         ld->oom = true;
     } else {
-        conn->config_json = cs_arena_strndup(ld->cfg->arena, json.data, json.len);
+        conn->config_json = s_keep_json(ld->cfg->arena, &json);
         cs_connection_t *grown = cs_load_grow(ld, *conns, *count, cap, sizeof *conn);
         if (conn->config_json && grown) {
             *conns = grown;
@@ -110,8 +125,10 @@ static void s_add_connection(cs_load_t *ld, cs_connection_t *conn, cs_connection
     cs_buf_free(&json);
 }
 
-/* Parses and validates one file's text; file must live as long as the config. */
-static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_t len)
+/* Parses and validates one file's text; file must live as long as the config. *owned,
+ * when not NULL, is text's buffer: freed (and NULLed) as soon as the tree is parsed, so
+ * that the text and the JSON of its connections are not held at once. */
+static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_t len, char **owned)
 {
     cs_config_t *cfg = ld->cfg;
     cfg->file_count++;
@@ -133,6 +150,13 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
         cfg->plugin_options_file = NULL;
         cfg->plugin_memory_max_mb = 0;
         return;
+    }
+    /* What a failed file keeps needs the text: known now, before the text goes. */
+    bool mentions_database = s_mentions_database(text, len);
+    if (owned) {
+        free(*owned);
+        *owned = NULL;
+        text = NULL;
     }
     /* Room for every connection block, so that the array is never grown (and copied). */
     size_t cap = 0, count = 0, names_cap = 0;
@@ -171,7 +195,7 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
     }
     if (ld->file_failed) {
         s_add_failed(ld, file, names, name_count);
-        cfg->database = (cs_config_database_t){.uncertain = s_mentions_database(text, len)};
+        cfg->database = (cs_config_database_t){.uncertain = mentions_database};
         cfg->plugin_count = 0; /* a failed file has no instances or plugin options either */
         cfg->plugin_options_file = NULL;
         cfg->plugin_memory_max_mb = 0;
@@ -255,18 +279,31 @@ static void s_drop_failed(cs_config_t *cfg)
     cfg->plugin_count = kept;
 }
 
-/* A name defined twice fails the file of its later definition (the error names both). */
-static void s_check_duplicate_names(cs_load_t *ld)
+/* The connections by name (equal names in load order), in the arena; NULL when out of
+ * memory. */
+static cs_connection_t **s_index_by_name(cs_load_t *ld)
 {
     cs_config_t *cfg = ld->cfg;
-    cs_connection_t **index = malloc((cfg->count + 1) * sizeof *index);
+    cs_connection_t **index = cs_arena_alloc(cfg->arena, (cfg->count + 1) * sizeof *index);
     if (!index) {
         ld->oom = true;
-        return;
+        return NULL;
     }
     for (size_t i = 0; i < cfg->count; i++)
         index[i] = &cfg->connections[i];
     qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
+    return index;
+}
+
+/* A name defined twice fails the file of its later definition (the error names both).
+ * Returns the index by name it sorted (NULL when out of memory): still the config's when
+ * no connection is dropped after. */
+static cs_connection_t **s_check_duplicate_names(cs_load_t *ld)
+{
+    cs_config_t *cfg = ld->cfg;
+    cs_connection_t **index = s_index_by_name(ld);
+    if (!index)
+        return NULL;
     for (size_t i = 1; i < cfg->count; i++) {
         if (strcmp(index[i - 1]->name, index[i]->name) != 0)
             continue;
@@ -276,7 +313,7 @@ static void s_check_duplicate_names(cs_load_t *ld)
                       first->block->label_pos[0].line, first->block->label_pos[0].col);
         s_fail_file(ld, again->file);
     }
-    free(index);
+    return index;
 }
 
 /* ---- plugin references ----------------------------------------------------------------- */
@@ -435,18 +472,17 @@ static void s_resolve_plugins(cs_load_t *ld)
 static void s_finish(cs_load_t *ld)
 {
     cs_config_t *cfg = ld->cfg;
-    s_check_duplicate_names(ld);
+    size_t count = cfg->count;
+    cs_connection_t **index = s_check_duplicate_names(ld);
     if (!cfg->source && !ld->oom)
         s_resolve_plugins(ld);
     s_drop_failed(cfg);
-    cs_connection_t **index = cs_arena_alloc(cfg->arena, (cfg->count + 1) * sizeof *index);
+    if (cfg->count != count) /* connections were dropped (and moved): sorted again */
+        index = s_index_by_name(ld);
     if (!index) {
         ld->oom = true;
         return;
     }
-    for (size_t i = 0; i < cfg->count; i++)
-        index[i] = &cfg->connections[i];
-    qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
     cfg->by_name = index;
     cs_load_errors_done(ld);
     if (cfg->error_count > 1)
@@ -486,7 +522,7 @@ cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len)
         return NULL;
     const char *path = cs_load_strdup(&ld, file);
     if (path)
-        s_load_text(&ld, path, text, len);
+        s_load_text(&ld, path, text, len, NULL);
     return s_config_done(&ld);
 }
 
@@ -598,7 +634,8 @@ static cs_config_t *s_load_unit(const char *path)
     size_t len = 0;
     char *text = file ? s_read_file(&ld, file, &len) : NULL;
     if (text)
-        s_load_text(&ld, file, text, len); /* the loaded config keeps no pointer into text */
+        s_load_text(&ld, file, text, len,
+                    &text); /* frees text: the config keeps no pointer into it */
     else if (file)
         s_add_failed(&ld, file, NULL, 0);
     free(text);
