@@ -153,17 +153,40 @@ static uint32_t s_run_end(const cs_block_t *body, const uint32_t *sorted, uint32
     return end;
 }
 
+/* The blocks of the run of sorted[run] (equal keys, in written order), as item indices:
+ * the run itself in a valid body, which has no attribute of a block's name; else a copy of
+ * its blocks in *copy (the caller frees it). NULL when out of memory. */
+static const uint32_t *s_run_blocks(const cs_block_t *body, const uint32_t *sorted, uint32_t run,
+                                    uint32_t *count, uint32_t **copy)
+{
+    uint32_t end = s_run_end(body, sorted, run), blocks = 0;
+    *copy = NULL;
+    for (uint32_t i = run; i < end; i++)
+        blocks += body->items[sorted[i]].block != NULL;
+    *count = blocks;
+    if (blocks == end - run)
+        return &sorted[run];
+    *copy = malloc((blocks ? blocks : 1) * sizeof **copy);
+    if (!*copy)
+        return NULL;
+    blocks = 0;
+    for (uint32_t i = run; i < end; i++)
+        if (body->items[sorted[i]].block)
+            (*copy)[blocks++] = sorted[i];
+    return *copy;
+}
+
 /* The keys of a body in canonical order: by key, as the parser sorted them. */
 static void s_json_sorted_keys(cs_buf_t *out, const cs_block_t *body, bool top, bool comma)
 {
     const uint32_t *sorted = cs_hcl_sorted(body);
     for (uint32_t run = 0, end; run < body->count; run = end) {
         end = s_run_end(body, sorted, run);
-        uint32_t blocks = 0;
+        bool blocks = false;
         for (uint32_t i = run; i < end; i++) {
             const cs_item_t *item = &body->items[sorted[i]];
             if (item->block) {
-                blocks++;
+                blocks = true;
             } else if (!(top && cs_config_reserved(item->attr->key))) {
                 if (comma)
                     cs_buf_putc(out, ',');
@@ -171,28 +194,19 @@ static void s_json_sorted_keys(cs_buf_t *out, const cs_block_t *body, bool top, 
                 s_json_key(out, body, item, NULL, 1, true);
             }
         }
-        if (blocks == 0)
+        if (!blocks)
             continue;
-        /* the blocks of a run, in written order: all of it in a valid body, which has no
-         * attribute of a block's name */
-        uint32_t *only_blocks = NULL;
-        if (blocks < end - run) {
-            only_blocks = malloc(blocks * sizeof *only_blocks);
-            if (!only_blocks) {
-                out->failed = true;
-                return;
-            }
-            blocks = 0;
-            for (uint32_t i = run; i < end; i++)
-                if (body->items[sorted[i]].block)
-                    only_blocks[blocks++] = sorted[i];
+        uint32_t count, *copy;
+        const uint32_t *members = s_run_blocks(body, sorted, run, &count, &copy);
+        if (!members) {
+            out->failed = true;
+            return;
         }
-        const uint32_t *members = only_blocks ? only_blocks : &sorted[run];
         if (comma)
             cs_buf_putc(out, ',');
         comma = true;
-        s_json_key(out, body, &body->items[members[0]], members, blocks, true);
-        free(only_blocks);
+        s_json_key(out, body, &body->items[members[0]], members, count, true);
+        free(copy);
     }
 }
 
@@ -211,53 +225,46 @@ static bool s_json_written_keys(cs_buf_t *out, const cs_block_t *body, bool top,
         }
         return true;
     }
-    /* Each block's group: the blocks of its type, where its first one is (group[i]: the
-     * start of its blocks in members, UINT32_MAX for a block that is not the first). Only
-     * bodies with blocks need it. */
-    uint32_t blocks = 0;
-    for (uint32_t i = 0; i < body->count; i++)
-        blocks += body->items[i].block != NULL;
-    uint32_t *group = NULL, *members = NULL, *sizes = NULL;
-    if (blocks) {
-        group = malloc(body->count * sizeof *group);
-        members = malloc(blocks * sizeof *members);
-        sizes = malloc(blocks * sizeof *sizes);
-        if (!group || !members || !sizes) {
-            free(group);
-            free(members);
-            free(sizes);
+    /* run[i]: for the first block of each type, where its run starts in sorted; UINT32_MAX
+     * for the other blocks of its type (written with the first). Only bodies with blocks
+     * need it. */
+    uint32_t *run = NULL;
+    for (uint32_t i = 0; i < body->count && !run; i++)
+        if (body->items[i].block && !(run = malloc(body->count * sizeof *run)))
             return false;
-        }
-        uint32_t at = 0;
-        for (uint32_t run = 0, end; run < body->count; run = end) {
-            end = s_run_end(body, sorted, run);
-            uint32_t start = at;
-            for (uint32_t i = run; i < end; i++) {
+    if (run) {
+        for (uint32_t start = 0, end; start < body->count; start = end) {
+            end = s_run_end(body, sorted, start);
+            bool first = true;
+            for (uint32_t i = start; i < end; i++) {
                 if (!body->items[sorted[i]].block)
                     continue;
-                group[sorted[i]] = at == start ? start : UINT32_MAX;
-                members[at++] = sorted[i];
+                run[sorted[i]] = first ? start : UINT32_MAX;
+                first = false;
             }
-            if (at > start)
-                sizes[start] = at - start;
         }
     }
-    for (uint32_t i = 0; i < body->count; i++) {
+    bool ok = true;
+    for (uint32_t i = 0; i < body->count && ok; i++) {
         const cs_item_t *item = &body->items[i];
-        if (item->attr ? top && cs_config_reserved(item->attr->key) : group[i] == UINT32_MAX)
+        if (item->attr ? top && cs_config_reserved(item->attr->key) : run[i] == UINT32_MAX)
             continue;
         if (comma)
             cs_buf_putc(out, ',');
         comma = true;
-        if (item->attr)
+        if (item->attr) {
             s_json_key(out, body, item, NULL, 1, false);
-        else
-            s_json_key(out, body, item, &members[group[i]], sizes[group[i]], false);
+            continue;
+        }
+        uint32_t count, *copy;
+        const uint32_t *members = s_run_blocks(body, sorted, run[i], &count, &copy);
+        if (members)
+            s_json_key(out, body, item, members, count, false);
+        ok = members != NULL;
+        free(copy);
     }
-    free(group);
-    free(members);
-    free(sizes);
-    return true;
+    free(run);
+    return ok;
 }
 
 /* A block body as a JSON object: attributes as keys, nested blocks grouped by type under

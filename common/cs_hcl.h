@@ -22,6 +22,12 @@ typedef struct {
     int col;
 } cs_pos_t;
 
+/* A position in the file that holds it, where the file is known from elsewhere. */
+typedef struct {
+    int line;
+    int col;
+} cs_line_col_t;
+
 typedef enum {
     CS_VAL_STRING,
     CS_VAL_INT,
@@ -43,6 +49,8 @@ typedef struct {
     cs_pos_t pos;
 } cs_attr_t;
 
+/* A value's node holds as much of via as its type uses: a number, true, false or null ends
+ * after 8 bytes of it. Read only the member of its type, and never copy a node by value. */
 struct cs_value {
     cs_value_type_t type;
     cs_pos_t pos;
@@ -75,8 +83,8 @@ struct cs_block {
     const char *type;
     const char **labels;
     cs_pos_t *label_pos;
-    cs_pos_t pos; /* the block type word */
-    cs_pos_t end; /* the closing brace */
+    cs_pos_t pos;      /* the block type word */
+    cs_line_col_t end; /* the closing brace */
     cs_item_t *items;
     uint32_t count; /* a file of CS_CONFIG_MAX_FILE bytes holds fewer items */
     uint32_t label_count;

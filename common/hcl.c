@@ -4,6 +4,7 @@
 #include "cs_secrets.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -143,6 +144,37 @@ static void *s_stack_take(s_parser_t *p, size_t mark, size_t size, size_t *count
     memcpy(items, p->stack + mark, bytes);
     p->stack_len = mark;
     return items;
+}
+
+/* The items pushed since mark, at the start of a block of size bytes taken into the arena
+ * (the room after them is the caller's): the stack itself when the items are many, so
+ * that a large body is never held twice (on the stack and in the arena) while it closes.
+ * The stack goes on in a fresh buffer with what lay below mark. */
+static void *s_stack_take_all(s_parser_t *p, size_t mark, size_t size)
+{
+    size_t bytes = p->stack_len - mark;
+    unsigned char *below = NULL;
+    if (mark) {
+        below = malloc(mark * 2);
+        if (!below)
+            s_fail(p, s_here(p), "out of memory");
+        memcpy(below, p->stack, mark);
+    }
+    unsigned char *items = p->stack;
+    p->stack = below;
+    p->stack_len = mark;
+    p->stack_cap = mark * 2;
+    memmove(items, items + mark, bytes);
+    unsigned char *fitted = realloc(items, size);
+    if (!fitted) {
+        free(items);
+        s_fail(p, s_here(p), "out of memory");
+    }
+    void *block = fitted;
+    void *kept = cs_arena_adopt(p->arena, &block, size);
+    if (!kept)
+        s_fail(p, s_here(p), "out of memory");
+    return kept;
 }
 
 /* Gives back the memory of a stack that grew for one large container and now holds little
@@ -752,9 +784,12 @@ static const char *s_key_of(s_parser_t *p, const s_token_t *tok)
 
 static cs_value_t *s_parse_value(s_parser_t *p);
 
+/* A number, true, false or null: its node ends after the 8 bytes of via it uses. */
+#define S_SCALAR_SIZE (offsetof(cs_value_t, via) + sizeof(int64_t))
+
 static cs_value_t *s_parse_number(s_parser_t *p)
 {
-    cs_value_t *v = s_alloc(p, sizeof *v);
+    cs_value_t *v = s_alloc(p, S_SCALAR_SIZE);
     v->pos = p->tok.pos;
     char text[512];
     if (p->tok.len >= sizeof text)
@@ -882,7 +917,9 @@ static cs_value_t *s_parse_value(s_parser_t *p)
         case T_LBRACE:
             return s_parse_object(p);
         case T_IDENT: {
-            cs_value_t *v = s_alloc(p, sizeof *v);
+            bool scalar = s_ident_is(&p->tok, "true") || s_ident_is(&p->tok, "false") ||
+                          s_ident_is(&p->tok, "null");
+            cs_value_t *v = s_alloc(p, scalar ? S_SCALAR_SIZE : sizeof *v);
             v->pos = p->tok.pos;
             if (s_ident_is(&p->tok, "true") || s_ident_is(&p->tok, "false")) {
                 v->type = CS_VAL_BOOL;
@@ -1096,7 +1133,7 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, uint32_t *count_p, 
             s_enter(p);
             s_next(p);
             s_parse_body(p, &block->items, &block->count, true, brace);
-            block->end = p->tok.pos;
+            block->end = (cs_line_col_t){p->tok.pos.line, p->tok.pos.col};
             p->depth--;
             s_next(p); /* the '}' */
             if (p->tok.type != T_NEWLINE && p->tok.type != T_EOF &&
@@ -1119,12 +1156,18 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, uint32_t *count_p, 
     if (count == 0)
         return;
     size_t order = count >= 2 ? (count * sizeof(uint32_t) + 7) & ~(size_t)7 : 0;
-    cs_item_t *items = cs_arena_alloc(p->arena, count * sizeof *items + order);
-    if (!items)
-        s_fail(p, s_here(p), "out of memory");
-    memcpy(items, p->stack + mark, count * sizeof *items);
-    p->stack_len = mark;
-    s_stack_shrink(p);
+    size_t size = count * sizeof(cs_item_t) + order;
+    cs_item_t *items;
+    if (count * sizeof *items >= S_STACK_KEEP) {
+        items = s_stack_take_all(p, mark, size);
+    } else {
+        items = cs_arena_alloc(p->arena, size);
+        if (!items)
+            s_fail(p, s_here(p), "out of memory");
+        memcpy(items, p->stack + mark, count * sizeof *items);
+        p->stack_len = mark;
+        s_stack_shrink(p);
+    }
     *items_p = items;
     if (count >= 2)
         s_sort_body(p, items, (uint32_t)count, (uint32_t *)(void *)(items + count));
