@@ -79,15 +79,18 @@ typedef struct {
     cs_block_t *block;
 } cs_item_t;
 
+/* A block without labels ends before labels (most nested blocks have none): read labels
+ * and label_pos only when label_count says there are some, and never copy a block by
+ * value. */
 struct cs_block {
     const char *type;
-    const char **labels;
-    cs_pos_t *label_pos;
     cs_pos_t pos;      /* the block type word */
     cs_line_col_t end; /* the closing brace */
     cs_item_t *items;
     uint32_t count; /* a file of CS_CONFIG_MAX_FILE bytes holds fewer items */
     uint32_t label_count;
+    const char **labels;
+    cs_pos_t *label_pos;
 };
 
 /* The items of a block's body by key (an attribute's name or a block's type), then in

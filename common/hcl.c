@@ -1122,10 +1122,11 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, uint32_t *count_p, 
                        s_describe(p, &p->tok));
             item.attr = attr;
         } else if (p->tok.type == T_STRING || p->tok.type == T_IDENT || p->tok.type == T_LBRACE) {
-            cs_block_t *block = s_alloc(p, sizeof *block);
-            block->type = key;
-            block->pos = name.pos;
-            s_take_labels(p, block);
+            cs_block_t head = {.type = key, .pos = name.pos};
+            s_take_labels(p, &head);
+            size_t size = head.label_count ? sizeof head : offsetof(cs_block_t, labels);
+            cs_block_t *block = s_alloc(p, size);
+            memcpy(block, &head, size);
             if (p->tok.type != T_LBRACE)
                 s_fail(p, p->tok.pos, "expected '{' to open the %s block, found %s", S_SHOWN,
                        s_describe(p, &p->tok));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -125,10 +126,26 @@ static void s_add_connection(cs_load_t *ld, cs_connection_t *conn, cs_connection
     cs_buf_free(&json);
 }
 
-/* Parses and validates one file's text; file must live as long as the config. *owned,
- * when not NULL, is text's buffer: freed (and NULLed) as soon as the tree is parsed, so
- * that the text and the JSON of its connections are not held at once. */
-static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_t len, char **owned)
+/* A file's text as read: pages of its own (mmap), not the heap's, so that freeing 16 MiB
+ * of it does not make malloc keep later large buffers in the heap, where growing one
+ * copies it (malloc's mmap threshold follows the largest block freed). */
+typedef struct {
+    char *data;
+    size_t size; /* of the mapping */
+} s_text_t;
+
+static void s_text_free(s_text_t *text)
+{
+    if (text->data)
+        munmap(text->data, text->size);
+    *text = (s_text_t){NULL, 0};
+}
+
+/* Parses and validates one file's text; file must live as long as the config. owned, when
+ * not NULL, is text's buffer: freed as soon as the tree is parsed, so that the text and the
+ * JSON of its connections are not held at once. */
+static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_t len,
+                        s_text_t *owned)
 {
     cs_config_t *cfg = ld->cfg;
     cfg->file_count++;
@@ -154,8 +171,7 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
     /* What a failed file keeps needs the text: known now, before the text goes. */
     bool mentions_database = s_mentions_database(text, len);
     if (owned) {
-        free(*owned);
-        *owned = NULL;
+        s_text_free(owned);
         text = NULL;
     }
     /* Room for every connection block, so that the array is never grown (and copied). */
@@ -547,28 +563,30 @@ static const char *s_file_kind(mode_t mode)
     return "not a file";
 }
 
-/* Reads a whole regular file (through symlinks) into a buffer the caller frees; on failure
- * records an error and returns NULL. Never waits on a FIFO or a device: the path is checked
- * before it is opened, and opened without blocking. Reads to the end of the file whatever
- * its size says (files in /proc say 0), up to CS_CONFIG_MAX_FILE bytes. */
-static char *s_read_file(cs_load_t *ld, const char *path, size_t *len)
+/* Reads a whole regular file (through symlinks) into *out (the caller frees it with
+ * s_text_free) and its length into *len: returns 0, or -1 with the error recorded. Never waits on a
+ * FIFO or a device: the path is checked before it is opened, and opened without blocking. Reads to
+ * the end of the file whatever its size says (files in /proc say 0), up to CS_CONFIG_MAX_FILE
+ * bytes. */
+static int s_read_file(cs_load_t *ld, const char *path, s_text_t *out, size_t *len)
 {
+    *out = (s_text_t){NULL, 0};
     cs_pos_t where = {path, 0, 0};
     struct stat st;
     if (stat(path, &st) != 0) {
         cs_load_error(ld, where, "cannot read: %s", strerror(errno));
-        return NULL;
+        return -1;
     }
     if (!S_ISREG(st.st_mode)) {
         cs_load_error(ld, where, "not a regular file (%s)", s_file_kind(st.st_mode));
-        return NULL;
+        return -1;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0 || fstat(fd, &st) != 0) {
         cs_load_error(ld, where, "cannot read: %s", strerror(errno));
         if (fd >= 0)
             close(fd);
-        return NULL;
+        return -1;
     }
     char *text = NULL;
     size_t got = 0, cap = 0, allocated = 0;
@@ -587,8 +605,10 @@ static char *s_read_file(cs_load_t *ld, const char *path, size_t *len)
             cap = cap * 2 > CS_CONFIG_MAX_FILE + 1 ? CS_CONFIG_MAX_FILE + 1 : cap * 2;
         }
         if (cap != allocated) {
-            char *grown = realloc(text, cap);
-            if (!grown) {
+            void *grown =
+                text ? mremap(text, allocated, cap, MREMAP_MAYMOVE)
+                     : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (grown == MAP_FAILED) {
                 ld->oom = true;
                 goto fail;
             }
@@ -613,13 +633,15 @@ static char *s_read_file(cs_load_t *ld, const char *path, size_t *len)
     ld->cfg->source_size = got == (size_t)st.st_size ? (int64_t)st.st_size : 0;
     ld->cfg->source_ino = (uint64_t)st.st_ino;
     *len = got;
-    return text;
+    *out = (s_text_t){text, allocated};
+    return 0;
 too_large:
     cs_load_error(ld, where, "file is larger than %u MiB", CS_CONFIG_MAX_FILE >> 20);
 fail:
     close(fd);
-    free(text);
-    return NULL;
+    if (text)
+        munmap(text, allocated);
+    return -1;
 }
 
 /* Loads one file into a unit of its own. */
@@ -632,13 +654,12 @@ static cs_config_t *s_load_unit(const char *path)
     const char *file = cs_load_strdup(&ld, path);
     unit->source = file;
     size_t len = 0;
-    char *text = file ? s_read_file(&ld, file, &len) : NULL;
-    if (text)
-        s_load_text(&ld, file, text, len,
-                    &text); /* frees text: the config keeps no pointer into it */
+    s_text_t text = {NULL, 0};
+    if (file && s_read_file(&ld, file, &text, &len) == 0)
+        s_load_text(&ld, file, text.data, len, &text); /* frees it: nothing points into it */
     else if (file)
         s_add_failed(&ld, file, NULL, 0);
-    free(text);
+    s_text_free(&text);
     return s_config_done(&ld);
 }
 
