@@ -48,6 +48,11 @@ void cs_buf_puts(cs_buf_t *self, const char *text)
 
 void cs_buf_putc(cs_buf_t *self, char c)
 {
+    if (!self->failed && self->len + 1 < self->cap) { /* room for c and the NUL */
+        self->data[self->len++] = c;
+        self->data[self->len] = '\0';
+        return;
+    }
     cs_buf_append(self, &c, 1);
 }
 

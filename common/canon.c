@@ -144,11 +144,10 @@ static void s_json_key(cs_buf_t *out, const cs_block_t *body, const cs_item_t *i
 }
 
 /* The end of the run of items with the key of sorted[run]: equal keys are neighbours. */
-static uint32_t s_run_end(const cs_block_t *body, const uint32_t *sorted, uint32_t run)
+static uint32_t s_run_end(const cs_block_t *body, uint32_t run)
 {
-    const char *key = cs_hcl_item_key(&body->items[sorted[run]]);
     uint32_t end = run + 1;
-    while (end < body->count && strcmp(cs_hcl_item_key(&body->items[sorted[end]]), key) == 0)
+    while (end < body->count && cs_hcl_same_key(body, end))
         end++;
     return end;
 }
@@ -159,7 +158,7 @@ static uint32_t s_run_end(const cs_block_t *body, const uint32_t *sorted, uint32
 static const uint32_t *s_run_blocks(const cs_block_t *body, const uint32_t *sorted, uint32_t run,
                                     uint32_t *count, uint32_t **copy)
 {
-    uint32_t end = s_run_end(body, sorted, run), blocks = 0;
+    uint32_t end = s_run_end(body, run), blocks = 0;
     *copy = NULL;
     for (uint32_t i = run; i < end; i++)
         blocks += body->items[sorted[i]].block != NULL;
@@ -181,7 +180,7 @@ static void s_json_sorted_keys(cs_buf_t *out, const cs_block_t *body, bool top, 
 {
     const uint32_t *sorted = cs_hcl_sorted(body);
     for (uint32_t run = 0, end; run < body->count; run = end) {
-        end = s_run_end(body, sorted, run);
+        end = s_run_end(body, run);
         bool blocks = false;
         for (uint32_t i = run; i < end; i++) {
             const cs_item_t *item = &body->items[sorted[i]];
@@ -234,7 +233,7 @@ static bool s_json_written_keys(cs_buf_t *out, const cs_block_t *body, bool top,
             return false;
     if (run) {
         for (uint32_t start = 0, end; start < body->count; start = end) {
-            end = s_run_end(body, sorted, start);
+            end = s_run_end(body, start);
             bool first = true;
             for (uint32_t i = start; i < end; i++) {
                 if (!body->items[sorted[i]].block)

@@ -231,12 +231,9 @@ static int s_find_twins(const cs_block_t *block, s_twin_t **twins_p, size_t *cou
         return 0;
     size_t count = 0, cap = 0;
     for (uint32_t run = 0, end; run < block->count; run = end) {
-        const char *key = cs_hcl_item_key(&block->items[sorted[run]]);
         uint32_t attr = UINT32_MAX;
         const cs_block_t *first = NULL;
-        for (end = run;
-             end < block->count && strcmp(cs_hcl_item_key(&block->items[sorted[end]]), key) == 0;
-             end++) {
+        for (end = run; end < block->count && (end == run || cs_hcl_same_key(block, end)); end++) {
             const cs_item_t *item = &block->items[sorted[end]];
             if (item->attr)
                 attr = sorted[end];

@@ -99,6 +99,15 @@ struct cs_block {
  * JSON forms of the body. Borrowed from the tree. */
 const uint32_t *cs_hcl_sorted(const cs_block_t *block);
 
+/* Whether the item at sorted[i] (i > 0) has the key of the one at sorted[i - 1]: the runs of
+ * equal keys without comparing them again. The block must have a sorted order. */
+static inline bool cs_hcl_same_key(const cs_block_t *block, uint32_t i)
+{
+    const unsigned char *bits = (const unsigned char *)(const void *)(block->items + block->count) +
+                                ((block->count * sizeof(uint32_t) + 7) & ~(size_t)7);
+    return bits[i / 8] >> (i % 8) & 1;
+}
+
 /* The key of a body's item: its attribute's name or its block's type. Borrowed. */
 static inline const char *cs_hcl_item_key(const cs_item_t *item)
 {

@@ -1055,16 +1055,19 @@ static int s_compare_items(const void *a, const void *b, void *items)
  * the second of two attributes with the same name. One sort, O(n log n), for hostile files
  * with huge bodies (a hash table could be attacked with chosen names); the checks of
  * config.c and both JSON forms of canon.c read the order instead of sorting again. */
-static void s_sort_body(s_parser_t *p, const cs_item_t *items, uint32_t count, uint32_t *sorted)
+static void s_sort_body(s_parser_t *p, const cs_item_t *items, uint32_t count, uint32_t *sorted,
+                        unsigned char *same)
 {
     for (uint32_t i = 0; i < count; i++)
         sorted[i] = i;
     qsort_r(sorted, count, sizeof *sorted, s_compare_items, (void *)items);
+    for (uint32_t i = 1; i < count; i++)
+        if (strcmp(cs_hcl_item_key(&items[sorted[i]]), cs_hcl_item_key(&items[sorted[i - 1]])) == 0)
+            same[i / 8] |= (unsigned char)(1u << (i % 8));
     for (uint32_t run = 0, end; run < count; run = end) {
         const char *key = cs_hcl_item_key(&items[sorted[run]]);
         const cs_attr_t *first = NULL;
-        for (end = run; end < count && strcmp(cs_hcl_item_key(&items[sorted[end]]), key) == 0;
-             end++) {
+        for (end = run; end < count && (end == run || same[end / 8] >> (end % 8) & 1); end++) {
             const cs_attr_t *attr = items[sorted[end]].attr;
             if (attr && first)
                 s_fail(p, attr->pos, "attribute %s is already defined at %s:%d:%d",
@@ -1156,7 +1159,9 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, uint32_t *count_p, 
     *count_p = (uint32_t)count;
     if (count == 0)
         return;
-    size_t order = count >= 2 ? (count * sizeof(uint32_t) + 7) & ~(size_t)7 : 0;
+    /* the order, then a bit per item: its key is the previous one's (cs_hcl_same_key) */
+    size_t order =
+        count >= 2 ? ((count * sizeof(uint32_t) + 7) & ~(size_t)7) + ((count + 63) / 64) * 8 : 0;
     size_t size = count * sizeof(cs_item_t) + order;
     cs_item_t *items;
     if (count * sizeof *items >= S_STACK_KEEP) {
@@ -1170,8 +1175,13 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, uint32_t *count_p, 
         s_stack_shrink(p);
     }
     *items_p = items;
-    if (count >= 2)
-        s_sort_body(p, items, (uint32_t)count, (uint32_t *)(void *)(items + count));
+    if (count >= 2) {
+        uint32_t *sorted = (uint32_t *)(void *)(items + count);
+        unsigned char *same =
+            (unsigned char *)(void *)sorted + ((count * sizeof *sorted + 7) & ~(size_t)7);
+        memset(same, 0, ((count + 63) / 64) * 8);
+        s_sort_body(p, items, (uint32_t)count, sorted, same);
+    }
 }
 
 /* Position (line, column) of byte offset `at`, for errors found before lexing. */
