@@ -220,8 +220,8 @@ static int s_compare_twins(const void *a, const void *b)
 
 /* The attributes of a body that share their name with a nested block, in written order:
  * equal keys are neighbours in the body's sorted order (cs_hcl_sorted), and a body holds
- * one attribute of a name at most. Returns their count (*twins_p: malloc'ed, the caller
- * frees it), or -1 when out of memory. */
+ * one attribute of a name at most. Returns 0 with them in *twins_p (malloc'ed, the caller
+ * frees it) and their number in *count_p, or -1 when out of memory. */
 static int s_find_twins(const cs_block_t *block, s_twin_t **twins_p, size_t *count_p)
 {
     const uint32_t *sorted = cs_hcl_sorted(block);
