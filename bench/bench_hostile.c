@@ -1,6 +1,6 @@
 /* Benchmark: loading one 16 MiB .spc file of each hostile shape, in seconds and in peak
  * memory per byte of file, against a normal file of many connections as the baseline.
- *   bench_hostile [--quick] [--size BYTES] [SHAPE...]
+ *   bench_hostile [--quick] [--size BYTES] [--help] [SHAPE...]
  * Each load runs in a child process of its own (its peak resident set is the load's), killed
  * after S_DEADLINE seconds so that a quadratic shape reports "over" instead of hanging. */
 #include <signal.h>
@@ -184,18 +184,46 @@ static int s_measure(const char *dir, size_t expect, double *seconds, double *pe
     return 0;
 }
 
+/* The flags, for --help. */
+static const struct {
+    const char *flag, *what;
+} s_options[] = {
+    {"--quick", "accepted for make bench QUICK=1 (the full run is already about a minute)"},
+    {"--size BYTES", "the size of each shape's file (default: 16 MiB less 4 KiB)"},
+    {"--help", "this list, and the shapes"},
+};
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "usage: bench_hostile [FLAG...] [SHAPE...] (the normal shape always runs)\n");
+    for (size_t i = 0; i < sizeof s_options / sizeof *s_options; i++)
+        fprintf(out, "  %-14s %s\n", s_options[i].flag, s_options[i].what);
+    fprintf(out, "shapes:\n");
+    for (size_t s = 0; s < S_SHAPES; s++)
+        fprintf(out, "  %-14s %s\n", s_shapes[s].name, s_shapes[s].what);
+}
+
 int main(int argc, char **argv)
 {
     size_t size = CS_CONFIG_MAX_FILE - 4096;
     const char *only[S_SHAPES];
     size_t only_count = 0;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            s_usage(stdout);
+            return 0;
+        }
         if (strcmp(argv[i], "--quick") == 0)
-            continue; /* already about a minute */
-        if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
+            continue;
+        if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
             size = strtoul(argv[++i], NULL, 10);
-        else if (only_count < S_SHAPES)
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "bench_hostile: unknown flag %s\n", argv[i]);
+            s_usage(stderr);
+            return 2;
+        } else if (only_count < S_SHAPES) {
             only[only_count++] = argv[i];
+        }
     }
     char dir[] = "/tmp/connstate-bench-hostile.XXXXXX";
     if (!mkdtemp(dir)) {

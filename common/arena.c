@@ -7,6 +7,9 @@
 #define S_CHUNK_SIZE  (64 * 1024) /* the largest regular chunk */
 #define S_FIRST_CHUNK 1024        /* chunks start small and double: many small arenas stay small */
 #define S_ALIGN       16
+/* What arena objects need: pointers, int64_t, double (nothing of the project's is aligned
+ * to 16), so that a 32-byte node packs after a 40-byte one without a gap. */
+#define S_TYPE_ALIGN (_Alignof(void *) > _Alignof(double) ? _Alignof(void *) : _Alignof(double))
 
 typedef struct s_chunk {
     struct s_chunk *next;
@@ -15,9 +18,17 @@ typedef struct s_chunk {
     _Alignas(S_ALIGN) unsigned char data[];
 } s_chunk_t;
 
+/* A block taken in by cs_arena_adopt. */
+typedef struct s_adopted {
+    struct s_adopted *next;
+    void *block;
+    size_t size;
+} s_adopted_t;
+
 struct cs_arena {
     s_chunk_t *chunks; /* the newest first */
     size_t next_size;  /* of the next regular chunk */
+    s_adopted_t *adopted;
 };
 
 cs_arena_t *cs_arena_new(void)
@@ -67,9 +78,10 @@ static void *s_alloc(cs_arena_t *self, size_t size, size_t align)
 void *cs_arena_alloc(cs_arena_t *self, size_t size)
 {
     /* A type's size is a multiple of its alignment: the largest power of two dividing size
-     * (at most S_ALIGN) aligns anything of that size, and a 40-byte struct wastes nothing. */
+     * (at most S_TYPE_ALIGN) aligns anything of that size, and a 40-byte struct wastes
+     * nothing. */
     size_t align = size & (~size + 1);
-    return s_alloc(self, size, align == 0 || align > S_ALIGN ? S_ALIGN : align);
+    return s_alloc(self, size, align == 0 || align > S_TYPE_ALIGN ? S_TYPE_ALIGN : align);
 }
 
 char *cs_arena_alloc_text(cs_arena_t *self, size_t size)
@@ -103,10 +115,36 @@ void *cs_arena_grow(cs_arena_t *self, void *items, size_t count, size_t *cap, si
     return fresh;
 }
 
+void *cs_arena_adopt(cs_arena_t *self, void **block_p, size_t size)
+{
+    void *block = *block_p;
+    *block_p = NULL;
+    s_adopted_t *adopted = cs_arena_alloc(self, sizeof *adopted);
+    if (!adopted) {
+        free(block);
+        return NULL;
+    }
+    *adopted = (s_adopted_t){self->adopted, block, size};
+    self->adopted = adopted;
+    return block;
+}
+
+size_t cs_arena_bytes(const cs_arena_t *self)
+{
+    size_t bytes = 0;
+    for (const s_chunk_t *chunk = self->chunks; chunk; chunk = chunk->next)
+        bytes += sizeof *chunk + chunk->size;
+    for (const s_adopted_t *adopted = self->adopted; adopted; adopted = adopted->next)
+        bytes += adopted->size;
+    return bytes;
+}
+
 void cs_arena_destroy(cs_arena_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    for (s_adopted_t *adopted = (*self_p)->adopted; adopted; adopted = adopted->next)
+        free(adopted->block); /* the nodes are in the chunks */
     s_chunk_t *chunk = (*self_p)->chunks;
     while (chunk) {
         s_chunk_t *next = chunk->next;

@@ -48,6 +48,11 @@ void cs_buf_puts(cs_buf_t *self, const char *text)
 
 void cs_buf_putc(cs_buf_t *self, char c)
 {
+    if (!self->failed && self->len + 1 < self->cap) { /* room for c and the NUL */
+        self->data[self->len++] = c;
+        self->data[self->len] = '\0';
+        return;
+    }
     cs_buf_append(self, &c, 1);
 }
 
@@ -100,6 +105,15 @@ void cs_buf_json_string(cs_buf_t *self, const char *text, size_t len)
     size_t i = 0;
     while (i < len) {
         unsigned char c = p[i];
+        size_t plain = i; /* printable ASCII that needs no escape: appended as one run */
+        while (plain < len && p[plain] >= 0x20 && p[plain] < 0x7F && p[plain] != '"' &&
+               p[plain] != '\\')
+            plain++;
+        if (plain > i) {
+            cs_buf_append(self, p + i, plain - i);
+            i = plain;
+            continue;
+        }
         if (c == '"' || c == '\\') {
             cs_buf_putc(self, '\\');
             cs_buf_putc(self, (char)c);

@@ -10,9 +10,43 @@
 
 static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical);
 
+/* A fingerprint's canonical form goes to its digest in pieces of about S_SPILL bytes, so
+ * that the form of a large connection is never held whole (cs_canon_fingerprint). */
+#define S_SPILL (64 * 1024)
+
+typedef struct {
+    cs_buf_t buf;
+    cs_digest_t *digest;
+} s_spill_t;
+
+static _Thread_local s_spill_t *s_spilling; /* the fingerprint being written, if any */
+
+/* Hands what out holds to the digest when out is a fingerprint's and holds enough. */
+static void s_spill(cs_buf_t *out)
+{
+    if (!s_spilling || out != &s_spilling->buf || out->len < S_SPILL || out->failed)
+        return;
+    cs_digest_update(s_spilling->digest, out->data, out->len);
+    cs_buf_reset(out);
+}
+
 static int s_compare_attr_keys(const void *a, const void *b)
 {
     return strcmp((*(const cs_attr_t *const *)a)->key, (*(const cs_attr_t *const *)b)->key);
+}
+
+/* An integer in decimal, as printf's %lld writes it (without its cost per number). */
+static void s_json_int(cs_buf_t *out, int64_t i)
+{
+    char text[24], *at = text + sizeof text;
+    uint64_t magnitude = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+    do {
+        *--at = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude);
+    if (i < 0)
+        *--at = '-';
+    cs_buf_append(out, at, (size_t)(text + sizeof text - at));
 }
 
 static void s_json_float(cs_buf_t *out, double f)
@@ -56,7 +90,7 @@ static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical)
             cs_buf_json_string(out, v->via.str.ptr, v->via.str.len);
             break;
         case CS_VAL_INT:
-            cs_buf_printf(out, "%lld", (long long)v->via.i);
+            s_json_int(out, v->via.i);
             break;
         case CS_VAL_FLOAT:
             s_json_float(out, v->via.f);
@@ -73,6 +107,7 @@ static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical)
                 if (i)
                     cs_buf_putc(out, ',');
                 s_json_value(out, v->via.list.items[i], canonical);
+                s_spill(out);
             }
             cs_buf_putc(out, ']');
             break;
@@ -82,104 +117,161 @@ static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical)
     }
 }
 
-/* The key of an item of a body: an attribute's name or a block's type. */
-static const char *s_item_key(const cs_item_t *item)
-{
-    return item->attr ? item->attr->key : item->block->type;
-}
-
-/* Items by key (the keys of a body's JSON object). */
-static int s_compare_items(const void *a, const void *b)
-{
-    return strcmp(s_item_key(*(const cs_item_t *const *)a),
-                  s_item_key(*(const cs_item_t *const *)b));
-}
-
-/* Items by key, then in written order: sorting groups the blocks of each type. */
-static int s_compare_typed(const void *a, const void *b)
-{
-    const cs_item_t *x = *(const cs_item_t *const *)a, *y = *(const cs_item_t *const *)b;
-    int c = strcmp(s_item_key(x), s_item_key(y));
-    return c ? c : (x > y) - (x < y);
-}
-
 static void s_json_body(cs_buf_t *out, const cs_block_t *block, bool top, bool canonical);
 
-/* The nested blocks of a body grouped by type, by item index: next[i] is the next block of
- * the type of item i (SIZE_MAX: none), later[i] says a block of its type came before it.
- * Both NULL when the body has no nested block. */
-typedef struct {
-    size_t *next;
-    bool *later;
-} s_groups_t;
-
-/* The blocks of one type as an array of objects, in written order, from item first. */
-static void s_json_blocks(cs_buf_t *out, const cs_block_t *parent, const s_groups_t *groups,
-                          size_t first, bool canonical)
+/* One key of a body: an attribute's value, or the blocks of one type as an array of
+ * objects in written order (blocks[0..count), item indices of body; NULL for an
+ * attribute). */
+static void s_json_key(cs_buf_t *out, const cs_block_t *body, const cs_item_t *item,
+                       const uint32_t *blocks, uint32_t count, bool canonical)
 {
+    const char *key = cs_hcl_item_key(item);
+    cs_buf_json_string(out, key, strlen(key));
+    cs_buf_putc(out, ':');
+    if (item->attr) {
+        s_json_value(out, item->attr->value, canonical);
+        s_spill(out);
+        return;
+    }
     cs_buf_putc(out, '[');
-    for (size_t i = first; i != SIZE_MAX; i = groups->next[i]) {
-        if (i != first)
+    for (uint32_t i = 0; i < count; i++) {
+        if (i)
             cs_buf_putc(out, ',');
-        s_json_body(out, parent->items[i].block, false, canonical);
+        s_json_body(out, body->items[blocks[i]].block, false, canonical);
+        s_spill(out);
     }
     cs_buf_putc(out, ']');
 }
 
-/* Groups the nested blocks of body by type: sorting them keeps this O(n log n). Returns 0,
- * or -1 when out of memory. */
-static int s_group_blocks(const cs_block_t *body, s_groups_t *groups)
+/* The end of the run of items with the key of sorted[run]: equal keys are neighbours. */
+static uint32_t s_run_end(const cs_block_t *body, uint32_t run)
 {
-    *groups = (s_groups_t){NULL, NULL};
-    size_t n = 0;
-    for (size_t i = 0; i < body->count; i++)
-        n += body->items[i].block != NULL;
-    if (n == 0)
-        return 0;
-    groups->next = malloc(body->count * sizeof *groups->next);
-    groups->later = calloc(body->count, sizeof *groups->later);
-    const cs_item_t **typed = malloc(n * sizeof *typed);
-    if (!groups->next || !groups->later || !typed) {
-        free(typed);
-        return -1;
+    uint32_t end = run + 1;
+    while (end < body->count && cs_hcl_same_key(body, end))
+        end++;
+    return end;
+}
+
+/* The blocks of the run of sorted[run] (equal keys, in written order), as item indices:
+ * the run itself in a valid body, which has no attribute of a block's name; else a copy of
+ * its blocks in *copy (the caller frees it). NULL when out of memory. */
+static const uint32_t *s_run_blocks(const cs_block_t *body, const uint32_t *sorted, uint32_t run,
+                                    uint32_t *count, uint32_t **copy)
+{
+    uint32_t end = s_run_end(body, run), blocks = 0;
+    *copy = NULL;
+    for (uint32_t i = run; i < end; i++)
+        blocks += body->items[sorted[i]].block != NULL;
+    *count = blocks;
+    if (blocks == end - run)
+        return &sorted[run];
+    *copy = malloc((blocks ? blocks : 1) * sizeof **copy);
+    if (!*copy)
+        return NULL;
+    blocks = 0;
+    for (uint32_t i = run; i < end; i++)
+        if (body->items[sorted[i]].block)
+            (*copy)[blocks++] = sorted[i];
+    return *copy;
+}
+
+/* The keys of a body in canonical order: by key, as the parser sorted them. */
+static void s_json_sorted_keys(cs_buf_t *out, const cs_block_t *body, bool top, bool comma)
+{
+    const uint32_t *sorted = cs_hcl_sorted(body);
+    for (uint32_t run = 0, end; run < body->count; run = end) {
+        end = s_run_end(body, run);
+        bool blocks = false;
+        for (uint32_t i = run; i < end; i++) {
+            const cs_item_t *item = &body->items[sorted[i]];
+            if (item->block) {
+                blocks = true;
+            } else if (!(top && cs_config_reserved(item->attr->key))) {
+                if (comma)
+                    cs_buf_putc(out, ',');
+                comma = true;
+                s_json_key(out, body, item, NULL, 1, true);
+            }
+        }
+        if (!blocks)
+            continue;
+        uint32_t count, *copy;
+        const uint32_t *members = s_run_blocks(body, sorted, run, &count, &copy);
+        if (!members) {
+            out->failed = true;
+            return;
+        }
+        if (comma)
+            cs_buf_putc(out, ',');
+        comma = true;
+        s_json_key(out, body, &body->items[members[0]], members, count, true);
+        free(copy);
     }
-    n = 0;
-    for (size_t i = 0; i < body->count; i++) {
-        groups->next[i] = SIZE_MAX;
-        if (body->items[i].block)
-            typed[n++] = &body->items[i];
+}
+
+/* The keys of a body in written order: each attribute, and the blocks of each type where
+ * the first of them was written. Returns false when out of memory. */
+static bool s_json_written_keys(cs_buf_t *out, const cs_block_t *body, bool top, bool comma)
+{
+    const uint32_t *sorted = cs_hcl_sorted(body);
+    if (!sorted) {
+        if (body->count == 1 &&
+            !(body->items[0].attr && top && cs_config_reserved(body->items[0].attr->key))) {
+            if (comma)
+                cs_buf_putc(out, ',');
+            uint32_t only = 0;
+            s_json_key(out, body, &body->items[0], &only, 1, false);
+        }
+        return true;
     }
-    qsort(typed, n, sizeof *typed, s_compare_typed);
-    for (size_t i = 1; i < n; i++) {
-        if (strcmp(typed[i - 1]->block->type, typed[i]->block->type) == 0) {
-            groups->next[typed[i - 1] - body->items] = (size_t)(typed[i] - body->items);
-            groups->later[typed[i] - body->items] = true;
+    /* run[i]: for the first block of each type, where its run starts in sorted; UINT32_MAX
+     * for the other blocks of its type (written with the first). Only bodies with blocks
+     * need it. */
+    uint32_t *run = NULL;
+    for (uint32_t i = 0; i < body->count && !run; i++)
+        if (body->items[i].block && !(run = malloc(body->count * sizeof *run)))
+            return false;
+    if (run) {
+        for (uint32_t start = 0, end; start < body->count; start = end) {
+            end = s_run_end(body, start);
+            bool first = true;
+            for (uint32_t i = start; i < end; i++) {
+                if (!body->items[sorted[i]].block)
+                    continue;
+                run[sorted[i]] = first ? start : UINT32_MAX;
+                first = false;
+            }
         }
     }
-    free(typed);
-    return 0;
+    bool ok = true;
+    for (uint32_t i = 0; i < body->count && ok; i++) {
+        const cs_item_t *item = &body->items[i];
+        if (item->attr ? top && cs_config_reserved(item->attr->key) : run[i] == UINT32_MAX)
+            continue;
+        if (comma)
+            cs_buf_putc(out, ',');
+        comma = true;
+        if (item->attr) {
+            s_json_key(out, body, item, NULL, 1, false);
+            continue;
+        }
+        uint32_t count, *copy;
+        const uint32_t *members = s_run_blocks(body, sorted, run[i], &count, &copy);
+        if (members)
+            s_json_key(out, body, item, members, count, false);
+        ok = members != NULL;
+        free(copy);
+    }
+    free(run);
+    return ok;
 }
 
 /* A block body as a JSON object: attributes as keys, nested blocks grouped by type under
  * their type as arrays; a nested block's labels under "_labels". The top-level body of a
- * connection leaves out the attributes connstate interprets. Canonical: keys sorted. */
+ * connection leaves out the attributes connstate interprets. Canonical: keys sorted. Both
+ * read the order the parser sorted the body in: nothing is sorted again. */
 static void s_json_body(cs_buf_t *out, const cs_block_t *block, bool top, bool canonical)
 {
-    s_groups_t groups;
-    /* the keys: each attribute, and the first block of each type */
-    const cs_item_t **keys = malloc((block->count ? block->count : 1) * sizeof *keys);
-    if (s_group_blocks(block, &groups) != 0 || !keys) {
-        out->failed = true;
-        goto done;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < block->count; i++) {
-        const cs_item_t *item = &block->items[i];
-        if (item->attr ? !(top && cs_config_reserved(item->attr->key)) : !groups.later[i])
-            keys[n++] = item;
-    }
-    if (canonical)
-        qsort(keys, n, sizeof *keys, s_compare_items);
     cs_buf_putc(out, '{');
     bool comma = false;
     if (!top && block->label_count) {
@@ -192,23 +284,11 @@ static void s_json_body(cs_buf_t *out, const cs_block_t *block, bool top, bool c
         cs_buf_putc(out, ']');
         comma = true;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (comma)
-            cs_buf_putc(out, ',');
-        comma = true;
-        const char *key = s_item_key(keys[i]);
-        cs_buf_json_string(out, key, strlen(key));
-        cs_buf_putc(out, ':');
-        if (keys[i]->attr)
-            s_json_value(out, keys[i]->attr->value, canonical);
-        else
-            s_json_blocks(out, block, &groups, (size_t)(keys[i] - block->items), canonical);
-    }
+    if (canonical && block->count >= 2)
+        s_json_sorted_keys(out, block, top, comma);
+    else if (!s_json_written_keys(out, block, top, comma))
+        out->failed = true;
     cs_buf_putc(out, '}');
-done:
-    free(keys);
-    free(groups.next);
-    free(groups.later);
 }
 
 void cs_canon_config_json(cs_buf_t *out, const cs_block_t *block)
@@ -283,9 +363,19 @@ void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
 int cs_canon_fingerprint(const cs_connection_t *conn, char out[CS_DIGEST_HEX_SIZE])
 {
     out[0] = '\0';
-    cs_buf_t canon = {0};
-    cs_canon_connection(&canon, conn);
-    int rc = canon.failed ? -1 : cs_digest_hex16(canon.data, canon.len, out);
-    cs_buf_free(&canon);
+    s_spill_t spill = {{0}, cs_digest_new()};
+    if (!spill.digest)
+        return -1;
+    s_spilling = &spill;
+    cs_canon_connection(&spill.buf, conn);
+    s_spilling = NULL;
+    if (!spill.buf.failed)
+        cs_digest_update(spill.digest, spill.buf.data, spill.buf.len);
+    char hex[CS_DIGEST_HEX_SIZE];
+    cs_digest_end(&spill.digest, hex);
+    int rc = spill.buf.failed ? -1 : 0;
+    if (rc == 0)
+        memcpy(out, hex, sizeof hex);
+    cs_buf_free(&spill.buf);
     return rc;
 }

@@ -214,50 +214,72 @@ bool cs_config_reserved(const char *key)
     return false;
 }
 
-/* Nested blocks by type, then in written order. */
-static int s_compare_block_types(const void *a, const void *b)
+/* An attribute and the first written nested block of the same name. */
+typedef struct {
+    uint32_t attr; /* its index in the body */
+    const cs_block_t *block;
+} s_twin_t;
+
+static int s_compare_twins(const void *a, const void *b)
 {
-    const cs_block_t *x = *(const cs_block_t *const *)a, *y = *(const cs_block_t *const *)b;
-    int c = strcmp(x->type, y->type);
-    if (c == 0)
-        c = x->pos.line != y->pos.line ? x->pos.line - y->pos.line : x->pos.col - y->pos.col;
-    return c;
+    uint32_t x = ((const s_twin_t *)a)->attr, y = ((const s_twin_t *)b)->attr;
+    return (x > y) - (x < y);
 }
 
-/* The first written of the sorted blocks whose type is key, or NULL. */
-static const cs_block_t *s_find_block_type(const cs_block_t *const *sorted, size_t n,
-                                           const char *key)
+/* The attributes of a body that share their name with a nested block, in written order:
+ * equal keys are neighbours in the body's sorted order (cs_hcl_sorted), and a body holds
+ * one attribute of a name at most. Returns 0 with them in *twins_p (malloc'ed, the caller
+ * frees it) and their number in *count_p, or -1 when out of memory. */
+static int s_find_twins(const cs_block_t *block, s_twin_t **twins_p, size_t *count_p)
 {
-    size_t low = 0, high = n; /* the first block whose type is not below key */
-    while (low < high) {
-        size_t mid = low + (high - low) / 2;
-        if (strcmp(sorted[mid]->type, key) < 0)
-            low = mid + 1;
-        else
-            high = mid;
+    const uint32_t *sorted = cs_hcl_sorted(block);
+    *twins_p = NULL;
+    *count_p = 0;
+    if (!sorted)
+        return 0;
+    size_t count = 0, cap = 0;
+    for (uint32_t run = 0, end; run < block->count; run = end) {
+        uint32_t attr = UINT32_MAX;
+        const cs_block_t *first = NULL;
+        for (end = run; end < block->count && (end == run || cs_hcl_same_key(block, end)); end++) {
+            const cs_item_t *item = &block->items[sorted[end]];
+            if (item->attr)
+                attr = sorted[end];
+            else if (!first)
+                first = item->block;
+        }
+        if (attr == UINT32_MAX || !first)
+            continue;
+        if (count == cap) {
+            cap = cap ? cap * 2 : 8;
+            s_twin_t *grown = realloc(*twins_p, cap * sizeof *grown);
+            if (!grown) {
+                free(*twins_p);
+                *twins_p = NULL;
+                return -1;
+            }
+            *twins_p = grown;
+        }
+        (*twins_p)[count++] = (s_twin_t){attr, first};
     }
-    return low < n && strcmp(sorted[low]->type, key) == 0 ? sorted[low] : NULL;
+    if (count > 1)
+        qsort(*twins_p, count, sizeof **twins_p, s_compare_twins);
+    *count_p = count;
+    return 0;
 }
 
 /* An attribute and a nested block with the same name would share one JSON key. hidden:
  * the block is (inside) a secret-named block, whose names errors do not quote either.
- * The nested blocks are sorted by type, so that a body of n items costs O(n log n). */
+ * The body's order by key (sorted by the parser) finds them: a body of n items costs O(n). */
 static void s_check_body_names(cs_load_t *ld, const cs_block_t *block, bool top, bool hidden)
 {
-    size_t blocks = 0;
-    for (size_t i = 0; i < block->count; i++)
-        blocks += block->items[i].block != NULL;
-    const cs_block_t **sorted = malloc((blocks ? blocks : 1) * sizeof *sorted);
-    if (!sorted) {
+    s_twin_t *twins;
+    size_t twin_count, next_twin = 0;
+    if (s_find_twins(block, &twins, &twin_count) != 0) {
         ld->oom = true;
         return;
     }
-    blocks = 0;
-    for (size_t i = 0; i < block->count; i++)
-        if (block->items[i].block)
-            sorted[blocks++] = block->items[i].block;
-    qsort(sorted, blocks, sizeof *sorted, s_compare_block_types);
-    for (size_t i = 0; i < block->count; i++) {
+    for (uint32_t i = 0; i < block->count; i++) {
         const cs_item_t *item = &block->items[i];
         if (item->block) {
             if (top && cs_config_reserved(item->block->type))
@@ -269,8 +291,8 @@ static void s_check_body_names(cs_load_t *ld, const cs_block_t *block, bool top,
         }
         if (!top && strcmp(item->attr->key, "_labels") == 0)
             cs_load_error(ld, item->attr->pos, "the attribute name \"_labels\" is reserved");
-        const cs_block_t *other = s_find_block_type(sorted, blocks, item->attr->key);
-        if (other) {
+        if (next_twin < twin_count && twins[next_twin].attr == i) {
+            const cs_block_t *other = twins[next_twin++].block;
             char name[96] = "a name (not shown: secret)";
             if (!hidden)
                 snprintf(name, sizeof name, "\"%.80s\"", other->type);
@@ -278,7 +300,7 @@ static void s_check_body_names(cs_load_t *ld, const cs_block_t *block, bool top,
                           item->attr->pos.line);
         }
     }
-    free(sorted);
+    free(twins);
 }
 
 /* ---- connections ----------------------------------------------------------------------- */

@@ -10,8 +10,8 @@ typedef struct cs_arena cs_arena_t;
 /* Returns an empty arena (the caller destroys it), or NULL when out of memory. */
 cs_arena_t *cs_arena_new(void);
 
-/* Returns size bytes aligned for any type of that size (any type, when size is a multiple of
- * 16), owned by the arena, or NULL when out of memory. */
+/* Returns size bytes aligned for any type of that size whose alignment is at most that of a
+ * pointer or a double (not long double), owned by the arena, or NULL when out of memory. */
 void *cs_arena_alloc(cs_arena_t *self, size_t size);
 
 /* Returns size bytes with no alignment, for text, owned by the arena, or NULL when out of
@@ -25,6 +25,15 @@ char *cs_arena_strndup(cs_arena_t *self, const char *text, size_t len);
  * old copy stays in the arena); NULL when out of memory. For arena vectors:
  * items = cs_arena_grow(...); items[count++] = x */
 void *cs_arena_grow(cs_arena_t *self, void *items, size_t count, size_t *cap, size_t elem_size);
+
+/* Takes a malloc'ed block of size bytes into the arena (freed with it) and NULLs *block_p:
+ * a large text built elsewhere is kept without a copy. Returns the block, or NULL when out
+ * of memory (the block is then freed). */
+void *cs_arena_adopt(cs_arena_t *self, void **block_p, size_t size);
+
+/* Returns the bytes the arena holds from the system (its chunks, used or not): what its
+ * allocations cost in memory. */
+size_t cs_arena_bytes(const cs_arena_t *self);
 
 /* Frees every allocation and the arena, and NULLs *self_p. Idempotent. */
 void cs_arena_destroy(cs_arena_t **self_p);

@@ -22,6 +22,12 @@ typedef struct {
     int col;
 } cs_pos_t;
 
+/* A position in the file that holds it, where the file is known from elsewhere. */
+typedef struct {
+    int line;
+    int col;
+} cs_line_col_t;
+
 typedef enum {
     CS_VAL_STRING,
     CS_VAL_INT,
@@ -43,6 +49,8 @@ typedef struct {
     cs_pos_t pos;
 } cs_attr_t;
 
+/* A value's node holds as much of via as its type uses: a number, true, false or null ends
+ * after 8 bytes of it. Read only the member of its type, and never copy a node by value. */
 struct cs_value {
     cs_value_type_t type;
     cs_pos_t pos;
@@ -71,22 +79,46 @@ typedef struct {
     cs_block_t *block;
 } cs_item_t;
 
+/* A block without labels ends before labels (most nested blocks have none): read labels
+ * and label_pos only when label_count says there are some, and never copy a block by
+ * value. */
 struct cs_block {
     const char *type;
+    cs_pos_t pos;      /* the block type word */
+    cs_line_col_t end; /* the closing brace */
+    cs_item_t *items;
+    uint32_t count; /* a file of CS_CONFIG_MAX_FILE bytes holds fewer items */
+    uint32_t label_count;
     const char **labels;
     cs_pos_t *label_pos;
-    size_t label_count;
-    cs_pos_t pos; /* the block type word */
-    cs_pos_t end; /* the closing brace */
-    cs_item_t *items;
-    size_t count;
 };
+
+/* The items of a block's body by key (an attribute's name or a block's type), then in
+ * written order, as indices into block->items; NULL when the body has fewer than two items
+ * (then there is nothing to order). Sorted once, by the parser, for the checks and both
+ * JSON forms of the body. Borrowed from the tree. */
+const uint32_t *cs_hcl_sorted(const cs_block_t *block);
+
+/* Whether the item at sorted[i] (i > 0) has the key of the one at sorted[i - 1]: the runs of
+ * equal keys without comparing them again. The block must have a sorted order. */
+static inline bool cs_hcl_same_key(const cs_block_t *block, uint32_t i)
+{
+    const unsigned char *bits = (const unsigned char *)(const void *)(block->items + block->count) +
+                                ((block->count * sizeof(uint32_t) + 7) & ~(size_t)7);
+    return bits[i / 8] >> (i % 8) & 1;
+}
+
+/* The key of a body's item: its attribute's name or its block's type. Borrowed. */
+static inline const char *cs_hcl_item_key(const cs_item_t *item)
+{
+    return item->attr ? item->attr->key : item->block->type;
+}
 
 /* A parsed file: its top-level items. Everything lives in the arena. */
 typedef struct {
     const char *file;
     cs_item_t *items;
-    size_t count;
+    uint32_t count;
 } cs_hcl_file_t;
 
 /* One error: FILE:LINE:COL: message (the parser's, and every error a load collects). Its

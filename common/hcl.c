@@ -4,6 +4,7 @@
 #include "cs_secrets.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +27,13 @@ typedef enum {
     T_COMMA
 } s_tok_type_t;
 
+/* Keys (attribute names, block types, object keys) are shared by every use of the same
+ * word: a cache of the last key of each hash, so that a body of a thousand blocks holding
+ * x = 1 keeps one "x". */
+#define S_KEY_CACHE  1024
+#define S_KEY_SHARED 32          /* longer keys are copied each time */
+#define S_STACK_KEEP (64 * 1024) /* the stack is given back past this once it empties */
+
 typedef struct {
     s_tok_type_t type;
     cs_pos_t pos;
@@ -46,6 +54,7 @@ typedef struct {
     int secret;           /* > 0 inside the value of a secret-named key: errors quote none of it */
     unsigned char *stack; /* items of the open containers: s_stack_push */
     size_t stack_len, stack_cap;
+    const char *keys[S_KEY_CACHE]; /* recent keys by hash, shared: s_key_of */
     cs_config_error_t *error;
     jmp_buf fail;
 } s_parser_t;
@@ -135,6 +144,51 @@ static void *s_stack_take(s_parser_t *p, size_t mark, size_t size, size_t *count
     memcpy(items, p->stack + mark, bytes);
     p->stack_len = mark;
     return items;
+}
+
+/* The items pushed since mark, at the start of a block of size bytes taken into the arena
+ * (the room after them is the caller's): the stack itself when the items are many, so
+ * that a large body is never held twice (on the stack and in the arena) while it closes.
+ * The stack goes on in a fresh buffer with what lay below mark. */
+static void *s_stack_take_all(s_parser_t *p, size_t mark, size_t size)
+{
+    size_t bytes = p->stack_len - mark;
+    unsigned char *below = NULL;
+    if (mark) {
+        below = malloc(mark * 2);
+        if (!below)
+            s_fail(p, s_here(p), "out of memory");
+        memcpy(below, p->stack, mark);
+    }
+    unsigned char *items = p->stack;
+    p->stack = below;
+    p->stack_len = mark;
+    p->stack_cap = mark * 2;
+    memmove(items, items + mark, bytes);
+    unsigned char *fitted = realloc(items, size);
+    if (!fitted) {
+        free(items);
+        s_fail(p, s_here(p), "out of memory");
+    }
+    void *block = fitted;
+    void *kept = cs_arena_adopt(p->arena, &block, size);
+    if (!kept)
+        s_fail(p, s_here(p), "out of memory");
+    return kept;
+}
+
+/* Gives back the memory of a stack that grew for one large container and now holds little
+ * (it is the tree's peak: items are in the arena and on the stack when a body closes). */
+static void s_stack_shrink(s_parser_t *p)
+{
+    if (p->stack_cap <= S_STACK_KEEP || p->stack_len > p->stack_cap / 4)
+        return;
+    size_t cap = p->stack_len * 2 > S_STACK_KEEP ? p->stack_len * 2 : S_STACK_KEEP;
+    unsigned char *shrunk = realloc(p->stack, cap);
+    if (shrunk) { /* else it keeps its size: nothing lost */
+        p->stack = shrunk;
+        p->stack_cap = cap;
+    }
 }
 
 /* What an error says instead of quoting text from a secret's value. */
@@ -704,16 +758,38 @@ static void s_enter(s_parser_t *p)
         s_fail(p, p->tok.pos, "nesting deeper than %d levels", CS_CONFIG_MAX_DEPTH);
 }
 
+/* A label's text: a copy of the token's. */
+static const char *s_word_of(s_parser_t *p, const s_token_t *tok)
+{
+    const char *copy = cs_arena_strndup(p->arena, tok->text, tok->len);
+    if (!copy)
+        s_fail(p, tok->pos, "out of memory");
+    return copy;
+}
+
+/* A key's text: the one copy of a recent key with the same text, or a fresh copy. */
 static const char *s_key_of(s_parser_t *p, const s_token_t *tok)
 {
-    return cs_arena_strndup(p->arena, tok->text, tok->len);
+    if (tok->len > S_KEY_SHARED)
+        return s_word_of(p, tok);
+    uint32_t hash = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < tok->len; i++)
+        hash = (hash ^ (unsigned char)tok->text[i]) * 16777619u;
+    const char **slot = &p->keys[hash % S_KEY_CACHE];
+    if (*slot && strncmp(*slot, tok->text, tok->len) == 0 && (*slot)[tok->len] == '\0')
+        return *slot;
+    *slot = s_word_of(p, tok);
+    return *slot;
 }
 
 static cs_value_t *s_parse_value(s_parser_t *p);
 
+/* A number, true, false or null: its node ends after the 8 bytes of via it uses. */
+#define S_SCALAR_SIZE (offsetof(cs_value_t, via) + sizeof(int64_t))
+
 static cs_value_t *s_parse_number(s_parser_t *p)
 {
-    cs_value_t *v = s_alloc(p, sizeof *v);
+    cs_value_t *v = s_alloc(p, S_SCALAR_SIZE);
     v->pos = p->tok.pos;
     char text[512];
     if (p->tok.len >= sizeof text)
@@ -784,6 +860,7 @@ static cs_value_t *s_parse_list(s_parser_t *p)
                    v->pos.line, s_describe(p, &p->tok));
     }
     v->via.list.items = s_stack_take(p, mark, sizeof *v->via.list.items, &v->via.list.count);
+    s_stack_shrink(p);
     return s_close_nested(p, v);
 }
 
@@ -840,7 +917,9 @@ static cs_value_t *s_parse_value(s_parser_t *p)
         case T_LBRACE:
             return s_parse_object(p);
         case T_IDENT: {
-            cs_value_t *v = s_alloc(p, sizeof *v);
+            bool scalar = s_ident_is(&p->tok, "true") || s_ident_is(&p->tok, "false") ||
+                          s_ident_is(&p->tok, "null");
+            cs_value_t *v = s_alloc(p, scalar ? S_SCALAR_SIZE : sizeof *v);
             v->pos = p->tok.pos;
             if (s_ident_is(&p->tok, "true") || s_ident_is(&p->tok, "false")) {
                 v->type = CS_VAL_BOOL;
@@ -939,18 +1018,18 @@ static void s_take_labels(s_parser_t *p, cs_block_t *block)
     } s_label_t;
     size_t mark = p->stack_len;
     while (p->tok.type == T_STRING || p->tok.type == T_IDENT) {
-        s_label_t label = {p->tok.type == T_STRING ? p->tok.text : s_key_of(p, &p->tok),
+        s_label_t label = {p->tok.type == T_STRING ? p->tok.text : s_word_of(p, &p->tok),
                            p->tok.pos};
         s_stack_push(p, &label, sizeof label);
         s_next(p);
     }
-    size_t n = (p->stack_len - mark) / sizeof(s_label_t);
+    uint32_t n = (uint32_t)((p->stack_len - mark) / sizeof(s_label_t));
     if (n == 0)
         return;
     block->labels = s_alloc(p, n * sizeof *block->labels);
     block->label_pos = s_alloc(p, n * sizeof *block->label_pos);
     const s_label_t *labels = (const s_label_t *)(void *)(p->stack + mark);
-    for (size_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         block->labels[i] = labels[i].text;
         block->label_pos[i] = labels[i].pos;
     }
@@ -958,11 +1037,53 @@ static void s_take_labels(s_parser_t *p, cs_block_t *block)
     p->stack_len = mark;
 }
 
+const uint32_t *cs_hcl_sorted(const cs_block_t *block)
+{
+    return block->count >= 2 ? (const uint32_t *)(const void *)(block->items + block->count) : NULL;
+}
+
+/* Items (their indices) by key, then in written order. */
+static int s_compare_items(const void *a, const void *b, void *items)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    const cs_item_t *all = items;
+    int c = strcmp(cs_hcl_item_key(&all[x]), cs_hcl_item_key(&all[y]));
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Sorts the count items of a body into sorted (their indices: cs_hcl_sorted), then fails on
+ * the second of two attributes with the same name. One sort, O(n log n), for hostile files
+ * with huge bodies (a hash table could be attacked with chosen names); the checks of
+ * config.c and both JSON forms of canon.c read the order instead of sorting again. */
+static void s_sort_body(s_parser_t *p, const cs_item_t *items, uint32_t count, uint32_t *sorted,
+                        unsigned char *same)
+{
+    for (uint32_t i = 0; i < count; i++)
+        sorted[i] = i;
+    qsort_r(sorted, count, sizeof *sorted, s_compare_items, (void *)items);
+    for (uint32_t i = 1; i < count; i++)
+        if (strcmp(cs_hcl_item_key(&items[sorted[i]]), cs_hcl_item_key(&items[sorted[i - 1]])) == 0)
+            same[i / 8] |= (unsigned char)(1u << (i % 8));
+    for (uint32_t run = 0, end; run < count; run = end) {
+        const char *key = cs_hcl_item_key(&items[sorted[run]]);
+        const cs_attr_t *first = NULL;
+        for (end = run; end < count && (end == run || same[end / 8] >> (end % 8) & 1); end++) {
+            const cs_attr_t *attr = items[sorted[end]].attr;
+            if (attr && first)
+                s_fail(p, attr->pos, "attribute %s is already defined at %s:%d:%d",
+                       s_name(p, p->secret, key, strlen(key)), first->pos.file, first->pos.line,
+                       first->pos.col);
+            if (attr)
+                first = attr;
+        }
+    }
+}
+
 /* A body: attributes and blocks, up to '}' (inside a block) or the end of the file. */
-static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bool in_block,
+static void s_parse_body(s_parser_t *p, cs_item_t **items_p, uint32_t *count_p, bool in_block,
                          cs_pos_t opened)
 {
-    size_t mark = p->stack_len, attr_count = 0;
+    size_t mark = p->stack_len;
     for (;;) {
         s_skip_newlines(p);
         if (p->tok.type == T_EOF) {
@@ -1003,12 +1124,12 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
                 s_fail(p, p->tok.pos, "expected a newline after the value of %s, found %s", S_SHOWN,
                        s_describe(p, &p->tok));
             item.attr = attr;
-            attr_count++;
         } else if (p->tok.type == T_STRING || p->tok.type == T_IDENT || p->tok.type == T_LBRACE) {
-            cs_block_t *block = s_alloc(p, sizeof *block);
-            block->type = key;
-            block->pos = name.pos;
-            s_take_labels(p, block);
+            cs_block_t head = {.type = key, .pos = name.pos};
+            s_take_labels(p, &head);
+            size_t size = head.label_count ? sizeof head : offsetof(cs_block_t, labels);
+            cs_block_t *block = s_alloc(p, size);
+            memcpy(block, &head, size);
             if (p->tok.type != T_LBRACE)
                 s_fail(p, p->tok.pos, "expected '{' to open the %s block, found %s", S_SHOWN,
                        s_describe(p, &p->tok));
@@ -1016,7 +1137,7 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
             s_enter(p);
             s_next(p);
             s_parse_body(p, &block->items, &block->count, true, brace);
-            block->end = p->tok.pos;
+            block->end = (cs_line_col_t){p->tok.pos.line, p->tok.pos.col};
             p->depth--;
             s_next(p); /* the '}' */
             if (p->tok.type != T_NEWLINE && p->tok.type != T_EOF &&
@@ -1032,13 +1153,34 @@ static void s_parse_body(s_parser_t *p, cs_item_t **items_p, size_t *count_p, bo
         p->secret -= secret;
         s_stack_push(p, &item, sizeof item);
     }
-    *items_p = s_stack_take(p, mark, sizeof **items_p, count_p);
-    if (attr_count > 1) {
-        size_t attrs_mark = p->stack_len;
-        for (size_t i = 0; i < *count_p; i++)
-            if ((*items_p)[i].attr)
-                s_stack_push(p, &(*items_p)[i].attr, sizeof(cs_attr_t *));
-        s_check_duplicates(p, attrs_mark, "attribute", p->secret);
+    /* The items at their exact size, and after them their order by key (cs_hcl_sorted). */
+    size_t count = (p->stack_len - mark) / sizeof(cs_item_t);
+    *items_p = NULL;
+    *count_p = (uint32_t)count;
+    if (count == 0)
+        return;
+    /* the order, then a bit per item: its key is the previous one's (cs_hcl_same_key) */
+    size_t order =
+        count >= 2 ? ((count * sizeof(uint32_t) + 7) & ~(size_t)7) + ((count + 63) / 64) * 8 : 0;
+    size_t size = count * sizeof(cs_item_t) + order;
+    cs_item_t *items;
+    if (count * sizeof *items >= S_STACK_KEEP) {
+        items = s_stack_take_all(p, mark, size);
+    } else {
+        items = cs_arena_alloc(p->arena, size);
+        if (!items)
+            s_fail(p, s_here(p), "out of memory");
+        memcpy(items, p->stack + mark, count * sizeof *items);
+        p->stack_len = mark;
+        s_stack_shrink(p);
+    }
+    *items_p = items;
+    if (count >= 2) {
+        uint32_t *sorted = (uint32_t *)(void *)(items + count);
+        unsigned char *same =
+            (unsigned char *)(void *)sorted + ((count * sizeof *sorted + 7) & ~(size_t)7);
+        memset(same, 0, ((count + 63) / 64) * 8);
+        s_sort_body(p, items, (uint32_t)count, sorted, same);
     }
 }
 

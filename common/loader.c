@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,21 @@ static bool s_mentions_database(const char *text, size_t len)
     return false;
 }
 
+/* A connection's config JSON in the arena: a large one is taken in at its size, not copied
+ * (a 16 MiB file of one connection would otherwise hold it twice at once). */
+#define S_JSON_ADOPT (64 * 1024)
+
+static const char *s_keep_json(cs_arena_t *arena, cs_buf_t *json)
+{
+    if (json->len < S_JSON_ADOPT)
+        return cs_arena_strndup(arena, json->data, json->len);
+    size_t size = json->len + 1;
+    char *data = cs_buf_take(json);
+    char *fitted = realloc(data, size); /* gives back what doubling reserved */
+    void *block = fitted ? fitted : data;
+    return cs_arena_adopt(arena, &block, size);
+}
+
 /* Completes a valid connection (its plugin config as JSON, its fingerprint) and appends it
  * to the file's connections. */
 static void s_add_connection(cs_load_t *ld, cs_connection_t *conn, cs_connection_t **conns,
@@ -100,7 +116,7 @@ static void s_add_connection(cs_load_t *ld, cs_connection_t *conn, cs_connection
     if (json.failed || (conn->plugin && cs_canon_fingerprint(conn, conn->fingerprint) != 0)) {
         ld->oom = true;
     } else {
-        conn->config_json = cs_arena_strndup(ld->cfg->arena, json.data, json.len);
+        conn->config_json = s_keep_json(ld->cfg->arena, &json);
         cs_connection_t *grown = cs_load_grow(ld, *conns, *count, cap, sizeof *conn);
         if (conn->config_json && grown) {
             *conns = grown;
@@ -110,8 +126,26 @@ static void s_add_connection(cs_load_t *ld, cs_connection_t *conn, cs_connection
     cs_buf_free(&json);
 }
 
-/* Parses and validates one file's text; file must live as long as the config. */
-static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_t len)
+/* A file's text as read: pages of its own (mmap), not the heap's, so that freeing 16 MiB
+ * of it does not make malloc keep later large buffers in the heap, where growing one
+ * copies it (malloc's mmap threshold follows the largest block freed). */
+typedef struct {
+    char *data;
+    size_t size; /* of the mapping */
+} s_text_t;
+
+static void s_text_free(s_text_t *text)
+{
+    if (text->data)
+        munmap(text->data, text->size);
+    *text = (s_text_t){NULL, 0};
+}
+
+/* Parses and validates one file's text; file must live as long as the config. owned, when
+ * not NULL, is text's buffer: freed as soon as the tree is parsed, so that the text and the
+ * JSON of its connections are not held at once. */
+static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_t len,
+                        s_text_t *owned)
 {
     cs_config_t *cfg = ld->cfg;
     cfg->file_count++;
@@ -133,6 +167,12 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
         cfg->plugin_options_file = NULL;
         cfg->plugin_memory_max_mb = 0;
         return;
+    }
+    /* What a failed file keeps needs the text: known now, before the text goes. */
+    bool mentions_database = s_mentions_database(text, len);
+    if (owned) {
+        s_text_free(owned);
+        text = NULL;
     }
     /* Room for every connection block, so that the array is never grown (and copied). */
     size_t cap = 0, count = 0, names_cap = 0;
@@ -171,7 +211,7 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
     }
     if (ld->file_failed) {
         s_add_failed(ld, file, names, name_count);
-        cfg->database = (cs_config_database_t){.uncertain = s_mentions_database(text, len)};
+        cfg->database = (cs_config_database_t){.uncertain = mentions_database};
         cfg->plugin_count = 0; /* a failed file has no instances or plugin options either */
         cfg->plugin_options_file = NULL;
         cfg->plugin_memory_max_mb = 0;
@@ -260,24 +300,31 @@ static void s_drop_failed(cs_config_t *cfg)
     cfg->plugin_count = kept;
 }
 
-/* Fills index (cfg->count entries) with the connections in name order. */
-static void s_index_by_name(const cs_config_t *cfg, cs_connection_t **index)
+/* The connections by name (equal names in load order), in the arena; NULL when out of
+ * memory. */
+static cs_connection_t **s_index_by_name(cs_load_t *ld)
 {
+    cs_config_t *cfg = ld->cfg;
+    cs_connection_t **index = cs_arena_alloc(cfg->arena, (cfg->count + 1) * sizeof *index);
+    if (!index) {
+        ld->oom = true;
+        return NULL;
+    }
     for (size_t i = 0; i < cfg->count; i++)
         index[i] = &cfg->connections[i];
     qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
+    return index;
 }
 
-/* A name defined twice fails the file of its later definition (the error names both). */
-static void s_check_duplicate_names(cs_load_t *ld)
+/* A name defined twice fails the file of its later definition (the error names both).
+ * Returns the index by name it sorted (NULL when out of memory): still the config's when
+ * no connection is dropped after. */
+static cs_connection_t **s_check_duplicate_names(cs_load_t *ld)
 {
     cs_config_t *cfg = ld->cfg;
-    cs_connection_t **index = malloc((cfg->count + 1) * sizeof *index);
-    if (!index) {
-        ld->oom = true;
-        return;
-    }
-    s_index_by_name(cfg, index);
+    cs_connection_t **index = s_index_by_name(ld);
+    if (!index)
+        return NULL;
     for (size_t i = 1; i < cfg->count; i++) {
         if (strcmp(index[i - 1]->name, index[i]->name) != 0)
             continue;
@@ -287,7 +334,7 @@ static void s_check_duplicate_names(cs_load_t *ld)
                       first->block->label_pos[0].line, first->block->label_pos[0].col);
         s_fail_file(ld, again->file);
     }
-    free(index);
+    return index;
 }
 
 /* ---- plugin references ----------------------------------------------------------------- */
@@ -444,16 +491,17 @@ static void s_resolve_plugins(cs_load_t *ld)
 static void s_finish(cs_load_t *ld)
 {
     cs_config_t *cfg = ld->cfg;
-    s_check_duplicate_names(ld);
+    size_t count = cfg->count;
+    cs_connection_t **index = s_check_duplicate_names(ld);
     if (!cfg->source && !ld->oom)
         s_resolve_plugins(ld);
     s_drop_failed(cfg);
-    cs_connection_t **index = cs_arena_alloc(cfg->arena, (cfg->count + 1) * sizeof *index);
+    if (cfg->count != count) /* connections were dropped (and moved): sorted again */
+        index = s_index_by_name(ld);
     if (!index) {
         ld->oom = true;
         return;
     }
-    s_index_by_name(cfg, index);
     cfg->by_name = index;
     cs_load_errors_done(ld);
     if (cfg->error_count > 1)
@@ -493,7 +541,7 @@ cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len)
         return NULL;
     const char *path = cs_load_strdup(&ld, file);
     if (path)
-        s_load_text(&ld, path, text, len);
+        s_load_text(&ld, path, text, len, NULL);
     return s_config_done(&ld);
 }
 
@@ -518,28 +566,30 @@ static const char *s_file_kind(mode_t mode)
     return "not a file";
 }
 
-/* Reads a whole regular file (through symlinks) into a buffer the caller frees; on failure
- * records an error and returns NULL. Never waits on a FIFO or a device: the path is checked
- * before it is opened, and opened without blocking. Reads to the end of the file whatever
- * its size says (files in /proc say 0), up to CS_CONFIG_MAX_FILE bytes. */
-static char *s_read_file(cs_load_t *ld, const char *path, size_t *len)
+/* Reads a whole regular file (through symlinks) into *out (the caller frees it with
+ * s_text_free) and its length into *len: returns 0, or -1 with the error recorded. Never waits on a
+ * FIFO or a device: the path is checked before it is opened, and opened without blocking. Reads to
+ * the end of the file whatever its size says (files in /proc say 0), up to CS_CONFIG_MAX_FILE
+ * bytes. */
+static int s_read_file(cs_load_t *ld, const char *path, s_text_t *out, size_t *len)
 {
+    *out = (s_text_t){NULL, 0};
     cs_pos_t where = {path, 0, 0};
     struct stat st;
     if (stat(path, &st) != 0) {
         cs_load_error(ld, where, "cannot read: %s", strerror(errno));
-        return NULL;
+        return -1;
     }
     if (!S_ISREG(st.st_mode)) {
         cs_load_error(ld, where, "not a regular file (%s)", s_file_kind(st.st_mode));
-        return NULL;
+        return -1;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0 || fstat(fd, &st) != 0) {
         cs_load_error(ld, where, "cannot read: %s", strerror(errno));
         if (fd >= 0)
             close(fd);
-        return NULL;
+        return -1;
     }
     char *text = NULL;
     size_t got = 0, cap = 0, allocated = 0;
@@ -558,8 +608,10 @@ static char *s_read_file(cs_load_t *ld, const char *path, size_t *len)
             cap = cap * 2 > CS_CONFIG_MAX_FILE + 1 ? CS_CONFIG_MAX_FILE + 1 : cap * 2;
         }
         if (cap != allocated) {
-            char *grown = realloc(text, cap);
-            if (!grown) {
+            void *grown =
+                text ? mremap(text, allocated, cap, MREMAP_MAYMOVE)
+                     : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (grown == MAP_FAILED) {
                 ld->oom = true;
                 goto fail;
             }
@@ -584,13 +636,15 @@ static char *s_read_file(cs_load_t *ld, const char *path, size_t *len)
     ld->cfg->source_size = got == (size_t)st.st_size ? (int64_t)st.st_size : 0;
     ld->cfg->source_ino = (uint64_t)st.st_ino;
     *len = got;
-    return text;
+    *out = (s_text_t){text, allocated};
+    return 0;
 too_large:
     cs_load_error(ld, where, "file is larger than %u MiB", CS_CONFIG_MAX_FILE >> 20);
 fail:
     close(fd);
-    free(text);
-    return NULL;
+    if (text)
+        munmap(text, allocated);
+    return -1;
 }
 
 /* Loads one file into a unit of its own. */
@@ -603,12 +657,12 @@ static cs_config_t *s_load_unit(const char *path)
     const char *file = cs_load_strdup(&ld, path);
     unit->source = file;
     size_t len = 0;
-    char *text = file ? s_read_file(&ld, file, &len) : NULL;
-    if (text)
-        s_load_text(&ld, file, text, len); /* the loaded config keeps no pointer into text */
+    s_text_t text = {NULL, 0};
+    if (file && s_read_file(&ld, file, &text, &len) == 0)
+        s_load_text(&ld, file, text.data, len, &text); /* frees it: nothing points into it */
     else if (file)
         s_add_failed(&ld, file, NULL, 0);
-    free(text);
+    s_text_free(&text);
     return s_config_done(&ld);
 }
 

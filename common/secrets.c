@@ -28,9 +28,15 @@ bool cs_secrets_name_is_secret(const char *name)
 {
     if (!name)
         return false;
-    for (size_t i = 0; i < sizeof s_secret_words / sizeof *s_secret_words; i++)
-        if (strcasestr(name, s_secret_words[i]))
-            return true;
+    /* One pass: each word is tried only where its first letter is (the loader asks this of
+     * every key of a file). */
+    for (const char *at = name; *at; at++) {
+        char c = (char)tolower((unsigned char)*at);
+        for (size_t i = 0; i < sizeof s_secret_words / sizeof *s_secret_words; i++)
+            if (s_secret_words[i][0] == c &&
+                strncasecmp(at, s_secret_words[i], strlen(s_secret_words[i])) == 0)
+                return true;
+    }
     return false;
 }
 
