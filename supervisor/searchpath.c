@@ -52,7 +52,7 @@ int cs_search_path_compute(const cs_config_database_t *db, const char *const *re
         return -1;
     }
     if (ready_count)
-        memcpy(sorted, ready, ready_count * sizeof *sorted); /* ready may be NULL when 0 */
+        memcpy(sorted, ready, ready_count * sizeof *sorted);     /* ready may be NULL when 0 */
     qsort(sorted, ready_count, sizeof *sorted, s_compare_names); /* byte order, as Go sorts */
     size_t explicit_count = out->count;
     for (size_t i = 0; i < ready_count; i++)
