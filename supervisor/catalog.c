@@ -290,21 +290,25 @@ cs_db_state_t cs_catalog_step(cs_catalog_t *self, bool readable)
             }
             break;
         case CS_DB_STANDBY:
-        case CS_DB_ACTIVE:
+        case CS_DB_ACTIVE: {
+            bool failed = false;
+            if (readable) {
+                /* Nothing is expected on an idle session: what came is parsed (PQnotifies
+                 * does it; a FATAL message reaches s_on_notice) and dropped. */
+                failed = !PQconsumeInput(self->pg);
+                PGnotify *notify;
+                while (!failed && (notify = PQnotifies(self->pg)) != NULL)
+                    PQfreemem(notify);
+            }
             /* ending: also when the batch writer's reads brought the message in */
-            if ((readable && (!PQconsumeInput(self->pg) || PQstatus(self->pg) != CONNECTION_OK)) ||
-                self->ending) {
+            if (failed || PQstatus(self->pg) != CONNECTION_OK || self->ending) {
                 cs_catalog_lost(self, self->ending ? self->ending_why : NULL);
                 break;
-            }
-            if (readable) { /* nothing is expected on an idle session: drop what came */
-                PGnotify *notify;
-                while ((notify = PQnotifies(self->pg)) != NULL)
-                    PQfreemem(notify);
             }
             if (self->state == CS_DB_STANDBY && now >= self->retry_at && s_try_lock(self) != 0)
                 cs_catalog_lost(self, NULL);
             break;
+        }
     }
     return self->state;
 }

@@ -457,23 +457,27 @@ static void s_db_lost(s_sup_t *self)
  * first, and the answer says what is known then. One poll(2) of one descriptor. */
 static void s_db_recheck(s_sup_t *self)
 {
-    zmq_pollitem_t item;
-    if (self->db != CS_DB_ACTIVE || !cs_catalog_pollitem(self->catalog, &item))
-        return;
-    if (cs_catalog_session_bad(self->catalog)) { /* found by the batch writer's reads */
-        s_db_lost(self);
-        return;
-    }
-    item.events = ZMQ_POLLIN;
-    if (zmq_poll(&item, 1, 0) <= 0 || !(item.revents & ZMQ_POLLIN))
-        return;
-    if (cs_batch_busy(self->batch)) { /* the batch writer reads its own answer */
+    /* A batch in flight reads its own answer first: a server's FATAL message is its error,
+     * and the end of the stream may be the next read, by the catalog once it is idle. */
+    for (int pass = 0; pass < 2 && self->db == CS_DB_ACTIVE; pass++) {
+        zmq_pollitem_t item;
+        if (!cs_catalog_pollitem(self->catalog, &item))
+            return;
+        if (cs_catalog_session_bad(self->catalog)) { /* found by the batch writer's reads */
+            s_db_lost(self);
+            return;
+        }
+        item.events = ZMQ_POLLIN;
+        if (zmq_poll(&item, 1, 0) <= 0 || !(item.revents & ZMQ_POLLIN))
+            return;
+        if (!cs_batch_busy(self->batch)) {
+            cs_catalog_step(self->catalog, true);
+            s_db_follow(self);
+            return;
+        }
         if (cs_batch_on_socket(self->batch) != 0)
             s_db_lost(self);
-        return;
     }
-    cs_catalog_step(self->catalog, true);
-    s_db_follow(self);
 }
 
 static void s_db_recheck_cb(void *arg)

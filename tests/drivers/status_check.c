@@ -8,8 +8,9 @@
  * exits 1 when a sample had more than one "active" (after the last sample: every one is
  * printed); else 0.
  * With --hold, one socket stays connected to the endpoint: for each line read on stdin one
- * STATUS request is sent on it and its answer printed ("none" after 30 s), so that a request
- * can wait in a frozen supervisor's socket while the caller changes the world around it. */
+ * request is sent on it and its answer printed ("none" after 30 s), so that a request can wait
+ * in a frozen supervisor's socket while the caller changes the world around it: STATUS, or for
+ * a line "refresh" a refresh that is waited for, which prints "done" or "refused". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,31 @@ static const char *s_ask_on(zsock_t *sock, uint64_t id)
     return what;
 }
 
+/* One refresh request on sock (waiting for its end): "done", "refused" (an ERROR reply: the
+ * supervisor may not refresh, or lost its session meanwhile) or "none" (no end in time). */
+static const char *s_refresh_on(zsock_t *sock, uint64_t id)
+{
+    cs_msg_t *req = cs_msg_new(CS_MSG_REFRESH_REQ);
+    if (!req)
+        return "none";
+    req->request_id = id;
+    req->wait = true;
+    const char *what = cs_wire_send(sock, NULL, NULL, req) == 0 ? NULL : "none";
+    cs_msg_destroy(&req);
+    while (!what) {
+        cs_msg_t *rep = NULL;
+        char why[256];
+        if (cs_wire_recv(sock, 0, NULL, &rep, why, sizeof why) != 0)
+            what = "none";
+        else if (rep && rep->type == CS_MSG_ERROR)
+            what = "refused";
+        else if (rep && rep->type == CS_MSG_REFRESH_REP && rep->done)
+            what = "done";
+        cs_msg_destroy(&rep); /* the refresh accepted (not done yet): its end is read next */
+    }
+    return what;
+}
+
 /* One sample: a request to every endpoint, then every answer; returns how many said active. */
 static int s_sample(char **endpoints, int count, uint64_t *id)
 {
@@ -87,7 +113,8 @@ static int s_hold(const char *endpoint)
         return 2;
     char line[64];
     for (uint64_t id = 1; fgets(line, sizeof line, stdin); id++) {
-        printf("%s\n", s_ask_on(sock, id));
+        bool refresh = strncmp(line, "refresh", 7) == 0;
+        printf("%s\n", refresh ? s_refresh_on(sock, id) : s_ask_on(sock, id));
         fflush(stdout);
     }
     zsock_destroy(&sock);

@@ -2,7 +2,8 @@
 # A supervisor that was frozen while it lost its session (and so its lock) to the other one
 # never answers a STATUS request that waited in its socket meanwhile with "active": it reads
 # its database first. 20 rounds: freeze the active one, end its session, let the standby
-# take over, send the frozen one STATUS, wake it, and check what it says.
+# take over, send the frozen one STATUS, wake it, and check what it says; 10 more with a
+# refresh request instead, which it must refuse, never answer "done".
 . "$(dirname "$0")/../lib.sh"
 
 pg_private pg || { not_ok "a private cluster"; done_testing; exit 1; }
@@ -69,5 +70,40 @@ for round in $(seq $rounds); do
 done
 check_eq "the supervisor woken without its session never says active (of $rounds)" 0 "$stale"
 check_eq "every round's takeover happened" 0 "$failed"
+
+# The same with a refresh request waiting in the frozen one's socket: it never says done.
+refresh_rounds=10 done_said=0 failed=0
+for round in $(seq $refresh_rounds); do
+    a=${names[$active]} b=${names[$((1 - active))]} apid=${pids[$active]}
+    if ! wait_until 30 says "$a" active || ! wait_until 30 not_active "$b"; then
+        failed=$((failed + 1))
+        break
+    fi
+    backend=$(lock_holder)
+    coproc HOLD { status --hold "$(control "$a")"; }
+    echo status >&"${HOLD[1]}"
+    read -r -t 30 first <&"${HOLD[0]}"
+    kill -STOP "$apid"
+    sql "$db" "SELECT pg_terminate_backend($backend)" >/dev/null
+    if ! wait_until 30 says "$b" active; then
+        failed=$((failed + 1))
+        kill -CONT "$apid"
+        break
+    fi
+    echo refresh >&"${HOLD[1]}"
+    wait_until 10 queued "$a" || diag "refresh round $round: the request was not seen queued"
+    kill -CONT "$apid"
+    read -r -t 30 answer <&"${HOLD[0]}"
+    exec {HOLD[1]}>&-
+    wait "$HOLD_PID" 2>/dev/null
+    if [ "$answer" != refused ]; then
+        done_said=$((done_said + 1))
+        diag "refresh round $round: $a, woken after losing its session, answered: $answer"
+    fi
+    active=$((1 - active))
+done
+check_eq "the supervisor woken without its session refuses the refresh (of $refresh_rounds)" \
+    0 "$done_said"
+check_eq "every refresh round's takeover happened" 0 "$failed"
 check "both supervisors kept their pid" bash -c "kill -0 ${pids[0]} && kill -0 ${pids[1]}"
 done_testing
