@@ -42,8 +42,8 @@ static void test_every_file_loads(void **state)
     cs_config_t *cfg = cs_config_load_dir(S_FIXTURES);
     assert_non_null(cfg);
     for (size_t i = 0; i < cfg->error_count; i++)
-        print_error("%s:%d:%d: %s\n", cfg->errors[i].file, cfg->errors[i].line,
-                    cfg->errors[i].col, cfg->errors[i].message);
+        print_error("%s:%d:%d: %s\n", cfg->errors[i].file, cfg->errors[i].line, cfg->errors[i].col,
+                    cfg->errors[i].message);
     assert_int_equal(cfg->error_count, 0);
     assert_int_equal(cfg->failed_count, 0);
     assert_int_equal(cfg->file_count, 8);
