@@ -79,7 +79,15 @@ struct cs_catalog {
     int64_t down_since_us; /* wall clock; 0 while the session is up */
     int64_t down_at;       /* the same, monotonic, for the log */
     bool ever_active;
-    char error[512]; /* why the database is unavailable */
+    /* The server said it ends the session (a FATAL message outside a query: an
+     * administrator's pg_terminate_backend, a shutdown, idle_session_timeout). libpq hands
+     * such a message to the notice receiver and keeps the connection "OK" until it reads the
+     * end of the stream, which may be one read later: the session is taken as lost at once,
+     * so that no answer in between says "active" for a lock that is gone. */
+    bool ending;
+    char ending_why[256];
+    PQnoticeReceiver notice_next; /* libpq's own receiver: the notice still reaches the log */
+    char error[512];              /* why the database is unavailable */
 };
 
 cs_catalog_t *cs_catalog_new(const char *conninfo)
@@ -116,7 +124,7 @@ PGconn *cs_catalog_session(cs_catalog_t *self)
 
 bool cs_catalog_session_bad(const cs_catalog_t *self)
 {
-    return !self->pg || PQstatus(self->pg) != CONNECTION_OK;
+    return !self->pg || PQstatus(self->pg) != CONNECTION_OK || self->ending;
 }
 
 cs_db_state_t cs_catalog_state(const cs_catalog_t *self)
@@ -140,6 +148,7 @@ static void s_down(cs_catalog_t *self, const char *why)
     bool was_up = self->state == CS_DB_ACTIVE || self->state == CS_DB_STANDBY;
     PQfinish(self->pg);
     self->pg = NULL;
+    self->ending = false;
     if (was_up) {
         self->down_since_us = cs_clock_wall_us();
         self->down_at = cs_clock_mono_ms();
@@ -216,9 +225,28 @@ static int s_try_lock(cs_catalog_t *self)
     return 0;
 }
 
+/* The session's notices: a FATAL or PANIC one marks the session as ending (see ending);
+ * every one goes on to libpq's receiver, which logs it (cs_pg's notice processor). */
+static void s_on_notice(void *arg, const PGresult *res)
+{
+    cs_catalog_t *self = arg;
+    const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0) &&
+        !self->ending) {
+        const char *message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        snprintf(self->ending_why, sizeof self->ending_why, "the server ends the session: %s",
+                 message ? message : severity);
+        self->ending = true;
+    }
+    if (self->notice_next) /* libpq's default receiver reads only res, never its arg */
+        self->notice_next(NULL, res);
+}
+
 /* Connected: the session as the supervisor uses it, then the lock. */
 static void s_connected(cs_catalog_t *self)
 {
+    self->ending = false;
+    self->notice_next = PQsetNoticeReceiver(self->pg, s_on_notice, self);
     if (PQsetnonblocking(self->pg, 0) != 0 || s_try_lock(self) != 0) {
         char why[512];
         s_session_error(self, "the session failed at once", why, sizeof why);
@@ -262,19 +290,25 @@ cs_db_state_t cs_catalog_step(cs_catalog_t *self, bool readable)
             }
             break;
         case CS_DB_STANDBY:
-        case CS_DB_ACTIVE:
-            if (readable && (!PQconsumeInput(self->pg) || PQstatus(self->pg) != CONNECTION_OK)) {
-                cs_catalog_lost(self, NULL);
-                break;
-            }
-            if (readable) { /* nothing is expected on an idle session: drop what came */
+        case CS_DB_ACTIVE: {
+            bool failed = false;
+            if (readable) {
+                /* Nothing is expected on an idle session: what came is parsed (PQnotifies
+                 * does it; a FATAL message reaches s_on_notice) and dropped. */
+                failed = !PQconsumeInput(self->pg);
                 PGnotify *notify;
-                while ((notify = PQnotifies(self->pg)) != NULL)
+                while (!failed && (notify = PQnotifies(self->pg)) != NULL)
                     PQfreemem(notify);
+            }
+            /* ending: also when the batch writer's reads brought the message in */
+            if (failed || PQstatus(self->pg) != CONNECTION_OK || self->ending) {
+                cs_catalog_lost(self, self->ending ? self->ending_why : NULL);
+                break;
             }
             if (self->state == CS_DB_STANDBY && now >= self->retry_at && s_try_lock(self) != 0)
                 cs_catalog_lost(self, NULL);
             break;
+        }
     }
     return self->state;
 }

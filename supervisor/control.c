@@ -496,6 +496,8 @@ bool cs_control_on_socket(cs_control_t *self)
         zframe_destroy(&identity);
         return true;
     }
+    if (self->deps.recheck)
+        self->deps.recheck(self->deps.recheck_arg);
     switch (msg->type) {
         case CS_MSG_SNAPSHOT_REQ:
             s_snapshot(self, identity, msg);

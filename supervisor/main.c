@@ -379,11 +379,6 @@ static bool s_handle_workers(void *arg)
     return cs_dispatch_on_socket(((s_sup_t *)arg)->dispatch);
 }
 
-static bool s_handle_control(void *arg)
-{
-    return cs_control_on_socket(((s_sup_t *)arg)->control);
-}
-
 /* The earliest of a timeout and a timer in ms from now (negative: none). */
 static void s_earlier(int64_t *timeout, int64_t in_ms)
 {
@@ -454,6 +449,42 @@ static void s_db_lost(s_sup_t *self)
     s_db_follow(self);
 }
 
+/* Just before an answer that may say this supervisor is active (a control request once it
+ * is read, a refresh's "done"): the session's socket is looked at again, without waiting.
+ * The loop may have stood still for any time since its catalog step (SIGSTOP, a stalled
+ * machine) while the server ended the session and another supervisor took the lock; what
+ * came on the socket meanwhile (the server's FATAL message, the end of the stream) is read
+ * first, and the answer says what is known then. One poll(2) of one descriptor. */
+static void s_db_recheck(s_sup_t *self)
+{
+    /* A batch in flight reads its own answer first: a server's FATAL message is its error,
+     * and the end of the stream may be the next read, by the catalog once it is idle. */
+    for (int pass = 0; pass < 2 && self->db == CS_DB_ACTIVE; pass++) {
+        zmq_pollitem_t item;
+        if (!cs_catalog_pollitem(self->catalog, &item))
+            return;
+        if (cs_catalog_session_bad(self->catalog)) { /* found by the batch writer's reads */
+            s_db_lost(self);
+            return;
+        }
+        item.events = ZMQ_POLLIN;
+        if (zmq_poll(&item, 1, 0) <= 0 || !(item.revents & ZMQ_POLLIN))
+            return;
+        if (!cs_batch_busy(self->batch)) {
+            cs_catalog_step(self->catalog, true);
+            s_db_follow(self);
+            return;
+        }
+        if (cs_batch_on_socket(self->batch) != 0)
+            s_db_lost(self);
+    }
+}
+
+static void s_db_recheck_cb(void *arg)
+{
+    s_db_recheck(arg);
+}
+
 /* The embedded cluster while there is no session: a server that is not running (its
  * postmaster died) is started again, at most S_DB_RESTARTS times within S_DB_WINDOW_MS. */
 static void s_embedded_check(s_sup_t *self)
@@ -480,6 +511,13 @@ static void s_embedded_check(s_sup_t *self)
         memmove(self->restarts + 1, self->restarts, (S_DB_RESTARTS - 1) * sizeof *self->restarts);
         self->restarts[0] = now;
     }
+}
+
+/* A control request: answered with what the session's socket says once it is read (the
+ * control channel calls s_db_recheck_cb). */
+static bool s_handle_control(void *arg)
+{
+    return cs_control_on_socket(((s_sup_t *)arg)->control);
 }
 
 /* Startup: the session and the lock, waiting while the database is away (the catalog's
@@ -652,6 +690,8 @@ static int s_loop(s_sup_t *self)
         cs_spawn_tick(self->spawn);
         cs_publish_tick(self->publish);
         s_watch_check(self);
+        if (done)
+            s_db_recheck(self); /* the session lost since: its waiters are told so instead */
         if (done && self->db == CS_DB_ACTIVE)
             cs_control_refresh_done(self->control, done, elapsed_us);
         cs_log_flush(); /* summaries of rate-limited messages whose window is over */
@@ -769,7 +809,9 @@ static int s_start(s_sup_t *self)
                                  self->catalog,
                                  instance,
                                  (int)self->opt.max_snapshots,
-                                 (int)self->opt.snapshot_timeout * 1000};
+                                 (int)self->opt.snapshot_timeout * 1000,
+                                 s_db_recheck_cb,
+                                 self};
     self->control = self->refresh ? cs_control_new(self->control_sock, &control) : NULL;
     if (!self->publish || !self->control) {
         free(worker_ep);

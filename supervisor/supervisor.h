@@ -721,6 +721,11 @@ typedef struct {
     uint64_t instance;
     int max_snapshots;
     int snapshot_timeout_ms;
+    /* Called with recheck_arg after each request is read, before it is answered: brings the
+     * catalog's state up to date (the event loop may have stood still since it last looked
+     * at the session). NULL: none. */
+    void (*recheck)(void *arg);
+    void *recheck_arg;
 } cs_control_deps_t;
 
 /* Borrows the socket and the deps; sets the socket to fail rather than queue or block when a

@@ -23,7 +23,7 @@ check "the second supervisor stands by" wait_log "$T_DIR/two.log" "standing by" 
 # Restart the database while both run, with the first one frozen meanwhile, so that the
 # second one takes the lock; then the first wakes up without its session or its lock and
 # must become the standby -- it never answers "refresh done" -- while the second works.
-# Both STATUS replies are sampled all along.
+# Both STATUS replies are sampled all along, both asked at once in each sample.
 samples=$T_DIR/samples
 status --samples 400 --every 50 "$(control one)" "$(control two)" >"$samples" &
 sampler=$!
