@@ -30,17 +30,10 @@ void cs_digest_end(cs_digest_t **self_p, char out[CS_DIGEST_HEX_SIZE])
 int cs_digest_hex16(const void *data, size_t len, char out[CS_DIGEST_HEX_SIZE])
 {
     out[0] = '\0';
-    zdigest_t *digest = zdigest_new();
+    cs_digest_t *digest = cs_digest_new();
     if (!digest)
         return -1;
-    zdigest_update(digest, (const byte *)data, len);
-    const byte *hash = zdigest_data(digest);
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < (CS_DIGEST_HEX_SIZE - 1) / 2; i++) {
-        out[2 * i] = hex[hash[i] >> 4];
-        out[2 * i + 1] = hex[hash[i] & 15];
-    }
-    out[CS_DIGEST_HEX_SIZE - 1] = '\0';
-    zdigest_destroy(&digest);
+    cs_digest_update(digest, data, len);
+    cs_digest_end(&digest, out);
     return 0;
 }
