@@ -25,6 +25,10 @@ typedef struct {
     const char *error_file;
     size_t file_errors, errors_dropped;
     cs_pos_t dropped_at; /* the last of them */
+    /* The same for what is ignored (CS_CONFIG_MAX_IGNORED per file; cs_settings_done). */
+    const char *ignored_file;
+    size_t file_ignored, ignored_dropped;
+    cs_pos_t ignored_dropped_at;
 } cs_load_t;
 
 /* The load's vector helpers (config.c): as cs_arena_grow and cs_arena_strndup in the
@@ -69,7 +73,11 @@ const char *cs_config_parse_ref(const char *ref, char name[CS_CONFIG_MAX_REF + 1
  * for a block type that is none of these. Never costs the file its connections otherwise. */
 int cs_settings_block(cs_load_t *ld, const cs_block_t *block);
 
-/* Records something accepted but not acted on (settings.c). */
+/* Adds one entry saying how many ignored settings were not listed (settings.c). */
+void cs_settings_done(cs_load_t *ld);
+
+/* Records something accepted but not acted on (settings.c), at most CS_CONFIG_MAX_IGNORED
+ * per file. */
 void cs_settings_ignore(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

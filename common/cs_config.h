@@ -10,7 +10,9 @@
 
 #include "cs_hcl.h"
 
-#define CS_CONFIG_MAX_NAME 63 /* connection names */
+#define CS_CONFIG_MAX_NAME    63    /* connection names */
+#define CS_CONFIG_MAX_IGNORED 100   /* ignored settings listed per file; one more counts the rest */
+#define CS_CONFIG_MAX_PLUGINS 10000 /* plugin blocks in one file */
 
 /* A plugin instance: plugin "LABEL" { source = "aws@^0.5"  memory_max_mb = 2048
  * env = { NAME = "value" } }. Strings are owned by the config that holds it. */

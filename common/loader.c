@@ -504,6 +504,7 @@ static void s_finish(cs_load_t *ld)
     }
     cfg->by_name = index;
     cs_load_errors_done(ld);
+    cs_settings_done(ld);
     if (cfg->error_count > 1)
         qsort(cfg->errors, cfg->error_count, sizeof *cfg->errors, s_compare_errors);
 }

@@ -28,12 +28,38 @@ static void s_add_ignored(cs_load_t *ld, const cs_config_ignored_t *ignored)
 
 void cs_settings_ignore(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
 {
+    if (pos.file != ld->ignored_file) {
+        ld->ignored_file = pos.file;
+        ld->file_ignored = 0;
+    }
+    if (ld->file_ignored >= CS_CONFIG_MAX_IGNORED) { /* counted, not listed: bounded memory */
+        ld->ignored_dropped++;
+        ld->ignored_dropped_at = pos;
+        return;
+    }
+    ld->file_ignored++;
     va_list args;
     va_start(args, fmt);
     cs_config_ignored_t ignored = {pos.file, pos.line, cs_load_vformat(ld, fmt, args)};
     va_end(args);
     if (ignored.what)
         s_add_ignored(ld, &ignored);
+}
+
+void cs_settings_done(cs_load_t *ld)
+{
+    if (ld->ignored_dropped == 0)
+        return;
+    char what[128];
+    snprintf(what, sizeof what,
+             "and %zu more ignored settings (only the first %d of a file are "
+             "listed)",
+             ld->ignored_dropped, CS_CONFIG_MAX_IGNORED);
+    cs_config_ignored_t ignored = {ld->ignored_dropped_at.file, ld->ignored_dropped_at.line,
+                                   cs_load_strdup(ld, what)};
+    if (ignored.what)
+        s_add_ignored(ld, &ignored);
+    ld->ignored_dropped = 0;
 }
 
 /* One schema name of a search path list, checked and kept. */
@@ -288,12 +314,11 @@ static int s_plugin_instance(cs_load_t *ld, const cs_block_t *block)
     cs_config_plugin_t pi = {
         .label = block->labels[0], .file = block->pos.file, .line = block->pos.line};
     cs_config_t *cfg = ld->cfg;
-    for (size_t i = 0; i < cfg->plugin_count; i++) {
-        if (strcmp(cfg->plugins[i].label, pi.label) == 0) {
-            cs_load_error(ld, block->label_pos[0], "plugin \"%s\" is already defined at line %d",
-                          pi.label, cfg->plugins[i].line);
-            return -1;
-        }
+    /* (a label defined twice is found when the directory's instances are resolved) */
+    if (cfg->plugin_count >= CS_CONFIG_MAX_PLUGINS) {
+        cs_load_error(ld, block->pos, "more than %d plugin blocks in one file",
+                      CS_CONFIG_MAX_PLUGINS);
+        return -1;
     }
     int rc = 0;
     for (size_t i = 0; i < block->count; i++) {
