@@ -84,12 +84,48 @@ static size_t s_write_deep(FILE *file, size_t size)
     return (size_t)c;
 }
 
+/* Steampipe's other blocks: plugin instances (as many as a file may hold, 10,000) and
+ * connections that use them by reference, and settings connstate ignores (listed up to 100
+ * a file). */
+static size_t s_write_plugin_blocks(FILE *file, size_t size)
+{
+    for (long i = 0; i < 10000; i++)
+        fprintf(file, "plugin \"p%ld\" {\n  source = \"aws\"\n}\n", i);
+    long c = 0;
+    for (; ftell(file) < (long)size - 64; c++)
+        fprintf(file, "connection \"c%07ld\" {\n  plugin = plugin.p%ld\n}\n", c, c % 10000);
+    return (size_t)c;
+}
+
+static size_t s_write_ignored(FILE *file, size_t size)
+{
+    fputs("options \"database\" {\n", file);
+    for (long i = 0; ftell(file) < (long)size - 4; i++)
+        fprintf(file, "  a%ld = %ld\n", i, i % 10);
+    fputs("}\n", file);
+    return 0;
+}
+
+/* The smallest connections a file can hold, as many as fit. */
+static size_t s_write_tiny(FILE *file, size_t size)
+{
+    long c = 0;
+    for (; ftell(file) < (long)size - 48; c++)
+        fprintf(file, "connection \"c%07ld\" {\n  plugin = \"aws\"\n}\n", c);
+    return (size_t)c;
+}
+
 static const s_shape_t s_shapes[] = {
     {"normal", "many connections (the baseline)", s_write_normal},
     {"string_list", "one line: regions = [\"a0\",\"a1\",...]", s_write_string_list},
     {"attributes", "one connection: a0 = 0 ... on lines of their own", s_write_attributes},
     {"block_types", "one connection: distinct nested blocks b0 { x = 1 } ...", s_write_block_types},
     {"deep", "connections with blocks nested to the depth limit", s_write_deep},
+    {"tiny", "the smallest connections, as many as fit: connection \"c0\" { plugin = \"aws\" }",
+     s_write_tiny},
+    {"plugin_blocks", "10,000 plugin blocks, then connections using them: plugin = plugin.p0",
+     s_write_plugin_blocks},
+    {"ignored", "options \"database\" { a0 = 0 ... }: settings connstate ignores", s_write_ignored},
 };
 #define S_SHAPES (sizeof s_shapes / sizeof *s_shapes)
 
