@@ -331,7 +331,9 @@ static void s_canon_instance(cs_buf_t *out, const cs_connection_t *conn)
             cs_buf_putc(out, ',');
         cs_buf_json_string(out, *sorted[i], strlen(*sorted[i]));
     }
-    cs_buf_printf(out, "],\"memory_max_mb\":%lld}", (long long)conn->memory_max_mb);
+    cs_buf_puts(out, "],\"memory_max_mb\":");
+    s_json_int(out, conn->memory_max_mb);
+    cs_buf_putc(out, '}');
     free(sorted);
 }
 
@@ -345,8 +347,8 @@ void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
             cs_buf_putc(out, ',');
         cs_buf_json_string(out, conn->members[i], strlen(conn->members[i]));
     }
-    cs_buf_printf(out, "],\"import_schema\":\"%s\"",
-                  conn->import_disabled ? "disabled" : "enabled");
+    cs_buf_puts(out, conn->import_disabled ? "],\"import_schema\":\"disabled\""
+                                           : "],\"import_schema\":\"enabled\"");
     if (conn->memory_max_mb || (conn->instance && conn->instance->env_count))
         s_canon_instance(out, conn);
     cs_buf_puts(out, ",\"plugin\":");
@@ -357,7 +359,7 @@ void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
         cs_buf_puts(out, ",\"plugin_constraint\":");
         cs_buf_json_string(out, conn->plugin_constraint, strlen(conn->plugin_constraint));
     }
-    cs_buf_printf(out, ",\"type\":\"%s\"}", conn->aggregator ? "aggregator" : "plugin");
+    cs_buf_puts(out, conn->aggregator ? ",\"type\":\"aggregator\"}" : ",\"type\":\"plugin\"}");
 }
 
 int cs_canon_fingerprint(const cs_connection_t *conn, char out[CS_DIGEST_HEX_SIZE])

@@ -131,6 +131,18 @@ static bool s_ref_char(char c)
            c == '_' || c == '-' || c == ':';
 }
 
+/* Appends len bytes of text to the full reference being built in image (CS_CONFIG_MAX_IMAGE
+ * bytes, NUL-terminated), cut at its bound as snprintf cuts: no printf per connection. */
+static void s_image_put(char image[CS_CONFIG_MAX_IMAGE], size_t *at, const char *text, size_t len)
+{
+    size_t room = CS_CONFIG_MAX_IMAGE - 1 - *at;
+    if (len > room)
+        len = room;
+    memcpy(image + *at, text, len);
+    *at += len;
+    image[*at] = '\0';
+}
+
 const char *cs_config_parse_ref(const char *ref, char name[CS_CONFIG_MAX_REF + 1],
                                 char image[CS_CONFIG_MAX_IMAGE], const char **constraint)
 {
@@ -180,15 +192,20 @@ const char *cs_config_parse_ref(const char *ref, char name[CS_CONFIG_MAX_REF + 1
     if (problem)
         return problem;
     /* The full reference, as Steampipe builds it to match connections to instances. */
-    int path = (int)path_len;
-    if (strncmp(ref, "local/", 6) == 0)
-        snprintf(image, CS_CONFIG_MAX_IMAGE, "%s", ref);
-    else if (segments == 1)
-        snprintf(image, CS_CONFIG_MAX_IMAGE, "%s/turbot/%.*s@%s", hub, path, ref, stream);
-    else if (segments == 2 && !dotted_first)
-        snprintf(image, CS_CONFIG_MAX_IMAGE, "%s/%.*s@%s", hub, path, ref, stream);
-    else
-        snprintf(image, CS_CONFIG_MAX_IMAGE, "%.*s@%s", path, ref, stream);
+    size_t filled = 0;
+    if (strncmp(ref, "local/", 6) == 0) {
+        s_image_put(image, &filled, ref, strlen(ref));
+    } else {
+        if (segments == 1 || (segments == 2 && !dotted_first))
+            s_image_put(image, &filled, hub, strlen(hub));
+        if (segments == 1)
+            s_image_put(image, &filled, "/turbot/", 8);
+        else if (segments == 2 && !dotted_first)
+            s_image_put(image, &filled, "/", 1);
+        s_image_put(image, &filled, ref, path_len);
+        s_image_put(image, &filled, "@", 1);
+        s_image_put(image, &filled, stream, strlen(stream));
+    }
     return NULL;
 }
 

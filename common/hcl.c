@@ -1042,12 +1042,19 @@ const uint32_t *cs_hcl_sorted(const cs_block_t *block)
     return block->count >= 2 ? (const uint32_t *)(const void *)(block->items + block->count) : NULL;
 }
 
+/* Two keys in byte order; most equal keys are one shared copy (s_key), found without
+ * reading them. */
+static int s_compare_keys(const char *a, const char *b)
+{
+    return a == b ? 0 : strcmp(a, b);
+}
+
 /* Items (their indices) by key, then in written order. */
 static int s_compare_items(const void *a, const void *b, void *items)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     const cs_item_t *all = items;
-    int c = strcmp(cs_hcl_item_key(&all[x]), cs_hcl_item_key(&all[y]));
+    int c = s_compare_keys(cs_hcl_item_key(&all[x]), cs_hcl_item_key(&all[y]));
     return c ? c : (x > y) - (x < y);
 }
 
@@ -1058,11 +1065,20 @@ static int s_compare_items(const void *a, const void *b, void *items)
 static void s_sort_body(s_parser_t *p, const cs_item_t *items, uint32_t count, uint32_t *sorted,
                         unsigned char *same)
 {
-    for (uint32_t i = 0; i < count; i++)
+    /* A body already in order (a file's top level of blocks of one type, most small
+     * bodies) is its own order: one pass instead of a sort. */
+    bool in_order = true;
+    for (uint32_t i = 0; i < count; i++) {
         sorted[i] = i;
-    qsort_r(sorted, count, sizeof *sorted, s_compare_items, (void *)items);
+        if (i && in_order &&
+            s_compare_keys(cs_hcl_item_key(&items[i - 1]), cs_hcl_item_key(&items[i])) > 0)
+            in_order = false;
+    }
+    if (!in_order)
+        qsort_r(sorted, count, sizeof *sorted, s_compare_items, (void *)items);
     for (uint32_t i = 1; i < count; i++)
-        if (strcmp(cs_hcl_item_key(&items[sorted[i]]), cs_hcl_item_key(&items[sorted[i - 1]])) == 0)
+        if (s_compare_keys(cs_hcl_item_key(&items[sorted[i]]),
+                           cs_hcl_item_key(&items[sorted[i - 1]])) == 0)
             same[i / 8] |= (unsigned char)(1u << (i % 8));
     for (uint32_t run = 0, end; run < count; run = end) {
         const char *key = cs_hcl_item_key(&items[sorted[run]]);

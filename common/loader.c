@@ -310,9 +310,15 @@ static cs_connection_t **s_index_by_name(cs_load_t *ld)
         ld->oom = true;
         return NULL;
     }
-    for (size_t i = 0; i < cfg->count; i++)
+    /* connections written in name order (generated files) are their own index: one pass */
+    bool in_order = true;
+    for (size_t i = 0; i < cfg->count; i++) {
         index[i] = &cfg->connections[i];
-    qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
+        if (i && in_order && strcmp(index[i - 1]->name, index[i]->name) > 0)
+            in_order = false;
+    }
+    if (!in_order)
+        qsort(index, cfg->count, sizeof *index, s_compare_conn_names);
     return index;
 }
 
