@@ -197,19 +197,24 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
             (void)cs_settings_block(ld, block);
             continue;
         }
-        /* Every valid name a block declares, for the failed-file list. */
-        if (block->label_count >= 1 && !cs_config_name_problem(block->labels[0])) {
+        cs_connection_t conn;
+        if (cs_config_check(ld, block, &conn) == 0)
+            s_add_connection(ld, &conn, &conns, &count, &cap);
+    }
+    if (ld->file_failed) {
+        /* Every valid name its connection blocks declare, for the failed-file list: only a
+         * failed file keeps one. */
+        for (size_t i = 0; i < tree->count; i++) {
+            const cs_block_t *block = tree->items[i].block;
+            if (!block || strcmp(block->type, "connection") != 0 || block->label_count < 1 ||
+                cs_config_name_problem(block->labels[0]))
+                continue;
             const char **grown = cs_load_grow(ld, names, name_count, &names_cap, sizeof *grown);
             if (grown) {
                 names = grown;
                 names[name_count++] = block->labels[0];
             }
         }
-        cs_connection_t conn;
-        if (cs_config_check(ld, block, &conn) == 0)
-            s_add_connection(ld, &conn, &conns, &count, &cap);
-    }
-    if (ld->file_failed) {
         s_add_failed(ld, file, names, name_count);
         cfg->database = (cs_config_database_t){.uncertain = mentions_database};
         cfg->plugin_count = 0; /* a failed file has no instances or plugin options either */
@@ -285,11 +290,36 @@ static void s_fail_file(cs_load_t *ld, const char *file)
     s_add_failed(ld, file, names, name_count);
 }
 
-/* Takes the connections and plugin instances of failed files out of the result. */
-static void s_drop_failed(cs_config_t *cfg)
+/* Makes a directory's connections its own (a copy in its arena) before one is written: a
+ * unit's array is never written after its own load, as a previous directory that shares it
+ * is still read. Returns false when out of memory. */
+static bool s_own_connections(cs_load_t *ld)
 {
+    cs_config_t *cfg = ld->cfg;
+    if (!ld->conns_shared)
+        return true;
+    cs_connection_t *copy = cs_arena_alloc(cfg->arena, cfg->count * sizeof *copy);
+    if (!copy) {
+        ld->oom = true;
+        return false;
+    }
+    memcpy(copy, cfg->connections, cfg->count * sizeof *copy);
+    cfg->connections = copy;
+    ld->conn_cap = cfg->count;
+    ld->conns_shared = false;
+    return true;
+}
+
+/* Takes the connections and plugin instances of failed files out of the result. */
+static void s_drop_failed(cs_load_t *ld)
+{
+    cs_config_t *cfg = ld->cfg;
     size_t kept = 0;
-    for (size_t i = 0; i < cfg->count; i++)
+    while (kept < cfg->count && !s_file_failed(cfg, cfg->connections[kept].file))
+        kept++; /* nothing before the first failed one moves */
+    if (kept < cfg->count && !s_own_connections(ld))
+        return;
+    for (size_t i = kept; i < cfg->count; i++)
         if (!s_file_failed(cfg, cfg->connections[i].file))
             cfg->connections[kept++] = cfg->connections[i];
     cfg->count = kept;
@@ -373,6 +403,14 @@ static const cs_value_t *s_plugin_value(const cs_connection_t *c)
             return attr->value;
     }
     return NULL;
+}
+
+/* What resolving a connection's plugin sets is what it was: nothing to write. */
+static bool s_same_plugin(const cs_connection_t *a, const cs_connection_t *b)
+{
+    return a->instance == b->instance && a->plugin == b->plugin &&
+           a->plugin_constraint == b->plugin_constraint && a->memory_max_mb == b->memory_max_mb &&
+           strcmp(a->fingerprint, b->fingerprint) == 0;
 }
 
 /* Resolves one connection's plugin as Steampipe does: plugin.LABEL is that instance (an
@@ -463,17 +501,24 @@ static void s_resolve_plugins(cs_load_t *ld)
     }
     for (bool again = true; again && !ld->oom;) {
         again = false;
-        s_drop_failed(cfg);
+        s_drop_failed(ld);
+        if (ld->oom)
+            break;
         n = cfg->plugin_count;
         for (size_t i = 0; i < n; i++)
             by_label[i] = by_image[i] = &cfg->plugins[i];
         qsort(by_label, n, sizeof *by_label, s_compare_labels);
         qsort(by_image, n, sizeof *by_image, s_compare_images);
-        for (size_t i = 0; i < cfg->count; i++) {
-            cs_connection_t *c = &cfg->connections[i];
-            if (s_file_failed(cfg, c->file) || s_resolve_one(ld, c, by_label, by_image, n) == 0)
+        for (size_t i = 0; i < cfg->count && !ld->oom; i++) {
+            cs_connection_t c = cfg->connections[i];
+            if (s_file_failed(cfg, c.file))
                 continue;
-            s_fail_file(ld, c->file);
+            if (s_resolve_one(ld, &c, by_label, by_image, n) == 0) {
+                if (!s_same_plugin(&c, &cfg->connections[i]) && s_own_connections(ld))
+                    cfg->connections[i] = c;
+                continue;
+            }
+            s_fail_file(ld, c.file);
             again = true;
         }
     }
@@ -481,13 +526,15 @@ static void s_resolve_plugins(cs_load_t *ld)
     free(by_image);
     /* the settings of its plugin runs are part of the identity: see cs_canon_fingerprint */
     for (size_t i = 0; i < cfg->count && !ld->oom; i++) {
-        cs_connection_t *c = &cfg->connections[i];
-        c->memory_max_mb = c->instance && c->instance->memory_max_mb ? c->instance->memory_max_mb
-                                                                     : cfg->plugin_memory_max_mb;
-        if (c->aggregator)
-            c->memory_max_mb = 0; /* it runs no plugin */
-        if ((c->instance || c->memory_max_mb) && cs_canon_fingerprint(c, c->fingerprint) != 0)
+        cs_connection_t c = cfg->connections[i];
+        c.memory_max_mb = c.instance && c.instance->memory_max_mb ? c.instance->memory_max_mb
+                                                                  : cfg->plugin_memory_max_mb;
+        if (c.aggregator)
+            c.memory_max_mb = 0; /* it runs no plugin */
+        if ((c.instance || c.memory_max_mb) && cs_canon_fingerprint(&c, c.fingerprint) != 0)
             ld->oom = true;
+        else if (!s_same_plugin(&c, &cfg->connections[i]) && s_own_connections(ld))
+            cfg->connections[i] = c;
     }
 }
 
@@ -498,11 +545,14 @@ static void s_finish(cs_load_t *ld)
 {
     cs_config_t *cfg = ld->cfg;
     size_t count = cfg->count;
+    const cs_connection_t *connections = cfg->connections;
     cs_connection_t **index = s_check_duplicate_names(ld);
     if (!cfg->source && !ld->oom)
         s_resolve_plugins(ld);
-    s_drop_failed(cfg);
-    if (cfg->count != count) /* connections were dropped (and moved): sorted again */
+    s_drop_failed(ld);
+    if (ld->oom)
+        return;
+    if (cfg->count != count || cfg->connections != connections) /* dropped or moved: again */
         index = s_index_by_name(ld);
     if (!index) {
         ld->oom = true;
@@ -689,15 +739,18 @@ static bool s_append(cs_load_t *ld, void **items_p, size_t *count_p, size_t *cap
     return true;
 }
 
-static void s_merge(cs_load_t *ld, const cs_config_t *unit)
+/* Adds a unit's results to its directory's; its connections too unless the directory
+ * reads the unit's array itself. */
+static void s_merge(cs_load_t *ld, const cs_config_t *unit, bool connections_too)
 {
     cs_config_t *cfg = ld->cfg;
     cfg->file_count += unit->file_count;
     void *connections = cfg->connections, *errors = cfg->errors;
-    bool ok = s_append(ld, &connections, &cfg->count, &ld->conn_cap, unit->connections, unit->count,
-                       sizeof *unit->connections) &&
-              s_append(ld, &errors, &cfg->error_count, &ld->error_cap, unit->errors,
-                       unit->error_count, sizeof *unit->errors);
+    bool ok =
+        (!connections_too || s_append(ld, &connections, &cfg->count, &ld->conn_cap,
+                                      unit->connections, unit->count, sizeof *unit->connections)) &&
+        s_append(ld, &errors, &cfg->error_count, &ld->error_cap, unit->errors, unit->error_count,
+                 sizeof *unit->errors);
     cfg->connections = connections;
     cfg->errors = errors;
     if (!ok)
@@ -786,14 +839,24 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
     size_t total = 0;
     for (size_t i = 0; i < cfg->unit_count; i++)
         total += cfg->units[i]->count;
-    if (total && !ld.oom) {
+    /* All of them in one unit (one big file): the directory reads the unit's array, and
+     * copies it only to change it (s_own_connections); units live as long as it. */
+    const cs_config_t *sole = NULL;
+    for (size_t i = 0; i < cfg->unit_count && total; i++)
+        if (cfg->units[i]->count == total)
+            sole = cfg->units[i];
+    if (sole && !ld.oom) {
+        cfg->connections = sole->connections;
+        cfg->count = total;
+        ld.conns_shared = true;
+    } else if (total && !ld.oom) {
         cfg->connections = cs_arena_alloc(cfg->arena, total * sizeof *cfg->connections);
         ld.conn_cap = total;
         if (!cfg->connections)
             ld.oom = true;
     }
     for (size_t i = 0; i < cfg->unit_count && !ld.oom; i++)
-        s_merge(&ld, cfg->units[i]);
+        s_merge(&ld, cfg->units[i], cfg->units[i] != sole);
     return s_config_done(&ld);
 }
 

@@ -815,6 +815,51 @@ static int s_dir_teardown(void **state)
     return system(command) == 0 ? 0 : -1;
 }
 
+/* The smallest connections, as many as fit (2 MiB of connection "cN" { plugin = "aws" }):
+ * what the load keeps is under 8.5 bytes per byte of text (8.9 when each file kept a list of
+ * its names for a failure that did not come), and a directory of that one file adds under 1
+ * (it copied the unit's connections and sorted them again: 3.4 more). */
+static void test_tiny_connections_stay_small(void **state)
+{
+    (void)state;
+    size_t size = 2u << 20;
+    char *text = malloc(size + 256);
+    assert_non_null(text);
+    size_t len = 0, count = 0;
+    while (len < size)
+        len += (size_t)snprintf(text + len, size + 256 - len,
+                                "connection \"c%07zu\" {\n  plugin = \"aws\"\n}\n", ++count);
+    cs_config_t *cfg = cs_config_load_text("t.spc", text, len);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->error_count, 0);
+    assert_int_equal(cfg->count, count);
+    double ratio = (double)cs_arena_bytes(cfg->arena) / (double)len;
+    cs_config_destroy(&cfg);
+    print_message("tiny connections: %.2f bytes of arena per byte of file\n", ratio);
+    if (ratio >= 8.5)
+        fail_msg("tiny connections: %.2f bytes of arena per byte of file (under 8.5)", ratio);
+    /* the same file in a directory: its view of the unit's connections costs nothing */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/t.spc", s_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    free(text);
+    cfg = cs_config_load_dir(s_dir);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->count, count);
+    assert_int_equal(cfg->unit_count, 1);
+    size_t dir_bytes = cs_arena_bytes(cfg->arena);
+    cs_config_destroy(&cfg);
+    print_message("tiny connections: a directory adds %.2f bytes per byte\n",
+                  (double)dir_bytes / (double)len);
+    if ((double)dir_bytes / (double)len >= 1.0)
+        fail_msg("tiny connections: a directory adds %.2f bytes per byte of file (under 1)",
+                 (double)dir_bytes / (double)len);
+    unlink(path);
+}
+
 static void test_directory(void **state)
 {
     (void)state;
@@ -900,6 +945,10 @@ static void test_plugin_memory_default(void **state)
     assert_non_null(next);
     assert_int_equal(cs_config_find(next, "small")->memory_max_mb, 2048);
     assert_string_not_equal(cs_config_find(next, "small")->fingerprint, before);
+    /* the previous load still reads what it loaded: the reused unit's connections, which
+     * the new directory reads too, are copied before they change, not changed */
+    assert_int_equal(cs_config_find(cfg, "small")->memory_max_mb, 1024);
+    assert_string_equal(cs_config_find(cfg, "small")->fingerprint, before);
     cs_config_destroy(&cfg);
 
     /* without a default: no limit, and the fingerprint of a plain connection */
@@ -1109,6 +1158,8 @@ int main(void)
         cmocka_unit_test(test_blocks_grouped_by_type),
         cmocka_unit_test(test_big_bodies_load_in_linear_time),
         cmocka_unit_test(test_dense_bodies_stay_small),
+        cmocka_unit_test_setup_teardown(test_tiny_connections_stay_small, s_dir_setup,
+                                        s_dir_teardown),
         cmocka_unit_test(test_steampipe_blocks_keep_connections),
         cmocka_unit_test(test_settings_in_bulk),
         cmocka_unit_test(test_plugin_references),
