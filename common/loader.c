@@ -332,10 +332,11 @@ static void s_drop_failed(cs_load_t *ld)
 
 /* The connections by name (equal names in load order), in the arena; NULL when out of
  * memory. */
-static cs_connection_t **s_index_by_name(cs_load_t *ld)
+static cs_connection_t **s_index_by_name(cs_load_t *ld, bool kept)
 {
     cs_config_t *cfg = ld->cfg;
-    cs_connection_t **index = cs_arena_alloc(cfg->arena, (cfg->count + 1) * sizeof *index);
+    size_t size = (cfg->count + 1) * sizeof(cs_connection_t *);
+    cs_connection_t **index = kept ? cs_arena_alloc(cfg->arena, size) : malloc(size);
     if (!index) {
         ld->oom = true;
         return NULL;
@@ -353,12 +354,12 @@ static cs_connection_t **s_index_by_name(cs_load_t *ld)
 }
 
 /* A name defined twice fails the file of its later definition (the error names both).
- * Returns the index by name it sorted (NULL when out of memory): still the config's when
- * no connection is dropped after. */
-static cs_connection_t **s_check_duplicate_names(cs_load_t *ld)
+ * Returns the index by name it sorted (NULL when out of memory; in the arena when kept,
+ * else malloc'ed): still the config's when no connection is dropped or moved after. */
+static cs_connection_t **s_check_duplicate_names(cs_load_t *ld, bool kept)
 {
     cs_config_t *cfg = ld->cfg;
-    cs_connection_t **index = s_index_by_name(ld);
+    cs_connection_t **index = s_index_by_name(ld, kept);
     if (!index)
         return NULL;
     for (size_t i = 1; i < cfg->count; i++) {
@@ -546,15 +547,23 @@ static void s_finish(cs_load_t *ld)
     cs_config_t *cfg = ld->cfg;
     size_t count = cfg->count;
     const cs_connection_t *connections = cfg->connections;
-    cs_connection_t **index = s_check_duplicate_names(ld);
-    if (!cfg->source && !ld->oom)
+    /* A unit of a directory keeps no index (only the directory is searched); a directory
+     * that reads a unit's connections sorts again after they are copied, if they are. */
+    bool unit = cfg->source != NULL, kept = !unit && !ld->conns_shared;
+    cs_connection_t **index = s_check_duplicate_names(ld, kept);
+    if (!kept) {
+        ld->oom |= !index;
+        free(index);
+        index = NULL;
+    }
+    if (!unit && !ld->oom)
         s_resolve_plugins(ld);
     s_drop_failed(ld);
     if (ld->oom)
         return;
-    if (cfg->count != count || cfg->connections != connections) /* dropped or moved: again */
-        index = s_index_by_name(ld);
-    if (!index) {
+    if (!unit && (!index || cfg->count != count || cfg->connections != connections))
+        index = s_index_by_name(ld, true); /* dropped or moved: again */
+    if (!unit && !index) {
         ld->oom = true;
         return;
     }
