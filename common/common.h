@@ -18,9 +18,12 @@
 typedef struct {
     cs_config_t *cfg;
     size_t conn_cap, error_cap, failed_cap, ignored_cap, plugin_cap;
-    bool oom;          /* an allocation failed: the load returns NULL */
-    bool conns_shared; /* cfg->connections is a unit's array: copied before it is written */
-    bool file_failed;  /* the file being loaded has an error */
+    bool oom;                /* an allocation failed: the load returns NULL */
+    bool conns_shared;       /* cfg->connections is a unit's array: copied before it is written */
+    cs_config_t *resolve_in; /* ... unless it is this unit's, read by no one else yet: its
+                                plugins are resolved in place (compacted only in a copy) */
+    bool refingerprint;      /* a unit's connections were resolved before: all again */
+    bool file_failed;        /* the file being loaded has an error */
     /* At most CS_CONFIG_MAX_ERRORS errors are recorded per file (pos.file); the rest are
      * counted, and cs_load_errors_done says how many there were. */
     const char *error_file;

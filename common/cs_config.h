@@ -115,6 +115,9 @@ typedef struct cs_config_s {
      * taken over from the previous load by cs_config_reload_dir, not parsed again. */
     const char *source;
     bool reused;
+    /* its connections were resolved in place by the directory that read it (its only file of
+     * connections): a later directory that reuses it resolves and fingerprints them again */
+    bool resolved;
     int64_t source_mtime_ns;
     int64_t source_size;
     uint64_t source_ino;

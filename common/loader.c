@@ -307,6 +307,17 @@ static bool s_own_connections(cs_load_t *ld)
     cfg->connections = copy;
     ld->conn_cap = cfg->count;
     ld->conns_shared = false;
+    ld->resolve_in = NULL;
+    return true;
+}
+
+/* Before a connection's resolved plugin is written: in place in a unit no one else reads
+ * (marked: a reuse resolves it again), else in the directory's own copy. */
+static bool s_resolving(cs_load_t *ld)
+{
+    if (!ld->resolve_in)
+        return s_own_connections(ld);
+    ld->resolve_in->resolved = true;
     return true;
 }
 
@@ -515,7 +526,7 @@ static void s_resolve_plugins(cs_load_t *ld)
             if (s_file_failed(cfg, c.file))
                 continue;
             if (s_resolve_one(ld, &c, by_label, by_image, n) == 0) {
-                if (!s_same_plugin(&c, &cfg->connections[i]) && s_own_connections(ld))
+                if (!s_same_plugin(&c, &cfg->connections[i]) && s_resolving(ld))
                     cfg->connections[i] = c;
                 continue;
             }
@@ -532,9 +543,10 @@ static void s_resolve_plugins(cs_load_t *ld)
                                                                   : cfg->plugin_memory_max_mb;
         if (c.aggregator)
             c.memory_max_mb = 0; /* it runs no plugin */
-        if ((c.instance || c.memory_max_mb) && cs_canon_fingerprint(&c, c.fingerprint) != 0)
+        if ((c.instance || c.memory_max_mb || ld->refingerprint) &&
+            cs_canon_fingerprint(&c, c.fingerprint) != 0)
             ld->oom = true;
-        else if (!s_same_plugin(&c, &cfg->connections[i]) && s_own_connections(ld))
+        else if (!s_same_plugin(&c, &cfg->connections[i]) && s_resolving(ld))
             cfg->connections[i] = c;
     }
 }
@@ -850,14 +862,17 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
         total += cfg->units[i]->count;
     /* All of them in one unit (one big file): the directory reads the unit's array, and
      * copies it only to change it (s_own_connections); units live as long as it. */
-    const cs_config_t *sole = NULL;
-    for (size_t i = 0; i < cfg->unit_count && total; i++)
-        if (cfg->units[i]->count == total)
+    cs_config_t *sole = NULL;
+    for (size_t i = 0; i < cfg->unit_count; i++) {
+        if (total && cfg->units[i]->count == total)
             sole = cfg->units[i];
+        ld.refingerprint |= cfg->units[i]->resolved;
+    }
     if (sole && !ld.oom) {
         cfg->connections = sole->connections;
         cfg->count = total;
         ld.conns_shared = true;
+        ld.resolve_in = sole->reused ? NULL : sole; /* a previous load reads a reused one */
     } else if (total && !ld.oom) {
         cfg->connections = cs_arena_alloc(cfg->arena, total * sizeof *cfg->connections);
         ld.conn_cap = total;

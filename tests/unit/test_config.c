@@ -815,6 +815,57 @@ static int s_dir_teardown(void **state)
     return system(command) == 0 ? 0 : -1;
 }
 
+/* One file of plugin instances and 2 MiB of connections using them: the directory resolves
+ * them in the unit it read (under 1 byte per byte of file of its own; a copy was 2.7), and
+ * a reload that reuses the unit resolves them again to the same fingerprints. */
+static void test_instances_resolved_in_place(void **state)
+{
+    (void)state;
+    size_t size = 2u << 20;
+    char *text = malloc(size + 256);
+    assert_non_null(text);
+    size_t len = 0, count = 0;
+    for (int i = 0; i < 100; i++)
+        len += (size_t)snprintf(text + len, size + 256 - len,
+                                "plugin \"p%d\" {\n  source = \"aws\"\n  memory_max_mb = %d\n}\n",
+                                i, 1000 + i);
+    while (len < size)
+        len += (size_t)snprintf(text + len, size + 256 - len,
+                                "connection \"c%07zu\" {\n  plugin = plugin.p%zu\n}\n", count + 1,
+                                count % 100),
+            count++;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/t.spc", s_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    free(text);
+    cs_config_t *cfg = cs_config_load_dir(s_dir);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->error_count, 0);
+    assert_int_equal(cfg->count, count);
+    double ratio = (double)cs_arena_bytes(cfg->arena) / (double)len;
+    print_message("instances: a directory adds %.2f bytes per byte\n", ratio);
+    if (ratio >= 1.0)
+        fail_msg("instances: a directory adds %.2f bytes per byte of file (under 1)", ratio);
+    const cs_connection_t *c = cs_config_find(cfg, "c0000007");
+    assert_non_null(c);
+    assert_int_equal(c->memory_max_mb, 1006);
+    char before[17];
+    strcpy(before, c->fingerprint);
+    s_write("other.spc", "connection \"z\" {\n  plugin = \"gcp\"\n}\n");
+    cs_config_t *next = cs_config_reload_dir(s_dir, cfg);
+    assert_non_null(next);
+    assert_false(cs_config_file_changed(next, 1)); /* t.spc (after other.spc): reused */
+    assert_int_equal(next->count, count + 1);
+    assert_string_equal(cs_config_find(next, "c0000007")->fingerprint, before);
+    assert_string_equal(cs_config_find(cfg, "c0000007")->fingerprint, before);
+    cs_config_destroy(&cfg);
+    cs_config_destroy(&next);
+    unlink(path);
+}
+
 /* The smallest connections, as many as fit (2 MiB of connection "cN" { plugin = "aws" }):
  * what the load keeps is under 8.5 bytes per byte of text (8.9 when each file kept a list of
  * its names for a failure that did not come), and a directory of that one file adds under 1
@@ -1159,6 +1210,8 @@ int main(void)
         cmocka_unit_test(test_big_bodies_load_in_linear_time),
         cmocka_unit_test(test_dense_bodies_stay_small),
         cmocka_unit_test_setup_teardown(test_tiny_connections_stay_small, s_dir_setup,
+                                        s_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_instances_resolved_in_place, s_dir_setup,
                                         s_dir_teardown),
         cmocka_unit_test(test_steampipe_blocks_keep_connections),
         cmocka_unit_test(test_settings_in_bulk),
