@@ -422,7 +422,7 @@ static bool s_same_plugin(const cs_connection_t *a, const cs_connection_t *b)
 {
     return a->instance == b->instance && a->plugin == b->plugin &&
            a->plugin_constraint == b->plugin_constraint && a->memory_max_mb == b->memory_max_mb &&
-           strcmp(a->fingerprint, b->fingerprint) == 0;
+           memcmp(a->fingerprint, b->fingerprint, sizeof a->fingerprint) == 0;
 }
 
 /* Resolves one connection's plugin as Steampipe does: plugin.LABEL is that instance (an
@@ -559,14 +559,18 @@ static void s_finish(cs_load_t *ld)
     cs_config_t *cfg = ld->cfg;
     size_t count = cfg->count;
     const cs_connection_t *connections = cfg->connections;
-    /* A unit of a directory keeps no index (only the directory is searched); a directory
-     * that reads a unit's connections sorts again after they are copied, if they are. */
-    bool unit = cfg->source != NULL, kept = !unit && !ld->conns_shared;
-    cs_connection_t **index = s_check_duplicate_names(ld, kept);
-    if (!kept) {
-        ld->oom |= !index;
-        free(index);
-        index = NULL;
+    /* A unit of a directory keeps no index (only the directory is searched). A directory
+     * that reads a unit's connections has no name twice (the unit's load dropped such a
+     * file) and sorts them once they are resolved. */
+    bool unit = cfg->source != NULL;
+    cs_connection_t **index = NULL;
+    if (!ld->conns_shared) {
+        index = s_check_duplicate_names(ld, !unit);
+        if (unit) {
+            ld->oom |= !index;
+            free(index);
+            index = NULL;
+        }
     }
     if (!unit && !ld->oom)
         s_resolve_plugins(ld);
