@@ -13,6 +13,17 @@
 #include "cs_marker.h"
 #include "cs_paths.h"
 
+/* A per-file cap on what a load lists (errors, ignored settings): past max entries of one
+ * file (pos.file) the rest are counted, with the place of the last. */
+typedef struct {
+    const char *file;
+    size_t kept, dropped;
+    cs_pos_t dropped_at;
+} cs_load_cap_t;
+
+/* Whether an entry at pos is still listed (else it is counted) (config.c). */
+bool cs_load_cap_take(cs_load_cap_t *cap, cs_pos_t pos, size_t max);
+
 /* A load in progress: the result being built (loader.c), into which the validation of each
  * connection block (config.c) reports its errors. Its vectors grow in the result's arena. */
 typedef struct {
@@ -24,15 +35,10 @@ typedef struct {
                                 plugins are resolved in place (compacted only in a copy) */
     bool refingerprint;      /* a unit's connections were resolved before: all again */
     bool file_failed;        /* the file being loaded has an error */
-    /* At most CS_CONFIG_MAX_ERRORS errors are recorded per file (pos.file); the rest are
-     * counted, and cs_load_errors_done says how many there were. */
-    const char *error_file;
-    size_t file_errors, errors_dropped;
-    cs_pos_t dropped_at; /* the last of them */
-    /* The same for what is ignored (CS_CONFIG_MAX_IGNORED per file; cs_settings_done). */
-    const char *ignored_file;
-    size_t file_ignored, ignored_dropped;
-    cs_pos_t ignored_dropped_at;
+    /* At most CS_CONFIG_MAX_ERRORS errors are recorded per file, and cs_load_errors_done says
+     * how many more there were; the same for what is ignored (CS_CONFIG_MAX_IGNORED,
+     * cs_settings_done). */
+    cs_load_cap_t errors, ignored;
 } cs_load_t;
 
 /* The load's vector helpers (config.c): as cs_arena_grow and cs_arena_strndup in the

@@ -50,19 +50,26 @@ static void s_add_error(cs_load_t *ld, cs_pos_t pos, const char *text)
     cfg->errors[cfg->error_count++] = (cs_config_error_t){pos.file, pos.line, pos.col, text};
 }
 
+bool cs_load_cap_take(cs_load_cap_t *cap, cs_pos_t pos, size_t max)
+{
+    if (pos.file != cap->file) {
+        cap->file = pos.file;
+        cap->kept = 0;
+    }
+    if (cap->kept >= max) {
+        cap->dropped++;
+        cap->dropped_at = pos;
+        return false;
+    }
+    cap->kept++;
+    return true;
+}
+
 void cs_load_error(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
 {
     ld->file_failed = true;
-    if (pos.file != ld->error_file) {
-        ld->error_file = pos.file;
-        ld->file_errors = 0;
-    }
-    if (ld->file_errors >= CS_CONFIG_MAX_ERRORS) {
-        ld->errors_dropped++;
-        ld->dropped_at = pos;
+    if (!cs_load_cap_take(&ld->errors, pos, CS_CONFIG_MAX_ERRORS))
         return;
-    }
-    ld->file_errors++;
     va_list args;
     va_start(args, fmt);
     const char *text = cs_load_vformat(ld, fmt, args);
@@ -72,13 +79,13 @@ void cs_load_error(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
 
 void cs_load_errors_done(cs_load_t *ld)
 {
-    if (ld->errors_dropped == 0)
+    if (ld->errors.dropped == 0)
         return;
     char message[128];
     snprintf(message, sizeof message, "and %zu more errors (only the first %d of a file are shown)",
-             ld->errors_dropped, CS_CONFIG_MAX_ERRORS);
-    s_add_error(ld, ld->dropped_at, cs_load_strdup(ld, message));
-    ld->errors_dropped = 0;
+             ld->errors.dropped, CS_CONFIG_MAX_ERRORS);
+    s_add_error(ld, ld->errors.dropped_at, cs_load_strdup(ld, message));
+    ld->errors.dropped = 0;
 }
 
 /* ---- names ----------------------------------------------------------------------------- */

@@ -28,16 +28,8 @@ static void s_add_ignored(cs_load_t *ld, const cs_config_ignored_t *ignored)
 
 void cs_settings_ignore(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
 {
-    if (pos.file != ld->ignored_file) {
-        ld->ignored_file = pos.file;
-        ld->file_ignored = 0;
-    }
-    if (ld->file_ignored >= CS_CONFIG_MAX_IGNORED) { /* counted, not listed: bounded memory */
-        ld->ignored_dropped++;
-        ld->ignored_dropped_at = pos;
-        return;
-    }
-    ld->file_ignored++;
+    if (!cs_load_cap_take(&ld->ignored, pos, CS_CONFIG_MAX_IGNORED))
+        return; /* counted, not listed: bounded memory */
     va_list args;
     va_start(args, fmt);
     cs_config_ignored_t ignored = {pos.file, pos.line, cs_load_vformat(ld, fmt, args)};
@@ -48,18 +40,18 @@ void cs_settings_ignore(cs_load_t *ld, cs_pos_t pos, const char *fmt, ...)
 
 void cs_settings_done(cs_load_t *ld)
 {
-    if (ld->ignored_dropped == 0)
+    if (ld->ignored.dropped == 0)
         return;
     char what[128];
     snprintf(what, sizeof what,
              "and %zu more ignored settings (only the first %d of a file are "
              "listed)",
-             ld->ignored_dropped, CS_CONFIG_MAX_IGNORED);
-    cs_config_ignored_t ignored = {ld->ignored_dropped_at.file, ld->ignored_dropped_at.line,
+             ld->ignored.dropped, CS_CONFIG_MAX_IGNORED);
+    cs_config_ignored_t ignored = {ld->ignored.dropped_at.file, ld->ignored.dropped_at.line,
                                    cs_load_strdup(ld, what)};
     if (ignored.what)
         s_add_ignored(ld, &ignored);
-    ld->ignored_dropped = 0;
+    ld->ignored.dropped = 0;
 }
 
 /* One schema name of a search path list, checked and kept. */
