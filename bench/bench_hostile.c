@@ -50,12 +50,18 @@ static size_t s_write_string_list(FILE *file, size_t size)
     return 1;
 }
 
-static size_t s_write_attributes(FILE *file, size_t size)
+/* One block (its opening line or lines: head) of attributes a0 = 0 ... up to size. */
+static void s_write_attribute_block(FILE *file, size_t size, const char *head)
 {
-    fputs("connection \"many\" {\n  plugin = \"synthetic\"\n", file);
+    fputs(head, file);
     for (long i = 0; ftell(file) < (long)size - 4; i++)
         fprintf(file, "  a%ld = %ld\n", i, i % 10);
     fputs("}\n", file);
+}
+
+static size_t s_write_attributes(FILE *file, size_t size)
+{
+    s_write_attribute_block(file, size, "connection \"many\" {\n  plugin = \"synthetic\"\n");
     return 1;
 }
 
@@ -99,10 +105,7 @@ static size_t s_write_plugin_blocks(FILE *file, size_t size)
 
 static size_t s_write_ignored(FILE *file, size_t size)
 {
-    fputs("options \"database\" {\n", file);
-    for (long i = 0; ftell(file) < (long)size - 4; i++)
-        fprintf(file, "  a%ld = %ld\n", i, i % 10);
-    fputs("}\n", file);
+    s_write_attribute_block(file, size, "options \"database\" {\n");
     return 0;
 }
 
