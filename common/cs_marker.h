@@ -12,11 +12,13 @@ typedef struct {
     char fingerprint[17]; /* the connection's config fingerprint */
     char plugin[256];
     char plugin_version[65];
-    char schema_hash[17]; /* hash of the plugin's schema */
+    char schema_hash[17]; /* hash of the plugin's schema (an aggregator's: of its views) */
+    bool aggregator;      /* "kind=aggregator": the schema holds an aggregator's views */
 } cs_marker_t;
 
 /* Writes "connstate marker v1; fingerprint=...; plugin=...; plugin_version=...;
- * schema_hash=..." into out. Returns 0, or -1 when it does not fit. */
+ * schema_hash=..." (and "; kind=aggregator" for an aggregator's schema) into out. Returns 0, or -1
+ * when it does not fit. */
 int cs_marker_format(const cs_marker_t *marker, char *out, size_t size)
     __attribute__((warn_unused_result));
 

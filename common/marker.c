@@ -8,11 +8,11 @@
 
 int cs_marker_format(const cs_marker_t *marker, char *out, size_t size)
 {
-    int n =
-        snprintf(out, size,
-                 CS_MARKER_PREFIX " fingerprint=%s; plugin=%s; plugin_version=%s; "
-                                  "schema_hash=%s",
-                 marker->fingerprint, marker->plugin, marker->plugin_version, marker->schema_hash);
+    int n = snprintf(out, size,
+                     CS_MARKER_PREFIX " fingerprint=%s; plugin=%s; plugin_version=%s; "
+                                      "schema_hash=%s%s",
+                     marker->fingerprint, marker->plugin, marker->plugin_version,
+                     marker->schema_hash, marker->aggregator ? "; kind=aggregator" : "");
     return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
 
@@ -48,6 +48,8 @@ int cs_marker_parse(const char *text, cs_marker_t *marker)
                              value_len);
             else if (key_len == 11 && strncmp(p, "schema_hash", 11) == 0)
                 s_copy_field(marker->schema_hash, sizeof marker->schema_hash, eq + 1, value_len);
+            else if (key_len == 4 && strncmp(p, "kind", 4) == 0)
+                marker->aggregator = value_len == 10 && strncmp(eq + 1, "aggregator", 10) == 0;
         }
         p += len;
         if (*p == ';')

@@ -63,6 +63,7 @@ static const s_field_t s_task[] = {
     M(9, F_STR, OPT, 0, CS_PROTO_MAX_SHORT, plugin_version),
     M(10, F_U32, OPT, 0, CS_PROTO_MAX_MEMORY_MB, memory_max_mb),
     M(11, F_ENV, OPT, 0, CS_PROTO_MAX_ENV, env),
+    M(12, F_STR, OPT, 0, CS_PROTO_MAX_CONFIG, members),
 };
 static const s_field_t s_result[] = {
     M(1, F_U64, REQ, 1, 0, task_id),
@@ -290,13 +291,15 @@ const char *cs_task_kind_name(cs_task_kind_t kind)
             return "delete";
         case CS_TASK_COMMENTS:
             return "comments";
+        case CS_TASK_AGGREGATE:
+            return "aggregate";
     }
     return "?";
 }
 
 static bool s_kind_valid(uint64_t kind)
 {
-    return kind >= CS_TASK_BUILD && kind <= CS_TASK_COMMENTS;
+    return kind >= CS_TASK_BUILD && kind <= CS_TASK_AGGREGATE;
 }
 
 /* ---- construction ---------------------------------------------------------------------- */
@@ -788,7 +791,7 @@ static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpac
             *(cs_status_t *)slot = (cs_status_t)u;
             return 0;
         case F_KIND:
-            if (s_decode_uint(dec, field, value, CS_TASK_COMMENTS, &u) != 0)
+            if (s_decode_uint(dec, field, value, CS_TASK_AGGREGATE, &u) != 0)
                 return -1;
             if (!s_kind_valid(u))
                 return s_reject(dec, field, "%s", "unknown task kind");

@@ -70,9 +70,10 @@ typedef enum {
 #define CS_STATUS_COUNT 7
 
 typedef enum {
-    CS_TASK_BUILD = 1,   /* create or rebuild the connection's schema */
-    CS_TASK_DELETE = 2,  /* drop the connection's (managed) schema */
-    CS_TASK_COMMENTS = 3 /* write table and column descriptions */
+    CS_TASK_BUILD = 1,    /* create or rebuild the connection's schema */
+    CS_TASK_DELETE = 2,   /* drop the connection's (managed) schema */
+    CS_TASK_COMMENTS = 3, /* write table and column descriptions */
+    CS_TASK_AGGREGATE = 4 /* build an aggregator's views over its members' schemas */
 } cs_task_kind_t;
 
 /* One row of the state table, as carried by SNAPSHOT_ROWS. Strings are owned. */
@@ -126,6 +127,7 @@ typedef struct {
     char *plugin_version;   /* TASK: the version planned with; RESULT: the worker's */
     uint32_t memory_max_mb; /* TASK: the plugin instance's memory limit (0: none) */
     cs_strs_t env;          /* TASK: "NAME=VALUE" for the plugin's environment; may hold secrets */
+    char *members; /* TASK (aggregate): "NAME=SCHEMA_HASH" lines, one per member it reads */
     char *schema_hash;
     uint32_t tables;
     uint32_t ddl_count;

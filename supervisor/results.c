@@ -61,6 +61,10 @@ static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *even
             else
                 cs_log_conn_warn(event->connection, "comments not written: %s", result->error);
             return NULL;
+        case CS_TASK_AGGREGATE: /* not queued by this version yet */
+            if (!result->ok)
+                cs_store_set(store, row, CS_STATUS_ERROR, result->error);
+            return NULL;
     }
     return NULL;
 }

@@ -527,8 +527,11 @@ void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
         snprintf(why, sizeof job->why, "task without a plugin");
     } else if (task->kind == CS_TASK_BUILD) {
         rc = s_build(self, conn, job);
-    } else {
+    } else if (task->kind == CS_TASK_COMMENTS) {
         rc = s_comments(self, conn, job);
+    } else {
+        snprintf(why, sizeof job->why, "this worker cannot run a task of kind %s",
+                 cs_task_kind_name(task->kind));
     }
     result->ok = rc == 0;
     result->elapsed_us = (uint64_t)(cs_clock_mono_us() - job->start);

@@ -31,6 +31,17 @@ static void test_format_and_parse(void **state)
     assert_string_equal(parsed.plugin, "csv");
     assert_string_equal(parsed.fingerprint, "");
     assert_int_equal(cs_marker_parse("my own schema", &parsed), -1);
+    /* an aggregator's schema says so; a plugin's never does */
+    assert_false(marker.aggregator);
+    marker.aggregator = true;
+    assert_int_equal(cs_marker_format(&marker, text, sizeof text), 0);
+    assert_string_equal(text, "connstate marker v1; fingerprint=0123456789abcdef; "
+                              "plugin=synthetic; plugin_version=1.0.0; "
+                              "schema_hash=fedcba9876543210; kind=aggregator");
+    assert_int_equal(cs_marker_parse(text, &parsed), 0);
+    assert_memory_equal(&parsed, &marker, sizeof marker);
+    assert_int_equal(cs_marker_parse("connstate marker v1; kind=aggregators", &parsed), 0);
+    assert_false(parsed.aggregator);
     assert_int_equal(cs_marker_parse(NULL, &parsed), -1);
 }
 

@@ -66,6 +66,8 @@ static cs_msg_t *s_full_message(cs_msg_type_t type)
     msg->memory_max_mb = 2048;
     assert_int_equal(cs_strs_add(&msg->env, "AWS_PROFILE=prod"), 0);
     assert_int_equal(cs_strs_add(&msg->env, "TOKEN=t=ok\xc3\xa9"), 0);
+    msg->members = strdup("aws_a=0123456789abcdef\naws_b=fedcba9876543210\n");
+    assert_non_null(msg->members);
     cs_worker_row_t quarantined = {"wrk-2", 43, 4, 3, 1, 3, 1700000000123456, "plugin missing"};
     cs_worker_row_t fine = {"host-b:77", 77, 16, 0, 0, 0, 0, NULL};
     assert_int_equal(cs_msg_add_worker_row(msg, &quarantined), 0);
@@ -144,6 +146,7 @@ static void test_round_trip_fields(void **state)
     assert_int_equal(got->env.count, 2);
     assert_string_equal(got->env.items[0], "AWS_PROFILE=prod");
     assert_string_equal(got->env.items[1], "TOKEN=t=ok\xc3\xa9"); /* '=' in a value */
+    assert_string_equal(got->members, task->members);
     assert_null(got->error); /* not a TASK field: not carried */
     assert_null(got->rows);
     assert_false(got->worker_fault);
@@ -545,7 +548,9 @@ static void test_reject_truncated(void **state)
     cs_msg_t *msg = s_full_message(CS_MSG_TASK);
     free(msg->plugin_version); /* so that it ends with a one-byte value (fresh) */
     msg->plugin_version = NULL;
-    cs_strs_clear(&msg->env); /* (the env comes last when there is one) */
+    cs_strs_clear(&msg->env); /* (the env and members come last when there are any) */
+    free(msg->members);
+    msg->members = NULL;
     msg->memory_max_mb = 0;
     char *data;
     size_t size;
