@@ -133,6 +133,10 @@ $(PLUGINDIR)/%: $(BUILD)/obj/plugins/%/main.o $(BUILD)/obj/plugins/plugin.o $(CO
 	@mkdir -p $(PLUGINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# The csv plugin reads files in a file of its own, which its unit tests link too.
+$(PLUGINDIR)/csv: $(BUILD)/obj/plugins/csv/csv.o
+$(BUILD)/tests/test_csv: $(BUILD)/obj/plugins/csv/csv.o
+
 # The supervisor's modules but its main(), for their unit tests.
 $(SUP_LIB): $(call obj,$(filter-out supervisor/main.c,$(SUP_SRC)))
 	@rm -f $@

@@ -13,6 +13,7 @@
 #define CS_PLUGIN_MAX_OUTPUT  (16u * 1024 * 1024) /* bytes a plugin may print */
 #define CS_PLUGIN_MAX_TABLES  10000
 #define CS_PLUGIN_MAX_COLUMNS 1600 /* PostgreSQL's limit per table */
+#define CS_PLUGIN_MAX_PATH    4096 /* bytes of a table's "file" path, and of one of its args */
 
 /* Called every 100 ms or so while a plugin runs (heartbeats). */
 typedef void(cs_plugin_tick_fn)(void *arg);
@@ -75,6 +76,20 @@ typedef struct {
     char *description; /* may be NULL */
 } cs_column_t;
 
+/* A table that the database server reads from a file with file_fdw's own options (the
+ * schema's optional "file" object, plugins/README.md), instead of running `rows`. */
+typedef struct {
+    char *path;          /* absolute, at most CS_PLUGIN_MAX_PATH bytes */
+    char *format;        /* "csv" or "text" */
+    bool header;         /* the first line is a header, skipped */
+    char delimiter;      /* one ASCII byte; '\0': file_fdw's default (',' csv, tab text) */
+    char quote;          /* csv only; '\0': the default (") */
+    char escape;         /* csv only; '\0': the default (the quote) */
+    char *null;          /* the NULL string; NULL: the default */
+    char *encoding;      /* the file's encoding; NULL: the database's client encoding */
+    bool force_not_null; /* csv only: on every column, so an empty field is '' and not NULL */
+} cs_table_file_t;
+
 typedef struct {
     char *name;
     char *description; /* may be NULL */
@@ -82,6 +97,7 @@ typedef struct {
     size_t column_count;
     char **args; /* for `rows` */
     size_t arg_count;
+    cs_table_file_t *file; /* NULL: its rows come from `rows` */
 } cs_table_t;
 
 typedef struct {
@@ -92,10 +108,11 @@ typedef struct {
 } cs_schema_t;
 
 /* Parses and validates a plugin's schema output (untrusted): JSON object with a tables
- * array; names 1-63 bytes without NUL and unique; column types from the allowed list;
- * descriptions and args strings. Returns the schema (the caller destroys it), or NULL with
- * the reason in why, in which the secrets (may be NULL; borrowed) are masked before
- * anything is cut. Never blocks. */
+ * array (other top-level keys are ignored, but are part of the hash); names 1-63 bytes
+ * without NUL and unique; column types from the allowed list; descriptions and args strings;
+ * a table's optional "file" object as file_fdw accepts it (unknown keys in it refused). Returns the
+ * schema (the caller destroys it), or NULL with the reason in why, in which the secrets (may be
+ * NULL; borrowed) are masked before anything is cut. Never blocks. */
 cs_schema_t *cs_schema_parse(const char *json, size_t len, const cs_secrets_t *secrets, char *why,
                              size_t why_size);
 

@@ -6,6 +6,7 @@
 #include "cs_proto.h"
 #include "cs_secrets.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -469,6 +470,13 @@ void cs_schema_destroy(cs_schema_t **self_p)
         }
         for (size_t a = 0; a < table->arg_count; a++)
             free(table->args[a]);
+        if (table->file) {
+            free(table->file->path);
+            free(table->file->format);
+            free(table->file->null);
+            free(table->file->encoding);
+            free(table->file);
+        }
         free(table->columns);
         free(table->args);
         free(table->name);
@@ -522,6 +530,123 @@ static int s_unique(char **names, size_t n, const char *what, char *why, size_t 
         }
     }
     free(sorted);
+    return 0;
+}
+
+/* A one-byte option of "file" (delimiter, quote, escape): '\0' when absent; -1 unless it is one
+ * ASCII character other than CR and LF. */
+static int s_file_char(json_t *file, const char *key, char *out, const char *where, char *why,
+                       size_t why_size)
+{
+    *out = '\0';
+    json_t *v = json_object_get(file, key);
+    if (!v)
+        return 0;
+    const char *text = json_string_value(v);
+    if (!text || json_string_length(v) != 1 || (unsigned char)text[0] > 0x7f || text[0] == '\0' ||
+        text[0] == '\r' || text[0] == '\n') {
+        snprintf(why, why_size,
+                 "%s: \"file\": \"%s\" must be one ASCII character other than CR and LF", where,
+                 key);
+        return -1;
+    }
+    *out = text[0];
+    return 0;
+}
+
+/* A boolean option of "file": false when absent. */
+static int s_file_bool(json_t *file, const char *key, bool *out, const char *where, char *why,
+                       size_t why_size)
+{
+    json_t *v = json_object_get(file, key);
+    *out = v && json_is_true(v);
+    if (!v || json_is_boolean(v))
+        return 0;
+    snprintf(why, why_size, "%s: \"file\": \"%s\" must be true or false", where, key);
+    return -1;
+}
+
+/* The "file" object of a table: file_fdw reads the file itself, with these options (COPY's
+ * rules, so that a schema file_fdw would refuse is refused here, naming the key). */
+static int s_parse_file(json_t *jf, cs_table_t *table, const char *where, char *why,
+                        size_t why_size)
+{
+    static const char *const known[] = {"path",   "format", "header",   "delimiter",     "quote",
+                                        "escape", "null",   "encoding", "force_not_null"};
+    if (!json_is_object(jf)) {
+        snprintf(why, why_size, "%s: \"file\" must be an object", where);
+        return -1;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(jf, key, value)
+    {
+        size_t k = 0;
+        while (k < sizeof known / sizeof *known && strcmp(key, known[k]) != 0)
+            k++;
+        if (k == sizeof known / sizeof *known) {
+            snprintf(why, why_size, "%s: \"file\": unknown key \"%.64s\"", where, key);
+            return -1;
+        }
+    }
+    cs_table_file_t *file = calloc(1, sizeof *file);
+    if (!file)
+        return -1;
+    table->file = file;
+    char file_where[160];
+    snprintf(file_where, sizeof file_where, "%s: \"file\"", where);
+    if (s_string(jf, "path", true, CS_PLUGIN_MAX_PATH, &file->path, file_where, why, why_size) ||
+        s_string(jf, "format", false, 8, &file->format, file_where, why, why_size) ||
+        s_string(jf, "null", false, 255, &file->null, file_where, why, why_size) ||
+        s_string(jf, "encoding", false, 63, &file->encoding, file_where, why, why_size))
+        return -1;
+    if (file->path[0] != '/') {
+        snprintf(why, why_size, "%s: \"path\" must be absolute", file_where);
+        return -1;
+    }
+    if (!file->format && !(file->format = strdup("csv")))
+        return -1;
+    bool csv = strcmp(file->format, "csv") == 0;
+    if (!csv && strcmp(file->format, "text") != 0) {
+        snprintf(why, why_size, "%s: \"format\" must be \"csv\" or \"text\"", file_where);
+        return -1;
+    }
+    if (s_file_bool(jf, "header", &file->header, where, why, why_size) ||
+        s_file_bool(jf, "force_not_null", &file->force_not_null, where, why, why_size) ||
+        s_file_char(jf, "delimiter", &file->delimiter, where, why, why_size) ||
+        s_file_char(jf, "quote", &file->quote, where, why, why_size) ||
+        s_file_char(jf, "escape", &file->escape, where, why, why_size))
+        return -1;
+    if (!csv && (file->quote || file->escape || file->force_not_null)) {
+        snprintf(why, why_size, "%s: \"quote\", \"escape\" and \"force_not_null\" are for \"csv\"",
+                 file_where);
+        return -1;
+    }
+    char delimiter = file->delimiter ? file->delimiter : csv ? ',' : '\t';
+    char quote = file->quote ? file->quote : '"';
+    if (!csv && strchr("\\.abcdefghijklmnopqrstuvwxyz0123456789", delimiter)) {
+        snprintf(why, why_size, "%s: \"delimiter\" cannot be '%c' in \"text\"", file_where,
+                 delimiter);
+        return -1;
+    }
+    if (csv && delimiter == quote) {
+        snprintf(why, why_size, "%s: \"delimiter\" and \"quote\" must differ", file_where);
+        return -1;
+    }
+    if (file->null && (strpbrk(file->null, "\r\n") || strchr(file->null, delimiter) ||
+                       (csv && strchr(file->null, quote)))) {
+        snprintf(why, why_size,
+                 "%s: \"null\" cannot hold CR, LF, the delimiter or (in \"csv\") the quote",
+                 file_where);
+        return -1;
+    }
+    for (const char *p = file->encoding; p && *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-') {
+            snprintf(why, why_size, "%s: \"encoding\" must be an encoding's name ([A-Za-z0-9_-])",
+                     file_where);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -594,15 +719,20 @@ static int s_parse_table(json_t *jt, cs_table_t *table, size_t index, char *why,
             return -1;
         for (size_t a = 0; a < na; a++) {
             json_t *arg = json_array_get(args, a);
-            if (!json_is_string(arg) || json_string_length(arg) > 1024 ||
+            if (!json_is_string(arg) || json_string_length(arg) > CS_PLUGIN_MAX_PATH ||
                 strlen(json_string_value(arg)) != json_string_length(arg)) {
-                snprintf(why, why_size, "%s: \"args\" must hold strings without NUL", where);
+                snprintf(why, why_size,
+                         "%s: \"args\" must hold strings of at most %d bytes without NUL", where,
+                         CS_PLUGIN_MAX_PATH);
                 return -1;
             }
             table->args[a] = strdup(json_string_value(arg));
             table->arg_count = a + 1;
         }
     }
+    json_t *file = json_object_get(jt, "file");
+    if (file && !json_is_null(file))
+        return s_parse_file(file, table, where, why, why_size);
     return 0;
 }
 

@@ -34,6 +34,34 @@ static void s_shell_word(cs_buf_t *out, const char *word)
     cs_buf_putc(out, '\'');
 }
 
+/* ", KEY 'VALUE'": one option of a file table; a NUL byte value is absent. */
+static bool s_file_option(PGconn *conn, cs_buf_t *sql, const char *key, const char *value,
+                          char *why, size_t why_size)
+{
+    if (!value || !*value)
+        return true;
+    cs_buf_printf(sql, ", %s ", key);
+    return s_put_escaped(conn, sql, value, false, why, why_size);
+}
+
+/* ") SERVER connstate_file OPTIONS (filename ..., format ..., ...": the database server reads
+ * the file itself (its validation: cs_schema_parse). */
+static bool s_file_options(PGconn *conn, cs_buf_t *sql, const cs_table_file_t *file, char *why,
+                           size_t why_size)
+{
+    char delimiter[2] = {file->delimiter, '\0'}, quote[2] = {file->quote, '\0'},
+         escape[2] = {file->escape, '\0'};
+    cs_buf_puts(sql, ") SERVER connstate_file OPTIONS (filename ");
+    return s_put_escaped(conn, sql, file->path, false, why, why_size) &&
+           s_file_option(conn, sql, "format", file->format, why, why_size) &&
+           s_file_option(conn, sql, "header", file->header ? "true" : NULL, why, why_size) &&
+           s_file_option(conn, sql, "delimiter", delimiter, why, why_size) &&
+           s_file_option(conn, sql, "quote", quote, why, why_size) &&
+           s_file_option(conn, sql, "escape", escape, why, why_size) &&
+           s_file_option(conn, sql, "null", file->null, why, why_size) &&
+           s_file_option(conn, sql, "encoding", file->encoding, why, why_size);
+}
+
 struct cs_ddl_tables {
     cs_buf_t text; /* every table's statement after "CREATE FOREIGN TABLE schema." */
     size_t *ends;  /* where table t's part ends in text */
@@ -64,6 +92,16 @@ cs_ddl_tables_t *cs_ddl_tables_new(PGconn *conn, const cs_schema_t *schema, cons
             ok = s_put_escaped(conn, sql, table->columns[c].name, true, why, why_size);
             /* types come from a fixed list (cs_schema_type_allowed) */
             cs_buf_printf(sql, " %s", table->columns[c].type);
+            if (table->file && table->file->force_not_null)
+                cs_buf_puts(sql, " OPTIONS (force_not_null 'true')");
+        }
+        if (table->file) {
+            if (ok)
+                ok = s_file_options(conn, sql, table->file, why, why_size);
+            cs_buf_puts(sql, ");\n");
+            self->ends[t] = sql->len;
+            self->count = t + 1;
+            continue;
         }
         cs_buf_reset(&program);
         if (memory_max_mb) { /* the same limit as its schema run: sh's ulimit, then exec */

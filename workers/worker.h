@@ -23,7 +23,8 @@
 
 /* The part of a schema's DDL that does not depend on the connection: each table's foreign
  * table definition, whose rows come from `plugin_path rows TABLE ARGS...` (under the memory
- * limit of its plugin instance, memory_max_mb MiB, when not 0: cs_plugin_limit_prefix). Built
+ * limit of its plugin instance, memory_max_mb MiB, when not 0: cs_plugin_limit_prefix), or,
+ * for a table with a "file", from that file (file_fdw's filename and its options). Built
  * once per cached schema, so that an update only splices in its schema name. Returns NULL
  * when escaping failed or memory ran out (the reason in why). */
 typedef struct cs_ddl_tables cs_ddl_tables_t;
