@@ -346,7 +346,8 @@ int cs_csv_reader_next(cs_csv_reader_t *self, char *why, size_t why_size)
     return 1;
 too_long:
     if (self->too_many)
-        snprintf(why, why_size, "the record on line %zu has more than %d fields (PostgreSQL's limit)",
+        snprintf(why, why_size,
+                 "the record on line %zu has more than %d fields (PostgreSQL's limit)",
                  self->record_line, CS_CSV_MAX_COLUMNS);
     else
         snprintf(why, why_size,
@@ -728,9 +729,8 @@ int cs_csv_scan(const cs_csv_config_t *config, cs_csv_scan_t *scan)
     cs_csv_names_t *names = cs_csv_names_new();
     zhashx_t *owners = zhashx_new(); /* table name -> the path that took it */
     char taken[CS_CSV_NAME_MAX + 1];
-    int rc = scan->files && names && cs_csv_names_take(names, CS_CSV_SKIPPED_TABLE, taken) == 0
-                 ? 0
-                 : -1;
+    int rc =
+        scan->files && names && cs_csv_names_take(names, CS_CSV_SKIPPED_TABLE, taken) == 0 ? 0 : -1;
     size_t tables = 1, bytes = 0;
     for (size_t i = 0; i < n; i++) {
         struct stat st;

@@ -9,15 +9,15 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define CS_CSV_MAX_PATHS        50              /* entries of "paths" */
-#define CS_CSV_MAX_PATH         4096            /* bytes of one path or glob (PATH_MAX) */
-#define CS_CSV_MAX_TABLES       10000           /* a schema's tables, _csv_skipped included */
-#define CS_CSV_MAX_COLUMNS      1600            /* PostgreSQL's limit per table */
-#define CS_CSV_MAX_HEADER       (1024 * 1024)   /* bytes of the first record */
-#define CS_CSV_MAX_RECORD       (64 * 1024 * 1024) /* bytes of any other record */
-#define CS_CSV_MAX_SCHEMA       (15 * 1024 * 1024) /* bytes of the tables printed by `schema` */
-#define CS_CSV_NAME_MAX         63              /* bytes of an identifier (NAMEDATALEN - 1) */
-#define CS_CSV_SKIPPED_TABLE    "_csv_skipped"
+#define CS_CSV_MAX_PATHS     50                 /* entries of "paths" */
+#define CS_CSV_MAX_PATH      4096               /* bytes of one path or glob (PATH_MAX) */
+#define CS_CSV_MAX_TABLES    10000              /* a schema's tables, _csv_skipped included */
+#define CS_CSV_MAX_COLUMNS   1600               /* PostgreSQL's limit per table */
+#define CS_CSV_MAX_HEADER    (1024 * 1024)      /* bytes of the first record */
+#define CS_CSV_MAX_RECORD    (64 * 1024 * 1024) /* bytes of any other record */
+#define CS_CSV_MAX_SCHEMA    (15 * 1024 * 1024) /* bytes of the tables printed by `schema` */
+#define CS_CSV_NAME_MAX      63                 /* bytes of an identifier (NAMEDATALEN - 1) */
+#define CS_CSV_SKIPPED_TABLE "_csv_skipped"
 
 typedef enum { CS_CSV_HEADER_AUTO, CS_CSV_HEADER_ON, CS_CSV_HEADER_OFF } cs_csv_header_t;
 

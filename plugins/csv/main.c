@@ -131,8 +131,7 @@ static int s_rows_options(int argc, char **argv, cs_csv_config_t *config, size_t
             config->comment = v[0];
         else if (strcmp(argv[i], "--header") == 0 && cs_csv_header_parse(v, &config->header) == 0)
             ;
-        else if (strcmp(argv[i], "--columns") == 0 && atol(v) > 0 &&
-                 atol(v) <= CS_CSV_MAX_COLUMNS)
+        else if (strcmp(argv[i], "--columns") == 0 && atol(v) > 0 && atol(v) <= CS_CSV_MAX_COLUMNS)
             *columns = (size_t)atol(v);
         else {
             fprintf(stderr, "csv: rows %s: bad option %s '%s'\n", argv[2], argv[i], v);
@@ -197,7 +196,8 @@ static int s_rows_file(const char *table, const cs_csv_config_t *config, size_t 
         if (n == 1 && len == 2 && !cs_csv_reader_quoted(reader, 0) && memcmp(field, "\\.", 2) == 0)
             break; /* PostgreSQL's end of data, where file_fdw stops too */
         if (columns && n != columns) {
-            snprintf(why, sizeof why, "the record on line %zu has %zu fields, the table %zu columns",
+            snprintf(why, sizeof why,
+                     "the record on line %zu has %zu fields, the table %zu columns",
                      cs_csv_reader_line(reader), n, columns);
             rc = -1;
             break;
@@ -237,9 +237,12 @@ static int s_rows(int argc, char **argv)
 int main(int argc, char **argv)
 {
     static const cs_plugin_t plugin = {
-        "csv",    S_VERSION,
-        "dynamic", "info | schema < config.json | rows TABLE --separator C --comment C "
-                  "--header on|off|auto [--columns N] -- PATH...",
-        s_schema, s_rows};
+        "csv",
+        S_VERSION,
+        "dynamic",
+        "info | schema < config.json | rows TABLE --separator C --comment C "
+        "--header on|off|auto [--columns N] -- PATH...",
+        s_schema,
+        s_rows};
     return cs_plugin_main(&plugin, argc, argv);
 }
