@@ -50,6 +50,7 @@ for b in "$BUILD"/bench/bench_*; do
     "$b" $quick | tee -a "$tmp" || status=1
 done
 bench/supervisor.sh $quick | tee -a "$tmp" || status=1
+if [ -z "$only" ]; then bench/csv.sh $quick | tee -a "$tmp" || status=1; fi
 grep -q "FAILED" "$tmp" && status=1
 cp "$tmp" "$out"
 echo
