@@ -178,7 +178,11 @@ FUZZ_CFLAGS  := -std=c11 -g -O1 -D_GNU_SOURCE $(INCLUDES) -DCS_VERSION='"$(VERSI
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard include/*.h common/*.h proto/*.h) \
                  $(BUILD)/config.mk
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRC) $(PKG_LIBS)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRC) $(FUZZ_EXTRA) $(PKG_LIBS)
+
+# The csv fuzzer reads records with the plugin's own code.
+$(BUILD)/fuzz/fuzz_csv: FUZZ_EXTRA := plugins/csv/csv.c
+$(BUILD)/fuzz/fuzz_csv: plugins/csv/csv.c plugins/csv/csv.h
 
 $(BUILD)/fuzz/make_seeds: tests/fuzz/make_seeds.c $(COMMON_LIB)
 	@mkdir -p $(dir $@)

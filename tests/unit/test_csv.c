@@ -156,18 +156,20 @@ static void test_reader(void **state)
     (void)state;
     assert_string_equal(RECORDS(""), "");
     assert_string_equal(RECORDS("a,b\n1,2\n"), "1:a|b;2:1|2;");
-    assert_string_equal(RECORDS("a,b\n1,2"), "1:a|b;2:1|2;");         /* no final line end */
-    assert_string_equal(RECORDS("a,b\r\n1,2\r\n"), "1:a|b;2:1|2;");     /* CRLF */
-    assert_string_equal(RECORDS("a,b\r1,2\r"), "1:a|b;2:1|2;");         /* CR */
-    assert_string_equal(RECORDS("a,,\n\n"), "1:a||;2:;");              /* empty fields, blank */
+    assert_string_equal(RECORDS("a,b\n1,2"), "1:a|b;2:1|2;");       /* no final line end */
+    assert_string_equal(RECORDS("a,b\r\n1,2\r\n"), "1:a|b;2:1|2;"); /* CRLF */
+    assert_string_equal(RECORDS("a,b\r1,2\r"), "1:a|b;2:1|2;");     /* CR */
+    assert_string_equal(RECORDS("a,,\n\n"), "1:a||;2:;");           /* empty fields, blank */
     assert_string_equal(RECORDS("\"a,b\",\"c\"\"d\"\n"), "1:[a,b]|[c\"d];"); /* RFC 4180 */
-    assert_string_equal(RECORDS("\"\",x\n"), "1:[]|x;");                /* quoted empty */
+    assert_string_equal(RECORDS("\"\",x\n"), "1:[]|x;");                     /* quoted empty */
     assert_string_equal(RECORDS("\"line\nnext\",\"cr\r\nlf\"\nz\n"),
                         "1:[line\nnext]|[cr\r\nlf];4:z;"); /* embedded line ends, lines counted */
     /* PostgreSQL's rule: a quote opens and closes quoted text anywhere in a field */
     assert_string_equal(RECORDS("ab\"c,d\"e,f\n"), "1:[abc,de]|f;");
     assert_string_equal(RECORDS("\"a\"b\n"), "1:[ab];");
-    assert_string_equal(RECORDS("\xef\xbb\xbf" "a,b\n"), "1:a|b;"); /* BOM */
+    assert_string_equal(RECORDS("\xef\xbb\xbf"
+                                "a,b\n"),
+                        "1:a|b;");                                       /* BOM */
     assert_string_equal(RECORDS("x\xef\xbb\xbf\n"), "1:x\xef\xbb\xbf;"); /* only a leading one */
     assert_string_equal(RECORDS("a,\"open\nnever closed\n"),
                         "error: the quoted field that starts on line 1 never ends");
@@ -185,7 +187,9 @@ static void test_reader(void **state)
                         "limit)");
     free(wide);
     /* NUL bytes and the BOM are reported */
-    FILE *in = fmemopen((void *)"\xef\xbb\xbf" "a\0b\n", 7, "r");
+    FILE *in = fmemopen((void *)"\xef\xbb\xbf"
+                                "a\0b\n",
+                        7, "r");
     cs_csv_reader_t *r = cs_csv_reader_new(in, ',', '\0', 100);
     char why[100];
     assert_int_equal(cs_csv_reader_next(r, why, sizeof why), 1);
@@ -210,8 +214,8 @@ static void test_write_field(void **state)
         fputc(';', out);
     }
     fclose(out);
-    assert_string_equal(text,
-                        "plain;\"\";\"a,b\";\"say \"\"hi\"\"\";\"two\nlines\";\"cr\r\";\"\\.\";\\.x;");
+    assert_string_equal(
+        text, "plain;\"\";\"a,b\";\"say \"\"hi\"\"\";\"two\nlines\";\"cr\r\";\"\\.\";\\.x;");
     free(text);
 }
 
@@ -330,7 +334,10 @@ static void test_head(void **state)
     assert_string_equal(HEAD("id,name\n", CS_CSV_HEADER_OFF), "0|0|a,b");
     assert_string_equal(HEAD("x,x,\n", CS_CSV_HEADER_AUTO), "0|0|a,b,c"); /* not a header */
     assert_string_equal(HEAD("x,x,,X\n", CS_CSV_HEADER_ON), "1|0|x,x_2,column_3,X");
-    assert_string_equal(HEAD("\xef\xbb\xbf" "a,b\r\n", CS_CSV_HEADER_AUTO), "1|1|a,b");
+    assert_string_equal(HEAD("\xef\xbb\xbf"
+                             "a,b\r\n",
+                             CS_CSV_HEADER_AUTO),
+                        "1|1|a,b");
     assert_string_equal(HEAD("\"multi\nline\",b\n", CS_CSV_HEADER_ON), "1|0|multi\nline,b");
     assert_string_equal(HEAD("", CS_CSV_HEADER_AUTO), "skip: empty file");
     assert_string_equal(HEAD("\n", CS_CSV_HEADER_AUTO), "skip: its first line is blank");
@@ -444,10 +451,10 @@ static void test_scan(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config), cmocka_unit_test(test_reader),
+        cmocka_unit_test(test_config),      cmocka_unit_test(test_reader),
         cmocka_unit_test(test_write_field), cmocka_unit_test(test_names),
-        cmocka_unit_test(test_utf8), cmocka_unit_test(test_head),
-        cmocka_unit_test(test_direct), cmocka_unit_test(test_scan),
+        cmocka_unit_test(test_utf8),        cmocka_unit_test(test_head),
+        cmocka_unit_test(test_direct),      cmocka_unit_test(test_scan),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -31,10 +31,11 @@ static void test_file_entry(void **state)
     cs_schema_t *plain = s_parse("", why, sizeof why);
     assert_non_null(plain);
     assert_null(plain->tables[0].file);
-    cs_schema_t *s = s_parse("\"file\": {\"path\": \"/data/a.csv\", \"format\": \"csv\", \"header\": "
-                             "true, \"delimiter\": \";\", \"quote\": \"'\", \"escape\": \"\\\\\", "
-                             "\"null\": \"NA\", \"encoding\": \"LATIN1\", \"force_not_null\": true}",
-                             why, sizeof why);
+    cs_schema_t *s =
+        s_parse("\"file\": {\"path\": \"/data/a.csv\", \"format\": \"csv\", \"header\": "
+                "true, \"delimiter\": \";\", \"quote\": \"'\", \"escape\": \"\\\\\", "
+                "\"null\": \"NA\", \"encoding\": \"LATIN1\", \"force_not_null\": true}",
+                why, sizeof why);
     assert_non_null(s);
     const cs_table_file_t *f = s->tables[0].file;
     assert_non_null(f);
@@ -160,8 +161,8 @@ static void test_args_bound(void **state)
     cs_schema_destroy(&s);
     strcpy(extra + 10 + 4096, "a\"]");
     assert_null(s_parse(extra, why, sizeof why));
-    assert_string_equal(why,
-                        "table \"t\": \"args\" must hold strings of at most 4096 bytes without NUL");
+    assert_string_equal(
+        why, "table \"t\": \"args\" must hold strings of at most 4096 bytes without NUL");
     free(extra);
 }
 
