@@ -120,6 +120,10 @@ check_eq "1,000 files in one folder: 1,000 tables (and _csv_skipped)" 1001 \
     "$(sql "$db" "SELECT count(*) FROM information_schema.foreign_tables WHERE foreign_table_schema = 'many'")"
 check_eq "... each queryable" "'0537','v0537'" "$(rows_of many f0537)"
 
+check "the plugin's schema lists the config's paths to watch" grep -qF \
+    "\"watch\":[\"$data/*.csv\",\"$data/a/*.csv\",\"$data/b/*.csv\"]" \
+    <<<"$("$(plugin_dir)/csv" schema <<<"{\"paths\": $paths}" 2>/dev/null)"
+
 # ---- rows change: no DDL --------------------------------------------------------------------
 hash=$(hash_of files)
 hash_rows=$(hash_of files_rows)
@@ -140,6 +144,7 @@ check_eq "... the new row is read, direct and through rows" "4|4" \
 printf 'city,population\nLyon,522250\n' >"$data/new file.csv"
 printf 'code,label,extra\n10,ten,x\n' >"$data/bom.csv"
 rm "$data/crlf.csv"
+mv "$data/multiline.csv" "$data/Renamed.csv"
 refresh
 check_eq "a file added: its table is queryable after a refresh" "'Lyon','522250'" \
     "$(rows_of files new_file)"
@@ -147,6 +152,8 @@ check_eq "a header changed: the table has the new columns" "code:text label:text
     "$(columns_of files bom)"
 check_eq "a file removed: its table is gone" "" \
     "$(sql "$db" "SELECT 1 FROM information_schema.foreign_tables WHERE foreign_table_schema = 'files' AND foreign_table_name = 'crlf'")"
+check_eq "a file renamed: its table has the new name, the old one is gone" \
+    "_csv_skipped bom dups header_only new_file quoted renamed sales sales_2" "$(tables_of files)"
 check_eq "... the same through rows" "'Lyon','522250'|code:text label:text extra:text" \
     "$(rows_of files_rows new_file)|$(columns_of files_rows bom)"
 check "the schema hash changed" test "$(hash_of files)" != "$hash"
