@@ -709,12 +709,27 @@ fail:
     return NULL;
 }
 
-/* What a table adds to the schema's output, about (the bound on the output). */
+/* The length of text inside a JSON string (jansson's escapes). */
+static size_t s_json_len(const char *text)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        n += *p == '"' || *p == '\\' || *p == '\b' || *p == '\f' || *p == '\n' || *p == '\r' ||
+                     *p == '\t'
+                 ? 2
+             : *p < 0x20 ? 6
+                         : 1;
+    return n;
+}
+
+/* What a table adds to the schema's output, at most: its fixed text, its name, the path (in
+ * the description, args and "file"), the note, each column. */
 static size_t s_table_bytes(const cs_csv_file_t *file)
 {
-    size_t bytes = 512 + 4 * strlen(file->path);
+    size_t bytes = 512 + s_json_len(file->name) + 3 * s_json_len(file->path) +
+                   (file->note ? s_json_len(file->note) : 0);
     for (size_t c = 0; c < file->head.count; c++)
-        bytes += 40 + 2 * strlen(file->head.columns[c]);
+        bytes += 32 + s_json_len(file->head.columns[c]);
     return bytes;
 }
 
@@ -749,25 +764,33 @@ int cs_csv_scan(const cs_csv_config_t *config, cs_csv_scan_t *scan)
         else if (tables >= CS_CSV_MAX_TABLES)
             snprintf(why, sizeof why, "more than %d files: a schema has at most %d tables",
                      CS_CSV_MAX_TABLES - 1, CS_CSV_MAX_TABLES);
+        else if (!cs_csv_utf8_valid(file->path, strlen(file->path)))
+            snprintf(why, sizeof why, "its path is not valid UTF-8");
+        else if (bytes > CS_CSV_MAX_SCHEMA)
+            snprintf(why, sizeof why, "the schema's output would pass %d MiB",
+                     CS_CSV_MAX_SCHEMA / (1024 * 1024));
         else if (cs_csv_head_read(file->path, config, &file->head, why, sizeof why) == 0) {
-            size_t more = s_table_bytes(file);
-            if (bytes + more <= CS_CSV_MAX_SCHEMA) {
-                bytes += more;
+            char base[CS_CSV_NAME_MAX + 1];
+            cs_csv_table_name(file->path, base);
+            if (cs_csv_names_take(names, base, file->name) != 0)
+                rc = -1;
+            zhashx_insert(owners, file->name, file->path);
+            const char *owner = zhashx_lookup(owners, base);
+            if (strcmp(base, file->name) != 0 &&
+                asprintf(&file->note, "named %s: %s is taken by %s", file->name, base,
+                         owner ? owner : "the table " CS_CSV_SKIPPED_TABLE) < 0) {
+                file->note = NULL;
+                rc = -1;
+            }
+            bytes += s_table_bytes(file);
+            if (bytes <= CS_CSV_MAX_SCHEMA) {
                 tables++;
-                char base[CS_CSV_NAME_MAX + 1];
-                cs_csv_table_name(file->path, base);
-                if (cs_csv_names_take(names, base, file->name) != 0)
-                    rc = -1;
-                zhashx_insert(owners, file->name, file->path);
-                const char *owner = zhashx_lookup(owners, base);
-                if (strcmp(base, file->name) != 0 &&
-                    asprintf(&file->note, "named %s: %s is taken by %s", file->name, base,
-                             owner ? owner : "the table " CS_CSV_SKIPPED_TABLE) < 0) {
-                    file->note = NULL;
-                    rc = -1;
-                }
                 continue;
             }
+            /* this one and every later one are left out (its name stays taken) */
+            file->name[0] = '\0';
+            free(file->note);
+            file->note = NULL;
             snprintf(why, sizeof why, "the schema's output would pass %d MiB",
                      CS_CSV_MAX_SCHEMA / (1024 * 1024));
         }

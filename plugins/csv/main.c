@@ -38,6 +38,7 @@ static json_t *s_file_table(const cs_csv_config_t *config, const cs_csv_file_t *
                  head->header ? "columns from its header" : "no header: columns a, b, ...",
                  file->note ? "; " : "", file->note ? file->note : "") < 0)
         return NULL;
+    cs_csv_cut(description, 8192); /* the schema's bound on a description */
     json_t *args = s_args(config, head->header ? "on" : "off", head->count);
     json_array_append_new(args, json_string(file->path));
     json_t *table = json_pack("{s:s, s:s, s:o, s:o}", "name", file->name, "description",
@@ -147,6 +148,20 @@ static int s_rows_options(int argc, char **argv, cs_csv_config_t *config, size_t
     return 0;
 }
 
+/* A path as a field; one that is not valid UTF-8 (the database would refuse it) with '?'
+ * for each byte past ASCII. */
+static void s_write_path(const char *path)
+{
+    char *copy = strdup(path);
+    if (copy && !cs_csv_utf8_valid(copy, strlen(copy)))
+        for (char *p = copy; *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+    if (copy)
+        cs_csv_write_field(stdout, copy, strlen(copy));
+    free(copy);
+}
+
 /* rows _csv_skipped: the files that are not tables now. */
 static int s_rows_skipped(const cs_csv_config_t *config)
 {
@@ -159,7 +174,7 @@ static int s_rows_skipped(const cs_csv_config_t *config)
         const cs_csv_file_t *file = &scan.files[i];
         if (!file->skipped)
             continue;
-        cs_csv_write_field(stdout, file->path, strlen(file->path));
+        s_write_path(file->path);
         putc_unlocked(',', stdout);
         cs_csv_write_field(stdout, file->skipped, strlen(file->skipped));
         putc_unlocked('\n', stdout);

@@ -448,6 +448,39 @@ static void test_scan(void **state)
     cs_csv_scan_free(&scan);
 }
 
+/* At most 10,000 tables (_csv_skipped and 9,999 files); a path that is not UTF-8 is no table. */
+static void test_scan_bounds(void **state)
+{
+    (void)state;
+    char dir[128], pattern[160], path[200];
+    snprintf(dir, sizeof dir, "%s/bounds", s_dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    for (int i = 0; i < CS_CSV_MAX_TABLES; i++) {
+        snprintf(path, sizeof path, "%s/f%05d.csv", dir, i);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("id\n", f);
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "%s/bad\xff.csv", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("id\n", f);
+    fclose(f);
+    snprintf(pattern, sizeof pattern, "%s/*.csv", dir);
+    char *paths[] = {pattern};
+    cs_csv_config_t config = {.paths = paths, .path_count = 1, .separator = ','};
+    cs_csv_scan_t scan;
+    assert_int_equal(cs_csv_scan(&config, &scan), 0);
+    assert_int_equal(scan.count, CS_CSV_MAX_TABLES + 1);
+    assert_string_equal(scan.files[0].skipped, "its path is not valid UTF-8"); /* 'b' < 'f' */
+    assert_string_equal(scan.files[CS_CSV_MAX_TABLES - 1].name, "f09998");
+    assert_null(scan.files[CS_CSV_MAX_TABLES - 1].skipped);
+    assert_string_equal(scan.files[CS_CSV_MAX_TABLES].skipped,
+                        "more than 9999 files: a schema has at most 10000 tables");
+    cs_csv_scan_free(&scan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_write_field), cmocka_unit_test(test_names),
         cmocka_unit_test(test_utf8),        cmocka_unit_test(test_head),
         cmocka_unit_test(test_direct),      cmocka_unit_test(test_scan),
+        cmocka_unit_test(test_scan_bounds),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
