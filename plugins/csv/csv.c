@@ -151,6 +151,8 @@ struct cs_csv_reader {
     size_t count, fields_cap;
     size_t line; /* the next line's number */
     size_t record_line;
+    bool plain_stop[256];  /* the bytes that end a run outside quoted text */
+    bool quoted_stop[256]; /* ... inside it */
 };
 
 cs_csv_reader_t *cs_csv_reader_new(FILE *in, char separator, char comment, size_t max_record)
@@ -163,6 +165,10 @@ cs_csv_reader_t *cs_csv_reader_new(FILE *in, char separator, char comment, size_
     self->comment = comment;
     self->max_record = max_record;
     self->line = 1;
+    const unsigned char stops[] = {'"', '\n', '\r', '\0'};
+    for (size_t i = 0; i < sizeof stops; i++)
+        self->plain_stop[stops[i]] = self->quoted_stop[stops[i]] = true;
+    self->plain_stop[(unsigned char)separator] = true;
     return self;
 }
 
@@ -213,6 +219,38 @@ static int s_put(cs_csv_reader_t *self, char c)
     }
     self->data[self->len++] = c;
     return 0;
+}
+
+/* Appends the run of bytes at the read position up to the next one of stop (or the input's
+ * end) to the record, a buffer at a time; -1 past its bound or out of memory. */
+static int s_put_run(cs_csv_reader_t *self, const bool *stop)
+{
+    for (;;) {
+        if (s_peek(self) == EOF)
+            return 0;
+        const unsigned char *from = self->input + self->pos, *end = self->input + self->end;
+        const unsigned char *to = from;
+        while (to < end && !stop[*to])
+            to++;
+        size_t n = (size_t)(to - from);
+        if (self->len + n > self->max_record)
+            return -1;
+        if (self->len + n + 1 >= self->cap) {
+            size_t cap = self->cap ? self->cap : 256;
+            while (self->len + n + 1 >= cap)
+                cap *= 2;
+            char *data = realloc(self->data, cap);
+            if (!data)
+                return -1;
+            self->data = data;
+            self->cap = cap;
+        }
+        memcpy(self->data + self->len, from, n);
+        self->len += n;
+        self->pos += n;
+        if (to < end)
+            return 0;
+    }
 }
 
 /* Starts a field; -1 past CS_CSV_MAX_COLUMNS fields or out of memory. */
@@ -294,6 +332,8 @@ int cs_csv_reader_next(cs_csv_reader_t *self, char *why, size_t why_size)
     if (s_field_start(self))
         goto too_long;
     for (;;) {
+        if (s_put_run(self, in_quote ? self->quoted_stop : self->plain_stop))
+            goto too_long;
         int c = s_get(self);
         if (c == EOF) {
             if (ferror(self->in)) {
@@ -390,9 +430,9 @@ bool cs_csv_reader_bom(const cs_csv_reader_t *self)
 
 void cs_csv_write_field(FILE *out, const char *field, size_t len)
 {
-    bool quote = len == 0 || memchr(field, '"', len) || memchr(field, ',', len) ||
-                 memchr(field, '\r', len) || memchr(field, '\n', len) ||
-                 (len == 2 && field[0] == '\\' && field[1] == '.');
+    bool quote = len == 0 || (len == 2 && field[0] == '\\' && field[1] == '.');
+    for (size_t i = 0; i < len && !quote; i++)
+        quote = field[i] == '"' || field[i] == ',' || field[i] == '\r' || field[i] == '\n';
     if (!quote) {
         fwrite_unlocked(field, 1, len, out);
         return;
