@@ -563,6 +563,26 @@ static int s_stale_marker(cs_update_t *u, const char *agg, cs_buf_t *sql)
     return rc;
 }
 
+/* Appends the stale markers (s_stale_marker) of every aggregator whose views read the
+ * inspected schema, in its open transaction: whatever the plan computes for them next,
+ * they are built again, and stop reading what this update moves away. Returns how many
+ * statements, or -1 with why (the transaction still open: the caller rolls back). */
+static int s_stale_readers(cs_update_t *u, const s_found_t *found, cs_buf_t *sql)
+{
+    int statements = 0;
+    const char *last = NULL;
+    for (size_t i = 0; i < found->reader_count; i++) {
+        const char *agg = PQgetvalue(found->res, found->readers_at + (int)i, 1);
+        if (last && strcmp(last, agg) == 0)
+            continue;
+        if (s_stale_marker(u, agg, sql) != 0)
+            return -1;
+        statements++;
+        last = agg;
+    }
+    return statements;
+}
+
 /* Drops, in the transaction of the inspection (committed), the aggregators' views that read
  * the inspected schema `name` (a member's previous schema that a new update of the member
  * must drop: those aggregators are built again after it), and makes their markers'
@@ -577,19 +597,18 @@ static int s_drop_readers(cs_update_t *u, const char *name, const s_found_t *fou
                      "again after this update",
                      cs_buf_str(&list));
     int rc = 0, statements = 0;
-    const char *last = NULL;
     for (size_t i = 0; i < found->reader_count && rc == 0; i++) {
         int row = found->readers_at + (int)i;
-        const char *agg = PQgetvalue(found->res, row, 1), *view = PQgetvalue(found->res, row, 2);
-        rc = cs_ddl_drop_relations(u->conn, true, agg, &view, 1, &sql, u->why, u->why_size) < 0 ? -1
-                                                                                                : 0;
+        const char *view = PQgetvalue(found->res, row, 2);
+        rc = cs_ddl_drop_relations(u->conn, true, PQgetvalue(found->res, row, 1), &view, 1, &sql,
+                                   u->why, u->why_size) < 0
+                 ? -1
+                 : 0;
         statements++;
-        if (rc == 0 && (!last || strcmp(last, agg) != 0)) {
-            rc = s_stale_marker(u, agg, &sql);
-            statements++;
-        }
-        last = agg;
     }
+    int stale = rc < 0 ? -1 : s_stale_readers(u, found, &sql);
+    rc = stale < 0 ? -1 : 0;
+    statements += stale;
     if (rc == 0)
         rc = s_commit(u, false, &sql, statements, false);
     else
@@ -692,10 +711,11 @@ int cs_update_delete(cs_update_t *u, const char *name)
         s_readers(&found, &list);
         int statements =
             cs_ddl_schema(u->conn, CS_DDL_RENAME, name, old, &sql, u->why, u->why_size);
-        if (statements < 0)
+        int stale = statements < 0 ? -1 : s_stale_readers(u, &found, &sql);
+        if (stale < 0)
             s_rollback(u);
         else
-            rc = s_commit(u, false, &sql, statements, false);
+            rc = s_commit(u, false, &sql, statements + stale, false);
         if (rc == 0)
             cs_log_conn_info(name, "renamed away to %s, not dropped: aggregator %s still reads it",
                              old, cs_buf_str(&list));
@@ -764,11 +784,12 @@ static int s_swap(cs_update_t *u, const char *name, const char *fresh, const cha
     int marked =
         in < 0 ? -1
                : cs_ddl_schema(u->conn, CS_DDL_MARKER, name, marker, &sql, u->why, u->why_size);
+    int stale = marked < 0 ? -1 : s_stale_readers(u, found, &sql);
     int rc = -1;
-    if (marked < 0)
+    if (stale < 0)
         s_rollback(u);
     else
-        rc = s_commit(u, false, &sql, away + in + marked, true);
+        rc = s_commit(u, false, &sql, away + in + marked + stale, true);
     cs_buf_free(&sql);
     return rc;
 }
@@ -863,6 +884,8 @@ int cs_update_build(cs_update_t *u, const char *name, const cs_ddl_tables_t *tab
                              cs_buf_str(&list));
             cs_buf_free(&list);
             gone = cs_ddl_schema(u->conn, CS_DDL_RENAME, name, old, &sql, u->why, u->why_size);
+            int stale = gone < 0 ? -1 : s_stale_readers(u, &found, &sql);
+            gone = stale < 0 ? -1 : gone + stale;
         } else if (found.exists) {
             dropped = cs_ddl_drop_tables(u->conn, name, found.tables, found.table_count, &sql,
                                          u->why, u->why_size);

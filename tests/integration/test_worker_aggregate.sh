@@ -76,13 +76,19 @@ check_eq "the aggregator's views still answer, in their old shape" "m_a|10 m_b|1
 old=$(old_of m_a)
 check "the member's previous schema is kept (renamed away)" test -n "$old"
 check "... and the worker said why" grep -qF "[m_a] the previous schema stays as $old: aggregator agg reads it" "$T_DIR/worker.log"
+# stale MARKER: the marker with the fingerprint that no config has (the aggregator is built
+# again by the next plan, whatever its members' hashes say).
+stale() { sed 's/fingerprint=[0-9a-f]*/fingerprint=0000000000000000/' <<<"$1"; }
+agg_marker() { sql "$db" "SELECT obj_description('${1:-agg}'::regnamespace, 'pg_namespace')"; }
+check_eq "... and made the aggregator's marker stale, in the same transaction" "$(stale "$marker")" "$(agg_marker)"
 out=$(run_task delete "$old" synthetic '{}' 0)
 check_eq "dropping that leftover while the aggregator reads it is refused quietly" "ok|$old" "$out|$(old_of m_a)"
 check "... saying who still reads it" grep -q "kept: aggregator agg still reads it" "$T_DIR/worker.log"
 out=$(run_task aggregate agg synthetic "$(members m_a m_b)" 0)
 check_eq "the aggregate again: the views read the member's new schema" "ok|_connection,id,col_2,col_3,col_4|m_a|10 m_b|10" \
     "$out|$(columns agg.table_1)|$(rows agg table_1)"
-check_eq "... and the leftover is gone" "" "$(old_of m_a)"
+check_eq "... and the leftover is gone, the marker the task's" "|0123456789abcdef" \
+    "$(old_of m_a)|$(agg_marker | sed -E 's/.*fingerprint=([0-9a-f]+).*/\1/')"
 
 # ---- a member's marker changed since the plan, or a member being updated ----
 out=$(run_task aggregate agg synthetic "$(printf 'm_a=%s\nm_b=%s' 0000000000000000 "$(hash_of m_b)")" 0)
@@ -142,9 +148,9 @@ check_eq "... the aggregator's views still answer" "m_a|10 m_b|10" "$(rows agg t
 out=$(run_task build m_b synthetic '{"tables":1,"columns":2}' 0)
 check_eq "a new update of that member drops the aggregator's views that read its leftover (here all), and the leftover" \
     "ok||" "$out|$(sql "$db" "SELECT string_agg(table_name, ' ') FROM information_schema.views WHERE table_schema = 'agg'")|$(old_of m_b)"
-check "... and makes the aggregator's marker stale, so that no plan takes it for built" \
+check "... and the aggregator's marker is stale, so that no plan takes it for built" \
     grep -q '^connstate marker v1; fingerprint=0000000000000000; plugin=synthetic; .*; kind=aggregator$' \
-    <<<"$(sql "$db" "SELECT obj_description('agg'::regnamespace, 'pg_namespace')")"
+    <<<"$(agg_marker)"
 check "... saying so" grep -q "dropping the views of aggregator agg that read it: the aggregator is built again after this update" "$T_DIR/worker.log"
 out=$(run_task aggregate agg synthetic "$(members m_a m_b)" 0)
 check_eq "the aggregate again gives them back" "ok|m_a|10 m_b|10|$marker" \

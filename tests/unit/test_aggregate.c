@@ -14,8 +14,8 @@
 
 /* The SQL and hash of aggregator `name` over the members; the statement count in *statements
  * and the views in *views. The caller frees the text. */
-static char *s_sql(const char *name, const cs_agg_member_t *members, size_t count,
-                   int *statements, size_t *views, char hash[CS_DIGEST_HEX_SIZE])
+static char *s_sql(const char *name, const cs_agg_member_t *members, size_t count, int *statements,
+                   size_t *views, char hash[CS_DIGEST_HEX_SIZE])
 {
     cs_buf_t sql = {0};
     char why[256] = "";
@@ -114,8 +114,9 @@ static void test_quoting(void **state)
                                 "\"MixedCase\", \"say \"\"hi\"\"\" AS \"say \"\"hi\"\"\", "
                                 "\"it's\" AS \"it's\", \"back\\slash\"::text AS "
                                 "\"back\\slash\" FROM \"Odd_A\".\"My \"\"Table\"\"\"\n"));
-    assert_non_null(strstr(sql, "COMMENT ON COLUMN \"All_Odd\".\"My \"\"Table\"\"\".\"back\\slash\" "
-                                "IS 'type conflict: Odd_A text, odd_b integer; shown as text';"));
+    assert_non_null(strstr(sql,
+                           "COMMENT ON COLUMN \"All_Odd\".\"My \"\"Table\"\"\".\"back\\slash\" "
+                           "IS 'type conflict: Odd_A text, odd_b integer; shown as text';"));
     free(sql);
     /* a literal with a quote and a backslash: the member's name is not a connection name
      * here, but the quoting must hold for any text */
@@ -184,8 +185,7 @@ static void test_edges(void **state)
     cs_buf_t buf = {0};
     cs_buf_puts(&buf, "CREATE SCHEMA \"agg\";\n");
     char why[256] = "", appended[CS_DIGEST_HEX_SIZE];
-    assert_int_equal(cs_aggregate_sql("agg", one, 1, &buf, &views, appended, why, sizeof why),
-                     2);
+    assert_int_equal(cs_aggregate_sql("agg", one, 1, &buf, &views, appended, why, sizeof why), 2);
     assert_string_equal(appended, hash);
     cs_buf_free(&buf);
     /* a view of more columns than PostgreSQL allows is refused, naming the table */
@@ -214,9 +214,10 @@ static void test_parse_members(void **state)
     (void)state;
     cs_agg_line_t *lines;
     char why[256];
-    assert_int_equal(cs_aggregate_parse_members("aws_a=0123456789abcdef\nLegacy_2=fedcba9876543210\n",
-                                                &lines, why, sizeof why),
-                     2);
+    assert_int_equal(
+        cs_aggregate_parse_members("aws_a=0123456789abcdef\nLegacy_2=fedcba9876543210\n", &lines,
+                                   why, sizeof why),
+        2);
     assert_string_equal(lines[0].name, "aws_a");
     assert_string_equal(lines[0].schema_hash, "0123456789abcdef");
     assert_string_equal(lines[1].name, "Legacy_2");
@@ -226,13 +227,13 @@ static void test_parse_members(void **state)
     assert_int_equal(cs_aggregate_parse_members("a=0123456789abcdef", &lines, why, sizeof why), 1);
     free(lines);
     static const char *const bad[] = {
-        "a=0123456789abcde",        /* 15 digits */
-        "a=0123456789abcdef0",      /* 17 */
-        "a=0123456789ABCDEF",       /* upper case */
-        "=0123456789abcdef",        /* no name */
-        "1a=0123456789abcdef",      /* not a connection name */
-        "a-b=0123456789abcdef",     /* nor this */
-        "a 0123456789abcdef",       /* no = */
+        "a=0123456789abcde",                        /* 15 digits */
+        "a=0123456789abcdef0",                      /* 17 */
+        "a=0123456789ABCDEF",                       /* upper case */
+        "=0123456789abcdef",                        /* no name */
+        "1a=0123456789abcdef",                      /* not a connection name */
+        "a-b=0123456789abcdef",                     /* nor this */
+        "a 0123456789abcdef",                       /* no = */
         "a=0123456789abcdef\n\nb=0123456789abcdef", /* an empty line */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -264,9 +265,12 @@ static void test_parse_members(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_union_null_conflict), cmocka_unit_test(test_null_keeps_type),
-        cmocka_unit_test(test_quoting),             cmocka_unit_test(test_deterministic),
-        cmocka_unit_test(test_edges),               cmocka_unit_test(test_parse_members),
+        cmocka_unit_test(test_union_null_conflict),
+        cmocka_unit_test(test_null_keeps_type),
+        cmocka_unit_test(test_quoting),
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_parse_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
