@@ -159,6 +159,21 @@ out=$(run_task delete agg synthetic '{}' 0)
 check_eq "the aggregator's delete drops its views and schema, not its members" "ok||2" \
     "$out|$(schema_oid "$db" agg)|$(sql "$db" "SELECT count(*) FROM pg_namespace WHERE nspname IN ('m_a', 'm_b')")"
 
+# ---- big updates, in batches of tables (here 2 per transaction) ----
+out=$(run_task build m_big synthetic '{"tables":3,"columns":2}' 1)
+out=$(run_task aggregate aggb synthetic "$(members m_big m_a)" 0)
+check_eq "an aggregator over a big member" "ok|m_a|10 m_big|10" "$out|$(rows aggb table_1)"
+out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task build m_big synthetic '{"tables":3,"columns":3}' 0)
+check_eq "the member's batched rebuild (swapped in) keeps its previous schema for the views" \
+    "ok|m_a|10 m_big|10|_connection,id,col_2,col_3,col_4|1" \
+    "$out|$(rows aggb table_1)|$(columns aggb.table_1)|$(sql "$db" "SELECT count(*) FROM information_schema.foreign_tables WHERE foreign_table_schema = '$(old_of m_big)'" | grep -c '^3$')"
+check "... and makes the aggregator's marker stale" grep -q "fingerprint=0000000000000000" <<<"$(agg_marker aggb)"
+out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task aggregate aggb synthetic "$(members m_big m_a)" 0)
+check_eq "the aggregate again reads the new schema and drops the previous one (in batches)" "ok|_connection,id,col_2,col_3,col_4|" \
+    "$out|$(columns aggb.table_1)|$(old_of m_big)"
+out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task delete aggb synthetic '{}' 0)
+check_eq "an aggregator's delete drops its views in batches, then its schema" "ok|" "$out|$(schema_oid "$db" aggb)"
+
 # ---- no deadlock: two aggregates over overlapping members, an aggregate and a build ----
 out=$(run_task build m_c synthetic '{"tables":3,"columns":2}' 1)
 out=$(run_task aggregate agg1 synthetic "$(members m_a m_b)" 0 aggregate agg2 synthetic "$(members m_b m_c)" 0)
