@@ -171,6 +171,13 @@ check "... and makes the aggregator's marker stale" grep -q "fingerprint=0000000
 out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task aggregate aggb synthetic "$(members m_big m_a)" 0)
 check_eq "the aggregate again reads the new schema and drops the previous one (in batches)" "ok|_connection,id,col_2,col_3,col_4|" \
     "$out|$(columns aggb.table_1)|$(old_of m_big)"
+check "... its views too many for one transaction's locks (3 views of 5 member tables > 3 x 2): built under its temporary name in 2 transactions and swapped in" \
+    grep -Eq '\[aggb\] too big for one transaction: its 3 views were built under cs\$new\$[0-9a-f]{16} in 2 transactions' "$T_DIR/worker.log"
+check_eq "... the previous views dropped, the aggregator's marker the task's, nothing left" "ok|0123456789abcdef|0" \
+    "$out|$(agg_marker aggb | sed -E 's/.*fingerprint=([0-9a-f]+).*/\1/')|$(sql "$db" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs\$%'")"
+view_oid=$(sql "$db" "SELECT 'aggb.table_1'::regclass::oid")
+out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task aggregate aggb synthetic "$(members m_big m_a)" 0)
+check_eq "... and the same big aggregate again changes nothing" "ok|$view_oid" "$out|$(sql "$db" "SELECT 'aggb.table_1'::regclass::oid")"
 out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task delete aggb synthetic '{}' 0)
 check_eq "an aggregator's delete drops its views in batches, then its schema" "ok|" "$out|$(schema_oid "$db" aggb)"
 

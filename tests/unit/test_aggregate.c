@@ -209,6 +209,37 @@ static void test_edges(void **state)
     free(text);
 }
 
+static void test_layout_and_schema(void **state)
+{
+    (void)state;
+    /* the views in another schema (a big aggregate's temporary one), the aggregator still
+     * named in the comments; each view's piece and how many members it reads */
+    const cs_agg_member_t members[] = {{"aws_a", s_a_tables, 2}, {"aws_b", s_b_tables, 1}};
+    cs_buf_t sql = {0};
+    cs_agg_view_t *layout = NULL;
+    size_t views;
+    char hash[CS_DIGEST_HEX_SIZE], plain[CS_DIGEST_HEX_SIZE], why[256] = "";
+    assert_int_equal(cs_aggregate_sql_in("all_aws", "cs$new$0123456789abcdef", members, 2, &sql,
+                                         &layout, &views, hash, why, sizeof why),
+                     5);
+    assert_int_equal(views, 2);
+    assert_non_null(layout);
+    assert_int_equal(layout[0].branches, 1); /* only_a */
+    assert_int_equal(layout[1].branches, 2); /* t */
+    assert_int_equal(layout[1].end, sql.len);
+    const char *text = cs_buf_str(&sql);
+    const char *second = "CREATE VIEW \"cs$new$0123456789abcdef\".\"t\" AS";
+    assert_true(strncmp(text + layout[0].end, second, strlen(second)) == 0);
+    assert_non_null(strstr(text, "IS 'aggregator all_aws: 2 members; "));
+    assert_null(strstr(text, "\"all_aws\""));
+    int statements;
+    char *named = s_sql("all_aws", members, 2, &statements, &views, plain);
+    assert_string_not_equal(hash, plain); /* the text differs: so does its hash */
+    free(named);
+    free(layout);
+    cs_buf_free(&sql);
+}
+
 static void test_parse_members(void **state)
 {
     (void)state;
@@ -270,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_quoting),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_layout_and_schema),
         cmocka_unit_test(test_parse_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
