@@ -686,6 +686,9 @@ static int s_inspect_connection(cs_update_t *u, const char *name, s_found_t *fou
     return 0;
 }
 
+static int s_read_previous(cs_update_t *u, const char *name, cs_buf_t *list);
+static void s_drop_previous(cs_update_t *u, const char *name, const char *list);
+
 int cs_update_delete(cs_update_t *u, const char *name)
 {
     u->statements = 0;
@@ -699,8 +702,12 @@ int cs_update_delete(cs_update_t *u, const char *name)
         return rc;
     }
     s_found_t found = {0};
+    cs_buf_t previous = {0}; /* an aggregator's: the previous schemas its views read */
     int rc = -1;
     if (s_inspect_connection(u, name, &found) != 0)
+        goto done;
+    if (found.exists && found.managed && found.marker.aggregator && !found.object_count &&
+        s_read_previous(u, name, &previous) != 0)
         goto done;
     char fresh[CS_MARKER_TEMP_NAME_SIZE], old[CS_MARKER_TEMP_NAME_SIZE];
     s_temp_names(name, fresh, old);
@@ -743,6 +750,11 @@ int cs_update_delete(cs_update_t *u, const char *name)
         rc = s_drop_named(u, old, false);
     cs_buf_free(&sql);
 done:
+    if (rc == 0 && previous.len) { /* nothing reads them now, unless another aggregator */
+        s_unlock(u);
+        s_drop_previous(u, name, cs_buf_str(&previous));
+    }
+    cs_buf_free(&previous);
     s_found_free(&found);
     s_unlock(u);
     return rc;
