@@ -536,14 +536,21 @@ static int s_drop(cs_update_t *u, const char *name, const s_found_t *found)
  * no config has it, so that the next plan builds the aggregator again. */
 #define S_STALE_FINGERPRINT "0000000000000000"
 
-/* Appends to sql the marker of aggregator schema `agg` with its fingerprint made stale. */
+/* Appends to sql the marker of aggregator schema `agg` with its fingerprint made stale,
+ * after taking the aggregator's lock for this transaction, trying only: an aggregate of it
+ * that runs now (which may be replacing the very views this update deals with) fails the
+ * update with a retry instead (no wait, so no deadlock with that aggregate, which tries the
+ * members' locks the same way). Returns 0, or -1 with why (the transaction still open). */
 static int s_stale_marker(cs_update_t *u, const char *agg, cs_buf_t *sql)
 {
     static const char *const query =
-        "SELECT d.description FROM pg_namespace n JOIN pg_description d ON d.objoid = n.oid"
+        "SELECT pg_try_advisory_xact_lock(" S_LOCK_CLASS ", $2::int), d.description"
+        " FROM pg_namespace n JOIN pg_description d ON d.objoid = n.oid"
         " AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0 WHERE n.nspname = $1";
-    const char *params[] = {agg};
-    PGresult *res = PQexecParams(u->conn, query, 1, NULL, params, NULL, NULL, 0);
+    char key[16];
+    snprintf(key, sizeof key, "%ld", s_key(agg));
+    const char *params[] = {agg, key};
+    PGresult *res = PQexecParams(u->conn, query, 2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         s_error(u, res);
         PQclear(res);
@@ -551,7 +558,12 @@ static int s_stale_marker(cs_update_t *u, const char *agg, cs_buf_t *sql)
     }
     cs_marker_t marker;
     int rc = 0;
-    if (PQntuples(res) == 1 && cs_marker_parse(PQgetvalue(res, 0, 0), &marker) == 0) {
+    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        snprintf(u->why, u->why_size,
+                 "aggregator \"%s\", whose views read this schema, is being built; try again", agg);
+        u->fault = CS_FAULT_CONFLICT;
+        rc = -1;
+    } else if (PQntuples(res) == 1 && cs_marker_parse(PQgetvalue(res, 0, 1), &marker) == 0) {
         char text[512];
         snprintf(marker.fingerprint, sizeof marker.fingerprint, S_STALE_FINGERPRINT);
         rc = cs_marker_format(&marker, text, sizeof text) != 0 ||

@@ -108,6 +108,17 @@ diag "the aggregate was answered in $ms ms while a member's update held its lock
 check_eq "a member being updated (its lock held): retry at once, not a wait" 'retry: member "m_b" is being updated; try again' "$out"
 sql "$db" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'holder'" >/dev/null
 wait "$holder"
+# the other way round: an aggregate of agg under way (its lock held) while a member is rebuilt
+spawn "$T_DIR/holder.log" psql -X -q "$db application_name=holder" \
+    -c "SELECT pg_advisory_lock(1668506472, $(lock_key agg))" -c "SELECT pg_sleep(60)"
+holder=$SPAWNED
+wait_sql 10 "$db" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = (($(lock_key agg))::bigint & 4294967295)::oid AND granted" 1 >/dev/null
+hash=$(hash_of m_a)
+out=$(run_task build m_a synthetic '{"tables":2,"columns":3}' 0)
+check_eq "a member's rebuild while an aggregate of an aggregator reading it is under way: retry at once, the member as it was" \
+    'retry: aggregator "agg", whose views read this schema, is being built; try again|'"$hash" "$out|$(hash_of m_a)"
+sql "$db" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'holder'" >/dev/null
+wait "$holder"
 
 # ---- a member rebuilt while a query on the aggregator runs ----
 spawn "$T_DIR/user.log" psql -X -q "$db application_name=user-session" -c "BEGIN" \
