@@ -356,7 +356,9 @@ static int s_inspect(cs_update_t *u, const char *name, s_found_t *found)
         " AND d.refobjid IN (SELECT oid FROM s) AND c.relkind = 'f'"
         " AND v.srvname = 'connstate_file'"
         " UNION ALL SELECT c.oid, c.relname, c.reltype, t.typarray, c.relkind FROM s"
-        " JOIN pg_class c ON c.relnamespace = s.oid AND c.relkind = 'v'"
+        " JOIN pg_depend d ON d.refclassid = 'pg_namespace'::regclass AND d.refobjid = s.oid"
+        " AND d.classid = 'pg_class'::regclass"
+        " JOIN pg_class c ON c.oid = d.objid AND c.relkind = 'v'"
         " JOIN pg_type t ON t.oid = c.reltype JOIN pg_description vd ON vd.objoid = c.oid"
         " AND vd.classoid = 'pg_class'::regclass AND vd.objsubid = 0"
         " WHERE s.description ~ " S_AGGREGATOR_RE " AND vd.description LIKE " S_VIEW_LIKE "),\n"
@@ -1013,7 +1015,9 @@ static int s_read_members(cs_update_t *u, const cs_agg_line_t *lines, size_t cou
         " LEFT JOIN pg_namespace n ON n.nspname = m.name"
         " LEFT JOIN pg_description d ON d.objoid = n.oid"
         " AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0"
-        " LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind = 'f'"
+        " LEFT JOIN (pg_depend nd JOIN pg_class c ON c.oid = nd.objid AND c.relkind = 'f')"
+        " ON nd.refclassid = 'pg_namespace'::regclass AND nd.refobjid = n.oid"
+        " AND nd.classid = 'pg_class'::regclass"
         " LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
         " ORDER BY m.ord, c.relname COLLATE \"C\", a.attnum";
     const char *params[] = {names};
@@ -1073,7 +1077,9 @@ static int s_read_previous(cs_update_t *u, const char *name, cs_buf_t *list)
 {
     static const char *const sql =
         "SELECT DISTINCT rn.nspname FROM pg_namespace an"
-        " JOIN pg_class v ON v.relnamespace = an.oid AND v.relkind = 'v'"
+        " JOIN pg_depend vd ON vd.refclassid = 'pg_namespace'::regclass AND vd.refobjid = an.oid"
+        " AND vd.classid = 'pg_class'::regclass"
+        " JOIN pg_class v ON v.oid = vd.objid AND v.relkind = 'v'"
         " JOIN pg_rewrite r ON r.ev_class = v.oid AND r.rulename = '_RETURN'"
         " JOIN pg_depend dp ON dp.classid = 'pg_rewrite'::regclass AND dp.objid = r.oid"
         " AND dp.refclassid = 'pg_class'::regclass"

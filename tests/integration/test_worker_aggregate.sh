@@ -196,6 +196,17 @@ check_eq "... the previous views dropped, the aggregator's marker the task's, no
 view_oid=$(sql "$db" "SELECT 'aggb.table_1'::regclass::oid")
 out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task aggregate aggb synthetic "$(members m_big m_a)" 0)
 check_eq "... and the same big aggregate again changes nothing" "ok|$view_oid" "$out|$(sql "$db" "SELECT 'aggb.table_1'::regclass::oid")"
+sql "$db" "CREATE VIEW public.mine_b AS SELECT id FROM aggb.table_3" >/dev/null
+out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task aggregate aggb synthetic "$(members m_a m_big)" 0)
+check_eq "a big aggregate of an aggregator that a user's view reads is refused, naming it, the views as they were, nothing left" \
+    "error: objects that connstate did not create depend on schema \"aggb\" or live in it (view public.mine_b); it was left as it was: move or drop them (or drop the schema yourself), then refresh|$view_oid|0" \
+    "$out|$(sql "$db" "SELECT 'aggb.table_1'::regclass::oid")|$(sql "$db" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs\$%'")"
+sql "$db" "DROP VIEW public.mine_b" >/dev/null
+out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task aggregate aggc synthetic "$(members m_a m_big)" 0)
+check_eq "a new aggregator too big for one transaction is built under its temporary name and renamed into place" \
+    "ok|m_a|10 m_big|10|0" \
+    "$out|$(rows aggc table_1)|$(sql "$db" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs\$%'")"
+out=$(run_task delete aggc synthetic '{}' 0)
 out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task delete aggb synthetic '{}' 0)
 check_eq "an aggregator's delete drops its views in batches, then its schema" "ok|" "$out|$(schema_oid "$db" aggb)"
 
