@@ -1,6 +1,7 @@
-/* A connection update's DDL within the lock table: what a schema holds (connstate's tables,
- * a user's objects), and the update in one transaction when it is small, in batches of
- * tables over several transactions when it is not. */
+/* A connection update's DDL within the lock table: what a schema holds (connstate's tables
+ * and aggregators' views, a user's objects, the aggregators that read it), and the update in
+ * one transaction when it is small, in batches over several transactions when it is not;
+ * an aggregator's views over its members' schemas, under their locks. */
 #include "worker.h"
 
 #include <stdio.h>
@@ -1001,8 +1002,9 @@ static int s_lock_members(cs_update_t *u, const char *names, const char *keys)
     return rc;
 }
 
-/* The members' schemas as the views will read them, checked against the task: each
- * member's marker must carry its line's schema hash. Fills members (pointing into *res_p
+/* The members' schemas as the views will read them (connstate's foreign tables in them, as
+ * s_inspect knows them), checked against the task: each member's marker must carry its
+ * line's schema hash. Fills members (pointing into *res_p
  * and the arrays in *store_p, which the caller frees). Returns 0, or -1 with why (rolled
  * back). */
 static int s_read_members(cs_update_t *u, const cs_agg_line_t *lines, size_t count,
@@ -1015,7 +1017,9 @@ static int s_read_members(cs_update_t *u, const cs_agg_line_t *lines, size_t cou
         " LEFT JOIN pg_namespace n ON n.nspname = m.name"
         " LEFT JOIN pg_description d ON d.objoid = n.oid"
         " AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0"
-        " LEFT JOIN (pg_depend nd JOIN pg_class c ON c.oid = nd.objid AND c.relkind = 'f')"
+        " LEFT JOIN (pg_depend nd JOIN pg_class c ON c.oid = nd.objid AND c.relkind = 'f'"
+        " JOIN pg_foreign_table f ON f.ftrelid = c.oid JOIN pg_foreign_server v"
+        " ON v.oid = f.ftserver AND v.srvname = 'connstate_file')"
         " ON nd.refclassid = 'pg_namespace'::regclass AND nd.refobjid = n.oid"
         " AND nd.classid = 'pg_class'::regclass"
         " LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
