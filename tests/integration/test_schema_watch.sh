@@ -90,6 +90,15 @@ check_eq "... its tables were not rebuilt (same OID)" "$before_oid" \
     "$(sql "$db" "SELECT 'one.first'::regclass::oid")"
 check_eq "... and no statement ran (neither DDL nor comments)" "$before_ddl" "$(ddl_stats)"
 
+# ---- a burst of writes costs one fetch (debounced), not one per write ------------------------
+before_runs=$(runs_of "$T_DIR/data/one")
+before_done=$(done_lines)
+for i in $(seq 50); do printf '%s,%s\n' "$i" "$i" >>"$T_DIR/data/one/first.csv"; done
+check "a burst of 50 writes makes it fetch again" \
+    wait_until 10 bash -c "[ \$(grep -c 'info: refresh [0-9]* done' '$T_DIR/main.log') -gt $before_done ]"
+burst=$(($(runs_of "$T_DIR/data/one") - before_runs))
+check "... once (twice at most, should the burst outlast 2 s): $burst" test "$burst" -ge 1 -a "$burst" -le 2
+
 # ---- a file removed: its table goes ------------------------------------------------------
 rm "$T_DIR/data/one/second.csv"
 check "a removed file's table is dropped" wait_sql 10 "$db" \
