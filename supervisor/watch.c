@@ -14,10 +14,11 @@
 #include <unistd.h>
 
 #define S_MASK                                                                                     \
-    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB |           \
+    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB |            \
      IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
-#define S_FILE_EVENTS (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB)
-#define S_SAID_MAX    4096 /* log lines remembered as said (then forgotten all at once) */
+#define S_FILE_EVENTS                                                                              \
+    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB)
+#define S_SAID_MAX 4096 /* log lines remembered as said (then forgotten all at once) */
 
 /* One connection's list, and its events waiting for the debounce (cs_clock_mono_ms; 0: none). */
 typedef struct {
