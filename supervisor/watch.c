@@ -23,9 +23,10 @@
 /* One connection's list, and its events waiting for the debounce (cs_clock_mono_ms; 0: none). */
 typedef struct {
     char *name;
-    char **entries; /* the watchable ones */
+    char **entries; /* as its schema listed them (those that cannot be watched too) */
     size_t count;
     size_t bytes;
+    unsigned gen; /* of its patterns: a new list's are added before the old ones go */
     int64_t first, last;
 } s_conn_t;
 
@@ -33,6 +34,7 @@ typedef struct {
 typedef struct {
     s_conn_t *conn; /* borrowed from conns */
     char *pattern;
+    unsigned gen; /* its connection's list it came from */
 } s_pattern_t;
 
 /* A directory: the patterns of the entries in it, and the missing directories in it whose
@@ -382,8 +384,9 @@ static void s_dir_tidy(cs_watch_t *self, s_dir_t *dir)
 
 /* ---- lists ------------------------------------------------------------------------------- */
 
-/* Takes a connection's patterns out of their directories. */
-static void s_conn_unindex(cs_watch_t *self, s_conn_t *conn)
+/* Takes a connection's patterns but those of generation keep out of the directories of its
+ * entries (a directory no longer needed goes). */
+static void s_conn_unindex(cs_watch_t *self, s_conn_t *conn, unsigned keep)
 {
     char dir_path[CS_PROTO_MAX_WATCH_PATH + 2];
     const char *base, *why;
@@ -396,7 +399,7 @@ static void s_conn_unindex(cs_watch_t *self, s_conn_t *conn)
         s_pattern_t *p = zlistx_first(dir->patterns);
         while (p) {
             s_pattern_t *next = zlistx_next(dir->patterns);
-            if (p->conn == conn) {
+            if (p->conn == conn && p->gen != keep) {
                 zlistx_delete(dir->patterns, zlistx_find(dir->patterns, p));
                 free(p->pattern);
                 free(p);
@@ -407,9 +410,10 @@ static void s_conn_unindex(cs_watch_t *self, s_conn_t *conn)
     }
 }
 
-static void s_conn_clear(cs_watch_t *self, s_conn_t *conn)
+/* Forgets a connection's entries (and their patterns but those of generation keep). */
+static void s_conn_clear(cs_watch_t *self, s_conn_t *conn, unsigned keep)
 {
-    s_conn_unindex(self, conn);
+    s_conn_unindex(self, conn, keep);
     for (size_t i = 0; i < conn->count; i++)
         free(conn->entries[i]);
     free(conn->entries);
@@ -431,44 +435,61 @@ void cs_watch_set(cs_watch_t *self, const char *connection, char *const *entries
         }
         zhashx_insert(self->conns, connection, conn);
     }
-    s_conn_clear(self, conn);
+    bool same = conn->count == count;
+    for (size_t i = 0; same && i < count; i++)
+        same = strcmp(conn->entries[i], entries[i]) == 0;
+    if (same)
+        return; /* as watched: no watch is removed and made again (no event may slip by) */
     size_t bytes = 0;
     for (size_t i = 0; i < count; i++)
         bytes += strlen(entries[i]) + 1;
-    if (self->bytes + bytes > CS_WATCH_BYTES_MAX) {
+    char **kept = count ? calloc(count, sizeof *kept) : NULL;
+    if (self->bytes - conn->bytes + bytes > CS_WATCH_BYTES_MAX || (count && !kept)) {
         s_say_once(self, connection,
                    "its files are not watched: the watch lists of all connections would hold "
                    "more than %u MiB (it is fetched again only by `connstate refresh`)",
                    CS_WATCH_BYTES_MAX >> 20);
+        free(kept);
+        s_conn_clear(self, conn, conn->gen + 1);
         return;
     }
-    conn->entries = count ? calloc(count, sizeof *conn->entries) : NULL;
-    if (count && !conn->entries)
-        return;
+    /* The new list's patterns first, then the old ones go: a directory in both stays
+     * watched throughout. */
+    unsigned gen = conn->gen + 1;
+    size_t kept_count = 0, kept_bytes = 0;
     int64_t now = cs_clock_mono_ms();
     char dir_path[CS_PROTO_MAX_WATCH_PATH + 2];
     for (size_t i = 0; i < count; i++) {
         const char *base, *why;
-        if (cs_watch_split(entries[i], dir_path, sizeof dir_path, &base, &why) != 0) {
-            s_say_once(self, connection, "not watched: \"%.300s\": %s", entries[i], why);
+        char *entry = strdup(entries[i]);
+        if (!entry) {
+            cs_log_conn_error(connection, "out of memory: \"%.300s\" is not watched", entries[i]);
+            continue;
+        }
+        kept[kept_count++] = entry;
+        kept_bytes += strlen(entry) + 1;
+        if (cs_watch_split(entry, dir_path, sizeof dir_path, &base, &why) != 0) {
+            s_say_once(self, connection, "not watched: \"%.300s\": %s", entry, why);
             continue;
         }
         s_dir_t *dir = s_dir_get(self, dir_path);
         s_pattern_t *p = dir ? calloc(1, sizeof *p) : NULL;
-        char *entry = p ? strdup(entries[i]) : NULL;
-        if (!entry || !(p->pattern = strdup(base))) {
-            free(entry);
+        if (!p || !(p->pattern = strdup(base))) {
             free(p);
-            cs_log_conn_error(connection, "out of memory: \"%.300s\" is not watched", entries[i]);
+            cs_log_conn_error(connection, "out of memory: \"%.300s\" is not watched", entry);
             continue;
         }
         p->conn = conn;
+        p->gen = gen;
         zlistx_add_end(dir->patterns, p);
-        conn->entries[conn->count++] = entry;
-        conn->bytes += strlen(entry) + 1;
         s_dir_watch(self, dir, now, 0);
     }
-    self->bytes += conn->bytes;
+    s_conn_clear(self, conn, gen);
+    conn->gen = gen;
+    conn->entries = kept;
+    conn->count = kept_count;
+    conn->bytes = kept_bytes;
+    self->bytes += kept_bytes;
 }
 
 void cs_watch_forget(cs_watch_t *self, const char *connection)
@@ -476,7 +497,7 @@ void cs_watch_forget(cs_watch_t *self, const char *connection)
     s_conn_t *conn = zhashx_lookup(self->conns, connection);
     if (!conn)
         return;
-    s_conn_clear(self, conn);
+    s_conn_clear(self, conn, conn->gen + 1);
     zhashx_delete(self->pending, connection);
     zhashx_delete(self->conns, connection);
 }

@@ -51,7 +51,7 @@ static void test_the_same_schema_writes_nothing(void **state)
     cs_results_stats_t stats = {0};
     cs_event_t *event = s_result("dyn", "aaaaaaaaaaaaaaaa", true);
     assert_null(cs_results_apply(store, event, NULL, &stats)); /* no comments owed */
-    assert_int_equal(cs_store_dirty(store), 0);               /* no write, so no STATE */
+    assert_int_equal(cs_store_dirty(store), 0);                /* no write, so no STATE */
     const cs_record_t *row = cs_store_get(store, "dyn");
     assert_int_equal(cs_record_values(row)->time_us, 1000);
     assert_false(cs_record_claimed(row));
@@ -76,8 +76,8 @@ static void test_another_schema_is_ready_anew(void **state)
     const cs_row_values_t *v = cs_record_values(row);
     assert_int_equal(v->status, CS_STATUS_READY);
     assert_string_equal(v->schema_hash, "bbbbbbbbbbbbbbbb");
-    assert_true(v->time_us > 1000); /* a new ready row */
-    assert_false(v->comments_set);  /* its comments are written again */
+    assert_true(v->time_us > 1000);      /* a new ready row */
+    assert_false(v->comments_set);       /* its comments are written again */
     assert_true(cs_record_claimed(row)); /* the batch checks the new marker */
     assert_true(cs_store_urgent(store));
     cs_event_destroy(&event);
