@@ -100,19 +100,29 @@ typedef struct {
     cs_table_file_t *file; /* NULL: its rows come from `rows` */
 } cs_table_t;
 
+/* The bounds of a schema's "watch" list: entries (CS_PROTO_MAX_WATCH), bytes of one
+ * (CS_PROTO_MAX_WATCH_PATH), and bytes of all of them, so that a RESULT carrying them stays
+ * well within a message body. */
+#define CS_PLUGIN_MAX_WATCH_BYTES (1024u * 1024)
+
 typedef struct {
     cs_table_t *tables;
     size_t count;
-    char hash[17];     /* hex hash of the schema's canonical JSON */
+    char hash[17];     /* hex hash of the schema's canonical JSON, "watch" left out */
     bool has_comments; /* any description at all */
+    char **watch;      /* absolute paths, a glob allowed in the last component */
+    size_t watch_count;
 } cs_schema_t;
 
 /* Parses and validates a plugin's schema output (untrusted): JSON object with a tables
- * array (other top-level keys are ignored, but are part of the hash); names 1-63 bytes
- * without NUL and unique; column types from the allowed list; descriptions and args strings;
- * a table's optional "file" object as file_fdw accepts it (unknown keys in it refused). Returns the
- * schema (the caller destroys it), or NULL with the reason in why, in which the secrets (may be
- * NULL; borrowed) are masked before anything is cut. Never blocks. */
+ * array (other top-level keys are ignored, but are part of the hash); names 1-63 bytes without NUL
+ * and unique; column types from the allowed list; descriptions and args strings; a table's optional
+ * "file" object as file_fdw accepts it (unknown keys in it refused); an optional "watch" array of
+ * at most CS_PROTO_MAX_WATCH absolute paths (1 to CS_PROTO_MAX_WATCH_PATH bytes of UTF-8 without
+ * control characters, not ending in '/', CS_PLUGIN_MAX_WATCH_BYTES in all), which is not part of
+ * the hash (what is watched does not change the tables). Returns the schema (the caller destroys
+ * it), or NULL with the reason in why, in which the secrets (may be NULL; borrowed) are masked
+ * before anything is cut. Never blocks. */
 cs_schema_t *cs_schema_parse(const char *json, size_t len, const cs_secrets_t *secrets, char *why,
                              size_t why_size);
 

@@ -483,6 +483,9 @@ void cs_schema_destroy(cs_schema_t **self_p)
         free(table->description);
     }
     free(self->tables);
+    for (size_t w = 0; w < self->watch_count; w++)
+        free(self->watch[w]);
+    free(self->watch);
     free(self);
     *self_p = NULL;
 }
@@ -736,6 +739,52 @@ static int s_parse_table(json_t *jt, cs_table_t *table, size_t index, char *why,
     return 0;
 }
 
+/* The schema's "watch" list: absent, or an array of absolute paths (a glob may end them; the
+ * supervisor says which ones it cannot watch). An entry that breaks a bound fails the
+ * schema, naming it by its index and start. */
+static int s_parse_watch(json_t *doc, cs_schema_t *self, char *why, size_t why_size)
+{
+    json_t *watch = json_object_get(doc, "watch");
+    if (!watch || json_is_null(watch))
+        return 0;
+    size_t n = json_array_size(watch), total = 0;
+    if (!json_is_array(watch) || n > CS_PROTO_MAX_WATCH) {
+        snprintf(why, why_size, "schema: \"watch\" must be an array of at most %d paths",
+                 CS_PROTO_MAX_WATCH);
+        return -1;
+    }
+    self->watch = calloc(n ? n : 1, sizeof *self->watch);
+    if (!self->watch)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *entry = json_array_get(watch, i);
+        const char *path = json_string_value(entry);
+        size_t len = path ? json_string_length(entry) : 0;
+        bool printable = path && strlen(path) == len;
+        for (size_t c = 0; printable && c < len; c++)
+            printable = (unsigned char)path[c] >= 0x20 && path[c] != 0x7f;
+        total += len;
+        if (!printable || len == 0 || len > CS_PROTO_MAX_WATCH_PATH || path[0] != '/' ||
+            path[len - 1] == '/') {
+            snprintf(why, why_size,
+                     "schema: \"watch\" entry %zu must be an absolute path of 1 to %d bytes "
+                     "without control characters, not ending in '/'%s%.60s%s",
+                     i + 1, CS_PROTO_MAX_WATCH_PATH, printable ? ": \"" : "", printable ? path : "",
+                     printable ? (len > 60 ? "...\"" : "\"") : "");
+            return -1;
+        }
+        if (total > CS_PLUGIN_MAX_WATCH_BYTES) {
+            snprintf(why, why_size, "schema: \"watch\" holds more than %u bytes of paths",
+                     CS_PLUGIN_MAX_WATCH_BYTES);
+            return -1;
+        }
+        if (!(self->watch[i] = strdup(path)))
+            return -1;
+        self->watch_count = i + 1;
+    }
+    return 0;
+}
+
 static cs_schema_t *s_schema_parse(const char *json, size_t len, const cs_secrets_t *secrets,
                                    char *why, size_t why_size)
 {
@@ -782,7 +831,11 @@ static cs_schema_t *s_schema_parse(const char *json, size_t len, const cs_secret
         goto fail;
     }
     free(names);
-    /* The hash of the canonical form: keys sorted, no whitespace. */
+    if (s_parse_watch(doc, self, why, why_size) != 0)
+        goto fail;
+    /* The hash of the canonical form: keys sorted, no whitespace; what is watched is not the
+     * schema (a plugin that lists each file watched changes no table by that alone). */
+    json_object_del(doc, "watch");
     char *canonical = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
     if (!canonical || cs_digest_hex16(canonical, strlen(canonical), self->hash) != 0) {
         free(canonical);

@@ -18,7 +18,8 @@ typedef enum {
     F_ROWS,    /* cs_row_t *rows + uint32_t row_count (message only) */
     F_WORKERS, /* cs_worker_row_t *worker_rows + uint32_t worker_row_count (message only) */
     F_COUNTS,  /* uint32_t counts[CS_STATUS_COUNT] (message only) */
-    F_ENV      /* cs_strs_t of at most hi "NAME=VALUE" entries (message only) */
+    F_ENV,     /* cs_strs_t of at most hi "NAME=VALUE" entries (message only) */
+    F_STRS     /* cs_strs_t of at most hi strings of 1..lo bytes of UTF-8 without NUL */
 } s_ftype_t;
 
 typedef struct {
@@ -78,6 +79,7 @@ static const s_field_t s_result[] = {
     M(10, F_KIND, OPT, 0, 0, kind),
     M(11, F_BOOL, OPT, 0, 0, retry),
     M(12, F_BOOL, OPT, 0, 0, worker_fault),
+    M(13, F_STRS, OPT, CS_PROTO_MAX_WATCH_PATH, CS_PROTO_MAX_WATCH, watch),
 };
 static const s_field_t s_heartbeat[] = {
     M(1, F_U32, OPT, 0, 0, in_flight),
@@ -117,6 +119,7 @@ static const s_field_t s_snapshot_end[] = {
 static const s_field_t s_refresh_req[] = {
     M(1, F_U64, REQ, 0, 0, request_id),
     M(2, F_BOOL, OPT, 0, 0, wait),
+    M(3, F_STRS, OPT, CS_PROTO_MAX_NAME, CS_PROTO_MAX_NAMES, names),
 };
 static const s_field_t s_refresh_rep[] = {
     M(1, F_U64, REQ, 0, 0, request_id), M(2, F_BOOL, REQ, 0, 0, done),
@@ -345,13 +348,20 @@ void cs_msg_destroy(cs_msg_t **self_p)
         s_strings_free(&self->worker_rows[i], s_worker_schema.fields, s_worker_schema.count);
     free(self->worker_rows);
     cs_strs_clear(&self->env);
+    cs_strs_clear(&self->names);
+    cs_strs_clear(&self->watch);
     free(self);
     *self_p = NULL;
 }
 
 int cs_strs_add(cs_strs_t *self, const char *text)
 {
-    if (self->count >= CS_PROTO_MAX_ENV)
+    return cs_strs_add_max(self, text, CS_PROTO_MAX_ENV);
+}
+
+int cs_strs_add_max(cs_strs_t *self, const char *text, uint32_t max)
+{
+    if (self->count >= max)
         return -1;
     char **items = realloc(self->items, (self->count + 1) * sizeof *items);
     if (!items)
@@ -511,6 +521,24 @@ static int s_encode_field(msgpack_packer *pk, const s_schema_t *schema, const s_
             }
             return 0;
         }
+        case F_STRS: {
+            const cs_strs_t *strs = (const cs_strs_t *)slot;
+            if (strs->count > field->hi)
+                return s_encode_fail(why, why_size, schema->name, field, "too many entries");
+            msgpack_pack_array(pk, strs->count);
+            for (uint32_t i = 0; i < strs->count; i++) {
+                const char *text = strs->items[i];
+                size_t len = strlen(text);
+                if (len == 0 || len > field->lo)
+                    return s_encode_fail(why, why_size, schema->name, field,
+                                         "entry empty or too long");
+                if (!cs_utf8_valid(text, len))
+                    return s_encode_fail(why, why_size, schema->name, field, "not valid UTF-8");
+                msgpack_pack_str(pk, len);
+                msgpack_pack_str_body(pk, text, len);
+            }
+            return 0;
+        }
         case F_ROWS:
         case F_WORKERS: {
             const s_list_t *list = s_list_of(field);
@@ -532,7 +560,8 @@ static int s_encode_field(msgpack_packer *pk, const s_schema_t *schema, const s_
     return -1;
 }
 
-/* Absent optional strings (NULL), task kinds (0), worker lists and env (empty) are left out of
+/* Absent optional strings (NULL), task kinds (0), worker lists, env and lists of strings (empty)
+ * are left out of
  * the map; everything else is written. */
 static bool s_field_present(const s_field_t *field, const void *base)
 {
@@ -541,7 +570,7 @@ static bool s_field_present(const s_field_t *field, const void *base)
         return *(char *const *)slot != NULL;
     if (field->type == F_WORKERS)
         return ((const cs_msg_t *)base)->worker_row_count > 0;
-    if (field->type == F_ENV)
+    if (field->type == F_ENV || field->type == F_STRS)
         return ((const cs_strs_t *)slot)->count > 0;
     if (field->type == F_KIND && !field->required)
         return *(const cs_task_kind_t *)slot != 0;
@@ -755,6 +784,37 @@ static int s_decode_env(s_decoder_t *dec, const s_field_t *field, const msgpack_
     return 0;
 }
 
+/* A list of strings (F_STRS): at most hi entries of 1..lo bytes of UTF-8 without NUL. */
+static int s_decode_strs(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
+                         cs_strs_t *strs)
+{
+    if (s_expect(dec, field, value, MSGPACK_OBJECT_ARRAY, "an array of strings") != 0)
+        return -1;
+    uint32_t n = value->via.array.size;
+    if (n > field->hi)
+        return s_reject(dec, field, "%s", "more entries than the limit");
+    if (n == 0)
+        return 0;
+    strs->items = calloc(n, sizeof *strs->items);
+    if (!strs->items)
+        return s_reject(dec, field, "%s", "out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *item = &value->via.array.ptr[i];
+        if (s_expect(dec, field, item, MSGPACK_OBJECT_STR, "a string") != 0)
+            return -1;
+        const char *ptr = item->via.str.ptr;
+        uint32_t len = item->via.str.size;
+        if (len == 0 || len > field->lo)
+            return s_reject(dec, field, "%s", "entry empty or longer than the limit");
+        if (memchr(ptr, '\0', len) || !cs_utf8_valid(ptr, len))
+            return s_reject(dec, field, "%s", "entry is not UTF-8 without NUL");
+        if (!(strs->items[i] = strndup(ptr, len)))
+            return s_reject(dec, field, "%s", "out of memory");
+        strs->count = i + 1; /* so that destroy frees what was decoded */
+    }
+    return 0;
+}
+
 static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
                           void *base)
 {
@@ -834,6 +894,8 @@ static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpac
             return s_decode_list(dec, field, value, base);
         case F_ENV:
             return s_decode_env(dec, field, value, (cs_strs_t *)slot);
+        case F_STRS:
+            return s_decode_strs(dec, field, value, (cs_strs_t *)slot);
     }
     return -1;
 }

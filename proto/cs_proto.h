@@ -31,6 +31,9 @@
 #define CS_PROTO_MAX_ENV         64             /* entries of a plugin's environment */
 #define CS_PROTO_MAX_ENV_ENTRY   4096           /* bytes of one "NAME=VALUE" entry */
 #define CS_PROTO_MAX_ENV_NAME    255            /* bytes of its NAME */
+#define CS_PROTO_MAX_NAMES       1024           /* connections named in one REFRESH_REQ */
+#define CS_PROTO_MAX_WATCH       1024           /* entries of a RESULT's watch list */
+#define CS_PROTO_MAX_WATCH_PATH  4096           /* bytes of one entry (PATH_MAX) */
 
 /* Message types by channel: 1..9 the worker channel, 10..19 the publish channel, 20 and up the
  * control channel, where key 1 of every message is its request_id. */
@@ -99,7 +102,7 @@ typedef struct {
     char *last_failure;        /* its last worker-side failure; NULL: none */
 } cs_worker_row_t;
 
-/* A list of owned strings (TASK: env). */
+/* A list of owned strings (TASK: env; REFRESH_REQ: names; RESULT: watch). */
 typedef struct {
     char **items;
     uint32_t count;
@@ -134,6 +137,7 @@ typedef struct {
     uint64_t elapsed_us;
     bool retry; /* RESULT: not run, for a reason that is not the connection's: queue it again */
     bool worker_fault; /* RESULT: ... and the reason is this worker's: another one runs it */
+    cs_strs_t watch;   /* RESULT (build of a dynamic schema): absolute paths and globs to watch */
     /* HEARTBEAT */
     uint32_t in_flight;
     uint64_t last_task_id; /* worker -> supervisor: the last TASK it received (0: none) */
@@ -148,6 +152,7 @@ typedef struct {
     /* control channel */
     uint64_t request_id;
     char *prefix;
+    cs_strs_t names; /* REFRESH_REQ: only these connections (none: all) */
     cs_row_t *rows;
     uint32_t row_count;
     bool wait;
@@ -189,6 +194,9 @@ int cs_msg_add_worker_row(cs_msg_t *self, const cs_worker_row_t *row)
 /* Appends a copy of text to a list of strings (at most CS_PROTO_MAX_ENV of them). Returns 0,
  * or -1 when out of memory or the list is full. */
 int cs_strs_add(cs_strs_t *self, const char *text) __attribute__((warn_unused_result));
+/* The same for a list of at most max strings (names, watch: their CS_PROTO_MAX_*). */
+int cs_strs_add_max(cs_strs_t *self, const char *text, uint32_t max)
+    __attribute__((warn_unused_result));
 
 /* Frees the strings of a list and empties it. Idempotent. */
 void cs_strs_clear(cs_strs_t *self);

@@ -30,6 +30,8 @@ typedef struct {
     zframe_t *identity;
     uint64_t request_id;
     uint64_t target; /* the refresh generation it waits for */
+    cs_strs_t names; /* a named refresh: the connections it waits for (none: the generation) */
+    int64_t since;   /* cs_clock_mono_ms when it was asked */
 } s_waiter_t;
 
 /* What one client (by routing id) has in flight. */
@@ -61,6 +63,7 @@ struct cs_control {
     zsock_t *control;
     cs_control_deps_t deps;
     zlistx_t *waiters;
+    zlistx_t *named;        /* s_waiter_t of named refreshes: answered when their rows are done */
     zlistx_t *snapshots;    /* s_snapshot_t, in serving order */
     zhashx_t *peers;        /* routing id in hex -> s_peer_t */
     int64_t requests_since; /* zclock_usecs of this turn's first request; 0: none yet */
@@ -74,6 +77,7 @@ cs_control_t *cs_control_new(zsock_t *control, const cs_control_deps_t *deps)
     self->control = control;
     self->deps = *deps;
     self->waiters = zlistx_new();
+    self->named = zlistx_new();
     self->snapshots = zlistx_new();
     self->peers = zhashx_new();
     /* A full client queue says EAGAIN (and a vanished client EHOSTUNREACH) at once,
@@ -85,6 +89,7 @@ cs_control_t *cs_control_new(zsock_t *control, const cs_control_deps_t *deps)
 
 static void s_waiter_free(s_waiter_t **waiter_p)
 {
+    cs_strs_clear(&(*waiter_p)->names);
     zframe_destroy(&(*waiter_p)->identity);
     free(*waiter_p);
     *waiter_p = NULL;
@@ -111,6 +116,9 @@ void cs_control_destroy(cs_control_t **self_p)
     while (self->waiters && (waiter = zlistx_detach(self->waiters, NULL)) != NULL)
         s_waiter_free(&waiter);
     zlistx_destroy(&self->waiters);
+    while (self->named && (waiter = zlistx_detach(self->named, NULL)) != NULL)
+        s_waiter_free(&waiter);
+    zlistx_destroy(&self->named);
     s_snapshot_t *snap;
     while (self->snapshots && (snap = zlistx_detach(self->snapshots, NULL)) != NULL)
         s_snapshot_free(&snap);
@@ -233,7 +241,8 @@ static s_peer_t *s_admit(cs_control_t *self, zframe_t *identity, char **key_p, b
     s_peer_t *peer = key ? s_peer(self, key) : NULL;
     int held = peer ? (snapshot ? peer->snapshots : peer->waiters) : 0;
     int own = snapshot ? S_SNAPSHOTS_PER_PEER : S_WAITERS_PER_PEER;
-    size_t total = zlistx_size(snapshot ? self->snapshots : self->waiters);
+    size_t total = snapshot ? zlistx_size(self->snapshots)
+                            : zlistx_size(self->waiters) + zlistx_size(self->named);
     size_t all = snapshot ? (size_t)self->deps.max_snapshots : S_WAITERS_MAX;
     if (!peer)
         snprintf(why, size, "out of memory");
@@ -433,11 +442,34 @@ static void s_status(cs_control_t *self, zframe_t *identity, const cs_msg_t *req
     s_reply(self, identity, &rep);
 }
 
+/* A named refresh (`connstate refresh NAME...`): its names are checked and expanded, and it
+ * is requested. Returns the generation (0 after refusing it: a name that is no connection). */
+static uint64_t s_refresh_names(cs_control_t *self, zframe_t *identity, const cs_msg_t *req,
+                                cs_strs_t *expanded)
+{
+    const char *unknown;
+    uint64_t target = cs_refresh_request_names(self->deps.refresh, &req->names, expanded, &unknown);
+    if (target)
+        return target;
+    char why[CS_PROTO_MAX_NAME + 160];
+    if (unknown)
+        snprintf(why, sizeof why,
+                 "no connection named \"%s\" (as of the last read of the config directory); "
+                 "nothing refreshed",
+                 unknown);
+    else
+        snprintf(why, sizeof why, "out of memory; nothing refreshed");
+    cs_log_info("refresh of %u connections refused: %s", req->names.count, why);
+    s_refuse(self, identity, req->request_id, why);
+    return 0;
+}
+
 static void s_refresh(cs_control_t *self, zframe_t *identity, const cs_msg_t *req)
 {
     char unavailable[CS_PROTO_MAX_ERROR];
     if (s_unavailable(self, unavailable, sizeof unavailable)) {
-        cs_refresh_request(self->deps.refresh); /* it runs once the database is back */
+        if (!req->names.count) /* it runs once the database is back */
+            cs_refresh_request_all(self->deps.refresh);
         s_refuse(self, identity, req->request_id, unavailable);
         return;
     }
@@ -452,7 +484,19 @@ static void s_refresh(cs_control_t *self, zframe_t *identity, const cs_msg_t *re
             return;
         }
     }
-    uint64_t target = cs_refresh_request(self->deps.refresh);
+    cs_strs_t names = {0};
+    uint64_t target = req->names.count ? s_refresh_names(self, identity, req, &names)
+                                       : cs_refresh_request_all(self->deps.refresh);
+    if (!target) {
+        cs_strs_clear(&names);
+        if (key)
+            s_peer_release(self, key);
+        free(key);
+        return;
+    }
+    if (req->names.count)
+        cs_log_info("refresh of %u connections (%s%s) asked for", names.count, names.items[0],
+                    names.count > 1 ? ", ..." : "");
     cs_msg_t *rep = cs_msg_new(CS_MSG_REFRESH_REP);
     if (rep) {
         rep->request_id = req->request_id;
@@ -465,11 +509,16 @@ static void s_refresh(cs_control_t *self, zframe_t *identity, const cs_msg_t *re
         waiter->identity = zframe_dup(identity);
         waiter->request_id = req->request_id;
         waiter->target = target;
-        if (waiter->identity && zlistx_add_end(self->waiters, waiter))
+        waiter->names = names;
+        names = (cs_strs_t){0};
+        waiter->since = cs_clock_mono_ms();
+        zlistx_t *list = waiter->names.count ? self->named : self->waiters;
+        if (waiter->identity && zlistx_add_end(list, waiter))
             peer->waiters++;
         else
             s_waiter_free(&waiter);
     }
+    cs_strs_clear(&names);
     if (key)
         s_peer_release(self, key);
     free(key);
@@ -552,14 +601,48 @@ void cs_control_refresh_done(cs_control_t *self, uint64_t generation, int64_t el
     }
 }
 
+void cs_control_named_check(cs_control_t *self)
+{
+    if (zlistx_size(self->named) == 0)
+        return;
+    s_waiter_t *waiter = zlistx_first(self->named);
+    while (waiter) {
+        s_waiter_t *next = zlistx_next(self->named);
+        if (cs_refresh_names_done(self->deps.refresh, &waiter->names, waiter->target)) {
+            zlistx_delete(self->named, zlistx_find(self->named, waiter));
+            cs_msg_t *rep = cs_msg_new(CS_MSG_REFRESH_REP);
+            if (rep) {
+                rep->request_id = waiter->request_id;
+                rep->done = true;
+                rep->generation = waiter->target;
+                rep->elapsed_us = (uint64_t)(cs_clock_mono_ms() - waiter->since) * 1000;
+                for (uint32_t i = 0; i < waiter->names.count; i++) {
+                    cs_record_t *row = cs_store_get(self->deps.store, waiter->names.items[i]);
+                    const cs_visible_t *v = row ? cs_record_committed(row) : NULL;
+                    if (v) {
+                        rep->counts[v->status]++;
+                        rep->total++;
+                    }
+                }
+            }
+            s_reply(self, waiter->identity, &rep);
+            s_waiter_answered(self, &waiter);
+        }
+        waiter = next;
+    }
+}
+
 void cs_control_fail_waiters(cs_control_t *self)
 {
     char why[CS_PROTO_MAX_ERROR];
     if (!s_unavailable(self, why, sizeof why))
         return;
-    s_waiter_t *waiter;
-    while ((waiter = zlistx_detach(self->waiters, NULL)) != NULL) {
-        s_refuse(self, waiter->identity, waiter->request_id, why);
-        s_waiter_answered(self, &waiter);
+    zlistx_t *lists[] = {self->waiters, self->named};
+    for (int i = 0; i < 2; i++) {
+        s_waiter_t *waiter;
+        while ((waiter = zlistx_detach(lists[i], NULL)) != NULL) {
+            s_refuse(self, waiter->identity, waiter->request_id, why);
+            s_waiter_answered(self, &waiter);
+        }
     }
 }

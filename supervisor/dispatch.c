@@ -210,6 +210,7 @@ static cs_event_t *s_event(cs_dispatch_t *self, cs_event_kind_t kind, const cs_t
     event->task_kind = task->kind;
     event->attempt = task->attempt;
     event->superseded = task->superseded;
+    event->refetch = task->refetch;
     event->why = why ? strdup(why) : NULL;
     event->worker = worker ? strdup(worker) : NULL;
     if (result_p) {
@@ -333,12 +334,19 @@ void cs_dispatch_add(cs_dispatch_t *self, cs_task_t **task_p)
     /* The same update queued already (a refresh planned while it waits): keep its place. */
     if (track->update && s_same_task(track->update, task)) {
         track->update->fresh = track->update->fresh && task->fresh;
+        track->update->refetch = track->update->refetch && task->refetch;
         cs_task_destroy(&task);
         return;
     }
-    /* ... or in flight, with nothing else queued after it: its result stands. */
+    /* ... or in flight, with nothing else queued after it: its result stands. A refetch
+     * follows it all the same (what it reads may have changed since that one read it). */
     if (update_flying && !track->update && s_same_task(flying, task)) {
-        cs_task_destroy(&task);
+        if (task->refetch) {
+            task->fresh = false;
+            s_enqueue(self, track, task, false);
+        } else {
+            cs_task_destroy(&task);
+        }
         return;
     }
     if (track->comments) { /* this update's own comments follow it */
@@ -372,6 +380,22 @@ bool cs_dispatch_update_in_flight(const cs_dispatch_t *self, const char *connect
 {
     const s_track_t *track = zhashx_lookup(self->tracks, connection);
     return track && track->flying && track->flying->kind != CS_TASK_COMMENTS;
+}
+
+bool cs_dispatch_refetch_pending(const cs_dispatch_t *self, const char *connection)
+{
+    const s_track_t *track = zhashx_lookup(self->tracks, connection);
+    if (!track)
+        return false;
+    const cs_task_t *flying = track->flying;
+    return (track->update && track->update->refetch) ||
+           (flying && flying->refetch && !flying->superseded);
+}
+
+bool cs_dispatch_idle(const cs_dispatch_t *self, const char *connection)
+{
+    const s_track_t *track = zhashx_lookup(self->tracks, connection);
+    return !track || (!track->update && !track->comments && !track->flying);
 }
 
 void cs_dispatch_cancel(cs_dispatch_t *self, const char *connection)

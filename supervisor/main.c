@@ -158,8 +158,9 @@ static const cs_program_t s_program = {
     "Without --curve-cert the endpoints are plain text: only loopback and ipc:// ones are\n"
     "bound unless --insecure is given. The allow-lists are read again on SIGHUP and when their\n"
     "directories change.\n"
-    "Signals: SIGHUP refreshes (and reads the allow-lists); SIGTERM and SIGINT stop gracefully "
-    "(exit 0).\n"
+    "Signals: SIGHUP refreshes, fetching every dynamic schema again (and reads the\n"
+    "allow-lists); SIGTERM and SIGINT stop gracefully (exit 0). Dynamic schemas are also\n"
+    "fetched again when a file their schema's \"watch\" list matches changes (inotify).\n"
     "The database going away (restart, outage, failover) does not stop it: it waits for it\n"
     "and carries on, serving STATUS meanwhile.\n"
     "Exit status: 0 after SIGTERM/SIGINT; 1 on a failure that may pass (an endpoint in\n"
@@ -184,7 +185,8 @@ typedef struct {
     cs_spawn_t *spawn;
     cs_publish_t *publish;
     cs_control_t *control;
-    cs_auth_t *auth; /* NULL: no CURVE */
+    cs_auth_t *auth;          /* NULL: no CURVE */
+    cs_watch_t *schema_watch; /* the files dynamic schemas come from */
     zsock_t *workers_sock;
     zsock_t *publish_sock;
     zsock_t *control_sock;
@@ -354,6 +356,16 @@ static void s_workers_check(s_sup_t *self)
     self->no_worker_said = true;
     snprintf(self->no_worker_why, sizeof self->no_worker_why, "%s", why);
     cs_dispatch_mark_waiting(self->dispatch, why);
+}
+
+/* A connection's watched files changed (and rested): its dynamic schema is fetched again. */
+static void s_watch_fired(void *arg, const char *connection)
+{
+    s_sup_t *self = arg;
+    cs_log_conn_info(connection, "a watched file changed: fetching its schema again");
+    cs_refresh_refetch(self->refresh, connection,
+                       "a watched file changed: dynamic schema "
+                       "fetched again");
 }
 
 /* Hands every dispatch event to the results stage, in order. */
@@ -591,16 +603,20 @@ static int s_loop(s_sup_t *self)
 {
     cs_batch_rule_t rule = {(size_t)self->opt.batch_size, (int)self->opt.batch_ms, 0, 0};
     while (!s_stop) {
-        zmq_pollitem_t items[7 + CS_AUTH_ITEMS + S_ASK_ITEMS];
+        zmq_pollitem_t items[8 + CS_AUTH_ITEMS + S_ASK_ITEMS];
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->workers_sock), 0, ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->control_sock), 0, ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){NULL, s_signal_pipe[0], ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->publish_sock), 0, ZMQ_POLLIN, 0};
-        int inotify_i = -1, batch_i = -1;
+        int inotify_i = -1, batch_i = -1, watch_i = -1;
         if (self->inotify_fd >= 0) {
             inotify_i = n;
             items[n++] = (zmq_pollitem_t){NULL, self->inotify_fd, ZMQ_POLLIN, 0};
+        }
+        if (cs_watch_fd(self->schema_watch) >= 0) {
+            watch_i = n;
+            items[n++] = (zmq_pollitem_t){NULL, cs_watch_fd(self->schema_watch), ZMQ_POLLIN, 0};
         }
         bool want_write;
         int batch_fd = cs_batch_socket(self->batch, &want_write);
@@ -620,6 +636,7 @@ static int s_loop(s_sup_t *self)
         int64_t batch_at = cs_batch_wake_at(self->batch, (int)self->opt.batch_ms);
         s_earlier(&timeout, batch_at ? (batch_at > now ? batch_at - now : 0) : -1);
         s_earlier(&timeout, self->debounce_at ? self->debounce_at - now : -1);
+        s_earlier(&timeout, cs_watch_next_ms(self->schema_watch));
         int64_t held_due = cs_dispatch_next_due(self->dispatch);
         s_earlier(&timeout, held_due ? held_due - now : -1);
         if (self->db == CS_DB_ACTIVE) /* else a requested refresh waits for the database */
@@ -648,7 +665,7 @@ static int s_loop(s_sup_t *self)
             s_hup = 0;
             cs_log_info("SIGHUP: refreshing");
             cs_auth_reload(self->auth);
-            cs_refresh_request(self->refresh);
+            cs_refresh_request_all(self->refresh);
         }
         cs_auth_on_poll(self->auth, items + auth_i); /* before any peer's message is read */
         if (inotify_i >= 0 && items[inotify_i].revents && s_config_touched(self))
@@ -658,6 +675,9 @@ static int s_loop(s_sup_t *self)
             cs_log_info("config directory changed: refreshing");
             cs_refresh_request(self->refresh);
         }
+        if (watch_i >= 0 && items[watch_i].revents)
+            cs_watch_on_readable(self->schema_watch);
+        cs_watch_take_due(self->schema_watch, cs_clock_mono_ms(), s_watch_fired, self);
         /* The database: connecting, the lock, a session that went away. */
         cs_catalog_step(self->catalog, catalog_i >= 0 && items[catalog_i].revents);
         s_db_follow(self);
@@ -694,6 +714,8 @@ static int s_loop(s_sup_t *self)
             s_db_recheck(self); /* the session lost since: its waiters are told so instead */
         if (done && self->db == CS_DB_ACTIVE)
             cs_control_refresh_done(self->control, done, elapsed_us);
+        if (self->db == CS_DB_ACTIVE)
+            cs_control_named_check(self->control); /* named refreshes whose rows are done */
         cs_log_flush(); /* summaries of rate-limited messages whose window is over */
     }
     return 0;
@@ -799,9 +821,11 @@ static int s_start(s_sup_t *self)
     self->dispatch = cs_dispatch_new(self->workers_sock, limits);
     if (self->dispatch)
         cs_dispatch_pause(self->dispatch, self->db != CS_DB_ACTIVE);
-    cs_refresh_deps_t refresh = {self->store,    self->catalog, self->batch,
-                                 self->dispatch, self->plugins, self->config_dir};
-    self->refresh = self->dispatch && self->plugins ? cs_refresh_new(&refresh) : NULL;
+    self->schema_watch = cs_watch_new();
+    cs_refresh_deps_t refresh = {self->store,   self->catalog,    self->batch,       self->dispatch,
+                                 self->plugins, self->config_dir, self->schema_watch};
+    self->refresh =
+        self->dispatch && self->plugins && self->schema_watch ? cs_refresh_new(&refresh) : NULL;
     cs_control_deps_t control = {self->store,
                                  self->batch,
                                  self->dispatch,
@@ -840,6 +864,7 @@ static void s_shutdown(s_sup_t *self)
         cs_log_warn("the last state changes were not written");
     cs_control_destroy(&self->control);
     cs_refresh_destroy(&self->refresh);
+    cs_watch_destroy(&self->schema_watch);
     cs_plugins_destroy(&self->plugins);
     cs_dispatch_destroy(&self->dispatch);
     cs_spawn_destroy(&self->spawn);

@@ -130,11 +130,22 @@ static zhashx_t *s_kept_names(cs_plan_t *self, const cs_plan_input_t *in)
     return kept;
 }
 
-/* Why a connection must be built; NULL when its schema is current. */
-static const char *s_build_reason(const cs_connection_t *c, const cs_schema_info_t *schema,
-                                  const cs_plugin_info_t *info, bool in_flight, bool has_row)
+/* Whether a schema was built from this config and plugin version. */
+static bool s_current(const cs_connection_t *c, const cs_schema_info_t *schema,
+                      const cs_plugin_info_t *info)
 {
-    if (in_flight)
+    return schema && strcmp(schema->marker.fingerprint, c->fingerprint) == 0 &&
+           strcmp(schema->marker.plugin_version, info->version) == 0;
+}
+
+/* Why a connection must be built; NULL when its schema is current. An update in flight is
+ * waited for, unless it is a refetch of a current schema (which changes only its tables, at
+ * once: the schema is judged from the catalog as usual). */
+static const char *s_build_reason(const cs_connection_t *c, const cs_schema_info_t *schema,
+                                  const cs_plugin_info_t *info, bool in_flight, bool refetching,
+                                  bool has_row)
+{
+    if (in_flight && !(refetching && s_current(c, schema, info)))
         return "an update of it is in flight: checked again after it";
     if (!schema)
         return has_row ? "schema missing" : "new";
@@ -142,8 +153,6 @@ static const char *s_build_reason(const cs_connection_t *c, const cs_schema_info
         return "config changed";
     if (strcmp(schema->marker.plugin_version, info->version) != 0)
         return "plugin version changed";
-    if (strcmp(info->mode, "dynamic") == 0)
-        return "dynamic schema: fetched again";
     return NULL;
 }
 
@@ -217,7 +226,8 @@ static void s_plan_connection(cs_plan_t *self, const cs_plan_input_t *in, const 
         }
     }
     const cs_record_t *row = cs_store_get(in->store, c->name);
-    const char *reason = s_build_reason(c, schema, info, in_flight, row != NULL);
+    bool refetching = o->refetching && o->refetching(o->arg, c->name);
+    const char *reason = s_build_reason(c, schema, info, in_flight, refetching, row != NULL);
     if (reason) {
         d = s_decide(self, c->name, CS_ACTION_BUILD, reason);
         if (d) {
@@ -227,11 +237,30 @@ static void s_plan_connection(cs_plan_t *self, const cs_plan_input_t *in, const 
         }
         return;
     }
-    d = s_decide(self, c->name, CS_ACTION_READY, "unchanged");
+    /* A current dynamic schema is fetched again only when the oracle says why (a watched
+     * file changed, a refresh named it or asked for all, none was fetched since the start);
+     * a refetch of it that is queued or under way is left to finish. */
+    if (strcmp(info->mode, "dynamic") == 0) {
+        const char *refetch =
+            o->refetch ? o->refetch(o->arg, c->name) : "dynamic schema: fetched again";
+        if (refetch) {
+            d = s_decide(self, c->name, CS_ACTION_BUILD, refetch);
+            if (d) {
+                d->config = c;
+                d->marker = &schema->marker;
+                d->refetch = true;
+                d->not_before = o->settled_at ? o->settled_at(o->arg, c->file) : 0;
+            }
+            return;
+        }
+    }
+    d = s_decide(self, c->name, CS_ACTION_READY,
+                 refetching ? "its schema is being fetched again" : "unchanged");
     if (d) {
         d->config = c;
         d->marker = &schema->marker;
         d->comments = !row || !cs_record_values(row)->comments_set;
+        d->refetching = refetching;
     }
 }
 

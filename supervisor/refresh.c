@@ -2,7 +2,8 @@
  * plan's inputs (the config, the plugins' info asked without blocking, the catalog), the
  * plan applied to the rows and the dispatcher, dispatch events applied through results.c,
  * and when a refresh is done. It remembers what plans need across refreshes: which files
- * are being rewritten and which are gone. */
+ * are being rewritten and which are gone, and whose dynamic schemas are to be fetched again
+ * (the oracle's refetch rule). */
 #include "supervisor.h"
 
 #include <stdio.h>
@@ -33,8 +34,14 @@ struct cs_refresh {
     uint64_t plans;      /* plans tried: a plugin's file is looked at once per plan */
     cs_results_stats_t stats;
     size_t builds, deletes, comments; /* tasks the last plan queued */
+    size_t refetches;                 /* ... of its builds, refetches */
+    /* Whose dynamic schemas the next plan fetches again: these (name -> why, a static text),
+     * or all of them; once a plan is made, none. */
+    zhashx_t *refetch;
+    bool refetch_all;
     /* the refresh */
     uint64_t started, done; /* generations */
+    uint64_t planned;       /* the generation whose plan was last made */
     bool running, requested, planning, lost;
     int64_t began_at, last_plan, replan_at;
 };
@@ -55,7 +62,8 @@ cs_refresh_t *cs_refresh_new(const cs_refresh_deps_t *deps)
     self->deps.config_dir = self->config_dir;
     self->churn = zhashx_new();
     self->gone = zhashx_new();
-    if (!self->config_dir || !self->churn || !self->gone) {
+    self->refetch = zhashx_new();
+    if (!self->config_dir || !self->churn || !self->gone || !self->refetch) {
         cs_refresh_destroy(&self);
         return NULL;
     }
@@ -73,6 +81,7 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
     cs_config_destroy(&self->config);
     zhashx_destroy(&self->churn);
     zhashx_destroy(&self->gone);
+    zhashx_destroy(&self->refetch);
     free(self->config_dir);
     free(self);
     *self_p = NULL;
@@ -136,6 +145,32 @@ static int64_t s_gone_since(void *arg, const char *file)
 {
     const int64_t *since = zhashx_lookup(((cs_refresh_t *)arg)->gone, file);
     return since ? *since : 0;
+}
+
+/* When a current dynamic schema is fetched again: a plain refresh asked for by an operator
+ * (all of them), a refresh that named it, one of its watches fired, or no watch list of it
+ * is known yet (the first plan since this supervisor started, so that a restart looks at
+ * every one once) and no refetch of it is under way to bring one. Not on the plans of the
+ * config directory's own refreshes, nor on the further plans of a refresh. */
+static const char *s_refetch(void *arg, const char *connection)
+{
+    cs_refresh_t *self = arg;
+    if (self->refetch_all)
+        return "a refresh was asked for: dynamic schema fetched again";
+    const char *why = zhashx_lookup(self->refetch, connection);
+    if (why)
+        return why;
+    if (!self->deps.watch)
+        return "dynamic schema: fetched again";
+    if (!cs_watch_known(self->deps.watch, connection) &&
+        !cs_dispatch_refetch_pending(self->deps.dispatch, connection))
+        return "dynamic schema: fetched once since the supervisor started";
+    return NULL;
+}
+
+static bool s_refetching(void *arg, const char *connection)
+{
+    return cs_dispatch_refetch_pending(((cs_refresh_t *)arg)->deps.dispatch, connection);
 }
 
 /* After a plan: the gone files are those its WAIT decisions name (a file back again, or
@@ -207,14 +242,17 @@ static cs_task_t *s_task_new(cs_refresh_t *self, cs_task_kind_t kind, const char
 }
 
 static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
-                   const cs_connection_t *c, bool fresh, int64_t not_before)
+                   const cs_connection_t *c, bool fresh, int64_t not_before, bool refetch)
 {
     cs_task_t *task = s_task_new(self, kind, name, c);
     if (!task)
         return;
     task->fresh = fresh;
     task->not_before = not_before;
-    if (kind == CS_TASK_BUILD)
+    task->refetch = refetch;
+    if (kind == CS_TASK_BUILD && refetch)
+        self->refetches++;
+    else if (kind == CS_TASK_BUILD)
         self->builds++;
     else if (kind == CS_TASK_DELETE)
         self->deletes++;
@@ -261,28 +299,37 @@ static void s_apply(cs_refresh_t *self, const cs_decision_t *d)
     cs_record_t *row;
     switch (d->action) {
         case CS_ACTION_READY:
-            if (!(row = s_row(self, d)))
+            if (!(row = s_row(self, d)) || d->refetching) /* its refetch decides */
                 return;
             cs_dispatch_cancel(dispatch, d->name); /* nothing to do: none of its tasks */
             cs_store_set_built(store, row, d->marker->plugin_version, d->marker->schema_hash);
             cs_store_set(store, row, CS_STATUS_READY, NULL);
             if (d->comments)
-                s_task(self, CS_TASK_COMMENTS, d->name, d->config, false, 0);
+                s_task(self, CS_TASK_COMMENTS, d->name, d->config, false, 0, false);
             return;
         case CS_ACTION_BUILD:
-            if ((row = s_row(self, d)) != NULL) {
+            if (!(row = s_row(self, d)))
+                return;
+            /* A refetch builds atomically: a ready row stays ready (results.c writes it only
+             * when its schema hash changes); another one is under way meanwhile. */
+            if (d->refetch)
+                cs_store_set_built(store, row, d->marker->plugin_version, d->marker->schema_hash);
+            if (!d->refetch || cs_record_values(row)->status != CS_STATUS_READY)
                 cs_store_set(store, row, CS_STATUS_UPDATING, NULL);
-                s_task(self, CS_TASK_BUILD, d->name, d->config, d->fresh, d->not_before);
-            }
+            s_task(self, CS_TASK_BUILD, d->name, d->config, d->fresh, d->not_before, d->refetch);
             return;
         case CS_ACTION_DELETE:
+            if (self->deps.watch)
+                cs_watch_forget(self->deps.watch, d->name);
             if ((row = s_row(self, d)) != NULL) {
                 cs_store_set(store, row, CS_STATUS_DELETING, NULL);
-                s_task(self, CS_TASK_DELETE, d->name, d->config, false, 0);
+                s_task(self, CS_TASK_DELETE, d->name, d->config, false, 0, false);
             }
             return;
         case CS_ACTION_DISABLED:
         case CS_ACTION_ERROR:
+            if (d->action == CS_ACTION_DISABLED && self->deps.watch)
+                cs_watch_forget(self->deps.watch, d->name);
             if ((row = s_row(self, d)) != NULL)
                 cs_store_set(store, row,
                              d->action == CS_ACTION_ERROR ? CS_STATUS_ERROR : CS_STATUS_DISABLED,
@@ -290,6 +337,8 @@ static void s_apply(cs_refresh_t *self, const cs_decision_t *d)
             cs_dispatch_cancel(dispatch, d->name);
             return;
         case CS_ACTION_FORGET:
+            if (self->deps.watch)
+                cs_watch_forget(self->deps.watch, d->name);
             cs_dispatch_cancel(dispatch, d->name);
             if ((row = cs_store_get(store, d->name)) != NULL)
                 cs_store_remove(store, row);
@@ -297,7 +346,7 @@ static void s_apply(cs_refresh_t *self, const cs_decision_t *d)
         case CS_ACTION_WAIT:
             return;
         case CS_ACTION_DROP_TEMP: /* no row: only connections have one */
-            s_task(self, CS_TASK_DELETE, d->name, NULL, false, 0);
+            s_task(self, CS_TASK_DELETE, d->name, NULL, false, 0, false);
             return;
     }
 }
@@ -310,7 +359,7 @@ static void s_apply(cs_refresh_t *self, const cs_decision_t *d)
  * sent in one batch. */
 static void s_plan(cs_refresh_t *self)
 {
-    self->builds = self->deletes = self->comments = 0;
+    self->builds = self->deletes = self->comments = self->refetches = 0;
     self->plans++;
     int64_t t0 = cs_clock_mono_ms();
     bool loaded = !self->next;
@@ -359,12 +408,13 @@ static void s_plan(cs_refresh_t *self)
         return;
     }
     int64_t t_catalog = cs_clock_mono_ms();
-    cs_plan_input_t in = {cfg,
-                          self->config_dir,
-                          self->deps.store,
-                          schemas,
-                          {s_plugin, s_in_flight, s_settled_at, s_gone_since, self},
-                          t_catalog};
+    cs_plan_input_t in = {
+        cfg,
+        self->config_dir,
+        self->deps.store,
+        schemas,
+        {s_plugin, s_in_flight, s_settled_at, s_gone_since, self, s_refetch, s_refetching},
+        t_catalog};
     cs_plan_t *plan = cs_plan_make(&in);
     if (!plan) {
         cs_log_error("out of memory planning refresh %llu", (unsigned long long)self->started);
@@ -374,6 +424,9 @@ static void s_plan(cs_refresh_t *self)
     for (size_t i = 0; i < cs_plan_count(plan); i++)
         s_apply(self, cs_plan_decision(plan, i));
     s_remember_gone(self, plan, t_catalog);
+    zhashx_purge(self->refetch); /* asked for by this plan: the next ones fetch no more */
+    self->refetch_all = false;
+    self->planned = self->started;
     self->replan_at = cs_plan_replan_at(plan);
     cs_log_debug("plan: config (%zu of %zu files parsed) in %lld ms, catalog (%zu schemas) in "
                  "%lld ms, %zu decisions in %lld ms",
@@ -387,9 +440,9 @@ static void s_plan(cs_refresh_t *self)
     self->config = cfg;
     cs_batch_search_path(self->deps.batch, &cfg->database, cfg->dir_failed);
     cs_log_info("refresh %llu: %zu connections configured; %zu to build, %zu to delete, %zu "
-                "comments to write",
+                "comments to write, %zu dynamic schemas to fetch again",
                 (unsigned long long)self->started, cfg->count, self->builds, self->deletes,
-                self->comments);
+                self->comments, self->refetches);
     if (cs_batch_flush(self->deps.batch, 0) != 0) /* the plan's statuses: one batch */
         self->lost = true;
 }
@@ -455,6 +508,74 @@ uint64_t cs_refresh_request(cs_refresh_t *self)
     return self->started + 1;
 }
 
+uint64_t cs_refresh_request_all(cs_refresh_t *self)
+{
+    self->refetch_all = true;
+    return cs_refresh_request(self);
+}
+
+void cs_refresh_refetch(cs_refresh_t *self, const char *connection, const char *why)
+{
+    if (!zhashx_lookup(self->refetch, connection))
+        zhashx_insert(self->refetch, connection, (void *)why);
+    cs_refresh_request(self);
+}
+
+/* Whether a name is a connection: one of the last config read, or a row of the table. */
+static bool s_known(const cs_refresh_t *self, const char *name)
+{
+    return (self->config && cs_config_find(self->config, name)) ||
+           cs_store_get(self->deps.store, name);
+}
+
+/* The connections a refresh of these names refreshes: the names themselves. (When
+ * aggregators are built, the aggregators that read any of them join the set here, so that
+ * a named refresh leaves none of them stale.) Returns 0, or -1 when out of memory. */
+static int s_expand_names(const cs_refresh_t *self, const cs_strs_t *names, cs_strs_t *expanded)
+{
+    (void)self;
+    for (uint32_t i = 0; i < names->count; i++) {
+        bool twice = false;
+        for (uint32_t j = 0; j < expanded->count && !twice; j++)
+            twice = strcmp(expanded->items[j], names->items[i]) == 0;
+        if (!twice && cs_strs_add_max(expanded, names->items[i], CS_PROTO_MAX_NAMES) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+uint64_t cs_refresh_request_names(cs_refresh_t *self, const cs_strs_t *names, cs_strs_t *expanded,
+                                  const char **unknown)
+{
+    *unknown = NULL;
+    for (uint32_t i = 0; i < names->count; i++) {
+        if (!s_known(self, names->items[i])) {
+            *unknown = names->items[i];
+            return 0;
+        }
+    }
+    if (s_expand_names(self, names, expanded) != 0)
+        return 0;
+    for (uint32_t i = 0; i < expanded->count; i++)
+        if (!zhashx_lookup(self->refetch, expanded->items[i]))
+            zhashx_insert(self->refetch, expanded->items[i],
+                          (void *)"a refresh named it: dynamic schema fetched again");
+    return cs_refresh_request(self);
+}
+
+bool cs_refresh_names_done(const cs_refresh_t *self, const cs_strs_t *names, uint64_t target)
+{
+    if (self->planned < target || self->planning || cs_batch_refusals(self->deps.batch))
+        return false;
+    for (uint32_t i = 0; i < names->count; i++) {
+        const char *name = names->items[i];
+        const cs_record_t *row = cs_store_get(self->deps.store, name);
+        if (!cs_dispatch_idle(self->deps.dispatch, name) || (row && !cs_record_settled(row)))
+            return false;
+    }
+    return true;
+}
+
 uint64_t cs_refresh_tick(cs_refresh_t *self, int64_t *elapsed_us)
 {
     int64_t now = cs_clock_mono_ms(), wait;
@@ -491,6 +612,22 @@ int64_t cs_refresh_next_ms(const cs_refresh_t *self)
     return next;
 }
 
+/* A build's end: the watch list its schema gave (none: nothing to watch). One that failed
+ * keeps the list known before, or says none is known, so that the plans that follow do
+ * not fetch it again and again (a watch or a refresh does). */
+static void s_note_watch(cs_refresh_t *self, const cs_event_t *event)
+{
+    cs_watch_t *watch = self->deps.watch;
+    if (!watch || event->task_kind != CS_TASK_BUILD || event->superseded ||
+        (event->kind != CS_EVENT_RESULT && event->kind != CS_EVENT_LOST))
+        return;
+    const cs_msg_t *result = event->result;
+    if (result && (result->ok || result->watch.count))
+        cs_watch_set(watch, event->connection, result->watch.items, result->watch.count);
+    else if (!cs_watch_known(watch, event->connection))
+        cs_watch_set(watch, event->connection, NULL, 0);
+}
+
 void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
 {
     if (event->recheck_plugins) { /* plugins changed since the plan, or that worker's differ */
@@ -499,10 +636,11 @@ void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
                          "planning again, which looks at the plugins again");
         cs_refresh_request(self);
     }
+    s_note_watch(self, event);
     const cs_connection_t *c =
         cs_results_apply(self->deps.store, event, self->config, &self->stats);
     if (c) /* a build's comments follow it */
-        s_task(self, CS_TASK_COMMENTS, c->name, c, false, 0);
+        s_task(self, CS_TASK_COMMENTS, c->name, c, false, 0, false);
 }
 
 bool cs_refresh_running(const cs_refresh_t *self)

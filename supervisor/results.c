@@ -11,6 +11,30 @@ static const cs_connection_t *s_configured(const cs_config_t *config, const char
     return config ? cs_config_find(config, name) : NULL;
 }
 
+static bool s_same(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+/* A refetch whose worker found the schema it had (same hash and plugin version): the row was
+ * right all along. Nothing is written for a ready row (not even the worker: no change, no
+ * STATE); a row that was not ready (pending at startup, updating after an error) becomes
+ * ready, checked like any build's. Returns the connection when its comments are still
+ * owed. */
+static const cs_connection_t *s_unchanged(cs_store_t *store, cs_record_t *row,
+                                          const cs_event_t *event, const cs_connection_t *c)
+{
+    const cs_row_values_t *v = cs_record_values(row);
+    if (v->status != CS_STATUS_READY) {
+        cs_store_set_worker(store, row, event->worker, (int)event->attempt);
+        cs_store_set(store, row, CS_STATUS_READY, NULL);
+        cs_store_claim(store, row);
+    }
+    cs_log_conn_debug(event->connection, "dynamic schema fetched again: unchanged (%s)",
+                      v->schema_hash);
+    return v->comments_set ? NULL : c;
+}
+
 static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *event,
                                        const cs_config_t *config, cs_results_stats_t *stats)
 {
@@ -29,17 +53,24 @@ static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *even
                           cs_task_kind_name(event->task_kind));
         return NULL;
     }
+    const cs_connection_t *c = s_configured(config, event->connection);
+    const cs_row_values_t *v = cs_record_values(row);
+    if (event->refetch && result->ok && s_same(v->schema_hash, result->schema_hash) &&
+        s_same(v->plugin_version, result->plugin_version))
+        return s_unchanged(store, row, event, c);
     /* the worker and attempts of its last update (comments are not one: they say nothing of
      * them, and a refused update is attempted again from that count) */
     if (event->task_kind != CS_TASK_COMMENTS)
         cs_store_set_worker(store, row, event->worker, (int)event->attempt);
-    const cs_connection_t *c = s_configured(config, event->connection);
     switch (event->task_kind) {
         case CS_TASK_BUILD:
             if (!result->ok) {
                 cs_store_set(store, row, CS_STATUS_ERROR, result->error);
                 return NULL;
             }
+            /* a ready row whose refetch brought another schema: ready anew, at a new time */
+            if (event->refetch && v->status == CS_STATUS_READY)
+                cs_store_touch(store, row);
             cs_store_set_built(store, row, result->plugin_version, result->schema_hash);
             cs_store_set_comments(store, row, false);
             cs_store_set(store, row, CS_STATUS_READY, NULL);
@@ -76,6 +107,11 @@ const cs_connection_t *cs_results_apply(cs_store_t *store, const cs_event_t *eve
         return s_result(store, event, config, stats);
     cs_record_t *row = cs_store_get(store, event->connection);
     if (!row || event->task_kind == CS_TASK_COMMENTS)
+        return NULL;
+    /* a ready row's refetch waiting, resumed or retried: the row stays as it is (its schema is
+     * usable meanwhile); only its end may change it */
+    if (event->refetch && event->kind != CS_EVENT_LOST &&
+        cs_record_values(row)->status == CS_STATUS_READY)
         return NULL;
     if (event->kind == CS_EVENT_LOST) {
         if (!event->superseded) {

@@ -276,6 +276,18 @@ void cs_store_set_comments(cs_store_t *self, cs_record_t *row, bool comments_set
     }
 }
 
+void cs_store_touch(cs_store_t *self, cs_record_t *row)
+{
+    row->now.time_us = cs_clock_wall_us();
+    self->urgent = true;
+    s_mark(self, row);
+}
+
+bool cs_record_settled(const cs_record_t *row)
+{
+    return !row->dirty && row->in_table && row->committed.seq == row->now.seq;
+}
+
 void cs_store_remove(cs_store_t *self, cs_record_t *row)
 {
     if (!row->gone) {

@@ -140,6 +140,9 @@ void cs_store_set_built(cs_store_t *self, cs_record_t *row, const char *plugin_v
 /* The worker of its last update (NULL: unchanged) and that update's attempts. */
 void cs_store_set_worker(cs_store_t *self, cs_record_t *row, const char *worker, int attempts);
 void cs_store_set_comments(cs_store_t *self, cs_record_t *row, bool comments_set);
+/* Its schema changed while its status stayed (a dynamic schema fetched again, built anew):
+ * time_changed moves to now, and the row is queued for writing at once. */
+void cs_store_touch(cs_store_t *self, cs_record_t *row);
 /* Queues the row's deletion from the table (undone by cs_store_set or cs_store_add). */
 void cs_store_remove(cs_store_t *self, cs_record_t *row);
 /* The row's status (ready, disabled) or its deletion, as just set, is a worker's word: the
@@ -148,6 +151,9 @@ void cs_store_remove(cs_store_t *self, cs_record_t *row);
  * clears it. Queues the row for writing. */
 void cs_store_claim(cs_store_t *self, cs_record_t *row);
 bool cs_record_claimed(const cs_record_t *row);
+/* True when the table holds what was last decided for the row: nothing of it is queued or in a
+ * batch that has not committed yet. */
+bool cs_record_settled(const cs_record_t *row);
 
 /* The rows the table holds, by committed status (counts has CS_STATUS_COUNT entries);
  * returns their number. */
@@ -369,6 +375,8 @@ typedef struct {
     int64_t not_before; /* held until then (cs_clock_mono_ms): its file is being rewritten */
     bool held;          /* ... and waits among the held tasks meanwhile */
     uint32_t retries;   /* times a worker could not run it (not counted as attempts) */
+    bool refetch;       /* a build whose schema is current: only its dynamic schema is fetched again
+                         * (its row keeps its status: results.c) */
 } cs_task_t;
 
 typedef struct cs_dispatch cs_dispatch_t;
@@ -393,6 +401,7 @@ typedef struct {
     char *why;            /* LOST, WAITING, RETRYING */
     bool recheck_plugins; /* RETRYING: the worker has another version of the plugin than the
                            * plan used: the plugins are to be looked at again */
+    bool refetch;         /* its task was a refetch (cs_task_t) */
 } cs_event_t;
 
 void cs_event_destroy(cs_event_t **event_p);
@@ -425,9 +434,12 @@ cs_event_t *cs_dispatch_next_event(cs_dispatch_t *self);
 
 /* Queues a task (takes ownership). Comments go to a lower-priority queue. One update and one
  * comments task per connection: a newer update replaces the queued one (in its place), the
- * same one again is dropped; an update in flight is superseded by a different one, which is
- * held until it lands (its result then does not count: task->superseded). Comments are
- * dropped while an update of the connection is queued or in flight. */
+ * same one again is dropped (merged with a queued one, it is a refetch only when both are);
+ * an update in flight is superseded by a different one, which is held until it lands (its
+ * result then does not count: task->superseded). A refetch that is the same work as the update
+ * in flight is queued behind it without superseding it (the world it reads may have changed
+ * since that one read it). Comments are dropped while an update of the connection is queued
+ * or in flight. */
 void cs_dispatch_add(cs_dispatch_t *self, cs_task_t **task_p);
 
 /* A build or delete whose worker said it succeeded and whose result the state table refused
@@ -442,6 +454,10 @@ void cs_dispatch_redo(cs_dispatch_t *self, cs_task_t **task_p, const char *worke
 
 /* True when a build or delete of the connection is in flight. */
 bool cs_dispatch_update_in_flight(const cs_dispatch_t *self, const char *connection);
+/* True when a refetch of the connection is queued or in flight (and not superseded). */
+bool cs_dispatch_refetch_pending(const cs_dispatch_t *self, const char *connection);
+/* True when no task of the connection is queued or in flight. */
+bool cs_dispatch_idle(const cs_dispatch_t *self, const char *connection);
 
 /* The connection needs no update after all: its queued tasks are dropped and the one in
  * flight is superseded. */
@@ -605,12 +621,19 @@ typedef struct {
     const char *file;              /* WAIT: the file that is gone */
     bool fresh;                    /* BUILD: no schema of that name (one round trip) */
     bool comments;                 /* READY: its comments are still owed */
-    int64_t not_before;            /* BUILD: hold until then (its file is being rewritten) */
+    bool refetch;    /* BUILD: its schema is current (marker: its marker); only its dynamic schema
+                      * is fetched again, and a ready row stays ready meanwhile */
+    bool refetching; /* READY: a refetch of it is queued or in flight: its row and tasks are left
+                      * to that one */
+    int64_t not_before; /* BUILD: hold until then (its file is being rewritten) */
 } cs_decision_t;
 
 /* What the plan asks of the world: a plugin's info (all known by now: KNOWN or FAILED);
  * whether an update of a connection is in flight; until when a file's updates are held
- * (0: not); since when a file is gone from the directory (0: not seen gone before). */
+ * (0: not); since when a file is gone from the directory (0: not seen gone before). Of a
+ * connection of a dynamic plugin whose schema is current: why its schema is to be fetched
+ * again now (a static text; NULL: it is not; refetch NULL: on every plan), and whether a
+ * refetch of it is queued or in flight (refetching NULL: never). */
 typedef struct {
     cs_plugin_state_t (*plugin)(void *arg, const char *name, const cs_plugin_info_t **info,
                                 const char **why);
@@ -618,6 +641,8 @@ typedef struct {
     int64_t (*settled_at)(void *arg, const char *file);
     int64_t (*gone_since)(void *arg, const char *file);
     void *arg;
+    const char *(*refetch)(void *arg, const char *connection);
+    bool (*refetching)(void *arg, const char *connection);
 } cs_plan_oracle_t;
 
 typedef struct {
@@ -643,6 +668,58 @@ const cs_decision_t *cs_plan_decision(const cs_plan_t *self, size_t i);
 /* When a plan is due again (a gone file's grace ends; 0: none). */
 int64_t cs_plan_replan_at(const cs_plan_t *self);
 const char *cs_action_name(cs_action_t action);
+
+/* ---- watch.c: the files that dynamic schemas come from (inotify) ------------------------- */
+
+#define CS_WATCH_DIRS_MAX  8192                /* directories watched at once */
+#define CS_WATCH_BYTES_MAX (16u * 1024 * 1024) /* bytes of the watch lists of all connections */
+#define CS_WATCH_QUIET_MS  200  /* a connection is due this long after its last event ... */
+#define CS_WATCH_MAX_MS    2000 /* ... or this long after its first one, whichever is first */
+
+typedef struct cs_watch cs_watch_t;
+
+/* Watches nothing yet. Without inotify (its instance limit reached) it keeps the lists and
+ * watches nothing, which it logs with the sysctl to raise. NULL when out of memory. */
+cs_watch_t *cs_watch_new(void);
+void cs_watch_destroy(cs_watch_t **self_p);
+
+/* A connection's watch list, as its last schema gave it (replacing the one before; count 0:
+ * known, nothing to watch): absolute paths whose last component may be a glob. The directory
+ * of each entry is watched (a directory that does not exist yet: through its nearest parent
+ * that does, until it appears). An entry that cannot be watched (a glob before its last
+ * component, beyond CS_WATCH_DIRS_MAX directories or CS_WATCH_BYTES_MAX bytes, inotify's own
+ * limits) is logged once and left out: that connection is fetched again only by a refresh.
+ * Copies what it keeps. Never blocks. */
+void cs_watch_set(cs_watch_t *self, const char *connection, char *const *entries, size_t count);
+/* The connection went: its list and its directories' watches (where no other needs them). */
+void cs_watch_forget(cs_watch_t *self, const char *connection);
+/* Whether a list of the connection was set since the supervisor started. */
+bool cs_watch_known(const cs_watch_t *self, const char *connection);
+
+/* The inotify descriptor to poll (-1: none), and its handler: reads every waiting event; a
+ * create, delete, move, close after writing or attribute change of a file that an entry
+ * matches makes its connections due (debounced: CS_WATCH_QUIET_MS after the last event,
+ * CS_WATCH_MAX_MS after the first at most); a lost queue (IN_Q_OVERFLOW) makes every
+ * connection with a list due. Never blocks. */
+int cs_watch_fd(const cs_watch_t *self);
+void cs_watch_on_readable(cs_watch_t *self);
+/* Milliseconds until a connection is due (0: now; -1: none waits). */
+int64_t cs_watch_next_ms(const cs_watch_t *self);
+/* Each connection due by now (cs_clock_mono_ms) goes to due(arg, name), once per burst of
+ * events. */
+void cs_watch_take_due(cs_watch_t *self, int64_t now,
+                       void (*due)(void *arg, const char *connection), void *arg);
+/* Directories watched now (with an inotify watch). */
+size_t cs_watch_dirs(const cs_watch_t *self);
+
+/* How an entry is watched: the directory it is in (into dir) and the pattern of its last
+ * component (*base, borrowed from entry). Returns 0, or -1 with *why (static) when it cannot
+ * be: not absolute, ending in '/', a glob before the last component, a directory longer than
+ * size. Pure. */
+int cs_watch_split(const char *entry, char *dir, size_t size, const char **base, const char **why);
+/* Whether a file name matches an entry's last component: a glob as the shell's (* ? [...],
+ * a leading dot only matched by a dot), else the same name. Pure. */
+bool cs_watch_match(const char *pattern, const char *name);
 
 /* ---- results.c: what dispatch events do to rows ----------------------------------------- */
 
@@ -670,14 +747,34 @@ typedef struct {
     cs_dispatch_t *dispatch;
     cs_plugins_t *plugins;
     const char *config_dir;
+    cs_watch_t *watch; /* the connections' watch lists (NULL: none) */
 } cs_refresh_deps_t;
 
 cs_refresh_t *cs_refresh_new(const cs_refresh_deps_t *deps);
 void cs_refresh_destroy(cs_refresh_t **self_p);
 
-/* A refresh is wanted (SIGHUP, the config directory, a control request). Returns the
- * generation that reads the config after this request: the one to wait for. */
+/* A refresh is wanted (the config directory, a worker's other plugin version, the database
+ * back). Returns the generation that reads the config after this request: the one to wait
+ * for. Dynamic schemas are fetched again only where refetch (below) asks for it. */
 uint64_t cs_refresh_request(cs_refresh_t *self);
+/* ... asked for by an operator (a client's plain refresh, SIGHUP): its plan also fetches
+ * every dynamic schema again. */
+uint64_t cs_refresh_request_all(cs_refresh_t *self);
+/* ... of some connections (`connstate refresh NAME...`): the plan fetches the dynamic
+ * schemas of those again, and of no other connection. Each name must be a connection of the
+ * last config read or a row of the state table; the set is then expanded (s_expand_names)
+ * into expanded (its entries appended). Returns the generation, or 0 with *unknown (borrowed
+ * from names) when a name is none (nothing is refreshed), or 0 and *unknown NULL when out of
+ * memory. */
+uint64_t cs_refresh_request_names(cs_refresh_t *self, const cs_strs_t *names, cs_strs_t *expanded,
+                                  const char **unknown);
+/* A connection's dynamic schema is to be fetched again at the next plan (why: static text,
+ * e.g. "a watched file changed"), which is requested. */
+void cs_refresh_refetch(cs_refresh_t *self, const char *connection, const char *why);
+/* Whether the plan of generation target (or a later one) was made and every update of these
+ * connections is done and written: none queued or in flight, comments included, their rows
+ * settled, no refusal waiting. Never blocks. */
+bool cs_refresh_names_done(const cs_refresh_t *self, const cs_strs_t *names, uint64_t target);
 
 /* Drives refreshes: does again the updates whose result the state table refused
  * (cs_batch_next_refusal), begins a requested refresh when due (or plans the running one
@@ -750,6 +847,10 @@ int64_t cs_control_next_ms(const cs_control_t *self);
 
 /* A refresh generation finished: answers the requests that waited for it. */
 void cs_control_refresh_done(cs_control_t *self, uint64_t generation, int64_t elapsed_us);
+/* Answers the requests that named connections (`connstate refresh NAME...`) whose updates
+ * are done (cs_refresh_names_done), with the counts of those rows. Call once per turn of the
+ * event loop. Never blocks. */
+void cs_control_named_check(cs_control_t *self);
 /* The supervisor is no longer active (its database went away, or it became a standby):
  * every waiting refresh request is answered with ERROR saying so. While it is not active,
  * snapshot and refresh requests are answered so at once (a refresh is still requested for

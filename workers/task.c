@@ -23,6 +23,8 @@ struct cs_tasks {
     void *tick_arg;
     cs_plugins_t *infos; /* the plugins' info, asked again when a plugin's file changes */
     zhashx_t *schemas;   /* plugin, version (and config digest) -> s_cached_t */
+    zhashx_t *built;     /* a dynamic schema a build used, for the comments that follow it:
+                          * connection, plugin, config and instance digests -> s_cached_t */
 };
 
 /* A plugin's schema and, once a build has used it, its DDL. */
@@ -42,6 +44,17 @@ static void s_cached_free(void **item)
     *item = NULL;
 }
 
+/* Frees the schemas kept for comments (their entries are not the hash's to free: a comments
+ * job takes its own out). */
+static void s_built_purge(cs_tasks_t *self)
+{
+    if (!self->built)
+        return;
+    for (void *item = zhashx_first(self->built); item; item = zhashx_next(self->built))
+        s_cached_free(&item);
+    zhashx_purge(self->built);
+}
+
 cs_tasks_t *cs_tasks_new(const char *plugin_dir, int plugin_timeout_ms,
                          size_t tables_per_transaction, cs_plugin_tick_fn *tick, void *tick_arg)
 {
@@ -55,11 +68,12 @@ cs_tasks_t *cs_tasks_new(const char *plugin_dir, int plugin_timeout_ms,
     self->tick_arg = tick_arg;
     self->infos = cs_plugins_new(plugin_dir, plugin_timeout_ms);
     self->schemas = zhashx_new();
-    if (!self->plugin_dir || !self->infos || !self->schemas) {
+    self->built = zhashx_new();
+    if (!self->plugin_dir || !self->infos || !self->schemas || !self->built) {
         cs_tasks_destroy(&self);
         return NULL;
     }
-    zhashx_set_destructor(self->schemas, s_cached_free);
+    zhashx_set_destructor(self->schemas, s_cached_free); /* built's are given away: no destructor */
     return self;
 }
 
@@ -70,6 +84,8 @@ void cs_tasks_destroy(cs_tasks_t **self_p)
     cs_tasks_t *self = *self_p;
     cs_plugins_destroy(&self->infos);
     zhashx_destroy(&self->schemas);
+    s_built_purge(self);
+    zhashx_destroy(&self->built);
     free(self->plugin_dir);
     free(self);
     *self_p = NULL;
@@ -128,6 +144,19 @@ static int s_instance_key(const cs_msg_t *task, char *out, size_t size)
     return rc;
 }
 
+/* The key of a connection's dynamic schema as a build used it: its name, plugin path, config
+ * and instance (digests). -1 when out of memory. */
+static int s_built_key(const char *path, const cs_msg_t *task, char *key, size_t size)
+{
+    char instance[CS_DIGEST_HEX_SIZE + 1], digest[CS_DIGEST_HEX_SIZE];
+    const char *config = task->config ? task->config : "{}";
+    if (s_instance_key(task, instance, sizeof instance) != 0 ||
+        cs_digest_hex16(config, strlen(config), digest) != 0)
+        return -1;
+    snprintf(key, size, "%s\n%s\n%s%s", task->connection, path, digest, instance);
+    return 0;
+}
+
 /* The schema for this connection: from the cache for static plugins (per version) and
  * config plugins (per version and config), fetched every time for dynamic ones; cached per
  * plugin instance too (its memory limit and environment). *owned tells whether the caller
@@ -136,7 +165,7 @@ static s_cached_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin_
                             const cs_msg_t *task, bool *owned, char *why, size_t why_size)
 {
     *owned = false;
-    char key[512] = "", instance[CS_DIGEST_HEX_SIZE + 1];
+    char key[4096 + 512] = "", instance[CS_DIGEST_HEX_SIZE + 1];
     if (strcmp(info->mode, "dynamic") != 0 &&
         s_instance_key(task, instance, sizeof instance) == 0) {
         snprintf(key, sizeof key, "%s\n%s%s", path, info->version, instance);
@@ -318,6 +347,17 @@ static int s_job_schema(cs_tasks_t *self, cs_job_t *job)
         job->info = NULL;
         return -1;
     }
+    /* The comments of a dynamic schema describe the schema its build made: that one, when this
+     * worker ran the build (the plugin is not run again), else the plugin's now (the update
+     * checks it against the marker). */
+    char key[4096 + 512];
+    if (task->kind == CS_TASK_COMMENTS && strcmp(job->info->mode, "dynamic") == 0 &&
+        s_built_key(job->path, task, key, sizeof key) == 0 &&
+        (job->cached = zhashx_lookup(self->built, key)) != NULL) {
+        zhashx_delete(self->built, key); /* the job takes it */
+        job->owned = true;
+        return 0;
+    }
     job->cached =
         s_schema(self, job->path, job->info, task, &job->owned, job->why, sizeof job->why);
     if (!job->cached && s_plugin_absent(self, job)) /* gone since its info was asked */
@@ -336,6 +376,14 @@ static int s_build_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     const cs_schema_t *schema = job->cached->schema;
     result->schema_hash = strdup(schema->hash);
     result->tables = (uint32_t)schema->count;
+    /* What the supervisor watches to fetch a dynamic schema again (only theirs: a static or
+     * config schema is cached, and fetching it again would change nothing). */
+    for (size_t i = 0; strcmp(job->info->mode, "dynamic") == 0 && i < schema->watch_count; i++) {
+        if (cs_strs_add_max(&result->watch, schema->watch[i], CS_PROTO_MAX_WATCH) != 0) {
+            snprintf(job->why, sizeof job->why, "out of memory");
+            return -1;
+        }
+    }
     cs_marker_t *marker = &job->want;
     snprintf(marker->fingerprint, sizeof marker->fingerprint, "%s",
              task->fingerprint ? task->fingerprint : "");
@@ -537,6 +585,27 @@ static void s_not_the_connections(PGconn *conn, cs_job_t *job)
     job->result->worker_fault = job->fault == CS_FAULT_SESSION || job->fault == CS_FAULT_WORKER;
 }
 
+/* A build of a dynamic schema succeeded: its schema is kept for its comments (one per
+ * connection, S_SCHEMA_CACHE_MAX in all). */
+static void s_keep_built(cs_tasks_t *self, cs_job_t *job)
+{
+    char key[4096 + 512];
+    if (job->task->kind != CS_TASK_BUILD || !job->owned || !job->cached || !job->info ||
+        strcmp(job->info->mode, "dynamic") != 0 ||
+        s_built_key(job->path, job->task, key, sizeof key) != 0)
+        return;
+    void *old = zhashx_lookup(self->built, key);
+    if (old) {
+        zhashx_delete(self->built, key);
+        s_cached_free(&old);
+    }
+    if (zhashx_size(self->built) >= S_SCHEMA_CACHE_MAX)
+        s_built_purge(self); /* no job holds these: they are given away, not lent */
+    zhashx_insert(self->built, key, job->cached);
+    job->cached = NULL;
+    job->owned = false;
+}
+
 void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
     if (job->complete)
@@ -571,6 +640,7 @@ void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     result->elapsed_us = (uint64_t)(cs_clock_mono_us() - job->start);
     if (result->ok) {
         job->fault = CS_FAULT_NONE;
+        s_keep_built(self, job);
         return;
     }
     if (PQstatus(conn) != CONNECTION_OK)

@@ -1,5 +1,5 @@
-/* connstate refresh: asks the running supervisor to refresh and waits until that refresh is
- * complete, with a progress bar on a terminal. */
+/* connstate refresh: asks the running supervisor to refresh (everything, or the connections
+ * named) and waits until that refresh is complete, with a progress bar on a terminal. */
 #include "cli.h"
 
 #include "cs_wire.h"
@@ -11,12 +11,17 @@
 static const cs_cli_command_t s_command = {
     .name = "refresh",
     .usage = "Usage: connstate refresh [--control EP] [--timeout SEC] [--curve-cert FILE\n"
-             "                         --curve-server FILE]\n"
+             "                         --curve-server FILE] [NAME]...\n"
              "Asks the running supervisor to refresh now and returns when that refresh is\n"
-             "complete, with a summary line. Exit status: 0 when no connection ended in\n"
-             "error, 1 otherwise (or when no supervisor answers), 2 on a usage error.\n",
+             "complete, with a summary line. Without NAME: every connection, and every\n"
+             "dynamic schema is fetched again. With NAMEs (at most 1024): only those\n"
+             "connections are looked at again (their dynamic schemas fetched again), and it\n"
+             "returns once their updates are done; a name that is no connection is refused\n"
+             "and nothing is refreshed. Exit status: 0 when no connection (of those named)\n"
+             "ended in error, 1 otherwise (or when no supervisor answers, or a name is\n"
+             "refused), 2 on a usage error.\n",
     .options = CS_CLI_CONTROL | CS_CLI_TIMEOUT | CS_CLI_CURVE,
-    .max_args = 0,
+    .max_args = -1,
 };
 
 static void s_counts_text(cs_buf_t *out, const uint32_t counts[CS_STATUS_COUNT])
@@ -62,6 +67,19 @@ int cs_cli_refresh(int argc, char **argv)
     if (cs_cli_curve(&args, &curve) != 0)
         return 2;
 
+    if (args.argc > CS_PROTO_MAX_NAMES) {
+        fprintf(stderr, "connstate refresh: at most %d connection names, not %d\n",
+                CS_PROTO_MAX_NAMES, args.argc);
+        return 2;
+    }
+    for (int i = 0; i < args.argc; i++) {
+        size_t len = strlen(args.argv[i]);
+        if (len == 0 || len > CS_PROTO_MAX_NAME) {
+            fprintf(stderr, "connstate refresh: \"%s\" is not a connection name (1 to %d bytes)\n",
+                    args.argv[i], CS_PROTO_MAX_NAME);
+            return 2;
+        }
+    }
     zsock_t *sock = cs_cli_control_connect(&args, &curve);
     if (!sock)
         return 2;
@@ -71,6 +89,14 @@ int cs_cli_refresh(int argc, char **argv)
     cs_msg_t *req = cs_msg_new(CS_MSG_REFRESH_REQ);
     req->request_id = request_id;
     req->wait = true;
+    bool named = args.argc > 0;
+    for (int i = 0; i < args.argc; i++)
+        if (cs_strs_add_max(&req->names, args.argv[i], CS_PROTO_MAX_NAMES) != 0) {
+            fprintf(stderr, "connstate refresh: out of memory\n");
+            cs_msg_destroy(&req);
+            zsock_destroy(&sock);
+            return 1;
+        }
     rc = cs_wire_send(sock, NULL, NULL, req) == 0 ? -1 : 1;
     cs_msg_destroy(&req);
     bool accepted = false;
@@ -110,6 +136,8 @@ int cs_cli_refresh(int argc, char **argv)
             cs_buf_printf(&line,
                           "refresh %llu done in %.3f s: ", (unsigned long long)msg->generation,
                           msg->elapsed_us / 1e6);
+            if (named)
+                cs_buf_printf(&line, "of those named, ");
             s_counts_text(&line, msg->counts);
             if (tty)
                 fprintf(stderr, "\r%*s\r", 79, "");
@@ -125,7 +153,7 @@ int cs_cli_refresh(int argc, char **argv)
                 rc = 1;
             }
             instance = msg->instance;
-            if (tty && rc < 0)
+            if (tty && rc < 0 && !named) /* its counts are of every connection */
                 s_progress(msg, (zclock_mono() - start) / 1000.0);
         } else if (msg->type == CS_MSG_ERROR) {
             fprintf(stderr, "connstate refresh: the supervisor says: %s\n", msg->reason);

@@ -28,6 +28,10 @@ int main(int argc, char **argv)
         if (cs_strs_add(&msg->env, "AWS_PROFILE=prod") != 0 ||
             cs_strs_add(&msg->env, "TOKEN=a=b") != 0)
             return 1;
+        /* REFRESH_REQ: the connections named; RESULT: a dynamic schema's watch list */
+        if (cs_strs_add_max(&msg->names, "conn_a", CS_PROTO_MAX_NAMES) != 0 ||
+            cs_strs_add_max(&msg->watch, "/data/conn_a/*.csv", CS_PROTO_MAX_WATCH) != 0)
+            return 1;
         if (cs_msg_add_row(msg, "conn_a", CS_STATUS_READY, NULL, 1, true, 2, "synthetic") != 0)
             return 1;
         char *data;

@@ -273,6 +273,69 @@ static void test_one_task_per_connection(void **state)
     s_bench_free(&b);
 }
 
+static void s_add_refetch(s_bench_t *b, const char *name, const char *fingerprint)
+{
+    cs_task_t *task = calloc(1, sizeof *task);
+    task->kind = CS_TASK_BUILD;
+    task->connection = strdup(name);
+    task->plugin = strdup("folder");
+    task->config = strdup("{}");
+    task->fingerprint = strdup(fingerprint);
+    task->plugin_version = strdup("1.0");
+    task->refetch = true;
+    cs_dispatch_add(b->dispatch, &task);
+    assert_null(task);
+}
+
+static void test_a_refetch_follows_the_same_work_in_flight(void **state)
+{
+    (void)state;
+    s_bench_t b = s_bench(60000, 3, 16, 16);
+    assert_false(cs_dispatch_refetch_pending(b.dispatch, "x"));
+    assert_true(cs_dispatch_idle(b.dispatch, "x"));
+    s_add_refetch(&b, "x", "f1");
+    s_add_refetch(&b, "x", "f1"); /* the same queued: merged */
+    assert_int_equal(cs_dispatch_queued(b.dispatch), 1);
+    assert_true(cs_dispatch_refetch_pending(b.dispatch, "x"));
+    assert_false(cs_dispatch_idle(b.dispatch, "x"));
+    zsock_t *a = s_worker("a", 4);
+    s_spin(&b, 50);
+    cs_msg_t *tasks[4];
+    assert_int_equal(s_tasks(a, tasks, 4), 1);
+    assert_true(cs_dispatch_refetch_pending(b.dispatch, "x")); /* in flight */
+    /* the same work again while it runs: a plain build's result stands (dropped), a refetch
+     * is queued behind it (what it reads may have changed), which does not supersede it */
+    s_add(&b, CS_TASK_BUILD, "x", "f1");
+    assert_int_equal(cs_dispatch_queued(b.dispatch), 0);
+    s_add_refetch(&b, "x", "f1");
+    assert_int_equal(cs_dispatch_queued(b.dispatch), 1);
+    s_spin(&b, 50);
+    cs_msg_t *none[4];
+    assert_int_equal(s_tasks(a, none, 4), 0); /* held while the first runs */
+    s_answer(a, tasks[0], true);
+    s_spin(&b, 50);
+    cs_event_t *event = s_event(&b, CS_EVENT_RESULT);
+    assert_non_null(event);
+    assert_false(event->superseded); /* its result counts */
+    assert_true(event->refetch);
+    cs_event_destroy(&event);
+    s_free_tasks(tasks, 1);
+    assert_int_equal(s_tasks(a, tasks, 4), 1); /* the queued refetch goes now */
+    s_answer(a, tasks[0], true);
+    s_spin(&b, 50);
+    event = s_event(&b, CS_EVENT_RESULT);
+    assert_non_null(event);
+    cs_event_destroy(&event);
+    s_free_tasks(tasks, 1);
+    assert_true(cs_dispatch_idle(b.dispatch, "x"));
+    /* merged with a queued plain build of the same work, it is a plain build */
+    s_add(&b, CS_TASK_BUILD, "y", "f1");
+    s_add_refetch(&b, "y", "f1");
+    assert_false(cs_dispatch_refetch_pending(b.dispatch, "y"));
+    zsock_destroy(&a);
+    s_bench_free(&b);
+}
+
 static void test_cancel_drops_what_is_queued(void **state)
 {
     (void)state;
@@ -749,6 +812,7 @@ int main(void)
         cmocka_unit_test(test_an_expired_lease_goes_to_another_worker_then_is_lost),
         cmocka_unit_test(test_one_task_per_connection),
         cmocka_unit_test(test_cancel_drops_what_is_queued),
+        cmocka_unit_test(test_a_refetch_follows_the_same_work_in_flight),
         cmocka_unit_test(test_workers_beyond_the_cap_are_told_to_go),
         cmocka_unit_test(test_waiting_for_a_worker_and_resuming),
         cmocka_unit_test(test_a_retry_is_queued_again_after_a_backoff),

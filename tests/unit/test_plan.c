@@ -20,6 +20,9 @@ typedef struct {
     int64_t settled_at;      /* what every file's hold is */
     int64_t gone_since;      /* since when every gone file is gone (0: not seen) */
     const char *plugin_mode; /* of the synthetic plugin */
+    bool oracle_refetch;     /* the oracle has a refetch rule (else: every plan fetches) */
+    const char *refetch;     /* a connection whose dynamic schema is to be fetched again */
+    const char *refetching;  /* a connection with a refetch queued or in flight */
     cs_plan_t *plan;
 } s_world_t;
 
@@ -43,6 +46,18 @@ static bool s_in_flight(void *arg, const char *name)
 {
     s_world_t *w = arg;
     return w->in_flight && strcmp(w->in_flight, name) == 0;
+}
+
+static const char *s_refetch(void *arg, const char *name)
+{
+    s_world_t *w = arg;
+    return w->refetch && strcmp(w->refetch, name) == 0 ? "a watched file changed" : NULL;
+}
+
+static bool s_refetching(void *arg, const char *name)
+{
+    s_world_t *w = arg;
+    return w->refetching && strcmp(w->refetching, name) == 0;
 }
 
 static int64_t s_settled_at(void *arg, const char *file)
@@ -124,7 +139,9 @@ static void s_make(s_world_t *w)
                           "/cfg",
                           w->store,
                           w->schemas,
-                          {s_plugin, s_in_flight, s_settled_at, s_gone_since, w},
+                          {s_plugin, s_in_flight, s_settled_at, s_gone_since, w,
+                           w->oracle_refetch ? s_refetch : NULL,
+                           w->oracle_refetch ? s_refetching : NULL},
                           100000};
     cs_plan_destroy(&w->plan);
     w->plan = cs_plan_make(&in);
@@ -193,8 +210,78 @@ static void test_dynamic_schemas_are_fetched_again(void **state)
     s_world_t *w = s_world(SYN("dyn"));
     w->plugin_mode = "dynamic";
     s_schema(w, "dyn", s_fingerprint(w, "dyn"), "1.0.0");
-    s_make(w);
+    s_make(w); /* an oracle without a refetch rule: every plan fetches it again */
     s_expect(w, "dyn", CS_ACTION_BUILD, "dynamic schema: fetched again");
+    assert_true(s_decision(w, "dyn")->refetch);
+    s_world_free(&w);
+}
+
+static void test_dynamic_schemas_are_fetched_again_only_when_the_oracle_says_why(void **state)
+{
+    (void)state;
+    s_world_t *w = s_world(SYN("dyn") SYN("asked") SYN("changed") SYN("fresh"));
+    w->plugin_mode = "dynamic";
+    w->oracle_refetch = true;
+    w->refetch = "asked";
+    s_row(w, "dyn", "/cfg/a.spc", true);
+    s_row(w, "asked", "/cfg/a.spc", true);
+    s_schema(w, "dyn", s_fingerprint(w, "dyn"), "1.0.0");
+    s_schema(w, "asked", s_fingerprint(w, "asked"), "1.0.0");
+    s_schema(w, "changed", "ffffffffffffffff", "1.0.0");
+    s_make(w);
+    s_expect(w, "dyn", CS_ACTION_READY, "unchanged"); /* nothing asked: no plugin run */
+    assert_false(s_decision(w, "dyn")->refetching);
+    s_expect(w, "asked", CS_ACTION_BUILD, "a watched file changed");
+    const cs_decision_t *d = s_decision(w, "asked");
+    assert_true(d->refetch);
+    assert_false(d->fresh);
+    assert_non_null(d->marker); /* its row stays ready with the schema it has */
+    assert_string_equal(d->marker->schema_hash, "0123456789abcdef");
+    /* a config change or a new connection is a build, refetch or not */
+    s_expect(w, "changed", CS_ACTION_BUILD, "config changed");
+    assert_false(s_decision(w, "changed")->refetch);
+    s_expect(w, "fresh", CS_ACTION_BUILD, "new");
+    assert_false(s_decision(w, "fresh")->refetch);
+    s_world_free(&w);
+}
+
+static void test_a_refetch_under_way_is_left_to_finish(void **state)
+{
+    (void)state;
+    s_world_t *w = s_world(SYN("dyn"));
+    w->plugin_mode = "dynamic";
+    w->oracle_refetch = true;
+    s_schema(w, "dyn", s_fingerprint(w, "dyn"), "1.0.0");
+    w->in_flight = w->refetching = "dyn";
+    s_make(w); /* a plan of a running refresh: neither flips it to updating nor cancels it */
+    s_expect(w, "dyn", CS_ACTION_READY, "its schema is being fetched again");
+    assert_true(s_decision(w, "dyn")->refetching);
+    w->refetch = "dyn"; /* its files changed again meanwhile: another one after it */
+    s_make(w);
+    s_expect(w, "dyn", CS_ACTION_BUILD, "a watched file changed");
+    assert_true(s_decision(w, "dyn")->refetch);
+    /* its config changed meanwhile: the refetch in flight does not make it current */
+    s_world_free(&w);
+    w = s_world(SYN("dyn"));
+    w->plugin_mode = "dynamic";
+    w->oracle_refetch = true;
+    s_schema(w, "dyn", "ffffffffffffffff", "1.0.0");
+    w->in_flight = w->refetching = "dyn";
+    s_make(w);
+    s_expect(w, "dyn", CS_ACTION_BUILD, "an update of it is in flight: checked again after it");
+    assert_false(s_decision(w, "dyn")->refetch);
+    s_world_free(&w);
+}
+
+static void test_static_schemas_ignore_the_refetch_rule(void **state)
+{
+    (void)state;
+    s_world_t *w = s_world(SYN("stat"));
+    w->oracle_refetch = true;
+    w->refetch = "stat"; /* a refresh named it: a static schema is current as it is */
+    s_schema(w, "stat", s_fingerprint(w, "stat"), "1.0.0");
+    s_make(w);
+    s_expect(w, "stat", CS_ACTION_READY, "unchanged");
     s_world_free(&w);
 }
 
@@ -352,6 +439,9 @@ int main(void)
         cmocka_unit_test(test_builds_and_their_reasons),
         cmocka_unit_test(test_ready_owes_its_comments_until_set),
         cmocka_unit_test(test_dynamic_schemas_are_fetched_again),
+        cmocka_unit_test(test_dynamic_schemas_are_fetched_again_only_when_the_oracle_says_why),
+        cmocka_unit_test(test_a_refetch_under_way_is_left_to_finish),
+        cmocka_unit_test(test_static_schemas_ignore_the_refetch_rule),
         cmocka_unit_test(test_an_update_in_flight_is_checked_after_it),
         cmocka_unit_test(test_held_while_its_file_is_rewritten),
         cmocka_unit_test(test_errors_and_disabled),

@@ -171,12 +171,51 @@ static void test_limit_prefix(void **state)
     cs_buf_free(&out);
 }
 
+/* A schema's "watch": parsed, bounded, and not part of the hash. */
+static void test_schema_watch(void **state)
+{
+    (void)state;
+    char why[512];
+    const char *tables = "\"tables\":[{\"name\":\"t\",\"columns\":[{\"name\":\"a\","
+                         "\"type\":\"text\"}]}]";
+    char json[1024];
+    snprintf(json, sizeof json, "{%s}", tables);
+    cs_schema_t *plain = cs_schema_parse(json, strlen(json), NULL, why, sizeof why);
+    assert_non_null(plain);
+    assert_int_equal(plain->watch_count, 0);
+    snprintf(json, sizeof json, "{\"watch\":[\"/data/*.csv\",\"/data/x.csv\"],%s}", tables);
+    cs_schema_t *watched = cs_schema_parse(json, strlen(json), NULL, why, sizeof why);
+    assert_non_null(watched);
+    assert_int_equal(watched->watch_count, 2);
+    assert_string_equal(watched->watch[0], "/data/*.csv");
+    assert_string_equal(watched->hash, plain->hash); /* what is watched is not the schema */
+    cs_schema_destroy(&plain);
+    cs_schema_destroy(&watched);
+    const char *bad[] = {"[\"data/*.csv\"]", "[\"/data/\"]", "[\"\"]", "[1]",
+                         "[\"/a\\nb\"]",     "\"/data\""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(json, sizeof json, "{\"watch\":%s,%s}", bad[i], tables);
+        why[0] = '\0';
+        assert_null(cs_schema_parse(json, strlen(json), NULL, why, sizeof why));
+        assert_non_null(strstr(why, "\"watch\""));
+    }
+    /* too many entries */
+    cs_buf_t many = {0};
+    cs_buf_puts(&many, "{\"watch\":[");
+    for (int i = 0; i <= CS_PROTO_MAX_WATCH; i++)
+        cs_buf_printf(&many, "%s\"/d/%d\"", i ? "," : "", i);
+    cs_buf_printf(&many, "],%s}", tables);
+    assert_null(cs_schema_parse(many.data, many.len, NULL, why, sizeof why));
+    assert_non_null(strstr(why, "at most 1024 paths"));
+    cs_buf_free(&many);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_environment), cmocka_unit_test(test_run_over_the_limit),
         cmocka_unit_test(test_settings_check),  cmocka_unit_test(test_env_secrets),
-        cmocka_unit_test(test_limit_prefix),
+        cmocka_unit_test(test_limit_prefix),    cmocka_unit_test(test_schema_watch),
     };
     return cmocka_run_group_tests_name("plugin", tests, s_setup, s_teardown);
 }

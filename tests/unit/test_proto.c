@@ -436,6 +436,108 @@ static void test_env_entries(void **state)
     cs_strs_clear(&strs); /* idempotent */
 }
 
+/* REFRESH_REQ names and RESULT watch: lists of strings, each bounded in count and length. */
+static void test_lists_of_strings(void **state)
+{
+    (void)state;
+    char *data;
+    size_t size;
+    char why[256] = "";
+    cs_msg_t *req = cs_msg_new(CS_MSG_REFRESH_REQ);
+    req->request_id = 5;
+    req->wait = true;
+    assert_int_equal(cs_strs_add_max(&req->names, "sales", CS_PROTO_MAX_NAMES), 0);
+    assert_int_equal(cs_strs_add_max(&req->names, "all_aws", CS_PROTO_MAX_NAMES), 0);
+    s_encode(req, &data, &size);
+    cs_msg_t *got = cs_msg_decode(data, size, why, sizeof why);
+    free(data);
+    assert_non_null(got);
+    assert_int_equal(got->names.count, 2);
+    assert_string_equal(got->names.items[1], "all_aws");
+    cs_msg_destroy(&got);
+    /* a name longer than a connection name is not encoded */
+    char long_name[CS_PROTO_MAX_NAME + 2];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    assert_int_equal(cs_strs_add_max(&req->names, long_name, CS_PROTO_MAX_NAMES), 0);
+    assert_int_equal(cs_msg_encode(req, &data, &size, why, sizeof why), -1);
+    assert_non_null(strstr(why, "(names): entry empty or too long"));
+    cs_msg_destroy(&req);
+    /* a plain refresh leaves the key out */
+    req = cs_msg_new(CS_MSG_REFRESH_REQ);
+    req->request_id = 6;
+    s_encode(req, &data, &size);
+    got = cs_msg_decode(data, size, why, sizeof why);
+    free(data);
+    assert_int_equal(got->names.count, 0);
+    cs_msg_destroy(&got);
+    cs_msg_destroy(&req);
+
+    cs_msg_t *result = cs_msg_new(CS_MSG_RESULT);
+    result->task_id = 3;
+    result->connection = strdup("sales");
+    result->ok = true;
+    assert_int_equal(cs_strs_add_max(&result->watch, "/data/sales/*.csv", CS_PROTO_MAX_WATCH), 0);
+    s_encode(result, &data, &size);
+    got = cs_msg_decode(data, size, why, sizeof why);
+    free(data);
+    assert_non_null(got);
+    assert_int_equal(got->watch.count, 1);
+    assert_string_equal(got->watch.items[0], "/data/sales/*.csv");
+    cs_msg_destroy(&got);
+    cs_msg_destroy(&result);
+    cs_strs_t full = {0};
+    for (int i = 0; i < CS_PROTO_MAX_NAMES; i++)
+        assert_int_equal(cs_strs_add_max(&full, "n", CS_PROTO_MAX_NAMES), 0);
+    assert_int_equal(cs_strs_add_max(&full, "n", CS_PROTO_MAX_NAMES), -1);
+    cs_strs_clear(&full);
+
+    /* the decoder: the count, an empty or too long entry, a NUL, a non-string */
+    s_raw_t raw;
+    s_raw_init(&raw);
+    msgpack_pack_map(&raw.pk, 3);
+    msgpack_pack_uint8(&raw.pk, 0);
+    msgpack_pack_uint8(&raw.pk, CS_MSG_REFRESH_REQ);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 9);
+    msgpack_pack_uint8(&raw.pk, 3);
+    msgpack_pack_array(&raw.pk, CS_PROTO_MAX_NAMES + 1);
+    for (int i = 0; i <= CS_PROTO_MAX_NAMES; i++)
+        s_raw_str(&raw, "n", 1);
+    s_raw_reject(&raw, "(names): more entries than the limit");
+    const struct {
+        const char *entry;
+        size_t len;
+        const char *expect;
+    } bad[] = {{"", 0, "entry empty or longer than the limit"},
+               {long_name, CS_PROTO_MAX_NAME + 1, "entry empty or longer than the limit"},
+               {"a\0b", 3, "entry is not UTF-8 without NUL"},
+               {"\xff", 1, "entry is not UTF-8 without NUL"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        s_raw_init(&raw);
+        msgpack_pack_map(&raw.pk, 3);
+        msgpack_pack_uint8(&raw.pk, 0);
+        msgpack_pack_uint8(&raw.pk, CS_MSG_REFRESH_REQ);
+        msgpack_pack_uint8(&raw.pk, 1);
+        msgpack_pack_uint8(&raw.pk, 9);
+        msgpack_pack_uint8(&raw.pk, 3);
+        msgpack_pack_array(&raw.pk, 1);
+        s_raw_str(&raw, bad[i].entry, bad[i].len);
+        s_raw_reject(&raw, bad[i].expect);
+    }
+    s_raw_init(&raw);
+    msgpack_pack_map(&raw.pk, 3);
+    msgpack_pack_uint8(&raw.pk, 0);
+    msgpack_pack_uint8(&raw.pk, CS_MSG_REFRESH_REQ);
+    msgpack_pack_uint8(&raw.pk, 1);
+    msgpack_pack_uint8(&raw.pk, 9);
+    msgpack_pack_uint8(&raw.pk, 3);
+    msgpack_pack_array(&raw.pk, 2);
+    s_raw_str(&raw, "a", 1);
+    msgpack_pack_uint8(&raw.pk, 7); /* no string: the first entry is freed */
+    s_raw_reject(&raw, "(names): expected a string");
+}
+
 static void test_task_settings_bounds(void **state)
 {
     (void)state;
@@ -1096,6 +1198,7 @@ int main(void)
         cmocka_unit_test(test_peek_request_id),
         cmocka_unit_test(test_header),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_lists_of_strings),
     };
     return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }
