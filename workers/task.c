@@ -27,21 +27,25 @@ struct cs_tasks {
                           * connection, plugin, config and instance digests -> s_cached_t */
 };
 
-/* A plugin's schema and, once a build has used it, its DDL. */
+/* A plugin's schema and, once a build has used it, its DDL. Counted: the cache holds one
+ * reference and each job that uses it one, so that a cache purged while a prepared job waits
+ * frees nothing that job still reads. */
 typedef struct {
     cs_schema_t *schema;
     cs_ddl_tables_t *tables;
+    unsigned refs;
 } s_cached_t;
 
+/* Lets go of one reference (the hash's destructor, and a job's). */
 static void s_cached_free(void **item)
 {
     s_cached_t *cached = *item;
-    if (!cached)
+    *item = NULL;
+    if (!cached || --cached->refs > 0)
         return;
     cs_schema_destroy(&cached->schema);
     cs_ddl_tables_destroy(&cached->tables);
     free(cached);
-    *item = NULL;
 }
 
 /* Frees the schemas kept for comments (their entries are not the hash's to free: a comments
@@ -159,8 +163,8 @@ static int s_built_key(const char *path, const cs_msg_t *task, char *key, size_t
 
 /* The schema for this connection: from the cache for static plugins (per version) and
  * config plugins (per version and config), fetched every time for dynamic ones; cached per
- * plugin instance too (its memory limit and environment). *owned tells whether the caller
- * must free it (s_cached_free). */
+ * plugin instance too (its memory limit and environment). The caller holds a reference
+ * (*owned: it lets go of it with s_cached_free). */
 static s_cached_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin_info_t *info,
                             const cs_msg_t *task, bool *owned, char *why, size_t why_size)
 {
@@ -178,8 +182,11 @@ static s_cached_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin_
                 key[0] = '\0'; /* no digest: not cached, fetched for this task */
         }
         s_cached_t *cached = zhashx_lookup(self->schemas, key);
-        if (cached)
+        if (cached) {
+            cached->refs++;
+            *owned = true;
             return cached;
+        }
     }
     cs_buf_t out = {0};
     const char *config = task->config ? task->config : "{}";
@@ -208,12 +215,13 @@ static s_cached_t *s_schema(cs_tasks_t *self, const char *path, const cs_plugin_
         return NULL;
     }
     entry->schema = schema;
-    if (!*key) {
-        *owned = true;
+    entry->refs = 1; /* the caller's */
+    *owned = true;
+    if (!*key)
         return entry;
-    }
     if (zhashx_size(self->schemas) >= S_SCHEMA_CACHE_MAX)
         zhashx_purge(self->schemas); /* many distinct configs: start over rather than grow */
+    entry->refs++;                   /* the cache's */
     zhashx_update(self->schemas, key, entry);
     return entry;
 }
