@@ -4,16 +4,24 @@
  * No state file: the database is the truth. */
 #include "supervisor.h"
 
+#include "cs_digest.h"
 #include "cs_semver.h"
 
+#include <fnmatch.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define S_FAILED         "its update failed in this refresh"
+#define S_LEFT_OUT_NAMED 8   /* members a left-out text names; then "and N more" */
+#define S_MEMBER_ERROR   200 /* bytes of a left-out member's error quoted (cut at a character) */
+
 struct cs_plan {
     cs_decision_t *items;
     size_t count, cap;
-    zlistx_t *texts; /* owned strings the decisions point to */
+    zlistx_t *texts;       /* owned strings (and arrays) the decisions point to */
+    zlistx_t *aggregators; /* the configured aggregators (borrowed), planned last */
     int64_t replan_at;
     bool oom;
 };
@@ -130,6 +138,22 @@ static zhashx_t *s_kept_names(cs_plan_t *self, const cs_plan_input_t *in)
     return kept;
 }
 
+/* Whether an update of the connection with this fingerprint failed in this refresh. */
+static bool s_failed_as(const cs_plan_input_t *in, const char *name, const char *fingerprint)
+{
+    const cs_plan_oracle_t *o = &in->oracle;
+    const char *failed = o->failed ? o->failed(o->arg, name) : NULL;
+    return failed && strcmp(failed, fingerprint ? fingerprint : "") == 0;
+}
+
+/* The error a row holds (what a failed update wrote), or a placeholder; kept by the plan (the
+ * row's own text changes when the decision is applied). */
+static const char *s_row_error(cs_plan_t *self, const cs_record_t *row)
+{
+    const char *error = row ? cs_record_values(row)->error : NULL;
+    return s_keep_text(self, error ? error : S_FAILED);
+}
+
 /* Why a connection must be built; NULL when its schema is current. */
 static const char *s_build_reason(const cs_connection_t *c, const cs_schema_info_t *schema,
                                   const cs_plugin_info_t *info, bool in_flight, bool has_row)
@@ -192,15 +216,19 @@ static void s_plan_connection(cs_plan_t *self, const cs_plan_input_t *in, const 
         return;
     }
     if (c->import_disabled) {
+        if (schema && !in_flight && s_failed_as(in, c->name, c->fingerprint)) {
+            s_error(self, c->name, c, S_FAILED,
+                    s_row_error(self, cs_store_get(in->store, c->name)));
+            return;
+        }
         d = s_decide(self, c->name, schema || in_flight ? CS_ACTION_DELETE : CS_ACTION_DISABLED,
                      "import disabled");
         if (d)
             d->config = c;
         return;
     }
-    if (c->aggregator) {
-        s_error(self, c->name, c, "aggregator",
-                "aggregator connections are not built by this version of connstate");
+    if (c->aggregator) { /* planned once its members are (s_plan_aggregator) */
+        zlistx_add_end(self->aggregators, (void *)c);
         return;
     }
     const cs_plugin_info_t *info = NULL;
@@ -218,6 +246,10 @@ static void s_plan_connection(cs_plan_t *self, const cs_plan_input_t *in, const 
     }
     const cs_record_t *row = cs_store_get(in->store, c->name);
     const char *reason = s_build_reason(c, schema, info, in_flight, row != NULL);
+    if (reason && !in_flight && s_failed_as(in, c->name, c->fingerprint)) {
+        s_error(self, c->name, c, S_FAILED, s_row_error(self, row));
+        return;
+    }
     if (reason) {
         d = s_decide(self, c->name, CS_ACTION_BUILD, reason);
         if (d) {
@@ -233,6 +265,243 @@ static void s_plan_connection(cs_plan_t *self, const cs_plan_input_t *in, const 
         d->marker = &schema->marker;
         d->comments = !row || !cs_record_values(row)->comments_set;
     }
+}
+
+/* ---- aggregators ------------------------------------------------------------------------ */
+
+/* A member of an aggregator as this plan found it. */
+typedef struct {
+    const char *name;
+    const cs_decision_t *decision;
+} s_member_t;
+
+static int s_member_cmp(const void *a, const void *b)
+{
+    return strcmp(((const s_member_t *)a)->name, ((const s_member_t *)b)->name);
+}
+
+static int s_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether a connection's name matches one of the aggregator's entries (names and globs). */
+static bool s_entry_match(const cs_connection_t *agg, const char *name)
+{
+    for (size_t i = 0; i < agg->member_count; i++)
+        if (fnmatch(agg->members[i], name, 0) == 0)
+            return true;
+    return false;
+}
+
+/* Whether a connection is of the aggregator's plugin: of its plugin instance when it names
+ * one, else of the same plugin. */
+static bool s_same_plugin(const cs_connection_t *agg, const cs_connection_t *c)
+{
+    if (agg->instance)
+        return c->instance && strcmp(c->instance->label, agg->instance->label) == 0;
+    return strcmp(c->plugin, agg->plugin) == 0;
+}
+
+/* Whether a decision changes the schema (or waits to know whether it goes). */
+static bool s_pending(const cs_decision_t *d)
+{
+    return d->action == CS_ACTION_BUILD || d->action == CS_ACTION_DELETE ||
+           d->action == CS_ACTION_WAIT;
+}
+
+/* Why a left-out member is left out, appended to out: "NAME (disabled)", "NAME (error: ...)". */
+static void s_put_left_out(cs_buf_t *out, const s_member_t *m)
+{
+    if (m->decision->action == CS_ACTION_DISABLED) {
+        cs_buf_printf(out, "%s (disabled)", m->name);
+        return;
+    }
+    const char *error = m->decision->error ? m->decision->error : "error";
+    size_t len = strlen(error);
+    size_t cut = len > S_MEMBER_ERROR ? cs_utf8_prefix(error, S_MEMBER_ERROR) : len;
+    cs_buf_printf(out, "%s (error: %.*s%s)", m->name, (int)cut, error, cut < len ? "..." : "");
+}
+
+/* The members left out, as a list: at most S_LEFT_OUT_NAMED named, then "and N more". */
+static void s_put_left_list(cs_buf_t *out, const s_member_t *left, size_t count)
+{
+    for (size_t i = 0; i < count && i < S_LEFT_OUT_NAMED; i++) {
+        if (i)
+            cs_buf_puts(out, ", ");
+        s_put_left_out(out, &left[i]);
+    }
+    if (count > S_LEFT_OUT_NAMED)
+        cs_buf_printf(out, ", and %zu more", count - S_LEFT_OUT_NAMED);
+}
+
+static const char *s_keep_buf(cs_plan_t *self, cs_buf_t *buf)
+{
+    if (buf->failed)
+        self->oom = true;
+    const char *text = s_keep_text(self, cs_buf_str(buf));
+    cs_buf_free(buf);
+    return text;
+}
+
+/* The plugin an aggregator reads, as its texts name it. */
+static void s_plugin_words(const cs_connection_t *agg, char *buf, size_t size)
+{
+    if (agg->instance)
+        snprintf(buf, size, "plugin instance plugin.%s", agg->instance->label);
+    else
+        snprintf(buf, size, "plugin %s", agg->plugin);
+}
+
+/* An aggregator, from its members' decisions (by_name: decision index + 1 by name). */
+static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx_t *by_name,
+                              const cs_connection_t *c)
+{
+    const cs_config_t *cfg = in->config;
+    const cs_plan_oracle_t *o = &in->oracle;
+    size_t n = 0, n_in = 0, n_left = 0, n_wait = 0;
+    s_member_t *members = calloc(cfg->count + 1, sizeof *members);
+    const char **awaiting = calloc(self->count + 1, sizeof *awaiting);
+    if (!members || !awaiting) {
+        free(members);
+        free(awaiting);
+        self->oom = true;
+        return;
+    }
+    zlistx_add_end(self->texts, awaiting); /* the decision points to it */
+    for (size_t i = 0; i < cfg->count; i++) {
+        const cs_connection_t *m = &cfg->connections[i];
+        if (m->aggregator || !s_same_plugin(c, m) || !s_entry_match(c, m->name))
+            continue;
+        size_t at = (size_t)(uintptr_t)zhashx_lookup(by_name, m->name);
+        if (at)
+            members[n++] = (s_member_t){m->name, &self->items[at - 1]};
+    }
+    qsort(members, n, sizeof *members, s_member_cmp);
+    /* a connection that left the config is no member, but the views may still read it: its
+     * delete lands first */
+    for (size_t i = 0; i < self->count; i++) {
+        const cs_decision_t *d = &self->items[i];
+        const cs_record_t *row;
+        if (s_pending(d) && !d->config && !cs_config_find(cfg, d->name) &&
+            s_entry_match(c, d->name) && (row = cs_store_get(in->store, d->name)) &&
+            cs_record_values(row)->plugin && strcmp(cs_record_values(row)->plugin, c->plugin) == 0)
+            awaiting[n_wait++] = d->name;
+    }
+    /* members in name order: included (ready), left out, awaited; the left out after the
+     * included in one array (left = members + n_in after the split) */
+    s_member_t *split = calloc(n + 1, sizeof *split);
+    if (!split) {
+        free(members);
+        self->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (members[i].decision->action == CS_ACTION_READY)
+            split[n_in++] = members[i];
+    for (size_t i = 0; i < n; i++) {
+        const cs_decision_t *d = members[i].decision;
+        if (s_pending(d))
+            awaiting[n_wait++] = members[i].name;
+        else if (d->action != CS_ACTION_READY)
+            split[n_in + n_left++] = members[i];
+    }
+    free(members);
+    const s_member_t *left = split + n_in;
+    cs_decision_t *d;
+    if (n_wait) {
+        qsort(awaiting, n_wait, sizeof *awaiting, s_name_cmp);
+        if ((d = s_decide(self, c->name, CS_ACTION_DEFER, "waits for its members' updates"))) {
+            d->config = c;
+            d->awaiting = awaiting;
+            d->awaiting_count = n_wait;
+        }
+        free(split);
+        return;
+    }
+    char words[300];
+    s_plugin_words(c, words, sizeof words);
+    cs_buf_t text = {0};
+    if (!n_in) {
+        bool all_error = true;
+        for (size_t i = 0; i < n_left; i++)
+            all_error &= left[i].decision->action == CS_ACTION_ERROR;
+        if (!n_left)
+            cs_buf_printf(&text, "matches no connection of %s", words);
+        else if (all_error)
+            cs_buf_printf(&text, "all %zu members are in error: ", n_left);
+        else
+            cs_buf_printf(&text, "none of its %zu members is ready: ", n_left);
+        s_put_left_list(&text, left, n_left);
+        s_error(self, c->name, c, n_left ? "no member ready" : "no member",
+                s_keep_buf(self, &text));
+        free(split);
+        return;
+    }
+    const cs_plugin_info_t *info = NULL;
+    const char *why = "plugin unknown";
+    if (o->plugin(o->arg, c->plugin, &info, &why) != CS_PLUGIN_KNOWN) {
+        s_error(self, c->name, c, "plugin", s_keep_text(self, why));
+        free(split);
+        return;
+    }
+    /* the included lines, and the fingerprint over the config, the version and them */
+    cs_buf_t lines = {0};
+    for (size_t i = 0; i < n_in; i++)
+        cs_buf_printf(&lines, "%s=%s\n", split[i].name, split[i].decision->marker->schema_hash);
+    cs_buf_printf(&text, "%s\n%s\n%s", c->fingerprint, info->version, cs_buf_str(&lines));
+    char fingerprint[CS_DIGEST_HEX_SIZE] = "";
+    if (text.failed || cs_digest_hex16(text.data, text.len, fingerprint) != 0)
+        self->oom = true;
+    cs_buf_free(&text);
+    const char *members_text = s_keep_buf(self, &lines);
+    const char *left_out = NULL;
+    if (n_left) {
+        cs_buf_puts(&text, "left out: ");
+        s_put_left_list(&text, left, n_left);
+        left_out = s_keep_buf(self, &text);
+    }
+    free(split);
+    const cs_schema_info_t *schema = zhashx_lookup(in->schemas, c->name);
+    bool in_flight = o->in_flight && o->in_flight(o->arg, c->name);
+    const char *reason = NULL;
+    if (in_flight)
+        reason = "an update of it is in flight: checked again after it";
+    else if (!schema)
+        reason = cs_store_get(in->store, c->name) ? "schema missing" : "new";
+    else if (!schema->marker.aggregator)
+        reason = "its schema is not an aggregator's";
+    else if (strcmp(schema->marker.fingerprint, fingerprint) != 0)
+        reason = "its config or members changed";
+    if (reason && !in_flight && s_failed_as(in, c->name, fingerprint)) {
+        s_error(self, c->name, c, S_FAILED, s_row_error(self, cs_store_get(in->store, c->name)));
+        return;
+    }
+    if (!(d = s_decide(self, c->name, reason ? CS_ACTION_AGGREGATE : CS_ACTION_READY,
+                       reason ? reason : "unchanged")))
+        return;
+    d->config = c;
+    d->fingerprint = s_keep_text(self, fingerprint);
+    d->members = members_text;
+    d->left_out = left_out;
+    d->fresh = !schema && !in_flight;
+    if (!reason)
+        d->marker = &schema->marker; /* no comments: the build writes them */
+}
+
+/* The aggregators, after every other decision (their members'). */
+static void s_plan_aggregators(cs_plan_t *self, const cs_plan_input_t *in)
+{
+    if (!zlistx_size(self->aggregators))
+        return;
+    zhashx_t *by_name = zhashx_new();
+    size_t before = self->count;
+    for (size_t i = 0; i < before; i++)
+        zhashx_insert(by_name, self->items[i].name, (void *)(uintptr_t)(i + 1));
+    for (const cs_connection_t *c = zlistx_first(self->aggregators); c && !self->oom;
+         c = zlistx_next(self->aggregators))
+        s_plan_aggregator(self, in, by_name, c);
+    zhashx_destroy(&by_name);
 }
 
 /* The files of the directory now, by path and by name (borrowed keys of the config). */
@@ -252,7 +521,9 @@ static zhashx_t *s_present_files(const cs_config_t *cfg)
 cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
 {
     cs_plan_t *self = calloc(1, sizeof *self);
-    if (!self || !(self->texts = zlistx_new())) {
+    if (!self || !(self->texts = zlistx_new()) || !(self->aggregators = zlistx_new())) {
+        if (self)
+            zlistx_destroy(&self->texts);
         free(self);
         return NULL;
     }
@@ -306,6 +577,10 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
         }
         const cs_schema_info_t *schema = zhashx_lookup(in->schemas, name);
         bool in_flight = o->in_flight && o->in_flight(o->arg, name);
+        if (!in_flight && o->failed && o->failed(o->arg, name)) { /* its delete failed */
+            s_error(self, name, NULL, S_FAILED, s_row_error(self, row));
+            continue;
+        }
         s_decide(self, name,
                  (schema && schema->managed) || in_flight ? CS_ACTION_DELETE : CS_ACTION_FORGET,
                  "left the config");
@@ -323,6 +598,7 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
                  !zhashx_lookup(kept, name))
             s_decide(self, name, CS_ACTION_DELETE, "managed schema without a connection");
     }
+    s_plan_aggregators(self, in);
     zhashx_destroy(&kept);
     zhashx_destroy(&present);
     if (self->oom)
@@ -335,6 +611,7 @@ void cs_plan_destroy(cs_plan_t **self_p)
     if (!self_p || !*self_p)
         return;
     zlistx_destroy(&(*self_p)->texts);
+    zlistx_destroy(&(*self_p)->aggregators);
     free((*self_p)->items);
     free(*self_p);
     *self_p = NULL;
@@ -357,7 +634,7 @@ int64_t cs_plan_replan_at(const cs_plan_t *self)
 
 const char *cs_action_name(cs_action_t action)
 {
-    static const char *const names[] = {"ready", "build",  "delete", "disabled",
-                                        "error", "forget", "wait",   "drop temporary"};
+    static const char *const names[] = {"ready",  "build", "delete",         "disabled",  "error",
+                                        "forget", "wait",  "drop temporary", "aggregate", "defer"};
     return (unsigned)action < sizeof names / sizeof *names ? names[action] : "?";
 }

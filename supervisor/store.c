@@ -240,13 +240,20 @@ void cs_store_describe(cs_store_t *self, cs_record_t *row, const cs_connection_t
 {
     cs_row_values_t *v = &row->now;
     bool changed = s_set_text(&v->plugin, c->plugin);
-    changed |= s_set_text(&v->config_hash, c->fingerprint);
+    if (!c->aggregator)
+        changed |= s_set_text(&v->config_hash, c->fingerprint);
     changed |= s_set_text(&v->type, c->aggregator ? "aggregator" : "plugin");
     changed |= s_set_text(&v->file_name, c->file);
     changed |= v->start_line != c->start_line || v->end_line != c->end_line;
     v->start_line = c->start_line;
     v->end_line = c->end_line;
     if (changed)
+        s_mark(self, row);
+}
+
+void cs_store_set_fingerprint(cs_store_t *self, cs_record_t *row, const char *fingerprint)
+{
+    if (s_set_text(&row->now.config_hash, fingerprint))
         s_mark(self, row);
 }
 

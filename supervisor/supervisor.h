@@ -132,8 +132,12 @@ bool cs_record_gone(const cs_record_t *row);
 void cs_store_set(cs_store_t *self, cs_record_t *row, cs_status_t status, const char *error);
 /* What the row waits for (NULL: nothing), keeping its status. */
 void cs_store_set_detail(cs_store_t *self, cs_record_t *row, const char *detail);
-/* Where and how the connection is configured: plugin, fingerprint, type, file and lines. */
+/* Where and how the connection is configured: plugin, fingerprint (not an aggregator's: that
+ * one the plan sets), type, file and lines. */
 void cs_store_describe(cs_store_t *self, cs_record_t *row, const cs_connection_t *c);
+/* An aggregator's fingerprint (its config_hash: over its config, the plugin's version and its
+ * members' schema hashes), which its schema's marker must say for the row to be ready. */
+void cs_store_set_fingerprint(cs_store_t *self, cs_record_t *row, const char *fingerprint);
 /* What its schema was built from. */
 void cs_store_set_built(cs_store_t *self, cs_record_t *row, const char *plugin_version,
                         const char *schema_hash);
@@ -359,6 +363,7 @@ typedef struct {
     char *plugin_version;   /* builds and comments: the plugin's version the plan used */
     uint32_t memory_max_mb; /* its plugin instance's memory limit (0: none) */
     cs_strs_t env;          /* ... and environment ("NAME=VALUE"; secrets: only sent to a worker) */
+    char *members;          /* aggregate: the included members, "NAME=SCHEMA_HASH\n" lines */
     uint32_t attempt;
     bool fresh;         /* no schema of this name existed when it was planned */
     char *last_loss;    /* why the previous attempt was lost */
@@ -592,6 +597,9 @@ typedef enum {
     CS_ACTION_FORGET,    /* its row leaves the table (no schema to drop) */
     CS_ACTION_WAIT,      /* its file is gone for less than the grace: nothing yet */
     CS_ACTION_DROP_TEMP, /* a temporary schema an interrupted update left: dropped, no row */
+    CS_ACTION_AGGREGATE, /* an aggregator: build its views over the included members */
+    CS_ACTION_DEFER,     /* an aggregator whose members are being updated: its row stays as it
+                            is until they land, then the refresh plans again */
 } cs_action_t;
 
 /* One decision. Strings are borrowed from the plan's inputs or the plan. */
@@ -606,6 +614,16 @@ typedef struct {
     bool fresh;                    /* BUILD: no schema of that name (one round trip) */
     bool comments;                 /* READY: its comments are still owed */
     int64_t not_before;            /* BUILD: hold until then (its file is being rewritten) */
+    /* aggregators (READY, AGGREGATE): the fingerprint over its config, the plugin's version and
+     * the included members' schema hashes; the included members, one "NAME=SCHEMA_HASH\n" line
+     * each in name order (AGGREGATE); the members left out and why, the ready row's error
+     * (NULL: none) */
+    const char *fingerprint;
+    const char *members;
+    const char *left_out;
+    /* DEFER: the members whose updates it waits for, in name order */
+    const char *const *awaiting;
+    size_t awaiting_count;
 } cs_decision_t;
 
 /* What the plan asks of the world: a plugin's info (all known by now: KNOWN or FAILED);
@@ -617,6 +635,10 @@ typedef struct {
     bool (*in_flight)(void *arg, const char *connection);
     int64_t (*settled_at)(void *arg, const char *file);
     int64_t (*gone_since)(void *arg, const char *file);
+    /* the fingerprint of the connection's update that failed since the refresh was last asked
+     * for ("" when that task had none), or NULL: an update with that fingerprint is not tried
+     * again by the plans of this refresh, which keep its row's error (NULL function: none) */
+    const char *(*failed)(void *arg, const char *connection);
     void *arg;
 } cs_plan_oracle_t;
 
@@ -634,8 +656,13 @@ typedef struct {
 typedef struct cs_plan cs_plan_t;
 
 /* Every connection's decision, in order: the kept ones of failed files, the configured
- * ones, the rows that left the config, the schemas without a connection. Reads only its
- * inputs, which must outlive the plan. Returns NULL when out of memory. Never blocks. */
+ * ones (aggregators last), the rows that left the config, the schemas without a connection,
+ * the aggregators. An aggregator is planned from its members' decisions of this plan: the
+ * configured connections of its plugin (or plugin instance), not aggregators, whose names
+ * match one of its entries (fnmatch), in name order; those READY are included, the others
+ * left out with why, and while any of them (or a matching connection that left the config)
+ * is to be built or deleted, or being so, it is deferred. Reads only its inputs, which must
+ * outlive the plan. Returns NULL when out of memory. Never blocks. */
 cs_plan_t *cs_plan_make(const cs_plan_input_t *in);
 void cs_plan_destroy(cs_plan_t **self_p);
 size_t cs_plan_count(const cs_plan_t *self);
@@ -649,14 +676,26 @@ const char *cs_action_name(cs_action_t action);
 typedef struct {
     uint64_t ddl_statements;     /* reported by workers for builds and deletes */
     uint64_t comment_statements; /* ... and for comments */
-    uint64_t builds;             /* builds that changed a schema (superseded ones too) */
+    uint64_t builds;             /* builds and aggregates that changed a schema (superseded
+                                    ones too) */
 } cs_results_stats_t;
 
+/* What the plan queued with an aggregator's aggregate task: the plugin's version it planned
+ * with, and the members it left out (the ready row's error; NULL: none). Borrowed. */
+typedef struct {
+    const char *plugin_version;
+    const char *left_out;
+} cs_results_aggregate_t;
+
 /* Applies an event to its connection's row (config: the last plan's, for how a delete ends
- * and what follows a build). Returns the connection whose comments are to be written next
- * (a build succeeded), or NULL. */
+ * and what follows a build; aggregate: what the plan queued with an aggregate task, NULL for
+ * other tasks). An aggregate that succeeded leaves its row ready (its comments are written
+ * with its views), its error naming the members left out. Returns the connection whose
+ * comments are to be written next (a build succeeded), or NULL. */
 const cs_connection_t *cs_results_apply(cs_store_t *store, const cs_event_t *event,
-                                        const cs_config_t *config, cs_results_stats_t *stats);
+                                        const cs_config_t *config,
+                                        const cs_results_aggregate_t *aggregate,
+                                        cs_results_stats_t *stats);
 
 /* ---- refresh.c: RefreshConnections, driven ------------------------------------------------ */
 
