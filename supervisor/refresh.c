@@ -51,6 +51,7 @@ struct cs_refresh {
     /* the refresh */
     uint64_t started, done; /* generations */
     bool running, requested, planning, lost;
+    bool settle; /* plan again for the deferred aggregators (the same refresh, generation) */
     int64_t began_at, last_plan, replan_at;
 };
 
@@ -318,7 +319,10 @@ static void s_redo(cs_refresh_t *self, const char *name, cs_task_kind_t kind)
     }
     const s_aggregate_t *a = c && c->aggregator ? zhashx_lookup(self->aggregates, name) : NULL;
     if (kind == CS_TASK_BUILD && c->aggregator && !a) { /* planned again instead */
-        self->requested = true;
+        if (self->running)
+            self->settle = true;
+        else
+            self->requested = true;
         return;
     }
     cs_task_t *task = a && kind == CS_TASK_BUILD
@@ -439,6 +443,7 @@ static void s_apply(cs_refresh_t *self, const cs_decision_t *d)
  * sent in one batch. */
 static void s_plan(cs_refresh_t *self)
 {
+    self->settle = false; /* this plan is made again from the world as it is now */
     self->builds = self->deletes = self->comments = 0;
     self->plans++;
     int64_t t0 = cs_clock_mono_ms();
@@ -540,6 +545,17 @@ static bool s_due(const cs_refresh_t *self, int64_t now, int64_t *wait)
     return *wait <= 0;
 }
 
+/* Whether the running refresh is to be planned again for its deferred aggregators now (*wait:
+ * milliseconds until it may): S_REPLAN_MS after its last plan, unless a request plans it. */
+static bool s_settle_due(const cs_refresh_t *self, int64_t now, int64_t *wait)
+{
+    *wait = 0;
+    if (!self->settle || !self->running || self->requested || self->planning)
+        return false;
+    *wait = self->last_plan + S_REPLAN_MS - now;
+    return *wait <= 0;
+}
+
 /* Begins a refresh, or plans the running one again: a config change while updates are under
  * way supersedes what it changed (queued updates are replaced, those in flight no longer
  * count) instead of waiting for all of them; the same updates stay where they are. */
@@ -557,7 +573,7 @@ static void s_begin(cs_refresh_t *self, int64_t now)
 /* The refresh is done when its last plan is made and everything it queued is written. */
 static uint64_t s_check_done(cs_refresh_t *self, int64_t now, int64_t *elapsed_us)
 {
-    if (!self->running || self->planning || self->replan_at || self->deferred ||
+    if (!self->running || self->planning || self->replan_at || self->deferred || self->settle ||
         cs_dispatch_outstanding(self->deps.dispatch) || cs_store_dirty(self->deps.store) ||
         cs_batch_busy(self->deps.batch) || cs_batch_refusals(self->deps.batch))
         return 0;
@@ -606,11 +622,15 @@ uint64_t cs_refresh_tick(cs_refresh_t *self, int64_t *elapsed_us)
         self->replan_at = 0;
         self->requested = true; /* a gone file's grace ended */
     }
-    if (self->deferred && !self->requested && !self->planning &&
-        !cs_dispatch_updates_outstanding(self->deps.dispatch))
-        self->requested = true; /* deferred aggregators: nothing more to wait for */
-    if (s_due(self, now, &wait))
+    if (self->deferred && !cs_dispatch_updates_outstanding(self->deps.dispatch))
+        self->settle = true; /* deferred aggregators: nothing more to wait for */
+    if (s_due(self, now, &wait)) {
         s_begin(self, now);
+    } else if (s_settle_due(self, now, &wait)) { /* the same refresh, planned again */
+        self->settle = false;
+        self->last_plan = now;
+        s_plan(self);
+    }
     return s_check_done(self, cs_clock_mono_ms(), elapsed_us);
 }
 
@@ -620,6 +640,11 @@ int64_t cs_refresh_next_ms(const cs_refresh_t *self)
     if (s_due(self, now, &wait) || cs_batch_refusals(self->deps.batch))
         return 0;
     if (self->requested && !self->planning && wait > 0)
+        next = wait;
+    if (s_settle_due(self, now, &wait))
+        return 0;
+    if (self->settle && !self->requested && !self->planning && wait > 0 &&
+        (next < 0 || wait < next))
         next = wait;
     if (self->replan_at) {
         int64_t grace = self->replan_at > now ? self->replan_at - now : 0;
@@ -663,7 +688,7 @@ void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
         s_task(self, CS_TASK_COMMENTS, c->name, c, false, 0);
     if (landed && self->deferred && zhashx_lookup(self->awaited, event->connection)) {
         zhashx_delete(self->awaited, event->connection);
-        self->requested = true; /* the aggregators that wait for it are planned again */
+        self->settle = true; /* the aggregators that wait for it are planned again */
     }
 }
 
