@@ -7,7 +7,6 @@
 #include "cs_digest.h"
 #include "cs_semver.h"
 
-#include <fnmatch.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,24 +284,6 @@ static int s_name_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Whether a connection's name matches one of the aggregator's entries (names and globs). */
-static bool s_entry_match(const cs_connection_t *agg, const char *name)
-{
-    for (size_t i = 0; i < agg->member_count; i++)
-        if (fnmatch(agg->members[i], name, 0) == 0)
-            return true;
-    return false;
-}
-
-/* Whether a connection is of the aggregator's plugin: of its plugin instance when it names
- * one, else of the same plugin. */
-static bool s_same_plugin(const cs_connection_t *agg, const cs_connection_t *c)
-{
-    if (agg->instance)
-        return c->instance && strcmp(c->instance->label, agg->instance->label) == 0;
-    return strcmp(c->plugin, agg->plugin) == 0;
-}
-
 /* Whether a decision changes the schema (or waits to know whether it goes). */
 static bool s_pending(const cs_decision_t *d)
 {
@@ -371,7 +352,7 @@ static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx
     zlistx_add_end(self->texts, awaiting); /* the decision points to it */
     for (size_t i = 0; i < cfg->count; i++) {
         const cs_connection_t *m = &cfg->connections[i];
-        if (m->aggregator || !s_same_plugin(c, m) || !s_entry_match(c, m->name))
+        if (!cs_config_member_of(c, m))
             continue;
         size_t at = (size_t)(uintptr_t)zhashx_lookup(by_name, m->name);
         if (at)
@@ -384,7 +365,7 @@ static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx
         const cs_decision_t *d = &self->items[i];
         const cs_record_t *row;
         if (s_pending(d) && !d->config && !cs_config_find(cfg, d->name) &&
-            s_entry_match(c, d->name) && (row = cs_store_get(in->store, d->name)) &&
+            cs_config_entry_match(c, d->name) && (row = cs_store_get(in->store, d->name)) &&
             cs_record_values(row)->plugin && strcmp(cs_record_values(row)->plugin, c->plugin) == 0)
             awaiting[n_wait++] = d->name;
     }
