@@ -191,13 +191,19 @@ int cs_ddl_build(PGconn *conn, const char *name, const cs_ddl_tables_t *tables, 
 int cs_ddl_drop_tables(PGconn *conn, const char *name, const char *const *tables, size_t count,
                        cs_buf_t *sql, char *why, size_t why_size)
 {
+    return cs_ddl_drop_relations(conn, false, name, tables, count, sql, why, why_size);
+}
+
+int cs_ddl_drop_relations(PGconn *conn, bool views, const char *name, const char *const *tables,
+                          size_t count, cs_buf_t *sql, char *why, size_t why_size)
+{
     if (count == 0)
         return 0;
     char *schema_id = s_identifier(conn, name, why, why_size);
     if (!schema_id)
         return -1;
     /* RESTRICT: a user's object that depends on one of them stops the drop */
-    cs_buf_puts(sql, "DROP FOREIGN TABLE ");
+    cs_buf_puts(sql, views ? "DROP VIEW " : "DROP FOREIGN TABLE ");
     bool ok = true;
     for (size_t t = 0; t < count && ok; t++) {
         if (t)

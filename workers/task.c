@@ -454,6 +454,38 @@ static int s_comments(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     return s_updated(job, &update, rc);
 }
 
+/* An aggregator's views over its members' schemas: no plugin runs (the members' schemas say
+ * what there is); the marker carries the TASK's fingerprint, plugin and plugin version. */
+static int s_aggregate(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
+{
+    const cs_msg_t *task = job->task;
+    if (!task->plugin_version || cs_marker_version_ok(task->plugin_version) != 1) {
+        snprintf(job->why, sizeof job->why,
+                 "aggregate task without a valid plugin_version (1 to 64 of [A-Za-z0-9._+~-])");
+        return -1;
+    }
+    cs_agg_line_t *lines = NULL;
+    int count = cs_aggregate_parse_members(task->members, &lines, job->why, sizeof job->why);
+    if (count < 0)
+        return -1;
+    cs_marker_t *want = &job->want;
+    snprintf(want->fingerprint, sizeof want->fingerprint, "%s",
+             task->fingerprint ? task->fingerprint : "");
+    snprintf(want->plugin, sizeof want->plugin, "%s", task->plugin);
+    snprintf(want->plugin_version, sizeof want->plugin_version, "%s", task->plugin_version);
+    cs_update_t update = s_update(self, conn, job);
+    size_t views = 0;
+    int rc = cs_update_aggregate(&update, task->connection, lines, (size_t)count, want, &views);
+    free(lines);
+    cs_msg_t *result = job->result;
+    if (rc == 0) {
+        result->plugin_version = strdup(task->plugin_version);
+        result->schema_hash = strdup(want->schema_hash);
+        result->tables = (uint32_t)views;
+    }
+    return s_updated(job, &update, rc);
+}
+
 void cs_tasks_idle(cs_tasks_t *self)
 {
     (void)self;
@@ -529,6 +561,8 @@ void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
         rc = s_build(self, conn, job);
     } else if (task->kind == CS_TASK_COMMENTS) {
         rc = s_comments(self, conn, job);
+    } else if (task->kind == CS_TASK_AGGREGATE) {
+        rc = s_aggregate(self, conn, job);
     } else {
         snprintf(why, sizeof job->why, "this worker cannot run a task of kind %s",
                  cs_task_kind_name(task->kind));

@@ -18,6 +18,10 @@
 #define S_LOCK_POLL_MS 100
 /* How many of a user's objects an error names before "and N more". */
 #define S_OBJECTS_NAMED 8
+/* An aggregator's schema: its marker ends with "; kind=aggregator" (cs_marker_format), and
+ * each of its views is commented "aggregator NAME: ..." (cs_aggregate_sql). */
+#define S_AGGREGATOR_RE "'^connstate marker v1;(.*;)? *kind=aggregator *(;|$)'"
+#define S_VIEW_LIKE     "'aggregator %%'"
 
 /* ---- errors and statements ----------------------------------------------------------------- */
 
@@ -288,6 +292,10 @@ typedef struct {
     cs_marker_t marker;
     const char **tables; /* connstate's foreign tables in it (pointing into res) */
     size_t table_count;
+    const char **views; /* an aggregator's schema: its views (pointing into res) */
+    size_t view_count;
+    int readers_at; /* the rows of the aggregators' views that read its tables: schema, view */
+    size_t reader_count;
     const char *leftovers[2]; /* the connection's temporary schemas that exist */
     size_t leftover_count;
     int objects_at; /* the rows of a user's objects that dropping the schema would drop */
@@ -298,6 +306,7 @@ static void s_found_free(s_found_t *found)
 {
     PQclear(found->res);
     free(found->tables);
+    free(found->views);
     memset(found, 0, sizeof *found);
 }
 
@@ -311,7 +320,13 @@ static void s_found_free(s_found_t *found)
  * have built-in types, which record none. Anything else that depends on the schema, on
  * connstate's tables or on their types is a user's object: a table or function in the
  * schema, a view's rule, a trigger, a function taking a row type, a column of that type. A
- * view is named by itself rather than by the rule that depends on the tables. */
+ * view is named by itself rather than by the rule that depends on the tables.
+ *
+ * An aggregator's schema (its marker says kind=aggregator) holds connstate's views, each
+ * commented "aggregator ..." (aggregate.c): they, their row types and their _RETURN rules
+ * are connstate's too. Such a view's rule depending on the tables of the schema inspected
+ * (a member's, or a member's previous one renamed away) is an aggregator's dependency, not a
+ * user's object: listed apart (found->readers), so that an update can keep what it reads. */
 static int s_inspect(cs_update_t *u, const char *name, s_found_t *found)
 {
     memset(found, 0, sizeof *found);
@@ -334,12 +349,17 @@ static int s_inspect(cs_update_t *u, const char *name, s_found_t *found)
         "WITH s AS (SELECT n.oid, d.description FROM pg_namespace n LEFT JOIN pg_description d"
         " ON d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0"
         " WHERE n.nspname = %s),\n"
-        "own AS (SELECT c.oid, c.relname, c.reltype, t.typarray FROM pg_depend d"
+        "own AS (SELECT c.oid, c.relname, c.reltype, t.typarray, c.relkind FROM pg_depend d"
         " JOIN pg_class c ON c.oid = d.objid JOIN pg_foreign_table f ON f.ftrelid = c.oid"
         " JOIN pg_foreign_server v ON v.oid = f.ftserver JOIN pg_type t ON t.oid = c.reltype"
         " WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_namespace'::regclass"
         " AND d.refobjid IN (SELECT oid FROM s) AND c.relkind = 'f'"
-        " AND v.srvname = 'connstate_file'),\n"
+        " AND v.srvname = 'connstate_file'"
+        " UNION ALL SELECT c.oid, c.relname, c.reltype, t.typarray, c.relkind FROM s"
+        " JOIN pg_class c ON c.relnamespace = s.oid AND c.relkind = 'v'"
+        " JOIN pg_type t ON t.oid = c.reltype JOIN pg_description vd ON vd.objoid = c.oid"
+        " AND vd.classoid = 'pg_class'::regclass AND vd.objsubid = 0"
+        " WHERE s.description ~ " S_AGGREGATOR_RE " AND vd.description LIKE " S_VIEW_LIKE "),\n"
         "theirs AS (SELECT classid, objid FROM pg_depend WHERE refclassid = "
         "'pg_namespace'::regclass"
         " AND refobjid IN (SELECT oid FROM s)"
@@ -347,20 +367,34 @@ static int s_inspect(cs_update_t *u, const char *name, s_found_t *found)
         " UNION SELECT classid, objid FROM pg_depend WHERE refclassid = 'pg_class'::regclass"
         " AND refobjid IN (SELECT oid FROM own)"
         " AND NOT (classid = 'pg_type'::regclass AND objid IN (SELECT reltype FROM own))"
+        " AND NOT (classid = 'pg_rewrite'::regclass AND objid IN (SELECT r.oid FROM pg_rewrite r"
+        " WHERE r.ev_class IN (SELECT oid FROM own) AND r.rulename = '_RETURN'))"
         " UNION SELECT classid, objid FROM pg_depend WHERE refclassid = 'pg_type'::regclass"
         " AND refobjid IN (SELECT reltype FROM own UNION ALL SELECT typarray FROM own)"
         " AND NOT (classid = 'pg_type'::regclass AND objid IN (SELECT typarray FROM own))),\n"
-        "named AS (SELECT DISTINCT i.type || ' ' || i.identity AS what FROM theirs o"
+        "named AS (SELECT DISTINCT CASE WHEN a.nspname IS NULL THEN 'u' ELSE 'a' END AS kind,"
+        " coalesce(a.nspname::text, i.type || ' ' || i.identity) AS what, a.relname::text AS view"
+        " FROM theirs o"
         " LEFT JOIN pg_rewrite r ON o.classid = 'pg_rewrite'::regclass AND r.oid = o.objid"
-        " AND r.rulename = '_RETURN',"
+        " AND r.rulename = '_RETURN'"
+        " LEFT JOIN LATERAL (SELECT an.nspname, ac.relname FROM pg_class ac"
+        " JOIN pg_namespace an ON an.oid = ac.relnamespace JOIN pg_description ad"
+        " ON ad.objoid = an.oid AND ad.classoid = 'pg_namespace'::regclass AND ad.objsubid = 0"
+        " JOIN pg_description avd ON avd.objoid = ac.oid AND avd.classoid = 'pg_class'::regclass"
+        " AND avd.objsubid = 0 WHERE ac.oid = r.ev_class AND ac.relkind = 'v'"
+        " AND ad.description ~ " S_AGGREGATOR_RE " AND avd.description LIKE " S_VIEW_LIKE
+        ") a ON true,"
         " LATERAL pg_identify_object(CASE WHEN r.oid IS NULL THEN o.classid"
         " ELSE 'pg_class'::regclass END, coalesce(r.ev_class, o.objid), 0) i)\n"
-        "SELECT kind, what FROM ("
-        "SELECT 'k' AS kind, pg_try_advisory_xact_lock(" S_LOCK_CLASS ", %ld)::text AS what"
-        " UNION ALL SELECT 'l', nspname::text FROM pg_namespace WHERE nspname IN (%s, %s)"
-        " UNION ALL SELECT 'm', description FROM s"
-        " UNION ALL SELECT 't', relname::text FROM own"
-        " UNION ALL SELECT 'u', what FROM named) rows ORDER BY kind, what COLLATE \"C\"",
+        "SELECT kind, what, view FROM ("
+        "SELECT 'k' AS kind, pg_try_advisory_xact_lock(" S_LOCK_CLASS ", %ld)::text AS what,"
+        " NULL::text AS view"
+        " UNION ALL SELECT 'l', nspname::text, NULL FROM pg_namespace WHERE nspname IN (%s, %s)"
+        " UNION ALL SELECT 'm', description, NULL FROM s"
+        " UNION ALL SELECT CASE relkind WHEN 'f' THEN 't' ELSE 'v' END, relname::text, NULL"
+        " FROM own"
+        " UNION ALL SELECT kind, what, view FROM named) rows"
+        " ORDER BY kind, what COLLATE \"C\", view COLLATE \"C\"",
         literal, s_key(name), fresh_literal, old_literal);
     PQfreemem(literal);
     PGresult *res = s_select(u, &sql);
@@ -369,7 +403,8 @@ static int s_inspect(cs_update_t *u, const char *name, s_found_t *found)
     found->res = res;
     int rows = PQntuples(res);
     found->tables = calloc((size_t)rows + 1, sizeof *found->tables);
-    if (!found->tables) {
+    found->views = calloc((size_t)rows + 1, sizeof *found->views);
+    if (!found->tables || !found->views) {
         snprintf(u->why, u->why_size, "out of memory");
         s_found_free(found);
         s_rollback(u);
@@ -391,6 +426,13 @@ static int s_inspect(cs_update_t *u, const char *name, s_found_t *found)
                 break;
             case 't':
                 found->tables[found->table_count++] = what;
+                break;
+            case 'v':
+                found->views[found->view_count++] = what;
+                break;
+            case 'a':
+                if (!found->reader_count++)
+                    found->readers_at = i;
                 break;
             case 'u':
                 if (!found->object_count++)
@@ -420,12 +462,25 @@ static int s_objects_error(cs_update_t *u, const char *name, const s_found_t *fo
     return -1;
 }
 
+/* The names of the aggregators whose views read the inspected schema, each once. */
+static void s_readers(const s_found_t *found, cs_buf_t *list)
+{
+    const char *last = NULL;
+    for (size_t i = 0; i < found->reader_count; i++) {
+        const char *agg = PQgetvalue(found->res, found->readers_at + (int)i, 1);
+        if (!last || strcmp(last, agg) != 0)
+            cs_buf_printf(list, "%s%s", last ? ", " : "", agg);
+        last = agg;
+    }
+}
+
 /* ---- dropping --------------------------------------------------------------------------- */
 
 /* Drops the inspected schema `name` (its transaction open) unless it is not ours or holds a
- * user's objects: its tables, a batch per transaction (the first in the open one), and the
- * schema in the last. A schema of more than one batch needs the connection's session lock:
- * the caller holds it. */
+ * user's objects: its views (an aggregator's), then its tables, a batch per transaction (the
+ * first in the open one), and the schema in the last. A schema of more than one batch needs
+ * the connection's session lock: the caller holds it. The caller has dealt with the
+ * aggregators that read it (an aggregator's view on a table stops the drop: RESTRICT). */
 static int s_drop(cs_update_t *u, const char *name, const s_found_t *found)
 {
     if (!found->exists) {
@@ -440,14 +495,23 @@ static int s_drop(cs_update_t *u, const char *name, const s_found_t *found)
         s_rollback(u);
         return s_objects_error(u, name, found);
     }
-    size_t done = 0;
+    size_t views = found->view_count, total = views + found->table_count, done = 0;
     do {
-        size_t count = found->table_count - done;
+        size_t count = total - done;
         count = count > u->batch ? u->batch : count;
+        /* items [done, done + count): views first, then tables */
+        size_t view_to = done + count < views ? done + count : views;
+        size_t view_from = done < views ? done : views;
+        size_t table_from = done > views ? done - views : 0;
+        size_t table_to = done + count > views ? done + count - views : 0;
         cs_buf_t sql = {0};
-        int statements = cs_ddl_drop_tables(u->conn, name, found->tables + done, count, &sql,
-                                            u->why, u->why_size);
-        bool last = done + count == found->table_count;
+        int put = cs_ddl_drop_relations(u->conn, true, name, found->views + view_from,
+                                        view_to - view_from, &sql, u->why, u->why_size);
+        int statements = put < 0
+                             ? -1
+                             : cs_ddl_drop_tables(u->conn, name, found->tables + table_from,
+                                                  table_to - table_from, &sql, u->why, u->why_size);
+        bool last = done + count == total;
         int dropped = statements < 0 || !last ? 0
                                               : cs_ddl_schema(u->conn, CS_DDL_DROP, name, NULL,
                                                               &sql, u->why, u->why_size);
@@ -456,7 +520,7 @@ static int s_drop(cs_update_t *u, const char *name, const s_found_t *found)
             if (!done)
                 s_rollback(u);
         } else {
-            rc = s_commit(u, done > 0, &sql, statements + dropped, false);
+            rc = s_commit(u, done > 0, &sql, put + statements + dropped, false);
         }
         cs_buf_free(&sql);
         if (rc != 0)
@@ -464,17 +528,101 @@ static int s_drop(cs_update_t *u, const char *name, const s_found_t *found)
         done += count;
         if (!last)
             s_between(u);
-    } while (done < found->table_count);
+    } while (done < total);
     return 0;
 }
 
-/* Inspects schema `name` and drops it (s_drop); the caller holds the session lock. */
-static int s_drop_named(cs_update_t *u, const char *name)
+/* The fingerprint an aggregator's marker carries once a member's update dropped views of it:
+ * no config has it, so that the next plan builds the aggregator again. */
+#define S_STALE_FINGERPRINT "0000000000000000"
+
+/* Appends to sql the marker of aggregator schema `agg` with its fingerprint made stale. */
+static int s_stale_marker(cs_update_t *u, const char *agg, cs_buf_t *sql)
+{
+    static const char *const query =
+        "SELECT d.description FROM pg_namespace n JOIN pg_description d ON d.objoid = n.oid"
+        " AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0 WHERE n.nspname = $1";
+    const char *params[] = {agg};
+    PGresult *res = PQexecParams(u->conn, query, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        s_error(u, res);
+        PQclear(res);
+        return -1;
+    }
+    cs_marker_t marker;
+    int rc = 0;
+    if (PQntuples(res) == 1 && cs_marker_parse(PQgetvalue(res, 0, 0), &marker) == 0) {
+        char text[512];
+        snprintf(marker.fingerprint, sizeof marker.fingerprint, S_STALE_FINGERPRINT);
+        rc = cs_marker_format(&marker, text, sizeof text) != 0 ||
+                     cs_ddl_schema(u->conn, CS_DDL_MARKER, agg, text, sql, u->why, u->why_size) < 0
+                 ? -1
+                 : 0;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Drops, in the transaction of the inspection (committed), the aggregators' views that read
+ * the inspected schema `name` (a member's previous schema that a new update of the member
+ * must drop: those aggregators are built again after it), and makes their markers'
+ * fingerprint stale, so that no plan takes them for built. Returns 0, or -1 with why
+ * (rolled back): a user's object that depends on such a view stops it. */
+static int s_drop_readers(cs_update_t *u, const char *name, const s_found_t *found)
+{
+    cs_buf_t list = {0}, sql = {0};
+    s_readers(found, &list);
+    cs_log_conn_info(name,
+                     "dropping the views of aggregator %s that read it: the aggregator is built "
+                     "again after this update",
+                     cs_buf_str(&list));
+    int rc = 0, statements = 0;
+    const char *last = NULL;
+    for (size_t i = 0; i < found->reader_count && rc == 0; i++) {
+        int row = found->readers_at + (int)i;
+        const char *agg = PQgetvalue(found->res, row, 1), *view = PQgetvalue(found->res, row, 2);
+        rc = cs_ddl_drop_relations(u->conn, true, agg, &view, 1, &sql, u->why, u->why_size) < 0 ? -1
+                                                                                                : 0;
+        statements++;
+        if (rc == 0 && (!last || strcmp(last, agg) != 0)) {
+            rc = s_stale_marker(u, agg, &sql);
+            statements++;
+        }
+        last = agg;
+    }
+    if (rc == 0)
+        rc = s_commit(u, false, &sql, statements, false);
+    else
+        s_rollback(u);
+    cs_buf_free(&list);
+    cs_buf_free(&sql);
+    return rc;
+}
+
+/* Inspects schema `name` and drops it (s_drop); the caller holds the session lock. When
+ * aggregators' views read it: with evict those views are dropped first, else it is kept
+ * ("kept: aggregator X still reads it", 0: the aggregate task drops it once they do not). */
+static int s_drop_named(cs_update_t *u, const char *name, bool evict)
 {
     s_found_t found;
     if (s_inspect(u, name, &found) != 0)
         return -1;
-    int rc = s_drop(u, name, &found);
+    int rc = 0;
+    if (found.reader_count && !found.object_count && found.managed && !evict) {
+        s_rollback(u);
+        cs_buf_t list = {0};
+        s_readers(&found, &list);
+        cs_log_conn_info(name, "kept: aggregator %s still reads it", cs_buf_str(&list));
+        cs_buf_free(&list);
+    } else if (found.reader_count && !found.object_count && found.managed) {
+        rc = s_drop_readers(u, name, &found);
+        if (rc == 0) {
+            s_found_free(&found); /* then the schema, in a transaction of its own */
+            rc = s_inspect(u, name, &found) != 0 ? -1 : s_drop(u, name, &found);
+        }
+    } else {
+        rc = s_drop(u, name, &found);
+    }
     s_found_free(&found);
     return rc;
 }
@@ -506,7 +654,7 @@ static int s_inspect_connection(cs_update_t *u, const char *name, s_found_t *fou
                          "dropping the temporary schema %s that an interrupted update "
                          "left behind",
                          found->leftovers[i]);
-        if (s_drop_named(u, found->leftovers[i]) != 0)
+        if (s_drop_named(u, found->leftovers[i], true) != 0)
             return -1;
     }
     s_found_free(found);
@@ -527,7 +675,7 @@ int cs_update_delete(cs_update_t *u, const char *name)
         int locked = s_lock(u, s_key(name));
         if (locked == 0)
             cs_log_conn_info(name, "left alone: the update that uses it is under way");
-        int rc = locked <= 0 ? locked : s_drop_named(u, name);
+        int rc = locked <= 0 ? locked : s_drop_named(u, name, false);
         s_unlock(u);
         return rc;
     }
@@ -535,14 +683,33 @@ int cs_update_delete(cs_update_t *u, const char *name)
     int rc = -1;
     if (s_inspect_connection(u, name, &found) != 0)
         goto done;
-    if (!found.exists || !found.managed || found.object_count || found.table_count <= u->batch) {
+    char fresh[CS_MARKER_TEMP_NAME_SIZE], old[CS_MARKER_TEMP_NAME_SIZE];
+    s_temp_names(name, fresh, old);
+    if (found.exists && found.managed && !found.object_count && found.reader_count) {
+        /* Aggregators' views read it: renamed away, not dropped (they bind its tables, not
+         * its name); their next build stops reading it and drops it. */
+        cs_buf_t sql = {0}, list = {0};
+        s_readers(&found, &list);
+        int statements =
+            cs_ddl_schema(u->conn, CS_DDL_RENAME, name, old, &sql, u->why, u->why_size);
+        if (statements < 0)
+            s_rollback(u);
+        else
+            rc = s_commit(u, false, &sql, statements, false);
+        if (rc == 0)
+            cs_log_conn_info(name, "renamed away to %s, not dropped: aggregator %s still reads it",
+                             old, cs_buf_str(&list));
+        cs_buf_free(&list);
+        cs_buf_free(&sql);
+        goto done;
+    }
+    if (!found.exists || !found.managed || found.object_count ||
+        found.view_count + found.table_count <= u->batch) {
         rc = s_drop(u, name, &found); /* in this transaction, or refused */
         goto done;
     }
     /* Too big for one transaction: renamed away at once (users see it gone), then dropped
      * in batches. A crash leaves the temporary schema, which the next update drops. */
-    char fresh[CS_MARKER_TEMP_NAME_SIZE], old[CS_MARKER_TEMP_NAME_SIZE];
-    s_temp_names(name, fresh, old);
     int locked = s_lock(u, s_key(name));
     cs_buf_t sql = {0};
     int statements =
@@ -553,7 +720,7 @@ int cs_update_delete(cs_update_t *u, const char *name)
     if (statements < 0)
         s_rollback(u);
     else if (s_commit(u, false, &sql, statements, false) == 0)
-        rc = s_drop_named(u, old);
+        rc = s_drop_named(u, old, false);
     cs_buf_free(&sql);
 done:
     s_found_free(&found);
@@ -650,15 +817,15 @@ static int s_build_batched(cs_update_t *u, const char *name, const cs_ddl_tables
         char first[CS_PROTO_MAX_ERROR];
         snprintf(first, sizeof first, "%s", u->why);
         cs_fault_t fault = u->fault;
-        if (s_drop_named(u, fresh) != 0)
+        if (s_drop_named(u, fresh, false) != 0)
             cs_log_conn_warn(name, "cannot drop the temporary schema %s now: %s", fresh, u->why);
         snprintf(u->why, u->why_size, "%s", first);
         u->fault = fault;
         return -1;
     }
     /* The new schema is in place: the build succeeded even if the old one cannot go now
-     * (the next update of the connection drops it). */
-    if (replaced && s_drop_named(u, old) != 0)
+     * (the next update of the connection drops it), or is kept while aggregators read it. */
+    if (replaced && s_drop_named(u, old, false) != 0)
         cs_log_conn_warn(name, "the previous schema stays as %s for now: %s", old, u->why);
     return 0;
 }
@@ -680,11 +847,23 @@ int cs_update_build(cs_update_t *u, const char *name, const cs_ddl_tables_t *tab
     } else if (found.object_count) {
         s_rollback(u);
         rc = s_objects_error(u, name, &found);
-    } else if (found.table_count + cs_ddl_tables_count(tables) <= u->batch) {
-        /* Small: the old schema goes and the new one comes in this one transaction. */
+    } else if ((found.reader_count ? 0 : found.table_count) + cs_ddl_tables_count(tables) <=
+               u->batch) {
+        /* Small: the old schema goes and the new one comes in this one transaction. When
+         * aggregators' views read the old one, it is renamed away instead, and kept until
+         * they are built again (their views bind its tables, not its name). */
         cs_buf_t sql = {0};
         int dropped = 0, gone = 0;
-        if (found.exists) {
+        if (found.reader_count) {
+            char fresh[CS_MARKER_TEMP_NAME_SIZE], old[CS_MARKER_TEMP_NAME_SIZE];
+            s_temp_names(name, fresh, old);
+            cs_buf_t list = {0};
+            s_readers(&found, &list);
+            cs_log_conn_info(name, "the previous schema stays as %s: aggregator %s reads it", old,
+                             cs_buf_str(&list));
+            cs_buf_free(&list);
+            gone = cs_ddl_schema(u->conn, CS_DDL_RENAME, name, old, &sql, u->why, u->why_size);
+        } else if (found.exists) {
             dropped = cs_ddl_drop_tables(u->conn, name, found.tables, found.table_count, &sql,
                                          u->why, u->why_size);
             gone = dropped < 0
@@ -705,6 +884,287 @@ int cs_update_build(cs_update_t *u, const char *name, const cs_ddl_tables_t *tab
                          : s_build_batched(u, name, tables, marker);
     }
 done:
+    s_found_free(&found);
+    s_unlock(u);
+    return rc;
+}
+
+/* ---- aggregating ------------------------------------------------------------------------- */
+
+/* How long the clean-up after an aggregate waits for a lock on a previous schema it drops:
+ * a reader's query still running keeps it, and the plan's drop of leftovers tries again. */
+#define S_CLEANUP_LOCK_TIMEOUT "'100ms'"
+
+/* The members' names as a text[] literal and their lock keys as an int[] one (names are
+ * [A-Za-z0-9_]: nothing to quote). */
+static void s_member_arrays(const cs_agg_line_t *lines, size_t count, cs_buf_t *names,
+                            cs_buf_t *keys)
+{
+    cs_buf_putc(names, '{');
+    cs_buf_putc(keys, '{');
+    for (size_t i = 0; i < count; i++) {
+        cs_buf_printf(names, "%s%s", i ? "," : "", lines[i].name);
+        cs_buf_printf(keys, "%s%ld", i ? "," : "", s_key(lines[i].name));
+    }
+    cs_buf_putc(names, '}');
+    cs_buf_putc(keys, '}');
+}
+
+/* Runs a query of the open transaction with params; its rows, or NULL with why (rolled
+ * back). */
+static PGresult *s_query(cs_update_t *u, const char *sql, int count, const char *const *params)
+{
+    PGresult *res = PQexecParams(u->conn, sql, count, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        return res;
+    s_error(u, res);
+    PQclear(res);
+    s_rollback(u);
+    return NULL;
+}
+
+static int s_retry(cs_update_t *u, const char *member, const char *what)
+{
+    s_rollback(u);
+    snprintf(u->why, u->why_size, "member \"%s\" %s; try again", member, what);
+    u->fault = CS_FAULT_CONFLICT;
+    return -1;
+}
+
+/* Takes each member's lock shared, trying only: a member being updated holds it (then the
+ * aggregate is tried again later, never waited for inside this transaction). Returns 0, or
+ * -1 with why (rolled back). */
+static int s_lock_members(cs_update_t *u, const char *names, const char *keys)
+{
+    static const char *const sql =
+        "SELECT m.name, pg_try_advisory_xact_lock_shared(" S_LOCK_CLASS ", m.key)"
+        " FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS m(name, key, ord)"
+        " ORDER BY m.ord";
+    const char *params[] = {names, keys};
+    PGresult *res = s_query(u, sql, 2, params);
+    if (!res)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(res) && rc == 0; i++)
+        if (strcmp(PQgetvalue(res, i, 1), "t") != 0)
+            rc = s_retry(u, PQgetvalue(res, i, 0), "is being updated");
+    PQclear(res);
+    return rc;
+}
+
+/* The members' schemas as the views will read them, checked against the task: each
+ * member's marker must carry its line's schema hash. Fills members (pointing into *res_p
+ * and the arrays in *store_p, which the caller frees). Returns 0, or -1 with why (rolled
+ * back). */
+static int s_read_members(cs_update_t *u, const cs_agg_line_t *lines, size_t count,
+                          const char *names, cs_agg_member_t *members, PGresult **res_p,
+                          void **store_p)
+{
+    static const char *const sql =
+        "SELECT m.ord, d.description, c.relname, a.attname, format_type(a.atttypid, a.atttypmod)"
+        " FROM unnest($1::text[]) WITH ORDINALITY AS m(name, ord)"
+        " LEFT JOIN pg_namespace n ON n.nspname = m.name"
+        " LEFT JOIN pg_description d ON d.objoid = n.oid"
+        " AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0"
+        " LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind = 'f'"
+        " LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+        " ORDER BY m.ord, c.relname COLLATE \"C\", a.attnum";
+    const char *params[] = {names};
+    PGresult *res = s_query(u, sql, 1, params);
+    if (!res)
+        return -1;
+    size_t rows = (size_t)PQntuples(res);
+    /* one block: the tables, then the column names, then their types */
+    void *store = calloc(rows + 1, sizeof(cs_agg_table_t) + 2 * sizeof(const char *));
+    if (!store) {
+        PQclear(res);
+        s_rollback(u);
+        snprintf(u->why, u->why_size, "out of memory");
+        return -1;
+    }
+    cs_agg_table_t *tables = store;
+    const char **columns = (const char **)(tables + rows + 1);
+    const char **types = columns + rows + 1;
+    size_t table_count = 0, column_count = 0, row = 0;
+    for (size_t m = 0; m < count; m++) {
+        members[m] = (cs_agg_member_t){lines[m].name, tables + table_count, 0};
+        cs_marker_t marker;
+        const char *comment = NULL;
+        if (row < rows && (size_t)atol(PQgetvalue(res, (int)row, 0)) == m + 1 &&
+            !PQgetisnull(res, (int)row, 1))
+            comment = PQgetvalue(res, (int)row, 1);
+        if (cs_marker_parse(comment, &marker) != 0 ||
+            strcmp(marker.schema_hash, lines[m].schema_hash) != 0) {
+            PQclear(res);
+            free(store);
+            return s_retry(u, lines[m].name, "changed since the plan");
+        }
+        for (; row < rows && (size_t)atol(PQgetvalue(res, (int)row, 0)) == m + 1; row++) {
+            if (PQgetisnull(res, (int)row, 2))
+                continue; /* a member without tables */
+            const char *table = PQgetvalue(res, (int)row, 2);
+            if (!members[m].table_count || strcmp(tables[table_count - 1].name, table) != 0) {
+                tables[table_count++] =
+                    (cs_agg_table_t){table, columns + column_count, types + column_count, 0};
+                members[m].table_count++;
+            }
+            if (PQgetisnull(res, (int)row, 3))
+                continue;
+            columns[column_count] = PQgetvalue(res, (int)row, 3);
+            types[column_count++] = PQgetvalue(res, (int)row, 4);
+            tables[table_count - 1].column_count++;
+        }
+    }
+    *res_p = res;
+    *store_p = store;
+    return 0;
+}
+
+/* The previous schemas (cs$old$...) that the aggregator's views read now, before they are
+ * replaced: added to list, one name per line. Returns 0, or -1 with why (rolled back). */
+static int s_read_previous(cs_update_t *u, const char *name, cs_buf_t *list)
+{
+    static const char *const sql =
+        "SELECT DISTINCT rn.nspname FROM pg_namespace an"
+        " JOIN pg_class v ON v.relnamespace = an.oid AND v.relkind = 'v'"
+        " JOIN pg_rewrite r ON r.ev_class = v.oid AND r.rulename = '_RETURN'"
+        " JOIN pg_depend dp ON dp.classid = 'pg_rewrite'::regclass AND dp.objid = r.oid"
+        " AND dp.refclassid = 'pg_class'::regclass"
+        " JOIN pg_class rc ON rc.oid = dp.refobjid"
+        " JOIN pg_namespace rn ON rn.oid = rc.relnamespace"
+        " WHERE an.nspname = $1 AND rn.nspname LIKE 'cs$old$%'";
+    const char *params[] = {name};
+    PGresult *res = s_query(u, sql, 1, params);
+    if (!res)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++)
+        cs_buf_printf(list, "%s\n", PQgetvalue(res, i, 0));
+    PQclear(res);
+    return 0;
+}
+
+/* After an aggregate committed: drops each previous schema in list (lines) that nothing
+ * reads any more, under its member's lock, trying only (a member being updated, or a reader
+ * still running: left to the plan's drop of leftovers). Never fails the aggregate: what
+ * stays is logged. */
+static void s_drop_previous(cs_update_t *u, const char *name, const char *list)
+{
+    char first[CS_PROTO_MAX_ERROR];
+    snprintf(first, sizeof first, "%s", u->why);
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, "\n");
+        char old[CS_MARKER_TEMP_NAME_SIZE];
+        snprintf(old, sizeof old, "%.*s", (int)(len < sizeof old ? len : sizeof old - 1), p);
+        p += len + (p[len] == '\n');
+        if (!cs_marker_is_temp_name(old))
+            continue;
+        int locked = s_lock(u, s_key(old));
+        s_found_t found = {0};
+        if (locked == 0)
+            cs_log_conn_debug(name, "%s is left for later: its member is being updated", old);
+        if (locked <= 0 || s_inspect(u, old, &found) != 0) {
+            s_unlock(u);
+            continue;
+        }
+        if (!found.exists || found.reader_count || found.object_count || !found.managed) {
+            s_rollback(u);
+        } else if (s_exec(u, "SET LOCAL lock_timeout = " S_CLEANUP_LOCK_TIMEOUT) != 0 ||
+                   s_drop(u, old, &found) != 0) {
+            cs_log_conn_info(name, "the previous schema %s stays for now: %s", old, u->why);
+        } else {
+            cs_log_conn_debug(name, "dropped the previous schema %s that it no longer reads", old);
+        }
+        s_found_free(&found);
+        s_unlock(u);
+    }
+    snprintf(u->why, u->why_size, "%s", first);
+    u->fault = CS_FAULT_NONE;
+}
+
+int cs_update_aggregate(cs_update_t *u, const char *name, const cs_agg_line_t *lines, size_t count,
+                        cs_marker_t *want, size_t *views)
+{
+    u->statements = 0;
+    *views = 0;
+    want->schema_hash[0] = '\0';
+    want->aggregator = true;
+    s_found_t found = {0};
+    cs_buf_t names = {0}, keys = {0}, previous = {0}, sql = {0};
+    cs_agg_member_t *members = calloc(count ? count : 1, sizeof *members);
+    PGresult *res = NULL;
+    void *store = NULL;
+    int rc = -1;
+    s_member_arrays(lines, count, &names, &keys);
+    if (!members || names.failed || keys.failed) {
+        snprintf(u->why, u->why_size, "out of memory");
+        goto done;
+    }
+    /* its own lock (as every update's inspection takes it), then the members' */
+    if (s_inspect_connection(u, name, &found) != 0)
+        goto done;
+    if (found.exists && !found.managed) {
+        s_rollback(u);
+        rc = s_unmanaged(u, name);
+        goto done;
+    }
+    if (found.object_count) { /* a user's view over its views, a table of theirs in it */
+        s_rollback(u);
+        rc = s_objects_error(u, name, &found);
+        goto done;
+    }
+    if (s_lock_members(u, cs_buf_str(&names), cs_buf_str(&keys)) != 0 ||
+        s_read_members(u, lines, count, cs_buf_str(&names), members, &res, &store) != 0 ||
+        (found.exists && s_read_previous(u, name, &previous) != 0))
+        goto done;
+    /* what the views read now: the members' schemas, and their previous ones to drop after */
+    for (size_t m = 0; m < count; m++) {
+        char fresh[CS_MARKER_TEMP_NAME_SIZE], old[CS_MARKER_TEMP_NAME_SIZE];
+        s_temp_names(lines[m].name, fresh, old);
+        cs_buf_printf(&previous, "%s\n", old);
+    }
+    int put = 0, statements = 0;
+    if (found.exists) { /* the same schema, its views replaced (and a plugin's tables gone) */
+        put = cs_ddl_drop_relations(u->conn, true, name, found.views, found.view_count, &sql,
+                                    u->why, u->why_size);
+        int dropped = put < 0 ? -1
+                              : cs_ddl_drop_tables(u->conn, name, found.tables, found.table_count,
+                                                   &sql, u->why, u->why_size);
+        put = dropped < 0 ? -1 : put + dropped;
+    } else {
+        put = cs_ddl_schema(u->conn, CS_DDL_CREATE, name, NULL, &sql, u->why, u->why_size);
+    }
+    statements = put < 0 ? -1
+                         : cs_aggregate_sql(name, members, count, &sql, views, want->schema_hash,
+                                            u->why, u->why_size);
+    char marker[512];
+    if (statements >= 0 && cs_marker_format(want, marker, sizeof marker) != 0) {
+        snprintf(u->why, u->why_size, "marker too long");
+        statements = -1;
+    }
+    int marked = statements < 0 ? -1
+                                : cs_ddl_schema(u->conn, CS_DDL_MARKER, name, marker, &sql, u->why,
+                                                u->why_size);
+    if (marked < 0) {
+        s_rollback(u);
+    } else if (s_current(&found, want) && found.marker.aggregator && found.view_count == *views &&
+               !found.table_count) {
+        s_rollback(u); /* built from these members' schemas already */
+        rc = 0;
+    } else {
+        rc = s_commit(u, false, &sql, put + statements + marked, true);
+    }
+    if (rc == 0) {
+        s_unlock(u); /* its own; each previous schema is dropped under its member's lock */
+        s_drop_previous(u, name, cs_buf_str(&previous));
+    }
+done:
+    PQclear(res);
+    free(store);
+    free(members);
+    cs_buf_free(&names);
+    cs_buf_free(&keys);
+    cs_buf_free(&previous);
+    cs_buf_free(&sql);
     s_found_free(&found);
     s_unlock(u);
     return rc;

@@ -59,10 +59,66 @@ int cs_ddl_drop_tables(PGconn *conn, const char *name, const char *const *tables
                        cs_buf_t *sql, char *why, size_t why_size)
     __attribute__((warn_unused_result));
 
+/* The same for views when views (DROP VIEW name.v, ... RESTRICT), else foreign tables. */
+int cs_ddl_drop_relations(PGconn *conn, bool views, const char *name, const char *const *tables,
+                          size_t count, cs_buf_t *sql, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
+
 /* The table and column COMMENT statements of the tables [from, to) of schema `name` (0
  * when the plugin gives them no descriptions). */
 int cs_ddl_comments(PGconn *conn, const char *name, const cs_schema_t *schema, size_t from,
                     size_t to, cs_buf_t *sql, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
+
+/* ---- aggregate.c: an aggregator's views (pure functions: no session, never block) ------- */
+
+/* Bounds of one aggregate task: its members (TASK key 12 lines), the columns of one view
+ * besides _connection (PostgreSQL's limit of 1664 entries in a target list), the DDL text. */
+#define CS_AGGREGATE_MEMBERS_MAX 4096
+#define CS_AGGREGATE_COLUMNS_MAX 1663
+#define CS_AGGREGATE_SQL_MAX     (256u << 20)
+
+/* One line of TASK key 12: a member and the schema hash its marker must carry. */
+typedef struct {
+    char name[64];
+    char schema_hash[CS_DIGEST_HEX_SIZE];
+} cs_agg_line_t;
+
+/* Parses TASK key 12 ("NAME=SCHEMA_HASH" lines; a connection name, 16 lowercase hex digits;
+ * each name once; at most CS_AGGREGATE_MEMBERS_MAX). Returns the number of lines (>= 1) with
+ * *lines_p allocated (the caller frees it), or -1 with why. */
+int cs_aggregate_parse_members(const char *text, cs_agg_line_t **lines_p, char *why,
+                               size_t why_size) __attribute__((warn_unused_result));
+
+/* A member's table as its schema holds it: columns in attnum order with their types as
+ * format_type() spells them. Strings borrowed. */
+typedef struct {
+    const char *name;
+    const char *const *columns;
+    const char *const *types;
+    size_t column_count;
+} cs_agg_table_t;
+
+/* A member: its name (which is its schema's) and its tables, in any order. */
+typedef struct {
+    const char *name;
+    const cs_agg_table_t *tables;
+    size_t table_count;
+} cs_agg_member_t;
+
+/* Appends to sql the DDL of aggregator `name`'s views over the count members (in the
+ * order of their rows): for each table name any member has, in byte order, CREATE VIEW
+ * name.table AS the members' tables UNION ALL, each row led by `_connection text` (the
+ * member's name); the columns are the union by name in order of first appearance, NULL::TYPE
+ * where a member lacks one, cast to text in every branch where members disagree on its type
+ * (commented "type conflict: m1 bigint, m2 text; shown as text"); a member's own column
+ * _connection is left out (said in the view's comment). Then COMMENT ON VIEW "aggregator
+ * NAME: N members" (the prefix that marks the view as connstate's). Not the schema nor its
+ * marker. Puts the digest of the appended text in hash (the marker's schema_hash) and the
+ * number of views in *views. Returns the number of statements, or -1 with why (out of
+ * memory, a view of too many columns, more than CS_AGGREGATE_SQL_MAX bytes). */
+int cs_aggregate_sql(const char *name, const cs_agg_member_t *members, size_t count, cs_buf_t *sql,
+                     size_t *views, char hash[CS_DIGEST_HEX_SIZE], char *why, size_t why_size)
     __attribute__((warn_unused_result));
 
 /* ---- update.c: an update's DDL within the lock table ----------------------------------- */
@@ -108,16 +164,36 @@ typedef struct {
  * u->batch tables: one transaction; else the new schema is built under a temporary name in
  * batches and swapped in. A failure leaves the previous schema as it was. Another session's
  * update of the same connection is waited for (up to a minute), and the temporary schemas
- * an interrupted one left are dropped first. Returns 0 or -1. */
+ * an interrupted one left are dropped first (with the views of aggregators that still read
+ * them: those aggregators are built again after it). When aggregators' views read the
+ * schema (their dependencies are not a user's objects), it is renamed away to its cs$old$
+ * name and kept, not dropped: the views go on reading its tables until they are built
+ * again. Returns 0 or -1. */
 int cs_update_build(cs_update_t *u, const char *name, const cs_ddl_tables_t *tables,
                     const cs_marker_t *want, const char *marker_text)
     __attribute__((warn_unused_result));
 
 /* Drops schema `name` (idempotent), refused as above; a big one is renamed away in the
- * first transaction and dropped in batches. `name` may be a temporary schema left behind
- * (cs_marker_is_temp_name): dropped unless the update that uses it is under way (0 then
- * too). Returns 0 or -1. */
+ * first transaction and dropped in batches; one that aggregators' views read is renamed
+ * away and kept, as a build does; an aggregator's schema goes with its views. `name` may
+ * be a temporary schema left behind (cs_marker_is_temp_name): dropped unless the update
+ * that uses it is under way, or aggregators' views still read it ("kept: aggregator X still
+ * reads it"; 0 then too). Returns 0 or -1. */
 int cs_update_delete(cs_update_t *u, const char *name) __attribute__((warn_unused_result));
+
+/* Builds aggregator `name`'s schema of views over the count members of lines (TASK key 12,
+ * in that order; cs_aggregate_sql), with the marker want (fingerprint, plugin and
+ * plugin_version set by the caller; its schema_hash, the views' digest, and kind=aggregator
+ * set here), unless it already is that. One transaction, which takes the aggregator's lock
+ * as every update does and each member's lock shared, trying only: a member being updated,
+ * or whose marker does not carry its line's schema hash, fails the task with fault
+ * CS_FAULT_CONFLICT (to be tried again). Refused like a build when the schema is not
+ * connstate's or a user's objects depend on it or live in it. Once it committed, each
+ * member's previous schema (cs$old$..., kept while aggregators read it) that nothing reads
+ * any more is dropped, under that member's lock, trying only. *views: how many views.
+ * Returns 0 or -1. */
+int cs_update_aggregate(cs_update_t *u, const char *name, const cs_agg_line_t *lines, size_t count,
+                        cs_marker_t *want, size_t *views) __attribute__((warn_unused_result));
 
 /* Writes the comments of schema `name`, u->batch tables per transaction, each checking that
  * the schema is still the one built from schema. Returns 0 or -1. */

@@ -6,6 +6,9 @@
  * would send them. Exits 0 when every task was answered, in the order sent on each socket;
  * 1 when one is missing after 30 s or out of order.
  *   task_check ENDPOINT (KIND CONNECTION PLUGIN CONFIG_JSON FRESH(0|1))...
+ * KIND is build, delete or aggregate; an aggregate's CONFIG_JSON is its members' lines
+ * (TASK key 12) and its plugin_version is 1.0.0. TASK_FINGERPRINT=F in the environment
+ * replaces every task's fingerprint (0123456789abcdef).
  * PLUGIN may carry its instance's settings after it: NAME;memory_max_mb=N;VAR=VALUE;... */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +37,9 @@ static int s_send_tasks(zsock_t *router, zframe_t *worker, s_task_t *tasks, int 
         char **arg = tasks[t].arg;
         cs_msg_t *task = cs_msg_new(CS_MSG_TASK);
         task->task_id = (uint64_t)t + 1;
-        task->kind = strcmp(arg[0], "delete") == 0 ? CS_TASK_DELETE : CS_TASK_BUILD;
+        task->kind = strcmp(arg[0], "delete") == 0      ? CS_TASK_DELETE
+                     : strcmp(arg[0], "aggregate") == 0 ? CS_TASK_AGGREGATE
+                                                        : CS_TASK_BUILD;
         task->connection = strdup(arg[1]);
         /* NAME;memory_max_mb=N;VAR=VALUE...: the plugin and its instance's settings */
         char *spec = strdup(arg[2]), *save = NULL;
@@ -46,8 +51,14 @@ static int s_send_tasks(zsock_t *router, zframe_t *worker, s_task_t *tasks, int 
                 return -1;
         }
         free(spec);
-        task->config = strdup(arg[3]);
-        task->fingerprint = strdup("0123456789abcdef");
+        if (task->kind == CS_TASK_AGGREGATE) { /* its members' lines, and a plugin version */
+            task->members = strdup(arg[3]);
+            task->plugin_version = strdup("1.0.0");
+        } else {
+            task->config = strdup(arg[3]);
+        }
+        const char *fingerprint = getenv("TASK_FINGERPRINT");
+        task->fingerprint = strdup(fingerprint ? fingerprint : "0123456789abcdef");
         task->attempt = 1;
         task->fresh = strcmp(arg[4], "1") == 0;
         int rc = cs_wire_send(router, worker, NULL, task);
