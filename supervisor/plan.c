@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define S_FAILED         "its update failed in this refresh"
+#define S_WAS_AGGREGATOR "its schema is an aggregator's: dropped, then built"
 #define S_LEFT_OUT_NAMED 8   /* members a left-out text names; then "and N more" */
 #define S_MEMBER_ERROR   200 /* bytes of a left-out member's error quoted (cut at a character) */
 
@@ -244,6 +245,11 @@ static void s_plan_connection(cs_plan_t *self, const cs_plan_input_t *in, const 
         }
     }
     const cs_record_t *row = cs_store_get(in->store, c->name);
+    if (schema && schema->marker.aggregator && !in_flight) { /* it was an aggregator */
+        if ((d = s_decide(self, c->name, CS_ACTION_DELETE, S_WAS_AGGREGATOR)))
+            d->config = c;
+        return;
+    }
     const char *reason = s_build_reason(c, schema, info, in_flight, row != NULL);
     if (reason && !in_flight && s_failed_as(in, c->name, c->fingerprint)) {
         s_error(self, c->name, c, S_FAILED, s_row_error(self, row));

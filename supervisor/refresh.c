@@ -686,6 +686,11 @@ void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
                                                 a ? &aggregate : NULL, &self->stats);
     if (c) /* a build's comments follow it */
         s_task(self, CS_TASK_COMMENTS, c->name, c, false, 0);
+    const cs_connection_t *configured =
+        self->config ? cs_config_find(self->config, event->connection) : NULL;
+    if (landed && event->task_kind == CS_TASK_DELETE && event->kind == CS_EVENT_RESULT &&
+        event->result->ok && configured && !configured->import_disabled)
+        self->settle = true; /* an aggregator's schema is gone: the connection is built now */
     if (landed && self->deferred && zhashx_lookup(self->awaited, event->connection)) {
         zhashx_delete(self->awaited, event->connection);
         self->settle = true; /* the aggregators that wait for it are planned again */

@@ -49,14 +49,19 @@ static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *even
             cs_store_claim(store, row); /* the state write checks the worker's word */
             return c;                   /* its comments next */
         case CS_TASK_DELETE:
-            if (!result->ok)
+            if (!result->ok) {
                 cs_store_set(store, row, CS_STATUS_ERROR, result->error);
-            else if (c && c->import_disabled)
+                return NULL;
+            }
+            if (c && !c->import_disabled) { /* an aggregator's schema it replaces: built next */
+                cs_store_set(store, row, CS_STATUS_PENDING, NULL);
+                return NULL;
+            }
+            if (c)
                 cs_store_set(store, row, CS_STATUS_DISABLED, NULL);
             else
                 cs_store_remove(store, row);
-            if (result->ok)
-                cs_store_claim(store, row);
+            cs_store_claim(store, row);
             return NULL;
         case CS_TASK_COMMENTS:
             if (result->ok)

@@ -687,11 +687,13 @@ typedef struct {
     const char *left_out;
 } cs_results_aggregate_t;
 
-/* Applies an event to its connection's row (config: the last plan's, for how a delete ends
- * and what follows a build; aggregate: what the plan queued with an aggregate task, NULL for
- * other tasks). An aggregate that succeeded leaves its row ready (its comments are written
- * with its views), its error naming the members left out. Returns the connection whose
- * comments are to be written next (a build succeeded), or NULL. */
+/* Applies an event to its connection's row (config: the last plan's, for how a delete ends --
+ * the row removed, disabled, or pending when the connection is configured still: an
+ * aggregator's schema that its plugin connection replaces -- and what follows a build; aggregate:
+ * what the plan queued with an aggregate task, NULL for other tasks). An aggregate that succeeded
+ * leaves its row ready (its comments are written with its views), its error naming the members left
+ * out. Returns the connection whose comments are to be written next (a build succeeded), or NULL.
+ */
 const cs_connection_t *cs_results_apply(cs_store_t *store, const cs_event_t *event,
                                         const cs_config_t *config,
                                         const cs_results_aggregate_t *aggregate,

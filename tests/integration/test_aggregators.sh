@@ -201,8 +201,16 @@ check_eq "... some_aws ready, bad_only and nothing in error" "ready error error"
                   FROM connstate_internal.connection_state
                   WHERE connection_name IN ('some_aws', 'nothing', 'bad_only')")"
 
-# ---- an aggregator that leaves the config ---------------------------------------------------
+# ---- an aggregator that becomes a plugin connection, then leaves the config ------------------
 write_aggs '["legacy", "aws_*"]'
+sed -i '/"some_aws"/,/^}/d' "$cfg/a_aggs.spc"
+member some_aws 2 >>"$cfg/a_aggs.spc"
+connstate refresh --control "$(control again)" >/dev/null
+check_eq "an aggregator that becomes a plugin connection is built as one (its views replaced)" \
+    "ready|2|" "$(status_of "$db" some_aws)|$(sql "$db" "SELECT count(*) FROM some_aws.table_1")|$(
+        columns_of some_aws table_1 | grep -o _connection)"
+check "... its marker no longer says kind=aggregator" test -n "$(marker_of some_aws)" -a \
+    "$(marker_of some_aws | grep -c 'kind=aggregator')" = 0
 sed -i '/"some_aws"/,/^}/d' "$cfg/a_aggs.spc"
 connstate refresh --control "$(control again)" >/dev/null
 check_eq "an aggregator removed: its schema and row are gone" "|" \

@@ -530,6 +530,23 @@ static void test_aggregator_fingerprint_over_members(void **state)
     s_world_free(&w);
 }
 
+/* A plugin connection whose schema is an aggregator's (it was one): that schema is deleted
+ * first (the delete drops the views), then it is built. */
+static void test_an_aggregator_that_becomes_a_plugin_connection(void **state)
+{
+    (void)state;
+    s_world_t *w = s_world(SYN("was_agg"));
+    s_schema(w, "was_agg", "0123456789abcdef", "1.0.0");
+    s_schema_hash(w, "was_agg", "0123456789abcdef", true);
+    s_make(w);
+    s_expect(w, "was_agg", CS_ACTION_DELETE, "its schema is an aggregator's: dropped, then built");
+    assert_non_null(s_decision(w, "was_agg")->config);
+    w->in_flight = "was_agg";
+    s_make(w);
+    s_expect(w, "was_agg", CS_ACTION_BUILD, "an update of it is in flight: checked again after it");
+    s_world_free(&w);
+}
+
 /* Members in error or disabled are left out, named in the ready row's error, at most 8, an
  * error quoted up to 200 bytes; all left out: the aggregator is in error. */
 static void test_aggregator_left_out_members(void **state)
@@ -633,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_aggregator_members_of_an_instance),
         cmocka_unit_test(test_aggregator_deferred_while_a_member_is_pending),
         cmocka_unit_test(test_aggregator_fingerprint_over_members),
+        cmocka_unit_test(test_an_aggregator_that_becomes_a_plugin_connection),
         cmocka_unit_test(test_aggregator_left_out_members),
         cmocka_unit_test(test_aggregator_left_out_error_is_cut),
         cmocka_unit_test(test_the_plan_writes_nothing),
