@@ -156,7 +156,8 @@ static const char *s_row_error(cs_plan_t *self, const cs_record_t *row)
 
 /* Why a connection must be built; NULL when its schema is current. */
 static const char *s_build_reason(const cs_connection_t *c, const cs_schema_info_t *schema,
-                                  const cs_plugin_info_t *info, bool in_flight, bool has_row)
+                                  const cs_plugin_info_t *info, bool in_flight, bool has_row,
+                                  bool built)
 {
     if (in_flight)
         return "an update of it is in flight: checked again after it";
@@ -166,7 +167,7 @@ static const char *s_build_reason(const cs_connection_t *c, const cs_schema_info
         return "config changed";
     if (strcmp(schema->marker.plugin_version, info->version) != 0)
         return "plugin version changed";
-    if (strcmp(info->mode, "dynamic") == 0)
+    if (strcmp(info->mode, "dynamic") == 0 && !built) /* (once per refresh asked for) */
         return "dynamic schema: fetched again";
     return NULL;
 }
@@ -250,7 +251,9 @@ static void s_plan_connection(cs_plan_t *self, const cs_plan_input_t *in, const 
             d->config = c;
         return;
     }
-    const char *reason = s_build_reason(c, schema, info, in_flight, row != NULL);
+    const char *built = o->built ? o->built(o->arg, c->name) : NULL;
+    const char *reason = s_build_reason(c, schema, info, in_flight, row != NULL,
+                                        built && strcmp(built, c->fingerprint) == 0);
     if (reason && !in_flight && s_failed_as(in, c->name, c->fingerprint)) {
         s_error(self, c->name, c, S_FAILED, s_row_error(self, row));
         return;

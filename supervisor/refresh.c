@@ -42,6 +42,7 @@ struct cs_refresh {
     zhashx_t *gone;       /* file path -> when a plan first found it missing (int64_t) */
     zhashx_t *failed;     /* connection -> the fingerprint of its update that failed since the
                              last request ("" when none): plans of this refresh keep the error */
+    zhashx_t *built;      /* ... and of its update that succeeded since then */
     zhashx_t *aggregates; /* aggregator -> s_aggregate_t of its last aggregate task */
     zhashx_t *awaited;    /* members that the last plan's deferred aggregators wait for */
     size_t deferred;      /* aggregators the last plan deferred */
@@ -85,16 +86,18 @@ cs_refresh_t *cs_refresh_new(const cs_refresh_deps_t *deps)
     self->churn = zhashx_new();
     self->gone = zhashx_new();
     self->failed = zhashx_new();
+    self->built = zhashx_new();
     self->aggregates = zhashx_new();
     self->awaited = zhashx_new();
-    if (!self->config_dir || !self->churn || !self->gone || !self->failed || !self->aggregates ||
-        !self->awaited) {
+    if (!self->config_dir || !self->churn || !self->gone || !self->failed || !self->built ||
+        !self->aggregates || !self->awaited) {
         cs_refresh_destroy(&self);
         return NULL;
     }
     zhashx_set_destructor(self->churn, s_free_item);
     zhashx_set_destructor(self->gone, s_free_item);
     zhashx_set_destructor(self->failed, s_free_item);
+    zhashx_set_destructor(self->built, s_free_item);
     zhashx_set_destructor(self->aggregates, s_aggregate_free);
     return self;
 }
@@ -109,6 +112,7 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
     zhashx_destroy(&self->churn);
     zhashx_destroy(&self->gone);
     zhashx_destroy(&self->failed);
+    zhashx_destroy(&self->built);
     zhashx_destroy(&self->aggregates);
     zhashx_destroy(&self->awaited);
     free(self->config_dir);
@@ -179,6 +183,11 @@ static int64_t s_gone_since(void *arg, const char *file)
 static const char *s_failed(void *arg, const char *connection)
 {
     return zhashx_lookup(((cs_refresh_t *)arg)->failed, connection);
+}
+
+static const char *s_built(void *arg, const char *connection)
+{
+    return zhashx_lookup(((cs_refresh_t *)arg)->built, connection);
 }
 
 /* After a plan: the gone files are those its WAIT decisions name (a file back again, or
@@ -493,12 +502,13 @@ static void s_plan(cs_refresh_t *self)
         return;
     }
     int64_t t_catalog = cs_clock_mono_ms();
-    cs_plan_input_t in = {cfg,
-                          self->config_dir,
-                          self->deps.store,
-                          schemas,
-                          {s_plugin, s_in_flight, s_settled_at, s_gone_since, s_failed, self},
-                          t_catalog};
+    cs_plan_input_t in = {
+        cfg,
+        self->config_dir,
+        self->deps.store,
+        schemas,
+        {s_plugin, s_in_flight, s_settled_at, s_gone_since, s_failed, s_built, self},
+        t_catalog};
     cs_plan_t *plan = cs_plan_make(&in);
     if (!plan) {
         cs_log_error("out of memory planning refresh %llu", (unsigned long long)self->started);
@@ -600,7 +610,8 @@ static uint64_t s_check_done(cs_refresh_t *self, int64_t now, int64_t *elapsed_u
 uint64_t cs_refresh_request(cs_refresh_t *self)
 {
     self->requested = true;
-    zhashx_purge(self->failed); /* asked for: what failed is tried again */
+    zhashx_purge(self->failed); /* asked for: what failed is tried again, and dynamic */
+    zhashx_purge(self->built);  /* schemas are fetched again */
     /* the next refresh to start (now, or as a new plan of the running one) reads the config
      * after this request: that is the one to wait for */
     return self->started + 1;
@@ -654,16 +665,19 @@ int64_t cs_refresh_next_ms(const cs_refresh_t *self)
     return next;
 }
 
-/* An update of the connection failed: the plans of this refresh do not try it again with the
- * same fingerprint (the row's, which the plan set: an aggregator's own) but keep its error;
- * a refresh asked for does. */
-static void s_note_failure(cs_refresh_t *self, const char *name)
+/* An update of the connection landed: when it failed, the plans of this refresh do not try it
+ * again with the same fingerprint (the row's, which the plan set: an aggregator's own) but
+ * keep its error; when it succeeded, they do not fetch its dynamic schema again; a refresh
+ * asked for does both. */
+static void s_note_landed(cs_refresh_t *self, const char *name, bool failed)
 {
     const cs_record_t *row = cs_store_get(self->deps.store, name);
     const char *fingerprint = row ? cs_record_values(row)->config_hash : NULL;
     char *copy = strdup(fingerprint ? fingerprint : "");
-    if (copy)
-        zhashx_update(self->failed, name, copy);
+    if (!copy)
+        return;
+    zhashx_delete(failed ? self->built : self->failed, name);
+    zhashx_update(failed ? self->failed : self->built, name, copy);
 }
 
 void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
@@ -676,8 +690,8 @@ void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
     }
     bool landed = (event->kind == CS_EVENT_RESULT || event->kind == CS_EVENT_LOST) &&
                   event->task_kind != CS_TASK_COMMENTS && !event->superseded;
-    if (landed && (event->kind == CS_EVENT_LOST || !event->result->ok))
-        s_note_failure(self, event->connection);
+    if (landed)
+        s_note_landed(self, event->connection, event->kind == CS_EVENT_LOST || !event->result->ok);
     const s_aggregate_t *a = event->task_kind == CS_TASK_AGGREGATE
                                  ? zhashx_lookup(self->aggregates, event->connection)
                                  : NULL;

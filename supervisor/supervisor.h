@@ -639,6 +639,10 @@ typedef struct {
      * for ("" when that task had none), or NULL: an update with that fingerprint is not tried
      * again by the plans of this refresh, which keep its row's error (NULL function: none) */
     const char *(*failed)(void *arg, const char *connection);
+    /* ... and of its update that succeeded since then: a dynamic schema built with that
+     * fingerprint is not fetched again by the plans of this refresh (those made for its
+     * deferred aggregators), only by a refresh asked for (NULL function: none) */
+    const char *(*built)(void *arg, const char *connection);
     void *arg;
 } cs_plan_oracle_t;
 
