@@ -101,6 +101,9 @@ connstate refresh --control "$(control main)" >/dev/null
 check_eq "a member in error: all_aws is ready without it, its error naming it" \
     "ready|left out: aws_bad (error: $refused)" "$(status_of "$db" all_aws)|$(error_of "$db" all_aws)"
 check_eq "... and its views read the others" "aws_1:2 aws_2:2 aws_3:2 legacy:2" "$(rows_of all_aws)"
+connstate wait all_aws --db "$db" --timeout 30 >/dev/null 2>&1
+check "... connstate wait all_aws exits 0: it is ready (a left-out member is not its error)" \
+    test $? -eq 0
 
 # ---- a member removed ----------------------------------------------------------------------
 { member aws_1 2; member legacy 4; printf 'connection "aws_host" {\n  plugin = "hostinfo"\n}\n'; } \
