@@ -143,6 +143,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(SUP_L
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 
+# The worker's pure functions, for their unit tests.
+$(BUILD)/tests/test_aggregate: $(BUILD)/obj/workers/aggregate.o
+
 # ---- tests ---------------------------------------------------------------------------------
 
 $(BUILD)/tests/drivers/%: $(BUILD)/obj/tests/drivers/%.o $(LIBDIR)/libconnstate.a $(COMMON_LIB)

@@ -337,8 +337,8 @@ int cs_aggregate_sql(const char *name, const cs_agg_member_t *members, size_t co
             size_t end = at[count + m];
             while (at[m] < end && strcmp(sorted[at[m]]->name, names[i]) < 0)
                 at[m]++; /* a name listed twice in one member: its first table */
-            of[m] = at[m] < end && strcmp(sorted[at[m]]->name, names[i]) == 0 ? sorted[at[m]]
-                                                                               : NULL;
+            of[m] =
+                at[m] < end && strcmp(sorted[at[m]]->name, names[i]) == 0 ? sorted[at[m]] : NULL;
         }
         int put = s_view(name, names[i], members, of, count, sql, why, why_size);
         statements = put < 0 ? -1 : statements + put;

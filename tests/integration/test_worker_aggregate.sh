@@ -2,10 +2,14 @@
 # aggregator's views over members built by real build tasks; a member's update never breaks
 # them (its previous schema is renamed away and kept while they read it, and dropped once the
 # aggregator is built again); the locks between members and aggregators never deadlock.
-# Against the worker before aggregators (3ba7883) every check below fails but the ones that
-# only build members or read the catalog: the kind was refused, a member's rebuild under an
-# aggregator's views was refused as "objects that connstate did not create depend on ...",
-# and a member's delete too.
+# Before this change (the worker of 3ba7883) the aggregate kind was refused ("this worker
+# cannot run a task of kind aggregate"), so every check from the first aggregate on failed.
+# With that old worker running only the members' builds and deletes (and this one the
+# aggregates), these failed: a member's rebuild under the aggregator's views, also while a
+# query on the aggregator runs, its delete and the build after it (each refused: "objects
+# that connstate did not create depend on schema "m_a" or live in it (view agg.table_1,
+# ...)"), the aggregator's own delete (its views counted as a user's), the kept leftover and
+# what the worker logs about it.
 . "$(dirname "$0")/../lib.sh"
 
 db=$(new_db worker_aggregate)
@@ -20,7 +24,7 @@ run_task() {
     local worker=$SPAWNED out
     out=$("$drivers/task_check" "$ep" "$@")
     kill -TERM "$worker"
-    wait "$worker"
+    wait "$worker" || echo "worker exited $?" >>"$T_DIR/exits"
     echo "$out"
 }
 # hash_of SCHEMA: the schema_hash of its marker.
@@ -175,7 +179,8 @@ at_once() {
     wait "$d1"
     wait "$d2"
     kill -TERM "$w1" "$w2"
-    wait "$w1" "$w2"
+    wait "$w1" || echo "worker-1 exited $?" >>"$T_DIR/exits"
+    wait "$w2" || echo "worker-2 exited $?" >>"$T_DIR/exits"
 }
 # ended FILE REGEX: the file holds exactly one line, and it matches.
 ended() { [ "$(wc -l <"$1")" -eq 1 ] && grep -Eq "$2" "$1"; }
@@ -197,5 +202,6 @@ out=$(run_task aggregate agg1 synthetic "$(members m_a m_b)" 0 aggregate agg2 sy
 check_eq "after them both aggregators read the members' last schemas" "agg1 ok|agg2 ok|m_a|10 m_b|10|m_b|10 m_c|10" \
     "$(paste -sd'|' <<<"$out")|$(rows agg1 table_1)|$(rows agg2 table_1)"
 check_eq "... and no previous schema is left" 0 "$(sql "$db" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs\$%'")"
+check_eq "every worker exited 0 on SIGTERM" "" "$(cat "$T_DIR/exits" 2>/dev/null)"
 
 done_testing
