@@ -178,11 +178,12 @@ static int s_union(s_union_t *u, const cs_agg_table_t *const *of, size_t count)
     return 0;
 }
 
-/* CREATE VIEW name.table over the members that have it (of[m] != NULL), and its comments.
- * Returns the number of statements, or -1 with why. */
-static int s_view(const char *name, const char *table, const cs_agg_member_t *members,
-                  const cs_agg_table_t *const *of, size_t count, cs_buf_t *sql, char *why,
-                  size_t why_size)
+/* CREATE VIEW schema.table over the members that have it (of[m] != NULL; *branches: how
+ * many), and its comments (of aggregator `name`). Returns the number of statements, or -1
+ * with why. */
+static int s_view(const char *name, const char *schema, const char *table,
+                  const cs_agg_member_t *members, const cs_agg_table_t *const *of, size_t count,
+                  cs_buf_t *sql, size_t *branches, char *why, size_t why_size)
 {
     s_union_t u = {0};
     if (s_union(&u, of, count) != 0) {
@@ -199,7 +200,7 @@ static int s_view(const char *name, const char *table, const cs_agg_member_t *me
         return -1;
     }
     cs_buf_puts(sql, "CREATE VIEW ");
-    s_ident(sql, name);
+    s_ident(sql, schema);
     cs_buf_putc(sql, '.');
     s_ident(sql, table);
     cs_buf_puts(sql, " AS");
@@ -233,10 +234,11 @@ static int s_view(const char *name, const char *table, const cs_agg_member_t *me
                 cs_buf_printf(&left_out, "%s%s", left_out.len ? ", " : "", members[m].name);
     }
     cs_buf_puts(sql, ";\n");
+    *branches = read;
     int statements = 2;
     /* the view's comment: what it is (its prefix tells inspections that it is connstate's) */
     cs_buf_puts(sql, "COMMENT ON VIEW ");
-    s_ident(sql, name);
+    s_ident(sql, schema);
     cs_buf_putc(sql, '.');
     s_ident(sql, table);
     cs_buf_puts(sql, " IS ");
@@ -260,7 +262,7 @@ static int s_view(const char *name, const char *table, const cs_agg_member_t *me
                               col->types[m]);
         cs_buf_puts(&text, "; shown as text");
         cs_buf_puts(sql, "COMMENT ON COLUMN ");
-        s_ident(sql, name);
+        s_ident(sql, schema);
         cs_buf_putc(sql, '.');
         s_ident(sql, table);
         cs_buf_putc(sql, '.');
@@ -297,7 +299,16 @@ static int s_compare_tables(const void *a, const void *b)
 int cs_aggregate_sql(const char *name, const cs_agg_member_t *members, size_t count, cs_buf_t *sql,
                      size_t *views, char hash[CS_DIGEST_HEX_SIZE], char *why, size_t why_size)
 {
+    return cs_aggregate_sql_in(name, name, members, count, sql, NULL, views, hash, why, why_size);
+}
+
+int cs_aggregate_sql_in(const char *name, const char *schema, const cs_agg_member_t *members,
+                        size_t count, cs_buf_t *sql, cs_agg_view_t **layout_p, size_t *views,
+                        char hash[CS_DIGEST_HEX_SIZE], char *why, size_t why_size)
+{
     *views = 0;
+    if (layout_p)
+        *layout_p = NULL;
     hash[0] = '\0';
     /* every table name any member has, once, in byte order; each member's tables in that
      * order too, so that one cursor per member finds its table of each name */
@@ -309,7 +320,9 @@ int cs_aggregate_sql(const char *name, const cs_agg_member_t *members, size_t co
     const cs_agg_table_t **of = calloc(count ? count : 1, sizeof *of);
     /* at[m]: member m's next table in sorted; at[count + m]: where its tables end */
     size_t *at = calloc(count ? 2 * count : 1, sizeof *at);
-    if (!names || !sorted || !of || !at) {
+    cs_agg_view_t *layout = layout_p ? calloc(total ? total : 1, sizeof *layout) : NULL;
+    if (!names || !sorted || !of || !at || (layout_p && !layout)) {
+        free(layout);
         free(names);
         free(sorted);
         free(of);
@@ -340,8 +353,11 @@ int cs_aggregate_sql(const char *name, const cs_agg_member_t *members, size_t co
             of[m] =
                 at[m] < end && strcmp(sorted[at[m]]->name, names[i]) == 0 ? sorted[at[m]] : NULL;
         }
-        int put = s_view(name, names[i], members, of, count, sql, why, why_size);
+        size_t branches = 0;
+        int put = s_view(name, schema, names[i], members, of, count, sql, &branches, why, why_size);
         statements = put < 0 ? -1 : statements + put;
+        if (put >= 0 && layout)
+            layout[*views] = (cs_agg_view_t){sql->len - start, branches};
         if (put >= 0)
             ++*views;
         if (statements >= 0 && sql->len - start > CS_AGGREGATE_SQL_MAX) {
@@ -362,5 +378,9 @@ int cs_aggregate_sql(const char *name, const cs_agg_member_t *members, size_t co
         snprintf(why, why_size, "out of memory hashing the aggregator's views");
         statements = -1;
     }
+    if (statements >= 0 && layout_p)
+        *layout_p = layout;
+    else
+        free(layout);
     return statements;
 }

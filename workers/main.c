@@ -500,7 +500,8 @@ static const cs_option_t s_options[] = {
     {"tables-per-transaction", "N", "CONNSTATE_TABLES_PER_TRANSACTION", s_tables_default, NULL,
      "most tables created or dropped in one transaction: a bigger\n"
      "update runs in batches, so that it fits PostgreSQL's lock table\n"
-     "(a dropped table takes 3 locks, a created one 1)",
+     "(a dropped table takes 3 locks, a created one 1; an aggregator's\n"
+     "view 1 and 1 per member table it reads, within 3 x N)",
      CS_OPTION_NUMBER, 1, 1000000, S_AT(tables_per_transaction)},
     {"lock-timeout", "DURATION", "CONNSTATE_LOCK_TIMEOUT", "5s", NULL,
      "longest an update's DDL waits for a lock that another session\n"

@@ -563,6 +563,26 @@ static int s_stale_marker(cs_update_t *u, const char *agg, cs_buf_t *sql)
     return rc;
 }
 
+/* Appends the stale markers (s_stale_marker) of every aggregator whose views read the
+ * inspected schema, in its open transaction: whatever the plan computes for them next,
+ * they are built again, and stop reading what this update moves away. Returns how many
+ * statements, or -1 with why (the transaction still open: the caller rolls back). */
+static int s_stale_readers(cs_update_t *u, const s_found_t *found, cs_buf_t *sql)
+{
+    int statements = 0;
+    const char *last = NULL;
+    for (size_t i = 0; i < found->reader_count; i++) {
+        const char *agg = PQgetvalue(found->res, found->readers_at + (int)i, 1);
+        if (last && strcmp(last, agg) == 0)
+            continue;
+        if (s_stale_marker(u, agg, sql) != 0)
+            return -1;
+        statements++;
+        last = agg;
+    }
+    return statements;
+}
+
 /* Drops, in the transaction of the inspection (committed), the aggregators' views that read
  * the inspected schema `name` (a member's previous schema that a new update of the member
  * must drop: those aggregators are built again after it), and makes their markers'
@@ -577,19 +597,18 @@ static int s_drop_readers(cs_update_t *u, const char *name, const s_found_t *fou
                      "again after this update",
                      cs_buf_str(&list));
     int rc = 0, statements = 0;
-    const char *last = NULL;
     for (size_t i = 0; i < found->reader_count && rc == 0; i++) {
         int row = found->readers_at + (int)i;
-        const char *agg = PQgetvalue(found->res, row, 1), *view = PQgetvalue(found->res, row, 2);
-        rc = cs_ddl_drop_relations(u->conn, true, agg, &view, 1, &sql, u->why, u->why_size) < 0 ? -1
-                                                                                                : 0;
+        const char *view = PQgetvalue(found->res, row, 2);
+        rc = cs_ddl_drop_relations(u->conn, true, PQgetvalue(found->res, row, 1), &view, 1, &sql,
+                                   u->why, u->why_size) < 0
+                 ? -1
+                 : 0;
         statements++;
-        if (rc == 0 && (!last || strcmp(last, agg) != 0)) {
-            rc = s_stale_marker(u, agg, &sql);
-            statements++;
-        }
-        last = agg;
     }
+    int stale = rc < 0 ? -1 : s_stale_readers(u, found, &sql);
+    rc = stale < 0 ? -1 : 0;
+    statements += stale;
     if (rc == 0)
         rc = s_commit(u, false, &sql, statements, false);
     else
@@ -692,10 +711,11 @@ int cs_update_delete(cs_update_t *u, const char *name)
         s_readers(&found, &list);
         int statements =
             cs_ddl_schema(u->conn, CS_DDL_RENAME, name, old, &sql, u->why, u->why_size);
-        if (statements < 0)
+        int stale = statements < 0 ? -1 : s_stale_readers(u, &found, &sql);
+        if (stale < 0)
             s_rollback(u);
         else
-            rc = s_commit(u, false, &sql, statements, false);
+            rc = s_commit(u, false, &sql, statements + stale, false);
         if (rc == 0)
             cs_log_conn_info(name, "renamed away to %s, not dropped: aggregator %s still reads it",
                              old, cs_buf_str(&list));
@@ -764,11 +784,12 @@ static int s_swap(cs_update_t *u, const char *name, const char *fresh, const cha
     int marked =
         in < 0 ? -1
                : cs_ddl_schema(u->conn, CS_DDL_MARKER, name, marker, &sql, u->why, u->why_size);
+    int stale = marked < 0 ? -1 : s_stale_readers(u, found, &sql);
     int rc = -1;
-    if (marked < 0)
+    if (stale < 0)
         s_rollback(u);
     else
-        rc = s_commit(u, false, &sql, away + in + marked, true);
+        rc = s_commit(u, false, &sql, away + in + marked + stale, true);
     cs_buf_free(&sql);
     return rc;
 }
@@ -863,6 +884,8 @@ int cs_update_build(cs_update_t *u, const char *name, const cs_ddl_tables_t *tab
                              cs_buf_str(&list));
             cs_buf_free(&list);
             gone = cs_ddl_schema(u->conn, CS_DDL_RENAME, name, old, &sql, u->why, u->why_size);
+            int stale = gone < 0 ? -1 : s_stale_readers(u, &found, &sql);
+            gone = stale < 0 ? -1 : gone + stale;
         } else if (found.exists) {
             dropped = cs_ddl_drop_tables(u->conn, name, found.tables, found.table_count, &sql,
                                          u->why, u->why_size);
@@ -1081,6 +1104,115 @@ static void s_drop_previous(cs_update_t *u, const char *name, const char *list)
     u->fault = CS_FAULT_NONE;
 }
 
+/* Takes (or, with take false, releases) each member's session-level lock shared, held across
+ * the transactions of a big aggregate. Returns 0, or -1 with why (none held then). */
+static int s_members_session(cs_update_t *u, const char *keys, bool take)
+{
+    static const char *const lock =
+        "SELECT k, pg_try_advisory_lock_shared(" S_LOCK_CLASS ", k) FROM unnest($1::int[]) k";
+    static const char *const unlock =
+        "SELECT k, pg_advisory_unlock_shared(" S_LOCK_CLASS ", k) FROM unnest($1::int[]) k";
+    const char *params[] = {keys};
+    PGresult *res = PQexecParams(u->conn, take ? lock : unlock, 1, NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc != 0)
+        s_error(u, res);
+    cs_buf_t granted = {0};
+    for (int i = 0; rc == 0 && take && i < PQntuples(res); i++) {
+        if (strcmp(PQgetvalue(res, i, 1), "t") == 0)
+            cs_buf_printf(&granted, "%s%s", granted.len ? "," : "", PQgetvalue(res, i, 0));
+        else
+            rc = -1; /* cannot happen: its transaction holds them all shared already */
+    }
+    PQclear(res);
+    if (rc != 0 && take && granted.len) {
+        char first[CS_PROTO_MAX_ERROR];
+        snprintf(first, sizeof first, "%s", u->why);
+        cs_buf_t list = {0};
+        cs_buf_printf(&list, "{%s}", cs_buf_str(&granted));
+        (void)s_members_session(u, cs_buf_str(&list), false);
+        cs_buf_free(&list);
+        snprintf(u->why, u->why_size, "%s", first);
+    }
+    if (rc != 0 && take && !*u->why)
+        snprintf(u->why, u->why_size, "a member's lock could not be held for the aggregate");
+    cs_buf_free(&granted);
+    return rc;
+}
+
+/* An aggregate too big for one transaction of the lock table: the views are created under
+ * the aggregator's temporary name, a batch per transaction (the first also creates the
+ * schema and its marker), while the aggregator's session lock and its members' (shared) keep
+ * every one of them as checked; then swapped in (s_swap) and the previous views dropped in
+ * batches. Until the swap commits the aggregator is as it was. Called in the transaction that
+ * checked the members (rolled back here); views_sql: the views' text for the temporary
+ * schema, layout its pieces. */
+static int s_aggregate_batched(cs_update_t *u, const char *name, const char *keys,
+                               const cs_buf_t *views_sql, const cs_agg_view_t *layout, size_t views,
+                               const char *marker)
+{
+    char fresh[CS_MARKER_TEMP_NAME_SIZE], old[CS_MARKER_TEMP_NAME_SIZE];
+    s_temp_names(name, fresh, old);
+    int locked = s_lock(u, s_key(name));
+    if (locked <= 0) {
+        s_rollback(u);
+        return locked == 0 ? s_busy(u, name) : -1;
+    }
+    if (s_members_session(u, keys, true) != 0) {
+        s_rollback(u);
+        return -1;
+    }
+    s_rollback(u);
+    size_t budget = 3 * u->batch, done = 0, at = 0;
+    int rc = 0;
+    while (rc == 0 && (done < views || !at)) {
+        cs_buf_t sql = {0};
+        int statements = 0;
+        if (!at) {
+            int created =
+                cs_ddl_schema(u->conn, CS_DDL_CREATE, fresh, NULL, &sql, u->why, u->why_size);
+            int marked = created < 0 ? -1
+                                     : cs_ddl_schema(u->conn, CS_DDL_MARKER, fresh, marker, &sql,
+                                                     u->why, u->why_size);
+            statements = marked < 0 ? -1 : created + marked;
+        }
+        size_t cost = 0, to = done;
+        while (to < views && (to == done || cost + 1 + layout[to].branches <= budget))
+            cost += 1 + layout[to++].branches;
+        size_t from_byte = done ? layout[done - 1].end : 0, to_byte = to ? layout[to - 1].end : 0;
+        cs_buf_append(&sql, cs_buf_str(views_sql) + from_byte, to_byte - from_byte);
+        rc = statements < 0 ? -1 : s_commit(u, true, &sql, statements + (int)(to - done), true);
+        cs_buf_free(&sql);
+        done = to;
+        at++;
+        s_between(u);
+    }
+    if (rc == 0)
+        cs_log_conn_info(name,
+                         "too big for one transaction: its %zu views were built under %s in %zu "
+                         "transactions",
+                         views, fresh, at);
+    s_found_t found = {0};
+    if (rc == 0)
+        rc = s_inspect(u, name, &found);
+    if (rc == 0)
+        rc = s_swap(u, name, fresh, old, marker, &found);
+    bool replaced = found.exists;
+    s_found_free(&found);
+    char first[CS_PROTO_MAX_ERROR];
+    snprintf(first, sizeof first, "%s", u->why);
+    cs_fault_t fault = u->fault;
+    if (rc != 0 && at && s_drop_named(u, fresh, false) != 0)
+        cs_log_conn_warn(name, "cannot drop the temporary schema %s now: %s", fresh, u->why);
+    if (s_members_session(u, keys, false) != 0)
+        cs_log_conn_warn(name, "cannot release its members' locks: %s", u->why);
+    snprintf(u->why, u->why_size, "%s", first);
+    u->fault = fault;
+    if (rc == 0 && replaced && s_drop_named(u, old, false) != 0)
+        cs_log_conn_warn(name, "the previous views stay in %s for now: %s", old, u->why);
+    return rc;
+}
+
 int cs_update_aggregate(cs_update_t *u, const char *name, const cs_agg_line_t *lines, size_t count,
                         cs_marker_t *want, size_t *views)
 {
@@ -1089,8 +1221,9 @@ int cs_update_aggregate(cs_update_t *u, const char *name, const cs_agg_line_t *l
     want->schema_hash[0] = '\0';
     want->aggregator = true;
     s_found_t found = {0};
-    cs_buf_t names = {0}, keys = {0}, previous = {0}, sql = {0};
+    cs_buf_t names = {0}, keys = {0}, previous = {0}, sql = {0}, views_sql = {0};
     cs_agg_member_t *members = calloc(count ? count : 1, sizeof *members);
+    cs_agg_view_t *layout = NULL;
     PGresult *res = NULL;
     void *store = NULL;
     int rc = -1;
@@ -1122,7 +1255,45 @@ int cs_update_aggregate(cs_update_t *u, const char *name, const cs_agg_line_t *l
         s_temp_names(lines[m].name, fresh, old);
         cs_buf_printf(&previous, "%s\n", old);
     }
-    int put = 0, statements = 0;
+    char marker[512];
+    int statements = cs_aggregate_sql_in(name, name, members, count, &views_sql, &layout, views,
+                                         want->schema_hash, u->why, u->why_size);
+    if (statements >= 0 && cs_marker_format(want, marker, sizeof marker) != 0) {
+        snprintf(u->why, u->why_size, "marker too long");
+        statements = -1;
+    }
+    if (statements < 0) {
+        s_rollback(u);
+        goto done;
+    }
+    if (s_current(&found, want) && found.marker.aggregator && found.view_count == *views &&
+        !found.table_count) {
+        s_rollback(u); /* built from these members' schemas already */
+        rc = 0;
+        goto built;
+    }
+    /* What the lock table holds for it: each view created, itself and the member tables it
+     * reads; each relation dropped, 3 (as a table: itself, its row and array types). */
+    size_t cost = 3 * (found.view_count + found.table_count);
+    for (size_t v = 0; v < *views; v++)
+        cost += 1 + layout[v].branches;
+    if (cost > 3 * u->batch) {
+        char fresh[CS_MARKER_TEMP_NAME_SIZE], old[CS_MARKER_TEMP_NAME_SIZE];
+        s_temp_names(name, fresh, old);
+        cs_buf_free(&views_sql);
+        free(layout);
+        layout = NULL;
+        char hash[CS_DIGEST_HEX_SIZE];
+        size_t again;
+        if (cs_aggregate_sql_in(name, fresh, members, count, &views_sql, &layout, &again, hash,
+                                u->why, u->why_size) < 0) {
+            s_rollback(u);
+            goto done;
+        }
+        rc = s_aggregate_batched(u, name, cs_buf_str(&keys), &views_sql, layout, again, marker);
+        goto built;
+    }
+    int put = 0;
     if (found.exists) { /* the same schema, its views replaced (and a plugin's tables gone) */
         put = cs_ddl_drop_relations(u->conn, true, name, found.views, found.view_count, &sql,
                                     u->why, u->why_size);
@@ -1133,26 +1304,16 @@ int cs_update_aggregate(cs_update_t *u, const char *name, const cs_agg_line_t *l
     } else {
         put = cs_ddl_schema(u->conn, CS_DDL_CREATE, name, NULL, &sql, u->why, u->why_size);
     }
-    statements = put < 0 ? -1
-                         : cs_aggregate_sql(name, members, count, &sql, views, want->schema_hash,
-                                            u->why, u->why_size);
-    char marker[512];
-    if (statements >= 0 && cs_marker_format(want, marker, sizeof marker) != 0) {
-        snprintf(u->why, u->why_size, "marker too long");
-        statements = -1;
-    }
-    int marked = statements < 0 ? -1
-                                : cs_ddl_schema(u->conn, CS_DDL_MARKER, name, marker, &sql, u->why,
-                                                u->why_size);
-    if (marked < 0) {
+    if (put >= 0)
+        cs_buf_append(&sql, cs_buf_str(&views_sql), views_sql.len);
+    int marked =
+        put < 0 ? -1
+                : cs_ddl_schema(u->conn, CS_DDL_MARKER, name, marker, &sql, u->why, u->why_size);
+    if (marked < 0)
         s_rollback(u);
-    } else if (s_current(&found, want) && found.marker.aggregator && found.view_count == *views &&
-               !found.table_count) {
-        s_rollback(u); /* built from these members' schemas already */
-        rc = 0;
-    } else {
+    else
         rc = s_commit(u, false, &sql, put + statements + marked, true);
-    }
+built:
     if (rc == 0) {
         s_unlock(u); /* its own; each previous schema is dropped under its member's lock */
         s_drop_previous(u, name, cs_buf_str(&previous));
@@ -1161,10 +1322,12 @@ done:
     PQclear(res);
     free(store);
     free(members);
+    free(layout);
     cs_buf_free(&names);
     cs_buf_free(&keys);
     cs_buf_free(&previous);
     cs_buf_free(&sql);
+    cs_buf_free(&views_sql);
     s_found_free(&found);
     s_unlock(u);
     return rc;

@@ -121,6 +121,22 @@ int cs_aggregate_sql(const char *name, const cs_agg_member_t *members, size_t co
                      size_t *views, char hash[CS_DIGEST_HEX_SIZE], char *why, size_t why_size)
     __attribute__((warn_unused_result));
 
+/* Where a view's statements end in the text appended (each view's CREATE VIEW and COMMENTs
+ * are one piece), and how many members it reads (the relations its creation locks). */
+typedef struct {
+    size_t end;
+    size_t branches;
+} cs_agg_view_t;
+
+/* The same, the views created in schema `schema` (a temporary schema of a big aggregate,
+ * swapped in later) rather than `name` (still named in the comments); the hash is of that
+ * text. With layout_p, *layout_p is an array of *views entries (the caller frees it; NULL
+ * on failure). */
+int cs_aggregate_sql_in(const char *name, const char *schema, const cs_agg_member_t *members,
+                        size_t count, cs_buf_t *sql, cs_agg_view_t **layout_p, size_t *views,
+                        char hash[CS_DIGEST_HEX_SIZE], char *why, size_t why_size)
+    __attribute__((warn_unused_result));
+
 /* ---- update.c: an update's DDL within the lock table ----------------------------------- */
 
 /* How many tables a worker creates or drops in one transaction unless told otherwise: a
@@ -190,8 +206,11 @@ int cs_update_delete(cs_update_t *u, const char *name) __attribute__((warn_unuse
  * CS_FAULT_CONFLICT (to be tried again). Refused like a build when the schema is not
  * connstate's or a user's objects depend on it or live in it. Once it committed, each
  * member's previous schema (cs$old$..., kept while aggregators read it) that nothing reads
- * any more is dropped, under that member's lock, trying only. *views: how many views.
- * Returns 0 or -1. */
+ * any more is dropped, under that member's lock, trying only. Views that take more than
+ * 3 x u->batch slots of the lock table (each view 1, and 1 per member table it reads; each
+ * relation dropped 3) are built under the aggregator's temporary name, in batches within
+ * that, while its session lock and its members' (shared) are held, then swapped in as a
+ * batched build is. *views: how many views. Returns 0 or -1. */
 int cs_update_aggregate(cs_update_t *u, const char *name, const cs_agg_line_t *lines, size_t count,
                         cs_marker_t *want, size_t *views) __attribute__((warn_unused_result));
 

@@ -76,13 +76,19 @@ check_eq "the aggregator's views still answer, in their old shape" "m_a|10 m_b|1
 old=$(old_of m_a)
 check "the member's previous schema is kept (renamed away)" test -n "$old"
 check "... and the worker said why" grep -qF "[m_a] the previous schema stays as $old: aggregator agg reads it" "$T_DIR/worker.log"
+# stale MARKER: the marker with the fingerprint that no config has (the aggregator is built
+# again by the next plan, whatever its members' hashes say).
+stale() { sed 's/fingerprint=[0-9a-f]*/fingerprint=0000000000000000/' <<<"$1"; }
+agg_marker() { sql "$db" "SELECT obj_description('${1:-agg}'::regnamespace, 'pg_namespace')"; }
+check_eq "... and made the aggregator's marker stale, in the same transaction" "$(stale "$marker")" "$(agg_marker)"
 out=$(run_task delete "$old" synthetic '{}' 0)
 check_eq "dropping that leftover while the aggregator reads it is refused quietly" "ok|$old" "$out|$(old_of m_a)"
 check "... saying who still reads it" grep -q "kept: aggregator agg still reads it" "$T_DIR/worker.log"
 out=$(run_task aggregate agg synthetic "$(members m_a m_b)" 0)
 check_eq "the aggregate again: the views read the member's new schema" "ok|_connection,id,col_2,col_3,col_4|m_a|10 m_b|10" \
     "$out|$(columns agg.table_1)|$(rows agg table_1)"
-check_eq "... and the leftover is gone" "" "$(old_of m_a)"
+check_eq "... and the leftover is gone, the marker the task's" "|0123456789abcdef" \
+    "$(old_of m_a)|$(agg_marker | sed -E 's/.*fingerprint=([0-9a-f]+).*/\1/')"
 
 # ---- a member's marker changed since the plan, or a member being updated ----
 out=$(run_task aggregate agg synthetic "$(printf 'm_a=%s\nm_b=%s' 0000000000000000 "$(hash_of m_b)")" 0)
@@ -142,9 +148,9 @@ check_eq "... the aggregator's views still answer" "m_a|10 m_b|10" "$(rows agg t
 out=$(run_task build m_b synthetic '{"tables":1,"columns":2}' 0)
 check_eq "a new update of that member drops the aggregator's views that read its leftover (here all), and the leftover" \
     "ok||" "$out|$(sql "$db" "SELECT string_agg(table_name, ' ') FROM information_schema.views WHERE table_schema = 'agg'")|$(old_of m_b)"
-check "... and makes the aggregator's marker stale, so that no plan takes it for built" \
+check "... and the aggregator's marker is stale, so that no plan takes it for built" \
     grep -q '^connstate marker v1; fingerprint=0000000000000000; plugin=synthetic; .*; kind=aggregator$' \
-    <<<"$(sql "$db" "SELECT obj_description('agg'::regnamespace, 'pg_namespace')")"
+    <<<"$(agg_marker)"
 check "... saying so" grep -q "dropping the views of aggregator agg that read it: the aggregator is built again after this update" "$T_DIR/worker.log"
 out=$(run_task aggregate agg synthetic "$(members m_a m_b)" 0)
 check_eq "the aggregate again gives them back" "ok|m_a|10 m_b|10|$marker" \
@@ -152,6 +158,28 @@ check_eq "the aggregate again gives them back" "ok|m_a|10 m_b|10|$marker" \
 out=$(run_task delete agg synthetic '{}' 0)
 check_eq "the aggregator's delete drops its views and schema, not its members" "ok||2" \
     "$out|$(schema_oid "$db" agg)|$(sql "$db" "SELECT count(*) FROM pg_namespace WHERE nspname IN ('m_a', 'm_b')")"
+
+# ---- big updates, in batches of tables (here 2 per transaction) ----
+out=$(run_task build m_big synthetic '{"tables":3,"columns":2}' 1)
+out=$(run_task aggregate aggb synthetic "$(members m_big m_a)" 0)
+check_eq "an aggregator over a big member" "ok|m_a|10 m_big|10" "$out|$(rows aggb table_1)"
+out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task build m_big synthetic '{"tables":3,"columns":3}' 0)
+check_eq "the member's batched rebuild (swapped in) keeps its previous schema for the views" \
+    "ok|m_a|10 m_big|10|_connection,id,col_2,col_3,col_4|1" \
+    "$out|$(rows aggb table_1)|$(columns aggb.table_1)|$(sql "$db" "SELECT count(*) FROM information_schema.foreign_tables WHERE foreign_table_schema = '$(old_of m_big)'" | grep -c '^3$')"
+check "... and makes the aggregator's marker stale" grep -q "fingerprint=0000000000000000" <<<"$(agg_marker aggb)"
+out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task aggregate aggb synthetic "$(members m_big m_a)" 0)
+check_eq "the aggregate again reads the new schema and drops the previous one (in batches)" "ok|_connection,id,col_2,col_3,col_4|" \
+    "$out|$(columns aggb.table_1)|$(old_of m_big)"
+check "... its views too many for one transaction's locks (3 views of 5 member tables > 3 x 2): built under its temporary name in 2 transactions and swapped in" \
+    grep -Eq '\[aggb\] too big for one transaction: its 3 views were built under cs\$new\$[0-9a-f]{16} in 2 transactions' "$T_DIR/worker.log"
+check_eq "... the previous views dropped, the aggregator's marker the task's, nothing left" "ok|0123456789abcdef|0" \
+    "$out|$(agg_marker aggb | sed -E 's/.*fingerprint=([0-9a-f]+).*/\1/')|$(sql "$db" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs\$%'")"
+view_oid=$(sql "$db" "SELECT 'aggb.table_1'::regclass::oid")
+out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task aggregate aggb synthetic "$(members m_big m_a)" 0)
+check_eq "... and the same big aggregate again changes nothing" "ok|$view_oid" "$out|$(sql "$db" "SELECT 'aggb.table_1'::regclass::oid")"
+out=$(CONNSTATE_TABLES_PER_TRANSACTION=2 run_task delete aggb synthetic '{}' 0)
+check_eq "an aggregator's delete drops its views in batches, then its schema" "ok|" "$out|$(schema_oid "$db" aggb)"
 
 # ---- no deadlock: two aggregates over overlapping members, an aggregate and a build ----
 out=$(run_task build m_c synthetic '{"tables":3,"columns":2}' 1)

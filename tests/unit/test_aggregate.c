@@ -14,8 +14,8 @@
 
 /* The SQL and hash of aggregator `name` over the members; the statement count in *statements
  * and the views in *views. The caller frees the text. */
-static char *s_sql(const char *name, const cs_agg_member_t *members, size_t count,
-                   int *statements, size_t *views, char hash[CS_DIGEST_HEX_SIZE])
+static char *s_sql(const char *name, const cs_agg_member_t *members, size_t count, int *statements,
+                   size_t *views, char hash[CS_DIGEST_HEX_SIZE])
 {
     cs_buf_t sql = {0};
     char why[256] = "";
@@ -114,8 +114,9 @@ static void test_quoting(void **state)
                                 "\"MixedCase\", \"say \"\"hi\"\"\" AS \"say \"\"hi\"\"\", "
                                 "\"it's\" AS \"it's\", \"back\\slash\"::text AS "
                                 "\"back\\slash\" FROM \"Odd_A\".\"My \"\"Table\"\"\"\n"));
-    assert_non_null(strstr(sql, "COMMENT ON COLUMN \"All_Odd\".\"My \"\"Table\"\"\".\"back\\slash\" "
-                                "IS 'type conflict: Odd_A text, odd_b integer; shown as text';"));
+    assert_non_null(strstr(sql,
+                           "COMMENT ON COLUMN \"All_Odd\".\"My \"\"Table\"\"\".\"back\\slash\" "
+                           "IS 'type conflict: Odd_A text, odd_b integer; shown as text';"));
     free(sql);
     /* a literal with a quote and a backslash: the member's name is not a connection name
      * here, but the quoting must hold for any text */
@@ -184,8 +185,7 @@ static void test_edges(void **state)
     cs_buf_t buf = {0};
     cs_buf_puts(&buf, "CREATE SCHEMA \"agg\";\n");
     char why[256] = "", appended[CS_DIGEST_HEX_SIZE];
-    assert_int_equal(cs_aggregate_sql("agg", one, 1, &buf, &views, appended, why, sizeof why),
-                     2);
+    assert_int_equal(cs_aggregate_sql("agg", one, 1, &buf, &views, appended, why, sizeof why), 2);
     assert_string_equal(appended, hash);
     cs_buf_free(&buf);
     /* a view of more columns than PostgreSQL allows is refused, naming the table */
@@ -209,14 +209,46 @@ static void test_edges(void **state)
     free(text);
 }
 
+static void test_layout_and_schema(void **state)
+{
+    (void)state;
+    /* the views in another schema (a big aggregate's temporary one), the aggregator still
+     * named in the comments; each view's piece and how many members it reads */
+    const cs_agg_member_t members[] = {{"aws_a", s_a_tables, 2}, {"aws_b", s_b_tables, 1}};
+    cs_buf_t sql = {0};
+    cs_agg_view_t *layout = NULL;
+    size_t views;
+    char hash[CS_DIGEST_HEX_SIZE], plain[CS_DIGEST_HEX_SIZE], why[256] = "";
+    assert_int_equal(cs_aggregate_sql_in("all_aws", "cs$new$0123456789abcdef", members, 2, &sql,
+                                         &layout, &views, hash, why, sizeof why),
+                     5);
+    assert_int_equal(views, 2);
+    assert_non_null(layout);
+    assert_int_equal(layout[0].branches, 1); /* only_a */
+    assert_int_equal(layout[1].branches, 2); /* t */
+    assert_int_equal(layout[1].end, sql.len);
+    const char *text = cs_buf_str(&sql);
+    const char *second = "CREATE VIEW \"cs$new$0123456789abcdef\".\"t\" AS";
+    assert_true(strncmp(text + layout[0].end, second, strlen(second)) == 0);
+    assert_non_null(strstr(text, "IS 'aggregator all_aws: 2 members; "));
+    assert_null(strstr(text, "\"all_aws\""));
+    int statements;
+    char *named = s_sql("all_aws", members, 2, &statements, &views, plain);
+    assert_string_not_equal(hash, plain); /* the text differs: so does its hash */
+    free(named);
+    free(layout);
+    cs_buf_free(&sql);
+}
+
 static void test_parse_members(void **state)
 {
     (void)state;
     cs_agg_line_t *lines;
     char why[256];
-    assert_int_equal(cs_aggregate_parse_members("aws_a=0123456789abcdef\nLegacy_2=fedcba9876543210\n",
-                                                &lines, why, sizeof why),
-                     2);
+    assert_int_equal(
+        cs_aggregate_parse_members("aws_a=0123456789abcdef\nLegacy_2=fedcba9876543210\n", &lines,
+                                   why, sizeof why),
+        2);
     assert_string_equal(lines[0].name, "aws_a");
     assert_string_equal(lines[0].schema_hash, "0123456789abcdef");
     assert_string_equal(lines[1].name, "Legacy_2");
@@ -226,13 +258,13 @@ static void test_parse_members(void **state)
     assert_int_equal(cs_aggregate_parse_members("a=0123456789abcdef", &lines, why, sizeof why), 1);
     free(lines);
     static const char *const bad[] = {
-        "a=0123456789abcde",        /* 15 digits */
-        "a=0123456789abcdef0",      /* 17 */
-        "a=0123456789ABCDEF",       /* upper case */
-        "=0123456789abcdef",        /* no name */
-        "1a=0123456789abcdef",      /* not a connection name */
-        "a-b=0123456789abcdef",     /* nor this */
-        "a 0123456789abcdef",       /* no = */
+        "a=0123456789abcde",                        /* 15 digits */
+        "a=0123456789abcdef0",                      /* 17 */
+        "a=0123456789ABCDEF",                       /* upper case */
+        "=0123456789abcdef",                        /* no name */
+        "1a=0123456789abcdef",                      /* not a connection name */
+        "a-b=0123456789abcdef",                     /* nor this */
+        "a 0123456789abcdef",                       /* no = */
         "a=0123456789abcdef\n\nb=0123456789abcdef", /* an empty line */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -264,9 +296,13 @@ static void test_parse_members(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_union_null_conflict), cmocka_unit_test(test_null_keeps_type),
-        cmocka_unit_test(test_quoting),             cmocka_unit_test(test_deterministic),
-        cmocka_unit_test(test_edges),               cmocka_unit_test(test_parse_members),
+        cmocka_unit_test(test_union_null_conflict),
+        cmocka_unit_test(test_null_keeps_type),
+        cmocka_unit_test(test_quoting),
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_layout_and_schema),
+        cmocka_unit_test(test_parse_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
