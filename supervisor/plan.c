@@ -479,6 +479,41 @@ static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx
         d->marker = &schema->marker; /* no comments: the build writes them */
 }
 
+/* An aggregator whose schema is still a plugin's (it was a plugin connection), and so may
+ * still be read by other aggregators' views (it was their member), waits until those being
+ * built again (or waiting to be) have landed: its own aggregate drops those tables.
+ * first: the index of the first aggregator's decision. */
+static void s_defer_former_member(cs_plan_t *self, const cs_plan_input_t *in, size_t first,
+                                  cs_decision_t *d)
+{
+    const cs_schema_info_t *schema = zhashx_lookup(in->schemas, d->name);
+    if (d->action != CS_ACTION_AGGREGATE || !schema || !schema->managed ||
+        schema->marker.aggregator)
+        return;
+    const char **awaiting = calloc(self->count - first + 1, sizeof *awaiting);
+    if (!awaiting) {
+        self->oom = true;
+        return;
+    }
+    zlistx_add_end(self->texts, awaiting);
+    size_t n = 0;
+    cs_connection_t as_plugin = *d->config; /* what it was: a connection of that plugin */
+    as_plugin.aggregator = false;
+    for (size_t i = first; i < self->count; i++) {
+        const cs_decision_t *a = &self->items[i];
+        const cs_schema_info_t *views = zhashx_lookup(in->schemas, a->name);
+        if (a != d && (a->action == CS_ACTION_AGGREGATE || a->action == CS_ACTION_DEFER) && views &&
+            views->marker.aggregator && cs_config_member_of(a->config, &as_plugin))
+            awaiting[n++] = a->name; /* (views of its own: never one that waits like this) */
+    }
+    if (!n)
+        return;
+    d->action = CS_ACTION_DEFER;
+    d->reason = "its schema's tables may still be read by aggregators being built again";
+    d->awaiting = awaiting;
+    d->awaiting_count = n;
+}
+
 /* The aggregators, after every other decision (their members'). */
 static void s_plan_aggregators(cs_plan_t *self, const cs_plan_input_t *in)
 {
@@ -491,6 +526,8 @@ static void s_plan_aggregators(cs_plan_t *self, const cs_plan_input_t *in)
     for (const cs_connection_t *c = zlistx_first(self->aggregators); c && !self->oom;
          c = zlistx_next(self->aggregators))
         s_plan_aggregator(self, in, by_name, c);
+    for (size_t i = before; i < self->count && !self->oom; i++)
+        s_defer_former_member(self, in, before, &self->items[i]);
     zhashx_destroy(&by_name);
 }
 

@@ -204,6 +204,15 @@ check_eq "... some_aws ready, bad_only and nothing in error" "ready error error"
                   FROM connstate_internal.connection_state
                   WHERE connection_name IN ('some_aws', 'nothing', 'bad_only')")"
 
+# ---- a member that becomes an aggregator ----------------------------------------------------
+{ bad aws_bad; aggregator legacy '["aws_1"]'; member aws_3 5; } >"$cfg/0_first.spc"
+connstate refresh --control "$(control again)" >/dev/null
+check_eq "a member that becomes an aggregator: all_aws reads the others, legacy reads aws_1" \
+    "aws_1:2 aws_3:2|aws_1:2" "$(rows_of all_aws)|$(rows_of legacy)"
+check_eq "... both ready, legacy's aggregate never failed (it waited for all_aws's)" "ready ready|0" \
+    "$(sql "$db" "SELECT string_agg(status, ' ') FROM connstate_internal.connection_state
+                  WHERE connection_name IN ('all_aws', 'legacy')")|$(grep -c '\[legacy\] aggregate failed' "$T_DIR/again.log")"
+
 # ---- an aggregator that becomes a plugin connection, then leaves the config ------------------
 write_aggs '["legacy", "aws_*"]'
 sed -i '/"some_aws"/,/^}/d' "$cfg/a_aggs.spc"
@@ -218,9 +227,9 @@ sed -i '/"some_aws"/,/^}/d' "$cfg/a_aggs.spc"
 connstate refresh --control "$(control again)" >/dev/null
 check_eq "an aggregator removed: its schema and row are gone" "|" \
     "$(schema_oid "$db" some_aws)|$(status_of "$db" some_aws)"
-check_eq "... its members are untouched" "ready ready ready" \
+check_eq "... its members are untouched" "ready ready" \
     "$(sql "$db" "SELECT string_agg(status, ' ') FROM connstate_internal.connection_state
-                  WHERE connection_name IN ('aws_1', 'aws_3', 'legacy')")"
+                  WHERE connection_name IN ('aws_1', 'aws_3')")"
 
 sup_stop "$SUP_PID"
 check "the supervisor exits 0" test $? -eq 0

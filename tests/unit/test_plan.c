@@ -558,6 +558,35 @@ static void test_an_aggregator_that_becomes_a_plugin_connection(void **state)
     s_world_free(&w);
 }
 
+/* A plugin connection that becomes an aggregator while another aggregator's views read its
+ * tables waits for that one to be built again (without it): its own aggregate drops them. */
+static void test_a_former_member_that_becomes_an_aggregator(void **state)
+{
+    (void)state;
+    s_world_t *w = s_world(SYN("m_1") AGG("m_old", "\"synthetic\"", "[\"m_1\"]")
+                               AGG("all", "\"synthetic\"", "[\"m_*\"]"));
+    s_ready_member(w, "m_1", "1111111111111111");
+    s_schema(w, "m_old", "0123456789abcdef", "1.0.0"); /* a plugin's schema: it was one */
+    s_schema(w, "all", "ffffffffffffffff", "1.0.0");   /* built with m_old among its members */
+    s_schema_hash(w, "all", "9999999999999999", true);
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_AGGREGATE, "its config or members changed");
+    assert_string_equal(s_decision(w, "all")->members, "m_1=1111111111111111\n");
+    s_expect(w, "m_old", CS_ACTION_DEFER,
+             "its schema's tables may still be read by aggregators being built again");
+    assert_int_equal(s_decision(w, "m_old")->awaiting_count, 1);
+    assert_string_equal(s_decision(w, "m_old")->awaiting[0], "all");
+    char fp[CS_DIGEST_HEX_SIZE];
+    snprintf(fp, sizeof fp, "%s", s_decision(w, "all")->fingerprint);
+    zhashx_delete(w->schemas, "all"); /* built again, without m_old */
+    s_schema(w, "all", fp, "1.0.0");
+    s_schema_hash(w, "all", "9999999999999999", true);
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_READY, "unchanged");
+    s_expect(w, "m_old", CS_ACTION_AGGREGATE, "its schema is not an aggregator's");
+    s_world_free(&w);
+}
+
 /* Members in error or disabled are left out, named in the ready row's error, at most 8, an
  * error quoted up to 200 bytes; all left out: the aggregator is in error. */
 static void test_aggregator_left_out_members(void **state)
@@ -662,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_aggregator_deferred_while_a_member_is_pending),
         cmocka_unit_test(test_aggregator_fingerprint_over_members),
         cmocka_unit_test(test_an_aggregator_that_becomes_a_plugin_connection),
+        cmocka_unit_test(test_a_former_member_that_becomes_an_aggregator),
         cmocka_unit_test(test_aggregator_left_out_members),
         cmocka_unit_test(test_aggregator_left_out_error_is_cut),
         cmocka_unit_test(test_the_plan_writes_nothing),
