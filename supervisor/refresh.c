@@ -730,4 +730,6 @@ void cs_refresh_resume(cs_refresh_t *self)
 {
     self->lost = false;
     self->requested = true;
+    zhashx_purge(self->failed); /* what failed while the database went away is tried again */
+    zhashx_purge(self->built);
 }

@@ -720,7 +720,8 @@ typedef struct {
 cs_refresh_t *cs_refresh_new(const cs_refresh_deps_t *deps);
 void cs_refresh_destroy(cs_refresh_t **self_p);
 
-/* A refresh is wanted (SIGHUP, the config directory, a control request). Returns the
+/* A refresh is wanted (SIGHUP, the config directory, a control request): what failed in
+ * the running one is tried again and dynamic schemas are fetched again. Returns the
  * generation that reads the config after this request: the one to wait for. */
 uint64_t cs_refresh_request(cs_refresh_t *self);
 
@@ -744,7 +745,7 @@ bool cs_refresh_running(const cs_refresh_t *self);
 uint64_t cs_refresh_generation(const cs_refresh_t *self);
 bool cs_refresh_lost(const cs_refresh_t *self);
 /* The database is back (the rows read again): the interrupted refresh plans again from
- * what the database holds and goes on. */
+ * what the database holds and goes on (what failed meanwhile is tried again). */
 void cs_refresh_resume(cs_refresh_t *self);
 
 /* ---- control.c: the control channel (snapshots, refresh requests, status) --------------- */
