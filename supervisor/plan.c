@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define S_FAILED         "its update failed in this refresh"
+#define S_KEPT           "its file failed to load"
 #define S_WAS_AGGREGATOR "its schema is an aggregator's: dropped, then built"
 #define S_LEFT_OUT_NAMED 8   /* members a left-out text names; then "and N more" */
 #define S_MEMBER_ERROR   200 /* bytes of a left-out member's error quoted (cut at a character) */
@@ -281,6 +282,7 @@ static void s_plan_connection(cs_plan_t *self, const cs_plan_input_t *in, const 
 typedef struct {
     const char *name;
     const cs_decision_t *decision;
+    const char *hash; /* included: its schema's hash */
 } s_member_t;
 
 static int s_member_cmp(const void *a, const void *b)
@@ -350,7 +352,7 @@ static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx
     const cs_config_t *cfg = in->config;
     const cs_plan_oracle_t *o = &in->oracle;
     size_t n = 0, n_in = 0, n_left = 0, n_wait = 0;
-    s_member_t *members = calloc(cfg->count + 1, sizeof *members);
+    s_member_t *members = calloc(cfg->count + self->count + 1, sizeof *members);
     const char **awaiting = calloc(self->count + 1, sizeof *awaiting);
     if (!members || !awaiting) {
         free(members);
@@ -365,7 +367,16 @@ static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx
             continue;
         size_t at = (size_t)(uintptr_t)zhashx_lookup(by_name, m->name);
         if (at)
-            members[n++] = (s_member_t){m->name, &self->items[at - 1]};
+            members[n++] = (s_member_t){m->name, &self->items[at - 1], NULL};
+    }
+    /* ... and those that a file that failed to load keeps (by their rows' plugin) */
+    for (size_t i = 0; i < self->count; i++) {
+        const cs_decision_t *d = &self->items[i];
+        const cs_record_t *row;
+        if (d->action == CS_ACTION_ERROR && strcmp(d->reason, S_KEPT) == 0 && !d->config &&
+            cs_config_entry_match(c, d->name) && (row = cs_store_get(in->store, d->name)) &&
+            cs_record_values(row)->plugin && strcmp(cs_record_values(row)->plugin, c->plugin) == 0)
+            members[n++] = (s_member_t){d->name, d, NULL};
     }
     qsort(members, n, sizeof *members, s_member_cmp);
     /* a connection that left the config is no member, but the views may still read it: its
@@ -386,14 +397,22 @@ static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx
         self->oom = true;
         return;
     }
-    for (size_t i = 0; i < n; i++)
-        if (members[i].decision->action == CS_ACTION_READY)
+    for (size_t i = 0; i < n; i++) { /* ready, or kept as it is by its failed file */
+        const cs_decision_t *d = members[i].decision;
+        const cs_schema_info_t *kept = zhashx_lookup(in->schemas, members[i].name);
+        if (d->action == CS_ACTION_READY)
+            members[i].hash = d->marker->schema_hash;
+        else if (d->action == CS_ACTION_ERROR && strcmp(d->reason, S_KEPT) == 0 && kept &&
+                 kept->managed && !kept->marker.aggregator && kept->marker.schema_hash[0])
+            members[i].hash = kept->marker.schema_hash;
+        if (members[i].hash)
             split[n_in++] = members[i];
+    }
     for (size_t i = 0; i < n; i++) {
         const cs_decision_t *d = members[i].decision;
         if (s_pending(d))
             awaiting[n_wait++] = members[i].name;
-        else if (d->action != CS_ACTION_READY)
+        else if (!members[i].hash)
             split[n_in + n_left++] = members[i];
     }
     free(members);
@@ -438,7 +457,7 @@ static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx
     /* the included lines, and the fingerprint over the config, the version and them */
     cs_buf_t lines = {0};
     for (size_t i = 0; i < n_in; i++)
-        cs_buf_printf(&lines, "%s=%s\n", split[i].name, split[i].decision->marker->schema_hash);
+        cs_buf_printf(&lines, "%s=%s\n", split[i].name, split[i].hash);
     cs_buf_printf(&text, "%s\n%s\n%s", c->fingerprint, info->version, cs_buf_str(&lines));
     char fingerprint[CS_DIGEST_HEX_SIZE] = "";
     if (text.failed || cs_digest_hex16(text.data, text.len, fingerprint) != 0)
@@ -529,6 +548,19 @@ static void s_plan_aggregators(cs_plan_t *self, const cs_plan_input_t *in)
     for (size_t i = before; i < self->count && !self->oom; i++)
         s_defer_former_member(self, in, before, &self->items[i]);
     zhashx_destroy(&by_name);
+    /* While an aggregator is to be built, the members' previous schemas that its views still
+     * read are its aggregate's to drop (under each member's lock): a drop of them meanwhile
+     * would only contend for those locks. They are planned again once it landed. */
+    bool building = false;
+    for (size_t i = before; i < self->count; i++)
+        building |= self->items[i].action == CS_ACTION_AGGREGATE ||
+                    self->items[i].action == CS_ACTION_DEFER;
+    size_t kept = 0;
+    for (size_t i = 0; building && i < self->count; i++)
+        if (self->items[i].action != CS_ACTION_DROP_TEMP)
+            self->items[kept++] = self->items[i];
+    if (building)
+        self->count = kept;
 }
 
 /* The files of the directory now, by path and by name (borrowed keys of the config). */
@@ -571,7 +603,7 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
     size_t rows_seen = 0; /* rows of kept or configured connections */
     for (const char *why = zhashx_first(kept); why; why = zhashx_next(kept)) {
         const char *name = s_keep_text(self, zhashx_cursor(kept)); /* kept's keys go with it */
-        s_error(self, name, cs_config_find(cfg, name), "its file failed to load", why);
+        s_error(self, name, cs_config_find(cfg, name), S_KEPT, why);
         rows_seen += cs_store_get(in->store, name) != NULL;
     }
     for (size_t i = 0; i < cfg->count; i++) {

@@ -705,6 +705,9 @@ void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
     if (landed && event->task_kind == CS_TASK_DELETE && event->kind == CS_EVENT_RESULT &&
         event->result->ok && configured && !configured->import_disabled)
         self->settle = true; /* an aggregator's schema is gone: the connection is built now */
+    if (landed && event->task_kind == CS_TASK_AGGREGATE && event->kind == CS_EVENT_RESULT &&
+        event->result->ok)
+        self->settle = true; /* the previous schemas its aggregate left are dropped after it */
     if (landed && self->deferred && zhashx_lookup(self->awaited, event->connection)) {
         zhashx_delete(self->awaited, event->connection);
         self->settle = true; /* the aggregators that wait for it are planned again */

@@ -665,8 +665,10 @@ typedef struct cs_plan cs_plan_t;
  * configured connections of its plugin (or plugin instance), not aggregators, whose names
  * match one of its entries (fnmatch), in name order; those READY are included, the others
  * left out with why, and while any of them (or a matching connection that left the config)
- * is to be built or deleted, or being so, it is deferred. Reads only its inputs, which must
- * outlive the plan. Returns NULL when out of memory. Never blocks. */
+ * is to be built or deleted, or being so, it is deferred. While an aggregator is to be built
+ * or deferred no temporary schema is dropped (its aggregate drops the members' previous
+ * schemas it read). Reads only its inputs, which must outlive the plan. Returns NULL when
+ * out of memory. Never blocks. */
 cs_plan_t *cs_plan_make(const cs_plan_input_t *in);
 void cs_plan_destroy(cs_plan_t **self_p);
 size_t cs_plan_count(const cs_plan_t *self);

@@ -204,6 +204,21 @@ check_eq "... some_aws ready, bad_only and nothing in error" "ready error error"
                   FROM connstate_internal.connection_state
                   WHERE connection_name IN ('some_aws', 'nothing', 'bad_only')")"
 
+# ---- a member's file that fails to load ------------------------------------------------------
+cp "$cfg/zz_last.spc" "$T_DIR/zz_last.spc"
+oid_1=$(schema_oid "$db" aws_1)
+printf 'connection "aws_1" {\n  plugin = "synth' >"$cfg/zz_last.spc" # cut in the middle
+connstate refresh --control "$(control again)" >/dev/null
+check_eq "a member's file cut in the middle: aws_1 in error, its schema kept" "error|$oid_1" \
+    "$(status_of "$db" aws_1)|$(schema_oid "$db" aws_1)"
+check_eq "... all_aws as it was: ready, the same schema, still reading aws_1" \
+    "ready|$oid_all|aws_1:2 aws_3:2 legacy:2" \
+    "$(status_of "$db" all_aws)|$(schema_oid "$db" all_aws)|$(rows_of all_aws)"
+cp "$T_DIR/zz_last.spc" "$cfg/zz_last.spc"
+connstate refresh --control "$(control again)" >/dev/null
+check_eq "... and the file fixed: aws_1 ready again, all_aws unchanged" "ready|ready|$oid_all" \
+    "$(status_of "$db" aws_1)|$(status_of "$db" all_aws)|$(schema_oid "$db" all_aws)"
+
 # ---- a member that becomes an aggregator ----------------------------------------------------
 { bad aws_bad; aggregator legacy '["aws_1"]'; member aws_3 5; } >"$cfg/0_first.spc"
 connstate refresh --control "$(control again)" >/dev/null

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -405,6 +406,8 @@ static void test_aggregator_members_by_name_and_plugin(void **state)
     s_expect(w, "all", CS_ACTION_AGGREGATE, "new");
     const cs_decision_t *d = s_decision(w, "all");
     const char *lines = "legacy=cccccccccccccccc\nm_a=aaaaaaaaaaaaaaaa\nm_b=bbbbbbbbbbbbbbbb\n";
+    for (size_t i = 0; i < cs_plan_count(w->plan); i++) /* (no leftover to drop meanwhile) */
+        assert_int_not_equal(cs_plan_decision(w->plan, i)->action, CS_ACTION_DROP_TEMP);
     assert_string_equal(d->members, lines); /* not other, m_x (missing), agg_2 (aggregator) */
     assert_null(d->left_out);
     assert_true(d->fresh);
@@ -512,11 +515,18 @@ static void test_aggregator_fingerprint_over_members(void **state)
     s_expect(w, "all", CS_ACTION_READY, "unchanged");
     const cs_decision_t *d = s_decision(w, "all");
     assert_false(d->comments);
+    /* a leftover: dropped while no aggregator is to be built, not while one is */
+    s_schema(w, "cs$old$0123456789abcdef", "0123456789abcdef", "1.0.0");
+    s_make(w);
+    s_expect(w, "cs$old$0123456789abcdef", CS_ACTION_DROP_TEMP, "left by an interrupted update");
+    d = s_decision(w, "all");
     assert_string_equal(d->fingerprint, fp);
     assert_string_equal(d->marker->schema_hash, "9999999999999999");
     s_schema_hash(w, "m_2", "2222222222222223", false); /* m_2 rebuilt with another schema */
     s_make(w);
     s_expect(w, "all", CS_ACTION_AGGREGATE, "its config or members changed");
+    for (size_t i = 0; i < cs_plan_count(w->plan); i++) /* the aggregate's to drop, first */
+        assert_int_not_equal(cs_plan_decision(w->plan, i)->action, CS_ACTION_DROP_TEMP);
     assert_string_not_equal(s_decision(w, "all")->fingerprint, fp);
     assert_false(s_decision(w, "all")->fresh);
     s_schema_hash(w, "m_2", "2222222222222222", false);
@@ -585,6 +595,52 @@ static void test_a_former_member_that_becomes_an_aggregator(void **state)
     s_expect(w, "all", CS_ACTION_READY, "unchanged");
     s_expect(w, "m_old", CS_ACTION_AGGREGATE, "its schema is not an aggregator's");
     s_world_free(&w);
+}
+
+/* A member that a file that failed to load keeps (its schema kept as it is) stays included
+ * with its schema's hash: a broken file changes nothing of the aggregator either; one
+ * without a schema is left out with its file's error. */
+static void test_aggregator_keeps_a_member_of_a_failed_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/connstate-test-plan-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    const char *files[][2] = {
+        {"a.spc", SYN("m_ok") AGG("all", "\"synthetic\"", "[\"m_*\"]")},
+        {"b.spc", SYN("m_kept") "connection \"m_gone\" {\n  plugin = \"synth"}};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(files[i][1], f);
+        fclose(f);
+    }
+    s_world_t *w = s_world("");
+    cs_config_destroy(&w->config);
+    w->config = cs_config_load_dir(dir);
+    assert_int_equal(w->config->failed_count, 1);
+    s_ready_member(w, "m_ok", "1111111111111111");
+    snprintf(path, sizeof path, "%s/b.spc", dir);
+    cs_row_values_t v = {.name = "m_kept", .status = CS_STATUS_READY, .plugin = "synthetic"};
+    v.file_name = path;
+    assert_int_equal(cs_store_load(w->store, &v), 0);
+    v.name = "m_gone";
+    assert_int_equal(cs_store_load(w->store, &v), 0);
+    s_schema(w, "m_kept", "0123456789abcdef", "1.0.0");
+    s_schema_hash(w, "m_kept", "2222222222222222", false);
+    s_make(w);
+    s_expect(w, "m_kept", CS_ACTION_ERROR, "its file failed to load");
+    s_expect(w, "all", CS_ACTION_AGGREGATE, "new");
+    const cs_decision_t *d = s_decision(w, "all");
+    assert_string_equal(d->members, "m_kept=2222222222222222\nm_ok=1111111111111111\n");
+    assert_non_null(d->left_out);
+    assert_true(strncmp(d->left_out, "left out: m_gone (error: ", 25) == 0);
+    s_world_free(&w);
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+        unlink(path);
+    }
+    rmdir(dir);
 }
 
 /* Members in error or disabled are left out, named in the ready row's error, at most 8, an
@@ -692,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_aggregator_fingerprint_over_members),
         cmocka_unit_test(test_an_aggregator_that_becomes_a_plugin_connection),
         cmocka_unit_test(test_a_former_member_that_becomes_an_aggregator),
+        cmocka_unit_test(test_aggregator_keeps_a_member_of_a_failed_file),
         cmocka_unit_test(test_aggregator_left_out_members),
         cmocka_unit_test(test_aggregator_left_out_error_is_cut),
         cmocka_unit_test(test_the_plan_writes_nothing),
