@@ -1,6 +1,7 @@
-/* A connection update's DDL within the lock table: what a schema holds (connstate's tables,
- * a user's objects), and the update in one transaction when it is small, in batches of
- * tables over several transactions when it is not. */
+/* A connection update's DDL within the lock table: what a schema holds (connstate's tables
+ * and aggregators' views, a user's objects, the aggregators that read it), and the update in
+ * one transaction when it is small, in batches over several transactions when it is not;
+ * an aggregator's views over its members' schemas, under their locks. */
 #include "worker.h"
 
 #include <stdio.h>
@@ -356,7 +357,9 @@ static int s_inspect(cs_update_t *u, const char *name, s_found_t *found)
         " AND d.refobjid IN (SELECT oid FROM s) AND c.relkind = 'f'"
         " AND v.srvname = 'connstate_file'"
         " UNION ALL SELECT c.oid, c.relname, c.reltype, t.typarray, c.relkind FROM s"
-        " JOIN pg_class c ON c.relnamespace = s.oid AND c.relkind = 'v'"
+        " JOIN pg_depend d ON d.refclassid = 'pg_namespace'::regclass AND d.refobjid = s.oid"
+        " AND d.classid = 'pg_class'::regclass"
+        " JOIN pg_class c ON c.oid = d.objid AND c.relkind = 'v'"
         " JOIN pg_type t ON t.oid = c.reltype JOIN pg_description vd ON vd.objoid = c.oid"
         " AND vd.classoid = 'pg_class'::regclass AND vd.objsubid = 0"
         " WHERE s.description ~ " S_AGGREGATOR_RE " AND vd.description LIKE " S_VIEW_LIKE "),\n"
@@ -536,14 +539,21 @@ static int s_drop(cs_update_t *u, const char *name, const s_found_t *found)
  * no config has it, so that the next plan builds the aggregator again. */
 #define S_STALE_FINGERPRINT "0000000000000000"
 
-/* Appends to sql the marker of aggregator schema `agg` with its fingerprint made stale. */
+/* Appends to sql the marker of aggregator schema `agg` with its fingerprint made stale,
+ * after taking the aggregator's lock for this transaction, trying only: an aggregate of it
+ * that runs now (which may be replacing the very views this update deals with) fails the
+ * update with a retry instead (no wait, so no deadlock with that aggregate, which tries the
+ * members' locks the same way). Returns 0, or -1 with why (the transaction still open). */
 static int s_stale_marker(cs_update_t *u, const char *agg, cs_buf_t *sql)
 {
     static const char *const query =
-        "SELECT d.description FROM pg_namespace n JOIN pg_description d ON d.objoid = n.oid"
+        "SELECT pg_try_advisory_xact_lock(" S_LOCK_CLASS ", $2::int), d.description"
+        " FROM pg_namespace n JOIN pg_description d ON d.objoid = n.oid"
         " AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0 WHERE n.nspname = $1";
-    const char *params[] = {agg};
-    PGresult *res = PQexecParams(u->conn, query, 1, NULL, params, NULL, NULL, 0);
+    char key[16];
+    snprintf(key, sizeof key, "%ld", s_key(agg));
+    const char *params[] = {agg, key};
+    PGresult *res = PQexecParams(u->conn, query, 2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         s_error(u, res);
         PQclear(res);
@@ -551,7 +561,12 @@ static int s_stale_marker(cs_update_t *u, const char *agg, cs_buf_t *sql)
     }
     cs_marker_t marker;
     int rc = 0;
-    if (PQntuples(res) == 1 && cs_marker_parse(PQgetvalue(res, 0, 0), &marker) == 0) {
+    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        snprintf(u->why, u->why_size,
+                 "aggregator \"%s\", whose views read this schema, is being built; try again", agg);
+        u->fault = CS_FAULT_CONFLICT;
+        rc = -1;
+    } else if (PQntuples(res) == 1 && cs_marker_parse(PQgetvalue(res, 0, 1), &marker) == 0) {
         char text[512];
         snprintf(marker.fingerprint, sizeof marker.fingerprint, S_STALE_FINGERPRINT);
         rc = cs_marker_format(&marker, text, sizeof text) != 0 ||
@@ -686,6 +701,9 @@ static int s_inspect_connection(cs_update_t *u, const char *name, s_found_t *fou
     return 0;
 }
 
+static int s_read_previous(cs_update_t *u, const char *name, cs_buf_t *list);
+static void s_drop_previous(cs_update_t *u, const char *name, const char *list);
+
 int cs_update_delete(cs_update_t *u, const char *name)
 {
     u->statements = 0;
@@ -699,8 +717,12 @@ int cs_update_delete(cs_update_t *u, const char *name)
         return rc;
     }
     s_found_t found = {0};
+    cs_buf_t previous = {0}; /* an aggregator's: the previous schemas its views read */
     int rc = -1;
     if (s_inspect_connection(u, name, &found) != 0)
+        goto done;
+    if (found.exists && found.managed && found.marker.aggregator && !found.object_count &&
+        s_read_previous(u, name, &previous) != 0)
         goto done;
     char fresh[CS_MARKER_TEMP_NAME_SIZE], old[CS_MARKER_TEMP_NAME_SIZE];
     s_temp_names(name, fresh, old);
@@ -743,6 +765,11 @@ int cs_update_delete(cs_update_t *u, const char *name)
         rc = s_drop_named(u, old, false);
     cs_buf_free(&sql);
 done:
+    if (rc == 0 && previous.len) { /* nothing reads them now, unless another aggregator */
+        s_unlock(u);
+        s_drop_previous(u, name, cs_buf_str(&previous));
+    }
+    cs_buf_free(&previous);
     s_found_free(&found);
     s_unlock(u);
     return rc;
@@ -975,8 +1002,9 @@ static int s_lock_members(cs_update_t *u, const char *names, const char *keys)
     return rc;
 }
 
-/* The members' schemas as the views will read them, checked against the task: each
- * member's marker must carry its line's schema hash. Fills members (pointing into *res_p
+/* The members' schemas as the views will read them (connstate's foreign tables in them, as
+ * s_inspect knows them), checked against the task: each member's marker must carry its
+ * line's schema hash. Fills members (pointing into *res_p
  * and the arrays in *store_p, which the caller frees). Returns 0, or -1 with why (rolled
  * back). */
 static int s_read_members(cs_update_t *u, const cs_agg_line_t *lines, size_t count,
@@ -989,7 +1017,11 @@ static int s_read_members(cs_update_t *u, const cs_agg_line_t *lines, size_t cou
         " LEFT JOIN pg_namespace n ON n.nspname = m.name"
         " LEFT JOIN pg_description d ON d.objoid = n.oid"
         " AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0"
-        " LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind = 'f'"
+        " LEFT JOIN (pg_depend nd JOIN pg_class c ON c.oid = nd.objid AND c.relkind = 'f'"
+        " JOIN pg_foreign_table f ON f.ftrelid = c.oid JOIN pg_foreign_server v"
+        " ON v.oid = f.ftserver AND v.srvname = 'connstate_file')"
+        " ON nd.refclassid = 'pg_namespace'::regclass AND nd.refobjid = n.oid"
+        " AND nd.classid = 'pg_class'::regclass"
         " LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
         " ORDER BY m.ord, c.relname COLLATE \"C\", a.attnum";
     const char *params[] = {names};
@@ -1049,7 +1081,9 @@ static int s_read_previous(cs_update_t *u, const char *name, cs_buf_t *list)
 {
     static const char *const sql =
         "SELECT DISTINCT rn.nspname FROM pg_namespace an"
-        " JOIN pg_class v ON v.relnamespace = an.oid AND v.relkind = 'v'"
+        " JOIN pg_depend vd ON vd.refclassid = 'pg_namespace'::regclass AND vd.refobjid = an.oid"
+        " AND vd.classid = 'pg_class'::regclass"
+        " JOIN pg_class v ON v.oid = vd.objid AND v.relkind = 'v'"
         " JOIN pg_rewrite r ON r.ev_class = v.oid AND r.rulename = '_RETURN'"
         " JOIN pg_depend dp ON dp.classid = 'pg_rewrite'::regclass AND dp.objid = r.oid"
         " AND dp.refclassid = 'pg_class'::regclass"
