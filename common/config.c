@@ -4,6 +4,7 @@
 #include "cs_secrets.h"
 #include "cs_semver.h"
 
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,24 @@ void cs_load_errors_done(cs_load_t *ld)
 static bool s_is_letter(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+bool cs_config_entry_match(const cs_connection_t *agg, const char *name)
+{
+    for (size_t i = 0; i < agg->member_count; i++)
+        if (fnmatch(agg->members[i], name, 0) == 0)
+            return true;
+    return false;
+}
+
+bool cs_config_member_of(const cs_connection_t *agg, const cs_connection_t *c)
+{
+    if (c->aggregator || c == agg)
+        return false;
+    if (agg->instance ? !c->instance || strcmp(c->instance->label, agg->instance->label) != 0
+                      : strcmp(c->plugin, agg->plugin) != 0)
+        return false;
+    return cs_config_entry_match(agg, c->name);
 }
 
 const char *cs_config_name_problem(const char *name)

@@ -174,6 +174,14 @@ void cs_config_destroy(cs_config_t **self_p);
  * wrong. */
 const char *cs_config_name_problem(const char *name);
 
+/* Whether name matches one of the aggregator's entries (names and globs, fnmatch). */
+bool cs_config_entry_match(const cs_connection_t *agg, const char *name);
+
+/* Whether c is a member of the aggregator agg as configured: not an aggregator itself, of
+ * agg's plugin instance when agg names one, else of agg's plugin (its instances too), with a
+ * name that matches one of agg's entries. Never blocks. */
+bool cs_config_member_of(const cs_connection_t *agg, const cs_connection_t *c);
+
 /* True when key is an attribute connstate interprets itself (plugin, type, connections,
  * import_schema): not part of the plugin's config. */
 bool cs_config_reserved(const char *key);

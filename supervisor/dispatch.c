@@ -87,6 +87,7 @@ void cs_task_destroy(cs_task_t **self_p)
     free(self->fingerprint);
     free(self->plugin_version);
     cs_strs_clear(&self->env);
+    free(self->members);
     free(self->last_loss);
     free(self->lost_by);
     free(self);
@@ -887,6 +888,7 @@ static int s_send_task(cs_dispatch_t *self, s_peer_t *peer, cs_task_t *task)
     msg->fingerprint = task->fingerprint ? strdup(task->fingerprint) : NULL;
     msg->plugin_version = task->plugin_version ? strdup(task->plugin_version) : NULL;
     msg->memory_max_mb = task->memory_max_mb;
+    msg->members = task->members ? strdup(task->members) : NULL;
     for (uint32_t i = 0; i < task->env.count; i++) {
         if (cs_strs_add(&msg->env, task->env.items[i]) != 0) {
             cs_msg_destroy(&msg);

@@ -4,16 +4,25 @@
  * No state file: the database is the truth. */
 #include "supervisor.h"
 
+#include "cs_digest.h"
 #include "cs_semver.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define S_FAILED         "its update failed in this refresh"
+#define S_KEPT           "its file failed to load"
+#define S_WAS_AGGREGATOR "its schema is an aggregator's: dropped, then built"
+#define S_LEFT_OUT_NAMED 8   /* members a left-out text names; then "and N more" */
+#define S_MEMBER_ERROR   200 /* bytes of a left-out member's error quoted (cut at a character) */
+
 struct cs_plan {
     cs_decision_t *items;
     size_t count, cap;
-    zlistx_t *texts; /* owned strings the decisions point to */
+    zlistx_t *texts;       /* owned strings (and arrays) the decisions point to */
+    zlistx_t *aggregators; /* the configured aggregators (borrowed), planned last */
     int64_t replan_at;
     bool oom;
 };
@@ -130,6 +139,22 @@ static zhashx_t *s_kept_names(cs_plan_t *self, const cs_plan_input_t *in)
     return kept;
 }
 
+/* Whether an update of the connection with this fingerprint failed in this refresh. */
+static bool s_failed_as(const cs_plan_input_t *in, const char *name, const char *fingerprint)
+{
+    const cs_plan_oracle_t *o = &in->oracle;
+    const char *failed = o->failed ? o->failed(o->arg, name) : NULL;
+    return failed && strcmp(failed, fingerprint ? fingerprint : "") == 0;
+}
+
+/* The error a row holds (what a failed update wrote), or a placeholder; kept by the plan (the
+ * row's own text changes when the decision is applied). */
+static const char *s_row_error(cs_plan_t *self, const cs_record_t *row)
+{
+    const char *error = row ? cs_record_values(row)->error : NULL;
+    return s_keep_text(self, error ? error : S_FAILED);
+}
+
 /* Whether a schema was built from this config and plugin version. */
 static bool s_current(const cs_connection_t *c, const cs_schema_info_t *schema,
                       const cs_plugin_info_t *info)
@@ -201,15 +226,19 @@ static void s_plan_connection(cs_plan_t *self, const cs_plan_input_t *in, const 
         return;
     }
     if (c->import_disabled) {
+        if (schema && !in_flight && s_failed_as(in, c->name, c->fingerprint)) {
+            s_error(self, c->name, c, S_FAILED,
+                    s_row_error(self, cs_store_get(in->store, c->name)));
+            return;
+        }
         d = s_decide(self, c->name, schema || in_flight ? CS_ACTION_DELETE : CS_ACTION_DISABLED,
                      "import disabled");
         if (d)
             d->config = c;
         return;
     }
-    if (c->aggregator) {
-        s_error(self, c->name, c, "aggregator",
-                "aggregator connections are not built by this version of connstate");
+    if (c->aggregator) { /* planned once its members are (s_plan_aggregator) */
+        zlistx_add_end(self->aggregators, (void *)c);
         return;
     }
     const cs_plugin_info_t *info = NULL;
@@ -226,8 +255,17 @@ static void s_plan_connection(cs_plan_t *self, const cs_plan_input_t *in, const 
         }
     }
     const cs_record_t *row = cs_store_get(in->store, c->name);
+    if (schema && schema->marker.aggregator && !in_flight) { /* it was an aggregator */
+        if ((d = s_decide(self, c->name, CS_ACTION_DELETE, S_WAS_AGGREGATOR)))
+            d->config = c;
+        return;
+    }
     bool refetching = o->refetching && o->refetching(o->arg, c->name);
     const char *reason = s_build_reason(c, schema, info, in_flight, refetching, row != NULL);
+    if (reason && !in_flight && s_failed_as(in, c->name, c->fingerprint)) {
+        s_error(self, c->name, c, S_FAILED, s_row_error(self, row));
+        return;
+    }
     if (reason) {
         d = s_decide(self, c->name, CS_ACTION_BUILD, reason);
         if (d) {
@@ -264,6 +302,294 @@ static void s_plan_connection(cs_plan_t *self, const cs_plan_input_t *in, const 
     }
 }
 
+/* ---- aggregators ------------------------------------------------------------------------ */
+
+/* A member of an aggregator as this plan found it. */
+typedef struct {
+    const char *name;
+    const cs_decision_t *decision;
+    const char *hash; /* included: its schema's hash */
+} s_member_t;
+
+static int s_member_cmp(const void *a, const void *b)
+{
+    return strcmp(((const s_member_t *)a)->name, ((const s_member_t *)b)->name);
+}
+
+static int s_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether a decision changes the schema (or waits to know whether it goes); a ready schema
+ * being fetched again may change when that refetch lands. */
+static bool s_pending(const cs_decision_t *d)
+{
+    return d->action == CS_ACTION_BUILD || d->action == CS_ACTION_DELETE ||
+           d->action == CS_ACTION_WAIT || (d->action == CS_ACTION_READY && d->refetching);
+}
+
+/* Why a left-out member is left out, appended to out: "NAME (disabled)", "NAME (error: ...)". */
+static void s_put_left_out(cs_buf_t *out, const s_member_t *m)
+{
+    if (m->decision->action == CS_ACTION_DISABLED) {
+        cs_buf_printf(out, "%s (disabled)", m->name);
+        return;
+    }
+    const char *error = m->decision->error ? m->decision->error : "error";
+    size_t len = strlen(error);
+    size_t cut = len > S_MEMBER_ERROR ? cs_utf8_prefix(error, S_MEMBER_ERROR) : len;
+    cs_buf_printf(out, "%s (error: %.*s%s)", m->name, (int)cut, error, cut < len ? "..." : "");
+}
+
+/* The members left out, as a list: at most S_LEFT_OUT_NAMED named, then "and N more". */
+static void s_put_left_list(cs_buf_t *out, const s_member_t *left, size_t count)
+{
+    for (size_t i = 0; i < count && i < S_LEFT_OUT_NAMED; i++) {
+        if (i)
+            cs_buf_puts(out, ", ");
+        s_put_left_out(out, &left[i]);
+    }
+    if (count > S_LEFT_OUT_NAMED)
+        cs_buf_printf(out, ", and %zu more", count - S_LEFT_OUT_NAMED);
+}
+
+static const char *s_keep_buf(cs_plan_t *self, cs_buf_t *buf)
+{
+    if (buf->failed)
+        self->oom = true;
+    const char *text = s_keep_text(self, cs_buf_str(buf));
+    cs_buf_free(buf);
+    return text;
+}
+
+/* The plugin an aggregator reads, as its texts name it. */
+static void s_plugin_words(const cs_connection_t *agg, char *buf, size_t size)
+{
+    if (agg->instance)
+        snprintf(buf, size, "plugin instance plugin.%s", agg->instance->label);
+    else
+        snprintf(buf, size, "plugin %s", agg->plugin);
+}
+
+/* An aggregator, from its members' decisions (by_name: decision index + 1 by name). */
+static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx_t *by_name,
+                              const cs_connection_t *c)
+{
+    const cs_config_t *cfg = in->config;
+    const cs_plan_oracle_t *o = &in->oracle;
+    size_t n = 0, n_in = 0, n_left = 0, n_wait = 0;
+    s_member_t *members = calloc(cfg->count + self->count + 1, sizeof *members);
+    const char **awaiting = calloc(self->count + 1, sizeof *awaiting);
+    if (!members || !awaiting) {
+        free(members);
+        free(awaiting);
+        self->oom = true;
+        return;
+    }
+    zlistx_add_end(self->texts, awaiting); /* the decision points to it */
+    for (size_t i = 0; i < cfg->count; i++) {
+        const cs_connection_t *m = &cfg->connections[i];
+        if (!cs_config_member_of(c, m))
+            continue;
+        size_t at = (size_t)(uintptr_t)zhashx_lookup(by_name, m->name);
+        if (at)
+            members[n++] = (s_member_t){m->name, &self->items[at - 1], NULL};
+    }
+    /* ... and those that a file that failed to load keeps (by their rows' plugin) */
+    for (size_t i = 0; i < self->count; i++) {
+        const cs_decision_t *d = &self->items[i];
+        const cs_record_t *row;
+        if (d->action == CS_ACTION_ERROR && strcmp(d->reason, S_KEPT) == 0 && !d->config &&
+            cs_config_entry_match(c, d->name) && (row = cs_store_get(in->store, d->name)) &&
+            cs_record_values(row)->plugin && strcmp(cs_record_values(row)->plugin, c->plugin) == 0)
+            members[n++] = (s_member_t){d->name, d, NULL};
+    }
+    qsort(members, n, sizeof *members, s_member_cmp);
+    /* a connection that left the config is no member, but the views may still read it: its
+     * delete lands first */
+    for (size_t i = 0; i < self->count; i++) {
+        const cs_decision_t *d = &self->items[i];
+        const cs_record_t *row;
+        if (s_pending(d) && !d->config && !cs_config_find(cfg, d->name) &&
+            cs_config_entry_match(c, d->name) && (row = cs_store_get(in->store, d->name)) &&
+            cs_record_values(row)->plugin && strcmp(cs_record_values(row)->plugin, c->plugin) == 0)
+            awaiting[n_wait++] = d->name;
+    }
+    /* members in name order: included (ready), left out, awaited; the left out after the
+     * included in one array (left = members + n_in after the split) */
+    s_member_t *split = calloc(n + 1, sizeof *split);
+    if (!split) {
+        free(members);
+        self->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) { /* ready, or kept as it is by its failed file */
+        const cs_decision_t *d = members[i].decision;
+        const cs_schema_info_t *kept = zhashx_lookup(in->schemas, members[i].name);
+        if (d->action == CS_ACTION_READY)
+            members[i].hash = d->marker->schema_hash;
+        else if (d->action == CS_ACTION_ERROR && strcmp(d->reason, S_KEPT) == 0 && kept &&
+                 kept->managed && !kept->marker.aggregator && kept->marker.schema_hash[0])
+            members[i].hash = kept->marker.schema_hash;
+        if (members[i].hash)
+            split[n_in++] = members[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        const cs_decision_t *d = members[i].decision;
+        if (s_pending(d))
+            awaiting[n_wait++] = members[i].name;
+        else if (!members[i].hash)
+            split[n_in + n_left++] = members[i];
+    }
+    free(members);
+    const s_member_t *left = split + n_in;
+    cs_decision_t *d;
+    if (n_wait) {
+        qsort(awaiting, n_wait, sizeof *awaiting, s_name_cmp);
+        if ((d = s_decide(self, c->name, CS_ACTION_DEFER, "waits for its members' updates"))) {
+            d->config = c;
+            d->awaiting = awaiting;
+            d->awaiting_count = n_wait;
+        }
+        free(split);
+        return;
+    }
+    char words[300];
+    s_plugin_words(c, words, sizeof words);
+    cs_buf_t text = {0};
+    if (!n_in) {
+        bool all_error = true;
+        for (size_t i = 0; i < n_left; i++)
+            all_error &= left[i].decision->action == CS_ACTION_ERROR;
+        if (!n_left)
+            cs_buf_printf(&text, "matches no connection of %s", words);
+        else if (all_error)
+            cs_buf_printf(&text, "all %zu members are in error: ", n_left);
+        else
+            cs_buf_printf(&text, "none of its %zu members is ready: ", n_left);
+        s_put_left_list(&text, left, n_left);
+        s_error(self, c->name, c, n_left ? "no member ready" : "no member",
+                s_keep_buf(self, &text));
+        free(split);
+        return;
+    }
+    const cs_plugin_info_t *info = NULL;
+    const char *why = "plugin unknown";
+    if (o->plugin(o->arg, c->plugin, &info, &why) != CS_PLUGIN_KNOWN) {
+        s_error(self, c->name, c, "plugin", s_keep_text(self, why));
+        free(split);
+        return;
+    }
+    /* the included lines, and the fingerprint over the config, the version and them */
+    cs_buf_t lines = {0};
+    for (size_t i = 0; i < n_in; i++)
+        cs_buf_printf(&lines, "%s=%s\n", split[i].name, split[i].hash);
+    cs_buf_printf(&text, "%s\n%s\n%s", c->fingerprint, info->version, cs_buf_str(&lines));
+    char fingerprint[CS_DIGEST_HEX_SIZE] = "";
+    if (text.failed || cs_digest_hex16(text.data, text.len, fingerprint) != 0)
+        self->oom = true;
+    cs_buf_free(&text);
+    const char *members_text = s_keep_buf(self, &lines);
+    const char *left_out = NULL;
+    if (n_left) {
+        cs_buf_puts(&text, "left out: ");
+        s_put_left_list(&text, left, n_left);
+        left_out = s_keep_buf(self, &text);
+    }
+    free(split);
+    const cs_schema_info_t *schema = zhashx_lookup(in->schemas, c->name);
+    bool in_flight = o->in_flight && o->in_flight(o->arg, c->name);
+    const char *reason = NULL;
+    if (in_flight)
+        reason = "an update of it is in flight: checked again after it";
+    else if (!schema)
+        reason = cs_store_get(in->store, c->name) ? "schema missing" : "new";
+    else if (!schema->marker.aggregator)
+        reason = "its schema is not an aggregator's";
+    else if (strcmp(schema->marker.fingerprint, fingerprint) != 0)
+        reason = "its config or members changed";
+    if (reason && !in_flight && s_failed_as(in, c->name, fingerprint)) {
+        s_error(self, c->name, c, S_FAILED, s_row_error(self, cs_store_get(in->store, c->name)));
+        return;
+    }
+    if (!(d = s_decide(self, c->name, reason ? CS_ACTION_AGGREGATE : CS_ACTION_READY,
+                       reason ? reason : "unchanged")))
+        return;
+    d->config = c;
+    d->fingerprint = s_keep_text(self, fingerprint);
+    d->members = members_text;
+    d->left_out = left_out;
+    d->fresh = !schema && !in_flight;
+    if (!reason)
+        d->marker = &schema->marker; /* no comments: the build writes them */
+}
+
+/* An aggregator whose schema is still a plugin's (it was a plugin connection), and so may
+ * still be read by other aggregators' views (it was their member), waits until those being
+ * built again (or waiting to be) have landed: its own aggregate drops those tables.
+ * first: the index of the first aggregator's decision. */
+static void s_defer_former_member(cs_plan_t *self, const cs_plan_input_t *in, size_t first,
+                                  cs_decision_t *d)
+{
+    const cs_schema_info_t *schema = zhashx_lookup(in->schemas, d->name);
+    if (d->action != CS_ACTION_AGGREGATE || !schema || !schema->managed ||
+        schema->marker.aggregator)
+        return;
+    const char **awaiting = calloc(self->count - first + 1, sizeof *awaiting);
+    if (!awaiting) {
+        self->oom = true;
+        return;
+    }
+    zlistx_add_end(self->texts, awaiting);
+    size_t n = 0;
+    cs_connection_t as_plugin = *d->config; /* what it was: a connection of that plugin */
+    as_plugin.aggregator = false;
+    for (size_t i = first; i < self->count; i++) {
+        const cs_decision_t *a = &self->items[i];
+        const cs_schema_info_t *views = zhashx_lookup(in->schemas, a->name);
+        if (a != d && (a->action == CS_ACTION_AGGREGATE || a->action == CS_ACTION_DEFER) && views &&
+            views->marker.aggregator && cs_config_member_of(a->config, &as_plugin))
+            awaiting[n++] = a->name; /* (views of its own: never one that waits like this) */
+    }
+    if (!n)
+        return;
+    d->action = CS_ACTION_DEFER;
+    d->reason = "its schema's tables may still be read by aggregators being built again";
+    d->awaiting = awaiting;
+    d->awaiting_count = n;
+}
+
+/* The aggregators, after every other decision (their members'). */
+static void s_plan_aggregators(cs_plan_t *self, const cs_plan_input_t *in)
+{
+    if (!zlistx_size(self->aggregators))
+        return;
+    zhashx_t *by_name = zhashx_new();
+    size_t before = self->count;
+    for (size_t i = 0; i < before; i++)
+        zhashx_insert(by_name, self->items[i].name, (void *)(uintptr_t)(i + 1));
+    for (const cs_connection_t *c = zlistx_first(self->aggregators); c && !self->oom;
+         c = zlistx_next(self->aggregators))
+        s_plan_aggregator(self, in, by_name, c);
+    for (size_t i = before; i < self->count && !self->oom; i++)
+        s_defer_former_member(self, in, before, &self->items[i]);
+    zhashx_destroy(&by_name);
+    /* While an aggregator is to be built, the members' previous schemas that its views still
+     * read are its aggregate's to drop (under each member's lock): a drop of them meanwhile
+     * would only contend for those locks. They are planned again once it landed. */
+    bool building = false;
+    for (size_t i = before; i < self->count; i++)
+        building |= self->items[i].action == CS_ACTION_AGGREGATE ||
+                    self->items[i].action == CS_ACTION_DEFER;
+    size_t kept = 0;
+    for (size_t i = 0; building && i < self->count; i++)
+        if (self->items[i].action != CS_ACTION_DROP_TEMP)
+            self->items[kept++] = self->items[i];
+    if (building)
+        self->count = kept;
+}
+
 /* The files of the directory now, by path and by name (borrowed keys of the config). */
 static zhashx_t *s_present_files(const cs_config_t *cfg)
 {
@@ -281,7 +607,9 @@ static zhashx_t *s_present_files(const cs_config_t *cfg)
 cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
 {
     cs_plan_t *self = calloc(1, sizeof *self);
-    if (!self || !(self->texts = zlistx_new())) {
+    if (!self || !(self->texts = zlistx_new()) || !(self->aggregators = zlistx_new())) {
+        if (self)
+            zlistx_destroy(&self->texts);
         free(self);
         return NULL;
     }
@@ -302,7 +630,7 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
     size_t rows_seen = 0; /* rows of kept or configured connections */
     for (const char *why = zhashx_first(kept); why; why = zhashx_next(kept)) {
         const char *name = s_keep_text(self, zhashx_cursor(kept)); /* kept's keys go with it */
-        s_error(self, name, cs_config_find(cfg, name), "its file failed to load", why);
+        s_error(self, name, cs_config_find(cfg, name), S_KEPT, why);
         rows_seen += cs_store_get(in->store, name) != NULL;
     }
     for (size_t i = 0; i < cfg->count; i++) {
@@ -335,6 +663,10 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
         }
         const cs_schema_info_t *schema = zhashx_lookup(in->schemas, name);
         bool in_flight = o->in_flight && o->in_flight(o->arg, name);
+        if (!in_flight && o->failed && o->failed(o->arg, name)) { /* its delete failed */
+            s_error(self, name, NULL, S_FAILED, s_row_error(self, row));
+            continue;
+        }
         s_decide(self, name,
                  (schema && schema->managed) || in_flight ? CS_ACTION_DELETE : CS_ACTION_FORGET,
                  "left the config");
@@ -352,6 +684,7 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
                  !zhashx_lookup(kept, name))
             s_decide(self, name, CS_ACTION_DELETE, "managed schema without a connection");
     }
+    s_plan_aggregators(self, in);
     zhashx_destroy(&kept);
     zhashx_destroy(&present);
     if (self->oom)
@@ -364,6 +697,7 @@ void cs_plan_destroy(cs_plan_t **self_p)
     if (!self_p || !*self_p)
         return;
     zlistx_destroy(&(*self_p)->texts);
+    zlistx_destroy(&(*self_p)->aggregators);
     free((*self_p)->items);
     free(*self_p);
     *self_p = NULL;
@@ -386,7 +720,7 @@ int64_t cs_plan_replan_at(const cs_plan_t *self)
 
 const char *cs_action_name(cs_action_t action)
 {
-    static const char *const names[] = {"ready", "build",  "delete", "disabled",
-                                        "error", "forget", "wait",   "drop temporary"};
+    static const char *const names[] = {"ready",  "build", "delete",         "disabled",  "error",
+                                        "forget", "wait",  "drop temporary", "aggregate", "defer"};
     return (unsigned)action < sizeof names / sizeof *names ? names[action] : "?";
 }

@@ -18,6 +18,16 @@
 #define S_PLAN_GAP_MS     50    /* ... and between two plans at all */
 #define S_CATALOG_WAIT_MS 60000 /* longest wait for a batch before a catalog read */
 
+#define S_AWAITING_NAMED 8 /* members a deferred aggregator's detail names */
+
+/* What the plan queued with an aggregator's aggregate task: for its result and its redo. */
+typedef struct {
+    char *fingerprint;
+    char *members;
+    char *plugin_version;
+    char *left_out; /* NULL: none */
+} s_aggregate_t;
+
 /* A config file's changes, as plans found them (cs_clock_mono_ms). */
 typedef struct {
     int64_t last_change;
@@ -27,11 +37,16 @@ typedef struct {
 struct cs_refresh {
     cs_refresh_deps_t deps;
     char *config_dir;
-    cs_config_t *config; /* of the last plan: what results are judged against */
-    cs_config_t *next;   /* loaded for the plan that waits for plugins' info */
-    zhashx_t *churn;     /* file path -> s_churn_t */
-    zhashx_t *gone;      /* file path -> when a plan first found it missing (int64_t) */
-    uint64_t plans;      /* plans tried: a plugin's file is looked at once per plan */
+    cs_config_t *config;  /* of the last plan: what results are judged against */
+    cs_config_t *next;    /* loaded for the plan that waits for plugins' info */
+    zhashx_t *churn;      /* file path -> s_churn_t */
+    zhashx_t *gone;       /* file path -> when a plan first found it missing (int64_t) */
+    zhashx_t *failed;     /* connection -> the fingerprint of its update that failed since the
+                             last request ("" when none): plans of this refresh keep the error */
+    zhashx_t *aggregates; /* aggregator -> s_aggregate_t of its last aggregate task */
+    zhashx_t *awaited;    /* members that the last plan's deferred aggregators wait for */
+    size_t deferred;      /* aggregators the last plan deferred */
+    uint64_t plans;       /* plans tried: a plugin's file is looked at once per plan */
     cs_results_stats_t stats;
     size_t builds, deletes, comments; /* tasks the last plan queued */
     size_t refetches;                 /* ... of its builds, refetches */
@@ -43,12 +58,26 @@ struct cs_refresh {
     uint64_t started, done; /* generations */
     uint64_t planned;       /* the generation whose plan was last made */
     bool running, requested, planning, lost;
+    bool settle; /* plan again for the deferred aggregators (the same refresh, generation) */
     int64_t began_at, last_plan, replan_at;
 };
 
 static void s_free_item(void **item)
 {
     free(*item);
+    *item = NULL;
+}
+
+static void s_aggregate_free(void **item)
+{
+    s_aggregate_t *a = *item;
+    if (a) {
+        free(a->fingerprint);
+        free(a->members);
+        free(a->plugin_version);
+        free(a->left_out);
+        free(a);
+    }
     *item = NULL;
 }
 
@@ -63,12 +92,18 @@ cs_refresh_t *cs_refresh_new(const cs_refresh_deps_t *deps)
     self->churn = zhashx_new();
     self->gone = zhashx_new();
     self->refetch = zhashx_new();
-    if (!self->config_dir || !self->churn || !self->gone || !self->refetch) {
+    self->failed = zhashx_new();
+    self->aggregates = zhashx_new();
+    self->awaited = zhashx_new();
+    if (!self->config_dir || !self->churn || !self->gone || !self->refetch || !self->failed ||
+        !self->aggregates || !self->awaited) {
         cs_refresh_destroy(&self);
         return NULL;
     }
     zhashx_set_destructor(self->churn, s_free_item);
     zhashx_set_destructor(self->gone, s_free_item);
+    zhashx_set_destructor(self->failed, s_free_item);
+    zhashx_set_destructor(self->aggregates, s_aggregate_free);
     return self;
 }
 
@@ -82,6 +117,9 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
     zhashx_destroy(&self->churn);
     zhashx_destroy(&self->gone);
     zhashx_destroy(&self->refetch);
+    zhashx_destroy(&self->failed);
+    zhashx_destroy(&self->aggregates);
+    zhashx_destroy(&self->awaited);
     free(self->config_dir);
     free(self);
     *self_p = NULL;
@@ -173,6 +211,11 @@ static bool s_refetching(void *arg, const char *connection)
     return cs_dispatch_refetch_pending(((cs_refresh_t *)arg)->deps.dispatch, connection);
 }
 
+static const char *s_failed(void *arg, const char *connection)
+{
+    return zhashx_lookup(((cs_refresh_t *)arg)->failed, connection);
+}
+
 /* After a plan: the gone files are those its WAIT decisions name (a file back again, or
  * past its grace, is forgotten). */
 static void s_remember_gone(cs_refresh_t *self, const cs_plan_t *plan, int64_t now)
@@ -222,7 +265,7 @@ static cs_task_t *s_task_new(cs_refresh_t *self, cs_task_kind_t kind, const char
     const cs_config_plugin_t *instance = c ? c->instance : NULL;
     if (c && kind != CS_TASK_DELETE) /* its plugin runs' memory limit */
         task->memory_max_mb = (uint32_t)c->memory_max_mb;
-    if (instance && kind != CS_TASK_DELETE) { /* its plugin instance's environment */
+    if (instance && kind != CS_TASK_DELETE && kind != CS_TASK_AGGREGATE) { /* ... environment */
         for (size_t i = 0; i < instance->env_count; i++) {
             if (cs_strs_add(&task->env, instance->env[i]) != 0) {
                 cs_log_conn_error(name, "out of memory: its %s is not queued",
@@ -252,13 +295,50 @@ static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
     task->refetch = refetch;
     if (kind == CS_TASK_BUILD && refetch)
         self->refetches++;
-    else if (kind == CS_TASK_BUILD)
+    else if (kind == CS_TASK_BUILD || kind == CS_TASK_AGGREGATE)
         self->builds++;
     else if (kind == CS_TASK_DELETE)
         self->deletes++;
     else
         self->comments++;
     cs_dispatch_add(self->deps.dispatch, &task);
+}
+
+/* An aggregator's aggregate task: the plan's fingerprint (over its config, the plugin's
+ * version and its members) and member lines; what it queued is remembered for the result
+ * (the members left out) and for a redo. */
+static cs_task_t *s_aggregate_task(cs_refresh_t *self, const char *name, const cs_connection_t *c,
+                                   const char *fingerprint, const char *members)
+{
+    cs_task_t *task = s_task_new(self, CS_TASK_AGGREGATE, name, c);
+    if (!task)
+        return NULL;
+    free(task->fingerprint);
+    task->fingerprint = strdup(fingerprint);
+    task->members = strdup(members);
+    if (!task->fingerprint || !task->members) {
+        cs_log_conn_error(name, "out of memory: its aggregate is not queued");
+        cs_task_destroy(&task);
+    }
+    return task;
+}
+
+/* Remembers what the plan queued for an aggregator (left_out: NULL for none). */
+static void s_remember_aggregate(cs_refresh_t *self, const cs_task_t *task, const char *left_out)
+{
+    s_aggregate_t *a = calloc(1, sizeof *a);
+    if (!a)
+        return;
+    a->fingerprint = strdup(task->fingerprint);
+    a->members = strdup(task->members);
+    a->plugin_version = task->plugin_version ? strdup(task->plugin_version) : NULL;
+    a->left_out = left_out ? strdup(left_out) : NULL;
+    if (!a->fingerprint || !a->members || (left_out && !a->left_out)) {
+        void *item = a;
+        s_aggregate_free(&item);
+        return;
+    }
+    zhashx_update(self->aggregates, task->connection, a);
 }
 
 /* The state table refused a worker's word for a row (a ready whose schema's marker does not
@@ -275,12 +355,36 @@ static void s_redo(cs_refresh_t *self, const char *name, cs_task_kind_t kind)
         cs_log_conn_debug(name, "not built again: it is no longer configured");
         return;
     }
-    cs_task_t *task = s_task_new(self, kind, name, c);
+    const s_aggregate_t *a = c && c->aggregator ? zhashx_lookup(self->aggregates, name) : NULL;
+    if (kind == CS_TASK_BUILD && c->aggregator && !a) { /* planned again instead */
+        if (self->running)
+            self->settle = true;
+        else
+            self->requested = true;
+        return;
+    }
+    cs_task_t *task = a && kind == CS_TASK_BUILD
+                          ? s_aggregate_task(self, name, c, a->fingerprint, a->members)
+                          : s_task_new(self, kind, name, c);
     if (!task)
         return;
     task->attempt = v->attempts > 0 ? (uint32_t)v->attempts : 1;
     cs_dispatch_redo(self->deps.dispatch, &task, v->worker,
                      kind == CS_TASK_BUILD ? CS_BATCH_MARKER_MISMATCH : CS_BATCH_STILL_THERE);
+}
+
+/* What a pending deferred aggregator waits for, as its row's detail. */
+static void s_describe_awaiting(cs_store_t *store, cs_record_t *row, const cs_decision_t *d)
+{
+    cs_buf_t text = {0};
+    cs_buf_puts(&text, "waits for the updates of its members ");
+    for (size_t i = 0; i < d->awaiting_count && i < S_AWAITING_NAMED; i++)
+        cs_buf_printf(&text, "%s%s", i ? ", " : "", d->awaiting[i]);
+    if (d->awaiting_count > S_AWAITING_NAMED)
+        cs_buf_printf(&text, ", and %zu more", d->awaiting_count - S_AWAITING_NAMED);
+    if (!text.failed)
+        cs_store_set_detail(store, row, cs_buf_str(&text));
+    cs_buf_free(&text);
 }
 
 /* The row of a decision, described by its config entry when it has one. */
@@ -303,9 +407,38 @@ static void s_apply(cs_refresh_t *self, const cs_decision_t *d)
                 return;
             cs_dispatch_cancel(dispatch, d->name); /* nothing to do: none of its tasks */
             cs_store_set_built(store, row, d->marker->plugin_version, d->marker->schema_hash);
-            cs_store_set(store, row, CS_STATUS_READY, NULL);
+            if (d->fingerprint) { /* an aggregator: its comments are its build's */
+                cs_store_set_fingerprint(store, row, d->fingerprint);
+                cs_store_set_comments(store, row, true);
+            }
+            cs_store_set_noted(store, row, CS_STATUS_READY, NULL, d->left_out);
             if (d->comments)
                 s_task(self, CS_TASK_COMMENTS, d->name, d->config, false, 0, false);
+            return;
+        case CS_ACTION_AGGREGATE: {
+            if (!(row = s_row(self, d)))
+                return;
+            cs_store_set_fingerprint(store, row, d->fingerprint);
+            cs_store_set(store, row, CS_STATUS_UPDATING, NULL);
+            cs_task_t *task =
+                s_aggregate_task(self, d->name, d->config, d->fingerprint, d->members);
+            if (!task)
+                return;
+            task->fresh = d->fresh;
+            s_remember_aggregate(self, task, d->left_out);
+            self->builds++;
+            cs_dispatch_add(dispatch, &task);
+            return;
+        }
+        case CS_ACTION_DEFER:
+            if (!(row = s_row(self, d)))
+                return;
+            cs_dispatch_cancel(dispatch, d->name); /* rebuilt once its members landed */
+            self->deferred++;
+            for (size_t i = 0; i < d->awaiting_count; i++)
+                zhashx_update(self->awaited, d->awaiting[i], (void *)"");
+            if (cs_record_values(row)->status == CS_STATUS_PENDING) /* else it stays as it is */
+                s_describe_awaiting(store, row, d);
             return;
         case CS_ACTION_BUILD:
             if (!(row = s_row(self, d)))
@@ -359,6 +492,7 @@ static void s_apply(cs_refresh_t *self, const cs_decision_t *d)
  * sent in one batch. */
 static void s_plan(cs_refresh_t *self)
 {
+    self->settle = false; /* this plan is made again from the world as it is now */
     self->builds = self->deletes = self->comments = self->refetches = 0;
     self->plans++;
     int64_t t0 = cs_clock_mono_ms();
@@ -408,21 +542,26 @@ static void s_plan(cs_refresh_t *self)
         return;
     }
     int64_t t_catalog = cs_clock_mono_ms();
-    cs_plan_input_t in = {
-        cfg,
-        self->config_dir,
-        self->deps.store,
-        schemas,
-        {s_plugin, s_in_flight, s_settled_at, s_gone_since, self, s_refetch, s_refetching},
-        t_catalog};
+    cs_plan_input_t in = {cfg,
+                          self->config_dir,
+                          self->deps.store,
+                          schemas,
+                          {s_plugin, s_in_flight, s_settled_at, s_gone_since, s_failed, self,
+                           s_refetch, s_refetching},
+                          t_catalog};
     cs_plan_t *plan = cs_plan_make(&in);
     if (!plan) {
         cs_log_error("out of memory planning refresh %llu", (unsigned long long)self->started);
         zhashx_destroy(&schemas);
         return;
     }
+    self->deferred = 0;
+    zhashx_purge(self->awaited);
     for (size_t i = 0; i < cs_plan_count(plan); i++)
         s_apply(self, cs_plan_decision(plan, i));
+    if (self->deferred)
+        cs_log_info("refresh %llu: %zu aggregators wait for %zu of their members' updates",
+                    (unsigned long long)self->started, self->deferred, zhashx_size(self->awaited));
     s_remember_gone(self, plan, t_catalog);
     zhashx_purge(self->refetch); /* asked for by this plan: the next ones fetch no more */
     self->refetch_all = false;
@@ -459,6 +598,17 @@ static bool s_due(const cs_refresh_t *self, int64_t now, int64_t *wait)
     return *wait <= 0;
 }
 
+/* Whether the running refresh is to be planned again for its deferred aggregators now (*wait:
+ * milliseconds until it may): S_REPLAN_MS after its last plan, unless a request plans it. */
+static bool s_settle_due(const cs_refresh_t *self, int64_t now, int64_t *wait)
+{
+    *wait = 0;
+    if (!self->settle || !self->running || self->requested || self->planning)
+        return false;
+    *wait = self->last_plan + S_REPLAN_MS - now;
+    return *wait <= 0;
+}
+
 /* Begins a refresh, or plans the running one again: a config change while updates are under
  * way supersedes what it changed (queued updates are replaced, those in flight no longer
  * count) instead of waiting for all of them; the same updates stay where they are. */
@@ -476,7 +626,7 @@ static void s_begin(cs_refresh_t *self, int64_t now)
 /* The refresh is done when its last plan is made and everything it queued is written. */
 static uint64_t s_check_done(cs_refresh_t *self, int64_t now, int64_t *elapsed_us)
 {
-    if (!self->running || self->planning || self->replan_at ||
+    if (!self->running || self->planning || self->replan_at || self->deferred || self->settle ||
         cs_dispatch_outstanding(self->deps.dispatch) || cs_store_dirty(self->deps.store) ||
         cs_batch_busy(self->deps.batch) || cs_batch_refusals(self->deps.batch))
         return 0;
@@ -503,6 +653,7 @@ static uint64_t s_check_done(cs_refresh_t *self, int64_t now, int64_t *elapsed_u
 uint64_t cs_refresh_request(cs_refresh_t *self)
 {
     self->requested = true;
+    zhashx_purge(self->failed); /* asked for: what failed is tried again */
     /* the next refresh to start (now, or as a new plan of the running one) reads the config
      * after this request: that is the one to wait for */
     return self->started + 1;
@@ -592,8 +743,15 @@ uint64_t cs_refresh_tick(cs_refresh_t *self, int64_t *elapsed_us)
         self->replan_at = 0;
         self->requested = true; /* a gone file's grace ended */
     }
-    if (s_due(self, now, &wait))
+    if (self->deferred && !cs_dispatch_updates_outstanding(self->deps.dispatch))
+        self->settle = true; /* deferred aggregators: nothing more to wait for */
+    if (s_due(self, now, &wait)) {
         s_begin(self, now);
+    } else if (s_settle_due(self, now, &wait)) { /* the same refresh, planned again */
+        self->settle = false;
+        self->last_plan = now;
+        s_plan(self);
+    }
     return s_check_done(self, cs_clock_mono_ms(), elapsed_us);
 }
 
@@ -603,6 +761,11 @@ int64_t cs_refresh_next_ms(const cs_refresh_t *self)
     if (s_due(self, now, &wait) || cs_batch_refusals(self->deps.batch))
         return 0;
     if (self->requested && !self->planning && wait > 0)
+        next = wait;
+    if (s_settle_due(self, now, &wait))
+        return 0;
+    if (self->settle && !self->requested && !self->planning && wait > 0 &&
+        (next < 0 || wait < next))
         next = wait;
     if (self->replan_at) {
         int64_t grace = self->replan_at > now ? self->replan_at - now : 0;
@@ -628,6 +791,22 @@ static void s_note_watch(cs_refresh_t *self, const cs_event_t *event)
         cs_watch_set(watch, event->connection, NULL, 0);
 }
 
+/* An update of the connection landed: when it failed, the plans of this refresh do not try it
+ * again with the same fingerprint (the row's, which the plan set: an aggregator's own) but
+ * keep its error; a refresh asked for tries it again. */
+static void s_note_landed(cs_refresh_t *self, const char *name, bool failed)
+{
+    if (!failed) {
+        zhashx_delete(self->failed, name);
+        return;
+    }
+    const cs_record_t *row = cs_store_get(self->deps.store, name);
+    const char *fingerprint = row ? cs_record_values(row)->config_hash : NULL;
+    char *copy = strdup(fingerprint ? fingerprint : "");
+    if (copy)
+        zhashx_update(self->failed, name, copy);
+}
+
 void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
 {
     if (event->recheck_plugins) { /* plugins changed since the plan, or that worker's differ */
@@ -637,10 +816,30 @@ void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
         cs_refresh_request(self);
     }
     s_note_watch(self, event);
-    const cs_connection_t *c =
-        cs_results_apply(self->deps.store, event, self->config, &self->stats);
+    bool landed = (event->kind == CS_EVENT_RESULT || event->kind == CS_EVENT_LOST) &&
+                  event->task_kind != CS_TASK_COMMENTS && !event->superseded;
+    if (landed)
+        s_note_landed(self, event->connection, event->kind == CS_EVENT_LOST || !event->result->ok);
+    const s_aggregate_t *a = event->task_kind == CS_TASK_AGGREGATE
+                                 ? zhashx_lookup(self->aggregates, event->connection)
+                                 : NULL;
+    cs_results_aggregate_t aggregate = {a ? a->plugin_version : NULL, a ? a->left_out : NULL};
+    const cs_connection_t *c = cs_results_apply(self->deps.store, event, self->config,
+                                                a ? &aggregate : NULL, &self->stats);
     if (c) /* a build's comments follow it */
         s_task(self, CS_TASK_COMMENTS, c->name, c, false, 0, false);
+    const cs_connection_t *configured =
+        self->config ? cs_config_find(self->config, event->connection) : NULL;
+    if (landed && event->task_kind == CS_TASK_DELETE && event->kind == CS_EVENT_RESULT &&
+        event->result->ok && configured && !configured->import_disabled)
+        self->settle = true; /* an aggregator's schema is gone: the connection is built now */
+    if (landed && event->task_kind == CS_TASK_AGGREGATE && event->kind == CS_EVENT_RESULT &&
+        event->result->ok)
+        self->settle = true; /* the previous schemas its aggregate left are dropped after it */
+    if (landed && self->deferred && zhashx_lookup(self->awaited, event->connection)) {
+        zhashx_delete(self->awaited, event->connection);
+        self->settle = true; /* the aggregators that wait for it are planned again */
+    }
 }
 
 bool cs_refresh_running(const cs_refresh_t *self)
@@ -662,4 +861,5 @@ void cs_refresh_resume(cs_refresh_t *self)
 {
     self->lost = false;
     self->requested = true;
+    zhashx_purge(self->failed); /* what failed while the database went away is tried again */
 }

@@ -36,14 +36,17 @@ static const cs_connection_t *s_unchanged(cs_store_t *store, cs_record_t *row,
 }
 
 static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *event,
-                                       const cs_config_t *config, cs_results_stats_t *stats)
+                                       const cs_config_t *config,
+                                       const cs_results_aggregate_t *aggregate,
+                                       cs_results_stats_t *stats)
 {
     const cs_msg_t *result = event->result;
     if (result->ok && event->task_kind == CS_TASK_COMMENTS)
         stats->comment_statements += result->ddl_count;
     else if (result->ok)
         stats->ddl_statements += result->ddl_count;
-    if (result->ok && event->task_kind == CS_TASK_BUILD && result->ddl_count)
+    if (result->ok && result->ddl_count &&
+        (event->task_kind == CS_TASK_BUILD || event->task_kind == CS_TASK_AGGREGATE))
         stats->builds++;
     cs_record_t *row = cs_store_get(store, event->connection);
     if (!row)
@@ -77,14 +80,19 @@ static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *even
             cs_store_claim(store, row); /* the state write checks the worker's word */
             return c;                   /* its comments next */
         case CS_TASK_DELETE:
-            if (!result->ok)
+            if (!result->ok) {
                 cs_store_set(store, row, CS_STATUS_ERROR, result->error);
-            else if (c && c->import_disabled)
+                return NULL;
+            }
+            if (c && !c->import_disabled) { /* an aggregator's schema it replaces: built next */
+                cs_store_set(store, row, CS_STATUS_PENDING, NULL);
+                return NULL;
+            }
+            if (c)
                 cs_store_set(store, row, CS_STATUS_DISABLED, NULL);
             else
                 cs_store_remove(store, row);
-            if (result->ok)
-                cs_store_claim(store, row);
+            cs_store_claim(store, row);
             return NULL;
         case CS_TASK_COMMENTS:
             if (result->ok)
@@ -92,19 +100,32 @@ static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *even
             else
                 cs_log_conn_warn(event->connection, "comments not written: %s", result->error);
             return NULL;
-        case CS_TASK_AGGREGATE: /* not queued by this version yet */
-            if (!result->ok)
+        case CS_TASK_AGGREGATE: /* its views, with their comments */
+            if (!result->ok) {
                 cs_store_set(store, row, CS_STATUS_ERROR, result->error);
+                return NULL;
+            }
+            cs_store_set_built(store, row,
+                               result->plugin_version ? result->plugin_version
+                               : aggregate            ? aggregate->plugin_version
+                                                      : NULL,
+                               result->schema_hash);
+            cs_store_set_comments(store, row, true);
+            cs_store_set_noted(store, row, CS_STATUS_READY, NULL,
+                               aggregate ? aggregate->left_out : NULL);
+            cs_store_claim(store, row); /* the state write checks the worker's word */
             return NULL;
     }
     return NULL;
 }
 
 const cs_connection_t *cs_results_apply(cs_store_t *store, const cs_event_t *event,
-                                        const cs_config_t *config, cs_results_stats_t *stats)
+                                        const cs_config_t *config,
+                                        const cs_results_aggregate_t *aggregate,
+                                        cs_results_stats_t *stats)
 {
     if (event->kind == CS_EVENT_RESULT)
-        return s_result(store, event, config, stats);
+        return s_result(store, event, config, aggregate, stats);
     cs_record_t *row = cs_store_get(store, event->connection);
     if (!row || event->task_kind == CS_TASK_COMMENTS)
         return NULL;

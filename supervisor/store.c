@@ -189,13 +189,20 @@ bool cs_record_gone(const cs_record_t *row)
 
 void cs_store_set(cs_store_t *self, cs_record_t *row, cs_status_t status, const char *error)
 {
-    if (row->now.status == status && s_same(row->now.error, error) && !row->now.detail &&
-        row->in_table && !row->gone)
+    cs_store_set_noted(self, row, status, error, NULL);
+}
+
+void cs_store_set_noted(cs_store_t *self, cs_record_t *row, cs_status_t status, const char *error,
+                        const char *detail)
+{
+    if (row->now.status == status && s_same(row->now.error, error) &&
+        (detail ? s_same(row->now.detail, detail) : !row->now.detail) && row->in_table &&
+        !row->gone)
         return;
     if (row->now.status != status || !s_same(row->now.error, error))
         row->now.time_us = cs_clock_wall_us();
     free(row->now.detail);
-    row->now.detail = NULL;
+    row->now.detail = s_dup(detail);
     row->now.status = status;
     free(row->now.error);
     row->now.error = s_dup(error);
@@ -240,13 +247,20 @@ void cs_store_describe(cs_store_t *self, cs_record_t *row, const cs_connection_t
 {
     cs_row_values_t *v = &row->now;
     bool changed = s_set_text(&v->plugin, c->plugin);
-    changed |= s_set_text(&v->config_hash, c->fingerprint);
+    if (!c->aggregator)
+        changed |= s_set_text(&v->config_hash, c->fingerprint);
     changed |= s_set_text(&v->type, c->aggregator ? "aggregator" : "plugin");
     changed |= s_set_text(&v->file_name, c->file);
     changed |= v->start_line != c->start_line || v->end_line != c->end_line;
     v->start_line = c->start_line;
     v->end_line = c->end_line;
     if (changed)
+        s_mark(self, row);
+}
+
+void cs_store_set_fingerprint(cs_store_t *self, cs_record_t *row, const char *fingerprint)
+{
+    if (s_set_text(&row->now.config_hash, fingerprint))
         s_mark(self, row);
 }
 

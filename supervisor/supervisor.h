@@ -29,7 +29,8 @@ typedef struct {
     char *name;
     cs_status_t status;
     char *error;  /* set when status is error */
-    char *detail; /* what a pending row waits for (e.g. a worker) */
+    char *detail; /* what a pending row waits for (e.g. a worker); a ready aggregator: who it left
+                     out */
     bool comments_set;
     int64_t time_us; /* time_changed, microseconds since the epoch */
     uint64_t seq;
@@ -130,10 +131,17 @@ bool cs_record_gone(const cs_record_t *row);
  * the status and error (NULL: none) and clears the detail; time_changed moves only when the
  * status or error does. */
 void cs_store_set(cs_store_t *self, cs_record_t *row, cs_status_t status, const char *error);
+/* ... and the detail with them (a ready aggregator's: the members it left out). */
+void cs_store_set_noted(cs_store_t *self, cs_record_t *row, cs_status_t status, const char *error,
+                        const char *detail);
 /* What the row waits for (NULL: nothing), keeping its status. */
 void cs_store_set_detail(cs_store_t *self, cs_record_t *row, const char *detail);
-/* Where and how the connection is configured: plugin, fingerprint, type, file and lines. */
+/* Where and how the connection is configured: plugin, fingerprint (not an aggregator's: that
+ * one the plan sets), type, file and lines. */
 void cs_store_describe(cs_store_t *self, cs_record_t *row, const cs_connection_t *c);
+/* An aggregator's fingerprint (its config_hash: over its config, the plugin's version and its
+ * members' schema hashes), which its schema's marker must say for the row to be ready. */
+void cs_store_set_fingerprint(cs_store_t *self, cs_record_t *row, const char *fingerprint);
 /* What its schema was built from. */
 void cs_store_set_built(cs_store_t *self, cs_record_t *row, const char *plugin_version,
                         const char *schema_hash);
@@ -365,6 +373,7 @@ typedef struct {
     char *plugin_version;   /* builds and comments: the plugin's version the plan used */
     uint32_t memory_max_mb; /* its plugin instance's memory limit (0: none) */
     cs_strs_t env;          /* ... and environment ("NAME=VALUE"; secrets: only sent to a worker) */
+    char *members;          /* aggregate: the included members, "NAME=SCHEMA_HASH\n" lines */
     uint32_t attempt;
     bool fresh;         /* no schema of this name existed when it was planned */
     char *last_loss;    /* why the previous attempt was lost */
@@ -608,6 +617,9 @@ typedef enum {
     CS_ACTION_FORGET,    /* its row leaves the table (no schema to drop) */
     CS_ACTION_WAIT,      /* its file is gone for less than the grace: nothing yet */
     CS_ACTION_DROP_TEMP, /* a temporary schema an interrupted update left: dropped, no row */
+    CS_ACTION_AGGREGATE, /* an aggregator: build its views over the included members */
+    CS_ACTION_DEFER,     /* an aggregator whose members are being updated: its row stays as it
+                            is until they land, then the refresh plans again */
 } cs_action_t;
 
 /* One decision. Strings are borrowed from the plan's inputs or the plan. */
@@ -626,6 +638,16 @@ typedef struct {
     bool refetching; /* READY: a refetch of it is queued or in flight: its row and tasks are left
                       * to that one */
     int64_t not_before; /* BUILD: hold until then (its file is being rewritten) */
+    /* aggregators (READY, AGGREGATE): the fingerprint over its config, the plugin's version and
+     * the included members' schema hashes; the included members, one "NAME=SCHEMA_HASH\n" line
+     * each in name order (AGGREGATE); the members left out and why, the ready row's detail
+     * (NULL: none) */
+    const char *fingerprint;
+    const char *members;
+    const char *left_out;
+    /* DEFER: the members whose updates it waits for, in name order */
+    const char *const *awaiting;
+    size_t awaiting_count;
 } cs_decision_t;
 
 /* What the plan asks of the world: a plugin's info (all known by now: KNOWN or FAILED);
@@ -640,6 +662,10 @@ typedef struct {
     bool (*in_flight)(void *arg, const char *connection);
     int64_t (*settled_at)(void *arg, const char *file);
     int64_t (*gone_since)(void *arg, const char *file);
+    /* the fingerprint of the connection's update that failed since the refresh was last asked
+     * for ("" when that task had none), or NULL: an update with that fingerprint is not tried
+     * again by the plans of this refresh, which keep its row's error (NULL function: none) */
+    const char *(*failed)(void *arg, const char *connection);
     void *arg;
     const char *(*refetch)(void *arg, const char *connection);
     bool (*refetching)(void *arg, const char *connection);
@@ -659,8 +685,15 @@ typedef struct {
 typedef struct cs_plan cs_plan_t;
 
 /* Every connection's decision, in order: the kept ones of failed files, the configured
- * ones, the rows that left the config, the schemas without a connection. Reads only its
- * inputs, which must outlive the plan. Returns NULL when out of memory. Never blocks. */
+ * ones (aggregators last), the rows that left the config, the schemas without a connection,
+ * the aggregators. An aggregator is planned from its members' decisions of this plan: the
+ * configured connections of its plugin (or plugin instance), not aggregators, whose names
+ * match one of its entries (fnmatch), in name order; those READY are included, the others
+ * left out with why, and while any of them (or a matching connection that left the config)
+ * is to be built or deleted, or being so, it is deferred. While an aggregator is to be built
+ * or deferred no temporary schema is dropped (its aggregate drops the members' previous
+ * schemas it read). Reads only its inputs, which must outlive the plan. Returns NULL when
+ * out of memory. Never blocks. */
 cs_plan_t *cs_plan_make(const cs_plan_input_t *in);
 void cs_plan_destroy(cs_plan_t **self_p);
 size_t cs_plan_count(const cs_plan_t *self);
@@ -726,14 +759,28 @@ bool cs_watch_match(const char *pattern, const char *name);
 typedef struct {
     uint64_t ddl_statements;     /* reported by workers for builds and deletes */
     uint64_t comment_statements; /* ... and for comments */
-    uint64_t builds;             /* builds that changed a schema (superseded ones too) */
+    uint64_t builds;             /* builds and aggregates that changed a schema (superseded
+                                    ones too) */
 } cs_results_stats_t;
 
-/* Applies an event to its connection's row (config: the last plan's, for how a delete ends
- * and what follows a build). Returns the connection whose comments are to be written next
- * (a build succeeded), or NULL. */
+/* What the plan queued with an aggregator's aggregate task: the plugin's version it planned
+ * with, and the members it left out (the ready row's detail; NULL: none). Borrowed. */
+typedef struct {
+    const char *plugin_version;
+    const char *left_out;
+} cs_results_aggregate_t;
+
+/* Applies an event to its connection's row (config: the last plan's, for how a delete ends --
+ * the row removed, disabled, or pending when the connection is configured still: an
+ * aggregator's schema that its plugin connection replaces -- and what follows a build; aggregate:
+ * what the plan queued with an aggregate task, NULL for other tasks). An aggregate that succeeded
+ * leaves its row ready (its comments are written with its views), its error naming the members left
+ * out. Returns the connection whose comments are to be written next (a build succeeded), or NULL.
+ */
 const cs_connection_t *cs_results_apply(cs_store_t *store, const cs_event_t *event,
-                                        const cs_config_t *config, cs_results_stats_t *stats);
+                                        const cs_config_t *config,
+                                        const cs_results_aggregate_t *aggregate,
+                                        cs_results_stats_t *stats);
 
 /* ---- refresh.c: RefreshConnections, driven ------------------------------------------------ */
 
@@ -754,8 +801,9 @@ cs_refresh_t *cs_refresh_new(const cs_refresh_deps_t *deps);
 void cs_refresh_destroy(cs_refresh_t **self_p);
 
 /* A refresh is wanted (the config directory, a worker's other plugin version, the database
- * back). Returns the generation that reads the config after this request: the one to wait
- * for. Dynamic schemas are fetched again only where refetch (below) asks for it. */
+ * back, a control request): what failed in the running one is tried again. Returns the
+ * generation that reads the config after this request: the one to wait for. Dynamic schemas
+ * are fetched again only where refetch (below) asks for it. */
 uint64_t cs_refresh_request(cs_refresh_t *self);
 /* ... asked for by an operator (a client's plain refresh, SIGHUP): its plan also fetches
  * every dynamic schema again. */
@@ -796,7 +844,7 @@ bool cs_refresh_running(const cs_refresh_t *self);
 uint64_t cs_refresh_generation(const cs_refresh_t *self);
 bool cs_refresh_lost(const cs_refresh_t *self);
 /* The database is back (the rows read again): the interrupted refresh plans again from
- * what the database holds and goes on. */
+ * what the database holds and goes on (what failed meanwhile is tried again). */
 void cs_refresh_resume(cs_refresh_t *self);
 
 /* ---- control.c: the control channel (snapshots, refresh requests, status) --------------- */

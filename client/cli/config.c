@@ -66,6 +66,27 @@ static size_t s_count_errors(const cs_config_t *cfg, const char *path)
                            offsetof(cs_config_error_t, file), path);
 }
 
+#define S_MEMBERS_SHOWN 20 /* members the table names per aggregator; then "and N more" */
+
+static int s_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* An aggregator's members as configured, in name order (the caller frees the array; NULL
+ * with *count 0 when it has none or memory ran out). */
+static const char **s_members(const cs_config_t *cfg, const cs_connection_t *agg, size_t *count)
+{
+    *count = 0;
+    const char **names = calloc(cfg->count + 1, sizeof *names);
+    for (size_t i = 0; names && i < cfg->count; i++)
+        if (cs_config_member_of(agg, &cfg->connections[i]))
+            names[(*count)++] = cfg->connections[i].name;
+    if (names)
+        qsort(names, *count, sizeof *names, s_name_cmp);
+    return names;
+}
+
 static void s_print_json(const cs_config_t *cfg)
 {
     cs_buf_t out = {0};
@@ -88,6 +109,18 @@ static void s_print_json(const cs_config_t *cfg)
         s_json_or_null(&out, c->plugin_constraint);
         cs_buf_puts(&out, ",\"instance\":");
         s_json_or_null(&out, c->instance ? c->instance->label : NULL);
+        if (c->aggregator) { /* its members as configured, in name order */
+            size_t n;
+            const char **names = s_members(cfg, c, &n);
+            cs_buf_puts(&out, ",\"members\":[");
+            for (size_t j = 0; j < n; j++) {
+                if (j)
+                    cs_buf_putc(&out, ',');
+                cs_buf_json_string(&out, names[j], strlen(names[j]));
+            }
+            cs_buf_putc(&out, ']');
+            free(names);
+        }
         cs_buf_putc(&out, '}');
     }
     cs_buf_puts(&out, cfg->count ? "\n],\"plugins\":[" : "],\"plugins\":[");
@@ -174,8 +207,9 @@ static int s_width(int current, const char *text)
     return len > current ? len : current;
 }
 
-/* One connection's plugin reference: as written, and what it resolved to. */
-static void s_print_resolved(const cs_connection_t *c)
+/* One connection's plugin reference: as written, and what it resolved to; an aggregator's
+ * members as configured. */
+static void s_print_resolved(const cs_config_t *cfg, const cs_connection_t *c)
 {
     const cs_config_plugin_t *in = c->instance;
     bool reference = in && strncmp(c->plugin_written, "plugin.", 7) == 0 &&
@@ -186,6 +220,16 @@ static void s_print_resolved(const cs_connection_t *c)
         printf(", instance %s (%s:%d)", in->label, in->file, in->line);
     if (c->plugin_constraint)
         printf(", version %s", c->plugin_constraint);
+    if (c->aggregator) {
+        size_t n;
+        const char **names = s_members(cfg, c, &n);
+        printf("; members (as configured: only the ready ones are read): %s", n ? "" : "none");
+        for (size_t i = 0; i < n && i < S_MEMBERS_SHOWN; i++)
+            printf("%s%s", i ? ", " : "", names[i]);
+        if (n > S_MEMBERS_SHOWN)
+            printf(", and %zu more", n - S_MEMBERS_SHOWN);
+        free(names);
+    }
     printf("\n");
 }
 
@@ -199,7 +243,7 @@ static void s_print_files(const cs_config_t *cfg)
         printf("%sFILE %s\n", i == 0 && !cfg->count ? "" : "\n", path);
         for (size_t j = 0; j < cfg->count; j++)
             if (strcmp(cfg->connections[j].file, path) == 0)
-                s_print_resolved(&cfg->connections[j]);
+                s_print_resolved(cfg, &cfg->connections[j]);
         for (size_t j = 0; j < cfg->plugin_count; j++) {
             const cs_config_plugin_t *p = &cfg->plugins[j];
             if (strcmp(p->file, path) != 0)

@@ -36,6 +36,9 @@ check "table lists aws_prod with its plugin, type, import and lines" \
     grep -Eq "^aws_prod +aws +plugin +enabled +$cfg/a.spc +1-5 +[0-9a-f]{16}$" "$T_DIR/out"
 check "table lists the disabled csv connection" grep -Eq "^archive +csv +plugin +disabled" "$T_DIR/out"
 check "table lists the aggregator" grep -Eq "^all_aws +aws +aggregator" "$T_DIR/out"
+check "... and, under its file, the members it matches as configured" grep -q \
+    '^  all_aws: plugin = "aws" -> aws; members (as configured: only the ready ones are read): aws_prod$' \
+    "$T_DIR/out"
 check "summary line counts connections, files and errors" \
     grep -q "^3 connections in 2 files, 0 errors$" "$T_DIR/out"
 
@@ -43,6 +46,8 @@ out=$(connstate config check --config-dir "$cfg" --format json)
 check "json: exit 0" test $? -eq 0
 check_eq "json: three connections" 3 "$(json_query "$out" "jsonb_array_length(j->'connections')")"
 check_eq "json: no errors" 0 "$(json_query "$out" "jsonb_array_length(j->'errors')")"
+check_eq "json: the aggregator's members" '["aws_prod"]' \
+    "$(json_query "$out" "j->'connections'->2->'members'")"
 check_eq "json: fields of the first connection" \
     "aws_prod|aws|plugin|enabled|$cfg/a.spc|1|5|16" \
     "$(json_query "$out" "j->'connections'->0->>'name', j->'connections'->0->>'plugin',

@@ -2,8 +2,8 @@
 # supervisor with plugins of those names installed: every connection the files declare is
 # built from its plugin reference (org/name, registry path, local/, @version, plugin.LABEL),
 # the instance's and options "plugin"'s memory limits reach the rows programs, a mixed-case
-# name is its schema, the database's search path starts with the prefix, and
-# `connstate config check` accepts the directory.
+# name is its schema, the aggregator reads its members, the database's search path starts
+# with the prefix, and `connstate config check` accepts the directory.
 . "$(dirname "$0")/../lib.sh"
 
 db=$(new_db steampipe_dir)
@@ -41,13 +41,13 @@ spawn "$T_DIR/main.log" connstate-supervisor --db "$db" --config-dir "$cfg" \
 SUP_PID=$SPAWNED
 wait_log "$T_DIR/main.log" "^sup\\[$SUP_PID\\] info: refresh 1 done" 60
 
-check_eq "every plugin connection is ready" \
-    "Azure_Prod aws_dev aws_prod csv gcp_prod github gitlab kubernetes oci_tenant" \
+check_eq "every connection is ready, the aggregator too" \
+    "Azure_Prod aws_all aws_dev aws_prod csv gcp_prod github gitlab kubernetes oci_tenant" \
     "$(sql "$db" "SELECT string_agg(connection_name, ' ' ORDER BY connection_name COLLATE \"C\")
                   FROM connstate_internal.connection_state WHERE status = 'ready'")"
-check_eq "the aggregator is the one not built (aggregators come later)" "aws_all error" \
-    "$(sql "$db" "SELECT connection_name, status FROM connstate_internal.connection_state
-                  WHERE status <> 'ready'" | tr '|' ' ')"
+check_eq "aws_all reads both accounts (plugin = \"aws\" is the instance aws_high, as theirs)" \
+    "aws_dev aws_prod" \
+    "$(sql "$db" "SELECT string_agg(_connection, ' ' ORDER BY _connection) FROM aws_all.aws_thing")"
 check_eq "each schema holds its plugin's table (theapsgroup/gitlab is gitlab)" 1 \
     "$(sql "$db" "SELECT count(*) FROM gitlab.gitlab_thing")"
 check_eq "a mixed-case name is its schema, quoted" 1 \

@@ -189,6 +189,36 @@ static void test_type_and_members(void **state)
     cs_config_destroy(&cfg);
 }
 
+/* An aggregator's members as configured: matched by name and glob, of its plugin or its
+ * plugin instance, never an aggregator. */
+static void test_members_of_an_aggregator(void **state)
+{
+    (void)state;
+    cs_config_t *cfg =
+        s_load("plugin \"hi\" {\n  source = \"aws@^1\"\n}\n"
+               "connection \"aws_a\" {\n  plugin = \"aws\"\n}\n"
+               "connection \"aws_i\" {\n  plugin = plugin.hi\n}\n"
+               "connection \"aws_g\" {\n  plugin = \"gcp\"\n}\n"
+               "connection \"Legacy\" {\n  plugin = \"aws\"\n}\n"
+               "connection \"all\" {\n  plugin = \"aws\"\n  type = \"aggregator\"\n"
+               "  connections = [\"aws_*\", \"Legacy\", \"a*\"]\n}\n"
+               "connection \"inst\" {\n  plugin = plugin.hi\n  type = \"aggregator\"\n"
+               "  connections = [\"*\"]\n}\n");
+    assert_int_equal(cfg->error_count, 0);
+    const cs_connection_t *all = cs_config_find(cfg, "all"), *inst = cs_config_find(cfg, "inst");
+    assert_true(cs_config_member_of(all, cs_config_find(cfg, "aws_a")));
+    assert_true(cs_config_member_of(all, cs_config_find(cfg, "aws_i")));  /* an instance of aws */
+    assert_false(cs_config_member_of(all, cs_config_find(cfg, "aws_g"))); /* another plugin */
+    assert_true(cs_config_member_of(all, cs_config_find(cfg, "Legacy"))); /* an exact name */
+    assert_false(cs_config_member_of(all, all));                          /* not itself */
+    assert_false(cs_config_member_of(all, inst));                         /* no aggregator */
+    assert_true(cs_config_member_of(inst, cs_config_find(cfg, "aws_i")));
+    assert_false(cs_config_member_of(inst, cs_config_find(cfg, "aws_a"))); /* not that instance */
+    assert_true(cs_config_entry_match(all, "aws_gone"));
+    assert_false(cs_config_entry_match(all, "legacy")); /* names are case-sensitive */
+    cs_config_destroy(&cfg);
+}
+
 static void test_import_schema(void **state)
 {
     (void)state;
@@ -1197,6 +1227,7 @@ int main(void)
         cmocka_unit_test(test_config_json_values),
         cmocka_unit_test(test_plugin_rules),
         cmocka_unit_test(test_type_and_members),
+        cmocka_unit_test(test_members_of_an_aggregator),
         cmocka_unit_test(test_import_schema),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_file_names),

@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "../../supervisor/supervisor.h"
+#include "cs_digest.h"
 
 /* The world a plan sees: one of each input, built by the test. */
 typedef struct {
@@ -23,6 +25,8 @@ typedef struct {
     bool oracle_refetch;     /* the oracle has a refetch rule (else: every plan fetches) */
     const char *refetch;     /* a connection whose dynamic schema is to be fetched again */
     const char *refetching;  /* a connection with a refetch queued or in flight */
+    const char *failed;      /* a connection whose update failed in this refresh, or NULL */
+    const char *failed_as;   /* ... the fingerprint it failed with */
     cs_plan_t *plan;
 } s_world_t;
 
@@ -72,6 +76,12 @@ static int64_t s_gone_since(void *arg, const char *file)
     return ((s_world_t *)arg)->gone_since;
 }
 
+static const char *s_failed(void *arg, const char *name)
+{
+    s_world_t *w = arg;
+    return w->failed && strcmp(w->failed, name) == 0 ? w->failed_as : NULL;
+}
+
 static void s_free(void **item)
 {
     free(*item);
@@ -115,6 +125,15 @@ static void s_schema(s_world_t *w, const char *name, const char *fingerprint, co
     zhashx_insert(w->schemas, name, info);
 }
 
+/* The schema hash of a schema added with s_schema; aggregator: its marker says kind=aggregator. */
+static void s_schema_hash(s_world_t *w, const char *name, const char *hash, bool aggregator)
+{
+    cs_schema_info_t *info = zhashx_lookup(w->schemas, name);
+    assert_non_null(info);
+    snprintf(info->marker.schema_hash, sizeof info->marker.schema_hash, "%s", hash);
+    info->marker.aggregator = aggregator;
+}
+
 static const char *s_fingerprint(s_world_t *w, const char *name)
 {
     const cs_connection_t *c = cs_config_find(w->config, name);
@@ -139,7 +158,7 @@ static void s_make(s_world_t *w)
                           "/cfg",
                           w->store,
                           w->schemas,
-                          {s_plugin, s_in_flight, s_settled_at, s_gone_since, w,
+                          {s_plugin, s_in_flight, s_settled_at, s_gone_since, s_failed, w,
                            w->oracle_refetch ? s_refetch : NULL,
                            w->oracle_refetch ? s_refetching : NULL},
                           100000};
@@ -322,7 +341,8 @@ static void test_errors_and_disabled(void **state)
     s_make(w);
     s_expect(w, "theirs", CS_ACTION_ERROR, "schema not managed");
     assert_non_null(strstr(s_decision(w, "theirs")->error, "is not managed by connstate"));
-    s_expect(w, "agg", CS_ACTION_ERROR, "aggregator");
+    s_expect(w, "agg", CS_ACTION_ERROR, "no member");
+    assert_string_equal(s_decision(w, "agg")->error, "matches no connection of plugin synthetic");
     s_expect(w, "nope", CS_ACTION_ERROR, "plugin");
     assert_string_equal(s_decision(w, "nope")->error, "plugin \"missing\" not found in /plugins");
     s_expect(w, "off", CS_ACTION_DISABLED, "import disabled");
@@ -421,6 +441,358 @@ static void test_a_failed_file_keeps_its_connections(void **state)
     s_world_free(&w);
 }
 
+/* ---- aggregators ---- */
+
+#define AGG(name, plugin, entries)                                                                 \
+    "connection \"" name "\" {\n  type = \"aggregator\"\n  plugin = " plugin                       \
+    "\n  connections = " entries "\n}\n"
+
+/* A member whose schema is current, with its own schema hash. */
+static void s_ready_member(s_world_t *w, const char *name, const char *hash)
+{
+    s_schema(w, name, s_fingerprint(w, name), "1.0.0");
+    s_schema_hash(w, name, hash, false);
+}
+
+/* The fingerprint the design gives an aggregator: over its config's fingerprint, the plugin's
+ * version and its included member lines. */
+static void s_agg_fingerprint(s_world_t *w, const char *name, const char *lines, char *out)
+{
+    char text[4096];
+    int n = snprintf(text, sizeof text, "%s\n1.0.0\n%s", s_fingerprint(w, name), lines);
+    assert_int_equal(cs_digest_hex16(text, (size_t)n, out), 0);
+}
+
+/* Members: the configured connections of its plugin (not of another plugin, not aggregators)
+ * whose names match an entry, exact names too; included in name order whatever the order of
+ * the blocks; the fingerprint is the design's. */
+static void test_aggregator_members_by_name_and_plugin(void **state)
+{
+    (void)state;
+    const char *spc =
+        AGG("all", "\"synthetic\"", "[\"m_*\", \"legacy\", \"agg_*\"]") SYN("m_b") SYN("legacy")
+            SYN("m_a") SYN("other") "connection \"m_x\" {\n  plugin = \"missing\"\n}\n" AGG(
+                "agg_2", "\"synthetic\"", "[\"m_a\"]");
+    s_world_t *w = s_world(spc);
+    s_ready_member(w, "m_a", "aaaaaaaaaaaaaaaa");
+    s_ready_member(w, "m_b", "bbbbbbbbbbbbbbbb");
+    s_ready_member(w, "legacy", "cccccccccccccccc");
+    s_ready_member(w, "other", "dddddddddddddddd");
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_AGGREGATE, "new");
+    const cs_decision_t *d = s_decision(w, "all");
+    const char *lines = "legacy=cccccccccccccccc\nm_a=aaaaaaaaaaaaaaaa\nm_b=bbbbbbbbbbbbbbbb\n";
+    for (size_t i = 0; i < cs_plan_count(w->plan); i++) /* (no leftover to drop meanwhile) */
+        assert_int_not_equal(cs_plan_decision(w->plan, i)->action, CS_ACTION_DROP_TEMP);
+    assert_string_equal(d->members, lines); /* not other, m_x (missing), agg_2 (aggregator) */
+    assert_null(d->left_out);
+    assert_true(d->fresh);
+    char fp[CS_DIGEST_HEX_SIZE];
+    s_agg_fingerprint(w, "all", lines, fp);
+    assert_string_equal(d->fingerprint, fp);
+    assert_string_equal(s_decision(w, "agg_2")->members, "m_a=aaaaaaaaaaaaaaaa\n");
+    /* the aggregators come after every other decision */
+    assert_int_equal(cs_plan_decision(w->plan, cs_plan_count(w->plan) - 2)->action,
+                     CS_ACTION_AGGREGATE);
+    s_world_free(&w);
+    /* the same connections in another order: the same members and fingerprint */
+    w = s_world(SYN("m_a") AGG("agg_2", "\"synthetic\"", "[\"m_a\"]") SYN("other")
+                    SYN("m_b") "connection \"m_x\" {\n  plugin = \"missing\"\n}\n" SYN("legacy")
+                        AGG("all", "\"synthetic\"", "[\"m_*\", \"legacy\", \"agg_*\"]"));
+    s_ready_member(w, "m_a", "aaaaaaaaaaaaaaaa");
+    s_ready_member(w, "m_b", "bbbbbbbbbbbbbbbb");
+    s_ready_member(w, "legacy", "cccccccccccccccc");
+    s_make(w);
+    assert_string_equal(s_decision(w, "all")->members, lines);
+    assert_string_equal(s_decision(w, "all")->fingerprint, fp);
+    s_world_free(&w);
+}
+
+/* An aggregator of a plugin instance reads the connections of that instance only; one of the
+ * plugin reads every connection of the plugin, instances too. */
+static void test_aggregator_members_of_an_instance(void **state)
+{
+    (void)state;
+    s_world_t *w = s_world("plugin \"inst\" {\n  source = \"synthetic@^1\"\n}\n"
+                           "connection \"i_1\" {\n  plugin = plugin.inst\n}\n" SYN("p_1")
+                               AGG("by_inst", "plugin.inst", "[\"*\"]")
+                                   AGG("by_plugin", "\"synthetic\"", "[\"*\"]"));
+    assert_int_equal(w->config->error_count, 0);
+    s_ready_member(w, "i_1", "1111111111111111");
+    s_ready_member(w, "p_1", "2222222222222222");
+    s_make(w);
+    assert_string_equal(s_decision(w, "by_inst")->members, "i_1=1111111111111111\n");
+    assert_string_equal(s_decision(w, "by_plugin")->members,
+                        "i_1=1111111111111111\np_1=2222222222222222\n");
+    s_world_free(&w);
+    w = s_world("plugin \"inst\" {\n  source = \"synthetic@^1\"\n}\n" SYN("p_1")
+                    AGG("by_inst", "plugin.inst", "[\"*\"]"));
+    s_ready_member(w, "p_1", "2222222222222222");
+    s_make(w);
+    s_expect(w, "by_inst", CS_ACTION_ERROR, "no member");
+    assert_string_equal(s_decision(w, "by_inst")->error,
+                        "matches no connection of plugin instance plugin.inst");
+    s_world_free(&w);
+}
+
+/* While a member is to be built, is being built (or deleted), or a matching connection that
+ * left the config is being deleted, the aggregator waits; it names them in order. */
+static void test_aggregator_deferred_while_a_member_is_pending(void **state)
+{
+    (void)state;
+    s_world_t *w =
+        s_world(SYN("m_2") SYN("m_1") SYN("m_3") AGG("all", "\"synthetic\"", "[\"m_*\"]"));
+    s_ready_member(w, "m_1", "1111111111111111");
+    s_ready_member(w, "m_3", "3333333333333333");
+    s_make(w); /* m_2 is new */
+    s_expect(w, "all", CS_ACTION_DEFER, "waits for its members' updates");
+    const cs_decision_t *d = s_decision(w, "all");
+    assert_int_equal(d->awaiting_count, 1);
+    assert_string_equal(d->awaiting[0], "m_2");
+    s_ready_member(w, "m_2", "2222222222222222");
+    w->in_flight = "m_3"; /* an update of it is under way */
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_DEFER, "waits for its members' updates");
+    assert_string_equal(s_decision(w, "all")->awaiting[0], "m_3");
+    w->in_flight = NULL;
+    /* m_9 left the config; its schema is being deleted: the views may read it */
+    cs_row_values_t v = {.name = "m_9", .status = CS_STATUS_READY, .plugin = "synthetic"};
+    assert_int_equal(cs_store_load(w->store, &v), 0);
+    s_schema(w, "m_9", "0123456789abcdef", "1.0.0");
+    s_make(w);
+    s_expect(w, "m_9", CS_ACTION_DELETE, "left the config");
+    s_expect(w, "all", CS_ACTION_DEFER, "waits for its members' updates");
+    assert_string_equal(s_decision(w, "all")->awaiting[0], "m_9");
+    zhashx_delete(w->schemas, "m_9");
+    s_make(w); /* m_9 gone: its row is forgotten, the aggregator is built */
+    s_expect(w, "m_9", CS_ACTION_FORGET, "left the config");
+    s_expect(w, "all", CS_ACTION_AGGREGATE, "new");
+    assert_string_equal(s_decision(w, "all")->members,
+                        "m_1=1111111111111111\nm_2=2222222222222222\nm_3=3333333333333333\n");
+    s_world_free(&w);
+}
+
+/* The fingerprint is over the members and their schema hashes: the marker that says it makes
+ * the aggregator ready without DDL (no comments task: its build wrote them); a member's new
+ * hash, a member more or fewer, or another schema's marker make it build again. */
+static void test_aggregator_fingerprint_over_members(void **state)
+{
+    (void)state;
+    s_world_t *w = s_world(SYN("m_1") SYN("m_2") AGG("all", "\"synthetic\"", "[\"m_*\"]"));
+    s_ready_member(w, "m_1", "1111111111111111");
+    s_ready_member(w, "m_2", "2222222222222222");
+    s_make(w);
+    char fp[CS_DIGEST_HEX_SIZE];
+    snprintf(fp, sizeof fp, "%s", s_decision(w, "all")->fingerprint);
+    s_schema(w, "all", fp, "1.0.0");
+    s_schema_hash(w, "all", "9999999999999999", true);
+    s_row(w, "all", "/cfg/a.spc", true);
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_READY, "unchanged");
+    const cs_decision_t *d = s_decision(w, "all");
+    assert_false(d->comments);
+    /* a leftover: dropped while no aggregator is to be built, not while one is */
+    s_schema(w, "cs$old$0123456789abcdef", "0123456789abcdef", "1.0.0");
+    s_make(w);
+    s_expect(w, "cs$old$0123456789abcdef", CS_ACTION_DROP_TEMP, "left by an interrupted update");
+    d = s_decision(w, "all");
+    assert_string_equal(d->fingerprint, fp);
+    assert_string_equal(d->marker->schema_hash, "9999999999999999");
+    s_schema_hash(w, "m_2", "2222222222222223", false); /* m_2 rebuilt with another schema */
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_AGGREGATE, "its config or members changed");
+    for (size_t i = 0; i < cs_plan_count(w->plan); i++) /* the aggregate's to drop, first */
+        assert_int_not_equal(cs_plan_decision(w->plan, i)->action, CS_ACTION_DROP_TEMP);
+    assert_string_not_equal(s_decision(w, "all")->fingerprint, fp);
+    assert_false(s_decision(w, "all")->fresh);
+    s_schema_hash(w, "m_2", "2222222222222222", false);
+    s_schema_hash(w, "all", "9999999999999999", false); /* a plugin's schema of that name */
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_AGGREGATE, "its schema is not an aggregator's");
+    s_schema_hash(w, "all", "9999999999999999", true);
+    w->in_flight = "all";
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_AGGREGATE, "an update of it is in flight: checked again after it");
+    w->in_flight = NULL;
+    /* its aggregate failed in this refresh: with another fingerprint it is tried again; with
+     * this one it is kept in error (not tried again by this refresh's plans) */
+    zhashx_delete(w->schemas, "all");
+    w->failed = "all";
+    w->failed_as = "0000000000000000";
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_AGGREGATE, "schema missing");
+    w->failed_as = fp;
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_ERROR, "its update failed in this refresh");
+    s_world_free(&w);
+}
+
+/* A plugin connection whose schema is an aggregator's (it was one): that schema is deleted
+ * first (the delete drops the views), then it is built. */
+static void test_an_aggregator_that_becomes_a_plugin_connection(void **state)
+{
+    (void)state;
+    s_world_t *w = s_world(SYN("was_agg"));
+    s_schema(w, "was_agg", "0123456789abcdef", "1.0.0");
+    s_schema_hash(w, "was_agg", "0123456789abcdef", true);
+    s_make(w);
+    s_expect(w, "was_agg", CS_ACTION_DELETE, "its schema is an aggregator's: dropped, then built");
+    assert_non_null(s_decision(w, "was_agg")->config);
+    w->in_flight = "was_agg";
+    s_make(w);
+    s_expect(w, "was_agg", CS_ACTION_BUILD, "an update of it is in flight: checked again after it");
+    s_world_free(&w);
+}
+
+/* A plugin connection that becomes an aggregator while another aggregator's views read its
+ * tables waits for that one to be built again (without it): its own aggregate drops them. */
+static void test_a_former_member_that_becomes_an_aggregator(void **state)
+{
+    (void)state;
+    s_world_t *w = s_world(SYN("m_1") AGG("m_old", "\"synthetic\"", "[\"m_1\"]")
+                               AGG("all", "\"synthetic\"", "[\"m_*\"]"));
+    s_ready_member(w, "m_1", "1111111111111111");
+    s_schema(w, "m_old", "0123456789abcdef", "1.0.0"); /* a plugin's schema: it was one */
+    s_schema(w, "all", "ffffffffffffffff", "1.0.0");   /* built with m_old among its members */
+    s_schema_hash(w, "all", "9999999999999999", true);
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_AGGREGATE, "its config or members changed");
+    assert_string_equal(s_decision(w, "all")->members, "m_1=1111111111111111\n");
+    s_expect(w, "m_old", CS_ACTION_DEFER,
+             "its schema's tables may still be read by aggregators being built again");
+    assert_int_equal(s_decision(w, "m_old")->awaiting_count, 1);
+    assert_string_equal(s_decision(w, "m_old")->awaiting[0], "all");
+    char fp[CS_DIGEST_HEX_SIZE];
+    snprintf(fp, sizeof fp, "%s", s_decision(w, "all")->fingerprint);
+    zhashx_delete(w->schemas, "all"); /* built again, without m_old */
+    s_schema(w, "all", fp, "1.0.0");
+    s_schema_hash(w, "all", "9999999999999999", true);
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_READY, "unchanged");
+    s_expect(w, "m_old", CS_ACTION_AGGREGATE, "its schema is not an aggregator's");
+    s_world_free(&w);
+}
+
+/* A member that a file that failed to load keeps (its schema kept as it is) stays included
+ * with its schema's hash: a broken file changes nothing of the aggregator either; one
+ * without a schema is left out with its file's error. */
+static void test_aggregator_keeps_a_member_of_a_failed_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/connstate-test-plan-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    const char *files[][2] = {
+        {"a.spc", SYN("m_ok") AGG("all", "\"synthetic\"", "[\"m_*\"]")},
+        {"b.spc", SYN("m_kept") "connection \"m_gone\" {\n  plugin = \"synth"}};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(files[i][1], f);
+        fclose(f);
+    }
+    s_world_t *w = s_world("");
+    cs_config_destroy(&w->config);
+    w->config = cs_config_load_dir(dir);
+    assert_int_equal(w->config->failed_count, 1);
+    s_ready_member(w, "m_ok", "1111111111111111");
+    snprintf(path, sizeof path, "%s/b.spc", dir);
+    cs_row_values_t v = {.name = "m_kept", .status = CS_STATUS_READY, .plugin = "synthetic"};
+    v.file_name = path;
+    assert_int_equal(cs_store_load(w->store, &v), 0);
+    v.name = "m_gone";
+    assert_int_equal(cs_store_load(w->store, &v), 0);
+    s_schema(w, "m_kept", "0123456789abcdef", "1.0.0");
+    s_schema_hash(w, "m_kept", "2222222222222222", false);
+    s_make(w);
+    s_expect(w, "m_kept", CS_ACTION_ERROR, "its file failed to load");
+    s_expect(w, "all", CS_ACTION_AGGREGATE, "new");
+    const cs_decision_t *d = s_decision(w, "all");
+    assert_string_equal(d->members, "m_kept=2222222222222222\nm_ok=1111111111111111\n");
+    assert_non_null(d->left_out);
+    assert_true(strncmp(d->left_out, "left out: m_gone (error: ", 25) == 0);
+    s_world_free(&w);
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* Members in error or disabled are left out, named in the ready row's detail, at most 8, an
+ * error quoted up to 200 bytes; all left out: the aggregator is in error. */
+static void test_aggregator_left_out_members(void **state)
+{
+    (void)state;
+    s_world_t *w = s_world(SYN("m_ok") "connection \"m_off\" {\n  plugin = \"synthetic\"\n"
+                                       "  import_schema = \"disabled\"\n}\n" SYN("m_theirs")
+                                           AGG("all", "\"synthetic\"", "[\"m_*\"]"));
+    s_ready_member(w, "m_ok", "1111111111111111");
+    s_schema(w, "m_theirs", NULL, NULL); /* a user's schema: that member is in error */
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_AGGREGATE, "new");
+    const cs_decision_t *d = s_decision(w, "all");
+    assert_string_equal(d->members, "m_ok=1111111111111111\n");
+    assert_string_equal(d->left_out,
+                        "left out: m_off (disabled), m_theirs (error: schema \"m_theirs\" exists "
+                        "and is not managed by connstate (it has no connstate marker); it was "
+                        "left untouched)");
+    zhashx_delete(w->schemas, "m_ok");
+    s_schema(w, "m_ok", NULL, NULL);
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_ERROR, "no member ready");
+    assert_non_null(strstr(s_decision(w, "all")->error,
+                           "none of its 3 members is ready: m_off (disabled), m_ok (error: "));
+    s_world_free(&w);
+    /* twelve members in error: all in error, eight named */
+    cs_buf_t spc = {0};
+    for (int i = 0; i < 12; i++)
+        cs_buf_printf(&spc, "connection \"m_%02d\" {\n  plugin = \"synthetic@^0.5\"\n}\n", i);
+    cs_buf_puts(&spc, AGG("all", "\"synthetic\"", "[\"m_*\"]"));
+    w = s_world(cs_buf_str(&spc));
+    cs_buf_free(&spc);
+    s_make(w);
+    s_expect(w, "all", CS_ACTION_ERROR, "no member ready");
+    const char *error = s_decision(w, "all")->error;
+    assert_true(strncmp(error,
+                        "all 12 members are in error: m_00 (error: plugin synthetic 1.0.0 does "
+                        "not satisfy @^0.5 (synthetic@^0.5)), m_01 (error: ",
+                        120) == 0);
+    assert_non_null(strstr(error, "m_07 (error: "));
+    assert_null(strstr(error, "m_08"));
+    assert_non_null(strstr(error, "), and 4 more"));
+    s_world_free(&w);
+}
+
+/* A member's long error is quoted up to 200 bytes, cut at a character. */
+static void test_aggregator_left_out_error_is_cut(void **state)
+{
+    (void)state;
+    s_world_t *w = s_world(SYN("m_ok") SYN("m_bad") AGG("all", "\"synthetic\"", "[\"m_*\"]"));
+    s_ready_member(w, "m_ok", "1111111111111111");
+    cs_row_values_t v = {.name = "m_bad", .status = CS_STATUS_ERROR, .plugin = "synthetic"};
+    char error[400];
+    memset(error, 'x', 150);
+    for (int i = 0; i < 40; i++)
+        memcpy(error + 150 + 3 * i, "\xe2\x82\xac", 3); /* a 3-byte character across byte 200 */
+    error[270] = '\0';
+    v.error = error;
+    assert_int_equal(cs_store_load(w->store, &v), 0);
+    w->failed = "m_bad"; /* its build failed in this refresh: its error stays */
+    w->failed_as = s_fingerprint(w, "m_bad");
+    s_make(w);
+    s_expect(w, "m_bad", CS_ACTION_ERROR, "its update failed in this refresh");
+    assert_string_equal(s_decision(w, "m_bad")->error, error);
+    const char *left = s_decision(w, "all")->left_out;
+    assert_non_null(left);
+    const char *quoted = strstr(left, "(error: ") + 8;
+    const char *dots = strstr(quoted, "...)");
+    assert_non_null(dots);
+    assert_int_equal(dots - quoted, 198); /* 150 + 16 whole characters of 3 bytes */
+    assert_true(cs_utf8_valid(left, strlen(left)));
+    s_world_free(&w);
+}
+
 static void test_the_plan_writes_nothing(void **state)
 {
     (void)state;
@@ -449,6 +821,15 @@ int main(void)
         cmocka_unit_test(test_left_the_config),
         cmocka_unit_test(test_a_gone_file_has_a_grace),
         cmocka_unit_test(test_a_failed_file_keeps_its_connections),
+        cmocka_unit_test(test_aggregator_members_by_name_and_plugin),
+        cmocka_unit_test(test_aggregator_members_of_an_instance),
+        cmocka_unit_test(test_aggregator_deferred_while_a_member_is_pending),
+        cmocka_unit_test(test_aggregator_fingerprint_over_members),
+        cmocka_unit_test(test_an_aggregator_that_becomes_a_plugin_connection),
+        cmocka_unit_test(test_a_former_member_that_becomes_an_aggregator),
+        cmocka_unit_test(test_aggregator_keeps_a_member_of_a_failed_file),
+        cmocka_unit_test(test_aggregator_left_out_members),
+        cmocka_unit_test(test_aggregator_left_out_error_is_cut),
         cmocka_unit_test(test_the_plan_writes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -50,15 +50,15 @@ static void test_the_same_schema_writes_nothing(void **state)
     cs_store_t *store = s_store_with("dyn", CS_STATUS_READY, true);
     cs_results_stats_t stats = {0};
     cs_event_t *event = s_result("dyn", "aaaaaaaaaaaaaaaa", true);
-    assert_null(cs_results_apply(store, event, NULL, &stats)); /* no comments owed */
-    assert_int_equal(cs_store_dirty(store), 0);                /* no write, so no STATE */
+    assert_null(cs_results_apply(store, event, NULL, NULL, &stats)); /* no comments owed */
+    assert_int_equal(cs_store_dirty(store), 0);                      /* no write, so no STATE */
     const cs_record_t *row = cs_store_get(store, "dyn");
     assert_int_equal(cs_record_values(row)->time_us, 1000);
     assert_false(cs_record_claimed(row));
     cs_event_destroy(&event);
     /* the same without the refetch mark is an ordinary build: ready again, checked */
     event = s_result("dyn", "aaaaaaaaaaaaaaaa", false);
-    cs_results_apply(store, event, NULL, &stats);
+    cs_results_apply(store, event, NULL, NULL, &stats);
     assert_int_equal(cs_store_dirty(store), 1);
     assert_true(cs_record_claimed(row));
     cs_event_destroy(&event);
@@ -71,7 +71,7 @@ static void test_another_schema_is_ready_anew(void **state)
     cs_store_t *store = s_store_with("dyn", CS_STATUS_READY, true);
     cs_results_stats_t stats = {0};
     cs_event_t *event = s_result("dyn", "bbbbbbbbbbbbbbbb", true);
-    cs_results_apply(store, event, NULL, &stats);
+    cs_results_apply(store, event, NULL, NULL, &stats);
     const cs_record_t *row = cs_store_get(store, "dyn");
     const cs_row_values_t *v = cs_record_values(row);
     assert_int_equal(v->status, CS_STATUS_READY);
@@ -90,7 +90,7 @@ static void test_a_row_that_was_not_ready_becomes_ready(void **state)
     cs_store_t *store = s_store_with("dyn", CS_STATUS_UPDATING, false);
     cs_results_stats_t stats = {0};
     cs_event_t *event = s_result("dyn", "aaaaaaaaaaaaaaaa", true);
-    cs_results_apply(store, event, NULL, &stats); /* no config: no comments to name */
+    cs_results_apply(store, event, NULL, NULL, &stats); /* no config: no comments to name */
     const cs_record_t *row = cs_store_get(store, "dyn");
     assert_int_equal(cs_record_values(row)->status, CS_STATUS_READY);
     assert_true(cs_record_claimed(row));
@@ -111,7 +111,7 @@ static void test_a_ready_rows_refetch_waiting_changes_nothing(void **state)
         event->connection = strdup("dyn");
         event->refetch = true;
         event->why = strdup("no worker is connected");
-        cs_results_apply(store, event, NULL, &stats);
+        cs_results_apply(store, event, NULL, NULL, &stats);
         cs_event_destroy(&event);
     }
     assert_int_equal(cs_store_dirty(store), 0);
@@ -123,7 +123,7 @@ static void test_a_ready_rows_refetch_waiting_changes_nothing(void **state)
     lost->connection = strdup("dyn");
     lost->refetch = true;
     lost->why = strdup("worker lost");
-    cs_results_apply(store, lost, NULL, &stats);
+    cs_results_apply(store, lost, NULL, NULL, &stats);
     assert_int_equal(cs_record_values(cs_store_get(store, "dyn"))->status, CS_STATUS_ERROR);
     cs_event_destroy(&lost);
     cs_store_destroy(&store);
