@@ -679,18 +679,38 @@ static bool s_known(const cs_refresh_t *self, const char *name)
            cs_store_get(self->deps.store, name);
 }
 
-/* The connections a refresh of these names refreshes: the names themselves. (When
- * aggregators are built, the aggregators that read any of them join the set here, so that
- * a named refresh leaves none of them stale.) Returns 0, or -1 when out of memory. */
+/* Appends name to a set of names unless it is there. Returns 0, or -1 when out of memory or
+ * the set is full. */
+static int s_add_name(cs_strs_t *set, const char *name)
+{
+    for (uint32_t j = 0; j < set->count; j++)
+        if (strcmp(set->items[j], name) == 0)
+            return 0;
+    return cs_strs_add_max(set, name, CS_PROTO_MAX_NAMES);
+}
+
+/* The connections a refresh of these names refreshes: the names themselves, and every
+ * configured aggregator that any of them is a member of (so that a named refresh leaves none
+ * of them stale, and its waiter waits for them too). Returns 0, or -1 when out of memory or
+ * the set would exceed CS_PROTO_MAX_NAMES. */
 static int s_expand_names(const cs_refresh_t *self, const cs_strs_t *names, cs_strs_t *expanded)
 {
-    (void)self;
-    for (uint32_t i = 0; i < names->count; i++) {
-        bool twice = false;
-        for (uint32_t j = 0; j < expanded->count && !twice; j++)
-            twice = strcmp(expanded->items[j], names->items[i]) == 0;
-        if (!twice && cs_strs_add_max(expanded, names->items[i], CS_PROTO_MAX_NAMES) != 0)
+    for (uint32_t i = 0; i < names->count; i++)
+        if (s_add_name(expanded, names->items[i]) != 0)
             return -1;
+    const cs_config_t *cfg = self->config;
+    for (size_t a = 0; cfg && a < cfg->count; a++) {
+        const cs_connection_t *agg = &cfg->connections[a];
+        if (!agg->aggregator)
+            continue;
+        for (uint32_t i = 0; i < names->count; i++) {
+            const cs_connection_t *c = cs_config_find(cfg, names->items[i]);
+            if (c && cs_config_member_of(agg, c)) {
+                if (s_add_name(expanded, agg->name) != 0)
+                    return -1;
+                break;
+            }
+        }
     }
     return 0;
 }
@@ -722,6 +742,10 @@ bool cs_refresh_names_done(const cs_refresh_t *self, const cs_strs_t *names, uin
         const char *name = names->items[i];
         const cs_record_t *row = cs_store_get(self->deps.store, name);
         if (!cs_dispatch_idle(self->deps.dispatch, name) || (row && !cs_record_settled(row)))
+            return false;
+        /* an aggregator waits while the plan defers aggregators (or will plan them again) */
+        const cs_connection_t *c = self->config ? cs_config_find(self->config, name) : NULL;
+        if (c && c->aggregator && (self->deferred || self->settle))
             return false;
     }
     return true;
