@@ -831,6 +831,31 @@ static void s_note_landed(cs_refresh_t *self, const char *name, bool failed)
         zhashx_update(self->failed, name, copy);
 }
 
+/* A member's schema changed (a build or delete that ran DDL landed): each ready aggregator
+ * that reads it is `updating` from the same batch that shows the member's change, until the
+ * plan made again builds its views anew (or finds them current: ready again), so that no
+ * aggregator is `ready` over a member's previous schema. A connection that left the config
+ * is matched by name. */
+static void s_members_changed(cs_refresh_t *self, const cs_event_t *event,
+                              const cs_connection_t *member)
+{
+    const cs_config_t *cfg = self->config;
+    for (size_t i = 0; cfg && i < cfg->count; i++) {
+        const cs_connection_t *agg = &cfg->connections[i];
+        if (!agg->aggregator || !(member ? cs_config_member_of(agg, member)
+                                         : cs_config_entry_match(agg, event->connection)))
+            continue;
+        cs_record_t *row = cs_store_get(self->deps.store, agg->name);
+        if (!row || cs_record_values(row)->status != CS_STATUS_READY)
+            continue;
+        char detail[128];
+        snprintf(detail, sizeof detail, "member %s changed: its views are built again",
+                 event->connection);
+        cs_store_set_noted(self->deps.store, row, CS_STATUS_UPDATING, NULL, detail);
+        self->settle = true;
+    }
+}
+
 void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
 {
     if (event->recheck_plugins) { /* plugins changed since the plan, or that worker's differ */
@@ -864,6 +889,12 @@ void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
         zhashx_delete(self->awaited, event->connection);
         self->settle = true; /* the aggregators that wait for it are planned again */
     }
+    if (landed && event->kind == CS_EVENT_RESULT && event->result->ok &&
+        event->result->ddl_count > 0 &&
+        (event->task_kind == CS_TASK_BUILD || event->task_kind == CS_TASK_DELETE))
+        s_members_changed(self, event, configured);
+    if (self->settle && !self->running)
+        cs_refresh_request(self); /* (a refresh that ended meanwhile: a new one) */
 }
 
 bool cs_refresh_running(const cs_refresh_t *self)

@@ -61,6 +61,23 @@ check "... and the aggregator is ready again" wait_sql 30 "$db" \
 check_eq "... no previous schema is left behind" "0" \
     "$(sql "$db" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs\$%'")"
 
+# ---- never ready over a member's previous schema --------------------------------------------
+# Whenever the table says both a member and its aggregator are ready, the aggregator's view
+# has the member's columns: sampled in one statement, until the aggregator has the new one.
+printf 'id,amount,region,price\n1,10,south,5\n2,20,east,6\n' >"$data/a/sales.csv.new"
+mv "$data/a/sales.csv.new" "$data/a/sales.csv"
+sample="SELECT (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('csv_a.sales') AND attname = 'price')
+         || ':' || (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('all_csv.sales') AND attname = 'price')
+         || ':' || (SELECT string_agg(status, ',' ORDER BY connection_name) FROM connstate_internal.connection_state WHERE connection_name IN ('all_csv', 'csv_a'))"
+stale=0 deadline=$(($(date +%s) + 30))
+while :; do
+    got=$(sql "$db" "$sample")
+    [ "$got" = "1:0:ready,ready" ] && stale=$((stale + 1))
+    [ "$got" = "1:1:ready,ready" ] || [ "$(date +%s)" -ge "$deadline" ] && break
+done
+check_eq "a member's new column reaches its aggregator" "1:1:ready,ready" "$got"
+check_eq "... and no sample found both ready with the aggregator missing it" "0" "$stale"
+
 # ---- a file added to a member's folder: a new view -----------------------------------------
 printf 'id,note\n9,new\n' >"$data/a/notes.csv"
 check "a file added to a member's folder becomes a view of the aggregator" \
