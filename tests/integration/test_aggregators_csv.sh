@@ -62,11 +62,14 @@ check_eq "... no previous schema is left behind" "0" \
     "$(sql "$db" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs\$%'")"
 
 # ---- never ready over a member's previous schema --------------------------------------------
-# Whenever the table says both a member and its aggregator are ready, the aggregator's view
-# has the member's columns: sampled in one statement, until the aggregator has the new one.
+# Once the table shows a member's new schema (its schema_hash moved), its aggregator is not
+# `ready` without that schema's columns: sampled in one statement until the aggregator has
+# the new column. (While the member's refetch runs, its row and the aggregator's views both
+# still show the previous schema, which is usable: the worker swaps it atomically.)
+old_hash=$(hash_of csv_a)
 printf 'id,amount,region,price\n1,10,south,5\n2,20,east,6\n' >"$data/a/sales.csv.new"
 mv "$data/a/sales.csv.new" "$data/a/sales.csv"
-sample="SELECT (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('csv_a.sales') AND attname = 'price')
+sample="SELECT (SELECT (schema_hash <> '$old_hash')::int FROM connstate_internal.connection_state WHERE connection_name = 'csv_a')
          || ':' || (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('all_csv.sales') AND attname = 'price')
          || ':' || (SELECT string_agg(status, ',' ORDER BY connection_name) FROM connstate_internal.connection_state WHERE connection_name IN ('all_csv', 'csv_a'))"
 stale=0 deadline=$(($(date +%s) + 30))
@@ -76,7 +79,8 @@ while :; do
     [ "$got" = "1:1:ready,ready" ] || [ "$(date +%s)" -ge "$deadline" ] && break
 done
 check_eq "a member's new column reaches its aggregator" "1:1:ready,ready" "$got"
-check_eq "... and no sample found both ready with the aggregator missing it" "0" "$stale"
+check_eq "... and no sample found the member's new schema in the table with the aggregator ready without it" \
+    "0" "$stale"
 
 # ---- a file added to a member's folder: a new view -----------------------------------------
 printf 'id,note\n9,new\n' >"$data/a/notes.csv"
