@@ -4,6 +4,8 @@
  * an aggregator's views over its members' schemas, under their locks. */
 #include "worker.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,11 +127,50 @@ static void s_error(cs_update_t *u, const PGresult *res)
     u->fault = cs_update_fault(u->conn, res);
 }
 
+/* How often a statement that runs long lets the worker heartbeat (it heartbeats at most
+ * every S_HEARTBEAT_MS of its own). */
+#define S_STATEMENT_TICK_MS 500
+
+/* PQexec's (or, with params, PQexecParams') answer -- the last result, or the first error --
+ * while the worker heartbeats: a statement may run for longer than the supervisor's lease on
+ * a silent worker (an aggregate of many members, a big batch of tables). NULL when the
+ * session is lost. */
+static PGresult *s_ticking(cs_update_t *u, const char *sql, int count, const char *const *params)
+{
+    if (!u->tick)
+        return count ? PQexecParams(u->conn, sql, count, NULL, params, NULL, NULL, 0)
+                     : PQexec(u->conn, sql);
+    if (!(count ? PQsendQueryParams(u->conn, sql, count, NULL, params, NULL, NULL, 0)
+                : PQsendQuery(u->conn, sql)))
+        return NULL;
+    struct pollfd fd = {.fd = PQsocket(u->conn), .events = POLLIN};
+    while (PQisBusy(u->conn)) {
+        int ready = poll(&fd, 1, S_STATEMENT_TICK_MS);
+        if (ready == 0)
+            u->tick(u->tick_arg);
+        if ((ready > 0 && !PQconsumeInput(u->conn)) || (ready < 0 && errno != EINTR))
+            break; /* the session is lost: PQgetResult says so */
+    }
+    PGresult *kept = NULL, *res;
+    bool failed = false;
+    while ((res = PQgetResult(u->conn)) != NULL) {
+        if (failed) { /* the first error is the answer */
+            PQclear(res);
+            continue;
+        }
+        ExecStatusType status = PQresultStatus(res);
+        failed = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
+        PQclear(kept);
+        kept = res;
+    }
+    return kept;
+}
+
 /* Runs sql (which may end the transaction); on failure rolls back and puts the database's
  * error in why. */
 static int s_exec(cs_update_t *u, const char *sql)
 {
-    PGresult *res = PQexec(u->conn, sql);
+    PGresult *res = s_ticking(u, sql, 0, NULL);
     ExecStatusType status = PQresultStatus(res);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
         PQclear(res);
@@ -169,7 +210,7 @@ static int s_commit(cs_update_t *u, bool begin, cs_buf_t *sql, int statements, b
  * rows (the caller PQclear()s them), or NULL with the error in why (rolled back). */
 static PGresult *s_select(cs_update_t *u, cs_buf_t *sql)
 {
-    PGresult *res = sql->failed ? NULL : PQexec(u->conn, cs_buf_str(sql));
+    PGresult *res = sql->failed ? NULL : s_ticking(u, cs_buf_str(sql), 0, NULL);
     cs_buf_free(sql);
     if (PQresultStatus(res) == PGRES_TUPLES_OK)
         return res;
@@ -964,7 +1005,7 @@ static void s_member_arrays(const cs_agg_line_t *lines, size_t count, cs_buf_t *
  * back). */
 static PGresult *s_query(cs_update_t *u, const char *sql, int count, const char *const *params)
 {
-    PGresult *res = PQexecParams(u->conn, sql, count, NULL, params, NULL, NULL, 0);
+    PGresult *res = s_ticking(u, sql, count, params);
     if (PQresultStatus(res) == PGRES_TUPLES_OK)
         return res;
     s_error(u, res);
