@@ -862,6 +862,17 @@ static int s_swap(cs_update_t *u, const char *name, const char *fresh, const cha
     return rc;
 }
 
+/* The first statements of a schema built under its temporary name: the schema and its
+ * marker, appended to sql. Returns their count, or -1 with why. */
+static int s_create_marked(cs_update_t *u, const char *fresh, const char *marker, cs_buf_t *sql)
+{
+    int created = cs_ddl_schema(u->conn, CS_DDL_CREATE, fresh, NULL, sql, u->why, u->why_size);
+    int marked = created < 0 ? -1
+                             : cs_ddl_schema(u->conn, CS_DDL_MARKER, fresh, marker, sql, u->why,
+                                             u->why_size);
+    return marked < 0 ? -1 : created + marked;
+}
+
 /* A build too big for one transaction: the new schema under its temporary name, a batch of
  * tables per transaction (the first also writes its marker, so that a leftover is known to
  * be connstate's); then the swap, in one short transaction; then the old schema dropped in
@@ -876,15 +887,7 @@ static int s_build_batched(cs_update_t *u, const char *name, const cs_ddl_tables
     int rc = 0;
     while (rc == 0 && done < count) {
         cs_buf_t sql = {0};
-        int head = 0;
-        if (!done) {
-            int created =
-                cs_ddl_schema(u->conn, CS_DDL_CREATE, fresh, NULL, &sql, u->why, u->why_size);
-            int marked = created < 0 ? -1
-                                     : cs_ddl_schema(u->conn, CS_DDL_MARKER, fresh, marker, &sql,
-                                                     u->why, u->why_size);
-            head = marked < 0 ? -1 : created + marked;
-        }
+        int head = done ? 0 : s_create_marked(u, fresh, marker, &sql);
         size_t to = count - done > u->batch ? done + u->batch : count;
         int put = head < 0 ? -1
                            : cs_ddl_create_tables(u->conn, fresh, tables, done, to, &sql, u->why,
@@ -1242,15 +1245,7 @@ static int s_aggregate_batched(cs_update_t *u, const char *name, const char *key
     int rc = 0;
     while (rc == 0 && (done < views || !at)) {
         cs_buf_t sql = {0};
-        int statements = 0;
-        if (!at) {
-            int created =
-                cs_ddl_schema(u->conn, CS_DDL_CREATE, fresh, NULL, &sql, u->why, u->why_size);
-            int marked = created < 0 ? -1
-                                     : cs_ddl_schema(u->conn, CS_DDL_MARKER, fresh, marker, &sql,
-                                                     u->why, u->why_size);
-            statements = marked < 0 ? -1 : created + marked;
-        }
+        int statements = at ? 0 : s_create_marked(u, fresh, marker, &sql);
         size_t cost = 0, to = done;
         while (to < views && (to == done || cost + 1 + layout[to].branches <= budget))
             cost += 1 + layout[to++].branches;
