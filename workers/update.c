@@ -997,7 +997,7 @@ static void s_member_arrays(const cs_agg_line_t *lines, size_t count, cs_buf_t *
     cs_buf_putc(names, '{');
     cs_buf_putc(keys, '{');
     for (size_t i = 0; i < count; i++) {
-        cs_buf_printf(names, "%s%s", i ? "," : "", lines[i].name);
+        cs_buf_printf(names, "%s\"%s\"", i ? "," : "", lines[i].name); /* "null" is a name */
         cs_buf_printf(keys, "%s%ld", i ? "," : "", s_key(lines[i].name));
     }
     cs_buf_putc(names, '}');

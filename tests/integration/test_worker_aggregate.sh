@@ -261,4 +261,11 @@ check_eq "after them both aggregators read the members' last schemas" "agg1 ok|a
 check_eq "... and no previous schema is left" 0 "$(sql "$db" "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'cs\$%'")"
 check_eq "every worker exited 0 on SIGTERM" "" "$(cat "$T_DIR/exits" 2>/dev/null)"
 
+# ---- a member whose name array input would read as NULL ----
+out=$(run_task build null synthetic '{"tables":1,"columns":2}' 1)
+check_eq "a member named null is built" "ok" "$out"
+out=$(run_task aggregate agg_null synthetic "$(members null)" 0)
+check_eq "... and an aggregate over it is built (its name is not taken for NULL)" ok "$out"
+check_eq "... reading it" "null|10" "$(rows agg_null table_1)"
+
 done_testing
