@@ -609,6 +609,13 @@ static int s_head_columns(const cs_csv_reader_t *reader, cs_csv_head_t *head)
     head->columns = calloc(n, sizeof *head->columns);
     cs_csv_names_t *names = cs_csv_names_new();
     int rc = head->columns && names ? 0 : -1;
+    /* PostgreSQL's system columns are taken: a header's "xmin" is column "xmin_2" (a foreign
+     * table with a column of that name cannot be created) */
+    static const char *const system[] = {"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"};
+    for (size_t i = 0; i < sizeof system / sizeof *system && rc == 0; i++) {
+        char taken[CS_CSV_NAME_MAX + 1];
+        rc = cs_csv_names_take(names, system[i], taken);
+    }
     for (size_t i = 0; i < n && rc == 0; i++) {
         char base[CS_CSV_NAME_MAX + 1], name[CS_CSV_NAME_MAX + 1];
         size_t len;

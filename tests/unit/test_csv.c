@@ -334,6 +334,9 @@ static void test_head(void **state)
     assert_string_equal(HEAD("id,name\n", CS_CSV_HEADER_OFF), "0|0|a,b");
     assert_string_equal(HEAD("x,x,\n", CS_CSV_HEADER_AUTO), "0|0|a,b,c"); /* not a header */
     assert_string_equal(HEAD("x,x,,X\n", CS_CSV_HEADER_ON), "1|0|x,x_2,column_3,X");
+    /* PostgreSQL's system column names are not a table's columns */
+    assert_string_equal(HEAD("xmin,ymin,xmax,ctid,XMIN\n1,2,3,4,5\n", CS_CSV_HEADER_ON),
+                        "1|0|xmin_2,ymin,xmax_2,ctid_2,XMIN");
     assert_string_equal(HEAD("\xef\xbb\xbf"
                              "a,b\r\n",
                              CS_CSV_HEADER_AUTO),
