@@ -69,6 +69,20 @@ static json_t *s_skipped_table(const cs_csv_config_t *config)
                      "columns", columns, "args", args);
 }
 
+/* Whether a path can be in the schema's "watch" list (not ending in '/', no control
+ * characters: what the supervisor accepts); a path that cannot is still read, only not
+ * watched (a refresh picks its changes up). */
+static bool s_watchable(const char *path)
+{
+    size_t len = strlen(path);
+    if (len == 0 || path[len - 1] == '/')
+        return false;
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return false;
+    return true;
+}
+
 static int s_schema(void)
 {
     json_t *json = cs_plugin_read_config();
@@ -104,8 +118,9 @@ static int s_schema(void)
             break;
         }
     }
-    for (size_t p = 0; p < config.path_count; p++)
-        json_array_append_new(watch, json_string(config.paths[p]));
+    for (size_t p = 0; p < config.path_count; p++) /* what the supervisor can watch */
+        if (s_watchable(config.paths[p]))
+            json_array_append_new(watch, json_string(config.paths[p]));
     cs_csv_scan_free(&scan);
     cs_csv_config_free(&config);
     if (rc != 0) {

@@ -124,6 +124,9 @@ check "the plugin's schema lists the config's paths to watch" grep -qF \
     "\"watch\":[\"$data/*.csv\",\"$data/a/*.csv\",\"$data/b/*.csv\"]" \
     <<<"$("$(plugin_dir)/csv" schema <<<"{\"paths\": $paths}" 2>/dev/null)"
 
+check "a path the supervisor cannot watch (it ends in /) is read, only not in the watch list" grep -qF \
+    '"watch":[]' <<<"$("$(plugin_dir)/csv" schema <<<"{\"paths\": [\"$data/\"]}" 2>/dev/null)"
+
 # ---- rows change: no DDL --------------------------------------------------------------------
 hash=$(hash_of files)
 hash_rows=$(hash_of files_rows)
