@@ -650,13 +650,19 @@ static uint64_t s_check_done(cs_refresh_t *self, int64_t now, int64_t *elapsed_u
     return self->done;
 }
 
-uint64_t cs_refresh_request(cs_refresh_t *self)
+/* A plan is wanted; what failed is not tried again by it (see cs_refresh_request). */
+static uint64_t s_request_plan(cs_refresh_t *self)
 {
     self->requested = true;
-    zhashx_purge(self->failed); /* asked for: what failed is tried again */
     /* the next refresh to start (now, or as a new plan of the running one) reads the config
      * after this request: that is the one to wait for */
     return self->started + 1;
+}
+
+uint64_t cs_refresh_request(cs_refresh_t *self)
+{
+    zhashx_purge(self->failed); /* asked for: what failed is tried again */
+    return s_request_plan(self);
 }
 
 uint64_t cs_refresh_request_all(cs_refresh_t *self)
@@ -669,7 +675,7 @@ void cs_refresh_refetch(cs_refresh_t *self, const char *connection, const char *
 {
     if (!zhashx_lookup(self->refetch, connection))
         zhashx_insert(self->refetch, connection, (void *)why);
-    cs_refresh_request(self);
+    s_request_plan(self); /* (only this one is fetched again: others that failed stay so) */
 }
 
 /* Whether a name is a connection: one of the last config read, or a row of the table. */
@@ -727,11 +733,13 @@ uint64_t cs_refresh_request_names(cs_refresh_t *self, const cs_strs_t *names, cs
     }
     if (s_expand_names(self, names, expanded) != 0)
         return 0;
-    for (uint32_t i = 0; i < expanded->count; i++)
+    for (uint32_t i = 0; i < expanded->count; i++) {
         if (!zhashx_lookup(self->refetch, expanded->items[i]))
             zhashx_insert(self->refetch, expanded->items[i],
                           (void *)"a refresh named it: dynamic schema fetched again");
-    return cs_refresh_request(self);
+        zhashx_delete(self->failed, expanded->items[i]); /* those are tried again, no other */
+    }
+    return s_request_plan(self);
 }
 
 bool cs_refresh_names_done(const cs_refresh_t *self, const cs_strs_t *names, uint64_t target)
@@ -894,7 +902,7 @@ void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
         (event->task_kind == CS_TASK_BUILD || event->task_kind == CS_TASK_DELETE))
         s_members_changed(self, event, configured);
     if (self->settle && !self->running)
-        cs_refresh_request(self); /* (a refresh that ended meanwhile: a new one) */
+        s_request_plan(self); /* (a refresh that ended meanwhile: a new one) */
 }
 
 bool cs_refresh_running(const cs_refresh_t *self)

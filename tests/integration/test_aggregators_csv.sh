@@ -27,6 +27,7 @@ connection "csv_a" {
 }
 SPC
 synthetic_conns "$cfg/other.spc" 1 1
+printf 'connection "broken" {\n  plugin = "synthetic"\n  tables = -1\n}\n' >"$cfg/broken.spc"
 
 columns_of() { # the view's columns in order
     sql "$db" "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '$1'::regclass AND attnum > 0"
@@ -91,12 +92,14 @@ check "... which reads it" wait_sql 30 "$db" \
 
 # ---- a named refresh of a member: it and its aggregator, nothing else ------------------------
 wait_sql 30 "$db" "SELECT count(*) FROM connstate_internal.connection_state WHERE status = 'ready'" 4 >/dev/null
+check_eq "a connection in error beside them" "error" "$(status_of "$db" broken)"
 other_before=$(time_of syn_1)
 a_before=$(time_of csv_a)
+broken_before=$(time_of broken)
 out=$(connstate refresh csv_b --control "$(control main)" --timeout 60 2>&1)
 check "connstate refresh csv_b succeeds" test $? -eq 0
-check_eq "... it touched no other row (syn_1, csv_a: time_changed unchanged)" \
-    "$other_before|$a_before" "$(time_of syn_1)|$(time_of csv_a)"
+check_eq "... it touched no other row (syn_1, csv_a, broken in error: time_changed unchanged)" \
+    "$other_before|$a_before|$broken_before" "$(time_of syn_1)|$(time_of csv_a)|$(time_of broken)"
 check_eq "... and the aggregator is ready" "ready" "$(status_of "$db" all_csv)"
 check "... whose answer counts csv_b and its aggregator (2 named rows)" grep -q "2 ready" <<<"$out"
 
