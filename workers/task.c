@@ -593,13 +593,14 @@ static void s_not_the_connections(PGconn *conn, cs_job_t *job)
     job->result->worker_fault = job->fault == CS_FAULT_SESSION || job->fault == CS_FAULT_WORKER;
 }
 
-/* A build of a dynamic schema succeeded: its schema is kept for its comments (one per
- * connection, S_SCHEMA_CACHE_MAX in all). */
+/* A build of a dynamic schema succeeded and changed the schema: its schema is kept for the
+ * comments that follow it (one per connection, S_SCHEMA_CACHE_MAX in all). A refetch that
+ * found the schema as it was keeps nothing: no comments follow it. */
 static void s_keep_built(cs_tasks_t *self, cs_job_t *job)
 {
     char key[4096 + 512];
     if (job->task->kind != CS_TASK_BUILD || !job->owned || !job->cached || !job->info ||
-        strcmp(job->info->mode, "dynamic") != 0 ||
+        strcmp(job->info->mode, "dynamic") != 0 || !job->result->ddl_count ||
         s_built_key(job->path, job->task, key, sizeof key) != 0)
         return;
     void *old = zhashx_lookup(self->built, key);
