@@ -601,6 +601,14 @@ void cs_control_refresh_done(cs_control_t *self, uint64_t generation, int64_t el
     }
 }
 
+bool cs_control_named_due(const cs_control_t *self)
+{
+    for (s_waiter_t *w = zlistx_first(self->named); w; w = zlistx_next(self->named))
+        if (cs_refresh_names_done(self->deps.refresh, &w->names, w->target))
+            return true;
+    return false;
+}
+
 void cs_control_named_check(cs_control_t *self)
 {
     if (zlistx_size(self->named) == 0)
