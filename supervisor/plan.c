@@ -372,6 +372,14 @@ static void s_plugin_words(const cs_connection_t *agg, char *buf, size_t size)
         snprintf(buf, size, "plugin %s", agg->plugin);
 }
 
+/* Whether a connection's row is `updating` (an aggregator's: one of its members changed
+ * since its views were built, results.c or refresh.c said so). */
+static bool s_row_updating(const cs_plan_input_t *in, const char *name)
+{
+    const cs_record_t *row = cs_store_get(in->store, name);
+    return row && cs_record_values(row)->status == CS_STATUS_UPDATING;
+}
+
 /* An aggregator, from its members' decisions (by_name: decision index + 1 by name). */
 static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx_t *by_name,
                               const cs_connection_t *c)
@@ -509,6 +517,8 @@ static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx
         reason = "its schema is not an aggregator's";
     else if (strcmp(schema->marker.fingerprint, fingerprint) != 0)
         reason = "its config or members changed";
+    else if (s_row_updating(in, c->name)) /* a member changed under it: are its views all there? */
+        reason = "a member changed: its views are checked";
     if (reason && !in_flight && s_failed_as(in, c->name, fingerprint)) {
         s_error(self, c->name, c, S_FAILED, s_row_error(self, cs_store_get(in->store, c->name)));
         return;

@@ -103,6 +103,13 @@ check_eq "... it touched no other row (syn_1, csv_a, broken in error: time_chang
 check_eq "... and the aggregator is ready" "ready" "$(status_of "$db" all_csv)"
 check "... whose answer counts csv_b and its aggregator (2 named rows)" grep -q "2 ready" <<<"$out"
 
+# ---- a member's schema dropped by hand (CASCADE drops the aggregator's views of it) --------
+sql "$db" "DROP SCHEMA csv_a CASCADE" >/dev/null 2>&1
+connstate refresh --control "$(control main)" --timeout 60 >/dev/null
+check_eq "a member's schema dropped by hand with CASCADE: rebuilt, and the aggregator's views too" \
+    "ready|ready|csv_a,csv_b" \
+    "$(status_of "$db" csv_a)|$(status_of "$db" all_csv)|$(sql "$db" "SELECT string_agg(DISTINCT _connection, ',' ORDER BY _connection) FROM all_csv.sales" 2>&1)"
+
 # ---- a member removed from the config -----------------------------------------------------
 a_hash=$(hash_of all_csv)
 sed -i '/^connection "csv_b"/,/^}/d' "$cfg/csv.spc"
