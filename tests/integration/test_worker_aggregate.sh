@@ -242,6 +242,7 @@ at_once() {
 # ended FILE REGEX: the file holds exactly one line, and it matches.
 ended() { [ "$(wc -l <"$1")" -eq 1 ] && grep -Eq "$2" "$1"; }
 retry='^(ok|retry: member "m_[abc]" (is being updated|changed since the plan); try again)$'
+member_retry='^(ok|retry: aggregator "agg1", whose views read this schema, is being built; try again)$'
 bad=0
 for round in 1 2 3 4 5; do
     cols=$((round + 1))
@@ -252,9 +253,11 @@ for round in 1 2 3 4 5; do
     at_once "$T_DIR/r1" aggregate agg1 synthetic "$(members m_a m_b)" 0 -- \
         "$T_DIR/r2" build m_b synthetic "{\"tables\":3,\"columns\":$cols}" 0
     diag "round $round, an aggregate and a member's build: $(cat "$T_DIR/r1") / $(cat "$T_DIR/r2")"
-    ended "$T_DIR/r1" "$retry" && ended "$T_DIR/r2" '^ok$' || bad=$((bad + 1))
+    # (the member's build meets the aggregate's transaction when their timing overlaps: it is
+    # then answered retry, never left waiting)
+    ended "$T_DIR/r1" "$retry" && ended "$T_DIR/r2" "$member_retry" || bad=$((bad + 1))
 done
-check_eq "no deadlock: every task ended, ok or retry, the member's builds ok (5 rounds of each)" 0 "$bad"
+check_eq "no deadlock: every task ended, ok or retry, the member's builds ok or retry (5 rounds of each)" 0 "$bad"
 out=$(run_task aggregate agg1 synthetic "$(members m_a m_b)" 0 aggregate agg2 synthetic "$(members m_b m_c)" 0)
 check_eq "after them both aggregators read the members' last schemas" "agg1 ok|agg2 ok|m_a|10 m_b|10|m_b|10 m_c|10" \
     "$(paste -sd'|' <<<"$out")|$(rows agg1 table_1)|$(rows agg2 table_1)"
