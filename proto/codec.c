@@ -754,39 +754,18 @@ static int s_decode_list(s_decoder_t *dec, const s_field_t *field, const msgpack
     return 0;
 }
 
-static int s_decode_env(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
-                        cs_strs_t *env)
-{
-    if (s_expect(dec, field, value, MSGPACK_OBJECT_ARRAY, "an array of strings") != 0)
-        return -1;
-    uint32_t n = value->via.array.size;
-    if (n > field->hi)
-        return s_reject(dec, field, "%s", "more entries than the limit");
-    if (n == 0)
-        return 0;
-    env->items = calloc(n, sizeof *env->items);
-    if (!env->items)
-        return s_reject(dec, field, "%s", "out of memory");
-    for (uint32_t i = 0; i < n; i++) {
-        const msgpack_object *item = &value->via.array.ptr[i];
-        if (s_expect(dec, field, item, MSGPACK_OBJECT_STR, "a string") != 0)
-            return -1;
-        const char *ptr = item->via.str.ptr;
-        uint32_t len = item->via.str.size;
-        if (len > CS_PROTO_MAX_ENV_ENTRY)
-            return s_reject(dec, field, "%s", "entry longer than the limit");
-        if (memchr(ptr, '\0', len) || !cs_utf8_valid(ptr, len) || !cs_env_entry_valid(ptr, len))
-            return s_reject(dec, field, "%s", "entry is not NAME=VALUE in UTF-8 without NUL");
-        if (!(env->items[i] = strndup(ptr, len)))
-            return s_reject(dec, field, "%s", "out of memory");
-        env->count = i + 1; /* so that destroy frees what was decoded */
-    }
-    return 0;
-}
+/* The entries of an array of strings: what F_ENV and F_STRS share. Each entry is a string of
+ * at most max bytes (empty only when empty_ok) of UTF-8 without NUL that valid (when not NULL)
+ * accepts; too_long and not_valid are the reasons of a refusal. */
+typedef struct {
+    uint32_t max;
+    bool empty_ok;
+    bool (*valid)(const char *text, size_t len);
+    const char *too_long, *not_valid;
+} s_entries_t;
 
-/* A list of strings (F_STRS): at most hi entries of 1..lo bytes of UTF-8 without NUL. */
-static int s_decode_strs(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
-                         cs_strs_t *strs)
+static int s_decode_entries(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
+                            cs_strs_t *strs, const s_entries_t *rule)
 {
     if (s_expect(dec, field, value, MSGPACK_OBJECT_ARRAY, "an array of strings") != 0)
         return -1;
@@ -804,15 +783,36 @@ static int s_decode_strs(s_decoder_t *dec, const s_field_t *field, const msgpack
             return -1;
         const char *ptr = item->via.str.ptr;
         uint32_t len = item->via.str.size;
-        if (len == 0 || len > field->lo)
-            return s_reject(dec, field, "%s", "entry empty or longer than the limit");
-        if (memchr(ptr, '\0', len) || !cs_utf8_valid(ptr, len))
-            return s_reject(dec, field, "%s", "entry is not UTF-8 without NUL");
+        if ((len == 0 && !rule->empty_ok) || len > rule->max)
+            return s_reject(dec, field, "%s", rule->too_long);
+        if (memchr(ptr, '\0', len) || !cs_utf8_valid(ptr, len) ||
+            (rule->valid && !rule->valid(ptr, len)))
+            return s_reject(dec, field, "%s", rule->not_valid);
         if (!(strs->items[i] = strndup(ptr, len)))
             return s_reject(dec, field, "%s", "out of memory");
         strs->count = i + 1; /* so that destroy frees what was decoded */
     }
     return 0;
+}
+
+/* A plugin's environment (F_ENV): at most hi "NAME=VALUE" entries. */
+static int s_decode_env(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
+                        cs_strs_t *env)
+{
+    static const s_entries_t rule = {CS_PROTO_MAX_ENV_ENTRY, true, cs_env_entry_valid,
+                                     "entry longer than the limit",
+                                     "entry is not NAME=VALUE in UTF-8 without NUL"};
+    return s_decode_entries(dec, field, value, env, &rule);
+}
+
+/* A list of strings (F_STRS): at most hi entries of 1..lo bytes of UTF-8 without NUL. */
+static int s_decode_strs(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
+                         cs_strs_t *strs)
+{
+    const s_entries_t rule = {(uint32_t)field->lo, false, NULL,
+                              "entry empty or longer than the limit",
+                              "entry is not UTF-8 without NUL"};
+    return s_decode_entries(dec, field, value, strs, &rule);
 }
 
 static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
