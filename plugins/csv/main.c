@@ -54,8 +54,14 @@ static json_t *s_file_table(const cs_csv_config_t *config, const cs_csv_file_t *
     return table;
 }
 
-/* The table of the files that are not tables: its rows scan the paths again. */
-static json_t *s_skipped_table(const cs_csv_config_t *config)
+/* How many skipped files the description of _csv_skipped names, and its bound in bytes
+ * (the schema's is 8192). */
+#define S_SKIPPED_NAMED    10
+#define S_SKIPPED_TEXT_MAX 4000
+
+/* The table of the files that are not tables: its rows scan the paths again; its description
+ * also names those skipped when the schema was read (at most S_SKIPPED_NAMED). */
+static json_t *s_skipped_table(const cs_csv_config_t *config, const cs_csv_scan_t *scan)
 {
     json_t *args = s_args(config, cs_csv_header_name(config->header), 0);
     for (size_t p = 0; p < config->path_count; p++)
@@ -63,9 +69,31 @@ static json_t *s_skipped_table(const cs_csv_config_t *config)
     json_t *columns = json_array();
     cs_plugin_column(columns, "path", "text", "The file");
     cs_plugin_column(columns, "reason", "text", "Why it is not a table");
-    return json_pack("{s:s, s:s, s:o, s:o}", "name", CS_CSV_SKIPPED_TABLE, "description",
-                     "Files that the connection's paths match but that are not tables, and why "
-                     "(the paths are scanned again at each query)",
+    char text[S_SKIPPED_TEXT_MAX + 64];
+    int at = snprintf(text, sizeof text,
+                      "Files that the connection's paths match but that are not tables, and why "
+                      "(the paths are scanned again at each query)");
+    size_t skipped = 0, named = 0;
+    for (size_t i = 0; i < scan->count; i++) {
+        const cs_csv_file_t *file = &scan->files[i];
+        if (!file->skipped)
+            continue;
+        skipped++;
+        if (named >= S_SKIPPED_NAMED || at >= S_SKIPPED_TEXT_MAX - 600 ||
+            !cs_csv_utf8_valid(file->path, strlen(file->path)))
+            continue; /* (a path that is not UTF-8 cannot be in the JSON: counted only) */
+        char path[257], reason[201];
+        snprintf(path, sizeof path, "%s", file->path);
+        snprintf(reason, sizeof reason, "%s", file->skipped);
+        cs_csv_cut(path, sizeof path - 1);
+        cs_csv_cut(reason, sizeof reason - 1);
+        at += snprintf(text + at, sizeof text - (size_t)at, "%s%s (%s)",
+                       named ? "; " : ". Skipped when the schema was read: ", path, reason);
+        named++;
+    }
+    if (skipped > named)
+        snprintf(text + at, sizeof text - (size_t)at, " and %zu more", skipped - named);
+    return json_pack("{s:s, s:s, s:o, s:o}", "name", CS_CSV_SKIPPED_TABLE, "description", text,
                      "columns", columns, "args", args);
 }
 
@@ -104,7 +132,7 @@ static int s_schema(void)
         return 1;
     }
     json_t *tables = json_array(), *watch = json_array();
-    json_array_append_new(tables, s_skipped_table(&config));
+    json_array_append_new(tables, s_skipped_table(&config, &scan));
     for (size_t i = 0; i < scan.count; i++) {
         const cs_csv_file_t *file = &scan.files[i];
         if (file->skipped) {

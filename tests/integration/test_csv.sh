@@ -113,6 +113,8 @@ check_eq "a header-only file is a table without rows" "0|only:text a:text header
 check_eq "files that are not tables are listed in _csv_skipped, with why" \
     "$data/binary.csv: not text: a NUL byte in its first record|$data/empty.csv: empty file" \
     "$(sql "$db" "SELECT string_agg(path || ': ' || reason, '|' ORDER BY path) FROM files._csv_skipped")"
+check "... and named in its description (the table's comment), with why" wait_sql 20 "$db" \
+    "SELECT obj_description('files._csv_skipped'::regclass, 'pg_class') LIKE '%Skipped when the schema was read: $data/binary.csv (not text: a NUL byte in its first record); $data/empty.csv (empty file)'" t
 check "... and a bad config is the connection's error, naming the key" grep -q \
     'csv: "separator" must be one ASCII character' <<<"$(error_of "$db" bad_sep)"
 
