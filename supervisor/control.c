@@ -601,22 +601,26 @@ void cs_control_refresh_done(cs_control_t *self, uint64_t generation, int64_t el
     }
 }
 
-bool cs_control_named_due(const cs_control_t *self)
-{
-    for (s_waiter_t *w = zlistx_first(self->named); w; w = zlistx_next(self->named))
-        if (cs_refresh_names_done(self->deps.refresh, &w->names, w->target))
-            return true;
-    return false;
-}
-
 void cs_control_named_check(cs_control_t *self)
 {
     if (zlistx_size(self->named) == 0)
         return;
+    bool rechecked = false;
     s_waiter_t *waiter = zlistx_first(self->named);
     while (waiter) {
         s_waiter_t *next = zlistx_next(self->named);
         if (cs_refresh_names_done(self->deps.refresh, &waiter->names, waiter->target)) {
+            if (!rechecked && self->deps.recheck) {
+                /* as a refresh's "done": the session as it is now, not as the loop last saw
+                 * it (the waiters are refused if it is lost) */
+                rechecked = true;
+                self->deps.recheck(self->deps.recheck_arg);
+                char why[CS_PROTO_MAX_ERROR];
+                if (s_unavailable(self, why, sizeof why)) {
+                    cs_control_fail_waiters(self);
+                    return;
+                }
+            }
             zlistx_delete(self->named, zlistx_find(self->named, waiter));
             cs_msg_t *rep = cs_msg_new(CS_MSG_REFRESH_REP);
             if (rep) {

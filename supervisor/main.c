@@ -714,8 +714,6 @@ static int s_loop(s_sup_t *self)
             s_db_recheck(self); /* the session lost since: its waiters are told so instead */
         if (done && self->db == CS_DB_ACTIVE)
             cs_control_refresh_done(self->control, done, elapsed_us);
-        if (self->db == CS_DB_ACTIVE && cs_control_named_due(self->control))
-            s_db_recheck(self); /* as for a refresh's "done": the session now, not as last seen */
         if (self->db == CS_DB_ACTIVE)
             cs_control_named_check(self->control); /* named refreshes whose rows are done */
         cs_log_flush(); /* summaries of rate-limited messages whose window is over */

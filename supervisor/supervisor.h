@@ -896,12 +896,10 @@ int64_t cs_control_next_ms(const cs_control_t *self);
 /* A refresh generation finished: answers the requests that waited for it. */
 void cs_control_refresh_done(cs_control_t *self, uint64_t generation, int64_t elapsed_us);
 /* Answers the requests that named connections (`connstate refresh NAME...`) whose updates
- * are done (cs_refresh_names_done), with the counts of those rows. Call once per turn of the
- * event loop. Never blocks. */
+ * are done (cs_refresh_names_done), with the counts of those rows; before the first such
+ * answer it looks at the session again (deps.recheck), as a refresh's "done" does. Call once
+ * per turn of the event loop. Never blocks. */
 void cs_control_named_check(cs_control_t *self);
-/* Whether a named refresh is done and would be answered by cs_control_named_check (its
- * "done" first looks at the session again, as a refresh's does). */
-bool cs_control_named_due(const cs_control_t *self);
 /* The supervisor is no longer active (its database went away, or it became a standby):
  * every waiting refresh request is answered with ERROR saying so. While it is not active,
  * snapshot and refresh requests are answered so at once (a refresh is still requested for
