@@ -37,7 +37,9 @@ typedef struct {
 struct cs_refresh {
     cs_refresh_deps_t deps;
     char *config_dir;
-    cs_config_t *config;  /* of the last plan: what results are judged against */
+    cs_config_t *config;                 /* of the last plan: what results are judged against */
+    const cs_connection_t **aggregators; /* ... its aggregators (results ask for them often) */
+    size_t aggregator_count;
     cs_config_t *next;    /* loaded for the plan that waits for plugins' info */
     zhashx_t *churn;      /* file path -> s_churn_t */
     zhashx_t *gone;       /* file path -> when a plan first found it missing (int64_t) */
@@ -114,6 +116,7 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
     cs_refresh_t *self = *self_p;
     cs_config_destroy(&self->next); /* its units may hold strings of config's */
     cs_config_destroy(&self->config);
+    free(self->aggregators);
     zhashx_destroy(&self->churn);
     zhashx_destroy(&self->gone);
     zhashx_destroy(&self->refetch);
@@ -484,6 +487,23 @@ static void s_apply(cs_refresh_t *self, const cs_decision_t *d)
     }
 }
 
+/* The aggregators of the config just adopted (none when out of memory: then the results'
+ * aggregators are found by the next plan only). */
+static void s_note_aggregators(cs_refresh_t *self)
+{
+    free(self->aggregators);
+    self->aggregators = NULL;
+    self->aggregator_count = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < self->config->count; i++)
+        n += self->config->connections[i].aggregator;
+    if (!n || !(self->aggregators = malloc(n * sizeof *self->aggregators)))
+        return;
+    for (size_t i = 0; i < self->config->count; i++)
+        if (self->config->connections[i].aggregator)
+            self->aggregators[self->aggregator_count++] = &self->config->connections[i];
+}
+
 /* ---- planning --------------------------------------------------------------------------- */
 
 /* Plans the refresh that began: the config (only files that changed are parsed again), the
@@ -577,6 +597,7 @@ static void s_plan(cs_refresh_t *self)
     self->next = NULL;
     cs_config_destroy(&self->config);
     self->config = cfg;
+    s_note_aggregators(self);
     cs_batch_search_path(self->deps.batch, &cfg->database, cfg->dir_failed);
     cs_log_info("refresh %llu: %zu connections configured; %zu to build, %zu to delete, %zu "
                 "comments to write, %zu dynamic schemas to fetch again",
@@ -704,13 +725,10 @@ static int s_expand_names(const cs_refresh_t *self, const cs_strs_t *names, cs_s
     for (uint32_t i = 0; i < names->count; i++)
         if (s_add_name(expanded, names->items[i]) != 0)
             return -1;
-    const cs_config_t *cfg = self->config;
-    for (size_t a = 0; cfg && a < cfg->count; a++) {
-        const cs_connection_t *agg = &cfg->connections[a];
-        if (!agg->aggregator)
-            continue;
+    for (size_t a = 0; a < self->aggregator_count; a++) {
+        const cs_connection_t *agg = self->aggregators[a];
         for (uint32_t i = 0; i < names->count; i++) {
-            const cs_connection_t *c = cs_config_find(cfg, names->items[i]);
+            const cs_connection_t *c = cs_config_find(self->config, names->items[i]);
             if (c && cs_config_member_of(agg, c)) {
                 if (s_add_name(expanded, agg->name) != 0)
                     return -1;
@@ -847,11 +865,10 @@ static void s_note_landed(cs_refresh_t *self, const char *name, bool failed)
 static void s_members_changed(cs_refresh_t *self, const cs_event_t *event,
                               const cs_connection_t *member)
 {
-    const cs_config_t *cfg = self->config;
-    for (size_t i = 0; cfg && i < cfg->count; i++) {
-        const cs_connection_t *agg = &cfg->connections[i];
-        if (!agg->aggregator || !(member ? cs_config_member_of(agg, member)
-                                         : cs_config_entry_match(agg, event->connection)))
+    for (size_t i = 0; i < self->aggregator_count; i++) {
+        const cs_connection_t *agg = self->aggregators[i];
+        if (!(member ? cs_config_member_of(agg, member)
+                     : cs_config_entry_match(agg, event->connection)))
             continue;
         cs_record_t *row = cs_store_get(self->deps.store, agg->name);
         if (!row || cs_record_values(row)->status != CS_STATUS_READY)
