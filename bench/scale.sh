@@ -49,9 +49,9 @@ wait_file() {
 # ---- cold refreshes ---------------------------------------------------------------------------
 
 # cold_run N W ROUND: a cold refresh of config $WORK/cfg-N on a fresh database by a supervisor
-# with W workers. Appends to the scale's arrays: the time to all ready and to every
-# comments_set, the supervisor's and its largest worker's peak RSS, the CPU-seconds of
-# connstate's processes and of the database.
+# with W workers. Appends to the scale's arrays: the time to all ready and (W = 2, which then
+# runs on to the end of the refresh) to every comments_set, the supervisor's and its largest
+# worker's peak RSS, the CPU-seconds of connstate's processes and of the database.
 cold_run() {
     local n=$1 w=$2 round=$3 db name=cold$1-$2-$3 t0 ready cmt sup dl cs_cpu db0 db1
     dl=$(deadline_for "$n")
@@ -69,8 +69,15 @@ cold_run() {
     start_sup "$name" "$db" "$WORK/cfg-$n" "$w"
     sup=$SUP_PID
     wait "$u1" || { echo "bench: $name: not all ready (see $WORK/$name.log)" >&2; return 1; }
-    wait_log "$WORK/$name.log" "refresh 1 done" 1 "$sup" "$dl" || return 1
     ready=$(calc "%.3f" "$(cat "$WORK/ready") - $t0")
+    V_READY[$n.$w]+=" $ready"
+    if [ "$w" = 1 ]; then # W = 1: to all ready only (the comments and CPU rows are W = 2's)
+        echo "  $name: ready $ready s" >&2
+        stop_sup "$sup"
+        sql "$CONNSTATE_TEST_DB" "DROP DATABASE cold" >/dev/null
+        return 0
+    fi
+    wait_log "$WORK/$name.log" "refresh 1 done" 1 "$sup" "$dl" || return 1
     # every comments_set: the commit of the last row's last change (its xmin), once the
     # refresh is done (its comments too; nothing changes a row after its comments)
     cmt=$(sql "$db" "SELECT count(*) FILTER (WHERE NOT comments_set) || ' ' || extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM connstate_internal.connection_state")
@@ -82,7 +89,6 @@ cold_run() {
     stop_sup "$sup"
     pg_quiet
     db1=$(pg_cpu)
-    V_READY[$n.$w]+=" $ready"
     V_CMT[$n.$w]+=" $cmt"
     V_CS_CPU[$n.$w]+=" $cs_cpu"
     V_DB_CPU[$n.$w]+=" $(calc "%.2f" "$db1 - $db0")"
