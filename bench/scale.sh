@@ -219,20 +219,14 @@ scale() {
 
 # ---- the table ----------------------------------------------------------------------------------
 
-# fig VALUES: "median (min-max)"
-fig() {
-    # shellcheck disable=SC2086
-    echo "$(median $1) ($(spread $1))"
-}
+# fig VALUES: "median (min-max)" of a space-separated list
+fig() { echo "$(median $1) ($(spread $1))"; }
 # ratios A B: the per-round ratios of two lists
 ratios() { paste <(tr ' ' '\n' <<<"${1# }") <(tr ' ' '\n' <<<"${2# }") | awk '{ printf " %.3f", $1 / $2 }'; }
 # mb KIB...: in MB
 mb() { for v in $1; do calc " %.1f" "$v / 1024"; done; }
 verdict() { awk "BEGIN { print ($1) ? \"met\" : \"MISSED\" }"; }
-med() {
-    # shellcheck disable=SC2086
-    median $1
-}
+med() { median $1; }
 
 OUT=bench/results/scale.md
 mkdir -p bench/results
@@ -246,8 +240,9 @@ settings=$(sql "$CONNSTATE_TEST_DB" "SELECT string_agg(name || '=' || setting, '
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
 
+# row BENCHMARK SMALL LARGE GROWTH TARGET VERDICT
 row() { echo "| $1 | $2 | $3 | $4 | $5 | $6 |"; }
-# row_of NAME: the figures of both scales, or FAILED
+# have: both scales were measured
 have() { [ -z "${FAILED[$S1]:-}" ] && [ -z "${FAILED[$S2]:-}" ]; }
 growth() { calc "%.2fx" "$(med "$2") / $(med "$1")"; }
 
