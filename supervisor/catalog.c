@@ -124,26 +124,26 @@ static const char *const s_journal_sql =
  * as origin or always; not disabled, not replica only) and call its functions. */
 #define S_JOURNAL_TRIGGERS_OK                                                                      \
     "(SELECT count(*) FROM pg_event_trigger t JOIN pg_proc p ON p.oid = t.evtfoid"                 \
-    " JOIN pg_namespace pn ON pn.oid = p.pronamespace AND pn.nspname = 'connstate_internal'"      \
-    " WHERE t.evtenabled IN ('O', 'A') AND ((t.evtname = '" S_JOURNAL_DDL_TRIGGER "'"             \
-    " AND t.evtevent = 'ddl_command_end' AND p.proname = 'journal_ddl') OR (t.evtname = '"        \
-    S_JOURNAL_DROP_TRIGGER "' AND t.evtevent = 'sql_drop' AND p.proname = 'journal_drop')))"
+    " JOIN pg_namespace pn ON pn.oid = p.pronamespace AND pn.nspname = 'connstate_internal'"       \
+    " WHERE t.evtenabled IN ('O', 'A') AND ((t.evtname = '" S_JOURNAL_DDL_TRIGGER "'"              \
+    " AND t.evtevent = 'ddl_command_end' AND p.proname = 'journal_ddl') OR (t.evtname = "          \
+    "'" S_JOURNAL_DROP_TRIGGER "' AND t.evtevent = 'sql_drop' AND p.proname = 'journal_drop')))"
 
-/* The schemas a read keeps (a schema under another name is not one of them: as if dropped). */
-#define S_VISIBLE(n)                                                                               \
-    n ".nspname !~ '^pg_' AND " n ".nspname NOT IN ('information_schema', 'connstate_internal')"
-#define S_DESCRIPTION(n)                                                                           \
-    "LEFT JOIN pg_description d ON d.objoid = " n ".oid AND d.classoid = "                        \
-    "'pg_namespace'::regclass AND d.objsubid = 0"
+/* The schemas a read keeps, n (a schema under another name is not one of them: as if
+ * dropped), and d, the description of n. */
+#define S_VISIBLE                                                                                  \
+    "n.nspname !~ '^pg_' AND n.nspname NOT IN ('information_schema', 'connstate_internal')"
+#define S_DESCRIPTION                                                                              \
+    "LEFT JOIN pg_description d ON d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass"     \
+    " AND d.objsubid = 0"
 
 /* Every schema with its description; with the journal, emptied in the same statement (what
  * it held is what this read sees). */
-#define S_FULL_SELECT                                                                              \
-    "SELECT n.nspname, n.oid, d.description FROM pg_namespace n " S_DESCRIPTION("n")              \
-    " WHERE " S_VISIBLE("n")
-static const char *const s_full_sql = S_FULL_SELECT;
+#define S_FULL_SELECT "SELECT n.nspname, n.oid, d.description FROM pg_namespace n "
+static const char *const s_full_sql = S_FULL_SELECT S_DESCRIPTION " WHERE " S_VISIBLE;
 static const char *const s_full_journal_sql =
-    "WITH j AS (DELETE FROM connstate_internal.schema_journal) " S_FULL_SELECT;
+    "WITH j AS (DELETE FROM connstate_internal.schema_journal) " S_FULL_SELECT S_DESCRIPTION
+    " WHERE " S_VISIBLE;
 
 /* What changed: the journal's rows taken (those of transactions that did not commit yet stay
  * for the next read), each oid's name and description now (NULL: gone), each name in doubt
@@ -155,12 +155,10 @@ static const char *const s_delta_sql =
     " o AS (SELECT DISTINCT nsp FROM j LIMIT $2::int + 1),"
     " q AS (SELECT DISTINCT unnest($1::text[]) AS name)"
     " SELECT 't', (SELECT count(*) FROM o)::text, NULL, " S_JOURNAL_TRIGGERS_OK "::text"
-    " UNION ALL"
-    " SELECT 'o', o.nsp::text, n.nspname, d.description FROM o"
-    " LEFT JOIN pg_namespace n ON n.oid = o.nsp AND " S_VISIBLE("n") " " S_DESCRIPTION("n")
-    " UNION ALL"
-    " SELECT 'n', n.oid::text, q.name, d.description FROM q"
-    " LEFT JOIN pg_namespace n ON n.nspname = q.name AND " S_VISIBLE("n") " " S_DESCRIPTION("n");
+    " UNION ALL SELECT 'o', o.nsp::text, n.nspname, d.description FROM o"
+    " LEFT JOIN pg_namespace n ON n.oid = o.nsp AND " S_VISIBLE " " S_DESCRIPTION
+    " UNION ALL SELECT 'n', n.oid::text, q.name, d.description FROM q"
+    " LEFT JOIN pg_namespace n ON n.nspname = q.name AND " S_VISIBLE " " S_DESCRIPTION;
 
 #define S_RETRY_FIRST_MS 100  /* the first reconnection's wait, doubled after each failure ... */
 #define S_RETRY_MAX_MS   5000 /* ... up to this */
@@ -464,8 +462,8 @@ static void s_journal_setup(cs_catalog_t *self)
     else if (!table)
         s_no_journal(self, "connstate_internal.schema_journal is not this session's to read");
     else if (!triggers)
-        s_no_journal(self, "its event triggers " S_JOURNAL_DDL_TRIGGER " and " S_JOURNAL_DROP_TRIGGER
-                           " are not both enabled");
+        s_no_journal(self, "its event triggers " S_JOURNAL_DDL_TRIGGER
+                           " and " S_JOURNAL_DROP_TRIGGER " are not both enabled");
     else {
         if (self->no_journal[0] || !self->journal)
             cs_log_info("schema journal in force (event triggers " S_JOURNAL_DDL_TRIGGER

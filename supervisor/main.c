@@ -205,9 +205,9 @@ typedef struct {
     int watch;        /* the config directory's watch descriptor (-1: none) */
     bool watch_stale; /* the directory was moved or deleted: watch its path again */
     int64_t watch_tried;
-    int64_t debounce_at;     /* 0: no config change waiting */
+    int64_t debounce_at;      /* 0: no config change waiting */
     int64_t catalog_check_at; /* the next periodic full read of the catalog (0: none) */
-    int64_t no_worker_since; /* updates queued while no worker is connected, since */
+    int64_t no_worker_since;  /* updates queued while no worker is connected, since */
     bool no_worker_said;
     char no_worker_why[1024];
 } s_sup_t;

@@ -350,8 +350,7 @@ void cs_schemas_full_end(cs_schemas_t *self)
         self->stale = true;
         return;
     }
-    for (s_entry_t *entry = zhashx_first(self->entries); entry;
-         entry = zhashx_next(self->entries))
+    for (s_entry_t *entry = zhashx_first(self->entries); entry; entry = zhashx_next(self->entries))
         if (entry->seen != self->full)
             zlistx_add_end(gone, entry);
     for (s_entry_t *entry = zlistx_first(gone); entry; entry = zlistx_next(gone))
@@ -369,8 +368,7 @@ void cs_schemas_invalidate(cs_schemas_t *self)
     self->stale = true;
 }
 
-bool cs_schemas_take_changed(cs_schemas_t *self, void (*fn)(void *arg, const char *name),
-                             void *arg)
+bool cs_schemas_take_changed(cs_schemas_t *self, void (*fn)(void *arg, const char *name), void *arg)
 {
     bool all = self->all;
     if (!all && fn)

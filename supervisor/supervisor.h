@@ -243,8 +243,8 @@ void cs_schemas_invalidate(cs_schemas_t *self);
  * that name; doubt_update: what a build, delete or aggregate of that connection (or temporary
  * schema) may have touched -- its name, its temporary names, and every aggregator's schema known
  * (a member's update marks those that read it stale), or for an aggregate every temporary
- * schema known (it drops its members' previous ones). More than CS_SCHEMAS_DOUBT_MAX names (or out of
- * memory): the next read is a full one. The names are listed with doubt_first/next (no order;
+ * schema known (it drops its members' previous ones). More than CS_SCHEMAS_DOUBT_MAX names (or out
+ * of memory): the next read is a full one. The names are listed with doubt_first/next (no order;
  * borrowed; no doubt added meanwhile) and forgotten once read (doubts_read; a full read
  * forgets them too). Never block. */
 #define CS_SCHEMAS_DOUBT_MAX 10000
