@@ -162,7 +162,9 @@ static void s_notice(void *arg, const char *message)
 static void s_not_journaled(PGconn *conn)
 {
     static bool said;
-    PGresult *res = PQexec(conn, "SELECT set_config('session_replication_role', 'replica', false)");
+    PGresult *res =
+        PQexecParams(conn, "SELECT set_config('session_replication_role', 'replica', false)", 0,
+                     NULL, NULL, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK && !said) {
         char why[512];
         cs_pg_error_text(res, why, sizeof why);
