@@ -145,11 +145,13 @@ static const char *const s_full_journal_sql =
     "WITH j AS (DELETE FROM connstate_internal.schema_journal) " S_FULL_SELECT S_DESCRIPTION
     " WHERE " S_VISIBLE;
 
-/* What changed: the journal's rows taken (those of transactions that did not commit yet stay
+/* What changed (prepared once per session: a no-op read is then about its round trip): the
+ * journal's rows taken (those of transactions that did not commit yet stay
  * for the next read), each oid's name and description now (NULL: gone), each name in doubt
  * ($1) with its oid and description (NULL: none), and one row 't' with how many oids the
  * journal held (up to $2 + 1) and how many of its triggers are in force. One statement: one
  * snapshot of the journal and the catalog. Columns: kind, oid, name, description. */
+#define S_DELTA_STATEMENT "cs_schema_delta"
 static const char *const s_delta_sql =
     "WITH j AS (DELETE FROM connstate_internal.schema_journal RETURNING nsp),"
     " o AS (SELECT DISTINCT nsp FROM j LIMIT $2::int + 1),"
@@ -457,6 +459,7 @@ static void s_journal_setup(cs_catalog_t *self)
     bool triggers = res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     bool table = res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "t") == 0;
     PQclear(res);
+    res = NULL;
     if (!superuser && (!triggers || !table))
         s_no_journal(self, "this session is not a superuser's: it may not create event triggers");
     else if (!table)
@@ -464,7 +467,13 @@ static void s_journal_setup(cs_catalog_t *self)
     else if (!triggers)
         s_no_journal(self, "its event triggers " S_JOURNAL_DDL_TRIGGER
                            " and " S_JOURNAL_DROP_TRIGGER " are not both enabled");
-    else {
+    else if (!(res = PQprepare(self->pg, S_DELTA_STATEMENT, s_delta_sql, 2, NULL)) ||
+             PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char why[512];
+        cs_pg_error_text(res, why, sizeof why);
+        cs_log_error("preparing the read of the schema journal: %s", why);
+        s_no_journal(self, "its read could not be prepared: see the error above");
+    } else {
         if (self->no_journal[0] || !self->journal)
             cs_log_info("schema journal in force (event triggers " S_JOURNAL_DDL_TRIGGER
                         " and " S_JOURNAL_DROP_TRIGGER "): a refresh reads only the schemas "
@@ -472,6 +481,7 @@ static void s_journal_setup(cs_catalog_t *self)
         self->journal = true;
         self->no_journal[0] = '\0';
     }
+    PQclear(res);
 }
 
 int cs_catalog_setup(cs_catalog_t *self)
@@ -573,10 +583,15 @@ static int s_read_delta(cs_catalog_t *self, cs_schemas_t *schemas, const char **
     char bound[16];
     snprintf(bound, sizeof bound, "%d", S_JOURNAL_MAX);
     const char *params[] = {cs_buf_str(&doubts), bound};
-    PGresult *res = cs_pg_query(self->pg, "reading the schema journal", s_delta_sql, 2, params);
+    PGresult *res = PQexecPrepared(self->pg, S_DELTA_STATEMENT, 2, params, NULL, NULL, 0);
     cs_buf_free(&doubts);
-    if (!res)
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char error[512];
+        cs_pg_error_text(res, error, sizeof error);
+        cs_log_error("reading the schema journal: %s", error);
+        PQclear(res);
         return -1;
+    }
     long journaled = -1, triggers = 0;
     int rows = PQntuples(res);
     for (int i = 0; i < rows; i++)

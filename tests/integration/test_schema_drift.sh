@@ -22,7 +22,7 @@ reads_logged() { grep -c "debug: catalog: [0-9]* schemas read (" "$1"; }
 # last_read LOG: the last delta read's line, from "catalog:" on
 last_read() { grep "debug: catalog: [0-9]* schemas read (" "$1" | tail -1 | sed 's/.*debug: //; s/ in [0-9]* ms$//'; }
 
-for c in d_drop d_mark d_rename d_user d_trig d_trig2 d_repl d_period; do conn "$c"; done
+for c in d_drop d_mark d_rename d_trig d_trig2 d_table d_repl d_period; do conn "$c"; done
 conn d_none no_such_plugin # in error (its plugin is not installed): it never had a schema
 sup_start main "$db" "$cfg" --log-level debug
 log=$T_DIR/main.log
@@ -83,14 +83,20 @@ check_eq "a trigger dropped by hand: the read is a full one" $((full_reads + 1))
     "$(grep -c "info: catalog: a full read (the schema journal's event triggers" "$log")"
 check "... and still right: the dropped schema is built again" \
     test "$(status_of "$db" d_trig2)" = ready -a -n "$(schema_oid "$db" d_trig2)"
+sql "$db" "DROP TABLE connstate_internal.schema_journal; DROP SCHEMA d_table CASCADE" >/dev/null 2>&1
+refresh
+check "the journal's table dropped by hand: no journal until the next start, said once" \
+    grep -q "info: no schema journal (it could not be read: see the error above)" "$log"
+check "... and the read is a full one, still right" \
+    test "$(status_of "$db" d_table)" = ready -a -n "$(schema_oid "$db" d_table)"
 check "the supervisor survives it" kill -0 "$SUP_PID"
 sup_stop "$SUP_PID"
 
 # ---- what the journal cannot see: --full, and the periodic check ---------------------------------
 sup_start main "$db" "$cfg" --log-level debug --catalog-check 0
 log=$T_DIR/main.log
-check_eq "a restart makes the dropped trigger again" 2 \
-    "$(sql "$db" "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'connstate_%' AND evtenabled = 'O'")"
+check_eq "a restart makes the dropped trigger and table again" "2|t" \
+    "$(sql "$db" "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'connstate_%' AND evtenabled = 'O'")|$(sql "$db" "SELECT to_regclass('connstate_internal.schema_journal') IS NOT NULL")"
 refresh
 sql "$db" "SET session_replication_role = replica; DROP SCHEMA d_repl CASCADE" >/dev/null 2>&1
 refresh
