@@ -615,7 +615,7 @@ static int s_read_delta(cs_catalog_t *self, cs_schemas_t *schemas, const char **
         if (strcmp(kind, "o") == 0 && !name)
             cs_schemas_drop_oid(schemas, oid); /* gone (or under a name a read does not keep) */
         else if (strcmp(kind, "o") == 0)
-            cs_schemas_set(schemas, name, oid, comment);
+            cs_schemas_set_oid(schemas, oid, name, comment);
         else if (strcmp(kind, "n") == 0 && !oid)
             cs_schemas_drop(schemas, name);
         else if (strcmp(kind, "n") == 0)

@@ -186,17 +186,14 @@ static void s_remove(cs_schemas_t *self, s_entry_t *entry)
     zhashx_delete(self->entries, entry->name); /* frees it, and the name its key was */
 }
 
-/* The entry's oid becomes oid: the index follows, and another entry that had that oid is
- * gone (a schema has one name: that one was renamed, or dropped and its oid used again). */
+/* The entry's oid becomes oid: the index follows (the last entry set with an oid is the one
+ * it finds). */
 static void s_index_oid(cs_schemas_t *self, s_entry_t *entry, uint32_t oid)
 {
     if (entry->info.oid && zhashx_lookup(self->oids, S_OID_KEY(entry->info.oid)) == entry)
         zhashx_delete(self->oids, S_OID_KEY(entry->info.oid));
-    s_entry_t *other = oid ? zhashx_lookup(self->oids, S_OID_KEY(oid)) : NULL;
-    if (other && other != entry)
-        s_remove(self, other);
-    if (oid && zhashx_insert(self->oids, S_OID_KEY(oid), entry) != 0)
-        self->stale = true; /* out of memory: a drop by oid could be missed */
+    if (oid) /* (czmq's containers abort when out of memory) */
+        zhashx_update(self->oids, S_OID_KEY(oid), entry);
 }
 
 /* Whether the entry is in the index of aggregators follows its marker. */
@@ -247,6 +244,14 @@ void cs_schemas_set(cs_schemas_t *self, const char *name, uint32_t oid, const ch
         self->stale = true;
     s_index_aggregator(self, entry);
     s_note(self, name);
+}
+
+void cs_schemas_set_oid(cs_schemas_t *self, uint32_t oid, const char *name, const char *comment)
+{
+    s_entry_t *was = oid ? zhashx_lookup(self->oids, S_OID_KEY(oid)) : NULL;
+    if (was && strcmp(was->name, name) != 0)
+        s_remove(self, was); /* renamed: a schema has one name */
+    cs_schemas_set(self, name, oid, comment);
 }
 
 void cs_schemas_drop(cs_schemas_t *self, const char *name)

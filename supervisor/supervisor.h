@@ -227,9 +227,10 @@ const cs_schema_info_t *cs_schemas_next(const cs_schemas_t *self, const char **n
  * is dropped and the cache wants a full read (cs_schemas_stale). Never block. */
 void cs_schemas_set(cs_schemas_t *self, const char *name, uint32_t oid, const char *comment);
 void cs_schemas_drop(cs_schemas_t *self, const char *name);
-/* The schema of that oid is gone (a journaled oid that no longer exists): dropped from the
- * cache whatever its name was. A set of an oid that another name had drops that name too (a
- * rename: the journal knows the oid, not the old name). Never blocks. */
+/* What the schema journal says, by oid (it knows oids, not the names they had): set_oid, the
+ * schema of that oid is now name (a rename: the name it had in the cache is dropped); drop_oid,
+ * it is gone, whatever its name was. Never block. */
+void cs_schemas_set_oid(cs_schemas_t *self, uint32_t oid, const char *name, const char *comment);
 void cs_schemas_drop_oid(cs_schemas_t *self, uint32_t oid);
 void cs_schemas_full_begin(cs_schemas_t *self);
 void cs_schemas_full_end(cs_schemas_t *self);

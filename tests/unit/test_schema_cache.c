@@ -208,18 +208,21 @@ static void test_the_journal_names_oids_drops_and_renames_are_found_by_them(void
     cs_schemas_drop_oid(schemas, 999);
     cs_schemas_drop_oid(schemas, 0);
     assert_string_equal(s_changed(schemas), "");
-    cs_schemas_set(schemas, "a_renamed", 100, S_MARKER); /* a renamed: its oid under a new name */
+    cs_schemas_set_oid(schemas, 100, "a_renamed", S_MARKER); /* a renamed: its oid, a new name */
     assert_null(cs_schemas_get(schemas, "a"));
     assert_int_equal(cs_schemas_get(schemas, "a_renamed")->oid, 100);
     assert_string_equal(s_changed(schemas), "a a_renamed");
     assert_int_equal(cs_schemas_count(schemas), 2);
+    cs_schemas_set_oid(schemas, 100, "a_renamed", S_MARKER); /* the same again: no change */
+    assert_string_equal(s_changed(schemas), "");
     /* a name whose oid changed (dropped and made again): the old oid no longer finds it */
     cs_schemas_set(schemas, "c", 200, NULL);
     cs_schemas_drop_oid(schemas, 102);
     assert_non_null(cs_schemas_get(schemas, "c"));
     cs_schemas_drop_oid(schemas, 200);
     assert_null(cs_schemas_get(schemas, "c"));
-    /* a rename and a new schema under the old name, in either order */
+    /* read by name (the names a worker's update touched): a rename away and a new schema
+     * under the old name, in either order */
     cs_schemas_set(schemas, "x", 300, S_MARKER);
     cs_schemas_set(schemas, "x", 301, S_MARKER);     /* the new x first ... */
     cs_schemas_set(schemas, "x_old", 300, S_MARKER); /* ... then the old one, renamed */
@@ -227,13 +230,15 @@ static void test_the_journal_names_oids_drops_and_renames_are_found_by_them(void
     assert_int_equal(cs_schemas_get(schemas, "x_old")->oid, 300);
     cs_schemas_set(schemas, "y", 400, S_MARKER);
     cs_schemas_set(schemas, "y_old", 400, S_MARKER); /* the old one renamed first ... */
-    assert_null(cs_schemas_get(schemas, "y"));
-    cs_schemas_set(schemas, "y", 401, S_MARKER); /* ... then the new one */
+    cs_schemas_set(schemas, "y", 401, S_MARKER);     /* ... then the new one */
     assert_int_equal(cs_schemas_get(schemas, "y_old")->oid, 400);
     assert_int_equal(cs_schemas_get(schemas, "y")->oid, 401);
     cs_schemas_drop_oid(schemas, 400);
     assert_null(cs_schemas_get(schemas, "y_old"));
     assert_non_null(cs_schemas_get(schemas, "y"));
+    cs_schemas_drop(schemas, "x_old"); /* ... or x_old gone and x new: the index stays right */
+    cs_schemas_drop_oid(schemas, 300);
+    assert_int_equal(cs_schemas_get(schemas, "x")->oid, 301);
     /* a full read that finds a rename keeps the index right */
     const char *names2[] = {"a_renamed", "x", "x_old", "y"};
     const char *comments2[] = {S_MARKER, S_MARKER, S_MARKER, S_MARKER};
