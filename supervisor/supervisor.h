@@ -227,12 +227,42 @@ const cs_schema_info_t *cs_schemas_next(const cs_schemas_t *self, const char **n
  * is dropped and the cache wants a full read (cs_schemas_stale). Never block. */
 void cs_schemas_set(cs_schemas_t *self, const char *name, uint32_t oid, const char *comment);
 void cs_schemas_drop(cs_schemas_t *self, const char *name);
+/* What the schema journal says, by oid (it knows oids, not the names they had): set_oid, the
+ * schema of that oid is now name (a rename: the name it had in the cache is dropped); drop_oid,
+ * it is gone, whatever its name was. Never block. */
+void cs_schemas_set_oid(cs_schemas_t *self, uint32_t oid, const char *name, const char *comment);
+void cs_schemas_drop_oid(cs_schemas_t *self, uint32_t oid);
 void cs_schemas_full_begin(cs_schemas_t *self);
 void cs_schemas_full_end(cs_schemas_t *self);
 /* True when only a full read can make the cache right again (nothing read yet, out of memory,
  * or cs_schemas_invalidate: e.g. the session changed and with it what was seen). */
 bool cs_schemas_stale(const cs_schemas_t *self);
 void cs_schemas_invalidate(cs_schemas_t *self);
+
+/* Names in doubt: what an update of a worker may have changed, which the schema journal does
+ * not show (workers' sessions are not journaled), read again by name by the next read. doubt:
+ * that name; doubt_update: what a build, delete or aggregate of that connection (or temporary
+ * schema) may have touched -- its name, its temporary names, and every aggregator's schema known
+ * (a member's update marks those that read it stale), or for an aggregate every temporary
+ * schema known (it drops its members' previous ones). More than CS_SCHEMAS_DOUBT_MAX names (or out
+ * of memory): the next read is a full one. The names are listed with doubt_first/next (no order;
+ * borrowed; no doubt added meanwhile) and forgotten once read (doubts_read; a full read
+ * forgets them too). Never block. */
+#define CS_SCHEMAS_DOUBT_MAX 10000
+void cs_schemas_doubt(cs_schemas_t *self, const char *name);
+void cs_schemas_doubt_update(cs_schemas_t *self, const char *name, bool aggregate);
+size_t cs_schemas_doubt_count(const cs_schemas_t *self);
+const char *cs_schemas_doubt_first(const cs_schemas_t *self);
+const char *cs_schemas_doubt_next(const cs_schemas_t *self);
+void cs_schemas_doubts_read(cs_schemas_t *self);
+
+/* Asks for a full read at the next read, saying why (static text: "SIGHUP", ...; the first
+ * reason given is kept until a full read). full_wanted: why one is due (asked, or the cache is
+ * stale), NULL when a read of what changed will do. changes: entries changed since the cache
+ * was made (for the logs: a read's difference is what it found changed). */
+void cs_schemas_ask_full(cs_schemas_t *self, const char *why);
+const char *cs_schemas_full_wanted(const cs_schemas_t *self);
+uint64_t cs_schemas_changes(const cs_schemas_t *self);
 
 /* The names whose entry changed since the last call, each once to fn (no order; NULL fn: only
  * forgotten). Returns true when every name is to be looked at instead (the cache was filled
@@ -862,6 +892,11 @@ uint64_t cs_refresh_request(cs_refresh_t *self);
 /* ... asked for by an operator (a client's plain refresh, SIGHUP): its plan also fetches
  * every dynamic schema again. */
 uint64_t cs_refresh_request_all(cs_refresh_t *self);
+/* A plan whose read of the catalog is a full one (every schema and its marker), not only
+ * what the schema journal and the names in doubt say changed: SIGHUP, `refresh --full`, the
+ * periodic check (why: static text, logged with the read). What failed is not tried again
+ * (cs_refresh_request does that). Returns the generation, as cs_refresh_request. */
+uint64_t cs_refresh_catalog_full(cs_refresh_t *self, const char *why);
 /* ... of some connections (`connstate refresh NAME...`): the plan fetches the dynamic
  * schemas of those again, and of no other connection. Each name must be a connection of the
  * last config read or a row of the state table; the set is then expanded (s_expand_names)
