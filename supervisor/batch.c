@@ -397,6 +397,7 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
     self->first_seq = self->seq + 1;
     self->sent_us = cs_clock_wall_us();
     cs_table_batch_t rows = {0};
+    bool checked = false; /* a row to delete, or a worker's word to check: the full statement */
     cs_record_t *row;
     while (self->count < n && (row = cs_store_take_dirty(self->store, self->seq + 1)) != NULL) {
         self->seq++;
@@ -406,6 +407,7 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
         cs_visible_of(&entry->row, v);
         entry->deleted = cs_record_gone(row);
         cs_table_batch_add(&rows, v, entry->deleted, cs_record_claimed(row));
+        checked |= entry->deleted || cs_record_claimed(row);
         if (entry->deleted)
             entry->row.status = CS_STATUS_DELETED;
     }
@@ -425,8 +427,9 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
         NULL, last_seq, payload, CS_BATCH_MARKER_MISMATCH, CS_BATCH_STILL_THERE, self->path_asked};
     bool failed = cs_table_batch_params(&rows, params) != 0;
     int rc = 0;
-    if (failed || !PQsendQueryParams(self->pg, cs_table_upsert_sql(), CS_TABLE_BATCH_PARAMS, NULL,
-                                     params, NULL, NULL, 0)) {
+    const char *sql = checked ? cs_table_upsert_sql() : cs_table_upsert_plain_sql();
+    if (failed ||
+        !PQsendQueryParams(self->pg, sql, CS_TABLE_BATCH_PARAMS, NULL, params, NULL, NULL, 0)) {
         cs_log_error("state write: %s", failed ? "out of memory" : PQerrorMessage(self->pg));
         rc = -1;
         s_failed(self);

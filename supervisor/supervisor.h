@@ -67,7 +67,9 @@ void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src);
  * none asked, and NULL is the answer): its connections kept only where the row is ready once
  * the statement commits, then set with ALTER DATABASE by connstate_internal.set_search_path
  * in the same transaction when it differs from the one in force ("set: PATH", "same", or
- * "failed: MESSAGE" -- a failure does not fail the statement).
+ * "failed: MESSAGE" -- a failure does not fail the statement). The plain upsert: the same
+ * for a batch without a row to delete or a worker's word to check (same parameters and
+ * answer), at about half the cost a row: no marker read, the rows updated by a join.
  * The startup's pending ($1 the meta's last_seq, $2 now in microseconds since the epoch): one
  * statement sets every row pending as cs_store_set (PENDING, NULL) would (a row pending
  * without error or detail is left alone), each changed row with a new sequence number after
@@ -77,6 +79,7 @@ void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src);
 const char *cs_table_create_sql(void);
 const char *cs_table_select_sql(void);
 const char *cs_table_upsert_sql(void);
+const char *cs_table_upsert_plain_sql(void);
 const char *cs_table_pending_sql(void);
 const char *cs_table_pending_end_sql(void);
 

@@ -83,6 +83,21 @@ static void test_the_upsert_types_its_arrays(void **state)
                                 "$12::bigint[]"));
     assert_non_null(strstr(sql, "$24::text[], $1::boolean[], $7::boolean[]) AS x("));
     assert_null(strstr(sql, "jsonb_to_recordset"));
+    /* the plain one: the same parameters and answer, no marker, no deletion */
+    const char *plain = cs_table_upsert_plain_sql();
+    assert_non_null(strstr(plain, "$24::text[], $1::boolean[], $7::boolean[]) AS x("));
+    assert_non_null(strstr(plain, "UPDATE connstate_internal.connection_state AS cs SET status = "
+                                  "v.s, error = v.e,"));
+    assert_non_null(strstr(plain, "WHERE NOT EXISTS (SELECT FROM "
+                                  "connstate_internal.connection_state t WHERE "
+                                  "t.connection_name = v.n)"));
+    assert_non_null(strstr(plain, "pg_notify('connstate_state', $3"));
+    assert_non_null(strstr(plain, "SET value = $2::bigint WHERE key = 'last_seq'"));
+    assert_non_null(strstr(plain, "$4::text || $5::text"));
+    assert_non_null(strstr(plain, "$6::jsonb IS NOT NULL"));
+    assert_null(strstr(plain, "pg_description"));
+    assert_null(strstr(plain, "DELETE"));
+    assert_null(strstr(plain, "connection_name = v.n, ")); /* the key is not updated */
 }
 
 /* The startup's pending: one statement, as cs_store_set (PENDING, NULL) would do it. */
