@@ -368,7 +368,7 @@ static int s_load_rows(cs_catalog_t *self, cs_store_t *store, const char *what, 
         if (status == PGRES_SINGLE_TUPLE && !failed) {
             cs_row_values_t values;
             rows++;
-            int rc = cs_table_parse_row(res, 0, &values);
+            int rc = cs_table_read_row(res, 0, &values); /* borrowed: the store copies */
             if (rc == 0)
                 rc = cs_store_load(store, &values);
             if (rc == 0 && values.seq > *max_seq)
@@ -386,7 +386,6 @@ static int s_load_rows(cs_catalog_t *self, cs_store_t *store, const char *what, 
                 if (rc == 0 && !((*changed)[(*count)++] = cs_store_get(store, values.name)))
                     rc = -1;
             }
-            cs_row_values_clear(&values);
             if (rc != 0) {
                 cs_log_error("%s: row %zu could not be read", what, rows);
                 failed = true;
@@ -428,6 +427,7 @@ int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, bool pending, uint64_
     uint64_t meta = PQntuples(res) ? strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
     PQclear(res);
     const char *what = pending ? "setting every row pending" : "loading the state table";
+    int64_t started = cs_clock_mono_ms();
     char meta_text[32], now_text[32];
     snprintf(meta_text, sizeof meta_text, "%llu", (unsigned long long)meta);
     snprintf(now_text, sizeof now_text, "%lld", (long long)cs_clock_wall_us());
@@ -482,7 +482,8 @@ int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, bool pending, uint64_
     if (rc != 0)
         return -1;
     if (count)
-        cs_log_info("state table: %zu rows set pending in one statement", count);
+        cs_log_info("state table: %zu rows set pending in one statement (%.3f s)", count,
+                    (double)(cs_clock_mono_ms() - started) / 1000);
     *last_seq = seq;
     if (PQsetnonblocking(self->pg, 1) != 0) { /* the batch writer never waits on the server */
         cs_log_error("database: cannot switch to non-blocking mode");

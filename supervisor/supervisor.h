@@ -87,6 +87,8 @@ const char *cs_table_pending_end_sql(void);
  * first; the caller clears it). Returns 0, or -1 when the result does not have the table's
  * columns. */
 int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v);
+/* ... its strings borrowed from res (valid until PQclear; not to be cleared). */
+int cs_table_read_row(const PGresult *res, int row, cs_row_values_t *v);
 
 #define CS_TABLE_COLUMNS      17
 #define CS_TABLE_BATCH_PARAMS (7 + CS_TABLE_COLUMNS)

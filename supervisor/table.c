@@ -363,7 +363,8 @@ void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src)
         }
 }
 
-int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v)
+/* cs_table_parse_row, its strings copied (copy) or borrowed from res. */
+static int s_parse_row(const PGresult *res, int row, cs_row_values_t *v, bool copy)
 {
     if (PQnfields(res) < (int)S_COLUMNS)
         return -1;
@@ -374,7 +375,7 @@ int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v)
         const char *text = PQgetvalue(res, row, (int)i);
         switch (col->kind) {
             case S_TEXT:
-                *s_text(v, col) = null ? NULL : strdup(text);
+                *s_text(v, col) = null ? NULL : copy ? strdup(text) : (char *)text;
                 break;
             case S_INT:
                 S_FIELD(int, v, col) = null ? 0 : atoi(text);
@@ -395,6 +396,16 @@ int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v)
         }
     }
     return v->name ? 0 : -1;
+}
+
+int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v)
+{
+    return s_parse_row(res, row, v, true);
+}
+
+int cs_table_read_row(const PGresult *res, int row, cs_row_values_t *v)
+{
+    return s_parse_row(res, row, v, false);
 }
 
 /* Appends text as one element of an array literal: quoted, backslash and quote escaped,
