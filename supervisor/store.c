@@ -58,20 +58,66 @@ void cs_visible_of(cs_visible_t *dst, const cs_row_values_t *src)
     dst->plugin = s_dup(src->plugin);
 }
 
-/* The one copy of text in the store (NULL for NULL, and when out of memory: logged). */
+/* An interned string: its text, and how many fields of rows point at it. */
+typedef struct {
+    size_t refs;
+    char text[];
+} s_string_t;
+
+static s_string_t *s_string_of(const char *text)
+{
+    return (s_string_t *)(void *)(text - offsetof(s_string_t, text));
+}
+
+static zhashx_t *s_strings_new(void)
+{
+    zhashx_t *strings = zhashx_new();
+    if (strings) {
+        zhashx_set_destructor(strings, (zhashx_destructor_fn *)zstr_free);
+        zhashx_set_key_duplicator(strings, NULL); /* the string's own text */
+        zhashx_set_key_destructor(strings, NULL);
+    }
+    return strings;
+}
+
+/* The one copy of text in the store, for one more field (NULL for NULL, and when out of
+ * memory: logged); s_release when the field lets go of it. A string lives while a field
+ * points at it: the set holds only what the rows use. */
 static char *s_intern(cs_store_t *self, const char *text)
 {
     if (!text)
         return NULL;
-    char *copy = zhashx_lookup(self->strings, text);
-    if (copy)
-        return copy;
-    if (!(copy = strdup(text)) || zhashx_insert(self->strings, copy, copy) != 0) {
-        free(copy);
-        cs_log_error("out of memory: a row's \"%s\" is not kept", text);
-        return NULL;
+    s_string_t *string = zhashx_lookup(self->strings, text);
+    if (!string) {
+        size_t len = strlen(text);
+        if (!(string = malloc(sizeof *string + len + 1))) {
+            cs_log_error("out of memory: a row's \"%s\" is not kept", text);
+            return NULL;
+        }
+        string->refs = 0;
+        memcpy(string->text, text, len + 1);
+        zhashx_insert(self->strings, string->text, string);
     }
-    return copy;
+    string->refs++;
+    return string->text;
+}
+
+static void s_release(cs_store_t *self, char **field)
+{
+    if (*field && --s_string_of(*field)->refs == 0)
+        zhashx_delete(self->strings, *field);
+    *field = NULL;
+}
+
+/* Lets go of every interned string of a row. */
+static void s_row_release(cs_store_t *self, cs_record_t *row)
+{
+    s_release(self, &row->now.plugin);
+    s_release(self, &row->now.plugin_version);
+    s_release(self, &row->now.type);
+    s_release(self, &row->now.file_name);
+    s_release(self, &row->now.worker);
+    s_release(self, &row->committed.plugin);
 }
 
 /* Frees what a row owns of its values and of what the table holds (not the interned). */
@@ -87,6 +133,8 @@ static void s_row_strings_free(cs_record_t *row)
     row->committed.error = row->committed.detail = NULL;
 }
 
+/* The hash's destructor: a row and what it owns (its interned strings are let go of by
+ * s_row_release, or freed with the set). */
 static void s_row_free(void **item)
 {
     cs_record_t *row = *item;
@@ -104,7 +152,7 @@ cs_store_t *cs_store_new(void)
     if (!self)
         return NULL;
     self->by_name = zhashx_new();
-    self->strings = zhashx_new();
+    self->strings = s_strings_new();
     self->rows = zlistx_new();
     self->dirty = zlistx_new();
     if (!self->by_name || !self->strings || !self->rows || !self->dirty) {
@@ -114,9 +162,6 @@ cs_store_t *cs_store_new(void)
     zhashx_set_destructor(self->by_name, s_row_free);
     zhashx_set_key_duplicator(self->by_name, NULL); /* the row's own name */
     zhashx_set_key_destructor(self->by_name, NULL);
-    zhashx_set_destructor(self->strings, (zhashx_destructor_fn *)zstr_free);
-    zhashx_set_key_duplicator(self->strings, NULL); /* the copy itself */
-    zhashx_set_key_destructor(self->strings, NULL);
     return self;
 }
 
@@ -171,6 +216,7 @@ int cs_store_load(cs_store_t *self, const cs_row_values_t *values)
     if (!row && !(row = s_row_new(self, values->name)))
         return -1;
     s_row_strings_free(row);
+    s_row_release(self, row);
     char *name = row->now.name;
     row->now = *values;
     row->now.name = name;
@@ -184,8 +230,8 @@ int cs_store_load(cs_store_t *self, const cs_row_values_t *values)
     row->now.file_name = s_intern(self, values->file_name);
     row->now.worker = s_intern(self, values->worker);
     row->committed = (cs_visible_t){
-        values->status,  s_dup(values->error), s_dup(values->detail), values->comments_set,
-        values->time_us, values->seq,          row->now.plugin};
+        values->status,  s_dup(values->error), s_dup(values->detail),         values->comments_set,
+        values->time_us, values->seq,          s_intern(self, values->plugin)};
     row->in_table = true;
     return 0;
 }
@@ -307,7 +353,9 @@ static bool s_set_interned(cs_store_t *self, char **field, const char *value)
 {
     if (s_same(*field, value))
         return false;
-    *field = s_intern(self, value);
+    char *interned = s_intern(self, value);
+    s_release(self, field);
+    *field = interned;
     return true;
 }
 
@@ -447,14 +495,17 @@ void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *wr
         row->committed.detail = s_dup(written->detail);
     }
     char *error = row->committed.error, *detail = row->committed.detail;
+    char *plugin = s_intern(self, written->plugin);
+    s_release(self, &row->committed.plugin);
     row->committed = *written;
     row->committed.error = error;
     row->committed.detail = detail;
-    row->committed.plugin = s_intern(self, written->plugin);
+    row->committed.plugin = plugin;
     row->in_table = !deleted;
     if (!row->dirty) /* checked by the write that committed (a newer one is checked again) */
         row->claimed = false;
     if (deleted && row->gone && !row->dirty) {
+        s_row_release(self, row);
         zlistx_delete(self->rows, row->handle);
         zhashx_delete(self->by_name, name);
     }
