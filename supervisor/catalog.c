@@ -492,27 +492,26 @@ int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, bool pending, uint64_
     return 0;
 }
 
-zhashx_t *cs_catalog_schemas(cs_catalog_t *self)
+int cs_catalog_read_schemas(cs_catalog_t *self, cs_schemas_t *schemas, bool full)
 {
+    (void)full; /* every read is a full one */
     PGresult *res = cs_pg_query(
         self->pg, "reading the schemas",
-        "SELECT n.nspname, d.description FROM pg_namespace n LEFT JOIN pg_description d"
+        "SELECT n.nspname, n.oid, d.description FROM pg_namespace n LEFT JOIN pg_description d"
         " ON d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0"
         " WHERE n.nspname !~ '^pg_' AND n.nspname NOT IN ('information_schema',"
         " 'connstate_internal')",
         0, NULL);
-    if (!res)
-        return NULL;
-    zhashx_t *schemas = zhashx_new();
-    zhashx_set_destructor(schemas, (zhashx_destructor_fn *)zstr_free);
-    for (int i = 0; i < PQntuples(res); i++) {
-        cs_schema_info_t *info = calloc(1, sizeof *info);
-        if (!info)
-            break;
-        const char *comment = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
-        info->managed = cs_marker_parse(comment, &info->marker) == 0;
-        zhashx_insert(schemas, PQgetvalue(res, i, 0), info);
+    if (!res) {
+        cs_schemas_invalidate(schemas);
+        return -1;
     }
+    cs_schemas_full_begin(schemas);
+    for (int i = 0; i < PQntuples(res); i++)
+        cs_schemas_set(schemas, PQgetvalue(res, i, 0),
+                       (uint32_t)strtoul(PQgetvalue(res, i, 1), NULL, 10),
+                       PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+    cs_schemas_full_end(schemas);
     PQclear(res);
-    return schemas;
+    return 0;
 }

@@ -212,7 +212,7 @@ static bool s_version_mismatch(const cs_connection_t *c, const char *installed, 
  * schema may change under it): it gets a checked build, held until that one lands. */
 static void s_plan_connection(cs_plan_t *self, const cs_plan_input_t *in, const cs_connection_t *c)
 {
-    const cs_schema_info_t *schema = zhashx_lookup(in->schemas, c->name);
+    const cs_schema_info_t *schema = cs_schemas_get(in->schemas, c->name);
     const cs_plan_oracle_t *o = &in->oracle;
     bool in_flight = o->in_flight && o->in_flight(o->arg, c->name);
     cs_decision_t *d;
@@ -434,7 +434,7 @@ static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx
     }
     for (size_t i = 0; i < n; i++) { /* ready, or kept as it is by its failed file */
         const cs_decision_t *d = members[i].decision;
-        const cs_schema_info_t *kept = zhashx_lookup(in->schemas, members[i].name);
+        const cs_schema_info_t *kept = cs_schemas_get(in->schemas, members[i].name);
         if (d->action == CS_ACTION_READY)
             members[i].hash = d->marker->schema_hash;
         else if (d->action == CS_ACTION_ERROR && strcmp(d->reason, S_KEPT) == 0 && kept &&
@@ -506,7 +506,7 @@ static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx
         left_out = s_keep_buf(self, &text);
     }
     free(split);
-    const cs_schema_info_t *schema = zhashx_lookup(in->schemas, c->name);
+    const cs_schema_info_t *schema = cs_schemas_get(in->schemas, c->name);
     bool in_flight = o->in_flight && o->in_flight(o->arg, c->name);
     const char *reason = NULL;
     if (in_flight)
@@ -542,7 +542,7 @@ static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx
 static void s_defer_former_member(cs_plan_t *self, const cs_plan_input_t *in, size_t first,
                                   cs_decision_t *d)
 {
-    const cs_schema_info_t *schema = zhashx_lookup(in->schemas, d->name);
+    const cs_schema_info_t *schema = cs_schemas_get(in->schemas, d->name);
     if (d->action != CS_ACTION_AGGREGATE || !schema || !schema->managed ||
         schema->marker.aggregator)
         return;
@@ -557,7 +557,7 @@ static void s_defer_former_member(cs_plan_t *self, const cs_plan_input_t *in, si
     as_plugin.aggregator = false;
     for (size_t i = first; i < self->count; i++) {
         const cs_decision_t *a = &self->items[i];
-        const cs_schema_info_t *views = zhashx_lookup(in->schemas, a->name);
+        const cs_schema_info_t *views = cs_schemas_get(in->schemas, a->name);
         if (a != d && (a->action == CS_ACTION_AGGREGATE || a->action == CS_ACTION_DEFER) && views &&
             views->marker.aggregator && cs_config_member_of(a->config, &as_plugin))
             awaiting[n++] = a->name; /* (views of its own: never one that waits like this) */
@@ -671,7 +671,7 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
                 continue;
             }
         }
-        const cs_schema_info_t *schema = zhashx_lookup(in->schemas, name);
+        const cs_schema_info_t *schema = cs_schemas_get(in->schemas, name);
         bool in_flight = o->in_flight && o->in_flight(o->arg, name);
         if (!in_flight && o->failed && o->failed(o->arg, name)) { /* its delete failed */
             s_error(self, name, NULL, S_FAILED, s_row_error(self, row));
@@ -683,9 +683,9 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
     }
     /* Managed schemas with no connection and no row (a crash between drop and row delete,
      * a row removed by hand), and temporary schemas an interrupted update left. */
-    for (cs_schema_info_t *schema = zhashx_first(in->schemas); schema;
-         schema = zhashx_next(in->schemas)) {
-        const char *name = zhashx_cursor(in->schemas);
+    const char *name;
+    for (const cs_schema_info_t *schema = cs_schemas_first(in->schemas, &name); schema;
+         schema = cs_schemas_next(in->schemas, &name)) {
         if (!schema->managed)
             continue;
         if (cs_marker_is_temp_name(name))

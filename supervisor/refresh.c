@@ -40,15 +40,16 @@ struct cs_refresh {
     cs_config_t *config;                 /* of the last plan: what results are judged against */
     const cs_connection_t **aggregators; /* ... its aggregators (results ask for them often) */
     size_t aggregator_count;
-    cs_config_t *next;    /* loaded for the plan that waits for plugins' info */
-    zhashx_t *churn;      /* file path -> s_churn_t */
-    zhashx_t *gone;       /* file path -> when a plan first found it missing (int64_t) */
-    zhashx_t *failed;     /* connection -> the fingerprint of its update that failed since the
-                             last request ("" when none): plans of this refresh keep the error */
-    zhashx_t *aggregates; /* aggregator -> s_aggregate_t of its last aggregate task */
-    zhashx_t *awaited;    /* members that the last plan's deferred aggregators wait for */
-    size_t deferred;      /* aggregators the last plan deferred */
-    uint64_t plans;       /* plans tried: a plugin's file is looked at once per plan */
+    cs_config_t *next;     /* loaded for the plan that waits for plugins' info */
+    zhashx_t *churn;       /* file path -> s_churn_t */
+    zhashx_t *gone;        /* file path -> when a plan first found it missing (int64_t) */
+    zhashx_t *failed;      /* connection -> the fingerprint of its update that failed since the
+                              last request ("" when none): plans of this refresh keep the error */
+    zhashx_t *aggregates;  /* aggregator -> s_aggregate_t of its last aggregate task */
+    zhashx_t *awaited;     /* members that the last plan's deferred aggregators wait for */
+    cs_schemas_t *schemas; /* the database's schemas, as the last plan read them */
+    size_t deferred;       /* aggregators the last plan deferred */
+    uint64_t plans;        /* plans tried: a plugin's file is looked at once per plan */
     cs_results_stats_t stats;
     size_t builds, deletes, comments; /* tasks the last plan queued */
     size_t refetches;                 /* ... of its builds, refetches */
@@ -97,8 +98,9 @@ cs_refresh_t *cs_refresh_new(const cs_refresh_deps_t *deps)
     self->failed = zhashx_new();
     self->aggregates = zhashx_new();
     self->awaited = zhashx_new();
+    self->schemas = cs_schemas_new();
     if (!self->config_dir || !self->churn || !self->gone || !self->refetch || !self->failed ||
-        !self->aggregates || !self->awaited) {
+        !self->aggregates || !self->awaited || !self->schemas) {
         cs_refresh_destroy(&self);
         return NULL;
     }
@@ -123,6 +125,7 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
     zhashx_destroy(&self->failed);
     zhashx_destroy(&self->aggregates);
     zhashx_destroy(&self->awaited);
+    cs_schemas_destroy(&self->schemas);
     free(self->config_dir);
     free(self);
     *self_p = NULL;
@@ -554,10 +557,9 @@ static void s_plan(cs_refresh_t *self)
     int64_t t_config = cs_clock_mono_ms();
     /* A catalog read must not overlap a batch on the same session: the one in flight ends
      * first (one statement: milliseconds); a failed one is retried later as usual. */
-    zhashx_t *schemas = cs_batch_wait(self->deps.batch, S_CATALOG_WAIT_MS) == 0
-                            ? cs_catalog_schemas(self->deps.catalog)
-                            : NULL;
-    if (!schemas) { /* the cause was logged; the next plan tries again with what was loaded */
+    if (cs_batch_wait(self->deps.batch, S_CATALOG_WAIT_MS) != 0 ||
+        cs_catalog_read_schemas(self->deps.catalog, self->schemas, false) != 0) {
+        /* the cause was logged; the next plan tries again with what was loaded */
         self->lost = cs_catalog_session_bad(self->deps.catalog);
         return;
     }
@@ -565,14 +567,13 @@ static void s_plan(cs_refresh_t *self)
     cs_plan_input_t in = {cfg,
                           self->config_dir,
                           self->deps.store,
-                          schemas,
+                          self->schemas,
                           {s_plugin, s_in_flight, s_settled_at, s_gone_since, s_failed, self,
                            s_refetch, s_refetching},
                           t_catalog};
     cs_plan_t *plan = cs_plan_make(&in);
     if (!plan) {
         cs_log_error("out of memory planning refresh %llu", (unsigned long long)self->started);
-        zhashx_destroy(&schemas);
         return;
     }
     self->deferred = 0;
@@ -590,10 +591,10 @@ static void s_plan(cs_refresh_t *self)
     cs_log_debug("plan: config (%zu of %zu files parsed) in %lld ms, catalog (%zu schemas) in "
                  "%lld ms, %zu decisions in %lld ms",
                  parsed, cs_config_file_count(cfg), (long long)(t_config - t0),
-                 zhashx_size(schemas), (long long)(t_catalog - t_config), cs_plan_count(plan),
-                 (long long)(cs_clock_mono_ms() - t_catalog));
+                 cs_schemas_count(self->schemas), (long long)(t_catalog - t_config),
+                 cs_plan_count(plan), (long long)(cs_clock_mono_ms() - t_catalog));
     cs_plan_destroy(&plan);
-    zhashx_destroy(&schemas);
+    cs_schemas_take_changed(self->schemas, NULL, NULL); /* this plan looked at every one */
     self->next = NULL;
     cs_config_destroy(&self->config);
     self->config = cfg;
@@ -942,4 +943,5 @@ void cs_refresh_resume(cs_refresh_t *self)
     self->lost = false;
     self->requested = true;
     zhashx_purge(self->failed); /* what failed while the database went away is tried again */
+    cs_schemas_invalidate(self->schemas); /* read whole again: it may have changed meanwhile */
 }

@@ -218,13 +218,64 @@ void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *wr
 bool cs_store_refused(cs_store_t *self, const char *name, bool deleted, cs_status_t claimed,
                       const char *error);
 
-/* ---- catalog.c: the supervisor's database session and the catalog ------------------- */
+/* ---- schemas.c: the database's schemas, as last read (kept across plans) ---------------- */
 
-/* A schema of the database and its marker (managed: it carries a connstate marker). */
+/* What a schema's connstate marker says, compactly: the plugin's name and version are interned
+ * by the cache that holds it ("" when the marker has none). */
+typedef struct {
+    char fingerprint[17];
+    char schema_hash[17];
+    bool aggregator;
+    const char *plugin;
+    const char *plugin_version;
+} cs_schema_marker_t;
+
+/* A schema of the database (managed: it carries a connstate marker; then marker says what). */
 typedef struct {
     bool managed;
-    cs_marker_t marker;
+    uint32_t oid; /* pg_namespace.oid */
+    cs_schema_marker_t marker;
 } cs_schema_info_t;
+
+typedef struct cs_schemas cs_schemas_t;
+
+/* An empty cache: nothing read yet (the first read is a full one). NULL when out of memory. */
+cs_schemas_t *cs_schemas_new(void);
+void cs_schemas_destroy(cs_schemas_t **self_p);
+
+/* The schema of that name as last read, or NULL (borrowed: valid until the next change). */
+const cs_schema_info_t *cs_schemas_get(const cs_schemas_t *self, const char *name);
+size_t cs_schemas_count(const cs_schemas_t *self);
+/* Every schema, in no order: first, then next until NULL (*name borrowed). The cache must not
+ * change, nor be looked up with cs_schemas_get, while iterating. */
+const cs_schema_info_t *cs_schemas_first(const cs_schemas_t *self, const char **name);
+const cs_schema_info_t *cs_schemas_next(const cs_schemas_t *self, const char **name);
+
+/* What a read of the catalog found. set: the schema exists (comment: its description, NULL
+ * when none); drop: no schema of that name. A full read is cs_schemas_full_begin, a set of
+ * every schema there is, then cs_schemas_full_end, which drops those not set since begin.
+ * Each change of an entry notes its name (cs_schemas_take_changed). Out of memory, an entry
+ * is dropped and the cache wants a full read (cs_schemas_stale). Never block. */
+void cs_schemas_set(cs_schemas_t *self, const char *name, uint32_t oid, const char *comment);
+void cs_schemas_drop(cs_schemas_t *self, const char *name);
+void cs_schemas_full_begin(cs_schemas_t *self);
+void cs_schemas_full_end(cs_schemas_t *self);
+/* True when only a full read can make the cache right again (nothing read yet, out of memory,
+ * or cs_schemas_invalidate: e.g. the session changed and with it what was seen). */
+bool cs_schemas_stale(const cs_schemas_t *self);
+void cs_schemas_invalidate(cs_schemas_t *self);
+
+/* The names whose entry changed since the last call, each once to fn (no order; NULL fn: only
+ * forgotten). Returns true when every name is to be looked at instead (the cache was filled
+ * from nothing since: the first read); the names are then not listed. */
+bool cs_schemas_take_changed(cs_schemas_t *self, void (*fn)(void *arg, const char *name),
+                             void *arg);
+
+/* Fills a cs_schema_marker_t from a parsed marker, with strings interned by the cache (for
+ * tests and for whoever builds entries by hand). */
+void cs_schemas_marker_of(cs_schemas_t *self, const cs_marker_t *in, cs_schema_marker_t *out);
+
+/* ---- catalog.c: the supervisor's database session and the catalog ------------------- */
 
 typedef struct cs_catalog cs_catalog_t;
 
@@ -284,9 +335,12 @@ typedef void(cs_batch_commit_fn)(void *arg, const char *name, const cs_visible_t
 int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, bool pending, uint64_t *last_seq,
                     cs_batch_commit_fn *on_commit, void *arg) __attribute__((warn_unused_result));
 
-/* The schemas of the database: name -> cs_schema_info_t (the caller destroys the hash), or
- * NULL (logged). No batch may be in flight (cs_batch_wait). Blocks (one query). */
-zhashx_t *cs_catalog_schemas(cs_catalog_t *self);
+/* Brings the cache of the database's schemas up to date: a full read when full is asked for or
+ * the cache is stale, else what changed since the last read (as exactly as the catalog lets it
+ * know). Returns 0, or -1 (logged; the cache is left stale). No batch may be in flight
+ * (cs_batch_wait). Blocks (one query). */
+int cs_catalog_read_schemas(cs_catalog_t *self, cs_schemas_t *schemas, bool full)
+    __attribute__((warn_unused_result));
 
 /* ---- searchpath.c: the database's default search path ------------------------------------ */
 
@@ -672,13 +726,13 @@ typedef enum {
 typedef struct {
     const char *name;
     cs_action_t action;
-    const char *reason;            /* why, e.g. "config changed", "left the config" */
-    const char *error;             /* ERROR: the row's error */
-    const cs_connection_t *config; /* its config entry when configured */
-    const cs_marker_t *marker;     /* READY: the marker of its current schema */
-    const char *file;              /* WAIT: the file that is gone */
-    bool fresh;                    /* BUILD: no schema of that name (one round trip) */
-    bool comments;                 /* READY: its comments are still owed */
+    const char *reason;               /* why, e.g. "config changed", "left the config" */
+    const char *error;                /* ERROR: the row's error */
+    const cs_connection_t *config;    /* its config entry when configured */
+    const cs_schema_marker_t *marker; /* READY: the marker of its current schema */
+    const char *file;                 /* WAIT: the file that is gone */
+    bool fresh;                       /* BUILD: no schema of that name (one round trip) */
+    bool comments;                    /* READY: its comments are still owed */
     bool refetch;    /* BUILD: its schema is current (marker: its marker); only its dynamic schema
                       * is fetched again, and a ready row stays ready meanwhile */
     bool refetching; /* READY: a refetch of it is queued or in flight: its row and tasks are left
@@ -720,8 +774,8 @@ typedef struct {
 typedef struct {
     const cs_config_t *config;
     const char *config_dir;
-    cs_store_t *store; /* read only */
-    zhashx_t *schemas; /* name -> cs_schema_info_t */
+    cs_store_t *store;           /* read only */
+    const cs_schemas_t *schemas; /* the database's schemas */
     cs_plan_oracle_t oracle;
     int64_t now; /* cs_clock_mono_ms */
 } cs_plan_input_t;

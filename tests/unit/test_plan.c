@@ -17,7 +17,7 @@
 typedef struct {
     cs_config_t *config;
     cs_store_t *store;
-    zhashx_t *schemas;
+    cs_schemas_t *schemas;
     const char *in_flight;   /* a connection with an update in flight, or NULL */
     int64_t settled_at;      /* what every file's hold is */
     int64_t gone_since;      /* since when every gone file is gone (0: not seen) */
@@ -82,19 +82,12 @@ static const char *s_failed(void *arg, const char *name)
     return w->failed && strcmp(w->failed, name) == 0 ? w->failed_as : NULL;
 }
 
-static void s_free(void **item)
-{
-    free(*item);
-    *item = NULL;
-}
-
 static s_world_t *s_world(const char *spc)
 {
     s_world_t *w = calloc(1, sizeof *w);
     w->config = cs_config_load_text("/cfg/a.spc", spc, strlen(spc));
     w->store = cs_store_new();
-    w->schemas = zhashx_new();
-    zhashx_set_destructor(w->schemas, s_free);
+    w->schemas = cs_schemas_new();
     assert_non_null(w->config);
     return w;
 }
@@ -105,7 +98,7 @@ static void s_world_free(s_world_t **w_p)
     cs_plan_destroy(&w->plan);
     cs_config_destroy(&w->config);
     cs_store_destroy(&w->store);
-    zhashx_destroy(&w->schemas);
+    cs_schemas_destroy(&w->schemas);
     free(w);
     *w_p = NULL;
 }
@@ -114,24 +107,33 @@ static void s_world_free(s_world_t **w_p)
  * or an unmanaged one (fingerprint NULL). */
 static void s_schema(s_world_t *w, const char *name, const char *fingerprint, const char *version)
 {
-    cs_schema_info_t *info = calloc(1, sizeof *info);
-    info->managed = fingerprint != NULL;
+    char comment[512] = "a schema of the user's";
     if (fingerprint) {
-        snprintf(info->marker.fingerprint, sizeof info->marker.fingerprint, "%s", fingerprint);
-        snprintf(info->marker.plugin, sizeof info->marker.plugin, "synthetic");
-        snprintf(info->marker.plugin_version, sizeof info->marker.plugin_version, "%s", version);
-        snprintf(info->marker.schema_hash, sizeof info->marker.schema_hash, "0123456789abcdef");
+        cs_marker_t marker = {0};
+        snprintf(marker.fingerprint, sizeof marker.fingerprint, "%s", fingerprint);
+        snprintf(marker.plugin, sizeof marker.plugin, "synthetic");
+        snprintf(marker.plugin_version, sizeof marker.plugin_version, "%s", version);
+        snprintf(marker.schema_hash, sizeof marker.schema_hash, "0123456789abcdef");
+        assert_int_equal(cs_marker_format(&marker, comment, sizeof comment), 0);
     }
-    zhashx_insert(w->schemas, name, info);
+    cs_schemas_set(w->schemas, name, 1, comment);
 }
 
 /* The schema hash of a schema added with s_schema; aggregator: its marker says kind=aggregator. */
 static void s_schema_hash(s_world_t *w, const char *name, const char *hash, bool aggregator)
 {
-    cs_schema_info_t *info = zhashx_lookup(w->schemas, name);
+    const cs_schema_info_t *info = cs_schemas_get(w->schemas, name);
     assert_non_null(info);
-    snprintf(info->marker.schema_hash, sizeof info->marker.schema_hash, "%s", hash);
-    info->marker.aggregator = aggregator;
+    cs_marker_t marker = {0};
+    snprintf(marker.fingerprint, sizeof marker.fingerprint, "%s", info->marker.fingerprint);
+    snprintf(marker.plugin, sizeof marker.plugin, "%s", info->marker.plugin);
+    snprintf(marker.plugin_version, sizeof marker.plugin_version, "%s",
+             info->marker.plugin_version);
+    snprintf(marker.schema_hash, sizeof marker.schema_hash, "%s", hash);
+    marker.aggregator = aggregator;
+    char comment[512];
+    assert_int_equal(cs_marker_format(&marker, comment, sizeof comment), 0);
+    cs_schemas_set(w->schemas, name, 1, comment);
 }
 
 static const char *s_fingerprint(s_world_t *w, const char *name)
@@ -563,7 +565,7 @@ static void test_aggregator_deferred_while_a_member_is_pending(void **state)
     s_expect(w, "m_9", CS_ACTION_DELETE, "left the config");
     s_expect(w, "all", CS_ACTION_DEFER, "waits for its members' updates");
     assert_string_equal(s_decision(w, "all")->awaiting[0], "m_9");
-    zhashx_delete(w->schemas, "m_9");
+    cs_schemas_drop(w->schemas, "m_9");
     s_make(w); /* m_9 gone: its row is forgotten, the aggregator is built */
     s_expect(w, "m_9", CS_ACTION_FORGET, "left the config");
     s_expect(w, "all", CS_ACTION_AGGREGATE, "new");
@@ -616,7 +618,7 @@ static void test_aggregator_fingerprint_over_members(void **state)
     w->in_flight = NULL;
     /* its aggregate failed in this refresh: with another fingerprint it is tried again; with
      * this one it is kept in error (not tried again by this refresh's plans) */
-    zhashx_delete(w->schemas, "all");
+    cs_schemas_drop(w->schemas, "all");
     w->failed = "all";
     w->failed_as = "0000000000000000";
     s_make(w);
@@ -664,7 +666,7 @@ static void test_a_former_member_that_becomes_an_aggregator(void **state)
     assert_string_equal(s_decision(w, "m_old")->awaiting[0], "all");
     char fp[CS_DIGEST_HEX_SIZE];
     snprintf(fp, sizeof fp, "%s", s_decision(w, "all")->fingerprint);
-    zhashx_delete(w->schemas, "all"); /* built again, without m_old */
+    cs_schemas_drop(w->schemas, "all"); /* built again, without m_old */
     s_schema(w, "all", fp, "1.0.0");
     s_schema_hash(w, "all", "9999999999999999", true);
     s_make(w);
@@ -737,7 +739,7 @@ static void test_aggregator_left_out_members(void **state)
                         "left out: m_off (disabled), m_theirs (error: schema \"m_theirs\" exists "
                         "and is not managed by connstate (it has no connstate marker); it was "
                         "left untouched)");
-    zhashx_delete(w->schemas, "m_ok");
+    cs_schemas_drop(w->schemas, "m_ok");
     s_schema(w, "m_ok", NULL, NULL);
     s_make(w);
     s_expect(w, "all", CS_ACTION_ERROR, "no member ready");
