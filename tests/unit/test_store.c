@@ -34,7 +34,8 @@ static void test_loaded_rows_read_back_and_share_their_strings(void **state)
     cs_store_t *store = cs_store_new();
     assert_non_null(store);
     char plugin[] = "synthetic", file[] = "/cfg/a.spc";
-    cs_row_values_t a = s_values("a", plugin, "1.0.0", file), b = s_values("b", plugin, "1.0.0", file);
+    cs_row_values_t a = s_values("a", plugin, "1.0.0", file),
+                    b = s_values("b", plugin, "1.0.0", file);
     assert_int_equal(cs_store_load(store, &a), 0);
     strcpy(plugin, "xxxxxxxxx"); /* the store keeps copies, not the caller's strings */
     strcpy(file, "/xxx/x.xxx");
