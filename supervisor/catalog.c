@@ -5,6 +5,7 @@
  * journal and the names in doubt say changed. The batch writer writes on this session. */
 #include "supervisor.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -507,35 +508,138 @@ int cs_catalog_setup(cs_catalog_t *self)
     return 0;
 }
 
-int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, uint64_t *last_seq)
+/* The rows of a statement sent in single-row mode, one at a time, into store: the highest
+ * seq in *max_seq; with pending, the rows it changed (its "changed" column) appended to
+ * *changed. Reads every result until the statement is over. Returns 0, or -1 with the error
+ * logged. */
+static int s_load_rows(cs_catalog_t *self, cs_store_t *store, const char *what, bool pending,
+                       uint64_t *max_seq, cs_record_t ***changed, size_t *count)
+{
+    bool failed = false;
+    size_t cap = 0, rows = 0;
+    PGresult *res;
+    while ((res = PQgetResult(self->pg)) != NULL) {
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_SINGLE_TUPLE && !failed) {
+            cs_row_values_t values;
+            rows++;
+            int rc = cs_table_read_row(res, 0, &values); /* borrowed: the store copies */
+            if (rc == 0)
+                rc = cs_store_load(store, &values);
+            if (rc == 0 && values.seq > *max_seq)
+                *max_seq = values.seq;
+            if (rc == 0 && pending && PQnfields(res) > CS_TABLE_COLUMNS &&
+                strcmp(PQgetvalue(res, 0, CS_TABLE_COLUMNS), "t") == 0) {
+                if (*count == cap) {
+                    cap = cap ? cap * 2 : 1024;
+                    cs_record_t **more = realloc(*changed, cap * sizeof *more);
+                    if (!more)
+                        rc = -1;
+                    else
+                        *changed = more;
+                }
+                if (rc == 0 && !((*changed)[(*count)++] = cs_store_get(store, values.name)))
+                    rc = -1;
+            }
+            if (rc != 0) {
+                cs_log_error("%s: row %zu could not be read", what, rows);
+                failed = true;
+            }
+        } else if (status != PGRES_TUPLES_OK && status != PGRES_SINGLE_TUPLE && !failed) {
+            char error[CS_PROTO_MAX_ERROR];
+            cs_pg_error_text(res, error, sizeof error);
+            cs_log_error("%s: %s", what, error);
+            failed = true;
+        }
+        PQclear(res);
+    }
+    return failed ? -1 : 0;
+}
+
+/* Sends a statement in single-row mode. Returns 0, or -1 with the error logged. */
+static int s_send_rows(cs_catalog_t *self, const char *what, const char *sql, int nparams,
+                       const char *const *params)
+{
+    if (!PQsendQueryParams(self->pg, sql, nparams, NULL, params, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(self->pg)) {
+        cs_log_error("%s: %s", what, PQerrorMessage(self->pg));
+        PGresult *res;
+        while ((res = PQgetResult(self->pg)) != NULL)
+            PQclear(res);
+        return -1;
+    }
+    return 0;
+}
+
+int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, bool pending, uint64_t *last_seq,
+                    cs_batch_commit_fn *on_commit, void *arg)
 {
     PGresult *res =
-        cs_pg_query(self->pg, "loading the state table", cs_table_select_sql(), 0, NULL);
-    if (!res)
-        return -1;
-    uint64_t seq = 0;
-    for (int i = 0; i < PQntuples(res); i++) {
-        cs_row_values_t values;
-        int rc = cs_table_parse_row(res, i, &values);
-        if (rc == 0)
-            rc = cs_store_load(store, &values);
-        if (values.seq > seq)
-            seq = values.seq;
-        cs_row_values_clear(&values);
-        if (rc != 0) {
-            cs_log_error("loading the state table: row %d could not be read", i + 1);
-            PQclear(res);
-            return -1;
-        }
-    }
-    PQclear(res);
-    res = cs_pg_query(self->pg, "reading the last sequence number",
-                      "SELECT value FROM connstate_internal.meta WHERE key = 'last_seq'", 0, NULL);
+        cs_pg_query(self->pg, "reading the last sequence number",
+                    "SELECT value FROM connstate_internal.meta WHERE key = 'last_seq'", 0, NULL);
     if (!res)
         return -1;
     uint64_t meta = PQntuples(res) ? strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
     PQclear(res);
-    *last_seq = meta > seq ? meta : seq;
+    const char *what = pending ? "setting every row pending" : "loading the state table";
+    int64_t started = cs_clock_mono_ms();
+    char meta_text[32], now_text[32];
+    snprintf(meta_text, sizeof meta_text, "%llu", (unsigned long long)meta);
+    snprintf(now_text, sizeof now_text, "%lld", (long long)cs_clock_wall_us());
+    const char *params[] = {meta_text, now_text};
+    uint64_t seq = meta;
+    cs_record_t **changed = NULL;
+    size_t count = 0;
+    int rc = pending ? cs_pg_exec(self->pg, what, "BEGIN") : 0;
+    if (rc == 0)
+        rc = pending ? s_send_rows(self, what, cs_table_pending_sql(), 2, params)
+                     : s_send_rows(self, what, cs_table_select_sql(), 0, NULL);
+    if (rc == 0)
+        rc = s_load_rows(self, store, what, pending, &seq, &changed, &count);
+    /* The changed rows hold the highest seqs, one each: put in seq order by seq - first. */
+    cs_record_t **ordered = rc == 0 && count ? calloc(count, sizeof *ordered) : NULL;
+    if (rc == 0 && count && !ordered) {
+        cs_log_error("%s: out of memory", what);
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        uint64_t at = cs_record_committed(changed[i])->seq - (seq - count + 1);
+        if (at >= count || ordered[at]) {
+            cs_log_error("%s: the changed rows' sequence numbers are not %llu to %llu", what,
+                         (unsigned long long)(seq - count + 1), (unsigned long long)seq);
+            rc = -1;
+        } else {
+            ordered[at] = changed[i];
+        }
+    }
+    free(changed);
+    changed = ordered;
+    if (rc == 0 && count) {
+        char seq_text[32], payload[64];
+        snprintf(seq_text, sizeof seq_text, "%llu", (unsigned long long)seq);
+        /* {"seq":N,"rows":n,"xid":X}, as a batch's: the statement appends the transaction id */
+        snprintf(payload, sizeof payload, "{\"seq\":%llu,\"rows\":%zu", (unsigned long long)seq,
+                 count);
+        const char *end_params[] = {seq_text, payload};
+        res = cs_pg_query(self->pg, what, cs_table_pending_end_sql(), 2, end_params);
+        rc = res ? 0 : -1;
+        PQclear(res);
+    }
+    if (pending && rc == 0)
+        rc = cs_pg_exec(self->pg, what, "COMMIT");
+    else if (pending && PQstatus(self->pg) == CONNECTION_OK &&
+             cs_pg_exec(self->pg, what, "ROLLBACK") != 0)
+        rc = -1;
+    if (rc == 0 && on_commit)
+        for (size_t i = 0; i < count; i++)
+            on_commit(arg, cs_record_name(changed[i]), cs_record_committed(changed[i]));
+    free(changed);
+    if (rc != 0)
+        return -1;
+    if (count)
+        cs_log_info("state table: %zu rows set pending in one statement (%.3f s)", count,
+                    (double)(cs_clock_mono_ms() - started) / 1000);
+    *last_seq = seq;
     if (PQsetnonblocking(self->pg, 1) != 0) { /* the batch writer never waits on the server */
         cs_log_error("database: cannot switch to non-blocking mode");
         return -1;

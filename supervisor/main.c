@@ -435,14 +435,12 @@ static int s_db_activate(s_sup_t *self)
     uint64_t last_seq = 0;
     cs_store_clear(self->store);
     if (cs_catalog_setup(self->catalog) != 0 ||
-        cs_catalog_load(self->catalog, self->store, &last_seq) != 0)
+        cs_catalog_load(self->catalog, self->store, self->fresh_start, &last_seq, s_on_commit,
+                        self) != 0)
         return -1;
     cs_log_info("state table: %zu rows, last sequence number %llu", cs_store_size(self->store),
                 (unsigned long long)last_seq);
     cs_batch_attach(self->batch, cs_catalog_session(self->catalog), last_seq);
-    if (self->fresh_start)
-        for (cs_record_t *row = cs_store_first(self->store); row; row = cs_store_next(self->store))
-            cs_store_set(self->store, row, CS_STATUS_PENDING, NULL);
     if (self->dispatch)
         cs_dispatch_pause(self->dispatch, false);
     if (self->refresh)
