@@ -624,7 +624,10 @@ cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len)
     const char *path = cs_load_strdup(&ld, file);
     if (path)
         s_load_text(&ld, path, text, len, NULL);
-    return s_config_done(&ld);
+    cfg = s_config_done(&ld);
+    if (cfg)
+        cfg->changed_all = true; /* no previous load: every name is new */
+    return cfg;
 }
 
 static int s_compare_strings(const void *a, const void *b)
@@ -811,6 +814,86 @@ static cs_config_t *s_reuse(cs_config_t *previous, size_t *cursor, const char *p
     return NULL;
 }
 
+/* Notes a name that may have changed since the previous load. */
+static void s_changed(cs_load_t *ld, const char *name)
+{
+    cs_config_t *cfg = ld->cfg;
+    if (cfg->changed_all)
+        return;
+    const char **grown =
+        cs_load_grow(ld, cfg->changed, cfg->changed_count, &cfg->changed_cap, sizeof *grown);
+    const char *copy = cs_load_strdup(ld, name);
+    if (!grown || !copy)
+        return;
+    cfg->changed = grown;
+    cfg->changed[cfg->changed_count++] = copy;
+}
+
+/* Whether a file's change can change the connections of other files: its plugin instances
+ * (a connection of any file may use one) or its options "plugin" (every plugin run's
+ * default memory limit). */
+static bool s_reaches_other_files(const cs_config_t *unit)
+{
+    return unit && (unit->plugin_count > 0 || unit->plugin_options_file != NULL);
+}
+
+/* The names of a unit, of a file parsed again or removed, as changed; and whether its change
+ * reaches other files. */
+static void s_unit_changed(cs_load_t *ld, const cs_config_t *unit)
+{
+    if (s_reaches_other_files(unit))
+        ld->cfg->changed_all = true;
+    for (size_t i = 0; i < unit->count; i++)
+        s_changed(ld, unit->connections[i].name);
+    for (size_t i = 0; i < unit->failed_count; i++)
+        for (size_t j = 0; j < unit->failed[i].name_count; j++)
+            s_changed(ld, unit->failed[i].names[j]);
+}
+
+/* What changed between previous (its units not taken over are the files changed or removed)
+ * and the directory just loaded. */
+static void s_note_changed(cs_load_t *ld, const cs_config_t *previous)
+{
+    cs_config_t *cfg = ld->cfg;
+    cfg->changed_all = !previous || previous->dir_failed || cfg->dir_failed;
+    for (size_t i = 0; i < cfg->unit_count && !cfg->changed_all; i++)
+        if (!cfg->units[i]->reused)
+            s_unit_changed(ld, cfg->units[i]);
+    for (size_t i = 0; previous && i < previous->unit_count && !cfg->changed_all; i++)
+        if (previous->units[i])
+            s_unit_changed(ld, previous->units[i]);
+    /* a file that fails (or no longer fails) for another file's sake: a name defined again,
+     * a plugin instance it cannot find */
+    const cs_config_t *both[2] = {previous, cfg};
+    for (int k = 0; k < 2 && !cfg->changed_all; k++)
+        for (size_t i = 0; both[k] && i < both[k]->failed_count; i++)
+            for (size_t j = 0; j < both[k]->failed[i].name_count; j++)
+                s_changed(ld, both[k]->failed[i].names[j]);
+}
+
+/* No file changed: the directory takes over previous's merged result as it is. Its arena
+ * (the merged arrays, the index) becomes ours and ours (this load's file names) previous's,
+ * which stays readable as it was until it is destroyed; its units come back into its units
+ * array, which is now ours too. */
+static void s_take_over(cs_load_t *ld, cs_config_t *previous)
+{
+    cs_config_t *cfg = ld->cfg;
+    cs_config_t **units = previous->units;
+    for (size_t i = 0; i < cfg->unit_count; i++)
+        units[i] = cfg->units[i];
+    cs_arena_t *mine = cfg->arena;
+    size_t unit_count = cfg->unit_count;
+    *cfg = *previous;
+    cfg->arena = previous->arena;
+    cfg->units = units;
+    cfg->unit_count = unit_count;
+    cfg->changed = NULL;
+    cfg->changed_count = cfg->changed_cap = 0;
+    cfg->changed_all = false;
+    previous->arena = mine;
+    previous->unit_count = 0;
+}
+
 cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
 {
     cs_load_t ld;
@@ -860,6 +943,14 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
         }
         cfg->units[cfg->unit_count++] = unit;
     }
+    bool same = previous && !ld.oom && !previous->dir_failed && previous->by_name &&
+                cfg->unit_count == previous->unit_count;
+    for (size_t i = 0; same && i < cfg->unit_count; i++)
+        same = cfg->units[i]->reused && !previous->units[i];
+    if (same) {
+        s_take_over(&ld, previous);
+        return cfg;
+    }
     /* The directory's connections in one array of their exact number: never grown. */
     size_t total = 0;
     for (size_t i = 0; i < cfg->unit_count; i++)
@@ -885,7 +976,12 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
     }
     for (size_t i = 0; i < cfg->unit_count && !ld.oom; i++)
         s_merge(&ld, cfg->units[i], cfg->units[i] != sole);
-    return s_config_done(&ld);
+    if (!s_config_done(&ld))
+        return NULL;
+    s_note_changed(&ld, previous);
+    if (ld.oom)
+        cfg->changed_all = true; /* the names could not all be listed */
+    return cfg;
 }
 
 cs_config_t *cs_config_load_dir(const char *dir)
@@ -930,6 +1026,15 @@ const cs_config_error_t *cs_config_file_error(const cs_config_t *self, const cha
         if (strcmp(self->errors[i].file, path) == 0)
             return &self->errors[i];
     return NULL;
+}
+
+bool cs_config_changes(const cs_config_t *self, void (*fn)(void *arg, const char *name), void *arg)
+{
+    if (self->changed_all || self->source)
+        return true;
+    for (size_t i = 0; fn && i < self->changed_count; i++)
+        fn(arg, self->changed[i]);
+    return false;
 }
 
 void cs_config_destroy(cs_config_t **self_p)

@@ -22,7 +22,13 @@ struct cs_store {
     zlistx_t *dirty;   /* cs_record_t queued for writing, in order */
     int64_t dirty_since;
     bool urgent; /* a queued row changed status or error (not only its comments) */
+    /* kept as rows change (the block at the end of this file) */
+    uint32_t counts[CS_STATUS_COUNT]; /* rows the table holds, by committed status */
+    zhashx_t *unsettled;              /* names of rows not settled for a plan */
 };
+
+static void s_count(cs_store_t *self, const cs_record_t *row, int sign);
+static void s_note_unsettled(cs_store_t *self, const cs_record_t *row);
 
 static char *s_dup(const char *text)
 {
@@ -73,6 +79,7 @@ cs_store_t *cs_store_new(void)
     self->by_name = zhashx_new();
     self->rows = zlistx_new();
     self->dirty = zlistx_new();
+    self->unsettled = zhashx_new();
     zhashx_set_destructor(self->by_name, s_row_free);
     return self;
 }
@@ -85,6 +92,7 @@ void cs_store_destroy(cs_store_t **self_p)
     zlistx_destroy(&self->dirty);
     zlistx_destroy(&self->rows);
     zhashx_destroy(&self->by_name);
+    zhashx_destroy(&self->unsettled);
     free(self);
     *self_p = NULL;
 }
@@ -94,6 +102,8 @@ void cs_store_clear(cs_store_t *self)
     zlistx_purge(self->dirty);
     zlistx_purge(self->rows);
     zhashx_purge(self->by_name); /* frees the rows */
+    zhashx_purge(self->unsettled);
+    memset(self->counts, 0, sizeof self->counts);
     self->dirty_since = 0;
     self->urgent = false;
 }
@@ -112,6 +122,7 @@ static cs_record_t *s_row_new(cs_store_t *self, const char *name)
 
 static void s_mark(cs_store_t *self, cs_record_t *row)
 {
+    s_note_unsettled(self, row);
     if (row->dirty)
         return;
     if (zlistx_size(self->dirty) == 0)
@@ -125,9 +136,12 @@ int cs_store_load(cs_store_t *self, const cs_row_values_t *values)
     cs_record_t *row = zhashx_lookup(self->by_name, values->name);
     if (!row && !(row = s_row_new(self, values->name)))
         return -1;
+    s_count(self, row, -1);
     cs_row_values_copy(&row->now, values);
     cs_visible_of(&row->committed, values);
     row->in_table = true;
+    s_count(self, row, 1);
+    s_note_unsettled(self, row);
     return 0;
 }
 
@@ -141,6 +155,7 @@ cs_record_t *cs_store_add(cs_store_t *self, const char *name)
     cs_record_t *row = zhashx_lookup(self->by_name, name);
     if (row) {
         row->gone = false; /* back in the config before its deletion was written */
+        s_note_unsettled(self, row);
         return row;
     }
     row = s_row_new(self, name);
@@ -370,15 +385,18 @@ void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *wr
     cs_record_t *row = zhashx_lookup(self->by_name, name);
     if (!row)
         return;
+    s_count(self, row, -1);
     cs_visible_clear(&row->committed);
     row->committed = *written;
     row->committed.error = s_dup(written->error);
     row->committed.detail = s_dup(written->detail);
     row->committed.plugin = s_dup(written->plugin);
     row->in_table = !deleted;
+    s_count(self, row, 1);
     if (!row->dirty) /* checked by the write that committed (a newer one is checked again) */
         row->claimed = false;
     if (deleted && row->gone && !row->dirty) {
+        zhashx_delete(self->unsettled, name);
         zlistx_delete(self->rows, row->handle);
         zhashx_delete(self->by_name, name);
     }
@@ -395,5 +413,51 @@ bool cs_store_refused(cs_store_t *self, const char *name, bool deleted, cs_statu
     row->now.status = CS_STATUS_ERROR;
     s_set_text(&row->now.error, error);
     s_set_text(&row->now.detail, NULL);
+    s_note_unsettled(self, row);
     return true;
+}
+
+/* ---- counts by status and rows not settled, kept as rows change ------------------------- */
+
+/* Counts a row the table holds in (sign 1) or out of (sign -1) its committed status. */
+static void s_count(cs_store_t *self, const cs_record_t *row, int sign)
+{
+    if (row->in_table && (unsigned)row->committed.status < CS_STATUS_COUNT)
+        self->counts[row->committed.status] += (uint32_t)sign;
+}
+
+/* Whether a plan must look at the row again whatever else changed: what we decided for it is
+ * not final (not ready, nor disabled), its comments are owed, or its deletion is queued. */
+static bool s_unsettled(const cs_record_t *row)
+{
+    if (row->gone)
+        return true;
+    if (row->now.status == CS_STATUS_DISABLED)
+        return false;
+    return row->now.status != CS_STATUS_READY || !row->now.comments_set;
+}
+
+static void s_note_unsettled(cs_store_t *self, const cs_record_t *row)
+{
+    if (!self->unsettled)
+        return;
+    if (s_unsettled(row))
+        zhashx_update(self->unsettled, row->now.name, (void *)"");
+    else
+        zhashx_delete(self->unsettled, row->now.name);
+}
+
+uint32_t cs_store_status_counts(const cs_store_t *self, uint32_t counts[CS_STATUS_COUNT])
+{
+    uint32_t total = 0;
+    for (int i = 0; i < CS_STATUS_COUNT; i++)
+        total += counts[i] = self->counts[i];
+    return total;
+}
+
+size_t cs_store_unsettled(cs_store_t *self, void (*fn)(void *arg, const char *name), void *arg)
+{
+    for (void *it = zhashx_first(self->unsettled); fn && it; it = zhashx_next(self->unsettled))
+        fn(arg, zhashx_cursor(self->unsettled));
+    return zhashx_size(self->unsettled);
 }
