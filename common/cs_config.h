@@ -143,9 +143,10 @@ cs_config_t *cs_config_load_dir(const char *dir);
 cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous);
 
 /* The connection names whose entry may differ between previous (the load given to
- * cs_config_reload_dir) and self: each once or more to fn (NULL: none), in no order -- every
- * name declared by a file parsed again (its old version's and its new one's), by a file
- * removed, or by a file that failed in either load. Returns true instead when every name is
+ * cs_config_reload_dir) and self: each once or more to fn (NULL: none), in no order -- none
+ * when no file changed; else every name declared by a file parsed again (its old version's
+ * and its new one's), by a file removed, or by a file that failed in either load (a name
+ * defined twice fails the later file, whichever changed). Returns true instead when every name is
  * to be looked at: there was no previous load, the directory failed in one of them, or a file
  * that changed declares plugin instances or options "plugin" (they change the connections of
  * other files). Costs O(names listed). Never blocks. */

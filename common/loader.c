@@ -905,6 +905,7 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
         cs_load_error(&ld, (cs_pos_t){cs_load_strdup(&ld, dir), 0, 0},
                       "cannot open the config directory: %s", strerror(errno));
         cfg->dir_failed = true;
+        cfg->changed_all = true; /* nothing is known: every name is looked at */
         return s_config_done(&ld);
     }
     char **names = NULL;
