@@ -75,7 +75,8 @@ struct cs_refresh {
     zhashx_t *agg_names;       /* the aggregators of that config (name -> "") */
     zhashx_t *plugin_seen;     /* plugin -> what its info said at the last plan (a string) */
     zhashx_t *temps;           /* temporary schemas seen in the catalog (name -> "") */
-    size_t decided, looked_at; /* of the last plan: decisions, and the names given (0: all) */
+    size_t decided, looked_at; /* of the last plan: decisions, and the names it was given */
+    bool looked_all;           /* ... or it was given none: it looked at every one */
     /* the refresh */
     uint64_t started, done; /* generations */
     uint64_t planned;       /* the generation whose plan was last made */
@@ -800,6 +801,7 @@ static void s_plan(cs_refresh_t *self)
                            s_refetch, s_refetching},
                           t_catalog,
                           self->dirty_all ? NULL : self->dirty};
+    self->looked_all = self->dirty_all;
     self->looked_at = self->dirty_all ? 0 : zhashx_size(self->dirty);
     cs_plan_t *plan = cs_plan_make(&in);
     if (!plan) {
@@ -820,7 +822,7 @@ static void s_plan(cs_refresh_t *self)
     self->replan_at = cs_plan_replan_at(plan);
     self->decided = cs_plan_count(plan);
     char looked[64];
-    if (self->looked_at)
+    if (!self->looked_all)
         snprintf(looked, sizeof looked, "%zu names looked at", self->looked_at);
     else
         snprintf(looked, sizeof looked, "every one looked at");
