@@ -894,6 +894,148 @@ static void s_take_over(cs_load_t *ld, cs_config_t *previous)
     previous->unit_count = 0;
 }
 
+/* Whether a unit holds nothing that reaches beyond its own connections, so that its
+ * connections are final as the unit parsed them: no error, no plugin instance, no options,
+ * nothing ignored, and no connection that names a plugin instance (plugin.LABEL). */
+static bool s_unit_plain(const cs_config_t *unit)
+{
+    if (unit->error_count || unit->failed_count || unit->plugin_count ||
+        unit->plugin_options_file || unit->ignored_count || unit->database.declared ||
+        unit->database.uncertain || unit->resolved)
+        return false;
+    for (size_t i = 0; i < unit->count; i++)
+        if (!unit->connections[i].plugin)
+            return false;
+    return true;
+}
+
+/* The first place of the index (sorted by name, count entries) whose name is not before
+ * name. */
+static size_t s_lower_bound(cs_connection_t *const *index, size_t count, const char *name)
+{
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(index[mid]->name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int s_compare_conn_ptrs(const void *a, const void *b)
+{
+    return strcmp((*(const cs_connection_t *const *)a)->name,
+                  (*(const cs_connection_t *const *)b)->name);
+}
+
+/* Files were edited, none added or removed, and neither the previous load nor the files
+ * edited hold anything that reaches other files (see s_unit_plain): the directory's
+ * connections are the units' arrays one after the other, and its index the previous index
+ * with the edited files' entries taken out and theirs put in -- no sort, no resolution of
+ * every connection again. Returns false (nothing done) when that does not hold: a full
+ * merge then. */
+static bool s_patch(cs_load_t *ld, const cs_config_t *previous)
+{
+    cs_config_t *cfg = ld->cfg;
+    size_t n = cfg->unit_count;
+    if (!previous || previous->dir_failed || !previous->by_name || previous->unit_count != n ||
+        n < 2 || previous->error_count || previous->failed_count || previous->plugin_count ||
+        previous->plugin_options_file || previous->ignored_count || previous->database.declared ||
+        previous->database.uncertain)
+        return false;
+    size_t total = 0, changed = 0, added = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cs_config_t *unit = cfg->units[i], *old = previous->units[i];
+        if (unit->reused ? old != NULL
+                         : !old || strcmp(old->source, unit->source) != 0 || !s_unit_plain(unit) ||
+                               !s_unit_plain(old))
+            return false;
+        if (unit->resolved || (unit->count && unit->count == previous->count))
+            return false; /* a directory of one file reads its unit's array: a full merge */
+        total += unit->count;
+        if (!unit->reused) {
+            changed++;
+            added += unit->count;
+        }
+    }
+    /* a name of an edited file defined in another file fails one of them: a full merge */
+    for (size_t i = 0; i < n; i++) {
+        const cs_config_t *unit = cfg->units[i];
+        for (size_t j = 0; !unit->reused && j < unit->count; j++) {
+            const cs_connection_t *there = cs_config_find(previous, unit->connections[j].name);
+            if (there && there->file != previous->units[i]->source)
+                return false;
+        }
+    }
+    /* the previous load's segments of the edited files: where each starts and ends, and how
+     * far the connections after it move (its new count less its old) */
+    typedef struct {
+        size_t start, end;
+        ptrdiff_t shift;
+    } s_edit_t;
+    s_edit_t *edits = malloc((changed + 1) * sizeof *edits);
+    cs_connection_t **fresh = malloc((added + 1) * sizeof *fresh);
+    size_t *places = malloc((added + 1) * sizeof *places);
+    cfg->connections = total ? cs_arena_alloc(cfg->arena, total * sizeof *cfg->connections) : NULL;
+    cfg->by_name = cs_arena_alloc(cfg->arena, (total + 1) * sizeof *cfg->by_name);
+    if (!edits || !fresh || !places || (total && !cfg->connections) || !cfg->by_name) {
+        free(edits);
+        free(fresh);
+        free(places);
+        ld->oom = true;
+        return true;
+    }
+    /* the connections: each unit's array, one after the other */
+    size_t at = 0, prev_at = 0, f = 0, e = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cs_config_t *unit = cfg->units[i];
+        size_t old_count = unit->reused ? unit->count : previous->units[i]->count;
+        if (!unit->reused)
+            edits[e++] = (s_edit_t){prev_at, prev_at + old_count,
+                                    (ptrdiff_t)unit->count - (ptrdiff_t)old_count};
+        if (unit->count)
+            memcpy(cfg->connections + at, unit->connections,
+                   unit->count * sizeof *unit->connections);
+        for (size_t j = 0; !unit->reused && j < unit->count; j++)
+            fresh[f++] = &cfg->connections[at + j];
+        at += unit->count;
+        prev_at += old_count;
+        cfg->file_count += unit->file_count;
+    }
+    cfg->count = total;
+    /* the index: the previous one's entries of unchanged files, moved, with the edited files'
+     * entries put in at their places by name (found by bisection: no name compared per entry) */
+    qsort(fresh, added, sizeof *fresh, s_compare_conn_ptrs);
+    for (f = 0; f < added; f++)
+        places[f] = s_lower_bound(previous->by_name, previous->count, fresh[f]->name);
+    size_t out = 0;
+    f = 0;
+    for (size_t j = 0; j < previous->count; j++) {
+        while (f < added && places[f] <= j)
+            cfg->by_name[out++] = fresh[f++];
+        ptrdiff_t pos = previous->by_name[j] - previous->connections, shift = 0;
+        bool edited = false;
+        for (size_t k = 0; k < e && !edited; k++) {
+            if ((size_t)pos >= edits[k].end)
+                shift += edits[k].shift;
+            else if ((size_t)pos >= edits[k].start)
+                edited = true;
+            else
+                break;
+        }
+        if (!edited)
+            cfg->by_name[out++] = &cfg->connections[pos + shift];
+    }
+    while (f < added)
+        cfg->by_name[out++] = fresh[f++];
+    free(edits);
+    free(fresh);
+    free(places);
+    return true;
+}
+
 cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
 {
     cs_load_t ld;
@@ -950,6 +1092,16 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
         same = cfg->units[i]->reused && !previous->units[i];
     if (same) {
         s_take_over(&ld, previous);
+        return cfg;
+    }
+    if (!ld.oom && s_patch(&ld, previous)) {
+        if (ld.oom) {
+            cs_config_destroy(&cfg);
+            return NULL;
+        }
+        s_note_changed(&ld, previous);
+        if (ld.oom)
+            cfg->changed_all = true;
         return cfg;
     }
     /* The directory's connections in one array of their exact number: never grown. */

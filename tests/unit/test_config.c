@@ -1298,6 +1298,68 @@ static void test_reload_reports_changed_names(void **state)
     cs_config_destroy(&cfg);
 }
 
+/* Fails the test unless two loads of a directory hold the same connections: the same index
+ * (names in order), each entry the same (file, lines, fingerprint, plugin), and each in the
+ * array in the same order of files. */
+static void s_expect_same_config(const cs_config_t *a, const cs_config_t *b)
+{
+    assert_int_equal(a->count, b->count);
+    assert_int_equal(a->file_count, b->file_count);
+    for (size_t i = 0; i < a->count; i++) {
+        const cs_connection_t *x = a->by_name[i], *y = b->by_name[i];
+        assert_string_equal(x->name, y->name);
+        assert_string_equal(x->file, y->file);
+        assert_string_equal(x->fingerprint, y->fingerprint);
+        assert_string_equal(x->plugin, y->plugin);
+        assert_int_equal(x->start_line, y->start_line);
+        assert_ptr_equal(cs_config_find(a, x->name), x);
+        assert_string_equal(a->connections[i].name, b->connections[i].name);
+    }
+}
+
+/* Files edited, none added or removed: the reload puts the edited files' connections in the
+ * previous index at their places (no sort of all of them); it holds what a full load of the
+ * directory holds, whatever the edits do to the names' order. */
+static void test_reload_of_edited_files_is_a_full_load(void **state)
+{
+    (void)state;
+    char name[32], text[4096];
+    for (int f = 0; f < 30; f++) { /* names interleaved across the files: f, f + 30, ... */
+        text[0] = '\0';
+        for (int i = f; i < 150; i += 30)
+            snprintf(text + strlen(text), sizeof text - strlen(text), SYN("c_%03d"), i);
+        snprintf(name, sizeof name, "f%02d.spc", f);
+        s_write(name, text);
+    }
+    cs_config_t *cfg = cs_config_load_dir(s_dir);
+    const char *edits[][2] = {
+        {"f07.spc",
+         SYN("c_007") SYN("c_037") "  # a comment\n" SYN("c_067") SYN("c_097") SYN("c_127")},
+        {"f00.spc", SYN("c_000") SYN("a_first") SYN("z_last") SYN("c_9999")}, /* added, removed */
+        {"f29.spc", ""},                                                      /* emptied */
+        {"f13.spc", SYN("c_013") SYN("c_043") SYN("c_073") SYN("c_103") SYN("c_133") SYN("m_13")},
+        {"f29.spc", SYN("c_029") SYN("b_29")}, /* filled again */
+    };
+    char buf[256];
+    for (size_t k = 0; k < sizeof edits / sizeof *edits; k++) {
+        s_write(edits[k][0], edits[k][1]);
+        s_reload(&cfg, buf, sizeof buf);
+        assert_string_not_equal(buf, "*");
+        cs_config_t *full = cs_config_load_dir(s_dir);
+        s_expect_same_config(cfg, full);
+        cs_config_destroy(&full);
+    }
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), ""); /* and nothing after */
+    s_write("f03.spc", SYN("c_003") SYN("c_013"));            /* c_013 twice: f13.spc fails */
+    s_write("f04.spc", SYN("c_004") SYN("c_034") "\n");
+    s_reload(&cfg, buf, sizeof buf);
+    assert_true(cs_config_name_failed(cfg, "c_013"));
+    cs_config_t *full = cs_config_load_dir(s_dir);
+    s_expect_same_config(cfg, full);
+    cs_config_destroy(&full);
+    cs_config_destroy(&cfg);
+}
+
 /* A FIFO named like a config file: the load neither opens it for reading (which waits for
  * a writer) nor reads it; it fails that file and loads the others. SIGALRM ends the test
  * if the load waits. */
@@ -1382,6 +1444,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reload_parses_only_changed_files, s_dir_setup,
                                         s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_reload_reports_changed_names, s_dir_setup,
+                                        s_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_of_edited_files_is_a_full_load, s_dir_setup,
                                         s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_fifo_does_not_block, s_dir_setup, s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_file_of_size_zero_is_read_to_its_end, s_dir_setup,
