@@ -673,8 +673,8 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
     const cs_config_t *cfg = in->config;
     const cs_plan_oracle_t *o = &in->oracle;
     zhashx_t *kept = s_kept_names(self, in);
-    zhashx_t *present = s_present_files(cfg);
-    if (!kept || !present) {
+    zhashx_t *present = NULL; /* made when a row that left the config is first seen */
+    if (!kept) {
         zhashx_destroy(&kept);
         zhashx_destroy(&present);
         cs_plan_destroy(&self);
@@ -723,7 +723,9 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
         const char *name = cs_record_name(row), *file = cs_record_values(row)->file_name;
         if (cs_config_find(cfg, name) || zhashx_lookup(kept, name))
             continue;
-        if (file && !s_file_lookup(present, file)) {
+        if (file && !present && !(present = s_present_files(cfg)))
+            self->oom = true;
+        if (file && present && !s_file_lookup(present, file)) {
             int64_t since = o->gone_since ? o->gone_since(o->arg, file) : 0;
             if (!since || in->now - since < CS_PLAN_GONE_MS) {
                 cs_decision_t *d =
