@@ -707,6 +707,13 @@ static void s_dirty_after(cs_refresh_t *self, const cs_plan_t *plan)
         if (!s_final(d))
             zhashx_update(self->dirty, d->name, (void *)"");
     }
+    if (self->looked_all) { /* the catalog's names were not listed: its temporary schemas */
+        const char *name;
+        for (const cs_schema_info_t *schema = cs_schemas_first(self->schemas, &name); schema;
+             schema = cs_schemas_next(self->schemas, &name))
+            if (schema->managed && cs_marker_is_temp_name(name))
+                zhashx_update(self->temps, name, (void *)"");
+    }
     zlistx_t *gone = zlistx_new();
     for (void *it = zhashx_first(self->temps); gone && it; it = zhashx_next(self->temps))
         if (!cs_schemas_get(self->schemas, zhashx_cursor(self->temps)))

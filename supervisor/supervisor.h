@@ -752,8 +752,8 @@ typedef struct {
 
 typedef struct cs_plan cs_plan_t;
 
-/* Every connection's decision, in order: the kept ones of failed files, the configured
- * ones (aggregators last), the rows that left the config, the schemas without a connection,
+/* Every connection's decision (or those of the names given: cs_plan_input_t.names), in
+ * order: the kept ones of failed files, the configured ones (aggregators last), the rows that left the config, the schemas without a connection,
  * the aggregators. An aggregator is planned from its members' decisions of this plan: the
  * configured connections of its plugin (or plugin instance), not aggregators, whose names
  * match one of its entries (fnmatch), in name order; those READY are included, the others
