@@ -753,13 +753,13 @@ typedef struct {
 typedef struct cs_plan cs_plan_t;
 
 /* Every connection's decision (or those of the names given: cs_plan_input_t.names), in
- * order: the kept ones of failed files, the configured ones (aggregators last), the rows that left the config, the schemas without a connection,
- * the aggregators. An aggregator is planned from its members' decisions of this plan: the
- * configured connections of its plugin (or plugin instance), not aggregators, whose names
- * match one of its entries (fnmatch), in name order; those READY are included, the others
- * left out with why, and while any of them (or a matching connection that left the config)
- * is to be built or deleted, or being so, it is deferred. While an aggregator is to be built
- * or deferred no temporary schema is dropped (its aggregate drops the members' previous
+ * order: the kept ones of failed files, the configured ones (aggregators last), the rows that left
+ * the config, the schemas without a connection, the aggregators. An aggregator is planned from its
+ * members' decisions of this plan: the configured connections of its plugin (or plugin instance),
+ * not aggregators, whose names match one of its entries (fnmatch), in name order; those READY are
+ * included, the others left out with why, and while any of them (or a matching connection that left
+ * the config) is to be built or deleted, or being so, it is deferred. While an aggregator is to be
+ * built or deferred no temporary schema is dropped (its aggregate drops the members' previous
  * schemas it read). Reads only its inputs, which must outlive the plan. Returns NULL when
  * out of memory. Never blocks. */
 cs_plan_t *cs_plan_make(const cs_plan_input_t *in);
