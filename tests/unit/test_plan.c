@@ -935,6 +935,72 @@ static void test_a_plan_of_names_decides_only_those(void **state)
     s_world_free(&w);
 }
 
+static void s_count_name(void *arg, const char *name)
+{
+    (void)name;
+    (*(int *)arg)++;
+}
+
+/* The store's counts by status, kept as rows change, are those of a walk of every row; its
+ * unsettled rows are those a plan must look at again: not ready nor disabled, comments owed,
+ * deletion queued. */
+static void test_the_store_keeps_counts_and_unsettled_rows(void **state)
+{
+    (void)state;
+    cs_store_t *store = cs_store_new();
+    uint32_t walked[CS_STATUS_COUNT], kept[CS_STATUS_COUNT];
+    cs_row_values_t v = {0};
+    v.name = (char *)"ready";
+    v.status = CS_STATUS_READY;
+    v.comments_set = true;
+    assert_int_equal(cs_store_load(store, &v), 0);
+    v.name = (char *)"owed"; /* ready, its comments owed */
+    v.comments_set = false;
+    assert_int_equal(cs_store_load(store, &v), 0);
+    v.name = (char *)"off";
+    v.status = CS_STATUS_DISABLED;
+    assert_int_equal(cs_store_load(store, &v), 0);
+    assert_int_equal(cs_store_status_counts(store, kept), 3);
+    assert_int_equal(kept[CS_STATUS_READY], 2);
+    assert_int_equal(kept[CS_STATUS_DISABLED], 1);
+    assert_int_equal(cs_store_unsettled(store, NULL, NULL), 1); /* owed */
+    cs_record_t *row = cs_store_add(store, "new");              /* pending, not in the table yet */
+    cs_store_set(store, cs_store_get(store, "ready"), CS_STATUS_UPDATING, NULL);
+    int listed = 0;
+    assert_int_equal(cs_store_unsettled(store, s_count_name, &listed), 3);
+    assert_int_equal(listed, 3);
+    /* a batch commits every queued row */
+    for (cs_record_t *r; (r = cs_store_take_dirty(store, 7)) != NULL;) {
+        cs_visible_t written = {0};
+        cs_visible_of(&written, cs_record_values(r));
+        cs_store_written(store, cs_record_name(r), &written, cs_record_gone(r));
+        cs_visible_clear(&written);
+    }
+    assert_int_equal(cs_store_status_counts(store, kept), cs_store_counts(store, walked));
+    assert_memory_equal(kept, walked, sizeof kept);
+    assert_int_equal(kept[CS_STATUS_PENDING], 1);
+    assert_int_equal(kept[CS_STATUS_UPDATING], 1);
+    cs_store_set(store, row, CS_STATUS_READY, NULL);
+    cs_store_set_comments(store, row, true);
+    cs_store_remove(store, cs_store_get(store, "off"));
+    assert_int_equal(cs_store_unsettled(store, NULL, NULL), 3); /* ready, owed, off (deleted) */
+    for (cs_record_t *r; (r = cs_store_take_dirty(store, 8)) != NULL;) {
+        cs_visible_t written = {0};
+        cs_visible_of(&written, cs_record_values(r));
+        cs_store_written(store, cs_record_name(r), &written, cs_record_gone(r));
+        cs_visible_clear(&written);
+    }
+    assert_null(cs_store_get(store, "off"));
+    assert_int_equal(cs_store_unsettled(store, NULL, NULL), 2); /* ready (updating), owed */
+    assert_int_equal(cs_store_status_counts(store, kept), 3);
+    assert_int_equal(cs_store_counts(store, walked), 3);
+    assert_memory_equal(kept, walked, sizeof kept);
+    cs_store_clear(store);
+    assert_int_equal(cs_store_status_counts(store, kept), 0);
+    assert_int_equal(cs_store_unsettled(store, NULL, NULL), 0);
+    cs_store_destroy(&store);
+}
+
 static void test_the_plan_writes_nothing(void **state)
 {
     (void)state;
@@ -973,6 +1039,7 @@ int main(void)
         cmocka_unit_test(test_aggregator_left_out_members),
         cmocka_unit_test(test_aggregator_left_out_error_is_cut),
         cmocka_unit_test(test_a_plan_of_names_decides_only_those),
+        cmocka_unit_test(test_the_store_keeps_counts_and_unsettled_rows),
         cmocka_unit_test(test_the_plan_writes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
