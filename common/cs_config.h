@@ -121,6 +121,11 @@ typedef struct cs_config_s {
     int64_t source_mtime_ns;
     int64_t source_size;
     uint64_t source_ino;
+    /* A directory load: what changed since the previous load given to cs_config_reload_dir
+     * (cs_config_changes) */
+    const char **changed; /* names (in the arena; a name may be listed twice) */
+    size_t changed_count, changed_cap;
+    bool changed_all;
 } cs_config_t;
 
 /* Loads every *.spc file of dir (sorted by name, not recursive). A file with any error
@@ -131,9 +136,21 @@ cs_config_t *cs_config_load_dir(const char *dir);
 
 /* Like cs_config_load_dir, but the files whose path, size, modification time and inode are
  * those previous read are not parsed again: their results move out of previous (NULL: parse
- * everything), which the caller still destroys. Returns NULL only when out of memory.
- * Blocks on file I/O. */
+ * everything), which the caller still destroys. When no file changed (the same files, each
+ * reused), the result takes over previous's merged connections and index as they are
+ * (O(files)); previous stays readable, unchanged, until it is destroyed, and must be
+ * destroyed before the result. Returns NULL only when out of memory. Blocks on file I/O. */
 cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous);
+
+/* The connection names whose entry may differ between previous (the load given to
+ * cs_config_reload_dir) and self: each once or more to fn (NULL: none), in no order -- none
+ * when no file changed; else every name declared by a file parsed again (its old version's
+ * and its new one's), by a file removed, or by a file that failed in either load (a name
+ * defined twice fails the later file, whichever changed). Returns true instead when every name is
+ * to be looked at: there was no previous load, the directory failed in one of them, or a file
+ * that changed declares plugin instances or options "plugin" (they change the connections of
+ * other files). Costs O(names listed). Never blocks. */
+bool cs_config_changes(const cs_config_t *self, void (*fn)(void *arg, const char *name), void *arg);
 
 /* Loads one file's text (len bytes, need not be NUL-terminated); file names it in errors.
  * Same rules and ownership as cs_config_load_dir. Never blocks. */

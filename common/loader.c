@@ -624,7 +624,10 @@ cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len)
     const char *path = cs_load_strdup(&ld, file);
     if (path)
         s_load_text(&ld, path, text, len, NULL);
-    return s_config_done(&ld);
+    cfg = s_config_done(&ld);
+    if (cfg)
+        cfg->changed_all = true; /* no previous load: every name is new */
+    return cfg;
 }
 
 static int s_compare_strings(const void *a, const void *b)
@@ -811,6 +814,228 @@ static cs_config_t *s_reuse(cs_config_t *previous, size_t *cursor, const char *p
     return NULL;
 }
 
+/* Notes a name that may have changed since the previous load. */
+static void s_changed(cs_load_t *ld, const char *name)
+{
+    cs_config_t *cfg = ld->cfg;
+    if (cfg->changed_all)
+        return;
+    const char **grown =
+        cs_load_grow(ld, cfg->changed, cfg->changed_count, &cfg->changed_cap, sizeof *grown);
+    const char *copy = cs_load_strdup(ld, name);
+    if (!grown || !copy)
+        return;
+    cfg->changed = grown;
+    cfg->changed[cfg->changed_count++] = copy;
+}
+
+/* Whether a file's change can change the connections of other files: its plugin instances
+ * (a connection of any file may use one) or its options "plugin" (every plugin run's
+ * default memory limit). */
+static bool s_reaches_other_files(const cs_config_t *unit)
+{
+    return unit && (unit->plugin_count > 0 || unit->plugin_options_file != NULL);
+}
+
+/* The names of a unit, of a file parsed again or removed, as changed; and whether its change
+ * reaches other files. */
+static void s_unit_changed(cs_load_t *ld, const cs_config_t *unit)
+{
+    if (s_reaches_other_files(unit))
+        ld->cfg->changed_all = true;
+    for (size_t i = 0; i < unit->count; i++)
+        s_changed(ld, unit->connections[i].name);
+    for (size_t i = 0; i < unit->failed_count; i++)
+        for (size_t j = 0; j < unit->failed[i].name_count; j++)
+            s_changed(ld, unit->failed[i].names[j]);
+}
+
+/* What changed between previous (its units not taken over are the files changed or removed)
+ * and the directory just loaded. */
+static void s_note_changed(cs_load_t *ld, const cs_config_t *previous)
+{
+    cs_config_t *cfg = ld->cfg;
+    cfg->changed_all = !previous || previous->dir_failed || cfg->dir_failed;
+    for (size_t i = 0; i < cfg->unit_count && !cfg->changed_all; i++)
+        if (!cfg->units[i]->reused)
+            s_unit_changed(ld, cfg->units[i]);
+    for (size_t i = 0; previous && i < previous->unit_count && !cfg->changed_all; i++)
+        if (previous->units[i])
+            s_unit_changed(ld, previous->units[i]);
+    /* a file that fails (or no longer fails) for another file's sake: a name defined again,
+     * a plugin instance it cannot find */
+    const cs_config_t *both[2] = {previous, cfg};
+    for (int k = 0; k < 2 && !cfg->changed_all; k++)
+        for (size_t i = 0; both[k] && i < both[k]->failed_count; i++)
+            for (size_t j = 0; j < both[k]->failed[i].name_count; j++)
+                s_changed(ld, both[k]->failed[i].names[j]);
+}
+
+/* No file changed: the directory takes over previous's merged result as it is. Its arena
+ * (the merged arrays, the index) becomes ours and ours (this load's file names) previous's,
+ * which stays readable as it was until it is destroyed; its units come back into its units
+ * array, which is now ours too. */
+static void s_take_over(cs_load_t *ld, cs_config_t *previous)
+{
+    cs_config_t *cfg = ld->cfg;
+    cs_config_t **units = previous->units;
+    for (size_t i = 0; i < cfg->unit_count; i++)
+        units[i] = cfg->units[i];
+    cs_arena_t *mine = cfg->arena;
+    size_t unit_count = cfg->unit_count;
+    *cfg = *previous;
+    cfg->arena = previous->arena;
+    cfg->units = units;
+    cfg->unit_count = unit_count;
+    cfg->changed = NULL;
+    cfg->changed_count = cfg->changed_cap = 0;
+    cfg->changed_all = false;
+    previous->arena = mine;
+    previous->unit_count = 0;
+}
+
+/* Whether a unit holds nothing that reaches beyond its own connections, so that its
+ * connections are final as the unit parsed them: no error, no plugin instance, no options,
+ * nothing ignored, and no connection that names a plugin instance (plugin.LABEL). */
+static bool s_unit_plain(const cs_config_t *unit)
+{
+    if (unit->error_count || unit->failed_count || unit->plugin_count ||
+        unit->plugin_options_file || unit->ignored_count || unit->database.declared ||
+        unit->database.uncertain || unit->resolved)
+        return false;
+    for (size_t i = 0; i < unit->count; i++)
+        if (!unit->connections[i].plugin)
+            return false;
+    return true;
+}
+
+/* The first place of the index (sorted by name, count entries) whose name is not before
+ * name. */
+static size_t s_lower_bound(cs_connection_t *const *index, size_t count, const char *name)
+{
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(index[mid]->name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int s_compare_conn_ptrs(const void *a, const void *b)
+{
+    return strcmp((*(const cs_connection_t *const *)a)->name,
+                  (*(const cs_connection_t *const *)b)->name);
+}
+
+/* Files were edited, none added or removed, and neither the previous load nor the files
+ * edited hold anything that reaches other files (see s_unit_plain): the directory's
+ * connections are the units' arrays one after the other, and its index the previous index
+ * with the edited files' entries taken out and theirs put in -- no sort, no resolution of
+ * every connection again. Returns false (nothing done) when that does not hold: a full
+ * merge then. */
+static bool s_patch(cs_load_t *ld, const cs_config_t *previous)
+{
+    cs_config_t *cfg = ld->cfg;
+    size_t n = cfg->unit_count;
+    if (!previous || previous->dir_failed || !previous->by_name || previous->unit_count != n ||
+        n < 2 || previous->error_count || previous->failed_count || previous->plugin_count ||
+        previous->plugin_options_file || previous->ignored_count || previous->database.declared ||
+        previous->database.uncertain)
+        return false;
+    size_t total = 0, changed = 0, added = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cs_config_t *unit = cfg->units[i], *old = previous->units[i];
+        if (unit->reused ? old != NULL
+                         : !old || strcmp(old->source, unit->source) != 0 || !s_unit_plain(unit) ||
+                               !s_unit_plain(old))
+            return false;
+        if (unit->resolved || (unit->count && unit->count == previous->count))
+            return false; /* a directory of one file reads its unit's array: a full merge */
+        total += unit->count;
+        if (!unit->reused) {
+            changed++;
+            added += unit->count;
+        }
+    }
+    /* a name of an edited file defined in another file fails one of them: a full merge */
+    for (size_t i = 0; i < n; i++) {
+        const cs_config_t *unit = cfg->units[i];
+        for (size_t j = 0; !unit->reused && j < unit->count; j++) {
+            const cs_connection_t *there = cs_config_find(previous, unit->connections[j].name);
+            if (there && there->file != previous->units[i]->source)
+                return false;
+        }
+    }
+    /* the previous load's segments of the edited files: where each starts and ends, and how
+     * far the connections after it move (its new count less its old) */
+    typedef struct {
+        size_t start, end;
+        ptrdiff_t shift;
+    } s_edit_t;
+    s_edit_t *edits = malloc((changed + 1) * sizeof *edits);
+    cs_connection_t **fresh = malloc((added + 1) * sizeof *fresh);
+    size_t *places = malloc((added + 1) * sizeof *places);
+    cfg->connections = total ? cs_arena_alloc(cfg->arena, total * sizeof *cfg->connections) : NULL;
+    cfg->by_name = cs_arena_alloc(cfg->arena, (total + 1) * sizeof *cfg->by_name);
+    if (!edits || !fresh || !places || (total && !cfg->connections) || !cfg->by_name) {
+        free(edits);
+        free(fresh);
+        free(places);
+        ld->oom = true;
+        return true;
+    }
+    /* the connections: each unit's array, one after the other */
+    size_t at = 0, prev_at = 0, f = 0, e = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cs_config_t *unit = cfg->units[i];
+        size_t old_count = unit->reused ? unit->count : previous->units[i]->count;
+        if (!unit->reused)
+            edits[e++] = (s_edit_t){prev_at, prev_at + old_count,
+                                    (ptrdiff_t)unit->count - (ptrdiff_t)old_count};
+        if (unit->count)
+            memcpy(cfg->connections + at, unit->connections,
+                   unit->count * sizeof *unit->connections);
+        for (size_t j = 0; !unit->reused && j < unit->count; j++)
+            fresh[f++] = &cfg->connections[at + j];
+        at += unit->count;
+        prev_at += old_count;
+        cfg->file_count += unit->file_count;
+    }
+    cfg->count = total;
+    /* the index: the previous one's entries of unchanged files, moved, with the edited files'
+     * entries put in at their places by name (found by bisection: no name compared per entry) */
+    qsort(fresh, added, sizeof *fresh, s_compare_conn_ptrs);
+    for (f = 0; f < added; f++)
+        places[f] = s_lower_bound(previous->by_name, previous->count, fresh[f]->name);
+    size_t out = 0;
+    f = 0;
+    for (size_t j = 0; j < previous->count; j++) {
+        while (f < added && places[f] <= j)
+            cfg->by_name[out++] = fresh[f++];
+        ptrdiff_t pos = previous->by_name[j] - previous->connections, shift = 0;
+        bool edited = false;
+        for (size_t k = 0; k < e && !edited; k++) {
+            if ((size_t)pos >= edits[k].end)
+                shift += edits[k].shift;
+            else if ((size_t)pos >= edits[k].start)
+                edited = true;
+            else
+                break;
+        }
+        if (!edited)
+            cfg->by_name[out++] = &cfg->connections[pos + shift];
+    }
+    while (f < added)
+        cfg->by_name[out++] = fresh[f++];
+    free(edits);
+    free(fresh);
+    free(places);
+    return true;
+}
+
 cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
 {
     cs_load_t ld;
@@ -822,6 +1047,7 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
         cs_load_error(&ld, (cs_pos_t){cs_load_strdup(&ld, dir), 0, 0},
                       "cannot open the config directory: %s", strerror(errno));
         cfg->dir_failed = true;
+        cfg->changed_all = true; /* nothing is known: every name is looked at */
         return s_config_done(&ld);
     }
     char **names = NULL;
@@ -860,6 +1086,24 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
         }
         cfg->units[cfg->unit_count++] = unit;
     }
+    bool same = previous && !ld.oom && !previous->dir_failed && previous->by_name &&
+                cfg->unit_count == previous->unit_count;
+    for (size_t i = 0; same && i < cfg->unit_count; i++)
+        same = cfg->units[i]->reused && !previous->units[i];
+    if (same) {
+        s_take_over(&ld, previous);
+        return cfg;
+    }
+    if (!ld.oom && s_patch(&ld, previous)) {
+        if (ld.oom) {
+            cs_config_destroy(&cfg);
+            return NULL;
+        }
+        s_note_changed(&ld, previous);
+        if (ld.oom)
+            cfg->changed_all = true;
+        return cfg;
+    }
     /* The directory's connections in one array of their exact number: never grown. */
     size_t total = 0;
     for (size_t i = 0; i < cfg->unit_count; i++)
@@ -885,7 +1129,12 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
     }
     for (size_t i = 0; i < cfg->unit_count && !ld.oom; i++)
         s_merge(&ld, cfg->units[i], cfg->units[i] != sole);
-    return s_config_done(&ld);
+    if (!s_config_done(&ld))
+        return NULL;
+    s_note_changed(&ld, previous);
+    if (ld.oom)
+        cfg->changed_all = true; /* the names could not all be listed */
+    return cfg;
 }
 
 cs_config_t *cs_config_load_dir(const char *dir)
@@ -930,6 +1179,15 @@ const cs_config_error_t *cs_config_file_error(const cs_config_t *self, const cha
         if (strcmp(self->errors[i].file, path) == 0)
             return &self->errors[i];
     return NULL;
+}
+
+bool cs_config_changes(const cs_config_t *self, void (*fn)(void *arg, const char *name), void *arg)
+{
+    if (self->changed_all || self->source)
+        return true;
+    for (size_t i = 0; fn && i < self->changed_count; i++)
+        fn(arg, self->changed[i]);
+    return false;
 }
 
 void cs_config_destroy(cs_config_t **self_p)

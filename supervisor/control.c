@@ -423,7 +423,7 @@ static void s_status(cs_control_t *self, zframe_t *identity, const cs_msg_t *req
     if (!rep)
         return;
     rep->request_id = req->request_id;
-    rep->total = cs_store_counts(self->deps.store, rep->counts);
+    rep->total = cs_store_status_counts(self->deps.store, rep->counts);
     rep->seq = cs_batch_seq(self->deps.batch);
     rep->instance = self->deps.instance;
     rep->workers = (uint32_t)cs_dispatch_workers(self->deps.dispatch);
@@ -584,7 +584,7 @@ static void s_waiter_answered(cs_control_t *self, s_waiter_t **waiter_p)
 void cs_control_refresh_done(cs_control_t *self, uint64_t generation, int64_t elapsed_us)
 {
     uint32_t counts[CS_STATUS_COUNT];
-    uint32_t total = cs_store_counts(self->deps.store, counts); /* once, however many wait */
+    uint32_t total = cs_store_status_counts(self->deps.store, counts); /* once, however many wait */
     /* Waiters are in request order, so their targets never decrease. */
     s_waiter_t *waiter;
     while ((waiter = zlistx_first(self->waiters)) != NULL && waiter->target <= generation) {

@@ -98,6 +98,44 @@ static void *s_file_lookup(zhashx_t *files, const char *file)
     return found ? found : zhashx_lookup(files, s_base(file));
 }
 
+/* Whether the plan decides this name: every name, or one of the names it was given. */
+static bool s_named(const cs_plan_input_t *in, const char *name)
+{
+    return !in->names || zhashx_lookup(in->names, name) != NULL;
+}
+
+/* The next schema among the names to decide (*it: the iteration of in->names, moved on;
+ * *name: the schema's name, borrowed from in->names), or NULL at their end. */
+static const cs_schema_info_t *s_next_named_schema(const cs_plan_input_t *in, void **it,
+                                                   const char **name)
+{
+    for (; *it; *it = zhashx_next(in->names)) {
+        const char *key = zhashx_cursor(in->names);
+        const cs_schema_info_t *schema = cs_schemas_get(in->schemas, key);
+        if (schema) {
+            *name = key;
+            *it = zhashx_next(in->names);
+            return schema;
+        }
+    }
+    return NULL;
+}
+
+/* A row of a connection that the config does not have, kept when its file failed (files:
+ * failed path and base name -> error) or the directory did (dir_why). */
+static void s_keep_row(zhashx_t *kept, zhashx_t *files, const char *dir_why, const cs_config_t *cfg,
+                       const cs_record_t *row)
+{
+    const char *file = row ? cs_record_values(row)->file_name : NULL;
+    if (!file || cs_config_find(cfg, cs_record_name(row)))
+        return;
+    const char *file_why = s_file_lookup(files, file);
+    if (!file_why)
+        file_why = dir_why;
+    if (file_why)
+        zhashx_insert(kept, cs_record_name(row), (void *)file_why);
+}
+
 /* The connections that a config failure keeps, name -> the error their rows show: those a
  * failed file still declares, and every row the state table attributes to a failed file --
  * a file cut in the middle, replaced by a directory or unreadable keeps all of them -- or to
@@ -124,18 +162,26 @@ static zhashx_t *s_kept_names(cs_plan_t *self, const cs_plan_input_t *in)
         s_file_error(cfg, in->config_dir, why, sizeof why);
         dir_why = s_keep_text(self, why);
     }
-    for (cs_record_t *row = cs_store_first(in->store); row && files;
-         row = cs_store_next(in->store)) {
-        const char *file = cs_record_values(row)->file_name;
-        if (!file || cs_config_find(cfg, cs_record_name(row)))
-            continue;
-        const char *file_why = s_file_lookup(files, file);
-        if (!file_why)
-            file_why = dir_why;
-        if (file_why)
-            zhashx_insert(kept, cs_record_name(row), (void *)file_why);
+    /* the rows: every one, or those of the names to decide */
+    if (in->names) {
+        for (void *it = zhashx_first(in->names); it && files; it = zhashx_next(in->names))
+            s_keep_row(kept, files, dir_why, cfg,
+                       cs_store_get(in->store, zhashx_cursor(in->names)));
+    } else {
+        for (cs_record_t *row = cs_store_first(in->store); row && files;
+             row = cs_store_next(in->store))
+            s_keep_row(kept, files, dir_why, cfg, row);
     }
     zhashx_destroy(&files);
+    if (in->names) { /* only the names to decide are decided */
+        zlistx_t *drop = zlistx_new();
+        for (void *k = zhashx_first(kept); drop && k; k = zhashx_next(kept))
+            if (!s_named(in, zhashx_cursor(kept)))
+                zlistx_add_end(drop, (void *)zhashx_cursor(kept));
+        for (const char *n = drop ? zlistx_first(drop) : NULL; n; n = zlistx_next(drop))
+            zhashx_delete(kept, n);
+        zlistx_destroy(&drop);
+    }
     return kept;
 }
 
@@ -627,8 +673,8 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
     const cs_config_t *cfg = in->config;
     const cs_plan_oracle_t *o = &in->oracle;
     zhashx_t *kept = s_kept_names(self, in);
-    zhashx_t *present = s_present_files(cfg);
-    if (!kept || !present) {
+    zhashx_t *present = NULL; /* made when a row that left the config is first seen */
+    if (!kept) {
         zhashx_destroy(&kept);
         zhashx_destroy(&present);
         cs_plan_destroy(&self);
@@ -643,7 +689,14 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
         s_error(self, name, cs_config_find(cfg, name), S_KEPT, why);
         rows_seen += cs_store_get(in->store, name) != NULL;
     }
-    for (size_t i = 0; i < cfg->count; i++) {
+    if (in->names) { /* the configured ones among the names, in no particular order */
+        for (void *it = zhashx_first(in->names); it; it = zhashx_next(in->names)) {
+            const cs_connection_t *c = cs_config_find(cfg, zhashx_cursor(in->names));
+            if (c && !zhashx_lookup(kept, c->name))
+                s_plan_connection(self, in, c);
+        }
+    }
+    for (size_t i = 0; !in->names && i < cfg->count; i++) {
         if (zhashx_lookup(kept, cfg->connections[i].name))
             continue;
         s_plan_connection(self, in, &cfg->connections[i]);
@@ -651,14 +704,28 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
     }
     /* Rows whose connection left the config: their managed schema goes, then the row;
      * unless their file is gone from the directory for less than the grace. (None when
-     * every row was seen above: the usual refresh, which then skips the walk.) */
-    bool rows_left = rows_seen < cs_store_size(in->store);
-    for (cs_record_t *row = rows_left ? cs_store_first(in->store) : NULL; row;
-         row = cs_store_next(in->store)) {
+     * every row was seen above: the usual refresh, which then skips the walk; only the rows
+     * of the names to decide when the plan was given names.) */
+    zlistx_t *left = zlistx_new(); /* rows that left the config: borrowed */
+    if (!left)
+        self->oom = true;
+    if (left && in->names) {
+        for (void *it = zhashx_first(in->names); it; it = zhashx_next(in->names)) {
+            cs_record_t *row = cs_store_get(in->store, zhashx_cursor(in->names));
+            if (row)
+                zlistx_add_end(left, row);
+        }
+    } else if (left && rows_seen < cs_store_size(in->store)) {
+        for (cs_record_t *row = cs_store_first(in->store); row; row = cs_store_next(in->store))
+            zlistx_add_end(left, row);
+    }
+    for (cs_record_t *row = left ? zlistx_first(left) : NULL; row; row = zlistx_next(left)) {
         const char *name = cs_record_name(row), *file = cs_record_values(row)->file_name;
         if (cs_config_find(cfg, name) || zhashx_lookup(kept, name))
             continue;
-        if (file && !s_file_lookup(present, file)) {
+        if (file && !present && !(present = s_present_files(cfg)))
+            self->oom = true;
+        if (file && present && !s_file_lookup(present, file)) {
             int64_t since = o->gone_since ? o->gone_since(o->arg, file) : 0;
             if (!since || in->now - since < CS_PLAN_GONE_MS) {
                 cs_decision_t *d =
@@ -681,11 +748,19 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
                  (schema && schema->managed) || in_flight ? CS_ACTION_DELETE : CS_ACTION_FORGET,
                  "left the config");
     }
+    zlistx_destroy(&left);
     /* Managed schemas with no connection and no row (a crash between drop and row delete,
-     * a row removed by hand), and temporary schemas an interrupted update left. */
-    const char *name;
-    for (const cs_schema_info_t *schema = cs_schemas_first(in->schemas, &name); schema;
-         schema = cs_schemas_next(in->schemas, &name)) {
+     * a row removed by hand), and temporary schemas an interrupted update left: every one,
+     * or those of the names to decide. */
+    const char *name = NULL;
+    const cs_schema_info_t *schema = NULL;
+    void *it = in->names ? zhashx_first(in->names) : NULL;
+    if (in->names)
+        schema = s_next_named_schema(in, &it, &name);
+    else
+        schema = cs_schemas_first(in->schemas, &name);
+    for (; schema; schema = in->names ? s_next_named_schema(in, &it, &name)
+                                      : cs_schemas_next(in->schemas, &name)) {
         if (!schema->managed)
             continue;
         if (cs_marker_is_temp_name(name))
@@ -726,6 +801,50 @@ const cs_decision_t *cs_plan_decision(const cs_plan_t *self, size_t i)
 int64_t cs_plan_replan_at(const cs_plan_t *self)
 {
     return self->replan_at;
+}
+
+/* Whether a name concerns one of the aggregators: one itself, a configured member, a name an
+ * entry matches, or a temporary schema (kept while one is built). */
+static bool s_concerns_aggregators(const cs_config_t *cfg, const cs_connection_t *const *aggs,
+                                   size_t n, const char *name)
+{
+    if (n && cs_marker_is_temp_name(name))
+        return true;
+    const cs_connection_t *c = cs_config_find(cfg, name);
+    for (size_t a = 0; a < n; a++)
+        if ((c && c == aggs[a]) ||
+            (c ? cs_config_member_of(aggs[a], c) : cs_config_entry_match(aggs[a], name)))
+            return true;
+    return false;
+}
+
+size_t cs_plan_close_names(const cs_config_t *cfg, cs_store_t *store,
+                           const cs_connection_t *const *aggregators, size_t aggregator_count,
+                           zhashx_t *names)
+{
+    bool concerned = false;
+    for (void *it = zhashx_first(names); it && !concerned; it = zhashx_next(names))
+        concerned =
+            s_concerns_aggregators(cfg, aggregators, aggregator_count, zhashx_cursor(names));
+    if (!concerned)
+        return 0;
+    size_t before = zhashx_size(names);
+    for (size_t a = 0; a < aggregator_count; a++)
+        zhashx_update(names, aggregators[a]->name, (void *)"");
+    for (size_t i = 0; i < cfg->count; i++)
+        if (s_concerns_aggregators(cfg, aggregators, aggregator_count, cfg->connections[i].name))
+            zhashx_update(names, cfg->connections[i].name, (void *)"");
+    /* the names of no configured connection that an entry matches: rows that left the config
+     * (their deletion is waited for) or that a failed file keeps, names a failed file declares */
+    for (cs_record_t *row = cs_store_first(store); row; row = cs_store_next(store))
+        if (!cs_config_find(cfg, cs_record_name(row)) &&
+            s_concerns_aggregators(cfg, aggregators, aggregator_count, cs_record_name(row)))
+            zhashx_update(names, cs_record_name(row), (void *)"");
+    for (size_t i = 0; i < cfg->failed_count; i++)
+        for (size_t j = 0; j < cfg->failed[i].name_count; j++)
+            if (s_concerns_aggregators(cfg, aggregators, aggregator_count, cfg->failed[i].names[j]))
+                zhashx_update(names, cfg->failed[i].names[j], (void *)"");
+    return zhashx_size(names) - before;
 }
 
 const char *cs_action_name(cs_action_t action)

@@ -28,6 +28,13 @@ typedef struct {
     char *left_out; /* NULL: none */
 } s_aggregate_t;
 
+/* The configured connections of one plugin (by the config's short name): the names, and how
+ * many of them make a plan ask for the plugin's info (not an aggregator, not disabled). */
+typedef struct {
+    zhashx_t *names; /* name -> "" */
+    size_t askers;
+} s_plugin_set_t;
+
 /* A config file's changes, as plans found them (cs_clock_mono_ms). */
 typedef struct {
     int64_t last_change;
@@ -57,6 +64,19 @@ struct cs_refresh {
      * or all of them; once a plan is made, none. */
     zhashx_t *refetch;
     bool refetch_all;
+    /* What the next plan decides (cs_plan_input_t.names): every connection, or the names that
+     * changed since the last plan -- in the config (the loader's report), in the catalog, of a
+     * plugin whose info changed, of an event, a refusal or a refetch -- those whose decision
+     * was not final (kept until a plan gives them one), the rows that are not settled, the
+     * temporary schemas, the connections of dynamic plugins, closed under aggregators. */
+    zhashx_t *dirty;
+    bool dirty_all;
+    zhashx_t *by_plugin;       /* plugin -> s_plugin_set_t: the connections of the config planned */
+    zhashx_t *agg_names;       /* the aggregators of that config (name -> "") */
+    zhashx_t *plugin_seen;     /* plugin -> what its info said at the last plan (a string) */
+    zhashx_t *temps;           /* temporary schemas seen in the catalog (name -> "") */
+    size_t decided, looked_at; /* of the last plan: decisions, and the names it was given */
+    bool looked_all;           /* ... or it was given none: it looked at every one */
     /* the refresh */
     uint64_t started, done; /* generations */
     uint64_t planned;       /* the generation whose plan was last made */
@@ -65,9 +85,21 @@ struct cs_refresh {
     int64_t began_at, last_plan, replan_at;
 };
 
+static void s_dirty_add(void *arg, const char *name);
+
 static void s_free_item(void **item)
 {
     free(*item);
+    *item = NULL;
+}
+
+static void s_plugin_set_free(void **item)
+{
+    s_plugin_set_t *set = *item;
+    if (set) {
+        zhashx_destroy(&set->names);
+        free(set);
+    }
     *item = NULL;
 }
 
@@ -99,8 +131,15 @@ cs_refresh_t *cs_refresh_new(const cs_refresh_deps_t *deps)
     self->aggregates = zhashx_new();
     self->awaited = zhashx_new();
     self->schemas = cs_schemas_new();
+    self->dirty = zhashx_new();
+    self->by_plugin = zhashx_new();
+    self->agg_names = zhashx_new();
+    self->plugin_seen = zhashx_new();
+    self->temps = zhashx_new();
+    self->dirty_all = true; /* the first plan looks at everything */
     if (!self->config_dir || !self->churn || !self->gone || !self->refetch || !self->failed ||
-        !self->aggregates || !self->awaited || !self->schemas) {
+        !self->aggregates || !self->awaited || !self->schemas || !self->dirty || !self->by_plugin ||
+        !self->agg_names || !self->plugin_seen || !self->temps) {
         cs_refresh_destroy(&self);
         return NULL;
     }
@@ -108,6 +147,8 @@ cs_refresh_t *cs_refresh_new(const cs_refresh_deps_t *deps)
     zhashx_set_destructor(self->gone, s_free_item);
     zhashx_set_destructor(self->failed, s_free_item);
     zhashx_set_destructor(self->aggregates, s_aggregate_free);
+    zhashx_set_destructor(self->by_plugin, s_plugin_set_free);
+    zhashx_set_destructor(self->plugin_seen, s_free_item);
     return self;
 }
 
@@ -126,6 +167,11 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
     zhashx_destroy(&self->aggregates);
     zhashx_destroy(&self->awaited);
     cs_schemas_destroy(&self->schemas);
+    zhashx_destroy(&self->dirty);
+    zhashx_destroy(&self->by_plugin);
+    zhashx_destroy(&self->agg_names);
+    zhashx_destroy(&self->plugin_seen);
+    zhashx_destroy(&self->temps);
     free(self->config_dir);
     free(self);
     *self_p = NULL;
@@ -352,6 +398,7 @@ static void s_remember_aggregate(cs_refresh_t *self, const cs_task_t *task, cons
  * update is done again, like one whose worker was lost, as its next attempt. */
 static void s_redo(cs_refresh_t *self, const char *name, cs_task_kind_t kind)
 {
+    s_dirty_add(self, name);
     const cs_record_t *row = cs_store_get(self->deps.store, name);
     if (!row)
         return;
@@ -497,14 +544,185 @@ static void s_note_aggregators(cs_refresh_t *self)
     free(self->aggregators);
     self->aggregators = NULL;
     self->aggregator_count = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < self->config->count; i++)
-        n += self->config->connections[i].aggregator;
+    size_t n = zhashx_size(self->agg_names);
     if (!n || !(self->aggregators = malloc(n * sizeof *self->aggregators)))
         return;
-    for (size_t i = 0; i < self->config->count; i++)
-        if (self->config->connections[i].aggregator)
-            self->aggregators[self->aggregator_count++] = &self->config->connections[i];
+    for (void *it = zhashx_first(self->agg_names); it; it = zhashx_next(self->agg_names)) {
+        const cs_connection_t *c = cs_config_find(self->config, zhashx_cursor(self->agg_names));
+        if (c && c->aggregator)
+            self->aggregators[self->aggregator_count++] = c;
+    }
+}
+
+/* ---- what the next plan decides ---------------------------------------------------------- */
+
+static void s_dirty_add(void *arg, const char *name)
+{
+    cs_refresh_t *self = arg;
+    if (!self->dirty_all)
+        zhashx_update(self->dirty, name, (void *)"");
+}
+
+/* A name whose schema changed in the catalog; a temporary one is looked at until it is gone. */
+static void s_schema_changed(void *arg, const char *name)
+{
+    cs_refresh_t *self = arg;
+    s_dirty_add(self, name);
+    if (cs_marker_is_temp_name(name) && cs_schemas_get(self->schemas, name))
+        zhashx_update(self->temps, name, (void *)"");
+}
+
+/* Takes a connection out of (sign -1) or into (1) the index of the planned config. */
+static void s_index_connection(cs_refresh_t *self, const cs_connection_t *c, int sign)
+{
+    if (c->aggregator) {
+        if (sign > 0)
+            zhashx_update(self->agg_names, c->name, (void *)"");
+        else
+            zhashx_delete(self->agg_names, c->name);
+    }
+    if (!c->plugin)
+        return;
+    s_plugin_set_t *set = zhashx_lookup(self->by_plugin, c->plugin);
+    if (!set && sign > 0) {
+        if (!(set = calloc(1, sizeof *set)) || !(set->names = zhashx_new())) {
+            free(set);
+            self->dirty_all = true; /* out of memory: the index is incomplete */
+            return;
+        }
+        zhashx_insert(self->by_plugin, c->plugin, set);
+    }
+    if (!set)
+        return;
+    bool asker = !c->aggregator && !c->import_disabled;
+    bool there = zhashx_lookup(set->names, c->name) != NULL;
+    if (sign > 0 && !there) {
+        zhashx_insert(set->names, c->name, asker ? (void *)"a" : (void *)"-");
+        set->askers += asker;
+    } else if (sign < 0 && there) {
+        set->askers -= *(const char *)zhashx_lookup(set->names, c->name) == 'a';
+        zhashx_delete(set->names, c->name);
+        if (!zhashx_size(set->names))
+            zhashx_delete(self->by_plugin, c->plugin);
+    }
+}
+
+/* A changed name: its entry in the previous config leaves the index, its new one enters. */
+typedef struct {
+    cs_refresh_t *self;
+    const cs_config_t *before, *now;
+} s_reindex_t;
+
+static void s_reindex_name(void *arg, const char *name)
+{
+    s_reindex_t *r = arg;
+    const cs_connection_t *old = r->before ? cs_config_find(r->before, name) : NULL;
+    const cs_connection_t *now = cs_config_find(r->now, name);
+    if (old)
+        s_index_connection(r->self, old, -1);
+    if (now)
+        s_index_connection(r->self, now, 1);
+}
+
+/* A config was loaded for the next plan: what changed since the one planned last (before) is
+ * decided by it, and the index by plugin follows (rebuilt when everything changed). */
+static void s_config_loaded(cs_refresh_t *self, const cs_config_t *cfg, const cs_config_t *before)
+{
+    s_reindex_t r = {self, before, cfg};
+    if (!before || cs_config_changes(cfg, NULL, NULL)) {
+        self->dirty_all = true;
+        zhashx_purge(self->by_plugin);
+        zhashx_purge(self->agg_names);
+        for (size_t i = 0; i < cfg->count; i++)
+            s_index_connection(self, &cfg->connections[i], 1);
+        return;
+    }
+    cs_config_changes(cfg, s_dirty_add, self);
+    cs_config_changes(cfg, s_reindex_name, &r);
+}
+
+/* What a plugin's info says now, to see it change between plans (the caller frees it). */
+static char *s_plugin_said(cs_plugin_state_t state, const cs_plugin_info_t *info, const char *why)
+{
+    cs_buf_t text = {0};
+    if (state == CS_PLUGIN_KNOWN)
+        cs_buf_printf(&text, "known %s %s", info->version, info->mode);
+    else
+        cs_buf_printf(&text, "%d %s", (int)state, why ? why : "");
+    char *said = text.failed ? NULL : strdup(cs_buf_str(&text));
+    cs_buf_free(&text);
+    return said;
+}
+
+static void s_dirty_plugin(cs_refresh_t *self, const s_plugin_set_t *set)
+{
+    for (void *it = zhashx_first(set->names); it; it = zhashx_next(set->names))
+        s_dirty_add(self, zhashx_cursor(set->names));
+}
+
+/* The names the plan about to be made decides beyond those noted as they changed: the
+ * connections of a plugin whose info changed, of a dynamic plugin (the refetch rule is asked
+ * of each), those a refetch was asked for, the rows not settled, the temporary schemas. */
+static void s_dirty_gather(cs_refresh_t *self)
+{
+    for (s_plugin_set_t *set = zhashx_first(self->by_plugin); set;
+         set = zhashx_next(self->by_plugin)) {
+        const char *plugin = zhashx_cursor(self->by_plugin);
+        const cs_plugin_info_t *info = NULL;
+        const char *why = NULL;
+        cs_plugin_state_t state =
+            cs_plugins_lookup(self->deps.plugins, plugin, self->plans, &info, &why);
+        char *said = s_plugin_said(state, info, why);
+        const char *before = zhashx_lookup(self->plugin_seen, plugin);
+        if (!said || !before || strcmp(before, said) != 0 ||
+            (state == CS_PLUGIN_KNOWN && strcmp(info->mode, "dynamic") == 0))
+            s_dirty_plugin(self, set);
+        if (said)
+            zhashx_update(self->plugin_seen, plugin, said);
+        else
+            zhashx_delete(self->plugin_seen, plugin);
+    }
+    for (void *it = zhashx_first(self->refetch); it; it = zhashx_next(self->refetch))
+        s_dirty_add(self, zhashx_cursor(self->refetch));
+    cs_store_unsettled(self->deps.store, s_dirty_add, self);
+    for (void *it = zhashx_first(self->temps); it; it = zhashx_next(self->temps))
+        s_dirty_add(self, zhashx_cursor(self->temps));
+}
+
+/* Whether a decision leaves nothing for a later plan to see unless something changes. */
+static bool s_final(const cs_decision_t *d)
+{
+    return (d->action == CS_ACTION_READY && !d->refetching && !d->comments) ||
+           d->action == CS_ACTION_DISABLED || d->action == CS_ACTION_FORGET;
+}
+
+/* After a plan: the names it decided without a final decision are decided again by the
+ * next; the temporary schemas gone are forgotten. */
+static void s_dirty_after(cs_refresh_t *self, const cs_plan_t *plan)
+{
+    zhashx_purge(self->dirty);
+    self->dirty_all = false;
+    for (size_t i = 0; i < cs_plan_count(plan); i++) {
+        const cs_decision_t *d = cs_plan_decision(plan, i);
+        if (!s_final(d))
+            zhashx_update(self->dirty, d->name, (void *)"");
+    }
+    if (self->looked_all) { /* the catalog's names were not listed: its temporary schemas */
+        const char *name;
+        for (const cs_schema_info_t *schema = cs_schemas_first(self->schemas, &name); schema;
+             schema = cs_schemas_next(self->schemas, &name))
+            if (schema->managed && cs_marker_is_temp_name(name))
+                zhashx_update(self->temps, name, (void *)"");
+    }
+    zlistx_t *gone = zlistx_new();
+    for (void *it = zhashx_first(self->temps); gone && it; it = zhashx_next(self->temps))
+        if (!cs_schemas_get(self->schemas, zhashx_cursor(self->temps)))
+            zlistx_add_end(gone, (void *)zhashx_cursor(self->temps));
+    for (const char *name = gone ? zlistx_first(gone) : NULL; name; name = zlistx_next(gone))
+        zhashx_delete(self->temps, name);
+    if (!gone)
+        self->dirty_all = true;
+    zlistx_destroy(&gone);
 }
 
 /* ---- planning --------------------------------------------------------------------------- */
@@ -534,16 +752,16 @@ static void s_plan(cs_refresh_t *self)
     if (loaded) {
         cs_config_log_errors(cfg); /* of the files parsed again; the others' were logged */
         s_note_changes(self, cfg, t0);
+        s_config_loaded(self, cfg, self->config);
     }
     /* Every stale plugin starts being asked now; the plan waits for all of them. */
     bool asking = false;
-    for (size_t i = 0; i < cfg->count; i++) {
-        const cs_connection_t *c = &cfg->connections[i];
+    for (s_plugin_set_t *set = zhashx_first(self->by_plugin); set;
+         set = zhashx_next(self->by_plugin)) {
         const cs_plugin_info_t *info;
         const char *why;
-        if (!c->import_disabled && !c->aggregator &&
-            cs_plugins_lookup(self->deps.plugins, c->plugin, self->plans, &info, &why) ==
-                CS_PLUGIN_ASKING)
+        if (set->askers && cs_plugins_lookup(self->deps.plugins, zhashx_cursor(self->by_plugin),
+                                             self->plans, &info, &why) == CS_PLUGIN_ASKING)
             asking = true;
     }
     if (asking) {
@@ -564,13 +782,34 @@ static void s_plan(cs_refresh_t *self)
         return;
     }
     int64_t t_catalog = cs_clock_mono_ms();
+    /* what this plan decides: what changed, and what is not settled */
+    if (cs_schemas_take_changed(self->schemas, s_schema_changed, self))
+        self->dirty_all = true;
+    s_dirty_gather(self);
+    size_t aggregator_count = 0;
+    const cs_connection_t **aggregators =
+        calloc(zhashx_size(self->agg_names) + 1, sizeof *aggregators);
+    for (void *it = zhashx_first(self->agg_names); aggregators && it;
+         it = zhashx_next(self->agg_names)) {
+        const cs_connection_t *c = cs_config_find(cfg, zhashx_cursor(self->agg_names));
+        if (c && c->aggregator)
+            aggregators[aggregator_count++] = c;
+    }
+    if (!aggregators)
+        self->dirty_all = true;
+    else if (!self->dirty_all)
+        cs_plan_close_names(cfg, self->deps.store, aggregators, aggregator_count, self->dirty);
+    free(aggregators);
     cs_plan_input_t in = {cfg,
                           self->config_dir,
                           self->deps.store,
                           self->schemas,
                           {s_plugin, s_in_flight, s_settled_at, s_gone_since, s_failed, self,
                            s_refetch, s_refetching},
-                          t_catalog};
+                          t_catalog,
+                          self->dirty_all ? NULL : self->dirty};
+    self->looked_all = self->dirty_all;
+    self->looked_at = self->dirty_all ? 0 : zhashx_size(self->dirty);
     cs_plan_t *plan = cs_plan_make(&in);
     if (!plan) {
         cs_log_error("out of memory planning refresh %llu", (unsigned long long)self->started);
@@ -588,13 +827,20 @@ static void s_plan(cs_refresh_t *self)
     self->refetch_all = false;
     self->planned = self->started;
     self->replan_at = cs_plan_replan_at(plan);
-    cs_log_debug("plan: config (%zu of %zu files parsed) in %lld ms, catalog (%zu schemas) in "
-                 "%lld ms, %zu decisions in %lld ms",
-                 parsed, cs_config_file_count(cfg), (long long)(t_config - t0),
-                 cs_schemas_count(self->schemas), (long long)(t_catalog - t_config),
-                 cs_plan_count(plan), (long long)(cs_clock_mono_ms() - t_catalog));
+    self->decided = cs_plan_count(plan);
+    char looked[64];
+    if (!self->looked_all)
+        snprintf(looked, sizeof looked, "%zu names looked at", self->looked_at);
+    else
+        snprintf(looked, sizeof looked, "every one looked at");
+    cs_log_debug("plan: %zu of %zu connections decided (%s); config (%zu of %zu files parsed) "
+                 "in %lld ms, catalog (%zu schemas) in %lld ms, plan and its application in "
+                 "%lld ms",
+                 cs_plan_count(plan), cfg->count, looked, parsed, cs_config_file_count(cfg),
+                 (long long)(t_config - t0), cs_schemas_count(self->schemas),
+                 (long long)(t_catalog - t_config), (long long)(cs_clock_mono_ms() - t_catalog));
+    s_dirty_after(self, plan);
     cs_plan_destroy(&plan);
-    cs_schemas_take_changed(self->schemas, NULL, NULL); /* this plan looked at every one */
     self->next = NULL;
     cs_config_destroy(&self->config);
     self->config = cfg;
@@ -657,7 +903,7 @@ static uint64_t s_check_done(cs_refresh_t *self, int64_t now, int64_t *elapsed_u
     int64_t elapsed = now - self->began_at;
     *elapsed_us = elapsed * 1000;
     uint32_t counts[CS_STATUS_COUNT];
-    cs_store_counts(self->deps.store, counts);
+    cs_store_status_counts(self->deps.store, counts);
     uint64_t batches, rows, write_us;
     cs_batch_stats(self->deps.batch, &batches, &rows, &write_us);
     cs_log_info("refresh %llu done in %.3f s: %u ready, %u error, %u disabled; since start: "
@@ -885,6 +1131,7 @@ static void s_members_changed(cs_refresh_t *self, const cs_event_t *event,
 
 void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
 {
+    s_dirty_add(self, event->connection); /* the next plan looks at it again */
     if (event->recheck_plugins) { /* plugins changed since the plan, or that worker's differ */
         cs_log_conn_info(event->connection,
                          "a worker has another version of its plugin than planned with: "
@@ -950,6 +1197,7 @@ void cs_refresh_resume(cs_refresh_t *self)
     zhashx_purge(self->failed); /* what failed while the database went away is tried again */
     cs_schemas_invalidate(self->schemas); /* read whole again: it may have changed meanwhile */
     cs_schemas_ask_full(self->schemas, "this supervisor became active");
+    self->dirty_all = true; /* and the rows were read anew: all looked at */
 }
 
 uint64_t cs_refresh_catalog_full(cs_refresh_t *self, const char *why)

@@ -26,7 +26,13 @@ struct cs_store {
     zlistx_t *dirty;   /* cs_record_t queued for writing, in order */
     int64_t dirty_since;
     bool urgent; /* a queued row changed status or error (not only its comments) */
+    /* kept as rows change (the block at the end of this file) */
+    uint32_t counts[CS_STATUS_COUNT]; /* rows the table holds, by committed status */
+    zhashx_t *unsettled;              /* names of rows not settled for a plan */
 };
+
+static void s_count(cs_store_t *self, const cs_record_t *row, int sign);
+static void s_note_unsettled(cs_store_t *self, const cs_record_t *row);
 
 static char *s_dup(const char *text)
 {
@@ -155,7 +161,8 @@ cs_store_t *cs_store_new(void)
     self->strings = s_strings_new();
     self->rows = zlistx_new();
     self->dirty = zlistx_new();
-    if (!self->by_name || !self->strings || !self->rows || !self->dirty) {
+    self->unsettled = zhashx_new();
+    if (!self->by_name || !self->strings || !self->rows || !self->dirty || !self->unsettled) {
         cs_store_destroy(&self);
         return NULL;
     }
@@ -174,6 +181,7 @@ void cs_store_destroy(cs_store_t **self_p)
     zlistx_destroy(&self->rows);
     zhashx_destroy(&self->by_name);
     zhashx_destroy(&self->strings); /* after the rows that point into it */
+    zhashx_destroy(&self->unsettled);
     free(self);
     *self_p = NULL;
 }
@@ -184,6 +192,8 @@ void cs_store_clear(cs_store_t *self)
     zlistx_purge(self->rows);
     zhashx_purge(self->by_name); /* frees the rows */
     zhashx_purge(self->strings);
+    zhashx_purge(self->unsettled);
+    memset(self->counts, 0, sizeof self->counts);
     self->dirty_since = 0;
     self->urgent = false;
 }
@@ -202,6 +212,7 @@ static cs_record_t *s_row_new(cs_store_t *self, const char *name)
 
 static void s_mark(cs_store_t *self, cs_record_t *row)
 {
+    s_note_unsettled(self, row);
     if (row->dirty)
         return;
     if (zlistx_size(self->dirty) == 0)
@@ -215,6 +226,7 @@ int cs_store_load(cs_store_t *self, const cs_row_values_t *values)
     cs_record_t *row = zhashx_lookup(self->by_name, values->name);
     if (!row && !(row = s_row_new(self, values->name)))
         return -1;
+    s_count(self, row, -1);
     s_row_strings_free(row);
     s_row_release(self, row);
     char *name = row->now.name;
@@ -233,6 +245,8 @@ int cs_store_load(cs_store_t *self, const cs_row_values_t *values)
         values->status,  s_dup(values->error), s_dup(values->detail),         values->comments_set,
         values->time_us, values->seq,          s_intern(self, values->plugin)};
     row->in_table = true;
+    s_count(self, row, 1);
+    s_note_unsettled(self, row);
     return 0;
 }
 
@@ -246,6 +260,7 @@ cs_record_t *cs_store_add(cs_store_t *self, const char *name)
     cs_record_t *row = zhashx_lookup(self->by_name, name);
     if (row) {
         row->gone = false; /* back in the config before its deletion was written */
+        s_note_unsettled(self, row);
         return row;
     }
     row = s_row_new(self, name);
@@ -486,6 +501,7 @@ void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *wr
     cs_record_t *row = zhashx_lookup(self->by_name, name);
     if (!row)
         return;
+    s_count(self, row, -1);
     if (!s_same(row->committed.error, written->error)) {
         free(row->committed.error);
         row->committed.error = s_dup(written->error);
@@ -502,9 +518,11 @@ void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *wr
     row->committed.detail = detail;
     row->committed.plugin = plugin;
     row->in_table = !deleted;
+    s_count(self, row, 1);
     if (!row->dirty) /* checked by the write that committed (a newer one is checked again) */
         row->claimed = false;
     if (deleted && row->gone && !row->dirty) {
+        zhashx_delete(self->unsettled, name);
         s_row_release(self, row);
         zlistx_delete(self->rows, row->handle);
         zhashx_delete(self->by_name, name);
@@ -522,5 +540,51 @@ bool cs_store_refused(cs_store_t *self, const char *name, bool deleted, cs_statu
     row->now.status = CS_STATUS_ERROR;
     s_set_text(&row->now.error, error);
     s_set_text(&row->now.detail, NULL);
+    s_note_unsettled(self, row);
     return true;
+}
+
+/* ---- counts by status and rows not settled, kept as rows change ------------------------- */
+
+/* Counts a row the table holds in (sign 1) or out of (sign -1) its committed status. */
+static void s_count(cs_store_t *self, const cs_record_t *row, int sign)
+{
+    if (row->in_table && (unsigned)row->committed.status < CS_STATUS_COUNT)
+        self->counts[row->committed.status] += (uint32_t)sign;
+}
+
+/* Whether a plan must look at the row again whatever else changed: what we decided for it is
+ * not final (not ready, nor disabled), its comments are owed, or its deletion is queued. */
+static bool s_unsettled(const cs_record_t *row)
+{
+    if (row->gone)
+        return true;
+    if (row->now.status == CS_STATUS_DISABLED)
+        return false;
+    return row->now.status != CS_STATUS_READY || !row->now.comments_set;
+}
+
+static void s_note_unsettled(cs_store_t *self, const cs_record_t *row)
+{
+    if (!self->unsettled)
+        return;
+    if (s_unsettled(row))
+        zhashx_update(self->unsettled, row->now.name, (void *)"");
+    else
+        zhashx_delete(self->unsettled, row->now.name);
+}
+
+uint32_t cs_store_status_counts(const cs_store_t *self, uint32_t counts[CS_STATUS_COUNT])
+{
+    uint32_t total = 0;
+    for (int i = 0; i < CS_STATUS_COUNT; i++)
+        total += counts[i] = self->counts[i];
+    return total;
+}
+
+size_t cs_store_unsettled(cs_store_t *self, void (*fn)(void *arg, const char *name), void *arg)
+{
+    for (void *it = zhashx_first(self->unsettled); fn && it; it = zhashx_next(self->unsettled))
+        fn(arg, zhashx_cursor(self->unsettled));
+    return zhashx_size(self->unsettled);
 }

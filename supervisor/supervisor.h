@@ -198,6 +198,14 @@ bool cs_record_settled(const cs_record_t *row);
  * returns their number. */
 uint32_t cs_store_counts(const cs_store_t *self, uint32_t counts[CS_STATUS_COUNT]);
 
+/* The same counts, kept as rows change: O(1) (cs_store_counts walks every row). */
+uint32_t cs_store_status_counts(const cs_store_t *self, uint32_t counts[CS_STATUS_COUNT]);
+/* The rows a plan must look at again whatever else changed, each once to fn (NULL: none; no
+ * order): those whose decided status is not ready or disabled, a ready one whose comments are
+ * owed, one whose deletion is queued. Returns their number. The store must not change while
+ * fn runs. Never blocks. */
+size_t cs_store_unsettled(cs_store_t *self, void (*fn)(void *arg, const char *name), void *arg);
+
 /* The writing queue (for the batch writer): how many rows wait (and since when, cs_clock_mono_ms),
  * whether one changed status or error; the first one taken off the queue with its next
  * sequence number (NULL when none waits); a row of a failed batch put back at the front
@@ -808,20 +816,26 @@ typedef struct {
     const cs_schemas_t *schemas; /* the database's schemas */
     cs_plan_oracle_t oracle;
     int64_t now; /* cs_clock_mono_ms */
+    /* The names to decide (a set: name -> any non-NULL item), or NULL: every connection, row
+     * and schema. A plan given names decides exactly those among them that a full plan would
+     * decide, and decides each as the full plan would, provided the set is closed under
+     * aggregators (cs_plan_close_names): an aggregator is planned from the decisions of its
+     * members, so the members of every aggregator planned are planned with it. */
+    zhashx_t *names;
 } cs_plan_input_t;
 
 #define CS_PLAN_GONE_MS 1000 /* a file gone from the directory this long: its connections go */
 
 typedef struct cs_plan cs_plan_t;
 
-/* Every connection's decision, in order: the kept ones of failed files, the configured
- * ones (aggregators last), the rows that left the config, the schemas without a connection,
- * the aggregators. An aggregator is planned from its members' decisions of this plan: the
- * configured connections of its plugin (or plugin instance), not aggregators, whose names
- * match one of its entries (fnmatch), in name order; those READY are included, the others
- * left out with why, and while any of them (or a matching connection that left the config)
- * is to be built or deleted, or being so, it is deferred. While an aggregator is to be built
- * or deferred no temporary schema is dropped (its aggregate drops the members' previous
+/* Every connection's decision (or those of the names given: cs_plan_input_t.names), in
+ * order: the kept ones of failed files, the configured ones (aggregators last), the rows that left
+ * the config, the schemas without a connection, the aggregators. An aggregator is planned from its
+ * members' decisions of this plan: the configured connections of its plugin (or plugin instance),
+ * not aggregators, whose names match one of its entries (fnmatch), in name order; those READY are
+ * included, the others left out with why, and while any of them (or a matching connection that left
+ * the config) is to be built or deleted, or being so, it is deferred. While an aggregator is to be
+ * built or deferred no temporary schema is dropped (its aggregate drops the members' previous
  * schemas it read). Reads only its inputs, which must outlive the plan. Returns NULL when
  * out of memory. Never blocks. */
 cs_plan_t *cs_plan_make(const cs_plan_input_t *in);
@@ -830,6 +844,17 @@ size_t cs_plan_count(const cs_plan_t *self);
 const cs_decision_t *cs_plan_decision(const cs_plan_t *self, size_t i);
 /* When a plan is due again (a gone file's grace ends; 0: none). */
 int64_t cs_plan_replan_at(const cs_plan_t *self);
+/* Closes a set of names to decide under aggregators: when any of the config's aggregators
+ * (aggregators: borrowed from cfg) is in names, or a name there concerns one (a configured
+ * member, a name its entries match, a temporary schema), every aggregator is added with
+ * every name that concerns one: the configured members, the rows and the names of failed
+ * files that an entry matches (the aggregators' stage reads the decisions of all of them:
+ * members shared, former members, the deletions waited for, the temporary schemas their
+ * builds keep). Returns the number of names added. Costs O(names x aggregators), and
+ * O((connections + rows) x aggregators) when it adds. Never blocks. */
+size_t cs_plan_close_names(const cs_config_t *cfg, cs_store_t *store,
+                           const cs_connection_t *const *aggregators, size_t aggregator_count,
+                           zhashx_t *names);
 const char *cs_action_name(cs_action_t action);
 
 /* ---- watch.c: the files that dynamic schemas come from (inotify) ------------------------- */

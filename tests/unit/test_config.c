@@ -1173,6 +1173,193 @@ static void test_reload_parses_only_changed_files(void **state)
     cs_config_destroy(&third);
 }
 
+#define SYN(name) "connection \"" name "\" {\n  plugin = \"synthetic\"\n}\n"
+
+typedef struct {
+    const char *names[64];
+    size_t count;
+} s_names_t;
+
+static void s_collect(void *arg, const char *name)
+{
+    s_names_t *set = arg;
+    for (size_t i = 0; i < set->count; i++)
+        if (strcmp(set->names[i], name) == 0)
+            return;
+    assert_true(set->count < 64);
+    set->names[set->count++] = name;
+}
+
+static int s_compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names cfg reports as changed since the load it was reloaded from, sorted and joined
+ * with commas ("*" when every one is), into out. */
+static const char *s_changes(const cs_config_t *cfg, char *out, size_t size)
+{
+    s_names_t set = {{0}, 0};
+    bool all = cs_config_changes(cfg, s_collect, &set);
+    qsort(set.names, set.count, sizeof *set.names, s_compare_names);
+    out[0] = '\0';
+    for (size_t i = 0; i < set.count; i++)
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", i ? "," : "", set.names[i]);
+    return all ? "*" : out;
+}
+
+/* Replaces *cfg_p by a reload of the directory from it, and returns what changed. */
+static const char *s_reload(cs_config_t **cfg_p, char *out, size_t size)
+{
+    cs_config_t *next = cs_config_reload_dir(s_dir, *cfg_p);
+    assert_non_null(next);
+    cs_config_destroy(cfg_p);
+    *cfg_p = next;
+    return s_changes(next, out, size);
+}
+
+static void s_remove(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", s_dir, name);
+    assert_int_equal(unlink(path), 0);
+}
+
+/* What a reload reports as changed: nothing when no file changed (and the result takes over
+ * the previous one's connections as they are), the names of the old and the new version of a
+ * file edited, added, removed or renamed, of a file that fails or no longer does (also for
+ * another file's sake), and every name when a plugin block or options "plugin" changed. */
+static void test_reload_reports_changed_names(void **state)
+{
+    (void)state;
+    char buf[512];
+    s_write("a.spc", SYN("a1") SYN("a2"));
+    s_write("b.spc", SYN("b1"));
+    s_write("c.spc", SYN("c1"));
+    cs_config_t *cfg = cs_config_load_dir(s_dir);
+    assert_string_equal(s_changes(cfg, buf, sizeof buf), "*"); /* a first load */
+
+    /* nothing changed: the same connections, the previous result readable until destroyed */
+    const cs_connection_t *connections = cfg->connections;
+    cs_config_t *next = cs_config_reload_dir(s_dir, cfg);
+    assert_string_equal(s_changes(next, buf, sizeof buf), "");
+    assert_ptr_equal(next->connections, connections);
+    assert_int_equal(next->count, 4);
+    assert_string_equal(cs_config_find(cfg, "b1")->name, "b1");
+    assert_false(cs_config_file_changed(next, 0));
+    cs_config_destroy(&cfg);
+    assert_string_equal(cs_config_find(next, "c1")->file + strlen(s_dir), "/c.spc");
+    cfg = next;
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), ""); /* again */
+
+    s_write("b.spc", SYN("b1") SYN("b2")); /* edited */
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "b1,b2");
+    s_write("d.spc", SYN("d1")); /* added */
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "d1");
+    s_remove("c.spc"); /* removed */
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "c1");
+    assert_null(cs_config_find(cfg, "c1"));
+    char from[256], to[256];
+    snprintf(from, sizeof from, "%s/a.spc", s_dir);
+    snprintf(to, sizeof to, "%s/e.spc", s_dir);
+    assert_int_equal(rename(from, to), 0); /* renamed: the same names, in another file */
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "a1,a2");
+    s_write("b.spc", SYN("b1") "connection \"b2\" {\n"); /* fails: keeps its names */
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "b1,b2");
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), ""); /* still failed: no change */
+    s_write("b.spc", SYN("b1") SYN("b2") "\n");
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "b1,b2");
+    s_write("f.spc", SYN("d1")); /* d1 again: f.spc fails for d.spc's sake */
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "d1");
+    s_remove("d.spc"); /* f.spc loads now */
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "d1");
+    assert_false(cs_config_name_failed(cfg, "d1"));
+
+    /* a plugin block or options "plugin" reaches the connections of every file */
+    s_write("p.spc", "plugin \"big\" {\n  source = \"synthetic\"\n}\n");
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "*");
+    assert_non_null(cs_config_find(cfg, "b1")->instance); /* "synthetic": that instance */
+    s_write("p.spc", "plugin \"big\" {\n  source = \"synthetic\"\n  memory_max_mb = 64\n}\n");
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "*");
+    assert_int_equal(cs_config_find(cfg, "e1") ? 1 : cs_config_find(cfg, "a1")->memory_max_mb, 64);
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), ""); /* and nothing after */
+    s_remove("p.spc");
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "*");
+    s_write("o.spc", "options \"plugin\" {\n  memory_max_mb = 32\n}\n");
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "*");
+    assert_int_equal(cs_config_find(cfg, "a1")->memory_max_mb, 32);
+    char away[96]; /* the directory gone, and back: nothing was known in between */
+    snprintf(away, sizeof away, "%s.away", s_dir);
+    assert_int_equal(rename(s_dir, away), 0);
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "*");
+    assert_int_equal(rename(away, s_dir), 0);
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "*");
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), "");
+    cs_config_destroy(&cfg);
+}
+
+/* Fails the test unless two loads of a directory hold the same connections: the same index
+ * (names in order), each entry the same (file, lines, fingerprint, plugin), and each in the
+ * array in the same order of files. */
+static void s_expect_same_config(const cs_config_t *a, const cs_config_t *b)
+{
+    assert_int_equal(a->count, b->count);
+    assert_int_equal(a->file_count, b->file_count);
+    for (size_t i = 0; i < a->count; i++) {
+        const cs_connection_t *x = a->by_name[i], *y = b->by_name[i];
+        assert_string_equal(x->name, y->name);
+        assert_string_equal(x->file, y->file);
+        assert_string_equal(x->fingerprint, y->fingerprint);
+        assert_string_equal(x->plugin, y->plugin);
+        assert_int_equal(x->start_line, y->start_line);
+        assert_ptr_equal(cs_config_find(a, x->name), x);
+        assert_string_equal(a->connections[i].name, b->connections[i].name);
+    }
+}
+
+/* Files edited, none added or removed: the reload puts the edited files' connections in the
+ * previous index at their places (no sort of all of them); it holds what a full load of the
+ * directory holds, whatever the edits do to the names' order. */
+static void test_reload_of_edited_files_is_a_full_load(void **state)
+{
+    (void)state;
+    char name[32], text[4096];
+    for (int f = 0; f < 30; f++) { /* names interleaved across the files: f, f + 30, ... */
+        text[0] = '\0';
+        for (int i = f; i < 150; i += 30)
+            snprintf(text + strlen(text), sizeof text - strlen(text), SYN("c_%03d"), i);
+        snprintf(name, sizeof name, "f%02d.spc", f);
+        s_write(name, text);
+    }
+    cs_config_t *cfg = cs_config_load_dir(s_dir);
+    const char *edits[][2] = {
+        {"f07.spc",
+         SYN("c_007") SYN("c_037") "  # a comment\n" SYN("c_067") SYN("c_097") SYN("c_127")},
+        {"f00.spc", SYN("c_000") SYN("a_first") SYN("z_last") SYN("c_9999")}, /* added, removed */
+        {"f29.spc", ""},                                                      /* emptied */
+        {"f13.spc", SYN("c_013") SYN("c_043") SYN("c_073") SYN("c_103") SYN("c_133") SYN("m_13")},
+        {"f29.spc", SYN("c_029") SYN("b_29")}, /* filled again */
+    };
+    char buf[256];
+    for (size_t k = 0; k < sizeof edits / sizeof *edits; k++) {
+        s_write(edits[k][0], edits[k][1]);
+        s_reload(&cfg, buf, sizeof buf);
+        assert_string_not_equal(buf, "*");
+        cs_config_t *full = cs_config_load_dir(s_dir);
+        s_expect_same_config(cfg, full);
+        cs_config_destroy(&full);
+    }
+    assert_string_equal(s_reload(&cfg, buf, sizeof buf), ""); /* and nothing after */
+    s_write("f03.spc", SYN("c_003") SYN("c_013"));            /* c_013 twice: f13.spc fails */
+    s_write("f04.spc", SYN("c_004") SYN("c_034") "\n");
+    s_reload(&cfg, buf, sizeof buf);
+    assert_true(cs_config_name_failed(cfg, "c_013"));
+    cs_config_t *full = cs_config_load_dir(s_dir);
+    s_expect_same_config(cfg, full);
+    cs_config_destroy(&full);
+    cs_config_destroy(&cfg);
+}
+
 /* A FIFO named like a config file: the load neither opens it for reading (which waits for
  * a writer) nor reads it; it fails that file and loads the others. SIGALRM ends the test
  * if the load waits. */
@@ -1255,6 +1442,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_moving_a_block_keeps_the_fingerprint, s_dir_setup,
                                         s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_reload_parses_only_changed_files, s_dir_setup,
+                                        s_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_reports_changed_names, s_dir_setup,
+                                        s_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_of_edited_files_is_a_full_load, s_dir_setup,
                                         s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_fifo_does_not_block, s_dir_setup, s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_file_of_size_zero_is_read_to_its_end, s_dir_setup,

@@ -154,6 +154,103 @@ static void s_row(s_world_t *w, const char *name, const char *file, bool comment
     assert_int_equal(cs_store_load(w->store, &v), 0);
 }
 
+static bool s_same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Fails the test unless two decisions of one name are the same in every field. */
+static void s_expect_same(const cs_decision_t *full, const cs_decision_t *part)
+{
+    const char *name = full->name;
+    if (full->action != part->action || !s_same_text(full->reason, part->reason))
+        fail_msg("%s: the full plan decides %s (%s), the plan of fewer names %s (%s)", name,
+                 cs_action_name(full->action), full->reason, cs_action_name(part->action),
+                 part->reason);
+    if (!s_same_text(full->error, part->error) || full->config != part->config ||
+        full->marker != part->marker || !s_same_text(full->file, part->file) ||
+        full->fresh != part->fresh || full->comments != part->comments ||
+        full->refetch != part->refetch || full->refetching != part->refetching ||
+        full->not_before != part->not_before ||
+        !s_same_text(full->fingerprint, part->fingerprint) ||
+        !s_same_text(full->members, part->members) ||
+        !s_same_text(full->left_out, part->left_out) ||
+        full->awaiting_count != part->awaiting_count)
+        fail_msg("%s: the plan of fewer names decides %s differently", name,
+                 cs_action_name(full->action));
+    for (size_t i = 0; i < full->awaiting_count; i++)
+        assert_string_equal(full->awaiting[i], part->awaiting[i]);
+}
+
+static const cs_decision_t *s_find_decision(const cs_plan_t *plan, const char *name)
+{
+    for (size_t i = 0; i < cs_plan_count(plan); i++)
+        if (strcmp(cs_plan_decision(plan, i)->name, name) == 0)
+            return cs_plan_decision(plan, i);
+    return NULL;
+}
+
+/* Plans the names of one set (closed under aggregators): it decides exactly the names of the
+ * set that the full plan decides, and each as the full plan does. */
+static void s_expect_part(s_world_t *w, cs_plan_input_t *in, zhashx_t *names)
+{
+    const cs_connection_t *aggs[64];
+    size_t n = 0;
+    for (size_t i = 0; i < w->config->count && n < 64; i++)
+        if (w->config->connections[i].aggregator)
+            aggs[n++] = &w->config->connections[i];
+    cs_plan_close_names(w->config, w->store, aggs, n, names);
+    in->names = names;
+    cs_plan_t *part = cs_plan_make(in);
+    in->names = NULL;
+    assert_non_null(part);
+    for (size_t i = 0; i < cs_plan_count(part); i++) {
+        const cs_decision_t *d = cs_plan_decision(part, i);
+        if (!zhashx_lookup(names, d->name))
+            fail_msg("%s: decided by a plan not given it", d->name);
+        const cs_decision_t *full = s_find_decision(w->plan, d->name);
+        if (!full)
+            fail_msg("%s: decided by a plan of fewer names, not by the full one", d->name);
+        s_expect_same(full, d);
+    }
+    for (void *it = zhashx_first(names); it; it = zhashx_next(names)) {
+        const char *name = zhashx_cursor(names);
+        if (s_find_decision(w->plan, name) && !s_find_decision(part, name))
+            fail_msg("%s: decided by the full plan, not by a plan given it", name);
+    }
+    cs_plan_destroy(&part);
+}
+
+/* Every name the plan may decide (configured, declared by a failed file, a row, a schema, and
+ * one that is none of these), each planned alone and all of them together, must be decided as
+ * the full plan decided it. */
+static void s_expect_incremental(s_world_t *w, cs_plan_input_t *in)
+{
+    zhashx_t *all = zhashx_new();
+    for (size_t i = 0; i < w->config->count; i++)
+        zhashx_update(all, w->config->connections[i].name, (void *)"");
+    for (size_t i = 0; i < w->config->failed_count; i++)
+        for (size_t j = 0; j < w->config->failed[i].name_count; j++)
+            zhashx_update(all, w->config->failed[i].names[j], (void *)"");
+    for (cs_record_t *row = cs_store_first(w->store); row; row = cs_store_next(w->store))
+        zhashx_update(all, cs_record_name(row), (void *)"");
+    const char *name;
+    for (const cs_schema_info_t *schema = cs_schemas_first(w->schemas, &name); schema;
+         schema = cs_schemas_next(w->schemas, &name))
+        zhashx_update(all, name, (void *)"");
+    zhashx_update(all, "nothing_of_that_name", (void *)"");
+    zlistx_t *each = zhashx_keys(all);
+    for (const char *one = zlistx_first(each); one; one = zlistx_next(each)) {
+        zhashx_t *names = zhashx_new();
+        zhashx_update(names, one, (void *)"");
+        s_expect_part(w, in, names);
+        zhashx_destroy(&names);
+    }
+    zlistx_destroy(&each);
+    s_expect_part(w, in, all);
+    zhashx_destroy(&all);
+}
+
 static void s_make(s_world_t *w)
 {
     cs_plan_input_t in = {w->config,
@@ -163,10 +260,13 @@ static void s_make(s_world_t *w)
                           {s_plugin, s_in_flight, s_settled_at, s_gone_since, s_failed, w,
                            w->oracle_refetch ? s_refetch : NULL,
                            w->oracle_refetch ? s_refetching : NULL},
-                          100000};
+                          100000,
+                          NULL};
     cs_plan_destroy(&w->plan);
     w->plan = cs_plan_make(&in);
     assert_non_null(w->plan);
+    /* every plan of the tests below is also made for fewer names: the same decisions */
+    s_expect_incremental(w, &in);
 }
 
 /* The decision of a connection (fails the test when it has none). */
@@ -795,6 +895,112 @@ static void test_aggregator_left_out_error_is_cut(void **state)
     s_world_free(&w);
 }
 
+/* A plan given names decides those and no other: the others' rows and schemas are not looked
+ * at (their decisions are the last plan's). */
+static void test_a_plan_of_names_decides_only_those(void **state)
+{
+    (void)state;
+    s_world_t *w = s_world(SYN("a") SYN("b") SYN("c"));
+    const char *names[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        s_row(w, names[i], "/cfg/a.spc", true);
+        s_schema(w, names[i], s_fingerprint(w, names[i]), "1.0.0");
+    }
+    s_row(w, "left", "/cfg/b.spc", true); /* left the config, its file gone */
+    s_schema(w, "orphan", "0123456789abcdef", "1.0.0");
+    s_make(w);
+    for (size_t i = 0; i < cs_plan_count(w->plan); i++)
+        print_message("%s %s\n", cs_plan_decision(w->plan, i)->name,
+                      cs_action_name(cs_plan_decision(w->plan, i)->action));
+    assert_int_equal(cs_plan_count(w->plan), 5);
+    cs_plan_input_t in = {
+        w->config,
+        "/cfg",
+        w->store,
+        w->schemas,
+        {s_plugin, s_in_flight, s_settled_at, s_gone_since, s_failed, w, NULL, NULL},
+        100000,
+        zhashx_new()};
+    cs_plan_t *none = cs_plan_make(&in); /* nothing changed: nothing to decide */
+    assert_int_equal(cs_plan_count(none), 0);
+    cs_plan_destroy(&none);
+    zhashx_update(in.names, "b", (void *)"");
+    zhashx_update(in.names, "left", (void *)"");
+    cs_plan_t *part = cs_plan_make(&in);
+    assert_int_equal(cs_plan_count(part), 2);
+    assert_non_null(s_find_decision(part, "b"));
+    assert_int_equal(s_find_decision(part, "left")->action, CS_ACTION_WAIT);
+    cs_plan_destroy(&part);
+    zhashx_destroy(&in.names);
+    s_world_free(&w);
+}
+
+static void s_count_name(void *arg, const char *name)
+{
+    (void)name;
+    (*(int *)arg)++;
+}
+
+/* The store's counts by status, kept as rows change, are those of a walk of every row; its
+ * unsettled rows are those a plan must look at again: not ready nor disabled, comments owed,
+ * deletion queued. */
+static void test_the_store_keeps_counts_and_unsettled_rows(void **state)
+{
+    (void)state;
+    cs_store_t *store = cs_store_new();
+    uint32_t walked[CS_STATUS_COUNT], kept[CS_STATUS_COUNT];
+    cs_row_values_t v = {0};
+    v.name = (char *)"ready";
+    v.status = CS_STATUS_READY;
+    v.comments_set = true;
+    assert_int_equal(cs_store_load(store, &v), 0);
+    v.name = (char *)"owed"; /* ready, its comments owed */
+    v.comments_set = false;
+    assert_int_equal(cs_store_load(store, &v), 0);
+    v.name = (char *)"off";
+    v.status = CS_STATUS_DISABLED;
+    assert_int_equal(cs_store_load(store, &v), 0);
+    assert_int_equal(cs_store_status_counts(store, kept), 3);
+    assert_int_equal(kept[CS_STATUS_READY], 2);
+    assert_int_equal(kept[CS_STATUS_DISABLED], 1);
+    assert_int_equal(cs_store_unsettled(store, NULL, NULL), 1); /* owed */
+    cs_record_t *row = cs_store_add(store, "new");              /* pending, not in the table yet */
+    cs_store_set(store, cs_store_get(store, "ready"), CS_STATUS_UPDATING, NULL);
+    int listed = 0;
+    assert_int_equal(cs_store_unsettled(store, s_count_name, &listed), 3);
+    assert_int_equal(listed, 3);
+    /* a batch commits every queued row */
+    for (cs_record_t *r; (r = cs_store_take_dirty(store, 7)) != NULL;) {
+        cs_visible_t written = {0};
+        cs_visible_of(&written, cs_record_values(r));
+        cs_store_written(store, cs_record_name(r), &written, cs_record_gone(r));
+        cs_visible_clear(&written);
+    }
+    assert_int_equal(cs_store_status_counts(store, kept), cs_store_counts(store, walked));
+    assert_memory_equal(kept, walked, sizeof kept);
+    assert_int_equal(kept[CS_STATUS_PENDING], 1);
+    assert_int_equal(kept[CS_STATUS_UPDATING], 1);
+    cs_store_set(store, row, CS_STATUS_READY, NULL);
+    cs_store_set_comments(store, row, true);
+    cs_store_remove(store, cs_store_get(store, "off"));
+    assert_int_equal(cs_store_unsettled(store, NULL, NULL), 3); /* ready, owed, off (deleted) */
+    for (cs_record_t *r; (r = cs_store_take_dirty(store, 8)) != NULL;) {
+        cs_visible_t written = {0};
+        cs_visible_of(&written, cs_record_values(r));
+        cs_store_written(store, cs_record_name(r), &written, cs_record_gone(r));
+        cs_visible_clear(&written);
+    }
+    assert_null(cs_store_get(store, "off"));
+    assert_int_equal(cs_store_unsettled(store, NULL, NULL), 2); /* ready (updating), owed */
+    assert_int_equal(cs_store_status_counts(store, kept), 3);
+    assert_int_equal(cs_store_counts(store, walked), 3);
+    assert_memory_equal(kept, walked, sizeof kept);
+    cs_store_clear(store);
+    assert_int_equal(cs_store_status_counts(store, kept), 0);
+    assert_int_equal(cs_store_unsettled(store, NULL, NULL), 0);
+    cs_store_destroy(&store);
+}
+
 static void test_the_plan_writes_nothing(void **state)
 {
     (void)state;
@@ -832,6 +1038,8 @@ int main(void)
         cmocka_unit_test(test_aggregator_keeps_a_member_of_a_failed_file),
         cmocka_unit_test(test_aggregator_left_out_members),
         cmocka_unit_test(test_aggregator_left_out_error_is_cut),
+        cmocka_unit_test(test_a_plan_of_names_decides_only_those),
+        cmocka_unit_test(test_the_store_keeps_counts_and_unsettled_rows),
         cmocka_unit_test(test_the_plan_writes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
