@@ -227,7 +227,8 @@ static void s_send_results(s_worker_t *self, bool all)
     }
 }
 
-/* Sends a fresh build to the database without waiting for it; false for other kinds. */
+/* Sends a fresh build or comments to the database without waiting for them; false for other
+ * kinds. */
 static bool s_send_job(s_worker_t *self, cs_job_t *job)
 {
     if (!cs_tasks_send(self->tasks, self->pg, job))
@@ -239,9 +240,9 @@ static bool s_send_job(s_worker_t *self, cs_job_t *job)
     return true;
 }
 
-/* Starts the queued jobs in order: a fresh build goes to the database without waiting; any
- * other kind runs to its end here. None once we are asked to stop (the supervisor hands the
- * rest out again). */
+/* Starts the queued jobs in order: a fresh build or comments go to the database without
+ * waiting; any other kind runs to its end here. None once we are asked to stop (the supervisor
+ * hands the rest out again). */
 static void s_start_next(s_worker_t *self)
 {
     while (!self->current && !self->lost && !s_stop) {
@@ -255,8 +256,8 @@ static void s_start_next(s_worker_t *self)
     }
 }
 
-/* The session finished (or failed) the current job's transaction. A next fresh build is
- * sent before this one's result, so that the database waits for nothing; anything else
+/* The session finished (or failed) the current job's transaction. A next fresh build or
+ * comments are sent before this one's result, so that the database waits for nothing; anything else
  * starts after it, so that results go out in order. */
 static void s_on_database(s_worker_t *self)
 {
