@@ -21,12 +21,13 @@
 #define S_REFUSED_MS         2000  /* wait after the supervisor refused our key */
 #define S_BACKOFF_MAX_MS     10000 /* longest wait between reconnections */
 /* Tasks held at once: the running one, the next ones (so that no round trip to the supervisor
- * separates two updates), and finished ones whose results wait to go out in pairs. */
-#define S_PREFETCH 4
-/* Results go out two at a time while the database is busy (so that the supervisor answers
- * with two tasks: half the wake-ups of the processes and their ZeroMQ threads), but none
- * waits longer than this, nor at all once the worker has nothing running. */
-#define S_RESULTS_AT_ONCE 2
+ * separates two updates), and finished ones whose results wait to go out four at a time. */
+#define S_PREFETCH 8
+/* Results go out four at a time while the database is busy (so that the supervisor answers
+ * with four tasks: a quarter of the wake-ups of the processes and their ZeroMQ threads, while
+ * four tasks more keep the session busy), but none waits longer than this, nor at all once
+ * the worker has nothing running. */
+#define S_RESULTS_AT_ONCE 4
 #define S_RESULT_HOLD_MS  20
 /* How long a socket closed because the session was lost still tries to deliver the results
  * and the goodbye queued on it (in ZeroMQ's thread: closing it does not wait). */
