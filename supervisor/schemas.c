@@ -183,8 +183,7 @@ void cs_schemas_full_end(cs_schemas_t *self)
         self->stale = true;
         return;
     }
-    for (s_entry_t *entry = zhashx_first(self->entries); entry;
-         entry = zhashx_next(self->entries))
+    for (s_entry_t *entry = zhashx_first(self->entries); entry; entry = zhashx_next(self->entries))
         if (entry->seen != self->full)
             zlistx_add_end(gone, (void *)zhashx_cursor(self->entries));
     for (const char *name = zlistx_first(gone); name; name = zlistx_next(gone)) {
@@ -204,8 +203,7 @@ void cs_schemas_invalidate(cs_schemas_t *self)
     self->stale = true;
 }
 
-bool cs_schemas_take_changed(cs_schemas_t *self, void (*fn)(void *arg, const char *name),
-                             void *arg)
+bool cs_schemas_take_changed(cs_schemas_t *self, void (*fn)(void *arg, const char *name), void *arg)
 {
     bool all = self->all;
     if (!all && fn)

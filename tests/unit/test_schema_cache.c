@@ -10,8 +10,8 @@
 
 #include "../../supervisor/supervisor.h"
 
-#define S_MARKER                                                                                 \
-    "connstate marker v1; fingerprint=0123456789abcdef; plugin=synthetic; plugin_version=1.0.0;" \
+#define S_MARKER                                                                                   \
+    "connstate marker v1; fingerprint=0123456789abcdef; plugin=synthetic; plugin_version=1.0.0;"   \
     " schema_hash=fedcba9876543210"
 
 static void s_collect(void *arg, const char *name)
