@@ -75,7 +75,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
 BENCH_TOOLS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/tool_*.c))
 DRIVER_BINS := $(patsubst tests/drivers/%.c,$(BUILD)/tests/drivers/%,$(wildcard tests/drivers/*.c))
 
-.PHONY: all test test-unit test-integration asan fuzz format format-check clean run bench \
+.PHONY: all test test-unit test-integration asan fuzz format format-check clean run bench bench-scale \
         install deps help FORCE
 .DEFAULT_GOAL := all
 
@@ -88,6 +88,8 @@ help:
 	@echo "make asan         the tests under address+undefined sanitizers"
 	@echo "make fuzz         the libFuzzer targets, FUZZ_SECONDS each (default 60)"
 	@echo "make bench        benchmarks (QUICK=1 for about a minute)"
+	@echo "make bench-scale  the benchmarks at 10,000 and 100,000 connections (about 40 minutes;"
+	@echo "                  SCALES=\"2000 20000\" ROUNDS=1 for a quick run; or make bench SCALE=N)"
 	@echo "make format-check clang-format against .clang-format"
 	@echo "make install      into PREFIX (default /usr/local)"
 	@echo "make deps         install missing Debian packages (deploy/install-deps.sh)"
@@ -223,7 +225,17 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBDIR)/libconnstate.a $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 bench: all $(BENCH_BINS) $(BENCH_TOOLS)
+ifeq ($(SCALE),)
 	@BUILD=$(BUILD) BIN=$(BIN) bench/run.sh $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
+else
+	@BUILD=$(BUILD) BIN=$(BIN) SCALES="10000 $(SCALE)" $(if $(ROUNDS),ROUNDS=$(ROUNDS)) bench/scale.sh
+endif
+
+# The scale benchmark: SCALES (two numbers of connections, default "10000 100000"), ROUNDS
+# (default 3); `make bench SCALE=N` is the same with "10000 N".
+bench-scale: all $(BENCH_TOOLS)
+	@BUILD=$(BUILD) BIN=$(BIN) $(if $(SCALES),SCALES="$(SCALES)") $(if $(ROUNDS),ROUNDS=$(ROUNDS)) \
+	    bench/scale.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/connstate/plugins \

@@ -5,74 +5,13 @@
 #   bench/supervisor.sh [--quick]
 set -u
 cd "$(dirname "$0")/.." || exit 2
-ROOT=$PWD
-BIN=$ROOT/${BIN:-bin}
-TOOLS=$ROOT/${BUILD:-build}/bench
-export PATH="$BIN:$PATH"
+. bench/lib.sh
 
 if [ "${1:-}" = --quick ]; then C=500; N10=2000; ROUNDS=1; else C=5000; N10=10000; ROUNDS=2; fi
 T=20
 COLS=8
 
-WORK=$(mktemp -d /tmp/connstate-bench.XXXXXX)
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-    if [ "${CONNSTATE_BENCH_KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$1" -c "$2"; }
-newdb() {
-    sql "$CONNSTATE_TEST_DB" "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1
-    sql "$CONNSTATE_TEST_DB" "CREATE DATABASE $1" >/dev/null
-    echo "${CONNSTATE_TEST_DB/dbname=postgres/dbname=$1}"
-}
-now() { date +%s.%N; }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
-
-# gen_config DIR CONNECTIONS TABLES COLUMNS FILES: connections spread over FILES files.
-gen_config() {
-    local dir=$1 n=$2 tables=$3 cols=$4 files=$5 f i
-    mkdir -p "$dir"
-    rm -f "$dir"/*.spc
-    for ((f = 0; f < files; f++)); do
-        for ((i = f; i < n; i += files)); do
-            printf 'connection "c_%05d" {\n  plugin  = "synthetic"\n  tables  = %d\n  columns = %d\n}\n' \
-                "$i" "$tables" "$cols"
-        done >"$dir/part_$(printf %04d "$f").spc"
-    done
-}
-
-# start_sup NAME DB CONFIG WORKERS: the supervisor in the background (SUP_PID), its log
-# $WORK/NAME.log, ipc endpoints $WORK/NAME.{workers,publish,control}.
-start_sup() {
-    local name=$1 db=$2 cfg=$3 workers=$4
-    connstate-supervisor --db "$db" --config-dir "$cfg" --workers "$workers" \
-        --bind-workers "ipc://$WORK/$name.workers" --bind-publish "ipc://$WORK/$name.publish" \
-        --bind-control "ipc://$WORK/$name.control" >>"$WORK/$name.log" 2>&1 &
-    SUP_PID=$!
-    PIDS+=("$SUP_PID")
-}
-stop_sup() {
-    kill -TERM "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-}
-# settle DB: before a timed run, nothing of the previous one is left to write: PostgreSQL's
-# dirty buffers (CHECKPOINT) and the kernel's dirty pages (sync; the cluster is on disk, and
-# the kernel would otherwise write them back in the middle of the next run).
-settle() {
-    sql "$1" "CHECKPOINT" >/dev/null
-    sync
-}
-ready_count() { echo "SELECT count(*) = $1 FROM connstate_internal.connection_state WHERE status = 'ready'"; }
-
-# The supervisor's cumulative counters, from its last "refresh N done" line.
-counters() { grep -o 'since start: .*' "$1" | tail -1; }
+bench_init
 
 # ---- 1, 2: cold refresh with W = 1 and W = 2, against replaying the same DDL ----------------
 # cold_run W ROUND [CAPTURE]: one cold refresh of C connections on a fresh database; sets CT
@@ -201,31 +140,11 @@ mkdir -p "$WORK/ddl-incr"
 CONNSTATE_DDL_CAPTURE=$WORK/ddl-incr start_sup big "$db" "$cfg" 2
 sup=$SUP_PID
 until grep -q "refresh 1 done" "$WORK/big.log" && [ "$(grep -c 'refresh 1 done' "$WORK/big.log")" -ge 2 ]; do sleep 0.1; done
-incr=()
-for round in 1 2 3 4 5; do
-    file=$cfg/part_0007.spc
-    old=$(sql "$db" "SELECT schema_hash FROM connstate_internal.connection_state WHERE connection_name = 'c_00007'")
-    tables=$((2 + round))
-    rm -f "$WORK/listening"
-    "$TOOLS/tool_until" "$db" "SELECT status = 'ready' AND schema_hash IS DISTINCT FROM '$old' FROM connstate_internal.connection_state WHERE connection_name = 'c_00007'" 60 "$WORK/listening" >"$WORK/t1" &
-    until [ -e "$WORK/listening" ]; do sleep 0.01; done
-    t0=$(now)
-    sed -i "0,/tables  = [0-9]*/s//tables  = $tables/" "$file"
-    wait $!
-    incr+=("$(calc "%.1f" "($(cat "$WORK/t1") - $t0) * 1000")")
-done
-# its own DDL, replayed alone on the same database (it drops and recreates that schema). The
-# worker drops the tables it found by name, then the schema RESTRICT; the replay runs again
-# and again on the schema it made itself, so its drop is the schema's CASCADE.
-awk 'BEGIN { RS = "-- end\n" } index($0, "\"c_00007\"") { block = $0 } END { printf "%s-- end\n", block }' \
-    "$WORK"/ddl-incr/*.sql |
-    sed -E '/^DROP FOREIGN TABLE /d; s/^(DROP SCHEMA .*) RESTRICT;$/\1 CASCADE;/' >"$WORK/one.sql"
-ddl_times=()
-for round in 1 2 3 4 5; do
-    r=$("$TOOLS/tool_replay" "$db" 1 "$WORK/one.sql") || break
-    ddl_times+=("$(calc "%.1f" "${r% *} * 1000")")
-done
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+incr_rounds "$db" "$cfg/part_0007.spc" c_00007 5 || echo "| incremental | FAILED | | | | |"
+incr=("${INCR[@]}")
+one_ddl "$WORK/ddl-incr" c_00007 "$WORK/one.sql"
+replay_ms "$db" "$WORK/one.sql" 5
+ddl_times=("${DDL_MS[@]}")
 incr_ms=$(median "${incr[@]}")
 ddl_ms=$(median "${ddl_times[@]}")
 over=$(calc "%.1f" "$incr_ms - $ddl_ms")

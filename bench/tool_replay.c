@@ -1,10 +1,15 @@
 /* Benchmark baseline: replays the DDL connstate issued (captured with CONNSTATE_DDL_CAPTURE,
  * one transaction per connection) through W parallel libpq sessions, one transaction per
- * connection, with nothing else around it, and prints the wall time in seconds.
- *   tool_replay CONNINFO W FILE...        (not run by bench/run.sh directly as a row) */
+ * connection, with nothing else around it, and prints the wall time in seconds and the number
+ * of transactions; with --cpu also the CPU-seconds (user + system) of its sessions' processes
+ * (not of the loading of the files before them, nor the database's: the caller reads those
+ * from /proc).
+ *   tool_replay [--cpu] CONNINFO W FILE...   (not run by bench/run.sh directly as a row) */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,10 +60,24 @@ static char **s_load(int files, char **paths, size_t *count)
     return blocks;
 }
 
+static double s_cpu(int who)
+{
+    struct rusage ru;
+    if (getrusage(who, &ru) != 0)
+        return 0;
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
 int main(int argc, char **argv)
 {
+    bool cpu = argc > 1 && strcmp(argv[1], "--cpu") == 0;
+    if (cpu) {
+        argc--;
+        argv++;
+    }
     if (argc < 4) {
-        fprintf(stderr, "usage: tool_replay CONNINFO W FILE...\n");
+        fprintf(stderr, "usage: tool_replay [--cpu] CONNINFO W FILE...\n");
         return 2;
     }
     const char *conninfo = argv[1];
@@ -108,6 +127,9 @@ int main(int argc, char **argv)
     double elapsed = s_now() - start;
     if (failed)
         return 1;
-    printf("%.3f %zu\n", elapsed, count);
+    if (cpu)
+        printf("%.3f %zu %.3f\n", elapsed, count, s_cpu(RUSAGE_CHILDREN));
+    else
+        printf("%.3f %zu\n", elapsed, count);
     return 0;
 }

@@ -120,6 +120,7 @@ static const s_field_t s_refresh_req[] = {
     M(1, F_U64, REQ, 0, 0, request_id),
     M(2, F_BOOL, OPT, 0, 0, wait),
     M(3, F_STRS, OPT, CS_PROTO_MAX_NAME, CS_PROTO_MAX_NAMES, names),
+    M(4, F_BOOL, OPT, 0, 0, full),
 };
 static const s_field_t s_refresh_rep[] = {
     M(1, F_U64, REQ, 0, 0, request_id), M(2, F_BOOL, REQ, 0, 0, done),

@@ -156,6 +156,7 @@ typedef struct {
     cs_row_t *rows;
     uint32_t row_count;
     bool wait;
+    bool full; /* REFRESH_REQ: read every schema and its marker, not only what changed */
     bool done;
     uint32_t counts[CS_STATUS_COUNT];
     uint64_t generation; /* refresh number */

@@ -396,8 +396,8 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
         return -1;
     self->first_seq = self->seq + 1;
     self->sent_us = cs_clock_wall_us();
-    cs_buf_t rows = {0};
-    cs_buf_putc(&rows, '[');
+    cs_table_batch_t rows = {0};
+    bool checked = false; /* a row to delete, or a worker's word to check: the full statement */
     cs_record_t *row;
     while (self->count < n && (row = cs_store_take_dirty(self->store, self->seq + 1)) != NULL) {
         self->seq++;
@@ -406,13 +406,11 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
         entry->name = strdup(v->name);
         cs_visible_of(&entry->row, v);
         entry->deleted = cs_record_gone(row);
-        if (rows.len > 1)
-            cs_buf_putc(&rows, ',');
-        cs_table_json_row(&rows, v, entry->deleted, cs_record_claimed(row));
+        cs_table_batch_add(&rows, v, entry->deleted, cs_record_claimed(row));
+        checked |= entry->deleted || cs_record_claimed(row);
         if (entry->deleted)
             entry->row.status = CS_STATUS_DELETED;
     }
-    cs_buf_putc(&rows, ']');
     char last_seq[32], payload[64];
     snprintf(last_seq, sizeof last_seq, "%llu", (unsigned long long)self->seq);
     /* {"seq":N,"rows":n,"xid":X}: the statement appends the transaction id */
@@ -421,17 +419,18 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
     self->path_due = false;
     self->path_asked = s_path_param(self);
     if (self->count == 0 && !self->path_asked) { /* the path asked for is already in force */
-        cs_buf_free(&rows);
+        cs_table_batch_free(&rows);
         s_entries_free(self);
         return 0;
     }
-    const char *params[] = {
-        cs_buf_str(&rows),    last_seq,        payload, CS_BATCH_MARKER_MISMATCH,
-        CS_BATCH_STILL_THERE, self->path_asked};
+    const char *params[CS_TABLE_BATCH_PARAMS] = {
+        NULL, last_seq, payload, CS_BATCH_MARKER_MISMATCH, CS_BATCH_STILL_THERE, self->path_asked};
+    bool failed = cs_table_batch_params(&rows, params) != 0;
     int rc = 0;
-    if (rows.failed ||
-        !PQsendQueryParams(self->pg, cs_table_upsert_sql(), 6, NULL, params, NULL, NULL, 0)) {
-        cs_log_error("state write: %s", rows.failed ? "out of memory" : PQerrorMessage(self->pg));
+    const char *sql = checked ? cs_table_upsert_sql() : cs_table_upsert_plain_sql();
+    if (failed ||
+        !PQsendQueryParams(self->pg, sql, CS_TABLE_BATCH_PARAMS, NULL, params, NULL, NULL, 0)) {
+        cs_log_error("state write: %s", failed ? "out of memory" : PQerrorMessage(self->pg));
         rc = -1;
         s_failed(self);
     } else {
@@ -442,7 +441,7 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
         if (flushed < 0)
             rc = -1;
     }
-    cs_buf_free(&rows);
+    cs_table_batch_free(&rows);
     return rc;
 }
 

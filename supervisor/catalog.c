@@ -1,9 +1,11 @@
 /* The supervisor's database session and what it reads of the catalog: the advisory lock that
  * makes one supervisor active per database, connstate_internal's setup (the state table, its
- * grants, the file_fdw server that workers' foreign tables use), the state table's rows at
- * startup, and the schemas with their markers. The batch writer writes on this session. */
+ * grants, the file_fdw server that workers' foreign tables use, the schema journal), the state
+ * table's rows at startup, and the schemas with their markers: all of them, or what the
+ * journal and the names in doubt say changed. The batch writer writes on this session. */
 #include "supervisor.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +67,102 @@ static const char *const s_setup_sql =
     "CREATE EXTENSION IF NOT EXISTS file_fdw;\n"
     "CREATE SERVER IF NOT EXISTS connstate_file FOREIGN DATA WRAPPER file_fdw;\n";
 
+/* The schema journal (a session that may create event triggers: a superuser's): every schema
+ * created, renamed, commented on or dropped by anyone's DDL leaves its oid in
+ * connstate_internal.schema_journal, so that a read of the schemas reads only those (and the
+ * names in doubt) instead of every schema and its marker. The functions never fail a user's
+ * DDL (a failure to record is a WARNING; the periodic full read sees what it missed), and any
+ * role's DDL writes through them (SECURITY DEFINER, a fixed search_path). Connstate's own
+ * workers set session_replication_role = replica, in which these triggers do not fire. */
+#define S_JOURNAL_DDL_TRIGGER  "connstate_schema_ddl"
+#define S_JOURNAL_DROP_TRIGGER "connstate_schema_drop"
+#define S_JOURNAL_MAX          100000 /* oids in one read of the journal; more: a full read */
+#define S_TEXT_OF(x)           #x
+#define S_TEXT(x)              S_TEXT_OF(x)
+
+static const char *const s_journal_sql =
+    "CREATE TABLE IF NOT EXISTS connstate_internal.schema_journal (nsp oid NOT NULL);\n"
+    "REVOKE ALL ON connstate_internal.schema_journal FROM PUBLIC;\n"
+    "CREATE OR REPLACE FUNCTION connstate_internal.journal_ddl() RETURNS event_trigger\n"
+    "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$\n"
+    "BEGIN\n"
+    "    INSERT INTO connstate_internal.schema_journal (nsp)\n"
+    "        SELECT DISTINCT objid FROM pg_event_trigger_ddl_commands()\n"
+    "        WHERE object_type = 'schema';\n"
+    "EXCEPTION WHEN OTHERS THEN\n"
+    "    RAISE WARNING 'connstate: a schema change was not recorded in the schema journal "
+    "(%), connstate''s next full read of the catalog sees it', SQLERRM;\n"
+    "END $f$;\n"
+    "CREATE OR REPLACE FUNCTION connstate_internal.journal_drop() RETURNS event_trigger\n"
+    "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$\n"
+    "BEGIN\n"
+    "    INSERT INTO connstate_internal.schema_journal (nsp)\n"
+    "        SELECT DISTINCT objid FROM pg_event_trigger_dropped_objects()\n"
+    "        WHERE object_type = 'schema';\n"
+    "EXCEPTION WHEN OTHERS THEN\n"
+    "    RAISE WARNING 'connstate: a schema drop was not recorded in the schema journal "
+    "(%), connstate''s next full read of the catalog sees it', SQLERRM;\n"
+    "END $f$;\n"
+    "REVOKE ALL ON FUNCTION connstate_internal.journal_ddl() FROM PUBLIC;\n"
+    "REVOKE ALL ON FUNCTION connstate_internal.journal_drop() FROM PUBLIC;\n"
+    /* what can create a schema, rename it or change its comment; what can drop one */
+    "DO $$ BEGIN\n"
+    "    IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = '" S_JOURNAL_DDL_TRIGGER
+    "') THEN\n"
+    "        CREATE EVENT TRIGGER " S_JOURNAL_DDL_TRIGGER " ON ddl_command_end\n"
+    "            WHEN TAG IN ('CREATE SCHEMA', 'ALTER SCHEMA', 'COMMENT', 'CREATE EXTENSION')\n"
+    "            EXECUTE FUNCTION connstate_internal.journal_ddl();\n"
+    "    END IF;\n"
+    "    IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = '" S_JOURNAL_DROP_TRIGGER
+    "') THEN\n"
+    "        CREATE EVENT TRIGGER " S_JOURNAL_DROP_TRIGGER " ON sql_drop\n"
+    "            WHEN TAG IN ('DROP SCHEMA', 'DROP OWNED', 'DROP EXTENSION')\n"
+    "            EXECUTE FUNCTION connstate_internal.journal_drop();\n"
+    "    END IF;\n"
+    "END $$;\n";
+
+/* The journal can be trusted while both triggers exist, fire for ordinary sessions (enabled
+ * as origin or always; not disabled, not replica only) and call its functions. */
+#define S_JOURNAL_TRIGGERS_OK                                                                      \
+    "(SELECT count(*) FROM pg_event_trigger t JOIN pg_proc p ON p.oid = t.evtfoid"                 \
+    " JOIN pg_namespace pn ON pn.oid = p.pronamespace AND pn.nspname = 'connstate_internal'"       \
+    " WHERE t.evtenabled IN ('O', 'A') AND ((t.evtname = '" S_JOURNAL_DDL_TRIGGER "'"              \
+    " AND t.evtevent = 'ddl_command_end' AND p.proname = 'journal_ddl') OR (t.evtname = "          \
+    "'" S_JOURNAL_DROP_TRIGGER "' AND t.evtevent = 'sql_drop' AND p.proname = 'journal_drop')))"
+
+/* The schemas a read keeps, n (a schema under another name is not one of them: as if
+ * dropped), and d, the description of n. */
+#define S_VISIBLE                                                                                  \
+    "n.nspname !~ '^pg_' AND n.nspname NOT IN ('information_schema', 'connstate_internal')"
+#define S_DESCRIPTION                                                                              \
+    "LEFT JOIN pg_description d ON d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass"     \
+    " AND d.objsubid = 0"
+
+/* Every schema with its description; with the journal, emptied in the same statement (what
+ * it held is what this read sees). */
+#define S_FULL_SELECT "SELECT n.nspname, n.oid, d.description FROM pg_namespace n "
+static const char *const s_full_sql = S_FULL_SELECT S_DESCRIPTION " WHERE " S_VISIBLE;
+static const char *const s_full_journal_sql =
+    "WITH j AS (DELETE FROM connstate_internal.schema_journal) " S_FULL_SELECT S_DESCRIPTION
+    " WHERE " S_VISIBLE;
+
+/* What changed (prepared once per session: a no-op read is then about its round trip): the
+ * journal's rows taken (those of transactions that did not commit yet stay
+ * for the next read), each oid's name and description now (NULL: gone), each name in doubt
+ * ($1) with its oid and description (NULL: none), and one row 't' with how many oids the
+ * journal held (up to $2 + 1) and how many of its triggers are in force. One statement: one
+ * snapshot of the journal and the catalog. Columns: kind, oid, name, description. */
+#define S_DELTA_STATEMENT "cs_schema_delta"
+static const char *const s_delta_sql =
+    "WITH j AS (DELETE FROM connstate_internal.schema_journal RETURNING nsp),"
+    " o AS (SELECT DISTINCT nsp FROM j LIMIT $2::int + 1),"
+    " q AS (SELECT DISTINCT unnest($1::text[]) AS name)"
+    " SELECT 't', (SELECT count(*) FROM o)::text, NULL, " S_JOURNAL_TRIGGERS_OK "::text"
+    " UNION ALL SELECT 'o', o.nsp::text, n.nspname, d.description FROM o"
+    " LEFT JOIN pg_namespace n ON n.oid = o.nsp AND " S_VISIBLE " " S_DESCRIPTION
+    " UNION ALL SELECT 'n', n.oid::text, q.name, d.description FROM q"
+    " LEFT JOIN pg_namespace n ON n.nspname = q.name AND " S_VISIBLE " " S_DESCRIPTION;
+
 #define S_RETRY_FIRST_MS 100  /* the first reconnection's wait, doubled after each failure ... */
 #define S_RETRY_MAX_MS   5000 /* ... up to this */
 #define S_LOCK_EVERY_MS  1000 /* how often a standby asks for the lock */
@@ -88,6 +186,8 @@ struct cs_catalog {
     char ending_why[256];
     PQnoticeReceiver notice_next; /* libpq's own receiver: the notice still reaches the log */
     char error[512];              /* why the database is unavailable */
+    bool journal;                 /* the schema journal is in force (cs_catalog_setup) */
+    char no_journal[256];         /* why not, as last said in the log ("": not said) */
 };
 
 cs_catalog_t *cs_catalog_new(const char *conninfo)
@@ -330,6 +430,61 @@ int64_t cs_catalog_next_ms(const cs_catalog_t *self)
     return wait > 0 ? wait : 0;
 }
 
+/* No journal (why): every read of the schemas is a full one; said once per reason. */
+static void s_no_journal(cs_catalog_t *self, const char *why)
+{
+    self->journal = false;
+    if (strcmp(self->no_journal, why) != 0)
+        cs_log_info("no schema journal (%s): every refresh reads every schema and its marker", why);
+    snprintf(self->no_journal, sizeof self->no_journal, "%s", why);
+}
+
+/* The schema journal: its table, functions and event triggers made when this session may
+ * create event triggers (a superuser), then whether it is in force (its triggers enabled, its
+ * table ours to empty). A failure is no journal, never a failed setup. */
+static void s_journal_setup(cs_catalog_t *self)
+{
+    PGresult *res = cs_pg_query(self->pg, "looking at the session's privileges",
+                                "SELECT current_setting('is_superuser') = 'on'", 0, NULL);
+    bool superuser = res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (superuser && cs_pg_exec(self->pg, "creating the schema journal", s_journal_sql) != 0) {
+        s_no_journal(self, "it could not be created: see the error above");
+        return;
+    }
+    res = cs_pg_query(self->pg, "looking at the schema journal",
+                      "SELECT " S_JOURNAL_TRIGGERS_OK " = 2, to_regclass("
+                      "'connstate_internal.schema_journal') IS NOT NULL AND has_table_privilege("
+                      "'connstate_internal.schema_journal', 'SELECT, DELETE')",
+                      0, NULL);
+    bool triggers = res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    bool table = res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    PQclear(res);
+    res = NULL;
+    if (!superuser && (!triggers || !table))
+        s_no_journal(self, "this session is not a superuser's: it may not create event triggers");
+    else if (!table)
+        s_no_journal(self, "connstate_internal.schema_journal is not this session's to read");
+    else if (!triggers)
+        s_no_journal(self, "its event triggers " S_JOURNAL_DDL_TRIGGER
+                           " and " S_JOURNAL_DROP_TRIGGER " are not both enabled");
+    else if (!(res = PQprepare(self->pg, S_DELTA_STATEMENT, s_delta_sql, 2, NULL)) ||
+             PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char why[512];
+        cs_pg_error_text(res, why, sizeof why);
+        cs_log_error("preparing the read of the schema journal: %s", why);
+        s_no_journal(self, "its read could not be prepared: see the error above");
+    } else {
+        if (self->no_journal[0] || !self->journal)
+            cs_log_info("schema journal in force (event triggers " S_JOURNAL_DDL_TRIGGER
+                        " and " S_JOURNAL_DROP_TRIGGER "): a refresh reads only the schemas "
+                        "that changed");
+        self->journal = true;
+        self->no_journal[0] = '\0';
+    }
+    PQclear(res);
+}
+
 int cs_catalog_setup(cs_catalog_t *self)
 {
     cs_buf_t sql = {0};
@@ -341,6 +496,7 @@ int cs_catalog_setup(cs_catalog_t *self)
     cs_buf_free(&sql);
     if (rc != 0)
         return -1;
+    s_journal_setup(self);
     PGresult *role =
         cs_pg_query(self->pg, "looking for the role connstate_reader",
                     "SELECT count(*) FROM pg_roles WHERE rolname = 'connstate_reader'", 0, NULL);
@@ -352,35 +508,138 @@ int cs_catalog_setup(cs_catalog_t *self)
     return 0;
 }
 
-int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, uint64_t *last_seq)
+/* The rows of a statement sent in single-row mode, one at a time, into store: the highest
+ * seq in *max_seq; with pending, the rows it changed (its "changed" column) appended to
+ * *changed. Reads every result until the statement is over. Returns 0, or -1 with the error
+ * logged. */
+static int s_load_rows(cs_catalog_t *self, cs_store_t *store, const char *what, bool pending,
+                       uint64_t *max_seq, cs_record_t ***changed, size_t *count)
+{
+    bool failed = false;
+    size_t cap = 0, rows = 0;
+    PGresult *res;
+    while ((res = PQgetResult(self->pg)) != NULL) {
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_SINGLE_TUPLE && !failed) {
+            cs_row_values_t values;
+            rows++;
+            int rc = cs_table_read_row(res, 0, &values); /* borrowed: the store copies */
+            if (rc == 0)
+                rc = cs_store_load(store, &values);
+            if (rc == 0 && values.seq > *max_seq)
+                *max_seq = values.seq;
+            if (rc == 0 && pending && PQnfields(res) > CS_TABLE_COLUMNS &&
+                strcmp(PQgetvalue(res, 0, CS_TABLE_COLUMNS), "t") == 0) {
+                if (*count == cap) {
+                    cap = cap ? cap * 2 : 1024;
+                    cs_record_t **more = realloc(*changed, cap * sizeof *more);
+                    if (!more)
+                        rc = -1;
+                    else
+                        *changed = more;
+                }
+                if (rc == 0 && !((*changed)[(*count)++] = cs_store_get(store, values.name)))
+                    rc = -1;
+            }
+            if (rc != 0) {
+                cs_log_error("%s: row %zu could not be read", what, rows);
+                failed = true;
+            }
+        } else if (status != PGRES_TUPLES_OK && status != PGRES_SINGLE_TUPLE && !failed) {
+            char error[CS_PROTO_MAX_ERROR];
+            cs_pg_error_text(res, error, sizeof error);
+            cs_log_error("%s: %s", what, error);
+            failed = true;
+        }
+        PQclear(res);
+    }
+    return failed ? -1 : 0;
+}
+
+/* Sends a statement in single-row mode. Returns 0, or -1 with the error logged. */
+static int s_send_rows(cs_catalog_t *self, const char *what, const char *sql, int nparams,
+                       const char *const *params)
+{
+    if (!PQsendQueryParams(self->pg, sql, nparams, NULL, params, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(self->pg)) {
+        cs_log_error("%s: %s", what, PQerrorMessage(self->pg));
+        PGresult *res;
+        while ((res = PQgetResult(self->pg)) != NULL)
+            PQclear(res);
+        return -1;
+    }
+    return 0;
+}
+
+int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, bool pending, uint64_t *last_seq,
+                    cs_batch_commit_fn *on_commit, void *arg)
 {
     PGresult *res =
-        cs_pg_query(self->pg, "loading the state table", cs_table_select_sql(), 0, NULL);
-    if (!res)
-        return -1;
-    uint64_t seq = 0;
-    for (int i = 0; i < PQntuples(res); i++) {
-        cs_row_values_t values;
-        int rc = cs_table_parse_row(res, i, &values);
-        if (rc == 0)
-            rc = cs_store_load(store, &values);
-        if (values.seq > seq)
-            seq = values.seq;
-        cs_row_values_clear(&values);
-        if (rc != 0) {
-            cs_log_error("loading the state table: row %d could not be read", i + 1);
-            PQclear(res);
-            return -1;
-        }
-    }
-    PQclear(res);
-    res = cs_pg_query(self->pg, "reading the last sequence number",
-                      "SELECT value FROM connstate_internal.meta WHERE key = 'last_seq'", 0, NULL);
+        cs_pg_query(self->pg, "reading the last sequence number",
+                    "SELECT value FROM connstate_internal.meta WHERE key = 'last_seq'", 0, NULL);
     if (!res)
         return -1;
     uint64_t meta = PQntuples(res) ? strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
     PQclear(res);
-    *last_seq = meta > seq ? meta : seq;
+    const char *what = pending ? "setting every row pending" : "loading the state table";
+    int64_t started = cs_clock_mono_ms();
+    char meta_text[32], now_text[32];
+    snprintf(meta_text, sizeof meta_text, "%llu", (unsigned long long)meta);
+    snprintf(now_text, sizeof now_text, "%lld", (long long)cs_clock_wall_us());
+    const char *params[] = {meta_text, now_text};
+    uint64_t seq = meta;
+    cs_record_t **changed = NULL;
+    size_t count = 0;
+    int rc = pending ? cs_pg_exec(self->pg, what, "BEGIN") : 0;
+    if (rc == 0)
+        rc = pending ? s_send_rows(self, what, cs_table_pending_sql(), 2, params)
+                     : s_send_rows(self, what, cs_table_select_sql(), 0, NULL);
+    if (rc == 0)
+        rc = s_load_rows(self, store, what, pending, &seq, &changed, &count);
+    /* The changed rows hold the highest seqs, one each: put in seq order by seq - first. */
+    cs_record_t **ordered = rc == 0 && count ? calloc(count, sizeof *ordered) : NULL;
+    if (rc == 0 && count && !ordered) {
+        cs_log_error("%s: out of memory", what);
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        uint64_t at = cs_record_committed(changed[i])->seq - (seq - count + 1);
+        if (at >= count || ordered[at]) {
+            cs_log_error("%s: the changed rows' sequence numbers are not %llu to %llu", what,
+                         (unsigned long long)(seq - count + 1), (unsigned long long)seq);
+            rc = -1;
+        } else {
+            ordered[at] = changed[i];
+        }
+    }
+    free(changed);
+    changed = ordered;
+    if (rc == 0 && count) {
+        char seq_text[32], payload[64];
+        snprintf(seq_text, sizeof seq_text, "%llu", (unsigned long long)seq);
+        /* {"seq":N,"rows":n,"xid":X}, as a batch's: the statement appends the transaction id */
+        snprintf(payload, sizeof payload, "{\"seq\":%llu,\"rows\":%zu", (unsigned long long)seq,
+                 count);
+        const char *end_params[] = {seq_text, payload};
+        res = cs_pg_query(self->pg, what, cs_table_pending_end_sql(), 2, end_params);
+        rc = res ? 0 : -1;
+        PQclear(res);
+    }
+    if (pending && rc == 0)
+        rc = cs_pg_exec(self->pg, what, "COMMIT");
+    else if (pending && PQstatus(self->pg) == CONNECTION_OK &&
+             cs_pg_exec(self->pg, what, "ROLLBACK") != 0)
+        rc = -1;
+    if (rc == 0 && on_commit)
+        for (size_t i = 0; i < count; i++)
+            on_commit(arg, cs_record_name(changed[i]), cs_record_committed(changed[i]));
+    free(changed);
+    if (rc != 0)
+        return -1;
+    if (count)
+        cs_log_info("state table: %zu rows set pending in one statement (%.3f s)", count,
+                    (double)(cs_clock_mono_ms() - started) / 1000);
+    *last_seq = seq;
     if (PQsetnonblocking(self->pg, 1) != 0) { /* the batch writer never waits on the server */
         cs_log_error("database: cannot switch to non-blocking mode");
         return -1;
@@ -388,26 +647,134 @@ int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, uint64_t *last_seq)
     return 0;
 }
 
+/* Text of a PostgreSQL array of the names in doubt ("{\"a\",\"b\"}"), into sql. */
+static void s_doubt_array(const cs_schemas_t *schemas, cs_buf_t *sql)
+{
+    cs_buf_puts(sql, "{");
+    const char *sep = "";
+    for (const char *name = cs_schemas_doubt_first(schemas); name;
+         name = cs_schemas_doubt_next(schemas)) {
+        cs_buf_printf(sql, "%s\"", sep);
+        for (const char *c = name; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                cs_buf_puts(sql, "\\");
+            cs_buf_append(sql, c, 1);
+        }
+        cs_buf_puts(sql, "\"");
+        sep = ",";
+    }
+    cs_buf_puts(sql, "}");
+}
+
+static uint32_t s_oid(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : (uint32_t)strtoul(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* A read of what changed (the journal's oids, the names in doubt). Returns 0 when applied to
+ * the cache, 1 when only a full read will do (*why says why), -1 when the statement failed
+ * (logged). */
+static int s_read_delta(cs_catalog_t *self, cs_schemas_t *schemas, const char **why)
+{
+    int64_t t0 = cs_clock_mono_ms();
+    cs_buf_t doubts = {0};
+    s_doubt_array(schemas, &doubts);
+    if (doubts.failed) {
+        cs_buf_free(&doubts);
+        *why = "out of memory";
+        return 1;
+    }
+    char bound[16];
+    snprintf(bound, sizeof bound, "%d", S_JOURNAL_MAX);
+    const char *params[] = {cs_buf_str(&doubts), bound};
+    PGresult *res = PQexecPrepared(self->pg, S_DELTA_STATEMENT, 2, params, NULL, NULL, 0);
+    cs_buf_free(&doubts);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char error[512];
+        cs_pg_error_text(res, error, sizeof error);
+        cs_log_error("reading the schema journal: %s", error);
+        PQclear(res);
+        return -1;
+    }
+    long journaled = -1, triggers = 0;
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++)
+        if (strcmp(PQgetvalue(res, i, 0), "t") == 0) {
+            journaled = strtol(PQgetvalue(res, i, 1), NULL, 10);
+            triggers = strtol(PQgetvalue(res, i, 3), NULL, 10);
+        }
+    if (journaled < 0 || triggers != 2 || journaled > S_JOURNAL_MAX) {
+        PQclear(res);
+        *why = journaled > S_JOURNAL_MAX
+                   ? "the schema journal holds more than " S_TEXT(S_JOURNAL_MAX) " schemas"
+                   : "the schema journal's event triggers are not both enabled";
+        return 1;
+    }
+    size_t doubted = cs_schemas_doubt_count(schemas);
+    for (int i = 0; i < rows; i++) {
+        const char *kind = PQgetvalue(res, i, 0);
+        const char *name = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2);
+        const char *comment = PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3);
+        uint32_t oid = s_oid(res, i, 1);
+        if (strcmp(kind, "o") == 0 && !name)
+            cs_schemas_drop_oid(schemas, oid); /* gone (or under a name a read does not keep) */
+        else if (strcmp(kind, "o") == 0)
+            cs_schemas_set_oid(schemas, oid, name, comment);
+        else if (strcmp(kind, "n") == 0 && !oid)
+            cs_schemas_drop(schemas, name);
+        else if (strcmp(kind, "n") == 0)
+            cs_schemas_set(schemas, name, oid, comment);
+    }
+    PQclear(res);
+    cs_schemas_doubts_read(schemas);
+    cs_log_debug("catalog: %ld schemas read (%ld journaled, %zu in doubt) in %lld ms",
+                 journaled + (long)doubted, journaled, doubted,
+                 (long long)(cs_clock_mono_ms() - t0));
+    return 0;
+}
+
 int cs_catalog_read_schemas(cs_catalog_t *self, cs_schemas_t *schemas, bool full)
 {
-    (void)full; /* every read is a full one */
-    PGresult *res = cs_pg_query(
-        self->pg, "reading the schemas",
-        "SELECT n.nspname, n.oid, d.description FROM pg_namespace n LEFT JOIN pg_description d"
-        " ON d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0"
-        " WHERE n.nspname !~ '^pg_' AND n.nspname NOT IN ('information_schema',"
-        " 'connstate_internal')",
-        0, NULL);
+    const char *why = full ? "asked for" : cs_schemas_full_wanted(schemas);
+    if (!why && self->journal) {
+        int rc = s_read_delta(self, schemas, &why);
+        if (rc == 0)
+            return 0;
+        if (rc < 0 && cs_catalog_session_bad(self)) {
+            cs_schemas_invalidate(schemas);
+            return -1;
+        }
+        if (rc < 0) { /* the journal is not readable (dropped by hand?): until it is set up */
+            why = "the schema journal could not be read";
+            s_no_journal(self, "it could not be read: see the error above");
+        }
+    }
+    bool quiet = !why; /* no journal: every read is a full one, said once at setup */
+    if (!why)
+        why = "no schema journal";
+    int64_t t0 = cs_clock_mono_ms();
+    uint64_t changes = cs_schemas_changes(schemas);
+    PGresult *res = cs_pg_query(self->pg, "reading the schemas",
+                                self->journal ? s_full_journal_sql : s_full_sql, 0, NULL);
     if (!res) {
         cs_schemas_invalidate(schemas);
         return -1;
     }
     cs_schemas_full_begin(schemas);
     for (int i = 0; i < PQntuples(res); i++)
-        cs_schemas_set(schemas, PQgetvalue(res, i, 0),
-                       (uint32_t)strtoul(PQgetvalue(res, i, 1), NULL, 10),
+        cs_schemas_set(schemas, PQgetvalue(res, i, 0), s_oid(res, i, 1),
                        PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
     cs_schemas_full_end(schemas);
+    int rows = PQntuples(res);
     PQclear(res);
+    unsigned long long changed = (unsigned long long)(cs_schemas_changes(schemas) - changes);
+    if (quiet)
+        cs_log_debug("catalog: %d schemas read (a full read: no schema journal) in %lld ms, %llu "
+                     "changed",
+                     rows, (long long)(cs_clock_mono_ms() - t0), changed);
+    else
+        cs_log_info("catalog: a full read (%s): %d schemas in %lld ms, %llu changed since the "
+                    "last read",
+                    why, rows, (long long)(cs_clock_mono_ms() - t0), changed);
     return 0;
 }

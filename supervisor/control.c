@@ -494,6 +494,8 @@ static void s_refresh(cs_control_t *self, zframe_t *identity, const cs_msg_t *re
         free(key);
         return;
     }
+    if (req->full) /* the same plan: target */
+        cs_refresh_catalog_full(self->deps.refresh, "asked for: refresh --full");
     if (req->names.count)
         cs_log_info("refresh of %u connections (%s%s) asked for", names.count, names.items[0],
                     names.count > 1 ? ", ..." : "");

@@ -52,6 +52,7 @@ typedef struct {
     long max_snapshots;
     long snapshot_timeout;
     long search_path_max;
+    long catalog_check;
 } s_options_t;
 
 static volatile sig_atomic_t s_stop = 0;
@@ -134,6 +135,11 @@ static const cs_option_t s_options[] = {
              "the config has an options \"database\" block; past N: without the\n"
              "connections",
              0, 10000, search_path_max),
+    S_NUMBER("catalog-check", "SEC", "CONNSTATE_CATALOG_CHECK", "600",
+             "read every schema and its marker at least this often (0: only at\n"
+             "startup, on SIGHUP and on `connstate refresh --full`); between\n"
+             "those a refresh reads what the schema journal says changed",
+             0, 86400, catalog_check),
     S_TEXT("curve-cert", "FILE", "CONNSTATE_CURVE_CERT", NULL, "none: no CURVE",
            "this supervisor's certificate (keygen's FILE; FILE_secret is read):\n"
            "CURVE on all three sockets",
@@ -199,8 +205,9 @@ typedef struct {
     int watch;        /* the config directory's watch descriptor (-1: none) */
     bool watch_stale; /* the directory was moved or deleted: watch its path again */
     int64_t watch_tried;
-    int64_t debounce_at;     /* 0: no config change waiting */
-    int64_t no_worker_since; /* updates queued while no worker is connected, since */
+    int64_t debounce_at;      /* 0: no config change waiting */
+    int64_t catalog_check_at; /* the next periodic full read of the catalog (0: none) */
+    int64_t no_worker_since;  /* updates queued while no worker is connected, since */
     bool no_worker_said;
     char no_worker_why[1024];
 } s_sup_t;
@@ -358,6 +365,24 @@ static void s_workers_check(s_sup_t *self)
     cs_dispatch_mark_waiting(self->dispatch, why);
 }
 
+/* The periodic full read of the catalog (--catalog-check): what the schema journal cannot
+ * see (a catalog changed without DDL, DDL in a session whose event triggers do not fire, a
+ * worker's commit after its task was given up) is found at the latest this long after. */
+static void s_catalog_check(s_sup_t *self)
+{
+    int64_t now = cs_clock_mono_ms();
+    if (self->opt.catalog_check <= 0 || self->db != CS_DB_ACTIVE) {
+        self->catalog_check_at = 0;
+        return;
+    }
+    if (!self->catalog_check_at) /* active again: activation made a full read */
+        self->catalog_check_at = now + self->opt.catalog_check * 1000;
+    if (now < self->catalog_check_at)
+        return;
+    self->catalog_check_at = now + self->opt.catalog_check * 1000;
+    cs_refresh_catalog_full(self->refresh, "the periodic check, --catalog-check");
+}
+
 /* A connection's watched files changed (and rested): its dynamic schema is fetched again. */
 static void s_watch_fired(void *arg, const char *connection)
 {
@@ -410,14 +435,12 @@ static int s_db_activate(s_sup_t *self)
     uint64_t last_seq = 0;
     cs_store_clear(self->store);
     if (cs_catalog_setup(self->catalog) != 0 ||
-        cs_catalog_load(self->catalog, self->store, &last_seq) != 0)
+        cs_catalog_load(self->catalog, self->store, self->fresh_start, &last_seq, s_on_commit,
+                        self) != 0)
         return -1;
     cs_log_info("state table: %zu rows, last sequence number %llu", cs_store_size(self->store),
                 (unsigned long long)last_seq);
     cs_batch_attach(self->batch, cs_catalog_session(self->catalog), last_seq);
-    if (self->fresh_start)
-        for (cs_record_t *row = cs_store_first(self->store); row; row = cs_store_next(self->store))
-            cs_store_set(self->store, row, CS_STATUS_PENDING, NULL);
     if (self->dispatch)
         cs_dispatch_pause(self->dispatch, false);
     if (self->refresh)
@@ -644,6 +667,7 @@ static int s_loop(s_sup_t *self)
         s_earlier(&timeout, cs_control_next_ms(self->control));
         s_earlier(&timeout, cs_catalog_next_ms(self->catalog));
         s_earlier(&timeout, cs_publish_next_ms(self->publish));
+        s_earlier(&timeout, self->catalog_check_at ? self->catalog_check_at - now : -1);
         if (timeout < 0)
             timeout = 0;
         if (zmq_poll(items, n, (long)timeout) < 0 && zmq_errno() != EINTR) {
@@ -665,8 +689,10 @@ static int s_loop(s_sup_t *self)
             s_hup = 0;
             cs_log_info("SIGHUP: refreshing");
             cs_auth_reload(self->auth);
+            cs_refresh_catalog_full(self->refresh, "SIGHUP");
             cs_refresh_request_all(self->refresh);
         }
+        s_catalog_check(self);
         cs_auth_on_poll(self->auth, items + auth_i); /* before any peer's message is read */
         if (inotify_i >= 0 && items[inotify_i].revents && s_config_touched(self))
             self->debounce_at = cs_clock_mono_ms() + S_DEBOUNCE_MS;

@@ -785,6 +785,7 @@ uint64_t cs_refresh_tick(cs_refresh_t *self, int64_t *elapsed_us)
     cs_task_kind_t redo;
     char *refused;
     while ((refused = cs_batch_next_refusal(self->deps.batch, &redo)) != NULL) {
+        cs_schemas_doubt_update(self->schemas, refused, false); /* what is there, read again */
         s_redo(self, refused, redo);
         free(refused);
     }
@@ -891,6 +892,10 @@ void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event)
         cs_refresh_request(self);
     }
     s_note_watch(self, event);
+    if (event->task_kind != CS_TASK_COMMENTS && event->kind != CS_EVENT_WAITING &&
+        event->kind != CS_EVENT_RESUMED) /* an attempt ended: what it may have changed */
+        cs_schemas_doubt_update(self->schemas, event->connection,
+                                event->task_kind == CS_TASK_AGGREGATE);
     bool landed = (event->kind == CS_EVENT_RESULT || event->kind == CS_EVENT_LOST) &&
                   event->task_kind != CS_TASK_COMMENTS && !event->superseded;
     if (landed)
@@ -944,4 +949,11 @@ void cs_refresh_resume(cs_refresh_t *self)
     self->requested = true;
     zhashx_purge(self->failed); /* what failed while the database went away is tried again */
     cs_schemas_invalidate(self->schemas); /* read whole again: it may have changed meanwhile */
+    cs_schemas_ask_full(self->schemas, "this supervisor became active");
+}
+
+uint64_t cs_refresh_catalog_full(cs_refresh_t *self, const char *why)
+{
+    cs_schemas_ask_full(self->schemas, why);
+    return s_request_plan(self);
 }

@@ -1,6 +1,9 @@
 /* The connections' rows in memory: what the supervisor last decided for each (its values,
  * queued for the batch writer when they change) and what the state table holds (committed,
- * what snapshots and counts show). Rows change only through these functions. */
+ * what snapshots and counts show). Rows change only through these functions. The strings
+ * that many rows share (plugin, plugin_version, type, file_name, worker, and the committed
+ * plugin) are interned: one copy each, owned by the store, kept until cs_store_clear; a
+ * row owns its name (also its key in by_name), error, detail and digests. */
 #include "supervisor.h"
 
 #include <stdlib.h>
@@ -17,7 +20,8 @@ struct cs_record {
 };
 
 struct cs_store {
-    zhashx_t *by_name; /* name -> cs_record_t (owned) */
+    zhashx_t *by_name; /* the row's own name -> cs_record_t (owned) */
+    zhashx_t *strings; /* interned strings: text -> the one copy (owned) */
     zlistx_t *rows;    /* every cs_record_t, for iteration */
     zlistx_t *dirty;   /* cs_record_t queued for writing, in order */
     int64_t dirty_since;
@@ -54,13 +58,90 @@ void cs_visible_of(cs_visible_t *dst, const cs_row_values_t *src)
     dst->plugin = s_dup(src->plugin);
 }
 
+/* An interned string: its text, and how many fields of rows point at it. */
+typedef struct {
+    size_t refs;
+    char text[];
+} s_string_t;
+
+static s_string_t *s_string_of(const char *text)
+{
+    return (s_string_t *)(void *)(text - offsetof(s_string_t, text));
+}
+
+static zhashx_t *s_strings_new(void)
+{
+    zhashx_t *strings = zhashx_new();
+    if (strings) {
+        zhashx_set_destructor(strings, (zhashx_destructor_fn *)zstr_free);
+        zhashx_set_key_duplicator(strings, NULL); /* the string's own text */
+        zhashx_set_key_destructor(strings, NULL);
+    }
+    return strings;
+}
+
+/* The one copy of text in the store, for one more field (NULL for NULL, and when out of
+ * memory: logged); s_release when the field lets go of it. A string lives while a field
+ * points at it: the set holds only what the rows use. */
+static char *s_intern(cs_store_t *self, const char *text)
+{
+    if (!text)
+        return NULL;
+    s_string_t *string = zhashx_lookup(self->strings, text);
+    if (!string) {
+        size_t len = strlen(text);
+        if (!(string = malloc(sizeof *string + len + 1))) {
+            cs_log_error("out of memory: a row's \"%s\" is not kept", text);
+            return NULL;
+        }
+        string->refs = 0;
+        memcpy(string->text, text, len + 1);
+        zhashx_insert(self->strings, string->text, string);
+    }
+    string->refs++;
+    return string->text;
+}
+
+static void s_release(cs_store_t *self, char **field)
+{
+    if (*field && --s_string_of(*field)->refs == 0)
+        zhashx_delete(self->strings, *field);
+    *field = NULL;
+}
+
+/* Lets go of every interned string of a row. */
+static void s_row_release(cs_store_t *self, cs_record_t *row)
+{
+    s_release(self, &row->now.plugin);
+    s_release(self, &row->now.plugin_version);
+    s_release(self, &row->now.type);
+    s_release(self, &row->now.file_name);
+    s_release(self, &row->now.worker);
+    s_release(self, &row->committed.plugin);
+}
+
+/* Frees what a row owns of its values and of what the table holds (not the interned). */
+static void s_row_strings_free(cs_record_t *row)
+{
+    free(row->now.error);
+    free(row->now.detail);
+    free(row->now.config_hash);
+    free(row->now.schema_hash);
+    free(row->committed.error);
+    free(row->committed.detail);
+    row->now.error = row->now.detail = row->now.config_hash = row->now.schema_hash = NULL;
+    row->committed.error = row->committed.detail = NULL;
+}
+
+/* The hash's destructor: a row and what it owns (its interned strings are let go of by
+ * s_row_release, or freed with the set). */
 static void s_row_free(void **item)
 {
     cs_record_t *row = *item;
     if (!row)
         return;
-    cs_row_values_clear(&row->now);
-    cs_visible_clear(&row->committed);
+    s_row_strings_free(row);
+    free(row->now.name);
     free(row);
     *item = NULL;
 }
@@ -71,9 +152,16 @@ cs_store_t *cs_store_new(void)
     if (!self)
         return NULL;
     self->by_name = zhashx_new();
+    self->strings = s_strings_new();
     self->rows = zlistx_new();
     self->dirty = zlistx_new();
+    if (!self->by_name || !self->strings || !self->rows || !self->dirty) {
+        cs_store_destroy(&self);
+        return NULL;
+    }
     zhashx_set_destructor(self->by_name, s_row_free);
+    zhashx_set_key_duplicator(self->by_name, NULL); /* the row's own name */
+    zhashx_set_key_destructor(self->by_name, NULL);
     return self;
 }
 
@@ -85,6 +173,7 @@ void cs_store_destroy(cs_store_t **self_p)
     zlistx_destroy(&self->dirty);
     zlistx_destroy(&self->rows);
     zhashx_destroy(&self->by_name);
+    zhashx_destroy(&self->strings); /* after the rows that point into it */
     free(self);
     *self_p = NULL;
 }
@@ -94,6 +183,7 @@ void cs_store_clear(cs_store_t *self)
     zlistx_purge(self->dirty);
     zlistx_purge(self->rows);
     zhashx_purge(self->by_name); /* frees the rows */
+    zhashx_purge(self->strings);
     self->dirty_since = 0;
     self->urgent = false;
 }
@@ -105,7 +195,7 @@ static cs_record_t *s_row_new(cs_store_t *self, const char *name)
         free(row);
         return NULL;
     }
-    zhashx_insert(self->by_name, name, row);
+    zhashx_insert(self->by_name, row->now.name, row);
     row->handle = zlistx_add_end(self->rows, row);
     return row;
 }
@@ -125,8 +215,23 @@ int cs_store_load(cs_store_t *self, const cs_row_values_t *values)
     cs_record_t *row = zhashx_lookup(self->by_name, values->name);
     if (!row && !(row = s_row_new(self, values->name)))
         return -1;
-    cs_row_values_copy(&row->now, values);
-    cs_visible_of(&row->committed, values);
+    s_row_strings_free(row);
+    s_row_release(self, row);
+    char *name = row->now.name;
+    row->now = *values;
+    row->now.name = name;
+    row->now.error = s_dup(values->error);
+    row->now.detail = s_dup(values->detail);
+    row->now.config_hash = s_dup(values->config_hash);
+    row->now.schema_hash = s_dup(values->schema_hash);
+    row->now.plugin = s_intern(self, values->plugin);
+    row->now.plugin_version = s_intern(self, values->plugin_version);
+    row->now.type = s_intern(self, values->type);
+    row->now.file_name = s_intern(self, values->file_name);
+    row->now.worker = s_intern(self, values->worker);
+    row->committed = (cs_visible_t){
+        values->status,  s_dup(values->error), s_dup(values->detail),         values->comments_set,
+        values->time_us, values->seq,          s_intern(self, values->plugin)};
     row->in_table = true;
     return 0;
 }
@@ -233,7 +338,7 @@ void cs_store_set_detail(cs_store_t *self, cs_record_t *row, const char *detail)
     s_mark(self, row);
 }
 
-/* Sets one string of the row's values; true when it changed. */
+/* Sets one string of the row's values (owned by the row); true when it changed. */
 static bool s_set_text(char **field, const char *value)
 {
     if (s_same(*field, value))
@@ -243,14 +348,25 @@ static bool s_set_text(char **field, const char *value)
     return true;
 }
 
+/* ... one of the interned ones. */
+static bool s_set_interned(cs_store_t *self, char **field, const char *value)
+{
+    if (s_same(*field, value))
+        return false;
+    char *interned = s_intern(self, value);
+    s_release(self, field);
+    *field = interned;
+    return true;
+}
+
 void cs_store_describe(cs_store_t *self, cs_record_t *row, const cs_connection_t *c)
 {
     cs_row_values_t *v = &row->now;
-    bool changed = s_set_text(&v->plugin, c->plugin);
+    bool changed = s_set_interned(self, &v->plugin, c->plugin);
     if (!c->aggregator)
         changed |= s_set_text(&v->config_hash, c->fingerprint);
-    changed |= s_set_text(&v->type, c->aggregator ? "aggregator" : "plugin");
-    changed |= s_set_text(&v->file_name, c->file);
+    changed |= s_set_interned(self, &v->type, c->aggregator ? "aggregator" : "plugin");
+    changed |= s_set_interned(self, &v->file_name, c->file);
     changed |= v->start_line != c->start_line || v->end_line != c->end_line;
     v->start_line = c->start_line;
     v->end_line = c->end_line;
@@ -267,7 +383,7 @@ void cs_store_set_fingerprint(cs_store_t *self, cs_record_t *row, const char *fi
 void cs_store_set_built(cs_store_t *self, cs_record_t *row, const char *plugin_version,
                         const char *schema_hash)
 {
-    bool changed = s_set_text(&row->now.plugin_version, plugin_version);
+    bool changed = s_set_interned(self, &row->now.plugin_version, plugin_version);
     changed |= s_set_text(&row->now.schema_hash, schema_hash);
     if (changed)
         s_mark(self, row);
@@ -275,7 +391,7 @@ void cs_store_set_built(cs_store_t *self, cs_record_t *row, const char *plugin_v
 
 void cs_store_set_worker(cs_store_t *self, cs_record_t *row, const char *worker, int attempts)
 {
-    bool changed = worker && s_set_text(&row->now.worker, worker);
+    bool changed = worker && s_set_interned(self, &row->now.worker, worker);
     changed |= row->now.attempts != attempts;
     row->now.attempts = attempts;
     if (changed)
@@ -370,15 +486,26 @@ void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *wr
     cs_record_t *row = zhashx_lookup(self->by_name, name);
     if (!row)
         return;
-    cs_visible_clear(&row->committed);
+    if (!s_same(row->committed.error, written->error)) {
+        free(row->committed.error);
+        row->committed.error = s_dup(written->error);
+    }
+    if (!s_same(row->committed.detail, written->detail)) {
+        free(row->committed.detail);
+        row->committed.detail = s_dup(written->detail);
+    }
+    char *error = row->committed.error, *detail = row->committed.detail;
+    char *plugin = s_intern(self, written->plugin);
+    s_release(self, &row->committed.plugin);
     row->committed = *written;
-    row->committed.error = s_dup(written->error);
-    row->committed.detail = s_dup(written->detail);
-    row->committed.plugin = s_dup(written->plugin);
+    row->committed.error = error;
+    row->committed.detail = detail;
+    row->committed.plugin = plugin;
     row->in_table = !deleted;
     if (!row->dirty) /* checked by the write that committed (a newer one is checked again) */
         row->claimed = false;
     if (deleted && row->gone && !row->dirty) {
+        s_row_release(self, row);
         zlistx_delete(self->rows, row->handle);
         zhashx_delete(self->by_name, name);
     }

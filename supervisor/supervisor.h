@@ -53,9 +53,10 @@ void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src);
 
 /* The SQL texts, generated from the column list (borrowed, built on first use): the table's
  * CREATE with an ADD COLUMN IF NOT EXISTS for every column (a table of an earlier version
- * grows); the startup read; the batch ($1 rows as JSON, those to delete among them; $2 the
- * last sequence number; $3 the NOTIFY payload without its closing brace; $4 and $5 the
- * errors of a refused ready and a refused deletion). The batch checks each row whose status
+ * grows); the startup read; the batch ($1 the rows' deletion flags, $7 their claimed flags,
+ * $8 onwards one array per column: cs_table_batch_params; $2 the last sequence number; $3
+ * the NOTIFY payload without its closing brace; $4 and $5 the errors of a refused ready and
+ * a refused deletion). The batch checks each row whose status
  * or deletion is a worker's word (cs_store_claim) against the schema of its name: a `ready`
  * only while that schema's connstate marker says the row's
  * config_hash (fingerprint), plugin_version and schema_hash; a deletion or a `disabled` only
@@ -66,18 +67,48 @@ void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src);
  * none asked, and NULL is the answer): its connections kept only where the row is ready once
  * the statement commits, then set with ALTER DATABASE by connstate_internal.set_search_path
  * in the same transaction when it differs from the one in force ("set: PATH", "same", or
- * "failed: MESSAGE" -- a failure does not fail the statement). */
+ * "failed: MESSAGE" -- a failure does not fail the statement). The plain upsert: the same
+ * for a batch without a row to delete or a worker's word to check (same parameters and
+ * answer), at about half the cost a row: no marker read, the rows updated by a join.
+ * The startup's pending ($1 the meta's last_seq, $2 now in microseconds since the epoch): one
+ * statement sets every row pending as cs_store_set (PENDING, NULL) would (a row pending
+ * without error or detail is left alone), each changed row with a new sequence number after
+ * the highest in the table or $1; it answers every row, the startup read's columns and then
+ * "changed" (t/f). Its end, in the same transaction ($1 the last sequence number, $2 the
+ * NOTIFY payload without its closing brace): the meta's last_seq and the batch's pg_notify. */
 const char *cs_table_create_sql(void);
 const char *cs_table_select_sql(void);
 const char *cs_table_upsert_sql(void);
+const char *cs_table_upsert_plain_sql(void);
+const char *cs_table_pending_sql(void);
+const char *cs_table_pending_end_sql(void);
 
-/* Reads row `row` of a cs_table_select_sql result into v (zeroed first; the caller clears
- * it). Returns 0, or -1 when the result does not have the table's columns. */
+/* Reads row `row` of a cs_table_select_sql (or cs_table_pending_sql) result into v (zeroed
+ * first; the caller clears it). Returns 0, or -1 when the result does not have the table's
+ * columns. */
 int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v);
+/* ... its strings borrowed from res (valid until PQclear; not to be cleared). */
+int cs_table_read_row(const PGresult *res, int row, cs_row_values_t *v);
 
-/* Appends v as one object of the batch's $1 (gone: the row is to be deleted; claimed: its
- * status or deletion is a worker's word, to be checked). */
-void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v, bool gone, bool claimed);
+#define CS_TABLE_COLUMNS      17
+#define CS_TABLE_BATCH_PARAMS (7 + CS_TABLE_COLUMNS)
+
+/* A batch's rows as the statement takes them: one array literal per column (and the
+ * deletion and claimed flags). `cs_table_batch_t batch = {0};` is an empty one. */
+typedef struct {
+    cs_buf_t columns[CS_TABLE_COLUMNS];
+    cs_buf_t gone, claimed;
+    size_t rows;
+} cs_table_batch_t;
+
+/* Appends v (gone: the row is to be deleted; claimed: its status or deletion is a worker's
+ * word, to be checked). Text that is not valid UTF-8 is written with '?' for each bad byte. */
+void cs_table_batch_add(cs_table_batch_t *self, const cs_row_values_t *v, bool gone, bool claimed);
+/* Closes the arrays and points params[0], params[6] and params[7...] at them (borrowed, valid
+ * until cs_table_batch_free); the caller fills params[1..5]. Returns 0, or -1 when out of
+ * memory. Call once. */
+int cs_table_batch_params(cs_table_batch_t *self, const char *params[CS_TABLE_BATCH_PARAMS]);
+void cs_table_batch_free(cs_table_batch_t *self);
 
 /* ---- store.c: the connections' rows in memory ---------------------------------------- */
 
@@ -227,12 +258,42 @@ const cs_schema_info_t *cs_schemas_next(const cs_schemas_t *self, const char **n
  * is dropped and the cache wants a full read (cs_schemas_stale). Never block. */
 void cs_schemas_set(cs_schemas_t *self, const char *name, uint32_t oid, const char *comment);
 void cs_schemas_drop(cs_schemas_t *self, const char *name);
+/* What the schema journal says, by oid (it knows oids, not the names they had): set_oid, the
+ * schema of that oid is now name (a rename: the name it had in the cache is dropped); drop_oid,
+ * it is gone, whatever its name was. Never block. */
+void cs_schemas_set_oid(cs_schemas_t *self, uint32_t oid, const char *name, const char *comment);
+void cs_schemas_drop_oid(cs_schemas_t *self, uint32_t oid);
 void cs_schemas_full_begin(cs_schemas_t *self);
 void cs_schemas_full_end(cs_schemas_t *self);
 /* True when only a full read can make the cache right again (nothing read yet, out of memory,
  * or cs_schemas_invalidate: e.g. the session changed and with it what was seen). */
 bool cs_schemas_stale(const cs_schemas_t *self);
 void cs_schemas_invalidate(cs_schemas_t *self);
+
+/* Names in doubt: what an update of a worker may have changed, which the schema journal does
+ * not show (workers' sessions are not journaled), read again by name by the next read. doubt:
+ * that name; doubt_update: what a build, delete or aggregate of that connection (or temporary
+ * schema) may have touched -- its name, its temporary names, and every aggregator's schema known
+ * (a member's update marks those that read it stale), or for an aggregate every temporary
+ * schema known (it drops its members' previous ones). More than CS_SCHEMAS_DOUBT_MAX names (or out
+ * of memory): the next read is a full one. The names are listed with doubt_first/next (no order;
+ * borrowed; no doubt added meanwhile) and forgotten once read (doubts_read; a full read
+ * forgets them too). Never block. */
+#define CS_SCHEMAS_DOUBT_MAX 10000
+void cs_schemas_doubt(cs_schemas_t *self, const char *name);
+void cs_schemas_doubt_update(cs_schemas_t *self, const char *name, bool aggregate);
+size_t cs_schemas_doubt_count(const cs_schemas_t *self);
+const char *cs_schemas_doubt_first(const cs_schemas_t *self);
+const char *cs_schemas_doubt_next(const cs_schemas_t *self);
+void cs_schemas_doubts_read(cs_schemas_t *self);
+
+/* Asks for a full read at the next read, saying why (static text: "SIGHUP", ...; the first
+ * reason given is kept until a full read). full_wanted: why one is due (asked, or the cache is
+ * stale), NULL when a read of what changed will do. changes: entries changed since the cache
+ * was made (for the logs: a read's difference is what it found changed). */
+void cs_schemas_ask_full(cs_schemas_t *self, const char *why);
+const char *cs_schemas_full_wanted(const cs_schemas_t *self);
+uint64_t cs_schemas_changes(const cs_schemas_t *self);
 
 /* The names whose entry changed since the last call, each once to fn (no order; NULL fn: only
  * forgotten). Returns true when every name is to be looked at instead (the cache was filled
@@ -289,10 +350,20 @@ bool cs_catalog_session_bad(const cs_catalog_t *self);
  * meta, the grants to connstate_reader, file_fdw and its server. Blocks. */
 int cs_catalog_setup(cs_catalog_t *self) __attribute__((warn_unused_result));
 
+/* Called once per row of a committed write, in seq order, with the values written (a
+ * deleted row has status CS_STATUS_DELETED). */
+typedef void(cs_batch_commit_fn)(void *arg, const char *name, const cs_visible_t *row);
+
 /* Loads every row of the state table into store and the last sequence number given out;
- * then switches the session to non-blocking mode for the batch writer. Blocks. */
-int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, uint64_t *last_seq)
-    __attribute__((warn_unused_result));
+ * then switches the session to non-blocking mode for the batch writer. With pending (service
+ * startup), every row is set pending in the same pass: one statement (cs_table_pending_sql)
+ * that answers the rows as it leaves them, then the meta's last_seq and one pg_notify, one
+ * transaction; once it committed, on_commit (when not NULL) is called for each row it changed,
+ * in seq order. The rows are read one at a time (libpq's single-row mode), never as one result
+ * of every row. Returns 0, or -1 with the error logged (nothing committed when pending failed
+ * before its commit: the next activation does it again). Blocks. */
+int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, bool pending, uint64_t *last_seq,
+                    cs_batch_commit_fn *on_commit, void *arg) __attribute__((warn_unused_result));
 
 /* Brings the cache of the database's schemas up to date: a full read when full is asked for or
  * the cache is stale, else what changed since the last read (as exactly as the catalog lets it
@@ -337,10 +408,6 @@ typedef struct cs_batch cs_batch_t;
 /* What the state table says of a row whose worker's word it refused. */
 #define CS_BATCH_MARKER_MISMATCH "worker reported success but the schema's marker does not match"
 #define CS_BATCH_STILL_THERE     "worker reported success but the schema still exists"
-
-/* Called once per row of a committed batch, in seq order, with the values written (a
- * deleted row has status CS_STATUS_DELETED). */
-typedef void(cs_batch_commit_fn)(void *arg, const char *name, const cs_visible_t *row);
 
 /* Writes the store's queued rows, once cs_batch_attach gave it a session. NULL when out of
  * memory. */
@@ -645,11 +712,19 @@ cs_publish_t *cs_publish_new(zsock_t *pub, const cs_batch_t *batch, const cs_cat
 void cs_publish_soon(cs_publish_t *self);
 void cs_publish_destroy(cs_publish_t **self_p);
 
-/* Publishes one committed change (a cs_batch_commit_fn; arg is the cs_publish_t). */
+/* Publishes one committed change (a cs_batch_commit_fn; arg is the cs_publish_t), encoded
+ * into a buffer the publisher keeps. The socket does not drop at its high-water mark: while
+ * a subscriber's queue is full the change waits, in order, in the publisher's backlog
+ * (encoded; at most 32 MB and 1 s, then it goes out lossy: full queues lose it, their
+ * subscribers see the gap). Never blocks. */
 void cs_publish_change(void *arg, const char *name, const cs_visible_t *row);
 
-/* Heartbeats when idle (every second), and soon after a new subscription. */
+/* Sends what the backlog holds as the queues take it; heartbeats when idle (every second),
+ * and soon after a new subscription (after the backlog, whose changes they count). */
 void cs_publish_tick(cs_publish_t *self);
+
+/* Messages waiting in the backlog. */
+size_t cs_publish_backlog(const cs_publish_t *self);
 
 /* Reads the subscription messages waiting on the socket (at most 1000): after one, the next
  * heartbeat comes 50 ms after the last one (at once when that is past) instead of a second,
@@ -657,7 +732,8 @@ void cs_publish_tick(cs_publish_t *self);
  * snapshot (PROTOCOL.md); at most 20 such heartbeats a second. Never blocks. */
 void cs_publish_on_socket(cs_publish_t *self);
 
-/* Milliseconds until cs_publish_tick has a heartbeat to send (0: now). */
+/* Milliseconds until cs_publish_tick has a heartbeat to send (0: now; 1 while the backlog
+ * holds messages). */
 int64_t cs_publish_next_ms(const cs_publish_t *self);
 
 /* ---- plan.c: what every connection needs (a pure function) -------------------------------- */
@@ -862,6 +938,11 @@ uint64_t cs_refresh_request(cs_refresh_t *self);
 /* ... asked for by an operator (a client's plain refresh, SIGHUP): its plan also fetches
  * every dynamic schema again. */
 uint64_t cs_refresh_request_all(cs_refresh_t *self);
+/* A plan whose read of the catalog is a full one (every schema and its marker), not only
+ * what the schema journal and the names in doubt say changed: SIGHUP, `refresh --full`, the
+ * periodic check (why: static text, logged with the read). What failed is not tried again
+ * (cs_refresh_request does that). Returns the generation, as cs_refresh_request. */
+uint64_t cs_refresh_catalog_full(cs_refresh_t *self, const char *why);
 /* ... of some connections (`connstate refresh NAME...`): the plan fetches the dynamic
  * schemas of those again, and of no other connection. Each name must be a connection of the
  * last config read or a row of the state table; the set is then expanded (s_expand_names)

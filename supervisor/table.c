@@ -1,6 +1,6 @@
 /* The state table, connstate_internal.connection_state: its columns declared once, and from
- * that one list every SQL text (CREATE and its migrations, the startup read, the batch's
- * recordset and upsert) and the batch's JSON encoding of a row. */
+ * that one list every SQL text (CREATE and its migrations, the startup read and its pending,
+ * the batch's arrays and upsert) and the batch's encoding of its rows, one array per column. */
 #include "supervisor.h"
 
 #include <stddef.h>
@@ -47,8 +47,11 @@ static const s_column_t s_columns[] = {
     {"detail", "d", S_TEXT, "text", S_AT(detail)},
 };
 #define S_COLUMNS (sizeof s_columns / sizeof *s_columns)
+_Static_assert(S_COLUMNS == CS_TABLE_COLUMNS, "CS_TABLE_COLUMNS is the number of columns");
+#define S_FIRST_ARRAY 8 /* the batch's $8 is the first column's array */
+_Static_assert(S_FIRST_ARRAY + S_COLUMNS - 1 == CS_TABLE_BATCH_PARAMS, "the batch's parameters");
 
-static char *s_create, *s_select, *s_upsert; /* generated once */
+static char *s_create, *s_select, *s_upsert, *s_plain, *s_pending, *s_pending_end; /* once */
 
 static char **s_text(const cs_row_values_t *v, const s_column_t *col)
 {
@@ -57,8 +60,8 @@ static char **s_text(const cs_row_values_t *v, const s_column_t *col)
 
 #define S_FIELD(type, v, col) (*(type *)((const char *)(v) + (col)->offset))
 
-/* The recordset's type of a column's JSON value. */
-static const char *s_json_type(s_kind_t kind)
+/* The element type of a column's array in a batch. */
+static const char *s_array_type(s_kind_t kind)
 {
     switch (kind) {
         case S_INT:
@@ -82,11 +85,59 @@ static const char *s_key(size_t offset)
     return NULL; /* not reached: every field used here is a column */
 }
 
+/* A row that setting pending leaves as it is. */
+#define S_SETTLED_PENDING "(status = 'pending' AND error IS NULL AND detail IS NULL)"
+
+/* Every column, as cs_table_parse_row reads them (time_changed as microseconds). */
+static void s_select_list(cs_buf_t *out)
+{
+    for (size_t i = 0; i < S_COLUMNS; i++) {
+        const s_column_t *col = &s_columns[i];
+        if (col->kind == S_TIME)
+            cs_buf_printf(out, "%s(extract(epoch FROM %s) * 1000000)::bigint", i ? ", " : "",
+                          col->name);
+        else
+            cs_buf_printf(out, "%s%s", i ? ", " : "", col->name);
+    }
+}
+
+/* The batch's last column: what becomes of $6, the database's default search path asked for,
+ * [{"n": schema, "c": a connection's}]; a connection's schema stays in it only where its row
+ * is ready once this statement commits: as the batch writes it (not deleted, its word taken),
+ * else as the table holds it (the statement's snapshot: rows the batch does not touch). */
+static void s_path_sql(cs_buf_t *out)
+{
+    const char *name = s_key(S_AT(name)), *status = s_key(S_AT(status));
+    cs_buf_printf(
+        out,
+        ",\n    CASE WHEN $6::jsonb IS NOT NULL THEN connstate_internal.set_search_path(ARRAY(\n"
+        "        SELECT p.e->>'n' FROM jsonb_array_elements($6::jsonb) WITH ORDINALITY AS p(e, i)\n"
+        "        WHERE NOT (p.e->>'c')::boolean OR CASE\n"
+        "            WHEN EXISTS (SELECT FROM v WHERE v.%s = p.e->>'n') THEN EXISTS (SELECT FROM "
+        "v\n"
+        "                WHERE v.%s = p.e->>'n' AND NOT v.g AND v.ok AND v.%s = 'ready')\n"
+        "            ELSE EXISTS (SELECT FROM " S_TABLE " t WHERE t.connection_name = p.e->>'n'\n"
+        "                AND t.status = 'ready') END\n"
+        "        ORDER BY p.i)) END",
+        name, name, status);
+}
+
+/* A column's value in a batch, from its key (prefixed: "v." or ""). */
+static void s_value_sql(cs_buf_t *out, const s_column_t *col, const char *prefix)
+{
+    if (col->kind == S_TIME)
+        cs_buf_printf(out, "'epoch'::timestamptz + %s%s * interval '1 microsecond'", prefix,
+                      col->key);
+    else
+        cs_buf_printf(out, "%s%s", prefix, col->key);
+}
+
 static void s_generate(void)
 {
     if (s_create)
         return;
-    cs_buf_t create = {0}, select = {0}, upsert = {0};
+    cs_buf_t create = {0}, select = {0}, upsert = {0}, plain = {0}, pending = {0},
+             pending_end = {0};
     cs_buf_puts(&create, "CREATE TABLE IF NOT EXISTS " S_TABLE " (\n");
     for (size_t i = 0; i < S_COLUMNS; i++)
         cs_buf_printf(&create, "    %s %s%s\n", s_columns[i].name, s_columns[i].definition,
@@ -98,36 +149,62 @@ static void s_generate(void)
                       s_columns[i].name, s_columns[i].definition);
 
     cs_buf_puts(&select, "SELECT ");
-    for (size_t i = 0; i < S_COLUMNS; i++) {
-        const s_column_t *col = &s_columns[i];
-        if (col->kind == S_TIME)
-            cs_buf_printf(&select, "%s(extract(epoch FROM %s) * 1000000)::bigint", i ? ", " : "",
-                          col->name);
-        else
-            cs_buf_printf(&select, "%s%s", i ? ", " : "", col->name);
-    }
+    s_select_list(&select);
     cs_buf_puts(&select, " FROM " S_TABLE);
 
-    /* $1 the rows (JSON array of objects; "g": the row is to be deleted; "k": its status or
-     * deletion is a worker's word), $2 the last sequence number, $3 the NOTIFY payload
-     * without its closing brace (the statement appends the transaction id), $4 and $5 the
-     * errors of a refused ready and of a refused deletion. A worker's word is checked
-     * against the schema of its name in the same statement: a `ready` holds only while the schema
-     * carries a connstate marker that says the row's fingerprint, plugin version and schema hash; a
-     * deletion and a `disabled` only while no schema of that name carries a marker (the marker as
-     * cs_marker_format writes it: "connstate marker v1;" then fields separated by "; ", in any
-     * order, unknown ones ignored). A refused row is written as `error` (and kept); the last column
-     * lists the seqs of the refused rows. The marker of a schema is looked up by the schema's name
-     * in the catalog cache and one index scan of pg_description (a subquery per row that needs it,
-     * about 8 us), never by scanning the catalog. */
-    cs_buf_puts(&upsert, "WITH r AS (\n    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(");
+    /* Startup: every row pending in one statement, as cs_store_set (PENDING, NULL) would make
+     * it (error and detail cleared; time_changed moves only when the status or the error
+     * changes, to $2, microseconds since the epoch; a row pending already without error or
+     * detail is left as it is), each changed row with a sequence number of its own after the
+     * highest so far ($1, the meta's last_seq, or a row's seq when higher). Answers every row
+     * (select list, then "changed": its new values, or the unchanged row as it was). */
+    cs_buf_puts(&pending,
+                "WITH base AS (\n    SELECT greatest($1::bigint, coalesce(max(seq), 0)) AS seq "
+                "FROM " S_TABLE
+                "\n), c AS (\n    SELECT connection_name, row_number() OVER () AS i FROM " S_TABLE
+                "\n    WHERE NOT " S_SETTLED_PENDING "\n), u AS (\n    UPDATE " S_TABLE
+                " AS t SET status = 'pending', error = NULL, detail = NULL,\n"
+                "        time_changed = CASE WHEN t.status <> 'pending' OR t.error IS NOT NULL\n"
+                "            THEN 'epoch'::timestamptz + $2::bigint * interval '1 microsecond'\n"
+                "            ELSE t.time_changed END,\n"
+                "        seq = (SELECT seq FROM base) + c.i\n"
+                "    FROM c WHERE t.connection_name = c.connection_name\n    RETURNING t.*\n)\n"
+                "SELECT ");
+    s_select_list(&pending);
+    cs_buf_puts(&pending, ", true FROM u\nUNION ALL SELECT ");
+    s_select_list(&pending);
+    cs_buf_puts(&pending, ", false FROM " S_TABLE " WHERE " S_SETTLED_PENDING);
+    /* ... then, in the same transaction, what a batch does at its end: $1 the last sequence
+     * number, $2 the NOTIFY payload without its closing brace. */
+    cs_buf_puts(&pending_end,
+                "WITH meta AS (\n    UPDATE connstate_internal.meta SET value = $1::bigint WHERE "
+                "key = 'last_seq'\n    RETURNING 1\n)\nSELECT pg_notify('connstate_state', $2 || "
+                "',\"xid\":' || txid_current() || '}'), (SELECT count(*) FROM meta)");
+
+    /* $1 the rows' deletion flags (boolean[]: the row is to be deleted), $7 their claimed
+     * flags (boolean[]: its status or deletion is a worker's word), $8 onwards one array per
+     * column, in s_columns' order (cs_table_batch_add); $2 the last sequence number, $3 the
+     * NOTIFY payload without its closing brace (the statement appends the transaction id),
+     * $4 and $5 the errors of a refused ready and of a refused deletion. A worker's word is
+     * checked against the schema of its name in the same statement: a `ready` holds only while
+     * the schema carries a connstate marker that says the row's fingerprint, plugin version and
+     * schema hash; a deletion and a `disabled` only while no schema of that name carries a
+     * marker (the marker as cs_marker_format writes it: "connstate marker v1;" then fields
+     * separated by "; ", in any order, unknown ones ignored). A refused row is written as
+     * `error` (and kept); the last column lists the seqs of the refused rows. The marker of a
+     * schema is looked up by the schema's name in the catalog cache and one index scan of
+     * pg_description (a subquery per row that needs it, about 8 us), never by scanning the
+     * catalog. Arrays, not JSON: unnest() costs a fraction of jsonb_to_recordset per row. */
+    cs_buf_puts(&upsert, "WITH r AS (\n    SELECT * FROM unnest(");
     for (size_t i = 0; i < S_COLUMNS; i++)
-        cs_buf_printf(&upsert, "%s%s %s", i ? ", " : "", s_columns[i].key,
-                      s_json_type(s_columns[i].kind));
+        cs_buf_printf(&upsert, "$%zu::%s[], ", i + S_FIRST_ARRAY, s_array_type(s_columns[i].kind));
+    cs_buf_puts(&upsert, "$1::boolean[], $7::boolean[]) AS x(");
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        cs_buf_printf(&upsert, "%s, ", s_columns[i].key);
     const char *name = s_key(S_AT(name)), *status = s_key(S_AT(status));
     cs_buf_printf(
         &upsert,
-        ", g boolean, k boolean)\n), m AS (\n    SELECT r.*, CASE WHEN k AND (g OR %s IN "
+        "g, k)\n), m AS (\n    SELECT r.*, CASE WHEN k AND (g OR %s IN "
         "('ready', 'disabled')) THEN (\n        SELECT description FROM pg_description WHERE "
         "objoid = "
         "to_regnamespace(quote_ident(r.%s))\n            AND classoid = 'pg_namespace'::regclass "
@@ -176,25 +253,52 @@ static void s_generate(void)
                 "'}'), (SELECT count(*) FROM up), (SELECT count(*) FROM del),\n"
                 "    (SELECT string_agg(");
     cs_buf_printf(&upsert, "%s::text, ',') FROM v WHERE NOT ok)", s_key(S_AT(seq)));
-    /* $6: the database's default search path asked for, [{"n": schema, "c": a connection's}];
-     * a connection's schema stays in it only where its row is ready once this statement
-     * commits: as the batch writes it (not deleted, its word taken), else as the table holds
-     * it (the statement's snapshot: rows the batch does not touch). */
-    cs_buf_printf(
-        &upsert,
-        ",\n    CASE WHEN $6::jsonb IS NOT NULL THEN connstate_internal.set_search_path(ARRAY(\n"
-        "        SELECT p.e->>'n' FROM jsonb_array_elements($6::jsonb) WITH ORDINALITY AS p(e, i)\n"
-        "        WHERE NOT (p.e->>'c')::boolean OR CASE\n"
-        "            WHEN EXISTS (SELECT FROM v WHERE v.%s = p.e->>'n') THEN EXISTS (SELECT FROM "
-        "v\n"
-        "                WHERE v.%s = p.e->>'n' AND NOT v.g AND v.ok AND v.%s = 'ready')\n"
-        "            ELSE EXISTS (SELECT FROM " S_TABLE " t WHERE t.connection_name = p.e->>'n'\n"
-        "                AND t.status = 'ready') END\n"
-        "        ORDER BY p.i)) END",
-        name, name, status);
+    s_path_sql(&upsert);
+
+    /* The same for a batch without a deletion or a worker's word to check (a plan's statuses,
+     * a restart's every row back to ready): every row is written as it is, the table's rows
+     * updated in place (a join), the others inserted; no marker is read, nothing refused.
+     * Same parameters, same answer (0 deleted, none refused); about half the cost a row. */
+    cs_buf_puts(&plain, "WITH v AS (\n    SELECT x.*, true AS ok FROM unnest(");
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        cs_buf_printf(&plain, "$%zu::%s[], ", i + S_FIRST_ARRAY, s_array_type(s_columns[i].kind));
+    cs_buf_puts(&plain, "$1::boolean[], $7::boolean[]) AS x(");
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        cs_buf_printf(&plain, "%s, ", s_columns[i].key);
+    cs_buf_puts(&plain, "g, k)\n), upd AS (\n    UPDATE " S_TABLE " AS cs SET ");
+    for (size_t i = 1; i < S_COLUMNS; i++) {
+        const s_column_t *col = &s_columns[i];
+        cs_buf_printf(&plain, "%s%s = ", i > 1 ? ", " : "", col->name);
+        s_value_sql(&plain, col, "v.");
+    }
+    cs_buf_printf(&plain,
+                  "\n    FROM v WHERE cs.connection_name = v.%s\n    RETURNING 1\n), ins AS (\n"
+                  "    INSERT INTO " S_TABLE " (",
+                  name);
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        cs_buf_printf(&plain, "%s%s", i ? ", " : "", s_columns[i].name);
+    cs_buf_puts(&plain, ")\n    SELECT ");
+    for (size_t i = 0; i < S_COLUMNS; i++) {
+        if (i)
+            cs_buf_puts(&plain, ", ");
+        s_value_sql(&plain, &s_columns[i], "");
+    }
+    cs_buf_printf(&plain,
+                  " FROM v\n    WHERE NOT EXISTS (SELECT FROM " S_TABLE
+                  " t WHERE t.connection_name = v.%s)\n    RETURNING 1\n"
+                  "), meta AS (\n    UPDATE connstate_internal.meta SET value = $2::bigint WHERE "
+                  "key = 'last_seq'\n    RETURNING 1\n)\n"
+                  "SELECT pg_notify('connstate_state', $3 || ',\"xid\":' || txid_current() || "
+                  "'}'), (SELECT count(*) FROM upd) + (SELECT count(*) FROM ins), 0::bigint,\n"
+                  "    CASE WHEN false THEN $4::text || $5::text END",
+                  name);
+    s_path_sql(&plain);
     s_create = cs_buf_take(&create);
     s_select = cs_buf_take(&select);
     s_upsert = cs_buf_take(&upsert);
+    s_plain = cs_buf_take(&plain);
+    s_pending = cs_buf_take(&pending);
+    s_pending_end = cs_buf_take(&pending_end);
 }
 
 const char *cs_table_create_sql(void)
@@ -213,6 +317,24 @@ const char *cs_table_upsert_sql(void)
 {
     s_generate();
     return s_upsert;
+}
+
+const char *cs_table_upsert_plain_sql(void)
+{
+    s_generate();
+    return s_plain;
+}
+
+const char *cs_table_pending_sql(void)
+{
+    s_generate();
+    return s_pending;
+}
+
+const char *cs_table_pending_end_sql(void)
+{
+    s_generate();
+    return s_pending_end;
 }
 
 static char *s_dup(const char *text)
@@ -241,9 +363,10 @@ void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src)
         }
 }
 
-int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v)
+/* cs_table_parse_row, its strings copied (copy) or borrowed from res. */
+static int s_parse_row(const PGresult *res, int row, cs_row_values_t *v, bool copy)
 {
-    if (PQnfields(res) != (int)S_COLUMNS)
+    if (PQnfields(res) < (int)S_COLUMNS)
         return -1;
     memset(v, 0, sizeof *v);
     for (size_t i = 0; i < S_COLUMNS; i++) {
@@ -252,7 +375,7 @@ int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v)
         const char *text = PQgetvalue(res, row, (int)i);
         switch (col->kind) {
             case S_TEXT:
-                *s_text(v, col) = null ? NULL : strdup(text);
+                *s_text(v, col) = null ? NULL : copy ? strdup(text) : (char *)text;
                 break;
             case S_INT:
                 S_FIELD(int, v, col) = null ? 0 : atoi(text);
@@ -275,38 +398,114 @@ int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v)
     return v->name ? 0 : -1;
 }
 
-void cs_table_json_row(cs_buf_t *out, const cs_row_values_t *v, bool gone, bool claimed)
+int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v)
 {
-    cs_buf_putc(out, '{');
+    return s_parse_row(res, row, v, true);
+}
+
+int cs_table_read_row(const PGresult *res, int row, cs_row_values_t *v)
+{
+    return s_parse_row(res, row, v, false);
+}
+
+/* Appends text as one element of an array literal: quoted, backslash and quote escaped,
+ * each byte that is not valid UTF-8 written as '?' (the server would refuse the batch). */
+static void s_array_text(cs_buf_t *out, const char *text)
+{
+    cs_buf_putc(out, '"');
+    size_t len = strlen(text);
+    while (len) {
+        size_t valid = cs_utf8_prefix(text, len), run = 0;
+        for (size_t i = 0; i < valid; i++)
+            if (text[i] == '"' || text[i] == '\\') {
+                cs_buf_append(out, text + run, i - run);
+                cs_buf_putc(out, '\\');
+                run = i;
+            }
+        cs_buf_append(out, text + run, valid - run);
+        if (valid < len) {
+            cs_buf_putc(out, '?');
+            valid++;
+        }
+        text += valid;
+        len -= valid;
+    }
+    cs_buf_putc(out, '"');
+}
+
+static void s_array_next(cs_buf_t *array)
+{
+    cs_buf_putc(array, array->len ? ',' : '{');
+}
+
+void cs_table_batch_add(cs_table_batch_t *self, const cs_row_values_t *v, bool gone, bool claimed)
+{
+    char number[24];
     for (size_t i = 0; i < S_COLUMNS; i++) {
         const s_column_t *col = &s_columns[i];
-        cs_buf_printf(out, "%s\"%s\":", i ? "," : "", col->key);
+        cs_buf_t *out = &self->columns[i];
+        s_array_next(out);
         switch (col->kind) {
             case S_TEXT: {
                 const char *text = *s_text(v, col);
                 if (text)
-                    cs_buf_json_string(out, text, strlen(text));
+                    s_array_text(out, text);
                 else
-                    cs_buf_puts(out, "null");
+                    cs_buf_puts(out, "NULL");
                 break;
             }
             case S_INT:
-                cs_buf_printf(out, "%d", S_FIELD(int, v, col));
+                snprintf(number, sizeof number, "%d", S_FIELD(int, v, col));
+                cs_buf_puts(out, number);
                 break;
             case S_BIGINT:
-                cs_buf_printf(out, "%llu", (unsigned long long)S_FIELD(uint64_t, v, col));
+                snprintf(number, sizeof number, "%llu",
+                         (unsigned long long)S_FIELD(uint64_t, v, col));
+                cs_buf_puts(out, number);
                 break;
             case S_TIME:
-                cs_buf_printf(out, "%lld", (long long)S_FIELD(int64_t, v, col));
+                snprintf(number, sizeof number, "%lld", (long long)S_FIELD(int64_t, v, col));
+                cs_buf_puts(out, number);
                 break;
             case S_BOOL:
-                cs_buf_puts(out, S_FIELD(bool, v, col) ? "true" : "false");
+                cs_buf_putc(out, S_FIELD(bool, v, col) ? 't' : 'f');
                 break;
-            case S_STATUS:
-                cs_buf_printf(out, "\"%s\"", cs_status_name(S_FIELD(cs_status_t, v, col)));
+            case S_STATUS: /* lower-case letters: needs no quotes */
+                cs_buf_puts(out, cs_status_name(S_FIELD(cs_status_t, v, col)));
                 break;
         }
     }
-    cs_buf_puts(out, gone ? ",\"g\":true" : ",\"g\":false");
-    cs_buf_puts(out, claimed ? ",\"k\":true}" : ",\"k\":false}");
+    s_array_next(&self->gone);
+    cs_buf_putc(&self->gone, gone ? 't' : 'f');
+    s_array_next(&self->claimed);
+    cs_buf_putc(&self->claimed, claimed ? 't' : 'f');
+    self->rows++;
+}
+
+/* Closes an array ("{}" when empty); false when out of memory. */
+static bool s_array_close(cs_buf_t *array)
+{
+    cs_buf_puts(array, array->len ? "}" : "{}");
+    return !array->failed;
+}
+
+int cs_table_batch_params(cs_table_batch_t *self, const char *params[CS_TABLE_BATCH_PARAMS])
+{
+    bool ok = s_array_close(&self->gone) & s_array_close(&self->claimed);
+    params[0] = cs_buf_str(&self->gone);
+    params[6] = cs_buf_str(&self->claimed);
+    for (size_t i = 0; i < S_COLUMNS; i++) {
+        ok &= s_array_close(&self->columns[i]);
+        params[S_FIRST_ARRAY - 1 + i] = cs_buf_str(&self->columns[i]);
+    }
+    return ok ? 0 : -1;
+}
+
+void cs_table_batch_free(cs_table_batch_t *self)
+{
+    cs_buf_free(&self->gone);
+    cs_buf_free(&self->claimed);
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        cs_buf_free(&self->columns[i]);
+    self->rows = 0;
 }

@@ -152,7 +152,32 @@ static void s_notice(void *arg, const char *message)
     }
 }
 
-/* What the worker needs of a new session: its notices, its lock_timeout. */
+/* The session's DDL out of the supervisor's schema journal: in session_replication_role =
+ * replica the journal's event triggers (and every ordinary trigger and rule) do not fire, so
+ * that connstate's own DDL does not pay for them; the supervisor reads again what each update
+ * may have touched instead. Nothing a worker does relies on a trigger or a rule firing: it
+ * writes no table, and a view's SELECT rule is applied in any role. Setting it needs a
+ * superuser, or GRANT SET ON PARAMETER session_replication_role (PostgreSQL 15): without it
+ * the DDL is journaled (correct, slower), said once. */
+static void s_not_journaled(PGconn *conn)
+{
+    static bool said;
+    PGresult *res =
+        PQexecParams(conn, "SELECT set_config('session_replication_role', 'replica', false)", 0,
+                     NULL, NULL, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK && !said) {
+        char why[512];
+        cs_pg_error_text(res, why, sizeof why);
+        cs_log_info("this session's DDL is recorded by the schema journal's event triggers, if "
+                    "any (slower): session_replication_role cannot be set: %s",
+                    why);
+        said = true;
+    }
+    PQclear(res);
+}
+
+/* What the worker needs of a new session: its notices, its lock_timeout, its DDL out of the
+ * schema journal. */
 static int s_setup(cs_session_t *self, PGconn *conn, char *err, size_t err_size)
 {
     PQsetNoticeProcessor(conn, s_notice, self);
@@ -165,6 +190,8 @@ static int s_setup(cs_session_t *self, PGconn *conn, char *err, size_t err_size)
     if (rc != 0)
         cs_update_error(err, err_size, conn, res);
     PQclear(res);
+    if (rc == 0)
+        s_not_journaled(conn);
     return rc;
 }
 

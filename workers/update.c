@@ -85,34 +85,49 @@ cs_fault_t cs_update_fault(PGconn *conn, const PGresult *res)
 }
 
 /* Benchmarks replay the exact DDL connstate issued: with CONNSTATE_DDL_CAPTURE=DIR each
- * worker appends every committed build's statements to DIR/ddl.PID.sql, one transaction
- * per block, each block ending with the line "-- end". */
-static FILE *s_capture_file = NULL;
+ * worker appends every committed build's statements to DIR/ddl.PID.sql, and with
+ * CONNSTATE_COMMENT_CAPTURE=DIR every committed comment transaction's to
+ * DIR/comments.PID.sql, one transaction per block, each block ending with the line "-- end". */
+typedef struct {
+    const char *variable; /* the environment variable naming the directory */
+    const char *prefix;   /* of the file's name */
+    bool tried;
+    FILE *file;
+} s_capture_t;
+
+static s_capture_t s_ddl_capture = {"CONNSTATE_DDL_CAPTURE", "ddl", false, NULL};
+static s_capture_t s_comment_capture = {"CONNSTATE_COMMENT_CAPTURE", "comments", false, NULL};
+
+static void s_capture(s_capture_t *capture, const char *sql)
+{
+    if (!capture->tried) {
+        capture->tried = true;
+        const char *dir = getenv(capture->variable);
+        if (dir && *dir) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s.%d.sql", dir, capture->prefix, (int)getpid());
+            capture->file = fopen(path, "a");
+            if (!capture->file)
+                cs_log_warn("cannot capture DDL in %s", path);
+            else /* flushed when idle, not per update */
+                setvbuf(capture->file, NULL, _IOFBF, 1 << 20);
+        }
+    }
+    if (capture->file)
+        fprintf(capture->file, "%s\n-- end\n", sql);
+}
 
 void cs_update_capture(const char *sql)
 {
-    static bool tried = false;
-    if (!tried) {
-        tried = true;
-        const char *dir = getenv("CONNSTATE_DDL_CAPTURE");
-        if (dir && *dir) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/ddl.%d.sql", dir, (int)getpid());
-            s_capture_file = fopen(path, "a");
-            if (!s_capture_file)
-                cs_log_warn("cannot capture DDL in %s", path);
-            else /* flushed when idle, not per update */
-                setvbuf(s_capture_file, NULL, _IOFBF, 1 << 20);
-        }
-    }
-    if (s_capture_file)
-        fprintf(s_capture_file, "%s\n-- end\n", sql);
+    s_capture(&s_ddl_capture, sql);
 }
 
 void cs_update_flush_capture(void)
 {
-    if (s_capture_file)
-        fflush(s_capture_file);
+    if (s_ddl_capture.file)
+        fflush(s_ddl_capture.file);
+    if (s_comment_capture.file)
+        fflush(s_comment_capture.file);
 }
 
 static void s_rollback(cs_update_t *u)
@@ -1456,6 +1471,8 @@ int cs_update_comments(cs_update_t *u, const char *name, const cs_schema_t *sche
             s_rollback(u);
         else
             rc = s_commit(u, false, &sql, statements, false);
+        if (rc == 0)
+            s_capture(&s_comment_capture, cs_buf_str(&sql));
         cs_buf_free(&sql);
         if (rc != 0)
             return -1;

@@ -259,7 +259,8 @@ void cs_update_error(char *why, size_t why_size, PGconn *conn, const PGresult *r
 void cs_update_describe_wait(PGconn *conn, const char *name, char *why, size_t why_size);
 
 /* The benchmarks' DDL capture (CONNSTATE_DDL_CAPTURE=DIR): appends a committed build's
- * statements; the flush writes out what is buffered. */
+ * statements; the flush writes out what is buffered (the comments' capture's too:
+ * CONNSTATE_COMMENT_CAPTURE=DIR, written by cs_update_comments). */
 void cs_update_capture(const char *sql);
 void cs_update_flush_capture(void);
 

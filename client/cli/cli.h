@@ -41,6 +41,7 @@ typedef enum {
     CS_CLI_FORMAT = 1 << 6,     /* --format FORMAT, one of the command's formats */
     CS_CLI_CURVE = 1 << 7,      /* --curve-cert FILE and --curve-server FILE */
     CS_CLI_WORKERS = 1 << 8,    /* --workers (a flag, no value) */
+    CS_CLI_FULL = 1 << 9,       /* --full (a flag, no value) */
 } cs_cli_option_t;
 
 /* A subcommand as its options see it. */
@@ -72,6 +73,7 @@ typedef struct {
     bool json;                /* format is json */
     double timeout;           /* seconds; 0: as long as it takes */
     bool workers;             /* --workers was given */
+    bool full;                /* --full was given */
     int argc;                 /* the positional arguments, in order */
     char **argv;
 } cs_cli_args_t;

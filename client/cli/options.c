@@ -63,6 +63,11 @@ static const s_option_t s_options[] = {
              "the supervisor's workers instead (asked over --control): capacity, tasks held, "
              "failures in a row, quarantine",
              NULL, NULL, NULL, s_flag, workers),
+    S_OPTION(CS_CLI_FULL, "full", NULL,
+             "the supervisor reads every schema and its marker, not only what its schema "
+             "journal says changed (for changes made without DDL, or with "
+             "session_replication_role = replica)",
+             NULL, NULL, NULL, s_flag, full),
 };
 
 #define S_OPTION_COUNT (sizeof s_options / sizeof *s_options)

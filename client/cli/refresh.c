@@ -11,7 +11,7 @@
 static const cs_cli_command_t s_command = {
     .name = "refresh",
     .usage = "Usage: connstate refresh [--control EP] [--timeout SEC] [--curve-cert FILE\n"
-             "                         --curve-server FILE] [NAME]...\n"
+             "                         --curve-server FILE] [--full] [NAME]...\n"
              "Asks the running supervisor to refresh now and returns when that refresh is\n"
              "complete, with a summary line. Without NAME: every connection, and every\n"
              "dynamic schema is fetched again. With NAMEs (at most 1024): only those\n"
@@ -20,7 +20,7 @@ static const cs_cli_command_t s_command = {
              "and nothing is refreshed. Exit status: 0 when no connection (of those named)\n"
              "ended in error, 1 otherwise (or when no supervisor answers, or a name is\n"
              "refused), 2 on a usage error.\n",
-    .options = CS_CLI_CONTROL | CS_CLI_TIMEOUT | CS_CLI_CURVE,
+    .options = CS_CLI_CONTROL | CS_CLI_TIMEOUT | CS_CLI_CURVE | CS_CLI_FULL,
     .max_args = -1,
 };
 
@@ -89,6 +89,7 @@ int cs_cli_refresh(int argc, char **argv)
     cs_msg_t *req = cs_msg_new(CS_MSG_REFRESH_REQ);
     req->request_id = request_id;
     req->wait = true;
+    req->full = args.full;
     bool named = args.argc > 0;
     for (int i = 0; i < args.argc; i++)
         if (cs_strs_add_max(&req->names, args.argv[i], CS_PROTO_MAX_NAMES) != 0) {

@@ -454,7 +454,17 @@ static void test_lists_of_strings(void **state)
     assert_non_null(got);
     assert_int_equal(got->names.count, 2);
     assert_string_equal(got->names.items[1], "all_aws");
+    assert_false(got->full);
     cs_msg_destroy(&got);
+    /* --full travels as key 4 */
+    req->full = true;
+    s_encode(req, &data, &size);
+    got = cs_msg_decode(data, size, why, sizeof why);
+    free(data);
+    assert_non_null(got);
+    assert_true(got->full);
+    cs_msg_destroy(&got);
+    req->full = false;
     /* a name longer than a connection name is not encoded */
     char long_name[CS_PROTO_MAX_NAME + 2];
     memset(long_name, 'n', sizeof long_name - 1);

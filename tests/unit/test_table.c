@@ -1,5 +1,5 @@
 /* Unit tests of the state table's declaration (supervisor/table.c): every SQL text and the
- * batch's JSON come from one column list and agree with each other. */
+ * batch's arrays come from one column list and agree with each other. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +11,7 @@
 
 #include "../../supervisor/supervisor.h"
 
-/* The recordset's column list of the upsert: "n text, s text, ..." split into keys. */
+/* The unnest's column list of the upsert: "AS x(n, s, ...)" split into keys. */
 static json_t *s_recordset_keys(void)
 {
     const char *sql = cs_table_upsert_sql();
@@ -22,49 +22,98 @@ static json_t *s_recordset_keys(void)
     assert_non_null(to);
     json_t *keys = json_array();
     while (from < to) {
-        const char *space = memchr(from, ' ', (size_t)(to - from));
-        assert_non_null(space);
-        json_array_append_new(keys, json_stringn(from, (size_t)(space - from)));
-        const char *comma = memchr(space, ',', (size_t)(to - space));
+        const char *comma = memchr(from, ',', (size_t)(to - from));
+        const char *end = comma ? comma : to;
+        json_array_append_new(keys, json_stringn(from, (size_t)(end - from)));
         from = comma ? comma + 2 : to;
     }
     return keys;
 }
 
-static void test_the_json_row_has_the_recordsets_keys(void **state)
+/* The batch's parameters: one array literal per column, the flags, what the caller gives. */
+static void test_the_batch_is_one_array_per_column(void **state)
 {
     (void)state;
     cs_row_values_t v = {0};
     v.name = "syn_1";
     v.status = CS_STATUS_ERROR;
-    v.error = "a \"quoted\" error\n";
+    v.error = "a \"quoted\" error\\n";
     v.comments_set = true;
     v.time_us = 1700000000123456;
     v.seq = 42;
     v.start_line = 3;
     v.attempts = 2;
-    cs_buf_t out = {0};
-    cs_table_json_row(&out, &v, false, true);
-    json_error_t err;
-    json_t *row = json_loads(cs_buf_str(&out), 0, &err);
-    assert_non_null(row);
-    json_t *keys = s_recordset_keys();
-    assert_int_equal(json_object_size(row), json_array_size(keys));
-    size_t i;
-    json_t *key;
-    json_array_foreach(keys, i, key) assert_non_null(json_object_get(row, json_string_value(key)));
-    assert_string_equal(json_string_value(json_object_get(row, "n")), "syn_1");
-    assert_string_equal(json_string_value(json_object_get(row, "s")), "error");
-    assert_string_equal(json_string_value(json_object_get(row, "e")), "a \"quoted\" error\n");
-    assert_true(json_is_true(json_object_get(row, "c")));
-    assert_int_equal(json_integer_value(json_object_get(row, "t")), 1700000000123456);
-    assert_int_equal(json_integer_value(json_object_get(row, "q")), 42);
-    assert_true(json_is_null(json_object_get(row, "p"))); /* NULL strings are null */
-    assert_true(json_is_false(json_object_get(row, "g")));
-    assert_true(json_is_true(json_object_get(row, "k")));
-    json_decref(keys);
-    json_decref(row);
-    cs_buf_free(&out);
+    cs_table_batch_t batch = {0};
+    cs_table_batch_add(&batch, &v, false, true);
+    v.name = "syn_2";
+    v.error = "bad \xff byte";
+    v.status = CS_STATUS_READY;
+    v.plugin = "p";
+    cs_table_batch_add(&batch, &v, true, false);
+    const char *params[CS_TABLE_BATCH_PARAMS] = {NULL, "9", "{\"seq\":9", "m", "s", NULL};
+    assert_int_equal(cs_table_batch_params(&batch, params), 0);
+    assert_int_equal(batch.rows, 2);
+    assert_string_equal(params[0], "{f,t}");                 /* $1: to delete */
+    assert_string_equal(params[6], "{t,f}");                 /* $7: a worker's word */
+    assert_string_equal(params[7], "{\"syn_1\",\"syn_2\"}"); /* $8: connection_name */
+    assert_string_equal(params[8], "{error,ready}");         /* status */
+    assert_string_equal(params[9], "{\"a \\\"quoted\\\" error\\\\n\",\"bad ? byte\"}");
+    assert_string_equal(params[10], "{t,t}");                               /* comments_set */
+    assert_string_equal(params[11], "{1700000000123456,1700000000123456}"); /* time_changed */
+    assert_string_equal(params[12], "{NULL,\"p\"}");                        /* plugin */
+    assert_string_equal(params[1], "9"); /* the caller's are left as they are */
+    assert_null(params[5]);
+    for (size_t i = 7; i < CS_TABLE_BATCH_PARAMS; i++)
+        assert_int_equal(params[i][0], '{');
+    cs_table_batch_free(&batch);
+
+    cs_table_batch_t empty = {0}; /* a batch that carries only the search path */
+    assert_int_equal(cs_table_batch_params(&empty, params), 0);
+    assert_string_equal(params[0], "{}");
+    assert_string_equal(params[CS_TABLE_BATCH_PARAMS - 1], "{}");
+    cs_table_batch_free(&empty);
+}
+
+/* The upsert's parameters: $8 onwards typed by the columns' kinds. */
+static void test_the_upsert_types_its_arrays(void **state)
+{
+    (void)state;
+    const char *sql = cs_table_upsert_sql();
+    assert_non_null(strstr(sql, "unnest($8::text[], $9::text[], $10::text[], $11::boolean[], "
+                                "$12::bigint[]"));
+    assert_non_null(strstr(sql, "$24::text[], $1::boolean[], $7::boolean[]) AS x("));
+    assert_null(strstr(sql, "jsonb_to_recordset"));
+    /* the plain one: the same parameters and answer, no marker, no deletion */
+    const char *plain = cs_table_upsert_plain_sql();
+    assert_non_null(strstr(plain, "$24::text[], $1::boolean[], $7::boolean[]) AS x("));
+    assert_non_null(strstr(plain, "UPDATE connstate_internal.connection_state AS cs SET status = "
+                                  "v.s, error = v.e,"));
+    assert_non_null(strstr(plain, "WHERE NOT EXISTS (SELECT FROM "
+                                  "connstate_internal.connection_state t WHERE "
+                                  "t.connection_name = v.n)"));
+    assert_non_null(strstr(plain, "pg_notify('connstate_state', $3"));
+    assert_non_null(strstr(plain, "SET value = $2::bigint WHERE key = 'last_seq'"));
+    assert_non_null(strstr(plain, "$4::text || $5::text"));
+    assert_non_null(strstr(plain, "$6::jsonb IS NOT NULL"));
+    assert_null(strstr(plain, "pg_description"));
+    assert_null(strstr(plain, "DELETE"));
+    assert_null(strstr(plain, "connection_name = v.n, ")); /* the key is not updated */
+}
+
+/* The startup's pending: one statement, as cs_store_set (PENDING, NULL) would do it. */
+static void test_the_pending_statement(void **state)
+{
+    (void)state;
+    const char *sql = cs_table_pending_sql();
+    assert_non_null(strstr(sql, "UPDATE connstate_internal.connection_state AS t SET status = "
+                                "'pending', error = NULL, detail = NULL"));
+    assert_non_null(strstr(sql, "WHEN t.status <> 'pending' OR t.error IS NOT NULL"));
+    assert_non_null(strstr(sql, "greatest($1::bigint, coalesce(max(seq), 0))"));
+    assert_non_null(strstr(sql, "UNION ALL SELECT"));
+    assert_non_null(strstr(sql, "(status = 'pending' AND error IS NULL AND detail IS NULL)"));
+    const char *end = cs_table_pending_end_sql();
+    assert_non_null(strstr(end, "pg_notify('connstate_state', $2"));
+    assert_non_null(strstr(end, "SET value = $1::bigint WHERE key = 'last_seq'"));
 }
 
 /* Every column the CREATE declares is written by the upsert and read by the startup. */
@@ -84,6 +133,7 @@ static void test_create_upsert_and_select_name_the_same_columns(void **state)
         assert_non_null(strstr(select, columns[i]));
     }
     json_t *keys = s_recordset_keys(); /* the columns, "g" (deletion) and "k" (to check) */
+    assert_string_equal(json_string_value(json_array_get(keys, 0)), "n");
     assert_int_equal(json_array_size(keys), sizeof columns / sizeof *columns + 2);
     json_decref(keys);
     /* a table of an earlier version grows the columns it lacks */
@@ -120,7 +170,9 @@ static void test_values_copy_and_clear(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_the_json_row_has_the_recordsets_keys),
+        cmocka_unit_test(test_the_batch_is_one_array_per_column),
+        cmocka_unit_test(test_the_upsert_types_its_arrays),
+        cmocka_unit_test(test_the_pending_statement),
         cmocka_unit_test(test_create_upsert_and_select_name_the_same_columns),
         cmocka_unit_test(test_values_copy_and_clear),
     };

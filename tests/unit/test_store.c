@@ -1,0 +1,130 @@
+/* Unit tests of the rows in memory (supervisor/store.c): what is loaded and changed reads
+ * back the same, the strings rows share are one copy, and a row let go of takes nothing of
+ * the others with it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../supervisor/supervisor.h"
+
+static cs_row_values_t s_values(const char *name, const char *plugin, const char *version,
+                                const char *file)
+{
+    cs_row_values_t v = {0};
+    v.name = (char *)name;
+    v.status = CS_STATUS_READY;
+    v.plugin = (char *)plugin;
+    v.plugin_version = (char *)version;
+    v.config_hash = "0123456789abcdef";
+    v.schema_hash = "fedcba9876543210";
+    v.type = "plugin";
+    v.file_name = (char *)file;
+    v.worker = "wrk-1";
+    v.seq = 7;
+    return v;
+}
+
+static void test_loaded_rows_read_back_and_share_their_strings(void **state)
+{
+    (void)state;
+    cs_store_t *store = cs_store_new();
+    assert_non_null(store);
+    char plugin[] = "synthetic", file[] = "/cfg/a.spc";
+    cs_row_values_t a = s_values("a", plugin, "1.0.0", file),
+                    b = s_values("b", plugin, "1.0.0", file);
+    assert_int_equal(cs_store_load(store, &a), 0);
+    strcpy(plugin, "xxxxxxxxx"); /* the store keeps copies, not the caller's strings */
+    strcpy(file, "/xxx/x.xxx");
+    assert_int_equal(cs_store_load(store, &b), 0);
+    cs_record_t *ra = cs_store_get(store, "a"), *rb = cs_store_get(store, "b");
+    assert_non_null(ra);
+    assert_non_null(rb);
+    assert_string_equal(cs_record_values(ra)->plugin, "synthetic");
+    assert_string_equal(cs_record_values(rb)->plugin, "xxxxxxxxx");
+    assert_string_equal(cs_record_values(ra)->file_name, "/cfg/a.spc");
+    assert_string_equal(cs_record_values(ra)->config_hash, "0123456789abcdef");
+    assert_ptr_equal(cs_record_values(ra)->type, cs_record_values(rb)->type); /* one copy */
+    assert_ptr_equal(cs_record_values(ra)->worker, cs_record_values(rb)->worker);
+    assert_string_equal(cs_record_committed(ra)->plugin, "synthetic");
+    assert_int_equal(cs_record_committed(ra)->seq, 7);
+    assert_true(cs_record_settled(ra));
+    assert_int_equal(cs_store_size(store), 2);
+    cs_store_destroy(&store);
+    assert_null(store);
+}
+
+static void test_a_change_of_one_row_leaves_the_others(void **state)
+{
+    (void)state;
+    cs_store_t *store = cs_store_new();
+    cs_row_values_t a = s_values("a", "synthetic", "1.0.0", "/cfg/a.spc");
+    cs_row_values_t b = s_values("b", "synthetic", "1.0.0", "/cfg/a.spc");
+    assert_int_equal(cs_store_load(store, &a), 0);
+    assert_int_equal(cs_store_load(store, &b), 0);
+    cs_record_t *ra = cs_store_get(store, "a"), *rb = cs_store_get(store, "b");
+    cs_store_set_built(store, ra, "2.0.0", "1111111111111111");
+    assert_string_equal(cs_record_values(ra)->plugin_version, "2.0.0");
+    assert_string_equal(cs_record_values(rb)->plugin_version, "1.0.0");
+    assert_int_equal(cs_store_dirty(store), 1);
+    cs_store_set_built(store, rb, "2.0.0", "1111111111111111"); /* "1.0.0" no longer used */
+    assert_ptr_equal(cs_record_values(ra)->plugin_version, cs_record_values(rb)->plugin_version);
+    cs_store_set_worker(store, ra, "wrk-2", 1);
+    assert_string_equal(cs_record_values(ra)->worker, "wrk-2");
+    assert_string_equal(cs_record_values(rb)->worker, "wrk-1");
+    /* a write committed: what the table holds follows, the plugin as written */
+    cs_visible_t written = {CS_STATUS_ERROR, "boom", NULL, false, 5, 9, "other"};
+    cs_store_set(store, ra, CS_STATUS_ERROR, "boom");
+    assert_non_null(cs_store_take_dirty(store, 8));
+    cs_store_written(store, "a", &written, false);
+    assert_string_equal(cs_record_committed(ra)->plugin, "other");
+    assert_string_equal(cs_record_committed(ra)->error, "boom");
+    assert_string_equal(cs_record_committed(rb)->plugin, "synthetic");
+    /* a deletion written: the row goes, the other keeps its strings */
+    cs_store_remove(store, ra);
+    while (cs_store_take_dirty(store, 10))
+        ;
+    cs_visible_t deleted = {CS_STATUS_DELETED, NULL, NULL, false, 6, 10, "other"};
+    cs_store_written(store, "a", &deleted, true);
+    assert_null(cs_store_get(store, "a"));
+    assert_string_equal(cs_record_values(rb)->plugin, "synthetic");
+    assert_string_equal(cs_record_values(rb)->plugin_version, "2.0.0");
+    assert_string_equal(cs_record_values(rb)->type, "plugin");
+    assert_int_equal(cs_store_size(store), 1);
+    cs_store_clear(store);
+    assert_int_equal(cs_store_size(store), 0);
+    assert_int_equal(cs_store_load(store, &a), 0); /* usable after a clear */
+    assert_string_equal(cs_record_values(cs_store_get(store, "a"))->plugin, "synthetic");
+    cs_store_destroy(&store);
+}
+
+static void test_a_row_loaded_again_replaces_its_values(void **state)
+{
+    (void)state;
+    cs_store_t *store = cs_store_new();
+    cs_row_values_t a = s_values("a", "synthetic", "1.0.0", "/cfg/a.spc");
+    assert_int_equal(cs_store_load(store, &a), 0);
+    a.plugin = "csv";
+    a.error = "e";
+    a.status = CS_STATUS_ERROR;
+    assert_int_equal(cs_store_load(store, &a), 0);
+    cs_record_t *ra = cs_store_get(store, "a");
+    assert_string_equal(cs_record_values(ra)->plugin, "csv");
+    assert_string_equal(cs_record_values(ra)->error, "e");
+    assert_string_equal(cs_record_committed(ra)->plugin, "csv");
+    assert_int_equal(cs_store_size(store), 1);
+    cs_store_destroy(&store);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loaded_rows_read_back_and_share_their_strings),
+        cmocka_unit_test(test_a_change_of_one_row_leaves_the_others),
+        cmocka_unit_test(test_a_row_loaded_again_replaces_its_values),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
