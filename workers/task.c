@@ -256,6 +256,7 @@ struct cs_job {
     /* a fresh build, or comments of at most a batch of tables: the whole transaction, sent
      * in one round trip without waiting for the database */
     cs_buf_t whole;
+    size_t comments_at; /* comments: where the COMMENT statements start in whole */
     int statements;
 };
 
@@ -539,6 +540,7 @@ static int s_comments_whole(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     cs_comments_end_t end =
         cs_update_comments_collect(conn, job->why, sizeof job->why, &job->fault);
     if (end == CS_COMMENTS_DONE) {
+        cs_update_capture_comments(cs_buf_str(&job->whole) + job->comments_at);
         job->result->ddl_count = (uint32_t)job->statements;
         return 0;
     }
@@ -605,7 +607,7 @@ static int s_comments_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     if (schema->count > self->batch)
         return 0;
     job->statements = cs_update_comments_sql(conn, job->task->connection, schema, &job->whole,
-                                             job->why, sizeof job->why);
+                                             &job->comments_at, job->why, sizeof job->why);
     return job->statements < 0 ? -1 : 0;
 }
 

@@ -122,6 +122,11 @@ void cs_update_capture(const char *sql)
     s_capture(&s_ddl_capture, sql);
 }
 
+void cs_update_capture_comments(const char *sql)
+{
+    s_capture(&s_comment_capture, sql);
+}
+
 void cs_update_flush_capture(void)
 {
     if (s_ddl_capture.file)
@@ -1513,7 +1518,7 @@ int cs_update_comments_setup(PGconn *conn, char *why, size_t why_size)
 }
 
 int cs_update_comments_sql(PGconn *conn, const char *name, const cs_schema_t *schema, cs_buf_t *sql,
-                           char *why, size_t why_size)
+                           size_t *comments_at, char *why, size_t why_size)
 {
     char *schema_name = PQescapeLiteral(conn, name, strlen(name));
     char *hash = PQescapeLiteral(conn, schema->hash, strlen(schema->hash));
@@ -1522,6 +1527,7 @@ int cs_update_comments_sql(PGconn *conn, const char *name, const cs_schema_t *sc
         snprintf(why, why_size, "cannot escape \"%.63s\": %s", name, PQerrorMessage(conn));
     } else {
         cs_buf_printf(sql, "BEGIN;\nSELECT " S_CHECK_FUNCTION "(%s, %s);\n", schema_name, hash);
+        *comments_at = sql->len;
         statements = cs_ddl_comments(conn, name, schema, 0, schema->count, sql, why, why_size);
         cs_buf_puts(sql, "COMMIT;");
         if (statements >= 0 && sql->failed) {

@@ -229,10 +229,12 @@ int cs_update_comments(cs_update_t *u, const char *name, const cs_schema_t *sche
 int cs_update_comments_setup(PGconn *conn, char *why, size_t why_size)
     __attribute__((warn_unused_result));
 
-/* Appends the transaction's text to sql. Returns the number of COMMENT statements, or -1
- * with why (escaping, memory). Never blocks. */
+/* Appends the transaction's text to sql; *comments_at: where its COMMENT statements start
+ * (what the comment capture records, with the COMMIT). Returns the number of COMMENT
+ * statements, or -1 with why (escaping, memory). Never blocks. */
 int cs_update_comments_sql(PGconn *conn, const char *name, const cs_schema_t *schema, cs_buf_t *sql,
-                           char *why, size_t why_size) __attribute__((warn_unused_result));
+                           size_t *comments_at, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
 
 /* How a transaction of cs_update_comments_sql ended. */
 typedef enum {
@@ -262,6 +264,9 @@ void cs_update_describe_wait(PGconn *conn, const char *name, char *why, size_t w
  * statements; the flush writes out what is buffered (the comments' capture's too:
  * CONNSTATE_COMMENT_CAPTURE=DIR, written by cs_update_comments). */
 void cs_update_capture(const char *sql);
+/* The comment capture (CONNSTATE_COMMENT_CAPTURE=DIR): a committed comment transaction's
+ * statements and its COMMIT. */
+void cs_update_capture_comments(const char *sql);
 void cs_update_flush_capture(void);
 
 /* ---- session.c: the worker's database session ------------------------------------------ */
