@@ -422,10 +422,13 @@ static void s_key(const zframe_t *identity, char *key)
 {
     size_t size = zframe_size((zframe_t *)identity);
     const byte *data = zframe_data((zframe_t *)identity);
+    static const char digits[] = "0123456789abcdef";
     if (size > 256)
         size = 256;
-    for (size_t i = 0; i < size; i++)
-        snprintf(key + 2 * i, 3, "%02x", data[i]);
+    for (size_t i = 0; i < size; i++) { /* every message: no printf */
+        key[2 * i] = digits[data[i] >> 4];
+        key[2 * i + 1] = digits[data[i] & 15];
+    }
     key[2 * size] = '\0';
 }
 

@@ -21,12 +21,13 @@
 #define S_REFUSED_MS         2000  /* wait after the supervisor refused our key */
 #define S_BACKOFF_MAX_MS     10000 /* longest wait between reconnections */
 /* Tasks held at once: the running one, the next ones (so that no round trip to the supervisor
- * separates two updates), and finished ones whose results wait to go out in pairs. */
-#define S_PREFETCH 4
-/* Results go out two at a time while the database is busy (so that the supervisor answers
- * with two tasks: half the wake-ups of the processes and their ZeroMQ threads), but none
- * waits longer than this, nor at all once the worker has nothing running. */
-#define S_RESULTS_AT_ONCE 2
+ * separates two updates), and finished ones whose results wait to go out four at a time. */
+#define S_PREFETCH 8
+/* Results go out four at a time while the database is busy (so that the supervisor answers
+ * with four tasks: a quarter of the wake-ups of the processes and their ZeroMQ threads, while
+ * four tasks more keep the session busy), but none waits longer than this, nor at all once
+ * the worker has nothing running. */
+#define S_RESULTS_AT_ONCE 4
 #define S_RESULT_HOLD_MS  20
 /* How long a socket closed because the session was lost still tries to deliver the results
  * and the goodbye queued on it (in ZeroMQ's thread: closing it does not wait). */
@@ -227,7 +228,8 @@ static void s_send_results(s_worker_t *self, bool all)
     }
 }
 
-/* Sends a fresh build to the database without waiting for it; false for other kinds. */
+/* Sends a fresh build or comments to the database without waiting for them; false for other
+ * kinds. */
 static bool s_send_job(s_worker_t *self, cs_job_t *job)
 {
     if (!cs_tasks_send(self->tasks, self->pg, job))
@@ -239,9 +241,9 @@ static bool s_send_job(s_worker_t *self, cs_job_t *job)
     return true;
 }
 
-/* Starts the queued jobs in order: a fresh build goes to the database without waiting; any
- * other kind runs to its end here. None once we are asked to stop (the supervisor hands the
- * rest out again). */
+/* Starts the queued jobs in order: a fresh build or comments go to the database without
+ * waiting; any other kind runs to its end here. None once we are asked to stop (the supervisor
+ * hands the rest out again). */
 static void s_start_next(s_worker_t *self)
 {
     while (!self->current && !self->lost && !s_stop) {
@@ -255,8 +257,8 @@ static void s_start_next(s_worker_t *self)
     }
 }
 
-/* The session finished (or failed) the current job's transaction. A next fresh build is
- * sent before this one's result, so that the database waits for nothing; anything else
+/* The session finished (or failed) the current job's transaction. A next fresh build or
+ * comments are sent before this one's result, so that the database waits for nothing; anything else
  * starts after it, so that results go out in order. */
 static void s_on_database(s_worker_t *self)
 {

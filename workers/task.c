@@ -25,6 +25,11 @@ struct cs_tasks {
     zhashx_t *schemas;   /* plugin, version (and config digest) -> s_cached_t */
     zhashx_t *built;     /* a dynamic schema a build used, for the comments that follow it:
                           * connection, plugin, config and instance digests -> s_cached_t */
+    /* The session that has the comments' check function (cs_update_comments_setup), told
+     * apart by its connection and backend pid, and whether creating it succeeded there. */
+    const PGconn *check_conn;
+    int check_pid;
+    bool check_ok;
 };
 
 /* A plugin's schema and, once a build has used it, its DDL. Counted: the cache holds one
@@ -239,7 +244,7 @@ struct cs_job {
     char why[CS_PROTO_MAX_ERROR];
     bool prepared;    /* cs_tasks_prepare ran */
     bool failed;      /* ... and failed: why says so */
-    bool sent;        /* fresh is in the database's hands */
+    bool sent;        /* whole is in the database's hands */
     bool complete;    /* result is filled */
     cs_fault_t fault; /* ... and whose fault its failure is */
     /* a build: the plugin's schema and the marker it writes */
@@ -248,8 +253,10 @@ struct cs_job {
     bool owned;
     cs_marker_t want;
     char marker[512];
-    /* a fresh build: its whole transaction, sent without waiting */
-    cs_buf_t fresh;
+    /* a fresh build, or comments of at most a batch of tables: the whole transaction, sent
+     * in one round trip without waiting for the database */
+    cs_buf_t whole;
+    size_t comments_at; /* comments: where the COMMENT statements start in whole */
     int statements;
 };
 
@@ -276,7 +283,7 @@ void cs_job_destroy(cs_job_t **job_p)
     cs_job_t *job = *job_p;
     if (job->owned)
         s_cached_free((void **)&job->cached);
-    cs_buf_free(&job->fresh);
+    cs_buf_free(&job->whole);
     cs_msg_destroy(&job->task);
     cs_msg_destroy(&job->result);
     free(job);
@@ -411,10 +418,10 @@ static int s_build_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
         return 0; /* the checked path, in batches when the schema is big */
     /* Planned when no schema of this name existed: the whole transaction in one round trip.
      * If one appeared meanwhile, CREATE SCHEMA fails and the checked path decides. */
-    cs_buf_puts(&job->fresh, "BEGIN;\n");
+    cs_buf_puts(&job->whole, "BEGIN;\n");
     job->statements = cs_ddl_build(conn, task->connection, job->cached->tables, job->marker,
-                                   &job->fresh, job->why, sizeof job->why);
-    cs_buf_puts(&job->fresh, "COMMIT;");
+                                   &job->whole, job->why, sizeof job->why);
+    cs_buf_puts(&job->whole, "COMMIT;");
     return job->statements < 0 ? -1 : 0;
 }
 
@@ -439,7 +446,7 @@ static int s_fresh_collect(PGconn *conn, cs_job_t *job)
     cs_log_conn_debug(job->task->connection, "built and executed in %.3f ms",
                       (cs_clock_mono_us() - job->start) / 1000.0);
     if (!failed) {
-        cs_update_capture(cs_buf_str(&job->fresh) + strlen("BEGIN;\n"));
+        cs_update_capture(cs_buf_str(&job->whole) + strlen("BEGIN;\n"));
         job->result->ddl_count = (uint32_t)job->statements;
         return 0;
     }
@@ -480,8 +487,8 @@ static int s_build(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
     if (job->failed)
         return -1;
-    if (job->fresh.len) {
-        if (!job->sent && !PQsendQuery(conn, cs_buf_str(&job->fresh))) {
+    if (job->whole.len) {
+        if (!job->sent && !PQsendQuery(conn, cs_buf_str(&job->whole))) {
             cs_update_error(job->why, sizeof job->why, conn, NULL);
             job->fault = cs_update_fault(conn, NULL);
             return -1;
@@ -501,10 +508,58 @@ static int s_delete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     return s_updated(job, &update, rc);
 }
 
+/* Whether the session has the comments' check function, creating it the first time it is
+ * asked on a session (one statement, blocking; logged once when it cannot be made: that
+ * session's comments then take two round trips). */
+static bool s_check_ready(cs_tasks_t *self, PGconn *conn)
+{
+    int pid = PQbackendPID(conn);
+    if (self->check_conn == conn && self->check_pid == pid)
+        return self->check_ok;
+    self->check_conn = conn;
+    self->check_pid = pid;
+    char why[CS_PROTO_MAX_ERROR];
+    self->check_ok = cs_update_comments_setup(conn, why, sizeof why) == 0;
+    if (!self->check_ok && PQstatus(conn) == CONNECTION_OK)
+        cs_log_warn("comments take two round trips on this session (its check function "
+                    "cannot be created: %s)",
+                    why);
+    return self->check_ok;
+}
+
+/* Comments sent in one round trip (by cs_tasks_send, or now): collected. Returns 0, -1 with
+ * why, or 1 when the session turned out not to have the check (the checked path decides). */
+static int s_comments_whole(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
+{
+    if (!job->sent && !PQsendQuery(conn, cs_buf_str(&job->whole))) {
+        cs_update_error(job->why, sizeof job->why, conn, NULL);
+        job->fault = cs_update_fault(conn, NULL);
+        return -1;
+    }
+    job->sent = false;
+    cs_comments_end_t end =
+        cs_update_comments_collect(conn, job->why, sizeof job->why, &job->fault);
+    if (end == CS_COMMENTS_DONE) {
+        cs_update_capture_comments(cs_buf_str(&job->whole) + job->comments_at);
+        job->result->ddl_count = (uint32_t)job->statements;
+        return 0;
+    }
+    if (end == CS_COMMENTS_FAILED)
+        return -1;
+    self->check_conn = NULL; /* made again for the next one */
+    job->why[0] = '\0';
+    return 1;
+}
+
 static int s_comments(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
     if (job->failed)
         return -1;
+    if (job->whole.len && (job->sent || s_check_ready(self, conn))) {
+        int rc = s_comments_whole(self, conn, job);
+        if (rc <= 0)
+            return rc;
+    }
     cs_update_t update = s_update(self, conn, job);
     int rc = cs_update_comments(&update, job->task->connection, job->cached->schema);
     return s_updated(job, &update, rc);
@@ -542,6 +597,20 @@ static int s_aggregate(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     return s_updated(job, &update, rc);
 }
 
+/* What comments need before the database: plugin info, schema and, for a schema of at most
+ * a batch of tables, the whole transaction's text (the checked path in batches else). */
+static int s_comments_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
+{
+    if (s_job_schema(self, job) != 0)
+        return -1;
+    const cs_schema_t *schema = job->cached->schema;
+    if (schema->count > self->batch)
+        return 0;
+    job->statements = cs_update_comments_sql(conn, job->task->connection, schema, &job->whole,
+                                             &job->comments_at, job->why, sizeof job->why);
+    return job->statements < 0 ? -1 : 0;
+}
+
 void cs_tasks_idle(cs_tasks_t *self)
 {
     (void)self;
@@ -561,15 +630,17 @@ void cs_tasks_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     if (task->kind == CS_TASK_BUILD)
         job->failed = s_build_prepare(self, conn, job) != 0;
     else if (task->kind == CS_TASK_COMMENTS)
-        job->failed = s_job_schema(self, job) != 0;
+        job->failed = s_comments_prepare(self, conn, job) != 0;
 }
 
 bool cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
     cs_tasks_prepare(self, conn, job);
-    if (job->sent || job->failed || !job->fresh.len || PQstatus(conn) != CONNECTION_OK)
+    if (job->sent || job->failed || !job->whole.len || PQstatus(conn) != CONNECTION_OK)
         return job->sent;
-    job->sent = PQsendQuery(conn, cs_buf_str(&job->fresh)) == 1;
+    if (job->task->kind == CS_TASK_COMMENTS && !s_check_ready(self, conn))
+        return false; /* cs_tasks_complete takes the checked path */
+    job->sent = PQsendQuery(conn, cs_buf_str(&job->whole)) == 1;
     return job->sent; /* when sending failed, cs_tasks_complete reports why */
 }
 

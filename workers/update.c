@@ -122,6 +122,11 @@ void cs_update_capture(const char *sql)
     s_capture(&s_ddl_capture, sql);
 }
 
+void cs_update_capture_comments(const char *sql)
+{
+    s_capture(&s_comment_capture, sql);
+}
+
 void cs_update_flush_capture(void)
 {
     if (s_ddl_capture.file)
@@ -1481,6 +1486,86 @@ int cs_update_comments(cs_update_t *u, const char *name, const cs_schema_t *sche
             s_between(u);
     } while (done < schema->count);
     return 0;
+}
+
+/* The check of the comments sent in one round trip: a function of the session's own (in its
+ * temporary schema, so that nothing of the database's changes and every session has its
+ * own), whose plan PostgreSQL keeps for the session. It fails the transaction unless the
+ * schema exists with a connstate marker (its comment starts with the marker's prefix) whose
+ * last schema_hash field is the one given, as cs_marker_parse reads it. */
+#define S_CHECK_FUNCTION "pg_temp.connstate_comments_check"
+#define S_CHECK_STATE    "P0001" /* raise_exception: nothing else in the transaction raises it */
+
+int cs_update_comments_setup(PGconn *conn, char *why, size_t why_size)
+{
+    static const char *const sql =
+        "CREATE OR REPLACE FUNCTION " S_CHECK_FUNCTION "(schema_name text, schema_hash text)"
+        " RETURNS void LANGUAGE plpgsql AS $connstate$BEGIN"
+        " IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_description d"
+        " ON d.objoid = n.oid AND d.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass"
+        " AND d.objsubid = 0 WHERE n.nspname = schema_name"
+        " AND pg_catalog.starts_with(d.description, '" CS_MARKER_PREFIX "')"
+        " AND (pg_catalog.regexp_match(d.description, '.*; *schema_hash=([^;]*)(;|$)'))[1]"
+        " = schema_hash) THEN RAISE EXCEPTION USING ERRCODE = '" S_CHECK_STATE "', MESSAGE ="
+        " pg_catalog.format('schema \"%s\" is missing or changed before its comments were"
+        " written', schema_name); END IF; END$connstate$";
+    PGresult *res = PQexec(conn, sql);
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+    if (rc != 0)
+        cs_update_error(why, why_size, conn, res);
+    PQclear(res);
+    return rc;
+}
+
+int cs_update_comments_sql(PGconn *conn, const char *name, const cs_schema_t *schema, cs_buf_t *sql,
+                           size_t *comments_at, char *why, size_t why_size)
+{
+    char *schema_name = PQescapeLiteral(conn, name, strlen(name));
+    char *hash = PQescapeLiteral(conn, schema->hash, strlen(schema->hash));
+    int statements = -1;
+    if (!schema_name || !hash) {
+        snprintf(why, why_size, "cannot escape \"%.63s\": %s", name, PQerrorMessage(conn));
+    } else {
+        cs_buf_printf(sql, "BEGIN;\nSELECT " S_CHECK_FUNCTION "(%s, %s);\n", schema_name, hash);
+        *comments_at = sql->len;
+        statements = cs_ddl_comments(conn, name, schema, 0, schema->count, sql, why, why_size);
+        cs_buf_puts(sql, "COMMIT;");
+        if (statements >= 0 && sql->failed) {
+            snprintf(why, why_size, "out of memory building the comments");
+            statements = -1;
+        }
+    }
+    PQfreemem(schema_name);
+    PQfreemem(hash);
+    return statements;
+}
+
+cs_comments_end_t cs_update_comments_collect(PGconn *conn, char *why, size_t why_size,
+                                             cs_fault_t *fault)
+{
+    PGresult *res;
+    cs_comments_end_t end = CS_COMMENTS_DONE;
+    *fault = CS_FAULT_NONE;
+    while ((res = PQgetResult(conn)) != NULL) {
+        ExecStatusType status = PQresultStatus(res);
+        if (end == CS_COMMENTS_DONE && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            end = CS_COMMENTS_FAILED;
+            if (state && strcmp(state, S_CHECK_STATE) == 0 && primary) {
+                snprintf(why, why_size, "%s", primary); /* the check's own sentence */
+            } else if (state && strcmp(state, "42883") == 0) {
+                end = CS_COMMENTS_NO_CHECK; /* undefined_function: this session lacks it */
+            } else {
+                cs_update_error(why, why_size, conn, res);
+                *fault = cs_update_fault(conn, res);
+            }
+        }
+        PQclear(res);
+    }
+    if (end != CS_COMMENTS_DONE && PQstatus(conn) == CONNECTION_OK)
+        PQclear(PQexec(conn, "ROLLBACK"));
+    return end;
 }
 
 /* ---- lock waits --------------------------------------------------------------------------- */

@@ -220,6 +220,35 @@ int cs_update_aggregate(cs_update_t *u, const char *name, const cs_agg_line_t *l
 int cs_update_comments(cs_update_t *u, const char *name, const cs_schema_t *schema)
     __attribute__((warn_unused_result));
 
+/* Comments in one round trip, for a schema of at most u->batch tables: the whole
+ * transaction as one text (BEGIN, the check that the schema is connstate's and has the
+ * schema's hash, the COMMENT statements, COMMIT), sent without waiting and collected later.
+ * The check is a function of the session's own (pg_temp), created once per session by
+ * cs_update_comments_setup (blocks for one statement; 0 or -1 with why: a role that may not
+ * create temporary objects, for one, then takes cs_update_comments). */
+int cs_update_comments_setup(PGconn *conn, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
+
+/* Appends the transaction's text to sql; *comments_at: where its COMMENT statements start
+ * (what the comment capture records, with the COMMIT). Returns the number of COMMENT
+ * statements, or -1 with why (escaping, memory). Never blocks. */
+int cs_update_comments_sql(PGconn *conn, const char *name, const cs_schema_t *schema, cs_buf_t *sql,
+                           size_t *comments_at, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
+
+/* How a transaction of cs_update_comments_sql ended. */
+typedef enum {
+    CS_COMMENTS_DONE,     /* committed */
+    CS_COMMENTS_FAILED,   /* rolled back: why says why, fault whose fault */
+    CS_COMMENTS_NO_CHECK, /* rolled back: the session has no check function (set it up again) */
+} cs_comments_end_t;
+
+/* Collects its results (blocks while the database is busy) and rolls back a failed one: the
+ * check's refusal says that the schema "is missing or changed before its comments were
+ * written", as cs_update_comments does; any other failure is the database's error. */
+cs_comments_end_t cs_update_comments_collect(PGconn *conn, char *why, size_t why_size,
+                                             cs_fault_t *fault);
+
 /* Puts "database: MESSAGE (DETAIL: ...; HINT: ...)" in why, on one line: the error of res
  * when there is one, else the session's. */
 void cs_update_error(char *why, size_t why_size, PGconn *conn, const PGresult *res);
@@ -235,6 +264,9 @@ void cs_update_describe_wait(PGconn *conn, const char *name, char *why, size_t w
  * statements; the flush writes out what is buffered (the comments' capture's too:
  * CONNSTATE_COMMENT_CAPTURE=DIR, written by cs_update_comments). */
 void cs_update_capture(const char *sql);
+/* The comment capture (CONNSTATE_COMMENT_CAPTURE=DIR): a committed comment transaction's
+ * statements and its COMMIT. */
+void cs_update_capture_comments(const char *sql);
 void cs_update_flush_capture(void);
 
 /* ---- session.c: the worker's database session ------------------------------------------ */
@@ -303,12 +335,15 @@ cs_fault_t cs_job_fault(const cs_job_t *job);
 
 /* Does what needs no round trip to the database: the plugin's schema (which may run the
  * plugin, calling tick) and, for a build of a schema that did not exist when it was
- * planned, the whole transaction's text. Idempotent. Never touches the session's socket,
- * so it may run while the session executes another job. */
+ * planned or for comments of at most a batch of tables, the whole transaction's text.
+ * Idempotent. Never touches the session's socket, so it may run while the session executes
+ * another job. */
 void cs_tasks_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
 
-/* Sends a prepared fresh build without waiting for it. Returns false when the job is not of
- * that kind (or sending failed): cs_tasks_complete then runs it entirely. */
+/* Sends a prepared fresh build or comments transaction without waiting for it (the first
+ * comments on a session create its check function first: one statement, blocking). Returns
+ * false when the job is not of that kind (or sending failed): cs_tasks_complete then runs it
+ * entirely. */
 bool cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
 
 /* Runs the job to its end and fills its RESULT (once; later calls do nothing). Each update

@@ -6,7 +6,7 @@
  * would send them. Exits 0 when every task was answered, in the order sent on each socket;
  * 1 when one is missing after 30 s or out of order.
  *   task_check ENDPOINT (KIND CONNECTION PLUGIN CONFIG_JSON FRESH(0|1))...
- * KIND is build, delete or aggregate; an aggregate's CONFIG_JSON is its members' lines
+ * KIND is build, delete, comments or aggregate; an aggregate's CONFIG_JSON is its members' lines
  * (TASK key 12) and its plugin_version is 1.0.0. TASK_FINGERPRINT=F in the environment
  * replaces every task's fingerprint (0123456789abcdef).
  * PLUGIN may carry its instance's settings after it: NAME;memory_max_mb=N;VAR=VALUE;... */
@@ -39,6 +39,7 @@ static int s_send_tasks(zsock_t *router, zframe_t *worker, s_task_t *tasks, int 
         task->task_id = (uint64_t)t + 1;
         task->kind = strcmp(arg[0], "delete") == 0      ? CS_TASK_DELETE
                      : strcmp(arg[0], "aggregate") == 0 ? CS_TASK_AGGREGATE
+                     : strcmp(arg[0], "comments") == 0  ? CS_TASK_COMMENTS
                                                         : CS_TASK_BUILD;
         task->connection = strdup(arg[1]);
         /* NAME;memory_max_mb=N;VAR=VALUE...: the plugin and its instance's settings */

@@ -52,7 +52,7 @@ check_eq "... and the database says the same" "|4|7" \
     "$(schema_oid "$db" pipe_a)|$(sql "$db" "SELECT count(*) FROM information_schema.foreign_tables WHERE foreign_table_schema = 'pipe_b'")|$(sql "$db" "SELECT v FROM theirs.keep")"
 
 # A finished result does not wait for a slow next update: the worker holds results to send
-# them in pairs, but never longer than a moment. Another session creates slow_b and keeps
+# them four at a time, but never longer than a moment. Another session creates slow_b and keeps
 # its transaction open, so the worker's CREATE SCHEMA slow_b waits for it.
 spawn "$T_DIR/blocker.log" psql -X -q "$db" -c "BEGIN" -c "CREATE SCHEMA slow_b" \
     -c "SELECT pg_sleep(60)" -c "ROLLBACK"
@@ -125,6 +125,41 @@ out=$(CONNSTATE_LOCK_TIMEOUT=1s run_task build lockd synthetic '{"tables":3}' 0)
 check_eq "once the user is done the rebuild runs" "ok|3" \
     "$out|$(sql "$db" "SELECT count(*) FROM information_schema.foreign_tables WHERE foreign_table_schema = 'lockd'")"
 
-check_eq "the worker exited 0 on SIGTERM all 10 times" "0 0 0 0 0 0 0 0 0 0" "$(echo $(cat "$T_DIR/exit-codes"))"
+# Comments of a schema within one batch of tables go to the database as one transaction in
+# one round trip: BEGIN, the check that the schema is connstate's with this schema's hash,
+# the COMMENT statements, COMMIT. The server logs every query text it receives (a session of
+# its own with log_statement = all): one text holds all of it.
+out=$(PGOPTIONS="-c log_statement=all" run_task build note_one synthetic '{"tables":2}' 1 \
+    comments note_one synthetic '{"tables":2}' 0)
+check_eq "a build and its comments" "note_one ok|note_one ok" "$(paste -sd'|' <<<"$out")"
+check_eq "the comments are written" "Synthetic table 2 of 2|Row number" \
+    "$(sql "$db" "SELECT obj_description('note_one.table_2'::regclass, 'pg_class')")|$(sql "$db" "SELECT col_description('note_one.table_1'::regclass, 1)")"
+texts=$(awk '/LOG:  statement: /{ if (t != "") print t; t = $0; next } /^\t/{ t = t " " $0; next } { if (t != "") print t; t = "" } END { if (t != "") print t }' \
+    "$CONNSTATE_TEST_PGDIR/postgres.log" | grep -F 'COMMENT ON FOREIGN TABLE "note_one"."table_1"')
+check_eq "... sent as one query text: the check, every COMMENT and the COMMIT" "1|1" \
+    "$(grep -c . <<<"$texts")|$(grep -c "BEGIN;[[:space:]]*SELECT pg_temp.connstate_comments_check('note_one', '[0-9a-f]*');.*COMMENT ON FOREIGN TABLE \"note_one\".\"table_1\".*COMMENT ON COLUMN \"note_one\".\"table_2\".\"id\" IS 'Row number';.*COMMIT;$" <<<"$texts")"
+
+# The transaction is still one: a COMMENT that fails (a table dropped by hand) rolls back
+# the ones before it, and the result is the database's error.
+out=$(run_task build note_gone synthetic '{"tables":2}' 1)
+sql "$db" "DROP FOREIGN TABLE note_gone.table_2" >/dev/null
+out=$(run_task comments note_gone synthetic '{"tables":2}' 0)
+check_eq "comments failing on their second table report the database's error" \
+    'error: database: relation "note_gone.table_2" does not exist' "$out"
+check_eq "... and none of them is written" "|" \
+    "$(sql "$db" "SELECT obj_description('note_gone.table_1'::regclass, 'pg_class')")|$(sql "$db" "SELECT col_description('note_gone.table_1'::regclass, 1)")"
+
+# The check refuses a schema that is not connstate's (a user's of the connection's name,
+# with the plugin's tables), and one whose marker says another schema hash; nothing changes.
+sql "$db" "CREATE SCHEMA note_user; CREATE TABLE note_user.table_1 (id bigint); COMMENT ON TABLE note_user.table_1 IS 'mine'" >/dev/null
+out=$(run_task comments note_user synthetic '{"tables":1}' 0 build note_hash synthetic '{"tables":1}' 1 \
+    comments note_hash synthetic '{"tables":3}' 0)
+check_eq "comments refused: a user's schema, a schema of another hash" \
+    'note_user error: schema "note_user" is missing or changed before its comments were written|note_hash ok|note_hash error: schema "note_hash" is missing or changed before its comments were written' \
+    "$(paste -sd'|' <<<"$out")"
+check_eq "... and the user's comment stays, the other schema has none" "mine|" \
+    "$(sql "$db" "SELECT obj_description('note_user.table_1'::regclass, 'pg_class')")|$(sql "$db" "SELECT obj_description('note_hash.table_1'::regclass, 'pg_class')")"
+
+check_eq "the worker exited 0 on SIGTERM all 14 times" "0 0 0 0 0 0 0 0 0 0 0 0 0 0" "$(echo $(cat "$T_DIR/exit-codes"))"
 
 done_testing
