@@ -969,6 +969,23 @@ static bool s_patch(cs_load_t *ld, const cs_config_t *previous)
                 return false;
         }
     }
+    /* ... or in another edited file, or twice in one: a full merge, which fails one of them */
+    const char **names = malloc((added + 1) * sizeof *names);
+    if (!names) {
+        ld->oom = true;
+        return true;
+    }
+    size_t named = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; !cfg->units[i]->reused && j < cfg->units[i]->count; j++)
+            names[named++] = cfg->units[i]->connections[j].name;
+    qsort(names, added, sizeof *names, s_compare_strings);
+    bool twice = false;
+    for (size_t j = 1; j < added && !twice; j++)
+        twice = strcmp(names[j - 1], names[j]) == 0;
+    free(names);
+    if (twice)
+        return false;
     /* the previous load's segments of the edited files: where each starts and ends, and how
      * far the connections after it move (its new count less its old) */
     typedef struct {

@@ -1350,7 +1350,15 @@ static void test_reload_of_edited_files_is_a_full_load(void **state)
         cs_config_destroy(&full);
     }
     assert_string_equal(s_reload(&cfg, buf, sizeof buf), ""); /* and nothing after */
-    s_write("f03.spc", SYN("c_003") SYN("c_013"));            /* c_013 twice: f13.spc fails */
+    /* a new name in two edited files at once: one of them fails, as a full load says */
+    s_write("f05.spc", SYN("c_005") SYN("c_035") SYN("c_065") SYN("c_095") SYN("c_125") SYN("x"));
+    s_write("f06.spc", SYN("c_006") SYN("c_036") SYN("c_066") SYN("c_096") SYN("c_126") SYN("x"));
+    s_reload(&cfg, buf, sizeof buf);
+    assert_true(cs_config_name_failed(cfg, "x"));
+    cs_config_t *both = cs_config_load_dir(s_dir);
+    s_expect_same_config(cfg, both);
+    cs_config_destroy(&both);
+    s_write("f03.spc", SYN("c_003") SYN("c_013")); /* c_013 twice: f13.spc fails */
     s_write("f04.spc", SYN("c_004") SYN("c_034") "\n");
     s_reload(&cfg, buf, sizeof buf);
     assert_true(cs_config_name_failed(cfg, "c_013"));
