@@ -57,6 +57,7 @@ lines=$(wc -l <"$log")
 rm "$cfg/part_3.spc"
 check "a file removed: its 20 connections' rows are deleted" wait_sql 30 "$db" \
     "SELECT count(*) FROM connstate_internal.connection_state WHERE connection_name LIKE 'c\_3\_%'" 0
+check "a file removed: it caused plans" test "$(plans_after "$lines" | wc -l)" -gt 0
 check "a file removed: every plan it caused decides at most its 20 connections" \
     test "$(plans_after "$lines" | grep -Eo 'plan: [0-9]+ of' | awk '$2 > 20' | wc -l)" -eq 0
 check_eq "a file removed: the other 1980 connections are ready" 1980 "$(count_status "$db" ready)"
