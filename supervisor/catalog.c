@@ -846,7 +846,8 @@ static int s_read_delta(cs_catalog_t *self, cs_schemas_t *schemas, const char **
 int cs_catalog_read_schemas(cs_catalog_t *self, cs_schemas_t *schemas, bool full)
 {
     const char *why = full ? "asked for" : cs_schemas_full_wanted(schemas);
-    if (!self->journal && self->journal_retry_at && cs_clock_mono_ms() >= self->journal_retry_at) {
+    if (!self->journal && self->journal_retry_at && !cs_catalog_session_bad(self) &&
+        cs_clock_mono_ms() >= self->journal_retry_at) {
         s_journal_setup(self);
         if (!self->journal)
             s_journal_retry_later(self);
