@@ -570,8 +570,7 @@ static void s_journal_setup(cs_catalog_t *self)
                         "that changed");
         self->journal = true;
         self->no_journal[0] = '\0';
-        self->journal_retry_at = 0;
-        self->journal_retry_ms = 0;
+        self->journal_retry_at = 0; /* its wait doubles until a read of it succeeds */
     }
     PQclear(res);
 }
@@ -836,6 +835,7 @@ static int s_read_delta(cs_catalog_t *self, cs_schemas_t *schemas, const char **
             cs_schemas_set(schemas, name, oid, comment);
     }
     PQclear(res);
+    self->journal_retry_ms = 0;
     cs_schemas_doubts_read(schemas);
     cs_log_debug("catalog: %ld schemas read (%ld journaled, %zu in doubt) in %lld ms",
                  journaled + (long)doubted, journaled, doubted,
