@@ -765,7 +765,8 @@ static uint32_t s_oid(const PGresult *res, int row, int col)
 
 /* A read of what changed (the journal's oids, the names in doubt). Returns 0 when applied to
  * the cache, 1 when only a full read will do (*why says why; a journal found not this role's
- * own is turned off until a later read sets it up again), -1 when the statement failed
+ * own is set up again at once, which drops its triggers, and again at later reads), -1 when
+ * the statement failed
  * (logged). */
 static int s_read_delta(cs_catalog_t *self, cs_schemas_t *schemas, const char **why)
 {
@@ -800,9 +801,9 @@ static int s_read_delta(cs_catalog_t *self, cs_schemas_t *schemas, const char **
         }
     if (journaled >= 0 && !trigger_rows) {
         PQclear(res);
-        s_no_journal(self, "connstate_internal, its table schema_journal or its functions are "
-                           "no longer this role's own: set up again at a later read");
-        s_journal_retry_later(self);
+        s_journal_setup(self); /* says why, and drops the triggers now (a superuser's session) */
+        if (!self->journal)
+            s_journal_retry_later(self);
         *why = "the schema journal is not this role's own";
         return 1;
     }
