@@ -80,6 +80,37 @@ static const char *const s_setup_sql =
 #define S_TEXT_OF(x)           #x
 #define S_TEXT(x)              S_TEXT_OF(x)
 
+/* The journal's functions run as this role and write into its table: they are made and kept
+ * only while connstate_internal, the table (an ordinary one, no triggers, no rules) and the
+ * functions (SECURITY DEFINER) are this role's own. Another role owning connstate_internal
+ * could put a table with a trigger of its own in the journal's place, run as this role by
+ * anyone's CREATE SCHEMA. */
+#define S_ME "(SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user)"
+#define S_JOURNAL_SCHEMA_OURS                                                                      \
+    "EXISTS (SELECT FROM pg_namespace s WHERE s.nspname = 'connstate_internal'"                    \
+    " AND s.nspowner = " S_ME ")"
+#define S_JOURNAL_TABLE_OURS                                                                       \
+    "EXISTS (SELECT FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace"                 \
+    " WHERE s.nspname = 'connstate_internal' AND c.relname = 'schema_journal'"                     \
+    " AND c.relowner = " S_ME " AND c.relkind = 'r' AND NOT c.relhastriggers"                      \
+    " AND NOT c.relhasrules)"
+#define S_JOURNAL_FUNCTIONS_OURS                                                                   \
+    "(SELECT count(*) = 2 FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace"            \
+    " WHERE s.nspname = 'connstate_internal' AND p.proname IN ('journal_ddl', 'journal_drop')"     \
+    " AND p.pronargs = 0 AND p.proowner = " S_ME " AND p.prosecdef)"
+#define S_JOURNAL_OURS                                                                             \
+    "(" S_JOURNAL_SCHEMA_OURS " AND " S_JOURNAL_TABLE_OURS " AND " S_JOURNAL_FUNCTIONS_OURS ")"
+#define S_JOURNAL_DROP_TRIGGERS                                                                    \
+    "DROP EVENT TRIGGER IF EXISTS " S_JOURNAL_DDL_TRIGGER ";"                                      \
+    " DROP EVENT TRIGGER IF EXISTS " S_JOURNAL_DROP_TRIGGER ";"
+/* The two triggers' rows as they are now ("oid:xmin,oid:xmin", "" if none): any ALTER EVENT
+ * TRIGGER (a DISABLE, then an ENABLE) gives a row a new xmin, and the journal may have missed
+ * what happened in between. */
+#define S_JOURNAL_TRIGGER_ROWS                                                                     \
+    "(SELECT coalesce(string_agg(t.oid::text || ':' || t.xmin::text, ',' ORDER BY t.evtname),"     \
+    " '') FROM pg_event_trigger t WHERE t.evtname IN ('" S_JOURNAL_DDL_TRIGGER                     \
+    "', '" S_JOURNAL_DROP_TRIGGER "'))"
+
 static const char *const s_journal_sql =
     "CREATE TABLE IF NOT EXISTS connstate_internal.schema_journal (nsp oid NOT NULL);\n"
     "REVOKE ALL ON connstate_internal.schema_journal FROM PUBLIC;\n"
@@ -107,6 +138,10 @@ static const char *const s_journal_sql =
     "REVOKE ALL ON FUNCTION connstate_internal.journal_drop() FROM PUBLIC;\n"
     /* what can create a schema, rename it or change its comment; what can drop one */
     "DO $$ BEGIN\n"
+    "    IF NOT " S_JOURNAL_OURS " THEN\n"
+    "        " S_JOURNAL_DROP_TRIGGERS "\n"
+    "        RETURN;\n"
+    "    END IF;\n"
     "    IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = '" S_JOURNAL_DDL_TRIGGER
     "') THEN\n"
     "        CREATE EVENT TRIGGER " S_JOURNAL_DDL_TRIGGER " ON ddl_command_end\n"
@@ -143,29 +178,35 @@ static const char *const s_journal_sql =
 #define S_FULL_SELECT "SELECT n.nspname, n.oid, d.description FROM pg_namespace n "
 static const char *const s_full_sql = S_FULL_SELECT S_DESCRIPTION " WHERE " S_VISIBLE;
 static const char *const s_full_journal_sql =
-    "WITH j AS (DELETE FROM connstate_internal.schema_journal) " S_FULL_SELECT S_DESCRIPTION
+    "WITH j AS (DELETE FROM connstate_internal.schema_journal) SELECT n.nspname, n.oid,"
+    " d.description, " S_JOURNAL_TRIGGER_ROWS " FROM pg_namespace n " S_DESCRIPTION
     " WHERE " S_VISIBLE;
 
 /* What changed (prepared once per session: a no-op read is then about its round trip): the
  * journal's rows taken (those of transactions that did not commit yet stay
  * for the next read), each oid's name and description now (NULL: gone), each name in doubt
  * ($1) with its oid and description (NULL: none), and one row 't' with how many oids the
- * journal held (up to $2 + 1) and how many of its triggers are in force. One statement: one
+ * journal held (up to $2 + 1), its triggers' rows (NULL: the journal is not this role's own)
+ * and how many of its triggers are in force. One statement: one
  * snapshot of the journal and the catalog. Columns: kind, oid, name, description. */
 #define S_DELTA_STATEMENT "cs_schema_delta"
 static const char *const s_delta_sql =
     "WITH j AS (DELETE FROM connstate_internal.schema_journal RETURNING nsp),"
     " o AS (SELECT DISTINCT nsp FROM j LIMIT $2::int + 1),"
     " q AS (SELECT DISTINCT unnest($1::text[]) AS name)"
-    " SELECT 't', (SELECT count(*) FROM o)::text, NULL, " S_JOURNAL_TRIGGERS_OK "::text"
+    " SELECT 't', (SELECT count(*) FROM o)::text,"
+    " CASE WHEN " S_JOURNAL_OURS " THEN " S_JOURNAL_TRIGGER_ROWS " END, " S_JOURNAL_TRIGGERS_OK
+    "::text"
     " UNION ALL SELECT 'o', o.nsp::text, n.nspname, d.description FROM o"
     " LEFT JOIN pg_namespace n ON n.oid = o.nsp AND " S_VISIBLE " " S_DESCRIPTION
     " UNION ALL SELECT 'n', n.oid::text, q.name, d.description FROM q"
     " LEFT JOIN pg_namespace n ON n.nspname = q.name AND " S_VISIBLE " " S_DESCRIPTION;
 
-#define S_RETRY_FIRST_MS 100  /* the first reconnection's wait, doubled after each failure ... */
-#define S_RETRY_MAX_MS   5000 /* ... up to this */
-#define S_LOCK_EVERY_MS  1000 /* how often a standby asks for the lock */
+#define S_RETRY_FIRST_MS         100 /* the first reconnection's wait, doubled after each failure ... */
+#define S_RETRY_MAX_MS           5000  /* ... up to this */
+#define S_LOCK_EVERY_MS          1000  /* how often a standby asks for the lock */
+#define S_JOURNAL_RETRY_FIRST_MS 1000  /* the journal set up again after a failed read ... */
+#define S_JOURNAL_RETRY_MAX_MS   60000 /* ... doubled after each failure, up to this */
 
 struct cs_catalog {
     char *conninfo;
@@ -188,6 +229,9 @@ struct cs_catalog {
     char error[512];              /* why the database is unavailable */
     bool journal;                 /* the schema journal is in force (cs_catalog_setup) */
     char no_journal[256];         /* why not, as last said in the log ("": not said) */
+    char journal_rows[64];        /* its triggers' rows at the last read ("": not known) */
+    int64_t journal_retry_at;     /* no journal: when a read sets it up again (mono ms; 0: not) */
+    int journal_retry_ms;         /* the wait after the next failure */
 };
 
 cs_catalog_t *cs_catalog_new(const char *conninfo)
@@ -439,37 +483,82 @@ static void s_no_journal(cs_catalog_t *self, const char *why)
     snprintf(self->no_journal, sizeof self->no_journal, "%s", why);
 }
 
+/* No journal after a failed read of it (or one that found it not ours): a later read sets it
+ * up again, after a wait doubled each time. */
+static void s_journal_retry_later(cs_catalog_t *self)
+{
+    if (self->journal_retry_ms < S_JOURNAL_RETRY_FIRST_MS)
+        self->journal_retry_ms = S_JOURNAL_RETRY_FIRST_MS;
+    self->journal_retry_at = cs_clock_mono_ms() + self->journal_retry_ms;
+    self->journal_retry_ms = self->journal_retry_ms * 2 > S_JOURNAL_RETRY_MAX_MS
+                                 ? S_JOURNAL_RETRY_MAX_MS
+                                 : self->journal_retry_ms * 2;
+}
+
+/* Whether column col of res's only row is "t". */
+static bool s_true(const PGresult *res, int col)
+{
+    return res && PQntuples(res) == 1 && PQnfields(res) > col &&
+           strcmp(PQgetvalue(res, 0, col), "t") == 0;
+}
+
 /* The schema journal: its table, functions and event triggers made when this session may
- * create event triggers (a superuser), then whether it is in force (its triggers enabled, its
- * table ours to empty). A failure is no journal, never a failed setup. */
+ * create event triggers (a superuser) and connstate_internal is this role's own, then whether
+ * it is in force (its triggers enabled; its schema, table and functions this role's own; its
+ * table ours to empty). A superuser's session drops the triggers of a journal that is not its
+ * own. A failure is no journal, never a failed setup. */
 static void s_journal_setup(cs_catalog_t *self)
 {
-    PGresult *res = cs_pg_query(self->pg, "looking at the session's privileges",
-                                "SELECT current_setting('is_superuser') = 'on'", 0, NULL);
-    bool superuser = res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    self->journal_rows[0] = '\0';
+    PGresult *res = cs_pg_query(
+        self->pg, "looking at the session's privileges",
+        "SELECT current_setting('is_superuser') = 'on', " S_JOURNAL_SCHEMA_OURS, 0, NULL);
+    bool superuser = s_true(res, 0);
+    bool schema_ours = s_true(res, 1);
     PQclear(res);
+    if (superuser && !schema_ours) {
+        if (cs_pg_exec(self->pg, "dropping the schema journal's event triggers",
+                       S_JOURNAL_DROP_TRIGGERS) != 0)
+            s_no_journal(self, "connstate_internal is not this role's own, and its event "
+                               "triggers could not be dropped: see the error above");
+        else
+            s_no_journal(self, "connstate_internal is not this role's own");
+        return;
+    }
     if (superuser && cs_pg_exec(self->pg, "creating the schema journal", s_journal_sql) != 0) {
         s_no_journal(self, "it could not be created: see the error above");
         return;
     }
-    res = cs_pg_query(self->pg, "looking at the schema journal",
-                      "SELECT " S_JOURNAL_TRIGGERS_OK " = 2, to_regclass("
-                      "'connstate_internal.schema_journal') IS NOT NULL AND has_table_privilege("
-                      "'connstate_internal.schema_journal', 'SELECT, DELETE')",
-                      0, NULL);
-    bool triggers = res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    bool table = res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    res = cs_pg_query(
+        self->pg, "looking at the schema journal",
+        "SELECT " S_JOURNAL_TRIGGERS_OK " = 2, coalesce(has_table_privilege(to_regclass("
+        "'connstate_internal.schema_journal'), 'SELECT') AND has_table_privilege("
+        "to_regclass('connstate_internal.schema_journal'), 'DELETE'), "
+        "false), " S_JOURNAL_SCHEMA_OURS ", " S_JOURNAL_TABLE_OURS ", " S_JOURNAL_FUNCTIONS_OURS
+        ", EXISTS (SELECT FROM pg_prepared_statements WHERE name = '" S_DELTA_STATEMENT "')",
+        0, NULL);
+    bool triggers = s_true(res, 0), table = s_true(res, 1);
+    bool table_ours = s_true(res, 3), functions_ours = s_true(res, 4);
+    bool prepared = s_true(res, 5);
+    schema_ours = s_true(res, 2);
     PQclear(res);
     res = NULL;
     if (!superuser && (!triggers || !table))
         s_no_journal(self, "this session is not a superuser's: it may not create event triggers");
+    else if (!schema_ours)
+        s_no_journal(self, "connstate_internal is not this role's own");
+    else if (!table_ours)
+        s_no_journal(self, "connstate_internal.schema_journal is not this role's own ordinary "
+                           "table without triggers or rules");
+    else if (!functions_ours)
+        s_no_journal(self, "its functions are not this role's own SECURITY DEFINER functions");
     else if (!table)
         s_no_journal(self, "connstate_internal.schema_journal is not this session's to read");
     else if (!triggers)
         s_no_journal(self, "its event triggers " S_JOURNAL_DDL_TRIGGER
                            " and " S_JOURNAL_DROP_TRIGGER " are not both enabled");
-    else if (!(res = PQprepare(self->pg, S_DELTA_STATEMENT, s_delta_sql, 2, NULL)) ||
-             PQresultStatus(res) != PGRES_COMMAND_OK) {
+    else if (!prepared && (!(res = PQprepare(self->pg, S_DELTA_STATEMENT, s_delta_sql, 2, NULL)) ||
+                           PQresultStatus(res) != PGRES_COMMAND_OK)) {
         char why[512];
         cs_pg_error_text(res, why, sizeof why);
         cs_log_error("preparing the read of the schema journal: %s", why);
@@ -481,6 +570,7 @@ static void s_journal_setup(cs_catalog_t *self)
                         "that changed");
         self->journal = true;
         self->no_journal[0] = '\0';
+        self->journal_retry_at = 0; /* its wait doubles until a read of it succeeds */
     }
     PQclear(res);
 }
@@ -496,6 +586,8 @@ int cs_catalog_setup(cs_catalog_t *self)
     cs_buf_free(&sql);
     if (rc != 0)
         return -1;
+    self->journal_retry_at = 0;
+    self->journal_retry_ms = 0;
     s_journal_setup(self);
     PGresult *role =
         cs_pg_query(self->pg, "looking for the role connstate_reader",
@@ -672,7 +764,9 @@ static uint32_t s_oid(const PGresult *res, int row, int col)
 }
 
 /* A read of what changed (the journal's oids, the names in doubt). Returns 0 when applied to
- * the cache, 1 when only a full read will do (*why says why), -1 when the statement failed
+ * the cache, 1 when only a full read will do (*why says why; a journal found not this role's
+ * own is set up again at once, which drops its triggers, and again at later reads), -1 when
+ * the statement failed
  * (logged). */
 static int s_read_delta(cs_catalog_t *self, cs_schemas_t *schemas, const char **why)
 {
@@ -697,17 +791,33 @@ static int s_read_delta(cs_catalog_t *self, cs_schemas_t *schemas, const char **
         return -1;
     }
     long journaled = -1, triggers = 0;
+    const char *trigger_rows = NULL; /* NULL: the journal is not this role's own */
     int rows = PQntuples(res);
     for (int i = 0; i < rows; i++)
         if (strcmp(PQgetvalue(res, i, 0), "t") == 0) {
             journaled = strtol(PQgetvalue(res, i, 1), NULL, 10);
+            trigger_rows = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2);
             triggers = strtol(PQgetvalue(res, i, 3), NULL, 10);
         }
-    if (journaled < 0 || triggers != 2 || journaled > S_JOURNAL_MAX) {
+    if (journaled >= 0 && !trigger_rows) {
+        PQclear(res);
+        s_journal_setup(self); /* says why, and drops the triggers now (a superuser's session) */
+        if (!self->journal)
+            s_journal_retry_later(self);
+        *why = "the schema journal is not this role's own";
+        return 1;
+    }
+    bool altered = trigger_rows && strcmp(trigger_rows, self->journal_rows) != 0;
+    if (trigger_rows)
+        snprintf(self->journal_rows, sizeof self->journal_rows, "%s", trigger_rows);
+    if (journaled < 0 || triggers != 2 || journaled > S_JOURNAL_MAX || altered) {
         PQclear(res);
         *why = journaled > S_JOURNAL_MAX
                    ? "the schema journal holds more than " S_TEXT(S_JOURNAL_MAX) " schemas"
-                   : "the schema journal's event triggers are not both enabled";
+               : triggers != 2 || journaled < 0
+                   ? "the schema journal's event triggers are not both enabled"
+                   : "the schema journal's event triggers were altered or made since the last "
+                     "read";
         return 1;
     }
     size_t doubted = cs_schemas_doubt_count(schemas);
@@ -726,6 +836,7 @@ static int s_read_delta(cs_catalog_t *self, cs_schemas_t *schemas, const char **
             cs_schemas_set(schemas, name, oid, comment);
     }
     PQclear(res);
+    self->journal_retry_ms = 0;
     cs_schemas_doubts_read(schemas);
     cs_log_debug("catalog: %ld schemas read (%ld journaled, %zu in doubt) in %lld ms",
                  journaled + (long)doubted, journaled, doubted,
@@ -736,6 +847,14 @@ static int s_read_delta(cs_catalog_t *self, cs_schemas_t *schemas, const char **
 int cs_catalog_read_schemas(cs_catalog_t *self, cs_schemas_t *schemas, bool full)
 {
     const char *why = full ? "asked for" : cs_schemas_full_wanted(schemas);
+    if (!self->journal && self->journal_retry_at && !cs_catalog_session_bad(self) &&
+        cs_clock_mono_ms() >= self->journal_retry_at) {
+        s_journal_setup(self);
+        if (!self->journal)
+            s_journal_retry_later(self);
+        else if (!why)
+            why = "the schema journal is in force again";
+    }
     if (!why && self->journal) {
         int rc = s_read_delta(self, schemas, &why);
         if (rc == 0)
@@ -744,9 +863,11 @@ int cs_catalog_read_schemas(cs_catalog_t *self, cs_schemas_t *schemas, bool full
             cs_schemas_invalidate(schemas);
             return -1;
         }
-        if (rc < 0) { /* the journal is not readable (dropped by hand?): until it is set up */
+        if (rc < 0) { /* dropped by hand? a statement_timeout? set up again at a later read */
             why = "the schema journal could not be read";
-            s_no_journal(self, "it could not be read: see the error above");
+            s_no_journal(self, "it could not be read: see the error above; set up again at a "
+                               "later read");
+            s_journal_retry_later(self);
         }
     }
     bool quiet = !why; /* no journal: every read is a full one, said once at setup */
@@ -766,6 +887,9 @@ int cs_catalog_read_schemas(cs_catalog_t *self, cs_schemas_t *schemas, bool full
                        PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
     cs_schemas_full_end(schemas);
     int rows = PQntuples(res);
+    if (self->journal) /* the triggers' rows as this read saw them (none: not known) */
+        snprintf(self->journal_rows, sizeof self->journal_rows, "%s",
+                 rows && PQnfields(res) > 3 ? PQgetvalue(res, 0, 3) : "");
     PQclear(res);
     unsigned long long changed = (unsigned long long)(cs_schemas_changes(schemas) - changes);
     if (quiet)

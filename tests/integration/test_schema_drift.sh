@@ -20,9 +20,13 @@ marker_of() { sql "$db" "SELECT obj_description(oid, 'pg_namespace') FROM pg_nam
 # reads_logged LOG: how many delta reads the log shows so far
 reads_logged() { grep -c "debug: catalog: [0-9]* schemas read (" "$1"; }
 # last_read LOG: the last delta read's line, from "catalog:" on
+# journal_triggers: how many of the journal's event triggers exist
+journal_triggers() { sql "$db" "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'connstate_%'"; }
+# refresh_until SECONDS CONDITION: refreshes until the shell condition holds, within the deadline
+refresh_until() { wait_until "$1" eval "refresh; $2"; }
 last_read() { grep "debug: catalog: [0-9]* schemas read (" "$1" | tail -1 | sed 's/.*debug: //; s/ in [0-9]* ms$//'; }
 
-for c in d_drop d_mark d_rename d_trig d_trig2 d_table d_repl d_period; do conn "$c"; done
+for c in d_drop d_mark d_rename d_trig d_reen d_trig2 d_table d_own d_repl d_period; do conn "$c"; done
 conn d_none no_such_plugin # in error (its plugin is not installed): it never had a schema
 sup_start main "$db" "$cfg" --log-level debug
 log=$T_DIR/main.log
@@ -32,7 +36,7 @@ check_eq "... a table and two enabled event triggers" "t|connstate_schema_ddl:O,
     "$(sql "$db" "SELECT to_regclass('connstate_internal.schema_journal') IS NOT NULL,
                          string_agg(evtname || ':' || evtenabled::text, ',' ORDER BY evtname)
                   FROM pg_event_trigger WHERE evtname LIKE 'connstate_%'")"
-check_eq "the first refresh builds what can be built" "8|error" \
+check_eq "the first refresh builds what can be built" "10|error" \
     "$(count_status "$db" ready)|$(status_of "$db" d_none)"
 check_eq "workers' DDL is not journaled (session_replication_role = replica)" 0 \
     "$(sql "$db" "SELECT count(*) FROM connstate_internal.schema_journal")"
@@ -75,7 +79,16 @@ refresh
 check "a trigger disabled by hand: the read is a full one, and says why" \
     grep -q "info: catalog: a full read (the schema journal's event triggers are not both enabled)" "$log"
 check_eq "... and still right: the marker changed is seen" error "$(status_of "$db" d_trig)"
-sql "$db" "ALTER EVENT TRIGGER connstate_schema_ddl ENABLE; DROP EVENT TRIGGER connstate_schema_drop;
+sql "$db" "ALTER EVENT TRIGGER connstate_schema_ddl ENABLE" >/dev/null
+refresh
+sql "$db" "ALTER EVENT TRIGGER connstate_schema_ddl DISABLE" >/dev/null
+sql "$db" "COMMENT ON SCHEMA d_reen IS 'mine'" >/dev/null
+sql "$db" "ALTER EVENT TRIGGER connstate_schema_ddl ENABLE" >/dev/null
+refresh
+check "a trigger disabled and enabled again between two reads: the read is a full one, and says why" \
+    grep -q "info: catalog: a full read (the schema journal's event triggers were altered or made since the last read)" "$log"
+check_eq "... and still right: the marker changed while it was disabled is seen" error "$(status_of "$db" d_reen)"
+sql "$db" "DROP EVENT TRIGGER connstate_schema_drop;
            DROP SCHEMA d_trig2 CASCADE" >/dev/null 2>&1
 full_reads=$(grep -c "info: catalog: a full read (the schema journal's event triggers" "$log")
 refresh
@@ -85,10 +98,27 @@ check "... and still right: the dropped schema is built again" \
     test "$(status_of "$db" d_trig2)" = ready -a -n "$(schema_oid "$db" d_trig2)"
 sql "$db" "DROP TABLE connstate_internal.schema_journal; DROP SCHEMA d_table CASCADE" >/dev/null 2>&1
 refresh
-check "the journal's table dropped by hand: no journal until the next start, said once" \
-    grep -q "info: no schema journal (it could not be read: see the error above)" "$log"
+check "the journal's table dropped by hand: no journal, said" \
+    grep -q "info: no schema journal (it could not be read: see the error above; set up again at a later read)" "$log"
 check "... and the read is a full one, still right" \
     test "$(status_of "$db" d_table)" = ready -a -n "$(schema_oid "$db" d_table)"
+check "... a later read sets the journal up again" \
+    refresh_until 20 '[ "$(grep -c "info: schema journal in force" "$log")" -ge 2 ]'
+check_eq "... its table and both triggers made again" "t|2" \
+    "$(sql "$db" "SELECT to_regclass('connstate_internal.schema_journal') IS NOT NULL")|$(sql "$db" "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'connstate_%' AND evtenabled = 'O'")"
+
+# ---- a journal that is not this role's own is not kept -------------------------------------------
+sql "$db" "CREATE FUNCTION public.d_noop() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN RETURN NEW; END\$\$;
+           CREATE TRIGGER d_noop BEFORE INSERT ON connstate_internal.schema_journal
+               FOR EACH ROW EXECUTE FUNCTION public.d_noop()" >/dev/null
+sql "$db" "DROP SCHEMA d_own CASCADE" >/dev/null 2>&1
+refresh
+check "a trigger on the journal's table: no journal, and why" \
+    grep -q "info: no schema journal (connstate_internal.schema_journal is not this role's own ordinary table without triggers or rules)" "$log"
+check "... the read is a full one" grep -q "info: catalog: a full read (the schema journal is not this role's own)" "$log"
+check "... still right" test "$(status_of "$db" d_own)" = ready -a -n "$(schema_oid "$db" d_own)"
+check_eq "... the journal's event triggers are dropped" 0 "$(journal_triggers)"
+sql "$db" "DROP TABLE connstate_internal.schema_journal; DROP FUNCTION public.d_noop()" >/dev/null
 check "the supervisor survives it" kill -0 "$SUP_PID"
 sup_stop "$SUP_PID"
 
@@ -145,6 +175,19 @@ refresh np
 check_eq "... and a schema dropped or its marker changed by hand is still noticed (full reads)" \
     "ready|error" "$(status_of "$npdb" np_a)|$(status_of "$npdb" np_b)"
 check "... each read a full one" grep -q "debug: catalog: [0-9]* schemas read (a full read: no schema journal)" "$nplog"
+sup_stop "$SUP_PID"
+
+# ---- a superuser's supervisor where connstate_internal is another role's: no journal ---------
+# (np's own schema_journal, with a trigger of np's, would run as the superuser on any DDL)
+sql "$npdb" "SET ROLE $np; CREATE TABLE connstate_internal.schema_journal (nsp oid);
+             CREATE FUNCTION connstate_internal.np_trig() RETURNS trigger LANGUAGE plpgsql
+                 AS \$\$BEGIN RETURN NEW; END\$\$;
+             CREATE TRIGGER np_trig BEFORE INSERT ON connstate_internal.schema_journal
+                 FOR EACH ROW EXECUTE FUNCTION connstate_internal.np_trig()" >/dev/null
+sup_start npsu "$npdb" "$npcfg" --log-level debug
+check "a superuser's supervisor where connstate_internal is another role's makes no journal, and says why" \
+    grep -q "info: no schema journal (connstate_internal is not this role's own)" "$T_DIR/npsu.log"
+check_eq "... no event trigger is made" 0 "$(sql "$npdb" "SELECT count(*) FROM pg_event_trigger")"
 sup_stop "$SUP_PID"
 sql "$CONNSTATE_TEST_DB" "DROP DATABASE drift_np" >/dev/null 2>&1
 sql "$CONNSTATE_TEST_DB" "DROP OWNED BY $np; DROP ROLE $np" >/dev/null
