@@ -746,13 +746,8 @@ static void s_doubt_array(const cs_schemas_t *schemas, cs_buf_t *sql)
     const char *sep = "";
     for (const char *name = cs_schemas_doubt_first(schemas); name;
          name = cs_schemas_doubt_next(schemas)) {
-        cs_buf_printf(sql, "%s\"", sep);
-        for (const char *c = name; *c; c++) {
-            if (*c == '"' || *c == '\\')
-                cs_buf_puts(sql, "\\");
-            cs_buf_append(sql, c, 1);
-        }
-        cs_buf_puts(sql, "\"");
+        cs_buf_puts(sql, sep);
+        cs_table_array_text(sql, name);
         sep = ",";
     }
     cs_buf_puts(sql, "}");

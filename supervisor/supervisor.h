@@ -76,6 +76,10 @@ void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src);
  * the highest in the table or $1; it answers every row, the startup read's columns and then
  * "changed" (t/f). Its end, in the same transaction ($1 the last sequence number, $2 the
  * NOTIFY payload without its closing brace): the meta's last_seq and the batch's pg_notify. */
+/* Appends text as one element of an array literal: quoted, backslash and quote escaped,
+ * each byte that is not valid UTF-8 written as '?' (the server would refuse the statement). */
+void cs_table_array_text(cs_buf_t *out, const char *text);
+
 const char *cs_table_create_sql(void);
 const char *cs_table_select_sql(void);
 const char *cs_table_upsert_sql(void);

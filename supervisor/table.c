@@ -408,9 +408,7 @@ int cs_table_read_row(const PGresult *res, int row, cs_row_values_t *v)
     return s_parse_row(res, row, v, false);
 }
 
-/* Appends text as one element of an array literal: quoted, backslash and quote escaped,
- * each byte that is not valid UTF-8 written as '?' (the server would refuse the batch). */
-static void s_array_text(cs_buf_t *out, const char *text)
+void cs_table_array_text(cs_buf_t *out, const char *text)
 {
     cs_buf_putc(out, '"');
     size_t len = strlen(text);
@@ -449,7 +447,7 @@ void cs_table_batch_add(cs_table_batch_t *self, const cs_row_values_t *v, bool g
             case S_TEXT: {
                 const char *text = *s_text(v, col);
                 if (text)
-                    s_array_text(out, text);
+                    cs_table_array_text(out, text);
                 else
                     cs_buf_puts(out, "NULL");
                 break;
