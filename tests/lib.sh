@@ -114,10 +114,10 @@ plugin_dir() {
     echo "$dir"
 }
 
-# sup_start NAME DB CONFIG_DIR [ARGS...]: starts a supervisor whose endpoints are ipc
+# sup_spawn NAME DB CONFIG_DIR [ARGS...]: starts a supervisor whose endpoints are ipc
 # sockets in the suite's directory ($T_DIR/NAME.{workers,publish,control}); its log is
-# $T_DIR/NAME.log and its pid SUP_PID. Waits until its first refresh is done.
-sup_start() {
+# $T_DIR/NAME.log and its pid SUP_PID.
+sup_spawn() {
     local name=$1 db=$2 cfg=$3
     shift 3
     spawn "$T_DIR/$name.log" connstate-supervisor --db "$db" --config-dir "$cfg" \
@@ -125,7 +125,13 @@ sup_start() {
         --bind-publish "ipc://$T_DIR/$name.publish" --bind-control "ipc://$T_DIR/$name.control" \
         --workers 2 "$@"
     SUP_PID=$SPAWNED
-    wait_log "$T_DIR/$name.log" "^sup\\[$SUP_PID\\] info: refresh 1 done" 60
+}
+
+# sup_start NAME DB CONFIG_DIR [ARGS...]: sup_spawn, then waits until its first refresh is
+# done.
+sup_start() {
+    sup_spawn "$@"
+    wait_log "$T_DIR/$1.log" "^sup\\[$SUP_PID\\] info: refresh 1 done" 60
 }
 
 # sup_stop PID: SIGTERM, and waits for it (true when it exited 0).

@@ -40,13 +40,28 @@ sql "$db" "CREATE TABLE public.t_log (xid bigint, what text, name text, old_stat
            CREATE TRIGGER t_meta AFTER UPDATE ON connstate_internal.meta
                FOR EACH STATEMENT EXECUTE FUNCTION public.t_stmt();" >/dev/null
 
-# A subscriber that keeps up, there before the supervisor binds its socket; the high-water
-# mark far below the burst.
+# A subscriber that keeps up, the high-water mark far below the burst. Its connection is
+# made some time after the supervisor binds (a reconnect interval, longer on a loaded
+# machine), and the burst follows the bind at once: a session holds the lock of the row left
+# pending, which the startup's pending statement does not touch and its first batch does,
+# until the subscriber has had a heartbeat.
 until=$T_DIR/until
 spawn "$T_DIR/rec.log" "$BUILD/tests/drivers/pub_record" "ipc://$T_DIR/main.publish" \
     "$T_DIR/rec.out" "$until"
 wait_until 10 grep -q started "$T_DIR/rec.out"
-sup_start main "$db" "$cfg" --publish-hwm 100
+spawn "$T_DIR/hold.log" psql -X -q "$db" -c "BEGIN" \
+    -c "SELECT 1 FROM connstate_internal.connection_state WHERE connection_name = 'syn_3'
+        FOR UPDATE" -c "SELECT pg_sleep(60)" -c "ROLLBACK"
+holder="SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%'
+        AND pid <> pg_backend_pid()"
+wait_sql 10 "$db" "SELECT count(*) FROM ($holder) h" 1 >/dev/null
+sup_spawn main "$db" "$cfg" --publish-hwm 100
+check "the subscriber has joined while the first batch waits for its row" \
+    wait_log "$T_DIR/rec.out" "^hb" 30
+check_eq "... and nothing was ready yet" "" "$(grep "^state .* 3$" "$T_DIR/rec.out")"
+sql "$db" "SELECT pg_terminate_backend(pid) FROM ($holder) h" >/dev/null
+check "the first refresh is done" \
+    wait_log "$T_DIR/main.log" "^sup\\[$SUP_PID\\] info: refresh 1 done" 60
 check "every row is ready again" wait_sql 60 "$db" \
     "SELECT count(*) FROM connstate_internal.connection_state WHERE status = 'ready'" $N
 
@@ -107,5 +122,18 @@ check "the subscriber that reads kept receiving, up to the latest heartbeat" \
         awk '\$1 == \"hb\" && \$2 == $last { found = 1 } END { exit !found }' '$T_DIR/rec.out'"
 touch "$until"
 
+check "it exits 0 on SIGTERM" sup_stop "$SUP_PID"
+
+# ---- a state table of an earlier version, without a column --------------------------------
+sql "$db" "DROP TRIGGER t_row ON connstate_internal.connection_state;
+           ALTER TABLE connstate_internal.connection_state DROP COLUMN detail" >/dev/null
+sup_start again "$db" "$cfg"
+check_eq "a table of an earlier version gets the column it lacks, every row ready again" \
+    "1|$N" "$(sql "$db" "SELECT (SELECT count(*) FROM information_schema.columns
+                                 WHERE table_schema = 'connstate_internal'
+                                 AND table_name = 'connection_state'
+                                 AND column_name = 'detail'),
+                                (SELECT count(*) FROM connstate_internal.connection_state
+                                 WHERE status = 'ready')")"
 check "it exits 0 on SIGTERM" sup_stop "$SUP_PID"
 done_testing
