@@ -146,13 +146,15 @@ static void s_generate(void)
     cs_buf_puts(&create, ") WITH (fillfactor = 50);\n");
     /* A table of an earlier version gets the columns it lacks; one that has them all is not
      * altered: ALTER TABLE takes its ACCESS EXCLUSIVE lock before it looks, and would wait
-     * for every session that has read the table in a transaction still open. */
+     * for every session that has read the table in a transaction still open (IF NOT EXISTS
+     * still: two supervisors may find the same column missing). */
     cs_buf_puts(&create, "DO $$ BEGIN\n");
     for (size_t i = 1; i < S_COLUMNS; i++)
         cs_buf_printf(&create,
                       "    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '" S_TABLE
                       "'::regclass\n        AND attname = '%s' AND NOT attisdropped) THEN\n"
-                      "        ALTER TABLE " S_TABLE " ADD COLUMN %s %s;\n    END IF;\n",
+                      "        ALTER TABLE " S_TABLE
+                      " ADD COLUMN IF NOT EXISTS %s %s;\n    END IF;\n",
                       s_columns[i].name, s_columns[i].name, s_columns[i].definition);
     cs_buf_puts(&create, "END $$;\n");
 

@@ -52,7 +52,8 @@ wait_until 10 grep -q started "$T_DIR/rec.out"
 spawn "$T_DIR/hold.log" psql -X -q "$db" -c "BEGIN" \
     -c "SELECT 1 FROM connstate_internal.connection_state WHERE connection_name = 'syn_3'
         FOR UPDATE" -c "SELECT pg_sleep(60)" -c "ROLLBACK"
-holder="SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%'
+holder="SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+        AND query LIKE '%pg_sleep(60)%'
         AND pid <> pg_backend_pid()"
 wait_sql 10 "$db" "SELECT count(*) FROM ($holder) h" 1 >/dev/null
 sup_spawn main "$db" "$cfg" --publish-hwm 100
