@@ -788,9 +788,10 @@ static void s_merge(cs_load_t *ld, const cs_config_t *unit, bool connections_too
         s_add_failed(ld, unit->failed[i].path, unit->failed[i].names, unit->failed[i].name_count);
 }
 
-/* The unit of previous read from path, when the file is still what it was then: taken out
- * of previous. *cursor walks previous's units, which are in path order like ours. */
-static cs_config_t *s_reuse(cs_config_t *previous, size_t *cursor, const char *path)
+/* The unit of previous read from path, when the file is still what it was then (trusted:
+ * taken as it is, not looked at): taken out of previous. *cursor walks previous's units,
+ * which are in path order like ours. */
+static cs_config_t *s_reuse(cs_config_t *previous, size_t *cursor, const char *path, bool trusted)
 {
     if (!previous)
         return NULL;
@@ -803,9 +804,12 @@ static cs_config_t *s_reuse(cs_config_t *previous, size_t *cursor, const char *p
         if (order < 0)
             continue;
         struct stat st;
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || unit->source_size == 0 ||
-            (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != unit->source_mtime_ns ||
-            (int64_t)st.st_size != unit->source_size || (uint64_t)st.st_ino != unit->source_ino)
+        if (unit->source_size == 0 ||
+            (!trusted &&
+             (stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+              (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec !=
+                  unit->source_mtime_ns ||
+              (int64_t)st.st_size != unit->source_size || (uint64_t)st.st_ino != unit->source_ino)))
             return NULL; /* changed (or never read): parse it again */
         previous->units[*cursor - 1] = NULL;
         unit->reused = true;
@@ -1053,39 +1057,124 @@ static bool s_patch(cs_load_t *ld, const cs_config_t *previous)
     return true;
 }
 
-cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
+/* The names of dir's files that the loader reads, sorted (in the load's arena; *count of
+ * them), or NULL with *count 0 when there are none. */
+static char **s_dir_names(cs_load_t *ld, DIR *d, size_t *count)
+{
+    char **names = NULL;
+    size_t cap = 0;
+    struct dirent *entry;
+    *count = 0;
+    while ((entry = readdir(d)) != NULL) {
+        if (!cs_config_file_name(entry->d_name))
+            continue;
+        size_t len = strlen(entry->d_name);
+        char **grown = cs_load_grow(ld, names, *count, &cap, sizeof *grown);
+        char *copy = cs_arena_strndup(ld->cfg->arena, entry->d_name, len);
+        if (!grown || !copy) {
+            ld->oom = true;
+            break;
+        }
+        names = grown;
+        names[(*count)++] = copy;
+    }
+    if (*count > 1)
+        qsort(names, *count, sizeof *names, s_compare_strings);
+    return names;
+}
+
+/* The name of a unit's file in dir (borrowed from its source), or NULL when its source is
+ * not a file of dir as a load of dir names it. */
+static const char *s_unit_name(const cs_config_t *unit, const char *dir, size_t dir_len, bool slash)
+{
+    if (!unit || !unit->source || strncmp(unit->source, dir, dir_len) != 0)
+        return NULL;
+    const char *name = unit->source + dir_len + !slash;
+    return (slash || unit->source[dir_len] == '/') && *name && !strchr(name, '/') ? name : NULL;
+}
+
+/* The names of the files a load of dir reads when only the files touched (sorted names)
+ * may have changed since previous: previous's files and those touched that exist, sorted,
+ * each once (in the load's arena; *count of them). Returns false when previous's files
+ * cannot be named so (the directory is then listed). */
+static bool s_touched_names(cs_load_t *ld, const char *dir, const cs_config_t *previous,
+                            const char *const *touched, size_t touched_count, char ***names_p,
+                            size_t *count)
+{
+    size_t dir_len = strlen(dir);
+    bool slash = dir_len && dir[dir_len - 1] == '/';
+    char **names =
+        cs_arena_alloc(ld->cfg->arena, (previous->unit_count + touched_count + 1) * sizeof *names);
+    *names_p = names;
+    *count = 0;
+    if (!names) {
+        ld->oom = true;
+        return true;
+    }
+    size_t i = 0, t = 0;
+    const char *last = NULL;
+    while (i < previous->unit_count || t < touched_count) {
+        const char *mine =
+            i < previous->unit_count ? s_unit_name(previous->units[i], dir, dir_len, slash) : NULL;
+        if (i < previous->unit_count && (!mine || (last && strcmp(last, mine) >= 0)))
+            return false; /* not a file of dir, or out of order */
+        int order = !mine ? 1 : t < touched_count ? strcmp(mine, touched[t]) : -1;
+        const char *name = order <= 0 ? mine : touched[t];
+        bool is_touched = order >= 0;
+        if (order <= 0)
+            i++;
+        if (order >= 0)
+            t++;
+        if (is_touched) {
+            char path[4096];
+            struct stat st;
+            snprintf(path, sizeof path, "%s%s%s", dir, slash ? "" : "/", name);
+            if (!cs_config_file_name(name) || stat(path, &st) != 0)
+                continue; /* gone (or not the loader's): its unit, if any, is dropped */
+        }
+        if (last && strcmp(last, name) == 0)
+            continue;
+        if (!(names[*count] = cs_arena_strndup(ld->cfg->arena, name, strlen(name)))) {
+            ld->oom = true;
+            return true;
+        }
+        last = names[*count];
+        (*count)++;
+    }
+    return true;
+}
+
+/* Whether name is one of the touched (sorted). */
+static bool s_is_touched(const char *name, const char *const *touched, size_t touched_count)
+{
+    return touched &&
+           bsearch(&name, touched, touched_count, sizeof *touched, s_compare_strings) != NULL;
+}
+
+/* A load of dir: every file of the directory looked at (touched NULL), or only those
+ * touched (sorted names), previous's other files taken as they are. */
+static cs_config_t *s_reload(const char *dir, cs_config_t *previous, const char *const *touched,
+                             size_t touched_count)
 {
     cs_load_t ld;
     cs_config_t *cfg = s_config_new(&ld);
     if (!cfg)
         return NULL;
-    DIR *d = opendir(dir);
-    if (!d) {
-        cs_load_error(&ld, (cs_pos_t){cs_load_strdup(&ld, dir), 0, 0},
-                      "cannot open the config directory: %s", strerror(errno));
-        cfg->dir_failed = true;
-        cfg->changed_all = true; /* nothing is known: every name is looked at */
-        return s_config_done(&ld);
-    }
     char **names = NULL;
-    size_t count = 0, cap = 0;
-    struct dirent *entry;
-    while ((entry = readdir(d)) != NULL) {
-        if (!cs_config_file_name(entry->d_name))
-            continue;
-        size_t len = strlen(entry->d_name);
-        char **grown = cs_load_grow(&ld, names, count, &cap, sizeof *grown);
-        char *copy = cs_arena_strndup(cfg->arena, entry->d_name, len);
-        if (!grown || !copy) {
-            ld.oom = true;
-            break;
+    size_t count = 0;
+    if (!touched || !s_touched_names(&ld, dir, previous, touched, touched_count, &names, &count)) {
+        touched = NULL;
+        DIR *d = opendir(dir);
+        if (!d) {
+            cs_load_error(&ld, (cs_pos_t){cs_load_strdup(&ld, dir), 0, 0},
+                          "cannot open the config directory: %s", strerror(errno));
+            cfg->dir_failed = true;
+            cfg->changed_all = true; /* nothing is known: every name is looked at */
+            return s_config_done(&ld);
         }
-        names = grown;
-        names[count++] = copy;
+        names = s_dir_names(&ld, d, &count);
+        closedir(d);
     }
-    closedir(d);
-    if (count > 1)
-        qsort(names, count, sizeof *names, s_compare_strings);
     cfg->units = cs_arena_alloc(cfg->arena, (count ? count : 1) * sizeof *cfg->units);
     if (!cfg->units)
         ld.oom = true;
@@ -1094,7 +1183,8 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
     for (size_t i = 0; i < count && !ld.oom; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s%s%s", dir, slash ? "" : "/", names[i]);
-        cs_config_t *unit = s_reuse(previous, &cursor, path);
+        cs_config_t *unit = s_reuse(previous, &cursor, path,
+                                    touched && !s_is_touched(names[i], touched, touched_count));
         if (!unit)
             unit = s_load_unit(path);
         if (!unit) {
@@ -1151,6 +1241,28 @@ cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
     s_note_changed(&ld, previous);
     if (ld.oom)
         cfg->changed_all = true; /* the names could not all be listed */
+    return cfg;
+}
+
+cs_config_t *cs_config_reload_dir(const char *dir, cs_config_t *previous)
+{
+    return s_reload(dir, previous, NULL, 0);
+}
+
+cs_config_t *cs_config_reload_files(const char *dir, cs_config_t *previous,
+                                    const char *const *files, size_t count)
+{
+    if (!previous || previous->dir_failed || !previous->by_name)
+        return s_reload(dir, previous, NULL, 0);
+    const char **sorted = malloc((count + 1) * sizeof *sorted);
+    if (!sorted)
+        return NULL;
+    for (size_t i = 0; i < count; i++)
+        sorted[i] = files[i];
+    if (count > 1)
+        qsort(sorted, count, sizeof *sorted, s_compare_strings);
+    cs_config_t *cfg = s_reload(dir, previous, sorted, count);
+    free(sorted);
     return cfg;
 }
 

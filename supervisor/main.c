@@ -284,6 +284,8 @@ static void s_watch_config(s_sup_t *self)
                                     IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
                                         IN_CREATE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF);
     self->watch_stale = self->watch < 0;
+    if (self->refresh)
+        cs_refresh_files_watched(self->refresh, self->watch >= 0);
     if (self->watch < 0 && had)
         cs_log_warn("not watching %s for changes: %s (SIGHUP and `connstate refresh` still work)",
                     self->config_dir, strerror(errno));
@@ -314,6 +316,14 @@ static bool s_config_event(const struct inotify_event *event)
     return !event->len || cs_config_file_name(event->name);
 }
 
+/* Tells the refresh which file an event that counts names (or that it names none). */
+static void s_config_note(s_sup_t *self, const struct inotify_event *event)
+{
+    bool named =
+        event->len && !(event->mask & (IN_Q_OVERFLOW | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED));
+    cs_refresh_file_touched(self->refresh, named ? event->name : NULL);
+}
+
 /* Reads every waiting event of the config directory's watch; true when one counts. */
 static bool s_config_touched(s_sup_t *self)
 {
@@ -323,10 +333,15 @@ static bool s_config_touched(s_sup_t *self)
     while ((got = read(self->inotify_fd, buf, sizeof buf)) > 0) {
         for (char *p = buf; p < buf + got;) {
             const struct inotify_event *event = (const struct inotify_event *)p;
-            touched = touched || s_config_event(event);
+            if (s_config_event(event)) {
+                touched = true;
+                s_config_note(self, event);
+            }
             if ((event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) &&
-                event->wd == self->watch)
+                event->wd == self->watch) {
                 self->watch_stale = true; /* not an old watch's IN_IGNORED */
+                cs_refresh_files_watched(self->refresh, false);
+            }
             p += sizeof *event + event->len;
         }
     }
@@ -699,7 +714,7 @@ static int s_loop(s_sup_t *self)
         if (self->debounce_at && cs_clock_mono_ms() >= self->debounce_at) {
             self->debounce_at = 0;
             cs_log_info("config directory changed: refreshing");
-            cs_refresh_request(self->refresh);
+            cs_refresh_request_touched(self->refresh);
         }
         if (watch_i >= 0 && items[watch_i].revents)
             cs_watch_on_readable(self->schema_watch);

@@ -71,10 +71,14 @@ struct cs_refresh {
      * temporary schemas, the connections of dynamic plugins, closed under aggregators. */
     zhashx_t *dirty;
     bool dirty_all;
-    zhashx_t *by_plugin;       /* plugin -> s_plugin_set_t: the connections of the config planned */
-    zhashx_t *agg_names;       /* the aggregators of that config (name -> "") */
-    zhashx_t *plugin_seen;     /* plugin -> what its info said at the last plan (a string) */
-    zhashx_t *temps;           /* temporary schemas seen in the catalog (name -> "") */
+    zhashx_t *by_plugin;   /* plugin -> s_plugin_set_t: the connections of the config planned */
+    zhashx_t *agg_names;   /* the aggregators of that config (name -> "") */
+    zhashx_t *plugin_seen; /* plugin -> what its info said at the last plan (a string) */
+    zhashx_t *temps;       /* temporary schemas seen in the catalog (name -> "") */
+    /* The config files the directory's watch saw change since the last load (name -> ""),
+     * or every file to be looked at: no watch, or a plan asked for otherwise. */
+    zhashx_t *touched;
+    bool touched_all, watched;
     size_t decided, looked_at; /* of the last plan: decisions, and the names it was given */
     bool looked_all;           /* ... or it was given none: it looked at every one */
     /* the refresh */
@@ -136,10 +140,12 @@ cs_refresh_t *cs_refresh_new(const cs_refresh_deps_t *deps)
     self->agg_names = zhashx_new();
     self->plugin_seen = zhashx_new();
     self->temps = zhashx_new();
+    self->touched = zhashx_new();
     self->dirty_all = true; /* the first plan looks at everything */
+    self->touched_all = true;
     if (!self->config_dir || !self->churn || !self->gone || !self->refetch || !self->failed ||
         !self->aggregates || !self->awaited || !self->schemas || !self->dirty || !self->by_plugin ||
-        !self->agg_names || !self->plugin_seen || !self->temps) {
+        !self->agg_names || !self->plugin_seen || !self->temps || !self->touched) {
         cs_refresh_destroy(&self);
         return NULL;
     }
@@ -172,6 +178,7 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
     zhashx_destroy(&self->agg_names);
     zhashx_destroy(&self->plugin_seen);
     zhashx_destroy(&self->temps);
+    zhashx_destroy(&self->touched);
     free(self->config_dir);
     free(self);
     *self_p = NULL;
@@ -727,6 +734,29 @@ static void s_dirty_after(cs_refresh_t *self, const cs_plan_t *plan)
 
 /* ---- planning --------------------------------------------------------------------------- */
 
+/* The config for the next plan: only the files the watch saw change are looked at, unless
+ * every one is to be. */
+static cs_config_t *s_load(cs_refresh_t *self)
+{
+    cs_config_t *cfg = NULL;
+    size_t n = zhashx_size(self->touched);
+    const char **files = self->touched_all ? NULL : malloc((n + 1) * sizeof *files);
+    if (files) {
+        size_t i = 0;
+        for (void *it = zhashx_first(self->touched); it; it = zhashx_next(self->touched))
+            files[i++] = zhashx_cursor(self->touched);
+        cfg = cs_config_reload_files(self->config_dir, self->config, files, n);
+        free(files);
+    } else {
+        cfg = cs_config_reload_dir(self->config_dir, self->config);
+    }
+    if (cfg) {
+        zhashx_purge(self->touched);
+        self->touched_all = !self->watched;
+    }
+    return cfg;
+}
+
 /* Plans the refresh that began: the config (only files that changed are parsed again), the
  * plugins' info (asked without blocking: while an answer is missing the refresh waits, and
  * tick plans again when one comes), the catalog, then the plan applied and its statuses
@@ -739,7 +769,7 @@ static void s_plan(cs_refresh_t *self)
     int64_t t0 = cs_clock_mono_ms();
     bool loaded = !self->next;
     if (loaded)
-        self->next = cs_config_reload_dir(self->config_dir, self->config);
+        self->next = s_load(self);
     if (!self->next) {
         cs_log_error("out of memory loading the config");
         self->planning = false;
@@ -930,7 +960,29 @@ static uint64_t s_request_plan(cs_refresh_t *self)
 uint64_t cs_refresh_request(cs_refresh_t *self)
 {
     zhashx_purge(self->failed); /* asked for: what failed is tried again */
+    self->touched_all = true;
     return s_request_plan(self);
+}
+
+uint64_t cs_refresh_request_touched(cs_refresh_t *self)
+{
+    zhashx_purge(self->failed);
+    return s_request_plan(self);
+}
+
+void cs_refresh_file_touched(cs_refresh_t *self, const char *name)
+{
+    if (!name)
+        self->touched_all = true;
+    else if (!self->touched_all)
+        zhashx_update(self->touched, name, (void *)"");
+}
+
+void cs_refresh_files_watched(cs_refresh_t *self, bool watched)
+{
+    if (watched && !self->watched)
+        self->touched_all = true; /* what changed while not watched is not known */
+    self->watched = watched;
 }
 
 uint64_t cs_refresh_request_all(cs_refresh_t *self)
@@ -1004,6 +1056,7 @@ uint64_t cs_refresh_request_names(cs_refresh_t *self, const cs_strs_t *names, cs
                           (void *)"a refresh named it: dynamic schema fetched again");
         zhashx_delete(self->failed, expanded->items[i]); /* those are tried again, no other */
     }
+    self->touched_all = true;
     return s_request_plan(self);
 }
 

@@ -964,6 +964,17 @@ void cs_refresh_destroy(cs_refresh_t **self_p);
  * generation that reads the config after this request: the one to wait for. Dynamic schemas
  * are fetched again only where refetch (below) asks for it. */
 uint64_t cs_refresh_request(cs_refresh_t *self);
+/* ... for the config files that the directory's watch saw change: unlike the others, its
+ * plan looks at only those (cs_refresh_file_touched), not at every file, when the watch was
+ * up since the last plan. */
+uint64_t cs_refresh_request_touched(cs_refresh_t *self);
+/* The directory's watch saw the config file name change (created, written, removed, moved):
+ * the next plan reads it again; name NULL: something was missed (the directory itself, lost
+ * events): the next plan looks at every file. */
+void cs_refresh_file_touched(cs_refresh_t *self, const char *name);
+/* Whether the directory is watched now (at the start: not). Until it is, every plan looks at
+ * every file, and the first plan once it is again does too. */
+void cs_refresh_files_watched(cs_refresh_t *self, bool watched);
 /* ... asked for by an operator (a client's plain refresh, SIGHUP): its plan also fetches
  * every dynamic schema again. */
 uint64_t cs_refresh_request_all(cs_refresh_t *self);

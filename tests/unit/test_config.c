@@ -1173,6 +1173,54 @@ static void test_reload_parses_only_changed_files(void **state)
     cs_config_destroy(&third);
 }
 
+/* A reload told which files changed reads those only: a file it was not told of is taken
+ * as it was read, even when it changed since (only the directory's watch would know); one
+ * it was told of is read again, added, or dropped when it is gone. */
+static void test_reload_of_named_files_reads_only_those(void **state)
+{
+    (void)state;
+    s_write("f1.spc", "connection \"one\" {\n  plugin = \"p\"\n}\n");
+    s_write("f2.spc", "connection \"two\" {\n  plugin = \"p\"\n}\n");
+    s_write("f3.spc", "connection \"three\" {\n  plugin = \"p\"\n}\n");
+    cs_config_t *first = cs_config_load_dir(s_dir);
+    assert_int_equal(first->unit_count, 3);
+    cs_config_t *unit1 = first->units[0];
+
+    /* f1 changed untold, f2 changed and told, f3 removed and told, f4 added and told (twice),
+     * f5 added untold */
+    s_write("f1.spc", "connection \"one\" {\n  plugin = \"changed\"\n}\n");
+    s_write("f2.spc", "connection \"two\" {\n  plugin = \"q\"\n}\n");
+    char path[256];
+    snprintf(path, sizeof path, "%s/f3.spc", s_dir);
+    assert_int_equal(unlink(path), 0);
+    s_write("f4.spc", "connection \"four\" {\n  plugin = \"p\"\n}\n");
+    s_write("f5.spc", "connection \"five\" {\n  plugin = \"p\"\n}\n");
+    const char *told[] = {"f4.spc", "f3.spc", "f2.spc", "f4.spc"};
+    cs_config_t *second = cs_config_reload_files(s_dir, first, told, 4);
+    assert_non_null(second);
+    assert_int_equal(second->error_count, 0);
+    assert_int_equal(second->unit_count, 3);
+    assert_ptr_equal(second->units[0], unit1); /* untold: reused as it was */
+    assert_string_equal(cs_config_find(second, "one")->plugin, "p");
+    assert_string_equal(cs_config_find(second, "two")->plugin, "q");
+    assert_non_null(cs_config_find(second, "four"));
+    assert_null(cs_config_find(second, "three"));
+    assert_null(cs_config_find(second, "five"));
+    assert_false(cs_config_changes(second, NULL, NULL)); /* the names changed are listed */
+
+    /* the same directory read in full finds what the watch did not say */
+    cs_config_t *third = cs_config_reload_dir(s_dir, second);
+    assert_string_equal(cs_config_find(third, "one")->plugin, "changed");
+    assert_non_null(cs_config_find(third, "five"));
+    /* without a previous load: the directory in full */
+    cs_config_t *fourth = cs_config_reload_files(s_dir, NULL, told, 0);
+    assert_int_equal(fourth->unit_count, 4);
+    cs_config_destroy(&first);
+    cs_config_destroy(&second);
+    cs_config_destroy(&third);
+    cs_config_destroy(&fourth);
+}
+
 #define SYN(name) "connection \"" name "\" {\n  plugin = \"synthetic\"\n}\n"
 
 typedef struct {
@@ -1450,6 +1498,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_moving_a_block_keeps_the_fingerprint, s_dir_setup,
                                         s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_reload_parses_only_changed_files, s_dir_setup,
+                                        s_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_of_named_files_reads_only_those, s_dir_setup,
                                         s_dir_teardown),
         cmocka_unit_test_setup_teardown(test_reload_reports_changed_names, s_dir_setup,
                                         s_dir_teardown),
