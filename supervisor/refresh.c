@@ -957,17 +957,16 @@ static uint64_t s_request_plan(cs_refresh_t *self)
     return self->started + 1;
 }
 
-uint64_t cs_refresh_request(cs_refresh_t *self)
+uint64_t cs_refresh_request_touched(cs_refresh_t *self)
 {
     zhashx_purge(self->failed); /* asked for: what failed is tried again */
-    self->touched_all = true;
     return s_request_plan(self);
 }
 
-uint64_t cs_refresh_request_touched(cs_refresh_t *self)
+uint64_t cs_refresh_request(cs_refresh_t *self)
 {
-    zhashx_purge(self->failed);
-    return s_request_plan(self);
+    self->touched_all = true;
+    return cs_refresh_request_touched(self);
 }
 
 void cs_refresh_file_touched(cs_refresh_t *self, const char *name)
