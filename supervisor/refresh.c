@@ -704,15 +704,22 @@ static bool s_final(const cs_decision_t *d)
 }
 
 /* After a plan: the names it decided without a final decision are decided again by the
- * next; the temporary schemas gone are forgotten. */
+ * next; the temporary schemas gone are forgotten. The set is made anew: a decision's name
+ * may be one of the old set's own keys. */
 static void s_dirty_after(cs_refresh_t *self, const cs_plan_t *plan)
 {
-    zhashx_purge(self->dirty);
-    self->dirty_all = false;
-    for (size_t i = 0; i < cs_plan_count(plan); i++) {
+    zhashx_t *dirty = zhashx_new();
+    self->dirty_all = !dirty;
+    for (size_t i = 0; dirty && i < cs_plan_count(plan); i++) {
         const cs_decision_t *d = cs_plan_decision(plan, i);
         if (!s_final(d))
-            zhashx_update(self->dirty, d->name, (void *)"");
+            zhashx_update(dirty, d->name, (void *)"");
+    }
+    if (dirty) {
+        zhashx_destroy(&self->dirty);
+        self->dirty = dirty;
+    } else {
+        zhashx_purge(self->dirty);
     }
     if (self->looked_all) { /* the catalog's names were not listed: its temporary schemas */
         const char *name;
