@@ -398,8 +398,12 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
     self->sent_us = cs_clock_wall_us();
     cs_table_batch_t rows = {0};
     bool checked = false; /* a row to delete, or a worker's word to check: the full statement */
+    bool full = false;    /* a row the table may not have, or not with this description */
     cs_record_t *row;
-    while (self->count < n && (row = cs_store_take_dirty(self->store, self->seq + 1)) != NULL) {
+    bool row_full;
+    while (self->count < n &&
+           (row = cs_store_take_dirty(self->store, self->seq + 1, &row_full)) != NULL) {
+        full |= row_full;
         self->seq++;
         const cs_row_values_t *v = cs_record_values(row);
         s_entry_t *entry = &self->entries[self->count++];
@@ -425,11 +429,14 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
     }
     const char *params[CS_TABLE_BATCH_PARAMS] = {
         NULL, last_seq, payload, CS_BATCH_MARKER_MISMATCH, CS_BATCH_STILL_THERE, self->path_asked};
-    bool failed = cs_table_batch_params(&rows, params) != 0;
+    bool status_only = !checked && !full;
+    int nparams = cs_table_batch_params(&rows, params, status_only);
+    bool failed = nparams < 0;
     int rc = 0;
-    const char *sql = checked ? cs_table_upsert_sql() : cs_table_upsert_plain_sql();
-    if (failed ||
-        !PQsendQueryParams(self->pg, sql, CS_TABLE_BATCH_PARAMS, NULL, params, NULL, NULL, 0)) {
+    const char *sql = checked       ? cs_table_upsert_sql()
+                      : status_only ? cs_table_upsert_status_sql()
+                                    : cs_table_upsert_plain_sql();
+    if (failed || !PQsendQueryParams(self->pg, sql, nparams, NULL, params, NULL, NULL, 0)) {
         cs_log_error("state write: %s", failed ? "out of memory" : PQerrorMessage(self->pg));
         rc = -1;
         s_failed(self);

@@ -63,6 +63,19 @@ static const char *const s_setup_sql =
     "    RETURN 'failed: ' || SQLERRM;\n"
     "END $f$;\n"
     "REVOKE ALL ON FUNCTION connstate_internal.set_search_path(text[]) FROM PUBLIC;\n"
+    /* The status form of the batch (cs_table_upsert_status_sql) updates rows by their key: a
+     * row the table no longer has fails the statement, which is then written again in full. */
+    "CREATE OR REPLACE FUNCTION connstate_internal.rows_written(written bigint, rows bigint)\n"
+    "RETURNS bigint LANGUAGE plpgsql AS $f$\n"
+    "BEGIN\n"
+    "    IF written < rows THEN\n"
+    "        RAISE EXCEPTION '% of the % rows written are not in the state table', rows - "
+    "written,\n"
+    "            rows USING ERRCODE = 'no_data_found', HINT = 'they are written again in full';\n"
+    "    END IF;\n"
+    "    RETURN written;\n"
+    "END $f$;\n"
+    "REVOKE ALL ON FUNCTION connstate_internal.rows_written(bigint, bigint) FROM PUBLIC;\n"
     /* the server of every foreign table that workers create */
     "CREATE EXTENSION IF NOT EXISTS file_fdw;\n"
     "CREATE SERVER IF NOT EXISTS connstate_file FOREIGN DATA WRAPPER file_fdw;\n";
@@ -664,7 +677,7 @@ static int s_send_rows(cs_catalog_t *self, const char *what, const char *sql, in
 }
 
 int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, bool pending, uint64_t *last_seq,
-                    cs_batch_commit_fn *on_commit, void *arg)
+                    cs_batch_commit_fn *on_commit, void (*meanwhile)(void *arg), void *arg)
 {
     PGresult *res =
         cs_pg_query(self->pg, "reading the last sequence number",
@@ -686,6 +699,8 @@ int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, bool pending, uint64_
     if (rc == 0)
         rc = pending ? s_send_rows(self, what, cs_table_pending_sql(), 2, params)
                      : s_send_rows(self, what, cs_table_select_sql(), 0, NULL);
+    if (rc == 0 && meanwhile)
+        meanwhile(arg);
     if (rc == 0)
         rc = s_load_rows(self, store, what, pending, &seq, &changed, &count);
     /* The changed rows hold the highest seqs, one each: put in seq order by seq - first. */

@@ -198,6 +198,7 @@ typedef struct {
     zsock_t *control_sock;
     cs_db_state_t db;                /* the catalog's state as the pipeline last saw it */
     bool fresh_start;                /* service startup: every row pending, not written yet */
+    cs_config_t *preloaded;          /* startup: the config, read while the rows were set pending */
     int64_t db_checked;              /* embedded: when the server was last looked at (mono ms) */
     int64_t restarts[S_DB_RESTARTS]; /* embedded: when the server was started again */
     bool restarts_said;
@@ -440,6 +441,22 @@ static void s_earlier(int64_t *timeout, int64_t in_ms)
 
 /* ---- the database: active, away, or standing by ------------------------------------------ */
 
+/* At service startup, while the database sets every row pending: the config is read (the
+ * directory's watch is up already), for the first plan. */
+static void s_preload(void *arg)
+{
+    s_sup_t *self = arg;
+    if (!self->fresh_start || self->refresh || self->preloaded)
+        return;
+    int64_t t0 = cs_clock_mono_ms();
+    self->preloaded = cs_config_load_dir(self->config_dir);
+    if (self->preloaded)
+        cs_log_info("config: %zu connections in %zu files, read while the rows are set pending "
+                    "(%lld ms)",
+                    self->preloaded->count, cs_config_file_count(self->preloaded),
+                    (long long)(cs_clock_mono_ms() - t0));
+}
+
 /* This supervisor holds the lock (for the first time, or again after the database was away,
  * or after standing by): the state table set up and read anew -- whatever was not written
  * is recomputed by the refresh that follows, from the rows, the schemas and their markers --
@@ -451,7 +468,7 @@ static int s_db_activate(s_sup_t *self)
     cs_store_clear(self->store);
     if (cs_catalog_setup(self->catalog) != 0 ||
         cs_catalog_load(self->catalog, self->store, self->fresh_start, &last_seq, s_on_commit,
-                        self) != 0)
+                        s_preload, self) != 0)
         return -1;
     cs_log_info("state table: %zu rows, last sequence number %llu", cs_store_size(self->store),
                 (unsigned long long)last_seq);
@@ -836,6 +853,9 @@ static int s_check_security(s_sup_t *self)
  * restarting cannot fix). */
 static int s_start(s_sup_t *self)
 {
+    /* the directory watched first: what changes while it is read at startup is seen */
+    self->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    s_watch_config(self);
     int rc = s_start_database(self);
     if (rc != 0 || s_stop)
         return rc;
@@ -867,6 +887,10 @@ static int s_start(s_sup_t *self)
                                  self->plugins, self->config_dir, self->schema_watch};
     self->refresh =
         self->dispatch && self->plugins && self->schema_watch ? cs_refresh_new(&refresh) : NULL;
+    if (self->refresh) {
+        cs_refresh_files_watched(self->refresh, self->watch >= 0);
+        cs_refresh_preloaded(self->refresh, &self->preloaded);
+    }
     cs_control_deps_t control = {self->store,
                                  self->batch,
                                  self->dispatch,
@@ -886,8 +910,6 @@ static int s_start(s_sup_t *self)
     free(worker_ep);
     if (rc != 0)
         return rc;
-    self->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    s_watch_config(self);
     cs_refresh_request(self->refresh); /* startup refresh */
     return 0;
 }
@@ -905,6 +927,7 @@ static void s_shutdown(s_sup_t *self)
         cs_log_warn("the last state changes were not written");
     cs_control_destroy(&self->control);
     cs_refresh_destroy(&self->refresh);
+    cs_config_destroy(&self->preloaded);
     cs_watch_destroy(&self->schema_watch);
     cs_plugins_destroy(&self->plugins);
     cs_dispatch_destroy(&self->dispatch);

@@ -47,16 +47,17 @@ struct cs_refresh {
     cs_config_t *config;                 /* of the last plan: what results are judged against */
     const cs_connection_t **aggregators; /* ... its aggregators (results ask for them often) */
     size_t aggregator_count;
-    cs_config_t *next;     /* loaded for the plan that waits for plugins' info */
-    zhashx_t *churn;       /* file path -> s_churn_t */
-    zhashx_t *gone;        /* file path -> when a plan first found it missing (int64_t) */
-    zhashx_t *failed;      /* connection -> the fingerprint of its update that failed since the
-                              last request ("" when none): plans of this refresh keep the error */
-    zhashx_t *aggregates;  /* aggregator -> s_aggregate_t of its last aggregate task */
-    zhashx_t *awaited;     /* members that the last plan's deferred aggregators wait for */
-    cs_schemas_t *schemas; /* the database's schemas, as the last plan read them */
-    size_t deferred;       /* aggregators the last plan deferred */
-    uint64_t plans;        /* plans tried: a plugin's file is looked at once per plan */
+    cs_config_t *next;      /* loaded for the plan that waits for plugins' info */
+    cs_config_t *preloaded; /* read at startup for the first plan (cs_refresh_preloaded) */
+    zhashx_t *churn;        /* file path -> s_churn_t */
+    zhashx_t *gone;         /* file path -> when a plan first found it missing (int64_t) */
+    zhashx_t *failed;       /* connection -> the fingerprint of its update that failed since the
+                               last request ("" when none): plans of this refresh keep the error */
+    zhashx_t *aggregates;   /* aggregator -> s_aggregate_t of its last aggregate task */
+    zhashx_t *awaited;      /* members that the last plan's deferred aggregators wait for */
+    cs_schemas_t *schemas;  /* the database's schemas, as the last plan read them */
+    size_t deferred;        /* aggregators the last plan deferred */
+    uint64_t plans;         /* plans tried: a plugin's file is looked at once per plan */
     cs_results_stats_t stats;
     size_t builds, deletes, comments; /* tasks the last plan queued */
     size_t refetches;                 /* ... of its builds, refetches */
@@ -164,6 +165,7 @@ void cs_refresh_destroy(cs_refresh_t **self_p)
         return;
     cs_refresh_t *self = *self_p;
     cs_config_destroy(&self->next); /* its units may hold strings of config's */
+    cs_config_destroy(&self->preloaded);
     cs_config_destroy(&self->config);
     free(self->aggregators);
     zhashx_destroy(&self->churn);
@@ -745,7 +747,10 @@ static void s_dirty_after(cs_refresh_t *self, const cs_plan_t *plan)
  * every one is to be. */
 static cs_config_t *s_load(cs_refresh_t *self)
 {
-    cs_config_t *cfg = NULL;
+    cs_config_t *cfg = self->preloaded;
+    self->preloaded = NULL;
+    if (cfg) /* read at startup: what the watch saw since is touched (cs_refresh_preloaded) */
+        return cfg;
     size_t n = zhashx_size(self->touched);
     const char **files = self->touched_all ? NULL : malloc((n + 1) * sizeof *files);
     if (files) {
@@ -982,6 +987,20 @@ void cs_refresh_file_touched(cs_refresh_t *self, const char *name)
         self->touched_all = true;
     else if (!self->touched_all)
         zhashx_update(self->touched, name, (void *)"");
+}
+
+void cs_refresh_preloaded(cs_refresh_t *self, cs_config_t **config_p)
+{
+    cs_config_t *cfg = *config_p;
+    *config_p = NULL;
+    if (!cfg || self->config || self->next || self->preloaded) { /* a plan read it already */
+        cs_config_destroy(&cfg);
+        return;
+    }
+    self->preloaded = cfg;
+    /* read with the directory watched: the next load reads only the files touched since */
+    if (self->watched)
+        self->touched_all = false;
 }
 
 void cs_refresh_files_watched(cs_refresh_t *self, bool watched)

@@ -16,7 +16,8 @@ struct cs_record {
     bool dirty;             /* queued for writing */
     bool gone;              /* to be deleted from the table */
     bool claimed;           /* its status (or deletion) is a worker's word, not yet checked */
-    void *handle;           /* in rows */
+    bool described; /* its description may differ from the table's: the next write is a full one */
+    void *handle;   /* in rows */
 };
 
 struct cs_store {
@@ -205,6 +206,7 @@ static cs_record_t *s_row_new(cs_store_t *self, const char *name)
         free(row);
         return NULL;
     }
+    row->described = true; /* not in the table */
     zhashx_insert(self->by_name, row->now.name, row);
     row->handle = zlistx_add_end(self->rows, row);
     return row;
@@ -219,6 +221,13 @@ static void s_mark(cs_store_t *self, cs_record_t *row)
         self->dirty_since = cs_clock_mono_ms();
     row->dirty = true;
     zlistx_add_end(self->dirty, row);
+}
+
+/* ... a change of its description: written in full. */
+static void s_mark_described(cs_store_t *self, cs_record_t *row)
+{
+    row->described = true;
+    s_mark(self, row);
 }
 
 int cs_store_load(cs_store_t *self, const cs_row_values_t *values)
@@ -245,6 +254,7 @@ int cs_store_load(cs_store_t *self, const cs_row_values_t *values)
         values->status,  s_dup(values->error), s_dup(values->detail),         values->comments_set,
         values->time_us, values->seq,          s_intern(self, values->plugin)};
     row->in_table = true;
+    row->described = false;
     s_count(self, row, 1);
     s_note_unsettled(self, row);
     return 0;
@@ -386,13 +396,13 @@ void cs_store_describe(cs_store_t *self, cs_record_t *row, const cs_connection_t
     v->start_line = c->start_line;
     v->end_line = c->end_line;
     if (changed)
-        s_mark(self, row);
+        s_mark_described(self, row);
 }
 
 void cs_store_set_fingerprint(cs_store_t *self, cs_record_t *row, const char *fingerprint)
 {
     if (s_set_text(&row->now.config_hash, fingerprint))
-        s_mark(self, row);
+        s_mark_described(self, row);
 }
 
 void cs_store_set_built(cs_store_t *self, cs_record_t *row, const char *plugin_version,
@@ -401,7 +411,7 @@ void cs_store_set_built(cs_store_t *self, cs_record_t *row, const char *plugin_v
     bool changed = s_set_interned(self, &row->now.plugin_version, plugin_version);
     changed |= s_set_text(&row->now.schema_hash, schema_hash);
     if (changed)
-        s_mark(self, row);
+        s_mark_described(self, row);
 }
 
 void cs_store_set_worker(cs_store_t *self, cs_record_t *row, const char *worker, int attempts)
@@ -410,7 +420,7 @@ void cs_store_set_worker(cs_store_t *self, cs_record_t *row, const char *worker,
     changed |= row->now.attempts != attempts;
     row->now.attempts = attempts;
     if (changed)
-        s_mark(self, row);
+        s_mark_described(self, row);
 }
 
 void cs_store_set_comments(cs_store_t *self, cs_record_t *row, bool comments_set)
@@ -471,7 +481,7 @@ bool cs_store_urgent(const cs_store_t *self)
     return self->urgent;
 }
 
-cs_record_t *cs_store_take_dirty(cs_store_t *self, uint64_t seq)
+cs_record_t *cs_store_take_dirty(cs_store_t *self, uint64_t seq, bool *full)
 {
     cs_record_t *row = zlistx_first(self->dirty);
     if (!row)
@@ -479,6 +489,8 @@ cs_record_t *cs_store_take_dirty(cs_store_t *self, uint64_t seq)
     zlistx_delete(self->dirty, zlistx_cursor(self->dirty));
     row->dirty = false;
     row->now.seq = seq;
+    *full = row->described || !row->in_table;
+    row->described = false; /* what is taken is written */
     if (zlistx_size(self->dirty) == 0)
         self->urgent = false;
     return row;
@@ -487,7 +499,10 @@ cs_record_t *cs_store_take_dirty(cs_store_t *self, uint64_t seq)
 void cs_store_requeue(cs_store_t *self, const char *name)
 {
     cs_record_t *row = zhashx_lookup(self->by_name, name);
-    if (!row || row->dirty)
+    if (!row)
+        return;
+    row->described = true; /* what the failed write carried is written again, in full */
+    if (row->dirty)
         return; /* changed again meanwhile: its newer values are queued already */
     if (zlistx_size(self->dirty) == 0)
         self->dirty_since = cs_clock_mono_ms();
@@ -518,6 +533,7 @@ void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *wr
     row->committed.detail = detail;
     row->committed.plugin = plugin;
     row->in_table = !deleted;
+    row->described |= deleted;
     s_count(self, row, 1);
     if (!row->dirty) /* checked by the write that committed (a newer one is checked again) */
         row->claimed = false;

@@ -70,6 +70,10 @@ void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src);
  * "failed: MESSAGE" -- a failure does not fail the statement). The plain upsert: the same
  * for a batch without a row to delete or a worker's word to check (same parameters and
  * answer), at about half the cost a row: no marker read, the rows updated by a join.
+ * The status upsert: the same again for a batch of rows the table holds whose description it
+ * holds as they are (cs_store_take_dirty says which): only the state columns' arrays, $8
+ * onwards (cs_table_batch_params with status), each row updated by its key; a row the table
+ * no longer has fails the statement (connstate_internal.rows_written).
  * The startup's pending ($1 the meta's last_seq, $2 now in microseconds since the epoch): one
  * statement sets every row pending as cs_store_set (PENDING, NULL) would (a row pending
  * without error or detail is left alone), each changed row with a new sequence number after
@@ -84,6 +88,7 @@ const char *cs_table_create_sql(void);
 const char *cs_table_select_sql(void);
 const char *cs_table_upsert_sql(void);
 const char *cs_table_upsert_plain_sql(void);
+const char *cs_table_upsert_status_sql(void);
 const char *cs_table_pending_sql(void);
 const char *cs_table_pending_end_sql(void);
 
@@ -109,9 +114,11 @@ typedef struct {
  * word, to be checked). Text that is not valid UTF-8 is written with '?' for each bad byte. */
 void cs_table_batch_add(cs_table_batch_t *self, const cs_row_values_t *v, bool gone, bool claimed);
 /* Closes the arrays and points params[0], params[6] and params[7...] at them (borrowed, valid
- * until cs_table_batch_free); the caller fills params[1..5]. Returns 0, or -1 when out of
- * memory. Call once. */
-int cs_table_batch_params(cs_table_batch_t *self, const char *params[CS_TABLE_BATCH_PARAMS]);
+ * until cs_table_batch_free): every column's, or with status only the state columns' (the
+ * status upsert's), the rest NULL; the caller fills params[1..5]. Returns how many
+ * parameters the statement takes, or -1 when out of memory. Call once. */
+int cs_table_batch_params(cs_table_batch_t *self, const char *params[CS_TABLE_BATCH_PARAMS],
+                          bool status);
 void cs_table_batch_free(cs_table_batch_t *self);
 
 /* ---- store.c: the connections' rows in memory ---------------------------------------- */
@@ -212,13 +219,16 @@ size_t cs_store_unsettled(cs_store_t *self, void (*fn)(void *arg, const char *na
 
 /* The writing queue (for the batch writer): how many rows wait (and since when, cs_clock_mono_ms),
  * whether one changed status or error; the first one taken off the queue with its next
- * sequence number (NULL when none waits); a row of a failed batch put back at the front
- * (when it was not queued again meanwhile); and what a committed batch wrote for a row
- * (deleted: the row left the table; forgotten unless it was queued again). */
+ * sequence number (NULL when none waits), *full saying whether it is to be written with every
+ * column (the table may not have it, or may hold another description: plugin, fingerprint,
+ * type, file, lines, what it was built from, worker, attempts) or its state columns are
+ * enough; a row of a failed batch put back at the front (when it was not queued again
+ * meanwhile), written in full next; and what a committed batch wrote for a row (deleted: the
+ * row left the table; forgotten unless it was queued again). */
 size_t cs_store_dirty(const cs_store_t *self);
 int64_t cs_store_dirty_since(const cs_store_t *self);
 bool cs_store_urgent(const cs_store_t *self);
-cs_record_t *cs_store_take_dirty(cs_store_t *self, uint64_t seq);
+cs_record_t *cs_store_take_dirty(cs_store_t *self, uint64_t seq, bool *full);
 void cs_store_requeue(cs_store_t *self, const char *name);
 void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *written,
                       bool deleted);
@@ -372,10 +382,13 @@ typedef void(cs_batch_commit_fn)(void *arg, const char *name, const cs_visible_t
  * that answers the rows as it leaves them, then the meta's last_seq and one pg_notify, one
  * transaction; once it committed, on_commit (when not NULL) is called for each row it changed,
  * in seq order. The rows are read one at a time (libpq's single-row mode), never as one result
- * of every row. Returns 0, or -1 with the error logged (nothing committed when pending failed
- * before its commit: the next activation does it again). Blocks. */
+ * of every row. meanwhile (when not NULL) is called once with arg while the server runs the
+ * statement, before its rows are read: work that needs no database overlaps it. Returns 0,
+ * or -1 with the error logged (nothing committed when pending failed before its commit: the
+ * next activation does it again). Blocks. */
 int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, bool pending, uint64_t *last_seq,
-                    cs_batch_commit_fn *on_commit, void *arg) __attribute__((warn_unused_result));
+                    cs_batch_commit_fn *on_commit, void (*meanwhile)(void *arg), void *arg)
+    __attribute__((warn_unused_result));
 
 /* Brings the cache of the database's schemas up to date: a full read when full is asked for or
  * the cache is stale, else what changed since the last read (as exactly as the catalog lets it
@@ -975,6 +988,11 @@ void cs_refresh_file_touched(cs_refresh_t *self, const char *name);
 /* Whether the directory is watched now (at the start: not). Until it is, every plan looks at
  * every file, and the first plan once it is again does too. */
 void cs_refresh_files_watched(cs_refresh_t *self, bool watched);
+/* The config the first plan takes instead of reading the directory (taken over; *config_p
+ * NULLs): read at startup while the database set every row pending, with the directory's
+ * watch already up (cs_refresh_files_watched first), so that a later plan reads only the
+ * files touched since. Ignored (destroyed) once a plan has read the config. */
+void cs_refresh_preloaded(cs_refresh_t *self, cs_config_t **config_p);
 /* ... asked for by an operator (a client's plain refresh, SIGHUP): its plan also fetches
  * every dynamic schema again. */
 uint64_t cs_refresh_request_all(cs_refresh_t *self);

@@ -13,45 +13,49 @@
 typedef enum { S_TEXT, S_INT, S_BIGINT, S_BOOL, S_TIME, S_STATUS } s_kind_t;
 
 /* One column: its name, its key in a batch's JSON, its kind (how it is encoded, decoded and
- * typed in the recordset), the rest of its definition, and where it lives in a row. */
+ * typed in the recordset), the rest of its definition, where it lives in a row, and whether
+ * it is part of the row's state (what the plan and the results change from write to write:
+ * the status form writes only those) rather than of its description. */
 typedef struct {
     const char *name;
     const char *key;
     s_kind_t kind;
     const char *definition;
     size_t offset;
+    bool state;
 } s_column_t;
 
 #define S_AT(field) offsetof(cs_row_values_t, field)
 
 static const s_column_t s_columns[] = {
-    {"connection_name", "n", S_TEXT, "text PRIMARY KEY", S_AT(name)},
+    {"connection_name", "n", S_TEXT, "text PRIMARY KEY", S_AT(name), true},
     {"status", "s", S_STATUS,
      "text NOT NULL CHECK (status IN ('pending', 'updating', 'deleting', 'ready', 'error', "
      "'disabled'))",
-     S_AT(status)},
-    {"error", "e", S_TEXT, "text", S_AT(error)},
-    {"comments_set", "c", S_BOOL, "boolean NOT NULL DEFAULT false", S_AT(comments_set)},
-    {"time_changed", "t", S_TIME, "timestamptz NOT NULL DEFAULT now()", S_AT(time_us)},
-    {"plugin", "p", S_TEXT, "text", S_AT(plugin)},
-    {"plugin_version", "pv", S_TEXT, "text", S_AT(plugin_version)},
-    {"config_hash", "ch", S_TEXT, "text", S_AT(config_hash)},
-    {"schema_hash", "sh", S_TEXT, "text", S_AT(schema_hash)},
-    {"type", "ty", S_TEXT, "text", S_AT(type)},
-    {"file_name", "f", S_TEXT, "text", S_AT(file_name)},
-    {"start_line", "sl", S_INT, "integer", S_AT(start_line)},
-    {"end_line", "el", S_INT, "integer", S_AT(end_line)},
-    {"seq", "q", S_BIGINT, "bigint NOT NULL DEFAULT 0", S_AT(seq)},
-    {"worker", "w", S_TEXT, "text", S_AT(worker)},
-    {"attempts", "a", S_INT, "integer NOT NULL DEFAULT 0", S_AT(attempts)},
-    {"detail", "d", S_TEXT, "text", S_AT(detail)},
+     S_AT(status), true},
+    {"error", "e", S_TEXT, "text", S_AT(error), true},
+    {"comments_set", "c", S_BOOL, "boolean NOT NULL DEFAULT false", S_AT(comments_set), true},
+    {"time_changed", "t", S_TIME, "timestamptz NOT NULL DEFAULT now()", S_AT(time_us), true},
+    {"plugin", "p", S_TEXT, "text", S_AT(plugin), false},
+    {"plugin_version", "pv", S_TEXT, "text", S_AT(plugin_version), false},
+    {"config_hash", "ch", S_TEXT, "text", S_AT(config_hash), false},
+    {"schema_hash", "sh", S_TEXT, "text", S_AT(schema_hash), false},
+    {"type", "ty", S_TEXT, "text", S_AT(type), false},
+    {"file_name", "f", S_TEXT, "text", S_AT(file_name), false},
+    {"start_line", "sl", S_INT, "integer", S_AT(start_line), false},
+    {"end_line", "el", S_INT, "integer", S_AT(end_line), false},
+    {"seq", "q", S_BIGINT, "bigint NOT NULL DEFAULT 0", S_AT(seq), true},
+    {"worker", "w", S_TEXT, "text", S_AT(worker), false},
+    {"attempts", "a", S_INT, "integer NOT NULL DEFAULT 0", S_AT(attempts), false},
+    {"detail", "d", S_TEXT, "text", S_AT(detail), true},
 };
 #define S_COLUMNS (sizeof s_columns / sizeof *s_columns)
 _Static_assert(S_COLUMNS == CS_TABLE_COLUMNS, "CS_TABLE_COLUMNS is the number of columns");
 #define S_FIRST_ARRAY 8 /* the batch's $8 is the first column's array */
 _Static_assert(S_FIRST_ARRAY + S_COLUMNS - 1 == CS_TABLE_BATCH_PARAMS, "the batch's parameters");
 
-static char *s_create, *s_select, *s_upsert, *s_plain, *s_pending, *s_pending_end; /* once */
+static char *s_create, *s_select, *s_upsert, *s_plain, *s_status, *s_pending,
+    *s_pending_end; /* once */
 
 static char **s_text(const cs_row_values_t *v, const s_column_t *col)
 {
@@ -136,7 +140,7 @@ static void s_generate(void)
 {
     if (s_create)
         return;
-    cs_buf_t create = {0}, select = {0}, upsert = {0}, plain = {0}, pending = {0},
+    cs_buf_t create = {0}, select = {0}, upsert = {0}, plain = {0}, state = {0}, pending = {0},
              pending_end = {0};
     cs_buf_puts(&create, "CREATE TABLE IF NOT EXISTS " S_TABLE " (\n");
     for (size_t i = 0; i < S_COLUMNS; i++)
@@ -303,10 +307,47 @@ static void s_generate(void)
                   "    CASE WHEN false THEN $4::text || $5::text END",
                   name);
     s_path_sql(&plain);
+
+    /* The same again for a batch whose rows the table holds and whose description (plugin,
+     * fingerprint, file, what the schema was built from, the worker) it holds as they are:
+     * only the state columns travel, as $8 onwards in the columns' order (cs_table_batch_params
+     * with status), each row updated by its key. A row the table no longer has (deleted by
+     * hand) fails the statement (connstate_internal.rows_written), so that the batch is
+     * written again in a full form, which puts it back. */
+    cs_buf_puts(&state, "WITH v AS (\n    SELECT x.*, true AS ok FROM unnest(");
+    size_t param = S_FIRST_ARRAY;
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        if (s_columns[i].state)
+            cs_buf_printf(&state, "$%zu::%s[], ", param++, s_array_type(s_columns[i].kind));
+    cs_buf_puts(&state, "$1::boolean[], $7::boolean[]) AS x(");
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        if (s_columns[i].state)
+            cs_buf_printf(&state, "%s, ", s_columns[i].key);
+    cs_buf_puts(&state, "g, k)\n), upd AS (\n    UPDATE " S_TABLE " AS cs SET ");
+    const char *sep = "";
+    for (size_t i = 1; i < S_COLUMNS; i++) {
+        const s_column_t *col = &s_columns[i];
+        if (!col->state)
+            continue;
+        cs_buf_printf(&state, "%s%s = ", sep, col->name);
+        s_value_sql(&state, col, "v.");
+        sep = ", ";
+    }
+    cs_buf_printf(&state,
+                  "\n    FROM v WHERE cs.connection_name = v.%s\n    RETURNING 1\n"
+                  "), meta AS (\n    UPDATE connstate_internal.meta SET value = $2::bigint WHERE "
+                  "key = 'last_seq'\n    RETURNING 1\n)\n"
+                  "SELECT pg_notify('connstate_state', $3 || ',\"xid\":' || txid_current() || "
+                  "'}'), connstate_internal.rows_written((SELECT count(*) FROM upd),\n"
+                  "        cardinality($1::boolean[])), 0::bigint,\n"
+                  "    CASE WHEN false THEN $4::text || $5::text END",
+                  name);
+    s_path_sql(&state);
     s_create = cs_buf_take(&create);
     s_select = cs_buf_take(&select);
     s_upsert = cs_buf_take(&upsert);
     s_plain = cs_buf_take(&plain);
+    s_status = cs_buf_take(&state);
     s_pending = cs_buf_take(&pending);
     s_pending_end = cs_buf_take(&pending_end);
 }
@@ -333,6 +374,12 @@ const char *cs_table_upsert_plain_sql(void)
 {
     s_generate();
     return s_plain;
+}
+
+const char *cs_table_upsert_status_sql(void)
+{
+    s_generate();
+    return s_status;
 }
 
 const char *cs_table_pending_sql(void)
@@ -497,16 +544,22 @@ static bool s_array_close(cs_buf_t *array)
     return !array->failed;
 }
 
-int cs_table_batch_params(cs_table_batch_t *self, const char *params[CS_TABLE_BATCH_PARAMS])
+int cs_table_batch_params(cs_table_batch_t *self, const char *params[CS_TABLE_BATCH_PARAMS],
+                          bool status)
 {
     bool ok = s_array_close(&self->gone) & s_array_close(&self->claimed);
     params[0] = cs_buf_str(&self->gone);
     params[6] = cs_buf_str(&self->claimed);
+    int count = S_FIRST_ARRAY - 1;
     for (size_t i = 0; i < S_COLUMNS; i++) {
+        if (status && !s_columns[i].state)
+            continue;
         ok &= s_array_close(&self->columns[i]);
-        params[S_FIRST_ARRAY - 1 + i] = cs_buf_str(&self->columns[i]);
+        params[count++] = cs_buf_str(&self->columns[i]);
     }
-    return ok ? 0 : -1;
+    for (int i = count; i < (int)CS_TABLE_BATCH_PARAMS; i++)
+        params[i] = NULL;
+    return ok ? count : -1;
 }
 
 void cs_table_batch_free(cs_table_batch_t *self)

@@ -137,4 +137,23 @@ check_eq "a table of an earlier version gets the column it lacks, every row read
                                 (SELECT count(*) FROM connstate_internal.connection_state
                                  WHERE status = 'ready')")"
 check "it exits 0 on SIGTERM" sup_stop "$SUP_PID"
+
+# ---- the config is read while the rows are set pending, the directory watched already -------
+# A session holds a row that the pending statement sets: the supervisor has read the config
+# and waits for the statement; a file written meanwhile is seen by a later refresh.
+spawn "$T_DIR/hold2.log" psql -X -q "$db" -c "BEGIN" \
+    -c "SELECT 1 FROM connstate_internal.connection_state WHERE connection_name = 'syn_1'
+        FOR UPDATE" -c "SELECT pg_sleep(60)" -c "ROLLBACK"
+wait_sql 10 "$db" "SELECT count(*) FROM ($holder) h" 1 >/dev/null
+sup_spawn third "$db" "$cfg"
+check "the config is read while the database sets the rows pending" \
+    wait_log "$T_DIR/third.log" "info: config: $N connections in 1 files, read while the rows are set pending" 30
+synthetic_conns "$cfg/b.spc" 1 5 1 late_
+sql "$db" "SELECT pg_terminate_backend(pid) FROM ($holder) h" >/dev/null
+check "the first refresh plans the config as it was read" \
+    wait_log "$T_DIR/third.log" "info: refresh 1: $N connections configured" 60
+check "the file written meanwhile is seen by a later refresh: its connections ready" \
+    wait_sql 60 "$db" "SELECT count(*) FROM connstate_internal.connection_state
+                       WHERE connection_name LIKE 'late\_%' AND status = 'ready'" 5
+check "it exits 0 on SIGTERM" sup_stop "$SUP_PID"
 done_testing

@@ -965,12 +965,13 @@ static void test_the_store_keeps_counts_and_unsettled_rows(void **state)
     assert_int_equal(kept[CS_STATUS_DISABLED], 1);
     assert_int_equal(cs_store_unsettled(store, NULL, NULL), 1); /* owed */
     cs_record_t *row = cs_store_add(store, "new");              /* pending, not in the table yet */
+    bool full;
     cs_store_set(store, cs_store_get(store, "ready"), CS_STATUS_UPDATING, NULL);
     int listed = 0;
     assert_int_equal(cs_store_unsettled(store, s_count_name, &listed), 3);
     assert_int_equal(listed, 3);
     /* a batch commits every queued row */
-    for (cs_record_t *r; (r = cs_store_take_dirty(store, 7)) != NULL;) {
+    for (cs_record_t *r; (r = cs_store_take_dirty(store, 7, &full)) != NULL;) {
         cs_visible_t written = {0};
         cs_visible_of(&written, cs_record_values(r));
         cs_store_written(store, cs_record_name(r), &written, cs_record_gone(r));
@@ -984,7 +985,7 @@ static void test_the_store_keeps_counts_and_unsettled_rows(void **state)
     cs_store_set_comments(store, row, true);
     cs_store_remove(store, cs_store_get(store, "off"));
     assert_int_equal(cs_store_unsettled(store, NULL, NULL), 3); /* ready, owed, off (deleted) */
-    for (cs_record_t *r; (r = cs_store_take_dirty(store, 8)) != NULL;) {
+    for (cs_record_t *r; (r = cs_store_take_dirty(store, 8, &full)) != NULL;) {
         cs_visible_t written = {0};
         cs_visible_of(&written, cs_record_values(r));
         cs_store_written(store, cs_record_name(r), &written, cs_record_gone(r));

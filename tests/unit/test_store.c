@@ -78,14 +78,15 @@ static void test_a_change_of_one_row_leaves_the_others(void **state)
     /* a write committed: what the table holds follows, the plugin as written */
     cs_visible_t written = {CS_STATUS_ERROR, "boom", NULL, false, 5, 9, "other"};
     cs_store_set(store, ra, CS_STATUS_ERROR, "boom");
-    assert_non_null(cs_store_take_dirty(store, 8));
+    bool full;
+    assert_non_null(cs_store_take_dirty(store, 8, &full));
     cs_store_written(store, "a", &written, false);
     assert_string_equal(cs_record_committed(ra)->plugin, "other");
     assert_string_equal(cs_record_committed(ra)->error, "boom");
     assert_string_equal(cs_record_committed(rb)->plugin, "synthetic");
     /* a deletion written: the row goes, the other keeps its strings */
     cs_store_remove(store, ra);
-    while (cs_store_take_dirty(store, 10))
+    while (cs_store_take_dirty(store, 10, &full))
         ;
     cs_visible_t deleted = {CS_STATUS_DELETED, NULL, NULL, false, 6, 10, "other"};
     cs_store_written(store, "a", &deleted, true);
@@ -119,12 +120,83 @@ static void test_a_row_loaded_again_replaces_its_values(void **state)
     cs_store_destroy(&store);
 }
 
+/* Takes the only queued row; returns whether it is to be written in full. */
+static bool s_take_full(cs_store_t *store, uint64_t seq)
+{
+    bool full = false;
+    assert_int_equal(cs_store_dirty(store), 1);
+    assert_non_null(cs_store_take_dirty(store, seq, &full));
+    return full;
+}
+
+/* A row the table holds, changed in its state only, needs only its state columns written;
+ * a new row, a change of its description, and a row of a failed write need every column. */
+static void test_a_write_is_full_only_when_the_description_may_differ(void **state)
+{
+    (void)state;
+    cs_store_t *store = cs_store_new();
+    cs_row_values_t a = s_values("a", "synthetic", "1.0.0", "/cfg/a.spc");
+    assert_int_equal(cs_store_load(store, &a), 0);
+    cs_record_t *ra = cs_store_get(store, "a");
+    cs_store_set(store, ra, CS_STATUS_PENDING, NULL); /* the status, the time */
+    assert_false(s_take_full(store, 2));
+    cs_store_set_comments(store, ra, true);
+    assert_false(s_take_full(store, 3));
+    cs_store_set_noted(store, ra, CS_STATUS_READY, NULL, "left out: x");
+    assert_false(s_take_full(store, 4));
+    /* the same description again changes nothing; another one is written in full */
+    cs_store_set_built(store, ra, "1.0.0", cs_record_values(ra)->schema_hash);
+    assert_int_equal(cs_store_dirty(store), 0);
+    cs_store_set_built(store, ra, "2.0.0", "2222222222222222");
+    assert_true(s_take_full(store, 5));
+    cs_store_set_worker(store, ra, "wrk-9", 3);
+    assert_true(s_take_full(store, 6));
+    cs_store_set_fingerprint(store, ra, "3333333333333333");
+    assert_true(s_take_full(store, 7));
+    /* a description changed while its write is in flight: the next write is full too */
+    cs_store_set_worker(store, ra, "wrk-8", 1);
+    assert_true(s_take_full(store, 8));
+    cs_store_set_fingerprint(store, ra, "4444444444444444");
+    cs_store_set(store, ra, CS_STATUS_UPDATING, NULL);
+    assert_true(s_take_full(store, 9));
+    /* a failed write, put back: in full, even when the row changed its state meanwhile */
+    cs_store_set(store, ra, CS_STATUS_READY, NULL);
+    assert_false(s_take_full(store, 10));
+    cs_store_requeue(store, "a");
+    assert_true(s_take_full(store, 11));
+    cs_store_set(store, ra, CS_STATUS_ERROR, "e");
+    assert_false(s_take_full(store, 12));
+    cs_store_set(store, ra, CS_STATUS_READY, NULL);
+    cs_store_requeue(store, "a"); /* the failed write's row was queued again meanwhile */
+    assert_true(s_take_full(store, 13));
+    /* a new row is not in the table: in full, until a write of it committed */
+    cs_record_t *rb = cs_store_add(store, "b");
+    assert_true(s_take_full(store, 14));
+    cs_visible_t written = {0};
+    cs_visible_of(&written, cs_record_values(rb));
+    cs_store_written(store, "b", &written, false);
+    cs_store_set(store, rb, CS_STATUS_READY, NULL);
+    assert_false(s_take_full(store, 15));
+    cs_visible_clear(&written);
+    /* a row whose deletion committed and that came back before it went: in full */
+    cs_store_remove(store, ra);
+    assert_false(s_take_full(store, 16));
+    cs_store_add(store, "a");
+    cs_store_set(store, ra, CS_STATUS_PENDING, NULL);
+    cs_visible_t deleted = {CS_STATUS_DELETED, NULL, NULL, false, 6, 16, NULL};
+    cs_store_written(store, "a", &deleted, true);
+    assert_non_null(cs_store_get(store, "a"));
+    assert_true(s_take_full(store, 17));
+    cs_store_destroy(&store);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loaded_rows_read_back_and_share_their_strings),
         cmocka_unit_test(test_a_change_of_one_row_leaves_the_others),
         cmocka_unit_test(test_a_row_loaded_again_replaces_its_values),
+        cmocka_unit_test(test_a_write_is_full_only_when_the_description_may_differ),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

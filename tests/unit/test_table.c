@@ -51,7 +51,7 @@ static void test_the_batch_is_one_array_per_column(void **state)
     v.plugin = "p";
     cs_table_batch_add(&batch, &v, true, false);
     const char *params[CS_TABLE_BATCH_PARAMS] = {NULL, "9", "{\"seq\":9", "m", "s", NULL};
-    assert_int_equal(cs_table_batch_params(&batch, params), 0);
+    assert_int_equal(cs_table_batch_params(&batch, params, false), CS_TABLE_BATCH_PARAMS);
     assert_int_equal(batch.rows, 2);
     assert_string_equal(params[0], "{f,t}");                 /* $1: to delete */
     assert_string_equal(params[6], "{t,f}");                 /* $7: a worker's word */
@@ -68,7 +68,7 @@ static void test_the_batch_is_one_array_per_column(void **state)
     cs_table_batch_free(&batch);
 
     cs_table_batch_t empty = {0}; /* a batch that carries only the search path */
-    assert_int_equal(cs_table_batch_params(&empty, params), 0);
+    assert_int_equal(cs_table_batch_params(&empty, params, false), CS_TABLE_BATCH_PARAMS);
     assert_string_equal(params[0], "{}");
     assert_string_equal(params[CS_TABLE_BATCH_PARAMS - 1], "{}");
     cs_table_batch_free(&empty);
@@ -98,6 +98,54 @@ static void test_the_upsert_types_its_arrays(void **state)
     assert_null(strstr(plain, "pg_description"));
     assert_null(strstr(plain, "DELETE"));
     assert_null(strstr(plain, "connection_name = v.n, ")); /* the key is not updated */
+}
+
+/* The status form: only the state columns' arrays travel ($8 to $14, in the columns' order),
+ * each row updated by its key, the same answer; a row missing from the table fails it. */
+static void test_the_status_form_carries_only_the_state_columns(void **state)
+{
+    (void)state;
+    cs_row_values_t v = {0};
+    v.name = "syn_1";
+    v.status = CS_STATUS_READY;
+    v.comments_set = true;
+    v.time_us = 1700000000123456;
+    v.seq = 42;
+    v.plugin = "p";
+    v.detail = "d";
+    cs_table_batch_t batch = {0};
+    cs_table_batch_add(&batch, &v, false, false);
+    const char *params[CS_TABLE_BATCH_PARAMS] = {NULL, "42", "{\"seq\":42", "m", "s", NULL};
+    assert_int_equal(cs_table_batch_params(&batch, params, true), 14);
+    assert_string_equal(params[0], "{f}");
+    assert_string_equal(params[6], "{f}");
+    assert_string_equal(params[7], "{\"syn_1\"}");         /* connection_name */
+    assert_string_equal(params[8], "{ready}");             /* status */
+    assert_string_equal(params[9], "{NULL}");              /* error */
+    assert_string_equal(params[10], "{t}");                /* comments_set */
+    assert_string_equal(params[11], "{1700000000123456}"); /* time_changed */
+    assert_string_equal(params[12], "{42}");               /* seq */
+    assert_string_equal(params[13], "{\"d\"}");            /* detail */
+    for (size_t i = 14; i < CS_TABLE_BATCH_PARAMS; i++)
+        assert_null(params[i]);
+    cs_table_batch_free(&batch);
+
+    const char *sql = cs_table_upsert_status_sql();
+    assert_non_null(strstr(sql, "unnest($8::text[], $9::text[], $10::text[], $11::boolean[], "
+                                "$12::bigint[], $13::bigint[], $14::text[], $1::boolean[], "
+                                "$7::boolean[]) AS x(n, s, e, c, t, q, d, g, k)"));
+    assert_null(strstr(sql, "$15"));
+    assert_non_null(strstr(sql, "UPDATE connstate_internal.connection_state AS cs SET status = "
+                                "v.s, error = v.e, comments_set = v.c, time_changed = "));
+    assert_non_null(strstr(sql, "seq = v.q, detail = v.d\n    FROM v WHERE "
+                                "cs.connection_name = v.n"));
+    assert_null(strstr(sql, "plugin"));
+    assert_null(strstr(sql, "INSERT"));
+    assert_non_null(strstr(sql, "connstate_internal.rows_written((SELECT count(*) FROM upd),"));
+    assert_non_null(strstr(sql, "pg_notify('connstate_state', $3"));
+    assert_non_null(strstr(sql, "SET value = $2::bigint WHERE key = 'last_seq'"));
+    assert_non_null(strstr(sql, "$4::text || $5::text"));
+    assert_non_null(strstr(sql, "$6::jsonb IS NOT NULL"));
 }
 
 /* The startup's pending: one statement, as cs_store_set (PENDING, NULL) would do it. */
@@ -174,6 +222,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_batch_is_one_array_per_column),
         cmocka_unit_test(test_the_upsert_types_its_arrays),
+        cmocka_unit_test(test_the_status_form_carries_only_the_state_columns),
         cmocka_unit_test(test_the_pending_statement),
         cmocka_unit_test(test_create_upsert_and_select_name_the_same_columns),
         cmocka_unit_test(test_values_copy_and_clear),
