@@ -769,6 +769,19 @@ static cs_config_t *s_load(cs_refresh_t *self)
     return cfg;
 }
 
+/* Reads the catalog (what changed since the last read, or every schema); false when it
+ * failed (the cause was logged; a later plan tries again with what was loaded). A read must
+ * not overlap a batch on the same session: the one in flight ends first (one statement:
+ * milliseconds). */
+static bool s_read_catalog(cs_refresh_t *self)
+{
+    if (cs_batch_wait(self->deps.batch, S_CATALOG_WAIT_MS) == 0 &&
+        cs_catalog_read_schemas(self->deps.catalog, self->schemas, false) == 0)
+        return true;
+    self->lost = cs_catalog_session_bad(self->deps.catalog);
+    return false;
+}
+
 /* Plans the refresh that began: the config (only files that changed are parsed again), the
  * plugins' info (asked without blocking: while an answer is missing the refresh waits, and
  * tick plans again when one comes), the catalog, then the plan applied and its statuses
@@ -807,22 +820,20 @@ static void s_plan(cs_refresh_t *self)
             asking = true;
     }
     if (asking) {
-        if (!self->planning)
+        if (!self->planning) {
             cs_log_debug("refresh %llu waits for %zu plugins' info",
                          (unsigned long long)self->started, cs_plugins_asking(self->deps.plugins));
-        self->planning = true;
+            /* the catalog is read while they answer (a full read at startup): the plan, once
+             * they did, reads only what changed since */
+            self->planning = true;
+            (void)s_read_catalog(self);
+        }
         return;
     }
     self->planning = false;
     int64_t t_config = cs_clock_mono_ms();
-    /* A catalog read must not overlap a batch on the same session: the one in flight ends
-     * first (one statement: milliseconds); a failed one is retried later as usual. */
-    if (cs_batch_wait(self->deps.batch, S_CATALOG_WAIT_MS) != 0 ||
-        cs_catalog_read_schemas(self->deps.catalog, self->schemas, false) != 0) {
-        /* the cause was logged; the next plan tries again with what was loaded */
-        self->lost = cs_catalog_session_bad(self->deps.catalog);
+    if (!s_read_catalog(self))
         return;
-    }
     int64_t t_catalog = cs_clock_mono_ms();
     /* what this plan decides: what changed, and what is not settled */
     if (cs_schemas_take_changed(self->schemas, s_schema_changed, self))
