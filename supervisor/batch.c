@@ -399,22 +399,32 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
     cs_table_batch_t rows = {0};
     bool checked = false; /* a row to delete, or a worker's word to check: the full statement */
     bool full = false;    /* a row the table may not have, or not with this description */
-    cs_record_t *row;
+    cs_record_t *row, **taken = malloc((n ? n : 1) * sizeof *taken);
+    if (!taken) {
+        free(self->entries);
+        self->entries = NULL;
+        return -1;
+    }
     bool row_full;
     while (self->count < n &&
            (row = cs_store_take_dirty(self->store, self->seq + 1, &row_full)) != NULL) {
         full |= row_full;
         self->seq++;
         const cs_row_values_t *v = cs_record_values(row);
+        taken[self->count] = row;
         s_entry_t *entry = &self->entries[self->count++];
         entry->name = strdup(v->name);
         cs_visible_of(&entry->row, v);
         entry->deleted = cs_record_gone(row);
-        cs_table_batch_add(&rows, v, entry->deleted, cs_record_claimed(row));
         checked |= entry->deleted || cs_record_claimed(row);
         if (entry->deleted)
             entry->row.status = CS_STATUS_DELETED;
     }
+    bool status_only = !checked && !full;
+    for (size_t i = 0; i < self->count; i++) /* the arrays of the form it takes */
+        cs_table_batch_add(&rows, cs_record_values(taken[i]), cs_record_gone(taken[i]),
+                           cs_record_claimed(taken[i]), status_only);
+    free(taken);
     char last_seq[32], payload[64];
     snprintf(last_seq, sizeof last_seq, "%llu", (unsigned long long)self->seq);
     /* {"seq":N,"rows":n,"xid":X}: the statement appends the transaction id */
@@ -429,7 +439,6 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
     }
     const char *params[CS_TABLE_BATCH_PARAMS] = {
         NULL, last_seq, payload, CS_BATCH_MARKER_MISMATCH, CS_BATCH_STILL_THERE, self->path_asked};
-    bool status_only = !checked && !full;
     int nparams = cs_table_batch_params(&rows, params, status_only);
     bool failed = nparams < 0;
     int rc = 0;

@@ -111,8 +111,11 @@ typedef struct {
 } cs_table_batch_t;
 
 /* Appends v (gone: the row is to be deleted; claimed: its status or deletion is a worker's
- * word, to be checked). Text that is not valid UTF-8 is written with '?' for each bad byte. */
-void cs_table_batch_add(cs_table_batch_t *self, const cs_row_values_t *v, bool gone, bool claimed);
+ * word, to be checked; status: the batch is the status upsert's, only the state columns are
+ * written, and every row of it must be added so). Text that is not valid UTF-8 is written
+ * with '?' for each bad byte. */
+void cs_table_batch_add(cs_table_batch_t *self, const cs_row_values_t *v, bool gone, bool claimed,
+                        bool status);
 /* Closes the arrays and points params[0], params[6] and params[7...] at them (borrowed, valid
  * until cs_table_batch_free): every column's, or with status only the state columns' (the
  * status upsert's), the rest NULL; the caller fills params[1..5]. Returns how many

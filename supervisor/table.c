@@ -493,11 +493,14 @@ static void s_array_next(cs_buf_t *array)
     cs_buf_putc(array, array->len ? ',' : '{');
 }
 
-void cs_table_batch_add(cs_table_batch_t *self, const cs_row_values_t *v, bool gone, bool claimed)
+void cs_table_batch_add(cs_table_batch_t *self, const cs_row_values_t *v, bool gone, bool claimed,
+                        bool status)
 {
     char number[24];
     for (size_t i = 0; i < S_COLUMNS; i++) {
         const s_column_t *col = &s_columns[i];
+        if (status && !col->state)
+            continue;
         cs_buf_t *out = &self->columns[i];
         s_array_next(out);
         switch (col->kind) {

@@ -44,12 +44,12 @@ static void test_the_batch_is_one_array_per_column(void **state)
     v.start_line = 3;
     v.attempts = 2;
     cs_table_batch_t batch = {0};
-    cs_table_batch_add(&batch, &v, false, true);
+    cs_table_batch_add(&batch, &v, false, true, false);
     v.name = "syn_2";
     v.error = "bad \xff byte";
     v.status = CS_STATUS_READY;
     v.plugin = "p";
-    cs_table_batch_add(&batch, &v, true, false);
+    cs_table_batch_add(&batch, &v, true, false, false);
     const char *params[CS_TABLE_BATCH_PARAMS] = {NULL, "9", "{\"seq\":9", "m", "s", NULL};
     assert_int_equal(cs_table_batch_params(&batch, params, false), CS_TABLE_BATCH_PARAMS);
     assert_int_equal(batch.rows, 2);
@@ -114,7 +114,7 @@ static void test_the_status_form_carries_only_the_state_columns(void **state)
     v.plugin = "p";
     v.detail = "d";
     cs_table_batch_t batch = {0};
-    cs_table_batch_add(&batch, &v, false, false);
+    cs_table_batch_add(&batch, &v, false, false, true);
     const char *params[CS_TABLE_BATCH_PARAMS] = {NULL, "42", "{\"seq\":42", "m", "s", NULL};
     assert_int_equal(cs_table_batch_params(&batch, params, true), 14);
     assert_string_equal(params[0], "{f}");
@@ -128,6 +128,9 @@ static void test_the_status_form_carries_only_the_state_columns(void **state)
     assert_string_equal(params[13], "{\"d\"}");            /* detail */
     for (size_t i = 14; i < CS_TABLE_BATCH_PARAMS; i++)
         assert_null(params[i]);
+    for (size_t i = 0; i < CS_TABLE_COLUMNS; i++) /* the others are not even made */
+        assert_true(batch.columns[i].len == 0 || batch.columns[i].data[0] == '{');
+    assert_int_equal(batch.columns[5].len, 0); /* plugin */
     cs_table_batch_free(&batch);
 
     const char *sql = cs_table_upsert_status_sql();
