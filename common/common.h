@@ -64,6 +64,15 @@ void cs_load_errors_done(cs_load_t *ld);
 int cs_config_check(cs_load_t *ld, const cs_block_t *block, cs_connection_t *out)
     __attribute__((warn_unused_result));
 
+/* A connection's config JSON (both forms: cs_canon_config_forms) of this many bytes or more
+ * is adopted by the arena that keeps it, not copied (loader.c, keep.c). */
+#define CS_LOAD_JSON_ADOPT (64 * 1024)
+
+/* Moves everything the load of one file (file: its path, in the arena) put in ld->cfg, which
+ * is not resolved or indexed yet, into a new arena of its exact size, and frees the old arena
+ * with the file's parse tree (keep.c). Sets ld->oom when out of memory. Never blocks. */
+void cs_load_keep(cs_load_t *ld, const char *file);
+
 #define CS_CONFIG_MAX_REF       512 /* bytes of a plugin reference ("turbot/aws@^0.5") */
 #define CS_CONFIG_MAX_IMAGE     (CS_CONFIG_MAX_REF + 48)
 #define CS_CONFIG_MAX_MEMORY_MB 1048576 /* a plugin instance's memory_max_mb: 1 TiB */

@@ -38,17 +38,21 @@ typedef struct {
     const cs_config_plugin_t *instance; /* plugin = plugin.LABEL; NULL: the plugin itself */
     int64_t memory_max_mb;              /* the memory limit of its plugin runs: its instance's, else
                                            options "plugin"'s; 0: none (set when the directory is resolved) */
-    bool aggregator;                    /* type = "aggregator" */
-    bool import_disabled;               /* import_schema = "disabled" */
     const char **members;               /* aggregators: connection names or globs */
     size_t member_count;
     const char *file; /* the path of its .spc file */
+    /* the plugin's config (every other attribute and block), as JSON in written order; may
+     * hold secrets. After its NUL comes the canonical form (cs_canon), or an empty text when
+     * that is the same. */
+    const char *config_json;
     int start_line;
     int end_line;
+    cs_line_col_t name_at;   /* its name label (in file) */
+    cs_line_col_t plugin_at; /* the value of its plugin attribute */
     char fingerprint[17];    /* hex: stable hash of the canonical config */
-    const char *config_json; /* the plugin's config (every other attribute and block),
-                                as JSON in written order; may hold secrets */
-    const cs_block_t *block; /* its parse tree */
+    bool aggregator;         /* type = "aggregator" */
+    bool import_disabled;    /* import_schema = "disabled" */
+    bool plugin_instance;    /* plugin = plugin.LABEL (plugin_written), not a string */
 } cs_connection_t;
 
 /* A file that failed: none of its connections were loaded. names are the connection

@@ -92,11 +92,9 @@ static bool s_mentions_database(const char *text, size_t len)
 
 /* A connection's config JSON in the arena: a large one is taken in at its size, not copied
  * (a 16 MiB file of one connection would otherwise hold it twice at once). */
-#define S_JSON_ADOPT (64 * 1024)
-
 static const char *s_keep_json(cs_arena_t *arena, cs_buf_t *json)
 {
-    if (json->len < S_JSON_ADOPT)
+    if (json->len < CS_LOAD_JSON_ADOPT)
         return cs_arena_strndup(arena, json->data, json->len);
     size_t size = json->len + 1;
     char *data = cs_buf_take(json);
@@ -105,25 +103,26 @@ static const char *s_keep_json(cs_arena_t *arena, cs_buf_t *json)
     return cs_arena_adopt(arena, &block, size);
 }
 
-/* Completes a valid connection (its plugin config as JSON, its fingerprint) and appends it
- * to the file's connections. */
-static void s_add_connection(cs_load_t *ld, cs_connection_t *conn, cs_connection_t **conns,
-                             size_t *count, size_t *cap)
+/* Completes a valid connection of block (its plugin config as JSON in both forms, its
+ * fingerprint) and appends it to the file's connections. */
+static void s_add_connection(cs_load_t *ld, const cs_block_t *block, cs_connection_t *conn,
+                             cs_connection_t **conns, size_t *count, size_t *cap)
 {
     cs_buf_t json = {0};
-    cs_canon_config_json(&json, conn->block);
-    /* plugin = plugin.LABEL: fingerprinted when the instance is found (s_resolve_plugins) */
-    if (json.failed || (conn->plugin && cs_canon_fingerprint(conn, conn->fingerprint) != 0)) {
-        ld->oom = true;
-    } else {
-        conn->config_json = s_keep_json(ld->cfg->arena, &json);
-        cs_connection_t *grown = cs_load_grow(ld, *conns, *count, cap, sizeof *conn);
-        if (conn->config_json && grown) {
-            *conns = grown;
-            (*conns)[(*count)++] = *conn;
-        }
-    }
+    cs_canon_config_forms(&json, block);
+    conn->config_json = json.failed ? NULL : s_keep_json(ld->cfg->arena, &json);
     cs_buf_free(&json);
+    /* plugin = plugin.LABEL: fingerprinted when the instance is found (s_resolve_plugins) */
+    if (!conn->config_json ||
+        (conn->plugin && cs_canon_fingerprint(conn, conn->fingerprint) != 0)) {
+        ld->oom = true;
+        return;
+    }
+    cs_connection_t *grown = cs_load_grow(ld, *conns, *count, cap, sizeof *conn);
+    if (grown) {
+        *conns = grown;
+        (*conns)[(*count)++] = *conn;
+    }
 }
 
 /* A file's text as read: pages of its own (mmap), not the heap's, so that freeing 16 MiB
@@ -141,9 +140,10 @@ static void s_text_free(s_text_t *text)
     *text = (s_text_t){NULL, 0};
 }
 
-/* Parses and validates one file's text; file must live as long as the config. owned, when
- * not NULL, is text's buffer: freed as soon as the tree is parsed, so that the text and the
- * JSON of its connections are not held at once. */
+/* Parses and validates one file's text into the config's arena, tree and all (cs_load_keep
+ * then keeps what the config needs); file is in that arena. owned, when not NULL, is text's
+ * buffer: freed as soon as the tree is parsed, so that the text and the JSON of its
+ * connections are not held at once. */
 static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_t len,
                         s_text_t *owned)
 {
@@ -199,7 +199,7 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
         }
         cs_connection_t conn;
         if (cs_config_check(ld, block, &conn) == 0)
-            s_add_connection(ld, &conn, &conns, &count, &cap);
+            s_add_connection(ld, block, &conn, &conns, &count, &cap);
     }
     if (ld->file_failed) {
         /* Every valid name its connection blocks declare, for the failed-file list: only a
@@ -377,9 +377,9 @@ static cs_connection_t **s_check_duplicate_names(cs_load_t *ld, bool kept)
         if (strcmp(index[i - 1]->name, index[i]->name) != 0)
             continue;
         const cs_connection_t *first = index[i - 1], *again = index[i];
-        cs_load_error(ld, again->block->label_pos[0],
+        cs_load_error(ld, (cs_pos_t){again->file, again->name_at.line, again->name_at.col},
                       "connection \"%s\" is already defined at %s:%d:%d", again->name, first->file,
-                      first->block->label_pos[0].line, first->block->label_pos[0].col);
+                      first->name_at.line, first->name_at.col);
         s_fail_file(ld, again->file);
     }
     return index;
@@ -406,17 +406,6 @@ static int s_find_label(const void *key, const void *item)
     return strcmp(key, (*(const cs_config_plugin_t *const *)item)->label);
 }
 
-/* The plugin attribute of a valid connection block. */
-static const cs_value_t *s_plugin_value(const cs_connection_t *c)
-{
-    for (size_t i = 0; i < c->block->count; i++) {
-        const cs_attr_t *attr = c->block->items[i].attr;
-        if (attr && strcmp(attr->key, "plugin") == 0)
-            return attr->value;
-    }
-    return NULL;
-}
-
 /* What resolving a connection's plugin sets is what it was: nothing to write. */
 static bool s_same_plugin(const cs_connection_t *a, const cs_connection_t *b)
 {
@@ -432,14 +421,12 @@ static bool s_same_plugin(const cs_connection_t *a, const cs_connection_t *b)
 static int s_resolve_one(cs_load_t *ld, cs_connection_t *c, cs_config_plugin_t **by_label,
                          cs_config_plugin_t **by_image, size_t n)
 {
-    const cs_value_t *v = s_plugin_value(c);
-    if (!v)
-        return 0; /* cannot be: a valid connection has one */
-    if (v->type == CS_VAL_REFERENCE) {
-        const char *label = v->via.str.ptr + 7; /* after "plugin." */
+    cs_pos_t at = {c->file, c->plugin_at.line, c->plugin_at.col};
+    if (c->plugin_instance) {
+        const char *label = c->plugin_written + 7; /* after "plugin." */
         cs_config_plugin_t **found = bsearch(label, by_label, n, sizeof *by_label, s_find_label);
         if (!found) {
-            cs_load_error(ld, v->pos,
+            cs_load_error(ld, at,
                           "connection \"%s\": plugin.%s is not defined: add plugin \"%s\" { "
                           "source = \"...\" } to a file of the directory",
                           c->name, label, label);
@@ -472,7 +459,7 @@ static int s_resolve_one(cs_load_t *ld, cs_connection_t *c, cs_config_plugin_t *
         c->instance = by_image[lo];
     } else if (matches > 1) {
         const cs_config_plugin_t *a = by_image[lo], *b = by_image[lo + 1];
-        cs_load_error(ld, v->pos,
+        cs_load_error(ld, at,
                       "connection \"%s\": plugin \"%.80s\" matches %zu plugin instances (%s at "
                       "%s:%d, %s at %s:%d%s): name one, plugin = plugin.%s",
                       c->name, c->plugin_written, matches, a->label, a->file, a->line, b->label,
@@ -624,6 +611,8 @@ cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len)
     const char *path = cs_load_strdup(&ld, file);
     if (path)
         s_load_text(&ld, path, text, len, NULL);
+    if (!ld.oom)
+        cs_load_keep(&ld, path); /* and not its tree */
     cfg = s_config_done(&ld);
     if (cfg)
         cfg->changed_all = true; /* no previous load: every name is new */
@@ -748,6 +737,8 @@ static cs_config_t *s_load_unit(const char *path)
     else if (file)
         s_add_failed(&ld, file, NULL, 0);
     s_text_free(&text);
+    if (!ld.oom)
+        cs_load_keep(&ld, file); /* and not its tree */
     return s_config_done(&ld);
 }
 
