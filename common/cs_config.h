@@ -53,6 +53,10 @@ typedef struct {
     bool aggregator;         /* type = "aggregator" */
     bool import_disabled;    /* import_schema = "disabled" */
     bool plugin_instance;    /* plugin = plugin.LABEL (plugin_written), not a string */
+    /* its plugin, instance, memory limit or fingerprint are not as its file's load set them: a
+     * directory's plugin instance or options "plugin" reached it, and a later directory sets
+     * them again */
+    bool resolved;
 } cs_connection_t;
 
 /* A file that failed: none of its connections were loaded. names are the connection
@@ -112,16 +116,16 @@ typedef struct cs_config_s {
     cs_arena_t *arena;
     cs_connection_t **by_name; /* index for cs_config_find */
     /* A directory load is made of one unit per file, each with its own arena (owned), so
-     * that a reload can keep the units of unchanged files. */
+     * that a reload can keep the units of unchanged files. A unit's connections are its part
+     * of the connections of the directory that last loaded it, or its own array when its file
+     * failed there (or before it is merged into one): connections_owned, malloc'ed. */
     struct cs_config_s **units;
     size_t unit_count;
     /* A unit: the file it was read from, and that file's identity when it was read; reused:
      * taken over from the previous load by cs_config_reload_dir, not parsed again. */
     const char *source;
     bool reused;
-    /* its connections were resolved in place by the directory that read it (its only file of
-     * connections): a later directory that reuses it resolves and fingerprints them again */
-    bool resolved;
+    cs_connection_t *connections_owned;
     int64_t source_mtime_ns;
     int64_t source_size;
     uint64_t source_ino;

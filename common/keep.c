@@ -2,15 +2,18 @@
  * one of its exact size: a loaded config holds no tree and no room to spare. */
 #include "common.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The most bytes cs_arena_alloc skips to align an array (it aligns to a pointer or a double). */
-#define S_ALIGN_ROOM ((_Alignof(double) > _Alignof(void *) ? _Alignof(double) : _Alignof(void *)) - 1)
+#define S_ALIGN_ROOM                                                                               \
+    ((_Alignof(double) > _Alignof(void *) ? _Alignof(double) : _Alignof(void *)) - 1)
 
 /* One walk over a file's results, made twice: counting the bytes they need (each move returns
  * what it is given), then moving them into the new arena (each returns the copy). */
 typedef struct {
     bool counting;
+    bool apart;  /* the connections go to an array of their own */
     size_t size; /* counted so far */
     cs_arena_t *from, *to;
     const char *old_file, *file; /* the file's path, before and after the move */
@@ -139,7 +142,15 @@ static void s_move_all(s_move_t *m, cs_config_t *cfg)
 {
     m->file = s_move_text(m, m->old_file);
     cfg->source = s_move_file(m, cfg->source);
-    cfg->connections = s_move_array(m, cfg->connections, cfg->count, sizeof *cfg->connections);
+    if (!m->apart) {
+        cfg->connections = s_move_array(m, cfg->connections, cfg->count, sizeof *cfg->connections);
+    } else if (!m->counting && cfg->count) {
+        cfg->connections_owned = malloc(cfg->count * sizeof *cfg->connections);
+        if (cfg->connections_owned)
+            memcpy(cfg->connections_owned, cfg->connections, cfg->count * sizeof *cfg->connections);
+        m->oom |= !cfg->connections_owned;
+        cfg->connections = cfg->connections_owned ? cfg->connections_owned : cfg->connections;
+    }
     for (size_t i = 0; i < cfg->count; i++)
         s_move_connection(m, &cfg->connections[i]);
     cfg->errors = s_move_array(m, cfg->errors, cfg->error_count, sizeof *cfg->errors);
@@ -165,10 +176,10 @@ static void s_move_all(s_move_t *m, cs_config_t *cfg)
     cfg->plugin_options_file = s_move_file(m, cfg->plugin_options_file);
 }
 
-void cs_load_keep(cs_load_t *ld, const char *file)
+void cs_load_keep(cs_load_t *ld, const char *file, bool apart)
 {
     cs_config_t *cfg = ld->cfg;
-    s_move_t m = {.counting = true, .from = cfg->arena, .old_file = file};
+    s_move_t m = {.counting = true, .apart = apart, .from = cfg->arena, .old_file = file};
     s_move_all(&m, cfg);
     m.counting = false;
     m.to = cs_arena_new_sized(m.size);

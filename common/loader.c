@@ -3,6 +3,7 @@
 
 #include "cs_canon.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -290,37 +291,6 @@ static void s_fail_file(cs_load_t *ld, const char *file)
     s_add_failed(ld, file, names, name_count);
 }
 
-/* Makes a directory's connections its own (a copy in its arena) before one is written: a
- * unit's array is never written after its own load, as a previous directory that shares it
- * is still read. Returns false when out of memory. */
-static bool s_own_connections(cs_load_t *ld)
-{
-    cs_config_t *cfg = ld->cfg;
-    if (!ld->conns_shared)
-        return true;
-    cs_connection_t *copy = cs_arena_alloc(cfg->arena, cfg->count * sizeof *copy);
-    if (!copy) {
-        ld->oom = true;
-        return false;
-    }
-    memcpy(copy, cfg->connections, cfg->count * sizeof *copy);
-    cfg->connections = copy;
-    ld->conn_cap = cfg->count;
-    ld->conns_shared = false;
-    ld->resolve_in = NULL;
-    return true;
-}
-
-/* Before a connection's resolved plugin is written: in place in a unit no one else reads
- * (marked: a reuse resolves it again), else in the directory's own copy. */
-static bool s_resolving(cs_load_t *ld)
-{
-    if (!ld->resolve_in)
-        return s_own_connections(ld);
-    ld->resolve_in->resolved = true;
-    return true;
-}
-
 /* Takes the connections and plugin instances of failed files out of the result. */
 static void s_drop_failed(cs_load_t *ld)
 {
@@ -328,8 +298,6 @@ static void s_drop_failed(cs_load_t *ld)
     size_t kept = 0;
     while (kept < cfg->count && !s_file_failed(cfg, cfg->connections[kept].file))
         kept++; /* nothing before the first failed one moves */
-    if (kept < cfg->count && !s_own_connections(ld))
-        return;
     for (size_t i = kept; i < cfg->count; i++)
         if (!s_file_failed(cfg, cfg->connections[i].file))
             cfg->connections[kept++] = cfg->connections[i];
@@ -513,8 +481,10 @@ static void s_resolve_plugins(cs_load_t *ld)
             if (s_file_failed(cfg, c.file))
                 continue;
             if (s_resolve_one(ld, &c, by_label, by_image, n) == 0) {
-                if (!s_same_plugin(&c, &cfg->connections[i]) && s_resolving(ld))
+                if (!s_same_plugin(&c, &cfg->connections[i])) {
+                    c.resolved = true;
                     cfg->connections[i] = c;
+                }
                 continue;
             }
             s_fail_file(ld, c.file);
@@ -530,10 +500,14 @@ static void s_resolve_plugins(cs_load_t *ld)
                                                                   : cfg->plugin_memory_max_mb;
         if (c.aggregator)
             c.memory_max_mb = 0; /* it runs no plugin */
-        if ((c.instance || c.memory_max_mb || ld->refingerprint) &&
-            cs_canon_fingerprint(&c, c.fingerprint) != 0)
+        /* and one that an earlier resolution set (or this one, above) is fingerprinted again */
+        if ((c.instance || c.memory_max_mb || c.resolved) &&
+            cs_canon_fingerprint(&c, c.fingerprint) != 0) {
             ld->oom = true;
-        else if (!s_same_plugin(&c, &cfg->connections[i]) && s_resolving(ld))
+            break;
+        }
+        c.resolved = c.instance || c.memory_max_mb; /* else it is as its file's load set it */
+        if (!s_same_plugin(&c, &cfg->connections[i]) || c.resolved != cfg->connections[i].resolved)
             cfg->connections[i] = c;
     }
 }
@@ -546,18 +520,13 @@ static void s_finish(cs_load_t *ld)
     cs_config_t *cfg = ld->cfg;
     size_t count = cfg->count;
     const cs_connection_t *connections = cfg->connections;
-    /* A unit of a directory keeps no index (only the directory is searched). A directory
-     * that reads a unit's connections has no name twice (the unit's load dropped such a
-     * file) and sorts them once they are resolved. */
+    /* A unit of a directory keeps no index (only the directory is searched). */
     bool unit = cfg->source != NULL;
-    cs_connection_t **index = NULL;
-    if (!ld->conns_shared) {
-        index = s_check_duplicate_names(ld, !unit);
-        if (unit) {
-            ld->oom |= !index;
-            free(index);
-            index = NULL;
-        }
+    cs_connection_t **index = s_check_duplicate_names(ld, !unit);
+    if (unit) {
+        ld->oom |= !index;
+        free(index);
+        index = NULL;
     }
     if (!unit && !ld->oom)
         s_resolve_plugins(ld);
@@ -612,7 +581,7 @@ cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len)
     if (path)
         s_load_text(&ld, path, text, len, NULL);
     if (!ld.oom)
-        cs_load_keep(&ld, path); /* and not its tree */
+        cs_load_keep(&ld, path, false); /* and not its tree */
     cfg = s_config_done(&ld);
     if (cfg)
         cfg->changed_all = true; /* no previous load: every name is new */
@@ -738,7 +707,7 @@ static cs_config_t *s_load_unit(const char *path)
         s_add_failed(&ld, file, NULL, 0);
     s_text_free(&text);
     if (!ld.oom)
-        cs_load_keep(&ld, file); /* and not its tree */
+        cs_load_keep(&ld, file, true); /* and not its tree */
     return s_config_done(&ld);
 }
 
@@ -758,18 +727,16 @@ static bool s_append(cs_load_t *ld, void **items_p, size_t *count_p, size_t *cap
     return true;
 }
 
-/* Adds a unit's results to its directory's; its connections too unless the directory
- * reads the unit's array itself. */
-static void s_merge(cs_load_t *ld, const cs_config_t *unit, bool connections_too)
+/* Adds a unit's results to its directory's. */
+static void s_merge(cs_load_t *ld, const cs_config_t *unit)
 {
     cs_config_t *cfg = ld->cfg;
     cfg->file_count += unit->file_count;
     void *connections = cfg->connections, *errors = cfg->errors;
-    bool ok =
-        (!connections_too || s_append(ld, &connections, &cfg->count, &ld->conn_cap,
-                                      unit->connections, unit->count, sizeof *unit->connections)) &&
-        s_append(ld, &errors, &cfg->error_count, &ld->error_cap, unit->errors, unit->error_count,
-                 sizeof *unit->errors);
+    bool ok = s_append(ld, &connections, &cfg->count, &ld->conn_cap, unit->connections, unit->count,
+                       sizeof *unit->connections) &&
+              s_append(ld, &errors, &cfg->error_count, &ld->error_cap, unit->errors,
+                       unit->error_count, sizeof *unit->errors);
     cfg->connections = connections;
     cfg->errors = errors;
     if (!ok)
@@ -891,15 +858,16 @@ static void s_take_over(cs_load_t *ld, cs_config_t *previous)
 
 /* Whether a unit holds nothing that reaches beyond its own connections, so that its
  * connections are final as the unit parsed them: no error, no plugin instance, no options,
- * nothing ignored, and no connection that names a plugin instance (plugin.LABEL). */
+ * nothing ignored, no connection that names a plugin instance (plugin.LABEL), and none that
+ * a directory's resolution set otherwise. */
 static bool s_unit_plain(const cs_config_t *unit)
 {
     if (unit->error_count || unit->failed_count || unit->plugin_count ||
         unit->plugin_options_file || unit->ignored_count || unit->database.declared ||
-        unit->database.uncertain || unit->resolved)
+        unit->database.uncertain)
         return false;
     for (size_t i = 0; i < unit->count; i++)
-        if (!unit->connections[i].plugin)
+        if (unit->connections[i].plugin_instance || unit->connections[i].resolved)
             return false;
     return true;
 }
@@ -947,8 +915,6 @@ static bool s_patch(cs_load_t *ld, const cs_config_t *previous)
                          : !old || strcmp(old->source, unit->source) != 0 || !s_unit_plain(unit) ||
                                !s_unit_plain(old))
             return false;
-        if (unit->resolved || (unit->count && unit->count == previous->count))
-            return false; /* a directory of one file reads its unit's array: a full merge */
         total += unit->count;
         if (!unit->reused) {
             changed++;
@@ -1045,6 +1011,34 @@ static bool s_patch(cs_load_t *ld, const cs_config_t *previous)
     free(edits);
     free(fresh);
     free(places);
+    return true;
+}
+
+/* Once a directory's connections are final: a unit's connections are its part of them from
+ * now on (its array before, its own or a previous directory's, is not read again), or, when
+ * its file failed in the directory, an array of its own (a later load may take it up again).
+ * Returns false when out of memory. */
+static bool s_settle_units(cs_config_t *cfg)
+{
+    size_t at = 0; /* the units' parts, in unit order: the failed files' are left out */
+    for (size_t i = 0; i < cfg->unit_count; i++) {
+        cs_config_t *unit = cfg->units[i];
+        if (unit->count == 0)
+            continue;
+        if (!s_file_failed(cfg, unit->source)) {
+            assert(at + unit->count <= cfg->count && cfg->connections[at].file == unit->source);
+            unit->connections = cfg->connections + at;
+            at += unit->count;
+            free(unit->connections_owned);
+            unit->connections_owned = NULL;
+        } else if (!unit->connections_owned) {
+            cs_connection_t *own = malloc(unit->count * sizeof *own);
+            if (!own)
+                return false;
+            memcpy(own, unit->connections, unit->count * sizeof *own);
+            unit->connections = unit->connections_owned = own;
+        }
+    }
     return true;
 }
 
@@ -1193,7 +1187,7 @@ static cs_config_t *s_reload(const char *dir, cs_config_t *previous, const char 
         return cfg;
     }
     if (!ld.oom && s_patch(&ld, previous)) {
-        if (ld.oom) {
+        if (ld.oom || !s_settle_units(cfg)) {
             cs_config_destroy(&cfg);
             return NULL;
         }
@@ -1206,29 +1200,20 @@ static cs_config_t *s_reload(const char *dir, cs_config_t *previous, const char 
     size_t total = 0;
     for (size_t i = 0; i < cfg->unit_count; i++)
         total += cfg->units[i]->count;
-    /* All of them in one unit (one big file): the directory reads the unit's array, and
-     * copies it only to change it (s_own_connections); units live as long as it. */
-    cs_config_t *sole = NULL;
-    for (size_t i = 0; i < cfg->unit_count; i++) {
-        if (total && cfg->units[i]->count == total)
-            sole = cfg->units[i];
-        ld.refingerprint |= cfg->units[i]->resolved;
-    }
-    if (sole && !ld.oom) {
-        cfg->connections = sole->connections;
-        cfg->count = total;
-        ld.conns_shared = true;
-        ld.resolve_in = sole->reused ? NULL : sole; /* a previous load reads a reused one */
-    } else if (total && !ld.oom) {
+    if (total && !ld.oom) {
         cfg->connections = cs_arena_alloc(cfg->arena, total * sizeof *cfg->connections);
         ld.conn_cap = total;
         if (!cfg->connections)
             ld.oom = true;
     }
     for (size_t i = 0; i < cfg->unit_count && !ld.oom; i++)
-        s_merge(&ld, cfg->units[i], cfg->units[i] != sole);
+        s_merge(&ld, cfg->units[i]);
     if (!s_config_done(&ld))
         return NULL;
+    if (!s_settle_units(cfg)) {
+        cs_config_destroy(&cfg);
+        return NULL;
+    }
     s_note_changed(&ld, previous);
     if (ld.oom)
         cfg->changed_all = true; /* the names could not all be listed */
@@ -1316,6 +1301,7 @@ void cs_config_destroy(cs_config_t **self_p)
         return;
     for (size_t i = 0; i < (*self_p)->unit_count; i++)
         cs_config_destroy(&(*self_p)->units[i]);
+    free((*self_p)->connections_owned);
     cs_arena_destroy(&(*self_p)->arena);
     free(*self_p);
     *self_p = NULL;
