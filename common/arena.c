@@ -36,6 +36,22 @@ cs_arena_t *cs_arena_new(void)
     return calloc(1, sizeof(cs_arena_t));
 }
 
+cs_arena_t *cs_arena_new_sized(size_t size)
+{
+    cs_arena_t *self = cs_arena_new();
+    if (!self || size == 0)
+        return self;
+    if (size > (size_t)-1 - sizeof(s_chunk_t) ||
+        !(self->chunks = malloc(sizeof(s_chunk_t) + size))) {
+        free(self);
+        return NULL;
+    }
+    self->chunks->next = NULL;
+    self->chunks->used = 0;
+    self->chunks->size = size;
+    return self;
+}
+
 /* size bytes at a multiple of align (a power of two, at most S_ALIGN) in the newest chunk,
  * or in a fresh one. */
 static void *s_alloc(cs_arena_t *self, size_t size, size_t align)
@@ -119,7 +135,7 @@ void *cs_arena_adopt(cs_arena_t *self, void **block_p, size_t size)
 {
     void *block = *block_p;
     *block_p = NULL;
-    s_adopted_t *adopted = cs_arena_alloc(self, sizeof *adopted);
+    s_adopted_t *adopted = malloc(sizeof *adopted); /* not in the chunks: they may be sized */
     if (!adopted) {
         free(block);
         return NULL;
@@ -127,6 +143,21 @@ void *cs_arena_adopt(cs_arena_t *self, void **block_p, size_t size)
     *adopted = (s_adopted_t){self->adopted, block, size};
     self->adopted = adopted;
     return block;
+}
+
+void *cs_arena_disown(cs_arena_t *self, const void *block, size_t *size)
+{
+    for (s_adopted_t **at = &self->adopted; *at; at = &(*at)->next) {
+        s_adopted_t *adopted = *at;
+        if (adopted->block != block)
+            continue;
+        *at = adopted->next;
+        void *taken = adopted->block;
+        *size = adopted->size;
+        free(adopted);
+        return taken;
+    }
+    return NULL;
 }
 
 size_t cs_arena_bytes(const cs_arena_t *self)
@@ -143,8 +174,13 @@ void cs_arena_destroy(cs_arena_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    for (s_adopted_t *adopted = (*self_p)->adopted; adopted; adopted = adopted->next)
-        free(adopted->block); /* the nodes are in the chunks */
+    s_adopted_t *adopted = (*self_p)->adopted;
+    while (adopted) {
+        s_adopted_t *next = adopted->next;
+        free(adopted->block);
+        free(adopted);
+        adopted = next;
+    }
     s_chunk_t *chunk = (*self_p)->chunks;
     while (chunk) {
         s_chunk_t *next = chunk->next;

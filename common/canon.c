@@ -10,26 +10,6 @@
 
 static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical);
 
-/* A fingerprint's canonical form goes to its digest in pieces of about S_SPILL bytes, so
- * that the form of a large connection is never held whole (cs_canon_fingerprint). */
-#define S_SPILL (64 * 1024)
-
-typedef struct {
-    cs_buf_t buf;
-    cs_digest_t *digest;
-} s_spill_t;
-
-static _Thread_local s_spill_t *s_spilling; /* the fingerprint being written, if any */
-
-/* Hands what out holds to the digest when out is a fingerprint's and holds enough. */
-static void s_spill(cs_buf_t *out)
-{
-    if (!s_spilling || out != &s_spilling->buf || out->len < S_SPILL || out->failed)
-        return;
-    cs_digest_update(s_spilling->digest, out->data, out->len);
-    cs_buf_reset(out);
-}
-
 static int s_compare_attr_keys(const void *a, const void *b)
 {
     return strcmp((*(const cs_attr_t *const *)a)->key, (*(const cs_attr_t *const *)b)->key);
@@ -107,7 +87,6 @@ static void s_json_value(cs_buf_t *out, const cs_value_t *v, bool canonical)
                 if (i)
                     cs_buf_putc(out, ',');
                 s_json_value(out, v->via.list.items[i], canonical);
-                s_spill(out);
             }
             cs_buf_putc(out, ']');
             break;
@@ -130,7 +109,6 @@ static void s_json_key(cs_buf_t *out, const cs_block_t *body, const cs_item_t *i
     cs_buf_putc(out, ':');
     if (item->attr) {
         s_json_value(out, item->attr->value, canonical);
-        s_spill(out);
         return;
     }
     cs_buf_putc(out, '[');
@@ -138,7 +116,6 @@ static void s_json_key(cs_buf_t *out, const cs_block_t *body, const cs_item_t *i
         if (i)
             cs_buf_putc(out, ',');
         s_json_body(out, body->items[blocks[i]].block, false, canonical);
-        s_spill(out);
     }
     cs_buf_putc(out, ']');
 }
@@ -296,6 +273,30 @@ void cs_canon_config_json(cs_buf_t *out, const cs_block_t *block)
     s_json_body(out, block, true, false);
 }
 
+void cs_canon_config_forms(cs_buf_t *out, const cs_block_t *block)
+{
+    size_t start = out->len;
+    s_json_body(out, block, true, false);
+    size_t written = out->len - start;
+    cs_buf_putc(out, '\0');
+    s_json_body(out, block, true, true);
+    if (out->failed)
+        return;
+    const char *as_written = out->data + start, *canonical = as_written + written + 1;
+    if ((size_t)(out->data + out->len - canonical) == written &&
+        memcmp(as_written, canonical, written) == 0) {
+        out->len = start + written + 1; /* the same text: left out */
+        out->data[out->len] = '\0';
+    }
+}
+
+/* The canonical form of a connection's config, stored after its config as written. */
+static const char *s_canonical_config(const cs_connection_t *conn)
+{
+    const char *canonical = conn->config_json + strlen(conn->config_json) + 1;
+    return *canonical ? canonical : conn->config_json;
+}
+
 /* Sorts env entries by NAME, keeping the written order among entries of one NAME (the last
  * one wins when the plugin runs). */
 static int s_compare_env(const void *a, const void *b)
@@ -337,10 +338,9 @@ static void s_canon_instance(cs_buf_t *out, const cs_connection_t *conn)
     free(sorted);
 }
 
-void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
+/* The canonical form of a connection after its config: from ,"connections" to the end. */
+static void s_canon_settings(cs_buf_t *out, const cs_connection_t *conn)
 {
-    cs_buf_puts(out, "{\"config\":");
-    s_json_body(out, conn->block, true, true);
     cs_buf_puts(out, ",\"connections\":[");
     for (size_t i = 0; i < conn->member_count; i++) {
         if (i)
@@ -362,22 +362,33 @@ void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
     cs_buf_puts(out, conn->aggregator ? ",\"type\":\"aggregator\"}" : ",\"type\":\"plugin\"}");
 }
 
+void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
+{
+    cs_buf_puts(out, "{\"config\":");
+    cs_buf_puts(out, s_canonical_config(conn));
+    s_canon_settings(out, conn);
+}
+
 int cs_canon_fingerprint(const cs_connection_t *conn, char out[CS_DIGEST_HEX_SIZE])
 {
     out[0] = '\0';
-    s_spill_t spill = {{0}, cs_digest_new()};
-    if (!spill.digest)
+    cs_digest_t *digest = cs_digest_new();
+    if (!digest)
         return -1;
-    s_spilling = &spill;
-    cs_canon_connection(&spill.buf, conn);
-    s_spilling = NULL;
-    if (!spill.buf.failed)
-        cs_digest_update(spill.digest, spill.buf.data, spill.buf.len);
+    /* the config goes to the digest from where it is stored: a large one is not copied */
+    static const char head[] = "{\"config\":";
+    const char *config = s_canonical_config(conn);
+    cs_digest_update(digest, head, sizeof head - 1);
+    cs_digest_update(digest, config, strlen(config));
+    cs_buf_t settings = {0};
+    s_canon_settings(&settings, conn);
+    if (!settings.failed)
+        cs_digest_update(digest, settings.data, settings.len);
     char hex[CS_DIGEST_HEX_SIZE];
-    cs_digest_end(&spill.digest, hex);
-    int rc = spill.buf.failed ? -1 : 0;
+    cs_digest_end(&digest, hex);
+    int rc = settings.failed ? -1 : 0;
     if (rc == 0)
         memcpy(out, hex, sizeof hex);
-    cs_buf_free(&spill.buf);
+    cs_buf_free(&settings);
     return rc;
 }

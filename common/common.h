@@ -29,12 +29,8 @@ bool cs_load_cap_take(cs_load_cap_t *cap, cs_pos_t pos, size_t max);
 typedef struct {
     cs_config_t *cfg;
     size_t conn_cap, error_cap, failed_cap, ignored_cap, plugin_cap;
-    bool oom;                /* an allocation failed: the load returns NULL */
-    bool conns_shared;       /* cfg->connections is a unit's array: copied before it is written */
-    cs_config_t *resolve_in; /* ... unless it is this unit's, read by no one else yet: its
-                                plugins are resolved in place (compacted only in a copy) */
-    bool refingerprint;      /* a unit's connections were resolved before: all again */
-    bool file_failed;        /* the file being loaded has an error */
+    bool oom;         /* an allocation failed: the load returns NULL */
+    bool file_failed; /* the file being loaded has an error */
     /* At most CS_CONFIG_MAX_ERRORS errors are recorded per file, and cs_load_errors_done says
      * how many more there were; the same for what is ignored (CS_CONFIG_MAX_IGNORED,
      * cs_settings_done). */
@@ -63,6 +59,17 @@ void cs_load_errors_done(cs_load_t *ld);
  * ld. Strings in *out are borrowed from the tree. Never blocks. */
 int cs_config_check(cs_load_t *ld, const cs_block_t *block, cs_connection_t *out)
     __attribute__((warn_unused_result));
+
+/* A connection's config JSON (both forms: cs_canon_config_forms) of this many bytes or more
+ * is adopted by the arena that keeps it, not copied (loader.c, keep.c). */
+#define CS_LOAD_JSON_ADOPT (64 * 1024)
+
+/* Moves everything the load of one file (file: its path, in the arena) put in ld->cfg, which
+ * is not resolved or indexed yet, into a new arena of its exact size, and frees the old arena
+ * with the file's parse tree (keep.c). The connections themselves go to an array of their
+ * own, ld->cfg->connections_owned, when apart is set (a unit's: see cs_config_t). Sets
+ * ld->oom when out of memory. Never blocks. */
+void cs_load_keep(cs_load_t *ld, const char *file, bool apart);
 
 #define CS_CONFIG_MAX_REF       512 /* bytes of a plugin reference ("turbot/aws@^0.5") */
 #define CS_CONFIG_MAX_IMAGE     (CS_CONFIG_MAX_REF + 48)

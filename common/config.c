@@ -386,6 +386,8 @@ static int s_plugin_attr(cs_load_t *ld, const cs_attr_t *attr, cs_connection_t *
             return -1;
         }
         conn->plugin_written = v->via.str.ptr;
+        conn->plugin_instance = true;
+        conn->plugin_at = (cs_line_col_t){v->pos.line, v->pos.col};
         conn->plugin = NULL; /* known once the instance is found */
         return 0;
     }
@@ -403,6 +405,7 @@ static int s_plugin_attr(cs_load_t *ld, const cs_attr_t *attr, cs_connection_t *
         return -1;
     }
     conn->plugin_written = v->via.str.ptr;
+    conn->plugin_at = (cs_line_col_t){v->pos.line, v->pos.col};
     conn->plugin_constraint = constraint;
     conn->plugin = strcmp(name, v->via.str.ptr) == 0 ? v->via.str.ptr : cs_load_strdup(ld, name);
     return conn->plugin ? 0 : -1;
@@ -428,7 +431,7 @@ int cs_config_check(cs_load_t *ld, const cs_block_t *block, cs_connection_t *out
     conn.file = block->pos.file;
     conn.start_line = block->pos.line;
     conn.end_line = block->end.line;
-    conn.block = block;
+    conn.name_at = (cs_line_col_t){block->label_pos[0].line, block->label_pos[0].col};
     bool ok = true;
     const cs_attr_t *members_attr = NULL;
 

@@ -10,6 +10,11 @@ typedef struct cs_arena cs_arena_t;
 /* Returns an empty arena (the caller destroys it), or NULL when out of memory. */
 cs_arena_t *cs_arena_new(void);
 
+/* Returns an empty arena whose first chunk, allocated now, holds size bytes: allocations of
+ * a known total fit in it with nothing to spare (later ones grow the arena as usual). The
+ * caller destroys it; NULL when out of memory. */
+cs_arena_t *cs_arena_new_sized(size_t size);
+
 /* Returns size bytes aligned for any type of that size whose alignment is at most that of a
  * pointer or a double (not long double), owned by the arena, or NULL when out of memory. */
 void *cs_arena_alloc(cs_arena_t *self, size_t size);
@@ -30,6 +35,11 @@ void *cs_arena_grow(cs_arena_t *self, void *items, size_t count, size_t *cap, si
  * a large text built elsewhere is kept without a copy. Returns the block, or NULL when out
  * of memory (the block is then freed). */
 void *cs_arena_adopt(cs_arena_t *self, void **block_p, size_t size);
+
+/* Gives back a block that cs_arena_adopt took into the arena: it is the caller's again (to
+ * free, or to adopt into another arena), and *size its size. Returns the block, or NULL when
+ * the arena did not adopt it. */
+void *cs_arena_disown(cs_arena_t *self, const void *block, size_t *size);
 
 /* Returns the bytes the arena holds from the system (its chunks, used or not): what its
  * allocations cost in memory. */

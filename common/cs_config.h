@@ -38,17 +38,25 @@ typedef struct {
     const cs_config_plugin_t *instance; /* plugin = plugin.LABEL; NULL: the plugin itself */
     int64_t memory_max_mb;              /* the memory limit of its plugin runs: its instance's, else
                                            options "plugin"'s; 0: none (set when the directory is resolved) */
-    bool aggregator;                    /* type = "aggregator" */
-    bool import_disabled;               /* import_schema = "disabled" */
     const char **members;               /* aggregators: connection names or globs */
     size_t member_count;
     const char *file; /* the path of its .spc file */
+    /* the plugin's config (every other attribute and block), as JSON in written order; may
+     * hold secrets. After its NUL comes the canonical form (cs_canon), or an empty text when
+     * that is the same. */
+    const char *config_json;
     int start_line;
     int end_line;
+    cs_line_col_t name_at;   /* its name label (in file) */
+    cs_line_col_t plugin_at; /* the value of its plugin attribute */
     char fingerprint[17];    /* hex: stable hash of the canonical config */
-    const char *config_json; /* the plugin's config (every other attribute and block),
-                                as JSON in written order; may hold secrets */
-    const cs_block_t *block; /* its parse tree */
+    bool aggregator;         /* type = "aggregator" */
+    bool import_disabled;    /* import_schema = "disabled" */
+    bool plugin_instance;    /* plugin = plugin.LABEL (plugin_written), not a string */
+    /* its plugin, instance, memory limit or fingerprint are not as its file's load set them: a
+     * directory's plugin instance or options "plugin" reached it, and a later directory sets
+     * them again */
+    bool resolved;
 } cs_connection_t;
 
 /* A file that failed: none of its connections were loaded. names are the connection
@@ -108,16 +116,16 @@ typedef struct cs_config_s {
     cs_arena_t *arena;
     cs_connection_t **by_name; /* index for cs_config_find */
     /* A directory load is made of one unit per file, each with its own arena (owned), so
-     * that a reload can keep the units of unchanged files. */
+     * that a reload can keep the units of unchanged files. A unit's connections are its part
+     * of the connections of the directory that last loaded it, or its own array when its file
+     * failed there (or before it is merged into one): connections_owned, malloc'ed. */
     struct cs_config_s **units;
     size_t unit_count;
     /* A unit: the file it was read from, and that file's identity when it was read; reused:
      * taken over from the previous load by cs_config_reload_dir, not parsed again. */
     const char *source;
     bool reused;
-    /* its connections were resolved in place by the directory that read it (its only file of
-     * connections): a later directory that reuses it resolves and fingerprints them again */
-    bool resolved;
+    cs_connection_t *connections_owned;
     int64_t source_mtime_ns;
     int64_t source_size;
     uint64_t source_ino;

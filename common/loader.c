@@ -3,6 +3,7 @@
 
 #include "cs_canon.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -92,11 +93,9 @@ static bool s_mentions_database(const char *text, size_t len)
 
 /* A connection's config JSON in the arena: a large one is taken in at its size, not copied
  * (a 16 MiB file of one connection would otherwise hold it twice at once). */
-#define S_JSON_ADOPT (64 * 1024)
-
 static const char *s_keep_json(cs_arena_t *arena, cs_buf_t *json)
 {
-    if (json->len < S_JSON_ADOPT)
+    if (json->len < CS_LOAD_JSON_ADOPT)
         return cs_arena_strndup(arena, json->data, json->len);
     size_t size = json->len + 1;
     char *data = cs_buf_take(json);
@@ -105,25 +104,26 @@ static const char *s_keep_json(cs_arena_t *arena, cs_buf_t *json)
     return cs_arena_adopt(arena, &block, size);
 }
 
-/* Completes a valid connection (its plugin config as JSON, its fingerprint) and appends it
- * to the file's connections. */
-static void s_add_connection(cs_load_t *ld, cs_connection_t *conn, cs_connection_t **conns,
-                             size_t *count, size_t *cap)
+/* Completes a valid connection of block (its plugin config as JSON in both forms, its
+ * fingerprint) and appends it to the file's connections. */
+static void s_add_connection(cs_load_t *ld, const cs_block_t *block, cs_connection_t *conn,
+                             cs_connection_t **conns, size_t *count, size_t *cap)
 {
     cs_buf_t json = {0};
-    cs_canon_config_json(&json, conn->block);
-    /* plugin = plugin.LABEL: fingerprinted when the instance is found (s_resolve_plugins) */
-    if (json.failed || (conn->plugin && cs_canon_fingerprint(conn, conn->fingerprint) != 0)) {
-        ld->oom = true;
-    } else {
-        conn->config_json = s_keep_json(ld->cfg->arena, &json);
-        cs_connection_t *grown = cs_load_grow(ld, *conns, *count, cap, sizeof *conn);
-        if (conn->config_json && grown) {
-            *conns = grown;
-            (*conns)[(*count)++] = *conn;
-        }
-    }
+    cs_canon_config_forms(&json, block);
+    conn->config_json = json.failed ? NULL : s_keep_json(ld->cfg->arena, &json);
     cs_buf_free(&json);
+    /* plugin = plugin.LABEL: fingerprinted when the instance is found (s_resolve_plugins) */
+    if (!conn->config_json ||
+        (conn->plugin && cs_canon_fingerprint(conn, conn->fingerprint) != 0)) {
+        ld->oom = true;
+        return;
+    }
+    cs_connection_t *grown = cs_load_grow(ld, *conns, *count, cap, sizeof *conn);
+    if (grown) {
+        *conns = grown;
+        (*conns)[(*count)++] = *conn;
+    }
 }
 
 /* A file's text as read: pages of its own (mmap), not the heap's, so that freeing 16 MiB
@@ -141,9 +141,10 @@ static void s_text_free(s_text_t *text)
     *text = (s_text_t){NULL, 0};
 }
 
-/* Parses and validates one file's text; file must live as long as the config. owned, when
- * not NULL, is text's buffer: freed as soon as the tree is parsed, so that the text and the
- * JSON of its connections are not held at once. */
+/* Parses and validates one file's text into the config's arena, tree and all (cs_load_keep
+ * then keeps what the config needs); file is in that arena. owned, when not NULL, is text's
+ * buffer: freed as soon as the tree is parsed, so that the text and the JSON of its
+ * connections are not held at once. */
 static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_t len,
                         s_text_t *owned)
 {
@@ -199,7 +200,7 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
         }
         cs_connection_t conn;
         if (cs_config_check(ld, block, &conn) == 0)
-            s_add_connection(ld, &conn, &conns, &count, &cap);
+            s_add_connection(ld, block, &conn, &conns, &count, &cap);
     }
     if (ld->file_failed) {
         /* Every valid name its connection blocks declare, for the failed-file list: only a
@@ -290,37 +291,6 @@ static void s_fail_file(cs_load_t *ld, const char *file)
     s_add_failed(ld, file, names, name_count);
 }
 
-/* Makes a directory's connections its own (a copy in its arena) before one is written: a
- * unit's array is never written after its own load, as a previous directory that shares it
- * is still read. Returns false when out of memory. */
-static bool s_own_connections(cs_load_t *ld)
-{
-    cs_config_t *cfg = ld->cfg;
-    if (!ld->conns_shared)
-        return true;
-    cs_connection_t *copy = cs_arena_alloc(cfg->arena, cfg->count * sizeof *copy);
-    if (!copy) {
-        ld->oom = true;
-        return false;
-    }
-    memcpy(copy, cfg->connections, cfg->count * sizeof *copy);
-    cfg->connections = copy;
-    ld->conn_cap = cfg->count;
-    ld->conns_shared = false;
-    ld->resolve_in = NULL;
-    return true;
-}
-
-/* Before a connection's resolved plugin is written: in place in a unit no one else reads
- * (marked: a reuse resolves it again), else in the directory's own copy. */
-static bool s_resolving(cs_load_t *ld)
-{
-    if (!ld->resolve_in)
-        return s_own_connections(ld);
-    ld->resolve_in->resolved = true;
-    return true;
-}
-
 /* Takes the connections and plugin instances of failed files out of the result. */
 static void s_drop_failed(cs_load_t *ld)
 {
@@ -328,8 +298,6 @@ static void s_drop_failed(cs_load_t *ld)
     size_t kept = 0;
     while (kept < cfg->count && !s_file_failed(cfg, cfg->connections[kept].file))
         kept++; /* nothing before the first failed one moves */
-    if (kept < cfg->count && !s_own_connections(ld))
-        return;
     for (size_t i = kept; i < cfg->count; i++)
         if (!s_file_failed(cfg, cfg->connections[i].file))
             cfg->connections[kept++] = cfg->connections[i];
@@ -377,9 +345,9 @@ static cs_connection_t **s_check_duplicate_names(cs_load_t *ld, bool kept)
         if (strcmp(index[i - 1]->name, index[i]->name) != 0)
             continue;
         const cs_connection_t *first = index[i - 1], *again = index[i];
-        cs_load_error(ld, again->block->label_pos[0],
+        cs_load_error(ld, (cs_pos_t){again->file, again->name_at.line, again->name_at.col},
                       "connection \"%s\" is already defined at %s:%d:%d", again->name, first->file,
-                      first->block->label_pos[0].line, first->block->label_pos[0].col);
+                      first->name_at.line, first->name_at.col);
         s_fail_file(ld, again->file);
     }
     return index;
@@ -406,17 +374,6 @@ static int s_find_label(const void *key, const void *item)
     return strcmp(key, (*(const cs_config_plugin_t *const *)item)->label);
 }
 
-/* The plugin attribute of a valid connection block. */
-static const cs_value_t *s_plugin_value(const cs_connection_t *c)
-{
-    for (size_t i = 0; i < c->block->count; i++) {
-        const cs_attr_t *attr = c->block->items[i].attr;
-        if (attr && strcmp(attr->key, "plugin") == 0)
-            return attr->value;
-    }
-    return NULL;
-}
-
 /* What resolving a connection's plugin sets is what it was: nothing to write. */
 static bool s_same_plugin(const cs_connection_t *a, const cs_connection_t *b)
 {
@@ -432,14 +389,12 @@ static bool s_same_plugin(const cs_connection_t *a, const cs_connection_t *b)
 static int s_resolve_one(cs_load_t *ld, cs_connection_t *c, cs_config_plugin_t **by_label,
                          cs_config_plugin_t **by_image, size_t n)
 {
-    const cs_value_t *v = s_plugin_value(c);
-    if (!v)
-        return 0; /* cannot be: a valid connection has one */
-    if (v->type == CS_VAL_REFERENCE) {
-        const char *label = v->via.str.ptr + 7; /* after "plugin." */
+    cs_pos_t at = {c->file, c->plugin_at.line, c->plugin_at.col};
+    if (c->plugin_instance) {
+        const char *label = c->plugin_written + 7; /* after "plugin." */
         cs_config_plugin_t **found = bsearch(label, by_label, n, sizeof *by_label, s_find_label);
         if (!found) {
-            cs_load_error(ld, v->pos,
+            cs_load_error(ld, at,
                           "connection \"%s\": plugin.%s is not defined: add plugin \"%s\" { "
                           "source = \"...\" } to a file of the directory",
                           c->name, label, label);
@@ -472,7 +427,7 @@ static int s_resolve_one(cs_load_t *ld, cs_connection_t *c, cs_config_plugin_t *
         c->instance = by_image[lo];
     } else if (matches > 1) {
         const cs_config_plugin_t *a = by_image[lo], *b = by_image[lo + 1];
-        cs_load_error(ld, v->pos,
+        cs_load_error(ld, at,
                       "connection \"%s\": plugin \"%.80s\" matches %zu plugin instances (%s at "
                       "%s:%d, %s at %s:%d%s): name one, plugin = plugin.%s",
                       c->name, c->plugin_written, matches, a->label, a->file, a->line, b->label,
@@ -526,8 +481,10 @@ static void s_resolve_plugins(cs_load_t *ld)
             if (s_file_failed(cfg, c.file))
                 continue;
             if (s_resolve_one(ld, &c, by_label, by_image, n) == 0) {
-                if (!s_same_plugin(&c, &cfg->connections[i]) && s_resolving(ld))
+                if (!s_same_plugin(&c, &cfg->connections[i])) {
+                    c.resolved = true;
                     cfg->connections[i] = c;
+                }
                 continue;
             }
             s_fail_file(ld, c.file);
@@ -543,10 +500,14 @@ static void s_resolve_plugins(cs_load_t *ld)
                                                                   : cfg->plugin_memory_max_mb;
         if (c.aggregator)
             c.memory_max_mb = 0; /* it runs no plugin */
-        if ((c.instance || c.memory_max_mb || ld->refingerprint) &&
-            cs_canon_fingerprint(&c, c.fingerprint) != 0)
+        /* and one that an earlier resolution set (or this one, above) is fingerprinted again */
+        if ((c.instance || c.memory_max_mb || c.resolved) &&
+            cs_canon_fingerprint(&c, c.fingerprint) != 0) {
             ld->oom = true;
-        else if (!s_same_plugin(&c, &cfg->connections[i]) && s_resolving(ld))
+            break;
+        }
+        c.resolved = c.instance || c.memory_max_mb; /* else it is as its file's load set it */
+        if (!s_same_plugin(&c, &cfg->connections[i]) || c.resolved != cfg->connections[i].resolved)
             cfg->connections[i] = c;
     }
 }
@@ -559,18 +520,13 @@ static void s_finish(cs_load_t *ld)
     cs_config_t *cfg = ld->cfg;
     size_t count = cfg->count;
     const cs_connection_t *connections = cfg->connections;
-    /* A unit of a directory keeps no index (only the directory is searched). A directory
-     * that reads a unit's connections has no name twice (the unit's load dropped such a
-     * file) and sorts them once they are resolved. */
+    /* A unit of a directory keeps no index (only the directory is searched). */
     bool unit = cfg->source != NULL;
-    cs_connection_t **index = NULL;
-    if (!ld->conns_shared) {
-        index = s_check_duplicate_names(ld, !unit);
-        if (unit) {
-            ld->oom |= !index;
-            free(index);
-            index = NULL;
-        }
+    cs_connection_t **index = s_check_duplicate_names(ld, !unit);
+    if (unit) {
+        ld->oom |= !index;
+        free(index);
+        index = NULL;
     }
     if (!unit && !ld->oom)
         s_resolve_plugins(ld);
@@ -624,6 +580,8 @@ cs_config_t *cs_config_load_text(const char *file, const char *text, size_t len)
     const char *path = cs_load_strdup(&ld, file);
     if (path)
         s_load_text(&ld, path, text, len, NULL);
+    if (!ld.oom)
+        cs_load_keep(&ld, path, false); /* and not its tree */
     cfg = s_config_done(&ld);
     if (cfg)
         cfg->changed_all = true; /* no previous load: every name is new */
@@ -748,6 +706,8 @@ static cs_config_t *s_load_unit(const char *path)
     else if (file)
         s_add_failed(&ld, file, NULL, 0);
     s_text_free(&text);
+    if (!ld.oom)
+        cs_load_keep(&ld, file, true); /* and not its tree */
     return s_config_done(&ld);
 }
 
@@ -767,18 +727,16 @@ static bool s_append(cs_load_t *ld, void **items_p, size_t *count_p, size_t *cap
     return true;
 }
 
-/* Adds a unit's results to its directory's; its connections too unless the directory
- * reads the unit's array itself. */
-static void s_merge(cs_load_t *ld, const cs_config_t *unit, bool connections_too)
+/* Adds a unit's results to its directory's. */
+static void s_merge(cs_load_t *ld, const cs_config_t *unit)
 {
     cs_config_t *cfg = ld->cfg;
     cfg->file_count += unit->file_count;
     void *connections = cfg->connections, *errors = cfg->errors;
-    bool ok =
-        (!connections_too || s_append(ld, &connections, &cfg->count, &ld->conn_cap,
-                                      unit->connections, unit->count, sizeof *unit->connections)) &&
-        s_append(ld, &errors, &cfg->error_count, &ld->error_cap, unit->errors, unit->error_count,
-                 sizeof *unit->errors);
+    bool ok = s_append(ld, &connections, &cfg->count, &ld->conn_cap, unit->connections, unit->count,
+                       sizeof *unit->connections) &&
+              s_append(ld, &errors, &cfg->error_count, &ld->error_cap, unit->errors,
+                       unit->error_count, sizeof *unit->errors);
     cfg->connections = connections;
     cfg->errors = errors;
     if (!ok)
@@ -900,15 +858,16 @@ static void s_take_over(cs_load_t *ld, cs_config_t *previous)
 
 /* Whether a unit holds nothing that reaches beyond its own connections, so that its
  * connections are final as the unit parsed them: no error, no plugin instance, no options,
- * nothing ignored, and no connection that names a plugin instance (plugin.LABEL). */
+ * nothing ignored, no connection that names a plugin instance (plugin.LABEL), and none that
+ * a directory's resolution set otherwise. */
 static bool s_unit_plain(const cs_config_t *unit)
 {
     if (unit->error_count || unit->failed_count || unit->plugin_count ||
         unit->plugin_options_file || unit->ignored_count || unit->database.declared ||
-        unit->database.uncertain || unit->resolved)
+        unit->database.uncertain)
         return false;
     for (size_t i = 0; i < unit->count; i++)
-        if (!unit->connections[i].plugin)
+        if (unit->connections[i].plugin_instance || unit->connections[i].resolved)
             return false;
     return true;
 }
@@ -956,8 +915,6 @@ static bool s_patch(cs_load_t *ld, const cs_config_t *previous)
                          : !old || strcmp(old->source, unit->source) != 0 || !s_unit_plain(unit) ||
                                !s_unit_plain(old))
             return false;
-        if (unit->resolved || (unit->count && unit->count == previous->count))
-            return false; /* a directory of one file reads its unit's array: a full merge */
         total += unit->count;
         if (!unit->reused) {
             changed++;
@@ -1054,6 +1011,34 @@ static bool s_patch(cs_load_t *ld, const cs_config_t *previous)
     free(edits);
     free(fresh);
     free(places);
+    return true;
+}
+
+/* Once a directory's connections are final: a unit's connections are its part of them from
+ * now on (its array before, its own or a previous directory's, is not read again), or, when
+ * its file failed in the directory, an array of its own (a later load may take it up again).
+ * Returns false when out of memory. */
+static bool s_settle_units(cs_config_t *cfg)
+{
+    size_t at = 0; /* the units' parts, in unit order: the failed files' are left out */
+    for (size_t i = 0; i < cfg->unit_count; i++) {
+        cs_config_t *unit = cfg->units[i];
+        if (unit->count == 0)
+            continue;
+        if (!s_file_failed(cfg, unit->source)) {
+            assert(at + unit->count <= cfg->count && cfg->connections[at].file == unit->source);
+            unit->connections = cfg->connections + at;
+            at += unit->count;
+            free(unit->connections_owned);
+            unit->connections_owned = NULL;
+        } else if (!unit->connections_owned) {
+            cs_connection_t *own = malloc(unit->count * sizeof *own);
+            if (!own)
+                return false;
+            memcpy(own, unit->connections, unit->count * sizeof *own);
+            unit->connections = unit->connections_owned = own;
+        }
+    }
     return true;
 }
 
@@ -1202,7 +1187,7 @@ static cs_config_t *s_reload(const char *dir, cs_config_t *previous, const char 
         return cfg;
     }
     if (!ld.oom && s_patch(&ld, previous)) {
-        if (ld.oom) {
+        if (ld.oom || !s_settle_units(cfg)) {
             cs_config_destroy(&cfg);
             return NULL;
         }
@@ -1215,29 +1200,20 @@ static cs_config_t *s_reload(const char *dir, cs_config_t *previous, const char 
     size_t total = 0;
     for (size_t i = 0; i < cfg->unit_count; i++)
         total += cfg->units[i]->count;
-    /* All of them in one unit (one big file): the directory reads the unit's array, and
-     * copies it only to change it (s_own_connections); units live as long as it. */
-    cs_config_t *sole = NULL;
-    for (size_t i = 0; i < cfg->unit_count; i++) {
-        if (total && cfg->units[i]->count == total)
-            sole = cfg->units[i];
-        ld.refingerprint |= cfg->units[i]->resolved;
-    }
-    if (sole && !ld.oom) {
-        cfg->connections = sole->connections;
-        cfg->count = total;
-        ld.conns_shared = true;
-        ld.resolve_in = sole->reused ? NULL : sole; /* a previous load reads a reused one */
-    } else if (total && !ld.oom) {
+    if (total && !ld.oom) {
         cfg->connections = cs_arena_alloc(cfg->arena, total * sizeof *cfg->connections);
         ld.conn_cap = total;
         if (!cfg->connections)
             ld.oom = true;
     }
     for (size_t i = 0; i < cfg->unit_count && !ld.oom; i++)
-        s_merge(&ld, cfg->units[i], cfg->units[i] != sole);
+        s_merge(&ld, cfg->units[i]);
     if (!s_config_done(&ld))
         return NULL;
+    if (!s_settle_units(cfg)) {
+        cs_config_destroy(&cfg);
+        return NULL;
+    }
     s_note_changed(&ld, previous);
     if (ld.oom)
         cfg->changed_all = true; /* the names could not all be listed */
@@ -1325,6 +1301,7 @@ void cs_config_destroy(cs_config_t **self_p)
         return;
     for (size_t i = 0; i < (*self_p)->unit_count; i++)
         cs_config_destroy(&(*self_p)->units[i]);
+    free((*self_p)->connections_owned);
     cs_arena_destroy(&(*self_p)->arena);
     free(*self_p);
     *self_p = NULL;

@@ -46,15 +46,42 @@ static cs_config_t *s_load(const char *text)
 static void test_config_json(void **state)
 {
     (void)state;
-    cs_config_t *cfg = s_load(s_plugin_conn);
+    cs_arena_t *arena = cs_arena_new();
+    assert_non_null(arena);
+    cs_config_error_t error = {0};
+    cs_hcl_file_t *tree =
+        cs_hcl_parse(arena, "t.spc", s_plugin_conn, strlen(s_plugin_conn), &error);
+    assert_non_null(tree);
     cs_buf_t out = {0};
-    cs_canon_config_json(&out, cfg->connections[0].block);
+    cs_canon_config_json(&out, tree->items[0].block);
     /* written order; blocks of one type in one array; labels; reserved attributes left out */
-    assert_string_equal(cs_buf_str(&out), "{\"a\":1,\"f\":2.0,\"b\":[\"x\",true,null],"
-                                          "\"o\":[{\"k\":1,\"j\":\"two\"},{\"k\":3}],"
-                                          "\"blk\":[{\"_labels\":[\"l1\",\"l2\"],\"z\":1}]}");
-    assert_string_equal(cfg->connections[0].config_json, cs_buf_str(&out));
+    static const char written[] = "{\"a\":1,\"f\":2.0,\"b\":[\"x\",true,null],"
+                                  "\"o\":[{\"k\":1,\"j\":\"two\"},{\"k\":3}],"
+                                  "\"blk\":[{\"_labels\":[\"l1\",\"l2\"],\"z\":1}]}";
+    assert_string_equal(cs_buf_str(&out), written);
+    /* both forms: as written, then (after its NUL) with every object's keys sorted */
+    static const char canonical[] = "{\"a\":1,\"b\":[\"x\",true,null],"
+                                    "\"blk\":[{\"_labels\":[\"l1\",\"l2\"],\"z\":1}],\"f\":2.0,"
+                                    "\"o\":[{\"j\":\"two\",\"k\":1},{\"k\":3}]}";
+    cs_buf_reset(&out);
+    cs_canon_config_forms(&out, tree->items[0].block);
+    assert_int_equal(out.len, strlen(written) + 1 + strlen(canonical));
+    assert_string_equal(out.data, written);
+    assert_string_equal(out.data + strlen(written) + 1, canonical);
+    /* a config whose keys are in order is not written twice */
+    static const char sorted[] = "connection \"s\" {\n  plugin = \"p\"\n  a = 1\n  b = 2\n}\n";
+    tree = cs_hcl_parse(arena, "t.spc", sorted, strlen(sorted), &error);
+    assert_non_null(tree);
+    cs_buf_reset(&out);
+    cs_canon_config_forms(&out, tree->items[0].block);
+    assert_int_equal(out.len, strlen("{\"a\":1,\"b\":2}") + 1);
+    assert_string_equal(out.data, "{\"a\":1,\"b\":2}");
     cs_buf_free(&out);
+    cs_arena_destroy(&arena);
+
+    /* a loaded connection's config_json is the text as written */
+    cs_config_t *cfg = s_load(s_plugin_conn);
+    assert_string_equal(cfg->connections[0].config_json, written);
     cs_config_destroy(&cfg);
 }
 
