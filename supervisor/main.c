@@ -448,6 +448,17 @@ static void s_preload(void *arg)
     s_sup_t *self = arg;
     if (!self->fresh_start || self->refresh || self->preloaded)
         return;
+    /* what the watch saw so far is in what is read now: only later events count */
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t got;
+    while (self->inotify_fd >= 0 && (got = read(self->inotify_fd, buf, sizeof buf)) > 0)
+        for (char *p = buf; p < buf + got;) {
+            const struct inotify_event *event = (const struct inotify_event *)p;
+            if ((event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) &&
+                event->wd == self->watch)
+                self->watch_stale = true; /* watched again by s_watch_check */
+            p += sizeof *event + event->len;
+        }
     int64_t t0 = cs_clock_mono_ms();
     self->preloaded = cs_config_load_dir(self->config_dir);
     if (self->preloaded)
@@ -888,7 +899,7 @@ static int s_start(s_sup_t *self)
     self->refresh =
         self->dispatch && self->plugins && self->schema_watch ? cs_refresh_new(&refresh) : NULL;
     if (self->refresh) {
-        cs_refresh_files_watched(self->refresh, self->watch >= 0);
+        cs_refresh_files_watched(self->refresh, self->watch >= 0 && !self->watch_stale);
         cs_refresh_preloaded(self->refresh, &self->preloaded);
     }
     cs_control_deps_t control = {self->store,
