@@ -136,6 +136,33 @@ static void s_value_sql(cs_buf_t *out, const s_column_t *col, const char *prefix
         cs_buf_printf(out, "%s%s", prefix, col->key);
 }
 
+/* The start of the plain and the status forms: the rows of the batch as a recordset v, every
+ * column's array or (state) only the state columns' ones, as $8 onwards in the columns'
+ * order, with the flags $1 and $7; then upd, the table's rows updated from v by their key. */
+static void s_keyed_update_sql(cs_buf_t *out, bool state)
+{
+    cs_buf_puts(out, "WITH v AS (\n    SELECT x.*, true AS ok FROM unnest(");
+    size_t param = S_FIRST_ARRAY;
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        if (!state || s_columns[i].state)
+            cs_buf_printf(out, "$%zu::%s[], ", param++, s_array_type(s_columns[i].kind));
+    cs_buf_puts(out, "$1::boolean[], $7::boolean[]) AS x(");
+    for (size_t i = 0; i < S_COLUMNS; i++)
+        if (!state || s_columns[i].state)
+            cs_buf_printf(out, "%s, ", s_columns[i].key);
+    cs_buf_puts(out, "g, k)\n), upd AS (\n    UPDATE " S_TABLE " AS cs SET ");
+    const char *sep = "";
+    for (size_t i = 1; i < S_COLUMNS; i++) { /* the key is not updated */
+        if (state && !s_columns[i].state)
+            continue;
+        cs_buf_printf(out, "%s%s = ", sep, s_columns[i].name);
+        s_value_sql(out, &s_columns[i], "v.");
+        sep = ", ";
+    }
+    cs_buf_printf(out, "\n    FROM v WHERE cs.connection_name = v.%s\n    RETURNING 1\n",
+                  s_key(S_AT(name)));
+}
+
 static void s_generate(void)
 {
     if (s_create)
@@ -273,22 +300,8 @@ static void s_generate(void)
      * a restart's every row back to ready): every row is written as it is, the table's rows
      * updated in place (a join), the others inserted; no marker is read, nothing refused.
      * Same parameters, same answer (0 deleted, none refused); about half the cost a row. */
-    cs_buf_puts(&plain, "WITH v AS (\n    SELECT x.*, true AS ok FROM unnest(");
-    for (size_t i = 0; i < S_COLUMNS; i++)
-        cs_buf_printf(&plain, "$%zu::%s[], ", i + S_FIRST_ARRAY, s_array_type(s_columns[i].kind));
-    cs_buf_puts(&plain, "$1::boolean[], $7::boolean[]) AS x(");
-    for (size_t i = 0; i < S_COLUMNS; i++)
-        cs_buf_printf(&plain, "%s, ", s_columns[i].key);
-    cs_buf_puts(&plain, "g, k)\n), upd AS (\n    UPDATE " S_TABLE " AS cs SET ");
-    for (size_t i = 1; i < S_COLUMNS; i++) {
-        const s_column_t *col = &s_columns[i];
-        cs_buf_printf(&plain, "%s%s = ", i > 1 ? ", " : "", col->name);
-        s_value_sql(&plain, col, "v.");
-    }
-    cs_buf_printf(&plain,
-                  "\n    FROM v WHERE cs.connection_name = v.%s\n    RETURNING 1\n), ins AS (\n"
-                  "    INSERT INTO " S_TABLE " (",
-                  name);
+    s_keyed_update_sql(&plain, false);
+    cs_buf_puts(&plain, "), ins AS (\n    INSERT INTO " S_TABLE " (");
     for (size_t i = 0; i < S_COLUMNS; i++)
         cs_buf_printf(&plain, "%s%s", i ? ", " : "", s_columns[i].name);
     cs_buf_puts(&plain, ")\n    SELECT ");
@@ -314,34 +327,14 @@ static void s_generate(void)
      * with status), each row updated by its key. A row the table no longer has (deleted by
      * hand) fails the statement (connstate_internal.rows_written), so that the batch is
      * written again in a full form, which puts it back. */
-    cs_buf_puts(&state, "WITH v AS (\n    SELECT x.*, true AS ok FROM unnest(");
-    size_t param = S_FIRST_ARRAY;
-    for (size_t i = 0; i < S_COLUMNS; i++)
-        if (s_columns[i].state)
-            cs_buf_printf(&state, "$%zu::%s[], ", param++, s_array_type(s_columns[i].kind));
-    cs_buf_puts(&state, "$1::boolean[], $7::boolean[]) AS x(");
-    for (size_t i = 0; i < S_COLUMNS; i++)
-        if (s_columns[i].state)
-            cs_buf_printf(&state, "%s, ", s_columns[i].key);
-    cs_buf_puts(&state, "g, k)\n), upd AS (\n    UPDATE " S_TABLE " AS cs SET ");
-    const char *sep = "";
-    for (size_t i = 1; i < S_COLUMNS; i++) {
-        const s_column_t *col = &s_columns[i];
-        if (!col->state)
-            continue;
-        cs_buf_printf(&state, "%s%s = ", sep, col->name);
-        s_value_sql(&state, col, "v.");
-        sep = ", ";
-    }
+    s_keyed_update_sql(&state, true);
     cs_buf_printf(&state,
-                  "\n    FROM v WHERE cs.connection_name = v.%s\n    RETURNING 1\n"
                   "), meta AS (\n    UPDATE connstate_internal.meta SET value = $2::bigint WHERE "
                   "key = 'last_seq'\n    RETURNING 1\n)\n"
                   "SELECT pg_notify('connstate_state', $3 || ',\"xid\":' || txid_current() || "
                   "'}'), connstate_internal.rows_written((SELECT count(*) FROM upd),\n"
                   "        cardinality($1::boolean[])), 0::bigint,\n"
-                  "    CASE WHEN false THEN $4::text || $5::text END",
-                  name);
+                  "    CASE WHEN false THEN $4::text || $5::text END");
     s_path_sql(&state);
     s_create = cs_buf_take(&create);
     s_select = cs_buf_take(&select);
