@@ -325,7 +325,8 @@ static void s_config_note(s_sup_t *self, const struct inotify_event *event)
     cs_refresh_file_touched(self->refresh, named ? event->name : NULL);
 }
 
-/* Reads every waiting event of the config directory's watch; true when one counts. */
+/* Reads every waiting event of the config directory's watch; true when one counts. Before the
+ * refresh exists (the startup's config read), they are only read: that read sees them. */
 static bool s_config_touched(s_sup_t *self)
 {
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -336,12 +337,14 @@ static bool s_config_touched(s_sup_t *self)
             const struct inotify_event *event = (const struct inotify_event *)p;
             if (s_config_event(event)) {
                 touched = true;
-                s_config_note(self, event);
+                if (self->refresh)
+                    s_config_note(self, event);
             }
             if ((event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) &&
                 event->wd == self->watch) {
                 self->watch_stale = true; /* not an old watch's IN_IGNORED */
-                cs_refresh_files_watched(self->refresh, false);
+                if (self->refresh)
+                    cs_refresh_files_watched(self->refresh, false);
             }
             p += sizeof *event + event->len;
         }
@@ -449,16 +452,8 @@ static void s_preload(void *arg)
     if (!self->fresh_start || self->refresh || self->preloaded)
         return;
     /* what the watch saw so far is in what is read now: only later events count */
-    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    ssize_t got;
-    while (self->inotify_fd >= 0 && (got = read(self->inotify_fd, buf, sizeof buf)) > 0)
-        for (char *p = buf; p < buf + got;) {
-            const struct inotify_event *event = (const struct inotify_event *)p;
-            if ((event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) &&
-                event->wd == self->watch)
-                self->watch_stale = true; /* watched again by s_watch_check */
-            p += sizeof *event + event->len;
-        }
+    if (self->inotify_fd >= 0)
+        (void)s_config_touched(self);
     int64_t t0 = cs_clock_mono_ms();
     self->preloaded = cs_config_load_dir(self->config_dir);
     if (self->preloaded)
