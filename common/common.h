@@ -66,9 +66,10 @@ int cs_config_check(cs_load_t *ld, const cs_block_t *block, cs_connection_t *out
 
 /* Moves everything the load of one file (file: its path, in the arena) put in ld->cfg, which
  * is not resolved or indexed yet, into a new arena of its exact size, and frees the old arena
- * with the file's parse tree (keep.c). The connections themselves go to an array of their
- * own, ld->cfg->connections_owned, when apart is set (a unit's: see cs_config_t). Sets
- * ld->oom when out of memory. Never blocks. */
+ * with the file's parse tree (keep.c). The connections stay in the array the load made them
+ * in (ld->cfg->connections_owned, with room for every connection block), cut to their number:
+ * the config's own when apart is set (a unit's: see cs_config_t), else taken into the new
+ * arena. Sets ld->oom when out of memory. Never blocks. */
 void cs_load_keep(cs_load_t *ld, const char *file, bool apart);
 
 #define CS_CONFIG_MAX_REF       512 /* bytes of a plugin reference ("turbot/aws@^0.5") */

@@ -13,7 +13,6 @@
  * what it is given), then moving them into the new arena (each returns the copy). */
 typedef struct {
     bool counting;
-    bool apart;  /* the connections go to an array of their own */
     size_t size; /* counted so far */
     cs_arena_t *from, *to;
     const char *old_file, *file; /* the file's path, before and after the move */
@@ -142,15 +141,6 @@ static void s_move_all(s_move_t *m, cs_config_t *cfg)
 {
     m->file = s_move_text(m, m->old_file);
     cfg->source = s_move_file(m, cfg->source);
-    if (!m->apart) {
-        cfg->connections = s_move_array(m, cfg->connections, cfg->count, sizeof *cfg->connections);
-    } else if (!m->counting && cfg->count) {
-        cfg->connections_owned = malloc(cfg->count * sizeof *cfg->connections);
-        if (cfg->connections_owned)
-            memcpy(cfg->connections_owned, cfg->connections, cfg->count * sizeof *cfg->connections);
-        m->oom |= !cfg->connections_owned;
-        cfg->connections = cfg->connections_owned ? cfg->connections_owned : cfg->connections;
-    }
     for (size_t i = 0; i < cfg->count; i++)
         s_move_connection(m, &cfg->connections[i]);
     cfg->errors = s_move_array(m, cfg->errors, cfg->error_count, sizeof *cfg->errors);
@@ -176,10 +166,35 @@ static void s_move_all(s_move_t *m, cs_config_t *cfg)
     cfg->plugin_options_file = s_move_file(m, cfg->plugin_options_file);
 }
 
+/* The array of the connections (the config's own, malloc'ed with room for every connection
+ * block), as it is: cut to their number, and apart or taken into the arena. Returns false when
+ * out of memory. */
+static bool s_keep_connections(cs_config_t *cfg, bool apart)
+{
+    cs_connection_t *owned = cfg->connections_owned;
+    size_t size = cfg->count * sizeof *owned;
+    cfg->connections_owned = NULL;
+    cfg->connections = NULL;
+    if (!owned || cfg->count == 0) {
+        free(owned);
+        return true;
+    }
+    cs_connection_t *fitted = realloc(owned, size); /* smaller: in place, or a copy */
+    if (fitted)
+        owned = fitted;
+    if (apart) {
+        cfg->connections = cfg->connections_owned = owned;
+        return true;
+    }
+    void *block = owned;
+    cfg->connections = cs_arena_adopt(cfg->arena, &block, size);
+    return cfg->connections != NULL;
+}
+
 void cs_load_keep(cs_load_t *ld, const char *file, bool apart)
 {
     cs_config_t *cfg = ld->cfg;
-    s_move_t m = {.counting = true, .apart = apart, .from = cfg->arena, .old_file = file};
+    s_move_t m = {.counting = true, .from = cfg->arena, .old_file = file};
     s_move_all(&m, cfg);
     m.counting = false;
     m.to = cs_arena_new_sized(m.size);
@@ -195,6 +210,8 @@ void cs_load_keep(cs_load_t *ld, const char *file, bool apart)
     }
     cfg->arena = m.to;
     cs_arena_destroy(&m.from);
+    if (!s_keep_connections(cfg, apart))
+        ld->oom = true;
     /* the arrays are full: a later entry grows them */
     ld->conn_cap = cfg->count;
     ld->error_cap = cfg->error_count;

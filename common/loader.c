@@ -105,9 +105,9 @@ static const char *s_keep_json(cs_arena_t *arena, cs_buf_t *json)
 }
 
 /* Completes a valid connection of block (its plugin config as JSON in both forms, its
- * fingerprint) and appends it to the file's connections. */
+ * fingerprint) and appends it to the file's connections (with room for it). */
 static void s_add_connection(cs_load_t *ld, const cs_block_t *block, cs_connection_t *conn,
-                             cs_connection_t **conns, size_t *count, size_t *cap)
+                             cs_connection_t *conns, size_t *count)
 {
     cs_buf_t json = {0};
     cs_canon_config_forms(&json, block);
@@ -119,11 +119,7 @@ static void s_add_connection(cs_load_t *ld, const cs_block_t *block, cs_connecti
         ld->oom = true;
         return;
     }
-    cs_connection_t *grown = cs_load_grow(ld, *conns, *count, cap, sizeof *conn);
-    if (grown) {
-        *conns = grown;
-        (*conns)[(*count)++] = *conn;
-    }
+    conns[(*count)++] = *conn;
 }
 
 /* A file's text as read: pages of its own (mmap), not the heap's, so that freeing 16 MiB
@@ -175,15 +171,17 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
         s_text_free(owned);
         text = NULL;
     }
-    /* Room for every connection block, so that the array is never grown (and copied). */
+    /* Room for every connection block, so that the array is never grown (and copied), and
+     * apart from the tree's arena: cs_load_keep keeps it as it is. */
     size_t cap = 0, count = 0, names_cap = 0;
     for (size_t i = 0; i < tree->count; i++)
         cap += tree->items[i].block && strcmp(tree->items[i].block->type, "connection") == 0;
-    cs_connection_t *conns = cap ? cs_arena_alloc(cfg->arena, cap * sizeof *conns) : NULL;
+    cs_connection_t *conns = cap ? malloc(cap * sizeof *conns) : NULL;
     if (cap && !conns) {
         ld->oom = true;
         return;
     }
+    cfg->connections_owned = conns; /* (the config's: freed with it) */
     for (size_t i = 0; i < tree->count; i++) {
         const cs_item_t *item = &tree->items[i];
         if (item->attr) {
@@ -200,7 +198,7 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
         }
         cs_connection_t conn;
         if (cs_config_check(ld, block, &conn) == 0)
-            s_add_connection(ld, block, &conn, &conns, &count, &cap);
+            s_add_connection(ld, block, &conn, conns, &count);
     }
     if (ld->file_failed) {
         /* Every valid name its connection blocks declare, for the failed-file list: only a
@@ -223,20 +221,9 @@ static void s_load_text(cs_load_t *ld, const char *file, const char *text, size_
         cfg->plugin_memory_max_mb = 0;
         return;
     }
-    if (cfg->count == 0) { /* a file of its own: its array becomes the config's */
-        cfg->connections = conns;
-        cfg->count = count;
-        ld->conn_cap = cap;
-        return;
-    }
-    for (size_t i = 0; i < count; i++) {
-        cs_connection_t *grown =
-            cs_load_grow(ld, cfg->connections, cfg->count, &ld->conn_cap, sizeof *grown);
-        if (!grown)
-            return;
-        cfg->connections = grown;
-        cfg->connections[cfg->count++] = conns[i];
-    }
+    cfg->connections = conns; /* a config loads one file's text */
+    cfg->count = count;
+    ld->conn_cap = cap;
 }
 
 /* An order of pointers into one array: by c, then by place, so that among equals the
@@ -727,16 +714,18 @@ static bool s_append(cs_load_t *ld, void **items_p, size_t *count_p, size_t *cap
     return true;
 }
 
-/* Adds a unit's results to its directory's. */
-static void s_merge(cs_load_t *ld, const cs_config_t *unit)
+/* Adds a unit's results to its directory's; its connections too unless the directory took
+ * over the unit's array. */
+static void s_merge(cs_load_t *ld, const cs_config_t *unit, bool connections_too)
 {
     cs_config_t *cfg = ld->cfg;
     cfg->file_count += unit->file_count;
     void *connections = cfg->connections, *errors = cfg->errors;
-    bool ok = s_append(ld, &connections, &cfg->count, &ld->conn_cap, unit->connections, unit->count,
-                       sizeof *unit->connections) &&
-              s_append(ld, &errors, &cfg->error_count, &ld->error_cap, unit->errors,
-                       unit->error_count, sizeof *unit->errors);
+    bool ok =
+        (!connections_too || s_append(ld, &connections, &cfg->count, &ld->conn_cap,
+                                      unit->connections, unit->count, sizeof *unit->connections)) &&
+        s_append(ld, &errors, &cfg->error_count, &ld->error_cap, unit->errors, unit->error_count,
+                 sizeof *unit->errors);
     cfg->connections = connections;
     cfg->errors = errors;
     if (!ok)
@@ -1200,14 +1189,26 @@ static cs_config_t *s_reload(const char *dir, cs_config_t *previous, const char 
     size_t total = 0;
     for (size_t i = 0; i < cfg->unit_count; i++)
         total += cfg->units[i]->count;
-    if (total && !ld.oom) {
+    /* All of them in one unit's array of its own (one big file): the directory takes the
+     * array over instead of a copy. (Should that file fail here, every connection of the
+     * directory is its and none is moved: the unit's copy is taken from the array as it is.) */
+    cs_config_t *sole = NULL;
+    for (size_t i = 0; i < cfg->unit_count; i++)
+        if (total && cfg->units[i]->count == total && cfg->units[i]->connections_owned)
+            sole = cfg->units[i];
+    if (sole && !ld.oom) {
+        void *block = sole->connections_owned;
+        sole->connections_owned = NULL;
+        cfg->connections = cs_arena_adopt(cfg->arena, &block, total * sizeof *cfg->connections);
+        cfg->count = total;
+    } else if (total && !ld.oom) {
         cfg->connections = cs_arena_alloc(cfg->arena, total * sizeof *cfg->connections);
-        ld.conn_cap = total;
-        if (!cfg->connections)
-            ld.oom = true;
     }
+    ld.conn_cap = total;
+    if (total && !cfg->connections)
+        ld.oom = true;
     for (size_t i = 0; i < cfg->unit_count && !ld.oom; i++)
-        s_merge(&ld, cfg->units[i]);
+        s_merge(&ld, cfg->units[i], cfg->units[i] != sole);
     if (!s_config_done(&ld))
         return NULL;
     if (!s_settle_units(cfg)) {
