@@ -273,28 +273,250 @@ void cs_canon_config_json(cs_buf_t *out, const cs_block_t *block)
     s_json_body(out, block, true, false);
 }
 
-void cs_canon_config_forms(cs_buf_t *out, const cs_block_t *block)
+void cs_canon_config_canonical(cs_buf_t *out, const cs_block_t *block)
 {
-    size_t start = out->len;
-    s_json_body(out, block, true, false);
-    size_t written = out->len - start;
-    cs_buf_putc(out, '\0');
     s_json_body(out, block, true, true);
-    if (out->failed)
+}
+
+/* Where the canonical form cannot be made by sorting every object of the config as written
+ * (s_sorted_value), and is stored: a key "_labels" of its own (an attribute, block type or
+ * object key, which JSON does not tell from a block's labels), or, below a nested block of
+ * fewer than two items, whose body and all below it are written as they are (s_json_body),
+ * something sorting would change (a body of two items or more, an object of two keys or
+ * more). */
+typedef struct {
+    bool labels_key; /* a key "_labels" of its own */
+    bool sortable;   /* a body or object of two items or more */
+} s_shape_t;
+
+static void s_value_shape(const cs_value_t *v, s_shape_t *shape)
+{
+    if (v->type == CS_VAL_LIST)
+        for (size_t i = 0; i < v->via.list.count; i++)
+            s_value_shape(v->via.list.items[i], shape);
+    if (v->type != CS_VAL_OBJECT)
         return;
-    const char *as_written = out->data + start, *canonical = as_written + written + 1;
-    if ((size_t)(out->data + out->len - canonical) == written &&
-        memcmp(as_written, canonical, written) == 0) {
-        out->len = start + written + 1; /* the same text: left out */
-        out->data[out->len] = '\0';
+    shape->sortable |= v->via.object.count >= 2;
+    for (size_t i = 0; i < v->via.object.count; i++) {
+        shape->labels_key |= strcmp(v->via.object.items[i].key, "_labels") == 0;
+        s_value_shape(v->via.object.items[i].value, shape);
     }
 }
 
-/* The canonical form of a connection's config, stored after its config as written. */
-static const char *s_canonical_config(const cs_connection_t *conn)
+/* The shape of what is below a body; true when its canonical form is to be stored. */
+static bool s_body_shape(const cs_block_t *block, s_shape_t *shape)
 {
-    const char *canonical = conn->config_json + strlen(conn->config_json) + 1;
-    return *canonical ? canonical : conn->config_json;
+    s_shape_t below = {false, false};
+    for (uint32_t i = 0; i < block->count; i++) {
+        const cs_item_t *item = &block->items[i];
+        below.labels_key |= strcmp(cs_hcl_item_key(item), "_labels") == 0;
+        if (item->attr)
+            s_value_shape(item->attr->value, &below);
+        else if (s_body_shape(item->block, &below))
+            return true;
+    }
+    if (below.labels_key || (block->count < 2 && below.sortable))
+        return true;
+    shape->sortable |= below.sortable || block->count >= 2;
+    return false;
+}
+
+void cs_canon_config_forms(cs_buf_t *out, const cs_block_t *block)
+{
+    s_json_body(out, block, true, false);
+    cs_buf_putc(out, '\0');
+    s_shape_t shape = {false, false};
+    if (s_body_shape(block, &shape))
+        s_json_body(out, block, true, true);
+}
+
+/* ---- the canonical form, from the form as written -------------------------------------- */
+
+/* A fingerprint's canonical form goes to its digest in pieces of about S_SPILL bytes, so that
+ * the form of a large connection is never held whole (cs_canon_fingerprint). */
+#define S_SPILL (64 * 1024)
+
+/* Where a canonical form is written: a buffer, handed to the digest when there is one. */
+typedef struct {
+    cs_buf_t *buf;
+    cs_digest_t *digest;
+} s_sink_t;
+
+static void s_spill(s_sink_t *sink, size_t at_least)
+{
+    if (!sink->digest || sink->buf->len < at_least || sink->buf->failed)
+        return;
+    cs_digest_update(sink->digest, sink->buf->data, sink->buf->len);
+    cs_buf_reset(sink->buf);
+}
+
+/* The JSON below is the config as written, as this file writes it (no spaces; strings as
+ * cs_buf_json_string escapes them): read with no checks. */
+
+static const char *s_string_end(const char *p)
+{
+    for (p++; *p != '"'; p++)
+        if (*p == '\\')
+            p++;
+    return p + 1;
+}
+
+/* The end of the value at p. */
+static const char *s_value_end(const char *p)
+{
+    if (*p != '"' && *p != '[' && *p != '{') { /* a number, true, false or null */
+        while (*p && *p != ',' && *p != ']' && *p != '}')
+            p++;
+        return p;
+    }
+    int depth = 0;
+    do {
+        if (*p == '"') {
+            p = s_string_end(p);
+            continue;
+        }
+        depth += (*p == '[' || *p == '{') - (*p == ']' || *p == '}');
+        p++;
+    } while (depth > 0);
+    return p;
+}
+
+static int s_hex(char c)
+{
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/* The next byte of a string's text at *p (past its opening quote), or -1 at its end: the byte
+ * that cs_buf_json_string escaped, where it did. */
+static int s_text_byte(const char **p)
+{
+    const char *at = *p;
+    if (*at == '"')
+        return -1;
+    if (*at != '\\') {
+        *p = at + 1;
+        return (unsigned char)*at;
+    }
+    *p = at + 2;
+    switch (at[1]) {
+        case 'n':
+            return '\n';
+        case 't':
+            return '\t';
+        case 'r':
+            return '\r';
+        case 'u': /* \u00XX: a control character or a byte that is not UTF-8 */
+            *p = at + 6;
+            return s_hex(at[4]) << 4 | s_hex(at[5]);
+        default: /* \" or \\ */
+            return (unsigned char)at[1];
+    }
+}
+
+/* Two keys (at their opening quotes) in the order of strcmp over their texts, as the
+ * canonical form sorts them. */
+static int s_compare_texts(const char *a, const char *b)
+{
+    a++, b++;
+    while (*a == *b && *a != '"' && *a != '\\') /* the same, and no escape: as they are */
+        a++, b++;
+    if (*a != '"' && *a != '\\' && *b != '"' && *b != '\\')
+        return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+    for (;;) {
+        int x = s_text_byte(&a), y = s_text_byte(&b);
+        if (x != y)
+            return x < y ? -1 : 1;
+        if (x < 0)
+            return 0;
+    }
+}
+
+/* Members of one object, by their offsets from its opening brace. */
+static int s_compare_members(const void *a, const void *b, void *object)
+{
+    return s_compare_texts((const char *)object + *(const uint32_t *)a,
+                           (const char *)object + *(const uint32_t *)b);
+}
+
+/* Writes the value at *at (moved past it) with every object's members sorted by key: the
+ * canonical form of the config as written. A block's "_labels" stays first; no key is
+ * written twice in an object, and a key "_labels" is only a block's labels (else the
+ * canonical form is stored: cs_canon_config_forms). */
+static void s_sorted_value(s_sink_t *sink, const char **at)
+{
+    const char *p = *at;
+    if (*p == '[') {
+        cs_buf_putc(sink->buf, '[');
+        for (p++; *p != ']';) {
+            if (*p == ',')
+                cs_buf_putc(sink->buf, *p++);
+            s_sorted_value(sink, &p);
+            s_spill(sink, S_SPILL);
+        }
+        cs_buf_putc(sink->buf, ']');
+        *at = p + 1;
+        return;
+    }
+    if (*p != '{') {
+        const char *end = s_value_end(p);
+        cs_buf_append(sink->buf, p, (size_t)(end - p));
+        *at = end;
+        return;
+    }
+    const char *object = p;
+    /* offsets from the brace: a config's JSON is far under 4 GiB (its file is 16 MiB at most,
+     * and escaping makes it 6 times that at most) */
+    uint32_t *members = NULL;
+    size_t count = 0, cap = 0;
+    for (p++; *p != '}';) {
+        if (*p == ',')
+            p++;
+        if (count == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint32_t *grown = realloc(members, cap * sizeof *members);
+            if (!grown) {
+                free(members);
+                sink->buf->failed = true;
+                *at = s_value_end(object);
+                return;
+            }
+            members = grown;
+        }
+        members[count++] = (uint32_t)(p - object);
+        p = s_value_end(s_value_end(p) + 1); /* the key, ':', the value */
+    }
+    *at = p + 1;
+    size_t first = count && strncmp(object + members[0], "\"_labels\":", 10) == 0;
+    if (count - first > 1)
+        qsort_r(members + first, count - first, sizeof *members, s_compare_members, (void *)object);
+    cs_buf_putc(sink->buf, '{');
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            cs_buf_putc(sink->buf, ',');
+        const char *key = object + members[i], *value = s_value_end(key) + 1;
+        cs_buf_append(sink->buf, key, (size_t)(value - key)); /* with its ':' */
+        s_sorted_value(sink, &value);
+        s_spill(sink, S_SPILL);
+    }
+    cs_buf_putc(sink->buf, '}');
+    free(members);
+}
+
+/* Writes the canonical form of a connection's config: as stored after its config_json, or
+ * made from its config as written. */
+static void s_canonical_config(s_sink_t *sink, const cs_connection_t *conn)
+{
+    const char *stored = conn->config_json + strlen(conn->config_json) + 1;
+    if (!*stored) {
+        const char *at = conn->config_json;
+        s_sorted_value(sink, &at);
+    } else if (sink->digest) {
+        s_spill(sink, 0);
+        if (!sink->buf->failed)
+            cs_digest_update(sink->digest, stored, strlen(stored)); /* not copied */
+    } else {
+        cs_buf_puts(sink->buf, stored);
+    }
 }
 
 /* Sorts env entries by NAME, keeping the written order among entries of one NAME (the last
@@ -364,31 +586,28 @@ static void s_canon_settings(cs_buf_t *out, const cs_connection_t *conn)
 
 void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn)
 {
+    s_sink_t sink = {out, NULL};
     cs_buf_puts(out, "{\"config\":");
-    cs_buf_puts(out, s_canonical_config(conn));
+    s_canonical_config(&sink, conn);
     s_canon_settings(out, conn);
 }
 
 int cs_canon_fingerprint(const cs_connection_t *conn, char out[CS_DIGEST_HEX_SIZE])
 {
     out[0] = '\0';
-    cs_digest_t *digest = cs_digest_new();
-    if (!digest)
+    cs_buf_t buf = {0};
+    s_sink_t sink = {&buf, cs_digest_new()};
+    if (!sink.digest)
         return -1;
-    /* the config goes to the digest from where it is stored: a large one is not copied */
-    static const char head[] = "{\"config\":";
-    const char *config = s_canonical_config(conn);
-    cs_digest_update(digest, head, sizeof head - 1);
-    cs_digest_update(digest, config, strlen(config));
-    cs_buf_t settings = {0};
-    s_canon_settings(&settings, conn);
-    if (!settings.failed)
-        cs_digest_update(digest, settings.data, settings.len);
+    cs_buf_puts(&buf, "{\"config\":");
+    s_canonical_config(&sink, conn);
+    s_canon_settings(&buf, conn);
+    s_spill(&sink, 0);
     char hex[CS_DIGEST_HEX_SIZE];
-    cs_digest_end(&digest, hex);
-    int rc = settings.failed ? -1 : 0;
+    cs_digest_end(&sink.digest, hex);
+    int rc = buf.failed ? -1 : 0;
     if (rc == 0)
         memcpy(out, hex, sizeof hex);
-    cs_buf_free(&settings);
+    cs_buf_free(&buf);
     return rc;
 }

@@ -15,19 +15,26 @@
  * a nested block's labels go under "_labels". On allocation failure out->failed is set. */
 void cs_canon_config_json(cs_buf_t *out, const cs_block_t *block);
 
-/* Appends both forms of the plugin's config of a connection block to out, as a connection's
- * config_json holds them: as cs_canon_config_json writes it, a NUL, then its canonical form
- * (every object's keys sorted), or nothing more when that is the same text. On allocation
- * failure out->failed is set. */
+/* Appends the canonical form of the plugin's config of a connection block to out: as
+ * cs_canon_config_json, with every object's keys sorted (a nested block's "_labels" first).
+ * On allocation failure out->failed is set. */
+void cs_canon_config_canonical(cs_buf_t *out, const cs_block_t *block);
+
+/* Appends the plugin's config of a connection block to out as a connection's config_json
+ * holds it: as cs_canon_config_json writes it, then a NUL, then nothing more, or, for a
+ * config with a key "_labels" of its own (an attribute, block type or object key, which
+ * JSON does not tell from a block's labels), its canonical form: else the canonical form is
+ * made from the config as written, by sorting its objects' keys. On allocation failure
+ * out->failed is set. */
 void cs_canon_config_forms(cs_buf_t *out, const cs_block_t *block);
 
 /* Appends the canonical form of a valid connection to out: its config with every object's
- * keys sorted (as stored after its config_json), and the attributes connstate interprets,
- * normalised (defaults written out; the plugin as its short name, so "aws" and "turbot/aws" are
- * one; its version constraint only when it has one), and, when its plugin instance sets any, that
- * instance's memory_max_mb and env (sorted by name), so that changing them rebuilds its connections
- * (a connection without them keeps the canonical form, and the fingerprint, it had before instances
- * existed). On allocation failure out->failed is set. */
+ * keys sorted (made from its config_json: cs_canon_config_forms), and the attributes connstate
+ * interprets, normalised (defaults written out; the plugin as its short name, so "aws" and
+ * "turbot/aws" are one; its version constraint only when it has one), and, when its plugin instance
+ * sets any, that instance's memory_max_mb and env (sorted by name), so that changing them rebuilds
+ * its connections (a connection without them keeps the canonical form, and the fingerprint, it had
+ * before instances existed). On allocation failure out->failed is set. */
 void cs_canon_connection(cs_buf_t *out, const cs_connection_t *conn);
 
 /* Writes the connection's fingerprint, the digest of its canonical form, into out. Returns

@@ -42,8 +42,8 @@ typedef struct {
     size_t member_count;
     const char *file; /* the path of its .spc file */
     /* the plugin's config (every other attribute and block), as JSON in written order; may
-     * hold secrets. After its NUL comes the canonical form (cs_canon), or an empty text when
-     * that is the same. */
+     * hold secrets. After its NUL: an empty text, or its canonical form where that is not
+     * made from it (cs_canon_config_forms). */
     const char *config_json;
     int start_line;
     int end_line;

@@ -59,23 +59,29 @@ static void test_config_json(void **state)
                                   "\"o\":[{\"k\":1,\"j\":\"two\"},{\"k\":3}],"
                                   "\"blk\":[{\"_labels\":[\"l1\",\"l2\"],\"z\":1}]}";
     assert_string_equal(cs_buf_str(&out), written);
-    /* both forms: as written, then (after its NUL) with every object's keys sorted */
+    /* its canonical form: every object's keys sorted, a nested block's labels first */
     static const char canonical[] = "{\"a\":1,\"b\":[\"x\",true,null],"
                                     "\"blk\":[{\"_labels\":[\"l1\",\"l2\"],\"z\":1}],\"f\":2.0,"
                                     "\"o\":[{\"j\":\"two\",\"k\":1},{\"k\":3}]}";
     cs_buf_reset(&out);
+    cs_canon_config_canonical(&out, tree->items[0].block);
+    assert_string_equal(cs_buf_str(&out), canonical);
+    /* as a connection holds it: as written, a NUL, and nothing more (made from it when needed) */
+    cs_buf_reset(&out);
     cs_canon_config_forms(&out, tree->items[0].block);
-    assert_int_equal(out.len, strlen(written) + 1 + strlen(canonical));
+    assert_int_equal(out.len, strlen(written) + 1);
     assert_string_equal(out.data, written);
-    assert_string_equal(out.data + strlen(written) + 1, canonical);
-    /* a config whose keys are in order is not written twice */
-    static const char sorted[] = "connection \"s\" {\n  plugin = \"p\"\n  a = 1\n  b = 2\n}\n";
-    tree = cs_hcl_parse(arena, "t.spc", sorted, strlen(sorted), &error);
+    /* ... but a key "_labels" of its own keeps the canonical form too */
+    static const char labels[] =
+        "connection \"s\" {\n  plugin = \"p\"\n  o = { _labels = 1, A = 2 }\n}\n";
+    tree = cs_hcl_parse(arena, "t.spc", labels, strlen(labels), &error);
     assert_non_null(tree);
     cs_buf_reset(&out);
     cs_canon_config_forms(&out, tree->items[0].block);
-    assert_int_equal(out.len, strlen("{\"a\":1,\"b\":2}") + 1);
-    assert_string_equal(out.data, "{\"a\":1,\"b\":2}");
+    static const char labels_written[] = "{\"o\":{\"_labels\":1,\"A\":2}}";
+    assert_int_equal(out.len, 2 * strlen(labels_written) + 1);
+    assert_string_equal(out.data, labels_written);
+    assert_string_equal(out.data + strlen(labels_written) + 1, "{\"o\":{\"A\":2,\"_labels\":1}}");
     cs_buf_free(&out);
     cs_arena_destroy(&arena);
 
@@ -83,6 +89,56 @@ static void test_config_json(void **state)
     cs_config_t *cfg = s_load(s_plugin_conn);
     assert_string_equal(cfg->connections[0].config_json, written);
     cs_config_destroy(&cfg);
+}
+
+/* The canonical form a connection makes from its config as written is the one of its tree, for
+ * keys of every kind (quoted, escaped, control characters, around '_'), nested blocks with and
+ * without labels, objects in lists and lists in objects. */
+static void test_canonical_made_from_written(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        s_plugin_conn,
+        s_aggregator,
+        "connection \"c\" {\n  plugin = \"p\"\n  b = 1\n  a = 2\n  B = 3\n  _x = 4\n  a_ = 5\n"
+        "  a0 = 6\n}\n",
+        "connection \"c\" {\n  plugin = \"p\"\n  m = { \"z\\\"q\" = 1, \"z#\" = 2, \"z\\\\\" = 3, "
+        "\"z\\n\" = 4, \"z\\t\" = 5, \"zA\" = 6, \"z\" = 7, \"\xc3\xa9\" = 8, \"e\" = 9 }\n}\n",
+        "connection \"c\" {\n  plugin = \"p\"\n  m = { \"\\u0001\" = 1, \"\\u007f\" = 2, \" \" = "
+        "3, \"\\u00e9\" = 4 }\n}\n",
+        "connection \"c\" {\n  plugin = \"p\"\n  l = [{ y = 1, x = [{ b = 1, a = 2 }] }, 2, "
+        "\"s\"]\n"
+        "  o = { q = { d = 1, c = { f = 2.5, e = -3 } }, p = [] }\n}\n",
+        "connection \"c\" {\n  plugin = \"p\"\n  w \"L\" { Z = 1\n A = 2\n _b = 3 }\n"
+        "  w \"K\" \"J\" { y = 1 }\n  v { n { t = 1\n s \"x\" { r = 1\n q = 2 } } }\n  u = 1\n"
+        "  w { b = 1 }\n}\n",
+        "connection \"c\" {\n  plugin = \"p\"\n  w \"L\" { Z = 1\n A = 2\n _b = 3 }\n"
+        "  w \"K\" \"J\" { y = 1\n x { d = 1 } }\n  u = { b = [{ d = 1, c = 2 }], a = 1 }\n"
+        "  n \"x\" { m { k = 1 } }\n  w { b = 1 }\n}\n",
+        "connection \"c\" {\n  plugin = \"p\"\n  s = \"a,b}c]\\\"d\"\n  r = \"{\\\\\"\n  q = "
+        "<<EOT\n"
+        "x \"y\" }\nEOT\n}\n",
+        "connection \"c\" {\n  plugin = \"p\"\n}\n",
+    };
+    cs_arena_t *arena = cs_arena_new();
+    assert_non_null(arena);
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        cs_config_error_t error = {0};
+        cs_hcl_file_t *tree = cs_hcl_parse(arena, "t.spc", texts[i], strlen(texts[i]), &error);
+        if (!tree)
+            fail_msg("text %zu: %s", i, error.message);
+        cs_buf_t want = {0}, got = {0};
+        cs_buf_puts(&want, "{\"config\":");
+        cs_canon_config_canonical(&want, tree->items[0].block);
+        cs_config_t *cfg = s_load(texts[i]);
+        cs_canon_connection(&got, &cfg->connections[0]);
+        if (got.len < want.len || memcmp(got.data, want.data, want.len) != 0)
+            fail_msg("text %zu: made %s, the tree's %s", i, got.data, want.data);
+        cs_buf_free(&want);
+        cs_buf_free(&got);
+        cs_config_destroy(&cfg);
+    }
+    cs_arena_destroy(&arena);
 }
 
 static void test_canonical_and_fingerprint(void **state)
@@ -173,6 +229,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_json),
+        cmocka_unit_test(test_canonical_made_from_written),
         cmocka_unit_test(test_canonical_and_fingerprint),
         cmocka_unit_test(test_instance_fingerprint),
     };
