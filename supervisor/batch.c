@@ -71,6 +71,7 @@ struct cs_batch {
     s_path_mode_t path_mode;
     s_list_t path_prefix, path_explicit; /* search_path_prefix, search_path */
     size_t path_max;                     /* --search-path-max */
+    size_t rows_max;                     /* --batch-max-rows: rows a statement at most */
     bool path_due;      /* the settings changed or a batch that carried them failed */
     bool path_bounded;  /* the last path computed left the connections out (logged once) */
     char *path_sent;    /* $6 of the last committed batch that carried one (NULL: none) */
@@ -89,6 +90,7 @@ cs_batch_t *cs_batch_new(cs_store_t *store, cs_batch_commit_fn *on_commit, void 
     self->arg = arg;
     self->refusals = zlistx_new();
     self->path_max = 100;
+    self->rows_max = CS_BATCH_ROWS_MAX;
     return self;
 }
 
@@ -131,6 +133,11 @@ static int s_list_copy(s_list_t *mine, const cs_config_list_t *theirs)
 void cs_batch_search_path_max(cs_batch_t *self, size_t max)
 {
     self->path_max = max;
+}
+
+void cs_batch_rows_max(cs_batch_t *self, size_t max)
+{
+    self->rows_max = max ? max : CS_BATCH_ROWS_MAX;
 }
 
 void cs_batch_search_path(cs_batch_t *self, const cs_config_database_t *db, bool dir_failed)
@@ -389,7 +396,9 @@ int cs_batch_flush(cs_batch_t *self, size_t max)
     bool path_due = self->path_due && self->path_mode == S_PATH_ON;
     if (!self->pg || self->pending || (n == 0 && !path_due) || cs_clock_mono_ms() < self->retry_at)
         return 0;
-    if (max && n > max)
+    if (!max || max > self->rows_max)
+        max = self->rows_max;
+    if (n > max) /* the rest in the next statements: their arrays are not all held at once */
         n = max;
     self->entries = calloc(n ? n : 1, sizeof *self->entries);
     if (!self->entries)

@@ -42,6 +42,7 @@ typedef struct {
     long workers;
     long batch_size;
     long batch_ms;
+    long batch_max_rows;
     long plugin_timeout;
     long task_timeout;
     long publish_hwm;
@@ -54,6 +55,9 @@ typedef struct {
     long search_path_max;
     long catalog_check;
 } s_options_t;
+
+#define S_TEXT_OF_(x) #x
+#define S_TEXT_OF(x)  S_TEXT_OF_(x) /* a number's macro as the text of its digits */
 
 static volatile sig_atomic_t s_stop = 0;
 static volatile sig_atomic_t s_hup = 0, s_chld = 0;
@@ -107,6 +111,8 @@ static const cs_option_t s_options[] = {
            plugin_dir),
     S_NUMBER("batch-size", "N", "CONNSTATE_BATCH_SIZE", "500", "results per state-table write", 1,
              100000, batch_size),
+    S_NUMBER("batch-max-rows", "N", "CONNSTATE_BATCH_MAX_ROWS", S_TEXT_OF(CS_BATCH_ROWS_MAX),
+             "most rows one state-table write carries", 1, 1000000, batch_max_rows),
     S_NUMBER("batch-ms", "MS", "CONNSTATE_BATCH_MS", "200", "longest wait before a state write", 0,
              60000, batch_ms),
     S_NUMBER("publish-hwm", "N", "CONNSTATE_PUBLISH_HWM", "100000",
@@ -646,6 +652,7 @@ static int s_start_database(s_sup_t *self)
         !(self->batch = cs_batch_new(self->store, s_on_commit, self)))
         return 1;
     cs_batch_search_path_max(self->batch, (size_t)self->opt.search_path_max);
+    cs_batch_rows_max(self->batch, (size_t)self->opt.batch_max_rows);
     s_wait_active(self);
     if (s_stop)
         return 0;

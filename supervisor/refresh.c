@@ -903,7 +903,7 @@ static void s_plan(cs_refresh_t *self)
                 "comments to write, %zu dynamic schemas to fetch again",
                 (unsigned long long)self->started, cfg->count, self->builds, self->deletes,
                 self->comments, self->refetches);
-    if (cs_batch_flush(self->deps.batch, 0) != 0) /* the plan's statuses: one batch */
+    if (cs_batch_flush(self->deps.batch, 0) != 0) /* the plan's statuses: the first batch */
         self->lost = true;
 }
 

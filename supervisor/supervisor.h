@@ -460,7 +460,15 @@ void cs_batch_destroy(cs_batch_t **self_p);
 void cs_batch_search_path_max(cs_batch_t *self, size_t max);
 void cs_batch_search_path(cs_batch_t *self, const cs_config_database_t *db, bool dir_failed);
 
-/* Starts writing up to max queued rows (0: all) as one transaction ending with pg_notify,
+/* The most rows one statement writes (--batch-max-rows; 0: the default). A statement's
+ * arrays and libpq's copy of them are held until it is sent (about 0.5 KB a row), so 100,000
+ * rows queued at once (a cold plan's statuses, a restart's ready ones) go out as several
+ * statements, one after the other, each committed and published as it lands. */
+#define CS_BATCH_ROWS_MAX 10000
+void cs_batch_rows_max(cs_batch_t *self, size_t max);
+
+/* Starts writing up to max queued rows (0: all, up to the most a statement writes) as one
+ * transaction ending with pg_notify,
  * unless a batch is in flight, nothing is queued or a failed batch's backoff runs. Returns
  * 0, or -1 when the database is lost. Does not block on the server. */
 int cs_batch_flush(cs_batch_t *self, size_t max) __attribute__((warn_unused_result));

@@ -156,4 +156,22 @@ check "the file written meanwhile is seen by a later refresh: its connections re
     wait_sql 60 "$db" "SELECT count(*) FROM connstate_internal.connection_state
                        WHERE connection_name LIKE 'late\_%' AND status = 'ready'" 5
 check "it exits 0 on SIGTERM" sup_stop "$SUP_PID"
+# ---- a state write carries at most --batch-max-rows rows ------------------------------------
+# The restart's ready rows (all of them at once) go out as several statements, one after the
+# other, each its own transaction; nothing is lost or written twice.
+M=$((N + 5))
+sql "$db" "TRUNCATE public.t_log;
+           CREATE TRIGGER t_row AFTER UPDATE ON connstate_internal.connection_state
+               FOR EACH ROW EXECUTE FUNCTION public.t_row()" >/dev/null
+sup_start fourth "$db" "$cfg" --batch-max-rows 1000
+check "the first refresh is done, its $M ready rows in 4 state writes" \
+    wait_log "$T_DIR/fourth.log" "refresh 1 done .* since start: .* 4 state writes of $M rows" 60
+check_eq "... 4 transactions of at most 1000 rows, every row once" "4|1000|$M|$M" \
+    "$(sql "$db" "SELECT count(*), max(n), sum(n), (SELECT count(DISTINCT name) FROM public.t_log
+                                                WHERE status = 'ready')
+                  FROM (SELECT xid, count(*) AS n FROM public.t_log WHERE status = 'ready'
+                        GROUP BY xid) x")"
+check "every row is ready" wait_sql 10 "$db" \
+    "SELECT count(*) FROM connstate_internal.connection_state WHERE status = 'ready'" $M
+check "it exits 0 on SIGTERM" sup_stop "$SUP_PID"
 done_testing
