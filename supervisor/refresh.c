@@ -14,6 +14,7 @@
 #define S_QUIET_MS        300   /* ... and its updates wait until it rested this long, ... */
 #define S_CHURN_MAX_MS    10000 /* ... but not when it keeps changing for longer */
 #define S_FILES_MAX       4096  /* files whose changes are remembered */
+#define S_DIRTY_ALL_MIN   4096  /* open decisions from which the next plan looks at all */
 #define S_REPLAN_MS       250   /* shortest time between two plans of one refresh ... */
 #define S_PLAN_GAP_MS     50    /* ... and between two plans at all */
 #define S_CATALOG_WAIT_MS 60000 /* longest wait for a batch before a catalog read */
@@ -707,12 +708,17 @@ static bool s_final(const cs_decision_t *d)
 
 /* After a plan: the names it decided without a final decision are decided again by the
  * next; the temporary schemas gone are forgotten. The set is made anew: a decision's name
- * may be one of the old set's own keys. */
+ * may be one of the old set's own keys. When most of a large plan's decisions are not final
+ * (a cold start's builds), the next plan looks at everything instead: it costs about what
+ * looking at those names would, and no set of them is held meanwhile. */
 static void s_dirty_after(cs_refresh_t *self, const cs_plan_t *plan)
 {
-    zhashx_t *dirty = zhashx_new();
+    size_t open = 0, count = cs_plan_count(plan);
+    for (size_t i = 0; i < count; i++)
+        open += !s_final(cs_plan_decision(plan, i));
+    zhashx_t *dirty = open >= S_DIRTY_ALL_MIN && open > count / 2 ? NULL : zhashx_new();
     self->dirty_all = !dirty;
-    for (size_t i = 0; dirty && i < cs_plan_count(plan); i++) {
+    for (size_t i = 0; dirty && i < count; i++) {
         const cs_decision_t *d = cs_plan_decision(plan, i);
         if (!s_final(d))
             zhashx_update(dirty, d->name, (void *)"");
@@ -1162,15 +1168,33 @@ int64_t cs_refresh_next_ms(const cs_refresh_t *self)
     return next;
 }
 
+/* Whether the connection's plugin is known to have a schema that is not dynamic (which no
+ * watch list changes, and no plan fetches again). */
+static bool s_not_dynamic(cs_refresh_t *self, const char *connection)
+{
+    const cs_connection_t *c = self->config ? cs_config_find(self->config, connection) : NULL;
+    const cs_plugin_info_t *info;
+    const char *why;
+    return c && !c->aggregator &&
+           cs_plugins_lookup(self->deps.plugins, c->plugin, self->plans, &info, &why) ==
+               CS_PLUGIN_KNOWN &&
+           strcmp(info->mode, "dynamic") != 0;
+}
+
 /* A build's end: the watch list its schema gave (none: nothing to watch). One that failed
  * keeps the list known before, or says none is known, so that the plans that follow do
- * not fetch it again and again (a watch or a refresh does). */
+ * not fetch it again and again (a watch or a refresh does). A connection whose schema is not
+ * dynamic keeps no entry at all (a cold refresh of 100,000 would hold 100,000 empty ones). */
 static void s_note_watch(cs_refresh_t *self, const cs_event_t *event)
 {
     cs_watch_t *watch = self->deps.watch;
     if (!watch || event->task_kind != CS_TASK_BUILD || event->superseded ||
         (event->kind != CS_EVENT_RESULT && event->kind != CS_EVENT_LOST))
         return;
+    if (s_not_dynamic(self, event->connection)) {
+        cs_watch_forget(watch, event->connection);
+        return;
+    }
     const cs_msg_t *result = event->result;
     if (result && (result->ok || result->watch.count))
         cs_watch_set(watch, event->connection, result->watch.items, result->watch.count);

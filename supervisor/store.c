@@ -29,7 +29,7 @@ struct cs_store {
     bool urgent; /* a queued row changed status or error (not only its comments) */
     /* kept as rows change (the block at the end of this file) */
     uint32_t counts[CS_STATUS_COUNT]; /* rows the table holds, by committed status */
-    zhashx_t *unsettled;              /* names of rows not settled for a plan */
+    zhashx_t *unsettled;              /* rows not settled for a plan (keys: their names) */
 };
 
 static void s_count(cs_store_t *self, const cs_record_t *row, int sign);
@@ -170,6 +170,8 @@ cs_store_t *cs_store_new(void)
     zhashx_set_destructor(self->by_name, s_row_free);
     zhashx_set_key_duplicator(self->by_name, NULL); /* the row's own name */
     zhashx_set_key_destructor(self->by_name, NULL);
+    zhashx_set_key_duplicator(self->unsettled, NULL); /* the row's own name, too */
+    zhashx_set_key_destructor(self->unsettled, NULL);
     return self;
 }
 
@@ -180,9 +182,9 @@ void cs_store_destroy(cs_store_t **self_p)
     cs_store_t *self = *self_p;
     zlistx_destroy(&self->dirty);
     zlistx_destroy(&self->rows);
+    zhashx_destroy(&self->unsettled); /* before the rows whose names are its keys */
     zhashx_destroy(&self->by_name);
     zhashx_destroy(&self->strings); /* after the rows that point into it */
-    zhashx_destroy(&self->unsettled);
     free(self);
     *self_p = NULL;
 }
@@ -191,9 +193,9 @@ void cs_store_clear(cs_store_t *self)
 {
     zlistx_purge(self->dirty);
     zlistx_purge(self->rows);
+    zhashx_purge(self->unsettled);
     zhashx_purge(self->by_name); /* frees the rows */
     zhashx_purge(self->strings);
-    zhashx_purge(self->unsettled);
     memset(self->counts, 0, sizeof self->counts);
     self->dirty_since = 0;
     self->urgent = false;
