@@ -53,6 +53,7 @@ typedef struct {
     cs_task_t *update;   /* queued build or delete */
     cs_task_t *comments; /* queued comments */
     cs_task_t *flying;
+    char connection[]; /* its key in tracks */
 } s_track_t;
 
 struct cs_dispatch {
@@ -76,16 +77,45 @@ struct cs_dispatch {
     bool paused;       /* no task is handed out (the supervisor has no database) */
 };
 
+/* Copies text to *at, which moves past it; NULL for NULL. */
+static const char *s_put(char **at, const char *text)
+{
+    if (!text)
+        return NULL;
+    size_t len = strlen(text) + 1;
+    char *copy = memcpy(*at, text, len);
+    *at += len;
+    return copy;
+}
+
+cs_task_t *cs_task_new(cs_task_kind_t kind, const char *connection, const char *plugin,
+                       const char *config, const char *fingerprint, const char *plugin_version)
+{
+    const char *texts[] = {connection, plugin, config, fingerprint, plugin_version};
+    size_t size = 0;
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+        size += texts[i] ? strlen(texts[i]) + 1 : 0;
+    cs_task_t *self = connection ? calloc(1, sizeof *self) : NULL;
+    if (self && !(self->texts = malloc(size)))
+        cs_task_destroy(&self);
+    if (!self)
+        return NULL;
+    char *at = self->texts;
+    self->kind = kind;
+    self->connection = s_put(&at, connection);
+    self->plugin = s_put(&at, plugin);
+    self->config = s_put(&at, config);
+    self->fingerprint = s_put(&at, fingerprint);
+    self->plugin_version = s_put(&at, plugin_version);
+    return self;
+}
+
 void cs_task_destroy(cs_task_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     cs_task_t *self = *self_p;
-    free(self->connection);
-    free(self->plugin);
-    free(self->config);
-    free(self->fingerprint);
-    free(self->plugin_version);
+    free(self->texts);
     cs_strs_clear(&self->env);
     free(self->members);
     free(self->last_loss);
@@ -114,7 +144,14 @@ cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_limits_t limits)
     self->by_key = zhashx_new();
     self->tracks = zhashx_new();
     self->held = zlistx_new();
+    if (!self->events || !self->updates || !self->comments || !self->peers || !self->by_key ||
+        !self->tracks || !self->held) {
+        cs_dispatch_destroy(&self);
+        return NULL;
+    }
     zhashx_set_destructor(self->tracks, s_track_free);
+    zhashx_set_key_duplicator(self->tracks, NULL); /* the track's own copy */
+    zhashx_set_key_destructor(self->tracks, NULL);
     if (!self->limits.quarantine_ms)
         self->limits.quarantine_ms = S_QUARANTINE_FIRST_MS;
     if (self->limits.quarantine_max_ms < self->limits.quarantine_ms)
@@ -162,7 +199,7 @@ void cs_dispatch_destroy(cs_dispatch_t **self_p)
     s_tasks_drain(self->updates);
     s_tasks_drain(self->comments);
     s_peer_t *peer;
-    while ((peer = zlistx_first(self->peers)) != NULL) {
+    while (self->peers && (peer = zlistx_first(self->peers)) != NULL) {
         zlistx_delete(self->peers, zlistx_cursor(self->peers));
         s_peer_free(&peer);
     }
@@ -170,7 +207,7 @@ void cs_dispatch_destroy(cs_dispatch_t **self_p)
     zlistx_destroy(&self->comments);
     zlistx_destroy(&self->peers);
     cs_event_t *event;
-    while ((event = zlistx_detach(self->events, NULL)) != NULL)
+    while (self->events && (event = zlistx_detach(self->events, NULL)) != NULL)
         cs_event_destroy(&event);
     zlistx_destroy(&self->events);
     zhashx_destroy(&self->by_key);
@@ -236,8 +273,13 @@ const char *cs_event_kind_name(cs_event_kind_t kind)
 static s_track_t *s_track(cs_dispatch_t *self, const char *connection)
 {
     s_track_t *track = zhashx_lookup(self->tracks, connection);
-    if (!track && (track = calloc(1, sizeof *track)) != NULL)
-        zhashx_insert(self->tracks, connection, track);
+    if (track)
+        return track;
+    size_t len = strlen(connection) + 1;
+    if ((track = calloc(1, sizeof *track + len)) != NULL) {
+        memcpy(track->connection, connection, len);
+        zhashx_insert(self->tracks, track->connection, track);
+    }
     return track;
 }
 

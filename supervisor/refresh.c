@@ -29,10 +29,11 @@ typedef struct {
     char *left_out; /* NULL: none */
 } s_aggregate_t;
 
-/* The configured connections of one plugin (by the config's short name): the names, and how
- * many of them make a plan ask for the plugin's info (not an aggregator, not disabled). */
+/* The configured connections of one plugin (by the config's short name): how many, and how
+ * many of them make a plan ask for the plugin's info (not an aggregator, not disabled). Their
+ * names are found in the config when the plugin changes (100,000 names are not held twice). */
 typedef struct {
-    zhashx_t *names; /* name -> "" */
+    size_t count;
     size_t askers;
 } s_plugin_set_t;
 
@@ -101,11 +102,7 @@ static void s_free_item(void **item)
 
 static void s_plugin_set_free(void **item)
 {
-    s_plugin_set_t *set = *item;
-    if (set) {
-        zhashx_destroy(&set->names);
-        free(set);
-    }
+    free(*item);
     *item = NULL;
 }
 
@@ -305,24 +302,27 @@ static void s_remember_gone(cs_refresh_t *self, const cs_plan_t *plan, int64_t n
 
 /* ---- applying decisions ---------------------------------------------------------------- */
 
-/* Queues an update (not_before: held until then). fresh: no schema of that name exists. */
 /* A new task (NULL when out of memory, logged): what a worker needs of the connection's
- * config and, for a build or comments, the plugin's version the plan used (a worker whose
- * plugin has another one does not run it). */
+ * config (fingerprint: NULL for the config's own) and, for a build or comments, the plugin's
+ * version the plan used (a worker whose plugin has another one does not run it). */
 static cs_task_t *s_task_new(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
-                             const cs_connection_t *c)
+                             const cs_connection_t *c, const char *fingerprint)
 {
-    cs_task_t *task = calloc(1, sizeof *task);
-    if (!task || !(task->connection = strdup(name))) {
-        free(task);
+    const cs_plugin_info_t *info;
+    const char *why;
+    const char *version = c && kind != CS_TASK_DELETE &&
+                                  cs_plugins_lookup(self->deps.plugins, c->plugin, self->plans,
+                                                    &info, &why) == CS_PLUGIN_KNOWN
+                              ? info->version
+                              : NULL;
+    cs_task_t *task = cs_task_new(kind, name, c ? c->plugin : NULL, c ? c->config_json : NULL,
+                                  fingerprint ? fingerprint
+                                  : c         ? c->fingerprint
+                                              : NULL,
+                                  version);
+    if (!task) {
         cs_log_conn_error(name, "out of memory: its %s is not queued", cs_task_kind_name(kind));
         return NULL;
-    }
-    task->kind = kind;
-    if (c) {
-        task->plugin = strdup(c->plugin);
-        task->config = strdup(c->config_json);
-        task->fingerprint = strdup(c->fingerprint);
     }
     const cs_config_plugin_t *instance = c ? c->instance : NULL;
     if (c && kind != CS_TASK_DELETE) /* its plugin runs' memory limit */
@@ -337,19 +337,13 @@ static cs_task_t *s_task_new(cs_refresh_t *self, cs_task_kind_t kind, const char
             }
         }
     }
-    const cs_plugin_info_t *info;
-    const char *why;
-    if (c && kind != CS_TASK_DELETE &&
-        cs_plugins_lookup(self->deps.plugins, c->plugin, self->plans, &info, &why) ==
-            CS_PLUGIN_KNOWN)
-        task->plugin_version = strdup(info->version);
     return task;
 }
 
 static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
                    const cs_connection_t *c, bool fresh, int64_t not_before, bool refetch)
 {
-    cs_task_t *task = s_task_new(self, kind, name, c);
+    cs_task_t *task = s_task_new(self, kind, name, c, NULL);
     if (!task)
         return;
     task->fresh = fresh;
@@ -372,13 +366,11 @@ static void s_task(cs_refresh_t *self, cs_task_kind_t kind, const char *name,
 static cs_task_t *s_aggregate_task(cs_refresh_t *self, const char *name, const cs_connection_t *c,
                                    const char *fingerprint, const char *members)
 {
-    cs_task_t *task = s_task_new(self, CS_TASK_AGGREGATE, name, c);
+    cs_task_t *task = s_task_new(self, CS_TASK_AGGREGATE, name, c, fingerprint);
     if (!task)
         return NULL;
-    free(task->fingerprint);
-    task->fingerprint = strdup(fingerprint);
     task->members = strdup(members);
-    if (!task->fingerprint || !task->members) {
+    if (!task->members) {
         cs_log_conn_error(name, "out of memory: its aggregate is not queued");
         cs_task_destroy(&task);
     }
@@ -428,7 +420,7 @@ static void s_redo(cs_refresh_t *self, const char *name, cs_task_kind_t kind)
     }
     cs_task_t *task = a && kind == CS_TASK_BUILD
                           ? s_aggregate_task(self, name, c, a->fingerprint, a->members)
-                          : s_task_new(self, kind, name, c);
+                          : s_task_new(self, kind, name, c, NULL);
     if (!task)
         return;
     task->attempt = v->attempts > 0 ? (uint32_t)v->attempts : 1;
@@ -595,8 +587,7 @@ static void s_index_connection(cs_refresh_t *self, const cs_connection_t *c, int
         return;
     s_plugin_set_t *set = zhashx_lookup(self->by_plugin, c->plugin);
     if (!set && sign > 0) {
-        if (!(set = calloc(1, sizeof *set)) || !(set->names = zhashx_new())) {
-            free(set);
+        if (!(set = calloc(1, sizeof *set))) {
             self->dirty_all = true; /* out of memory: the index is incomplete */
             return;
         }
@@ -605,14 +596,13 @@ static void s_index_connection(cs_refresh_t *self, const cs_connection_t *c, int
     if (!set)
         return;
     bool asker = !c->aggregator && !c->import_disabled;
-    bool there = zhashx_lookup(set->names, c->name) != NULL;
-    if (sign > 0 && !there) {
-        zhashx_insert(set->names, c->name, asker ? (void *)"a" : (void *)"-");
+    if (sign > 0) {
+        set->count++;
         set->askers += asker;
-    } else if (sign < 0 && there) {
-        set->askers -= *(const char *)zhashx_lookup(set->names, c->name) == 'a';
-        zhashx_delete(set->names, c->name);
-        if (!zhashx_size(set->names))
+    } else if (set->count) {
+        set->count--;
+        set->askers -= asker && set->askers;
+        if (!set->count)
             zhashx_delete(self->by_plugin, c->plugin);
     }
 }
@@ -664,16 +654,18 @@ static char *s_plugin_said(cs_plugin_state_t state, const cs_plugin_info_t *info
     return said;
 }
 
-static void s_dirty_plugin(cs_refresh_t *self, const s_plugin_set_t *set)
+/* The connections of the plugin in the config to be planned. */
+static void s_dirty_plugin(cs_refresh_t *self, const cs_config_t *cfg, const char *plugin)
 {
-    for (void *it = zhashx_first(set->names); it; it = zhashx_next(set->names))
-        s_dirty_add(self, zhashx_cursor(set->names));
+    for (size_t i = 0; !self->dirty_all && i < cfg->count; i++)
+        if (cfg->connections[i].plugin && strcmp(cfg->connections[i].plugin, plugin) == 0)
+            s_dirty_add(self, cfg->connections[i].name);
 }
 
 /* The names the plan about to be made decides beyond those noted as they changed: the
  * connections of a plugin whose info changed, of a dynamic plugin (the refetch rule is asked
  * of each), those a refetch was asked for, the rows not settled, the temporary schemas. */
-static void s_dirty_gather(cs_refresh_t *self)
+static void s_dirty_gather(cs_refresh_t *self, const cs_config_t *cfg)
 {
     for (s_plugin_set_t *set = zhashx_first(self->by_plugin); set;
          set = zhashx_next(self->by_plugin)) {
@@ -686,7 +678,7 @@ static void s_dirty_gather(cs_refresh_t *self)
         const char *before = zhashx_lookup(self->plugin_seen, plugin);
         if (!said || !before || strcmp(before, said) != 0 ||
             (state == CS_PLUGIN_KNOWN && strcmp(info->mode, "dynamic") == 0))
-            s_dirty_plugin(self, set);
+            s_dirty_plugin(self, cfg, plugin);
         if (said)
             zhashx_update(self->plugin_seen, plugin, said);
         else
@@ -844,7 +836,7 @@ static void s_plan(cs_refresh_t *self)
     /* what this plan decides: what changed, and what is not settled */
     if (cs_schemas_take_changed(self->schemas, s_schema_changed, self))
         self->dirty_all = true;
-    s_dirty_gather(self);
+    s_dirty_gather(self, cfg);
     size_t aggregator_count = 0;
     const cs_connection_t **aggregators =
         calloc(zhashx_size(self->agg_names) + 1, sizeof *aggregators);

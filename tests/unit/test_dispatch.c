@@ -137,13 +137,9 @@ static void s_heartbeat(zsock_t *worker, uint32_t in_flight, uint64_t last_task_
 
 static void s_add(s_bench_t *b, cs_task_kind_t kind, const char *name, const char *fingerprint)
 {
-    cs_task_t *task = calloc(1, sizeof *task);
-    task->kind = kind;
-    task->connection = strdup(name);
-    task->plugin = strdup("synthetic");
-    task->config = strdup("{}");
-    task->fingerprint = fingerprint ? strdup(fingerprint) : NULL;
-    task->plugin_version = kind == CS_TASK_DELETE ? NULL : strdup("1.0");
+    cs_task_t *task = cs_task_new(kind, name, "synthetic", "{}", fingerprint,
+                                  kind == CS_TASK_DELETE ? NULL : "1.0");
+    assert_non_null(task);
     cs_dispatch_add(b->dispatch, &task);
     assert_null(task);
 }
@@ -275,13 +271,8 @@ static void test_one_task_per_connection(void **state)
 
 static void s_add_refetch(s_bench_t *b, const char *name, const char *fingerprint)
 {
-    cs_task_t *task = calloc(1, sizeof *task);
-    task->kind = CS_TASK_BUILD;
-    task->connection = strdup(name);
-    task->plugin = strdup("folder");
-    task->config = strdup("{}");
-    task->fingerprint = strdup(fingerprint);
-    task->plugin_version = strdup("1.0");
+    cs_task_t *task = cs_task_new(CS_TASK_BUILD, name, "folder", "{}", fingerprint, "1.0");
+    assert_non_null(task);
     task->refetch = true;
     cs_dispatch_add(b->dispatch, &task);
     assert_null(task);
@@ -530,10 +521,8 @@ static void test_a_late_answer_to_an_earlier_attempt_is_ignored(void **state)
 static void s_redo(s_bench_t *b, cs_task_kind_t kind, const char *name, uint32_t attempt,
                    const char *worker)
 {
-    cs_task_t *task = calloc(1, sizeof *task);
-    task->kind = kind;
-    task->connection = strdup(name);
-    task->fingerprint = strdup("f1");
+    cs_task_t *task = cs_task_new(kind, name, NULL, NULL, "f1", NULL);
+    assert_non_null(task);
     task->attempt = attempt;
     cs_dispatch_redo(b->dispatch, &task, worker, "refused");
     assert_null(task);
@@ -669,12 +658,8 @@ static void test_a_plugin_instances_settings_go_in_its_task(void **state)
     s_bench_t b = s_bench(100, 3, 16, 16);
     zsock_t *one = s_worker("one", 4), *two = s_worker("two", 4);
     s_spin(&b, 50);
-    cs_task_t *task = calloc(1, sizeof *task);
-    task->kind = CS_TASK_BUILD;
-    task->connection = strdup("aws_low");
-    task->plugin = strdup("aws");
-    task->config = strdup("{}");
-    task->fingerprint = strdup("f1");
+    cs_task_t *task = cs_task_new(CS_TASK_BUILD, "aws_low", "aws", "{}", "f1", NULL);
+    assert_non_null(task);
     task->memory_max_mb = 64;
     assert_int_equal(cs_strs_add(&task->env, "AWS_PROFILE=low"), 0);
     assert_int_equal(cs_strs_add(&task->env, "AWS_SECRET_ACCESS_KEY=s3cr3t"), 0);
