@@ -56,16 +56,52 @@ typedef struct {
     char connection[]; /* its key in tracks */
 } s_track_t;
 
+/* A queue of tasks, through their own links (100,000 queued builds need no list nodes). It owns
+ * its tasks: taking one off hands it on. */
+typedef struct {
+    cs_task_t *first, *last;
+    size_t size;
+} s_queue_t;
+
+static void s_queue_add(s_queue_t *queue, cs_task_t *task, bool front)
+{
+    task->before = front ? NULL : queue->last;
+    task->after = front ? queue->first : NULL;
+    if (task->before)
+        task->before->after = task;
+    else
+        queue->first = task;
+    if (task->after)
+        task->after->before = task;
+    else
+        queue->last = task;
+    queue->size++;
+}
+
+static void s_queue_remove(s_queue_t *queue, cs_task_t *task)
+{
+    if (task->before)
+        task->before->after = task->after;
+    else
+        queue->first = task->after;
+    if (task->after)
+        task->after->before = task->before;
+    else
+        queue->last = task->before;
+    task->before = task->after = NULL;
+    queue->size--;
+}
+
 struct cs_dispatch {
     zsock_t *router;
     zlistx_t *events; /* cs_event_t for the results stage, in order */
     cs_dispatch_limits_t limits;
-    zlistx_t *updates;  /* queued cs_task_t: builds and deletes */
-    zlistx_t *comments; /* queued cs_task_t: lower priority */
+    s_queue_t updates;  /* queued builds and deletes */
+    s_queue_t comments; /* queued comments: lower priority */
     zlistx_t *peers;    /* s_peer_t, in round-robin order */
     zhashx_t *by_key;   /* routing id in hex -> s_peer_t (borrowed from peers) */
     zhashx_t *tracks;   /* connection -> s_track_t: its queued and in-flight tasks */
-    zlistx_t *held;     /* queued cs_task_t held until their not_before */
+    s_queue_t held;     /* queued tasks held until their not_before */
     int64_t next_due;   /* the earliest not_before among them (0: none) */
     uint64_t refused;   /* READYs refused because of max_workers, since the last log */
     int64_t refused_logged;
@@ -138,14 +174,10 @@ cs_dispatch_t *cs_dispatch_new(zsock_t *router, cs_dispatch_limits_t limits)
     self->router = router;
     self->events = zlistx_new();
     self->limits = limits;
-    self->updates = zlistx_new();
-    self->comments = zlistx_new();
     self->peers = zlistx_new();
     self->by_key = zhashx_new();
     self->tracks = zhashx_new();
-    self->held = zlistx_new();
-    if (!self->events || !self->updates || !self->comments || !self->peers || !self->by_key ||
-        !self->tracks || !self->held) {
+    if (!self->events || !self->peers || !self->by_key || !self->tracks) {
         cs_dispatch_destroy(&self);
         return NULL;
     }
@@ -182,13 +214,14 @@ static void s_peer_free(s_peer_t **peer_p)
     *peer_p = NULL;
 }
 
-/* Destroys every task of a queue that owns its tasks (no destructor is set on it:
- * taking a task off a queue hands it on). */
-static void s_tasks_drain(zlistx_t *tasks)
+/* Destroys every task of a queue. */
+static void s_tasks_drain(s_queue_t *queue)
 {
-    cs_task_t *task;
-    while (tasks && (task = zlistx_detach(tasks, NULL)) != NULL)
+    while (queue->first) {
+        cs_task_t *task = queue->first;
+        s_queue_remove(queue, task);
         cs_task_destroy(&task);
+    }
 }
 
 void cs_dispatch_destroy(cs_dispatch_t **self_p)
@@ -196,23 +229,20 @@ void cs_dispatch_destroy(cs_dispatch_t **self_p)
     if (!self_p || !*self_p)
         return;
     cs_dispatch_t *self = *self_p;
-    s_tasks_drain(self->updates);
-    s_tasks_drain(self->comments);
+    s_tasks_drain(&self->updates);
+    s_tasks_drain(&self->comments);
     s_peer_t *peer;
     while (self->peers && (peer = zlistx_first(self->peers)) != NULL) {
         zlistx_delete(self->peers, zlistx_cursor(self->peers));
         s_peer_free(&peer);
     }
-    zlistx_destroy(&self->updates);
-    zlistx_destroy(&self->comments);
     zlistx_destroy(&self->peers);
     cs_event_t *event;
     while (self->events && (event = zlistx_detach(self->events, NULL)) != NULL)
         cs_event_destroy(&event);
     zlistx_destroy(&self->events);
     zhashx_destroy(&self->by_key);
-    s_tasks_drain(self->held);
-    zlistx_destroy(&self->held);
+    s_tasks_drain(&self->held);
     zhashx_destroy(&self->tracks);
     free(self->waiting_why);
     free(self);
@@ -300,11 +330,11 @@ static void s_drop(cs_dispatch_t *self, cs_task_t **task_p)
     s_track_tidy(self, connection);
 }
 
-static zlistx_t *s_queue_of(cs_dispatch_t *self, const cs_task_t *task)
+static s_queue_t *s_queue_of(cs_dispatch_t *self, const cs_task_t *task)
 {
     if (task->held)
-        return self->held;
-    return task->kind == CS_TASK_COMMENTS ? self->comments : self->updates;
+        return &self->held;
+    return task->kind == CS_TASK_COMMENTS ? &self->comments : &self->updates;
 }
 
 /* Queues a task (at the front: a retry) as its connection's queued one of its kind; one
@@ -314,8 +344,7 @@ static void s_enqueue(cs_dispatch_t *self, s_track_t *track, cs_task_t *task, bo
     task->held = task->not_before > cs_clock_mono_ms();
     if (task->held && (!self->next_due || task->not_before < self->next_due))
         self->next_due = task->not_before;
-    zlistx_t *queue = s_queue_of(self, task);
-    task->handle = front ? zlistx_add_start(queue, task) : zlistx_add_end(queue, task);
+    s_queue_add(s_queue_of(self, task), task, front);
     if (task->kind == CS_TASK_COMMENTS)
         track->comments = task;
     else
@@ -325,8 +354,7 @@ static void s_enqueue(cs_dispatch_t *self, s_track_t *track, cs_task_t *task, bo
 /* Takes a queued task out of its queue and its track (the caller owns it then). */
 static void s_dequeue(cs_dispatch_t *self, cs_task_t *task)
 {
-    zlistx_delete(s_queue_of(self, task), task->handle);
-    task->handle = NULL;
+    s_queue_remove(s_queue_of(self, task), task);
     s_track_t *track = zhashx_lookup(self->tracks, task->connection);
     if (track && track->update == task)
         track->update = NULL;
@@ -401,10 +429,11 @@ void cs_dispatch_add(cs_dispatch_t *self, cs_task_t **task_p)
         cs_task_t *queued = track->update, swap = *queued;
         *queued = *task; /* the queued one (its place in the queue) gets the new work */
         *task = swap;
-        queued->handle = task->handle;
+        queued->before = task->before;
+        queued->after = task->after;
         queued->held = task->held;
         queued->fresh = queued->fresh && task->fresh;
-        task->handle = NULL;
+        task->before = task->after = NULL;
         cs_task_destroy(&task);                                          /* the old work */
         if (queued->held != (queued->not_before > cs_clock_mono_ms())) { /* held, or no longer */
             s_dequeue(self, queued);
@@ -953,10 +982,10 @@ static int s_send_task(cs_dispatch_t *self, s_peer_t *peer, cs_task_t *task)
  * The task leaves its queue and becomes its connection's task in flight. */
 static cs_task_t *s_next_task(cs_dispatch_t *self, const s_peer_t *peer, bool avoid)
 {
-    zlistx_t *queue = zlistx_size(self->updates) ? self->updates : self->comments;
+    const s_queue_t *queue = self->updates.size ? &self->updates : &self->comments;
     cs_task_t *task = NULL;
     int scanned = 0;
-    for (cs_task_t *t = zlistx_first(queue); t && scanned < S_SCAN; t = zlistx_next(queue)) {
+    for (cs_task_t *t = queue->first; t && scanned < S_SCAN; t = t->after) {
         scanned++;
         const s_track_t *track = zhashx_lookup(self->tracks, t->connection);
         if ((track && track->flying) || (avoid && t->lost_by && strcmp(t->lost_by, peer->key) == 0))
@@ -979,9 +1008,9 @@ static void s_release_held(cs_dispatch_t *self, int64_t now)
     if (!self->next_due || now < self->next_due)
         return;
     self->next_due = 0;
-    cs_task_t *task = zlistx_first(self->held);
+    cs_task_t *task = self->held.first;
     while (task) {
-        cs_task_t *next = zlistx_next(self->held);
+        cs_task_t *next = task->after;
         if (task->not_before <= now) {
             s_track_t *track = zhashx_lookup(self->tracks, task->connection);
             s_dequeue(self, task);
@@ -1048,9 +1077,9 @@ void cs_dispatch_pump(cs_dispatch_t *self)
      * less work than that, a task never queues behind a slow one while a worker is idle. */
     bool sent = !self->paused;
     size_t available = cs_dispatch_workers_available(self);
-    while (sent && (zlistx_size(self->updates) || zlistx_size(self->comments))) {
+    while (sent && (self->updates.size || self->comments.size)) {
         sent = false;
-        size_t queued = zlistx_size(self->updates) + zlistx_size(self->comments);
+        size_t queued = self->updates.size + self->comments.size;
         size_t limit = queued > available ? SIZE_MAX : 1;
         for (s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers)) {
             size_t held = zlistx_size(peer->flights) + peer->expired_count;
@@ -1127,12 +1156,12 @@ size_t cs_dispatch_outstanding(const cs_dispatch_t *self)
 
 size_t cs_dispatch_updates_outstanding(const cs_dispatch_t *self)
 {
-    return zlistx_size(self->updates) + zlistx_size(self->held) + self->in_flight_updates;
+    return self->updates.size + self->held.size + self->in_flight_updates;
 }
 
 size_t cs_dispatch_queued(const cs_dispatch_t *self)
 {
-    return zlistx_size(self->updates) + zlistx_size(self->comments) + zlistx_size(self->held);
+    return self->updates.size + self->comments.size + self->held.size;
 }
 
 int64_t cs_dispatch_next_due(const cs_dispatch_t *self)
@@ -1142,7 +1171,7 @@ int64_t cs_dispatch_next_due(const cs_dispatch_t *self)
 
 size_t cs_dispatch_updates_queued(const cs_dispatch_t *self)
 {
-    return zlistx_size(self->updates);
+    return self->updates.size;
 }
 
 void cs_dispatch_mark_waiting(cs_dispatch_t *self, const char *why)
@@ -1152,7 +1181,7 @@ void cs_dispatch_mark_waiting(cs_dispatch_t *self, const char *why)
         free(self->waiting_why);
         self->waiting_why = strdup(why);
     }
-    for (cs_task_t *task = zlistx_first(self->updates); task; task = zlistx_next(self->updates)) {
+    for (cs_task_t *task = self->updates.first; task; task = task->after) {
         if (task->waiting && !changed)
             continue;
         task->waiting = true;

@@ -44,18 +44,25 @@ static const char *s_keep_text(cs_plan_t *self, const char *text)
     return copy;
 }
 
+/* Room for cap decisions in all (more is made as needed). Returns false when out of memory. */
+static bool s_reserve(cs_plan_t *self, size_t cap)
+{
+    if (cap <= self->cap)
+        return true;
+    cs_decision_t *items = realloc(self->items, cap * sizeof *items);
+    if (!items)
+        return false;
+    self->items = items;
+    self->cap = cap;
+    return true;
+}
+
 static cs_decision_t *s_decide(cs_plan_t *self, const char *name, cs_action_t action,
                                const char *reason)
 {
-    if (self->count == self->cap) {
-        size_t cap = self->cap ? self->cap * 2 : 64;
-        cs_decision_t *items = realloc(self->items, cap * sizeof *items);
-        if (!items) {
-            self->oom = true;
-            return NULL;
-        }
-        self->items = items;
-        self->cap = cap;
+    if (self->count == self->cap && !s_reserve(self, self->cap ? self->cap * 2 : 64)) {
+        self->oom = true;
+        return NULL;
     }
     cs_decision_t *d = &self->items[self->count++];
     *d = (cs_decision_t){.name = name, .action = action, .reason = reason};
@@ -683,6 +690,11 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
     /* Connections of files that failed to load keep their schemas and report the error. A
      * name a failed file declares is in error even where another file defines it too (the
      * later of two definitions fails its file). */
+    /* room for a decision per name looked at, so that 100,000 do not take 131,072's room */
+    size_t looked = in->names ? zhashx_size(in->names) : cfg->count;
+    if (cs_store_size(in->store) > looked && !in->names)
+        looked = cs_store_size(in->store);
+    s_reserve(self, looked + zhashx_size(kept) + 64);
     size_t rows_seen = 0; /* rows of kept or configured connections */
     for (const char *why = zhashx_first(kept); why; why = zhashx_next(kept)) {
         const char *name = s_keep_text(self, zhashx_cursor(kept)); /* kept's keys go with it */

@@ -9,6 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A row's place in one of the store's lists of rows. */
+typedef struct {
+    cs_record_t *prev, *next;
+} s_link_t;
+
+enum { S_ALL, S_UNSETTLED, S_LISTS };
+
 struct cs_record {
     cs_row_values_t now;    /* what we last decided */
     cs_visible_t committed; /* what the table holds */
@@ -17,23 +24,40 @@ struct cs_record {
     bool gone;              /* to be deleted from the table */
     bool claimed;           /* its status (or deletion) is a worker's word, not yet checked */
     bool described; /* its description may differ from the table's: the next write is a full one */
-    void *handle;   /* in rows */
+    bool unsettled; /* in the store's unsettled rows */
+    s_link_t links[S_LISTS];
+    cs_record_t *dirty_next; /* in its queue for writing (while dirty) */
 };
+
+/* The rows in the order they came, the rows not settled, and the rows queued for writing in
+ * order: lists through the rows themselves (a list's own nodes, or a set's entries, would be
+ * three allocations more a row). */
+typedef struct {
+    int which; /* the row's links it goes through */
+    cs_record_t *first, *last;
+    cs_record_t *cursor; /* the next one an iteration returns */
+    size_t size;
+} s_rows_t;
+
+typedef struct {
+    cs_record_t *first, *last;
+    size_t size;
+} s_queue_t;
 
 struct cs_store {
     zhashx_t *by_name; /* the row's own name -> cs_record_t (owned) */
     zhashx_t *strings; /* interned strings: text -> the one copy (owned) */
-    zlistx_t *rows;    /* every cs_record_t, for iteration */
-    zlistx_t *dirty;   /* cs_record_t queued for writing, in order */
+    s_rows_t rows;     /* every row, for iteration */
+    s_queue_t dirty;   /* rows queued for writing, in order */
     int64_t dirty_since;
     bool urgent; /* a queued row changed status or error (not only its comments) */
     /* kept as rows change (the block at the end of this file) */
     uint32_t counts[CS_STATUS_COUNT]; /* rows the table holds, by committed status */
-    zhashx_t *unsettled;              /* rows not settled for a plan (keys: their names) */
+    s_rows_t unsettled;               /* rows not settled for a plan */
 };
 
 static void s_count(cs_store_t *self, const cs_record_t *row, int sign);
-static void s_note_unsettled(cs_store_t *self, const cs_record_t *row);
+static void s_note_unsettled(cs_store_t *self, cs_record_t *row);
 
 static char *s_dup(const char *text)
 {
@@ -43,6 +67,80 @@ static char *s_dup(const char *text)
 static bool s_same(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void s_rows_add(s_rows_t *rows, cs_record_t *row)
+{
+    s_link_t *link = &row->links[rows->which];
+    link->prev = rows->last;
+    link->next = NULL;
+    if (rows->last)
+        rows->last->links[rows->which].next = row;
+    else
+        rows->first = row;
+    rows->last = row;
+    rows->size++;
+}
+
+static void s_rows_remove(s_rows_t *rows, cs_record_t *row)
+{
+    s_link_t *link = &row->links[rows->which];
+    if (rows->cursor == row) /* an iteration goes on with the next one */
+        rows->cursor = link->next;
+    if (link->prev)
+        link->prev->links[rows->which].next = link->next;
+    else
+        rows->first = link->next;
+    if (link->next)
+        link->next->links[rows->which].prev = link->prev;
+    else
+        rows->last = link->prev;
+    link->prev = link->next = NULL;
+    rows->size--;
+}
+
+/* The list's first row, then each next one (NULL at the end; the row returned may leave it). */
+static cs_record_t *s_rows_first(s_rows_t *rows)
+{
+    rows->cursor = rows->first;
+    cs_record_t *row = rows->cursor;
+    rows->cursor = row ? row->links[rows->which].next : NULL;
+    return row;
+}
+
+static cs_record_t *s_rows_next(s_rows_t *rows)
+{
+    cs_record_t *row = rows->cursor;
+    rows->cursor = row ? row->links[rows->which].next : NULL;
+    return row;
+}
+
+static void s_queue_add(s_queue_t *queue, cs_record_t *row, bool front)
+{
+    row->dirty_next = NULL;
+    if (!queue->first) {
+        queue->first = queue->last = row;
+    } else if (front) {
+        row->dirty_next = queue->first;
+        queue->first = row;
+    } else {
+        queue->last->dirty_next = row;
+        queue->last = row;
+    }
+    queue->size++;
+}
+
+static cs_record_t *s_queue_take(s_queue_t *queue)
+{
+    cs_record_t *row = queue->first;
+    if (!row)
+        return NULL;
+    queue->first = row->dirty_next;
+    if (!queue->first)
+        queue->last = NULL;
+    row->dirty_next = NULL;
+    queue->size--;
+    return row;
 }
 
 void cs_visible_clear(cs_visible_t *v)
@@ -160,18 +258,15 @@ cs_store_t *cs_store_new(void)
         return NULL;
     self->by_name = zhashx_new();
     self->strings = s_strings_new();
-    self->rows = zlistx_new();
-    self->dirty = zlistx_new();
-    self->unsettled = zhashx_new();
-    if (!self->by_name || !self->strings || !self->rows || !self->dirty || !self->unsettled) {
+    self->rows.which = S_ALL;
+    self->unsettled.which = S_UNSETTLED;
+    if (!self->by_name || !self->strings) {
         cs_store_destroy(&self);
         return NULL;
     }
     zhashx_set_destructor(self->by_name, s_row_free);
     zhashx_set_key_duplicator(self->by_name, NULL); /* the row's own name */
     zhashx_set_key_destructor(self->by_name, NULL);
-    zhashx_set_key_duplicator(self->unsettled, NULL); /* the row's own name, too */
-    zhashx_set_key_destructor(self->unsettled, NULL);
     return self;
 }
 
@@ -180,9 +275,6 @@ void cs_store_destroy(cs_store_t **self_p)
     if (!self_p || !*self_p)
         return;
     cs_store_t *self = *self_p;
-    zlistx_destroy(&self->dirty);
-    zlistx_destroy(&self->rows);
-    zhashx_destroy(&self->unsettled); /* before the rows whose names are its keys */
     zhashx_destroy(&self->by_name);
     zhashx_destroy(&self->strings); /* after the rows that point into it */
     free(self);
@@ -191,9 +283,9 @@ void cs_store_destroy(cs_store_t **self_p)
 
 void cs_store_clear(cs_store_t *self)
 {
-    zlistx_purge(self->dirty);
-    zlistx_purge(self->rows);
-    zhashx_purge(self->unsettled);
+    self->dirty = (s_queue_t){0};
+    self->rows = (s_rows_t){.which = S_ALL};
+    self->unsettled = (s_rows_t){.which = S_UNSETTLED};
     zhashx_purge(self->by_name); /* frees the rows */
     zhashx_purge(self->strings);
     memset(self->counts, 0, sizeof self->counts);
@@ -210,7 +302,7 @@ static cs_record_t *s_row_new(cs_store_t *self, const char *name)
     }
     row->described = true; /* not in the table */
     zhashx_insert(self->by_name, row->now.name, row);
-    row->handle = zlistx_add_end(self->rows, row);
+    s_rows_add(&self->rows, row);
     return row;
 }
 
@@ -219,10 +311,10 @@ static void s_mark(cs_store_t *self, cs_record_t *row)
     s_note_unsettled(self, row);
     if (row->dirty)
         return;
-    if (zlistx_size(self->dirty) == 0)
+    if (self->dirty.size == 0)
         self->dirty_since = cs_clock_mono_ms();
     row->dirty = true;
-    zlistx_add_end(self->dirty, row);
+    s_queue_add(&self->dirty, row, false);
 }
 
 /* ... a change of its description: written in full. */
@@ -252,9 +344,13 @@ int cs_store_load(cs_store_t *self, const cs_row_values_t *values)
     row->now.type = s_intern(self, values->type);
     row->now.file_name = s_intern(self, values->file_name);
     row->now.worker = s_intern(self, values->worker);
-    row->committed = (cs_visible_t){
-        values->status,  s_dup(values->error), s_dup(values->detail),         values->comments_set,
-        values->time_us, values->seq,          s_intern(self, values->plugin)};
+    row->committed = (cs_visible_t){.status = values->status,
+                                    .comments_set = values->comments_set,
+                                    .error = s_dup(values->error),
+                                    .detail = s_dup(values->detail),
+                                    .time_us = values->time_us,
+                                    .seq = values->seq,
+                                    .plugin = s_intern(self, values->plugin)};
     row->in_table = true;
     row->described = false;
     s_count(self, row, 1);
@@ -286,17 +382,17 @@ cs_record_t *cs_store_add(cs_store_t *self, const char *name)
 
 size_t cs_store_size(const cs_store_t *self)
 {
-    return zlistx_size(self->rows);
+    return self->rows.size;
 }
 
 cs_record_t *cs_store_first(cs_store_t *self)
 {
-    return zlistx_first(self->rows);
+    return s_rows_first(&self->rows);
 }
 
 cs_record_t *cs_store_next(cs_store_t *self)
 {
-    return zlistx_next(self->rows);
+    return s_rows_next(&self->rows);
 }
 
 const char *cs_record_name(const cs_record_t *row)
@@ -459,7 +555,7 @@ uint32_t cs_store_counts(const cs_store_t *self, uint32_t counts[CS_STATUS_COUNT
 {
     memset(counts, 0, CS_STATUS_COUNT * sizeof *counts);
     uint32_t total = 0;
-    for (const cs_record_t *row = zlistx_first(self->rows); row; row = zlistx_next(self->rows)) {
+    for (const cs_record_t *row = self->rows.first; row; row = row->links[S_ALL].next) {
         if (!row->in_table)
             continue;
         counts[row->committed.status]++;
@@ -470,7 +566,7 @@ uint32_t cs_store_counts(const cs_store_t *self, uint32_t counts[CS_STATUS_COUNT
 
 size_t cs_store_dirty(const cs_store_t *self)
 {
-    return zlistx_size(self->dirty);
+    return self->dirty.size;
 }
 
 int64_t cs_store_dirty_since(const cs_store_t *self)
@@ -485,15 +581,14 @@ bool cs_store_urgent(const cs_store_t *self)
 
 cs_record_t *cs_store_take_dirty(cs_store_t *self, uint64_t seq, bool *full)
 {
-    cs_record_t *row = zlistx_first(self->dirty);
+    cs_record_t *row = s_queue_take(&self->dirty);
     if (!row)
         return NULL;
-    zlistx_delete(self->dirty, zlistx_cursor(self->dirty));
     row->dirty = false;
     row->now.seq = seq;
     *full = row->described || !row->in_table;
     row->described = false; /* what is taken is written */
-    if (zlistx_size(self->dirty) == 0)
+    if (self->dirty.size == 0)
         self->urgent = false;
     return row;
 }
@@ -506,11 +601,11 @@ void cs_store_requeue(cs_store_t *self, const char *name)
     row->described = true; /* what the failed write carried is written again, in full */
     if (row->dirty)
         return; /* changed again meanwhile: its newer values are queued already */
-    if (zlistx_size(self->dirty) == 0)
+    if (self->dirty.size == 0)
         self->dirty_since = cs_clock_mono_ms();
     row->dirty = true;
     self->urgent = true;
-    zlistx_add_start(self->dirty, row);
+    s_queue_add(&self->dirty, row, true);
 }
 
 void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *written, bool deleted)
@@ -540,9 +635,10 @@ void cs_store_written(cs_store_t *self, const char *name, const cs_visible_t *wr
     if (!row->dirty) /* checked by the write that committed (a newer one is checked again) */
         row->claimed = false;
     if (deleted && row->gone && !row->dirty) {
-        zhashx_delete(self->unsettled, name);
+        if (row->unsettled)
+            s_rows_remove(&self->unsettled, row);
         s_row_release(self, row);
-        zlistx_delete(self->rows, row->handle);
+        s_rows_remove(&self->rows, row);
         zhashx_delete(self->by_name, name);
     }
 }
@@ -582,14 +678,14 @@ static bool s_unsettled(const cs_record_t *row)
     return row->now.status != CS_STATUS_READY || !row->now.comments_set;
 }
 
-static void s_note_unsettled(cs_store_t *self, const cs_record_t *row)
+static void s_note_unsettled(cs_store_t *self, cs_record_t *row)
 {
-    if (!self->unsettled)
-        return;
-    if (s_unsettled(row))
-        zhashx_update(self->unsettled, row->now.name, (void *)"");
-    else
-        zhashx_delete(self->unsettled, row->now.name);
+    bool unsettled = s_unsettled(row);
+    if (unsettled && !row->unsettled)
+        s_rows_add(&self->unsettled, row);
+    else if (!unsettled && row->unsettled)
+        s_rows_remove(&self->unsettled, row);
+    row->unsettled = unsettled;
 }
 
 uint32_t cs_store_status_counts(const cs_store_t *self, uint32_t counts[CS_STATUS_COUNT])
@@ -602,7 +698,8 @@ uint32_t cs_store_status_counts(const cs_store_t *self, uint32_t counts[CS_STATU
 
 size_t cs_store_unsettled(cs_store_t *self, void (*fn)(void *arg, const char *name), void *arg)
 {
-    for (void *it = zhashx_first(self->unsettled); fn && it; it = zhashx_next(self->unsettled))
-        fn(arg, zhashx_cursor(self->unsettled));
-    return zhashx_size(self->unsettled);
+    for (cs_record_t *row = fn ? s_rows_first(&self->unsettled) : NULL; row;
+         row = s_rows_next(&self->unsettled))
+        fn(arg, row->now.name);
+    return self->unsettled.size;
 }

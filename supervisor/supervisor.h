@@ -28,10 +28,10 @@
 typedef struct {
     char *name;
     cs_status_t status;
+    int attempts;
     char *error;  /* set when status is error */
     char *detail; /* what a pending row waits for (e.g. a worker); a ready aggregator: who it left
                      out */
-    bool comments_set;
     int64_t time_us; /* time_changed, microseconds since the epoch */
     uint64_t seq;
     char *plugin;
@@ -40,10 +40,10 @@ typedef struct {
     char *schema_hash;
     char *type;
     char *file_name;
+    char *worker;
     int start_line;
     int end_line;
-    char *worker;
-    int attempts;
+    bool comments_set;
 } cs_row_values_t;
 
 /* Frees the strings of v (the struct stays). */
@@ -129,9 +129,9 @@ void cs_table_batch_free(cs_table_batch_t *self);
 /* What clients see of a row: published changes and snapshots. Strings are owned. */
 typedef struct {
     cs_status_t status;
+    bool comments_set;
     char *error;
     char *detail;
-    bool comments_set;
     int64_t time_us;
     uint64_t seq;
     char *plugin;
@@ -520,9 +520,13 @@ void cs_batch_stats(const cs_batch_t *self, uint64_t *batches, uint64_t *rows, u
 
 /* ---- dispatch.c: tasks to workers -------------------------------------------------------- */
 
-typedef struct {
+typedef struct cs_task cs_task_t;
+struct cs_task {
     uint64_t id;
     cs_task_kind_t kind;
+    uint32_t memory_max_mb; /* its plugin instance's memory limit (0: none) */
+    uint32_t attempt;
+    uint32_t retries; /* times a worker could not run it (not counted as attempts) */
     /* what cs_task_new was given, copied into texts (NULL: none, but connection); a task's
      * contents may be swapped with another's as a whole (the strings go with their block) */
     char *texts;
@@ -531,22 +535,19 @@ typedef struct {
     const char *config; /* secrets: only ever sent to a worker */
     const char *fingerprint;
     const char *plugin_version; /* builds and comments: the plugin's version the plan used */
-    uint32_t memory_max_mb;     /* its plugin instance's memory limit (0: none) */
-    cs_strs_t env; /* ... and environment ("NAME=VALUE"; secrets: only sent to a worker) */
-    char *members; /* aggregate: the included members, "NAME=SCHEMA_HASH\n" lines */
-    uint32_t attempt;
-    bool fresh;         /* no schema of this name existed when it was planned */
-    char *last_loss;    /* why the previous attempt was lost */
-    bool waiting;       /* its row says it waits for a worker */
-    char *lost_by;      /* the worker (routing id in hex) that lost the last attempt */
-    bool superseded;    /* a newer plan replaced it while in flight: its result does not count */
-    void *handle;       /* in its queue, while queued */
-    int64_t not_before; /* held until then (cs_clock_mono_ms): its file is being rewritten */
-    bool held;          /* ... and waits among the held tasks meanwhile */
-    uint32_t retries;   /* times a worker could not run it (not counted as attempts) */
-    bool refetch;       /* a build whose schema is current: only its dynamic schema is fetched again
-                         * (its row keeps its status: results.c) */
-} cs_task_t;
+    cs_strs_t env;   /* ... and environment ("NAME=VALUE"; secrets: only sent to a worker) */
+    char *members;   /* aggregate: the included members, "NAME=SCHEMA_HASH\n" lines */
+    char *last_loss; /* why the previous attempt was lost */
+    char *lost_by;   /* the worker (routing id in hex) that lost the last attempt */
+    cs_task_t *before, *after; /* its neighbours in its queue, while queued (dispatch.c) */
+    int64_t not_before;        /* held until then (cs_clock_mono_ms): its file is being rewritten */
+    bool held;                 /* queued, it waits among the held tasks meanwhile */
+    bool fresh;                /* no schema of this name existed when it was planned */
+    bool waiting;              /* its row says it waits for a worker */
+    bool superseded; /* a newer plan replaced it while in flight: its result does not count */
+    bool refetch;    /* a build whose schema is current: only its dynamic schema is fetched again
+                      * (its row keeps its status: results.c) */
+};
 
 typedef struct cs_dispatch cs_dispatch_t;
 

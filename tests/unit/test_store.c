@@ -76,7 +76,8 @@ static void test_a_change_of_one_row_leaves_the_others(void **state)
     assert_string_equal(cs_record_values(ra)->worker, "wrk-2");
     assert_string_equal(cs_record_values(rb)->worker, "wrk-1");
     /* a write committed: what the table holds follows, the plugin as written */
-    cs_visible_t written = {CS_STATUS_ERROR, "boom", NULL, false, 5, 9, "other"};
+    cs_visible_t written = {
+        .status = CS_STATUS_ERROR, .error = "boom", .time_us = 5, .seq = 9, .plugin = "other"};
     cs_store_set(store, ra, CS_STATUS_ERROR, "boom");
     bool full;
     assert_non_null(cs_store_take_dirty(store, 8, &full));
@@ -88,7 +89,8 @@ static void test_a_change_of_one_row_leaves_the_others(void **state)
     cs_store_remove(store, ra);
     while (cs_store_take_dirty(store, 10, &full))
         ;
-    cs_visible_t deleted = {CS_STATUS_DELETED, NULL, NULL, false, 6, 10, "other"};
+    cs_visible_t deleted = {
+        .status = CS_STATUS_DELETED, .time_us = 6, .seq = 10, .plugin = "other"};
     cs_store_written(store, "a", &deleted, true);
     assert_null(cs_store_get(store, "a"));
     assert_string_equal(cs_record_values(rb)->plugin, "synthetic");
@@ -183,7 +185,7 @@ static void test_a_write_is_full_only_when_the_description_may_differ(void **sta
     assert_false(s_take_full(store, 16));
     cs_store_add(store, "a");
     cs_store_set(store, ra, CS_STATUS_PENDING, NULL);
-    cs_visible_t deleted = {CS_STATUS_DELETED, NULL, NULL, false, 6, 16, NULL};
+    cs_visible_t deleted = {.status = CS_STATUS_DELETED, .time_us = 6, .seq = 16};
     cs_store_written(store, "a", &deleted, true);
     assert_non_null(cs_store_get(store, "a"));
     assert_true(s_take_full(store, 17));
