@@ -440,6 +440,52 @@ int cs_msg_add_worker_row(cs_msg_t *self, const cs_worker_row_t *row)
     return 0;
 }
 
+/* The entries of an array of strings: what F_ENV and F_STRS share. Each entry is a string of
+ * at most max bytes (empty only when empty_ok) of UTF-8 without NUL that valid (when not NULL)
+ * accepts; the encoder and the decoder each have their words for why one is refused. */
+typedef struct {
+    const char *too_long, *not_valid;
+} s_reasons_t;
+
+typedef struct {
+    uint32_t max;
+    bool empty_ok;
+    bool (*valid)(const char *text, size_t len);
+    s_reasons_t encode_reasons, decode_reasons;
+} s_entries_t;
+
+/* The rule of a field's entries: a plugin's environment (F_ENV) takes "NAME=VALUE" entries,
+ * a list of strings (F_STRS) entries of 1..lo bytes. */
+static s_entries_t s_entries_of(const s_field_t *field)
+{
+    if (field->type == F_ENV)
+        return (s_entries_t){
+            CS_PROTO_MAX_ENV_ENTRY,
+            true,
+            cs_env_entry_valid,
+            {"entry too long", "entry is not NAME=VALUE in UTF-8"},
+            {"entry longer than the limit", "entry is not NAME=VALUE in UTF-8 without NUL"}};
+    return (s_entries_t){
+        (uint32_t)field->lo,
+        false,
+        NULL,
+        {"entry empty or too long", "not valid UTF-8"},
+        {"entry empty or longer than the limit", "entry is not UTF-8 without NUL"}};
+}
+
+/* Why an entry of len bytes at text breaks rule, in the words of reasons; NULL when it keeps
+ * to it. */
+static const char *s_entry_fault(const s_entries_t *rule, const char *text, size_t len,
+                                 s_reasons_t reasons)
+{
+    if ((len == 0 && !rule->empty_ok) || len > rule->max)
+        return reasons.too_long;
+    if (memchr(text, '\0', len) || !cs_utf8_valid(text, len) ||
+        (rule->valid && !rule->valid(text, len)))
+        return reasons.not_valid;
+    return NULL;
+}
+
 /* ---- encoding -------------------------------------------------------------------------- */
 
 static int s_encode_fail(char *why, size_t why_size, const char *schema, const s_field_t *field,
@@ -504,37 +550,19 @@ static int s_encode_field(msgpack_packer *pk, const s_schema_t *schema, const s_
                 msgpack_pack_uint32(pk, counts[i]);
             return 0;
         }
-        case F_ENV: {
-            const cs_strs_t *env = (const cs_strs_t *)slot;
-            if (env->count > field->hi)
-                return s_encode_fail(why, why_size, schema->name, field, "too many entries");
-            msgpack_pack_array(pk, env->count);
-            for (uint32_t i = 0; i < env->count; i++) {
-                const char *text = env->items[i];
-                size_t len = strlen(text);
-                if (len > CS_PROTO_MAX_ENV_ENTRY)
-                    return s_encode_fail(why, why_size, schema->name, field, "entry too long");
-                if (!cs_utf8_valid(text, len) || !cs_env_entry_valid(text, len))
-                    return s_encode_fail(why, why_size, schema->name, field,
-                                         "entry is not NAME=VALUE in UTF-8");
-                msgpack_pack_str(pk, len);
-                msgpack_pack_str_body(pk, text, len);
-            }
-            return 0;
-        }
+        case F_ENV:
         case F_STRS: {
             const cs_strs_t *strs = (const cs_strs_t *)slot;
+            const s_entries_t rule = s_entries_of(field);
             if (strs->count > field->hi)
                 return s_encode_fail(why, why_size, schema->name, field, "too many entries");
             msgpack_pack_array(pk, strs->count);
             for (uint32_t i = 0; i < strs->count; i++) {
                 const char *text = strs->items[i];
                 size_t len = strlen(text);
-                if (len == 0 || len > field->lo)
-                    return s_encode_fail(why, why_size, schema->name, field,
-                                         "entry empty or too long");
-                if (!cs_utf8_valid(text, len))
-                    return s_encode_fail(why, why_size, schema->name, field, "not valid UTF-8");
+                const char *fault = s_entry_fault(&rule, text, len, rule.encode_reasons);
+                if (fault)
+                    return s_encode_fail(why, why_size, schema->name, field, fault);
                 msgpack_pack_str(pk, len);
                 msgpack_pack_str_body(pk, text, len);
             }
@@ -755,18 +783,9 @@ static int s_decode_list(s_decoder_t *dec, const s_field_t *field, const msgpack
     return 0;
 }
 
-/* The entries of an array of strings: what F_ENV and F_STRS share. Each entry is a string of
- * at most max bytes (empty only when empty_ok) of UTF-8 without NUL that valid (when not NULL)
- * accepts; too_long and not_valid are the reasons of a refusal. */
-typedef struct {
-    uint32_t max;
-    bool empty_ok;
-    bool (*valid)(const char *text, size_t len);
-    const char *too_long, *not_valid;
-} s_entries_t;
-
+/* An array of strings (F_ENV, F_STRS): at most hi entries, each kept to its field's rule. */
 static int s_decode_entries(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
-                            cs_strs_t *strs, const s_entries_t *rule)
+                            cs_strs_t *strs)
 {
     if (s_expect(dec, field, value, MSGPACK_OBJECT_ARRAY, "an array of strings") != 0)
         return -1;
@@ -778,42 +797,21 @@ static int s_decode_entries(s_decoder_t *dec, const s_field_t *field, const msgp
     strs->items = calloc(n, sizeof *strs->items);
     if (!strs->items)
         return s_reject(dec, field, "%s", "out of memory");
+    const s_entries_t rule = s_entries_of(field);
     for (uint32_t i = 0; i < n; i++) {
         const msgpack_object *item = &value->via.array.ptr[i];
         if (s_expect(dec, field, item, MSGPACK_OBJECT_STR, "a string") != 0)
             return -1;
         const char *ptr = item->via.str.ptr;
         uint32_t len = item->via.str.size;
-        if ((len == 0 && !rule->empty_ok) || len > rule->max)
-            return s_reject(dec, field, "%s", rule->too_long);
-        if (memchr(ptr, '\0', len) || !cs_utf8_valid(ptr, len) ||
-            (rule->valid && !rule->valid(ptr, len)))
-            return s_reject(dec, field, "%s", rule->not_valid);
+        const char *fault = s_entry_fault(&rule, ptr, len, rule.decode_reasons);
+        if (fault)
+            return s_reject(dec, field, "%s", fault);
         if (!(strs->items[i] = strndup(ptr, len)))
             return s_reject(dec, field, "%s", "out of memory");
         strs->count = i + 1; /* so that destroy frees what was decoded */
     }
     return 0;
-}
-
-/* A plugin's environment (F_ENV): at most hi "NAME=VALUE" entries. */
-static int s_decode_env(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
-                        cs_strs_t *env)
-{
-    static const s_entries_t rule = {CS_PROTO_MAX_ENV_ENTRY, true, cs_env_entry_valid,
-                                     "entry longer than the limit",
-                                     "entry is not NAME=VALUE in UTF-8 without NUL"};
-    return s_decode_entries(dec, field, value, env, &rule);
-}
-
-/* A list of strings (F_STRS): at most hi entries of 1..lo bytes of UTF-8 without NUL. */
-static int s_decode_strs(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
-                         cs_strs_t *strs)
-{
-    const s_entries_t rule = {(uint32_t)field->lo, false, NULL,
-                              "entry empty or longer than the limit",
-                              "entry is not UTF-8 without NUL"};
-    return s_decode_entries(dec, field, value, strs, &rule);
 }
 
 static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpack_object *value,
@@ -894,9 +892,8 @@ static int s_decode_field(s_decoder_t *dec, const s_field_t *field, const msgpac
         case F_WORKERS:
             return s_decode_list(dec, field, value, base);
         case F_ENV:
-            return s_decode_env(dec, field, value, (cs_strs_t *)slot);
         case F_STRS:
-            return s_decode_strs(dec, field, value, (cs_strs_t *)slot);
+            return s_decode_entries(dec, field, value, (cs_strs_t *)slot);
     }
     return -1;
 }
