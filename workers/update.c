@@ -226,18 +226,24 @@ static int s_commit(cs_update_t *u, bool begin, cs_buf_t *sql, int statements, b
     return rc;
 }
 
-/* Runs sql (freeing it), which opens the transaction and ends with a query. Returns its
- * rows (the caller PQclear()s them), or NULL with the error in why (rolled back). */
-static PGresult *s_select(cs_update_t *u, cs_buf_t *sql)
+/* res when it holds rows; else NULL with the error in why (res cleared, rolled back). */
+static PGresult *s_rows(cs_update_t *u, PGresult *res)
 {
-    PGresult *res = sql->failed ? NULL : s_ticking(u, cs_buf_str(sql), 0, NULL);
-    cs_buf_free(sql);
     if (PQresultStatus(res) == PGRES_TUPLES_OK)
         return res;
     s_error(u, res);
     PQclear(res);
     s_rollback(u);
     return NULL;
+}
+
+/* Runs sql (freeing it), which opens the transaction and ends with a query. Returns its
+ * rows (the caller PQclear()s them), or NULL with the error in why (rolled back). */
+static PGresult *s_select(cs_update_t *u, cs_buf_t *sql)
+{
+    PGresult *res = sql->failed ? NULL : s_ticking(u, cs_buf_str(sql), 0, NULL);
+    cs_buf_free(sql);
+    return s_rows(u, res);
 }
 
 /* Between two transactions of one update: the worker heartbeats. */
@@ -893,6 +899,33 @@ static int s_create_marked(cs_update_t *u, const char *fresh, const char *marker
     return marked < 0 ? -1 : created + marked;
 }
 
+/* The end of a batched update whose transactions so far returned rc: the schema built under
+ * fresh swapped in for name's (s_swap, in a transaction that inspects it again), or, when
+ * that or an earlier step failed, dropped; the previous schema is then as it was, and the
+ * first error is the one in why. Sets replaced when name had a schema (now old). Returns 0,
+ * or -1 with why. */
+static int s_swap_in(cs_update_t *u, const char *name, const char *fresh, const char *old,
+                     const char *marker, int rc, bool *replaced)
+{
+    s_found_t found = {0};
+    if (rc == 0)
+        rc = s_inspect(u, name, &found);
+    if (rc == 0)
+        rc = s_swap(u, name, fresh, old, marker, &found);
+    *replaced = found.exists;
+    s_found_free(&found);
+    if (rc != 0) {
+        char first[CS_PROTO_MAX_ERROR];
+        snprintf(first, sizeof first, "%s", u->why);
+        cs_fault_t fault = u->fault;
+        if (s_drop_named(u, fresh, false) != 0)
+            cs_log_conn_warn(name, "cannot drop the temporary schema %s now: %s", fresh, u->why);
+        snprintf(u->why, u->why_size, "%s", first);
+        u->fault = fault;
+    }
+    return rc;
+}
+
 /* A build too big for one transaction: the new schema under its temporary name, a batch of
  * tables per transaction (the first also writes its marker, so that a leftover is known to
  * be connstate's); then the swap, in one short transaction; then the old schema dropped in
@@ -917,24 +950,9 @@ static int s_build_batched(cs_update_t *u, const char *name, const cs_ddl_tables
         done = to;
         s_between(u);
     }
-    s_found_t found = {0};
-    if (rc == 0)
-        rc = s_inspect(u, name, &found);
-    if (rc == 0)
-        rc = s_swap(u, name, fresh, old, marker, &found);
-    bool replaced = found.exists;
-    s_found_free(&found);
-    if (rc != 0) {
-        /* The previous schema is as it was; the new one goes. The first error is the one. */
-        char first[CS_PROTO_MAX_ERROR];
-        snprintf(first, sizeof first, "%s", u->why);
-        cs_fault_t fault = u->fault;
-        if (s_drop_named(u, fresh, false) != 0)
-            cs_log_conn_warn(name, "cannot drop the temporary schema %s now: %s", fresh, u->why);
-        snprintf(u->why, u->why_size, "%s", first);
-        u->fault = fault;
+    bool replaced = false;
+    if (s_swap_in(u, name, fresh, old, marker, rc, &replaced) != 0)
         return -1;
-    }
     /* The new schema is in place: the build succeeded even if the old one cannot go now
      * (the next update of the connection drops it), or is kept while aggregators read it. */
     if (replaced && s_drop_named(u, old, false) != 0)
@@ -1028,13 +1046,7 @@ static void s_member_arrays(const cs_agg_line_t *lines, size_t count, cs_buf_t *
  * back). */
 static PGresult *s_query(cs_update_t *u, const char *sql, int count, const char *const *params)
 {
-    PGresult *res = s_ticking(u, sql, count, params);
-    if (PQresultStatus(res) == PGRES_TUPLES_OK)
-        return res;
-    s_error(u, res);
-    PQclear(res);
-    s_rollback(u);
-    return NULL;
+    return s_rows(u, s_ticking(u, sql, count, params));
 }
 
 static int s_retry(cs_update_t *u, const char *member, const char *what)
@@ -1282,18 +1294,11 @@ static int s_aggregate_batched(cs_update_t *u, const char *name, const char *key
                          "too big for one transaction: its %zu views were built under %s in %zu "
                          "transactions",
                          views, fresh, at);
-    s_found_t found = {0};
-    if (rc == 0)
-        rc = s_inspect(u, name, &found);
-    if (rc == 0)
-        rc = s_swap(u, name, fresh, old, marker, &found);
-    bool replaced = found.exists;
-    s_found_free(&found);
+    bool replaced = false;
+    rc = s_swap_in(u, name, fresh, old, marker, rc, &replaced);
     char first[CS_PROTO_MAX_ERROR];
     snprintf(first, sizeof first, "%s", u->why);
     cs_fault_t fault = u->fault;
-    if (rc != 0 && at && s_drop_named(u, fresh, false) != 0)
-        cs_log_conn_warn(name, "cannot drop the temporary schema %s now: %s", fresh, u->why);
     if (s_members_session(u, keys, false) != 0)
         cs_log_conn_warn(name, "cannot release its members' locks: %s", u->why);
     snprintf(u->why, u->why_size, "%s", first);
