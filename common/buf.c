@@ -185,6 +185,19 @@ void cs_buf_free(cs_buf_t *self)
     *self = (cs_buf_t){0};
 }
 
+void *cs_grow(void *items, size_t count, size_t *cap, size_t first, size_t elem_size)
+{
+    if (count < *cap)
+        return items;
+    size_t fresh_cap = *cap ? *cap * 2 : first;
+    if (fresh_cap > SIZE_MAX / elem_size)
+        return NULL;
+    void *grown = realloc(items, fresh_cap * elem_size);
+    if (grown)
+        *cap = fresh_cap;
+    return grown;
+}
+
 size_t cs_utf8_prefix(const void *data, size_t len)
 {
     const unsigned char *p = data;

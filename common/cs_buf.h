@@ -42,6 +42,12 @@ void cs_buf_reset(cs_buf_t *self);
 /* Frees the memory; the buffer is empty and reusable afterwards. */
 void cs_buf_free(cs_buf_t *self);
 
+/* Returns items when count < *cap, else items realloc()ed to twice *cap (first when *cap is 0)
+ * with *cap updated; NULL when out of memory (items is then as it was, still the caller's).
+ * The heap's cs_arena_grow, for vectors of elem_size items:
+ * grown = cs_grow(items, count, &cap, 16, sizeof *items); if (!grown) fail; items = grown */
+void *cs_grow(void *items, size_t count, size_t *cap, size_t first, size_t elem_size);
+
 /* Returns true when data holds len bytes of valid UTF-8 (no overlongs, no surrogates). */
 bool cs_utf8_valid(const void *data, size_t len);
 

@@ -65,14 +65,10 @@ int cs_secrets_add(cs_secrets_t *self, const char *value, size_t len)
     for (; at < self->count && self->items[at].len >= len; at++)
         if (self->items[at].len == len && memcmp(self->items[at].value, value, len) == 0)
             return 0;
-    if (self->count == self->cap) {
-        size_t cap = self->cap ? self->cap * 2 : 8;
-        s_secret_t *grown = realloc(self->items, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        self->items = grown;
-        self->cap = cap;
-    }
+    s_secret_t *grown = cs_grow(self->items, self->count, &self->cap, 8, sizeof *grown);
+    if (!grown)
+        return -1;
+    self->items = grown;
     char *copy = malloc(len + 1);
     if (!copy)
         return -1;

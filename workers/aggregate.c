@@ -155,14 +155,10 @@ static int s_union(s_union_t *u, const cs_agg_table_t *const *of, size_t count)
                 continue;
             size_t at = (size_t)(uintptr_t)zhashx_lookup(u->index, name);
             if (!at) {
-                if (u->count == u->cap) {
-                    size_t cap = u->cap ? u->cap * 2 : 16;
-                    s_column_t *grown = realloc(u->columns, cap * sizeof *grown);
-                    if (!grown)
-                        return -1;
-                    u->columns = grown;
-                    u->cap = cap;
-                }
+                s_column_t *grown = cs_grow(u->columns, u->count, &u->cap, 16, sizeof *grown);
+                if (!grown)
+                    return -1;
+                u->columns = grown;
                 s_column_t *col = &u->columns[u->count];
                 *col = (s_column_t){name, type, false, calloc(count, sizeof(const char *))};
                 if (!col->types)

@@ -1,4 +1,4 @@
-/* Unit tests of cs_buf and the UTF-8 helpers. */
+/* Unit tests of cs_buf, cs_grow and the UTF-8 helpers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,12 +62,35 @@ static void test_utf8(void **state)
     assert_string_equal(text, "ok??\xc3\xa9\n");
 }
 
+static void test_grow(void **state)
+{
+    (void)state;
+    int *items = NULL;
+    size_t count = 0, cap = 0;
+    for (int i = 0; i < 10; i++) {
+        int *grown = cs_grow(items, count, &cap, 4, sizeof *items);
+        assert_non_null(grown);
+        items = grown;
+        items[count++] = i;
+    }
+    assert_int_equal(cap, 16); /* 4, 8, 16 */
+    assert_int_equal(items[9], 9);
+    assert_ptr_equal(cs_grow(items, 3, &cap, 4, sizeof *items), items); /* room left */
+    /* a size past what can be allocated: NULL, and the vector as it was */
+    size_t huge = SIZE_MAX / 4;
+    assert_null(cs_grow(items, huge, &huge, 4, sizeof *items));
+    assert_int_equal(huge, SIZE_MAX / 4);
+    assert_int_equal(items[0], 0);
+    free(items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_take),
         cmocka_unit_test(test_json_string),
         cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_grow),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }
