@@ -9,6 +9,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* Frees the *count strings of *items and the array, and empties both. */
+static void s_strings_free(char ***items, size_t *count)
+{
+    for (size_t i = 0; i < *count; i++)
+        free((*items)[i]);
+    free(*items);
+    *items = NULL;
+    *count = 0;
+}
+
 /* ---- config ------------------------------------------------------------------------------- */
 
 int cs_csv_header_parse(const char *text, cs_csv_header_t *out)
@@ -126,11 +136,7 @@ int cs_csv_config_parse(json_t *config, cs_csv_config_t *out, char *why, size_t 
 
 void cs_csv_config_free(cs_csv_config_t *config)
 {
-    for (size_t i = 0; i < config->path_count; i++)
-        free(config->paths[i]);
-    free(config->paths);
-    config->paths = NULL;
-    config->path_count = 0;
+    s_strings_free(&config->paths, &config->path_count);
 }
 
 /* ---- records ------------------------------------------------------------------------------ */
@@ -580,11 +586,7 @@ void cs_csv_letters(size_t index, char *out)
 
 void cs_csv_head_free(cs_csv_head_t *head)
 {
-    for (size_t i = 0; i < head->count; i++)
-        free(head->columns[i]);
-    free(head->columns);
-    head->columns = NULL;
-    head->count = 0;
+    s_strings_free(&head->columns, &head->count);
 }
 
 /* Whether the record's fields are all non-empty and distinct ("auto"'s header). */
@@ -750,9 +752,7 @@ static char **s_expand(const cs_csv_config_t *config, size_t *count)
         all = calloc(1, sizeof *all);
     return all;
 fail:
-    for (size_t i = 0; i < n; i++)
-        free(all[i]);
-    free(all);
+    s_strings_free(&all, &n);
     return NULL;
 }
 
