@@ -49,6 +49,13 @@ static int s_oid_compare(const void *a, const void *b)
 
 #define S_OID_KEY(oid) ((void *)(uintptr_t)(oid))
 
+/* The keys of hash are borrowed: neither copied nor freed by it. */
+static void s_borrow_keys(zhashx_t *hash)
+{
+    zhashx_set_key_duplicator(hash, NULL);
+    zhashx_set_key_destructor(hash, NULL);
+}
+
 cs_schemas_t *cs_schemas_new(void)
 {
     cs_schemas_t *self = calloc(1, sizeof *self);
@@ -66,16 +73,12 @@ cs_schemas_t *cs_schemas_new(void)
         cs_schemas_destroy(&self);
         return NULL;
     }
-    /* entries own their names: the keys of entries, temps and oids are not copied */
-    zhashx_set_key_duplicator(self->entries, NULL);
-    zhashx_set_key_destructor(self->entries, NULL);
+    /* entries own their names: the keys of entries, temps, aggs and oids are borrowed */
+    s_borrow_keys(self->entries);
     zhashx_set_destructor(self->entries, s_free);
-    zhashx_set_key_duplicator(self->temps, NULL);
-    zhashx_set_key_destructor(self->temps, NULL);
-    zhashx_set_key_duplicator(self->aggs, NULL);
-    zhashx_set_key_destructor(self->aggs, NULL);
-    zhashx_set_key_duplicator(self->oids, NULL);
-    zhashx_set_key_destructor(self->oids, NULL);
+    s_borrow_keys(self->temps);
+    s_borrow_keys(self->aggs);
+    s_borrow_keys(self->oids);
     zhashx_set_key_hasher(self->oids, s_oid_hash);
     zhashx_set_key_comparator(self->oids, s_oid_compare);
     zhashx_set_destructor(self->strings, s_free);
