@@ -118,29 +118,37 @@ static void s_schema_list(cs_load_t *ld, const cs_attr_t *attr, cs_config_list_t
     *out = (cs_config_list_t){items, count, true, attr->pos.file, attr->pos.line};
 }
 
-static void s_options_database(cs_load_t *ld, const cs_block_t *block)
+/* An options block's attributes, each to option (in order); its nested blocks are
+ * ignored. */
+typedef void s_option_fn(cs_load_t *ld, const cs_attr_t *attr);
+
+static void s_options_each(cs_load_t *ld, const cs_block_t *block, const char *kind,
+                           s_option_fn *option)
 {
-    ld->cfg->database.declared = true;
     for (size_t i = 0; i < block->count; i++) {
         const cs_item_t *item = &block->items[i];
-        if (item->block) {
-            cs_settings_ignore(ld, item->block->pos, "options \"database\": block %s",
+        if (item->block)
+            cs_settings_ignore(ld, item->block->pos, "options \"%s\": block %s", kind,
                                item->block->type);
-            continue;
-        }
-        const cs_attr_t *attr = item->attr;
-        cs_config_database_t *db = &ld->cfg->database;
-        cs_config_list_t *list = strcmp(attr->key, "search_path") == 0 ? &db->search_path
-                                 : strcmp(attr->key, "search_path_prefix") == 0
-                                     ? &db->search_path_prefix
-                                     : NULL;
-        if (!list)
-            cs_settings_ignore(ld, attr->pos, "options \"database\": %s", attr->key);
-        else if (list->set)
-            cs_load_error(ld, attr->pos, "%s is already set at line %d", attr->key, list->line);
         else
-            s_schema_list(ld, attr, list);
+            option(ld, item->attr);
     }
+}
+
+/* options "database" { search_path = ..., search_path_prefix = ... } */
+static void s_option_database(cs_load_t *ld, const cs_attr_t *attr)
+{
+    cs_config_database_t *db = &ld->cfg->database;
+    cs_config_list_t *list = strcmp(attr->key, "search_path") == 0 ? &db->search_path
+                             : strcmp(attr->key, "search_path_prefix") == 0
+                                 ? &db->search_path_prefix
+                                 : NULL;
+    if (!list)
+        cs_settings_ignore(ld, attr->pos, "options \"database\": %s", attr->key);
+    else if (list->set)
+        cs_load_error(ld, attr->pos, "%s is already set at line %d", attr->key, list->line);
+    else
+        s_schema_list(ld, attr, list);
 }
 
 /* memory_max_mb = N: a whole number of MiB, 1 to CS_CONFIG_MAX_MEMORY_MB. */
@@ -157,26 +165,17 @@ static int s_memory_mb(cs_load_t *ld, const cs_value_t *v, int64_t *out)
 
 /* options "plugin" { memory_max_mb = N }: the default of every plugin run; the rest (such
  * as start_timeout) is ignored. */
-static void s_options_plugin(cs_load_t *ld, const cs_block_t *block)
+static void s_option_plugin(cs_load_t *ld, const cs_attr_t *attr)
 {
-    for (size_t i = 0; i < block->count; i++) {
-        const cs_item_t *item = &block->items[i];
-        if (item->block) {
-            cs_settings_ignore(ld, item->block->pos, "options \"plugin\": block %s",
-                               item->block->type);
-            continue;
-        }
-        const cs_attr_t *attr = item->attr;
-        cs_config_t *cfg = ld->cfg;
-        if (strcmp(attr->key, "memory_max_mb") != 0) {
-            cs_settings_ignore(ld, attr->pos, "options \"plugin\": %s", attr->key);
-        } else if (cfg->plugin_options_file) {
-            cs_load_error(ld, attr->pos, "memory_max_mb is already set at line %d",
-                          cfg->plugin_options_line);
-        } else if (s_memory_mb(ld, attr->value, &cfg->plugin_memory_max_mb) == 0) {
-            cfg->plugin_options_file = attr->pos.file;
-            cfg->plugin_options_line = attr->pos.line;
-        }
+    cs_config_t *cfg = ld->cfg;
+    if (strcmp(attr->key, "memory_max_mb") != 0) {
+        cs_settings_ignore(ld, attr->pos, "options \"plugin\": %s", attr->key);
+    } else if (cfg->plugin_options_file) {
+        cs_load_error(ld, attr->pos, "memory_max_mb is already set at line %d",
+                      cfg->plugin_options_line);
+    } else if (s_memory_mb(ld, attr->value, &cfg->plugin_memory_max_mb) == 0) {
+        cfg->plugin_options_file = attr->pos.file;
+        cfg->plugin_options_line = attr->pos.line;
     }
 }
 
@@ -191,15 +190,17 @@ static int s_options(cs_load_t *ld, const cs_block_t *block)
     bool known = false;
     for (size_t i = 0; i < sizeof s_option_kinds / sizeof *s_option_kinds; i++)
         known |= strcmp(kind, s_option_kinds[i]) == 0;
-    if (strcmp(kind, "database") == 0)
-        s_options_database(ld, block);
-    else if (strcmp(kind, "plugin") == 0)
-        s_options_plugin(ld, block);
-    else if (known)
+    if (strcmp(kind, "database") == 0) {
+        ld->cfg->database.declared = true;
+        s_options_each(ld, block, kind, s_option_database);
+    } else if (strcmp(kind, "plugin") == 0) {
+        s_options_each(ld, block, kind, s_option_plugin);
+    } else if (known) {
         cs_settings_ignore(ld, block->pos, "options \"%s\"", kind);
-    else
+    } else {
         cs_settings_ignore(ld, block->pos, "options \"%.80s\" (not a Steampipe options kind)",
                            kind);
+    }
     return 0;
 }
 
