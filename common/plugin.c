@@ -718,8 +718,10 @@ static int s_parse_table(json_t *jt, cs_table_t *table, size_t index, char *why,
             return -1;
         }
         table->args = calloc(na ? na : 1, sizeof *table->args);
-        if (!table->args)
+        if (!table->args) {
+            snprintf(why, why_size, "%s: out of memory", where);
             return -1;
+        }
         for (size_t a = 0; a < na; a++) {
             json_t *arg = json_array_get(args, a);
             if (!json_is_string(arg) || json_string_length(arg) > CS_PLUGIN_MAX_PATH ||
@@ -729,7 +731,10 @@ static int s_parse_table(json_t *jt, cs_table_t *table, size_t index, char *why,
                          CS_PLUGIN_MAX_PATH);
                 return -1;
             }
-            table->args[a] = strdup(json_string_value(arg));
+            if (!(table->args[a] = strdup(json_string_value(arg)))) {
+                snprintf(why, why_size, "%s: out of memory", where);
+                return -1;
+            }
             table->arg_count = a + 1;
         }
     }
