@@ -315,11 +315,10 @@ static cs_task_t *s_task_new(cs_refresh_t *self, cs_task_kind_t kind, const char
                                                     &info, &why) == CS_PLUGIN_KNOWN
                               ? info->version
                               : NULL;
+    if (!fingerprint && c)
+        fingerprint = c->fingerprint;
     cs_task_t *task = cs_task_new(kind, name, c ? c->plugin : NULL, c ? c->config_json : NULL,
-                                  fingerprint ? fingerprint
-                                  : c         ? c->fingerprint
-                                              : NULL,
-                                  version);
+                                  fingerprint, version);
     if (!task) {
         cs_log_conn_error(name, "out of memory: its %s is not queued", cs_task_kind_name(kind));
         return NULL;

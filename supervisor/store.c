@@ -99,20 +99,19 @@ static void s_rows_remove(s_rows_t *rows, cs_record_t *row)
     rows->size--;
 }
 
-/* The list's first row, then each next one (NULL at the end; the row returned may leave it). */
-static cs_record_t *s_rows_first(s_rows_t *rows)
-{
-    rows->cursor = rows->first;
-    cs_record_t *row = rows->cursor;
-    rows->cursor = row ? row->links[rows->which].next : NULL;
-    return row;
-}
-
+/* Each next row of the list (NULL at the end; the row returned may leave it), from the first
+ * after s_rows_first. */
 static cs_record_t *s_rows_next(s_rows_t *rows)
 {
     cs_record_t *row = rows->cursor;
     rows->cursor = row ? row->links[rows->which].next : NULL;
     return row;
+}
+
+static cs_record_t *s_rows_first(s_rows_t *rows)
+{
+    rows->cursor = rows->first;
+    return s_rows_next(rows);
 }
 
 static void s_queue_add(s_queue_t *queue, cs_record_t *row, bool front)
