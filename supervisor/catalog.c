@@ -885,22 +885,41 @@ int cs_catalog_read_schemas(cs_catalog_t *self, cs_schemas_t *schemas, bool full
         why = "no schema journal";
     int64_t t0 = cs_clock_mono_ms();
     uint64_t changes = cs_schemas_changes(schemas);
-    PGresult *res = cs_pg_query(self->pg, "reading the schemas",
-                                self->journal ? s_full_journal_sql : s_full_sql, 0, NULL);
-    if (!res) {
+    /* Row by row (single-row mode): a whole result of 100,000 schemas would hold ~25 MB of
+     * libpq's at once, beside the rows and the config. */
+    const char *what = "reading the schemas";
+    if (s_send_rows(self, what, self->journal ? s_full_journal_sql : s_full_sql, 0, NULL) != 0) {
         cs_schemas_invalidate(schemas);
         return -1;
     }
     cs_schemas_full_begin(schemas);
-    for (int i = 0; i < PQntuples(res); i++)
-        cs_schemas_set(schemas, PQgetvalue(res, i, 0), s_oid(res, i, 1),
-                       PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+    int rows = 0;
+    bool failed = false;
+    char journal_rows[sizeof self->journal_rows] = ""; /* the triggers' rows as read (none: not
+                                                          known) */
+    PGresult *res;
+    while ((res = PQgetResult(self->pg)) != NULL) {
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_SINGLE_TUPLE && !failed) {
+            if (rows++ == 0 && PQnfields(res) > 3)
+                snprintf(journal_rows, sizeof journal_rows, "%s", PQgetvalue(res, 0, 3));
+            cs_schemas_set(schemas, PQgetvalue(res, 0, 0), s_oid(res, 0, 1),
+                           PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
+        } else if (status != PGRES_TUPLES_OK && status != PGRES_SINGLE_TUPLE && !failed) {
+            char error[CS_PROTO_MAX_ERROR];
+            cs_pg_error_text(res, error, sizeof error);
+            cs_log_error("%s: %s", what, error);
+            failed = true;
+        }
+        PQclear(res);
+    }
+    if (failed) { /* what was read stays; the next read is a full one again */
+        cs_schemas_invalidate(schemas);
+        return -1;
+    }
     cs_schemas_full_end(schemas);
-    int rows = PQntuples(res);
-    if (self->journal) /* the triggers' rows as this read saw them (none: not known) */
-        snprintf(self->journal_rows, sizeof self->journal_rows, "%s",
-                 rows && PQnfields(res) > 3 ? PQgetvalue(res, 0, 3) : "");
-    PQclear(res);
+    if (self->journal)
+        snprintf(self->journal_rows, sizeof self->journal_rows, "%s", journal_rows);
     unsigned long long changed = (unsigned long long)(cs_schemas_changes(schemas) - changes);
     if (quiet)
         cs_log_debug("catalog: %d schemas read (a full read: no schema journal) in %lld ms, %llu "
