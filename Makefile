@@ -88,7 +88,7 @@ help:
 	@echo "make asan         the tests under address+undefined sanitizers"
 	@echo "make fuzz         the libFuzzer targets, FUZZ_SECONDS each (default 60)"
 	@echo "make bench        benchmarks (QUICK=1 for about a minute)"
-	@echo "make bench-scale  the benchmarks at 10,000 and 100,000 connections (about 40 minutes;"
+	@echo "make bench-scale  the benchmarks at 10,000 and 100,000 connections (6 to 35 minutes;"
 	@echo "                  SCALES=\"2000 20000\" ROUNDS=1 for a quick run; or make bench SCALE=N)"
 	@echo "make format-check clang-format against .clang-format"
 	@echo "make install      into PREFIX (default /usr/local)"
