@@ -110,8 +110,14 @@ dups=$(awk '$1 == "state" {print $2}' "$T_DIR/rec.out" | sort -n | uniq -d | wc 
 check_eq "no published sequence number came twice" 0 "$dups"
 check "heartbeats said the database was unavailable during the outages" \
     awk '$1 == "hb" && $4 > 0 {found = 1} END {exit !found}' "$T_DIR/rec.out"
+# watch_said STATE N: connstate watch has printed the supervisor's STATE at least N times (the
+# last return to active reaches it with the heartbeat sent at once, but it may not have
+# written that line yet when the last outage's rows are all ready)
+watch_said() { [ "$(grep -c "\"supervisor\":\"$1\"" "$T_DIR/watch.json")" -ge "$2" ]; }
+wait_until 10 watch_said database_unavailable 3
 check_eq "connstate watch said three times that the database was unavailable" 3 \
     "$(grep -c '"supervisor":"database_unavailable"' "$T_DIR/watch.json")"
+wait_until 10 watch_said active 3
 check_eq "... and three times that it was back" 3 \
     "$(grep -c '"supervisor":"active"' "$T_DIR/watch.json")"
 
