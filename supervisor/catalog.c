@@ -90,6 +90,7 @@ static const char *const s_setup_sql =
 #define S_JOURNAL_DDL_TRIGGER  "connstate_schema_ddl"
 #define S_JOURNAL_DROP_TRIGGER "connstate_schema_drop"
 #define S_JOURNAL_MAX          100000 /* oids in one read of the journal; more: a full read */
+#define S_JOURNAL_ROWS_SIZE    64     /* the triggers' rows as a read saw them ("oid:xmin,...") */
 #define S_TEXT_OF(x)           #x
 #define S_TEXT(x)              S_TEXT_OF(x)
 
@@ -242,9 +243,10 @@ struct cs_catalog {
     char error[512];              /* why the database is unavailable */
     bool journal;                 /* the schema journal is in force (cs_catalog_setup) */
     char no_journal[256];         /* why not, as last said in the log ("": not said) */
-    char journal_rows[64];        /* its triggers' rows at the last read ("": not known) */
-    int64_t journal_retry_at;     /* no journal: when a read sets it up again (mono ms; 0: not) */
-    int journal_retry_ms;         /* the wait after the next failure */
+    /* its triggers' rows at the last read ("": not known) */
+    char journal_rows[S_JOURNAL_ROWS_SIZE];
+    int64_t journal_retry_at; /* no journal: when a read sets it up again (mono ms; 0: not) */
+    int journal_retry_ms;     /* the wait after the next failure */
 };
 
 cs_catalog_t *cs_catalog_new(const char *conninfo)
@@ -613,43 +615,18 @@ int cs_catalog_setup(cs_catalog_t *self)
     return 0;
 }
 
-/* The rows of a statement sent in single-row mode, one at a time, into store: the highest
- * seq in *max_seq; with pending, the rows it changed (its "changed" column) appended to
- * *changed. Reads every result until the statement is over. Returns 0, or -1 with the error
- * logged. */
-static int s_load_rows(cs_catalog_t *self, cs_store_t *store, const char *what, bool pending,
-                       uint64_t *max_seq, cs_record_t ***changed, size_t *count)
+/* The results of a statement sent in single-row mode, read until the statement is over:
+ * each row to fn (borrowed for the call) until fn or the statement fails. Returns 0, or -1
+ * with the error logged (fn logs its own). */
+static int s_each_row(cs_catalog_t *self, const char *what,
+                      int (*fn)(void *arg, const PGresult *row), void *arg)
 {
     bool failed = false;
-    size_t cap = 0, rows = 0;
     PGresult *res;
     while ((res = PQgetResult(self->pg)) != NULL) {
         ExecStatusType status = PQresultStatus(res);
         if (status == PGRES_SINGLE_TUPLE && !failed) {
-            cs_row_values_t values;
-            rows++;
-            int rc = cs_table_read_row(res, 0, &values); /* borrowed: the store copies */
-            if (rc == 0)
-                rc = cs_store_load(store, &values);
-            if (rc == 0 && values.seq > *max_seq)
-                *max_seq = values.seq;
-            if (rc == 0 && pending && PQnfields(res) > CS_TABLE_COLUMNS &&
-                strcmp(PQgetvalue(res, 0, CS_TABLE_COLUMNS), "t") == 0) {
-                if (*count == cap) {
-                    cap = cap ? cap * 2 : 1024;
-                    cs_record_t **more = realloc(*changed, cap * sizeof *more);
-                    if (!more)
-                        rc = -1;
-                    else
-                        *changed = more;
-                }
-                if (rc == 0 && !((*changed)[(*count)++] = cs_store_get(store, values.name)))
-                    rc = -1;
-            }
-            if (rc != 0) {
-                cs_log_error("%s: row %zu could not be read", what, rows);
-                failed = true;
-            }
+            failed = fn(arg, res) != 0;
         } else if (status != PGRES_TUPLES_OK && status != PGRES_SINGLE_TUPLE && !failed) {
             char error[CS_PROTO_MAX_ERROR];
             cs_pg_error_text(res, error, sizeof error);
@@ -659,6 +636,48 @@ static int s_load_rows(cs_catalog_t *self, cs_store_t *store, const char *what, 
         PQclear(res);
     }
     return failed ? -1 : 0;
+}
+
+/* What s_load_row fills: the rows into store, the highest seq in *max_seq; with pending, the
+ * rows the statement changed (its "changed" column) appended to *changed. */
+typedef struct {
+    cs_store_t *store;
+    const char *what;
+    bool pending;
+    uint64_t *max_seq;
+    cs_record_t ***changed;
+    size_t *count;
+    size_t cap;  /* of *changed */
+    size_t rows; /* read so far */
+} s_load_t;
+
+static int s_load_row(void *arg, const PGresult *res)
+{
+    s_load_t *load = arg;
+    cs_row_values_t values;
+    load->rows++;
+    int rc = cs_table_read_row(res, 0, &values); /* borrowed: the store copies */
+    if (rc == 0)
+        rc = cs_store_load(load->store, &values);
+    if (rc == 0 && values.seq > *load->max_seq)
+        *load->max_seq = values.seq;
+    if (rc == 0 && load->pending && PQnfields(res) > CS_TABLE_COLUMNS &&
+        strcmp(PQgetvalue(res, 0, CS_TABLE_COLUMNS), "t") == 0) {
+        if (*load->count == load->cap) {
+            load->cap = load->cap ? load->cap * 2 : 1024;
+            cs_record_t **more = realloc(*load->changed, load->cap * sizeof *more);
+            if (!more)
+                rc = -1;
+            else
+                *load->changed = more;
+        }
+        if (rc == 0 &&
+            !((*load->changed)[(*load->count)++] = cs_store_get(load->store, values.name)))
+            rc = -1;
+    }
+    if (rc != 0)
+        cs_log_error("%s: row %zu could not be read", load->what, load->rows);
+    return rc;
 }
 
 /* Sends a statement in single-row mode. Returns 0, or -1 with the error logged. */
@@ -701,8 +720,9 @@ int cs_catalog_load(cs_catalog_t *self, cs_store_t *store, bool pending, uint64_
                      : s_send_rows(self, what, cs_table_select_sql(), 0, NULL);
     if (rc == 0 && meanwhile)
         meanwhile(arg);
+    s_load_t load = {store, what, pending, &seq, &changed, &count, 0, 0};
     if (rc == 0)
-        rc = s_load_rows(self, store, what, pending, &seq, &changed, &count);
+        rc = s_each_row(self, what, s_load_row, &load);
     /* The changed rows hold the highest seqs, one each: put in seq order by seq - first. */
     cs_record_t **ordered = rc == 0 && count ? calloc(count, sizeof *ordered) : NULL;
     if (rc == 0 && count && !ordered) {
@@ -854,6 +874,24 @@ static int s_read_delta(cs_catalog_t *self, cs_schemas_t *schemas, const char **
     return 0;
 }
 
+/* What s_schema_row fills: the schemas of a full read, and the triggers' rows as the read
+ * saw them ("": not known). */
+typedef struct {
+    cs_schemas_t *schemas;
+    int rows;
+    char journal_rows[S_JOURNAL_ROWS_SIZE];
+} s_schemas_read_t;
+
+static int s_schema_row(void *arg, const PGresult *res)
+{
+    s_schemas_read_t *read = arg;
+    if (read->rows++ == 0 && PQnfields(res) > 3)
+        snprintf(read->journal_rows, sizeof read->journal_rows, "%s", PQgetvalue(res, 0, 3));
+    cs_schemas_set(read->schemas, PQgetvalue(res, 0, 0), s_oid(res, 0, 1),
+                   PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
+    return 0;
+}
+
 int cs_catalog_read_schemas(cs_catalog_t *self, cs_schemas_t *schemas, bool full)
 {
     const char *why = full ? "asked for" : cs_schemas_full_wanted(schemas);
@@ -893,41 +931,22 @@ int cs_catalog_read_schemas(cs_catalog_t *self, cs_schemas_t *schemas, bool full
         return -1;
     }
     cs_schemas_full_begin(schemas);
-    int rows = 0;
-    bool failed = false;
-    /* the triggers' rows as this read saw them ("": not known) */
-    char journal_rows[sizeof self->journal_rows] = "";
-    PGresult *res;
-    while ((res = PQgetResult(self->pg)) != NULL) {
-        ExecStatusType status = PQresultStatus(res);
-        if (status == PGRES_SINGLE_TUPLE && !failed) {
-            if (rows++ == 0 && PQnfields(res) > 3)
-                snprintf(journal_rows, sizeof journal_rows, "%s", PQgetvalue(res, 0, 3));
-            cs_schemas_set(schemas, PQgetvalue(res, 0, 0), s_oid(res, 0, 1),
-                           PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
-        } else if (status != PGRES_TUPLES_OK && status != PGRES_SINGLE_TUPLE && !failed) {
-            char error[CS_PROTO_MAX_ERROR];
-            cs_pg_error_text(res, error, sizeof error);
-            cs_log_error("%s: %s", what, error);
-            failed = true;
-        }
-        PQclear(res);
-    }
-    if (failed) { /* what was read stays; the next read is a full one again */
-        cs_schemas_invalidate(schemas);
+    s_schemas_read_t read = {schemas, 0, ""};
+    if (s_each_row(self, what, s_schema_row, &read) != 0) {
+        cs_schemas_invalidate(schemas); /* what was read stays; the next read is a full one */
         return -1;
     }
     cs_schemas_full_end(schemas);
     if (self->journal)
-        snprintf(self->journal_rows, sizeof self->journal_rows, "%s", journal_rows);
+        snprintf(self->journal_rows, sizeof self->journal_rows, "%s", read.journal_rows);
     unsigned long long changed = (unsigned long long)(cs_schemas_changes(schemas) - changes);
     if (quiet)
         cs_log_debug("catalog: %d schemas read (a full read: no schema journal) in %lld ms, %llu "
                      "changed",
-                     rows, (long long)(cs_clock_mono_ms() - t0), changed);
+                     read.rows, (long long)(cs_clock_mono_ms() - t0), changed);
     else
         cs_log_info("catalog: a full read (%s): %d schemas in %lld ms, %llu changed since the "
                     "last read",
-                    why, rows, (long long)(cs_clock_mono_ms() - t0), changed);
+                    why, read.rows, (long long)(cs_clock_mono_ms() - t0), changed);
     return 0;
 }
