@@ -20,9 +20,13 @@
 #define S_SUPERVISOR_LOST_MS 5000  /* silence after which the supervisor is presumed gone */
 #define S_REFUSED_MS         2000  /* wait after the supervisor refused our key */
 #define S_BACKOFF_MAX_MS     10000 /* longest wait between reconnections */
-/* Tasks held at once: the running one, the next ones (so that no round trip to the supervisor
+/* Tasks held at once: the running ones, the next ones (so that no round trip to the supervisor
  * separates two updates), and finished ones whose results wait to go out four at a time. */
 #define S_PREFETCH 8
+/* Fresh builds and comments go to the database up to four in one text, each its own
+ * transaction: a quarter of the round trips (and of the wake-ups of the worker and its
+ * database server), and the server has the next update as soon as it finished one. */
+#define S_SENT_MAX 4
 /* Results go out four at a time while the database is busy (so that the supervisor answers
  * with four tasks: a quarter of the wake-ups of the processes and their ZeroMQ threads, while
  * four tasks more keep the session busy), but none waits longer than this, nor at all once
@@ -56,8 +60,9 @@ typedef struct {
     cs_tasks_t *tasks;
     int64_t last_sent;
     int64_t last_heard;
-    zlistx_t *queue;       /* jobs received, run one at a time in order (cs_job_t) */
-    cs_job_t *current;     /* the job whose transaction the session is running */
+    zlistx_t *queue;            /* jobs received, run one at a time in order (cs_job_t) */
+    cs_job_t *sent[S_SENT_MAX]; /* the jobs whose transactions the session runs, in order */
+    size_t sent_count;
     uint32_t holding;      /* TASKs received and neither finished nor dropped: HEARTBEAT in_flight
                             * (the supervisor frees the places of expired attempts by it) */
     uint64_t last_task_id; /* the last TASK received on this socket: HEARTBEAT last_task_id */
@@ -124,14 +129,14 @@ static void s_tick(void *arg)
 }
 
 static void s_finish(s_worker_t *self, cs_job_t **job_p);
+static void s_finish_sent(s_worker_t *self);
 static void s_send_results(s_worker_t *self, bool all);
 
 /* A new DEALER with a fresh identity, connected, announcing itself with READY. */
 static int s_connect(s_worker_t *self)
 {
-    /* A transaction under way ends first: its result still goes to the old connection. */
-    if (self->current)
-        s_finish(self, &self->current);
+    /* The transactions under way end first: their results still go to the old connection. */
+    s_finish_sent(self);
     s_send_results(self, true);
     cs_curve_unwatch(&self->watch);
     zsock_destroy(&self->sock);
@@ -217,7 +222,7 @@ static void s_finish(s_worker_t *self, cs_job_t **job_p)
 static void s_send_results(s_worker_t *self, bool all)
 {
     size_t count = zlistx_size(self->results);
-    if (!count || !(all || count >= S_RESULTS_AT_ONCE || !self->current ||
+    if (!count || !(all || count >= S_RESULTS_AT_ONCE || !self->sent_count ||
                     cs_clock_mono_ms() - self->results_since >= S_RESULT_HOLD_MS))
         return;
     cs_msg_t *result;
@@ -228,52 +233,96 @@ static void s_send_results(s_worker_t *self, bool all)
     }
 }
 
-/* Sends a fresh build or comments to the database without waiting for them; false for other
- * kinds. */
-static bool s_send_job(s_worker_t *self, cs_job_t *job)
+/* Sends the fresh builds and comments at the head of the queue to the database, in one text,
+ * without waiting for them. Returns false when the first queued job is not of those kinds. */
+static bool s_send_jobs(s_worker_t *self)
 {
-    if (!cs_tasks_send(self->tasks, self->pg, job))
-        return false;
-    const cs_msg_t *task = cs_job_task(job);
-    cs_log_conn_debug(task->connection, "%s sent (task %llu, attempt %u)",
-                      cs_task_kind_name(task->kind), (unsigned long long)task->task_id,
-                      task->attempt);
-    return true;
+    cs_job_t *head[S_SENT_MAX];
+    size_t count = 0;
+    for (cs_job_t *job = zlistx_first(self->queue); job && count < S_SENT_MAX;
+         job = zlistx_next(self->queue))
+        head[count++] = job;
+    size_t sent = count ? cs_tasks_send(self->tasks, self->pg, head, count) : 0;
+    for (size_t i = 0; i < sent; i++) {
+        self->sent[i] = zlistx_detach(self->queue, NULL); /* head[i] */
+        const cs_msg_t *task = cs_job_task(self->sent[i]);
+        cs_log_conn_debug(task->connection, "%s sent (task %llu, attempt %u, %zu of %zu)",
+                          cs_task_kind_name(task->kind), (unsigned long long)task->task_id,
+                          task->attempt, i + 1, sent);
+    }
+    self->sent_count = sent;
+    return sent > 0;
 }
 
-/* Starts the queued jobs in order: a fresh build or comments go to the database without
+/* Starts the queued jobs in order: fresh builds and comments go to the database without
  * waiting; any other kind runs to its end here. None once we are asked to stop (the supervisor
  * hands the rest out again). */
 static void s_start_next(s_worker_t *self)
 {
-    while (!self->current && !self->lost && !s_stop) {
-        cs_job_t *job = zlistx_detach(self->queue, NULL);
-        if (!job)
+    while (!self->sent_count && !self->lost && !s_stop && zlistx_size(self->queue)) {
+        if (s_send_jobs(self))
             return;
-        if (s_send_job(self, job))
-            self->current = job;
-        else
-            s_finish(self, &job);
+        cs_job_t *job = zlistx_detach(self->queue, NULL);
+        s_finish(self, &job);
     }
 }
 
-/* The session finished (or failed) the current job's transaction. A next fresh build or
- * comments are sent before this one's result, so that the database waits for nothing; anything else
- * starts after it, so that results go out in order. */
+/* Reads what arrived of the sent jobs' results (all of them when wait) and completes the jobs
+ * whose results are in, into done (S_SENT_MAX). Once the text is over (every job collected, or
+ * one failed: the database ran none after it, and those go back to the head of the queue) the
+ * session is free again. Returns how many jobs are done. */
+static size_t s_collect(s_worker_t *self, cs_job_t **done, bool wait)
+{
+    size_t count = 0;
+    while (count < self->sent_count &&
+           cs_tasks_collect(self->tasks, self->pg, self->sent[count], wait)) {
+        done[count] = self->sent[count];
+        if (cs_job_ended_text(done[count++]))
+            break;
+    }
+    size_t left = self->sent_count - count;
+    bool over = left == 0 || (count && cs_job_ended_text(done[count - 1]));
+    if (over && count) {
+        cs_tasks_end_text(self->tasks, self->pg, self->sent + count, left);
+        for (size_t i = self->sent_count; i-- > count;)
+            zlistx_add_start(self->queue, self->sent[i]);
+        self->sent_count = 0;
+    } else if (count) {
+        memmove(self->sent, self->sent + count, left * sizeof *self->sent);
+        self->sent_count = left;
+    }
+    for (size_t i = 0; i < count; i++)
+        cs_tasks_complete(self->tasks, self->pg, done[i]);
+    return count;
+}
+
+/* The sent jobs end (waiting for the database) and their RESULTs go out. */
+static void s_finish_sent(s_worker_t *self)
+{
+    cs_job_t *done[S_SENT_MAX];
+    size_t count = s_collect(self, done, true);
+    for (size_t i = 0; i < count; i++)
+        s_finish(self, &done[i]);
+}
+
+/* The session finished (or failed) some of the sent jobs' transactions: their RESULTs go out.
+ * Once it finished the text, the next fresh builds or comments are sent before these results,
+ * so that the database waits for little; anything else starts after them, so that results go
+ * out in order. */
 static void s_on_database(s_worker_t *self)
 {
-    if (!self->current)
+    if (!self->sent_count)
         return;
-    if (PQconsumeInput(self->pg) && PQisBusy(self->pg))
-        return;
-    cs_job_t *done = self->current;
-    self->current = NULL;
-    cs_tasks_complete(self->tasks, self->pg, done); /* collects without waiting */
-    cs_job_t *next = zlistx_first(self->queue);
-    bool usable = cs_job_fault(done) != CS_FAULT_SESSION && PQstatus(self->pg) == CONNECTION_OK;
-    if (next && usable && s_send_job(self, next))
-        self->current = zlistx_detach(self->queue, NULL);
-    s_finish(self, &done); /* already complete: its RESULT goes out with the next one */
+    bool broken = !PQconsumeInput(self->pg); /* the results say what happened */
+    cs_job_t *done[S_SENT_MAX];
+    size_t count = s_collect(self, done, broken);
+    bool usable = !self->sent_count && PQstatus(self->pg) == CONNECTION_OK;
+    for (size_t i = 0; i < count; i++)
+        usable = usable && cs_job_fault(done[i]) != CS_FAULT_SESSION;
+    if (usable)
+        s_send_jobs(self);
+    for (size_t i = 0; i < count; i++)
+        s_finish(self, &done[i]); /* already complete: the RESULTs go out with the next ones */
 }
 
 /* Handles one waiting message from the supervisor. Returns 1 when it handled one, 0 when
@@ -320,8 +369,7 @@ static int s_handle(s_worker_t *self)
  * the socket closes; the tasks not started are dropped, the session closed. */
 static void s_leave(s_worker_t *self)
 {
-    if (self->current) /* fails at once: its session is gone */
-        s_finish(self, &self->current);
+    s_finish_sent(self); /* fails at once: its session is gone */
     s_send_results(self, true);
     cs_msg_t *bye = cs_msg_new(CS_MSG_DISCONNECT);
     if (bye && self->sock) {
@@ -366,7 +414,7 @@ static s_end_t s_serve(s_worker_t *self)
         /* The supervisor's socket, and the session's: a job's result, or (idle) its end. */
         zmq_pollitem_t items[2] = {{zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0},
                                    {NULL, PQsocket(self->pg), ZMQ_POLLIN, 0}};
-        int64_t wait = !self->current && zlistx_size(self->queue) ? 0 : S_HEARTBEAT_MS / 2;
+        int64_t wait = !self->sent_count && zlistx_size(self->queue) ? 0 : S_HEARTBEAT_MS / 2;
         if (zlistx_size(self->results)) {
             int64_t due = self->results_since + S_RESULT_HOLD_MS - cs_clock_mono_ms();
             wait = due < 0 ? 0 : due < wait ? due : wait;
@@ -404,22 +452,22 @@ static s_end_t s_serve(s_worker_t *self)
             if (s_connect(self) != 0)
                 continue;
         }
-        bool busy = self->current || zlistx_size(self->queue);
+        bool busy = self->sent_count || zlistx_size(self->queue);
         bool readable = items[1].revents & ZMQ_POLLIN;
         /* Done, failed, or the session lost (libpq closed its socket): collect it. */
-        if (self->current && (readable || PQsocket(self->pg) < 0))
+        if (self->sent_count && (readable || PQsocket(self->pg) < 0))
             s_on_database(self);
-        else if (!self->current && cs_session_lost(self->session, readable))
+        else if (!self->sent_count && cs_session_lost(self->session, readable))
             s_lose(self, NULL); /* while idle: the server closed it, or it is shutting down */
         s_start_next(self);
         if (self->lost)
             continue; /* the goodbye, first of all */
-        /* While the database works: the next job's schema and SQL text. */
-        cs_job_t *next = self->current ? zlistx_first(self->queue) : NULL;
-        if (next)
+        /* While the database works: the next jobs' schemas and SQL texts. */
+        cs_job_t *next = self->sent_count ? zlistx_first(self->queue) : NULL;
+        for (size_t i = 0; next && i < S_SENT_MAX; i++, next = zlistx_next(self->queue))
             cs_tasks_prepare(self->tasks, self->pg, next);
         s_send_results(self, false);
-        if (busy && !self->current && !zlistx_size(self->queue))
+        if (busy && !self->sent_count && !zlistx_size(self->queue))
             cs_tasks_idle(self->tasks);
         if (cs_clock_mono_ms() - self->last_sent >= S_HEARTBEAT_MS)
             s_heartbeat(self);
@@ -427,8 +475,7 @@ static s_end_t s_serve(s_worker_t *self)
     }
     /* Graceful stop: the transaction under way ends and is reported; the supervisor hands
      * out the rest again without waiting for our lease. */
-    if (self->current)
-        s_finish(self, &self->current);
+    s_finish_sent(self);
     s_send_results(self, true);
     cs_msg_t *bye = cs_msg_new(CS_MSG_DISCONNECT);
     if (bye && self->sock) {

@@ -14,6 +14,12 @@
 #include <unistd.h>
 
 #define S_SCHEMA_CACHE_MAX 256
+/* Between the transactions of one text: a statement that changes nothing and makes the server
+ * send what it holds (a notice is sent at once, the results before it with it; results alone
+ * wait for the end of the text). So a finished update's result does not wait for the ones after
+ * it, such as one that waits for a lock. The table could only be this session's own, and none
+ * is made. */
+#define S_FLUSH "\nDROP TABLE IF EXISTS pg_temp.connstate_flush;\n"
 
 struct cs_tasks {
     char *plugin_dir;
@@ -30,6 +36,7 @@ struct cs_tasks {
     const PGconn *check_conn;
     int check_pid;
     bool check_ok;
+    cs_buf_t text; /* the texts of the jobs sent together */
 };
 
 /* A plugin's schema and, once a build has used it, its DDL. Counted: the cache holds one
@@ -95,6 +102,7 @@ void cs_tasks_destroy(cs_tasks_t **self_p)
     zhashx_destroy(&self->schemas);
     s_built_purge(self);
     zhashx_destroy(&self->built);
+    cs_buf_free(&self->text);
     free(self->plugin_dir);
     free(self);
     *self_p = NULL;
@@ -242,11 +250,14 @@ struct cs_job {
     long long start;
     char path[4096];
     char why[CS_PROTO_MAX_ERROR];
-    bool prepared;    /* cs_tasks_prepare ran */
-    bool failed;      /* ... and failed: why says so */
-    bool sent;        /* whole is in the database's hands */
-    bool complete;    /* result is filled */
-    cs_fault_t fault; /* ... and whose fault its failure is */
+    bool prepared;     /* cs_tasks_prepare ran */
+    bool failed;       /* ... and failed: why says so */
+    bool sent;         /* whole is in the database's hands */
+    bool collected;    /* ... and its results were read (cs_tasks_collect): */
+    PGresult *failure; /* its first failed result (NULL: committed, unless cut) */
+    bool cut;          /* its results ended before its COMMIT without a failure of its own */
+    bool complete;     /* result is filled */
+    cs_fault_t fault;  /* ... and whose fault its failure is */
     /* a build: the plugin's schema and the marker it writes */
     const cs_plugin_info_t *info;
     s_cached_t *cached;
@@ -284,6 +295,7 @@ void cs_job_destroy(cs_job_t **job_p)
     if (job->owned)
         s_cached_free((void **)&job->cached);
     cs_buf_free(&job->whole);
+    PQclear(job->failure);
     cs_msg_destroy(&job->task);
     cs_msg_destroy(&job->result);
     free(job);
@@ -425,33 +437,53 @@ static int s_build_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     return job->statements < 0 ? -1 : 0;
 }
 
-/* Collects a sent fresh build (waiting when the database is not done). Returns 0, 1 when
- * the schema appeared since planning (the checked path decides), or -1 with why. */
-static int s_fresh_collect(PGconn *conn, cs_job_t *job)
+/* A sent job's failure, once collected: why and whose fault (a job cut short: the session's
+ * error, or what cut it). Returns the failed result (NULL when there is none: cut short). */
+static const PGresult *s_failure(PGconn *conn, cs_job_t *job)
 {
-    PGresult *res;
-    bool failed = false, duplicate = false;
-    while ((res = PQgetResult(conn)) != NULL) {
-        ExecStatusType status = PQresultStatus(res);
-        if (!failed && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-            failed = true;
-            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            duplicate = state && strcmp(state, "42P06") == 0; /* duplicate_schema */
-            cs_update_error(job->why, sizeof job->why, conn, res);
-            job->fault = cs_update_fault(conn, res);
-        }
-        PQclear(res);
+    if (job->failure) {
+        cs_update_error(job->why, sizeof job->why, conn, job->failure);
+        job->fault = cs_update_fault(conn, job->failure);
+    } else {
+        cs_update_error(job->why, sizeof job->why, conn, NULL);
+        job->fault = cs_update_fault(conn, NULL);
+        if (PQstatus(conn) == CONNECTION_OK)
+            snprintf(job->why, sizeof job->why,
+                     "database: the transaction's results ended before its COMMIT");
     }
-    job->sent = false;
+    return job->failure;
+}
+
+/* Sends a job alone (when it was not sent with others) and collects it. Returns 0, or -1 with
+ * why when it could not be sent. */
+static int s_send_alone(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
+{
+    if (job->collected)
+        return 0;
+    if (!job->sent && cs_tasks_send(self, conn, &job, 1) != 1) {
+        cs_update_error(job->why, sizeof job->why, conn, NULL);
+        job->fault = cs_update_fault(conn, NULL);
+        return -1;
+    }
+    cs_tasks_collect(self, conn, job, true);
+    cs_tasks_end_text(self, conn, NULL, 0);
+    return 0;
+}
+
+/* How a fresh build's transaction ended. Returns 0, 1 when the schema appeared since planning
+ * (the checked path decides), or -1 with why. */
+static int s_fresh_end(PGconn *conn, cs_job_t *job)
+{
     cs_log_conn_debug(job->task->connection, "built and executed in %.3f ms",
                       (cs_clock_mono_us() - job->start) / 1000.0);
-    if (!failed) {
+    if (!job->failure && !job->cut) {
         cs_update_capture(cs_buf_str(&job->whole) + strlen("BEGIN;\n"));
         job->result->ddl_count = (uint32_t)job->statements;
         return 0;
     }
-    s_rollback(conn);
-    return duplicate ? 1 : -1;
+    const PGresult *failure = s_failure(conn, job);
+    const char *state = failure ? PQresultErrorField(failure, PG_DIAG_SQLSTATE) : NULL;
+    return state && strcmp(state, "42P06") == 0 ? 1 : -1; /* duplicate_schema */
 }
 
 /* The update's session and limits, its error going into the job's. */
@@ -488,13 +520,7 @@ static int s_build(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     if (job->failed)
         return -1;
     if (job->whole.len) {
-        if (!job->sent && !PQsendQuery(conn, cs_buf_str(&job->whole))) {
-            cs_update_error(job->why, sizeof job->why, conn, NULL);
-            job->fault = cs_update_fault(conn, NULL);
-            return -1;
-        }
-        job->sent = true;
-        int rc = s_fresh_collect(conn, job);
+        int rc = s_send_alone(self, conn, job) == 0 ? s_fresh_end(conn, job) : -1;
         if (rc <= 0)
             return rc;
     }
@@ -527,18 +553,18 @@ static bool s_check_ready(cs_tasks_t *self, PGconn *conn)
     return self->check_ok;
 }
 
-/* Comments sent in one round trip (by cs_tasks_send, or now): collected. Returns 0, -1 with
- * why, or 1 when the session turned out not to have the check (the checked path decides). */
+/* Comments sent in one round trip (by cs_tasks_send, or now): how they ended. Returns 0, -1
+ * with why, or 1 when the session turned out not to have the check (the checked path
+ * decides). */
 static int s_comments_whole(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
-    if (!job->sent && !PQsendQuery(conn, cs_buf_str(&job->whole))) {
-        cs_update_error(job->why, sizeof job->why, conn, NULL);
-        job->fault = cs_update_fault(conn, NULL);
+    if (s_send_alone(self, conn, job) != 0)
         return -1;
-    }
-    job->sent = false;
-    cs_comments_end_t end =
-        cs_update_comments_collect(conn, job->why, sizeof job->why, &job->fault);
+    cs_comments_end_t end = CS_COMMENTS_FAILED;
+    if (job->cut && !job->failure)
+        s_failure(conn, job);
+    else
+        end = cs_update_comments_end(conn, job->failure, job->why, sizeof job->why, &job->fault);
     if (end == CS_COMMENTS_DONE) {
         cs_update_capture_comments(cs_buf_str(&job->whole) + job->comments_at);
         job->result->ddl_count = (uint32_t)job->statements;
@@ -555,7 +581,7 @@ static int s_comments(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
 {
     if (job->failed)
         return -1;
-    if (job->whole.len && (job->sent || s_check_ready(self, conn))) {
+    if (job->whole.len && (job->sent || job->collected || s_check_ready(self, conn))) {
         int rc = s_comments_whole(self, conn, job);
         if (rc <= 0)
             return rc;
@@ -633,15 +659,91 @@ void cs_tasks_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
         job->failed = s_comments_prepare(self, conn, job) != 0;
 }
 
-bool cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
+/* Whether the job goes to the database as one text (prepared first when prepare: a job after
+ * the first is sent with it only when it was prepared while the database worked, so that no
+ * plugin runs while the database waits). */
+static bool s_sendable(cs_tasks_t *self, PGconn *conn, cs_job_t *job, bool prepare)
 {
-    cs_tasks_prepare(self, conn, job);
-    if (job->sent || job->failed || !job->whole.len || PQstatus(conn) != CONNECTION_OK)
-        return job->sent;
-    if (job->task->kind == CS_TASK_COMMENTS && !s_check_ready(self, conn))
-        return false; /* cs_tasks_complete takes the checked path */
-    job->sent = PQsendQuery(conn, cs_buf_str(&job->whole)) == 1;
-    return job->sent; /* when sending failed, cs_tasks_complete reports why */
+    if (prepare)
+        cs_tasks_prepare(self, conn, job);
+    if (!job->prepared || job->sent || job->collected || job->failed || !job->whole.len ||
+        PQstatus(conn) != CONNECTION_OK)
+        return false;
+    /* the first comments on a session create its check (else the checked path) */
+    return job->task->kind != CS_TASK_COMMENTS || s_check_ready(self, conn);
+}
+
+size_t cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *const *jobs, size_t count)
+{
+    size_t sent = 0;
+    while (sent < count && s_sendable(self, conn, jobs[sent], sent == 0))
+        sent++;
+    if (!sent)
+        return 0;
+    const char *text = cs_buf_str(&jobs[0]->whole);
+    if (sent > 1) {
+        cs_buf_reset(&self->text);
+        for (size_t i = 0; i < sent; i++) {
+            if (i)
+                cs_buf_puts(&self->text, S_FLUSH);
+            cs_buf_puts(&self->text, cs_buf_str(&jobs[i]->whole));
+        }
+        if (self->text.failed)
+            sent = 1; /* out of memory: the first alone */
+        else
+            text = cs_buf_str(&self->text);
+    }
+    if (!PQsendQuery(conn, text))
+        return 0; /* cs_tasks_complete says why */
+    for (size_t i = 0; i < sent; i++)
+        jobs[i]->sent = true;
+    return sent;
+}
+
+/* Whether res is a transaction's end: every job's text ends with its COMMIT. */
+static bool s_is_commit(PGresult *res)
+{
+    return PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0;
+}
+
+bool cs_tasks_collect(cs_tasks_t *self, PGconn *conn, cs_job_t *job, bool wait)
+{
+    (void)self;
+    while (!job->collected) {
+        if (!wait && PQisBusy(conn))
+            return false; /* more of its results to come */
+        PGresult *res = PQgetResult(conn);
+        ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (!res) {
+            job->cut = true;
+        } else if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+            job->failure = res; /* read by its kind's end */
+        } else {
+            job->collected = s_is_commit(res);
+            PQclear(res);
+            continue;
+        }
+        job->collected = true;
+    }
+    job->sent = false;
+    return true;
+}
+
+bool cs_job_ended_text(const cs_job_t *job)
+{
+    return job->failure || job->cut;
+}
+
+void cs_tasks_end_text(cs_tasks_t *self, PGconn *conn, cs_job_t *const *not_run, size_t count)
+{
+    (void)self;
+    for (size_t i = 0; i < count; i++)
+        not_run[i]->sent = false;
+    PGresult *res;
+    while ((res = PQgetResult(conn)) != NULL)
+        PQclear(res);
+    if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
+        s_rollback(conn); /* a failed transaction */
 }
 
 /* A failure that is not the connection's: why says what the update waits for (the
@@ -699,7 +801,7 @@ void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job)
     char *why = job->why;
     int rc = -1;
     cs_tasks_prepare(self, conn, job);
-    if (!job->sent && PQstatus(conn) != CONNECTION_OK) {
+    if (!job->sent && !job->collected && PQstatus(conn) != CONNECTION_OK) {
         cs_update_error(why, sizeof job->why, conn, NULL);
         job->fault = CS_FAULT_SESSION;
     } else if (task->kind == CS_TASK_DELETE) {

@@ -1545,32 +1545,23 @@ int cs_update_comments_sql(PGconn *conn, const char *name, const cs_schema_t *sc
     return statements;
 }
 
-cs_comments_end_t cs_update_comments_collect(PGconn *conn, char *why, size_t why_size,
-                                             cs_fault_t *fault)
+cs_comments_end_t cs_update_comments_end(PGconn *conn, const PGresult *failure, char *why,
+                                         size_t why_size, cs_fault_t *fault)
 {
-    PGresult *res;
-    cs_comments_end_t end = CS_COMMENTS_DONE;
     *fault = CS_FAULT_NONE;
-    while ((res = PQgetResult(conn)) != NULL) {
-        ExecStatusType status = PQresultStatus(res);
-        if (end == CS_COMMENTS_DONE && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-            end = CS_COMMENTS_FAILED;
-            if (state && strcmp(state, S_CHECK_STATE) == 0 && primary) {
-                snprintf(why, why_size, "%s", primary); /* the check's own sentence */
-            } else if (state && strcmp(state, "42883") == 0) {
-                end = CS_COMMENTS_NO_CHECK; /* undefined_function: this session lacks it */
-            } else {
-                cs_update_error(why, why_size, conn, res);
-                *fault = cs_update_fault(conn, res);
-            }
-        }
-        PQclear(res);
+    if (!failure)
+        return CS_COMMENTS_DONE;
+    const char *state = PQresultErrorField(failure, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField(failure, PG_DIAG_MESSAGE_PRIMARY);
+    if (state && strcmp(state, S_CHECK_STATE) == 0 && primary) {
+        snprintf(why, why_size, "%s", primary); /* the check's own sentence */
+        return CS_COMMENTS_FAILED;
     }
-    if (end != CS_COMMENTS_DONE && PQstatus(conn) == CONNECTION_OK)
-        PQclear(PQexec(conn, "ROLLBACK"));
-    return end;
+    if (state && strcmp(state, "42883") == 0)
+        return CS_COMMENTS_NO_CHECK; /* undefined_function: this session lacks it */
+    cs_update_error(why, why_size, conn, failure);
+    *fault = cs_update_fault(conn, failure);
+    return CS_COMMENTS_FAILED;
 }
 
 /* ---- lock waits --------------------------------------------------------------------------- */

@@ -243,11 +243,12 @@ typedef enum {
     CS_COMMENTS_NO_CHECK, /* rolled back: the session has no check function (set it up again) */
 } cs_comments_end_t;
 
-/* Collects its results (blocks while the database is busy) and rolls back a failed one: the
- * check's refusal says that the schema "is missing or changed before its comments were
- * written", as cs_update_comments does; any other failure is the database's error. */
-cs_comments_end_t cs_update_comments_collect(PGconn *conn, char *why, size_t why_size,
-                                             cs_fault_t *fault);
+/* How a sent transaction ended, from its first failed result (NULL: it committed; its
+ * results are read and a failed one rolled back by cs_tasks_collect): the check's refusal
+ * says that the schema "is missing or changed before its comments were written", as
+ * cs_update_comments does; any other failure is the database's error. */
+cs_comments_end_t cs_update_comments_end(PGconn *conn, const PGresult *failure, char *why,
+                                         size_t why_size, cs_fault_t *fault);
 
 /* Puts "database: MESSAGE (DETAIL: ...; HINT: ...)" in why, on one line: the error of res
  * when there is one, else the session's. */
@@ -340,11 +341,26 @@ cs_fault_t cs_job_fault(const cs_job_t *job);
  * another job. */
 void cs_tasks_prepare(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
 
-/* Sends a prepared fresh build or comments transaction without waiting for it (the first
- * comments on a session create its check function first: one statement, blocking). Returns
- * false when the job is not of that kind (or sending failed): cs_tasks_complete then runs it
+/* Sends the fresh builds and comments transactions at the head of jobs[0..count) (the first
+ * prepared here when it is not yet; the others only when they are) in one text, each its own
+ * transaction, without waiting for the database: one round trip for them all (the first comments on
+ * a session create its check function first: one statement, blocking). Returns how many were sent:
+ * 0 when jobs[0] is not of that kind (or sending failed), and cs_tasks_complete then runs it
  * entirely. */
-bool cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
+size_t cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *const *jobs, size_t count);
+
+/* Reads the results of the first job of a text cs_tasks_send sent that is not collected yet,
+ * up to its COMMIT, or its failure: the database then ran nothing after it in the text
+ * (cs_job_ended_text). Without wait, only what arrived: returns false when more is to come
+ * (its results so far are kept). Returns true when the job's results are all in (its outcome is
+ * for cs_tasks_complete, once the text ended when the job failed). */
+bool cs_tasks_collect(cs_tasks_t *self, PGconn *conn, cs_job_t *job, bool wait);
+/* Whether the collected job ended its text: it failed, or the results stopped before its end. */
+bool cs_job_ended_text(const cs_job_t *job);
+/* After the last job of a text was collected, or one ended it: reads the end of the text
+ * (blocking, briefly), rolls back a failed transaction; the count jobs sent with the text
+ * that it did not run are sent no more (to be sent again). */
+void cs_tasks_end_text(cs_tasks_t *self, PGconn *conn, cs_job_t *const *not_run, size_t count);
 
 /* Runs the job to its end and fills its RESULT (once; later calls do nothing). Each update
  * is one transaction, or a few when it is too big for one (see update.c); a failure leaves
@@ -353,8 +369,8 @@ bool cs_tasks_send(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
  * session is lost (never tried again here: the caller opens another), or the lock and who
  * holds it when lock_timeout ran out. A build or comments task whose plugin is missing or not
  * executable here, or has another version than the TASK's plugin_version, is not run: it is
- * answered with worker_fault (and the plugin's version here, when it has one). Blocks:
- * call it for a sent job once the session is no longer busy (PQisBusy) to wait for nothing. */
+ * answered with worker_fault (and the plugin's version here, when it has one). Blocks. A
+ * job sent with others is collected with them (cs_tasks_collect) before it is completed. */
 void cs_tasks_complete(cs_tasks_t *self, PGconn *conn, cs_job_t *job);
 
 #endif
