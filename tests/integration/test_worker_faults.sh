@@ -67,12 +67,12 @@ check_eq "the log says once that the bad worker is quarantined" 1 \
 out=$(connstate status --workers --control "$(control q)")
 sed 's/^/# /' <<<"$out"
 check "connstate status --workers shows the bad worker quarantined" grep -Eq \
-    '^bad +[0-9]+ +8 +0 +0 +([3-9]|[1-9][0-9]) +20[0-9-]{8}T[0-9:]{8}Z +plugin "synthetic" is not installed on this worker' <<<"$out"
-check "... and the good one not" grep -Eq '^good +[0-9]+ +8 +[0-9]+ +0 +0 +-$' <<<"$out"
+    '^bad +[0-9]+ +16 +0 +0 +([3-9]|[1-9][0-9]) +20[0-9-]{8}T[0-9:]{8}Z +plugin "synthetic" is not installed on this worker' <<<"$out"
+check "... and the good one not" grep -Eq '^good +[0-9]+ +16 +[0-9]+ +0 +0 +-$' <<<"$out"
 check "... and a summary line" grep -q '^2 workers connected: 1 quarantined$' <<<"$out"
 json=$(connstate status --workers --control "$(control q)" --format json)
 check "its json says the same" grep -Eq \
-    '"name":"bad","pid":[0-9]+,"capacity":8,"in_flight":0,"expired":0,"failures":([3-9]|[1-9][0-9]),"quarantined_until":"20[0-9-]{8}T[0-9:]{8}Z","last_failure":"plugin \\"synthetic\\" is not installed' <<<"$json"
+    '"name":"bad","pid":[0-9]+,"capacity":16,"in_flight":0,"expired":0,"failures":([3-9]|[1-9][0-9]),"quarantined_until":"20[0-9-]{8}T[0-9:]{8}Z","last_failure":"plugin \\"synthetic\\" is not installed' <<<"$json"
 check "... with the good one not quarantined" grep -Eq \
     '"name":"good",.*"failures":0,"quarantined_until":null,"last_failure":null' <<<"$json"
 sup_stop "$sup"
@@ -123,7 +123,7 @@ check "every row waits, pending, saying why" wait_sql 15 "$db" \
     "SELECT count(*) FROM connstate_internal.connection_state WHERE status = 'pending' AND detail LIKE 'waiting for a worker to build it: every connected worker is quarantined: noexec until % UTC, after % worker-side failures in a row (last: plugin \"synthetic\" is not executable on this worker%'" 5
 out=$(connstate status --workers --control "$(control w)")
 check "connstate status --workers shows it quarantined" grep -Eq \
-    '^noexec +[0-9]+ +8 +0 +0 +([3-9]|[1-9][0-9]) +20[0-9-]{8}T[0-9:]{8}Z +plugin "synthetic" is not executable on this worker' <<<"$out"
+    '^noexec +[0-9]+ +16 +0 +0 +([3-9]|[1-9][0-9]) +20[0-9-]{8}T[0-9:]{8}Z +plugin "synthetic" is not executable on this worker' <<<"$out"
 check "a worker that can run them, connecting, does every update" worker w late "$(plugin_dir)"
 check "... every connection ready" wait_sql 30 "$db" \
     "SELECT count(*) FROM connstate_internal.connection_state WHERE status = 'ready' AND detail IS NULL" 5
@@ -137,15 +137,15 @@ sup_stop "$sup"
 db=$(new_db worker_faults_stuck)
 cfg=$T_DIR/config-h
 mkdir -p "$cfg"
-for i in $(seq 1 10); do printf 'connection "h_%d" {\n  plugin = "hangs"\n}\n' "$i"; done >"$cfg/h.spc"
+for i in $(seq 1 20); do printf 'connection "h_%d" {\n  plugin = "hangs"\n}\n' "$i"; done >"$cfg/h.spc"
 supervisor h "$db" "$cfg" --task-timeout 1
 sup=$SUP_PID
 check "a worker connects" worker h stuck "$(plugin_dir)" --plugin-timeout 8
 stuck=$WORKER_PID
 check "the leases of its tasks expire after 1 s" wait_log "$T_DIR/h.log" \
     "its lease expired after 1 s at worker stuck; dispatching it again \\(attempt 2 of 3\\)" 15
-held() { connstate status --workers --control "$(control h)" --format json | grep -q '"name":"stuck",.*"in_flight":8,"expired":8,'; }
-check "the worker still holds its 8 expired tasks (its capacity): none more is sent to it" \
+held() { connstate status --workers --control "$(control h)" --format json | grep -q '"name":"stuck",.*"in_flight":16,"expired":16,'; }
+check "the worker still holds its 16 expired tasks (its capacity): none more is sent to it" \
     wait_until 6 held
 check "its first hung plugin is killed at its timeout" wait_log "$T_DIR/h.log" \
     "stuck\\[$stuck\\] warn: \\[h_[0-9]+\\] build failed: plugin hangs schema timed out after 8 s" 30
