@@ -26,6 +26,7 @@ endif
 
 PKGS       := libzmq libczmq msgpack libpq jansson
 CLIB_PKGS  := libzmq libczmq msgpack libpq
+SUP_PKGS   := libmicrohttpd
 
 # Library flags come from pkg-config once, cached in $(BUILD)/config.mk. Building that file
 # first runs deploy/install-deps.sh when a dependency is missing, so a fresh clone needs
@@ -41,15 +42,17 @@ $(BUILD)/config.mk: deploy/install-deps.sh
 	@{ echo "PKG_CFLAGS := $$(pkg-config --cflags $(PKGS))"; \
 	   echo "PKG_LIBS := $$(pkg-config --libs $(PKGS))"; \
 	   echo "CLIB_PKG_LIBS := $$(pkg-config --libs $(CLIB_PKGS))"; \
+	   echo "SUP_PKG_CFLAGS := $$(pkg-config --cflags $(SUP_PKGS))"; \
+	   echo "SUP_PKG_LIBS := $$(pkg-config --libs $(SUP_PKGS))"; \
 	   echo "CMOCKA_LIBS := $$(pkg-config --libs cmocka)"; } > $@.tmp && mv $@.tmp $@
 
-# A config.mk written before CLIB_PKG_LIBS was added to it is written again.
-ifndef CLIB_PKG_LIBS
+# A config.mk written before SUP_PKG_LIBS was added to it is written again.
+ifndef SUP_PKG_LIBS
 $(BUILD)/config.mk: FORCE
 endif
 FORCE:
 
-ALL_CFLAGS += $(PKG_CFLAGS)
+ALL_CFLAGS += $(PKG_CFLAGS) $(SUP_PKG_CFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c) $(wildcard proto/*.c)
 SUP_SRC    := $(wildcard supervisor/*.c)
@@ -107,7 +110,7 @@ $(COMMON_LIB): $(call obj,$(COMMON_SRC))
 
 $(BIN)/connstate-supervisor: $(call obj,$(SUP_SRC)) $(COMMON_LIB)
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(SUP_PKG_LIBS)
 
 $(BIN)/connstate-worker: $(call obj,$(WRK_SRC)) $(COMMON_LIB)
 	@mkdir -p $(BIN)
@@ -147,7 +150,7 @@ $(SUP_LIB): $(call obj,$(filter-out supervisor/main.c,$(SUP_SRC)))
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(TESTLIB_SRC)) $(SUP_LIB) \
                   $(LIBDIR)/libconnstate.a $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(SUP_PKG_LIBS) $(CMOCKA_LIBS)
 
 # The worker's pure functions, for their unit tests.
 $(BUILD)/tests/test_aggregate: $(BUILD)/obj/workers/aggregate.o

@@ -67,6 +67,7 @@ struct cs_batch {
     zlistx_t *refusals; /* s_refusal_t, in seq order */
     uint64_t batches, rows;
     int64_t sent_us, write_us;
+    cs_histogram_t latency; /* of the committed writes */
     /* the database's default search path */
     s_path_mode_t path_mode;
     s_list_t path_prefix, path_explicit; /* search_path_prefix, search_path */
@@ -91,6 +92,8 @@ cs_batch_t *cs_batch_new(cs_store_t *store, cs_batch_commit_fn *on_commit, void 
     self->refusals = zlistx_new();
     self->path_max = 100;
     self->rows_max = CS_BATCH_ROWS_MAX;
+    self->latency.bounds = cs_histogram_write_bounds;
+    self->latency.count = CS_HISTOGRAM_BUCKETS;
     return self;
 }
 
@@ -305,7 +308,9 @@ static void s_committed(cs_batch_t *self)
         cs_log_info("state write succeeded after %u failed attempts", self->failures);
     self->failures = 0;
     self->retry_ms = 0;
-    self->write_us += cs_clock_wall_us() - self->sent_us;
+    int64_t took_us = cs_clock_wall_us() - self->sent_us;
+    self->write_us += took_us;
+    cs_histogram_observe(&self->latency, (double)took_us / 1e6);
     self->batches++;
     self->rows += self->count;
     s_entries_free(self);
@@ -635,4 +640,9 @@ void cs_batch_stats(const cs_batch_t *self, uint64_t *batches, uint64_t *rows, u
     *batches = self->batches;
     *rows = self->rows;
     *write_us = (uint64_t)self->write_us;
+}
+
+const cs_histogram_t *cs_batch_latency(const cs_batch_t *self)
+{
+    return &self->latency;
 }

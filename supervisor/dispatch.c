@@ -1207,6 +1207,14 @@ size_t cs_dispatch_workers_available(const cs_dispatch_t *self)
     return n;
 }
 
+size_t cs_dispatch_capacity(const cs_dispatch_t *self)
+{
+    size_t n = 0;
+    for (const s_peer_t *peer = zlistx_first(self->peers); peer; peer = zlistx_next(self->peers))
+        n += peer->capacity;
+    return n;
+}
+
 void cs_dispatch_describe_quarantine(const cs_dispatch_t *self, char *buf, size_t size)
 {
     const s_peer_t *first = NULL;

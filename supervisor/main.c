@@ -25,6 +25,7 @@
 #define S_DB_CHECK_MS     1000   /* embedded: how often a server without a session is looked at */
 #define S_DB_RESTARTS     5      /* embedded: started again at most this often within ... */
 #define S_DB_WINDOW_MS    60000  /* ... this window; then left alone until it passes */
+#define S_HTTP_DEFAULT    "127.0.0.1:7603"
 
 typedef struct {
     const char *config_dir;
@@ -38,6 +39,8 @@ typedef struct {
     const char *curve_cert;
     const char *curve_workers;
     const char *curve_clients;
+    const char *bind_http;
+    const char *http_token;
     bool insecure;
     long workers;
     long batch_size;
@@ -146,6 +149,15 @@ static const cs_option_t s_options[] = {
              "startup, on SIGHUP and on `connstate refresh --full`); between\n"
              "those a refresh reads what the schema journal says changed",
              0, 86400, catalog_check),
+    S_TEXT("bind-http", "ADDR:PORT", "CONNSTATE_BIND_HTTP", NULL,
+           S_HTTP_DEFAULT " (in use: warned, and served nowhere)",
+           "HTTP: /metrics (Prometheus), /healthz, /readyz; none: off.\n"
+           "An address that is not loopback needs --http-token",
+           bind_http),
+    S_TEXT("http-token", "FILE", "CONNSTATE_HTTP_TOKEN", NULL, "none",
+           "a file whose first line is the bearer token every HTTP request but\n"
+           "/healthz must carry (Authorization: Bearer TOKEN)",
+           http_token),
     S_TEXT("curve-cert", "FILE", "CONNSTATE_CURVE_CERT", NULL, "none: no CURVE",
            "this supervisor's certificate (keygen's FILE; FILE_secret is read):\n"
            "CURVE on all three sockets",
@@ -197,15 +209,18 @@ typedef struct {
     cs_spawn_t *spawn;
     cs_publish_t *publish;
     cs_control_t *control;
-    cs_auth_t *auth;          /* NULL: no CURVE */
+    cs_auth_t *auth; /* NULL: no CURVE */
+    cs_http_t *http; /* NULL: no HTTP */
+    cs_metrics_t *metrics;
     cs_watch_t *schema_watch; /* the files dynamic schemas come from */
     zsock_t *workers_sock;
     zsock_t *publish_sock;
     zsock_t *control_sock;
-    cs_db_state_t db;                /* the catalog's state as the pipeline last saw it */
-    bool fresh_start;                /* service startup: every row pending, not written yet */
-    cs_config_t *preloaded;          /* startup: the config, read while the rows were set pending */
-    int64_t db_checked;              /* embedded: when the server was last looked at (mono ms) */
+    cs_db_state_t db;       /* the catalog's state as the pipeline last saw it */
+    bool fresh_start;       /* service startup: every row pending, not written yet */
+    bool refreshed;         /* a refresh completed since this supervisor last became active */
+    cs_config_t *preloaded; /* startup: the config, read while the rows were set pending */
+    int64_t db_checked;     /* embedded: when the server was last looked at (mono ms) */
     int64_t restarts[S_DB_RESTARTS]; /* embedded: when the server was started again */
     bool restarts_said;
     int inotify_fd;
@@ -423,6 +438,7 @@ static void s_events(s_sup_t *self)
 {
     cs_event_t *event;
     while ((event = cs_dispatch_next_event(self->dispatch)) != NULL) {
+        cs_metrics_event(self->metrics, event);
         cs_refresh_on_event(self->refresh, event);
         cs_event_destroy(&event);
     }
@@ -446,6 +462,102 @@ static void s_earlier(int64_t *timeout, int64_t in_ms)
 {
     if (in_ms >= 0 && in_ms < *timeout)
         *timeout = in_ms;
+}
+
+/* ---- HTTP: metrics and probes ----------------------------------------------------------- */
+
+/* Why this supervisor is not ready (NULL: it is): it holds the lock, has a session, and a
+ * refresh has completed since it last became active. */
+static const char *s_not_ready(const s_sup_t *self, char *buf, size_t size)
+{
+    cs_db_state_t db = self->catalog ? cs_catalog_state(self->catalog) : CS_DB_DOWN;
+    if (db == CS_DB_STANDBY)
+        return "standby: another supervisor holds the lock";
+    if (db != CS_DB_ACTIVE) {
+        snprintf(buf, size, "database unavailable: %s",
+                 self->catalog ? cs_catalog_error(self->catalog) : "not connected yet");
+        return buf;
+    }
+    if (!self->refreshed)
+        return "the first refresh since the database became available has not completed";
+    return NULL;
+}
+
+static int s_http_route(void *arg, const char *path, cs_buf_t *body, const char **content_type)
+{
+    s_sup_t *self = arg;
+    if (strcmp(path, "/healthz") == 0) {
+        cs_buf_puts(body, "ok\n");
+        return 200;
+    }
+    if (strcmp(path, "/readyz") == 0) {
+        char buf[CS_PROTO_MAX_ERROR + 64];
+        const char *why = s_not_ready(self, buf, sizeof buf);
+        *content_type = "application/json";
+        cs_buf_printf(body, "{\"ready\":%s", why ? "false" : "true");
+        if (why) {
+            cs_buf_puts(body, ",\"reason\":");
+            cs_buf_json_string(body, why, strlen(why));
+        }
+        cs_buf_printf(body, ",\"generation\":%llu}\n",
+                      self->refresh ? (unsigned long long)cs_refresh_generation(self->refresh) : 0);
+        return why ? 503 : 200;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        cs_metrics_deps_t deps = {self->store,   self->batch,   self->dispatch,
+                                  self->refresh, self->catalog, self->publish};
+        cs_metrics_render(self->metrics, &deps, body);
+        *content_type = "text/plain; version=0.0.4; charset=utf-8";
+        return 200;
+    }
+    cs_buf_printf(body, "no such page: %.200s (there are /metrics, /healthz and /readyz)\n", path);
+    return 404;
+}
+
+/* Starts the HTTP endpoint. Returns 0 (also when the default address is in use: said, and
+ * nothing served), 1 (an address asked for that is in use), 2 (a bad address or token). */
+static int s_start_http(s_sup_t *self)
+{
+    const char *bind = self->opt.bind_http ? self->opt.bind_http : S_HTTP_DEFAULT;
+    if (strcmp(bind, "none") == 0) {
+        if (self->opt.http_token)
+            cs_log_warn("--http-token is given and --bind-http is none: no HTTP");
+        return 0;
+    }
+    errno = 0;
+    self->http = cs_http_new(bind, self->opt.http_token, s_http_route, self);
+    if (self->http) {
+        cs_log_info("http endpoint: %.*s:%u (/metrics, /healthz, /readyz)",
+                    (int)(strrchr(bind, ':') - bind), bind, cs_http_port(self->http));
+        return 0;
+    }
+    if (errno == EINVAL)
+        return 2;
+    if (!self->opt.bind_http) {
+        cs_log_warn(
+            "no HTTP endpoint: the default %s is in use (another supervisor on this host?); "
+            "give --bind-http ADDR:PORT or none",
+            S_HTTP_DEFAULT);
+        return 0;
+    }
+    return 1;
+}
+
+/* Adds the HTTP endpoint's descriptor to items (returns its index, or -1) and lowers timeout
+ * to when it is due. */
+static int s_http_item(const s_sup_t *self, zmq_pollitem_t *items, int *n, int64_t *timeout)
+{
+    if (!self->http)
+        return -1;
+    items[*n] = (zmq_pollitem_t){NULL, cs_http_fd(self->http), ZMQ_POLLIN, 0};
+    s_earlier(timeout, cs_http_next_ms(self->http));
+    return (*n)++;
+}
+
+static void s_http_serve(s_sup_t *self, const zmq_pollitem_t *items, int http_i)
+{
+    if (http_i >= 0 && (items[http_i].revents || cs_http_next_ms(self->http) == 0))
+        cs_http_run(self->http);
 }
 
 /* ---- the database: active, away, or standing by ------------------------------------------ */
@@ -509,13 +621,19 @@ static void s_db_follow(s_sup_t *self)
     cs_db_state_t now = cs_catalog_state(self->catalog);
     if (now == self->db)
         return;
-    if (self->db == CS_DB_ACTIVE)
+    if (self->db == CS_DB_ACTIVE) {
         s_db_inactive(self);
+        cs_metrics_db_lost(self->metrics);
+        self->refreshed = false;
+    }
     self->db = now;
     if (now == CS_DB_ACTIVE && s_db_activate(self) != 0) {
         cs_catalog_lost(self->catalog, NULL);
         self->db = cs_catalog_state(self->catalog);
         s_db_inactive(self);
+        cs_metrics_db_lost(self->metrics);
+    } else if (now == CS_DB_ACTIVE) {
+        cs_metrics_db_back(self->metrics);
     }
     if (self->publish)
         cs_publish_soon(self->publish); /* subscribers hear of it at once */
@@ -613,19 +731,20 @@ static void s_wait_active(s_sup_t *self)
         }
         self->db = cs_catalog_state(self->catalog);
         s_embedded_check(self);
-        zmq_pollitem_t items[2] = {{NULL, s_signal_pipe[0], ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[3] = {{NULL, s_signal_pipe[0], ZMQ_POLLIN, 0}};
         int n = 1;
-        if (cs_catalog_pollitem(self->catalog, &items[1]))
-            n++;
+        int catalog_i = cs_catalog_pollitem(self->catalog, &items[n]) ? n++ : -1;
         int64_t timeout = cs_catalog_next_ms(self->catalog);
         if (timeout < 0 || timeout > 1000)
             timeout = 1000;
+        int http_i = s_http_item(self, items, &n, &timeout);
         if (zmq_poll(items, n, (long)timeout) < 0 && zmq_errno() != EINTR)
             return;
         char buf[64];
         while (items[0].revents && read(s_signal_pipe[0], buf, sizeof buf) > 0)
             ;
-        readable = n > 1 && items[1].revents;
+        readable = catalog_i >= 0 && items[catalog_i].revents;
+        s_http_serve(self, items, http_i);
     }
 }
 
@@ -671,7 +790,7 @@ static int s_loop(s_sup_t *self)
 {
     cs_batch_rule_t rule = {(size_t)self->opt.batch_size, (int)self->opt.batch_ms, 0, 0};
     while (!s_stop) {
-        zmq_pollitem_t items[8 + CS_AUTH_ITEMS + S_ASK_ITEMS];
+        zmq_pollitem_t items[9 + CS_AUTH_ITEMS + S_ASK_ITEMS];
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->workers_sock), 0, ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->control_sock), 0, ZMQ_POLLIN, 0};
@@ -713,6 +832,7 @@ static int s_loop(s_sup_t *self)
         s_earlier(&timeout, cs_catalog_next_ms(self->catalog));
         s_earlier(&timeout, cs_publish_next_ms(self->publish));
         s_earlier(&timeout, self->catalog_check_at ? self->catalog_check_at - now : -1);
+        int http_i = s_http_item(self, items, &n, &timeout);
         if (timeout < 0)
             timeout = 0;
         if (zmq_poll(items, n, (long)timeout) < 0 && zmq_errno() != EINTR) {
@@ -783,10 +903,14 @@ static int s_loop(s_sup_t *self)
         s_watch_check(self);
         if (done)
             s_db_recheck(self); /* the session lost since: its waiters are told so instead */
-        if (done && self->db == CS_DB_ACTIVE)
+        if (done && self->db == CS_DB_ACTIVE) {
             cs_control_refresh_done(self->control, done, elapsed_us);
+            cs_metrics_refresh_done(self->metrics, done, elapsed_us);
+            self->refreshed = true;
+        }
         if (self->db == CS_DB_ACTIVE)
             cs_control_named_check(self->control); /* named refreshes whose rows are done */
+        s_http_serve(self, items, http_i);         /* last: it shows what this turn did */
         cs_log_flush(); /* summaries of rate-limited messages whose window is over */
     }
     return 0;
@@ -869,7 +993,10 @@ static int s_start(s_sup_t *self)
     /* the directory watched first: what changes while it is read at startup is seen */
     self->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     s_watch_config(self);
-    int rc = s_start_database(self);
+    int rc = s_start_http(self); /* first: /healthz and /readyz answer while the database waits */
+    if (rc != 0)
+        return rc;
+    rc = s_start_database(self);
     if (rc != 0 || s_stop)
         return rc;
     char *worker_ep = NULL;
@@ -938,6 +1065,7 @@ static void s_shutdown(s_sup_t *self)
     if (self->batch && self->db == CS_DB_ACTIVE &&
         cs_batch_flush_all(self->batch, S_STOP_WRITE_MS) != 0)
         cs_log_warn("the last state changes were not written");
+    cs_http_destroy(&self->http);
     cs_control_destroy(&self->control);
     cs_refresh_destroy(&self->refresh);
     cs_config_destroy(&self->preloaded);
@@ -953,6 +1081,7 @@ static void s_shutdown(s_sup_t *self)
     cs_auth_destroy(&self->auth);
     cs_store_destroy(&self->store);
     cs_catalog_destroy(&self->catalog); /* releases the lock: a standby takes over */
+    cs_metrics_destroy(&self->metrics);
     if (self->inotify_fd >= 0)
         close(self->inotify_fd);
     cs_embedded_stop(&self->embedded);
@@ -982,7 +1111,8 @@ int main(int argc, char **argv)
         s_shutdown(&self);
         return 2;
     }
-    if (s_check_security(&self) != 0 || pipe2(s_signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+    if (s_check_security(&self) != 0 || pipe2(s_signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0 ||
+        !(self.metrics = cs_metrics_new())) {
         s_shutdown(&self); /* frees what was made so far (the sanitizers' leak check) */
         return 2;
     }

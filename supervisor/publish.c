@@ -253,3 +253,8 @@ size_t cs_publish_backlog(const cs_publish_t *self)
 {
     return self->backlog_msgs;
 }
+
+int64_t cs_publish_backlog_ms(const cs_publish_t *self)
+{
+    return self->backlog_msgs ? cs_clock_mono_ms() - self->backlog_since : 0;
+}

@@ -1289,6 +1289,11 @@ uint64_t cs_refresh_generation(const cs_refresh_t *self)
     return self->done;
 }
 
+const cs_config_t *cs_refresh_config(const cs_refresh_t *self)
+{
+    return self->config;
+}
+
 bool cs_refresh_lost(const cs_refresh_t *self)
 {
     return self->lost;

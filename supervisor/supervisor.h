@@ -429,6 +429,30 @@ void cs_search_path_clear(cs_search_path_t *path);
 /* Appends the path as the batch statement's $6: [{"n":NAME,"c":CONNECTION},...]. */
 void cs_search_path_json(const cs_search_path_t *path, cs_buf_t *out);
 
+/* ---- metrics.c: what /metrics shows ------------------------------------------------- */
+
+#define CS_HISTOGRAM_BUCKETS 12
+
+/* A histogram of seconds: observations counted under the first of bounds (ascending upper
+ * bounds, count of them at most CS_HISTOGRAM_BUCKETS) they do not exceed, the larger ones
+ * only in total; rendered with cumulative buckets and +Inf, as Prometheus wants them. */
+typedef struct {
+    const double *bounds;
+    size_t count;
+    uint64_t buckets[CS_HISTOGRAM_BUCKETS];
+    uint64_t total;
+    double sum;
+} cs_histogram_t;
+
+void cs_histogram_observe(cs_histogram_t *self, double seconds);
+/* Appends the histogram's lines (# HELP, # TYPE, _bucket, _sum, _count) for name. */
+void cs_histogram_render(const cs_histogram_t *self, const char *name, const char *help,
+                         cs_buf_t *out);
+
+/* Bucket bounds: of a state-table write, and of a refresh. */
+extern const double cs_histogram_write_bounds[CS_HISTOGRAM_BUCKETS];
+extern const double cs_histogram_refresh_bounds[CS_HISTOGRAM_BUCKETS];
+
 /* ---- batch.c: writing the queued rows ------------------------------------------------- */
 
 typedef struct cs_batch cs_batch_t;
@@ -517,6 +541,8 @@ int64_t cs_batch_wake_at(const cs_batch_t *self, int batch_ms);
  * and the time from sending them to their commit). */
 uint64_t cs_batch_seq(const cs_batch_t *self);
 void cs_batch_stats(const cs_batch_t *self, uint64_t *batches, uint64_t *rows, uint64_t *write_us);
+/* The committed writes' latencies (sent to committed), borrowed. */
+const cs_histogram_t *cs_batch_latency(const cs_batch_t *self);
 
 /* ---- dispatch.c: tasks to workers -------------------------------------------------------- */
 
@@ -651,6 +677,8 @@ size_t cs_dispatch_updates_outstanding(const cs_dispatch_t *self);
 size_t cs_dispatch_queued(const cs_dispatch_t *self);
 size_t cs_dispatch_workers(const cs_dispatch_t *self);
 size_t cs_dispatch_workers_available(const cs_dispatch_t *self);
+/* The tasks the connected workers may hold at once, in all. */
+size_t cs_dispatch_capacity(const cs_dispatch_t *self);
 
 /* Why the quarantined workers get no task, on one line into buf: the one whose quarantine
  * ends first (until when, its failures in a row and the last one) and how many more. */
@@ -770,6 +798,9 @@ void cs_publish_tick(cs_publish_t *self);
 
 /* Messages waiting in the backlog. */
 size_t cs_publish_backlog(const cs_publish_t *self);
+/* How long the oldest of them has waited, in ms (0: none waits): what a subscriber that
+ * keeps up lags behind the state table at most. */
+int64_t cs_publish_backlog_ms(const cs_publish_t *self);
 
 /* Reads the subscription messages waiting on the socket (at most 1000): after one, the next
  * heartbeat comes 50 ms after the last one (at once when that is past) instead of a second,
@@ -1055,6 +1086,8 @@ void cs_refresh_on_event(cs_refresh_t *self, const cs_event_t *event);
  * lost (the supervisor must stop). */
 bool cs_refresh_running(const cs_refresh_t *self);
 uint64_t cs_refresh_generation(const cs_refresh_t *self);
+/* The config the last plan was made from (borrowed, until the next plan; NULL: none yet). */
+const cs_config_t *cs_refresh_config(const cs_refresh_t *self);
 bool cs_refresh_lost(const cs_refresh_t *self);
 /* The database is back (the rows read again): the interrupted refresh plans again from
  * what the database holds and goes on (what failed meanwhile is tried again). */
@@ -1118,5 +1151,62 @@ void cs_control_named_check(cs_control_t *self);
  * snapshot and refresh requests are answered so at once (a refresh is still requested for
  * when it is back); STATUS says why. */
 void cs_control_fail_waiters(cs_control_t *self);
+
+/* ---- metrics.c: the counters behind /metrics -------------------------------------------- */
+
+typedef struct cs_metrics cs_metrics_t;
+
+/* What the metrics read as they are rendered (borrowed; any may be NULL until it exists). */
+typedef struct {
+    const cs_store_t *store;
+    const cs_batch_t *batch;
+    const cs_dispatch_t *dispatch;
+    const cs_refresh_t *refresh;
+    const cs_catalog_t *catalog;
+    const cs_publish_t *publish;
+} cs_metrics_deps_t;
+
+/* NULL when out of memory. */
+cs_metrics_t *cs_metrics_new(void);
+void cs_metrics_destroy(cs_metrics_t **self_p);
+
+/* Counts what happened: a finished refresh (its generation and duration), a task's event
+ * (an update's or comments' outcome, and a result's statements), the session with the
+ * database lost, and one made again (after a loss). */
+void cs_metrics_refresh_done(cs_metrics_t *self, uint64_t generation, int64_t elapsed_us);
+void cs_metrics_event(cs_metrics_t *self, const cs_event_t *event);
+void cs_metrics_db_lost(cs_metrics_t *self);
+void cs_metrics_db_back(cs_metrics_t *self);
+
+/* Appends every metric, in the Prometheus text exposition format (version 0.0.4), to out:
+ * the counters and the state deps shows now. Never blocks; O(workers), not O(rows). */
+void cs_metrics_render(const cs_metrics_t *self, const cs_metrics_deps_t *deps, cs_buf_t *out);
+
+/* ---- http.c: the HTTP endpoint ---------------------------------------------------------- */
+
+typedef struct cs_http cs_http_t;
+
+/* Answers a GET (or HEAD) of path: fills body, may set *content_type (a static string;
+ * text/plain by default), and returns the HTTP status. Called from cs_http_run. */
+typedef int(cs_http_route_fn)(void *arg, const char *path, cs_buf_t *body,
+                              const char **content_type);
+
+/* Listens on bind ("HOST:PORT", "[V6]:PORT"; port 0: any free one) and answers through
+ * route. A bind that is not a loopback address needs token_file, a file whose first line
+ * is the bearer token every request but /healthz must then carry (with a loopback bind it
+ * is required when given). Other methods than GET and HEAD get 405. Returns NULL (logged)
+ * with errno EINVAL on a bad address or an unreadable or short token, EADDRINUSE on an
+ * address it cannot listen on. */
+cs_http_t *cs_http_new(const char *bind, const char *token_file, cs_http_route_fn *route,
+                       void *arg);
+void cs_http_destroy(cs_http_t **self_p);
+
+/* The port it listens on (the one chosen when bind's was 0). */
+uint16_t cs_http_port(const cs_http_t *self);
+/* The descriptor to poll for reading (-1: none); the longest wait before cs_http_run is due
+ * again (ms, at most 1000; -1: none); cs_http_run serves what is ready, never blocking. */
+int cs_http_fd(const cs_http_t *self);
+int64_t cs_http_next_ms(const cs_http_t *self);
+void cs_http_run(cs_http_t *self);
 
 #endif

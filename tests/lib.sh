@@ -10,6 +10,8 @@ case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 export PATH="$BIN:$PATH"
 # Log lines start with role[pid], as the suites grep them; test_logs checks the timestamps.
 export CONNSTATE_LOG_TIME=0
+# Suites' supervisors serve no HTTP unless one asks (--bind-http): the default port is one.
+export CONNSTATE_BIND_HTTP=none
 
 T_NUM=0
 T_FAILED=0
