@@ -97,6 +97,10 @@ CONNSTATE_EXPORT bool connstate_sub_synced(const connstate_sub_t *self);
 /* The last sequence number applied; how many resyncs happened (gaps, restarts, silence). */
 CONNSTATE_EXPORT uint64_t connstate_sub_seq(const connstate_sub_t *self);
 CONNSTATE_EXPORT uint64_t connstate_sub_resyncs(const connstate_sub_t *self);
+/* How many snapshots were applied (the first, and one per resync); seq, when not NULL,
+ * receives the last one's sequence number. The count goes up before the snapshot's rows are
+ * passed to the callback: a callback that sees it change knows a snapshot is being reported. */
+CONNSTATE_EXPORT uint64_t connstate_sub_snapshots(const connstate_sub_t *self, uint64_t *seq);
 
 /* What the supervisor's latest heartbeat said about its database. */
 typedef enum {

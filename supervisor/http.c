@@ -14,11 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define S_CONNECTIONS_MAX 64      /* clients served at once; more are refused at accept */
-#define S_PER_IP_MAX      16      /* ... from one address */
-#define S_IDLE_S          30      /* a client silent this long is dropped */
-#define S_TOKEN_MAX       4096    /* bytes of a token file */
-#define S_TOKEN_MIN       16      /* a token shorter than this is refused: guessable */
+#define S_CONNECTIONS_MAX 64   /* clients served at once; more are refused at accept */
+#define S_PER_IP_MAX      16   /* ... from one address */
+#define S_IDLE_S          30   /* a client silent this long is dropped */
+#define S_TOKEN_MAX       4096 /* bytes of a token file */
+#define S_TOKEN_MIN       16   /* a token shorter than this is refused: guessable */
 
 struct cs_http {
     struct MHD_Daemon *daemon;
@@ -144,8 +144,8 @@ static char *s_read_token(const char *path)
         }
     }
     if (len < S_TOKEN_MIN) {
-        cs_log_error("--http-token %s: the token has %zu characters; at least %d are needed",
-                     path, len, S_TOKEN_MIN);
+        cs_log_error("--http-token %s: the token has %zu characters; at least %d are needed", path,
+                     len, S_TOKEN_MIN);
         return NULL;
     }
     return strdup(text);
@@ -197,8 +197,7 @@ static bool s_loopback(const struct sockaddr_storage *addr)
     return false;
 }
 
-cs_http_t *cs_http_new(const char *bind, const char *token_file, cs_http_route_fn *route,
-                       void *arg)
+cs_http_t *cs_http_new(const char *bind, const char *token_file, cs_http_route_fn *route, void *arg)
 {
     struct sockaddr_storage addr;
     socklen_t addr_len = 0;
@@ -229,8 +228,8 @@ cs_http_t *cs_http_new(const char *bind, const char *token_file, cs_http_route_f
         flags |= MHD_USE_IPv6;
     self->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, s_on_request, self, MHD_OPTION_EXTERNAL_LOGGER, s_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)S_CONNECTIONS_MAX,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)S_PER_IP_MAX,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)S_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)S_PER_IP_MAX,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)S_IDLE_S, MHD_OPTION_END);
     if (!self->daemon) {
         cs_log_error("--bind-http %s: cannot listen there (in use, or not an address of this "

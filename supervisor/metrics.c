@@ -100,11 +100,11 @@ void cs_metrics_event(cs_metrics_t *self, const cs_event_t *event)
         const cs_msg_t *result = event->result;
         if (result)
             self->statements[kind] += result->ddl_count;
-        s_outcome_t outcome = event->superseded      ? S_SUPERSEDED
-                              : !result              ? S_ERROR
-                              : result->ok           ? S_OK
-                              : result->retry        ? S_RETRIED
-                                                     : S_ERROR;
+        s_outcome_t outcome = event->superseded ? S_SUPERSEDED
+                              : !result         ? S_ERROR
+                              : result->ok      ? S_OK
+                              : result->retry   ? S_RETRIED
+                                                : S_ERROR;
         self->updates[kind][outcome]++;
     } else if (event->kind == CS_EVENT_LOST) {
         self->updates[kind][S_LOST]++;
@@ -159,8 +159,7 @@ static void s_refreshes(cs_buf_t *out, const cs_metrics_t *self, const cs_refres
     s_gauge(out, "connstate_refresh_last_duration_seconds", "The last completed refresh's time.",
             self->last_refresh_s);
     s_gauge(out, "connstate_refresh_last_generation",
-            "The generation number of the last completed refresh.",
-            (double)self->last_generation);
+            "The generation number of the last completed refresh.", (double)self->last_generation);
     s_gauge(out, "connstate_refresh_running", "1 while a refresh is under way.",
             refresh && cs_refresh_running(refresh) ? 1 : 0);
 }

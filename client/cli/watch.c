@@ -28,9 +28,12 @@ static const cs_cli_command_t s_command = {
              "Follows every state change of the supervisor (connections starting with\n"
              "PREFIX). On a terminal: a live view of counts, latest changes and errors. With\n"
              "--format json or without a terminal: one JSON object per line per change, the\n"
-             "snapshot's rows first. A line (an object) says when the supervisor's database\n"
-             "becomes unavailable, when it is a standby, and when it is back. Keeps running\n"
-             "across supervisor restarts and database outages; Ctrl-C stops.\n",
+             "snapshot's rows first, between {\"snapshot\":\"begin\"} and\n"
+             "{\"snapshot\":\"end\",\"seq\":N}. A resync (a gap, a supervisor restart) is another\n"
+             "such pair around the rows that differ from those shown; a row that is gone is a\n"
+             "line with status \"deleted\". A line (an object) says when the supervisor's\n"
+             "database becomes unavailable, when it is a standby, and when it is back. Keeps\n"
+             "running across supervisor restarts and database outages; Ctrl-C stops.\n",
     .options = CS_CLI_PUBLISH | CS_CLI_CONTROL | CS_CLI_FORMAT | CS_CLI_CURVE,
     .formats = {"table", "json"},
     .format_by_tty = true,
@@ -46,7 +49,40 @@ typedef struct {
     connstate_supervisor_state_t supervisor; /* as last shown */
     int64_t db_down_since;
     char supervisor_line[128]; /* while it is not active: what the view's header says */
+    uint64_t snapshots;        /* json: the snapshots whose end line was written */
+    bool in_snapshot;          /* json: a begin line was written, its end not yet */
 } s_watch_t;
+
+static void s_json_puts(const char *line)
+{
+    fputs(line, stdout);
+    fflush(stdout);
+}
+
+/* json: the begin line before a snapshot's first row (from the change callback). */
+static void s_snapshot_begin(s_watch_t *w)
+{
+    if (!w->in_snapshot)
+        s_json_puts("{\"snapshot\":\"begin\"}\n");
+    w->in_snapshot = true;
+}
+
+/* json: once a snapshot's rows were all reported (a live change follows, or the turn of the
+ * loop is over), its end line; both lines for one with no row to report (a resync that
+ * found nothing changed). */
+static void s_snapshot_end(s_watch_t *w)
+{
+    uint64_t seq;
+    uint64_t applied = connstate_sub_snapshots(w->sub, &seq);
+    if (applied == w->snapshots)
+        return;
+    s_snapshot_begin(w);
+    char line[64];
+    snprintf(line, sizeof line, "{\"snapshot\":\"end\",\"seq\":%llu}\n", (unsigned long long)seq);
+    s_json_puts(line);
+    w->snapshots = applied;
+    w->in_snapshot = false;
+}
 
 static void s_json_line(const connstate_change_t *c)
 {
@@ -70,6 +106,10 @@ static void s_on_change(const connstate_change_t *c, void *arg)
 {
     s_watch_t *w = arg;
     if (w->json) {
+        if (c->snapshot)
+            s_snapshot_begin(w);
+        else
+            s_snapshot_end(w);
         s_json_line(c);
         return;
     }
@@ -228,6 +268,8 @@ int cs_cli_watch(int argc, char **argv)
     while (!s_stop) {
         if (connstate_sub_run(w.sub, 100) != 0 && !s_stop)
             break;
+        if (w.json)
+            s_snapshot_end(&w);
         s_check_supervisor(&w);
         if (!w.json && (w.dirty || zclock_mono() - last_draw > 1000) &&
             zclock_mono() - last_draw >= 100) {

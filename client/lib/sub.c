@@ -44,6 +44,7 @@ struct connstate_sub {
     zhashx_t *incoming;  /* the snapshot being received */
     zlistx_t *buffered;  /* live STATE messages received meanwhile (cs_msg_t) */
     uint64_t resyncs;
+    uint64_t snapshots, snapshot_seq; /* applied, and the last one's seq */
     bool synced_once; /* a snapshot was applied: a resync reports only what differs */
     char *refused;    /* why the last snapshot request was refused (logged once) */
     /* what the supervisor's latest heartbeat said */
@@ -293,6 +294,8 @@ static void s_snapshot_done(connstate_sub_t *self, const cs_msg_t *end)
         s_resync(self, "snapshot incomplete");
         return;
     }
+    self->snapshots++; /* counted before its rows are reported: they are part of it */
+    self->snapshot_seq = end->seq;
     zhashx_t *held = self->rows;
     /* rows that vanished */
     for (s_row_t *row = zhashx_first(held); row; row = zhashx_next(held))
@@ -466,6 +469,13 @@ uint64_t connstate_sub_seq(const connstate_sub_t *self)
 uint64_t connstate_sub_resyncs(const connstate_sub_t *self)
 {
     return self->resyncs;
+}
+
+uint64_t connstate_sub_snapshots(const connstate_sub_t *self, uint64_t *seq)
+{
+    if (seq)
+        *seq = self->snapshot_seq;
+    return self->snapshots;
 }
 
 connstate_supervisor_state_t connstate_sub_supervisor_state(const connstate_sub_t *self,

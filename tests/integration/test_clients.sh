@@ -41,17 +41,24 @@ diag "$(cat "$T_DIR/before.out" "$T_DIR/during.out" "$T_DIR/after.out")"
 
 # ---- the JSON dashboard: snapshot rows first, one object per line -----------------------
 timeout 5 connstate watch --publish "$pub" --control "$ctl" --format json team_ >"$T_DIR/none.json"
-check "watch PREFIX shows only matching connections" test ! -s "$T_DIR/none.json"
+check "watch PREFIX shows only matching connections: an empty snapshot, its two markers" \
+    grep -Eqz '^\{"snapshot":"begin"\}
+\{"snapshot":"end","seq":[0-9]+\}
+$' "$T_DIR/none.json"
 timeout 3 connstate watch --publish "$pub" --control "$ctl" syn_99 >"$T_DIR/watch.json"
-check_eq "watch without a terminal prints JSON lines, prefix applied (syn_99, syn_990..999)" 11 \
+check_eq "watch without a terminal prints JSON lines, prefix applied (syn_99, syn_990..999, and the snapshot's 2 markers)" 13 \
     "$(wc -l <"$T_DIR/watch.json")"
+check_eq "the snapshot's rows come after its begin line" '{"snapshot":"begin"}' "$(head -1 "$T_DIR/watch.json")"
+check_eq "... and before its end line, which carries its seq (the table's last)" \
+    "{\"snapshot\":\"end\",\"seq\":$(sql "$db" "SELECT max(seq) FROM connstate_internal.connection_state")}" \
+    "$(sed -n 13p "$T_DIR/watch.json")"
 check_eq "each line is a JSON object with seq, connection_name, status, error, time_changed" 11 \
     "$(sql "$db" "SELECT count(*) FROM (SELECT unnest(string_to_array(\$w\$$(cat "$T_DIR/watch.json")\$w\$, E'\n'))::jsonb AS j) t
       WHERE j ? 'seq' AND j ? 'error' AND j->>'status' = 'ready' AND (j->>'time_changed')::timestamptz <= now()
       AND j->>'connection_name' LIKE 'syn\_99%'")"
-check "snapshot rows come in name order" bash -c "head -1 '$T_DIR/watch.json' | grep -q '\"connection_name\":\"syn_99\"'"
+check "snapshot rows come in name order" bash -c "sed -n 2p '$T_DIR/watch.json' | grep -q '\"connection_name\":\"syn_99\"'"
 CONNSTATE_PUBLISH=$pub CONNSTATE_CONTROL=$ctl timeout 3 connstate watch syn_99 >"$T_DIR/env.json"
-check_eq "watch: \$CONNSTATE_PUBLISH and \$CONNSTATE_CONTROL stand for the flags" 11 \
+check_eq "watch: \$CONNSTATE_PUBLISH and \$CONNSTATE_CONTROL stand for the flags" 13 \
     "$(wc -l <"$T_DIR/env.json")"
 
 # ---- a subscriber pushed past the high-water mark resyncs and ends correct ---------------
@@ -98,6 +105,13 @@ grep -q "^match 999 rows" "$T_DIR/restart.out" || diag "$(tail -20 "$T_DIR/resta
 check "the running watch shows the change made after the restart" \
     wait_until 10 grep -q "\"connection_name\":\"${long}1000\",\"status\":\"deleted\"" "$T_DIR/restart.json"
 check "watch keeps running across the restart" kill -0 "$watcher"
+# the resync after the restart: another begin/end pair, the deleted row inside it
+check "the resync is marked: the synthesised deleted line lies between a second begin and its end" \
+    awk -v gone="\"connection_name\":\"${long}1000\",\"status\":\"deleted\"" '
+        /"snapshot":"begin"/ { begins++; open = 1 }
+        /"snapshot":"end"/ { if (found_in) ok = 1; open = 0 }
+        index($0, gone) { if (open && begins >= 2) found_in = 1 }
+        END { exit !(ok && begins >= 2) }' "$T_DIR/restart.json"
 kill -TERM "$watcher"
 wait "$watcher"
 check "watch exits 0 on SIGTERM" test $? -eq 0

@@ -152,7 +152,7 @@ out=$(CONNSTATE_CURVE_CERT=$keys/c1 "$drivers/sub_check" --publish "$pep" --cont
     --db "$db" --timeout 2 2>&1)
 check_eq "a subscriber with only CONNSTATE_CURVE_CERT set does not start (connstate_sub_new: NULL)" 2 "$?"
 out=$(timeout 5 connstate watch --publish "$pep" --control "$cep" --format json \
-    --curve-cert "$keys/c1" --curve-server "$keys/sup" 2>&1 | head -1)
+    --curve-cert "$keys/c1" --curve-server "$keys/sup" 2>&1 | head -2)
 check "connstate watch with a client key shows the rows" grep -q '"connection_name":"a_1"' <<<"$out"
 
 # ---- a key removed: new connections with it are refused (SIGHUP reads the lists too) ----------

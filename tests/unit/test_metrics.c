@@ -17,7 +17,8 @@
 static double s_sample(const char *text, const char *key)
 {
     size_t len = strlen(key);
-    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    for (const char *line = text; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, key, len) == 0 && line[len] == ' ')
             return strtod(line + len + 1, NULL);
     }
