@@ -153,8 +153,13 @@ static void test_snapshot_then_live(void **state)
 {
     s_fake_t *f = *state;
     const char *rows[] = {"b", "a"};
+    uint64_t snap_seq = 99;
+    assert_int_equal(connstate_sub_snapshots(f->sub, &snap_seq), 0);
+    assert_int_equal(snap_seq, 0);
     s_heartbeat(f, 5, 77);
     s_sync(f, 5, 77, rows, 2);
+    assert_int_equal(connstate_sub_snapshots(f->sub, &snap_seq), 1);
+    assert_int_equal(snap_seq, 5);
     assert_int_equal(connstate_sub_size(f->sub), 2);
     assert_int_equal(connstate_sub_seq(f->sub), 5);
     assert_int_equal(f->count, 2);
@@ -268,8 +273,12 @@ static void test_gap_resyncs(void **state)
     assert_int_equal(connstate_sub_resyncs(f->sub), 1);
     assert_false(connstate_sub_synced(f->sub));
     const char *now[] = {"a", "z"};
+    assert_int_equal(connstate_sub_snapshots(f->sub, NULL), 1); /* not applied yet */
     s_answer(f, peer, req, 12, 1, now, 2, -1);
     s_run(f);
+    uint64_t snap_seq;
+    assert_int_equal(connstate_sub_snapshots(f->sub, &snap_seq), 2); /* the resync's */
+    assert_int_equal(snap_seq, 12);
     assert_true(connstate_sub_synced(f->sub));
     assert_int_equal(connstate_sub_size(f->sub), 2);
     assert_int_equal(connstate_sub_seq(f->sub), 12);
