@@ -224,6 +224,7 @@ static const char *const s_delta_sql =
 
 struct cs_catalog {
     char *conninfo;
+    int lease_s; /* written to the meta as task_timeout_s (0: not) */
     PGconn *pg;
     cs_db_state_t state;
     bool want_write;       /* connecting: libpq waits to write, not to read */
@@ -248,6 +249,11 @@ struct cs_catalog {
     int64_t journal_retry_at; /* no journal: when a read sets it up again (mono ms; 0: not) */
     int journal_retry_ms;     /* the wait after the next failure */
 };
+
+void cs_catalog_set_lease(cs_catalog_t *self, int seconds)
+{
+    self->lease_s = seconds;
+}
 
 cs_catalog_t *cs_catalog_new(const char *conninfo)
 {
@@ -601,6 +607,19 @@ int cs_catalog_setup(cs_catalog_t *self)
     cs_buf_free(&sql);
     if (rc != 0)
         return -1;
+    if (self->lease_s > 0) { /* what `connstate status --stuck` takes by default */
+        char lease[16];
+        snprintf(lease, sizeof lease, "%d", self->lease_s);
+        const char *params[] = {lease};
+        PGresult *res = cs_pg_query(self->pg, "writing the lease to connstate_internal.meta",
+                                    "INSERT INTO connstate_internal.meta VALUES ('task_timeout_s', "
+                                    "$1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value "
+                                    "WHERE meta.value <> EXCLUDED.value",
+                                    1, params);
+        if (!res)
+            return -1;
+        PQclear(res);
+    }
     self->journal_retry_at = 0;
     self->journal_retry_ms = 0;
     s_journal_setup(self);

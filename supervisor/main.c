@@ -504,8 +504,13 @@ static int s_http_route(void *arg, const char *path, cs_buf_t *body, const char 
         return why ? 503 : 200;
     }
     if (strcmp(path, "/metrics") == 0) {
-        cs_metrics_deps_t deps = {self->store,   self->batch,   self->dispatch,
-                                  self->refresh, self->catalog, self->publish};
+        cs_metrics_deps_t deps = {self->store,
+                                  self->batch,
+                                  self->dispatch,
+                                  self->refresh,
+                                  self->catalog,
+                                  self->publish,
+                                  self->opt.task_timeout * 1000000};
         cs_metrics_render(self->metrics, &deps, body);
         *content_type = "text/plain; version=0.0.4; charset=utf-8";
         return 200;
@@ -770,6 +775,7 @@ static int s_start_database(s_sup_t *self)
     if (!(self->catalog = cs_catalog_new(self->conninfo)) || !(self->store = cs_store_new()) ||
         !(self->batch = cs_batch_new(self->store, s_on_commit, self)))
         return 1;
+    cs_catalog_set_lease(self->catalog, (int)self->opt.task_timeout);
     cs_batch_search_path_max(self->batch, (size_t)self->opt.search_path_max);
     cs_batch_rows_max(self->batch, (size_t)self->opt.batch_max_rows);
     s_wait_active(self);

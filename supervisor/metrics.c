@@ -136,11 +136,30 @@ static void s_counter(cs_buf_t *out, const char *name, const char *help, uint64_
     cs_buf_printf(out, "%s %llu\n", name, (unsigned long long)value);
 }
 
-static void s_connections(cs_buf_t *out, const cs_store_t *store)
+typedef struct {
+    cs_store_t *store;
+    int64_t before_us; /* updating since before this: stuck */
+    uint32_t stuck;
+} s_stuck_t;
+
+static void s_count_stuck(void *arg, const char *name)
+{
+    s_stuck_t *s = arg;
+    const cs_record_t *row = cs_store_get(s->store, name);
+    const cs_visible_t *held = row ? cs_record_committed(row) : NULL;
+    if (held && held->status == CS_STATUS_UPDATING && held->time_us < s->before_us)
+        s->stuck++;
+}
+
+static void s_connections(cs_buf_t *out, cs_store_t *store, int64_t stuck_after_us)
 {
     uint32_t counts[CS_STATUS_COUNT] = {0};
     if (store)
         cs_store_status_counts(store, counts);
+    /* only while some row is updating: then the unsettled rows, not every row, are read */
+    s_stuck_t stuck = {store, cs_clock_wall_us() - stuck_after_us, 0};
+    if (store && counts[CS_STATUS_UPDATING] && stuck_after_us > 0)
+        cs_store_unsettled(store, s_count_stuck, &stuck);
     s_head(out, "connstate_connections", "gauge",
            "Connections in the state table, by committed status.");
     for (int s = 0; s < CS_STATUS_COUNT; s++) {
@@ -148,6 +167,10 @@ static void s_connections(cs_buf_t *out, const cs_store_t *store)
             cs_buf_printf(out, "connstate_connections{status=\"%s\"} %u\n",
                           cs_status_name((cs_status_t)s), counts[s]);
     }
+    s_gauge(out, "connstate_connections_stuck",
+            "Connections updating (as the state table says) for longer than the lease "
+            "(--task-timeout).",
+            stuck.stuck);
 }
 
 static void s_refreshes(cs_buf_t *out, const cs_metrics_t *self, const cs_refresh_t *refresh)
@@ -258,7 +281,7 @@ void cs_metrics_render(const cs_metrics_t *self, const cs_metrics_deps_t *deps, 
 {
     s_head(out, "connstate_build_info", "gauge", "The supervisor's version, as a label.");
     cs_buf_printf(out, "connstate_build_info{version=\"%s\"} 1\n", CS_VERSION);
-    s_connections(out, deps->store);
+    s_connections(out, deps->store, deps->stuck_after_us);
     s_refreshes(out, self, deps->refresh);
     s_updates(out, self);
     s_state_writes(out, deps->batch, deps->publish);

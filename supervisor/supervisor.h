@@ -345,6 +345,9 @@ typedef enum {
 
 /* A catalog that is not connected yet: cs_catalog_step connects. NULL when out of memory. */
 cs_catalog_t *cs_catalog_new(const char *conninfo);
+/* The lease of an update (--task-timeout), which each setup writes to connstate_internal.meta
+ * as task_timeout_s: how long `connstate status --stuck` lets a row be updating. */
+void cs_catalog_set_lease(cs_catalog_t *self, int seconds);
 /* Closes the session, which releases the supervisor lock. */
 void cs_catalog_destroy(cs_catalog_t **self_p);
 
@@ -1158,12 +1161,13 @@ typedef struct cs_metrics cs_metrics_t;
 
 /* What the metrics read as they are rendered (borrowed; any may be NULL until it exists). */
 typedef struct {
-    const cs_store_t *store;
+    cs_store_t *store; /* not changed: its unsettled rows are looked at */
     const cs_batch_t *batch;
     const cs_dispatch_t *dispatch;
     const cs_refresh_t *refresh;
     const cs_catalog_t *catalog;
     const cs_publish_t *publish;
+    int64_t stuck_after_us; /* a row updating longer than this is stuck (the lease) */
 } cs_metrics_deps_t;
 
 /* NULL when out of memory. */

@@ -42,6 +42,7 @@ typedef enum {
     CS_CLI_CURVE = 1 << 7,      /* --curve-cert FILE and --curve-server FILE */
     CS_CLI_WORKERS = 1 << 8,    /* --workers (a flag, no value) */
     CS_CLI_FULL = 1 << 9,       /* --full (a flag, no value) */
+    CS_CLI_STUCK = 1 << 10,     /* --stuck[=SECONDS] (a flag with an optional value) */
 } cs_cli_option_t;
 
 /* A subcommand as its options see it. */
@@ -74,6 +75,8 @@ typedef struct {
     double timeout;           /* seconds; 0: as long as it takes */
     bool workers;             /* --workers was given */
     bool full;                /* --full was given */
+    bool stuck;               /* --stuck was given ... */
+    double stuck_s;           /* ... with this many seconds (0: none given) */
     int argc;                 /* the positional arguments, in order */
     char **argv;
 } cs_cli_args_t;

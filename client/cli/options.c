@@ -29,7 +29,7 @@ struct s_option {
     size_t offset;             /* the value's place in cs_cli_args_t */
 };
 
-static s_parse_fn s_text, s_seconds, s_format, s_flag;
+static s_parse_fn s_text, s_seconds, s_format, s_flag, s_stuck;
 
 #define S_FIELD(name) offsetof(cs_cli_args_t, name)
 
@@ -68,6 +68,10 @@ static const s_option_t s_options[] = {
              "journal says changed (for changes made without DDL, or with "
              "session_replication_role = replica)",
              NULL, NULL, NULL, s_flag, full),
+    S_OPTION(CS_CLI_STUCK, "stuck", "[=SEC]",
+             "only the connections updating for longer than SEC seconds (default: the "
+             "supervisor's lease, --task-timeout, as it wrote it to the database)",
+             NULL, NULL, NULL, s_stuck, stuck),
 };
 
 #define S_OPTION_COUNT (sizeof s_options / sizeof *s_options)
@@ -93,6 +97,29 @@ static int s_flag(const cs_cli_command_t *command, const s_option_t *option, con
     (void)command;
     (void)text;
     *(bool *)((char *)args + option->offset) = true;
+    return 0;
+}
+
+/* An option whose value is optional: its arg as the help shows it starts with '['. */
+static bool s_optional(const s_option_t *option)
+{
+    return option->arg && option->arg[0] == '[';
+}
+
+static int s_stuck(const cs_cli_command_t *command, const s_option_t *option, const char *text,
+                   cs_cli_args_t *args)
+{
+    args->stuck = true;
+    if (!text)
+        return 0;
+    char *end;
+    double seconds = strtod(text, &end);
+    if (*end || end == text || !(seconds > 0) || seconds > 1e9) {
+        fprintf(stderr, "connstate %s: --%s=SEC must be a positive number of seconds, not '%s'\n",
+                command->name, option->flag, text);
+        return -1;
+    }
+    args->stuck_s = seconds;
     return 0;
 }
 
@@ -179,8 +206,12 @@ static void s_usage_line(cs_buf_t *out, const cs_cli_command_t *command, const s
     else if (value)
         cs_buf_printf(&help, " (default: %s)", value);
     size_t start = out->len;
-    cs_buf_printf(out, "  --%s %-*s ", option->flag, width - 3 - (int)strlen(option->flag),
-                  option->arg ? option->arg : "");
+    if (s_optional(option)) /* "--stuck[=SEC]" */
+        cs_buf_printf(out, "  --%s%-*s ", option->flag, width - 2 - (int)strlen(option->flag),
+                      option->arg);
+    else
+        cs_buf_printf(out, "  --%s %-*s ", option->flag, width - 3 - (int)strlen(option->flag),
+                      option->arg ? option->arg : "");
     size_t column = out->len - start;
     const char *word = cs_buf_str(&help);
     while (*word) {
@@ -233,7 +264,9 @@ int cs_cli_parse(const cs_cli_command_t *command, int argc, char **argv, cs_cli_
     for (size_t i = 0; i < S_OPTION_COUNT; i++)
         if (command->options & s_options[i].id)
             longopts[n++] = (struct option){s_options[i].flag,
-                                            s_options[i].arg ? required_argument : no_argument,
+                                            s_optional(&s_options[i]) ? optional_argument
+                                            : s_options[i].arg        ? required_argument
+                                                                      : no_argument,
                                             NULL, S_OPTION_VAL + (int)i};
     longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[n] = (struct option){NULL, 0, NULL, 0};

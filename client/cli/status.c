@@ -15,20 +15,26 @@
 static const cs_cli_command_t s_command = {
     .name = "status",
     .usage = "Usage: connstate status [--db CONNINFO] [--data-dir DIR] [--format table|json]\n"
+             "                        [--stuck[=SEC]] [NAME...]\n"
              "       connstate status --workers [--control EP] [--format table|json]\n"
              "                        [--curve-cert FILE --curve-server FILE]\n"
              "Prints every connection with its status, error, comments_set, time changed and\n"
-             "plugin, then a line of counts by status. With --workers, asks the running\n"
+             "plugin, then a line of counts by status. With NAMEs, each of those connections\n"
+             "in full: every column of its row (exit 1 when one is not in the table). With\n"
+             "--stuck, only the connections updating for longer than SEC seconds, then a line\n"
+             "saying how many. With --workers, asks the running\n"
              "supervisor instead and prints each connected worker: name, pid, capacity, tasks\n"
              "it holds (in flight, expired leases included), expired leases, worker-side\n"
              "failures in a row, quarantined until (UTC), and its last worker-side failure.\n"
              "Exit status: 0, 1 when the database or the supervisor cannot be read, 2 on a\n"
              "usage error.\n",
     .options = CS_CLI_DB | CS_CLI_DATA_DIR | CS_CLI_FORMAT | CS_CLI_CONTROL | CS_CLI_WORKERS |
-               CS_CLI_CURVE,
+               CS_CLI_CURVE | CS_CLI_STUCK,
     .formats = {"table", "json"},
-    .max_args = 0,
+    .max_args = -1,
 };
+
+#define S_LEASE_DEFAULT_S 300 /* the supervisor's default --task-timeout */
 
 /* Asks the supervisor at control for its STATUS with the workers listed. Returns the reply
  * (the caller destroys it), or NULL after printing why. Blocks up to S_ANSWER_MS. */
@@ -156,11 +162,122 @@ static int s_workers(const cs_cli_args_t *args)
     return 0;
 }
 
+/* $1: only the rows updating since more than that many seconds (NULL: every row). */
 static const char *const s_query =
     "SELECT connection_name, status, coalesce(error, ''), comments_set,"
     " to_char(time_changed AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
     " coalesce(plugin, ''), error IS NULL"
-    " FROM connstate_internal.connection_state ORDER BY connection_name";
+    " FROM connstate_internal.connection_state"
+    " WHERE $1::float8 IS NULL OR (status = 'updating'"
+    "     AND time_changed < now() - $1::float8 * interval '1 second')"
+    " ORDER BY connection_name";
+
+/* One connection's row, every column as text (NULL as NULL), by name ($1). */
+static const char *const s_row_query =
+    "SELECT connection_name, status, error, detail, comments_set::text,"
+    " to_char(time_changed AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+    " plugin, plugin_version, type, file_name, start_line::text, end_line::text, worker,"
+    " attempts::text, config_hash, schema_hash, seq::text"
+    " FROM connstate_internal.connection_state WHERE connection_name = $1";
+
+/* The columns of s_row_query, as status NAME shows them; literal ones are JSON numbers or
+ * booleans. */
+static const struct {
+    const char *label;
+    bool literal;
+} s_row_fields[] = {
+    {"connection_name", false},
+    {"status", false},
+    {"error", false},
+    {"detail", false},
+    {"comments_set", true},
+    {"time_changed", false},
+    {"plugin", false},
+    {"plugin_version", false},
+    {"type", false},
+    {"file_name", false},
+    {"start_line", true},
+    {"end_line", true},
+    {"worker", false},
+    {"attempts", true},
+    {"config_hash", false},
+    {"schema_hash", false},
+    {"seq", true},
+};
+#define S_ROW_FIELDS (sizeof s_row_fields / sizeof *s_row_fields)
+
+/* connstate status NAME...: each row in full. Returns 0, or 1 when one is not in the table or
+ * the table cannot be read. */
+static int s_rows(const cs_cli_args_t *args, PGconn *conn)
+{
+    cs_buf_t out = {0};
+    int rc = 0;
+    if (args->json)
+        cs_buf_putc(&out, '[');
+    int shown = 0;
+    for (int i = 0; i < args->argc; i++) {
+        const char *params[] = {args->argv[i]};
+        PGresult *res = PQexecParams(conn, s_row_query, 1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            cs_cli_db_error("status", conn);
+            PQclear(res);
+            cs_buf_free(&out);
+            return 1;
+        }
+        if (PQntuples(res) == 0) {
+            fprintf(stderr, "connstate status: no connection named \"%s\" in the state table\n",
+                    args->argv[i]);
+            rc = 1;
+            PQclear(res);
+            continue;
+        }
+        if (args->json)
+            cs_buf_puts(&out, shown ? ",\n {" : "\n {");
+        else if (shown)
+            cs_buf_putc(&out, '\n');
+        for (size_t f = 0; f < S_ROW_FIELDS && (int)f < PQnfields(res); f++) {
+            bool null = PQgetisnull(res, 0, (int)f);
+            const char *value = PQgetvalue(res, 0, (int)f);
+            if (args->json) {
+                cs_buf_printf(&out, "%s\"%s\":", f ? "," : "", s_row_fields[f].label);
+                if (null)
+                    cs_buf_puts(&out, "null");
+                else if (s_row_fields[f].literal)
+                    cs_buf_puts(&out, strcmp(value, "true") == 0 || strcmp(value, "false") == 0 ||
+                                              strspn(value, "-0123456789") == strlen(value)
+                                          ? value
+                                          : "null");
+                else
+                    cs_buf_json_string(&out, value, strlen(value));
+            } else {
+                cs_buf_printf(&out, "%-16s %s\n", s_row_fields[f].label, null ? "-" : value);
+            }
+        }
+        if (args->json)
+            cs_buf_putc(&out, '}');
+        shown++;
+        PQclear(res);
+    }
+    if (args->json)
+        cs_buf_puts(&out, shown ? "\n]\n" : "]\n");
+    fputs(cs_buf_str(&out), stdout);
+    cs_buf_free(&out);
+    return rc;
+}
+
+/* --stuck's seconds: as given, else the lease the supervisor wrote, else its default. */
+static double s_stuck_after(const cs_cli_args_t *args, PGconn *conn)
+{
+    if (args->stuck_s > 0)
+        return args->stuck_s;
+    PGresult *res = PQexec(conn, "SELECT value FROM connstate_internal.meta "
+                                 "WHERE key = 'task_timeout_s'");
+    double seconds = S_LEASE_DEFAULT_S;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        seconds = strtod(PQgetvalue(res, 0, 0), NULL);
+    PQclear(res);
+    return seconds > 0 ? seconds : S_LEASE_DEFAULT_S;
+}
 
 int cs_cli_status(int argc, char **argv)
 {
@@ -170,10 +287,24 @@ int cs_cli_status(int argc, char **argv)
         return rc;
     if (args.workers)
         return s_workers(&args);
+    if (args.argc && args.stuck) {
+        fprintf(stderr, "connstate status: --stuck lists every stuck connection: give it no "
+                        "NAME\n");
+        return 2;
+    }
     PGconn *conn = cs_cli_connect(&args);
     if (!conn)
         return 1;
-    PGresult *res = PQexec(conn, s_query);
+    if (args.argc) {
+        rc = s_rows(&args, conn);
+        PQfinish(conn);
+        return rc;
+    }
+    char after[32];
+    double stuck_s = args.stuck ? s_stuck_after(&args, conn) : 0;
+    snprintf(after, sizeof after, "%g", stuck_s);
+    const char *params[] = {args.stuck ? after : NULL};
+    PGresult *res = PQexecParams(conn, s_query, 1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         cs_cli_db_error("status", conn);
         PQclear(res);
@@ -225,6 +356,9 @@ int cs_cli_status(int argc, char **argv)
     }
     if (args.json) {
         cs_buf_puts(&out, rows ? "\n]\n" : "]\n");
+    } else if (args.stuck) {
+        cs_buf_printf(&out, "%s%d connection%s updating for longer than %s s\n", rows ? "\n" : "",
+                      rows, rows == 1 ? "" : "s", after);
     } else {
         cs_buf_printf(&out, "%s%d connection%s", rows ? "\n" : "", rows, rows == 1 ? "" : "s");
         const char *sep = ": ";

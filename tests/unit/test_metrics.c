@@ -132,11 +132,46 @@ static void test_events(void **state)
     cs_metrics_destroy(&m); /* idempotent */
 }
 
+/* A row the table holds as updating since long ago is stuck; one updating since now is not;
+ * a ready one never is. */
+static void test_stuck(void **state)
+{
+    (void)state;
+    cs_store_t *store = cs_store_new();
+    cs_metrics_t *m = cs_metrics_new();
+    assert_non_null(store);
+    assert_non_null(m);
+    const char *names[] = {"old", "new", "done"};
+    cs_status_t statuses[] = {CS_STATUS_UPDATING, CS_STATUS_UPDATING, CS_STATUS_READY};
+    int64_t now = cs_clock_wall_us();
+    int64_t times[] = {now - 3600 * 1000000LL, now, now - 3600 * 1000000LL};
+    for (int i = 0; i < 3; i++)
+        cs_store_set(store, cs_store_add(store, names[i]), statuses[i], NULL);
+    bool full;
+    cs_record_t *row;
+    for (uint64_t seq = 1; (row = cs_store_take_dirty(store, seq, &full)) != NULL; seq++) {
+        int i = strcmp(cs_record_name(row), "old") == 0   ? 0
+                : strcmp(cs_record_name(row), "new") == 0 ? 1
+                                                          : 2;
+        cs_visible_t written = {.status = statuses[i], .time_us = times[i], .seq = seq};
+        cs_store_written(store, names[i], &written, false);
+    }
+    cs_metrics_deps_t deps = {.store = store, .stuck_after_us = 300 * 1000000LL};
+    cs_buf_t out = {0};
+    cs_metrics_render(m, &deps, &out);
+    assert_true(s_sample(cs_buf_str(&out), "connstate_connections_stuck") == 1);
+    assert_true(s_sample(cs_buf_str(&out), "connstate_connections{status=\"updating\"}") == 2);
+    cs_buf_free(&out);
+    cs_metrics_destroy(&m);
+    cs_store_destroy(&store);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_stuck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
