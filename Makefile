@@ -70,6 +70,7 @@ CLIB_OBJ   := $(call obj,$(CLIB_SRC) $(CLIB_USES))
 
 COMMON_LIB := $(BUILD)/libcscommon.a
 SUP_LIB    := $(BUILD)/libcssupervisor.a
+DASHBOARD_OBJ := $(BUILD)/obj/gen/dashboard_page.o
 PROGRAMS   := $(BIN)/connstate-supervisor $(BIN)/connstate-worker $(BIN)/connstate
 CLIENT_LIBS := $(LIBDIR)/libconnstate.a $(LIBDIR)/libconnstate.so
 PLUGIN_BINS := $(PLUGIN_NAMES:%=$(PLUGINDIR)/%)
@@ -108,7 +109,7 @@ $(COMMON_LIB): $(call obj,$(COMMON_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/connstate-supervisor: $(call obj,$(SUP_SRC)) $(COMMON_LIB)
+$(BIN)/connstate-supervisor: $(call obj,$(SUP_SRC)) $(DASHBOARD_OBJ) $(COMMON_LIB)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(SUP_PKG_LIBS)
 
@@ -142,8 +143,21 @@ $(PLUGINDIR)/%: $(BUILD)/obj/plugins/%/main.o $(BUILD)/obj/plugins/plugin.o $(CO
 $(PLUGINDIR)/csv: $(BUILD)/obj/plugins/csv/csv.o
 $(BUILD)/tests/test_csv: $(BUILD)/obj/plugins/csv/csv.o
 
+# The dashboard's page, built into the supervisor as a C array of its bytes (od and sed: no
+# tool beyond the base system).
+$(BUILD)/gen/dashboard_page.c: supervisor/dashboard.html
+	@mkdir -p $(dir $@)
+	@{ echo "/* Generated from supervisor/dashboard.html by the Makefile. */"; \
+	   echo "#include <stddef.h>"; echo "const char cs_dashboard_page[] = {"; \
+	   od -An -v -tu1 $< | sed 's/[0-9][0-9]*/&,/g'; echo "0};"; \
+	   echo "const size_t cs_dashboard_page_len = sizeof cs_dashboard_page - 1;"; } >$@.tmp && \
+	   mv $@.tmp $@
+$(DASHBOARD_OBJ): $(BUILD)/gen/dashboard_page.c $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
 # The supervisor's modules but its main(), for their unit tests.
-$(SUP_LIB): $(call obj,$(filter-out supervisor/main.c,$(SUP_SRC)))
+$(SUP_LIB): $(call obj,$(filter-out supervisor/main.c,$(SUP_SRC))) $(DASHBOARD_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 

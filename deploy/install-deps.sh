@@ -9,10 +9,11 @@ set -u
 # (file_fdw ships in postgresql-15), clang + its runtime for libFuzzer, clang-format;
 # run: procps (pkill/ps in the tests), util-linux (runuser); the multi-host test bed: iproute2
 # (network namespaces, veth, a bridge) and tcpdump (what crosses the wire); the HTTP endpoint:
-# libmicrohttpd, and curl and promtool (package prometheus) to read and check it in the tests.
+# libmicrohttpd, and curl and promtool (package prometheus) to read and check it in the tests;
+# the dashboard's browser test: chromium, driven over the DevTools protocol by python3-websocket.
 PACKAGES="gcc make pkg-config libpq-dev libzmq3-dev libczmq-dev libmsgpack-dev libcmocka-dev libjansson-dev \
 postgresql-15 postgresql-client-15 clang libclang-rt-14-dev clang-format procps util-linux \
-iproute2 tcpdump libmicrohttpd-dev prometheus curl"
+iproute2 tcpdump libmicrohttpd-dev prometheus curl chromium python3-websocket"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -10,6 +10,7 @@ log=$root/build/run/supervisor.log
 : >"$log"
 
 echo "connstate: config $CONNSTATE_CONFIG_DIR; supervisor log $log"
+echo "connstate: web dashboard http://127.0.0.1:7603/ (metrics /metrics)"
 bin/connstate-supervisor >>"$log" 2>&1 &
 sup=$!
 stop() {
@@ -47,6 +48,7 @@ else
     echo "connstate: running. Try:"
     echo "  bin/connstate status"
     echo "  bin/connstate watch"
+    echo "  a browser on http://127.0.0.1:7603/ (the dashboard), curl http://127.0.0.1:7603/metrics"
     echo "  psql \"host=$data port=5432 user=postgres dbname=connstate\" -c 'SELECT count(*) FROM host.processes'"
     echo "connstate: Ctrl-C (or SIGTERM) stops everything"
     wait "$sup"

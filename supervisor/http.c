@@ -14,11 +14,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define S_CONNECTIONS_MAX 64   /* clients served at once; more are refused at accept */
-#define S_PER_IP_MAX      16   /* ... from one address */
-#define S_IDLE_S          30   /* a client silent this long is dropped */
-#define S_TOKEN_MAX       4096 /* bytes of a token file */
-#define S_TOKEN_MIN       16   /* a token shorter than this is refused: guessable */
+#define S_CONNECTIONS_MAX 64                /* clients served at once; more are refused at accept */
+#define S_PER_IP_MAX      16                /* ... from one address */
+#define S_IDLE_S          30                /* a client silent this long is dropped */
+#define S_TOKEN_MAX       4096              /* bytes of a token file */
+#define S_TOKEN_MIN       16                /* a token shorter than this is refused: guessable */
+#define S_STREAMS_MAX     16                /* event streams open at once; more get 503 */
+#define S_STREAM_BACKLOG  (4 * 1024 * 1024) /* unsent events a stream may hold past its start */
+#define S_STREAM_KEEP     (64 * 1024)       /* an emptied queue keeps this much memory */
+#define S_KEEPALIVE_MS                                                                             \
+    15000 /* a comment line to every stream this often: a client gone                              \
+           * is noticed, a suspended connection resumed */
+
+/* One client reading the event stream. Its queue holds what it has not been sent yet. */
+typedef struct s_stream {
+    cs_http_t *http;
+    struct MHD_Connection *conn;
+    cs_buf_t queue;
+    size_t sent;    /* of queue, already handed to the library */
+    size_t limit;   /* the queue's bound: its start (a snapshot) plus S_STREAM_BACKLOG */
+    bool suspended; /* nothing to send: the library does not look at it until resumed */
+    bool cut;       /* it fell too far behind (or the server stops): its stream ends */
+    struct s_stream *prev, *next;
+} s_stream_t;
 
 struct cs_http {
     struct MHD_Daemon *daemon;
@@ -27,6 +45,14 @@ struct cs_http {
     char *token; /* NULL: none asked */
     cs_http_route_fn *route;
     void *arg;
+    /* the event stream (NULL path: none) */
+    const char *stream_path;
+    cs_http_stream_start_fn *stream_start;
+    void *stream_arg;
+    s_stream_t *streams;
+    size_t stream_count;
+    uint64_t streams_cut; /* ended because the client fell behind */
+    int64_t keepalive_at;
 };
 
 static void s_log(void *arg, const char *fmt, va_list ap)
@@ -74,6 +100,137 @@ static enum MHD_Result s_answer(struct MHD_Connection *conn, int status, const c
     return rc;
 }
 
+/* ---- event streams ------------------------------------------------------------------------ */
+
+static void s_stream_resume(s_stream_t *st)
+{
+    if (st->suspended) {
+        st->suspended = false;
+        MHD_resume_connection(st->conn);
+    }
+}
+
+static ssize_t s_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    s_stream_t *st = cls;
+    if (st->cut)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t left = st->queue.len - st->sent;
+    if (left == 0) { /* until cs_http_stream_send has more */
+        st->suspended = true;
+        MHD_suspend_connection(st->conn);
+        return 0;
+    }
+    size_t n = left < max ? left : max;
+    memcpy(buf, st->queue.data + st->sent, n);
+    st->sent += n;
+    if (st->sent == st->queue.len) {
+        if (st->queue.cap > S_STREAM_KEEP)
+            cs_buf_free(&st->queue); /* a snapshot's memory goes once it is sent */
+        else
+            cs_buf_reset(&st->queue);
+        st->sent = 0;
+        st->limit = S_STREAM_BACKLOG;
+    }
+    return (ssize_t)n;
+}
+
+/* The library is done with the stream's response (its connection closed). */
+static void s_stream_free(void *cls)
+{
+    s_stream_t *st = cls;
+    cs_http_t *self = st->http;
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        self->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    self->stream_count--;
+    cs_buf_free(&st->queue);
+    free(st);
+}
+
+static enum MHD_Result s_stream_open(cs_http_t *self, struct MHD_Connection *conn)
+{
+    cs_buf_t body = {0};
+    if (self->stream_count >= S_STREAMS_MAX) {
+        cs_buf_printf(&body, "too many event streams open (%d)\n", S_STREAMS_MAX);
+        return s_answer(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", &body);
+    }
+    s_stream_t *st = calloc(1, sizeof *st);
+    if (!st)
+        return MHD_NO;
+    st->http = self;
+    st->conn = conn;
+    cs_buf_puts(&st->queue, "retry: 2000\n\n"); /* how soon a browser comes back */
+    self->stream_start(self->stream_arg, &st->queue);
+    if (st->queue.failed) {
+        cs_buf_free(&st->queue);
+        free(st);
+        cs_buf_puts(&body, "out of memory\n");
+        return s_answer(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", &body);
+    }
+    st->limit = st->queue.len + S_STREAM_BACKLOG;
+    struct MHD_Response *rsp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024,
+                                                                 s_stream_read, st, s_stream_free);
+    if (!rsp) {
+        cs_buf_free(&st->queue);
+        free(st);
+        return MHD_NO;
+    }
+    st->next = self->streams;
+    if (st->next)
+        st->next->prev = st;
+    self->streams = st;
+    self->stream_count++;
+    MHD_add_response_header(rsp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(rsp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(rsp, "X-Accel-Buffering", "no");
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, rsp);
+    MHD_destroy_response(rsp); /* s_stream_free runs once the connection is done with it */
+    return rc;
+}
+
+void cs_http_stream_send(cs_http_t *self, const char *text, size_t len)
+{
+    if (!self)
+        return;
+    for (s_stream_t *st = self->streams; st; st = st->next) {
+        if (st->cut)
+            continue;
+        if (st->queue.len - st->sent + len > st->limit) {
+            st->cut = true; /* it reconnects and starts again from a snapshot */
+            self->streams_cut++;
+            cs_log_info("http: an event stream fell %zu bytes behind: ended (its client starts "
+                        "again from a snapshot)",
+                        st->queue.len - st->sent);
+        } else {
+            cs_buf_append(&st->queue, text, len);
+        }
+        s_stream_resume(st);
+    }
+}
+
+size_t cs_http_streams(const cs_http_t *self)
+{
+    return self ? self->stream_count : 0;
+}
+
+uint64_t cs_http_streams_cut(const cs_http_t *self)
+{
+    return self ? self->streams_cut : 0;
+}
+
+void cs_http_stream_path(cs_http_t *self, const char *path, cs_http_stream_start_fn *start,
+                         void *arg)
+{
+    self->stream_path = path;
+    self->stream_start = start;
+    self->stream_arg = arg;
+}
+
 static enum MHD_Result s_on_request(void *arg, struct MHD_Connection *conn, const char *url,
                                     const char *method, const char *version,
                                     const char *upload_data, size_t *upload_size, void **state)
@@ -101,6 +258,8 @@ static enum MHD_Result s_on_request(void *arg, struct MHD_Connection *conn, cons
             return s_answer(conn, MHD_HTTP_UNAUTHORIZED, "text/plain; charset=utf-8", &body);
         }
     }
+    if (self->stream_path && strcmp(url, self->stream_path) == 0)
+        return s_stream_open(self, conn);
     const char *type = "text/plain; charset=utf-8";
     int status = self->route(self->arg, url, &body, &type);
     if (body.failed) {
@@ -223,7 +382,7 @@ cs_http_t *cs_http_new(const char *bind, const char *token_file, cs_http_route_f
         errno = EINVAL;
         return NULL;
     }
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     self->daemon = MHD_start_daemon(
@@ -256,6 +415,10 @@ void cs_http_destroy(cs_http_t **self_p)
     if (!self_p || !*self_p)
         return;
     cs_http_t *self = *self_p;
+    for (s_stream_t *st = self->streams; st; st = st->next) { /* none may stay suspended */
+        st->cut = true;
+        s_stream_resume(st);
+    }
     if (self->daemon)
         MHD_stop_daemon(self->daemon);
     free(self->token);
@@ -277,14 +440,29 @@ int64_t cs_http_next_ms(const cs_http_t *self)
 {
     if (!self)
         return -1;
+    int64_t keepalive = -1;
+    if (self->streams) {
+        int64_t now = cs_clock_mono_ms();
+        keepalive = self->keepalive_at > now ? self->keepalive_at - now : 0;
+    }
     MHD_UNSIGNED_LONG_LONG ms;
     if (MHD_get_timeout(self->daemon, &ms) != MHD_YES)
-        return -1;
-    return ms > 1000 ? 1000 : (int64_t)ms;
+        return keepalive;
+    int64_t lib = ms > 1000 ? 1000 : (int64_t)ms;
+    return keepalive >= 0 && keepalive < lib ? keepalive : lib;
 }
 
 void cs_http_run(cs_http_t *self)
 {
-    if (self)
-        (void)MHD_run(self->daemon);
+    if (!self)
+        return;
+    int64_t now = cs_clock_mono_ms();
+    if (self->streams && now >= self->keepalive_at) {
+        static const char line[] = ": keepalive\n\n";
+        cs_http_stream_send(self, line, sizeof line - 1);
+        self->keepalive_at = now + S_KEEPALIVE_MS;
+    } else if (!self->streams) {
+        self->keepalive_at = now + S_KEEPALIVE_MS;
+    }
+    (void)MHD_run(self->daemon);
 }

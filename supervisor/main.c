@@ -211,6 +211,7 @@ typedef struct {
     cs_control_t *control;
     cs_auth_t *auth; /* NULL: no CURVE */
     cs_http_t *http; /* NULL: no HTTP */
+    cs_dashboard_t *dashboard;
     cs_metrics_t *metrics;
     cs_watch_t *schema_watch; /* the files dynamic schemas come from */
     zsock_t *workers_sock;
@@ -241,6 +242,7 @@ static void s_on_commit(void *arg, const char *name, const cs_visible_t *row)
     s_sup_t *self = arg;
     if (self->publish)
         cs_publish_change(self->publish, name, row);
+    cs_dashboard_change(self->dashboard, name, row);
 }
 
 static void s_worker_exited(void *arg, pid_t pid, const char *how)
@@ -503,6 +505,15 @@ static int s_http_route(void *arg, const char *path, cs_buf_t *body, const char 
                       self->refresh ? (unsigned long long)cs_refresh_generation(self->refresh) : 0);
         return why ? 503 : 200;
     }
+    if (strcmp(path, "/") == 0) {
+        cs_buf_append(body, cs_dashboard_page, cs_dashboard_page_len);
+        *content_type = "text/html; charset=utf-8";
+        return 200;
+    }
+    if (strcmp(path, "/events") == 0) { /* served by the dashboard once it is there */
+        cs_buf_puts(body, "starting: the event stream is served once the database is reached\n");
+        return 503;
+    }
     if (strcmp(path, "/metrics") == 0) {
         cs_metrics_deps_t deps = {self->store,
                                   self->batch,
@@ -515,7 +526,9 @@ static int s_http_route(void *arg, const char *path, cs_buf_t *body, const char 
         *content_type = "text/plain; version=0.0.4; charset=utf-8";
         return 200;
     }
-    cs_buf_printf(body, "no such page: %.200s (there are /metrics, /healthz and /readyz)\n", path);
+    cs_buf_printf(body,
+                  "no such page: %.200s (there are /, /events, /metrics, /healthz and /readyz)\n",
+                  path);
     return 404;
 }
 
@@ -532,7 +545,7 @@ static int s_start_http(s_sup_t *self)
     errno = 0;
     self->http = cs_http_new(bind, self->opt.http_token, s_http_route, self);
     if (self->http) {
-        cs_log_info("http endpoint: %.*s:%u (/metrics, /healthz, /readyz)",
+        cs_log_info("http endpoint: %.*s:%u (/ the dashboard, /metrics, /healthz, /readyz)",
                     (int)(strrchr(bind, ':') - bind), bind, cs_http_port(self->http));
         return 0;
     }
@@ -838,6 +851,7 @@ static int s_loop(s_sup_t *self)
         s_earlier(&timeout, cs_catalog_next_ms(self->catalog));
         s_earlier(&timeout, cs_publish_next_ms(self->publish));
         s_earlier(&timeout, self->catalog_check_at ? self->catalog_check_at - now : -1);
+        s_earlier(&timeout, cs_dashboard_next_ms(self->dashboard));
         int http_i = s_http_item(self, items, &n, &timeout);
         if (timeout < 0)
             timeout = 0;
@@ -916,7 +930,8 @@ static int s_loop(s_sup_t *self)
         }
         if (self->db == CS_DB_ACTIVE)
             cs_control_named_check(self->control); /* named refreshes whose rows are done */
-        s_http_serve(self, items, http_i);         /* last: it shows what this turn did */
+        cs_dashboard_tick(self->dashboard);
+        s_http_serve(self, items, http_i); /* last: it shows what this turn did */
         cs_log_flush(); /* summaries of rate-limited messages whose window is over */
     }
     return 0;
@@ -1048,6 +1063,11 @@ static int s_start(s_sup_t *self)
                                  s_db_recheck_cb,
                                  self};
     self->control = self->refresh ? cs_control_new(self->control_sock, &control) : NULL;
+    cs_dashboard_deps_t dashboard = {
+        self->store,   self->batch,   self->dispatch, self->refresh,
+        self->catalog, self->metrics, instance,       (int)self->opt.task_timeout};
+    if (self->http && !(self->dashboard = cs_dashboard_new(self->http, &dashboard)))
+        cs_log_error("out of memory: no dashboard");
     if (!self->publish || !self->control) {
         free(worker_ep);
         return 1;
@@ -1071,7 +1091,8 @@ static void s_shutdown(s_sup_t *self)
     if (self->batch && self->db == CS_DB_ACTIVE &&
         cs_batch_flush_all(self->batch, S_STOP_WRITE_MS) != 0)
         cs_log_warn("the last state changes were not written");
-    cs_http_destroy(&self->http);
+    cs_http_destroy(&self->http); /* its streams first: they read the dashboard */
+    cs_dashboard_destroy(&self->dashboard);
     cs_control_destroy(&self->control);
     cs_refresh_destroy(&self->refresh);
     cs_config_destroy(&self->preloaded);

@@ -27,6 +27,8 @@ static const char *const s_outcome_names[S_OUTCOMES] = {"ok", "error", "retried"
 
 struct cs_metrics {
     cs_histogram_t refreshes;
+    cs_refresh_record_t history[CS_METRICS_HISTORY]; /* a ring: the last ones completed */
+    size_t history_next;
     double last_refresh_s;
     uint64_t last_generation;
     uint64_t updates[S_KINDS][S_OUTCOMES];
@@ -88,7 +90,19 @@ void cs_metrics_refresh_done(cs_metrics_t *self, uint64_t generation, int64_t el
 {
     self->last_refresh_s = (double)elapsed_us / 1e6;
     self->last_generation = generation;
+    self->history[self->history_next % CS_METRICS_HISTORY] =
+        (cs_refresh_record_t){generation, cs_clock_wall_us(), elapsed_us};
+    self->history_next++;
     cs_histogram_observe(&self->refreshes, self->last_refresh_s);
+}
+
+size_t cs_metrics_history(const cs_metrics_t *self, cs_refresh_record_t *out, size_t max)
+{
+    size_t have = self->history_next < CS_METRICS_HISTORY ? self->history_next : CS_METRICS_HISTORY;
+    size_t n = have < max ? have : max;
+    for (size_t i = 0; i < n; i++)
+        out[i] = self->history[(self->history_next - 1 - i) % CS_METRICS_HISTORY];
+    return n;
 }
 
 void cs_metrics_event(cs_metrics_t *self, const cs_event_t *event)

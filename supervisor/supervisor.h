@@ -1170,8 +1170,18 @@ typedef struct {
     int64_t stuck_after_us; /* a row updating longer than this is stuck (the lease) */
 } cs_metrics_deps_t;
 
+/* A completed refresh, as the dashboard's history lists it. */
+typedef struct {
+    uint64_t generation;
+    int64_t ended_us; /* microseconds since the epoch */
+    int64_t elapsed_us;
+} cs_refresh_record_t;
+#define CS_METRICS_HISTORY 20 /* refreshes remembered */
+
 /* NULL when out of memory. */
 cs_metrics_t *cs_metrics_new(void);
+/* The last completed refreshes, the latest first, into out (at most max); returns how many. */
+size_t cs_metrics_history(const cs_metrics_t *self, cs_refresh_record_t *out, size_t max);
 void cs_metrics_destroy(cs_metrics_t **self_p);
 
 /* Counts what happened: a finished refresh (its generation and duration), a task's event
@@ -1212,5 +1222,59 @@ uint16_t cs_http_port(const cs_http_t *self);
 int cs_http_fd(const cs_http_t *self);
 int64_t cs_http_next_ms(const cs_http_t *self);
 void cs_http_run(cs_http_t *self);
+
+/* An event stream (Server-Sent Events, text/event-stream): a GET of path opens one (at most
+ * 16 at once; more get 503), whose first events start appends (a snapshot; called at once,
+ * out borrowed); then every cs_http_stream_send goes to every open stream, and a comment
+ * line every 15 s. A stream more than 4 MB behind (past its start) is ended: its client
+ * (a browser's EventSource) comes back and starts from a snapshot again. Call once. */
+typedef void(cs_http_stream_start_fn)(void *arg, cs_buf_t *out);
+void cs_http_stream_path(cs_http_t *self, const char *path, cs_http_stream_start_fn *start,
+                         void *arg);
+/* Queues text (whole events: "event: NAME\ndata: JSON\n\n") to every open stream. Never
+ * blocks. self may be NULL (nothing). */
+void cs_http_stream_send(cs_http_t *self, const char *text, size_t len);
+/* Streams open now; streams ended since the start because their client fell behind. */
+size_t cs_http_streams(const cs_http_t *self);
+uint64_t cs_http_streams_cut(const cs_http_t *self);
+
+/* ---- dashboard.c: the web dashboard's event stream ------------------------------------- */
+
+typedef struct cs_dashboard cs_dashboard_t;
+
+/* What the dashboard reads (borrowed). */
+typedef struct {
+    cs_store_t *store; /* not changed: iterated for a snapshot */
+    const cs_batch_t *batch;
+    const cs_dispatch_t *dispatch;
+    const cs_refresh_t *refresh;
+    const cs_catalog_t *catalog;
+    const cs_metrics_t *metrics;
+    uint64_t instance;
+    int lease_s;
+} cs_dashboard_deps_t;
+
+/* Serves /events on http (NULL: nothing is served): each new stream gets a status event and a
+ * snapshot of every row the table holds; then every change and, once a second, the status.
+ * The events (text/event-stream), each "data:" one JSON object:
+ *   status    {"db":"active|standby|connecting|down","db_error":..,"refreshing":..,
+ *              "generation":N,"seq":N,"queued":N,"in_flight":N,"lease_s":N,"now":US,
+ *              "workers":[{name,pid,capacity,in_flight,expired,failures,quarantined_until,
+ *              last_failure}],"refreshes":[{generation,ended,seconds}] (latest first)}
+ *   snapshot  {"seq":N,"instance":"HEX","rows":[ROW...]}
+ *   change    ROW
+ * where ROW is [name, status, error, time_changed_us, comments_set (0/1), plugin, attempts,
+ * seq] and status "deleted" says the row left the table. NULL when out of memory. */
+cs_dashboard_t *cs_dashboard_new(cs_http_t *http, const cs_dashboard_deps_t *deps);
+void cs_dashboard_destroy(cs_dashboard_t **self_p);
+/* A committed change of a row (the batch's commit callback): to every open stream. */
+void cs_dashboard_change(cs_dashboard_t *self, const char *name, const cs_visible_t *row);
+/* The status event when it is due; ms until it is (-1: no stream open). Never block. */
+void cs_dashboard_tick(cs_dashboard_t *self);
+int64_t cs_dashboard_next_ms(const cs_dashboard_t *self);
+
+/* The dashboard's page (dashboard.html, built in): borrowed, len bytes. */
+extern const char cs_dashboard_page[];
+extern const size_t cs_dashboard_page_len;
 
 #endif
