@@ -117,9 +117,10 @@ $(BIN)/connstate-worker: $(call obj,$(WRK_SRC)) $(COMMON_LIB)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BIN)/connstate: $(call obj,$(CLI_SRC)) $(LIBDIR)/libconnstate.a $(COMMON_LIB)
+# connstate plan computes what the supervisor's plan would be: it links the supervisor's modules.
+$(BIN)/connstate: $(call obj,$(CLI_SRC)) $(SUP_LIB) $(LIBDIR)/libconnstate.a $(COMMON_LIB)
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(SUP_PKG_LIBS)
 
 # libconnstate: only what connstate.h marks CONNSTATE_EXPORT leaves the shared library
 # (-fvisibility=hidden); -z defs: CLIB_USES and CLIB_PKGS are all it needs. The static

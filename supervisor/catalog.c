@@ -272,6 +272,18 @@ cs_catalog_t *cs_catalog_new(const char *conninfo)
     return self;
 }
 
+cs_catalog_t *cs_catalog_reader(PGconn *pg)
+{
+    cs_catalog_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        PQfinish(pg);
+        return NULL;
+    }
+    self->pg = pg;
+    self->state = CS_DB_STANDBY; /* connected, and not the active one */
+    return self;
+}
+
 void cs_catalog_destroy(cs_catalog_t **self_p)
 {
     if (!self_p || !*self_p)

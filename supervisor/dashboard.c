@@ -56,7 +56,8 @@ static void s_status(cs_dashboard_t *self, cs_buf_t *out)
     const cs_dashboard_deps_t *d = &self->deps;
     cs_db_state_t db = cs_catalog_state(d->catalog);
     cs_buf_printf(out, "{\"db\":\"%s\",\"db_error\":", s_db_name(db));
-    s_json_text(out, db == CS_DB_ACTIVE || db == CS_DB_STANDBY ? NULL : cs_catalog_error(d->catalog));
+    s_json_text(out,
+                db == CS_DB_ACTIVE || db == CS_DB_STANDBY ? NULL : cs_catalog_error(d->catalog));
     size_t queued = cs_dispatch_queued(d->dispatch);
     cs_buf_printf(out,
                   ",\"refreshing\":%s,\"generation\":%llu,\"seq\":%llu,\"queued\":%zu,"
@@ -98,7 +99,8 @@ static void s_start(void *arg, cs_buf_t *out)
     cs_dashboard_t *self = arg;
     cs_buf_puts(out, "event: status\ndata: ");
     s_status(self, out);
-    cs_buf_printf(out, "\n\nevent: snapshot\ndata: {\"seq\":%llu,\"instance\":\"%016llx\",\"rows\":[",
+    cs_buf_printf(out,
+                  "\n\nevent: snapshot\ndata: {\"seq\":%llu,\"instance\":\"%016llx\",\"rows\":[",
                   (unsigned long long)cs_batch_seq(self->deps.batch),
                   (unsigned long long)self->deps.instance);
     bool first = true;

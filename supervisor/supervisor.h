@@ -345,6 +345,10 @@ typedef enum {
 
 /* A catalog that is not connected yet: cs_catalog_step connects. NULL when out of memory. */
 cs_catalog_t *cs_catalog_new(const char *conninfo);
+/* A catalog over a session of the caller's (it takes ownership of pg), for reads only: it
+ * never takes the supervisors' lock (cs_catalog_load, cs_catalog_read_schemas). NULL when
+ * out of memory (pg is then finished). */
+cs_catalog_t *cs_catalog_reader(PGconn *pg);
 /* The lease of an update (--task-timeout), which each setup writes to connstate_internal.meta
  * as task_timeout_s: how long `connstate status --stuck` lets a row be updating. */
 void cs_catalog_set_lease(cs_catalog_t *self, int seconds);
@@ -1276,5 +1280,27 @@ int64_t cs_dashboard_next_ms(const cs_dashboard_t *self);
 /* The dashboard's page (dashboard.html, built in): borrowed, len bytes. */
 extern const char cs_dashboard_page[];
 extern const size_t cs_dashboard_page_len;
+
+/* ---- dryrun.c: what a refresh would do now (connstate plan) ----------------------------- */
+
+/* One decision as `connstate plan` shows it: the connection, its action (build, rebuild,
+ * delete, forget, keep, error, comments, ready, disabled, wait, drop, defer), the action
+ * with its reason ("rebuild (config changed)"), and whether it changes anything. Borrowed
+ * for the callback's duration. */
+typedef struct {
+    const char *name;
+    const char *action;
+    const char *text;
+    bool change;
+} cs_dryrun_row_t;
+typedef void(cs_dryrun_fn)(void *arg, const cs_dryrun_row_t *row);
+
+/* Computes the plan a refresh would make now and passes each decision to fn, in the plan's
+ * order: the config of config_dir, the state table and the schemas of the database of
+ * conninfo (a read-only session of its own, which takes no lock: a running supervisor is not
+ * disturbed), the plugins of plugin_dir asked for their info (each within
+ * plugin_timeout_ms). Changes nothing anywhere. Returns 0, or -1 with why. Blocks. */
+int cs_dryrun(const char *conninfo, const char *config_dir, const char *plugin_dir,
+              int plugin_timeout_ms, cs_dryrun_fn *fn, void *arg, char *why, size_t why_size);
 
 #endif

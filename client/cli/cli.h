@@ -24,6 +24,7 @@ int cs_cli_refresh(int argc, char **argv);
 int cs_cli_wait(int argc, char **argv);
 int cs_cli_query(int argc, char **argv);
 int cs_cli_inspect(int argc, char **argv);
+int cs_cli_plan(int argc, char **argv);
 int cs_cli_watch(int argc, char **argv);
 int cs_cli_keygen(int argc, char **argv);
 
@@ -32,17 +33,18 @@ int cs_cli_keygen(int argc, char **argv);
 /* The options of the connstate commands (options.c holds each one's flag, environment
  * variable, default, parser and help line); a command accepts a set of them. */
 typedef enum {
-    CS_CLI_DB = 1 << 0,         /* --db CONNINFO */
-    CS_CLI_DATA_DIR = 1 << 1,   /* --data-dir DIR */
-    CS_CLI_CONFIG_DIR = 1 << 2, /* --config-dir DIR */
-    CS_CLI_PUBLISH = 1 << 3,    /* --publish EP */
-    CS_CLI_CONTROL = 1 << 4,    /* --control EP */
-    CS_CLI_TIMEOUT = 1 << 5,    /* --timeout SEC */
-    CS_CLI_FORMAT = 1 << 6,     /* --format FORMAT, one of the command's formats */
-    CS_CLI_CURVE = 1 << 7,      /* --curve-cert FILE and --curve-server FILE */
-    CS_CLI_WORKERS = 1 << 8,    /* --workers (a flag, no value) */
-    CS_CLI_FULL = 1 << 9,       /* --full (a flag, no value) */
-    CS_CLI_STUCK = 1 << 10,     /* --stuck[=SECONDS] (a flag with an optional value) */
+    CS_CLI_DB = 1 << 0,          /* --db CONNINFO */
+    CS_CLI_DATA_DIR = 1 << 1,    /* --data-dir DIR */
+    CS_CLI_CONFIG_DIR = 1 << 2,  /* --config-dir DIR */
+    CS_CLI_PUBLISH = 1 << 3,     /* --publish EP */
+    CS_CLI_CONTROL = 1 << 4,     /* --control EP */
+    CS_CLI_TIMEOUT = 1 << 5,     /* --timeout SEC */
+    CS_CLI_FORMAT = 1 << 6,      /* --format FORMAT, one of the command's formats */
+    CS_CLI_CURVE = 1 << 7,       /* --curve-cert FILE and --curve-server FILE */
+    CS_CLI_WORKERS = 1 << 8,     /* --workers (a flag, no value) */
+    CS_CLI_FULL = 1 << 9,        /* --full (a flag, no value) */
+    CS_CLI_STUCK = 1 << 10,      /* --stuck[=SECONDS] (a flag with an optional value) */
+    CS_CLI_PLUGIN_DIR = 1 << 11, /* --plugin-dir DIR */
 } cs_cli_option_t;
 
 /* A subcommand as its options see it. */
@@ -66,6 +68,7 @@ typedef struct {
     const char *db;
     const char *data_dir;
     const char *config_dir;
+    const char *plugin_dir;
     const char *publish;
     const char *control;
     const char *curve_cert;   /* this client's certificate */

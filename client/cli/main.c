@@ -17,6 +17,7 @@ static const struct {
     {"wait", "wait", cs_cli_wait, "wait until connections are ready"},
     {"query", "query", cs_cli_query, "wait for the connections a query needs, then run it"},
     {"inspect", "inspect", cs_cli_inspect, "connections, their tables and columns"},
+    {"plan", "plan", cs_cli_plan, "what a refresh would do now, and why (changes nothing)"},
     {"watch", "watch", cs_cli_watch, "live dashboard of state changes"},
     {"keygen", "keygen FILE", cs_cli_keygen, "write a CURVE certificate pair (FILE, FILE_secret)"},
 };

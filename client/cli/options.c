@@ -46,6 +46,8 @@ static const s_option_t s_options[] = {
              data_dir),
     S_OPTION(CS_CLI_CONFIG_DIR, "config-dir", "DIR", "the directory of the .spc files",
              "CONNSTATE_CONFIG_DIR", NULL, "~/.connstate/config", s_text, config_dir),
+    S_OPTION(CS_CLI_PLUGIN_DIR, "plugin-dir", "DIR", "the plugins", "CONNSTATE_PLUGIN_DIR", NULL,
+             "the bundled ones", s_text, plugin_dir),
     S_OPTION(CS_CLI_PUBLISH, "publish", "EP", "the supervisor's publish endpoint",
              "CONNSTATE_PUBLISH", CONNSTATE_PUBLISH_DEFAULT, NULL, s_text, publish),
     S_OPTION(CS_CLI_CONTROL, "control", "EP", "the supervisor's control endpoint",
