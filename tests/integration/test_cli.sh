@@ -32,8 +32,8 @@ check "connstate-supervisor --help lists --publish-hwm" \
 
 # Each command's --help lists exactly the flags it accepts: a flag is accepted (then --help
 # answers, exit 0) if and only if the help has a line for it.
-flags="--db:x --data-dir:x --config-dir:x --publish:x --control:x --timeout:1 --format:json"
-for cmd in "config check" status refresh wait query inspect watch keygen; do
+flags="--db:x --data-dir:x --config-dir:x --plugin-dir:x --publish:x --control:x --timeout:1 --format:json"
+for cmd in "config check" status refresh wait query inspect plan watch keygen; do
     # shellcheck disable=SC2086 # $cmd is one or two words
     help=$(connstate $cmd --help)
     check "connstate $cmd --help lists --help" grep -q -- "^  --help " <<<"$help"
