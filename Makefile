@@ -72,6 +72,8 @@ COMMON_LIB := $(BUILD)/libcscommon.a
 SUP_LIB    := $(BUILD)/libcssupervisor.a
 DASHBOARD_OBJ := $(BUILD)/obj/gen/dashboard_page.o
 PROGRAMS   := $(BIN)/connstate-supervisor $(BIN)/connstate-worker $(BIN)/connstate
+MAN_PAGES  := $(BUILD)/man/connstate.1 $(BUILD)/man/connstate-supervisor.8 \
+              $(BUILD)/man/connstate-worker.8
 CLIENT_LIBS := $(LIBDIR)/libconnstate.a $(LIBDIR)/libconnstate.so
 PLUGIN_BINS := $(PLUGIN_NAMES:%=$(PLUGINDIR)/%)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -83,7 +85,16 @@ DRIVER_BINS := $(patsubst tests/drivers/%.c,$(BUILD)/tests/drivers/%,$(wildcard 
         install deps help FORCE
 .DEFAULT_GOAL := all
 
-all: $(PROGRAMS) $(CLIENT_LIBS) $(PLUGIN_BINS)
+all: $(PROGRAMS) $(CLIENT_LIBS) $(PLUGIN_BINS) $(MAN_PAGES)
+
+# The man pages, from the programs' own --help (man/mkman.sh): they cannot disagree.
+MAN_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
+$(BUILD)/man/%.1: $(BIN)/% man/mkman.sh
+	@mkdir -p $(dir $@)
+	@man/mkman.sh $< 1 $(MAN_DATE) >$@.tmp && mv $@.tmp $@
+$(BUILD)/man/%.8: $(BIN)/% man/mkman.sh
+	@mkdir -p $(dir $@)
+	@man/mkman.sh $< 8 $(MAN_DATE) >$@.tmp && mv $@.tmp $@
 
 help:
 	@echo "make [all]        build the programs, libconnstate and the plugins"
@@ -262,6 +273,10 @@ install: all
 	install -m 755 $(PLUGIN_BINS) $(DESTDIR)$(PREFIX)/lib/connstate/plugins
 	install -m 644 $(CLIENT_LIBS) $(DESTDIR)$(PREFIX)/lib
 	install -m 644 include/connstate.h $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 644 $(BUILD)/man/connstate.1 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 $(BUILD)/man/connstate-supervisor.8 $(BUILD)/man/connstate-worker.8 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8
 
 clean:
 	rm -rf build bin lib

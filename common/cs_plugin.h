@@ -15,8 +15,10 @@
 #define CS_PLUGIN_MAX_COLUMNS 1600 /* PostgreSQL's limit per table */
 #define CS_PLUGIN_MAX_PATH    4096 /* bytes of a table's "file" path, and of one of its args */
 
-/* Called every 100 ms or so while a plugin runs (heartbeats). */
-typedef void(cs_plugin_tick_fn)(void *arg);
+/* Called every 100 ms or so while a plugin runs (heartbeats). Returns true to go on waiting,
+ * false when the caller is stopping: the plugin and its process group are killed at once
+ * (nothing it started outlives a worker that stops) and the run fails, saying so. */
+typedef bool(cs_plugin_tick_fn)(void *arg);
 
 /* A plugin instance's settings for one run (plugin "LABEL" { memory_max_mb env }). Borrowed. */
 typedef struct {

@@ -277,7 +277,8 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len,
 
     cs_buf_t err = {0};
     size_t written = 0;
-    bool out_open = true, err_open = true, overflow = false, timed_out = false, err_cut = false;
+    bool out_open = true, err_open = true, overflow = false, timed_out = false, err_cut = false,
+         stopped = false;
     int in_fd = in[1];
     if (input_len == 0) {
         close(in_fd);
@@ -299,8 +300,10 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len,
             break;
         }
         int ready = poll(fds, (nfds_t)n, left < 100 ? (int)left : 100);
-        if (tick)
-            tick(tick_arg);
+        if (tick && !tick(tick_arg)) {
+            stopped = timed_out = true; /* killed as a timed-out one is */
+            break;
+        }
         if (ready < 0 && errno != EINTR)
             break;
         if (ready <= 0)
@@ -351,6 +354,11 @@ int cs_plugin_run(char *const argv[], const char *input, size_t input_len,
     char limit[96] = "";
     if (limit_mb)
         snprintf(limit, sizeof limit, " under its memory limit (memory_max_mb = %u MiB)", limit_mb);
+    if (stopped) {
+        snprintf(why, why_size, "plugin %s %s was killed: this process is stopping", name,
+                 argv[1] ? argv[1] : "");
+        return -1;
+    }
     if (timed_out) {
         snprintf(why, why_size, "plugin %s %s timed out after %d s and was killed", name,
                  argv[1] ? argv[1] : "", timeout_ms / 1000);

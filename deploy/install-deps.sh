@@ -13,7 +13,7 @@ set -u
 # the dashboard's browser test: chromium, driven over the DevTools protocol by python3-websocket.
 PACKAGES="gcc make pkg-config libpq-dev libzmq3-dev libczmq-dev libmsgpack-dev libcmocka-dev libjansson-dev \
 postgresql-15 postgresql-client-15 clang libclang-rt-14-dev clang-format procps util-linux \
-iproute2 tcpdump libmicrohttpd-dev prometheus curl chromium python3-websocket"
+iproute2 tcpdump libmicrohttpd-dev prometheus curl chromium python3-websocket man-db"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -67,8 +67,8 @@ static cs_dryrun_row_t s_describe(const cs_decision_t *d, const cs_record_t *row
             break;
         case CS_ACTION_BUILD: /* a connection with a row whose schema went is rebuilt */
             r.action = d->fresh && !row ? "build" : "rebuild";
-            snprintf(buf, size, "%s (%s)", r.action, d->refetch ? "dynamic schema fetched again"
-                                                                 : reason);
+            snprintf(buf, size, "%s (%s)", r.action,
+                     d->refetch ? "dynamic schema fetched again" : reason);
             break;
         case CS_ACTION_AGGREGATE:
             r.action = d->fresh && !row ? "build" : "rebuild";
@@ -156,14 +156,14 @@ int cs_dryrun(const char *conninfo, const char *config_dir, const char *plugin_d
     if (rc == 0) {
         int64_t now = cs_clock_mono_ms();
         world.long_gone = now - CS_PLAN_GONE_MS - 1;
-        cs_plan_input_t in = {config,
-                              config_dir,
-                              store,
-                              schemas,
-                              {s_plugin, s_in_flight, s_settled_at, s_gone_since, NULL, &world,
-                               s_refetch, NULL},
-                              now,
-                              NULL};
+        cs_plan_input_t in = {
+            config,
+            config_dir,
+            store,
+            schemas,
+            {s_plugin, s_in_flight, s_settled_at, s_gone_since, NULL, &world, s_refetch, NULL},
+            now,
+            NULL};
         cs_plan_t *plan = cs_plan_make(&in);
         if (!plan) {
             snprintf(why, why_size, "out of memory");

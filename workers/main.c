@@ -122,12 +122,14 @@ static void s_heartbeat(s_worker_t *self)
     cs_msg_destroy(&hb);
 }
 
-/* Called while a plugin runs: keep the supervisor's lease on us alive. */
-static void s_tick(void *arg)
+/* Called while a plugin runs: keep the supervisor's lease on us alive; a stop (SIGTERM) or
+ * the supervisor gone ends the plugin at once, so that nothing it started outlives us. */
+static bool s_tick(void *arg)
 {
     s_worker_t *self = arg;
     if (cs_clock_mono_ms() - self->last_sent >= S_HEARTBEAT_MS)
         s_heartbeat(self);
+    return !s_stopped(self);
 }
 
 static void s_finish(s_worker_t *self, cs_job_t **job_p);

@@ -167,7 +167,7 @@ static PGresult *s_ticking(cs_update_t *u, const char *sql, int count, const cha
     while (PQisBusy(u->conn)) {
         int ready = poll(&fd, 1, S_STATEMENT_TICK_MS);
         if (ready == 0)
-            u->tick(u->tick_arg);
+            (void)u->tick(u->tick_arg); /* a statement runs to its end: the worker stops after */
         if ((ready > 0 && !PQconsumeInput(u->conn)) || (ready < 0 && errno != EINTR))
             break; /* the session is lost: PQgetResult says so */
     }
@@ -250,7 +250,7 @@ static PGresult *s_select(cs_update_t *u, cs_buf_t *sql)
 static void s_between(cs_update_t *u)
 {
     if (u->tick)
-        u->tick(u->tick_arg);
+        (void)u->tick(u->tick_arg);
 }
 
 static int s_unmanaged(cs_update_t *u, const char *name)

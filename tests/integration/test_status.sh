@@ -7,6 +7,7 @@ db=$(new_db status)
 cfg=$T_DIR/config
 mkdir -p "$cfg"
 synthetic_conns "$cfg/a.spc" 1 3
+hangs_before=$(pgrep -fc '[s]leep 3600')
 sup_start main "$db" "$cfg" --task-timeout 60 --plugin-timeout 600
 wait_sql 30 "$db" "SELECT count(*) FROM connstate_internal.connection_state WHERE status = 'ready'" 3
 # a plugin that never answers: its connection stays updating (added once the others are
@@ -51,4 +52,7 @@ check_eq "--stuck with a NAME is a usage error" 2 $?
 check "--help shows --stuck[=SEC]" bash -c "connstate status --help | grep -q -- '--stuck\[=SEC\]'"
 
 check "the supervisor stops cleanly" sup_stop "$SUP_PID"
+# the hanging plugin's process is ended with its worker, not left to run for an hour
+hangs_left() { [ "$(pgrep -fc '[s]leep 3600')" -le "$hangs_before" ]; }
+check "the stopped worker's hanging plugin does not outlive it" wait_until 5 hangs_left
 done_testing

@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
+#include "cs_clock.h"
 #include "cs_plugin.h"
 #include "cs_proto.h"
 
@@ -210,12 +213,77 @@ static void test_schema_watch(void **state)
     cs_buf_free(&many);
 }
 
+/* Whether the process runs: it exists and is not a zombie (its parent was killed with it, and
+ * whoever adopts it may not have reaped it yet). */
+static bool s_running(int pid)
+{
+    char path[64], stat[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    const char *end = strrchr(stat, ')'); /* the state follows the command's name */
+    return end && end[1] == ' ' && end[2] != 'Z';
+}
+
+static int s_ticks;
+static bool s_stop_after_three(void *arg)
+{
+    (void)arg;
+    return ++s_ticks < 3;
+}
+
+/* A caller that stops (its tick says so) ends a plugin that would run for a minute, and what
+ * the plugin started, at once, failing the run with the reason. */
+static void test_run_stopped_by_tick(void **state)
+{
+    (void)state;
+    char script[160], pidfile[160];
+    snprintf(script, sizeof script, "%s/lingers", s_dir);
+    snprintf(pidfile, sizeof pidfile, "%s/child.pid", s_dir);
+    FILE *f = fopen(script, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\nsleep 60 &\necho $! >%s\nwait\n", pidfile);
+    fclose(f);
+    chmod(script, 0755);
+    char *const argv[] = {script, (char *)"schema", NULL};
+    cs_buf_t out = {0};
+    char why[512] = "";
+    s_ticks = 0;
+    int64_t t0 = cs_clock_mono_ms();
+    assert_int_equal(cs_plugin_run(argv, NULL, 0, NULL, NULL, 60000, &out, why, sizeof why,
+                                   s_stop_after_three, NULL),
+                     -1);
+    assert_true(cs_clock_mono_ms() - t0 < 5000);
+    assert_non_null(strstr(why, "was killed: this process is stopping"));
+    f = fopen(pidfile, "r");
+    assert_non_null(f);
+    int child = 0;
+    assert_int_equal(fscanf(f, "%d", &child), 1);
+    fclose(f);
+    /* the plugin's own child (in its process group) is gone too, within a second */
+    bool alive = true;
+    for (int i = 0; i < 100 && alive; i++) {
+        alive = s_running(child);
+        if (alive)
+            usleep(10000);
+    }
+    assert_false(alive);
+    cs_buf_free(&out);
+    unlink(pidfile);
+    unlink(script);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_environment), cmocka_unit_test(test_run_over_the_limit),
-        cmocka_unit_test(test_settings_check),  cmocka_unit_test(test_env_secrets),
-        cmocka_unit_test(test_limit_prefix),    cmocka_unit_test(test_schema_watch),
+        cmocka_unit_test(test_run_environment),     cmocka_unit_test(test_run_over_the_limit),
+        cmocka_unit_test(test_run_stopped_by_tick), cmocka_unit_test(test_settings_check),
+        cmocka_unit_test(test_env_secrets),         cmocka_unit_test(test_limit_prefix),
+        cmocka_unit_test(test_schema_watch),
     };
     return cmocka_run_group_tests_name("plugin", tests, s_setup, s_teardown);
 }
