@@ -473,6 +473,7 @@ static void s_apply(cs_refresh_t *self, const cs_decision_t *d)
             if (!(row = s_row(self, d)))
                 return;
             cs_store_set_fingerprint(store, row, d->fingerprint);
+            cs_store_set_reason(store, row, d->reason);
             cs_store_set(store, row, CS_STATUS_UPDATING, NULL);
             cs_task_t *task =
                 s_aggregate_task(self, d->name, d->config, d->fingerprint, d->members);
@@ -501,6 +502,8 @@ static void s_apply(cs_refresh_t *self, const cs_decision_t *d)
              * when its schema hash changes); another one is under way meanwhile. */
             if (d->refetch)
                 cs_store_set_built(store, row, d->marker->plugin_version, d->marker->schema_hash);
+            cs_store_set_reason(store, row,
+                                d->refetch ? "dynamic schema fetched again" : d->reason);
             if (!d->refetch || cs_record_values(row)->status != CS_STATUS_READY)
                 cs_store_set(store, row, CS_STATUS_UPDATING, NULL);
             s_task(self, CS_TASK_BUILD, d->name, d->config, d->fresh, d->not_before, d->refetch);
@@ -509,6 +512,7 @@ static void s_apply(cs_refresh_t *self, const cs_decision_t *d)
             if (self->deps.watch)
                 cs_watch_forget(self->deps.watch, d->name);
             if ((row = s_row(self, d)) != NULL) {
+                cs_store_set_reason(store, row, d->reason);
                 cs_store_set(store, row, CS_STATUS_DELETING, NULL);
                 s_task(self, CS_TASK_DELETE, d->name, d->config, false, 0, false);
             }

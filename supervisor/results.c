@@ -75,6 +75,7 @@ static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *even
             if (event->refetch && v->status == CS_STATUS_READY)
                 cs_store_touch(store, row);
             cs_store_set_built(store, row, result->plugin_version, result->schema_hash);
+            cs_store_set_build_ms(store, row, result->elapsed_us);
             cs_store_set_comments(store, row, false);
             cs_store_set(store, row, CS_STATUS_READY, NULL);
             cs_store_claim(store, row); /* the state write checks the worker's word */
@@ -110,6 +111,7 @@ static const cs_connection_t *s_result(cs_store_t *store, const cs_event_t *even
                                : aggregate            ? aggregate->plugin_version
                                                       : NULL,
                                result->schema_hash);
+            cs_store_set_build_ms(store, row, result->elapsed_us);
             cs_store_set_comments(store, row, true);
             cs_store_set_noted(store, row, CS_STATUS_READY, NULL,
                                aggregate ? aggregate->left_out : NULL);

@@ -520,6 +520,26 @@ void cs_store_set_worker(cs_store_t *self, cs_record_t *row, const char *worker,
         s_mark_described(self, row);
 }
 
+void cs_store_set_reason(cs_store_t *self, cs_record_t *row, const char *reason)
+{
+    uint16_t id = cs_reason_intern(reason);
+    if (row->now.reason != id) {
+        row->now.reason = id;
+        s_mark(self, row);
+    }
+}
+
+void cs_store_set_build_ms(cs_store_t *self, cs_record_t *row, uint64_t elapsed_us)
+{
+    int ms = elapsed_us ? (int)((elapsed_us + 999) / 1000) : 0; /* a build took 1 ms at least */
+    if (elapsed_us > (uint64_t)INT32_MAX * 1000)
+        ms = INT32_MAX;
+    if (row->now.build_ms != ms) {
+        row->now.build_ms = ms;
+        s_mark(self, row);
+    }
+}
+
 void cs_store_set_comments(cs_store_t *self, cs_record_t *row, bool comments_set)
 {
     if (row->now.comments_set != comments_set) {

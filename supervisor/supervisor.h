@@ -44,7 +44,16 @@ typedef struct {
     int start_line;
     int end_line;
     bool comments_set;
+    uint16_t reason; /* why its last update was planned (cs_reason_intern; 0: none) */
+    int build_ms;    /* its last build's duration (0: none yet) */
 } cs_row_values_t;
+
+/* The plans' reasons, each text kept once for the process (at most CS_REASONS_MAX; past
+ * that a new one is "other"): its number (0 for NULL or ""), and a number's text (NULL for 0
+ * or one never given out). Never blocks. */
+#define CS_REASONS_MAX 4096
+uint16_t cs_reason_intern(const char *text);
+const char *cs_reason_text(uint16_t id);
 
 /* Frees the strings of v (the struct stays). */
 void cs_row_values_clear(cs_row_values_t *v);
@@ -79,7 +88,12 @@ void cs_row_values_copy(cs_row_values_t *dst, const cs_row_values_t *src);
  * without error or detail is left alone), each changed row with a new sequence number after
  * the highest in the table or $1; it answers every row, the startup read's columns and then
  * "changed" (t/f). Its end, in the same transaction ($1 the last sequence number, $2 the
- * NOTIFY payload without its closing brace): the meta's last_seq and the batch's pg_notify. */
+ * NOTIFY payload without its closing brace): the meta's last_seq and the batch's pg_notify.
+ * The table also keeps each row's history, which the supervisor neither holds nor sends: the
+ * statements that write a row derive it from the change (last_attempt_at: when it last became
+ * updating or deleting, or its attempts changed; last_ready_at: when it last became ready;
+ * last_error_at and last_error: when it last became error, or its error changed, and that
+ * error, kept after it is over). */
 /* Appends text as one element of an array literal: quoted, backslash and quote escaped,
  * each byte that is not valid UTF-8 written as '?' (the server would refuse the statement). */
 void cs_table_array_text(cs_buf_t *out, const char *text);
@@ -99,7 +113,7 @@ int cs_table_parse_row(const PGresult *res, int row, cs_row_values_t *v);
 /* ... its strings borrowed from res (valid until PQclear; not to be cleared). */
 int cs_table_read_row(const PGresult *res, int row, cs_row_values_t *v);
 
-#define CS_TABLE_COLUMNS      17
+#define CS_TABLE_COLUMNS      19
 #define CS_TABLE_BATCH_PARAMS (7 + CS_TABLE_COLUMNS)
 
 /* A batch's rows as the statement takes them: one array literal per column (and the
@@ -193,6 +207,9 @@ void cs_store_set_built(cs_store_t *self, cs_record_t *row, const char *plugin_v
 /* The worker of its last update (NULL: unchanged) and that update's attempts. */
 void cs_store_set_worker(cs_store_t *self, cs_record_t *row, const char *worker, int attempts);
 void cs_store_set_comments(cs_store_t *self, cs_record_t *row, bool comments_set);
+/* Why its update was planned (the plan's reason, interned); its last build's duration. */
+void cs_store_set_reason(cs_store_t *self, cs_record_t *row, const char *reason);
+void cs_store_set_build_ms(cs_store_t *self, cs_record_t *row, uint64_t elapsed_us);
 /* Its schema changed while its status stayed (a dynamic schema fetched again, built anew):
  * time_changed moves to now, and the row is queued for writing at once. */
 void cs_store_touch(cs_store_t *self, cs_record_t *row);

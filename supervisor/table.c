@@ -10,7 +10,9 @@
 
 #define S_TABLE "connstate_internal.connection_state"
 
-typedef enum { S_TEXT, S_INT, S_BIGINT, S_BOOL, S_TIME, S_STATUS } s_kind_t;
+/* S_MS: an int whose 0 is NULL in the table; S_REASON: a cs_reason_intern number, its text
+ * in the table. */
+typedef enum { S_TEXT, S_INT, S_BIGINT, S_BOOL, S_TIME, S_STATUS, S_MS, S_REASON } s_kind_t;
 
 /* One column: its name, its key in a batch's JSON, its kind (how it is encoded, decoded and
  * typed in the recordset), the rest of its definition, where it lives in a row, and whether
@@ -48,7 +50,76 @@ static const s_column_t s_columns[] = {
     {"worker", "w", S_TEXT, "text", S_AT(worker), false},
     {"attempts", "a", S_INT, "integer NOT NULL DEFAULT 0", S_AT(attempts), false},
     {"detail", "d", S_TEXT, "text", S_AT(detail), true},
+    {"reason", "r", S_REASON, "text", S_AT(reason), true},
+    {"build_ms", "bm", S_MS, "integer", S_AT(build_ms), true},
 };
+
+/* The history columns: what each statement that writes a row derives from the change, never
+ * sent. The SET expression of an update and the value of a new row, in which {s}, {e}, {t}
+ * and {a} stand for the new status, error, time_changed and attempts, and {o} for the row as
+ * it was (cs_history_sql substitutes them). */
+typedef struct {
+    const char *name;
+    const char *definition;
+    const char *update;
+    const char *insert;
+} s_history_t;
+
+static const s_history_t s_history[] = {
+    {"last_attempt_at", "timestamptz",
+     "CASE WHEN {s} IN ('updating', 'deleting') AND ({o}.status IS DISTINCT FROM {s} OR "
+     "{o}.attempts IS DISTINCT FROM {a}) THEN now() ELSE {o}.last_attempt_at END",
+     "CASE WHEN {s} IN ('updating', 'deleting') THEN now() END"},
+    {"last_ready_at", "timestamptz",
+     "CASE WHEN {s} = 'ready' AND {o}.status IS DISTINCT FROM 'ready' THEN {t} ELSE "
+     "{o}.last_ready_at END",
+     "CASE WHEN {s} = 'ready' THEN {t} END"},
+    {"last_error_at", "timestamptz",
+     "CASE WHEN {s} = 'error' AND ({o}.status IS DISTINCT FROM 'error' OR {o}.error IS "
+     "DISTINCT FROM {e}) THEN {t} ELSE {o}.last_error_at END",
+     "CASE WHEN {s} = 'error' THEN {t} END"},
+    {"last_error", "text", "CASE WHEN {s} = 'error' THEN {e} ELSE {o}.last_error END",
+     "CASE WHEN {s} = 'error' THEN {e} END"},
+};
+#define S_HISTORY (sizeof s_history / sizeof *s_history)
+
+/* The names a history expression's {x} stand for. */
+typedef struct {
+    const char *status, *error, *time, *attempts, *old;
+} s_subst_t;
+
+/* Appends expr with its {x} replaced. */
+static void s_history_sql(cs_buf_t *out, const char *expr, const s_subst_t *with)
+{
+    for (const char *p = expr; *p; p++) {
+        const char *by = NULL;
+        if (p[0] == '{' && p[1] && p[2] == '}') {
+            switch (p[1]) {
+                case 's':
+                    by = with->status;
+                    break;
+                case 'e':
+                    by = with->error;
+                    break;
+                case 't':
+                    by = with->time;
+                    break;
+                case 'a':
+                    by = with->attempts;
+                    break;
+                case 'o':
+                    by = with->old;
+                    break;
+            }
+        }
+        if (by) {
+            cs_buf_puts(out, by);
+            p += 2;
+        } else {
+            cs_buf_putc(out, *p);
+        }
+    }
+}
 #define S_COLUMNS (sizeof s_columns / sizeof *s_columns)
 _Static_assert(S_COLUMNS == CS_TABLE_COLUMNS, "CS_TABLE_COLUMNS is the number of columns");
 #define S_FIRST_ARRAY 8 /* the batch's $8 is the first column's array */
@@ -75,6 +146,8 @@ static const char *s_array_type(s_kind_t kind)
             return "bigint";
         case S_BOOL:
             return "boolean";
+        case S_MS:
+            return "int";
         default:
             return "text";
     }
@@ -159,8 +232,36 @@ static void s_keyed_update_sql(cs_buf_t *out, bool state)
         s_value_sql(out, &s_columns[i], "v.");
         sep = ", ";
     }
+    char time[96], status[16], error[16], attempts[16];
+    snprintf(time, sizeof time, "'epoch'::timestamptz + v.%s * interval '1 microsecond'",
+             s_key(S_AT(time_us)));
+    snprintf(status, sizeof status, "v.%s", s_key(S_AT(status)));
+    snprintf(error, sizeof error, "v.%s", s_key(S_AT(error)));
+    snprintf(attempts, sizeof attempts, "v.%s", s_key(S_AT(attempts)));
+    /* the status form does not carry the attempts: they are as they were */
+    s_subst_t with = {status, error, time, state ? "cs.attempts" : attempts, "cs"};
+    for (size_t i = 0; i < S_HISTORY; i++) {
+        cs_buf_printf(out, ",\n        %s = ", s_history[i].name);
+        s_history_sql(out, s_history[i].update, &with);
+    }
     cs_buf_printf(out, "\n    FROM v WHERE cs.connection_name = v.%s\n    RETURNING 1\n",
                   s_key(S_AT(name)));
+}
+
+/* The history columns' names, after the others' in an INSERT's column list. */
+static void s_history_names(cs_buf_t *out)
+{
+    for (size_t i = 0; i < S_HISTORY; i++)
+        cs_buf_printf(out, ", %s", s_history[i].name);
+}
+
+/* Their values for a new row, after the others' in an INSERT's SELECT list. */
+static void s_history_inserts(cs_buf_t *out, const s_subst_t *with)
+{
+    for (size_t i = 0; i < S_HISTORY; i++) {
+        cs_buf_puts(out, ", ");
+        s_history_sql(out, s_history[i].insert, with);
+    }
 }
 
 static void s_generate(void)
@@ -171,8 +272,10 @@ static void s_generate(void)
              pending_end = {0};
     cs_buf_puts(&create, "CREATE TABLE IF NOT EXISTS " S_TABLE " (\n");
     for (size_t i = 0; i < S_COLUMNS; i++)
-        cs_buf_printf(&create, "    %s %s%s\n", s_columns[i].name, s_columns[i].definition,
-                      i + 1 < S_COLUMNS ? "," : "");
+        cs_buf_printf(&create, "    %s %s,\n", s_columns[i].name, s_columns[i].definition);
+    for (size_t i = 0; i < S_HISTORY; i++)
+        cs_buf_printf(&create, "    %s %s%s\n", s_history[i].name, s_history[i].definition,
+                      i + 1 < S_HISTORY ? "," : "");
     /* every row is updated in place, again and again: room for HOT updates */
     cs_buf_puts(&create, ") WITH (fillfactor = 50);\n");
     /* A table of an earlier version gets the columns it lacks; one that has them all is not
@@ -187,6 +290,13 @@ static void s_generate(void)
                       "        ALTER TABLE " S_TABLE
                       " ADD COLUMN IF NOT EXISTS %s %s;\n    END IF;\n",
                       s_columns[i].name, s_columns[i].name, s_columns[i].definition);
+    for (size_t i = 0; i < S_HISTORY; i++)
+        cs_buf_printf(&create,
+                      "    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '" S_TABLE
+                      "'::regclass\n        AND attname = '%s' AND NOT attisdropped) THEN\n"
+                      "        ALTER TABLE " S_TABLE
+                      " ADD COLUMN IF NOT EXISTS %s %s;\n    END IF;\n",
+                      s_history[i].name, s_history[i].name, s_history[i].definition);
     cs_buf_puts(&create, "END $$;\n");
 
     cs_buf_puts(&select, "SELECT ");
@@ -260,6 +370,7 @@ static void s_generate(void)
         s_key(S_AT(schema_hash)));
     for (size_t i = 0; i < S_COLUMNS; i++)
         cs_buf_printf(&upsert, "%s%s", i ? ", " : "", s_columns[i].name);
+    s_history_names(&upsert);
     cs_buf_puts(&upsert, ")\n    SELECT ");
     for (size_t i = 0; i < S_COLUMNS; i++) {
         const s_column_t *col = &s_columns[i];
@@ -278,11 +389,30 @@ static void s_generate(void)
         else
             cs_buf_printf(&upsert, "%s%s", sep, col->key);
     }
+    { /* a new row's history, from what it is written as (a refused word: error) */
+        char st[96], er[160], tm[96];
+        snprintf(st, sizeof st, "(CASE WHEN ok THEN %s ELSE 'error' END)", status);
+        snprintf(er, sizeof er,
+                 "(CASE WHEN ok THEN %s WHEN g OR %s = 'disabled' THEN $5 ELSE $4 END)",
+                 s_key(S_AT(error)), status);
+        snprintf(tm, sizeof tm, "('epoch'::timestamptz + %s * interval '1 microsecond')",
+                 s_key(S_AT(time_us)));
+        s_subst_t with = {st, er, tm, NULL, NULL};
+        s_history_inserts(&upsert, &with);
+    }
     cs_buf_puts(&upsert,
                 " FROM v WHERE NOT (g AND ok)\n    ON CONFLICT (connection_name) DO UPDATE SET ");
     for (size_t i = 1; i < S_COLUMNS; i++)
         cs_buf_printf(&upsert, "%s%s = EXCLUDED.%s", i > 1 ? ", " : "", s_columns[i].name,
                       s_columns[i].name);
+    {
+        s_subst_t with = {"EXCLUDED.status", "EXCLUDED.error", "EXCLUDED.time_changed",
+                          "EXCLUDED.attempts", "cs"};
+        for (size_t i = 0; i < S_HISTORY; i++) {
+            cs_buf_printf(&upsert, ", %s = ", s_history[i].name);
+            s_history_sql(&upsert, s_history[i].update, &with);
+        }
+    }
     cs_buf_puts(&upsert, "\n    RETURNING 1\n), del AS (\n    DELETE FROM " S_TABLE
                          "\n    WHERE connection_name IN (SELECT ");
     cs_buf_puts(&upsert, name);
@@ -304,11 +434,22 @@ static void s_generate(void)
     cs_buf_puts(&plain, "), ins AS (\n    INSERT INTO " S_TABLE " (");
     for (size_t i = 0; i < S_COLUMNS; i++)
         cs_buf_printf(&plain, "%s%s", i ? ", " : "", s_columns[i].name);
+    s_history_names(&plain);
     cs_buf_puts(&plain, ")\n    SELECT ");
     for (size_t i = 0; i < S_COLUMNS; i++) {
         if (i)
             cs_buf_puts(&plain, ", ");
         s_value_sql(&plain, &s_columns[i], "");
+    }
+    {
+        char tm[96];
+        snprintf(tm, sizeof tm, "('epoch'::timestamptz + v.%s * interval '1 microsecond')",
+                 s_key(S_AT(time_us)));
+        char st[16], er[16];
+        snprintf(st, sizeof st, "v.%s", status);
+        snprintf(er, sizeof er, "v.%s", s_key(S_AT(error)));
+        s_subst_t with = {st, er, tm, NULL, NULL};
+        s_history_inserts(&plain, &with);
     }
     cs_buf_printf(&plain,
                   " FROM v\n    WHERE NOT EXISTS (SELECT FROM " S_TABLE
@@ -443,6 +584,12 @@ static int s_parse_row(const PGresult *res, int row, cs_row_values_t *v, bool co
                 if (null || cs_status_parse(text, strlen(text), &S_FIELD(cs_status_t, v, col)))
                     S_FIELD(cs_status_t, v, col) = CS_STATUS_PENDING;
                 break;
+            case S_MS:
+                S_FIELD(int, v, col) = null ? 0 : atoi(text);
+                break;
+            case S_REASON:
+                S_FIELD(uint16_t, v, col) = null ? 0 : cs_reason_intern(text);
+                break;
         }
     }
     return v->name ? 0 : -1;
@@ -524,6 +671,22 @@ void cs_table_batch_add(cs_table_batch_t *self, const cs_row_values_t *v, bool g
             case S_STATUS: /* lower-case letters: needs no quotes */
                 cs_buf_puts(out, cs_status_name(S_FIELD(cs_status_t, v, col)));
                 break;
+            case S_MS:
+                if (S_FIELD(int, v, col) > 0) {
+                    snprintf(number, sizeof number, "%d", S_FIELD(int, v, col));
+                    cs_buf_puts(out, number);
+                } else {
+                    cs_buf_puts(out, "NULL");
+                }
+                break;
+            case S_REASON: {
+                const char *text = cs_reason_text(S_FIELD(uint16_t, v, col));
+                if (text)
+                    cs_table_array_text(out, text);
+                else
+                    cs_buf_puts(out, "NULL");
+                break;
+            }
         }
     }
     s_array_next(&self->gone);
@@ -565,4 +728,34 @@ void cs_table_batch_free(cs_table_batch_t *self)
     for (size_t i = 0; i < S_COLUMNS; i++)
         cs_buf_free(&self->columns[i]);
     self->rows = 0;
+}
+
+/* ---- the plans' reasons, each text once ---------------------------------------------------- */
+
+static char *s_reasons[CS_REASONS_MAX]; /* [0] unused: 0 is "none" */
+static uint16_t s_reason_count = 1;
+static zhashx_t *s_reason_ids; /* text -> id */
+
+uint16_t cs_reason_intern(const char *text)
+{
+    if (!text || !*text)
+        return 0;
+    if (!s_reason_ids && !(s_reason_ids = zhashx_new()))
+        return 0;
+    uintptr_t id = (uintptr_t)zhashx_lookup(s_reason_ids, text);
+    if (id)
+        return (uint16_t)id;
+    if (s_reason_count >= CS_REASONS_MAX)
+        return strcmp(text, "other") == 0 ? 0 : cs_reason_intern("other"); /* bounded */
+    char *copy = strdup(text);
+    if (!copy)
+        return 0;
+    s_reasons[s_reason_count] = copy;
+    zhashx_insert(s_reason_ids, copy, (void *)(uintptr_t)s_reason_count);
+    return s_reason_count++;
+}
+
+const char *cs_reason_text(uint16_t id)
+{
+    return id && id < s_reason_count ? s_reasons[id] : NULL;
 }

@@ -177,7 +177,11 @@ static const char *const s_row_query =
     "SELECT connection_name, status, error, detail, comments_set::text,"
     " to_char(time_changed AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
     " plugin, plugin_version, type, file_name, start_line::text, end_line::text, worker,"
-    " attempts::text, config_hash, schema_hash, seq::text"
+    " attempts::text, reason, build_ms::text,"
+    " to_char(last_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+    " to_char(last_ready_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+    " to_char(last_error_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+    " last_error, config_hash, schema_hash, seq::text"
     " FROM connstate_internal.connection_state WHERE connection_name = $1";
 
 /* The columns of s_row_query, as status NAME shows them; literal ones are JSON numbers or
@@ -200,6 +204,12 @@ static const struct {
     {"end_line", true},
     {"worker", false},
     {"attempts", true},
+    {"reason", false},
+    {"build_ms", true},
+    {"last_attempt_at", false},
+    {"last_ready_at", false},
+    {"last_error_at", false},
+    {"last_error", false},
     {"config_hash", false},
     {"schema_hash", false},
     {"seq", true},

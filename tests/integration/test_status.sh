@@ -32,6 +32,27 @@ connstate status --db "$db" no_such_conn >"$T_DIR/none.out" 2>&1
 check_eq "status of a name that is not in the table exits 1" 1 $?
 check "... saying so" grep -q 'no connection named "no_such_conn" in the state table' "$T_DIR/none.out"
 
+# ---- each row's history ------------------------------------------------------------------------
+field() { connstate status --db "$db" "$1" | sed -nE "s/^$2 +//p"; }
+check_eq "a new connection's reason: new" new "$(field syn_2 reason)"
+check "... its build's duration in ms" grep -Eq '^[1-9][0-9]*$' <<<"$(field syn_2 build_ms)"
+check "... when it was attempted and became ready" \
+    bash -c "[ '$(field syn_2 last_attempt_at)' != - ] && [ '$(field syn_2 last_ready_at)' != - ]"
+check_eq "... no error in its history" "- -" "$(field syn_2 last_error) $(field syn_2 last_error_at)"
+printf 'connection "flaky" {\n  plugin = "fails"\n}\n' >"$cfg/f.spc"
+wait_sql 30 "$db" "SELECT status FROM connstate_internal.connection_state WHERE connection_name = 'flaky'" error
+check "a failed build: last_error says why" grep -q "cannot reach the API" <<<"$(field flaky last_error)"
+failed_at=$(field flaky last_error_at)
+check "... and when" test "$failed_at" != -
+printf 'connection "flaky" {\n  plugin = "synthetic"\n}\n' >"$cfg/f.spc"
+wait_sql 30 "$db" "SELECT status FROM connstate_internal.connection_state WHERE connection_name = 'flaky'" ready
+check_eq "fixed, it is ready: its reason, as the plan gave it (its schema was never made)" "schema missing" "$(field flaky reason)"
+check "... last_ready_at after its error" \
+    test "$(sql "$db" "SELECT last_ready_at > last_error_at FROM connstate_internal.connection_state WHERE connection_name = 'flaky'")" = t
+check_eq "... and its last error kept, with its time" "$failed_at" "$(field flaky last_error_at)"
+check "... the error itself too" grep -q "cannot reach the API" <<<"$(field flaky last_error)"
+check_eq "... while its error column is empty" - "$(field flaky error)"
+
 # ---- --stuck ---------------------------------------------------------------------------------
 check_eq "the supervisor wrote its lease to the meta" 60 \
     "$(sql "$db" "SELECT value FROM connstate_internal.meta WHERE key = 'task_timeout_s'")"

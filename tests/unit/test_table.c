@@ -81,11 +81,12 @@ static void test_the_upsert_types_its_arrays(void **state)
     const char *sql = cs_table_upsert_sql();
     assert_non_null(strstr(sql, "unnest($8::text[], $9::text[], $10::text[], $11::boolean[], "
                                 "$12::bigint[]"));
-    assert_non_null(strstr(sql, "$24::text[], $1::boolean[], $7::boolean[]) AS x("));
+    assert_non_null(strstr(sql, "$24::text[], $25::text[], $26::int[], $1::boolean[], "
+                                "$7::boolean[]) AS x("));
     assert_null(strstr(sql, "jsonb_to_recordset"));
     /* the plain one: the same parameters and answer, no marker, no deletion */
     const char *plain = cs_table_upsert_plain_sql();
-    assert_non_null(strstr(plain, "$24::text[], $1::boolean[], $7::boolean[]) AS x("));
+    assert_non_null(strstr(plain, "$26::int[], $1::boolean[], $7::boolean[]) AS x("));
     assert_non_null(strstr(plain, "UPDATE connstate_internal.connection_state AS cs SET status = "
                                   "v.s, error = v.e,"));
     assert_non_null(strstr(plain, "WHERE NOT EXISTS (SELECT FROM "
@@ -100,7 +101,7 @@ static void test_the_upsert_types_its_arrays(void **state)
     assert_null(strstr(plain, "connection_name = v.n, ")); /* the key is not updated */
 }
 
-/* The status form: only the state columns' arrays travel ($8 to $14, in the columns' order),
+/* The status form: only the state columns' arrays travel ($8 to $16, in the columns' order),
  * each row updated by its key, the same answer; a row missing from the table fails it. */
 static void test_the_status_form_carries_only_the_state_columns(void **state)
 {
@@ -113,20 +114,24 @@ static void test_the_status_form_carries_only_the_state_columns(void **state)
     v.seq = 42;
     v.plugin = "p";
     v.detail = "d";
+    v.reason = cs_reason_intern("config changed");
+    v.build_ms = 0; /* none yet: NULL */
     cs_table_batch_t batch = {0};
     cs_table_batch_add(&batch, &v, false, false, true);
     const char *params[CS_TABLE_BATCH_PARAMS] = {NULL, "42", "{\"seq\":42", "m", "s", NULL};
-    assert_int_equal(cs_table_batch_params(&batch, params, true), 14);
+    assert_int_equal(cs_table_batch_params(&batch, params, true), 16);
     assert_string_equal(params[0], "{f}");
     assert_string_equal(params[6], "{f}");
-    assert_string_equal(params[7], "{\"syn_1\"}");         /* connection_name */
-    assert_string_equal(params[8], "{ready}");             /* status */
-    assert_string_equal(params[9], "{NULL}");              /* error */
-    assert_string_equal(params[10], "{t}");                /* comments_set */
-    assert_string_equal(params[11], "{1700000000123456}"); /* time_changed */
-    assert_string_equal(params[12], "{42}");               /* seq */
-    assert_string_equal(params[13], "{\"d\"}");            /* detail */
-    for (size_t i = 14; i < CS_TABLE_BATCH_PARAMS; i++)
+    assert_string_equal(params[7], "{\"syn_1\"}");           /* connection_name */
+    assert_string_equal(params[8], "{ready}");               /* status */
+    assert_string_equal(params[9], "{NULL}");                /* error */
+    assert_string_equal(params[10], "{t}");                  /* comments_set */
+    assert_string_equal(params[11], "{1700000000123456}");   /* time_changed */
+    assert_string_equal(params[12], "{42}");                 /* seq */
+    assert_string_equal(params[13], "{\"d\"}");              /* detail */
+    assert_string_equal(params[14], "{\"config changed\"}"); /* reason */
+    assert_string_equal(params[15], "{NULL}");               /* build_ms */
+    for (size_t i = 16; i < CS_TABLE_BATCH_PARAMS; i++)
         assert_null(params[i]);
     for (size_t i = 0; i < CS_TABLE_COLUMNS; i++) /* the others are not even made */
         assert_true(batch.columns[i].len == 0 || batch.columns[i].data[0] == '{');
@@ -135,13 +140,20 @@ static void test_the_status_form_carries_only_the_state_columns(void **state)
 
     const char *sql = cs_table_upsert_status_sql();
     assert_non_null(strstr(sql, "unnest($8::text[], $9::text[], $10::text[], $11::boolean[], "
-                                "$12::bigint[], $13::bigint[], $14::text[], $1::boolean[], "
-                                "$7::boolean[]) AS x(n, s, e, c, t, q, d, g, k)"));
-    assert_null(strstr(sql, "$15"));
+                                "$12::bigint[], $13::bigint[], $14::text[], $15::text[], "
+                                "$16::int[], $1::boolean[], $7::boolean[]) AS x(n, s, e, c, t, "
+                                "q, d, r, bm, g, k)"));
+    assert_null(strstr(sql, "$17"));
     assert_non_null(strstr(sql, "UPDATE connstate_internal.connection_state AS cs SET status = "
                                 "v.s, error = v.e, comments_set = v.c, time_changed = "));
-    assert_non_null(strstr(sql, "seq = v.q, detail = v.d\n    FROM v WHERE "
-                                "cs.connection_name = v.n"));
+    assert_non_null(strstr(sql, "seq = v.q, detail = v.d, reason = v.r, build_ms = v.bm,\n"));
+    /* the history: derived from the change, the row as it was being cs */
+    assert_non_null(strstr(sql, "last_ready_at = CASE WHEN v.s = 'ready' AND cs.status IS "
+                                "DISTINCT FROM 'ready' THEN 'epoch'::timestamptz + v.t"));
+    assert_non_null(strstr(sql, "last_error = CASE WHEN v.s = 'error' THEN v.e ELSE "
+                                "cs.last_error END\n    FROM v WHERE cs.connection_name = v.n"));
+    /* ... the attempts, which the status form does not carry, as they were */
+    assert_non_null(strstr(sql, "cs.attempts IS DISTINCT FROM cs.attempts"));
     assert_null(strstr(sql, "plugin"));
     assert_null(strstr(sql, "INSERT"));
     assert_non_null(strstr(sql, "connstate_internal.rows_written((SELECT count(*) FROM upd),"));
@@ -177,7 +189,7 @@ static void test_create_upsert_and_select_name_the_same_columns(void **state)
                              "time_changed",    "plugin", "plugin_version", "config_hash",
                              "schema_hash",     "type",   "file_name",      "start_line",
                              "end_line",        "seq",    "worker",         "attempts",
-                             "detail"};
+                             "detail",          "reason", "build_ms"};
     for (size_t i = 0; i < sizeof columns / sizeof *columns; i++) {
         assert_non_null(strstr(create, columns[i]));
         assert_non_null(strstr(upsert, columns[i]));
@@ -192,6 +204,16 @@ static void test_create_upsert_and_select_name_the_same_columns(void **state)
                                    "        ALTER TABLE connstate_internal.connection_state "
                                    "ADD COLUMN IF NOT EXISTS detail text;"));
     assert_non_null(strstr(create, "CHECK (status IN ("));
+    const char *history[] = {"last_attempt_at", "last_ready_at", "last_error_at", "last_error"};
+    for (size_t i = 0; i < sizeof history / sizeof *history; i++) {
+        char grow[160];
+        snprintf(grow, sizeof grow, "ADD COLUMN IF NOT EXISTS %s %s;", history[i],
+                 i < 3 ? "timestamptz" : "text");
+        assert_non_null(strstr(create, grow));
+        assert_non_null(strstr(upsert, history[i])); /* set on insert and on conflict */
+        assert_non_null(strstr(cs_table_upsert_plain_sql(), history[i]));
+        assert_null(strstr(select, history[i])); /* never read back: the table's alone */
+    }
     assert_non_null(strstr(upsert, "pg_notify('connstate_state'"));
     assert_null(strstr(upsert, "connection_name = EXCLUDED")); /* the key is not updated */
     /* a worker's word is checked against the schema's marker in the same statement */
