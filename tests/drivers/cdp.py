@@ -69,12 +69,17 @@ class Tab:
                     fail("%s: %s" % (method, msg["error"].get("message")))
                 return msg.get("result", {})
 
-    def evaluate(self, expr):
+    def evaluate(self, expr, threw=None):
+        """The value of expr; when it throws, exit 1 saying so, or (threw given) call it with
+        the exception's text and return None."""
         result = self.call("Runtime.evaluate", expression=expr, returnByValue=True)
         if "exceptionDetails" in result:
             details = result["exceptionDetails"]
             text = details.get("exception", {}).get("description") or details.get("text")
-            fail("the page threw: %s" % text, 1)
+            if threw is None:
+                fail("the page threw: %s" % text, 1)
+            threw(text)
+            return None
         return result.get("result", {}).get("value")
 
 
@@ -94,12 +99,13 @@ def main(argv):
         print(json.dumps(tab.evaluate(argv[4])))
     elif cmd == "wait" and len(argv) == 6:
         deadline = time.time() + float(argv[5])
+        last_error = []  # the page may not have loaded yet: a throw is "not yet"
         while True:
-            value = tab.evaluate(argv[4])
+            value = tab.evaluate(argv[4], threw=last_error.append)
             if value is True:
                 return 0
             if time.time() > deadline:
-                print(json.dumps(value))
+                print(json.dumps(value) if not last_error else "threw: " + last_error[-1])
                 return 1
             time.sleep(0.1)
     elif cmd == "shot" and len(argv) == 5:
