@@ -69,8 +69,8 @@ static char *s_exchange(cs_http_t *http, const char *request, const char *until,
 static void test_refusals(void **state)
 {
     (void)state;
-    const char *bad[] = {"nonsense", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999",
-                         "127.0.0.1:http", "no-such-host.invalid:1"};
+    const char *bad[] = {"nonsense",        "127.0.0.1",      "127.0.0.1:",
+                         "127.0.0.1:99999", "127.0.0.1:http", "no-such-host.invalid:1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         errno = 0;
         assert_null(cs_http_new(bad[i], NULL, s_route, NULL));
@@ -190,8 +190,36 @@ static void test_stream(void **state)
     }
     assert_non_null(strstr(cs_buf_str(&got), event));
     cs_buf_free(&got);
+    /* a client that reads nothing more: past its bound (4 MB behind) its stream is ended */
+    static char big[64 * 1024];
+    memset(big, 'x', sizeof big - 2);
+    memcpy(big + sizeof big - 2, "\n\n", 2);
+    for (int i = 0; i < 200 && cs_http_streams_cut(http) == 0; i++) {
+        cs_http_stream_send(http, big, sizeof big);
+        cs_http_run(http);
+    }
+    assert_int_equal(cs_http_streams_cut(http), 1);
+    bool ended = false; /* ... and the client sees its end once it reads */
+    deadline = cs_clock_mono_ms() + 5000;
+    while (!ended && cs_clock_mono_ms() < deadline) {
+        struct pollfd fds[2] = {{cs_http_fd(http), POLLIN, 0}, {fd, POLLIN, 0}};
+        poll(fds, 2, 20);
+        cs_http_run(http);
+        char buf[65536];
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof buf)) > 0)
+            ;
+        ended = n == 0;
+    }
+    assert_true(ended);
+    assert_int_equal(cs_http_streams(http), 0);
     close(fd);
-    cs_http_destroy(&http); /* with a stream open (suspended): no leak, no hang */
+    /* one left open (suspended) at the end: destroyed without a leak or a hang */
+    rsp = s_exchange(http, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n", "data: {}\n\n", &fd);
+    free(rsp);
+    assert_int_equal(cs_http_streams(http), 1);
+    cs_http_destroy(&http);
+    close(fd);
 }
 
 int main(void)
