@@ -42,7 +42,8 @@ struct cs_http {
     struct MHD_Daemon *daemon;
     int epoll_fd;
     uint16_t port;
-    char *token; /* NULL: none asked */
+    char *token;      /* NULL: none asked */
+    char *token_file; /* read again by cs_http_reload */
     cs_http_route_fn *route;
     void *arg;
     /* the event stream (NULL path: none) */
@@ -377,7 +378,8 @@ cs_http_t *cs_http_new(const char *bind, const char *token_file, cs_http_route_f
     self->route = route;
     self->arg = arg;
     self->epoll_fd = -1;
-    if (token_file && !(self->token = s_read_token(token_file))) {
+    if (token_file &&
+        (!(self->token_file = strdup(token_file)) || !(self->token = s_read_token(token_file)))) {
         cs_http_destroy(&self);
         errno = EINVAL;
         return NULL;
@@ -422,8 +424,26 @@ void cs_http_destroy(cs_http_t **self_p)
     if (self->daemon)
         MHD_stop_daemon(self->daemon);
     free(self->token);
+    free(self->token_file);
     free(self);
     *self_p = NULL;
+}
+
+int cs_http_reload(cs_http_t *self)
+{
+    if (!self || !self->token_file)
+        return 0;
+    char *token = s_read_token(self->token_file);
+    if (!token) {
+        cs_log_warn("--http-token %s: kept the token read before", self->token_file);
+        return -1;
+    }
+    bool changed = strcmp(token, self->token) != 0;
+    free(self->token);
+    self->token = token;
+    if (changed)
+        cs_log_info("--http-token %s: a new token is in force", self->token_file);
+    return 0;
 }
 
 uint16_t cs_http_port(const cs_http_t *self)

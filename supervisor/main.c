@@ -183,7 +183,8 @@ static const cs_program_t s_program = {
     "bound unless --insecure is given. The allow-lists are read again on SIGHUP and when their\n"
     "directories change.\n"
     "Signals: SIGHUP refreshes, fetching every dynamic schema again (and reads the\n"
-    "allow-lists); SIGTERM and SIGINT stop gracefully (exit 0). Dynamic schemas are also\n"
+    "allow-lists and the --http-token file again); SIGTERM and SIGINT stop gracefully (exit 0). "
+    "Dynamic schemas are also\n"
     "fetched again when a file their schema's \"watch\" list matches changes (inotify).\n"
     "The database going away (restart, outage, failover) does not stop it: it waits for it\n"
     "and carries on, serving STATUS meanwhile.\n"
@@ -217,11 +218,12 @@ typedef struct {
     zsock_t *workers_sock;
     zsock_t *publish_sock;
     zsock_t *control_sock;
-    cs_db_state_t db;       /* the catalog's state as the pipeline last saw it */
-    bool fresh_start;       /* service startup: every row pending, not written yet */
-    bool refreshed;         /* a refresh completed since this supervisor last became active */
-    cs_config_t *preloaded; /* startup: the config, read while the rows were set pending */
-    int64_t db_checked;     /* embedded: when the server was last looked at (mono ms) */
+    cs_db_state_t db; /* the catalog's state as the pipeline last saw it */
+    bool fresh_start; /* service startup: every row pending, not written yet */
+    bool refreshed;   /* a refresh completed since this supervisor last became active */
+    bool hup_waited;  /* a SIGHUP came while the database was waited for: refresh once active */
+    cs_config_t *preloaded;          /* startup: the config, read while the rows were set pending */
+    int64_t db_checked;              /* embedded: when the server was last looked at (mono ms) */
     int64_t restarts[S_DB_RESTARTS]; /* embedded: when the server was started again */
     bool restarts_said;
     int inotify_fd;
@@ -762,6 +764,12 @@ static void s_wait_active(s_sup_t *self)
         while (items[0].revents && read(s_signal_pipe[0], buf, sizeof buf) > 0)
             ;
         readable = catalog_i >= 0 && items[catalog_i].revents;
+        if (s_hup) { /* the allow-lists and the token now; the refresh once active */
+            s_hup = 0;
+            self->hup_waited = true;
+            cs_auth_reload(self->auth);
+            (void)cs_http_reload(self->http);
+        }
         s_http_serve(self, items, http_i);
     }
 }
@@ -870,10 +878,12 @@ static int s_loop(s_sup_t *self)
         }
         if (items[3].revents)
             cs_publish_on_socket(self->publish); /* subscribers joined: greeted at once */
-        if (s_hup) {
+        if (s_hup || self->hup_waited) {
             s_hup = 0;
+            self->hup_waited = false;
             cs_log_info("SIGHUP: refreshing");
             cs_auth_reload(self->auth);
+            (void)cs_http_reload(self->http); /* logged; the token before stays */
             cs_refresh_catalog_full(self->refresh, "SIGHUP");
             cs_refresh_request_all(self->refresh);
         }

@@ -1235,6 +1235,9 @@ typedef int(cs_http_route_fn)(void *arg, const char *path, cs_buf_t *body,
 cs_http_t *cs_http_new(const char *bind, const char *token_file, cs_http_route_fn *route,
                        void *arg);
 void cs_http_destroy(cs_http_t **self_p);
+/* Reads the token file again (SIGHUP: a token rotated). Returns 0, or -1 (logged) when it
+ * cannot be read or is too short: the token read before stays in force. */
+int cs_http_reload(cs_http_t *self);
 
 /* The port it listens on (the one chosen when bind's was 0). */
 uint16_t cs_http_port(const cs_http_t *self);

@@ -108,6 +108,21 @@ out=$(get "http://127.0.0.1:$tport/metrics" -H 'Authorization: Bearer c0nnstate-
 check "... and 200 with the right one" grep -q '^HTTP 200$' <<<"$out"
 out=$(get "http://127.0.0.1:$tport/healthz")
 check "/healthz needs none" grep -q '^HTTP 200$' <<<"$out"
+# a token rotated: SIGHUP reads the file again; a file made unusable keeps the last token
+printf 'c0nnstate-rotated-token-9876543210\n' >"$tok"
+kill -HUP "$SUP_PID"
+rotated() {
+    get "http://127.0.0.1:$tport/metrics" -H 'Authorization: Bearer c0nnstate-rotated-token-9876543210' |
+        grep -q '^HTTP 200$'
+}
+check "after SIGHUP the rotated token is in force" wait_until 10 rotated
+out=$(get "http://127.0.0.1:$tport/metrics" -H 'Authorization: Bearer c0nnstate-test-token-0123456789')
+check "... and the old one refused" grep -q '^HTTP 401$' <<<"$out"
+printf 'short\n' >"$tok"
+kill -HUP "$SUP_PID"
+check "a token file made too short on SIGHUP: said, and the last token kept" \
+    wait_log "$T_DIR/tokened.log" "kept the token read before" 10
+check "... still accepted" rotated
 sup_stop "$SUP_PID"
 
 # ---- refusals ---------------------------------------------------------------------------------
