@@ -525,7 +525,7 @@ void cs_store_set_reason(cs_store_t *self, cs_record_t *row, const char *reason)
     uint16_t id = cs_reason_intern(reason);
     if (row->now.reason != id) {
         row->now.reason = id;
-        s_mark(self, row);
+        s_mark_described(self, row);
     }
 }
 
@@ -536,7 +536,7 @@ void cs_store_set_build_ms(cs_store_t *self, cs_record_t *row, uint64_t elapsed_
         ms = INT32_MAX;
     if (row->now.build_ms != ms) {
         row->now.build_ms = ms;
-        s_mark(self, row);
+        s_mark_described(self, row);
     }
 }
 

@@ -50,8 +50,10 @@ static const s_column_t s_columns[] = {
     {"worker", "w", S_TEXT, "text", S_AT(worker), false},
     {"attempts", "a", S_INT, "integer NOT NULL DEFAULT 0", S_AT(attempts), false},
     {"detail", "d", S_TEXT, "text", S_AT(detail), true},
-    {"reason", "r", S_REASON, "text", S_AT(reason), true},
-    {"build_ms", "bm", S_MS, "integer", S_AT(build_ms), true},
+    /* part of the description: they change with a plan's update or a worker's build, whose
+     * writes are full ones anyway; a restart's every row back to ready does not carry them */
+    {"reason", "r", S_REASON, "text", S_AT(reason), false},
+    {"build_ms", "bm", S_MS, "integer", S_AT(build_ms), false},
 };
 
 /* The history columns: what each statement that writes a row derives from the change, never

@@ -101,7 +101,7 @@ static void test_the_upsert_types_its_arrays(void **state)
     assert_null(strstr(plain, "connection_name = v.n, ")); /* the key is not updated */
 }
 
-/* The status form: only the state columns' arrays travel ($8 to $16, in the columns' order),
+/* The status form: only the state columns' arrays travel ($8 to $14, in the columns' order),
  * each row updated by its key, the same answer; a row missing from the table fails it. */
 static void test_the_status_form_carries_only_the_state_columns(void **state)
 {
@@ -119,19 +119,17 @@ static void test_the_status_form_carries_only_the_state_columns(void **state)
     cs_table_batch_t batch = {0};
     cs_table_batch_add(&batch, &v, false, false, true);
     const char *params[CS_TABLE_BATCH_PARAMS] = {NULL, "42", "{\"seq\":42", "m", "s", NULL};
-    assert_int_equal(cs_table_batch_params(&batch, params, true), 16);
+    assert_int_equal(cs_table_batch_params(&batch, params, true), 14);
     assert_string_equal(params[0], "{f}");
     assert_string_equal(params[6], "{f}");
-    assert_string_equal(params[7], "{\"syn_1\"}");           /* connection_name */
-    assert_string_equal(params[8], "{ready}");               /* status */
-    assert_string_equal(params[9], "{NULL}");                /* error */
-    assert_string_equal(params[10], "{t}");                  /* comments_set */
-    assert_string_equal(params[11], "{1700000000123456}");   /* time_changed */
-    assert_string_equal(params[12], "{42}");                 /* seq */
-    assert_string_equal(params[13], "{\"d\"}");              /* detail */
-    assert_string_equal(params[14], "{\"config changed\"}"); /* reason */
-    assert_string_equal(params[15], "{NULL}");               /* build_ms */
-    for (size_t i = 16; i < CS_TABLE_BATCH_PARAMS; i++)
+    assert_string_equal(params[7], "{\"syn_1\"}");         /* connection_name */
+    assert_string_equal(params[8], "{ready}");             /* status */
+    assert_string_equal(params[9], "{NULL}");              /* error */
+    assert_string_equal(params[10], "{t}");                /* comments_set */
+    assert_string_equal(params[11], "{1700000000123456}"); /* time_changed */
+    assert_string_equal(params[12], "{42}");               /* seq */
+    assert_string_equal(params[13], "{\"d\"}");            /* detail */
+    for (size_t i = 14; i < CS_TABLE_BATCH_PARAMS; i++)    /* not reason nor build_ms */
         assert_null(params[i]);
     for (size_t i = 0; i < CS_TABLE_COLUMNS; i++) /* the others are not even made */
         assert_true(batch.columns[i].len == 0 || batch.columns[i].data[0] == '{');
@@ -140,13 +138,12 @@ static void test_the_status_form_carries_only_the_state_columns(void **state)
 
     const char *sql = cs_table_upsert_status_sql();
     assert_non_null(strstr(sql, "unnest($8::text[], $9::text[], $10::text[], $11::boolean[], "
-                                "$12::bigint[], $13::bigint[], $14::text[], $15::text[], "
-                                "$16::int[], $1::boolean[], $7::boolean[]) AS x(n, s, e, c, t, "
-                                "q, d, r, bm, g, k)"));
-    assert_null(strstr(sql, "$17"));
+                                "$12::bigint[], $13::bigint[], $14::text[], $1::boolean[], "
+                                "$7::boolean[]) AS x(n, s, e, c, t, q, d, g, k)"));
+    assert_null(strstr(sql, "$15"));
     assert_non_null(strstr(sql, "UPDATE connstate_internal.connection_state AS cs SET status = "
                                 "v.s, error = v.e, comments_set = v.c, time_changed = "));
-    assert_non_null(strstr(sql, "seq = v.q, detail = v.d, reason = v.r, build_ms = v.bm,\n"));
+    assert_non_null(strstr(sql, "seq = v.q, detail = v.d,\n        last_attempt_at = "));
     /* the history: derived from the change, the row as it was being cs */
     assert_non_null(strstr(sql, "last_ready_at = CASE WHEN v.s = 'ready' AND cs.status IS "
                                 "DISTINCT FROM 'ready' THEN 'epoch'::timestamptz + v.t"));
