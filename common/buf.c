@@ -98,6 +98,14 @@ static size_t s_utf8_length(const unsigned char *p, size_t avail)
     return len;
 }
 
+void cs_buf_json_text(cs_buf_t *self, const char *text)
+{
+    if (text)
+        cs_buf_json_string(self, text, strlen(text));
+    else
+        cs_buf_puts(self, "null");
+}
+
 void cs_buf_json_string(cs_buf_t *self, const char *text, size_t len)
 {
     const unsigned char *p = (const unsigned char *)text;

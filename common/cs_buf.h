@@ -26,6 +26,8 @@ void cs_buf_printf(cs_buf_t *self, const char *fmt, ...) __attribute__((format(p
 /* Appends text as a JSON string literal, quotes included; control characters and
  * invalid UTF-8 bytes are escaped (\u00XX), so the output is always valid JSON. */
 void cs_buf_json_string(cs_buf_t *self, const char *text, size_t len);
+/* The same for a C string, and null (the JSON literal) for NULL. */
+void cs_buf_json_text(cs_buf_t *self, const char *text);
 
 /* Appends a time (microseconds since the epoch) as ISO 8601 UTC: 2026-11-26T17:03:08.123456Z */
 void cs_buf_time(cs_buf_t *self, int64_t time_us);

@@ -15,24 +15,16 @@ struct cs_dashboard {
     int64_t status_at;
 };
 
-static void s_json_text(cs_buf_t *out, const char *text)
-{
-    if (text)
-        cs_buf_json_string(out, text, strlen(text));
-    else
-        cs_buf_puts(out, "null");
-}
-
 /* A row as the page reads it: [name, status, error, time_us, comments_set, plugin, attempts,
  * seq]. */
 static void s_row(cs_buf_t *out, const char *name, const cs_visible_t *v, int attempts)
 {
     cs_buf_putc(out, '[');
-    s_json_text(out, name);
+    cs_buf_json_text(out, name);
     cs_buf_printf(out, ",\"%s\",", cs_status_name(v->status));
-    s_json_text(out, v->error);
+    cs_buf_json_text(out, v->error);
     cs_buf_printf(out, ",%lld,%d,", (long long)v->time_us, v->comments_set ? 1 : 0);
-    s_json_text(out, v->plugin);
+    cs_buf_json_text(out, v->plugin);
     cs_buf_printf(out, ",%d,%llu]", attempts, (unsigned long long)v->seq);
 }
 
@@ -56,8 +48,8 @@ static void s_status(cs_dashboard_t *self, cs_buf_t *out)
     const cs_dashboard_deps_t *d = &self->deps;
     cs_db_state_t db = cs_catalog_state(d->catalog);
     cs_buf_printf(out, "{\"db\":\"%s\",\"db_error\":", s_db_name(db));
-    s_json_text(out,
-                db == CS_DB_ACTIVE || db == CS_DB_STANDBY ? NULL : cs_catalog_error(d->catalog));
+    cs_buf_json_text(out, db == CS_DB_ACTIVE || db == CS_DB_STANDBY ? NULL
+                                                                    : cs_catalog_error(d->catalog));
     size_t queued = cs_dispatch_queued(d->dispatch);
     cs_buf_printf(out,
                   ",\"refreshing\":%s,\"generation\":%llu,\"seq\":%llu,\"queued\":%zu,"
@@ -72,13 +64,13 @@ static void s_status(cs_dashboard_t *self, cs_buf_t *out)
         for (uint32_t i = 0; i < list->worker_row_count; i++) {
             const cs_worker_row_t *w = &list->worker_rows[i];
             cs_buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
-            s_json_text(out, w->name);
+            cs_buf_json_text(out, w->name);
             cs_buf_printf(out,
                           ",\"pid\":%u,\"capacity\":%u,\"in_flight\":%u,\"expired\":%u,"
                           "\"failures\":%u,\"quarantined_until\":%lld,\"last_failure\":",
                           w->pid, w->capacity, w->in_flight, w->expired, w->failures,
                           (long long)w->quarantined_until);
-            s_json_text(out, w->last_failure);
+            cs_buf_json_text(out, w->last_failure);
             cs_buf_putc(out, '}');
         }
     }

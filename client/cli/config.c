@@ -21,14 +21,6 @@ static const cs_cli_command_t s_command = {
     .max_args = 0,
 };
 
-static void s_json_or_null(cs_buf_t *out, const char *text)
-{
-    if (text)
-        cs_buf_json_string(out, text, strlen(text));
-    else
-        cs_buf_puts(out, "null");
-}
-
 static const cs_failed_file_t *s_failed(const cs_config_t *cfg, const char *path)
 {
     for (size_t i = 0; i < cfg->failed_count; i++)
@@ -106,9 +98,9 @@ static void s_print_json(const cs_config_t *cfg)
         cs_buf_puts(&out, ",\"plugin_written\":");
         cs_buf_json_string(&out, c->plugin_written, strlen(c->plugin_written));
         cs_buf_puts(&out, ",\"plugin_constraint\":");
-        s_json_or_null(&out, c->plugin_constraint);
+        cs_buf_json_text(&out, c->plugin_constraint);
         cs_buf_puts(&out, ",\"instance\":");
-        s_json_or_null(&out, c->instance ? c->instance->label : NULL);
+        cs_buf_json_text(&out, c->instance ? c->instance->label : NULL);
         if (c->aggregator) { /* its members as configured, in name order */
             size_t n;
             const char **names = s_members(cfg, c, &n);
@@ -135,7 +127,7 @@ static void s_print_json(const cs_config_t *cfg)
         cs_buf_puts(&out, ",\"plugin\":");
         cs_buf_json_string(&out, p->plugin, strlen(p->plugin));
         cs_buf_puts(&out, ",\"constraint\":");
-        s_json_or_null(&out, p->constraint);
+        cs_buf_json_text(&out, p->constraint);
         cs_buf_printf(&out, ",\"memory_max_mb\":%lld,\"env\":[", (long long)p->memory_max_mb);
         for (size_t j = 0; j < p->env_count; j++) { /* names only: values may be secrets */
             if (j)

@@ -131,10 +131,7 @@ static int s_workers(const cs_cli_args_t *args)
             else
                 cs_buf_puts(&out, "null");
             cs_buf_puts(&out, ",\"last_failure\":");
-            if (w->last_failure)
-                cs_buf_json_string(&out, w->last_failure, strlen(w->last_failure));
-            else
-                cs_buf_puts(&out, "null");
+            cs_buf_json_text(&out, w->last_failure);
             cs_buf_putc(&out, '}');
         } else {
             cs_buf_printf(&out, "%-*s  %7u  %8u  %9u  %7u  %8u  ", wn, w->name, w->pid, w->capacity,

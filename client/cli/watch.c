@@ -90,10 +90,7 @@ static void s_json_line(const connstate_change_t *c)
     cs_buf_printf(&line, "{\"seq\":%llu,\"connection_name\":", (unsigned long long)c->seq);
     cs_buf_json_string(&line, c->connection, strlen(c->connection));
     cs_buf_printf(&line, ",\"status\":\"%s\",\"error\":", c->status);
-    if (c->error)
-        cs_buf_json_string(&line, c->error, strlen(c->error));
-    else
-        cs_buf_puts(&line, "null");
+    cs_buf_json_text(&line, c->error);
     cs_buf_puts(&line, ",\"time_changed\":\"");
     cs_buf_time(&line, c->time_changed_us);
     cs_buf_puts(&line, "\"}\n");

@@ -45,6 +45,11 @@ static void test_json_string(void **state)
     cs_buf_json_string(&buf, text, sizeof text - 1);
     assert_string_equal(cs_buf_str(&buf),
                         "\"a\\\"b\\\\c\\nd\\te\\r\\u0001\\u007f \xc3\xa9 \\u00ff\"");
+    cs_buf_reset(&buf);
+    cs_buf_json_text(&buf, "x\"y"); /* a C string: escaped alike */
+    cs_buf_putc(&buf, ',');
+    cs_buf_json_text(&buf, NULL); /* none: the literal null */
+    assert_string_equal(cs_buf_str(&buf), "\"x\\\"y\",null");
     cs_buf_free(&buf);
 }
 
