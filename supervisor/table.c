@@ -201,14 +201,51 @@ static void s_path_sql(cs_buf_t *out)
         name, name, status);
 }
 
+/* A time column's value in a batch, from its key (prefixed: "v." or ""), into buf. */
+static void s_time_sql(char *buf, size_t size, const char *prefix, const char *key)
+{
+    snprintf(buf, size, "'epoch'::timestamptz + %s%s * interval '1 microsecond'", prefix, key);
+}
+
 /* A column's value in a batch, from its key (prefixed: "v." or ""). */
 static void s_value_sql(cs_buf_t *out, const s_column_t *col, const char *prefix)
 {
-    if (col->kind == S_TIME)
-        cs_buf_printf(out, "'epoch'::timestamptz + %s%s * interval '1 microsecond'", prefix,
-                      col->key);
-    else
+    char time[96];
+    if (col->kind == S_TIME) {
+        s_time_sql(time, sizeof time, prefix, col->key);
+        cs_buf_puts(out, time);
+    } else {
         cs_buf_printf(out, "%s%s", prefix, col->key);
+    }
+}
+
+/* The new values as the history reads them from the recordset v: "v.s", "v.e", the time, and
+ * the attempts (old_attempts instead where the statement does not carry them). */
+typedef struct {
+    char status[16], error[16], time[96], attempts[16];
+} s_from_v_t;
+
+static s_subst_t s_from_v(s_from_v_t *n, const char *old_attempts)
+{
+    snprintf(n->status, sizeof n->status, "v.%s", s_key(S_AT(status)));
+    snprintf(n->error, sizeof n->error, "v.%s", s_key(S_AT(error)));
+    snprintf(n->attempts, sizeof n->attempts, "v.%s", s_key(S_AT(attempts)));
+    s_time_sql(n->time, sizeof n->time, "v.", s_key(S_AT(time_us)));
+    return (s_subst_t){n->status, n->error, n->time, old_attempts ? old_attempts : n->attempts,
+                       "cs"};
+}
+
+/* A column a table of an earlier version may lack, added (in the CREATE's DO block). It is not
+ * altered when it has the column: ALTER TABLE takes its ACCESS EXCLUSIVE lock before it looks,
+ * and would wait for every session that has read the table in a transaction still open (IF
+ * NOT EXISTS still: two supervisors may find the same column missing). */
+static void s_grow_sql(cs_buf_t *out, const char *name, const char *definition)
+{
+    cs_buf_printf(out,
+                  "    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '" S_TABLE
+                  "'::regclass\n        AND attname = '%s' AND NOT attisdropped) THEN\n"
+                  "        ALTER TABLE " S_TABLE " ADD COLUMN IF NOT EXISTS %s %s;\n    END IF;\n",
+                  name, name, definition);
 }
 
 /* The start of the plain and the status forms: the rows of the batch as a recordset v, every
@@ -234,14 +271,9 @@ static void s_keyed_update_sql(cs_buf_t *out, bool state)
         s_value_sql(out, &s_columns[i], "v.");
         sep = ", ";
     }
-    char time[96], status[16], error[16], attempts[16];
-    snprintf(time, sizeof time, "'epoch'::timestamptz + v.%s * interval '1 microsecond'",
-             s_key(S_AT(time_us)));
-    snprintf(status, sizeof status, "v.%s", s_key(S_AT(status)));
-    snprintf(error, sizeof error, "v.%s", s_key(S_AT(error)));
-    snprintf(attempts, sizeof attempts, "v.%s", s_key(S_AT(attempts)));
+    s_from_v_t names;
     /* the status form does not carry the attempts: they are as they were */
-    s_subst_t with = {status, error, time, state ? "cs.attempts" : attempts, "cs"};
+    s_subst_t with = s_from_v(&names, state ? "cs.attempts" : NULL);
     for (size_t i = 0; i < S_HISTORY; i++) {
         cs_buf_printf(out, ",\n        %s = ", s_history[i].name);
         s_history_sql(out, s_history[i].update, &with);
@@ -280,25 +312,12 @@ static void s_generate(void)
                       i + 1 < S_HISTORY ? "," : "");
     /* every row is updated in place, again and again: room for HOT updates */
     cs_buf_puts(&create, ") WITH (fillfactor = 50);\n");
-    /* A table of an earlier version gets the columns it lacks; one that has them all is not
-     * altered: ALTER TABLE takes its ACCESS EXCLUSIVE lock before it looks, and would wait
-     * for every session that has read the table in a transaction still open (IF NOT EXISTS
-     * still: two supervisors may find the same column missing). */
+    /* a table of an earlier version gets the columns it lacks */
     cs_buf_puts(&create, "DO $$ BEGIN\n");
     for (size_t i = 1; i < S_COLUMNS; i++)
-        cs_buf_printf(&create,
-                      "    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '" S_TABLE
-                      "'::regclass\n        AND attname = '%s' AND NOT attisdropped) THEN\n"
-                      "        ALTER TABLE " S_TABLE
-                      " ADD COLUMN IF NOT EXISTS %s %s;\n    END IF;\n",
-                      s_columns[i].name, s_columns[i].name, s_columns[i].definition);
+        s_grow_sql(&create, s_columns[i].name, s_columns[i].definition);
     for (size_t i = 0; i < S_HISTORY; i++)
-        cs_buf_printf(&create,
-                      "    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '" S_TABLE
-                      "'::regclass\n        AND attname = '%s' AND NOT attisdropped) THEN\n"
-                      "        ALTER TABLE " S_TABLE
-                      " ADD COLUMN IF NOT EXISTS %s %s;\n    END IF;\n",
-                      s_history[i].name, s_history[i].name, s_history[i].definition);
+        s_grow_sql(&create, s_history[i].name, s_history[i].definition);
     cs_buf_puts(&create, "END $$;\n");
 
     cs_buf_puts(&select, "SELECT ");
@@ -374,34 +393,30 @@ static void s_generate(void)
         cs_buf_printf(&upsert, "%s%s", i ? ", " : "", s_columns[i].name);
     s_history_names(&upsert);
     cs_buf_puts(&upsert, ")\n    SELECT ");
+    /* what a row is written as (a refused word: error), for its columns and its history */
+    char written_status[96], written_error[160], written_time[96];
+    snprintf(written_status, sizeof written_status, "(CASE WHEN ok THEN %s ELSE 'error' END)",
+             status);
+    snprintf(written_error, sizeof written_error,
+             "(CASE WHEN ok THEN %s WHEN g OR %s = 'disabled' THEN $5 ELSE $4 END)",
+             s_key(S_AT(error)), status);
+    s_time_sql(written_time, sizeof written_time, "", s_key(S_AT(time_us)));
     for (size_t i = 0; i < S_COLUMNS; i++) {
         const s_column_t *col = &s_columns[i];
         const char *sep = i ? ", " : "";
-        if (col->kind == S_TIME)
-            cs_buf_printf(&upsert, "%s'epoch'::timestamptz + %s * interval '1 microsecond'", sep,
-                          col->key);
-        else if (col->offset == S_AT(status))
-            cs_buf_printf(&upsert, "%sCASE WHEN ok THEN %s ELSE 'error' END", sep, status);
+        if (col->offset == S_AT(status))
+            cs_buf_printf(&upsert, "%s%s", sep, written_status);
         else if (col->offset == S_AT(error))
-            cs_buf_printf(&upsert,
-                          "%sCASE WHEN ok THEN %s WHEN g OR %s = 'disabled' THEN $5 ELSE $4 END",
-                          sep, col->key, status);
+            cs_buf_printf(&upsert, "%s%s", sep, written_error);
         else if (col->offset == S_AT(detail))
             cs_buf_printf(&upsert, "%sCASE WHEN ok THEN %s END", sep, col->key);
-        else
-            cs_buf_printf(&upsert, "%s%s", sep, col->key);
+        else {
+            cs_buf_puts(&upsert, sep);
+            s_value_sql(&upsert, col, "");
+        }
     }
-    { /* a new row's history, from what it is written as (a refused word: error) */
-        char st[96], er[160], tm[96];
-        snprintf(st, sizeof st, "(CASE WHEN ok THEN %s ELSE 'error' END)", status);
-        snprintf(er, sizeof er,
-                 "(CASE WHEN ok THEN %s WHEN g OR %s = 'disabled' THEN $5 ELSE $4 END)",
-                 s_key(S_AT(error)), status);
-        snprintf(tm, sizeof tm, "('epoch'::timestamptz + %s * interval '1 microsecond')",
-                 s_key(S_AT(time_us)));
-        s_subst_t with = {st, er, tm, NULL, NULL};
-        s_history_inserts(&upsert, &with);
-    }
+    s_subst_t written = {written_status, written_error, written_time, NULL, NULL};
+    s_history_inserts(&upsert, &written);
     cs_buf_puts(&upsert,
                 " FROM v WHERE NOT (g AND ok)\n    ON CONFLICT (connection_name) DO UPDATE SET ");
     for (size_t i = 1; i < S_COLUMNS; i++)
@@ -443,16 +458,9 @@ static void s_generate(void)
             cs_buf_puts(&plain, ", ");
         s_value_sql(&plain, &s_columns[i], "");
     }
-    {
-        char tm[96];
-        snprintf(tm, sizeof tm, "('epoch'::timestamptz + v.%s * interval '1 microsecond')",
-                 s_key(S_AT(time_us)));
-        char st[16], er[16];
-        snprintf(st, sizeof st, "v.%s", status);
-        snprintf(er, sizeof er, "v.%s", s_key(S_AT(error)));
-        s_subst_t with = {st, er, tm, NULL, NULL};
-        s_history_inserts(&plain, &with);
-    }
+    s_from_v_t names;
+    s_subst_t with = s_from_v(&names, NULL);
+    s_history_inserts(&plain, &with);
     cs_buf_printf(&plain,
                   " FROM v\n    WHERE NOT EXISTS (SELECT FROM " S_TABLE
                   " t WHERE t.connection_name = v.%s)\n    RETURNING 1\n"
