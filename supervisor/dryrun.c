@@ -87,15 +87,16 @@ static cs_dryrun_row_t s_describe(const cs_decision_t *d, const cs_record_t *row
             snprintf(buf, size, "disabled");
             r.change = !held || held->status != CS_STATUS_DISABLED;
             break;
-        case CS_ACTION_ERROR:
-            /* a connection of a file that failed to load keeps its schema, its row says why */
-            r.action = strcmp(reason, "its file failed to load") == 0 ? "keep" : "error";
-            snprintf(buf, size, "%s (%s%s)", r.action,
-                     r.action[0] == 'k' ? "its file failed to load: " : "",
+        case CS_ACTION_ERROR: { /* a connection of a file that failed to load keeps its schema, its
+                                   row says why */
+            bool kept = strcmp(reason, CS_PLAN_KEPT) == 0;
+            r.action = kept ? "keep" : "error";
+            snprintf(buf, size, "%s (%s%s)", r.action, kept ? CS_PLAN_KEPT ": " : "",
                      d->error ? d->error : reason);
             r.change = !held || held->status != CS_STATUS_ERROR || !held->error || !d->error ||
                        strcmp(held->error, d->error) != 0;
             break;
+        }
         case CS_ACTION_WAIT:
             r.action = "wait";
             snprintf(buf, size, "wait (its file %s is gone: deleted after the grace)",

@@ -13,7 +13,6 @@
 #include <string.h>
 
 #define S_FAILED         "its update failed in this refresh"
-#define S_KEPT           "its file failed to load"
 #define S_WAS_AGGREGATOR "its schema is an aggregator's: dropped, then built"
 #define S_LEFT_OUT_NAMED 8   /* members a left-out text names; then "and N more" */
 #define S_MEMBER_ERROR   200 /* bytes of a left-out member's error quoted (cut at a character) */
@@ -461,7 +460,7 @@ static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx
     for (size_t i = 0; i < self->count; i++) {
         const cs_decision_t *d = &self->items[i];
         const cs_record_t *row;
-        if (d->action == CS_ACTION_ERROR && strcmp(d->reason, S_KEPT) == 0 && !d->config &&
+        if (d->action == CS_ACTION_ERROR && strcmp(d->reason, CS_PLAN_KEPT) == 0 && !d->config &&
             cs_config_entry_match(c, d->name) && (row = cs_store_get(in->store, d->name)) &&
             cs_record_values(row)->plugin && strcmp(cs_record_values(row)->plugin, c->plugin) == 0)
             members[n++] = (s_member_t){d->name, d, NULL};
@@ -490,7 +489,7 @@ static void s_plan_aggregator(cs_plan_t *self, const cs_plan_input_t *in, zhashx
         const cs_schema_info_t *kept = cs_schemas_get(in->schemas, members[i].name);
         if (d->action == CS_ACTION_READY)
             members[i].hash = d->marker->schema_hash;
-        else if (d->action == CS_ACTION_ERROR && strcmp(d->reason, S_KEPT) == 0 && kept &&
+        else if (d->action == CS_ACTION_ERROR && strcmp(d->reason, CS_PLAN_KEPT) == 0 && kept &&
                  kept->managed && !kept->marker.aggregator && kept->marker.schema_hash[0])
             members[i].hash = kept->marker.schema_hash;
         if (members[i].hash)
@@ -698,7 +697,7 @@ cs_plan_t *cs_plan_make(const cs_plan_input_t *in)
     size_t rows_seen = 0; /* rows of kept or configured connections */
     for (const char *why = zhashx_first(kept); why; why = zhashx_next(kept)) {
         const char *name = s_keep_text(self, zhashx_cursor(kept)); /* kept's keys go with it */
-        s_error(self, name, cs_config_find(cfg, name), S_KEPT, why);
+        s_error(self, name, cs_config_find(cfg, name), CS_PLAN_KEPT, why);
         rows_seen += cs_store_get(in->store, name) != NULL;
     }
     if (in->names) { /* the configured ones among the names, in no particular order */

@@ -917,6 +917,9 @@ typedef struct {
 } cs_plan_input_t;
 
 #define CS_PLAN_GONE_MS 1000 /* a file gone from the directory this long: its connections go */
+/* The reason of an ERROR decision that keeps a connection whose file failed to load (its
+ * schema stays; error says where the file failed). */
+#define CS_PLAN_KEPT "its file failed to load"
 
 typedef struct cs_plan cs_plan_t;
 
