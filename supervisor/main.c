@@ -580,6 +580,14 @@ static void s_http_serve(s_sup_t *self, const zmq_pollitem_t *items, int http_i)
         cs_http_run(self->http);
 }
 
+/* SIGHUP: the CURVE allow-lists and the HTTP token read again (a failure is logged, and what
+ * was read before stays in force). */
+static void s_reload_credentials(s_sup_t *self)
+{
+    cs_auth_reload(self->auth);
+    (void)cs_http_reload(self->http);
+}
+
 /* ---- the database: active, away, or standing by ------------------------------------------ */
 
 /* At service startup, while the database sets every row pending: the config is read (the
@@ -767,8 +775,7 @@ static void s_wait_active(s_sup_t *self)
         if (s_hup) { /* the allow-lists and the token now; the refresh once active */
             s_hup = 0;
             self->hup_waited = true;
-            cs_auth_reload(self->auth);
-            (void)cs_http_reload(self->http);
+            s_reload_credentials(self);
         }
         s_http_serve(self, items, http_i);
     }
@@ -879,11 +886,11 @@ static int s_loop(s_sup_t *self)
         if (items[3].revents)
             cs_publish_on_socket(self->publish); /* subscribers joined: greeted at once */
         if (s_hup || self->hup_waited) {
+            if (s_hup) /* else read while the database was waited for */
+                s_reload_credentials(self);
             s_hup = 0;
             self->hup_waited = false;
             cs_log_info("SIGHUP: refreshing");
-            cs_auth_reload(self->auth);
-            (void)cs_http_reload(self->http); /* logged; the token before stays */
             cs_refresh_catalog_full(self->refresh, "SIGHUP");
             cs_refresh_request_all(self->refresh);
         }
