@@ -34,6 +34,25 @@ static void s_stream_start(void *arg, cs_buf_t *out)
     cs_buf_puts(out, "event: snapshot\ndata: {}\n\n");
 }
 
+/* Runs the server and reads the client's socket fd into got until got holds until (NULL:
+ * until the server closes), at most 5 s. Returns true when the server closed the socket. */
+static bool s_read(cs_http_t *http, int fd, cs_buf_t *got, const char *until)
+{
+    int64_t deadline = cs_clock_mono_ms() + 5000;
+    while (cs_clock_mono_ms() < deadline && !(until && strstr(cs_buf_str(got), until))) {
+        struct pollfd fds[2] = {{cs_http_fd(http), POLLIN, 0}, {fd, POLLIN, 0}};
+        poll(fds, 2, 20);
+        cs_http_run(http);
+        char buf[65536];
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof buf)) > 0)
+            cs_buf_append(got, buf, (size_t)n);
+        if (n == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Sends request to the server and runs it until the answer is complete (the server closes,
  * or until holds the text), at most 5 s. Returns what came back (the caller frees it). */
 static char *s_exchange(cs_http_t *http, const char *request, const char *until, int *fd_out)
@@ -46,19 +65,7 @@ static char *s_exchange(cs_http_t *http, const char *request, const char *until,
     assert_int_equal(write(fd, request, strlen(request)), (ssize_t)strlen(request));
     fcntl(fd, F_SETFL, O_NONBLOCK);
     cs_buf_t got = {0};
-    int64_t deadline = cs_clock_mono_ms() + 5000;
-    bool open = true;
-    while (open && cs_clock_mono_ms() < deadline && !(until && strstr(cs_buf_str(&got), until))) {
-        struct pollfd fds[2] = {{cs_http_fd(http), POLLIN, 0}, {fd, POLLIN, 0}};
-        poll(fds, 2, 20);
-        cs_http_run(http);
-        char buf[4096];
-        ssize_t n;
-        while ((n = read(fd, buf, sizeof buf)) > 0)
-            cs_buf_append(&got, buf, (size_t)n);
-        if (n == 0)
-            open = false;
-    }
+    (void)s_read(http, fd, &got, until);
     if (fd_out)
         *fd_out = fd;
     else
@@ -178,18 +185,8 @@ static void test_stream(void **state)
     const char *event = "event: change\ndata: 1\n\n";
     cs_http_stream_send(http, event, strlen(event));
     cs_buf_t got = {0};
-    int64_t deadline = cs_clock_mono_ms() + 5000;
-    while (!strstr(cs_buf_str(&got), event) && cs_clock_mono_ms() < deadline) {
-        struct pollfd fds[2] = {{cs_http_fd(http), POLLIN, 0}, {fd, POLLIN, 0}};
-        poll(fds, 2, 20);
-        cs_http_run(http);
-        char buf[4096];
-        ssize_t n;
-        while ((n = read(fd, buf, sizeof buf)) > 0)
-            cs_buf_append(&got, buf, (size_t)n);
-    }
+    (void)s_read(http, fd, &got, event);
     assert_non_null(strstr(cs_buf_str(&got), event));
-    cs_buf_free(&got);
     /* a client that reads nothing more: past its bound (4 MB behind) its stream is ended */
     static char big[64 * 1024];
     memset(big, 'x', sizeof big - 2);
@@ -199,19 +196,9 @@ static void test_stream(void **state)
         cs_http_run(http);
     }
     assert_int_equal(cs_http_streams_cut(http), 1);
-    bool ended = false; /* ... and the client sees its end once it reads */
-    deadline = cs_clock_mono_ms() + 5000;
-    while (!ended && cs_clock_mono_ms() < deadline) {
-        struct pollfd fds[2] = {{cs_http_fd(http), POLLIN, 0}, {fd, POLLIN, 0}};
-        poll(fds, 2, 20);
-        cs_http_run(http);
-        char buf[65536];
-        ssize_t n;
-        while ((n = read(fd, buf, sizeof buf)) > 0)
-            ;
-        ended = n == 0;
-    }
-    assert_true(ended);
+    cs_buf_reset(&got); /* ... and the client sees its end once it reads */
+    assert_true(s_read(http, fd, &got, NULL));
+    cs_buf_free(&got);
     assert_int_equal(cs_http_streams(http), 0);
     close(fd);
     /* one left open (suspended) at the end: destroyed without a leak or a hang */
