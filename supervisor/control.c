@@ -428,7 +428,7 @@ static void s_status(cs_control_t *self, zframe_t *identity, const cs_msg_t *req
     rep->instance = self->deps.instance;
     rep->workers = (uint32_t)cs_dispatch_workers(self->deps.dispatch);
     rep->queued = (uint32_t)cs_dispatch_queued(self->deps.dispatch);
-    rep->in_flight = (uint32_t)(cs_dispatch_outstanding(self->deps.dispatch) - rep->queued);
+    rep->in_flight = (uint32_t)cs_dispatch_in_flight(self->deps.dispatch);
     rep->refreshing = cs_refresh_running(self->deps.refresh);
     rep->generation = cs_refresh_generation(self->deps.refresh);
     cs_db_state_t db = cs_catalog_state(self->deps.catalog);

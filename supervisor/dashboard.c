@@ -50,15 +50,13 @@ static void s_status(cs_dashboard_t *self, cs_buf_t *out)
     cs_buf_printf(out, "{\"db\":\"%s\",\"db_error\":", s_db_name(db));
     cs_buf_json_text(out, db == CS_DB_ACTIVE || db == CS_DB_STANDBY ? NULL
                                                                     : cs_catalog_error(d->catalog));
-    size_t queued = cs_dispatch_queued(d->dispatch);
     cs_buf_printf(out,
                   ",\"refreshing\":%s,\"generation\":%llu,\"seq\":%llu,\"queued\":%zu,"
                   "\"in_flight\":%zu,\"lease_s\":%d,\"now\":%lld,\"workers\":[",
                   cs_refresh_running(d->refresh) ? "true" : "false",
                   (unsigned long long)cs_refresh_generation(d->refresh),
-                  (unsigned long long)cs_batch_seq(d->batch), queued,
-                  cs_dispatch_outstanding(d->dispatch) - queued, d->lease_s,
-                  (long long)cs_clock_wall_us());
+                  (unsigned long long)cs_batch_seq(d->batch), cs_dispatch_queued(d->dispatch),
+                  cs_dispatch_in_flight(d->dispatch), d->lease_s, (long long)cs_clock_wall_us());
     cs_msg_t *list = cs_msg_new(CS_MSG_STATUS_REP);
     if (list && cs_dispatch_list_workers(d->dispatch, list) == 0) {
         for (uint32_t i = 0; i < list->worker_row_count; i++) {

@@ -1164,6 +1164,11 @@ size_t cs_dispatch_queued(const cs_dispatch_t *self)
     return self->updates.size + self->comments.size + self->held.size;
 }
 
+size_t cs_dispatch_in_flight(const cs_dispatch_t *self)
+{
+    return self->in_flight;
+}
+
 int64_t cs_dispatch_next_due(const cs_dispatch_t *self)
 {
     return self->next_due;

@@ -246,12 +246,12 @@ static void s_state_writes(cs_buf_t *out, const cs_batch_t *batch, const cs_publ
 
 static void s_workers(cs_buf_t *out, const cs_dispatch_t *dispatch)
 {
-    size_t workers = 0, available = 0, capacity = 0, outstanding = 0, queued = 0;
+    size_t workers = 0, available = 0, capacity = 0, in_flight = 0, queued = 0;
     if (dispatch) {
         workers = cs_dispatch_workers(dispatch);
         available = cs_dispatch_workers_available(dispatch);
         capacity = cs_dispatch_capacity(dispatch);
-        outstanding = cs_dispatch_outstanding(dispatch);
+        in_flight = cs_dispatch_in_flight(dispatch);
         queued = cs_dispatch_queued(dispatch);
     }
     s_gauge(out, "connstate_workers", "Workers connected.", (double)workers);
@@ -261,7 +261,7 @@ static void s_workers(cs_buf_t *out, const cs_dispatch_t *dispatch)
     s_gauge(out, "connstate_worker_capacity", "Tasks the connected workers may hold at once.",
             (double)capacity);
     s_gauge(out, "connstate_tasks_in_flight", "Tasks sent to workers and not answered yet.",
-            (double)(outstanding - queued));
+            (double)in_flight);
     s_gauge(out, "connstate_tasks_queued", "Tasks waiting for a worker.", (double)queued);
 }
 

@@ -694,11 +694,13 @@ void cs_dispatch_pump(cs_dispatch_t *self);
 /* A local worker process exited: its tasks are re-queued at once. */
 void cs_dispatch_worker_exited(cs_dispatch_t *self, pid_t pid, const char *how);
 
-/* Tasks queued and in flight (all; builds and deletes only); connected workers; connected
- * workers that may be given tasks (not quarantined). */
+/* Tasks queued and in flight (all; builds and deletes only); queued; in flight (sent to a
+ * worker, not answered yet); connected workers; connected workers that may be given tasks
+ * (not quarantined). */
 size_t cs_dispatch_outstanding(const cs_dispatch_t *self);
 size_t cs_dispatch_updates_outstanding(const cs_dispatch_t *self);
 size_t cs_dispatch_queued(const cs_dispatch_t *self);
+size_t cs_dispatch_in_flight(const cs_dispatch_t *self);
 size_t cs_dispatch_workers(const cs_dispatch_t *self);
 size_t cs_dispatch_workers_available(const cs_dispatch_t *self);
 /* The tasks the connected workers may hold at once, in all. */

@@ -176,6 +176,7 @@ static void test_capacity_is_respected_and_capped(void **state)
     assert_int_equal(n_greedy, 3); /* what it claimed, capped */
     assert_int_equal(cs_dispatch_outstanding(b.dispatch), 20);
     assert_int_equal(cs_dispatch_queued(b.dispatch), 15);
+    assert_int_equal(cs_dispatch_in_flight(b.dispatch), 5); /* 2 + 3 at the workers */
     /* an answer frees a place: the next task goes there */
     s_answer(greedy, tasks[0], true);
     s_spin(&b, 50);
