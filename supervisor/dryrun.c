@@ -67,8 +67,7 @@ static cs_dryrun_row_t s_describe(const cs_decision_t *d, const cs_record_t *row
             break;
         case CS_ACTION_BUILD: /* a connection with a row whose schema went is rebuilt */
             r.action = d->fresh && !row ? "build" : "rebuild";
-            snprintf(buf, size, "%s (%s)", r.action,
-                     d->refetch ? "dynamic schema fetched again" : reason);
+            snprintf(buf, size, "%s (%s)", r.action, reason); /* a refetch's says so */
             break;
         case CS_ACTION_AGGREGATE:
             r.action = d->fresh && !row ? "build" : "rebuild";

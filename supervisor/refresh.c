@@ -502,8 +502,7 @@ static void s_apply(cs_refresh_t *self, const cs_decision_t *d)
              * when its schema hash changes); another one is under way meanwhile. */
             if (d->refetch)
                 cs_store_set_built(store, row, d->marker->plugin_version, d->marker->schema_hash);
-            cs_store_set_reason(store, row,
-                                d->refetch ? "dynamic schema fetched again" : d->reason);
+            cs_store_set_reason(store, row, d->reason); /* a refetch's says why it is one */
             if (!d->refetch || cs_record_values(row)->status != CS_STATUS_READY)
                 cs_store_set(store, row, CS_STATUS_UPDATING, NULL);
             s_task(self, CS_TASK_BUILD, d->name, d->config, d->fresh, d->not_before, d->refetch);
