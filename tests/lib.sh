@@ -145,6 +145,12 @@ sup_stop() {
 # control NAME: the control endpoint of supervisor NAME.
 control() { echo "ipc://$T_DIR/$1.control"; }
 
+# http_port NAME: the port supervisor NAME's log says it serves HTTP on (--bind-http
+# 127.0.0.1:0 picks one).
+http_port() {
+    sed -n 's/.*info: http endpoint: 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$T_DIR/$1.log" | tail -1
+}
+
 # wait_log FILE PATTERN SECONDS: waits until a line of FILE matches the extended regex.
 wait_log() {
     wait_until "$3" grep -Eq -- "$2" "$1" || {

@@ -19,7 +19,7 @@ db=$(new_db dashboard)
 cfg=$T_DIR/config
 mkdir -p "$cfg"
 sup_start main "$db" "$cfg" --bind-http 127.0.0.1:0 --batch-ms 50
-port=$(sed -n 's/.*info: http endpoint: 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$T_DIR/main.log" | tail -1)
+port=$(http_port main)
 url=http://127.0.0.1:$port/
 check "the supervisor serves the dashboard page" \
     bash -c "curl -s -m 5 '$url' | grep -q '<title>connstate</title>'"

@@ -8,10 +8,6 @@ cfg=$T_DIR/config
 mkdir -p "$cfg"
 synthetic_conns "$cfg/a.spc" 1 30
 
-# http_port NAME: the port supervisor NAME's log says it serves HTTP on.
-http_port() {
-    sed -n 's/.*info: http endpoint: 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$T_DIR/$1.log" | tail -1
-}
 # get URL [CURL-ARGS...]: prints the body, then a last line "HTTP STATUS".
 get() {
     local url=$1
